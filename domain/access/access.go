@@ -1,0 +1,118 @@
+// Package access decides who may do what: principals (operators, project API
+// keys), the closed list of key scopes, and the checks every endpoint calls.
+// It is pure: callers resolve credentials and pass the result in.
+package access
+
+import (
+	"slices"
+	"time"
+
+	"github.com/cairn-dev/cairn/domain"
+)
+
+// Scope is a permission a project API key can hold.
+type Scope string
+
+// The scopes a key may hold. Stored in events: only ever add to this list.
+const (
+	UsersRead        Scope = "users.read"
+	UsersWrite       Scope = "users.write"
+	TeamsRead        Scope = "teams.read"
+	TeamsWrite       Scope = "teams.write"
+	DatabasesRead    Scope = "databases.read"
+	DatabasesWrite   Scope = "databases.write"
+	CollectionsRead  Scope = "collections.read"
+	CollectionsWrite Scope = "collections.write"
+	DocumentsRead    Scope = "documents.read"
+	DocumentsWrite   Scope = "documents.write"
+	BucketsRead      Scope = "buckets.read"
+	BucketsWrite     Scope = "buckets.write"
+	FilesRead        Scope = "files.read"
+	FilesWrite       Scope = "files.write"
+	FunctionsRead    Scope = "functions.read"
+	FunctionsWrite   Scope = "functions.write"
+	ExecutionsRead   Scope = "executions.read"
+	ExecutionsWrite  Scope = "executions.write"
+	SitesRead        Scope = "sites.read"
+	SitesWrite       Scope = "sites.write"
+	EventsRead       Scope = "events.read"
+	KeysRead         Scope = "keys.read"
+	KeysWrite        Scope = "keys.write"
+)
+
+// Scopes lists every scope, in the order documentation shows them.
+var Scopes = []Scope{
+	UsersRead, UsersWrite, TeamsRead, TeamsWrite, DatabasesRead, DatabasesWrite,
+	CollectionsRead, CollectionsWrite, DocumentsRead, DocumentsWrite, BucketsRead, BucketsWrite,
+	FilesRead, FilesWrite, FunctionsRead, FunctionsWrite, ExecutionsRead, ExecutionsWrite,
+	SitesRead, SitesWrite, EventsRead, KeysRead, KeysWrite,
+}
+
+// ValidScope reports whether s names a scope.
+func ValidScope(s string) bool { return slices.Contains(Scopes, Scope(s)) }
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Kind PrincipalKind
+	// Project the credential belongs to; empty for operators.
+	Project string
+	// ID of the key (or later user/function); empty for operators.
+	ID     string
+	Scopes []string
+	// ExpiresAt is zero when the credential never expires.
+	ExpiresAt time.Time
+}
+
+// PrincipalKind tells operators from project credentials.
+type PrincipalKind int
+
+const (
+	// Anonymous is a caller with no credential.
+	Anonymous PrincipalKind = iota
+	Operator
+	APIKey
+)
+
+// IsOperator reports whether p is an instance operator.
+func (p Principal) IsOperator() bool { return p.Kind == Operator }
+
+// Authorize checks that p may act on project with scope. Operators may act
+// on every project; a key only on its own project and within its scopes.
+// scope "" means the call is for operators only.
+func Authorize(p Principal, project string, scope Scope, now time.Time) error {
+	switch p.Kind {
+	case Operator:
+		return nil
+	case APIKey:
+		if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
+			return domain.Errorf(domain.KindUnauthenticated, "API key expired")
+		}
+		if scope == "" {
+			return domain.Errorf(domain.KindPermissionDenied, "only instance operators may call this")
+		}
+		if project != p.Project {
+			return domain.Errorf(domain.KindPermissionDenied, "API key does not belong to project %q", project)
+		}
+		if !slices.Contains(p.Scopes, string(scope)) {
+			return domain.Errorf(domain.KindPermissionDenied, "API key lacks scope %q", scope)
+		}
+		return nil
+	default:
+		return domain.Errorf(domain.KindUnauthenticated, "missing credential: send Authorization: Bearer <key>")
+	}
+}
+
+// CanGrant checks that p may hand out scopes to a new or updated key: a key
+// can never grant a scope it does not hold itself.
+func CanGrant(p Principal, scopes []string) error {
+	if p.IsOperator() {
+		return nil
+	}
+	for _, s := range scopes {
+		if !slices.Contains(p.Scopes, s) {
+			return &domain.Error{Kind: domain.KindPermissionDenied, Field: "scopes",
+				Message: "cannot grant scope " + s + " that the calling key does not hold"}
+		}
+	}
+	return nil
+}

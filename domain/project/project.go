@@ -1,0 +1,113 @@
+// Package project decides the lifecycle of projects (tenants): create,
+// update, delete. Pure: time and ids come in the commands.
+package project
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cairn-dev/cairn/domain"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
+
+// State is a project's current state; nil when it does not exist.
+type State = *eventsv1.Project
+
+// Command is one of Create, Update, Delete.
+type Command interface{ isCommand() }
+
+// Create registers a new project.
+type Create struct {
+	ID     string
+	Name   string
+	Limits *eventsv1.ProjectLimits
+	Now    time.Time
+}
+
+// Update changes the fields that are set.
+type Update struct {
+	Name   *string
+	Limits *eventsv1.ProjectLimits
+	Now    time.Time
+}
+
+// Delete removes the project.
+type Delete struct{ Now time.Time }
+
+func (Create) isCommand() {}
+func (Update) isCommand() {}
+func (Delete) isCommand() {}
+
+// Decide returns the events that follow from cmd given state. Returns
+// KindAlreadyExists when creating an existing project, KindNotFound when
+// changing a missing one.
+func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
+	switch c := cmd.(type) {
+	case Create:
+		if state != nil {
+			return nil, domain.Errorf(domain.KindAlreadyExists, "project %q already exists", c.ID)
+		}
+		if !domain.ValidProjectID(c.ID) {
+			return nil, domain.FieldError("project_id", "must match [a-z0-9][a-z0-9-]{0,35}")
+		}
+		if c.Name == "" {
+			return nil, domain.FieldError("name", "must not be empty")
+		}
+		limits := c.Limits
+		if limits == nil {
+			limits = &eventsv1.ProjectLimits{}
+		}
+		if limits.GetMaxStreamBytes() < 0 {
+			return nil, domain.FieldError("limits.max_stream_bytes", "must not be negative")
+		}
+		ts := timestamppb.New(c.Now)
+		p := &eventsv1.Project{Id: c.ID, Name: c.Name, Limits: limits, CreatedAt: ts, UpdatedAt: ts}
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_ProjectCreated{ProjectCreated: &eventsv1.ProjectCreated{Project: p}}}}, nil
+	case Update:
+		if state == nil {
+			return nil, domain.Errorf(domain.KindNotFound, "project not found")
+		}
+		p := proto.CloneOf(state)
+		if c.Name != nil {
+			if *c.Name == "" {
+				return nil, domain.FieldError("name", "must not be empty")
+			}
+			p.Name = *c.Name
+		}
+		if c.Limits != nil {
+			if c.Limits.GetMaxStreamBytes() < 0 {
+				return nil, domain.FieldError("limits.max_stream_bytes", "must not be negative")
+			}
+			p.Limits = proto.CloneOf(c.Limits)
+		}
+		if proto.Equal(p, state) {
+			return nil, nil // nothing changed: no event
+		}
+		p.UpdatedAt = timestamppb.New(c.Now)
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_ProjectUpdated{ProjectUpdated: &eventsv1.ProjectUpdated{Project: p}}}}, nil
+	case Delete:
+		if state == nil {
+			return nil, domain.Errorf(domain.KindNotFound, "project not found")
+		}
+		p := proto.CloneOf(state)
+		p.UpdatedAt = timestamppb.New(c.Now)
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_ProjectDeleted{ProjectDeleted: &eventsv1.ProjectDeleted{Project: p}}}}, nil
+	default:
+		return nil, domain.Errorf(domain.KindInternal, "unknown project command %T", cmd)
+	}
+}
+
+// Evolve returns the state after e.
+func Evolve(state State, e *eventsv1.Envelope) State {
+	switch p := e.GetPayload().(type) {
+	case *eventsv1.Envelope_ProjectCreated:
+		return p.ProjectCreated.GetProject()
+	case *eventsv1.Envelope_ProjectUpdated:
+		return p.ProjectUpdated.GetProject()
+	case *eventsv1.Envelope_ProjectDeleted:
+		return nil
+	}
+	return state
+}
