@@ -1,0 +1,279 @@
+package eventlog
+
+import (
+	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cairn-dev/cairn/domain"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/streams"
+)
+
+// ReadSide is what the write path needs from the node's projections.
+type ReadSide interface {
+	// WaitApplied blocks until the local projector of stream has applied seq.
+	WaitApplied(ctx context.Context, stream string, seq uint64) error
+	// IdempotentSeq returns the sequence of the message stored with msgID,
+	// while it is inside the duplicate window.
+	IdempotentSeq(stream, msgID string) (uint64, bool, error)
+}
+
+// Options configure a Log.
+type Options struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// MaxAttempts bounds retries on concurrency conflicts (default 16).
+	MaxAttempts int
+	Logger      *slog.Logger
+}
+
+// Log appends events through the generic write path.
+type Log struct {
+	store       *streams.Store
+	reads       ReadSide
+	now         func() time.Time
+	maxAttempts int
+	log         *slog.Logger
+
+	mu      sync.Mutex
+	entropy *ulid.MonotonicEntropy
+}
+
+// New returns a Log writing to store and waiting on reads.
+func New(store *streams.Store, reads ReadSide, opts Options) *Log {
+	l := &Log{store: store, reads: reads, now: opts.Now, maxAttempts: opts.MaxAttempts, log: opts.Logger,
+		entropy: ulid.Monotonic(crand.Reader, 0)}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.maxAttempts <= 0 {
+		l.maxAttempts = 16
+	}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	return l
+}
+
+// Now returns the log's clock reading; commands take their time from it.
+func (l *Log) Now() time.Time { return l.now() }
+
+// NewID returns a new ULID (monotonic within this process).
+func (l *Log) NewID() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return ulid.MustNew(ulid.Timestamp(l.now()), l.entropy).String()
+}
+
+// Meta is what a write records besides its events.
+type Meta struct {
+	Actor         *eventsv1.Actor
+	CorrelationID string
+	// IdempotencyKey is the client's Idempotency-Key; Scope separates equal
+	// keys sent to different procedures.
+	IdempotencyKey string
+	Scope          string
+	// Prepare, when set, runs after the decision and before the append: for
+	// infrastructure the events need to exist first (a project's stream).
+	// It must be idempotent: a conflict retry runs it again.
+	Prepare func(ctx context.Context, events []*eventsv1.Envelope) error
+}
+
+// Result is the outcome of a write.
+type Result struct {
+	// Seq is the stream sequence of the last event written (or, when the
+	// decision produced no events, of the aggregate's last event).
+	Seq uint64
+	// Events are the stored envelopes: the state the response reports.
+	Events []*eventsv1.Envelope
+	// Duplicate is set when an earlier request with the same idempotency
+	// key already wrote these events; nothing was appended.
+	Duplicate bool
+}
+
+// Decider turns the aggregate's last event (nil when it has none) into new
+// events. Since every event carries the full resource state, the last event
+// is the aggregate's state.
+type Decider func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error)
+
+// Write runs the write path for one aggregate. Returns the decider's domain
+// errors unchanged, KindConflict when concurrent writers kept winning,
+// KindResourceExhausted when the project's stream is full.
+func (l *Log) Write(ctx context.Context, agg Aggregate, meta Meta, decide Decider) (Result, error) {
+	msgID := ""
+	if meta.IdempotencyKey != "" {
+		msgID = IdempotencyMsgID(meta.Scope, meta.IdempotencyKey)
+		seq, ok, err := l.reads.IdempotentSeq(agg.Stream, msgID)
+		if err != nil {
+			return Result{}, fmt.Errorf("idempotency lookup: %w", err)
+		}
+		if ok {
+			return l.stored(ctx, agg.Stream, seq, msgID)
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		last, lastSeq, err := l.load(ctx, agg)
+		if err != nil {
+			return Result{}, err
+		}
+		events, err := decide(last)
+		if err != nil {
+			return Result{}, err
+		}
+		if len(events) == 0 {
+			return Result{Seq: lastSeq}, nil
+		}
+		if meta.Prepare != nil {
+			if err := meta.Prepare(ctx, events); err != nil {
+				return Result{}, err
+			}
+		}
+		msgs, err := l.seal(events, meta, msgID)
+		if err != nil {
+			return Result{}, err
+		}
+		ack, err := l.store.Append(ctx, streams.Append{Stream: agg.Stream, ExpectFilter: agg.Filter, ExpectSeq: lastSeq, Msgs: msgs})
+		switch {
+		case errors.Is(err, streams.ErrConflict):
+			if attempt >= l.maxAttempts {
+				return Result{}, domain.Errorf(domain.KindConflict, "too many concurrent writes to this resource; retry")
+			}
+			// Back off a little, with jitter, so racing writers spread out.
+			wait := time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond
+			select {
+			case <-ctx.Done():
+				return Result{}, fmt.Errorf("write %s: %w", agg.Filter, ctx.Err())
+			case <-time.After(wait):
+			}
+			continue
+		case errors.Is(err, streams.ErrStreamFull):
+			return Result{}, domain.Errorf(domain.KindResourceExhausted, "the project's storage limit (max stream bytes) is reached")
+		case errors.Is(err, streams.ErrNoStream):
+			return Result{}, domain.Errorf(domain.KindNotFound, "project not found")
+		case err != nil:
+			return Result{}, fmt.Errorf("append to %s: %w", agg.Stream, err)
+		}
+		if ack.Duplicate {
+			// The same idempotency key won earlier on another node (or before
+			// this node's projector indexed it): answer with what it wrote.
+			first := ack.Seq - uint64(len(msgs)-1)
+			return l.stored(ctx, agg.Stream, first, msgID)
+		}
+		if err := l.reads.WaitApplied(ctx, agg.Stream, ack.Seq); err != nil {
+			return Result{}, fmt.Errorf("wait for projection of %s seq %d: %w", agg.Stream, ack.Seq, err)
+		}
+		return Result{Seq: ack.Seq, Events: events}, nil
+	}
+}
+
+// load returns the aggregate's last event and its sequence (0 when none).
+func (l *Log) load(ctx context.Context, agg Aggregate) (*eventsv1.Envelope, uint64, error) {
+	msg, found, err := l.store.Last(ctx, agg.Stream, agg.Filter)
+	if errors.Is(err, streams.ErrNoStream) {
+		return nil, 0, domain.Errorf(domain.KindNotFound, "project not found")
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("load %s: %w", agg.Filter, err)
+	}
+	if !found {
+		return nil, 0, nil
+	}
+	env, err := Decode(msg.Data)
+	if err != nil {
+		return nil, 0, fmt.Errorf("load %s seq %d: %w", agg.Filter, msg.Seq, err)
+	}
+	return env, msg.Seq, nil
+}
+
+// seal stamps envelopes with id, time and actor and builds the messages.
+func (l *Log) seal(events []*eventsv1.Envelope, meta Meta, msgID string) ([]streams.Msg, error) {
+	now := timestamppb.New(l.now())
+	msgs := make([]streams.Msg, len(events))
+	for i, env := range events {
+		env.Id = l.NewID()
+		env.OccurredAt = now
+		env.Actor = meta.Actor
+		env.CorrelationId = meta.CorrelationID
+		subject, err := Subject(env)
+		if err != nil {
+			return nil, err
+		}
+		data, err := Encode(env)
+		if err != nil {
+			return nil, err
+		}
+		id := env.Id
+		if msgID != "" {
+			id = batchMsgID(msgID, i)
+		}
+		msgs[i] = streams.Msg{Subject: subject, Data: data, MsgID: id}
+	}
+	return msgs, nil
+}
+
+// stored rebuilds the result of an earlier write from the stream: the
+// message at seq and the rest of its batch.
+func (l *Log) stored(ctx context.Context, stream string, seq uint64, msgID string) (Result, error) {
+	res := Result{Duplicate: true}
+	for i := 0; ; i++ {
+		msg, err := l.store.Get(ctx, stream, seq+uint64(i))
+		if i > 0 && (errors.Is(err, streams.ErrNotFound) || (err == nil && msg.Header.Get(streams.HeaderMsgID) != batchMsgID(msgID, i))) {
+			break
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("load earlier result %s seq %d: %w", stream, seq, err)
+		}
+		env, err := Decode(msg.Data)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Events = append(res.Events, env)
+		res.Seq = msg.Seq
+	}
+	if err := l.reads.WaitApplied(ctx, stream, res.Seq); err != nil {
+		return Result{}, fmt.Errorf("wait for projection of %s seq %d: %w", stream, res.Seq, err)
+	}
+	return res, nil
+}
+
+// IdempotencyPrefix marks message ids derived from a client's
+// Idempotency-Key; projections index only those.
+const IdempotencyPrefix = "idem:"
+
+// IdempotencyMsgID derives the Nats-Msg-Id of a request's first event. The
+// key is hashed so any client string becomes a safe, bounded header value.
+func IdempotencyMsgID(scope, key string) string {
+	sum := sha256.Sum256([]byte(scope + "\x00" + key))
+	return IdempotencyPrefix + hex.EncodeToString(sum[:16])
+}
+
+func batchMsgID(msgID string, i int) string {
+	if i == 0 {
+		return msgID
+	}
+	return msgID + "." + strconv.Itoa(i)
+}
+
+// Decide adapts a typed domain decider to a Decider: the last event is
+// evolved into the aggregate's state S, then decide runs on it.
+func Decide[S any](evolve func(S, *eventsv1.Envelope) S, decide func(S) ([]*eventsv1.Envelope, error)) Decider {
+	return func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
+		var s S
+		if last != nil {
+			s = evolve(s, last)
+		}
+		return decide(s)
+	}
+}

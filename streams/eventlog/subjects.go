@@ -1,0 +1,49 @@
+package eventlog
+
+import (
+	"fmt"
+
+	"github.com/cairn-dev/cairn/streams"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
+
+// Aggregate names one resource's events: the stream they live in and the
+// subject filter that covers them all (the expected-sequence subject).
+type Aggregate struct {
+	Stream string
+	Filter string
+}
+
+// ProjectAggregate is the registry entry of a project, in the system stream.
+func ProjectAggregate(project string) Aggregate {
+	return Aggregate{Stream: streams.SystemStream, Filter: streams.SystemSubject("projects", project, ">")}
+}
+
+// KeyAggregate is one API key of a project.
+func KeyAggregate(project, key string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "keys", key, ">")}
+}
+
+// Subject returns the subject an event is stored under, following
+// Appwrite's event names. Stored names: only ever add cases.
+func Subject(env *eventsv1.Envelope) (string, error) {
+	switch p := env.GetPayload().(type) {
+	case *eventsv1.Envelope_ProjectCreated:
+		return streams.SystemSubject("projects", p.ProjectCreated.GetProject().GetId(), "create"), nil
+	case *eventsv1.Envelope_ProjectUpdated:
+		return streams.SystemSubject("projects", p.ProjectUpdated.GetProject().GetId(), "update"), nil
+	case *eventsv1.Envelope_ProjectDeleted:
+		return streams.SystemSubject("projects", p.ProjectDeleted.GetProject().GetId(), "delete"), nil
+	case *eventsv1.Envelope_KeyCreated:
+		k := p.KeyCreated.GetKey()
+		return streams.ProjectSubject(k.GetProjectId(), "keys", k.GetId(), "create"), nil
+	case *eventsv1.Envelope_KeyUpdated:
+		k := p.KeyUpdated.GetKey()
+		return streams.ProjectSubject(k.GetProjectId(), "keys", k.GetId(), "update"), nil
+	case *eventsv1.Envelope_KeyDeleted:
+		k := p.KeyDeleted.GetKey()
+		return streams.ProjectSubject(k.GetProjectId(), "keys", k.GetId(), "delete"), nil
+	default:
+		return "", fmt.Errorf("no subject for event payload %T", p)
+	}
+}
