@@ -1,0 +1,110 @@
+package api
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/access"
+	"github.com/cairn-dev/cairn/domain/apikey"
+)
+
+// keyTokenPrefix starts every project API key, so the project and key can be
+// read from the credential itself: ck_<project>_<key id>_<secret>.
+const keyTokenPrefix = "ck_"
+
+// keyToken builds a key's bearer credential.
+func keyToken(project, keyID string, secret []byte) string {
+	return keyTokenPrefix + project + "_" + keyID + "_" + hex.EncodeToString(secret)
+}
+
+// parseKeyToken splits a key credential; ok is false when it is not one.
+func parseKeyToken(token string) (project, keyID string, ok bool) {
+	rest, ok := strings.CutPrefix(token, keyTokenPrefix)
+	if !ok {
+		return "", "", false
+	}
+	parts := strings.Split(rest, "_")
+	// Key ids are generated ULIDs (no '_'); project ids never contain '_'.
+	if len(parts) != 3 || !domain.ValidProjectID(parts[0]) || !domain.ValidResourceID(parts[1]) || len(parts[2]) != 64 {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
+}
+
+// hashToken is what the log stores instead of a secret.
+func hashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// deriveSecret makes a key secret reproducible for one idempotent request,
+// so a retried CreateKey can return the secret it first showed. Only the
+// instance's master key and the request's idempotency id produce it.
+func deriveSecret(masterKey []byte, project, keyID, msgID string) []byte {
+	m := hmac.New(sha256.New, masterKey)
+	m.Write([]byte("cairn key secret\x00" + project + "\x00" + keyID + "\x00" + msgID))
+	return m.Sum(nil)
+}
+
+// authenticator resolves bearer credentials into principals.
+type authenticator struct {
+	adminHash []byte
+	reads     ReadModels
+	now       func() time.Time
+}
+
+var errBadCredential = domain.Errorf(domain.KindUnauthenticated, "invalid credential")
+
+// authenticate returns the principal of an Authorization header value.
+// Every failure is the same Unauthenticated error: no oracle for guessing.
+func (a *authenticator) authenticate(header string) (access.Principal, error) {
+	token, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || token == "" {
+		return access.Principal{}, domain.Errorf(domain.KindUnauthenticated, "missing credential: send Authorization: Bearer <key>")
+	}
+	hash := hashToken(token)
+	if subtle.ConstantTimeCompare(hash, a.adminHash) == 1 {
+		return access.Principal{Kind: access.Operator}, nil
+	}
+	project, keyID, ok := parseKeyToken(token)
+	if !ok {
+		return access.Principal{}, errBadCredential
+	}
+	k, err := a.reads.Key(project, keyID)
+	if err != nil {
+		if errors.Is(err, errNotFound) {
+			return access.Principal{}, errBadCredential
+		}
+		return access.Principal{}, err
+	}
+	if subtle.ConstantTimeCompare(hash, k.GetSecretHash()) != 1 {
+		return access.Principal{}, errBadCredential
+	}
+	if !apikey.Usable(k, a.now()) {
+		return access.Principal{}, domain.Errorf(domain.KindUnauthenticated, "API key expired")
+	}
+	p := access.Principal{Kind: access.APIKey, Project: project, ID: keyID, Scopes: k.GetScopes()}
+	if k.GetExpiresAt() != nil {
+		p.ExpiresAt = k.GetExpiresAt().AsTime()
+	}
+	return p, nil
+}
+
+type principalKey struct{}
+
+func withPrincipal(ctx context.Context, p access.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// principal returns the caller authenticated by the access interceptor.
+func principal(ctx context.Context) access.Principal {
+	p, _ := ctx.Value(principalKey{}).(access.Principal)
+	return p
+}

@@ -1,0 +1,65 @@
+package api
+
+import (
+	"encoding/base64"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/access"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+)
+
+func actor(p access.Principal) *eventsv1.Actor {
+	switch p.Kind {
+	case access.Operator:
+		return &eventsv1.Actor{Kind: eventsv1.Actor_KIND_OPERATOR}
+	case access.APIKey:
+		return &eventsv1.Actor{Kind: eventsv1.Actor_KIND_API_KEY, Id: p.ID, ProjectId: p.Project}
+	}
+	return &eventsv1.Actor{}
+}
+
+func projectOut(p *eventsv1.Project) *cairnv1.Project {
+	if p == nil {
+		return nil
+	}
+	return &cairnv1.Project{Id: p.GetId(), Name: p.GetName(),
+		Limits:    &cairnv1.ProjectLimits{MaxStreamBytes: p.GetLimits().GetMaxStreamBytes()},
+		CreatedAt: p.GetCreatedAt(), UpdatedAt: p.GetUpdatedAt()}
+}
+
+func keyOut(k *eventsv1.Key) *cairnv1.Key {
+	if k == nil {
+		return nil
+	}
+	return &cairnv1.Key{Id: k.GetId(), ProjectId: k.GetProjectId(), Name: k.GetName(), Scopes: k.GetScopes(),
+		ExpiresAt: k.GetExpiresAt(), CreatedAt: k.GetCreatedAt(), UpdatedAt: k.GetUpdatedAt()}
+}
+
+func tsOrNil(t *timestamppb.Timestamp) *timestamppb.Timestamp {
+	if t == nil || !t.IsValid() {
+		return nil
+	}
+	return t
+}
+
+// pageSize applies the default and the bound of list calls.
+func pageSize(n int32) int {
+	if n <= 0 {
+		return 100
+	}
+	return int(min(n, 1000))
+}
+
+// Page tokens are opaque to clients: the last id or sequence of a page.
+func encodeToken(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func decodeToken(t string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil {
+		return "", domain.FieldError("page_token", "malformed page token")
+	}
+	return string(b), nil
+}

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"context"
+	"strings"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/project"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/streams/eventlog"
+)
+
+type projectsHandler struct{ *Server }
+
+func (h *projectsHandler) CreateProject(ctx context.Context, req *cairnv1.CreateProjectRequest) (*cairnv1.CreateProjectResponse, error) {
+	id := req.GetProjectId()
+	if id == "" || id == domain.UniqueID {
+		id = strings.ToLower(h.log.NewID())
+	}
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limits := &eventsv1.ProjectLimits{MaxStreamBytes: req.GetLimits().GetMaxStreamBytes()}
+	// The stream must exist before the event that announces the project:
+	// projectors start consuming it as soon as they see the event.
+	meta.Prepare = func(ctx context.Context, _ []*eventsv1.Envelope) error {
+		return h.store.EnsureProjectStream(ctx, id, limits.GetMaxStreamBytes())
+	}
+	res, err := h.log.Write(ctx, eventlog.ProjectAggregate(id), meta, eventlog.Decide(project.Evolve, func(s project.State) ([]*eventsv1.Envelope, error) {
+		return project.Decide(s, project.Create{ID: id, Name: req.GetName(), Limits: limits, Now: h.log.Now()})
+	}))
+	if err != nil {
+		return nil, err
+	}
+	setSeq(ctx, res.Seq)
+	return &cairnv1.CreateProjectResponse{Project: projectOut(project.Evolve(nil, res.Events[0]))}, nil
+}
+
+func (h *projectsHandler) GetProject(_ context.Context, req *cairnv1.GetProjectRequest) (*cairnv1.GetProjectResponse, error) {
+	p, err := h.reads.Project(req.GetProjectId())
+	if err != nil {
+		return nil, notFound(err, "project")
+	}
+	return &cairnv1.GetProjectResponse{Project: projectOut(p)}, nil
+}
+
+func (h *projectsHandler) ListProjects(_ context.Context, req *cairnv1.ListProjectsRequest) (*cairnv1.ListProjectsResponse, error) {
+	after, err := decodeToken(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	n := pageSize(req.GetPageSize())
+	ps, err := h.reads.ListProjects(after, n+1)
+	if err != nil {
+		return nil, err
+	}
+	res := &cairnv1.ListProjectsResponse{}
+	if len(ps) > n {
+		ps = ps[:n]
+		res.NextPageToken = encodeToken(ps[n-1].GetId())
+	}
+	for _, p := range ps {
+		res.Projects = append(res.Projects, projectOut(p))
+	}
+	return res, nil
+}
+
+func (h *projectsHandler) UpdateProject(ctx context.Context, req *cairnv1.UpdateProjectRequest) (*cairnv1.UpdateProjectResponse, error) {
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cmd := project.Update{Name: req.Name, Now: h.log.Now()}
+	if req.GetLimits() != nil {
+		cmd.Limits = &eventsv1.ProjectLimits{MaxStreamBytes: req.GetLimits().GetMaxStreamBytes()}
+		meta.Prepare = func(ctx context.Context, _ []*eventsv1.Envelope) error {
+			return h.store.EnsureProjectStream(ctx, req.GetProjectId(), cmd.Limits.GetMaxStreamBytes())
+		}
+	}
+	agg := eventlog.ProjectAggregate(req.GetProjectId())
+	var state project.State
+	res, err := h.log.Write(ctx, agg, meta, eventlog.Decide(project.Evolve, func(s project.State) ([]*eventsv1.Envelope, error) {
+		state = s
+		return project.Decide(s, cmd)
+	}))
+	if err != nil {
+		return nil, err
+	}
+	setSeq(ctx, res.Seq)
+	if len(res.Events) > 0 {
+		state = project.Evolve(state, res.Events[len(res.Events)-1])
+	}
+	return &cairnv1.UpdateProjectResponse{Project: projectOut(state)}, nil
+}
+
+func (h *projectsHandler) DeleteProject(ctx context.Context, req *cairnv1.DeleteProjectRequest) (*cairnv1.DeleteProjectResponse, error) {
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.log.Write(ctx, eventlog.ProjectAggregate(req.GetProjectId()), meta, eventlog.Decide(project.Evolve, func(s project.State) ([]*eventsv1.Envelope, error) {
+		return project.Decide(s, project.Delete{Now: h.log.Now()})
+	}))
+	if err != nil {
+		return nil, err
+	}
+	// Every node's system projector removes the stream, object store and
+	// read models when it applies the deletion; this node already has.
+	setSeq(ctx, res.Seq)
+	return &cairnv1.DeleteProjectResponse{}, nil
+}

@@ -1,0 +1,188 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
+	"connectrpc.com/grpcreflect/v2"
+	"connectrpc.com/validate"
+
+	"github.com/cairn-dev/cairn/domain"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
+	"github.com/cairn-dev/cairn/proto/grpc/health/v1/healthv1connect"
+	"github.com/cairn-dev/cairn/projections"
+	"github.com/cairn-dev/cairn/streams"
+	"github.com/cairn-dev/cairn/streams/eventlog"
+)
+
+// ReadModels is what the API reads from the node's projections.
+type ReadModels interface {
+	eventlog.ReadSide
+	Project(id string) (*eventsv1.Project, error)
+	ListProjects(after string, limit int) ([]*eventsv1.Project, error)
+	Key(project, keyID string) (*eventsv1.Key, error)
+	ListKeys(project, after string, limit int) ([]*eventsv1.Key, error)
+	Ready() bool
+}
+
+// errNotFound is what ReadModels return for a missing resource.
+var errNotFound = projections.ErrNotFound
+
+// Config wires a Server.
+type Config struct {
+	Log   *eventlog.Log
+	Reads ReadModels
+	Store *streams.Store
+	// AdminKey is the operator credential.
+	AdminKey string
+	// MasterKey seals and derives instance secrets (32 bytes).
+	MasterKey []byte
+	// MaxRequestBytes bounds one request message (default 1 MiB).
+	MaxRequestBytes int
+	// Connected reports whether the NATS connection is up (for health).
+	Connected func() bool
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// Stopping, when closed, ends long-lived streams so shutdown can drain.
+	Stopping <-chan struct{}
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	log       *eventlog.Log
+	reads     ReadModels
+	store     *streams.Store
+	auth      *authenticator
+	masterKey []byte
+	connected func() bool
+	logger    *slog.Logger
+	now       func() time.Time
+	maxBytes  int
+	stopping  <-chan struct{}
+}
+
+// New returns the HTTP handler serving every Cairn service.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.AdminKey == "" || len(cfg.MasterKey) < 32 {
+		return nil, errors.New("api: an admin key and a 32-byte master key are required")
+	}
+	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
+		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
+		stopping: cfg.Stopping}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = 1 << 20
+	}
+	if s.connected == nil {
+		s.connected = func() bool { return true }
+	}
+	s.auth = &authenticator{adminHash: hashToken(cfg.AdminKey), reads: cfg.Reads, now: s.now}
+
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, err
+	}
+	server := connect.NewServer(
+		errorInterceptor(s.logger),
+		s.accessInterceptor,
+		validate.NewServerInterceptor(validate.WithValidator(validator)),
+	)
+	cairnv1connect.RegisterProjectsServiceHandler(server, &projectsHandler{s})
+	cairnv1connect.RegisterKeysServiceHandler(server, &keysHandler{s})
+	cairnv1connect.RegisterEventsServiceHandler(server, &eventsHandler{s})
+	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
+	grpcreflect.Register(server)
+
+	mux := http.NewServeMux()
+	connecthttp.Mount(mux, server, connecthttp.WithReadMaxBytes(s.maxBytes))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready() {
+			http.Error(w, "not ready: NATS unreachable or projections catching up", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	// The whole body is bounded too (compressed or streamed requests), with
+	// room for framing around the largest message.
+	return http.MaxBytesHandler(mux, int64(s.maxBytes)+64<<10), nil
+}
+
+// streamContext returns ctx, also canceled when the server starts stopping.
+func (s *Server) streamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	if s.stopping != nil {
+		go func() {
+			select {
+			case <-s.stopping:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
+}
+
+func (s *Server) ready() bool { return s.connected() && s.reads.Ready() }
+
+// meta builds what a write records about the request: actor, correlation
+// and idempotency.
+func (s *Server) meta(ctx context.Context) (eventlog.Meta, error) {
+	info, _ := connect.CallInfoForServerContext(ctx)
+	a := actor(principal(ctx))
+	// Idempotency keys are scoped to the caller and the procedure: another
+	// caller reusing a key never receives this caller's result.
+	m := eventlog.Meta{Actor: a, Scope: info.Spec.Procedure + "\x00" + a.GetKind().String() + "\x00" + a.GetProjectId() + "\x00" + a.GetId()}
+	h := info.RequestHeader()
+	m.CorrelationID = h.Get(headerRequestID)
+	if len(m.CorrelationID) > 128 {
+		m.CorrelationID = m.CorrelationID[:128]
+	}
+	if k := h.Get(headerIdempotencyKey); k != "" {
+		if len(k) > 255 || !printable(k) {
+			return m, connect.Errorf(connect.CodeInvalidArgument, "%s: at most 255 printable ASCII characters", headerIdempotencyKey)
+		}
+		m.IdempotencyKey = k
+	}
+	return m, nil
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// setSeq answers a write with the stream sequence of its last event.
+func setSeq(ctx context.Context, seq uint64) {
+	if info, ok := connect.CallInfoForServerContext(ctx); ok && seq > 0 {
+		info.ResponseHeader().Set(headerSeq, strconv.FormatUint(seq, 10))
+	}
+}
+
+// notFound maps a read model's miss to a domain error naming what is missing.
+func notFound(err error, what string) error {
+	if errors.Is(err, errNotFound) {
+		return domain.Errorf(domain.KindNotFound, "%s not found", what)
+	}
+	return err
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// config is the server's configuration: flags, each with an environment
+// variable of the same meaning (flags win).
+type config struct {
+	DataDir  string
+	HTTPAddr string
+	NATSURL  string
+	AdminKey string
+	// MasterKey is hex; generated into the data directory when empty.
+	MasterKey string
+	// Sync is "always" or a JetStream sync interval such as "100ms".
+	Sync            string
+	LogLevel        string
+	MaxRequestBytes int
+}
+
+// defaultSync is the embedded JetStream fsync interval. Chosen from the
+// curve measured with 'cairn bench' (README, Durability).
+const defaultSync = "100ms"
+
+func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.DataDir, "data-dir", env("CAIRN_DATA_DIR", "./cairn_data"), "data directory for JetStream, Badger and generated keys (CAIRN_DATA_DIR)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", env("CAIRN_HTTP_ADDR", ":8080"), "HTTP listen address for Connect, gRPC and gRPC-Web (CAIRN_HTTP_ADDR)")
+	fs.StringVar(&c.NATSURL, "nats-url", env("CAIRN_NATS_URL", ""), "use this NATS server or cluster instead of the embedded one (CAIRN_NATS_URL)")
+	fs.StringVar(&c.AdminKey, "admin-key", env("CAIRN_ADMIN_KEY", ""), "operator credential; generated into the data directory when unset (CAIRN_ADMIN_KEY)")
+	fs.StringVar(&c.MasterKey, "master-key", env("CAIRN_MASTER_KEY", ""), "64 hex chars sealing instance secrets; generated into the data directory when unset; every node of a cluster needs the same (CAIRN_MASTER_KEY)")
+	fs.StringVar(&c.Sync, "sync", env("CAIRN_SYNC", defaultSync), "embedded JetStream fsync: 'always' (before every ack) or an interval (CAIRN_SYNC)")
+	fs.StringVar(&c.LogLevel, "log-level", env("CAIRN_LOG_LEVEL", "info"), "debug, info, warn or error (CAIRN_LOG_LEVEL)")
+	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest request message accepted")
+}
+
+// syncMode parses --sync.
+func (c *config) syncMode() (always bool, interval time.Duration, err error) {
+	if c.Sync == "always" {
+		return true, 0, nil
+	}
+	d, err := time.ParseDuration(c.Sync)
+	if err != nil || d <= 0 {
+		return false, 0, fmt.Errorf("--sync: want 'always' or a positive duration such as 100ms, got %q", c.Sync)
+	}
+	return false, d, nil
+}
+
+// secretFile returns the secret in path, generating it (mode 0600) when
+// missing. created tells the caller to show a new secret once.
+func secretFile(path, prefix string) (secret string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("read %s: %w", path, err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", false, err
+	}
+	secret = prefix + hex.EncodeToString(raw)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", false, fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := io.WriteString(f, secret+"\n"); err != nil {
+		f.Close()
+		return "", false, err
+	}
+	return secret, true, f.Close()
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return "cairn " + bi.Main.Version
+	}
+	return "cairn (devel)"
+}

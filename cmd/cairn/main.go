@@ -1,0 +1,79 @@
+// Command cairn is the Cairn server and its command-line client:
+//
+//	cairn serve                  run the server (embedded NATS + Badger by default)
+//	cairn replay --project ID    rebuild read models from the streams (server stopped)
+//	cairn projects|keys|events   manage a running server through its Connect API
+//	cairn bench                  measure write, replay and project-count figures
+//
+// It owns flags, environment and wiring; nothing below cmd reads either.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: cairn <command> [flags]
+
+commands:
+  serve        run the server
+  replay       rebuild read models from the event streams (server stopped)
+  projects     create | list | get | update | delete projects (operator)
+  keys         create | list | get | delete project API keys
+  events       list | tail a project's audit log
+  bench        measure write, replay and project-count figures
+  version      print the version
+
+Run 'cairn <command> -h' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "cairn:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run dispatches a command; stdout, stderr and the environment are
+// parameters so tests can run the real CLI in-process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, stdout, stderr, getenv)
+	case "replay":
+		return replay(ctx, rest, stdout, stderr, getenv)
+	case "projects":
+		return projectsCmd(ctx, rest, stdout, stderr, getenv)
+	case "keys":
+		return keysCmd(ctx, rest, stdout, stderr, getenv)
+	case "events":
+		return eventsCmd(ctx, rest, stdout, stderr, getenv)
+	case "bench":
+		return bench(ctx, rest, stdout, stderr, getenv)
+	case "version":
+		fmt.Fprintln(stdout, version())
+		return nil
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}

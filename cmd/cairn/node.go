@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/nats-io/nats.go"
+
+	"github.com/cairn-dev/cairn/projections"
+	"github.com/cairn-dev/cairn/streams"
+	"github.com/cairn-dev/cairn/streams/eventlog"
+)
+
+// node is one Cairn process's storage: NATS (embedded or remote), the
+// stream store, Badger read models and the write path.
+type node struct {
+	embedded *streams.Embedded
+	nc       *nats.Conn
+	store    *streams.Store
+	db       *badger.DB
+	reads    *projections.Projections
+	log      *eventlog.Log
+}
+
+// openNode connects to (or starts) NATS and opens Badger. Projectors are
+// not started: serve starts them, replay rebuilds instead.
+func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, err error) {
+	n = &node{}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if cfg.NATSURL == "" {
+		always, interval, err := cfg.syncMode()
+		if err != nil {
+			return nil, err
+		}
+		n.embedded, err = streams.StartEmbedded(ctx, streams.EmbeddedConfig{
+			Dir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: always, SyncInterval: interval,
+			Logger: logger.With("component", "nats-server"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		n.nc, err = n.embedded.Connect(nats.Name("cairn"))
+	} else {
+		n.nc, err = nats.Connect(cfg.NATSURL, nats.Name("cairn"), nats.MaxReconnects(-1),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("NATS disconnected", "err", err) }),
+			nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("NATS reconnected", "url", c.ConnectedUrl()) }))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	n.store, err = streams.Open(ctx, n.nc, streams.Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	// Read models are rebuilt from the streams, so Badger need not fsync.
+	opts := badger.DefaultOptions(filepath.Join(cfg.DataDir, "badger")).
+		WithSyncWrites(false).WithLogger(badgerLogger{logger.With("component", "badger")})
+	n.db, err = badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open read models (is another cairn using %s?): %w", cfg.DataDir, err)
+	}
+	n.reads = projections.New(n.db, n.store, projections.Options{Logger: logger})
+	n.log = eventlog.New(n.store, n.reads, eventlog.Options{Logger: logger})
+	return n, nil
+}
+
+// close stops everything in dependency order; safe on a partial node.
+func (n *node) close() {
+	if n.reads != nil {
+		_ = n.reads.Close()
+	}
+	if n.db != nil {
+		_ = n.db.Close()
+	}
+	if n.nc != nil {
+		_ = n.nc.Drain()
+	}
+	if n.embedded != nil {
+		n.embedded.Shutdown()
+	}
+}
+
+// masterKey returns the instance master key from config or the data dir.
+func masterKey(cfg *config) ([]byte, error) {
+	s := cfg.MasterKey
+	if s == "" {
+		var err error
+		if s, _, err = secretFile(filepath.Join(cfg.DataDir, "master.key"), ""); err != nil {
+			return nil, err
+		}
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		return nil, fmt.Errorf("master key must be 64 hex characters")
+	}
+	return b, nil
+}
+
+// badgerLogger sends Badger's logs to slog, demoting its chatty info lines.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Debug(fmt.Sprintf(f, a...)) }
