@@ -91,20 +91,10 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s.auth = &authenticator{adminHash: hashToken(cfg.AdminKey), reads: cfg.Reads, now: s.now}
 
-	validator, err := protovalidate.New()
+	server, err := s.connectServer()
 	if err != nil {
 		return nil, err
 	}
-	server := connect.NewServer(
-		errorInterceptor(s.logger),
-		s.accessInterceptor,
-		validate.NewServerInterceptor(validate.WithValidator(validator)),
-	)
-	cairnv1connect.RegisterProjectsServiceHandler(server, &projectsHandler{s})
-	cairnv1connect.RegisterKeysServiceHandler(server, &keysHandler{s})
-	cairnv1connect.RegisterEventsServiceHandler(server, &eventsHandler{s})
-	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
-	grpcreflect.Register(server)
 
 	mux := http.NewServeMux()
 	connecthttp.Mount(mux, server, connecthttp.WithReadMaxBytes(s.maxBytes))
@@ -137,6 +127,26 @@ func (s *Server) streamContext(ctx context.Context) (context.Context, context.Ca
 		}()
 	}
 	return ctx, cancel
+}
+
+// connectServer registers every service behind the interceptors, outermost
+// first: errors and panics, then access, then validation.
+func (s *Server) connectServer() (*connect.Server, error) {
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, err
+	}
+	server := connect.NewServer(
+		errorInterceptor(s.logger),
+		s.accessInterceptor,
+		validate.NewServerInterceptor(validate.WithValidator(validator)),
+	)
+	cairnv1connect.RegisterProjectsServiceHandler(server, &projectsHandler{s})
+	cairnv1connect.RegisterKeysServiceHandler(server, &keysHandler{s})
+	cairnv1connect.RegisterEventsServiceHandler(server, &eventsHandler{s})
+	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
+	grpcreflect.Register(server)
+	return server, nil
 }
 
 func (s *Server) ready() bool { return s.connected() && s.reads.Ready() }
