@@ -1,0 +1,62 @@
+package projections
+
+import (
+	"context"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
+
+// marshal is the one encoding of stored read-model values: deterministic, so
+// equal states store equal bytes and a rebuild compares byte for byte.
+func marshal(m proto.Message) ([]byte, error) {
+	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
+}
+
+// apply writes one event's effect on the read models into txn. Every event
+// type ever written must have a case here: an unknown one (from a newer
+// build, or an empty payload) stops the projector rather than be skipped.
+func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, ev event) (effect, error) {
+	var (
+		eff effect
+		err error
+	)
+	switch pl := ev.env.GetPayload().(type) {
+	case *eventsv1.Envelope_ProjectCreated:
+		eff, err = p.applyProjectCreated(txn, sp, ev, pl.ProjectCreated.GetProject())
+	case *eventsv1.Envelope_ProjectUpdated:
+		err = p.applyProjectUpdated(txn, sp, ev, pl.ProjectUpdated.GetProject())
+	case *eventsv1.Envelope_ProjectDeleted:
+		eff, err = p.applyProjectDeleted(txn, sp, ev, pl.ProjectDeleted.GetProject())
+	case *eventsv1.Envelope_KeyCreated:
+		err = p.applyKeyPut(txn, sp, ev, pl.KeyCreated.GetKey())
+	case *eventsv1.Envelope_KeyUpdated:
+		err = p.applyKeyPut(txn, sp, ev, pl.KeyUpdated.GetKey())
+	case *eventsv1.Envelope_KeyDeleted:
+		err = p.applyKeyDeleted(txn, sp, ev, pl.KeyDeleted.GetKey())
+	default:
+		return effect{}, fatal("%s seq %d (%s, event %s): %w %T; upgrade this node",
+			sp.stream, ev.msg.Seq, ev.msg.Subject, ev.env.GetId(), ErrUnknownEvent, pl)
+	}
+	if err != nil {
+		return effect{}, err
+	}
+	return eff, p.indexIdempotency(txn, sp, ev)
+}
+
+// indexIdempotency remembers which sequence an idempotency key's message
+// got, for as long as the stream would deduplicate it. The expiry derives
+// from the message's stream time, never the clock, so a rebuild writes the
+// same entry.
+func (p *Projections) indexIdempotency(txn *badger.Txn, sp keyspace, ev event) error {
+	id := ev.msg.MsgID()
+	if !strings.HasPrefix(id, idemMsgIDPrefix) {
+		return nil
+	}
+	e := badger.NewEntry(sp.idemKey(id), encodeSeq(ev.msg.Seq))
+	e.ExpiresAt = uint64(ev.msg.Time.Add(p.dup).Unix())
+	return txn.SetEntry(e)
+}

@@ -1,0 +1,505 @@
+package projections
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/cairn-dev/cairn/streams"
+)
+
+// Sentinel errors; returned errors wrap them.
+var (
+	// ErrNotFound: no such resource in the read model.
+	ErrNotFound = errors.New("projections: not found")
+	// ErrUnknownEvent: the stream holds an event type this build cannot
+	// apply (written by a newer version). The projector stops.
+	ErrUnknownEvent = errors.New("projections: unknown event type")
+	// ErrProjectorStopped: the stream's projector stopped on an error it
+	// cannot recover from (gap, undecodable or unknown event); see the log.
+	ErrProjectorStopped = errors.New("projections: projector stopped")
+	// ErrProjectDeleted: the project was deleted while waiting (or while
+	// rebuilding it).
+	ErrProjectDeleted = errors.New("projections: project deleted")
+	// ErrClosed: the Projections was closed.
+	ErrClosed = errors.New("projections: closed")
+)
+
+// DefaultBatch is the largest number of events applied in one transaction.
+const DefaultBatch = 512
+
+// Options configure Projections.
+type Options struct {
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// DuplicateWindow is the streams' deduplication window: how long an
+	// idempotency-index entry lives after its event. Default 2 minutes
+	// (the streams package's default); keep it equal to streams.Options'.
+	DuplicateWindow time.Duration
+	// Batch is the most events applied per transaction; default
+	// DefaultBatch.
+	Batch int
+}
+
+// Projections is a node's read side: the projectors and the read models.
+type Projections struct {
+	db    *badger.DB
+	store *streams.Store
+	log   *slog.Logger
+	dup   time.Duration
+	batch int
+
+	// gate orders commits against DropPrefix, which blocks every write
+	// while it runs: commits hold it shared, drops exclusively.
+	gate sync.RWMutex
+
+	mu         sync.Mutex
+	started    bool
+	closed     bool
+	baseCtx    context.Context
+	cancel     context.CancelFunc
+	projectors map[string]*runner     // by stream
+	states     map[string]*state      // by stream; outlives projectors for waiters
+	lifecycle  map[string]*sync.Mutex // by stream: rebuild vs. delete
+	rebuilding map[string]bool        // by stream
+
+	// onCommit, when set (tests), sees every committed event's stream and
+	// sequence.
+	onCommit func(stream string, seq uint64)
+}
+
+// runner is a running projector goroutine.
+type runner struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns the read side over db, fed from store. Nothing runs until
+// Start; the query methods work at once on whatever db holds.
+func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DuplicateWindow <= 0 {
+		opts.DuplicateWindow = 2 * time.Minute
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = DefaultBatch
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Projections{
+		db: db, store: store, dup: opts.DuplicateWindow, batch: opts.Batch,
+		log:        opts.Logger.With("component", "projections"),
+		baseCtx:    ctx,
+		cancel:     cancel,
+		projectors: map[string]*runner{},
+		states:     map[string]*state{},
+		lifecycle:  map[string]*sync.Mutex{},
+		rebuilding: map[string]bool{},
+	}
+}
+
+// Start starts the system projector and a projector for every project the
+// system read model holds; the system projector starts and stops the others
+// as projects are created and deleted. ctx bounds only the start-up.
+func (p *Projections) Start(ctx context.Context) error {
+	ids, err := p.projectIDs()
+	if err != nil {
+		return fmt.Errorf("projections: start: %w", err)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if p.started {
+		p.mu.Unlock()
+		return errors.New("projections: already started")
+	}
+	p.started = true
+	p.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.startProjector(streams.SystemStream)
+	for _, id := range ids {
+		p.startProjector(streams.ProjectStream(id))
+	}
+	p.log.InfoContext(ctx, "projections started", "projects", len(ids))
+	return nil
+}
+
+// Close stops every projector and waits for them. It does not close db.
+func (p *Projections) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.cancel()
+	runners := make([]*runner, 0, len(p.projectors))
+	for _, r := range p.projectors {
+		runners = append(runners, r)
+	}
+	p.projectors = map[string]*runner{}
+	states := make([]*state, 0, len(p.states))
+	for _, st := range p.states {
+		states = append(states, st)
+	}
+	p.mu.Unlock()
+	for _, r := range runners {
+		<-r.done
+	}
+	for _, st := range states {
+		st.stop(ErrClosed)
+	}
+	return nil
+}
+
+// startProjector starts the stream's projector unless it runs already, is
+// being rebuilt (Rebuild restarts it) or the Projections is not running.
+func (p *Projections) startProjector(stream string) {
+	sp, err := spaceOf(stream)
+	if err != nil {
+		p.log.Error("projector not started", "stream", stream, "err", err)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.started || p.closed || p.projectors[stream] != nil || p.rebuilding[stream] {
+		return
+	}
+	ctx, cancel := context.WithCancel(p.baseCtx)
+	r := &runner{cancel: cancel, done: make(chan struct{})}
+	p.projectors[stream] = r
+	st := p.stateLocked(stream)
+	st.begin()
+	go func() {
+		defer close(r.done)
+		p.follow(ctx, sp, st)
+	}()
+}
+
+// stopProjector stops the stream's projector, if one runs, and waits for it.
+// It reports whether one was there.
+func (p *Projections) stopProjector(stream string) bool {
+	p.mu.Lock()
+	r := p.projectors[stream]
+	delete(p.projectors, stream)
+	p.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.cancel()
+	<-r.done
+	return true
+}
+
+// lifecycleLock serialises a stream's rebuild with its project's deletion.
+func (p *Projections) lifecycleLock(stream string) *sync.Mutex {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.lifecycle[stream]
+	if l == nil {
+		l = &sync.Mutex{}
+		p.lifecycle[stream] = l
+	}
+	return l
+}
+
+func (p *Projections) state(stream string) *state {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stateLocked(stream)
+}
+
+func (p *Projections) stateLocked(stream string) *state {
+	st := p.states[stream]
+	if st == nil {
+		st = newState()
+		p.states[stream] = st
+	}
+	return st
+}
+
+// WaitApplied blocks until the local projector of stream has applied seq,
+// ctx ends (its error is returned, wrapped), the projector stopped on an
+// error, or the project was deleted.
+func (p *Projections) WaitApplied(ctx context.Context, stream string, seq uint64) error {
+	if _, err := spaceOf(stream); err != nil {
+		return err
+	}
+	st := p.state(stream)
+	_, _, epoch, _ := st.snapshot()
+	for {
+		applied, err, e, ch := st.snapshot()
+		if applied >= seq {
+			return nil
+		}
+		if err == nil && e != epoch {
+			// Deleted while we waited. A waiter that arrives after the
+			// deletion just waits: the project may be created again.
+			err = ErrProjectDeleted
+		}
+		if err != nil {
+			return fmt.Errorf("projections: wait for %s seq %d (applied %d): %w", stream, seq, applied, err)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("projections: wait for %s seq %d (applied %d): %w", stream, seq, applied, ctx.Err())
+		}
+	}
+}
+
+// AppliedSeq returns the last sequence of stream applied by this node's
+// running projector (0 before it started).
+func (p *Projections) AppliedSeq(stream string) uint64 {
+	p.mu.Lock()
+	st := p.states[stream]
+	p.mu.Unlock()
+	if st == nil {
+		return 0
+	}
+	seq, _, _, _ := st.snapshot()
+	return seq
+}
+
+// Ready reports whether the node's read side is serving fresh data: started,
+// and every projector has caught up to its stream's last sequence as seen
+// when it started, with none stopped on an error.
+func (p *Projections) Ready() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.started || p.closed {
+		return false
+	}
+	for stream, st := range p.states {
+		running := p.projectors[stream] != nil
+		if !st.ready(running) {
+			return false
+		}
+	}
+	return true
+}
+
+// state is a stream's applied sequence as seen by waiters. Waiters take the
+// current channel; every change closes it and installs a new one, so a wait
+// costs nothing until something happens (no polling).
+type state struct {
+	mu       sync.Mutex
+	applied  uint64
+	target   uint64 // the stream's last sequence when the projector started
+	starting bool   // the projector has not compared itself with the stream yet
+	err      error  // why the projector stopped (nil while it runs)
+	failed   bool   // err is a fatal projector error, which makes Ready false
+	epoch    uint64 // bumped when the project is deleted
+	ch       chan struct{}
+}
+
+func newState() *state { return &state{ch: make(chan struct{})} }
+
+func (s *state) broadcastLocked() {
+	close(s.ch)
+	s.ch = make(chan struct{})
+}
+
+func (s *state) snapshot() (applied uint64, err error, epoch uint64, ch chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied, s.err, s.epoch, s.ch
+}
+
+// begin marks a (re)starting projector.
+func (s *state) begin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.starting, s.err, s.failed = true, nil, false
+	s.broadcastLocked()
+}
+
+// started records the checkpoint the projector resumes from and the
+// stream's last sequence it has to reach to be ready.
+func (s *state) started(applied, target uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied, s.target, s.starting = applied, target, false
+	s.broadcastLocked()
+}
+
+func (s *state) advance(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied = seq
+	s.broadcastLocked()
+}
+
+// rewind forgets the applied sequence: the read models were dropped.
+func (s *state) rewind() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied = 0
+	s.broadcastLocked()
+}
+
+// deleted wakes the current waiters with ErrProjectDeleted.
+func (s *state) deleted() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied, s.starting = 0, false
+	s.epoch++
+	s.broadcastLocked()
+}
+
+// stop wakes every waiter with err.
+func (s *state) stop(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err, s.starting = err, false
+	s.failed = errors.Is(err, ErrProjectorStopped)
+	s.broadcastLocked()
+}
+
+func (s *state) ready(running bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed {
+		return false
+	}
+	if !running {
+		return true // deleted project, or a stream nobody projects here
+	}
+	return !s.starting && s.applied >= s.target
+}
+
+// KV is one stored Badger entry, for comparing read models.
+type KV struct {
+	Key       string
+	Value     []byte
+	ExpiresAt uint64
+}
+
+// Snapshot returns every entry of stream's read models (its checkpoint
+// included) in key order; two read models built from the same stream must
+// return equal snapshots.
+func (p *Projections) Snapshot(stream string) ([]KV, error) {
+	sp, err := spaceOf(stream)
+	if err != nil {
+		return nil, err
+	}
+	return p.Dump([]byte(sp.prefix))
+}
+
+// Dump returns every live entry under prefix in key order.
+func (p *Projections) Dump(prefix []byte) ([]KV, error) {
+	var out []KV
+	err := p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out = append(out, KV{Key: string(item.KeyCopy(nil)), Value: v, ExpiresAt: item.ExpiresAt()})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("projections: dump %q: %w", prefix, err)
+	}
+	return out, nil
+}
+
+// IdempotentSeq returns the sequence of the message stored in stream with
+// Nats-Msg-Id msgID (an "idem:" id; see eventlog.IdempotencyMsgID), while
+// it is inside the duplicate window.
+func (p *Projections) IdempotentSeq(stream, msgID string) (uint64, bool, error) {
+	sp, err := spaceOf(stream)
+	if err != nil {
+		return 0, false, err
+	}
+	var seq uint64
+	err = p.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(sp.idemKey(msgID))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			seq, err = decodeSeq(v)
+			return err
+		})
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("projections: idempotency entry %s in %s: %w", msgID, stream, err)
+	}
+	return seq, true, nil
+}
+
+// get reads one value; ErrNotFound when the key is absent.
+func (p *Projections) get(key []byte, fn func([]byte) error) error {
+	err := p.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		return item.Value(fn)
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// list calls fn for up to limit values under prefix whose key suffix sorts
+// after `after` (keyset pagination).
+func (p *Projections) list(prefix, after string, limit int, fn func([]byte) error) error {
+	limit = clampLimit(limit)
+	return p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true, PrefetchSize: min(limit, 100)})
+		defer it.Close()
+		start := []byte(prefix)
+		if after != "" {
+			start = append([]byte(prefix+after), 0) // the first key strictly after
+		}
+		n := 0
+		for it.Seek(start); it.Valid() && n < limit; it.Next() {
+			if after != "" && bytes.Equal(it.Item().Key(), []byte(prefix+after)) {
+				continue
+			}
+			if err := it.Item().Value(fn); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+}
+
+// Page sizes of the List methods: limit <= 0 means DefaultListLimit, and
+// no page holds more than MaxListLimit.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+func clampLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultListLimit
+	case limit > MaxListLimit:
+		return MaxListLimit
+	}
+	return limit
+}

@@ -1,0 +1,391 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/streams"
+)
+
+// fatalError marks an error a projector cannot get past by retrying: the
+// stream holds something this build cannot apply. The projector stops.
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string { return e.err.Error() }
+func (e fatalError) Unwrap() error { return e.err }
+
+func fatal(format string, args ...any) error { return fatalError{fmt.Errorf(format, args...)} }
+
+func isFatal(err error) bool {
+	var f fatalError
+	return errors.As(err, &f) || errors.Is(err, streams.ErrGap)
+}
+
+// errCaughtUp ends a bounded consume (a rebuild) at its target.
+var errCaughtUp = errors.New("caught up")
+
+// run is one consume of a stream: where it stands and what it has done.
+type run struct {
+	sp      keyspace
+	st      *state
+	ck      checkpoint
+	created time.Time // the stream's creation time, recorded in checkpoints
+	applied int       // events applied by this run
+}
+
+// event is a stream message with its decoded envelope.
+type event struct {
+	msg streams.StoredMsg
+	env *eventsv1.Envelope
+}
+
+// effect is what applying an event does beyond its Badger writes (project
+// lifecycle). An event with an effect is committed in a transaction of its
+// own: pre runs just before that commit, post just after it.
+type effect struct {
+	pre  func(ctx context.Context) error
+	post func()
+}
+
+func (e effect) none() bool { return e.pre == nil && e.post == nil }
+
+// follow runs the stream's projector until ctx ends or it meets a fatal
+// error; transient errors (stream not there yet, NATS unavailable, Badger
+// write errors) are retried with backoff, each retry resuming from the
+// checkpoint.
+func (p *Projections) follow(ctx context.Context, sp keyspace, st *state) {
+	log := p.log.With("stream", sp.stream)
+	backoff := 100 * time.Millisecond
+	for {
+		_, err := p.consume(ctx, sp, st, false)
+		if ctx.Err() != nil {
+			return
+		}
+		if isFatal(err) {
+			// Loud on purpose: this stream's read models stay frozen at their
+			// last consistent checkpoint until someone fixes the cause.
+			log.Error("PROJECTOR STOPPED: cannot apply stream; read models are stale until fixed",
+				"applied", p.AppliedSeq(sp.stream), "err", err)
+			st.stop(fmt.Errorf("%w: %s: %w", ErrProjectorStopped, sp.stream, err))
+			return
+		}
+		if errors.Is(err, streams.ErrNoStream) {
+			log.Info("stream does not exist (yet); retrying", "retry_in", backoff)
+		} else {
+			log.Warn("projector error; retrying from checkpoint", "err", err, "retry_in", backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// consume checks the read model against the stream, then applies the stream
+// from the checkpoint on: until ctx ends, or, when bounded, until the
+// stream's last sequence at the start. It returns the number of events
+// applied.
+func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bounded bool) (int, error) {
+	info, err := p.store.StreamInfo(ctx, sp.stream)
+	if err != nil {
+		if errors.Is(err, streams.ErrNoStream) {
+			// Nothing to catch up with: do not hold readiness hostage.
+			ck, _ := p.loadCheckpoint(sp)
+			st.started(ck.Seq, 0)
+		}
+		return 0, err
+	}
+	ck, err := p.loadCheckpoint(sp)
+	if err != nil {
+		return 0, err
+	}
+	if why, err := p.verify(ctx, sp, ck, info); err != nil {
+		return 0, err
+	} else if why != "" {
+		p.log.WarnContext(ctx, "read model is ahead of or inconsistent with its stream; rebuilding it from the start",
+			"stream", sp.stream, "reason", why, "checkpoint_seq", ck.Seq, "stream_last_seq", info.LastSeq)
+		st.rewind()
+		if err := p.drop(sp); err != nil {
+			return 0, err
+		}
+		ck = checkpoint{}
+	}
+	st.started(ck.Seq, info.LastSeq)
+	r := &run{sp: sp, st: st, ck: ck, created: info.Created}
+	if bounded && ck.Seq >= info.LastSeq {
+		return 0, nil
+	}
+	err = p.store.Subscribe(ctx, sp.stream, ck.Seq+1, p.batch, func(batch []streams.StoredMsg) error {
+		if err := p.applyBatch(ctx, r, batch); err != nil {
+			return err
+		}
+		if bounded && r.ck.Seq >= info.LastSeq {
+			return errCaughtUp
+		}
+		return nil
+	})
+	if errors.Is(err, errCaughtUp) {
+		err = nil
+	} else if err == nil && bounded {
+		err = ctx.Err()
+	}
+	return r.applied, err
+}
+
+// verify returns why the checkpoint does not belong to the stream, or "".
+func (p *Projections) verify(ctx context.Context, sp keyspace, ck checkpoint, info streams.Info) (string, error) {
+	if ck.Seq == 0 {
+		return "", nil
+	}
+	switch {
+	case ck.Seq > info.LastSeq:
+		return fmt.Sprintf("checkpoint at %d but the stream ends at %d", ck.Seq, info.LastSeq), nil
+	case !ck.Created.Equal(info.Created):
+		return fmt.Sprintf("stream was recreated (created %s, checkpoint says %s)",
+			info.Created.UTC().Format(time.RFC3339Nano), ck.Created.Format(time.RFC3339Nano)), nil
+	}
+	msg, err := p.store.Get(ctx, sp.stream, ck.Seq)
+	if errors.Is(err, streams.ErrNotFound) {
+		return fmt.Sprintf("no message at checkpoint sequence %d", ck.Seq), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("projections: verify checkpoint of %s: %w", sp.stream, err)
+	}
+	env := &eventsv1.Envelope{}
+	if err := proto.Unmarshal(msg.Data, env); err != nil || env.GetId() != ck.EventID {
+		return fmt.Sprintf("event at %d is %q, checkpoint recorded %q", ck.Seq, env.GetId(), ck.EventID), nil
+	}
+	return "", nil
+}
+
+func (p *Projections) loadCheckpoint(sp keyspace) (checkpoint, error) {
+	var ck checkpoint
+	err := p.get(sp.checkpointKey(), func(v []byte) error {
+		var err error
+		ck, err = unmarshalCheckpoint(v)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return checkpoint{}, nil
+	}
+	if err != nil {
+		// An unreadable checkpoint is just an inconsistent read model.
+		p.log.Warn("unreadable checkpoint; rebuilding", "stream", sp.stream, "err", err)
+		return checkpoint{Seq: ^uint64(0)}, nil
+	}
+	return ck, nil
+}
+
+// applyBatch decodes and applies a batch, committing as few transactions as
+// Badger's transaction size and the events' effects allow.
+func (p *Projections) applyBatch(ctx context.Context, r *run, batch []streams.StoredMsg) error {
+	evs := make([]event, 0, len(batch))
+	next := r.ck.Seq + 1
+	var bad error // applied after what precedes it, so the read model gets as far as it can
+	for _, m := range batch {
+		if m.Seq != next {
+			bad = fatal("%s: expected sequence %d, got %d: %w", r.sp.stream, next, m.Seq, streams.ErrGap)
+			break
+		}
+		next++
+		env := &eventsv1.Envelope{}
+		if err := proto.Unmarshal(m.Data, env); err != nil {
+			bad = fatal("%s seq %d: decode envelope: %w", r.sp.stream, m.Seq, err)
+			break
+		}
+		evs = append(evs, event{msg: m, env: env})
+	}
+	for len(evs) > 0 {
+		n, err := p.commitSome(ctx, r, evs)
+		if err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	return bad
+}
+
+// commitSome applies a prefix of evs in one transaction with the checkpoint
+// and returns its length. It shrinks the prefix when Badger says the
+// transaction is too big, and ends it at the first event with an effect.
+func (p *Projections) commitSome(ctx context.Context, r *run, evs []event) (int, error) {
+	limit := len(evs)
+	for {
+		n, retry, err := p.tryCommit(ctx, r, evs[:limit])
+		if retry == 0 {
+			return n, err
+		}
+		limit = retry
+	}
+}
+
+// tryCommit returns (applied, 0, err), or (0, k, nil) to be called again with
+// the first k events.
+func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, int, error) {
+	txn := p.db.NewTransaction(true)
+	defer txn.Discard()
+	var eff effect
+	n := 0
+	for i, ev := range evs {
+		e, err := p.apply(ctx, txn, r.sp, ev)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			if i == 0 {
+				return 0, 0, fatal("%s seq %d: one event exceeds a Badger transaction: %w", r.sp.stream, ev.msg.Seq, err)
+			}
+			return 0, i, nil
+		}
+		if err != nil {
+			if isFatal(err) && i > 0 {
+				return 0, i, nil // keep what precedes the bad event
+			}
+			return 0, 0, err
+		}
+		if !e.none() {
+			if i > 0 {
+				return 0, i, nil // commit what precedes it first
+			}
+			eff, n = e, 1
+			break
+		}
+		n = i + 1
+	}
+	last := evs[n-1]
+	ck := checkpoint{Seq: last.msg.Seq, Created: r.created, EventID: last.env.GetId()}
+	if err := txn.Set(r.sp.checkpointKey(), ck.marshal()); err != nil {
+		if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+			return 0, n - 1, nil
+		}
+		return 0, 0, fmt.Errorf("projections: write checkpoint of %s: %w", r.sp.stream, err)
+	}
+	if eff.pre != nil {
+		if err := eff.pre(ctx); err != nil {
+			return 0, 0, err
+		}
+	}
+	p.gate.RLock()
+	err := txn.Commit()
+	p.gate.RUnlock()
+	if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+		return 0, n / 2, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("projections: commit %s up to %d: %w", r.sp.stream, ck.Seq, err)
+	}
+	r.ck = ck
+	r.applied += n
+	r.st.advance(ck.Seq)
+	if p.onCommit != nil {
+		for _, ev := range evs[:n] {
+			p.onCommit(r.sp.stream, ev.msg.Seq)
+		}
+	}
+	if eff.post != nil {
+		eff.post()
+	}
+	return n, 0, nil
+}
+
+// drop deletes every read model of the keyspace, its checkpoint included.
+func (p *Projections) drop(sp keyspace) error {
+	p.gate.Lock()
+	defer p.gate.Unlock()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		// Blocked only if someone else shares the DB and is dropping too.
+		if err = p.db.DropPrefix([]byte(sp.prefix)); !errors.Is(err, badger.ErrBlockedWrites) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("projections: drop read models of %s: %w", sp.stream, err)
+	}
+	return nil
+}
+
+// Rebuild drops the read models of project ("" = the system read model) and
+// applies its whole stream again, up to the stream's last sequence at the
+// call; then the projector, if it should run, resumes live. It returns the
+// number of events applied. This is `cairn replay`.
+func (p *Projections) Rebuild(ctx context.Context, project string) (int, error) {
+	sp := systemSpace()
+	if project != "" {
+		if err := streams.ValidateProject(project); err != nil {
+			return 0, err
+		}
+		sp = projectSpace(project)
+	}
+	l := p.lifecycleLock(sp.stream)
+	l.Lock()
+	defer l.Unlock()
+
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0, ErrClosed
+	}
+	p.rebuilding[sp.stream] = true
+	p.mu.Unlock()
+	p.stopProjector(sp.stream)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopOnClose := context.AfterFunc(p.baseCtx, cancel)
+	defer stopOnClose()
+
+	start := time.Now()
+	st := p.state(sp.stream)
+	st.begin()
+	st.rewind()
+	n, err := 0, p.drop(sp)
+	if err == nil {
+		n, err = p.consume(ctx, sp, st, true)
+	}
+
+	p.mu.Lock()
+	delete(p.rebuilding, sp.stream)
+	p.mu.Unlock()
+	restart := project == ""
+	if !restart {
+		_, perr := p.Project(project)
+		restart = perr == nil
+	}
+	if restart {
+		p.startProjector(sp.stream)
+	} else {
+		st.deleted()
+	}
+	if err != nil {
+		return n, fmt.Errorf("projections: rebuild %s: %w", sp.stream, err)
+	}
+	p.log.InfoContext(ctx, "read model rebuilt", "stream", sp.stream, "events", n, "took", time.Since(start))
+	return n, nil
+}
+
+// RebuildAll rebuilds the system read model, then every project's.
+func (p *Projections) RebuildAll(ctx context.Context) (int, error) {
+	total, err := p.Rebuild(ctx, "")
+	if err != nil {
+		return total, err
+	}
+	ids, err := p.projectIDs()
+	if err != nil {
+		return total, err
+	}
+	for _, id := range ids {
+		n, err := p.Rebuild(ctx, id)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
