@@ -3,8 +3,6 @@ package api
 import (
 	"encoding/base64"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
@@ -36,13 +34,6 @@ func keyOut(k *eventsv1.Key) *cairnv1.Key {
 	}
 	return &cairnv1.Key{Id: k.GetId(), ProjectId: k.GetProjectId(), Name: k.GetName(), Scopes: k.GetScopes(),
 		ExpiresAt: k.GetExpiresAt(), CreatedAt: k.GetCreatedAt(), UpdatedAt: k.GetUpdatedAt()}
-}
-
-func tsOrNil(t *timestamppb.Timestamp) *timestamppb.Timestamp {
-	if t == nil || !t.IsValid() {
-		return nil
-	}
-	return t
 }
 
 // pageSize applies the default and the bound of list calls.

@@ -160,4 +160,3 @@ func redact(m protoreflect.Message) {
 		return true
 	})
 }
-

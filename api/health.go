@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 	healthv1 "github.com/cairn-dev/cairn/proto/grpc/health/v1"
 	"github.com/cairn-dev/cairn/proto/grpc/health/v1/healthv1connect"
-	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 )
 
 // healthHandler serves grpc.health.v1: SERVING once NATS is reachable and

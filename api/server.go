@@ -15,10 +15,10 @@ import (
 	"connectrpc.com/validate"
 
 	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/projections"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 	"github.com/cairn-dev/cairn/proto/grpc/health/v1/healthv1connect"
-	"github.com/cairn-dev/cairn/projections"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
 )

@@ -237,9 +237,9 @@ func (p *Projections) WaitApplied(ctx context.Context, stream string, seq uint64
 		return err
 	}
 	st := p.state(stream)
-	_, _, epoch, _ := st.snapshot()
+	_, epoch, _, _ := st.snapshot()
 	for {
-		applied, err, e, ch := st.snapshot()
+		applied, e, ch, err := st.snapshot()
 		if applied >= seq {
 			return nil
 		}
@@ -311,10 +311,10 @@ func (s *state) broadcastLocked() {
 	s.ch = make(chan struct{})
 }
 
-func (s *state) snapshot() (applied uint64, err error, epoch uint64, ch chan struct{}) {
+func (s *state) snapshot() (applied, epoch uint64, ch chan struct{}, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.applied, s.err, s.epoch, s.ch
+	return s.applied, s.epoch, s.ch, s.err
 }
 
 // begin marks a (re)starting projector.

@@ -1,0 +1,264 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+)
+
+// Header names of the JetStream publish protocol used by Append.
+const (
+	HeaderMsgID         = jetstream.MsgIDHeader                         // "Nats-Msg-Id"
+	hdrExpectedStream   = jetstream.ExpectedStreamHeader                // "Nats-Expected-Stream"
+	hdrExpectedLastSubj = jetstream.ExpectedLastSubjSeqHeader           // "Nats-Expected-Last-Subject-Sequence"
+	hdrExpectedSubjFilt = "Nats-Expected-Last-Subject-Sequence-Subject" // the aggregate's filter
+	hdrExpectedLastID   = jetstream.ExpectedLastMsgIDHeader             // used only by probeDuplicate
+	hdrBatchID          = "Nats-Batch-Id"
+	hdrBatchSeq         = "Nats-Batch-Sequence"
+	hdrBatchCommit      = "Nats-Batch-Commit"
+)
+
+// MaxBatch is the largest atomic batch nats-server accepts by default.
+const MaxBatch = 1000
+
+// Msg is one message to append.
+type Msg struct {
+	Subject string
+	Data    []byte
+	// MsgID is the deduplication key (Nats-Msg-Id). Required on the first
+	// message of an Append; later messages left empty get the first's id
+	// suffixed with ":<index>", so a retried batch deduplicates as a whole.
+	MsgID string
+	// Header holds optional extra headers; Nats-* headers set by Append win.
+	Header nats.Header
+	// ExpectFilter and ExpectSeq add an expectation of this message's own
+	// (for example a uniqueness claim subject that must still be free,
+	// ExpectSeq 0). The first message's expectation is Append's. The server
+	// refuses an expectation on a subject written earlier in the same batch.
+	ExpectFilter string
+	ExpectSeq    uint64
+}
+
+// Append is an optimistic-concurrency append of one message or an atomic
+// batch of messages to one stream.
+type Append struct {
+	// Stream the subjects must land in; the server refuses the append if
+	// they belong to another stream.
+	Stream string
+	// ExpectFilter is the aggregate's subject filter (e.g.
+	// "cairn.p1.keys.K1.>"). Empty means no concurrency check.
+	ExpectFilter string
+	// ExpectSeq is the aggregate's last sequence the caller decided on; 0
+	// means no message may exist on ExpectFilter yet.
+	ExpectSeq uint64
+	// Msgs to append, in order. More than one is an atomic batch: all land,
+	// contiguously, or none does.
+	Msgs []Msg
+}
+
+// Ack reports a successful append.
+type Ack struct {
+	// Seq is the stream sequence of the last message appended.
+	Seq uint64
+	// Duplicate is true when the message ids were already stored within the
+	// duplicate window: nothing was appended and Seq is the original's.
+	Duplicate bool
+}
+
+// pubResponse is the server's reply to a JetStream publish or batch commit.
+type pubResponse struct {
+	Stream    string              `json:"stream"`
+	Seq       uint64              `json:"seq"`
+	Duplicate bool                `json:"duplicate"`
+	Batch     string              `json:"batch"`
+	Count     int                 `json:"count"`
+	Error     *jetstream.APIError `json:"error"`
+}
+
+// Append appends a.Msgs to a.Stream if the last message on a.ExpectFilter
+// is still at a.ExpectSeq.
+//
+// Returns ErrConflict if the expectation is stale, ErrStreamFull if the
+// stream is at its limit, ErrNoStream if it does not exist and ErrInvalid
+// for a malformed request. A retry of an append that already succeeded
+// (same message ids, within the duplicate window) returns the original
+// sequence with Duplicate set, even though its expectation is stale by then.
+func (s *Store) Append(ctx context.Context, a Append) (Ack, error) {
+	msgs, err := s.buildMsgs(a)
+	if err != nil {
+		return Ack{}, err
+	}
+	var ack Ack
+	if len(msgs) == 1 {
+		ack, err = s.publish(ctx, msgs[0])
+	} else {
+		ack, err = s.publishBatch(ctx, msgs)
+	}
+	if err == nil {
+		return ack, nil
+	}
+	// nats-server checks a single message's expected sequence before its
+	// Nats-Msg-Id, and an atomic batch reports a known id as an error
+	// without the original sequence. Either way a retried, already stored
+	// append would look like a failure, so ask the server about the id of
+	// the last message before reporting one.
+	var apiErr *jetstream.APIError
+	if errors.Is(err, ErrConflict) || (errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBatchContainsDuplicateMsg) {
+		last := msgs[len(msgs)-1]
+		if seq, dup, perr := s.probeDuplicate(ctx, a.Stream, last.Subject, last.Header.Get(HeaderMsgID)); perr == nil && dup {
+			return Ack{Seq: seq, Duplicate: true}, nil
+		} else if perr != nil {
+			s.log.WarnContext(ctx, "duplicate probe failed", "stream", a.Stream, "err", perr)
+		}
+		if !errors.Is(err, ErrConflict) {
+			return Ack{}, fmt.Errorf("%w: batch reuses a message id already stored: %w", ErrInvalid, err)
+		}
+	}
+	return Ack{}, fmt.Errorf("streams: append to %s: %w", a.Stream, err)
+}
+
+func (s *Store) buildMsgs(a Append) ([]*nats.Msg, error) {
+	switch {
+	case a.Stream == "":
+		return nil, fmt.Errorf("%w: append without stream", ErrInvalid)
+	case len(a.Msgs) == 0:
+		return nil, fmt.Errorf("%w: append without messages", ErrInvalid)
+	case len(a.Msgs) > MaxBatch:
+		return nil, fmt.Errorf("%w: %d messages exceed the batch limit of %d", ErrInvalid, len(a.Msgs), MaxBatch)
+	case a.Msgs[0].MsgID == "":
+		return nil, fmt.Errorf("%w: append without message id", ErrInvalid)
+	}
+	out := make([]*nats.Msg, len(a.Msgs))
+	for i, m := range a.Msgs {
+		if m.Subject == "" {
+			return nil, fmt.Errorf("%w: message %d has no subject", ErrInvalid, i)
+		}
+		id := m.MsgID
+		if id == "" {
+			id = a.Msgs[0].MsgID + ":" + strconv.Itoa(i)
+		}
+		h := make(nats.Header, len(m.Header)+4)
+		for k, v := range m.Header {
+			h[k] = append([]string(nil), v...)
+		}
+		h.Set(HeaderMsgID, id)
+		h.Set(hdrExpectedStream, a.Stream)
+		// The aggregate's expectation goes on the first message; on commit the
+		// server checks every message's expectation against the stream
+		// before storing any of them.
+		filter, seq := m.ExpectFilter, m.ExpectSeq
+		if i == 0 && a.ExpectFilter != "" {
+			if m.ExpectFilter != "" {
+				return nil, fmt.Errorf("%w: first message has its own expectation and Append's", ErrInvalid)
+			}
+			filter, seq = a.ExpectFilter, a.ExpectSeq
+		}
+		if filter != "" {
+			h.Set(hdrExpectedLastSubj, strconv.FormatUint(seq, 10))
+			h.Set(hdrExpectedSubjFilt, filter)
+		}
+		out[i] = &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
+	}
+	return out, nil
+}
+
+// publish sends one message and waits for the stream's ack.
+func (s *Store) publish(ctx context.Context, m *nats.Msg) (Ack, error) {
+	resp, err := s.request(ctx, m)
+	if err != nil {
+		return Ack{}, err
+	}
+	return Ack{Seq: resp.Seq, Duplicate: resp.Duplicate}, nil
+}
+
+// publishBatch sends msgs as one JetStream atomic batch: every message
+// carries Nats-Batch-Id and Nats-Batch-Sequence, the last also
+// Nats-Batch-Commit. The server stages the batch and, on commit, checks
+// every message's headers (expected sequences, message ids, limits) before
+// storing any, so the batch lands whole or not at all.
+//
+// Cost (nats-server 2.15, R1 file storage): the server stages each batch in
+// a temporary file store, so a batch takes ~2 ms however small, against
+// ~16 µs for a single message; at most 50 batches per stream are in flight.
+// Use batches where atomicity is needed (claims), not for throughput.
+func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (Ack, error) {
+	id := ulid.Make().String() // at most 64 bytes
+	for i, m := range msgs {
+		m.Header.Set(hdrBatchID, id)
+		m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
+		if i < len(msgs)-1 {
+			// Staged messages need no reply: a failure abandons the batch
+			// and the commit below reports it. One connection keeps order.
+			if err := s.nc.PublishMsg(m); err != nil {
+				return Ack{}, fmt.Errorf("stage batch message %d: %w", i+1, err)
+			}
+		}
+	}
+	commit := msgs[len(msgs)-1]
+	commit.Header.Set(hdrBatchCommit, "1")
+	resp, err := s.request(ctx, commit)
+	if err != nil {
+		return Ack{}, err
+	}
+	if resp.Count != len(msgs) {
+		return Ack{}, fmt.Errorf("batch commit acknowledged %d of %d messages", resp.Count, len(msgs))
+	}
+	return Ack{Seq: resp.Seq}, nil
+}
+
+// request publishes m and decodes the stream's reply.
+func (s *Store) request(ctx context.Context, m *nats.Msg) (pubResponse, error) {
+	reply, err := s.nc.RequestMsgWithContext(ctx, m)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return pubResponse{}, fmt.Errorf("no stream for subject %s: %w", m.Subject, ErrNoStream)
+		}
+		return pubResponse{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+	}
+	var resp pubResponse
+	if err := json.Unmarshal(reply.Data, &resp); err != nil {
+		return pubResponse{}, fmt.Errorf("decode publish ack for %s: %w", m.Subject, err)
+	}
+	if resp.Error != nil {
+		return pubResponse{}, classify(resp.Error)
+	}
+	if resp.Seq == 0 {
+		return pubResponse{}, fmt.Errorf("publish ack for %s without sequence: %q", m.Subject, reply.Data)
+	}
+	return resp, nil
+}
+
+// probeDuplicate asks whether msgID is in the stream's duplicate window,
+// and at which sequence. It publishes an empty message with that id and an
+// expected-last-message-id no message can have: the server answers a known
+// id with the original's sequence, and rejects an unknown one on the
+// impossible expectation, so the probe itself never stores anything.
+func (s *Store) probeDuplicate(ctx context.Context, stream, subject, msgID string) (uint64, bool, error) {
+	if msgID == "" {
+		return 0, false, nil
+	}
+	h := nats.Header{}
+	h.Set(HeaderMsgID, msgID)
+	h.Set(hdrExpectedStream, stream)
+	h.Set(hdrExpectedLastID, "cairn-probe-"+ulid.Make().String())
+	resp, err := s.request(ctx, &nats.Msg{Subject: subject, Header: h})
+	switch {
+	case err == nil && resp.Duplicate:
+		return resp.Seq, true, nil
+	case err == nil:
+		// Cannot happen with the impossible expectation; say so loudly.
+		return 0, false, fmt.Errorf("duplicate probe on %s was stored at %d", subject, resp.Seq)
+	default:
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongLastMsgID {
+			return 0, false, nil
+		}
+		return 0, false, err
+	}
+}

@@ -1,0 +1,351 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StoredMsg is a message as stored in a stream.
+type StoredMsg struct {
+	Seq     uint64
+	Subject string
+	Data    []byte
+	// Header is what the writer sent (including Nats-Msg-Id and the
+	// expectation headers); the server's delivery metadata is removed.
+	Header nats.Header
+	Time   time.Time
+}
+
+// MsgID returns the message's deduplication id.
+func (m StoredMsg) MsgID() string { return m.Header.Get(HeaderMsgID) }
+
+// Headers the server adds to a direct-get reply, not part of the message.
+var directGetHeaders = []string{
+	jetstream.StreamHeader, jetstream.SequenceHeader, jetstream.TimeStampHeaer,
+	jetstream.SubjectHeader, "Nats-Num-Pending", "Nats-Last-Sequence", "Nats-UpTo-Sequence",
+}
+
+// Last returns the last message on filter, which may contain wildcards
+// ("cairn.p1.users.U1.>"). That is how the write path loads an aggregate:
+// events carry the full state, and the message's Seq is the ExpectSeq of the
+// next append. found is false when no message matches; ErrNoStream if the
+// stream does not exist.
+func (s *Store) Last(ctx context.Context, stream, filter string) (msg StoredMsg, found bool, err error) {
+	// The JSON form of direct get, not the subject-appended one nats.go uses
+	// for last-by-subject: a request subject cannot carry wildcards.
+	msg, err = s.directGet(ctx, stream, map[string]any{"last_by_subj": filter})
+	if errors.Is(err, ErrNotFound) {
+		return StoredMsg{}, false, nil
+	}
+	if err != nil {
+		return StoredMsg{}, false, fmt.Errorf("streams: last message on %s in %s: %w", filter, stream, err)
+	}
+	return msg, true, nil
+}
+
+// Get returns the message at seq; ErrNotFound if there is none.
+func (s *Store) Get(ctx context.Context, stream string, seq uint64) (StoredMsg, error) {
+	msg, err := s.directGet(ctx, stream, map[string]any{"seq": seq})
+	if err != nil {
+		return StoredMsg{}, fmt.Errorf("streams: message %d in %s: %w", seq, stream, err)
+	}
+	return msg, nil
+}
+
+func (s *Store) directGet(ctx context.Context, stream string, req map[string]any) (StoredMsg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return StoredMsg{}, err
+	}
+	reply, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream, body)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return StoredMsg{}, ErrNoStream
+		}
+		return StoredMsg{}, err
+	}
+	if len(reply.Data) == 0 && reply.Header.Get("Status") != "" {
+		switch reply.Header.Get("Status") {
+		case "404":
+			return StoredMsg{}, ErrNotFound
+		default:
+			return StoredMsg{}, fmt.Errorf("direct get: %s %s", reply.Header.Get("Status"), reply.Header.Get("Description"))
+		}
+	}
+	seq, err := strconv.ParseUint(reply.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return StoredMsg{}, fmt.Errorf("direct get: bad sequence header: %w", err)
+	}
+	ts, err := time.Parse(time.RFC3339Nano, reply.Header.Get(jetstream.TimeStampHeaer))
+	if err != nil {
+		return StoredMsg{}, fmt.Errorf("direct get: bad time stamp header: %w", err)
+	}
+	msg := StoredMsg{Seq: seq, Subject: reply.Header.Get(jetstream.SubjectHeader), Data: reply.Data, Header: reply.Header, Time: ts}
+	for _, h := range directGetHeaders {
+		msg.Header.Del(h)
+	}
+	return msg, nil
+}
+
+// ReadOptions selects what Read delivers.
+type ReadOptions struct {
+	// Filters restricts delivery to these subject filters; empty means the
+	// whole stream. Validate user input with ValidRelativeFilter first.
+	Filters []string
+	// StartSeq is the first sequence to deliver; 0 means from the start,
+	// or from StartTime when that is set.
+	StartSeq uint64
+	// StartTime delivers from the first message at or after it, when
+	// StartSeq is 0.
+	StartTime time.Time
+	// Follow keeps delivering new messages until ctx is done. Without it,
+	// Read ends at the stream's last sequence at the time of the call.
+	Follow bool
+}
+
+// Read returns the messages selected by opts, in stream order, from an
+// ordered consumer. Stop early by breaking out of the loop. An unfiltered
+// read yields every sequence exactly once (a gap is reported as ErrGap);
+// a filtered one yields strictly increasing sequences. A following read ends
+// without error when ctx is done; a bounded one yields ctx.Err().
+func (s *Store) Read(ctx context.Context, stream string, opts ReadOptions) iter.Seq2[StoredMsg, error] {
+	return func(yield func(StoredMsg, error) bool) {
+		r, err := s.openReader(ctx, stream, opts, 0)
+		if err != nil {
+			yield(StoredMsg{}, err)
+			return
+		}
+		if r == nil {
+			return // nothing to read
+		}
+		defer r.close()
+		for {
+			msg, done, err := r.next(ctx)
+			if err != nil {
+				if opts.Follow && ctx.Err() != nil {
+					return
+				}
+				yield(StoredMsg{}, err)
+				return
+			}
+			if msg.Seq != 0 && !yield(msg, nil) {
+				return
+			}
+			if done {
+				return
+			}
+		}
+	}
+}
+
+// DefaultBatch is Subscribe's batch size when none is given.
+const DefaultBatch = 256
+
+// Subscribe delivers the whole stream from startSeq on (0 or 1: from the
+// beginning) to fn in batches, in order, every sequence exactly once, and
+// keeps following new messages until ctx is done or fn returns an error.
+// A batch holds whatever has arrived, up to maxBatch messages, so a lone
+// live message is delivered at once. fn's batch is not reused.
+//
+// It is the projector's loop: apply a batch and its checkpoint in one
+// transaction, resume from checkpoint+1 after a restart. A sequence gap (a
+// message that would be skipped) ends it with ErrGap. It returns nil when
+// ctx is done and fn's error unchanged.
+func (s *Store) Subscribe(ctx context.Context, stream string, startSeq uint64, maxBatch int, fn func(batch []StoredMsg) error) error {
+	if maxBatch <= 0 {
+		maxBatch = DefaultBatch
+	}
+	if startSeq == 0 {
+		startSeq = 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r, err := s.openReader(ctx, stream, ReadOptions{StartSeq: startSeq, Follow: true}, maxBatch)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+
+	// A pump goroutine turns the blocking iterator into a channel, so the
+	// loop below can take whatever is already there without waiting.
+	type item struct {
+		msg StoredMsg
+		err error
+	}
+	ch := make(chan item, maxBatch)
+	go func() {
+		defer close(ch)
+		for {
+			msg, _, err := r.next(ctx)
+			select {
+			case ch <- item{msg, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	for {
+		var first item
+		select {
+		case <-ctx.Done():
+			return nil
+		case it, ok := <-ch:
+			if !ok {
+				return nil
+			}
+			first = it
+		}
+		if first.err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return first.err
+		}
+		batch := append(make([]StoredMsg, 0, maxBatch), first.msg)
+		var pending error
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case it, ok := <-ch:
+				if !ok {
+					break drain
+				}
+				if it.err != nil {
+					pending = it.err
+					break drain
+				}
+				batch = append(batch, it.msg)
+			default:
+				break drain
+			}
+		}
+		if err := fn(batch); err != nil {
+			return err
+		}
+		if pending != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return pending
+		}
+	}
+}
+
+// reader wraps an ordered consumer with the gap check and the end of a
+// bounded read.
+type reader struct {
+	stream     string
+	it         jetstream.MessagesContext
+	stopOnCtx  func() bool
+	unfiltered bool
+	expect     uint64 // next sequence an unfiltered read must see; 0 = any
+	last       uint64 // last sequence delivered
+	endSeq     uint64 // bounded read: stream's last sequence at call time; 0 = follow
+}
+
+// openReader returns nil, nil when a bounded read has nothing to deliver.
+func (s *Store) openReader(ctx context.Context, stream string, opts ReadOptions, pull int) (*reader, error) {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: opts.Filters, DeliverPolicy: jetstream.DeliverAllPolicy}
+	switch {
+	case opts.StartSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, opts.StartSeq
+	case !opts.StartTime.IsZero():
+		t := opts.StartTime
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	}
+	r := &reader{stream: stream, unfiltered: len(opts.Filters) == 0}
+	if r.unfiltered && opts.StartSeq > 0 {
+		r.expect = opts.StartSeq
+	}
+	if !opts.Follow {
+		info, err := s.StreamInfo(ctx, stream)
+		if err != nil {
+			return nil, err
+		}
+		if info.LastSeq == 0 || opts.StartSeq > info.LastSeq {
+			return nil, nil
+		}
+		r.endSeq = info.LastSeq
+	}
+	cons, err := s.js.OrderedConsumer(ctx, stream, cfg)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("streams: read %s: %w", stream, ErrNoStream)
+		}
+		return nil, fmt.Errorf("streams: read %s: %w", stream, err)
+	}
+	mopts := []jetstream.PullMessagesOpt{jetstream.PullHeartbeat(s.opts.ReadHeartbeat)}
+	if pull > 0 {
+		mopts = append(mopts, jetstream.PullMaxMessages(max(pull, 64)))
+	}
+	it, err := cons.Messages(mopts...)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("streams: read %s: %w", stream, ErrNoStream)
+		}
+		return nil, fmt.Errorf("streams: read %s: %w", stream, err)
+	}
+	r.it = it
+	// The consumer's creation-time count says whether a bounded read has
+	// anything at all to wait for; without it a filter matching nothing
+	// would block forever.
+	if !opts.Follow {
+		if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+			it.Stop()
+			return nil, nil
+		}
+	}
+	r.stopOnCtx = context.AfterFunc(ctx, it.Stop)
+	return r, nil
+}
+
+func (r *reader) close() {
+	r.stopOnCtx()
+	r.it.Stop()
+}
+
+// next returns the next message, or done for a bounded read that reached its
+// end (msg.Seq is 0 when that end was found without a message to deliver).
+func (r *reader) next(ctx context.Context) (msg StoredMsg, done bool, err error) {
+	m, err := r.it.Next()
+	if err != nil {
+		if ctx.Err() != nil {
+			return StoredMsg{}, true, ctx.Err()
+		}
+		return StoredMsg{}, true, fmt.Errorf("streams: read %s: %w", r.stream, err)
+	}
+	meta, err := m.Metadata()
+	if err != nil {
+		return StoredMsg{}, true, fmt.Errorf("streams: read %s: message metadata: %w", r.stream, err)
+	}
+	seq := meta.Sequence.Stream
+	if r.endSeq > 0 && seq > r.endSeq {
+		return StoredMsg{}, true, nil
+	}
+	switch {
+	case r.unfiltered && r.expect != 0 && seq != r.expect:
+		return StoredMsg{}, true, fmt.Errorf("streams: read %s: expected sequence %d, got %d: %w", r.stream, r.expect, seq, ErrGap)
+	case seq <= r.last:
+		return StoredMsg{}, true, fmt.Errorf("streams: read %s: sequence %d after %d: %w", r.stream, seq, r.last, ErrGap)
+	}
+	r.last, r.expect = seq, seq+1
+	if !r.unfiltered {
+		r.expect = 0
+	}
+	h := m.Headers()
+	msg = StoredMsg{Seq: seq, Subject: m.Subject(), Data: m.Data(), Header: h, Time: meta.Timestamp}
+	done = r.endSeq > 0 && (seq >= r.endSeq || meta.NumPending == 0)
+	return msg, done, nil
+}
