@@ -46,7 +46,7 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 		}
 		n.embedded, err = streams.StartEmbedded(ctx, streams.EmbeddedConfig{
 			Dir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: always, SyncInterval: interval,
-			Logger: logger.With("component", "nats-server"),
+			Logger: logger,
 		})
 		if err != nil {
 			return nil, err
