@@ -163,3 +163,35 @@ func TestConsistencyToken(t *testing.T) {
 	_, err = in.projects().GetProject(ctx, &cairnv1.GetProjectRequest{ProjectId: "p1"})
 	wantCode(t, err, connect.CodeInvalidArgument)
 }
+
+// TestProjectStorageLimit: a full project refuses writes with a clear error
+// and keeps everything it had; raising the limit lets writes through again.
+func TestProjectStorageLimit(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	op, _ := as(context.Background(), testAdminKey)
+	if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: "tiny", Name: "Tiny", Limits: &cairnv1.ProjectLimits{MaxStreamBytes: 4096}}); err != nil {
+		t.Fatal(err)
+	}
+	var stored int
+	var err error
+	for range 100 {
+		if _, err = in.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: "tiny", Name: "k", Scopes: &cairnv1.Scopes{}}); err != nil {
+			break
+		}
+		stored++
+	}
+	wantCode(t, err, connect.CodeResourceExhausted)
+	if stored == 0 || stored == 100 {
+		t.Fatalf("limit not applied sensibly: %d keys stored", stored)
+	}
+	ks, err := in.keys().ListKeys(op, &cairnv1.ListKeysRequest{ProjectId: "tiny"})
+	if err != nil || len(ks.GetKeys()) != stored {
+		t.Fatalf("want %d keys kept, got %v %v", stored, ks, err)
+	}
+	if _, err := in.projects().UpdateProject(op, &cairnv1.UpdateProjectRequest{ProjectId: "tiny", Limits: &cairnv1.ProjectLimits{MaxStreamBytes: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: "tiny", Name: "k", Scopes: &cairnv1.Scopes{}}); err != nil {
+		t.Fatalf("write refused after lifting the limit: %v", err)
+	}
+}
