@@ -62,6 +62,7 @@ type Projections struct {
 	mu         sync.Mutex
 	started    bool
 	closed     bool
+	caughtUp   bool // Ready returned true once: later starts do not count
 	baseCtx    context.Context
 	cancel     context.CancelFunc
 	projectors map[string]*runner     // by stream
@@ -275,6 +276,10 @@ func (p *Projections) AppliedSeq(stream string) uint64 {
 // Ready reports whether the node's read side is serving fresh data: started,
 // and every projector has caught up to its stream's last sequence as seen
 // when it started, with none stopped on an error.
+//
+// Once the node has caught up, a projector that starts later (a project
+// created at runtime) does not take it out of readiness: only a projector
+// stopped on an error does. Otherwise every CreateProject would flap it.
 func (p *Projections) Ready() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -283,10 +288,17 @@ func (p *Projections) Ready() bool {
 	}
 	for stream, st := range p.states {
 		running := p.projectors[stream] != nil
+		if p.caughtUp {
+			if st.hasFailed() {
+				return false
+			}
+			continue
+		}
 		if !st.ready(running) {
 			return false
 		}
 	}
+	p.caughtUp = true
 	return true
 }
 
@@ -365,6 +377,12 @@ func (s *state) stop(err error) {
 	s.err, s.starting = err, false
 	s.failed = errors.Is(err, ErrProjectorStopped)
 	s.broadcastLocked()
+}
+
+func (s *state) hasFailed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
 }
 
 func (s *state) ready(running bool) bool {

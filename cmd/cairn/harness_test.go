@@ -62,6 +62,20 @@ func startInstance(t *testing.T, dataDir string, extra ...string) *instance {
 	}
 	in.client = connect.NewClient(connecthttp.NewTransport(h2cClient(), in.url))
 	t.Cleanup(in.stop)
+	// Serve only once caught up, as a load balancer would via /readyz.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		res, err := http.Get(in.url + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 30s: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return in
 }
 

@@ -85,6 +85,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fmt.Fprintf(stdout, "cairn listening on %s\n", displayAddr(ln.Addr()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	go reportCaughtUp(ctx, logger, n, start)
 	select {
 	case err := <-errc:
 		return err
@@ -106,4 +107,19 @@ func displayAddr(a net.Addr) string {
 		return "http://localhost:" + strings.TrimPrefix(s, "[::]:")
 	}
 	return "http://" + s
+}
+
+// reportCaughtUp logs once when the read models have caught up with the
+// streams, the moment /readyz turns 200.
+func reportCaughtUp(ctx context.Context, logger *slog.Logger, n *node, start time.Time) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !n.reads.Ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	logger.Info("read models caught up: ready", "after", time.Since(start).Round(time.Millisecond))
 }
