@@ -30,7 +30,6 @@ import (
 	"github.com/cairn-dev/cairn/projections"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
-	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 	"github.com/cairn-dev/cairn/streams"
 )
 
@@ -118,7 +117,7 @@ type crashChild struct {
 	logPath string
 	done    chan struct{} // closed when the process has exited
 	state   *os.ProcessState
-	client  *connect.Client
+	clients
 }
 
 // crashFreeAddr returns a loopback address with a port nobody listens on now.
@@ -241,16 +240,6 @@ func (c *crashChild) stopGracefully() {
 		c.t.Fatalf("cairn serve exited with %v after SIGTERM (want status 0)\n--- child log ---\n%s", st, c.logTail())
 	}
 	c.t.Logf("graceful stop took %s", took.Round(time.Millisecond))
-}
-
-func (c *crashChild) keys() cairnv1connect.KeysServiceClient {
-	return cairnv1connect.NewKeysServiceClient(c.client)
-}
-func (c *crashChild) events() cairnv1connect.EventsServiceClient {
-	return cairnv1connect.NewEventsServiceClient(c.client)
-}
-func (c *crashChild) projects() cairnv1connect.ProjectsServiceClient {
-	return cairnv1connect.NewProjectsServiceClient(c.client)
 }
 
 // crashAck is one acknowledged write.

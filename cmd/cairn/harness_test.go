@@ -28,7 +28,7 @@ type instance struct {
 	url     string
 	cancel  context.CancelFunc
 	done    chan error
-	client  *connect.Client
+	clients
 }
 
 // startInstance runs serve on dataDir until the test ends (or stop).
@@ -114,14 +114,17 @@ func as(ctx context.Context, token string) (context.Context, *connect.CallInfo) 
 	return ctx, info
 }
 
-func (in *instance) projects() cairnv1connect.ProjectsServiceClient {
-	return cairnv1connect.NewProjectsServiceClient(in.client)
+// clients are the generated Connect clients of one server.
+type clients struct{ client *connect.Client }
+
+func (c clients) projects() cairnv1connect.ProjectsServiceClient {
+	return cairnv1connect.NewProjectsServiceClient(c.client)
 }
-func (in *instance) keys() cairnv1connect.KeysServiceClient {
-	return cairnv1connect.NewKeysServiceClient(in.client)
+func (c clients) keys() cairnv1connect.KeysServiceClient {
+	return cairnv1connect.NewKeysServiceClient(c.client)
 }
-func (in *instance) events() cairnv1connect.EventsServiceClient {
-	return cairnv1connect.NewEventsServiceClient(in.client)
+func (c clients) events() cairnv1connect.EventsServiceClient {
+	return cairnv1connect.NewEventsServiceClient(c.client)
 }
 
 func wantCode(t *testing.T, err error, code connect.Code) {
