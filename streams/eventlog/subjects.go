@@ -3,8 +3,8 @@ package eventlog
 import (
 	"fmt"
 
-	"github.com/cairn-dev/cairn/streams"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/streams"
 )
 
 // Aggregate names one resource's events: the stream they live in and the
