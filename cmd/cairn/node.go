@@ -40,9 +40,9 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	if cfg.NATSURL == "" {
-		always, interval, err := cfg.syncMode()
-		if err != nil {
-			return nil, err
+		always, interval, serr := cfg.syncMode()
+		if serr != nil {
+			return nil, serr
 		}
 		n.embedded, err = streams.StartEmbedded(ctx, streams.EmbeddedConfig{
 			Dir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: always, SyncInterval: interval,
