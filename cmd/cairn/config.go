@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/cairn-dev/cairn/streams"
 )
 
 // config is the server's configuration: flags, each with an environment
@@ -30,9 +32,9 @@ type config struct {
 	MaxRequestBytes int
 }
 
-// defaultSync is the embedded JetStream fsync interval. Chosen from the
+// defaultSync is the embedded JetStream fsync interval, chosen from the
 // curve measured with 'cairn bench' (README, Durability).
-const defaultSync = "100ms"
+var defaultSync = streams.DefaultSyncInterval.String()
 
 func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	env := func(name, def string) string {

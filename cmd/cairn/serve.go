@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/cairn-dev/cairn/api"
 )
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -47,66 +43,37 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}
 		cfg.AdminKey = key
 	}
-	mk, err := masterKey(&cfg)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	n, err := openNode(ctx, &cfg, logger)
+	srv, err := startServer(ctx, &cfg, logger)
 	if err != nil {
 		return err
-	}
-	defer n.close()
-	if err := n.reads.Start(ctx); err != nil {
-		return err
-	}
-	stopping := make(chan struct{})
-	handler, err := api.New(api.Config{Stopping: stopping, Log: n.log, Reads: n.reads, Store: n.store, AdminKey: cfg.AdminKey,
-		MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes, Connected: n.nc.IsConnected, Logger: logger})
-	if err != nil {
-		return err
-	}
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	// h2c: gRPC clients speak HTTP/2 without TLS on the same port.
-	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: handler, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
 	nats := "embedded"
 	if cfg.NATSURL != "" {
 		nats = cfg.NATSURL
 	}
-	logger.Info("cairn serving", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "nats", nats,
+	logger.Info("cairn serving", "addr", srv.url, "data_dir", cfg.DataDir, "nats", nats,
 		"sync", cfg.Sync, "startup", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(stdout, "cairn listening on %s\n", displayAddr(ln.Addr()))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	go reportCaughtUp(ctx, logger, n, start)
+	fmt.Fprintf(stdout, "cairn listening on %s\n", displayAddr(srv.url))
+	go reportCaughtUp(ctx, logger, srv.node, start)
 	select {
-	case err := <-errc:
+	case err := <-srv.served:
+		srv.node.close()
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: draining requests")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	close(stopping) // ends live streams; unary requests finish normally
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		logger.Warn("drain incomplete", "err", err)
-	}
+	srv.shutdown(logger)
 	return nil
 }
 
-func displayAddr(a net.Addr) string {
-	s := a.String()
-	if strings.HasPrefix(s, "[::]:") {
-		return "http://localhost:" + strings.TrimPrefix(s, "[::]:")
+// displayAddr shows a wildcard listener as localhost, which a newcomer can
+// paste into curl.
+func displayAddr(url string) string {
+	if port, ok := strings.CutPrefix(url, "http://[::]:"); ok {
+		return "http://localhost:" + port
 	}
-	return "http://" + s
+	return url
 }
 
 // reportCaughtUp logs once when the read models have caught up with the

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/cairn-dev/cairn/api"
+)
+
+// server is a running node with its API on a listener: what serve runs,
+// and what bench starts in-process to measure.
+type server struct {
+	node     *node
+	http     *http.Server
+	url      string
+	stopping chan struct{}
+	served   chan error
+}
+
+// startServer opens the node, starts its projectors and serves the API on
+// cfg.HTTPAddr. cfg.AdminKey must be set.
+func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *server, err error) {
+	mk, err := masterKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n, err := openNode(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	if err := n.reads.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start projections: %w", err)
+	}
+	s = &server{node: n, stopping: make(chan struct{}), served: make(chan error, 1)}
+	handler, err := api.New(api.Config{Stopping: s.stopping, Log: n.log, Reads: n.reads, Store: n.store,
+		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes,
+		Connected: n.nc.IsConnected, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	// h2c: gRPC clients speak HTTP/2 without TLS on the same port.
+	protocols.SetUnencryptedHTTP2(true)
+	s.http = &http.Server{Handler: handler, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.url = "http://" + ln.Addr().String()
+	go func() { s.served <- s.http.Serve(ln) }()
+	return s, nil
+}
+
+// shutdown drains in-flight requests (bounded), ends live streams, then
+// stops projectors, Badger and NATS.
+func (s *server) shutdown(logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	close(s.stopping) // ends live streams; unary requests finish normally
+	if err := s.http.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("drain incomplete", "err", err)
+	}
+	s.node.close()
+}
