@@ -8,6 +8,7 @@ import (
 	"github.com/cairn-dev/cairn/domain/project"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
 )
 
@@ -22,11 +23,11 @@ func (h *projectsHandler) CreateProject(ctx context.Context, req *cairnv1.Create
 	if err != nil {
 		return nil, err
 	}
-	limits := &eventsv1.ProjectLimits{MaxStreamBytes: req.GetLimits().GetMaxStreamBytes()}
+	limits := limitsIn(req.GetLimits())
 	// The stream must exist before the event that announces the project:
 	// projectors start consuming it as soon as they see the event.
 	meta.Prepare = func(ctx context.Context, _ []*eventsv1.Envelope) error {
-		return h.store.EnsureProjectStream(ctx, id, limits.GetMaxStreamBytes())
+		return h.store.EnsureProjectStream(ctx, id, streamLimits(limits))
 	}
 	res, err := h.log.Write(ctx, eventlog.ProjectAggregate(id), meta, eventlog.Decide(project.Evolve, func(s project.State) ([]*eventsv1.Envelope, error) {
 		return project.Decide(s, project.Create{ID: id, Name: req.GetName(), Limits: limits, Now: h.log.Now()})
@@ -74,9 +75,9 @@ func (h *projectsHandler) UpdateProject(ctx context.Context, req *cairnv1.Update
 	}
 	cmd := project.Update{Name: req.Name, Now: h.log.Now()}
 	if req.GetLimits() != nil {
-		cmd.Limits = &eventsv1.ProjectLimits{MaxStreamBytes: req.GetLimits().GetMaxStreamBytes()}
+		cmd.Limits = limitsIn(req.GetLimits())
 		meta.Prepare = func(ctx context.Context, _ []*eventsv1.Envelope) error {
-			return h.store.EnsureProjectStream(ctx, req.GetProjectId(), cmd.Limits.GetMaxStreamBytes())
+			return h.store.EnsureProjectStream(ctx, req.GetProjectId(), streamLimits(cmd.Limits))
 		}
 	}
 	agg := eventlog.ProjectAggregate(req.GetProjectId())
@@ -110,4 +111,12 @@ func (h *projectsHandler) DeleteProject(ctx context.Context, req *cairnv1.Delete
 	// read models when it applies the deletion; this node already has.
 	setSeq(ctx, res.Seq)
 	return &cairnv1.DeleteProjectResponse{}, nil
+}
+
+func limitsIn(l *cairnv1.ProjectLimits) *eventsv1.ProjectLimits {
+	return &eventsv1.ProjectLimits{MaxStreamBytes: l.GetMaxStreamBytes(), Replicas: l.GetReplicas()}
+}
+
+func streamLimits(l *eventsv1.ProjectLimits) streams.Limits {
+	return streams.Limits{MaxBytes: l.GetMaxStreamBytes(), Replicas: int(l.GetReplicas())}
 }

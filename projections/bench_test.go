@@ -23,7 +23,7 @@ func benchStream(b *testing.B) *env {
 	b.Helper()
 	e := newEnv(b)
 	ctx := context.Background()
-	if err := e.store.EnsureProjectStream(ctx, "bench", 0); err != nil {
+	if err := e.store.EnsureProjectStream(ctx, "bench", streams.Limits{}); err != nil {
 		b.Fatal(err)
 	}
 	js := e.store.JetStream()

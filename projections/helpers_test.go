@@ -166,7 +166,7 @@ func project(id, name string) *eventsv1.Project {
 // the write path does. It returns the system sequence.
 func (e *env) createProject(id string) uint64 {
 	e.t.Helper()
-	if err := e.store.EnsureProjectStream(context.Background(), id, 0); err != nil {
+	if err := e.store.EnsureProjectStream(context.Background(), id, streams.Limits{}); err != nil {
 		e.t.Fatal(err)
 	}
 	return e.appendEnv(streams.SystemStream, streams.SystemSubject("projects", id, "create"), "",

@@ -324,7 +324,7 @@ func TestInconsistentReadModelRebuilt(t *testing.T) {
 	if err := e.store.DeleteProject(context.Background(), "p1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.EnsureProjectStream(context.Background(), "p1", 0); err != nil {
+	if err := e.store.EnsureProjectStream(context.Background(), "p1", streams.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	e.keyEvent("p1", "create", key("p1", "n1", "x"), "")

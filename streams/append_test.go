@@ -334,7 +334,7 @@ func TestStreamFull(t *testing.T) {
 		t.Fatalf("partial batch stored: %d -> %d", info.Msgs, after.Msgs)
 	}
 	// Raising the limit lets writes through again, keeping history.
-	if err := env.store.EnsureProjectStream(ctx, "small", 1<<20); err != nil {
+	if err := env.store.EnsureProjectStream(ctx, "small", Limits{MaxBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := env.store.Append(ctx, Append{Stream: stream, Msgs: []Msg{{Subject: ProjectSubject("small", "k", "v"), MsgID: "after"}}}); err != nil {

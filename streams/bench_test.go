@@ -16,7 +16,7 @@ func BenchmarkAppend(b *testing.B) {
 			env := &testEnv{}
 			benchStart(b, env, EmbeddedConfig{SyncAlways: always})
 			stream := ProjectStream("bench")
-			if err := env.store.EnsureProjectStream(context.Background(), "bench", 0); err != nil {
+			if err := env.store.EnsureProjectStream(context.Background(), "bench", Limits{}); err != nil {
 				b.Fatal(err)
 			}
 			var workers atomic.Int64
@@ -52,7 +52,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 	env := &testEnv{}
 	benchStart(b, env, EmbeddedConfig{})
 	stream := ProjectStream("bench")
-	if err := env.store.EnsureProjectStream(context.Background(), "bench", 0); err != nil {
+	if err := env.store.EnsureProjectStream(context.Background(), "bench", Limits{}); err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()

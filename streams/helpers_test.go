@@ -67,7 +67,7 @@ func (e *testEnv) restart() {
 
 func (e *testEnv) project(id string, maxBytes int64) string {
 	e.t.Helper()
-	if err := e.store.EnsureProjectStream(context.Background(), id, maxBytes); err != nil {
+	if err := e.store.EnsureProjectStream(context.Background(), id, Limits{MaxBytes: maxBytes}); err != nil {
 		e.t.Fatalf("ensure project %s: %v", id, err)
 	}
 	return ProjectStream(id)

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,7 +67,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("streams: open jetstream: %w", err)
 	}
 	s := &Store{nc: nc, js: js, opts: opts, log: opts.Logger.With("component", "streams")}
-	if err := s.ensureStream(ctx, s.streamConfig(SystemStream, SystemFilter, 0)); err != nil {
+	if err := s.ensureStream(ctx, s.streamConfig(SystemStream, SystemFilter, Limits{})); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -76,14 +77,23 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 // feature this package does not wrap.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
+// Limits are a project stream's operator-set bounds.
+type Limits struct {
+	// MaxBytes of the stream; <= 0 means unlimited.
+	MaxBytes int64
+	// Replicas of the stream and the project's object store; 0 means the
+	// Store's default (Options.Replicas).
+	Replicas int
+}
+
 // streamConfig is the one place stream settings are decided.
-func (s *Store) streamConfig(name, filter string, maxBytes int64) jetstream.StreamConfig {
+func (s *Store) streamConfig(name, filter string, limits Limits) jetstream.StreamConfig {
 	cfg := jetstream.StreamConfig{
 		Name:       name,
 		Subjects:   []string{filter},
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.LimitsPolicy,
-		Replicas:   s.opts.Replicas,
+		Replicas:   cmp.Or(limits.Replicas, s.opts.Replicas),
 		Duplicates: s.opts.DuplicateWindow,
 		MaxMsgs:    -1,
 		MaxBytes:   -1,
@@ -98,8 +108,8 @@ func (s *Store) streamConfig(name, filter string, maxBytes int64) jetstream.Stre
 		DenyDelete: true,
 		DenyPurge:  true,
 	}
-	if maxBytes > 0 {
-		cfg.MaxBytes = maxBytes
+	if limits.MaxBytes > 0 {
+		cfg.MaxBytes = limits.MaxBytes
 	}
 	return cfg
 }
@@ -116,32 +126,34 @@ func (s *Store) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) er
 			}
 			return fmt.Errorf("streams: create stream %s: %w", cfg.Name, err)
 		}
-		s.log.InfoContext(ctx, "stream created", "stream", cfg.Name, "max_bytes", cfg.MaxBytes)
+		s.log.InfoContext(ctx, "stream created", "stream", cfg.Name, "max_bytes", cfg.MaxBytes, "replicas", cfg.Replicas)
 		return nil
 	case err != nil:
 		return fmt.Errorf("streams: look up stream %s: %w", cfg.Name, err)
 	}
 	cur := str.CachedInfo().Config
-	if cur.MaxBytes == cfg.MaxBytes && cur.Duplicates == cfg.Duplicates && cur.AllowAtomicPublish && cur.AllowDirect {
+	if cur.MaxBytes == cfg.MaxBytes && cur.Duplicates == cfg.Duplicates && cur.Replicas == cfg.Replicas &&
+		cur.AllowAtomicPublish && cur.AllowDirect {
 		return nil
 	}
 	upd := cur
-	upd.MaxBytes, upd.Duplicates = cfg.MaxBytes, cfg.Duplicates
+	// JetStream moves a stream between replica counts online (in a cluster).
+	upd.MaxBytes, upd.Duplicates, upd.Replicas = cfg.MaxBytes, cfg.Duplicates, cfg.Replicas
 	upd.AllowAtomicPublish, upd.AllowDirect, upd.Discard = true, true, jetstream.DiscardNew
 	if _, err := s.js.UpdateStream(ctx, upd); err != nil {
 		return fmt.Errorf("streams: update stream %s: %w", cfg.Name, err)
 	}
-	s.log.InfoContext(ctx, "stream updated", "stream", cfg.Name, "max_bytes", cfg.MaxBytes)
+	s.log.InfoContext(ctx, "stream updated", "stream", cfg.Name, "max_bytes", cfg.MaxBytes, "replicas", cfg.Replicas)
 	return nil
 }
 
-// EnsureProjectStream creates the project's stream, or updates its byte
-// limit. maxBytes <= 0 means unlimited. It is idempotent.
-func (s *Store) EnsureProjectStream(ctx context.Context, project string, maxBytes int64) error {
+// EnsureProjectStream creates the project's stream, or updates its limits.
+// It is idempotent.
+func (s *Store) EnsureProjectStream(ctx context.Context, project string, limits Limits) error {
 	if err := ValidateProject(project); err != nil {
 		return err
 	}
-	return s.ensureStream(ctx, s.streamConfig(ProjectStream(project), ProjectFilter(project), maxBytes))
+	return s.ensureStream(ctx, s.streamConfig(ProjectStream(project), ProjectFilter(project), limits))
 }
 
 // DeleteProject deletes the project's stream and object store. Whatever is
@@ -175,10 +187,15 @@ func (s *Store) ObjectStore(ctx context.Context, project string) (jetstream.Obje
 	if !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("streams: open object store of project %s: %w", project, err)
 	}
+	// The object store follows the replicas the operator set for the project.
+	replicas := s.opts.Replicas
+	if str, err := s.js.Stream(ctx, ProjectStream(project)); err == nil {
+		replicas = str.CachedInfo().Config.Replicas
+	}
 	obs, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:   name,
 		Storage:  jetstream.FileStorage,
-		Replicas: s.opts.Replicas,
+		Replicas: replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("streams: create object store of project %s: %w", project, err)

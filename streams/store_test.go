@@ -13,7 +13,7 @@ func TestEnsureProjectStream(t *testing.T) {
 	ctx := context.Background()
 	env.project("p1", 0)
 	env.project("p1", 0) // idempotent
-	if err := env.store.EnsureProjectStream(ctx, "p1", 1<<20); err != nil {
+	if err := env.store.EnsureProjectStream(ctx, "p1", Limits{MaxBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	info, err := env.store.StreamInfo(ctx, ProjectStream("p1"))
@@ -31,7 +31,7 @@ func TestEnsureProjectStream(t *testing.T) {
 	if !cfg.AllowAtomicPublish || !cfg.AllowDirect || !cfg.DenyDelete || !cfg.DenyPurge || cfg.Discard != 1 || cfg.Subjects[0] != "cairn.p1.>" {
 		t.Fatalf("config = %+v", cfg)
 	}
-	if err := env.store.EnsureProjectStream(ctx, "Bad.Id", 0); !errors.Is(err, ErrInvalid) {
+	if err := env.store.EnsureProjectStream(ctx, "Bad.Id", Limits{}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad id err = %v", err)
 	}
 	if _, err := env.store.StreamInfo(ctx, ProjectStream("nope")); !errors.Is(err, ErrNoStream) {

@@ -34,7 +34,7 @@ const (
 // publishOp is (a): a plain JetStream publish awaiting the ack, to a
 // scratch stream with exactly a project stream's settings.
 func (r *benchRun) publishOp(ctx context.Context, h *server) (opFunc, error) {
-	if err := h.node.store.EnsureProjectStream(ctx, benchRawProject, 0); err != nil {
+	if err := h.node.store.EnsureProjectStream(ctx, benchRawProject, streams.Limits{}); err != nil {
 		return nil, err
 	}
 	js := h.node.store.JetStream()

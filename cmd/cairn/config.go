@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +28,10 @@ type config struct {
 	// MasterKey is hex; generated into the data directory when empty.
 	MasterKey string
 	// Sync is "always" or a JetStream sync interval such as "100ms".
-	Sync            string
+	Sync string
+	// Replicas of every stream; 0 = auto (1 embedded or unclustered, 3 on
+	// a cluster of at least three servers).
+	Replicas        int
 	LogLevel        string
 	MaxRequestBytes int
 }
@@ -49,8 +53,14 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.AdminKey, "admin-key", env("CAIRN_ADMIN_KEY", ""), "operator credential; generated into the data directory when unset (CAIRN_ADMIN_KEY)")
 	fs.StringVar(&c.MasterKey, "master-key", env("CAIRN_MASTER_KEY", ""), "64 hex chars sealing instance secrets; generated into the data directory when unset; every node of a cluster needs the same (CAIRN_MASTER_KEY)")
 	fs.StringVar(&c.Sync, "sync", env("CAIRN_SYNC", defaultSync), "embedded JetStream fsync: 'always' (before every ack) or an interval (CAIRN_SYNC)")
+	fs.IntVar(&c.Replicas, "replicas", envInt(getenv, "CAIRN_REPLICAS"), "stream replicas in a NATS cluster; 0 = auto: 3 on a cluster of 3+ servers, else 1 (CAIRN_REPLICAS)")
 	fs.StringVar(&c.LogLevel, "log-level", env("CAIRN_LOG_LEVEL", "info"), "debug, info, warn or error (CAIRN_LOG_LEVEL)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest request message accepted")
+}
+
+func envInt(getenv func(string) string, name string) int {
+	n, _ := strconv.Atoi(getenv(name))
+	return n
 }
 
 // syncMode parses --sync.

@@ -30,6 +30,9 @@ type node struct {
 // openNode connects to (or starts) NATS and opens Badger. Projectors are
 // not started: serve starts them, replay rebuilds instead.
 func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, err error) {
+	if cfg.Replicas < 0 || cfg.Replicas > 5 {
+		return nil, fmt.Errorf("--replicas: want 0 (auto) to 5, got %d", cfg.Replicas)
+	}
 	n = &node{}
 	defer func() {
 		if err != nil {
@@ -60,7 +63,7 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
 	}
-	n.store, err = streams.Open(ctx, n.nc, streams.Options{Logger: logger})
+	n.store, err = streams.Open(ctx, n.nc, streams.Options{Logger: logger, Replicas: replicas(cfg, n.nc)})
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +77,17 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 	n.reads = projections.New(n.db, n.store, projections.Options{Logger: logger})
 	n.log = eventlog.New(n.store, n.reads, eventlog.Options{Logger: logger})
 	return n, nil
+}
+
+// replicas resolves --replicas 0 (auto): R3 where the cluster can hold it.
+func replicas(cfg *config, nc *nats.Conn) int {
+	if cfg.Replicas > 0 {
+		return cfg.Replicas
+	}
+	if cfg.NATSURL != "" && nc.ConnectedClusterName() != "" && len(nc.Servers()) >= 3 {
+		return 3
+	}
+	return 1
 }
 
 // close stops everything in dependency order; safe on a partial node.

@@ -59,8 +59,8 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		if limits == nil {
 			limits = &eventsv1.ProjectLimits{}
 		}
-		if limits.GetMaxStreamBytes() < 0 {
-			return nil, domain.FieldError("limits.max_stream_bytes", "must not be negative")
+		if err := checkLimits(limits); err != nil {
+			return nil, err
 		}
 		ts := timestamppb.New(c.Now)
 		p := &eventsv1.Project{Id: c.ID, Name: c.Name, Limits: limits, CreatedAt: ts, UpdatedAt: ts}
@@ -77,8 +77,8 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 			p.Name = *c.Name
 		}
 		if c.Limits != nil {
-			if c.Limits.GetMaxStreamBytes() < 0 {
-				return nil, domain.FieldError("limits.max_stream_bytes", "must not be negative")
+			if err := checkLimits(c.Limits); err != nil {
+				return nil, err
 			}
 			p.Limits = proto.CloneOf(c.Limits)
 		}
@@ -97,6 +97,19 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 	default:
 		return nil, domain.Errorf(domain.KindInternal, "unknown project command %T", cmd)
 	}
+}
+
+// MaxReplicas is the most replicas a NATS cluster keeps of a stream.
+const MaxReplicas = 5
+
+func checkLimits(l *eventsv1.ProjectLimits) error {
+	if l.GetMaxStreamBytes() < 0 {
+		return domain.FieldError("limits.max_stream_bytes", "must not be negative")
+	}
+	if r := l.GetReplicas(); r < 0 || r > MaxReplicas {
+		return domain.FieldError("limits.replicas", "must be between 0 (instance default) and %d", MaxReplicas)
+	}
+	return nil
 }
 
 // Evolve returns the state after e.

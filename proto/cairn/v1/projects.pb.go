@@ -104,8 +104,11 @@ type ProjectLimits struct {
 	// Maximum bytes of the project's event stream; 0 means unlimited. Writes
 	// beyond it fail with RESOURCE_EXHAUSTED; history is never dropped.
 	MaxStreamBytes int64 `protobuf:"varint,1,opt,name=max_stream_bytes,json=maxStreamBytes,proto3" json:"max_stream_bytes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Replicas of the project's stream and object store in a NATS cluster;
+	// 0 means the instance default (--replicas).
+	Replicas      int32 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProjectLimits) Reset() {
@@ -141,6 +144,13 @@ func (*ProjectLimits) Descriptor() ([]byte, []int) {
 func (x *ProjectLimits) GetMaxStreamBytes() int64 {
 	if x != nil {
 		return x.MaxStreamBytes
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetReplicas() int32 {
+	if x != nil {
+		return x.Replicas
 	}
 	return 0
 }
@@ -642,9 +652,10 @@ const file_cairn_v1_projects_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"I\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"p\n" +
 	"\rProjectLimits\x128\n" +
-	"\x10max_stream_bytes\x18\x01 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\x80\x80\x80\x80 (\x00R\x0emaxStreamBytes\"\xb6\x01\n" +
+	"\x10max_stream_bytes\x18\x01 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\x80\x80\x80\x80 (\x00R\x0emaxStreamBytes\x12%\n" +
+	"\breplicas\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x00R\breplicas\"\xb6\x01\n" +
 	"\x14CreateProjectRequest\x12M\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB.\xbaH+r)2'^(|unique\\(\\)|[a-z0-9][a-z0-9-]{0,35})$R\tprojectId\x12\x1e\n" +

@@ -410,8 +410,11 @@ type ProjectLimits struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Maximum bytes of the project's event stream; 0 means unlimited.
 	MaxStreamBytes int64 `protobuf:"varint,1,opt,name=max_stream_bytes,json=maxStreamBytes,proto3" json:"max_stream_bytes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Replicas of the project's stream and object store; 0 means the
+	// instance default.
+	Replicas      int32 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProjectLimits) Reset() {
@@ -447,6 +450,13 @@ func (*ProjectLimits) Descriptor() ([]byte, []int) {
 func (x *ProjectLimits) GetMaxStreamBytes() int64 {
 	if x != nil {
 		return x.MaxStreamBytes
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetReplicas() int32 {
+	if x != nil {
+		return x.Replicas
 	}
 	return 0
 }
@@ -861,9 +871,10 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"9\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"U\n" +
 	"\rProjectLimits\x12(\n" +
-	"\x10max_stream_bytes\x18\x01 \x01(\x03R\x0emaxStreamBytes\"D\n" +
+	"\x10max_stream_bytes\x18\x01 \x01(\x03R\x0emaxStreamBytes\x12\x1a\n" +
+	"\breplicas\x18\x02 \x01(\x05R\breplicas\"D\n" +
 	"\x0eProjectCreated\x122\n" +
 	"\aproject\x18\x01 \x01(\v2\x18.cairn.events.v1.ProjectR\aproject\"D\n" +
 	"\x0eProjectUpdated\x122\n" +
