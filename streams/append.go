@@ -214,10 +214,17 @@ func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (Ack, error)
 
 // request publishes m and decodes the stream's reply.
 func (s *Store) request(ctx context.Context, m *nats.Msg) (pubResponse, error) {
-	reply, err := s.nc.RequestMsgWithContext(ctx, m)
+	// Bound each attempt: during a NATS failover a request can go
+	// unanswered, and the caller's context may have no deadline.
+	actx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	reply, err := s.nc.RequestMsgWithContext(actx, m)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return pubResponse{}, fmt.Errorf("no stream for subject %s: %w", m.Subject, ErrNoStream)
+		}
+		if ctx.Err() == nil && unavailable(err) {
+			return pubResponse{}, fmt.Errorf("publish %s: %w: %w", m.Subject, ErrUnavailable, err)
 		}
 		return pubResponse{}, fmt.Errorf("publish %s: %w", m.Subject, err)
 	}

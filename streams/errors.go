@@ -1,9 +1,11 @@
 package streams
 
 import (
+	"context"
 	"errors"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -24,6 +26,11 @@ var (
 	// ErrInvalid: a malformed argument (project id, subject filter, empty
 	// append, missing message id).
 	ErrInvalid = errors.New("streams: invalid argument")
+	// ErrUnavailable: NATS did not answer in time or the connection is
+	// down (a failover, a reconnect). The request may or may not have been
+	// applied: retry it unchanged, with the same message ids, so that
+	// deduplication makes the retry safe.
+	ErrUnavailable = errors.New("streams: NATS unavailable")
 	// ErrGap: an ordered read saw a sequence it did not expect. It means a
 	// message would have been skipped; it is never silently tolerated.
 	ErrGap = errors.New("streams: sequence gap in ordered read")
@@ -60,4 +67,12 @@ func classify(apiErr *jetstream.APIError) error {
 		}
 	}
 	return apiErr
+}
+
+// unavailable reports whether err means "no answer now", not "no".
+func unavailable(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrConnectionDraining) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse)
 }

@@ -24,6 +24,9 @@ type Options struct {
 	// notices after two missed heartbeats and resumes after its last
 	// delivered sequence; default 2s (nats.go's own default is 5s).
 	ReadHeartbeat time.Duration
+	// RequestTimeout bounds one publish or direct-get attempt; default 5s
+	// (nats.go's JetStream default).
+	RequestTimeout time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -54,6 +57,9 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	}
 	if opts.DuplicateWindow <= 0 {
 		opts.DuplicateWindow = 2 * time.Minute
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 5 * time.Second
 	}
 	if opts.ReadHeartbeat <= 0 {
 		opts.ReadHeartbeat = 2 * time.Second

@@ -112,16 +112,20 @@ type Decider func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error)
 // errors unchanged, KindConflict when concurrent writers kept winning,
 // KindResourceExhausted when the project's stream is full.
 func (l *Log) Write(ctx context.Context, agg Aggregate, meta Meta, decide Decider) (Result, error) {
-	msgID := ""
+	msgID, own := "", true
 	if meta.IdempotencyKey != "" {
-		msgID = IdempotencyMsgID(meta.Scope, meta.IdempotencyKey)
+		msgID, own = IdempotencyMsgID(meta.Scope, meta.IdempotencyKey), false
 		seq, ok, err := l.reads.IdempotentSeq(agg.Stream, msgID)
 		if err != nil {
 			return Result{}, fmt.Errorf("idempotency lookup: %w", err)
 		}
 		if ok {
-			return l.stored(ctx, agg.Stream, seq, msgID)
+			return l.stored(ctx, agg.Stream, seq, msgID, true)
 		}
+	} else {
+		// One id for every attempt of this write, so that a retry after an
+		// unanswered append is deduplicated instead of written twice.
+		msgID = "w:" + l.NewID()
 	}
 	for attempt := 1; ; attempt++ {
 		last, lastSeq, err := l.load(ctx, agg)
@@ -144,37 +148,76 @@ func (l *Log) Write(ctx context.Context, agg Aggregate, meta Meta, decide Decide
 		if err != nil {
 			return Result{}, err
 		}
-		ack, err := l.store.Append(ctx, streams.Append{Stream: agg.Stream, ExpectFilter: agg.Filter, ExpectSeq: lastSeq, Msgs: msgs})
+		ack, err := l.append(ctx, streams.Append{Stream: agg.Stream, ExpectFilter: agg.Filter, ExpectSeq: lastSeq, Msgs: msgs})
 		switch {
 		case errors.Is(err, streams.ErrConflict):
 			if attempt >= l.maxAttempts {
 				return Result{}, domain.Errorf(domain.KindConflict, "too many concurrent writes to this resource; retry")
 			}
 			// Back off a little, with jitter, so racing writers spread out.
-			wait := time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond
-			select {
-			case <-ctx.Done():
-				return Result{}, fmt.Errorf("write %s: %w", agg.Filter, ctx.Err())
-			case <-time.After(wait):
+			if err := sleep(ctx, time.Duration(rand.IntN(attempt*2)+1)*time.Millisecond); err != nil {
+				return Result{}, fmt.Errorf("write %s: %w", agg.Filter, err)
 			}
 			continue
 		case errors.Is(err, streams.ErrStreamFull):
 			return Result{}, domain.Errorf(domain.KindResourceExhausted, "the project's storage limit (max stream bytes) is reached")
 		case errors.Is(err, streams.ErrNoStream):
 			return Result{}, domain.Errorf(domain.KindNotFound, "project not found")
+		case errors.Is(err, streams.ErrUnavailable):
+			return Result{}, domain.Errorf(domain.KindUnavailable, "the event store did not answer in time; retry with the same Idempotency-Key")
 		case err != nil:
 			return Result{}, fmt.Errorf("append to %s: %w", agg.Stream, err)
 		}
 		if ack.Duplicate {
-			// The same idempotency key won earlier on another node (or before
-			// this node's projector indexed it): answer with what it wrote.
+			// Either an earlier attempt of this very write was stored after
+			// all, or the same idempotency key won earlier (on another node,
+			// or before this node's projector indexed it): answer with what
+			// was stored.
 			first := ack.Seq - uint64(len(msgs)-1)
-			return l.stored(ctx, agg.Stream, first, msgID)
+			return l.stored(ctx, agg.Stream, first, msgID, !own)
 		}
 		if err := l.reads.WaitApplied(ctx, agg.Stream, ack.Seq); err != nil {
 			return Result{}, fmt.Errorf("wait for projection of %s seq %d: %w", agg.Stream, ack.Seq, err)
 		}
 		return Result{Seq: ack.Seq, Events: events}, nil
+	}
+}
+
+// retryFor bounds how long an append is retried while NATS does not answer
+// (a leader election in a cluster takes a few seconds).
+const retryFor = 15 * time.Second
+
+// append appends, retrying the very same messages while NATS is
+// unavailable or the stream has no responder yet: the message ids make a
+// retry of an append that was stored after all come back as a duplicate.
+func (l *Log) append(ctx context.Context, a streams.Append) (streams.Ack, error) {
+	deadline := time.Now().Add(retryFor)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		ack, err := l.store.Append(ctx, a)
+		transient := errors.Is(err, streams.ErrUnavailable)
+		if errors.Is(err, streams.ErrNoStream) {
+			// No responder: a deleted project, or a stream between leaders.
+			_, ierr := l.store.StreamInfo(ctx, a.Stream)
+			transient = ierr == nil || errors.Is(ierr, streams.ErrUnavailable)
+		}
+		if !transient || time.Now().After(deadline) {
+			return ack, err
+		}
+		l.log.WarnContext(ctx, "append unanswered; retrying with the same message ids", "stream", a.Stream, "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return streams.Ack{}, err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -214,19 +257,16 @@ func (l *Log) seal(events []*eventsv1.Envelope, meta Meta, msgID string) ([]stre
 		if err != nil {
 			return nil, err
 		}
-		id := env.Id
-		if msgID != "" {
-			id = batchMsgID(msgID, i)
-		}
-		msgs[i] = streams.Msg{Subject: subject, Data: data, MsgID: id}
+		msgs[i] = streams.Msg{Subject: subject, Data: data, MsgID: batchMsgID(msgID, i)}
 	}
 	return msgs, nil
 }
 
 // stored rebuilds the result of an earlier write from the stream: the
-// message at seq and the rest of its batch.
-func (l *Log) stored(ctx context.Context, stream string, seq uint64, msgID string) (Result, error) {
-	res := Result{Duplicate: true}
+// message at seq and the rest of its batch. duplicate tells the caller the
+// write was another request's (an idempotent repeat), not its own.
+func (l *Log) stored(ctx context.Context, stream string, seq uint64, msgID string, duplicate bool) (Result, error) {
+	res := Result{Duplicate: duplicate}
 	for i := 0; ; i++ {
 		msg, err := l.store.Get(ctx, stream, seq+uint64(i))
 		if i > 0 && (errors.Is(err, streams.ErrNotFound) || (err == nil && msg.Header.Get(streams.HeaderMsgID) != batchMsgID(msgID, i))) {
