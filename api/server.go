@@ -53,6 +53,8 @@ type Config struct {
 	Now       func() time.Time
 	// Stopping, when closed, ends long-lived streams so shutdown can drain.
 	Stopping <-chan struct{}
+	// Metrics, when set, times RPCs and is served on GET /metrics.
+	Metrics *Metrics
 }
 
 // Server holds the handlers' dependencies.
@@ -67,6 +69,7 @@ type Server struct {
 	now       func() time.Time
 	maxBytes  int
 	stopping  <-chan struct{}
+	metrics   *Metrics
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -76,7 +79,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
 		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
-		stopping: cfg.Stopping}
+		stopping: cfg.Stopping, metrics: cfg.Metrics}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -103,6 +106,9 @@ func New(cfg Config) (http.Handler, error) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics.handler())
+	}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready() {
 			http.Error(w, "not ready: NATS unreachable or projections catching up", http.StatusServiceUnavailable)
@@ -131,17 +137,22 @@ func (s *Server) streamContext(ctx context.Context) (context.Context, context.Ca
 }
 
 // connectServer registers every service behind the interceptors, outermost
-// first: errors and panics, then access, then validation.
+// first: metrics, errors and panics, then access, then validation.
 func (s *Server) connectServer() (*connect.Server, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, err
 	}
-	server := connect.NewServer(
+	interceptors := []connect.ServerInterceptor{
 		errorInterceptor(s.logger),
 		s.accessInterceptor,
 		validate.NewServerInterceptor(validate.WithValidator(validator)),
-	)
+	}
+	if s.metrics != nil {
+		// Outermost: it sees the final code of every call.
+		interceptors = append([]connect.ServerInterceptor{s.metrics.interceptor}, interceptors...)
+	}
+	server := connect.NewServer(interceptors...)
 	cairnv1connect.RegisterProjectsServiceHandler(server, &projectsHandler{s})
 	cairnv1connect.RegisterKeysServiceHandler(server, &keysHandler{s})
 	cairnv1connect.RegisterEventsServiceHandler(server, &eventsHandler{s})

@@ -11,6 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/nats-io/nats.go"
 
+	"github.com/cairn-dev/cairn/api"
 	"github.com/cairn-dev/cairn/projections"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
@@ -25,6 +26,7 @@ type node struct {
 	db       *badger.DB
 	reads    *projections.Projections
 	log      *eventlog.Log
+	metrics  *api.Metrics
 }
 
 // openNode connects to (or starts) NATS and opens Badger. Projectors are
@@ -75,7 +77,11 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 		return nil, fmt.Errorf("open read models (is another cairn using %s?): %w", cfg.DataDir, err)
 	}
 	n.reads = projections.New(n.db, n.store, projections.Options{Logger: logger})
-	n.log = eventlog.New(n.store, n.reads, eventlog.Options{Logger: logger})
+	n.metrics = api.NewMetrics(api.MetricsSources{
+		NATSConnected:  n.nc.IsConnected,
+		NATSReconnects: func() uint64 { return n.nc.Stats().Reconnects },
+	})
+	n.log = eventlog.New(n.store, n.reads, eventlog.Options{Logger: logger, OnAppend: n.metrics.ObserveAppend})
 	return n, nil
 }
 

@@ -37,6 +37,9 @@ type Options struct {
 	// MaxAttempts bounds retries on concurrency conflicts (default 16).
 	MaxAttempts int
 	Logger      *slog.Logger
+	// OnAppend, when set, observes every append attempt: its duration and
+	// result ("ok", "duplicate", "conflict", "unavailable", "full", "error").
+	OnAppend func(d time.Duration, result string)
 }
 
 // Log appends events through the generic write path.
@@ -46,6 +49,7 @@ type Log struct {
 	now         func() time.Time
 	maxAttempts int
 	log         *slog.Logger
+	onAppend    func(time.Duration, string)
 
 	mu      sync.Mutex
 	entropy *ulid.MonotonicEntropy
@@ -54,7 +58,7 @@ type Log struct {
 // New returns a Log writing to store and waiting on reads.
 func New(store *streams.Store, reads ReadSide, opts Options) *Log {
 	l := &Log{store: store, reads: reads, now: opts.Now, maxAttempts: opts.MaxAttempts, log: opts.Logger,
-		entropy: ulid.Monotonic(crand.Reader, 0)}
+		onAppend: opts.OnAppend, entropy: ulid.Monotonic(crand.Reader, 0)}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -63,6 +67,9 @@ func New(store *streams.Store, reads ReadSide, opts Options) *Log {
 	}
 	if l.log == nil {
 		l.log = slog.Default()
+	}
+	if l.onAppend == nil {
+		l.onAppend = func(time.Duration, string) {}
 	}
 	return l
 }
@@ -193,7 +200,9 @@ const retryFor = 15 * time.Second
 func (l *Log) append(ctx context.Context, a streams.Append) (streams.Ack, error) {
 	deadline := time.Now().Add(retryFor)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		start := time.Now()
 		ack, err := l.store.Append(ctx, a)
+		l.onAppend(time.Since(start), appendResult(ack, err))
 		transient := errors.Is(err, streams.ErrUnavailable)
 		if errors.Is(err, streams.ErrNoStream) {
 			// No responder: a deleted project, or a stream between leaders.
@@ -208,6 +217,22 @@ func (l *Log) append(ctx context.Context, a streams.Append) (streams.Ack, error)
 			return streams.Ack{}, err
 		}
 	}
+}
+
+func appendResult(ack streams.Ack, err error) string {
+	switch {
+	case err == nil && ack.Duplicate:
+		return "duplicate"
+	case err == nil:
+		return "ok"
+	case errors.Is(err, streams.ErrConflict):
+		return "conflict"
+	case errors.Is(err, streams.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, streams.ErrStreamFull):
+		return "full"
+	}
+	return "error"
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

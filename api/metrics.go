@@ -1,0 +1,119 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// StreamLag is one stream's projection progress on this node.
+type StreamLag struct {
+	Stream  string
+	Applied uint64
+	// Last is the stream's last sequence as last seen by this node.
+	Last uint64
+}
+
+// MetricsSources are the node's live readings, sampled at scrape time.
+type MetricsSources struct {
+	// NATSConnected reports the NATS connection state.
+	NATSConnected func() bool
+	// NATSReconnects counts reconnections since start.
+	NATSReconnects func() uint64
+	// Lag lists every projector's progress.
+	Lag func() []StreamLag
+}
+
+// Metrics is the node's Prometheus registry: RPCs, appends, projection lag,
+// NATS connection state, Go runtime and process.
+type Metrics struct {
+	reg     *prometheus.Registry
+	rpcs    *prometheus.HistogramVec
+	appends *prometheus.HistogramVec
+}
+
+// NewMetrics registers the node's metrics.
+func NewMetrics(src MetricsSources) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.rpcs = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "cairn_rpc_duration_seconds", Help: "Connect/gRPC calls by procedure and status code.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"procedure", "code"})
+	m.appends = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "cairn_append_duration_seconds", Help: "JetStream appends of the write path, by result (ok, conflict, error).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	}, []string{"result"})
+	m.reg.MustRegister(m.rpcs, m.appends, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if src.NATSConnected != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cairn_nats_connected", Help: "1 while the NATS connection is up.",
+		}, func() float64 {
+			if src.NATSConnected() {
+				return 1
+			}
+			return 0
+		}))
+	}
+	if src.NATSReconnects != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "cairn_nats_reconnects_total", Help: "NATS reconnections since start.",
+		}, func() float64 { return float64(src.NATSReconnects()) }))
+	}
+	if src.Lag != nil {
+		m.reg.MustRegister(lagCollector{src.Lag})
+	}
+	return m
+}
+
+// ObserveAppend records one append of the write path.
+func (m *Metrics) ObserveAppend(d time.Duration, result string) {
+	m.appends.WithLabelValues(result).Observe(d.Seconds())
+}
+
+func (m *Metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// interceptor times every RPC.
+func (m *Metrics) interceptor(next connect.ServerFunc) connect.ServerFunc {
+	return func(ctx context.Context, spec connect.Spec, stream connect.ServerStream) error {
+		start := time.Now()
+		err := next(ctx, spec, stream)
+		code := "ok"
+		if err != nil {
+			code = connect.CodeOf(err).String()
+		}
+		m.rpcs.WithLabelValues(spec.Procedure, code).Observe(time.Since(start).Seconds())
+		return err
+	}
+}
+
+var (
+	lagDesc     = prometheus.NewDesc("cairn_projection_lag_events", "Events in the stream not yet applied to this node's read models.", []string{"stream"}, nil)
+	appliedDesc = prometheus.NewDesc("cairn_projection_applied_seq", "Last stream sequence applied to this node's read models.", []string{"stream"}, nil)
+)
+
+// lagCollector reports per-stream (so per-project) projection lag.
+type lagCollector struct{ lag func() []StreamLag }
+
+func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagDesc
+	ch <- appliedDesc
+}
+
+func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.lag() {
+		lag := float64(0)
+		if l.Last > l.Applied {
+			lag = float64(l.Last - l.Applied)
+		}
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag, l.Stream)
+		ch <- prometheus.MustNewConstMetric(appliedDesc, prometheus.GaugeValue, float64(l.Applied), l.Stream)
+	}
+}
