@@ -31,9 +31,9 @@ func (h *eventsHandler) scope(project, subject string) (logScope, error) {
 	if project == "" {
 		// Only operators get here (access.Authorize refuses keys without a
 		// project): the instance's system log.
-		sc.stream, sc.root = streams.SystemStream, strings.TrimSuffix(streams.SystemSubject("x"), "x")
+		sc.stream, sc.root = streams.SystemStream, streams.SystemPrefix
 	} else {
-		sc.stream, sc.root = streams.ProjectStream(project), strings.TrimSuffix(streams.ProjectSubject(project, "x"), "x")
+		sc.stream, sc.root = streams.ProjectStream(project), streams.ProjectPrefix(project)
 	}
 	if subject == "" {
 		subject = ">"

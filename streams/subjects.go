@@ -107,8 +107,15 @@ func ProjectRelativeFilter(project, rel string) (string, error) {
 	if err := ValidRelativeFilter(rel); err != nil {
 		return "", err
 	}
-	return SubjectRoot + "." + project + "." + rel, nil
+	return ProjectPrefix(project) + rel, nil
 }
+
+// ProjectPrefix is what every subject of a project starts with,
+// "cairn.<project>.": strip it to show subjects relative to the project.
+func ProjectPrefix(project string) string { return SubjectRoot + "." + project + "." }
+
+// SystemPrefix is what every system subject starts with, "cairn._sys.".
+const SystemPrefix = SubjectRoot + "._sys."
 
 func join(prefix string, parts []string) string {
 	if len(parts) == 0 {
