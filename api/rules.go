@@ -84,7 +84,15 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 			return next(ctx, spec, stream)
 		}
 		info, _ := connect.CallInfoForServerContext(ctx)
-		p, err := s.auth.authenticate(info.RequestHeader().Get("Authorization"))
+		authz := info.RequestHeader().Get("Authorization")
+		// A key created on another node is known here once this node has
+		// applied it: honour Cairn-Min-Seq before looking the key up.
+		if project, _, ok := parseKeyToken(strings.TrimPrefix(authz, "Bearer ")); ok {
+			if err := s.waitMinSeq(ctx, info, streams.ProjectStream(project)); err != nil {
+				return err
+			}
+		}
+		p, err := s.auth.authenticate(authz)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -243,17 +244,35 @@ func (s *Store) request(ctx context.Context, m *nats.Msg) (pubResponse, error) {
 
 // probeDuplicate asks whether msgID is in the stream's duplicate window,
 // and at which sequence. It publishes an empty message with that id and an
-// expected-last-message-id no message can have: the server answers a known
-// id with the original's sequence, and rejects an unknown one on the
-// impossible expectation, so the probe itself never stores anything.
+// expectation no message can meet: the server answers a known id with the
+// original's sequence, and rejects an unknown one on the impossible
+// expectation, so the probe itself never stores anything.
+//
+// Which expectation depends on the stream's replicas (nats-server 2.15):
+//   - R1 checks the expected last subject sequence before the message id,
+//     so the probe uses an impossible expected last message id;
+//   - R3 checks the message id first at the leader, but checks an expected
+//     last message id only when each replica applies the message, and a
+//     mismatch there is a fatal write error that leaves the stream without
+//     a leader. So a replicated stream gets an impossible expected last
+//     subject sequence instead (found by the cluster test).
 func (s *Store) probeDuplicate(ctx context.Context, stream, subject, msgID string) (uint64, bool, error) {
 	if msgID == "" {
 		return 0, false, nil
 	}
+	str, err := s.js.Stream(ctx, stream)
+	if err != nil {
+		return 0, false, fmt.Errorf("replicas of %s: %w", stream, err)
+	}
 	h := nats.Header{}
 	h.Set(HeaderMsgID, msgID)
 	h.Set(hdrExpectedStream, stream)
-	h.Set(hdrExpectedLastID, "cairn-probe-"+ulid.Make().String())
+	if str.CachedInfo().Config.Replicas > 1 {
+		h.Set(hdrExpectedLastSubj, strconv.FormatUint(math.MaxUint64, 10))
+		h.Set(hdrExpectedSubjFilt, subject)
+	} else {
+		h.Set(hdrExpectedLastID, "cairn-probe-"+ulid.Make().String())
+	}
 	resp, err := s.request(ctx, &nats.Msg{Subject: subject, Header: h})
 	switch {
 	case err == nil && resp.Duplicate:
@@ -263,7 +282,7 @@ func (s *Store) probeDuplicate(ctx context.Context, stream, subject, msgID strin
 		return 0, false, fmt.Errorf("duplicate probe on %s was stored at %d", subject, resp.Seq)
 	default:
 		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongLastMsgID {
+		if errors.Is(err, ErrConflict) || (errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongLastMsgID) {
 			return 0, false, nil
 		}
 		return 0, false, err

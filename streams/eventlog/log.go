@@ -190,31 +190,41 @@ func (l *Log) Write(ctx context.Context, agg Aggregate, meta Meta, decide Decide
 	}
 }
 
-// retryFor bounds how long an append is retried while NATS does not answer
-// (a leader election in a cluster takes a few seconds).
+// retryFor bounds how long a read or append is retried while NATS does not
+// answer (a stream leader election in a cluster takes a few seconds).
 const retryFor = 15 * time.Second
 
 // append appends, retrying the very same messages while NATS is
-// unavailable or the stream has no responder yet: the message ids make a
-// retry of an append that was stored after all come back as a duplicate.
-func (l *Log) append(ctx context.Context, a streams.Append) (streams.Ack, error) {
+// unavailable: the message ids make a retry of an append that was stored
+// after all come back as a duplicate.
+func (l *Log) append(ctx context.Context, a streams.Append) (ack streams.Ack, err error) {
+	err = l.retry(ctx, a.Stream, func() error {
+		start := time.Now()
+		ack, err = l.store.Append(ctx, a)
+		l.onAppend(time.Since(start), appendResult(ack, err))
+		return err
+	})
+	return ack, err
+}
+
+// retry runs op until it succeeds, fails for good, or retryFor passes.
+// Transient: NATS unavailable, or no responder for a stream that exists (a
+// stream between leaders answers nobody for a moment).
+func (l *Log) retry(ctx context.Context, stream string, op func() error) error {
 	deadline := time.Now().Add(retryFor)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		start := time.Now()
-		ack, err := l.store.Append(ctx, a)
-		l.onAppend(time.Since(start), appendResult(ack, err))
+		err := op()
 		transient := errors.Is(err, streams.ErrUnavailable)
 		if errors.Is(err, streams.ErrNoStream) {
-			// No responder: a deleted project, or a stream between leaders.
-			_, ierr := l.store.StreamInfo(ctx, a.Stream)
+			_, ierr := l.store.StreamInfo(ctx, stream)
 			transient = ierr == nil || errors.Is(ierr, streams.ErrUnavailable)
 		}
 		if !transient || time.Now().After(deadline) {
-			return ack, err
+			return err
 		}
-		l.log.WarnContext(ctx, "append unanswered; retrying with the same message ids", "stream", a.Stream, "err", err)
+		l.log.WarnContext(ctx, "NATS did not answer; retrying unchanged", "stream", stream, "err", err)
 		if err := sleep(ctx, wait); err != nil {
-			return streams.Ack{}, err
+			return err
 		}
 	}
 }
@@ -248,11 +258,18 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // load returns the aggregate's last event and its sequence (0 when none).
 func (l *Log) load(ctx context.Context, agg Aggregate) (*eventsv1.Envelope, uint64, error) {
-	msg, found, err := l.store.Last(ctx, agg.Stream, agg.Filter)
-	if errors.Is(err, streams.ErrNoStream) {
+	var msg streams.StoredMsg
+	var found bool
+	err := l.retry(ctx, agg.Stream, func() (err error) {
+		msg, found, err = l.store.Last(ctx, agg.Stream, agg.Filter)
+		return err
+	})
+	switch {
+	case errors.Is(err, streams.ErrNoStream):
 		return nil, 0, domain.Errorf(domain.KindNotFound, "project not found")
-	}
-	if err != nil {
+	case errors.Is(err, streams.ErrUnavailable):
+		return nil, 0, domain.Errorf(domain.KindUnavailable, "the event store did not answer in time; retry")
+	case err != nil:
 		return nil, 0, fmt.Errorf("load %s: %w", agg.Filter, err)
 	}
 	if !found {
