@@ -234,6 +234,9 @@ func (s *Store) StreamInfo(ctx context.Context, stream string) (Info, error) {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return Info{}, fmt.Errorf("stream %s: %w", stream, ErrNoStream)
 		}
+		if ctx.Err() == nil && unavailable(err) {
+			return Info{}, fmt.Errorf("streams: info of stream %s: %w: %w", stream, ErrUnavailable, err)
+		}
 		return Info{}, fmt.Errorf("streams: info of stream %s: %w", stream, err)
 	}
 	ci := str.CachedInfo()

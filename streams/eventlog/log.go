@@ -168,10 +168,10 @@ func (l *Log) Write(ctx context.Context, agg Aggregate, meta Meta, decide Decide
 			continue
 		case errors.Is(err, streams.ErrStreamFull):
 			return Result{}, domain.Errorf(domain.KindResourceExhausted, "the project's storage limit (max stream bytes) is reached")
-		case errors.Is(err, streams.ErrNoStream):
-			return Result{}, domain.Errorf(domain.KindNotFound, "project not found")
 		case errors.Is(err, streams.ErrUnavailable):
 			return Result{}, domain.Errorf(domain.KindUnavailable, "the event store did not answer in time; retry with the same Idempotency-Key")
+		case errors.Is(err, streams.ErrNoStream):
+			return Result{}, domain.Errorf(domain.KindNotFound, "project not found")
 		case err != nil:
 			return Result{}, fmt.Errorf("append to %s: %w", agg.Stream, err)
 		}
@@ -208,8 +208,9 @@ func (l *Log) append(ctx context.Context, a streams.Append) (ack streams.Ack, er
 }
 
 // retry runs op until it succeeds, fails for good, or retryFor passes.
-// Transient: NATS unavailable, or no responder for a stream that exists (a
-// stream between leaders answers nobody for a moment).
+// Transient: NATS unavailable, or no responder for a stream that is not
+// known to be gone (a stream between leaders answers nobody for a while).
+// Giving up on a transient failure reports ErrUnavailable, never "not found".
 func (l *Log) retry(ctx context.Context, stream string, op func() error) error {
 	deadline := time.Now().Add(retryFor)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
@@ -217,10 +218,13 @@ func (l *Log) retry(ctx context.Context, stream string, op func() error) error {
 		transient := errors.Is(err, streams.ErrUnavailable)
 		if errors.Is(err, streams.ErrNoStream) {
 			_, ierr := l.store.StreamInfo(ctx, stream)
-			transient = ierr == nil || errors.Is(ierr, streams.ErrUnavailable)
+			transient = !errors.Is(ierr, streams.ErrNoStream) && ctx.Err() == nil
 		}
-		if !transient || time.Now().After(deadline) {
+		if !transient {
 			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: gave up after %s: %w", streams.ErrUnavailable, retryFor, err)
 		}
 		l.log.WarnContext(ctx, "NATS did not answer; retrying unchanged", "stream", stream, "err", err)
 		if err := sleep(ctx, wait); err != nil {
@@ -265,10 +269,10 @@ func (l *Log) load(ctx context.Context, agg Aggregate) (*eventsv1.Envelope, uint
 		return err
 	})
 	switch {
-	case errors.Is(err, streams.ErrNoStream):
-		return nil, 0, domain.Errorf(domain.KindNotFound, "project not found")
 	case errors.Is(err, streams.ErrUnavailable):
 		return nil, 0, domain.Errorf(domain.KindUnavailable, "the event store did not answer in time; retry")
+	case errors.Is(err, streams.ErrNoStream):
+		return nil, 0, domain.Errorf(domain.KindNotFound, "project not found")
 	case err != nil:
 		return nil, 0, fmt.Errorf("load %s: %w", agg.Filter, err)
 	}
