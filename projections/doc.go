@@ -24,8 +24,17 @@
 // behind it); a read model that is ahead of or inconsistent with its stream
 // is dropped and rebuilt from the start.
 //
-// The system projector starts and stops the project projectors as it applies
-// ProjectCreated and ProjectDeleted. Applying ProjectDeleted also drops the
+// Idle projects cost (almost) nothing: a project's projector is active (a
+// goroutine and a consumer) only while its stream has something new, and
+// parks after Options.IdleAfter without; a notification subscription on
+// every project subject, WaitApplied and a periodic sweep of every stream's
+// last sequence wake it again (see park.go). At start, one paginated listing
+// of the streams tells which projects are behind; only those are activated,
+// and a caught-up project's checkpoint is verified (the event at its
+// sequence has the recorded id) without opening a consumer.
+//
+// The system projector is always active. It registers and unregisters the
+// project projectors as it applies ProjectCreated and ProjectDeleted. Applying ProjectDeleted also drops the
 // project's read models and deletes its stream and object store (idempotent),
 // so whichever node applies the delete first cleans up after a writer that
 // crashed between its append and its own cleanup.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -45,7 +46,22 @@ type Options struct {
 	// Batch is the most events applied per transaction; default
 	// DefaultBatch.
 	Batch int
+	// IdleAfter is how long a project's projector stays active (holding a
+	// consumer on its stream) after it caught up and nothing new arrived,
+	// before it parks; default DefaultIdleAfter, negative never parks an
+	// active projector. The system projector never parks.
+	IdleAfter time.Duration
+	// SweepEvery is how often every stream's last sequence is compared with
+	// what its parked projector applied, waking those left behind (a missed
+	// notification); default DefaultSweepEvery.
+	SweepEvery time.Duration
 }
+
+// Defaults of Options.IdleAfter and Options.SweepEvery.
+const (
+	DefaultIdleAfter  = 30 * time.Second
+	DefaultSweepEvery = 15 * time.Second
+)
 
 // Projections is a node's read side: the projectors and the read models.
 type Projections struct {
@@ -54,6 +70,8 @@ type Projections struct {
 	log   *slog.Logger
 	dup   time.Duration
 	batch int
+	idle  time.Duration
+	sweep time.Duration
 
 	// gate orders commits against DropPrefix, which blocks every write
 	// while it runs: commits hold it shared, drops exclusively.
@@ -65,20 +83,28 @@ type Projections struct {
 	caughtUp   bool // Ready returned true once: later starts do not count
 	baseCtx    context.Context
 	cancel     context.CancelFunc
-	projectors map[string]*runner     // by stream
+	projectors map[string]*projector  // by stream: every registered stream, active or parked
 	states     map[string]*state      // by stream; outlives projectors for waiters
 	lifecycle  map[string]*sync.Mutex // by stream: rebuild vs. delete
 	rebuilding map[string]bool        // by stream
+	stopNotify func()                 // ends the notification subscription
+	bg         sync.WaitGroup         // the supervisor and the waker
 
-	// onCommit, when set (tests), sees every committed event's stream and
-	// sequence.
-	onCommit func(stream string, seq uint64)
-}
+	// Notifications (see notify): project ids waiting for the waker.
+	nmu     sync.Mutex
+	nqueue  map[string]struct{}
+	nsignal chan struct{}
+	// checkSignal asks the supervisor to compare newly registered projects
+	// with their streams.
+	checkSignal chan struct{}
+	sweepSignal chan struct{} // RequestSweep
 
-// runner is a running projector goroutine.
-type runner struct {
-	cancel context.CancelFunc
-	done   chan struct{}
+	// Test hooks: onCommit sees every committed event's stream and
+	// sequence; muteNotify drops notifications (a lost one).
+	onCommit   func(stream string, seq uint64)
+	muteNotify atomic.Bool
+	// activations counts parked projectors made active.
+	activations atomic.Int64
 }
 
 // New returns the read side over db, fed from store. Nothing runs until
@@ -93,26 +119,43 @@ func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
 	if opts.Batch <= 0 {
 		opts.Batch = DefaultBatch
 	}
+	if opts.IdleAfter == 0 {
+		opts.IdleAfter = DefaultIdleAfter
+	}
+	if opts.SweepEvery <= 0 {
+		opts.SweepEvery = DefaultSweepEvery
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Projections{
 		db: db, store: store, dup: opts.DuplicateWindow, batch: opts.Batch,
-		log:        opts.Logger.With("component", "projections"),
-		baseCtx:    ctx,
-		cancel:     cancel,
-		projectors: map[string]*runner{},
-		states:     map[string]*state{},
-		lifecycle:  map[string]*sync.Mutex{},
-		rebuilding: map[string]bool{},
+		idle: opts.IdleAfter, sweep: opts.SweepEvery,
+		log:         opts.Logger.With("component", "projections"),
+		baseCtx:     ctx,
+		cancel:      cancel,
+		projectors:  map[string]*projector{},
+		states:      map[string]*state{},
+		lifecycle:   map[string]*sync.Mutex{},
+		rebuilding:  map[string]bool{},
+		nsignal:     make(chan struct{}, 1),
+		checkSignal: make(chan struct{}, 1),
+		sweepSignal: make(chan struct{}, 1),
 	}
 }
 
-// Start starts the system projector and a projector for every project the
-// system read model holds; the system projector starts and stops the others
-// as projects are created and deleted. ctx bounds only the start-up.
+// Start starts the system projector and registers every project the system
+// read model holds; the system projector registers and unregisters the
+// others as projects are created and deleted. A project's projector is
+// active only while its stream has something it has not applied: Start
+// compares every checkpoint with its stream's state in one paginated listing
+// (in the background; Ready waits for it) and activates only the projects
+// that are behind, parking the rest. ctx bounds only the start-up.
 func (p *Projections) Start(ctx context.Context) error {
 	ids, err := p.projectIDs()
 	if err != nil {
 		return fmt.Errorf("projections: start: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	if p.closed {
@@ -123,20 +166,39 @@ func (p *Projections) Start(ctx context.Context) error {
 		p.mu.Unlock()
 		return errors.New("projections: already started")
 	}
-	p.started = true
 	p.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	// Subscribed before the streams are listed, so whatever the listing
+	// misses is notified.
+	stop, err := p.store.NotifyProjects(p.notify)
+	if err != nil {
+		return fmt.Errorf("projections: start: %w", err)
+	}
+	p.mu.Lock()
+	if p.closed || p.started {
+		err := ErrClosed
+		if p.started {
+			err = errors.New("projections: already started")
+		}
+		p.mu.Unlock()
+		stop()
 		return err
 	}
-	p.startProjector(streams.SystemStream)
+	p.started, p.stopNotify = true, stop
+	p.activateLocked(p.registerLocked(streams.SystemStream))
 	for _, id := range ids {
-		p.startProjector(streams.ProjectStream(id))
+		p.registerLocked(streams.ProjectStream(id))
 	}
+	p.bg.Add(2)
+	go p.supervise(p.baseCtx)
+	go p.waker(p.baseCtx)
+	p.mu.Unlock()
 	p.log.InfoContext(ctx, "projections started", "projects", len(ids))
 	return nil
 }
 
 // Close stops every projector and waits for them. It does not close db.
+// Stopping a projector is local (its consumer is left to the server's
+// inactivity threshold), so closing does not wait on the server.
 func (p *Projections) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -145,62 +207,84 @@ func (p *Projections) Close() error {
 	}
 	p.closed = true
 	p.cancel()
-	runners := make([]*runner, 0, len(p.projectors))
-	for _, r := range p.projectors {
-		runners = append(runners, r)
+	var dones []chan struct{}
+	for _, pr := range p.projectors {
+		if pr.done != nil {
+			dones = append(dones, pr.done)
+		}
 	}
-	p.projectors = map[string]*runner{}
+	p.projectors = map[string]*projector{}
 	states := make([]*state, 0, len(p.states))
 	for _, st := range p.states {
 		states = append(states, st)
 	}
+	stop := p.stopNotify
 	p.mu.Unlock()
-	for _, r := range runners {
-		<-r.done
+	if stop != nil {
+		stop()
 	}
+	for _, done := range dones {
+		<-done
+	}
+	p.bg.Wait()
 	for _, st := range states {
 		st.stop(ErrClosed)
 	}
 	return nil
 }
 
-// startProjector starts the stream's projector unless it runs already, is
-// being rebuilt (Rebuild restarts it) or the Projections is not running.
+// startProjector registers the stream's projector and activates it, unless
+// the stream is being rebuilt (Rebuild restarts it) or the Projections is
+// not running. Rebuild uses it.
 func (p *Projections) startProjector(stream string) {
-	sp, err := spaceOf(stream)
-	if err != nil {
-		p.log.Error("projector not started", "stream", stream, "err", err)
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.started || p.closed || p.projectors[stream] != nil || p.rebuilding[stream] {
+	if !p.started || p.closed || p.rebuilding[stream] {
 		return
 	}
-	ctx, cancel := context.WithCancel(p.baseCtx)
-	r := &runner{cancel: cancel, done: make(chan struct{})}
-	p.projectors[stream] = r
-	st := p.stateLocked(stream)
-	st.begin()
-	go func() {
-		defer close(r.done)
-		p.follow(ctx, sp, st)
-	}()
+	p.activateLocked(p.registerLocked(stream))
 }
 
-// stopProjector stops the stream's projector, if one runs, and waits for it.
-// It reports whether one was there.
+// addProject registers a project the system projector just applied the
+// creation of. The supervisor compares it with its stream and activates it
+// if the stream holds events (a node catching up on the system stream); a
+// project registered already is left alone (a replay of the system stream).
+func (p *Projections) addProject(stream string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.started || p.closed || p.rebuilding[stream] || p.projectors[stream] != nil {
+		return
+	}
+	pr := p.registerLocked(stream)
+	if pr.st.hasWaiters() {
+		p.activateLocked(pr)
+		return
+	}
+	select {
+	case p.checkSignal <- struct{}{}:
+	default:
+	}
+}
+
+// stopProjector unregisters the stream's projector and, if it is active,
+// stops it and waits for it. It reports whether one was registered.
 func (p *Projections) stopProjector(stream string) bool {
 	p.mu.Lock()
-	r := p.projectors[stream]
+	pr := p.projectors[stream]
 	delete(p.projectors, stream)
-	p.mu.Unlock()
-	if r == nil {
-		return false
+	var (
+		done   chan struct{}
+		cancel context.CancelFunc
+	)
+	if pr != nil {
+		done, cancel = pr.done, pr.cancel
 	}
-	r.cancel()
-	<-r.done
-	return true
+	p.mu.Unlock()
+	if done != nil {
+		cancel()
+		<-done
+	}
+	return pr != nil
 }
 
 // lifecycleLock serialises a stream's rebuild with its project's deletion.
@@ -239,10 +323,19 @@ func (p *Projections) WaitApplied(ctx context.Context, stream string, seq uint64
 	}
 	st := p.state(stream)
 	_, epoch, _, _ := st.snapshot()
+	waiting := false
 	for {
 		applied, e, ch, err := st.snapshot()
 		if applied >= seq {
 			return nil
+		}
+		if !waiting {
+			// Registered before the wake, so a projector about to park sees
+			// it and stays: read-your-writes never hangs on a notification.
+			waiting = true
+			st.addWaiter(1)
+			defer st.addWaiter(-1)
+			p.wake(stream)
 		}
 		if err == nil && e != epoch {
 			// Deleted while we waited. A waiter that arrives after the
@@ -274,12 +367,14 @@ func (p *Projections) AppliedSeq(stream string) uint64 {
 }
 
 // Ready reports whether the node's read side is serving fresh data: started,
-// and every projector has caught up to its stream's last sequence as seen
-// when it started, with none stopped on an error.
+// every project compared with its stream, and every projector that was
+// behind caught up to its stream's last sequence as seen when it started,
+// with none stopped on an error. A parked projector is caught up.
 //
 // Once the node has caught up, a projector that starts later (a project
-// created at runtime) does not take it out of readiness: only a projector
-// stopped on an error does. Otherwise every CreateProject would flap it.
+// created at runtime, a parked one woken) does not take it out of
+// readiness: only a projector stopped on an error does. Otherwise every
+// CreateProject would flap it.
 func (p *Projections) Ready() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -287,14 +382,17 @@ func (p *Projections) Ready() bool {
 		return false
 	}
 	for stream, st := range p.states {
-		running := p.projectors[stream] != nil
-		if p.caughtUp {
+		pr := p.projectors[stream]
+		if p.caughtUp || pr == nil {
 			if st.hasFailed() {
 				return false
 			}
 			continue
 		}
-		if !st.ready(running) {
+		if !pr.checked {
+			return false
+		}
+		if !st.ready(pr.done != nil) {
 			return false
 		}
 	}
@@ -313,6 +411,7 @@ type state struct {
 	err      error  // why the projector stopped (nil while it runs)
 	failed   bool   // err is a fatal projector error, which makes Ready false
 	epoch    uint64 // bumped when the project is deleted
+	waiters  int    // WaitApplied calls waiting for more than applied
 	ch       chan struct{}
 }
 
@@ -379,6 +478,24 @@ func (s *state) stop(err error) {
 	s.broadcastLocked()
 }
 
+func (s *state) addWaiter(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waiters += n
+}
+
+func (s *state) hasWaiters() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiters > 0
+}
+
+func (s *state) appliedSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied
+}
+
 func (s *state) hasFailed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -392,7 +509,7 @@ func (s *state) ready(running bool) bool {
 		return false
 	}
 	if !running {
-		return true // deleted project, or a stream nobody projects here
+		return true // parked (caught up), deleted, or a stream nobody projects here
 	}
 	return !s.starting && s.applied >= s.target
 }

@@ -55,34 +55,45 @@ type effect struct {
 
 func (e effect) none() bool { return e.pre == nil && e.post == nil }
 
-// follow runs the stream's projector until ctx ends or it meets a fatal
-// error; transient errors (stream not there yet, NATS unavailable, Badger
-// write errors) are retried with backoff, each retry resuming from the
-// checkpoint.
-func (p *Projections) follow(ctx context.Context, sp keyspace, st *state) {
+// follow runs an active projector until ctx ends, it meets a fatal error,
+// or, for a project, it parks: it caught up and stayed idle (see
+// Options.IdleAfter), or its stream does not exist (a notification or the
+// sweep wakes it when it does). It reports whether it parked. Transient
+// errors (NATS unavailable, Badger write errors) are retried with backoff,
+// each retry resuming from the checkpoint.
+func (p *Projections) follow(ctx context.Context, pr *projector) (parked bool) {
+	sp, st := pr.sp, pr.st
 	log := p.log.With("stream", sp.stream)
 	backoff := 100 * time.Millisecond
 	for {
-		_, err := p.consume(ctx, sp, st, false)
+		_, err := p.consume(ctx, sp, st, false, pr)
 		if ctx.Err() != nil {
-			return
+			return false
+		}
+		if errors.Is(err, streams.ErrIdle) {
+			return true
 		}
 		if isFatal(err) {
 			// Loud on purpose: this stream's read models stay frozen at their
 			// last consistent checkpoint until someone fixes the cause.
 			log.Error("PROJECTOR STOPPED: cannot apply stream; read models are stale until fixed",
 				"applied", p.AppliedSeq(sp.stream), "err", err)
+			p.markStopped(pr)
 			st.stop(fmt.Errorf("%w: %s: %w", ErrProjectorStopped, sp.stream, err))
-			return
+			return false
 		}
 		if errors.Is(err, streams.ErrNoStream) {
+			if sp.project != "" {
+				log.Debug("stream does not exist; parked until it does")
+				return true
+			}
 			log.Info("stream does not exist (yet); retrying", "retry_in", backoff)
 		} else {
 			log.Warn("projector error; retrying from checkpoint", "err", err, "retry_in", backoff)
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 10*time.Second)
@@ -91,9 +102,10 @@ func (p *Projections) follow(ctx context.Context, sp keyspace, st *state) {
 
 // consume checks the read model against the stream, then applies the stream
 // from the checkpoint on: until ctx ends, or, when bounded, until the
-// stream's last sequence at the start. It returns the number of events
-// applied.
-func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bounded bool) (int, error) {
+// stream's last sequence at the start, or, for a live project projector
+// (pr set), until it is idle and may park (streams.ErrIdle). It returns the
+// number of events applied.
+func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bounded bool, pr *projector) (int, error) {
 	info, err := p.store.StreamInfo(ctx, sp.stream)
 	if err != nil {
 		if errors.Is(err, streams.ErrNoStream) {
@@ -123,9 +135,23 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 	if bounded && ck.Seq >= info.LastSeq {
 		return 0, nil
 	}
-	err = p.store.Subscribe(ctx, sp.stream, ck.Seq+1, p.batch, func(batch []streams.StoredMsg) error {
+	opts := streams.SubscribeOptions{StartSeq: ck.Seq + 1, MaxBatch: p.batch}
+	if pr != nil {
+		p.mu.Lock()
+		pr.created = info.Created
+		p.mu.Unlock()
+		pr.noteLast(info.LastSeq)
+		if sp.project != "" && p.idle > 0 {
+			opts.Idle, opts.OnIdle = p.idle, func() bool { return p.mayPark(pr) }
+		}
+	}
+	err = p.store.SubscribeWith(ctx, sp.stream, opts, func(batch []streams.StoredMsg) error {
 		if err := p.applyBatch(ctx, r, batch); err != nil {
 			return err
+		}
+		if pr != nil {
+			last := batch[len(batch)-1]
+			pr.noteLast(last.Seq + last.Pending)
 		}
 		if bounded && r.ck.Seq >= info.LastSeq {
 			return errCaughtUp
@@ -347,7 +373,7 @@ func (p *Projections) Rebuild(ctx context.Context, project string) (int, error) 
 	st.rewind()
 	n, err := 0, p.drop(sp)
 	if err == nil {
-		n, err = p.consume(ctx, sp, st, true)
+		n, err = p.consume(ctx, sp, st, true, nil)
 	}
 
 	p.mu.Lock()

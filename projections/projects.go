@@ -34,13 +34,13 @@ func putProject(txn *badger.Txn, pr *eventsv1.Project) error {
 }
 
 // applyProjectCreated registers the project; once committed, its projector
-// starts.
+// is registered (and activated if its stream holds events).
 func (p *Projections) applyProjectCreated(txn *badger.Txn, sp keyspace, ev event, pr *eventsv1.Project) (effect, error) {
 	if err := checkProject(sp, ev, pr); err != nil {
 		return effect{}, err
 	}
 	stream := streams.ProjectStream(pr.GetId())
-	return effect{post: func() { p.startProjector(stream) }}, putProject(txn, pr)
+	return effect{post: func() { p.addProject(stream) }}, putProject(txn, pr)
 }
 
 func (p *Projections) applyProjectUpdated(txn *badger.Txn, sp keyspace, ev event, pr *eventsv1.Project) error {

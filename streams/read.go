@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,6 +23,12 @@ type StoredMsg struct {
 	// expectation headers); the server's delivery metadata is removed.
 	Header nats.Header
 	Time   time.Time
+	// Pending is, for a message delivered by Read or Subscribe, how many
+	// messages the reader still had to deliver after it when it was
+	// delivered (the consumer's num_pending): 0 means the reader had caught
+	// up with the stream at that moment. Seq+Pending is the stream's last
+	// sequence as the server saw it then. Get and Last leave it 0.
+	Pending uint64
 }
 
 // MsgID returns the message's deduplication id.
@@ -149,6 +156,28 @@ func (s *Store) Read(ctx context.Context, stream string, opts ReadOptions) iter.
 // DefaultBatch is Subscribe's batch size when none is given.
 const DefaultBatch = 256
 
+// ErrIdle ends a SubscribeWith whose OnIdle agreed to stop.
+var ErrIdle = errors.New("streams: subscription idle")
+
+// SubscribeOptions tune SubscribeWith.
+type SubscribeOptions struct {
+	// StartSeq is the first sequence to deliver (0 or 1: the beginning).
+	StartSeq uint64
+	// MaxBatch is the most messages handed to fn at once; default
+	// DefaultBatch.
+	MaxBatch int
+	// Idle, when > 0, is how long the subscription may go without a message
+	// while caught up (the last message delivered had nothing pending after
+	// it, or there was nothing to deliver at all) before OnIdle is asked
+	// whether to stop. OnIdle runs on the subscription's goroutine, never
+	// concurrently with fn. When it returns true, SubscribeWith stops the
+	// consumer, deletes it on the server (best effort, so it does not linger
+	// for its inactivity threshold) and returns ErrIdle; when it returns
+	// false, the idle period starts again.
+	Idle   time.Duration
+	OnIdle func() bool
+}
+
 // Subscribe delivers the whole stream from startSeq on (0 or 1: from the
 // beginning) to fn in batches, in order, every sequence exactly once, and
 // keeps following new messages until ctx is done or fn returns an error.
@@ -160,6 +189,13 @@ const DefaultBatch = 256
 // message that would be skipped) ends it with ErrGap. It returns nil when
 // ctx is done and fn's error unchanged.
 func (s *Store) Subscribe(ctx context.Context, stream string, startSeq uint64, maxBatch int, fn func(batch []StoredMsg) error) error {
+	return s.SubscribeWith(ctx, stream, SubscribeOptions{StartSeq: startSeq, MaxBatch: maxBatch}, fn)
+}
+
+// SubscribeWith is Subscribe with options; see SubscribeOptions for how an
+// idle subscription ends.
+func (s *Store) SubscribeWith(ctx context.Context, stream string, o SubscribeOptions, fn func(batch []StoredMsg) error) error {
+	maxBatch, startSeq := o.MaxBatch, o.StartSeq
 	if maxBatch <= 0 {
 		maxBatch = DefaultBatch
 	}
@@ -196,11 +232,29 @@ func (s *Store) Subscribe(ctx context.Context, stream string, startSeq uint64, m
 		}
 	}()
 
+	// The idle timer runs only while caught up: pending is what the last
+	// delivered message (or the consumer, before any) had still to come.
+	var idle <-chan time.Time
+	var timer *time.Timer
+	pending := r.pending
+	if o.Idle > 0 && o.OnIdle != nil {
+		timer = time.NewTimer(o.Idle)
+		defer timer.Stop()
+		idle = timer.C
+	}
 	for {
 		var first item
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-idle:
+			if pending == 0 && len(ch) == 0 && o.OnIdle() {
+				r.close()
+				r.deleteConsumer(ctx, s.js)
+				return ErrIdle
+			}
+			timer.Reset(o.Idle)
+			continue
 		case it, ok := <-ch:
 			if !ok {
 				return nil
@@ -214,7 +268,7 @@ func (s *Store) Subscribe(ctx context.Context, stream string, startSeq uint64, m
 			return first.err
 		}
 		batch := append(make([]StoredMsg, 0, maxBatch), first.msg)
-		var pending error
+		var pendingErr error
 	drain:
 		for len(batch) < maxBatch {
 			select {
@@ -223,7 +277,7 @@ func (s *Store) Subscribe(ctx context.Context, stream string, startSeq uint64, m
 					break drain
 				}
 				if it.err != nil {
-					pending = it.err
+					pendingErr = it.err
 					break drain
 				}
 				batch = append(batch, it.msg)
@@ -231,14 +285,18 @@ func (s *Store) Subscribe(ctx context.Context, stream string, startSeq uint64, m
 				break drain
 			}
 		}
+		pending = batch[len(batch)-1].Pending
 		if err := fn(batch); err != nil {
 			return err
 		}
-		if pending != nil {
+		if pendingErr != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return pending
+			return pendingErr
+		}
+		if timer != nil {
+			timer.Reset(o.Idle)
 		}
 	}
 }
@@ -247,12 +305,14 @@ func (s *Store) Subscribe(ctx context.Context, stream string, startSeq uint64, m
 // bounded read.
 type reader struct {
 	stream     string
+	cons       jetstream.Consumer
 	it         jetstream.MessagesContext
 	stopOnCtx  func() bool
 	unfiltered bool
 	expect     uint64 // next sequence an unfiltered read must see; 0 = any
 	last       uint64 // last sequence delivered
 	endSeq     uint64 // bounded read: stream's last sequence at call time; 0 = follow
+	pending    uint64 // the consumer's num_pending when it was created
 }
 
 // openReader returns nil, nil when a bounded read has nothing to deliver.
@@ -297,7 +357,10 @@ func (s *Store) openReader(ctx context.Context, stream string, opts ReadOptions,
 		}
 		return nil, fmt.Errorf("streams: read %s: %w", stream, err)
 	}
-	r.it = it
+	r.it, r.cons = it, cons
+	if ci := cons.CachedInfo(); ci != nil {
+		r.pending = ci.NumPending
+	}
 	// The consumer's creation-time count says whether a bounded read has
 	// anything at all to wait for; without it a filter matching nothing
 	// would block forever.
@@ -314,6 +377,19 @@ func (s *Store) openReader(ctx context.Context, stream string, opts ReadOptions,
 func (r *reader) close() {
 	r.stopOnCtx()
 	r.it.Stop()
+}
+
+// deleteConsumer deletes the reader's server-side consumer once it is
+// stopped, best effort: an ordered consumer is otherwise left to the
+// server's inactivity threshold (5 minutes) and costs it meanwhile.
+func (r *reader) deleteConsumer(ctx context.Context, js jetstream.JetStream) {
+	ci := r.cons.CachedInfo()
+	if ci == nil || ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_ = js.DeleteConsumer(ctx, r.stream, ci.Name)
 }
 
 // next returns the next message, or done for a bounded read that reached its
@@ -345,7 +421,70 @@ func (r *reader) next(ctx context.Context) (msg StoredMsg, done bool, err error)
 		r.expect = 0
 	}
 	h := m.Headers()
-	msg = StoredMsg{Seq: seq, Subject: m.Subject(), Data: m.Data(), Header: h, Time: meta.Timestamp}
+	msg = StoredMsg{Seq: seq, Subject: m.Subject(), Data: m.Data(), Header: h, Time: meta.Timestamp, Pending: meta.NumPending}
 	done = r.endSeq > 0 && (seq >= r.endSeq || meta.NumPending == 0)
 	return msg, done, nil
+}
+
+// StreamStates returns the state of every Cairn stream (the system stream
+// and every project's), keyed by stream name, in few requests: the server
+// pages its list (256 streams a page), so 10,000 projects cost about 40
+// requests, not 10,000. A stream created or deleted while the pages are
+// read may be missing from the result; look such a one up with StreamInfo.
+func (s *Store) StreamStates(ctx context.Context) (map[string]Info, error) {
+	lister := s.js.ListStreams(ctx, jetstream.WithStreamListSubject(SubjectRoot+".>"))
+	out := map[string]Info{}
+	for si := range lister.Info() {
+		out[si.Config.Name] = infoOf(si)
+	}
+	if err := lister.Err(); err != nil {
+		return nil, fmt.Errorf("streams: list streams: %w", err)
+	}
+	return out, nil
+}
+
+func infoOf(si *jetstream.StreamInfo) Info {
+	return Info{
+		FirstSeq: si.State.FirstSeq,
+		LastSeq:  si.State.LastSeq,
+		Msgs:     si.State.Msgs,
+		Bytes:    si.State.Bytes,
+		Created:  si.Created,
+		MaxBytes: si.Config.MaxBytes,
+	}
+}
+
+// NotifyProjects calls fn with the project id of every message published
+// on a project subject ("cairn.<project>.>"; the system stream's subjects
+// are left out), through one plain NATS subscription. It is a hint, not a
+// delivery: at most once, unordered, and published before (or without) the
+// stream storing the message; a reader still reads the stream. fn runs on
+// the subscription's goroutine for every message, so it must be quick and
+// must not block. stop ends the subscription.
+func (s *Store) NotifyProjects(fn func(project string)) (stop func(), err error) {
+	sub, err := s.nc.Subscribe(SubjectRoot+".*.>", func(m *nats.Msg) {
+		if id, ok := projectOfSubject(m.Subject); ok {
+			fn(id)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("streams: subscribe to project subjects: %w", err)
+	}
+	// The handler is trivial; a burst beyond these limits drops hints only.
+	_ = sub.SetPendingLimits(1<<20, 256<<20)
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+// projectOfSubject returns the second token of "cairn.<project>.…" when it
+// is a project id ("_sys" is not).
+func projectOfSubject(subject string) (string, bool) {
+	rest, ok := strings.CutPrefix(subject, SubjectRoot+".")
+	if !ok {
+		return "", false
+	}
+	id, _, ok := strings.Cut(rest, ".")
+	if !ok || id == "" || id[0] == '_' {
+		return "", false
+	}
+	return strings.Clone(id), true
 }

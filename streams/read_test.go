@@ -286,3 +286,109 @@ func deleteConsumers(t *testing.T, s *Store, stream string) {
 		}
 	}
 }
+
+func consumerCount(t *testing.T, s *Store, stream string) int {
+	t.Helper()
+	str, err := s.js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return str.CachedInfo().State.Consumers
+}
+
+func TestSubscribeIdle(t *testing.T) {
+	env := newEnv(t)
+	stream := env.project("p", 0)
+	env.fill("p", 3, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []uint64
+	var pendings []uint64
+	asked := 0
+	err := env.store.SubscribeWith(ctx, stream, SubscribeOptions{MaxBatch: 1, Idle: 30 * time.Millisecond,
+		OnIdle: func() bool {
+			asked++
+			if len(got) != 3 {
+				t.Errorf("idle before catching up: delivered %v", got)
+			}
+			return asked == 2 // the first time, keep going
+		}}, func(b []StoredMsg) error {
+		for _, m := range b {
+			got = append(got, m.Seq)
+			pendings = append(pendings, m.Pending)
+		}
+		return nil
+	})
+	if !errors.Is(err, ErrIdle) {
+		t.Fatalf("err = %v, want ErrIdle", err)
+	}
+	if asked != 2 || len(got) != 3 || fmt.Sprint(pendings) != "[2 1 0]" {
+		t.Fatalf("asked %d, delivered %v with pending %v", asked, got, pendings)
+	}
+	if n := consumerCount(t, env.store, stream); n != 0 {
+		t.Fatalf("%d consumers left after an idle stop", n)
+	}
+
+	// Nothing to deliver at all: idle from the start.
+	err = env.store.SubscribeWith(ctx, stream, SubscribeOptions{StartSeq: 4, Idle: 10 * time.Millisecond,
+		OnIdle: func() bool { return true }}, func([]StoredMsg) error {
+		t.Error("delivered past the end")
+		return nil
+	})
+	if !errors.Is(err, ErrIdle) {
+		t.Fatalf("err = %v, want ErrIdle", err)
+	}
+}
+
+func TestStreamStatesAndNotify(t *testing.T) {
+	env := newEnv(t)
+	var mu sync.Mutex
+	var seen []string
+	stop, err := env.store.NotifyProjects(func(id string) {
+		mu.Lock()
+		seen = append(seen, id)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 260 { // more than a page (256) of the server's list
+		env.project(fmt.Sprintf("p%03d", i), 0)
+	}
+	env.fill("p007", 4, 2)
+	env.mustAppend(SystemStream, "", 0, SystemSubject("projects", "x", "create"), "s1", "x")
+	states, err := env.store.StreamStates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 261 || states[ProjectStream("p007")].LastSeq != 4 || states[ProjectStream("p008")].LastSeq != 0 ||
+		states[SystemStream].LastSeq != 1 || states[ProjectStream("p007")].Created.IsZero() {
+		t.Fatalf("%d states; p007 %+v, system %+v", len(states), states[ProjectStream("p007")], states[SystemStream])
+	}
+	waitFor := func(n int) []string {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			s := append([]string(nil), seen...)
+			mu.Unlock()
+			if len(s) >= n || time.Now().After(deadline) {
+				return s
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if s := waitFor(4); fmt.Sprint(s) != "[p007 p007 p007 p007]" {
+		t.Fatalf("notified %v, want p007 four times (never the system stream)", s)
+	}
+	stop()
+	env.fill("p008", 1, 1)
+	time.Sleep(50 * time.Millisecond)
+	if s := waitFor(5); len(s) != 4 {
+		t.Fatalf("notified after stop: %v", s)
+	}
+	for subj, want := range map[string]string{"cairn.p1.keys.k.create": "p1", "cairn._sys.projects.p.create": "", "cairn.p1": "", "other.p1.x": ""} {
+		if id, _ := projectOfSubject(subj); id != want {
+			t.Errorf("projectOfSubject(%q) = %q, want %q", subj, id, want)
+		}
+	}
+}

@@ -59,8 +59,7 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 		n.nc, err = n.embedded.Connect(nats.Name("cairn"))
 	} else {
 		n.nc, err = nats.Connect(cfg.NATSURL, nats.Name("cairn"), nats.MaxReconnects(-1),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("NATS disconnected", "err", err) }),
-			nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("NATS reconnected", "url", c.ConnectedUrl()) }))
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("NATS disconnected", "err", err) }))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
@@ -80,6 +79,20 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 	n.metrics = api.NewMetrics(api.MetricsSources{
 		NATSConnected:  n.nc.IsConnected,
 		NATSReconnects: func() uint64 { return n.nc.Stats().Reconnects },
+		Lag: func() []api.StreamLag {
+			lag := n.reads.Lag()
+			out := make([]api.StreamLag, 0, len(lag))
+			for stream, l := range lag {
+				out = append(out, api.StreamLag{Stream: stream, Applied: l.Applied, Last: l.Last})
+			}
+			return out
+		},
+	})
+	// Notifications of new events are lost while disconnected: look at every
+	// stream again once back.
+	n.nc.SetReconnectHandler(func(c *nats.Conn) {
+		logger.Info("NATS reconnected", "url", c.ConnectedUrl())
+		n.reads.RequestSweep()
 	})
 	n.log = eventlog.New(n.store, n.reads, eventlog.Options{Logger: logger, OnAppend: n.metrics.ObserveAppend})
 	return n, nil
