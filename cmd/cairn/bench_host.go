@@ -17,7 +17,6 @@ import (
 
 	"connectrpc.com/connect/v2"
 	"connectrpc.com/connect/v2/connecthttp"
-
 )
 
 // benchChild is `cairn serve` run as a child process, for the project-count

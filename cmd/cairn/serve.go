@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
 )
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
