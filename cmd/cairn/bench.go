@@ -48,6 +48,7 @@ type benchOpts struct {
 	rounds     int
 	projects   []int
 	projConc   int
+	projSync   string
 	bin        string
 	cpuprofile string
 	logLevel   string
@@ -75,6 +76,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOpts, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "repetitions of (c)'s read and rebuild; the median is reported")
 	projects := fs.String("projects", "", "(d): project counts to reach, e.g. 1000,10000 (cumulative, one server)")
 	fs.IntVar(&o.projConc, "project-concurrency", 16, "concurrent CreateProject calls of (d)")
+	fs.StringVar(&o.projSync, "projects-sync", defaultSync, "--sync of (d)'s server")
 	fs.StringVar(&o.bin, "bin", "", "cairn binary run as (d)'s server; default this executable")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each measurement to <this>.<phase>.sync-<mode>[.c<N>].pprof")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "server log level")

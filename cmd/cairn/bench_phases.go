@@ -246,7 +246,7 @@ func (r *benchRun) runProjects(ctx context.Context) error {
 		return err
 	}
 	ready := benchHTTPClient()
-	child, err := startBenchChild(ctx, bin, dir, r.adminKey, defaultSync, r.stderr)
+	child, err := startBenchChild(ctx, bin, dir, r.adminKey, r.o.projSync, r.stderr)
 	if err != nil {
 		return err
 	}
@@ -304,7 +304,7 @@ func (r *benchRun) runProjects(ctx context.Context) error {
 		}
 		row.stop = time.Since(t0)
 		t0 = time.Now()
-		if child, err = startBenchChild(ctx, bin, dir, r.adminKey, defaultSync, r.stderr); err != nil {
+		if child, err = startBenchChild(ctx, bin, dir, r.adminKey, r.o.projSync, r.stderr); err != nil {
 			return err
 		}
 		row.listen = time.Since(t0)

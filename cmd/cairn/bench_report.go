@@ -92,7 +92,7 @@ func (r *benchRun) report(w io.Writer, took time.Duration) {
 	}
 
 	if len(r.projects) > 0 {
-		fmt.Fprintf(w, "\n(d) projects: `cairn serve` as a child process (sync %s), %d concurrent CreateProject;\n", defaultSync, o.projConc)
+		fmt.Fprintf(w, "\n(d) projects: `cairn serve` as a child process (sync %s), %d concurrent CreateProject;\n", o.projSync, o.projConc)
 		fmt.Fprintln(w, "RSS from /proc/<pid>/status; restart = SIGTERM, exec again, until GET /readyz answers 200")
 		tw = newTable(w)
 		fmt.Fprintln(tw, "projects\tcreated\tfailed\tcreate time\tcreates/s\tcreate p99\tRSS after\tstop\trestart: listening\trestart: ready\tRSS restarted\tthreads\tfds\t")
