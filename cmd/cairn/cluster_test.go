@@ -53,6 +53,7 @@ func TestCluster(t *testing.T) {
 		fn   func(t *testing.T, h *clusterHarness)
 	}{
 		{"ReadYourWritesAcrossNodes", clusterReadYourWrites},
+		{"PerProjectReplicas", clusterProjectReplicas},
 		{"NATSNodeKilledUnderLoad", clusterNATSKill},
 		{"CairnNodeKilledUnderLoad", clusterCairnKill},
 		{"NewNodeJoins", clusterNewNode},
@@ -110,6 +111,28 @@ func clusterProject(t *testing.T, h *clusterHarness, project string, keys int) (
 		t.Errorf("stream %s has %d replicas, want %d", streams.ProjectStream(project), info.Config.Replicas, h.replicas)
 	}
 	return ids, seq
+}
+
+// The operator sets a project's replicas as a limit; the stream follows it,
+// also when it changes.
+func clusterProjectReplicas(t *testing.T, h *clusterHarness) {
+	op, _ := as(context.Background(), testAdminKey)
+	if _, err := h.node(0).projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: "solo", Name: "solo",
+		Limits: &cairnv1.ProjectLimits{Replicas: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	_, js := h.nats.connect(t)
+	if r := streamInfo(t, js, streams.ProjectStream("solo")).Config.Replicas; r != 1 {
+		t.Fatalf("project with limits.replicas=1 got an R%d stream", r)
+	}
+	res, err := h.node(1).projects().UpdateProject(op, &cairnv1.UpdateProjectRequest{ProjectId: "solo",
+		Limits: &cairnv1.ProjectLimits{Replicas: 3}})
+	if err != nil || res.GetProject().GetLimits().GetReplicas() != 3 {
+		t.Fatalf("raise replicas: %v %v", res, err)
+	}
+	if r := streamInfo(t, js, streams.ProjectStream("solo")).Config.Replicas; r != 3 {
+		t.Fatalf("after raising the limit the stream is R%d", r)
+	}
 }
 
 // 1. A write on one node is readable on the other at once with its token.
