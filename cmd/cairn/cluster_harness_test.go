@@ -597,29 +597,10 @@ func (h *clusterHarness) clusterCheckRebuild(t *testing.T, nodes []int, project 
 		if err != nil {
 			t.Fatalf("node %d: open data dir in-process: %v", i+1, err)
 		}
-		snaps := map[string][]projections.KV{}
-		for _, tc := range []struct{ project, stream string }{
-			{"", streams.SystemStream},
-			{project, streams.ProjectStream(project)},
-		} {
-			before, err := n.reads.Snapshot(tc.stream)
-			if err != nil {
-				t.Fatal(err)
-			}
-			events, err := n.reads.Rebuild(ctx, tc.project)
-			if err != nil {
-				t.Fatalf("node %d: rebuild %s: %v", i+1, tc.stream, err)
-			}
-			after, err := n.reads.Snapshot(tc.stream)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := crashDiffKV(before, after); d != "" {
-				t.Errorf("node %d %s: incrementally built read models differ from a fresh rebuild of %d events: %s", i+1, tc.stream, events, d)
-			} else {
-				t.Logf("node %d %s: %d read-model entries equal a fresh rebuild of %d events", i+1, tc.stream, len(after), events)
-			}
-			snaps[tc.stream] = before
+		label := fmt.Sprintf("node %d", i+1)
+		snaps := map[string][]projections.KV{
+			streams.SystemStream:           checkRebuild(t, n, "", label),
+			streams.ProjectStream(project): checkRebuild(t, n, project, label),
 		}
 		n.close()
 		if first == nil {

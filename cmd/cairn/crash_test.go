@@ -30,7 +30,6 @@ import (
 	"github.com/cairn-dev/cairn/projections"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
-	"github.com/cairn-dev/cairn/streams"
 )
 
 // The crash test runs the real binary as a child process, kills it with
@@ -447,28 +446,8 @@ func crashCheckRebuild(t *testing.T, dataDir string, extra []string) {
 		t.Fatalf("open data dir in-process: %v", err)
 	}
 	defer n.close()
-	for _, tc := range []struct{ project, stream string }{
-		{"", streams.SystemStream},
-		{crashProject, streams.ProjectStream(crashProject)},
-	} {
-		before, err := n.reads.Snapshot(tc.stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events, err := n.reads.Rebuild(ctx, tc.project)
-		if err != nil {
-			t.Fatalf("rebuild %s: %v", tc.stream, err)
-		}
-		after, err := n.reads.Snapshot(tc.stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := crashDiffKV(before, after); d != "" {
-			t.Errorf("%s: incrementally built read models differ from a fresh rebuild of %d events: %s", tc.stream, events, d)
-		} else {
-			t.Logf("%s: %d read-model entries equal a fresh rebuild of %d events", tc.stream, len(after), events)
-		}
-	}
+	checkRebuild(t, n, "", "after the crash")
+	checkRebuild(t, n, crashProject, "after the crash")
 }
 
 // crashDiffKV describes the first difference between two snapshots ("" if equal).

@@ -14,7 +14,9 @@ import (
 	"connectrpc.com/connect/v2"
 	"connectrpc.com/connect/v2/connecthttp"
 
+	"github.com/cairn-dev/cairn/projections"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
+	"github.com/cairn-dev/cairn/streams"
 )
 
 const testAdminKey = "cak_test_operator_key"
@@ -135,4 +137,33 @@ func wantCode(t *testing.T, err error, code connect.Code) {
 	if got := connect.CodeOf(err); got != code {
 		t.Fatalf("want %v, got %v: %v", code, got, err)
 	}
+}
+
+// checkRebuild checks that a stream's incrementally built read model equals
+// a fresh rebuild from the stream (project "" is the system registry) and
+// returns the snapshot.
+func checkRebuild(t *testing.T, n *node, project, label string) []projections.KV {
+	t.Helper()
+	stream := streams.SystemStream
+	if project != "" {
+		stream = streams.ProjectStream(project)
+	}
+	before, err := n.reads.Snapshot(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := n.reads.Rebuild(context.Background(), project)
+	if err != nil {
+		t.Fatalf("%s: rebuild %s: %v", label, stream, err)
+	}
+	after, err := n.reads.Snapshot(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := crashDiffKV(before, after); d != "" {
+		t.Errorf("%s %s: incrementally built read models differ from a fresh rebuild of %d events: %s", label, stream, events, d)
+	} else {
+		t.Logf("%s %s: %d read-model entries equal a fresh rebuild of %d events", label, stream, len(after), events)
+	}
+	return before
 }
