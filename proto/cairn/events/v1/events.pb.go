@@ -26,6 +26,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TrailingSlash is how a directory-like path is canonicalised.
+type TrailingSlash int32
+
+const (
+	// "/about" and "/about/" both serve about/index.html or about.html.
+	TrailingSlash_TRAILING_SLASH_UNSPECIFIED TrailingSlash = 0
+	// Redirect "/about" to "/about/" when about/index.html exists.
+	TrailingSlash_TRAILING_SLASH_ADD TrailingSlash = 1
+	// Redirect "/about/" to "/about".
+	TrailingSlash_TRAILING_SLASH_REMOVE TrailingSlash = 2
+)
+
+// Enum value maps for TrailingSlash.
+var (
+	TrailingSlash_name = map[int32]string{
+		0: "TRAILING_SLASH_UNSPECIFIED",
+		1: "TRAILING_SLASH_ADD",
+		2: "TRAILING_SLASH_REMOVE",
+	}
+	TrailingSlash_value = map[string]int32{
+		"TRAILING_SLASH_UNSPECIFIED": 0,
+		"TRAILING_SLASH_ADD":         1,
+		"TRAILING_SLASH_REMOVE":      2,
+	}
+)
+
+func (x TrailingSlash) Enum() *TrailingSlash {
+	p := new(TrailingSlash)
+	*p = x
+	return p
+}
+
+func (x TrailingSlash) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TrailingSlash) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_events_v1_events_proto_enumTypes[0].Descriptor()
+}
+
+func (TrailingSlash) Type() protoreflect.EnumType {
+	return &file_cairn_events_v1_events_proto_enumTypes[0]
+}
+
+func (x TrailingSlash) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TrailingSlash.Descriptor instead.
+func (TrailingSlash) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{0}
+}
+
 type Actor_Kind int32
 
 const (
@@ -68,11 +121,11 @@ func (x Actor_Kind) String() string {
 }
 
 func (Actor_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_cairn_events_v1_events_proto_enumTypes[0].Descriptor()
+	return file_cairn_events_v1_events_proto_enumTypes[1].Descriptor()
 }
 
 func (Actor_Kind) Type() protoreflect.EnumType {
-	return &file_cairn_events_v1_events_proto_enumTypes[0]
+	return &file_cairn_events_v1_events_proto_enumTypes[1]
 }
 
 func (x Actor_Kind) Number() protoreflect.EnumNumber {
@@ -101,6 +154,12 @@ type Envelope struct {
 	//	*Envelope_KeyCreated
 	//	*Envelope_KeyUpdated
 	//	*Envelope_KeyDeleted
+	//	*Envelope_SiteCreated
+	//	*Envelope_SiteUpdated
+	//	*Envelope_SiteDeleted
+	//	*Envelope_DeploymentCreated
+	//	*Envelope_DeploymentActivated
+	//	*Envelope_DeploymentDeleted
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -225,6 +284,60 @@ func (x *Envelope) GetKeyDeleted() *KeyDeleted {
 	return nil
 }
 
+func (x *Envelope) GetSiteCreated() *SiteCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_SiteCreated); ok {
+			return x.SiteCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetSiteUpdated() *SiteUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_SiteUpdated); ok {
+			return x.SiteUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetSiteDeleted() *SiteDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_SiteDeleted); ok {
+			return x.SiteDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDeploymentCreated() *DeploymentCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DeploymentCreated); ok {
+			return x.DeploymentCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDeploymentActivated() *DeploymentActivated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DeploymentActivated); ok {
+			return x.DeploymentActivated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDeploymentDeleted() *DeploymentDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DeploymentDeleted); ok {
+			return x.DeploymentDeleted
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -253,6 +366,30 @@ type Envelope_KeyDeleted struct {
 	KeyDeleted *KeyDeleted `protobuf:"bytes,22,opt,name=key_deleted,json=keyDeleted,proto3,oneof"`
 }
 
+type Envelope_SiteCreated struct {
+	SiteCreated *SiteCreated `protobuf:"bytes,30,opt,name=site_created,json=siteCreated,proto3,oneof"`
+}
+
+type Envelope_SiteUpdated struct {
+	SiteUpdated *SiteUpdated `protobuf:"bytes,31,opt,name=site_updated,json=siteUpdated,proto3,oneof"`
+}
+
+type Envelope_SiteDeleted struct {
+	SiteDeleted *SiteDeleted `protobuf:"bytes,32,opt,name=site_deleted,json=siteDeleted,proto3,oneof"`
+}
+
+type Envelope_DeploymentCreated struct {
+	DeploymentCreated *DeploymentCreated `protobuf:"bytes,33,opt,name=deployment_created,json=deploymentCreated,proto3,oneof"`
+}
+
+type Envelope_DeploymentActivated struct {
+	DeploymentActivated *DeploymentActivated `protobuf:"bytes,34,opt,name=deployment_activated,json=deploymentActivated,proto3,oneof"`
+}
+
+type Envelope_DeploymentDeleted struct {
+	DeploymentDeleted *DeploymentDeleted `protobuf:"bytes,35,opt,name=deployment_deleted,json=deploymentDeleted,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -264,6 +401,18 @@ func (*Envelope_KeyCreated) isEnvelope_Payload() {}
 func (*Envelope_KeyUpdated) isEnvelope_Payload() {}
 
 func (*Envelope_KeyDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_SiteCreated) isEnvelope_Payload() {}
+
+func (*Envelope_SiteUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_SiteDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_DeploymentCreated) isEnvelope_Payload() {}
+
+func (*Envelope_DeploymentActivated) isEnvelope_Payload() {}
+
+func (*Envelope_DeploymentDeleted) isEnvelope_Payload() {}
 
 // Actor is who caused an event.
 type Actor struct {
@@ -830,11 +979,779 @@ func (x *KeyDeleted) GetKey() *Key {
 	return nil
 }
 
+// Site is a static frontend of a project, with its serving settings. Every
+// event of a site (its deployments' too) carries the site's full state.
+type Site struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProjectId string                 `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	Name      string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Settings  *SiteSettings          `protobuf:"bytes,4,opt,name=settings,proto3" json:"settings,omitempty"`
+	// The production deployment; empty until one is activated.
+	ActiveDeploymentId string `protobuf:"bytes,5,opt,name=active_deployment_id,json=activeDeploymentId,proto3" json:"active_deployment_id,omitempty"`
+	// Deployments of the site that are ready to serve, oldest first.
+	DeploymentIds []string               `protobuf:"bytes,6,rep,name=deployment_ids,json=deploymentIds,proto3" json:"deployment_ids,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Site) Reset() {
+	*x = Site{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Site) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Site) ProtoMessage() {}
+
+func (x *Site) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Site.ProtoReflect.Descriptor instead.
+func (*Site) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Site) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Site) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *Site) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Site) GetSettings() *SiteSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *Site) GetActiveDeploymentId() string {
+	if x != nil {
+		return x.ActiveDeploymentId
+	}
+	return ""
+}
+
+func (x *Site) GetDeploymentIds() []string {
+	if x != nil {
+		return x.DeploymentIds
+	}
+	return nil
+}
+
+func (x *Site) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Site) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// SiteSettings say how requests map to files.
+type SiteSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Serve index.html for paths that match no file (single-page apps).
+	SpaFallback bool `protobuf:"varint,1,opt,name=spa_fallback,json=spaFallback,proto3" json:"spa_fallback,omitempty"`
+	// A file served with status 404 for paths that match nothing; ignored
+	// with spa_fallback.
+	NotFoundPage  string        `protobuf:"bytes,2,opt,name=not_found_page,json=notFoundPage,proto3" json:"not_found_page,omitempty"`
+	TrailingSlash TrailingSlash `protobuf:"varint,3,opt,name=trailing_slash,json=trailingSlash,proto3,enum=cairn.events.v1.TrailingSlash" json:"trailing_slash,omitempty"`
+	// Extra response headers for paths matching a pattern.
+	Headers       []*HeaderRule `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
+	Redirects     []*Redirect   `protobuf:"bytes,5,rep,name=redirects,proto3" json:"redirects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteSettings) Reset() {
+	*x = SiteSettings{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteSettings) ProtoMessage() {}
+
+func (x *SiteSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteSettings.ProtoReflect.Descriptor instead.
+func (*SiteSettings) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SiteSettings) GetSpaFallback() bool {
+	if x != nil {
+		return x.SpaFallback
+	}
+	return false
+}
+
+func (x *SiteSettings) GetNotFoundPage() string {
+	if x != nil {
+		return x.NotFoundPage
+	}
+	return ""
+}
+
+func (x *SiteSettings) GetTrailingSlash() TrailingSlash {
+	if x != nil {
+		return x.TrailingSlash
+	}
+	return TrailingSlash_TRAILING_SLASH_UNSPECIFIED
+}
+
+func (x *SiteSettings) GetHeaders() []*HeaderRule {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *SiteSettings) GetRedirects() []*Redirect {
+	if x != nil {
+		return x.Redirects
+	}
+	return nil
+}
+
+// HeaderRule adds a response header to paths matching pattern (path.Match
+// syntax, or a prefix ending in "/*").
+type HeaderRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pattern       string                 `protobuf:"bytes,1,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderRule) Reset() {
+	*x = HeaderRule{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderRule) ProtoMessage() {}
+
+func (x *HeaderRule) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderRule.ProtoReflect.Descriptor instead.
+func (*HeaderRule) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *HeaderRule) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *HeaderRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HeaderRule) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// Redirect sends requests for a path elsewhere.
+type Redirect struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	From  string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To    string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// 301, 302, 307 or 308.
+	Status        int32 `protobuf:"varint,3,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Redirect) Reset() {
+	*x = Redirect{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Redirect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Redirect) ProtoMessage() {}
+
+func (x *Redirect) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Redirect.ProtoReflect.Descriptor instead.
+func (*Redirect) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Redirect) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Redirect) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Redirect) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+// SiteFile is one file of a deployment: content-addressed in the project's
+// object store by its SHA-256.
+type SiteFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Slash-separated, relative, clean: "index.html", "assets/app.3f2a.js".
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Lower-case hex SHA-256 of the content: the object's name.
+	Sha256        string `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Size          int64  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	ContentType   string `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteFile) Reset() {
+	*x = SiteFile{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteFile) ProtoMessage() {}
+
+func (x *SiteFile) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteFile.ProtoReflect.Descriptor instead.
+func (*SiteFile) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SiteFile) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SiteFile) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *SiteFile) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SiteFile) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+// Deployment is an immutable set of files of a site.
+type Deployment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProjectId     string                 `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	SiteId        string                 `protobuf:"bytes,3,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
+	Files         []*SiteFile            `protobuf:"bytes,4,rep,name=files,proto3" json:"files,omitempty"`
+	TotalSize     int64                  `protobuf:"varint,5,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Deployment) Reset() {
+	*x = Deployment{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Deployment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Deployment) ProtoMessage() {}
+
+func (x *Deployment) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
+func (*Deployment) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Deployment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Deployment) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *Deployment) GetSiteId() string {
+	if x != nil {
+		return x.SiteId
+	}
+	return ""
+}
+
+func (x *Deployment) GetFiles() []*SiteFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *Deployment) GetTotalSize() int64 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+func (x *Deployment) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type SiteCreated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteCreated) Reset() {
+	*x = SiteCreated{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteCreated) ProtoMessage() {}
+
+func (x *SiteCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteCreated.ProtoReflect.Descriptor instead.
+func (*SiteCreated) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SiteCreated) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+type SiteUpdated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteUpdated) Reset() {
+	*x = SiteUpdated{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteUpdated) ProtoMessage() {}
+
+func (x *SiteUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteUpdated.ProtoReflect.Descriptor instead.
+func (*SiteUpdated) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SiteUpdated) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+// SiteDeleted carries the site's last state.
+type SiteDeleted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteDeleted) Reset() {
+	*x = SiteDeleted{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteDeleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteDeleted) ProtoMessage() {}
+
+func (x *SiteDeleted) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteDeleted.ProtoReflect.Descriptor instead.
+func (*SiteDeleted) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SiteDeleted) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+// DeploymentCreated carries the new deployment's manifest and the site
+// after it.
+type DeploymentCreated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Deployment    *Deployment            `protobuf:"bytes,2,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentCreated) Reset() {
+	*x = DeploymentCreated{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentCreated) ProtoMessage() {}
+
+func (x *DeploymentCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentCreated.ProtoReflect.Descriptor instead.
+func (*DeploymentCreated) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DeploymentCreated) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+func (x *DeploymentCreated) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
+// DeploymentActivated makes a deployment the site's production one.
+type DeploymentActivated struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Site         *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	DeploymentId string                 `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	// The production deployment before, for rollbacks and the audit log.
+	PreviousDeploymentId string `protobuf:"bytes,3,opt,name=previous_deployment_id,json=previousDeploymentId,proto3" json:"previous_deployment_id,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *DeploymentActivated) Reset() {
+	*x = DeploymentActivated{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentActivated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentActivated) ProtoMessage() {}
+
+func (x *DeploymentActivated) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentActivated.ProtoReflect.Descriptor instead.
+func (*DeploymentActivated) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DeploymentActivated) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+func (x *DeploymentActivated) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *DeploymentActivated) GetPreviousDeploymentId() string {
+	if x != nil {
+		return x.PreviousDeploymentId
+	}
+	return ""
+}
+
+// DeploymentDeleted carries the deleted deployment's last state.
+type DeploymentDeleted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Deployment    *Deployment            `protobuf:"bytes,2,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentDeleted) Reset() {
+	*x = DeploymentDeleted{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentDeleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentDeleted) ProtoMessage() {}
+
+func (x *DeploymentDeleted) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentDeleted.ProtoReflect.Descriptor instead.
+func (*DeploymentDeleted) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DeploymentDeleted) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+func (x *DeploymentDeleted) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
 var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x04\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\b\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -850,7 +1767,13 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\vkey_updated\x18\x15 \x01(\v2\x1b.cairn.events.v1.KeyUpdatedH\x00R\n" +
 	"keyUpdated\x12>\n" +
 	"\vkey_deleted\x18\x16 \x01(\v2\x1b.cairn.events.v1.KeyDeletedH\x00R\n" +
-	"keyDeletedB\t\n" +
+	"keyDeleted\x12A\n" +
+	"\fsite_created\x18\x1e \x01(\v2\x1c.cairn.events.v1.SiteCreatedH\x00R\vsiteCreated\x12A\n" +
+	"\fsite_updated\x18\x1f \x01(\v2\x1c.cairn.events.v1.SiteUpdatedH\x00R\vsiteUpdated\x12A\n" +
+	"\fsite_deleted\x18  \x01(\v2\x1c.cairn.events.v1.SiteDeletedH\x00R\vsiteDeleted\x12S\n" +
+	"\x12deployment_created\x18! \x01(\v2\".cairn.events.v1.DeploymentCreatedH\x00R\x11deploymentCreated\x12Y\n" +
+	"\x14deployment_activated\x18\" \x01(\v2$.cairn.events.v1.DeploymentActivatedH\x00R\x13deploymentActivated\x12S\n" +
+	"\x12deployment_deleted\x18# \x01(\v2\".cairn.events.v1.DeploymentDeletedH\x00R\x11deploymentDeletedB\t\n" +
 	"\apayload\"\xdd\x01\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
@@ -903,7 +1826,74 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\v2\x14.cairn.events.v1.KeyR\x03key\"4\n" +
 	"\n" +
 	"KeyDeleted\x12&\n" +
-	"\x03key\x18\x01 \x01(\v2\x14.cairn.events.v1.KeyR\x03keyB\xbb\x01\n" +
+	"\x03key\x18\x01 \x01(\v2\x14.cairn.events.v1.KeyR\x03key\"\xd3\x02\n" +
+	"\x04Site\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x02 \x01(\tR\tprojectId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x129\n" +
+	"\bsettings\x18\x04 \x01(\v2\x1d.cairn.events.v1.SiteSettingsR\bsettings\x120\n" +
+	"\x14active_deployment_id\x18\x05 \x01(\tR\x12activeDeploymentId\x12%\n" +
+	"\x0edeployment_ids\x18\x06 \x03(\tR\rdeploymentIds\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8e\x02\n" +
+	"\fSiteSettings\x12!\n" +
+	"\fspa_fallback\x18\x01 \x01(\bR\vspaFallback\x12$\n" +
+	"\x0enot_found_page\x18\x02 \x01(\tR\fnotFoundPage\x12E\n" +
+	"\x0etrailing_slash\x18\x03 \x01(\x0e2\x1e.cairn.events.v1.TrailingSlashR\rtrailingSlash\x125\n" +
+	"\aheaders\x18\x04 \x03(\v2\x1b.cairn.events.v1.HeaderRuleR\aheaders\x127\n" +
+	"\tredirects\x18\x05 \x03(\v2\x19.cairn.events.v1.RedirectR\tredirects\"P\n" +
+	"\n" +
+	"HeaderRule\x12\x18\n" +
+	"\apattern\x18\x01 \x01(\tR\apattern\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\"F\n" +
+	"\bRedirect\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\x05R\x06status\"m\n" +
+	"\bSiteFile\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12!\n" +
+	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\"\xdf\x01\n" +
+	"\n" +
+	"Deployment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x02 \x01(\tR\tprojectId\x12\x17\n" +
+	"\asite_id\x18\x03 \x01(\tR\x06siteId\x12/\n" +
+	"\x05files\x18\x04 \x03(\v2\x19.cairn.events.v1.SiteFileR\x05files\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x05 \x01(\x03R\ttotalSize\x129\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"8\n" +
+	"\vSiteCreated\x12)\n" +
+	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\"8\n" +
+	"\vSiteUpdated\x12)\n" +
+	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\"8\n" +
+	"\vSiteDeleted\x12)\n" +
+	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\"{\n" +
+	"\x11DeploymentCreated\x12)\n" +
+	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\x12;\n" +
+	"\n" +
+	"deployment\x18\x02 \x01(\v2\x1b.cairn.events.v1.DeploymentR\n" +
+	"deployment\"\x9b\x01\n" +
+	"\x13DeploymentActivated\x12)\n" +
+	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\x12#\n" +
+	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x124\n" +
+	"\x16previous_deployment_id\x18\x03 \x01(\tR\x14previousDeploymentId\"{\n" +
+	"\x11DeploymentDeleted\x12)\n" +
+	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\x12;\n" +
+	"\n" +
+	"deployment\x18\x02 \x01(\v2\x1b.cairn.events.v1.DeploymentR\n" +
+	"deployment*b\n" +
+	"\rTrailingSlash\x12\x1e\n" +
+	"\x1aTRAILING_SLASH_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12TRAILING_SLASH_ADD\x10\x01\x12\x19\n" +
+	"\x15TRAILING_SLASH_REMOVE\x10\x02B\xbb\x01\n" +
 	"\x13com.cairn.events.v1B\vEventsProtoP\x01Z9github.com/cairn-dev/cairn/proto/cairn/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\x0fCairn.Events.V1\xca\x02\x0fCairn\\Events\\V1\xe2\x02\x1bCairn\\Events\\V1\\GPBMetadata\xea\x02\x11Cairn::Events::V1b\x06proto3"
 
 var (
@@ -918,50 +1908,85 @@ func file_cairn_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_cairn_events_v1_events_proto_rawDescData
 }
 
-var file_cairn_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_cairn_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_cairn_events_v1_events_proto_goTypes = []any{
-	(Actor_Kind)(0),               // 0: cairn.events.v1.Actor.Kind
-	(*Envelope)(nil),              // 1: cairn.events.v1.Envelope
-	(*Actor)(nil),                 // 2: cairn.events.v1.Actor
-	(*Project)(nil),               // 3: cairn.events.v1.Project
-	(*ProjectLimits)(nil),         // 4: cairn.events.v1.ProjectLimits
-	(*ProjectCreated)(nil),        // 5: cairn.events.v1.ProjectCreated
-	(*ProjectUpdated)(nil),        // 6: cairn.events.v1.ProjectUpdated
-	(*ProjectDeleted)(nil),        // 7: cairn.events.v1.ProjectDeleted
-	(*Key)(nil),                   // 8: cairn.events.v1.Key
-	(*KeyCreated)(nil),            // 9: cairn.events.v1.KeyCreated
-	(*KeyUpdated)(nil),            // 10: cairn.events.v1.KeyUpdated
-	(*KeyDeleted)(nil),            // 11: cairn.events.v1.KeyDeleted
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(TrailingSlash)(0),            // 0: cairn.events.v1.TrailingSlash
+	(Actor_Kind)(0),               // 1: cairn.events.v1.Actor.Kind
+	(*Envelope)(nil),              // 2: cairn.events.v1.Envelope
+	(*Actor)(nil),                 // 3: cairn.events.v1.Actor
+	(*Project)(nil),               // 4: cairn.events.v1.Project
+	(*ProjectLimits)(nil),         // 5: cairn.events.v1.ProjectLimits
+	(*ProjectCreated)(nil),        // 6: cairn.events.v1.ProjectCreated
+	(*ProjectUpdated)(nil),        // 7: cairn.events.v1.ProjectUpdated
+	(*ProjectDeleted)(nil),        // 8: cairn.events.v1.ProjectDeleted
+	(*Key)(nil),                   // 9: cairn.events.v1.Key
+	(*KeyCreated)(nil),            // 10: cairn.events.v1.KeyCreated
+	(*KeyUpdated)(nil),            // 11: cairn.events.v1.KeyUpdated
+	(*KeyDeleted)(nil),            // 12: cairn.events.v1.KeyDeleted
+	(*Site)(nil),                  // 13: cairn.events.v1.Site
+	(*SiteSettings)(nil),          // 14: cairn.events.v1.SiteSettings
+	(*HeaderRule)(nil),            // 15: cairn.events.v1.HeaderRule
+	(*Redirect)(nil),              // 16: cairn.events.v1.Redirect
+	(*SiteFile)(nil),              // 17: cairn.events.v1.SiteFile
+	(*Deployment)(nil),            // 18: cairn.events.v1.Deployment
+	(*SiteCreated)(nil),           // 19: cairn.events.v1.SiteCreated
+	(*SiteUpdated)(nil),           // 20: cairn.events.v1.SiteUpdated
+	(*SiteDeleted)(nil),           // 21: cairn.events.v1.SiteDeleted
+	(*DeploymentCreated)(nil),     // 22: cairn.events.v1.DeploymentCreated
+	(*DeploymentActivated)(nil),   // 23: cairn.events.v1.DeploymentActivated
+	(*DeploymentDeleted)(nil),     // 24: cairn.events.v1.DeploymentDeleted
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
-	12, // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
-	2,  // 1: cairn.events.v1.Envelope.actor:type_name -> cairn.events.v1.Actor
-	5,  // 2: cairn.events.v1.Envelope.project_created:type_name -> cairn.events.v1.ProjectCreated
-	6,  // 3: cairn.events.v1.Envelope.project_updated:type_name -> cairn.events.v1.ProjectUpdated
-	7,  // 4: cairn.events.v1.Envelope.project_deleted:type_name -> cairn.events.v1.ProjectDeleted
-	9,  // 5: cairn.events.v1.Envelope.key_created:type_name -> cairn.events.v1.KeyCreated
-	10, // 6: cairn.events.v1.Envelope.key_updated:type_name -> cairn.events.v1.KeyUpdated
-	11, // 7: cairn.events.v1.Envelope.key_deleted:type_name -> cairn.events.v1.KeyDeleted
-	0,  // 8: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	4,  // 9: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	12, // 10: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	12, // 11: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	3,  // 12: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	3,  // 13: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	3,  // 14: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	12, // 15: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	12, // 16: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	12, // 17: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	8,  // 18: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	8,  // 19: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	8,  // 20: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	25, // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
+	3,  // 1: cairn.events.v1.Envelope.actor:type_name -> cairn.events.v1.Actor
+	6,  // 2: cairn.events.v1.Envelope.project_created:type_name -> cairn.events.v1.ProjectCreated
+	7,  // 3: cairn.events.v1.Envelope.project_updated:type_name -> cairn.events.v1.ProjectUpdated
+	8,  // 4: cairn.events.v1.Envelope.project_deleted:type_name -> cairn.events.v1.ProjectDeleted
+	10, // 5: cairn.events.v1.Envelope.key_created:type_name -> cairn.events.v1.KeyCreated
+	11, // 6: cairn.events.v1.Envelope.key_updated:type_name -> cairn.events.v1.KeyUpdated
+	12, // 7: cairn.events.v1.Envelope.key_deleted:type_name -> cairn.events.v1.KeyDeleted
+	19, // 8: cairn.events.v1.Envelope.site_created:type_name -> cairn.events.v1.SiteCreated
+	20, // 9: cairn.events.v1.Envelope.site_updated:type_name -> cairn.events.v1.SiteUpdated
+	21, // 10: cairn.events.v1.Envelope.site_deleted:type_name -> cairn.events.v1.SiteDeleted
+	22, // 11: cairn.events.v1.Envelope.deployment_created:type_name -> cairn.events.v1.DeploymentCreated
+	23, // 12: cairn.events.v1.Envelope.deployment_activated:type_name -> cairn.events.v1.DeploymentActivated
+	24, // 13: cairn.events.v1.Envelope.deployment_deleted:type_name -> cairn.events.v1.DeploymentDeleted
+	1,  // 14: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	5,  // 15: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	25, // 16: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	25, // 17: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	4,  // 18: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	4,  // 19: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	4,  // 20: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	25, // 21: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 22: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	25, // 23: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 24: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	9,  // 25: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	9,  // 26: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	14, // 27: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	25, // 28: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	25, // 29: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 30: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	15, // 31: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	16, // 32: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	17, // 33: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	25, // 34: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	13, // 35: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	13, // 36: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	13, // 37: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	13, // 38: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	18, // 39: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	13, // 40: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	13, // 41: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	18, // 42: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -976,14 +2001,20 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_KeyCreated)(nil),
 		(*Envelope_KeyUpdated)(nil),
 		(*Envelope_KeyDeleted)(nil),
+		(*Envelope_SiteCreated)(nil),
+		(*Envelope_SiteUpdated)(nil),
+		(*Envelope_SiteDeleted)(nil),
+		(*Envelope_DeploymentCreated)(nil),
+		(*Envelope_DeploymentActivated)(nil),
+		(*Envelope_DeploymentDeleted)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_events_v1_events_proto_rawDesc), len(file_cairn_events_v1_events_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   11,
+			NumEnums:      2,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
