@@ -37,6 +37,18 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyKeyPut(txn, sp, ev, pl.KeyUpdated.GetKey())
 	case *eventsv1.Envelope_KeyDeleted:
 		err = p.applyKeyDeleted(txn, sp, ev, pl.KeyDeleted.GetKey())
+	case *eventsv1.Envelope_SiteCreated:
+		err = p.applySitePut(txn, sp, ev, pl.SiteCreated.GetSite())
+	case *eventsv1.Envelope_SiteUpdated:
+		err = p.applySitePut(txn, sp, ev, pl.SiteUpdated.GetSite())
+	case *eventsv1.Envelope_SiteDeleted:
+		err = p.applySiteDeleted(txn, sp, ev, pl.SiteDeleted.GetSite())
+	case *eventsv1.Envelope_DeploymentCreated:
+		err = p.applyDeploymentCreated(txn, sp, ev, pl.DeploymentCreated.GetSite(), pl.DeploymentCreated.GetDeployment())
+	case *eventsv1.Envelope_DeploymentActivated:
+		err = p.applySitePut(txn, sp, ev, pl.DeploymentActivated.GetSite())
+	case *eventsv1.Envelope_DeploymentDeleted:
+		err = p.applyDeploymentDeleted(txn, sp, ev, pl.DeploymentDeleted.GetSite(), pl.DeploymentDeleted.GetDeployment())
 	default:
 		return effect{}, fatal("%s seq %d (%s, event %s): %w %T; upgrade this node",
 			sp.stream, ev.msg.Seq, ev.msg.Subject, ev.env.GetId(), ErrUnknownEvent, pl)

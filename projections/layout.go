@@ -18,19 +18,23 @@ import (
 //	s/idem/<msgid>              system stream idempotency index → seq
 //	p/<project>/ckpt            project checkpoint (PROJECT_<project>)
 //	p/<project>/keys/<keyid>    eventsv1.Key
+//	p/<project>/sites/<site>    eventsv1.Site
+//	p/<project>/deployments/<site>/<id>  eventsv1.Deployment (its manifest)
 //	p/<project>/idem/<msgid>    project stream idempotency index → seq
 //
 // Project ids and resource ids never contain '/', so "p/<project>/" is a
 // prefix of that project's keys only and deleting a project is one DropPrefix.
 const (
-	sysPrefix      = "s/"
-	sysCheckpoint  = sysPrefix + "ckpt"
-	sysProjects    = sysPrefix + "projects/"
-	sysIdem        = sysPrefix + "idem/"
-	projectPrefix  = "p/"
-	partCheckpoint = "ckpt"
-	partKeys       = "keys/"
-	partIdem       = "idem/"
+	sysPrefix       = "s/"
+	sysCheckpoint   = sysPrefix + "ckpt"
+	sysProjects     = sysPrefix + "projects/"
+	sysIdem         = sysPrefix + "idem/"
+	projectPrefix   = "p/"
+	partCheckpoint  = "ckpt"
+	partKeys        = "keys/"
+	partSites       = "sites/"
+	partDeployments = "deployments/"
+	partIdem        = "idem/"
 
 	// idemMsgIDPrefix marks a Nats-Msg-Id that came from a client's
 	// idempotency key (eventlog.IdempotencyPrefix; other appends carry the

@@ -24,6 +24,12 @@ func KeyAggregate(project, key string) Aggregate {
 	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "keys", key, ">")}
 }
 
+// SiteAggregate is a site with its deployments: one aggregate, so that
+// activation and deletion decide on the site's whole deployment list.
+func SiteAggregate(project, site string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "sites", site, ">")}
+}
+
 // Subject returns the subject an event is stored under, following
 // Appwrite's event names. Stored names: only ever add cases.
 func Subject(env *eventsv1.Envelope) (string, error) {
@@ -43,6 +49,24 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 	case *eventsv1.Envelope_KeyDeleted:
 		k := p.KeyDeleted.GetKey()
 		return streams.ProjectSubject(k.GetProjectId(), "keys", k.GetId(), "delete"), nil
+	case *eventsv1.Envelope_SiteCreated:
+		s := p.SiteCreated.GetSite()
+		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "create"), nil
+	case *eventsv1.Envelope_SiteUpdated:
+		s := p.SiteUpdated.GetSite()
+		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "update"), nil
+	case *eventsv1.Envelope_SiteDeleted:
+		s := p.SiteDeleted.GetSite()
+		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "delete"), nil
+	case *eventsv1.Envelope_DeploymentCreated:
+		s := p.DeploymentCreated.GetSite()
+		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "deployments", p.DeploymentCreated.GetDeployment().GetId(), "create"), nil
+	case *eventsv1.Envelope_DeploymentActivated:
+		s := p.DeploymentActivated.GetSite()
+		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "deployments", p.DeploymentActivated.GetDeploymentId(), "activate"), nil
+	case *eventsv1.Envelope_DeploymentDeleted:
+		s := p.DeploymentDeleted.GetSite()
+		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "deployments", p.DeploymentDeleted.GetDeployment().GetId(), "delete"), nil
 	default:
 		return "", fmt.Errorf("no subject for event payload %T", p)
 	}
