@@ -13,7 +13,7 @@ import (
 // every projection has caught up, for "" and each Cairn service.
 type healthHandler struct{ *Server }
 
-var healthServices = []string{"", cairnv1connect.ProjectsServiceName, cairnv1connect.KeysServiceName, cairnv1connect.EventsServiceName}
+var healthServices = []string{"", cairnv1connect.ProjectsServiceName, cairnv1connect.KeysServiceName, cairnv1connect.EventsServiceName, cairnv1connect.SitesServiceName}
 
 func (h *healthHandler) status() healthv1.HealthCheckResponse_ServingStatus {
 	if h.ready() {

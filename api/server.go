@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -15,7 +16,9 @@ import (
 	"connectrpc.com/validate"
 
 	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/projections"
+	"github.com/cairn-dev/cairn/sites"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 	"github.com/cairn-dev/cairn/proto/grpc/health/v1/healthv1connect"
@@ -30,7 +33,19 @@ type ReadModels interface {
 	ListProjects(after string, limit int) ([]*eventsv1.Project, error)
 	Key(project, keyID string) (*eventsv1.Key, error)
 	ListKeys(project, after string, limit int) ([]*eventsv1.Key, error)
+	Site(project, site string) (*eventsv1.Site, error)
+	ListSites(project, after string, limit int) ([]*eventsv1.Site, error)
+	Deployment(project, site, id string) (*eventsv1.Deployment, error)
+	ListDeployments(project, site, after string, limit int) ([]*eventsv1.Deployment, error)
 	Ready() bool
+}
+
+// SiteBlobs stores and loads site files, content-addressed per project.
+type SiteBlobs interface {
+	sites.Blobs
+	Missing(ctx context.Context, project string, shas []string) ([]string, error)
+	Put(ctx context.Context, project, sha string, r io.Reader) error
+	PutBytes(ctx context.Context, project string, data []byte) (string, error)
 }
 
 // errNotFound is what ReadModels return for a missing resource.
@@ -55,6 +70,8 @@ type Config struct {
 	Stopping <-chan struct{}
 	// Metrics, when set, times RPCs and is served on GET /metrics.
 	Metrics *Metrics
+	// Blobs holds site files; sites are not served without it.
+	Blobs SiteBlobs
 }
 
 // Server holds the handlers' dependencies.
@@ -70,6 +87,8 @@ type Server struct {
 	maxBytes  int
 	stopping  <-chan struct{}
 	metrics   *Metrics
+	blobs     SiteBlobs
+	siteFiles *sites.Server
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -79,7 +98,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
 		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
-		stopping: cfg.Stopping, metrics: cfg.Metrics}
+		stopping: cfg.Stopping, metrics: cfg.Metrics, blobs: cfg.Blobs}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -99,15 +118,23 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 
-	mux := http.NewServeMux()
+	// RPCs on their own mux, with the whole body bounded too (compressed or
+	// streamed requests), with room for framing around the largest message.
+	rpc := http.NewServeMux()
 	// Small messages are not worth gzip: it was ~10 % of a write's CPU.
-	connecthttp.Mount(mux, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(1024))
+	connecthttp.Mount(rpc, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(1024))
+	mux := http.NewServeMux()
+	mux.Handle("/", http.MaxBytesHandler(rpc, int64(s.maxBytes)+64<<10))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics.handler())
+	}
+	if s.blobs != nil {
+		s.siteFiles = sites.NewServer(s.blobs, sites.ServerOptions{Logger: s.logger})
+		s.mountSites(mux)
 	}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready() {
@@ -116,9 +143,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	// The whole body is bounded too (compressed or streamed requests), with
-	// room for framing around the largest message.
-	return http.MaxBytesHandler(mux, int64(s.maxBytes)+64<<10), nil
+	return mux, nil
 }
 
 // streamContext returns ctx, also canceled when the server starts stopping.
@@ -156,6 +181,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterProjectsServiceHandler(server, &projectsHandler{s})
 	cairnv1connect.RegisterKeysServiceHandler(server, &keysHandler{s})
 	cairnv1connect.RegisterEventsServiceHandler(server, &eventsHandler{s})
+	cairnv1connect.RegisterSitesServiceHandler(server, &sitesHandler{s})
 	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
 	grpcreflect.Register(server)
 	return server, nil
@@ -163,20 +189,25 @@ func (s *Server) connectServer() (*connect.Server, error) {
 
 func (s *Server) ready() bool { return s.connected() && s.reads.Ready() }
 
-// meta builds what a write records about the request: actor, correlation
-// and idempotency.
+// meta builds what a write records about an RPC: actor, correlation and
+// idempotency.
 func (s *Server) meta(ctx context.Context) (eventlog.Meta, error) {
 	info, _ := connect.CallInfoForServerContext(ctx)
-	a := actor(principal(ctx))
-	// Idempotency keys are scoped to the caller and the procedure: another
+	return writeMeta(principal(ctx), info.Spec.Procedure, info.RequestHeader().Get)
+}
+
+// writeMeta builds a write's Meta from the caller, the operation and the
+// request headers (an RPC's or a plain HTTP request's).
+func writeMeta(p access.Principal, operation string, header func(string) string) (eventlog.Meta, error) {
+	a := actor(p)
+	// Idempotency keys are scoped to the caller and the operation: another
 	// caller reusing a key never receives this caller's result.
-	m := eventlog.Meta{Actor: a, Scope: info.Spec.Procedure + "\x00" + a.GetKind().String() + "\x00" + a.GetProjectId() + "\x00" + a.GetId()}
-	h := info.RequestHeader()
-	m.CorrelationID = h.Get(headerRequestID)
+	m := eventlog.Meta{Actor: a, Scope: operation + "\x00" + a.GetKind().String() + "\x00" + a.GetProjectId() + "\x00" + a.GetId()}
+	m.CorrelationID = header(headerRequestID)
 	if len(m.CorrelationID) > 128 {
 		m.CorrelationID = m.CorrelationID[:128]
 	}
-	if k := h.Get(headerIdempotencyKey); k != "" {
+	if k := header(headerIdempotencyKey); k != "" {
 		if len(k) > 255 || !printable(k) {
 			return m, connect.Errorf(connect.CodeInvalidArgument, "%s: at most 255 printable ASCII characters", headerIdempotencyKey)
 		}

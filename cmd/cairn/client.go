@@ -25,6 +25,8 @@ import (
 // remote is a CLI command's connection to a running server.
 type remote struct {
 	client *connect.Client
+	http   *http.Client
+	url    string
 	token  string
 	out    io.Writer
 }
@@ -50,7 +52,7 @@ func dial(fs *flag.FlagSet, args []string, stdout io.Writer, getenv func(string)
 		return nil, errors.New("no credential: set CAIRN_KEY or CAIRN_ADMIN_KEY")
 	}
 	hc := &http.Client{Timeout: 0}
-	return &remote{client: connect.NewClient(connecthttp.NewTransport(hc, *url)), token: token, out: stdout}, nil
+	return &remote{client: connect.NewClient(connecthttp.NewTransport(hc, *url)), http: hc, url: strings.TrimSuffix(*url, "/"), token: token, out: stdout}, nil
 }
 
 func envOr(getenv func(string) string, name, def string) string {

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairn-dev/cairn/domain/access"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
 
@@ -86,6 +87,51 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err = s.Receive()
 			return err
 		}},
+		{"SitesService.CreateSite", func(ctx context.Context) error {
+			_, err := in.sites().CreateSite(ctx, &cairnv1.CreateSiteRequest{ProjectId: "victim", SiteId: "x", Name: "x"})
+			return err
+		}},
+		{"SitesService.GetSite", func(ctx context.Context) error {
+			_, err := in.sites().GetSite(ctx, &cairnv1.GetSiteRequest{ProjectId: "victim", SiteId: "web"})
+			return err
+		}},
+		{"SitesService.ListSites", func(ctx context.Context) error {
+			_, err := in.sites().ListSites(ctx, &cairnv1.ListSitesRequest{ProjectId: "victim"})
+			return err
+		}},
+		{"SitesService.UpdateSite", func(ctx context.Context) error {
+			_, err := in.sites().UpdateSite(ctx, &cairnv1.UpdateSiteRequest{ProjectId: "victim", SiteId: "web", Name: &name})
+			return err
+		}},
+		{"SitesService.DeleteSite", func(ctx context.Context) error {
+			_, err := in.sites().DeleteSite(ctx, &cairnv1.DeleteSiteRequest{ProjectId: "victim", SiteId: "web"})
+			return err
+		}},
+		{"SitesService.MissingFiles", func(ctx context.Context) error {
+			_, err := in.sites().MissingFiles(ctx, &cairnv1.MissingFilesRequest{ProjectId: "victim", Sha256: []string{strings.Repeat("a", 64)}})
+			return err
+		}},
+		{"SitesService.CreateDeployment", func(ctx context.Context) error {
+			_, err := in.sites().CreateDeployment(ctx, &cairnv1.CreateDeploymentRequest{ProjectId: "victim", SiteId: "web",
+				Files: []*eventsv1.SiteFile{{Path: "index.html", Sha256: strings.Repeat("a", 64), Size: 1}}})
+			return err
+		}},
+		{"SitesService.GetDeployment", func(ctx context.Context) error {
+			_, err := in.sites().GetDeployment(ctx, &cairnv1.GetDeploymentRequest{ProjectId: "victim", SiteId: "web", DeploymentId: "d"})
+			return err
+		}},
+		{"SitesService.ListDeployments", func(ctx context.Context) error {
+			_, err := in.sites().ListDeployments(ctx, &cairnv1.ListDeploymentsRequest{ProjectId: "victim", SiteId: "web"})
+			return err
+		}},
+		{"SitesService.ActivateDeployment", func(ctx context.Context) error {
+			_, err := in.sites().ActivateDeployment(ctx, &cairnv1.ActivateDeploymentRequest{ProjectId: "victim", SiteId: "web", DeploymentId: "d"})
+			return err
+		}},
+		{"SitesService.DeleteDeployment", func(ctx context.Context) error {
+			_, err := in.sites().DeleteDeployment(ctx, &cairnv1.DeleteDeploymentRequest{ProjectId: "victim", SiteId: "web", DeploymentId: "d"})
+			return err
+		}},
 		{"ProjectsService.GetProject", func(ctx context.Context) error {
 			_, err := in.projects().GetProject(ctx, &cairnv1.GetProjectRequest{ProjectId: "victim"})
 			return err
@@ -112,7 +158,7 @@ func TestCrossProjectIsolation(t *testing.T) {
 	for _, sc := range scenarios {
 		covered[strings.Fields(sc.name)[0]] = true
 	}
-	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto, cairnv1.File_cairn_v1_events_proto} {
+	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto, cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -127,6 +173,15 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			wantCode(t, sc.call(ictx), connect.CodePermissionDenied)
 		})
+	}
+	// The plain HTTP routes of sites refuse the foreign key too.
+	for _, r := range []struct{ method, path string }{
+		{"POST", "/v1/sites/victim/web/deployments"},
+		{"PUT", "/v1/sites/victim/blobs/" + strings.Repeat("a", 64)},
+	} {
+		if res, body := in.httpDo(t, r.method, r.path, intruder.GetSecret(), []byte("x"), nil); res.StatusCode != 403 {
+			t.Errorf("%s %s with another project's key: %d %s", r.method, r.path, res.StatusCode, body)
+		}
 	}
 	// Nothing of the victim changed, and its own key still works.
 	vctx, _ := as(ctx, victimKey.GetSecret())

@@ -27,6 +27,7 @@ commands:
   projects     create | list | get | update | delete projects (operator)
   keys         create | list | get | delete project API keys
   events       list | tail a project's audit log
+  sites        create | list | deploy | rollback static sites
   bench        measure write, replay and project-count figures
   version      print the version
 
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return keysCmd(ctx, rest, stdout, stderr, getenv)
 	case "events":
 		return eventsCmd(ctx, rest, stdout, stderr, getenv)
+	case "sites":
+		return sitesCmd(ctx, rest, stdout, stderr, getenv)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr, getenv)
 	case "version":

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/api"
+	"github.com/cairn-dev/cairn/sites"
 )
 
 // server is a running node with its API on a listener: what serve runs,
@@ -44,7 +45,7 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 	s = &server{node: n, stopping: make(chan struct{}), served: make(chan error, 1)}
 	handler, err := api.New(api.Config{Stopping: s.stopping, Log: n.log, Reads: n.reads, Store: n.store,
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes,
-		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics})
+		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store)})
 	if err != nil {
 		return nil, err
 	}

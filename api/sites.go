@@ -1,0 +1,253 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"net/url"
+	"strings"
+
+	"connectrpc.com/connect/v2/connecthttp"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/site"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/streams/eventlog"
+)
+
+type sitesHandler struct{ *Server }
+
+// Where sites are served over plain HTTP on every node.
+const (
+	sitesPath    = "/_sites/"    // /_sites/<project>/<site>/… : production
+	previewsPath = "/_previews/" // /_previews/<project>/<site>/<deployment>/… : one deployment
+)
+
+// baseURL is the scheme and host the caller reached this node at, for the
+// URLs answers carry.
+func baseURL(ctx context.Context) string {
+	if info, ok := connecthttp.ServerInfoForContext(ctx); ok {
+		u := info.RequestURL()
+		if u.Host != "" {
+			return (&url.URL{Scheme: cmp.Or(u.Scheme, "http"), Host: u.Host}).String()
+		}
+	}
+	return ""
+}
+
+func siteOut(ctx context.Context, s *eventsv1.Site) *cairnv1.Site {
+	if s == nil {
+		return nil
+	}
+	return &cairnv1.Site{Id: s.GetId(), ProjectId: s.GetProjectId(), Name: s.GetName(), Settings: s.GetSettings(),
+		ActiveDeploymentId: s.GetActiveDeploymentId(), CreatedAt: s.GetCreatedAt(), UpdatedAt: s.GetUpdatedAt(),
+		Url: baseURL(ctx) + sitesPath + s.GetProjectId() + "/" + s.GetId() + "/"}
+}
+
+func deploymentOut(ctx context.Context, d *eventsv1.Deployment, active string, withFiles bool) *cairnv1.Deployment {
+	out := &cairnv1.Deployment{Id: d.GetId(), SiteId: d.GetSiteId(), FileCount: int32(len(d.GetFiles())),
+		TotalSize: d.GetTotalSize(), CreatedAt: d.GetCreatedAt(), Active: d.GetId() == active,
+		PreviewUrl: baseURL(ctx) + previewsPath + d.GetProjectId() + "/" + d.GetSiteId() + "/" + d.GetId() + "/"}
+	if withFiles {
+		out.Files = d.GetFiles()
+	}
+	return out
+}
+
+// writeSite runs one command on a site aggregate.
+func (h *sitesHandler) writeSite(ctx context.Context, project, id string, cmd func(site.State) site.Command) (site.State, eventlog.Result, error) {
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, eventlog.Result{}, err
+	}
+	return h.writeSiteWith(ctx, meta, project, id, cmd)
+}
+
+func (h *sitesHandler) writeSiteWith(ctx context.Context, meta eventlog.Meta, project, id string, cmd func(site.State) site.Command) (site.State, eventlog.Result, error) {
+	var state site.State
+	res, err := h.log.Write(ctx, eventlog.SiteAggregate(project, id), meta, eventlog.Decide(site.Evolve, func(s site.State) ([]*eventsv1.Envelope, error) {
+		state = s
+		return site.Decide(s, cmd(s))
+	}))
+	if err != nil {
+		return nil, res, err
+	}
+	for _, e := range res.Events {
+		state = site.Evolve(state, e)
+	}
+	setSeq(ctx, res.Seq)
+	return state, res, nil
+}
+
+func (h *sitesHandler) CreateSite(ctx context.Context, req *cairnv1.CreateSiteRequest) (*cairnv1.CreateSiteResponse, error) {
+	id := req.GetSiteId()
+	if id == "" || id == domain.UniqueID {
+		id = strings.ToLower(h.log.NewID())
+	}
+	s, _, err := h.writeSite(ctx, req.GetProjectId(), id, func(site.State) site.Command {
+		return site.Create{ID: id, ProjectID: req.GetProjectId(), Name: req.GetName(), Settings: req.GetSettings(), Now: h.log.Now()}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cairnv1.CreateSiteResponse{Site: siteOut(ctx, s)}, nil
+}
+
+func (h *sitesHandler) GetSite(ctx context.Context, req *cairnv1.GetSiteRequest) (*cairnv1.GetSiteResponse, error) {
+	s, err := h.reads.Site(req.GetProjectId(), req.GetSiteId())
+	if err != nil {
+		return nil, notFound(err, "site")
+	}
+	return &cairnv1.GetSiteResponse{Site: siteOut(ctx, s)}, nil
+}
+
+func (h *sitesHandler) ListSites(ctx context.Context, req *cairnv1.ListSitesRequest) (*cairnv1.ListSitesResponse, error) {
+	after, err := decodeToken(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	n := pageSize(req.GetPageSize())
+	ss, err := h.reads.ListSites(req.GetProjectId(), after, n+1)
+	if err != nil {
+		return nil, err
+	}
+	res := &cairnv1.ListSitesResponse{}
+	if len(ss) > n {
+		ss = ss[:n]
+		res.NextPageToken = encodeToken(ss[n-1].GetId())
+	}
+	for _, s := range ss {
+		res.Sites = append(res.Sites, siteOut(ctx, s))
+	}
+	return res, nil
+}
+
+func (h *sitesHandler) UpdateSite(ctx context.Context, req *cairnv1.UpdateSiteRequest) (*cairnv1.UpdateSiteResponse, error) {
+	s, _, err := h.writeSite(ctx, req.GetProjectId(), req.GetSiteId(), func(site.State) site.Command {
+		return site.Update{Name: req.Name, Settings: req.GetSettings(), Now: h.log.Now()}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cairnv1.UpdateSiteResponse{Site: siteOut(ctx, s)}, nil
+}
+
+func (h *sitesHandler) DeleteSite(ctx context.Context, req *cairnv1.DeleteSiteRequest) (*cairnv1.DeleteSiteResponse, error) {
+	if _, _, err := h.writeSite(ctx, req.GetProjectId(), req.GetSiteId(), func(site.State) site.Command {
+		return site.Delete{Now: h.log.Now()}
+	}); err != nil {
+		return nil, err
+	}
+	return &cairnv1.DeleteSiteResponse{}, nil
+}
+
+func (h *sitesHandler) MissingFiles(ctx context.Context, req *cairnv1.MissingFilesRequest) (*cairnv1.MissingFilesResponse, error) {
+	missing, err := h.blobs.Missing(ctx, req.GetProjectId(), req.GetSha256())
+	if err != nil {
+		return nil, err
+	}
+	return &cairnv1.MissingFilesResponse{Sha256: missing}, nil
+}
+
+func (h *sitesHandler) CreateDeployment(ctx context.Context, req *cairnv1.CreateDeploymentRequest) (*cairnv1.CreateDeploymentResponse, error) {
+	d := &eventsv1.Deployment{Id: strings.ToLower(h.log.NewID()), ProjectId: req.GetProjectId(), SiteId: req.GetSiteId(), Files: req.GetFiles()}
+	for _, f := range d.Files {
+		d.TotalSize += f.GetSize()
+	}
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, seq, err := h.deploy(ctx, meta, d, req.GetActivate())
+	setSeq(ctx, seq)
+	return res, err
+}
+
+// deploy records a deployment once every blob it names is stored.
+func (h *sitesHandler) deploy(ctx context.Context, meta eventlog.Meta, d *eventsv1.Deployment, activate bool) (*cairnv1.CreateDeploymentResponse, uint64, error) {
+	if err := site.CheckDeployment(d); err != nil {
+		return nil, 0, err
+	}
+	shas := make([]string, 0, len(d.GetFiles()))
+	for _, f := range d.GetFiles() {
+		shas = append(shas, f.GetSha256())
+	}
+	missing, err := h.blobs.Missing(ctx, d.GetProjectId(), shas)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(missing) > 0 {
+		return nil, 0, domain.Errorf(domain.KindFailedPrecondition, "%d files are not uploaded yet (first: %s): upload them, then deploy", len(missing), missing[0])
+	}
+	s, res, err := h.writeSiteWith(ctx, meta, d.GetProjectId(), d.GetSiteId(), func(site.State) site.Command {
+		return site.Deploy{Deployment: d, Activate: activate, Now: h.log.Now()}
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	stored, err := h.reads.Deployment(d.GetProjectId(), d.GetSiteId(), d.GetId())
+	if err != nil {
+		return nil, 0, err
+	}
+	return &cairnv1.CreateDeploymentResponse{Deployment: deploymentOut(ctx, stored, s.GetActiveDeploymentId(), false)}, res.Seq, nil
+}
+
+func (h *sitesHandler) GetDeployment(ctx context.Context, req *cairnv1.GetDeploymentRequest) (*cairnv1.GetDeploymentResponse, error) {
+	d, err := h.reads.Deployment(req.GetProjectId(), req.GetSiteId(), req.GetDeploymentId())
+	if err != nil {
+		return nil, notFound(err, "deployment")
+	}
+	s, err := h.reads.Site(req.GetProjectId(), req.GetSiteId())
+	if err != nil {
+		return nil, notFound(err, "site")
+	}
+	return &cairnv1.GetDeploymentResponse{Deployment: deploymentOut(ctx, d, s.GetActiveDeploymentId(), true)}, nil
+}
+
+func (h *sitesHandler) ListDeployments(ctx context.Context, req *cairnv1.ListDeploymentsRequest) (*cairnv1.ListDeploymentsResponse, error) {
+	s, err := h.reads.Site(req.GetProjectId(), req.GetSiteId())
+	if err != nil {
+		return nil, notFound(err, "site")
+	}
+	after, err := decodeToken(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	n := pageSize(req.GetPageSize())
+	ds, err := h.reads.ListDeployments(req.GetProjectId(), req.GetSiteId(), after, n+1)
+	if err != nil {
+		return nil, err
+	}
+	res := &cairnv1.ListDeploymentsResponse{}
+	if len(ds) > n {
+		ds = ds[:n]
+		res.NextPageToken = encodeToken(ds[n-1].GetId())
+	}
+	for _, d := range ds {
+		res.Deployments = append(res.Deployments, deploymentOut(ctx, d, s.GetActiveDeploymentId(), false))
+	}
+	return res, nil
+}
+
+func (h *sitesHandler) ActivateDeployment(ctx context.Context, req *cairnv1.ActivateDeploymentRequest) (*cairnv1.ActivateDeploymentResponse, error) {
+	s, _, err := h.writeSite(ctx, req.GetProjectId(), req.GetSiteId(), func(site.State) site.Command {
+		return site.Activate{DeploymentID: req.GetDeploymentId(), Now: h.log.Now()}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cairnv1.ActivateDeploymentResponse{Site: siteOut(ctx, s)}, nil
+}
+
+func (h *sitesHandler) DeleteDeployment(ctx context.Context, req *cairnv1.DeleteDeploymentRequest) (*cairnv1.DeleteDeploymentResponse, error) {
+	d, err := h.reads.Deployment(req.GetProjectId(), req.GetSiteId(), req.GetDeploymentId())
+	if err != nil {
+		return nil, notFound(err, "deployment")
+	}
+	if _, _, err := h.writeSite(ctx, req.GetProjectId(), req.GetSiteId(), func(site.State) site.Command {
+		return site.DeleteDeployment{Deployment: d, Now: h.log.Now()}
+	}); err != nil {
+		return nil, err
+	}
+	return &cairnv1.DeleteDeploymentResponse{}, nil
+}

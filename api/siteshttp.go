@@ -1,0 +1,246 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"connectrpc.com/connect/v2"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/access"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/sites"
+	"github.com/cairn-dev/cairn/sites/archive"
+)
+
+// MaxArchiveBytes bounds an uploaded site archive (compressed).
+const MaxArchiveBytes = 100 << 20
+
+// mountSites adds the plain HTTP routes of sites: serving, and uploads.
+func (s *Server) mountSites(mux *http.ServeMux) {
+	mux.HandleFunc(sitesPath+"{project}/{site}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Path+"/", http.StatusPermanentRedirect)
+	})
+	mux.HandleFunc(sitesPath+"{project}/{site}/{path...}", s.serveSite)
+	mux.HandleFunc(previewsPath+"{project}/{site}/{deployment}/{path...}", s.servePreview)
+	mux.HandleFunc("POST /v1/sites/{project}/{site}/deployments", s.uploadArchive)
+	mux.HandleFunc("PUT /v1/sites/{project}/blobs/{sha256}", s.uploadBlob)
+}
+
+// serveSite serves a site's production deployment. Sites are public.
+func (s *Server) serveSite(w http.ResponseWriter, r *http.Request) {
+	project, id := r.PathValue("project"), r.PathValue("site")
+	st, err := s.reads.Site(project, id)
+	if err != nil || st.GetActiveDeploymentId() == "" {
+		http.Error(w, "no such site, or nothing deployed", http.StatusNotFound)
+		return
+	}
+	s.serveDeployment(w, r, st, st.GetActiveDeploymentId(), sitesPath+project+"/"+id)
+}
+
+// servePreview serves one deployment of a site, active or not.
+func (s *Server) servePreview(w http.ResponseWriter, r *http.Request) {
+	project, id, dep := r.PathValue("project"), r.PathValue("site"), r.PathValue("deployment")
+	st, err := s.reads.Site(project, id)
+	if err != nil {
+		http.Error(w, "no such site", http.StatusNotFound)
+		return
+	}
+	s.serveDeployment(w, r, st, dep, previewsPath+project+"/"+id+"/"+dep)
+}
+
+func (s *Server) serveDeployment(w http.ResponseWriter, r *http.Request, st *eventsv1.Site, depID, base string) {
+	d, err := s.reads.Deployment(st.GetProjectId(), st.GetId(), depID)
+	if err != nil {
+		http.Error(w, "no such deployment", http.StatusNotFound)
+		return
+	}
+	s.siteFiles.Serve(w, r, st.GetSettings(), d, base, "/"+r.PathValue("path"))
+}
+
+// authorizeHTTP authenticates a plain HTTP request and checks it may act on
+// project with scope.
+func (s *Server) authorizeHTTP(r *http.Request, project string, scope access.Scope) (access.Principal, error) {
+	p, err := s.auth.authenticate(r.Header.Get("Authorization"))
+	if err != nil {
+		return p, err
+	}
+	if err := access.Authorize(p, project, scope, s.now()); err != nil {
+		return p, err
+	}
+	if _, err := s.reads.Project(project); err != nil {
+		return p, notFound(err, "project")
+	}
+	return p, nil
+}
+
+// uploadBlob stores one content-addressed site file: PUT the bytes whose
+// SHA-256 is in the path.
+func (s *Server) uploadBlob(w http.ResponseWriter, r *http.Request) {
+	project, sha := r.PathValue("project"), r.PathValue("sha256")
+	if _, err := s.authorizeHTTP(r, project, access.SitesWrite); err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	if len(sha) != 64 || strings.Trim(sha, "0123456789abcdef") != "" {
+		s.httpError(w, r, domain.FieldError("sha256", "must be 64 lower-case hex characters"))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, sites.MaxBlobSize)
+	switch err := s.blobs.Put(r.Context(), project, sha, body); {
+	case errors.Is(err, sites.ErrHashMismatch):
+		s.httpError(w, r, domain.FieldError("body", "%v", err))
+	case errors.Is(err, sites.ErrBlobTooLarge), isMaxBytes(err):
+		s.httpError(w, r, domain.Errorf(domain.KindResourceExhausted, "a site file is at most %d bytes", sites.MaxBlobSize))
+	case err != nil:
+		s.httpError(w, r, err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// uploadArchive deploys a .tar.gz or .zip of a build output:
+// POST /v1/sites/<project>/<site>/deployments[?activate=true].
+func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
+	project, id := r.PathValue("project"), r.PathValue("site")
+	p, err := s.authorizeHTTP(r, project, access.SitesWrite)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	meta, err := writeMeta(p, "POST /v1/sites/deployments", r.Header.Get)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	activate, _ := strconv.ParseBool(r.URL.Query().Get("activate"))
+	ctx := r.Context()
+	h := &sitesHandler{s}
+	if _, err := s.reads.Site(project, id); err != nil {
+		s.httpError(w, r, notFound(err, "site"))
+		return
+	}
+	d := &eventsv1.Deployment{Id: strings.ToLower(s.log.NewID()), ProjectId: project, SiteId: id}
+	put := func(p string, rd io.Reader) error {
+		data, err := io.ReadAll(rd)
+		if err != nil {
+			return err
+		}
+		sha, err := s.blobs.PutBytes(ctx, project, data)
+		if err != nil {
+			return err
+		}
+		d.Files = append(d.Files, &eventsv1.SiteFile{Path: p, Sha256: sha, Size: int64(len(data)), ContentType: contentType(p, data)})
+		d.TotalSize += int64(len(data))
+		return nil
+	}
+	if err := extract(ctx, http.MaxBytesReader(w, r.Body, MaxArchiveBytes), put); err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	res, seq, err := h.deploy(ctx, meta, d, activate)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	w.Header().Set(headerSeq, strconv.FormatUint(seq, 10))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	b, _ := protojson.Marshal(res.GetDeployment())
+	_, _ = w.Write(b)
+}
+
+// extract reads a .tar.gz (streamed) or .zip (spooled to a temporary file:
+// its index is at the end) and hands every file to put.
+func extract(ctx context.Context, body io.Reader, put func(string, io.Reader) error) error {
+	br := bufio.NewReader(body)
+	head, _ := br.Peek(4)
+	format, err := archive.Detect(head)
+	if err != nil {
+		return domain.FieldError("body", "send a .tar.gz or .zip archive")
+	}
+	var lim archive.Limits
+	if format == archive.TarGz {
+		return archiveErr(archive.ExtractTarGz(ctx, br, lim, put))
+	}
+	f, err := os.CreateTemp("", "cairn-site-*.zip")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	n, err := io.Copy(f, br)
+	if err != nil {
+		if isMaxBytes(err) {
+			return domain.Errorf(domain.KindResourceExhausted, "an archive is at most %d bytes", MaxArchiveBytes)
+		}
+		return err
+	}
+	return archiveErr(archive.ExtractZip(ctx, f, n, lim, put))
+}
+
+// archiveErr turns the extractor's refusals into errors naming the entry.
+func archiveErr(err error) error {
+	var ae *archive.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae):
+		return domain.FieldError("body", "%v", ae)
+	case isMaxBytes(err):
+		return domain.Errorf(domain.KindResourceExhausted, "an archive is at most %d bytes", MaxArchiveBytes)
+	}
+	return err
+}
+
+func isMaxBytes(err error) bool {
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
+}
+
+// contentType is a file's type: by extension, else sniffed.
+func contentType(p string, data []byte) string {
+	if t := mime.TypeByExtension(path.Ext(p)); t != "" {
+		return t
+	}
+	return http.DetectContentType(data)
+}
+
+// httpStatus maps Connect codes to HTTP statuses for plain routes.
+var httpStatus = map[connect.Code]int{
+	connect.CodeInvalidArgument:    http.StatusBadRequest,
+	connect.CodeNotFound:           http.StatusNotFound,
+	connect.CodeAlreadyExists:      http.StatusConflict,
+	connect.CodeAborted:            http.StatusConflict,
+	connect.CodePermissionDenied:   http.StatusForbidden,
+	connect.CodeUnauthenticated:    http.StatusUnauthorized,
+	connect.CodeFailedPrecondition: http.StatusPreconditionFailed,
+	connect.CodeResourceExhausted:  http.StatusRequestEntityTooLarge,
+	connect.CodeUnavailable:        http.StatusServiceUnavailable,
+	connect.CodeCanceled:           499,
+	connect.CodeDeadlineExceeded:   http.StatusGatewayTimeout,
+}
+
+// httpError answers a plain HTTP request with the same classification and
+// message an RPC would get, as JSON {"code","message"}.
+func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
+	ce := toConnect(r.Context(), s.logger, r.Method+" "+r.URL.Path, err).(*connect.Error)
+	status, ok := httpStatus[ce.Code()]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"code": ce.Code().String(), "message": ce.Message()})
+}
+

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect/v2"
+
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
+)
+
+func tarGz(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, body := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func (c clients) sites() cairnv1connect.SitesServiceClient {
+	return cairnv1connect.NewSitesServiceClient(c.client)
+}
+
+// httpDo sends a plain HTTP request to the instance.
+func (in *instance) httpDo(t *testing.T, method, path, token string, body []byte, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, in.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+func TestSitesDeployServeRollback(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	op, _ := as(ctx, testAdminKey)
+	if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := in.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: "acme", Name: "deployer",
+		Scopes: &cairnv1.Scopes{Scopes: []string{"sites.read", "sites.write"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, _ := as(ctx, key.GetSecret())
+	if _, err := in.sites().CreateSite(kctx, &cairnv1.CreateSiteRequest{ProjectId: "acme", SiteId: "web", Name: "Web",
+		Settings: &eventsv1.SiteSettings{SpaFallback: true}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Deploy v1 as an archive and activate it.
+	v1 := map[string]string{
+		"index.html":             `<html><script src="/assets/app.3f2a9c1b.js"></script>v1</html>`,
+		"assets/app.3f2a9c1b.js": `console.log("v1")`,
+		"style.css":              `body{}`,
+	}
+	res, body := in.httpDo(t, "POST", "/v1/sites/acme/web/deployments?activate=true", key.GetSecret(), tarGz(t, v1), nil)
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("deploy v1: %d %s", res.StatusCode, body)
+	}
+	var d1 struct {
+		ID         string `json:"id"`
+		PreviewURL string `json:"previewUrl"`
+	}
+	if err := json.Unmarshal([]byte(body), &d1); err != nil || d1.ID == "" {
+		t.Fatalf("deploy v1 answer: %s", body)
+	}
+	res, page := in.httpDo(t, "GET", "/_sites/acme/web/", "", nil, nil)
+	if res.StatusCode != 200 || !strings.Contains(page, "v1") || res.Header.Get("ETag") == "" {
+		t.Fatalf("serve v1: %d %q %v", res.StatusCode, page, res.Header)
+	}
+	res, _ = in.httpDo(t, "GET", "/_sites/acme/web/assets/app.3f2a9c1b.js", "", nil, nil)
+	if cc := res.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+		t.Fatalf("hashed asset not immutable: %q", cc)
+	}
+	res, _ = in.httpDo(t, "GET", "/_sites/acme/web/deep/route", "", nil, nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("SPA fallback: %d", res.StatusCode)
+	}
+
+	// Deploy v2 file by file: only the changed file is missing, and stored.
+	files := []*eventsv1.SiteFile{}
+	var shas []string
+	v2 := map[string]string{}
+	for k, v := range v1 {
+		v2[k] = v
+	}
+	v2["index.html"] = `<html>v2</html>`
+	for p, content := range v2 {
+		sum := sha256.Sum256([]byte(content))
+		sha := hex.EncodeToString(sum[:])
+		shas = append(shas, sha)
+		files = append(files, &eventsv1.SiteFile{Path: p, Sha256: sha, Size: int64(len(content)), ContentType: "text/html"})
+	}
+	miss, err := in.sites().MissingFiles(kctx, &cairnv1.MissingFilesRequest{ProjectId: "acme", Sha256: shas})
+	if err != nil || len(miss.GetSha256()) != 1 {
+		t.Fatalf("want exactly the changed file missing, got %v %v", miss, err)
+	}
+	if _, err := in.sites().CreateDeployment(kctx, &cairnv1.CreateDeploymentRequest{ProjectId: "acme", SiteId: "web", Files: files}); connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("deploy with a missing blob: %v", err)
+	}
+	sum := sha256.Sum256([]byte(v2["index.html"]))
+	res, body = in.httpDo(t, "PUT", "/v1/sites/acme/blobs/"+hex.EncodeToString(sum[:]), key.GetSecret(), []byte(v2["index.html"]), nil)
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("blob upload: %d %s", res.StatusCode, body)
+	}
+	res, body = in.httpDo(t, "PUT", "/v1/sites/acme/blobs/"+strings.Repeat("0", 64), key.GetSecret(), []byte("not that"), nil)
+	if res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("mismatched blob accepted: %d %s", res.StatusCode, body)
+	}
+	d2, err := in.sites().CreateDeployment(kctx, &cairnv1.CreateDeploymentRequest{ProjectId: "acme", SiteId: "web", Files: files, Activate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, page = in.httpDo(t, "GET", "/_sites/acme/web/", "", nil, nil); !strings.Contains(page, "v2") {
+		t.Fatalf("v2 not served after activation: %q", page)
+	}
+	// The preview of v1 still serves v1; rollback is an activation.
+	if _, page = in.httpDo(t, "GET", "/_previews/acme/web/"+d1.ID+"/", "", nil, nil); !strings.Contains(page, "v1") {
+		t.Fatalf("preview of v1: %q", page)
+	}
+	if _, err := in.sites().ActivateDeployment(kctx, &cairnv1.ActivateDeploymentRequest{ProjectId: "acme", SiteId: "web", DeploymentId: d1.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, page = in.httpDo(t, "GET", "/_sites/acme/web/", "", nil, nil); !strings.Contains(page, "v1") {
+		t.Fatalf("rollback did not serve v1: %q", page)
+	}
+	_, err = in.sites().DeleteDeployment(kctx, &cairnv1.DeleteDeploymentRequest{ProjectId: "acme", SiteId: "web", DeploymentId: d1.ID})
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	if _, err := in.sites().DeleteDeployment(kctx, &cairnv1.DeleteDeploymentRequest{ProjectId: "acme", SiteId: "web", DeploymentId: d2.GetDeployment().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := in.sites().ListDeployments(kctx, &cairnv1.ListDeploymentsRequest{ProjectId: "acme", SiteId: "web"})
+	if err != nil || len(list.GetDeployments()) != 1 || !list.GetDeployments()[0].GetActive() {
+		t.Fatalf("deployments after delete: %v %v", list, err)
+	}
+
+	// Malicious archives are refused with the reason, and nothing changes.
+	res, body = in.httpDo(t, "POST", "/v1/sites/acme/web/deployments", key.GetSecret(), tarGz(t, map[string]string{"../evil.html": "x"}), nil)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "evil") {
+		t.Fatalf("path traversal: %d %s", res.StatusCode, body)
+	}
+	res, body = in.httpDo(t, "POST", "/v1/sites/acme/web/deployments", key.GetSecret(), []byte("plain text"), nil)
+	if res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("not an archive: %d %s", res.StatusCode, body)
+	}
+	res, body = in.httpDo(t, "POST", "/v1/sites/acme/web/deployments", "", tarGz(t, v1), nil)
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous deploy: %d %s", res.StatusCode, body)
+	}
+	if list, _ := in.sites().ListDeployments(kctx, &cairnv1.ListDeploymentsRequest{ProjectId: "acme", SiteId: "web"}); len(list.GetDeployments()) != 1 {
+		t.Fatalf("a refused upload left a deployment: %v", list)
+	}
+}
