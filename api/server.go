@@ -18,10 +18,10 @@ import (
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/projections"
-	"github.com/cairn-dev/cairn/sites"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 	"github.com/cairn-dev/cairn/proto/grpc/health/v1/healthv1connect"
+	"github.com/cairn-dev/cairn/sites"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
 )
