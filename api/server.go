@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -72,23 +73,27 @@ type Config struct {
 	Metrics *Metrics
 	// Blobs holds site files; sites are not served without it.
 	Blobs SiteBlobs
+	// SitesDomain, when set, serves site S of project P at the host
+	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
+	SitesDomain string
 }
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	log       *eventlog.Log
-	reads     ReadModels
-	store     *streams.Store
-	auth      *authenticator
-	masterKey []byte
-	connected func() bool
-	logger    *slog.Logger
-	now       func() time.Time
-	maxBytes  int
-	stopping  <-chan struct{}
-	metrics   *Metrics
-	blobs     SiteBlobs
-	siteFiles *sites.Server
+	log         *eventlog.Log
+	reads       ReadModels
+	store       *streams.Store
+	auth        *authenticator
+	masterKey   []byte
+	connected   func() bool
+	logger      *slog.Logger
+	now         func() time.Time
+	maxBytes    int
+	stopping    <-chan struct{}
+	metrics     *Metrics
+	blobs       SiteBlobs
+	siteFiles   *sites.Server
+	sitesDomain string
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -98,7 +103,8 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
 		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
-		stopping: cfg.Stopping, metrics: cfg.Metrics, blobs: cfg.Blobs}
+		stopping: cfg.Stopping, metrics: cfg.Metrics, blobs: cfg.Blobs,
+		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, "."))}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -143,6 +149,9 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	if s.blobs != nil && s.sitesDomain != "" {
+		return s.hostRouter(mux), nil
+	}
 	return mux, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"path"
@@ -37,6 +38,41 @@ func (s *Server) mountSites(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /v1/sites/{project}/blobs/{sha256}", s.uploadBlob)
 }
 
+// hostRouter serves sites by host name: S.P.<domain> is site S of project
+// P in production, D.S.P.<domain> its deployment D. Other hosts reach next.
+func (s *Server) hostRouter(next http.Handler) http.Handler {
+	suffix := "." + s.sitesDomain
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := strings.ToLower(r.Host)
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		labels, ok := strings.CutSuffix(host, suffix)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		parts := strings.Split(labels, ".")
+		var st *eventsv1.Site
+		var err error
+		switch len(parts) {
+		case 2:
+			st, err = s.reads.Site(parts[1], parts[0])
+			if err == nil && st.GetActiveDeploymentId() != "" {
+				s.serveDeploymentPath(w, r, st, st.GetActiveDeploymentId(), "", r.URL.Path)
+				return
+			}
+		case 3:
+			st, err = s.reads.Site(parts[2], parts[1])
+			if err == nil {
+				s.serveDeploymentPath(w, r, st, parts[0], "", r.URL.Path)
+				return
+			}
+		}
+		http.Error(w, "no such site, or nothing deployed", http.StatusNotFound)
+	})
+}
+
 // serveSite serves a site's production deployment. Sites are public.
 func (s *Server) serveSite(w http.ResponseWriter, r *http.Request) {
 	project, id := r.PathValue("project"), r.PathValue("site")
@@ -60,12 +96,16 @@ func (s *Server) servePreview(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveDeployment(w http.ResponseWriter, r *http.Request, st *eventsv1.Site, depID, base string) {
+	s.serveDeploymentPath(w, r, st, depID, base, "/"+r.PathValue("path"))
+}
+
+func (s *Server) serveDeploymentPath(w http.ResponseWriter, r *http.Request, st *eventsv1.Site, depID, base, p string) {
 	d, err := s.reads.Deployment(st.GetProjectId(), st.GetId(), depID)
 	if err != nil {
 		http.Error(w, "no such deployment", http.StatusNotFound)
 		return
 	}
-	s.siteFiles.Serve(w, r, st.GetSettings(), d, base, "/"+r.PathValue("path"))
+	s.siteFiles.Serve(w, r, st.GetSettings(), d, base, p)
 }
 
 // authorizeHTTP authenticates a plain HTTP request and checks it may act on

@@ -45,7 +45,8 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 	s = &server{node: n, stopping: make(chan struct{}), served: make(chan error, 1)}
 	handler, err := api.New(api.Config{Stopping: s.stopping, Log: n.log, Reads: n.reads, Store: n.store,
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes,
-		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store)})
+		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store),
+		SitesDomain: cfg.SitesDomain})
 	if err != nil {
 		return nil, err
 	}

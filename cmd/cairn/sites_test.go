@@ -57,6 +57,10 @@ func (in *instance) httpDo(t *testing.T, method, path, token string, body []byte
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	res, err := http.DefaultClient.Do(req)
@@ -114,6 +118,16 @@ func TestSitesDeployServeRollback(t *testing.T) {
 	res, _ = in.httpDo(t, "GET", "/_sites/acme/web/deep/route", "", nil, nil)
 	if res.StatusCode != 200 {
 		t.Fatalf("SPA fallback: %d", res.StatusCode)
+	}
+	// By host name: <site>.<project>.<sites domain>, and a deployment's own.
+	for host, want := range map[string]string{"web.acme.localhost": "v1", d1.ID + ".web.acme.localhost": "v1"} {
+		res, page = in.httpDo(t, "GET", "/", "", nil, map[string]string{"Host": host})
+		if res.StatusCode != 200 || !strings.Contains(page, want) {
+			t.Fatalf("host %s: %d %q", host, res.StatusCode, page)
+		}
+	}
+	if res, _ = in.httpDo(t, "GET", "/", "", nil, map[string]string{"Host": "web.other.localhost"}); res.StatusCode != 404 {
+		t.Fatalf("a site of project acme answered for project other: %d", res.StatusCode)
 	}
 
 	// Deploy v2 file by file: only the changed file is missing, and stored.
