@@ -93,6 +93,7 @@ type Server struct {
 	metrics     *Metrics
 	blobs       SiteBlobs
 	siteFiles   *sites.Server
+	manifests   manifestCache
 	sitesDomain string
 }
 
@@ -140,6 +141,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if s.blobs != nil {
 		s.siteFiles = sites.NewServer(s.blobs, sites.ServerOptions{Logger: s.logger})
+		s.manifests.max = 256
 		s.mountSites(mux)
 	}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

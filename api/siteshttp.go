@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"connectrpc.com/connect/v2"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -100,12 +102,53 @@ func (s *Server) serveDeployment(w http.ResponseWriter, r *http.Request, st *eve
 }
 
 func (s *Server) serveDeploymentPath(w http.ResponseWriter, r *http.Request, st *eventsv1.Site, depID, base, p string) {
-	d, err := s.reads.Deployment(st.GetProjectId(), st.GetId(), depID)
+	// The site (read fresh) says whether the deployment still exists; its
+	// manifest never changes, so a decoded copy is cached.
+	if !slices.Contains(st.GetDeploymentIds(), depID) {
+		http.Error(w, "no such deployment", http.StatusNotFound)
+		return
+	}
+	d, err := s.manifests.get(st.GetProjectId(), st.GetId(), depID, s.reads.Deployment)
 	if err != nil {
 		http.Error(w, "no such deployment", http.StatusNotFound)
 		return
 	}
 	s.siteFiles.Serve(w, r, st.GetSettings(), d, base, p)
+}
+
+// manifestCache keeps decoded deployments: a 2,000-file manifest costs more
+// to read and decode than serving a small file.
+type manifestCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]*eventsv1.Deployment
+}
+
+func (c *manifestCache) get(project, site, id string, load func(project, site, id string) (*eventsv1.Deployment, error)) (*eventsv1.Deployment, error) {
+	key := project + "/" + site + "/" + id
+	c.mu.Lock()
+	d, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	d, err := load(project, site, id)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*eventsv1.Deployment{}
+	}
+	if len(c.m) >= c.max {
+		for k := range c.m { // evict an arbitrary entry: cheap and bounded
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[key] = d
+	return d, nil
 }
 
 // authorizeHTTP authenticates a plain HTTP request and checks it may act on
