@@ -73,6 +73,9 @@ type Config struct {
 	Metrics *Metrics
 	// Blobs holds site files; sites are not served without it.
 	Blobs SiteBlobs
+	// PublicURL is where clients reach this node ("http://localhost:8080"),
+	// for the URLs answers carry.
+	PublicURL string
 	// SitesDomain, when set, serves site S of project P at the host
 	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
 	SitesDomain string
@@ -95,6 +98,7 @@ type Server struct {
 	siteFiles   *sites.Server
 	manifests   manifestCache
 	sitesDomain string
+	publicURL   string
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -105,7 +109,7 @@ func New(cfg Config) (http.Handler, error) {
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
 		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
 		stopping: cfg.Stopping, metrics: cfg.Metrics, blobs: cfg.Blobs,
-		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, "."))}
+		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, ".")), publicURL: strings.TrimSuffix(cfg.PublicURL, "/")}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}

@@ -1,12 +1,8 @@
 package api
 
 import (
-	"cmp"
 	"context"
-	"net/url"
 	"strings"
-
-	"connectrpc.com/connect/v2/connecthttp"
 
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/site"
@@ -23,31 +19,23 @@ const (
 	previewsPath = "/_previews/" // /_previews/<project>/<site>/<deployment>/… : one deployment
 )
 
-// baseURL is the scheme and host the caller reached this node at, for the
-// URLs answers carry.
-func baseURL(ctx context.Context) string {
-	if info, ok := connecthttp.ServerInfoForContext(ctx); ok {
-		u := info.RequestURL()
-		if u.Host != "" {
-			return (&url.URL{Scheme: cmp.Or(u.Scheme, "http"), Host: u.Host}).String()
-		}
-	}
-	return ""
-}
+// baseURL is where clients reach this node (Config.PublicURL), for the URLs
+// answers carry.
+func (s *Server) baseURL() string { return s.publicURL }
 
-func siteOut(ctx context.Context, s *eventsv1.Site) *cairnv1.Site {
+func (h *sitesHandler) siteOut(s *eventsv1.Site) *cairnv1.Site {
 	if s == nil {
 		return nil
 	}
 	return &cairnv1.Site{Id: s.GetId(), ProjectId: s.GetProjectId(), Name: s.GetName(), Settings: s.GetSettings(),
 		ActiveDeploymentId: s.GetActiveDeploymentId(), CreatedAt: s.GetCreatedAt(), UpdatedAt: s.GetUpdatedAt(),
-		Url: baseURL(ctx) + sitesPath + s.GetProjectId() + "/" + s.GetId() + "/"}
+		Url: h.baseURL() + sitesPath + s.GetProjectId() + "/" + s.GetId() + "/"}
 }
 
-func deploymentOut(ctx context.Context, d *eventsv1.Deployment, active string, withFiles bool) *cairnv1.Deployment {
+func (h *sitesHandler) deploymentOut(d *eventsv1.Deployment, active string, withFiles bool) *cairnv1.Deployment {
 	out := &cairnv1.Deployment{Id: d.GetId(), SiteId: d.GetSiteId(), FileCount: int32(len(d.GetFiles())),
 		TotalSize: d.GetTotalSize(), CreatedAt: d.GetCreatedAt(), Active: d.GetId() == active,
-		PreviewUrl: baseURL(ctx) + previewsPath + d.GetProjectId() + "/" + d.GetSiteId() + "/" + d.GetId() + "/"}
+		PreviewUrl: h.baseURL() + previewsPath + d.GetProjectId() + "/" + d.GetSiteId() + "/" + d.GetId() + "/"}
 	if withFiles {
 		out.Files = d.GetFiles()
 	}
@@ -90,7 +78,7 @@ func (h *sitesHandler) CreateSite(ctx context.Context, req *cairnv1.CreateSiteRe
 	if err != nil {
 		return nil, err
 	}
-	return &cairnv1.CreateSiteResponse{Site: siteOut(ctx, s)}, nil
+	return &cairnv1.CreateSiteResponse{Site: h.siteOut(s)}, nil
 }
 
 func (h *sitesHandler) GetSite(ctx context.Context, req *cairnv1.GetSiteRequest) (*cairnv1.GetSiteResponse, error) {
@@ -98,7 +86,7 @@ func (h *sitesHandler) GetSite(ctx context.Context, req *cairnv1.GetSiteRequest)
 	if err != nil {
 		return nil, notFound(err, "site")
 	}
-	return &cairnv1.GetSiteResponse{Site: siteOut(ctx, s)}, nil
+	return &cairnv1.GetSiteResponse{Site: h.siteOut(s)}, nil
 }
 
 func (h *sitesHandler) ListSites(ctx context.Context, req *cairnv1.ListSitesRequest) (*cairnv1.ListSitesResponse, error) {
@@ -117,7 +105,7 @@ func (h *sitesHandler) ListSites(ctx context.Context, req *cairnv1.ListSitesRequ
 		res.NextPageToken = encodeToken(ss[n-1].GetId())
 	}
 	for _, s := range ss {
-		res.Sites = append(res.Sites, siteOut(ctx, s))
+		res.Sites = append(res.Sites, h.siteOut(s))
 	}
 	return res, nil
 }
@@ -129,7 +117,7 @@ func (h *sitesHandler) UpdateSite(ctx context.Context, req *cairnv1.UpdateSiteRe
 	if err != nil {
 		return nil, err
 	}
-	return &cairnv1.UpdateSiteResponse{Site: siteOut(ctx, s)}, nil
+	return &cairnv1.UpdateSiteResponse{Site: h.siteOut(s)}, nil
 }
 
 func (h *sitesHandler) DeleteSite(ctx context.Context, req *cairnv1.DeleteSiteRequest) (*cairnv1.DeleteSiteResponse, error) {
@@ -189,7 +177,7 @@ func (h *sitesHandler) deploy(ctx context.Context, meta eventlog.Meta, d *events
 	if err != nil {
 		return nil, 0, err
 	}
-	return &cairnv1.CreateDeploymentResponse{Deployment: deploymentOut(ctx, stored, s.GetActiveDeploymentId(), false)}, res.Seq, nil
+	return &cairnv1.CreateDeploymentResponse{Deployment: h.deploymentOut(stored, s.GetActiveDeploymentId(), false)}, res.Seq, nil
 }
 
 func (h *sitesHandler) GetDeployment(ctx context.Context, req *cairnv1.GetDeploymentRequest) (*cairnv1.GetDeploymentResponse, error) {
@@ -201,7 +189,7 @@ func (h *sitesHandler) GetDeployment(ctx context.Context, req *cairnv1.GetDeploy
 	if err != nil {
 		return nil, notFound(err, "site")
 	}
-	return &cairnv1.GetDeploymentResponse{Deployment: deploymentOut(ctx, d, s.GetActiveDeploymentId(), true)}, nil
+	return &cairnv1.GetDeploymentResponse{Deployment: h.deploymentOut(d, s.GetActiveDeploymentId(), true)}, nil
 }
 
 func (h *sitesHandler) ListDeployments(ctx context.Context, req *cairnv1.ListDeploymentsRequest) (*cairnv1.ListDeploymentsResponse, error) {
@@ -224,7 +212,7 @@ func (h *sitesHandler) ListDeployments(ctx context.Context, req *cairnv1.ListDep
 		res.NextPageToken = encodeToken(ds[n-1].GetId())
 	}
 	for _, d := range ds {
-		res.Deployments = append(res.Deployments, deploymentOut(ctx, d, s.GetActiveDeploymentId(), false))
+		res.Deployments = append(res.Deployments, h.deploymentOut(d, s.GetActiveDeploymentId(), false))
 	}
 	return res, nil
 }
@@ -236,7 +224,7 @@ func (h *sitesHandler) ActivateDeployment(ctx context.Context, req *cairnv1.Acti
 	if err != nil {
 		return nil, err
 	}
-	return &cairnv1.ActivateDeploymentResponse{Site: siteOut(ctx, s)}, nil
+	return &cairnv1.ActivateDeploymentResponse{Site: h.siteOut(s)}, nil
 }
 
 func (h *sitesHandler) DeleteDeployment(ctx context.Context, req *cairnv1.DeleteDeploymentRequest) (*cairnv1.DeleteDeploymentResponse, error) {

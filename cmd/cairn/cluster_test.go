@@ -54,6 +54,7 @@ func TestCluster(t *testing.T) {
 	}{
 		{"ReadYourWritesAcrossNodes", clusterReadYourWrites},
 		{"PerProjectReplicas", clusterProjectReplicas},
+		{"SitesBothNodes", clusterSitesBothNodes},
 		{"NATSNodeKilledUnderLoad", clusterNATSKill},
 		{"CairnNodeKilledUnderLoad", clusterCairnKill},
 		{"NewNodeJoins", clusterNewNode},

@@ -34,6 +34,7 @@ type config struct {
 	Replicas        int
 	LogLevel        string
 	SitesDomain     string
+	PublicURL       string
 	MaxRequestBytes int
 }
 
@@ -55,6 +56,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.MasterKey, "master-key", env("CAIRN_MASTER_KEY", ""), "64 hex chars sealing instance secrets; generated into the data directory when unset; every node of a cluster needs the same (CAIRN_MASTER_KEY)")
 	fs.StringVar(&c.Sync, "sync", env("CAIRN_SYNC", defaultSync), "embedded JetStream fsync: 'always' (before every ack) or an interval (CAIRN_SYNC)")
 	fs.IntVar(&c.Replicas, "replicas", envInt(getenv, "CAIRN_REPLICAS"), "stream replicas in a NATS cluster; 0 = auto: 3 on a cluster of 3+ servers, else 1 (CAIRN_REPLICAS)")
+	fs.StringVar(&c.PublicURL, "public-url", env("CAIRN_PUBLIC_URL", ""), "where clients reach this node, for URLs in answers; default from --http-addr (CAIRN_PUBLIC_URL)")
 	fs.StringVar(&c.SitesDomain, "sites-domain", env("CAIRN_SITES_DOMAIN", "localhost"), "serve site S of project P at S.P.<this domain> (CAIRN_SITES_DOMAIN; *.localhost resolves to loopback in browsers and curl)")
 	fs.StringVar(&c.LogLevel, "log-level", env("CAIRN_LOG_LEVEL", "info"), "debug, info, warn or error (CAIRN_LOG_LEVEL)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest request message accepted")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,7 +44,17 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 		return nil, fmt.Errorf("start projections: %w", err)
 	}
 	s = &server{node: n, stopping: make(chan struct{}), served: make(chan error, 1)}
-	handler, err := api.New(api.Config{Stopping: s.stopping, Log: n.log, Reads: n.reads, Store: n.store,
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+	s.url = "http://" + ln.Addr().String()
+	handler, err := api.New(api.Config{PublicURL: cmp.Or(cfg.PublicURL, displayAddr(s.url)), Stopping: s.stopping, Log: n.log, Reads: n.reads, Store: n.store,
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes,
 		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store),
 		SitesDomain: cfg.SitesDomain})
@@ -56,11 +67,6 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 	protocols.SetUnencryptedHTTP2(true)
 	s.http = &http.Server{Handler: handler, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	s.url = "http://" + ln.Addr().String()
 	go func() { s.served <- s.http.Serve(ln) }()
 	return s, nil
 }
