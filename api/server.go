@@ -38,6 +38,7 @@ type ReadModels interface {
 	ListSites(project, after string, limit int) ([]*eventsv1.Site, error)
 	Deployment(project, site, id string) (*eventsv1.Deployment, error)
 	ListDeployments(project, site, after string, limit int) ([]*eventsv1.Deployment, error)
+	DomainClaim(domain string) (*eventsv1.DomainClaimed, error)
 	Ready() bool
 }
 
@@ -155,7 +156,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	if s.blobs != nil && s.sitesDomain != "" {
+	if s.blobs != nil {
 		return s.hostRouter(mux), nil
 	}
 	return mux, nil

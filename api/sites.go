@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/cairn-dev/cairn/domain"
@@ -72,13 +73,87 @@ func (h *sitesHandler) CreateSite(ctx context.Context, req *cairnv1.CreateSiteRe
 	if id == "" || id == domain.UniqueID {
 		id = strings.ToLower(h.log.NewID())
 	}
-	s, _, err := h.writeSite(ctx, req.GetProjectId(), id, func(site.State) site.Command {
-		return site.Create{ID: id, ProjectID: req.GetProjectId(), Name: req.GetName(), Settings: req.GetSettings(), Now: h.log.Now()}
+	if err := site.CheckSettings(req.GetSettings()); err != nil {
+		return nil, err
+	}
+	s, err := h.withDomains(ctx, req.GetProjectId(), id, nil, req.GetSettings().GetDomains(), func() (site.State, error) {
+		s, _, err := h.writeSite(ctx, req.GetProjectId(), id, func(site.State) site.Command {
+			return site.Create{ID: id, ProjectID: req.GetProjectId(), Name: req.GetName(), Settings: req.GetSettings(), Now: h.log.Now()}
+		})
+		return s, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &cairnv1.CreateSiteResponse{Site: h.siteOut(s)}, nil
+}
+
+// withDomains claims the custom domains a site gains before write, and
+// releases the ones it loses after it; when write fails, the new claims are
+// released again. A claim left behind by a crash is harmless: a domain
+// serves only while its site lists it, and another site may take over a
+// claim whose holder no longer lists it.
+func (h *sitesHandler) withDomains(ctx context.Context, project, id string, before, after []string, write func() (site.State, error)) (site.State, error) {
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var claimed []string
+	release := func(domains []string) error {
+		for _, d := range domains {
+			if err := h.domainWrite(ctx, meta, d, site.Release{Domain: d, ProjectID: project, SiteID: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, d := range after {
+		if slices.Contains(before, d) {
+			continue
+		}
+		if err := h.domainWrite(ctx, meta, d, site.Claim{Domain: d, ProjectID: project, SiteID: id}); err != nil {
+			_ = release(claimed)
+			return nil, err
+		}
+		claimed = append(claimed, d)
+	}
+	s, err := write()
+	if err != nil {
+		_ = release(claimed)
+		return nil, err
+	}
+	var lost []string
+	for _, d := range before {
+		if !slices.Contains(after, d) {
+			lost = append(lost, d)
+		}
+	}
+	// A claim that outlives its site is harmless (see above): log, go on.
+	if err := release(lost); err != nil {
+		h.logger.WarnContext(ctx, "releasing custom domains failed; they can be claimed again by any site", "site", id, "err", err)
+	}
+	return s, nil
+}
+
+// domainWrite claims or releases one domain in the system stream.
+func (h *sitesHandler) domainWrite(ctx context.Context, meta eventlog.Meta, d string, cmd any) error {
+	// One idempotency id per domain: several claims share a request.
+	meta.Scope += "\x00domain\x00" + d
+	meta.Prepare = nil
+	_, err := h.log.Write(ctx, eventlog.DomainAggregate(d), meta, eventlog.Decide(site.EvolveClaim, func(s site.ClaimState) ([]*eventsv1.Envelope, error) {
+		if c, ok := cmd.(site.Claim); ok && s != nil {
+			c.HolderUsesIt = h.siteUses(s.GetProjectId(), s.GetSiteId(), d)
+			cmd = c
+		}
+		return site.DecideClaim(s, cmd)
+	}))
+	return err
+}
+
+// siteUses reports whether a site still lists a custom domain.
+func (h *sitesHandler) siteUses(project, id, d string) bool {
+	s, err := h.reads.Site(project, id)
+	return err == nil && slices.Contains(s.GetSettings().GetDomains(), d)
 }
 
 func (h *sitesHandler) GetSite(ctx context.Context, req *cairnv1.GetSiteRequest) (*cairnv1.GetSiteResponse, error) {
@@ -111,8 +186,22 @@ func (h *sitesHandler) ListSites(ctx context.Context, req *cairnv1.ListSitesRequ
 }
 
 func (h *sitesHandler) UpdateSite(ctx context.Context, req *cairnv1.UpdateSiteRequest) (*cairnv1.UpdateSiteResponse, error) {
-	s, _, err := h.writeSite(ctx, req.GetProjectId(), req.GetSiteId(), func(site.State) site.Command {
-		return site.Update{Name: req.Name, Settings: req.GetSettings(), Now: h.log.Now()}
+	cur, err := h.reads.Site(req.GetProjectId(), req.GetSiteId())
+	if err != nil {
+		return nil, notFound(err, "site")
+	}
+	after := cur.GetSettings().GetDomains()
+	if req.GetSettings() != nil {
+		if err := site.CheckSettings(req.GetSettings()); err != nil {
+			return nil, err
+		}
+		after = req.GetSettings().GetDomains()
+	}
+	s, err := h.withDomains(ctx, req.GetProjectId(), req.GetSiteId(), cur.GetSettings().GetDomains(), after, func() (site.State, error) {
+		s, _, err := h.writeSite(ctx, req.GetProjectId(), req.GetSiteId(), func(site.State) site.Command {
+			return site.Update{Name: req.Name, Settings: req.GetSettings(), Now: h.log.Now()}
+		})
+		return s, err
 	})
 	if err != nil {
 		return nil, err
@@ -121,8 +210,15 @@ func (h *sitesHandler) UpdateSite(ctx context.Context, req *cairnv1.UpdateSiteRe
 }
 
 func (h *sitesHandler) DeleteSite(ctx context.Context, req *cairnv1.DeleteSiteRequest) (*cairnv1.DeleteSiteResponse, error) {
-	if _, _, err := h.writeSite(ctx, req.GetProjectId(), req.GetSiteId(), func(site.State) site.Command {
-		return site.Delete{Now: h.log.Now()}
+	cur, err := h.reads.Site(req.GetProjectId(), req.GetSiteId())
+	if err != nil {
+		return nil, notFound(err, "site")
+	}
+	if _, err := h.withDomains(ctx, req.GetProjectId(), req.GetSiteId(), cur.GetSettings().GetDomains(), nil, func() (site.State, error) {
+		s, _, err := h.writeSite(ctx, req.GetProjectId(), req.GetSiteId(), func(site.State) site.Command {
+			return site.Delete{Now: h.log.Now()}
+		})
+		return s, err
 	}); err != nil {
 		return nil, err
 	}

@@ -40,8 +40,9 @@ func (s *Server) mountSites(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /v1/sites/{project}/blobs/{sha256}", s.uploadBlob)
 }
 
-// hostRouter serves sites by host name: S.P.<domain> is site S of project
-// P in production, D.S.P.<domain> its deployment D. Other hosts reach next.
+// hostRouter serves sites by host name: S.P.<sites domain> is site S of
+// project P in production, D.S.P.<sites domain> its deployment D, and a
+// custom domain the site that claimed it. Other hosts reach next.
 func (s *Server) hostRouter(next http.Handler) http.Handler {
 	suffix := "." + s.sitesDomain
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -49,29 +50,33 @@ func (s *Server) hostRouter(next http.Handler) http.Handler {
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
-		labels, ok := strings.CutSuffix(host, suffix)
-		if !ok {
-			next.ServeHTTP(w, r)
+		if labels, ok := strings.CutSuffix(host, suffix); ok && s.sitesDomain != "" {
+			parts := strings.Split(labels, ".")
+			switch len(parts) {
+			case 2:
+				if st, err := s.reads.Site(parts[1], parts[0]); err == nil && st.GetActiveDeploymentId() != "" {
+					s.serveDeploymentPath(w, r, st, st.GetActiveDeploymentId(), "", r.URL.Path)
+					return
+				}
+			case 3:
+				if st, err := s.reads.Site(parts[2], parts[1]); err == nil {
+					s.serveDeploymentPath(w, r, st, parts[0], "", r.URL.Path)
+					return
+				}
+			}
+			http.Error(w, "no such site, or nothing deployed", http.StatusNotFound)
 			return
 		}
-		parts := strings.Split(labels, ".")
-		var st *eventsv1.Site
-		var err error
-		switch len(parts) {
-		case 2:
-			st, err = s.reads.Site(parts[1], parts[0])
-			if err == nil && st.GetActiveDeploymentId() != "" {
+		// A custom domain serves only while its site still lists it: a claim
+		// left by a deleted site serves nothing.
+		if c, err := s.reads.DomainClaim(host); err == nil {
+			if st, err := s.reads.Site(c.GetProjectId(), c.GetSiteId()); err == nil &&
+				slices.Contains(st.GetSettings().GetDomains(), host) && st.GetActiveDeploymentId() != "" {
 				s.serveDeploymentPath(w, r, st, st.GetActiveDeploymentId(), "", r.URL.Path)
 				return
 			}
-		case 3:
-			st, err = s.reads.Site(parts[2], parts[1])
-			if err == nil {
-				s.serveDeploymentPath(w, r, st, parts[0], "", r.URL.Path)
-				return
-			}
 		}
-		http.Error(w, "no such site, or nothing deployed", http.StatusNotFound)
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -49,6 +49,10 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applySitePut(txn, sp, ev, pl.DeploymentActivated.GetSite())
 	case *eventsv1.Envelope_DeploymentDeleted:
 		err = p.applyDeploymentDeleted(txn, sp, ev, pl.DeploymentDeleted.GetSite(), pl.DeploymentDeleted.GetDeployment())
+	case *eventsv1.Envelope_DomainClaimed:
+		err = p.applyDomainClaimed(txn, sp, ev, pl.DomainClaimed)
+	case *eventsv1.Envelope_DomainReleased:
+		err = p.applyDomainReleased(txn, sp, ev, pl.DomainReleased)
 	default:
 		return effect{}, fatal("%s seq %d (%s, event %s): %w %T; upgrade this node",
 			sp.stream, ev.msg.Seq, ev.msg.Subject, ev.env.GetId(), ErrUnknownEvent, pl)

@@ -16,6 +16,7 @@ import (
 //	s/ckpt                      system checkpoint (CAIRN_SYS)
 //	s/projects/<id>             eventsv1.Project
 //	s/idem/<msgid>              system stream idempotency index → seq
+//	s/domains/<domain>          eventsv1.DomainClaimed: who serves a custom domain
 //	p/<project>/ckpt            project checkpoint (PROJECT_<project>)
 //	p/<project>/keys/<keyid>    eventsv1.Key
 //	p/<project>/sites/<site>    eventsv1.Site
@@ -29,6 +30,7 @@ const (
 	sysCheckpoint   = sysPrefix + "ckpt"
 	sysProjects     = sysPrefix + "projects/"
 	sysIdem         = sysPrefix + "idem/"
+	sysDomains      = sysPrefix + "domains/"
 	projectPrefix   = "p/"
 	partCheckpoint  = "ckpt"
 	partKeys        = "keys/"

@@ -159,3 +159,38 @@ func listProto[M proto.Message](p *Projections, prefix, after string, limit int,
 	}
 	return out, nil
 }
+
+// Custom domain claims: s/domains/<domain> → DomainClaimed, in the system
+// read model (a domain is unique instance-wide).
+
+func domainKey(d string) []byte { return []byte(sysDomains + d) }
+
+func (p *Projections) applyDomainClaimed(txn *badger.Txn, sp keyspace, ev event, c *eventsv1.DomainClaimed) error {
+	if sp.project != "" || c.GetDomain() == "" || strings.Contains(c.GetDomain(), "/") {
+		return fatal("%s seq %d (event %s): bad domain claim %q", sp.stream, ev.msg.Seq, ev.env.GetId(), c.GetDomain())
+	}
+	b, err := marshal(c)
+	if err != nil {
+		return fatal("encode domain claim: %w", err)
+	}
+	return txn.Set(domainKey(c.GetDomain()), b)
+}
+
+func (p *Projections) applyDomainReleased(txn *badger.Txn, sp keyspace, ev event, c *eventsv1.DomainReleased) error {
+	if sp.project != "" {
+		return fatal("%s seq %d: domain release in a project stream", sp.stream, ev.msg.Seq)
+	}
+	return txn.Delete(domainKey(c.GetDomain()))
+}
+
+// DomainClaim returns who holds a custom domain; ErrNotFound if nobody.
+func (p *Projections) DomainClaim(d string) (*eventsv1.DomainClaimed, error) {
+	if d == "" || strings.Contains(d, "/") {
+		return nil, ErrNotFound
+	}
+	c := &eventsv1.DomainClaimed{}
+	if err := p.get(domainKey(d), func(v []byte) error { return proto.Unmarshal(v, c) }); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

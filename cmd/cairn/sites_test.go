@@ -204,3 +204,60 @@ func TestSitesDeployServeRollback(t *testing.T) {
 		t.Fatalf("a refused upload left a deployment: %v", list)
 	}
 }
+
+// TestSiteCustomDomains: a custom domain is held by one site instance-wide,
+// serves that site's production deployment, and is free again once dropped.
+func TestSiteCustomDomains(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	op, _ := as(context.Background(), testAdminKey)
+	for _, p := range []string{"a", "b"} {
+		if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: p, Name: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := in.sites().CreateSite(op, &cairnv1.CreateSiteRequest{ProjectId: "a", SiteId: "web", Name: "A",
+		Settings: &eventsv1.SiteSettings{Domains: []string{"www.shop.test"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, body := in.httpDo(t, "POST", "/v1/sites/a/web/deployments?activate=true", testAdminKey, tarGz(t, map[string]string{"index.html": "site A"}), nil); res.StatusCode != 201 {
+		t.Fatalf("deploy A: %d %s", res.StatusCode, body)
+	}
+	if res, page := in.httpDo(t, "GET", "/", "", nil, map[string]string{"Host": "www.shop.test"}); res.StatusCode != 200 || page != "site A" {
+		t.Fatalf("custom domain: %d %q", res.StatusCode, page)
+	}
+	// Project b cannot take the domain while a's site lists it.
+	_, err := in.sites().CreateSite(op, &cairnv1.CreateSiteRequest{ProjectId: "b", SiteId: "web", Name: "B",
+		Settings: &eventsv1.SiteSettings{Domains: []string{"www.shop.test"}}})
+	wantCode(t, err, connect.CodeAlreadyExists)
+	if _, err := in.sites().GetSite(op, &cairnv1.GetSiteRequest{ProjectId: "b", SiteId: "web"}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("the refused site was created: %v", err)
+	}
+	_, err = in.sites().CreateSite(op, &cairnv1.CreateSiteRequest{ProjectId: "b", SiteId: "web", Name: "B",
+		Settings: &eventsv1.SiteSettings{Domains: []string{"Bad_Domain"}}})
+	wantCode(t, err, connect.CodeInvalidArgument)
+	// a drops it; b takes it and serves it.
+	if _, err := in.sites().UpdateSite(op, &cairnv1.UpdateSiteRequest{ProjectId: "a", SiteId: "web", Settings: &eventsv1.SiteSettings{}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := in.httpDo(t, "GET", "/", "", nil, map[string]string{"Host": "www.shop.test"}); res.StatusCode == 200 {
+		t.Fatal("a dropped domain still serves")
+	}
+	if _, err := in.sites().CreateSite(op, &cairnv1.CreateSiteRequest{ProjectId: "b", SiteId: "web", Name: "B",
+		Settings: &eventsv1.SiteSettings{Domains: []string{"www.shop.test"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, body := in.httpDo(t, "POST", "/v1/sites/b/web/deployments?activate=true", testAdminKey, tarGz(t, map[string]string{"index.html": "site B"}), nil); res.StatusCode != 201 {
+		t.Fatalf("deploy B: %d %s", res.StatusCode, body)
+	}
+	if _, page := in.httpDo(t, "GET", "/", "", nil, map[string]string{"Host": "www.shop.test"}); page != "site B" {
+		t.Fatalf("custom domain after the move: %q", page)
+	}
+	// Deleting b's site frees the domain again.
+	if _, err := in.sites().DeleteSite(op, &cairnv1.DeleteSiteRequest{ProjectId: "b", SiteId: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.sites().UpdateSite(op, &cairnv1.UpdateSiteRequest{ProjectId: "a", SiteId: "web",
+		Settings: &eventsv1.SiteSettings{Domains: []string{"www.shop.test"}}}); err != nil {
+		t.Fatalf("reclaim after delete: %v", err)
+	}
+}

@@ -267,6 +267,19 @@ func CheckSettings(s *eventsv1.SiteSettings) error {
 			return domain.FieldError("settings.headers", "header %q is not a valid header", h.GetName())
 		}
 	}
+	if len(s.GetDomains()) > MaxDomains {
+		return domain.FieldError("settings.domains", "at most %d custom domains", MaxDomains)
+	}
+	seen := map[string]bool{}
+	for _, d := range s.GetDomains() {
+		if !ValidDomain(d) {
+			return domain.FieldError("settings.domains", "%q is not a lower-case host name", d)
+		}
+		if seen[d] {
+			return domain.FieldError("settings.domains", "%q appears twice", d)
+		}
+		seen[d] = true
+	}
 	for _, r := range s.GetRedirects() {
 		if !strings.HasPrefix(r.GetFrom(), "/") || r.GetTo() == "" || strings.ContainsAny(r.GetTo(), "\r\n\x00 ") {
 			return domain.FieldError("settings.redirects", "redirect %q → %q: from must start with /, to must be a URL or path", r.GetFrom(), r.GetTo())

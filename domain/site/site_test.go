@@ -134,3 +134,35 @@ func TestCleanPath(t *testing.T) {
 		}
 	}
 }
+
+func TestDomainClaims(t *testing.T) {
+	claim := Claim{Domain: "www.example.com", ProjectID: "a", SiteID: "web"}
+	evs, err := DecideClaim(nil, claim)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("first claim: %v %v", evs, err)
+	}
+	held := EvolveClaim(nil, evs[0])
+	if evs, err := DecideClaim(held, claim); err != nil || len(evs) != 0 {
+		t.Fatalf("re-claim by the holder must be a no-op: %v %v", evs, err)
+	}
+	other := Claim{Domain: "www.example.com", ProjectID: "b", SiteID: "web", HolderUsesIt: true}
+	if _, err := DecideClaim(held, other); domain.KindOf(err) != domain.KindAlreadyExists {
+		t.Fatalf("another project took a used domain: %v", err)
+	}
+	other.HolderUsesIt = false
+	if evs, err := DecideClaim(held, other); err != nil || len(evs) != 1 {
+		t.Fatalf("a stale claim must be taken over: %v %v", evs, err)
+	}
+	if evs, _ := DecideClaim(held, Release{Domain: "www.example.com", ProjectID: "b", SiteID: "web"}); len(evs) != 0 {
+		t.Fatal("a non-holder released the domain")
+	}
+	evs, _ = DecideClaim(held, Release{Domain: "www.example.com", ProjectID: "a", SiteID: "web"})
+	if len(evs) != 1 || EvolveClaim(held, evs[0]) != nil {
+		t.Fatalf("release: %v", evs)
+	}
+	for d, want := range map[string]bool{"www.example.com": true, "example": false, "Ex.com": false, "-a.com": false, "a..com": false, "a_b.com": false} {
+		if ValidDomain(d) != want {
+			t.Errorf("ValidDomain(%q) = %v", d, !want)
+		}
+	}
+}

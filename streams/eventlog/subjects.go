@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"fmt"
+	"strings"
 
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/streams"
@@ -29,6 +30,15 @@ func KeyAggregate(project, key string) Aggregate {
 func SiteAggregate(project, site string) Aggregate {
 	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "sites", site, ">")}
 }
+
+// DomainAggregate is the instance-wide claim on a custom domain, in the
+// system stream. Domain labels never hold '_', so dots become '_' to make
+// one subject token.
+func DomainAggregate(domain string) Aggregate {
+	return Aggregate{Stream: streams.SystemStream, Filter: streams.SystemSubject("domains", domainToken(domain), ">")}
+}
+
+func domainToken(domain string) string { return strings.ReplaceAll(domain, ".", "_") }
 
 // Subject returns the subject an event is stored under, following
 // Appwrite's event names. Stored names: only ever add cases.
@@ -67,6 +77,10 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 	case *eventsv1.Envelope_DeploymentDeleted:
 		s := p.DeploymentDeleted.GetSite()
 		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "deployments", p.DeploymentDeleted.GetDeployment().GetId(), "delete"), nil
+	case *eventsv1.Envelope_DomainClaimed:
+		return streams.SystemSubject("domains", domainToken(p.DomainClaimed.GetDomain()), "claim"), nil
+	case *eventsv1.Envelope_DomainReleased:
+		return streams.SystemSubject("domains", domainToken(p.DomainReleased.GetDomain()), "release"), nil
 	default:
 		return "", fmt.Errorf("no subject for event payload %T", p)
 	}

@@ -160,6 +160,8 @@ type Envelope struct {
 	//	*Envelope_DeploymentCreated
 	//	*Envelope_DeploymentActivated
 	//	*Envelope_DeploymentDeleted
+	//	*Envelope_DomainClaimed
+	//	*Envelope_DomainReleased
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -338,6 +340,24 @@ func (x *Envelope) GetDeploymentDeleted() *DeploymentDeleted {
 	return nil
 }
 
+func (x *Envelope) GetDomainClaimed() *DomainClaimed {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DomainClaimed); ok {
+			return x.DomainClaimed
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDomainReleased() *DomainReleased {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DomainReleased); ok {
+			return x.DomainReleased
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -390,6 +410,14 @@ type Envelope_DeploymentDeleted struct {
 	DeploymentDeleted *DeploymentDeleted `protobuf:"bytes,35,opt,name=deployment_deleted,json=deploymentDeleted,proto3,oneof"`
 }
 
+type Envelope_DomainClaimed struct {
+	DomainClaimed *DomainClaimed `protobuf:"bytes,40,opt,name=domain_claimed,json=domainClaimed,proto3,oneof"`
+}
+
+type Envelope_DomainReleased struct {
+	DomainReleased *DomainReleased `protobuf:"bytes,41,opt,name=domain_released,json=domainReleased,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -413,6 +441,10 @@ func (*Envelope_DeploymentCreated) isEnvelope_Payload() {}
 func (*Envelope_DeploymentActivated) isEnvelope_Payload() {}
 
 func (*Envelope_DeploymentDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_DomainClaimed) isEnvelope_Payload() {}
+
+func (*Envelope_DomainReleased) isEnvelope_Payload() {}
 
 // Actor is who caused an event.
 type Actor struct {
@@ -1093,8 +1125,11 @@ type SiteSettings struct {
 	NotFoundPage  string        `protobuf:"bytes,2,opt,name=not_found_page,json=notFoundPage,proto3" json:"not_found_page,omitempty"`
 	TrailingSlash TrailingSlash `protobuf:"varint,3,opt,name=trailing_slash,json=trailingSlash,proto3,enum=cairn.events.v1.TrailingSlash" json:"trailing_slash,omitempty"`
 	// Extra response headers for paths matching a pattern.
-	Headers       []*HeaderRule `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
-	Redirects     []*Redirect   `protobuf:"bytes,5,rep,name=redirects,proto3" json:"redirects,omitempty"`
+	Headers   []*HeaderRule `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
+	Redirects []*Redirect   `protobuf:"bytes,5,rep,name=redirects,proto3" json:"redirects,omitempty"`
+	// Custom domains serving the production deployment ("www.example.com"),
+	// each claimed instance-wide so no two sites hold one.
+	Domains       []string `protobuf:"bytes,6,rep,name=domains,proto3" json:"domains,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1160,6 +1195,13 @@ func (x *SiteSettings) GetHeaders() []*HeaderRule {
 func (x *SiteSettings) GetRedirects() []*Redirect {
 	if x != nil {
 		return x.Redirects
+	}
+	return nil
+}
+
+func (x *SiteSettings) GetDomains() []string {
+	if x != nil {
+		return x.Domains
 	}
 	return nil
 }
@@ -1747,11 +1789,134 @@ func (x *DeploymentDeleted) GetDeployment() *Deployment {
 	return nil
 }
 
+// DomainClaimed gives a custom domain to a site, instance-wide (in the
+// system stream, so that no two projects hold one domain).
+type DomainClaimed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	ProjectId     string                 `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	SiteId        string                 `protobuf:"bytes,3,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DomainClaimed) Reset() {
+	*x = DomainClaimed{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DomainClaimed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DomainClaimed) ProtoMessage() {}
+
+func (x *DomainClaimed) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DomainClaimed.ProtoReflect.Descriptor instead.
+func (*DomainClaimed) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DomainClaimed) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *DomainClaimed) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *DomainClaimed) GetSiteId() string {
+	if x != nil {
+		return x.SiteId
+	}
+	return ""
+}
+
+// DomainReleased frees a custom domain.
+type DomainReleased struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	ProjectId     string                 `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	SiteId        string                 `protobuf:"bytes,3,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DomainReleased) Reset() {
+	*x = DomainReleased{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DomainReleased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DomainReleased) ProtoMessage() {}
+
+func (x *DomainReleased) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DomainReleased.ProtoReflect.Descriptor instead.
+func (*DomainReleased) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DomainReleased) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *DomainReleased) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *DomainReleased) GetSiteId() string {
+	if x != nil {
+		return x.SiteId
+	}
+	return ""
+}
+
 var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\b\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\t\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1773,7 +1938,9 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\fsite_deleted\x18  \x01(\v2\x1c.cairn.events.v1.SiteDeletedH\x00R\vsiteDeleted\x12S\n" +
 	"\x12deployment_created\x18! \x01(\v2\".cairn.events.v1.DeploymentCreatedH\x00R\x11deploymentCreated\x12Y\n" +
 	"\x14deployment_activated\x18\" \x01(\v2$.cairn.events.v1.DeploymentActivatedH\x00R\x13deploymentActivated\x12S\n" +
-	"\x12deployment_deleted\x18# \x01(\v2\".cairn.events.v1.DeploymentDeletedH\x00R\x11deploymentDeletedB\t\n" +
+	"\x12deployment_deleted\x18# \x01(\v2\".cairn.events.v1.DeploymentDeletedH\x00R\x11deploymentDeleted\x12G\n" +
+	"\x0edomain_claimed\x18( \x01(\v2\x1e.cairn.events.v1.DomainClaimedH\x00R\rdomainClaimed\x12J\n" +
+	"\x0fdomain_released\x18) \x01(\v2\x1f.cairn.events.v1.DomainReleasedH\x00R\x0edomainReleasedB\t\n" +
 	"\apayload\"\xdd\x01\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
@@ -1838,13 +2005,14 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8e\x02\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa8\x02\n" +
 	"\fSiteSettings\x12!\n" +
 	"\fspa_fallback\x18\x01 \x01(\bR\vspaFallback\x12$\n" +
 	"\x0enot_found_page\x18\x02 \x01(\tR\fnotFoundPage\x12E\n" +
 	"\x0etrailing_slash\x18\x03 \x01(\x0e2\x1e.cairn.events.v1.TrailingSlashR\rtrailingSlash\x125\n" +
 	"\aheaders\x18\x04 \x03(\v2\x1b.cairn.events.v1.HeaderRuleR\aheaders\x127\n" +
-	"\tredirects\x18\x05 \x03(\v2\x19.cairn.events.v1.RedirectR\tredirects\"P\n" +
+	"\tredirects\x18\x05 \x03(\v2\x19.cairn.events.v1.RedirectR\tredirects\x12\x18\n" +
+	"\adomains\x18\x06 \x03(\tR\adomains\"P\n" +
 	"\n" +
 	"HeaderRule\x12\x18\n" +
 	"\apattern\x18\x01 \x01(\tR\apattern\x12\x12\n" +
@@ -1889,7 +2057,17 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\x12;\n" +
 	"\n" +
 	"deployment\x18\x02 \x01(\v2\x1b.cairn.events.v1.DeploymentR\n" +
-	"deployment*b\n" +
+	"deployment\"_\n" +
+	"\rDomainClaimed\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x02 \x01(\tR\tprojectId\x12\x17\n" +
+	"\asite_id\x18\x03 \x01(\tR\x06siteId\"`\n" +
+	"\x0eDomainReleased\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x02 \x01(\tR\tprojectId\x12\x17\n" +
+	"\asite_id\x18\x03 \x01(\tR\x06siteId*b\n" +
 	"\rTrailingSlash\x12\x1e\n" +
 	"\x1aTRAILING_SLASH_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TRAILING_SLASH_ADD\x10\x01\x12\x19\n" +
@@ -1909,7 +2087,7 @@ func file_cairn_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_cairn_events_v1_events_proto_goTypes = []any{
 	(TrailingSlash)(0),            // 0: cairn.events.v1.TrailingSlash
 	(Actor_Kind)(0),               // 1: cairn.events.v1.Actor.Kind
@@ -1936,10 +2114,12 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*DeploymentCreated)(nil),     // 22: cairn.events.v1.DeploymentCreated
 	(*DeploymentActivated)(nil),   // 23: cairn.events.v1.DeploymentActivated
 	(*DeploymentDeleted)(nil),     // 24: cairn.events.v1.DeploymentDeleted
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*DomainClaimed)(nil),         // 25: cairn.events.v1.DomainClaimed
+	(*DomainReleased)(nil),        // 26: cairn.events.v1.DomainReleased
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
-	25, // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
+	27, // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
 	3,  // 1: cairn.events.v1.Envelope.actor:type_name -> cairn.events.v1.Actor
 	6,  // 2: cairn.events.v1.Envelope.project_created:type_name -> cairn.events.v1.ProjectCreated
 	7,  // 3: cairn.events.v1.Envelope.project_updated:type_name -> cairn.events.v1.ProjectUpdated
@@ -1953,40 +2133,42 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	22, // 11: cairn.events.v1.Envelope.deployment_created:type_name -> cairn.events.v1.DeploymentCreated
 	23, // 12: cairn.events.v1.Envelope.deployment_activated:type_name -> cairn.events.v1.DeploymentActivated
 	24, // 13: cairn.events.v1.Envelope.deployment_deleted:type_name -> cairn.events.v1.DeploymentDeleted
-	1,  // 14: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	5,  // 15: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	25, // 16: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	25, // 17: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	4,  // 18: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	4,  // 19: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	4,  // 20: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	25, // 21: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 22: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	25, // 23: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 24: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	9,  // 25: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	9,  // 26: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	14, // 27: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	25, // 28: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	25, // 29: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 30: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	15, // 31: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	16, // 32: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	17, // 33: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	25, // 34: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	13, // 35: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	13, // 36: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	13, // 37: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	13, // 38: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	18, // 39: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	13, // 40: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	13, // 41: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	18, // 42: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	25, // 14: cairn.events.v1.Envelope.domain_claimed:type_name -> cairn.events.v1.DomainClaimed
+	26, // 15: cairn.events.v1.Envelope.domain_released:type_name -> cairn.events.v1.DomainReleased
+	1,  // 16: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	5,  // 17: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	27, // 18: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	27, // 19: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	4,  // 20: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	4,  // 21: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	4,  // 22: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	27, // 23: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 24: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	27, // 25: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 26: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	9,  // 27: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	9,  // 28: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	14, // 29: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	27, // 30: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	27, // 31: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 32: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	15, // 33: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	16, // 34: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	17, // 35: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	27, // 36: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	13, // 37: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	13, // 38: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	13, // 39: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	13, // 40: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	18, // 41: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	13, // 42: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	13, // 43: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	18, // 44: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -2007,6 +2189,8 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_DeploymentCreated)(nil),
 		(*Envelope_DeploymentActivated)(nil),
 		(*Envelope_DeploymentDeleted)(nil),
+		(*Envelope_DomainClaimed)(nil),
+		(*Envelope_DomainReleased)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2014,7 +2198,7 @@ func file_cairn_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_events_v1_events_proto_rawDesc), len(file_cairn_events_v1_events_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
