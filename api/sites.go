@@ -36,6 +36,7 @@ func (h *sitesHandler) siteOut(s *eventsv1.Site) *cairnv1.Site {
 func (h *sitesHandler) deploymentOut(d *eventsv1.Deployment, active string, withFiles bool) *cairnv1.Deployment {
 	out := &cairnv1.Deployment{Id: d.GetId(), SiteId: d.GetSiteId(), FileCount: int32(len(d.GetFiles())),
 		TotalSize: d.GetTotalSize(), CreatedAt: d.GetCreatedAt(), Active: d.GetId() == active,
+		Status: d.GetStatus(), Failure: d.GetFailure(),
 		PreviewUrl: h.baseURL() + previewsPath + d.GetProjectId() + "/" + d.GetSiteId() + "/" + d.GetId() + "/"}
 	if withFiles {
 		out.Files = d.GetFiles()
@@ -314,6 +315,10 @@ func (h *sitesHandler) ListDeployments(ctx context.Context, req *cairnv1.ListDep
 }
 
 func (h *sitesHandler) ActivateDeployment(ctx context.Context, req *cairnv1.ActivateDeploymentRequest) (*cairnv1.ActivateDeploymentResponse, error) {
+	if d, err := h.reads.Deployment(req.GetProjectId(), req.GetSiteId(), req.GetDeploymentId()); err == nil &&
+		d.GetStatus() == eventsv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED {
+		return nil, domain.Errorf(domain.KindFailedPrecondition, "deployment %s failed (%s): it cannot be activated", d.GetId(), d.GetFailure())
+	}
 	s, _, err := h.writeSite(ctx, req.GetProjectId(), req.GetSiteId(), func(site.State) site.Command {
 		return site.Activate{DeploymentID: req.GetDeploymentId(), Now: h.log.Now()}
 	})

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
+	"github.com/cairn-dev/cairn/domain/site"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/sites"
 	"github.com/cairn-dev/cairn/sites/archive"
@@ -233,6 +234,17 @@ func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
 		return nil
 	}
 	if err := extract(ctx, http.MaxBytesReader(w, r.Body, MaxArchiveBytes), put); err != nil {
+		// Record the failure with its reason, so the site's deployment list
+		// shows it; nothing of it is served.
+		if de, ok := errors.AsType[*domain.Error](err); ok && ctx.Err() == nil {
+			if _, _, ferr := h.writeSiteWith(ctx, meta, project, id, func(site.State) site.Command {
+				return site.Fail{DeploymentID: d.GetId(), Reason: de.Error(), Now: s.log.Now()}
+			}); ferr != nil {
+				s.logger.WarnContext(ctx, "recording a failed deployment", "site", id, "err", ferr)
+			}
+			de = &domain.Error{Kind: de.Kind, Field: de.Field, Message: "deployment " + d.GetId() + " failed: " + de.Message}
+			err = de
+		}
 		s.httpError(w, r, err)
 		return
 	}

@@ -200,9 +200,26 @@ func TestSitesDeployServeRollback(t *testing.T) {
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("anonymous deploy: %d %s", res.StatusCode, body)
 	}
-	if list, _ := in.sites().ListDeployments(kctx, &cairnv1.ListDeploymentsRequest{ProjectId: "acme", SiteId: "web"}); len(list.GetDeployments()) != 1 {
-		t.Fatalf("a refused upload left a deployment: %v", list)
+	// The refused archive is listed as failed, with its reason; it never serves.
+	list, err = in.sites().ListDeployments(kctx, &cairnv1.ListDeploymentsRequest{ProjectId: "acme", SiteId: "web"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	var failed []*cairnv1.Deployment
+	for _, d := range list.GetDeployments() {
+		if d.GetStatus() == eventsv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED {
+			failed = append(failed, d)
+		}
+	}
+	// Two refused uploads (traversal, not an archive) and the one ready deployment.
+	if len(failed) != 2 || !strings.Contains(failed[0].GetFailure(), "evil") || len(list.GetDeployments()) != 3 {
+		t.Fatalf("want the refused uploads listed as failed with their reasons: %v", list)
+	}
+	if res, _ := in.httpDo(t, "GET", "/_previews/acme/web/"+failed[0].GetId()+"/", "", nil, nil); res.StatusCode != 404 {
+		t.Fatalf("a failed deployment served: %d", res.StatusCode)
+	}
+	_, err = in.sites().ActivateDeployment(kctx, &cairnv1.ActivateDeploymentRequest{ProjectId: "acme", SiteId: "web", DeploymentId: failed[0].GetId()})
+	wantCode(t, err, connect.CodeFailedPrecondition)
 }
 
 // TestSiteCustomDomains: a custom domain is held by one site instance-wide,

@@ -70,6 +70,13 @@ type Activate struct {
 	Now          time.Time
 }
 
+// Fail records an upload that could not become a deployment, with why.
+type Fail struct {
+	DeploymentID string
+	Reason       string
+	Now          time.Time
+}
+
 // DeleteDeployment removes a deployment that is not the active one.
 type DeleteDeployment struct {
 	// Deployment is its last state, from the read model.
@@ -83,6 +90,7 @@ func (Delete) isCommand()           {}
 func (Deploy) isCommand()           {}
 func (Activate) isCommand()         {}
 func (DeleteDeployment) isCommand() {}
+func (Fail) isCommand()             {}
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
@@ -153,6 +161,7 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		s.UpdatedAt = timestamppb.New(c.Now)
 		d = proto.CloneOf(d)
 		d.CreatedAt = timestamppb.New(c.Now)
+		d.Status = eventsv1.DeploymentStatus_DEPLOYMENT_STATUS_READY
 		evs := []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_DeploymentCreated{DeploymentCreated: &eventsv1.DeploymentCreated{Site: s, Deployment: d}}}}
 		if c.Activate {
 			act := proto.CloneOf(s)
@@ -174,6 +183,13 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		s.UpdatedAt = timestamppb.New(c.Now)
 		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_DeploymentActivated{DeploymentActivated: &eventsv1.DeploymentActivated{
 			Site: s, DeploymentId: c.DeploymentID, PreviousDeploymentId: prev}}}}, nil
+	case Fail:
+		if !domain.ValidResourceID(c.DeploymentID) {
+			return nil, domain.FieldError("deployment_id", "malformed id")
+		}
+		d := &eventsv1.Deployment{Id: c.DeploymentID, ProjectId: s.GetProjectId(), SiteId: s.GetId(),
+			Status: eventsv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, Failure: c.Reason, CreatedAt: timestamppb.New(c.Now)}
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_DeploymentFailed{DeploymentFailed: &eventsv1.DeploymentFailed{Site: s, Deployment: d}}}}, nil
 	case DeleteDeployment:
 		id := c.Deployment.GetId()
 		if !slices.Contains(s.DeploymentIds, id) {
@@ -205,6 +221,8 @@ func Evolve(state State, e *eventsv1.Envelope) State {
 		return p.DeploymentActivated.GetSite()
 	case *eventsv1.Envelope_DeploymentDeleted:
 		return p.DeploymentDeleted.GetSite()
+	case *eventsv1.Envelope_DeploymentFailed:
+		return p.DeploymentFailed.GetSite()
 	}
 	return state
 }

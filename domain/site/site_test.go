@@ -99,6 +99,16 @@ func TestDecide(t *testing.T) {
 					t.Fatalf("bad ids %v", s.GetDeploymentIds())
 				}
 			}},
+		{name: "failed upload is recorded, not activatable", given: []Command{create}, when: Fail{DeploymentID: "d9", Reason: "path traversal", Now: t0},
+			check: func(t *testing.T, evs []*eventsv1.Envelope, s State) {
+				d := evs[0].GetDeploymentFailed().GetDeployment()
+				if d.GetStatus() != eventsv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED || d.GetFailure() == "" || len(s.GetDeploymentIds()) != 0 {
+					t.Fatalf("failed deployment: %v, site %v", d, s)
+				}
+				if _, err := Decide(s, Activate{DeploymentID: "d9", Now: t0}); domain.KindOf(err) != domain.KindNotFound {
+					t.Fatalf("a failed deployment was activatable: %v", err)
+				}
+			}},
 		{name: "delete site", given: []Command{create}, when: Delete{Now: t0}, check: func(t *testing.T, evs []*eventsv1.Envelope, s State) {
 			if s != nil || evs[0].GetSiteDeleted().GetSite().GetId() != "web" {
 				t.Fatalf("delete must carry the last state and end the site: %v", evs)

@@ -74,6 +74,9 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 	case *eventsv1.Envelope_DeploymentActivated:
 		s := p.DeploymentActivated.GetSite()
 		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "deployments", p.DeploymentActivated.GetDeploymentId(), "activate"), nil
+	case *eventsv1.Envelope_DeploymentFailed:
+		s := p.DeploymentFailed.GetSite()
+		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "deployments", p.DeploymentFailed.GetDeployment().GetId(), "fail"), nil
 	case *eventsv1.Envelope_DeploymentDeleted:
 		s := p.DeploymentDeleted.GetSite()
 		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "deployments", p.DeploymentDeleted.GetDeployment().GetId(), "delete"), nil

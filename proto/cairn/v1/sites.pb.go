@@ -136,7 +136,10 @@ type Deployment struct {
 	// The deployment's own preview URL, served at once.
 	PreviewUrl string `protobuf:"bytes,7,opt,name=preview_url,json=previewUrl,proto3" json:"preview_url,omitempty"`
 	// The manifest; filled by GetDeployment only.
-	Files         []*v1.SiteFile `protobuf:"bytes,8,rep,name=files,proto3" json:"files,omitempty"`
+	Files  []*v1.SiteFile      `protobuf:"bytes,8,rep,name=files,proto3" json:"files,omitempty"`
+	Status v1.DeploymentStatus `protobuf:"varint,9,opt,name=status,proto3,enum=cairn.events.v1.DeploymentStatus" json:"status,omitempty"`
+	// Why a failed deployment failed.
+	Failure       string `protobuf:"bytes,10,opt,name=failure,proto3" json:"failure,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -225,6 +228,20 @@ func (x *Deployment) GetFiles() []*v1.SiteFile {
 		return x.Files
 	}
 	return nil
+}
+
+func (x *Deployment) GetStatus() v1.DeploymentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return v1.DeploymentStatus(0)
+}
+
+func (x *Deployment) GetFailure() string {
+	if x != nil {
+		return x.Failure
+	}
+	return ""
 }
 
 type CreateSiteRequest struct {
@@ -1399,7 +1416,7 @@ const file_cairn_v1_sites_proto_rawDesc = "" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x10\n" +
-	"\x03url\x18\b \x01(\tR\x03url\"\x98\x02\n" +
+	"\x03url\x18\b \x01(\tR\x03url\"\xed\x02\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
@@ -1413,7 +1430,10 @@ const file_cairn_v1_sites_proto_rawDesc = "" +
 	"\x06active\x18\x06 \x01(\bR\x06active\x12\x1f\n" +
 	"\vpreview_url\x18\a \x01(\tR\n" +
 	"previewUrl\x12/\n" +
-	"\x05files\x18\b \x03(\v2\x19.cairn.events.v1.SiteFileR\x05files\"\xf8\x01\n" +
+	"\x05files\x18\b \x03(\v2\x19.cairn.events.v1.SiteFileR\x05files\x129\n" +
+	"\x06status\x18\t \x01(\x0e2!.cairn.events.v1.DeploymentStatusR\x06status\x12\x18\n" +
+	"\afailure\x18\n" +
+	" \x01(\tR\afailure\"\xf8\x01\n" +
 	"\x11CreateSiteRequest\x12?\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12G\n" +
@@ -1562,6 +1582,7 @@ var file_cairn_v1_sites_proto_goTypes = []any{
 	(*v1.SiteSettings)(nil),            // 24: cairn.events.v1.SiteSettings
 	(*timestamppb.Timestamp)(nil),      // 25: google.protobuf.Timestamp
 	(*v1.SiteFile)(nil),                // 26: cairn.events.v1.SiteFile
+	(v1.DeploymentStatus)(0),           // 27: cairn.events.v1.DeploymentStatus
 }
 var file_cairn_v1_sites_proto_depIdxs = []int32{
 	24, // 0: cairn.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
@@ -1569,44 +1590,45 @@ var file_cairn_v1_sites_proto_depIdxs = []int32{
 	25, // 2: cairn.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
 	25, // 3: cairn.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
 	26, // 4: cairn.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	24, // 5: cairn.v1.CreateSiteRequest.settings:type_name -> cairn.events.v1.SiteSettings
-	0,  // 6: cairn.v1.CreateSiteResponse.site:type_name -> cairn.v1.Site
-	0,  // 7: cairn.v1.GetSiteResponse.site:type_name -> cairn.v1.Site
-	0,  // 8: cairn.v1.ListSitesResponse.sites:type_name -> cairn.v1.Site
-	24, // 9: cairn.v1.UpdateSiteRequest.settings:type_name -> cairn.events.v1.SiteSettings
-	0,  // 10: cairn.v1.UpdateSiteResponse.site:type_name -> cairn.v1.Site
-	26, // 11: cairn.v1.CreateDeploymentRequest.files:type_name -> cairn.events.v1.SiteFile
-	1,  // 12: cairn.v1.CreateDeploymentResponse.deployment:type_name -> cairn.v1.Deployment
-	1,  // 13: cairn.v1.GetDeploymentResponse.deployment:type_name -> cairn.v1.Deployment
-	1,  // 14: cairn.v1.ListDeploymentsResponse.deployments:type_name -> cairn.v1.Deployment
-	0,  // 15: cairn.v1.ActivateDeploymentResponse.site:type_name -> cairn.v1.Site
-	2,  // 16: cairn.v1.SitesService.CreateSite:input_type -> cairn.v1.CreateSiteRequest
-	4,  // 17: cairn.v1.SitesService.GetSite:input_type -> cairn.v1.GetSiteRequest
-	6,  // 18: cairn.v1.SitesService.ListSites:input_type -> cairn.v1.ListSitesRequest
-	8,  // 19: cairn.v1.SitesService.UpdateSite:input_type -> cairn.v1.UpdateSiteRequest
-	10, // 20: cairn.v1.SitesService.DeleteSite:input_type -> cairn.v1.DeleteSiteRequest
-	12, // 21: cairn.v1.SitesService.MissingFiles:input_type -> cairn.v1.MissingFilesRequest
-	14, // 22: cairn.v1.SitesService.CreateDeployment:input_type -> cairn.v1.CreateDeploymentRequest
-	16, // 23: cairn.v1.SitesService.GetDeployment:input_type -> cairn.v1.GetDeploymentRequest
-	18, // 24: cairn.v1.SitesService.ListDeployments:input_type -> cairn.v1.ListDeploymentsRequest
-	20, // 25: cairn.v1.SitesService.ActivateDeployment:input_type -> cairn.v1.ActivateDeploymentRequest
-	22, // 26: cairn.v1.SitesService.DeleteDeployment:input_type -> cairn.v1.DeleteDeploymentRequest
-	3,  // 27: cairn.v1.SitesService.CreateSite:output_type -> cairn.v1.CreateSiteResponse
-	5,  // 28: cairn.v1.SitesService.GetSite:output_type -> cairn.v1.GetSiteResponse
-	7,  // 29: cairn.v1.SitesService.ListSites:output_type -> cairn.v1.ListSitesResponse
-	9,  // 30: cairn.v1.SitesService.UpdateSite:output_type -> cairn.v1.UpdateSiteResponse
-	11, // 31: cairn.v1.SitesService.DeleteSite:output_type -> cairn.v1.DeleteSiteResponse
-	13, // 32: cairn.v1.SitesService.MissingFiles:output_type -> cairn.v1.MissingFilesResponse
-	15, // 33: cairn.v1.SitesService.CreateDeployment:output_type -> cairn.v1.CreateDeploymentResponse
-	17, // 34: cairn.v1.SitesService.GetDeployment:output_type -> cairn.v1.GetDeploymentResponse
-	19, // 35: cairn.v1.SitesService.ListDeployments:output_type -> cairn.v1.ListDeploymentsResponse
-	21, // 36: cairn.v1.SitesService.ActivateDeployment:output_type -> cairn.v1.ActivateDeploymentResponse
-	23, // 37: cairn.v1.SitesService.DeleteDeployment:output_type -> cairn.v1.DeleteDeploymentResponse
-	27, // [27:38] is the sub-list for method output_type
-	16, // [16:27] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	27, // 5: cairn.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	24, // 6: cairn.v1.CreateSiteRequest.settings:type_name -> cairn.events.v1.SiteSettings
+	0,  // 7: cairn.v1.CreateSiteResponse.site:type_name -> cairn.v1.Site
+	0,  // 8: cairn.v1.GetSiteResponse.site:type_name -> cairn.v1.Site
+	0,  // 9: cairn.v1.ListSitesResponse.sites:type_name -> cairn.v1.Site
+	24, // 10: cairn.v1.UpdateSiteRequest.settings:type_name -> cairn.events.v1.SiteSettings
+	0,  // 11: cairn.v1.UpdateSiteResponse.site:type_name -> cairn.v1.Site
+	26, // 12: cairn.v1.CreateDeploymentRequest.files:type_name -> cairn.events.v1.SiteFile
+	1,  // 13: cairn.v1.CreateDeploymentResponse.deployment:type_name -> cairn.v1.Deployment
+	1,  // 14: cairn.v1.GetDeploymentResponse.deployment:type_name -> cairn.v1.Deployment
+	1,  // 15: cairn.v1.ListDeploymentsResponse.deployments:type_name -> cairn.v1.Deployment
+	0,  // 16: cairn.v1.ActivateDeploymentResponse.site:type_name -> cairn.v1.Site
+	2,  // 17: cairn.v1.SitesService.CreateSite:input_type -> cairn.v1.CreateSiteRequest
+	4,  // 18: cairn.v1.SitesService.GetSite:input_type -> cairn.v1.GetSiteRequest
+	6,  // 19: cairn.v1.SitesService.ListSites:input_type -> cairn.v1.ListSitesRequest
+	8,  // 20: cairn.v1.SitesService.UpdateSite:input_type -> cairn.v1.UpdateSiteRequest
+	10, // 21: cairn.v1.SitesService.DeleteSite:input_type -> cairn.v1.DeleteSiteRequest
+	12, // 22: cairn.v1.SitesService.MissingFiles:input_type -> cairn.v1.MissingFilesRequest
+	14, // 23: cairn.v1.SitesService.CreateDeployment:input_type -> cairn.v1.CreateDeploymentRequest
+	16, // 24: cairn.v1.SitesService.GetDeployment:input_type -> cairn.v1.GetDeploymentRequest
+	18, // 25: cairn.v1.SitesService.ListDeployments:input_type -> cairn.v1.ListDeploymentsRequest
+	20, // 26: cairn.v1.SitesService.ActivateDeployment:input_type -> cairn.v1.ActivateDeploymentRequest
+	22, // 27: cairn.v1.SitesService.DeleteDeployment:input_type -> cairn.v1.DeleteDeploymentRequest
+	3,  // 28: cairn.v1.SitesService.CreateSite:output_type -> cairn.v1.CreateSiteResponse
+	5,  // 29: cairn.v1.SitesService.GetSite:output_type -> cairn.v1.GetSiteResponse
+	7,  // 30: cairn.v1.SitesService.ListSites:output_type -> cairn.v1.ListSitesResponse
+	9,  // 31: cairn.v1.SitesService.UpdateSite:output_type -> cairn.v1.UpdateSiteResponse
+	11, // 32: cairn.v1.SitesService.DeleteSite:output_type -> cairn.v1.DeleteSiteResponse
+	13, // 33: cairn.v1.SitesService.MissingFiles:output_type -> cairn.v1.MissingFilesResponse
+	15, // 34: cairn.v1.SitesService.CreateDeployment:output_type -> cairn.v1.CreateDeploymentResponse
+	17, // 35: cairn.v1.SitesService.GetDeployment:output_type -> cairn.v1.GetDeploymentResponse
+	19, // 36: cairn.v1.SitesService.ListDeployments:output_type -> cairn.v1.ListDeploymentsResponse
+	21, // 37: cairn.v1.SitesService.ActivateDeployment:output_type -> cairn.v1.ActivateDeploymentResponse
+	23, // 38: cairn.v1.SitesService.DeleteDeployment:output_type -> cairn.v1.DeleteDeploymentResponse
+	28, // [28:39] is the sub-list for method output_type
+	17, // [17:28] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_sites_proto_init() }

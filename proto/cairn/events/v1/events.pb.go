@@ -79,6 +79,57 @@ func (TrailingSlash) EnumDescriptor() ([]byte, []int) {
 	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{0}
 }
 
+// DeploymentStatus: ready deployments serve; failed ones never do.
+type DeploymentStatus int32
+
+const (
+	// Deployments recorded before statuses existed: ready.
+	DeploymentStatus_DEPLOYMENT_STATUS_UNSPECIFIED DeploymentStatus = 0
+	DeploymentStatus_DEPLOYMENT_STATUS_READY       DeploymentStatus = 1
+	DeploymentStatus_DEPLOYMENT_STATUS_FAILED      DeploymentStatus = 2
+)
+
+// Enum value maps for DeploymentStatus.
+var (
+	DeploymentStatus_name = map[int32]string{
+		0: "DEPLOYMENT_STATUS_UNSPECIFIED",
+		1: "DEPLOYMENT_STATUS_READY",
+		2: "DEPLOYMENT_STATUS_FAILED",
+	}
+	DeploymentStatus_value = map[string]int32{
+		"DEPLOYMENT_STATUS_UNSPECIFIED": 0,
+		"DEPLOYMENT_STATUS_READY":       1,
+		"DEPLOYMENT_STATUS_FAILED":      2,
+	}
+)
+
+func (x DeploymentStatus) Enum() *DeploymentStatus {
+	p := new(DeploymentStatus)
+	*p = x
+	return p
+}
+
+func (x DeploymentStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeploymentStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_events_v1_events_proto_enumTypes[1].Descriptor()
+}
+
+func (DeploymentStatus) Type() protoreflect.EnumType {
+	return &file_cairn_events_v1_events_proto_enumTypes[1]
+}
+
+func (x DeploymentStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeploymentStatus.Descriptor instead.
+func (DeploymentStatus) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
 type Actor_Kind int32
 
 const (
@@ -121,11 +172,11 @@ func (x Actor_Kind) String() string {
 }
 
 func (Actor_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_cairn_events_v1_events_proto_enumTypes[1].Descriptor()
+	return file_cairn_events_v1_events_proto_enumTypes[2].Descriptor()
 }
 
 func (Actor_Kind) Type() protoreflect.EnumType {
-	return &file_cairn_events_v1_events_proto_enumTypes[1]
+	return &file_cairn_events_v1_events_proto_enumTypes[2]
 }
 
 func (x Actor_Kind) Number() protoreflect.EnumNumber {
@@ -160,6 +211,7 @@ type Envelope struct {
 	//	*Envelope_DeploymentCreated
 	//	*Envelope_DeploymentActivated
 	//	*Envelope_DeploymentDeleted
+	//	*Envelope_DeploymentFailed
 	//	*Envelope_DomainClaimed
 	//	*Envelope_DomainReleased
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
@@ -340,6 +392,15 @@ func (x *Envelope) GetDeploymentDeleted() *DeploymentDeleted {
 	return nil
 }
 
+func (x *Envelope) GetDeploymentFailed() *DeploymentFailed {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DeploymentFailed); ok {
+			return x.DeploymentFailed
+		}
+	}
+	return nil
+}
+
 func (x *Envelope) GetDomainClaimed() *DomainClaimed {
 	if x != nil {
 		if x, ok := x.Payload.(*Envelope_DomainClaimed); ok {
@@ -410,6 +471,10 @@ type Envelope_DeploymentDeleted struct {
 	DeploymentDeleted *DeploymentDeleted `protobuf:"bytes,35,opt,name=deployment_deleted,json=deploymentDeleted,proto3,oneof"`
 }
 
+type Envelope_DeploymentFailed struct {
+	DeploymentFailed *DeploymentFailed `protobuf:"bytes,36,opt,name=deployment_failed,json=deploymentFailed,proto3,oneof"`
+}
+
 type Envelope_DomainClaimed struct {
 	DomainClaimed *DomainClaimed `protobuf:"bytes,40,opt,name=domain_claimed,json=domainClaimed,proto3,oneof"`
 }
@@ -441,6 +506,8 @@ func (*Envelope_DeploymentCreated) isEnvelope_Payload() {}
 func (*Envelope_DeploymentActivated) isEnvelope_Payload() {}
 
 func (*Envelope_DeploymentDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_DeploymentFailed) isEnvelope_Payload() {}
 
 func (*Envelope_DomainClaimed) isEnvelope_Payload() {}
 
@@ -1404,13 +1471,16 @@ func (x *SiteFile) GetContentType() string {
 
 // Deployment is an immutable set of files of a site.
 type Deployment struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	ProjectId     string                 `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
-	SiteId        string                 `protobuf:"bytes,3,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
-	Files         []*SiteFile            `protobuf:"bytes,4,rep,name=files,proto3" json:"files,omitempty"`
-	TotalSize     int64                  `protobuf:"varint,5,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProjectId string                 `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	SiteId    string                 `protobuf:"bytes,3,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
+	Files     []*SiteFile            `protobuf:"bytes,4,rep,name=files,proto3" json:"files,omitempty"`
+	TotalSize int64                  `protobuf:"varint,5,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Status    DeploymentStatus       `protobuf:"varint,7,opt,name=status,proto3,enum=cairn.events.v1.DeploymentStatus" json:"status,omitempty"`
+	// Why a failed deployment failed, for the user.
+	Failure       string `protobuf:"bytes,8,opt,name=failure,proto3" json:"failure,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1485,6 +1555,20 @@ func (x *Deployment) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Deployment) GetStatus() DeploymentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return DeploymentStatus_DEPLOYMENT_STATUS_UNSPECIFIED
+}
+
+func (x *Deployment) GetFailure() string {
+	if x != nil {
+		return x.Failure
+	}
+	return ""
 }
 
 type SiteCreated struct {
@@ -1736,6 +1820,60 @@ func (x *DeploymentActivated) GetPreviousDeploymentId() string {
 	return ""
 }
 
+// DeploymentFailed records an upload that could not become a deployment
+// (a refused archive), with the reason; nothing of it is served.
+type DeploymentFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Deployment    *Deployment            `protobuf:"bytes,2,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentFailed) Reset() {
+	*x = DeploymentFailed{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentFailed) ProtoMessage() {}
+
+func (x *DeploymentFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentFailed.ProtoReflect.Descriptor instead.
+func (*DeploymentFailed) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DeploymentFailed) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+func (x *DeploymentFailed) GetDeployment() *Deployment {
+	if x != nil {
+		return x.Deployment
+	}
+	return nil
+}
+
 // DeploymentDeleted carries the deleted deployment's last state.
 type DeploymentDeleted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1747,7 +1885,7 @@ type DeploymentDeleted struct {
 
 func (x *DeploymentDeleted) Reset() {
 	*x = DeploymentDeleted{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[22]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1897,7 @@ func (x *DeploymentDeleted) String() string {
 func (*DeploymentDeleted) ProtoMessage() {}
 
 func (x *DeploymentDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[22]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1910,7 @@ func (x *DeploymentDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentDeleted.ProtoReflect.Descriptor instead.
 func (*DeploymentDeleted) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{22}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeploymentDeleted) GetSite() *Site {
@@ -1802,7 +1940,7 @@ type DomainClaimed struct {
 
 func (x *DomainClaimed) Reset() {
 	*x = DomainClaimed{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[23]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1952,7 @@ func (x *DomainClaimed) String() string {
 func (*DomainClaimed) ProtoMessage() {}
 
 func (x *DomainClaimed) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[23]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1965,7 @@ func (x *DomainClaimed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainClaimed.ProtoReflect.Descriptor instead.
 func (*DomainClaimed) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{23}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DomainClaimed) GetDomain() string {
@@ -1863,7 +2001,7 @@ type DomainReleased struct {
 
 func (x *DomainReleased) Reset() {
 	*x = DomainReleased{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[24]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +2013,7 @@ func (x *DomainReleased) String() string {
 func (*DomainReleased) ProtoMessage() {}
 
 func (x *DomainReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[24]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +2026,7 @@ func (x *DomainReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainReleased.ProtoReflect.Descriptor instead.
 func (*DomainReleased) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{24}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DomainReleased) GetDomain() string {
@@ -1916,7 +2054,8 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\t\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\n" +
+	"\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1938,7 +2077,8 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\fsite_deleted\x18  \x01(\v2\x1c.cairn.events.v1.SiteDeletedH\x00R\vsiteDeleted\x12S\n" +
 	"\x12deployment_created\x18! \x01(\v2\".cairn.events.v1.DeploymentCreatedH\x00R\x11deploymentCreated\x12Y\n" +
 	"\x14deployment_activated\x18\" \x01(\v2$.cairn.events.v1.DeploymentActivatedH\x00R\x13deploymentActivated\x12S\n" +
-	"\x12deployment_deleted\x18# \x01(\v2\".cairn.events.v1.DeploymentDeletedH\x00R\x11deploymentDeleted\x12G\n" +
+	"\x12deployment_deleted\x18# \x01(\v2\".cairn.events.v1.DeploymentDeletedH\x00R\x11deploymentDeleted\x12P\n" +
+	"\x11deployment_failed\x18$ \x01(\v2!.cairn.events.v1.DeploymentFailedH\x00R\x10deploymentFailed\x12G\n" +
 	"\x0edomain_claimed\x18( \x01(\v2\x1e.cairn.events.v1.DomainClaimedH\x00R\rdomainClaimed\x12J\n" +
 	"\x0fdomain_released\x18) \x01(\v2\x1f.cairn.events.v1.DomainReleasedH\x00R\x0edomainReleasedB\t\n" +
 	"\apayload\"\xdd\x01\n" +
@@ -2026,7 +2166,7 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
 	"\x06sha256\x18\x02 \x01(\tR\x06sha256\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12!\n" +
-	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\"\xdf\x01\n" +
+	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\"\xb4\x02\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -2037,7 +2177,9 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"total_size\x18\x05 \x01(\x03R\ttotalSize\x129\n" +
 	"\n" +
-	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"8\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\x06status\x18\a \x01(\x0e2!.cairn.events.v1.DeploymentStatusR\x06status\x12\x18\n" +
+	"\afailure\x18\b \x01(\tR\afailure\"8\n" +
 	"\vSiteCreated\x12)\n" +
 	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\"8\n" +
 	"\vSiteUpdated\x12)\n" +
@@ -2052,7 +2194,12 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x13DeploymentActivated\x12)\n" +
 	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\x12#\n" +
 	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x124\n" +
-	"\x16previous_deployment_id\x18\x03 \x01(\tR\x14previousDeploymentId\"{\n" +
+	"\x16previous_deployment_id\x18\x03 \x01(\tR\x14previousDeploymentId\"z\n" +
+	"\x10DeploymentFailed\x12)\n" +
+	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\x12;\n" +
+	"\n" +
+	"deployment\x18\x02 \x01(\v2\x1b.cairn.events.v1.DeploymentR\n" +
+	"deployment\"{\n" +
 	"\x11DeploymentDeleted\x12)\n" +
 	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\x12;\n" +
 	"\n" +
@@ -2071,7 +2218,11 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\rTrailingSlash\x12\x1e\n" +
 	"\x1aTRAILING_SLASH_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TRAILING_SLASH_ADD\x10\x01\x12\x19\n" +
-	"\x15TRAILING_SLASH_REMOVE\x10\x02B\xbb\x01\n" +
+	"\x15TRAILING_SLASH_REMOVE\x10\x02*p\n" +
+	"\x10DeploymentStatus\x12!\n" +
+	"\x1dDEPLOYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17DEPLOYMENT_STATUS_READY\x10\x01\x12\x1c\n" +
+	"\x18DEPLOYMENT_STATUS_FAILED\x10\x02B\xbb\x01\n" +
 	"\x13com.cairn.events.v1B\vEventsProtoP\x01Z9github.com/cairn-dev/cairn/proto/cairn/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\x0fCairn.Events.V1\xca\x02\x0fCairn\\Events\\V1\xe2\x02\x1bCairn\\Events\\V1\\GPBMetadata\xea\x02\x11Cairn::Events::V1b\x06proto3"
 
 var (
@@ -2086,89 +2237,95 @@ func file_cairn_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_cairn_events_v1_events_proto_rawDescData
 }
 
-var file_cairn_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_cairn_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_cairn_events_v1_events_proto_goTypes = []any{
 	(TrailingSlash)(0),            // 0: cairn.events.v1.TrailingSlash
-	(Actor_Kind)(0),               // 1: cairn.events.v1.Actor.Kind
-	(*Envelope)(nil),              // 2: cairn.events.v1.Envelope
-	(*Actor)(nil),                 // 3: cairn.events.v1.Actor
-	(*Project)(nil),               // 4: cairn.events.v1.Project
-	(*ProjectLimits)(nil),         // 5: cairn.events.v1.ProjectLimits
-	(*ProjectCreated)(nil),        // 6: cairn.events.v1.ProjectCreated
-	(*ProjectUpdated)(nil),        // 7: cairn.events.v1.ProjectUpdated
-	(*ProjectDeleted)(nil),        // 8: cairn.events.v1.ProjectDeleted
-	(*Key)(nil),                   // 9: cairn.events.v1.Key
-	(*KeyCreated)(nil),            // 10: cairn.events.v1.KeyCreated
-	(*KeyUpdated)(nil),            // 11: cairn.events.v1.KeyUpdated
-	(*KeyDeleted)(nil),            // 12: cairn.events.v1.KeyDeleted
-	(*Site)(nil),                  // 13: cairn.events.v1.Site
-	(*SiteSettings)(nil),          // 14: cairn.events.v1.SiteSettings
-	(*HeaderRule)(nil),            // 15: cairn.events.v1.HeaderRule
-	(*Redirect)(nil),              // 16: cairn.events.v1.Redirect
-	(*SiteFile)(nil),              // 17: cairn.events.v1.SiteFile
-	(*Deployment)(nil),            // 18: cairn.events.v1.Deployment
-	(*SiteCreated)(nil),           // 19: cairn.events.v1.SiteCreated
-	(*SiteUpdated)(nil),           // 20: cairn.events.v1.SiteUpdated
-	(*SiteDeleted)(nil),           // 21: cairn.events.v1.SiteDeleted
-	(*DeploymentCreated)(nil),     // 22: cairn.events.v1.DeploymentCreated
-	(*DeploymentActivated)(nil),   // 23: cairn.events.v1.DeploymentActivated
-	(*DeploymentDeleted)(nil),     // 24: cairn.events.v1.DeploymentDeleted
-	(*DomainClaimed)(nil),         // 25: cairn.events.v1.DomainClaimed
-	(*DomainReleased)(nil),        // 26: cairn.events.v1.DomainReleased
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(DeploymentStatus)(0),         // 1: cairn.events.v1.DeploymentStatus
+	(Actor_Kind)(0),               // 2: cairn.events.v1.Actor.Kind
+	(*Envelope)(nil),              // 3: cairn.events.v1.Envelope
+	(*Actor)(nil),                 // 4: cairn.events.v1.Actor
+	(*Project)(nil),               // 5: cairn.events.v1.Project
+	(*ProjectLimits)(nil),         // 6: cairn.events.v1.ProjectLimits
+	(*ProjectCreated)(nil),        // 7: cairn.events.v1.ProjectCreated
+	(*ProjectUpdated)(nil),        // 8: cairn.events.v1.ProjectUpdated
+	(*ProjectDeleted)(nil),        // 9: cairn.events.v1.ProjectDeleted
+	(*Key)(nil),                   // 10: cairn.events.v1.Key
+	(*KeyCreated)(nil),            // 11: cairn.events.v1.KeyCreated
+	(*KeyUpdated)(nil),            // 12: cairn.events.v1.KeyUpdated
+	(*KeyDeleted)(nil),            // 13: cairn.events.v1.KeyDeleted
+	(*Site)(nil),                  // 14: cairn.events.v1.Site
+	(*SiteSettings)(nil),          // 15: cairn.events.v1.SiteSettings
+	(*HeaderRule)(nil),            // 16: cairn.events.v1.HeaderRule
+	(*Redirect)(nil),              // 17: cairn.events.v1.Redirect
+	(*SiteFile)(nil),              // 18: cairn.events.v1.SiteFile
+	(*Deployment)(nil),            // 19: cairn.events.v1.Deployment
+	(*SiteCreated)(nil),           // 20: cairn.events.v1.SiteCreated
+	(*SiteUpdated)(nil),           // 21: cairn.events.v1.SiteUpdated
+	(*SiteDeleted)(nil),           // 22: cairn.events.v1.SiteDeleted
+	(*DeploymentCreated)(nil),     // 23: cairn.events.v1.DeploymentCreated
+	(*DeploymentActivated)(nil),   // 24: cairn.events.v1.DeploymentActivated
+	(*DeploymentFailed)(nil),      // 25: cairn.events.v1.DeploymentFailed
+	(*DeploymentDeleted)(nil),     // 26: cairn.events.v1.DeploymentDeleted
+	(*DomainClaimed)(nil),         // 27: cairn.events.v1.DomainClaimed
+	(*DomainReleased)(nil),        // 28: cairn.events.v1.DomainReleased
+	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
-	27, // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
-	3,  // 1: cairn.events.v1.Envelope.actor:type_name -> cairn.events.v1.Actor
-	6,  // 2: cairn.events.v1.Envelope.project_created:type_name -> cairn.events.v1.ProjectCreated
-	7,  // 3: cairn.events.v1.Envelope.project_updated:type_name -> cairn.events.v1.ProjectUpdated
-	8,  // 4: cairn.events.v1.Envelope.project_deleted:type_name -> cairn.events.v1.ProjectDeleted
-	10, // 5: cairn.events.v1.Envelope.key_created:type_name -> cairn.events.v1.KeyCreated
-	11, // 6: cairn.events.v1.Envelope.key_updated:type_name -> cairn.events.v1.KeyUpdated
-	12, // 7: cairn.events.v1.Envelope.key_deleted:type_name -> cairn.events.v1.KeyDeleted
-	19, // 8: cairn.events.v1.Envelope.site_created:type_name -> cairn.events.v1.SiteCreated
-	20, // 9: cairn.events.v1.Envelope.site_updated:type_name -> cairn.events.v1.SiteUpdated
-	21, // 10: cairn.events.v1.Envelope.site_deleted:type_name -> cairn.events.v1.SiteDeleted
-	22, // 11: cairn.events.v1.Envelope.deployment_created:type_name -> cairn.events.v1.DeploymentCreated
-	23, // 12: cairn.events.v1.Envelope.deployment_activated:type_name -> cairn.events.v1.DeploymentActivated
-	24, // 13: cairn.events.v1.Envelope.deployment_deleted:type_name -> cairn.events.v1.DeploymentDeleted
-	25, // 14: cairn.events.v1.Envelope.domain_claimed:type_name -> cairn.events.v1.DomainClaimed
-	26, // 15: cairn.events.v1.Envelope.domain_released:type_name -> cairn.events.v1.DomainReleased
-	1,  // 16: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	5,  // 17: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	27, // 18: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	27, // 19: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	4,  // 20: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	4,  // 21: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	4,  // 22: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	27, // 23: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 24: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	27, // 25: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 26: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	9,  // 27: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	9,  // 28: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	14, // 29: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	27, // 30: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	27, // 31: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 32: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	15, // 33: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	16, // 34: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	17, // 35: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	27, // 36: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	13, // 37: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	13, // 38: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	13, // 39: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	13, // 40: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	18, // 41: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	13, // 42: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	13, // 43: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	18, // 44: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	29, // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
+	4,  // 1: cairn.events.v1.Envelope.actor:type_name -> cairn.events.v1.Actor
+	7,  // 2: cairn.events.v1.Envelope.project_created:type_name -> cairn.events.v1.ProjectCreated
+	8,  // 3: cairn.events.v1.Envelope.project_updated:type_name -> cairn.events.v1.ProjectUpdated
+	9,  // 4: cairn.events.v1.Envelope.project_deleted:type_name -> cairn.events.v1.ProjectDeleted
+	11, // 5: cairn.events.v1.Envelope.key_created:type_name -> cairn.events.v1.KeyCreated
+	12, // 6: cairn.events.v1.Envelope.key_updated:type_name -> cairn.events.v1.KeyUpdated
+	13, // 7: cairn.events.v1.Envelope.key_deleted:type_name -> cairn.events.v1.KeyDeleted
+	20, // 8: cairn.events.v1.Envelope.site_created:type_name -> cairn.events.v1.SiteCreated
+	21, // 9: cairn.events.v1.Envelope.site_updated:type_name -> cairn.events.v1.SiteUpdated
+	22, // 10: cairn.events.v1.Envelope.site_deleted:type_name -> cairn.events.v1.SiteDeleted
+	23, // 11: cairn.events.v1.Envelope.deployment_created:type_name -> cairn.events.v1.DeploymentCreated
+	24, // 12: cairn.events.v1.Envelope.deployment_activated:type_name -> cairn.events.v1.DeploymentActivated
+	26, // 13: cairn.events.v1.Envelope.deployment_deleted:type_name -> cairn.events.v1.DeploymentDeleted
+	25, // 14: cairn.events.v1.Envelope.deployment_failed:type_name -> cairn.events.v1.DeploymentFailed
+	27, // 15: cairn.events.v1.Envelope.domain_claimed:type_name -> cairn.events.v1.DomainClaimed
+	28, // 16: cairn.events.v1.Envelope.domain_released:type_name -> cairn.events.v1.DomainReleased
+	2,  // 17: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,  // 18: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	29, // 19: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	29, // 20: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,  // 21: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,  // 22: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,  // 23: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	29, // 24: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 25: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	29, // 26: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 27: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10, // 28: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10, // 29: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	15, // 30: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	29, // 31: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	29, // 32: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 33: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	16, // 34: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	17, // 35: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	18, // 36: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	29, // 37: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,  // 38: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14, // 39: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14, // 40: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14, // 41: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14, // 42: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	19, // 43: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14, // 44: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14, // 45: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	19, // 46: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14, // 47: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	19, // 48: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -2189,6 +2346,7 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_DeploymentCreated)(nil),
 		(*Envelope_DeploymentActivated)(nil),
 		(*Envelope_DeploymentDeleted)(nil),
+		(*Envelope_DeploymentFailed)(nil),
 		(*Envelope_DomainClaimed)(nil),
 		(*Envelope_DomainReleased)(nil),
 	}
@@ -2197,8 +2355,8 @@ func file_cairn_events_v1_events_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_events_v1_events_proto_rawDesc), len(file_cairn_events_v1_events_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   25,
+			NumEnums:      3,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
