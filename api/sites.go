@@ -270,7 +270,15 @@ func (h *sitesHandler) deploy(ctx context.Context, meta eventlog.Meta, d *events
 	if err != nil {
 		return nil, 0, err
 	}
-	stored, err := h.reads.Deployment(d.GetProjectId(), d.GetSiteId(), d.GetId())
+	// An idempotent retry answers with the deployment the first request
+	// made, whose id is not this request's.
+	id := d.GetId()
+	for _, e := range res.Events {
+		if dc := e.GetDeploymentCreated(); dc != nil {
+			id = dc.GetDeployment().GetId()
+		}
+	}
+	stored, err := h.reads.Deployment(d.GetProjectId(), d.GetSiteId(), id)
 	if err != nil {
 		return nil, 0, err
 	}

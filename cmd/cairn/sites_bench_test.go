@@ -67,12 +67,12 @@ func TestSitesDeployBench(t *testing.T) {
 	}
 	report("CLI deploy, all 2,000 files uploaded", deploy(files), total)
 	report("CLI redeploy, nothing changed (0 uploaded)", deploy(0), total)
-	changed := filepath.Join(dir, "assets", "chunk-0007.js")
+	changed := filepath.Join(dir, "assets", "chunk-0005.js")
 	if err := os.WriteFile(changed, []byte("console.log('changed');\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	report("CLI redeploy, one file changed (1 uploaded)", deploy(1), total)
-	res, page := in.httpDo(t, "GET", "/_sites/cli/web/assets/chunk-0007.js", "", nil, nil)
+	res, page := in.httpDo(t, "GET", "/_sites/cli/web/assets/chunk-0005.js", "", nil, nil)
 	if res.StatusCode != 200 || page != "console.log('changed');\n" {
 		t.Fatalf("changed file after redeploy: %d %q", res.StatusCode, page)
 	}

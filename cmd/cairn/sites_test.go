@@ -167,6 +167,22 @@ func TestSitesDeployServeRollback(t *testing.T) {
 	if _, page = in.httpDo(t, "GET", "/_sites/acme/web/", "", nil, nil); !strings.Contains(page, "v2") {
 		t.Fatalf("v2 not served after activation: %q", page)
 	}
+	// A retried deploy with the same Idempotency-Key answers the first one.
+	ictx, iinfo := as(ctx, key.GetSecret())
+	iinfo.RequestHeader().Set("Idempotency-Key", "deploy-v2-again")
+	first, err := in.sites().CreateDeployment(ictx, &cairnv1.CreateDeploymentRequest{ProjectId: "acme", SiteId: "web", Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ictx, iinfo = as(ctx, key.GetSecret())
+	iinfo.RequestHeader().Set("Idempotency-Key", "deploy-v2-again")
+	again, err := in.sites().CreateDeployment(ictx, &cairnv1.CreateDeploymentRequest{ProjectId: "acme", SiteId: "web", Files: files})
+	if err != nil || again.GetDeployment().GetId() != first.GetDeployment().GetId() {
+		t.Fatalf("retried deploy: %v %v, want %s", again, err, first.GetDeployment().GetId())
+	}
+	if _, err := in.sites().DeleteDeployment(kctx, &cairnv1.DeleteDeploymentRequest{ProjectId: "acme", SiteId: "web", DeploymentId: first.GetDeployment().GetId()}); err != nil {
+		t.Fatal(err)
+	}
 	// The preview of v1 still serves v1; rollback is an activation.
 	if _, page = in.httpDo(t, "GET", "/_previews/acme/web/"+d1.ID+"/", "", nil, nil); !strings.Contains(page, "v1") {
 		t.Fatalf("preview of v1: %q", page)
