@@ -140,3 +140,17 @@ func (p *Projections) projectIDs() ([]string, error) {
 	})
 	return ids, err
 }
+
+// StreamKnown reports whether the system read model has the stream: the
+// system stream always, a project stream while its project exists.
+func (p *Projections) StreamKnown(stream string) bool {
+	if stream == streams.SystemStream {
+		return true
+	}
+	id, ok := streams.ProjectFromStream(stream)
+	if !ok {
+		return false
+	}
+	_, err := p.Project(id)
+	return err == nil
+}

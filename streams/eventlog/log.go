@@ -28,6 +28,10 @@ type ReadSide interface {
 	// IdempotentSeq returns the sequence of the message stored with msgID,
 	// while it is inside the duplicate window.
 	IdempotentSeq(stream, msgID string) (uint64, bool, error)
+	// StreamKnown reports whether the registry says stream exists: then a
+	// stream that NATS does not find is between leaders or not yet known to
+	// every server, not gone.
+	StreamKnown(stream string) bool
 }
 
 // Options configure a Log.
@@ -208,8 +212,9 @@ func (l *Log) append(ctx context.Context, a streams.Append) (ack streams.Ack, er
 }
 
 // retry runs op until it succeeds, fails for good, or retryFor passes.
-// Transient: NATS unavailable, or no responder for a stream that is not
-// known to be gone (a stream between leaders answers nobody for a while).
+// Transient: NATS unavailable, or no stream where the registry has one (a
+// stream between leaders answers nobody for a while, and a server that has
+// not caught up with a new stream yet says it does not exist).
 // Giving up on a transient failure reports ErrUnavailable, never "not found".
 func (l *Log) retry(ctx context.Context, stream string, op func() error) error {
 	deadline := time.Now().Add(retryFor)
@@ -217,8 +222,7 @@ func (l *Log) retry(ctx context.Context, stream string, op func() error) error {
 		err := op()
 		transient := errors.Is(err, streams.ErrUnavailable)
 		if errors.Is(err, streams.ErrNoStream) {
-			_, ierr := l.store.StreamInfo(ctx, stream)
-			transient = !errors.Is(ierr, streams.ErrNoStream) && ctx.Err() == nil
+			transient = l.reads.StreamKnown(stream) && ctx.Err() == nil
 		}
 		if !transient {
 			return err
