@@ -50,6 +50,11 @@ type projector struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // non-nil while active; closed when its goroutine ends
 	created time.Time     // the stream's creation time, as last seen
+	// sweptApplied is the applied sequence the previous sweep saw while
+	// the projector was active and behind; equal at the next sweep means
+	// it is stuck (a consumer that did not come back after a NATS failover).
+	sweptApplied uint64
+	sweptBehind  bool
 
 	last atomic.Uint64 // the stream's last sequence, as last seen
 }
@@ -346,7 +351,7 @@ func (p *Projections) sweepOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var unchecked []*projector
+	var unchecked, stuck []*projector
 	p.mu.Lock()
 	woken := 0
 	for stream, pr := range p.projectors {
@@ -354,6 +359,12 @@ func (p *Projections) sweepOnce(ctx context.Context) error {
 		if ok {
 			pr.last.Store(info.LastSeq)
 		}
+		applied := pr.st.appliedSeq()
+		behind := pr.done != nil && !pr.stopped && ok && info.LastSeq > applied
+		if behind && pr.sweptBehind && pr.sweptApplied == applied {
+			stuck = append(stuck, pr)
+		}
+		pr.sweptBehind, pr.sweptApplied = behind, applied
 		switch {
 		case pr.done != nil || pr.stopped:
 		case !pr.checked:
@@ -368,8 +379,40 @@ func (p *Projections) sweepOnce(ctx context.Context) error {
 	if woken > 0 {
 		p.log.Info("sweep woke projectors left behind (missed notifications)", "woken", woken)
 	}
+	for _, pr := range stuck {
+		p.restart(ctx, pr)
+	}
 	p.classify(ctx, unchecked, infos)
 	return nil
+}
+
+// restart stops an active projector that made no progress between two
+// sweeps while its stream moved on, and starts it again from its
+// checkpoint with a fresh consumer.
+func (p *Projections) restart(ctx context.Context, pr *projector) {
+	p.mu.Lock()
+	cancel, done := pr.cancel, pr.done
+	p.mu.Unlock()
+	if cancel == nil || done == nil {
+		return
+	}
+	p.log.WarnContext(ctx, "projector made no progress while its stream moved on; restarting it", "stream", pr.sp.stream,
+		"applied", pr.st.appliedSeq(), "stream_last", pr.last.Load())
+	cancel()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return
+	case <-time.After(10 * time.Second):
+		p.log.ErrorContext(ctx, "stuck projector did not stop", "stream", pr.sp.stream)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr.sweptBehind = false
+	if !pr.stopped && pr.done == nil && !p.closed {
+		p.activateLocked(pr)
+	}
 }
 
 // RequestSweep asks for a sweep now, without waiting for it: call it when

@@ -349,9 +349,16 @@ func (p *Projections) WaitApplied(ctx context.Context, stream string, seq uint64
 		case <-ch:
 		case <-ctx.Done():
 			return fmt.Errorf("projections: wait for %s seq %d (applied %d): %w", stream, seq, applied, ctx.Err())
+		case <-time.After(stallCheck):
+			// No progress for a while: a sweep compares with the stream and
+			// restarts a projector that is stuck (two sweeps, no progress).
+			p.RequestSweep()
 		}
 	}
 }
+
+// stallCheck is how long a waiter sees no progress before asking for a sweep.
+const stallCheck = 2 * time.Second
 
 // AppliedSeq returns the last sequence of stream applied by this node's
 // running projector (0 before it started).
