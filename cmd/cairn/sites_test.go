@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -292,5 +294,51 @@ func TestSiteCustomDomains(t *testing.T) {
 	if _, err := in.sites().UpdateSite(op, &cairnv1.UpdateSiteRequest{ProjectId: "a", SiteId: "web",
 		Settings: &eventsv1.SiteSettings{Domains: []string{"www.shop.test"}}}); err != nil {
 		t.Fatalf("reclaim after delete: %v", err)
+	}
+}
+
+// TestSitesCLI runs the real CLI in-process: deploy uploads only what
+// changed, and rollback returns to the previous deployment.
+func TestSitesCLI(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	env := map[string]string{"CAIRN_ADMIN_KEY": testAdminKey, "CAIRN_URL": in.url}
+	cli := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), args, &out, io.Discard, func(k string) string { return env[k] }); err != nil {
+			t.Fatalf("cairn %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	cli("projects", "create", "--id", "cli", "--name", "CLI")
+	cli("sites", "create", "--project", "cli", "--site", "web")
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("index.html", "one")
+	write("assets/app.js", "js")
+	if out := cli("sites", "deploy", dir, "--project", "cli", "--site", "web", "--activate"); !strings.Contains(out, "2 files, 2 to upload") || !strings.Contains(out, "preview:") {
+		t.Fatalf("first deploy: %s", out)
+	}
+	write("index.html", "two")
+	if out := cli("sites", "deploy", dir, "--project", "cli", "--site", "web", "--activate"); !strings.Contains(out, "2 files, 1 to upload") {
+		t.Fatalf("redeploy did not upload only the changed file: %s", out)
+	}
+	if _, page := in.httpDo(t, "GET", "/_sites/cli/web/", "", nil, nil); page != "two" {
+		t.Fatalf("after redeploy: %q", page)
+	}
+	cli("sites", "rollback", "--project", "cli", "--site", "web")
+	if _, page := in.httpDo(t, "GET", "/_sites/cli/web/", "", nil, nil); page != "one" {
+		t.Fatalf("after rollback: %q", page)
+	}
+	if out := cli("sites", "list", "--project", "cli"); !strings.Contains(out, "web") {
+		t.Fatalf("list: %s", out)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -30,6 +32,11 @@ func sitesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	sub, rest, err := subcommand(args, "create", "list", "deploy", "rollback")
 	if err != nil {
 		return fmt.Errorf("sites: %w", err)
+	}
+	// "deploy <dir> --site web": the flag package stops at the first
+	// positional argument, so move the directory behind the flags.
+	if sub == "deploy" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		rest = append(slices.Clone(rest[1:]), rest[0])
 	}
 	fs := flag.NewFlagSet("sites "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
