@@ -1,12 +1,10 @@
 package projections
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
-	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/streams"
@@ -46,18 +44,9 @@ func (p *Projections) applyKeyDeleted(txn *badger.Txn, sp keyspace, ev event, k 
 
 // Key returns a project's API key; ErrNotFound if there is none.
 func (p *Projections) Key(project, keyID string) (*eventsv1.Key, error) {
-	if err := streams.ValidateProject(project); err != nil {
-		return nil, err
-	}
-	if keyID == "" || strings.Contains(keyID, "/") {
-		return nil, fmt.Errorf("key %q of project %s: %w", keyID, project, ErrNotFound)
-	}
 	k := &eventsv1.Key{}
-	if err := p.get(keyKey(project, keyID), func(v []byte) error { return proto.Unmarshal(v, k) }); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("key %s of project %s: %w", keyID, project, ErrNotFound)
-		}
-		return nil, fmt.Errorf("projections: key %s of project %s: %w", keyID, project, err)
+	if err := p.getProto(project, keyID, keyKey(project, keyID), k); err != nil {
+		return nil, fmt.Errorf("key %s of project %s: %w", keyID, project, err)
 	}
 	return k, nil
 }
@@ -68,17 +57,5 @@ func (p *Projections) ListKeys(project, after string, limit int) ([]*eventsv1.Ke
 	if err := streams.ValidateProject(project); err != nil {
 		return nil, err
 	}
-	var out []*eventsv1.Key
-	err := p.list(keysPrefix(project), after, limit, func(v []byte) error {
-		k := &eventsv1.Key{}
-		if err := proto.Unmarshal(v, k); err != nil {
-			return err
-		}
-		out = append(out, k)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("projections: list keys of %s: %w", project, err)
-	}
-	return out, nil
+	return listProto(p, keysPrefix(project), after, limit, func() *eventsv1.Key { return &eventsv1.Key{} })
 }

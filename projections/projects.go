@@ -112,19 +112,7 @@ func (p *Projections) Project(id string) (*eventsv1.Project, error) {
 // ListProjects returns up to limit projects with ids after `after`, ordered
 // by id (keyset pagination: pass the last id of a page to get the next).
 func (p *Projections) ListProjects(after string, limit int) ([]*eventsv1.Project, error) {
-	var out []*eventsv1.Project
-	err := p.list(sysProjects, after, limit, func(v []byte) error {
-		pr := &eventsv1.Project{}
-		if err := proto.Unmarshal(v, pr); err != nil {
-			return err
-		}
-		out = append(out, pr)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("projections: list projects: %w", err)
-	}
-	return out, nil
+	return listProto(p, sysProjects, after, limit, func() *eventsv1.Project { return &eventsv1.Project{} })
 }
 
 // projectIDs lists every registered project id.
