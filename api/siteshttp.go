@@ -70,6 +70,10 @@ func (s *Server) hostRouter(next http.Handler) http.Handler {
 		}
 		// A custom domain serves only while its site still lists it: a claim
 		// left by a deleted site serves nothing.
+		if !site.ValidDomain(host) || net.ParseIP(host) != nil {
+			next.ServeHTTP(w, r) // the API's own host: no read-model lookup on the RPC path
+			return
+		}
 		if c, err := s.reads.DomainClaim(host); err == nil {
 			if st, err := s.reads.Site(c.GetProjectId(), c.GetSiteId()); err == nil &&
 				slices.Contains(st.GetSettings().GetDomains(), host) && st.GetActiveDeploymentId() != "" {
