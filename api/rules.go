@@ -78,6 +78,7 @@ type projectScoped interface{ GetProjectId() string }
 const (
 	headerSeq            = "Cairn-Seq"
 	headerMinSeq         = "Cairn-Min-Seq"
+	headerMinSysSeq      = "Cairn-Min-Sys-Seq"
 	headerIdempotencyKey = "Idempotency-Key"
 	headerRequestID      = "X-Request-Id"
 )
@@ -140,6 +141,11 @@ func (g *guardedStream) Receive(msg any) error {
 	if err := access.Authorize(g.p, project, g.rule.scope, g.s.now()); err != nil {
 		return err
 	}
+	// A project created (or changed) through another node is known here
+	// once this node has applied the system stream up to Cairn-Min-Sys-Seq.
+	if err := g.s.waitMinSeqHeader(g.ctx, g.info, headerMinSysSeq, streams.SystemStream); err != nil {
+		return err
+	}
 	stream := streams.SystemStream
 	if project != "" {
 		if _, err := g.s.reads.Project(project); err != nil {
@@ -160,13 +166,19 @@ const maxMinSeqWait = 10 * time.Second
 // waitMinSeq blocks until this node has applied the sequence the caller
 // asked for in Cairn-Min-Seq: read-your-writes across nodes.
 func (s *Server) waitMinSeq(ctx context.Context, info *connect.CallInfo, stream string) error {
-	v := info.RequestHeader().Get(headerMinSeq)
+	return s.waitMinSeqHeader(ctx, info, headerMinSeq, stream)
+}
+
+// waitMinSeqHeader waits until stream is applied up to the sequence in
+// header, if the request has one.
+func (s *Server) waitMinSeqHeader(ctx context.Context, info *connect.CallInfo, header, stream string) error {
+	v := info.RequestHeader().Get(header)
 	if v == "" {
 		return nil
 	}
 	seq, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return connect.Errorf(connect.CodeInvalidArgument, "%s: must be an unsigned integer", headerMinSeq)
+		return connect.Errorf(connect.CodeInvalidArgument, "%s: must be an unsigned integer", header)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,10 +81,12 @@ func clusterProject(t *testing.T, h *clusterHarness, project string, keys int) (
 		t.Fatal(err)
 	}
 	sysSeq := seqOf(t, info)
-	// Node 2 learns of the project from the system stream: wait for it.
-	op, _ = minSeq(context.Background(), sysSeq)
-	if _, err := n2.projects().GetProject(op, &cairnv1.GetProjectRequest{ProjectId: project}); err != nil {
-		t.Fatalf("node 2: project %s after Cairn-Min-Seq %d of its creation on node 1: %v", project, sysSeq, err)
+	// Node 2 learns of the project from the system stream: a project call
+	// carrying Cairn-Min-Sys-Seq waits for it.
+	op, sinfo := as(context.Background(), testAdminKey)
+	sinfo.RequestHeader().Set("Cairn-Min-Sys-Seq", strconv.FormatUint(sysSeq, 10))
+	if _, err := n2.keys().ListKeys(op, &cairnv1.ListKeysRequest{ProjectId: project}); err != nil {
+		t.Fatalf("node 2: project %s after Cairn-Min-Sys-Seq %d of its creation on node 1: %v", project, sysSeq, err)
 	}
 	var ids []string
 	var seq uint64

@@ -158,6 +158,21 @@ func TestConsistencyToken(t *testing.T) {
 	if code := connect.CodeOf(err); code != connect.CodeUnavailable && code != connect.CodeDeadlineExceeded {
 		t.Fatalf("want Unavailable, got %v", err)
 	}
+	// Cairn-Min-Sys-Seq: a project-scoped call waits for the system stream
+	// (a project created through another node), bounded likewise.
+	ctx, rinfo = as(context.Background(), testAdminKey)
+	rinfo.RequestHeader().Set("Cairn-Min-Sys-Seq", strconv.FormatUint(seq, 10))
+	if _, err := in.keys().ListKeys(ctx, &cairnv1.ListKeysRequest{ProjectId: "p1"}); err != nil {
+		t.Fatalf("applied system sequence refused: %v", err)
+	}
+	ctx, rinfo = as(context.Background(), testAdminKey)
+	sctx, scancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer scancel()
+	rinfo.RequestHeader().Set("Cairn-Min-Sys-Seq", strconv.FormatUint(seq+1000, 10))
+	_, err = in.keys().ListKeys(sctx, &cairnv1.ListKeysRequest{ProjectId: "p1"})
+	if code := connect.CodeOf(err); code != connect.CodeUnavailable && code != connect.CodeDeadlineExceeded {
+		t.Fatalf("want Unavailable for an unapplied system sequence, got %v", err)
+	}
 	ctx, rinfo = as(context.Background(), testAdminKey)
 	rinfo.RequestHeader().Set("Cairn-Min-Seq", "soon")
 	_, err = in.projects().GetProject(ctx, &cairnv1.GetProjectRequest{ProjectId: "p1"})
