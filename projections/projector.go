@@ -323,6 +323,12 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 func (p *Projections) drop(sp keyspace) error {
 	p.gate.Lock()
 	defer p.gate.Unlock()
+	// A small read model is deleted key by key: DropPrefix flushes the
+	// memtable and blocks every write while it runs, which costs more than
+	// the deletes up to many thousands of keys (a third of a rebuild's time).
+	if done, err := p.deleteSmall(sp.prefix, dropByDeleteMax); done || err != nil {
+		return err
+	}
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
 		// Blocked only if someone else shares the DB and is dropping too.
@@ -336,6 +342,46 @@ func (p *Projections) drop(sp keyspace) error {
 	}
 	return nil
 }
+
+// dropByDeleteMax is the largest read model drop deletes key by key.
+const dropByDeleteMax = 100_000
+
+// deleteSmall deletes every key under prefix when there are at most max of
+// them, and reports whether it did.
+func (p *Projections) deleteSmall(prefix string, max int) (bool, error) {
+	var keys [][]byte
+	err := p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if len(keys) == max {
+				keys = nil
+				return errTooMany
+			}
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if errors.Is(err, errTooMany) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("projections: list %s: %w", prefix, err)
+	}
+	wb := p.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return false, fmt.Errorf("projections: delete %s: %w", prefix, err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return false, fmt.Errorf("projections: delete %s: %w", prefix, err)
+	}
+	return true, nil
+}
+
+var errTooMany = errors.New("too many keys")
 
 // Rebuild drops the read models of project ("" = the system read model) and
 // applies its whole stream again, up to the stream's last sequence at the
