@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect/v2"
-	"connectrpc.com/connect/v2/connecthttp"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-dev/cairn/projections"
@@ -88,11 +86,6 @@ func (h *clusterHarness) node(i int) *crashChild {
 }
 
 // readyObservation is what a start saw on /readyz before it turned 200.
-type readyObservation struct {
-	notReady int         // 503 answers
-	other    map[int]int // any other status (want none)
-	took     time.Duration
-}
 
 // startNode starts Cairn node i (a new one when i == len(nodes)) on its data
 // directory and waits until /readyz is 200. Every /readyz answer before that
@@ -124,80 +117,17 @@ func (h *clusterHarness) startNode(t *testing.T, i int, onReady func(c *crashChi
 }
 
 func (h *clusterHarness) tryStartNode(t *testing.T, dataDir, logName string, onReady func(*crashChild)) (*crashChild, readyObservation, error) {
-	obs := readyObservation{other: map[int]int{}}
-	addr := crashFreeAddr(t)
-	c := &crashChild{t: t, url: "http://" + addr, logPath: filepath.Join(filepath.Dir(dataDir), logName), done: make(chan struct{})}
-	if err := os.MkdirAll(filepath.Dir(dataDir), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(c.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, obs, err := launchChild(t, childSpec{
+		owner: h.t, // the processes belong to the top-level test: they outlive a subtest
+		bin:   h.bin, dataDir: dataDir, logName: logName,
+		args:    []string{"--log-level", "info", "--nats-url", h.nats.urls(), "--replicas", strconv.Itoa(h.replicas)},
+		env:     []string{"CAIRN_ADMIN_KEY=" + testAdminKey, "CAIRN_MASTER_KEY=" + clusterMasterKey},
+		onReady: onReady, readyPoll: 2 * time.Millisecond, probe: 2 * time.Second,
+	})
 	h.mu.Lock()
 	h.logs = append(h.logs, c.logPath)
 	h.mu.Unlock()
-	args := []string{"serve", "--data-dir", dataDir, "--http-addr", addr, "--log-level", "info",
-		"--nats-url", h.nats.urls(), "--replicas", strconv.Itoa(h.replicas)}
-	c.cmd = exec.Command(h.bin, args...)
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	env := []string{"CAIRN_ADMIN_KEY=" + testAdminKey, "CAIRN_MASTER_KEY=" + clusterMasterKey}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CAIRN_") {
-			env = append(env, kv)
-		}
-	}
-	c.cmd.Env = env
-	start := time.Now()
-	if err := c.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	go func() {
-		_ = c.cmd.Wait()
-		c.state = c.cmd.ProcessState
-		logf.Close()
-		close(c.done)
-	}()
-	// The processes belong to the top-level test: they outlive a subtest.
-	h.t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	})
-	c.client = connect.NewClient(connecthttp.NewTransport(h2cClient(), c.url))
-	probe := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-c.done:
-			return c, obs, fmt.Errorf("cairn serve exited during start: %v", c.state)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return c, obs, fmt.Errorf("not ready within 60s (%d× 503, other statuses %v)", obs.notReady, obs.other)
-		}
-		if resp, err := probe.Get(c.url + "/readyz"); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			switch resp.StatusCode {
-			case http.StatusOK:
-				obs.took = time.Since(start)
-				if onReady != nil {
-					onReady(c)
-				}
-				return c, obs, nil
-			case http.StatusServiceUnavailable:
-				obs.notReady++
-			default:
-				obs.other[resp.StatusCode]++
-			}
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	return c, obs, err
 }
 
 // stopNode stops node i with SIGTERM and requires exit status 0.

@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,22 +148,53 @@ func startCrashChild(t *testing.T, bin, dataDir, logName string, extra ...string
 }
 
 func tryStartCrashChild(t *testing.T, bin, dataDir, logName string, extra ...string) (*crashChild, error) {
+	c, _, err := launchChild(t, childSpec{owner: t, bin: bin, dataDir: dataDir, logName: logName,
+		args: append([]string{"--log-level", "warn"}, extra...), env: []string{"CAIRN_ADMIN_KEY=" + testAdminKey}})
+	return c, err
+}
+
+// childSpec is one `cairn serve` child process to start.
+type childSpec struct {
+	// owner's Cleanup kills the process if it still runs.
+	owner            *testing.T
+	bin, dataDir     string
+	logName          string   // log file beside the data dir
+	args             []string // after serve --data-dir --http-addr
+	env              []string // CAIRN_* settings; the rest of the environment is inherited, less CAIRN_*
+	onReady          func(*crashChild)
+	readyPoll, probe time.Duration
+}
+
+// readyObservation is what /readyz answered until the first 200.
+type readyObservation struct {
+	notReady int         // 503 answers
+	other    map[int]int // any other status (want none)
+	took     time.Duration
+}
+
+// launchChild starts `cairn serve` on a free loopback port and waits until
+// /readyz answers 200, recording every answer before.
+func launchChild(t *testing.T, s childSpec) (*crashChild, readyObservation, error) {
+	obs := readyObservation{other: map[int]int{}}
 	addr := crashFreeAddr(t)
-	c := &crashChild{t: t, url: "http://" + addr, logPath: filepath.Join(filepath.Dir(dataDir), logName), done: make(chan struct{})}
+	c := &crashChild{t: t, url: "http://" + addr, logPath: filepath.Join(filepath.Dir(s.dataDir), s.logName), done: make(chan struct{})}
+	if err := os.MkdirAll(filepath.Dir(s.dataDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	logf, err := os.Create(c.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", addr, "--log-level", "warn"}, extra...)
-	c.cmd = exec.Command(bin, args...)
+	c.cmd = exec.Command(s.bin, append([]string{"serve", "--data-dir", s.dataDir, "--http-addr", addr}, s.args...)...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	env := []string{"CAIRN_ADMIN_KEY=" + testAdminKey}
+	env := slices.Clone(s.env)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CAIRN_") {
 			env = append(env, kv)
 		}
 	}
 	c.cmd.Env = env
+	start := time.Now()
 	if err := c.cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatal(err)
@@ -173,7 +205,7 @@ func tryStartCrashChild(t *testing.T, bin, dataDir, logName string, extra ...str
 		logf.Close()
 		close(c.done)
 	}()
-	t.Cleanup(func() {
+	s.owner.Cleanup(func() {
 		select {
 		case <-c.done:
 		default:
@@ -182,26 +214,34 @@ func tryStartCrashChild(t *testing.T, bin, dataDir, logName string, extra ...str
 		}
 	})
 	c.client = connect.NewClient(connecthttp.NewTransport(h2cClient(), c.url))
-
-	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	probe := &http.Client{Timeout: cmp.Or(s.probe, time.Second), Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case <-c.done:
-			return c, fmt.Errorf("cairn serve exited during start: %v", c.state)
+			return c, obs, fmt.Errorf("cairn serve exited during start: %v", c.state)
 		default:
 		}
 		if time.Now().After(deadline) {
-			return c, errors.New("cairn serve not ready within 60s")
+			return c, obs, fmt.Errorf("not ready within 60s (%d× 503, other statuses %v)", obs.notReady, obs.other)
 		}
 		if resp, err := probe.Get(c.url + "/readyz"); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c, nil
+			switch resp.StatusCode {
+			case http.StatusOK:
+				obs.took = time.Since(start)
+				if s.onReady != nil {
+					s.onReady(c)
+				}
+				return c, obs, nil
+			case http.StatusServiceUnavailable:
+				obs.notReady++
+			default:
+				obs.other[resp.StatusCode]++
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(cmp.Or(s.readyPoll, 20*time.Millisecond))
 	}
 }
 
