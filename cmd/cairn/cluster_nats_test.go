@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,43 +25,11 @@ import (
 // in go.mod, each node runs as a child process from a small config file,
 // with its own JetStream store directory.
 
-var (
-	natsBinOnce sync.Once
-	natsBin     string
-	natsBinErr  error
-)
-
 // buildNATSServer builds github.com/nats-io/nats-server/v2 at the version
-// go.mod requires, once per test process, at a fixed path per source tree so
-// repeated runs reuse the build cache and leave no pile of binaries.
+// go.mod requires.
 func buildNATSServer(t *testing.T) string {
 	t.Helper()
-	natsBinOnce.Do(func() {
-		wd, err := os.Getwd()
-		if err != nil {
-			natsBinErr = err
-			return
-		}
-		h := sha256.Sum256([]byte(fmt.Sprintf("%s|%d", wd, os.Getuid())))
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("cairn-nats-server-%x", h[:6]))
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			natsBinErr = err
-			return
-		}
-		bin := filepath.Join(dir, "nats-server")
-		// Run from this package so the main module's go.mod picks the version.
-		cmd := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
-		cmd.Dir = wd
-		if out, err := cmd.CombinedOutput(); err != nil {
-			natsBinErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
-			return
-		}
-		natsBin = bin
-	})
-	if natsBinErr != nil {
-		t.Fatal(natsBinErr)
-	}
-	return natsBin
+	return buildBinary(t, "nats-server", "github.com/nats-io/nats-server/v2", false)
 }
 
 // natsProc is one nats-server of the cluster; it keeps its ports and store

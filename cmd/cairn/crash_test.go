@@ -49,12 +49,6 @@ const (
 	crashStopBound = 20 * time.Second
 )
 
-var (
-	cairnBinOnce sync.Once
-	cairnBin     string
-	cairnBinErr  error
-)
-
 // crashRaceEnabled reports whether this test binary was built with -race; the
 // child is then built with -race too, so the server's own goroutines are
 // checked under the crash load.
@@ -71,42 +65,58 @@ func crashRaceEnabled() bool {
 	return false
 }
 
-// buildCrashBinary builds the binary from this package once per test process. It
-// lives at a fixed path per source tree (and race mode) under the temp dir,
-// so repeated runs rebuild incrementally and leave no pile of binaries.
+// buildCrashBinary builds cairn from this package (with -race when the
+// tests run with it).
 func buildCrashBinary(t *testing.T) string {
 	t.Helper()
-	cairnBinOnce.Do(func() {
+	return buildBinary(t, "cairn", ".", crashRaceEnabled())
+}
+
+// built is one binary built for the tests.
+type built struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// builds holds the binaries built by this test process, by package.
+var builds sync.Map
+
+// buildBinary builds pkg (resolved from this package's directory, so the
+// main module's go.mod picks versions) once per test process, at a fixed
+// path per source tree under the temp dir, so repeated runs rebuild
+// incrementally and leave no pile of binaries.
+func buildBinary(t *testing.T, name, pkg string, race bool) string {
+	t.Helper()
+	v, _ := builds.LoadOrStore(fmt.Sprintf("%s|race=%v", pkg, race), &built{})
+	b := v.(*built)
+	b.once.Do(func() {
 		wd, err := os.Getwd()
 		if err != nil {
-			cairnBinErr = err
+			b.err = err
 			return
 		}
-		race := crashRaceEnabled()
-		h := sha256.Sum256([]byte(fmt.Sprintf("%s|race=%v|%d", wd, race, os.Getuid())))
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("cairn-crash-test-%x", h[:6]))
+		h := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|race=%v|%d", wd, pkg, race, os.Getuid())))
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("cairn-test-%s-%x", name, h[:6]))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			cairnBinErr = err
+			b.err = err
 			return
 		}
-		args := []string{"build", "-o", filepath.Join(dir, "cairn")}
+		args := []string{"build", "-o", filepath.Join(dir, name)}
 		if race {
 			args = append(args, "-race")
 		}
-		// go test puts its own GOROOT/bin first on PATH; the working
-		// directory is this package's.
-		cmd := exec.Command("go", append(args, ".")...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			cairnBinErr = fmt.Errorf("go build: %v\n%s", err, out)
+		// go test puts its own GOROOT/bin first on PATH.
+		if out, err := exec.Command("go", append(args, pkg)...).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 			return
 		}
-		cairnBin = filepath.Join(dir, "cairn")
+		b.path = filepath.Join(dir, name)
 	})
-	if cairnBinErr != nil {
-		t.Fatal(cairnBinErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return cairnBin
+	return b.path
 }
 
 // crashChild is `cairn serve` running as a separate process.
