@@ -54,3 +54,19 @@ func decodeToken(t string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// listPage reads one page through list, asking for one item more than the
+// page holds to know whether another follows, and returns it with the
+// token of the next page ("" on the last).
+func listPage[T interface{ GetId() string }](pageToken string, size int32, list func(after string, limit int) ([]T, error)) ([]T, string, error) {
+	after, err := decodeToken(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	n := pageSize(size)
+	items, err := list(after, n+1)
+	if err != nil || len(items) <= n {
+		return items, "", err
+	}
+	return items[:n], encodeToken(items[n-1].GetId()), nil
+}

@@ -67,20 +67,13 @@ func (h *keysHandler) GetKey(_ context.Context, req *cairnv1.GetKeyRequest) (*ca
 }
 
 func (h *keysHandler) ListKeys(_ context.Context, req *cairnv1.ListKeysRequest) (*cairnv1.ListKeysResponse, error) {
-	after, err := decodeToken(req.GetPageToken())
+	ks, next, err := listPage(req.GetPageToken(), req.GetPageSize(), func(after string, limit int) ([]*eventsv1.Key, error) {
+		return h.reads.ListKeys(req.GetProjectId(), after, limit)
+	})
 	if err != nil {
 		return nil, err
 	}
-	n := pageSize(req.GetPageSize())
-	ks, err := h.reads.ListKeys(req.GetProjectId(), after, n+1)
-	if err != nil {
-		return nil, err
-	}
-	res := &cairnv1.ListKeysResponse{}
-	if len(ks) > n {
-		ks = ks[:n]
-		res.NextPageToken = encodeToken(ks[n-1].GetId())
-	}
+	res := &cairnv1.ListKeysResponse{NextPageToken: next}
 	for _, k := range ks {
 		res.Keys = append(res.Keys, keyOut(k))
 	}

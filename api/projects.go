@@ -48,20 +48,11 @@ func (h *projectsHandler) GetProject(_ context.Context, req *cairnv1.GetProjectR
 }
 
 func (h *projectsHandler) ListProjects(_ context.Context, req *cairnv1.ListProjectsRequest) (*cairnv1.ListProjectsResponse, error) {
-	after, err := decodeToken(req.GetPageToken())
+	ps, next, err := listPage(req.GetPageToken(), req.GetPageSize(), h.reads.ListProjects)
 	if err != nil {
 		return nil, err
 	}
-	n := pageSize(req.GetPageSize())
-	ps, err := h.reads.ListProjects(after, n+1)
-	if err != nil {
-		return nil, err
-	}
-	res := &cairnv1.ListProjectsResponse{}
-	if len(ps) > n {
-		ps = ps[:n]
-		res.NextPageToken = encodeToken(ps[n-1].GetId())
-	}
+	res := &cairnv1.ListProjectsResponse{NextPageToken: next}
 	for _, p := range ps {
 		res.Projects = append(res.Projects, projectOut(p))
 	}

@@ -166,20 +166,13 @@ func (h *sitesHandler) GetSite(ctx context.Context, req *cairnv1.GetSiteRequest)
 }
 
 func (h *sitesHandler) ListSites(ctx context.Context, req *cairnv1.ListSitesRequest) (*cairnv1.ListSitesResponse, error) {
-	after, err := decodeToken(req.GetPageToken())
+	ss, next, err := listPage(req.GetPageToken(), req.GetPageSize(), func(after string, limit int) ([]*eventsv1.Site, error) {
+		return h.reads.ListSites(req.GetProjectId(), after, limit)
+	})
 	if err != nil {
 		return nil, err
 	}
-	n := pageSize(req.GetPageSize())
-	ss, err := h.reads.ListSites(req.GetProjectId(), after, n+1)
-	if err != nil {
-		return nil, err
-	}
-	res := &cairnv1.ListSitesResponse{}
-	if len(ss) > n {
-		ss = ss[:n]
-		res.NextPageToken = encodeToken(ss[n-1].GetId())
-	}
+	res := &cairnv1.ListSitesResponse{NextPageToken: next}
 	for _, s := range ss {
 		res.Sites = append(res.Sites, h.siteOut(s))
 	}
@@ -302,20 +295,13 @@ func (h *sitesHandler) ListDeployments(ctx context.Context, req *cairnv1.ListDep
 	if err != nil {
 		return nil, notFound(err, "site")
 	}
-	after, err := decodeToken(req.GetPageToken())
+	ds, next, err := listPage(req.GetPageToken(), req.GetPageSize(), func(after string, limit int) ([]*eventsv1.Deployment, error) {
+		return h.reads.ListDeployments(req.GetProjectId(), req.GetSiteId(), after, limit)
+	})
 	if err != nil {
 		return nil, err
 	}
-	n := pageSize(req.GetPageSize())
-	ds, err := h.reads.ListDeployments(req.GetProjectId(), req.GetSiteId(), after, n+1)
-	if err != nil {
-		return nil, err
-	}
-	res := &cairnv1.ListDeploymentsResponse{}
-	if len(ds) > n {
-		ds = ds[:n]
-		res.NextPageToken = encodeToken(ds[n-1].GetId())
-	}
+	res := &cairnv1.ListDeploymentsResponse{NextPageToken: next}
 	for _, d := range ds {
 		res.Deployments = append(res.Deployments, h.deploymentOut(d, s.GetActiveDeploymentId(), false))
 	}
