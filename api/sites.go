@@ -232,6 +232,21 @@ func (h *sitesHandler) CreateDeployment(ctx context.Context, req *cairnv1.Create
 	for _, f := range d.Files {
 		d.TotalSize += f.GetSize()
 	}
+	if err := site.CheckDeployment(d); err != nil {
+		return nil, err
+	}
+	// The manifest names blobs the client uploaded: all must be there.
+	shas := make([]string, 0, len(d.GetFiles()))
+	for _, f := range d.GetFiles() {
+		shas = append(shas, f.GetSha256())
+	}
+	missing, err := h.blobs.Missing(ctx, d.GetProjectId(), shas)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, domain.Errorf(domain.KindFailedPrecondition, "%d files are not uploaded yet (first: %s): upload them, then deploy", len(missing), missing[0])
+	}
 	meta, err := h.meta(ctx)
 	if err != nil {
 		return nil, err
@@ -241,21 +256,11 @@ func (h *sitesHandler) CreateDeployment(ctx context.Context, req *cairnv1.Create
 	return res, err
 }
 
-// deploy records a deployment once every blob it names is stored.
+// deploy records a deployment whose blobs are all stored (checked by the
+// caller, or just written by it).
 func (h *sitesHandler) deploy(ctx context.Context, meta eventlog.Meta, d *eventsv1.Deployment, activate bool) (*cairnv1.CreateDeploymentResponse, uint64, error) {
 	if err := site.CheckDeployment(d); err != nil {
 		return nil, 0, err
-	}
-	shas := make([]string, 0, len(d.GetFiles()))
-	for _, f := range d.GetFiles() {
-		shas = append(shas, f.GetSha256())
-	}
-	missing, err := h.blobs.Missing(ctx, d.GetProjectId(), shas)
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(missing) > 0 {
-		return nil, 0, domain.Errorf(domain.KindFailedPrecondition, "%d files are not uploaded yet (first: %s): upload them, then deploy", len(missing), missing[0])
 	}
 	s, res, err := h.writeSiteWith(ctx, meta, d.GetProjectId(), d.GetSiteId(), func(site.State) site.Command {
 		return site.Deploy{Deployment: d, Activate: activate, Now: h.log.Now()}
