@@ -271,7 +271,7 @@ func TestRebuildIsByteIdentical(t *testing.T) {
 	if !reflect.DeepEqual(a, b) {
 		t.Fatal("second node's read model differs")
 	}
-	if n, err := p2.RebuildAll(context.Background()); err != nil || n != 3+301 {
+	if n, err := p2.RebuildAll(context.Background(), nil); err != nil || n != 3+301 {
 		t.Fatalf("RebuildAll = %d, %v", n, err)
 	}
 }

@@ -442,22 +442,31 @@ func (p *Projections) Rebuild(ctx context.Context, project string) (int, error) 
 	return n, nil
 }
 
-// RebuildAll rebuilds the system read model, then every project's.
-func (p *Projections) RebuildAll(ctx context.Context) (int, error) {
+// RebuildAll rebuilds the system read model, then every project's, and
+// returns the events applied; progress, when set, hears of each rebuild
+// ("" is the system read model).
+func (p *Projections) RebuildAll(ctx context.Context, progress func(project string, events int, took time.Duration)) (int, error) {
+	if progress == nil {
+		progress = func(string, int, time.Duration) {}
+	}
+	start := time.Now()
 	total, err := p.Rebuild(ctx, "")
 	if err != nil {
 		return total, err
 	}
+	progress("", total, time.Since(start))
 	ids, err := p.projectIDs()
 	if err != nil {
 		return total, err
 	}
 	for _, id := range ids {
+		start := time.Now()
 		n, err := p.Rebuild(ctx, id)
 		total += n
 		if err != nil {
-			return total, err
+			return total, fmt.Errorf("project %s: %w", id, err)
 		}
+		progress(id, n, time.Since(start))
 	}
 	return total, nil
 }

@@ -249,19 +249,3 @@ func (s *Store) StreamInfo(ctx context.Context, stream string) (Info, error) {
 		MaxBytes: ci.Config.MaxBytes,
 	}, nil
 }
-
-// Projects lists the ids of all projects that have a stream, in the
-// server's order.
-func (s *Store) Projects(ctx context.Context) ([]string, error) {
-	lister := s.js.StreamNames(ctx, jetstream.WithStreamListSubject(SubjectRoot+".*.>"))
-	var ids []string
-	for name := range lister.Name() {
-		if id, ok := ProjectFromStream(name); ok {
-			ids = append(ids, id)
-		}
-	}
-	if err := lister.Err(); err != nil {
-		return nil, fmt.Errorf("streams: list project streams: %w", err)
-	}
-	return ids, nil
-}

@@ -33,39 +33,32 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return err
 	}
 	defer n.close()
-	targets := []string{*project}
 	if *all {
-		// The registry first: it says which projects exist.
-		start := time.Now()
-		events, err := n.reads.Rebuild(ctx, "")
+		// Every project the registry lists once rebuilt, the registry first.
+		began, count := time.Now(), 0
+		total, err := n.reads.RebuildAll(ctx, func(project string, events int, took time.Duration) {
+			if project == "" {
+				report(stdout, "system registry", events, took)
+				return
+			}
+			count++
+			report(stdout, "project "+project, events, took)
+		})
 		if err != nil {
-			return fmt.Errorf("replay system registry: %w", err)
+			return fmt.Errorf("replay: %w", err)
 		}
-		report(stdout, "system registry", events, time.Since(start))
-		ps, err := n.reads.ListProjects("", 1<<30)
-		if err != nil {
-			return err
-		}
-		targets = targets[:0]
-		for _, p := range ps {
-			targets = append(targets, p.GetId())
-		}
-	} else if _, err := n.reads.Project(*project); err != nil {
+		report(stdout, fmt.Sprintf("%d projects and the registry", count), total, time.Since(began))
+		return nil
+	}
+	if _, err := n.reads.Project(*project); err != nil {
 		return fmt.Errorf("replay: project %q: %w", *project, err)
 	}
-	total, began := 0, time.Now()
-	for _, id := range targets {
-		start := time.Now()
-		events, err := n.reads.Rebuild(ctx, id)
-		if err != nil {
-			return fmt.Errorf("replay project %s: %w", id, err)
-		}
-		total += events
-		report(stdout, "project "+id, events, time.Since(start))
+	start := time.Now()
+	events, err := n.reads.Rebuild(ctx, *project)
+	if err != nil {
+		return fmt.Errorf("replay project %s: %w", *project, err)
 	}
-	if len(targets) > 1 {
-		report(stdout, fmt.Sprintf("%d projects", len(targets)), total, time.Since(began))
-	}
+	report(stdout, "project "+*project, events, time.Since(start))
 	return nil
 }
 
