@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"os"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -233,7 +231,7 @@ func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		d.Files = append(d.Files, &eventsv1.SiteFile{Path: p, Sha256: sha, Size: int64(len(data)), ContentType: contentType(p, data)})
+		d.Files = append(d.Files, &eventsv1.SiteFile{Path: p, Sha256: sha, Size: int64(len(data)), ContentType: sites.ContentType(p, data)})
 		d.TotalSize += int64(len(data))
 		return nil
 	}
@@ -310,14 +308,6 @@ func archiveErr(err error) error {
 func isMaxBytes(err error) bool {
 	var mb *http.MaxBytesError
 	return errors.As(err, &mb)
-}
-
-// contentType is a file's type: by extension, else sniffed.
-func contentType(p string, data []byte) string {
-	if t := mime.TypeByExtension(path.Ext(p)); t != "" {
-		return t
-	}
-	return http.DetectContentType(data)
 }
 
 // httpStatus maps Connect codes to HTTP statuses for plain routes.

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net/http"
+	"path/filepath"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -110,3 +113,12 @@ func (b *ObjectBlobs) Put(ctx context.Context, project, sha string, r io.Reader)
 
 // ErrBlobTooLarge: a file over MaxBlobSize.
 var ErrBlobTooLarge = errors.New("sites: file too large")
+
+// ContentType is the type a site file is recorded with: by its extension,
+// else sniffed from its first bytes.
+func ContentType(path string, data []byte) string {
+	if t := mime.TypeByExtension(filepath.Ext(path)); t != "" {
+		return t
+	}
+	return http.DetectContentType(data)
+}

@@ -11,10 +11,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"mime"
 	"net/http"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +24,7 @@ import (
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
+	"github.com/cairn-dev/cairn/sites"
 )
 
 func sitesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -104,11 +103,7 @@ func sitesDeploy(ctx context.Context, r *remote, c cairnv1connect.SitesServiceCl
 		}
 		sum := sha256.Sum256(b)
 		sha := hex.EncodeToString(sum[:])
-		ct := mime.TypeByExtension(path.Ext(p))
-		if ct == "" {
-			ct = http.DetectContentType(b)
-		}
-		files = append(files, &eventsv1.SiteFile{Path: filepath.ToSlash(rel), Sha256: sha, Size: int64(len(b)), ContentType: ct})
+		files = append(files, &eventsv1.SiteFile{Path: filepath.ToSlash(rel), Sha256: sha, Size: int64(len(b)), ContentType: sites.ContentType(p, b)})
 		paths[sha] = p
 		return nil
 	})
