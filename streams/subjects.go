@@ -73,7 +73,7 @@ func ProjectFromStream(stream string) (string, bool) {
 // ValidRelativeFilter validates a user-given subject filter relative to a
 // project ("users.*.create", "databases.db1.>"). Tokens must be non-empty and
 // free of whitespace and control characters; '*' and '>' are only allowed as
-// whole tokens and '>' only last. Together with ProjectRelativeFilter this
+// whole tokens and '>' only last. Prefixed with ProjectPrefix, this
 // guarantees a user's filter never leaves the project's subject space.
 func ValidRelativeFilter(f string) error {
 	if f == "" {
@@ -96,18 +96,6 @@ func ValidRelativeFilter(f string) error {
 		}
 	}
 	return nil
-}
-
-// ProjectRelativeFilter validates rel and returns it anchored in the
-// project's subject space: "cairn.<project>.<rel>".
-func ProjectRelativeFilter(project, rel string) (string, error) {
-	if err := ValidateProject(project); err != nil {
-		return "", err
-	}
-	if err := ValidRelativeFilter(rel); err != nil {
-		return "", err
-	}
-	return ProjectPrefix(project) + rel, nil
 }
 
 // ProjectPrefix is what every subject of a project starts with,
