@@ -214,6 +214,23 @@ type Envelope struct {
 	//	*Envelope_DeploymentFailed
 	//	*Envelope_DomainClaimed
 	//	*Envelope_DomainReleased
+	//	*Envelope_UserCreated
+	//	*Envelope_UserUpdated
+	//	*Envelope_UserDeleted
+	//	*Envelope_SessionCreated
+	//	*Envelope_SessionsDeleted
+	//	*Envelope_SessionUpdated
+	//	*Envelope_TokenCreated
+	//	*Envelope_TokenConsumed
+	//	*Envelope_ClaimTaken
+	//	*Envelope_ClaimReleased
+	//	*Envelope_AuthSettingsUpdated
+	//	*Envelope_TeamCreated
+	//	*Envelope_TeamUpdated
+	//	*Envelope_TeamDeleted
+	//	*Envelope_MembershipCreated
+	//	*Envelope_MembershipUpdated
+	//	*Envelope_MembershipDeleted
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -419,6 +436,159 @@ func (x *Envelope) GetDomainReleased() *DomainReleased {
 	return nil
 }
 
+func (x *Envelope) GetUserCreated() *UserCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_UserCreated); ok {
+			return x.UserCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetUserUpdated() *UserUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_UserUpdated); ok {
+			return x.UserUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetUserDeleted() *UserDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_UserDeleted); ok {
+			return x.UserDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetSessionCreated() *SessionCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_SessionCreated); ok {
+			return x.SessionCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetSessionsDeleted() *SessionsDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_SessionsDeleted); ok {
+			return x.SessionsDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetSessionUpdated() *SessionUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_SessionUpdated); ok {
+			return x.SessionUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTokenCreated() *TokenCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_TokenCreated); ok {
+			return x.TokenCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTokenConsumed() *TokenConsumed {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_TokenConsumed); ok {
+			return x.TokenConsumed
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetClaimTaken() *ClaimTaken {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_ClaimTaken); ok {
+			return x.ClaimTaken
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetClaimReleased() *ClaimReleased {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_ClaimReleased); ok {
+			return x.ClaimReleased
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetAuthSettingsUpdated() *AuthSettingsUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_AuthSettingsUpdated); ok {
+			return x.AuthSettingsUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTeamCreated() *TeamCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_TeamCreated); ok {
+			return x.TeamCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTeamUpdated() *TeamUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_TeamUpdated); ok {
+			return x.TeamUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTeamDeleted() *TeamDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_TeamDeleted); ok {
+			return x.TeamDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetMembershipCreated() *MembershipCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_MembershipCreated); ok {
+			return x.MembershipCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetMembershipUpdated() *MembershipUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_MembershipUpdated); ok {
+			return x.MembershipUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetMembershipDeleted() *MembershipDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_MembershipDeleted); ok {
+			return x.MembershipDeleted
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -483,6 +653,74 @@ type Envelope_DomainReleased struct {
 	DomainReleased *DomainReleased `protobuf:"bytes,41,opt,name=domain_released,json=domainReleased,proto3,oneof"`
 }
 
+type Envelope_UserCreated struct {
+	UserCreated *UserCreated `protobuf:"bytes,50,opt,name=user_created,json=userCreated,proto3,oneof"`
+}
+
+type Envelope_UserUpdated struct {
+	UserUpdated *UserUpdated `protobuf:"bytes,51,opt,name=user_updated,json=userUpdated,proto3,oneof"`
+}
+
+type Envelope_UserDeleted struct {
+	UserDeleted *UserDeleted `protobuf:"bytes,52,opt,name=user_deleted,json=userDeleted,proto3,oneof"`
+}
+
+type Envelope_SessionCreated struct {
+	SessionCreated *SessionCreated `protobuf:"bytes,53,opt,name=session_created,json=sessionCreated,proto3,oneof"`
+}
+
+type Envelope_SessionsDeleted struct {
+	SessionsDeleted *SessionsDeleted `protobuf:"bytes,54,opt,name=sessions_deleted,json=sessionsDeleted,proto3,oneof"`
+}
+
+type Envelope_SessionUpdated struct {
+	SessionUpdated *SessionUpdated `protobuf:"bytes,55,opt,name=session_updated,json=sessionUpdated,proto3,oneof"`
+}
+
+type Envelope_TokenCreated struct {
+	TokenCreated *TokenCreated `protobuf:"bytes,56,opt,name=token_created,json=tokenCreated,proto3,oneof"`
+}
+
+type Envelope_TokenConsumed struct {
+	TokenConsumed *TokenConsumed `protobuf:"bytes,57,opt,name=token_consumed,json=tokenConsumed,proto3,oneof"`
+}
+
+type Envelope_ClaimTaken struct {
+	ClaimTaken *ClaimTaken `protobuf:"bytes,60,opt,name=claim_taken,json=claimTaken,proto3,oneof"`
+}
+
+type Envelope_ClaimReleased struct {
+	ClaimReleased *ClaimReleased `protobuf:"bytes,61,opt,name=claim_released,json=claimReleased,proto3,oneof"`
+}
+
+type Envelope_AuthSettingsUpdated struct {
+	AuthSettingsUpdated *AuthSettingsUpdated `protobuf:"bytes,65,opt,name=auth_settings_updated,json=authSettingsUpdated,proto3,oneof"`
+}
+
+type Envelope_TeamCreated struct {
+	TeamCreated *TeamCreated `protobuf:"bytes,70,opt,name=team_created,json=teamCreated,proto3,oneof"`
+}
+
+type Envelope_TeamUpdated struct {
+	TeamUpdated *TeamUpdated `protobuf:"bytes,71,opt,name=team_updated,json=teamUpdated,proto3,oneof"`
+}
+
+type Envelope_TeamDeleted struct {
+	TeamDeleted *TeamDeleted `protobuf:"bytes,72,opt,name=team_deleted,json=teamDeleted,proto3,oneof"`
+}
+
+type Envelope_MembershipCreated struct {
+	MembershipCreated *MembershipCreated `protobuf:"bytes,73,opt,name=membership_created,json=membershipCreated,proto3,oneof"`
+}
+
+type Envelope_MembershipUpdated struct {
+	MembershipUpdated *MembershipUpdated `protobuf:"bytes,74,opt,name=membership_updated,json=membershipUpdated,proto3,oneof"`
+}
+
+type Envelope_MembershipDeleted struct {
+	MembershipDeleted *MembershipDeleted `protobuf:"bytes,75,opt,name=membership_deleted,json=membershipDeleted,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -512,6 +750,40 @@ func (*Envelope_DeploymentFailed) isEnvelope_Payload() {}
 func (*Envelope_DomainClaimed) isEnvelope_Payload() {}
 
 func (*Envelope_DomainReleased) isEnvelope_Payload() {}
+
+func (*Envelope_UserCreated) isEnvelope_Payload() {}
+
+func (*Envelope_UserUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_UserDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_SessionCreated) isEnvelope_Payload() {}
+
+func (*Envelope_SessionsDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_SessionUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_TokenCreated) isEnvelope_Payload() {}
+
+func (*Envelope_TokenConsumed) isEnvelope_Payload() {}
+
+func (*Envelope_ClaimTaken) isEnvelope_Payload() {}
+
+func (*Envelope_ClaimReleased) isEnvelope_Payload() {}
+
+func (*Envelope_AuthSettingsUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_TeamCreated) isEnvelope_Payload() {}
+
+func (*Envelope_TeamUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_TeamDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_MembershipCreated) isEnvelope_Payload() {}
+
+func (*Envelope_MembershipUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_MembershipDeleted) isEnvelope_Payload() {}
 
 // Actor is who caused an event.
 type Actor struct {
@@ -2054,8 +2326,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\n" +
-	"\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\"\xfc\x13\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2080,7 +2351,25 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x12deployment_deleted\x18# \x01(\v2\".cairn.events.v1.DeploymentDeletedH\x00R\x11deploymentDeleted\x12P\n" +
 	"\x11deployment_failed\x18$ \x01(\v2!.cairn.events.v1.DeploymentFailedH\x00R\x10deploymentFailed\x12G\n" +
 	"\x0edomain_claimed\x18( \x01(\v2\x1e.cairn.events.v1.DomainClaimedH\x00R\rdomainClaimed\x12J\n" +
-	"\x0fdomain_released\x18) \x01(\v2\x1f.cairn.events.v1.DomainReleasedH\x00R\x0edomainReleasedB\t\n" +
+	"\x0fdomain_released\x18) \x01(\v2\x1f.cairn.events.v1.DomainReleasedH\x00R\x0edomainReleased\x12A\n" +
+	"\fuser_created\x182 \x01(\v2\x1c.cairn.events.v1.UserCreatedH\x00R\vuserCreated\x12A\n" +
+	"\fuser_updated\x183 \x01(\v2\x1c.cairn.events.v1.UserUpdatedH\x00R\vuserUpdated\x12A\n" +
+	"\fuser_deleted\x184 \x01(\v2\x1c.cairn.events.v1.UserDeletedH\x00R\vuserDeleted\x12J\n" +
+	"\x0fsession_created\x185 \x01(\v2\x1f.cairn.events.v1.SessionCreatedH\x00R\x0esessionCreated\x12M\n" +
+	"\x10sessions_deleted\x186 \x01(\v2 .cairn.events.v1.SessionsDeletedH\x00R\x0fsessionsDeleted\x12J\n" +
+	"\x0fsession_updated\x187 \x01(\v2\x1f.cairn.events.v1.SessionUpdatedH\x00R\x0esessionUpdated\x12D\n" +
+	"\rtoken_created\x188 \x01(\v2\x1d.cairn.events.v1.TokenCreatedH\x00R\ftokenCreated\x12G\n" +
+	"\x0etoken_consumed\x189 \x01(\v2\x1e.cairn.events.v1.TokenConsumedH\x00R\rtokenConsumed\x12>\n" +
+	"\vclaim_taken\x18< \x01(\v2\x1b.cairn.events.v1.ClaimTakenH\x00R\n" +
+	"claimTaken\x12G\n" +
+	"\x0eclaim_released\x18= \x01(\v2\x1e.cairn.events.v1.ClaimReleasedH\x00R\rclaimReleased\x12Z\n" +
+	"\x15auth_settings_updated\x18A \x01(\v2$.cairn.events.v1.AuthSettingsUpdatedH\x00R\x13authSettingsUpdated\x12A\n" +
+	"\fteam_created\x18F \x01(\v2\x1c.cairn.events.v1.TeamCreatedH\x00R\vteamCreated\x12A\n" +
+	"\fteam_updated\x18G \x01(\v2\x1c.cairn.events.v1.TeamUpdatedH\x00R\vteamUpdated\x12A\n" +
+	"\fteam_deleted\x18H \x01(\v2\x1c.cairn.events.v1.TeamDeletedH\x00R\vteamDeleted\x12S\n" +
+	"\x12membership_created\x18I \x01(\v2\".cairn.events.v1.MembershipCreatedH\x00R\x11membershipCreated\x12S\n" +
+	"\x12membership_updated\x18J \x01(\v2\".cairn.events.v1.MembershipUpdatedH\x00R\x11membershipUpdated\x12S\n" +
+	"\x12membership_deleted\x18K \x01(\v2\".cairn.events.v1.MembershipDeletedH\x00R\x11membershipDeletedB\t\n" +
 	"\apayload\"\xdd\x01\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
@@ -2270,6 +2559,23 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*DomainClaimed)(nil),         // 27: cairn.events.v1.DomainClaimed
 	(*DomainReleased)(nil),        // 28: cairn.events.v1.DomainReleased
 	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*UserCreated)(nil),           // 30: cairn.events.v1.UserCreated
+	(*UserUpdated)(nil),           // 31: cairn.events.v1.UserUpdated
+	(*UserDeleted)(nil),           // 32: cairn.events.v1.UserDeleted
+	(*SessionCreated)(nil),        // 33: cairn.events.v1.SessionCreated
+	(*SessionsDeleted)(nil),       // 34: cairn.events.v1.SessionsDeleted
+	(*SessionUpdated)(nil),        // 35: cairn.events.v1.SessionUpdated
+	(*TokenCreated)(nil),          // 36: cairn.events.v1.TokenCreated
+	(*TokenConsumed)(nil),         // 37: cairn.events.v1.TokenConsumed
+	(*ClaimTaken)(nil),            // 38: cairn.events.v1.ClaimTaken
+	(*ClaimReleased)(nil),         // 39: cairn.events.v1.ClaimReleased
+	(*AuthSettingsUpdated)(nil),   // 40: cairn.events.v1.AuthSettingsUpdated
+	(*TeamCreated)(nil),           // 41: cairn.events.v1.TeamCreated
+	(*TeamUpdated)(nil),           // 42: cairn.events.v1.TeamUpdated
+	(*TeamDeleted)(nil),           // 43: cairn.events.v1.TeamDeleted
+	(*MembershipCreated)(nil),     // 44: cairn.events.v1.MembershipCreated
+	(*MembershipUpdated)(nil),     // 45: cairn.events.v1.MembershipUpdated
+	(*MembershipDeleted)(nil),     // 46: cairn.events.v1.MembershipDeleted
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	29, // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -2289,43 +2595,60 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	25, // 14: cairn.events.v1.Envelope.deployment_failed:type_name -> cairn.events.v1.DeploymentFailed
 	27, // 15: cairn.events.v1.Envelope.domain_claimed:type_name -> cairn.events.v1.DomainClaimed
 	28, // 16: cairn.events.v1.Envelope.domain_released:type_name -> cairn.events.v1.DomainReleased
-	2,  // 17: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,  // 18: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	29, // 19: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	29, // 20: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,  // 21: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,  // 22: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,  // 23: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	29, // 24: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 25: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	29, // 26: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10, // 27: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10, // 28: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10, // 29: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	15, // 30: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	29, // 31: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	29, // 32: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 33: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	16, // 34: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	17, // 35: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	18, // 36: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	29, // 37: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 38: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14, // 39: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14, // 40: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14, // 41: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14, // 42: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	19, // 43: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14, // 44: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14, // 45: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	19, // 46: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14, // 47: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	19, // 48: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	30, // 17: cairn.events.v1.Envelope.user_created:type_name -> cairn.events.v1.UserCreated
+	31, // 18: cairn.events.v1.Envelope.user_updated:type_name -> cairn.events.v1.UserUpdated
+	32, // 19: cairn.events.v1.Envelope.user_deleted:type_name -> cairn.events.v1.UserDeleted
+	33, // 20: cairn.events.v1.Envelope.session_created:type_name -> cairn.events.v1.SessionCreated
+	34, // 21: cairn.events.v1.Envelope.sessions_deleted:type_name -> cairn.events.v1.SessionsDeleted
+	35, // 22: cairn.events.v1.Envelope.session_updated:type_name -> cairn.events.v1.SessionUpdated
+	36, // 23: cairn.events.v1.Envelope.token_created:type_name -> cairn.events.v1.TokenCreated
+	37, // 24: cairn.events.v1.Envelope.token_consumed:type_name -> cairn.events.v1.TokenConsumed
+	38, // 25: cairn.events.v1.Envelope.claim_taken:type_name -> cairn.events.v1.ClaimTaken
+	39, // 26: cairn.events.v1.Envelope.claim_released:type_name -> cairn.events.v1.ClaimReleased
+	40, // 27: cairn.events.v1.Envelope.auth_settings_updated:type_name -> cairn.events.v1.AuthSettingsUpdated
+	41, // 28: cairn.events.v1.Envelope.team_created:type_name -> cairn.events.v1.TeamCreated
+	42, // 29: cairn.events.v1.Envelope.team_updated:type_name -> cairn.events.v1.TeamUpdated
+	43, // 30: cairn.events.v1.Envelope.team_deleted:type_name -> cairn.events.v1.TeamDeleted
+	44, // 31: cairn.events.v1.Envelope.membership_created:type_name -> cairn.events.v1.MembershipCreated
+	45, // 32: cairn.events.v1.Envelope.membership_updated:type_name -> cairn.events.v1.MembershipUpdated
+	46, // 33: cairn.events.v1.Envelope.membership_deleted:type_name -> cairn.events.v1.MembershipDeleted
+	2,  // 34: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,  // 35: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	29, // 36: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	29, // 37: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,  // 38: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,  // 39: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,  // 40: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	29, // 41: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 42: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	29, // 43: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 44: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10, // 45: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10, // 46: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	15, // 47: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	29, // 48: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	29, // 49: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 50: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	16, // 51: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	17, // 52: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	18, // 53: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	29, // 54: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,  // 55: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14, // 56: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14, // 57: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14, // 58: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14, // 59: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	19, // 60: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14, // 61: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14, // 62: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	19, // 63: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14, // 64: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	19, // 65: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	66, // [66:66] is the sub-list for method output_type
+	66, // [66:66] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -2333,6 +2656,8 @@ func file_cairn_events_v1_events_proto_init() {
 	if File_cairn_events_v1_events_proto != nil {
 		return
 	}
+	file_cairn_events_v1_users_proto_init()
+	file_cairn_events_v1_teams_proto_init()
 	file_cairn_events_v1_events_proto_msgTypes[0].OneofWrappers = []any{
 		(*Envelope_ProjectCreated)(nil),
 		(*Envelope_ProjectUpdated)(nil),
@@ -2349,6 +2674,23 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_DeploymentFailed)(nil),
 		(*Envelope_DomainClaimed)(nil),
 		(*Envelope_DomainReleased)(nil),
+		(*Envelope_UserCreated)(nil),
+		(*Envelope_UserUpdated)(nil),
+		(*Envelope_UserDeleted)(nil),
+		(*Envelope_SessionCreated)(nil),
+		(*Envelope_SessionsDeleted)(nil),
+		(*Envelope_SessionUpdated)(nil),
+		(*Envelope_TokenCreated)(nil),
+		(*Envelope_TokenConsumed)(nil),
+		(*Envelope_ClaimTaken)(nil),
+		(*Envelope_ClaimReleased)(nil),
+		(*Envelope_AuthSettingsUpdated)(nil),
+		(*Envelope_TeamCreated)(nil),
+		(*Envelope_TeamUpdated)(nil),
+		(*Envelope_TeamDeleted)(nil),
+		(*Envelope_MembershipCreated)(nil),
+		(*Envelope_MembershipUpdated)(nil),
+		(*Envelope_MembershipDeleted)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
