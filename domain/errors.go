@@ -67,3 +67,12 @@ func KindOf(err error) Kind {
 	}
 	return KindInternal
 }
+
+// AfterWrite is a decision's error that comes with events which must be
+// stored anyway (a failed attempt at a code is counted): the write path
+// appends the events, then returns Err.
+type AfterWrite struct{ Err error }
+
+func (e *AfterWrite) Error() string { return e.Err.Error() }
+
+func (e *AfterWrite) Unwrap() error { return e.Err }

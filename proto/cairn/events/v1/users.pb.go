@@ -1076,6 +1076,7 @@ type ClaimTaken struct {
 	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	// The aggregate holding it (a user id, a membership id).
 	Holder        string `protobuf:"bytes,3,opt,name=holder,proto3" json:"holder,omitempty"`
+	ProjectId     string `protobuf:"bytes,4,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1131,11 +1132,19 @@ func (x *ClaimTaken) GetHolder() string {
 	return ""
 }
 
+func (x *ClaimTaken) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
 type ClaimReleased struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	Holder        string                 `protobuf:"bytes,3,opt,name=holder,proto3" json:"holder,omitempty"`
+	ProjectId     string                 `protobuf:"bytes,4,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1187,6 +1196,13 @@ func (x *ClaimReleased) GetValue() string {
 func (x *ClaimReleased) GetHolder() string {
 	if x != nil {
 		return x.Holder
+	}
+	return ""
+}
+
+func (x *ClaimReleased) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
 	}
 	return ""
 }
@@ -1666,16 +1682,20 @@ const file_cairn_events_v1_users_proto_rawDesc = "" +
 	"\rTokenConsumed\x12)\n" +
 	"\x04user\x18\x01 \x01(\v2\x15.cairn.events.v1.UserR\x04user\x12\x19\n" +
 	"\btoken_id\x18\x02 \x01(\tR\atokenId\x12\x16\n" +
-	"\x06failed\x18\x03 \x01(\bR\x06failed\"X\n" +
+	"\x06failed\x18\x03 \x01(\bR\x06failed\"w\n" +
 	"\n" +
 	"ClaimTaken\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
-	"\x06holder\x18\x03 \x01(\tR\x06holder\"[\n" +
+	"\x06holder\x18\x03 \x01(\tR\x06holder\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x04 \x01(\tR\tprojectId\"z\n" +
 	"\rClaimReleased\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
-	"\x06holder\x18\x03 \x01(\tR\x06holder\"\xa7\x04\n" +
+	"\x06holder\x18\x03 \x01(\tR\x06holder\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x04 \x01(\tR\tprojectId\"\xa7\x04\n" +
 	"\fAuthSettings\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x128\n" +
