@@ -13,6 +13,7 @@ import (
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/apikey"
+	"github.com/cairn-dev/cairn/domain/user"
 )
 
 // keyTokenPrefix starts every project API key, so the project and key can be
@@ -37,6 +38,32 @@ func parseKeyToken(token string) (project, keyID string, ok bool) {
 	}
 	return parts[0], parts[1], true
 }
+
+// sessionTokenPrefix starts every end-user session credential:
+// cs_<project>_<secret>, so the project is known before any lookup.
+const sessionTokenPrefix = "cs_"
+
+// sessionToken builds a session's bearer credential.
+func sessionToken(project string, secret []byte) string {
+	return sessionTokenPrefix + project + "_" + hex.EncodeToString(secret)
+}
+
+// parseSessionToken returns the project of a session credential; ok is
+// false when it is not one.
+func parseSessionToken(token string) (project string, ok bool) {
+	rest, ok := strings.CutPrefix(token, sessionTokenPrefix)
+	if !ok {
+		return "", false
+	}
+	project, secret, ok := strings.Cut(rest, "_")
+	if !ok || !domain.ValidProjectID(project) || len(secret) != 64 {
+		return "", false
+	}
+	return project, true
+}
+
+// sessionCookie is the name of a project's session cookie.
+func sessionCookie(project string) string { return "cairn_session_" + project }
 
 // hashToken is what the log stores instead of a secret.
 func hashToken(token string) []byte {
@@ -73,6 +100,9 @@ func (a *authenticator) authenticate(header string) (access.Principal, error) {
 	if subtle.ConstantTimeCompare(hash, a.adminHash) == 1 {
 		return access.Principal{Kind: access.Operator}, nil
 	}
+	if project, ok := parseSessionToken(token); ok {
+		return a.session(project, hash)
+	}
 	project, keyID, ok := parseKeyToken(token)
 	if !ok {
 		return access.Principal{}, errBadCredential
@@ -95,6 +125,24 @@ func (a *authenticator) authenticate(header string) (access.Principal, error) {
 		p.ExpiresAt = k.GetExpiresAt().AsTime()
 	}
 	return p, nil
+}
+
+// session resolves a session credential: the user must exist, not be
+// blocked, and still hold the unexpired session.
+func (a *authenticator) session(project string, hash []byte) (access.Principal, error) {
+	u, err := a.reads.UserBySession(project, hash)
+	if err != nil {
+		if errors.Is(err, errNotFound) {
+			return access.Principal{}, errBadCredential
+		}
+		return access.Principal{}, err
+	}
+	s := user.SessionByHash(u, hash, a.now())
+	if s == nil || u.GetBlocked() {
+		return access.Principal{}, errBadCredential
+	}
+	return access.Principal{Kind: access.User, Project: project, ID: u.GetId(), SessionID: s.GetId(),
+		MfaPending: s.GetMfaPending(), ExpiresAt: s.GetExpiresAt().AsTime()}, nil
 }
 
 type principalKey struct{}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -25,38 +26,94 @@ type rule struct {
 	// scope a project API key needs; the request's project_id must be the
 	// key's project.
 	scope access.Scope
+	// client procedures are for a project's end users (AccountService): the
+	// project comes from the session or the Cairn-Project header.
+	client clientAccess
+	// mfaOK lets a session that has not proven its second factor call it.
+	mfaOK bool
 }
+
+// clientAccess is who among a project's end users may call a procedure.
+type clientAccess int
+
+const (
+	notClient clientAccess = iota
+	// guests: anyone, signed in or not (sign-up, sign-in, recovery).
+	guests
+	// signedIn: a user with a session or JWT.
+	signedIn
+)
 
 // rules lists every procedure; a procedure missing here is refused, so a
 // new endpoint cannot ship without deciding who may call it
 // (TestEveryProcedureHasARule).
 var rules = map[string]rule{
-	cairnv1connect.ProjectsServiceCreateProjectProcedure:   {operator: true},
-	cairnv1connect.ProjectsServiceGetProjectProcedure:      {operator: true},
-	cairnv1connect.ProjectsServiceListProjectsProcedure:    {operator: true},
-	cairnv1connect.ProjectsServiceUpdateProjectProcedure:   {operator: true},
-	cairnv1connect.ProjectsServiceDeleteProjectProcedure:   {operator: true},
-	cairnv1connect.KeysServiceCreateKeyProcedure:           {scope: access.KeysWrite},
-	cairnv1connect.KeysServiceGetKeyProcedure:              {scope: access.KeysRead},
-	cairnv1connect.KeysServiceListKeysProcedure:            {scope: access.KeysRead},
-	cairnv1connect.KeysServiceUpdateKeyProcedure:           {scope: access.KeysWrite},
-	cairnv1connect.KeysServiceDeleteKeyProcedure:           {scope: access.KeysWrite},
-	cairnv1connect.EventsServiceListEventsProcedure:        {scope: access.EventsRead},
-	cairnv1connect.EventsServiceStreamEventsProcedure:      {scope: access.EventsRead},
-	cairnv1connect.SitesServiceCreateSiteProcedure:         {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceGetSiteProcedure:            {scope: access.SitesRead},
-	cairnv1connect.SitesServiceListSitesProcedure:          {scope: access.SitesRead},
-	cairnv1connect.SitesServiceUpdateSiteProcedure:         {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceDeleteSiteProcedure:         {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceMissingFilesProcedure:       {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceCreateDeploymentProcedure:   {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceGetDeploymentProcedure:      {scope: access.SitesRead},
-	cairnv1connect.SitesServiceListDeploymentsProcedure:    {scope: access.SitesRead},
-	cairnv1connect.SitesServiceActivateDeploymentProcedure: {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceDeleteDeploymentProcedure:   {scope: access.SitesWrite},
-	healthv1connect.HealthCheckProcedure:                   {public: true},
-	healthv1connect.HealthListProcedure:                    {public: true},
-	healthv1connect.HealthWatchProcedure:                   {public: true},
+	cairnv1connect.ProjectsServiceCreateProjectProcedure:             {operator: true},
+	cairnv1connect.ProjectsServiceGetProjectProcedure:                {operator: true},
+	cairnv1connect.ProjectsServiceListProjectsProcedure:              {operator: true},
+	cairnv1connect.ProjectsServiceUpdateProjectProcedure:             {operator: true},
+	cairnv1connect.ProjectsServiceDeleteProjectProcedure:             {operator: true},
+	cairnv1connect.KeysServiceCreateKeyProcedure:                     {scope: access.KeysWrite},
+	cairnv1connect.KeysServiceGetKeyProcedure:                        {scope: access.KeysRead},
+	cairnv1connect.KeysServiceListKeysProcedure:                      {scope: access.KeysRead},
+	cairnv1connect.KeysServiceUpdateKeyProcedure:                     {scope: access.KeysWrite},
+	cairnv1connect.KeysServiceDeleteKeyProcedure:                     {scope: access.KeysWrite},
+	cairnv1connect.EventsServiceListEventsProcedure:                  {scope: access.EventsRead},
+	cairnv1connect.EventsServiceStreamEventsProcedure:                {scope: access.EventsRead},
+	cairnv1connect.SitesServiceCreateSiteProcedure:                   {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceGetSiteProcedure:                      {scope: access.SitesRead},
+	cairnv1connect.SitesServiceListSitesProcedure:                    {scope: access.SitesRead},
+	cairnv1connect.SitesServiceUpdateSiteProcedure:                   {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceDeleteSiteProcedure:                   {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceMissingFilesProcedure:                 {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceCreateDeploymentProcedure:             {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceGetDeploymentProcedure:                {scope: access.SitesRead},
+	cairnv1connect.SitesServiceListDeploymentsProcedure:              {scope: access.SitesRead},
+	cairnv1connect.SitesServiceActivateDeploymentProcedure:           {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceDeleteDeploymentProcedure:             {scope: access.SitesWrite},
+	cairnv1connect.AccountServiceCreateAccountProcedure:              {client: guests},
+	cairnv1connect.AccountServiceCreateEmailPasswordSessionProcedure: {client: guests},
+	cairnv1connect.AccountServiceCreateAnonymousSessionProcedure:     {client: guests},
+	cairnv1connect.AccountServiceCreateSessionProcedure:              {client: guests},
+	cairnv1connect.AccountServiceGetAccountProcedure:                 {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceUpdateNameProcedure:                 {client: signedIn},
+	cairnv1connect.AccountServiceUpdateEmailProcedure:                {client: signedIn},
+	cairnv1connect.AccountServiceUpdatePasswordProcedure:             {client: signedIn},
+	cairnv1connect.AccountServiceUpdatePrefsProcedure:                {client: signedIn},
+	cairnv1connect.AccountServiceDeleteAccountProcedure:              {client: signedIn},
+	cairnv1connect.AccountServiceListSessionsProcedure:               {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceGetSessionProcedure:                 {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceDeleteSessionProcedure:              {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceDeleteSessionsProcedure:             {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceCreateJWTProcedure:                  {client: signedIn},
+	cairnv1connect.AccountServiceCreateVerificationProcedure:         {client: signedIn},
+	cairnv1connect.AccountServiceConfirmVerificationProcedure:        {client: guests},
+	cairnv1connect.AccountServiceCreateRecoveryProcedure:             {client: guests},
+	cairnv1connect.AccountServiceConfirmRecoveryProcedure:            {client: guests},
+	cairnv1connect.AccountServiceCreateMagicURLTokenProcedure:        {client: guests},
+	cairnv1connect.AccountServiceCreateEmailTokenProcedure:           {client: guests},
+	cairnv1connect.AccountServiceCreateOAuth2TokenProcedure:          {client: guests},
+	cairnv1connect.AccountServiceListIdentitiesProcedure:             {client: signedIn},
+	cairnv1connect.AccountServiceDeleteIdentityProcedure:             {client: signedIn},
+	cairnv1connect.AccountServiceCreateTotpProcedure:                 {client: signedIn},
+	cairnv1connect.AccountServiceVerifyTotpProcedure:                 {client: signedIn},
+	cairnv1connect.AccountServiceDeleteTotpProcedure:                 {client: signedIn},
+	cairnv1connect.AccountServiceCompleteMfaProcedure:                {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceRegenerateRecoveryCodesProcedure:    {client: signedIn},
+	cairnv1connect.UsersServiceCreateUserProcedure:                   {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceGetUserProcedure:                      {scope: access.UsersRead},
+	cairnv1connect.UsersServiceListUsersProcedure:                    {scope: access.UsersRead},
+	cairnv1connect.UsersServiceUpdateUserProcedure:                   {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceDeleteUserProcedure:                   {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceListUserSessionsProcedure:             {scope: access.UsersRead},
+	cairnv1connect.UsersServiceCreateUserSessionProcedure:            {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceDeleteUserSessionProcedure:            {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceDeleteUserSessionsProcedure:           {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceGetAuthSettingsProcedure:              {scope: access.UsersRead},
+	cairnv1connect.UsersServiceUpdateAuthSettingsProcedure:           {scope: access.UsersWrite},
+	healthv1connect.HealthCheckProcedure:                             {public: true},
+	healthv1connect.HealthListProcedure:                              {public: true},
+	healthv1connect.HealthWatchProcedure:                             {public: true},
 }
 
 func ruleFor(procedure string) (rule, bool) {
@@ -81,6 +138,7 @@ const (
 	headerMinSysSeq      = "Cairn-Min-Sys-Seq"
 	headerIdempotencyKey = "Idempotency-Key"
 	headerRequestID      = "X-Request-Id"
+	headerProject        = "Cairn-Project"
 )
 
 // accessInterceptor authenticates the caller before any payload work, then
@@ -96,6 +154,13 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 			return next(ctx, spec, stream)
 		}
 		info, _ := connect.CallInfoForServerContext(ctx)
+		if r.client != notClient {
+			p, err := s.clientPrincipal(ctx, info, r)
+			if err != nil {
+				return err
+			}
+			return next(withPrincipal(ctx, p), spec, stream)
+		}
 		authz := info.RequestHeader().Get("Authorization")
 		// A key created on another node is known here once this node has
 		// applied it: honour Cairn-Min-Seq before looking the key up.
@@ -114,6 +179,78 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 		ctx = withPrincipal(ctx, p)
 		return next(ctx, spec, &guardedStream{ServerStream: stream, ctx: ctx, s: s, rule: r, p: p, info: info})
 	}
+}
+
+// clientPrincipal authenticates an end-user call: the project is the
+// session's, or the Cairn-Project header's for a guest; a credential for
+// another project, an API key or the operator key is refused here (servers
+// use UsersService).
+func (s *Server) clientPrincipal(ctx context.Context, info *connect.CallInfo, r rule) (access.Principal, error) {
+	header := info.RequestHeader()
+	named := header.Get(headerProject)
+	if named != "" && !domain.ValidProjectID(named) {
+		return access.Principal{}, connect.Errorf(connect.CodeInvalidArgument, "%s: malformed project id", headerProject)
+	}
+	token, bearer := strings.CutPrefix(header.Get("Authorization"), "Bearer ")
+	if !bearer && header.Get("Authorization") != "" {
+		return access.Principal{}, connect.Errorf(connect.CodeUnauthenticated, "Authorization: send Bearer <session>")
+	}
+	if token == "" && named != "" {
+		token = cookieValue(header.Values("Cookie"), sessionCookie(named))
+	}
+	project := named
+	if sp, ok := parseSessionToken(token); ok {
+		if named != "" && sp != named {
+			return access.Principal{}, connect.NewError(connect.CodePermissionDenied, "the session belongs to another project than "+headerProject)
+		}
+		project = sp
+	}
+	if project == "" {
+		return access.Principal{}, connect.Errorf(connect.CodeInvalidArgument, "%s: required (the project id) when not signed in", headerProject)
+	}
+	if _, err := s.reads.Project(project); err != nil {
+		if errors.Is(err, errNotFound) {
+			return access.Principal{}, domain.Errorf(domain.KindNotFound, "project %q not found", project)
+		}
+		return access.Principal{}, err
+	}
+	if err := s.waitMinSeq(ctx, info, streams.ProjectStream(project)); err != nil {
+		return access.Principal{}, err
+	}
+	p := access.Principal{Project: project}
+	if token != "" {
+		var err error
+		if p, err = s.auth.authenticate("Bearer " + token); err != nil {
+			return access.Principal{}, err
+		}
+		if !p.IsUser() {
+			return access.Principal{}, connect.NewError(connect.CodePermissionDenied, "AccountService is for end users; servers use UsersService with an API key")
+		}
+		if p.Project != project {
+			return access.Principal{}, connect.NewError(connect.CodePermissionDenied, "the credential belongs to another project")
+		}
+	}
+	switch {
+	case r.client == signedIn && !p.IsUser():
+		return access.Principal{}, connect.NewError(connect.CodeUnauthenticated, "sign in first: no session")
+	case p.MfaPending && !r.mfaOK:
+		return access.Principal{}, connect.NewError(connect.CodePermissionDenied, "complete the second factor first (CompleteMfa)")
+	}
+	return p, nil
+}
+
+// cookieValue returns the value of the named cookie in Cookie headers.
+func cookieValue(headers []string, name string) string {
+	for _, h := range headers {
+		if c, err := http.ParseCookie(h); err == nil {
+			for _, ck := range c {
+				if ck.Name == name {
+					return ck.Value
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // guardedStream authorizes each received request against its project.

@@ -39,6 +39,12 @@ type ReadModels interface {
 	Deployment(project, site, id string) (*eventsv1.Deployment, error)
 	ListDeployments(project, site, after string, limit int) ([]*eventsv1.Deployment, error)
 	DomainClaim(domain string) (*eventsv1.DomainClaimed, error)
+	User(project, id string) (*eventsv1.User, error)
+	UserBySession(project string, hash []byte) (*eventsv1.User, error)
+	ListUsers(project, after string, limit int) ([]*eventsv1.User, error)
+	SearchUsers(project, after string, limit int, match func(*eventsv1.User) bool) ([]*eventsv1.User, string, error)
+	ClaimHolder(project, namespace, value string) (string, error)
+	AuthSettings(project string) (*eventsv1.AuthSettings, error)
 	Ready() bool
 }
 
@@ -100,6 +106,7 @@ type Server struct {
 	manifests   manifestCache
 	sitesDomain string
 	publicURL   string
+	hasher      *hasher
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -124,6 +131,11 @@ func New(cfg Config) (http.Handler, error) {
 		s.connected = func() bool { return true }
 	}
 	s.auth = &authenticator{adminHash: hashToken(cfg.AdminKey), reads: cfg.Reads, now: s.now}
+	h, err := newHasher()
+	if err != nil {
+		return nil, err
+	}
+	s.hasher = h
 
 	server, err := s.connectServer()
 	if err != nil {
@@ -198,6 +210,8 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterKeysServiceHandler(server, &keysHandler{s})
 	cairnv1connect.RegisterEventsServiceHandler(server, &eventsHandler{s})
 	cairnv1connect.RegisterSitesServiceHandler(server, &sitesHandler{s})
+	cairnv1connect.RegisterAccountServiceHandler(server, &accountHandler{Server: s})
+	cairnv1connect.RegisterUsersServiceHandler(server, &usersHandler{s})
 	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
 	grpcreflect.Register(server)
 	return server, nil

@@ -55,6 +55,28 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyDomainClaimed(txn, sp, ev, pl.DomainClaimed)
 	case *eventsv1.Envelope_DomainReleased:
 		err = p.applyDomainReleased(txn, sp, ev, pl.DomainReleased)
+	case *eventsv1.Envelope_UserCreated:
+		err = p.applyUser(txn, sp, ev, pl.UserCreated.GetUser(), false)
+	case *eventsv1.Envelope_UserUpdated:
+		err = p.applyUser(txn, sp, ev, pl.UserUpdated.GetUser(), false)
+	case *eventsv1.Envelope_UserDeleted:
+		err = p.applyUser(txn, sp, ev, pl.UserDeleted.GetUser(), true)
+	case *eventsv1.Envelope_SessionCreated:
+		err = p.applyUser(txn, sp, ev, pl.SessionCreated.GetUser(), false)
+	case *eventsv1.Envelope_SessionUpdated:
+		err = p.applyUser(txn, sp, ev, pl.SessionUpdated.GetUser(), false)
+	case *eventsv1.Envelope_SessionsDeleted:
+		err = p.applyUser(txn, sp, ev, pl.SessionsDeleted.GetUser(), false)
+	case *eventsv1.Envelope_TokenCreated:
+		err = p.applyUser(txn, sp, ev, pl.TokenCreated.GetUser(), false)
+	case *eventsv1.Envelope_TokenConsumed:
+		err = p.applyUser(txn, sp, ev, pl.TokenConsumed.GetUser(), false)
+	case *eventsv1.Envelope_ClaimTaken:
+		err = p.applyClaim(txn, sp, ev, pl.ClaimTaken, nil)
+	case *eventsv1.Envelope_ClaimReleased:
+		err = p.applyClaim(txn, sp, ev, nil, pl.ClaimReleased)
+	case *eventsv1.Envelope_AuthSettingsUpdated:
+		err = p.applyAuthSettings(txn, sp, ev, pl.AuthSettingsUpdated.GetSettings())
 	default:
 		return effect{}, fatal("%s seq %d (%s, event %s): %w %T; upgrade this node",
 			sp.stream, ev.msg.Seq, ev.msg.Subject, ev.env.GetId(), ErrUnknownEvent, pl)

@@ -128,6 +128,20 @@ func (c clients) keys() cairnv1connect.KeysServiceClient {
 func (c clients) events() cairnv1connect.EventsServiceClient {
 	return cairnv1connect.NewEventsServiceClient(c.client)
 }
+func (c clients) account() cairnv1connect.AccountServiceClient {
+	return cairnv1connect.NewAccountServiceClient(c.client)
+}
+func (c clients) users() cairnv1connect.UsersServiceClient {
+	return cairnv1connect.NewUsersServiceClient(c.client)
+}
+
+// guest returns a context for an end user's call to project: the
+// Cairn-Project header, and the session token when there is one.
+func guest(ctx context.Context, project, session string) (context.Context, *connect.CallInfo) {
+	ctx, info := as(ctx, session)
+	info.RequestHeader().Set("Cairn-Project", project)
+	return ctx, info
+}
 
 func wantCode(t *testing.T, err error, code connect.Code) {
 	t.Helper()

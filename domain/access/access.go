@@ -61,6 +61,10 @@ type Principal struct {
 	Scopes []string
 	// ExpiresAt is zero when the credential never expires.
 	ExpiresAt time.Time
+	// SessionID is the session of a User principal (empty for a JWT).
+	SessionID string
+	// MfaPending marks a session that has not proven its second factor yet.
+	MfaPending bool
 }
 
 // PrincipalKind tells operators from project credentials.
@@ -71,7 +75,12 @@ const (
 	Anonymous PrincipalKind = iota
 	Operator
 	APIKey
+	// User is an end user of Project, by session or JWT; ID is the user id.
+	User
 )
+
+// IsUser reports whether p is an end user with a session or JWT.
+func (p Principal) IsUser() bool { return p.Kind == User }
 
 // IsOperator reports whether p is an instance operator.
 func (p Principal) IsOperator() bool { return p.Kind == Operator }
@@ -83,6 +92,8 @@ func Authorize(p Principal, project string, scope Scope, now time.Time) error {
 	switch p.Kind {
 	case Operator:
 		return nil
+	case User:
+		return domain.Errorf(domain.KindPermissionDenied, "end-user sessions cannot call server APIs; use an API key")
 	case APIKey:
 		if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
 			return domain.Errorf(domain.KindUnauthenticated, "API key expired")

@@ -162,9 +162,7 @@ type Delete struct{ Now time.Time }
 type CreateSession struct {
 	Session  *eventsv1.Session // id, secret hash, ip, user agent, provider, factors
 	Settings Settings
-	// MfaPending limits the session until a second factor is proven; set by
-	// the caller when the user has MFA on and the sign-in proved one factor.
-	Now time.Time
+	Now      time.Time
 }
 
 // DeleteSessions signs sessions out: the listed ones, or all (All) but
@@ -189,9 +187,12 @@ type CreateToken struct {
 type UseToken struct {
 	Kinds      []eventsv1.Token_Kind
 	SecretHash []byte
-	Then       *Update
-	Session    *CreateSession
-	Now        time.Time
+	// VerifiesEmail lists the kinds whose use proves the user reads their
+	// mail (a sign-in link or code): using one marks the email verified.
+	VerifiesEmail []eventsv1.Token_Kind
+	Then          *Update
+	Session       *CreateSession
+	Now           time.Time
 }
 
 // MaxFailedAttempts bounds guesses at a token (email codes are 6 digits).
@@ -406,6 +407,9 @@ func decideSession(u State, c CreateSession) ([]*eventsv1.Envelope, error) {
 	}
 	s.CreatedAt = timestamppb.New(c.Now)
 	s.ExpiresAt = timestamppb.New(c.Now.Add(c.Settings.duration()))
+	// With MFA on, one factor gives a limited session (server-made sessions
+	// are the server's word and need none).
+	s.MfaPending = u.GetMfa().GetEnabled() && s.GetProvider() != "server" && len(s.GetFactors()) < 2
 	u.Sessions = append(u.Sessions, s)
 	var evicted []string
 	for len(u.Sessions) > c.Settings.maxSessions() {
@@ -501,6 +505,13 @@ func decideUseToken(state State, c UseToken) ([]*eventsv1.Envelope, error) {
 	u.Tokens = slices.Delete(u.Tokens, idx, idx+1)
 	u.UpdatedAt = timestamppb.New(c.Now)
 	evs := []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_TokenConsumed{TokenConsumed: &eventsv1.TokenConsumed{User: proto.CloneOf(u), TokenId: tok.GetId()}}}}
+	if slices.Contains(c.VerifiesEmail, tok.GetKind()) && u.GetEmail() != "" && !u.GetEmailVerified() {
+		verified := true
+		if c.Then == nil {
+			c.Then = &Update{}
+		}
+		c.Then.EmailVerified = &verified
+	}
 	if c.Then != nil {
 		then := *c.Then
 		then.Now = c.Now
@@ -513,6 +524,16 @@ func decideUseToken(state State, c UseToken) ([]*eventsv1.Envelope, error) {
 	if c.Session != nil {
 		cs := *c.Session
 		cs.Now = c.Now
+		cs.Session = proto.CloneOf(cs.Session)
+		if cs.Session.GetProvider() == "" {
+			cs.Session.Provider = providerOf(tok.GetKind())
+		}
+		if cs.Session.GetProviderId() == "" {
+			cs.Session.ProviderId = tok.GetProviderId()
+		}
+		if len(cs.Session.GetFactors()) == 0 {
+			cs.Session.Factors = []string{factorOf(tok.GetKind())}
+		}
 		more, err := decideSession(latest(u, evs), cs)
 		if err != nil {
 			return nil, err
@@ -520,6 +541,25 @@ func decideUseToken(state State, c UseToken) ([]*eventsv1.Envelope, error) {
 		evs = append(evs, more...)
 	}
 	return evs, nil
+}
+
+func providerOf(k eventsv1.Token_Kind) string {
+	switch k {
+	case eventsv1.Token_KIND_MAGIC_URL:
+		return "magic-url"
+	case eventsv1.Token_KIND_EMAIL_OTP:
+		return "email-otp"
+	case eventsv1.Token_KIND_OAUTH2:
+		return "oauth2"
+	}
+	return "token"
+}
+
+func factorOf(k eventsv1.Token_Kind) string {
+	if k == eventsv1.Token_KIND_OAUTH2 {
+		return "oauth2"
+	}
+	return "email"
 }
 
 // latest is the user state after evs (the last user-carrying event), or u.

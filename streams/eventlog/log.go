@@ -144,7 +144,8 @@ func (l *Log) Write(ctx context.Context, agg Aggregate, meta Meta, decide Decide
 			return Result{}, err
 		}
 		events, err := decide(last)
-		if err != nil {
+		var after *domain.AfterWrite
+		if err != nil && (!errors.As(err, &after) || len(events) == 0) {
 			return Result{}, err
 		}
 		if len(events) == 0 {
@@ -155,9 +156,16 @@ func (l *Log) Write(ctx context.Context, agg Aggregate, meta Meta, decide Decide
 				return Result{}, err
 			}
 		}
+		events, expects, err := l.claims(ctx, events)
+		if err != nil {
+			return Result{}, err
+		}
 		msgs, err := l.seal(events, meta, msgID)
 		if err != nil {
 			return Result{}, err
+		}
+		for i, e := range expects {
+			msgs[i].ExpectFilter, msgs[i].ExpectSeq = e.filter, e.seq
 		}
 		ack, err := l.append(ctx, streams.Append{Stream: agg.Stream, ExpectFilter: agg.Filter, ExpectSeq: lastSeq, Msgs: msgs})
 		switch {
@@ -189,6 +197,9 @@ func (l *Log) Write(ctx context.Context, agg Aggregate, meta Meta, decide Decide
 		}
 		if err := l.reads.WaitApplied(ctx, agg.Stream, ack.Seq); err != nil {
 			return Result{}, fmt.Errorf("wait for projection of %s seq %d: %w", agg.Stream, ack.Seq, err)
+		}
+		if after != nil {
+			return Result{}, after.Err
 		}
 		return Result{Seq: ack.Seq, Events: events}, nil
 	}

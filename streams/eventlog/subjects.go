@@ -1,6 +1,8 @@
 package eventlog
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -39,6 +41,33 @@ func DomainAggregate(domain string) Aggregate {
 }
 
 func domainToken(domain string) string { return strings.ReplaceAll(domain, ".", "_") }
+
+// UserAggregate is an end user with their sessions and tokens.
+func UserAggregate(project, user string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "users", user, ">")}
+}
+
+// AuthSettingsAggregate is a project's authentication settings.
+func AuthSettingsAggregate(project string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "auth", "settings", ">")}
+}
+
+// ClaimAggregate is one unique value of a namespace in a project (an email):
+// the value is hashed into one subject token, which also keeps addresses
+// out of subject names.
+func ClaimAggregate(project, namespace, value string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "claims", namespace, ClaimToken(namespace, value), ">")}
+}
+
+// ClaimToken is the subject token (and read-model key) of a claimed value.
+func ClaimToken(namespace, value string) string {
+	sum := sha256.Sum256([]byte(namespace + "\x00" + value))
+	return hex.EncodeToString(sum[:16])
+}
+
+func userSubject(u *eventsv1.User, rest ...string) string {
+	return streams.ProjectSubject(u.GetProjectId(), append([]string{"users", u.GetId()}, rest...)...)
+}
 
 // Subject returns the subject an event is stored under, following
 // Appwrite's event names. Stored names: only ever add cases.
@@ -84,6 +113,39 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 		return streams.SystemSubject("domains", domainToken(p.DomainClaimed.GetDomain()), "claim"), nil
 	case *eventsv1.Envelope_DomainReleased:
 		return streams.SystemSubject("domains", domainToken(p.DomainReleased.GetDomain()), "release"), nil
+	case *eventsv1.Envelope_UserCreated:
+		return userSubject(p.UserCreated.GetUser(), "create"), nil
+	case *eventsv1.Envelope_UserUpdated:
+		change := p.UserUpdated.GetChange()
+		if change == "" || strings.ContainsAny(change, ".*> ") {
+			return "", fmt.Errorf("user update with bad change name %q", change)
+		}
+		return userSubject(p.UserUpdated.GetUser(), "update", change), nil
+	case *eventsv1.Envelope_UserDeleted:
+		return userSubject(p.UserDeleted.GetUser(), "delete"), nil
+	case *eventsv1.Envelope_SessionCreated:
+		return userSubject(p.SessionCreated.GetUser(), "sessions", p.SessionCreated.GetSessionId(), "create"), nil
+	case *eventsv1.Envelope_SessionUpdated:
+		return userSubject(p.SessionUpdated.GetUser(), "sessions", p.SessionUpdated.GetSessionId(), "update"), nil
+	case *eventsv1.Envelope_SessionsDeleted:
+		// One session: its own subject, as Appwrite names it; several: the
+		// user's sessions as a whole.
+		if ids := p.SessionsDeleted.GetSessionIds(); len(ids) == 1 {
+			return userSubject(p.SessionsDeleted.GetUser(), "sessions", ids[0], "delete"), nil
+		}
+		return userSubject(p.SessionsDeleted.GetUser(), "sessions", "delete"), nil
+	case *eventsv1.Envelope_TokenCreated:
+		return userSubject(p.TokenCreated.GetUser(), "tokens", p.TokenCreated.GetTokenId(), "create"), nil
+	case *eventsv1.Envelope_TokenConsumed:
+		return userSubject(p.TokenConsumed.GetUser(), "tokens", p.TokenConsumed.GetTokenId(), "update"), nil
+	case *eventsv1.Envelope_ClaimTaken:
+		c := p.ClaimTaken
+		return streams.ProjectSubject(c.GetProjectId(), "claims", c.GetNamespace(), ClaimToken(c.GetNamespace(), c.GetValue()), "take"), nil
+	case *eventsv1.Envelope_ClaimReleased:
+		c := p.ClaimReleased
+		return streams.ProjectSubject(c.GetProjectId(), "claims", c.GetNamespace(), ClaimToken(c.GetNamespace(), c.GetValue()), "release"), nil
+	case *eventsv1.Envelope_AuthSettingsUpdated:
+		return streams.ProjectSubject(p.AuthSettingsUpdated.GetSettings().GetProjectId(), "auth", "settings", "update"), nil
 	default:
 		return "", fmt.Errorf("no subject for event payload %T", p)
 	}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect/v2"
+	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+)
+
+// newProjectWithKey creates a project and a key with the given scopes.
+func newProjectWithKey(t *testing.T, in *instance, project string, scopes ...string) string {
+	t.Helper()
+	op, _ := as(context.Background(), testAdminKey)
+	if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: project, Name: project}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := in.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: project, Name: "server", Scopes: &cairnv1.Scopes{Scopes: scopes}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.GetSecret()
+}
+
+func signIn(t *testing.T, in *instance, project, email, password string) *cairnv1.CreateEmailPasswordSessionResponse {
+	t.Helper()
+	g, _ := guest(context.Background(), project, "")
+	s, err := in.account().CreateEmailPasswordSession(g, &cairnv1.CreateEmailPasswordSessionRequest{Email: email, Password: password})
+	if err != nil {
+		t.Fatalf("sign in %s: %v", email, err)
+	}
+	return s
+}
+
+func TestAccountLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	in := startInstance(t, dir)
+	ctx := context.Background()
+	newProjectWithKey(t, in, "shop", "users.read", "users.write")
+	g, _ := guest(ctx, "shop", "")
+
+	// Sign up; the password policy names the field.
+	_, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "ann@example.com", Password: "short"})
+	wantCode(t, err, connect.CodeInvalidArgument)
+	if !strings.Contains(err.Error(), "password") {
+		t.Fatalf("policy error does not name the field: %v", err)
+	}
+	acc, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "ann@example.com", Password: "correct horse battery", Name: "Ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.GetUser().GetEmail() != "ann@example.com" || !acc.GetUser().GetHasPassword() || acc.GetUser().GetEmailVerified() {
+		t.Fatalf("bad account %v", acc)
+	}
+	// Signing up again with a taken address answers like a new account: no
+	// enumeration. The owner still signs in with their own password.
+	again, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "ANN@example.com", Password: "another password 1"})
+	if err != nil || again.GetUser().GetId() == acc.GetUser().GetId() {
+		t.Fatalf("taken address: %v %v", again, err)
+	}
+
+	// Sign in: a wrong password and an unknown email answer alike.
+	_, err = in.account().CreateEmailPasswordSession(g, &cairnv1.CreateEmailPasswordSessionRequest{Email: "ann@example.com", Password: "wrong password"})
+	wantCode(t, err, connect.CodeUnauthenticated)
+	_, err2 := in.account().CreateEmailPasswordSession(g, &cairnv1.CreateEmailPasswordSessionRequest{Email: "nobody@example.com", Password: "wrong password"})
+	wantCode(t, err2, connect.CodeUnauthenticated)
+	if err.Error() != err2.Error() {
+		t.Fatalf("sign-in errors differ: %q vs %q", err, err2)
+	}
+	s1 := signIn(t, in, "shop", "Ann@Example.com", "correct horse battery")
+	if !strings.HasPrefix(s1.GetSecret(), "cs_shop_") || s1.GetSession().GetProvider() != "email" || !s1.GetSession().GetCurrent() {
+		t.Fatalf("bad session %v", s1)
+	}
+
+	// The session works as a bearer credential, and as the project's cookie.
+	me, _ := guest(ctx, "shop", s1.GetSecret())
+	got, err := in.account().GetAccount(me, &cairnv1.GetAccountRequest{})
+	if err != nil || got.GetUser().GetId() != acc.GetUser().GetId() {
+		t.Fatalf("get account: %v %v", got, err)
+	}
+	ck, info := guest(ctx, "shop", "")
+	info.RequestHeader().Set("Cookie", "cairn_session_shop="+s1.GetSecret())
+	if _, err := in.account().GetAccount(ck, &cairnv1.GetAccountRequest{}); err != nil {
+		t.Fatalf("cookie session: %v", err)
+	}
+	_, err = in.account().GetAccount(g, &cairnv1.GetAccountRequest{})
+	wantCode(t, err, connect.CodeUnauthenticated)
+
+	// Updates: name, prefs, password (needs the old one), email (needs the password).
+	if u, err := in.account().UpdateName(me, &cairnv1.UpdateNameRequest{Name: "Ann B."}); err != nil || u.GetUser().GetName() != "Ann B." {
+		t.Fatalf("update name: %v %v", u, err)
+	}
+	prefs, _ := structpb.NewStruct(map[string]any{"theme": "dark", "n": 3})
+	if u, err := in.account().UpdatePrefs(me, &cairnv1.UpdatePrefsRequest{Prefs: prefs}); err != nil || u.GetUser().GetPrefs().GetFields()["theme"].GetStringValue() != "dark" {
+		t.Fatalf("update prefs: %v %v", u, err)
+	}
+	_, err = in.account().UpdatePassword(me, &cairnv1.UpdatePasswordRequest{Password: "new password 123", OldPassword: "nope"})
+	wantCode(t, err, connect.CodePermissionDenied)
+	if _, err := in.account().UpdatePassword(me, &cairnv1.UpdatePasswordRequest{Password: "new password 123", OldPassword: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = in.account().UpdateEmail(me, &cairnv1.UpdateEmailRequest{Email: "ann@new.example", Password: "correct horse battery"})
+	wantCode(t, err, connect.CodePermissionDenied)
+	if u, err := in.account().UpdateEmail(me, &cairnv1.UpdateEmailRequest{Email: "ann@new.example", Password: "new password 123"}); err != nil || u.GetUser().GetEmail() != "ann@new.example" {
+		t.Fatalf("update email: %v %v", u, err)
+	}
+	// The old address is free again, the new one taken.
+	if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "ann@example.com", Password: "bob's password"}); err != nil {
+		t.Fatal(err)
+	}
+	bob := signIn(t, in, "shop", "ann@example.com", "bob's password")
+	bobCtx, _ := guest(ctx, "shop", bob.GetSecret())
+	_, err = in.account().UpdateEmail(bobCtx, &cairnv1.UpdateEmailRequest{Email: "Ann@New.example", Password: "bob's password"})
+	wantCode(t, err, connect.CodeAlreadyExists)
+
+	// Sessions: list, sign out one, sign out everywhere else.
+	s2 := signIn(t, in, "shop", "ann@new.example", "new password 123")
+	s3 := signIn(t, in, "shop", "ann@new.example", "new password 123")
+	ls, err := in.account().ListSessions(me, &cairnv1.ListSessionsRequest{})
+	if err != nil || len(ls.GetSessions()) != 3 {
+		t.Fatalf("list sessions: %v %v", ls, err)
+	}
+	ctx2, _ := guest(ctx, "shop", s2.GetSecret())
+	if _, err := in.account().DeleteSession(ctx2, &cairnv1.DeleteSessionRequest{SessionId: "current"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = in.account().GetAccount(ctx2, &cairnv1.GetAccountRequest{})
+	wantCode(t, err, connect.CodeUnauthenticated)
+	del, err := in.account().DeleteSessions(me, &cairnv1.DeleteSessionsRequest{KeepCurrent: true})
+	if err != nil || del.GetDeleted() != 1 {
+		t.Fatalf("delete others: %v %v", del, err)
+	}
+	ctx3, _ := guest(ctx, "shop", s3.GetSecret())
+	_, err = in.account().GetAccount(ctx3, &cairnv1.GetAccountRequest{})
+	wantCode(t, err, connect.CodeUnauthenticated)
+	if _, err := in.account().GetAccount(me, &cairnv1.GetAccountRequest{}); err != nil {
+		t.Fatalf("kept session refused: %v", err)
+	}
+
+	// Anonymous: a guest user, converted to a full account later.
+	anon, err := in.account().CreateAnonymousSession(g, &cairnv1.CreateAnonymousSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, _ := guest(ctx, "shop", anon.GetSecret())
+	a, err := in.account().GetAccount(actx, &cairnv1.GetAccountRequest{})
+	if err != nil || !a.GetUser().GetAnonymous() || a.GetUser().GetEmail() != "" {
+		t.Fatalf("anonymous account: %v %v", a, err)
+	}
+	conv, err := in.account().UpdateEmail(actx, &cairnv1.UpdateEmailRequest{Email: "anon@example.com", Password: "anon password 1"})
+	if err != nil || conv.GetUser().GetAnonymous() || !conv.GetUser().GetHasPassword() {
+		t.Fatalf("convert: %v %v", conv, err)
+	}
+	signIn(t, in, "shop", "anon@example.com", "anon password 1")
+
+	// Delete the account: its sessions stop working at once.
+	if _, err := in.account().DeleteAccount(actx, &cairnv1.DeleteAccountRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = in.account().GetAccount(actx, &cairnv1.GetAccountRequest{})
+	wantCode(t, err, connect.CodeUnauthenticated)
+	_, err = in.account().CreateEmailPasswordSession(g, &cairnv1.CreateEmailPasswordSessionRequest{Email: "anon@example.com", Password: "anon password 1"})
+	wantCode(t, err, connect.CodeUnauthenticated)
+
+	// No project named and no session: a clear error.
+	_, err = in.account().CreateAnonymousSession(ctx, &cairnv1.CreateAnonymousSessionRequest{})
+	wantCode(t, err, connect.CodeInvalidArgument)
+
+	in.stop()
+	n := openStopped(t, dir)
+	defer n.close()
+	checkRebuild(t, n, "shop", "accounts")
+}
+
+func TestUsersServerSide(t *testing.T) {
+	dir := t.TempDir()
+	in := startInstance(t, dir)
+	ctx := context.Background()
+	key := newProjectWithKey(t, in, "crm", "users.read", "users.write")
+	k, _ := as(ctx, key)
+
+	// Import a bcrypt hash from another system: sign-in works and upgrades it.
+	legacy, err := bcrypt.GenerateFromPassword([]byte("legacy pass 42"), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := in.users().CreateUser(k, &cairnv1.CreateUserRequest{ProjectId: "crm", UserId: "legacy-1", Email: "old@example.com",
+		PasswordHash: string(legacy), Labels: []string{"vip"}, EmailVerified: true})
+	if err != nil || imp.GetUser().GetId() != "legacy-1" || !imp.GetUser().GetEmailVerified() {
+		t.Fatalf("import: %v %v", imp, err)
+	}
+	_, err = in.users().CreateUser(k, &cairnv1.CreateUserRequest{ProjectId: "crm", Email: "x@example.com", PasswordHash: "$md5$nope"})
+	wantCode(t, err, connect.CodeInvalidArgument)
+	_, err = in.users().CreateUser(k, &cairnv1.CreateUserRequest{ProjectId: "crm", Email: "OLD@example.com"})
+	wantCode(t, err, connect.CodeAlreadyExists)
+	s := signIn(t, in, "crm", "old@example.com", "legacy pass 42")
+
+	// Create, list and search.
+	for _, e := range []string{"alice@corp.example", "bob@corp.example", "carol@home.example"} {
+		if _, err := in.users().CreateUser(k, &cairnv1.CreateUserRequest{ProjectId: "crm", Email: e, Password: "password for " + e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := in.users().ListUsers(k, &cairnv1.ListUsersRequest{ProjectId: "crm", PageSize: 2})
+	if err != nil || len(all.GetUsers()) != 2 || all.GetNextPageToken() == "" {
+		t.Fatalf("list: %v %v", all, err)
+	}
+	found, err := in.users().ListUsers(k, &cairnv1.ListUsersRequest{ProjectId: "crm", Search: "CORP"})
+	if err != nil || len(found.GetUsers()) != 2 {
+		t.Fatalf("search: %v %v", found, err)
+	}
+
+	// Sessions from the server side; blocking signs the user out at once.
+	cs, err := in.users().CreateUserSession(k, &cairnv1.CreateUserSessionRequest{ProjectId: "crm", UserId: "legacy-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := in.users().ListUserSessions(k, &cairnv1.ListUserSessionsRequest{ProjectId: "crm", UserId: "legacy-1"})
+	if err != nil || len(ss.GetSessions()) != 2 {
+		t.Fatalf("list user sessions: %v %v", ss, err)
+	}
+	blocked := true
+	if _, err := in.users().UpdateUser(k, &cairnv1.UpdateUserRequest{ProjectId: "crm", UserId: "legacy-1", Blocked: &blocked}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{s.GetSecret(), cs.GetSecret()} {
+		c, _ := guest(ctx, "crm", tok)
+		_, err = in.account().GetAccount(c, &cairnv1.GetAccountRequest{})
+		wantCode(t, err, connect.CodeUnauthenticated)
+	}
+	g, _ := guest(ctx, "crm", "")
+	_, err = in.account().CreateEmailPasswordSession(g, &cairnv1.CreateEmailPasswordSessionRequest{Email: "old@example.com", Password: "legacy pass 42"})
+	wantCode(t, err, connect.CodePermissionDenied)
+
+	// Labels and verification flag.
+	labels := &cairnv1.Labels{Labels: []string{"admin", "vip"}}
+	up, err := in.users().UpdateUser(k, &cairnv1.UpdateUserRequest{ProjectId: "crm", UserId: "legacy-1", Labels: labels})
+	if err != nil || len(up.GetUser().GetLabels()) != 2 {
+		t.Fatalf("labels: %v %v", up, err)
+	}
+	_, err = in.users().UpdateUser(k, &cairnv1.UpdateUserRequest{ProjectId: "crm", UserId: "legacy-1", Labels: &cairnv1.Labels{Labels: []string{"no spaces"}}})
+	wantCode(t, err, connect.CodeInvalidArgument)
+
+	// Max sessions: the oldest is evicted.
+	maxS := &cairnv1.AuthSettings{MaxSessions: 2, AllowedOrigins: []string{"https://app.example"}}
+	if _, err := in.users().UpdateAuthSettings(k, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "crm", Settings: maxS}); err != nil {
+		t.Fatal(err)
+	}
+	first := signIn(t, in, "crm", "alice@corp.example", "password for alice@corp.example")
+	signIn(t, in, "crm", "alice@corp.example", "password for alice@corp.example")
+	signIn(t, in, "crm", "alice@corp.example", "password for alice@corp.example")
+	fc, _ := guest(ctx, "crm", first.GetSecret())
+	_, err = in.account().GetAccount(fc, &cairnv1.GetAccountRequest{})
+	wantCode(t, err, connect.CodeUnauthenticated)
+
+	// Settings: secrets go in, never come out.
+	st := &cairnv1.AuthSettings{Smtp: &cairnv1.SmtpSettings{Host: "smtp.example", Port: 587, Username: "u", Password: "hunter2", SenderEmail: "no-reply@example.com"}}
+	res, err := in.users().UpdateAuthSettings(k, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "crm", Settings: st})
+	if err != nil || !res.GetSettings().GetSmtp().GetPasswordSet() || res.GetSettings().GetSmtp().GetPassword() != "" {
+		t.Fatalf("settings: %v %v", res, err)
+	}
+	_, err = in.users().UpdateAuthSettings(k, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "crm", Settings: &cairnv1.AuthSettings{AllowedOrigins: []string{"https://app.example/path"}}})
+	wantCode(t, err, connect.CodeInvalidArgument)
+
+	// Delete: the user and their sessions go; the address is free again.
+	alice := found.GetUsers()[0]
+	if _, err := in.users().DeleteUser(k, &cairnv1.DeleteUserRequest{ProjectId: "crm", UserId: alice.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = in.users().GetUser(k, &cairnv1.GetUserRequest{ProjectId: "crm", UserId: alice.GetId()})
+	wantCode(t, err, connect.CodeNotFound)
+	if _, err := in.users().CreateUser(k, &cairnv1.CreateUserRequest{ProjectId: "crm", Email: alice.GetEmail()}); err != nil {
+		t.Fatalf("address of a deleted user not free: %v", err)
+	}
+
+	in.stop()
+	n := openStopped(t, dir)
+	defer n.close()
+	u, err := n.reads.User("crm", "legacy-1")
+	if err != nil || !strings.HasPrefix(u.GetPasswordHash(), "$argon2id$") {
+		t.Fatalf("hash not upgraded on sign-in: %q %v", u.GetPasswordHash(), err)
+	}
+	set, err := n.reads.AuthSettings("crm")
+	if err != nil || len(set.GetSmtp().GetPasswordSealed()) == 0 || strings.Contains(string(set.GetSmtp().GetPasswordSealed()), "hunter2") {
+		t.Fatalf("stored smtp password not sealed: %v", err)
+	}
+	checkRebuild(t, n, "crm", "users")
+}
