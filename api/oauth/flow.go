@@ -314,6 +314,7 @@ type idClaims struct {
 	EmailVerified     flexibleBool `json:"email_verified"`
 	Name              string       `json:"name"`
 	PreferredUsername string       `json:"preferred_username"`
+	AuthorizedParty   string       `json:"azp"`
 }
 
 func (f *Flow) oidcIdentity(ctx context.Context, p Provider, op *oidc.Provider, tok *oauth2.Token, nonce string) (Identity, error) {
@@ -335,6 +336,10 @@ func (f *Flow) oidcIdentity(ctx context.Context, p Provider, op *oidc.Provider, 
 	var c idClaims
 	if err := idt.Claims(&c); err != nil {
 		return Identity{}, fmt.Errorf("%w from provider %q: claims: %w", ErrIDToken, p.ID, err)
+	}
+	// OIDC Core §3.1.3.7: with several audiences, azp must name this client.
+	if len(idt.Audience) > 1 && c.AuthorizedParty != p.ClientID {
+		return Identity{}, fmt.Errorf("%w from provider %q: several audiences and azp %q is not this client", ErrIDToken, p.ID, c.AuthorizedParty)
 	}
 	id := Identity{Subject: idt.Subject, Email: c.Email, EmailVerified: bool(c.EmailVerified), Name: c.Name}
 	if id.Name == "" {

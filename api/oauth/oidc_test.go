@@ -485,3 +485,41 @@ func TestDiscoveryCacheBounded(t *testing.T) {
 		}
 	}
 }
+
+// Concurrent sign-ins share one discovery fetch and the cache is safe
+// under the race detector.
+func TestConcurrentBegin(t *testing.T) {
+	var hits atomic.Int32
+	m := startIdP(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == mockoidc.DiscoveryEndpoint {
+				hits.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	f := newFlow(t, Config{})
+	var wg sync.WaitGroup
+	states := make([]string, 16)
+	for i := range states {
+		wg.Go(func() {
+			s, err := f.Begin(context.Background(), idpProvider(m), beginParams("proj-a"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			states[i] = s.State
+		})
+	}
+	wg.Wait()
+	if n := hits.Load(); n < 1 || n > 16 {
+		t.Errorf("discovery fetched %d times", n)
+	}
+	seen := map[string]bool{}
+	for _, s := range states {
+		if seen[s] {
+			t.Fatal("two sign-ins got the same state")
+		}
+		seen[s] = true
+	}
+}
