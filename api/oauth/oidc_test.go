@@ -194,7 +194,7 @@ func TestOIDCStateRefused(t *testing.T) {
 		{name: "truncated", p: p, project: "proj-a", mutate: func(q url.Values) { q.Set("state", q.Get("state")[:20]) }},
 		{name: "missing", p: p, project: "proj-a", mutate: func(q url.Values) { q.Del("state") }},
 		{name: "garbage", p: p, project: "proj-a", mutate: func(q url.Values) { q.Set("state", "!!not-base64!!") }},
-		{name: "too long", p: p, project: "proj-a", mutate: func(q url.Values) { q.Set("state", strings.Repeat("A", 9000)) }},
+		{name: "too long", p: p, project: "proj-a", mutate: func(q url.Values) { q.Set("state", strings.Repeat("A", 17000)) }},
 		{name: "other project", p: p, project: "proj-b"},
 		{name: "other provider", p: other, project: "proj-a"},
 		{name: "other master key", flow: newFlow(t, Config{MasterKey: testKey(8)}), p: p, project: "proj-a"},

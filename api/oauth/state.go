@@ -125,6 +125,8 @@ func (s *sealer) open(raw, project, provider string) (flowState, error) {
 	return st, nil
 }
 
-// maxStateLen bounds the state parameter accepted on a callback: two URLs
-// of at most 2,048 bytes plus the rest, sealed and base64url-encoded.
-const maxStateLen = 8192
+// maxStateLen bounds the state parameter accepted on a callback: three URLs
+// (callback, success, failure) of at most 2,048 bytes each plus the rest,
+// sealed and base64url-encoded, stay well under it. Typical states are
+// about 400 bytes.
+const maxStateLen = 16 << 10

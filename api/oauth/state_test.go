@@ -3,6 +3,7 @@ package oauth
 import (
 	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +40,20 @@ func TestStateSealOpen(t *testing.T) {
 		if _, err := s.open(base64.RawURLEncoding.EncodeToString(c), "p", "gh"); !errors.Is(err, ErrInvalidState) {
 			t.Fatalf("bit flip at %d accepted", i)
 		}
+	}
+}
+
+// The longest URLs the API accepts (2,048 bytes each) still fit a state
+// that Complete accepts.
+func TestStateLongestURLs(t *testing.T) {
+	s, _ := newSealer(testKey(1))
+	long := "https://app.example/" + strings.Repeat("a", 2048-len("https://app.example/"))
+	st := flowState{ID: strings.Repeat("i", 22), Project: strings.Repeat("p", 36), Provider: strings.Repeat("q", 36), Verifier: strings.Repeat("v", 43), Nonce: strings.Repeat("n", 43), RedirectURI: long, SuccessURL: long, FailureURL: long, Expires: 1 << 40}
+	raw, err := s.seal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.open(raw, st.Project, st.Provider); err != nil {
+		t.Fatalf("a %d-byte state was refused: %v", len(raw), err)
 	}
 }
