@@ -158,6 +158,9 @@ func sessionCreated(res eventlog.Result) string {
 }
 
 func (h *accountHandler) CreateAccount(ctx context.Context, req *cairnv1.CreateAccountRequest) (*cairnv1.CreateAccountResponse, error) {
+	if err := h.limit(ctx, principal(ctx).Project, h.limits.signUpIP, nil, ""); err != nil {
+		return nil, err
+	}
 	project := principal(ctx).Project
 	cfg, err := h.authConfig(project)
 	if err != nil {
@@ -197,6 +200,9 @@ func (h *accountHandler) CreateAccount(ctx context.Context, req *cairnv1.CreateA
 var errBadSignIn = domain.Errorf(domain.KindUnauthenticated, "invalid email or password")
 
 func (h *accountHandler) CreateEmailPasswordSession(ctx context.Context, req *cairnv1.CreateEmailPasswordSessionRequest) (*cairnv1.CreateEmailPasswordSessionResponse, error) {
+	if err := h.limit(ctx, principal(ctx).Project, h.limits.signInIP, h.limits.signInID, user.NormalizeEmail(req.GetEmail())); err != nil {
+		return nil, err
+	}
 	project := principal(ctx).Project
 	cfg, err := h.authConfig(project)
 	if err != nil {
@@ -266,6 +272,9 @@ func (h *accountHandler) CreateEmailPasswordSession(ctx context.Context, req *ca
 }
 
 func (h *accountHandler) CreateAnonymousSession(ctx context.Context, _ *cairnv1.CreateAnonymousSessionRequest) (*cairnv1.CreateAnonymousSessionResponse, error) {
+	if err := h.limit(ctx, principal(ctx).Project, h.limits.signUpIP, nil, ""); err != nil {
+		return nil, err
+	}
 	project := principal(ctx).Project
 	cfg, err := h.authConfig(project)
 	if err != nil {
@@ -301,6 +310,9 @@ func (h *accountHandler) CreateAnonymousSession(ctx context.Context, _ *cairnv1.
 var signInKinds = []eventsv1.Token_Kind{eventsv1.Token_KIND_MAGIC_URL, eventsv1.Token_KIND_EMAIL_OTP, eventsv1.Token_KIND_OAUTH2}
 
 func (h *accountHandler) CreateSession(ctx context.Context, req *cairnv1.CreateSessionRequest) (*cairnv1.CreateSessionResponse, error) {
+	if err := h.limit(ctx, principal(ctx).Project, h.limits.tokenIP, h.limits.tokenID, req.GetUserId()); err != nil {
+		return nil, err
+	}
 	project := principal(ctx).Project
 	cfg, err := h.authConfig(project)
 	if err != nil {

@@ -218,7 +218,16 @@ func (s *Server) clientPrincipal(ctx context.Context, info *connect.CallInfo, r 
 		return access.Principal{}, err
 	}
 	p := access.Principal{Project: project}
-	if token != "" {
+	switch {
+	case token != "" && looksLikeJWT(token):
+		if named == "" {
+			return access.Principal{}, connect.Errorf(connect.CodeInvalidArgument, "%s: required with a JWT", headerProject)
+		}
+		var err error
+		if p, err = s.jwtPrincipal(project, token); err != nil {
+			return access.Principal{}, err
+		}
+	case token != "":
 		var err error
 		if p, err = s.auth.authenticate("Bearer " + token); err != nil {
 			return access.Principal{}, err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"connectrpc.com/grpcreflect/v2"
 	"connectrpc.com/validate"
 
+	"github.com/cairn-dev/cairn/api/jwt"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/projections"
@@ -83,6 +85,11 @@ type Config struct {
 	// PublicURL is where clients reach this node ("http://localhost:8080"),
 	// for the URLs answers carry.
 	PublicURL string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client address (for per-address rate limits).
+	TrustedProxies []netip.Prefix
+	// NoAuthRateLimits turns the sign-in/sign-up/token limits off (load tests).
+	NoAuthRateLimits bool
 	// SitesDomain, when set, serves site S of project P at the host
 	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
 	SitesDomain string
@@ -107,6 +114,8 @@ type Server struct {
 	sitesDomain string
 	publicURL   string
 	hasher      *hasher
+	jwt         *jwt.Issuer
+	limits      *authLimits
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -136,6 +145,10 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	s.hasher = h
+	if s.limits, err = newAuthLimits(cfg.TrustedProxies, cfg.NoAuthRateLimits); err != nil {
+		return nil, err
+	}
+	s.jwt = &jwt.Issuer{MasterKey: cfg.MasterKey, BaseURL: s.publicURL, Leeway: 5 * time.Second}
 
 	server, err := s.connectServer()
 	if err != nil {
@@ -161,6 +174,7 @@ func New(cfg Config) (http.Handler, error) {
 		s.manifests.max = 256
 		s.mountSites(mux)
 	}
+	mux.HandleFunc("GET /v1/projects/{project}/jwks.json", s.serveJWKS)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready() {
 			http.Error(w, "not ready: NATS unreachable or projections catching up", http.StatusServiceUnavailable)

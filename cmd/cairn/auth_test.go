@@ -2,13 +2,21 @@ package main
 
 import (
 	"context"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect/v2"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/cairn-dev/cairn/domain/mfa"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
 
@@ -289,4 +297,139 @@ func TestUsersServerSide(t *testing.T) {
 		t.Fatalf("stored smtp password not sealed: %v", err)
 	}
 	checkRebuild(t, n, "crm", "users")
+}
+
+func TestMFAAndJWT(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	newProjectWithKey(t, in, "bank", "users.read")
+	newProjectWithKey(t, in, "other", "users.read")
+	g, _ := guest(ctx, "bank", "")
+	if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "eve@example.com", Password: "two factors please"}); err != nil {
+		t.Fatal(err)
+	}
+	s1 := signIn(t, in, "bank", "eve@example.com", "two factors please")
+	me, _ := guest(ctx, "bank", s1.GetSecret())
+
+	// Enrol an authenticator: the code proves it, recovery codes come back once.
+	totp, err := in.account().CreateTotp(me, &cairnv1.CreateTotpRequest{})
+	if err != nil || !strings.HasPrefix(totp.GetUri(), "otpauth://totp/") {
+		t.Fatalf("create totp: %v %v", totp, err)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(totp.GetSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := mfa.Step(time.Now())
+	_, err = in.account().VerifyTotp(me, &cairnv1.VerifyTotpRequest{Code: "000000"})
+	if mfa.Code(secret, step) != "000000" {
+		wantCode(t, err, connect.CodePermissionDenied)
+	}
+	rc, err := in.account().VerifyTotp(me, &cairnv1.VerifyTotpRequest{Code: mfa.Code(secret, step)})
+	if err != nil || len(rc.GetRecoveryCodes()) != 10 {
+		t.Fatalf("verify totp: %v %v", rc, err)
+	}
+	acc, err := in.account().GetAccount(me, &cairnv1.GetAccountRequest{})
+	if err != nil || !acc.GetUser().GetMfaEnabled() {
+		t.Fatalf("mfa not enabled: %v %v", acc, err)
+	}
+
+	// A new sign-in is limited until the second factor.
+	s2 := signIn(t, in, "bank", "eve@example.com", "two factors please")
+	if !s2.GetSession().GetMfaPending() {
+		t.Fatalf("session not limited: %v", s2.GetSession())
+	}
+	lim, _ := guest(ctx, "bank", s2.GetSecret())
+	if _, err := in.account().GetAccount(lim, &cairnv1.GetAccountRequest{}); err != nil {
+		t.Fatalf("a limited session may read the account: %v", err)
+	}
+	_, err = in.account().UpdateName(lim, &cairnv1.UpdateNameRequest{Name: "x"})
+	wantCode(t, err, connect.CodePermissionDenied)
+	_, err = in.account().CreateJWT(lim, &cairnv1.CreateJWTRequest{})
+	wantCode(t, err, connect.CodePermissionDenied)
+	// The code already used to enrol is not accepted again.
+	_, err = in.account().CompleteMfa(lim, &cairnv1.CompleteMfaRequest{Code: mfa.Code(secret, step)})
+	wantCode(t, err, connect.CodePermissionDenied)
+	done, err := in.account().CompleteMfa(lim, &cairnv1.CompleteMfaRequest{Code: rc.GetRecoveryCodes()[0]})
+	if err != nil || done.GetSession().GetMfaPending() || !slices.Contains(done.GetSession().GetFactors(), "recovery-code") {
+		t.Fatalf("complete mfa: %v %v", done, err)
+	}
+	if _, err := in.account().UpdateName(lim, &cairnv1.UpdateNameRequest{Name: "Eve"}); err != nil {
+		t.Fatalf("completed session still limited: %v", err)
+	}
+	// A recovery code works once.
+	s3 := signIn(t, in, "bank", "eve@example.com", "two factors please")
+	lim3, _ := guest(ctx, "bank", s3.GetSecret())
+	_, err = in.account().CompleteMfa(lim3, &cairnv1.CompleteMfaRequest{Code: rc.GetRecoveryCodes()[0]})
+	wantCode(t, err, connect.CodePermissionDenied)
+
+	// JWTs: server code acts as the user, in this project only, while the
+	// session lives; the JWKS verifies them.
+	j, err := in.account().CreateJWT(me, &cairnv1.CreateJWTRequest{TtlSeconds: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jctx, _ := guest(ctx, "bank", j.GetJwt())
+	if a, err := in.account().GetAccount(jctx, &cairnv1.GetAccountRequest{}); err != nil || a.GetUser().GetEmail() != "eve@example.com" {
+		t.Fatalf("jwt: %v %v", a, err)
+	}
+	_, err = in.account().CreateJWT(jctx, &cairnv1.CreateJWTRequest{})
+	wantCode(t, err, connect.CodePermissionDenied)
+	octx, _ := guest(ctx, "other", j.GetJwt())
+	_, err = in.account().GetAccount(octx, &cairnv1.GetAccountRequest{})
+	wantCode(t, err, connect.CodeUnauthenticated)
+	res, err := http.Get(in.url + "/v1/projects/bank/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwks struct {
+		Keys []struct{ Kid, Kty, Crv string } `json:"keys"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&jwks); err != nil || len(jwks.Keys) == 0 || jwks.Keys[0].Crv != "Ed25519" {
+		t.Fatalf("jwks: %v %v", jwks, err)
+	}
+	res.Body.Close()
+	header, _, _ := strings.Cut(j.GetJwt(), ".")
+	hb, _ := base64.RawURLEncoding.DecodeString(header)
+	if !strings.Contains(string(hb), jwks.Keys[0].Kid) {
+		t.Fatalf("token kid not in the JWKS: %s vs %v", hb, jwks)
+	}
+	if _, err := in.account().DeleteSession(me, &cairnv1.DeleteSessionRequest{SessionId: "current"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = in.account().GetAccount(jctx, &cairnv1.GetAccountRequest{})
+	wantCode(t, err, connect.CodeUnauthenticated)
+
+	// Turning MFA off needs a code.
+	dctx, _ := guest(ctx, "bank", s2.GetSecret())
+	_, err = in.account().DeleteTotp(dctx, &cairnv1.DeleteTotpRequest{Code: "abcde-fghij"})
+	wantCode(t, err, connect.CodePermissionDenied)
+	if _, err := in.account().DeleteTotp(dctx, &cairnv1.DeleteTotpRequest{Code: rc.GetRecoveryCodes()[1]}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSignInRateLimit(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	newProjectWithKey(t, in, "web", "users.read")
+	g, info := guest(ctx, "web", "")
+	var err error
+	for i := 0; i < 20; i++ {
+		_, err = in.account().CreateEmailPasswordSession(g, &cairnv1.CreateEmailPasswordSessionRequest{Email: "target@example.com", Password: "guess number " + strconv.Itoa(i)})
+		if connect.CodeOf(err) == connect.CodeResourceExhausted {
+			break
+		}
+		wantCode(t, err, connect.CodeUnauthenticated)
+	}
+	wantCode(t, err, connect.CodeResourceExhausted)
+	if info.ResponseHeader().Get("Retry-After") == "" {
+		t.Fatalf("no Retry-After on a refused sign-in: %v", info.ResponseHeader())
+	}
+	if !strings.Contains(err.Error(), "this email") {
+		t.Fatalf("limit not named: %v", err)
+	}
+	// Another address is not held back by this one's limit.
+	_, err = in.account().CreateEmailPasswordSession(g, &cairnv1.CreateEmailPasswordSessionRequest{Email: "other@example.com", Password: "whatever 123"})
+	wantCode(t, err, connect.CodeUnauthenticated)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -36,6 +37,31 @@ type config struct {
 	SitesDomain     string
 	PublicURL       string
 	MaxRequestBytes int
+	// TrustedProxies is a comma-separated list of CIDRs whose
+	// X-Forwarded-For is believed.
+	TrustedProxies string
+	// NoAuthRateLimits turns the sign-in and token limits off.
+	NoAuthRateLimits bool
+}
+
+// trustedProxies parses --trusted-proxies.
+func (c *config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(c.TrustedProxies, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR or address", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // defaultSync is the embedded JetStream fsync interval, chosen from the
@@ -60,6 +86,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.SitesDomain, "sites-domain", env("CAIRN_SITES_DOMAIN", "localhost"), "serve site S of project P at S.P.<this domain> (CAIRN_SITES_DOMAIN; *.localhost resolves to loopback in browsers and curl)")
 	fs.StringVar(&c.LogLevel, "log-level", env("CAIRN_LOG_LEVEL", "info"), "debug, info, warn or error (CAIRN_LOG_LEVEL)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest request message accepted")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("CAIRN_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client, for per-address rate limits (CAIRN_TRUSTED_PROXIES)")
+	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }
 
 func envInt(getenv func(string) string, name string) int {

@@ -54,10 +54,14 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 		}
 	}()
 	s.url = "http://" + ln.Addr().String()
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
+		return nil, err
+	}
 	handler, err := api.New(api.Config{PublicURL: cmp.Or(cfg.PublicURL, displayAddr(s.url)), Stopping: s.stopping, Log: n.log, Reads: n.reads, Store: n.store,
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes,
 		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store),
-		SitesDomain: cfg.SitesDomain})
+		SitesDomain: cfg.SitesDomain, TrustedProxies: proxies, NoAuthRateLimits: cfg.NoAuthRateLimits})
 	if err != nil {
 		return nil, err
 	}

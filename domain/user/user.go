@@ -198,6 +198,24 @@ type UseToken struct {
 // MaxFailedAttempts bounds guesses at a token (email codes are 6 digits).
 const MaxFailedAttempts = 5
 
+// SetMfa replaces the user's MFA state (enrolment, verification, removal,
+// new recovery codes); the caller has checked the code that allows it.
+type SetMfa struct {
+	Mfa *eventsv1.Mfa
+	Now time.Time
+}
+
+// ProveFactor records that a session proved a second factor, with the MFA
+// state after the code was used (its step or recovery code spent).
+type ProveFactor struct {
+	SessionID string
+	Factor    string
+	Mfa       *eventsv1.Mfa
+	Now       time.Time
+}
+
+func (SetMfa) isCommand()         {}
+func (ProveFactor) isCommand()    {}
 func (Create) isCommand()         {}
 func (Update) isCommand()         {}
 func (Delete) isCommand()         {}
@@ -255,6 +273,40 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 			return nil, ErrBadToken
 		}
 		return decideUseToken(state, c)
+	case SetMfa:
+		if state == nil {
+			return nil, ErrNoUser
+		}
+		u := prune(state, c.Now)
+		if proto.Equal(u.GetMfa(), c.Mfa) {
+			return nil, nil
+		}
+		u.Mfa = proto.CloneOf(c.Mfa)
+		if !u.GetMfa().GetEnabled() {
+			// Turning MFA off lifts the limit of sessions waiting for it.
+			for _, s := range u.Sessions {
+				s.MfaPending = false
+			}
+		}
+		u.UpdatedAt = timestamppb.New(c.Now)
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_UserUpdated{UserUpdated: &eventsv1.UserUpdated{User: u, Change: "mfa"}}}}, nil
+	case ProveFactor:
+		if state == nil {
+			return nil, ErrNoUser
+		}
+		u := prune(state, c.Now)
+		i := slices.IndexFunc(u.Sessions, func(s *eventsv1.Session) bool { return s.GetId() == c.SessionID })
+		if i < 0 {
+			return nil, domain.Errorf(domain.KindUnauthenticated, "session not found")
+		}
+		s := u.Sessions[i]
+		s.MfaPending = false
+		if !slices.Contains(s.Factors, c.Factor) {
+			s.Factors = append(s.Factors, c.Factor)
+		}
+		u.Mfa = proto.CloneOf(c.Mfa)
+		u.UpdatedAt = timestamppb.New(c.Now)
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_SessionUpdated{SessionUpdated: &eventsv1.SessionUpdated{User: u, SessionId: c.SessionID}}}}, nil
 	default:
 		return nil, domain.Errorf(domain.KindInternal, "unknown user command %T", cmd)
 	}
