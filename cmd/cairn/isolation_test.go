@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/connect/v2"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/cairn-dev/cairn/domain/access"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
@@ -132,6 +133,50 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.sites().DeleteDeployment(ctx, &cairnv1.DeleteDeploymentRequest{ProjectId: "victim", SiteId: "web", DeploymentId: "d"})
 			return err
 		}},
+		{"UsersService.CreateUser", func(ctx context.Context) error {
+			_, err := in.users().CreateUser(ctx, &cairnv1.CreateUserRequest{ProjectId: "victim", Email: "x@example.com"})
+			return err
+		}},
+		{"UsersService.GetUser", func(ctx context.Context) error {
+			_, err := in.users().GetUser(ctx, &cairnv1.GetUserRequest{ProjectId: "victim", UserId: "vu"})
+			return err
+		}},
+		{"UsersService.ListUsers", func(ctx context.Context) error {
+			_, err := in.users().ListUsers(ctx, &cairnv1.ListUsersRequest{ProjectId: "victim", Search: "a"})
+			return err
+		}},
+		{"UsersService.UpdateUser", func(ctx context.Context) error {
+			_, err := in.users().UpdateUser(ctx, &cairnv1.UpdateUserRequest{ProjectId: "victim", UserId: "vu", Name: &name})
+			return err
+		}},
+		{"UsersService.DeleteUser", func(ctx context.Context) error {
+			_, err := in.users().DeleteUser(ctx, &cairnv1.DeleteUserRequest{ProjectId: "victim", UserId: "vu"})
+			return err
+		}},
+		{"UsersService.ListUserSessions", func(ctx context.Context) error {
+			_, err := in.users().ListUserSessions(ctx, &cairnv1.ListUserSessionsRequest{ProjectId: "victim", UserId: "vu"})
+			return err
+		}},
+		{"UsersService.CreateUserSession", func(ctx context.Context) error {
+			_, err := in.users().CreateUserSession(ctx, &cairnv1.CreateUserSessionRequest{ProjectId: "victim", UserId: "vu"})
+			return err
+		}},
+		{"UsersService.DeleteUserSession", func(ctx context.Context) error {
+			_, err := in.users().DeleteUserSession(ctx, &cairnv1.DeleteUserSessionRequest{ProjectId: "victim", UserId: "vu", SessionId: "s"})
+			return err
+		}},
+		{"UsersService.DeleteUserSessions", func(ctx context.Context) error {
+			_, err := in.users().DeleteUserSessions(ctx, &cairnv1.DeleteUserSessionsRequest{ProjectId: "victim", UserId: "vu"})
+			return err
+		}},
+		{"UsersService.GetAuthSettings", func(ctx context.Context) error {
+			_, err := in.users().GetAuthSettings(ctx, &cairnv1.GetAuthSettingsRequest{ProjectId: "victim"})
+			return err
+		}},
+		{"UsersService.UpdateAuthSettings", func(ctx context.Context) error {
+			_, err := in.users().UpdateAuthSettings(ctx, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "victim", Settings: &cairnv1.AuthSettings{}})
+			return err
+		}},
 		{"ProjectsService.GetProject", func(ctx context.Context) error {
 			_, err := in.projects().GetProject(ctx, &cairnv1.GetProjectRequest{ProjectId: "victim"})
 			return err
@@ -158,7 +203,11 @@ func TestCrossProjectIsolation(t *testing.T) {
 	for _, sc := range scenarios {
 		covered[strings.Fields(sc.name)[0]] = true
 	}
-	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto, cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto} {
+	for _, sc := range accountCalls(in, "victim-user") {
+		covered[sc.name] = true
+	}
+	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto,
+		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto, cairnv1.File_cairn_v1_users_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -168,7 +217,47 @@ func TestCrossProjectIsolation(t *testing.T) {
 			}
 		}
 	}
+	// The victim has a user; the intruder project's users and sessions
+	// are the foreign credentials.
+	vk, _ := as(ctx, victimKey.GetSecret())
+	if _, err := in.users().CreateUser(vk, &cairnv1.CreateUserRequest{ProjectId: "victim", UserId: "vu", Email: "v@example.com", Password: "victim password"}); err != nil {
+		t.Fatal(err)
+	}
 	ictx, _ := as(ctx, intruder.GetSecret())
+	ig, _ := guest(ctx, "intruder", "")
+	if _, err := in.account().CreateAccount(ig, &cairnv1.CreateAccountRequest{Email: "i@example.com", Password: "intruder password"}); err != nil {
+		t.Fatal(err)
+	}
+	isess := signIn(t, in, "intruder", "i@example.com", "intruder password")
+	is, _ := guest(ctx, "intruder", isess.GetSecret())
+	ijwt, err := in.account().CreateJWT(is, &cairnv1.CreateJWTRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The intruder's session and JWT are refused by every server API too.
+	sessOnServer, _ := as(ctx, isess.GetSecret())
+	for _, sc := range scenarios {
+		if strings.HasPrefix(sc.name, "UsersService") || strings.HasPrefix(sc.name, "KeysService") {
+			if code := connect.CodeOf(sc.call(sessOnServer)); code != connect.CodePermissionDenied && code != connect.CodeUnauthenticated {
+				t.Errorf("%s with another project's session: %v", sc.name, code)
+			}
+		}
+	}
+	// Every AccountService call on the victim with the intruder's session,
+	// JWT or key is refused and reveals nothing.
+	for _, cred := range []struct{ name, token string }{{"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}, {"key", intruder.GetSecret()}} {
+		for _, sc := range accountCalls(in, "vu") {
+			t.Run(sc.name+" with "+cred.name, func(t *testing.T) {
+				c, _ := guest(ctx, "victim", cred.token)
+				if code := connect.CodeOf(sc.call(c)); code != connect.CodePermissionDenied && code != connect.CodeUnauthenticated {
+					t.Errorf("want unauthenticated or permission_denied, got %v", code)
+				}
+			})
+		}
+	}
+	if u, err := in.users().GetUser(vk, &cairnv1.GetUserRequest{ProjectId: "victim", UserId: "vu"}); err != nil || u.GetUser().GetName() != "" {
+		t.Fatalf("victim user changed: %v %v", u, err)
+	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			wantCode(t, sc.call(ictx), connect.CodePermissionDenied)
@@ -194,10 +283,139 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Fatalf("victim keys changed: %v %v", ks, err)
 	}
 	evs, err := in.events().ListEvents(vctx, &cairnv1.ListEventsRequest{ProjectId: "victim"})
-	if err != nil || len(evs.GetEvents()) != 1 {
+	if err != nil || len(evs.GetEvents()) != 3 { // the key, the user and its email claim
 		t.Fatalf("victim log changed: %v %v", evs, err)
 	}
 	if _, err := in.projects().GetProject(op, &cairnv1.GetProjectRequest{ProjectId: "squat"}); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("intruder created a project: %v", err)
+	}
+}
+
+type call struct {
+	name string
+	call func(ctx context.Context) error
+}
+
+// accountCalls calls every AccountService RPC as a signed-in user of the
+// project in the context would (userID names a user of it).
+func accountCalls(in *instance, userID string) []call {
+	a := in.account()
+	return []call{
+		{"AccountService.CreateAccount", func(ctx context.Context) error {
+			_, err := a.CreateAccount(ctx, &cairnv1.CreateAccountRequest{Email: "n@example.com", Password: "password 123"})
+			return err
+		}},
+		{"AccountService.CreateEmailPasswordSession", func(ctx context.Context) error {
+			_, err := a.CreateEmailPasswordSession(ctx, &cairnv1.CreateEmailPasswordSessionRequest{Email: "v@example.com", Password: "victim password"})
+			return err
+		}},
+		{"AccountService.CreateAnonymousSession", func(ctx context.Context) error {
+			_, err := a.CreateAnonymousSession(ctx, &cairnv1.CreateAnonymousSessionRequest{})
+			return err
+		}},
+		{"AccountService.CreateSession", func(ctx context.Context) error {
+			_, err := a.CreateSession(ctx, &cairnv1.CreateSessionRequest{UserId: userID, Secret: "s"})
+			return err
+		}},
+		{"AccountService.GetAccount", func(ctx context.Context) error {
+			_, err := a.GetAccount(ctx, &cairnv1.GetAccountRequest{})
+			return err
+		}},
+		{"AccountService.UpdateName", func(ctx context.Context) error {
+			_, err := a.UpdateName(ctx, &cairnv1.UpdateNameRequest{Name: "pwned"})
+			return err
+		}},
+		{"AccountService.UpdateEmail", func(ctx context.Context) error {
+			_, err := a.UpdateEmail(ctx, &cairnv1.UpdateEmailRequest{Email: "p@example.com", Password: "victim password"})
+			return err
+		}},
+		{"AccountService.UpdatePassword", func(ctx context.Context) error {
+			_, err := a.UpdatePassword(ctx, &cairnv1.UpdatePasswordRequest{Password: "pwned password", OldPassword: "victim password"})
+			return err
+		}},
+		{"AccountService.UpdatePrefs", func(ctx context.Context) error {
+			_, err := a.UpdatePrefs(ctx, &cairnv1.UpdatePrefsRequest{Prefs: &structpb.Struct{}})
+			return err
+		}},
+		{"AccountService.DeleteAccount", func(ctx context.Context) error {
+			_, err := a.DeleteAccount(ctx, &cairnv1.DeleteAccountRequest{})
+			return err
+		}},
+		{"AccountService.ListSessions", func(ctx context.Context) error {
+			_, err := a.ListSessions(ctx, &cairnv1.ListSessionsRequest{})
+			return err
+		}},
+		{"AccountService.GetSession", func(ctx context.Context) error {
+			_, err := a.GetSession(ctx, &cairnv1.GetSessionRequest{SessionId: "current"})
+			return err
+		}},
+		{"AccountService.DeleteSession", func(ctx context.Context) error {
+			_, err := a.DeleteSession(ctx, &cairnv1.DeleteSessionRequest{SessionId: "current"})
+			return err
+		}},
+		{"AccountService.DeleteSessions", func(ctx context.Context) error {
+			_, err := a.DeleteSessions(ctx, &cairnv1.DeleteSessionsRequest{})
+			return err
+		}},
+		{"AccountService.CreateJWT", func(ctx context.Context) error {
+			_, err := a.CreateJWT(ctx, &cairnv1.CreateJWTRequest{})
+			return err
+		}},
+		{"AccountService.CreateVerification", func(ctx context.Context) error {
+			_, err := a.CreateVerification(ctx, &cairnv1.CreateVerificationRequest{Url: "https://app.example/verify"})
+			return err
+		}},
+		{"AccountService.ConfirmVerification", func(ctx context.Context) error {
+			_, err := a.ConfirmVerification(ctx, &cairnv1.ConfirmVerificationRequest{UserId: userID, Secret: "s"})
+			return err
+		}},
+		{"AccountService.CreateRecovery", func(ctx context.Context) error {
+			_, err := a.CreateRecovery(ctx, &cairnv1.CreateRecoveryRequest{Email: "v@example.com", Url: "https://app.example/r"})
+			return err
+		}},
+		{"AccountService.ConfirmRecovery", func(ctx context.Context) error {
+			_, err := a.ConfirmRecovery(ctx, &cairnv1.ConfirmRecoveryRequest{UserId: userID, Secret: "s", Password: "pwned password"})
+			return err
+		}},
+		{"AccountService.CreateMagicURLToken", func(ctx context.Context) error {
+			_, err := a.CreateMagicURLToken(ctx, &cairnv1.CreateMagicURLTokenRequest{Email: "v@example.com", Url: "https://app.example/m"})
+			return err
+		}},
+		{"AccountService.CreateEmailToken", func(ctx context.Context) error {
+			_, err := a.CreateEmailToken(ctx, &cairnv1.CreateEmailTokenRequest{Email: "v@example.com"})
+			return err
+		}},
+		{"AccountService.CreateOAuth2Token", func(ctx context.Context) error {
+			_, err := a.CreateOAuth2Token(ctx, &cairnv1.CreateOAuth2TokenRequest{ProviderId: "github", SuccessUrl: "https://app.example/ok", FailureUrl: "https://app.example/no"})
+			return err
+		}},
+		{"AccountService.ListIdentities", func(ctx context.Context) error {
+			_, err := a.ListIdentities(ctx, &cairnv1.ListIdentitiesRequest{})
+			return err
+		}},
+		{"AccountService.DeleteIdentity", func(ctx context.Context) error {
+			_, err := a.DeleteIdentity(ctx, &cairnv1.DeleteIdentityRequest{ProviderId: "github"})
+			return err
+		}},
+		{"AccountService.CreateTotp", func(ctx context.Context) error {
+			_, err := a.CreateTotp(ctx, &cairnv1.CreateTotpRequest{})
+			return err
+		}},
+		{"AccountService.VerifyTotp", func(ctx context.Context) error {
+			_, err := a.VerifyTotp(ctx, &cairnv1.VerifyTotpRequest{Code: "123456"})
+			return err
+		}},
+		{"AccountService.DeleteTotp", func(ctx context.Context) error {
+			_, err := a.DeleteTotp(ctx, &cairnv1.DeleteTotpRequest{Code: "123456"})
+			return err
+		}},
+		{"AccountService.CompleteMfa", func(ctx context.Context) error {
+			_, err := a.CompleteMfa(ctx, &cairnv1.CompleteMfaRequest{Code: "123456"})
+			return err
+		}},
+		{"AccountService.RegenerateRecoveryCodes", func(ctx context.Context) error {
+			_, err := a.RegenerateRecoveryCodes(ctx, &cairnv1.RegenerateRecoveryCodesRequest{Code: "123456"})
+			return err
+		}},
 	}
 }

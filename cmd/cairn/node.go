@@ -36,9 +36,11 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 		return nil, fmt.Errorf("--replicas: want 0 (auto) to 5, got %d", cfg.Replicas)
 	}
 	n = &node{}
+	// "return nil, err" clears n before this runs: close the node built so far.
+	partial := n
 	defer func() {
 		if err != nil {
-			n.close()
+			partial.close()
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
