@@ -39,6 +39,11 @@ type ReadModels interface {
 	Deployment(project, site, id string) (*eventsv1.Deployment, error)
 	ListDeployments(project, site, after string, limit int) ([]*eventsv1.Deployment, error)
 	DomainClaim(domain string) (*eventsv1.DomainClaimed, error)
+	Team(project, id string) (*eventsv1.Team, error)
+	ListTeams(project, search, after string, limit int) ([]*eventsv1.Team, error)
+	Membership(project, team, id string) (*eventsv1.Membership, error)
+	ListMemberships(project, team, after string, limit int) ([]*eventsv1.Membership, error)
+	ListUserMemberships(project, user string) ([]*eventsv1.Membership, error)
 	Ready() bool
 }
 
@@ -80,6 +85,8 @@ type Config struct {
 	// SitesDomain, when set, serves site S of project P at the host
 	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
 	SitesDomain string
+	// InviteMailer, when set, delivers team invitations.
+	InviteMailer inviteMailer
 }
 
 // Server holds the handlers' dependencies.
@@ -100,6 +107,7 @@ type Server struct {
 	manifests   manifestCache
 	sitesDomain string
 	publicURL   string
+	mailer      inviteMailer
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -109,7 +117,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
 		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
-		stopping: cfg.Stopping, metrics: cfg.Metrics, blobs: cfg.Blobs,
+		stopping: cfg.Stopping, metrics: cfg.Metrics, blobs: cfg.Blobs, mailer: cfg.InviteMailer,
 		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, ".")), publicURL: strings.TrimSuffix(cfg.PublicURL, "/")}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -198,6 +206,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterKeysServiceHandler(server, &keysHandler{s})
 	cairnv1connect.RegisterEventsServiceHandler(server, &eventsHandler{s})
 	cairnv1connect.RegisterSitesServiceHandler(server, &sitesHandler{s})
+	cairnv1connect.RegisterTeamsServiceHandler(server, &teamsHandler{s})
 	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
 	grpcreflect.Register(server)
 	return server, nil

@@ -137,3 +137,17 @@ func Authorize(c Caller, r Request) error {
 	}
 	return domain.Errorf(domain.KindInternal, "unknown team action %d", r.Action)
 }
+
+// AuthorizeUserMemberships decides whether c may list userID's
+// memberships: servers may list anyone's, an end user only their own.
+func AuthorizeUserMemberships(c Caller, userID string) error {
+	switch {
+	case c.Server:
+		return nil
+	case c.UserID == "":
+		return domain.Errorf(domain.KindUnauthenticated, "sign in to use teams")
+	case c.UserID != userID:
+		return domain.Errorf(domain.KindPermissionDenied, "an end user may list only their own memberships")
+	}
+	return nil
+}
