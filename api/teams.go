@@ -395,7 +395,8 @@ func (h *teamsHandler) CreateMembership(ctx context.Context, req *cairnv1.Create
 	if h.mailer != nil && !res.Duplicate {
 		inv := TeamInvite{ProjectID: project, Team: t, Membership: m, Secret: token, URL: req.GetUrl(), Name: req.GetName()}
 		if err := h.mailer.SendTeamInvite(ctx, inv); err != nil {
-			return nil, fmt.Errorf("invitation %s stored, but its mail failed: %w", id, err)
+			h.logger.ErrorContext(ctx, "team invitation mail failed", "project", project, "team", t.GetId(), "membership", id, "err", err)
+			return nil, domain.Errorf(domain.KindUnavailable, "invitation %s is stored but its mail could not be sent; withdraw it (DeleteMembership) and invite again", id)
 		}
 	}
 	out := &cairnv1.CreateMembershipResponse{Membership: membershipOut(m)}
