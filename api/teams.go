@@ -340,6 +340,16 @@ func (h *teamsHandler) userMembership(project, user, teamID string) (*eventsv1.M
 	return ms[i], nil
 }
 
+// CreateMembership adds a user (membership id team.MemberID) or invites an
+// address (team.InviteID). Derived ids make the aggregate's expected
+// sequence refuse a second membership of the same user, or invitation of
+// the same address, exactly. A user who joined through an invitation holds
+// a membership under the address's id: that case is checked against the
+// read model (usermemberships), so two requests racing within the
+// projection lag could both win; the read model then keeps the later one
+// per (user, team) and the other stays listed under the team. A claim
+// (ClaimTaken, namespace "membership") appended in the same batch will
+// close this once the claim write path lands.
 func (h *teamsHandler) CreateMembership(ctx context.Context, req *cairnv1.CreateMembershipRequest) (*cairnv1.CreateMembershipResponse, error) {
 	project := req.GetProjectId()
 	c := teamCaller(principal(ctx))
