@@ -114,6 +114,19 @@ var rules = map[string]rule{
 	healthv1connect.HealthCheckProcedure:                             {public: true},
 	healthv1connect.HealthListProcedure:                              {public: true},
 	healthv1connect.HealthWatchProcedure:                             {public: true},
+	cairnv1connect.TeamsServiceCreateTeamProcedure:                   {scope: access.TeamsWrite},
+	cairnv1connect.TeamsServiceGetTeamProcedure:                      {scope: access.TeamsRead},
+	cairnv1connect.TeamsServiceListTeamsProcedure:                    {scope: access.TeamsRead},
+	cairnv1connect.TeamsServiceUpdateTeamProcedure:                   {scope: access.TeamsWrite},
+	cairnv1connect.TeamsServiceUpdateTeamPrefsProcedure:              {scope: access.TeamsWrite},
+	cairnv1connect.TeamsServiceDeleteTeamProcedure:                   {scope: access.TeamsWrite},
+	cairnv1connect.TeamsServiceCreateMembershipProcedure:             {scope: access.TeamsWrite},
+	cairnv1connect.TeamsServiceGetMembershipProcedure:                {scope: access.TeamsRead},
+	cairnv1connect.TeamsServiceListMembershipsProcedure:              {scope: access.TeamsRead},
+	cairnv1connect.TeamsServiceUpdateMembershipProcedure:             {scope: access.TeamsWrite},
+	cairnv1connect.TeamsServiceAcceptMembershipProcedure:             {scope: access.TeamsWrite},
+	cairnv1connect.TeamsServiceDeleteMembershipProcedure:             {scope: access.TeamsWrite},
+	cairnv1connect.TeamsServiceListUserMembershipsProcedure:          {scope: access.TeamsRead},
 }
 
 func ruleFor(procedure string) (rule, bool) {

@@ -47,6 +47,11 @@ type ReadModels interface {
 	SearchUsers(project, after string, limit int, match func(*eventsv1.User) bool) ([]*eventsv1.User, string, error)
 	ClaimHolder(project, namespace, value string) (string, error)
 	AuthSettings(project string) (*eventsv1.AuthSettings, error)
+	Team(project, id string) (*eventsv1.Team, error)
+	ListTeams(project, search, after string, limit int) ([]*eventsv1.Team, error)
+	Membership(project, team, id string) (*eventsv1.Membership, error)
+	ListMemberships(project, team, after string, limit int) ([]*eventsv1.Membership, error)
+	ListUserMemberships(project, user string) ([]*eventsv1.Membership, error)
 	Ready() bool
 }
 
@@ -93,6 +98,8 @@ type Config struct {
 	// SitesDomain, when set, serves site S of project P at the host
 	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
 	SitesDomain string
+	// InviteMailer, when set, delivers team invitations.
+	InviteMailer inviteMailer
 }
 
 // Server holds the handlers' dependencies.
@@ -116,6 +123,7 @@ type Server struct {
 	hasher      *hasher
 	jwt         *jwt.Issuer
 	limits      *authLimits
+	mailer      inviteMailer
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -125,7 +133,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
 		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
-		stopping: cfg.Stopping, metrics: cfg.Metrics, blobs: cfg.Blobs,
+		stopping: cfg.Stopping, metrics: cfg.Metrics, blobs: cfg.Blobs, mailer: cfg.InviteMailer,
 		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, ".")), publicURL: strings.TrimSuffix(cfg.PublicURL, "/")}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -226,6 +234,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterSitesServiceHandler(server, &sitesHandler{s})
 	cairnv1connect.RegisterAccountServiceHandler(server, &accountHandler{Server: s})
 	cairnv1connect.RegisterUsersServiceHandler(server, &usersHandler{s})
+	cairnv1connect.RegisterTeamsServiceHandler(server, &teamsHandler{s})
 	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
 	grpcreflect.Register(server)
 	return server, nil

@@ -77,6 +77,18 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyClaim(txn, sp, ev, nil, pl.ClaimReleased)
 	case *eventsv1.Envelope_AuthSettingsUpdated:
 		err = p.applyAuthSettings(txn, sp, ev, pl.AuthSettingsUpdated.GetSettings())
+	case *eventsv1.Envelope_TeamCreated:
+		err = p.applyTeamPut(txn, sp, ev, pl.TeamCreated.GetTeam())
+	case *eventsv1.Envelope_TeamUpdated:
+		err = p.applyTeamPut(txn, sp, ev, pl.TeamUpdated.GetTeam())
+	case *eventsv1.Envelope_TeamDeleted:
+		err = p.applyTeamDeleted(txn, sp, ev, pl.TeamDeleted.GetTeam())
+	case *eventsv1.Envelope_MembershipCreated:
+		err = p.applyMembershipPut(txn, sp, ev, pl.MembershipCreated.GetMembership())
+	case *eventsv1.Envelope_MembershipUpdated:
+		err = p.applyMembershipPut(txn, sp, ev, pl.MembershipUpdated.GetMembership())
+	case *eventsv1.Envelope_MembershipDeleted:
+		err = p.applyMembershipDeleted(txn, sp, ev, pl.MembershipDeleted.GetMembership())
 	default:
 		return effect{}, fatal("%s seq %d (%s, event %s): %w %T; upgrade this node",
 			sp.stream, ev.msg.Seq, ev.msg.Subject, ev.env.GetId(), ErrUnknownEvent, pl)

@@ -21,6 +21,9 @@ import (
 //	p/<project>/keys/<keyid>    eventsv1.Key
 //	p/<project>/sites/<site>    eventsv1.Site
 //	p/<project>/deployments/<site>/<id>  eventsv1.Deployment (its manifest)
+//	p/<project>/teams/<team>    eventsv1.Team
+//	p/<project>/memberships/<team>/<m>         eventsv1.Membership
+//	p/<project>/usermemberships/<user>/<team>  eventsv1.Membership (confirmed; a user's teams)
 //	p/<project>/idem/<msgid>    project stream idempotency index → seq
 //
 // Project ids and resource ids never contain '/', so "p/<project>/" is a
@@ -37,6 +40,11 @@ const (
 	partSites       = "sites/"
 	partDeployments = "deployments/"
 	partIdem        = "idem/"
+	partTeams       = "teams/"
+	partMemberships = "memberships/"
+	// partUserMemberships is not a prefix of partMemberships' keys nor
+	// the other way round: "usermemberships/" vs "memberships/".
+	partUserMemberships = "usermemberships/"
 
 	// idemMsgIDPrefix marks a Nats-Msg-Id that came from a client's
 	// idempotency key (eventlog.IdempotencyPrefix; other appends carry the

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect/v2"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
@@ -76,6 +77,55 @@ func TestBadInput(t *testing.T) {
 			_, err := in.keys().ListKeys(op, &cairnv1.ListKeysRequest{ProjectId: "p1", PageSize: 5000})
 			return err
 		}, "page_size"},
+		{"team id with a dot", func() error {
+			_, err := in.teams().CreateTeam(op, &cairnv1.CreateTeamRequest{ProjectId: "p1", TeamId: "a.b", Name: "x"})
+			return err
+		}, "team_id"},
+		{"empty team name", func() error {
+			_, err := in.teams().CreateTeam(op, &cairnv1.CreateTeamRequest{ProjectId: "p1", Name: ""})
+			return err
+		}, "name"},
+		{"team role with a slash", func() error {
+			_, err := in.teams().CreateTeam(op, &cairnv1.CreateTeamRequest{ProjectId: "p1", Name: "x", Roles: []string{"a/b"}})
+			return err
+		}, "roles"},
+		{"prefs too large", func() error {
+			big, _ := structpb.NewStruct(map[string]any{"x": strings.Repeat("y", 70<<10)})
+			_, err := in.teams().CreateTeam(op, &cairnv1.CreateTeamRequest{ProjectId: "p1", TeamId: "big", Name: "x", Prefs: big})
+			return err
+		}, "prefs"},
+		{"missing prefs", func() error {
+			_, err := in.teams().UpdateTeamPrefs(op, &cairnv1.UpdateTeamPrefsRequest{ProjectId: "p1", TeamId: "t"})
+			return err
+		}, "prefs"},
+		{"membership for both a user and an email", func() error {
+			_, err := in.teams().CreateMembership(op, &cairnv1.CreateMembershipRequest{ProjectId: "p1", TeamId: "t", UserId: "u", Email: "a@b.c"})
+			return err
+		}, "user_id"},
+		{"membership for nobody", func() error {
+			_, err := in.teams().CreateMembership(op, &cairnv1.CreateMembershipRequest{ProjectId: "p1", TeamId: "t"})
+			return err
+		}, "email"},
+		{"malformed email", func() error {
+			_, err := in.teams().CreateMembership(op, &cairnv1.CreateMembershipRequest{ProjectId: "p1", TeamId: "t", Email: "not an email"})
+			return err
+		}, "email"},
+		{"invitation url not http", func() error {
+			_, err := in.teams().CreateMembership(op, &cairnv1.CreateMembershipRequest{ProjectId: "p1", TeamId: "t", Email: "a@b.c", Url: "javascript:alert(1)"})
+			return err
+		}, "url"},
+		{"membership role too long", func() error {
+			_, err := in.teams().UpdateMembership(op, &cairnv1.UpdateMembershipRequest{ProjectId: "p1", TeamId: "t", MembershipId: "m", Roles: []string{long}})
+			return err
+		}, "roles"},
+		{"accept without secret", func() error {
+			_, err := in.teams().AcceptMembership(op, &cairnv1.AcceptMembershipRequest{ProjectId: "p1", TeamId: "t", MembershipId: "m", UserId: "u"})
+			return err
+		}, "secret"},
+		{"user memberships of a bad user id", func() error {
+			_, err := in.teams().ListUserMemberships(op, &cairnv1.ListUserMembershipsRequest{ProjectId: "p1", UserId: "a b"})
+			return err
+		}, "user_id"},
 		{"idempotency key too long", func() error {
 			c, info := as(ctx, testAdminKey)
 			info.RequestHeader().Set("Idempotency-Key", strings.Repeat("k", 300))
@@ -96,6 +146,9 @@ func TestBadInput(t *testing.T) {
 	ks, err := in.keys().ListKeys(op, &cairnv1.ListKeysRequest{ProjectId: "p1"})
 	if err != nil || len(ks.GetKeys()) != 0 {
 		t.Fatalf("bad input wrote keys: %v %v", ks, err)
+	}
+	if ts, err := in.teams().ListTeams(op, &cairnv1.ListTeamsRequest{ProjectId: "p1"}); err != nil || len(ts.GetTeams()) != 0 {
+		t.Fatalf("bad input wrote teams: %v %v", ts, err)
 	}
 	ps, err := in.projects().ListProjects(op, &cairnv1.ListProjectsRequest{})
 	if err != nil || len(ps.GetProjects()) != 1 {

@@ -45,6 +45,15 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	vid := victimKey.GetKey().GetId()
+	// The victim has a team with a member.
+	if _, err := in.teams().CreateTeam(op, &cairnv1.CreateTeamRequest{ProjectId: "victim", TeamId: "vt", Name: "vt"}); err != nil {
+		t.Fatal(err)
+	}
+	vm, err := in.teams().CreateMembership(op, &cairnv1.CreateMembershipRequest{ProjectId: "victim", TeamId: "vt", UserId: "vu", Roles: []string{"owner"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vmID := vm.GetMembership().GetId()
 	name := "pwned"
 
 	scenarios := []struct {
@@ -177,6 +186,62 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.users().UpdateAuthSettings(ctx, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "victim", Settings: &cairnv1.AuthSettings{}})
 			return err
 		}},
+		{"TeamsService.CreateTeam", func(ctx context.Context) error {
+			_, err := in.teams().CreateTeam(ctx, &cairnv1.CreateTeamRequest{ProjectId: "victim", TeamId: "x", Name: "x"})
+			return err
+		}},
+		{"TeamsService.GetTeam", func(ctx context.Context) error {
+			_, err := in.teams().GetTeam(ctx, &cairnv1.GetTeamRequest{ProjectId: "victim", TeamId: "vt"})
+			return err
+		}},
+		{"TeamsService.ListTeams", func(ctx context.Context) error {
+			_, err := in.teams().ListTeams(ctx, &cairnv1.ListTeamsRequest{ProjectId: "victim"})
+			return err
+		}},
+		{"TeamsService.UpdateTeam", func(ctx context.Context) error {
+			_, err := in.teams().UpdateTeam(ctx, &cairnv1.UpdateTeamRequest{ProjectId: "victim", TeamId: "vt", Name: name})
+			return err
+		}},
+		{"TeamsService.UpdateTeamPrefs", func(ctx context.Context) error {
+			_, err := in.teams().UpdateTeamPrefs(ctx, &cairnv1.UpdateTeamPrefsRequest{ProjectId: "victim", TeamId: "vt", Prefs: &structpb.Struct{}})
+			return err
+		}},
+		{"TeamsService.DeleteTeam", func(ctx context.Context) error {
+			_, err := in.teams().DeleteTeam(ctx, &cairnv1.DeleteTeamRequest{ProjectId: "victim", TeamId: "vt"})
+			return err
+		}},
+		{"TeamsService.CreateMembership", func(ctx context.Context) error {
+			_, err := in.teams().CreateMembership(ctx, &cairnv1.CreateMembershipRequest{ProjectId: "victim", TeamId: "vt", UserId: "intruder"})
+			return err
+		}},
+		{"TeamsService.CreateMembership invitation", func(ctx context.Context) error {
+			_, err := in.teams().CreateMembership(ctx, &cairnv1.CreateMembershipRequest{ProjectId: "victim", TeamId: "vt", Email: "i@example.com"})
+			return err
+		}},
+		{"TeamsService.GetMembership", func(ctx context.Context) error {
+			_, err := in.teams().GetMembership(ctx, &cairnv1.GetMembershipRequest{ProjectId: "victim", TeamId: "vt", MembershipId: vmID})
+			return err
+		}},
+		{"TeamsService.ListMemberships", func(ctx context.Context) error {
+			_, err := in.teams().ListMemberships(ctx, &cairnv1.ListMembershipsRequest{ProjectId: "victim", TeamId: "vt"})
+			return err
+		}},
+		{"TeamsService.UpdateMembership", func(ctx context.Context) error {
+			_, err := in.teams().UpdateMembership(ctx, &cairnv1.UpdateMembershipRequest{ProjectId: "victim", TeamId: "vt", MembershipId: vmID, Roles: []string{"owner"}})
+			return err
+		}},
+		{"TeamsService.AcceptMembership", func(ctx context.Context) error {
+			_, err := in.teams().AcceptMembership(ctx, &cairnv1.AcceptMembershipRequest{ProjectId: "victim", TeamId: "vt", MembershipId: vmID, UserId: "intruder", Secret: "x"})
+			return err
+		}},
+		{"TeamsService.DeleteMembership", func(ctx context.Context) error {
+			_, err := in.teams().DeleteMembership(ctx, &cairnv1.DeleteMembershipRequest{ProjectId: "victim", TeamId: "vt", MembershipId: vmID})
+			return err
+		}},
+		{"TeamsService.ListUserMemberships", func(ctx context.Context) error {
+			_, err := in.teams().ListUserMemberships(ctx, &cairnv1.ListUserMembershipsRequest{ProjectId: "victim", UserId: "vu"})
+			return err
+		}},
 		{"ProjectsService.GetProject", func(ctx context.Context) error {
 			_, err := in.projects().GetProject(ctx, &cairnv1.GetProjectRequest{ProjectId: "victim"})
 			return err
@@ -207,7 +272,8 @@ func TestCrossProjectIsolation(t *testing.T) {
 		covered[sc.name] = true
 	}
 	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto,
-		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto, cairnv1.File_cairn_v1_users_proto} {
+		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto,
+		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -283,8 +349,16 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Fatalf("victim keys changed: %v %v", ks, err)
 	}
 	evs, err := in.events().ListEvents(vctx, &cairnv1.ListEventsRequest{ProjectId: "victim"})
-	if err != nil || len(evs.GetEvents()) != 3 { // the key, the user and its email claim
+	if err != nil || len(evs.GetEvents()) != 5 { // the key, the team, its membership, the user and its email claim
 		t.Fatalf("victim log changed: %v %v", evs, err)
+	}
+	vt, err := in.teams().GetTeam(vctx, &cairnv1.GetTeamRequest{ProjectId: "victim", TeamId: "vt"})
+	if err != nil || vt.GetTeam().GetName() != "vt" {
+		t.Fatalf("victim team changed: %v %v", vt, err)
+	}
+	vms, err := in.teams().ListUserMemberships(vctx, &cairnv1.ListUserMembershipsRequest{ProjectId: "victim", UserId: "vu"})
+	if err != nil || len(vms.GetMemberships()) != 1 || vms.GetMemberships()[0].GetRoles()[0] != "owner" {
+		t.Fatalf("victim memberships changed: %v %v", vms, err)
 	}
 	if _, err := in.projects().GetProject(op, &cairnv1.GetProjectRequest{ProjectId: "squat"}); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("intruder created a project: %v", err)

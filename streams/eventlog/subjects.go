@@ -33,6 +33,17 @@ func SiteAggregate(project, site string) Aggregate {
 	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "sites", site, ">")}
 }
 
+// TeamAggregate is one team: its own events only (cairn.<p>.teams.<t>.*,
+// one token), so that each membership under it is a separate aggregate.
+func TeamAggregate(project, team string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "teams", team, "*")}
+}
+
+// MembershipAggregate is one membership of a team.
+func MembershipAggregate(project, team, membership string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "teams", team, "memberships", membership, "*")}
+}
+
 // DomainAggregate is the instance-wide claim on a custom domain, in the
 // system stream. Domain labels never hold '_', so dots become '_' to make
 // one subject token.
@@ -109,6 +120,24 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 	case *eventsv1.Envelope_DeploymentDeleted:
 		s := p.DeploymentDeleted.GetSite()
 		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "deployments", p.DeploymentDeleted.GetDeployment().GetId(), "delete"), nil
+	case *eventsv1.Envelope_TeamCreated:
+		t := p.TeamCreated.GetTeam()
+		return streams.ProjectSubject(t.GetProjectId(), "teams", t.GetId(), "create"), nil
+	case *eventsv1.Envelope_TeamUpdated:
+		t := p.TeamUpdated.GetTeam()
+		return streams.ProjectSubject(t.GetProjectId(), "teams", t.GetId(), "update"), nil
+	case *eventsv1.Envelope_TeamDeleted:
+		t := p.TeamDeleted.GetTeam()
+		return streams.ProjectSubject(t.GetProjectId(), "teams", t.GetId(), "delete"), nil
+	case *eventsv1.Envelope_MembershipCreated:
+		m := p.MembershipCreated.GetMembership()
+		return streams.ProjectSubject(m.GetProjectId(), "teams", m.GetTeamId(), "memberships", m.GetId(), "create"), nil
+	case *eventsv1.Envelope_MembershipUpdated:
+		m := p.MembershipUpdated.GetMembership()
+		return streams.ProjectSubject(m.GetProjectId(), "teams", m.GetTeamId(), "memberships", m.GetId(), "update"), nil
+	case *eventsv1.Envelope_MembershipDeleted:
+		m := p.MembershipDeleted.GetMembership()
+		return streams.ProjectSubject(m.GetProjectId(), "teams", m.GetTeamId(), "memberships", m.GetId(), "delete"), nil
 	case *eventsv1.Envelope_DomainClaimed:
 		return streams.SystemSubject("domains", domainToken(p.DomainClaimed.GetDomain()), "claim"), nil
 	case *eventsv1.Envelope_DomainReleased:

@@ -127,8 +127,12 @@ type Membership struct {
 	InvitedAt        *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=invited_at,json=invitedAt,proto3" json:"invited_at,omitempty"`
 	JoinedAt         *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=joined_at,json=joinedAt,proto3" json:"joined_at,omitempty"`
 	UpdatedAt        *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// created_at of the team this membership was made in: a membership whose
+	// team was deleted (and perhaps created again under the same id) is gone,
+	// even though its own aggregate's last event is not a deletion.
+	TeamCreatedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=team_created_at,json=teamCreatedAt,proto3" json:"team_created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Membership) Reset() {
@@ -234,6 +238,13 @@ func (x *Membership) GetJoinedAt() *timestamppb.Timestamp {
 func (x *Membership) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Membership) GetTeamCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TeamCreatedAt
 	}
 	return nil
 }
@@ -519,7 +530,7 @@ const file_cairn_events_v1_teams_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x99\x03\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xdd\x03\n" +
 	"\n" +
 	"Membership\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -536,7 +547,8 @@ const file_cairn_events_v1_teams_proto_rawDesc = "" +
 	"\tjoined_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"8\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12B\n" +
+	"\x0fteam_created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rteamCreatedAt\"8\n" +
 	"\vTeamCreated\x12)\n" +
 	"\x04team\x18\x01 \x01(\v2\x15.cairn.events.v1.TeamR\x04team\"8\n" +
 	"\vTeamUpdated\x12)\n" +
@@ -588,17 +600,18 @@ var file_cairn_events_v1_teams_proto_depIdxs = []int32{
 	8,  // 2: cairn.events.v1.Membership.invited_at:type_name -> google.protobuf.Timestamp
 	8,  // 3: cairn.events.v1.Membership.joined_at:type_name -> google.protobuf.Timestamp
 	8,  // 4: cairn.events.v1.Membership.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 5: cairn.events.v1.TeamCreated.team:type_name -> cairn.events.v1.Team
-	0,  // 6: cairn.events.v1.TeamUpdated.team:type_name -> cairn.events.v1.Team
-	0,  // 7: cairn.events.v1.TeamDeleted.team:type_name -> cairn.events.v1.Team
-	1,  // 8: cairn.events.v1.MembershipCreated.membership:type_name -> cairn.events.v1.Membership
-	1,  // 9: cairn.events.v1.MembershipUpdated.membership:type_name -> cairn.events.v1.Membership
-	1,  // 10: cairn.events.v1.MembershipDeleted.membership:type_name -> cairn.events.v1.Membership
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	8,  // 5: cairn.events.v1.Membership.team_created_at:type_name -> google.protobuf.Timestamp
+	0,  // 6: cairn.events.v1.TeamCreated.team:type_name -> cairn.events.v1.Team
+	0,  // 7: cairn.events.v1.TeamUpdated.team:type_name -> cairn.events.v1.Team
+	0,  // 8: cairn.events.v1.TeamDeleted.team:type_name -> cairn.events.v1.Team
+	1,  // 9: cairn.events.v1.MembershipCreated.membership:type_name -> cairn.events.v1.Membership
+	1,  // 10: cairn.events.v1.MembershipUpdated.membership:type_name -> cairn.events.v1.Membership
+	1,  // 11: cairn.events.v1.MembershipDeleted.membership:type_name -> cairn.events.v1.Membership
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_teams_proto_init() }
