@@ -366,7 +366,9 @@ func decideUpdate(state, u State, c Update) ([]*eventsv1.Envelope, error) {
 			return nil, domain.Errorf(domain.KindInternal, "converting an anonymous user needs email and password")
 		}
 	}
-	if c.Email != nil && *c.Email != u.GetEmail() {
+	// Converting checks the email even when unchanged: an account never
+	// ends up with a password and no (valid) email.
+	if c.Email != nil && (*c.Email != u.GetEmail() || c.Convert) {
 		if err := CheckEmail("email", *c.Email); err != nil {
 			return nil, err
 		}
@@ -558,11 +560,13 @@ func decideUseToken(state State, c UseToken) ([]*eventsv1.Envelope, error) {
 	u.UpdatedAt = timestamppb.New(c.Now)
 	evs := []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_TokenConsumed{TokenConsumed: &eventsv1.TokenConsumed{User: proto.CloneOf(u), TokenId: tok.GetId()}}}}
 	if slices.Contains(c.VerifiesEmail, tok.GetKind()) && u.GetEmail() != "" && !u.GetEmailVerified() {
-		verified := true
-		if c.Then == nil {
-			c.Then = &Update{}
+		// A copy: Decide never changes the caller's command.
+		verified, then := true, Update{}
+		if c.Then != nil {
+			then = *c.Then
 		}
-		c.Then.EmailVerified = &verified
+		then.EmailVerified = &verified
+		c.Then = &then
 	}
 	if c.Then != nil {
 		then := *c.Then
