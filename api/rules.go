@@ -31,6 +31,9 @@ type rule struct {
 	client clientAccess
 	// mfaOK lets a session that has not proven its second factor call it.
 	mfaOK bool
+	// users lets a project's signed-in end users call a server procedure
+	// too; the handler applies its own rules to them (TeamsService).
+	users bool
 }
 
 // clientAccess is who among a project's end users may call a procedure.
@@ -114,19 +117,19 @@ var rules = map[string]rule{
 	healthv1connect.HealthCheckProcedure:                             {public: true},
 	healthv1connect.HealthListProcedure:                              {public: true},
 	healthv1connect.HealthWatchProcedure:                             {public: true},
-	cairnv1connect.TeamsServiceCreateTeamProcedure:                   {scope: access.TeamsWrite},
-	cairnv1connect.TeamsServiceGetTeamProcedure:                      {scope: access.TeamsRead},
-	cairnv1connect.TeamsServiceListTeamsProcedure:                    {scope: access.TeamsRead},
-	cairnv1connect.TeamsServiceUpdateTeamProcedure:                   {scope: access.TeamsWrite},
-	cairnv1connect.TeamsServiceUpdateTeamPrefsProcedure:              {scope: access.TeamsWrite},
-	cairnv1connect.TeamsServiceDeleteTeamProcedure:                   {scope: access.TeamsWrite},
-	cairnv1connect.TeamsServiceCreateMembershipProcedure:             {scope: access.TeamsWrite},
-	cairnv1connect.TeamsServiceGetMembershipProcedure:                {scope: access.TeamsRead},
-	cairnv1connect.TeamsServiceListMembershipsProcedure:              {scope: access.TeamsRead},
-	cairnv1connect.TeamsServiceUpdateMembershipProcedure:             {scope: access.TeamsWrite},
-	cairnv1connect.TeamsServiceAcceptMembershipProcedure:             {scope: access.TeamsWrite},
-	cairnv1connect.TeamsServiceDeleteMembershipProcedure:             {scope: access.TeamsWrite},
-	cairnv1connect.TeamsServiceListUserMembershipsProcedure:          {scope: access.TeamsRead},
+	cairnv1connect.TeamsServiceCreateTeamProcedure:                   {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceGetTeamProcedure:                      {scope: access.TeamsRead, users: true},
+	cairnv1connect.TeamsServiceListTeamsProcedure:                    {scope: access.TeamsRead, users: true},
+	cairnv1connect.TeamsServiceUpdateTeamProcedure:                   {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceUpdateTeamPrefsProcedure:              {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceDeleteTeamProcedure:                   {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceCreateMembershipProcedure:             {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceGetMembershipProcedure:                {scope: access.TeamsRead, users: true},
+	cairnv1connect.TeamsServiceListMembershipsProcedure:              {scope: access.TeamsRead, users: true},
+	cairnv1connect.TeamsServiceUpdateMembershipProcedure:             {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceAcceptMembershipProcedure:             {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceDeleteMembershipProcedure:             {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceListUserMembershipsProcedure:          {scope: access.TeamsRead, users: true},
 }
 
 func ruleFor(procedure string) (rule, bool) {
@@ -182,9 +185,28 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 				return err
 			}
 		}
-		p, err := s.auth.authenticate(authz)
+		var p access.Principal
+		var err error
+		if token := strings.TrimPrefix(authz, "Bearer "); r.users && looksLikeJWT(token) {
+			// A JWT names no project: the request's header does.
+			project := info.RequestHeader().Get(headerProject)
+			if !domain.ValidProjectID(project) {
+				return connect.Errorf(connect.CodeInvalidArgument, "%s: required with a JWT", headerProject)
+			}
+			p, err = s.jwtPrincipal(project, token)
+		} else {
+			if sp, ok := parseSessionToken(token); ok {
+				if err := s.waitMinSeq(ctx, info, streams.ProjectStream(sp)); err != nil {
+					return err
+				}
+			}
+			p, err = s.auth.authenticate(authz)
+		}
 		if err != nil {
 			return err
+		}
+		if p.IsUser() && (!r.users || p.MfaPending) {
+			return connect.NewError(connect.CodePermissionDenied, "end-user sessions cannot call this; servers use an API key")
 		}
 		if r.operator && !p.IsOperator() {
 			return connect.NewError(connect.CodePermissionDenied, "only instance operators may call this")
@@ -297,7 +319,12 @@ func (g *guardedStream) Receive(msg any) error {
 	if ps, ok := msg.(projectScoped); ok {
 		project = ps.GetProjectId()
 	}
-	if err := access.Authorize(g.p, project, g.rule.scope, g.s.now()); err != nil {
+	if g.p.IsUser() {
+		// Only rules with users set get here with a user (accessInterceptor).
+		if project != g.p.Project {
+			return domain.Errorf(domain.KindPermissionDenied, "the session does not belong to project %q", project)
+		}
+	} else if err := access.Authorize(g.p, project, g.rule.scope, g.s.now()); err != nil {
 		return err
 	}
 	// A project created (or changed) through another node is known here

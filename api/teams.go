@@ -53,6 +53,8 @@ func teamCaller(p access.Principal) team.Caller {
 	switch p.Kind {
 	case access.Operator, access.APIKey:
 		return team.Caller{Server: true}
+	case access.User:
+		return team.Caller{UserID: p.ID}
 	}
 	return team.Caller{}
 }

@@ -299,3 +299,25 @@ func (p *Projections) UserMemberships(project, user string) ([]permission.Member
 	}
 	return out, nil
 }
+
+// dropMembershipsOf removes a deleted user's memberships from both
+// indexes: a user re-created with the same id starts in no team.
+func (p *Projections) dropMembershipsOf(txn *badger.Txn, project, user string) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(userMembershipsPrefix(project, user)), PrefetchValues: true})
+	var keys [][]byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		m := &eventsv1.Membership{}
+		if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, m) }); err != nil {
+			it.Close()
+			return fatal("decode membership of user %s: %w", user, err)
+		}
+		keys = append(keys, it.Item().KeyCopy(nil), membershipKey(project, m.GetTeamId(), m.GetId()))
+	}
+	it.Close()
+	for _, k := range keys {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -82,6 +82,9 @@ func (p *Projections) applyUser(txn *badger.Txn, sp keyspace, ev event, u *event
 		}
 	}
 	if deleted {
+		if err := p.dropMembershipsOf(txn, sp.project, u.GetId()); err != nil {
+			return err
+		}
 		return txn.Delete(key)
 	}
 	b, err := marshal(u)

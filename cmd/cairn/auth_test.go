@@ -433,3 +433,63 @@ func TestSignInRateLimit(t *testing.T) {
 	_, err = in.account().CreateEmailPasswordSession(g, &cairnv1.CreateEmailPasswordSessionRequest{Email: "other@example.com", Password: "whatever 123"})
 	wantCode(t, err, connect.CodeUnauthenticated)
 }
+
+// TestTeamsWithSessions: end users manage teams through their sessions (and
+// JWTs) under the owner rules; deleting a user removes their memberships.
+func TestTeamsWithSessions(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	key := newProjectWithKey(t, in, "club", "teams.read", "teams.write", "users.read", "users.write")
+	k, _ := as(ctx, key)
+	g, _ := guest(ctx, "club", "")
+	for _, e := range []string{"owner@example.com", "member@example.com"} {
+		if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: e, Password: "password of " + e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := signIn(t, in, "club", "owner@example.com", "password of owner@example.com")
+	mem := signIn(t, in, "club", "member@example.com", "password of member@example.com")
+	oc, _ := guest(ctx, "club", own.GetSecret())
+	mc, _ := guest(ctx, "club", mem.GetSecret())
+
+	if _, err := in.teams().CreateTeam(oc, &cairnv1.CreateTeamRequest{ProjectId: "club", TeamId: "chess", Name: "Chess"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := in.teams().GetTeam(mc, &cairnv1.GetTeamRequest{ProjectId: "club", TeamId: "chess"})
+	wantCode(t, err, connect.CodeNotFound)
+	// A server adds the member directly; the member now sees the team.
+	if _, err := in.teams().CreateMembership(k, &cairnv1.CreateMembershipRequest{ProjectId: "club", TeamId: "chess",
+		UserId: mem.GetSession().GetUserId(), Roles: []string{"player"}}); err != nil {
+		t.Fatal(err)
+	}
+	lt, err := in.teams().ListTeams(mc, &cairnv1.ListTeamsRequest{ProjectId: "club"})
+	if err != nil || len(lt.GetTeams()) != 1 {
+		t.Fatalf("member's teams: %v %v", lt, err)
+	}
+	// A member is not an owner.
+	newName := "Mine"
+	_, err = in.teams().UpdateTeam(mc, &cairnv1.UpdateTeamRequest{ProjectId: "club", TeamId: "chess", Name: newName})
+	wantCode(t, err, connect.CodePermissionDenied)
+	// The owner acts through a JWT as well.
+	j, err := in.account().CreateJWT(oc, &cairnv1.CreateJWTRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jc, _ := guest(ctx, "club", j.GetJwt())
+	if _, err := in.teams().UpdateTeam(jc, &cairnv1.UpdateTeamRequest{ProjectId: "club", TeamId: "chess", Name: "Chess club"}); err != nil {
+		t.Fatalf("owner by JWT: %v", err)
+	}
+	// A session cannot name another project in the request.
+	_, err = in.teams().ListTeams(oc, &cairnv1.ListTeamsRequest{ProjectId: "other"})
+	if c := connect.CodeOf(err); c != connect.CodePermissionDenied && c != connect.CodeNotFound {
+		t.Fatalf("session on another project's teams: %v", err)
+	}
+	// Deleting the member removes their membership.
+	if _, err := in.users().DeleteUser(k, &cairnv1.DeleteUserRequest{ProjectId: "club", UserId: mem.GetSession().GetUserId()}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := in.teams().ListMemberships(k, &cairnv1.ListMembershipsRequest{ProjectId: "club", TeamId: "chess"})
+	if err != nil || len(ms.GetMemberships()) != 1 {
+		t.Fatalf("memberships after deleting a member: %v %v", ms, err)
+	}
+}

@@ -303,7 +303,7 @@ func TestCrossProjectIsolation(t *testing.T) {
 	// The intruder's session and JWT are refused by every server API too.
 	sessOnServer, _ := as(ctx, isess.GetSecret())
 	for _, sc := range scenarios {
-		if strings.HasPrefix(sc.name, "UsersService") || strings.HasPrefix(sc.name, "KeysService") {
+		if strings.HasPrefix(sc.name, "UsersService") || strings.HasPrefix(sc.name, "KeysService") || strings.HasPrefix(sc.name, "TeamsService") {
 			if code := connect.CodeOf(sc.call(sessOnServer)); code != connect.CodePermissionDenied && code != connect.CodeUnauthenticated {
 				t.Errorf("%s with another project's session: %v", sc.name, code)
 			}
