@@ -41,7 +41,7 @@ func (s *Sender) Send(ctx context.Context, cfg Config, msg Message) error {
 	}
 	m, id, err := s.build(cfg, msg)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+		return fmt.Errorf("mail: build message: %w", err)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout())
