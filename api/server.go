@@ -20,6 +20,7 @@ import (
 	"github.com/cairn-dev/cairn/api/jwt"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
+	"github.com/cairn-dev/cairn/mail"
 	"github.com/cairn-dev/cairn/projections"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
@@ -123,6 +124,7 @@ type Server struct {
 	hasher      *hasher
 	jwt         *jwt.Issuer
 	limits      *authLimits
+	mail        *mail.Sender
 	mailer      inviteMailer
 }
 
@@ -155,6 +157,10 @@ func New(cfg Config) (http.Handler, error) {
 	s.hasher = h
 	if s.limits, err = newAuthLimits(cfg.TrustedProxies, cfg.NoAuthRateLimits); err != nil {
 		return nil, err
+	}
+	s.mail = &mail.Sender{Logger: s.logger, Now: s.now}
+	if s.mailer == nil {
+		s.mailer = projectInvites{s}
 	}
 	s.jwt = &jwt.Issuer{MasterKey: cfg.MasterKey, BaseURL: s.publicURL, Leeway: 5 * time.Second}
 

@@ -385,6 +385,15 @@ func (h *teamsHandler) CreateMembership(ctx context.Context, req *cairnv1.Create
 	if err := h.authorizeTeam(ctx, project, team.Request{Action: team.ActionInvite, Team: t}); err != nil {
 		return nil, err
 	}
+	if req.GetUrl() != "" {
+		cfg, err := h.authConfig(project)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkLink(cfg, "url", req.GetUrl()); err != nil {
+			return nil, err
+		}
+	}
 	id := team.InviteID(t.GetId(), req.GetEmail())
 	msgID := ""
 	secret := make([]byte, 32)

@@ -64,6 +64,10 @@ func TestTeamInviteMailer(t *testing.T) {
 	if _, err := cairnv1connect.NewProjectsServiceClient(client).CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: "acme", Name: "Acme"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := cairnv1connect.NewUsersServiceClient(client).UpdateAuthSettings(op, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "acme",
+		Settings: &cairnv1.AuthSettings{AllowedOrigins: []string{"https://app.example.com"}}}); err != nil {
+		t.Fatal(err)
+	}
 	ts := cairnv1connect.NewTeamsServiceClient(client)
 	if _, err := ts.CreateTeam(op, &cairnv1.CreateTeamRequest{ProjectId: "acme", TeamId: "red", Name: "Red"}); err != nil {
 		t.Fatal(err)

@@ -30,6 +30,11 @@ func TestTeamsLifecycle(t *testing.T) {
 	if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: "acme", Name: "Acme"}); err != nil {
 		t.Fatal(err)
 	}
+	// Invitation links may only point at the project's own app.
+	if _, err := in.users().UpdateAuthSettings(op, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "acme",
+		Settings: &cairnv1.AuthSettings{AllowedOrigins: []string{"https://app.example.com"}}}); err != nil {
+		t.Fatal(err)
+	}
 	writer, err := in.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: "acme", Name: "w", Scopes: &cairnv1.Scopes{Scopes: []string{"teams.read", "teams.write"}}})
 	if err != nil {
 		t.Fatal(err)
