@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"connectrpc.com/grpcreflect/v2"
 	"connectrpc.com/validate"
 
+	"github.com/cairn-dev/cairn/api/oauth"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/projections"
@@ -86,6 +88,10 @@ type Config struct {
 	// SitesDomain, when set, serves site S of project P at the host
 	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
 	SitesDomain string
+	// OAuthHTTPClient, when set, makes every request to OAuth2/OIDC
+	// providers (discovery, token exchange, keys, user info); default a
+	// client with a 10-second timeout.
+	OAuthHTTPClient *http.Client
 }
 
 // Server holds the handlers' dependencies.
@@ -107,6 +113,7 @@ type Server struct {
 	sitesDomain string
 	publicURL   string
 	hasher      *hasher
+	oauth       *oauth.Flow
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -136,6 +143,11 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	s.hasher = h
+	// One Flow per server: its state key is derived from the master key, so
+	// any node completes a sign-in another began.
+	if s.oauth, err = oauth.New(oauth.Config{MasterKey: cfg.MasterKey, HTTPClient: cfg.OAuthHTTPClient, Logger: s.logger, Now: s.now}); err != nil {
+		return nil, fmt.Errorf("api: oauth: %w", err)
+	}
 
 	server, err := s.connectServer()
 	if err != nil {
@@ -149,6 +161,7 @@ func New(cfg Config) (http.Handler, error) {
 	connecthttp.Mount(rpc, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(1024))
 	mux := http.NewServeMux()
 	mux.Handle("/", http.MaxBytesHandler(rpc, int64(s.maxBytes)+64<<10))
+	mux.HandleFunc(oauthCallbackPath, s.oauthCallback)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("ok\n"))
