@@ -45,6 +45,19 @@ func TestCrossProjectIsolation(t *testing.T) {
 	}
 	vid := victimKey.GetKey().GetId()
 	name := "pwned"
+	// AccountService is for end users: the project is the Cairn-Project
+	// header's (or the session's). The intruder names the victim with its
+	// own API key, and with a session of one of its own end users.
+	ig, _ := guest(ctx, "intruder", "")
+	anon, err := in.account().CreateAnonymousSession(ig, &cairnv1.CreateAnonymousSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	intruderUser := anon.GetSecret()
+	asVictim := func(ctx context.Context, credential string) context.Context {
+		c, _ := guest(ctx, "victim", credential)
+		return c
+	}
 
 	scenarios := []struct {
 		name string
@@ -130,6 +143,30 @@ func TestCrossProjectIsolation(t *testing.T) {
 		}},
 		{"SitesService.DeleteDeployment", func(ctx context.Context) error {
 			_, err := in.sites().DeleteDeployment(ctx, &cairnv1.DeleteDeploymentRequest{ProjectId: "victim", SiteId: "web", DeploymentId: "d"})
+			return err
+		}},
+		{"AccountService.CreateOAuth2Token", func(ctx context.Context) error {
+			_, err := in.account().CreateOAuth2Token(asVictim(ctx, intruder.GetSecret()), &cairnv1.CreateOAuth2TokenRequest{ProviderId: "idp", SuccessUrl: "https://app.example/", FailureUrl: "https://app.example/"})
+			return err
+		}},
+		{"AccountService.CreateOAuth2Token intruder session", func(ctx context.Context) error {
+			_, err := in.account().CreateOAuth2Token(asVictim(ctx, intruderUser), &cairnv1.CreateOAuth2TokenRequest{ProviderId: "idp", SuccessUrl: "https://app.example/", FailureUrl: "https://app.example/"})
+			return err
+		}},
+		{"AccountService.ListIdentities", func(ctx context.Context) error {
+			_, err := in.account().ListIdentities(asVictim(ctx, intruder.GetSecret()), &cairnv1.ListIdentitiesRequest{})
+			return err
+		}},
+		{"AccountService.ListIdentities intruder session", func(ctx context.Context) error {
+			_, err := in.account().ListIdentities(asVictim(ctx, intruderUser), &cairnv1.ListIdentitiesRequest{})
+			return err
+		}},
+		{"AccountService.DeleteIdentity", func(ctx context.Context) error {
+			_, err := in.account().DeleteIdentity(asVictim(ctx, intruder.GetSecret()), &cairnv1.DeleteIdentityRequest{ProviderId: "idp"})
+			return err
+		}},
+		{"AccountService.DeleteIdentity intruder session", func(ctx context.Context) error {
+			_, err := in.account().DeleteIdentity(asVictim(ctx, intruderUser), &cairnv1.DeleteIdentityRequest{ProviderId: "idp"})
 			return err
 		}},
 		{"ProjectsService.GetProject", func(ctx context.Context) error {
