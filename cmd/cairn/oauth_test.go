@@ -391,3 +391,62 @@ func TestOAuthRefusals(t *testing.T) {
 		t.Fatalf("re-enabled: %v", err)
 	}
 }
+
+// TestOAuthConcurrentFirstSignIn completes two sign-ins of one new provider
+// account at once: the identity claim lets one create the user, and the
+// other signs that user in.
+func TestOAuthConcurrentFirstSignIn(t *testing.T) {
+	e := newOAuthEnv(t)
+	e.project("shop")
+	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var callbacks []string
+	for range 2 {
+		authURL, err := e.begin("shop", e.app.URL+"/done?keep=1", e.app.URL+"/failed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.idp.QueueUser(&mockoidc.MockUser{Subject: "zoe-1", Email: "zoe@example.com", EmailVerified: true})
+		res, err := noFollow.Get(authURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		callbacks = append(callbacks, res.Header.Get("Location"))
+	}
+	type result struct {
+		loc *url.URL
+		err error
+	}
+	results := make(chan result, len(callbacks))
+	for _, cb := range callbacks {
+		go func() {
+			res, err := e.browser.Get(cb)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			res.Body.Close()
+			loc, err := res.Location()
+			results <- result{loc, err}
+		}()
+	}
+	var users []string
+	for range callbacks {
+		r := <-results
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		id, secret := e.succeeded(r.loc)
+		if _, err := e.session("shop", id, secret); err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, id)
+	}
+	if users[0] != users[1] {
+		t.Fatalf("one provider account became two users: %v", users)
+	}
+	list, err := e.in.users().ListUsers(e.server("shop"), &cairnv1.ListUsersRequest{ProjectId: "shop"})
+	if err != nil || len(list.GetUsers()) != 1 {
+		t.Fatalf("users: %v %v", list, err)
+	}
+}
