@@ -125,6 +125,12 @@ func (s *Server) writeUser(ctx context.Context, project, userID string, decide f
 	if err != nil {
 		return nil, eventlog.Result{}, err
 	}
+	return s.writeUserMeta(ctx, meta, project, userID, decide)
+}
+
+// writeUserMeta is writeUser with the write's Meta given (plain HTTP
+// routes have no RPC call info).
+func (s *Server) writeUserMeta(ctx context.Context, meta eventlog.Meta, project, userID string, decide func(user.State) ([]*eventsv1.Envelope, error)) (user.State, eventlog.Result, error) {
 	var before user.State
 	res, err := s.log.Write(ctx, eventlog.UserAggregate(project, userID), meta, eventlog.Decide(user.Evolve, func(st user.State) ([]*eventsv1.Envelope, error) {
 		before = st

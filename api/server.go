@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"connectrpc.com/validate"
 
 	"github.com/cairn-dev/cairn/api/jwt"
+	"github.com/cairn-dev/cairn/api/oauth"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/mail"
@@ -101,6 +103,10 @@ type Config struct {
 	SitesDomain string
 	// InviteMailer, when set, delivers team invitations.
 	InviteMailer inviteMailer
+	// OAuthHTTPClient, when set, makes every request to OAuth2/OIDC
+	// providers (discovery, token exchange, keys, user info); default a
+	// client with a 10-second timeout.
+	OAuthHTTPClient *http.Client
 }
 
 // Server holds the handlers' dependencies.
@@ -126,6 +132,7 @@ type Server struct {
 	limits      *authLimits
 	mail        *mail.Sender
 	mailer      inviteMailer
+	oauth       *oauth.Flow
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -163,6 +170,11 @@ func New(cfg Config) (http.Handler, error) {
 		s.mailer = projectInvites{s}
 	}
 	s.jwt = &jwt.Issuer{MasterKey: cfg.MasterKey, BaseURL: s.publicURL, Leeway: 5 * time.Second}
+	// One Flow per server: its state key is derived from the master key, so
+	// any node completes a sign-in another began.
+	if s.oauth, err = oauth.New(oauth.Config{MasterKey: cfg.MasterKey, HTTPClient: cfg.OAuthHTTPClient, Logger: s.logger, Now: s.now}); err != nil {
+		return nil, fmt.Errorf("api: oauth: %w", err)
+	}
 
 	server, err := s.connectServer()
 	if err != nil {
@@ -176,6 +188,7 @@ func New(cfg Config) (http.Handler, error) {
 	connecthttp.Mount(rpc, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(1024))
 	mux := http.NewServeMux()
 	mux.Handle("/", http.MaxBytesHandler(rpc, int64(s.maxBytes)+64<<10))
+	mux.HandleFunc(oauthCallbackPath, s.oauthCallback)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("ok\n"))

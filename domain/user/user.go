@@ -123,7 +123,9 @@ func normalizeLabels(labels []string) []string {
 type Command interface{ isCommand() }
 
 // Create makes a user: with an email (and a password hash, or none), or an
-// anonymous one.
+// anonymous one. With Identity set the user is created from an OAuth2/OIDC
+// sign-in: the identity is linked and claimed in the same write as the
+// email, so neither can be taken by another user meanwhile.
 type Create struct {
 	ID            string
 	ProjectID     string
@@ -133,6 +135,7 @@ type Create struct {
 	Labels        []string
 	EmailVerified bool
 	Anonymous     bool
+	Identity      *eventsv1.Identity
 	Now           time.Time
 }
 
@@ -251,7 +254,7 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		if u.GetEmail() != "" {
 			evs = append(evs, release(u.GetProjectId(), ClaimEmail, NormalizeEmail(u.GetEmail()), u.GetId()))
 		}
-		return evs, nil
+		return append(evs, identityReleases(u)...), nil
 	case CreateSession:
 		if state == nil {
 			return nil, ErrNoUser
@@ -307,6 +310,16 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		u.Mfa = proto.CloneOf(c.Mfa)
 		u.UpdatedAt = timestamppb.New(c.Now)
 		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_SessionUpdated{SessionUpdated: &eventsv1.SessionUpdated{User: u, SessionId: c.SessionID}}}}, nil
+	case LinkIdentity:
+		if state == nil {
+			return nil, ErrNoUser
+		}
+		return decideLink(state, c)
+	case UnlinkIdentity:
+		if state == nil {
+			return nil, ErrNoUser
+		}
+		return decideUnlink(state, c)
 	default:
 		return nil, domain.Errorf(domain.KindInternal, "unknown user command %T", cmd)
 	}
@@ -319,8 +332,13 @@ func decideCreate(state State, c Create) ([]*eventsv1.Envelope, error) {
 	if !domain.ValidResourceID(c.ID) {
 		return nil, domain.FieldError("user_id", "malformed id")
 	}
-	if c.Anonymous && (c.Email != "" || c.PasswordHash != "") {
-		return nil, domain.Errorf(domain.KindInternal, "an anonymous user has no email or password")
+	if c.Anonymous && (c.Email != "" || c.PasswordHash != "" || c.Identity != nil) {
+		return nil, domain.Errorf(domain.KindInternal, "an anonymous user has no email, password or identity")
+	}
+	if c.Identity != nil {
+		if err := checkIdentity(c.Identity); err != nil {
+			return nil, err
+		}
 	}
 	if c.PasswordHash != "" && c.Email == "" {
 		return nil, domain.FieldError("email", "required for a user with a password")
@@ -343,9 +361,17 @@ func decideCreate(state State, c Create) ([]*eventsv1.Envelope, error) {
 	if c.PasswordHash != "" {
 		u.PasswordUpdatedAt = ts
 	}
+	if c.Identity != nil {
+		id := proto.CloneOf(c.Identity)
+		id.CreatedAt = ts
+		u.Identities = []*eventsv1.Identity{id}
+	}
 	evs := []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_UserCreated{UserCreated: &eventsv1.UserCreated{User: u}}}}
 	if c.Email != "" {
 		evs = append(evs, take(c.ProjectID, ClaimEmail, NormalizeEmail(c.Email), c.ID))
+	}
+	if c.Identity != nil {
+		evs = append(evs, take(c.ProjectID, ClaimIdentity, IdentityClaim(c.Identity.GetProviderId(), c.Identity.GetSubject()), c.ID))
 	}
 	return evs, nil
 }
