@@ -14,6 +14,7 @@ import (
 
 	"connectrpc.com/connect/v2"
 	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/cairn-dev/cairn/domain/mfa"
@@ -491,5 +492,42 @@ func TestTeamsWithSessions(t *testing.T) {
 	ms, err := in.teams().ListMemberships(k, &cairnv1.ListMembershipsRequest{ProjectId: "club", TeamId: "chess"})
 	if err != nil || len(ms.GetMemberships()) != 1 {
 		t.Fatalf("memberships after deleting a member: %v %v", ms, err)
+	}
+}
+
+// TestAuthEventsRedacted: the audit log shows user events without password
+// hashes, session or token hashes, or sealed secrets.
+func TestAuthEventsRedacted(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	key := newProjectWithKey(t, in, "audit", "events.read", "users.write")
+	k, _ := as(ctx, key)
+	g, _ := guest(ctx, "audit", "")
+	if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "a@example.com", Password: "audited password"}); err != nil {
+		t.Fatal(err)
+	}
+	s := signIn(t, in, "audit", "a@example.com", "audited password")
+	me, _ := guest(ctx, "audit", s.GetSecret())
+	if _, err := in.account().CreateTotp(me, &cairnv1.CreateTotpRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.users().UpdateAuthSettings(k, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "audit", Settings: &cairnv1.AuthSettings{
+		Smtp: &cairnv1.SmtpSettings{Host: "smtp.example", Port: 25, Password: "smtp secret", SenderEmail: "x@example.com"}}}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := in.events().ListEvents(k, &cairnv1.ListEventsRequest{ProjectId: "audit"})
+	if err != nil || len(evs.GetEvents()) < 5 {
+		t.Fatalf("events: %v %v", evs, err)
+	}
+	for _, e := range evs.GetEvents() {
+		b, err := protojson.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, leak := range []string{"argon2id", "passwordHash", "secretHash", "totpSecretSealed", "passwordSealed", "smtp secret"} {
+			if strings.Contains(string(b), leak) {
+				t.Fatalf("event %s shows %q: %s", e.GetSubject(), leak, b)
+			}
+		}
 	}
 }
