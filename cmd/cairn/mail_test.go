@@ -125,7 +125,7 @@ func TestMailFlows(t *testing.T) {
 	if err != nil || len(m.Code()) != 6 {
 		t.Fatalf("code mail: %v %q", err, m.Text)
 	}
-	if et.GetExpiresAt().AsTime().Sub(time.Now()) > 10*time.Minute {
+	if time.Until(et.GetExpiresAt().AsTime()) > 10*time.Minute {
 		t.Fatalf("code lives longer than 10 minutes: %v", et.GetExpiresAt().AsTime())
 	}
 	wrong := "000000"
