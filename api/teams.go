@@ -25,8 +25,8 @@ import (
 )
 
 // TeamInvite is one invitation to deliver: the invitee follows URL with
-// membership_id, user_id (empty), secret and team_id appended, and the
-// client calls AcceptMembership with them.
+// team_id, membership_id and secret appended, signs in (or up), and the
+// client calls AcceptMembership with them and the user's own id.
 type TeamInvite struct {
 	ProjectID  string
 	Team       *eventsv1.Team

@@ -26,9 +26,10 @@
 // into it (raw salt and derived-key bytes, base64 as above).
 //
 // To keep verification of a hostile import from becoming a denial of
-// service, Verify rejects parameters beyond these bounds: argon2 memory
-// ≤ 1 GiB, passes ≤ 10, lanes ≤ 16; bcrypt cost ≤ 16; scrypt N ≤ 2^20,
-// r ≤ 32, p ≤ 16, memory (128·N·r bytes) ≤ 1 GiB and work (N·r·p) ≤ 2^23.
+// service, Verify rejects parameters beyond these bounds (the constants
+// below): argon2 memory ≤ 256 MiB, passes ≤ 4, lanes ≤ 16; bcrypt cost
+// ≤ 14; scrypt N ≤ 2^18, r ≤ 32, p ≤ 16, memory (128·N·r bytes)
+// ≤ 256 MiB and work (N·r·p) ≤ 2^22.
 // Salts must be 8 to 256 bytes and hashes 16 to 256 bytes.
 //
 // bcrypt only ever reads the first 72 bytes of a password, so an imported

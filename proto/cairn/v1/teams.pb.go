@@ -876,8 +876,9 @@ type CreateMembershipRequest struct {
 	Email string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
 	// The team roles; may be empty.
 	Roles []string `protobuf:"bytes,5,rep,name=roles,proto3" json:"roles,omitempty"`
-	// Where the invitation mail links to (it appends membership_id, user_id,
-	// secret and team_id as query parameters).
+	// Where the invitation mail links to (it appends team_id, membership_id
+	// and secret as query parameters); its origin must be one of the
+	// project's allowed origins.
 	Url string `protobuf:"bytes,6,opt,name=url,proto3" json:"url,omitempty"`
 	// The invitee's name, for the mail.
 	Name          string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
