@@ -243,6 +243,11 @@ func (s *Server) clientPrincipal(ctx context.Context, info *connect.CallInfo, r 
 	if project == "" {
 		return access.Principal{}, connect.Errorf(connect.CodeInvalidArgument, "%s: required (the project id) when not signed in", headerProject)
 	}
+	// A project created through another node is known here once this node
+	// has applied the system stream up to Cairn-Min-Sys-Seq.
+	if err := s.waitMinSeqHeader(ctx, info, headerMinSysSeq, streams.SystemStream); err != nil {
+		return access.Principal{}, err
+	}
 	if _, err := s.reads.Project(project); err != nil {
 		if errors.Is(err, errNotFound) {
 			return access.Principal{}, domain.Errorf(domain.KindNotFound, "project %q not found", project)

@@ -56,6 +56,7 @@ func TestCluster(t *testing.T) {
 		{"ReadYourWritesAcrossNodes", clusterReadYourWrites},
 		{"PerProjectReplicas", clusterProjectReplicas},
 		{"SitesBothNodes", clusterSitesBothNodes},
+		{"SessionsAcrossNodes", clusterSessions},
 		{"NATSNodeKilledUnderLoad", clusterNATSKill},
 		{"CairnNodeKilledUnderLoad", clusterCairnKill},
 		{"NewNodeJoins", clusterNewNode},
