@@ -25,7 +25,7 @@ const testAdminKey = "cak_test_operator_key"
 // JetStream and Badger in a temp dir, the generated Connect clients over
 // real HTTP.
 type instance struct {
-	t       *testing.T
+	t       testing.TB
 	dataDir string
 	url     string
 	cancel  context.CancelFunc
@@ -34,7 +34,7 @@ type instance struct {
 }
 
 // startInstance runs serve on dataDir until the test ends (or stop).
-func startInstance(t *testing.T, dataDir string, extra ...string) *instance {
+func startInstance(t testing.TB, dataDir string, extra ...string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
