@@ -13,7 +13,6 @@ import (
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/apikey"
-	"github.com/cairn-dev/cairn/domain/user"
 )
 
 // keyTokenPrefix starts every project API key, so the project and key can be
@@ -127,22 +126,21 @@ func (a *authenticator) authenticate(header string) (access.Principal, error) {
 	return p, nil
 }
 
-// session resolves a session credential: the user must exist, not be
-// blocked, and still hold the unexpired session.
+// session resolves a session credential: one read of the session index,
+// which holds only live sessions of users who are not blocked.
 func (a *authenticator) session(project string, hash []byte) (access.Principal, error) {
-	u, err := a.reads.UserBySession(project, hash)
+	ref, err := a.reads.SessionByHash(project, hash)
 	if err != nil {
 		if errors.Is(err, errNotFound) {
 			return access.Principal{}, errBadCredential
 		}
 		return access.Principal{}, err
 	}
-	s := user.SessionByHash(u, hash, a.now())
-	if s == nil || u.GetBlocked() {
+	if !a.now().Before(ref.ExpiresAt) {
 		return access.Principal{}, errBadCredential
 	}
-	return access.Principal{Kind: access.User, Project: project, ID: u.GetId(), SessionID: s.GetId(),
-		MfaPending: s.GetMfaPending(), ExpiresAt: s.GetExpiresAt().AsTime()}, nil
+	return access.Principal{Kind: access.User, Project: project, ID: ref.UserID, SessionID: ref.SessionID,
+		MfaPending: ref.MfaPending, ExpiresAt: ref.ExpiresAt}, nil
 }
 
 type principalKey struct{}

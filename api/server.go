@@ -45,7 +45,7 @@ type ReadModels interface {
 	ListDeployments(project, site, after string, limit int) ([]*eventsv1.Deployment, error)
 	DomainClaim(domain string) (*eventsv1.DomainClaimed, error)
 	User(project, id string) (*eventsv1.User, error)
-	UserBySession(project string, hash []byte) (*eventsv1.User, error)
+	SessionByHash(project string, hash []byte) (projections.SessionRef, error)
 	ListUsers(project, after string, limit int) ([]*eventsv1.User, error)
 	SearchUsers(project, after string, limit int, match func(*eventsv1.User) bool) ([]*eventsv1.User, string, error)
 	ClaimHolder(project, namespace, value string) (string, error)

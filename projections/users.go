@@ -1,10 +1,12 @@
 package projections
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
@@ -17,7 +19,7 @@ import (
 // End users, applied from the project's stream:
 //
 //	p/<project>/users/<id>              eventsv1.User (with its sessions and tokens)
-//	p/<project>/sessions/<sha256 hex>   user id: the session token index
+//	p/<project>/sessions/<sha256 hex>   SessionRef: the session token index
 //	p/<project>/claims/<ns>/<token>     eventsv1.ClaimTaken (token: eventlog.ClaimToken)
 //	p/<project>/auth                    eventsv1.AuthSettings
 
@@ -66,10 +68,11 @@ func (p *Projections) applyUser(txn *badger.Txn, sp keyspace, ev event, u *event
 		}
 	}
 	keep := map[string]bool{}
-	if !deleted {
+	if !deleted && !u.GetBlocked() {
 		for _, s := range u.GetSessions() {
 			keep[string(s.GetSecretHash())] = true
-			if err := txn.Set(sessionKey(sp.project, s.GetSecretHash()), []byte(u.GetId())); err != nil {
+			ref := SessionRef{UserID: u.GetId(), SessionID: s.GetId(), ExpiresAt: s.GetExpiresAt().AsTime(), MfaPending: s.GetMfaPending()}
+			if err := txn.Set(sessionKey(sp.project, s.GetSecretHash()), ref.marshal()); err != nil {
 				return err
 			}
 		}
@@ -134,17 +137,70 @@ func (p *Projections) User(project, id string) (*eventsv1.User, error) {
 	return u, nil
 }
 
-// UserBySession returns the user holding the session whose token hashes to
-// hash; ErrNotFound if none does.
-func (p *Projections) UserBySession(project string, hash []byte) (*eventsv1.User, error) {
+// SessionRef is what authenticating a session needs, kept in the session
+// index so that a request costs one small read, not the user's whole state.
+// Only sessions of users who are not blocked are indexed.
+type SessionRef struct {
+	UserID     string
+	SessionID  string
+	ExpiresAt  time.Time
+	MfaPending bool
+}
+
+const sessionRefVersion = 1
+
+// Encoding: version, flags (bit 0: MFA pending), varint expiry (unix
+// nanoseconds), uvarint length + user id, then the session id.
+func (r SessionRef) marshal() []byte {
+	b := make([]byte, 0, 2+binary.MaxVarintLen64+1+len(r.UserID)+len(r.SessionID))
+	var flags byte
+	if r.MfaPending {
+		flags |= 1
+	}
+	b = append(b, sessionRefVersion, flags)
+	b = binary.AppendVarint(b, r.ExpiresAt.UnixNano())
+	b = binary.AppendUvarint(b, uint64(len(r.UserID)))
+	b = append(b, r.UserID...)
+	return append(b, r.SessionID...)
+}
+
+func unmarshalSessionRef(b []byte) (SessionRef, error) {
+	if len(b) < 2 || b[0] != sessionRefVersion {
+		return SessionRef{}, errors.New("projections: unknown session index encoding")
+	}
+	r := SessionRef{MfaPending: b[1]&1 != 0}
+	b = b[2:]
+	exp, n := binary.Varint(b)
+	if n <= 0 {
+		return SessionRef{}, errors.New("projections: corrupt session expiry")
+	}
+	b = b[n:]
+	l, n := binary.Uvarint(b)
+	if n <= 0 || uint64(len(b)-n) < l {
+		return SessionRef{}, errors.New("projections: corrupt session user id")
+	}
+	r.ExpiresAt = time.Unix(0, exp)
+	r.UserID = string(b[n : n+int(l)])
+	r.SessionID = string(b[n+int(l):])
+	return r, nil
+}
+
+// SessionByHash returns the session whose token hashes to hash;
+// ErrNotFound if there is none (never was, signed out, or its user was
+// blocked or deleted).
+func (p *Projections) SessionByHash(project string, hash []byte) (SessionRef, error) {
 	if err := streams.ValidateProject(project); err != nil {
-		return nil, err
+		return SessionRef{}, err
 	}
-	var id string
-	if err := p.get(sessionKey(project, hash), func(v []byte) error { id = string(v); return nil }); err != nil {
-		return nil, fmt.Errorf("session of project %s: %w", project, err)
+	var ref SessionRef
+	err := p.get(sessionKey(project, hash), func(v []byte) (err error) {
+		ref, err = unmarshalSessionRef(v)
+		return err
+	})
+	if err != nil {
+		return SessionRef{}, fmt.Errorf("session of project %s: %w", project, err)
 	}
-	return p.User(project, id)
+	return ref, nil
 }
 
 // ClaimHolder returns who holds value in a claim namespace; ErrNotFound
