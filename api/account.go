@@ -415,14 +415,7 @@ func (h *accountHandler) UpdateEmail(ctx context.Context, req *cairnv1.UpdateEma
 	upd := user.Update{Email: &email}
 	if u.GetAnonymous() {
 		// An anonymous user becomes a full account: the password is new.
-		cfg, err := h.authConfig(u.GetProjectId())
-		if err != nil {
-			return nil, err
-		}
-		if err := cfg.policy.Check(req.GetPassword()); err != nil {
-			return nil, err
-		}
-		hash, err := h.hasher.hash(ctx, req.GetPassword())
+		hash, err := h.newPasswordHash(ctx, u.GetProjectId(), req.GetPassword())
 		if err != nil {
 			return nil, err
 		}
@@ -447,14 +440,7 @@ func (h *accountHandler) UpdatePassword(ctx context.Context, req *cairnv1.Update
 			return nil, err
 		}
 	}
-	cfg, err := h.authConfig(u.GetProjectId())
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.policy.Check(req.GetPassword()); err != nil {
-		return nil, err
-	}
-	hash, err := h.hasher.hash(ctx, req.GetPassword())
+	hash, err := h.newPasswordHash(ctx, u.GetProjectId(), req.GetPassword())
 	if err != nil {
 		return nil, err
 	}

@@ -228,14 +228,7 @@ func (h *accountHandler) ConfirmRecovery(ctx context.Context, req *cairnv1.Confi
 	if err := h.limit(ctx, project, h.limits.tokenIP, h.limits.tokenID, req.GetUserId()); err != nil {
 		return nil, err
 	}
-	cfg, err := h.authConfig(project)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.policy.Check(req.GetPassword()); err != nil {
-		return nil, err
-	}
-	hash, err := h.hasher.hash(ctx, req.GetPassword())
+	hash, err := h.newPasswordHash(ctx, project, req.GetPassword())
 	if err != nil {
 		return nil, err
 	}

@@ -65,3 +65,16 @@ func (h *hasher) verify(ctx context.Context, pw, encoded string) (ok, rehash boo
 	}
 	return password.Verify(pw, encoded)
 }
+
+// newPasswordHash checks a new password against project's policy and
+// hashes it.
+func (s *Server) newPasswordHash(ctx context.Context, project, pw string) (string, error) {
+	cfg, err := s.authConfig(project)
+	if err != nil {
+		return "", err
+	}
+	if err := cfg.policy.Check(pw); err != nil {
+		return "", err
+	}
+	return s.hasher.hash(ctx, pw)
+}

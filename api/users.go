@@ -27,14 +27,8 @@ func (h *usersHandler) CreateUser(ctx context.Context, req *cairnv1.CreateUserRe
 	hash := req.GetPasswordHash()
 	switch {
 	case req.GetPassword() != "":
-		cfg, err := h.authConfig(project)
-		if err != nil {
-			return nil, err
-		}
-		if err := cfg.policy.Check(req.GetPassword()); err != nil {
-			return nil, err
-		}
-		if hash, err = h.hasher.hash(ctx, req.GetPassword()); err != nil {
+		var err error
+		if hash, err = h.newPasswordHash(ctx, project, req.GetPassword()); err != nil {
 			return nil, err
 		}
 	case hash != "":
@@ -119,14 +113,7 @@ func (h *usersHandler) UpdateUser(ctx context.Context, req *cairnv1.UpdateUserRe
 	project := req.GetProjectId()
 	upd := user.Update{Email: req.Email, Name: req.Name, Blocked: req.Blocked, EmailVerified: req.EmailVerified}
 	if req.Password != nil {
-		cfg, err := h.authConfig(project)
-		if err != nil {
-			return nil, err
-		}
-		if err := cfg.policy.Check(req.GetPassword()); err != nil {
-			return nil, err
-		}
-		hash, err := h.hasher.hash(ctx, req.GetPassword())
+		hash, err := h.newPasswordHash(ctx, project, req.GetPassword())
 		if err != nil {
 			return nil, err
 		}
