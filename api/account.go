@@ -257,15 +257,11 @@ func (h *accountHandler) CreateEmailPasswordSession(ctx context.Context, req *ca
 			// The password changed since it was checked: check again.
 			return nil, domain.Errorf(domain.KindConflict, "the password changed meanwhile; sign in again")
 		}
-		evs, err := user.Decide(st, user.CreateSession{Session: sess, Settings: cfg.sessions, Now: now})
-		if err != nil || newHash == nil {
-			return evs, err
+		cmds := []user.Command{user.CreateSession{Session: sess, Settings: cfg.sessions, Now: now}}
+		if newHash != nil {
+			cmds = append(cmds, user.Update{PasswordHash: newHash, Now: now})
 		}
-		more, err := user.Decide(user.Evolve(st, evs[len(evs)-1]), user.Update{PasswordHash: newHash, Now: now})
-		if err != nil {
-			return evs, nil
-		}
-		return append(evs, more...), nil
+		return user.DecideAll(st, cmds...)
 	})
 	if err != nil {
 		return nil, err
@@ -295,12 +291,8 @@ func (h *accountHandler) CreateAnonymousSession(ctx context.Context, _ *cairnv1.
 	}
 	id, now := h.log.NewID(), h.log.Now()
 	u, res, err := h.writeUser(ctx, project, id, func(st user.State) ([]*eventsv1.Envelope, error) {
-		evs, err := user.Decide(st, user.Create{ID: id, ProjectID: project, Anonymous: true, Now: now})
-		if err != nil {
-			return nil, err
-		}
-		more, err := user.Decide(user.Evolve(st, evs[0]), user.CreateSession{Session: sess, Settings: cfg.sessions, Now: now})
-		return append(evs, more...), err
+		return user.DecideAll(st, user.Create{ID: id, ProjectID: project, Anonymous: true, Now: now},
+			user.CreateSession{Session: sess, Settings: cfg.sessions, Now: now})
 	})
 	if err != nil {
 		return nil, err

@@ -278,17 +278,7 @@ func (h *accountHandler) signInToken(ctx context.Context, method, email string, 
 		if st != nil {
 			return user.Decide(st, user.CreateToken{Token: tok, Now: now})
 		}
-		created, err := user.Decide(nil, user.Create{ID: id, ProjectID: project, Email: email, Now: now})
-		if err != nil {
-			return nil, err
-		}
-		more, err := user.Decide(user.Evolve(nil, created[0]), user.CreateToken{Token: tok, Now: now})
-		if err != nil {
-			return nil, err
-		}
-		// UserCreated, TokenCreated, then the email claim: a claim never
-		// comes first.
-		return append(append([]*eventsv1.Envelope{created[0]}, more...), created[1:]...), nil
+		return user.DecideAll(nil, user.Create{ID: id, ProjectID: project, Email: email, Now: now}, user.CreateToken{Token: tok, Now: now})
 	})
 	if err != nil {
 		return nil, nil, "", err

@@ -99,16 +99,12 @@ func (h *accountHandler) VerifyTotp(ctx context.Context, req *cairnv1.VerifyTotp
 			return nil, err
 		}
 		m.Enabled, m.TotpVerified, m.RecoveryCodeHashes = true, true, hashes
-		evs, err := user.Decide(st, user.SetMfa{Mfa: m, Now: h.log.Now()})
-		if err != nil {
-			return nil, err
+		cmds := []user.Command{user.SetMfa{Mfa: m, Now: h.log.Now()}}
+		if p.SessionID != "" { // a JWT has no session to mark
+			// The session that enrolled has proven the factor.
+			cmds = append(cmds, user.ProveFactor{SessionID: p.SessionID, Factor: "totp", Mfa: m, Now: h.log.Now()})
 		}
-		// The session that enrolled has proven the factor.
-		more, err := user.Decide(user.Evolve(st, evs[0]), user.ProveFactor{SessionID: p.SessionID, Factor: "totp", Mfa: m, Now: h.log.Now()})
-		if err != nil {
-			return evs, nil // a JWT has no session to mark
-		}
-		return append(evs, more...), nil
+		return user.DecideAll(st, cmds...)
 	}); err != nil {
 		return nil, err
 	}

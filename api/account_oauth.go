@@ -243,13 +243,13 @@ func (s *Server) oauthSignIn(ctx context.Context, meta eventlog.Meta, project st
 				if st == nil || !st.GetEmailVerified() || user.NormalizeEmail(st.GetEmail()) != user.NormalizeEmail(id.Email) {
 					return nil, errOAuthRaced
 				}
-				return decideThen(st, user.LinkIdentity{Identity: ident, Now: now}, token)
+				return user.DecideAll(st, user.LinkIdentity{Identity: ident, Now: now}, token)
 			}
 		case oauth.ActionCreateUser:
 			target = s.log.NewID()
 			create := user.Create{ID: target, ProjectID: project, Email: id.Email, Name: cleanName(id.Name),
 				EmailVerified: link.EmailVerified, Identity: ident, Now: now}
-			decide = func(st user.State) ([]*eventsv1.Envelope, error) { return decideThen(st, create, token) }
+			decide = func(st user.State) ([]*eventsv1.Envelope, error) { return user.DecideAll(st, create, token) }
 		default:
 			return "", "", fmt.Errorf("oauth: unknown link action %v", link.Action)
 		}
@@ -268,23 +268,6 @@ func (s *Server) oauthSignIn(ctx context.Context, meta eventlog.Meta, project st
 		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
 		}
 	}
-}
-
-// decideThen decides first and then next on the state first leaves.
-func decideThen(st user.State, first, next user.Command) ([]*eventsv1.Envelope, error) {
-	evs, err := user.Decide(st, first)
-	if err != nil {
-		return nil, err
-	}
-	after := st
-	for _, e := range evs {
-		after = user.Evolve(after, e)
-	}
-	more, err := user.Decide(after, next)
-	if err != nil {
-		return nil, err
-	}
-	return append(evs, more...), nil
 }
 
 // claimTaken reports a uniqueness claim lost to another write.

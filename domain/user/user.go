@@ -644,6 +644,25 @@ func factorOf(k eventsv1.Token_Kind) string {
 	return "email"
 }
 
+// DecideAll decides cmds in order, each on the state the previous one's
+// events leave, and returns all their events: several changes of one user
+// in one write (create and sign in, sign in and upgrade the hash). The
+// first error stops it.
+func DecideAll(state State, cmds ...Command) ([]*eventsv1.Envelope, error) {
+	var out []*eventsv1.Envelope
+	for _, c := range cmds {
+		evs, err := Decide(state, c)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range evs {
+			state = Evolve(state, e)
+		}
+		out = append(out, evs...)
+	}
+	return out, nil
+}
+
 // latest is the user state after evs (the last user-carrying event), or u.
 func latest(u State, evs []*eventsv1.Envelope) State {
 	s := u
