@@ -178,30 +178,11 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 			return next(withPrincipal(ctx, p), spec, stream)
 		}
 		authz := info.RequestHeader().Get("Authorization")
-		// A key created on another node is known here once this node has
-		// applied it: honour Cairn-Min-Seq before looking the key up.
-		if project, _, ok := parseKeyToken(strings.TrimPrefix(authz, "Bearer ")); ok {
-			if err := s.waitMinSeq(ctx, info, streams.ProjectStream(project)); err != nil {
-				return err
-			}
+		token, ok := strings.CutPrefix(authz, "Bearer ")
+		if !ok || token == "" {
+			return domain.Errorf(domain.KindUnauthenticated, "missing credential: send Authorization: Bearer <key>")
 		}
-		var p access.Principal
-		var err error
-		if token := strings.TrimPrefix(authz, "Bearer "); r.users && looksLikeJWT(token) {
-			// A JWT names no project: the request's header does.
-			project := info.RequestHeader().Get(headerProject)
-			if !domain.ValidProjectID(project) {
-				return connect.Errorf(connect.CodeInvalidArgument, "%s: required with a JWT", headerProject)
-			}
-			p, err = s.jwtPrincipal(project, token)
-		} else {
-			if sp, ok := parseSessionToken(token); ok {
-				if err := s.waitMinSeq(ctx, info, streams.ProjectStream(sp)); err != nil {
-					return err
-				}
-			}
-			p, err = s.auth.authenticate(authz)
-		}
+		p, err := s.credential(ctx, info, token, info.RequestHeader().Get(headerProject), r.users)
 		if err != nil {
 			return err
 		}
@@ -258,18 +239,9 @@ func (s *Server) clientPrincipal(ctx context.Context, info *connect.CallInfo, r 
 		return access.Principal{}, err
 	}
 	p := access.Principal{Project: project}
-	switch {
-	case token != "" && looksLikeJWT(token):
-		if named == "" {
-			return access.Principal{}, connect.Errorf(connect.CodeInvalidArgument, "%s: required with a JWT", headerProject)
-		}
+	if token != "" {
 		var err error
-		if p, err = s.jwtPrincipal(project, token); err != nil {
-			return access.Principal{}, err
-		}
-	case token != "":
-		var err error
-		if p, err = s.auth.authenticate("Bearer " + token); err != nil {
+		if p, err = s.credential(ctx, info, token, named, true); err != nil {
 			return access.Principal{}, err
 		}
 		if !p.IsUser() {
@@ -286,6 +258,30 @@ func (s *Server) clientPrincipal(ctx context.Context, info *connect.CallInfo, r 
 		return access.Principal{}, connect.NewError(connect.CodePermissionDenied, "complete the second factor first (CompleteMfa)")
 	}
 	return p, nil
+}
+
+// credential resolves a bearer token: with jwt, a JWT of the project the
+// Cairn-Project header names; otherwise a project key, a session or the
+// operator key. Keys and sessions name their project, and one made on
+// another node is known here once this node has applied it: Cairn-Min-Seq
+// is honoured before the lookup.
+func (s *Server) credential(ctx context.Context, info *connect.CallInfo, token, named string, jwt bool) (access.Principal, error) {
+	if jwt && looksLikeJWT(token) {
+		if !domain.ValidProjectID(named) {
+			return access.Principal{}, connect.Errorf(connect.CodeInvalidArgument, "%s: required with a JWT", headerProject)
+		}
+		return s.jwtPrincipal(named, token)
+	}
+	project, ok := parseSessionToken(token)
+	if !ok {
+		project, _, ok = parseKeyToken(token)
+	}
+	if ok {
+		if err := s.waitMinSeq(ctx, info, streams.ProjectStream(project)); err != nil {
+			return access.Principal{}, err
+		}
+	}
+	return s.auth.authenticate("Bearer " + token)
 }
 
 // cookieValue returns the value of the named cookie in Cookie headers.
