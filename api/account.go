@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cairn-dev/cairn/api/ratelimit"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/password"
 	"github.com/cairn-dev/cairn/domain/user"
@@ -63,6 +64,26 @@ func (c authConfig) enabled(method string) error {
 		return domain.Errorf(domain.KindFailedPrecondition, "sign-in method %q is turned off for this project", method)
 	}
 	return nil
+}
+
+// gate is the start of every sign-in and sign-up: the rate limits (byIP
+// on the caller's address, byID on id), then the project's settings, with
+// method turned on ("" for none to check).
+func (h *accountHandler) gate(ctx context.Context, method string, byIP, byID *ratelimit.Limiter, id string) (authConfig, error) {
+	project := principal(ctx).Project
+	if err := h.limit(ctx, project, byIP, byID, id); err != nil {
+		return authConfig{}, err
+	}
+	cfg, err := h.authConfig(project)
+	if err != nil {
+		return authConfig{}, err
+	}
+	if method != "" {
+		if err := cfg.enabled(method); err != nil {
+			return authConfig{}, err
+		}
+	}
+	return cfg, nil
 }
 
 // newSession makes a session with a fresh secret; the caller decides it
@@ -164,15 +185,9 @@ func sessionCreated(res eventlog.Result) string {
 }
 
 func (h *accountHandler) CreateAccount(ctx context.Context, req *cairnv1.CreateAccountRequest) (*cairnv1.CreateAccountResponse, error) {
-	if err := h.limit(ctx, principal(ctx).Project, h.limits.signUpIP, nil, ""); err != nil {
-		return nil, err
-	}
 	project := principal(ctx).Project
-	cfg, err := h.authConfig(project)
+	cfg, err := h.gate(ctx, methodEmailPassword, h.limits.signUpIP, nil, "")
 	if err != nil {
-		return nil, err
-	}
-	if err := cfg.enabled(methodEmailPassword); err != nil {
 		return nil, err
 	}
 	if err := cfg.policy.Check(req.GetPassword()); err != nil {
@@ -206,15 +221,9 @@ func (h *accountHandler) CreateAccount(ctx context.Context, req *cairnv1.CreateA
 var errBadSignIn = domain.Errorf(domain.KindUnauthenticated, "invalid email or password")
 
 func (h *accountHandler) CreateEmailPasswordSession(ctx context.Context, req *cairnv1.CreateEmailPasswordSessionRequest) (*cairnv1.CreateEmailPasswordSessionResponse, error) {
-	if err := h.limit(ctx, principal(ctx).Project, h.limits.signInIP, h.limits.signInID, user.NormalizeEmail(req.GetEmail())); err != nil {
-		return nil, err
-	}
 	project := principal(ctx).Project
-	cfg, err := h.authConfig(project)
+	cfg, err := h.gate(ctx, methodEmailPassword, h.limits.signInIP, h.limits.signInID, user.NormalizeEmail(req.GetEmail()))
 	if err != nil {
-		return nil, err
-	}
-	if err := cfg.enabled(methodEmailPassword); err != nil {
 		return nil, err
 	}
 	var u *eventsv1.User
@@ -274,15 +283,9 @@ func (h *accountHandler) CreateEmailPasswordSession(ctx context.Context, req *ca
 }
 
 func (h *accountHandler) CreateAnonymousSession(ctx context.Context, _ *cairnv1.CreateAnonymousSessionRequest) (*cairnv1.CreateAnonymousSessionResponse, error) {
-	if err := h.limit(ctx, principal(ctx).Project, h.limits.signUpIP, nil, ""); err != nil {
-		return nil, err
-	}
 	project := principal(ctx).Project
-	cfg, err := h.authConfig(project)
+	cfg, err := h.gate(ctx, methodAnonymous, h.limits.signUpIP, nil, "")
 	if err != nil {
-		return nil, err
-	}
-	if err := cfg.enabled(methodAnonymous); err != nil {
 		return nil, err
 	}
 	sess, token, err := h.newSession(ctx, project, "anonymous", "anonymous")
@@ -308,11 +311,8 @@ func (h *accountHandler) CreateAnonymousSession(ctx context.Context, _ *cairnv1.
 var signInKinds = []eventsv1.Token_Kind{eventsv1.Token_KIND_MAGIC_URL, eventsv1.Token_KIND_EMAIL_OTP, eventsv1.Token_KIND_OAUTH2}
 
 func (h *accountHandler) CreateSession(ctx context.Context, req *cairnv1.CreateSessionRequest) (*cairnv1.CreateSessionResponse, error) {
-	if err := h.limit(ctx, principal(ctx).Project, h.limits.tokenIP, h.limits.tokenID, req.GetUserId()); err != nil {
-		return nil, err
-	}
 	project := principal(ctx).Project
-	cfg, err := h.authConfig(project)
+	cfg, err := h.gate(ctx, "", h.limits.tokenIP, h.limits.tokenID, req.GetUserId())
 	if err != nil {
 		return nil, err
 	}

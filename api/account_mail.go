@@ -31,6 +31,8 @@ const (
 	backgroundMail = time.Minute
 )
 
+var errNoSMTP = domain.Errorf(domain.KindFailedPrecondition, "the project has no SMTP settings (UsersService.UpdateAuthSettings)")
+
 // sendProjectMail renders and sends one of the account mails through the
 // project's SMTP settings.
 func (s *Server) sendProjectMail(ctx context.Context, project string, kind mail.Kind, data mail.Data) error {
@@ -40,7 +42,7 @@ func (s *Server) sendProjectMail(ctx context.Context, project string, kind mail.
 	}
 	sm := cfg.raw.GetSmtp()
 	if sm == nil {
-		return domain.Errorf(domain.KindFailedPrecondition, "the project has no SMTP settings (UsersService.UpdateAuthSettings)")
+		return errNoSMTP
 	}
 	var pw []byte
 	if len(sm.GetPasswordSealed()) > 0 {
@@ -171,7 +173,7 @@ func (h *accountHandler) CreateRecovery(ctx context.Context, req *cairnv1.Create
 		return nil, err
 	}
 	if cfg.raw.GetSmtp() == nil {
-		return nil, domain.Errorf(domain.KindFailedPrecondition, "the project has no SMTP settings (UsersService.UpdateAuthSettings)")
+		return nil, errNoSMTP
 	}
 	// The answer never says whether the address has an account, nor does
 	// its timing: the token and the mail happen after it.
@@ -249,18 +251,12 @@ func (h *accountHandler) ConfirmRecovery(ctx context.Context, req *cairnv1.Confi
 // user and the token's secret.
 func (h *accountHandler) signInToken(ctx context.Context, method, email string, kind eventsv1.Token_Kind, ttl time.Duration) (*eventsv1.User, *eventsv1.Token, string, error) {
 	project := principal(ctx).Project
-	cfg, err := h.authConfig(project)
+	cfg, err := h.gate(ctx, method, h.limits.mailIP, h.limits.mailID, user.NormalizeEmail(email))
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if err := cfg.enabled(method); err != nil {
-		return nil, nil, "", err
-	}
-	if err := h.limit(ctx, project, h.limits.mailIP, h.limits.mailID, user.NormalizeEmail(email)); err != nil {
-		return nil, nil, "", err
-	}
 	if cfg.raw.GetSmtp() == nil {
-		return nil, nil, "", domain.Errorf(domain.KindFailedPrecondition, "the project has no SMTP settings (UsersService.UpdateAuthSettings)")
+		return nil, nil, "", errNoSMTP
 	}
 	id, err := h.reads.ClaimHolder(project, user.ClaimEmail, user.NormalizeEmail(email))
 	switch {

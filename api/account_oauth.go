@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairn-dev/cairn/api/oauth"
@@ -207,11 +206,12 @@ var errOAuthRaced = errors.New("the user changed during the oauth sign-in")
 // claims checked atomically by the write path. It returns the user and the
 // token's secret.
 func (s *Server) oauthSignIn(ctx context.Context, meta eventlog.Meta, project string, id oauth.Identity) (string, string, error) {
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+	// One secret for every attempt: the token is decided again each time.
+	tok, secret, err := newToken(eventsv1.Token_KIND_OAUTH2, "", s.log.Now(), oauthTokenTTL)
+	if err != nil {
 		return "", "", fmt.Errorf("oauth token secret: %w", err)
 	}
-	secret := hex.EncodeToString(raw)
+	tok.ProviderId = id.ProviderID
 	ident := &eventsv1.Identity{ProviderId: id.ProviderID, Subject: id.Subject, Email: id.Email}
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
@@ -224,8 +224,9 @@ func (s *Server) oauthSignIn(ctx context.Context, meta eventlog.Meta, project st
 			return "", "", err
 		}
 		now := s.log.Now()
-		token := user.CreateToken{Token: &eventsv1.Token{Id: s.log.NewID(), Kind: eventsv1.Token_KIND_OAUTH2, SecretHash: hashToken(secret),
-			ExpiresAt: timestamppb.New(now.Add(oauthTokenTTL)), ProviderId: id.ProviderID}, Now: now}
+		t := proto.CloneOf(tok)
+		t.Id, t.ExpiresAt = s.log.NewID(), timestamppb.New(now.Add(oauthTokenTTL))
+		token := user.CreateToken{Token: t, Now: now}
 		target := link.UserID
 		var decide func(user.State) ([]*eventsv1.Envelope, error)
 		switch link.Action {
