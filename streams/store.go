@@ -206,8 +206,33 @@ func (s *Store) ObjectStore(ctx context.Context, project string) (jetstream.Obje
 	if err != nil {
 		return nil, fmt.Errorf("streams: create object store of project %s: %w", project, err)
 	}
+	if err := objectStoreAnswers(ctx, obs); err != nil {
+		return nil, fmt.Errorf("streams: new object store of project %s: %w", project, err)
+	}
 	s.log.InfoContext(ctx, "object store created", "project", project)
 	return obs, nil
+}
+
+// objectStoreAnswers waits (bounded) until a new object store answers reads:
+// in a cluster its stream elects a leader after creation, and until then a
+// read gets "no responders".
+func objectStoreAnswers(ctx context.Context, obs jetstream.ObjectStore) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		_, err := obs.GetInfo(ctx, "cairn-readiness-probe")
+		if err == nil || errors.Is(err, jetstream.ErrObjectNotFound) {
+			return nil
+		}
+		if !errors.Is(err, nats.ErrNoResponders) && !unavailable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // HasObjectStore reports whether the project's object store exists, without
