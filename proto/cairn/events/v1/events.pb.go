@@ -231,6 +231,24 @@ type Envelope struct {
 	//	*Envelope_MembershipCreated
 	//	*Envelope_MembershipUpdated
 	//	*Envelope_MembershipDeleted
+	//	*Envelope_DatabaseCreated
+	//	*Envelope_DatabaseUpdated
+	//	*Envelope_DatabaseDeleted
+	//	*Envelope_CollectionCreated
+	//	*Envelope_CollectionUpdated
+	//	*Envelope_CollectionDeleted
+	//	*Envelope_AttributeCreated
+	//	*Envelope_AttributeDeleted
+	//	*Envelope_IndexCreated
+	//	*Envelope_IndexUpdated
+	//	*Envelope_IndexDeleted
+	//	*Envelope_DocumentCreated
+	//	*Envelope_DocumentUpdated
+	//	*Envelope_DocumentDeleted
+	//	*Envelope_TransactionCreated
+	//	*Envelope_TransactionStaged
+	//	*Envelope_TransactionCommitted
+	//	*Envelope_TransactionRolledBack
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -589,6 +607,168 @@ func (x *Envelope) GetMembershipDeleted() *MembershipDeleted {
 	return nil
 }
 
+func (x *Envelope) GetDatabaseCreated() *DatabaseCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DatabaseCreated); ok {
+			return x.DatabaseCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDatabaseUpdated() *DatabaseUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DatabaseUpdated); ok {
+			return x.DatabaseUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDatabaseDeleted() *DatabaseDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DatabaseDeleted); ok {
+			return x.DatabaseDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCollectionCreated() *CollectionCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_CollectionCreated); ok {
+			return x.CollectionCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCollectionUpdated() *CollectionUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_CollectionUpdated); ok {
+			return x.CollectionUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCollectionDeleted() *CollectionDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_CollectionDeleted); ok {
+			return x.CollectionDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetAttributeCreated() *AttributeCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_AttributeCreated); ok {
+			return x.AttributeCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetAttributeDeleted() *AttributeDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_AttributeDeleted); ok {
+			return x.AttributeDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetIndexCreated() *IndexCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_IndexCreated); ok {
+			return x.IndexCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetIndexUpdated() *IndexUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_IndexUpdated); ok {
+			return x.IndexUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetIndexDeleted() *IndexDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_IndexDeleted); ok {
+			return x.IndexDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDocumentCreated() *DocumentCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DocumentCreated); ok {
+			return x.DocumentCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDocumentUpdated() *DocumentUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DocumentUpdated); ok {
+			return x.DocumentUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDocumentDeleted() *DocumentDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_DocumentDeleted); ok {
+			return x.DocumentDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTransactionCreated() *TransactionCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_TransactionCreated); ok {
+			return x.TransactionCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTransactionStaged() *TransactionStaged {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_TransactionStaged); ok {
+			return x.TransactionStaged
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTransactionCommitted() *TransactionCommitted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_TransactionCommitted); ok {
+			return x.TransactionCommitted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTransactionRolledBack() *TransactionRolledBack {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_TransactionRolledBack); ok {
+			return x.TransactionRolledBack
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -721,6 +901,78 @@ type Envelope_MembershipDeleted struct {
 	MembershipDeleted *MembershipDeleted `protobuf:"bytes,75,opt,name=membership_deleted,json=membershipDeleted,proto3,oneof"`
 }
 
+type Envelope_DatabaseCreated struct {
+	DatabaseCreated *DatabaseCreated `protobuf:"bytes,80,opt,name=database_created,json=databaseCreated,proto3,oneof"`
+}
+
+type Envelope_DatabaseUpdated struct {
+	DatabaseUpdated *DatabaseUpdated `protobuf:"bytes,81,opt,name=database_updated,json=databaseUpdated,proto3,oneof"`
+}
+
+type Envelope_DatabaseDeleted struct {
+	DatabaseDeleted *DatabaseDeleted `protobuf:"bytes,82,opt,name=database_deleted,json=databaseDeleted,proto3,oneof"`
+}
+
+type Envelope_CollectionCreated struct {
+	CollectionCreated *CollectionCreated `protobuf:"bytes,83,opt,name=collection_created,json=collectionCreated,proto3,oneof"`
+}
+
+type Envelope_CollectionUpdated struct {
+	CollectionUpdated *CollectionUpdated `protobuf:"bytes,84,opt,name=collection_updated,json=collectionUpdated,proto3,oneof"`
+}
+
+type Envelope_CollectionDeleted struct {
+	CollectionDeleted *CollectionDeleted `protobuf:"bytes,85,opt,name=collection_deleted,json=collectionDeleted,proto3,oneof"`
+}
+
+type Envelope_AttributeCreated struct {
+	AttributeCreated *AttributeCreated `protobuf:"bytes,86,opt,name=attribute_created,json=attributeCreated,proto3,oneof"`
+}
+
+type Envelope_AttributeDeleted struct {
+	AttributeDeleted *AttributeDeleted `protobuf:"bytes,87,opt,name=attribute_deleted,json=attributeDeleted,proto3,oneof"`
+}
+
+type Envelope_IndexCreated struct {
+	IndexCreated *IndexCreated `protobuf:"bytes,88,opt,name=index_created,json=indexCreated,proto3,oneof"`
+}
+
+type Envelope_IndexUpdated struct {
+	IndexUpdated *IndexUpdated `protobuf:"bytes,89,opt,name=index_updated,json=indexUpdated,proto3,oneof"`
+}
+
+type Envelope_IndexDeleted struct {
+	IndexDeleted *IndexDeleted `protobuf:"bytes,90,opt,name=index_deleted,json=indexDeleted,proto3,oneof"`
+}
+
+type Envelope_DocumentCreated struct {
+	DocumentCreated *DocumentCreated `protobuf:"bytes,91,opt,name=document_created,json=documentCreated,proto3,oneof"`
+}
+
+type Envelope_DocumentUpdated struct {
+	DocumentUpdated *DocumentUpdated `protobuf:"bytes,92,opt,name=document_updated,json=documentUpdated,proto3,oneof"`
+}
+
+type Envelope_DocumentDeleted struct {
+	DocumentDeleted *DocumentDeleted `protobuf:"bytes,93,opt,name=document_deleted,json=documentDeleted,proto3,oneof"`
+}
+
+type Envelope_TransactionCreated struct {
+	TransactionCreated *TransactionCreated `protobuf:"bytes,95,opt,name=transaction_created,json=transactionCreated,proto3,oneof"`
+}
+
+type Envelope_TransactionStaged struct {
+	TransactionStaged *TransactionStaged `protobuf:"bytes,96,opt,name=transaction_staged,json=transactionStaged,proto3,oneof"`
+}
+
+type Envelope_TransactionCommitted struct {
+	TransactionCommitted *TransactionCommitted `protobuf:"bytes,97,opt,name=transaction_committed,json=transactionCommitted,proto3,oneof"`
+}
+
+type Envelope_TransactionRolledBack struct {
+	TransactionRolledBack *TransactionRolledBack `protobuf:"bytes,98,opt,name=transaction_rolled_back,json=transactionRolledBack,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -784,6 +1036,42 @@ func (*Envelope_MembershipCreated) isEnvelope_Payload() {}
 func (*Envelope_MembershipUpdated) isEnvelope_Payload() {}
 
 func (*Envelope_MembershipDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_DatabaseCreated) isEnvelope_Payload() {}
+
+func (*Envelope_DatabaseUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_DatabaseDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_CollectionCreated) isEnvelope_Payload() {}
+
+func (*Envelope_CollectionUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_CollectionDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_AttributeCreated) isEnvelope_Payload() {}
+
+func (*Envelope_AttributeDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_IndexCreated) isEnvelope_Payload() {}
+
+func (*Envelope_IndexUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_IndexDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_DocumentCreated) isEnvelope_Payload() {}
+
+func (*Envelope_DocumentUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_DocumentDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_TransactionCreated) isEnvelope_Payload() {}
+
+func (*Envelope_TransactionStaged) isEnvelope_Payload() {}
+
+func (*Envelope_TransactionCommitted) isEnvelope_Payload() {}
+
+func (*Envelope_TransactionRolledBack) isEnvelope_Payload() {}
 
 // Actor is who caused an event.
 type Actor struct {
@@ -2326,7 +2614,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\"\xfc\x13\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\"\xb8\x1f\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2369,7 +2657,25 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\fteam_deleted\x18H \x01(\v2\x1c.cairn.events.v1.TeamDeletedH\x00R\vteamDeleted\x12S\n" +
 	"\x12membership_created\x18I \x01(\v2\".cairn.events.v1.MembershipCreatedH\x00R\x11membershipCreated\x12S\n" +
 	"\x12membership_updated\x18J \x01(\v2\".cairn.events.v1.MembershipUpdatedH\x00R\x11membershipUpdated\x12S\n" +
-	"\x12membership_deleted\x18K \x01(\v2\".cairn.events.v1.MembershipDeletedH\x00R\x11membershipDeletedB\t\n" +
+	"\x12membership_deleted\x18K \x01(\v2\".cairn.events.v1.MembershipDeletedH\x00R\x11membershipDeleted\x12M\n" +
+	"\x10database_created\x18P \x01(\v2 .cairn.events.v1.DatabaseCreatedH\x00R\x0fdatabaseCreated\x12M\n" +
+	"\x10database_updated\x18Q \x01(\v2 .cairn.events.v1.DatabaseUpdatedH\x00R\x0fdatabaseUpdated\x12M\n" +
+	"\x10database_deleted\x18R \x01(\v2 .cairn.events.v1.DatabaseDeletedH\x00R\x0fdatabaseDeleted\x12S\n" +
+	"\x12collection_created\x18S \x01(\v2\".cairn.events.v1.CollectionCreatedH\x00R\x11collectionCreated\x12S\n" +
+	"\x12collection_updated\x18T \x01(\v2\".cairn.events.v1.CollectionUpdatedH\x00R\x11collectionUpdated\x12S\n" +
+	"\x12collection_deleted\x18U \x01(\v2\".cairn.events.v1.CollectionDeletedH\x00R\x11collectionDeleted\x12P\n" +
+	"\x11attribute_created\x18V \x01(\v2!.cairn.events.v1.AttributeCreatedH\x00R\x10attributeCreated\x12P\n" +
+	"\x11attribute_deleted\x18W \x01(\v2!.cairn.events.v1.AttributeDeletedH\x00R\x10attributeDeleted\x12D\n" +
+	"\rindex_created\x18X \x01(\v2\x1d.cairn.events.v1.IndexCreatedH\x00R\findexCreated\x12D\n" +
+	"\rindex_updated\x18Y \x01(\v2\x1d.cairn.events.v1.IndexUpdatedH\x00R\findexUpdated\x12D\n" +
+	"\rindex_deleted\x18Z \x01(\v2\x1d.cairn.events.v1.IndexDeletedH\x00R\findexDeleted\x12M\n" +
+	"\x10document_created\x18[ \x01(\v2 .cairn.events.v1.DocumentCreatedH\x00R\x0fdocumentCreated\x12M\n" +
+	"\x10document_updated\x18\\ \x01(\v2 .cairn.events.v1.DocumentUpdatedH\x00R\x0fdocumentUpdated\x12M\n" +
+	"\x10document_deleted\x18] \x01(\v2 .cairn.events.v1.DocumentDeletedH\x00R\x0fdocumentDeleted\x12V\n" +
+	"\x13transaction_created\x18_ \x01(\v2#.cairn.events.v1.TransactionCreatedH\x00R\x12transactionCreated\x12S\n" +
+	"\x12transaction_staged\x18` \x01(\v2\".cairn.events.v1.TransactionStagedH\x00R\x11transactionStaged\x12\\\n" +
+	"\x15transaction_committed\x18a \x01(\v2%.cairn.events.v1.TransactionCommittedH\x00R\x14transactionCommitted\x12`\n" +
+	"\x17transaction_rolled_back\x18b \x01(\v2&.cairn.events.v1.TransactionRolledBackH\x00R\x15transactionRolledBackB\t\n" +
 	"\apayload\"\xdd\x01\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
@@ -2576,6 +2882,24 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*MembershipCreated)(nil),     // 44: cairn.events.v1.MembershipCreated
 	(*MembershipUpdated)(nil),     // 45: cairn.events.v1.MembershipUpdated
 	(*MembershipDeleted)(nil),     // 46: cairn.events.v1.MembershipDeleted
+	(*DatabaseCreated)(nil),       // 47: cairn.events.v1.DatabaseCreated
+	(*DatabaseUpdated)(nil),       // 48: cairn.events.v1.DatabaseUpdated
+	(*DatabaseDeleted)(nil),       // 49: cairn.events.v1.DatabaseDeleted
+	(*CollectionCreated)(nil),     // 50: cairn.events.v1.CollectionCreated
+	(*CollectionUpdated)(nil),     // 51: cairn.events.v1.CollectionUpdated
+	(*CollectionDeleted)(nil),     // 52: cairn.events.v1.CollectionDeleted
+	(*AttributeCreated)(nil),      // 53: cairn.events.v1.AttributeCreated
+	(*AttributeDeleted)(nil),      // 54: cairn.events.v1.AttributeDeleted
+	(*IndexCreated)(nil),          // 55: cairn.events.v1.IndexCreated
+	(*IndexUpdated)(nil),          // 56: cairn.events.v1.IndexUpdated
+	(*IndexDeleted)(nil),          // 57: cairn.events.v1.IndexDeleted
+	(*DocumentCreated)(nil),       // 58: cairn.events.v1.DocumentCreated
+	(*DocumentUpdated)(nil),       // 59: cairn.events.v1.DocumentUpdated
+	(*DocumentDeleted)(nil),       // 60: cairn.events.v1.DocumentDeleted
+	(*TransactionCreated)(nil),    // 61: cairn.events.v1.TransactionCreated
+	(*TransactionStaged)(nil),     // 62: cairn.events.v1.TransactionStaged
+	(*TransactionCommitted)(nil),  // 63: cairn.events.v1.TransactionCommitted
+	(*TransactionRolledBack)(nil), // 64: cairn.events.v1.TransactionRolledBack
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	29, // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -2612,43 +2936,61 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	44, // 31: cairn.events.v1.Envelope.membership_created:type_name -> cairn.events.v1.MembershipCreated
 	45, // 32: cairn.events.v1.Envelope.membership_updated:type_name -> cairn.events.v1.MembershipUpdated
 	46, // 33: cairn.events.v1.Envelope.membership_deleted:type_name -> cairn.events.v1.MembershipDeleted
-	2,  // 34: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,  // 35: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	29, // 36: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	29, // 37: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,  // 38: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,  // 39: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,  // 40: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	29, // 41: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 42: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	29, // 43: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10, // 44: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10, // 45: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10, // 46: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	15, // 47: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	29, // 48: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	29, // 49: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 50: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	16, // 51: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	17, // 52: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	18, // 53: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	29, // 54: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 55: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14, // 56: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14, // 57: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14, // 58: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14, // 59: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	19, // 60: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14, // 61: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14, // 62: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	19, // 63: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14, // 64: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	19, // 65: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	66, // [66:66] is the sub-list for method output_type
-	66, // [66:66] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	47, // 34: cairn.events.v1.Envelope.database_created:type_name -> cairn.events.v1.DatabaseCreated
+	48, // 35: cairn.events.v1.Envelope.database_updated:type_name -> cairn.events.v1.DatabaseUpdated
+	49, // 36: cairn.events.v1.Envelope.database_deleted:type_name -> cairn.events.v1.DatabaseDeleted
+	50, // 37: cairn.events.v1.Envelope.collection_created:type_name -> cairn.events.v1.CollectionCreated
+	51, // 38: cairn.events.v1.Envelope.collection_updated:type_name -> cairn.events.v1.CollectionUpdated
+	52, // 39: cairn.events.v1.Envelope.collection_deleted:type_name -> cairn.events.v1.CollectionDeleted
+	53, // 40: cairn.events.v1.Envelope.attribute_created:type_name -> cairn.events.v1.AttributeCreated
+	54, // 41: cairn.events.v1.Envelope.attribute_deleted:type_name -> cairn.events.v1.AttributeDeleted
+	55, // 42: cairn.events.v1.Envelope.index_created:type_name -> cairn.events.v1.IndexCreated
+	56, // 43: cairn.events.v1.Envelope.index_updated:type_name -> cairn.events.v1.IndexUpdated
+	57, // 44: cairn.events.v1.Envelope.index_deleted:type_name -> cairn.events.v1.IndexDeleted
+	58, // 45: cairn.events.v1.Envelope.document_created:type_name -> cairn.events.v1.DocumentCreated
+	59, // 46: cairn.events.v1.Envelope.document_updated:type_name -> cairn.events.v1.DocumentUpdated
+	60, // 47: cairn.events.v1.Envelope.document_deleted:type_name -> cairn.events.v1.DocumentDeleted
+	61, // 48: cairn.events.v1.Envelope.transaction_created:type_name -> cairn.events.v1.TransactionCreated
+	62, // 49: cairn.events.v1.Envelope.transaction_staged:type_name -> cairn.events.v1.TransactionStaged
+	63, // 50: cairn.events.v1.Envelope.transaction_committed:type_name -> cairn.events.v1.TransactionCommitted
+	64, // 51: cairn.events.v1.Envelope.transaction_rolled_back:type_name -> cairn.events.v1.TransactionRolledBack
+	2,  // 52: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,  // 53: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	29, // 54: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	29, // 55: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,  // 56: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,  // 57: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,  // 58: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	29, // 59: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 60: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	29, // 61: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 62: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10, // 63: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10, // 64: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	15, // 65: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	29, // 66: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	29, // 67: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 68: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	16, // 69: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	17, // 70: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	18, // 71: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	29, // 72: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,  // 73: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14, // 74: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14, // 75: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14, // 76: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14, // 77: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	19, // 78: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14, // 79: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14, // 80: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	19, // 81: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14, // 82: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	19, // 83: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	84, // [84:84] is the sub-list for method output_type
+	84, // [84:84] is the sub-list for method input_type
+	84, // [84:84] is the sub-list for extension type_name
+	84, // [84:84] is the sub-list for extension extendee
+	0,  // [0:84] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -2658,6 +3000,7 @@ func file_cairn_events_v1_events_proto_init() {
 	}
 	file_cairn_events_v1_users_proto_init()
 	file_cairn_events_v1_teams_proto_init()
+	file_cairn_events_v1_databases_proto_init()
 	file_cairn_events_v1_events_proto_msgTypes[0].OneofWrappers = []any{
 		(*Envelope_ProjectCreated)(nil),
 		(*Envelope_ProjectUpdated)(nil),
@@ -2691,6 +3034,24 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_MembershipCreated)(nil),
 		(*Envelope_MembershipUpdated)(nil),
 		(*Envelope_MembershipDeleted)(nil),
+		(*Envelope_DatabaseCreated)(nil),
+		(*Envelope_DatabaseUpdated)(nil),
+		(*Envelope_DatabaseDeleted)(nil),
+		(*Envelope_CollectionCreated)(nil),
+		(*Envelope_CollectionUpdated)(nil),
+		(*Envelope_CollectionDeleted)(nil),
+		(*Envelope_AttributeCreated)(nil),
+		(*Envelope_AttributeDeleted)(nil),
+		(*Envelope_IndexCreated)(nil),
+		(*Envelope_IndexUpdated)(nil),
+		(*Envelope_IndexDeleted)(nil),
+		(*Envelope_DocumentCreated)(nil),
+		(*Envelope_DocumentUpdated)(nil),
+		(*Envelope_DocumentDeleted)(nil),
+		(*Envelope_TransactionCreated)(nil),
+		(*Envelope_TransactionStaged)(nil),
+		(*Envelope_TransactionCommitted)(nil),
+		(*Envelope_TransactionRolledBack)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
