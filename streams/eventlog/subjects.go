@@ -76,6 +76,40 @@ func ClaimToken(namespace, value string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// DatabaseAggregate is a database's own events (cairn.<p>.databases.<db>.*,
+// one token: its collections are aggregates of their own).
+func DatabaseAggregate(project, db string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "databases", db, "*")}
+}
+
+// CollectionAggregate is a collection with its schema: every schema change
+// is one token after the collection id, so the filter excludes the
+// documents below it.
+func CollectionAggregate(project, db, coll string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "databases", db, "collections", coll, "*")}
+}
+
+// DocumentAggregate is one document.
+func DocumentAggregate(project, db, coll, doc string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "databases", db, "collections", coll, "documents", doc, "*")}
+}
+
+// TransactionAggregate is one database transaction.
+func TransactionAggregate(project, tx string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "transactions", tx, "*")}
+}
+
+// IndexClaimNamespace is the claim namespace of a unique index's values.
+func IndexClaimNamespace(indexUID string) string { return "ix" + strings.ToLower(indexUID) }
+
+func collectionSubject(c *eventsv1.Collection, verb string) string {
+	return streams.ProjectSubject(c.GetProjectId(), "databases", c.GetDatabaseId(), "collections", c.GetId(), verb)
+}
+
+func documentSubject(d *eventsv1.Document, verb string) string {
+	return streams.ProjectSubject(d.GetProjectId(), "databases", d.GetDatabaseId(), "collections", d.GetCollectionId(), "documents", d.GetId(), verb)
+}
+
 func userSubject(u *eventsv1.User, rest ...string) string {
 	return streams.ProjectSubject(u.GetProjectId(), append([]string{"users", u.GetId()}, rest...)...)
 }
@@ -175,6 +209,49 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 		return streams.ProjectSubject(c.GetProjectId(), "claims", c.GetNamespace(), ClaimToken(c.GetNamespace(), c.GetValue()), "release"), nil
 	case *eventsv1.Envelope_AuthSettingsUpdated:
 		return streams.ProjectSubject(p.AuthSettingsUpdated.GetSettings().GetProjectId(), "auth", "settings", "update"), nil
+	case *eventsv1.Envelope_DatabaseCreated:
+		d := p.DatabaseCreated.GetDatabase()
+		return streams.ProjectSubject(d.GetProjectId(), "databases", d.GetId(), "create"), nil
+	case *eventsv1.Envelope_DatabaseUpdated:
+		d := p.DatabaseUpdated.GetDatabase()
+		return streams.ProjectSubject(d.GetProjectId(), "databases", d.GetId(), "update"), nil
+	case *eventsv1.Envelope_DatabaseDeleted:
+		d := p.DatabaseDeleted.GetDatabase()
+		return streams.ProjectSubject(d.GetProjectId(), "databases", d.GetId(), "delete"), nil
+	case *eventsv1.Envelope_CollectionCreated:
+		return collectionSubject(p.CollectionCreated.GetCollection(), "create"), nil
+	case *eventsv1.Envelope_CollectionUpdated:
+		return collectionSubject(p.CollectionUpdated.GetCollection(), "update"), nil
+	case *eventsv1.Envelope_CollectionDeleted:
+		return collectionSubject(p.CollectionDeleted.GetCollection(), "delete"), nil
+	case *eventsv1.Envelope_AttributeCreated:
+		return collectionSubject(p.AttributeCreated.GetCollection(), "update"), nil
+	case *eventsv1.Envelope_AttributeDeleted:
+		return collectionSubject(p.AttributeDeleted.GetCollection(), "update"), nil
+	case *eventsv1.Envelope_IndexCreated:
+		return collectionSubject(p.IndexCreated.GetCollection(), "update"), nil
+	case *eventsv1.Envelope_IndexUpdated:
+		return collectionSubject(p.IndexUpdated.GetCollection(), "update"), nil
+	case *eventsv1.Envelope_IndexDeleted:
+		return collectionSubject(p.IndexDeleted.GetCollection(), "update"), nil
+	case *eventsv1.Envelope_DocumentCreated:
+		return documentSubject(p.DocumentCreated.GetDocument(), "create"), nil
+	case *eventsv1.Envelope_DocumentUpdated:
+		return documentSubject(p.DocumentUpdated.GetDocument(), "update"), nil
+	case *eventsv1.Envelope_DocumentDeleted:
+		return documentSubject(p.DocumentDeleted.GetDocument(), "delete"), nil
+	case *eventsv1.Envelope_TransactionCreated:
+		t := p.TransactionCreated.GetTransaction()
+		return streams.ProjectSubject(t.GetProjectId(), "transactions", t.GetId(), "create"), nil
+	case *eventsv1.Envelope_TransactionStaged:
+		t := p.TransactionStaged.GetTransaction()
+		return streams.ProjectSubject(t.GetProjectId(), "transactions", t.GetId(), "stage"), nil
+	case *eventsv1.Envelope_TransactionCommitted:
+		t := p.TransactionCommitted.GetTransaction()
+		return streams.ProjectSubject(t.GetProjectId(), "transactions", t.GetId(), "commit"), nil
+	case *eventsv1.Envelope_TransactionRolledBack:
+		t := p.TransactionRolledBack.GetTransaction()
+		return streams.ProjectSubject(t.GetProjectId(), "transactions", t.GetId(), "rollback"), nil
 	default:
 		return "", fmt.Errorf("no subject for event payload %T", p)
 	}

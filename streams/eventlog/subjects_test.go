@@ -44,3 +44,52 @@ func TestTeamSubjects(t *testing.T) {
 		}
 	}
 }
+
+// Database, collection (with its schema changes) and document events each
+// land in exactly their own aggregate: a document's events never move its
+// collection's expected sequence, nor the database's.
+func TestDatabaseSubjects(t *testing.T) {
+	db := &eventsv1.Database{Id: "db1", ProjectId: "p1"}
+	c := &eventsv1.Collection{Id: "c1", ProjectId: "p1", DatabaseId: "db1"}
+	d := &eventsv1.Document{Id: "d1", ProjectId: "p1", DatabaseId: "db1", CollectionId: "c1"}
+	tx := &eventsv1.Transaction{Id: "t1", ProjectId: "p1"}
+	dbAgg, cAgg, dAgg := eventlog.DatabaseAggregate("p1", "db1"), eventlog.CollectionAggregate("p1", "db1", "c1"), eventlog.DocumentAggregate("p1", "db1", "c1", "d1")
+	txAgg := eventlog.TransactionAggregate("p1", "t1")
+	cases := []struct {
+		env  *eventsv1.Envelope
+		want string
+		agg  eventlog.Aggregate
+	}{
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_DatabaseCreated{DatabaseCreated: &eventsv1.DatabaseCreated{Database: db}}}, "cairn.p1.databases.db1.create", dbAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_DatabaseUpdated{DatabaseUpdated: &eventsv1.DatabaseUpdated{Database: db}}}, "cairn.p1.databases.db1.update", dbAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_DatabaseDeleted{DatabaseDeleted: &eventsv1.DatabaseDeleted{Database: db}}}, "cairn.p1.databases.db1.delete", dbAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionCreated{CollectionCreated: &eventsv1.CollectionCreated{Collection: c}}}, "cairn.p1.databases.db1.collections.c1.create", cAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionUpdated{CollectionUpdated: &eventsv1.CollectionUpdated{Collection: c}}}, "cairn.p1.databases.db1.collections.c1.update", cAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionDeleted{CollectionDeleted: &eventsv1.CollectionDeleted{Collection: c}}}, "cairn.p1.databases.db1.collections.c1.delete", cAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_AttributeCreated{AttributeCreated: &eventsv1.AttributeCreated{Collection: c}}}, "cairn.p1.databases.db1.collections.c1.update", cAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_AttributeDeleted{AttributeDeleted: &eventsv1.AttributeDeleted{Collection: c}}}, "cairn.p1.databases.db1.collections.c1.update", cAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_IndexCreated{IndexCreated: &eventsv1.IndexCreated{Collection: c}}}, "cairn.p1.databases.db1.collections.c1.update", cAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_IndexUpdated{IndexUpdated: &eventsv1.IndexUpdated{Collection: c}}}, "cairn.p1.databases.db1.collections.c1.update", cAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_IndexDeleted{IndexDeleted: &eventsv1.IndexDeleted{Collection: c}}}, "cairn.p1.databases.db1.collections.c1.update", cAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentCreated{DocumentCreated: &eventsv1.DocumentCreated{Document: d}}}, "cairn.p1.databases.db1.collections.c1.documents.d1.create", dAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentUpdated{DocumentUpdated: &eventsv1.DocumentUpdated{Document: d}}}, "cairn.p1.databases.db1.collections.c1.documents.d1.update", dAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentDeleted{DocumentDeleted: &eventsv1.DocumentDeleted{Document: d}}}, "cairn.p1.databases.db1.collections.c1.documents.d1.delete", dAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_TransactionCreated{TransactionCreated: &eventsv1.TransactionCreated{Transaction: tx}}}, "cairn.p1.transactions.t1.create", txAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_TransactionStaged{TransactionStaged: &eventsv1.TransactionStaged{Transaction: tx}}}, "cairn.p1.transactions.t1.stage", txAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_TransactionCommitted{TransactionCommitted: &eventsv1.TransactionCommitted{Transaction: tx}}}, "cairn.p1.transactions.t1.commit", txAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_TransactionRolledBack{TransactionRolledBack: &eventsv1.TransactionRolledBack{Transaction: tx}}}, "cairn.p1.transactions.t1.rollback", txAgg},
+	}
+	aggs := []eventlog.Aggregate{dbAgg, cAgg, dAgg, txAgg, eventlog.DocumentAggregate("p1", "db1", "c1", "d2"),
+		eventlog.CollectionAggregate("p1", "db1", "c2"), eventlog.DatabaseAggregate("p1", "db2")}
+	for _, c := range cases {
+		got, err := eventlog.Subject(c.env)
+		if err != nil || got != c.want {
+			t.Errorf("%T: subject %q, %v; want %q", c.payload, got, err, c.want)
+		}
+		for _, a := range aggs {
+			if in := server.SubjectMatchesFilter(got, a.Filter); in != (a == c.agg) {
+				t.Errorf("%s in aggregate %s: %v", got, a.Filter, in)
+			}
+		}
+	}
+}
