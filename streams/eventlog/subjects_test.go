@@ -84,7 +84,7 @@ func TestDatabaseSubjects(t *testing.T) {
 	for _, c := range cases {
 		got, err := eventlog.Subject(c.env)
 		if err != nil || got != c.want {
-			t.Errorf("%T: subject %q, %v; want %q", c.payload, got, err, c.want)
+			t.Errorf("%T: subject %q, %v; want %q", c.env.GetPayload(), got, err, c.want)
 		}
 		for _, a := range aggs {
 			if in := server.SubjectMatchesFilter(got, a.Filter); in != (a == c.agg) {
