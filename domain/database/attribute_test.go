@@ -155,3 +155,14 @@ func checkError(t *testing.T, name string, err error, kind domain.Kind, field, m
 			name, de.Kind, de.Field, de.Message, kind, field, msg)
 	}
 }
+
+func TestValidKey(t *testing.T) {
+	for key, want := range map[string]bool{
+		"a": true, "Z9_": true, strings.Repeat("k", 36): true,
+		"": false, "9a": false, "_a": false, "$id": false, "a.b": false, "é": false, strings.Repeat("k", 37): false,
+	} {
+		if got := ValidKey(key); got != want {
+			t.Errorf("ValidKey(%q) = %v, want %v", key, got, want)
+		}
+	}
+}

@@ -196,7 +196,7 @@ func valueSize(v any) int {
 	case float64:
 		return len(strconv.FormatFloat(x, 'g', -1, 64))
 	case time.Time:
-		return len(DatetimeLayout) + 2
+		return len(`"2006-01-02T15:04:05.000Z"`) // as ToJSON formats it
 	case []any:
 		n := 2
 		for _, e := range x {

@@ -129,6 +129,7 @@ func TestCoerceRejects(t *testing.T) {
 		{"string invalid utf8", str, "a\xffb", "must be valid UTF-8"},
 		{"string array for scalar", str, []any{"a"}, "must be a string of at most 5 characters; got an array"},
 		{"string object", str, map[string]any{}, "got an object"},
+		{"string datetime", str, time.Now(), "got a datetime"},
 		{"integer above max", age, 151.0, "must be an integer between 0 and 150; got 151"},
 		{"integer below min", age, -1.0, "must be an integer between 0 and 150; got -1"},
 		{"integer int64 above", age, int64(1000), "must be an integer between 0 and 150; got 1000"},
@@ -206,14 +207,21 @@ func TestCoerceRejects(t *testing.T) {
 }
 
 func TestCoerceMessageTruncatesLongValues(t *testing.T) {
-	long := strings.Repeat("é", 100)
-	_, err := Coerce(Attribute{Type: TypeIP}, long)
-	if err == nil {
-		t.Fatal("no error")
-	}
-	msg := err.Error()
-	if !strings.HasSuffix(msg, "…\"") || strings.Count(msg, "é") != 32 {
-		t.Errorf("message not truncated at a rune boundary: %q", msg)
+	for _, tt := range []struct {
+		in    string
+		runes int
+	}{
+		{strings.Repeat("é", 100), 32},
+		{"a" + strings.Repeat("é", 100), 31}, // byte 64 is inside a rune
+	} {
+		_, err := Coerce(Attribute{Type: TypeIP}, tt.in)
+		if err == nil {
+			t.Fatal("no error")
+		}
+		msg := err.Error()
+		if !strings.HasSuffix(msg, "…\"") || strings.Count(msg, "é") != tt.runes || !strings.Contains(msg, "é…") {
+			t.Errorf("message not truncated at a rune boundary: %q", msg)
+		}
 	}
 }
 
