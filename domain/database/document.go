@@ -128,8 +128,10 @@ func (s *Schema) schemaAttribute(key string) (Attribute, bool) {
 // Read returns a stored document's data as the current schema sees it
 // (read-time schema evolution: documents are never rewritten when the
 // schema changes). storedSeq is the collection version the document was
-// last written against: the stream sequence of the document's last event,
-// whose data was normalized against the schema as it was then.
+// last written against: a sequence in the same space as the attributes'
+// CreatedSeq, at or after the latest schema event its data was normalized
+// against (the sequence of the document's last event when documents and
+// schema events share a stream).
 //
 // For each live attribute a of s (available or processing) the result
 // holds the stored value when the document was written after a was
