@@ -34,6 +34,10 @@ type rule struct {
 	// users lets a project's signed-in end users call a server procedure
 	// too; the handler applies its own rules to them (TeamsService).
 	users bool
+	// guests lets callers without any credential call a server procedure
+	// for the project the request names; with users, the handler applies
+	// the resource's permissions (documents readable by "any").
+	guests bool
 }
 
 // clientAccess is who among a project's end users may call a procedure.
@@ -130,6 +134,40 @@ var rules = map[string]rule{
 	cairnv1connect.TeamsServiceAcceptMembershipProcedure:             {scope: access.TeamsWrite, users: true},
 	cairnv1connect.TeamsServiceDeleteMembershipProcedure:             {scope: access.TeamsWrite, users: true},
 	cairnv1connect.TeamsServiceListUserMembershipsProcedure:          {scope: access.TeamsRead, users: true},
+	cairnv1connect.DatabasesServiceCreateDatabaseProcedure:             {scope: access.DatabasesWrite},
+	cairnv1connect.DatabasesServiceGetDatabaseProcedure:                {scope: access.DatabasesRead},
+	cairnv1connect.DatabasesServiceListDatabasesProcedure:              {scope: access.DatabasesRead},
+	cairnv1connect.DatabasesServiceUpdateDatabaseProcedure:             {scope: access.DatabasesWrite},
+	cairnv1connect.DatabasesServiceDeleteDatabaseProcedure:             {scope: access.DatabasesWrite},
+	cairnv1connect.DatabasesServiceCreateCollectionProcedure:           {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceGetCollectionProcedure:              {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceListCollectionsProcedure:            {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceUpdateCollectionProcedure:           {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceDeleteCollectionProcedure:           {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceCreateAttributeProcedure:            {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceGetAttributeProcedure:               {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceListAttributesProcedure:             {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceDeleteAttributeProcedure:            {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceCreateIndexProcedure:                {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceGetIndexProcedure:                   {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceListIndexesProcedure:                {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceDeleteIndexProcedure:                {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceCreateDocumentProcedure:             {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceGetDocumentProcedure:                {scope: access.DocumentsRead, users: true, guests: true},
+	cairnv1connect.DatabasesServiceListDocumentsProcedure:              {scope: access.DocumentsRead, users: true, guests: true},
+	cairnv1connect.DatabasesServiceUpdateDocumentProcedure:             {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceUpsertDocumentProcedure:             {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceDeleteDocumentProcedure:             {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceIncrementDocumentAttributeProcedure: {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceCreateDocumentsProcedure:            {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceUpdateDocumentsProcedure:            {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceDeleteDocumentsProcedure:            {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceAggregateDocumentsProcedure:         {scope: access.DocumentsRead, users: true, guests: true},
+	cairnv1connect.DatabasesServiceCreateTransactionProcedure:          {scope: access.DocumentsWrite, users: true},
+	cairnv1connect.DatabasesServiceGetTransactionProcedure:             {scope: access.DocumentsWrite, users: true},
+	cairnv1connect.DatabasesServiceStageOperationsProcedure:            {scope: access.DocumentsWrite, users: true},
+	cairnv1connect.DatabasesServiceCommitTransactionProcedure:          {scope: access.DocumentsWrite, users: true},
+	cairnv1connect.DatabasesServiceRollbackTransactionProcedure:        {scope: access.DocumentsWrite, users: true},
 }
 
 func ruleFor(procedure string) (rule, bool) {
@@ -178,6 +216,12 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 			return next(withPrincipal(ctx, p), spec, stream)
 		}
 		authz := info.RequestHeader().Get("Authorization")
+		if authz == "" && r.guests {
+			// A guest of the project the request names (checked in Receive).
+			p := access.Principal{Kind: access.Anonymous}
+			ctx = withPrincipal(ctx, p)
+			return next(ctx, spec, &guardedStream{ServerStream: stream, ctx: ctx, s: s, rule: r, p: p, info: info})
+		}
 		token, ok := strings.CutPrefix(authz, "Bearer ")
 		if !ok || token == "" {
 			return domain.Errorf(domain.KindUnauthenticated, "missing credential: send Authorization: Bearer <key>")
@@ -320,13 +364,22 @@ func (g *guardedStream) Receive(msg any) error {
 	if ps, ok := msg.(projectScoped); ok {
 		project = ps.GetProjectId()
 	}
-	if g.p.IsUser() {
+	switch {
+	case g.p.Kind == access.Anonymous && g.rule.guests:
+		// Only rules with guests set get here without a credential; the
+		// handler applies the project's permissions for guests.
+		if !domain.ValidProjectID(project) {
+			return domain.FieldError("project_id", "required")
+		}
+	case g.p.IsUser():
 		// Only rules with users set get here with a user (accessInterceptor).
 		if project != g.p.Project {
 			return domain.Errorf(domain.KindPermissionDenied, "the session does not belong to project %q", project)
 		}
-	} else if err := access.Authorize(g.p, project, g.rule.scope, g.s.now()); err != nil {
-		return err
+	default:
+		if err := access.Authorize(g.p, project, g.rule.scope, g.s.now()); err != nil {
+			return err
+		}
 	}
 	// A project created (or changed) through another node is known here
 	// once this node has applied the system stream up to Cairn-Min-Sys-Seq.

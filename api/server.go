@@ -254,6 +254,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterAccountServiceHandler(server, &accountHandler{Server: s})
 	cairnv1connect.RegisterUsersServiceHandler(server, &usersHandler{s})
 	cairnv1connect.RegisterTeamsServiceHandler(server, &teamsHandler{s})
+	cairnv1connect.RegisterDatabasesServiceHandler(server, &databasesHandler{Server: s})
 	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
 	grpcreflect.Register(server)
 	return server, nil
