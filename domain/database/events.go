@@ -1,0 +1,127 @@
+package database
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
+
+// SchemaOf returns the schema a collection's stored state describes.
+// Attribute.CreatedSeq holds the collection version the attribute was
+// created at (eventsv1.Attribute.created_version): Read compares it with
+// a document's schema_version.
+func SchemaOf(c *eventsv1.Collection) (*Schema, error) {
+	s := &Schema{Attributes: make([]Attribute, 0, len(c.GetAttributes())), Indexes: make([]Index, 0, len(c.GetIndexes()))}
+	for _, a := range c.GetAttributes() {
+		attr, err := AttributeFromEvent(a)
+		if err != nil {
+			return nil, fmt.Errorf("collection %s: %w", c.GetId(), err)
+		}
+		s.Attributes = append(s.Attributes, attr)
+	}
+	for _, ix := range c.GetIndexes() {
+		s.Indexes = append(s.Indexes, IndexFromEvent(ix))
+	}
+	return s, nil
+}
+
+// AttributeFromEvent converts a stored attribute.
+func AttributeFromEvent(a *eventsv1.Attribute) (Attribute, error) {
+	attr := Attribute{Key: a.GetKey(), Type: Type(a.GetType()), Required: a.GetRequired(), Array: a.GetArray(),
+		Size: int(a.GetSize()), IntMin: a.GetIntMin(), IntMax: a.GetIntMax(), FloatMin: a.GetFloatMin(), FloatMax: a.GetFloatMax(),
+		Elements: a.GetElements(), Status: Status(a.GetStatus()), CreatedSeq: a.GetCreatedVersion()}
+	if a.GetDefaultJson() != "" {
+		v, err := decodeJSON([]byte(a.GetDefaultJson()))
+		if err != nil {
+			return Attribute{}, fmt.Errorf("attribute %s: stored default: %w", a.GetKey(), err)
+		}
+		if attr.Default, err = Coerce(attr, v); err != nil {
+			return Attribute{}, fmt.Errorf("attribute %s: stored default: %w", a.GetKey(), err)
+		}
+	}
+	return attr, nil
+}
+
+// AttributeEvent converts an attribute for storing.
+func AttributeEvent(a Attribute) (*eventsv1.Attribute, error) {
+	out := &eventsv1.Attribute{Key: a.Key, Type: string(a.Type), Required: a.Required, Array: a.Array, Size: int64(a.Size),
+		IntMin: a.IntMin, IntMax: a.IntMax, FloatMin: a.FloatMin, FloatMax: a.FloatMax, Elements: a.Elements,
+		Status: string(a.Status), CreatedVersion: a.CreatedSeq}
+	if a.Default != nil {
+		b, err := json.Marshal(ToJSON(a.Default))
+		if err != nil {
+			return nil, fmt.Errorf("attribute %s: default: %w", a.Key, err)
+		}
+		out.DefaultJson = string(b)
+	}
+	return out, nil
+}
+
+// IndexFromEvent converts a stored index.
+func IndexFromEvent(ix *eventsv1.Index) Index {
+	desc := ix.GetDesc()
+	if len(desc) != len(ix.GetAttributes()) {
+		desc = make([]bool, len(ix.GetAttributes()))
+	}
+	return Index{Key: ix.GetKey(), Type: IndexType(ix.GetType()), Attributes: ix.GetAttributes(), Desc: desc,
+		Status: Status(ix.GetStatus()), Error: ix.GetError(), UID: ix.GetUid(), CreatedSeq: ix.GetCreatedVersion()}
+}
+
+// IndexEvent converts an index for storing.
+func IndexEvent(ix Index) *eventsv1.Index {
+	return &eventsv1.Index{Key: ix.Key, Type: string(ix.Type), Attributes: ix.Attributes, Desc: ix.Desc,
+		Status: string(ix.Status), Error: ix.Error, Uid: ix.UID, CreatedVersion: ix.CreatedSeq}
+}
+
+// EncodeData is the stored form of typed document data: a JSON object with
+// sorted keys (deterministic), datetimes as strings, integers exact.
+func EncodeData(data map[string]any) (string, error) {
+	b, err := json.Marshal(ToJSON(data))
+	if err != nil {
+		return "", fmt.Errorf("encode document data: %w", err)
+	}
+	return string(b), nil
+}
+
+// DecodeData reads stored data back into typed values as the current
+// schema sees it (Read): version is the schema version the data was
+// written against. A stored value the attribute no longer accepts reads as
+// null rather than failing the read.
+func (s *Schema) DecodeData(dataJSON string, version uint64) (map[string]any, error) {
+	raw := map[string]any{}
+	if dataJSON != "" {
+		v, err := decodeJSON([]byte(dataJSON))
+		if err != nil {
+			return nil, fmt.Errorf("stored document data: %w", err)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("stored document data is not an object")
+		}
+		raw = m
+	}
+	typed := make(map[string]any, len(raw))
+	for _, a := range s.Attributes {
+		v, ok := raw[a.Key]
+		if !ok || v == nil {
+			continue
+		}
+		if c, err := Coerce(a, v); err == nil {
+			typed[a.Key] = c
+		}
+	}
+	return s.Read(typed, version), nil
+}
+
+// decodeJSON decodes one JSON value keeping numbers exact (json.Number).
+func decodeJSON(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
