@@ -27,8 +27,8 @@ func TestCompare(t *testing.T) {
 		{"a", "b", -1},
 		{"b", "a", 1},
 		{"a", "a", 0},
-		{"Z", "a", -1},       // bytewise
-		{"é", "z", 1},        // code point order
+		{"Z", "a", -1},      // bytewise
+		{"é", "z", 1},       // code point order
 		{"\uffff", "😀", -1}, // UTF-8 order is code point order
 		{int64(-3), int64(2), -1},
 		{int64(math.MaxInt64), int64(math.MinInt64), 1},
@@ -37,7 +37,7 @@ func TestCompare(t *testing.T) {
 		{1.5, int64(2), -1},
 		{int64(2), 2.0, 0},
 		{int64(math.MaxInt64), 9223372036854775807.0, -1}, // the float is 2^63
-		{int64(1<<53 + 1), float64(1 << 53), 1},          // exact, not rounded to float
+		{int64(1<<53 + 1), float64(1 << 53), 1},           // exact, not rounded to float
 		{int64(-1), -1.5, 1},
 		{int64(-2), -1.5, -1},
 		{math.NaN(), -math.MaxFloat64, -1},
@@ -233,9 +233,9 @@ func TestLess(t *testing.T) {
 		want   string
 	}{
 		{nil, "a,b,c,d"},
-		{[]Order{{Attribute: "age"}}, "b,d,a,c"},                                          // nil first, ties by sequence
-		{[]Order{{Attribute: "age", Desc: true}}, "a,c,d,b"},                              // nil last, ties still ascending
-		{[]Order{{Attribute: "name"}, {Attribute: "age", Desc: true}}, "d,b,a,c"},         // second key breaks ties
+		{[]Order{{Attribute: "age"}}, "b,d,a,c"},                                  // nil first, ties by sequence
+		{[]Order{{Attribute: "age", Desc: true}}, "a,c,d,b"},                      // nil last, ties still ascending
+		{[]Order{{Attribute: "name"}, {Attribute: "age", Desc: true}}, "d,b,a,c"}, // second key breaks ties
 		{[]Order{{Attribute: "age", Desc: true}, {Attribute: "name", Desc: true}}, "c,a,d,b"},
 		{[]Order{{Attribute: "$id", Desc: true}}, "d,c,b,a"},
 	}
