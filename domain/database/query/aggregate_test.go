@@ -26,7 +26,7 @@ func TestValidateAggregation(t *testing.T) {
 		}
 	}
 	bad := []struct {
-		a            Aggregation
+		a          Aggregation
 		field, msg string
 	}{
 		{Aggregation{Func: "median", Attribute: "age"}, "func", `unknown aggregation function "median"`},
