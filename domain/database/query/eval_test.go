@@ -42,6 +42,11 @@ func TestCompare(t *testing.T) {
 		{int64(-2), -1.5, -1},
 		{math.NaN(), -math.MaxFloat64, -1},
 		{math.NaN(), math.NaN(), 0},
+		{int64(math.MinInt64), math.NaN(), 1},
+		{int64(math.MinInt64), -1e19, 1},
+		{int64(3), 3.5, -1},
+		{3, int64(3), 0}, // int, as tests and callers may write
+		{int64(3), 3.0, 0},
 		{false, true, -1},
 		{true, true, 0},
 		{t0, t1, -1},

@@ -21,7 +21,9 @@ import (
 // queries[i].attribute, queries[i].values, queries[i].values[k],
 // queries[i].queries, queries[i].queries[j]…, select[i], orders[i].attribute.
 // Top-level filters are queries[i]; children of and/or are
-// <parent>.queries[j]. The first error found is returned.
+// <parent>.queries[j]. The first error found is returned; q may then be
+// partly normalized. Validating a valid, normalized query again changes
+// nothing.
 func Validate(q *Query, s *database.Schema, lim Limits) error {
 	if q == nil {
 		return domain.FieldError("", "no query")
@@ -150,11 +152,9 @@ func (v *validator) filter(f *Filter, path string, depth int) error {
 		switch {
 		case f.Op == OpSearch || f.Op == OpNotSearch:
 			c, err = searchValue(a, val, field)
-		case (f.Op == OpContains || f.Op == OpNotContains) && !a.Array,
-			f.Op == OpStartsWith, f.Op == OpNotStartsWith, f.Op == OpEndsWith, f.Op == OpNotEndsWith:
-			// Substring operands are strings whatever the string-like type.
-			c, err = coerce(database.Attribute{Key: a.Key, Type: database.TypeString}, a, val, field)
 		default:
+			// Substring operands (contains on a string, startsWith…) are
+			// strings, as every string-like type's values are.
 			c, err = coerce(elem, a, val, field)
 		}
 		if err != nil {

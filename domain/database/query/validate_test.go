@@ -217,6 +217,7 @@ func TestValidateRejects(t *testing.T) {
 		{"null value", Query{Filters: []Filter{f(OpEqual, "name", nil)}}, "queries[0].values[0]", "use isNull"},
 		{"odd Go type", Query{Filters: []Filter{f(OpEqual, "name", []int{1})}}, "queries[0].values[0]", "Go type []int"},
 		{"array element type", Query{Filters: []Filter{f(OpContains, "nums", "x")}}, "queries[0].values[0]", `"nums" holds integers; "x" is not`},
+		{"contains on an enum given a number", Query{Filters: []Filter{f(OpContains, "color", 1.0)}}, "queries[0].values[0]", `"color" is an enum; 1 is not`},
 		{"startsWith given a number", Query{Filters: []Filter{f(OpStartsWith, "name", 1.0)}}, "queries[0].values[0]", "is a string; 1 is not"},
 		{"lessThan on boolean", Query{Filters: []Filter{f(OpLessThan, "active", true)}}, "queries[0].attribute", "is a boolean; lessThan does not apply"},
 		{"between on boolean", Query{Filters: []Filter{f(OpBetween, "active", false, true)}}, "queries[0].attribute", "between does not apply to booleans"},
