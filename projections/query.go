@@ -1,0 +1,627 @@
+package projections
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/database"
+	"github.com/cairn-dev/cairn/domain/database/query"
+	"github.com/cairn-dev/cairn/projections/indexkey"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
+
+// Query limits.
+const (
+	// DefaultMaxScan is how many documents one query may examine (read and
+	// test against its filters) before it fails asking for an index.
+	DefaultMaxScan = 10_000
+	// TotalCap is where counting a query's total stops.
+	TotalCap = 5_000
+)
+
+// QueryOptions tune one query.
+type QueryOptions struct {
+	// Allow filters documents the caller may not read (document security);
+	// nil allows all. Denied documents are never counted or returned, so
+	// pages stay full and cursors stay correct.
+	Allow func(*eventsv1.Document) bool
+	// MaxScan bounds documents examined (DefaultMaxScan when 0).
+	MaxScan int
+	// Total counts every match, up to TotalCap.
+	Total bool
+}
+
+// Explain says how a query ran.
+type Explain struct {
+	Index           string
+	IndexAttributes []string
+	IndexFilters    []string
+	KeysScanned     int64
+	DocsExamined    int64
+	DocsDenied      int64
+	SortedInMemory  bool
+	Plan            string
+}
+
+// QueryResult is one page of a query.
+type QueryResult struct {
+	Docs []*eventsv1.Document
+	// Fields are the documents' typed values (Fields()), same order.
+	Fields      []map[string]any
+	Total       int64
+	TotalCapped bool
+	Explain     Explain
+}
+
+// plan is the chosen way to answer a query.
+type plan struct {
+	ix      database.Index
+	eq      []any    // values of the leading attributes
+	lo, hi  *bound   // range on the next attribute
+	ordered bool     // the scan yields the query's order
+	reverse bool     // the index runs opposite to the order
+	token   string   // fulltext: scan this token's entries
+	used    []string // filters the index range answers
+}
+
+type bound struct {
+	v         any
+	inclusive bool
+}
+
+// choosePlan picks the index answering most of the query: the longest
+// equality prefix, then a range on the next attribute, then whether it
+// yields the requested order (a scan in order can stop after one page).
+func choosePlan(schema *database.Schema, q *query.Query) plan {
+	for _, f := range q.Filters {
+		if f.Op != query.OpSearch {
+			continue
+		}
+		for _, ix := range schema.Indexes {
+			if ix.Type == database.IndexFulltext && ix.Status == database.StatusAvailable && ix.Attributes[0] == f.Attribute {
+				toks := query.Tokens(f.Values[0].(string))
+				if len(toks) > 0 {
+					return plan{ix: ix, token: toks[0], used: []string{"search(" + f.Attribute + ")"}}
+				}
+			}
+		}
+	}
+	candidates := make([]database.Index, 0, len(schema.Indexes)+len(implicitIndexes))
+	for _, ix := range schema.Indexes {
+		if ix.Type != database.IndexFulltext && ix.Status == database.StatusAvailable {
+			candidates = append(candidates, ix)
+		}
+	}
+	candidates = append(candidates, implicitIndexes...)
+	best, bestScore := plan{ix: implicitIndexes[0]}, -1
+	for _, ix := range candidates {
+		pl := plan{ix: ix}
+		for _, a := range ix.Attributes {
+			v, ok := equality(q.Filters, a)
+			if !ok {
+				break
+			}
+			pl.eq = append(pl.eq, v)
+			pl.used = append(pl.used, "equal("+a+")")
+		}
+		k := len(pl.eq)
+		if k < len(ix.Attributes) {
+			a := ix.Attributes[k]
+			pl.lo, pl.hi = rangeOf(q.Filters, a)
+			if pl.lo != nil || pl.hi != nil {
+				pl.used = append(pl.used, "range("+a+")")
+			}
+		}
+		pl.ordered, pl.reverse = inOrder(ix, k, q.Orders)
+		score := 4*k + 1
+		if pl.lo != nil || pl.hi != nil {
+			score += 2
+		}
+		if pl.ordered {
+			score++
+		}
+		if k == 0 && pl.lo == nil && pl.hi == nil && !pl.ordered {
+			score = 0
+		}
+		if score > bestScore {
+			best, bestScore = pl, score
+		}
+	}
+	if bestScore <= 0 {
+		best = plan{ix: implicitIndexes[0]}
+		best.ordered, best.reverse = inOrder(best.ix, 0, q.Orders)
+	}
+	return best
+}
+
+// equality returns the value a top-level single-value equal filter on
+// attribute a requires.
+func equality(filters []query.Filter, a string) (any, bool) {
+	for _, f := range filters {
+		if f.Op == query.OpEqual && f.Attribute == a && len(f.Values) == 1 {
+			return f.Values[0], true
+		}
+	}
+	return nil, false
+}
+
+// rangeOf returns the bounds top-level comparisons put on attribute a.
+func rangeOf(filters []query.Filter, a string) (lo, hi *bound) {
+	for _, f := range filters {
+		if f.Attribute != a {
+			continue
+		}
+		switch f.Op {
+		case query.OpGreaterThan:
+			lo = &bound{f.Values[0], false}
+		case query.OpGreaterThanEqual:
+			lo = &bound{f.Values[0], true}
+		case query.OpLessThan:
+			hi = &bound{f.Values[0], false}
+		case query.OpLessThanEqual:
+			hi = &bound{f.Values[0], true}
+		case query.OpBetween:
+			lo, hi = &bound{f.Values[0], true}, &bound{f.Values[1], true}
+		}
+	}
+	return lo, hi
+}
+
+// inOrder reports whether scanning ix after k equal attributes yields
+// orders (ties by $sequence ascending, which the key suffix gives), and
+// whether the scan runs backwards.
+func inOrder(ix database.Index, k int, orders []query.Order) (ok, reverse bool) {
+	rest := ix.Attributes[k:]
+	desc := ix.Desc[k:]
+	if n := len(orders); n > 0 && orders[n-1].Attribute == database.AttrSequence && !orders[n-1].Desc &&
+		(len(rest) < n || rest[n-1] != database.AttrSequence) {
+		orders = orders[:n-1] // the key suffix orders ties by $sequence ascending
+	}
+	if len(rest) > 0 && rest[len(rest)-1] == database.AttrSequence && len(orders) < len(rest) {
+		rest, desc = rest[:len(rest)-1], desc[:len(desc)-1] // unique: ties never reach the suffix
+	}
+	if len(orders) != len(rest) {
+		return false, false
+	}
+	for i, o := range orders {
+		if o.Attribute != rest[i] {
+			return false, false
+		}
+		r := o.Desc != desc[i]
+		if i == 0 {
+			reverse = r
+		} else if r != reverse {
+			return false, false
+		}
+	}
+	if reverse && len(ix.Attributes) > 0 && ix.Attributes[len(ix.Attributes)-1] == database.AttrSequence && len(orders) == 0 {
+		return true, false
+	}
+	return true, reverse
+}
+
+// entry is one index entry: the encoded values, the sequence suffix and
+// the document it points to.
+type entry struct {
+	values []byte
+	seq    uint64
+	id     string
+}
+
+// Query answers a validated query on collection c. Every candidate the
+// index yields is tested against all filters (the index narrows, Match
+// decides), so the result equals query.Run over the whole collection.
+func (p *Projections) Query(project string, c *eventsv1.Collection, q *query.Query, opt QueryOptions) (QueryResult, error) {
+	schema, err := p.schemas.get(c)
+	if err != nil {
+		return QueryResult{}, err
+	}
+	if opt.MaxScan <= 0 {
+		opt.MaxScan = DefaultMaxScan
+	}
+	pl := choosePlan(schema, q)
+	res := QueryResult{}
+	res.Explain.Index = pl.ix.Key
+	res.Explain.IndexAttributes = pl.ix.Attributes
+	res.Explain.IndexFilters = pl.used
+	res.Explain.SortedInMemory = !pl.ordered
+	err = p.db.View(func(txn *badger.Txn) error {
+		r := &runner{p: p, txn: txn, project: project, c: c, schema: schema, q: q, opt: opt, pl: pl, res: &res}
+		return r.run()
+	})
+	res.Explain.Plan = describePlan(pl, &res.Explain)
+	return res, err
+}
+
+func describePlan(pl plan, e *Explain) string {
+	how := "scan of index " + pl.ix.Key
+	if len(pl.used) > 0 {
+		how += " answering " + strings.Join(pl.used, ", ")
+	}
+	if pl.token != "" {
+		how += fmt.Sprintf(" (token %q)", pl.token)
+	}
+	order := "in index order"
+	if !pl.ordered {
+		order = "sorted in memory"
+	} else if pl.reverse {
+		order = "in reverse index order"
+	}
+	return fmt.Sprintf("%s, %s; %d keys scanned, %d documents examined, %d denied", how, order, e.KeysScanned, e.DocsExamined, e.DocsDenied)
+}
+
+type runner struct {
+	p       *Projections
+	txn     *badger.Txn
+	project string
+	c       *eventsv1.Collection
+	schema  *database.Schema
+	q       *query.Query
+	opt     QueryOptions
+	pl      plan
+	res     *QueryResult
+	// cursorKey is the cursor document's entry in the plan's index: the
+	// scan starts there instead of examining everything before it.
+	cursorKey []byte
+}
+
+// errScanLimit is the failure of a query that examined too much.
+func (r *runner) errScanLimit() error {
+	var residual []string
+	for _, f := range r.q.Filters {
+		if f.Attribute != "" && !slices.Contains(r.pl.used, string(f.Op)+"("+f.Attribute+")") && !slices.Contains(residual, f.Attribute) {
+			residual = append(residual, f.Attribute)
+		}
+	}
+	for _, o := range r.q.Orders {
+		if !slices.Contains(residual, o.Attribute) {
+			residual = append(residual, o.Attribute)
+		}
+	}
+	hint := "narrow the filters"
+	if len(residual) > 0 {
+		hint = "create an index on (" + strings.Join(residual, ", ") + ")"
+	}
+	what := "this query"
+	if r.opt.Total {
+		what += " (counting its total; total=false skips that)"
+	}
+	return domain.Errorf(domain.KindFailedPrecondition, "%s would examine more than %d documents of collection %q using index %q: %s",
+		what, r.opt.MaxScan, r.c.GetId(), r.pl.ix.Key, hint)
+}
+
+// load reads the document an entry points to and tests it.
+func (r *runner) load(e entry) (*eventsv1.Document, map[string]any, bool, error) {
+	if r.res.Explain.DocsExamined >= int64(r.opt.MaxScan) {
+		return nil, nil, false, r.errScanLimit()
+	}
+	r.res.Explain.DocsExamined++
+	item, err := r.txn.Get(documentKey(r.project, r.c.GetUid(), e.id))
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("index %s points at document %s: %w", r.pl.ix.Key, e.id, err)
+	}
+	d := &eventsv1.Document{}
+	if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, d) }); err != nil {
+		return nil, nil, false, err
+	}
+	f, err := Fields(r.schema, d)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if !query.Match(r.q.Filters, f) {
+		return d, f, false, nil
+	}
+	if r.opt.Allow != nil && !r.opt.Allow(d) {
+		r.res.Explain.DocsDenied++
+		return d, f, false, nil
+	}
+	return d, f, true, nil
+}
+
+// scanRange returns the key range of the plan: the bytes every entry
+// starts with, and the first and last keys (inclusive) to visit.
+func (r *runner) scanRange() (prefix, from, to []byte, err error) {
+	prefix = indexPrefix(r.project, r.c.GetUid(), r.pl.ix.UID)
+	if r.pl.token != "" {
+		prefix, err = indexkey.Append(prefix, r.pl.token, false)
+		return prefix, prefix, indexkey.PrefixEnd(prefix), err
+	}
+	for i, v := range r.pl.eq {
+		if prefix, err = indexkey.Append(prefix, v, r.pl.ix.Desc[i]); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	from, to = prefix, indexkey.PrefixEnd(prefix)
+	k := len(r.pl.eq)
+	if k < len(r.pl.ix.Attributes) {
+		desc := r.pl.ix.Desc[k]
+		lo, hi := r.pl.lo, r.pl.hi
+		if desc {
+			lo, hi = hi, lo // a descending column stores the high values first
+		}
+		if lo != nil {
+			b, err := indexkey.Append(bytes.Clone(prefix), lo.v, desc)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			from = b
+			if !lo.inclusive {
+				from = indexkey.PrefixEnd(b)
+			}
+		}
+		if hi != nil {
+			b, err := indexkey.Append(bytes.Clone(prefix), hi.v, desc)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			to = b
+			if hi.inclusive {
+				to = indexkey.PrefixEnd(b)
+			}
+		}
+	}
+	return prefix, from, to, nil
+}
+
+// scan calls fn with the plan's entries in [from, to): forwards, or
+// backwards with equal values kept in ascending sequence (group reversal),
+// so ties come as Less orders them.
+func (r *runner) scan(rawReverse, groupReverse bool, fn func(entry) (bool, error)) error {
+	prefix, from, to, err := r.scanRange()
+	if err != nil {
+		return err
+	}
+	it := r.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64, Reverse: rawReverse})
+	defer it.Close()
+	var group []entry
+	flush := func() (bool, error) {
+		for i := len(group) - 1; i >= 0; i-- {
+			if more, err := fn(group[i]); err != nil || !more {
+				return false, err
+			}
+		}
+		group = group[:0]
+		return true, nil
+	}
+	if ck := r.cursorKey; ck != nil {
+		values := ck[:len(ck)-8]
+		switch {
+		case !rawReverse && !groupReverse && bytes.Compare(ck, from) > 0:
+			from = ck
+		case !rawReverse && groupReverse && bytes.Compare(values, from) > 0:
+			from = values
+		case rawReverse && !groupReverse && (to == nil || bytes.Compare(ck, to) < 0):
+			to = ck
+		case rawReverse && groupReverse:
+			if end := indexkey.PrefixEnd(values); to == nil || bytes.Compare(end, to) < 0 {
+				to = end
+			}
+		}
+	}
+	start := from
+	if rawReverse {
+		start = to
+	}
+	for it.Seek(start); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if rawReverse && to != nil && bytes.Compare(k, to) >= 0 {
+			continue
+		}
+		if !rawReverse && to != nil && bytes.Compare(k, to) >= 0 {
+			break
+		}
+		if rawReverse && bytes.Compare(k, from) < 0 {
+			break
+		}
+		r.res.Explain.KeysScanned++
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		e := entry{values: bytes.Clone(k[:len(k)-8]), seq: beUint64(k[len(k)-8:]), id: string(v)}
+		if !groupReverse {
+			if more, err := fn(e); err != nil || !more {
+				return err
+			}
+			continue
+		}
+		if len(group) > 0 && !bytes.Equal(group[0].values, e.values) {
+			if more, err := flush(); err != nil || !more {
+				return err
+			}
+		}
+		group = append(group, e)
+		if len(group) > r.opt.MaxScan {
+			return r.errScanLimit()
+		}
+	}
+	_, err = flush()
+	return err
+}
+
+func beUint64(b []byte) uint64 {
+	var n uint64
+	for _, c := range b {
+		n = n<<8 | uint64(c)
+	}
+	return n
+}
+
+func (r *runner) run() error {
+	q := r.q
+	var cursor map[string]any
+	var cursorDoc *eventsv1.Document
+	cursorID, before := q.CursorAfter, false
+	if q.CursorBefore != "" {
+		cursorID, before = q.CursorBefore, true
+	}
+	if cursorID != "" {
+		d := &eventsv1.Document{}
+		found, err := getIn(r.txn, documentKey(r.project, r.c.GetUid(), cursorID), d)
+		if err != nil {
+			return err
+		}
+		field := "cursorAfter"
+		if before {
+			field = "cursorBefore"
+		}
+		if !found {
+			return domain.FieldError(field, "document %q for the cursor does not exist", cursorID)
+		}
+		if cursor, err = Fields(r.schema, d); err != nil {
+			return err
+		}
+		cursorDoc = d
+		if r.pl.ordered && r.pl.token == "" {
+			ks, err := indexKeys(r.project, r.c.GetUid(), r.pl.ix, cursor, d.GetSequence())
+			if err != nil {
+				return err
+			}
+			r.cursorKey = ks[0]
+		}
+	}
+	if !r.pl.ordered {
+		return r.runSorted(cursor, before)
+	}
+	less := query.Less(q.Orders)
+	skip := q.Offset
+	var out []*eventsv1.Document
+	var outF []map[string]any
+	count := int64(0)
+	full := false
+	err := r.scan(r.pl.reverse != before, r.pl.reverse, func(e entry) (bool, error) {
+		if cursorDoc != nil && !full {
+			// Skip up to and including the cursor's place in this scan.
+			if e.id == cursorDoc.GetId() {
+				return true, nil
+			}
+		}
+		d, f, ok, err := r.load(e)
+		if err != nil || !ok {
+			return err == nil, err
+		}
+		if cursor != nil {
+			c := less(f, cursor)
+			if before {
+				c = -c
+			}
+			if c <= 0 {
+				return true, nil
+			}
+		}
+		if full {
+			count++
+			if int64(q.Offset-skip)+int64(len(out))+count >= TotalCap {
+				r.res.TotalCapped = true
+				return false, nil
+			}
+			return true, nil
+		}
+		if skip > 0 {
+			skip--
+		} else {
+			out, outF = append(out, d), append(outF, f)
+		}
+		if q.Limit > 0 && len(out) >= q.Limit {
+			full = true
+			return r.opt.Total && cursor == nil, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if before {
+		slices.Reverse(out)
+		slices.Reverse(outF)
+	}
+	r.res.Docs, r.res.Fields = out, outF
+	if r.opt.Total {
+		if cursor != nil {
+			// The total counts every match, not those after the cursor.
+			return r.countAll()
+		}
+		r.res.Total = int64(q.Offset-skip) + int64(len(out)) + count
+	}
+	return nil
+}
+
+// countAll counts every match of the filters, up to TotalCap.
+func (r *runner) countAll() error {
+	var n int64
+	r.cursorKey = nil
+	err := r.scan(false, false, func(e entry) (bool, error) {
+		_, _, ok, err := r.load(e)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			n++
+			if n >= TotalCap {
+				r.res.TotalCapped = true
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	r.res.Total = n
+	return err
+}
+
+// runSorted reads every match (bounded by MaxScan), sorts and pages.
+func (r *runner) runSorted(cursor map[string]any, before bool) error {
+	q := r.q
+	type hit struct {
+		d *eventsv1.Document
+		f map[string]any
+	}
+	var hits []hit
+	err := r.scan(false, false, func(e entry) (bool, error) {
+		d, f, ok, err := r.load(e)
+		if err == nil && ok {
+			hits = append(hits, hit{d, f})
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		return err
+	}
+	less := query.Less(q.Orders)
+	slices.SortStableFunc(hits, func(a, b hit) int { return less(a.f, b.f) })
+	if r.opt.Total {
+		r.res.Total = int64(min(len(hits), TotalCap))
+		r.res.TotalCapped = len(hits) > TotalCap
+	}
+	if cursor != nil {
+		kept := hits[:0:0]
+		for _, h := range hits {
+			c := less(h.f, cursor)
+			if before && c < 0 || !before && c > 0 {
+				kept = append(kept, h)
+			}
+		}
+		hits = kept
+	}
+	if before {
+		slices.Reverse(hits)
+	}
+	if q.Offset > 0 {
+		hits = hits[min(q.Offset, len(hits)):]
+	}
+	if q.Limit > 0 && len(hits) > q.Limit {
+		hits = hits[:q.Limit]
+	}
+	if before {
+		slices.Reverse(hits)
+	}
+	for _, h := range hits {
+		r.res.Docs, r.res.Fields = append(r.res.Docs, h.d), append(r.res.Fields, h.f)
+	}
+	return nil
+}
