@@ -55,6 +55,7 @@ type ReadModels interface {
 	Membership(project, team, id string) (*eventsv1.Membership, error)
 	ListMemberships(project, team, after string, limit int) ([]*eventsv1.Membership, error)
 	ListUserMemberships(project, user string) ([]*eventsv1.Membership, error)
+	documentReads
 	Ready() bool
 }
 
@@ -107,12 +108,26 @@ type Config struct {
 	// providers (discovery, token exchange, keys, user info); default a
 	// client with a 10-second timeout.
 	OAuthHTTPClient *http.Client
+	// Databases bounds document queries and batches.
+	Databases DatabaseLimits
+}
+
+// DatabaseLimits are the document database's limits; zero means default.
+type DatabaseLimits struct {
+	// MaxQueryLimit is the largest page a query may ask for (100).
+	MaxQueryLimit int
+	// MaxQueryScan is how many documents one query may examine before it
+	// fails asking for an index (projections.DefaultMaxScan).
+	MaxQueryScan int
+	// MaxBatchOperations bounds a bulk call and a transaction (100).
+	MaxBatchOperations int
 }
 
 // Server holds the handlers' dependencies.
 type Server struct {
 	log         *eventlog.Log
 	reads       ReadModels
+	cfg         DatabaseLimits
 	store       *streams.Store
 	auth        *authenticator
 	masterKey   []byte
@@ -142,7 +157,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
 		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
-		stopping: cfg.Stopping, metrics: cfg.Metrics, blobs: cfg.Blobs, mailer: cfg.InviteMailer,
+		stopping: cfg.Stopping, metrics: cfg.Metrics, cfg: cfg.Databases, blobs: cfg.Blobs, mailer: cfg.InviteMailer,
 		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, ".")), publicURL: strings.TrimSuffix(cfg.PublicURL, "/")}
 	if s.logger == nil {
 		s.logger = slog.Default()

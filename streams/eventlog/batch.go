@@ -26,8 +26,8 @@ type Change struct {
 // decision read: the batch lands only if none of the aggregates changed
 // meanwhile, else every change is decided again. Claims among a change's
 // events are resolved as in Write. The aggregates must be distinct and of
-// one stream, and the first change must produce events (it carries the
-// batch's own expectation).
+// one stream; changes that decide nothing are left out, and
+// when none decides anything nothing is written.
 func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result, error) {
 	if len(changes) == 0 {
 		return Result{}, errors.New("eventlog: WriteAll without changes")
@@ -61,7 +61,7 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 			all     []*eventsv1.Envelope
 			expects []expect
 		)
-		for i, c := range changes {
+		for _, c := range changes {
 			last, lastSeq, err := l.load(ctx, c.Agg)
 			if err != nil {
 				return Result{}, err
@@ -71,9 +71,6 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 				return Result{}, err
 			}
 			if len(events) == 0 {
-				if i == 0 {
-					return Result{}, errors.New("eventlog: the first change of WriteAll decided nothing")
-				}
 				continue
 			}
 			events, exp, err := l.claims(ctx, events)
@@ -82,6 +79,9 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 			}
 			exp[0] = expect{filter: c.Agg.Filter, seq: lastSeq}
 			all, expects = append(all, events...), append(expects, exp...)
+		}
+		if len(all) == 0 {
+			return Result{}, nil
 		}
 		if len(all) > streams.MaxBatch {
 			return Result{}, domain.Errorf(domain.KindInvalid, "the write needs %d events; at most %d fit in one atomic batch", len(all), streams.MaxBatch)

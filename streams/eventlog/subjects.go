@@ -99,9 +99,6 @@ func TransactionAggregate(project, tx string) Aggregate {
 	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "transactions", tx, "*")}
 }
 
-// IndexClaimNamespace is the claim namespace of a unique index's values.
-func IndexClaimNamespace(indexUID string) string { return "ix" + strings.ToLower(indexUID) }
-
 func collectionSubject(c *eventsv1.Collection, verb string) string {
 	return streams.ProjectSubject(c.GetProjectId(), "databases", c.GetDatabaseId(), "collections", c.GetId(), verb)
 }

@@ -1,0 +1,382 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/access"
+	"github.com/cairn-dev/cairn/domain/database"
+	"github.com/cairn-dev/cairn/domain/permission"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/streams/eventlog"
+)
+
+// Transaction statuses.
+const (
+	txOpen       = "open"
+	txCommitted  = "committed"
+	txRolledBack = "rolled_back"
+	txExpired    = "expired"
+)
+
+// DefaultTransactionTTL is how long an uncommitted transaction lives.
+const DefaultTransactionTTL = 5 * time.Minute
+
+// txOwner names the principal a transaction belongs to.
+func txOwner(p access.Principal) string {
+	switch p.Kind {
+	case access.Operator:
+		return "operator"
+	case access.APIKey:
+		return "key:" + p.ID
+	case access.User:
+		return "user:" + p.ID
+	}
+	return ""
+}
+
+func (h *databasesHandler) txOut(t *eventsv1.Transaction) *cairnv1.Transaction {
+	status := t.GetStatus()
+	if status == txOpen && h.now().After(t.GetExpiresAt().AsTime()) {
+		status = txExpired
+	}
+	return &cairnv1.Transaction{Id: t.GetId(), ProjectId: t.GetProjectId(), Status: status, Operations: t.GetOperations(),
+		MaxOperations: t.GetMaxOperations(), CreatedAt: t.GetCreatedAt(), ExpiresAt: t.GetExpiresAt()}
+}
+
+// lastTx is the transaction state a last event holds.
+func lastTx(last *eventsv1.Envelope) *eventsv1.Transaction {
+	switch p := last.GetPayload().(type) {
+	case *eventsv1.Envelope_TransactionCreated:
+		return p.TransactionCreated.GetTransaction()
+	case *eventsv1.Envelope_TransactionStaged:
+		return p.TransactionStaged.GetTransaction()
+	case *eventsv1.Envelope_TransactionCommitted:
+		return p.TransactionCommitted.GetTransaction()
+	case *eventsv1.Envelope_TransactionRolledBack:
+		return p.TransactionRolledBack.GetTransaction()
+	}
+	return nil
+}
+
+// openTx checks that t is the caller's, open and unexpired.
+func (h *databasesHandler) openTx(ctx context.Context, t *eventsv1.Transaction, id string) error {
+	switch {
+	case t == nil || t.GetOwner() != txOwner(principal(ctx)):
+		return domain.Errorf(domain.KindNotFound, "transaction %q not found", id)
+	case t.GetStatus() != txOpen:
+		return domain.Errorf(domain.KindFailedPrecondition, "transaction %q is %s", id, t.GetStatus())
+	case h.now().After(t.GetExpiresAt().AsTime()):
+		return domain.Errorf(domain.KindFailedPrecondition, "transaction %q expired at %s", id, t.GetExpiresAt().AsTime().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (h *databasesHandler) CreateTransaction(ctx context.Context, req *cairnv1.CreateTransactionRequest) (*cairnv1.CreateTransactionResponse, error) {
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ttl := DefaultTransactionTTL
+	if req.GetTtlSeconds() > 0 {
+		ttl = time.Duration(req.GetTtlSeconds()) * time.Second
+	}
+	now := h.log.Now()
+	t := &eventsv1.Transaction{Id: h.log.NewID(), ProjectId: req.GetProjectId(), Owner: txOwner(principal(ctx)), Status: txOpen,
+		MaxOperations: uint32(h.maxBatch()), CreatedAt: timestamppb.New(now), ExpiresAt: timestamppb.New(now.Add(ttl)), UpdatedAt: timestamppb.New(now)}
+	res, err := h.log.Write(ctx, eventlog.TransactionAggregate(req.GetProjectId(), t.GetId()), meta, func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
+		if last != nil {
+			return nil, domain.Errorf(domain.KindAlreadyExists, "transaction %q exists", t.GetId())
+		}
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_TransactionCreated{TransactionCreated: &eventsv1.TransactionCreated{Transaction: t}}}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	setSeq(ctx, res.Seq)
+	return &cairnv1.CreateTransactionResponse{Transaction: h.txOut(t)}, nil
+}
+
+func (h *databasesHandler) GetTransaction(ctx context.Context, req *cairnv1.GetTransactionRequest) (*cairnv1.GetTransactionResponse, error) {
+	t, err := h.reads.Transaction(req.GetProjectId(), req.GetTransactionId())
+	if err != nil || t.GetOwner() != txOwner(principal(ctx)) {
+		return nil, notFound(cmpErr(err, errNotFound), fmt.Sprintf("transaction %q", req.GetTransactionId()))
+	}
+	return &cairnv1.GetTransactionResponse{Transaction: h.txOut(t)}, nil
+}
+
+// stage appends operations to an open transaction. A document is written
+// at most once per transaction (a batch cannot expect the same subject
+// twice), and read at most once.
+func (h *databasesHandler) stage(ctx context.Context, project, id string, ops []*eventsv1.TransactionOperation) (*eventsv1.Transaction, error) {
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out *eventsv1.Transaction
+	res, err := h.log.Write(ctx, eventlog.TransactionAggregate(project, id), meta, func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
+		t := lastTx(last)
+		if err := h.openTx(ctx, t, id); err != nil {
+			return nil, err
+		}
+		if n := int(t.GetOperations()) + len(ops); n > int(t.GetMaxOperations()) {
+			return nil, domain.FieldError("operations", "a transaction holds at most %d operations; this would make %d", t.GetMaxOperations(), n)
+		}
+		staged, err := h.reads.TransactionOperations(project, id)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		for _, op := range append(staged, ops...) {
+			key := op.GetAction() == "read"
+			k := fmt.Sprintf("%v/%s/%s/%s", key, op.GetDatabaseId(), op.GetCollectionId(), op.GetDocumentId())
+			if seen[k] {
+				if key {
+					return nil, nil // read already recorded
+				}
+				return nil, domain.FieldError("operations", "document %q of collection %q is written twice in this transaction", op.GetDocumentId(), op.GetCollectionId())
+			}
+			seen[k] = true
+		}
+		next := proto.Clone(t).(*eventsv1.Transaction)
+		next.Operations += uint32(len(ops))
+		next.UpdatedAt = timestamppb.New(h.log.Now())
+		out = next
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_TransactionStaged{TransactionStaged: &eventsv1.TransactionStaged{Transaction: next, Operations: ops}}}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	setSeq(ctx, res.Seq)
+	if out == nil {
+		return h.reads.Transaction(project, id)
+	}
+	return out, nil
+}
+
+// recordRead remembers the version of a document read in a transaction.
+func (h *databasesHandler) recordRead(ctx context.Context, cl *coll, txID string, d *eventsv1.Document) error {
+	_, err := h.stage(ctx, cl.project, txID, []*eventsv1.TransactionOperation{{Action: "read", DatabaseId: d.GetDatabaseId(),
+		CollectionId: d.GetCollectionId(), DocumentId: d.GetId(), Version: d.GetVersion()}})
+	return err
+}
+
+func dataJSON(m map[string]any) (string, error) {
+	if m == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", domain.FieldError("data", "not representable as JSON: %v", err)
+	}
+	return string(b), nil
+}
+
+func (h *databasesHandler) StageOperations(ctx context.Context, req *cairnv1.StageOperationsRequest) (*cairnv1.StageOperationsResponse, error) {
+	ops := make([]*eventsv1.TransactionOperation, len(req.GetOperations()))
+	for i, op := range req.GetOperations() {
+		o := &eventsv1.TransactionOperation{DatabaseId: op.GetDatabaseId(), CollectionId: op.GetCollectionId()}
+		var data map[string]any
+		var perms *cairnv1.Permissions
+		switch {
+		case op.GetCreate() != nil:
+			c := op.GetCreate()
+			o.Action, o.DocumentId, data, perms = string(database.DocCreate), h.docID(c.GetDocumentId()), c.GetData().AsMap(), c.GetPermissions()
+		case op.GetUpdate() != nil:
+			u := op.GetUpdate()
+			o.Action, o.DocumentId, data, perms = string(database.DocUpdate), u.GetDocumentId(), u.GetData().AsMap(), u.GetPermissions()
+		case op.GetUpsert() != nil:
+			u := op.GetUpsert()
+			o.Action, o.DocumentId, data, perms = string(database.DocUpsert), u.GetDocumentId(), u.GetData().AsMap(), u.GetPermissions()
+		case op.GetDelete() != "":
+			o.Action, o.DocumentId = string(database.DocDelete), op.GetDelete()
+		case op.GetIncrement() != nil:
+			in := op.GetIncrement()
+			o.Action, o.DocumentId, o.Attribute, o.Delta, o.Min, o.Max = string(database.DocIncrement), in.GetDocumentId(), in.GetAttribute(), in.GetDelta(), in.Min, in.Max
+		}
+		js, err := dataJSON(data)
+		if err != nil {
+			return nil, err
+		}
+		o.DataJson = js
+		if perms != nil {
+			o.HasPermissions, o.Permissions = true, perms.GetValues()
+		}
+		ops[i] = o
+	}
+	t, err := h.stage(ctx, req.GetProjectId(), req.GetTransactionId(), ops)
+	if err != nil {
+		return nil, err
+	}
+	return &cairnv1.StageOperationsResponse{Transaction: h.txOut(t)}, nil
+}
+
+// opCommand turns a staged operation back into a command.
+func (h *databasesHandler) opCommand(cl *coll, op *eventsv1.TransactionOperation) (database.DocCommand, error) {
+	cmd := database.DocCommand{Action: database.DocAction(op.GetAction()), ID: op.GetDocumentId(), Attribute: op.GetAttribute(),
+		Delta: op.GetDelta(), Min: op.Min, Max: op.Max, Change: "transaction", Now: h.log.Now(),
+		HasPermissions: op.GetHasPermissions(), Permissions: op.GetPermissions()}
+	if op.GetDataJson() != "" {
+		d := json.NewDecoder(strings.NewReader(op.GetDataJson()))
+		d.UseNumber()
+		if err := d.Decode(&cmd.Data); err != nil {
+			return cmd, fmt.Errorf("staged data of %s: %w", op.GetDocumentId(), err)
+		}
+	}
+	if cmd.Action == database.DocCreate && !cmd.HasPermissions && cl.subj.Kind == permission.User {
+		u := "user:" + cl.subj.UserID
+		cmd.DefaultPermissions = []string{`read("` + u + `")`, `update("` + u + `")`, `delete("` + u + `")`}
+	}
+	return cmd, nil
+}
+
+// CommitTransaction appends the transaction's end and every document
+// change in one atomic batch: each document's message expects the
+// sequence its decision read, so a document changed meanwhile fails the
+// whole commit (Aborted); a document only read is checked against the
+// version read when the commit is decided.
+func (h *databasesHandler) CommitTransaction(ctx context.Context, req *cairnv1.CommitTransactionRequest) (*cairnv1.CommitTransactionResponse, error) {
+	project, id := req.GetProjectId(), req.GetTransactionId()
+	t, err := h.reads.Transaction(project, id)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("transaction %q", id))
+	}
+	if err := h.openTx(ctx, t, id); err != nil {
+		return nil, err
+	}
+	ops, err := h.reads.TransactionOperations(project, id)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var done *eventsv1.Transaction
+	changes := []eventlog.Change{{Agg: eventlog.TransactionAggregate(project, id), Decide: func(last *eventsv1.Envelope, _ uint64) ([]*eventsv1.Envelope, error) {
+		cur := lastTx(last)
+		if err := h.openTx(ctx, cur, id); err != nil {
+			return nil, err
+		}
+		if int(cur.GetOperations()) != len(ops) {
+			return nil, domain.Errorf(domain.KindConflict, "transaction %q was staged into while committing; retry", id)
+		}
+		done = proto.Clone(cur).(*eventsv1.Transaction)
+		done.Status, done.UpdatedAt = txCommitted, timestamppb.New(h.log.Now())
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_TransactionCommitted{TransactionCommitted: &eventsv1.TransactionCommitted{Transaction: done}}}}, nil
+	}}}
+	colls := map[string]*coll{}
+	type target struct {
+		cl *coll
+		id string
+	}
+	var written []target
+	reads := map[string]uint64{}
+	for _, op := range ops {
+		if op.GetAction() == "read" {
+			reads[op.GetDatabaseId()+"/"+op.GetCollectionId()+"/"+op.GetDocumentId()] = op.GetVersion()
+		}
+	}
+	for _, op := range ops {
+		ck := op.GetDatabaseId() + "/" + op.GetCollectionId()
+		cl, ok := colls[ck]
+		if !ok {
+			if cl, err = h.open(ctx, project, op.GetDatabaseId(), op.GetCollectionId()); err != nil {
+				return nil, err
+			}
+			colls[ck] = cl
+		}
+		docKey := ck + "/" + op.GetDocumentId()
+		if op.GetAction() == "read" {
+			if _, alsoWritten := writtenIn(ops, op); alsoWritten {
+				continue // checked with its write
+			}
+			version := op.GetVersion()
+			changes = append(changes, eventlog.Change{Agg: eventlog.DocumentAggregate(project, op.GetDatabaseId(), op.GetCollectionId(), op.GetDocumentId()),
+				Decide: func(last *eventsv1.Envelope, lastSeq uint64) ([]*eventsv1.Envelope, error) {
+					if database.CurrentDocument(cl.c, last, lastSeq).GetVersion() != version {
+						return nil, domain.Errorf(domain.KindConflict, "document %q changed since the transaction read it", op.GetDocumentId())
+					}
+					return nil, nil
+				}})
+			continue
+		}
+		cmd, err := h.opCommand(cl, op)
+		if err != nil {
+			return nil, err
+		}
+		version, read := reads[docKey]
+		changes = append(changes, h.change(cl, cmd, func(cur *eventsv1.Document) error {
+			if read && cur.GetVersion() != version {
+				return domain.Errorf(domain.KindConflict, "document %q changed since the transaction read it", cmd.ID)
+			}
+			return nil
+		}))
+		written = append(written, target{cl, cmd.ID})
+	}
+	res, err := h.log.WriteAll(ctx, meta, changes)
+	if err != nil {
+		return nil, err
+	}
+	setSeq(ctx, res.Seq)
+	out := &cairnv1.CommitTransactionResponse{}
+	if done != nil {
+		out.Transaction = h.txOut(done)
+	}
+	for _, w := range written {
+		d, err := h.reads.Document(project, w.cl.c, w.id)
+		if err != nil {
+			continue // deleted by the commit
+		}
+		doc, err := docOut(w.cl, d, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		out.Documents = append(out.Documents, doc)
+	}
+	return out, nil
+}
+
+// writtenIn reports whether ops also write the document read names.
+func writtenIn(ops []*eventsv1.TransactionOperation, read *eventsv1.TransactionOperation) (int, bool) {
+	for i, op := range ops {
+		if op.GetAction() != "read" && op.GetDatabaseId() == read.GetDatabaseId() && op.GetCollectionId() == read.GetCollectionId() && op.GetDocumentId() == read.GetDocumentId() {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func (h *databasesHandler) RollbackTransaction(ctx context.Context, req *cairnv1.RollbackTransactionRequest) (*cairnv1.RollbackTransactionResponse, error) {
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	project, id := req.GetProjectId(), req.GetTransactionId()
+	var done *eventsv1.Transaction
+	res, err := h.log.Write(ctx, eventlog.TransactionAggregate(project, id), meta, func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
+		t := lastTx(last)
+		if t == nil || t.GetOwner() != txOwner(principal(ctx)) {
+			return nil, domain.Errorf(domain.KindNotFound, "transaction %q not found", id)
+		}
+		if t.GetStatus() != txOpen {
+			return nil, domain.Errorf(domain.KindFailedPrecondition, "transaction %q is %s", id, t.GetStatus())
+		}
+		done = proto.Clone(t).(*eventsv1.Transaction)
+		done.Status, done.UpdatedAt = txRolledBack, timestamppb.New(h.log.Now())
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_TransactionRolledBack{TransactionRolledBack: &eventsv1.TransactionRolledBack{Transaction: done}}}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	setSeq(ctx, res.Seq)
+	return &cairnv1.RollbackTransactionResponse{Transaction: h.txOut(done)}, nil
+}
