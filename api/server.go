@@ -55,6 +55,10 @@ type ReadModels interface {
 	Membership(project, team, id string) (*eventsv1.Membership, error)
 	ListMemberships(project, team, after string, limit int) ([]*eventsv1.Membership, error)
 	ListUserMemberships(project, user string) ([]*eventsv1.Membership, error)
+	Database(project, id string) (*eventsv1.Database, error)
+	ListDatabases(project, after string, limit int) ([]*eventsv1.Database, error)
+	Collection(project, db, id string) (*eventsv1.Collection, error)
+	ListCollections(project, db, after string, limit int) ([]*eventsv1.Collection, error)
 	Ready() bool
 }
 

@@ -116,7 +116,7 @@ func DecideCollection(state CollectionState, cmd CollectionCommand) ([]*eventsv1
 		return createCollection(state, c)
 	}
 	if state == nil {
-		return nil, domain.Errorf(domain.KindNotFound, "collection not found")
+		return nil, ErrCollectionNotFound
 	}
 	switch c := cmd.(type) {
 	case UpdateCollection:
@@ -145,7 +145,7 @@ func DecideCollection(state CollectionState, cmd CollectionCommand) ([]*eventsv1
 
 func createCollection(state CollectionState, c CreateCollection) ([]*eventsv1.Envelope, error) {
 	if c.Database == nil {
-		return nil, domain.Errorf(domain.KindNotFound, "database not found")
+		return nil, ErrDatabaseNotFound
 	}
 	if state != nil {
 		return nil, domain.Errorf(domain.KindAlreadyExists, "collection %q already exists", c.ID)

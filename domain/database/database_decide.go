@@ -14,6 +14,14 @@ import (
 // MaxNameLen is the longest database or collection name, in characters.
 const MaxNameLen = 128
 
+// ErrDatabaseNotFound and ErrCollectionNotFound are the deciders' answer
+// to a command on a missing resource (comparable with errors.Is, so that
+// callers can name the id, which a nil state does not know).
+var (
+	ErrDatabaseNotFound   = domain.Errorf(domain.KindNotFound, "database not found")
+	ErrCollectionNotFound = domain.Errorf(domain.KindNotFound, "collection not found")
+)
+
 // DatabaseState is a database's current state; nil when it does not exist
 // (never created, or deleted).
 type DatabaseState = *eventsv1.Database
@@ -78,7 +86,7 @@ func DecideDatabase(state DatabaseState, cmd DatabaseCommand) ([]*eventsv1.Envel
 		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_DatabaseCreated{DatabaseCreated: &eventsv1.DatabaseCreated{Database: d}}}}, nil
 	case UpdateDatabase:
 		if state == nil {
-			return nil, domain.Errorf(domain.KindNotFound, "database not found")
+			return nil, ErrDatabaseNotFound
 		}
 		d := proto.CloneOf(state)
 		if c.Name != nil {
@@ -97,7 +105,7 @@ func DecideDatabase(state DatabaseState, cmd DatabaseCommand) ([]*eventsv1.Envel
 		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_DatabaseUpdated{DatabaseUpdated: &eventsv1.DatabaseUpdated{Database: d}}}}, nil
 	case DeleteDatabase:
 		if state == nil {
-			return nil, domain.Errorf(domain.KindNotFound, "database not found")
+			return nil, ErrDatabaseNotFound
 		}
 		d := proto.CloneOf(state)
 		d.UpdatedAt = timestamppb.New(c.Now)
