@@ -89,6 +89,42 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyMembershipPut(txn, sp, ev, pl.MembershipUpdated.GetMembership())
 	case *eventsv1.Envelope_MembershipDeleted:
 		err = p.applyMembershipDeleted(txn, sp, ev, pl.MembershipDeleted.GetMembership())
+	case *eventsv1.Envelope_DatabaseCreated:
+		err = p.applyDatabasePut(txn, sp, ev, pl.DatabaseCreated.GetDatabase())
+	case *eventsv1.Envelope_DatabaseUpdated:
+		err = p.applyDatabasePut(txn, sp, ev, pl.DatabaseUpdated.GetDatabase())
+	case *eventsv1.Envelope_DatabaseDeleted:
+		err = p.applyDatabaseDeleted(txn, sp, ev, pl.DatabaseDeleted.GetDatabase())
+	case *eventsv1.Envelope_CollectionCreated:
+		err = p.applyCollectionPut(txn, sp, ev, pl.CollectionCreated.GetCollection())
+	case *eventsv1.Envelope_CollectionUpdated:
+		err = p.applyCollectionPut(txn, sp, ev, pl.CollectionUpdated.GetCollection())
+	case *eventsv1.Envelope_CollectionDeleted:
+		err = p.applyCollectionDeleted(txn, sp, ev, pl.CollectionDeleted.GetCollection())
+	case *eventsv1.Envelope_AttributeCreated:
+		err = p.applyCollectionPut(txn, sp, ev, pl.AttributeCreated.GetCollection())
+	case *eventsv1.Envelope_AttributeDeleted:
+		err = p.applyCollectionPut(txn, sp, ev, pl.AttributeDeleted.GetCollection())
+	case *eventsv1.Envelope_IndexCreated:
+		err = p.applyCollectionPut(txn, sp, ev, pl.IndexCreated.GetCollection())
+	case *eventsv1.Envelope_IndexUpdated:
+		err = p.applyCollectionPut(txn, sp, ev, pl.IndexUpdated.GetCollection())
+	case *eventsv1.Envelope_IndexDeleted:
+		err = p.applyCollectionPut(txn, sp, ev, pl.IndexDeleted.GetCollection())
+	case *eventsv1.Envelope_DocumentCreated:
+		err = p.applyDocument(txn, sp, ev, pl.DocumentCreated.GetDocument(), false)
+	case *eventsv1.Envelope_DocumentUpdated:
+		err = p.applyDocument(txn, sp, ev, pl.DocumentUpdated.GetDocument(), false)
+	case *eventsv1.Envelope_DocumentDeleted:
+		err = p.applyDocument(txn, sp, ev, pl.DocumentDeleted.GetDocument(), true)
+	case *eventsv1.Envelope_TransactionCreated:
+		err = p.applyTransaction(txn, sp, ev, pl.TransactionCreated.GetTransaction(), nil)
+	case *eventsv1.Envelope_TransactionStaged:
+		err = p.applyTransaction(txn, sp, ev, pl.TransactionStaged.GetTransaction(), pl.TransactionStaged.GetOperations())
+	case *eventsv1.Envelope_TransactionCommitted:
+		err = p.applyTransaction(txn, sp, ev, pl.TransactionCommitted.GetTransaction(), nil)
+	case *eventsv1.Envelope_TransactionRolledBack:
+		err = p.applyTransaction(txn, sp, ev, pl.TransactionRolledBack.GetTransaction(), nil)
 	default:
 		return effect{}, fatal("%s seq %d (%s, event %s): %w %T; upgrade this node",
 			sp.stream, ev.msg.Seq, ev.msg.Subject, ev.env.GetId(), ErrUnknownEvent, pl)

@@ -99,6 +99,11 @@ type Projections struct {
 	checkSignal chan struct{}
 	sweepSignal chan struct{} // RequestSweep
 
+	// schemas caches decoded collection schemas; garbage is set while
+	// dropped collections or indexes may have keys left to delete.
+	schemas schemaCache
+	garbage atomic.Bool
+
 	// Test hooks: onCommit sees every committed event's stream and
 	// sequence; muteNotify drops notifications (a lost one).
 	onCommit   func(stream string, seq uint64)
@@ -191,6 +196,8 @@ func (p *Projections) Start(ctx context.Context) error {
 	p.bg.Add(2)
 	go p.supervise(p.baseCtx)
 	go p.waker(p.baseCtx)
+	p.garbage.Store(true) // a drop may have been left unfinished
+	go p.garbageCollector()
 	p.mu.Unlock()
 	p.log.InfoContext(ctx, "projections started", "projects", len(ids))
 	return nil

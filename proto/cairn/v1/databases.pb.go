@@ -3554,9 +3554,11 @@ func (x *ListDocumentsRequest) GetExplain() bool {
 type ListDocumentsResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Documents []*Document            `protobuf:"bytes,1,rep,name=documents,proto3" json:"documents,omitempty"`
-	// Set unless total=false.
+	// Set unless total=false. Counting stops at 5,000 matches (as
+	// Appwrite's does); total_capped then says the true number is larger.
 	Total         *int64   `protobuf:"varint,2,opt,name=total,proto3,oneof" json:"total,omitempty"`
 	Explain       *Explain `protobuf:"bytes,3,opt,name=explain,proto3" json:"explain,omitempty"`
+	TotalCapped   bool     `protobuf:"varint,4,opt,name=total_capped,json=totalCapped,proto3" json:"total_capped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3610,6 +3612,13 @@ func (x *ListDocumentsResponse) GetExplain() *Explain {
 		return x.Explain
 	}
 	return nil
+}
+
+func (x *ListDocumentsResponse) GetTotalCapped() bool {
+	if x != nil {
+		return x.TotalCapped
+	}
+	return false
 }
 
 type UpdateDocumentRequest struct {
@@ -5912,11 +5921,12 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	" \x01(\tB\a\xbaH\x04r\x02\x18$R\fcursorBefore\x12\x19\n" +
 	"\x05total\x18\v \x01(\bH\x00R\x05total\x88\x01\x01\x12\x18\n" +
 	"\aexplain\x18\f \x01(\bR\aexplainB\b\n" +
-	"\x06_total\"\x9b\x01\n" +
+	"\x06_total\"\xbe\x01\n" +
 	"\x15ListDocumentsResponse\x120\n" +
 	"\tdocuments\x18\x01 \x03(\v2\x12.cairn.v1.DocumentR\tdocuments\x12\x19\n" +
 	"\x05total\x18\x02 \x01(\x03H\x00R\x05total\x88\x01\x01\x12+\n" +
-	"\aexplain\x18\x03 \x01(\v2\x11.cairn.v1.ExplainR\aexplainB\b\n" +
+	"\aexplain\x18\x03 \x01(\v2\x11.cairn.v1.ExplainR\aexplain\x12!\n" +
+	"\ftotal_capped\x18\x04 \x01(\bR\vtotalCappedB\b\n" +
 	"\x06_total\"\xe5\x03\n" +
 	"\x15UpdateDocumentRequest\x12?\n" +
 	"\n" +

@@ -1101,6 +1101,9 @@ type Document struct {
 	Sequence uint64 `protobuf:"varint,10,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// The collection's version the data was validated against.
 	SchemaVersion uint64 `protobuf:"varint,11,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
+	// Set by read models only: the stream sequence of the document's last
+	// event (0 in events, whose own sequence it is).
+	Version       uint64 `protobuf:"varint,12,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1208,6 +1211,13 @@ func (x *Document) GetSequence() uint64 {
 func (x *Document) GetSchemaVersion() uint64 {
 	if x != nil {
 		return x.SchemaVersion
+	}
+	return 0
+}
+
+func (x *Document) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
 	}
 	return 0
 }
@@ -1910,7 +1920,7 @@ const file_cairn_events_v1_databases_proto_rawDesc = "" +
 	"collection\x18\x01 \x01(\v2\x1b.cairn.events.v1.CollectionR\n" +
 	"collection\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12,\n" +
-	"\x05index\x18\x03 \x01(\v2\x16.cairn.events.v1.IndexR\x05index\"\x9e\x03\n" +
+	"\x05index\x18\x03 \x01(\v2\x16.cairn.events.v1.IndexR\x05index\"\xb8\x03\n" +
 	"\bDocument\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1927,7 +1937,8 @@ const file_cairn_events_v1_databases_proto_rawDesc = "" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
 	"\bsequence\x18\n" +
 	" \x01(\x04R\bsequence\x12%\n" +
-	"\x0eschema_version\x18\v \x01(\x04R\rschemaVersion\"H\n" +
+	"\x0eschema_version\x18\v \x01(\x04R\rschemaVersion\x12\x18\n" +
+	"\aversion\x18\f \x01(\x04R\aversion\"H\n" +
 	"\x0fDocumentCreated\x125\n" +
 	"\bdocument\x18\x01 \x01(\v2\x19.cairn.events.v1.DocumentR\bdocument\"\x93\x01\n" +
 	"\x0fDocumentUpdated\x125\n" +

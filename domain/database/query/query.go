@@ -1,0 +1,135 @@
+// Package query is the pure query language of Cairn's document database:
+// Appwrite's query set as structured Go values, a validator that checks a
+// query against a collection schema and normalizes its values to the typed
+// representation of package database, a brute-force reference evaluator
+// (Match, Less, Run), and aggregations (Aggregate).
+//
+// The reference evaluator defines the semantics: a planner that answers
+// queries from indexes must return what Run returns on the same documents.
+//
+// Nothing here performs I/O, reads clocks or panics on any input; it imports
+// only the standard library and Cairn's domain packages.
+package query
+
+// Op is a filter operator (Appwrite's query method name).
+type Op string
+
+// The operators. Comparisons, string operators and search take values;
+// isNull/isNotNull none; and/or take child filters.
+const (
+	OpEqual            Op = "equal"
+	OpNotEqual         Op = "notEqual"
+	OpLessThan         Op = "lessThan"
+	OpLessThanEqual    Op = "lessThanEqual"
+	OpGreaterThan      Op = "greaterThan"
+	OpGreaterThanEqual Op = "greaterThanEqual"
+	OpBetween          Op = "between"
+	OpNotBetween       Op = "notBetween"
+	OpIsNull           Op = "isNull"
+	OpIsNotNull        Op = "isNotNull"
+	OpStartsWith       Op = "startsWith"
+	OpNotStartsWith    Op = "notStartsWith"
+	OpEndsWith         Op = "endsWith"
+	OpNotEndsWith      Op = "notEndsWith"
+	OpContains         Op = "contains"
+	OpNotContains      Op = "notContains"
+	OpSearch           Op = "search"
+	OpNotSearch        Op = "notSearch"
+	OpAnd              Op = "and"
+	OpOr               Op = "or"
+)
+
+// Ops lists every operator, in the order above.
+var Ops = []Op{
+	OpEqual, OpNotEqual, OpLessThan, OpLessThanEqual, OpGreaterThan, OpGreaterThanEqual,
+	OpBetween, OpNotBetween, OpIsNull, OpIsNotNull, OpStartsWith, OpNotStartsWith,
+	OpEndsWith, OpNotEndsWith, OpContains, OpNotContains, OpSearch, OpNotSearch, OpAnd, OpOr,
+}
+
+// Filter is one condition on a document.
+//
+// For and/or, Filters holds the children and Attribute and Values are
+// empty. For every other operator, Attribute names the attribute and Values
+// the operands; after Validate they are in the attribute's typed
+// representation (for contains on an array attribute, the element's).
+type Filter struct {
+	Op        Op
+	Attribute string
+	Values    []any
+	Filters   []Filter
+}
+
+// Order sorts by one attribute.
+type Order struct {
+	Attribute string
+	Desc      bool
+}
+
+// Query is a list request on a collection.
+type Query struct {
+	// Filters are AND-ed.
+	Filters []Filter
+	// Select names the attributes to return; empty means all.
+	Select []string
+	// Orders sort the result; ties (and an empty Orders) are broken by
+	// $sequence ascending, which is insertion order.
+	Orders []Order
+	// Limit is the page size; Validate sets it to Limits.DefaultLimit
+	// when 0.
+	Limit  int
+	Offset int
+	// CursorAfter / CursorBefore are document ids: the page starts right
+	// after (ends right before) that document in the query's order. At
+	// most one is set.
+	CursorAfter, CursorBefore string
+}
+
+// Limits bound what a query may ask for. A zero field means the
+// DefaultLimits value.
+type Limits struct {
+	// DefaultLimit is the page size of a query that sets none.
+	DefaultLimit int
+	// MaxLimit is the largest page size.
+	MaxLimit int
+	// MaxOffset is the largest offset: deep pages cost a scan of every
+	// skipped document, cursors do not.
+	MaxOffset int
+	// MaxValues is the most values one filter may carry (an IN list).
+	MaxValues int
+	// MaxFilters is the most filters in a query, counting every and/or and
+	// every filter nested in them.
+	MaxFilters int
+	// MaxDepth is the deepest nesting: a top-level filter is at depth 1,
+	// a child of a top-level and/or at depth 2, and so on.
+	MaxDepth int
+}
+
+// DefaultLimits returns Appwrite-like limits: pages of 25 up to 100
+// documents, offsets up to 5000, 100 values per filter, 100 filters in all,
+// and and/or nested at most 3 levels deep (and(or(equal)) is depth 3).
+func DefaultLimits() Limits {
+	return Limits{DefaultLimit: 25, MaxLimit: 100, MaxOffset: 5000, MaxValues: 100, MaxFilters: 100, MaxDepth: 3}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.DefaultLimit <= 0 {
+		l.DefaultLimit = d.DefaultLimit
+	}
+	if l.MaxLimit <= 0 {
+		l.MaxLimit = d.MaxLimit
+	}
+	if l.MaxOffset <= 0 {
+		l.MaxOffset = d.MaxOffset
+	}
+	if l.MaxValues <= 0 {
+		l.MaxValues = d.MaxValues
+	}
+	if l.MaxFilters <= 0 {
+		l.MaxFilters = d.MaxFilters
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = d.MaxDepth
+	}
+	return l
+}

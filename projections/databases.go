@@ -1,0 +1,685 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairn-dev/cairn/domain/database"
+	"github.com/cairn-dev/cairn/domain/database/query"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/projections/indexkey"
+)
+
+// Databases, applied from the project's stream:
+//
+//	p/<project>/dbs/<db>                   eventsv1.Database
+//	p/<project>/colls/<db>/<coll>          eventsv1.Collection (index statuses as built here)
+//	p/<project>/docs/<collUID>/<doc>       eventsv1.Document (sequence and version set)
+//	p/<project>/ix/<collUID>/<ixUID>/<k>   document id; k = encoded values + sequence
+//	p/<project>/dcount/<collUID>           number of documents (uint64)
+//	p/<project>/gc/<uid>                   a key prefix left to delete in the background
+//
+// Documents and index entries live under the collection's UID, not its id:
+// deleting a collection (or its database) removes one key and leaves the
+// rest to a background sweep, so no transaction has to hold them all, and
+// a collection created again under the same id starts empty.
+//
+// Every collection has four implicit indexes besides the ones its schema
+// declares: $id, $sequence (the default order), $createdAt and $updatedAt.
+// Indexes are built while applying the event that creates them, so the
+// result (available, or failed with the duplicate value of a unique
+// index) is the same on every node and in every rebuild.
+const (
+	partDatabases   = "dbs/"
+	partCollections = "colls/"
+	partDocuments   = "docs/"
+	partIndexes     = "ix/"
+	partDocCount    = "dcount/"
+	partGarbage     = "gc/"
+)
+
+// MaxIndexBuild is the most documents an index is built over while its
+// creation event is applied; on a larger collection the index fails and
+// says so (the build would not fit in one transaction).
+const MaxIndexBuild = 50_000
+
+// Implicit index UIDs (never a ULID).
+const (
+	ixID        = "$id"
+	ixSequence  = "$sequence"
+	ixCreatedAt = "$createdAt"
+	ixUpdatedAt = "$updatedAt"
+)
+
+// implicitIndexes are every collection's own indexes.
+var implicitIndexes = []database.Index{
+	{Key: ixSequence, Type: database.IndexKey, Attributes: []string{database.AttrSequence}, Desc: []bool{false}, Status: database.StatusAvailable, UID: ixSequence},
+	{Key: ixID, Type: database.IndexUnique, Attributes: []string{database.AttrID}, Desc: []bool{false}, Status: database.StatusAvailable, UID: ixID},
+	{Key: ixCreatedAt, Type: database.IndexKey, Attributes: []string{database.AttrCreatedAt}, Desc: []bool{false}, Status: database.StatusAvailable, UID: ixCreatedAt},
+	{Key: ixUpdatedAt, Type: database.IndexKey, Attributes: []string{database.AttrUpdatedAt}, Desc: []bool{false}, Status: database.StatusAvailable, UID: ixUpdatedAt},
+}
+
+func pp(project string) string { return projectPrefix + project + "/" }
+
+func databasesPrefix(project string) string { return pp(project) + partDatabases }
+func databaseKey(project, id string) []byte { return []byte(databasesPrefix(project) + id) }
+func collectionsPrefix(project, db string) string {
+	return pp(project) + partCollections + db + "/"
+}
+func collectionKey(project, db, id string) []byte { return []byte(collectionsPrefix(project, db) + id) }
+func documentsPrefix(project, collUID string) string {
+	return pp(project) + partDocuments + collUID + "/"
+}
+func documentKey(project, collUID, id string) []byte {
+	return []byte(documentsPrefix(project, collUID) + id)
+}
+func indexPrefix(project, collUID, ixUID string) []byte {
+	return []byte(pp(project) + partIndexes + collUID + "/" + ixUID + "/")
+}
+func collectionIndexesPrefix(project, collUID string) string {
+	return pp(project) + partIndexes + collUID + "/"
+}
+func docCountKey(project, collUID string) []byte { return []byte(pp(project) + partDocCount + collUID) }
+func garbagePrefix(project string) string        { return pp(project) + partGarbage }
+
+func checkIn(sp keyspace, ev event, what, project string, ids ...string) error {
+	if sp.project == "" {
+		return fatal("%s seq %d: %s event in the system stream", sp.stream, ev.msg.Seq, what)
+	}
+	if project != sp.project {
+		return fatal("%s seq %d (event %s): %s of project %q", sp.stream, ev.msg.Seq, ev.env.GetId(), what, project)
+	}
+	for _, id := range ids {
+		if badToken(id) {
+			return fatal("%s seq %d (event %s): bad %s id %q", sp.stream, ev.msg.Seq, ev.env.GetId(), what, id)
+		}
+	}
+	return nil
+}
+
+func (p *Projections) applyDatabasePut(txn *badger.Txn, sp keyspace, ev event, db *eventsv1.Database) error {
+	if err := checkIn(sp, ev, "database", db.GetProjectId(), db.GetId()); err != nil {
+		return err
+	}
+	b, err := marshal(db)
+	if err != nil {
+		return fatal("encode database %s: %w", db.GetId(), err)
+	}
+	return txn.Set(databaseKey(sp.project, db.GetId()), b)
+}
+
+func (p *Projections) applyDatabaseDeleted(txn *badger.Txn, sp keyspace, ev event, db *eventsv1.Database) error {
+	if err := checkIn(sp, ev, "database", db.GetProjectId(), db.GetId()); err != nil {
+		return err
+	}
+	var colls []*eventsv1.Collection
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionsPrefix(sp.project, db.GetId())), PrefetchValues: true})
+	for it.Rewind(); it.Valid(); it.Next() {
+		c := &eventsv1.Collection{}
+		if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, c) }); err != nil {
+			it.Close()
+			return fatal("decode collection %s: %w", it.Item().Key(), err)
+		}
+		colls = append(colls, c)
+	}
+	it.Close()
+	for _, c := range colls {
+		if err := p.dropCollection(txn, sp.project, c); err != nil {
+			return err
+		}
+	}
+	return txn.Delete(databaseKey(sp.project, db.GetId()))
+}
+
+// liveDatabase returns the collection's database if it is the one the
+// collection was made in.
+func liveDatabase(txn *badger.Txn, project string, c *eventsv1.Collection) (bool, error) {
+	db := &eventsv1.Database{}
+	found, err := getIn(txn, databaseKey(project, c.GetDatabaseId()), db)
+	if err != nil || !found {
+		return false, err
+	}
+	return db.GetUid() == c.GetDatabaseUid(), nil
+}
+
+// applyCollectionPut stores a collection's new state, building the indexes
+// it declares for the first time and dropping the ones it no longer has.
+func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event, c *eventsv1.Collection) error {
+	if err := checkIn(sp, ev, "collection", c.GetProjectId(), c.GetId(), c.GetDatabaseId(), c.GetUid()); err != nil {
+		return err
+	}
+	if ok, err := liveDatabase(txn, sp.project, c); err != nil || !ok {
+		return err // written while its database was being deleted
+	}
+	key := collectionKey(sp.project, c.GetDatabaseId(), c.GetId())
+	old := &eventsv1.Collection{}
+	found, err := getIn(txn, key, old)
+	if err != nil {
+		return err
+	}
+	if found && old.GetUid() != c.GetUid() {
+		if err := p.dropCollection(txn, sp.project, old); err != nil {
+			return err
+		}
+		found = false
+	}
+	c = proto.Clone(c).(*eventsv1.Collection)
+	built := map[string]*eventsv1.Index{}
+	if found {
+		for _, ix := range old.GetIndexes() {
+			built[ix.GetUid()] = ix
+		}
+	}
+	schema, err := database.SchemaOf(c)
+	if err != nil {
+		return fatal("%s seq %d: %w", sp.stream, ev.msg.Seq, err)
+	}
+	for _, ix := range c.GetIndexes() {
+		if prev, ok := built[ix.GetUid()]; ok {
+			ix.Status, ix.Error = prev.GetStatus(), prev.GetError()
+			delete(built, ix.GetUid())
+			continue
+		}
+		status, msg, err := p.buildIndex(txn, sp.project, c, schema, database.IndexFromEvent(ix))
+		if err != nil {
+			return err
+		}
+		ix.Status, ix.Error = string(status), msg
+	}
+	for uid := range built { // dropped from the schema
+		if err := p.dropPrefix(txn, sp.project, uid, indexPrefix(sp.project, c.GetUid(), uid)); err != nil {
+			return err
+		}
+	}
+	b, err := marshal(c)
+	if err != nil {
+		return fatal("encode collection %s: %w", c.GetId(), err)
+	}
+	p.schemas.forget(c.GetUid())
+	return txn.Set(key, b)
+}
+
+func (p *Projections) applyCollectionDeleted(txn *badger.Txn, sp keyspace, ev event, c *eventsv1.Collection) error {
+	if err := checkIn(sp, ev, "collection", c.GetProjectId(), c.GetId(), c.GetDatabaseId()); err != nil {
+		return err
+	}
+	old := &eventsv1.Collection{}
+	found, err := getIn(txn, collectionKey(sp.project, c.GetDatabaseId(), c.GetId()), old)
+	if err != nil || !found || old.GetUid() != c.GetUid() {
+		return err
+	}
+	return p.dropCollection(txn, sp.project, old)
+}
+
+// dropCollection removes a collection; its documents and index entries go
+// in the background.
+func (p *Projections) dropCollection(txn *badger.Txn, project string, c *eventsv1.Collection) error {
+	if err := txn.Delete(collectionKey(project, c.GetDatabaseId(), c.GetId())); err != nil {
+		return err
+	}
+	if err := txn.Delete(docCountKey(project, c.GetUid())); err != nil {
+		return err
+	}
+	p.schemas.forget(c.GetUid())
+	if err := p.dropPrefix(txn, project, c.GetUid()+"-docs", []byte(documentsPrefix(project, c.GetUid()))); err != nil {
+		return err
+	}
+	return p.dropPrefix(txn, project, c.GetUid()+"-ix", []byte(collectionIndexesPrefix(project, c.GetUid())))
+}
+
+// dropPrefix records prefix for the background sweep (Projections.collect).
+func (p *Projections) dropPrefix(txn *badger.Txn, project, id string, prefix []byte) error {
+	p.garbage.Store(true)
+	return txn.Set([]byte(garbagePrefix(project)+id), prefix)
+}
+
+// schemaCache keeps decoded schemas by collection UID and version.
+type schemaCache struct {
+	mu sync.Mutex
+	m  map[string]*database.Schema
+}
+
+func (s *schemaCache) get(c *eventsv1.Collection) (*database.Schema, error) {
+	key := fmt.Sprintf("%s@%d", c.GetUid(), c.GetVersion())
+	s.mu.Lock()
+	sc, ok := s.m[key]
+	s.mu.Unlock()
+	if ok {
+		return sc, nil
+	}
+	sc, err := database.SchemaOf(c)
+	if err != nil {
+		return nil, err
+	}
+	// Index statuses in the read model are this node's: use them.
+	s.mu.Lock()
+	if s.m == nil || len(s.m) > 4096 {
+		s.m = map[string]*database.Schema{}
+	}
+	s.m[key] = sc
+	s.mu.Unlock()
+	return sc, nil
+}
+
+func (s *schemaCache) forget(uid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.m {
+		if strings.HasPrefix(k, uid+"@") {
+			delete(s.m, k)
+		}
+	}
+}
+
+// Fields returns a document's typed data as schema reads it, with the
+// system attributes, for query evaluation.
+func Fields(schema *database.Schema, d *eventsv1.Document) (map[string]any, error) {
+	data, err := schema.DecodeData(d.GetDataJson(), d.GetSchemaVersion())
+	if err != nil {
+		return nil, fmt.Errorf("document %s: %w", d.GetId(), err)
+	}
+	data[database.AttrID] = d.GetId()
+	data[database.AttrCreatedAt] = d.GetCreatedAt().AsTime().Truncate(database.DatetimePrecision)
+	data[database.AttrUpdatedAt] = d.GetUpdatedAt().AsTime().Truncate(database.DatetimePrecision)
+	data[database.AttrSequence] = int64(d.GetSequence())
+	return data, nil
+}
+
+// indexKeys returns the entry keys of one index for a document.
+func indexKeys(project, collUID string, ix database.Index, fields map[string]any, seq uint64) ([][]byte, error) {
+	prefix := indexPrefix(project, collUID, ix.UID)
+	if ix.Type == database.IndexFulltext {
+		s, _ := fields[ix.Attributes[0]].(string)
+		toks := query.Tokens(s)
+		keys := make([][]byte, 0, len(toks))
+		for _, t := range toks {
+			k, err := indexkey.Append(bytes.Clone(prefix), t, false)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, indexkey.AppendSeq(k, seq))
+		}
+		return keys, nil
+	}
+	k := bytes.Clone(prefix)
+	for i, a := range ix.Attributes {
+		var err error
+		if k, err = indexkey.Append(k, fields[a], ix.Desc[i]); err != nil {
+			return nil, fmt.Errorf("index %s attribute %s: %w", ix.Key, a, err)
+		}
+	}
+	return [][]byte{indexkey.AppendSeq(k, seq)}, nil
+}
+
+// uniqueNull is whether a unique index entry holds a null: like SQL, a
+// unique index allows any number of rows with a null in it.
+func uniqueNull(ix database.Index, fields map[string]any) bool {
+	for _, a := range ix.Attributes {
+		if fields[a] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// allIndexes is the collection's indexes the projection maintains: the
+// implicit ones and every declared one that did not fail.
+func allIndexes(schema *database.Schema) []database.Index {
+	out := append([]database.Index(nil), implicitIndexes...)
+	for _, ix := range schema.Indexes {
+		if ix.Status != database.StatusFailed {
+			out = append(out, ix)
+		}
+	}
+	return out
+}
+
+// buildIndex writes ix's entries for every document of c, or reports why
+// it cannot: too many documents, or a value a unique index would hold
+// twice (then nothing is written).
+func (p *Projections) buildIndex(txn *badger.Txn, project string, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
+	n, err := docCount(txn, project, c.GetUid())
+	if err != nil {
+		return "", "", err
+	}
+	if n > MaxIndexBuild {
+		return database.StatusFailed, fmt.Sprintf("the collection holds %d documents; indexes are built online over at most %d: create indexes before loading data", n, MaxIndexBuild), nil
+	}
+	var keys [][]byte
+	var vals []string
+	seen := map[string]string{}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(documentsPrefix(project, c.GetUid())), PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		d := &eventsv1.Document{}
+		if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, d) }); err != nil {
+			return "", "", fatal("decode document %s: %w", it.Item().Key(), err)
+		}
+		f, err := Fields(schema, d)
+		if err != nil {
+			return "", "", fatal("%w", err)
+		}
+		ks, err := indexKeys(project, c.GetUid(), ix, f, d.GetSequence())
+		if err != nil {
+			return database.StatusFailed, err.Error(), nil
+		}
+		if ix.Type == database.IndexUnique && !uniqueNull(ix, f) {
+			v := string(ks[0][:len(ks[0])-8])
+			if other, dup := seen[v]; dup {
+				return database.StatusFailed, fmt.Sprintf("documents %q and %q have the same %s: %s", other, d.GetId(), strings.Join(ix.Attributes, ", "), describeValues(ix, f)), nil
+			}
+			seen[v] = d.GetId()
+		}
+		for _, k := range ks {
+			keys, vals = append(keys, k), append(vals, d.GetId())
+		}
+	}
+	for i, k := range keys {
+		if err := txn.Set(k, []byte(vals[i])); err != nil {
+			return "", "", err
+		}
+	}
+	return database.StatusAvailable, "", nil
+}
+
+func describeValues(ix database.Index, f map[string]any) string {
+	parts := make([]string, len(ix.Attributes))
+	for i, a := range ix.Attributes {
+		parts[i] = fmt.Sprintf("%v", database.ToJSON(f[a]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func docCount(txn *badger.Txn, project, collUID string) (uint64, error) {
+	item, err := txn.Get(docCountKey(project, collUID))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	err = item.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return fatal("corrupt document count %s", item.Key())
+		}
+		n = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	return n, err
+}
+
+// applyDocument applies a document's create, update or delete: its stored
+// state and its entries in every index of its collection.
+func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *eventsv1.Document, deleted bool) error {
+	if err := checkIn(sp, ev, "document", d.GetProjectId(), d.GetId(), d.GetDatabaseId(), d.GetCollectionId()); err != nil {
+		return err
+	}
+	c := &eventsv1.Collection{}
+	found, err := getIn(txn, collectionKey(sp.project, d.GetDatabaseId(), d.GetCollectionId()), c)
+	if err != nil {
+		return err
+	}
+	if !found || c.GetUid() != d.GetCollectionUid() {
+		return nil // written while its collection was being deleted
+	}
+	schema, err := p.schemas.get(c)
+	if err != nil {
+		return fatal("%s seq %d: %w", sp.stream, ev.msg.Seq, err)
+	}
+	indexes := allIndexes(schema)
+	key := documentKey(sp.project, c.GetUid(), d.GetId())
+	old := &eventsv1.Document{}
+	had, err := getIn(txn, key, old)
+	if err != nil {
+		return err
+	}
+	if had {
+		f, err := Fields(schema, old)
+		if err != nil {
+			return fatal("%w", err)
+		}
+		for _, ix := range indexes {
+			ks, err := indexKeys(sp.project, c.GetUid(), ix, f, old.GetSequence())
+			if err != nil {
+				return fatal("%w", err)
+			}
+			for _, k := range ks {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	n, err := docCount(txn, sp.project, c.GetUid())
+	if err != nil {
+		return err
+	}
+	if deleted {
+		if !had {
+			return nil
+		}
+		if err := txn.Set(docCountKey(sp.project, c.GetUid()), binary.BigEndian.AppendUint64(nil, n-1)); err != nil {
+			return err
+		}
+		return txn.Delete(key)
+	}
+	d = proto.Clone(d).(*eventsv1.Document)
+	d.Version = ev.msg.Seq
+	switch {
+	case had:
+		d.Sequence = old.GetSequence()
+	case d.GetSequence() == 0:
+		d.Sequence = ev.msg.Seq
+	}
+	f, err := Fields(schema, d)
+	if err != nil {
+		return fatal("%w", err)
+	}
+	for _, ix := range indexes {
+		ks, err := indexKeys(sp.project, c.GetUid(), ix, f, d.GetSequence())
+		if err != nil {
+			return fatal("%w", err)
+		}
+		for _, k := range ks {
+			if err := txn.Set(k, []byte(d.GetId())); err != nil {
+				return err
+			}
+		}
+	}
+	if !had {
+		if err := txn.Set(docCountKey(sp.project, c.GetUid()), binary.BigEndian.AppendUint64(nil, n+1)); err != nil {
+			return err
+		}
+	}
+	b, err := marshal(d)
+	if err != nil {
+		return fatal("encode document %s: %w", d.GetId(), err)
+	}
+	return txn.Set(key, b)
+}
+
+// Database returns a project's database; ErrNotFound if there is none.
+func (p *Projections) Database(project, id string) (*eventsv1.Database, error) {
+	db := &eventsv1.Database{}
+	if err := p.getProto(project, id, databaseKey(project, id), db); err != nil {
+		return nil, fmt.Errorf("database %s of project %s: %w", id, project, err)
+	}
+	return db, nil
+}
+
+// ListDatabases returns up to limit databases with ids after `after`.
+func (p *Projections) ListDatabases(project, after string, limit int) ([]*eventsv1.Database, error) {
+	var out []*eventsv1.Database
+	err := p.list(databasesPrefix(project), after, limit, func(v []byte) error {
+		db := &eventsv1.Database{}
+		out = append(out, db)
+		return proto.Unmarshal(v, db)
+	})
+	return out, err
+}
+
+// Collection returns a collection with its indexes' statuses as this node
+// built them; ErrNotFound if there is none.
+func (p *Projections) Collection(project, db, id string) (*eventsv1.Collection, error) {
+	c := &eventsv1.Collection{}
+	if badToken(db) {
+		return nil, ErrNotFound
+	}
+	if err := p.getProto(project, id, collectionKey(project, db, id), c); err != nil {
+		return nil, fmt.Errorf("collection %s/%s of project %s: %w", db, id, project, err)
+	}
+	return c, nil
+}
+
+// ListCollections returns up to limit collections of a database.
+func (p *Projections) ListCollections(project, db, after string, limit int) ([]*eventsv1.Collection, error) {
+	if badToken(db) {
+		return nil, nil
+	}
+	var out []*eventsv1.Collection
+	err := p.list(collectionsPrefix(project, db), after, limit, func(v []byte) error {
+		c := &eventsv1.Collection{}
+		out = append(out, c)
+		return proto.Unmarshal(v, c)
+	})
+	return out, err
+}
+
+// Document returns a document of collection c; ErrNotFound if none.
+func (p *Projections) Document(project string, c *eventsv1.Collection, id string) (*eventsv1.Document, error) {
+	d := &eventsv1.Document{}
+	if err := p.getProto(project, id, documentKey(project, c.GetUid(), id), d); err != nil {
+		return nil, fmt.Errorf("document %s of collection %s: %w", id, c.GetId(), err)
+	}
+	return d, nil
+}
+
+// Schema returns the decoded schema of a collection as stored.
+func (p *Projections) Schema(c *eventsv1.Collection) (*database.Schema, error) {
+	return p.schemas.get(c)
+}
+
+// UniqueHolder returns the id of a document other than self whose values
+// of unique index ix equal those in fields, if one exists.
+func (p *Projections) UniqueHolder(project string, c *eventsv1.Collection, ix database.Index, fields map[string]any, self string) (string, bool, error) {
+	if uniqueNull(ix, fields) {
+		return "", false, nil
+	}
+	ks, err := indexKeys(project, c.GetUid(), ix, fields, 0)
+	if err != nil {
+		return "", false, err
+	}
+	prefix := ks[0][:len(ks[0])-8]
+	holder := ""
+	err = p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 2})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if len(it.Item().Key()) != len(prefix)+8 {
+				continue
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if string(v) != self {
+				holder = string(v)
+				return nil
+			}
+		}
+		return nil
+	})
+	return holder, holder != "", err
+}
+
+// collectGarbage deletes the prefixes dropped collections and indexes left
+// behind, a bounded batch at a time. It reports whether any is left.
+func (p *Projections) collectGarbage(limit int) (bool, error) {
+	type job struct{ marker, prefix []byte }
+	var jobs []job
+	err := p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(projectPrefix), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && len(jobs) < 16; it.Next() {
+			k := it.Item().Key()
+			rest := k[len(projectPrefix):]
+			i := bytes.IndexByte(rest, '/')
+			if i < 0 || !bytes.HasPrefix(rest[i+1:], []byte(partGarbage)) {
+				// Jump to the next project's garbage part.
+				if i >= 0 {
+					next := append(bytes.Clone(k[:len(projectPrefix)+i+1]), partGarbage...)
+					if bytes.Compare(next, k) > 0 {
+						it.Seek(next)
+						if !it.Valid() {
+							break
+						}
+						k = it.Item().Key()
+						rest = k[len(projectPrefix):]
+						i = bytes.IndexByte(rest, '/')
+						if i < 0 || !bytes.HasPrefix(rest[i+1:], []byte(partGarbage)) {
+							continue
+						}
+					} else {
+						continue
+					}
+				} else {
+					continue
+				}
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, job{bytes.Clone(k), v})
+		}
+		return nil
+	})
+	if err != nil || len(jobs) == 0 {
+		return false, err
+	}
+	for _, j := range jobs {
+		done, err := p.deleteSmall(string(j.prefix), limit)
+		if err != nil {
+			return true, err
+		}
+		if done {
+			if err := p.db.Update(func(txn *badger.Txn) error { return txn.Delete(j.marker) }); err != nil {
+				return true, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// garbageCollector runs collectGarbage while anything was dropped.
+func (p *Projections) garbageCollector() {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.baseCtx.Done():
+			return
+		case <-t.C:
+		}
+		if !p.garbage.Load() {
+			continue
+		}
+		more, err := p.collectGarbage(10_000)
+		if err != nil {
+			p.log.Warn("collecting dropped documents", "err", err)
+			continue
+		}
+		if !more {
+			p.garbage.Store(false)
+		}
+	}
+}
