@@ -55,6 +55,8 @@ type ReadModels interface {
 	Membership(project, team, id string) (*eventsv1.Membership, error)
 	ListMemberships(project, team, after string, limit int) ([]*eventsv1.Membership, error)
 	ListUserMemberships(project, user string) ([]*eventsv1.Membership, error)
+	ListDatabases(project, after string, limit int) ([]*eventsv1.Database, error)
+	ListCollections(project, db, after string, limit int) ([]*eventsv1.Collection, error)
 	documentReads
 	Ready() bool
 }

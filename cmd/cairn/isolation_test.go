@@ -55,6 +55,22 @@ func TestCrossProjectIsolation(t *testing.T) {
 	}
 	vmID := vm.GetMembership().GetId()
 	name := "pwned"
+	// The victim has a database with a collection, an attribute and an index.
+	vdbs := in.databases()
+	if _, err := vdbs.CreateDatabase(op, &cairnv1.CreateDatabaseRequest{ProjectId: "victim", DatabaseId: "vdb", Name: "vdb"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vdbs.CreateCollection(op, &cairnv1.CreateCollectionRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Name: "vc"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vdbs.CreateAttribute(op, &cairnv1.CreateAttributeRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc",
+		Attribute: &cairnv1.Attribute{Key: "va", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vdbs.CreateIndex(op, &cairnv1.CreateIndexRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc",
+		Index: &cairnv1.Index{Key: "vi", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"va"}}}); err != nil {
+		t.Fatal(err)
+	}
 
 	scenarios := []struct {
 		name string
@@ -242,6 +258,142 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.teams().ListUserMemberships(ctx, &cairnv1.ListUserMembershipsRequest{ProjectId: "victim", UserId: "vu"})
 			return err
 		}},
+		{"DatabasesService.CreateDatabase", func(ctx context.Context) error {
+			_, err := in.databases().CreateDatabase(ctx, &cairnv1.CreateDatabaseRequest{ProjectId: "victim", DatabaseId: "x", Name: "x"})
+			return err
+		}},
+		{"DatabasesService.GetDatabase", func(ctx context.Context) error {
+			_, err := in.databases().GetDatabase(ctx, &cairnv1.GetDatabaseRequest{ProjectId: "victim", DatabaseId: "vdb"})
+			return err
+		}},
+		{"DatabasesService.ListDatabases", func(ctx context.Context) error {
+			_, err := in.databases().ListDatabases(ctx, &cairnv1.ListDatabasesRequest{ProjectId: "victim"})
+			return err
+		}},
+		{"DatabasesService.UpdateDatabase", func(ctx context.Context) error {
+			_, err := in.databases().UpdateDatabase(ctx, &cairnv1.UpdateDatabaseRequest{ProjectId: "victim", DatabaseId: "vdb", Name: &name})
+			return err
+		}},
+		{"DatabasesService.DeleteDatabase", func(ctx context.Context) error {
+			_, err := in.databases().DeleteDatabase(ctx, &cairnv1.DeleteDatabaseRequest{ProjectId: "victim", DatabaseId: "vdb"})
+			return err
+		}},
+		{"DatabasesService.CreateCollection", func(ctx context.Context) error {
+			_, err := in.databases().CreateCollection(ctx, &cairnv1.CreateCollectionRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "x", Name: "x"})
+			return err
+		}},
+		{"DatabasesService.GetCollection", func(ctx context.Context) error {
+			_, err := in.databases().GetCollection(ctx, &cairnv1.GetCollectionRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})
+			return err
+		}},
+		{"DatabasesService.ListCollections", func(ctx context.Context) error {
+			_, err := in.databases().ListCollections(ctx, &cairnv1.ListCollectionsRequest{ProjectId: "victim", DatabaseId: "vdb"})
+			return err
+		}},
+		{"DatabasesService.UpdateCollection", func(ctx context.Context) error {
+			_, err := in.databases().UpdateCollection(ctx, &cairnv1.UpdateCollectionRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Name: &name})
+			return err
+		}},
+		{"DatabasesService.DeleteCollection", func(ctx context.Context) error {
+			_, err := in.databases().DeleteCollection(ctx, &cairnv1.DeleteCollectionRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})
+			return err
+		}},
+		{"DatabasesService.CreateAttribute", func(ctx context.Context) error {
+			_, err := in.databases().CreateAttribute(ctx, &cairnv1.CreateAttributeRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Attribute: &cairnv1.Attribute{Key: "x", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_BOOLEAN}})
+			return err
+		}},
+		{"DatabasesService.GetAttribute", func(ctx context.Context) error {
+			_, err := in.databases().GetAttribute(ctx, &cairnv1.GetAttributeRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Key: "va"})
+			return err
+		}},
+		{"DatabasesService.ListAttributes", func(ctx context.Context) error {
+			_, err := in.databases().ListAttributes(ctx, &cairnv1.ListAttributesRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})
+			return err
+		}},
+		{"DatabasesService.DeleteAttribute", func(ctx context.Context) error {
+			_, err := in.databases().DeleteAttribute(ctx, &cairnv1.DeleteAttributeRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Key: "va"})
+			return err
+		}},
+		{"DatabasesService.CreateIndex", func(ctx context.Context) error {
+			_, err := in.databases().CreateIndex(ctx, &cairnv1.CreateIndexRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Index: &cairnv1.Index{Key: "x", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"va"}}})
+			return err
+		}},
+		{"DatabasesService.GetIndex", func(ctx context.Context) error {
+			_, err := in.databases().GetIndex(ctx, &cairnv1.GetIndexRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Key: "vi"})
+			return err
+		}},
+		{"DatabasesService.ListIndexes", func(ctx context.Context) error {
+			_, err := in.databases().ListIndexes(ctx, &cairnv1.ListIndexesRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})
+			return err
+		}},
+		{"DatabasesService.DeleteIndex", func(ctx context.Context) error {
+			_, err := in.databases().DeleteIndex(ctx, &cairnv1.DeleteIndexRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Key: "vi"})
+			return err
+		}},
+		{"DatabasesService.CreateDocument", func(ctx context.Context) error {
+			_, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Document: &cairnv1.DocumentInput{DocumentId: "x"}})
+			return err
+		}},
+		{"DatabasesService.GetDocument", func(ctx context.Context) error {
+			_, err := in.databases().GetDocument(ctx, &cairnv1.GetDocumentRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", DocumentId: "x"})
+			return err
+		}},
+		{"DatabasesService.ListDocuments", func(ctx context.Context) error {
+			_, err := in.databases().ListDocuments(ctx, &cairnv1.ListDocumentsRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})
+			return err
+		}},
+		{"DatabasesService.UpdateDocument", func(ctx context.Context) error {
+			_, err := in.databases().UpdateDocument(ctx, &cairnv1.UpdateDocumentRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", DocumentId: "x"})
+			return err
+		}},
+		{"DatabasesService.UpsertDocument", func(ctx context.Context) error {
+			_, err := in.databases().UpsertDocument(ctx, &cairnv1.UpsertDocumentRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", DocumentId: "x"})
+			return err
+		}},
+		{"DatabasesService.DeleteDocument", func(ctx context.Context) error {
+			_, err := in.databases().DeleteDocument(ctx, &cairnv1.DeleteDocumentRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", DocumentId: "x"})
+			return err
+		}},
+		{"DatabasesService.IncrementDocumentAttribute", func(ctx context.Context) error {
+			_, err := in.databases().IncrementDocumentAttribute(ctx, &cairnv1.IncrementDocumentAttributeRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", DocumentId: "x", Attribute: "va", Delta: 1})
+			return err
+		}},
+		{"DatabasesService.CreateDocuments", func(ctx context.Context) error {
+			_, err := in.databases().CreateDocuments(ctx, &cairnv1.CreateDocumentsRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Documents: []*cairnv1.DocumentInput{{DocumentId: "x"}}})
+			return err
+		}},
+		{"DatabasesService.UpdateDocuments", func(ctx context.Context) error {
+			_, err := in.databases().UpdateDocuments(ctx, &cairnv1.UpdateDocumentsRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})
+			return err
+		}},
+		{"DatabasesService.DeleteDocuments", func(ctx context.Context) error {
+			_, err := in.databases().DeleteDocuments(ctx, &cairnv1.DeleteDocumentsRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})
+			return err
+		}},
+		{"DatabasesService.AggregateDocuments", func(ctx context.Context) error {
+			_, err := in.databases().AggregateDocuments(ctx, &cairnv1.AggregateDocumentsRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc", Function: cairnv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT})
+			return err
+		}},
+		{"DatabasesService.CreateTransaction", func(ctx context.Context) error {
+			_, err := in.databases().CreateTransaction(ctx, &cairnv1.CreateTransactionRequest{ProjectId: "victim"})
+			return err
+		}},
+		{"DatabasesService.GetTransaction", func(ctx context.Context) error {
+			_, err := in.databases().GetTransaction(ctx, &cairnv1.GetTransactionRequest{ProjectId: "victim", TransactionId: "x"})
+			return err
+		}},
+		{"DatabasesService.StageOperations", func(ctx context.Context) error {
+			_, err := in.databases().StageOperations(ctx, &cairnv1.StageOperationsRequest{ProjectId: "victim", TransactionId: "x", Operations: []*cairnv1.Operation{{DatabaseId: "vdb", CollectionId: "vc", Action: &cairnv1.Operation_Delete{Delete: "x"}}}})
+			return err
+		}},
+		{"DatabasesService.CommitTransaction", func(ctx context.Context) error {
+			_, err := in.databases().CommitTransaction(ctx, &cairnv1.CommitTransactionRequest{ProjectId: "victim", TransactionId: "x"})
+			return err
+		}},
+		{"DatabasesService.RollbackTransaction", func(ctx context.Context) error {
+			_, err := in.databases().RollbackTransaction(ctx, &cairnv1.RollbackTransactionRequest{ProjectId: "victim", TransactionId: "x"})
+			return err
+		}},
 		{"ProjectsService.GetProject", func(ctx context.Context) error {
 			_, err := in.projects().GetProject(ctx, &cairnv1.GetProjectRequest{ProjectId: "victim"})
 			return err
@@ -273,7 +425,7 @@ func TestCrossProjectIsolation(t *testing.T) {
 	}
 	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto,
 		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto,
-		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto} {
+		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto, cairnv1.File_cairn_v1_databases_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -303,7 +455,8 @@ func TestCrossProjectIsolation(t *testing.T) {
 	// The intruder's session and JWT are refused by every server API too.
 	sessOnServer, _ := as(ctx, isess.GetSecret())
 	for _, sc := range scenarios {
-		if strings.HasPrefix(sc.name, "UsersService") || strings.HasPrefix(sc.name, "KeysService") || strings.HasPrefix(sc.name, "TeamsService") {
+		if strings.HasPrefix(sc.name, "UsersService") || strings.HasPrefix(sc.name, "KeysService") || strings.HasPrefix(sc.name, "TeamsService") ||
+			strings.HasPrefix(sc.name, "DatabasesService") {
 			if code := connect.CodeOf(sc.call(sessOnServer)); code != connect.CodePermissionDenied && code != connect.CodeUnauthenticated {
 				t.Errorf("%s with another project's session: %v", sc.name, code)
 			}
@@ -349,8 +502,14 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Fatalf("victim keys changed: %v %v", ks, err)
 	}
 	evs, err := in.events().ListEvents(vctx, &cairnv1.ListEventsRequest{ProjectId: "victim"})
-	if err != nil || len(evs.GetEvents()) != 5 { // the key, the team, its membership, the user and its email claim
+	// The key, the team, its membership, the database, its collection, the
+	// attribute, the index, the user and its email claim.
+	if err != nil || len(evs.GetEvents()) != 9 {
 		t.Fatalf("victim log changed: %v %v", evs, err)
+	}
+	vc, err := in.databases().GetCollection(vctx, &cairnv1.GetCollectionRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})
+	if err != nil || vc.GetCollection().GetName() != "vc" || len(vc.GetCollection().GetAttributes()) != 1 || len(vc.GetCollection().GetIndexes()) != 1 {
+		t.Fatalf("victim collection changed: %v %v", vc, err)
 	}
 	vt, err := in.teams().GetTeam(vctx, &cairnv1.GetTeamRequest{ProjectId: "victim", TeamId: "vt"})
 	if err != nil || vt.GetTeam().GetName() != "vt" {
