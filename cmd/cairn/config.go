@@ -42,6 +42,8 @@ type config struct {
 	TrustedProxies string
 	// NoAuthRateLimits turns the sign-in and token limits off.
 	NoAuthRateLimits bool
+	// Document database limits (api.DatabaseLimits); 0 = default.
+	MaxQueryLimit, MaxQueryScan, MaxBatchOperations int
 }
 
 // trustedProxies parses --trusted-proxies.
@@ -87,6 +89,9 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.LogLevel, "log-level", env("CAIRN_LOG_LEVEL", "info"), "debug, info, warn or error (CAIRN_LOG_LEVEL)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest request message accepted")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("CAIRN_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client, for per-address rate limits (CAIRN_TRUSTED_PROXIES)")
+	fs.IntVar(&c.MaxQueryLimit, "max-query-limit", envInt(getenv, "CAIRN_MAX_QUERY_LIMIT"), "largest page a document query may ask for; 0 = 100 (CAIRN_MAX_QUERY_LIMIT)")
+	fs.IntVar(&c.MaxQueryScan, "max-query-scan", envInt(getenv, "CAIRN_MAX_QUERY_SCAN"), "documents one query may examine before failing with the index to create; 0 = 10000 (CAIRN_MAX_QUERY_SCAN)")
+	fs.IntVar(&c.MaxBatchOperations, "max-batch-operations", envInt(getenv, "CAIRN_MAX_BATCH_OPERATIONS"), "documents one bulk call or transaction writes; 0 = 100, at most 900 (CAIRN_MAX_BATCH_OPERATIONS)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }
 
