@@ -14,8 +14,8 @@ import (
 
 	"github.com/cairn-dev/cairn/domain/database"
 	"github.com/cairn-dev/cairn/domain/database/query"
-	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/projections/indexkey"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
 
 // Databases, applied from the project's stream:
