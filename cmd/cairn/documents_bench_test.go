@@ -207,9 +207,12 @@ func BenchmarkDocuments(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			res, err := dbs.ListDocuments(kc(), &cairnv1.ListDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: "items",
 				Filters: []*cairnv1.Filter{{Op: cairnv1.Operator_OPERATOR_EQUAL, Attribute: "cat", Values: []*structpb.Value{val(benchCategories[i%len(benchCategories)])}}},
-				Orders:  []*cairnv1.Order{{Attribute: "n", Desc: i%2 == 0}}, Limit: 25, Total: boolp(false)})
+				Orders:  []*cairnv1.Order{{Attribute: "n", Desc: i%2 == 0}}, Limit: 25, Total: boolp(false), Explain: i == 0})
 			if err != nil || len(res.GetDocuments()) != min(25, nDocs/len(benchCategories)) {
 				b.Fatalf("list: %d documents, %v", len(res.GetDocuments()), err)
+			}
+			if i == 0 {
+				b.Logf("plan %q", res.GetExplain().GetPlan())
 			}
 		}
 		reportOps(b)
