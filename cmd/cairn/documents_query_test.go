@@ -1,0 +1,542 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect/v2"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/cairn-dev/cairn/domain/database"
+	"github.com/cairn-dev/cairn/domain/database/query"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+)
+
+// qaSchema is the "items" collection of TestQueriesAgreeWithReference as
+// the domain sees it.
+var qaSchema = &database.Schema{
+	Attributes: []database.Attribute{
+		{Key: "name", Type: database.TypeString, Required: true, Size: 32, Status: database.StatusAvailable},
+		{Key: "n", Type: database.TypeInteger, IntMin: -1000, IntMax: 1000, Status: database.StatusAvailable},
+		{Key: "f", Type: database.TypeFloat, Status: database.StatusAvailable},
+		{Key: "ok", Type: database.TypeBoolean, Status: database.StatusAvailable},
+		{Key: "at", Type: database.TypeDatetime, Status: database.StatusAvailable},
+		{Key: "tag", Type: database.TypeEnum, Elements: qaTags, Status: database.StatusAvailable},
+		{Key: "tags", Type: database.TypeString, Array: true, Size: 16, Status: database.StatusAvailable},
+	},
+	Indexes: []database.Index{
+		{Key: "by_n", Type: database.IndexKey, Attributes: []string{"n"}, Desc: []bool{false}, Status: database.StatusAvailable},
+		{Key: "by_tag_n", Type: database.IndexKey, Attributes: []string{"tag", "n"}, Desc: []bool{false, true}, Status: database.StatusAvailable},
+		{Key: "by_name", Type: database.IndexUnique, Attributes: []string{"name"}, Desc: []bool{false}, Status: database.StatusAvailable},
+		{Key: "by_at", Type: database.IndexKey, Attributes: []string{"at"}, Desc: []bool{false}, Status: database.StatusAvailable},
+		{Key: "text", Type: database.IndexFulltext, Attributes: []string{"name"}, Desc: []bool{false}, Status: database.StatusAvailable},
+	},
+}
+
+var (
+	qaTags  = []string{"red", "green", "blue", "gold"}
+	qaWords = []string{"amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "heron", "iris", "juniper",
+		"kelp", "larch", "maple", "north", "oak", "pine", "quartz", "river", "stone", "tide"}
+	qaBase = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+)
+
+// qaToProto builds the API's schema from qaSchema.
+func qaToProto() ([]*cairnv1.Attribute, []*cairnv1.Index) {
+	types := map[database.Type]cairnv1.AttributeType{
+		database.TypeString: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, database.TypeInteger: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER,
+		database.TypeFloat: cairnv1.AttributeType_ATTRIBUTE_TYPE_FLOAT, database.TypeBoolean: cairnv1.AttributeType_ATTRIBUTE_TYPE_BOOLEAN,
+		database.TypeDatetime: cairnv1.AttributeType_ATTRIBUTE_TYPE_DATETIME, database.TypeEnum: cairnv1.AttributeType_ATTRIBUTE_TYPE_ENUM,
+	}
+	ixTypes := map[database.IndexType]cairnv1.IndexType{
+		database.IndexKey: cairnv1.IndexType_INDEX_TYPE_KEY, database.IndexUnique: cairnv1.IndexType_INDEX_TYPE_UNIQUE,
+		database.IndexFulltext: cairnv1.IndexType_INDEX_TYPE_FULLTEXT,
+	}
+	var as []*cairnv1.Attribute
+	for _, a := range qaSchema.Attributes {
+		pa := &cairnv1.Attribute{Key: a.Key, Type: types[a.Type], Required: a.Required, Array: a.Array, Size: int64(a.Size), Elements: a.Elements}
+		if a.Type == database.TypeInteger {
+			pa.IntMin, pa.IntMax = i64(a.IntMin), i64(a.IntMax)
+		}
+		as = append(as, pa)
+	}
+	var ixs []*cairnv1.Index
+	for _, ix := range qaSchema.Indexes {
+		ixs = append(ixs, &cairnv1.Index{Key: ix.Key, Type: ixTypes[ix.Type], Attributes: ix.Attributes, Desc: ix.Desc})
+	}
+	return as, ixs
+}
+
+// qaOperators maps the API's operators as api.filtersIn does.
+var qaOperators = map[cairnv1.Operator]query.Op{
+	cairnv1.Operator_OPERATOR_EQUAL: query.OpEqual, cairnv1.Operator_OPERATOR_NOT_EQUAL: query.OpNotEqual,
+	cairnv1.Operator_OPERATOR_LESS_THAN: query.OpLessThan, cairnv1.Operator_OPERATOR_LESS_THAN_EQUAL: query.OpLessThanEqual,
+	cairnv1.Operator_OPERATOR_GREATER_THAN: query.OpGreaterThan, cairnv1.Operator_OPERATOR_GREATER_THAN_EQUAL: query.OpGreaterThanEqual,
+	cairnv1.Operator_OPERATOR_BETWEEN: query.OpBetween, cairnv1.Operator_OPERATOR_NOT_BETWEEN: query.OpNotBetween,
+	cairnv1.Operator_OPERATOR_IS_NULL: query.OpIsNull, cairnv1.Operator_OPERATOR_IS_NOT_NULL: query.OpIsNotNull,
+	cairnv1.Operator_OPERATOR_STARTS_WITH: query.OpStartsWith, cairnv1.Operator_OPERATOR_NOT_STARTS_WITH: query.OpNotStartsWith,
+	cairnv1.Operator_OPERATOR_ENDS_WITH: query.OpEndsWith, cairnv1.Operator_OPERATOR_NOT_ENDS_WITH: query.OpNotEndsWith,
+	cairnv1.Operator_OPERATOR_CONTAINS: query.OpContains, cairnv1.Operator_OPERATOR_NOT_CONTAINS: query.OpNotContains,
+	cairnv1.Operator_OPERATOR_SEARCH: query.OpSearch, cairnv1.Operator_OPERATOR_NOT_SEARCH: query.OpNotSearch,
+	cairnv1.Operator_OPERATOR_AND: query.OpAnd, cairnv1.Operator_OPERATOR_OR: query.OpOr,
+}
+
+func qaFiltersIn(fs []*cairnv1.Filter) []query.Filter {
+	out := make([]query.Filter, len(fs))
+	for i, f := range fs {
+		out[i] = query.Filter{Op: qaOperators[f.GetOp()], Attribute: f.GetAttribute(), Filters: qaFiltersIn(f.GetFilters())}
+		for _, v := range f.GetValues() {
+			out[i].Values = append(out[i].Values, v.AsInterface())
+		}
+	}
+	return out
+}
+
+func qaFilterString(f *cairnv1.Filter) string {
+	op := string(qaOperators[f.GetOp()])
+	if len(f.GetFilters()) > 0 {
+		var parts []string
+		for _, c := range f.GetFilters() {
+			parts = append(parts, qaFilterString(c))
+		}
+		return op + "(" + strings.Join(parts, ", ") + ")"
+	}
+	var vs []string
+	for _, v := range f.GetValues() {
+		b, _ := v.MarshalJSON()
+		vs = append(vs, string(b))
+	}
+	return fmt.Sprintf("%s(%s, [%s])", op, f.GetAttribute(), strings.Join(vs, ","))
+}
+
+// qaGen makes random documents and queries.
+type qaGen struct {
+	r    *rand.Rand
+	docs []map[string]any // typed, as the domain holds them
+}
+
+func (g *qaGen) word() string { return qaWords[g.r.IntN(len(qaWords))] }
+
+func (g *qaGen) null() bool { return g.r.IntN(8) == 0 }
+
+func (g *qaGen) datetime() time.Time {
+	return qaBase.Add(time.Duration(g.r.IntN(2000))*time.Hour + time.Duration(g.r.IntN(1000))*time.Millisecond)
+}
+
+func (g *qaGen) document(name string) map[string]any {
+	d := map[string]any{"name": name}
+	if !g.null() {
+		d["n"] = g.r.IntN(201) - 100
+		if g.r.IntN(20) == 0 {
+			d["n"] = []int{-1000, 1000, 0}[g.r.IntN(3)]
+		}
+	}
+	if !g.null() {
+		d["f"] = float64(g.r.IntN(2001)-1000) / 100
+	}
+	if !g.null() {
+		d["ok"] = g.r.IntN(2) == 0
+	}
+	if !g.null() {
+		d["at"] = g.datetime().Format(time.RFC3339Nano)
+	}
+	if !g.null() {
+		d["tag"] = qaTags[g.r.IntN(len(qaTags))]
+	}
+	if !g.null() {
+		var tags []any
+		for range g.r.IntN(4) {
+			tags = append(tags, g.word())
+		}
+		if tags == nil {
+			tags = []any{}
+		}
+		d["tags"] = tags
+	}
+	return d
+}
+
+// existing returns the value of key of a random document (possibly nil).
+func (g *qaGen) existing(key string) any {
+	return g.docs[g.r.IntN(len(g.docs))][key]
+}
+
+// value returns a raw (JSON-like) operand for attribute key.
+func (g *qaGen) value(key string) any {
+	if g.r.IntN(3) > 0 {
+		if v := g.existing(key); v != nil {
+			if arr, ok := v.([]any); ok {
+				if len(arr) == 0 {
+					return g.word()
+				}
+				v = arr[g.r.IntN(len(arr))]
+			}
+			return rawOf(v)
+		}
+	}
+	switch key {
+	case "name":
+		return g.word() + " " + g.word()
+	case "n":
+		return float64(g.r.IntN(221) - 110)
+	case "f":
+		return float64(g.r.IntN(2201)-1100) / 100
+	case "ok":
+		return g.r.IntN(2) == 0
+	case "at", "$createdAt", "$updatedAt":
+		return g.datetime().Format(time.RFC3339Nano)
+	case "tag":
+		return qaTags[g.r.IntN(len(qaTags))]
+	case "tags":
+		return g.word()
+	case "$sequence":
+		return float64(g.r.IntN(2000))
+	case "$id":
+		return fmt.Sprintf("d%03d", g.r.IntN(320))
+	}
+	return nil
+}
+
+// rawOf turns a typed value into what a client would send.
+func rawOf(v any) any {
+	switch x := v.(type) {
+	case int64:
+		return float64(x)
+	case time.Time:
+		return x.Format(time.RFC3339Nano)
+	}
+	return v
+}
+
+func (g *qaGen) values(key string, n int) []*structpb.Value {
+	var out []*structpb.Value
+	for range n {
+		out = append(out, val(g.value(key)))
+	}
+	return out
+}
+
+var (
+	qaScalar   = []string{"name", "n", "f", "ok", "at", "tag", "$id", "$sequence", "$createdAt"}
+	qaOrdered  = []string{"name", "n", "f", "at", "tag", "$id", "$sequence", "$createdAt"}
+	qaStringly = []string{"name", "tag", "$id"}
+)
+
+func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
+
+func (g *qaGen) filter(depth int) *cairnv1.Filter {
+	op := func(o cairnv1.Operator, attr string, vs []*structpb.Value) *cairnv1.Filter {
+		return &cairnv1.Filter{Op: o, Attribute: attr, Values: vs}
+	}
+	switch k := g.r.IntN(20); {
+	case k < 2 && depth < 3:
+		o := cairnv1.Operator_OPERATOR_OR
+		if k == 1 {
+			o = cairnv1.Operator_OPERATOR_AND
+		}
+		f := &cairnv1.Filter{Op: o}
+		for range 1 + g.r.IntN(3) {
+			f.Filters = append(f.Filters, g.filter(depth+1))
+		}
+		return f
+	case k < 5:
+		a := pick(g.r, qaScalar)
+		return op(cairnv1.Operator_OPERATOR_EQUAL, a, g.values(a, 1+g.r.IntN(3)))
+	case k < 6:
+		a := pick(g.r, qaScalar)
+		return op(cairnv1.Operator_OPERATOR_NOT_EQUAL, a, g.values(a, 1+g.r.IntN(2)))
+	case k < 10:
+		a := pick(g.r, qaOrdered)
+		o := pick(g.r, []cairnv1.Operator{cairnv1.Operator_OPERATOR_LESS_THAN, cairnv1.Operator_OPERATOR_LESS_THAN_EQUAL,
+			cairnv1.Operator_OPERATOR_GREATER_THAN, cairnv1.Operator_OPERATOR_GREATER_THAN_EQUAL})
+		return op(o, a, g.values(a, 1))
+	case k < 12:
+		a := pick(g.r, qaOrdered)
+		x, y := g.value(a), g.value(a)
+		if query.Compare(qaTyped(a, x), qaTyped(a, y)) > 0 {
+			x, y = y, x
+		}
+		o := cairnv1.Operator_OPERATOR_BETWEEN
+		if g.r.IntN(3) == 0 {
+			o = cairnv1.Operator_OPERATOR_NOT_BETWEEN
+		}
+		return op(o, a, []*structpb.Value{val(x), val(y)})
+	case k < 13:
+		a := pick(g.r, []string{"n", "f", "ok", "at", "tag", "tags"})
+		o := cairnv1.Operator_OPERATOR_IS_NULL
+		if g.r.IntN(2) == 0 {
+			o = cairnv1.Operator_OPERATOR_IS_NOT_NULL
+		}
+		return op(o, a, nil)
+	case k < 15:
+		a := pick(g.r, qaStringly)
+		s, _ := g.value(a).(string)
+		starts := g.r.IntN(2) == 0
+		if cut := 1 + g.r.IntN(max(1, len(s))); cut < len(s) {
+			if starts {
+				s = s[:cut]
+			} else {
+				s = s[len(s)-cut:]
+			}
+		}
+		o := []cairnv1.Operator{cairnv1.Operator_OPERATOR_ENDS_WITH, cairnv1.Operator_OPERATOR_NOT_ENDS_WITH,
+			cairnv1.Operator_OPERATOR_STARTS_WITH, cairnv1.Operator_OPERATOR_NOT_STARTS_WITH}[g.r.IntN(2)+2*b2i(starts)]
+		return op(o, a, []*structpb.Value{val(s)})
+	case k < 17:
+		o := cairnv1.Operator_OPERATOR_CONTAINS
+		if g.r.IntN(4) == 0 {
+			o = cairnv1.Operator_OPERATOR_NOT_CONTAINS
+		}
+		if g.r.IntN(2) == 0 {
+			return op(o, "tags", g.values("tags", 1+g.r.IntN(2)))
+		}
+		w := g.word()
+		return op(o, "name", []*structpb.Value{val(w[:1+g.r.IntN(len(w))])})
+	default:
+		o := cairnv1.Operator_OPERATOR_SEARCH
+		if g.r.IntN(4) == 0 {
+			o = cairnv1.Operator_OPERATOR_NOT_SEARCH
+		}
+		s := g.word()
+		if g.r.IntN(3) == 0 {
+			s += " " + g.word()
+		}
+		return op(o, "name", []*structpb.Value{val(s)})
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// qaTyped coerces a raw operand as Validate would.
+func qaTyped(key string, raw any) any {
+	a, ok := qaSchema.Attribute(key)
+	if !ok {
+		return raw
+	}
+	v, err := database.Coerce(a, raw)
+	if err != nil {
+		return raw
+	}
+	return v
+}
+
+// docFields converts an API document to the domain's typed fields.
+func docFields(t *testing.T, d *cairnv1.Document) map[string]any {
+	t.Helper()
+	out := map[string]any{
+		database.AttrID:        d.GetId(),
+		database.AttrCreatedAt: d.GetCreatedAt().AsTime().UTC().Truncate(time.Millisecond),
+		database.AttrUpdatedAt: d.GetUpdatedAt().AsTime().UTC().Truncate(time.Millisecond),
+		database.AttrSequence:  int64(d.GetSequence()),
+	}
+	for k, raw := range d.GetData().AsMap() {
+		a, ok := qaSchema.Attribute(k)
+		if !ok {
+			t.Fatalf("document %s has unknown attribute %q", d.GetId(), k)
+		}
+		v, err := database.Coerce(a, raw)
+		if err != nil {
+			t.Fatalf("document %s attribute %s: %v", d.GetId(), k, err)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func TestQueriesAgreeWithReference(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	const p, db, coll = "qa", "main", "items"
+	secret := newProjectWithKey(t, in, p, "databases.write", "collections.write", "collections.read", "documents.read", "documents.write")
+	k, _ := as(ctx, secret)
+	dbs := in.databases()
+	if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: db, Name: "Main"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs.CreateCollection(k, &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Name: "Items"}); err != nil {
+		t.Fatal(err)
+	}
+	attrs, ixs := qaToProto()
+	for _, a := range attrs {
+		if _, err := dbs.CreateAttribute(k, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Attribute: a}); err != nil {
+			t.Fatalf("attribute %s: %v", a.GetKey(), err)
+		}
+	}
+	for _, ix := range ixs {
+		if _, err := dbs.CreateIndex(k, &cairnv1.CreateIndexRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Index: ix}); err != nil {
+			t.Fatalf("index %s: %v", ix.GetKey(), err)
+		}
+	}
+	waitIndexes(t, dbs, k, p, db, coll)
+
+	// Documents: unique two-word names, random values with nulls.
+	seed := uint64(7)
+	if v := os.Getenv("CAIRN_QA_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("CAIRN_QA_SEED: %v", err)
+		}
+	}
+	g := &qaGen{r: rand.New(rand.NewPCG(seed, 11))}
+	var names []string
+	for i, a := range qaWords {
+		for j, b := range qaWords {
+			if i != j {
+				names = append(names, a+" "+b)
+			}
+		}
+	}
+	g.r.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	const nDocs = 300
+	for start := 0; start < nDocs; start += 100 {
+		req := &cairnv1.CreateDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll}
+		for i := start; i < start+100; i++ {
+			data, err := structpb.NewStruct(g.document(names[i]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Documents = append(req.Documents, &cairnv1.DocumentInput{DocumentId: fmt.Sprintf("d%03d", i), Data: data})
+		}
+		if _, err := dbs.CreateDocuments(k, req); err != nil {
+			t.Fatalf("create documents: %v", err)
+		}
+	}
+	cursor := ""
+	for {
+		res, err := dbs.ListDocuments(k, &cairnv1.ListDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Limit: 100, CursorAfter: cursor, Total: boolp(false)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range res.GetDocuments() {
+			g.docs = append(g.docs, docFields(t, d))
+		}
+		if len(res.GetDocuments()) < 100 {
+			break
+		}
+		cursor = res.GetDocuments()[len(res.GetDocuments())-1].GetId()
+	}
+	if len(g.docs) != nDocs {
+		t.Fatalf("listed %d documents, want %d", len(g.docs), nDocs)
+	}
+
+	var prevIDs []string
+	const nQueries = 300
+	invalid, empty, failed := 0, 0, 0
+	plans := map[string]int{}
+	for qi := range nQueries {
+		req := &cairnv1.ListDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Limit: int32(1 + g.r.IntN(50)),
+			Explain: true, Total: boolp(true)}
+		for range g.r.IntN(4) {
+			req.Filters = append(req.Filters, g.filter(1))
+		}
+		for range g.r.IntN(3) {
+			req.Orders = append(req.Orders, &cairnv1.Order{Attribute: pick(g.r, []string{"n", "f", "at", "tag", "name", "$createdAt", "$sequence"}), Desc: g.r.IntN(2) == 0})
+		}
+		if g.r.IntN(4) == 0 {
+			req.Offset = int32(g.r.IntN(40))
+		}
+		if len(prevIDs) > 0 {
+			switch g.r.IntN(5) {
+			case 0:
+				req.CursorAfter = pick(g.r, prevIDs)
+			case 1:
+				req.CursorBefore = pick(g.r, prevIDs)
+			}
+		}
+		q := &query.Query{Filters: qaFiltersIn(req.GetFilters()), Limit: int(req.GetLimit()), Offset: int(req.GetOffset()),
+			CursorAfter: req.GetCursorAfter(), CursorBefore: req.GetCursorBefore()}
+		for _, o := range req.GetOrders() {
+			q.Orders = append(q.Orders, query.Order{Attribute: o.GetAttribute(), Desc: o.GetDesc()})
+		}
+		var fs, ords []string
+		for _, f := range req.GetFilters() {
+			fs = append(fs, qaFilterString(f))
+		}
+		for _, o := range req.GetOrders() {
+			ords = append(ords, fmt.Sprintf("%s desc=%v", o.GetAttribute(), o.GetDesc()))
+		}
+		desc := fmt.Sprintf("query %d: filters [%s] orders [%s] limit %d offset %d after %q before %q",
+			qi, strings.Join(fs, "; "), strings.Join(ords, ", "), req.GetLimit(), req.GetOffset(), req.GetCursorAfter(), req.GetCursorBefore())
+
+		res, err := dbs.ListDocuments(k, req)
+		if verr := query.Validate(q, qaSchema, query.DefaultLimits()); verr != nil {
+			invalid++
+			if connect.CodeOf(err) != connect.CodeInvalidArgument {
+				t.Errorf("%s: the reference rejects it (%v) but the API answered %v", desc, verr, err)
+				failed++
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", desc, err)
+			failed++
+			continue
+		}
+		// The reference total: every match, ignoring cursor and paging.
+		all, err := query.Run(&query.Query{Filters: q.Filters}, g.docs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTotal := int64(min(len(all), 5000))
+		want, err := query.Run(q, g.docs)
+		if err != nil {
+			t.Fatalf("%s: reference: %v", desc, err)
+		}
+		var wantIDs, gotIDs []string
+		for _, d := range want {
+			wantIDs = append(wantIDs, d[database.AttrID].(string))
+		}
+		for _, d := range res.GetDocuments() {
+			gotIDs = append(gotIDs, d.GetId())
+		}
+		plans[res.GetExplain().GetIndex()]++
+		if len(wantIDs) == 0 {
+			empty++
+		}
+		if !slices.Equal(gotIDs, wantIDs) || res.GetTotal() != wantTotal || res.Total == nil {
+			failed++
+			e := res.GetExplain()
+			t.Errorf("%s\n  plan %q index %q attrs %v index filters %v keys %d docs %d sorted in memory %v\n  total got %d want %d\n  got  %v\n  want %v",
+				desc, e.GetPlan(), e.GetIndex(), e.GetIndexAttributes(), e.GetIndexFilters(), e.GetKeysScanned(), e.GetDocumentsExamined(),
+				e.GetSortedInMemory(), res.GetTotal(), wantTotal, gotIDs, wantIDs)
+		}
+		if len(gotIDs) > 0 {
+			prevIDs = gotIDs
+		}
+	}
+	t.Logf("%d queries: %d invalid (rejected by both), %d with an empty page, %d failed; indexes used %v", nQueries, invalid, empty, failed, plans)
+	if invalid > nQueries/4 {
+		t.Errorf("%d of %d queries were invalid; the generator is too sloppy", invalid, nQueries)
+	}
+}
+
+// waitIndexes waits until every index of the collection is available.
+func waitIndexes(t testing.TB, dbs interface {
+	ListIndexes(context.Context, *cairnv1.ListIndexesRequest) (*cairnv1.ListIndexesResponse, error)
+}, k context.Context, p, db, coll string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		li, err := dbs.ListIndexes(k, &cairnv1.ListIndexesRequest{ProjectId: p, DatabaseId: db, CollectionId: coll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(li.GetIndexes(), func(ix *cairnv1.Index) bool { return ix.GetStatus() != "available" }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("indexes not available: %v", li.GetIndexes())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
