@@ -324,12 +324,21 @@ func (h *databasesHandler) createCommand(cl *coll, in *cairnv1.DocumentInput) da
 	cmd := database.DocCommand{Action: database.DocCreate, ID: h.docID(in.GetDocumentId()), Data: in.GetData().AsMap(), Now: h.log.Now()}
 	if in.GetPermissions() != nil {
 		cmd.HasPermissions, cmd.Permissions = true, in.GetPermissions().GetValues()
-	} else if cl.subj.Kind == permission.User {
-		// As in Appwrite: the creator may read, update and delete it.
-		u := "user:" + cl.subj.UserID
-		cmd.DefaultPermissions = []string{`read("` + u + `")`, `update("` + u + `")`, `delete("` + u + `")`}
+	} else {
+		cmd.DefaultPermissions = cl.creatorPermissions()
 	}
 	return cmd
+}
+
+// creatorPermissions are what a document a user creates without
+// permissions gets, as in Appwrite: its creator may read, update and
+// delete it. Servers' documents get none.
+func (cl *coll) creatorPermissions() []string {
+	if cl.subj.Kind != permission.User {
+		return nil
+	}
+	u := "user:" + cl.subj.UserID
+	return []string{`read("` + u + `")`, `update("` + u + `")`, `delete("` + u + `")`}
 }
 
 func (h *databasesHandler) CreateDocument(ctx context.Context, req *cairnv1.CreateDocumentRequest) (*cairnv1.CreateDocumentResponse, error) {
@@ -477,13 +486,10 @@ func (h *databasesHandler) UpsertDocument(ctx context.Context, req *cairnv1.Upse
 		return nil, err
 	}
 	cmd := h.updateCommand(database.DocUpsert, req.GetDocumentId(), req.GetData(), req.GetPermissions())
+	cmd.DefaultPermissions = cl.creatorPermissions() // used only if it creates
 	created := false
 	docs, err := h.write(ctx, cl, []database.DocCommand{cmd}, func(_ int, cur *eventsv1.Document) error {
 		created = cur == nil
-		if created && !cmd.HasPermissions && cl.subj.Kind == permission.User {
-			u := "user:" + cl.subj.UserID
-			cmd.DefaultPermissions = []string{`read("` + u + `")`, `update("` + u + `")`, `delete("` + u + `")`}
-		}
 		return nil
 	})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/database"
-	"github.com/cairn-dev/cairn/domain/permission"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 	"github.com/cairn-dev/cairn/streams/eventlog"
@@ -231,10 +230,7 @@ func (h *databasesHandler) opCommand(cl *coll, op *eventsv1.TransactionOperation
 			return cmd, fmt.Errorf("staged data of %s: %w", op.GetDocumentId(), err)
 		}
 	}
-	if cmd.Action == database.DocCreate && !cmd.HasPermissions && cl.subj.Kind == permission.User {
-		u := "user:" + cl.subj.UserID
-		cmd.DefaultPermissions = []string{`read("` + u + `")`, `update("` + u + `")`, `delete("` + u + `")`}
-	}
+	cmd.DefaultPermissions = cl.creatorPermissions()
 	return cmd, nil
 }
 
