@@ -12,12 +12,14 @@ import (
 	"github.com/cairn-dev/cairn/streams"
 )
 
-// Change is one aggregate's part of a write that spans several aggregates
-// of one stream (a bulk write, a transaction's commit).
+// Change is one aggregate's part of a write (several of them: a bulk write,
+// a transaction's commit).
 type Change struct {
 	Agg Aggregate
 	// Decide turns the aggregate's last event and its sequence (nil and 0
 	// when it has none) into new events; none leaves the aggregate as is.
+	// A *domain.AfterWrite error with events stores them, then fails the
+	// write with its cause.
 	Decide func(last *eventsv1.Envelope, lastSeq uint64) ([]*eventsv1.Envelope, error)
 }
 
@@ -60,6 +62,7 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 		var (
 			all     []*eventsv1.Envelope
 			expects []expect
+			after   *domain.AfterWrite
 		)
 		for _, c := range changes {
 			last, lastSeq, err := l.load(ctx, c.Agg)
@@ -67,7 +70,7 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 				return Result{}, err
 			}
 			events, err := c.Decide(last, lastSeq)
-			if err != nil {
+			if err != nil && (!errors.As(err, &after) || len(events) == 0) {
 				return Result{}, err
 			}
 			if len(events) == 0 {
@@ -123,6 +126,9 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 		}
 		if err := l.reads.WaitApplied(ctx, stream, ack.Seq); err != nil {
 			return Result{}, fmt.Errorf("wait for projection of %s seq %d: %w", stream, ack.Seq, err)
+		}
+		if after != nil {
+			return Result{}, after.Err
 		}
 		return Result{Seq: ack.Seq, Events: all}, nil
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -119,90 +118,21 @@ type Result struct {
 // is the aggregate's state.
 type Decider func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error)
 
-// Write runs the write path for one aggregate. Returns the decider's domain
-// errors unchanged, KindConflict when concurrent writers kept winning,
-// KindResourceExhausted when the project's stream is full.
+// Write runs the write path for one aggregate (WriteAll with one change).
+// Returns the decider's domain errors unchanged, KindConflict when
+// concurrent writers kept winning, KindResourceExhausted when the project's
+// stream is full. A decision with no events answers the aggregate's last
+// sequence.
 func (l *Log) Write(ctx context.Context, agg Aggregate, meta Meta, decide Decider) (Result, error) {
-	msgID, own := "", true
-	if meta.IdempotencyKey != "" {
-		msgID, own = IdempotencyMsgID(meta.Scope, meta.IdempotencyKey), false
-		seq, ok, err := l.reads.IdempotentSeq(agg.Stream, msgID)
-		if err != nil {
-			return Result{}, fmt.Errorf("idempotency lookup: %w", err)
-		}
-		if ok {
-			return l.stored(ctx, agg.Stream, seq, msgID, true)
-		}
-	} else {
-		// One id for every attempt of this write, so that a retry after an
-		// unanswered append is deduplicated instead of written twice.
-		msgID = "w:" + l.NewID()
+	var lastSeq uint64
+	res, err := l.WriteAll(ctx, meta, []Change{{Agg: agg, Decide: func(last *eventsv1.Envelope, seq uint64) ([]*eventsv1.Envelope, error) {
+		lastSeq = seq
+		return decide(last)
+	}}})
+	if err == nil && len(res.Events) == 0 {
+		res.Seq = lastSeq
 	}
-	for attempt := 1; ; attempt++ {
-		last, lastSeq, err := l.load(ctx, agg)
-		if err != nil {
-			return Result{}, err
-		}
-		events, err := decide(last)
-		var after *domain.AfterWrite
-		if err != nil && (!errors.As(err, &after) || len(events) == 0) {
-			return Result{}, err
-		}
-		if len(events) == 0 {
-			return Result{Seq: lastSeq}, nil
-		}
-		if meta.Prepare != nil {
-			if err := meta.Prepare(ctx, events); err != nil {
-				return Result{}, err
-			}
-		}
-		events, expects, err := l.claims(ctx, events)
-		if err != nil {
-			return Result{}, err
-		}
-		msgs, err := l.seal(events, meta, msgID)
-		if err != nil {
-			return Result{}, err
-		}
-		for i, e := range expects {
-			msgs[i].ExpectFilter, msgs[i].ExpectSeq = e.filter, e.seq
-		}
-		ack, err := l.append(ctx, streams.Append{Stream: agg.Stream, ExpectFilter: agg.Filter, ExpectSeq: lastSeq, Msgs: msgs})
-		switch {
-		case errors.Is(err, streams.ErrConflict):
-			if attempt >= l.maxAttempts {
-				return Result{}, domain.Errorf(domain.KindConflict, "too many concurrent writes to this resource; retry")
-			}
-			// Back off a little, with jitter, so racing writers spread out.
-			if err := sleep(ctx, time.Duration(rand.IntN(attempt*2)+1)*time.Millisecond); err != nil {
-				return Result{}, fmt.Errorf("write %s: %w", agg.Filter, err)
-			}
-			continue
-		case errors.Is(err, streams.ErrStreamFull):
-			return Result{}, domain.Errorf(domain.KindResourceExhausted, "the project's storage limit (max stream bytes) is reached")
-		case errors.Is(err, streams.ErrUnavailable):
-			return Result{}, domain.Errorf(domain.KindUnavailable, "the event store did not answer in time; retry with the same Idempotency-Key")
-		case errors.Is(err, streams.ErrNoStream):
-			return Result{}, domain.Errorf(domain.KindNotFound, "project not found")
-		case err != nil:
-			return Result{}, fmt.Errorf("append to %s: %w", agg.Stream, err)
-		}
-		if ack.Duplicate {
-			// Either an earlier attempt of this very write was stored after
-			// all, or the same idempotency key won earlier (on another node,
-			// or before this node's projector indexed it): answer with what
-			// was stored.
-			first := ack.Seq - uint64(len(msgs)-1)
-			return l.stored(ctx, agg.Stream, first, msgID, !own)
-		}
-		if err := l.reads.WaitApplied(ctx, agg.Stream, ack.Seq); err != nil {
-			return Result{}, fmt.Errorf("wait for projection of %s seq %d: %w", agg.Stream, ack.Seq, err)
-		}
-		if after != nil {
-			return Result{}, after.Err
-		}
-		return Result{Seq: ack.Seq, Events: events}, nil
-	}
+	return res, err
 }
 
 // retryFor bounds how long a read or append is retried while NATS does not
