@@ -89,17 +89,13 @@ func (h *databasesHandler) open(ctx context.Context, project, dbID, collID strin
 	if err != nil {
 		return nil, err
 	}
-	db, err := h.reads.Database(project, dbID)
+	db, c, err := h.loadCollection(project, dbID, collID)
 	if err != nil {
-		return nil, notFound(err, fmt.Sprintf("database %q", dbID))
-	}
-	c, err := h.reads.Collection(project, dbID, collID)
-	if err != nil || c.GetDatabaseUid() != db.GetUid() {
-		return nil, notFound(cmpErr(err, errNotFound), fmt.Sprintf("collection %q", collID))
+		return nil, err
 	}
 	cl := &coll{project: project, c: c, subj: subj}
 	if !cl.server() && (!db.GetEnabled() || !c.GetEnabled()) {
-		return nil, domain.Errorf(domain.KindNotFound, "collection %q not found", collID)
+		return nil, domain.Errorf(domain.KindNotFound, "collection %q not found in database %q", collID, dbID)
 	}
 	if cl.schema, err = h.reads.Schema(c); err != nil {
 		return nil, err
@@ -108,13 +104,6 @@ func (h *databasesHandler) open(ctx context.Context, project, dbID, collID strin
 		return nil, fmt.Errorf("stored permissions of collection %s: %w", collID, err)
 	}
 	return cl, nil
-}
-
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
 }
 
 // can reports whether the caller may act on d (nil: on the collection).
@@ -311,17 +300,9 @@ func (h *databasesHandler) write(ctx context.Context, cl *coll, cmds []database.
 	return out, nil
 }
 
-// docID returns the id to create a document under.
-func (h *databasesHandler) docID(id string) string {
-	if id == "" || id == domain.UniqueID {
-		return h.log.NewID()
-	}
-	return id
-}
-
 // createCommand builds the create of one input.
 func (h *databasesHandler) createCommand(cl *coll, in *cairnv1.DocumentInput) database.DocCommand {
-	cmd := database.DocCommand{Action: database.DocCreate, ID: h.docID(in.GetDocumentId()), Data: in.GetData().AsMap(), Now: h.log.Now()}
+	cmd := database.DocCommand{Action: database.DocCreate, ID: h.newID(in.GetDocumentId()), Data: in.GetData().AsMap(), Now: h.log.Now()}
 	if in.GetPermissions() != nil {
 		cmd.HasPermissions, cmd.Permissions = true, in.GetPermissions().GetValues()
 	} else {

@@ -106,8 +106,11 @@ func (h *databasesHandler) CreateTransaction(ctx context.Context, req *cairnv1.C
 
 func (h *databasesHandler) GetTransaction(ctx context.Context, req *cairnv1.GetTransactionRequest) (*cairnv1.GetTransactionResponse, error) {
 	t, err := h.reads.Transaction(req.GetProjectId(), req.GetTransactionId())
-	if err != nil || t.GetOwner() != txOwner(principal(ctx)) {
-		return nil, notFound(cmpErr(err, errNotFound), fmt.Sprintf("transaction %q", req.GetTransactionId()))
+	if err == nil && t.GetOwner() != txOwner(principal(ctx)) {
+		err = errNotFound // another caller's transaction does not exist for this one
+	}
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("transaction %q", req.GetTransactionId()))
 	}
 	return &cairnv1.GetTransactionResponse{Transaction: h.txOut(t)}, nil
 }
@@ -135,10 +138,10 @@ func (h *databasesHandler) stage(ctx context.Context, project, id string, ops []
 		}
 		seen := map[string]bool{}
 		for _, op := range append(staged, ops...) {
-			key := op.GetAction() == "read"
-			k := fmt.Sprintf("%v/%s/%s/%s", key, op.GetDatabaseId(), op.GetCollectionId(), op.GetDocumentId())
+			read := op.GetAction() == "read"
+			k := fmt.Sprintf("%v/%s/%s/%s", read, op.GetDatabaseId(), op.GetCollectionId(), op.GetDocumentId())
 			if seen[k] {
-				if key {
+				if read {
 					return nil, nil // read already recorded
 				}
 				return nil, domain.FieldError("operations", "document %q of collection %q is written twice in this transaction", op.GetDocumentId(), op.GetCollectionId())
@@ -188,7 +191,7 @@ func (h *databasesHandler) StageOperations(ctx context.Context, req *cairnv1.Sta
 		switch {
 		case op.GetCreate() != nil:
 			c := op.GetCreate()
-			o.Action, o.DocumentId, data, perms = string(database.DocCreate), h.docID(c.GetDocumentId()), c.GetData().AsMap(), c.GetPermissions()
+			o.Action, o.DocumentId, data, perms = string(database.DocCreate), h.newID(c.GetDocumentId()), c.GetData().AsMap(), c.GetPermissions()
 		case op.GetUpdate() != nil:
 			u := op.GetUpdate()
 			o.Action, o.DocumentId, data, perms = string(database.DocUpdate), u.GetDocumentId(), u.GetData().AsMap(), u.GetPermissions()
@@ -275,10 +278,14 @@ func (h *databasesHandler) CommitTransaction(ctx context.Context, req *cairnv1.C
 		id string
 	}
 	var written []target
-	reads := map[string]uint64{}
+	// The version each read saw, and which documents are written.
+	reads, writes := map[string]uint64{}, map[string]bool{}
 	for _, op := range ops {
+		k := op.GetDatabaseId() + "/" + op.GetCollectionId() + "/" + op.GetDocumentId()
 		if op.GetAction() == "read" {
-			reads[op.GetDatabaseId()+"/"+op.GetCollectionId()+"/"+op.GetDocumentId()] = op.GetVersion()
+			reads[k] = op.GetVersion()
+		} else {
+			writes[k] = true
 		}
 	}
 	for _, op := range ops {
@@ -292,7 +299,7 @@ func (h *databasesHandler) CommitTransaction(ctx context.Context, req *cairnv1.C
 		}
 		docKey := ck + "/" + op.GetDocumentId()
 		if op.GetAction() == "read" {
-			if _, alsoWritten := writtenIn(ops, op); alsoWritten {
+			if writes[docKey] {
 				continue // checked with its write
 			}
 			version := op.GetVersion()
@@ -339,16 +346,6 @@ func (h *databasesHandler) CommitTransaction(ctx context.Context, req *cairnv1.C
 		out.Documents = append(out.Documents, doc)
 	}
 	return out, nil
-}
-
-// writtenIn reports whether ops also write the document read names.
-func writtenIn(ops []*eventsv1.TransactionOperation, read *eventsv1.TransactionOperation) (int, bool) {
-	for i, op := range ops {
-		if op.GetAction() != "read" && op.GetDatabaseId() == read.GetDatabaseId() && op.GetCollectionId() == read.GetCollectionId() && op.GetDocumentId() == read.GetDocumentId() {
-			return i, true
-		}
-	}
-	return 0, false
 }
 
 func (h *databasesHandler) RollbackTransaction(ctx context.Context, req *cairnv1.RollbackTransactionRequest) (*cairnv1.RollbackTransactionResponse, error) {
