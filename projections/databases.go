@@ -2,8 +2,6 @@ package projections
 
 import (
 	"bytes"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -24,7 +22,6 @@ import (
 //	p/<project>/colls/<db>/<coll>          eventsv1.Collection (index statuses as built here)
 //	p/<project>/docs/<collUID>/<doc>       eventsv1.Document (sequence and version set)
 //	p/<project>/ix/<collUID>/<ixUID>/<k>   document id; k = encoded values + sequence
-//	p/<project>/dcount/<collUID>           number of documents (uint64)
 //	p/<project>/gc/<uid>                   a key prefix left to delete in the background
 //
 // Documents and index entries live under the collection's UID, not its id:
@@ -42,7 +39,6 @@ const (
 	partCollections = "colls/"
 	partDocuments   = "docs/"
 	partIndexes     = "ix/"
-	partDocCount    = "dcount/"
 	partGarbage     = "gc/"
 )
 
@@ -87,8 +83,7 @@ func indexPrefix(project, collUID, ixUID string) []byte {
 func collectionIndexesPrefix(project, collUID string) string {
 	return pp(project) + partIndexes + collUID + "/"
 }
-func docCountKey(project, collUID string) []byte { return []byte(pp(project) + partDocCount + collUID) }
-func garbagePrefix(project string) string        { return pp(project) + partGarbage }
+func garbagePrefix(project string) string { return pp(project) + partGarbage }
 
 func checkIn(sp keyspace, ev event, what, project string, ids ...string) error {
 	if sp.project == "" {
@@ -203,7 +198,6 @@ func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event,
 	if err != nil {
 		return fatal("encode collection %s: %w", c.GetId(), err)
 	}
-	p.schemas.forget(c.GetUid())
 	return txn.Set(key, b)
 }
 
@@ -225,10 +219,6 @@ func (p *Projections) dropCollection(txn *badger.Txn, project string, c *eventsv
 	if err := txn.Delete(collectionKey(project, c.GetDatabaseId(), c.GetId())); err != nil {
 		return err
 	}
-	if err := txn.Delete(docCountKey(project, c.GetUid())); err != nil {
-		return err
-	}
-	p.schemas.forget(c.GetUid())
 	if err := p.dropPrefix(txn, project, c.GetUid()+"-docs", []byte(documentsPrefix(project, c.GetUid()))); err != nil {
 		return err
 	}
@@ -241,14 +231,21 @@ func (p *Projections) dropPrefix(txn *badger.Txn, project, id string, prefix []b
 	return txn.Set([]byte(garbagePrefix(project)+id), prefix)
 }
 
-// schemaCache keeps decoded schemas by collection UID and version.
+// schemaCache keeps decoded schemas. A collection's stored state (with its
+// index statuses) is fixed for one (UID, version), so entries never go
+// stale; the map is only bounded.
 type schemaCache struct {
 	mu sync.Mutex
-	m  map[string]*database.Schema
+	m  map[schemaKey]*database.Schema
+}
+
+type schemaKey struct {
+	uid     string
+	version uint64
 }
 
 func (s *schemaCache) get(c *eventsv1.Collection) (*database.Schema, error) {
-	key := fmt.Sprintf("%s@%d", c.GetUid(), c.GetVersion())
+	key := schemaKey{c.GetUid(), c.GetVersion()}
 	s.mu.Lock()
 	sc, ok := s.m[key]
 	s.mu.Unlock()
@@ -259,24 +256,13 @@ func (s *schemaCache) get(c *eventsv1.Collection) (*database.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Index statuses in the read model are this node's: use them.
 	s.mu.Lock()
 	if s.m == nil || len(s.m) > 4096 {
-		s.m = map[string]*database.Schema{}
+		s.m = map[schemaKey]*database.Schema{}
 	}
 	s.m[key] = sc
 	s.mu.Unlock()
 	return sc, nil
-}
-
-func (s *schemaCache) forget(uid string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k := range s.m {
-		if strings.HasPrefix(k, uid+"@") {
-			delete(s.m, k)
-		}
-	}
 }
 
 // Fields returns a document's typed data as schema reads it, with the
@@ -346,19 +332,16 @@ func allIndexes(schema *database.Schema) []database.Index {
 // it cannot: too many documents, or a value a unique index would hold
 // twice (then nothing is written).
 func (p *Projections) buildIndex(txn *badger.Txn, project string, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
-	n, err := docCount(txn, project, c.GetUid())
-	if err != nil {
-		return "", "", err
-	}
-	if n > MaxIndexBuild {
-		return database.StatusFailed, fmt.Sprintf("the collection holds %d documents; indexes are built online over at most %d: create indexes before loading data", n, MaxIndexBuild), nil
-	}
 	var keys [][]byte
 	var vals []string
 	seen := map[string]string{}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(documentsPrefix(project, c.GetUid())), PrefetchValues: true})
 	defer it.Close()
+	n := 0
 	for it.Rewind(); it.Valid(); it.Next() {
+		if n++; n > MaxIndexBuild {
+			return database.StatusFailed, fmt.Sprintf("the collection holds more than %d documents, the most an index is built over online: create indexes before loading data", MaxIndexBuild), nil
+		}
 		d := &eventsv1.Document{}
 		if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, d) }); err != nil {
 			return "", "", fatal("decode document %s: %w", it.Item().Key(), err)
@@ -396,25 +379,6 @@ func describeValues(ix database.Index, f map[string]any) string {
 		parts[i] = fmt.Sprintf("%v", database.ToJSON(f[a]))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func docCount(txn *badger.Txn, project, collUID string) (uint64, error) {
-	item, err := txn.Get(docCountKey(project, collUID))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var n uint64
-	err = item.Value(func(v []byte) error {
-		if len(v) != 8 {
-			return fatal("corrupt document count %s", item.Key())
-		}
-		n = binary.BigEndian.Uint64(v)
-		return nil
-	})
-	return n, err
 }
 
 // applyDocument applies a document's create, update or delete: its stored
@@ -459,16 +423,9 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 			}
 		}
 	}
-	n, err := docCount(txn, sp.project, c.GetUid())
-	if err != nil {
-		return err
-	}
 	if deleted {
 		if !had {
 			return nil
-		}
-		if err := txn.Set(docCountKey(sp.project, c.GetUid()), binary.BigEndian.AppendUint64(nil, n-1)); err != nil {
-			return err
 		}
 		return txn.Delete(key)
 	}
@@ -493,11 +450,6 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 			if err := txn.Set(k, []byte(d.GetId())); err != nil {
 				return err
 			}
-		}
-	}
-	if !had {
-		if err := txn.Set(docCountKey(sp.project, c.GetUid()), binary.BigEndian.AppendUint64(nil, n+1)); err != nil {
-			return err
 		}
 	}
 	b, err := marshal(d)
@@ -602,44 +554,26 @@ func (p *Projections) UniqueHolder(project string, c *eventsv1.Collection, ix da
 }
 
 // collectGarbage deletes the prefixes dropped collections and indexes left
-// behind, a bounded batch at a time. It reports whether any is left.
+// behind (the gc/ markers of every registered project), a bounded batch at
+// a time. It reports whether any was found.
 func (p *Projections) collectGarbage(limit int) (bool, error) {
 	type job struct{ marker, prefix []byte }
 	var jobs []job
 	err := p.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(projectPrefix), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid() && len(jobs) < 16; it.Next() {
-			k := it.Item().Key()
-			rest := k[len(projectPrefix):]
-			i := bytes.IndexByte(rest, '/')
-			if i < 0 || !bytes.HasPrefix(rest[i+1:], []byte(partGarbage)) {
-				// Jump to the next project's garbage part.
-				if i >= 0 {
-					next := append(bytes.Clone(k[:len(projectPrefix)+i+1]), partGarbage...)
-					if bytes.Compare(next, k) > 0 {
-						it.Seek(next)
-						if !it.Valid() {
-							break
-						}
-						k = it.Item().Key()
-						rest = k[len(projectPrefix):]
-						i = bytes.IndexByte(rest, '/')
-						if i < 0 || !bytes.HasPrefix(rest[i+1:], []byte(partGarbage)) {
-							continue
-						}
-					} else {
-						continue
-					}
-				} else {
-					continue
+		projects := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(sysProjects)})
+		defer projects.Close()
+		for projects.Rewind(); projects.Valid(); projects.Next() {
+			id := string(projects.Item().Key()[len(sysProjects):])
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(garbagePrefix(id)), PrefetchValues: true})
+			for it.Rewind(); it.Valid(); it.Next() {
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					it.Close()
+					return err
 				}
+				jobs = append(jobs, job{it.Item().KeyCopy(nil), v})
 			}
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, job{bytes.Clone(k), v})
+			it.Close()
 		}
 		return nil
 	})
@@ -647,7 +581,7 @@ func (p *Projections) collectGarbage(limit int) (bool, error) {
 		return false, err
 	}
 	for _, j := range jobs {
-		done, err := p.deleteSmall(string(j.prefix), limit)
+		done, err := p.deleteSome(j.prefix, limit)
 		if err != nil {
 			return true, err
 		}
@@ -658,6 +592,36 @@ func (p *Projections) collectGarbage(limit int) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// deleteSome deletes up to max keys under prefix and reports whether none
+// is left.
+func (p *Projections) deleteSome(prefix []byte, max int) (bool, error) {
+	var keys [][]byte
+	err := p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && len(keys) <= max; it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("projections: list %s: %w", prefix, err)
+	}
+	done := len(keys) <= max
+	keys = keys[:min(len(keys), max)]
+	wb := p.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return false, fmt.Errorf("projections: delete %s: %w", prefix, err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return false, fmt.Errorf("projections: delete %s: %w", prefix, err)
+	}
+	return done, nil
 }
 
 // garbageCollector runs collectGarbage while anything was dropped.

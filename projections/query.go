@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -199,9 +200,6 @@ func inOrder(ix database.Index, k int, orders []query.Order) (ok, reverse bool) 
 		} else if r != reverse {
 			return false, false
 		}
-	}
-	if reverse && len(ix.Attributes) > 0 && ix.Attributes[len(ix.Attributes)-1] == database.AttrSequence && len(orders) == 0 {
-		return true, false
 	}
 	return true, reverse
 }
@@ -424,7 +422,7 @@ func (r *runner) scan(rawReverse, groupReverse bool, fn func(entry) (bool, error
 		if err != nil {
 			return err
 		}
-		e := entry{values: bytes.Clone(k[:len(k)-8]), seq: beUint64(k[len(k)-8:]), id: string(v)}
+		e := entry{values: bytes.Clone(k[:len(k)-8]), seq: binary.BigEndian.Uint64(k[len(k)-8:]), id: string(v)}
 		if !groupReverse {
 			if more, err := fn(e); err != nil || !more {
 				return err
@@ -443,14 +441,6 @@ func (r *runner) scan(rawReverse, groupReverse bool, fn func(entry) (bool, error
 	}
 	_, err = flush()
 	return err
-}
-
-func beUint64(b []byte) uint64 {
-	var n uint64
-	for _, c := range b {
-		n = n<<8 | uint64(c)
-	}
-	return n
 }
 
 func (r *runner) run() error {
