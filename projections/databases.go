@@ -594,6 +594,17 @@ func (p *Projections) collectGarbage(limit int) (bool, error) {
 	return true, nil
 }
 
+// CollectGarbage deletes now everything dropped collections and indexes
+// left for the background sweep.
+func (p *Projections) CollectGarbage() error {
+	for {
+		more, err := p.collectGarbage(10_000)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
 // deleteSome deletes up to max keys under prefix and reports whether none
 // is left.
 func (p *Projections) deleteSome(prefix []byte, max int) (bool, error) {

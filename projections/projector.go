@@ -421,6 +421,11 @@ func (p *Projections) Rebuild(ctx context.Context, project string) (int, error) 
 	if err == nil {
 		n, err = p.consume(ctx, sp, st, true, nil)
 	}
+	if err == nil {
+		// What the replayed drops left for the background sweep goes now:
+		// a rebuild answers with the finished read model.
+		err = p.CollectGarbage()
+	}
 
 	p.mu.Lock()
 	delete(p.rebuilding, sp.stream)
