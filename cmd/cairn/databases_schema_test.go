@@ -411,4 +411,3 @@ func TestDatabasesSchemaLifecycle(t *testing.T) {
 	defer n.close()
 	checkRebuild(t, n, p, "databases schema")
 }
-

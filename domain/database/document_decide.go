@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -205,19 +206,8 @@ func UniqueValue(ix Index, fields map[string]any) string {
 	return string(b)
 }
 
-// IndexClaimNamespace is the claim namespace of a unique index's values
-// (eventlog.IndexClaimNamespace must agree).
-func IndexClaimNamespace(uid string) string { return "ix" + toLower(uid) }
-
-func toLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
+// IndexClaimNamespace is the claim namespace of a unique index's values.
+func IndexClaimNamespace(uid string) string { return "ix" + strings.ToLower(uid) }
 
 // claims returns the claim events of a change from old to new data (nil
 // for absent) on every unique index that did not fail.
