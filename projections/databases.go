@@ -305,16 +305,6 @@ func indexKeys(project, collUID string, ix database.Index, fields map[string]any
 	return [][]byte{indexkey.AppendSeq(k, seq)}, nil
 }
 
-// uniqueNull is whether a unique index entry holds a null: like SQL, a
-// unique index allows any number of rows with a null in it.
-func uniqueNull(ix database.Index, fields map[string]any) bool {
-	for _, a := range ix.Attributes {
-		if fields[a] == nil {
-			return true
-		}
-	}
-	return false
-}
 
 // allIndexes is the collection's indexes the projection maintains: the
 // implicit ones and every declared one that did not fail.
@@ -354,10 +344,11 @@ func (p *Projections) buildIndex(txn *badger.Txn, project string, c *eventsv1.Co
 		if err != nil {
 			return database.StatusFailed, err.Error(), nil
 		}
-		if ix.Type == database.IndexUnique && !uniqueNull(ix, f) {
+		// Nulls are not unique values (database.UniqueValue is "").
+		if uv := database.UniqueValue(ix, f); ix.Type == database.IndexUnique && uv != "" {
 			v := string(ks[0][:len(ks[0])-8])
 			if other, dup := seen[v]; dup {
-				return database.StatusFailed, fmt.Sprintf("documents %q and %q have the same %s: %s", other, d.GetId(), strings.Join(ix.Attributes, ", "), describeValues(ix, f)), nil
+				return database.StatusFailed, fmt.Sprintf("documents %q and %q have the same %s: %s", other, d.GetId(), strings.Join(ix.Attributes, ", "), uv), nil
 			}
 			seen[v] = d.GetId()
 		}
@@ -373,13 +364,6 @@ func (p *Projections) buildIndex(txn *badger.Txn, project string, c *eventsv1.Co
 	return database.StatusAvailable, "", nil
 }
 
-func describeValues(ix database.Index, f map[string]any) string {
-	parts := make([]string, len(ix.Attributes))
-	for i, a := range ix.Attributes {
-		parts[i] = fmt.Sprintf("%v", database.ToJSON(f[a]))
-	}
-	return strings.Join(parts, ", ")
-}
 
 // applyDocument applies a document's create, update or delete: its stored
 // state and its entries in every index of its collection.
@@ -523,7 +507,7 @@ func (p *Projections) Schema(c *eventsv1.Collection) (*database.Schema, error) {
 // UniqueHolder returns the id of a document other than self whose values
 // of unique index ix equal those in fields, if one exists.
 func (p *Projections) UniqueHolder(project string, c *eventsv1.Collection, ix database.Index, fields map[string]any, self string) (string, bool, error) {
-	if uniqueNull(ix, fields) {
+	if database.UniqueValue(ix, fields) == "" { // nulls are not unique values
 		return "", false, nil
 	}
 	ks, err := indexKeys(project, c.GetUid(), ix, fields, 0)
