@@ -305,7 +305,6 @@ func indexKeys(project, collUID string, ix database.Index, fields map[string]any
 	return [][]byte{indexkey.AppendSeq(k, seq)}, nil
 }
 
-
 // allIndexes is the collection's indexes the projection maintains: the
 // implicit ones and every declared one that did not fail.
 func allIndexes(schema *database.Schema) []database.Index {
@@ -363,7 +362,6 @@ func (p *Projections) buildIndex(txn *badger.Txn, project string, c *eventsv1.Co
 	}
 	return database.StatusAvailable, "", nil
 }
-
 
 // applyDocument applies a document's create, update or delete: its stored
 // state and its entries in every index of its collection.
