@@ -132,7 +132,8 @@ func TestTransactions(t *testing.T) {
 	in := startInstance(t, t.TempDir())
 	ctx := context.Background()
 	const p = "bank"
-	k, _ := as(ctx, newProjectWithKey(t, in, p, docScopes...))
+	secret := newProjectWithKey(t, in, p, docScopes...)
+	k, _ := as(ctx, secret)
 	dbs := in.databases()
 	docsFixture(t, k, dbs, p, "accounts", nil, false)
 	for _, id := range []string{"alice", "bob"} {
@@ -202,7 +203,8 @@ func TestTransactions(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := dbs.CommitTransaction(k, &cairnv1.CommitTransactionRequest{ProjectId: p, TransactionId: id})
+			kc, _ := as(ctx, secret) // a call context per goroutine
+			_, err := dbs.CommitTransaction(kc, &cairnv1.CommitTransactionRequest{ProjectId: p, TransactionId: id})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

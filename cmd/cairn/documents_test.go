@@ -63,7 +63,10 @@ func TestDocumentsLifecycle(t *testing.T) {
 	in := startInstance(t, dir)
 	ctx := context.Background()
 	const p = "blog"
-	k, info := as(ctx, newProjectWithKey(t, in, p, docScopes...))
+	secret := newProjectWithKey(t, in, p, docScopes...)
+	k, info := as(ctx, secret)
+	// Concurrent calls each need their own call context (its headers).
+	fresh := func() context.Context { c, _ := as(ctx, secret); return c }
 	dbs := in.databases()
 	docsFixture(t, k, dbs, p, "posts", nil, false)
 
@@ -115,7 +118,7 @@ func TestDocumentsLifecycle(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := dbs.IncrementDocumentAttribute(k, &cairnv1.IncrementDocumentAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: "posts",
+			if _, err := dbs.IncrementDocumentAttribute(fresh(), &cairnv1.IncrementDocumentAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: "posts",
 				DocumentId: "first", Attribute: "views", Delta: -1}); err != nil {
 				t.Error(err)
 			}
@@ -133,7 +136,7 @@ func TestDocumentsLifecycle(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := dbs.CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "posts",
+			_, err := dbs.CreateDocument(fresh(), &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "posts",
 				Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprintf("racer%d", i), Data: data(t, map[string]any{"title": "race", "email": "race@example.com"})}})
 			if err == nil {
 				wins.Add(1)
