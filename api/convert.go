@@ -24,7 +24,7 @@ func projectOut(p *eventsv1.Project) *cairnv1.Project {
 		return nil
 	}
 	return &cairnv1.Project{Id: p.GetId(), Name: p.GetName(),
-		Limits:    &cairnv1.ProjectLimits{MaxStreamBytes: p.GetLimits().GetMaxStreamBytes(), Replicas: p.GetLimits().GetReplicas()},
+		Limits:    &cairnv1.ProjectLimits{MaxStreamBytes: p.GetLimits().GetMaxStreamBytes(), Replicas: p.GetLimits().GetReplicas(), MaxStorageBytes: p.GetLimits().GetMaxStorageBytes()},
 		CreatedAt: p.GetCreatedAt(), UpdatedAt: p.GetUpdatedAt()}
 }
 

@@ -106,9 +106,12 @@ type ProjectLimits struct {
 	MaxStreamBytes int64 `protobuf:"varint,1,opt,name=max_stream_bytes,json=maxStreamBytes,proto3" json:"max_stream_bytes,omitempty"`
 	// Replicas of the project's stream and object store in a NATS cluster;
 	// 0 means the instance default (--replicas).
-	Replicas      int32 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Replicas int32 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// Bytes of files the project may store (uploads beyond it fail with
+	// RESOURCE_EXHAUSTED); 0 means the instance default (--storage-quota).
+	MaxStorageBytes int64 `protobuf:"varint,3,opt,name=max_storage_bytes,json=maxStorageBytes,proto3" json:"max_storage_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ProjectLimits) Reset() {
@@ -151,6 +154,13 @@ func (x *ProjectLimits) GetMaxStreamBytes() int64 {
 func (x *ProjectLimits) GetReplicas() int32 {
 	if x != nil {
 		return x.Replicas
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetMaxStorageBytes() int64 {
+	if x != nil {
+		return x.MaxStorageBytes
 	}
 	return 0
 }
@@ -652,10 +662,11 @@ const file_cairn_v1_projects_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"p\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xae\x01\n" +
 	"\rProjectLimits\x128\n" +
 	"\x10max_stream_bytes\x18\x01 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\x80\x80\x80\x80 (\x00R\x0emaxStreamBytes\x12%\n" +
-	"\breplicas\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x00R\breplicas\"\xb6\x01\n" +
+	"\breplicas\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x00R\breplicas\x12<\n" +
+	"\x11max_storage_bytes\x18\x03 \x01(\x03B\x10\xbaH\r\"\v\x18\x80\x80\x80\x80\x80\x80\x80\x02(\x00R\x0fmaxStorageBytes\"\xb6\x01\n" +
 	"\x14CreateProjectRequest\x12M\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB.\xbaH+r)2'^(|unique\\(\\)|[a-z0-9][a-z0-9-]{0,35})$R\tprojectId\x12\x1e\n" +

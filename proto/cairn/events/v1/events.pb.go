@@ -249,6 +249,16 @@ type Envelope struct {
 	//	*Envelope_TransactionStaged
 	//	*Envelope_TransactionCommitted
 	//	*Envelope_TransactionRolledBack
+	//	*Envelope_BucketCreated
+	//	*Envelope_BucketUpdated
+	//	*Envelope_BucketDeleted
+	//	*Envelope_UploadProgressed
+	//	*Envelope_UploadAbandoned
+	//	*Envelope_FileCreated
+	//	*Envelope_FileUpdated
+	//	*Envelope_FileDeleted
+	//	*Envelope_FileTokenCreated
+	//	*Envelope_FileTokenDeleted
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -769,6 +779,96 @@ func (x *Envelope) GetTransactionRolledBack() *TransactionRolledBack {
 	return nil
 }
 
+func (x *Envelope) GetBucketCreated() *BucketCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_BucketCreated); ok {
+			return x.BucketCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetBucketUpdated() *BucketUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_BucketUpdated); ok {
+			return x.BucketUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetBucketDeleted() *BucketDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_BucketDeleted); ok {
+			return x.BucketDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetUploadProgressed() *UploadProgressed {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_UploadProgressed); ok {
+			return x.UploadProgressed
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetUploadAbandoned() *UploadAbandoned {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_UploadAbandoned); ok {
+			return x.UploadAbandoned
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetFileCreated() *FileCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_FileCreated); ok {
+			return x.FileCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetFileUpdated() *FileUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_FileUpdated); ok {
+			return x.FileUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetFileDeleted() *FileDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_FileDeleted); ok {
+			return x.FileDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetFileTokenCreated() *FileTokenCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_FileTokenCreated); ok {
+			return x.FileTokenCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetFileTokenDeleted() *FileTokenDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_FileTokenDeleted); ok {
+			return x.FileTokenDeleted
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -973,6 +1073,46 @@ type Envelope_TransactionRolledBack struct {
 	TransactionRolledBack *TransactionRolledBack `protobuf:"bytes,98,opt,name=transaction_rolled_back,json=transactionRolledBack,proto3,oneof"`
 }
 
+type Envelope_BucketCreated struct {
+	BucketCreated *BucketCreated `protobuf:"bytes,100,opt,name=bucket_created,json=bucketCreated,proto3,oneof"`
+}
+
+type Envelope_BucketUpdated struct {
+	BucketUpdated *BucketUpdated `protobuf:"bytes,101,opt,name=bucket_updated,json=bucketUpdated,proto3,oneof"`
+}
+
+type Envelope_BucketDeleted struct {
+	BucketDeleted *BucketDeleted `protobuf:"bytes,102,opt,name=bucket_deleted,json=bucketDeleted,proto3,oneof"`
+}
+
+type Envelope_UploadProgressed struct {
+	UploadProgressed *UploadProgressed `protobuf:"bytes,103,opt,name=upload_progressed,json=uploadProgressed,proto3,oneof"`
+}
+
+type Envelope_UploadAbandoned struct {
+	UploadAbandoned *UploadAbandoned `protobuf:"bytes,104,opt,name=upload_abandoned,json=uploadAbandoned,proto3,oneof"`
+}
+
+type Envelope_FileCreated struct {
+	FileCreated *FileCreated `protobuf:"bytes,105,opt,name=file_created,json=fileCreated,proto3,oneof"`
+}
+
+type Envelope_FileUpdated struct {
+	FileUpdated *FileUpdated `protobuf:"bytes,106,opt,name=file_updated,json=fileUpdated,proto3,oneof"`
+}
+
+type Envelope_FileDeleted struct {
+	FileDeleted *FileDeleted `protobuf:"bytes,107,opt,name=file_deleted,json=fileDeleted,proto3,oneof"`
+}
+
+type Envelope_FileTokenCreated struct {
+	FileTokenCreated *FileTokenCreated `protobuf:"bytes,108,opt,name=file_token_created,json=fileTokenCreated,proto3,oneof"`
+}
+
+type Envelope_FileTokenDeleted struct {
+	FileTokenDeleted *FileTokenDeleted `protobuf:"bytes,109,opt,name=file_token_deleted,json=fileTokenDeleted,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -1072,6 +1212,26 @@ func (*Envelope_TransactionStaged) isEnvelope_Payload() {}
 func (*Envelope_TransactionCommitted) isEnvelope_Payload() {}
 
 func (*Envelope_TransactionRolledBack) isEnvelope_Payload() {}
+
+func (*Envelope_BucketCreated) isEnvelope_Payload() {}
+
+func (*Envelope_BucketUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_BucketDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_UploadProgressed) isEnvelope_Payload() {}
+
+func (*Envelope_UploadAbandoned) isEnvelope_Payload() {}
+
+func (*Envelope_FileCreated) isEnvelope_Payload() {}
+
+func (*Envelope_FileUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_FileDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_FileTokenCreated) isEnvelope_Payload() {}
+
+func (*Envelope_FileTokenDeleted) isEnvelope_Payload() {}
 
 // Actor is who caused an event.
 type Actor struct {
@@ -1220,9 +1380,11 @@ type ProjectLimits struct {
 	MaxStreamBytes int64 `protobuf:"varint,1,opt,name=max_stream_bytes,json=maxStreamBytes,proto3" json:"max_stream_bytes,omitempty"`
 	// Replicas of the project's stream and object store; 0 means the
 	// instance default.
-	Replicas      int32 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Replicas int32 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// Bytes of files the project may store; 0 means the instance default.
+	MaxStorageBytes int64 `protobuf:"varint,3,opt,name=max_storage_bytes,json=maxStorageBytes,proto3" json:"max_storage_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ProjectLimits) Reset() {
@@ -1265,6 +1427,13 @@ func (x *ProjectLimits) GetMaxStreamBytes() int64 {
 func (x *ProjectLimits) GetReplicas() int32 {
 	if x != nil {
 		return x.Replicas
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetMaxStorageBytes() int64 {
+	if x != nil {
+		return x.MaxStorageBytes
 	}
 	return 0
 }
@@ -2614,7 +2783,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\"\xb8\x1f\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1dcairn/events/v1/storage.proto\"\xa3%\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2675,7 +2844,17 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x13transaction_created\x18_ \x01(\v2#.cairn.events.v1.TransactionCreatedH\x00R\x12transactionCreated\x12S\n" +
 	"\x12transaction_staged\x18` \x01(\v2\".cairn.events.v1.TransactionStagedH\x00R\x11transactionStaged\x12\\\n" +
 	"\x15transaction_committed\x18a \x01(\v2%.cairn.events.v1.TransactionCommittedH\x00R\x14transactionCommitted\x12`\n" +
-	"\x17transaction_rolled_back\x18b \x01(\v2&.cairn.events.v1.TransactionRolledBackH\x00R\x15transactionRolledBackB\t\n" +
+	"\x17transaction_rolled_back\x18b \x01(\v2&.cairn.events.v1.TransactionRolledBackH\x00R\x15transactionRolledBack\x12G\n" +
+	"\x0ebucket_created\x18d \x01(\v2\x1e.cairn.events.v1.BucketCreatedH\x00R\rbucketCreated\x12G\n" +
+	"\x0ebucket_updated\x18e \x01(\v2\x1e.cairn.events.v1.BucketUpdatedH\x00R\rbucketUpdated\x12G\n" +
+	"\x0ebucket_deleted\x18f \x01(\v2\x1e.cairn.events.v1.BucketDeletedH\x00R\rbucketDeleted\x12P\n" +
+	"\x11upload_progressed\x18g \x01(\v2!.cairn.events.v1.UploadProgressedH\x00R\x10uploadProgressed\x12M\n" +
+	"\x10upload_abandoned\x18h \x01(\v2 .cairn.events.v1.UploadAbandonedH\x00R\x0fuploadAbandoned\x12A\n" +
+	"\ffile_created\x18i \x01(\v2\x1c.cairn.events.v1.FileCreatedH\x00R\vfileCreated\x12A\n" +
+	"\ffile_updated\x18j \x01(\v2\x1c.cairn.events.v1.FileUpdatedH\x00R\vfileUpdated\x12A\n" +
+	"\ffile_deleted\x18k \x01(\v2\x1c.cairn.events.v1.FileDeletedH\x00R\vfileDeleted\x12Q\n" +
+	"\x12file_token_created\x18l \x01(\v2!.cairn.events.v1.FileTokenCreatedH\x00R\x10fileTokenCreated\x12Q\n" +
+	"\x12file_token_deleted\x18m \x01(\v2!.cairn.events.v1.FileTokenDeletedH\x00R\x10fileTokenDeletedB\t\n" +
 	"\apayload\"\xdd\x01\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
@@ -2696,10 +2875,11 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"U\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x81\x01\n" +
 	"\rProjectLimits\x12(\n" +
 	"\x10max_stream_bytes\x18\x01 \x01(\x03R\x0emaxStreamBytes\x12\x1a\n" +
-	"\breplicas\x18\x02 \x01(\x05R\breplicas\"D\n" +
+	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12*\n" +
+	"\x11max_storage_bytes\x18\x03 \x01(\x03R\x0fmaxStorageBytes\"D\n" +
 	"\x0eProjectCreated\x122\n" +
 	"\aproject\x18\x01 \x01(\v2\x18.cairn.events.v1.ProjectR\aproject\"D\n" +
 	"\x0eProjectUpdated\x122\n" +
@@ -2900,6 +3080,16 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*TransactionStaged)(nil),     // 62: cairn.events.v1.TransactionStaged
 	(*TransactionCommitted)(nil),  // 63: cairn.events.v1.TransactionCommitted
 	(*TransactionRolledBack)(nil), // 64: cairn.events.v1.TransactionRolledBack
+	(*BucketCreated)(nil),         // 65: cairn.events.v1.BucketCreated
+	(*BucketUpdated)(nil),         // 66: cairn.events.v1.BucketUpdated
+	(*BucketDeleted)(nil),         // 67: cairn.events.v1.BucketDeleted
+	(*UploadProgressed)(nil),      // 68: cairn.events.v1.UploadProgressed
+	(*UploadAbandoned)(nil),       // 69: cairn.events.v1.UploadAbandoned
+	(*FileCreated)(nil),           // 70: cairn.events.v1.FileCreated
+	(*FileUpdated)(nil),           // 71: cairn.events.v1.FileUpdated
+	(*FileDeleted)(nil),           // 72: cairn.events.v1.FileDeleted
+	(*FileTokenCreated)(nil),      // 73: cairn.events.v1.FileTokenCreated
+	(*FileTokenDeleted)(nil),      // 74: cairn.events.v1.FileTokenDeleted
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	29, // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -2954,43 +3144,53 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	62, // 49: cairn.events.v1.Envelope.transaction_staged:type_name -> cairn.events.v1.TransactionStaged
 	63, // 50: cairn.events.v1.Envelope.transaction_committed:type_name -> cairn.events.v1.TransactionCommitted
 	64, // 51: cairn.events.v1.Envelope.transaction_rolled_back:type_name -> cairn.events.v1.TransactionRolledBack
-	2,  // 52: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,  // 53: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	29, // 54: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	29, // 55: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,  // 56: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,  // 57: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,  // 58: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	29, // 59: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 60: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	29, // 61: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10, // 62: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10, // 63: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10, // 64: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	15, // 65: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	29, // 66: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	29, // 67: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 68: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	16, // 69: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	17, // 70: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	18, // 71: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	29, // 72: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 73: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14, // 74: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14, // 75: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14, // 76: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14, // 77: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	19, // 78: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14, // 79: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14, // 80: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	19, // 81: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14, // 82: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	19, // 83: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	84, // [84:84] is the sub-list for method output_type
-	84, // [84:84] is the sub-list for method input_type
-	84, // [84:84] is the sub-list for extension type_name
-	84, // [84:84] is the sub-list for extension extendee
-	0,  // [0:84] is the sub-list for field type_name
+	65, // 52: cairn.events.v1.Envelope.bucket_created:type_name -> cairn.events.v1.BucketCreated
+	66, // 53: cairn.events.v1.Envelope.bucket_updated:type_name -> cairn.events.v1.BucketUpdated
+	67, // 54: cairn.events.v1.Envelope.bucket_deleted:type_name -> cairn.events.v1.BucketDeleted
+	68, // 55: cairn.events.v1.Envelope.upload_progressed:type_name -> cairn.events.v1.UploadProgressed
+	69, // 56: cairn.events.v1.Envelope.upload_abandoned:type_name -> cairn.events.v1.UploadAbandoned
+	70, // 57: cairn.events.v1.Envelope.file_created:type_name -> cairn.events.v1.FileCreated
+	71, // 58: cairn.events.v1.Envelope.file_updated:type_name -> cairn.events.v1.FileUpdated
+	72, // 59: cairn.events.v1.Envelope.file_deleted:type_name -> cairn.events.v1.FileDeleted
+	73, // 60: cairn.events.v1.Envelope.file_token_created:type_name -> cairn.events.v1.FileTokenCreated
+	74, // 61: cairn.events.v1.Envelope.file_token_deleted:type_name -> cairn.events.v1.FileTokenDeleted
+	2,  // 62: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,  // 63: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	29, // 64: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	29, // 65: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,  // 66: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,  // 67: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,  // 68: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	29, // 69: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 70: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	29, // 71: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 72: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10, // 73: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10, // 74: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	15, // 75: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	29, // 76: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	29, // 77: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 78: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	16, // 79: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	17, // 80: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	18, // 81: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	29, // 82: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,  // 83: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14, // 84: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14, // 85: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14, // 86: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14, // 87: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	19, // 88: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14, // 89: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14, // 90: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	19, // 91: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14, // 92: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	19, // 93: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	94, // [94:94] is the sub-list for method output_type
+	94, // [94:94] is the sub-list for method input_type
+	94, // [94:94] is the sub-list for extension type_name
+	94, // [94:94] is the sub-list for extension extendee
+	0,  // [0:94] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3001,6 +3201,7 @@ func file_cairn_events_v1_events_proto_init() {
 	file_cairn_events_v1_users_proto_init()
 	file_cairn_events_v1_teams_proto_init()
 	file_cairn_events_v1_databases_proto_init()
+	file_cairn_events_v1_storage_proto_init()
 	file_cairn_events_v1_events_proto_msgTypes[0].OneofWrappers = []any{
 		(*Envelope_ProjectCreated)(nil),
 		(*Envelope_ProjectUpdated)(nil),
@@ -3052,6 +3253,16 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_TransactionStaged)(nil),
 		(*Envelope_TransactionCommitted)(nil),
 		(*Envelope_TransactionRolledBack)(nil),
+		(*Envelope_BucketCreated)(nil),
+		(*Envelope_BucketUpdated)(nil),
+		(*Envelope_BucketDeleted)(nil),
+		(*Envelope_UploadProgressed)(nil),
+		(*Envelope_UploadAbandoned)(nil),
+		(*Envelope_FileCreated)(nil),
+		(*Envelope_FileUpdated)(nil),
+		(*Envelope_FileDeleted)(nil),
+		(*Envelope_FileTokenCreated)(nil),
+		(*Envelope_FileTokenDeleted)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
