@@ -99,6 +99,35 @@ func TransactionAggregate(project, tx string) Aggregate {
 	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "transactions", tx, "*")}
 }
 
+// BucketAggregate is a bucket's own events (one token: its files are
+// aggregates of their own).
+func BucketAggregate(project, bucket string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "buckets", bucket, "*")}
+}
+
+// FileAggregate is one file from its first uploaded chunk to its deletion
+// (upload, abandon, create, update, delete); its tokens are below it.
+func FileAggregate(project, bucket, file string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "buckets", bucket, "files", file, "*")}
+}
+
+// FileTokenAggregate is one file token.
+func FileTokenAggregate(project, bucket, file, token string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "buckets", bucket, "files", file, "tokens", token, "*")}
+}
+
+func bucketSubject(b *eventsv1.Bucket, verb string) string {
+	return streams.ProjectSubject(b.GetProjectId(), "buckets", b.GetId(), verb)
+}
+
+func fileSubject(f *eventsv1.File, verb string) string {
+	return streams.ProjectSubject(f.GetProjectId(), "buckets", f.GetBucketId(), "files", f.GetId(), verb)
+}
+
+func fileTokenSubject(t *eventsv1.FileToken, verb string) string {
+	return streams.ProjectSubject(t.GetProjectId(), "buckets", t.GetBucketId(), "files", t.GetFileId(), "tokens", t.GetId(), verb)
+}
+
 func collectionSubject(c *eventsv1.Collection, verb string) string {
 	return streams.ProjectSubject(c.GetProjectId(), "databases", c.GetDatabaseId(), "collections", c.GetId(), verb)
 }
@@ -249,6 +278,26 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 	case *eventsv1.Envelope_TransactionRolledBack:
 		t := p.TransactionRolledBack.GetTransaction()
 		return streams.ProjectSubject(t.GetProjectId(), "transactions", t.GetId(), "rollback"), nil
+	case *eventsv1.Envelope_BucketCreated:
+		return bucketSubject(p.BucketCreated.GetBucket(), "create"), nil
+	case *eventsv1.Envelope_BucketUpdated:
+		return bucketSubject(p.BucketUpdated.GetBucket(), "update"), nil
+	case *eventsv1.Envelope_BucketDeleted:
+		return bucketSubject(p.BucketDeleted.GetBucket(), "delete"), nil
+	case *eventsv1.Envelope_UploadProgressed:
+		return fileSubject(p.UploadProgressed.GetUpload().GetFile(), "upload"), nil
+	case *eventsv1.Envelope_UploadAbandoned:
+		return fileSubject(p.UploadAbandoned.GetUpload().GetFile(), "abandon"), nil
+	case *eventsv1.Envelope_FileCreated:
+		return fileSubject(p.FileCreated.GetFile(), "create"), nil
+	case *eventsv1.Envelope_FileUpdated:
+		return fileSubject(p.FileUpdated.GetFile(), "update"), nil
+	case *eventsv1.Envelope_FileDeleted:
+		return fileSubject(p.FileDeleted.GetFile(), "delete"), nil
+	case *eventsv1.Envelope_FileTokenCreated:
+		return fileTokenSubject(p.FileTokenCreated.GetToken(), "create"), nil
+	case *eventsv1.Envelope_FileTokenDeleted:
+		return fileTokenSubject(p.FileTokenDeleted.GetToken(), "delete"), nil
 	default:
 		return "", fmt.Errorf("no subject for event payload %T", p)
 	}

@@ -93,3 +93,42 @@ func TestDatabaseSubjects(t *testing.T) {
 		}
 	}
 }
+
+// Storage aggregates nest (bucket ⊃ file ⊃ token) but their filters must
+// not: a bucket's expectation never covers its files, a file's never its
+// tokens.
+func TestStorageSubjects(t *testing.T) {
+	b := &eventsv1.Bucket{Id: "b1", ProjectId: "p1"}
+	f := &eventsv1.File{Id: "f1", ProjectId: "p1", BucketId: "b1"}
+	up := &eventsv1.Upload{File: f}
+	tok := &eventsv1.FileToken{Id: "t1", ProjectId: "p1", BucketId: "b1", FileId: "f1"}
+	bAgg, fAgg, tAgg := eventlog.BucketAggregate("p1", "b1"), eventlog.FileAggregate("p1", "b1", "f1"), eventlog.FileTokenAggregate("p1", "b1", "f1", "t1")
+	cases := []struct {
+		env  *eventsv1.Envelope
+		want string
+		agg  eventlog.Aggregate
+	}{
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_BucketCreated{BucketCreated: &eventsv1.BucketCreated{Bucket: b}}}, "cairn.p1.buckets.b1.create", bAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_BucketUpdated{BucketUpdated: &eventsv1.BucketUpdated{Bucket: b}}}, "cairn.p1.buckets.b1.update", bAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_BucketDeleted{BucketDeleted: &eventsv1.BucketDeleted{Bucket: b}}}, "cairn.p1.buckets.b1.delete", bAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_UploadProgressed{UploadProgressed: &eventsv1.UploadProgressed{Upload: up}}}, "cairn.p1.buckets.b1.files.f1.upload", fAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_UploadAbandoned{UploadAbandoned: &eventsv1.UploadAbandoned{Upload: up}}}, "cairn.p1.buckets.b1.files.f1.abandon", fAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_FileCreated{FileCreated: &eventsv1.FileCreated{File: f}}}, "cairn.p1.buckets.b1.files.f1.create", fAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_FileUpdated{FileUpdated: &eventsv1.FileUpdated{File: f}}}, "cairn.p1.buckets.b1.files.f1.update", fAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_FileDeleted{FileDeleted: &eventsv1.FileDeleted{File: f}}}, "cairn.p1.buckets.b1.files.f1.delete", fAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_FileTokenCreated{FileTokenCreated: &eventsv1.FileTokenCreated{Token: tok}}}, "cairn.p1.buckets.b1.files.f1.tokens.t1.create", tAgg},
+		{&eventsv1.Envelope{Payload: &eventsv1.Envelope_FileTokenDeleted{FileTokenDeleted: &eventsv1.FileTokenDeleted{Token: tok}}}, "cairn.p1.buckets.b1.files.f1.tokens.t1.delete", tAgg},
+	}
+	aggs := []eventlog.Aggregate{bAgg, fAgg, tAgg, eventlog.FileAggregate("p1", "b1", "f2"), eventlog.BucketAggregate("p1", "b2")}
+	for _, c := range cases {
+		got, err := eventlog.Subject(c.env)
+		if err != nil || got != c.want {
+			t.Errorf("%T: subject %q, %v; want %q", c.env.GetPayload(), got, err, c.want)
+		}
+		for _, a := range aggs {
+			if in := server.SubjectMatchesFilter(got, a.Filter); in != (a == c.agg) {
+				t.Errorf("%s in aggregate %s: %v", got, a.Filter, in)
+			}
+		}
+	}
+}
