@@ -125,6 +125,26 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyTransaction(txn, sp, ev, pl.TransactionCommitted.GetTransaction(), nil)
 	case *eventsv1.Envelope_TransactionRolledBack:
 		err = p.applyTransaction(txn, sp, ev, pl.TransactionRolledBack.GetTransaction(), nil)
+	case *eventsv1.Envelope_BucketCreated:
+		err = p.applyBucket(txn, sp, ev, pl.BucketCreated.GetBucket(), false)
+	case *eventsv1.Envelope_BucketUpdated:
+		err = p.applyBucket(txn, sp, ev, pl.BucketUpdated.GetBucket(), false)
+	case *eventsv1.Envelope_BucketDeleted:
+		err = p.applyBucket(txn, sp, ev, pl.BucketDeleted.GetBucket(), true)
+	case *eventsv1.Envelope_UploadProgressed:
+		err = p.applyUpload(txn, sp, ev, pl.UploadProgressed.GetUpload(), false)
+	case *eventsv1.Envelope_UploadAbandoned:
+		err = p.applyUpload(txn, sp, ev, pl.UploadAbandoned.GetUpload(), true)
+	case *eventsv1.Envelope_FileCreated:
+		err = p.applyFile(txn, sp, ev, pl.FileCreated.GetFile(), true, false)
+	case *eventsv1.Envelope_FileUpdated:
+		err = p.applyFile(txn, sp, ev, pl.FileUpdated.GetFile(), false, false)
+	case *eventsv1.Envelope_FileDeleted:
+		err = p.applyFile(txn, sp, ev, pl.FileDeleted.GetFile(), false, true)
+	case *eventsv1.Envelope_FileTokenCreated:
+		err = p.applyFileToken(txn, sp, ev, pl.FileTokenCreated.GetToken(), false)
+	case *eventsv1.Envelope_FileTokenDeleted:
+		err = p.applyFileToken(txn, sp, ev, pl.FileTokenDeleted.GetToken(), true)
 	default:
 		return effect{}, fatal("%s seq %d (%s, event %s): %w %T; upgrade this node",
 			sp.stream, ev.msg.Seq, ev.msg.Subject, ev.env.GetId(), ErrUnknownEvent, pl)

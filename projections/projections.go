@@ -543,7 +543,17 @@ func (p *Projections) Snapshot(stream string) ([]KV, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.Dump([]byte(sp.prefix))
+	all, err := p.Dump([]byte(sp.prefix))
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, kv := range all {
+		if !notReadModel(kv.Key) {
+			out = append(out, kv)
+		}
+	}
+	return out, nil
 }
 
 // Dump returns every live entry under prefix in key order.
