@@ -438,3 +438,27 @@ func TestRenderConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// Large reductions go through the box shrink first; the layout and the crop
+// window must survive it.
+func TestRenderLargeReduction(t *testing.T) {
+	m := render(t, encodeAs(t, quadrants(1000, 600), FormatPNG), Options{Width: 50, Output: "png"})
+	wantSize(t, m, 50, 30)
+	wantColor(t, m, 10, 5, red, 2)
+	wantColor(t, m, 40, 5, green, 2)
+	wantColor(t, m, 10, 25, blue, 2)
+	wantColor(t, m, 40, 25, yellow, 2)
+
+	wide := encodeAs(t, bands(3000, 100, false), FormatPNG)
+	for g, want := range map[string]color.NRGBA{"left": red, "center": green, "right": blue} {
+		m := render(t, wide, Options{Width: 10, Height: 10, Gravity: g, Output: "png"})
+		wantSize(t, m, 10, 10)
+		wantColor(t, m, 5, 5, want, 2)
+		wantColor(t, m, 0, 0, want, 2)
+		wantColor(t, m, 9, 9, want, 2)
+	}
+	// A translucent image averages in premultiplied form: no dark fringe.
+	half := uniform(400, 400, color.NRGBA{0xff, 0xff, 0xff, 0x80})
+	m = render(t, encodeAs(t, half, FormatPNG), Options{Width: 20, Output: "png"})
+	wantColor(t, m, 10, 10, color.NRGBA{0xff, 0xff, 0xff, 0x80}, 2)
+}
