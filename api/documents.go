@@ -42,21 +42,21 @@ const (
 // against: a user's verification, teams (with their roles) and labels are
 // read from the read model at the time of the call, so a revoked
 // membership takes effect at once.
-func (h *databasesHandler) subject(project string, p access.Principal) (permission.Subject, error) {
+func (s *Server) subject(project string, p access.Principal) (permission.Subject, error) {
 	switch p.Kind {
 	case access.Operator:
 		return permission.Subject{Kind: permission.Operator}, nil
 	case access.APIKey:
 		return permission.Subject{Kind: permission.APIKey}, nil
 	case access.User:
-		u, err := h.reads.User(project, p.ID)
+		u, err := s.reads.User(project, p.ID)
 		if err != nil {
 			if errors.Is(err, errNotFound) {
 				return permission.Subject{}, domain.Errorf(domain.KindUnauthenticated, "the session's user no longer exists")
 			}
 			return permission.Subject{}, err
 		}
-		ms, err := h.reads.ListUserMemberships(project, p.ID)
+		ms, err := s.reads.ListUserMemberships(project, p.ID)
 		if err != nil {
 			return permission.Subject{}, err
 		}

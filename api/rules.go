@@ -78,6 +78,21 @@ var rules = map[string]rule{
 	cairnv1connect.SitesServiceListDeploymentsProcedure:                {scope: access.SitesRead},
 	cairnv1connect.SitesServiceActivateDeploymentProcedure:             {scope: access.SitesWrite},
 	cairnv1connect.SitesServiceDeleteDeploymentProcedure:               {scope: access.SitesWrite},
+	cairnv1connect.StorageServiceCreateBucketProcedure:                 {scope: access.BucketsWrite},
+	cairnv1connect.StorageServiceGetBucketProcedure:                    {scope: access.BucketsRead},
+	cairnv1connect.StorageServiceListBucketsProcedure:                  {scope: access.BucketsRead},
+	cairnv1connect.StorageServiceUpdateBucketProcedure:                 {scope: access.BucketsWrite},
+	cairnv1connect.StorageServiceDeleteBucketProcedure:                 {scope: access.BucketsWrite},
+	cairnv1connect.StorageServiceCreateFileProcedure:                   {scope: access.FilesWrite, users: true, guests: true},
+	cairnv1connect.StorageServiceGetFileProcedure:                      {scope: access.FilesRead, users: true, guests: true},
+	cairnv1connect.StorageServiceListFilesProcedure:                    {scope: access.FilesRead, users: true, guests: true},
+	cairnv1connect.StorageServiceUpdateFileProcedure:                   {scope: access.FilesWrite, users: true, guests: true},
+	cairnv1connect.StorageServiceDeleteFileProcedure:                   {scope: access.FilesWrite, users: true, guests: true},
+	cairnv1connect.StorageServiceGetUploadProcedure:                    {scope: access.FilesWrite, users: true, guests: true},
+	cairnv1connect.StorageServiceCreateFileTokenProcedure:              {scope: access.FilesWrite},
+	cairnv1connect.StorageServiceListFileTokensProcedure:               {scope: access.FilesRead},
+	cairnv1connect.StorageServiceDeleteFileTokenProcedure:              {scope: access.FilesWrite},
+	cairnv1connect.StorageServiceGetStorageUsageProcedure:              {scope: access.BucketsRead},
 	cairnv1connect.AccountServiceCreateAccountProcedure:                {client: guests},
 	cairnv1connect.AccountServiceCreateEmailPasswordSessionProcedure:   {client: guests},
 	cairnv1connect.AccountServiceCreateAnonymousSessionProcedure:       {client: guests},
@@ -412,7 +427,12 @@ func (s *Server) waitMinSeq(ctx context.Context, info *connect.CallInfo, stream 
 // waitMinSeqHeader waits until stream is applied up to the sequence in
 // header, if the request has one.
 func (s *Server) waitMinSeqHeader(ctx context.Context, info *connect.CallInfo, header, stream string) error {
-	v := info.RequestHeader().Get(header)
+	return s.waitSeq(ctx, info.RequestHeader().Get(header), header, stream)
+}
+
+// waitSeq waits until stream is applied up to sequence v (a header's
+// value; empty: no wait).
+func (s *Server) waitSeq(ctx context.Context, v, header, stream string) error {
 	if v == "" {
 		return nil
 	}

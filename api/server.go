@@ -58,6 +58,7 @@ type ReadModels interface {
 	ListDatabases(project, after string, limit int) ([]*eventsv1.Database, error)
 	ListCollections(project, db, after string, limit int) ([]*eventsv1.Collection, error)
 	documentReads
+	storageReads
 	Ready() bool
 }
 
@@ -112,6 +113,8 @@ type Config struct {
 	OAuthHTTPClient *http.Client
 	// Databases bounds document queries and batches.
 	Databases DatabaseLimits
+	// Storage bounds files, uploads and previews.
+	Storage StorageLimits
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -130,6 +133,7 @@ type Server struct {
 	log         *eventlog.Log
 	reads       ReadModels
 	cfg         DatabaseLimits
+	storage     StorageLimits
 	store       *streams.Store
 	auth        *authenticator
 	masterKey   []byte
@@ -159,7 +163,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
 		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
-		stopping: cfg.Stopping, metrics: cfg.Metrics, cfg: cfg.Databases, blobs: cfg.Blobs, mailer: cfg.InviteMailer,
+		stopping: cfg.Stopping, metrics: cfg.Metrics, cfg: cfg.Databases, storage: cfg.Storage.withDefaults(), blobs: cfg.Blobs, mailer: cfg.InviteMailer,
 		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, ".")), publicURL: strings.TrimSuffix(cfg.PublicURL, "/")}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -218,6 +222,7 @@ func New(cfg Config) (http.Handler, error) {
 		s.manifests.max = 256
 		s.mountSites(mux)
 	}
+	s.mountStorage(mux)
 	mux.HandleFunc("GET /v1/projects/{project}/jwks.json", s.serveJWKS)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready() {
@@ -272,6 +277,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterUsersServiceHandler(server, &usersHandler{s})
 	cairnv1connect.RegisterTeamsServiceHandler(server, &teamsHandler{s})
 	cairnv1connect.RegisterDatabasesServiceHandler(server, &databasesHandler{Server: s})
+	cairnv1connect.RegisterStorageServiceHandler(server, &storageHandler{Server: s})
 	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
 	grpcreflect.Register(server)
 	return server, nil

@@ -44,6 +44,9 @@ type config struct {
 	NoAuthRateLimits bool
 	// Document database limits (api.DatabaseLimits); 0 = default.
 	MaxQueryLimit, MaxQueryScan, MaxBatchOperations int
+	// Storage limits (api.StorageLimits); 0 = default.
+	MaxFileSize, StorageQuota int64
+	UploadExpiry              time.Duration
 }
 
 // trustedProxies parses --trusted-proxies.
@@ -92,7 +95,22 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&c.MaxQueryLimit, "max-query-limit", envInt(getenv, "CAIRN_MAX_QUERY_LIMIT"), "largest page a document query may ask for; 0 = 100 (CAIRN_MAX_QUERY_LIMIT)")
 	fs.IntVar(&c.MaxQueryScan, "max-query-scan", envInt(getenv, "CAIRN_MAX_QUERY_SCAN"), "documents one query may examine before failing with the index to create; 0 = 10000 (CAIRN_MAX_QUERY_SCAN)")
 	fs.IntVar(&c.MaxBatchOperations, "max-batch-operations", envInt(getenv, "CAIRN_MAX_BATCH_OPERATIONS"), "documents one bulk call or transaction writes; 0 = 100, at most 900 (CAIRN_MAX_BATCH_OPERATIONS)")
+	fs.Int64Var(&c.MaxFileSize, "max-file-size", envInt64(getenv, "CAIRN_MAX_FILE_SIZE"), "largest file any bucket accepts, in bytes; 0 = 5 GiB (CAIRN_MAX_FILE_SIZE)")
+	fs.Int64Var(&c.StorageQuota, "storage-quota", envInt64(getenv, "CAIRN_STORAGE_QUOTA"), "bytes of files a project may store unless its limits say otherwise; 0 = unlimited (CAIRN_STORAGE_QUOTA)")
+	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration(getenv, "CAIRN_UPLOAD_EXPIRY", 24*time.Hour), "how long a chunked upload may wait for its next chunk before its bytes are deleted (CAIRN_UPLOAD_EXPIRY)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
+}
+
+func envInt64(getenv func(string) string, name string) int64 {
+	n, _ := strconv.ParseInt(getenv(name), 10, 64)
+	return n
+}
+
+func envDuration(getenv func(string) string, name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(getenv(name)); err == nil {
+		return d
+	}
+	return def
 }
 
 func envInt(getenv func(string) string, name string) int {

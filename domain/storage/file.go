@@ -82,6 +82,8 @@ type UploadChunk struct {
 	PartSize    int64
 	Compression string
 	SealedKey   []byte
+	// Owner is the end user starting the upload ("" for a key or guest).
+	Owner string
 	// InstanceMax is --max-file-size; Expiry how long an upload may idle.
 	InstanceMax int64
 	Expiry      time.Duration
@@ -211,7 +213,7 @@ func uploadChunk(s FileState, c UploadChunk) ([]*eventsv1.Envelope, error) {
 			Name: c.Name, Permissions: permission.Strings(perms), Size: c.Size, MimeType: c.MimeType,
 			ChunksTotal: c.ChunksTotal, BlobUid: c.BlobUID, PartSize: c.PartSize, Compression: compression,
 			SealedKey: c.SealedKey, CreatedAt: timestamppb.New(c.Now),
-		}}
+		}, Owner: c.Owner}
 	} else {
 		u = proto.CloneOf(s.Upload)
 	}

@@ -205,6 +205,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// Last returns the aggregate's last event and its sequence (nil, 0 when
+// none), read from the stream: fresher than any read model, for work that
+// must be checked before a long write (an upload chunk) and decided again
+// at the append.
+func (l *Log) Last(ctx context.Context, agg Aggregate) (*eventsv1.Envelope, uint64, error) {
+	return l.load(ctx, agg)
+}
+
 // load returns the aggregate's last event and its sequence (0 when none).
 func (l *Log) load(ctx context.Context, agg Aggregate) (*eventsv1.Envelope, uint64, error) {
 	var msg streams.StoredMsg

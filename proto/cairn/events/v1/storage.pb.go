@@ -584,7 +584,10 @@ type Upload struct {
 	// crypto/sha256 digest state (encoding.BinaryMarshaler) after received.
 	HashState []byte `protobuf:"bytes,3,opt,name=hash_state,json=hashState,proto3" json:"hash_state,omitempty"`
 	// An upload not continued by then is abandoned and its bytes removed.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The end user who started it (empty for a key or a guest): only they
+	// may continue it.
+	Owner         string `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -645,6 +648,13 @@ func (x *Upload) GetExpiresAt() *timestamppb.Timestamp {
 		return x.ExpiresAt
 	}
 	return nil
+}
+
+func (x *Upload) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
 }
 
 type UploadProgressed struct {
@@ -1127,14 +1137,15 @@ const file_cairn_events_v1_storage_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa9\x01\n" +
+	"updated_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xbf\x01\n" +
 	"\x06Upload\x12)\n" +
 	"\x04file\x18\x01 \x01(\v2\x15.cairn.events.v1.FileR\x04file\x12\x1a\n" +
 	"\breceived\x18\x02 \x01(\x03R\breceived\x12\x1d\n" +
 	"\n" +
 	"hash_state\x18\x03 \x01(\fR\thashState\x129\n" +
 	"\n" +
-	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"C\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05owner\"C\n" +
 	"\x10UploadProgressed\x12/\n" +
 	"\x06upload\x18\x01 \x01(\v2\x17.cairn.events.v1.UploadR\x06upload\"B\n" +
 	"\x0fUploadAbandoned\x12/\n" +
