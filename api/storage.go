@@ -20,8 +20,8 @@ import (
 	"github.com/cairn-dev/cairn/domain/permission"
 	"github.com/cairn-dev/cairn/domain/storage"
 	"github.com/cairn-dev/cairn/filestore"
-	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 	"github.com/cairn-dev/cairn/streams/eventlog"
 )
 

@@ -451,4 +451,3 @@ func (s *Server) servePreviewImage(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(out)
 	}
 }
-
