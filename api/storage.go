@@ -223,7 +223,7 @@ func (h *storageHandler) CreateBucket(ctx context.Context, req *cairnv1.CreateBu
 		id = h.log.NewID()
 	}
 	b, err := h.writeBucket(ctx, project, id, storage.CreateBucket{
-		ID: id, Name: req.GetName(), Permissions: req.GetPermissions(), FileSecurity: req.GetFileSecurity(),
+		ProjectID: project, ID: id, Name: req.GetName(), Permissions: req.GetPermissions(), FileSecurity: req.GetFileSecurity(),
 		Enabled: req.Enabled == nil || *req.Enabled, MaxFileSize: req.GetMaximumFileSize(),
 		Extensions: req.GetAllowedFileExtensions(), Compression: compressionNames[req.GetCompression()],
 		Encryption: req.GetEncryption(), InstanceMax: h.storage.MaxFileSize, UID: h.log.NewID(), Now: h.log.Now(),
@@ -231,7 +231,6 @@ func (h *storageHandler) CreateBucket(ctx context.Context, req *cairnv1.CreateBu
 	if err != nil {
 		return nil, err
 	}
-	b.ProjectId = project
 	return &cairnv1.CreateBucketResponse{Bucket: bucketOut(b)}, nil
 }
 
@@ -445,7 +444,7 @@ func (s *Server) putChunk(ctx context.Context, meta eventlog.Meta, bv *bucketVie
 		Bucket: b, FileID: c.fileID, Name: c.name, Permissions: perms, Size: total,
 		Chunk:       storage.Chunk{Offset: chunk.Offset, Size: chunk.Size, Stored: chunk.Stored, Nonce: chunk.Nonce},
 		ChunksTotal: c.chunksTotal, HashState: hs, MimeType: filestore.Sniff(head.bytes(), c.name),
-		BlobUID: strings.TrimPrefix(layout.UID, b.GetUid()+"/"), PartSize: layout.PartSize, Compression: layout.Compression,
+		BlobUID: strings.TrimPrefix(layout.UID, b.GetUid()+"-"), PartSize: layout.PartSize, Compression: layout.Compression,
 		SealedKey: sealed, Owner: bv.subj.UserID, InstanceMax: s.storage.MaxFileSize, Expiry: s.storage.UploadExpiry, Now: s.log.Now(),
 	}
 	if c.offset+chunk.Size == total {
@@ -528,7 +527,7 @@ func (s *Server) layoutFor(project string, b *eventsv1.Bucket, u *eventsv1.Uploa
 		l, err := s.fileLayout(u.GetFile())
 		return l, u.GetFile().GetSealedKey(), err
 	}
-	l := filestore.Layout{UID: b.GetUid() + "/" + s.log.NewID(), PartSize: s.storage.PartSize, Compression: b.GetCompression()}
+	l := filestore.Layout{UID: layoutUID(b.GetUid(), s.log.NewID()), PartSize: s.storage.PartSize, Compression: b.GetCompression()}
 	if !b.GetEncryption() {
 		return l, nil, nil
 	}
@@ -544,9 +543,19 @@ func (s *Server) layoutFor(project string, b *eventsv1.Bucket, u *eventsv1.Uploa
 	return l, sealed, nil
 }
 
+// layoutUID names a file's objects: under its bucket's uid, so a deleted
+// bucket's objects are found by prefix whichever upload wrote them.
+func layoutUID(bucketUID, blobUID string) string { return bucketUID + "-" + blobUID }
+
+// plainLayout is where a file's bytes are, without its key (enough to
+// delete them).
+func plainLayout(f *eventsv1.File) filestore.Layout {
+	return filestore.Layout{UID: layoutUID(f.GetBucketUid(), f.GetBlobUid()), PartSize: f.GetPartSize(), Compression: f.GetCompression()}
+}
+
 // fileLayout is where a stored file's bytes are.
 func (s *Server) fileLayout(f *eventsv1.File) (filestore.Layout, error) {
-	l := filestore.Layout{UID: f.GetBucketUid() + "/" + f.GetBlobUid(), PartSize: f.GetPartSize(), Compression: f.GetCompression()}
+	l := plainLayout(f)
 	if len(f.GetSealedKey()) > 0 {
 		key, err := s.unseal(f.GetProjectId(), "file-key:"+l.UID, f.GetSealedKey())
 		if err != nil {

@@ -101,15 +101,14 @@ func (sw *StorageSweeper) delete(ctx context.Context, g projections.StorageGarba
 	}
 	if g.File != nil {
 		f := g.File
-		l := filestore.Layout{UID: f.GetBucketUid() + "/" + f.GetBlobUid(), PartSize: f.GetPartSize(), Compression: f.GetCompression()}
-		if err := filestore.Delete(ctx, obs, l, fileChunks(f)); err != nil {
+		if err := filestore.Delete(ctx, obs, plainLayout(f), fileChunks(f)); err != nil {
 			return fmt.Errorf("delete bytes of file %s of project %s: %w", f.GetId(), g.Project, err)
 		}
 		return nil
 	}
 	// A deleted bucket: every object under its uid, whichever file (or
 	// refused chunk) wrote it.
-	prefix := "files/" + g.BucketUID + "/"
+	prefix := "files/" + layoutUID(g.BucketUID, "")
 	lister, err := obs.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return nil

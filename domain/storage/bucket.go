@@ -28,6 +28,7 @@ type BucketCommand interface{ isBucketCommand() }
 
 // CreateBucket makes a bucket.
 type CreateBucket struct {
+	ProjectID    string
 	ID, Name     string
 	Permissions  []string
 	FileSecurity bool
@@ -76,7 +77,7 @@ func DecideBucket(state *eventsv1.Bucket, cmd BucketCommand) ([]*eventsv1.Envelo
 			return nil, domain.Errorf(domain.KindAlreadyExists, "bucket %q already exists", c.ID)
 		}
 		b := &eventsv1.Bucket{
-			Id: c.ID, Name: c.Name, FileSecurity: c.FileSecurity, Enabled: c.Enabled, Uid: c.UID,
+			Id: c.ID, ProjectId: c.ProjectID, Name: c.Name, FileSecurity: c.FileSecurity, Enabled: c.Enabled, Uid: c.UID,
 			CreatedAt: timestamppb.New(c.Now), UpdatedAt: timestamppb.New(c.Now),
 		}
 		if err := setBucket(b, &c.Permissions, &c.MaxFileSize, &c.Extensions, &c.Compression, c.InstanceMax); err != nil {
