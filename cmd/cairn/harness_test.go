@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"bufio"
 	"context"
 	"errors"
@@ -43,7 +42,7 @@ func startInstance(t testing.TB, dataDir string, extra ...string) *instance {
 	env := map[string]string{"CAIRN_ADMIN_KEY": testAdminKey}
 	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
 	go func() {
-		err := run(ctx, args, pw, os.Stderr, func(k string) string { return env[k] })
+		err := run(ctx, args, pw, io.Discard, func(k string) string { return env[k] })
 		pw.CloseWithError(errors.New("serve exited"))
 		in.done <- err
 	}()
