@@ -22,6 +22,9 @@ type server struct {
 	url      string
 	stopping chan struct{}
 	served   chan error
+	// sweeper deletes stored bytes that deletions left; stopSweep ends it.
+	stopSweep context.CancelFunc
+	swept     chan struct{}
 }
 
 // startServer opens the node, starts its projectors and serves the API on
@@ -73,6 +76,13 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 	protocols.SetUnencryptedHTTP2(true)
 	s.http = &http.Server{Handler: handler, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopSweep, s.swept = stopSweep, make(chan struct{})
+	sweeper := &api.StorageSweeper{Log: n.log, Reads: n.reads, Store: n.store, Logger: logger, Every: cfg.SweepEvery}
+	go func() {
+		defer close(s.swept)
+		sweeper.Run(sweepCtx)
+	}()
 	go func() { s.served <- s.http.Serve(ln) }()
 	return s, nil
 }
@@ -86,5 +96,7 @@ func (s *server) shutdown(logger *slog.Logger) {
 	if err := s.http.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("drain incomplete", "err", err)
 	}
+	s.stopSweep()
+	<-s.swept
 	s.node.close()
 }
