@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -338,7 +339,10 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, download bool
 		rg, ok, err := filestore.ParseRange(rh, size)
 		if errors.Is(err, filestore.ErrUnsatisfiable) {
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
-			s.httpError(w, r, domain.Errorf(domain.KindInvalid, "range %q is outside the file's %d bytes", rh, size))
+			h.Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"code": "out_of_range",
+				"message": fmt.Sprintf("range %q is outside the file's %d bytes", rh, size)})
 			return
 		}
 		if ok {
