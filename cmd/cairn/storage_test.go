@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"connectrpc.com/connect/v2"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/cairn-dev/cairn/api"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
 
@@ -266,7 +268,8 @@ func startSharedNATS(t *testing.T) string {
 // TestStorageLimitsAndSafety: extension and size limits, quotas, served
 // headers for active content, and the preview cache.
 func TestStorageLimitsAndSafety(t *testing.T) {
-	in := startInstance(t, t.TempDir(), "--storage-sweep-every", "100ms", "--upload-expiry", "1s")
+	dir := t.TempDir()
+	in := startInstance(t, dir, "--storage-sweep-every", "100ms", "--upload-expiry", "1s")
 	key := newProjectWithKey(t, in, "lim", allScopes()...)
 	ctx, _ := as(context.Background(), key)
 	st := in.storage()
@@ -377,4 +380,51 @@ func TestStorageLimitsAndSafety(t *testing.T) {
 	if err != nil || usage.GetUsedBytes() != used || usage.GetQuotaBytes() != used+2000 {
 		t.Errorf("usage after delete and abandon: %v %v (want %d used)", usage, err, used)
 	}
+
+	// A deleted bucket takes its files along.
+	if _, err := in.projects().UpdateProject(op, &cairnv1.UpdateProjectRequest{ProjectId: "lim", Limits: &cairnv1.ProjectLimits{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateBucket(ctx, &cairnv1.CreateBucketRequest{ProjectId: "lim", BucketId: "tmp", Name: "tmp"}); err != nil {
+		t.Fatal(err)
+	}
+	in.uploadChunked(t, key, "lim", "tmp", "t1", "t1.bin", fileBytes(3000, 1), 1<<20)
+	in.uploadChunked(t, key, "lim", "tmp", "t2", "t2.bin", fileBytes(3000, 2), 1000)
+	if _, err := st.DeleteBucket(ctx, &cairnv1.DeleteBucketRequest{ProjectId: "lim", BucketId: "tmp"}); err != nil {
+		t.Fatal(err)
+	}
+	usage, err = st.GetStorageUsage(ctx, &cairnv1.GetStorageUsageRequest{ProjectId: "lim"})
+	if err != nil || usage.GetUsedBytes() != used || usage.GetFiles() != 3 {
+		t.Errorf("usage after a bucket's deletion: %v %v", usage, err)
+	}
+	in.stop()
+
+	// After a sweep the object store holds the parts of the three live
+	// files only: the deleted file's, the abandoned upload's and the
+	// deleted bucket's are gone.
+	nd := openStopped(t, dir)
+	defer nd.close()
+	sweeper := &api.StorageSweeper{Log: nd.log, Reads: nd.reads, Store: nd.store, Logger: slog.New(slog.DiscardHandler)}
+	if err := sweeper.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := nd.store.ObjectStore(context.Background(), "lim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := obs.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 3 {
+		var names []string
+		for _, i := range infos {
+			names = append(names, i.Name)
+		}
+		t.Errorf("objects after the sweep: %v, want the 3 live files' parts", names)
+	}
+	if pending, err := nd.reads.PendingStorageGarbage(10); err != nil || len(pending) != 0 {
+		t.Errorf("storage garbage left: %v %v", pending, err)
+	}
+	checkRebuild(t, nd, "lim", "storage limits")
 }
