@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -561,5 +562,29 @@ func TestBlobs(t *testing.T) {
 	}
 	if err := PutBlob(ctx, obs, l, "x/y", preview); err == nil {
 		t.Error("blob name with a slash accepted")
+	}
+}
+
+// cancellingWriter cancels a context at its first write.
+type cancellingWriter struct{ cancel func() }
+
+func (c cancellingWriter) Write(p []byte) (int, error) {
+	c.cancel()
+	return len(p), nil
+}
+
+func TestReadRangeStopsWhenCancelled(t *testing.T) {
+	obs := newObjectStore(t)
+	l := testLayout(t, "", false)
+	data := testData(20*testPart, 15)
+	chunks := write(t, obs, l, data)
+	ctx, cancel := context.WithCancel(context.Background())
+	started := time.Now()
+	err := ReadRange(ctx, obs, l, chunks, 0, int64(len(data)), cancellingWriter{cancel})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if d := time.Since(started); d > time.Second {
+		t.Fatalf("ReadRange took %v to notice the cancel", d)
 	}
 }

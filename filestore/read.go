@@ -74,9 +74,16 @@ func ReadRange(ctx context.Context, obs jetstream.ObjectStore, l Layout, chunks 
 	var queue []*fetch
 	defer func() {
 		cancel()
-		for _, f := range queue {
-			<-f.done
-			f.release()
+		// A get notices the cancel only at its next message or read
+		// deadline; the fetches still running give their buffers back in
+		// the background so that ReadRange returns at once.
+		if pending := queue; len(pending) > 0 {
+			go func() {
+				for _, f := range pending {
+					<-f.done
+					f.release()
+				}
+			}()
 		}
 	}()
 	for {
@@ -96,7 +103,11 @@ func ReadRange(ctx context.Context, obs jetstream.ObjectStore, l Layout, chunks 
 			return nil
 		}
 		f := queue[0]
-		<-f.done
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return fmt.Errorf("filestore: read %s: %w", l.UID, ctx.Err())
+		}
 		queue = queue[1:]
 		if f.err != nil {
 			f.release()

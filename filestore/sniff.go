@@ -119,22 +119,24 @@ func byExtension(name string) string {
 }
 
 // Active reports whether a browser would run script in a document of type
-// t (HTML, XHTML, SVG, XML, JavaScript and kin, multipart). Such files must
-// never be served inline from the API origin: that is stored XSS (Appwrite
-// CVE-2022-2925). A type that is not a valid type/subtype counts as active,
-// since a browser sniffs it and may find HTML.
+// t: HTML, XHTML, SVG, XML (any +xml), JavaScript and kin, multipart. Such
+// files must never be served inline from the API origin: that is stored XSS
+// (Appwrite CVE-2022-2925). The type is judged by its words ("xhtml+xml" is
+// active, "vnd.openxmlformats-…" is not), and a type that is not a valid
+// type/subtype counts as active, since a browser would sniff it and may
+// find HTML.
 func Active(t string) bool {
 	mt, _, err := mime.ParseMediaType(t)
 	if err != nil {
 		mt = strings.ToLower(t)
 	}
-	if typ, sub, ok := strings.Cut(mt, "/"); !ok || typ == "" || sub == "" {
+	typ, sub, ok := strings.Cut(mt, "/")
+	if !ok || typ == "" || sub == "" || typ == "multipart" {
 		return true
 	}
-	// Words in the types a browser runs script in, or may render as a
-	// document that does.
-	for _, w := range [...]string{"html", "xml", "svg", "javascript", "ecmascript", "jscript", "vbscript", "multipart"} {
-		if strings.Contains(mt, w) {
+	for w := range strings.FieldsFuncSeq(mt, func(r rune) bool { return strings.ContainsRune("/+.-; ", r) }) {
+		if strings.HasPrefix(w, "xml") || strings.HasPrefix(w, "xsl") ||
+			strings.Contains(w, "html") || strings.Contains(w, "svg") || strings.Contains(w, "script") {
 			return true
 		}
 	}

@@ -68,17 +68,18 @@ func WriteChunk(ctx context.Context, obs jetstream.ObjectStore, l Layout, offset
 		buf := getBuf(bufCap(l.PartSize))
 		n, err := io.ReadFull(r, (*buf)[head:head+size])
 		last := err != nil
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			err = nil
+		case err != nil:
+			err = fmt.Errorf("read: %w", err)
 		}
 		if err == nil && ch.Size+int64(n) > max {
 			err = fmt.Errorf("%w: a chunk may hold at most %d bytes", ErrTooLarge, max)
 		}
 		if err != nil || n == 0 {
 			putBuf(buf)
-			if err != nil {
-				readErr = fmt.Errorf("read: %w", err)
-			}
+			readErr = err
 			break
 		}
 		if h != nil {
