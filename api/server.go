@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -134,6 +135,7 @@ type Server struct {
 	reads       ReadModels
 	cfg         DatabaseLimits
 	storage     StorageLimits
+	renders     chan struct{} // preview renders in flight
 	store       *streams.Store
 	auth        *authenticator
 	masterKey   []byte
@@ -168,6 +170,7 @@ func New(cfg Config) (http.Handler, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	s.renders = make(chan struct{}, runtime.GOMAXPROCS(0))
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -418,6 +418,15 @@ func (s *Server) servePreviewImage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !hit {
+		// Renders are CPU-bound: at most one per core at a time, so a burst
+		// of previews queues instead of starving every other request.
+		select {
+		case s.renders <- struct{}{}:
+			defer func() { <-s.renders }()
+		case <-r.Context().Done():
+			s.httpError(w, r, r.Context().Err())
+			return
+		}
 		var src bytes.Buffer
 		if err := s.readFile(r.Context(), f, 0, f.GetSize(), &src); err != nil {
 			s.httpError(w, r, err)

@@ -14,7 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// A stored part or blob is [flag | payload], and when encrypted
+// A stored part is [flag | payload], and when encrypted
 // [nonce | AES-GCM(flag | payload)]. The flag says how payload encodes the
 // plaintext, so a part that does not compress is stored raw whatever the
 // layout asks, and reading never depends on the layout's compression.
@@ -29,10 +29,6 @@ const (
 	// nonce and the flag, so that a raw part is sealed in place, uncopied.
 	head = nonceSize + 1
 )
-
-// maxBlobSize bounds a blob, whose plaintext size is recorded nowhere, so
-// that a damaged one cannot decompress without end.
-const maxBlobSize = 64 << 20
 
 // codec seals and opens the parts of one file.
 type codec struct {
@@ -105,8 +101,7 @@ func (c codec) seal(b, spare []byte, n int, aad []byte) ([]byte, error) {
 }
 
 // open decodes stored bytes to their plaintext, which aliases stored or out.
-// want is the plaintext size the caller expects, or -1 for "at most
-// maxBlobSize". Anything that does not authenticate, decode or have the
+// want is the plaintext size the caller expects. Anything that does not authenticate, decode or have the
 // expected size is ErrCorrupt.
 func (c codec) open(stored, out []byte, want int, aad []byte) ([]byte, error) {
 	body := stored
@@ -241,16 +236,6 @@ func decompress(flag byte, payload, out []byte, want int) ([]byte, error) {
 			zstdReaders.Put(d)
 		}()
 		r = d
-	}
-	if want < 0 {
-		plain, err := io.ReadAll(io.LimitReader(r, maxBlobSize+1))
-		if err != nil {
-			return nil, err
-		}
-		if len(plain) > maxBlobSize {
-			return nil, fmt.Errorf("more than %d bytes", maxBlobSize)
-		}
-		return plain, nil
 	}
 	if cap(out) < want {
 		out = make([]byte, want) // a compressed part in a layout without compression

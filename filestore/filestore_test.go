@@ -514,57 +514,6 @@ func TestReadRangeRejectsBadArguments(t *testing.T) {
 	}
 }
 
-func TestBlobs(t *testing.T) {
-	obs := newObjectStore(t)
-	ctx := context.Background()
-	preview := testData(50_000, 14)
-	for _, comp := range []string{"", "gzip", "zstd"} {
-		for _, enc := range []bool{false, true} {
-			l := testLayout(t, comp, enc)
-			for _, data := range [][]byte{preview, {}, []byte("x")} {
-				if err := PutBlob(ctx, obs, l, "w100.webp", data); err != nil {
-					t.Fatal(err)
-				}
-				got, err := GetBlob(ctx, obs, l, "w100.webp")
-				if err != nil || !bytes.Equal(got, data) {
-					t.Fatalf("%s/enc=%v: got %d bytes, %v; want %d", comp, enc, len(got), err, len(data))
-				}
-			}
-			if _, err := GetBlob(ctx, obs, l, "missing"); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("missing blob: got %v, want ErrNotFound", err)
-			}
-			if err := DeletePreviews(ctx, obs, l, []string{"w100.webp", "missing"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := GetBlob(ctx, obs, l, "w100.webp"); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("deleted blob: got %v, want ErrNotFound", err)
-			}
-		}
-	}
-
-	// An encrypted blob under another name, or tampered, does not open.
-	l := testLayout(t, "zstd", true)
-	if err := PutBlob(ctx, obs, l, "a", preview); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := obs.GetBytes(ctx, "previews/"+l.UID+"/a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	replace(t, obs, "previews/"+l.UID+"/b", raw)
-	if _, err := GetBlob(ctx, obs, l, "b"); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("moved blob: got %v, want ErrCorrupt", err)
-	}
-	raw[len(raw)/2] ^= 1
-	replace(t, obs, "previews/"+l.UID+"/a", raw)
-	if _, err := GetBlob(ctx, obs, l, "a"); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("tampered blob: got %v, want ErrCorrupt", err)
-	}
-	if err := PutBlob(ctx, obs, l, "x/y", preview); err == nil {
-		t.Error("blob name with a slash accepted")
-	}
-}
-
 // cancellingWriter cancels a context at its first write.
 type cancellingWriter struct{ cancel func() }
 

@@ -61,10 +61,10 @@ type Chunk struct {
 var (
 	// ErrTooLarge: the reader had more bytes than the chunk may hold.
 	ErrTooLarge = errors.New("filestore: too large")
-	// ErrCorrupt: a stored part or blob fails authentication, decompression
+	// ErrCorrupt: a stored part fails authentication, decompression
 	// or its expected size: it was damaged, tampered with or moved.
 	ErrCorrupt = errors.New("filestore: stored data is corrupt")
-	// ErrNotFound: a blob, or a part a chunk names, is not in the store.
+	// ErrNotFound: a part a chunk names is not in the store.
 	ErrNotFound = errors.New("filestore: not found")
 )
 

@@ -491,13 +491,29 @@ func (p *Projections) Preview(project, blobUID, key string) ([]byte, error) {
 	return out, err
 }
 
-// CachePreview stores a rendered preview. A file deleted meanwhile leaves
-// it to the next sweep of its prefix (or the project's deletion).
+// MaxPreviewsPerFile bounds the cached previews of one file, so that a
+// client asking for every size cannot fill the node's disk; previews past
+// it are rendered each time.
+const MaxPreviewsPerFile = 32
+
+// CachePreview stores a rendered preview, unless the file has
+// MaxPreviewsPerFile already. A file deleted meanwhile leaves it to the
+// next sweep of its prefix (or the project's deletion).
 func (p *Projections) CachePreview(project, blobUID, key string, data []byte) error {
 	if badToken(blobUID) || badToken(key) {
 		return fmt.Errorf("projections: bad preview key %q/%q", blobUID, key)
 	}
+	prefix := []byte(previewsPrefix(project, blobUID))
 	return p.db.Update(func(txn *badger.Txn) error {
-		return txn.Set([]byte(previewsPrefix(project, blobUID)+key), data)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		n := 0
+		for it.Rewind(); it.Valid() && n < MaxPreviewsPerFile; it.Next() {
+			n++
+		}
+		it.Close()
+		if n >= MaxPreviewsPerFile {
+			return nil
+		}
+		return txn.Set(append(prefix, key...), data)
 	})
 }

@@ -1110,7 +1110,7 @@ const file_cairn_events_v1_storage_proto_rawDesc = "" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x14\n" +
 	"\x05nonce\x18\x03 \x01(\tR\x05nonce\x12\x16\n" +
-	"\x06stored\x18\x04 \x01(\x03R\x06stored\"\x80\x05\n" +
+	"\x06stored\x18\x04 \x01(\x03R\x06stored\"\x85\x05\n" +
 	"\x04File\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1128,21 +1128,21 @@ const file_cairn_events_v1_storage_proto_rawDesc = "" +
 	"\x0fchunks_uploaded\x18\v \x01(\x03R\x0echunksUploaded\x12\x19\n" +
 	"\bblob_uid\x18\f \x01(\tR\ablobUid\x12\x1b\n" +
 	"\tpart_size\x18\r \x01(\x03R\bpartSize\x12 \n" +
-	"\vcompression\x18\x0e \x01(\tR\vcompression\x12\x1d\n" +
+	"\vcompression\x18\x0e \x01(\tR\vcompression\x12\"\n" +
 	"\n" +
-	"sealed_key\x18\x0f \x01(\fR\tsealedKey\x122\n" +
+	"sealed_key\x18\x0f \x01(\fB\x03\x80\x01\x01R\tsealedKey\x122\n" +
 	"\x06chunks\x18\x10 \x03(\v2\x1a.cairn.events.v1.FileChunkR\x06chunks\x12\x1f\n" +
 	"\vstored_size\x18\x11 \x01(\x03R\n" +
 	"storedSize\x129\n" +
 	"\n" +
 	"created_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xbf\x01\n" +
+	"updated_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xc4\x01\n" +
 	"\x06Upload\x12)\n" +
 	"\x04file\x18\x01 \x01(\v2\x15.cairn.events.v1.FileR\x04file\x12\x1a\n" +
-	"\breceived\x18\x02 \x01(\x03R\breceived\x12\x1d\n" +
+	"\breceived\x18\x02 \x01(\x03R\breceived\x12\"\n" +
 	"\n" +
-	"hash_state\x18\x03 \x01(\fR\thashState\x129\n" +
+	"hash_state\x18\x03 \x01(\fB\x03\x80\x01\x01R\thashState\x129\n" +
 	"\n" +
 	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x14\n" +
 	"\x05owner\x18\x05 \x01(\tR\x05owner\"C\n" +
@@ -1155,14 +1155,14 @@ const file_cairn_events_v1_storage_proto_rawDesc = "" +
 	"\vFileUpdated\x12)\n" +
 	"\x04file\x18\x01 \x01(\v2\x15.cairn.events.v1.FileR\x04file\"8\n" +
 	"\vFileDeleted\x12)\n" +
-	"\x04file\x18\x01 \x01(\v2\x15.cairn.events.v1.FileR\x04file\"\xa2\x02\n" +
+	"\x04file\x18\x01 \x01(\v2\x15.cairn.events.v1.FileR\x04file\"\xa7\x02\n" +
 	"\tFileToken\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x02 \x01(\tR\tprojectId\x12\x1b\n" +
 	"\tbucket_id\x18\x03 \x01(\tR\bbucketId\x12\x17\n" +
-	"\afile_id\x18\x04 \x01(\tR\x06fileId\x12\x1f\n" +
-	"\vsecret_hash\x18\x05 \x01(\fR\n" +
+	"\afile_id\x18\x04 \x01(\tR\x06fileId\x12$\n" +
+	"\vsecret_hash\x18\x05 \x01(\fB\x03\x80\x01\x01R\n" +
 	"secretHash\x129\n" +
 	"\n" +
 	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
