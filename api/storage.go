@@ -354,6 +354,16 @@ func (s *Server) putChunk(ctx context.Context, meta eventlog.Meta, bv *bucketVie
 		return chunkResult{}, err
 	}
 	state := storage.StateOf(last).Live(b)
+	// Authorize before CheckChunk: its errors tell whether the file exists
+	// and how far an upload stands.
+	if state.Upload == nil {
+		if !bv.can(permission.Create, nil) {
+			return chunkResult{}, domain.Errorf(domain.KindPermissionDenied, "no permission to create files in bucket %q", b.GetId())
+		}
+	} else if !bv.server() && state.Upload.GetOwner() != bv.subj.UserID {
+		// Only whoever started an upload may continue it.
+		return chunkResult{}, domain.Errorf(domain.KindPermissionDenied, "the upload of file %q was started by someone else", c.fileID)
+	}
 	checkLen, checkTotal := c.length, c.total
 	if c.total < 0 {
 		checkLen, checkTotal = 0, 0
@@ -368,15 +378,9 @@ func (s *Server) putChunk(ctx context.Context, meta eventlog.Meta, bv *bucketVie
 	}
 	var perms []string
 	if state.Upload == nil {
-		if !bv.can(permission.Create, nil) {
-			return chunkResult{}, domain.Errorf(domain.KindPermissionDenied, "no permission to create files in bucket %q", b.GetId())
-		}
 		if perms, err = s.filePermissions(bv, c.perms); err != nil {
 			return chunkResult{}, err
 		}
-	} else if !bv.server() && state.Upload.GetOwner() != bv.subj.UserID {
-		// Only whoever started an upload may continue it.
-		return chunkResult{}, domain.Errorf(domain.KindPermissionDenied, "the upload of file %q was started by someone else", c.fileID)
 	}
 	maxSize := storage.MaxFileSize(b, s.storage.MaxFileSize)
 	remaining := c.total - c.offset

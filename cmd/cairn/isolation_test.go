@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,10 +76,97 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The victim has a bucket with a file (uploaded in chunks), a file
+	// token, and an upload in progress.
+	vkey, _ := as(ctx, victimKey.GetSecret())
+	if _, err := in.storage().CreateBucket(vkey, &cairnv1.CreateBucketRequest{ProjectId: "victim", BucketId: "vb", Name: "vb"}); err != nil {
+		t.Fatal(err)
+	}
+	vdata := fileBytes(64<<10+3, 11)
+	vfile := in.uploadChunked(t, victimKey.GetSecret(), "victim", "vb", "vf", "victim.bin", vdata, 32<<10)
+	vtok, err := in.storage().CreateFileToken(vkey, &cairnv1.CreateFileTokenRequest{ProjectId: "victim", BucketId: "vb", FileId: "vf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vtokID := vtok.GetToken().GetId()
+	if res := in.putChunk(t, victimKey.GetSecret(), "victim", "vb", "vup", "partial.bin", 0, 8, []byte("half")); res.status != 202 {
+		t.Fatalf("victim's first chunk: %s", res)
+	}
+	vusage, err := in.storage().GetStorageUsage(vkey, &cairnv1.GetStorageUsageRequest{ProjectId: "victim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	scenarios := []struct {
 		name string
 		call func(ctx context.Context) error
 	}{
+		{"StorageService.CreateBucket", func(ctx context.Context) error {
+			_, err := in.storage().CreateBucket(ctx, &cairnv1.CreateBucketRequest{ProjectId: "victim", BucketId: "x", Name: "x"})
+			return err
+		}},
+		{"StorageService.GetBucket", func(ctx context.Context) error {
+			_, err := in.storage().GetBucket(ctx, &cairnv1.GetBucketRequest{ProjectId: "victim", BucketId: "vb"})
+			return err
+		}},
+		{"StorageService.ListBuckets", func(ctx context.Context) error {
+			_, err := in.storage().ListBuckets(ctx, &cairnv1.ListBucketsRequest{ProjectId: "victim"})
+			return err
+		}},
+		{"StorageService.UpdateBucket", func(ctx context.Context) error {
+			_, err := in.storage().UpdateBucket(ctx, &cairnv1.UpdateBucketRequest{ProjectId: "victim", BucketId: "vb", Name: &name,
+				Permissions: &cairnv1.Permissions{Values: []string{`read("any")`}}})
+			return err
+		}},
+		{"StorageService.DeleteBucket", func(ctx context.Context) error {
+			_, err := in.storage().DeleteBucket(ctx, &cairnv1.DeleteBucketRequest{ProjectId: "victim", BucketId: "vb"})
+			return err
+		}},
+		{"StorageService.CreateFile", func(ctx context.Context) error {
+			_, err := in.storage().CreateFile(ctx, &cairnv1.CreateFileRequest{ProjectId: "victim", BucketId: "vb", FileId: "x", Name: "x.txt", Content: []byte("pwned")})
+			return err
+		}},
+		{"StorageService.CreateFile overwriting", func(ctx context.Context) error {
+			_, err := in.storage().CreateFile(ctx, &cairnv1.CreateFileRequest{ProjectId: "victim", BucketId: "vb", FileId: "vf", Name: "x.txt", Content: []byte("pwned")})
+			return err
+		}},
+		{"StorageService.GetFile", func(ctx context.Context) error {
+			_, err := in.storage().GetFile(ctx, &cairnv1.GetFileRequest{ProjectId: "victim", BucketId: "vb", FileId: "vf"})
+			return err
+		}},
+		{"StorageService.ListFiles", func(ctx context.Context) error {
+			_, err := in.storage().ListFiles(ctx, &cairnv1.ListFilesRequest{ProjectId: "victim", BucketId: "vb"})
+			return err
+		}},
+		{"StorageService.UpdateFile", func(ctx context.Context) error {
+			_, err := in.storage().UpdateFile(ctx, &cairnv1.UpdateFileRequest{ProjectId: "victim", BucketId: "vb", FileId: "vf", Name: &name,
+				Permissions: &cairnv1.Permissions{Values: []string{`read("any")`}}})
+			return err
+		}},
+		{"StorageService.DeleteFile", func(ctx context.Context) error {
+			_, err := in.storage().DeleteFile(ctx, &cairnv1.DeleteFileRequest{ProjectId: "victim", BucketId: "vb", FileId: "vf"})
+			return err
+		}},
+		{"StorageService.GetUpload", func(ctx context.Context) error {
+			_, err := in.storage().GetUpload(ctx, &cairnv1.GetUploadRequest{ProjectId: "victim", BucketId: "vb", FileId: "vup"})
+			return err
+		}},
+		{"StorageService.CreateFileToken", func(ctx context.Context) error {
+			_, err := in.storage().CreateFileToken(ctx, &cairnv1.CreateFileTokenRequest{ProjectId: "victim", BucketId: "vb", FileId: "vf"})
+			return err
+		}},
+		{"StorageService.ListFileTokens", func(ctx context.Context) error {
+			_, err := in.storage().ListFileTokens(ctx, &cairnv1.ListFileTokensRequest{ProjectId: "victim", BucketId: "vb", FileId: "vf"})
+			return err
+		}},
+		{"StorageService.DeleteFileToken", func(ctx context.Context) error {
+			_, err := in.storage().DeleteFileToken(ctx, &cairnv1.DeleteFileTokenRequest{ProjectId: "victim", BucketId: "vb", FileId: "vf", TokenId: vtokID})
+			return err
+		}},
+		{"StorageService.GetStorageUsage", func(ctx context.Context) error {
+			_, err := in.storage().GetStorageUsage(ctx, &cairnv1.GetStorageUsageRequest{ProjectId: "victim"})
+			return err
+		}},
 		{"KeysService.CreateKey", func(ctx context.Context) error {
 			_, err := in.keys().CreateKey(ctx, &cairnv1.CreateKeyRequest{ProjectId: "victim", Name: "x", Scopes: &cairnv1.Scopes{}})
 			return err
@@ -425,7 +516,8 @@ func TestCrossProjectIsolation(t *testing.T) {
 	}
 	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto,
 		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto,
-		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto, cairnv1.File_cairn_v1_databases_proto} {
+		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto, cairnv1.File_cairn_v1_databases_proto,
+		cairnv1.File_cairn_v1_storage_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -456,9 +548,22 @@ func TestCrossProjectIsolation(t *testing.T) {
 	sessOnServer, _ := as(ctx, isess.GetSecret())
 	for _, sc := range scenarios {
 		if strings.HasPrefix(sc.name, "UsersService") || strings.HasPrefix(sc.name, "KeysService") || strings.HasPrefix(sc.name, "TeamsService") ||
-			strings.HasPrefix(sc.name, "DatabasesService") {
+			strings.HasPrefix(sc.name, "DatabasesService") || strings.HasPrefix(sc.name, "StorageService") {
 			if code := connect.CodeOf(sc.call(sessOnServer)); code != connect.CodePermissionDenied && code != connect.CodeUnauthenticated {
 				t.Errorf("%s with another project's session: %v", sc.name, code)
+			}
+		}
+	}
+	// Storage lets end users in: the intruder's session and JWT, even
+	// naming the victim in Cairn-Project, are still refused.
+	for _, sc := range scenarios {
+		if !strings.HasPrefix(sc.name, "StorageService") {
+			continue
+		}
+		for _, cred := range []struct{ name, token string }{{"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}} {
+			c, _ := guest(ctx, "victim", cred.token)
+			if code := connect.CodeOf(sc.call(c)); code != connect.CodePermissionDenied && code != connect.CodeUnauthenticated {
+				t.Errorf("%s with another project's %s: %v", sc.name, cred.name, code)
 			}
 		}
 	}
@@ -503,8 +608,9 @@ func TestCrossProjectIsolation(t *testing.T) {
 	}
 	evs, err := in.events().ListEvents(vctx, &cairnv1.ListEventsRequest{ProjectId: "victim"})
 	// The key, the team, its membership, the database, its collection, the
-	// attribute, the index, the user and its email claim.
-	if err != nil || len(evs.GetEvents()) != 9 {
+	// attribute, the index, the bucket, the file's three chunks, its token,
+	// the upload in progress, the user and its email claim.
+	if err != nil || len(evs.GetEvents()) != 15 {
 		t.Fatalf("victim log changed: %v %v", evs, err)
 	}
 	vc, err := in.databases().GetCollection(vctx, &cairnv1.GetCollectionRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})
@@ -521,6 +627,47 @@ func TestCrossProjectIsolation(t *testing.T) {
 	}
 	if _, err := in.projects().GetProject(op, &cairnv1.GetProjectRequest{ProjectId: "squat"}); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("intruder created a project: %v", err)
+	}
+	checkVictimStorage(t, in, victimKey.GetSecret(), vfile, vdata, vtokID, vusage)
+}
+
+// checkVictimStorage checks that the victim's bucket vb, its file vf (the
+// same bytes), its one file token and its usage are as set up.
+func checkVictimStorage(t *testing.T, in *instance, key string, vfile *cairnv1.File, vdata []byte, tokenID string, usage *cairnv1.GetStorageUsageResponse) {
+	t.Helper()
+	k, _ := as(context.Background(), key)
+	st := in.storage()
+	vb, err := st.GetBucket(k, &cairnv1.GetBucketRequest{ProjectId: "victim", BucketId: "vb"})
+	if err != nil || vb.GetBucket().GetName() != "vb" || len(vb.GetBucket().GetPermissions()) != 0 {
+		t.Fatalf("victim bucket changed: %v %v", vb, err)
+	}
+	bs, err := st.ListBuckets(k, &cairnv1.ListBucketsRequest{ProjectId: "victim"})
+	if err != nil || len(bs.GetBuckets()) != 1 {
+		t.Fatalf("victim buckets changed: %v %v", bs, err)
+	}
+	f, err := st.GetFile(k, &cairnv1.GetFileRequest{ProjectId: "victim", BucketId: "vb", FileId: "vf"})
+	if err != nil || f.GetFile().GetName() != vfile.GetName() || f.GetFile().GetSha256() != sha(vdata) ||
+		len(f.GetFile().GetPermissions()) != 0 || !f.GetFile().GetUpdatedAt().AsTime().Equal(vfile.GetUpdatedAt().AsTime()) {
+		t.Fatalf("victim file changed: %v %v", f, err)
+	}
+	fs, err := st.ListFiles(k, &cairnv1.ListFilesRequest{ProjectId: "victim", BucketId: "vb"})
+	if err != nil || len(fs.GetFiles()) != 1 {
+		t.Fatalf("victim files changed: %v %v", fs, err)
+	}
+	if res := in.fetch(t, key, "victim", "vb", "vf", "download", nil); res.status != http.StatusOK || sha(res.body) != sha(vdata) {
+		t.Fatalf("victim download: %d, sha %s", res.status, sha(res.body))
+	}
+	ts, err := st.ListFileTokens(k, &cairnv1.ListFileTokensRequest{ProjectId: "victim", BucketId: "vb", FileId: "vf"})
+	if err != nil || len(ts.GetTokens()) != 1 || ts.GetTokens()[0].GetId() != tokenID {
+		t.Fatalf("victim file tokens changed: %v %v", ts, err)
+	}
+	up, err := st.GetUpload(k, &cairnv1.GetUploadRequest{ProjectId: "victim", BucketId: "vb", FileId: "vup"})
+	if err != nil || up.GetReceived() != 4 || up.GetSize() != 8 {
+		t.Fatalf("victim upload changed: %v %v", up, err)
+	}
+	u, err := st.GetStorageUsage(k, &cairnv1.GetStorageUsageRequest{ProjectId: "victim"})
+	if err != nil || u.GetUsedBytes() != usage.GetUsedBytes() || u.GetFiles() != usage.GetFiles() {
+		t.Fatalf("victim storage usage changed: %v, was %v (%v)", u, usage, err)
 	}
 }
 
@@ -650,5 +797,163 @@ func accountCalls(in *instance, userID string) []call {
 			_, err := a.RegenerateRecoveryCodes(ctx, &cairnv1.RegenerateRecoveryCodesRequest{Code: "123456"})
 			return err
 		}},
+	}
+}
+
+// TestCrossProjectStorageHTTP: the plain HTTP storage routes refuse
+// another project's key, session, JWT and file tokens, and a file token
+// opens nothing in another project.
+func TestCrossProjectStorageHTTP(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	victim := newProjectWithKey(t, in, "victim", allScopes()...)
+	intruder := newProjectWithKey(t, in, "intruder", allScopes()...)
+	vk, _ := as(ctx, victim)
+	ik, _ := as(ctx, intruder)
+	// Both have a bucket b with a file f (an image, so that a preview
+	// works for its owner) and a token for it; the victim also has an
+	// upload in progress.
+	vdata, idata := pngBytes(t, 40, 30), pngBytes(t, 20, 10)
+	tokens := map[string]string{}
+	for _, p := range []struct {
+		project string
+		k       context.Context
+		key     string
+		data    []byte
+	}{{"victim", vk, victim, vdata}, {"intruder", ik, intruder, idata}} {
+		if _, err := in.storage().CreateBucket(p.k, &cairnv1.CreateBucketRequest{ProjectId: p.project, BucketId: "b", Name: "b"}); err != nil {
+			t.Fatal(err)
+		}
+		in.uploadChunked(t, p.key, p.project, "b", "f", "image.png", p.data, 1<<20)
+		tok, err := in.storage().CreateFileToken(p.k, &cairnv1.CreateFileTokenRequest{ProjectId: p.project, BucketId: "b", FileId: "f"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[p.project] = tok.GetSecret()
+	}
+	if res := in.putChunk(t, victim, "victim", "b", "up", "partial.bin", 0, 8, []byte("half")); res.status != http.StatusAccepted {
+		t.Fatalf("victim's first chunk: %s", res)
+	}
+	before, err := in.storage().GetStorageUsage(vk, &cairnv1.GetStorageUsageRequest{ProjectId: "victim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The intruder project's end user, with a session and a JWT.
+	ig, _ := guest(ctx, "intruder", "")
+	if _, err := in.account().CreateAccount(ig, &cairnv1.CreateAccountRequest{Email: "i@example.com", Password: "intruder password"}); err != nil {
+		t.Fatal(err)
+	}
+	isess := signIn(t, in, "intruder", "i@example.com", "intruder password")
+	is, _ := guest(ctx, "intruder", isess.GetSecret())
+	ijwt, err := in.account().CreateJWT(is, &cairnv1.CreateJWTRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Positive controls: the owner and its token are served.
+	if res := in.fetch(t, victim, "victim", "b", "f", "download", nil); res.status != http.StatusOK || sha(res.body) != sha(vdata) {
+		t.Fatalf("victim's own download: %s", res)
+	}
+	if res := in.fetch(t, "", "victim", "b", "f", "view", url.Values{"token": {tokens["victim"]}}); res.status != http.StatusOK || sha(res.body) != sha(vdata) {
+		t.Fatalf("victim's own token: %s", res)
+	}
+	if res := in.fetch(t, victim, "victim", "b", "f", "preview", url.Values{"width": {"10"}}); res.status != http.StatusOK {
+		t.Fatalf("victim's own preview: %s", res)
+	}
+
+	refused := func(t *testing.T, what string, res httpResult, codes ...int) {
+		t.Helper()
+		if len(codes) == 0 {
+			codes = []int{http.StatusForbidden, http.StatusNotFound}
+		}
+		if !slices.Contains(codes, res.status) {
+			t.Errorf("%s: want one of %v, got %s", what, codes, res)
+		}
+		if bytes.Contains(res.body, vdata[:64]) || bytes.Contains(res.body, idata[:64]) {
+			t.Errorf("%s: the answer holds file bytes", what)
+		}
+	}
+	// Foreign credentials: the intruder's key, session (as bearer and as the
+	// victim project's cookie) and JWT.
+	creds := []struct {
+		name, token string
+		cookie      bool
+		codes       []int
+	}{
+		{name: "key", token: intruder},
+		{name: "session", token: isess.GetSecret()},
+		{name: "session cookie", token: isess.GetSecret(), cookie: true},
+		{name: "jwt", token: ijwt.GetJwt(), codes: []int{http.StatusUnauthorized, http.StatusForbidden}},
+	}
+	for _, c := range creds {
+		bearer, h := c.token, http.Header{}
+		if c.cookie {
+			bearer = ""
+			h.Set("Cookie", "cairn_session_victim="+c.token)
+		}
+		// Uploads: a new file, over the victim's file, the next chunk of the
+		// victim's upload, and a multipart form.
+		for _, up := range []struct {
+			what, fileID string
+			rng          string
+		}{{"new file", "x", ""}, {"over the victim's file", "f", ""}, {"next chunk of the victim's upload", "up", "bytes 4-7/8"}} {
+			hh := h.Clone()
+			if up.rng != "" {
+				hh.Set("Content-Range", up.rng)
+			}
+			res := in.do(t, httpCall{method: http.MethodPost, path: filesPath("b"), project: "victim", token: bearer, header: hh,
+				query: url.Values{"fileId": {up.fileID}, "name": {"x.bin"}}, body: strings.NewReader("pwnd")})
+			refused(t, "upload "+up.what+" with the intruder's "+c.name, res, c.codes...)
+		}
+		body, ctype := multipartFile(t, "f", "x.bin", []byte("pwned"))
+		hh := h.Clone()
+		hh.Set("Content-Type", ctype)
+		res := in.do(t, httpCall{method: http.MethodPost, path: filesPath("b"), project: "victim", token: bearer, header: hh, body: body})
+		refused(t, "multipart upload with the intruder's "+c.name, res, c.codes...)
+		// Reads of the victim's file, also with the intruder's own token.
+		for _, what := range []string{"download", "view", "preview"} {
+			res := in.do(t, httpCall{method: http.MethodGet, path: filePath("b", "f", what), project: "victim", token: bearer, header: h})
+			refused(t, what+" with the intruder's "+c.name, res, c.codes...)
+			res = in.do(t, httpCall{method: http.MethodGet, path: filePath("b", "f", what), project: "victim", token: bearer, header: h,
+				query: url.Values{"token": {tokens["intruder"]}}})
+			refused(t, what+" with the intruder's "+c.name+" and file token", res, c.codes...)
+		}
+	}
+	for _, what := range []string{"download", "view", "preview"} {
+		// The intruder's token for its own b/f, sent to the victim's b/f.
+		res := in.fetch(t, "", "victim", "b", "f", what, url.Values{"token": {tokens["intruder"]}})
+		refused(t, what+" of the victim's file with the intruder's file token", res, http.StatusForbidden)
+		// The victim's token, sent with ?project=intruder (whose b/f exists).
+		res = in.fetch(t, "", "intruder", "b", "f", what, url.Values{"token": {tokens["victim"]}})
+		refused(t, what+" with the victim's file token in project intruder", res, http.StatusForbidden)
+		// The same with the project in the Cairn-Project header.
+		res = in.do(t, httpCall{method: http.MethodGet, path: filePath("b", "f", what), header: http.Header{"Cairn-Project": {"intruder"}},
+			query: url.Values{"token": {tokens["victim"]}}})
+		refused(t, what+" with the victim's file token and Cairn-Project: intruder", res, http.StatusForbidden)
+	}
+	// Guests get nothing of the victim's either.
+	for _, what := range []string{"download", "view", "preview"} {
+		refused(t, what+" as a guest", in.fetch(t, "", "victim", "b", "f", what, nil))
+	}
+	refused(t, "upload as a guest", in.putChunk(t, "", "victim", "b", "g", "g.bin", 0, 4, []byte("pwnd")))
+
+	// The victim's file, upload and usage are unchanged.
+	f, err := in.storage().GetFile(vk, &cairnv1.GetFileRequest{ProjectId: "victim", BucketId: "b", FileId: "f"})
+	if err != nil || f.GetFile().GetSha256() != sha(vdata) || f.GetFile().GetName() != "image.png" {
+		t.Fatalf("victim file changed: %v %v", f, err)
+	}
+	if res := in.fetch(t, victim, "victim", "b", "f", "download", nil); res.status != http.StatusOK || sha(res.body) != sha(vdata) {
+		t.Fatalf("victim's download after the attempts: %s", res)
+	}
+	fs, err := in.storage().ListFiles(vk, &cairnv1.ListFilesRequest{ProjectId: "victim", BucketId: "b"})
+	if err != nil || len(fs.GetFiles()) != 1 {
+		t.Fatalf("victim files changed: %v %v", fs, err)
+	}
+	up, err := in.storage().GetUpload(vk, &cairnv1.GetUploadRequest{ProjectId: "victim", BucketId: "b", FileId: "up"})
+	if err != nil || up.GetReceived() != 4 {
+		t.Fatalf("victim upload changed: %v %v", up, err)
+	}
+	after, err := in.storage().GetStorageUsage(vk, &cairnv1.GetStorageUsageRequest{ProjectId: "victim"})
+	if err != nil || after.GetUsedBytes() != before.GetUsedBytes() || after.GetFiles() != before.GetFiles() {
+		t.Fatalf("victim usage changed: %v, was %v (%v)", after, before, err)
 	}
 }
