@@ -133,13 +133,19 @@ func (p *Projections) applyBucket(txn *badger.Txn, sp keyspace, ev event, b *eve
 	return txn.Delete(bucketKey(sp.project, b.GetId()))
 }
 
-// liveBucket reports whether the event's bucket uid is the bucket's now: a
-// file event of a deleted bucket (appended before the deletion was applied
-// elsewhere) changes nothing.
-func liveBucket(txn *badger.Txn, project, id, uid string) (bool, error) {
+// bucketGone reports whether f's bucket (by uid) is deleted: a file event
+// of a deleted bucket (appended before the deletion was applied elsewhere)
+// changes nothing but the bytes it stored, which are queued for deletion.
+func bucketGone(txn *badger.Txn, project string, f *eventsv1.File) (bool, error) {
 	b := &eventsv1.Bucket{}
-	found, err := getIn(txn, bucketKey(project, id), b)
-	return found && b.GetUid() == uid, err
+	found, err := getIn(txn, bucketKey(project, f.GetBucketId()), b)
+	if err != nil {
+		return true, err
+	}
+	if found && b.GetUid() == f.GetBucketUid() {
+		return false, nil
+	}
+	return true, queueBlob(txn, project, f)
 }
 
 func (p *Projections) applyUpload(txn *badger.Txn, sp keyspace, ev event, u *eventsv1.Upload, abandoned bool) error {
@@ -147,12 +153,7 @@ func (p *Projections) applyUpload(txn *badger.Txn, sp keyspace, ev event, u *eve
 	if err := checkIn(sp, ev, "upload", f.GetProjectId(), f.GetId(), f.GetBucketId(), f.GetBucketUid()); err != nil {
 		return err
 	}
-	// Bytes stored for a bucket deleted meanwhile are deleted.
-	live, err := liveBucket(txn, sp.project, f.GetBucketId(), f.GetBucketUid())
-	if err != nil || !live {
-		if err == nil {
-			return queueBlob(txn, sp.project, f)
-		}
+	if gone, err := bucketGone(txn, sp.project, f); gone || err != nil {
 		return err
 	}
 	key := uploadKey(sp.project, f.GetBucketUid(), f.GetId())
@@ -183,11 +184,7 @@ func (p *Projections) applyFile(txn *badger.Txn, sp keyspace, ev event, f *event
 	if err := checkIn(sp, ev, "file", f.GetProjectId(), f.GetId(), f.GetBucketId(), f.GetBucketUid(), f.GetBlobUid()); err != nil {
 		return err
 	}
-	live, err := liveBucket(txn, sp.project, f.GetBucketId(), f.GetBucketUid())
-	if err != nil || !live {
-		if err == nil {
-			return queueBlob(txn, sp.project, f)
-		}
+	if gone, err := bucketGone(txn, sp.project, f); gone || err != nil {
 		return err
 	}
 	key := fileKey(sp.project, f.GetBucketUid(), f.GetId())
