@@ -464,6 +464,9 @@ func (s *Server) putChunk(ctx context.Context, meta eventlog.Meta, bv *bucketVie
 		}
 		return chunkResult{}, err
 	}
+	if res.Duplicate {
+		drop() // a retry of a recorded chunk: the first copy's parts count
+	}
 	out := chunkResult{seq: res.Seq}
 	switch st := storage.StateOf(res.Events[len(res.Events)-1]); {
 	case st.File != nil:
