@@ -93,6 +93,7 @@ var rules = map[string]rule{
 	cairnv1connect.StorageServiceListFileTokensProcedure:               {scope: access.FilesRead},
 	cairnv1connect.StorageServiceDeleteFileTokenProcedure:              {scope: access.FilesWrite},
 	cairnv1connect.StorageServiceGetStorageUsageProcedure:              {scope: access.BucketsRead},
+	cairnv1connect.RealtimeServiceSubscribeProcedure:                   {scope: access.EventsRead, users: true, guests: true},
 	cairnv1connect.AccountServiceCreateAccountProcedure:                {client: guests},
 	cairnv1connect.AccountServiceCreateEmailPasswordSessionProcedure:   {client: guests},
 	cairnv1connect.AccountServiceCreateAnonymousSessionProcedure:       {client: guests},

@@ -28,6 +28,7 @@ import (
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 	"github.com/cairn-dev/cairn/proto/grpc/health/v1/healthv1connect"
+	"github.com/cairn-dev/cairn/realtime"
 	"github.com/cairn-dev/cairn/sites"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
@@ -116,6 +117,8 @@ type Config struct {
 	Databases DatabaseLimits
 	// Storage bounds files, uploads and previews.
 	Storage StorageLimits
+	// Realtime bounds realtime subscriptions.
+	Realtime RealtimeLimits
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -136,6 +139,8 @@ type Server struct {
 	cfg         DatabaseLimits
 	storage     StorageLimits
 	renders     chan struct{} // preview renders in flight
+	hub         *realtime.Hub
+	validator   protovalidate.Validator
 	store       *streams.Store
 	auth        *authenticator
 	masterKey   []byte
@@ -171,6 +176,14 @@ func New(cfg Config) (http.Handler, error) {
 		s.logger = slog.Default()
 	}
 	s.renders = make(chan struct{}, runtime.GOMAXPROCS(0))
+	// Realtime feeds end when the server starts stopping.
+	hubCtx := context.Background()
+	if s.stopping != nil {
+		var stopHub context.CancelFunc
+		hubCtx, stopHub = context.WithCancel(hubCtx)
+		go func() { <-s.stopping; stopHub() }()
+	}
+	s.hub = realtime.NewHub(hubCtx, s.store, s.reads.WaitApplied, s.logger, cfg.Realtime)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -226,6 +239,7 @@ func New(cfg Config) (http.Handler, error) {
 		s.mountSites(mux)
 	}
 	s.mountStorage(mux)
+	mux.HandleFunc("GET "+realtimePath, s.serveRealtime)
 	mux.HandleFunc("GET /v1/projects/{project}/jwks.json", s.serveJWKS)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready() {
@@ -259,6 +273,7 @@ func (s *Server) streamContext(ctx context.Context) (context.Context, context.Ca
 // first: metrics, errors and panics, then access, then validation.
 func (s *Server) connectServer() (*connect.Server, error) {
 	validator, err := protovalidate.New()
+	s.validator = validator
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +296,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterTeamsServiceHandler(server, &teamsHandler{s})
 	cairnv1connect.RegisterDatabasesServiceHandler(server, &databasesHandler{Server: s})
 	cairnv1connect.RegisterStorageServiceHandler(server, &storageHandler{Server: s})
+	cairnv1connect.RegisterRealtimeServiceHandler(server, &realtimeHandler{Server: s})
 	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
 	grpcreflect.Register(server)
 	return server, nil

@@ -459,6 +459,52 @@ func (x *Closing) GetReason() string {
 	return ""
 }
 
+// Rejected: a WebSocket client's message was refused; the connection and
+// the subscription stay as they were.
+type Rejected struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rejected) Reset() {
+	*x = Rejected{}
+	mi := &file_cairn_v1_realtime_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rejected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rejected) ProtoMessage() {}
+
+func (x *Rejected) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_realtime_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rejected.ProtoReflect.Descriptor instead.
+func (*Rejected) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Rejected) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type SubscribeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Message:
@@ -467,6 +513,7 @@ type SubscribeResponse struct {
 	//	*SubscribeResponse_Event
 	//	*SubscribeResponse_Resync
 	//	*SubscribeResponse_Closing
+	//	*SubscribeResponse_Rejected
 	Message       isSubscribeResponse_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -474,7 +521,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_cairn_v1_realtime_proto_msgTypes[5]
+	mi := &file_cairn_v1_realtime_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +533,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_realtime_proto_msgTypes[5]
+	mi := &file_cairn_v1_realtime_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +546,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{5}
+	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SubscribeResponse) GetMessage() isSubscribeResponse_Message {
@@ -545,6 +592,15 @@ func (x *SubscribeResponse) GetClosing() *Closing {
 	return nil
 }
 
+func (x *SubscribeResponse) GetRejected() *Rejected {
+	if x != nil {
+		if x, ok := x.Message.(*SubscribeResponse_Rejected); ok {
+			return x.Rejected
+		}
+	}
+	return nil
+}
+
 type isSubscribeResponse_Message interface {
 	isSubscribeResponse_Message()
 }
@@ -565,6 +621,10 @@ type SubscribeResponse_Closing struct {
 	Closing *Closing `protobuf:"bytes,4,opt,name=closing,proto3,oneof"`
 }
 
+type SubscribeResponse_Rejected struct {
+	Rejected *Rejected `protobuf:"bytes,5,opt,name=rejected,proto3,oneof"`
+}
+
 func (*SubscribeResponse_State) isSubscribeResponse_Message() {}
 
 func (*SubscribeResponse_Event) isSubscribeResponse_Message() {}
@@ -572,6 +632,94 @@ func (*SubscribeResponse_Event) isSubscribeResponse_Message() {}
 func (*SubscribeResponse_Resync) isSubscribeResponse_Message() {}
 
 func (*SubscribeResponse_Closing) isSubscribeResponse_Message() {}
+
+func (*SubscribeResponse_Rejected) isSubscribeResponse_Message() {}
+
+// RealtimeClientMessage is what a WebSocket client sends (as protojson) on
+// an open connection: a new subscription (replacing channels, kinds and
+// filters, without losing the stream position), or a credential (a session
+// or JWT) to act as from now on.
+type RealtimeClientMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Message:
+	//
+	//	*RealtimeClientMessage_Subscribe
+	//	*RealtimeClientMessage_Authenticate
+	Message       isRealtimeClientMessage_Message `protobuf_oneof:"message"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RealtimeClientMessage) Reset() {
+	*x = RealtimeClientMessage{}
+	mi := &file_cairn_v1_realtime_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RealtimeClientMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RealtimeClientMessage) ProtoMessage() {}
+
+func (x *RealtimeClientMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_realtime_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RealtimeClientMessage.ProtoReflect.Descriptor instead.
+func (*RealtimeClientMessage) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RealtimeClientMessage) GetMessage() isRealtimeClientMessage_Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *RealtimeClientMessage) GetSubscribe() *SubscribeRequest {
+	if x != nil {
+		if x, ok := x.Message.(*RealtimeClientMessage_Subscribe); ok {
+			return x.Subscribe
+		}
+	}
+	return nil
+}
+
+func (x *RealtimeClientMessage) GetAuthenticate() string {
+	if x != nil {
+		if x, ok := x.Message.(*RealtimeClientMessage_Authenticate); ok {
+			return x.Authenticate
+		}
+	}
+	return ""
+}
+
+type isRealtimeClientMessage_Message interface {
+	isRealtimeClientMessage_Message()
+}
+
+type RealtimeClientMessage_Subscribe struct {
+	Subscribe *SubscribeRequest `protobuf:"bytes,1,opt,name=subscribe,proto3,oneof"`
+}
+
+type RealtimeClientMessage_Authenticate struct {
+	Authenticate string `protobuf:"bytes,2,opt,name=authenticate,proto3,oneof"`
+}
+
+func (*RealtimeClientMessage_Subscribe) isRealtimeClientMessage_Message() {}
+
+func (*RealtimeClientMessage_Authenticate) isRealtimeClientMessage_Message() {}
 
 var File_cairn_v1_realtime_proto protoreflect.FileDescriptor
 
@@ -599,12 +747,19 @@ const file_cairn_v1_realtime_proto_rawDesc = "" +
 	"\x0ffirst_available\x18\x01 \x01(\x04R\x0efirstAvailable\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"!\n" +
 	"\aClosing\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xe3\x01\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\"\n" +
+	"\bRejected\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x95\x02\n" +
 	"\x11SubscribeResponse\x121\n" +
 	"\x05state\x18\x01 \x01(\v2\x19.cairn.v1.ConnectionStateH\x00R\x05state\x12/\n" +
 	"\x05event\x18\x02 \x01(\v2\x17.cairn.v1.RealtimeEventH\x00R\x05event\x120\n" +
 	"\x06resync\x18\x03 \x01(\v2\x16.cairn.v1.ResyncNeededH\x00R\x06resync\x12-\n" +
-	"\aclosing\x18\x04 \x01(\v2\x11.cairn.v1.ClosingH\x00R\aclosingB\t\n" +
+	"\aclosing\x18\x04 \x01(\v2\x11.cairn.v1.ClosingH\x00R\aclosing\x120\n" +
+	"\brejected\x18\x05 \x01(\v2\x12.cairn.v1.RejectedH\x00R\brejectedB\t\n" +
+	"\amessage\"\x8e\x01\n" +
+	"\x15RealtimeClientMessage\x12:\n" +
+	"\tsubscribe\x18\x01 \x01(\v2\x1a.cairn.v1.SubscribeRequestH\x00R\tsubscribe\x12.\n" +
+	"\fauthenticate\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80 H\x00R\fauthenticateB\t\n" +
 	"\amessage*l\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -633,7 +788,7 @@ func file_cairn_v1_realtime_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_v1_realtime_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cairn_v1_realtime_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_cairn_v1_realtime_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_cairn_v1_realtime_proto_goTypes = []any{
 	(EventKind)(0),                // 0: cairn.v1.EventKind
 	(ConnectionStatus)(0),         // 1: cairn.v1.ConnectionStatus
@@ -642,29 +797,33 @@ var file_cairn_v1_realtime_proto_goTypes = []any{
 	(*RealtimeEvent)(nil),         // 4: cairn.v1.RealtimeEvent
 	(*ResyncNeeded)(nil),          // 5: cairn.v1.ResyncNeeded
 	(*Closing)(nil),               // 6: cairn.v1.Closing
-	(*SubscribeResponse)(nil),     // 7: cairn.v1.SubscribeResponse
-	(*Filter)(nil),                // 8: cairn.v1.Filter
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 10: google.protobuf.Struct
+	(*Rejected)(nil),              // 7: cairn.v1.Rejected
+	(*SubscribeResponse)(nil),     // 8: cairn.v1.SubscribeResponse
+	(*RealtimeClientMessage)(nil), // 9: cairn.v1.RealtimeClientMessage
+	(*Filter)(nil),                // 10: cairn.v1.Filter
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 12: google.protobuf.Struct
 }
 var file_cairn_v1_realtime_proto_depIdxs = []int32{
 	0,  // 0: cairn.v1.SubscribeRequest.kinds:type_name -> cairn.v1.EventKind
-	8,  // 1: cairn.v1.SubscribeRequest.filters:type_name -> cairn.v1.Filter
+	10, // 1: cairn.v1.SubscribeRequest.filters:type_name -> cairn.v1.Filter
 	1,  // 2: cairn.v1.ConnectionState.status:type_name -> cairn.v1.ConnectionStatus
-	9,  // 3: cairn.v1.RealtimeEvent.timestamp:type_name -> google.protobuf.Timestamp
+	11, // 3: cairn.v1.RealtimeEvent.timestamp:type_name -> google.protobuf.Timestamp
 	0,  // 4: cairn.v1.RealtimeEvent.kind:type_name -> cairn.v1.EventKind
-	10, // 5: cairn.v1.RealtimeEvent.payload:type_name -> google.protobuf.Struct
+	12, // 5: cairn.v1.RealtimeEvent.payload:type_name -> google.protobuf.Struct
 	3,  // 6: cairn.v1.SubscribeResponse.state:type_name -> cairn.v1.ConnectionState
 	4,  // 7: cairn.v1.SubscribeResponse.event:type_name -> cairn.v1.RealtimeEvent
 	5,  // 8: cairn.v1.SubscribeResponse.resync:type_name -> cairn.v1.ResyncNeeded
 	6,  // 9: cairn.v1.SubscribeResponse.closing:type_name -> cairn.v1.Closing
-	2,  // 10: cairn.v1.RealtimeService.Subscribe:input_type -> cairn.v1.SubscribeRequest
-	7,  // 11: cairn.v1.RealtimeService.Subscribe:output_type -> cairn.v1.SubscribeResponse
-	11, // [11:12] is the sub-list for method output_type
-	10, // [10:11] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 10: cairn.v1.SubscribeResponse.rejected:type_name -> cairn.v1.Rejected
+	2,  // 11: cairn.v1.RealtimeClientMessage.subscribe:type_name -> cairn.v1.SubscribeRequest
+	2,  // 12: cairn.v1.RealtimeService.Subscribe:input_type -> cairn.v1.SubscribeRequest
+	8,  // 13: cairn.v1.RealtimeService.Subscribe:output_type -> cairn.v1.SubscribeResponse
+	13, // [13:14] is the sub-list for method output_type
+	12, // [12:13] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_realtime_proto_init() }
@@ -673,11 +832,16 @@ func file_cairn_v1_realtime_proto_init() {
 		return
 	}
 	file_cairn_v1_databases_proto_init()
-	file_cairn_v1_realtime_proto_msgTypes[5].OneofWrappers = []any{
+	file_cairn_v1_realtime_proto_msgTypes[6].OneofWrappers = []any{
 		(*SubscribeResponse_State)(nil),
 		(*SubscribeResponse_Event)(nil),
 		(*SubscribeResponse_Resync)(nil),
 		(*SubscribeResponse_Closing)(nil),
+		(*SubscribeResponse_Rejected)(nil),
+	}
+	file_cairn_v1_realtime_proto_msgTypes[7].OneofWrappers = []any{
+		(*RealtimeClientMessage_Subscribe)(nil),
+		(*RealtimeClientMessage_Authenticate)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -685,7 +849,7 @@ func file_cairn_v1_realtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_realtime_proto_rawDesc), len(file_cairn_v1_realtime_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,414 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"connectrpc.com/connect/v2"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/access"
+	"github.com/cairn-dev/cairn/domain/database/query"
+	"github.com/cairn-dev/cairn/domain/permission"
+	"github.com/cairn-dev/cairn/projections"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
+	"github.com/cairn-dev/cairn/realtime"
+)
+
+// RealtimeLimits bound realtime (Config); zero means the default.
+type RealtimeLimits = realtime.Limits
+
+type realtimeHandler struct{ *Server }
+
+// rtResource is what kind of resource an event is about.
+type rtResource int
+
+const (
+	rtNone rtResource = iota
+	rtDocument
+	rtFile
+	rtTeam
+	rtMembership
+	rtAccount
+)
+
+// rtPrepared is computed once per event for every subscriber: the
+// resource's permissions as they are now, and the payload.
+type rtPrepared struct {
+	resource rtResource
+	// enabled: the resource's containers are enabled (end users see
+	// nothing of a disabled database, collection or bucket).
+	enabled        bool
+	containerPerms []permission.Permission
+	itemPerms      []permission.Permission
+	itemSecurity   bool
+	fields         map[string]any // a document's attributes, for filters
+	teamID, userID string         // team of a team/membership event; user of a membership/account event
+	payload        *structpb.Struct
+}
+
+// rtView is one subscriber's current subscription and credential; a
+// WebSocket client may replace it on an open connection.
+type rtView struct {
+	p       access.Principal
+	kinds   map[realtime.Kind]bool
+	filters []query.Filter
+}
+
+// rtClient decides, per event, what one subscriber receives.
+type rtClient struct {
+	s       *Server
+	project string
+	view    atomic.Pointer[rtView]
+	sub     *realtime.Subscriber
+
+	mu    sync.Mutex
+	subj  permission.Subject
+	gen   uint64 // access generation subj was resolved at
+	view0 *rtView
+}
+
+var rtKinds = map[cairnv1.EventKind]realtime.Kind{
+	cairnv1.EventKind_EVENT_KIND_CREATE: realtime.KindCreate,
+	cairnv1.EventKind_EVENT_KIND_UPDATE: realtime.KindUpdate,
+	cairnv1.EventKind_EVENT_KIND_DELETE: realtime.KindDelete,
+}
+
+// newView validates a subscription's kinds and filters for principal p.
+func newView(p access.Principal, req *cairnv1.SubscribeRequest) (*rtView, error) {
+	v := &rtView{p: p}
+	for _, c := range req.GetChannels() {
+		if err := realtime.ValidChannel(c); err != nil {
+			return nil, domain.FieldError("channels", "%v", err)
+		}
+	}
+	if len(req.GetKinds()) > 0 {
+		v.kinds = map[realtime.Kind]bool{}
+		for _, k := range req.GetKinds() {
+			v.kinds[rtKinds[k]] = true
+		}
+	}
+	if fs := req.GetFilters(); len(fs) > 0 {
+		v.filters = filtersIn(fs)
+		if err := checkRealtimeFilters(v.filters, 1); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// checkRealtimeFilters allows what realtime evaluates on one document:
+// equal, notEqual, comparisons, isNull/isNotNull, and/or.
+func checkRealtimeFilters(fs []query.Filter, depth int) error {
+	if depth > 3 {
+		return domain.FieldError("filters", "and/or nest at most 3 levels deep")
+	}
+	for _, f := range fs {
+		switch f.Op {
+		case query.OpAnd, query.OpOr:
+			if err := checkRealtimeFilters(f.Filters, depth+1); err != nil {
+				return err
+			}
+		case query.OpEqual, query.OpNotEqual, query.OpLessThan, query.OpLessThanEqual, query.OpGreaterThan,
+			query.OpGreaterThanEqual, query.OpIsNull, query.OpIsNotNull:
+			if f.Attribute == "" {
+				return domain.FieldError("filters", "a %s filter names an attribute", f.Op)
+			}
+			if f.Op != query.OpIsNull && f.Op != query.OpIsNotNull && len(f.Values) == 0 {
+				return domain.FieldError("filters", "a %s filter on %q needs a value", f.Op, f.Attribute)
+			}
+		default:
+			return domain.FieldError("filters", "realtime filters are equal, notEqual, lessThan(Equal), greaterThan(Equal), isNull, isNotNull, and, or; not %s", f.Op)
+		}
+	}
+	return nil
+}
+
+// subject returns the subscriber's permission subject, resolved again
+// after any event that may have changed it (a membership, a user's labels).
+func (c *rtClient) subject(v *rtView) (permission.Subject, error) {
+	gen := c.sub.AccessGeneration()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.view0 == v && c.gen == gen && c.view0 != nil {
+		return c.subj, nil
+	}
+	subj, err := c.s.subject(c.project, v.p)
+	if err != nil {
+		return subj, err
+	}
+	c.subj, c.gen, c.view0 = subj, gen, v
+	return subj, nil
+}
+
+// accept reports whether the subscriber may receive e now.
+func (c *rtClient) accept(e *realtime.Event) bool {
+	v := c.view.Load()
+	if v.kinds != nil && !v.kinds[e.Route.Kind] {
+		return false
+	}
+	pr, _ := e.Prepared(c.s.prepareEvent).(*rtPrepared)
+	if pr == nil || pr.resource == rtNone {
+		return false
+	}
+	if len(v.filters) > 0 && pr.resource != rtDocument {
+		return false
+	}
+	subj, err := c.subject(v)
+	if err != nil {
+		return false
+	}
+	server := subj.Kind == permission.APIKey || subj.Kind == permission.Operator
+	switch pr.resource {
+	case rtDocument, rtFile:
+		if !server && !pr.enabled {
+			return false
+		}
+		if !permission.Check(subj, permission.Read, pr.containerPerms, pr.itemPerms, pr.itemSecurity) {
+			return false
+		}
+		return len(v.filters) == 0 || query.Match(v.filters, pr.fields)
+	case rtTeam, rtMembership:
+		if server {
+			return true
+		}
+		if pr.resource == rtMembership && pr.userID == subj.UserID && subj.UserID != "" {
+			return true
+		}
+		return slices.ContainsFunc(subj.Teams, func(m permission.Membership) bool { return m.TeamID == pr.teamID })
+	case rtAccount:
+		return subj.Kind == permission.User && pr.userID == subj.UserID
+	}
+	return false
+}
+
+// prepareEvent reads what every subscriber's decision about e needs.
+func (s *Server) prepareEvent(e *realtime.Event) any {
+	pr := &rtPrepared{}
+	var out proto.Message
+	switch p := e.Env.GetPayload().(type) {
+	case *eventsv1.Envelope_DocumentCreated, *eventsv1.Envelope_DocumentUpdated, *eventsv1.Envelope_DocumentDeleted:
+		d := documentOf(e.Env)
+		db, c, err := (&databasesHandler{Server: s}).loadCollection(e.Project, d.GetDatabaseId(), d.GetCollectionId())
+		if err != nil || d.GetCollectionUid() != c.GetUid() {
+			return pr
+		}
+		schema, err := s.reads.Schema(c)
+		if err != nil {
+			return pr
+		}
+		if pr.fields, err = projections.Fields(schema, d); err != nil {
+			return pr
+		}
+		doc, err := docOut(&coll{project: e.Project, c: c, schema: schema}, d, pr.fields, nil)
+		if err != nil {
+			return pr
+		}
+		pr.resource, out = rtDocument, doc
+		pr.enabled = db.GetEnabled() && c.GetEnabled()
+		pr.containerPerms, _ = permission.ParsePermissions(c.GetPermissions())
+		pr.itemSecurity = c.GetDocumentSecurity()
+		pr.itemPerms, _ = permission.ParsePermissions(d.GetPermissions())
+	case *eventsv1.Envelope_FileCreated, *eventsv1.Envelope_FileUpdated, *eventsv1.Envelope_FileDeleted:
+		f := fileOf(e.Env)
+		b, err := s.reads.Bucket(e.Project, f.GetBucketId())
+		if err != nil || b.GetUid() != f.GetBucketUid() {
+			return pr
+		}
+		pr.resource, out = rtFile, fileOut(f)
+		pr.enabled = b.GetEnabled()
+		pr.containerPerms, _ = permission.ParsePermissions(b.GetPermissions())
+		pr.itemSecurity = b.GetFileSecurity()
+		pr.itemPerms, _ = permission.ParsePermissions(f.GetPermissions())
+	case *eventsv1.Envelope_TeamCreated, *eventsv1.Envelope_TeamUpdated, *eventsv1.Envelope_TeamDeleted:
+		t := teamOf(e.Env)
+		to, err := teamOut(t)
+		if err != nil {
+			return pr
+		}
+		pr.resource, pr.teamID, out = rtTeam, t.GetId(), to
+	case *eventsv1.Envelope_MembershipCreated, *eventsv1.Envelope_MembershipUpdated, *eventsv1.Envelope_MembershipDeleted:
+		m := membershipOf(e.Env)
+		pr.resource, pr.teamID, pr.userID, out = rtMembership, m.GetTeamId(), m.GetUserId(), membershipOut(m)
+	default:
+		if u := userOf(e.Env); u != nil {
+			// userOut is the account as its owner sees it: no hashes.
+			pr.resource, pr.userID, out = rtAccount, u.GetId(), userOut(u)
+		} else {
+			_ = p
+			return pr
+		}
+	}
+	st, err := toStruct(out)
+	if err != nil {
+		pr.resource = rtNone
+		return pr
+	}
+	pr.payload = st
+	return pr
+}
+
+func toStruct(m proto.Message) (*structpb.Struct, error) {
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	st := &structpb.Struct{}
+	return st, protojson.Unmarshal(b, st)
+}
+
+func documentOf(env *eventsv1.Envelope) *eventsv1.Document {
+	if d := env.GetDocumentCreated().GetDocument(); d != nil {
+		return d
+	}
+	if d := env.GetDocumentUpdated().GetDocument(); d != nil {
+		return d
+	}
+	return env.GetDocumentDeleted().GetDocument()
+}
+
+func fileOf(env *eventsv1.Envelope) *eventsv1.File {
+	if f := env.GetFileCreated().GetFile(); f != nil {
+		return f
+	}
+	if f := env.GetFileUpdated().GetFile(); f != nil {
+		return f
+	}
+	return env.GetFileDeleted().GetFile()
+}
+
+func teamOf(env *eventsv1.Envelope) *eventsv1.Team {
+	if t := env.GetTeamCreated().GetTeam(); t != nil {
+		return t
+	}
+	if t := env.GetTeamUpdated().GetTeam(); t != nil {
+		return t
+	}
+	return env.GetTeamDeleted().GetTeam()
+}
+
+func membershipOf(env *eventsv1.Envelope) *eventsv1.Membership {
+	if m := env.GetMembershipCreated().GetMembership(); m != nil {
+		return m
+	}
+	if m := env.GetMembershipUpdated().GetMembership(); m != nil {
+		return m
+	}
+	return env.GetMembershipDeleted().GetMembership()
+}
+
+func userOf(env *eventsv1.Envelope) *eventsv1.User {
+	switch p := env.GetPayload().(type) {
+	case *eventsv1.Envelope_UserCreated:
+		return p.UserCreated.GetUser()
+	case *eventsv1.Envelope_UserUpdated:
+		return p.UserUpdated.GetUser()
+	case *eventsv1.Envelope_UserDeleted:
+		return p.UserDeleted.GetUser()
+	case *eventsv1.Envelope_SessionCreated:
+		return p.SessionCreated.GetUser()
+	case *eventsv1.Envelope_SessionUpdated:
+		return p.SessionUpdated.GetUser()
+	case *eventsv1.Envelope_SessionsDeleted:
+		return p.SessionsDeleted.GetUser()
+	}
+	return nil
+}
+
+var rtKindOut = map[realtime.Kind]cairnv1.EventKind{
+	realtime.KindCreate: cairnv1.EventKind_EVENT_KIND_CREATE,
+	realtime.KindUpdate: cairnv1.EventKind_EVENT_KIND_UPDATE,
+	realtime.KindDelete: cairnv1.EventKind_EVENT_KIND_DELETE,
+}
+
+var rtStatusOut = map[realtime.Status]cairnv1.ConnectionStatus{
+	realtime.StatusConnected: cairnv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED,
+	realtime.StatusResuming:  cairnv1.ConnectionStatus_CONNECTION_STATUS_RESUMING,
+	realtime.StatusLive:      cairnv1.ConnectionStatus_CONNECTION_STATUS_LIVE,
+}
+
+// response is a delivery as the protocol sends it.
+func (c *rtClient) response(d realtime.Delivery) *cairnv1.SubscribeResponse {
+	switch {
+	case d.Event != nil:
+		e := d.Event
+		pr, _ := e.Prepared(c.s.prepareEvent).(*rtPrepared)
+		return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_Event{Event: &cairnv1.RealtimeEvent{
+			Sequence: e.Seq, Events: e.Route.Names, Channels: d.Channels, Timestamp: timestamppb.New(e.Time),
+			Kind: rtKindOut[e.Route.Kind], Payload: pr.payload,
+		}}}
+	case d.ResyncFrom > 0:
+		return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_Resync{Resync: &cairnv1.ResyncNeeded{
+			FirstAvailable: d.ResyncFrom, Reason: "the events after the resume sequence are no longer in the log: reload, then subscribe again"}}}
+	default:
+		return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_State{State: &cairnv1.ConnectionState{
+			Status: rtStatusOut[d.State], Sequence: d.Seq}}}
+	}
+}
+
+// closing is the last message of a subscription the server ends.
+func closing(err error) *cairnv1.SubscribeResponse {
+	return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_Closing{Closing: &cairnv1.Closing{Reason: err.Error()}}}
+}
+
+// subscribe opens a subscription for p.
+func (s *Server) subscribe(project string, p access.Principal, req *cairnv1.SubscribeRequest) (*rtClient, error) {
+	v, err := newView(p, req)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := s.hub.Subscribe(project, req.GetChannels(), req.GetAfterSequence())
+	if errors.Is(err, realtime.ErrTooMany) {
+		return nil, domain.Errorf(domain.KindResourceExhausted, "project %q has the most realtime connections this node takes (%d)", project, s.hub.Limits().MaxPerProject)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	c := &rtClient{s: s, project: project, sub: sub}
+	c.view.Store(v)
+	return c, nil
+}
+
+func (h *realtimeHandler) Subscribe(ctx context.Context, req *cairnv1.SubscribeRequest, stream cairnv1connect.RealtimeServiceSubscribeServerStream) error {
+	c, err := h.subscribe(req.GetProjectId(), principal(ctx), req)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := h.streamContext(ctx)
+	defer cancel()
+	// A slow consumer's Send may block on flow control: ending the
+	// subscription cancels the stream.
+	go func() {
+		select {
+		case <-c.sub.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := stream.SendHeaders(); err != nil {
+		c.sub.Close(nil)
+		return err
+	}
+	err = c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error { return stream.Send(c.response(d)) })
+	switch {
+	case errors.Is(err, realtime.ErrSlowConsumer):
+		_ = stream.Send(closing(err))
+		return connect.NewError(connect.CodeResourceExhausted, err.Error())
+	case errors.Is(err, realtime.ErrClosed):
+		_ = stream.Send(closing(err))
+		return connect.NewError(connect.CodeUnavailable, err.Error())
+	case err != nil && ctx.Err() != nil:
+		return nil // the client left or the server is stopping
+	}
+	return err
+}

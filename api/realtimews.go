@@ -1,0 +1,217 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/access"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/realtime"
+)
+
+// Realtime over a WebSocket: GET /v1/realtime?project=<p>&channels=<c>…
+// [&after=<seq>][&kinds=create…]. Every frame is a SubscribeResponse as
+// protojson; the client may send RealtimeClientMessage frames (a new
+// subscription, or a credential). Credentials: Authorization, the
+// project's session cookie (same-origin only), or an authenticate message.
+const (
+	realtimePath = "/v1/realtime"
+	// wsWriteTimeout bounds one frame's write: a client that stops reading
+	// holds only its own connection until its queue overflows.
+	wsWriteTimeout = 10 * time.Second
+	wsReadLimit    = 64 << 10
+)
+
+var kindNames = map[string]cairnv1.EventKind{
+	"create": cairnv1.EventKind_EVENT_KIND_CREATE,
+	"update": cairnv1.EventKind_EVENT_KIND_UPDATE,
+	"delete": cairnv1.EventKind_EVENT_KIND_DELETE,
+}
+
+// sameOrigin reports whether a browser request comes from the API's own
+// origin (or from no browser at all). A session cookie is honoured only
+// then: another site's page must not open a socket as the user
+// (cross-site WebSocket hijacking).
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
+	project, err := requestProject(r)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	if !sameOrigin(r) {
+		r.Header.Del("Cookie")
+	}
+	p, err := s.httpCaller(r, project, access.EventsRead)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	req := &cairnv1.SubscribeRequest{ProjectId: project, Channels: q["channels"]}
+	if v := q.Get("after"); v != "" {
+		if req.AfterSequence, err = strconv.ParseUint(v, 10, 64); err != nil {
+			s.httpError(w, r, domain.FieldError("after", "must be a stream sequence"))
+			return
+		}
+	}
+	for _, k := range q["kinds"] {
+		kind, ok := kindNames[k]
+		if !ok {
+			s.httpError(w, r, domain.FieldError("kinds", "%q is not create, update or delete", k))
+			return
+		}
+		req.Kinds = append(req.Kinds, kind)
+	}
+	c, err := s.subscribe(project, p, req)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	// Origins are checked above for cookies; a bearer credential or an
+	// authenticate message is not something another site can borrow.
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		c.sub.Close(nil)
+		return
+	}
+	conn.SetReadLimit(wsReadLimit)
+	ctx, cancel := s.streamContext(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.sub.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	write := func(m *cairnv1.SubscribeResponse) error {
+		b, err := protojson.Marshal(m)
+		if err != nil {
+			return err
+		}
+		wctx, done := context.WithTimeout(ctx, wsWriteTimeout)
+		defer done()
+		return conn.Write(wctx, websocket.MessageText, b)
+	}
+	go s.readRealtime(ctx, conn, c, project, write)
+	err = c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error { return write(c.response(d)) })
+	switch {
+	case errors.Is(err, realtime.ErrSlowConsumer), errors.Is(err, realtime.ErrClosed):
+		wctx, done := context.WithTimeout(context.Background(), time.Second)
+		b, _ := protojson.Marshal(closing(err))
+		_ = conn.Write(wctx, websocket.MessageText, b)
+		done()
+		_ = conn.Close(websocket.StatusPolicyViolation, truncateReason(err.Error()))
+	case s.stopping != nil && isClosed(s.stopping):
+		_ = conn.Close(websocket.StatusGoingAway, "server stopping")
+	default:
+		_ = conn.Close(websocket.StatusNormalClosure, "")
+	}
+}
+
+// readRealtime handles a client's messages: a new subscription replaces
+// channels, kinds and filters in place; authenticate changes who the
+// client is. A bad message is answered and the connection kept.
+func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtClient, project string, write func(*cairnv1.SubscribeResponse) error) {
+	defer c.sub.Close(nil)
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		msg := &cairnv1.RealtimeClientMessage{}
+		if err := protojson.Unmarshal(data, msg); err != nil {
+			_ = write(rejected("bad message: " + err.Error()))
+			continue
+		}
+		if err := s.validator.Validate(msg); err != nil {
+			_ = write(rejected("bad message: " + err.Error()))
+			continue
+		}
+		v := c.view.Load()
+		switch m := msg.GetMessage().(type) {
+		case *cairnv1.RealtimeClientMessage_Subscribe:
+			nv, err := newView(v.p, m.Subscribe)
+			if err == nil && len(m.Subscribe.GetChannels()) > s.hub.Limits().MaxChannels {
+				err = domain.FieldError("channels", "at most %d", s.hub.Limits().MaxChannels)
+			}
+			if err != nil {
+				_ = write(rejected("subscribe: " + err.Error()))
+				continue
+			}
+			c.view.Store(nv)
+			c.sub.SetChannels(m.Subscribe.GetChannels())
+		case *cairnv1.RealtimeClientMessage_Authenticate:
+			p, err := s.socketCredential(project, m.Authenticate)
+			if err != nil {
+				_ = write(rejected("authenticate: " + err.Error()))
+				continue
+			}
+			nv := *v
+			nv.p = p
+			c.view.Store(&nv)
+		}
+	}
+}
+
+// socketCredential resolves a session, JWT or key sent in a message.
+func (s *Server) socketCredential(project, token string) (access.Principal, error) {
+	var p access.Principal
+	var err error
+	if looksLikeJWT(token) {
+		p, err = s.jwtPrincipal(project, token)
+	} else {
+		p, err = s.auth.authenticate("Bearer " + token)
+	}
+	if err != nil {
+		return p, err
+	}
+	if p.Kind == access.User && (p.Project != project || p.MfaPending) {
+		return p, domain.Errorf(domain.KindPermissionDenied, "the session belongs to another project or has not completed MFA")
+	}
+	if p.Kind != access.User {
+		if err := access.Authorize(p, project, access.EventsRead, s.now()); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// rejected answers a client message the server refused.
+func rejected(reason string) *cairnv1.SubscribeResponse {
+	return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_Rejected{Rejected: &cairnv1.Rejected{Reason: reason}}}
+}
+
+func truncateReason(s string) string {
+	if len(s) > 120 {
+		return s[:120]
+	}
+	return s
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

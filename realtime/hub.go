@@ -1,0 +1,310 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairn-dev/cairn/streams"
+	"github.com/cairn-dev/cairn/streams/eventlog"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
+
+// Source reads a project's stream (streams.Store).
+type Source interface {
+	Read(ctx context.Context, stream string, opts streams.ReadOptions) iter.Seq2[streams.StoredMsg, error]
+	StreamInfo(ctx context.Context, stream string) (streams.Info, error)
+}
+
+// Event is one stored event of a project.
+type Event struct {
+	Project string
+	Seq     uint64
+	Subject string
+	Time    time.Time
+	Env     *eventsv1.Envelope
+	Route   Route
+
+	once     sync.Once
+	prepared any
+}
+
+// Prepared returns what prepare computes from the event, computing it once
+// for all subscribers (the payload, the resource's permissions).
+func (e *Event) Prepared(prepare func(*Event) any) any {
+	e.once.Do(func() { e.prepared = prepare(e) })
+	return e.prepared
+}
+
+// Limits bound the hub; zero fields take the defaults.
+type Limits struct {
+	// Buffer is the events one subscriber may have queued; a live
+	// subscriber that falls this far behind is cut off (a slow consumer).
+	Buffer int
+	// MaxPerProject is the most subscriptions of one project on this node.
+	MaxPerProject int
+	// MaxChannels is the most channels of one subscription.
+	MaxChannels int
+}
+
+// Default limits.
+const (
+	DefaultBuffer        = 1024
+	DefaultMaxPerProject = 20_000
+	DefaultMaxChannels   = 100
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.Buffer <= 0 {
+		l.Buffer = DefaultBuffer
+	}
+	if l.MaxPerProject <= 0 {
+		l.MaxPerProject = DefaultMaxPerProject
+	}
+	if l.MaxChannels <= 0 {
+		l.MaxChannels = DefaultMaxChannels
+	}
+	return l
+}
+
+// Errors a subscription can end with.
+var (
+	ErrTooMany      = errors.New("realtime: too many subscriptions for this project on this node")
+	ErrSlowConsumer = errors.New("realtime: the subscriber fell too far behind and was disconnected")
+	ErrClosed       = errors.New("realtime: the server is closing the subscription")
+)
+
+// Hub runs the per-project feeds of one node.
+type Hub struct {
+	src Source
+	// applied waits until this node's read models have applied seq of a
+	// stream, so filters that read them see the event's effects.
+	applied func(ctx context.Context, stream string, seq uint64) error
+	log     *slog.Logger
+	lim     Limits
+	ctx     context.Context
+
+	mu    sync.Mutex
+	feeds map[string]*feed
+}
+
+// NewHub returns a hub whose feeds live until ctx ends.
+func NewHub(ctx context.Context, src Source, applied func(context.Context, string, uint64) error, log *slog.Logger, lim Limits) *Hub {
+	return &Hub{src: src, applied: applied, log: log, lim: lim.withDefaults(), ctx: ctx, feeds: map[string]*feed{}}
+}
+
+// Limits returns the hub's limits with defaults applied.
+func (h *Hub) Limits() Limits { return h.lim }
+
+// feed is one project's ordered consumer and its subscribers.
+type feed struct {
+	project string
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	subs    map[*Subscriber]struct{}
+	// pos is the last sequence the feed has handed to subscribers.
+	pos atomic.Uint64
+	// access counts events that may change permissions (teams,
+	// memberships, users), so subscribers know to resolve theirs again.
+	access atomic.Uint64
+}
+
+// Subscriber is one subscription. Next yields what to send, in order.
+type Subscriber struct {
+	hub     *Hub
+	feed    *feed
+	project string
+	after   uint64
+	live    chan *Event
+	// channels the subscriber listens to (set by SetChannels).
+	channels atomic.Pointer[map[string]bool]
+	mu       sync.Mutex
+	// resuming: live events are queued, an overflow only means catch up
+	// again; once live, an overflow cuts the subscriber off.
+	resuming bool
+	overflow bool
+	closed   chan struct{}
+	closeErr error
+	once     sync.Once
+	last     uint64 // last sequence delivered or skipped
+	started  bool
+}
+
+// Subscribe registers a subscriber of project on channels. after > 0
+// resumes after that sequence; 0 starts with events from now on.
+func (h *Hub) Subscribe(project string, channels []string, after uint64) (*Subscriber, error) {
+	if len(channels) > h.lim.MaxChannels {
+		return nil, fmt.Errorf("realtime: at most %d channels per subscription", h.lim.MaxChannels)
+	}
+	for _, c := range channels {
+		if err := ValidChannel(c); err != nil {
+			return nil, err
+		}
+	}
+	s := &Subscriber{hub: h, project: project, after: after, live: make(chan *Event, h.lim.Buffer),
+		closed: make(chan struct{}), resuming: after > 0}
+	s.SetChannels(channels)
+	h.mu.Lock()
+	f := h.feeds[project]
+	if f == nil {
+		ctx, cancel := context.WithCancel(h.ctx)
+		f = &feed{project: project, cancel: cancel, subs: map[*Subscriber]struct{}{}}
+		info, err := h.src.StreamInfo(ctx, streams.ProjectStream(project))
+		if err != nil {
+			h.mu.Unlock()
+			cancel()
+			return nil, fmt.Errorf("realtime: project %s: %w", project, err)
+		}
+		f.pos.Store(info.LastSeq)
+		h.feeds[project] = f
+		go h.run(ctx, f, info.LastSeq+1)
+	}
+	f.mu.Lock()
+	if len(f.subs) >= h.lim.MaxPerProject {
+		f.mu.Unlock()
+		h.mu.Unlock()
+		return nil, ErrTooMany
+	}
+	f.subs[s] = struct{}{}
+	s.feed = f
+	if after == 0 {
+		s.last = f.pos.Load()
+	}
+	f.mu.Unlock()
+	h.mu.Unlock()
+	return s, nil
+}
+
+// SetChannels replaces the subscriber's channels (validated by the caller
+// with ValidChannel) on an open subscription.
+func (s *Subscriber) SetChannels(channels []string) {
+	m := make(map[string]bool, len(channels))
+	for _, c := range channels {
+		m[c] = true
+	}
+	s.channels.Store(&m)
+}
+
+// Matched returns the subscriber's channels e belongs to.
+func (s *Subscriber) Matched(e *Event) []string {
+	m := *s.channels.Load()
+	var out []string
+	for _, c := range e.Route.Channels {
+		if m[c] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// AccessGeneration changes whenever an event that may change permissions
+// passed through the project's feed: cached permission subjects are stale.
+func (s *Subscriber) AccessGeneration() uint64 { return s.feed.access.Load() }
+
+// Close ends the subscription; err says why (nil: the client left).
+func (s *Subscriber) Close(err error) {
+	s.once.Do(func() {
+		s.closeErr = err
+		close(s.closed)
+		h, f := s.hub, s.feed
+		h.mu.Lock()
+		f.mu.Lock()
+		delete(f.subs, s)
+		empty := len(f.subs) == 0
+		f.mu.Unlock()
+		if empty && h.feeds[f.project] == f {
+			delete(h.feeds, f.project)
+			f.cancel()
+		}
+		h.mu.Unlock()
+	})
+}
+
+// Done is closed when the subscription ends.
+func (s *Subscriber) Done() <-chan struct{} { return s.closed }
+
+// Err is why the subscription ended.
+func (s *Subscriber) Err() error { return s.closeErr }
+
+// run is a project's feed: one ordered consumer from start, handing every
+// event to the subscribers whose channels it matches.
+func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
+	stream := streams.ProjectStream(f.project)
+	for m, err := range h.src.Read(ctx, stream, streams.ReadOptions{StartSeq: start, Follow: true}) {
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Warn("realtime feed stopped", "project", f.project, "err", err)
+				h.closeAll(f, fmt.Errorf("%w: %v", ErrClosed, err))
+			}
+			return
+		}
+		e, err := decode(f.project, m)
+		if err != nil {
+			h.log.Warn("realtime: undecodable event", "project", f.project, "seq", m.Seq, "err", err)
+			f.pos.Store(m.Seq)
+			continue
+		}
+		if e.Route.AccessChange {
+			f.access.Add(1)
+		}
+		// Filters read the read models: let them catch up with the event.
+		if err := h.applied(ctx, stream, e.Seq); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			h.log.Warn("realtime: waiting for projections", "project", f.project, "seq", e.Seq, "err", err)
+		}
+		f.mu.Lock()
+		f.pos.Store(e.Seq)
+		for s := range f.subs {
+			s.push(e)
+		}
+		f.mu.Unlock()
+	}
+}
+
+func (h *Hub) closeAll(f *feed, err error) {
+	f.mu.Lock()
+	subs := make([]*Subscriber, 0, len(f.subs))
+	for s := range f.subs {
+		subs = append(subs, s)
+	}
+	f.mu.Unlock()
+	for _, s := range subs {
+		s.Close(err)
+	}
+}
+
+func decode(project string, m streams.StoredMsg) (*Event, error) {
+	env, err := eventlog.Decode(m.Data)
+	if err != nil {
+		return nil, err
+	}
+	return &Event{Project: project, Seq: m.Seq, Subject: m.Subject, Time: m.Time, Env: env, Route: RouteOf(m.Subject, env)}, nil
+}
+
+// push queues e for the subscriber without ever blocking the feed.
+func (s *Subscriber) push(e *Event) {
+	if len(s.Matched(e)) == 0 {
+		return
+	}
+	select {
+	case s.live <- e:
+		return
+	default:
+	}
+	s.mu.Lock()
+	resuming := s.resuming
+	if resuming {
+		s.overflow = true
+	}
+	s.mu.Unlock()
+	if !resuming {
+		go s.Close(ErrSlowConsumer) // Close takes the feed's lock, held here
+	}
+}

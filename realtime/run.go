@@ -1,0 +1,131 @@
+package realtime
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cairn-dev/cairn/streams"
+)
+
+// Status is a subscription's state, explicit in the protocol.
+type Status int
+
+// Statuses.
+const (
+	// StatusConnected: subscribed, nothing to catch up on.
+	StatusConnected Status = iota + 1
+	// StatusResuming: delivering what was missed since the resume sequence.
+	StatusResuming
+	// StatusLive: caught up; live events from here on.
+	StatusLive
+)
+
+// Delivery is one message for the subscriber: an event, a state change or
+// a resync notice.
+type Delivery struct {
+	Event *Event
+	// Channels are the subscriber's channels Event matched.
+	Channels []string
+	State    Status
+	// Seq is the last sequence delivered or skipped (with State).
+	Seq uint64
+	// ResyncFrom is set when the events after the resume sequence are no
+	// longer in the log: the first sequence still there.
+	ResyncFrom uint64
+}
+
+// Run sends everything the subscriber must receive, in stream order and
+// without duplicates, until ctx ends or the subscription is closed (then it
+// returns why). accept is asked about every event whose channels match
+// (permissions, kinds, attribute filters); send writes to the client.
+func (s *Subscriber) Run(ctx context.Context, accept func(*Event) bool, send func(Delivery) error) error {
+	defer s.Close(nil)
+	if s.after == 0 {
+		if err := send(Delivery{State: StatusConnected, Seq: s.last}); err != nil {
+			return err
+		}
+	} else if err := s.catchUp(ctx, accept, send); err != nil {
+		return err
+	}
+	if err := send(Delivery{State: StatusLive, Seq: s.last}); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closed:
+			return s.closeErr
+		case e := <-s.live:
+			if e.Seq <= s.last {
+				continue // delivered by the catch-up already
+			}
+			s.last = e.Seq
+			if ch := s.Matched(e); len(ch) > 0 && accept(e) {
+				if err := send(Delivery{Event: e, Channels: ch}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// catchUp delivers the stored events after s.after, then switches to the
+// live queue. Live events queue meanwhile; if the queue overflowed, the
+// catch-up simply runs again from where it stopped, so nothing is lost.
+func (s *Subscriber) catchUp(ctx context.Context, accept func(*Event) bool, send func(Delivery) error) error {
+	stream := streams.ProjectStream(s.project)
+	if err := send(Delivery{State: StatusResuming, Seq: s.after}); err != nil {
+		return err
+	}
+	info, err := s.hub.src.StreamInfo(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("realtime: resume: %w", err)
+	}
+	s.last = s.after
+	if info.FirstSeq > 0 && s.after+1 < info.FirstSeq {
+		// Never a silent hole: the client must reload its state.
+		if err := send(Delivery{ResyncFrom: info.FirstSeq}); err != nil {
+			return err
+		}
+		s.last = info.FirstSeq - 1
+	}
+	for {
+		for m, err := range s.hub.src.Read(ctx, stream, streams.ReadOptions{StartSeq: s.last + 1}) {
+			if err != nil {
+				return fmt.Errorf("realtime: resume from %d: %w", s.last+1, err)
+			}
+			e, err := decode(s.project, m)
+			if err != nil {
+				s.last = m.Seq
+				continue
+			}
+			if err := s.hub.applied(ctx, stream, e.Seq); err != nil {
+				return err
+			}
+			s.last = e.Seq
+			if ch := s.Matched(e); len(ch) > 0 && accept(e) {
+				if err := send(Delivery{Event: e, Channels: ch}); err != nil {
+					return err
+				}
+			}
+			select {
+			case <-s.closed:
+				return s.closeErr
+			default:
+			}
+		}
+		s.mu.Lock()
+		if !s.overflow {
+			s.resuming = false
+			s.mu.Unlock()
+			return nil
+		}
+		// Dropped live events are all stored: read on from s.last.
+		s.overflow = false
+		for len(s.live) > 0 {
+			<-s.live
+		}
+		s.mu.Unlock()
+	}
+}
