@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
-	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
 
 // Source reads a project's stream (streams.Store).
@@ -132,7 +132,6 @@ type Subscriber struct {
 	closeErr error
 	once     sync.Once
 	last     uint64 // last sequence delivered or skipped
-	started  bool
 }
 
 // Subscribe registers a subscriber of project on channels. after > 0
