@@ -77,6 +77,8 @@ var (
 	ErrTooMany      = errors.New("realtime: too many subscriptions for this project on this node")
 	ErrSlowConsumer = errors.New("realtime: the subscriber fell too far behind and was disconnected")
 	ErrClosed       = errors.New("realtime: the server is closing the subscription")
+	// ErrBeyondEnd: a resume sequence the stream has not reached.
+	ErrBeyondEnd = errors.New("realtime: the resume sequence is beyond the end of the project's log")
 )
 
 // Hub runs the per-project feeds of one node.
@@ -143,6 +145,15 @@ func (h *Hub) Subscribe(project string, channels []string, after uint64) (*Subsc
 	for _, c := range channels {
 		if err := ValidChannel(c); err != nil {
 			return nil, err
+		}
+	}
+	if after > 0 {
+		info, err := h.src.StreamInfo(h.ctx, streams.ProjectStream(project))
+		if err != nil {
+			return nil, fmt.Errorf("realtime: project %s: %w", project, err)
+		}
+		if after > info.LastSeq {
+			return nil, fmt.Errorf("%w: %d > %d", ErrBeyondEnd, after, info.LastSeq)
 		}
 	}
 	s := &Subscriber{hub: h, project: project, after: after, live: make(chan *Event, h.lim.Buffer),
@@ -287,9 +298,20 @@ func decode(project string, m streams.StoredMsg) (*Event, error) {
 	return &Event{Project: project, Seq: m.Seq, Subject: m.Subject, Time: m.Time, Env: env, Route: RouteOf(m.Subject, env)}, nil
 }
 
+// listens reports whether any of e's channels is the subscriber's.
+func (s *Subscriber) listens(e *Event) bool {
+	m := *s.channels.Load()
+	for _, c := range e.Route.Channels {
+		if m[c] {
+			return true
+		}
+	}
+	return false
+}
+
 // push queues e for the subscriber without ever blocking the feed.
 func (s *Subscriber) push(e *Event) {
-	if len(s.Matched(e)) == 0 {
+	if !s.listens(e) {
 		return
 	}
 	select {
