@@ -128,6 +128,22 @@ func fileTokenSubject(t *eventsv1.FileToken, verb string) string {
 	return streams.ProjectSubject(t.GetProjectId(), "buckets", t.GetBucketId(), "files", t.GetFileId(), "tokens", t.GetId(), verb)
 }
 
+// FunctionAggregate is a function's own events (its deployments and
+// executions are aggregates of their own below it).
+func FunctionAggregate(project, fn string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "functions", fn, "*")}
+}
+
+// FunctionDeploymentAggregate is one deployment of a function.
+func FunctionDeploymentAggregate(project, fn, deployment string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "functions", fn, "deployments", deployment, "*")}
+}
+
+// ExecutionAggregate is one execution of a function.
+func ExecutionAggregate(project, fn, execution string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "functions", fn, "executions", execution, "*")}
+}
+
 func collectionSubject(c *eventsv1.Collection, verb string) string {
 	return streams.ProjectSubject(c.GetProjectId(), "databases", c.GetDatabaseId(), "collections", c.GetId(), verb)
 }
@@ -298,6 +314,27 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 		return fileTokenSubject(p.FileTokenCreated.GetToken(), "create"), nil
 	case *eventsv1.Envelope_FileTokenDeleted:
 		return fileTokenSubject(p.FileTokenDeleted.GetToken(), "delete"), nil
+	case *eventsv1.Envelope_FunctionCreated:
+		f := p.FunctionCreated.GetFunction()
+		return streams.ProjectSubject(f.GetProjectId(), "functions", f.GetId(), "create"), nil
+	case *eventsv1.Envelope_FunctionUpdated:
+		f := p.FunctionUpdated.GetFunction()
+		return streams.ProjectSubject(f.GetProjectId(), "functions", f.GetId(), "update"), nil
+	case *eventsv1.Envelope_FunctionDeleted:
+		f := p.FunctionDeleted.GetFunction()
+		return streams.ProjectSubject(f.GetProjectId(), "functions", f.GetId(), "delete"), nil
+	case *eventsv1.Envelope_FunctionDeploymentCreated:
+		d := p.FunctionDeploymentCreated.GetDeployment()
+		return streams.ProjectSubject(d.GetProjectId(), "functions", d.GetFunctionId(), "deployments", d.GetId(), "create"), nil
+	case *eventsv1.Envelope_FunctionDeploymentDeleted:
+		d := p.FunctionDeploymentDeleted.GetDeployment()
+		return streams.ProjectSubject(d.GetProjectId(), "functions", d.GetFunctionId(), "deployments", d.GetId(), "delete"), nil
+	case *eventsv1.Envelope_ExecutionCreated:
+		e := p.ExecutionCreated.GetExecution()
+		return streams.ProjectSubject(e.GetProjectId(), "functions", e.GetFunctionId(), "executions", e.GetId(), "create"), nil
+	case *eventsv1.Envelope_ExecutionUpdated:
+		e := p.ExecutionUpdated.GetExecution()
+		return streams.ProjectSubject(e.GetProjectId(), "functions", e.GetFunctionId(), "executions", e.GetId(), "update"), nil
 	default:
 		return "", fmt.Errorf("no subject for event payload %T", p)
 	}

@@ -259,6 +259,13 @@ type Envelope struct {
 	//	*Envelope_FileDeleted
 	//	*Envelope_FileTokenCreated
 	//	*Envelope_FileTokenDeleted
+	//	*Envelope_FunctionCreated
+	//	*Envelope_FunctionUpdated
+	//	*Envelope_FunctionDeleted
+	//	*Envelope_FunctionDeploymentCreated
+	//	*Envelope_FunctionDeploymentDeleted
+	//	*Envelope_ExecutionCreated
+	//	*Envelope_ExecutionUpdated
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -869,6 +876,69 @@ func (x *Envelope) GetFileTokenDeleted() *FileTokenDeleted {
 	return nil
 }
 
+func (x *Envelope) GetFunctionCreated() *FunctionCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_FunctionCreated); ok {
+			return x.FunctionCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetFunctionUpdated() *FunctionUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_FunctionUpdated); ok {
+			return x.FunctionUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetFunctionDeleted() *FunctionDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_FunctionDeleted); ok {
+			return x.FunctionDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetFunctionDeploymentCreated() *FunctionDeploymentCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_FunctionDeploymentCreated); ok {
+			return x.FunctionDeploymentCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetFunctionDeploymentDeleted() *FunctionDeploymentDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_FunctionDeploymentDeleted); ok {
+			return x.FunctionDeploymentDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetExecutionCreated() *ExecutionCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_ExecutionCreated); ok {
+			return x.ExecutionCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetExecutionUpdated() *ExecutionUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_ExecutionUpdated); ok {
+			return x.ExecutionUpdated
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -1113,6 +1183,34 @@ type Envelope_FileTokenDeleted struct {
 	FileTokenDeleted *FileTokenDeleted `protobuf:"bytes,109,opt,name=file_token_deleted,json=fileTokenDeleted,proto3,oneof"`
 }
 
+type Envelope_FunctionCreated struct {
+	FunctionCreated *FunctionCreated `protobuf:"bytes,110,opt,name=function_created,json=functionCreated,proto3,oneof"`
+}
+
+type Envelope_FunctionUpdated struct {
+	FunctionUpdated *FunctionUpdated `protobuf:"bytes,111,opt,name=function_updated,json=functionUpdated,proto3,oneof"`
+}
+
+type Envelope_FunctionDeleted struct {
+	FunctionDeleted *FunctionDeleted `protobuf:"bytes,112,opt,name=function_deleted,json=functionDeleted,proto3,oneof"`
+}
+
+type Envelope_FunctionDeploymentCreated struct {
+	FunctionDeploymentCreated *FunctionDeploymentCreated `protobuf:"bytes,113,opt,name=function_deployment_created,json=functionDeploymentCreated,proto3,oneof"`
+}
+
+type Envelope_FunctionDeploymentDeleted struct {
+	FunctionDeploymentDeleted *FunctionDeploymentDeleted `protobuf:"bytes,114,opt,name=function_deployment_deleted,json=functionDeploymentDeleted,proto3,oneof"`
+}
+
+type Envelope_ExecutionCreated struct {
+	ExecutionCreated *ExecutionCreated `protobuf:"bytes,115,opt,name=execution_created,json=executionCreated,proto3,oneof"`
+}
+
+type Envelope_ExecutionUpdated struct {
+	ExecutionUpdated *ExecutionUpdated `protobuf:"bytes,116,opt,name=execution_updated,json=executionUpdated,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -1232,6 +1330,20 @@ func (*Envelope_FileDeleted) isEnvelope_Payload() {}
 func (*Envelope_FileTokenCreated) isEnvelope_Payload() {}
 
 func (*Envelope_FileTokenDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_FunctionCreated) isEnvelope_Payload() {}
+
+func (*Envelope_FunctionUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_FunctionDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_FunctionDeploymentCreated) isEnvelope_Payload() {}
+
+func (*Envelope_FunctionDeploymentDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_ExecutionCreated) isEnvelope_Payload() {}
+
+func (*Envelope_ExecutionUpdated) isEnvelope_Payload() {}
 
 // Actor is who caused an event.
 type Actor struct {
@@ -2783,7 +2895,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1dcairn/events/v1/storage.proto\"\xa3%\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\"\x90*\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2854,7 +2966,14 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\ffile_updated\x18j \x01(\v2\x1c.cairn.events.v1.FileUpdatedH\x00R\vfileUpdated\x12A\n" +
 	"\ffile_deleted\x18k \x01(\v2\x1c.cairn.events.v1.FileDeletedH\x00R\vfileDeleted\x12Q\n" +
 	"\x12file_token_created\x18l \x01(\v2!.cairn.events.v1.FileTokenCreatedH\x00R\x10fileTokenCreated\x12Q\n" +
-	"\x12file_token_deleted\x18m \x01(\v2!.cairn.events.v1.FileTokenDeletedH\x00R\x10fileTokenDeletedB\t\n" +
+	"\x12file_token_deleted\x18m \x01(\v2!.cairn.events.v1.FileTokenDeletedH\x00R\x10fileTokenDeleted\x12M\n" +
+	"\x10function_created\x18n \x01(\v2 .cairn.events.v1.FunctionCreatedH\x00R\x0ffunctionCreated\x12M\n" +
+	"\x10function_updated\x18o \x01(\v2 .cairn.events.v1.FunctionUpdatedH\x00R\x0ffunctionUpdated\x12M\n" +
+	"\x10function_deleted\x18p \x01(\v2 .cairn.events.v1.FunctionDeletedH\x00R\x0ffunctionDeleted\x12l\n" +
+	"\x1bfunction_deployment_created\x18q \x01(\v2*.cairn.events.v1.FunctionDeploymentCreatedH\x00R\x19functionDeploymentCreated\x12l\n" +
+	"\x1bfunction_deployment_deleted\x18r \x01(\v2*.cairn.events.v1.FunctionDeploymentDeletedH\x00R\x19functionDeploymentDeleted\x12P\n" +
+	"\x11execution_created\x18s \x01(\v2!.cairn.events.v1.ExecutionCreatedH\x00R\x10executionCreated\x12P\n" +
+	"\x11execution_updated\x18t \x01(\v2!.cairn.events.v1.ExecutionUpdatedH\x00R\x10executionUpdatedB\t\n" +
 	"\apayload\"\xdd\x01\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
@@ -3015,182 +3134,196 @@ func file_cairn_events_v1_events_proto_rawDescGZIP() []byte {
 var file_cairn_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_cairn_events_v1_events_proto_goTypes = []any{
-	(TrailingSlash)(0),            // 0: cairn.events.v1.TrailingSlash
-	(DeploymentStatus)(0),         // 1: cairn.events.v1.DeploymentStatus
-	(Actor_Kind)(0),               // 2: cairn.events.v1.Actor.Kind
-	(*Envelope)(nil),              // 3: cairn.events.v1.Envelope
-	(*Actor)(nil),                 // 4: cairn.events.v1.Actor
-	(*Project)(nil),               // 5: cairn.events.v1.Project
-	(*ProjectLimits)(nil),         // 6: cairn.events.v1.ProjectLimits
-	(*ProjectCreated)(nil),        // 7: cairn.events.v1.ProjectCreated
-	(*ProjectUpdated)(nil),        // 8: cairn.events.v1.ProjectUpdated
-	(*ProjectDeleted)(nil),        // 9: cairn.events.v1.ProjectDeleted
-	(*Key)(nil),                   // 10: cairn.events.v1.Key
-	(*KeyCreated)(nil),            // 11: cairn.events.v1.KeyCreated
-	(*KeyUpdated)(nil),            // 12: cairn.events.v1.KeyUpdated
-	(*KeyDeleted)(nil),            // 13: cairn.events.v1.KeyDeleted
-	(*Site)(nil),                  // 14: cairn.events.v1.Site
-	(*SiteSettings)(nil),          // 15: cairn.events.v1.SiteSettings
-	(*HeaderRule)(nil),            // 16: cairn.events.v1.HeaderRule
-	(*Redirect)(nil),              // 17: cairn.events.v1.Redirect
-	(*SiteFile)(nil),              // 18: cairn.events.v1.SiteFile
-	(*Deployment)(nil),            // 19: cairn.events.v1.Deployment
-	(*SiteCreated)(nil),           // 20: cairn.events.v1.SiteCreated
-	(*SiteUpdated)(nil),           // 21: cairn.events.v1.SiteUpdated
-	(*SiteDeleted)(nil),           // 22: cairn.events.v1.SiteDeleted
-	(*DeploymentCreated)(nil),     // 23: cairn.events.v1.DeploymentCreated
-	(*DeploymentActivated)(nil),   // 24: cairn.events.v1.DeploymentActivated
-	(*DeploymentFailed)(nil),      // 25: cairn.events.v1.DeploymentFailed
-	(*DeploymentDeleted)(nil),     // 26: cairn.events.v1.DeploymentDeleted
-	(*DomainClaimed)(nil),         // 27: cairn.events.v1.DomainClaimed
-	(*DomainReleased)(nil),        // 28: cairn.events.v1.DomainReleased
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
-	(*UserCreated)(nil),           // 30: cairn.events.v1.UserCreated
-	(*UserUpdated)(nil),           // 31: cairn.events.v1.UserUpdated
-	(*UserDeleted)(nil),           // 32: cairn.events.v1.UserDeleted
-	(*SessionCreated)(nil),        // 33: cairn.events.v1.SessionCreated
-	(*SessionsDeleted)(nil),       // 34: cairn.events.v1.SessionsDeleted
-	(*SessionUpdated)(nil),        // 35: cairn.events.v1.SessionUpdated
-	(*TokenCreated)(nil),          // 36: cairn.events.v1.TokenCreated
-	(*TokenConsumed)(nil),         // 37: cairn.events.v1.TokenConsumed
-	(*ClaimTaken)(nil),            // 38: cairn.events.v1.ClaimTaken
-	(*ClaimReleased)(nil),         // 39: cairn.events.v1.ClaimReleased
-	(*AuthSettingsUpdated)(nil),   // 40: cairn.events.v1.AuthSettingsUpdated
-	(*TeamCreated)(nil),           // 41: cairn.events.v1.TeamCreated
-	(*TeamUpdated)(nil),           // 42: cairn.events.v1.TeamUpdated
-	(*TeamDeleted)(nil),           // 43: cairn.events.v1.TeamDeleted
-	(*MembershipCreated)(nil),     // 44: cairn.events.v1.MembershipCreated
-	(*MembershipUpdated)(nil),     // 45: cairn.events.v1.MembershipUpdated
-	(*MembershipDeleted)(nil),     // 46: cairn.events.v1.MembershipDeleted
-	(*DatabaseCreated)(nil),       // 47: cairn.events.v1.DatabaseCreated
-	(*DatabaseUpdated)(nil),       // 48: cairn.events.v1.DatabaseUpdated
-	(*DatabaseDeleted)(nil),       // 49: cairn.events.v1.DatabaseDeleted
-	(*CollectionCreated)(nil),     // 50: cairn.events.v1.CollectionCreated
-	(*CollectionUpdated)(nil),     // 51: cairn.events.v1.CollectionUpdated
-	(*CollectionDeleted)(nil),     // 52: cairn.events.v1.CollectionDeleted
-	(*AttributeCreated)(nil),      // 53: cairn.events.v1.AttributeCreated
-	(*AttributeDeleted)(nil),      // 54: cairn.events.v1.AttributeDeleted
-	(*IndexCreated)(nil),          // 55: cairn.events.v1.IndexCreated
-	(*IndexUpdated)(nil),          // 56: cairn.events.v1.IndexUpdated
-	(*IndexDeleted)(nil),          // 57: cairn.events.v1.IndexDeleted
-	(*DocumentCreated)(nil),       // 58: cairn.events.v1.DocumentCreated
-	(*DocumentUpdated)(nil),       // 59: cairn.events.v1.DocumentUpdated
-	(*DocumentDeleted)(nil),       // 60: cairn.events.v1.DocumentDeleted
-	(*TransactionCreated)(nil),    // 61: cairn.events.v1.TransactionCreated
-	(*TransactionStaged)(nil),     // 62: cairn.events.v1.TransactionStaged
-	(*TransactionCommitted)(nil),  // 63: cairn.events.v1.TransactionCommitted
-	(*TransactionRolledBack)(nil), // 64: cairn.events.v1.TransactionRolledBack
-	(*BucketCreated)(nil),         // 65: cairn.events.v1.BucketCreated
-	(*BucketUpdated)(nil),         // 66: cairn.events.v1.BucketUpdated
-	(*BucketDeleted)(nil),         // 67: cairn.events.v1.BucketDeleted
-	(*UploadProgressed)(nil),      // 68: cairn.events.v1.UploadProgressed
-	(*UploadAbandoned)(nil),       // 69: cairn.events.v1.UploadAbandoned
-	(*FileCreated)(nil),           // 70: cairn.events.v1.FileCreated
-	(*FileUpdated)(nil),           // 71: cairn.events.v1.FileUpdated
-	(*FileDeleted)(nil),           // 72: cairn.events.v1.FileDeleted
-	(*FileTokenCreated)(nil),      // 73: cairn.events.v1.FileTokenCreated
-	(*FileTokenDeleted)(nil),      // 74: cairn.events.v1.FileTokenDeleted
+	(TrailingSlash)(0),                // 0: cairn.events.v1.TrailingSlash
+	(DeploymentStatus)(0),             // 1: cairn.events.v1.DeploymentStatus
+	(Actor_Kind)(0),                   // 2: cairn.events.v1.Actor.Kind
+	(*Envelope)(nil),                  // 3: cairn.events.v1.Envelope
+	(*Actor)(nil),                     // 4: cairn.events.v1.Actor
+	(*Project)(nil),                   // 5: cairn.events.v1.Project
+	(*ProjectLimits)(nil),             // 6: cairn.events.v1.ProjectLimits
+	(*ProjectCreated)(nil),            // 7: cairn.events.v1.ProjectCreated
+	(*ProjectUpdated)(nil),            // 8: cairn.events.v1.ProjectUpdated
+	(*ProjectDeleted)(nil),            // 9: cairn.events.v1.ProjectDeleted
+	(*Key)(nil),                       // 10: cairn.events.v1.Key
+	(*KeyCreated)(nil),                // 11: cairn.events.v1.KeyCreated
+	(*KeyUpdated)(nil),                // 12: cairn.events.v1.KeyUpdated
+	(*KeyDeleted)(nil),                // 13: cairn.events.v1.KeyDeleted
+	(*Site)(nil),                      // 14: cairn.events.v1.Site
+	(*SiteSettings)(nil),              // 15: cairn.events.v1.SiteSettings
+	(*HeaderRule)(nil),                // 16: cairn.events.v1.HeaderRule
+	(*Redirect)(nil),                  // 17: cairn.events.v1.Redirect
+	(*SiteFile)(nil),                  // 18: cairn.events.v1.SiteFile
+	(*Deployment)(nil),                // 19: cairn.events.v1.Deployment
+	(*SiteCreated)(nil),               // 20: cairn.events.v1.SiteCreated
+	(*SiteUpdated)(nil),               // 21: cairn.events.v1.SiteUpdated
+	(*SiteDeleted)(nil),               // 22: cairn.events.v1.SiteDeleted
+	(*DeploymentCreated)(nil),         // 23: cairn.events.v1.DeploymentCreated
+	(*DeploymentActivated)(nil),       // 24: cairn.events.v1.DeploymentActivated
+	(*DeploymentFailed)(nil),          // 25: cairn.events.v1.DeploymentFailed
+	(*DeploymentDeleted)(nil),         // 26: cairn.events.v1.DeploymentDeleted
+	(*DomainClaimed)(nil),             // 27: cairn.events.v1.DomainClaimed
+	(*DomainReleased)(nil),            // 28: cairn.events.v1.DomainReleased
+	(*timestamppb.Timestamp)(nil),     // 29: google.protobuf.Timestamp
+	(*UserCreated)(nil),               // 30: cairn.events.v1.UserCreated
+	(*UserUpdated)(nil),               // 31: cairn.events.v1.UserUpdated
+	(*UserDeleted)(nil),               // 32: cairn.events.v1.UserDeleted
+	(*SessionCreated)(nil),            // 33: cairn.events.v1.SessionCreated
+	(*SessionsDeleted)(nil),           // 34: cairn.events.v1.SessionsDeleted
+	(*SessionUpdated)(nil),            // 35: cairn.events.v1.SessionUpdated
+	(*TokenCreated)(nil),              // 36: cairn.events.v1.TokenCreated
+	(*TokenConsumed)(nil),             // 37: cairn.events.v1.TokenConsumed
+	(*ClaimTaken)(nil),                // 38: cairn.events.v1.ClaimTaken
+	(*ClaimReleased)(nil),             // 39: cairn.events.v1.ClaimReleased
+	(*AuthSettingsUpdated)(nil),       // 40: cairn.events.v1.AuthSettingsUpdated
+	(*TeamCreated)(nil),               // 41: cairn.events.v1.TeamCreated
+	(*TeamUpdated)(nil),               // 42: cairn.events.v1.TeamUpdated
+	(*TeamDeleted)(nil),               // 43: cairn.events.v1.TeamDeleted
+	(*MembershipCreated)(nil),         // 44: cairn.events.v1.MembershipCreated
+	(*MembershipUpdated)(nil),         // 45: cairn.events.v1.MembershipUpdated
+	(*MembershipDeleted)(nil),         // 46: cairn.events.v1.MembershipDeleted
+	(*DatabaseCreated)(nil),           // 47: cairn.events.v1.DatabaseCreated
+	(*DatabaseUpdated)(nil),           // 48: cairn.events.v1.DatabaseUpdated
+	(*DatabaseDeleted)(nil),           // 49: cairn.events.v1.DatabaseDeleted
+	(*CollectionCreated)(nil),         // 50: cairn.events.v1.CollectionCreated
+	(*CollectionUpdated)(nil),         // 51: cairn.events.v1.CollectionUpdated
+	(*CollectionDeleted)(nil),         // 52: cairn.events.v1.CollectionDeleted
+	(*AttributeCreated)(nil),          // 53: cairn.events.v1.AttributeCreated
+	(*AttributeDeleted)(nil),          // 54: cairn.events.v1.AttributeDeleted
+	(*IndexCreated)(nil),              // 55: cairn.events.v1.IndexCreated
+	(*IndexUpdated)(nil),              // 56: cairn.events.v1.IndexUpdated
+	(*IndexDeleted)(nil),              // 57: cairn.events.v1.IndexDeleted
+	(*DocumentCreated)(nil),           // 58: cairn.events.v1.DocumentCreated
+	(*DocumentUpdated)(nil),           // 59: cairn.events.v1.DocumentUpdated
+	(*DocumentDeleted)(nil),           // 60: cairn.events.v1.DocumentDeleted
+	(*TransactionCreated)(nil),        // 61: cairn.events.v1.TransactionCreated
+	(*TransactionStaged)(nil),         // 62: cairn.events.v1.TransactionStaged
+	(*TransactionCommitted)(nil),      // 63: cairn.events.v1.TransactionCommitted
+	(*TransactionRolledBack)(nil),     // 64: cairn.events.v1.TransactionRolledBack
+	(*BucketCreated)(nil),             // 65: cairn.events.v1.BucketCreated
+	(*BucketUpdated)(nil),             // 66: cairn.events.v1.BucketUpdated
+	(*BucketDeleted)(nil),             // 67: cairn.events.v1.BucketDeleted
+	(*UploadProgressed)(nil),          // 68: cairn.events.v1.UploadProgressed
+	(*UploadAbandoned)(nil),           // 69: cairn.events.v1.UploadAbandoned
+	(*FileCreated)(nil),               // 70: cairn.events.v1.FileCreated
+	(*FileUpdated)(nil),               // 71: cairn.events.v1.FileUpdated
+	(*FileDeleted)(nil),               // 72: cairn.events.v1.FileDeleted
+	(*FileTokenCreated)(nil),          // 73: cairn.events.v1.FileTokenCreated
+	(*FileTokenDeleted)(nil),          // 74: cairn.events.v1.FileTokenDeleted
+	(*FunctionCreated)(nil),           // 75: cairn.events.v1.FunctionCreated
+	(*FunctionUpdated)(nil),           // 76: cairn.events.v1.FunctionUpdated
+	(*FunctionDeleted)(nil),           // 77: cairn.events.v1.FunctionDeleted
+	(*FunctionDeploymentCreated)(nil), // 78: cairn.events.v1.FunctionDeploymentCreated
+	(*FunctionDeploymentDeleted)(nil), // 79: cairn.events.v1.FunctionDeploymentDeleted
+	(*ExecutionCreated)(nil),          // 80: cairn.events.v1.ExecutionCreated
+	(*ExecutionUpdated)(nil),          // 81: cairn.events.v1.ExecutionUpdated
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
-	29, // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
-	4,  // 1: cairn.events.v1.Envelope.actor:type_name -> cairn.events.v1.Actor
-	7,  // 2: cairn.events.v1.Envelope.project_created:type_name -> cairn.events.v1.ProjectCreated
-	8,  // 3: cairn.events.v1.Envelope.project_updated:type_name -> cairn.events.v1.ProjectUpdated
-	9,  // 4: cairn.events.v1.Envelope.project_deleted:type_name -> cairn.events.v1.ProjectDeleted
-	11, // 5: cairn.events.v1.Envelope.key_created:type_name -> cairn.events.v1.KeyCreated
-	12, // 6: cairn.events.v1.Envelope.key_updated:type_name -> cairn.events.v1.KeyUpdated
-	13, // 7: cairn.events.v1.Envelope.key_deleted:type_name -> cairn.events.v1.KeyDeleted
-	20, // 8: cairn.events.v1.Envelope.site_created:type_name -> cairn.events.v1.SiteCreated
-	21, // 9: cairn.events.v1.Envelope.site_updated:type_name -> cairn.events.v1.SiteUpdated
-	22, // 10: cairn.events.v1.Envelope.site_deleted:type_name -> cairn.events.v1.SiteDeleted
-	23, // 11: cairn.events.v1.Envelope.deployment_created:type_name -> cairn.events.v1.DeploymentCreated
-	24, // 12: cairn.events.v1.Envelope.deployment_activated:type_name -> cairn.events.v1.DeploymentActivated
-	26, // 13: cairn.events.v1.Envelope.deployment_deleted:type_name -> cairn.events.v1.DeploymentDeleted
-	25, // 14: cairn.events.v1.Envelope.deployment_failed:type_name -> cairn.events.v1.DeploymentFailed
-	27, // 15: cairn.events.v1.Envelope.domain_claimed:type_name -> cairn.events.v1.DomainClaimed
-	28, // 16: cairn.events.v1.Envelope.domain_released:type_name -> cairn.events.v1.DomainReleased
-	30, // 17: cairn.events.v1.Envelope.user_created:type_name -> cairn.events.v1.UserCreated
-	31, // 18: cairn.events.v1.Envelope.user_updated:type_name -> cairn.events.v1.UserUpdated
-	32, // 19: cairn.events.v1.Envelope.user_deleted:type_name -> cairn.events.v1.UserDeleted
-	33, // 20: cairn.events.v1.Envelope.session_created:type_name -> cairn.events.v1.SessionCreated
-	34, // 21: cairn.events.v1.Envelope.sessions_deleted:type_name -> cairn.events.v1.SessionsDeleted
-	35, // 22: cairn.events.v1.Envelope.session_updated:type_name -> cairn.events.v1.SessionUpdated
-	36, // 23: cairn.events.v1.Envelope.token_created:type_name -> cairn.events.v1.TokenCreated
-	37, // 24: cairn.events.v1.Envelope.token_consumed:type_name -> cairn.events.v1.TokenConsumed
-	38, // 25: cairn.events.v1.Envelope.claim_taken:type_name -> cairn.events.v1.ClaimTaken
-	39, // 26: cairn.events.v1.Envelope.claim_released:type_name -> cairn.events.v1.ClaimReleased
-	40, // 27: cairn.events.v1.Envelope.auth_settings_updated:type_name -> cairn.events.v1.AuthSettingsUpdated
-	41, // 28: cairn.events.v1.Envelope.team_created:type_name -> cairn.events.v1.TeamCreated
-	42, // 29: cairn.events.v1.Envelope.team_updated:type_name -> cairn.events.v1.TeamUpdated
-	43, // 30: cairn.events.v1.Envelope.team_deleted:type_name -> cairn.events.v1.TeamDeleted
-	44, // 31: cairn.events.v1.Envelope.membership_created:type_name -> cairn.events.v1.MembershipCreated
-	45, // 32: cairn.events.v1.Envelope.membership_updated:type_name -> cairn.events.v1.MembershipUpdated
-	46, // 33: cairn.events.v1.Envelope.membership_deleted:type_name -> cairn.events.v1.MembershipDeleted
-	47, // 34: cairn.events.v1.Envelope.database_created:type_name -> cairn.events.v1.DatabaseCreated
-	48, // 35: cairn.events.v1.Envelope.database_updated:type_name -> cairn.events.v1.DatabaseUpdated
-	49, // 36: cairn.events.v1.Envelope.database_deleted:type_name -> cairn.events.v1.DatabaseDeleted
-	50, // 37: cairn.events.v1.Envelope.collection_created:type_name -> cairn.events.v1.CollectionCreated
-	51, // 38: cairn.events.v1.Envelope.collection_updated:type_name -> cairn.events.v1.CollectionUpdated
-	52, // 39: cairn.events.v1.Envelope.collection_deleted:type_name -> cairn.events.v1.CollectionDeleted
-	53, // 40: cairn.events.v1.Envelope.attribute_created:type_name -> cairn.events.v1.AttributeCreated
-	54, // 41: cairn.events.v1.Envelope.attribute_deleted:type_name -> cairn.events.v1.AttributeDeleted
-	55, // 42: cairn.events.v1.Envelope.index_created:type_name -> cairn.events.v1.IndexCreated
-	56, // 43: cairn.events.v1.Envelope.index_updated:type_name -> cairn.events.v1.IndexUpdated
-	57, // 44: cairn.events.v1.Envelope.index_deleted:type_name -> cairn.events.v1.IndexDeleted
-	58, // 45: cairn.events.v1.Envelope.document_created:type_name -> cairn.events.v1.DocumentCreated
-	59, // 46: cairn.events.v1.Envelope.document_updated:type_name -> cairn.events.v1.DocumentUpdated
-	60, // 47: cairn.events.v1.Envelope.document_deleted:type_name -> cairn.events.v1.DocumentDeleted
-	61, // 48: cairn.events.v1.Envelope.transaction_created:type_name -> cairn.events.v1.TransactionCreated
-	62, // 49: cairn.events.v1.Envelope.transaction_staged:type_name -> cairn.events.v1.TransactionStaged
-	63, // 50: cairn.events.v1.Envelope.transaction_committed:type_name -> cairn.events.v1.TransactionCommitted
-	64, // 51: cairn.events.v1.Envelope.transaction_rolled_back:type_name -> cairn.events.v1.TransactionRolledBack
-	65, // 52: cairn.events.v1.Envelope.bucket_created:type_name -> cairn.events.v1.BucketCreated
-	66, // 53: cairn.events.v1.Envelope.bucket_updated:type_name -> cairn.events.v1.BucketUpdated
-	67, // 54: cairn.events.v1.Envelope.bucket_deleted:type_name -> cairn.events.v1.BucketDeleted
-	68, // 55: cairn.events.v1.Envelope.upload_progressed:type_name -> cairn.events.v1.UploadProgressed
-	69, // 56: cairn.events.v1.Envelope.upload_abandoned:type_name -> cairn.events.v1.UploadAbandoned
-	70, // 57: cairn.events.v1.Envelope.file_created:type_name -> cairn.events.v1.FileCreated
-	71, // 58: cairn.events.v1.Envelope.file_updated:type_name -> cairn.events.v1.FileUpdated
-	72, // 59: cairn.events.v1.Envelope.file_deleted:type_name -> cairn.events.v1.FileDeleted
-	73, // 60: cairn.events.v1.Envelope.file_token_created:type_name -> cairn.events.v1.FileTokenCreated
-	74, // 61: cairn.events.v1.Envelope.file_token_deleted:type_name -> cairn.events.v1.FileTokenDeleted
-	2,  // 62: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,  // 63: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	29, // 64: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	29, // 65: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,  // 66: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,  // 67: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,  // 68: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	29, // 69: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 70: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	29, // 71: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10, // 72: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10, // 73: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10, // 74: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	15, // 75: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	29, // 76: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	29, // 77: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 78: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	16, // 79: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	17, // 80: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	18, // 81: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	29, // 82: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 83: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14, // 84: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14, // 85: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14, // 86: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14, // 87: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	19, // 88: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14, // 89: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14, // 90: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	19, // 91: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14, // 92: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	19, // 93: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	94, // [94:94] is the sub-list for method output_type
-	94, // [94:94] is the sub-list for method input_type
-	94, // [94:94] is the sub-list for extension type_name
-	94, // [94:94] is the sub-list for extension extendee
-	0,  // [0:94] is the sub-list for field type_name
+	29,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
+	4,   // 1: cairn.events.v1.Envelope.actor:type_name -> cairn.events.v1.Actor
+	7,   // 2: cairn.events.v1.Envelope.project_created:type_name -> cairn.events.v1.ProjectCreated
+	8,   // 3: cairn.events.v1.Envelope.project_updated:type_name -> cairn.events.v1.ProjectUpdated
+	9,   // 4: cairn.events.v1.Envelope.project_deleted:type_name -> cairn.events.v1.ProjectDeleted
+	11,  // 5: cairn.events.v1.Envelope.key_created:type_name -> cairn.events.v1.KeyCreated
+	12,  // 6: cairn.events.v1.Envelope.key_updated:type_name -> cairn.events.v1.KeyUpdated
+	13,  // 7: cairn.events.v1.Envelope.key_deleted:type_name -> cairn.events.v1.KeyDeleted
+	20,  // 8: cairn.events.v1.Envelope.site_created:type_name -> cairn.events.v1.SiteCreated
+	21,  // 9: cairn.events.v1.Envelope.site_updated:type_name -> cairn.events.v1.SiteUpdated
+	22,  // 10: cairn.events.v1.Envelope.site_deleted:type_name -> cairn.events.v1.SiteDeleted
+	23,  // 11: cairn.events.v1.Envelope.deployment_created:type_name -> cairn.events.v1.DeploymentCreated
+	24,  // 12: cairn.events.v1.Envelope.deployment_activated:type_name -> cairn.events.v1.DeploymentActivated
+	26,  // 13: cairn.events.v1.Envelope.deployment_deleted:type_name -> cairn.events.v1.DeploymentDeleted
+	25,  // 14: cairn.events.v1.Envelope.deployment_failed:type_name -> cairn.events.v1.DeploymentFailed
+	27,  // 15: cairn.events.v1.Envelope.domain_claimed:type_name -> cairn.events.v1.DomainClaimed
+	28,  // 16: cairn.events.v1.Envelope.domain_released:type_name -> cairn.events.v1.DomainReleased
+	30,  // 17: cairn.events.v1.Envelope.user_created:type_name -> cairn.events.v1.UserCreated
+	31,  // 18: cairn.events.v1.Envelope.user_updated:type_name -> cairn.events.v1.UserUpdated
+	32,  // 19: cairn.events.v1.Envelope.user_deleted:type_name -> cairn.events.v1.UserDeleted
+	33,  // 20: cairn.events.v1.Envelope.session_created:type_name -> cairn.events.v1.SessionCreated
+	34,  // 21: cairn.events.v1.Envelope.sessions_deleted:type_name -> cairn.events.v1.SessionsDeleted
+	35,  // 22: cairn.events.v1.Envelope.session_updated:type_name -> cairn.events.v1.SessionUpdated
+	36,  // 23: cairn.events.v1.Envelope.token_created:type_name -> cairn.events.v1.TokenCreated
+	37,  // 24: cairn.events.v1.Envelope.token_consumed:type_name -> cairn.events.v1.TokenConsumed
+	38,  // 25: cairn.events.v1.Envelope.claim_taken:type_name -> cairn.events.v1.ClaimTaken
+	39,  // 26: cairn.events.v1.Envelope.claim_released:type_name -> cairn.events.v1.ClaimReleased
+	40,  // 27: cairn.events.v1.Envelope.auth_settings_updated:type_name -> cairn.events.v1.AuthSettingsUpdated
+	41,  // 28: cairn.events.v1.Envelope.team_created:type_name -> cairn.events.v1.TeamCreated
+	42,  // 29: cairn.events.v1.Envelope.team_updated:type_name -> cairn.events.v1.TeamUpdated
+	43,  // 30: cairn.events.v1.Envelope.team_deleted:type_name -> cairn.events.v1.TeamDeleted
+	44,  // 31: cairn.events.v1.Envelope.membership_created:type_name -> cairn.events.v1.MembershipCreated
+	45,  // 32: cairn.events.v1.Envelope.membership_updated:type_name -> cairn.events.v1.MembershipUpdated
+	46,  // 33: cairn.events.v1.Envelope.membership_deleted:type_name -> cairn.events.v1.MembershipDeleted
+	47,  // 34: cairn.events.v1.Envelope.database_created:type_name -> cairn.events.v1.DatabaseCreated
+	48,  // 35: cairn.events.v1.Envelope.database_updated:type_name -> cairn.events.v1.DatabaseUpdated
+	49,  // 36: cairn.events.v1.Envelope.database_deleted:type_name -> cairn.events.v1.DatabaseDeleted
+	50,  // 37: cairn.events.v1.Envelope.collection_created:type_name -> cairn.events.v1.CollectionCreated
+	51,  // 38: cairn.events.v1.Envelope.collection_updated:type_name -> cairn.events.v1.CollectionUpdated
+	52,  // 39: cairn.events.v1.Envelope.collection_deleted:type_name -> cairn.events.v1.CollectionDeleted
+	53,  // 40: cairn.events.v1.Envelope.attribute_created:type_name -> cairn.events.v1.AttributeCreated
+	54,  // 41: cairn.events.v1.Envelope.attribute_deleted:type_name -> cairn.events.v1.AttributeDeleted
+	55,  // 42: cairn.events.v1.Envelope.index_created:type_name -> cairn.events.v1.IndexCreated
+	56,  // 43: cairn.events.v1.Envelope.index_updated:type_name -> cairn.events.v1.IndexUpdated
+	57,  // 44: cairn.events.v1.Envelope.index_deleted:type_name -> cairn.events.v1.IndexDeleted
+	58,  // 45: cairn.events.v1.Envelope.document_created:type_name -> cairn.events.v1.DocumentCreated
+	59,  // 46: cairn.events.v1.Envelope.document_updated:type_name -> cairn.events.v1.DocumentUpdated
+	60,  // 47: cairn.events.v1.Envelope.document_deleted:type_name -> cairn.events.v1.DocumentDeleted
+	61,  // 48: cairn.events.v1.Envelope.transaction_created:type_name -> cairn.events.v1.TransactionCreated
+	62,  // 49: cairn.events.v1.Envelope.transaction_staged:type_name -> cairn.events.v1.TransactionStaged
+	63,  // 50: cairn.events.v1.Envelope.transaction_committed:type_name -> cairn.events.v1.TransactionCommitted
+	64,  // 51: cairn.events.v1.Envelope.transaction_rolled_back:type_name -> cairn.events.v1.TransactionRolledBack
+	65,  // 52: cairn.events.v1.Envelope.bucket_created:type_name -> cairn.events.v1.BucketCreated
+	66,  // 53: cairn.events.v1.Envelope.bucket_updated:type_name -> cairn.events.v1.BucketUpdated
+	67,  // 54: cairn.events.v1.Envelope.bucket_deleted:type_name -> cairn.events.v1.BucketDeleted
+	68,  // 55: cairn.events.v1.Envelope.upload_progressed:type_name -> cairn.events.v1.UploadProgressed
+	69,  // 56: cairn.events.v1.Envelope.upload_abandoned:type_name -> cairn.events.v1.UploadAbandoned
+	70,  // 57: cairn.events.v1.Envelope.file_created:type_name -> cairn.events.v1.FileCreated
+	71,  // 58: cairn.events.v1.Envelope.file_updated:type_name -> cairn.events.v1.FileUpdated
+	72,  // 59: cairn.events.v1.Envelope.file_deleted:type_name -> cairn.events.v1.FileDeleted
+	73,  // 60: cairn.events.v1.Envelope.file_token_created:type_name -> cairn.events.v1.FileTokenCreated
+	74,  // 61: cairn.events.v1.Envelope.file_token_deleted:type_name -> cairn.events.v1.FileTokenDeleted
+	75,  // 62: cairn.events.v1.Envelope.function_created:type_name -> cairn.events.v1.FunctionCreated
+	76,  // 63: cairn.events.v1.Envelope.function_updated:type_name -> cairn.events.v1.FunctionUpdated
+	77,  // 64: cairn.events.v1.Envelope.function_deleted:type_name -> cairn.events.v1.FunctionDeleted
+	78,  // 65: cairn.events.v1.Envelope.function_deployment_created:type_name -> cairn.events.v1.FunctionDeploymentCreated
+	79,  // 66: cairn.events.v1.Envelope.function_deployment_deleted:type_name -> cairn.events.v1.FunctionDeploymentDeleted
+	80,  // 67: cairn.events.v1.Envelope.execution_created:type_name -> cairn.events.v1.ExecutionCreated
+	81,  // 68: cairn.events.v1.Envelope.execution_updated:type_name -> cairn.events.v1.ExecutionUpdated
+	2,   // 69: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,   // 70: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	29,  // 71: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	29,  // 72: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 73: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,   // 74: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,   // 75: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	29,  // 76: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	29,  // 77: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	29,  // 78: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10,  // 79: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10,  // 80: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10,  // 81: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	15,  // 82: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	29,  // 83: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	29,  // 84: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	0,   // 85: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	16,  // 86: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	17,  // 87: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	18,  // 88: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	29,  // 89: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,   // 90: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14,  // 91: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14,  // 92: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14,  // 93: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14,  // 94: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	19,  // 95: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 96: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14,  // 97: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	19,  // 98: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 99: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	19,  // 100: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	101, // [101:101] is the sub-list for method output_type
+	101, // [101:101] is the sub-list for method input_type
+	101, // [101:101] is the sub-list for extension type_name
+	101, // [101:101] is the sub-list for extension extendee
+	0,   // [0:101] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3201,6 +3334,7 @@ func file_cairn_events_v1_events_proto_init() {
 	file_cairn_events_v1_users_proto_init()
 	file_cairn_events_v1_teams_proto_init()
 	file_cairn_events_v1_databases_proto_init()
+	file_cairn_events_v1_functions_proto_init()
 	file_cairn_events_v1_storage_proto_init()
 	file_cairn_events_v1_events_proto_msgTypes[0].OneofWrappers = []any{
 		(*Envelope_ProjectCreated)(nil),
@@ -3263,6 +3397,13 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_FileDeleted)(nil),
 		(*Envelope_FileTokenCreated)(nil),
 		(*Envelope_FileTokenDeleted)(nil),
+		(*Envelope_FunctionCreated)(nil),
+		(*Envelope_FunctionUpdated)(nil),
+		(*Envelope_FunctionDeleted)(nil),
+		(*Envelope_FunctionDeploymentCreated)(nil),
+		(*Envelope_FunctionDeploymentDeleted)(nil),
+		(*Envelope_ExecutionCreated)(nil),
+		(*Envelope_ExecutionUpdated)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
