@@ -145,6 +145,20 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyFileToken(txn, sp, ev, pl.FileTokenCreated.GetToken(), false)
 	case *eventsv1.Envelope_FileTokenDeleted:
 		err = p.applyFileToken(txn, sp, ev, pl.FileTokenDeleted.GetToken(), true)
+	case *eventsv1.Envelope_FunctionCreated:
+		err = p.applyFunction(txn, sp, ev, pl.FunctionCreated.GetFunction(), false)
+	case *eventsv1.Envelope_FunctionUpdated:
+		err = p.applyFunction(txn, sp, ev, pl.FunctionUpdated.GetFunction(), false)
+	case *eventsv1.Envelope_FunctionDeleted:
+		err = p.applyFunction(txn, sp, ev, pl.FunctionDeleted.GetFunction(), true)
+	case *eventsv1.Envelope_FunctionDeploymentCreated:
+		err = p.applyFunctionDeployment(txn, sp, ev, pl.FunctionDeploymentCreated.GetDeployment(), false)
+	case *eventsv1.Envelope_FunctionDeploymentDeleted:
+		err = p.applyFunctionDeployment(txn, sp, ev, pl.FunctionDeploymentDeleted.GetDeployment(), true)
+	case *eventsv1.Envelope_ExecutionCreated:
+		err = p.applyExecution(txn, sp, ev, pl.ExecutionCreated.GetExecution())
+	case *eventsv1.Envelope_ExecutionUpdated:
+		err = p.applyExecution(txn, sp, ev, pl.ExecutionUpdated.GetExecution())
 	default:
 		return effect{}, fatal("%s seq %d (%s, event %s): %w %T; upgrade this node",
 			sp.stream, ev.msg.Seq, ev.msg.Subject, ev.env.GetId(), ErrUnknownEvent, pl)
