@@ -82,8 +82,10 @@ func deriveSecret(masterKey []byte, project, keyID, msgID string) []byte {
 // authenticator resolves bearer credentials into principals.
 type authenticator struct {
 	adminHash []byte
-	reads     ReadModels
-	now       func() time.Time
+	// fnKeys verifies the keys executions receive (functionkeys.go).
+	fnKeys []byte
+	reads  ReadModels
+	now    func() time.Time
 }
 
 var errBadCredential = domain.Errorf(domain.KindUnauthenticated, "invalid credential")
@@ -101,6 +103,9 @@ func (a *authenticator) authenticate(header string) (access.Principal, error) {
 	}
 	if project, ok := parseSessionToken(token); ok {
 		return a.session(project, hash)
+	}
+	if p, ok, err := functionKeyPrincipal(a.fnKeys, token, a.now()); ok {
+		return p, err
 	}
 	project, keyID, ok := parseKeyToken(token)
 	if !ok {

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -61,6 +62,7 @@ type ReadModels interface {
 	ListCollections(project, db, after string, limit int) ([]*eventsv1.Collection, error)
 	documentReads
 	storageReads
+	functionReads
 	Ready() bool
 }
 
@@ -119,6 +121,11 @@ type Config struct {
 	Storage StorageLimits
 	// Realtime bounds realtime subscriptions.
 	Realtime RealtimeLimits
+	// Functions bounds functions; Runtimes runs them (nil: this node runs
+	// none); Jobs queues asynchronous executions.
+	Functions FunctionLimits
+	Runtimes  FunctionRuntimes
+	Jobs      Jobs
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -140,6 +147,12 @@ type Server struct {
 	storage     StorageLimits
 	renders     chan struct{} // preview renders in flight
 	hub         *realtime.Hub
+	functions   FunctionLimits
+	runtimes    FunctionRuntimes
+	jobs        Jobs
+	codes       codeCache
+	execMu      sync.Mutex
+	execSlots   map[string]chan struct{}
 	validator   protovalidate.Validator
 	store       *streams.Store
 	auth        *authenticator
@@ -176,6 +189,8 @@ func New(cfg Config) (http.Handler, error) {
 		s.logger = slog.Default()
 	}
 	s.renders = make(chan struct{}, runtime.GOMAXPROCS(0))
+	s.functions, s.runtimes, s.jobs = cfg.Functions.withDefaults(), cfg.Runtimes, cfg.Jobs
+	s.codes.m, s.execSlots = map[string][]byte{}, map[string]chan struct{}{}
 	// Realtime feeds end when the server starts stopping.
 	hubCtx := context.Background()
 	if s.stopping != nil {
@@ -193,7 +208,7 @@ func New(cfg Config) (http.Handler, error) {
 	if s.connected == nil {
 		s.connected = func() bool { return true }
 	}
-	s.auth = &authenticator{adminHash: hashToken(cfg.AdminKey), reads: cfg.Reads, now: s.now}
+	s.auth = &authenticator{adminHash: hashToken(cfg.AdminKey), fnKeys: functionKeySecret(cfg.MasterKey), reads: cfg.Reads, now: s.now}
 	h, err := newHasher()
 	if err != nil {
 		return nil, err
@@ -239,6 +254,7 @@ func New(cfg Config) (http.Handler, error) {
 		s.mountSites(mux)
 	}
 	s.mountStorage(mux)
+	s.mountFunctions(mux)
 	mux.HandleFunc("GET "+realtimePath, s.serveRealtime)
 	mux.HandleFunc("GET /v1/projects/{project}/jwks.json", s.serveJWKS)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -297,6 +313,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterDatabasesServiceHandler(server, &databasesHandler{Server: s})
 	cairnv1connect.RegisterStorageServiceHandler(server, &storageHandler{Server: s})
 	cairnv1connect.RegisterRealtimeServiceHandler(server, &realtimeHandler{Server: s})
+	cairnv1connect.RegisterFunctionsServiceHandler(server, &functionsHandler{Server: s})
 	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
 	grpcreflect.Register(server)
 	return server, nil

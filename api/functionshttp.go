@@ -1,0 +1,148 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/access"
+	"github.com/cairn-dev/cairn/domain/function"
+	"github.com/cairn-dev/cairn/fnrun"
+)
+
+// Plain HTTP routes of functions: a function answers on
+// /v1/functions/<project>/<function>/<any path> like an HTTP endpoint, and
+// code of any size is uploaded to
+// POST /v1/projects/<project>/functions/<function>/deployments[?activate=true].
+const maxFunctionRequestBody = 1 << 20
+
+func (s *Server) mountFunctions(mux *http.ServeMux) {
+	mux.HandleFunc("/v1/functions/{project}/{function}/{path...}", s.serveFunction)
+	mux.HandleFunc("/v1/functions/{project}/{function}", s.serveFunction)
+	mux.HandleFunc("POST /v1/projects/{project}/functions/{function}/deployments", s.uploadFunctionDeployment)
+}
+
+// hopHeaders are not handed to code nor taken from it.
+var hopHeaders = map[string]bool{"connection": true, "keep-alive": true, "transfer-encoding": true, "upgrade": true,
+	"te": true, "trailer": true, "proxy-authorization": true, "proxy-authenticate": true}
+
+func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
+	project := r.PathValue("project")
+	if !domain.ValidProjectID(project) {
+		s.httpError(w, r, domain.FieldError("project", "malformed project id"))
+		return
+	}
+	p, err := s.httpCaller(r, project, access.ExecutionsWrite)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	f, err := s.loadFunction(project, r.PathValue("function"))
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	if err := s.mayExecute(project, p, f); err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFunctionRequestBody))
+	if err != nil {
+		s.httpError(w, r, domain.Errorf(domain.KindResourceExhausted, "a function request body is at most %d bytes", maxFunctionRequestBody))
+		return
+	}
+	headers := map[string]string{}
+	for k, v := range r.Header {
+		k = strings.ToLower(k)
+		// The caller's credential is not the function's business.
+		if hopHeaders[k] || k == "authorization" || k == "cookie" {
+			continue
+		}
+		headers[k] = strings.Join(v, ", ")
+	}
+	meta, err := writeMeta(p, "HTTP /v1/functions", r.Header.Get)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	x := execRequest{f: f, p: p, trigger: function.TriggerHTTP, id: s.log.NewID(), req: fnrun.Request{
+		Method: r.Method, Path: "/" + r.PathValue("path"), Query: r.URL.Query(), Headers: headers, Body: body}}
+	e, seq, err := s.runExecution(r.Context(), meta, x, nil)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	h := w.Header()
+	for k, v := range e.GetResponseHeaders() {
+		if !hopHeaders[strings.ToLower(k)] {
+			h.Set(k, v)
+		}
+	}
+	h.Set("Cairn-Execution-Id", e.GetId())
+	h.Set(headerSeq, strconv.FormatUint(seq, 10))
+	status := int(e.GetResponseStatus())
+	if e.GetStatus() == function.StatusFailed {
+		s.httpError(w, r, domain.Errorf(domain.KindInternal, "function %q failed: %s", f.GetId(), firstLine(e.GetErrors())))
+		return
+	}
+	if status < 100 || status > 999 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(e.GetResponseBody())
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	return s
+}
+
+func (s *Server) uploadFunctionDeployment(w http.ResponseWriter, r *http.Request) {
+	project := r.PathValue("project")
+	p, err := s.authorizeHTTP(r, project, access.FunctionsWrite)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	code, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.functions.MaxCodeBytes))
+	if err != nil {
+		if isMaxBytes(err) || errors.Is(err, io.ErrUnexpectedEOF) {
+			s.httpError(w, r, domain.Errorf(domain.KindResourceExhausted, "a deployment is at most %d bytes", s.functions.MaxCodeBytes))
+			return
+		}
+		s.httpError(w, r, err)
+		return
+	}
+	if len(code) == 0 {
+		s.httpError(w, r, domain.FieldError("body", "the deployment's code is empty"))
+		return
+	}
+	meta, err := writeMeta(p, "POST /v1/functions/deployments", r.Header.Get)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	activate, _ := strconv.ParseBool(r.URL.Query().Get("activate"))
+	f, d, seq, err := s.createDeployment(r.Context(), meta, project, r.PathValue("function"), code, activate)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	out, err := protojson.Marshal(deploymentOut(f, d))
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	w.Header().Set(headerSeq, strconv.FormatUint(seq, 10))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(out)
+}
