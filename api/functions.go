@@ -39,6 +39,7 @@ type functionReads interface {
 	ListFunctionDeployments(project string, f *eventsv1.Function, after string, limit int) ([]*eventsv1.FunctionDeployment, error)
 	Execution(project string, f *eventsv1.Function, id string) (*eventsv1.Execution, error)
 	ListExecutions(project string, f *eventsv1.Function, after string, limit int, keep func(*eventsv1.Execution) bool) ([]*eventsv1.Execution, error)
+	ListAllFunctions(project string) ([]*eventsv1.Function, error)
 }
 
 // FunctionLimits bound functions (Config); zero means the default.
@@ -147,10 +148,31 @@ func (h *functionsHandler) writeFunction(ctx context.Context, project, id string
 	}
 	setSeq(ctx, res.Seq)
 	f := function.State(res.Events[len(res.Events)-1])
-	if f == nil {
+	deleted := f == nil
+	if deleted {
 		f = res.Events[len(res.Events)-1].GetFunctionDeleted().GetFunction()
 	}
+	if _, activation := cmd.(function.ActivateDeployment); !activation {
+		schedule := f.GetSchedule()
+		if deleted || !f.GetEnabled() {
+			schedule = ""
+		}
+		if err := h.setSchedule(ctx, project, id, schedule); err != nil {
+			return nil, err
+		}
+	}
 	return f, nil
+}
+
+// setSchedule makes the instance fire function id on schedule ("" stops it).
+func (s *Server) setSchedule(ctx context.Context, project, id, schedule string) error {
+	if err := s.store.EnsureFunctionStreams(ctx); err != nil {
+		return err
+	}
+	if err := s.store.SetSchedule(ctx, project, id, schedule); err != nil {
+		return domain.Errorf(domain.KindUnavailable, "the function was saved but its schedule was not: %v; update it again", err)
+	}
+	return nil
 }
 
 func (h *functionsHandler) CreateFunction(ctx context.Context, req *cairnv1.CreateFunctionRequest) (*cairnv1.CreateFunctionResponse, error) {
@@ -613,10 +635,8 @@ func (s *Server) queueExecution(ctx context.Context, meta eventlog.Meta, x execR
 	if err != nil {
 		return nil, 0, err
 	}
-	if s.jobs != nil {
-		if err := s.jobs.Enqueue(ctx, e.GetProjectId(), e.GetFunctionId(), e.GetId()); err != nil {
-			return nil, 0, err
-		}
+	if err := s.store.EnqueueJob(ctx, e.GetProjectId(), e.GetFunctionId(), e.GetId()); err != nil {
+		return nil, 0, err
 	}
 	return function.ExecutionState(res.Events[0]), res.Seq, nil
 }
@@ -659,9 +679,4 @@ func (h *functionsHandler) ListExecutions(ctx context.Context, req *cairnv1.List
 		res.Executions = append(res.Executions, executionOut(e))
 	}
 	return res, nil
-}
-
-// Jobs queues asynchronous executions durably for any node's worker.
-type Jobs interface {
-	Enqueue(ctx context.Context, project, fn, execution string) error
 }

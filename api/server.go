@@ -122,10 +122,9 @@ type Config struct {
 	// Realtime bounds realtime subscriptions.
 	Realtime RealtimeLimits
 	// Functions bounds functions; Runtimes runs them (nil: this node runs
-	// none); Jobs queues asynchronous executions.
+	// none, and works on no queued execution, trigger or schedule).
 	Functions FunctionLimits
 	Runtimes  FunctionRuntimes
-	Jobs      Jobs
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -149,7 +148,6 @@ type Server struct {
 	hub         *realtime.Hub
 	functions   FunctionLimits
 	runtimes    FunctionRuntimes
-	jobs        Jobs
 	codes       codeCache
 	execMu      sync.Mutex
 	execSlots   map[string]chan struct{}
@@ -189,7 +187,7 @@ func New(cfg Config) (http.Handler, error) {
 		s.logger = slog.Default()
 	}
 	s.renders = make(chan struct{}, runtime.GOMAXPROCS(0))
-	s.functions, s.runtimes, s.jobs = cfg.Functions.withDefaults(), cfg.Runtimes, cfg.Jobs
+	s.functions, s.runtimes = cfg.Functions.withDefaults(), cfg.Runtimes
 	s.codes.m, s.execSlots = map[string][]byte{}, map[string]chan struct{}{}
 	// Realtime feeds end when the server starts stopping.
 	hubCtx := context.Background()
@@ -199,6 +197,9 @@ func New(cfg Config) (http.Handler, error) {
 		go func() { <-s.stopping; stopHub() }()
 	}
 	s.hub = realtime.NewHub(hubCtx, s.store, s.reads.WaitApplied, s.logger, cfg.Realtime)
+	if s.runtimes != nil && s.store != nil {
+		go s.runFunctionWorkers(hubCtx)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
