@@ -145,8 +145,8 @@ func consume(ctx context.Context, cons jetstream.Consumer, concurrency int, hand
 	return nil
 }
 
-// SetSchedule makes function fn of project fire on the five-field cron
-// expression (UTC); "" removes its schedule.
+// SetSchedule makes function fn of project fire on the cron expression
+// (UTC; five fields, or six with seconds); "" removes its schedule.
 func (s *Store) SetSchedule(ctx context.Context, project, fn, cron string) error {
 	subj := schedPrefix + project + "." + fn
 	str, err := s.js.Stream(ctx, SchedulesStream)
@@ -159,8 +159,11 @@ func (s *Store) SetSchedule(ctx context.Context, project, fn, cron string) error
 	if cron == "" {
 		return nil
 	}
-	// JetStream's cron has seconds: fire at second 0 of each matching minute.
-	if _, err := s.js.Publish(ctx, subj, nil, jetstream.WithScheduleCron("0 "+cron),
+	// JetStream's cron has seconds: a five-field one fires at second 0.
+	if len(strings.Fields(cron)) == 5 {
+		cron = "0 " + cron
+	}
+	if _, err := s.js.Publish(ctx, subj, nil, jetstream.WithScheduleCron(cron),
 		jetstream.WithScheduleTarget(firePrefix+project+"."+fn)); err != nil {
 		return fmt.Errorf("streams: schedule %s: %w", subj, err)
 	}

@@ -47,6 +47,9 @@ type config struct {
 	// Storage limits (api.StorageLimits); 0 = default.
 	MaxFileSize, StorageQuota int64
 	UploadExpiry              time.Duration
+	// Function limits (api.FunctionLimits); 0 = default.
+	MaxFunctionTimeout time.Duration
+	MaxFunctionMemory  int64
 	// SweepEvery is the storage sweeper's pause.
 	SweepEvery time.Duration
 }
@@ -100,6 +103,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Int64Var(&c.MaxFileSize, "max-file-size", envInt64(getenv, "CAIRN_MAX_FILE_SIZE"), "largest file any bucket accepts, in bytes; 0 = 5 GiB (CAIRN_MAX_FILE_SIZE)")
 	fs.Int64Var(&c.StorageQuota, "storage-quota", envInt64(getenv, "CAIRN_STORAGE_QUOTA"), "bytes of files a project may store unless its limits say otherwise; 0 = unlimited (CAIRN_STORAGE_QUOTA)")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration(getenv, "CAIRN_UPLOAD_EXPIRY", 24*time.Hour), "how long a chunked upload may wait for its next chunk before its bytes are deleted (CAIRN_UPLOAD_EXPIRY)")
+	fs.DurationVar(&c.MaxFunctionTimeout, "max-function-timeout", envDuration(getenv, "CAIRN_MAX_FUNCTION_TIMEOUT", 15*time.Minute), "longest timeout a function may set (CAIRN_MAX_FUNCTION_TIMEOUT)")
+	fs.Int64Var(&c.MaxFunctionMemory, "max-function-memory", envInt64(getenv, "CAIRN_MAX_FUNCTION_MEMORY"), "memory one execution may use, in bytes; 0 = 128 MiB (CAIRN_MAX_FUNCTION_MEMORY)")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }

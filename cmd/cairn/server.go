@@ -25,6 +25,7 @@ type server struct {
 	// sweeper deletes stored bytes that deletions left; stopSweep ends it.
 	stopSweep context.CancelFunc
 	swept     chan struct{}
+	runtimes  *runtimes
 }
 
 // startServer opens the node, starts its projectors and serves the API on
@@ -61,12 +62,19 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 	if err != nil {
 		return nil, err
 	}
+	rts, err := openRuntimes(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.runtimes = rts
 	handler, err := api.New(api.Config{PublicURL: cmp.Or(cfg.PublicURL, displayAddr(s.url)), Stopping: s.stopping, Log: n.log, Reads: n.reads, Store: n.store,
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes,
 		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store),
 		SitesDomain: cfg.SitesDomain, TrustedProxies: proxies, NoAuthRateLimits: cfg.NoAuthRateLimits,
 		Databases: api.DatabaseLimits{MaxQueryLimit: cfg.MaxQueryLimit, MaxQueryScan: cfg.MaxQueryScan, MaxBatchOperations: min(cfg.MaxBatchOperations, 900)},
-		Storage:   api.StorageLimits{MaxFileSize: cfg.MaxFileSize, DefaultQuota: cfg.StorageQuota, UploadExpiry: cfg.UploadExpiry}})
+		Storage:   api.StorageLimits{MaxFileSize: cfg.MaxFileSize, DefaultQuota: cfg.StorageQuota, UploadExpiry: cfg.UploadExpiry},
+		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory},
+		Runtimes:  rts})
 	if err != nil {
 		return nil, err
 	}
@@ -98,5 +106,6 @@ func (s *server) shutdown(logger *slog.Logger) {
 	}
 	s.stopSweep()
 	<-s.swept
+	s.runtimes.close(context.Background())
 	s.node.close()
 }

@@ -308,17 +308,22 @@ func MatchEvent(events []string, subject string) bool {
 	return false
 }
 
-var cronBounds = [5][2]int{{0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 6}}
+var cronBounds = [6][2]int{{0, 59}, {0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 6}}
 
-// ValidCron checks a five-field cron expression (minute hour day-of-month
-// month day-of-week, UTC) with *, lists, ranges and steps; "" means none.
+// ValidCron checks a cron expression (UTC) with *, lists, ranges and
+// steps: five fields (minute hour day-of-month month day-of-week) as
+// Appwrite takes, or six with seconds first; "" means none.
 func ValidCron(expr string) error {
 	fields := strings.Fields(expr)
 	if len(fields) == 0 {
 		return nil
 	}
-	if len(fields) != 5 {
-		return fmt.Errorf("%q: want 5 fields (minute hour day month weekday)", expr)
+	if len(fields) != 5 && len(fields) != 6 {
+		return fmt.Errorf("%q: want 5 fields (minute hour day month weekday), or 6 with seconds first", expr)
+	}
+	bounds := cronBounds[:]
+	if len(fields) == 5 {
+		bounds = bounds[1:]
 	}
 	for i, f := range fields {
 		for _, item := range strings.Split(f, ",") {
@@ -337,8 +342,8 @@ func ValidCron(expr string) error {
 			if err == nil && isRange {
 				b, err = strconv.Atoi(hi)
 			}
-			if err != nil || a < cronBounds[i][0] || b > cronBounds[i][1] || a > b {
-				return fmt.Errorf("%q: field %d (%q) must be within %d-%d", expr, i+1, item, cronBounds[i][0], cronBounds[i][1])
+			if err != nil || a < bounds[i][0] || b > bounds[i][1] || a > b {
+				return fmt.Errorf("%q: field %d (%q) must be within %d-%d", expr, i+1, item, bounds[i][0], bounds[i][1])
 			}
 		}
 	}

@@ -46,6 +46,7 @@ func TestFunctionSettings(t *testing.T) {
 		{Events: &[]string{"users.a b.create"}},
 		{Schedule: ptr("61 * * * *")},
 		{Schedule: ptr("* * *")},
+		{Schedule: ptr("60 * * * * *")},
 		{Variables: &[]Variable{{Key: "1A"}}},
 		{Variables: &[]Variable{{Key: "A"}, {Key: "A"}}},
 		{Variables: &[]Variable{{Key: "NEW", Secret: true}}},
