@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -87,7 +89,11 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 	h.Set(headerSeq, strconv.FormatUint(seq, 10))
 	status := int(e.GetResponseStatus())
 	if e.GetStatus() == function.StatusFailed {
-		s.httpError(w, r, domain.Errorf(domain.KindInternal, "function %q failed: %s", f.GetId(), firstLine(e.GetErrors())))
+		// The function's failure, not the server's: say what it was.
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_ = json.NewEncoder(w).Encode(map[string]string{"code": "function_failed", "execution": e.GetId(),
+			"message": fmt.Sprintf("function %q failed: %s", f.GetId(), firstLine(e.GetErrors()))})
 		return
 	}
 	if status < 100 || status > 999 {
