@@ -247,7 +247,7 @@ func describe(vm *goja.Runtime, v goja.Value) (msg, stack string) {
 	msg = v.String()
 	if o, ok := v.(*goja.Object); ok {
 		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) && !goja.IsNull(s) {
-			stack = s.String()
+			stack = cleanStack(s.String())
 			if !strings.Contains(stack, msg) {
 				stack = msg + "\n" + stack
 			}
@@ -260,6 +260,18 @@ func describe(vm *goja.Runtime, v goja.Value) (msg, stack string) {
 		}
 	}
 	return msg, msg
+}
+
+// cleanStack drops the runtime's own frames and trailing blank lines.
+func cleanStack(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n "), "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if !strings.Contains(l, "(prelude.js:") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func (e *execution) trackRejection(p *goja.Promise, op goja.PromiseRejectionOperation) {

@@ -23,11 +23,17 @@ func TestMain(m *testing.M) {
 // command starts this test binary as a worker.
 func command(t testing.TB) func() *exec.Cmd {
 	t.Helper()
-	cmd, err := js.SelfCommand()
+	self, err := js.SelfCommand()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cmd
+	return func() *exec.Cmd {
+		c := self()
+		// Under -race a process sleeps a second before it exits, unless
+		// told otherwise.
+		c.Env = append(c.Env, "GORACE=atexit_sleep_ms=0")
+		return c
+	}
 }
 
 func newPool(t testing.TB, o js.PoolOptions) *js.Pool {
