@@ -251,3 +251,20 @@ func TestTimeout(t *testing.T) {
 		})
 	}
 }
+
+func TestUnhandledRejectionIsLogged(t *testing.T) {
+	p := newPool(t, js.PoolOptions{})
+	resp := mustRun(t, p, cjs(`async ({ res }) => {
+		Promise.reject(new Error('nobody listens'));
+		const handled = Promise.reject(new Error('handled'));
+		handled.catch(() => {});
+		await new Promise(r => setTimeout(r, 1));
+		return res.json(performance.now() >= 0);
+	}`), fnrun.Request{})
+	if !strings.Contains(resp.Errors, "Unhandled promise rejection: Error: nobody listens") || strings.Contains(resp.Errors, "handled\n") {
+		t.Errorf("errors = %q", resp.Errors)
+	}
+	if string(resp.Body) != "true" {
+		t.Errorf("body = %s", resp.Body)
+	}
+}

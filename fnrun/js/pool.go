@@ -408,7 +408,7 @@ func (p *Pool) spawn(ctx context.Context) (*worker, error) {
 			return nil, fmt.Errorf("js: worker said %q instead of ready", r.Kind)
 		}
 		<-w.exited
-		return nil, fmt.Errorf("js: worker exited at start (does main call js.WorkerMain when %s=1?): %v %s", WorkerEnv, w.exitErr, w.stderr.String())
+		return nil, fmt.Errorf("js: worker exited at start (does main call js.WorkerMain when %s=1?): exit %v; stderr: %s", WorkerEnv, w.exitErr, strings.TrimSpace(w.stderr.String()))
 	case <-t.C:
 		w.kill()
 		return nil, fmt.Errorf("js: worker not ready after %v", startTimeout)

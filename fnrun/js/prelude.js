@@ -57,6 +57,8 @@
   g.setImmediate = (fn, ...args) => g.setTimeout(fn, 0, ...args);
   g.clearTimeout = g.clearInterval = g.clearImmediate = clear;
   g.queueMicrotask = (fn) => { Promise.resolve().then(fn); };
+  const t0 = Date.now();
+  g.performance = { timeOrigin: t0, now: () => Date.now() - t0 };
 
   // ---- encoding ----
   function bytesOf(v, what) {

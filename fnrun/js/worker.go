@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/gob"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -93,9 +94,20 @@ func (w *workerState) handle(j *job) reply {
 
 	lim := j.Limits.WithDefaults()
 	debug.SetMemoryLimit(inUse() + lim.MaxMemoryBytes)
-	out := runExecution(prg, w.prelude, j, w.fetch)
+	out := safeRun(prg, w.prelude, j, w.fetch)
 	debug.SetMemoryLimit(math.MaxInt64)
 	return reply{Kind: out.kind, Message: out.message, Response: out.resp, Took: time.Since(start)}
+}
+
+// safeRun turns a Go panic during an execution (a bug in the runtime, not
+// in the code it runs) into a crash of that execution alone.
+func safeRun(prg, prelude *goja.Program, j *job, f *fetcher) (out outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			out = outcome{kind: kindCrashed, message: fmt.Sprintf("internal error: %v", r)}
+		}
+	}()
+	return runExecution(prg, prelude, j, f)
 }
 
 func (w *workerState) touch(hash string) {
