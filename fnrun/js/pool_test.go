@@ -203,3 +203,19 @@ func BenchmarkCold(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
 }
+
+func TestProgramCacheEviction(t *testing.T) {
+	// One worker; more distinct bundles than it caches, then the first
+	// again: the worker asks for code it evicted.
+	p := newPool(t, js.PoolOptions{Workers: 1})
+	for i := range 40 {
+		resp := mustRun(t, p, cjs(fmt.Sprintf(`({ res }) => res.json(%d)`, i)), fnrun.Request{})
+		if string(resp.Body) != fmt.Sprint(i) {
+			t.Fatalf("run %d: %s", i, resp.Body)
+		}
+	}
+	resp := mustRun(t, p, cjs(`({ res }) => res.json(0)`), fnrun.Request{})
+	if string(resp.Body) != "0" {
+		t.Fatalf("again: %s", resp.Body)
+	}
+}
