@@ -1,0 +1,25 @@
+package js
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+)
+
+// rss returns a process's resident set size in bytes, or -1 if it cannot be
+// read.
+func rss(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+	if err != nil {
+		return -1
+	}
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return -1
+	}
+	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return pages * int64(os.Getpagesize())
+}
