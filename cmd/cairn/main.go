@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/cairn-dev/cairn/fnrun/js"
 )
 
 const usage = `usage: cairn <command> [flags]
@@ -35,6 +37,10 @@ Run 'cairn <command> -h' for a command's flags.
 `
 
 func main() {
+	// The server starts this binary again as its JavaScript workers.
+	if os.Getenv(js.WorkerEnv) == "1" {
+		js.WorkerMain()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
