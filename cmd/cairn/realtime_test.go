@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"connectrpc.com/connect/v2"
 	"time"
 
 	"github.com/coder/websocket"
@@ -534,4 +536,270 @@ func TestRealtimeChannels(t *testing.T) {
 		t.Errorf("resubscribed channels %v", e.GetChannels())
 	}
 	ws.quiet(t, 200*time.Millisecond)
+}
+
+func filter(op cairnv1.Operator, attr string, values ...any) *cairnv1.Filter {
+	f := &cairnv1.Filter{Op: op, Attribute: attr}
+	for _, v := range values {
+		f.Values = append(f.Values, val(v))
+	}
+	return f
+}
+
+// TestRealtimeFilters: kinds and attribute filters choose among a
+// channel's events; limits refuse what is too much or malformed; a resume
+// sequence beyond the end of the log is a resync, not a silent skip.
+func TestRealtimeFilters(t *testing.T) {
+	in := startInstance(t, t.TempDir(), "--realtime-max-connections", "10")
+	const p = "flt"
+	key := newProjectWithKey(t, in, p, rtScopes...)
+	k, _ := as(context.Background(), key)
+	docsFixture(t, k, in.databases(), p, "items", []string{`read("any")`}, false)
+
+	sub := func(req *cairnv1.SubscribeRequest) *rtStream {
+		req.ProjectId = p
+		if len(req.Channels) == 0 {
+			req.Channels = []string{"documents", "teams"}
+		}
+		s := in.subscribe(t, key, req)
+		s.untilLive(t)
+		return s
+	}
+	F := func(fs ...*cairnv1.Filter) *cairnv1.SubscribeRequest { return &cairnv1.SubscribeRequest{Filters: fs} }
+	subs := map[string]*rtStream{
+		"deletes":             sub(&cairnv1.SubscribeRequest{Kinds: []cairnv1.EventKind{cairnv1.EventKind_EVENT_KIND_DELETE}}),
+		"creates and updates": in.socket(t, key, "project="+p+"&channels=documents&channels=teams&kinds=create&kinds=update"),
+		"title = hot":         sub(F(filter(cairnv1.Operator_OPERATOR_EQUAL, "title", "hot"))),
+		"views > 10":          sub(F(filter(cairnv1.Operator_OPERATOR_GREATER_THAN, "views", 10))),
+		"views < 0 or title != hot": sub(F(&cairnv1.Filter{Op: cairnv1.Operator_OPERATOR_OR, Filters: []*cairnv1.Filter{
+			filter(cairnv1.Operator_OPERATOR_LESS_THAN, "views", 0), filter(cairnv1.Operator_OPERATOR_NOT_EQUAL, "title", "hot")}})),
+		"email is null": sub(F(filter(cairnv1.Operator_OPERATOR_IS_NULL, "email"))),
+		"5 <= views <= 7": sub(F(&cairnv1.Filter{Op: cairnv1.Operator_OPERATOR_AND, Filters: []*cairnv1.Filter{
+			filter(cairnv1.Operator_OPERATOR_GREATER_THAN_EQUAL, "views", 5), filter(cairnv1.Operator_OPERATOR_LESS_THAN_EQUAL, "views", 7)}})),
+		"title != hot and email set": sub(F(filter(cairnv1.Operator_OPERATOR_NOT_EQUAL, "title", "hot"), filter(cairnv1.Operator_OPERATOR_IS_NOT_NULL, "email"))),
+	}
+	subs["creates and updates"].untilLive(t)
+	for i, d := range []map[string]any{
+		{"title": "hot", "views": 1},
+		{"title": "cold", "views": 20, "email": "a@example.com"},
+		{"title": "hot", "views": 6, "email": "b@example.com"},
+		{"title": "warm", "views": -3},
+	} {
+		if _, err := in.databases().CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items",
+			Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", i+1), Data: data(t, d)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := in.databases().UpdateDocument(k, &cairnv1.UpdateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", DocumentId: "d1",
+		Data: data(t, map[string]any{"views": 50})}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.databases().DeleteDocument(k, &cairnv1.DeleteDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", DocumentId: "d4"}); err != nil {
+		t.Fatal(err)
+	}
+	// A team event: on the channels, but never matches a document filter.
+	if _, err := in.teams().CreateTeam(k, &cairnv1.CreateTeamRequest{ProjectId: p, TeamId: "t", Name: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	c, u, del := func(d string) string { return docName("items", d, "create") }, func(d string) string { return docName("items", d, "update") },
+		func(d string) string { return docName("items", d, "delete") }
+	subs["deletes"].expect(t, "deletes", del("d4"))
+	subs["creates and updates"].expect(t, "creates and updates", c("d1"), c("d2"), c("d3"), c("d4"), u("d1"), "teams.t.create")
+	subs["title = hot"].expect(t, "title = hot", c("d1"), c("d3"), u("d1"))
+	subs["views > 10"].expect(t, "views > 10", c("d2"), u("d1"))
+	subs["views < 0 or title != hot"].expect(t, "views < 0 or title != hot", c("d2"), c("d4"), del("d4"))
+	subs["email is null"].expect(t, "email is null", c("d1"), c("d4"), u("d1"), del("d4"))
+	subs["5 <= views <= 7"].expect(t, "5 <= views <= 7", c("d3"))
+	subs["title != hot and email set"].expect(t, "title != hot and email set", c("d2"))
+	noMore(t, 300*time.Millisecond, subs)
+
+	// Malformed or too much: refused before anything streams.
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = fmt.Sprint("teams.t", i)
+	}
+	for name, req := range map[string]*cairnv1.SubscribeRequest{
+		"101 channels": {Channels: many},
+		"no channels":  {},
+		"bad channel":  {Channels: []string{"users"}},
+		"wildcard":     {Channels: []string{"teams.*"}},
+		"startsWith":   {Channels: []string{"documents"}, Filters: []*cairnv1.Filter{filter(cairnv1.Operator_OPERATOR_STARTS_WITH, "title", "h")}},
+		"valueless":    {Channels: []string{"documents"}, Filters: []*cairnv1.Filter{filter(cairnv1.Operator_OPERATOR_EQUAL, "title")}},
+		"kind 0":       {Channels: []string{"documents"}, Kinds: []cairnv1.EventKind{cairnv1.EventKind_EVENT_KIND_UNSPECIFIED}},
+		"deep and/or": {Channels: []string{"documents"}, Filters: []*cairnv1.Filter{{Op: cairnv1.Operator_OPERATOR_AND, Filters: []*cairnv1.Filter{
+			{Op: cairnv1.Operator_OPERATOR_OR, Filters: []*cairnv1.Filter{{Op: cairnv1.Operator_OPERATOR_AND, Filters: []*cairnv1.Filter{
+				filter(cairnv1.Operator_OPERATOR_EQUAL, "title", "x")}}}}}}}},
+	} {
+		req.ProjectId = p
+		if err := in.subscribeErr(k, req); connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, q := range map[string]string{
+		"101 channels": "channels=" + strings.Join(many, "&channels="),
+		"no channels":  "",
+		"bad channel":  "channels=users",
+		"bad kind":     "channels=documents&kinds=upsert",
+		"bad after":    "channels=documents&after=last",
+	} {
+		if _, status, err := in.dialSocket(key, "project="+p+"&"+q); status != http.StatusBadRequest {
+			t.Errorf("WebSocket %s: %d %v", name, status, err)
+		}
+	}
+
+	// A resume sequence beyond the end of the log: resync, then the log
+	// from its start, then live.
+	st := in.subscribe(t, key, &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{"databases.main.collections.items.documents"}, AfterSequence: 1 << 40})
+	if m := st.next(t, 5*time.Second); m.GetState().GetStatus() != cairnv1.ConnectionStatus_CONNECTION_STATUS_RESUMING {
+		t.Fatalf("first message %v", m)
+	}
+	if m := st.next(t, 5*time.Second); m.GetResync().GetFirstAvailable() != 1 || !strings.Contains(m.GetResync().GetReason(), "beyond the end") {
+		t.Fatalf("want a resync, got %v", m)
+	}
+	st.expect(t, "beyond the end", c("d1"), c("d2"), c("d3"), c("d4"), u("d1"), del("d4"))
+	st.untilLive(t)
+
+	// The per-project quota (--realtime-max-connections 10): project q
+	// takes ten, the eleventh is refused on either transport; closing one
+	// makes room.
+	qkey := newProjectWithKey(t, in, "q", "events.read")
+	qk, _ := as(context.Background(), qkey)
+	var open []*rtStream
+	for i := range 10 {
+		if i%2 == 0 {
+			open = append(open, in.subscribe(t, qkey, &cairnv1.SubscribeRequest{ProjectId: "q", Channels: []string{"documents"}}))
+		} else {
+			open = append(open, in.socket(t, qkey, "project=q&channels=documents"))
+		}
+		open[i].untilLive(t)
+	}
+	if err := in.subscribeErr(qk, &cairnv1.SubscribeRequest{ProjectId: "q", Channels: []string{"documents"}}); connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Errorf("eleventh Connect subscription: %v", err)
+	}
+	// (ResourceExhausted is 413 in the HTTP table.)
+	if _, status, err := in.dialSocket(qkey, "project=q&channels=documents"); status != http.StatusRequestEntityTooLarge && status != http.StatusTooManyRequests {
+		t.Errorf("eleventh WebSocket: %d %v", status, err)
+	}
+	open[3].cancel()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s, _, err := in.dialSocket(qkey, "project=q&channels=documents")
+		if err == nil {
+			s.cancel()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no room after a close: %v", err)
+		}
+	}
+}
+
+// TestRealtimePermissions: each subscriber receives what it may read at
+// the moment of the event: document security, file security, a team's
+// documents only while a member (revoked mid-stream), guests only public
+// ones; a WebSocket client that authenticates becomes that user.
+func TestRealtimePermissions(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	const p = "perm"
+	key := newProjectWithKey(t, in, p, rtScopes...)
+	ctx := context.Background()
+	k, _ := as(ctx, key)
+	docsFixture(t, k, in.databases(), p, "notes", []string{`create("users")`}, true)
+	docsFixture(t, k, in.databases(), p, "public", []string{`read("any")`}, false)
+	if _, err := in.storage().CreateBucket(k, &cairnv1.CreateBucketRequest{ProjectId: p, BucketId: "fb", Name: "fb",
+		Permissions: []string{`create("users")`}, FileSecurity: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.teams().CreateTeam(k, &cairnv1.CreateTeamRequest{ProjectId: p, TeamId: "club", Name: "Club"}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := guest(ctx, p, "")
+	for _, e := range []string{"ann@example.com", "bob@example.com"} {
+		if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: e, Password: "password of " + e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ann := signIn(t, in, p, "ann@example.com", "password of ann@example.com")
+	bob := signIn(t, in, p, "bob@example.com", "password of bob@example.com")
+	ac, _ := guest(ctx, p, ann.GetSecret())
+	bc, _ := guest(ctx, p, bob.GetSecret())
+
+	subs := map[string]*rtStream{
+		"key":   in.subscribe(t, key, &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{"documents", "files"}}),
+		"ann":   in.subscribe(t, ann.GetSecret(), &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{"documents", "files"}}),
+		"bob":   in.socket(t, bob.GetSecret(), "project="+p+"&channels=documents&channels=files&channels=memberships"),
+		"guest": in.subscribe(t, "", &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{"documents", "files"}}),
+		// A guest socket that signs in as ann midway.
+		"guest, then ann": in.socket(t, "", "project="+p+"&channels=documents"),
+	}
+	for _, s := range subs {
+		s.untilLive(t)
+	}
+	write := func(c context.Context, coll, id, title string, perms ...string) {
+		t.Helper()
+		doc := &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": title})}
+		if perms != nil {
+			doc.Permissions = &cairnv1.Permissions{Values: perms}
+		}
+		if _, err := in.databases().CreateDocument(c, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: coll, Document: doc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update := func(id, title string) {
+		t.Helper()
+		if _, err := in.databases().UpdateDocument(k, &cairnv1.UpdateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "notes", DocumentId: id,
+			Data: data(t, map[string]any{"title": title})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(ac, "notes", "a1", "ann's")
+	write(bc, "notes", "b1", "bob's")
+	write(k, "notes", "shared", "v1", `read("user:`+ann.GetSession().GetUserId()+`")`, `read("team:club")`)
+	// The guest socket signs in as ann, once it has judged every event
+	// before as a guest (what is queued is judged when it is sent): a
+	// bad credential is refused first.
+	write(k, "public", "pre", "marker")
+	pre := docName("public", "pre", "create")
+	gs := subs["guest, then ann"]
+	gs.expect(t, "guest socket", pre)
+	gs.send(t, &cairnv1.RealtimeClientMessage{Message: &cairnv1.RealtimeClientMessage_Authenticate{Authenticate: "not a session"}})
+	if r := gs.rejected(t); !strings.Contains(r, "authenticate") {
+		t.Errorf("bad credential: %s", r)
+	}
+	gs.send(t, &cairnv1.RealtimeClientMessage{Message: &cairnv1.RealtimeClientMessage_Authenticate{Authenticate: ann.GetSecret()}})
+	gs.sync(t)
+	m, err := in.teams().CreateMembership(k, &cairnv1.CreateMembershipRequest{ProjectId: p, TeamId: "club", UserId: bob.GetSession().GetUserId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mID := m.GetMembership().GetId()
+	update("shared", "v2")
+	// Revoked mid-stream: bob sees nothing of the club's note after this.
+	if _, err := in.teams().DeleteMembership(k, &cairnv1.DeleteMembershipRequest{ProjectId: p, TeamId: "club", MembershipId: mID}); err != nil {
+		t.Fatal(err)
+	}
+	update("shared", "v3")
+	write(k, "public", "pub1", "hello")
+	if _, err := in.storage().CreateFile(ac, &cairnv1.CreateFileRequest{ProjectId: p, BucketId: "fb", FileId: "af", Name: "a.txt", Content: []byte("ann")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.storage().CreateFile(k, &cairnv1.CreateFileRequest{ProjectId: p, BucketId: "fb", FileId: "pf", Name: "p.txt", Content: []byte("all"),
+		Permissions: &cairnv1.Permissions{Values: []string{`read("any")`}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	n := func(id, verb string) string { return docName("notes", id, verb) }
+	pub, af, pf := docName("public", "pub1", "create"), "buckets.fb.files.af.create", "buckets.fb.files.pf.create"
+	subs["key"].expect(t, "key", n("a1", "create"), n("b1", "create"), n("shared", "create"), pre, n("shared", "update"), n("shared", "update"), pub, af, pf)
+	evs := subs["ann"].expect(t, "ann", n("a1", "create"), n("shared", "create"), pre, n("shared", "update"), n("shared", "update"), pub, af, pf)
+	if title := evs[4].GetPayload().GetFields()["data"].GetStructValue().GetFields()["title"]; title != nil && title.GetStringValue() != "v3" {
+		t.Errorf("ann's last update: %v", evs[4].GetPayload())
+	}
+	evs = subs["bob"].expect(t, "bob", n("b1", "create"), pre, "teams.club.memberships."+mID+".create", n("shared", "update"),
+		"teams.club.memberships."+mID+".delete", pub, pf)
+	if !strings.Contains(protojson.Format(evs[3].GetPayload()), "v2") {
+		t.Errorf("bob's update of the club's note: %v", evs[3].GetPayload())
+	}
+	subs["guest"].expect(t, "guest", pre, pub, pf)
+	subs["guest, then ann"].expect(t, "guest, then ann", n("shared", "update"), n("shared", "update"), pub)
+	noMore(t, 300*time.Millisecond, subs)
 }
