@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"connectrpc.com/connect/v2"
@@ -25,6 +27,9 @@ func (c clients) realtime() cairnv1connect.RealtimeServiceClient {
 // rtStream is an open Connect subscription whose messages arrive on a
 // channel, so tests can wait with a deadline.
 type rtStream struct {
+	// lags are, per event, when it arrived less its stored time.
+	lagMu  sync.Mutex
+	lags   []time.Duration
 	msgs   chan *cairnv1.SubscribeResponse
 	errc   chan error
 	cancel context.CancelFunc
@@ -53,11 +58,33 @@ func (in *instance) subscribe(t testing.TB, token string, req *cairnv1.Subscribe
 				close(s.msgs)
 				return
 			}
+			s.lag(m)
 			s.msgs <- m
 		}
 	}()
 	t.Cleanup(cancel)
 	return s
+}
+
+func (s *rtStream) lag(m *cairnv1.SubscribeResponse) {
+	if e := m.GetEvent(); e != nil {
+		d := time.Since(e.GetTimestamp().AsTime())
+		s.lagMu.Lock()
+		s.lags = append(s.lags, d)
+		s.lagMu.Unlock()
+	}
+}
+
+// lagQuantile is the q-quantile of the stream's event lags.
+func (s *rtStream) lagQuantile(q float64) time.Duration {
+	s.lagMu.Lock()
+	defer s.lagMu.Unlock()
+	if len(s.lags) == 0 {
+		return 0
+	}
+	l := slices.Clone(s.lags)
+	slices.Sort(l)
+	return l[min(len(l)-1, int(q*float64(len(l))))]
 }
 
 // next returns the next message within d, or fails.
@@ -203,6 +230,7 @@ func (in *instance) dialSocket(token, query string) (*rtStream, int, error) {
 				close(s.msgs)
 				return
 			}
+			s.lag(m)
 			s.msgs <- m
 		}
 	}()
@@ -802,4 +830,227 @@ func TestRealtimePermissions(t *testing.T) {
 	subs["guest"].expect(t, "guest", pre, pub, pf)
 	subs["guest, then ann"].expect(t, "guest, then ann", n("shared", "update"), n("shared", "update"), pub)
 	noMore(t, 300*time.Millisecond, subs)
+}
+
+// TestRealtimeResume: a client disconnected during 1,000 writes resumes
+// from the last sequence it saw and receives exactly the events it missed
+// that its channel and permissions select, in order, once each, then live
+// ones; Connect before, a WebSocket after.
+func TestRealtimeResume(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	const p = "res"
+	key := newProjectWithKey(t, in, p, rtScopes...)
+	ctx := context.Background()
+	k, _ := as(ctx, key)
+	docsFixture(t, k, in.databases(), p, "feed", nil, true) // documents say who reads them
+	docsFixture(t, k, in.databases(), p, "other", []string{`read("any")`}, false)
+	g, _ := guest(ctx, p, "")
+	if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "bob@example.com", Password: "password of bob"}); err != nil {
+		t.Fatal(err)
+	}
+	bob := signIn(t, in, p, "bob@example.com", "password of bob")
+	feed := "databases.main.collections.feed.documents"
+	ref := in.subscribe(t, key, &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{feed}})
+	ref.untilLive(t)
+	first := in.subscribe(t, bob.GetSecret(), &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{feed}})
+	if m := first.next(t, 5*time.Second); m.GetState().GetStatus() != cairnv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED {
+		t.Fatalf("a new subscription starts with %v", m)
+	}
+	first.untilLive(t)
+
+	// Four writers, 1,000 documents: every fifth in another collection,
+	// every third of the feed's readable by bob.
+	const writes = 1000
+	readable := func(i int) bool { return i%3 == 0 }
+	var written atomic.Int64
+	errc := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			for i := w; i < writes; i += 4 {
+				k, _ := as(ctx, key) // a call's context holds its response headers
+				coll, perms := "feed", []string{`read("any")`}
+				if i%5 == 4 {
+					coll = "other"
+				}
+				if coll == "feed" {
+					perms = nil
+					if readable(i) {
+						perms = []string{`read("user:` + bob.GetSession().GetUserId() + `")`}
+					}
+				}
+				doc := &cairnv1.DocumentInput{DocumentId: fmt.Sprint("w", i), Data: data(t, map[string]any{"title": "x", "views": i})}
+				if perms != nil {
+					doc.Permissions = &cairnv1.Permissions{Values: perms}
+				}
+				if _, err := in.databases().CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: coll, Document: doc}); err != nil {
+					errc <- err
+					return
+				}
+				written.Add(1)
+			}
+			errc <- nil
+		}()
+	}
+	index := func(e *cairnv1.RealtimeEvent) int {
+		return int(e.GetPayload().GetFields()["data"].GetStructValue().GetFields()["views"].GetNumberValue())
+	}
+	// Bob reads 30 events, then drops off while the writers go on.
+	var last uint64
+	for _, e := range first.events(t, 30) {
+		if e.GetSequence() <= last || !readable(index(e)) {
+			t.Fatalf("bob got %v after %d", e.GetEvents(), last)
+		}
+		last = e.GetSequence()
+	}
+	first.cancel()
+	t.Logf("bob disconnected after sequence %d, %d of %d writes done", last, written.Load(), writes)
+	for range 4 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What bob missed: the reference subscriber saw every write of the feed.
+	var missed []uint64
+	for _, e := range ref.events(t, writes-writes/5) {
+		if e.GetSequence() > last && readable(index(e)) {
+			missed = append(missed, e.GetSequence())
+		}
+	}
+	again := in.socket(t, bob.GetSecret(), fmt.Sprintf("project=%s&channels=%s&after=%d", p, feed, last))
+	if m := again.next(t, 5*time.Second); m.GetState().GetStatus() != cairnv1.ConnectionStatus_CONNECTION_STATUS_RESUMING || m.GetState().GetSequence() != last {
+		t.Fatalf("resume starts with %v", m)
+	}
+	for i, e := range again.events(t, len(missed)) {
+		if e.GetSequence() != missed[i] {
+			t.Fatalf("resumed event %d is sequence %d, want %d", i, e.GetSequence(), missed[i])
+		}
+	}
+	if m := again.next(t, 5*time.Second); m.GetState().GetStatus() != cairnv1.ConnectionStatus_CONNECTION_STATUS_LIVE {
+		t.Fatalf("after the %d missed events: %v", len(missed), m)
+	}
+	// Then live, with nothing in between.
+	if _, err := in.databases().CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "feed",
+		Document: &cairnv1.DocumentInput{DocumentId: "live", Data: data(t, map[string]any{"title": "live", "views": 3}),
+			Permissions: &cairnv1.Permissions{Values: []string{`read("user:` + bob.GetSession().GetUserId() + `")`}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if e := again.nextEvent(t, 5*time.Second); e.GetEvents()[0] != docName("feed", "live", "create") {
+		t.Fatalf("live event %v", e.GetEvents())
+	}
+	t.Logf("resumed with %d missed events", len(missed))
+}
+
+// TestRealtimeSlowConsumer: a WebSocket client that stops reading while
+// 5,000 events are written is cut off with the reason once its queue
+// (--realtime-buffer 256) overflows, and loses nothing by resuming; fast
+// subscribers meanwhile get every event promptly.
+func TestRealtimeSlowConsumer(t *testing.T) {
+	in := startInstance(t, t.TempDir(), "--realtime-buffer", "256")
+	const p = "slow"
+	key := newProjectWithKey(t, in, p, rtScopes...)
+	k, _ := as(context.Background(), key)
+	dbs := in.databases()
+	if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: "main", Name: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs.CreateCollection(k, &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: "main", CollectionId: "big", Name: "big",
+		Permissions: []string{`read("any")`}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs.CreateAttribute(k, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: "big",
+		Attribute: &cairnv1.Attribute{Key: "body", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 4096, Required: true}}); err != nil {
+		t.Fatal(err)
+	}
+	fast := in.subscribe(t, key, &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{"documents"}})
+	fastWS := in.socket(t, key, "project="+p+"&channels=documents")
+	fast.untilLive(t)
+	fastWS.untilLive(t)
+	// The slow client reads its first messages, then nothing.
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+key)
+	slow, _, err := websocket.Dial(context.Background(), in.rtURL("project="+p+"&channels=documents"), &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.CloseNow()
+	slow.SetReadLimit(1 << 20)
+	read := func() (*cairnv1.SubscribeResponse, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, b, err := slow.Read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m := &cairnv1.SubscribeResponse{}
+		return m, protojson.Unmarshal(b, m)
+	}
+	for range 2 { // connected, live
+		if _, err := read(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const total, batch = 5000, 50
+	body := strings.Repeat("x", 2000)
+	start := time.Now()
+	for b := range total / batch {
+		docs := make([]*cairnv1.DocumentInput, batch)
+		for i := range docs {
+			docs[i] = &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", b*batch+i), Data: data(t, map[string]any{"body": body})}
+		}
+		if _, err := dbs.CreateDocuments(k, &cairnv1.CreateDocumentsRequest{ProjectId: p, DatabaseId: "main", CollectionId: "big", Documents: docs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lastSeq uint64
+	for name, s := range map[string]*rtStream{"Connect": fast, "WebSocket": fastWS} {
+		evs := s.events(t, total)
+		for i := 1; i < total; i++ {
+			if evs[i].GetSequence() != evs[i-1].GetSequence()+1 {
+				t.Fatalf("%s: sequence %d after %d", name, evs[i].GetSequence(), evs[i-1].GetSequence())
+			}
+		}
+		lastSeq = evs[total-1].GetSequence()
+		t.Logf("%s fast subscriber: %d events, lag p50 %v p99 %v", name, total, s.lagQuantile(0.5), s.lagQuantile(0.99))
+		if p99 := s.lagQuantile(0.99); p99 > 5*time.Second {
+			t.Errorf("%s fast subscriber lag p99 %v", name, p99)
+		}
+	}
+	t.Logf("%d events written and delivered in %v", total, time.Since(start))
+
+	// Now the slow client reads: what was queued, in order, then why it
+	// was cut off.
+	var got []uint64
+	var reason string
+	for {
+		m, err := read()
+		if err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+				t.Errorf("slow client closed with %v", err)
+			}
+			break
+		}
+		if e := m.GetEvent(); e != nil {
+			if len(got) > 0 && e.GetSequence() != got[len(got)-1]+1 {
+				t.Fatalf("slow client: sequence %d after %d", e.GetSequence(), got[len(got)-1])
+			}
+			got = append(got, e.GetSequence())
+		}
+		if c := m.GetClosing(); c != nil {
+			reason = c.GetReason()
+		}
+	}
+	if !strings.Contains(reason, "too far behind") || len(got) == 0 || len(got) >= total {
+		t.Fatalf("slow client got %d events and closing %q", len(got), reason)
+	}
+	t.Logf("slow client cut off after %d events", len(got))
+	// It resumes from the last one it got and misses nothing.
+	again := in.socket(t, key, fmt.Sprintf("project=%s&channels=documents&after=%d", p, got[len(got)-1]))
+	want := got[len(got)-1] + 1
+	for _, e := range again.events(t, int(lastSeq-want+1)) {
+		if e.GetSequence() != want {
+			t.Fatalf("resumed sequence %d, want %d", e.GetSequence(), want)
+		}
+		want++
+	}
 }
