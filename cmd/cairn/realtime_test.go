@@ -1054,3 +1054,86 @@ func TestRealtimeSlowConsumer(t *testing.T) {
 		want++
 	}
 }
+
+// TestRealtimeCrossProject: a subscriber of one project never sees another
+// project's events, whoever it is and whatever channel it names, and
+// cannot subscribe to another project at all.
+func TestRealtimeCrossProject(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	keys := map[string]string{}
+	for _, p := range []string{"victim", "intruder"} {
+		keys[p] = newProjectWithKey(t, in, p, rtScopes...)
+		k, _ := as(ctx, keys[p])
+		docsFixture(t, k, in.databases(), p, "posts", []string{`read("any")`}, false)
+	}
+	ig, _ := guest(ctx, "intruder", "")
+	if _, err := in.account().CreateAccount(ig, &cairnv1.CreateAccountRequest{Email: "i@example.com", Password: "intruder password"}); err != nil {
+		t.Fatal(err)
+	}
+	isess := signIn(t, in, "intruder", "i@example.com", "intruder password")
+	req := func(channels ...string) *cairnv1.SubscribeRequest {
+		return &cairnv1.SubscribeRequest{ProjectId: "intruder", Channels: channels}
+	}
+	subs := map[string]*rtStream{
+		"key":                in.subscribe(t, keys["intruder"], req("documents")),
+		"key, many channels": in.subscribe(t, keys["intruder"], req("documents", "databases.main.collections.posts.documents", "account", "teams", "files")),
+		"session":            in.subscribe(t, isess.GetSecret(), req("documents", "account")),
+		"guest":              in.subscribe(t, "", req("documents")),
+		"key socket":         in.socket(t, keys["intruder"], "project=intruder&channels=documents&channels=databases.main.collections.posts.documents"),
+	}
+	for _, s := range subs {
+		s.untilLive(t)
+	}
+	// The victim writes 20 documents and an account, the intruder 5 documents.
+	vk, _ := as(ctx, keys["victim"])
+	ik, _ := as(ctx, keys["intruder"])
+	for i := range 25 {
+		c, p := vk, "victim"
+		if i%5 == 4 {
+			c, p = ik, "intruder"
+		}
+		if _, err := in.databases().CreateDocument(c, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "posts",
+			Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint(p, i), Data: data(t, map[string]any{"title": p})}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := in.users().CreateUser(vk, &cairnv1.CreateUserRequest{ProjectId: "victim", UserId: "vu", Email: "v@example.com", Password: "victim password"}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := 4; i < 25; i += 5 {
+		want = append(want, docName("posts", fmt.Sprint("intruder", i), "create"))
+	}
+	for who, s := range subs {
+		for _, e := range s.expect(t, who, want...) {
+			if e.GetPayload().GetFields()["projectId"].GetStringValue() != "intruder" {
+				t.Errorf("%s: payload %v", who, e.GetPayload())
+			}
+		}
+	}
+	noMore(t, 300*time.Millisecond, subs)
+
+	// Subscribing to the victim with the intruder's credentials: refused.
+	for _, cred := range []struct{ name, token string }{{"key", keys["intruder"]}, {"session", isess.GetSecret()}} {
+		c, _ := guest(ctx, "victim", cred.token)
+		if err := in.subscribeErr(c, &cairnv1.SubscribeRequest{ProjectId: "victim", Channels: []string{"documents"}}); connect.CodeOf(err) != connect.CodePermissionDenied &&
+			connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Errorf("Connect with the intruder's %s: %v", cred.name, err)
+		}
+		if _, status, err := in.dialSocket(cred.token, "project=victim&channels=documents"); status != http.StatusForbidden && status != http.StatusUnauthorized {
+			t.Errorf("WebSocket with the intruder's %s: %d %v", cred.name, status, err)
+		}
+	}
+	// Nor by switching to it on an open socket, or authenticating there
+	// with the victim's key... on the intruder's connection it stays the
+	// intruder's project.
+	ws := subs["key socket"]
+	ws.send(t, &cairnv1.RealtimeClientMessage{Message: &cairnv1.RealtimeClientMessage_Subscribe{Subscribe: &cairnv1.SubscribeRequest{
+		ProjectId: "victim", Channels: []string{"documents"}}}})
+	ws.rejected(t)
+	ws.send(t, &cairnv1.RealtimeClientMessage{Message: &cairnv1.RealtimeClientMessage_Authenticate{Authenticate: keys["victim"]}})
+	if r := ws.rejected(t); !strings.Contains(r, "authenticate") {
+		t.Errorf("authenticating with the victim's key: %s", r)
+	}
+}
