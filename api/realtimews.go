@@ -123,7 +123,7 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, realtime.ErrSlowConsumer), errors.Is(err, realtime.ErrClosed):
-		wctx, done := context.WithTimeout(context.Background(), time.Second)
+		wctx, done := context.WithTimeout(context.Background(), wsWriteTimeout)
 		b, _ := protojson.Marshal(closing(err))
 		_ = conn.Write(wctx, websocket.MessageText, b)
 		done()

@@ -945,7 +945,8 @@ func TestRealtimeResume(t *testing.T) {
 // (--realtime-buffer 256) overflows, and loses nothing by resuming; fast
 // subscribers meanwhile get every event promptly.
 func TestRealtimeSlowConsumer(t *testing.T) {
-	in := startInstance(t, t.TempDir(), "--realtime-buffer", "256")
+	// Three subscriptions fit: a fourth fits once the slow one is cut off.
+	in := startInstance(t, t.TempDir(), "--realtime-buffer", "256", "--realtime-max-connections", "3")
 	const p = "slow"
 	key := newProjectWithKey(t, in, p, rtScopes...)
 	k, _ := as(context.Background(), key)
@@ -990,8 +991,21 @@ func TestRealtimeSlowConsumer(t *testing.T) {
 		}
 	}
 
+	// Cut off, the slow client starts reading, within its frame's write
+	// timeout (a probe subscription fits once it has been removed).
+	cutOff := make(chan struct{})
+	go func() {
+		defer close(cutOff)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if probe, _, err := in.dialSocket(key, "project="+p+"&channels=teams"); err == nil {
+				probe.cancel()
+				return
+			}
+		}
+	}()
+
 	const total, batch = 5000, 50
-	body := strings.Repeat("x", 2000)
+	body := strings.Repeat("x", 1000)
 	start := time.Now()
 	for b := range total / batch {
 		docs := make([]*cairnv1.DocumentInput, batch)
@@ -1002,6 +1016,33 @@ func TestRealtimeSlowConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Meanwhile the slow client reads what was queued, in order, then why
+	// it was cut off.
+	var got []uint64
+	var reason string
+	slowDone := make(chan struct{})
+	go func() {
+		defer close(slowDone)
+		<-cutOff
+		for {
+			m, err := read()
+			if err != nil {
+				if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+					t.Errorf("slow client closed with %v", err)
+				}
+				return
+			}
+			if e := m.GetEvent(); e != nil {
+				if len(got) > 0 && e.GetSequence() != got[len(got)-1]+1 {
+					t.Errorf("slow client: sequence %d after %d", e.GetSequence(), got[len(got)-1])
+				}
+				got = append(got, e.GetSequence())
+			}
+			if c := m.GetClosing(); c != nil {
+				reason = c.GetReason()
+			}
+		}
+	}()
 	var lastSeq uint64
 	for name, s := range map[string]*rtStream{"Connect": fast, "WebSocket": fastWS} {
 		evs := s.events(t, total)
@@ -1018,28 +1059,7 @@ func TestRealtimeSlowConsumer(t *testing.T) {
 	}
 	t.Logf("%d events written and delivered in %v", total, time.Since(start))
 
-	// Now the slow client reads: what was queued, in order, then why it
-	// was cut off.
-	var got []uint64
-	var reason string
-	for {
-		m, err := read()
-		if err != nil {
-			if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
-				t.Errorf("slow client closed with %v", err)
-			}
-			break
-		}
-		if e := m.GetEvent(); e != nil {
-			if len(got) > 0 && e.GetSequence() != got[len(got)-1]+1 {
-				t.Fatalf("slow client: sequence %d after %d", e.GetSequence(), got[len(got)-1])
-			}
-			got = append(got, e.GetSequence())
-		}
-		if c := m.GetClosing(); c != nil {
-			reason = c.GetReason()
-		}
-	}
+	<-slowDone
 	if !strings.Contains(reason, "too far behind") || len(got) == 0 || len(got) >= total {
 		t.Fatalf("slow client got %d events and closing %q", len(got), reason)
 	}
