@@ -772,6 +772,7 @@ func TestRealtimePermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	n := func(id, verb string) string { return docName("notes", id, verb) }
 	update := func(id, title string) {
 		t.Helper()
 		if _, err := in.databases().UpdateDocument(k, &cairnv1.UpdateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "notes", DocumentId: id,
@@ -801,6 +802,12 @@ func TestRealtimePermissions(t *testing.T) {
 	}
 	mID := m.GetMembership().GetId()
 	update("shared", "v2")
+	// (Permissions are those at delivery: had bob's queue not reached the
+	// update before the revocation, he would not get it.)
+	evs := subs["bob"].expect(t, "bob", n("b1", "create"), pre, "teams.club.memberships."+mID+".create", n("shared", "update"))
+	if !strings.Contains(protojson.Format(evs[3].GetPayload()), "v2") {
+		t.Errorf("bob's update of the club's note: %v", evs[3].GetPayload())
+	}
 	// Revoked mid-stream: bob sees nothing of the club's note after this.
 	if _, err := in.teams().DeleteMembership(k, &cairnv1.DeleteMembershipRequest{ProjectId: p, TeamId: "club", MembershipId: mID}); err != nil {
 		t.Fatal(err)
@@ -815,18 +822,13 @@ func TestRealtimePermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	n := func(id, verb string) string { return docName("notes", id, verb) }
 	pub, af, pf := docName("public", "pub1", "create"), "buckets.fb.files.af.create", "buckets.fb.files.pf.create"
 	subs["key"].expect(t, "key", n("a1", "create"), n("b1", "create"), n("shared", "create"), pre, n("shared", "update"), n("shared", "update"), pub, af, pf)
-	evs := subs["ann"].expect(t, "ann", n("a1", "create"), n("shared", "create"), pre, n("shared", "update"), n("shared", "update"), pub, af, pf)
+	evs = subs["ann"].expect(t, "ann", n("a1", "create"), n("shared", "create"), pre, n("shared", "update"), n("shared", "update"), pub, af, pf)
 	if title := evs[4].GetPayload().GetFields()["data"].GetStructValue().GetFields()["title"]; title != nil && title.GetStringValue() != "v3" {
 		t.Errorf("ann's last update: %v", evs[4].GetPayload())
 	}
-	evs = subs["bob"].expect(t, "bob", n("b1", "create"), pre, "teams.club.memberships."+mID+".create", n("shared", "update"),
-		"teams.club.memberships."+mID+".delete", pub, pf)
-	if !strings.Contains(protojson.Format(evs[3].GetPayload()), "v2") {
-		t.Errorf("bob's update of the club's note: %v", evs[3].GetPayload())
-	}
+	subs["bob"].expect(t, "bob", "teams.club.memberships."+mID+".delete", pub, pf)
 	subs["guest"].expect(t, "guest", pre, pub, pf)
 	subs["guest, then ann"].expect(t, "guest, then ann", n("shared", "update"), n("shared", "update"), pub)
 	noMore(t, 300*time.Millisecond, subs)
