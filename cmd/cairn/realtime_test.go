@@ -348,25 +348,6 @@ func noMore(t testing.TB, d time.Duration, streams map[string]*rtStream) {
 	}
 }
 
-// end waits for the stream to end; it returns the messages before the
-// end and why it ended.
-func (s *rtStream) end(t testing.TB, d time.Duration) ([]*cairnv1.SubscribeResponse, error) {
-	t.Helper()
-	var out []*cairnv1.SubscribeResponse
-	deadline := time.After(d)
-	for {
-		select {
-		case m, ok := <-s.msgs:
-			if !ok {
-				return out, <-s.errc
-			}
-			out = append(out, m)
-		case <-deadline:
-			t.Fatalf("stream did not end within %v", d)
-		}
-	}
-}
-
 // subscribeErr opens a Connect subscription as ctx and returns the error
 // it ends with before its first message (nil: it opened).
 func (in *instance) subscribeErr(ctx context.Context, req *cairnv1.SubscribeRequest) error {
