@@ -259,15 +259,18 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			f.pos.Store(m.Seq)
 			continue
 		}
-		if e.Route.AccessChange {
-			f.access.Add(1)
-		}
 		// Filters read the read models: let them catch up with the event.
 		if err := h.applied(ctx, stream, e.Seq); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			h.log.Warn("realtime: waiting for projections", "project", f.project, "seq", e.Seq, "err", err)
+		}
+		// Only now: a subscriber that sees the new generation and resolves
+		// its permissions again must find the change in the read models
+		// (before, it could cache the old ones under the new generation).
+		if e.Route.AccessChange {
+			f.access.Add(1)
 		}
 		f.mu.Lock()
 		f.pos.Store(e.Seq)
