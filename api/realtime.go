@@ -373,9 +373,6 @@ func (s *Server) subscribe(project string, p access.Principal, req *cairnv1.Subs
 		return nil, err
 	}
 	sub, err := s.hub.Subscribe(project, req.GetChannels(), req.GetAfterSequence())
-	if errors.Is(err, realtime.ErrBeyondEnd) {
-		return nil, domain.FieldError("after_sequence", "%v", err)
-	}
 	if errors.Is(err, realtime.ErrTooMany) {
 		return nil, domain.Errorf(domain.KindResourceExhausted, "project %q has the most realtime connections this node takes (%d)", project, s.hub.Limits().MaxPerProject)
 	}

@@ -77,8 +77,6 @@ var (
 	ErrTooMany      = errors.New("realtime: too many subscriptions for this project on this node")
 	ErrSlowConsumer = errors.New("realtime: the subscriber fell too far behind and was disconnected")
 	ErrClosed       = errors.New("realtime: the server is closing the subscription")
-	// ErrBeyondEnd: a resume sequence the stream has not reached.
-	ErrBeyondEnd = errors.New("realtime: the resume sequence is beyond the end of the project's log")
 )
 
 // Hub runs the per-project feeds of one node.
@@ -145,15 +143,6 @@ func (h *Hub) Subscribe(project string, channels []string, after uint64) (*Subsc
 	for _, c := range channels {
 		if err := ValidChannel(c); err != nil {
 			return nil, err
-		}
-	}
-	if after > 0 {
-		info, err := h.src.StreamInfo(h.ctx, streams.ProjectStream(project))
-		if err != nil {
-			return nil, fmt.Errorf("realtime: project %s: %w", project, err)
-		}
-		if after > info.LastSeq {
-			return nil, fmt.Errorf("%w: %d > %d", ErrBeyondEnd, after, info.LastSeq)
 		}
 	}
 	s := &Subscriber{hub: h, project: project, after: after, live: make(chan *Event, h.lim.Buffer),

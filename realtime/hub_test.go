@@ -4,85 +4,80 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
 )
 
-// memLog is an in-memory project stream whose first sequence can be
-// above 1, as a stream that lost its oldest events would be (Cairn's never
-// do: this is the only way to reach the resync path).
-type memLog struct {
-	mu    sync.Mutex
-	first uint64
-	msgs  []streams.StoredMsg // msgs[i].Seq == first+i
-	grew  chan struct{}
+// testLog is project "p"'s stream on a real embedded JetStream server. Its
+// first sequence can be above 1, as a stream that lost its oldest events
+// would be (Cairn's streams never do: a purge here is the only way to
+// reach the resync path).
+type testLog struct {
+	*streams.Store
+	js jetstream.JetStream
 }
 
-func newMemLog(first uint64) *memLog { return &memLog{first: first, grew: make(chan struct{})} }
+func newTestLog(t *testing.T, first uint64) *testLog {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	quiet := slog.New(slog.DiscardHandler)
+	emb, err := streams.StartEmbedded(ctx, streams.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	nc, err := emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	st, err := streams.Open(ctx, nc, streams.Options{Logger: quiet, ReadHeartbeat: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := st.JetStream()
+	str, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: streams.ProjectStream("p"), Subjects: []string{"cairn.p.>"}, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &testLog{Store: st, js: js}
+	if first > 1 {
+		for range first - 1 {
+			if _, err := js.Publish(ctx, "cairn.p.filler.x.create", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := str.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l
+}
 
 // add appends n document events of collection c.
-func (l *memLog) add(t testing.TB, c string, n int) {
+func (l *testLog) add(t testing.TB, c string, n int) {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	for range n {
-		seq := l.first + uint64(len(l.msgs))
-		d := &eventsv1.Document{ProjectId: "p", DatabaseId: "db", CollectionId: c, Id: fmt.Sprint("d", seq)}
+		d := &eventsv1.Document{ProjectId: "p", DatabaseId: "db", CollectionId: c, Id: fmt.Sprint("d", time.Now().UnixNano())}
 		env := &eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentCreated{DocumentCreated: &eventsv1.DocumentCreated{Document: d}}}
-		subject, _ := eventlog.Subject(env)
+		subject, err := eventlog.Subject(env)
+		if err != nil {
+			t.Fatal(err)
+		}
 		b, err := eventlog.Encode(env)
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.msgs = append(l.msgs, streams.StoredMsg{Seq: seq, Subject: subject, Data: b, Time: time.Now()})
-	}
-	close(l.grew)
-	l.grew = make(chan struct{})
-}
-
-func (l *memLog) StreamInfo(context.Context, string) (streams.Info, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return streams.Info{FirstSeq: l.first, LastSeq: l.first + uint64(len(l.msgs)) - 1}, nil
-}
-
-func (l *memLog) Read(ctx context.Context, _ string, opts streams.ReadOptions) iter.Seq2[streams.StoredMsg, error] {
-	return func(yield func(streams.StoredMsg, error) bool) {
-		next := max(opts.StartSeq, l.first)
-		l.mu.Lock()
-		end := l.first + uint64(len(l.msgs))
-		l.mu.Unlock()
-		for {
-			l.mu.Lock()
-			n, grew := l.first+uint64(len(l.msgs)), l.grew
-			var m streams.StoredMsg
-			if next < n && (opts.Follow || next < end) {
-				m = l.msgs[next-l.first]
-			}
-			l.mu.Unlock()
-			switch {
-			case m.Seq != 0:
-				if !yield(m, nil) {
-					return
-				}
-				next++
-			case !opts.Follow:
-				return
-			default:
-				select {
-				case <-grew:
-				case <-ctx.Done():
-					yield(streams.StoredMsg{}, ctx.Err())
-					return
-				}
-			}
+		if _, err := l.js.Publish(context.Background(), subject, b); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -126,7 +121,7 @@ func TestResumeResync(t *testing.T) {
 		after uint64
 	}{{"gap", 3}, {"beyond the end", 500}} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newMemLog(10)
+			l := newTestLog(t, 10)
 			l.add(t, "c", 5) // 10..14
 			h := NewHub(t.Context(), l, applied, slog.Default(), Limits{})
 			s, err := h.Subscribe("p", []string{"documents"}, tc.after)
@@ -148,7 +143,7 @@ func TestResumeResync(t *testing.T) {
 		})
 	}
 	// Resuming exactly at the first stored sequence is no gap.
-	l := newMemLog(10)
+	l := newTestLog(t, 10)
 	l.add(t, "c", 2)
 	s, err := NewHub(t.Context(), l, applied, slog.Default(), Limits{}).Subscribe("p", []string{"documents"}, 9)
 	if err != nil {
@@ -164,21 +159,20 @@ func TestResumeResync(t *testing.T) {
 // the subscriber catches up; the catch-up reads on, and every event
 // arrives once, in order. Live, the same overflow cuts it off.
 func TestResumeOverflowIsLossless(t *testing.T) {
-	l := newMemLog(1)
-	l.add(t, "c", 50)
+	l := newTestLog(t, 1)
+	l.add(t, "c", 1000)
 	h := NewHub(t.Context(), l, applied, slog.Default(), Limits{Buffer: 4})
 	s, err := h.Subscribe("p", []string{"databases.db.collections.c.documents"}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for range 20 {
-			l.add(t, "c", 10)
-			l.add(t, "other", 3)
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	ds, err := collect(t, s, all, 40+200, 100*time.Microsecond)
+	// Written after the subscription and before its slow catch-up of 990
+	// events: they reach the live queue while it resumes and overflow it.
+	for range 20 {
+		l.add(t, "c", 10)
+		l.add(t, "other", 3)
+	}
+	ds, err := collect(t, s, all, 990+200, 100*time.Microsecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +190,7 @@ func TestResumeOverflowIsLossless(t *testing.T) {
 			t.Fatalf("out of order or duplicate at %d: %v", i, seqs[i-1:i+1])
 		}
 	}
-	if seqs[0] != 11 || len(seqs) != 240 {
+	if seqs[0] != 11 || len(seqs) != 1190 {
 		t.Fatalf("got %d events from %d", len(seqs), seqs[0])
 	}
 
@@ -205,10 +199,7 @@ func TestResumeOverflowIsLossless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		l.add(t, "c", 100)
-	}()
+	l.add(t, "c", 100)
 	_, err = collect(t, s, all, 100, 5*time.Millisecond)
 	if !errors.Is(err, ErrSlowConsumer) {
 		t.Fatalf("slow live subscriber ended with %v", err)
@@ -218,7 +209,7 @@ func TestResumeOverflowIsLossless(t *testing.T) {
 // TestHubLimits: channels are validated and counted; a project takes at
 // most MaxPerProject subscriptions, and a closed one frees its place.
 func TestHubLimits(t *testing.T) {
-	l := newMemLog(1)
+	l := newTestLog(t, 1)
 	l.add(t, "c", 1)
 	h := NewHub(t.Context(), l, applied, slog.Default(), Limits{MaxPerProject: 2, MaxChannels: 2})
 	if _, err := h.Subscribe("p", []string{"documents", "files", "teams"}, 0); err == nil {
