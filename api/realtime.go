@@ -84,9 +84,14 @@ var rtKinds = map[cairnv1.EventKind]realtime.Kind{
 	cairnv1.EventKind_EVENT_KIND_DELETE: realtime.KindDelete,
 }
 
-// newView validates a subscription's kinds and filters for principal p.
-func newView(p access.Principal, req *cairnv1.SubscribeRequest) (*rtView, error) {
+// newView validates a subscription's channels, kinds and filters for
+// principal p; maxChannels is the hub's limit.
+func newView(p access.Principal, req *cairnv1.SubscribeRequest, maxChannels int) (*rtView, error) {
 	v := &rtView{p: p}
+	// The WebSocket's query string has no schema to enforce these.
+	if n := len(req.GetChannels()); n == 0 || n > maxChannels {
+		return nil, domain.FieldError("channels", "name 1 to %d channels, not %d", maxChannels, n)
+	}
 	for _, c := range req.GetChannels() {
 		if err := realtime.ValidChannel(c); err != nil {
 			return nil, domain.FieldError("channels", "%v", err)
@@ -349,7 +354,7 @@ func (c *rtClient) response(d realtime.Delivery) *cairnv1.SubscribeResponse {
 		}}}
 	case d.ResyncFrom > 0:
 		return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_Resync{Resync: &cairnv1.ResyncNeeded{
-			FirstAvailable: d.ResyncFrom, Reason: "the events after the resume sequence are no longer in the log: reload, then subscribe again"}}}
+			FirstAvailable: d.ResyncFrom, Reason: d.Reason + ": reload; the events from first_available follow"}}}
 	default:
 		return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_State{State: &cairnv1.ConnectionState{
 			Status: rtStatusOut[d.State], Sequence: d.Seq}}}
@@ -363,14 +368,11 @@ func closing(err error) *cairnv1.SubscribeResponse {
 
 // subscribe opens a subscription for p.
 func (s *Server) subscribe(project string, p access.Principal, req *cairnv1.SubscribeRequest) (*rtClient, error) {
-	v, err := newView(p, req)
+	v, err := newView(p, req, s.hub.Limits().MaxChannels)
 	if err != nil {
 		return nil, err
 	}
 	sub, err := s.hub.Subscribe(project, req.GetChannels(), req.GetAfterSequence())
-	if errors.Is(err, realtime.ErrBeyondEnd) {
-		return nil, domain.FieldError("after_sequence", "%v", err)
-	}
 	if errors.Is(err, realtime.ErrTooMany) {
 		return nil, domain.Errorf(domain.KindResourceExhausted, "project %q has the most realtime connections this node takes (%d)", project, s.hub.Limits().MaxPerProject)
 	}
@@ -403,6 +405,11 @@ func (h *realtimeHandler) Subscribe(ctx context.Context, req *cairnv1.SubscribeR
 		return err
 	}
 	err = c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error { return stream.Send(c.response(d)) })
+	if cause := c.sub.Err(); cause != nil {
+		// Cut off (the Send it interrupted failed for that reason), not
+		// a client that left.
+		err = cause
+	}
 	switch {
 	case errors.Is(err, realtime.ErrSlowConsumer):
 		_ = stream.Send(closing(err))

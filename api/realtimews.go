@@ -98,7 +98,12 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		select {
 		case <-c.sub.Done():
-			cancel()
+			// A slow consumer's frame in flight may still complete
+			// (within wsWriteTimeout), so the client learns why it was
+			// cut off; anything else ends the connection now.
+			if !errors.Is(c.sub.Err(), realtime.ErrSlowConsumer) {
+				cancel()
+			}
 		case <-ctx.Done():
 		}
 	}()
@@ -113,9 +118,12 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	}
 	go s.readRealtime(ctx, conn, c, project, write)
 	err = c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error { return write(c.response(d)) })
+	if cause := c.sub.Err(); cause != nil {
+		err = cause
+	}
 	switch {
 	case errors.Is(err, realtime.ErrSlowConsumer), errors.Is(err, realtime.ErrClosed):
-		wctx, done := context.WithTimeout(context.Background(), time.Second)
+		wctx, done := context.WithTimeout(context.Background(), wsWriteTimeout)
 		b, _ := protojson.Marshal(closing(err))
 		_ = conn.Write(wctx, websocket.MessageText, b)
 		done()
@@ -142,6 +150,13 @@ func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtCl
 			_ = write(rejected("bad message: " + err.Error()))
 			continue
 		}
+		// The connection's project is implied; naming another is an error.
+		if sub := msg.GetSubscribe(); sub != nil && sub.GetProjectId() == "" {
+			sub.ProjectId = project
+		} else if sub != nil && sub.GetProjectId() != project {
+			_ = write(rejected("subscribe: the connection is to project " + project))
+			continue
+		}
 		if err := s.validator.Validate(msg); err != nil {
 			_ = write(rejected("bad message: " + err.Error()))
 			continue
@@ -149,10 +164,7 @@ func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtCl
 		v := c.view.Load()
 		switch m := msg.GetMessage().(type) {
 		case *cairnv1.RealtimeClientMessage_Subscribe:
-			nv, err := newView(v.p, m.Subscribe)
-			if err == nil && len(m.Subscribe.GetChannels()) > s.hub.Limits().MaxChannels {
-				err = domain.FieldError("channels", "at most %d", s.hub.Limits().MaxChannels)
-			}
+			nv, err := newView(v.p, m.Subscribe, s.hub.Limits().MaxChannels)
 			if err != nil {
 				_ = write(rejected("subscribe: " + err.Error()))
 				continue

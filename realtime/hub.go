@@ -77,8 +77,6 @@ var (
 	ErrTooMany      = errors.New("realtime: too many subscriptions for this project on this node")
 	ErrSlowConsumer = errors.New("realtime: the subscriber fell too far behind and was disconnected")
 	ErrClosed       = errors.New("realtime: the server is closing the subscription")
-	// ErrBeyondEnd: a resume sequence the stream has not reached.
-	ErrBeyondEnd = errors.New("realtime: the resume sequence is beyond the end of the project's log")
 )
 
 // Hub runs the per-project feeds of one node.
@@ -145,15 +143,6 @@ func (h *Hub) Subscribe(project string, channels []string, after uint64) (*Subsc
 	for _, c := range channels {
 		if err := ValidChannel(c); err != nil {
 			return nil, err
-		}
-	}
-	if after > 0 {
-		info, err := h.src.StreamInfo(h.ctx, streams.ProjectStream(project))
-		if err != nil {
-			return nil, fmt.Errorf("realtime: project %s: %w", project, err)
-		}
-		if after > info.LastSeq {
-			return nil, fmt.Errorf("%w: %d > %d", ErrBeyondEnd, after, info.LastSeq)
 		}
 	}
 	s := &Subscriber{hub: h, project: project, after: after, live: make(chan *Event, h.lim.Buffer),
@@ -259,15 +248,18 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			f.pos.Store(m.Seq)
 			continue
 		}
-		if e.Route.AccessChange {
-			f.access.Add(1)
-		}
 		// Filters read the read models: let them catch up with the event.
 		if err := h.applied(ctx, stream, e.Seq); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			h.log.Warn("realtime: waiting for projections", "project", f.project, "seq", e.Seq, "err", err)
+		}
+		// Only now: a subscriber that sees the new generation and resolves
+		// its permissions again must find the change in the read models
+		// (before, it could cache the old ones under the new generation).
+		if e.Route.AccessChange {
+			f.access.Add(1)
 		}
 		f.mu.Lock()
 		f.pos.Store(e.Seq)

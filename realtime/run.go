@@ -30,8 +30,12 @@ type Delivery struct {
 	// Seq is the last sequence delivered or skipped (with State).
 	Seq uint64
 	// ResyncFrom is set when the events after the resume sequence are no
-	// longer in the log: the first sequence still there.
+	// longer in the log, or the resume sequence is beyond its end (a log
+	// recreated with its project): the first sequence there. Events from
+	// it follow.
 	ResyncFrom uint64
+	// Reason says which.
+	Reason string
 }
 
 // Run sends everything the subscriber must receive, in stream order and
@@ -83,12 +87,21 @@ func (s *Subscriber) catchUp(ctx context.Context, accept func(*Event) bool, send
 		return fmt.Errorf("realtime: resume: %w", err)
 	}
 	s.last = s.after
-	if info.FirstSeq > 0 && s.after+1 < info.FirstSeq {
+	first := max(info.FirstSeq, 1)
+	var reason string
+	switch {
+	case s.after+1 < first:
+		reason = "the events after the resume sequence are no longer in the log"
+	case s.after > info.LastSeq:
+		// Live events up to s.after would be skipped as delivered.
+		reason = fmt.Sprintf("the resume sequence is beyond the end of the log (%d)", info.LastSeq)
+	}
+	if reason != "" {
 		// Never a silent hole: the client must reload its state.
-		if err := send(Delivery{ResyncFrom: info.FirstSeq}); err != nil {
+		if err := send(Delivery{ResyncFrom: first, Reason: reason}); err != nil {
 			return err
 		}
-		s.last = info.FirstSeq - 1
+		s.last = first - 1
 	}
 	for {
 		for m, err := range s.hub.src.Read(ctx, stream, streams.ReadOptions{StartSeq: s.last + 1}) {

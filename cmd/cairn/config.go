@@ -55,6 +55,8 @@ type config struct {
 	FunctionFetchAllow string
 	// SweepEvery is the storage sweeper's pause.
 	SweepEvery time.Duration
+	// Realtime limits (api.RealtimeLimits); 0 = default.
+	RealtimeBuffer, RealtimeMaxConnections int
 }
 
 // trustedProxies parses --trusted-proxies.
@@ -110,6 +112,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Int64Var(&c.MaxFunctionMemory, "max-function-memory", envInt64(getenv, "CAIRN_MAX_FUNCTION_MEMORY"), "memory one execution may use, in bytes; 0 = 128 MiB (CAIRN_MAX_FUNCTION_MEMORY)")
 	fs.StringVar(&c.FunctionFetchAllow, "function-fetch-allow", env("CAIRN_FUNCTION_FETCH_ALLOW", ""), "comma-separated private hosts, addresses or CIDRs functions may fetch; others private, loopback and link-local are refused (CAIRN_FUNCTION_FETCH_ALLOW)")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
+	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")
+	fs.IntVar(&c.RealtimeMaxConnections, "realtime-max-connections", envInt(getenv, "CAIRN_REALTIME_MAX_CONNECTIONS"), "realtime subscriptions of one project on one node; 0 = 20000 (CAIRN_REALTIME_MAX_CONNECTIONS)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }
 

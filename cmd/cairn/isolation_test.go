@@ -204,6 +204,9 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err = s.Receive()
 			return err
 		}},
+		{"RealtimeService.Subscribe", func(ctx context.Context) error {
+			return in.subscribeErr(ctx, &cairnv1.SubscribeRequest{ProjectId: "victim", Channels: []string{"documents", "account"}, AfterSequence: 1})
+		}},
 		{"SitesService.CreateSite", func(ctx context.Context) error {
 			_, err := in.sites().CreateSite(ctx, &cairnv1.CreateSiteRequest{ProjectId: "victim", SiteId: "x", Name: "x"})
 			return err
@@ -517,7 +520,7 @@ func TestCrossProjectIsolation(t *testing.T) {
 	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto,
 		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto,
 		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto, cairnv1.File_cairn_v1_databases_proto,
-		cairnv1.File_cairn_v1_storage_proto} {
+		cairnv1.File_cairn_v1_storage_proto, cairnv1.File_cairn_v1_realtime_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -554,10 +557,10 @@ func TestCrossProjectIsolation(t *testing.T) {
 			}
 		}
 	}
-	// Storage lets end users in: the intruder's session and JWT, even
-	// naming the victim in Cairn-Project, are still refused.
+	// Storage and realtime let end users in: the intruder's session and
+	// JWT, even naming the victim in Cairn-Project, are still refused.
 	for _, sc := range scenarios {
-		if !strings.HasPrefix(sc.name, "StorageService") {
+		if !strings.HasPrefix(sc.name, "StorageService") && !strings.HasPrefix(sc.name, "RealtimeService") {
 			continue
 		}
 		for _, cred := range []struct{ name, token string }{{"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}} {
@@ -586,6 +589,12 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			wantCode(t, sc.call(ictx), connect.CodePermissionDenied)
 		})
+	}
+	// So does the realtime WebSocket, for every foreign credential.
+	for _, cred := range []struct{ name, token string }{{"key", intruder.GetSecret()}, {"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}} {
+		if _, status, err := in.dialSocket(cred.token, "project=victim&channels=documents&after=1"); status != http.StatusForbidden && status != http.StatusUnauthorized {
+			t.Errorf("realtime WebSocket with another project's %s: %d %v", cred.name, status, err)
+		}
 	}
 	// The plain HTTP routes of sites refuse the foreign key too.
 	for _, r := range []struct{ method, path string }{

@@ -73,6 +73,7 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 		SitesDomain: cfg.SitesDomain, TrustedProxies: proxies, NoAuthRateLimits: cfg.NoAuthRateLimits,
 		Databases: api.DatabaseLimits{MaxQueryLimit: cfg.MaxQueryLimit, MaxQueryScan: cfg.MaxQueryScan, MaxBatchOperations: min(cfg.MaxBatchOperations, 900)},
 		Storage:   api.StorageLimits{MaxFileSize: cfg.MaxFileSize, DefaultQuota: cfg.StorageQuota, UploadExpiry: cfg.UploadExpiry},
+		Realtime:  api.RealtimeLimits{Buffer: cfg.RealtimeBuffer, MaxPerProject: cfg.RealtimeMaxConnections},
 		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory},
 		Runtimes:  rts})
 	if err != nil {

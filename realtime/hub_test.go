@@ -1,0 +1,235 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/streams"
+	"github.com/cairn-dev/cairn/streams/eventlog"
+)
+
+// testLog is project "p"'s stream on a real embedded JetStream server. Its
+// first sequence can be above 1, as a stream that lost its oldest events
+// would be (Cairn's streams never do: a purge here is the only way to
+// reach the resync path).
+type testLog struct {
+	*streams.Store
+	js jetstream.JetStream
+}
+
+func newTestLog(t *testing.T, first uint64) *testLog {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	quiet := slog.New(slog.DiscardHandler)
+	emb, err := streams.StartEmbedded(ctx, streams.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	nc, err := emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	st, err := streams.Open(ctx, nc, streams.Options{Logger: quiet, ReadHeartbeat: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := st.JetStream()
+	str, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: streams.ProjectStream("p"), Subjects: []string{"cairn.p.>"}, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &testLog{Store: st, js: js}
+	if first > 1 {
+		for range first - 1 {
+			if _, err := js.Publish(ctx, "cairn.p.filler.x.create", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := str.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l
+}
+
+// add appends n document events of collection c.
+func (l *testLog) add(t testing.TB, c string, n int) {
+	t.Helper()
+	for range n {
+		d := &eventsv1.Document{ProjectId: "p", DatabaseId: "db", CollectionId: c, Id: fmt.Sprint("d", time.Now().UnixNano())}
+		env := &eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentCreated{DocumentCreated: &eventsv1.DocumentCreated{Document: d}}}
+		subject, err := eventlog.Subject(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := eventlog.Encode(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.js.Publish(context.Background(), subject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func applied(context.Context, string, uint64) error { return nil }
+
+// collect runs s until want events arrived (or the subscription ended) and
+// returns the deliveries.
+func collect(t *testing.T, s *Subscriber, accept func(*Event) bool, want int, slow time.Duration) ([]Delivery, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []Delivery
+	events := 0
+	done := errors.New("done")
+	err := s.Run(ctx, accept, func(d Delivery) error {
+		out = append(out, d)
+		if d.Event != nil {
+			events++
+			time.Sleep(slow)
+		}
+		if events == want {
+			return done
+		}
+		return nil
+	})
+	if errors.Is(err, done) {
+		err = nil
+	}
+	return out, err
+}
+
+func all(*Event) bool { return true }
+
+// TestResumeResync: resuming from before the first stored sequence, or
+// from beyond the end, says so (never a silent hole), then delivers
+// from the first sequence there.
+func TestResumeResync(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after uint64
+	}{{"gap", 3}, {"beyond the end", 500}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newTestLog(t, 10)
+			l.add(t, "c", 5) // 10..14
+			h := NewHub(t.Context(), l, applied, slog.Default(), Limits{})
+			s, err := h.Subscribe("p", []string{"documents"}, tc.after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds, err := collect(t, s, all, 5, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ds[0].State != StatusResuming || ds[1].ResyncFrom != 10 || ds[1].Reason == "" {
+				t.Fatalf("first deliveries %+v %+v", ds[0], ds[1])
+			}
+			for i, d := range ds[2:] {
+				if d.Event == nil || d.Event.Seq != uint64(10+i) {
+					t.Fatalf("delivery %d: %+v", i, d)
+				}
+			}
+		})
+	}
+	// Resuming exactly at the first stored sequence is no gap.
+	l := newTestLog(t, 10)
+	l.add(t, "c", 2)
+	s, err := NewHub(t.Context(), l, applied, slog.Default(), Limits{}).Subscribe("p", []string{"documents"}, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := collect(t, s, all, 2, 0)
+	if err != nil || ds[1].ResyncFrom != 0 || ds[1].Event == nil || ds[1].Event.Seq != 10 {
+		t.Fatalf("%+v %v", ds, err)
+	}
+}
+
+// TestResumeOverflowIsLossless: live events overflow a tiny queue while
+// the subscriber catches up; the catch-up reads on, and every event
+// arrives once, in order. Live, the same overflow cuts it off.
+func TestResumeOverflowIsLossless(t *testing.T) {
+	l := newTestLog(t, 1)
+	l.add(t, "c", 1000)
+	h := NewHub(t.Context(), l, applied, slog.Default(), Limits{Buffer: 4})
+	s, err := h.Subscribe("p", []string{"databases.db.collections.c.documents"}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written after the subscription and before its slow catch-up of 990
+	// events: they reach the live queue while it resumes and overflow it.
+	for range 20 {
+		l.add(t, "c", 10)
+		l.add(t, "other", 3)
+	}
+	ds, err := collect(t, s, all, 990+200, 100*time.Microsecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, d := range ds {
+		if d.Event != nil {
+			if d.Event.Env.GetDocumentCreated().GetDocument().GetCollectionId() != "c" {
+				t.Fatalf("event of another channel: %d", d.Event.Seq)
+			}
+			seqs = append(seqs, d.Event.Seq)
+		}
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] <= seqs[i-1] {
+			t.Fatalf("out of order or duplicate at %d: %v", i, seqs[i-1:i+1])
+		}
+	}
+	if seqs[0] != 11 || len(seqs) != 1190 {
+		t.Fatalf("got %d events from %d", len(seqs), seqs[0])
+	}
+
+	// Live and slow: cut off, with the reason.
+	s, err = h.Subscribe("p", []string{"documents"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.add(t, "c", 100)
+	_, err = collect(t, s, all, 100, 5*time.Millisecond)
+	if !errors.Is(err, ErrSlowConsumer) {
+		t.Fatalf("slow live subscriber ended with %v", err)
+	}
+}
+
+// TestHubLimits: channels are validated and counted; a project takes at
+// most MaxPerProject subscriptions, and a closed one frees its place.
+func TestHubLimits(t *testing.T) {
+	l := newTestLog(t, 1)
+	l.add(t, "c", 1)
+	h := NewHub(t.Context(), l, applied, slog.Default(), Limits{MaxPerProject: 2, MaxChannels: 2})
+	if _, err := h.Subscribe("p", []string{"documents", "files", "teams"}, 0); err == nil {
+		t.Fatal("three channels accepted")
+	}
+	if _, err := h.Subscribe("p", []string{"users"}, 0); err == nil {
+		t.Fatal("bad channel accepted")
+	}
+	a, err := h.Subscribe("p", []string{"documents"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Subscribe("p", []string{"documents"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Subscribe("p", []string{"documents"}, 0); !errors.Is(err, ErrTooMany) {
+		t.Fatalf("third subscription: %v", err)
+	}
+	a.Close(nil)
+	if _, err := h.Subscribe("p", []string{"documents"}, 0); err != nil {
+		t.Fatalf("after a close: %v", err)
+	}
+}
