@@ -40,6 +40,7 @@ const (
 	rtTeam
 	rtMembership
 	rtAccount
+	rtExecution
 )
 
 // rtPrepared is computed once per event for every subscriber: the
@@ -193,6 +194,9 @@ func (c *rtClient) accept(e *realtime.Event) bool {
 		return slices.ContainsFunc(subj.Teams, func(m permission.Membership) bool { return m.TeamID == pr.teamID })
 	case rtAccount:
 		return subj.Kind == permission.User && pr.userID == subj.UserID
+	case rtExecution:
+		// Keys see every execution; a user those they started, as in Appwrite.
+		return server || (subj.Kind == permission.User && pr.userID == subj.UserID)
 	}
 	return false
 }
@@ -245,6 +249,12 @@ func (s *Server) prepareEvent(e *realtime.Event) any {
 	case *eventsv1.Envelope_MembershipCreated, *eventsv1.Envelope_MembershipUpdated, *eventsv1.Envelope_MembershipDeleted:
 		m := membershipOf(e.Env)
 		pr.resource, pr.teamID, pr.userID, out = rtMembership, m.GetTeamId(), m.GetUserId(), membershipOut(m)
+	case *eventsv1.Envelope_ExecutionCreated, *eventsv1.Envelope_ExecutionUpdated:
+		x := e.Env.GetExecutionCreated().GetExecution()
+		if x == nil {
+			x = e.Env.GetExecutionUpdated().GetExecution()
+		}
+		pr.resource, pr.userID, out = rtExecution, x.GetUserId(), executionOut(x)
 	default:
 		if u := userOf(e.Env); u != nil {
 			// userOut is the account as its owner sees it: no hashes.

@@ -94,6 +94,11 @@ func RouteOf(subject string, env *eventsv1.Envelope) Route {
 		if len(path) == 4 {
 			r.Channels = []string{"memberships", "memberships." + path[3], "teams", "teams." + path[1]}
 		}
+	case *eventsv1.Envelope_ExecutionCreated, *eventsv1.Envelope_ExecutionUpdated:
+		// functions.<fn>.executions.<e>
+		if len(path) == 4 {
+			r.Channels = []string{"executions", "functions." + path[1]}
+		}
 	case *eventsv1.Envelope_UserCreated, *eventsv1.Envelope_UserUpdated, *eventsv1.Envelope_UserDeleted,
 		*eventsv1.Envelope_SessionCreated, *eventsv1.Envelope_SessionUpdated, *eventsv1.Envelope_SessionsDeleted:
 		// users.<u>[.sessions.<s>]…
