@@ -133,6 +133,19 @@ func TestFunctionsWasm(t *testing.T) {
 		t.Errorf("failing function: %s", r)
 	}
 
+	// A module that allocates without end fails for memory; the server
+	// stays up.
+	res, err = in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "fn", FunctionId: "echo", Path: "/alloc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res.GetExecution(); e.GetStatus() != cairnv1.ExecutionStatus_EXECUTION_STATUS_FAILED || !strings.Contains(e.GetErrors(), "memory") {
+		t.Fatalf("runaway allocation: %v", e)
+	}
+	if r := in.do(t, httpCall{method: http.MethodGet, path: "/v1/functions/fn/echo/after"}); r.status != 201 {
+		t.Fatalf("after the runaway allocation: %s", r)
+	}
+
 	// Asynchronous: queued, run by a worker.
 	res, err = in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "fn", FunctionId: "echo", Async: true, Body: []byte("later")})
 	if err != nil || res.GetExecution().GetStatus() != cairnv1.ExecutionStatus_EXECUTION_STATUS_WAITING {
