@@ -42,6 +42,7 @@ interface Ctx {
   projectId: string;
   apiKey: string;
   apiEndpoint: string;
+  userJwt: string;
   variables: Record<string, string>;
 }
 
@@ -67,6 +68,8 @@ export default async (c: Ctx) => {
       return res.empty();
     case '/version':
       return res.text(VERSION);
+    case '/whoami':
+      return res.json({ jwt: c.userJwt });
     case '/secret':
       return res.text(c.variables.SECRET === 'hunter2-secret' ? 'has secret' : 'no secret');
     case '/api': {
@@ -392,6 +395,18 @@ func TestFunctionsJS(t *testing.T) {
 		}
 		if r := callRoute(t, in, http.MethodGet, "/v1/functions/"+p+"/members/version", sess, nil, ""); r.status != 200 || string(r.body) != "v1" {
 			t.Fatalf("signed-in user over the route: %s", r)
+		}
+		// The code gets a JWT of the calling user; a guest's gets none.
+		var who struct{ JWT string }
+		_ = json.Unmarshal(callRoute(t, in, http.MethodGet, "/v1/functions/"+p+"/members/whoami", sess, nil, "").body, &who)
+		jctx, _ := guest(context.Background(), p, who.JWT)
+		if acc, err := in.account().GetAccount(jctx, &cairnv1.GetAccountRequest{}); err != nil || acc.GetUser().GetEmail() != "u@example.com" {
+			t.Fatalf("the user's JWT the code got (%q): %v %v", who.JWT, acc, err)
+		}
+		who.JWT = "x"
+		_ = json.Unmarshal(callRoute(t, in, http.MethodGet, "/v1/functions/"+p+"/ts/whoami", "", nil, "").body, &who)
+		if who.JWT != "" {
+			t.Fatalf("a guest's execution got a JWT: %q", who.JWT)
 		}
 		// A user reads no execution records (keys with executions.read do).
 		_, err = fns.ListExecutions(u, &cairnv1.ListExecutionsRequest{ProjectId: p, FunctionId: "members"})
