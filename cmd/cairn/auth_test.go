@@ -22,7 +22,7 @@ import (
 )
 
 // newProjectWithKey creates a project and a key with the given scopes.
-func newProjectWithKey(t *testing.T, in *instance, project string, scopes ...string) string {
+func newProjectWithKey(t testing.TB, in *instance, project string, scopes ...string) string {
 	t.Helper()
 	op, _ := as(context.Background(), testAdminKey)
 	if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: project, Name: project}); err != nil {
