@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairn-dev/cairn/api/jwt"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/function"
@@ -508,6 +509,9 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	timeout := time.Duration(f.GetTimeoutSeconds()) * time.Second
 	r.APIEndpoint = s.publicURL
 	r.APIKey = newFunctionKey(s.auth.fnKeys, project, f.GetId(), f.GetScopes(), s.now().Add(timeout+30*time.Second))
+	if r.UserJWT, err = s.executionJWT(x.p, timeout+30*time.Second); err != nil {
+		return nil, 0, err
+	}
 	lim := fnrun.Limits{Timeout: timeout, MaxMemoryBytes: s.functions.MaxMemoryBytes}.WithDefaults()
 	start := time.Now()
 	out, runErr := s.runtimes.Run(ctx, f.GetRuntime(), project+"/"+d.GetObject(), code, r, lim)
@@ -540,6 +544,21 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 		final.ResponseBody = out.Body
 	}
 	return final, res.Seq, nil
+}
+
+// executionJWT is a JWT of the user who called a function (from their
+// session), for the code to act as them; "" for other callers.
+func (s *Server) executionJWT(p access.Principal, ttl time.Duration) (string, error) {
+	if p.Kind != access.User || p.SessionID == "" {
+		return "", nil
+	}
+	cfg, err := s.authConfig(p.Project)
+	if err != nil {
+		return "", err
+	}
+	token, _, err := s.jwt.Sign(p.Project, int(cfg.raw.GetJwtKeyGeneration()), jwt.Claims{UserID: p.ID, SessionID: p.SessionID},
+		s.now(), min(ttl, jwt.MaxTTL))
+	return token, err
 }
 
 func userIDOf(p access.Principal) string {

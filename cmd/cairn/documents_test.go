@@ -26,7 +26,7 @@ func data(t testing.TB, m map[string]any) *structpb.Struct {
 // docsFixture makes database "main" with collection coll: title (string,
 // required), views (integer, default 0), email (email) with a unique
 // index on email and a key index on views.
-func docsFixture(t *testing.T, ctx context.Context, dbs cairnv1connect.DatabasesServiceClient, p, coll string, perms []string, docSecurity bool) {
+func docsFixture(t testing.TB, ctx context.Context, dbs cairnv1connect.DatabasesServiceClient, p, coll string, perms []string, docSecurity bool) {
 	t.Helper()
 	if _, err := dbs.GetDatabase(ctx, &cairnv1.GetDatabaseRequest{ProjectId: p, DatabaseId: "main"}); err != nil {
 		if _, err := dbs.CreateDatabase(ctx, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: "main", Name: "Main"}); err != nil {

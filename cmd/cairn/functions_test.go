@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
@@ -133,6 +135,19 @@ func TestFunctionsWasm(t *testing.T) {
 		t.Errorf("failing function: %s", r)
 	}
 
+	// A module that allocates without end fails for memory; the server
+	// stays up.
+	res, err = in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "fn", FunctionId: "echo", Path: "/alloc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res.GetExecution(); e.GetStatus() != cairnv1.ExecutionStatus_EXECUTION_STATUS_FAILED || !strings.Contains(e.GetErrors(), "memory") {
+		t.Fatalf("runaway allocation: %v", e)
+	}
+	if r := in.do(t, httpCall{method: http.MethodGet, path: "/v1/functions/fn/echo/after"}); r.status != 201 {
+		t.Fatalf("after the runaway allocation: %s", r)
+	}
+
 	// Asynchronous: queued, run by a worker.
 	res, err = in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "fn", FunctionId: "echo", Async: true, Body: []byte("later")})
 	if err != nil || res.GetExecution().GetStatus() != cairnv1.ExecutionStatus_EXECUTION_STATUS_WAITING {
@@ -184,5 +199,119 @@ func TestFunctionsWasm(t *testing.T) {
 			t.Fatalf("schedule fired %d times in 15 s", len(l.GetExecutions()))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestFunctionsCluster: two nodes sharing one NATS both run trigger,
+// job and schedule consumers. Every event makes exactly one execution
+// record, a job delivered again after its execution finished runs nothing,
+// and a schedule fires once per period, not once per node.
+func TestFunctionsCluster(t *testing.T) {
+	url := startSharedNATS(t)
+	a := startInstance(t, t.TempDir(), "--nats-url", url, "--master-key", clusterMasterKey)
+	b := startInstance(t, t.TempDir(), "--nats-url", url, "--master-key", clusterMasterKey)
+	const p = "fc"
+	key := newProjectWithKey(t, a, p, append(docScopes, "functions.read", "functions.write", "executions.read", "executions.write")...)
+	ctx, _ := as(context.Background(), key)
+	deployWasm(t, a, key, p, &cairnv1.CreateFunctionRequest{FunctionId: "tick", Name: "Tick", Schedule: "*/2 * * * * *"})
+	scheduled := time.Now()
+	deployWasm(t, a, key, p, &cairnv1.CreateFunctionRequest{FunctionId: "onDoc", Name: "On doc",
+		Events: []string{"databases.*.collections.*.documents.*.create"}})
+	docsFixture(t, ctx, a.databases(), p, "posts", []string{`read("any")`}, false)
+	time.Sleep(3 * time.Second) // both nodes start the project's trigger consumer within their 2 s reconcile
+
+	// Documents written on either node: one execution each.
+	want := map[string]bool{}
+	for i := range 6 {
+		in := []*instance{a, b}[i%2]
+		dctx, info := as(context.Background(), key)
+		if _, err := in.databases().CreateDocument(dctx, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "posts",
+			Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", i), Data: data(t, map[string]any{"title": "t"})}}); err != nil {
+			t.Fatal(err)
+		}
+		want[fmt.Sprint("evt", seqOf(t, info))] = true
+	}
+	finished := map[string]*cairnv1.Execution{}
+	for id := range want {
+		e := waitExecution(t, a, key, p, "onDoc", id)
+		if e.GetStatus() != cairnv1.ExecutionStatus_EXECUTION_STATUS_COMPLETED {
+			t.Fatalf("execution %v", e)
+		}
+		finished[id] = e
+	}
+	// A job delivered again (a worker that crashed before acknowledging
+	// it) finds its execution finished and runs nothing.
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range want {
+		if _, err := js.Publish(context.Background(), "cairn_jobs."+p+".onDoc."+id, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info, err := js.Stream(context.Background(), "CAIRN_JOBS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.CachedInfo().State.Msgs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redelivered jobs not consumed: %d left", info.CachedInfo().State.Msgs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, in := range []*instance{a, b} {
+		list, err := in.functions().ListExecutions(ctx, &cairnv1.ListExecutionsRequest{ProjectId: p, FunctionId: "onDoc"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, e := range list.GetExecutions() {
+			got[e.GetId()] = true
+			if f := finished[e.GetId()]; f == nil || !e.GetUpdatedAt().AsTime().Equal(f.GetUpdatedAt().AsTime()) {
+				t.Errorf("execution %s ran again: %v", e.GetId(), e)
+			}
+		}
+		if len(list.GetExecutions()) != len(want) || len(got) != len(want) {
+			t.Errorf("%d executions for %d events: %v", len(list.GetExecutions()), len(want), got)
+		}
+	}
+
+	// The schedule: once per 2 s period across the two nodes.
+	time.Sleep(time.Until(scheduled.Add(7 * time.Second)))
+	off := false
+	if _, err := a.functions().UpdateFunction(ctx, &cairnv1.UpdateFunctionRequest{ProjectId: p, FunctionId: "tick", Enabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	periods := 0
+	for s := scheduled.Truncate(time.Second).Add(time.Second); !s.After(stopped); s = s.Add(time.Second) {
+		if s.Second()%2 == 0 {
+			periods++
+		}
+	}
+	time.Sleep(time.Second) // let firings in flight finish
+	l, err := a.functions().ListExecutions(ctx, &cairnv1.ListExecutionsRequest{ProjectId: p, FunctionId: "tick"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(l.GetExecutions())
+	t.Logf("schedule: %d executions for %d periods in %v", n, periods, stopped.Sub(scheduled).Round(time.Millisecond))
+	if n < periods-1 || n > periods+1 {
+		t.Errorf("schedule fired %d times for %d periods", n, periods)
+	}
+	for _, e := range l.GetExecutions() {
+		if e.GetTrigger() != "schedule" {
+			t.Errorf("tick execution %v", e)
+		}
 	}
 }

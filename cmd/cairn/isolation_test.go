@@ -97,10 +97,74 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The victim has a function anyone may execute, with a deployment.
+	deployWasm(t, in, victimKey.GetSecret(), "victim", &cairnv1.CreateFunctionRequest{FunctionId: "vfn", Name: "vfn", Execute: []string{"any"}})
+	vfn, err := in.functions().GetFunction(vkey, &cairnv1.GetFunctionRequest{ProjectId: "victim", FunctionId: "vfn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdep := vfn.GetFunction().GetActiveDeploymentId()
+
 	scenarios := []struct {
 		name string
 		call func(ctx context.Context) error
 	}{
+		{"FunctionsService.CreateFunction", func(ctx context.Context) error {
+			_, err := in.functions().CreateFunction(ctx, &cairnv1.CreateFunctionRequest{ProjectId: "victim", FunctionId: "x", Name: "x", Runtime: "js"})
+			return err
+		}},
+		{"FunctionsService.GetFunction", func(ctx context.Context) error {
+			_, err := in.functions().GetFunction(ctx, &cairnv1.GetFunctionRequest{ProjectId: "victim", FunctionId: "vfn"})
+			return err
+		}},
+		{"FunctionsService.ListFunctions", func(ctx context.Context) error {
+			_, err := in.functions().ListFunctions(ctx, &cairnv1.ListFunctionsRequest{ProjectId: "victim"})
+			return err
+		}},
+		{"FunctionsService.UpdateFunction", func(ctx context.Context) error {
+			_, err := in.functions().UpdateFunction(ctx, &cairnv1.UpdateFunctionRequest{ProjectId: "victim", FunctionId: "vfn", Name: &name})
+			return err
+		}},
+		{"FunctionsService.DeleteFunction", func(ctx context.Context) error {
+			_, err := in.functions().DeleteFunction(ctx, &cairnv1.DeleteFunctionRequest{ProjectId: "victim", FunctionId: "vfn"})
+			return err
+		}},
+		{"FunctionsService.CreateFunctionDeployment", func(ctx context.Context) error {
+			_, err := in.functions().CreateFunctionDeployment(ctx, &cairnv1.CreateFunctionDeploymentRequest{ProjectId: "victim", FunctionId: "vfn", Code: []byte("x"), Activate: true})
+			return err
+		}},
+		{"FunctionsService.GetFunctionDeployment", func(ctx context.Context) error {
+			_, err := in.functions().GetFunctionDeployment(ctx, &cairnv1.GetFunctionDeploymentRequest{ProjectId: "victim", FunctionId: "vfn", DeploymentId: vdep})
+			return err
+		}},
+		{"FunctionsService.ListFunctionDeployments", func(ctx context.Context) error {
+			_, err := in.functions().ListFunctionDeployments(ctx, &cairnv1.ListFunctionDeploymentsRequest{ProjectId: "victim", FunctionId: "vfn"})
+			return err
+		}},
+		{"FunctionsService.ActivateFunctionDeployment", func(ctx context.Context) error {
+			_, err := in.functions().ActivateFunctionDeployment(ctx, &cairnv1.ActivateFunctionDeploymentRequest{ProjectId: "victim", FunctionId: "vfn", DeploymentId: vdep})
+			return err
+		}},
+		{"FunctionsService.DeleteFunctionDeployment", func(ctx context.Context) error {
+			_, err := in.functions().DeleteFunctionDeployment(ctx, &cairnv1.DeleteFunctionDeploymentRequest{ProjectId: "victim", FunctionId: "vfn", DeploymentId: vdep})
+			return err
+		}},
+		{"FunctionsService.CreateExecution", func(ctx context.Context) error {
+			_, err := in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "victim", FunctionId: "vfn"})
+			return err
+		}},
+		{"FunctionsService.CreateExecution async", func(ctx context.Context) error {
+			_, err := in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "victim", FunctionId: "vfn", Async: true})
+			return err
+		}},
+		{"FunctionsService.GetExecution", func(ctx context.Context) error {
+			_, err := in.functions().GetExecution(ctx, &cairnv1.GetExecutionRequest{ProjectId: "victim", FunctionId: "vfn", ExecutionId: "x"})
+			return err
+		}},
+		{"FunctionsService.ListExecutions", func(ctx context.Context) error {
+			_, err := in.functions().ListExecutions(ctx, &cairnv1.ListExecutionsRequest{ProjectId: "victim", FunctionId: "vfn"})
+			return err
+		}},
 		{"StorageService.CreateBucket", func(ctx context.Context) error {
 			_, err := in.storage().CreateBucket(ctx, &cairnv1.CreateBucketRequest{ProjectId: "victim", BucketId: "x", Name: "x"})
 			return err
@@ -520,7 +584,7 @@ func TestCrossProjectIsolation(t *testing.T) {
 	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto,
 		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto,
 		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto, cairnv1.File_cairn_v1_databases_proto,
-		cairnv1.File_cairn_v1_storage_proto, cairnv1.File_cairn_v1_realtime_proto} {
+		cairnv1.File_cairn_v1_storage_proto, cairnv1.File_cairn_v1_realtime_proto, cairnv1.File_cairn_v1_functions_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -551,16 +615,17 @@ func TestCrossProjectIsolation(t *testing.T) {
 	sessOnServer, _ := as(ctx, isess.GetSecret())
 	for _, sc := range scenarios {
 		if strings.HasPrefix(sc.name, "UsersService") || strings.HasPrefix(sc.name, "KeysService") || strings.HasPrefix(sc.name, "TeamsService") ||
-			strings.HasPrefix(sc.name, "DatabasesService") || strings.HasPrefix(sc.name, "StorageService") {
+			strings.HasPrefix(sc.name, "DatabasesService") || strings.HasPrefix(sc.name, "StorageService") || strings.HasPrefix(sc.name, "FunctionsService") {
 			if code := connect.CodeOf(sc.call(sessOnServer)); code != connect.CodePermissionDenied && code != connect.CodeUnauthenticated {
 				t.Errorf("%s with another project's session: %v", sc.name, code)
 			}
 		}
 	}
-	// Storage and realtime let end users in: the intruder's session and
-	// JWT, even naming the victim in Cairn-Project, are still refused.
+	// Storage, realtime and executions let end users in: the intruder's
+	// session and JWT, even naming the victim in Cairn-Project, are still
+	// refused.
 	for _, sc := range scenarios {
-		if !strings.HasPrefix(sc.name, "StorageService") && !strings.HasPrefix(sc.name, "RealtimeService") {
+		if !strings.HasPrefix(sc.name, "StorageService") && !strings.HasPrefix(sc.name, "RealtimeService") && !strings.HasPrefix(sc.name, "FunctionsService") {
 			continue
 		}
 		for _, cred := range []struct{ name, token string }{{"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}} {
@@ -596,14 +661,37 @@ func TestCrossProjectIsolation(t *testing.T) {
 			t.Errorf("realtime WebSocket with another project's %s: %d %v", cred.name, status, err)
 		}
 	}
-	// The plain HTTP routes of sites refuse the foreign key too.
+	// The plain HTTP routes of sites and functions refuse the foreign key
+	// too, and functions' the foreign session and JWT.
 	for _, r := range []struct{ method, path string }{
 		{"POST", "/v1/sites/victim/web/deployments"},
 		{"PUT", "/v1/sites/victim/blobs/" + strings.Repeat("a", 64)},
+		{"POST", "/v1/projects/victim/functions/vfn/deployments?activate=true"},
+		{"POST", "/v1/functions/victim/vfn/x"},
+		{"GET", "/v1/functions/victim/vfn"},
 	} {
 		if res, body := in.httpDo(t, r.method, r.path, intruder.GetSecret(), []byte("x"), nil); res.StatusCode != 403 {
 			t.Errorf("%s %s with another project's key: %d %s", r.method, r.path, res.StatusCode, body)
 		}
+		if !strings.Contains(r.path, "/functions/") {
+			continue
+		}
+		for _, cred := range []struct{ name, token string }{{"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}} {
+			if res, body := in.httpDo(t, r.method, r.path, cred.token, []byte("x"), nil); res.StatusCode != 403 && res.StatusCode != 401 {
+				t.Errorf("%s %s with another project's %s: %d %s", r.method, r.path, cred.name, res.StatusCode, body)
+			}
+		}
+	}
+	// The victim's function is as it was, and never ran.
+	if f, err := in.functions().GetFunction(vkey, &cairnv1.GetFunctionRequest{ProjectId: "victim", FunctionId: "vfn"}); err != nil ||
+		f.GetFunction().GetName() != "vfn" || f.GetFunction().GetActiveDeploymentId() != vdep {
+		t.Fatalf("victim function changed: %v %v", f, err)
+	}
+	if ds, err := in.functions().ListFunctionDeployments(vkey, &cairnv1.ListFunctionDeploymentsRequest{ProjectId: "victim", FunctionId: "vfn"}); err != nil || len(ds.GetDeployments()) != 1 {
+		t.Fatalf("victim deployments changed: %v %v", ds, err)
+	}
+	if es, err := in.functions().ListExecutions(vkey, &cairnv1.ListExecutionsRequest{ProjectId: "victim", FunctionId: "vfn"}); err != nil || len(es.GetExecutions()) != 0 {
+		t.Fatalf("the victim's function ran: %v %v", es, err)
 	}
 	// Nothing of the victim changed, and its own key still works.
 	vctx, _ := as(ctx, victimKey.GetSecret())
@@ -618,8 +706,9 @@ func TestCrossProjectIsolation(t *testing.T) {
 	evs, err := in.events().ListEvents(vctx, &cairnv1.ListEventsRequest{ProjectId: "victim"})
 	// The key, the team, its membership, the database, its collection, the
 	// attribute, the index, the bucket, the file's three chunks, its token,
-	// the upload in progress, the user and its email claim.
-	if err != nil || len(evs.GetEvents()) != 15 {
+	// the upload in progress, the user and its email claim, the function,
+	// its deployment and its activation.
+	if err != nil || len(evs.GetEvents()) != 18 {
 		t.Fatalf("victim log changed: %v %v", evs, err)
 	}
 	vc, err := in.databases().GetCollection(vctx, &cairnv1.GetCollectionRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})

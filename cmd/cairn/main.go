@@ -3,6 +3,7 @@
 //	cairn serve                  run the server (embedded NATS + Badger by default)
 //	cairn replay --project ID    rebuild read models from the streams (server stopped)
 //	cairn projects|keys|events   manage a running server through its Connect API
+//	cairn sites|functions        deploy static sites and server-side functions
 //	cairn bench                  measure write, replay and project-count figures
 //
 // It owns flags, environment and wiring; nothing below cmd reads either.
@@ -30,6 +31,7 @@ commands:
   keys         create | list | get | delete project API keys
   events       list | tail a project's audit log
   sites        create | list | deploy | rollback static sites
+  functions    create | list | deploy | run server-side functions
   bench        measure write, replay and project-count figures
   version      print the version
 
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return eventsCmd(ctx, rest, stdout, stderr, getenv)
 	case "sites":
 		return sitesCmd(ctx, rest, stdout, stderr, getenv)
+	case "functions":
+		return functionsCmd(ctx, rest, stdout, stderr, getenv)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr, getenv)
 	case "version":

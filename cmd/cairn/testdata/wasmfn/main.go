@@ -1,6 +1,7 @@
 // Command wasmfn is the test function of cmd/cairn's functions tests:
 // built for wasip1, it answers with what it was given (request, trigger,
-// variables) as JSON, and fails on path /fail.
+// variables) as JSON, fails on path /fail and allocates without end on
+// path /alloc.
 package main
 
 import (
@@ -23,6 +24,9 @@ type request struct {
 	APIKey     string              `json:"apiKey"`
 }
 
+// keep holds what /alloc allocates, so that none of it is collected.
+var keep [][]byte
+
 func main() {
 	in, err := io.ReadAll(os.Stdin)
 	if err != nil {
@@ -34,6 +38,12 @@ func main() {
 		os.Exit(2)
 	}
 	fmt.Fprintln(os.Stderr, "handling", req.Method, req.Path)
+	if req.Path == "/alloc" {
+		for {
+			keep = append(keep, make([]byte, 1<<20))
+			keep[len(keep)-1][0] = 1
+		}
+	}
 	if req.Path == "/fail" {
 		fmt.Fprintln(os.Stderr, "failing on purpose")
 		os.Exit(3)
