@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -55,6 +56,9 @@ type rtPrepared struct {
 	fields         map[string]any // a document's attributes, for filters
 	teamID, userID string         // team of a team/membership event; user of a membership/account event
 	payload        *structpb.Struct
+	// frames are the event's WebSocket frames by matched channels: most
+	// subscribers share channels, so an event is encoded once per set.
+	frames sync.Map
 }
 
 // rtView is one subscriber's current subscription and credential; a
@@ -359,6 +363,22 @@ func (c *rtClient) response(d realtime.Delivery) *cairnv1.SubscribeResponse {
 		return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_State{State: &cairnv1.ConnectionState{
 			Status: rtStatusOut[d.State], Sequence: d.Seq}}}
 	}
+}
+
+// frame is an event delivery as a WebSocket frame, encoded once per event
+// and set of matched channels.
+func (c *rtClient) frame(d realtime.Delivery) ([]byte, error) {
+	pr, _ := d.Event.Prepared(c.s.prepareEvent).(*rtPrepared)
+	key := strings.Join(d.Channels, "\x00")
+	if b, ok := pr.frames.Load(key); ok {
+		return b.([]byte), nil
+	}
+	b, err := protojson.Marshal(c.response(d))
+	if err != nil {
+		return nil, err
+	}
+	pr.frames.Store(key, b)
+	return b, nil
 }
 
 // closing is the last message of a subscription the server ends.
