@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -56,6 +57,11 @@ type rtPrepared struct {
 	fields         map[string]any // a document's attributes, for filters
 	teamID, userID string         // team of a team/membership event; user of a membership/account event
 	payload        *structpb.Struct
+	// frames are the event's WebSocket frames by matched channels: most
+	// subscribers share channels, so an event is encoded once per set.
+	frames sync.Map
+	// responses are its messages by matched channels (rtClient.response).
+	responses sync.Map
 }
 
 // rtView is one subscriber's current subscription and credential; a
@@ -356,12 +362,20 @@ var rtStatusOut = map[realtime.Status]cairnv1.ConnectionStatus{
 func (c *rtClient) response(d realtime.Delivery) *cairnv1.SubscribeResponse {
 	switch {
 	case d.Event != nil:
+		// One message per event and set of matched channels, shared by the
+		// subscribers it goes to, so the codec encodes it once
+		// (sharedEncodings).
 		e := d.Event
 		pr, _ := e.Prepared(c.s.prepareEvent).(*rtPrepared)
-		return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_Event{Event: &cairnv1.RealtimeEvent{
+		key := strings.Join(d.Channels, "\x00")
+		if m, ok := pr.responses.Load(key); ok {
+			return m.(*cairnv1.SubscribeResponse)
+		}
+		m, _ := pr.responses.LoadOrStore(key, &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_Event{Event: &cairnv1.RealtimeEvent{
 			Sequence: e.Seq, Events: e.Route.Names, Channels: d.Channels, Timestamp: timestamppb.New(e.Time),
 			Kind: rtKindOut[e.Route.Kind], Payload: pr.payload,
-		}}}
+		}}})
+		return m.(*cairnv1.SubscribeResponse)
 	case d.ResyncFrom > 0:
 		return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_Resync{Resync: &cairnv1.ResyncNeeded{
 			FirstAvailable: d.ResyncFrom, Reason: d.Reason + ": reload; the events from first_available follow"}}}
@@ -369,6 +383,22 @@ func (c *rtClient) response(d realtime.Delivery) *cairnv1.SubscribeResponse {
 		return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_State{State: &cairnv1.ConnectionState{
 			Status: rtStatusOut[d.State], Sequence: d.Seq}}}
 	}
+}
+
+// frame is an event delivery as a WebSocket frame, encoded once per event
+// and set of matched channels.
+func (c *rtClient) frame(d realtime.Delivery) ([]byte, error) {
+	pr, _ := d.Event.Prepared(c.s.prepareEvent).(*rtPrepared)
+	key := strings.Join(d.Channels, "\x00")
+	if b, ok := pr.frames.Load(key); ok {
+		return b.([]byte), nil
+	}
+	b, err := protojson.Marshal(c.response(d))
+	if err != nil {
+		return nil, err
+	}
+	pr.frames.Store(key, b)
+	return b, nil
 }
 
 // closing is the last message of a subscription the server ends.

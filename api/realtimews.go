@@ -117,7 +117,18 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		return conn.Write(wctx, websocket.MessageText, b)
 	}
 	go s.readRealtime(ctx, conn, c, project, write)
-	err = c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error { return write(c.response(d)) })
+	err = c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error {
+		if d.Event == nil {
+			return write(c.response(d))
+		}
+		b, err := c.frame(d)
+		if err != nil {
+			return err
+		}
+		wctx, done := context.WithTimeout(ctx, wsWriteTimeout)
+		defer done()
+		return conn.Write(wctx, websocket.MessageText, b)
+	})
 	if cause := c.sub.Err(); cause != nil {
 		err = cause
 	}

@@ -17,6 +17,7 @@ import (
 	"buf.build/go/protovalidate"
 	"connectrpc.com/connect/v2"
 	"connectrpc.com/connect/v2/connecthttp"
+	"connectrpc.com/connect/v2/connectproto"
 	"connectrpc.com/grpcreflect/v2"
 	"connectrpc.com/validate"
 
@@ -238,7 +239,9 @@ func New(cfg Config) (http.Handler, error) {
 	// streamed requests), with room for framing around the largest message.
 	rpc := http.NewServeMux()
 	// Small messages are not worth gzip: it was ~10 % of a write's CPU.
-	connecthttp.Mount(rpc, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(1024))
+	enc := newSharedEncodings()
+	connecthttp.Mount(rpc, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(1024),
+		connecthttp.WithCodecs(sharedBinary{connectproto.NewBinaryCodec(), enc}, sharedJSON{connectproto.NewJSONCodec(), enc}))
 	mux := http.NewServeMux()
 	mux.Handle("/", http.MaxBytesHandler(rpc, int64(s.maxBytes)+64<<10))
 	mux.HandleFunc(oauthCallbackPath, s.oauthCallback)
