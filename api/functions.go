@@ -482,16 +482,8 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 		e = &eventsv1.Execution{Id: x.id, ProjectId: project, FunctionId: f.GetId(), FunctionUid: f.GetUid(),
 			Trigger: x.trigger, RequestMethod: x.req.Method, RequestPath: x.req.Path, TriggerSeq: x.triggerSeq, UserId: userIDOf(x.p)}
 	}
-	e.DeploymentId, e.Status = d.GetId(), function.StatusProcessing
-	_, err = s.log.Write(ctx, agg, meta, func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
-		if cur := function.ExecutionState(last); cur != nil {
-			return function.AdvanceExecution(cur, e, s.log.Now())
-		}
-		return function.StartExecution(nil, e, s.log.Now())
-	})
-	if err != nil {
-		return nil, 0, err
-	}
+	// Everything that can refuse the run comes before the record says
+	// processing, so no record is left processing by a refusal.
 	slot, err := s.execSlot(ctx, project)
 	if err != nil {
 		return nil, 0, err
@@ -504,6 +496,16 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	r := x.req
 	r.ProjectID, r.FunctionID, r.DeploymentID, r.ExecutionID, r.Trigger = project, f.GetId(), d.GetId(), x.id, x.trigger
 	if r.Variables, err = s.unsealVariables(f); err != nil {
+		return nil, 0, err
+	}
+	e.DeploymentId, e.Status = d.GetId(), function.StatusProcessing
+	_, err = s.log.Write(ctx, agg, meta, func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
+		if cur := function.ExecutionState(last); cur != nil {
+			return function.AdvanceExecution(cur, e, s.log.Now())
+		}
+		return function.StartExecution(nil, e, s.log.Now())
+	})
+	if err != nil {
 		return nil, 0, err
 	}
 	timeout := time.Duration(f.GetTimeoutSeconds()) * time.Second

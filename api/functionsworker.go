@@ -73,22 +73,46 @@ func (s *Server) retry(ctx context.Context, what string, run func() error) {
 // reconcileTriggers keeps one trigger consumer loop per project that has a
 // function listening to events.
 func (s *Server) reconcileTriggers(ctx context.Context, mu *sync.Mutex, running map[string]context.CancelFunc) {
+	wanted := map[string]bool{}
+	defer func() {
+		// A project deleted, or whose functions stopped listening, stops
+		// its loop (the durable consumer stays for when they listen again).
+		mu.Lock()
+		for id, cancel := range running {
+			if !wanted[id] {
+				cancel()
+				delete(running, id)
+			}
+		}
+		mu.Unlock()
+	}()
 	after := ""
 	for {
 		ps, err := s.reads.ListProjects(after, 500)
-		if err != nil || len(ps) == 0 {
+		if err != nil {
+			// Without the whole list, stop nothing.
+			for id := range running {
+				wanted[id] = true
+			}
+			return
+		}
+		if len(ps) == 0 {
 			return
 		}
 		for _, p := range ps {
 			id := p.GetId()
 			fs, err := s.reads.ListAllFunctions(id)
 			if err != nil {
+				mu.Lock()
+				_, wanted[id] = running[id] // keep what runs; retry next round
+				mu.Unlock()
 				continue
 			}
 			wants := false
 			for _, f := range fs {
 				wants = wants || len(f.GetEvents()) > 0
 			}
+			wanted[id] = wants
 			mu.Lock()
 			_, on := running[id]
 			if wants && !on {

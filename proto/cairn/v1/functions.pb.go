@@ -1260,11 +1260,13 @@ func (*DeleteFunctionResponse) Descriptor() ([]byte, []int) {
 }
 
 type CreateFunctionDeploymentRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ProjectId     string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
-	FunctionId    string                 `protobuf:"bytes,2,opt,name=function_id,json=functionId,proto3" json:"function_id,omitempty"`
-	Code          []byte                 `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
-	Activate      bool                   `protobuf:"varint,4,opt,name=activate,proto3" json:"activate,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ProjectId  string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	FunctionId string                 `protobuf:"bytes,2,opt,name=function_id,json=functionId,proto3" json:"function_id,omitempty"`
+	// At most the request limit (--max-request-bytes, 1 MiB by default);
+	// larger code goes over HTTP.
+	Code          []byte `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	Activate      bool   `protobuf:"varint,4,opt,name=activate,proto3" json:"activate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
