@@ -21,6 +21,7 @@ import (
 	"github.com/cairn-dev/cairn/fnrun"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
 )
 
@@ -425,7 +426,14 @@ type execRequest struct {
 	// triggers, so a redelivery finds the record it made).
 	id         string
 	triggerSeq uint64
+	// noWait: a queued job does not wait for its project's slot; it goes
+	// back to the queue, so one project's flood never holds the workers
+	// other projects' jobs need.
+	noWait bool
 }
+
+// errProjectBusy: the project runs its most executions on this node.
+var errProjectBusy = fmt.Errorf("project busy: %w", streams.ErrRetrySoon)
 
 // codeCache keeps deployments' code on the node, keyed by object name.
 type codeCache struct {
@@ -484,7 +492,7 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	}
 	// Everything that can refuse the run comes before the record says
 	// processing, so no record is left processing by a refusal.
-	slot, err := s.execSlot(ctx, project)
+	slot, err := s.execSlot(ctx, project, x.noWait)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -590,7 +598,7 @@ func (s *Server) unsealVariables(f *eventsv1.Function) (map[string]string, error
 
 // execSlot waits for room to run one more execution of project on this
 // node (bounded per project) and returns its release.
-func (s *Server) execSlot(ctx context.Context, project string) (func(), error) {
+func (s *Server) execSlot(ctx context.Context, project string, noWait bool) (func(), error) {
 	s.execMu.Lock()
 	ch, ok := s.execSlots[project]
 	if !ok {
@@ -598,6 +606,14 @@ func (s *Server) execSlot(ctx context.Context, project string) (func(), error) {
 		s.execSlots[project] = ch
 	}
 	s.execMu.Unlock()
+	if noWait {
+		select {
+		case ch <- struct{}{}:
+			return func() { <-ch }, nil
+		default:
+			return nil, errProjectBusy
+		}
+	}
 	select {
 	case ch <- struct{}{}:
 		return func() { <-ch }, nil

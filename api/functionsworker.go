@@ -143,13 +143,16 @@ func (s *Server) runJob(ctx context.Context, j streams.Job) error {
 	if err != nil || f.GetUid() != e.GetFunctionUid() {
 		return nil // the function is gone: nothing to run
 	}
-	x := execRequest{f: f, trigger: e.GetTrigger(), id: e.GetId(), triggerSeq: e.GetTriggerSeq(), req: fnrun.Request{
+	x := execRequest{f: f, trigger: e.GetTrigger(), id: e.GetId(), triggerSeq: e.GetTriggerSeq(), noWait: true, req: fnrun.Request{
 		Method: e.GetRequestMethod(), Path: e.GetRequestPath(), Headers: e.GetRequestHeaders(), Body: e.GetRequestBody()}}
 	if e.GetTrigger() == function.TriggerEvent {
 		x.req.Event = e.GetRequestBody()
 		x.req.Body = nil
 	}
 	_, _, err = s.runExecution(ctx, systemMeta(), x, e)
+	if errors.Is(err, errProjectBusy) {
+		return err
+	}
 	var de *domain.Error
 	if errors.As(err, &de) && de.Kind != domain.KindUnavailable && de.Kind != domain.KindInternal {
 		// Disabled, no deployment, …: record why, do not retry.

@@ -36,6 +36,10 @@ const (
 	jobAckWait = 30 * time.Second
 )
 
+// ErrRetrySoon, from a handler, puts the message back for another try
+// shortly, without counting it as a failure.
+var ErrRetrySoon = errors.New("streams: retry soon")
+
 // EnsureFunctionStreams creates the jobs and schedules streams.
 func (s *Store) EnsureFunctionStreams(ctx context.Context) error {
 	jobs := jetstream.StreamConfig{Name: JobsStream, Subjects: []string{jobsPrefix + ">"}, Storage: jetstream.FileStorage,
@@ -75,10 +79,12 @@ func (j Job) Progress() { _ = j.msg.InProgress() }
 
 // ConsumeJobs runs handle for queued executions, at most concurrency at a
 // time on this node, until ctx ends. A job is acknowledged when handle
-// returns nil, retried later otherwise (at most 5 deliveries).
+// returns nil, put back otherwise: shortly for ErrRetrySoon, after 2 s else.
 func (s *Store) ConsumeJobs(ctx context.Context, concurrency int, handle func(context.Context, Job) error) error {
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, JobsStream, jetstream.ConsumerConfig{Durable: workersConsumer,
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: jobAckWait, MaxDeliver: 5, MaxAckPending: 10_000})
+		// Unlimited deliveries: a job goes back while its project is busy
+		// (ErrRetrySoon); a run that fails is recorded as failed, not retried.
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: jobAckWait, MaxDeliver: -1, MaxAckPending: 10_000})
 	if err != nil {
 		return fmt.Errorf("streams: jobs consumer: %w", err)
 	}
@@ -134,7 +140,11 @@ func consume(ctx context.Context, cons jetstream.Consumer, concurrency int, hand
 				}()
 				err := handle(ctx, m)
 				close(done)
-				if err != nil {
+				switch {
+				case errors.Is(err, ErrRetrySoon):
+					_ = m.NakWithDelay(250 * time.Millisecond)
+					return
+				case err != nil:
 					_ = m.NakWithDelay(2 * time.Second)
 					return
 				}
