@@ -383,7 +383,7 @@ func TestUnknownEventStopsProjector(t *testing.T) {
 	// envelope whose oneof case is an unknown field.
 	future := &eventsv1.Envelope{Id: e.nextID()}
 	data, _ := proto.Marshal(future)
-	data = append(data, 0xfa, 0x06, 0x00) // field 111, length 0
+	data = append(data, 0xba, 0x3e, 0x00) // field 999 (unused), length 0
 	ack, err := e.store.Append(context.Background(), streams.Append{Stream: ps,
 		Msgs: []streams.Msg{{Subject: streams.ProjectSubject("p1", "future", "x", "create"), Data: data, MsgID: future.Id}}})
 	if err != nil {
