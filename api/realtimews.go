@@ -183,7 +183,7 @@ func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtCl
 			c.view.Store(nv)
 			c.sub.SetChannels(m.Subscribe.GetChannels())
 		case *cairnv1.RealtimeClientMessage_Authenticate:
-			p, err := s.socketCredential(project, m.Authenticate)
+			p, err := s.projectCredential(project, m.Authenticate, access.EventsRead)
 			if err != nil {
 				_ = write(rejected("authenticate: " + err.Error()))
 				continue
@@ -193,29 +193,6 @@ func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtCl
 			c.view.Store(&nv)
 		}
 	}
-}
-
-// socketCredential resolves a session, JWT or key sent in a message.
-func (s *Server) socketCredential(project, token string) (access.Principal, error) {
-	var p access.Principal
-	var err error
-	if looksLikeJWT(token) {
-		p, err = s.jwtPrincipal(project, token)
-	} else {
-		p, err = s.auth.authenticate("Bearer " + token)
-	}
-	if err != nil {
-		return p, err
-	}
-	if p.Kind == access.User && (p.Project != project || p.MfaPending) {
-		return p, domain.Errorf(domain.KindPermissionDenied, "the session belongs to another project or has not completed MFA")
-	}
-	if p.Kind != access.User {
-		if err := access.Authorize(p, project, access.EventsRead, s.now()); err != nil {
-			return p, err
-		}
-	}
-	return p, nil
 }
 
 // rejected answers a client message the server refused.

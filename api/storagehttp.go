@@ -77,6 +77,13 @@ func (s *Server) httpCaller(r *http.Request, project string, scope access.Scope)
 	if token == "" {
 		return access.Principal{Kind: access.Anonymous, Project: project}, nil
 	}
+	return s.projectCredential(project, token, scope)
+}
+
+// projectCredential resolves a bearer token (key, session or JWT) for a
+// project's plain HTTP or WebSocket route: a session or JWT must be the
+// project's and past MFA, a key (or the operator) needs scope.
+func (s *Server) projectCredential(project, token string, scope access.Scope) (access.Principal, error) {
 	var p access.Principal
 	var err error
 	if looksLikeJWT(token) {
