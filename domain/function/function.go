@@ -278,15 +278,9 @@ func ValidEventName(name string) error {
 	return fmt.Errorf("event %q: resources are databases, buckets, users, teams, functions", name)
 }
 
-// EventFilters are the subject filters (below cairn.<project>.) an event
-// name stands for: the name itself, and everything below it (an event
-// name without an action matches every action).
-func EventFilters(name string) []string {
-	return []string{name, name + ".>"}
-}
-
 // MatchEvent reports whether a relative subject (without cairn.<p>.)
-// matches one of the function's event names.
+// matches one of the function's event names: "*" matches one token, and a
+// name without an action matches every action below it.
 func MatchEvent(events []string, subject string) bool {
 	s := strings.Split(subject, ".")
 	for _, e := range events {
