@@ -42,6 +42,7 @@ type functionReads interface {
 	Execution(project string, f *eventsv1.Function, id string) (*eventsv1.Execution, error)
 	ListExecutions(project string, f *eventsv1.Function, after string, limit int, keep func(*eventsv1.Execution) bool) ([]*eventsv1.Execution, error)
 	ListAllFunctions(project string) ([]*eventsv1.Function, error)
+	HasExecutionBefore(project string, f *eventsv1.Function, t time.Time) (bool, error)
 }
 
 // FunctionLimits bound functions (Config); zero means the default.
@@ -55,6 +56,11 @@ type FunctionLimits struct {
 	// MaxConcurrent bounds executions running at once on a node, per
 	// project (so one project's flood cannot starve the others).
 	MaxConcurrent int
+	// Retention is how long execution records are kept (0: forever);
+	// RetentionSweep the cron of the sweep that expires older ones (once
+	// per period across the instance).
+	Retention      time.Duration
+	RetentionSweep string
 }
 
 func (l FunctionLimits) withDefaults() FunctionLimits {
@@ -69,6 +75,9 @@ func (l FunctionLimits) withDefaults() FunctionLimits {
 	}
 	if l.MaxConcurrent <= 0 {
 		l.MaxConcurrent = 16
+	}
+	if l.RetentionSweep == "" {
+		l.RetentionSweep = "@hourly"
 	}
 	return l
 }

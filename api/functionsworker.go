@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/function"
@@ -40,6 +41,11 @@ func (s *Server) runFunctionWorkers(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Second):
+		}
+	}
+	if s.functions.Retention > 0 {
+		if err := s.store.SetSchedule(ctx, systemSchedules, retentionSchedule, s.functions.RetentionSweep); err != nil {
+			s.logger.Warn("functions: execution retention not scheduled", "err", err)
 		}
 	}
 	go s.retry(ctx, "jobs", func() error { return s.store.ConsumeJobs(ctx, 2*s.functions.MaxConcurrent, s.runJob) })
@@ -215,8 +221,57 @@ func (s *Server) trigger(ctx context.Context, project string, m streams.StoredMs
 	return nil
 }
 
+// The instance's own schedules, among functions' in the schedules stream
+// (no project id starts with "_").
+const (
+	systemSchedules   = "_sys"
+	retentionSchedule = "retention"
+)
+
+// expireExecutions appends, for every function with execution records
+// older than the retention, the event that drops them.
+func (s *Server) expireExecutions(ctx context.Context) error {
+	if s.functions.Retention <= 0 {
+		return nil
+	}
+	cutoff := s.log.Now().Add(-s.functions.Retention)
+	after := ""
+	for {
+		ps, err := s.reads.ListProjects(after, 500)
+		if err != nil || len(ps) == 0 {
+			return err
+		}
+		for _, p := range ps {
+			fs, err := s.reads.ListAllFunctions(p.GetId())
+			if err != nil {
+				return err
+			}
+			for _, f := range fs {
+				if old, err := s.reads.HasExecutionBefore(p.GetId(), f, cutoff); err != nil || !old {
+					continue
+				}
+				_, err := s.log.Write(ctx, eventlog.FunctionAggregate(p.GetId(), f.GetId()), systemMeta(), func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
+					cur := function.State(last)
+					if cur == nil || cur.GetUid() != f.GetUid() {
+						return nil, nil
+					}
+					return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_ExecutionsExpired{ExecutionsExpired: &eventsv1.ExecutionsExpired{
+						Function: cur, Before: timestamppb.New(cutoff)}}}}, nil
+				})
+				if err != nil {
+					return fmt.Errorf("expire executions of %s/%s: %w", p.GetId(), f.GetId(), err)
+				}
+			}
+		}
+		after = ps[len(ps)-1].GetId()
+	}
+}
+
 // fire turns one schedule firing into an execution.
 func (s *Server) fire(ctx context.Context, fr streams.Firing) error {
+	if fr.Project == systemSchedules && fr.Function == retentionSchedule {
+		return s.expireExecutions(ctx)
+	}
 	f, err := s.loadFunction(fr.Project, fr.Function)
 	if err != nil || !f.GetEnabled() || f.GetSchedule() == "" {
 		return nil

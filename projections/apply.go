@@ -159,6 +159,8 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyExecution(txn, sp, ev, pl.ExecutionCreated.GetExecution())
 	case *eventsv1.Envelope_ExecutionUpdated:
 		err = p.applyExecution(txn, sp, ev, pl.ExecutionUpdated.GetExecution())
+	case *eventsv1.Envelope_ExecutionsExpired:
+		err = p.applyExecutionsExpired(txn, sp, ev, pl.ExecutionsExpired)
 	default:
 		return effect{}, fatal("%s seq %d (%s, event %s): %w %T; upgrade this node",
 			sp.stream, ev.msg.Seq, ev.msg.Subject, ev.env.GetId(), ErrUnknownEvent, pl)

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
@@ -184,4 +185,54 @@ func (p *Projections) ListAllFunctions(project string) ([]*eventsv1.Function, er
 		return nil
 	})
 	return out, err
+}
+
+// maxExpiredPerEvent bounds the records one ExecutionsExpired deletes (one
+// Badger transaction); older ones left go with the next.
+const maxExpiredPerEvent = 10_000
+
+func (p *Projections) applyExecutionsExpired(txn *badger.Txn, sp keyspace, ev event, x *eventsv1.ExecutionsExpired) error {
+	f := x.GetFunction()
+	if err := checkIn(sp, ev, "function", f.GetProjectId(), f.GetId(), f.GetUid()); err != nil {
+		return err
+	}
+	before := x.GetBefore().AsTime()
+	var old [][]byte
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(executionsPrefix(sp.project, f.GetUid())), PrefetchValues: true})
+	for it.Rewind(); it.Valid() && len(old) < maxExpiredPerEvent; it.Next() {
+		e := &eventsv1.Execution{}
+		if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, e) }); err != nil {
+			it.Close()
+			return fatal("decode %s: %w", it.Item().Key(), err)
+		}
+		if e.GetCreatedAt().AsTime().Before(before) {
+			old = append(old, it.Item().KeyCopy(nil))
+		}
+	}
+	it.Close()
+	for _, k := range old {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HasExecutionBefore reports whether f has an execution record created
+// before t (the retention sweep appends an expiry only then).
+func (p *Projections) HasExecutionBefore(project string, f *eventsv1.Function, t time.Time) (bool, error) {
+	found := false
+	err := p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(executionsPrefix(project, f.GetUid())), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && !found; it.Next() {
+			e := &eventsv1.Execution{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, e) }); err != nil {
+				return err
+			}
+			found = e.GetCreatedAt().AsTime().Before(t)
+		}
+		return nil
+	})
+	return found, err
 }

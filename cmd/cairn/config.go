@@ -52,6 +52,10 @@ type config struct {
 	MaxFunctionMemory  int64
 	// MaxFunctionConcurrency bounds one project's executions on a node.
 	MaxFunctionConcurrency int
+	// ExecutionRetention keeps execution records this long (0: forever);
+	// ExecutionRetentionSweep is the cron of the sweep.
+	ExecutionRetention      time.Duration
+	ExecutionRetentionSweep string
 	// FunctionFetchAllow lists private hosts or CIDRs functions' fetch may
 	// reach (SSRF protection blocks them otherwise).
 	FunctionFetchAllow string
@@ -113,6 +117,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.DurationVar(&c.MaxFunctionTimeout, "max-function-timeout", envDuration(getenv, "CAIRN_MAX_FUNCTION_TIMEOUT", 15*time.Minute), "longest timeout a function may set (CAIRN_MAX_FUNCTION_TIMEOUT)")
 	fs.Int64Var(&c.MaxFunctionMemory, "max-function-memory", envInt64(getenv, "CAIRN_MAX_FUNCTION_MEMORY"), "memory one execution may use, in bytes; 0 = 128 MiB (CAIRN_MAX_FUNCTION_MEMORY)")
 	fs.IntVar(&c.MaxFunctionConcurrency, "max-function-concurrency", envInt(getenv, "CAIRN_MAX_FUNCTION_CONCURRENCY"), "executions of one project running at once on a node; 0 = 16 (CAIRN_MAX_FUNCTION_CONCURRENCY)")
+	fs.DurationVar(&c.ExecutionRetention, "execution-retention", envDuration(getenv, "CAIRN_EXECUTION_RETENTION", 30*24*time.Hour), "how long execution records are kept; 0 = forever (CAIRN_EXECUTION_RETENTION)")
+	fs.StringVar(&c.ExecutionRetentionSweep, "execution-retention-sweep", "@hourly", "cron of the sweep that expires execution records past the retention (once per period across the instance)")
 	fs.StringVar(&c.FunctionFetchAllow, "function-fetch-allow", env("CAIRN_FUNCTION_FETCH_ALLOW", ""), "comma-separated private hosts, addresses or CIDRs functions may fetch; others private, loopback and link-local are refused (CAIRN_FUNCTION_FETCH_ALLOW)")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")

@@ -74,8 +74,9 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 		Databases: api.DatabaseLimits{MaxQueryLimit: cfg.MaxQueryLimit, MaxQueryScan: cfg.MaxQueryScan, MaxBatchOperations: min(cfg.MaxBatchOperations, 900)},
 		Storage:   api.StorageLimits{MaxFileSize: cfg.MaxFileSize, DefaultQuota: cfg.StorageQuota, UploadExpiry: cfg.UploadExpiry},
 		Realtime:  api.RealtimeLimits{Buffer: cfg.RealtimeBuffer, MaxPerProject: cfg.RealtimeMaxConnections},
-		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory, MaxConcurrent: cfg.MaxFunctionConcurrency},
-		Runtimes:  rts})
+		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory, MaxConcurrent: cfg.MaxFunctionConcurrency,
+			Retention: cfg.ExecutionRetention, RetentionSweep: cfg.ExecutionRetentionSweep},
+		Runtimes: rts})
 	if err != nil {
 		return nil, err
 	}

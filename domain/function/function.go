@@ -109,6 +109,8 @@ func State(last *eventsv1.Envelope) *eventsv1.Function {
 		return p.FunctionCreated.GetFunction()
 	case *eventsv1.Envelope_FunctionUpdated:
 		return p.FunctionUpdated.GetFunction()
+	case *eventsv1.Envelope_ExecutionsExpired:
+		return p.ExecutionsExpired.GetFunction()
 	}
 	return nil
 }

@@ -332,6 +332,9 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 	case *eventsv1.Envelope_ExecutionCreated:
 		e := p.ExecutionCreated.GetExecution()
 		return streams.ProjectSubject(e.GetProjectId(), "functions", e.GetFunctionId(), "executions", e.GetId(), "create"), nil
+	case *eventsv1.Envelope_ExecutionsExpired:
+		f := p.ExecutionsExpired.GetFunction()
+		return streams.ProjectSubject(f.GetProjectId(), "functions", f.GetId(), "expire"), nil
 	case *eventsv1.Envelope_ExecutionUpdated:
 		e := p.ExecutionUpdated.GetExecution()
 		return streams.ProjectSubject(e.GetProjectId(), "functions", e.GetFunctionId(), "executions", e.GetId(), "update"), nil

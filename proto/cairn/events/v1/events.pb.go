@@ -266,6 +266,7 @@ type Envelope struct {
 	//	*Envelope_FunctionDeploymentDeleted
 	//	*Envelope_ExecutionCreated
 	//	*Envelope_ExecutionUpdated
+	//	*Envelope_ExecutionsExpired
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -939,6 +940,15 @@ func (x *Envelope) GetExecutionUpdated() *ExecutionUpdated {
 	return nil
 }
 
+func (x *Envelope) GetExecutionsExpired() *ExecutionsExpired {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_ExecutionsExpired); ok {
+			return x.ExecutionsExpired
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -1211,6 +1221,10 @@ type Envelope_ExecutionUpdated struct {
 	ExecutionUpdated *ExecutionUpdated `protobuf:"bytes,116,opt,name=execution_updated,json=executionUpdated,proto3,oneof"`
 }
 
+type Envelope_ExecutionsExpired struct {
+	ExecutionsExpired *ExecutionsExpired `protobuf:"bytes,117,opt,name=executions_expired,json=executionsExpired,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -1344,6 +1358,8 @@ func (*Envelope_FunctionDeploymentDeleted) isEnvelope_Payload() {}
 func (*Envelope_ExecutionCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ExecutionUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_ExecutionsExpired) isEnvelope_Payload() {}
 
 // Actor is who caused an event.
 type Actor struct {
@@ -2895,7 +2911,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\"\x90*\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\"\xe5*\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2973,7 +2989,8 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x1bfunction_deployment_created\x18q \x01(\v2*.cairn.events.v1.FunctionDeploymentCreatedH\x00R\x19functionDeploymentCreated\x12l\n" +
 	"\x1bfunction_deployment_deleted\x18r \x01(\v2*.cairn.events.v1.FunctionDeploymentDeletedH\x00R\x19functionDeploymentDeleted\x12P\n" +
 	"\x11execution_created\x18s \x01(\v2!.cairn.events.v1.ExecutionCreatedH\x00R\x10executionCreated\x12P\n" +
-	"\x11execution_updated\x18t \x01(\v2!.cairn.events.v1.ExecutionUpdatedH\x00R\x10executionUpdatedB\t\n" +
+	"\x11execution_updated\x18t \x01(\v2!.cairn.events.v1.ExecutionUpdatedH\x00R\x10executionUpdated\x12S\n" +
+	"\x12executions_expired\x18u \x01(\v2\".cairn.events.v1.ExecutionsExpiredH\x00R\x11executionsExpiredB\t\n" +
 	"\apayload\"\xdd\x01\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
@@ -3216,6 +3233,7 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*FunctionDeploymentDeleted)(nil), // 79: cairn.events.v1.FunctionDeploymentDeleted
 	(*ExecutionCreated)(nil),          // 80: cairn.events.v1.ExecutionCreated
 	(*ExecutionUpdated)(nil),          // 81: cairn.events.v1.ExecutionUpdated
+	(*ExecutionsExpired)(nil),         // 82: cairn.events.v1.ExecutionsExpired
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	29,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -3287,43 +3305,44 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	79,  // 66: cairn.events.v1.Envelope.function_deployment_deleted:type_name -> cairn.events.v1.FunctionDeploymentDeleted
 	80,  // 67: cairn.events.v1.Envelope.execution_created:type_name -> cairn.events.v1.ExecutionCreated
 	81,  // 68: cairn.events.v1.Envelope.execution_updated:type_name -> cairn.events.v1.ExecutionUpdated
-	2,   // 69: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,   // 70: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	29,  // 71: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	29,  // 72: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,   // 73: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,   // 74: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,   // 75: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	29,  // 76: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	29,  // 77: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	29,  // 78: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10,  // 79: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10,  // 80: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10,  // 81: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	15,  // 82: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	29,  // 83: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	29,  // 84: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	0,   // 85: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	16,  // 86: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	17,  // 87: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	18,  // 88: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	29,  // 89: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,   // 90: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14,  // 91: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14,  // 92: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14,  // 93: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14,  // 94: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	19,  // 95: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 96: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14,  // 97: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	19,  // 98: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 99: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	19,  // 100: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	101, // [101:101] is the sub-list for method output_type
-	101, // [101:101] is the sub-list for method input_type
-	101, // [101:101] is the sub-list for extension type_name
-	101, // [101:101] is the sub-list for extension extendee
-	0,   // [0:101] is the sub-list for field type_name
+	82,  // 69: cairn.events.v1.Envelope.executions_expired:type_name -> cairn.events.v1.ExecutionsExpired
+	2,   // 70: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,   // 71: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	29,  // 72: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	29,  // 73: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 74: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,   // 75: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,   // 76: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	29,  // 77: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	29,  // 78: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	29,  // 79: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10,  // 80: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10,  // 81: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10,  // 82: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	15,  // 83: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	29,  // 84: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	29,  // 85: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	0,   // 86: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	16,  // 87: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	17,  // 88: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	18,  // 89: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	29,  // 90: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,   // 91: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14,  // 92: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14,  // 93: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14,  // 94: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14,  // 95: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	19,  // 96: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 97: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14,  // 98: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	19,  // 99: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 100: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	19,  // 101: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	102, // [102:102] is the sub-list for method output_type
+	102, // [102:102] is the sub-list for method input_type
+	102, // [102:102] is the sub-list for extension type_name
+	102, // [102:102] is the sub-list for extension extendee
+	0,   // [0:102] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3404,6 +3423,7 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_FunctionDeploymentDeleted)(nil),
 		(*Envelope_ExecutionCreated)(nil),
 		(*Envelope_ExecutionUpdated)(nil),
+		(*Envelope_ExecutionsExpired)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -894,6 +894,61 @@ func (x *ExecutionUpdated) GetExecution() *Execution {
 	return nil
 }
 
+// ExecutionsExpired drops the function's execution records created before
+// `before` from the read models (subject cairn.<p>.functions.<fn>.expire):
+// the retention policy, decided once for every node and every replay.
+type ExecutionsExpired struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Function      *Function              `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	Before        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionsExpired) Reset() {
+	*x = ExecutionsExpired{}
+	mi := &file_cairn_events_v1_functions_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionsExpired) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionsExpired) ProtoMessage() {}
+
+func (x *ExecutionsExpired) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_functions_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionsExpired.ProtoReflect.Descriptor instead.
+func (*ExecutionsExpired) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_functions_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ExecutionsExpired) GetFunction() *Function {
+	if x != nil {
+		return x.Function
+	}
+	return nil
+}
+
+func (x *ExecutionsExpired) GetBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
 var File_cairn_events_v1_functions_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_functions_proto_rawDesc = "" +
@@ -991,7 +1046,10 @@ const file_cairn_events_v1_functions_proto_rawDesc = "" +
 	"\x10ExecutionCreated\x128\n" +
 	"\texecution\x18\x01 \x01(\v2\x1a.cairn.events.v1.ExecutionR\texecution\"L\n" +
 	"\x10ExecutionUpdated\x128\n" +
-	"\texecution\x18\x01 \x01(\v2\x1a.cairn.events.v1.ExecutionR\texecutionB\xbe\x01\n" +
+	"\texecution\x18\x01 \x01(\v2\x1a.cairn.events.v1.ExecutionR\texecution\"~\n" +
+	"\x11ExecutionsExpired\x125\n" +
+	"\bfunction\x18\x01 \x01(\v2\x19.cairn.events.v1.FunctionR\bfunction\x122\n" +
+	"\x06before\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06beforeB\xbe\x01\n" +
 	"\x13com.cairn.events.v1B\x0eFunctionsProtoP\x01Z9github.com/cairn-dev/cairn/proto/cairn/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\x0fCairn.Events.V1\xca\x02\x0fCairn\\Events\\V1\xe2\x02\x1bCairn\\Events\\V1\\GPBMetadata\xea\x02\x11Cairn::Events::V1b\x06proto3"
 
 var (
@@ -1006,7 +1064,7 @@ func file_cairn_events_v1_functions_proto_rawDescGZIP() []byte {
 	return file_cairn_events_v1_functions_proto_rawDescData
 }
 
-var file_cairn_events_v1_functions_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_cairn_events_v1_functions_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_cairn_events_v1_functions_proto_goTypes = []any{
 	(*FunctionVariable)(nil),          // 0: cairn.events.v1.FunctionVariable
 	(*Function)(nil),                  // 1: cairn.events.v1.Function
@@ -1019,31 +1077,34 @@ var file_cairn_events_v1_functions_proto_goTypes = []any{
 	(*Execution)(nil),                 // 8: cairn.events.v1.Execution
 	(*ExecutionCreated)(nil),          // 9: cairn.events.v1.ExecutionCreated
 	(*ExecutionUpdated)(nil),          // 10: cairn.events.v1.ExecutionUpdated
-	nil,                               // 11: cairn.events.v1.Execution.RequestHeadersEntry
-	nil,                               // 12: cairn.events.v1.Execution.ResponseHeadersEntry
-	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
+	(*ExecutionsExpired)(nil),         // 11: cairn.events.v1.ExecutionsExpired
+	nil,                               // 12: cairn.events.v1.Execution.RequestHeadersEntry
+	nil,                               // 13: cairn.events.v1.Execution.ResponseHeadersEntry
+	(*timestamppb.Timestamp)(nil),     // 14: google.protobuf.Timestamp
 }
 var file_cairn_events_v1_functions_proto_depIdxs = []int32{
 	0,  // 0: cairn.events.v1.Function.variables:type_name -> cairn.events.v1.FunctionVariable
-	13, // 1: cairn.events.v1.Function.created_at:type_name -> google.protobuf.Timestamp
-	13, // 2: cairn.events.v1.Function.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 1: cairn.events.v1.Function.created_at:type_name -> google.protobuf.Timestamp
+	14, // 2: cairn.events.v1.Function.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: cairn.events.v1.FunctionCreated.function:type_name -> cairn.events.v1.Function
 	1,  // 4: cairn.events.v1.FunctionUpdated.function:type_name -> cairn.events.v1.Function
 	1,  // 5: cairn.events.v1.FunctionDeleted.function:type_name -> cairn.events.v1.Function
-	13, // 6: cairn.events.v1.FunctionDeployment.created_at:type_name -> google.protobuf.Timestamp
+	14, // 6: cairn.events.v1.FunctionDeployment.created_at:type_name -> google.protobuf.Timestamp
 	5,  // 7: cairn.events.v1.FunctionDeploymentCreated.deployment:type_name -> cairn.events.v1.FunctionDeployment
 	5,  // 8: cairn.events.v1.FunctionDeploymentDeleted.deployment:type_name -> cairn.events.v1.FunctionDeployment
-	11, // 9: cairn.events.v1.Execution.request_headers:type_name -> cairn.events.v1.Execution.RequestHeadersEntry
-	12, // 10: cairn.events.v1.Execution.response_headers:type_name -> cairn.events.v1.Execution.ResponseHeadersEntry
-	13, // 11: cairn.events.v1.Execution.created_at:type_name -> google.protobuf.Timestamp
-	13, // 12: cairn.events.v1.Execution.updated_at:type_name -> google.protobuf.Timestamp
+	12, // 9: cairn.events.v1.Execution.request_headers:type_name -> cairn.events.v1.Execution.RequestHeadersEntry
+	13, // 10: cairn.events.v1.Execution.response_headers:type_name -> cairn.events.v1.Execution.ResponseHeadersEntry
+	14, // 11: cairn.events.v1.Execution.created_at:type_name -> google.protobuf.Timestamp
+	14, // 12: cairn.events.v1.Execution.updated_at:type_name -> google.protobuf.Timestamp
 	8,  // 13: cairn.events.v1.ExecutionCreated.execution:type_name -> cairn.events.v1.Execution
 	8,  // 14: cairn.events.v1.ExecutionUpdated.execution:type_name -> cairn.events.v1.Execution
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	1,  // 15: cairn.events.v1.ExecutionsExpired.function:type_name -> cairn.events.v1.Function
+	14, // 16: cairn.events.v1.ExecutionsExpired.before:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_functions_proto_init() }
@@ -1057,7 +1118,7 @@ func file_cairn_events_v1_functions_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_events_v1_functions_proto_rawDesc), len(file_cairn_events_v1_functions_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
