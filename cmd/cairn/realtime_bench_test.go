@@ -25,7 +25,7 @@ func BenchmarkRealtime(b *testing.B) {
 	for _, tc := range []struct {
 		subs int
 		rate int // documents per second
-	}{{1, 100}, {1000, 20}, {1000, 100}, {10000, 2}, {10000, 20}} {
+	}{{1, 100}, {1000, 10}, {1000, 20}, {1000, 100}, {10000, 2}, {10000, 20}} {
 		b.Run(fmt.Sprintf("subs=%d/rate=%d", tc.subs, tc.rate), func(b *testing.B) {
 			benchRealtimeFanout(b, tc.subs, tc.rate, 5*time.Second)
 		})
