@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-dev/cairn/api/jwt"
@@ -257,8 +258,22 @@ func (h *functionsHandler) UpdateFunction(ctx context.Context, req *cairnv1.Upda
 }
 
 func (h *functionsHandler) DeleteFunction(ctx context.Context, req *cairnv1.DeleteFunctionRequest) (*cairnv1.DeleteFunctionResponse, error) {
-	if _, err := h.writeFunction(ctx, req.GetProjectId(), req.GetFunctionId(), function.DeleteFunction{Now: h.log.Now()}); err != nil {
+	project := req.GetProjectId()
+	var deployments []*eventsv1.FunctionDeployment
+	if f, err := h.reads.Function(project, req.GetFunctionId()); err == nil {
+		deployments, _ = h.reads.ListFunctionDeployments(project, f, "", 1000)
+	}
+	if _, err := h.writeFunction(ctx, project, req.GetFunctionId(), function.DeleteFunction{Now: h.log.Now()}); err != nil {
 		return nil, err
+	}
+	// The deployments' code goes with the function (best effort: the
+	// records are gone either way).
+	if obs, err := h.store.ObjectStore(ctx, project); err == nil {
+		for _, d := range deployments {
+			if err := obs.Delete(ctx, d.GetObject()); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+				h.logger.WarnContext(ctx, "deleting a deleted function's code", "project", project, "object", d.GetObject(), "err", err)
+			}
+		}
 	}
 	return &cairnv1.DeleteFunctionResponse{}, nil
 }
