@@ -213,8 +213,10 @@ func TestFunctionsCluster(t *testing.T) {
 	const p = "fc"
 	key := newProjectWithKey(t, a, p, append(docScopes, "functions.read", "functions.write", "executions.read", "executions.write")...)
 	ctx, _ := as(context.Background(), key)
-	deployWasm(t, a, key, p, &cairnv1.CreateFunctionRequest{FunctionId: "tick", Name: "Tick", Schedule: "*/2 * * * * *"})
+	// The schedule starts when the function is created, before its
+	// deployment is built (firings until then fail: no deployment).
 	scheduled := time.Now()
+	deployWasm(t, a, key, p, &cairnv1.CreateFunctionRequest{FunctionId: "tick", Name: "Tick", Schedule: "*/2 * * * * *"})
 	deployWasm(t, a, key, p, &cairnv1.CreateFunctionRequest{FunctionId: "onDoc", Name: "On doc",
 		Events: []string{"databases.*.collections.*.documents.*.create"}})
 	docsFixture(t, ctx, a.databases(), p, "posts", []string{`read("any")`}, false)
