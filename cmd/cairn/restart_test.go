@@ -178,6 +178,9 @@ func TestConcurrentWritersOneAggregate(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				n := fmt.Sprintf("w%d-%d", w, i)
+				// Each call its own context: a shared one races on its
+				// response headers.
+				op, _ := as(context.Background(), testAdminKey)
 				if _, err := in.keys().UpdateKey(op, &cairnv1.UpdateKeyRequest{ProjectId: "race", KeyId: id, Name: &n}); err != nil {
 					errs <- err
 				}
