@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,7 @@ type functionReads interface {
 	ListExecutions(project string, f *eventsv1.Function, after string, limit int, keep func(*eventsv1.Execution) bool) ([]*eventsv1.Execution, error)
 	ListAllFunctions(project string) ([]*eventsv1.Function, error)
 	HasExecutionBefore(project string, f *eventsv1.Function, t time.Time) (bool, error)
+	QueuedExecutions(project string, f *eventsv1.Function) (int64, error)
 }
 
 // FunctionLimits bound functions (Config); zero means the default.
@@ -100,7 +102,7 @@ func functionOut(f *eventsv1.Function) *cairnv1.Function {
 	out := &cairnv1.Function{Id: f.GetId(), ProjectId: f.GetProjectId(), Name: f.GetName(), Runtime: f.GetRuntime(),
 		TimeoutSeconds: f.GetTimeoutSeconds(), Execute: f.GetExecute(), Scopes: f.GetScopes(), Events: f.GetEvents(),
 		Schedule: f.GetSchedule(), Enabled: f.GetEnabled(), ActiveDeploymentId: f.GetActiveDeploymentId(),
-		CreatedAt: f.GetCreatedAt(), UpdatedAt: f.GetUpdatedAt()}
+		MaxConcurrency: f.GetMaxConcurrency(), CreatedAt: f.GetCreatedAt(), UpdatedAt: f.GetUpdatedAt()}
 	for _, v := range f.GetVariables() {
 		// Secrets are never returned.
 		out.Variables = append(out.Variables, &cairnv1.FunctionVariable{Key: v.GetKey(), Value: v.GetValue(), Secret: v.GetSecret()})
@@ -125,6 +127,17 @@ func executionOut(e *eventsv1.Execution) *cairnv1.Execution {
 		Status: executionStatusOut[e.GetStatus()], RequestMethod: e.GetRequestMethod(), RequestPath: e.GetRequestPath(),
 		ResponseStatus: e.GetResponseStatus(), ResponseHeaders: e.GetResponseHeaders(), ResponseBody: e.GetResponseBody(),
 		Logs: e.GetLogs(), Errors: e.GetErrors(), DurationMs: e.GetDurationMs(), CreatedAt: e.GetCreatedAt(), UpdatedAt: e.GetUpdatedAt()}
+}
+
+// functionWithQueue is functionOut with the function's queue depth.
+func (s *Server) functionWithQueue(project string, f *eventsv1.Function) (*cairnv1.Function, error) {
+	out := functionOut(f)
+	n, err := s.reads.QueuedExecutions(project, f)
+	if err != nil {
+		return nil, err
+	}
+	out.Queued = n
+	return out, nil
 }
 
 // variablesIn seals secret variables for the log.
@@ -199,10 +212,11 @@ func (h *functionsHandler) CreateFunction(ctx context.Context, req *cairnv1.Crea
 	name, timeout := req.GetName(), time.Duration(req.GetTimeoutSeconds())*time.Second
 	execute, scopes, events, schedule := req.GetExecute(), req.GetScopes(), req.GetEvents(), req.GetSchedule()
 	enabled := req.Enabled == nil || *req.Enabled
+	maxConcurrency := req.GetMaxConcurrency()
 	f, err := h.writeFunction(ctx, project, id, function.CreateFunction{ProjectID: project, ID: id, Runtime: req.GetRuntime(),
 		UID: h.log.NewID(), MaxTimeout: h.functions.MaxTimeout, Now: h.log.Now(),
 		Settings: function.Settings{Name: &name, Timeout: &timeout, Execute: &execute, Scopes: &scopes, Events: &events,
-			Schedule: &schedule, Enabled: &enabled, Variables: &vars}})
+			Schedule: &schedule, Enabled: &enabled, Variables: &vars, MaxConcurrency: &maxConcurrency}})
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +228,11 @@ func (h *functionsHandler) GetFunction(ctx context.Context, req *cairnv1.GetFunc
 	if err != nil {
 		return nil, err
 	}
-	return &cairnv1.GetFunctionResponse{Function: functionOut(f)}, nil
+	out, err := h.functionWithQueue(req.GetProjectId(), f)
+	if err != nil {
+		return nil, err
+	}
+	return &cairnv1.GetFunctionResponse{Function: out}, nil
 }
 
 func (h *functionsHandler) ListFunctions(ctx context.Context, req *cairnv1.ListFunctionsRequest) (*cairnv1.ListFunctionsResponse, error) {
@@ -224,13 +242,17 @@ func (h *functionsHandler) ListFunctions(ctx context.Context, req *cairnv1.ListF
 	}
 	res := &cairnv1.ListFunctionsResponse{}
 	for _, f := range fs {
-		res.Functions = append(res.Functions, functionOut(f))
+		out, err := h.functionWithQueue(req.GetProjectId(), f)
+		if err != nil {
+			return nil, err
+		}
+		res.Functions = append(res.Functions, out)
 	}
 	return res, nil
 }
 
 func (h *functionsHandler) UpdateFunction(ctx context.Context, req *cairnv1.UpdateFunctionRequest) (*cairnv1.UpdateFunctionResponse, error) {
-	set := function.Settings{Name: req.Name, Schedule: req.Schedule, Enabled: req.Enabled}
+	set := function.Settings{Name: req.Name, Schedule: req.Schedule, Enabled: req.Enabled, MaxConcurrency: req.MaxConcurrency}
 	if req.TimeoutSeconds != nil {
 		t := time.Duration(*req.TimeoutSeconds) * time.Second
 		set.Timeout = &t
@@ -516,11 +538,18 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	}
 	// Everything that can refuse the run comes before the record says
 	// processing, so no record is left processing by a refusal.
-	slot, err := s.execSlot(ctx, project, x.noWait)
+	slot, err := s.execSlot(ctx, project, s.functions.MaxConcurrent, x.noWait)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer slot()
+	if n := int(f.GetMaxConcurrency()); n > 0 {
+		fslot, err := s.execSlot(ctx, project+"/"+f.GetUid()+"/"+strconv.Itoa(n), n, x.noWait)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer fslot()
+	}
 	code, err := s.code(ctx, project, d)
 	if err != nil {
 		return nil, 0, err
@@ -620,14 +649,15 @@ func (s *Server) unsealVariables(f *eventsv1.Function) (map[string]string, error
 	return out, nil
 }
 
-// execSlot waits for room to run one more execution of project on this
-// node (bounded per project) and returns its release.
-func (s *Server) execSlot(ctx context.Context, project string, noWait bool) (func(), error) {
+// execSlot waits for room to run one more execution under key (a project,
+// or a function with its own limit) on this node, at most size at once,
+// and returns its release; with noWait a full key is errProjectBusy.
+func (s *Server) execSlot(ctx context.Context, key string, size int, noWait bool) (func(), error) {
 	s.execMu.Lock()
-	ch, ok := s.execSlots[project]
+	ch, ok := s.execSlots[key]
 	if !ok {
-		ch = make(chan struct{}, s.functions.MaxConcurrent)
-		s.execSlots[project] = ch
+		ch = make(chan struct{}, size)
+		s.execSlots[key] = ch
 	}
 	s.execMu.Unlock()
 	if noWait {
@@ -642,7 +672,7 @@ func (s *Server) execSlot(ctx context.Context, project string, noWait bool) (fun
 	case ch <- struct{}{}:
 		return func() { <-ch }, nil
 	case <-ctx.Done():
-		return nil, domain.Errorf(domain.KindResourceExhausted, "project %q runs %d executions on this node already", project, s.functions.MaxConcurrent)
+		return nil, domain.Errorf(domain.KindResourceExhausted, "the most executions at once (%d) already run on this node; retry", size)
 	}
 }
 

@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 //	p/<project>/functions/<fn>                 eventsv1.Function
 //	p/<project>/fdeploys/<fnUID>/<d>           eventsv1.FunctionDeployment
 //	p/<project>/execs/<fnUID>/<e>              eventsv1.Execution
+//	p/<project>/fqueued/<fnUID>                executions waiting to start (8 bytes, big-endian)
 //
 // Deployments and executions live under the function's UID: a function
 // deleted and made again under the same id starts empty, and the old
@@ -23,6 +26,7 @@ const (
 	partFunctions  = "functions/"
 	partFDeploys   = "fdeploys/"
 	partExecutions = "execs/"
+	partFQueued    = "fqueued/"
 )
 
 func functionsPrefix(project string) string { return pp(project) + partFunctions }
@@ -43,6 +47,9 @@ func (p *Projections) applyFunction(txn *badger.Txn, sp keyspace, ev event, f *e
 			return err
 		}
 		if err := p.dropPrefix(txn, sp.project, f.GetUid()+"-executions", []byte(executionsPrefix(sp.project, f.GetUid()))); err != nil {
+			return err
+		}
+		if err := txn.Delete(queuedKey(sp.project, f.GetUid())); err != nil {
 			return err
 		}
 		return txn.Delete(functionKey(sp.project, f.GetId()))
@@ -86,11 +93,73 @@ func (p *Projections) applyExecution(txn *badger.Txn, sp keyspace, ev event, e *
 	if live, err := liveFunction(txn, sp.project, e.GetFunctionId(), e.GetFunctionUid()); err != nil || !live {
 		return err
 	}
+	key := []byte(executionsPrefix(sp.project, e.GetFunctionUid()) + e.GetId())
+	old := &eventsv1.Execution{}
+	if _, err := getIn(txn, key, old); err != nil {
+		return err
+	}
+	if err := addQueued(txn, sp.project, e.GetFunctionUid(), waiting(e)-waiting(old)); err != nil {
+		return err
+	}
 	v, err := marshal(e)
 	if err != nil {
 		return fatal("encode execution %s: %w", e.GetId(), err)
 	}
-	return txn.Set([]byte(executionsPrefix(sp.project, e.GetFunctionUid())+e.GetId()), v)
+	return txn.Set(key, v)
+}
+
+// waiting is 1 for a queued execution that has not started.
+func waiting(e *eventsv1.Execution) int64 {
+	if e.GetStatus() == "waiting" {
+		return 1
+	}
+	return 0
+}
+
+func queuedKey(project, fnUID string) []byte { return []byte(pp(project) + partFQueued + fnUID) }
+
+// addQueued moves a function's count of queued executions.
+func addQueued(txn *badger.Txn, project, fnUID string, delta int64) error {
+	if delta == 0 {
+		return nil
+	}
+	n, err := getCount(txn, queuedKey(project, fnUID))
+	if err != nil {
+		return err
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n+delta))
+	return txn.Set(queuedKey(project, fnUID), b[:])
+}
+
+func getCount(txn *badger.Txn, key []byte) (int64, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = item.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("counter %s: %d bytes", key, len(v))
+		}
+		n = int64(binary.BigEndian.Uint64(v))
+		return nil
+	})
+	return n, err
+}
+
+// QueuedExecutions is how many of f's executions wait to start.
+func (p *Projections) QueuedExecutions(project string, f *eventsv1.Function) (int64, error) {
+	var n int64
+	err := p.db.View(func(txn *badger.Txn) error {
+		var err error
+		n, err = getCount(txn, queuedKey(project, f.GetUid()))
+		return err
+	})
+	return n, err
 }
 
 // Function returns a project's function; ErrNotFound if none.
@@ -198,6 +267,7 @@ func (p *Projections) applyExecutionsExpired(txn *badger.Txn, sp keyspace, ev ev
 	}
 	before := x.GetBefore().AsTime()
 	var old [][]byte
+	var gone int64
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(executionsPrefix(sp.project, f.GetUid())), PrefetchValues: true})
 	for it.Rewind(); it.Valid() && len(old) < maxExpiredPerEvent; it.Next() {
 		e := &eventsv1.Execution{}
@@ -207,6 +277,7 @@ func (p *Projections) applyExecutionsExpired(txn *badger.Txn, sp keyspace, ev ev
 		}
 		if e.GetCreatedAt().AsTime().Before(before) {
 			old = append(old, it.Item().KeyCopy(nil))
+			gone += waiting(e)
 		}
 	}
 	it.Close()
@@ -215,7 +286,7 @@ func (p *Projections) applyExecutionsExpired(txn *badger.Txn, sp keyspace, ev ev
 			return err
 		}
 	}
-	return nil
+	return addQueued(txn, sp.project, f.GetUid(), -gone)
 }
 
 // HasExecutionBefore reports whether f has an execution record created

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,4 +61,51 @@ func TestFunctionsFairQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("quiet ran in %v while the flood had completed %d of 60", time.Since(start), len(l.GetExecutions()))
+}
+
+// TestFunctionsConcurrencyAndQueue: a function's own limit runs its
+// executions one at a time, and its queue depth is visible meanwhile.
+func TestFunctionsConcurrencyAndQueue(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	key := newProjectWithKey(t, in, "solo", "functions.read", "functions.write", "executions.read", "executions.write")
+	ctx, _ := as(context.Background(), key)
+	if _, err := in.functions().CreateFunction(ctx, &cairnv1.CreateFunctionRequest{ProjectId: "solo", FunctionId: "slow", Name: "slow",
+		Runtime: "js", MaxConcurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	res := in.do(t, httpCall{method: http.MethodPost, path: "/v1/projects/solo/functions/slow/deployments", token: key,
+		query: map[string][]string{"activate": {"true"}}, body: bytes.NewReader([]byte(slowJS))})
+	if res.status != http.StatusCreated {
+		t.Fatalf("deploy: %s", res)
+	}
+	var ids []string
+	for range 4 {
+		r, err := in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "solo", FunctionId: "slow", Async: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.GetExecution().GetId())
+	}
+	f, err := in.functions().GetFunction(ctx, &cairnv1.GetFunctionRequest{ProjectId: "solo", FunctionId: "slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := f.GetFunction().GetQueued(); q < 2 || f.GetFunction().GetMaxConcurrency() != 1 {
+		t.Errorf("queue depth %d (max concurrency %d) right after queuing 4 half-second runs one at a time", q, f.GetFunction().GetMaxConcurrency())
+	}
+	var ends []time.Time
+	for _, id := range ids {
+		e := waitExecution(t, in, key, "solo", "slow", id)
+		ends = append(ends, e.GetUpdatedAt().AsTime())
+	}
+	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 1; i < len(ends); i++ {
+		if d := ends[i].Sub(ends[i-1]); d < 450*time.Millisecond {
+			t.Errorf("runs %d and %d ended %v apart: they overlapped", i-1, i, d)
+		}
+	}
+	f, err = in.functions().GetFunction(ctx, &cairnv1.GetFunctionRequest{ProjectId: "solo", FunctionId: "slow"})
+	if err != nil || f.GetFunction().GetQueued() != 0 {
+		t.Errorf("queue after the runs: %d %v", f.GetFunction().GetQueued(), err)
+	}
 }

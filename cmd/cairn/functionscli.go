@@ -45,6 +45,7 @@ func functionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	scopes := fs.String("scopes", "", "comma-separated scopes of the key its code receives (create)")
 	events := fs.String("events", "", "comma-separated events that trigger it (create)")
 	schedule := fs.String("schedule", "", "cron expression, UTC (create)")
+	maxConcurrency := fs.Int("max-concurrency", 0, "executions at once per node; 0 = the project's limit (create)")
 	var vars []*cairnv1.FunctionVariable
 	variable := func(secret bool) func(string) error {
 		return func(s string) error {
@@ -81,7 +82,7 @@ func functionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	case "create":
 		res, err := c.CreateFunction(r.ctx(ctx), &cairnv1.CreateFunctionRequest{ProjectId: *project, FunctionId: *fn, Name: cmp.Or(*name, *fn),
 			Runtime: *runtime, TimeoutSeconds: int32(*timeout), Execute: splitList(*execute), Scopes: splitList(*scopes),
-			Events: splitList(*events), Schedule: *schedule, Variables: vars})
+			Events: splitList(*events), Schedule: *schedule, Variables: vars, MaxConcurrency: int32(*maxConcurrency)})
 		if err != nil {
 			return err
 		}

@@ -68,6 +68,8 @@ type Settings struct {
 	Schedule  *string
 	Enabled   *bool
 	Variables *[]Variable
+	// MaxConcurrency bounds the function's executions at once on a node.
+	MaxConcurrency *int32
 }
 
 // CreateFunction makes a function.
@@ -220,6 +222,12 @@ func apply(f *eventsv1.Function, s Settings, maxTimeout time.Duration) error {
 	}
 	if s.Enabled != nil {
 		f.Enabled = *s.Enabled
+	}
+	if s.MaxConcurrency != nil {
+		if *s.MaxConcurrency < 0 || *s.MaxConcurrency > 1000 {
+			return domain.FieldError("max_concurrency", "must be between 0 (the project's limit) and 1000")
+		}
+		f.MaxConcurrency = *s.MaxConcurrency
 	}
 	if s.Variables != nil {
 		old := map[string]*eventsv1.FunctionVariable{}

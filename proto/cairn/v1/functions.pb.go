@@ -161,8 +161,13 @@ type Function struct {
 	Variables          []*FunctionVariable    `protobuf:"bytes,12,rep,name=variables,proto3" json:"variables,omitempty"`
 	CreatedAt          *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt          *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Executions queued and not started yet (async, events, schedules).
+	Queued int64 `protobuf:"varint,15,opt,name=queued,proto3" json:"queued,omitempty"`
+	// Executions of this function running at once on a node; 0: only the
+	// project's limit.
+	MaxConcurrency int32 `protobuf:"varint,16,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Function) Reset() {
@@ -291,6 +296,20 @@ func (x *Function) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Function) GetQueued() int64 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *Function) GetMaxConcurrency() int32 {
+	if x != nil {
+		return x.MaxConcurrency
+	}
+	return 0
 }
 
 type FunctionDeployment struct {
@@ -565,6 +584,7 @@ type CreateFunctionRequest struct {
 	Schedule       string                 `protobuf:"bytes,9,opt,name=schedule,proto3" json:"schedule,omitempty"`
 	Enabled        *bool                  `protobuf:"varint,10,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
 	Variables      []*FunctionVariable    `protobuf:"bytes,11,rep,name=variables,proto3" json:"variables,omitempty"`
+	MaxConcurrency int32                  `protobuf:"varint,12,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -674,6 +694,13 @@ func (x *CreateFunctionRequest) GetVariables() []*FunctionVariable {
 		return x.Variables
 	}
 	return nil
+}
+
+func (x *CreateFunctionRequest) GetMaxConcurrency() int32 {
+	if x != nil {
+		return x.MaxConcurrency
+	}
+	return 0
 }
 
 type CreateFunctionResponse struct {
@@ -1022,9 +1049,10 @@ type UpdateFunctionRequest struct {
 	Enabled        *bool                  `protobuf:"varint,9,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
 	// Replaces every variable; a secret sent with an empty value keeps its
 	// current value.
-	Variables     *VariableList `protobuf:"bytes,10,opt,name=variables,proto3" json:"variables,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Variables      *VariableList `protobuf:"bytes,10,opt,name=variables,proto3" json:"variables,omitempty"`
+	MaxConcurrency *int32        `protobuf:"varint,11,opt,name=max_concurrency,json=maxConcurrency,proto3,oneof" json:"max_concurrency,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UpdateFunctionRequest) Reset() {
@@ -1125,6 +1153,13 @@ func (x *UpdateFunctionRequest) GetVariables() *VariableList {
 		return x.Variables
 	}
 	return nil
+}
+
+func (x *UpdateFunctionRequest) GetMaxConcurrency() int32 {
+	if x != nil && x.MaxConcurrency != nil {
+		return *x.MaxConcurrency
+	}
+	return 0
 }
 
 type UpdateFunctionResponse struct {
@@ -2169,7 +2204,7 @@ const file_cairn_v1_functions_proto_rawDesc = "" +
 	"\x10FunctionVariable\x126\n" +
 	"\x03key\x18\x01 \x01(\tB$\xbaH!r\x1f2\x1d^[A-Za-z_][A-Za-z0-9_]{0,63}$R\x03key\x12\x1e\n" +
 	"\x05value\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80@R\x05value\x12\x16\n" +
-	"\x06secret\x18\x03 \x01(\bR\x06secret\"\xf2\x03\n" +
+	"\x06secret\x18\x03 \x01(\bR\x06secret\"\xb3\x04\n" +
 	"\bFunction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2188,7 +2223,9 @@ const file_cairn_v1_functions_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xf2\x01\n" +
+	"updated_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x16\n" +
+	"\x06queued\x18\x0f \x01(\x03R\x06queued\x12'\n" +
+	"\x0fmax_concurrency\x18\x10 \x01(\x05R\x0emaxConcurrency\"\xf2\x01\n" +
 	"\x12FunctionDeployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vfunction_id\x18\x02 \x01(\tR\n" +
@@ -2223,7 +2260,7 @@ const file_cairn_v1_functions_proto_rawDesc = "" +
 	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x1aB\n" +
 	"\x14ResponseHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb3\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe8\x04\n" +
 	"\x15CreateFunctionRequest\x12?\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12V\n" +
@@ -2240,7 +2277,9 @@ const file_cairn_v1_functions_proto_rawDesc = "" +
 	"\bschedule\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bschedule\x12\x1d\n" +
 	"\aenabled\x18\n" +
 	" \x01(\bH\x00R\aenabled\x88\x01\x01\x12B\n" +
-	"\tvariables\x18\v \x03(\v2\x1a.cairn.v1.FunctionVariableB\b\xbaH\x05\x92\x01\x02\x10dR\tvariablesB\n" +
+	"\tvariables\x18\v \x03(\v2\x1a.cairn.v1.FunctionVariableB\b\xbaH\x05\x92\x01\x02\x10dR\tvariables\x123\n" +
+	"\x0fmax_concurrency\x18\f \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\x0emaxConcurrencyB\n" +
 	"\n" +
 	"\b_enabled\"H\n" +
 	"\x16CreateFunctionResponse\x12.\n" +
@@ -2264,7 +2303,7 @@ const file_cairn_v1_functions_proto_rawDesc = "" +
 	"StringList\x12 \n" +
 	"\x06values\x18\x01 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10dR\x06values\"L\n" +
 	"\fVariableList\x12<\n" +
-	"\x06values\x18\x01 \x03(\v2\x1a.cairn.v1.FunctionVariableB\b\xbaH\x05\x92\x01\x02\x10dR\x06values\"\xc0\x04\n" +
+	"\x06values\x18\x01 \x03(\v2\x1a.cairn.v1.FunctionVariableB\b\xbaH\x05\x92\x01\x02\x10dR\x06values\"\x8e\x05\n" +
 	"\x15UpdateFunctionRequest\x12?\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12H\n" +
@@ -2279,12 +2318,15 @@ const file_cairn_v1_functions_proto_rawDesc = "" +
 	"\bschedule\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01H\x02R\bschedule\x88\x01\x01\x12\x1d\n" +
 	"\aenabled\x18\t \x01(\bH\x03R\aenabled\x88\x01\x01\x124\n" +
 	"\tvariables\x18\n" +
-	" \x01(\v2\x16.cairn.v1.VariableListR\tvariablesB\a\n" +
+	" \x01(\v2\x16.cairn.v1.VariableListR\tvariables\x128\n" +
+	"\x0fmax_concurrency\x18\v \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00H\x04R\x0emaxConcurrency\x88\x01\x01B\a\n" +
 	"\x05_nameB\x12\n" +
 	"\x10_timeout_secondsB\v\n" +
 	"\t_scheduleB\n" +
 	"\n" +
-	"\b_enabled\"H\n" +
+	"\b_enabledB\x12\n" +
+	"\x10_max_concurrency\"H\n" +
 	"\x16UpdateFunctionResponse\x12.\n" +
 	"\bfunction\x18\x01 \x01(\v2\x12.cairn.v1.FunctionR\bfunction\"\xa2\x01\n" +
 	"\x15DeleteFunctionRequest\x12?\n" +

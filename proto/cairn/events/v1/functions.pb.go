@@ -112,11 +112,14 @@ type Function struct {
 	Variables          []*FunctionVariable `protobuf:"bytes,12,rep,name=variables,proto3" json:"variables,omitempty"`
 	// Unique forever (a ULID): deployments and executions of a deleted
 	// function whose id is used again are not the new one's.
-	Uid           string                 `protobuf:"bytes,13,opt,name=uid,proto3" json:"uid,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Uid       string                 `protobuf:"bytes,13,opt,name=uid,proto3" json:"uid,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Executions of this function running at once on a node (0: only the
+	// project's limit).
+	MaxConcurrency int32 `protobuf:"varint,16,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Function) Reset() {
@@ -252,6 +255,13 @@ func (x *Function) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Function) GetMaxConcurrency() int32 {
+	if x != nil {
+		return x.MaxConcurrency
+	}
+	return 0
 }
 
 type FunctionCreated struct {
@@ -958,7 +968,7 @@ const file_cairn_events_v1_functions_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
 	"\x06secret\x18\x03 \x01(\bR\x06secret\x12\x1b\n" +
-	"\x06sealed\x18\x04 \x01(\fB\x03\x80\x01\x01R\x06sealed\"\x8b\x04\n" +
+	"\x06sealed\x18\x04 \x01(\fB\x03\x80\x01\x01R\x06sealed\"\xb4\x04\n" +
 	"\bFunction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -978,7 +988,8 @@ const file_cairn_events_v1_functions_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"H\n" +
+	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12'\n" +
+	"\x0fmax_concurrency\x18\x10 \x01(\x05R\x0emaxConcurrency\"H\n" +
 	"\x0fFunctionCreated\x125\n" +
 	"\bfunction\x18\x01 \x01(\v2\x19.cairn.events.v1.FunctionR\bfunction\"H\n" +
 	"\x0fFunctionUpdated\x125\n" +
