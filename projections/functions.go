@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -120,46 +118,16 @@ func queuedKey(project, fnUID string) []byte { return []byte(pp(project) + partF
 
 // addQueued moves a function's count of queued executions.
 func addQueued(txn *badger.Txn, project, fnUID string, delta int64) error {
-	if delta == 0 {
-		return nil
-	}
-	n, err := getCount(txn, queuedKey(project, fnUID))
-	if err != nil {
-		return err
-	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n+delta))
-	return txn.Set(queuedKey(project, fnUID), b[:])
-}
-
-func getCount(txn *badger.Txn, key []byte) (int64, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	err = item.Value(func(v []byte) error {
-		if len(v) != 8 {
-			return fmt.Errorf("counter %s: %d bytes", key, len(v))
-		}
-		n = int64(binary.BigEndian.Uint64(v))
-		return nil
-	})
-	return n, err
+	return addCounters(txn, queuedKey(project, fnUID), delta)
 }
 
 // QueuedExecutions is how many of f's executions wait to start.
 func (p *Projections) QueuedExecutions(project string, f *eventsv1.Function) (int64, error) {
-	var n int64
-	err := p.db.View(func(txn *badger.Txn) error {
-		var err error
-		n, err = getCount(txn, queuedKey(project, f.GetUid()))
-		return err
-	})
-	return n, err
+	c, err := p.counters(queuedKey(project, f.GetUid()), 1)
+	if err != nil {
+		return 0, fmt.Errorf("projections: queue of function %s: %w", f.GetId(), err)
+	}
+	return c[0], nil
 }
 
 // Function returns a project's function; ErrNotFound if none.

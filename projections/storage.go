@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -31,15 +29,14 @@ import (
 // Queue and cache entries are not part of a Snapshot: they depend on when
 // the sweeper ran, not on the log.
 const (
-	partBuckets   = "buckets/"
-	partFiles     = "files/"
-	partUploads   = "uploads/"
-	partFTokens   = "ftokens/"
-	partUsage     = "susage"
-	partBlobGC    = "blobgc/"
-	partBucketGC  = "bucketgc/"
-	partPreviews  = "pcache/"
-	usageValueLen = 16
+	partBuckets  = "buckets/"
+	partFiles    = "files/"
+	partUploads  = "uploads/"
+	partFTokens  = "ftokens/"
+	partUsage    = "susage"
+	partBlobGC   = "blobgc/"
+	partBucketGC = "bucketgc/"
+	partPreviews = "pcache/"
 )
 
 func bucketsPrefix(project string) string { return pp(project) + partBuckets }
@@ -269,27 +266,7 @@ func fileKeyOfToken(txn *badger.Txn, project string, t *eventsv1.FileToken) []by
 }
 
 func addUsage(txn *badger.Txn, project string, bytes, files int64) error {
-	if bytes == 0 && files == 0 {
-		return nil
-	}
-	key := usageKey(project)
-	var cur [usageValueLen]byte
-	item, err := txn.Get(key)
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-	case err != nil:
-		return err
-	default:
-		if _, err := item.ValueCopy(cur[:0]); err != nil {
-			return err
-		}
-	}
-	b := int64(binary.BigEndian.Uint64(cur[:8])) + bytes
-	n := int64(binary.BigEndian.Uint64(cur[8:])) + files
-	var out [usageValueLen]byte
-	binary.BigEndian.PutUint64(out[:8], uint64(b))
-	binary.BigEndian.PutUint64(out[8:], uint64(n))
-	return txn.Set(key, out[:])
+	return addCounters(txn, usageKey(project), bytes, files)
 }
 
 // Bucket returns a project's bucket; ErrNotFound if there is none.
@@ -382,18 +359,11 @@ func (p *Projections) ListFileTokens(project string, f *eventsv1.File) ([]*event
 // StorageUsage returns the bytes of a project's files and uploads in
 // progress, and its file count.
 func (p *Projections) StorageUsage(project string) (bytes, files int64, err error) {
-	err = p.get(usageKey(project), func(v []byte) error {
-		if len(v) != usageValueLen {
-			return fmt.Errorf("usage of project %s: %d bytes", project, len(v))
-		}
-		bytes = int64(binary.BigEndian.Uint64(v[:8]))
-		files = int64(binary.BigEndian.Uint64(v[8:]))
-		return nil
-	})
-	if errors.Is(err, ErrNotFound) {
-		return 0, 0, nil
+	c, err := p.counters(usageKey(project), 2)
+	if err != nil {
+		return 0, 0, fmt.Errorf("projections: storage usage of %s: %w", project, err)
 	}
-	return bytes, files, err
+	return c[0], c[1], nil
 }
 
 // ExpiredUpload is an upload to abandon.
