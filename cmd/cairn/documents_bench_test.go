@@ -74,6 +74,24 @@ func reportOps(b *testing.B) {
 //
 // CAIRN_BENCH_DOCS sets the documents preloaded for the reads (default
 // 5000).
+// benchServer runs a node with its API on loopback, as bench does, until
+// the benchmark ends.
+func benchServer(b *testing.B) *server {
+	b.Helper()
+	logger, err := newLogger(io.Discard, "warn")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := config{DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0", AdminKey: testAdminKey, Sync: defaultSync,
+		LogLevel: "warn", MaxRequestBytes: 1 << 20}
+	srv, err := startBenchServer(context.Background(), &cfg, logger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.shutdown(logger) })
+	return srv
+}
+
 func BenchmarkDocuments(b *testing.B) {
 	nDocs := benchDocsDefault
 	if v := os.Getenv("CAIRN_BENCH_DOCS"); v != "" {
@@ -83,17 +101,7 @@ func BenchmarkDocuments(b *testing.B) {
 		}
 	}
 	ctx := context.Background()
-	logger, err := newLogger(io.Discard, "warn")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg := config{DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0", AdminKey: testAdminKey, Sync: defaultSync,
-		LogLevel: "warn", MaxRequestBytes: 1 << 20}
-	srv, err := startBenchServer(ctx, &cfg, logger)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.shutdown(logger) })
+	srv := benchServer(b)
 	cl := clients{client: benchConnect(srv.url)}
 
 	const p, db = "bench", "main"

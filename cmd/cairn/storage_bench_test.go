@@ -221,17 +221,7 @@ type storageBench struct {
 func startStorageBench(b *testing.B, project string) *storageBench {
 	b.Helper()
 	ctx := context.Background()
-	logger, err := newLogger(io.Discard, "warn")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg := config{DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0", AdminKey: testAdminKey, Sync: defaultSync,
-		LogLevel: "warn", MaxRequestBytes: 1 << 20}
-	srv, err := startBenchServer(ctx, &cfg, logger)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.shutdown(logger) })
+	srv := benchServer(b)
 	sb := &storageBench{srv: srv, cl: clients{client: benchConnect(srv.url)}}
 	op := authed(ctx, testAdminKey)
 	if _, err := sb.cl.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: project, Name: project}); err != nil {
