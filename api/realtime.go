@@ -211,7 +211,7 @@ func (c *rtClient) accept(e *realtime.Event) bool {
 func (s *Server) prepareEvent(e *realtime.Event) any {
 	pr := &rtPrepared{}
 	var out proto.Message
-	switch p := e.Env.GetPayload().(type) {
+	switch e.Env.GetPayload().(type) {
 	case *eventsv1.Envelope_DocumentCreated, *eventsv1.Envelope_DocumentUpdated, *eventsv1.Envelope_DocumentDeleted:
 		d := documentOf(e.Env)
 		db, c, err := (&databasesHandler{Server: s}).loadCollection(e.Project, d.GetDatabaseId(), d.GetCollectionId())
@@ -262,13 +262,12 @@ func (s *Server) prepareEvent(e *realtime.Event) any {
 		}
 		pr.resource, pr.userID, out = rtExecution, x.GetUserId(), executionOut(x)
 	default:
-		if u := userOf(e.Env); u != nil {
-			// userOut is the account as its owner sees it: no hashes.
-			pr.resource, pr.userID, out = rtAccount, u.GetId(), userOut(u)
-		} else {
-			_ = p
+		u := userOf(e.Env)
+		if u == nil {
 			return pr
 		}
+		// userOut is the account as its owner sees it: no hashes.
+		pr.resource, pr.userID, out = rtAccount, u.GetId(), userOut(u)
 	}
 	st, err := toStruct(out)
 	if err != nil {
