@@ -545,6 +545,18 @@ func TestBrowserEdgeSiteFirstPartyCookie(t *testing.T) {
 		t.Errorf("the page's script reads the session cookie: %q", res.DocumentCookie)
 	}
 
+	// The old path on the API origin redirects to the site's host, where
+	// the cookie still signs the page in.
+	var again struct{ Account jsResult }
+	visit(t, browser, in.url+"/_sites/alpha/web/?mode=check", &again)
+	if loc, err := chromedp.Run(browser, chromedp.Location()); err != nil || !strings.HasPrefix(loc, site+"/") {
+		t.Errorf("%s/_sites/alpha/web/ ends at %q (%v), want %s/", in.url, loc, err, site)
+	}
+	again.Account.wantOK(t, "GetAccount after the redirect from /_sites/", nil)
+	if !strings.Contains(again.Account.Text, email) {
+		t.Errorf("GetAccount after the redirect from /_sites/: %s", again.Account)
+	}
+
 	// The cookie as the browser holds it.
 	sc := cookieNamed(cookies(t, browser, site+"/_cairn/"), "cairn_session_alpha")
 	if len(sc) != 1 {
@@ -764,15 +776,18 @@ func TestBrowserEdgeOtherOrigin(t *testing.T) {
 	}
 }
 
-// hostGet sends GET path to the instance as host (Go does not resolve
+// hostDo sends a request to the instance as host (Go does not resolve
 // *.localhost; the Host header picks the site or function).
-func hostGet(t *testing.T, in *instance, host, path string) httpResult {
+func hostDo(t *testing.T, method, host, path string, in *instance, body string, hdr map[string]string) httpResult {
 	t.Helper()
-	req, err := http.NewRequest("GET", in.url+path, nil)
+	req, err := http.NewRequest(method, in.url+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Host = host
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
 	res, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -926,10 +941,39 @@ func TestBrowserEdgeAttack(t *testing.T) {
 		t.Logf("realtime %s: opened %v, closed %+v, %d frames", name, s.Opened, s.Closed, len(s.Frames))
 	}
 
+	// What CORS hid from beta's page, seen from Go: alpha's cookies sent
+	// with beta's Origin are refused as unauthenticated (the credential is
+	// present, not accepted: never a silent guest), while from their own
+	// origin the same cookies work.
+	betaOrigin := "http://web.beta.localhost:" + port
+	for _, c := range []struct{ name, host, path, project, cookie, own string }{
+		{"the API origin", strings.TrimPrefix(in.url, "http://"), "/cairn.v1.AccountService/GetAccount", "alpha", apiSession.GetSecret(), in.url},
+		{"alpha's site", "web.alpha.localhost:" + port, "/_cairn/cairn.v1.AccountService/GetAccount", "", siteSession.Secret, alphaSite},
+	} {
+		if c.cookie == "" {
+			continue
+		}
+		for _, origin := range []string{c.own, betaOrigin} {
+			hdr := map[string]string{"Content-Type": "application/json", "Cookie": "cairn_session_alpha=" + c.cookie, "Origin": origin}
+			if c.project != "" {
+				hdr["Cairn-Project"] = c.project
+			}
+			r := hostDo(t, "POST", c.host, c.path, in, "{}", hdr)
+			switch {
+			case origin == c.own && (r.status != http.StatusOK || !strings.Contains(string(r.body), email)):
+				t.Errorf("GetAccount on %s with alpha's cookie from its own origin %s: %s, want 200 with %s", c.name, origin, r, email)
+			case origin == betaOrigin && (r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), `"unauthenticated"`)):
+				t.Errorf("GetAccount on %s with alpha's cookie from %s: %s, want 401 unauthenticated", c.name, origin, r)
+			case origin == betaOrigin:
+				t.Logf("GetAccount on %s with alpha's cookie from %s: %s", c.name, origin, r)
+			}
+		}
+	}
+
 	// Beta's function answers Set-Cookie for alpha's session on every
 	// *.localhost host; alpha's cookies stay as they were.
 	fnHost := "hook.beta.fn.localhost:" + port
-	direct := hostGet(t, in, fnHost, "/")
+	direct := hostDo(t, "GET", fnHost, "/", in, "", nil)
 	t.Logf("beta's function, from Go: %d %q, Set-Cookie %q", direct.status, direct.body, direct.header.Values("Set-Cookie"))
 	if err := chromedp.Do(browser, chromedp.Navigate("http://"+fnHost+"/")); err != nil {
 		t.Fatal(err)
