@@ -650,13 +650,15 @@ func TestBrowserEdgeOtherOrigin(t *testing.T) {
 	port2 := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	todo, evil := "http://todo.localhost:"+port2, "http://evil.localhost:"+port2
 	if _, err := in.users().UpdateAuthSettings(ak, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "alpha",
-		Settings: &cairnv1.AuthSettings{AllowedOrigins: []string{todo}}}); err != nil {
+		Settings: &cairnv1.AuthSettings{AllowedOrigins: []string{todo, "https://*.example.com"}}}); err != nil {
 		t.Fatal(err)
 	}
 
 	// The preflight as the browser will send it: approved for the app's
-	// origin, not for the other.
-	for origin, want := range map[string]string{todo: todo, evil: ""} {
+	// origin, a wildcard's match and local development, not for others.
+	for origin, want := range map[string]string{todo: todo, evil: "",
+		"https://app.example.com": "https://app.example.com", "http://app.example.com": "", "https://app.example.com.evil.test": "",
+		"http://localhost:5173": "http://localhost:5173", "http://127.0.0.1:8080": "http://127.0.0.1:8080", "http://[::1]:3000": "http://[::1]:3000"} {
 		res, _ := in.httpDo(t, "OPTIONS", "/cairn.v1.AccountService/CreateAccount", "", nil, map[string]string{"Origin": origin,
 			"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,cairn-project"})
 		if got := res.Header.Get("Access-Control-Allow-Origin"); got != want {
