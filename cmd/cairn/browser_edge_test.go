@@ -886,7 +886,7 @@ func TestBrowserEdgeAttack(t *testing.T) {
 		Document: &cairnv1.DocumentInput{DocumentId: "s2", Data: data(t, map[string]any{"title": "alpha-secret-doc-2"})}}); err != nil {
 		t.Fatal(err)
 	}
-	if e := ctl.nextEvent(t, 5*time.Second); !strings.HasSuffix(e.GetEvents()[0], "documents.s2.create") {
+	if e := ctl.nextEvent(t, 5*time.Second); len(e.GetEvents()) == 0 || !strings.HasSuffix(e.GetEvents()[0], "documents.s2.create") {
 		t.Fatalf("control socket: %v", e.GetEvents())
 	}
 	time.Sleep(500 * time.Millisecond) // what reached ann has had time to reach beta's sockets
