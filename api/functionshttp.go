@@ -24,8 +24,13 @@ import (
 const maxFunctionRequestBody = 1 << 20
 
 func (s *Server) mountFunctions(mux *http.ServeMux) {
-	mux.HandleFunc("/v1/functions/{project}/{function}/{path...}", s.serveFunction)
-	mux.HandleFunc("/v1/functions/{project}/{function}", s.serveFunction)
+	// Functions answer on their own hosts (api/hosts); on the API's host
+	// their old paths redirect there.
+	redirect := func(w http.ResponseWriter, r *http.Request) {
+		redirectToHost(w, r, s.hosts.FunctionURL(r.PathValue("project"), r.PathValue("function")), r.PathValue("path"))
+	}
+	mux.HandleFunc("/v1/functions/{project}/{function}/{path...}", redirect)
+	mux.HandleFunc("/v1/functions/{project}/{function}", redirect)
 	mux.HandleFunc("POST /v1/projects/{project}/functions/{function}/deployments", s.uploadFunctionDeployment)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,6 +21,39 @@ import (
 )
 
 const testAdminKey = "cak_test_operator_key"
+
+// Browsers and curl resolve localhost and every name under .localhost to
+// loopback (RFC 6761); Go's resolver does not. Tests reach sites' and
+// functions' own hosts (api/hosts) the way a browser does.
+func init() {
+	http.DefaultTransport.(*http.Transport).DialContext = dialLocalhost
+}
+
+// routeURL is where a test sends path: a function's route goes straight to
+// the function's own host (the API's host only redirects there, and an
+// HTTP client drops the credential on a redirect to another host).
+func (in *instance) routeURL(path string) string {
+	if rest, ok := strings.CutPrefix(path, "/v1/functions/"); ok {
+		parts := strings.SplitN(rest, "/", 3)
+		if len(parts) >= 2 {
+			_, port, _ := net.SplitHostPort(strings.TrimPrefix(in.url, "http://"))
+			u := "http://" + parts[1] + "." + parts[0] + ".fn.localhost:" + port + "/"
+			if len(parts) == 3 {
+				u += parts[2]
+			}
+			return u
+		}
+	}
+	return in.url + path
+}
+
+func dialLocalhost(ctx context.Context, network, addr string) (net.Conn, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "localhost" || strings.HasSuffix(host, ".localhost")) {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
 
 // instance is a real `cairn serve` running in-process on loopback: embedded
 // JetStream and Badger in a temp dir, the generated Connect clients over
@@ -103,7 +137,7 @@ func (in *instance) stop() {
 func h2cClient() *http.Client {
 	p := new(http.Protocols)
 	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: p}}
+	return &http.Client{Transport: &http.Transport{Protocols: p, DialContext: dialLocalhost}}
 }
 
 // as returns a context carrying a bearer credential, and the call info to
