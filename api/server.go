@@ -23,8 +23,8 @@ import (
 
 	"github.com/cairn-dev/cairn/api/hosts"
 	"github.com/cairn-dev/cairn/api/jwt"
-	"github.com/cairn-dev/cairn/api/origins"
 	"github.com/cairn-dev/cairn/api/oauth"
+	"github.com/cairn-dev/cairn/api/origins"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/mail"

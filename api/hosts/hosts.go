@@ -48,7 +48,7 @@ const functionLabel = project.ReservedID
 
 // Target is where a request goes.
 type Target struct {
-	Kind                                 Kind
+	Kind                                Kind
 	Project, Site, Deployment, Function string
 	// Host is the request's host name, lower case, without port.
 	Host string
