@@ -64,7 +64,39 @@ type instance struct {
 	url     string
 	cancel  context.CancelFunc
 	done    chan error
+	// logs is what the server logged (at warn and above).
+	logs *logBuffer
 	clients
+}
+
+// logBuffer collects a server's log lines; the server writes while tests
+// read.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the logged lines containing all of parts.
+func (b *logBuffer) lines(parts ...string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for l := range strings.Lines(b.buf.String()) {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // startInstance runs serve on dataDir until the test ends (or stop).
@@ -72,11 +104,11 @@ func startInstance(t testing.TB, dataDir string, extra ...string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	in := &instance{t: t, dataDir: dataDir, cancel: cancel, done: make(chan error, 1)}
+	in := &instance{t: t, dataDir: dataDir, cancel: cancel, done: make(chan error, 1), logs: &logBuffer{}}
 	env := map[string]string{"CAIRN_ADMIN_KEY": testAdminKey}
 	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
 	go func() {
-		err := run(ctx, args, pw, io.Discard, func(k string) string { return env[k] })
+		err := run(ctx, args, pw, in.logs, func(k string) string { return env[k] })
 		pw.CloseWithError(errors.New("serve exited"))
 		in.done <- err
 	}()
