@@ -119,14 +119,12 @@ func parse(s, sitesDomain string) (pattern, error) {
 	p := pattern{scheme: scheme, host: host, port: port}
 	if base, ok := strings.CutPrefix(host, "*."); ok {
 		p.host, p.wildcard = base, true
-		if strings.Contains(base, "*") || !strings.Contains(base, ".") {
+		if !strings.Contains(base, ".") {
 			return pattern{}, &Error{s, "is too broad: a wildcard needs a domain of at least two labels (*.example.com)"}
 		}
 		if sd := strings.ToLower(strings.Trim(sitesDomain, ".")); sd != "" && (sd == base || strings.HasSuffix(sd, "."+base)) {
 			return pattern{}, &Error{s, "covers the sites domain " + sd + ": it would open the project's API to every project's sites; name your own sites (*.<project>." + sd + ") instead"}
 		}
-	} else if strings.Contains(host, "*") {
-		return pattern{}, &Error{s, "may hold a wildcard only as its first label (*.example.com)"}
 	}
 	return p, nil
 }
