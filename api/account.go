@@ -118,26 +118,34 @@ func (s *Server) sessionIssued(ctx context.Context, u *eventsv1.User, sessionID,
 	if sess == nil {
 		return nil, errors.New("issued session missing from the user's state")
 	}
-	if info, ok := connect.CallInfoForServerContext(ctx); ok {
-		c := &http.Cookie{Name: sessionCookie(u.GetProjectId()), Value: token, Path: "/", Expires: sess.GetExpiresAt().AsTime(),
-			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(info)}
-		info.ResponseHeader().Add("Set-Cookie", c.String())
-	}
+	s.setSessionCookie(ctx, u.GetProjectId(), token, sess.GetExpiresAt().AsTime())
 	return sessionOut(u.GetId(), sess, sessionID), nil
 }
 
-// secureCookies is true unless this is plain-HTTP development: the public
-// URL is not https and the request did not come through a TLS proxy.
-func (s *Server) secureCookies(info *connect.CallInfo) bool {
-	return strings.HasPrefix(s.publicURL, "https://") || info.RequestHeader().Get("X-Forwarded-Proto") == "https"
+// setSessionCookie sets (or, with an empty token, clears) the project's
+// session cookie: host-only (no Domain), HttpOnly, SameSite=Lax, Secure
+// unless this is plain-HTTP development. On a site's own API it is scoped
+// to that API's path, so the site's files never receive it.
+func (s *Server) setSessionCookie(ctx context.Context, project, token string, expires time.Time) {
+	info, ok := connect.CallInfoForServerContext(ctx)
+	if !ok {
+		return
+	}
+	e := edgeOf(ctx)
+	c := &http.Cookie{Name: sessionCookie(project), Value: token, Path: "/", Expires: expires, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+		Secure:   e.secure || strings.HasPrefix(s.publicURL, "https://") || info.RequestHeader().Get("X-Forwarded-Proto") == "https"}
+	if e.pinned != "" {
+		c.Path = pinnedPrefix + "/"
+	}
+	if token == "" {
+		c.Expires, c.MaxAge = time.Time{}, -1
+	}
+	info.ResponseHeader().Add("Set-Cookie", c.String())
 }
 
 func (s *Server) clearSessionCookie(ctx context.Context, project string) {
-	if info, ok := connect.CallInfoForServerContext(ctx); ok {
-		c := &http.Cookie{Name: sessionCookie(project), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-			SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(info)}
-		info.ResponseHeader().Add("Set-Cookie", c.String())
-	}
+	s.setSessionCookie(ctx, project, "", time.Time{})
 }
 
 // writeUser runs one decision on a user's aggregate.

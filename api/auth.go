@@ -150,12 +150,26 @@ func (a *authenticator) session(project string, hash []byte) (access.Principal, 
 
 type principalKey struct{}
 
+// principalBox holds the caller: a cookie-borne session is known only once
+// the request's message names its project (guardedStream.Receive), after
+// the context was handed on.
+type principalBox struct{ p access.Principal }
+
 func withPrincipal(ctx context.Context, p access.Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
+	return context.WithValue(ctx, principalKey{}, &principalBox{p: p})
 }
 
 // principal returns the caller authenticated by the access interceptor.
 func principal(ctx context.Context) access.Principal {
-	p, _ := ctx.Value(principalKey{}).(access.Principal)
-	return p
+	if b, ok := ctx.Value(principalKey{}).(*principalBox); ok {
+		return b.p
+	}
+	return access.Principal{}
+}
+
+// setPrincipal replaces the caller withPrincipal stored in ctx.
+func setPrincipal(ctx context.Context, p access.Principal) {
+	if b, ok := ctx.Value(principalKey{}).(*principalBox); ok {
+		b.p = p
+	}
 }

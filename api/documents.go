@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -336,6 +337,11 @@ func (h *databasesHandler) CreateDocument(ctx context.Context, req *cairnv1.Crea
 }
 
 func (h *databasesHandler) GetDocument(ctx context.Context, req *cairnv1.GetDocumentRequest) (*cairnv1.GetDocumentResponse, error) {
+	if req.GetTransactionId() != "" && edgeOf(ctx).method == http.MethodGet {
+		// A read inside a transaction is recorded (an event): no GET, which
+		// a page of another site can make a browser send.
+		return nil, domain.FieldError("transaction_id", "a read inside a transaction is a write; send it with POST, not GET")
+	}
 	cl, err := h.open(ctx, req.GetProjectId(), req.GetDatabaseId(), req.GetCollectionId())
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/function"
+	"github.com/cairn-dev/cairn/domain/headers"
 	"github.com/cairn-dev/cairn/fnrun"
 )
 
@@ -24,12 +25,18 @@ import (
 const maxFunctionRequestBody = 1 << 20
 
 func (s *Server) mountFunctions(mux *http.ServeMux) {
-	mux.HandleFunc("/v1/functions/{project}/{function}/{path...}", s.serveFunction)
-	mux.HandleFunc("/v1/functions/{project}/{function}", s.serveFunction)
+	// Functions answer on their own hosts (api/hosts); on the API's host
+	// their old paths redirect there.
+	redirect := func(w http.ResponseWriter, r *http.Request) {
+		redirectToHost(w, r, s.hosts.FunctionURL(r.PathValue("project"), r.PathValue("function")), r.PathValue("path"))
+	}
+	mux.HandleFunc("/v1/functions/{project}/{function}/{path...}", redirect)
+	mux.HandleFunc("/v1/functions/{project}/{function}", redirect)
 	mux.HandleFunc("POST /v1/projects/{project}/functions/{function}/deployments", s.uploadFunctionDeployment)
 }
 
-// hopHeaders are not handed to code nor taken from it.
+// hopHeaders are not handed to code (headers.Check keeps them, and more,
+// from being taken from it).
 var hopHeaders = map[string]bool{"connection": true, "keep-alive": true, "transfer-encoding": true, "upgrade": true,
 	"te": true, "trailer": true, "proxy-authorization": true, "proxy-authenticate": true}
 
@@ -79,12 +86,8 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, err)
 		return
 	}
+	s.setFunctionHeaders(r, w.Header(), project, f.GetId(), e.GetResponseHeaders())
 	h := w.Header()
-	for k, v := range e.GetResponseHeaders() {
-		if !hopHeaders[strings.ToLower(k)] {
-			h.Set(k, v)
-		}
-	}
 	h.Set("Cairn-Execution-Id", e.GetId())
 	h.Set(headerSeq, strconv.FormatUint(seq, 10))
 	status := int(e.GetResponseStatus())
@@ -101,6 +104,40 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(e.GetResponseBody())
+}
+
+// setFunctionHeaders copies what a function's response sets into h, but
+// not the headers user content may not set (headers.Check): those are
+// stripped, and logged once per header and response for the function's
+// owner to find. A value with "\n" is several field lines (how a runtime
+// sends two Set-Cookie in a map); each line is checked on its own.
+func (s *Server) setFunctionHeaders(r *http.Request, h http.Header, project, fn string, set map[string]string) {
+	var stripped map[string]bool
+	for k, v := range set {
+		multi := strings.Contains(v, "\n")
+		for line := range strings.SplitSeq(v, "\n") {
+			if multi {
+				line = strings.TrimSuffix(line, "\r")
+				if line == "" {
+					continue
+				}
+			}
+			err := headers.Check("headers", k, line)
+			if err == nil {
+				h.Add(k, line)
+				continue
+			}
+			if stripped[k] {
+				continue
+			}
+			if stripped == nil {
+				stripped = map[string]bool{}
+			}
+			stripped[k] = true
+			s.logger.WarnContext(r.Context(), "function response header stripped",
+				"project", project, "function", fn, "header", k, "reason", err)
+		}
+	}
 }
 
 func firstLine(s string) string {

@@ -237,6 +237,9 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 			return next(ctx, spec, stream)
 		}
 		info, _ := connect.CallInfoForServerContext(ctx)
+		if r.operator && pinnedProject(ctx) != "" {
+			return connect.NewError(connect.CodePermissionDenied, "instance operations are not served on a site's API")
+		}
 		if r.client != notClient {
 			p, err := s.clientPrincipal(ctx, info, r)
 			if err != nil {
@@ -245,11 +248,12 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 			return next(withPrincipal(ctx, p), spec, stream)
 		}
 		authz := info.RequestHeader().Get("Authorization")
-		if authz == "" && r.guests {
-			// A guest of the project the request names (checked in Receive).
+		if authz == "" && (r.guests || r.users) {
+			// The project's session cookie, or a guest of the project the
+			// request names: both known once the message is (Receive).
 			p := access.Principal{Kind: access.Anonymous}
 			ctx = withPrincipal(ctx, p)
-			return next(ctx, spec, &guardedStream{ServerStream: stream, ctx: ctx, s: s, rule: r, p: p, info: info})
+			return next(ctx, spec, &guardedStream{ServerStream: stream, ctx: ctx, s: s, rule: r, p: p, info: info, cookies: true})
 		}
 		token, ok := strings.CutPrefix(authz, "Bearer ")
 		if !ok || token == "" {
@@ -264,6 +268,9 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 		}
 		if r.operator && !p.IsOperator() {
 			return connect.NewError(connect.CodePermissionDenied, "only instance operators may call this")
+		}
+		if pin := pinnedProject(ctx); pin != "" && p.Project != pin {
+			return connect.NewError(connect.CodePermissionDenied, "the credential is not one of project "+pin+", whose site's API this is")
 		}
 		ctx = withPrincipal(ctx, p)
 		return next(ctx, spec, &guardedStream{ServerStream: stream, ctx: ctx, s: s, rule: r, p: p, info: info})
@@ -284,8 +291,10 @@ func (s *Server) clientPrincipal(ctx context.Context, info *connect.CallInfo, r 
 	if !bearer && header.Get("Authorization") != "" {
 		return access.Principal{}, connect.Errorf(connect.CodeUnauthenticated, "Authorization: send Bearer <session>")
 	}
+	fromCookie := false
 	if token == "" && named != "" {
 		token = cookieValue(header.Values("Cookie"), sessionCookie(named))
+		fromCookie = token != ""
 	}
 	project := named
 	if sp, ok := parseSessionToken(token); ok {
@@ -296,6 +305,12 @@ func (s *Server) clientPrincipal(ctx context.Context, info *connect.CallInfo, r 
 	}
 	if project == "" {
 		return access.Principal{}, connect.Errorf(connect.CodeInvalidArgument, "%s: required (the project id) when not signed in", headerProject)
+	}
+	if pin := pinnedProject(ctx); pin != "" && project != pin {
+		return access.Principal{}, pinnedRefusal(pin)
+	}
+	if err := s.checkOrigin(ctx, project); err != nil {
+		return access.Principal{}, err
 	}
 	// A project created through another node is known here once this node
 	// has applied the system stream up to Cairn-Min-Sys-Seq.
@@ -315,6 +330,9 @@ func (s *Server) clientPrincipal(ctx context.Context, info *connect.CallInfo, r 
 	if token != "" {
 		var err error
 		if p, err = s.credential(ctx, info, token, named, true); err != nil {
+			if fromCookie {
+				return access.Principal{}, cookieRefused(project, err)
+			}
 			return access.Principal{}, err
 		}
 		if !p.IsUser() {
@@ -379,6 +397,9 @@ type guardedStream struct {
 	rule rule
 	p    access.Principal
 	info *connect.CallInfo
+	// cookies: no Authorization was sent; the project's session cookie,
+	// if any, is the caller.
+	cookies bool
 }
 
 func (g *guardedStream) Receive(msg any) error {
@@ -386,12 +407,27 @@ func (g *guardedStream) Receive(msg any) error {
 		return err
 	}
 	if g.rule.operator {
+		if err := g.s.checkOrigin(g.ctx, ""); err != nil {
+			return err
+		}
 		// Operator calls (the project registry) read the system stream.
 		return g.s.waitMinSeq(g.ctx, g.info, streams.SystemStream)
 	}
 	project := ""
 	if ps, ok := msg.(projectScoped); ok {
 		project = ps.GetProjectId()
+	}
+	if pin := pinnedProject(g.ctx); pin != "" && project != pin {
+		return pinnedRefusal(pin)
+	}
+	if err := g.s.checkOrigin(g.ctx, project); err != nil {
+		return err
+	}
+	if g.cookies {
+		g.cookies = false // a stream's later messages keep the first caller
+		if err := g.cookieCaller(project); err != nil {
+			return err
+		}
 	}
 	switch {
 	case g.p.Kind == access.Anonymous && g.rule.guests:
@@ -426,6 +462,46 @@ func (g *guardedStream) Receive(msg any) error {
 		stream = streams.ProjectStream(project)
 	}
 	return g.s.waitMinSeq(g.ctx, g.info, stream)
+}
+
+// cookieCaller makes the project's session cookie, if the request carries
+// one, the caller. A cookie that is present but not accepted is an error,
+// never a silent guest.
+func (g *guardedStream) cookieCaller(project string) error {
+	token := ""
+	if domain.ValidProjectID(project) {
+		token = cookieValue(g.info.RequestHeader().Values("Cookie"), sessionCookie(project))
+	}
+	if token == "" {
+		if !g.rule.guests {
+			return domain.Errorf(domain.KindUnauthenticated, "missing credential: send Authorization: Bearer <key or session>, or sign in (session cookie)")
+		}
+		return nil
+	}
+	if err := g.s.waitMinSeq(g.ctx, g.info, streams.ProjectStream(project)); err != nil {
+		return err
+	}
+	p, err := g.s.auth.authenticate("Bearer " + token)
+	if err == nil && (!p.IsUser() || p.Project != project) {
+		err = errBadCredential
+	}
+	if err != nil {
+		return cookieRefused(project, err)
+	}
+	if p.MfaPending {
+		return connect.NewError(connect.CodePermissionDenied, "complete the second factor first (CompleteMfa)")
+	}
+	g.p = p
+	setPrincipal(g.ctx, p)
+	return nil
+}
+
+// cookieRefused says why a session cookie was not accepted.
+func cookieRefused(project string, err error) error {
+	if de, ok := errors.AsType[*domain.Error](err); ok && de.Kind == domain.KindUnauthenticated {
+		return domain.Errorf(domain.KindUnauthenticated, "session cookie %s is not a live session of project %q (signed out or expired): sign in again", sessionCookie(project), project)
+	}
+	return err
 }
 
 // maxMinSeqWait bounds how long a Cairn-Min-Seq request waits when the

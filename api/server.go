@@ -21,8 +21,10 @@ import (
 	"connectrpc.com/grpcreflect/v2"
 	"connectrpc.com/validate"
 
+	"github.com/cairn-dev/cairn/api/hosts"
 	"github.com/cairn-dev/cairn/api/jwt"
 	"github.com/cairn-dev/cairn/api/oauth"
+	"github.com/cairn-dev/cairn/api/origins"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/mail"
@@ -167,6 +169,8 @@ type Server struct {
 	manifests   manifestCache
 	sitesDomain string
 	publicURL   string
+	hosts       *hosts.Scheme
+	origins     *origins.Policy
 	hasher      *hasher
 	jwt         *jwt.Issuer
 	limits      *authLimits
@@ -187,6 +191,15 @@ func New(cfg Config) (http.Handler, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	public := s.publicURL
+	if public == "" {
+		public = "http://localhost"
+	}
+	var err error
+	if s.hosts, err = hosts.New(public, s.sitesDomain); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s.origins = origins.NewPolicy(platformSource{cfg.Reads}, cfg.Now)
 	s.renders = make(chan struct{}, runtime.GOMAXPROCS(0))
 	s.functions, s.runtimes = cfg.Functions.withDefaults(), cfg.Runtimes
 	s.codes.m, s.execSlots = map[string][]byte{}, map[string]chan struct{}{}
@@ -268,10 +281,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	if s.blobs != nil {
-		return s.hostRouter(mux), nil
-	}
-	return mux, nil
+	return s.edge(mux), nil
 }
 
 // streamContext returns ctx, also canceled when the server starts stopping.

@@ -20,24 +20,20 @@ const (
 	previewsPath = "/_previews/" // /_previews/<project>/<site>/<deployment>/… : one deployment
 )
 
-// baseURL is where clients reach this node (Config.PublicURL), for the URLs
-// answers carry.
-func (s *Server) baseURL() string { return s.publicURL }
-
 func (h *sitesHandler) siteOut(s *eventsv1.Site) *cairnv1.Site {
 	if s == nil {
 		return nil
 	}
 	return &cairnv1.Site{Id: s.GetId(), ProjectId: s.GetProjectId(), Name: s.GetName(), Settings: s.GetSettings(),
 		ActiveDeploymentId: s.GetActiveDeploymentId(), CreatedAt: s.GetCreatedAt(), UpdatedAt: s.GetUpdatedAt(),
-		Url: h.baseURL() + sitesPath + s.GetProjectId() + "/" + s.GetId() + "/"}
+		Url: h.hosts.SiteURL(s.GetProjectId(), s.GetId())}
 }
 
 func (h *sitesHandler) deploymentOut(d *eventsv1.Deployment, active string, withFiles bool) *cairnv1.Deployment {
 	out := &cairnv1.Deployment{Id: d.GetId(), SiteId: d.GetSiteId(), FileCount: int32(len(d.GetFiles())),
 		TotalSize: d.GetTotalSize(), CreatedAt: d.GetCreatedAt(), Active: d.GetId() == active,
 		Status: d.GetStatus(), Failure: d.GetFailure(),
-		PreviewUrl: h.baseURL() + previewsPath + d.GetProjectId() + "/" + d.GetSiteId() + "/" + d.GetId() + "/"}
+		PreviewUrl: h.hosts.PreviewURL(d.GetProjectId(), d.GetSiteId(), d.GetId())}
 	if withFiles {
 		out.Files = d.GetFiles()
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"connectrpc.com/connect/v2"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/cairn-dev/cairn/api/hosts"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/site"
@@ -30,83 +30,60 @@ const MaxArchiveBytes = 100 << 20
 
 // mountSites adds the plain HTTP routes of sites: serving, and uploads.
 func (s *Server) mountSites(mux *http.ServeMux) {
+	// No project's content is served on the API's host: these paths, where
+	// sites used to be, redirect to the sites' own hosts.
 	mux.HandleFunc(sitesPath+"{project}/{site}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, r.URL.Path+"/", http.StatusPermanentRedirect)
+		redirectToHost(w, r, s.hosts.SiteURL(r.PathValue("project"), r.PathValue("site")), "")
 	})
-	mux.HandleFunc(sitesPath+"{project}/{site}/{path...}", s.serveSite)
-	mux.HandleFunc(previewsPath+"{project}/{site}/{deployment}/{path...}", s.servePreview)
+	mux.HandleFunc(sitesPath+"{project}/{site}/{path...}", func(w http.ResponseWriter, r *http.Request) {
+		redirectToHost(w, r, s.hosts.SiteURL(r.PathValue("project"), r.PathValue("site")), r.PathValue("path"))
+	})
+	mux.HandleFunc(previewsPath+"{project}/{site}/{deployment}/{path...}", func(w http.ResponseWriter, r *http.Request) {
+		redirectToHost(w, r, s.hosts.PreviewURL(r.PathValue("project"), r.PathValue("site"), r.PathValue("deployment")), r.PathValue("path"))
+	})
 	mux.HandleFunc("POST /v1/sites/{project}/{site}/deployments", s.uploadArchive)
 	mux.HandleFunc("PUT /v1/sites/{project}/blobs/{sha256}", s.uploadBlob)
 }
 
-// hostRouter serves sites by host name: S.P.<sites domain> is site S of
-// project P in production, D.S.P.<sites domain> its deployment D, and a
-// custom domain the site that claimed it. Other hosts reach next.
-func (s *Server) hostRouter(next http.Handler) http.Handler {
-	suffix := "." + s.sitesDomain
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := strings.ToLower(r.Host)
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if labels, ok := strings.CutSuffix(host, suffix); ok && s.sitesDomain != "" {
-			parts := strings.Split(labels, ".")
-			switch len(parts) {
-			case 2:
-				if st, err := s.reads.Site(parts[1], parts[0]); err == nil && st.GetActiveDeploymentId() != "" {
-					s.serveDeploymentPath(w, r, st, st.GetActiveDeploymentId(), "", r.URL.Path)
-					return
-				}
-			case 3:
-				if st, err := s.reads.Site(parts[2], parts[1]); err == nil {
-					s.serveDeploymentPath(w, r, st, parts[0], "", r.URL.Path)
-					return
-				}
-			}
-			http.Error(w, "no such site, or nothing deployed", http.StatusNotFound)
-			return
-		}
-		// A custom domain serves only while its site still lists it: a claim
-		// left by a deleted site serves nothing.
-		if !site.ValidDomain(host) || net.ParseIP(host) != nil {
-			next.ServeHTTP(w, r) // the API's own host: no read-model lookup on the RPC path
-			return
-		}
-		if c, err := s.reads.DomainClaim(host); err == nil {
-			if st, err := s.reads.Site(c.GetProjectId(), c.GetSiteId()); err == nil &&
-				slices.Contains(st.GetSettings().GetDomains(), host) && st.GetActiveDeploymentId() != "" {
-				s.serveDeploymentPath(w, r, st, st.GetActiveDeploymentId(), "", r.URL.Path)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// serveSite serves a site's production deployment. Sites are public.
-func (s *Server) serveSite(w http.ResponseWriter, r *http.Request) {
-	project, id := r.PathValue("project"), r.PathValue("site")
-	st, err := s.reads.Site(project, id)
-	if err != nil || st.GetActiveDeploymentId() == "" {
+// serveSiteHost serves a site's host: its production deployment, or one
+// deployment on a preview host.
+func (s *Server) serveSiteHost(w http.ResponseWriter, r *http.Request, t hosts.Target) {
+	if s.siteFiles == nil {
 		http.Error(w, "no such site, or nothing deployed", http.StatusNotFound)
 		return
 	}
-	s.serveDeployment(w, r, st, st.GetActiveDeploymentId(), sitesPath+project+"/"+id)
-}
-
-// servePreview serves one deployment of a site, active or not.
-func (s *Server) servePreview(w http.ResponseWriter, r *http.Request) {
-	project, id, dep := r.PathValue("project"), r.PathValue("site"), r.PathValue("deployment")
-	st, err := s.reads.Site(project, id)
+	st, err := s.reads.Site(t.Project, t.Site)
 	if err != nil {
-		http.Error(w, "no such site", http.StatusNotFound)
+		http.Error(w, "no such site, or nothing deployed", http.StatusNotFound)
 		return
 	}
-	s.serveDeployment(w, r, st, dep, previewsPath+project+"/"+id+"/"+dep)
+	dep := t.Deployment
+	if t.Kind == hosts.Site {
+		dep = st.GetActiveDeploymentId()
+	}
+	if dep == "" {
+		http.Error(w, "no such site, or nothing deployed", http.StatusNotFound)
+		return
+	}
+	s.serveDeploymentPath(w, r, st, dep, "", r.URL.Path)
 }
 
-func (s *Server) serveDeployment(w http.ResponseWriter, r *http.Request, st *eventsv1.Site, depID, base string) {
-	s.serveDeploymentPath(w, r, st, depID, base, "/"+r.PathValue("path"))
+// customDomainSite returns the site a custom domain serves. A domain serves
+// only while its site still lists it: a claim left by a deleted site serves
+// nothing.
+func (s *Server) customDomainSite(host string) (*eventsv1.Site, bool) {
+	if !site.ValidDomain(host) {
+		return nil, false
+	}
+	c, err := s.reads.DomainClaim(host)
+	if err != nil {
+		return nil, false
+	}
+	st, err := s.reads.Site(c.GetProjectId(), c.GetSiteId())
+	if err != nil || !slices.Contains(st.GetSettings().GetDomains(), host) || st.GetActiveDeploymentId() == "" {
+		return nil, false
+	}
+	return st, true
 }
 
 func (s *Server) serveDeploymentPath(w http.ResponseWriter, r *http.Request, st *eventsv1.Site, depID, base, p string) {
@@ -162,9 +139,15 @@ func (c *manifestCache) get(project, site, id string, load func(project, site, i
 // authorizeHTTP authenticates a plain HTTP request and checks it may act on
 // project with scope.
 func (s *Server) authorizeHTTP(r *http.Request, project string, scope access.Scope) (access.Principal, error) {
+	if err := s.checkOrigin(r.Context(), project); err != nil {
+		return access.Principal{}, err
+	}
 	p, err := s.auth.authenticate(r.Header.Get("Authorization"))
 	if err != nil {
 		return p, err
+	}
+	if pin := pinnedProject(r.Context()); pin != "" && p.Project != pin {
+		return p, pinnedRefusal(pin)
 	}
 	if err := access.Authorize(p, project, scope, s.now()); err != nil {
 		return p, err

@@ -60,6 +60,9 @@ func requestProject(r *http.Request) (string, error) {
 // is a guest. Cairn-Min-Seq is honoured.
 func (s *Server) httpCaller(r *http.Request, project string, scope access.Scope) (access.Principal, error) {
 	ctx := r.Context()
+	if err := s.checkOrigin(ctx, project); err != nil {
+		return access.Principal{}, err
+	}
 	if _, err := s.reads.Project(project); err != nil {
 		return access.Principal{}, notFound(err, fmt.Sprintf("project %q", project))
 	}
@@ -71,13 +74,22 @@ func (s *Server) httpCaller(r *http.Request, project string, scope access.Scope)
 	if authz != "" && !bearer {
 		return access.Principal{}, domain.Errorf(domain.KindUnauthenticated, "Authorization: send Bearer <key or session>")
 	}
+	fromCookie := false
 	if token == "" {
 		token = cookieValue(r.Header.Values("Cookie"), sessionCookie(project))
+		fromCookie = token != ""
 	}
 	if token == "" {
 		return access.Principal{Kind: access.Anonymous, Project: project}, nil
 	}
-	return s.projectCredential(project, token, scope)
+	p, err := s.projectCredential(project, token, scope)
+	if err != nil && fromCookie {
+		return p, cookieRefused(project, err)
+	}
+	if pin := pinnedProject(ctx); err == nil && pin != "" && p.Project != pin {
+		return p, pinnedRefusal(pin)
+	}
+	return p, err
 }
 
 // projectCredential resolves a bearer token (key, session or JWT) for a

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cairn-dev/cairn/api/origins"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/password"
 	"github.com/cairn-dev/cairn/domain/user"
@@ -228,17 +229,15 @@ func (h *usersHandler) UpdateAuthSettings(ctx context.Context, req *cairnv1.Upda
 	if p := (password.Policy{MinLen: int(in.GetPasswordMinLength())}); p.Validate() != nil {
 		return nil, p.Validate()
 	}
-	for _, o := range in.GetAllowedOrigins() {
-		if err := checkOrigin(o); err != nil {
-			return nil, err
-		}
+	if err := origins.Validate(in.GetAllowedOrigins(), h.sitesDomain); err != nil {
+		return nil, domain.FieldError("settings.allowed_origins", "%v", err)
 	}
 	var out *eventsv1.AuthSettings
 	res, err := h.log.Write(ctx, eventlog.AuthSettingsAggregate(project), meta, func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
 		old := last.GetAuthSettingsUpdated().GetSettings()
 		next := &eventsv1.AuthSettings{ProjectId: project, MaxSessions: in.GetMaxSessions(), PasswordMinLength: in.GetPasswordMinLength(),
 			PasswordCheckCommon: in.GetPasswordCheckCommon(), AllowedOrigins: in.GetAllowedOrigins(), DisabledMethods: in.GetDisabledMethods(),
-			JwtKeyGeneration: in.GetJwtKeyGeneration()}
+			JwtKeyGeneration: in.GetJwtKeyGeneration(), DisableLocalhostOrigins: in.GetDisableLocalhostOrigins()}
 		if d := in.GetSessionDuration(); d != nil {
 			next.SessionDurationSeconds = int64(d.AsDuration() / time.Second)
 		}
@@ -304,19 +303,11 @@ func (h *usersHandler) UpdateAuthSettings(ctx context.Context, req *cairnv1.Upda
 	return &cairnv1.UpdateAuthSettingsResponse{Settings: authSettingsOut(out)}, nil
 }
 
-// checkOrigin accepts scheme://host[:port] with nothing after it.
-func checkOrigin(o string) error {
-	scheme, rest, ok := strings.Cut(o, "://")
-	if !ok || (scheme != "http" && scheme != "https") || rest == "" || strings.ContainsAny(rest, "/?#@") {
-		return domain.FieldError("settings.allowed_origins", "%q must be an origin: http(s)://host[:port]", o)
-	}
-	return nil
-}
-
 func authSettingsOut(s *eventsv1.AuthSettings) *cairnv1.AuthSettings {
 	out := &cairnv1.AuthSettings{MaxSessions: s.GetMaxSessions(), PasswordMinLength: s.GetPasswordMinLength(),
 		PasswordCheckCommon: s.GetPasswordCheckCommon(), AllowedOrigins: s.GetAllowedOrigins(),
-		DisabledMethods: s.GetDisabledMethods(), JwtKeyGeneration: s.GetJwtKeyGeneration()}
+		DisabledMethods: s.GetDisabledMethods(), JwtKeyGeneration: s.GetJwtKeyGeneration(),
+		DisableLocalhostOrigins: s.GetDisableLocalhostOrigins()}
 	if s.GetSessionDurationSeconds() > 0 {
 		out.SessionDuration = durationpb.New(time.Duration(s.GetSessionDurationSeconds()) * time.Second)
 	}

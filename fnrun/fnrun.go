@@ -39,7 +39,9 @@ type Request struct {
 
 // Response is one execution's output.
 type Response struct {
-	Status  int               `json:"status"`
+	Status int `json:"status"`
+	// Headers: a value with "\n" is several field lines of that header
+	// (two Set-Cookie do not fit in a map otherwise).
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    []byte            `json:"body,omitempty"`
 	// Logs and Errors are what the code wrote (console.log / stdout,

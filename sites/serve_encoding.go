@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cairn-dev/cairn/domain/headers"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
 
@@ -186,7 +187,8 @@ func applyRules(h http.Header, rules []*eventsv1.HeaderRule, p, clean string) {
 			continue
 		}
 		name := textproto.CanonicalMIMEHeaderKey(hr.GetName())
-		if name == "" || protectedHeaders[name] {
+		// Rules stored before headers.Check refused them are not served.
+		if name == "" || protectedHeaders[name] || headers.Check("", name, hr.GetValue()) != nil {
 			continue
 		}
 		h[name] = []string{hr.GetValue()}

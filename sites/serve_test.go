@@ -207,7 +207,10 @@ func TestHeaders(t *testing.T) {
 		{Pattern: "/about", Name: "x-frame-options", Value: "DENY"},
 		{Pattern: "/data.json", Name: "Cache-Control", Value: "no-store"}, // overrides ours
 		{Pattern: "/*", Name: "Content-Length", Value: "1"},               // protected
+		{Pattern: "/*", Name: "X-Robots-Tag", Value: "noindex"},
+		// Stored before headers.Check refused them: not served.
 		{Pattern: "/*", Name: "Strict-Transport-Security", Value: "max-age=1"},
+		{Pattern: "/*", Name: "Set-Cookie", Value: "cairn_session_p=x"},
 	}}
 	tests := []struct {
 		path string
@@ -216,7 +219,8 @@ func TestHeaders(t *testing.T) {
 		{"/", map[string]string{
 			"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache",
 			"X-Content-Type-Options": "nosniff", "Etag": `"` + shaOf("<html>home</html>")[:32] + `"`,
-			"Last-Modified": testCreated.Format(http.TimeFormat), "Strict-Transport-Security": "max-age=1",
+			"Last-Modified": testCreated.Format(http.TimeFormat), "X-Robots-Tag": "noindex",
+			"Strict-Transport-Security": "", "Set-Cookie": "",
 			"X-Asset": "", "Content-Length": "17", "Accept-Ranges": "bytes",
 		}},
 		{"/about/", map[string]string{"Content-Type": "text/html; charset=utf-8", "X-Frame-Options": "DENY", "Cache-Control": "no-cache"}},
@@ -228,7 +232,7 @@ func TestHeaders(t *testing.T) {
 		{"/robots.txt", map[string]string{"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "public, max-age=3600", "X-Txt": "1"}},
 		{"/data.json", map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}},
 		{"/blob", map[string]string{"Content-Type": "image/png", "X-Content-Type-Options": "nosniff"}},
-		{"/nope", map[string]string{"Cache-Control": "no-cache", "Strict-Transport-Security": "max-age=1", "X-Content-Type-Options": "nosniff"}},
+		{"/nope", map[string]string{"Cache-Control": "no-cache", "X-Robots-Tag": "noindex", "Strict-Transport-Security": "", "X-Content-Type-Options": "nosniff"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

@@ -95,13 +95,13 @@ func waitExecution(t *testing.T, in *instance, key, project, fn, id string) *cai
 
 func TestFunctionsWasm(t *testing.T) {
 	in := startInstance(t, t.TempDir())
-	key := newProjectWithKey(t, in, "fn", append(docScopes, "functions.read", "functions.write", "executions.read", "executions.write")...)
+	key := newProjectWithKey(t, in, "fnw", append(docScopes, "functions.read", "functions.write", "executions.read", "executions.write")...)
 	ctx, _ := as(context.Background(), key)
-	deployWasm(t, in, key, "fn", &cairnv1.CreateFunctionRequest{FunctionId: "echo", Name: "Echo", Execute: []string{"any"},
+	deployWasm(t, in, key, "fnw", &cairnv1.CreateFunctionRequest{FunctionId: "echo", Name: "Echo", Execute: []string{"any"},
 		Variables: []*cairnv1.FunctionVariable{{Key: "PLAIN", Value: "p"}, {Key: "SECRET", Value: "s3cret", Secret: true}}})
 
 	// Secrets are never returned.
-	f, err := in.functions().GetFunction(ctx, &cairnv1.GetFunctionRequest{ProjectId: "fn", FunctionId: "echo"})
+	f, err := in.functions().GetFunction(ctx, &cairnv1.GetFunctionRequest{ProjectId: "fnw", FunctionId: "echo"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestFunctionsWasm(t *testing.T) {
 	}
 
 	// Synchronous over the RPC: the code sees the request and variables.
-	res, err := in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "fn", FunctionId: "echo",
+	res, err := in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "fnw", FunctionId: "echo",
 		Method: "PUT", Path: "/x", Body: []byte("hi"), Headers: map[string]string{"x-test": "h"}})
 	if err != nil {
 		t.Fatal(err)
@@ -127,67 +127,67 @@ func TestFunctionsWasm(t *testing.T) {
 	}
 
 	// The HTTP route behaves like an endpoint, for guests too (execute: any).
-	r := in.do(t, httpCall{method: http.MethodPost, path: "/v1/functions/fn/echo/a/b", query: map[string][]string{"q": {"1"}}, body: strings.NewReader("body")})
+	r := in.do(t, httpCall{method: http.MethodPost, path: "/v1/functions/fnw/echo/a/b", query: map[string][]string{"q": {"1"}}, body: strings.NewReader("body")})
 	if r.status != 201 || r.header.Get("X-Fn") != "yes" || !strings.Contains(string(r.body), `"path":"/a/b"`) || r.header.Get("Cairn-Execution-Id") == "" {
 		t.Fatalf("http route: %s %v", r, r.header)
 	}
-	if r := in.do(t, httpCall{method: http.MethodGet, path: "/v1/functions/fn/echo/fail"}); r.status != http.StatusInternalServerError || !strings.Contains(string(r.body), "failed") {
+	if r := in.do(t, httpCall{method: http.MethodGet, path: "/v1/functions/fnw/echo/fail"}); r.status != http.StatusInternalServerError || !strings.Contains(string(r.body), "failed") {
 		t.Errorf("failing function: %s", r)
 	}
 
 	// A module that allocates without end fails for memory; the server
 	// stays up.
-	res, err = in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "fn", FunctionId: "echo", Path: "/alloc"})
+	res, err = in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "fnw", FunctionId: "echo", Path: "/alloc"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e := res.GetExecution(); e.GetStatus() != cairnv1.ExecutionStatus_EXECUTION_STATUS_FAILED || !strings.Contains(e.GetErrors(), "memory") {
 		t.Fatalf("runaway allocation: %v", e)
 	}
-	if r := in.do(t, httpCall{method: http.MethodGet, path: "/v1/functions/fn/echo/after"}); r.status != 201 {
+	if r := in.do(t, httpCall{method: http.MethodGet, path: "/v1/functions/fnw/echo/after"}); r.status != 201 {
 		t.Fatalf("after the runaway allocation: %s", r)
 	}
 
 	// Asynchronous: queued, run by a worker.
-	res, err = in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "fn", FunctionId: "echo", Async: true, Body: []byte("later")})
+	res, err = in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "fnw", FunctionId: "echo", Async: true, Body: []byte("later")})
 	if err != nil || res.GetExecution().GetStatus() != cairnv1.ExecutionStatus_EXECUTION_STATUS_WAITING {
 		t.Fatalf("async: %v %v", res, err)
 	}
-	done := waitExecution(t, in, key, "fn", "echo", res.GetExecution().GetId())
+	done := waitExecution(t, in, key, "fnw", "echo", res.GetExecution().GetId())
 	if done.GetStatus() != cairnv1.ExecutionStatus_EXECUTION_STATUS_COMPLETED || done.GetResponseStatus() != 201 {
 		t.Fatalf("async result %v", done)
 	}
 
 	// Event trigger: one execution per document created.
-	deployWasm(t, in, key, "fn", &cairnv1.CreateFunctionRequest{FunctionId: "onDoc", Name: "On doc",
+	deployWasm(t, in, key, "fnw", &cairnv1.CreateFunctionRequest{FunctionId: "onDoc", Name: "On doc",
 		Events: []string{"databases.*.collections.*.documents.*.create"}})
-	docsFixture(t, ctx, in.databases(), "fn", "posts", []string{`read("any")`}, false)
+	docsFixture(t, ctx, in.databases(), "fnw", "posts", []string{`read("any")`}, false)
 	time.Sleep(3 * time.Second) // the node starts the project's trigger consumer within its 2 s reconcile
 	var seqs []uint64
 	for i := range 2 {
 		dctx, info := as(context.Background(), key)
-		if _, err := in.databases().CreateDocument(dctx, &cairnv1.CreateDocumentRequest{ProjectId: "fn", DatabaseId: "main", CollectionId: "posts",
+		if _, err := in.databases().CreateDocument(dctx, &cairnv1.CreateDocumentRequest{ProjectId: "fnw", DatabaseId: "main", CollectionId: "posts",
 			Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", i), Data: data(t, map[string]any{"title": "t"})}}); err != nil {
 			t.Fatal(err)
 		}
 		seqs = append(seqs, seqOf(t, info))
 	}
 	for _, seq := range seqs {
-		e := waitExecution(t, in, key, "fn", "onDoc", fmt.Sprint("evt", seq))
+		e := waitExecution(t, in, key, "fnw", "onDoc", fmt.Sprint("evt", seq))
 		if e.GetTrigger() != "event" || e.GetStatus() != cairnv1.ExecutionStatus_EXECUTION_STATUS_COMPLETED || !strings.Contains(string(e.GetResponseBody()), `"hasEvent":true`) {
 			t.Fatalf("triggered execution %v", e)
 		}
 	}
-	list, err := in.functions().ListExecutions(ctx, &cairnv1.ListExecutionsRequest{ProjectId: "fn", FunctionId: "onDoc", Trigger: "event"})
+	list, err := in.functions().ListExecutions(ctx, &cairnv1.ListExecutionsRequest{ProjectId: "fnw", FunctionId: "onDoc", Trigger: "event"})
 	if err != nil || len(list.GetExecutions()) != 2 {
 		t.Fatalf("event executions: %d %v", len(list.GetExecutions()), err)
 	}
 
 	// A schedule every 2 s fires, once per period.
-	deployWasm(t, in, key, "fn", &cairnv1.CreateFunctionRequest{FunctionId: "tick", Name: "Tick", Schedule: "*/2 * * * * *"})
+	deployWasm(t, in, key, "fnw", &cairnv1.CreateFunctionRequest{FunctionId: "tick", Name: "Tick", Schedule: "*/2 * * * * *"})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		l, err := in.functions().ListExecutions(ctx, &cairnv1.ListExecutionsRequest{ProjectId: "fn", FunctionId: "tick", Trigger: "schedule",
+		l, err := in.functions().ListExecutions(ctx, &cairnv1.ListExecutionsRequest{ProjectId: "fnw", FunctionId: "tick", Trigger: "schedule",
 			Status: cairnv1.ExecutionStatus_EXECUTION_STATUS_COMPLETED})
 		if err != nil {
 			t.Fatal(err)

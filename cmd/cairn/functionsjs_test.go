@@ -152,7 +152,7 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 // call sends one request to a function's HTTP route.
 func callRoute(t testing.TB, in *instance, method, path, token string, header http.Header, body string) httpResult {
 	t.Helper()
-	req, err := http.NewRequest(method, in.url+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, in.routeURL(path), strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +22,39 @@ import (
 
 const testAdminKey = "cak_test_operator_key"
 
+// Browsers and curl resolve localhost and every name under .localhost to
+// loopback (RFC 6761); Go's resolver does not. Tests reach sites' and
+// functions' own hosts (api/hosts) the way a browser does.
+func init() {
+	http.DefaultTransport.(*http.Transport).DialContext = dialLocalhost
+}
+
+// routeURL is where a test sends path: a function's route goes straight to
+// the function's own host (the API's host only redirects there, and an
+// HTTP client drops the credential on a redirect to another host).
+func (in *instance) routeURL(path string) string {
+	if rest, ok := strings.CutPrefix(path, "/v1/functions/"); ok {
+		parts := strings.SplitN(rest, "/", 3)
+		if len(parts) >= 2 {
+			_, port, _ := net.SplitHostPort(strings.TrimPrefix(in.url, "http://"))
+			u := "http://" + parts[1] + "." + parts[0] + ".fn.localhost:" + port + "/"
+			if len(parts) == 3 {
+				u += parts[2]
+			}
+			return u
+		}
+	}
+	return in.url + path
+}
+
+func dialLocalhost(ctx context.Context, network, addr string) (net.Conn, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "localhost" || strings.HasSuffix(host, ".localhost")) {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
 // instance is a real `cairn serve` running in-process on loopback: embedded
 // JetStream and Badger in a temp dir, the generated Connect clients over
 // real HTTP.
@@ -30,7 +64,39 @@ type instance struct {
 	url     string
 	cancel  context.CancelFunc
 	done    chan error
+	// logs is what the server logged (at warn and above).
+	logs *logBuffer
 	clients
+}
+
+// logBuffer collects a server's log lines; the server writes while tests
+// read.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the logged lines containing all of parts.
+func (b *logBuffer) lines(parts ...string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for l := range strings.Lines(b.buf.String()) {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // startInstance runs serve on dataDir until the test ends (or stop).
@@ -38,11 +104,11 @@ func startInstance(t testing.TB, dataDir string, extra ...string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	in := &instance{t: t, dataDir: dataDir, cancel: cancel, done: make(chan error, 1)}
+	in := &instance{t: t, dataDir: dataDir, cancel: cancel, done: make(chan error, 1), logs: &logBuffer{}}
 	env := map[string]string{"CAIRN_ADMIN_KEY": testAdminKey}
 	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
 	go func() {
-		err := run(ctx, args, pw, io.Discard, func(k string) string { return env[k] })
+		err := run(ctx, args, pw, in.logs, func(k string) string { return env[k] })
 		pw.CloseWithError(errors.New("serve exited"))
 		in.done <- err
 	}()
@@ -103,7 +169,7 @@ func (in *instance) stop() {
 func h2cClient() *http.Client {
 	p := new(http.Protocols)
 	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: p}}
+	return &http.Client{Transport: &http.Transport{Protocols: p, DialContext: dialLocalhost}}
 }
 
 // as returns a context carrying a bearer credential, and the call info to

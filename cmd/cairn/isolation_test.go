@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -659,6 +660,38 @@ func TestCrossProjectIsolation(t *testing.T) {
 	for _, cred := range []struct{ name, token string }{{"key", intruder.GetSecret()}, {"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}} {
 		if _, status, err := in.dialSocket(cred.token, "project=victim&channels=documents&after=1"); status != http.StatusForbidden && status != http.StatusUnauthorized {
 			t.Errorf("realtime WebSocket with another project's %s: %d %v", cred.name, status, err)
+		}
+	}
+	// The same matrix through sites' own APIs (/_cairn/ on a user-content
+	// host): the intruder's, pinned to the intruder, naming the victim; and
+	// the victim's, with the intruder's key.
+	for _, host := range []string{"web.intruder", "web.victim", "x.intruder.fn"} {
+		saved := in.client
+		in.client = connect.NewClient(connecthttp.NewTransport(h2cClient(), in.hostURL(host)+"/_cairn"))
+		for _, sc := range scenarios {
+			t.Run(host+"/_cairn "+sc.name, func(t *testing.T) {
+				wantCode(t, sc.call(ictx), connect.CodePermissionDenied)
+			})
+		}
+		in.client = saved
+	}
+	for _, base := range []string{in.hostURL("web.intruder") + "/_cairn", in.hostURL("web.victim") + "/_cairn"} {
+		for _, cred := range []struct{ name, token string }{{"key", intruder.GetSecret()}, {"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}} {
+			for _, path := range []string{"/v1/storage/buckets/vb/files/vf/download?project=victim", "/v1/realtime?project=victim&channels=documents"} {
+				req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+				req.Header.Set("Authorization", "Bearer "+cred.token)
+				if cred.name == "jwt" {
+					req.Header.Set("Cairn-Project", "intruder")
+				}
+				res, err := noRedirects.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != 403 && res.StatusCode != 401 {
+					t.Errorf("GET %s%s with another project's %s: %d", base, path, cred.name, res.StatusCode)
+				}
+			}
 		}
 	}
 	// The plain HTTP routes of sites and functions refuse the foreign key

@@ -51,7 +51,7 @@ func (c clients) sites() cairnv1connect.SitesServiceClient {
 // httpDo sends a plain HTTP request to the instance.
 func (in *instance) httpDo(t *testing.T, method, path, token string, body []byte, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, in.url+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, in.routeURL(path), bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func (in *instance) do(t testing.TB, c httpCall) httpResult {
 	if c.project != "" {
 		q.Set("project", c.project)
 	}
-	u := in.url + c.path
+	u := in.routeURL(c.path)
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}

@@ -40,6 +40,10 @@ func (Create) isCommand() {}
 func (Update) isCommand() {}
 func (Delete) isCommand() {}
 
+// ReservedID is no project's id: user-content host names use it as the
+// label of functions' hosts (<function>.<project>.fn.<sites domain>).
+const ReservedID = "fn"
+
 // Decide returns the events that follow from cmd given state. Returns
 // KindAlreadyExists when creating an existing project, KindNotFound when
 // changing a missing one.
@@ -51,6 +55,9 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		}
 		if !domain.ValidProjectID(c.ID) {
 			return nil, domain.FieldError("project_id", "must match [a-z0-9][a-z0-9-]{0,35}")
+		}
+		if c.ID == ReservedID {
+			return nil, domain.FieldError("project_id", "%q is reserved (functions' host names use it)", c.ID)
 		}
 		if c.Name == "" {
 			return nil, domain.FieldError("name", "must not be empty")

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/headers"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
 
@@ -281,8 +282,8 @@ func CheckSettings(s *eventsv1.SiteSettings) error {
 		if _, err := path.Match(strings.TrimSuffix(h.GetPattern(), "/*"), "x"); err != nil || !strings.HasPrefix(h.GetPattern(), "/") {
 			return domain.FieldError("settings.headers", "pattern %q must start with / and be a valid path pattern", h.GetPattern())
 		}
-		if !validHeaderName(h.GetName()) || strings.ContainsAny(h.GetValue(), "\r\n\x00") {
-			return domain.FieldError("settings.headers", "header %q is not a valid header", h.GetName())
+		if err := headers.Check("settings.headers", h.GetName(), h.GetValue()); err != nil {
+			return err
 		}
 	}
 	if len(s.GetDomains()) > MaxDomains {
@@ -309,17 +310,4 @@ func CheckSettings(s *eventsv1.SiteSettings) error {
 		}
 	}
 	return nil
-}
-
-func validHeaderName(n string) bool {
-	if n == "" {
-		return false
-	}
-	for i := 0; i < len(n); i++ {
-		c := n[i]
-		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
 }

@@ -44,6 +44,7 @@ func TestDecide(t *testing.T) {
 		given   []Command
 		when    Command
 		wantErr domain.Kind
+		wantMsg string // part of the error, when it matters
 		check   func(t *testing.T, evs []*eventsv1.Envelope, s State)
 	}{
 		{name: "create", when: create, check: func(t *testing.T, evs []*eventsv1.Envelope, s State) {
@@ -57,6 +58,25 @@ func TestDecide(t *testing.T) {
 			Settings: &eventsv1.SiteSettings{Redirects: []*eventsv1.Redirect{{From: "/a", To: "/b", Status: 200}}}}, wantErr: domain.KindInvalid},
 		{name: "header injection", when: Create{ID: "web", ProjectID: "p", Name: "x", Now: t0,
 			Settings: &eventsv1.SiteSettings{Headers: []*eventsv1.HeaderRule{{Pattern: "/*", Name: "X-A", Value: "a\r\nSet-Cookie: x"}}}}, wantErr: domain.KindInvalid},
+		{name: "create with a cookie for the parent domain", when: Create{ID: "web", ProjectID: "p", Name: "x", Now: t0,
+			Settings: headerRule("Set-Cookie", "a=1; Domain=example.com")}, wantErr: domain.KindInvalid,
+			wantMsg: `settings.headers: header "Set-Cookie" may not set a cookie with a Domain attribute`},
+		{name: "update with Cairn's session cookie", given: []Command{create}, when: Update{Settings: headerRule("Set-Cookie", "cairn_session_x=1"), Now: t0},
+			wantErr: domain.KindInvalid, wantMsg: `settings.headers: header "Set-Cookie" may not set a cookie named cairn_`},
+		{name: "update with Service-Worker-Allowed", given: []Command{create}, when: Update{Settings: headerRule("Service-Worker-Allowed", "/"), Now: t0},
+			wantErr: domain.KindInvalid, wantMsg: `settings.headers: header "Service-Worker-Allowed"`},
+		{name: "update with HSTS", given: []Command{create}, when: Update{Settings: headerRule("Strict-Transport-Security", "max-age=1; includeSubDomains"), Now: t0},
+			wantErr: domain.KindInvalid, wantMsg: `settings.headers: header "Strict-Transport-Security"`},
+		{name: "update with an empty header name", given: []Command{create}, when: Update{Settings: headerRule("", "x"), Now: t0},
+			wantErr: domain.KindInvalid, wantMsg: "settings.headers: a header name is empty"},
+		{name: "update with an 8 KiB value", given: []Command{create}, when: Update{Settings: headerRule("X-A", strings.Repeat("v", 8<<10)), Now: t0},
+			wantErr: domain.KindInvalid, wantMsg: `settings.headers: header "X-A": the value is 8192 bytes`},
+		{name: "update with an allowed cookie", given: []Command{create}, when: Update{Settings: headerRule("Set-Cookie", "theme=dark; Path=/"), Now: t0},
+			check: func(t *testing.T, _ []*eventsv1.Envelope, s State) {
+				if h := s.GetSettings().GetHeaders(); len(h) != 1 || h[0].GetValue() != "theme=dark; Path=/" {
+					t.Fatalf("rule not stored: %v", h)
+				}
+			}},
 		{name: "rename", given: []Command{create}, when: Update{Name: &name, Now: t0}, check: func(t *testing.T, _ []*eventsv1.Envelope, s State) {
 			if s.GetName() != "New" {
 				t.Fatalf("not renamed: %v", s)
@@ -120,8 +140,11 @@ func TestDecide(t *testing.T) {
 			s := given(t, c.given...)
 			evs, err := Decide(s, c.when)
 			if c.check == nil {
-				if err == nil || domain.KindOf(err) != c.wantErr {
-					t.Fatalf("want %v, got %v", c.wantErr, err)
+				if err == nil || domain.KindOf(err) != c.wantErr || !strings.Contains(err.Error(), c.wantMsg) {
+					t.Fatalf("want %v %q, got %v", c.wantErr, c.wantMsg, err)
+				}
+				if evs != nil {
+					t.Fatalf("a refused command decided events: %v", evs)
 				}
 				return
 			}
@@ -134,6 +157,10 @@ func TestDecide(t *testing.T) {
 			c.check(t, evs, s)
 		})
 	}
+}
+
+func headerRule(name, value string) *eventsv1.SiteSettings {
+	return &eventsv1.SiteSettings{Headers: []*eventsv1.HeaderRule{{Pattern: "/*", Name: name, Value: value}}}
 }
 
 func TestCleanPath(t *testing.T) {

@@ -51,6 +51,8 @@ func TestRequestAndResponses(t *testing.T) {
 		{"empty", `({ res }) => res.empty()`, 204, nil, ""},
 		{"text", `({ res }) => res.text('plain', 202)`, 202, map[string]string{"content-type": "text/plain; charset=utf-8"}, "plain"},
 		{"send", `({ res }) => res.send('raw', 200, { 'content-type': 'text/csv' })`, 200, map[string]string{"content-type": "text/csv"}, "raw"},
+		{"several values are field lines", `({ res }) => res.send('c', 200, { 'Set-Cookie': ['a=1', 'b=2'] })`, 200,
+			map[string]string{"set-cookie": "a=1\nb=2"}, "c"},
 		{"binary", `({ res }) => res.binary(new Uint8Array([104, 105]))`, 200, map[string]string{"content-type": "application/octet-stream"}, "hi"},
 		{"variables", `({ res, env, variables }) => res.json([env.GREETING, variables.GREETING, process.env.GREETING,
 			process.env.APPWRITE_FUNCTION_PROJECT_ID, process.env.APPWRITE_FUNCTION_API_ENDPOINT])`, 200, nil,

@@ -265,7 +265,12 @@
     function mk(body, statusCode, headers, defaults) {
       const h = Object.assign({}, defaults || {});
       if (headers && typeof headers === 'object') {
-        for (const k of Object.keys(headers)) h[k.toLowerCase()] = String(headers[k]);
+        // An array is several field lines (two Set-Cookie); "\n" separates
+        // them in the one string a header maps to (fnrun.Response.Headers).
+        for (const k of Object.keys(headers)) {
+          const v = headers[k];
+          h[k.toLowerCase()] = Array.isArray(v) ? v.map(String).join('\n') : String(v);
+        }
       }
       const r = { body: normalizeBody(body) === null ? '' : normalizeBody(body), statusCode: Number(statusCode), headers: h };
       Object.defineProperty(r, RESPONSE, { value: true });

@@ -1080,7 +1080,10 @@ type AuthSettings struct {
 	PasswordMinLength int32 `protobuf:"varint,3,opt,name=password_min_length,json=passwordMinLength,proto3" json:"password_min_length,omitempty"`
 	// Refuse the 10,000 most common passwords.
 	PasswordCheckCommon bool `protobuf:"varint,4,opt,name=password_check_common,json=passwordCheckCommon,proto3" json:"password_check_common,omitempty"`
-	// Origins (scheme://host[:port]) that redirect and link URLs may use.
+	// The project's web platforms: origins (scheme://host[:port]) whose
+	// pages may call the project's API from a browser (CORS, session
+	// cookies), and that redirect and link URLs may use. A wildcard first
+	// label (https://*.example.com) allows every subdomain of example.com.
 	AllowedOrigins []string         `protobuf:"bytes,5,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
 	Smtp           *SmtpSettings    `protobuf:"bytes,6,opt,name=smtp,proto3" json:"smtp,omitempty"`
 	OauthProviders []*OAuthProvider `protobuf:"bytes,7,rep,name=oauth_providers,json=oauthProviders,proto3" json:"oauth_providers,omitempty"`
@@ -1088,8 +1091,12 @@ type AuthSettings struct {
 	DisabledMethods []string `protobuf:"bytes,8,rep,name=disabled_methods,json=disabledMethods,proto3" json:"disabled_methods,omitempty"`
 	// Raising it rotates the project's JWT signing key.
 	JwtKeyGeneration int32 `protobuf:"varint,9,opt,name=jwt_key_generation,json=jwtKeyGeneration,proto3" json:"jwt_key_generation,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Refuse browser calls from localhost, 127.0.0.1 and [::1] on any port
+	// (allowed by default, for development) unless allowed_origins lists
+	// them.
+	DisableLocalhostOrigins bool `protobuf:"varint,10,opt,name=disable_localhost_origins,json=disableLocalhostOrigins,proto3" json:"disable_localhost_origins,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *AuthSettings) Reset() {
@@ -1183,6 +1190,13 @@ func (x *AuthSettings) GetJwtKeyGeneration() int32 {
 		return x.JwtKeyGeneration
 	}
 	return 0
+}
+
+func (x *AuthSettings) GetDisableLocalhostOrigins() bool {
+	if x != nil {
+		return x.DisableLocalhostOrigins
+	}
+	return false
 }
 
 type SmtpSettings struct {
@@ -1662,17 +1676,19 @@ const file_cairn_v1_users_proto_rawDesc = "" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12@\n" +
 	"\auser_id\x18\x02 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\x06userId\"6\n" +
 	"\x1aDeleteUserSessionsResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\x05R\adeleted\"\xe3\x04\n" +
+	"\adeleted\x18\x01 \x01(\x05R\adeleted\"\x9e\x05\n" +
 	"\fAuthSettings\x12X\n" +
 	"\x10session_duration\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\f\"\x06\b\x80\x86\xb0\x96\x012\x02\b<R\x0fsessionDuration\x12,\n" +
 	"\fmax_sessions\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\vmaxSessions\x129\n" +
 	"\x13password_min_length\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18@(\x00R\x11passwordMinLength\x122\n" +
-	"\x15password_check_common\x18\x04 \x01(\bR\x13passwordCheckCommon\x12;\n" +
-	"\x0fallowed_origins\x18\x05 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10@\"\br\x06\x18\x80\x02\x88\x01\x01R\x0eallowedOrigins\x12*\n" +
+	"\x15password_check_common\x18\x04 \x01(\bR\x13passwordCheckCommon\x12:\n" +
+	"\x0fallowed_origins\x18\x05 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\x02R\x0eallowedOrigins\x12*\n" +
 	"\x04smtp\x18\x06 \x01(\v2\x16.cairn.v1.SmtpSettingsR\x04smtp\x12J\n" +
 	"\x0foauth_providers\x18\a \x03(\v2\x17.cairn.v1.OAuthProviderB\b\xbaH\x05\x92\x01\x02\x10 R\x0eoauthProviders\x12p\n" +
 	"\x10disabled_methods\x18\b \x03(\tBE\xbaHB\x92\x01?\x18\x01\";r9R\x0eemail-passwordR\tanonymousR\tmagic-urlR\temail-otpR\x06oauth2R\x0fdisabledMethods\x125\n" +
-	"\x12jwt_key_generation\x18\t \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x10jwtKeyGeneration\"\xd2\x02\n" +
+	"\x12jwt_key_generation\x18\t \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x10jwtKeyGeneration\x12:\n" +
+	"\x19disable_localhost_origins\x18\n" +
+	" \x01(\bR\x17disableLocalhostOrigins\"\xd2\x02\n" +
 	"\fSmtpSettings\x12\x1e\n" +
 	"\x04host\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x04host\x12\x1f\n" +

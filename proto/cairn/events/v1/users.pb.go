@@ -1230,8 +1230,11 @@ type AuthSettings struct {
 	// Generation of the project's JWT signing key; raising it rotates the key.
 	JwtKeyGeneration int32                  `protobuf:"varint,10,opt,name=jwt_key_generation,json=jwtKeyGeneration,proto3" json:"jwt_key_generation,omitempty"`
 	UpdatedAt        *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Refuses browser calls from localhost, 127.0.0.1 and [::1] (allowed
+	// by default, for development) unless listed in allowed_origins.
+	DisableLocalhostOrigins bool `protobuf:"varint,12,opt,name=disable_localhost_origins,json=disableLocalhostOrigins,proto3" json:"disable_localhost_origins,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *AuthSettings) Reset() {
@@ -1339,6 +1342,13 @@ func (x *AuthSettings) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *AuthSettings) GetDisableLocalhostOrigins() bool {
+	if x != nil {
+		return x.DisableLocalhostOrigins
+	}
+	return false
 }
 
 // SmtpSettings say how the project's mail is sent.
@@ -1695,7 +1705,7 @@ const file_cairn_events_v1_users_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
 	"\x06holder\x18\x03 \x01(\tR\x06holder\x12\x1d\n" +
 	"\n" +
-	"project_id\x18\x04 \x01(\tR\tprojectId\"\xa7\x04\n" +
+	"project_id\x18\x04 \x01(\tR\tprojectId\"\xe3\x04\n" +
 	"\fAuthSettings\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x128\n" +
@@ -1710,7 +1720,8 @@ const file_cairn_events_v1_users_proto_rawDesc = "" +
 	"\x12jwt_key_generation\x18\n" +
 	" \x01(\x05R\x10jwtKeyGeneration\x129\n" +
 	"\n" +
-	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xe0\x01\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12:\n" +
+	"\x19disable_localhost_origins\x18\f \x01(\bR\x17disableLocalhostOrigins\"\xe0\x01\n" +
 	"\fSmtpSettings\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\x12\x1a\n" +
