@@ -11,6 +11,7 @@ import (
 	"github.com/cairn-dev/cairn/api/hosts"
 	"github.com/cairn-dev/cairn/api/origins"
 	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/streams"
 )
 
 // The browser edge: which host serves what (api/hosts), a site's own API
@@ -239,6 +240,10 @@ func (p platformSource) Platforms(project string) (origins.Platforms, error) {
 		return origins.Platforms{}, fmt.Errorf("origins: auth settings of %s: %w", project, err)
 	}
 	return origins.Platforms{Origins: st.GetAllowedOrigins(), LocalDev: !st.GetDisableLocalhostOrigins()}, nil
+}
+
+func (p platformSource) Version(project string) uint64 {
+	return p.reads.AppliedSeq(streams.ProjectStream(project))
 }
 
 func (p platformSource) EachProject(fn func(string, origins.Platforms) error) error {
