@@ -92,7 +92,9 @@ func BenchmarkEdge(b *testing.B) {
 		}
 	}
 	ok := func(r *http.Response) bool { return r.StatusCode == 200 }
-	cors := func(r *http.Response) bool { return r.StatusCode/100 == 2 && r.Header.Get("Access-Control-Allow-Origin") == app }
+	cors := func(r *http.Response) bool {
+		return r.StatusCode/100 == 2 && r.Header.Get("Access-Control-Allow-Origin") == app
+	}
 	get := "/cairn.v1.DatabasesService/GetDocument"
 	b.Run("get-no-origin", call(http.MethodPost, srv.url+get, "", ok))
 	b.Run("get-allowed-origin", call(http.MethodPost, srv.url+get, app, cors))
