@@ -213,6 +213,13 @@ func (s *Server) checkOrigin(ctx context.Context, project string) error {
 // redirectToHost answers a path that used to serve user content on the
 // API's host with a redirect to the content's own host.
 func redirectToHost(w http.ResponseWriter, r *http.Request, base, rest string) {
+	for _, v := range []string{r.PathValue("site"), r.PathValue("function")} {
+		if strings.ToLower(v) != v {
+			http.Error(w, "ids with upper-case letters have no host of their own (host names ignore case): "+
+				"call a function with CreateExecution, or use a lower-case id", http.StatusNotFound)
+			return
+		}
+	}
 	target := strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(rest, "/")
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
