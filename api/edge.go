@@ -11,6 +11,7 @@ import (
 	"github.com/cairn-dev/cairn/api/hosts"
 	"github.com/cairn-dev/cairn/api/origins"
 	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/streams"
 )
 
 // The browser edge: which host serves what (api/hosts), a site's own API
@@ -212,6 +213,13 @@ func (s *Server) checkOrigin(ctx context.Context, project string) error {
 // redirectToHost answers a path that used to serve user content on the
 // API's host with a redirect to the content's own host.
 func redirectToHost(w http.ResponseWriter, r *http.Request, base, rest string) {
+	for _, v := range []string{r.PathValue("site"), r.PathValue("function")} {
+		if strings.ToLower(v) != v {
+			http.Error(w, "ids with upper-case letters have no host of their own (host names ignore case): "+
+				"call a function with CreateExecution, or use a lower-case id", http.StatusNotFound)
+			return
+		}
+	}
 	target := strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(rest, "/")
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
@@ -239,6 +247,10 @@ func (p platformSource) Platforms(project string) (origins.Platforms, error) {
 		return origins.Platforms{}, fmt.Errorf("origins: auth settings of %s: %w", project, err)
 	}
 	return origins.Platforms{Origins: st.GetAllowedOrigins(), LocalDev: !st.GetDisableLocalhostOrigins()}, nil
+}
+
+func (p platformSource) Version(project string) uint64 {
+	return p.reads.AppliedSeq(streams.ProjectStream(project))
 }
 
 func (p platformSource) EachProject(fn func(string, origins.Platforms) error) error {

@@ -67,6 +67,8 @@ type ReadModels interface {
 	storageReads
 	functionReads
 	Ready() bool
+	// AppliedSeq is the last sequence of stream this node has applied.
+	AppliedSeq(stream string) uint64
 }
 
 // SiteBlobs stores and loads site files, content-addressed per project.

@@ -116,6 +116,7 @@ func TestMatch(t *testing.T) {
 type source map[string]Platforms
 
 func (s source) Platforms(p string) (Platforms, error) { return s[p], nil }
+func (s source) Version(string) uint64                 { return 0 }
 func (s source) EachProject(fn func(string, Platforms) error) error {
 	for p, pl := range s {
 		if err := fn(p, pl); err != nil {

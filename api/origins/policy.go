@@ -23,12 +23,19 @@ type Source interface {
 	Platforms(project string) (Platforms, error)
 	// EachProject calls fn with every project's platforms.
 	EachProject(fn func(project string, p Platforms) error) error
+	// Version changes whenever a project's platforms may have changed (the
+	// sequence its read models have applied); Platforms answers are
+	// reused while it stays the same.
+	Version(project string) uint64
 }
 
 // Policy answers whether an origin may call a project's API.
 type Policy struct {
 	src Source
 	now func() time.Time
+
+	cacheMu sync.Mutex
+	cache   map[string]cached // per project, while its version holds
 
 	mu      sync.Mutex
 	union   map[string]bool // exact origins allowed by some project
@@ -49,10 +56,34 @@ func NewPolicy(src Source, now func() time.Time) *Policy {
 	return &Policy{src: src, now: now}
 }
 
+type cached struct {
+	version uint64
+	pl      Platforms
+}
+
+// maxCached bounds the per-project cache; past it, it starts anew.
+const maxCached = 4096
+
 // Allowed reports whether origin may call project's API.
 func (p *Policy) Allowed(project, origin string) bool {
-	pl, err := p.src.Platforms(project)
-	return err == nil && Match(pl.Origins, pl.LocalDev, origin)
+	v := p.src.Version(project)
+	p.cacheMu.Lock()
+	c, ok := p.cache[project]
+	p.cacheMu.Unlock()
+	if !ok || c.version != v || v == 0 {
+		pl, err := p.src.Platforms(project)
+		if err != nil {
+			return false
+		}
+		c = cached{version: v, pl: pl}
+		p.cacheMu.Lock()
+		if p.cache == nil || len(p.cache) >= maxCached {
+			p.cache = map[string]cached{}
+		}
+		p.cache[project] = c
+		p.cacheMu.Unlock()
+	}
+	return Match(c.pl.Origins, c.pl.LocalDev, origin)
 }
 
 // AllowedByAny reports whether some project allows origin. A preflight

@@ -83,7 +83,7 @@ func benchServer(b *testing.B) *server {
 		b.Fatal(err)
 	}
 	cfg := config{DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0", AdminKey: testAdminKey, Sync: defaultSync,
-		LogLevel: "warn", MaxRequestBytes: 1 << 20}
+		LogLevel: "warn", MaxRequestBytes: 1 << 20, SitesDomain: "localhost"}
 	srv, err := startBenchServer(context.Background(), &cfg, logger)
 	if err != nil {
 		b.Fatal(err)

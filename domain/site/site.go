@@ -104,6 +104,10 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		if !domain.ValidResourceID(c.ID) {
 			return nil, domain.FieldError("site_id", "malformed id")
 		}
+		if strings.ToLower(c.ID) != c.ID {
+			// Host names ignore case: an upper-case site could not be served.
+			return nil, domain.FieldError("site_id", "must be lower case: a site is served at <site>.<project>.<sites domain>")
+		}
 		if c.Name == "" {
 			return nil, domain.FieldError("name", "must not be empty")
 		}

@@ -54,6 +54,7 @@ func TestDecide(t *testing.T) {
 		}},
 		{name: "create twice", given: []Command{create}, when: create, wantErr: domain.KindAlreadyExists},
 		{name: "create bad id", when: Create{ID: "a.b", ProjectID: "p", Name: "x", Now: t0}, wantErr: domain.KindInvalid},
+		{name: "create upper-case id (no host could serve it)", when: Create{ID: "Web", ProjectID: "p", Name: "x", Now: t0}, wantErr: domain.KindInvalid},
 		{name: "bad redirect status", when: Create{ID: "web", ProjectID: "p", Name: "x", Now: t0,
 			Settings: &eventsv1.SiteSettings{Redirects: []*eventsv1.Redirect{{From: "/a", To: "/b", Status: 200}}}}, wantErr: domain.KindInvalid},
 		{name: "header injection", when: Create{ID: "web", ProjectID: "p", Name: "x", Now: t0,
