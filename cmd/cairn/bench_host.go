@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,7 +33,10 @@ type benchChild struct {
 func startBenchChild(ctx context.Context, bin, dataDir, adminKey, sync string, stderr io.Writer) (*benchChild, error) {
 	cmd := exec.CommandContext(ctx, bin, "serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0",
 		"--nats-url=", "--sync", sync, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "CAIRN_ADMIN_KEY="+adminKey)
+	// The child runs embedded NATS: credentials meant for --nats-url in the
+	// bench's environment would make it refuse to start.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "CAIRN_NATS_") })
+	cmd.Env = append(env, "CAIRN_ADMIN_KEY="+adminKey)
 	cmd.Stderr = stderr
 	// On the bench's cancellation, stop the server gracefully, not SIGKILL.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }

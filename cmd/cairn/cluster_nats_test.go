@@ -96,6 +96,29 @@ func freePorts(t *testing.T, n int) []int {
 // processes are killed when t ends.
 func startNATSCluster(t *testing.T, size int) *natsCluster {
 	t.Helper()
+	return startNATSClusterConf(t, size, func(p *natsProc, routes string) string {
+		return fmt.Sprintf(`server_name: %s
+listen: "127.0.0.1:%d"
+http: "127.0.0.1:%d"
+jetstream {
+  store_dir: %q
+  max_memory_store: 64MB
+  max_file_store: 1GB
+}
+cluster {
+  name: "cairn-test"
+  listen: "127.0.0.1:%d"
+  routes: [%s]
+}
+`, p.name, p.clientPort, p.hcPort, p.storeDir, p.routePort, routes)
+	})
+}
+
+// startNATSClusterConf is startNATSCluster with each node's config file
+// written by conf, given the node (ports, store) and its routes to the
+// others, quoted and comma-separated.
+func startNATSClusterConf(t *testing.T, size int, conf func(p *natsProc, routes string) string) *natsCluster {
+	t.Helper()
 	c := &natsCluster{owner: t, bin: buildNATSServer(t), dir: filepath.Join(t.TempDir(), "nats")}
 	ports := freePorts(t, 3*size)
 	for i := range size {
@@ -111,20 +134,7 @@ func startNATSCluster(t *testing.T, size int) *natsCluster {
 				routes = append(routes, fmt.Sprintf("%q", fmt.Sprintf("nats-route://127.0.0.1:%d", q.routePort)))
 			}
 		}
-		conf := fmt.Sprintf(`server_name: %s
-listen: "127.0.0.1:%d"
-http: "127.0.0.1:%d"
-jetstream {
-  store_dir: %q
-  max_memory_store: 64MB
-  max_file_store: 1GB
-}
-cluster {
-  name: "cairn-test"
-  listen: "127.0.0.1:%d"
-  routes: [%s]
-}
-`, p.name, p.clientPort, p.hcPort, p.storeDir, p.routePort, strings.Join(routes, ", "))
+		conf := conf(p, strings.Join(routes, ", "))
 		if err := os.MkdirAll(p.storeDir, 0o700); err != nil {
 			t.Fatal(err)
 		}

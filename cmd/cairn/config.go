@@ -25,7 +25,16 @@ type config struct {
 	DataDir  string
 	HTTPAddr string
 	NATSURL  string
-	AdminKey string
+	// NATS client security for --nats-url (see natsauth.go): one
+	// authentication method, TLS, and the escape hatch for an unauthenticated
+	// remote server.
+	NATSCreds, NATSNKey                      string
+	NATSUser, NATSPassword, NATSPasswordFile string
+	NATSToken, NATSTokenFile                 string
+	NATSCA, NATSCert, NATSKey                string
+	NATSServerName                           string
+	NATSInsecure                             bool
+	AdminKey                                 string
 	// MasterKey is hex; generated into the data directory when empty.
 	MasterKey string
 	// Sync is "always" or a JetStream sync interval such as "100ms".
@@ -99,6 +108,21 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.DataDir, "data-dir", env("CAIRN_DATA_DIR", "./cairn_data"), "data directory for JetStream, Badger and generated keys (CAIRN_DATA_DIR)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", env("CAIRN_HTTP_ADDR", ":8080"), "HTTP listen address for Connect, gRPC and gRPC-Web (CAIRN_HTTP_ADDR)")
 	fs.StringVar(&c.NATSURL, "nats-url", env("CAIRN_NATS_URL", ""), "use this NATS server or cluster instead of the embedded one (CAIRN_NATS_URL)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", env("CAIRN_NATS_CREDS", ""), "NATS credentials file (user JWT and nkey seed) for --nats-url (CAIRN_NATS_CREDS)")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", env("CAIRN_NATS_NKEY", ""), "NATS nkey seed file for --nats-url (CAIRN_NATS_NKEY)")
+	fs.StringVar(&c.NATSUser, "nats-user", env("CAIRN_NATS_USER", ""), "NATS user for --nats-url, with --nats-password or --nats-password-file (CAIRN_NATS_USER)")
+	// Secrets from the environment are not shown as defaults in -h.
+	c.NATSPassword = getenv("CAIRN_NATS_PASSWORD")
+	fs.Var(hiddenString{&c.NATSPassword}, "nats-password", "NATS password of --nats-user; prefer --nats-password-file, flags show in ps (CAIRN_NATS_PASSWORD)")
+	fs.StringVar(&c.NATSPasswordFile, "nats-password-file", env("CAIRN_NATS_PASSWORD_FILE", ""), "file holding the NATS password of --nats-user (CAIRN_NATS_PASSWORD_FILE)")
+	c.NATSToken = getenv("CAIRN_NATS_TOKEN")
+	fs.Var(hiddenString{&c.NATSToken}, "nats-token", "NATS authentication token; prefer --nats-token-file (CAIRN_NATS_TOKEN)")
+	fs.StringVar(&c.NATSTokenFile, "nats-token-file", env("CAIRN_NATS_TOKEN_FILE", ""), "file holding the NATS authentication token (CAIRN_NATS_TOKEN_FILE)")
+	fs.StringVar(&c.NATSCA, "nats-ca", env("CAIRN_NATS_CA", ""), "PEM CA certificates that sign the NATS servers' certificates; turns TLS on (CAIRN_NATS_CA)")
+	fs.StringVar(&c.NATSCert, "nats-cert", env("CAIRN_NATS_CERT", ""), "PEM client certificate for NATS TLS, with --nats-key (CAIRN_NATS_CERT)")
+	fs.StringVar(&c.NATSKey, "nats-key", env("CAIRN_NATS_KEY", ""), "PEM private key of --nats-cert (CAIRN_NATS_KEY)")
+	fs.StringVar(&c.NATSServerName, "nats-server-name", env("CAIRN_NATS_SERVER_NAME", ""), "name the NATS servers' certificates must carry, when it differs from the --nats-url hosts; turns TLS on (CAIRN_NATS_SERVER_NAME)")
+	fs.BoolVar(&c.NATSInsecure, "nats-insecure", getenv("CAIRN_NATS_INSECURE") == "true", "allow a non-loopback --nats-url without credentials (anyone reaching it reads every project's events) (CAIRN_NATS_INSECURE=true)")
 	fs.StringVar(&c.AdminKey, "admin-key", env("CAIRN_ADMIN_KEY", ""), "operator credential; generated into the data directory when unset (CAIRN_ADMIN_KEY)")
 	fs.StringVar(&c.MasterKey, "master-key", env("CAIRN_MASTER_KEY", ""), "64 hex chars sealing instance secrets; generated into the data directory when unset; every node of a cluster needs the same (CAIRN_MASTER_KEY)")
 	fs.StringVar(&c.Sync, "sync", env("CAIRN_SYNC", defaultSync), "embedded JetStream fsync: 'always' (before every ack) or an interval (CAIRN_SYNC)")
@@ -124,6 +148,20 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")
 	fs.IntVar(&c.RealtimeMaxConnections, "realtime-max-connections", envInt(getenv, "CAIRN_REALTIME_MAX_CONNECTIONS"), "realtime subscriptions of one project on one node; 0 = 20000 (CAIRN_REALTIME_MAX_CONNECTIONS)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
+}
+
+// hiddenString is a string flag whose value (a secret, possibly from the
+// environment) never appears as a default in -h.
+type hiddenString struct{ p *string }
+
+func (h hiddenString) String() string {
+	// flag.isZeroValue calls String on a zero hiddenString.
+	return ""
+}
+
+func (h hiddenString) Set(v string) error {
+	*h.p = v
+	return nil
 }
 
 func envInt64(getenv func(string) string, name string) int64 {

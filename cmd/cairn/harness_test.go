@@ -102,13 +102,20 @@ func (b *logBuffer) lines(parts ...string) []string {
 // startInstance runs serve on dataDir until the test ends (or stop).
 func startInstance(t testing.TB, dataDir string, extra ...string) *instance {
 	t.Helper()
+	return startInstanceLog(t, dataDir, io.Discard, extra...)
+}
+
+// startInstanceLog is startInstance with the server's log written to
+// stderr.
+func startInstanceLog(t testing.TB, dataDir string, stderr io.Writer, extra ...string) *instance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	in := &instance{t: t, dataDir: dataDir, cancel: cancel, done: make(chan error, 1), logs: &logBuffer{}}
 	env := map[string]string{"CAIRN_ADMIN_KEY": testAdminKey}
 	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
 	go func() {
-		err := run(ctx, args, pw, in.logs, func(k string) string { return env[k] })
+		err := run(ctx, args, pw, io.MultiWriter(in.logs, stderr), func(k string) string { return env[k] })
 		pw.CloseWithError(errors.New("serve exited"))
 		in.done <- err
 	}()

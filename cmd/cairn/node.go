@@ -35,6 +35,14 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 	if cfg.Replicas < 0 || cfg.Replicas > 5 {
 		return nil, fmt.Errorf("--replicas: want 0 (auto) to 5, got %d", cfg.Replicas)
 	}
+	natsOpts, insecure, err := cfg.natsOptions()
+	if err != nil {
+		return nil, err
+	}
+	if insecure {
+		logger.Warn("connecting to a non-loopback NATS without credentials (--nats-insecure): anyone who reaches it can read and write every project's events",
+			"nats", redactedNATSURL(cfg.NATSURL))
+	}
 	n = &node{}
 	// "return nil, err" clears n before this runs: close the node built so far.
 	partial := n
@@ -60,8 +68,19 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 		}
 		n.nc, err = n.embedded.Connect(nats.Name("cairn"))
 	} else {
-		n.nc, err = nats.Connect(cfg.NATSURL, nats.Name("cairn"), nats.MaxReconnects(-1),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("NATS disconnected", "err", err) }))
+		opts := append([]nats.Option{nats.Name("cairn"), nats.MaxReconnects(-1),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("NATS disconnected", "err", err) }),
+			// Permission violations come back asynchronously: log them, they
+			// mean the server's permissions for Cairn's user are too narrow.
+			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+				if sub != nil {
+					logger.Error("NATS error", "subject", sub.Subject, "err", err)
+					return
+				}
+				logger.Error("NATS error", "err", err)
+			}),
+		}, natsOpts...)
+		n.nc, err = nats.Connect(cfg.NATSURL, opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)

@@ -31,6 +31,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	// A bad or unsafe NATS setting fails before anything is generated.
+	if _, _, err := cfg.natsOptions(); err != nil {
+		return err
+	}
 	if cfg.AdminKey == "" {
 		key, created, err := secretFile(filepath.Join(cfg.DataDir, "admin.key"), "cak_")
 		if err != nil {
@@ -49,7 +53,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	nats := "embedded"
 	if cfg.NATSURL != "" {
-		nats = cfg.NATSURL
+		nats = redactedNATSURL(cfg.NATSURL)
 	}
 	logger.Info("cairn serving", "addr", srv.url, "data_dir", cfg.DataDir, "nats", nats,
 		"sync", cfg.Sync, "startup", time.Since(start).Round(time.Millisecond))
