@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"runtime"
@@ -110,6 +111,9 @@ type Config struct {
 	// SitesDomain, when set, serves site S of project P at the host
 	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
 	SitesDomain string
+	// DNSResolver ("host:port") answers the TXT lookups that prove control
+	// of custom domains; empty: the system resolver.
+	DNSResolver string
 	// InviteMailer, when set, delivers team invitations.
 	InviteMailer inviteMailer
 	// OAuthHTTPClient, when set, makes every request to OAuth2/OIDC
@@ -167,6 +171,7 @@ type Server struct {
 	manifests   manifestCache
 	sitesDomain string
 	publicURL   string
+	resolver    *net.Resolver
 	hasher      *hasher
 	jwt         *jwt.Issuer
 	limits      *authLimits
@@ -186,6 +191,10 @@ func New(cfg Config) (http.Handler, error) {
 		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, ".")), publicURL: strings.TrimSuffix(cfg.PublicURL, "/")}
 	if s.logger == nil {
 		s.logger = slog.Default()
+	}
+	var err error
+	if s.resolver, err = newResolver(cfg.DNSResolver); err != nil {
+		return nil, err
 	}
 	s.renders = make(chan struct{}, runtime.GOMAXPROCS(0))
 	s.functions, s.runtimes = cfg.Functions.withDefaults(), cfg.Runtimes
@@ -256,6 +265,7 @@ func New(cfg Config) (http.Handler, error) {
 		s.siteFiles = sites.NewServer(s.blobs, sites.ServerOptions{Logger: s.logger})
 		s.manifests.max = 256
 		s.mountSites(mux)
+		mux.HandleFunc("GET "+tlsAskPath, s.tlsAsk)
 	}
 	s.mountStorage(mux)
 	s.mountFunctions(mux)

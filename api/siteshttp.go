@@ -72,12 +72,9 @@ func (s *Server) hostRouter(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // the API's own host: no read-model lookup on the RPC path
 			return
 		}
-		if c, err := s.reads.DomainClaim(host); err == nil {
-			if st, err := s.reads.Site(c.GetProjectId(), c.GetSiteId()); err == nil &&
-				slices.Contains(st.GetSettings().GetDomains(), host) && st.GetActiveDeploymentId() != "" {
-				s.serveDeploymentPath(w, r, st, st.GetActiveDeploymentId(), "", r.URL.Path)
-				return
-			}
+		if st, ok := s.customDomainSite(host); ok && st.GetActiveDeploymentId() != "" {
+			s.serveDeploymentPath(w, r, st, st.GetActiveDeploymentId(), "", r.URL.Path)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
