@@ -78,6 +78,7 @@ var rules = map[string]rule{
 	cairnv1connect.SitesServiceListDeploymentsProcedure:                {scope: access.SitesRead},
 	cairnv1connect.SitesServiceActivateDeploymentProcedure:             {scope: access.SitesWrite},
 	cairnv1connect.SitesServiceDeleteDeploymentProcedure:               {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceVerifySiteDomainProcedure:               {scope: access.SitesWrite},
 	cairnv1connect.StorageServiceCreateBucketProcedure:                 {scope: access.BucketsWrite},
 	cairnv1connect.StorageServiceGetBucketProcedure:                    {scope: access.BucketsRead},
 	cairnv1connect.StorageServiceListBucketsProcedure:                  {scope: access.BucketsRead},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"runtime"
@@ -114,6 +115,9 @@ type Config struct {
 	// SitesDomain, when set, serves site S of project P at the host
 	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
 	SitesDomain string
+	// DNSResolver ("host:port") answers the TXT lookups that prove control
+	// of custom domains; empty: the system resolver.
+	DNSResolver string
 	// InviteMailer, when set, delivers team invitations.
 	InviteMailer inviteMailer
 	// OAuthHTTPClient, when set, makes every request to OAuth2/OIDC
@@ -173,6 +177,7 @@ type Server struct {
 	publicURL   string
 	hosts       *hosts.Scheme
 	origins     *origins.Policy
+	resolver    *net.Resolver
 	hasher      *hasher
 	jwt         *jwt.Issuer
 	limits      *authLimits
@@ -202,6 +207,9 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s.origins = origins.NewPolicy(platformSource{cfg.Reads}, cfg.Now)
+	if s.resolver, err = newResolver(cfg.DNSResolver); err != nil {
+		return nil, err
+	}
 	s.renders = make(chan struct{}, runtime.GOMAXPROCS(0))
 	s.functions, s.runtimes = cfg.Functions.withDefaults(), cfg.Runtimes
 	s.codes.m, s.execSlots = map[string][]byte{}, map[string]chan struct{}{}
@@ -271,6 +279,7 @@ func New(cfg Config) (http.Handler, error) {
 		s.siteFiles = sites.NewServer(s.blobs, sites.ServerOptions{Logger: s.logger})
 		s.manifests.max = 256
 		s.mountSites(mux)
+		mux.HandleFunc("GET "+tlsAskPath, s.tlsAsk)
 	}
 	s.mountStorage(mux)
 	s.mountFunctions(mux)

@@ -26,7 +26,7 @@ func (h *sitesHandler) siteOut(s *eventsv1.Site) *cairnv1.Site {
 	}
 	return &cairnv1.Site{Id: s.GetId(), ProjectId: s.GetProjectId(), Name: s.GetName(), Settings: s.GetSettings(),
 		ActiveDeploymentId: s.GetActiveDeploymentId(), CreatedAt: s.GetCreatedAt(), UpdatedAt: s.GetUpdatedAt(),
-		Url: h.hosts.SiteURL(s.GetProjectId(), s.GetId())}
+		Url: h.hosts.SiteURL(s.GetProjectId(), s.GetId()), Domains: h.siteDomains(s)}
 }
 
 func (h *sitesHandler) deploymentOut(d *eventsv1.Deployment, active string, withFiles bool) *cairnv1.Deployment {
@@ -70,12 +70,14 @@ func (h *sitesHandler) CreateSite(ctx context.Context, req *cairnv1.CreateSiteRe
 	if id == "" || id == domain.UniqueID {
 		id = strings.ToLower(h.log.NewID())
 	}
-	if err := site.CheckSettings(req.GetSettings()); err != nil {
+	// Domains are claimed as stored: normalised first.
+	settings, reserved := site.NormalizeSettings(req.GetSettings()), h.reservedHosts()
+	if err := site.CheckSettings(settings, reserved); err != nil {
 		return nil, err
 	}
-	s, err := h.withDomains(ctx, req.GetProjectId(), id, nil, req.GetSettings().GetDomains(), func() (site.State, error) {
+	s, err := h.withDomains(ctx, req.GetProjectId(), id, nil, settings.GetDomains(), func() (site.State, error) {
 		s, _, err := h.writeSite(ctx, req.GetProjectId(), id, func(site.State) site.Command {
-			return site.Create{ID: id, ProjectID: req.GetProjectId(), Name: req.GetName(), Settings: req.GetSettings(), Now: h.log.Now()}
+			return site.Create{ID: id, ProjectID: req.GetProjectId(), Name: req.GetName(), Settings: settings, Reserved: reserved, Now: h.log.Now()}
 		})
 		return s, err
 	})
@@ -181,15 +183,16 @@ func (h *sitesHandler) UpdateSite(ctx context.Context, req *cairnv1.UpdateSiteRe
 		return nil, notFound(err, "site")
 	}
 	after := cur.GetSettings().GetDomains()
-	if req.GetSettings() != nil {
-		if err := site.CheckSettings(req.GetSettings()); err != nil {
+	settings, reserved := site.NormalizeSettings(req.GetSettings()), h.reservedHosts()
+	if settings != nil {
+		if err := site.CheckSettings(settings, reserved); err != nil {
 			return nil, err
 		}
-		after = req.GetSettings().GetDomains()
+		after = settings.GetDomains()
 	}
 	s, err := h.withDomains(ctx, req.GetProjectId(), req.GetSiteId(), cur.GetSettings().GetDomains(), after, func() (site.State, error) {
 		s, _, err := h.writeSite(ctx, req.GetProjectId(), req.GetSiteId(), func(site.State) site.Command {
-			return site.Update{Name: req.Name, Settings: req.GetSettings(), Now: h.log.Now()}
+			return site.Update{Name: req.Name, Settings: settings, Reserved: reserved, Now: h.log.Now()}
 		})
 		return s, err
 	})

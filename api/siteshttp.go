@@ -68,24 +68,6 @@ func (s *Server) serveSiteHost(w http.ResponseWriter, r *http.Request, t hosts.T
 	s.serveDeploymentPath(w, r, st, dep, "", r.URL.Path)
 }
 
-// customDomainSite returns the site a custom domain serves. A domain serves
-// only while its site still lists it: a claim left by a deleted site serves
-// nothing.
-func (s *Server) customDomainSite(host string) (*eventsv1.Site, bool) {
-	if !site.ValidDomain(host) {
-		return nil, false
-	}
-	c, err := s.reads.DomainClaim(host)
-	if err != nil {
-		return nil, false
-	}
-	st, err := s.reads.Site(c.GetProjectId(), c.GetSiteId())
-	if err != nil || !slices.Contains(st.GetSettings().GetDomains(), host) || st.GetActiveDeploymentId() == "" {
-		return nil, false
-	}
-	return st, true
-}
-
 func (s *Server) serveDeploymentPath(w http.ResponseWriter, r *http.Request, st *eventsv1.Site, depID, base, p string) {
 	// The site (read fresh) says whether the deployment still exists; its
 	// manifest never changes, so a decoded copy is cached.

@@ -49,6 +49,8 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applySitePut(txn, sp, ev, pl.DeploymentActivated.GetSite())
 	case *eventsv1.Envelope_DeploymentFailed:
 		err = p.applyDeploymentCreated(txn, sp, ev, pl.DeploymentFailed.GetSite(), pl.DeploymentFailed.GetDeployment())
+	case *eventsv1.Envelope_SiteDomainVerified:
+		err = p.applySitePut(txn, sp, ev, pl.SiteDomainVerified.GetSite())
 	case *eventsv1.Envelope_DeploymentDeleted:
 		err = p.applyDeploymentDeleted(txn, sp, ev, pl.DeploymentDeleted.GetSite(), pl.DeploymentDeleted.GetDeployment())
 	case *eventsv1.Envelope_DomainClaimed:

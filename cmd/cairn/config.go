@@ -72,6 +72,9 @@ type config struct {
 	SweepEvery time.Duration
 	// Realtime limits (api.RealtimeLimits); 0 = default.
 	RealtimeBuffer, RealtimeMaxConnections int
+	// DNSResolver ("host:port") answers custom domains' TXT challenges;
+	// empty: the system resolver.
+	DNSResolver string
 }
 
 // trustedProxies parses --trusted-proxies.
@@ -129,6 +132,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&c.Replicas, "replicas", envInt(getenv, "CAIRN_REPLICAS"), "stream replicas in a NATS cluster; 0 = auto: 3 on a cluster of 3+ servers, else 1 (CAIRN_REPLICAS)")
 	fs.StringVar(&c.PublicURL, "public-url", env("CAIRN_PUBLIC_URL", ""), "where clients reach this node, for URLs in answers; default from --http-addr (CAIRN_PUBLIC_URL)")
 	fs.StringVar(&c.SitesDomain, "sites-domain", env("CAIRN_SITES_DOMAIN", "localhost"), "serve site S of project P at S.P.<this domain> (CAIRN_SITES_DOMAIN; *.localhost resolves to loopback in browsers and curl)")
+	fs.StringVar(&c.DNSResolver, "dns-resolver", env("CAIRN_DNS_RESOLVER", ""), "host:port of the DNS server that answers custom domains' TXT challenges; default the system resolver (CAIRN_DNS_RESOLVER)")
 	fs.StringVar(&c.LogLevel, "log-level", env("CAIRN_LOG_LEVEL", "info"), "debug, info, warn or error (CAIRN_LOG_LEVEL)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest request message accepted")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("CAIRN_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client, for per-address rate limits (CAIRN_TRUSTED_PROXIES)")

@@ -317,6 +317,10 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.sites().DeleteDeployment(ctx, &cairnv1.DeleteDeploymentRequest{ProjectId: "victim", SiteId: "web", DeploymentId: "d"})
 			return err
 		}},
+		{"SitesService.VerifySiteDomain", func(ctx context.Context) error {
+			_, err := in.sites().VerifySiteDomain(ctx, &cairnv1.VerifySiteDomainRequest{ProjectId: "victim", SiteId: "web", Domain: "www.victim.test"})
+			return err
+		}},
 		{"UsersService.CreateUser", func(ctx context.Context) error {
 			_, err := in.users().CreateUser(ctx, &cairnv1.CreateUserRequest{ProjectId: "victim", Email: "x@example.com"})
 			return err

@@ -241,10 +241,24 @@ func TestSitesDeployServeRollback(t *testing.T) {
 }
 
 // TestSiteCustomDomains: a custom domain is held by one site instance-wide,
-// serves that site's production deployment, and is free again once dropped.
+// serves that site's production deployment once proven, and is free again
+// once dropped; the next holder needs its own proof.
 func TestSiteCustomDomains(t *testing.T) {
-	in := startInstance(t, t.TempDir())
+	z := startDNS(t)
+	in := domainInstance(t, t.TempDir(), z)
 	op, _ := as(context.Background(), testAdminKey)
+	verify := func(project string) {
+		t.Helper()
+		s, err := in.sites().GetSite(op, &cairnv1.GetSiteRequest{ProjectId: project, SiteId: "web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := siteDomain(s.GetSite(), "www.shop.test")
+		z.set(d.GetTxtRecordName(), d.GetTxtRecordValue())
+		if _, err := in.sites().VerifySiteDomain(op, &cairnv1.VerifySiteDomainRequest{ProjectId: project, SiteId: "web", Domain: "www.shop.test"}); err != nil {
+			t.Fatalf("verify for %s: %v", project, err)
+		}
+	}
 	for _, p := range []string{"a", "b"} {
 		if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: p, Name: p}); err != nil {
 			t.Fatal(err)
@@ -257,6 +271,7 @@ func TestSiteCustomDomains(t *testing.T) {
 	if res, body := in.httpDo(t, "POST", "/v1/sites/a/web/deployments?activate=true", testAdminKey, tarGz(t, map[string]string{"index.html": "site A"}), nil); res.StatusCode != 201 {
 		t.Fatalf("deploy A: %d %s", res.StatusCode, body)
 	}
+	verify("a")
 	if res, page := in.httpDo(t, "GET", "/", "", nil, map[string]string{"Host": "www.shop.test"}); res.StatusCode != 200 || page != "site A" {
 		t.Fatalf("custom domain: %d %q", res.StatusCode, page)
 	}
@@ -284,6 +299,11 @@ func TestSiteCustomDomains(t *testing.T) {
 	if res, body := in.httpDo(t, "POST", "/v1/sites/b/web/deployments?activate=true", testAdminKey, tarGz(t, map[string]string{"index.html": "site B"}), nil); res.StatusCode != 201 {
 		t.Fatalf("deploy B: %d %s", res.StatusCode, body)
 	}
+	// a's proof does not carry over to b: b proves it too.
+	if _, page := in.httpDo(t, "GET", "/", "", nil, map[string]string{"Host": "www.shop.test"}); page == "site B" {
+		t.Fatal("b's unproven domain serves")
+	}
+	verify("b")
 	if _, page := in.httpDo(t, "GET", "/", "", nil, map[string]string{"Host": "www.shop.test"}); page != "site B" {
 		t.Fatalf("custom domain after the move: %q", page)
 	}

@@ -42,13 +42,17 @@ type Command interface{ isCommand() }
 type Create struct {
 	ID, ProjectID, Name string
 	Settings            *eventsv1.SiteSettings
-	Now                 time.Time
+	// Reserved are the host names no custom domain may take.
+	Reserved Reserved
+	Now      time.Time
 }
 
 // Update changes what is set.
 type Update struct {
 	Name     *string
 	Settings *eventsv1.SiteSettings
+	// Reserved are the host names no custom domain may take.
+	Reserved Reserved
 	Now      time.Time
 }
 
@@ -111,11 +115,11 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		if c.Name == "" {
 			return nil, domain.FieldError("name", "must not be empty")
 		}
-		set := c.Settings
+		set := NormalizeSettings(c.Settings)
 		if set == nil {
 			set = &eventsv1.SiteSettings{}
 		}
-		if err := CheckSettings(set); err != nil {
+		if err := CheckSettings(set, c.Reserved); err != nil {
 			return nil, err
 		}
 		ts := timestamppb.New(c.Now)
@@ -135,10 +139,12 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 			s.Name = *c.Name
 		}
 		if c.Settings != nil {
-			if err := CheckSettings(c.Settings); err != nil {
+			set := NormalizeSettings(c.Settings)
+			if err := CheckSettings(set, c.Reserved); err != nil {
 				return nil, err
 			}
-			s.Settings = proto.CloneOf(c.Settings)
+			s.Settings = proto.CloneOf(set)
+			keepVerified(s)
 		}
 		if proto.Equal(s, state) {
 			return nil, nil
@@ -195,6 +201,8 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		d := &eventsv1.Deployment{Id: c.DeploymentID, ProjectId: s.GetProjectId(), SiteId: s.GetId(),
 			Status: eventsv1.DeploymentStatus_DEPLOYMENT_STATUS_FAILED, Failure: c.Reason, CreatedAt: timestamppb.New(c.Now)}
 		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_DeploymentFailed{DeploymentFailed: &eventsv1.DeploymentFailed{Site: s, Deployment: d}}}}, nil
+	case VerifyDomain:
+		return decideVerify(s, c)
 	case DeleteDeployment:
 		id := c.Deployment.GetId()
 		if !slices.Contains(s.DeploymentIds, id) {
@@ -228,6 +236,8 @@ func Evolve(state State, e *eventsv1.Envelope) State {
 		return p.DeploymentDeleted.GetSite()
 	case *eventsv1.Envelope_DeploymentFailed:
 		return p.DeploymentFailed.GetSite()
+	case *eventsv1.Envelope_SiteDomainVerified:
+		return p.SiteDomainVerified.GetSite()
 	}
 	return state
 }
@@ -274,8 +284,9 @@ func CheckDeployment(d *eventsv1.Deployment) error {
 	return nil
 }
 
-// CheckSettings validates serving settings.
-func CheckSettings(s *eventsv1.SiteSettings) error {
+// CheckSettings validates serving settings, whose domains are normalised
+// (NormalizeSettings); r are the host names no custom domain may take.
+func CheckSettings(s *eventsv1.SiteSettings, r Reserved) error {
 	if p := s.GetNotFoundPage(); p != "" && !CleanPath(p) {
 		return domain.FieldError("settings.not_found_page", "must be a clean relative path")
 	}
@@ -295,8 +306,8 @@ func CheckSettings(s *eventsv1.SiteSettings) error {
 	}
 	seen := map[string]bool{}
 	for _, d := range s.GetDomains() {
-		if !ValidDomain(d) {
-			return domain.FieldError("settings.domains", "%q is not a lower-case host name", d)
+		if err := CheckDomain("settings.domains", d, r); err != nil {
+			return err
 		}
 		if seen[d] {
 			return domain.FieldError("settings.domains", "%q appears twice", d)

@@ -196,6 +196,9 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 	case *eventsv1.Envelope_DeploymentDeleted:
 		s := p.DeploymentDeleted.GetSite()
 		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "deployments", p.DeploymentDeleted.GetDeployment().GetId(), "delete"), nil
+	case *eventsv1.Envelope_SiteDomainVerified:
+		s := p.SiteDomainVerified.GetSite()
+		return streams.ProjectSubject(s.GetProjectId(), "sites", s.GetId(), "domains", domainToken(p.SiteDomainVerified.GetDomain()), "verify"), nil
 	case *eventsv1.Envelope_TeamCreated:
 		t := p.TeamCreated.GetTeam()
 		return streams.ProjectSubject(t.GetProjectId(), "teams", t.GetId(), "create"), nil

@@ -24,6 +24,57 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type SiteDomainStatus int32
+
+const (
+	SiteDomainStatus_SITE_DOMAIN_STATUS_UNSPECIFIED SiteDomainStatus = 0
+	// Not proven yet: the domain does not serve the site.
+	SiteDomainStatus_SITE_DOMAIN_STATUS_PENDING SiteDomainStatus = 1
+	// Proven: the domain serves the site's production deployment.
+	SiteDomainStatus_SITE_DOMAIN_STATUS_VERIFIED SiteDomainStatus = 2
+)
+
+// Enum value maps for SiteDomainStatus.
+var (
+	SiteDomainStatus_name = map[int32]string{
+		0: "SITE_DOMAIN_STATUS_UNSPECIFIED",
+		1: "SITE_DOMAIN_STATUS_PENDING",
+		2: "SITE_DOMAIN_STATUS_VERIFIED",
+	}
+	SiteDomainStatus_value = map[string]int32{
+		"SITE_DOMAIN_STATUS_UNSPECIFIED": 0,
+		"SITE_DOMAIN_STATUS_PENDING":     1,
+		"SITE_DOMAIN_STATUS_VERIFIED":    2,
+	}
+)
+
+func (x SiteDomainStatus) Enum() *SiteDomainStatus {
+	p := new(SiteDomainStatus)
+	*p = x
+	return p
+}
+
+func (x SiteDomainStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SiteDomainStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_v1_sites_proto_enumTypes[0].Descriptor()
+}
+
+func (SiteDomainStatus) Type() protoreflect.EnumType {
+	return &file_cairn_v1_sites_proto_enumTypes[0]
+}
+
+func (x SiteDomainStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SiteDomainStatus.Descriptor instead.
+func (SiteDomainStatus) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{0}
+}
+
 type Site struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	Id                 string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -34,7 +85,10 @@ type Site struct {
 	CreatedAt          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt          *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Where the production deployment is served on this node.
-	Url           string `protobuf:"bytes,8,opt,name=url,proto3" json:"url,omitempty"`
+	Url string `protobuf:"bytes,8,opt,name=url,proto3" json:"url,omitempty"`
+	// The custom domains of settings.domains with what proves control of
+	// each, in the same order.
+	Domains       []*SiteDomain `protobuf:"bytes,9,rep,name=domains,proto3" json:"domains,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -125,6 +179,94 @@ func (x *Site) GetUrl() string {
 	return ""
 }
 
+func (x *Site) GetDomains() []*SiteDomain {
+	if x != nil {
+		return x.Domains
+	}
+	return nil
+}
+
+// SiteDomain is a custom domain of a site and its proof of control: create
+// a TXT record named txt_record_name with the value txt_record_value, then
+// call VerifySiteDomain. The value is derived, not stored: it stays the
+// same for this project, site and domain.
+type SiteDomain struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	TxtRecordName  string                 `protobuf:"bytes,2,opt,name=txt_record_name,json=txtRecordName,proto3" json:"txt_record_name,omitempty"`
+	TxtRecordValue string                 `protobuf:"bytes,3,opt,name=txt_record_value,json=txtRecordValue,proto3" json:"txt_record_value,omitempty"`
+	Status         SiteDomainStatus       `protobuf:"varint,4,opt,name=status,proto3,enum=cairn.v1.SiteDomainStatus" json:"status,omitempty"`
+	// When control was proven; unset while pending.
+	VerifiedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=verified_at,json=verifiedAt,proto3" json:"verified_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteDomain) Reset() {
+	*x = SiteDomain{}
+	mi := &file_cairn_v1_sites_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteDomain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteDomain) ProtoMessage() {}
+
+func (x *SiteDomain) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_sites_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteDomain.ProtoReflect.Descriptor instead.
+func (*SiteDomain) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SiteDomain) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SiteDomain) GetTxtRecordName() string {
+	if x != nil {
+		return x.TxtRecordName
+	}
+	return ""
+}
+
+func (x *SiteDomain) GetTxtRecordValue() string {
+	if x != nil {
+		return x.TxtRecordValue
+	}
+	return ""
+}
+
+func (x *SiteDomain) GetStatus() SiteDomainStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SiteDomainStatus_SITE_DOMAIN_STATUS_UNSPECIFIED
+}
+
+func (x *SiteDomain) GetVerifiedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.VerifiedAt
+	}
+	return nil
+}
+
 type Deployment struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -146,7 +288,7 @@ type Deployment struct {
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[1]
+	mi := &file_cairn_v1_sites_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +300,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[1]
+	mi := &file_cairn_v1_sites_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +313,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{1}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Deployment) GetId() string {
@@ -258,7 +400,7 @@ type CreateSiteRequest struct {
 
 func (x *CreateSiteRequest) Reset() {
 	*x = CreateSiteRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[2]
+	mi := &file_cairn_v1_sites_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -270,7 +412,7 @@ func (x *CreateSiteRequest) String() string {
 func (*CreateSiteRequest) ProtoMessage() {}
 
 func (x *CreateSiteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[2]
+	mi := &file_cairn_v1_sites_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -283,7 +425,7 @@ func (x *CreateSiteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSiteRequest.ProtoReflect.Descriptor instead.
 func (*CreateSiteRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{2}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateSiteRequest) GetProjectId() string {
@@ -323,7 +465,7 @@ type CreateSiteResponse struct {
 
 func (x *CreateSiteResponse) Reset() {
 	*x = CreateSiteResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[3]
+	mi := &file_cairn_v1_sites_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +477,7 @@ func (x *CreateSiteResponse) String() string {
 func (*CreateSiteResponse) ProtoMessage() {}
 
 func (x *CreateSiteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[3]
+	mi := &file_cairn_v1_sites_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +490,7 @@ func (x *CreateSiteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSiteResponse.ProtoReflect.Descriptor instead.
 func (*CreateSiteResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{3}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateSiteResponse) GetSite() *Site {
@@ -368,7 +510,7 @@ type GetSiteRequest struct {
 
 func (x *GetSiteRequest) Reset() {
 	*x = GetSiteRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[4]
+	mi := &file_cairn_v1_sites_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +522,7 @@ func (x *GetSiteRequest) String() string {
 func (*GetSiteRequest) ProtoMessage() {}
 
 func (x *GetSiteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[4]
+	mi := &file_cairn_v1_sites_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +535,7 @@ func (x *GetSiteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSiteRequest.ProtoReflect.Descriptor instead.
 func (*GetSiteRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{4}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetSiteRequest) GetProjectId() string {
@@ -419,7 +561,7 @@ type GetSiteResponse struct {
 
 func (x *GetSiteResponse) Reset() {
 	*x = GetSiteResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[5]
+	mi := &file_cairn_v1_sites_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +573,7 @@ func (x *GetSiteResponse) String() string {
 func (*GetSiteResponse) ProtoMessage() {}
 
 func (x *GetSiteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[5]
+	mi := &file_cairn_v1_sites_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +586,7 @@ func (x *GetSiteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSiteResponse.ProtoReflect.Descriptor instead.
 func (*GetSiteResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{5}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetSiteResponse) GetSite() *Site {
@@ -465,7 +607,7 @@ type ListSitesRequest struct {
 
 func (x *ListSitesRequest) Reset() {
 	*x = ListSitesRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[6]
+	mi := &file_cairn_v1_sites_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +619,7 @@ func (x *ListSitesRequest) String() string {
 func (*ListSitesRequest) ProtoMessage() {}
 
 func (x *ListSitesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[6]
+	mi := &file_cairn_v1_sites_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +632,7 @@ func (x *ListSitesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSitesRequest.ProtoReflect.Descriptor instead.
 func (*ListSitesRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{6}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListSitesRequest) GetProjectId() string {
@@ -524,7 +666,7 @@ type ListSitesResponse struct {
 
 func (x *ListSitesResponse) Reset() {
 	*x = ListSitesResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[7]
+	mi := &file_cairn_v1_sites_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +678,7 @@ func (x *ListSitesResponse) String() string {
 func (*ListSitesResponse) ProtoMessage() {}
 
 func (x *ListSitesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[7]
+	mi := &file_cairn_v1_sites_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +691,7 @@ func (x *ListSitesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSitesResponse.ProtoReflect.Descriptor instead.
 func (*ListSitesResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{7}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListSitesResponse) GetSites() []*Site {
@@ -579,7 +721,7 @@ type UpdateSiteRequest struct {
 
 func (x *UpdateSiteRequest) Reset() {
 	*x = UpdateSiteRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[8]
+	mi := &file_cairn_v1_sites_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +733,7 @@ func (x *UpdateSiteRequest) String() string {
 func (*UpdateSiteRequest) ProtoMessage() {}
 
 func (x *UpdateSiteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[8]
+	mi := &file_cairn_v1_sites_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +746,7 @@ func (x *UpdateSiteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSiteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSiteRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{8}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateSiteRequest) GetProjectId() string {
@@ -644,7 +786,7 @@ type UpdateSiteResponse struct {
 
 func (x *UpdateSiteResponse) Reset() {
 	*x = UpdateSiteResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[9]
+	mi := &file_cairn_v1_sites_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +798,7 @@ func (x *UpdateSiteResponse) String() string {
 func (*UpdateSiteResponse) ProtoMessage() {}
 
 func (x *UpdateSiteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[9]
+	mi := &file_cairn_v1_sites_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +811,7 @@ func (x *UpdateSiteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSiteResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSiteResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{9}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateSiteResponse) GetSite() *Site {
@@ -689,7 +831,7 @@ type DeleteSiteRequest struct {
 
 func (x *DeleteSiteRequest) Reset() {
 	*x = DeleteSiteRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[10]
+	mi := &file_cairn_v1_sites_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +843,7 @@ func (x *DeleteSiteRequest) String() string {
 func (*DeleteSiteRequest) ProtoMessage() {}
 
 func (x *DeleteSiteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[10]
+	mi := &file_cairn_v1_sites_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +856,7 @@ func (x *DeleteSiteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSiteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSiteRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{10}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteSiteRequest) GetProjectId() string {
@@ -739,7 +881,7 @@ type DeleteSiteResponse struct {
 
 func (x *DeleteSiteResponse) Reset() {
 	*x = DeleteSiteResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[11]
+	mi := &file_cairn_v1_sites_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +893,7 @@ func (x *DeleteSiteResponse) String() string {
 func (*DeleteSiteResponse) ProtoMessage() {}
 
 func (x *DeleteSiteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[11]
+	mi := &file_cairn_v1_sites_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +906,7 @@ func (x *DeleteSiteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSiteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSiteResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{11}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{12}
 }
 
 type MissingFilesRequest struct {
@@ -777,7 +919,7 @@ type MissingFilesRequest struct {
 
 func (x *MissingFilesRequest) Reset() {
 	*x = MissingFilesRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[12]
+	mi := &file_cairn_v1_sites_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +931,7 @@ func (x *MissingFilesRequest) String() string {
 func (*MissingFilesRequest) ProtoMessage() {}
 
 func (x *MissingFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[12]
+	mi := &file_cairn_v1_sites_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +944,7 @@ func (x *MissingFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissingFilesRequest.ProtoReflect.Descriptor instead.
 func (*MissingFilesRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{12}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MissingFilesRequest) GetProjectId() string {
@@ -828,7 +970,7 @@ type MissingFilesResponse struct {
 
 func (x *MissingFilesResponse) Reset() {
 	*x = MissingFilesResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[13]
+	mi := &file_cairn_v1_sites_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +982,7 @@ func (x *MissingFilesResponse) String() string {
 func (*MissingFilesResponse) ProtoMessage() {}
 
 func (x *MissingFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[13]
+	mi := &file_cairn_v1_sites_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +995,7 @@ func (x *MissingFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissingFilesResponse.ProtoReflect.Descriptor instead.
 func (*MissingFilesResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{13}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MissingFilesResponse) GetSha256() []string {
@@ -876,7 +1018,7 @@ type CreateDeploymentRequest struct {
 
 func (x *CreateDeploymentRequest) Reset() {
 	*x = CreateDeploymentRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[14]
+	mi := &file_cairn_v1_sites_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1030,7 @@ func (x *CreateDeploymentRequest) String() string {
 func (*CreateDeploymentRequest) ProtoMessage() {}
 
 func (x *CreateDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[14]
+	mi := &file_cairn_v1_sites_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1043,7 @@ func (x *CreateDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*CreateDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{14}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateDeploymentRequest) GetProjectId() string {
@@ -941,7 +1083,7 @@ type CreateDeploymentResponse struct {
 
 func (x *CreateDeploymentResponse) Reset() {
 	*x = CreateDeploymentResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[15]
+	mi := &file_cairn_v1_sites_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -953,7 +1095,7 @@ func (x *CreateDeploymentResponse) String() string {
 func (*CreateDeploymentResponse) ProtoMessage() {}
 
 func (x *CreateDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[15]
+	mi := &file_cairn_v1_sites_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -966,7 +1108,7 @@ func (x *CreateDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*CreateDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{15}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateDeploymentResponse) GetDeployment() *Deployment {
@@ -987,7 +1129,7 @@ type GetDeploymentRequest struct {
 
 func (x *GetDeploymentRequest) Reset() {
 	*x = GetDeploymentRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[16]
+	mi := &file_cairn_v1_sites_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1141,7 @@ func (x *GetDeploymentRequest) String() string {
 func (*GetDeploymentRequest) ProtoMessage() {}
 
 func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[16]
+	mi := &file_cairn_v1_sites_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1154,7 @@ func (x *GetDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{16}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetDeploymentRequest) GetProjectId() string {
@@ -1045,7 +1187,7 @@ type GetDeploymentResponse struct {
 
 func (x *GetDeploymentResponse) Reset() {
 	*x = GetDeploymentResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[17]
+	mi := &file_cairn_v1_sites_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1199,7 @@ func (x *GetDeploymentResponse) String() string {
 func (*GetDeploymentResponse) ProtoMessage() {}
 
 func (x *GetDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[17]
+	mi := &file_cairn_v1_sites_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1212,7 @@ func (x *GetDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*GetDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{17}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetDeploymentResponse) GetDeployment() *Deployment {
@@ -1092,7 +1234,7 @@ type ListDeploymentsRequest struct {
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[18]
+	mi := &file_cairn_v1_sites_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1246,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[18]
+	mi := &file_cairn_v1_sites_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1259,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{18}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListDeploymentsRequest) GetProjectId() string {
@@ -1158,7 +1300,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[19]
+	mi := &file_cairn_v1_sites_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1312,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[19]
+	mi := &file_cairn_v1_sites_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1325,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{19}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
@@ -1211,7 +1353,7 @@ type ActivateDeploymentRequest struct {
 
 func (x *ActivateDeploymentRequest) Reset() {
 	*x = ActivateDeploymentRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[20]
+	mi := &file_cairn_v1_sites_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1365,7 @@ func (x *ActivateDeploymentRequest) String() string {
 func (*ActivateDeploymentRequest) ProtoMessage() {}
 
 func (x *ActivateDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[20]
+	mi := &file_cairn_v1_sites_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1378,7 @@ func (x *ActivateDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*ActivateDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{20}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ActivateDeploymentRequest) GetProjectId() string {
@@ -1269,7 +1411,7 @@ type ActivateDeploymentResponse struct {
 
 func (x *ActivateDeploymentResponse) Reset() {
 	*x = ActivateDeploymentResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[21]
+	mi := &file_cairn_v1_sites_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1423,7 @@ func (x *ActivateDeploymentResponse) String() string {
 func (*ActivateDeploymentResponse) ProtoMessage() {}
 
 func (x *ActivateDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[21]
+	mi := &file_cairn_v1_sites_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1436,7 @@ func (x *ActivateDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*ActivateDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{21}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ActivateDeploymentResponse) GetSite() *Site {
@@ -1315,7 +1457,7 @@ type DeleteDeploymentRequest struct {
 
 func (x *DeleteDeploymentRequest) Reset() {
 	*x = DeleteDeploymentRequest{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[22]
+	mi := &file_cairn_v1_sites_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1469,7 @@ func (x *DeleteDeploymentRequest) String() string {
 func (*DeleteDeploymentRequest) ProtoMessage() {}
 
 func (x *DeleteDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[22]
+	mi := &file_cairn_v1_sites_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1482,7 @@ func (x *DeleteDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{22}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteDeploymentRequest) GetProjectId() string {
@@ -1372,7 +1514,7 @@ type DeleteDeploymentResponse struct {
 
 func (x *DeleteDeploymentResponse) Reset() {
 	*x = DeleteDeploymentResponse{}
-	mi := &file_cairn_v1_sites_proto_msgTypes[23]
+	mi := &file_cairn_v1_sites_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +1526,7 @@ func (x *DeleteDeploymentResponse) String() string {
 func (*DeleteDeploymentResponse) ProtoMessage() {}
 
 func (x *DeleteDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_sites_proto_msgTypes[23]
+	mi := &file_cairn_v1_sites_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,14 +1539,127 @@ func (x *DeleteDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{23}
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{24}
+}
+
+type VerifySiteDomainRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ProjectId string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	SiteId    string                 `protobuf:"bytes,2,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
+	// One of the site's settings.domains (compared lower-case).
+	Domain        string `protobuf:"bytes,3,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifySiteDomainRequest) Reset() {
+	*x = VerifySiteDomainRequest{}
+	mi := &file_cairn_v1_sites_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifySiteDomainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifySiteDomainRequest) ProtoMessage() {}
+
+func (x *VerifySiteDomainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_sites_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifySiteDomainRequest.ProtoReflect.Descriptor instead.
+func (*VerifySiteDomainRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *VerifySiteDomainRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *VerifySiteDomainRequest) GetSiteId() string {
+	if x != nil {
+		return x.SiteId
+	}
+	return ""
+}
+
+func (x *VerifySiteDomainRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+type VerifySiteDomainResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Domain        *SiteDomain            `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifySiteDomainResponse) Reset() {
+	*x = VerifySiteDomainResponse{}
+	mi := &file_cairn_v1_sites_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifySiteDomainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifySiteDomainResponse) ProtoMessage() {}
+
+func (x *VerifySiteDomainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_sites_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifySiteDomainResponse.ProtoReflect.Descriptor instead.
+func (*VerifySiteDomainResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_sites_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *VerifySiteDomainResponse) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+func (x *VerifySiteDomainResponse) GetDomain() *SiteDomain {
+	if x != nil {
+		return x.Domain
+	}
+	return nil
 }
 
 var File_cairn_v1_sites_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_sites_proto_rawDesc = "" +
 	"\n" +
-	"\x14cairn/v1/sites.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccairn/events/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n" +
+	"\x14cairn/v1/sites.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccairn/events/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x02\n" +
 	"\x04Site\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1416,7 +1671,16 @@ const file_cairn_v1_sites_proto_rawDesc = "" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x10\n" +
-	"\x03url\x18\b \x01(\tR\x03url\"\xed\x02\n" +
+	"\x03url\x18\b \x01(\tR\x03url\x12.\n" +
+	"\adomains\x18\t \x03(\v2\x14.cairn.v1.SiteDomainR\adomains\"\xe3\x01\n" +
+	"\n" +
+	"SiteDomain\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
+	"\x0ftxt_record_name\x18\x02 \x01(\tR\rtxtRecordName\x12(\n" +
+	"\x10txt_record_value\x18\x03 \x01(\tR\x0etxtRecordValue\x122\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x1a.cairn.v1.SiteDomainStatusR\x06status\x12;\n" +
+	"\vverified_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"verifiedAt\"\xed\x02\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
@@ -1522,7 +1786,20 @@ const file_cairn_v1_sites_proto_rawDesc = "" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x129\n" +
 	"\asite_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\x06siteId\x12L\n" +
 	"\rdeployment_id\x18\x03 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\fdeploymentId\"\x1a\n" +
-	"\x18DeleteDeploymentResponse2\xa4\a\n" +
+	"\x18DeleteDeploymentResponse\"\xb9\x01\n" +
+	"\x17VerifySiteDomainRequest\x12?\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x129\n" +
+	"\asite_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\x06siteId\x12\"\n" +
+	"\x06domain\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x06domain\"l\n" +
+	"\x18VerifySiteDomainResponse\x12\"\n" +
+	"\x04site\x18\x01 \x01(\v2\x0e.cairn.v1.SiteR\x04site\x12,\n" +
+	"\x06domain\x18\x02 \x01(\v2\x14.cairn.v1.SiteDomainR\x06domain*w\n" +
+	"\x10SiteDomainStatus\x12\"\n" +
+	"\x1eSITE_DOMAIN_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aSITE_DOMAIN_STATUS_PENDING\x10\x01\x12\x1f\n" +
+	"\x1bSITE_DOMAIN_STATUS_VERIFIED\x10\x022\x81\b\n" +
 	"\fSitesService\x12I\n" +
 	"\n" +
 	"CreateSite\x12\x1b.cairn.v1.CreateSiteRequest\x1a\x1c.cairn.v1.CreateSiteResponse\"\x00\x12C\n" +
@@ -1537,7 +1814,8 @@ const file_cairn_v1_sites_proto_rawDesc = "" +
 	"\rGetDeployment\x12\x1e.cairn.v1.GetDeploymentRequest\x1a\x1f.cairn.v1.GetDeploymentResponse\"\x03\x90\x02\x01\x12[\n" +
 	"\x0fListDeployments\x12 .cairn.v1.ListDeploymentsRequest\x1a!.cairn.v1.ListDeploymentsResponse\"\x03\x90\x02\x01\x12a\n" +
 	"\x12ActivateDeployment\x12#.cairn.v1.ActivateDeploymentRequest\x1a$.cairn.v1.ActivateDeploymentResponse\"\x00\x12[\n" +
-	"\x10DeleteDeployment\x12!.cairn.v1.DeleteDeploymentRequest\x1a\".cairn.v1.DeleteDeploymentResponse\"\x00B\x8e\x01\n" +
+	"\x10DeleteDeployment\x12!.cairn.v1.DeleteDeploymentRequest\x1a\".cairn.v1.DeleteDeploymentResponse\"\x00\x12[\n" +
+	"\x10VerifySiteDomain\x12!.cairn.v1.VerifySiteDomainRequest\x1a\".cairn.v1.VerifySiteDomainResponse\"\x00B\x8e\x01\n" +
 	"\fcom.cairn.v1B\n" +
 	"SitesProtoP\x01Z1github.com/cairn-dev/cairn/proto/cairn/v1;cairnv1\xa2\x02\x03CXX\xaa\x02\bCairn.V1\xca\x02\bCairn\\V1\xe2\x02\x14Cairn\\V1\\GPBMetadata\xea\x02\tCairn::V1b\x06proto3"
 
@@ -1553,82 +1831,94 @@ func file_cairn_v1_sites_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_sites_proto_rawDescData
 }
 
-var file_cairn_v1_sites_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_cairn_v1_sites_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_cairn_v1_sites_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_cairn_v1_sites_proto_goTypes = []any{
-	(*Site)(nil),                       // 0: cairn.v1.Site
-	(*Deployment)(nil),                 // 1: cairn.v1.Deployment
-	(*CreateSiteRequest)(nil),          // 2: cairn.v1.CreateSiteRequest
-	(*CreateSiteResponse)(nil),         // 3: cairn.v1.CreateSiteResponse
-	(*GetSiteRequest)(nil),             // 4: cairn.v1.GetSiteRequest
-	(*GetSiteResponse)(nil),            // 5: cairn.v1.GetSiteResponse
-	(*ListSitesRequest)(nil),           // 6: cairn.v1.ListSitesRequest
-	(*ListSitesResponse)(nil),          // 7: cairn.v1.ListSitesResponse
-	(*UpdateSiteRequest)(nil),          // 8: cairn.v1.UpdateSiteRequest
-	(*UpdateSiteResponse)(nil),         // 9: cairn.v1.UpdateSiteResponse
-	(*DeleteSiteRequest)(nil),          // 10: cairn.v1.DeleteSiteRequest
-	(*DeleteSiteResponse)(nil),         // 11: cairn.v1.DeleteSiteResponse
-	(*MissingFilesRequest)(nil),        // 12: cairn.v1.MissingFilesRequest
-	(*MissingFilesResponse)(nil),       // 13: cairn.v1.MissingFilesResponse
-	(*CreateDeploymentRequest)(nil),    // 14: cairn.v1.CreateDeploymentRequest
-	(*CreateDeploymentResponse)(nil),   // 15: cairn.v1.CreateDeploymentResponse
-	(*GetDeploymentRequest)(nil),       // 16: cairn.v1.GetDeploymentRequest
-	(*GetDeploymentResponse)(nil),      // 17: cairn.v1.GetDeploymentResponse
-	(*ListDeploymentsRequest)(nil),     // 18: cairn.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),    // 19: cairn.v1.ListDeploymentsResponse
-	(*ActivateDeploymentRequest)(nil),  // 20: cairn.v1.ActivateDeploymentRequest
-	(*ActivateDeploymentResponse)(nil), // 21: cairn.v1.ActivateDeploymentResponse
-	(*DeleteDeploymentRequest)(nil),    // 22: cairn.v1.DeleteDeploymentRequest
-	(*DeleteDeploymentResponse)(nil),   // 23: cairn.v1.DeleteDeploymentResponse
-	(*v1.SiteSettings)(nil),            // 24: cairn.events.v1.SiteSettings
-	(*timestamppb.Timestamp)(nil),      // 25: google.protobuf.Timestamp
-	(*v1.SiteFile)(nil),                // 26: cairn.events.v1.SiteFile
-	(v1.DeploymentStatus)(0),           // 27: cairn.events.v1.DeploymentStatus
+	(SiteDomainStatus)(0),              // 0: cairn.v1.SiteDomainStatus
+	(*Site)(nil),                       // 1: cairn.v1.Site
+	(*SiteDomain)(nil),                 // 2: cairn.v1.SiteDomain
+	(*Deployment)(nil),                 // 3: cairn.v1.Deployment
+	(*CreateSiteRequest)(nil),          // 4: cairn.v1.CreateSiteRequest
+	(*CreateSiteResponse)(nil),         // 5: cairn.v1.CreateSiteResponse
+	(*GetSiteRequest)(nil),             // 6: cairn.v1.GetSiteRequest
+	(*GetSiteResponse)(nil),            // 7: cairn.v1.GetSiteResponse
+	(*ListSitesRequest)(nil),           // 8: cairn.v1.ListSitesRequest
+	(*ListSitesResponse)(nil),          // 9: cairn.v1.ListSitesResponse
+	(*UpdateSiteRequest)(nil),          // 10: cairn.v1.UpdateSiteRequest
+	(*UpdateSiteResponse)(nil),         // 11: cairn.v1.UpdateSiteResponse
+	(*DeleteSiteRequest)(nil),          // 12: cairn.v1.DeleteSiteRequest
+	(*DeleteSiteResponse)(nil),         // 13: cairn.v1.DeleteSiteResponse
+	(*MissingFilesRequest)(nil),        // 14: cairn.v1.MissingFilesRequest
+	(*MissingFilesResponse)(nil),       // 15: cairn.v1.MissingFilesResponse
+	(*CreateDeploymentRequest)(nil),    // 16: cairn.v1.CreateDeploymentRequest
+	(*CreateDeploymentResponse)(nil),   // 17: cairn.v1.CreateDeploymentResponse
+	(*GetDeploymentRequest)(nil),       // 18: cairn.v1.GetDeploymentRequest
+	(*GetDeploymentResponse)(nil),      // 19: cairn.v1.GetDeploymentResponse
+	(*ListDeploymentsRequest)(nil),     // 20: cairn.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),    // 21: cairn.v1.ListDeploymentsResponse
+	(*ActivateDeploymentRequest)(nil),  // 22: cairn.v1.ActivateDeploymentRequest
+	(*ActivateDeploymentResponse)(nil), // 23: cairn.v1.ActivateDeploymentResponse
+	(*DeleteDeploymentRequest)(nil),    // 24: cairn.v1.DeleteDeploymentRequest
+	(*DeleteDeploymentResponse)(nil),   // 25: cairn.v1.DeleteDeploymentResponse
+	(*VerifySiteDomainRequest)(nil),    // 26: cairn.v1.VerifySiteDomainRequest
+	(*VerifySiteDomainResponse)(nil),   // 27: cairn.v1.VerifySiteDomainResponse
+	(*v1.SiteSettings)(nil),            // 28: cairn.events.v1.SiteSettings
+	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
+	(*v1.SiteFile)(nil),                // 30: cairn.events.v1.SiteFile
+	(v1.DeploymentStatus)(0),           // 31: cairn.events.v1.DeploymentStatus
 }
 var file_cairn_v1_sites_proto_depIdxs = []int32{
-	24, // 0: cairn.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	25, // 1: cairn.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	25, // 2: cairn.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	25, // 3: cairn.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	26, // 4: cairn.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	27, // 5: cairn.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	24, // 6: cairn.v1.CreateSiteRequest.settings:type_name -> cairn.events.v1.SiteSettings
-	0,  // 7: cairn.v1.CreateSiteResponse.site:type_name -> cairn.v1.Site
-	0,  // 8: cairn.v1.GetSiteResponse.site:type_name -> cairn.v1.Site
-	0,  // 9: cairn.v1.ListSitesResponse.sites:type_name -> cairn.v1.Site
-	24, // 10: cairn.v1.UpdateSiteRequest.settings:type_name -> cairn.events.v1.SiteSettings
-	0,  // 11: cairn.v1.UpdateSiteResponse.site:type_name -> cairn.v1.Site
-	26, // 12: cairn.v1.CreateDeploymentRequest.files:type_name -> cairn.events.v1.SiteFile
-	1,  // 13: cairn.v1.CreateDeploymentResponse.deployment:type_name -> cairn.v1.Deployment
-	1,  // 14: cairn.v1.GetDeploymentResponse.deployment:type_name -> cairn.v1.Deployment
-	1,  // 15: cairn.v1.ListDeploymentsResponse.deployments:type_name -> cairn.v1.Deployment
-	0,  // 16: cairn.v1.ActivateDeploymentResponse.site:type_name -> cairn.v1.Site
-	2,  // 17: cairn.v1.SitesService.CreateSite:input_type -> cairn.v1.CreateSiteRequest
-	4,  // 18: cairn.v1.SitesService.GetSite:input_type -> cairn.v1.GetSiteRequest
-	6,  // 19: cairn.v1.SitesService.ListSites:input_type -> cairn.v1.ListSitesRequest
-	8,  // 20: cairn.v1.SitesService.UpdateSite:input_type -> cairn.v1.UpdateSiteRequest
-	10, // 21: cairn.v1.SitesService.DeleteSite:input_type -> cairn.v1.DeleteSiteRequest
-	12, // 22: cairn.v1.SitesService.MissingFiles:input_type -> cairn.v1.MissingFilesRequest
-	14, // 23: cairn.v1.SitesService.CreateDeployment:input_type -> cairn.v1.CreateDeploymentRequest
-	16, // 24: cairn.v1.SitesService.GetDeployment:input_type -> cairn.v1.GetDeploymentRequest
-	18, // 25: cairn.v1.SitesService.ListDeployments:input_type -> cairn.v1.ListDeploymentsRequest
-	20, // 26: cairn.v1.SitesService.ActivateDeployment:input_type -> cairn.v1.ActivateDeploymentRequest
-	22, // 27: cairn.v1.SitesService.DeleteDeployment:input_type -> cairn.v1.DeleteDeploymentRequest
-	3,  // 28: cairn.v1.SitesService.CreateSite:output_type -> cairn.v1.CreateSiteResponse
-	5,  // 29: cairn.v1.SitesService.GetSite:output_type -> cairn.v1.GetSiteResponse
-	7,  // 30: cairn.v1.SitesService.ListSites:output_type -> cairn.v1.ListSitesResponse
-	9,  // 31: cairn.v1.SitesService.UpdateSite:output_type -> cairn.v1.UpdateSiteResponse
-	11, // 32: cairn.v1.SitesService.DeleteSite:output_type -> cairn.v1.DeleteSiteResponse
-	13, // 33: cairn.v1.SitesService.MissingFiles:output_type -> cairn.v1.MissingFilesResponse
-	15, // 34: cairn.v1.SitesService.CreateDeployment:output_type -> cairn.v1.CreateDeploymentResponse
-	17, // 35: cairn.v1.SitesService.GetDeployment:output_type -> cairn.v1.GetDeploymentResponse
-	19, // 36: cairn.v1.SitesService.ListDeployments:output_type -> cairn.v1.ListDeploymentsResponse
-	21, // 37: cairn.v1.SitesService.ActivateDeployment:output_type -> cairn.v1.ActivateDeploymentResponse
-	23, // 38: cairn.v1.SitesService.DeleteDeployment:output_type -> cairn.v1.DeleteDeploymentResponse
-	28, // [28:39] is the sub-list for method output_type
-	17, // [17:28] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	28, // 0: cairn.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	29, // 1: cairn.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	29, // 2: cairn.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	2,  // 3: cairn.v1.Site.domains:type_name -> cairn.v1.SiteDomain
+	0,  // 4: cairn.v1.SiteDomain.status:type_name -> cairn.v1.SiteDomainStatus
+	29, // 5: cairn.v1.SiteDomain.verified_at:type_name -> google.protobuf.Timestamp
+	29, // 6: cairn.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	30, // 7: cairn.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	31, // 8: cairn.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	28, // 9: cairn.v1.CreateSiteRequest.settings:type_name -> cairn.events.v1.SiteSettings
+	1,  // 10: cairn.v1.CreateSiteResponse.site:type_name -> cairn.v1.Site
+	1,  // 11: cairn.v1.GetSiteResponse.site:type_name -> cairn.v1.Site
+	1,  // 12: cairn.v1.ListSitesResponse.sites:type_name -> cairn.v1.Site
+	28, // 13: cairn.v1.UpdateSiteRequest.settings:type_name -> cairn.events.v1.SiteSettings
+	1,  // 14: cairn.v1.UpdateSiteResponse.site:type_name -> cairn.v1.Site
+	30, // 15: cairn.v1.CreateDeploymentRequest.files:type_name -> cairn.events.v1.SiteFile
+	3,  // 16: cairn.v1.CreateDeploymentResponse.deployment:type_name -> cairn.v1.Deployment
+	3,  // 17: cairn.v1.GetDeploymentResponse.deployment:type_name -> cairn.v1.Deployment
+	3,  // 18: cairn.v1.ListDeploymentsResponse.deployments:type_name -> cairn.v1.Deployment
+	1,  // 19: cairn.v1.ActivateDeploymentResponse.site:type_name -> cairn.v1.Site
+	1,  // 20: cairn.v1.VerifySiteDomainResponse.site:type_name -> cairn.v1.Site
+	2,  // 21: cairn.v1.VerifySiteDomainResponse.domain:type_name -> cairn.v1.SiteDomain
+	4,  // 22: cairn.v1.SitesService.CreateSite:input_type -> cairn.v1.CreateSiteRequest
+	6,  // 23: cairn.v1.SitesService.GetSite:input_type -> cairn.v1.GetSiteRequest
+	8,  // 24: cairn.v1.SitesService.ListSites:input_type -> cairn.v1.ListSitesRequest
+	10, // 25: cairn.v1.SitesService.UpdateSite:input_type -> cairn.v1.UpdateSiteRequest
+	12, // 26: cairn.v1.SitesService.DeleteSite:input_type -> cairn.v1.DeleteSiteRequest
+	14, // 27: cairn.v1.SitesService.MissingFiles:input_type -> cairn.v1.MissingFilesRequest
+	16, // 28: cairn.v1.SitesService.CreateDeployment:input_type -> cairn.v1.CreateDeploymentRequest
+	18, // 29: cairn.v1.SitesService.GetDeployment:input_type -> cairn.v1.GetDeploymentRequest
+	20, // 30: cairn.v1.SitesService.ListDeployments:input_type -> cairn.v1.ListDeploymentsRequest
+	22, // 31: cairn.v1.SitesService.ActivateDeployment:input_type -> cairn.v1.ActivateDeploymentRequest
+	24, // 32: cairn.v1.SitesService.DeleteDeployment:input_type -> cairn.v1.DeleteDeploymentRequest
+	26, // 33: cairn.v1.SitesService.VerifySiteDomain:input_type -> cairn.v1.VerifySiteDomainRequest
+	5,  // 34: cairn.v1.SitesService.CreateSite:output_type -> cairn.v1.CreateSiteResponse
+	7,  // 35: cairn.v1.SitesService.GetSite:output_type -> cairn.v1.GetSiteResponse
+	9,  // 36: cairn.v1.SitesService.ListSites:output_type -> cairn.v1.ListSitesResponse
+	11, // 37: cairn.v1.SitesService.UpdateSite:output_type -> cairn.v1.UpdateSiteResponse
+	13, // 38: cairn.v1.SitesService.DeleteSite:output_type -> cairn.v1.DeleteSiteResponse
+	15, // 39: cairn.v1.SitesService.MissingFiles:output_type -> cairn.v1.MissingFilesResponse
+	17, // 40: cairn.v1.SitesService.CreateDeployment:output_type -> cairn.v1.CreateDeploymentResponse
+	19, // 41: cairn.v1.SitesService.GetDeployment:output_type -> cairn.v1.GetDeploymentResponse
+	21, // 42: cairn.v1.SitesService.ListDeployments:output_type -> cairn.v1.ListDeploymentsResponse
+	23, // 43: cairn.v1.SitesService.ActivateDeployment:output_type -> cairn.v1.ActivateDeploymentResponse
+	25, // 44: cairn.v1.SitesService.DeleteDeployment:output_type -> cairn.v1.DeleteDeploymentResponse
+	27, // 45: cairn.v1.SitesService.VerifySiteDomain:output_type -> cairn.v1.VerifySiteDomainResponse
+	34, // [34:46] is the sub-list for method output_type
+	22, // [22:34] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_sites_proto_init() }
@@ -1636,19 +1926,20 @@ func file_cairn_v1_sites_proto_init() {
 	if File_cairn_v1_sites_proto != nil {
 		return
 	}
-	file_cairn_v1_sites_proto_msgTypes[8].OneofWrappers = []any{}
+	file_cairn_v1_sites_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_sites_proto_rawDesc), len(file_cairn_v1_sites_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   24,
+			NumEnums:      1,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_cairn_v1_sites_proto_goTypes,
 		DependencyIndexes: file_cairn_v1_sites_proto_depIdxs,
+		EnumInfos:         file_cairn_v1_sites_proto_enumTypes,
 		MessageInfos:      file_cairn_v1_sites_proto_msgTypes,
 	}.Build()
 	File_cairn_v1_sites_proto = out.File

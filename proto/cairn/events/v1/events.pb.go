@@ -212,6 +212,7 @@ type Envelope struct {
 	//	*Envelope_DeploymentActivated
 	//	*Envelope_DeploymentDeleted
 	//	*Envelope_DeploymentFailed
+	//	*Envelope_SiteDomainVerified
 	//	*Envelope_DomainClaimed
 	//	*Envelope_DomainReleased
 	//	*Envelope_UserCreated
@@ -449,6 +450,15 @@ func (x *Envelope) GetDeploymentFailed() *DeploymentFailed {
 	if x != nil {
 		if x, ok := x.Payload.(*Envelope_DeploymentFailed); ok {
 			return x.DeploymentFailed
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetSiteDomainVerified() *SiteDomainVerified {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_SiteDomainVerified); ok {
+			return x.SiteDomainVerified
 		}
 	}
 	return nil
@@ -1005,6 +1015,10 @@ type Envelope_DeploymentFailed struct {
 	DeploymentFailed *DeploymentFailed `protobuf:"bytes,36,opt,name=deployment_failed,json=deploymentFailed,proto3,oneof"`
 }
 
+type Envelope_SiteDomainVerified struct {
+	SiteDomainVerified *SiteDomainVerified `protobuf:"bytes,37,opt,name=site_domain_verified,json=siteDomainVerified,proto3,oneof"`
+}
+
 type Envelope_DomainClaimed struct {
 	DomainClaimed *DomainClaimed `protobuf:"bytes,40,opt,name=domain_claimed,json=domainClaimed,proto3,oneof"`
 }
@@ -1250,6 +1264,8 @@ func (*Envelope_DeploymentActivated) isEnvelope_Payload() {}
 func (*Envelope_DeploymentDeleted) isEnvelope_Payload() {}
 
 func (*Envelope_DeploymentFailed) isEnvelope_Payload() {}
+
+func (*Envelope_SiteDomainVerified) isEnvelope_Payload() {}
 
 func (*Envelope_DomainClaimed) isEnvelope_Payload() {}
 
@@ -1949,8 +1965,12 @@ type Site struct {
 	DeploymentIds []string               `protobuf:"bytes,6,rep,name=deployment_ids,json=deploymentIds,proto3" json:"deployment_ids,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Custom domains (of settings.domains) whose owner proved control with
+	// a DNS TXT record; only these serve. Dropping a domain from
+	// settings.domains drops its verification.
+	VerifiedDomains []*VerifiedDomain `protobuf:"bytes,9,rep,name=verified_domains,json=verifiedDomains,proto3" json:"verified_domains,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Site) Reset() {
@@ -2039,6 +2059,66 @@ func (x *Site) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Site) GetVerifiedDomains() []*VerifiedDomain {
+	if x != nil {
+		return x.VerifiedDomains
+	}
+	return nil
+}
+
+// VerifiedDomain is a custom domain of a site whose control was proven.
+type VerifiedDomain struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	VerifiedAt    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=verified_at,json=verifiedAt,proto3" json:"verified_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifiedDomain) Reset() {
+	*x = VerifiedDomain{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifiedDomain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifiedDomain) ProtoMessage() {}
+
+func (x *VerifiedDomain) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifiedDomain.ProtoReflect.Descriptor instead.
+func (*VerifiedDomain) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *VerifiedDomain) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *VerifiedDomain) GetVerifiedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.VerifiedAt
+	}
+	return nil
+}
+
 // SiteSettings say how requests map to files.
 type SiteSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2060,7 +2140,7 @@ type SiteSettings struct {
 
 func (x *SiteSettings) Reset() {
 	*x = SiteSettings{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[12]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2152,7 @@ func (x *SiteSettings) String() string {
 func (*SiteSettings) ProtoMessage() {}
 
 func (x *SiteSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[12]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2165,7 @@ func (x *SiteSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SiteSettings.ProtoReflect.Descriptor instead.
 func (*SiteSettings) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SiteSettings) GetSpaFallback() bool {
@@ -2143,7 +2223,7 @@ type HeaderRule struct {
 
 func (x *HeaderRule) Reset() {
 	*x = HeaderRule{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[13]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2235,7 @@ func (x *HeaderRule) String() string {
 func (*HeaderRule) ProtoMessage() {}
 
 func (x *HeaderRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[13]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2248,7 @@ func (x *HeaderRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderRule.ProtoReflect.Descriptor instead.
 func (*HeaderRule) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HeaderRule) GetPattern() string {
@@ -2205,7 +2285,7 @@ type Redirect struct {
 
 func (x *Redirect) Reset() {
 	*x = Redirect{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[14]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2297,7 @@ func (x *Redirect) String() string {
 func (*Redirect) ProtoMessage() {}
 
 func (x *Redirect) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[14]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2310,7 @@ func (x *Redirect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Redirect.ProtoReflect.Descriptor instead.
 func (*Redirect) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Redirect) GetFrom() string {
@@ -2270,7 +2350,7 @@ type SiteFile struct {
 
 func (x *SiteFile) Reset() {
 	*x = SiteFile{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[15]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2362,7 @@ func (x *SiteFile) String() string {
 func (*SiteFile) ProtoMessage() {}
 
 func (x *SiteFile) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[15]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2375,7 @@ func (x *SiteFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SiteFile.ProtoReflect.Descriptor instead.
 func (*SiteFile) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{15}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SiteFile) GetPath() string {
@@ -2344,7 +2424,7 @@ type Deployment struct {
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[16]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2356,7 +2436,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[16]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2369,7 +2449,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{16}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Deployment) GetId() string {
@@ -2437,7 +2517,7 @@ type SiteCreated struct {
 
 func (x *SiteCreated) Reset() {
 	*x = SiteCreated{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[17]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2449,7 +2529,7 @@ func (x *SiteCreated) String() string {
 func (*SiteCreated) ProtoMessage() {}
 
 func (x *SiteCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[17]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2462,7 +2542,7 @@ func (x *SiteCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SiteCreated.ProtoReflect.Descriptor instead.
 func (*SiteCreated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{17}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SiteCreated) GetSite() *Site {
@@ -2481,7 +2561,7 @@ type SiteUpdated struct {
 
 func (x *SiteUpdated) Reset() {
 	*x = SiteUpdated{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[18]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2573,7 @@ func (x *SiteUpdated) String() string {
 func (*SiteUpdated) ProtoMessage() {}
 
 func (x *SiteUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[18]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2586,7 @@ func (x *SiteUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SiteUpdated.ProtoReflect.Descriptor instead.
 func (*SiteUpdated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{18}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SiteUpdated) GetSite() *Site {
@@ -2526,7 +2606,7 @@ type SiteDeleted struct {
 
 func (x *SiteDeleted) Reset() {
 	*x = SiteDeleted{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[19]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +2618,7 @@ func (x *SiteDeleted) String() string {
 func (*SiteDeleted) ProtoMessage() {}
 
 func (x *SiteDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[19]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +2631,7 @@ func (x *SiteDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SiteDeleted.ProtoReflect.Descriptor instead.
 func (*SiteDeleted) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{19}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SiteDeleted) GetSite() *Site {
@@ -2573,7 +2653,7 @@ type DeploymentCreated struct {
 
 func (x *DeploymentCreated) Reset() {
 	*x = DeploymentCreated{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[20]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +2665,7 @@ func (x *DeploymentCreated) String() string {
 func (*DeploymentCreated) ProtoMessage() {}
 
 func (x *DeploymentCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[20]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +2678,7 @@ func (x *DeploymentCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentCreated.ProtoReflect.Descriptor instead.
 func (*DeploymentCreated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{20}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeploymentCreated) GetSite() *Site {
@@ -2628,7 +2708,7 @@ type DeploymentActivated struct {
 
 func (x *DeploymentActivated) Reset() {
 	*x = DeploymentActivated{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[21]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2640,7 +2720,7 @@ func (x *DeploymentActivated) String() string {
 func (*DeploymentActivated) ProtoMessage() {}
 
 func (x *DeploymentActivated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[21]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2653,7 +2733,7 @@ func (x *DeploymentActivated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentActivated.ProtoReflect.Descriptor instead.
 func (*DeploymentActivated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{21}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeploymentActivated) GetSite() *Site {
@@ -2689,7 +2769,7 @@ type DeploymentFailed struct {
 
 func (x *DeploymentFailed) Reset() {
 	*x = DeploymentFailed{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[22]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2701,7 +2781,7 @@ func (x *DeploymentFailed) String() string {
 func (*DeploymentFailed) ProtoMessage() {}
 
 func (x *DeploymentFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[22]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2714,7 +2794,7 @@ func (x *DeploymentFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentFailed.ProtoReflect.Descriptor instead.
 func (*DeploymentFailed) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{22}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeploymentFailed) GetSite() *Site {
@@ -2742,7 +2822,7 @@ type DeploymentDeleted struct {
 
 func (x *DeploymentDeleted) Reset() {
 	*x = DeploymentDeleted{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[23]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2754,7 +2834,7 @@ func (x *DeploymentDeleted) String() string {
 func (*DeploymentDeleted) ProtoMessage() {}
 
 func (x *DeploymentDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[23]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2767,7 +2847,7 @@ func (x *DeploymentDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentDeleted.ProtoReflect.Descriptor instead.
 func (*DeploymentDeleted) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{23}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeploymentDeleted) GetSite() *Site {
@@ -2780,6 +2860,69 @@ func (x *DeploymentDeleted) GetSite() *Site {
 func (x *DeploymentDeleted) GetDeployment() *Deployment {
 	if x != nil {
 		return x.Deployment
+	}
+	return nil
+}
+
+// SiteDomainVerified records that the owner of a site's custom domain
+// proved control of it (the DNS TXT challenge); the site after it lists
+// the domain in verified_domains.
+type SiteDomainVerified struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Domain        string                 `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"`
+	VerifiedAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=verified_at,json=verifiedAt,proto3" json:"verified_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteDomainVerified) Reset() {
+	*x = SiteDomainVerified{}
+	mi := &file_cairn_events_v1_events_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteDomainVerified) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteDomainVerified) ProtoMessage() {}
+
+func (x *SiteDomainVerified) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_events_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteDomainVerified.ProtoReflect.Descriptor instead.
+func (*SiteDomainVerified) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SiteDomainVerified) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+func (x *SiteDomainVerified) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *SiteDomainVerified) GetVerifiedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.VerifiedAt
 	}
 	return nil
 }
@@ -2797,7 +2940,7 @@ type DomainClaimed struct {
 
 func (x *DomainClaimed) Reset() {
 	*x = DomainClaimed{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[24]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2809,7 +2952,7 @@ func (x *DomainClaimed) String() string {
 func (*DomainClaimed) ProtoMessage() {}
 
 func (x *DomainClaimed) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[24]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2822,7 +2965,7 @@ func (x *DomainClaimed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainClaimed.ProtoReflect.Descriptor instead.
 func (*DomainClaimed) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{24}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DomainClaimed) GetDomain() string {
@@ -2858,7 +3001,7 @@ type DomainReleased struct {
 
 func (x *DomainReleased) Reset() {
 	*x = DomainReleased{}
-	mi := &file_cairn_events_v1_events_proto_msgTypes[25]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2870,7 +3013,7 @@ func (x *DomainReleased) String() string {
 func (*DomainReleased) ProtoMessage() {}
 
 func (x *DomainReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_events_proto_msgTypes[25]
+	mi := &file_cairn_events_v1_events_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2883,7 +3026,7 @@ func (x *DomainReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainReleased.ProtoReflect.Descriptor instead.
 func (*DomainReleased) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{25}
+	return file_cairn_events_v1_events_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DomainReleased) GetDomain() string {
@@ -2911,7 +3054,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\"\xe5*\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\"\xbe+\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2934,7 +3077,8 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x12deployment_created\x18! \x01(\v2\".cairn.events.v1.DeploymentCreatedH\x00R\x11deploymentCreated\x12Y\n" +
 	"\x14deployment_activated\x18\" \x01(\v2$.cairn.events.v1.DeploymentActivatedH\x00R\x13deploymentActivated\x12S\n" +
 	"\x12deployment_deleted\x18# \x01(\v2\".cairn.events.v1.DeploymentDeletedH\x00R\x11deploymentDeleted\x12P\n" +
-	"\x11deployment_failed\x18$ \x01(\v2!.cairn.events.v1.DeploymentFailedH\x00R\x10deploymentFailed\x12G\n" +
+	"\x11deployment_failed\x18$ \x01(\v2!.cairn.events.v1.DeploymentFailedH\x00R\x10deploymentFailed\x12W\n" +
+	"\x14site_domain_verified\x18% \x01(\v2#.cairn.events.v1.SiteDomainVerifiedH\x00R\x12siteDomainVerified\x12G\n" +
 	"\x0edomain_claimed\x18( \x01(\v2\x1e.cairn.events.v1.DomainClaimedH\x00R\rdomainClaimed\x12J\n" +
 	"\x0fdomain_released\x18) \x01(\v2\x1f.cairn.events.v1.DomainReleasedH\x00R\x0edomainReleased\x12A\n" +
 	"\fuser_created\x182 \x01(\v2\x1c.cairn.events.v1.UserCreatedH\x00R\vuserCreated\x12A\n" +
@@ -3044,7 +3188,7 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\v2\x14.cairn.events.v1.KeyR\x03key\"4\n" +
 	"\n" +
 	"KeyDeleted\x12&\n" +
-	"\x03key\x18\x01 \x01(\v2\x14.cairn.events.v1.KeyR\x03key\"\xd3\x02\n" +
+	"\x03key\x18\x01 \x01(\v2\x14.cairn.events.v1.KeyR\x03key\"\x9f\x03\n" +
 	"\x04Site\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -3056,7 +3200,12 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa8\x02\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12J\n" +
+	"\x10verified_domains\x18\t \x03(\v2\x1f.cairn.events.v1.VerifiedDomainR\x0fverifiedDomains\"e\n" +
+	"\x0eVerifiedDomain\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12;\n" +
+	"\vverified_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"verifiedAt\"\xa8\x02\n" +
 	"\fSiteSettings\x12!\n" +
 	"\fspa_fallback\x18\x01 \x01(\bR\vspaFallback\x12$\n" +
 	"\x0enot_found_page\x18\x02 \x01(\tR\fnotFoundPage\x12E\n" +
@@ -3115,7 +3264,12 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\x12;\n" +
 	"\n" +
 	"deployment\x18\x02 \x01(\v2\x1b.cairn.events.v1.DeploymentR\n" +
-	"deployment\"_\n" +
+	"deployment\"\x94\x01\n" +
+	"\x12SiteDomainVerified\x12)\n" +
+	"\x04site\x18\x01 \x01(\v2\x15.cairn.events.v1.SiteR\x04site\x12\x16\n" +
+	"\x06domain\x18\x02 \x01(\tR\x06domain\x12;\n" +
+	"\vverified_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"verifiedAt\"_\n" +
 	"\rDomainClaimed\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1d\n" +
 	"\n" +
@@ -3149,7 +3303,7 @@ func file_cairn_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_cairn_events_v1_events_proto_goTypes = []any{
 	(TrailingSlash)(0),                // 0: cairn.events.v1.TrailingSlash
 	(DeploymentStatus)(0),             // 1: cairn.events.v1.DeploymentStatus
@@ -3166,77 +3320,79 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*KeyUpdated)(nil),                // 12: cairn.events.v1.KeyUpdated
 	(*KeyDeleted)(nil),                // 13: cairn.events.v1.KeyDeleted
 	(*Site)(nil),                      // 14: cairn.events.v1.Site
-	(*SiteSettings)(nil),              // 15: cairn.events.v1.SiteSettings
-	(*HeaderRule)(nil),                // 16: cairn.events.v1.HeaderRule
-	(*Redirect)(nil),                  // 17: cairn.events.v1.Redirect
-	(*SiteFile)(nil),                  // 18: cairn.events.v1.SiteFile
-	(*Deployment)(nil),                // 19: cairn.events.v1.Deployment
-	(*SiteCreated)(nil),               // 20: cairn.events.v1.SiteCreated
-	(*SiteUpdated)(nil),               // 21: cairn.events.v1.SiteUpdated
-	(*SiteDeleted)(nil),               // 22: cairn.events.v1.SiteDeleted
-	(*DeploymentCreated)(nil),         // 23: cairn.events.v1.DeploymentCreated
-	(*DeploymentActivated)(nil),       // 24: cairn.events.v1.DeploymentActivated
-	(*DeploymentFailed)(nil),          // 25: cairn.events.v1.DeploymentFailed
-	(*DeploymentDeleted)(nil),         // 26: cairn.events.v1.DeploymentDeleted
-	(*DomainClaimed)(nil),             // 27: cairn.events.v1.DomainClaimed
-	(*DomainReleased)(nil),            // 28: cairn.events.v1.DomainReleased
-	(*timestamppb.Timestamp)(nil),     // 29: google.protobuf.Timestamp
-	(*UserCreated)(nil),               // 30: cairn.events.v1.UserCreated
-	(*UserUpdated)(nil),               // 31: cairn.events.v1.UserUpdated
-	(*UserDeleted)(nil),               // 32: cairn.events.v1.UserDeleted
-	(*SessionCreated)(nil),            // 33: cairn.events.v1.SessionCreated
-	(*SessionsDeleted)(nil),           // 34: cairn.events.v1.SessionsDeleted
-	(*SessionUpdated)(nil),            // 35: cairn.events.v1.SessionUpdated
-	(*TokenCreated)(nil),              // 36: cairn.events.v1.TokenCreated
-	(*TokenConsumed)(nil),             // 37: cairn.events.v1.TokenConsumed
-	(*ClaimTaken)(nil),                // 38: cairn.events.v1.ClaimTaken
-	(*ClaimReleased)(nil),             // 39: cairn.events.v1.ClaimReleased
-	(*AuthSettingsUpdated)(nil),       // 40: cairn.events.v1.AuthSettingsUpdated
-	(*TeamCreated)(nil),               // 41: cairn.events.v1.TeamCreated
-	(*TeamUpdated)(nil),               // 42: cairn.events.v1.TeamUpdated
-	(*TeamDeleted)(nil),               // 43: cairn.events.v1.TeamDeleted
-	(*MembershipCreated)(nil),         // 44: cairn.events.v1.MembershipCreated
-	(*MembershipUpdated)(nil),         // 45: cairn.events.v1.MembershipUpdated
-	(*MembershipDeleted)(nil),         // 46: cairn.events.v1.MembershipDeleted
-	(*DatabaseCreated)(nil),           // 47: cairn.events.v1.DatabaseCreated
-	(*DatabaseUpdated)(nil),           // 48: cairn.events.v1.DatabaseUpdated
-	(*DatabaseDeleted)(nil),           // 49: cairn.events.v1.DatabaseDeleted
-	(*CollectionCreated)(nil),         // 50: cairn.events.v1.CollectionCreated
-	(*CollectionUpdated)(nil),         // 51: cairn.events.v1.CollectionUpdated
-	(*CollectionDeleted)(nil),         // 52: cairn.events.v1.CollectionDeleted
-	(*AttributeCreated)(nil),          // 53: cairn.events.v1.AttributeCreated
-	(*AttributeDeleted)(nil),          // 54: cairn.events.v1.AttributeDeleted
-	(*IndexCreated)(nil),              // 55: cairn.events.v1.IndexCreated
-	(*IndexUpdated)(nil),              // 56: cairn.events.v1.IndexUpdated
-	(*IndexDeleted)(nil),              // 57: cairn.events.v1.IndexDeleted
-	(*DocumentCreated)(nil),           // 58: cairn.events.v1.DocumentCreated
-	(*DocumentUpdated)(nil),           // 59: cairn.events.v1.DocumentUpdated
-	(*DocumentDeleted)(nil),           // 60: cairn.events.v1.DocumentDeleted
-	(*TransactionCreated)(nil),        // 61: cairn.events.v1.TransactionCreated
-	(*TransactionStaged)(nil),         // 62: cairn.events.v1.TransactionStaged
-	(*TransactionCommitted)(nil),      // 63: cairn.events.v1.TransactionCommitted
-	(*TransactionRolledBack)(nil),     // 64: cairn.events.v1.TransactionRolledBack
-	(*BucketCreated)(nil),             // 65: cairn.events.v1.BucketCreated
-	(*BucketUpdated)(nil),             // 66: cairn.events.v1.BucketUpdated
-	(*BucketDeleted)(nil),             // 67: cairn.events.v1.BucketDeleted
-	(*UploadProgressed)(nil),          // 68: cairn.events.v1.UploadProgressed
-	(*UploadAbandoned)(nil),           // 69: cairn.events.v1.UploadAbandoned
-	(*FileCreated)(nil),               // 70: cairn.events.v1.FileCreated
-	(*FileUpdated)(nil),               // 71: cairn.events.v1.FileUpdated
-	(*FileDeleted)(nil),               // 72: cairn.events.v1.FileDeleted
-	(*FileTokenCreated)(nil),          // 73: cairn.events.v1.FileTokenCreated
-	(*FileTokenDeleted)(nil),          // 74: cairn.events.v1.FileTokenDeleted
-	(*FunctionCreated)(nil),           // 75: cairn.events.v1.FunctionCreated
-	(*FunctionUpdated)(nil),           // 76: cairn.events.v1.FunctionUpdated
-	(*FunctionDeleted)(nil),           // 77: cairn.events.v1.FunctionDeleted
-	(*FunctionDeploymentCreated)(nil), // 78: cairn.events.v1.FunctionDeploymentCreated
-	(*FunctionDeploymentDeleted)(nil), // 79: cairn.events.v1.FunctionDeploymentDeleted
-	(*ExecutionCreated)(nil),          // 80: cairn.events.v1.ExecutionCreated
-	(*ExecutionUpdated)(nil),          // 81: cairn.events.v1.ExecutionUpdated
-	(*ExecutionsExpired)(nil),         // 82: cairn.events.v1.ExecutionsExpired
+	(*VerifiedDomain)(nil),            // 15: cairn.events.v1.VerifiedDomain
+	(*SiteSettings)(nil),              // 16: cairn.events.v1.SiteSettings
+	(*HeaderRule)(nil),                // 17: cairn.events.v1.HeaderRule
+	(*Redirect)(nil),                  // 18: cairn.events.v1.Redirect
+	(*SiteFile)(nil),                  // 19: cairn.events.v1.SiteFile
+	(*Deployment)(nil),                // 20: cairn.events.v1.Deployment
+	(*SiteCreated)(nil),               // 21: cairn.events.v1.SiteCreated
+	(*SiteUpdated)(nil),               // 22: cairn.events.v1.SiteUpdated
+	(*SiteDeleted)(nil),               // 23: cairn.events.v1.SiteDeleted
+	(*DeploymentCreated)(nil),         // 24: cairn.events.v1.DeploymentCreated
+	(*DeploymentActivated)(nil),       // 25: cairn.events.v1.DeploymentActivated
+	(*DeploymentFailed)(nil),          // 26: cairn.events.v1.DeploymentFailed
+	(*DeploymentDeleted)(nil),         // 27: cairn.events.v1.DeploymentDeleted
+	(*SiteDomainVerified)(nil),        // 28: cairn.events.v1.SiteDomainVerified
+	(*DomainClaimed)(nil),             // 29: cairn.events.v1.DomainClaimed
+	(*DomainReleased)(nil),            // 30: cairn.events.v1.DomainReleased
+	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
+	(*UserCreated)(nil),               // 32: cairn.events.v1.UserCreated
+	(*UserUpdated)(nil),               // 33: cairn.events.v1.UserUpdated
+	(*UserDeleted)(nil),               // 34: cairn.events.v1.UserDeleted
+	(*SessionCreated)(nil),            // 35: cairn.events.v1.SessionCreated
+	(*SessionsDeleted)(nil),           // 36: cairn.events.v1.SessionsDeleted
+	(*SessionUpdated)(nil),            // 37: cairn.events.v1.SessionUpdated
+	(*TokenCreated)(nil),              // 38: cairn.events.v1.TokenCreated
+	(*TokenConsumed)(nil),             // 39: cairn.events.v1.TokenConsumed
+	(*ClaimTaken)(nil),                // 40: cairn.events.v1.ClaimTaken
+	(*ClaimReleased)(nil),             // 41: cairn.events.v1.ClaimReleased
+	(*AuthSettingsUpdated)(nil),       // 42: cairn.events.v1.AuthSettingsUpdated
+	(*TeamCreated)(nil),               // 43: cairn.events.v1.TeamCreated
+	(*TeamUpdated)(nil),               // 44: cairn.events.v1.TeamUpdated
+	(*TeamDeleted)(nil),               // 45: cairn.events.v1.TeamDeleted
+	(*MembershipCreated)(nil),         // 46: cairn.events.v1.MembershipCreated
+	(*MembershipUpdated)(nil),         // 47: cairn.events.v1.MembershipUpdated
+	(*MembershipDeleted)(nil),         // 48: cairn.events.v1.MembershipDeleted
+	(*DatabaseCreated)(nil),           // 49: cairn.events.v1.DatabaseCreated
+	(*DatabaseUpdated)(nil),           // 50: cairn.events.v1.DatabaseUpdated
+	(*DatabaseDeleted)(nil),           // 51: cairn.events.v1.DatabaseDeleted
+	(*CollectionCreated)(nil),         // 52: cairn.events.v1.CollectionCreated
+	(*CollectionUpdated)(nil),         // 53: cairn.events.v1.CollectionUpdated
+	(*CollectionDeleted)(nil),         // 54: cairn.events.v1.CollectionDeleted
+	(*AttributeCreated)(nil),          // 55: cairn.events.v1.AttributeCreated
+	(*AttributeDeleted)(nil),          // 56: cairn.events.v1.AttributeDeleted
+	(*IndexCreated)(nil),              // 57: cairn.events.v1.IndexCreated
+	(*IndexUpdated)(nil),              // 58: cairn.events.v1.IndexUpdated
+	(*IndexDeleted)(nil),              // 59: cairn.events.v1.IndexDeleted
+	(*DocumentCreated)(nil),           // 60: cairn.events.v1.DocumentCreated
+	(*DocumentUpdated)(nil),           // 61: cairn.events.v1.DocumentUpdated
+	(*DocumentDeleted)(nil),           // 62: cairn.events.v1.DocumentDeleted
+	(*TransactionCreated)(nil),        // 63: cairn.events.v1.TransactionCreated
+	(*TransactionStaged)(nil),         // 64: cairn.events.v1.TransactionStaged
+	(*TransactionCommitted)(nil),      // 65: cairn.events.v1.TransactionCommitted
+	(*TransactionRolledBack)(nil),     // 66: cairn.events.v1.TransactionRolledBack
+	(*BucketCreated)(nil),             // 67: cairn.events.v1.BucketCreated
+	(*BucketUpdated)(nil),             // 68: cairn.events.v1.BucketUpdated
+	(*BucketDeleted)(nil),             // 69: cairn.events.v1.BucketDeleted
+	(*UploadProgressed)(nil),          // 70: cairn.events.v1.UploadProgressed
+	(*UploadAbandoned)(nil),           // 71: cairn.events.v1.UploadAbandoned
+	(*FileCreated)(nil),               // 72: cairn.events.v1.FileCreated
+	(*FileUpdated)(nil),               // 73: cairn.events.v1.FileUpdated
+	(*FileDeleted)(nil),               // 74: cairn.events.v1.FileDeleted
+	(*FileTokenCreated)(nil),          // 75: cairn.events.v1.FileTokenCreated
+	(*FileTokenDeleted)(nil),          // 76: cairn.events.v1.FileTokenDeleted
+	(*FunctionCreated)(nil),           // 77: cairn.events.v1.FunctionCreated
+	(*FunctionUpdated)(nil),           // 78: cairn.events.v1.FunctionUpdated
+	(*FunctionDeleted)(nil),           // 79: cairn.events.v1.FunctionDeleted
+	(*FunctionDeploymentCreated)(nil), // 80: cairn.events.v1.FunctionDeploymentCreated
+	(*FunctionDeploymentDeleted)(nil), // 81: cairn.events.v1.FunctionDeploymentDeleted
+	(*ExecutionCreated)(nil),          // 82: cairn.events.v1.ExecutionCreated
+	(*ExecutionUpdated)(nil),          // 83: cairn.events.v1.ExecutionUpdated
+	(*ExecutionsExpired)(nil),         // 84: cairn.events.v1.ExecutionsExpired
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
-	29,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
+	31,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
 	4,   // 1: cairn.events.v1.Envelope.actor:type_name -> cairn.events.v1.Actor
 	7,   // 2: cairn.events.v1.Envelope.project_created:type_name -> cairn.events.v1.ProjectCreated
 	8,   // 3: cairn.events.v1.Envelope.project_updated:type_name -> cairn.events.v1.ProjectUpdated
@@ -3244,105 +3400,110 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	11,  // 5: cairn.events.v1.Envelope.key_created:type_name -> cairn.events.v1.KeyCreated
 	12,  // 6: cairn.events.v1.Envelope.key_updated:type_name -> cairn.events.v1.KeyUpdated
 	13,  // 7: cairn.events.v1.Envelope.key_deleted:type_name -> cairn.events.v1.KeyDeleted
-	20,  // 8: cairn.events.v1.Envelope.site_created:type_name -> cairn.events.v1.SiteCreated
-	21,  // 9: cairn.events.v1.Envelope.site_updated:type_name -> cairn.events.v1.SiteUpdated
-	22,  // 10: cairn.events.v1.Envelope.site_deleted:type_name -> cairn.events.v1.SiteDeleted
-	23,  // 11: cairn.events.v1.Envelope.deployment_created:type_name -> cairn.events.v1.DeploymentCreated
-	24,  // 12: cairn.events.v1.Envelope.deployment_activated:type_name -> cairn.events.v1.DeploymentActivated
-	26,  // 13: cairn.events.v1.Envelope.deployment_deleted:type_name -> cairn.events.v1.DeploymentDeleted
-	25,  // 14: cairn.events.v1.Envelope.deployment_failed:type_name -> cairn.events.v1.DeploymentFailed
-	27,  // 15: cairn.events.v1.Envelope.domain_claimed:type_name -> cairn.events.v1.DomainClaimed
-	28,  // 16: cairn.events.v1.Envelope.domain_released:type_name -> cairn.events.v1.DomainReleased
-	30,  // 17: cairn.events.v1.Envelope.user_created:type_name -> cairn.events.v1.UserCreated
-	31,  // 18: cairn.events.v1.Envelope.user_updated:type_name -> cairn.events.v1.UserUpdated
-	32,  // 19: cairn.events.v1.Envelope.user_deleted:type_name -> cairn.events.v1.UserDeleted
-	33,  // 20: cairn.events.v1.Envelope.session_created:type_name -> cairn.events.v1.SessionCreated
-	34,  // 21: cairn.events.v1.Envelope.sessions_deleted:type_name -> cairn.events.v1.SessionsDeleted
-	35,  // 22: cairn.events.v1.Envelope.session_updated:type_name -> cairn.events.v1.SessionUpdated
-	36,  // 23: cairn.events.v1.Envelope.token_created:type_name -> cairn.events.v1.TokenCreated
-	37,  // 24: cairn.events.v1.Envelope.token_consumed:type_name -> cairn.events.v1.TokenConsumed
-	38,  // 25: cairn.events.v1.Envelope.claim_taken:type_name -> cairn.events.v1.ClaimTaken
-	39,  // 26: cairn.events.v1.Envelope.claim_released:type_name -> cairn.events.v1.ClaimReleased
-	40,  // 27: cairn.events.v1.Envelope.auth_settings_updated:type_name -> cairn.events.v1.AuthSettingsUpdated
-	41,  // 28: cairn.events.v1.Envelope.team_created:type_name -> cairn.events.v1.TeamCreated
-	42,  // 29: cairn.events.v1.Envelope.team_updated:type_name -> cairn.events.v1.TeamUpdated
-	43,  // 30: cairn.events.v1.Envelope.team_deleted:type_name -> cairn.events.v1.TeamDeleted
-	44,  // 31: cairn.events.v1.Envelope.membership_created:type_name -> cairn.events.v1.MembershipCreated
-	45,  // 32: cairn.events.v1.Envelope.membership_updated:type_name -> cairn.events.v1.MembershipUpdated
-	46,  // 33: cairn.events.v1.Envelope.membership_deleted:type_name -> cairn.events.v1.MembershipDeleted
-	47,  // 34: cairn.events.v1.Envelope.database_created:type_name -> cairn.events.v1.DatabaseCreated
-	48,  // 35: cairn.events.v1.Envelope.database_updated:type_name -> cairn.events.v1.DatabaseUpdated
-	49,  // 36: cairn.events.v1.Envelope.database_deleted:type_name -> cairn.events.v1.DatabaseDeleted
-	50,  // 37: cairn.events.v1.Envelope.collection_created:type_name -> cairn.events.v1.CollectionCreated
-	51,  // 38: cairn.events.v1.Envelope.collection_updated:type_name -> cairn.events.v1.CollectionUpdated
-	52,  // 39: cairn.events.v1.Envelope.collection_deleted:type_name -> cairn.events.v1.CollectionDeleted
-	53,  // 40: cairn.events.v1.Envelope.attribute_created:type_name -> cairn.events.v1.AttributeCreated
-	54,  // 41: cairn.events.v1.Envelope.attribute_deleted:type_name -> cairn.events.v1.AttributeDeleted
-	55,  // 42: cairn.events.v1.Envelope.index_created:type_name -> cairn.events.v1.IndexCreated
-	56,  // 43: cairn.events.v1.Envelope.index_updated:type_name -> cairn.events.v1.IndexUpdated
-	57,  // 44: cairn.events.v1.Envelope.index_deleted:type_name -> cairn.events.v1.IndexDeleted
-	58,  // 45: cairn.events.v1.Envelope.document_created:type_name -> cairn.events.v1.DocumentCreated
-	59,  // 46: cairn.events.v1.Envelope.document_updated:type_name -> cairn.events.v1.DocumentUpdated
-	60,  // 47: cairn.events.v1.Envelope.document_deleted:type_name -> cairn.events.v1.DocumentDeleted
-	61,  // 48: cairn.events.v1.Envelope.transaction_created:type_name -> cairn.events.v1.TransactionCreated
-	62,  // 49: cairn.events.v1.Envelope.transaction_staged:type_name -> cairn.events.v1.TransactionStaged
-	63,  // 50: cairn.events.v1.Envelope.transaction_committed:type_name -> cairn.events.v1.TransactionCommitted
-	64,  // 51: cairn.events.v1.Envelope.transaction_rolled_back:type_name -> cairn.events.v1.TransactionRolledBack
-	65,  // 52: cairn.events.v1.Envelope.bucket_created:type_name -> cairn.events.v1.BucketCreated
-	66,  // 53: cairn.events.v1.Envelope.bucket_updated:type_name -> cairn.events.v1.BucketUpdated
-	67,  // 54: cairn.events.v1.Envelope.bucket_deleted:type_name -> cairn.events.v1.BucketDeleted
-	68,  // 55: cairn.events.v1.Envelope.upload_progressed:type_name -> cairn.events.v1.UploadProgressed
-	69,  // 56: cairn.events.v1.Envelope.upload_abandoned:type_name -> cairn.events.v1.UploadAbandoned
-	70,  // 57: cairn.events.v1.Envelope.file_created:type_name -> cairn.events.v1.FileCreated
-	71,  // 58: cairn.events.v1.Envelope.file_updated:type_name -> cairn.events.v1.FileUpdated
-	72,  // 59: cairn.events.v1.Envelope.file_deleted:type_name -> cairn.events.v1.FileDeleted
-	73,  // 60: cairn.events.v1.Envelope.file_token_created:type_name -> cairn.events.v1.FileTokenCreated
-	74,  // 61: cairn.events.v1.Envelope.file_token_deleted:type_name -> cairn.events.v1.FileTokenDeleted
-	75,  // 62: cairn.events.v1.Envelope.function_created:type_name -> cairn.events.v1.FunctionCreated
-	76,  // 63: cairn.events.v1.Envelope.function_updated:type_name -> cairn.events.v1.FunctionUpdated
-	77,  // 64: cairn.events.v1.Envelope.function_deleted:type_name -> cairn.events.v1.FunctionDeleted
-	78,  // 65: cairn.events.v1.Envelope.function_deployment_created:type_name -> cairn.events.v1.FunctionDeploymentCreated
-	79,  // 66: cairn.events.v1.Envelope.function_deployment_deleted:type_name -> cairn.events.v1.FunctionDeploymentDeleted
-	80,  // 67: cairn.events.v1.Envelope.execution_created:type_name -> cairn.events.v1.ExecutionCreated
-	81,  // 68: cairn.events.v1.Envelope.execution_updated:type_name -> cairn.events.v1.ExecutionUpdated
-	82,  // 69: cairn.events.v1.Envelope.executions_expired:type_name -> cairn.events.v1.ExecutionsExpired
-	2,   // 70: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,   // 71: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	29,  // 72: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	29,  // 73: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,   // 74: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,   // 75: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,   // 76: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	29,  // 77: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	29,  // 78: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	29,  // 79: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10,  // 80: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10,  // 81: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10,  // 82: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	15,  // 83: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	29,  // 84: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	29,  // 85: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	0,   // 86: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	16,  // 87: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	17,  // 88: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	18,  // 89: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	29,  // 90: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,   // 91: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14,  // 92: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14,  // 93: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14,  // 94: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14,  // 95: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	19,  // 96: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 97: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14,  // 98: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	19,  // 99: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 100: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	19,  // 101: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	102, // [102:102] is the sub-list for method output_type
-	102, // [102:102] is the sub-list for method input_type
-	102, // [102:102] is the sub-list for extension type_name
-	102, // [102:102] is the sub-list for extension extendee
-	0,   // [0:102] is the sub-list for field type_name
+	21,  // 8: cairn.events.v1.Envelope.site_created:type_name -> cairn.events.v1.SiteCreated
+	22,  // 9: cairn.events.v1.Envelope.site_updated:type_name -> cairn.events.v1.SiteUpdated
+	23,  // 10: cairn.events.v1.Envelope.site_deleted:type_name -> cairn.events.v1.SiteDeleted
+	24,  // 11: cairn.events.v1.Envelope.deployment_created:type_name -> cairn.events.v1.DeploymentCreated
+	25,  // 12: cairn.events.v1.Envelope.deployment_activated:type_name -> cairn.events.v1.DeploymentActivated
+	27,  // 13: cairn.events.v1.Envelope.deployment_deleted:type_name -> cairn.events.v1.DeploymentDeleted
+	26,  // 14: cairn.events.v1.Envelope.deployment_failed:type_name -> cairn.events.v1.DeploymentFailed
+	28,  // 15: cairn.events.v1.Envelope.site_domain_verified:type_name -> cairn.events.v1.SiteDomainVerified
+	29,  // 16: cairn.events.v1.Envelope.domain_claimed:type_name -> cairn.events.v1.DomainClaimed
+	30,  // 17: cairn.events.v1.Envelope.domain_released:type_name -> cairn.events.v1.DomainReleased
+	32,  // 18: cairn.events.v1.Envelope.user_created:type_name -> cairn.events.v1.UserCreated
+	33,  // 19: cairn.events.v1.Envelope.user_updated:type_name -> cairn.events.v1.UserUpdated
+	34,  // 20: cairn.events.v1.Envelope.user_deleted:type_name -> cairn.events.v1.UserDeleted
+	35,  // 21: cairn.events.v1.Envelope.session_created:type_name -> cairn.events.v1.SessionCreated
+	36,  // 22: cairn.events.v1.Envelope.sessions_deleted:type_name -> cairn.events.v1.SessionsDeleted
+	37,  // 23: cairn.events.v1.Envelope.session_updated:type_name -> cairn.events.v1.SessionUpdated
+	38,  // 24: cairn.events.v1.Envelope.token_created:type_name -> cairn.events.v1.TokenCreated
+	39,  // 25: cairn.events.v1.Envelope.token_consumed:type_name -> cairn.events.v1.TokenConsumed
+	40,  // 26: cairn.events.v1.Envelope.claim_taken:type_name -> cairn.events.v1.ClaimTaken
+	41,  // 27: cairn.events.v1.Envelope.claim_released:type_name -> cairn.events.v1.ClaimReleased
+	42,  // 28: cairn.events.v1.Envelope.auth_settings_updated:type_name -> cairn.events.v1.AuthSettingsUpdated
+	43,  // 29: cairn.events.v1.Envelope.team_created:type_name -> cairn.events.v1.TeamCreated
+	44,  // 30: cairn.events.v1.Envelope.team_updated:type_name -> cairn.events.v1.TeamUpdated
+	45,  // 31: cairn.events.v1.Envelope.team_deleted:type_name -> cairn.events.v1.TeamDeleted
+	46,  // 32: cairn.events.v1.Envelope.membership_created:type_name -> cairn.events.v1.MembershipCreated
+	47,  // 33: cairn.events.v1.Envelope.membership_updated:type_name -> cairn.events.v1.MembershipUpdated
+	48,  // 34: cairn.events.v1.Envelope.membership_deleted:type_name -> cairn.events.v1.MembershipDeleted
+	49,  // 35: cairn.events.v1.Envelope.database_created:type_name -> cairn.events.v1.DatabaseCreated
+	50,  // 36: cairn.events.v1.Envelope.database_updated:type_name -> cairn.events.v1.DatabaseUpdated
+	51,  // 37: cairn.events.v1.Envelope.database_deleted:type_name -> cairn.events.v1.DatabaseDeleted
+	52,  // 38: cairn.events.v1.Envelope.collection_created:type_name -> cairn.events.v1.CollectionCreated
+	53,  // 39: cairn.events.v1.Envelope.collection_updated:type_name -> cairn.events.v1.CollectionUpdated
+	54,  // 40: cairn.events.v1.Envelope.collection_deleted:type_name -> cairn.events.v1.CollectionDeleted
+	55,  // 41: cairn.events.v1.Envelope.attribute_created:type_name -> cairn.events.v1.AttributeCreated
+	56,  // 42: cairn.events.v1.Envelope.attribute_deleted:type_name -> cairn.events.v1.AttributeDeleted
+	57,  // 43: cairn.events.v1.Envelope.index_created:type_name -> cairn.events.v1.IndexCreated
+	58,  // 44: cairn.events.v1.Envelope.index_updated:type_name -> cairn.events.v1.IndexUpdated
+	59,  // 45: cairn.events.v1.Envelope.index_deleted:type_name -> cairn.events.v1.IndexDeleted
+	60,  // 46: cairn.events.v1.Envelope.document_created:type_name -> cairn.events.v1.DocumentCreated
+	61,  // 47: cairn.events.v1.Envelope.document_updated:type_name -> cairn.events.v1.DocumentUpdated
+	62,  // 48: cairn.events.v1.Envelope.document_deleted:type_name -> cairn.events.v1.DocumentDeleted
+	63,  // 49: cairn.events.v1.Envelope.transaction_created:type_name -> cairn.events.v1.TransactionCreated
+	64,  // 50: cairn.events.v1.Envelope.transaction_staged:type_name -> cairn.events.v1.TransactionStaged
+	65,  // 51: cairn.events.v1.Envelope.transaction_committed:type_name -> cairn.events.v1.TransactionCommitted
+	66,  // 52: cairn.events.v1.Envelope.transaction_rolled_back:type_name -> cairn.events.v1.TransactionRolledBack
+	67,  // 53: cairn.events.v1.Envelope.bucket_created:type_name -> cairn.events.v1.BucketCreated
+	68,  // 54: cairn.events.v1.Envelope.bucket_updated:type_name -> cairn.events.v1.BucketUpdated
+	69,  // 55: cairn.events.v1.Envelope.bucket_deleted:type_name -> cairn.events.v1.BucketDeleted
+	70,  // 56: cairn.events.v1.Envelope.upload_progressed:type_name -> cairn.events.v1.UploadProgressed
+	71,  // 57: cairn.events.v1.Envelope.upload_abandoned:type_name -> cairn.events.v1.UploadAbandoned
+	72,  // 58: cairn.events.v1.Envelope.file_created:type_name -> cairn.events.v1.FileCreated
+	73,  // 59: cairn.events.v1.Envelope.file_updated:type_name -> cairn.events.v1.FileUpdated
+	74,  // 60: cairn.events.v1.Envelope.file_deleted:type_name -> cairn.events.v1.FileDeleted
+	75,  // 61: cairn.events.v1.Envelope.file_token_created:type_name -> cairn.events.v1.FileTokenCreated
+	76,  // 62: cairn.events.v1.Envelope.file_token_deleted:type_name -> cairn.events.v1.FileTokenDeleted
+	77,  // 63: cairn.events.v1.Envelope.function_created:type_name -> cairn.events.v1.FunctionCreated
+	78,  // 64: cairn.events.v1.Envelope.function_updated:type_name -> cairn.events.v1.FunctionUpdated
+	79,  // 65: cairn.events.v1.Envelope.function_deleted:type_name -> cairn.events.v1.FunctionDeleted
+	80,  // 66: cairn.events.v1.Envelope.function_deployment_created:type_name -> cairn.events.v1.FunctionDeploymentCreated
+	81,  // 67: cairn.events.v1.Envelope.function_deployment_deleted:type_name -> cairn.events.v1.FunctionDeploymentDeleted
+	82,  // 68: cairn.events.v1.Envelope.execution_created:type_name -> cairn.events.v1.ExecutionCreated
+	83,  // 69: cairn.events.v1.Envelope.execution_updated:type_name -> cairn.events.v1.ExecutionUpdated
+	84,  // 70: cairn.events.v1.Envelope.executions_expired:type_name -> cairn.events.v1.ExecutionsExpired
+	2,   // 71: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,   // 72: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	31,  // 73: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 74: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 75: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,   // 76: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,   // 77: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	31,  // 78: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	31,  // 79: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 80: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10,  // 81: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10,  // 82: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10,  // 83: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	16,  // 84: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	31,  // 85: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 86: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	15,  // 87: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
+	31,  // 88: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
+	0,   // 89: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	17,  // 90: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	18,  // 91: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	19,  // 92: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	31,  // 93: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,   // 94: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14,  // 95: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14,  // 96: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14,  // 97: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14,  // 98: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	20,  // 99: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 100: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14,  // 101: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	20,  // 102: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 103: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	20,  // 104: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 105: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
+	31,  // 106: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
+	107, // [107:107] is the sub-list for method output_type
+	107, // [107:107] is the sub-list for method input_type
+	107, // [107:107] is the sub-list for extension type_name
+	107, // [107:107] is the sub-list for extension extendee
+	0,   // [0:107] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3369,6 +3530,7 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_DeploymentActivated)(nil),
 		(*Envelope_DeploymentDeleted)(nil),
 		(*Envelope_DeploymentFailed)(nil),
+		(*Envelope_SiteDomainVerified)(nil),
 		(*Envelope_DomainClaimed)(nil),
 		(*Envelope_DomainReleased)(nil),
 		(*Envelope_UserCreated)(nil),
@@ -3431,7 +3593,7 @@ func file_cairn_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_events_v1_events_proto_rawDesc), len(file_cairn_events_v1_events_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -50,6 +50,9 @@ const (
 	// SitesServiceDeleteDeploymentProcedure is the procedure name of the SitesService's
 	// DeleteDeployment RPC.
 	SitesServiceDeleteDeploymentProcedure = "/cairn.v1.SitesService/DeleteDeployment"
+	// SitesServiceVerifySiteDomainProcedure is the procedure name of the SitesService's
+	// VerifySiteDomain RPC.
+	SitesServiceVerifySiteDomainProcedure = "/cairn.v1.SitesService/VerifySiteDomain"
 )
 
 var (
@@ -135,6 +138,13 @@ var (
 			Procedure:  SitesServiceDeleteDeploymentProcedure,
 		}
 	})
+	sitesServiceVerifySiteDomainSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_sites_proto.Services().ByName("SitesService").Methods().ByName("VerifySiteDomain"),
+			Procedure:  SitesServiceVerifySiteDomainProcedure,
+		}
+	})
 )
 
 // SitesServiceClient is a client for the cairn.v1.SitesService service.
@@ -155,6 +165,10 @@ type SitesServiceClient interface {
 	// once; activating an older one is a rollback.
 	ActivateDeployment(context.Context, *v1.ActivateDeploymentRequest) (*v1.ActivateDeploymentResponse, error)
 	DeleteDeployment(context.Context, *v1.DeleteDeploymentRequest) (*v1.DeleteDeploymentResponse, error)
+	// VerifySiteDomain looks up the DNS TXT record that proves control of one
+	// of the site's custom domains (Site.domains names it and its value); a
+	// custom domain serves only once verified.
+	VerifySiteDomain(context.Context, *v1.VerifySiteDomainRequest) (*v1.VerifySiteDomainResponse, error)
 }
 
 // NewSitesServiceClient constructs a client for the cairn.v1.SitesService service. Multiple service
@@ -181,6 +195,10 @@ type SitesServiceHandler interface {
 	// once; activating an older one is a rollback.
 	ActivateDeployment(context.Context, *v1.ActivateDeploymentRequest) (*v1.ActivateDeploymentResponse, error)
 	DeleteDeployment(context.Context, *v1.DeleteDeploymentRequest) (*v1.DeleteDeploymentResponse, error)
+	// VerifySiteDomain looks up the DNS TXT record that proves control of one
+	// of the site's custom domains (Site.domains names it and its value); a
+	// custom domain serves only once verified.
+	VerifySiteDomain(context.Context, *v1.VerifySiteDomainRequest) (*v1.VerifySiteDomainResponse, error)
 }
 
 // RegisterSitesServiceHandler registers svc as the cairn.v1.SitesService implementation on server.
@@ -198,6 +216,7 @@ func RegisterSitesServiceHandler(server *connect.Server, svc SitesServiceHandler
 		connect.Method{Spec: sitesServiceListDeploymentsSpec(), Handler: adapter.listDeployments},
 		connect.Method{Spec: sitesServiceActivateDeploymentSpec(), Handler: adapter.activateDeployment},
 		connect.Method{Spec: sitesServiceDeleteDeploymentSpec(), Handler: adapter.deleteDeployment},
+		connect.Method{Spec: sitesServiceVerifySiteDomainSpec(), Handler: adapter.verifySiteDomain},
 	)
 }
 
@@ -246,6 +265,10 @@ func (UnimplementedSitesServiceHandler) ActivateDeployment(context.Context, *v1.
 
 func (UnimplementedSitesServiceHandler) DeleteDeployment(context.Context, *v1.DeleteDeploymentRequest) (*v1.DeleteDeploymentResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.SitesService.DeleteDeployment is not implemented")
+}
+
+func (UnimplementedSitesServiceHandler) VerifySiteDomain(context.Context, *v1.VerifySiteDomainRequest) (*v1.VerifySiteDomainResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.SitesService.VerifySiteDomain is not implemented")
 }
 
 type sitesServiceClient struct {
@@ -335,6 +358,14 @@ func (c *sitesServiceClient) ActivateDeployment(ctx context.Context, req *v1.Act
 func (c *sitesServiceClient) DeleteDeployment(ctx context.Context, req *v1.DeleteDeploymentRequest) (*v1.DeleteDeploymentResponse, error) {
 	var res v1.DeleteDeploymentResponse
 	if err := c.client.CallUnary(ctx, sitesServiceDeleteDeploymentSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *sitesServiceClient) VerifySiteDomain(ctx context.Context, req *v1.VerifySiteDomainRequest) (*v1.VerifySiteDomainResponse, error) {
+	var res v1.VerifySiteDomainResponse
+	if err := c.client.CallUnary(ctx, sitesServiceVerifySiteDomainSpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -468,6 +499,18 @@ func (h sitesServiceHandler) deleteDeployment(ctx context.Context, _ connect.Spe
 		return err
 	}
 	res, err := h.svc.DeleteDeployment(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h sitesServiceHandler) verifySiteDomain(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.VerifySiteDomainRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.VerifySiteDomain(ctx, &req)
 	if err != nil {
 		return err
 	}
