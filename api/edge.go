@@ -226,7 +226,9 @@ func redirectToHost(w http.ResponseWriter, r *http.Request, base, rest string) {
 	}
 	// 307 keeps the method and body (function calls), and is not cached
 	// for ever should the sites domain change.
-	http.Redirect(w, r, target, http.StatusTemporaryRedirect)
+	// No body: the API's origin serves no HTML at all.
+	w.Header().Set("Location", target)
+	w.WriteHeader(http.StatusTemporaryRedirect)
 }
 
 // platformSource reads projects' web platforms from the read models.
