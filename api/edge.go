@@ -220,7 +220,7 @@ func redirectToHost(w http.ResponseWriter, r *http.Request, base, rest string) {
 			return
 		}
 	}
-	target := strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(rest, "/")
+	target := strings.TrimSuffix(base, "/") + (&url.URL{Path: "/" + strings.TrimPrefix(rest, "/")}).EscapedPath()
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
