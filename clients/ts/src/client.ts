@@ -84,9 +84,10 @@ export class Cairn {
     try {
       return await next(req);
     } catch (e) {
-      const err = CairnError.from(e);
-      this.refused(err, token);
-      throw err;
+      // Connect wraps what an interceptor throws: the client's methods
+      // turn it into a CairnError (wrap).
+      this.refused(CairnError.from(e), token);
+      throw e;
     }
   };
 
@@ -101,7 +102,7 @@ export class Cairn {
   client<S extends DescService>(service: S): Client<S> {
     let c = this.clients.get(service) as Client<S> | undefined;
     if (!c) {
-      c = createClient(service, this.transport);
+      c = wrap(service, createClient(service, this.transport));
       this.clients.set(service, c);
     }
     return c;
@@ -190,6 +191,29 @@ export class Cairn {
     if (this.auth.token) h["Authorization"] = "Bearer " + this.auth.token;
     return h;
   }
+}
+
+/** Makes every method of a generated client throw CairnError. */
+function wrap<S extends DescService>(service: S, client: Client<S>): Client<S> {
+  const out: Record<string, unknown> = {};
+  const c = client as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const m of service.methods) {
+    const fn = c[m.localName]!;
+    if (m.methodKind === "unary") {
+      out[m.localName] = (...a: unknown[]) => (fn(...a) as Promise<unknown>).catch((e: unknown) => Promise.reject(CairnError.from(e)));
+    } else if (m.methodKind === "server_streaming") {
+      out[m.localName] = async function* (...a: unknown[]) {
+        try {
+          yield* fn(...a) as AsyncIterable<unknown>;
+        } catch (e) {
+          throw CairnError.from(e);
+        }
+      };
+    } else {
+      out[m.localName] = fn;
+    }
+  }
+  return out as Client<S>;
 }
 
 function guest() {
