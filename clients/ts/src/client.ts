@@ -5,8 +5,6 @@ import type { DescService } from "@bufbuild/protobuf";
 import { AccountService } from "./gen/cairn/v1/account_pb.js";
 import { DatabasesService } from "./gen/cairn/v1/databases_pb.js";
 import { StorageService } from "./gen/cairn/v1/storage_pb.js";
-import { TeamsService } from "./gen/cairn/v1/teams_pb.js";
-import { FunctionsService } from "./gen/cairn/v1/functions_pb.js";
 import { CookieAuthStore, LocalAuthStore, MemoryAuthStore, type AuthStore } from "./auth.js";
 import { CairnError } from "./errors.js";
 import { account, doc, filters, session, type Account, type Doc, type Filter, type SessionInfo } from "./convert.js";
@@ -98,7 +96,11 @@ export class Cairn {
     else if (this.auth.cookie && /session cookie/.test(err.message)) this.auth.clear();
   }
 
-  /** The generated client of any service (e.g. `UsersService` with a key, on a server). */
+  /**
+   * The generated client of any service: `cairn.client(TeamsService)`, or
+   * `UsersService` with a key on a server. Only the services an app names
+   * are in its bundle.
+   */
   client<S extends DescService>(service: S): Client<S> {
     let c = this.clients.get(service) as Client<S> | undefined;
     if (!c) {
@@ -111,8 +113,6 @@ export class Cairn {
   get account(): Client<typeof AccountService> { return this.client(AccountService); }
   get databases(): Client<typeof DatabasesService> { return this.client(DatabasesService); }
   get storage(): Client<typeof StorageService> { return this.client(StorageService); }
-  get teams(): Client<typeof TeamsService> { return this.client(TeamsService); }
-  get functions(): Client<typeof FunctionsService> { return this.client(FunctionsService); }
 
   /** The project id, or an error saying to pass one. */
   projectId(): string {
