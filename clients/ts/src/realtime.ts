@@ -95,6 +95,9 @@ export class Subscription {
   private closed = false;
   private readonly key: string;
   private readonly listeners = new Set<(s: RealtimeState) => void>();
+  /** The credential of the current socket, and whether the server has answered it with a state. */
+  private sentToken = "";
+  private greeted = false;
 
   constructor(
     private readonly cairn: Cairn,
@@ -160,6 +163,8 @@ export class Subscription {
     this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
     const ws = new Ctor(url);
     this.ws = ws;
+    this.sentToken = token;
+    this.greeted = false;
     ws.onopen = () => {
       if (ws !== this.ws) return;
       if (token) ws.send(JSON.stringify({ authenticate: token }));
@@ -212,6 +217,7 @@ export class Subscription {
 
   private frame(f: Frame): void {
     if (f.state) {
+      this.greeted = true;
       this.attempt = 0;
       this.setState(f.state.status === "CONNECTION_STATUS_RESUMING" ? "resuming" : "live");
       this.advance(Number(f.state.sequence ?? 0));
@@ -234,6 +240,15 @@ export class Subscription {
       this.advance(Math.max(0, firstAvailable - 1));
       this.opts.onResync?.({ firstAvailable, reason: f.resync.reason ?? "" });
     } else if (f.closing) {
+      if (this.sentToken && !this.greeted) {
+        // The credential was refused (authenticate=first): never go on as a
+        // guest. The store forgets the session; the subscription ends.
+        const err = new CairnError("unauthenticated", f.closing.reason ?? "the session was refused");
+        this.cairn.refused(err, this.sentToken);
+        this.opts.onError?.(err);
+        this.unsubscribe();
+        return;
+      }
       this.opts.onError?.(new CairnError("unavailable", f.closing.reason ?? "closing"));
     } else if (f.rejected) {
       this.opts.onError?.(new CairnError("invalid_argument", f.rejected.reason ?? "rejected"));

@@ -141,6 +141,15 @@ test("a refused session is cleared from the store", { skip }, async () => {
   const e = await rejects(d.collection<Todo>("main", "todos").list());
   assert.equal(e.code, "unauthenticated");
   assert.equal(d.auth.token, "", "cleared by the refused call");
+
+  // Realtime with a refused session: an error and the end, never a silent guest.
+  const r = client();
+  r.auth.save(`cs_${project}_${"1".repeat(64)}`);
+  const errs: CairnError[] = [];
+  const sub = r.subscribe("documents", () => assert.fail("no event"), { onError: (e) => errs.push(e) });
+  await until(() => sub.state === "closed", "the subscription to end");
+  assert.equal(errs[0]?.code, "unauthenticated");
+  assert.equal(r.auth.token, "");
 });
 
 test("realtime: resumes after the socket drops mid-stream, with no loss and no duplicate", { skip }, async () => {
