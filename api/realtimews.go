@@ -17,16 +17,23 @@ import (
 )
 
 // Realtime over a WebSocket: GET /v1/realtime?project=<p>&channels=<c>…
-// [&after=<seq>][&kinds=create…]. Every frame is a SubscribeResponse as
-// protojson; the client may send RealtimeClientMessage frames (a new
-// subscription, or a credential). Credentials: Authorization, the
-// project's session cookie (same-origin only), or an authenticate message.
+// [&after=<seq>][&kinds=create…][&authenticate=first]. Every frame is a
+// SubscribeResponse as protojson; the client may send RealtimeClientMessage
+// frames (a new subscription, or a credential). Credentials: Authorization,
+// the project's session cookie (same-origin only), or an authenticate
+// message. With authenticate=first the subscription starts only once the
+// first frame, {"authenticate":"<session or JWT>"}, is accepted: a browser
+// (which cannot send Authorization on a WebSocket) resuming with after=
+// then has no event judged as a guest's and skipped.
 const (
 	realtimePath = "/v1/realtime"
 	// wsWriteTimeout bounds one frame's write: a client that stops reading
 	// holds only its own connection until its queue overflows.
 	wsWriteTimeout = 10 * time.Second
 	wsReadLimit    = 64 << 10
+	// wsAuthTimeout bounds the wait for the first frame's credential
+	// (authenticate=first).
+	wsAuthTimeout = 10 * time.Second
 )
 
 var kindNames = map[string]cairnv1.EventKind{
@@ -62,8 +69,14 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Kinds = append(req.Kinds, kind)
 	}
-	c, err := s.subscribe(project, p, req)
-	if err != nil {
+	authFirst := q.Get("authenticate") == "first"
+	var c *rtClient
+	if !authFirst {
+		if c, err = s.subscribe(project, p, req); err != nil {
+			s.httpError(w, r, err)
+			return
+		}
+	} else if _, err := newView(p, req, s.hub.Limits().MaxChannels); err != nil {
 		s.httpError(w, r, err)
 		return
 	}
@@ -72,12 +85,24 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	// refuse the allowed ones too.
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
-		c.sub.Close(nil)
+		if c != nil {
+			c.sub.Close(nil)
+		}
 		return
 	}
 	conn.SetReadLimit(wsReadLimit)
 	ctx, cancel := s.streamContext(r.Context())
 	defer cancel()
+	if authFirst {
+		if c, err = s.subscribeAuthenticated(ctx, conn, project, req); err != nil {
+			wctx, done := context.WithTimeout(ctx, wsWriteTimeout)
+			b, _ := protojson.Marshal(closing(err))
+			_ = conn.Write(wctx, websocket.MessageText, b)
+			done()
+			_ = conn.Close(websocket.StatusPolicyViolation, truncateReason(err.Error()))
+			return
+		}
+	}
 	go func() {
 		select {
 		case <-c.sub.Done():
@@ -127,6 +152,29 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	default:
 		_ = conn.Close(websocket.StatusNormalClosure, "")
 	}
+}
+
+// subscribeAuthenticated reads the first frame of an authenticate=first
+// connection, a credential, and subscribes as its caller.
+func (s *Server) subscribeAuthenticated(ctx context.Context, conn *websocket.Conn, project string, req *cairnv1.SubscribeRequest) (*rtClient, error) {
+	rctx, done := context.WithTimeout(ctx, wsAuthTimeout)
+	defer done()
+	_, data, err := conn.Read(rctx)
+	if err != nil {
+		return nil, domain.Errorf(domain.KindUnauthenticated, "authenticate=first: no {\"authenticate\":…} frame within %s", wsAuthTimeout)
+	}
+	msg := &cairnv1.RealtimeClientMessage{}
+	if err := protojson.Unmarshal(data, msg); err != nil || msg.GetAuthenticate() == "" {
+		return nil, domain.Errorf(domain.KindUnauthenticated, "authenticate=first: the first frame must be {\"authenticate\":\"<session or JWT>\"}")
+	}
+	p, err := s.projectCredential(project, msg.GetAuthenticate(), access.EventsRead)
+	if pin := pinnedProject(ctx); err == nil && pin != "" && p.Project != pin {
+		err = pinnedRefusal(pin)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.subscribe(project, p, req)
 }
 
 // readRealtime handles a client's messages: a new subscription replaces
