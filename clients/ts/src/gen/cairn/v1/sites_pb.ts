@@ -2,8 +2,8 @@
 // @generated from file cairn/v1/sites.proto (package cairn.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { DeploymentStatus, SiteFile, SiteSettings } from "../events/v1/events_pb.js";
 import { file_cairn_events_v1_events } from "../events/v1/events_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/v1/sites.proto.
  */
 export const file_cairn_v1_sites: GenFile = /*@__PURE__*/
-  fileDesc("ChRjYWlybi92MS9zaXRlcy5wcm90bxIIY2Fpcm4udjEi8AEKBFNpdGUSCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEi8KCHNldHRpbmdzGAQgASgLMh0uY2Fpcm4uZXZlbnRzLnYxLlNpdGVTZXR0aW5ncxIcChRhY3RpdmVfZGVwbG95bWVudF9pZBgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgN1cmwYCCABKAkilAIKCkRlcGxveW1lbnQSCgoCaWQYASABKAkSDwoHc2l0ZV9pZBgCIAEoCRISCgpmaWxlX2NvdW50GAMgASgFEhIKCnRvdGFsX3NpemUYBCABKAMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGYWN0aXZlGAYgASgIEhMKC3ByZXZpZXdfdXJsGAcgASgJEigKBWZpbGVzGAggAygLMhkuY2Fpcm4uZXZlbnRzLnYxLlNpdGVGaWxlEjEKBnN0YXR1cxgJIAEoDjIhLmNhaXJuLmV2ZW50cy52MS5EZXBsb3ltZW50U3RhdHVzEg8KB2ZhaWx1cmUYCiABKAkidwoRQ3JlYXRlU2l0ZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIPCgdzaXRlX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSLwoIc2V0dGluZ3MYBCABKAsyHS5jYWlybi5ldmVudHMudjEuU2l0ZVNldHRpbmdzIjIKEkNyZWF0ZVNpdGVSZXNwb25zZRIcCgRzaXRlGAEgASgLMg4uY2Fpcm4udjEuU2l0ZSI1Cg5HZXRTaXRlUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3NpdGVfaWQYAiABKAkiLwoPR2V0U2l0ZVJlc3BvbnNlEhwKBHNpdGUYASABKAsyDi5jYWlybi52MS5TaXRlIk0KEExpc3RTaXRlc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJLChFMaXN0U2l0ZXNSZXNwb25zZRIdCgVzaXRlcxgBIAMoCzIOLmNhaXJuLnYxLlNpdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoUBChFVcGRhdGVTaXRlUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3NpdGVfaWQYAiABKAkSEQoEbmFtZRgDIAEoCUgAiAEBEi8KCHNldHRpbmdzGAQgASgLMh0uY2Fpcm4uZXZlbnRzLnYxLlNpdGVTZXR0aW5nc0IHCgVfbmFtZSIyChJVcGRhdGVTaXRlUmVzcG9uc2USHAoEc2l0ZRgBIAEoCzIOLmNhaXJuLnYxLlNpdGUiOAoRRGVsZXRlU2l0ZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIPCgdzaXRlX2lkGAIgASgJIhQKEkRlbGV0ZVNpdGVSZXNwb25zZSI5ChNNaXNzaW5nRmlsZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDgoGc2hhMjU2GAIgAygJIiYKFE1pc3NpbmdGaWxlc1Jlc3BvbnNlEg4KBnNoYTI1NhgBIAMoCSJ6ChdDcmVhdGVEZXBsb3ltZW50UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3NpdGVfaWQYAiABKAkSKAoFZmlsZXMYAyADKAsyGS5jYWlybi5ldmVudHMudjEuU2l0ZUZpbGUSEAoIYWN0aXZhdGUYBCABKAgiRAoYQ3JlYXRlRGVwbG95bWVudFJlc3BvbnNlEigKCmRlcGxveW1lbnQYASABKAsyFC5jYWlybi52MS5EZXBsb3ltZW50IlIKFEdldERlcGxveW1lbnRSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHc2l0ZV9pZBgCIAEoCRIVCg1kZXBsb3ltZW50X2lkGAMgASgJIkEKFUdldERlcGxveW1lbnRSZXNwb25zZRIoCgpkZXBsb3ltZW50GAEgASgLMhQuY2Fpcm4udjEuRGVwbG95bWVudCJkChZMaXN0RGVwbG95bWVudHNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHc2l0ZV9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJdChdMaXN0RGVwbG95bWVudHNSZXNwb25zZRIpCgtkZXBsb3ltZW50cxgBIAMoCzIULmNhaXJuLnYxLkRlcGxveW1lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlcKGUFjdGl2YXRlRGVwbG95bWVudFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIPCgdzaXRlX2lkGAIgASgJEhUKDWRlcGxveW1lbnRfaWQYAyABKAkiOgoaQWN0aXZhdGVEZXBsb3ltZW50UmVzcG9uc2USHAoEc2l0ZRgBIAEoCzIOLmNhaXJuLnYxLlNpdGUiVQoXRGVsZXRlRGVwbG95bWVudFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIPCgdzaXRlX2lkGAIgASgJEhUKDWRlcGxveW1lbnRfaWQYAyABKAkiGgoYRGVsZXRlRGVwbG95bWVudFJlc3BvbnNlMqQHCgxTaXRlc1NlcnZpY2USSQoKQ3JlYXRlU2l0ZRIbLmNhaXJuLnYxLkNyZWF0ZVNpdGVSZXF1ZXN0GhwuY2Fpcm4udjEuQ3JlYXRlU2l0ZVJlc3BvbnNlIgASQwoHR2V0U2l0ZRIYLmNhaXJuLnYxLkdldFNpdGVSZXF1ZXN0GhkuY2Fpcm4udjEuR2V0U2l0ZVJlc3BvbnNlIgOQAgESSQoJTGlzdFNpdGVzEhouY2Fpcm4udjEuTGlzdFNpdGVzUmVxdWVzdBobLmNhaXJuLnYxLkxpc3RTaXRlc1Jlc3BvbnNlIgOQAgESSQoKVXBkYXRlU2l0ZRIbLmNhaXJuLnYxLlVwZGF0ZVNpdGVSZXF1ZXN0GhwuY2Fpcm4udjEuVXBkYXRlU2l0ZVJlc3BvbnNlIgASSQoKRGVsZXRlU2l0ZRIbLmNhaXJuLnYxLkRlbGV0ZVNpdGVSZXF1ZXN0GhwuY2Fpcm4udjEuRGVsZXRlU2l0ZVJlc3BvbnNlIgASUgoMTWlzc2luZ0ZpbGVzEh0uY2Fpcm4udjEuTWlzc2luZ0ZpbGVzUmVxdWVzdBoeLmNhaXJuLnYxLk1pc3NpbmdGaWxlc1Jlc3BvbnNlIgOQAgESWwoQQ3JlYXRlRGVwbG95bWVudBIhLmNhaXJuLnYxLkNyZWF0ZURlcGxveW1lbnRSZXF1ZXN0GiIuY2Fpcm4udjEuQ3JlYXRlRGVwbG95bWVudFJlc3BvbnNlIgASVQoNR2V0RGVwbG95bWVudBIeLmNhaXJuLnYxLkdldERlcGxveW1lbnRSZXF1ZXN0Gh8uY2Fpcm4udjEuR2V0RGVwbG95bWVudFJlc3BvbnNlIgOQAgESWwoPTGlzdERlcGxveW1lbnRzEiAuY2Fpcm4udjEuTGlzdERlcGxveW1lbnRzUmVxdWVzdBohLmNhaXJuLnYxLkxpc3REZXBsb3ltZW50c1Jlc3BvbnNlIgOQAgESYQoSQWN0aXZhdGVEZXBsb3ltZW50EiMuY2Fpcm4udjEuQWN0aXZhdGVEZXBsb3ltZW50UmVxdWVzdBokLmNhaXJuLnYxLkFjdGl2YXRlRGVwbG95bWVudFJlc3BvbnNlIgASWwoQRGVsZXRlRGVwbG95bWVudBIhLmNhaXJuLnYxLkRlbGV0ZURlcGxveW1lbnRSZXF1ZXN0GiIuY2Fpcm4udjEuRGVsZXRlRGVwbG95bWVudFJlc3BvbnNlIgBiBnByb3RvMw", [file_cairn_events_v1_events, file_google_protobuf_timestamp]);
+  fileDesc("ChRjYWlybi92MS9zaXRlcy5wcm90bxIIY2Fpcm4udjEilwIKBFNpdGUSCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEi8KCHNldHRpbmdzGAQgASgLMh0uY2Fpcm4uZXZlbnRzLnYxLlNpdGVTZXR0aW5ncxIcChRhY3RpdmVfZGVwbG95bWVudF9pZBgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgN1cmwYCCABKAkSJQoHZG9tYWlucxgJIAMoCzIULmNhaXJuLnYxLlNpdGVEb21haW4iqgEKClNpdGVEb21haW4SDAoEbmFtZRgBIAEoCRIXCg90eHRfcmVjb3JkX25hbWUYAiABKAkSGAoQdHh0X3JlY29yZF92YWx1ZRgDIAEoCRIqCgZzdGF0dXMYBCABKA4yGi5jYWlybi52MS5TaXRlRG9tYWluU3RhdHVzEi8KC3ZlcmlmaWVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKUAgoKRGVwbG95bWVudBIKCgJpZBgBIAEoCRIPCgdzaXRlX2lkGAIgASgJEhIKCmZpbGVfY291bnQYAyABKAUSEgoKdG90YWxfc2l6ZRgEIAEoAxIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZhY3RpdmUYBiABKAgSEwoLcHJldmlld191cmwYByABKAkSKAoFZmlsZXMYCCADKAsyGS5jYWlybi5ldmVudHMudjEuU2l0ZUZpbGUSMQoGc3RhdHVzGAkgASgOMiEuY2Fpcm4uZXZlbnRzLnYxLkRlcGxveW1lbnRTdGF0dXMSDwoHZmFpbHVyZRgKIAEoCSJ3ChFDcmVhdGVTaXRlUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3NpdGVfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIvCghzZXR0aW5ncxgEIAEoCzIdLmNhaXJuLmV2ZW50cy52MS5TaXRlU2V0dGluZ3MiMgoSQ3JlYXRlU2l0ZVJlc3BvbnNlEhwKBHNpdGUYASABKAsyDi5jYWlybi52MS5TaXRlIjUKDkdldFNpdGVSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHc2l0ZV9pZBgCIAEoCSIvCg9HZXRTaXRlUmVzcG9uc2USHAoEc2l0ZRgBIAEoCzIOLmNhaXJuLnYxLlNpdGUiTQoQTGlzdFNpdGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIksKEUxpc3RTaXRlc1Jlc3BvbnNlEh0KBXNpdGVzGAEgAygLMg4uY2Fpcm4udjEuU2l0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkihQEKEVVwZGF0ZVNpdGVSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHc2l0ZV9pZBgCIAEoCRIRCgRuYW1lGAMgASgJSACIAQESLwoIc2V0dGluZ3MYBCABKAsyHS5jYWlybi5ldmVudHMudjEuU2l0ZVNldHRpbmdzQgcKBV9uYW1lIjIKElVwZGF0ZVNpdGVSZXNwb25zZRIcCgRzaXRlGAEgASgLMg4uY2Fpcm4udjEuU2l0ZSI4ChFEZWxldGVTaXRlUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3NpdGVfaWQYAiABKAkiFAoSRGVsZXRlU2l0ZVJlc3BvbnNlIjkKE01pc3NpbmdGaWxlc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIOCgZzaGEyNTYYAiADKAkiJgoUTWlzc2luZ0ZpbGVzUmVzcG9uc2USDgoGc2hhMjU2GAEgAygJInoKF0NyZWF0ZURlcGxveW1lbnRSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHc2l0ZV9pZBgCIAEoCRIoCgVmaWxlcxgDIAMoCzIZLmNhaXJuLmV2ZW50cy52MS5TaXRlRmlsZRIQCghhY3RpdmF0ZRgEIAEoCCJEChhDcmVhdGVEZXBsb3ltZW50UmVzcG9uc2USKAoKZGVwbG95bWVudBgBIAEoCzIULmNhaXJuLnYxLkRlcGxveW1lbnQiUgoUR2V0RGVwbG95bWVudFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIPCgdzaXRlX2lkGAIgASgJEhUKDWRlcGxveW1lbnRfaWQYAyABKAkiQQoVR2V0RGVwbG95bWVudFJlc3BvbnNlEigKCmRlcGxveW1lbnQYASABKAsyFC5jYWlybi52MS5EZXBsb3ltZW50ImQKFkxpc3REZXBsb3ltZW50c1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIPCgdzaXRlX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIl0KF0xpc3REZXBsb3ltZW50c1Jlc3BvbnNlEikKC2RlcGxveW1lbnRzGAEgAygLMhQuY2Fpcm4udjEuRGVwbG95bWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVwoZQWN0aXZhdGVEZXBsb3ltZW50UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3NpdGVfaWQYAiABKAkSFQoNZGVwbG95bWVudF9pZBgDIAEoCSI6ChpBY3RpdmF0ZURlcGxveW1lbnRSZXNwb25zZRIcCgRzaXRlGAEgASgLMg4uY2Fpcm4udjEuU2l0ZSJVChdEZWxldGVEZXBsb3ltZW50UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3NpdGVfaWQYAiABKAkSFQoNZGVwbG95bWVudF9pZBgDIAEoCSIaChhEZWxldGVEZXBsb3ltZW50UmVzcG9uc2UiTgoXVmVyaWZ5U2l0ZURvbWFpblJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIPCgdzaXRlX2lkGAIgASgJEg4KBmRvbWFpbhgDIAEoCSJeChhWZXJpZnlTaXRlRG9tYWluUmVzcG9uc2USHAoEc2l0ZRgBIAEoCzIOLmNhaXJuLnYxLlNpdGUSJAoGZG9tYWluGAIgASgLMhQuY2Fpcm4udjEuU2l0ZURvbWFpbip3ChBTaXRlRG9tYWluU3RhdHVzEiIKHlNJVEVfRE9NQUlOX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGlNJVEVfRE9NQUlOX1NUQVRVU19QRU5ESU5HEAESHwobU0lURV9ET01BSU5fU1RBVFVTX1ZFUklGSUVEEAIygQgKDFNpdGVzU2VydmljZRJJCgpDcmVhdGVTaXRlEhsuY2Fpcm4udjEuQ3JlYXRlU2l0ZVJlcXVlc3QaHC5jYWlybi52MS5DcmVhdGVTaXRlUmVzcG9uc2UiABJDCgdHZXRTaXRlEhguY2Fpcm4udjEuR2V0U2l0ZVJlcXVlc3QaGS5jYWlybi52MS5HZXRTaXRlUmVzcG9uc2UiA5ACARJJCglMaXN0U2l0ZXMSGi5jYWlybi52MS5MaXN0U2l0ZXNSZXF1ZXN0GhsuY2Fpcm4udjEuTGlzdFNpdGVzUmVzcG9uc2UiA5ACARJJCgpVcGRhdGVTaXRlEhsuY2Fpcm4udjEuVXBkYXRlU2l0ZVJlcXVlc3QaHC5jYWlybi52MS5VcGRhdGVTaXRlUmVzcG9uc2UiABJJCgpEZWxldGVTaXRlEhsuY2Fpcm4udjEuRGVsZXRlU2l0ZVJlcXVlc3QaHC5jYWlybi52MS5EZWxldGVTaXRlUmVzcG9uc2UiABJSCgxNaXNzaW5nRmlsZXMSHS5jYWlybi52MS5NaXNzaW5nRmlsZXNSZXF1ZXN0Gh4uY2Fpcm4udjEuTWlzc2luZ0ZpbGVzUmVzcG9uc2UiA5ACARJbChBDcmVhdGVEZXBsb3ltZW50EiEuY2Fpcm4udjEuQ3JlYXRlRGVwbG95bWVudFJlcXVlc3QaIi5jYWlybi52MS5DcmVhdGVEZXBsb3ltZW50UmVzcG9uc2UiABJVCg1HZXREZXBsb3ltZW50Eh4uY2Fpcm4udjEuR2V0RGVwbG95bWVudFJlcXVlc3QaHy5jYWlybi52MS5HZXREZXBsb3ltZW50UmVzcG9uc2UiA5ACARJbCg9MaXN0RGVwbG95bWVudHMSIC5jYWlybi52MS5MaXN0RGVwbG95bWVudHNSZXF1ZXN0GiEuY2Fpcm4udjEuTGlzdERlcGxveW1lbnRzUmVzcG9uc2UiA5ACARJhChJBY3RpdmF0ZURlcGxveW1lbnQSIy5jYWlybi52MS5BY3RpdmF0ZURlcGxveW1lbnRSZXF1ZXN0GiQuY2Fpcm4udjEuQWN0aXZhdGVEZXBsb3ltZW50UmVzcG9uc2UiABJbChBEZWxldGVEZXBsb3ltZW50EiEuY2Fpcm4udjEuRGVsZXRlRGVwbG95bWVudFJlcXVlc3QaIi5jYWlybi52MS5EZWxldGVEZXBsb3ltZW50UmVzcG9uc2UiABJbChBWZXJpZnlTaXRlRG9tYWluEiEuY2Fpcm4udjEuVmVyaWZ5U2l0ZURvbWFpblJlcXVlc3QaIi5jYWlybi52MS5WZXJpZnlTaXRlRG9tYWluUmVzcG9uc2UiAGIGcHJvdG8z", [file_cairn_events_v1_events, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message cairn.v1.Site
@@ -61,6 +61,14 @@ export type Site = Message<"cairn.v1.Site"> & {
    * @generated from field: string url = 8;
    */
   url: string;
+
+  /**
+   * The custom domains of settings.domains with what proves control of
+   * each, in the same order.
+   *
+   * @generated from field: repeated cairn.v1.SiteDomain domains = 9;
+   */
+  domains: SiteDomain[];
 };
 
 /**
@@ -69,6 +77,50 @@ export type Site = Message<"cairn.v1.Site"> & {
  */
 export const SiteSchema: GenMessage<Site> = /*@__PURE__*/
   messageDesc(file_cairn_v1_sites, 0);
+
+/**
+ * SiteDomain is a custom domain of a site and its proof of control: create
+ * a TXT record named txt_record_name with the value txt_record_value, then
+ * call VerifySiteDomain. The value is derived, not stored: it stays the
+ * same for this project, site and domain.
+ *
+ * @generated from message cairn.v1.SiteDomain
+ */
+export type SiteDomain = Message<"cairn.v1.SiteDomain"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string txt_record_name = 2;
+   */
+  txtRecordName: string;
+
+  /**
+   * @generated from field: string txt_record_value = 3;
+   */
+  txtRecordValue: string;
+
+  /**
+   * @generated from field: cairn.v1.SiteDomainStatus status = 4;
+   */
+  status: SiteDomainStatus;
+
+  /**
+   * When control was proven; unset while pending.
+   *
+   * @generated from field: google.protobuf.Timestamp verified_at = 5;
+   */
+  verifiedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message cairn.v1.SiteDomain.
+ * Use `create(SiteDomainSchema)` to create a new message.
+ */
+export const SiteDomainSchema: GenMessage<SiteDomain> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_sites, 1);
 
 /**
  * @generated from message cairn.v1.Deployment
@@ -136,7 +188,7 @@ export type Deployment = Message<"cairn.v1.Deployment"> & {
  * Use `create(DeploymentSchema)` to create a new message.
  */
 export const DeploymentSchema: GenMessage<Deployment> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 1);
+  messageDesc(file_cairn_v1_sites, 2);
 
 /**
  * @generated from message cairn.v1.CreateSiteRequest
@@ -171,7 +223,7 @@ export type CreateSiteRequest = Message<"cairn.v1.CreateSiteRequest"> & {
  * Use `create(CreateSiteRequestSchema)` to create a new message.
  */
 export const CreateSiteRequestSchema: GenMessage<CreateSiteRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 2);
+  messageDesc(file_cairn_v1_sites, 3);
 
 /**
  * @generated from message cairn.v1.CreateSiteResponse
@@ -188,7 +240,7 @@ export type CreateSiteResponse = Message<"cairn.v1.CreateSiteResponse"> & {
  * Use `create(CreateSiteResponseSchema)` to create a new message.
  */
 export const CreateSiteResponseSchema: GenMessage<CreateSiteResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 3);
+  messageDesc(file_cairn_v1_sites, 4);
 
 /**
  * @generated from message cairn.v1.GetSiteRequest
@@ -210,7 +262,7 @@ export type GetSiteRequest = Message<"cairn.v1.GetSiteRequest"> & {
  * Use `create(GetSiteRequestSchema)` to create a new message.
  */
 export const GetSiteRequestSchema: GenMessage<GetSiteRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 4);
+  messageDesc(file_cairn_v1_sites, 5);
 
 /**
  * @generated from message cairn.v1.GetSiteResponse
@@ -227,7 +279,7 @@ export type GetSiteResponse = Message<"cairn.v1.GetSiteResponse"> & {
  * Use `create(GetSiteResponseSchema)` to create a new message.
  */
 export const GetSiteResponseSchema: GenMessage<GetSiteResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 5);
+  messageDesc(file_cairn_v1_sites, 6);
 
 /**
  * @generated from message cairn.v1.ListSitesRequest
@@ -254,7 +306,7 @@ export type ListSitesRequest = Message<"cairn.v1.ListSitesRequest"> & {
  * Use `create(ListSitesRequestSchema)` to create a new message.
  */
 export const ListSitesRequestSchema: GenMessage<ListSitesRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 6);
+  messageDesc(file_cairn_v1_sites, 7);
 
 /**
  * @generated from message cairn.v1.ListSitesResponse
@@ -276,7 +328,7 @@ export type ListSitesResponse = Message<"cairn.v1.ListSitesResponse"> & {
  * Use `create(ListSitesResponseSchema)` to create a new message.
  */
 export const ListSitesResponseSchema: GenMessage<ListSitesResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 7);
+  messageDesc(file_cairn_v1_sites, 8);
 
 /**
  * @generated from message cairn.v1.UpdateSiteRequest
@@ -310,7 +362,7 @@ export type UpdateSiteRequest = Message<"cairn.v1.UpdateSiteRequest"> & {
  * Use `create(UpdateSiteRequestSchema)` to create a new message.
  */
 export const UpdateSiteRequestSchema: GenMessage<UpdateSiteRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 8);
+  messageDesc(file_cairn_v1_sites, 9);
 
 /**
  * @generated from message cairn.v1.UpdateSiteResponse
@@ -327,7 +379,7 @@ export type UpdateSiteResponse = Message<"cairn.v1.UpdateSiteResponse"> & {
  * Use `create(UpdateSiteResponseSchema)` to create a new message.
  */
 export const UpdateSiteResponseSchema: GenMessage<UpdateSiteResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 9);
+  messageDesc(file_cairn_v1_sites, 10);
 
 /**
  * @generated from message cairn.v1.DeleteSiteRequest
@@ -349,7 +401,7 @@ export type DeleteSiteRequest = Message<"cairn.v1.DeleteSiteRequest"> & {
  * Use `create(DeleteSiteRequestSchema)` to create a new message.
  */
 export const DeleteSiteRequestSchema: GenMessage<DeleteSiteRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 10);
+  messageDesc(file_cairn_v1_sites, 11);
 
 /**
  * @generated from message cairn.v1.DeleteSiteResponse
@@ -362,7 +414,7 @@ export type DeleteSiteResponse = Message<"cairn.v1.DeleteSiteResponse"> & {
  * Use `create(DeleteSiteResponseSchema)` to create a new message.
  */
 export const DeleteSiteResponseSchema: GenMessage<DeleteSiteResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 11);
+  messageDesc(file_cairn_v1_sites, 12);
 
 /**
  * @generated from message cairn.v1.MissingFilesRequest
@@ -384,7 +436,7 @@ export type MissingFilesRequest = Message<"cairn.v1.MissingFilesRequest"> & {
  * Use `create(MissingFilesRequestSchema)` to create a new message.
  */
 export const MissingFilesRequestSchema: GenMessage<MissingFilesRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 12);
+  messageDesc(file_cairn_v1_sites, 13);
 
 /**
  * @generated from message cairn.v1.MissingFilesResponse
@@ -401,7 +453,7 @@ export type MissingFilesResponse = Message<"cairn.v1.MissingFilesResponse"> & {
  * Use `create(MissingFilesResponseSchema)` to create a new message.
  */
 export const MissingFilesResponseSchema: GenMessage<MissingFilesResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 13);
+  messageDesc(file_cairn_v1_sites, 14);
 
 /**
  * @generated from message cairn.v1.CreateDeploymentRequest
@@ -435,7 +487,7 @@ export type CreateDeploymentRequest = Message<"cairn.v1.CreateDeploymentRequest"
  * Use `create(CreateDeploymentRequestSchema)` to create a new message.
  */
 export const CreateDeploymentRequestSchema: GenMessage<CreateDeploymentRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 14);
+  messageDesc(file_cairn_v1_sites, 15);
 
 /**
  * @generated from message cairn.v1.CreateDeploymentResponse
@@ -452,7 +504,7 @@ export type CreateDeploymentResponse = Message<"cairn.v1.CreateDeploymentRespons
  * Use `create(CreateDeploymentResponseSchema)` to create a new message.
  */
 export const CreateDeploymentResponseSchema: GenMessage<CreateDeploymentResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 15);
+  messageDesc(file_cairn_v1_sites, 16);
 
 /**
  * @generated from message cairn.v1.GetDeploymentRequest
@@ -479,7 +531,7 @@ export type GetDeploymentRequest = Message<"cairn.v1.GetDeploymentRequest"> & {
  * Use `create(GetDeploymentRequestSchema)` to create a new message.
  */
 export const GetDeploymentRequestSchema: GenMessage<GetDeploymentRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 16);
+  messageDesc(file_cairn_v1_sites, 17);
 
 /**
  * @generated from message cairn.v1.GetDeploymentResponse
@@ -496,7 +548,7 @@ export type GetDeploymentResponse = Message<"cairn.v1.GetDeploymentResponse"> & 
  * Use `create(GetDeploymentResponseSchema)` to create a new message.
  */
 export const GetDeploymentResponseSchema: GenMessage<GetDeploymentResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 17);
+  messageDesc(file_cairn_v1_sites, 18);
 
 /**
  * @generated from message cairn.v1.ListDeploymentsRequest
@@ -528,7 +580,7 @@ export type ListDeploymentsRequest = Message<"cairn.v1.ListDeploymentsRequest"> 
  * Use `create(ListDeploymentsRequestSchema)` to create a new message.
  */
 export const ListDeploymentsRequestSchema: GenMessage<ListDeploymentsRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 18);
+  messageDesc(file_cairn_v1_sites, 19);
 
 /**
  * @generated from message cairn.v1.ListDeploymentsResponse
@@ -550,7 +602,7 @@ export type ListDeploymentsResponse = Message<"cairn.v1.ListDeploymentsResponse"
  * Use `create(ListDeploymentsResponseSchema)` to create a new message.
  */
 export const ListDeploymentsResponseSchema: GenMessage<ListDeploymentsResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 19);
+  messageDesc(file_cairn_v1_sites, 20);
 
 /**
  * @generated from message cairn.v1.ActivateDeploymentRequest
@@ -577,7 +629,7 @@ export type ActivateDeploymentRequest = Message<"cairn.v1.ActivateDeploymentRequ
  * Use `create(ActivateDeploymentRequestSchema)` to create a new message.
  */
 export const ActivateDeploymentRequestSchema: GenMessage<ActivateDeploymentRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 20);
+  messageDesc(file_cairn_v1_sites, 21);
 
 /**
  * @generated from message cairn.v1.ActivateDeploymentResponse
@@ -594,7 +646,7 @@ export type ActivateDeploymentResponse = Message<"cairn.v1.ActivateDeploymentRes
  * Use `create(ActivateDeploymentResponseSchema)` to create a new message.
  */
 export const ActivateDeploymentResponseSchema: GenMessage<ActivateDeploymentResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 21);
+  messageDesc(file_cairn_v1_sites, 22);
 
 /**
  * @generated from message cairn.v1.DeleteDeploymentRequest
@@ -621,7 +673,7 @@ export type DeleteDeploymentRequest = Message<"cairn.v1.DeleteDeploymentRequest"
  * Use `create(DeleteDeploymentRequestSchema)` to create a new message.
  */
 export const DeleteDeploymentRequestSchema: GenMessage<DeleteDeploymentRequest> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 22);
+  messageDesc(file_cairn_v1_sites, 23);
 
 /**
  * @generated from message cairn.v1.DeleteDeploymentResponse
@@ -634,7 +686,88 @@ export type DeleteDeploymentResponse = Message<"cairn.v1.DeleteDeploymentRespons
  * Use `create(DeleteDeploymentResponseSchema)` to create a new message.
  */
 export const DeleteDeploymentResponseSchema: GenMessage<DeleteDeploymentResponse> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_sites, 23);
+  messageDesc(file_cairn_v1_sites, 24);
+
+/**
+ * @generated from message cairn.v1.VerifySiteDomainRequest
+ */
+export type VerifySiteDomainRequest = Message<"cairn.v1.VerifySiteDomainRequest"> & {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * @generated from field: string site_id = 2;
+   */
+  siteId: string;
+
+  /**
+   * One of the site's settings.domains (compared lower-case).
+   *
+   * @generated from field: string domain = 3;
+   */
+  domain: string;
+};
+
+/**
+ * Describes the message cairn.v1.VerifySiteDomainRequest.
+ * Use `create(VerifySiteDomainRequestSchema)` to create a new message.
+ */
+export const VerifySiteDomainRequestSchema: GenMessage<VerifySiteDomainRequest> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_sites, 25);
+
+/**
+ * @generated from message cairn.v1.VerifySiteDomainResponse
+ */
+export type VerifySiteDomainResponse = Message<"cairn.v1.VerifySiteDomainResponse"> & {
+  /**
+   * @generated from field: cairn.v1.Site site = 1;
+   */
+  site?: Site | undefined;
+
+  /**
+   * @generated from field: cairn.v1.SiteDomain domain = 2;
+   */
+  domain?: SiteDomain | undefined;
+};
+
+/**
+ * Describes the message cairn.v1.VerifySiteDomainResponse.
+ * Use `create(VerifySiteDomainResponseSchema)` to create a new message.
+ */
+export const VerifySiteDomainResponseSchema: GenMessage<VerifySiteDomainResponse> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_sites, 26);
+
+/**
+ * @generated from enum cairn.v1.SiteDomainStatus
+ */
+export enum SiteDomainStatus {
+  /**
+   * @generated from enum value: SITE_DOMAIN_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not proven yet: the domain does not serve the site.
+   *
+   * @generated from enum value: SITE_DOMAIN_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * Proven: the domain serves the site's production deployment.
+   *
+   * @generated from enum value: SITE_DOMAIN_STATUS_VERIFIED = 2;
+   */
+  VERIFIED = 2,
+}
+
+/**
+ * Describes the enum cairn.v1.SiteDomainStatus.
+ */
+export const SiteDomainStatusSchema: GenEnum<SiteDomainStatus> = /*@__PURE__*/
+  enumDesc(file_cairn_v1_sites, 0);
 
 /**
  * SitesService manages a project's static sites and their deployments.
@@ -740,6 +873,18 @@ export const SitesService: GenService<{
     methodKind: "unary";
     input: typeof DeleteDeploymentRequestSchema;
     output: typeof DeleteDeploymentResponseSchema;
+  },
+  /**
+   * VerifySiteDomain looks up the DNS TXT record that proves control of one
+   * of the site's custom domains (Site.domains names it and its value); a
+   * custom domain serves only once verified.
+   *
+   * @generated from rpc cairn.v1.SitesService.VerifySiteDomain
+   */
+  verifySiteDomain: {
+    methodKind: "unary";
+    input: typeof VerifySiteDomainRequestSchema;
+    output: typeof VerifySiteDomainResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_cairn_v1_sites, 0);
