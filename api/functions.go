@@ -202,6 +202,11 @@ func (s *Server) setSchedule(ctx context.Context, project, id, schedule string) 
 
 func (h *functionsHandler) CreateFunction(ctx context.Context, req *cairnv1.CreateFunctionRequest) (*cairnv1.CreateFunctionResponse, error) {
 	project, id := req.GetProjectId(), req.GetFunctionId()
+	// A function's key acts with its scopes: whoever sets them must hold
+	// them, or functions.write would mint any scope.
+	if err := access.CanGrant(principal(ctx), req.GetScopes()); err != nil {
+		return nil, err
+	}
 	if id == "" || id == domain.UniqueID {
 		id = h.log.NewID()
 	}
@@ -265,6 +270,11 @@ func (h *functionsHandler) UpdateFunction(ctx context.Context, req *cairnv1.Upda
 		return &v
 	}
 	set.Execute, set.Scopes, set.Events = list(req.GetExecute()), list(req.GetScopes()), list(req.GetEvents())
+	if set.Scopes != nil {
+		if err := access.CanGrant(principal(ctx), *set.Scopes); err != nil {
+			return nil, err
+		}
+	}
 	if req.GetVariables() != nil {
 		vars, err := h.variablesIn(req.GetProjectId(), req.GetFunctionId(), req.GetVariables().GetValues())
 		if err != nil {
