@@ -537,6 +537,11 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	if err != nil {
 		return nil, 0, notFound(err, "active deployment")
 	}
+	// The code's key is bound to this incarnation of the project.
+	proj, err := s.reads.Project(project)
+	if err != nil {
+		return nil, 0, notFound(err, fmt.Sprintf("project %q", project))
+	}
 	if s.runtimes == nil {
 		return nil, 0, domain.Errorf(domain.KindUnavailable, "this node runs no functions")
 	}
@@ -581,7 +586,7 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	}
 	timeout := time.Duration(f.GetTimeoutSeconds()) * time.Second
 	r.APIEndpoint = s.publicURL
-	r.APIKey = newFunctionKey(s.auth.fnKeys, project, f.GetId(), f.GetScopes(), s.now().Add(timeout+30*time.Second))
+	r.APIKey = newFunctionKey(s.auth.fnKeys, proj, f, d.GetId(), s.now().Add(timeout+30*time.Second))
 	if r.UserJWT, err = s.executionJWT(x.p, timeout+30*time.Second); err != nil {
 		return nil, 0, err
 	}

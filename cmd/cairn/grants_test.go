@@ -66,3 +66,85 @@ func TestFunctionScopesWithinGrantor(t *testing.T) {
 		t.Fatalf("operator: %v", err)
 	}
 }
+
+// keyJS answers with the key its execution received.
+const keyJS = `module.exports.default = async ({ res, apiKey }) => res.text(apiKey);`
+
+// functionKey runs function fn of project and returns the key its code got.
+func functionKey(t *testing.T, in *instance, token, project, fn string) string {
+	t.Helper()
+	ctx, _ := as(context.Background(), token)
+	res, err := in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: project, FunctionId: fn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := string(res.GetExecution().GetResponseBody())
+	if !strings.HasPrefix(k, "cfk~") {
+		t.Fatalf("execution answered %q (%s), not a function key", k, res.GetExecution().GetErrors())
+	}
+	return k
+}
+
+// TestFunctionKeyBound: an execution's key acts only while its project,
+// function and deployment are the ones it was made for, the function is
+// enabled, and with no more than the function's current scopes.
+func TestFunctionKeyBound(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	op, _ := as(context.Background(), testAdminKey)
+	key := newProjectWithKey(t, in, "fkb", "functions.read", "functions.write", "executions.read", "executions.write")
+	ctx, _ := as(context.Background(), key)
+	deployJS(t, in, key, "fkb", &cairnv1.CreateFunctionRequest{FunctionId: "leak", Scopes: []string{"functions.read"}}, keyJS)
+	fk := functionKey(t, in, key, "fkb", "leak")
+	fctx, _ := as(context.Background(), fk)
+	list := func() error {
+		_, err := in.functions().ListFunctions(fctx, &cairnv1.ListFunctionsRequest{ProjectId: "fkb"})
+		return err
+	}
+	if err := list(); err != nil {
+		t.Fatalf("fresh function key: %v", err)
+	}
+	update := func(req *cairnv1.UpdateFunctionRequest) {
+		t.Helper()
+		req.ProjectId, req.FunctionId = "fkb", "leak"
+		if _, err := in.functions().UpdateFunction(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Down-scoped: the key acts with the function's scopes of now.
+	update(&cairnv1.UpdateFunctionRequest{Scopes: &cairnv1.StringList{}})
+	wantCode(t, list(), connect.CodePermissionDenied)
+	update(&cairnv1.UpdateFunctionRequest{Scopes: &cairnv1.StringList{Values: []string{"functions.read"}}})
+	if err := list(); err != nil {
+		t.Fatalf("scope given back: %v", err)
+	}
+
+	// Disabled, then enabled.
+	off, on := false, true
+	update(&cairnv1.UpdateFunctionRequest{Enabled: &off})
+	wantCode(t, list(), connect.CodeUnauthenticated)
+	update(&cairnv1.UpdateFunctionRequest{Enabled: &on})
+	if err := list(); err != nil {
+		t.Fatalf("enabled again: %v", err)
+	}
+
+	// Deleted and created again under the same id: another function.
+	if _, err := in.functions().DeleteFunction(ctx, &cairnv1.DeleteFunctionRequest{ProjectId: "fkb", FunctionId: "leak"}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, list(), connect.CodeUnauthenticated)
+	deployJS(t, in, key, "fkb", &cairnv1.CreateFunctionRequest{FunctionId: "leak", Scopes: []string{"functions.read"}}, keyJS)
+	wantCode(t, list(), connect.CodeUnauthenticated)
+
+	// The project deleted and created again under the same id: another
+	// project, whose functions the old key must not reach.
+	fk2 := functionKey(t, in, key, "fkb", "leak")
+	if _, err := in.projects().DeleteProject(op, &cairnv1.DeleteProjectRequest{ProjectId: "fkb"}); err != nil {
+		t.Fatal(err)
+	}
+	key = newProjectWithKey(t, in, "fkb", "functions.read", "functions.write", "executions.read", "executions.write")
+	deployJS(t, in, key, "fkb", &cairnv1.CreateFunctionRequest{FunctionId: "leak", Scopes: []string{"functions.read"}}, keyJS)
+	f2ctx, _ := as(context.Background(), fk2)
+	_, err := in.functions().ListFunctions(f2ctx, &cairnv1.ListFunctionsRequest{ProjectId: "fkb"})
+	wantCode(t, err, connect.CodeUnauthenticated)
+}
