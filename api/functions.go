@@ -570,6 +570,9 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 		return nil, 0, err
 	}
 	r := x.req
+	// Also here, not only where requests come in: executions queued
+	// before platform headers were dropped carry the caller's.
+	r.Headers = callerHeaders(r.Headers)
 	r.ProjectID, r.FunctionID, r.DeploymentID, r.ExecutionID, r.Trigger = project, f.GetId(), d.GetId(), x.id, x.trigger
 	if r.Variables, err = s.unsealVariables(f); err != nil {
 		return nil, 0, err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -147,4 +148,58 @@ func TestFunctionKeyBound(t *testing.T) {
 	f2ctx, _ := as(context.Background(), fk2)
 	_, err := in.functions().ListFunctions(f2ctx, &cairnv1.ListFunctionsRequest{ProjectId: "fkb"})
 	wantCode(t, err, connect.CodeUnauthenticated)
+}
+
+// TestFunctionPlatformHeaders: the headers the platform sets for a
+// function's code (x-appwrite-*, x-cairn-*, cairn-*) are the platform's:
+// a caller's values for them never reach the code, over the HTTP route or
+// CreateExecution; other headers do.
+func TestFunctionPlatformHeaders(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	key := newProjectWithKey(t, in, "hdr", "functions.read", "functions.write", "executions.read", "executions.write")
+	deployJS(t, in, key, "hdr", &cairnv1.CreateFunctionRequest{FunctionId: "echo", Execute: []string{"any"}},
+		`module.exports.default = async ({ req, res }) => res.json(req.headers);`)
+	forged := map[string]string{"X-Appwrite-Key": "forged", "X-Appwrite-User-Jwt": "forged", "X-Appwrite-Trigger": "event",
+		"X-Appwrite-Event": "forged", "X-Cairn-Thing": "forged", "Cairn-Thing": "forged", "X-Kept": "kept"}
+	check := func(how string, got map[string]any) {
+		t.Helper()
+		if got["x-kept"] != "kept" {
+			t.Errorf("%s: a caller's ordinary header was dropped: %v", how, got)
+		}
+		for k, v := range got {
+			if v == "forged" {
+				t.Errorf("%s: the code saw the caller's %s", how, k)
+			}
+		}
+		if got["x-appwrite-trigger"] != "http" {
+			t.Errorf("%s: x-appwrite-trigger %v, want http", how, got["x-appwrite-trigger"])
+		}
+		if k, _ := got["x-appwrite-key"].(string); !strings.HasPrefix(k, "cfk~") {
+			t.Errorf("%s: x-appwrite-key %q is not the platform's", how, k)
+		}
+	}
+	h := http.Header{}
+	for k, v := range forged {
+		h.Set(k, v)
+	}
+	res := callRoute(t, in, http.MethodGet, "/v1/functions/hdr/echo/", "", h, "")
+	if res.status != http.StatusOK {
+		t.Fatalf("route: %s", res)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(res.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	check("HTTP route", got)
+
+	ctx, _ := as(context.Background(), key)
+	e, err := in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: "hdr", FunctionId: "echo", Headers: forged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	if err := json.Unmarshal(e.GetExecution().GetResponseBody(), &got); err != nil {
+		t.Fatalf("%v: %s", err, e.GetExecution().GetErrors())
+	}
+	check("CreateExecution", got)
 }
