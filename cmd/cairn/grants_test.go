@@ -203,3 +203,39 @@ func TestFunctionPlatformHeaders(t *testing.T) {
 	}
 	check("CreateExecution", got)
 }
+
+// TestAuditNamesEndUsers: an end user's write is recorded with the user
+// and the session, as a key's names the key.
+func TestAuditNamesEndUsers(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	const p = "auditu"
+	k, _ := as(ctx, newProjectWithKey(t, in, p, append(docScopes, "events.read")...))
+	docsFixture(t, k, in.databases(), p, "notes", []string{`create("users")`}, true)
+	g, _ := guest(ctx, p, "")
+	if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "ann@example.com", Password: "password of ann"}); err != nil {
+		t.Fatal(err)
+	}
+	ann := signIn(t, in, p, "ann@example.com", "password of ann")
+	ac, _ := guest(ctx, p, ann.GetSecret())
+	if _, err := in.databases().CreateDocument(ac, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "notes",
+		Document: &cairnv1.DocumentInput{DocumentId: "byann", Data: data(t, map[string]any{"title": "ann"})}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := in.events().ListEvents(k, &cairnv1.ListEventsRequest{ProjectId: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range res.GetEvents() {
+		if e.GetEnvelope().GetDocumentCreated().GetDocument().GetId() != "byann" {
+			continue
+		}
+		a := e.GetEnvelope().GetActor()
+		if a.GetKind().String() != "KIND_USER" || a.GetId() != ann.GetSession().GetUserId() || a.GetProjectId() != p ||
+			a.GetSessionId() == "" || a.GetSessionId() != ann.GetSession().GetId() {
+			t.Fatalf("actor %v, want user %s with session %s", a, ann.GetSession().GetUserId(), ann.GetSession().GetId())
+		}
+		return
+	}
+	t.Fatal("the user's document is not in the log")
+}
