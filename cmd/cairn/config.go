@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -189,4 +190,52 @@ func version() string {
 		return "cairn " + bi.Main.Version
 	}
 	return "cairn (devel)"
+}
+
+// minAdminKeyBits is the least entropy an operator key may have: it opens
+// every project, and anyone may try it against the API.
+const minAdminKeyBits = 128
+
+// adminKeyBits estimates a key's entropy simply: its length (without the
+// constant "cak_" prefix) times log2 of the smallest alphabet it fits:
+// 4 bits a character for hex, 6 for base64 (either variant), log2(95) for
+// anything else (printable ASCII). So 32 hex or 22 base64 characters are
+// enough. It cannot tell a random key from "aaaa…"; it refuses the short
+// ones, which is what a typo or a placeholder is.
+func adminKeyBits(key string) float64 {
+	key = strings.TrimPrefix(key, "cak_")
+	allHex, b64 := true, true
+	for _, c := range key {
+		isHex := c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+		allHex = allHex && isHex
+		b64 = b64 && (isHex || c >= 'g' && c <= 'z' || c >= 'G' && c <= 'Z' || strings.ContainsRune("+/=-_", c))
+	}
+	n := float64(len(key))
+	switch {
+	case allHex:
+		return n * 4
+	case b64:
+		return n * 6
+	}
+	return n * math.Log2(95)
+}
+
+// checkAdminKey refuses a weak operator key, naming where it came from.
+func checkAdminKey(key, source string) error {
+	if bits := adminKeyBits(key); bits < minAdminKeyBits {
+		unit := "characters"
+		if len(key) == 1 {
+			unit = "character"
+		}
+		return fmt.Errorf("%s is %d %s (about %d bits): an admin key needs at least %d bits (e.g. 32 hex characters; `openssl rand -hex 32`)",
+			source, len(key), unit, int(bits), minAdminKeyBits)
+	}
+	return nil
+}
+
+// flagSet reports whether flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect/v2"
 
@@ -238,4 +242,37 @@ func TestAuditNamesEndUsers(t *testing.T) {
 		return
 	}
 	t.Fatal("the user's document is not in the log")
+}
+
+// TestAdminKeyStrength: serve refuses an operator key under 128 bits and
+// says where it came from: the environment, the flag or admin.key.
+func TestAdminKeyStrength(t *testing.T) {
+	serveWith := func(env map[string]string, args ...string) error {
+		dir := t.TempDir()
+		if f, ok := env["file"]; ok {
+			if err := os.WriteFile(filepath.Join(dir, "admin.key"), []byte(f+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		args = append([]string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--log-level", "error"}, args...)
+		return run(ctx, args, io.Discard, io.Discard, func(k string) string { return env[k] })
+	}
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"env", map[string]string{"CAIRN_ADMIN_KEY": "x"}, nil, "CAIRN_ADMIN_KEY is 1 character"},
+		{"flag", nil, []string{"--admin-key", "cak_0123456789abcdef"}, "--admin-key is 20 characters"},
+		{"file", map[string]string{"file": "x"}, nil, "admin.key is 1 character"},
+		{"31 hex", map[string]string{"CAIRN_ADMIN_KEY": strings.Repeat("a", 31)}, nil, "at least 128 bits"},
+	} {
+		err := serveWith(c.env, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: serve returned %v, want an error with %q", c.name, err, c.want)
+		}
+	}
 }
