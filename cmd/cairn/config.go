@@ -43,6 +43,8 @@ type config struct {
 	TrustedProxies string
 	// NoAuthRateLimits turns the sign-in and token limits off.
 	NoAuthRateLimits bool
+	// MetricsProjectLabels labels projection metrics per project.
+	MetricsProjectLabels bool
 	// Document database limits (api.DatabaseLimits); 0 = default.
 	MaxQueryLimit, MaxQueryScan, MaxBatchOperations int
 	// Storage limits (api.StorageLimits); 0 = default.
@@ -124,6 +126,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")
 	fs.IntVar(&c.RealtimeMaxConnections, "realtime-max-connections", envInt(getenv, "CAIRN_REALTIME_MAX_CONNECTIONS"), "realtime subscriptions of one project on one node; 0 = 20000 (CAIRN_REALTIME_MAX_CONNECTIONS)")
+	fs.BoolVar(&c.MetricsProjectLabels, "metrics-project-labels", getenv("CAIRN_METRICS_PROJECT_LABELS") == "true", "label projection metrics with each project's stream (project ids) instead of summing them (CAIRN_METRICS_PROJECT_LABELS=true)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }
 
