@@ -467,7 +467,7 @@ func (s *Server) mayExecute(project string, p access.Principal, f *eventsv1.Func
 		return fmt.Errorf("stored execute roles of function %s: %w", f.GetId(), err)
 	}
 	if !permission.Check(subj, permission.Read, parsed, nil, false) {
-		return domain.Errorf(domain.KindPermissionDenied, "no permission to execute function %q", f.GetId())
+		return functionNotFound(f.GetId()) // hidden.go: as if it did not exist
 	}
 	return nil
 }

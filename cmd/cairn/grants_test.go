@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -273,6 +275,88 @@ func TestAdminKeyStrength(t *testing.T) {
 		err := serveWith(c.env, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: serve returned %v, want an error with %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestGuestsCannotTellMissingFromForbidden: a caller who may do nothing in
+// a bucket, collection or function gets the answer a missing one gives,
+// code and message, also when the whole project is missing; the JWKS of
+// any well-formed project id is served.
+func TestGuestsCannotTellMissingFromForbidden(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	const p = "orc"
+	k, _ := as(ctx, newProjectWithKey(t, in, p, allScopes()...))
+	if _, err := in.storage().CreateBucket(k, &cairnv1.CreateBucketRequest{ProjectId: p, BucketId: "priv", Name: "priv"}); err != nil {
+		t.Fatal(err)
+	}
+	docsFixture(t, k, in.databases(), p, "priv", nil, false)
+	if _, err := in.functions().CreateFunction(k, &cairnv1.CreateFunctionRequest{ProjectId: p, FunctionId: "priv", Name: "priv", Runtime: "js"}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := guest(ctx, p, "")
+	if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "u@example.com", Password: "user password 1"}); err != nil {
+		t.Fatal(err)
+	}
+	sess := signIn(t, in, p, "u@example.com", "user password 1").GetSecret()
+
+	calls := map[string]func(ctx context.Context, project string) error{
+		"GetFile": func(ctx context.Context, project string) error {
+			_, err := in.storage().GetFile(ctx, &cairnv1.GetFileRequest{ProjectId: project, BucketId: "priv", FileId: "f"})
+			return err
+		},
+		"ListFiles": func(ctx context.Context, project string) error {
+			_, err := in.storage().ListFiles(ctx, &cairnv1.ListFilesRequest{ProjectId: project, BucketId: "priv"})
+			return err
+		},
+		"ListDocuments": func(ctx context.Context, project string) error {
+			_, err := in.databases().ListDocuments(ctx, &cairnv1.ListDocumentsRequest{ProjectId: project, DatabaseId: "main", CollectionId: "priv"})
+			return err
+		},
+		"CreateDocument": func(ctx context.Context, project string) error {
+			_, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: project, DatabaseId: "main", CollectionId: "priv",
+				Document: &cairnv1.DocumentInput{Data: data(t, map[string]any{"title": "x"})}})
+			return err
+		},
+		"CreateExecution": func(ctx context.Context, project string) error {
+			_, err := in.functions().CreateExecution(ctx, &cairnv1.CreateExecutionRequest{ProjectId: project, FunctionId: "priv"})
+			return err
+		},
+	}
+	answer := func(err error) string {
+		var ce *connect.Error
+		if !errors.As(err, &ce) {
+			return fmt.Sprintf("success or not a connect error: %v", err)
+		}
+		return ce.Code().String() + ": " + ce.Message()
+	}
+	for name, call := range calls {
+		gctx, _ := as(ctx, "")
+		existing := answer(call(gctx, p))
+		missing := answer(call(gctx, "nosuchproject"))
+		if existing != missing || !strings.HasPrefix(existing, "not_found") {
+			t.Errorf("%s as a guest: existing %q, missing project %q", name, existing, missing)
+		}
+		uctx, _ := guest(ctx, p, sess)
+		if got := answer(call(uctx, p)); got != existing {
+			t.Errorf("%s as a user who may do nothing there: %q, want %q", name, got, existing)
+		}
+	}
+	for _, path := range []string{"/v1/functions/" + p + "/priv/x", "/v1/functions/nosuchproject/priv/x"} {
+		if r := callRoute(t, in, http.MethodGet, path, "", nil, ""); r.status != http.StatusNotFound || !strings.Contains(string(r.body), `function \"priv\" not found`) {
+			t.Errorf("%s: %s", path, r)
+		}
+	}
+	for _, project := range []string{p, "nosuchproject"} {
+		res, err := http.Get(in.url + "/v1/projects/" + project + "/jwks.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(b), `"kty":"OKP"`) {
+			t.Errorf("jwks of %s: %d %s", project, res.StatusCode, b)
 		}
 	}
 }

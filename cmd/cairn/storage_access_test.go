@@ -472,17 +472,19 @@ func TestStorageFileTokens(t *testing.T) {
 		wantStatus(t, "guest "+what+" with the token", in.fetch(t, "", p, "b", "x", what, withToken(secret)), http.StatusOK, x)
 	}
 	wantStatus(t, "ranged download with the token", in.fetch(t, "", p, "b", "x", "download", withToken(secret), "Range", "bytes=100-199"), http.StatusPartialContent, nil)
-	// A wrong secret, a malformed token and another file: refused.
+	// A wrong secret, a malformed token and another file: refused. Bucket
+	// b grants guests nothing, so they answer as a missing bucket would
+	// (api/hidden.go).
 	id, _, _ := strings.Cut(secret, ".")
-	wantStatus(t, "wrong secret", in.fetch(t, "", p, "b", "x", "download", withToken(id+".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")), http.StatusForbidden, nil)
-	wantStatus(t, "token id alone", in.fetch(t, "", p, "b", "x", "download", withToken(id)), http.StatusForbidden, nil)
+	wantStatus(t, "wrong secret", in.fetch(t, "", p, "b", "x", "download", withToken(id+".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")), http.StatusNotFound, nil)
+	wantStatus(t, "token id alone", in.fetch(t, "", p, "b", "x", "download", withToken(id)), http.StatusNotFound, nil)
 	for _, what := range []string{"download", "view", "preview"} {
-		wantStatus(t, what+" of y with x's token", in.fetch(t, "", p, "b", "y", what, withToken(secret)), http.StatusForbidden, nil)
+		wantStatus(t, what+" of y with x's token", in.fetch(t, "", p, "b", "y", what, withToken(secret)), http.StatusNotFound, nil)
 	}
 	// A token is read only: no upload with it.
 	res := in.do(t, httpCall{method: http.MethodPost, path: filesPath("b"), project: p, query: url.Values{"fileId": {"x"}, "name": {"x.bin"}, "token": {secret}},
 		body: strings.NewReader("overwrite")})
-	wantStatus(t, "upload with a file token", res, http.StatusForbidden, nil)
+	wantStatus(t, "upload with a file token", res, http.StatusNotFound, nil)
 
 	// ListFileTokens never shows a secret.
 	ls, err := st.ListFileTokens(k, &cairnv1.ListFileTokensRequest{ProjectId: p, BucketId: "b", FileId: "x"})
