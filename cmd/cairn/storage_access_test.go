@@ -504,7 +504,7 @@ func TestStorageFileTokens(t *testing.T) {
 	if _, err := st.DeleteFileToken(k, &cairnv1.DeleteFileTokenRequest{ProjectId: p, BucketId: "b", FileId: "x", TokenId: tok.GetToken().GetId()}); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, "deleted token", in.fetch(t, "", p, "b", "x", "download", withToken(secret)), http.StatusForbidden, nil)
+	wantStatus(t, "deleted token", in.fetch(t, "", p, "b", "x", "download", withToken(secret)), http.StatusNotFound, nil)
 	if ls, err := st.ListFileTokens(k, &cairnv1.ListFileTokensRequest{ProjectId: p, BucketId: "b", FileId: "x"}); err != nil || len(ls.GetTokens()) != 0 {
 		t.Fatalf("tokens after delete: %v %v", ls, err)
 	}
@@ -522,7 +522,7 @@ func TestStorageFileTokens(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		before := time.Now()
 		res := in.fetch(t, "", p, "b", "x", "download", withToken(et.GetSecret()))
-		if res.status == http.StatusForbidden {
+		if res.status == http.StatusNotFound {
 			if before.Before(expires.Add(-50 * time.Millisecond)) {
 				t.Fatalf("token refused at %v, before it expires at %v", before, expires)
 			}
@@ -536,7 +536,7 @@ func TestStorageFileTokens(t *testing.T) {
 	}
 	// An expiry in the past is refused up front or never works.
 	if pt, err := st.CreateFileToken(k, &cairnv1.CreateFileTokenRequest{ProjectId: p, BucketId: "b", FileId: "x", ExpiresAt: timestamppb.New(time.Now().Add(-time.Minute))}); err == nil {
-		wantStatus(t, "token expired at birth", in.fetch(t, "", p, "b", "x", "download", withToken(pt.GetSecret())), http.StatusForbidden, nil)
+		wantStatus(t, "token expired at birth", in.fetch(t, "", p, "b", "x", "download", withToken(pt.GetSecret())), http.StatusNotFound, nil)
 	}
 
 	// A file deleted and uploaded again under the same id is a new file:
@@ -550,10 +550,10 @@ func TestStorageFileTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	// (With a token, a missing file and a refused token answer alike.)
-	wantStatus(t, "token of a deleted file", in.fetch(t, "", p, "b", "x", "download", withToken(old.GetSecret())), http.StatusForbidden, nil)
+	wantStatus(t, "token of a deleted file", in.fetch(t, "", p, "b", "x", "download", withToken(old.GetSecret())), http.StatusNotFound, nil)
 	x2 := fileBytes(24<<10, 6)
 	in.uploadChunked(t, key, p, "b", "x", "x.bin", x2, 10<<10)
-	wantStatus(t, "old token on the new file", in.fetch(t, "", p, "b", "x", "download", withToken(old.GetSecret())), http.StatusForbidden, nil)
+	wantStatus(t, "old token on the new file", in.fetch(t, "", p, "b", "x", "download", withToken(old.GetSecret())), http.StatusNotFound, nil)
 	wantStatus(t, "server download of the new file", in.fetch(t, key, p, "b", "x", "download", nil), http.StatusOK, x2)
 	if ls, err := st.ListFileTokens(k, &cairnv1.ListFileTokensRequest{ProjectId: p, BucketId: "b", FileId: "x"}); err != nil || len(ls.GetTokens()) != 0 {
 		t.Fatalf("the new file inherits tokens: %v %v", ls, err)
