@@ -75,16 +75,25 @@ func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if _, err := s.reads.Project(project); err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	cfg, err := s.authConfig(project)
-	if err != nil {
+	// Any well-formed id answers, with the keys that project has or would
+	// have (they are derived from the master key): a 404 would tell anyone
+	// which project ids exist. A missing project's set is a new project's
+	// (generation 0), so it reveals nothing; no JWT verifies against it.
+	generation := 0
+	if _, err := s.reads.Project(project); err == nil {
+		cfg, err := s.authConfig(project)
+		if err != nil {
+			s.logger.ErrorContext(r.Context(), "jwks", "project", project, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		generation = int(cfg.raw.GetJwtKeyGeneration())
+	} else if !errors.Is(err, errNotFound) {
+		s.logger.ErrorContext(r.Context(), "jwks", "project", project, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	b, err := s.jwt.JWKS(project, int(cfg.raw.GetJwtKeyGeneration()))
+	b, err := s.jwt.JWKS(project, generation)
 	if err != nil {
 		s.logger.ErrorContext(r.Context(), "jwks", "project", project, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)

@@ -104,7 +104,7 @@ func (a *authenticator) authenticate(header string) (access.Principal, error) {
 	if project, ok := parseSessionToken(token); ok {
 		return a.session(project, hash)
 	}
-	if p, ok, err := functionKeyPrincipal(a.fnKeys, token, a.now()); ok {
+	if p, ok, err := a.functionKey(token); ok {
 		return p, err
 	}
 	project, keyID, ok := parseKeyToken(token)

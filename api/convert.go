@@ -15,6 +15,10 @@ func actor(p access.Principal) *eventsv1.Actor {
 		return &eventsv1.Actor{Kind: eventsv1.Actor_KIND_OPERATOR}
 	case access.APIKey:
 		return &eventsv1.Actor{Kind: eventsv1.Actor_KIND_API_KEY, Id: p.ID, ProjectId: p.Project}
+	case access.User:
+		// The audit log names end users as it names keys: who, and by
+		// which session.
+		return &eventsv1.Actor{Kind: eventsv1.Actor_KIND_USER, Id: p.ID, ProjectId: p.Project, SessionId: p.SessionID}
 	}
 	return &eventsv1.Actor{}
 }

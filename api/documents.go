@@ -90,19 +90,27 @@ func (h *databasesHandler) open(ctx context.Context, project, dbID, collID strin
 	if err != nil {
 		return nil, err
 	}
+	server := subj.Kind == permission.APIKey || subj.Kind == permission.Operator
 	db, c, err := h.loadCollection(project, dbID, collID)
 	if err != nil {
+		if !server && errors.Is(err, errNotFound) {
+			// A missing database answers as a missing collection (hidden.go).
+			return nil, collectionNotFound(dbID, collID)
+		}
 		return nil, err
 	}
 	cl := &coll{project: project, c: c, subj: subj}
 	if !cl.server() && (!db.GetEnabled() || !c.GetEnabled()) {
-		return nil, domain.Errorf(domain.KindNotFound, "collection %q not found in database %q", collID, dbID)
+		return nil, collectionNotFound(dbID, collID)
 	}
 	if cl.schema, err = h.reads.Schema(c); err != nil {
 		return nil, err
 	}
 	if cl.perms, err = permission.ParsePermissions(c.GetPermissions()); err != nil {
 		return nil, fmt.Errorf("stored permissions of collection %s: %w", collID, err)
+	}
+	if !cl.server() && !sees(subj, cl.perms, c.GetDocumentSecurity()) {
+		return nil, collectionNotFound(dbID, collID) // hidden.go
 	}
 	return cl, nil
 }

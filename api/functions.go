@@ -202,6 +202,11 @@ func (s *Server) setSchedule(ctx context.Context, project, id, schedule string) 
 
 func (h *functionsHandler) CreateFunction(ctx context.Context, req *cairnv1.CreateFunctionRequest) (*cairnv1.CreateFunctionResponse, error) {
 	project, id := req.GetProjectId(), req.GetFunctionId()
+	// A function's key acts with its scopes: whoever sets them must hold
+	// them, or functions.write would mint any scope.
+	if err := access.CanGrant(principal(ctx), req.GetScopes()); err != nil {
+		return nil, err
+	}
 	if id == "" || id == domain.UniqueID {
 		id = h.log.NewID()
 	}
@@ -265,6 +270,11 @@ func (h *functionsHandler) UpdateFunction(ctx context.Context, req *cairnv1.Upda
 		return &v
 	}
 	set.Execute, set.Scopes, set.Events = list(req.GetExecute()), list(req.GetScopes()), list(req.GetEvents())
+	if set.Scopes != nil {
+		if err := access.CanGrant(principal(ctx), *set.Scopes); err != nil {
+			return nil, err
+		}
+	}
 	if req.GetVariables() != nil {
 		vars, err := h.variablesIn(req.GetProjectId(), req.GetFunctionId(), req.GetVariables().GetValues())
 		if err != nil {
@@ -457,7 +467,7 @@ func (s *Server) mayExecute(project string, p access.Principal, f *eventsv1.Func
 		return fmt.Errorf("stored execute roles of function %s: %w", f.GetId(), err)
 	}
 	if !permission.Check(subj, permission.Read, parsed, nil, false) {
-		return domain.Errorf(domain.KindPermissionDenied, "no permission to execute function %q", f.GetId())
+		return functionNotFound(f.GetId()) // hidden.go: as if it did not exist
 	}
 	return nil
 }
@@ -527,6 +537,11 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	if err != nil {
 		return nil, 0, notFound(err, "active deployment")
 	}
+	// The code's key is bound to this incarnation of the project.
+	proj, err := s.reads.Project(project)
+	if err != nil {
+		return nil, 0, notFound(err, fmt.Sprintf("project %q", project))
+	}
 	if s.runtimes == nil {
 		return nil, 0, domain.Errorf(domain.KindUnavailable, "this node runs no functions")
 	}
@@ -555,6 +570,9 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 		return nil, 0, err
 	}
 	r := x.req
+	// Also here, not only where requests come in: executions queued
+	// before platform headers were dropped carry the caller's.
+	r.Headers = callerHeaders(r.Headers)
 	r.ProjectID, r.FunctionID, r.DeploymentID, r.ExecutionID, r.Trigger = project, f.GetId(), d.GetId(), x.id, x.trigger
 	if r.Variables, err = s.unsealVariables(f); err != nil {
 		return nil, 0, err
@@ -571,7 +589,7 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	}
 	timeout := time.Duration(f.GetTimeoutSeconds()) * time.Second
 	r.APIEndpoint = s.publicURL
-	r.APIKey = newFunctionKey(s.auth.fnKeys, project, f.GetId(), f.GetScopes(), s.now().Add(timeout+30*time.Second))
+	r.APIKey = newFunctionKey(s.auth.fnKeys, proj, f, d.GetId(), s.now().Add(timeout+30*time.Second))
 	if r.UserJWT, err = s.executionJWT(x.p, timeout+30*time.Second); err != nil {
 		return nil, 0, err
 	}

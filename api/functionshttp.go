@@ -40,6 +40,27 @@ func (s *Server) mountFunctions(mux *http.ServeMux) {
 var hopHeaders = map[string]bool{"connection": true, "keep-alive": true, "transfer-encoding": true, "upgrade": true,
 	"te": true, "trailer": true, "proxy-authorization": true, "proxy-authenticate": true}
 
+// platformHeader reports whether the platform alone sets request header k
+// (lower case) for a function's code: its trigger, event, key and the
+// caller's JWT (x-appwrite-*), and Cairn's own. A caller's value for one
+// is dropped, or a guest could hand the code a key or a user's JWT of its
+// choosing, or pose as an event trigger.
+func platformHeader(k string) bool {
+	return strings.HasPrefix(k, "x-appwrite-") || strings.HasPrefix(k, "x-cairn-") || strings.HasPrefix(k, "cairn-")
+}
+
+// callerHeaders returns the headers of a caller's request without those
+// only the platform sets (platformHeader).
+func callerHeaders(in map[string]string) map[string]string {
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		if k = strings.ToLower(k); !platformHeader(k) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 	project := r.PathValue("project")
 	if !domain.ValidProjectID(project) {
@@ -69,7 +90,7 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 	for k, v := range r.Header {
 		k = strings.ToLower(k)
 		// The caller's credential is not the function's business.
-		if hopHeaders[k] || k == "authorization" || k == "cookie" {
+		if hopHeaders[k] || k == "authorization" || k == "cookie" || platformHeader(k) {
 			continue
 		}
 		headers[k] = strings.Join(v, ", ")

@@ -2,13 +2,18 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cairn-dev/cairn/streams"
 )
 
 // StreamLag is one stream's projection progress on this node.
@@ -27,6 +32,10 @@ type MetricsSources struct {
 	NATSReconnects func() uint64
 	// Lag lists every projector's progress.
 	Lag func() []StreamLag
+	// ProjectLabels labels projection metrics with each project's stream;
+	// off, the projects' streams are summed into stream="projects", so a
+	// scrape does not list the instance's project ids.
+	ProjectLabels bool
 }
 
 // Metrics is the node's Prometheus registry: RPCs, appends, projection lag,
@@ -66,7 +75,7 @@ func NewMetrics(src MetricsSources) *Metrics {
 		}, func() float64 { return float64(src.NATSReconnects()) }))
 	}
 	if src.Lag != nil {
-		m.reg.MustRegister(lagCollector{src.Lag})
+		m.reg.MustRegister(lagCollector{lag: src.Lag, projectLabels: src.ProjectLabels})
 	}
 	return m
 }
@@ -99,8 +108,12 @@ var (
 	appliedDesc = prometheus.NewDesc("cairn_projection_applied_seq", "Last stream sequence applied to this node's read models.", []string{"stream"}, nil)
 )
 
-// lagCollector reports per-stream (so per-project) projection lag.
-type lagCollector struct{ lag func() []StreamLag }
+// lagCollector reports per-stream projection lag: per project with
+// projectLabels, else the projects' streams summed.
+type lagCollector struct {
+	lag           func() []StreamLag
+	projectLabels bool
+}
 
 func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
@@ -108,7 +121,20 @@ func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, l := range c.lag() {
+	lags := c.lag()
+	if !c.projectLabels {
+		all := StreamLag{Stream: "projects"}
+		lags = slices.DeleteFunc(lags, func(l StreamLag) bool {
+			if _, ok := streams.ProjectFromStream(l.Stream); !ok {
+				return false
+			}
+			all.Applied += l.Applied
+			all.Last += max(l.Last, l.Applied)
+			return true
+		})
+		lags = append(lags, all)
+	}
+	for _, l := range lags {
 		lag := float64(0)
 		if l.Last > l.Applied {
 			lag = float64(l.Last - l.Applied)
@@ -116,4 +142,20 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag, l.Stream)
 		ch <- prometheus.MustNewConstMetric(appliedDesc, prometheus.GaugeValue, float64(l.Applied), l.Stream)
 	}
+}
+
+// operatorOnly serves next to the instance operator only. Metrics are the
+// operator's: they tell about every project on the node (how busy, how
+// many), so they are behind the operator key rather than open on the API's
+// port (Prometheus: authorization.credentials_file pointing at admin.key).
+func (s *Server) operatorOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare(hashToken(token), s.auth.adminHash) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cairn metrics"`)
+			http.Error(w, "metrics are for the instance operator: send Authorization: Bearer <admin key>", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -455,6 +455,9 @@ func (g *guardedStream) Receive(msg any) error {
 	stream := streams.SystemStream
 	if project != "" {
 		if _, err := g.s.reads.Project(project); err != nil {
+			if errors.Is(err, errNotFound) && g.p.Kind == access.Anonymous {
+				return hiddenNotFound(msg) // hidden.go
+			}
 			if errors.Is(err, errNotFound) {
 				return domain.Errorf(domain.KindNotFound, "project %q not found", project)
 			}

@@ -100,7 +100,8 @@ type Config struct {
 	Now       func() time.Time
 	// Stopping, when closed, ends long-lived streams so shutdown can drain.
 	Stopping <-chan struct{}
-	// Metrics, when set, times RPCs and is served on GET /metrics.
+	// Metrics, when set, times RPCs and is served on GET /metrics to the
+	// operator (metrics.go: operatorOnly).
 	Metrics *Metrics
 	// Blobs holds site files; sites are not served without it.
 	Blobs SiteBlobs
@@ -273,7 +274,7 @@ func New(cfg Config) (http.Handler, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	if s.metrics != nil {
-		mux.Handle("GET /metrics", s.metrics.handler())
+		mux.Handle("GET /metrics", s.operatorOnly(s.metrics.handler()))
 	}
 	if s.blobs != nil {
 		s.siteFiles = sites.NewServer(s.blobs, sites.ServerOptions{Logger: s.logger})

@@ -95,6 +95,9 @@ type bucketView struct {
 	b       *eventsv1.Bucket
 	perms   []permission.Permission
 	subj    permission.Subject
+	// hidden: the caller may do nothing here; it must not learn the
+	// bucket exists (hidden.go).
+	hidden bool
 }
 
 func (bv *bucketView) server() bool {
@@ -120,8 +123,18 @@ func (s *Server) loadBucket(project, id string) (*eventsv1.Bucket, error) {
 }
 
 // openBucket loads a bucket for the caller p. End users see no disabled
-// bucket.
+// bucket, nor one they may do nothing in (hidden.go).
 func (s *Server) openBucket(project, id string, p access.Principal) (*bucketView, error) {
+	bv, err := s.openBucketView(project, id, p)
+	if err == nil && bv.hidden {
+		return nil, bucketNotFound(id)
+	}
+	return bv, err
+}
+
+// openBucketView is openBucket that leaves a hidden bucket to the caller
+// (a file token may still grant a read in it).
+func (s *Server) openBucketView(project, id string, p access.Principal) (*bucketView, error) {
 	subj, err := s.subject(project, p)
 	if err != nil {
 		return nil, err
@@ -132,11 +145,12 @@ func (s *Server) openBucket(project, id string, p access.Principal) (*bucketView
 	}
 	bv := &bucketView{project: project, b: b, subj: subj}
 	if !bv.server() && !b.GetEnabled() {
-		return nil, domain.Errorf(domain.KindNotFound, "bucket %q not found", id)
+		return nil, bucketNotFound(id)
 	}
 	if bv.perms, err = permission.ParsePermissions(b.GetPermissions()); err != nil {
 		return nil, fmt.Errorf("stored permissions of bucket %s: %w", id, err)
 	}
+	bv.hidden = !bv.server() && !sees(subj, bv.perms, b.GetFileSecurity())
 	return bv, nil
 }
 

@@ -64,7 +64,11 @@ func (s *Server) httpCaller(r *http.Request, project string, scope access.Scope)
 		return access.Principal{}, err
 	}
 	if _, err := s.reads.Project(project); err != nil {
-		return access.Principal{}, notFound(err, fmt.Sprintf("project %q", project))
+		if errors.Is(err, errNotFound) {
+			// As a missing bucket or function would (hidden.go).
+			return access.Principal{}, hiddenRouteNotFound(r)
+		}
+		return access.Principal{}, err
 	}
 	if err := s.waitSeq(ctx, r.Header.Get(headerMinSeq), headerMinSeq, streams.ProjectStream(project)); err != nil {
 		return access.Principal{}, err
@@ -281,7 +285,7 @@ func (s *Server) fileForRead(r *http.Request) (*eventsv1.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	bv, err := s.openBucket(project, r.PathValue("bucket"), p)
+	bv, err := s.openBucketView(project, r.PathValue("bucket"), p)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +298,13 @@ func (s *Server) fileForRead(r *http.Request) (*eventsv1.File, error) {
 		if err != nil && !errors.Is(err, errNotFound) {
 			return nil, err
 		}
+		if bv.hidden {
+			return nil, bucketNotFound(bv.b.GetId())
+		}
 		return nil, domain.Errorf(domain.KindPermissionDenied, "the file token is not valid for file %q (revoked, expired or another file's)", id)
+	}
+	if bv.hidden {
+		return nil, bucketNotFound(bv.b.GetId())
 	}
 	return s.readableFile(bv, id)
 }

@@ -369,7 +369,7 @@ func (h *clusterHarness) metrics(i int) string {
 	if c == nil {
 		return "(node down)"
 	}
-	status, body := httpGet(&http.Client{Timeout: 2 * time.Second}, c.url+"/metrics")
+	status, body := httpGet(&http.Client{Timeout: 2 * time.Second, Transport: operatorTransport{}}, c.url+"/metrics")
 	if status != http.StatusOK {
 		return fmt.Sprintf("(/metrics: %d %s)", status, body)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -51,6 +52,8 @@ type config struct {
 	TrustedProxies string
 	// NoAuthRateLimits turns the sign-in and token limits off.
 	NoAuthRateLimits bool
+	// MetricsProjectLabels labels projection metrics per project.
+	MetricsProjectLabels bool
 	// Document database limits (api.DatabaseLimits); 0 = default.
 	MaxQueryLimit, MaxQueryScan, MaxBatchOperations int
 	// Storage limits (api.StorageLimits); 0 = default.
@@ -151,6 +154,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")
 	fs.IntVar(&c.RealtimeMaxConnections, "realtime-max-connections", envInt(getenv, "CAIRN_REALTIME_MAX_CONNECTIONS"), "realtime subscriptions of one project on one node; 0 = 20000 (CAIRN_REALTIME_MAX_CONNECTIONS)")
+	fs.BoolVar(&c.MetricsProjectLabels, "metrics-project-labels", getenv("CAIRN_METRICS_PROJECT_LABELS") == "true", "label projection metrics with each project's stream (project ids) instead of summing them (CAIRN_METRICS_PROJECT_LABELS=true)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }
 
@@ -231,4 +235,52 @@ func version() string {
 		return "cairn " + bi.Main.Version
 	}
 	return "cairn (devel)"
+}
+
+// minAdminKeyBits is the least entropy an operator key may have: it opens
+// every project, and anyone may try it against the API.
+const minAdminKeyBits = 128
+
+// adminKeyBits estimates a key's entropy simply: its length (without the
+// constant "cak_" prefix) times log2 of the smallest alphabet it fits:
+// 4 bits a character for hex, 6 for base64 (either variant), log2(95) for
+// anything else (printable ASCII). So 32 hex or 22 base64 characters are
+// enough. It cannot tell a random key from "aaaa…"; it refuses the short
+// ones, which is what a typo or a placeholder is.
+func adminKeyBits(key string) float64 {
+	key = strings.TrimPrefix(key, "cak_")
+	allHex, b64 := true, true
+	for _, c := range key {
+		isHex := c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+		allHex = allHex && isHex
+		b64 = b64 && (isHex || c >= 'g' && c <= 'z' || c >= 'G' && c <= 'Z' || strings.ContainsRune("+/=-_", c))
+	}
+	n := float64(len(key))
+	switch {
+	case allHex:
+		return n * 4
+	case b64:
+		return n * 6
+	}
+	return n * math.Log2(95)
+}
+
+// checkAdminKey refuses a weak operator key, naming where it came from.
+func checkAdminKey(key, source string) error {
+	if bits := adminKeyBits(key); bits < minAdminKeyBits {
+		unit := "characters"
+		if len(key) == 1 {
+			unit = "character"
+		}
+		return fmt.Errorf("%s is %d %s (about %d bits): an admin key needs at least %d bits (e.g. 32 hex characters; `openssl rand -hex 32`)",
+			source, len(key), unit, int(bits), minAdminKeyBits)
+	}
+	return nil
+}
+
+// flagSet reports whether flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

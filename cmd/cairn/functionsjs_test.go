@@ -382,9 +382,10 @@ func TestFunctionsJS(t *testing.T) {
 		if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "u@example.com", Password: "user password 1"}); err != nil {
 			t.Fatal(err)
 		}
+		// A caller who may not execute it is told it does not exist.
 		_, err := fns.CreateExecution(g, &cairnv1.CreateExecutionRequest{ProjectId: p, FunctionId: "members", Path: "/version"})
-		wantCode(t, err, connect.CodePermissionDenied)
-		if r := callRoute(t, in, http.MethodGet, "/v1/functions/"+p+"/members/version", "", nil, ""); r.status != http.StatusForbidden {
+		wantCode(t, err, connect.CodeNotFound)
+		if r := callRoute(t, in, http.MethodGet, "/v1/functions/"+p+"/members/version", "", nil, ""); r.status != http.StatusNotFound {
 			t.Fatalf("guest over the route: %s", r)
 		}
 		sess := signIn(t, in, p, "u@example.com", "user password 1").GetSecret()

@@ -20,7 +20,8 @@ import (
 	"github.com/cairn-dev/cairn/streams"
 )
 
-const testAdminKey = "cak_test_operator_key"
+// testAdminKey is long enough for the admin key check (128 bits).
+const testAdminKey = "cak_test_operator_key_0123456789abcdef0123456789abcdef"
 
 // Browsers and curl resolve localhost and every name under .localhost to
 // loopback (RFC 6761); Go's resolver does not. Tests reach sites' and

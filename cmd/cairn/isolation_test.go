@@ -1054,16 +1054,23 @@ func TestCrossProjectStorageHTTP(t *testing.T) {
 		}
 	}
 	for _, what := range []string{"download", "view", "preview"} {
+		// Bucket b grants guests nothing: a token that does not grant
+		// the file answers as a missing bucket (api/hidden.go), exactly as
+		// the same request to a project that does not exist.
+		missing := in.fetch(t, "", "nosuchproject", "b", "f", what, url.Values{"token": {tokens["intruder"]}})
 		// The intruder's token for its own b/f, sent to the victim's b/f.
 		res := in.fetch(t, "", "victim", "b", "f", what, url.Values{"token": {tokens["intruder"]}})
-		refused(t, what+" of the victim's file with the intruder's file token", res, http.StatusForbidden)
+		refused(t, what+" of the victim's file with the intruder's file token", res, http.StatusNotFound)
+		if res.status != missing.status || string(res.body) != string(missing.body) {
+			t.Errorf("%s: an existing project answers %s, a missing one %s", what, res, missing)
+		}
 		// The victim's token, sent with ?project=intruder (whose b/f exists).
 		res = in.fetch(t, "", "intruder", "b", "f", what, url.Values{"token": {tokens["victim"]}})
-		refused(t, what+" with the victim's file token in project intruder", res, http.StatusForbidden)
+		refused(t, what+" with the victim's file token in project intruder", res, http.StatusNotFound)
 		// The same with the project in the Cairn-Project header.
 		res = in.do(t, httpCall{method: http.MethodGet, path: filePath("b", "f", what), header: http.Header{"Cairn-Project": {"intruder"}},
 			query: url.Values{"token": {tokens["victim"]}}})
-		refused(t, what+" with the victim's file token and Cairn-Project: intruder", res, http.StatusForbidden)
+		refused(t, what+" with the victim's file token and Cairn-Project: intruder", res, http.StatusNotFound)
 	}
 	// Guests get nothing of the victim's either.
 	for _, what := range []string{"download", "view", "preview"} {

@@ -108,6 +108,7 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 			}
 			return out
 		},
+		ProjectLabels: cfg.MetricsProjectLabels,
 	})
 	// Notifications of new events are lost while disconnected: look at every
 	// stream again once back.

@@ -35,8 +35,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if _, _, err := cfg.natsOptions(); err != nil {
 		return err
 	}
+	adminKeySource := "--admin-key"
+	if !flagSet(fs, "admin-key") {
+		adminKeySource = "CAIRN_ADMIN_KEY"
+	}
 	if cfg.AdminKey == "" {
-		key, created, err := secretFile(filepath.Join(cfg.DataDir, "admin.key"), "cak_")
+		adminKeySource = filepath.Join(cfg.DataDir, "admin.key")
+		key, created, err := secretFile(adminKeySource, "cak_")
 		if err != nil {
 			return err
 		}
@@ -45,6 +50,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 				filepath.Join(cfg.DataDir, "admin.key"), key)
 		}
 		cfg.AdminKey = key
+	}
+	if err := checkAdminKey(cfg.AdminKey, adminKeySource); err != nil {
+		return err
 	}
 	start := time.Now()
 	srv, err := startServer(ctx, &cfg, logger)

@@ -472,17 +472,19 @@ func TestStorageFileTokens(t *testing.T) {
 		wantStatus(t, "guest "+what+" with the token", in.fetch(t, "", p, "b", "x", what, withToken(secret)), http.StatusOK, x)
 	}
 	wantStatus(t, "ranged download with the token", in.fetch(t, "", p, "b", "x", "download", withToken(secret), "Range", "bytes=100-199"), http.StatusPartialContent, nil)
-	// A wrong secret, a malformed token and another file: refused.
+	// A wrong secret, a malformed token and another file: refused. Bucket
+	// b grants guests nothing, so they answer as a missing bucket would
+	// (api/hidden.go).
 	id, _, _ := strings.Cut(secret, ".")
-	wantStatus(t, "wrong secret", in.fetch(t, "", p, "b", "x", "download", withToken(id+".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")), http.StatusForbidden, nil)
-	wantStatus(t, "token id alone", in.fetch(t, "", p, "b", "x", "download", withToken(id)), http.StatusForbidden, nil)
+	wantStatus(t, "wrong secret", in.fetch(t, "", p, "b", "x", "download", withToken(id+".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")), http.StatusNotFound, nil)
+	wantStatus(t, "token id alone", in.fetch(t, "", p, "b", "x", "download", withToken(id)), http.StatusNotFound, nil)
 	for _, what := range []string{"download", "view", "preview"} {
-		wantStatus(t, what+" of y with x's token", in.fetch(t, "", p, "b", "y", what, withToken(secret)), http.StatusForbidden, nil)
+		wantStatus(t, what+" of y with x's token", in.fetch(t, "", p, "b", "y", what, withToken(secret)), http.StatusNotFound, nil)
 	}
 	// A token is read only: no upload with it.
 	res := in.do(t, httpCall{method: http.MethodPost, path: filesPath("b"), project: p, query: url.Values{"fileId": {"x"}, "name": {"x.bin"}, "token": {secret}},
 		body: strings.NewReader("overwrite")})
-	wantStatus(t, "upload with a file token", res, http.StatusForbidden, nil)
+	wantStatus(t, "upload with a file token", res, http.StatusNotFound, nil)
 
 	// ListFileTokens never shows a secret.
 	ls, err := st.ListFileTokens(k, &cairnv1.ListFileTokensRequest{ProjectId: p, BucketId: "b", FileId: "x"})
@@ -502,7 +504,7 @@ func TestStorageFileTokens(t *testing.T) {
 	if _, err := st.DeleteFileToken(k, &cairnv1.DeleteFileTokenRequest{ProjectId: p, BucketId: "b", FileId: "x", TokenId: tok.GetToken().GetId()}); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, "deleted token", in.fetch(t, "", p, "b", "x", "download", withToken(secret)), http.StatusForbidden, nil)
+	wantStatus(t, "deleted token", in.fetch(t, "", p, "b", "x", "download", withToken(secret)), http.StatusNotFound, nil)
 	if ls, err := st.ListFileTokens(k, &cairnv1.ListFileTokensRequest{ProjectId: p, BucketId: "b", FileId: "x"}); err != nil || len(ls.GetTokens()) != 0 {
 		t.Fatalf("tokens after delete: %v %v", ls, err)
 	}
@@ -520,7 +522,7 @@ func TestStorageFileTokens(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		before := time.Now()
 		res := in.fetch(t, "", p, "b", "x", "download", withToken(et.GetSecret()))
-		if res.status == http.StatusForbidden {
+		if res.status == http.StatusNotFound {
 			if before.Before(expires.Add(-50 * time.Millisecond)) {
 				t.Fatalf("token refused at %v, before it expires at %v", before, expires)
 			}
@@ -534,7 +536,7 @@ func TestStorageFileTokens(t *testing.T) {
 	}
 	// An expiry in the past is refused up front or never works.
 	if pt, err := st.CreateFileToken(k, &cairnv1.CreateFileTokenRequest{ProjectId: p, BucketId: "b", FileId: "x", ExpiresAt: timestamppb.New(time.Now().Add(-time.Minute))}); err == nil {
-		wantStatus(t, "token expired at birth", in.fetch(t, "", p, "b", "x", "download", withToken(pt.GetSecret())), http.StatusForbidden, nil)
+		wantStatus(t, "token expired at birth", in.fetch(t, "", p, "b", "x", "download", withToken(pt.GetSecret())), http.StatusNotFound, nil)
 	}
 
 	// A file deleted and uploaded again under the same id is a new file:
@@ -548,10 +550,10 @@ func TestStorageFileTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	// (With a token, a missing file and a refused token answer alike.)
-	wantStatus(t, "token of a deleted file", in.fetch(t, "", p, "b", "x", "download", withToken(old.GetSecret())), http.StatusForbidden, nil)
+	wantStatus(t, "token of a deleted file", in.fetch(t, "", p, "b", "x", "download", withToken(old.GetSecret())), http.StatusNotFound, nil)
 	x2 := fileBytes(24<<10, 6)
 	in.uploadChunked(t, key, p, "b", "x", "x.bin", x2, 10<<10)
-	wantStatus(t, "old token on the new file", in.fetch(t, "", p, "b", "x", "download", withToken(old.GetSecret())), http.StatusForbidden, nil)
+	wantStatus(t, "old token on the new file", in.fetch(t, "", p, "b", "x", "download", withToken(old.GetSecret())), http.StatusNotFound, nil)
 	wantStatus(t, "server download of the new file", in.fetch(t, key, p, "b", "x", "download", nil), http.StatusOK, x2)
 	if ls, err := st.ListFileTokens(k, &cairnv1.ListFileTokensRequest{ProjectId: p, BucketId: "b", FileId: "x"}); err != nil || len(ls.GetTokens()) != 0 {
 		t.Fatalf("the new file inherits tokens: %v %v", ls, err)

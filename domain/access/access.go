@@ -5,6 +5,7 @@ package access
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cairn-dev/cairn/domain"
@@ -113,17 +114,38 @@ func Authorize(p Principal, project string, scope Scope, now time.Time) error {
 	}
 }
 
-// CanGrant checks that p may hand out scopes to a new or updated key: a key
-// can never grant a scope it does not hold itself.
+// CanGrant checks that p may hand out scopes to a new or updated key or
+// function: a key can never grant a scope it does not hold itself. The
+// error names every scope not held, so one fix settles it.
 func CanGrant(p Principal, scopes []string) error {
 	if p.IsOperator() {
 		return nil
 	}
+	var missing []string
 	for _, s := range scopes {
-		if !slices.Contains(p.Scopes, s) {
-			return &domain.Error{Kind: domain.KindPermissionDenied, Field: "scopes",
-				Message: "cannot grant scope " + s + " that the calling key does not hold"}
+		if !slices.Contains(p.Scopes, s) && !slices.Contains(missing, s) {
+			missing = append(missing, s)
 		}
 	}
-	return nil
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return &domain.Error{Kind: domain.KindPermissionDenied, Field: "scopes",
+			Message: "cannot grant scope " + missing[0] + " that the calling key does not hold"}
+	}
+	return &domain.Error{Kind: domain.KindPermissionDenied, Field: "scopes",
+		Message: "cannot grant scopes " + strings.Join(missing, ", ") + " that the calling key does not hold"}
+}
+
+// Intersect returns the scopes of held that allowed also has: what a
+// credential derived from a grant may still do once the grant shrank.
+func Intersect(held, allowed []string) []string {
+	out := make([]string, 0, len(held))
+	for _, s := range held {
+		if slices.Contains(allowed, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -1384,7 +1384,9 @@ type Actor struct {
 	// The key id, user id or function id; empty for operators and the system.
 	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
 	// Project of the credential, when the actor belongs to one.
-	ProjectId     string `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	ProjectId string `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// The session of a KIND_USER actor who called with one (empty for a JWT).
+	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1436,6 +1438,13 @@ func (x *Actor) GetId() string {
 func (x *Actor) GetProjectId() string {
 	if x != nil {
 		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *Actor) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
 	}
 	return ""
 }
@@ -3135,12 +3144,14 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x11execution_created\x18s \x01(\v2!.cairn.events.v1.ExecutionCreatedH\x00R\x10executionCreated\x12P\n" +
 	"\x11execution_updated\x18t \x01(\v2!.cairn.events.v1.ExecutionUpdatedH\x00R\x10executionUpdated\x12S\n" +
 	"\x12executions_expired\x18u \x01(\v2\".cairn.events.v1.ExecutionsExpiredH\x00R\x11executionsExpiredB\t\n" +
-	"\apayload\"\xdd\x01\n" +
+	"\apayload\"\xfc\x01\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
-	"project_id\x18\x03 \x01(\tR\tprojectId\"t\n" +
+	"project_id\x18\x03 \x01(\tR\tprojectId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\"t\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rKIND_OPERATOR\x10\x01\x12\x10\n" +
