@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect/v2"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
@@ -418,6 +420,10 @@ func (g *guardedStream) Receive(msg any) error {
 	if ps, ok := msg.(projectScoped); ok {
 		project = ps.GetProjectId()
 	}
+	if pin := pinnedProject(g.ctx); pin != "" && project == "" {
+		// A site's page need not know its project: its API is pinned.
+		project = fillProjectID(msg, pin)
+	}
 	if pin := pinnedProject(g.ctx); pin != "" && project != pin {
 		return pinnedRefusal(pin)
 	}
@@ -466,6 +472,22 @@ func (g *guardedStream) Receive(msg any) error {
 		stream = streams.ProjectStream(project)
 	}
 	return g.s.waitMinSeq(g.ctx, g.info, stream)
+}
+
+// fillProjectID sets an empty project_id of msg to project and returns
+// what msg now names.
+func fillProjectID(msg any, project string) string {
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return ""
+	}
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName("project_id")
+	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() {
+		return ""
+	}
+	r.Set(fd, protoreflect.ValueOfString(project))
+	return project
 }
 
 // cookieCaller makes the project's session cookie, if the request carries

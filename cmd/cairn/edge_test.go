@@ -267,6 +267,14 @@ func TestEdgeSiteOwnAPI(t *testing.T) {
 	if a := edgeDo(t, http.MethodPost, api+"/cairn.v1.DatabasesService/ListDocuments", list, withCookie); a.status != 200 || !strings.Contains(a.body, `"mine"`) {
 		t.Fatalf("list with the cookie: %d %s", a.status, a.body)
 	}
+	// The page need not know its project: an empty project_id is the
+	// pinned one.
+	if a := edgeDo(t, http.MethodPost, api+"/cairn.v1.DatabasesService/ListDocuments", `{"databaseId":"main","collectionId":"notes"}`, withCookie); a.status != 200 || !strings.Contains(a.body, `"mine"`) {
+		t.Fatalf("list without projectId on the site's API: %d %s", a.status, a.body)
+	}
+	if a := edgeDo(t, http.MethodPost, in.url+"/cairn.v1.DatabasesService/ListDocuments", `{"databaseId":"main","collectionId":"notes"}`, nil); a.status != 400 {
+		t.Fatalf("list without projectId on the API host: %d %s", a.status, a.body)
+	}
 	// A cookie that is present but no live session is an error, not a guest.
 	stale := map[string]string{"Origin": site, "Cookie": "cairn_session_pa=cs_pa_" + strings.Repeat("0", 64)}
 	if a := edgeDo(t, http.MethodPost, api+"/cairn.v1.DatabasesService/ListDocuments", list, stale); a.status != 401 || !strings.Contains(a.body, "cairn_session_pa") {

@@ -673,6 +673,11 @@ func TestCrossProjectIsolation(t *testing.T) {
 		saved := in.client
 		in.client = connect.NewClient(connecthttp.NewTransport(h2cClient(), in.hostURL(host)+"/_cairn"))
 		for _, sc := range scenarios {
+			if strings.Contains(sc.name, "system log") && strings.Contains(host, "intruder") {
+				// An empty project_id on a site's API is the site's own
+				// project: the intruder reading its own log.
+				continue
+			}
 			t.Run(host+"/_cairn "+sc.name, func(t *testing.T) {
 				wantCode(t, sc.call(ictx), connect.CodePermissionDenied)
 			})
