@@ -109,7 +109,7 @@ export class Cairn {
     } catch (e) {
       throw CairnError.from(e);
     }
-    if (res.ok) return body as O;
+    if (res.ok) return (body ?? {}) as O;
     const err = CairnError.fromHTTP(res.status, body);
     this.refused(err, token);
     throw err;
