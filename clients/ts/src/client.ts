@@ -1,13 +1,11 @@
-import type { JsonObject } from "@bufbuild/protobuf";
-import { createClient, createContextKey, createContextValues, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-web";
-import type { DescService } from "@bufbuild/protobuf";
-import { AccountService } from "./gen/cairn/v1/account_pb.js";
-import { DatabasesService } from "./gen/cairn/v1/databases_pb.js";
-import { StorageService } from "./gen/cairn/v1/storage_pb.js";
+import type { DescMessage, JsonObject, MessageJsonType } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import type { AccountService } from "./gen/cairn/v1/account_pb.js";
+import type { DatabasesService } from "./gen/cairn/v1/databases_pb.js";
+import type { StorageService } from "./gen/cairn/v1/storage_pb.js";
 import { CookieAuthStore, LocalAuthStore, MemoryAuthStore, type AuthStore } from "./auth.js";
 import { CairnError } from "./errors.js";
-import { account, doc, filters, session, type Account, type Doc, type Filter, type SessionInfo } from "./convert.js";
+import { account, doc, filtersJSON, session, type Account, type Doc, type Filter, type SessionInfo } from "./convert.js";
 import { Realtime, type RealtimeOptions, type RealtimeEvent, type Subscription, type WebSocketConstructor } from "./realtime.js";
 import { fileURL, upload, type FileURLOptions, type UploadOptions } from "./storage.js";
 import type { FileInfo } from "./convert.js";
@@ -30,24 +28,45 @@ export interface CairnOptions {
   webSocket?: WebSocketConstructor;
   /** The fetch to use (default: the global one). */
   fetch?: typeof globalThis.fetch;
-  /** Send Connect's binary format instead of JSON. */
-  binary?: boolean;
-  /** More interceptors, run after the client's own. */
-  interceptors?: Interceptor[];
 }
 
-/** Marks a call made as a guest: the stored session is not sent. */
-const guestCall = createContextKey(false);
+/** Options of one call. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** More request headers. */
+  headers?: Record<string, string>;
+  /** Call as a guest: the stored session is not sent. */
+  guest?: boolean;
+}
 
-/** The Cairn client: generated service clients as properties, and helpers for the common paths. */
+/**
+ * A service's unary methods over Connect's JSON protocol, typed by the
+ * generated JSON types (protojson: 64-bit integers are strings, enums their
+ * names, timestamps RFC 3339 strings): `cairn.service<typeof TeamsService>("TeamsService")`.
+ */
+export type JsonClient<S> = S extends GenService<infer M extends GenServiceMethods>
+  ? {
+      [K in keyof M as M[K]["methodKind"] extends "unary" ? K : never]: (
+        request: MessageJsonType<M[K]["input"] & DescMessage>,
+        options?: CallOptions,
+      ) => Promise<MessageJsonType<M[K]["output"] & DescMessage>>;
+    }
+  : never;
+
+/**
+ * The Cairn client. It speaks Connect's JSON protocol with `fetch` (no
+ * protobuf runtime): `account`, `databases`, `storage` and `service(…)` are
+ * typed JSON clients, the helpers (auth, documents, realtime, files) answer
+ * plain values. The generated Connect-ES clients (binary, gRPC-Web, every
+ * message type) are in `@cairn/client/connect`.
+ */
 export class Cairn {
   readonly url: string;
   readonly project: string;
   readonly auth: AuthStore;
-  readonly transport: Transport;
   readonly fetch: typeof globalThis.fetch;
   readonly webSocket: WebSocketConstructor | undefined;
-  private readonly clients = new Map<DescService, unknown>();
+  private readonly services = new Map<string, unknown>();
   private rt: Realtime | undefined;
 
   constructor(opts: CairnOptions = {}) {
@@ -66,28 +85,57 @@ export class Cairn {
     // A cookie session goes along on same-site calls to the API's origin too.
     this.fetch = this.auth.cookie ? (input, init) => baseFetch(input, { ...init, credentials: "include" }) : baseFetch;
     this.webSocket = opts.webSocket;
-    this.transport = createConnectTransport({
-      baseUrl: this.url,
-      useBinaryFormat: opts.binary ?? false,
-      fetch: this.fetch,
-      interceptors: [this.interceptor, ...(opts.interceptors ?? [])],
-    });
   }
 
-  /** Adds Cairn-Project and the session; turns errors into CairnError; forgets a session the server refused. */
-  private readonly interceptor: Interceptor = (next) => async (req) => {
-    if (this.project && !req.header.has("Cairn-Project")) req.header.set("Cairn-Project", this.project);
-    const token = req.contextValues.get(guestCall) ? "" : this.auth.token;
-    if (token && !req.header.has("Authorization")) req.header.set("Authorization", "Bearer " + token);
+  /**
+   * Calls a unary method with Connect's JSON protocol: POST
+   * `<url>/cairn.v1.<Service>/<Method>`, the request's protojson in, the
+   * answer's protojson out. Throws CairnError; a refused session is cleared
+   * from the store.
+   */
+  async call<O = unknown>(service: string, method: string, request: unknown, opts: CallOptions = {}): Promise<O> {
+    const token = opts.guest ? "" : this.auth.token;
+    const name = service.includes(".") ? service : "cairn.v1." + service;
+    let res: Response;
+    let body: unknown;
     try {
-      return await next(req);
+      res = await this.fetch(`${this.url}/${name}/${method}`, {
+        method: "POST",
+        headers: { ...this.headers(token), "Content-Type": "application/json", "Connect-Protocol-Version": "1", ...opts.headers },
+        body: JSON.stringify(request ?? {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      body = await res.json().catch(() => undefined);
     } catch (e) {
-      // Connect wraps what an interceptor throws: the client's methods
-      // turn it into a CairnError (wrap).
-      this.refused(CairnError.from(e), token);
-      throw e;
+      throw CairnError.from(e);
     }
-  };
+    if (res.ok) return (body ?? {}) as O;
+    const err = CairnError.fromHTTP(res.status, body);
+    this.refused(err, token);
+    throw err;
+  }
+
+  /**
+   * A service's typed JSON client: `cairn.service<typeof TeamsService>("TeamsService").createTeam({…})`.
+   * `import type { TeamsService } from "@cairn/client/gen/teams"` keeps the
+   * descriptor out of the bundle: only the types are used.
+   */
+  service<S>(name: string): JsonClient<S> {
+    let c = this.services.get(name) as JsonClient<S> | undefined;
+    if (!c) {
+      // Methods' local names are their proto names with the first letter lower-cased.
+      c = new Proxy({}, {
+        get: (_, m) => typeof m !== "string" || m === "then" ? undefined
+          : (req: unknown, o?: CallOptions) => this.call(name, m[0]!.toUpperCase() + m.slice(1), req, o),
+      }) as JsonClient<S>;
+      this.services.set(name, c);
+    }
+    return c;
+  }
+
+  get account(): JsonClient<typeof AccountService> { return this.service("AccountService"); }
+  get databases(): JsonClient<typeof DatabasesService> { return this.service("DatabasesService"); }
+  get storage(): JsonClient<typeof StorageService> { return this.service("StorageService"); }
 
   /** Clears the store when the session it holds was refused (expired, deleted, blocked). */
   refused(err: CairnError, token: string): void {
@@ -95,24 +143,6 @@ export class Cairn {
     if (token && this.auth.token === token) this.auth.clear();
     else if (this.auth.cookie && /session cookie/.test(err.message)) this.auth.clear();
   }
-
-  /**
-   * The generated client of any service: `cairn.client(TeamsService)`, or
-   * `UsersService` with a key on a server. Only the services an app names
-   * are in its bundle.
-   */
-  client<S extends DescService>(service: S): Client<S> {
-    let c = this.clients.get(service) as Client<S> | undefined;
-    if (!c) {
-      c = wrap(service, createClient(service, this.transport));
-      this.clients.set(service, c);
-    }
-    return c;
-  }
-
-  get account(): Client<typeof AccountService> { return this.client(AccountService); }
-  get databases(): Client<typeof DatabasesService> { return this.client(DatabasesService); }
-  get storage(): Client<typeof StorageService> { return this.client(StorageService); }
 
   /** The project id, or an error saying to pass one. */
   projectId(): string {
@@ -122,18 +152,15 @@ export class Cairn {
 
   /** Signs up with email and password (does not sign in). */
   async signUp(input: { email: string; password: string; name?: string; userId?: string }): Promise<Account> {
-    const res = await this.account.createAccount(
-      { email: input.email, password: input.password, name: input.name ?? "", userId: input.userId ?? "" },
-      { contextValues: guest() },
-    );
-    return account(res.user!);
+    const res = await this.account.createAccount(input, { guest: true });
+    return account(res.user);
   }
 
   /** Signs in with email and password; the session goes to the auth store (a cookie store keeps nothing: the browser has the cookie). */
   async signIn(input: { email: string; password: string }): Promise<SessionInfo> {
-    const res = await this.account.createEmailPasswordSession(input, { contextValues: guest() });
-    this.auth.save(res.secret);
-    return session(res.session!);
+    const res = await this.account.createEmailPasswordSession(input, { guest: true });
+    this.auth.save(res.secret ?? "");
+    return session(res.session);
   }
 
   /** Signs out: deletes the current session on the server and clears the store, whatever the server says. */
@@ -150,8 +177,7 @@ export class Cairn {
   /** The signed-in user, or null when nobody is (a refused session is cleared from the store). */
   async getAccount(): Promise<Account | null> {
     try {
-      const res = await this.account.getAccount({});
-      return account(res.user!);
+      return account((await this.account.getAccount({})).user);
     } catch (e) {
       if (e instanceof CairnError && e.code === "unauthenticated") return null;
       throw e;
@@ -163,7 +189,7 @@ export class Cairn {
     return new Collection<T>(this, databaseId, collectionId);
   }
 
-  /** The realtime connection (one WebSocket per client, opened on the first subscription). */
+  /** The realtime connection (one WebSocket per subscription). */
   get realtime(): Realtime {
     this.rt ??= new Realtime(this);
     return this.rt;
@@ -184,40 +210,13 @@ export class Cairn {
     return fileURL(this, bucket, fileId, opts);
   }
 
-  /** Headers of the plain HTTP routes (storage): project and session. */
-  headers(): Record<string, string> {
+  /** Headers of a request: project and session (the stored one unless token is given). */
+  headers(token = this.auth.token): Record<string, string> {
     const h: Record<string, string> = {};
     if (this.project) h["Cairn-Project"] = this.project;
-    if (this.auth.token) h["Authorization"] = "Bearer " + this.auth.token;
+    if (token) h["Authorization"] = "Bearer " + token;
     return h;
   }
-}
-
-/** Makes every method of a generated client throw CairnError. */
-function wrap<S extends DescService>(service: S, client: Client<S>): Client<S> {
-  const out: Record<string, unknown> = {};
-  const c = client as unknown as Record<string, (...a: unknown[]) => unknown>;
-  for (const m of service.methods) {
-    const fn = c[m.localName]!;
-    if (m.methodKind === "unary") {
-      out[m.localName] = (...a: unknown[]) => (fn(...a) as Promise<unknown>).catch((e: unknown) => Promise.reject(CairnError.from(e)));
-    } else if (m.methodKind === "server_streaming") {
-      out[m.localName] = async function* (...a: unknown[]) {
-        try {
-          yield* fn(...a) as AsyncIterable<unknown>;
-        } catch (e) {
-          throw CairnError.from(e);
-        }
-      };
-    } else {
-      out[m.localName] = fn;
-    }
-  }
-  return out as Client<S>;
-}
-
-function guest() {
-  return createContextValues().set(guestCall, true);
 }
 
 export interface ListOptions {
@@ -254,18 +253,18 @@ export class Collection<T extends JsonObject = JsonObject> {
       ...this.ids(),
       document: { documentId: opts.id ?? "unique()", data, ...(opts.permissions ? { permissions: { values: opts.permissions } } : {}) },
     });
-    return doc<T>(res.document!);
+    return doc<T>(res.document);
   }
 
   async get(id: string, opts: { select?: string[] } = {}): Promise<Doc<T>> {
     const res = await this.cairn.databases.getDocument({ ...this.ids(), documentId: id, select: opts.select ?? [] });
-    return doc<T>(res.document!);
+    return doc<T>(res.document);
   }
 
   async list(opts: ListOptions = {}): Promise<{ documents: Doc<T>[]; total: number | undefined }> {
     const res = await this.cairn.databases.listDocuments({
       ...this.ids(),
-      filters: filters(opts.filters) as never,
+      filters: filtersJSON(opts.filters),
       orders: (opts.orders ?? []).map((o) => (o.startsWith("-") ? { attribute: o.slice(1), desc: true } : { attribute: o, desc: false })),
       limit: opts.limit ?? 0,
       offset: opts.offset ?? 0,
@@ -274,7 +273,7 @@ export class Collection<T extends JsonObject = JsonObject> {
       select: opts.select ?? [],
       ...(opts.total === undefined ? {} : { total: opts.total }),
     });
-    return { documents: res.documents.map((d) => doc<T>(d)), total: res.total === undefined ? undefined : Number(res.total) };
+    return { documents: (res.documents ?? []).map((d) => doc<T>(d)), total: res.total === undefined ? undefined : Number(res.total) };
   }
 
   /** Partial update: the given attributes change, null clears one. */
@@ -282,15 +281,15 @@ export class Collection<T extends JsonObject = JsonObject> {
     const res = await this.cairn.databases.updateDocument({
       ...this.ids(), documentId: id, data: data as JsonObject,
       ...(opts.permissions ? { permissions: { values: opts.permissions } } : {}),
-      ...(opts.expectedVersion === undefined ? {} : { expectedVersion: BigInt(opts.expectedVersion) }),
+      ...(opts.expectedVersion === undefined ? {} : { expectedVersion: String(opts.expectedVersion) }),
     });
-    return doc<T>(res.document!);
+    return doc<T>(res.document);
   }
 
   async delete(id: string, opts: { expectedVersion?: number } = {}): Promise<void> {
     await this.cairn.databases.deleteDocument({
       ...this.ids(), documentId: id,
-      ...(opts.expectedVersion === undefined ? {} : { expectedVersion: BigInt(opts.expectedVersion) }),
+      ...(opts.expectedVersion === undefined ? {} : { expectedVersion: String(opts.expectedVersion) }),
     });
   }
 }

@@ -1,20 +1,17 @@
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import { fromJson } from "@bufbuild/protobuf";
-import { ValueSchema, timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import type { Document, Filter as FilterMessage } from "./gen/cairn/v1/databases_pb.js";
-import { Operator } from "./gen/cairn/v1/databases_pb.js";
-import type { Session, User } from "./gen/cairn/v1/account_pb.js";
-import type { File as FileMessage } from "./gen/cairn/v1/storage_pb.js";
+import type { DocumentJson, FilterJson, OperatorJson } from "./gen/cairn/v1/databases_pb.js";
+import type { SessionJson, UserJson } from "./gen/cairn/v1/account_pb.js";
+import type { FileJson } from "./gen/cairn/v1/storage_pb.js";
 
-// Plain shapes for the facade: dates as Date, 64-bit values as numbers
-// (every count and sequence Cairn hands out stays below 2^53), enums as
-// strings.
+// Plain shapes for the facade, from the API's JSON (protojson): dates as
+// Date, 64-bit values (strings in protojson) as numbers (every count and
+// sequence Cairn hands out stays below 2^53), enums as strings.
 
-export function date(ts: Timestamp | undefined): Date | undefined {
-  return ts ? timestampDate(ts) : undefined;
+export function date(ts: string | undefined): Date | undefined {
+  return ts ? new Date(ts) : undefined;
 }
 
-export function num(v: bigint | undefined): number {
+export function num(v: string | number | undefined): number {
   return v === undefined ? 0 : Number(v);
 }
 
@@ -32,10 +29,10 @@ export interface Account {
   updatedAt: Date | undefined;
 }
 
-export function account(u: User): Account {
+export function account(u: UserJson = {}): Account {
   return {
-    id: u.id, email: u.email, name: u.name, emailVerified: u.emailVerified, anonymous: u.anonymous,
-    mfaEnabled: u.mfaEnabled, labels: u.labels, prefs: u.prefs ?? {}, createdAt: date(u.createdAt), updatedAt: date(u.updatedAt),
+    id: u.id ?? "", email: u.email ?? "", name: u.name ?? "", emailVerified: !!u.emailVerified, anonymous: !!u.anonymous,
+    mfaEnabled: !!u.mfaEnabled, labels: u.labels ?? [], prefs: u.prefs ?? {}, createdAt: date(u.createdAt), updatedAt: date(u.updatedAt),
   };
 }
 
@@ -44,14 +41,17 @@ export interface SessionInfo {
   id: string;
   userId: string;
   provider: string;
-  /** The session must still prove a second factor (`account.completeMfa`). */
+  /** The session must still prove a second factor (`AccountService.CompleteMfa`). */
   mfaPending: boolean;
   createdAt: Date | undefined;
   expiresAt: Date | undefined;
 }
 
-export function session(s: Session): SessionInfo {
-  return { id: s.id, userId: s.userId, provider: s.provider, mfaPending: s.mfaPending, createdAt: date(s.createdAt), expiresAt: date(s.expiresAt) };
+export function session(s: SessionJson = {}): SessionInfo {
+  return {
+    id: s.id ?? "", userId: s.userId ?? "", provider: s.provider ?? "", mfaPending: !!s.mfaPending,
+    createdAt: date(s.createdAt), expiresAt: date(s.expiresAt),
+  };
 }
 
 /** A document, as the facade shows it. */
@@ -69,10 +69,11 @@ export interface Doc<T extends JsonObject = JsonObject> {
   version: number;
 }
 
-export function doc<T extends JsonObject>(d: Document): Doc<T> {
+export function doc<T extends JsonObject>(d: DocumentJson = {}): Doc<T> {
   return {
-    id: d.id, databaseId: d.databaseId, collectionId: d.collectionId, data: (d.data ?? {}) as T, permissions: d.permissions,
-    createdAt: date(d.createdAt), updatedAt: date(d.updatedAt), sequence: num(d.sequence), version: num(d.version),
+    id: d.id ?? "", databaseId: d.databaseId ?? "", collectionId: d.collectionId ?? "", data: (d.data ?? {}) as T,
+    permissions: d.permissions ?? [], createdAt: date(d.createdAt), updatedAt: date(d.updatedAt),
+    sequence: num(d.sequence), version: num(d.version),
   };
 }
 
@@ -91,23 +92,12 @@ export interface FileInfo {
   updatedAt: Date | undefined;
 }
 
-export function file(f: FileMessage): FileInfo {
+/** A file as the API answers it (protojson: 64-bit values are strings). */
+export function file(f: FileJson = {}): FileInfo {
   return {
-    id: f.id, bucketId: f.bucketId, name: f.name, size: num(f.size), mimeType: f.mimeType, sha256: f.sha256,
-    permissions: f.permissions, chunksTotal: num(f.chunksTotal), chunksUploaded: num(f.chunksUploaded),
-    createdAt: date(f.createdAt), updatedAt: date(f.updatedAt),
-  };
-}
-
-/** A file as the storage routes answer it (protojson: 64-bit values are strings). */
-export function fileFromJSON(j: Record<string, unknown>): FileInfo {
-  const s = (k: string) => (typeof j[k] === "string" ? (j[k] as string) : "");
-  const n = (k: string) => Number(j[k] ?? 0);
-  const d = (k: string) => (typeof j[k] === "string" ? new Date(j[k] as string) : undefined);
-  return {
-    id: s("id"), bucketId: s("bucketId"), name: s("name"), size: n("size"), mimeType: s("mimeType"), sha256: s("sha256"),
-    permissions: Array.isArray(j["permissions"]) ? (j["permissions"] as string[]) : [],
-    chunksTotal: n("chunksTotal"), chunksUploaded: n("chunksUploaded"), createdAt: d("createdAt"), updatedAt: d("updatedAt"),
+    id: f.id ?? "", bucketId: f.bucketId ?? "", name: f.name ?? "", size: num(f.size), mimeType: f.mimeType ?? "",
+    sha256: f.sha256 ?? "", permissions: f.permissions ?? [], chunksTotal: num(f.chunksTotal),
+    chunksUploaded: num(f.chunksUploaded), createdAt: date(f.createdAt), updatedAt: date(f.updatedAt),
   };
 }
 
@@ -144,27 +134,10 @@ export const Query = {
   or: (...filters: Filter[]): Filter => ({ op: "or", filters }),
 };
 
-function operator(name: OperatorName): Operator {
-  const key = name.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase() as keyof typeof Operator;
-  const op = Operator[key];
-  if (typeof op !== "number") throw new TypeError(`unknown filter operator ${JSON.stringify(name)}`);
-  return op;
-}
-
-/** The Filter messages of facade filters. */
-export function filters(fs: Filter[] | undefined): Partial<FilterMessage>[] {
+/** The protojson form of facade filters (ListDocuments, the realtime WebSocket's subscribe message). */
+export function filtersJSON(fs: Filter[] | undefined): FilterJson[] {
   return (fs ?? []).map((f) => ({
-    op: operator(f.op),
-    attribute: f.attribute ?? "",
-    values: (f.values ?? []).map((v) => fromJson(ValueSchema, v)),
-    filters: filters(f.filters) as FilterMessage[],
-  }));
-}
-
-/** The protojson form of facade filters (the realtime WebSocket's subscribe message). */
-export function filtersJSON(fs: Filter[] | undefined): JsonValue[] {
-  return (fs ?? []).map((f) => ({
-    op: "OPERATOR_" + f.op.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase(),
+    op: ("OPERATOR_" + f.op.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase()) as OperatorJson,
     attribute: f.attribute ?? "",
     values: f.values ?? [],
     filters: filtersJSON(f.filters),

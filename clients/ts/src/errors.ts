@@ -1,6 +1,3 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-
 /** Connect's error codes, as they appear on the wire. */
 export type ErrorCode =
   | "canceled"
@@ -20,7 +17,8 @@ export type ErrorCode =
   | "data_loss"
   | "unauthenticated";
 
-const codeNames: ErrorCode[] = [
+/** The codes in Connect's numbering (index + 1), as the connect entry point needs them. */
+export const codeNames: ErrorCode[] = [
   "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists",
   "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range",
   "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated",
@@ -48,7 +46,7 @@ export class CairnError extends Error {
   readonly field: string | undefined;
   /** Every field that failed (protovalidate reports them all). */
   readonly violations: FieldViolation[];
-  /** The HTTP status, for the plain HTTP routes (storage). */
+  /** The HTTP status of the answer, when there was one. */
   readonly status: number | undefined;
 
   constructor(code: ErrorCode, message: string, opts: { violations?: FieldViolation[]; status?: number; cause?: unknown } = {}) {
@@ -59,21 +57,27 @@ export class CairnError extends Error {
     this.status = opts.status;
   }
 
-  /** Converts anything thrown by a call (a ConnectError, a network failure) into a CairnError. */
+  /** Anything thrown by a call, as a CairnError (a network failure is `unavailable`). */
   static from(err: unknown): CairnError {
     if (err instanceof CairnError) return err;
-    const ce = ConnectError.from(err);
-    const violations = violationsOf(ce);
-    const code = codeNames[ce.code - 1] ?? "unknown";
-    return new CairnError(code, ce.rawMessage, { violations, cause: err });
+    const aborted = (err as { name?: unknown } | null)?.name === "AbortError";
+    return new CairnError(aborted ? "canceled" : "unavailable", String(err), { cause: err });
   }
 
-  /** Builds the error of a plain HTTP route's JSON answer `{code, message}`. */
+  /**
+   * The error of an answer that is not 2xx: Connect's JSON error
+   * `{code, message, details}` (the storage routes answer the same shape),
+   * else a code from the HTTP status.
+   */
   static fromHTTP(status: number, body: unknown): CairnError {
-    const b = (typeof body === "object" && body !== null ? body : {}) as { code?: unknown; message?: unknown };
+    const b = (typeof body === "object" && body !== null ? body : {}) as { code?: unknown; message?: unknown; details?: unknown };
     const code = typeof b.code === "string" && (codeNames as string[]).includes(b.code) ? (b.code as ErrorCode) : httpCode(status);
     const message = typeof b.message === "string" ? b.message : `HTTP ${status}`;
-    return new CairnError(code, message, { violations: fieldOfMessage(message), status });
+    const details = (Array.isArray(b.details) ? b.details : []).map((d: { type?: unknown; value?: unknown }) => ({
+      type: String(d?.type ?? ""),
+      value: typeof d?.value === "string" ? base64(d.value) : new Uint8Array(),
+    }));
+    return new CairnError(code, message, { violations: violationsOf(details, message), status });
   }
 }
 
@@ -86,14 +90,23 @@ function httpCode(status: number): ErrorCode {
     case 409: return "already_exists";
     case 412: return "failed_precondition";
     case 413: case 429: return "resource_exhausted";
-    case 503: return "unavailable";
+    case 502: case 503: case 504: return "unavailable";
     default: return status >= 500 ? "internal" : "unknown";
   }
 }
 
-function violationsOf(ce: ConnectError): FieldViolation[] {
-  for (const d of ce.details) {
-    if ("type" in d && d.type === "buf.validate.Violations" && d.value instanceof Uint8Array) {
+function base64(s: string): Uint8Array {
+  try {
+    return Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  } catch {
+    return new Uint8Array();
+  }
+}
+
+/** The violations an error names: protovalidate's detail, else the message's `field: …` prefix. */
+export function violationsOf(details: { type: string; value: Uint8Array }[], message: string): FieldViolation[] {
+  for (const d of details) {
+    if (d.type === "buf.validate.Violations") {
       try {
         const v = decodeViolations(d.value);
         if (v.length > 0) return v;
@@ -102,7 +115,7 @@ function violationsOf(ce: ConnectError): FieldViolation[] {
       }
     }
   }
-  return fieldOfMessage(ce.rawMessage);
+  return fieldOfMessage(message);
 }
 
 // The server's own field errors read "<field>: <message>"; the field is a
@@ -115,59 +128,74 @@ function fieldOfMessage(message: string): FieldViolation[] {
   return [{ field: m[1]!, message: message.slice(m[0].length) }];
 }
 
-// buf.validate.Violations, read by hand so that the client carries no
-// validation descriptors: Violations{1: Violation}, Violation{5: FieldPath
-// field, 2: rule_id, 3: message}, FieldPath{1: FieldPathElement},
-// FieldPathElement{2: field_name, 6: index, 7: bool_key, 8: int_key,
-// 9: uint_key, 10: string_key}.
-function decodeViolations(bytes: Uint8Array): FieldViolation[] {
-  const out: FieldViolation[] = [];
-  const r = new BinaryReader(bytes);
-  while (r.pos < r.len) {
-    const [no, wt] = r.tag();
-    if (no === 1 && wt === WireType.LengthDelimited) out.push(decodeViolation(r.bytes()));
-    else r.skip(wt);
+// The protobuf wire format, as much as reading buf.validate.Violations
+// takes: the client ships no protobuf runtime and no descriptors.
+// Violations{1: Violation}, Violation{5: FieldPath field, 2: rule_id,
+// 3: message}, FieldPath{1: FieldPathElement}, FieldPathElement{2:
+// field_name, 6: index, 7: bool_key, 8: int_key, 9: uint_key, 10: string_key}.
+
+type Field = [no: number, value: number | Uint8Array];
+
+function fields(b: Uint8Array): Field[] {
+  const out: Field[] = [];
+  let i = 0;
+  const varint = (): number => {
+    let v = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (i >= b.length) throw new RangeError("truncated varint");
+      const x = b[i++]!;
+      v += (x & 0x7f) * 2 ** shift;
+      if (x < 0x80) return v;
+    }
+  };
+  while (i < b.length) {
+    const tag = varint();
+    const wt = tag % 8;
+    const no = Math.floor(tag / 8);
+    if (wt === 0) out.push([no, varint()]);
+    else if (wt === 2) {
+      const n = varint();
+      if (i + n > b.length) throw new RangeError("truncated field");
+      out.push([no, b.subarray(i, (i += n))]);
+    } else if (wt === 1) i += 8;
+    else if (wt === 5) i += 4;
+    else throw new RangeError("unsupported wire type " + wt);
   }
   return out;
 }
 
-function decodeViolation(bytes: Uint8Array): FieldViolation {
+const utf8 = (v: number | Uint8Array) => (typeof v === "number" ? String(v) : new TextDecoder().decode(v));
+const bytes = (v: number | Uint8Array) => (typeof v === "number" ? new Uint8Array() : v);
+
+function decodeViolations(b: Uint8Array): FieldViolation[] {
+  return fields(b).filter(([no]) => no === 1).map(([, v]) => decodeViolation(bytes(v)));
+}
+
+function decodeViolation(b: Uint8Array): FieldViolation {
   const v: FieldViolation = { field: "", message: "" };
-  const r = new BinaryReader(bytes);
-  while (r.pos < r.len) {
-    const [no, wt] = r.tag();
-    if (no === 5 && wt === WireType.LengthDelimited) v.field = decodeFieldPath(r.bytes());
-    else if (no === 2 && wt === WireType.LengthDelimited) v.rule = r.string();
-    else if (no === 3 && wt === WireType.LengthDelimited) v.message = r.string();
-    else r.skip(wt);
+  for (const [no, x] of fields(b)) {
+    if (no === 5) v.field = decodeFieldPath(bytes(x));
+    else if (no === 2) v.rule = utf8(x);
+    else if (no === 3) v.message = utf8(x);
   }
   return v;
 }
 
-function decodeFieldPath(bytes: Uint8Array): string {
+function decodeFieldPath(b: Uint8Array): string {
   let path = "";
-  const r = new BinaryReader(bytes);
-  while (r.pos < r.len) {
-    const [no, wt] = r.tag();
-    if (no !== 1 || wt !== WireType.LengthDelimited) {
-      r.skip(wt);
-      continue;
-    }
-    const e = new BinaryReader(r.bytes());
+  for (const [no, el] of fields(b)) {
+    if (no !== 1) continue;
     let name = "";
     let sub = "";
-    while (e.pos < e.len) {
-      const [n, w] = e.tag();
-      if (n === 2 && w === WireType.LengthDelimited) name = e.string();
-      else if ((n === 6 || n === 9) && w === WireType.Varint) sub = `[${e.uint64()}]`;
-      else if (n === 8 && w === WireType.Varint) sub = `[${e.int64()}]`;
-      else if (n === 7 && w === WireType.Varint) sub = `[${e.bool()}]`;
-      else if (n === 10 && w === WireType.LengthDelimited) sub = `[${JSON.stringify(e.string())}]`;
-      else e.skip(w);
+    for (const [n, x] of fields(bytes(el))) {
+      if (n === 2) name = utf8(x);
+      else if (n === 6 || n === 9) sub = `[${x}]`;
+      // int_key: a varint of a two's-complement int64 (negative keys are rare).
+      else if (n === 8) sub = `[${typeof x === "number" && x >= 2 ** 63 ? x - 2 ** 64 : x}]`;
+      else if (n === 7) sub = `[${x === 1}]`;
+      else if (n === 10) sub = `[${JSON.stringify(utf8(x))}]`;
     }
     path += (path && name ? "." : "") + name + sub;
   }
   return path;
 }
-
-export { Code };

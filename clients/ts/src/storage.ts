@@ -1,6 +1,7 @@
 import type { Cairn } from "./client.js";
+import type { FileJson } from "./gen/cairn/v1/storage_pb.js";
 import { CairnError } from "./errors.js";
-import { fileFromJSON, type FileInfo } from "./convert.js";
+import { file, type FileInfo } from "./convert.js";
 
 /** 5 MiB, as Appwrite's SDKs send (the server takes up to 64 MiB). */
 export const chunkSize = 5 << 20;
@@ -118,7 +119,7 @@ export async function upload(cairn: Cairn, bucket: string, data: Blob, opts: Upl
     const body: unknown = await res.json().catch(() => ({}));
     if (res.status === 201 || (res.status === 200 && !chunked)) {
       opts.onProgress?.({ loaded: size, total: size });
-      return fileFromJSON(body as Record<string, unknown>);
+      return file(body as FileJson);
     }
     if (res.status === 202) {
       failures = 0;

@@ -6,6 +6,9 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import { CairnError, MemoryAuthStore, Query, createCairn, type Cairn, type RealtimeEvent, type WebSocketConstructor } from "../src/index.js";
+import * as connect from "../src/connect.js";
+import { AccountService, DatabasesService, connectClient } from "../src/connect.js";
+import type { TeamsService } from "../src/gen/cairn/v1/teams_pb.js";
 
 const url = process.env["CAIRN_URL"] ?? "";
 const project = process.env["CAIRN_PROJECT"] ?? "";
@@ -271,4 +274,51 @@ test("upload: chunked, resumed after an interrupted chunk; file URLs", { skip },
   const small = await c.upload("uploads", new Blob(["hello"]), { name: "hello.txt" });
   assert.equal(small.size, 5);
   assert.match(small.mimeType, /^text\/plain/);
+});
+
+test("JSON clients: every method's local name maps to its proto name", () => {
+  // The default entry's service(...) proxies turn `createTeam` into
+  // `CreateTeam`: true of every method of every service.
+  let methods = 0;
+  for (const [name, svc] of Object.entries(connect)) {
+    if (!name.endsWith("Service")) continue;
+    for (const m of (svc as typeof AccountService).methods) {
+      methods++;
+      assert.equal(m.localName[0]!.toUpperCase() + m.localName.slice(1), m.name, `${name}.${m.name}`);
+    }
+  }
+  assert.ok(methods > 50, `${methods} methods`);
+});
+
+test("JSON clients: typed calls of any service, int64 as strings", { skip }, async () => {
+  const c = await signedIn();
+  const teams = c.service<typeof TeamsService>("TeamsService");
+  const t = await teams.createTeam({ projectId: project, teamId: "unique()", name: "Crew" });
+  assert.equal(t.team?.name, "Crew");
+  const listed = await c.databases.listDocuments({ projectId: project, databaseId: "main", collectionId: "todos" });
+  assert.equal(listed.total, "0", "protojson int64: a string");
+  const e = await rejects(teams.getTeam({ projectId: project, teamId: "nope" }));
+  assert.equal(e.code, "not_found");
+  assert.equal(e.status, 404);
+});
+
+test("@cairn/client/connect: generated clients over the same session, errors as CairnError", { skip }, async () => {
+  const c = await signedIn();
+  for (const opts of [{}, { binary: true }, { grpcWeb: true }]) {
+    const acc = connectClient(c, AccountService, opts);
+    const me = await acc.getAccount({});
+    assert.match(me.user?.email ?? "", /@example\.com$/, JSON.stringify(opts));
+    const dbs = connectClient(c, DatabasesService, opts);
+    const d = await dbs.createDocument({ projectId: project, databaseId: "main", collectionId: "todos", document: { documentId: "unique()", data: { title: "typed" } } });
+    assert.equal(typeof d.document?.sequence, "bigint");
+    const bad = await rejects(dbs.createDocument({ projectId: project, databaseId: "main", collectionId: "todos", document: { documentId: "not an id!", data: { title: "x" } } }));
+    assert.equal(bad.code, "invalid_argument");
+    assert.equal(bad.field, "document.document_id", JSON.stringify(opts));
+  }
+  // A refused session is cleared here too.
+  const d = client();
+  d.auth.save(`cs_${project}_${"2".repeat(64)}`);
+  const e = await rejects(connectClient(d, AccountService).getAccount({}));
+  assert.equal(e.code, "unauthenticated");
+  assert.equal(d.auth.token, "");
 });

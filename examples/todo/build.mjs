@@ -1,0 +1,19 @@
+// Builds dist/: the app bundled by esbuild (minified ESM, @cairn/client
+// from this repository through tsconfig.json's paths) and the page.
+// dist/ is committed, so deploying needs no npm; CI rebuilds and compares.
+import { build } from "esbuild";
+import { copyFileSync, mkdirSync } from "node:fs";
+
+mkdirSync("dist", { recursive: true });
+await build({
+  entryPoints: ["src/app.ts"],
+  outfile: "dist/app.js",
+  bundle: true,
+  minify: true,
+  format: "esm",
+  platform: "browser",
+  target: "es2022",
+  legalComments: "none",
+  logLevel: "warning",
+});
+copyFileSync("src/index.html", "dist/index.html");
