@@ -75,9 +75,16 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		c.sub.Close(nil)
 		return
 	}
+	s.hijacked.add(1)
+	defer s.hijacked.add(-1)
 	conn.SetReadLimit(wsReadLimit)
 	ctx, cancel := s.streamContext(r.Context())
 	defer cancel()
+	// The connection's reads and writes use ioCtx, which stopping does not
+	// cancel: a canceled context drops the connection without a close
+	// frame (the client sees 1006), where it must see 1001.
+	ioCtx, ioCancel := context.WithCancel(r.Context())
+	defer ioCancel()
 	go func() {
 		select {
 		case <-c.sub.Done():
@@ -95,11 +102,11 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		wctx, done := context.WithTimeout(ctx, wsWriteTimeout)
+		wctx, done := context.WithTimeout(ioCtx, wsWriteTimeout)
 		defer done()
 		return conn.Write(wctx, websocket.MessageText, b)
 	}
-	go s.readRealtime(ctx, conn, c, project, write)
+	go s.readRealtime(ioCtx, conn, c, project, write)
 	err = c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error {
 		if d.Event == nil {
 			return write(c.response(d))
@@ -108,7 +115,7 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		wctx, done := context.WithTimeout(ctx, wsWriteTimeout)
+		wctx, done := context.WithTimeout(ioCtx, wsWriteTimeout)
 		defer done()
 		return conn.Write(wctx, websocket.MessageText, b)
 	})
@@ -123,7 +130,8 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		done()
 		_ = conn.Close(websocket.StatusPolicyViolation, truncateReason(err.Error()))
 	case s.stopping != nil && isClosed(s.stopping):
-		_ = conn.Close(websocket.StatusGoingAway, "server stopping")
+		_ = write(closing(errStopping))
+		_ = conn.Close(websocket.StatusGoingAway, errStopping.Error())
 	default:
 		_ = conn.Close(websocket.StatusNormalClosure, "")
 	}
