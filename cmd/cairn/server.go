@@ -32,6 +32,23 @@ type server struct {
 // startServer opens the node, starts its projectors and serves the API on
 // cfg.HTTPAddr. cfg.AdminKey must be set.
 func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *server, err error) {
+	return startServerOn(ctx, cfg, logger, nil)
+}
+
+// startServerOn is startServer on ln (bound by the caller, which then
+// knows the port is free before doing anything else); nil listens on
+// cfg.HTTPAddr first. ln is closed if the start fails.
+func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net.Listener) (s *server, err error) {
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
 	mk, err := masterKey(cfg)
 	if err != nil {
 		return nil, err
@@ -49,15 +66,6 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 		return nil, fmt.Errorf("start projections: %w", err)
 	}
 	s = &server{node: n, stopping: make(chan struct{}), hijacked: &api.Hijacked{}, served: make(chan error, 1)}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			ln.Close()
-		}
-	}()
 	s.url = "http://" + ln.Addr().String()
 	proxies, err := cfg.trustedProxies()
 	if err != nil {

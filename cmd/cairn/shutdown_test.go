@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -143,4 +146,85 @@ func TestShutdownEndsStreams(t *testing.T) {
 	wantStopping("StreamEvents", func() error { _, err := events.Receive(); return err })
 	wantStopping("Subscribe", func() error { _, err := rt.Receive(); return err })
 	<-stopped
+}
+
+// serveOnce runs serve in-process and returns its error and stdout; a serve
+// that starts after all is stopped at once.
+func serveOnce(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out syncBuffer
+	err := run(ctx, append([]string{"serve", "--log-level", "error"}, args...), &out, io.Discard, func(k string) string { return env[k] })
+	return out.String(), err
+}
+
+// TestServeRefusesBusyPort: a port in use fails the start with that cause,
+// before an operator key is generated or NATS started.
+func TestServeRefusesBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	out, err := serveOnce(t, nil, "--data-dir", dir, "--http-addr", ln.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("serve on a busy port: %v", err)
+	}
+	if strings.Contains(out, "CAIRN_ADMIN_KEY") {
+		t.Errorf("a key was generated and printed before the port was checked:\n%s", out)
+	}
+	for _, f := range []string{"admin.key", "master.key", "nats"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("%s was created before the port was checked", f)
+		}
+	}
+}
+
+// TestServeRefusesUnwritableDataDir: a data directory (or a store in it)
+// Cairn cannot write fails the start at once, naming it, instead of after
+// the embedded NATS's 30 s timeout.
+func TestServeRefusesUnwritableDataDir(t *testing.T) {
+	env := map[string]string{"CAIRN_ADMIN_KEY": testAdminKey, "CAIRN_MASTER_KEY": clusterMasterKey}
+	check := func(t *testing.T, dir, want string) {
+		t.Helper()
+		out, err := serveOnce(t, env, "--data-dir", dir, "--http-addr", "127.0.0.1:0")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("serve on %s: %v, want an error naming %q\n%s", dir, err, want, out)
+		}
+	}
+	t.Run("under a file", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(file, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		check(t, filepath.Join(file, "data"), "data dir")
+	})
+	t.Run("a store that is not a directory", func(t *testing.T) {
+		// What a store Cairn cannot write looks like to root, whom chmod
+		// does not stop.
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "nats"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "nats", "jetstream"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		check(t, dir, filepath.Join(dir, "nats", "jetstream")+" is not writable")
+	})
+	t.Run("read-only", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root writes to read-only directories")
+		}
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "nats"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, "nats"), 0o500); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Chmod(filepath.Join(dir, "nats"), 0o700)
+		check(t, dir, filepath.Join(dir, "nats")+" is not writable")
+	})
 }
