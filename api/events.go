@@ -123,17 +123,17 @@ func (h *eventsHandler) StreamEvents(ctx context.Context, req *cairnv1.StreamEve
 	}
 	for m, err := range h.store.Read(ctx, sc.stream, opts) {
 		if err != nil {
-			return err
+			return h.stopped(err)
 		}
 		e, err := h.event(sc, m)
 		if err != nil {
 			return err
 		}
 		if err := stream.Send(&cairnv1.StreamEventsResponse{Event: e}); err != nil {
-			return err
+			return h.stopped(err)
 		}
 	}
-	return nil
+	return h.stopped(nil)
 }
 
 // redact clears every field marked debug_redact (secret hashes), however

@@ -21,6 +21,7 @@ import (
 	"github.com/cairn-dev/cairn/domain/function"
 	"github.com/cairn-dev/cairn/domain/permission"
 	"github.com/cairn-dev/cairn/fnrun"
+	"github.com/cairn-dev/cairn/projections"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 	"github.com/cairn-dev/cairn/streams"
@@ -44,6 +45,7 @@ type functionReads interface {
 	Execution(project string, f *eventsv1.Function, id string) (*eventsv1.Execution, error)
 	ListExecutions(project string, f *eventsv1.Function, after string, limit int, keep func(*eventsv1.Execution) bool) ([]*eventsv1.Execution, error)
 	ListAllFunctions(project string) ([]*eventsv1.Function, error)
+	ListTriggerFunctions(project string) ([]projections.TriggerFunction, error)
 	HasExecutionBefore(project string, f *eventsv1.Function, t time.Time) (bool, error)
 	QueuedExecutions(project string, f *eventsv1.Function) (int64, error)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/function"
 	"github.com/cairn-dev/cairn/fnrun"
+	"github.com/cairn-dev/cairn/projections"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
@@ -107,16 +108,16 @@ func (s *Server) reconcileTriggers(ctx context.Context, mu *sync.Mutex, running 
 		}
 		for _, p := range ps {
 			id := p.GetId()
-			fs, err := s.reads.ListAllFunctions(id)
+			fs, err := s.reads.ListTriggerFunctions(id)
 			if err != nil {
 				mu.Lock()
 				_, wanted[id] = running[id] // keep what runs; retry next round
 				mu.Unlock()
 				continue
 			}
-			wants := false
+			wants, start := false, triggerStart(fs)
 			for _, f := range fs {
-				wants = wants || len(f.GetEvents()) > 0
+				wants = wants || len(f.Function.GetEvents()) > 0
 			}
 			wanted[id] = wants
 			mu.Lock()
@@ -125,13 +126,34 @@ func (s *Server) reconcileTriggers(ctx context.Context, mu *sync.Mutex, running 
 				pctx, cancel := context.WithCancel(ctx)
 				running[id] = cancel
 				go s.retry(pctx, "triggers of "+id, func() error {
-					return s.store.ConsumeTriggers(pctx, id, func(ctx context.Context, m streams.StoredMsg) error { return s.trigger(ctx, id, m) })
+					return s.store.ConsumeTriggers(pctx, id, start, func(ctx context.Context, m streams.StoredMsg) error { return s.trigger(ctx, id, m) })
 				})
 			}
 			mu.Unlock()
 		}
 		after = ps[len(ps)-1].GetId()
 	}
+}
+
+// triggerStart is where a project's trigger consumer starts when it does
+// not exist yet: the first event after the earliest enabled trigger took
+// effect, so events written before the reconcile loop noticed the function
+// still run it. 0 (new events only) when a trigger's start is unknown (a
+// read model from before it was recorded) or none is enabled.
+func triggerStart(fs []projections.TriggerFunction) uint64 {
+	var start uint64
+	for _, f := range fs {
+		if !f.Function.GetEnabled() || len(f.Function.GetEvents()) == 0 {
+			continue
+		}
+		if f.Since == 0 {
+			return 0
+		}
+		if start == 0 || f.Since+1 < start {
+			start = f.Since + 1
+		}
+	}
+	return start
 }
 
 // runJob runs one queued execution; a redelivered job finds its record
@@ -193,13 +215,17 @@ func (s *Server) trigger(ctx context.Context, project string, m streams.StoredMs
 	if err := s.reads.WaitApplied(ctx, streams.ProjectStream(project), m.Seq); err != nil {
 		return err
 	}
-	fs, err := s.reads.ListAllFunctions(project)
+	fs, err := s.reads.ListTriggerFunctions(project)
 	if err != nil {
 		return err
 	}
 	var payload []byte
-	for _, f := range fs {
-		if !f.GetEnabled() || !function.MatchEvent(f.GetEvents(), rel) {
+	for _, tf := range fs {
+		f := tf.Function
+		// An event from before the trigger took effect (written while
+		// the function was disabled, or listened to other events) never
+		// runs it, however late it is delivered.
+		if !f.GetEnabled() || m.Seq <= tf.Since || !function.MatchEvent(f.GetEvents(), rel) {
 			continue
 		}
 		if payload == nil {

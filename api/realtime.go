@@ -457,7 +457,11 @@ func (h *realtimeHandler) Subscribe(ctx context.Context, req *cairnv1.SubscribeR
 		_ = stream.Send(closing(err))
 		return connect.NewError(connect.CodeUnavailable, err.Error())
 	case err != nil && ctx.Err() != nil:
-		return nil // the client left or the server is stopping
+		if err := h.stopped(nil); err != nil {
+			_ = stream.Send(closing(errStopping))
+			return err
+		}
+		return nil // the client left
 	}
 	return err
 }

@@ -90,12 +90,19 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	s.hijacked.add(1)
+	defer s.hijacked.add(-1)
 	conn.SetReadLimit(wsReadLimit)
 	ctx, cancel := s.streamContext(r.Context())
 	defer cancel()
+	// The connection's reads and writes use ioCtx, which stopping does not
+	// cancel: a canceled context drops the connection without a close
+	// frame (the client sees 1006), where it must see 1001.
+	ioCtx, ioCancel := context.WithCancel(r.Context())
+	defer ioCancel()
 	if authFirst {
-		if c, err = s.subscribeAuthenticated(ctx, conn, project, req); err != nil {
-			wctx, done := context.WithTimeout(ctx, wsWriteTimeout)
+		if c, err = s.subscribeAuthenticated(ioCtx, conn, project, req); err != nil {
+			wctx, done := context.WithTimeout(ioCtx, wsWriteTimeout)
 			b, _ := protojson.Marshal(closing(err))
 			_ = conn.Write(wctx, websocket.MessageText, b)
 			done()
@@ -120,11 +127,11 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		wctx, done := context.WithTimeout(ctx, wsWriteTimeout)
+		wctx, done := context.WithTimeout(ioCtx, wsWriteTimeout)
 		defer done()
 		return conn.Write(wctx, websocket.MessageText, b)
 	}
-	go s.readRealtime(ctx, conn, c, project, write)
+	go s.readRealtime(ioCtx, conn, c, project, write)
 	err = c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error {
 		if d.Event == nil {
 			return write(c.response(d))
@@ -133,7 +140,7 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		wctx, done := context.WithTimeout(ctx, wsWriteTimeout)
+		wctx, done := context.WithTimeout(ioCtx, wsWriteTimeout)
 		defer done()
 		return conn.Write(wctx, websocket.MessageText, b)
 	})
@@ -148,7 +155,8 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		done()
 		_ = conn.Close(websocket.StatusPolicyViolation, truncateReason(err.Error()))
 	case s.stopping != nil && isClosed(s.stopping):
-		_ = conn.Close(websocket.StatusGoingAway, "server stopping")
+		_ = write(closing(errStopping))
+		_ = conn.Close(websocket.StatusGoingAway, errStopping.Error())
 	default:
 		_ = conn.Close(websocket.StatusNormalClosure, "")
 	}

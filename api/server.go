@@ -100,6 +100,8 @@ type Config struct {
 	Now       func() time.Time
 	// Stopping, when closed, ends long-lived streams so shutdown can drain.
 	Stopping <-chan struct{}
+	// Hijacked, if set, counts open WebSockets, for shutdown to wait on.
+	Hijacked *Hijacked
 	// Metrics, when set, times RPCs and is served on GET /metrics to the
 	// operator (metrics.go: operatorOnly).
 	Metrics *Metrics
@@ -170,6 +172,7 @@ type Server struct {
 	now         func() time.Time
 	maxBytes    int
 	stopping    <-chan struct{}
+	hijacked    *Hijacked
 	metrics     *Metrics
 	blobs       SiteBlobs
 	siteFiles   *sites.Server
@@ -194,7 +197,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
 		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
-		stopping: cfg.Stopping, metrics: cfg.Metrics, cfg: cfg.Databases, storage: cfg.Storage.withDefaults(), blobs: cfg.Blobs, mailer: cfg.InviteMailer,
+		stopping: cfg.Stopping, hijacked: cfg.Hijacked, metrics: cfg.Metrics, cfg: cfg.Databases, storage: cfg.Storage.withDefaults(), blobs: cfg.Blobs, mailer: cfg.InviteMailer,
 		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, ".")), publicURL: strings.TrimSuffix(cfg.PublicURL, "/")}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -294,6 +297,61 @@ func New(cfg Config) (http.Handler, error) {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	return s.edge(mux), nil
+}
+
+// errStopping is why the server ends a live stream when it shuts down.
+var errStopping = errors.New("server stopping")
+
+// stopped is what a server stream that ended with err returns: Unavailable
+// "server stopping" when the server is shutting down, so a client tells it
+// from a clean end (and reconnects, to another node), else err.
+func (s *Server) stopped(err error) error {
+	if s.stopping != nil && isClosed(s.stopping) {
+		return connect.NewError(connect.CodeUnavailable, errStopping.Error())
+	}
+	return err
+}
+
+// Hijacked counts the connections taken over from net/http (WebSockets),
+// which http.Server.Shutdown neither closes nor waits for.
+type Hijacked struct {
+	mu      sync.Mutex
+	n       int
+	changed chan struct{}
+}
+
+func (h *Hijacked) add(d int) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n += d
+	if h.changed != nil {
+		close(h.changed)
+		h.changed = nil
+	}
+}
+
+// Wait returns once no hijacked connection is open, or with ctx's error.
+func (h *Hijacked) Wait(ctx context.Context) error {
+	for {
+		h.mu.Lock()
+		if h.n == 0 {
+			h.mu.Unlock()
+			return nil
+		}
+		if h.changed == nil {
+			h.changed = make(chan struct{})
+		}
+		ch, n := h.changed, h.n
+		h.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("api: %d WebSocket connections still open: %w", n, ctx.Err())
+		case <-ch:
+		}
+	}
 }
 
 // streamContext returns ctx, also canceled when the server starts stopping.

@@ -1,7 +1,10 @@
 package projections
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -16,6 +19,7 @@ import (
 //	p/<project>/fdeploys/<fnUID>/<d>           eventsv1.FunctionDeployment
 //	p/<project>/execs/<fnUID>/<e>              eventsv1.Execution
 //	p/<project>/fqueued/<fnUID>                executions waiting to start (8 bytes, big-endian)
+//	p/<project>/ftrigger/<fn>                  stream sequence from which the function's event trigger applies (8 bytes, big-endian)
 //
 // Deployments and executions live under the function's UID: a function
 // deleted and made again under the same id starts empty, and the old
@@ -25,10 +29,12 @@ const (
 	partFDeploys   = "fdeploys/"
 	partExecutions = "execs/"
 	partFQueued    = "fqueued/"
+	partFTrigger   = "ftrigger/"
 )
 
 func functionsPrefix(project string) string { return pp(project) + partFunctions }
 func functionKey(project, id string) []byte { return []byte(functionsPrefix(project) + id) }
+func triggerKey(project, id string) []byte  { return []byte(pp(project) + partFTrigger + id) }
 func fdeploysPrefix(project, fnUID string) string {
 	return pp(project) + partFDeploys + fnUID + "/"
 }
@@ -50,7 +56,24 @@ func (p *Projections) applyFunction(txn *badger.Txn, sp keyspace, ev event, f *e
 		if err := txn.Delete(queuedKey(sp.project, f.GetUid())); err != nil {
 			return err
 		}
+		if err := txn.Delete(triggerKey(sp.project, f.GetId())); err != nil {
+			return err
+		}
 		return txn.Delete(functionKey(sp.project, f.GetId()))
+	}
+	old := &eventsv1.Function{}
+	found, err := getIn(txn, functionKey(sp.project, f.GetId()), old)
+	if err != nil {
+		return err
+	}
+	// The trigger takes effect with the event that creates it, enables the
+	// function or changes its events: earlier events never run it, and
+	// other updates (activations…) keep its start.
+	same := found && old.GetUid() == f.GetUid() && old.GetEnabled() && slices.Equal(old.GetEvents(), f.GetEvents())
+	if f.GetEnabled() && len(f.GetEvents()) > 0 && !same {
+		if err := txn.Set(triggerKey(sp.project, f.GetId()), binary.BigEndian.AppendUint64(nil, ev.msg.Seq)); err != nil {
+			return err
+		}
 	}
 	v, err := marshal(f)
 	if err != nil {
@@ -222,6 +245,52 @@ func (p *Projections) ListAllFunctions(project string) ([]*eventsv1.Function, er
 		return nil
 	})
 	return out, err
+}
+
+// TriggerFunction is a function and the stream sequence of the event from
+// which its event trigger applies (Since; 0 when the read model predates
+// this record: no bound).
+type TriggerFunction struct {
+	Function *eventsv1.Function
+	Since    uint64
+}
+
+// ListTriggerFunctions returns every function of a project with the start
+// of its trigger, read together.
+func (p *Projections) ListTriggerFunctions(project string) ([]TriggerFunction, error) {
+	var out []TriggerFunction
+	err := p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(functionsPrefix(project)), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			f := &eventsv1.Function{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, f) }); err != nil {
+				return err
+			}
+			tf := TriggerFunction{Function: f}
+			item, err := txn.Get(triggerKey(project, f.GetId()))
+			switch {
+			case errors.Is(err, badger.ErrKeyNotFound):
+			case err != nil:
+				return err
+			default:
+				if err := item.Value(func(v []byte) error {
+					if len(v) == 8 {
+						tf.Since = binary.BigEndian.Uint64(v)
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			out = append(out, tf)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("projections: functions of %s: %w", project, err)
+	}
+	return out, nil
 }
 
 // maxExpiredPerEvent bounds the records one ExecutionsExpired deletes (one

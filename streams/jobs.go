@@ -21,7 +21,8 @@ import (
 //     cairn_fire.<project>.<function> once per period, whatever the number
 //     of nodes, and a shared consumer turns each firing into one execution.
 //   - Event triggers read the project's own stream through a durable
-//     consumer "functions", shared by the nodes.
+//     consumer "functions", shared by the nodes, created at the first
+//     event after a function's trigger took effect.
 const (
 	JobsStream      = "CAIRN_JOBS"
 	SchedulesStream = "CAIRN_SCHEDULES"
@@ -206,12 +207,27 @@ func (s *Store) ConsumeFirings(ctx context.Context, handle func(context.Context,
 	})
 }
 
-// ConsumeTriggers runs handle for every event of project's stream from now
-// on, once across the nodes (a durable consumer they share), until ctx
-// ends. An event is acknowledged when handle returns nil.
-func (s *Store) ConsumeTriggers(ctx context.Context, project string, handle func(context.Context, StoredMsg) error) error {
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, ProjectStream(project), jetstream.ConsumerConfig{Durable: triggerConsumer,
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: jobAckWait, MaxDeliver: 5, DeliverPolicy: jetstream.DeliverNewPolicy})
+// ConsumeTriggers runs handle for every event of project's stream, once
+// across the nodes (a durable consumer they share), until ctx ends. An event
+// is acknowledged when handle returns nil. The consumer, when it does not
+// exist yet, starts at sequence start (0: at new events): the first event
+// after a trigger took effect, so none written before the loop began is
+// missed. An existing one keeps its position (JetStream cannot move it).
+func (s *Store) ConsumeTriggers(ctx context.Context, project string, start uint64, handle func(context.Context, StoredMsg) error) error {
+	cfg := jetstream.ConsumerConfig{Durable: triggerConsumer,
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: jobAckWait, MaxDeliver: 5, DeliverPolicy: jetstream.DeliverNewPolicy}
+	if start > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+	}
+	stream := ProjectStream(project)
+	cons, err := s.js.Consumer(ctx, stream, triggerConsumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = s.js.CreateConsumer(ctx, stream, cfg)
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			// Another node created it first, maybe from another start.
+			cons, err = s.js.Consumer(ctx, stream, triggerConsumer)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("streams: triggers consumer of %s: %w", project, err)
 	}

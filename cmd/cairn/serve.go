@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -31,9 +35,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	// A bad or unsafe NATS setting fails before anything is generated.
+	// A bad or unsafe NATS setting, a data directory Cairn cannot write or
+	// a port in use fails at once, with its cause, before anything is
+	// generated or started.
 	if _, _, err := cfg.natsOptions(); err != nil {
 		return err
+	}
+	if err := checkDataDir(cfg.DataDir, cfg.NATSURL == ""); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on --http-addr %s: %w", cfg.HTTPAddr, err)
 	}
 	adminKeySource := "--admin-key"
 	if !flagSet(fs, "admin-key") {
@@ -43,6 +56,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		adminKeySource = filepath.Join(cfg.DataDir, "admin.key")
 		key, created, err := secretFile(adminKeySource, "cak_")
 		if err != nil {
+			ln.Close()
 			return err
 		}
 		if created {
@@ -52,10 +66,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		cfg.AdminKey = key
 	}
 	if err := checkAdminKey(cfg.AdminKey, adminKeySource); err != nil {
+		ln.Close()
 		return err
 	}
 	start := time.Now()
-	srv, err := startServer(ctx, &cfg, logger)
+	srv, err := startServerOn(ctx, &cfg, logger, ln)
 	if err != nil {
 		return err
 	}
@@ -75,6 +90,34 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	logger.Info("shutting down: draining requests")
 	srv.shutdown(logger)
+	return nil
+}
+
+// checkDataDir makes sure Cairn can write the data directory and, where
+// they exist, the stores in it (embedded NATS's too when it runs one), by
+// creating and removing a file in each: otherwise the embedded NATS only
+// reports "not ready" after its 30 s start timeout.
+func checkDataDir(dir string, embedded bool) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	dirs := []string{dir, filepath.Join(dir, "badger")}
+	if embedded {
+		dirs = append(dirs, filepath.Join(dir, "nats"), filepath.Join(dir, "nats", "jetstream"))
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) && d != dir {
+			continue // created on first start
+		}
+		f, err := os.CreateTemp(d, ".cairn-probe-*")
+		if err != nil {
+			return fmt.Errorf("data dir %s is not writable: %w", d, err)
+		}
+		f.Close()
+		if err := os.Remove(f.Name()); err != nil {
+			return fmt.Errorf("data dir %s: %w", d, err)
+		}
+	}
 	return nil
 }
 

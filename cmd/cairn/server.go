@@ -21,6 +21,7 @@ type server struct {
 	http     *http.Server
 	url      string
 	stopping chan struct{}
+	hijacked *api.Hijacked
 	served   chan error
 	// sweeper deletes stored bytes that deletions left; stopSweep ends it.
 	stopSweep context.CancelFunc
@@ -31,6 +32,23 @@ type server struct {
 // startServer opens the node, starts its projectors and serves the API on
 // cfg.HTTPAddr. cfg.AdminKey must be set.
 func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *server, err error) {
+	return startServerOn(ctx, cfg, logger, nil)
+}
+
+// startServerOn is startServer on ln (bound by the caller, which then
+// knows the port is free before doing anything else); nil listens on
+// cfg.HTTPAddr first. ln is closed if the start fails.
+func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net.Listener) (s *server, err error) {
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
 	mk, err := masterKey(cfg)
 	if err != nil {
 		return nil, err
@@ -47,16 +65,7 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 	if err := n.reads.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start projections: %w", err)
 	}
-	s = &server{node: n, stopping: make(chan struct{}), served: make(chan error, 1)}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			ln.Close()
-		}
-	}()
+	s = &server{node: n, stopping: make(chan struct{}), hijacked: &api.Hijacked{}, served: make(chan error, 1)}
 	s.url = "http://" + ln.Addr().String()
 	proxies, err := cfg.trustedProxies()
 	if err != nil {
@@ -67,7 +76,7 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 		return nil, err
 	}
 	s.runtimes = rts
-	handler, err := api.New(api.Config{PublicURL: cmp.Or(cfg.PublicURL, displayAddr(s.url)), Stopping: s.stopping, Log: n.log, Reads: n.reads, Store: n.store,
+	handler, err := api.New(api.Config{PublicURL: cmp.Or(cfg.PublicURL, displayAddr(s.url)), Stopping: s.stopping, Hijacked: s.hijacked, Log: n.log, Reads: n.reads, Store: n.store,
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes,
 		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store),
 		SitesDomain: cfg.SitesDomain, DNSResolver: cfg.DNSResolver, TrustedProxies: proxies, NoAuthRateLimits: cfg.NoAuthRateLimits,
@@ -97,17 +106,43 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 	return s, nil
 }
 
-// shutdown drains in-flight requests (bounded), ends live streams, then
-// stops projectors, Badger and NATS.
+// shutdownBound is how long shutdown may take, whatever NATS or clients do.
+const shutdownBound = 30 * time.Second
+
+// closeBound is the part of shutdownBound kept for stopping projectors,
+// Badger and NATS after the drain.
+const closeBound = 5 * time.Second
+
+// shutdown drains in-flight requests and WebSockets, ends live streams,
+// then stops projectors, Badger and NATS, all within shutdownBound: what
+// is still running then (a request or a close stuck on an unreachable
+// NATS) is abandoned, since the process exits.
 func (s *server) shutdown(logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownBound-closeBound)
 	defer cancel()
 	close(s.stopping) // ends live streams; unary requests finish normally
 	if err := s.http.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("drain incomplete", "err", err)
 	}
-	s.stopSweep()
-	<-s.swept
-	s.runtimes.close(context.Background())
-	s.node.close()
+	// Shutdown does not wait for WebSockets: they send their close frame
+	// (1001 "server stopping") and wait for the client's answer.
+	if err := s.hijacked.Wait(ctx); err != nil {
+		logger.Warn("drain incomplete", "err", err)
+	}
+	// Whatever still runs is cut off: its requests' contexts end.
+	_ = s.http.Close()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		s.stopSweep()
+		<-s.swept
+		s.runtimes.close(context.Background())
+		s.node.close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(max(shutdownBound-time.Since(start), closeBound)):
+		logger.Warn("shutdown incomplete: exiting without closing the rest", "after", time.Since(start).Round(time.Millisecond))
+	}
 }
