@@ -218,10 +218,11 @@ func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
 		d.TotalSize += int64(len(data))
 		return nil
 	}
-	if err := extract(ctx, http.MaxBytesReader(w, r.Body, MaxArchiveBytes), put); err != nil {
-		// Record the failure with its reason, so the site's deployment list
-		// shows it; nothing of it is served.
-		if de, ok := errors.AsType[*domain.Error](err); ok && ctx.Err() == nil {
+	// fail records a refusal with its reason, so the site's deployment list
+	// shows it; nothing of it is served.
+	fail := func(err error) {
+		de, ok := errors.AsType[*domain.Error](err)
+		if ok && ctx.Err() == nil && de.Kind != domain.KindUnavailable { // unavailable: it may have been stored
 			if _, _, ferr := h.writeSiteWith(ctx, meta, project, id, func(site.State) site.Command {
 				return site.Fail{DeploymentID: d.GetId(), Reason: de.Error(), Now: s.log.Now()}
 			}); ferr != nil {
@@ -231,11 +232,14 @@ func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
 			err = de
 		}
 		s.httpError(w, r, err)
+	}
+	if err := extract(ctx, http.MaxBytesReader(w, r.Body, MaxArchiveBytes), put); err != nil {
+		fail(err)
 		return
 	}
 	res, seq, err := h.deploy(ctx, meta, d, activate)
 	if err != nil {
-		s.httpError(w, r, err)
+		fail(err) // the manifest refused (too many files, …)
 		return
 	}
 	w.Header().Set(headerSeq, strconv.FormatUint(seq, 10))

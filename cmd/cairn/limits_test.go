@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/cairn-dev/cairn/domain/database"
+	"github.com/cairn-dev/cairn/domain/site"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
 
@@ -77,5 +80,54 @@ func TestRemoteNATSMaxPayload(t *testing.T) {
 		io.Discard, &logs, func(k string) string { return map[string]string{"CAIRN_ADMIN_KEY": testAdminKey}[k] })
 	if err == nil || !strings.Contains(err.Error(), "max_payload: 8MB") {
 		t.Fatalf("start against a 1 MiB NATS: %v", err)
+	}
+}
+
+// TestSiteDeploymentAtLimits: an archive deployment of site.MaxFiles files
+// with paths of site.MaxPathLen bytes is stored, listed and served; one
+// file more is refused and listed as a failed deployment.
+func TestSiteDeploymentAtLimits(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	secret := newProjectWithKey(t, in, "acme", "sites.read", "sites.write")
+	kctx, _ := as(ctx, secret)
+	if _, err := in.sites().CreateSite(kctx, &cairnv1.CreateSiteRequest{ProjectId: "acme", SiteId: "web", Name: "Web"}); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	pathOf := func(i int) string {
+		prefix := fmt.Sprintf("%05d/", i)
+		return prefix + strings.Repeat("a", site.MaxPathLen-len(prefix)-len(".html")) + ".html"
+	}
+	for i := range site.MaxFiles {
+		files[pathOf(i)] = fmt.Sprintf("<p>file %d</p>", i)
+	}
+	res, body := in.httpDo(t, "POST", "/v1/sites/acme/web/deployments?activate=true", secret, tarGz(t, files), nil)
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("deploy %d files with %d-byte paths: %d %s", site.MaxFiles, site.MaxPathLen, res.StatusCode, body)
+	}
+	for _, i := range []int{0, site.MaxFiles - 1} {
+		res, page := in.httpDo(t, "GET", "/"+pathOf(i), "", nil, map[string]string{"Host": "web.acme.localhost"})
+		if res.StatusCode != 200 || page != fmt.Sprintf("<p>file %d</p>", i) {
+			t.Fatalf("serve file %d: %d %q", i, res.StatusCode, page)
+		}
+	}
+	files[pathOf(site.MaxFiles)] = "one too many"
+	res, body = in.httpDo(t, "POST", "/v1/sites/acme/web/deployments", secret, tarGz(t, files), nil)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "at most 5000 files") {
+		t.Fatalf("deploy %d files: %d %s", site.MaxFiles+1, res.StatusCode, body)
+	}
+	list, err := in.sites().ListDeployments(kctx, &cairnv1.ListDeploymentsRequest{ProjectId: "acme", SiteId: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, d := range list.GetDeployments() {
+		if strings.Contains(d.GetFailure(), "at most 5000 files") {
+			failed++
+		}
+	}
+	if len(list.GetDeployments()) != 2 || failed != 1 {
+		t.Fatalf("deployments after one good and one refused: %v", list.GetDeployments())
 	}
 }
