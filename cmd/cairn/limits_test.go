@@ -131,3 +131,64 @@ func TestSiteDeploymentAtLimits(t *testing.T) {
 		t.Fatalf("deployments after one good and one refused: %v", list.GetDeployments())
 	}
 }
+
+// TestRangeLimits: many ranges are served as the whole file (no multipart
+// amplification), overlapping ranges are merged, and a zero suffix is 416,
+// on sites and storage alike.
+func TestRangeLimits(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	secret := newProjectWithKey(t, in, "acme", allScopes()...)
+	kctx, _ := as(ctx, secret)
+	if _, err := in.sites().CreateSite(kctx, &cairnv1.CreateSiteRequest{ProjectId: "acme", SiteId: "web", Name: "Web"}); err != nil {
+		t.Fatal(err)
+	}
+	content := strings.Repeat("0123456789", 2000) // larger than 10,000 one-byte ranges
+	if res, body := in.httpDo(t, "POST", "/v1/sites/acme/web/deployments?activate=true", secret, tarGz(t, map[string]string{"f.txt": content}), nil); res.StatusCode != http.StatusCreated {
+		t.Fatalf("deploy: %d %s", res.StatusCode, body)
+	}
+	many := "bytes=" + strings.TrimSuffix(strings.Repeat("0-0,", 10_000), ",")
+	atCap := "bytes=" + strings.TrimSuffix(strings.Repeat("0-0,", 16), ",")
+	siteHost := map[string]string{"Host": "web.acme.localhost"}
+	get := func(rng string) (*http.Response, string) {
+		h := map[string]string{"Range": rng}
+		for k, v := range siteHost {
+			h[k] = v
+		}
+		return in.httpDo(t, "GET", "/f.txt", "", nil, h)
+	}
+	for _, c := range []struct {
+		rng, contentRange string
+		status, size      int
+	}{
+		{many, "", 200, len(content)},
+		{atCap, "bytes 0-0/20000", 206, 1},           // merged into one
+		{"bytes=5-9,0-3,2-4", "bytes 0-9/20000", 206, 10}, // sorted and merged
+		{"bytes=-0", "bytes */20000", 416, -1},
+		{"bytes=-0,0-1", "bytes 0-1/20000", 206, 2},
+		{"bytes=20000-", "bytes */20000", 416, -1},
+	} {
+		res, body := get(c.rng)
+		name := c.rng[:min(len(c.rng), 30)]
+		if res.StatusCode != c.status || res.Header.Get("Content-Range") != c.contentRange || (c.size >= 0 && len(body) != c.size) {
+			t.Errorf("site %s: %d Content-Range %q, %d bytes", name, res.StatusCode, res.Header.Get("Content-Range"), len(body))
+		}
+	}
+	if res, body := get("bytes=0-1,5-6"); res.StatusCode != 206 || !strings.HasPrefix(res.Header.Get("Content-Type"), "multipart/byteranges") || len(body) > 1000 {
+		t.Errorf("two ranges: %d %q %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(body))
+	}
+
+	if _, err := in.storage().CreateBucket(kctx, &cairnv1.CreateBucketRequest{ProjectId: "acme", BucketId: "b", Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := in.putChunk(t, secret, "acme", "b", "f", "f.txt", 0, int64(len(content)), []byte(content)); res.status != http.StatusCreated {
+		t.Fatalf("upload: %s", res)
+	}
+	if res := in.fetch(t, secret, "acme", "b", "f", "download", nil, "Range", many); res.status != 200 || len(res.body) != len(content) {
+		t.Errorf("storage, 10,000 ranges: %s", res)
+	}
+	if res := in.fetch(t, secret, "acme", "b", "f", "download", nil, "Range", "bytes=-0"); res.status != http.StatusRequestedRangeNotSatisfiable ||
+		res.header.Get("Content-Range") != "bytes */20000" {
+		t.Errorf("storage, bytes=-0: %s %q", res, res.header.Get("Content-Range"))
+	}
+}
