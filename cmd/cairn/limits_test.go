@@ -162,7 +162,7 @@ func TestRangeLimits(t *testing.T) {
 		status, size      int
 	}{
 		{many, "", 200, len(content)},
-		{atCap, "bytes 0-0/20000", 206, 1},           // merged into one
+		{atCap, "bytes 0-0/20000", 206, 1},                // merged into one
 		{"bytes=5-9,0-3,2-4", "bytes 0-9/20000", 206, 10}, // sorted and merged
 		{"bytes=-0", "bytes */20000", 416, -1},
 		{"bytes=-0,0-1", "bytes 0-1/20000", 206, 2},
