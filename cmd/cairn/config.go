@@ -63,6 +63,11 @@ type config struct {
 	SweepEvery time.Duration
 	// Realtime limits (api.RealtimeLimits); 0 = default.
 	RealtimeBuffer, RealtimeMaxConnections int
+	// Connection limits (connlimit.go): open connections per client
+	// address, and how slowly a request body may arrive.
+	MaxConnsPerAddr int
+	BodyReadTimeout time.Duration
+	MinBodyRate     int64
 }
 
 // trustedProxies parses --trusted-proxies.
@@ -123,6 +128,9 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")
 	fs.IntVar(&c.RealtimeMaxConnections, "realtime-max-connections", envInt(getenv, "CAIRN_REALTIME_MAX_CONNECTIONS"), "realtime subscriptions of one project on one node; 0 = 20000 (CAIRN_REALTIME_MAX_CONNECTIONS)")
+	fs.IntVar(&c.MaxConnsPerAddr, "max-connections-per-address", envIntDefault(getenv, "CAIRN_MAX_CONNECTIONS_PER_ADDRESS", defaultMaxConnsPerAddr), "open connections one client address may hold (trusted proxies exempt); 0 = no limit (CAIRN_MAX_CONNECTIONS_PER_ADDRESS)")
+	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", envDuration(getenv, "CAIRN_BODY_READ_TIMEOUT", defaultBodyReadTimeout), "longest wait for the next byte of a request body, and the grace before --min-body-rate applies; 0 = none (CAIRN_BODY_READ_TIMEOUT)")
+	fs.Int64Var(&c.MinBodyRate, "min-body-rate", envInt64Default(getenv, "CAIRN_MIN_BODY_RATE", defaultMinBodyRate), "bytes/s a request body must average after --body-read-timeout; 0 = none (CAIRN_MIN_BODY_RATE)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }
 
@@ -134,6 +142,22 @@ func envInt64(getenv func(string) string, name string) int64 {
 func envDuration(getenv func(string) string, name string, def time.Duration) time.Duration {
 	if d, err := time.ParseDuration(getenv(name)); err == nil {
 		return d
+	}
+	return def
+}
+
+// envIntDefault and envInt64Default read a number whose unset default
+// is not 0 (an explicit 0 turns the limit off).
+func envIntDefault(getenv func(string) string, name string, def int) int {
+	if n, err := strconv.Atoi(getenv(name)); err == nil {
+		return n
+	}
+	return def
+}
+
+func envInt64Default(getenv func(string) string, name string, def int64) int64 {
+	if n, err := strconv.ParseInt(getenv(name), 10, 64); err == nil {
+		return n
 	}
 	return def
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +193,119 @@ func TestRangeLimits(t *testing.T) {
 	if res := in.fetch(t, secret, "acme", "b", "f", "download", nil, "Range", "bytes=-0"); res.status != http.StatusRequestedRangeNotSatisfiable ||
 		res.header.Get("Content-Range") != "bytes */20000" {
 		t.Errorf("storage, bytes=-0: %s %q", res, res.header.Get("Content-Range"))
+	}
+}
+
+// TestSlowBodiesAndConnectionCap: a body that stalls or trickles (here to
+// the unauthenticated sign-in) is cut off, a body at a normal pace is not,
+// and one address holds at most --max-connections-per-address connections.
+func TestSlowBodiesAndConnectionCap(t *testing.T) {
+	const maxConns = 6
+	in := startInstance(t, t.TempDir(), "--body-read-timeout", "300ms", "--min-body-rate", "200",
+		"--max-connections-per-address", strconv.Itoa(maxConns))
+	newProjectWithKey(t, in, "p")
+	addr := strings.TrimPrefix(in.url, "http://")
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	const path = "/cairn.v1.AccountService/CreateEmailPasswordSession"
+	body := `{"email":"a@example.com","password":"correct horse battery staple"}`
+	head := func(n int) string {
+		return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nCairn-Project: p\r\nContent-Length: %d\r\n\r\n", path, addr, n)
+	}
+	// ended reports whether the server ended the connection while the
+	// client was still sending, within a generous bound.
+	ended := func(c net.Conn, send func() error) bool {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = io.Copy(io.Discard, c) // returns when the server closes
+		}()
+		for range 100 { // 10 s at most at 100 ms per byte
+			select {
+			case <-done:
+				return true
+			default:
+			}
+			if send() != nil {
+				<-done
+				return true
+			}
+		}
+		return false
+	}
+	// Trickling: one byte per 100 ms is 10 bytes/s, under 200.
+	trickle := dial()
+	if _, err := io.WriteString(trickle, head(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	if !ended(trickle, func() error {
+		time.Sleep(100 * time.Millisecond)
+		if i >= len(body) {
+			return nil
+		}
+		_, err := trickle.Write([]byte{body[i]})
+		i++
+		return err
+	}) {
+		t.Fatal("a body trickling at 10 bytes/s was not cut off")
+	}
+	// Stalled: a few bytes, then nothing.
+	stall := dial()
+	if _, err := io.WriteString(stall, head(len(body))+body[:5]); err != nil {
+		t.Fatal(err)
+	}
+	if !ended(stall, func() error { time.Sleep(100 * time.Millisecond); return nil }) {
+		t.Fatal("a stalled body was not cut off")
+	}
+	// At a normal pace the request is answered (unauthenticated: no such user).
+	res, out := in.httpDo(t, "POST", path, "", []byte(body), map[string]string{"Content-Type": "application/json", "Cairn-Project": "p"})
+	if res.StatusCode == http.StatusInternalServerError || res.StatusCode == http.StatusRequestTimeout {
+		t.Fatalf("a normal sign-in: %d %s", res.StatusCode, out)
+	}
+
+	// Connection cap: requests on maxConns+4 kept-alive connections; the
+	// harness's own clients may hold some, so at most maxConns answer.
+	http.DefaultClient.CloseIdleConnections()
+	answered := 0
+	var kept []net.Conn
+	for range maxConns + 4 {
+		c := dial()
+		if _, err := fmt.Fprintf(c, "GET /readyz HTTP/1.1\r\nHost: %s\r\n\r\n", addr); err != nil {
+			continue
+		}
+		r, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			continue // closed at accept
+		}
+		r.Body.Close()
+		answered++
+		kept = append(kept, c)
+	}
+	if answered > maxConns || answered == len(kept) && answered == maxConns+4 {
+		t.Fatalf("%d of %d connections from one address answered; the cap is %d", answered, maxConns+4, maxConns)
+	}
+	// Closing them frees the slots.
+	for _, c := range kept {
+		c.Close()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c := dial()
+		fmt.Fprintf(c, "GET /readyz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+		if r, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+			r.Body.Close()
+			c.Close()
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("slots not freed after closing the connections")
+		}
 	}
 }

@@ -84,7 +84,7 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 	protocols.SetHTTP1(true)
 	// h2c: gRPC clients speak HTTP/2 without TLS on the same port.
 	protocols.SetUnencryptedHTTP2(true)
-	s.http = &http.Server{Handler: handler, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second,
+	s.http = &http.Server{Handler: bodyDeadlines(handler, cfg.BodyReadTimeout, cfg.MinBodyRate), Protocols: protocols, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopSweep, s.swept = stopSweep, make(chan struct{})
@@ -93,6 +93,7 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 		defer close(s.swept)
 		sweeper.Run(sweepCtx)
 	}()
+	ln = limitConnsPerAddr(ln, cfg.MaxConnsPerAddr, proxies)
 	go func() { s.served <- s.http.Serve(ln) }()
 	return s, nil
 }
