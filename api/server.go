@@ -255,8 +255,12 @@ func New(cfg Config) (http.Handler, error) {
 	rpc := http.NewServeMux()
 	// Small messages are not worth gzip: it was ~10 % of a write's CPU.
 	enc := newSharedEncodings()
+	// Connect's JSON codec drops unknown fields; a misspelt one ("id" for
+	// "projectId") then silently means "unset". Refuse it by name instead.
+	jsonCodec := connectproto.NewJSONCodec()
+	jsonCodec.UnmarshalOptions.DiscardUnknown = false
 	connecthttp.Mount(rpc, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(1024),
-		connecthttp.WithCodecs(sharedBinary{connectproto.NewBinaryCodec(), enc}, sharedJSON{connectproto.NewJSONCodec(), enc}))
+		connecthttp.WithCodecs(sharedBinary{connectproto.NewBinaryCodec(), enc}, sharedJSON{jsonCodec, enc}))
 	mux := http.NewServeMux()
 	mux.Handle("/", http.MaxBytesHandler(rpc, int64(s.maxBytes)+64<<10))
 	mux.HandleFunc(oauthCallbackPath, s.oauthCallback)

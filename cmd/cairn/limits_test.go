@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/base64"
 	"context"
 	"fmt"
 	"io"
@@ -307,5 +308,55 @@ func TestSlowBodiesAndConnectionCap(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("slots not freed after closing the connections")
 		}
+	}
+}
+
+// TestJSONUnknownFieldsTimesAndTokens: a misspelt JSON field, a time a
+// read cannot start at and a forged page token are refused by name.
+func TestJSONUnknownFieldsTimesAndTokens(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	op, _ := as(ctx, testAdminKey)
+	jsonHdr := map[string]string{"Content-Type": "application/json"}
+	res, body := in.httpDo(t, "POST", "/cairn.v1.ProjectsService/CreateProject", testAdminKey, []byte(`{"id":"typo","name":"Typo"}`), jsonHdr)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_argument") || !strings.Contains(body, `unknown field \"id\"`) {
+		t.Fatalf("CreateProject with \"id\": %d %s", res.StatusCode, body)
+	}
+	list, err := in.projects().ListProjects(op, &cairnv1.ListProjectsRequest{})
+	if err != nil || len(list.GetProjects()) != 0 {
+		t.Fatalf("a project was created anyway: %v %v", list, err)
+	}
+	// The right spelling works through the same codec.
+	if res, body := in.httpDo(t, "POST", "/cairn.v1.ProjectsService/CreateProject", testAdminKey, []byte(`{"projectId":"p1","name":"P1"}`), jsonHdr); res.StatusCode != 200 {
+		t.Fatalf("CreateProject: %d %s", res.StatusCode, body)
+	}
+
+	for _, ts := range []string{"2262-04-12T00:00:00Z", "9999-12-31T23:59:59Z", "1600-01-01T00:00:00Z"} {
+		res, body := in.httpDo(t, "POST", "/cairn.v1.EventsService/ListEvents", testAdminKey, []byte(`{"projectId":"p1","startTime":"`+ts+`"}`), jsonHdr)
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "start_time") {
+			t.Errorf("ListEvents from %s: %d %s", ts, res.StatusCode, body)
+		}
+	}
+	// The edge itself reads (nothing that late).
+	if res, body := in.httpDo(t, "POST", "/cairn.v1.EventsService/ListEvents", testAdminKey, []byte(`{"projectId":"p1","startTime":"2262-04-11T23:47:16Z"}`), jsonHdr); res.StatusCode != 200 || strings.Contains(body, `"seq"`) {
+		t.Errorf("ListEvents from the last representable second: %d %s", res.StatusCode, body)
+	}
+
+	forged := base64.RawURLEncoding.EncodeToString([]byte("garbage: not an id"))
+	_, err = in.projects().ListProjects(op, &cairnv1.ListProjectsRequest{PageToken: forged})
+	wantError(t, err, connect.CodeInvalidArgument, "page_token")
+	_, err = in.sites().ListSites(op, &cairnv1.ListSitesRequest{ProjectId: "p1", PageToken: forged})
+	wantError(t, err, connect.CodeInvalidArgument, "page_token")
+	// A real token still pages.
+	if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: "p2", Name: "P2"}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := in.projects().ListProjects(op, &cairnv1.ListProjectsRequest{PageSize: 1})
+	if err != nil || first.GetNextPageToken() == "" {
+		t.Fatalf("first page: %v %v", first, err)
+	}
+	second, err := in.projects().ListProjects(op, &cairnv1.ListProjectsRequest{PageSize: 1, PageToken: first.GetNextPageToken()})
+	if err != nil || len(second.GetProjects()) != 1 || second.GetProjects()[0].GetId() != "p2" {
+		t.Fatalf("second page: %v %v", second, err)
 	}
 }
