@@ -141,6 +141,10 @@ type DatabaseLimits struct {
 	MaxQueryScan int
 	// MaxBatchOperations bounds a bulk call and a transaction (100).
 	MaxBatchOperations int
+	// MaxTransactionBytes and MaxProjectTransactionBytes bound the staged
+	// document data of one transaction and of a project's open ones
+	// (DefaultMaxTransactionBytes, DefaultMaxProjectTransactionBytes).
+	MaxTransactionBytes, MaxProjectTransactionBytes int64
 }
 
 // Server holds the handlers' dependencies.

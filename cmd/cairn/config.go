@@ -44,6 +44,7 @@ type config struct {
 	NoAuthRateLimits bool
 	// Document database limits (api.DatabaseLimits); 0 = default.
 	MaxQueryLimit, MaxQueryScan, MaxBatchOperations int
+	MaxTransactionBytes, MaxProjectTransactionBytes int64
 	// Storage limits (api.StorageLimits); 0 = default.
 	MaxFileSize, StorageQuota int64
 	UploadExpiry              time.Duration
@@ -116,6 +117,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&c.MaxQueryLimit, "max-query-limit", envInt(getenv, "CAIRN_MAX_QUERY_LIMIT"), "largest page a document query may ask for; 0 = 100 (CAIRN_MAX_QUERY_LIMIT)")
 	fs.IntVar(&c.MaxQueryScan, "max-query-scan", envInt(getenv, "CAIRN_MAX_QUERY_SCAN"), "documents one query may examine before failing with the index to create; 0 = 10000 (CAIRN_MAX_QUERY_SCAN)")
 	fs.IntVar(&c.MaxBatchOperations, "max-batch-operations", envInt(getenv, "CAIRN_MAX_BATCH_OPERATIONS"), "documents one bulk call or transaction writes; 0 = 100, at most 900 (CAIRN_MAX_BATCH_OPERATIONS)")
+	fs.Int64Var(&c.MaxTransactionBytes, "max-transaction-bytes", envInt64(getenv, "CAIRN_MAX_TRANSACTION_BYTES"), "bytes of document data one transaction may stage; 0 = 4 MiB (CAIRN_MAX_TRANSACTION_BYTES)")
+	fs.Int64Var(&c.MaxProjectTransactionBytes, "max-project-transaction-bytes", envInt64(getenv, "CAIRN_MAX_PROJECT_TRANSACTION_BYTES"), "bytes of document data a project's open transactions may stage together; 0 = 32 MiB (CAIRN_MAX_PROJECT_TRANSACTION_BYTES)")
 	fs.Int64Var(&c.MaxFileSize, "max-file-size", envInt64(getenv, "CAIRN_MAX_FILE_SIZE"), "largest file any bucket accepts, in bytes; 0 = 5 GiB (CAIRN_MAX_FILE_SIZE)")
 	fs.Int64Var(&c.StorageQuota, "storage-quota", envInt64(getenv, "CAIRN_STORAGE_QUOTA"), "bytes of files a project may store unless its limits say otherwise; 0 = unlimited (CAIRN_STORAGE_QUOTA)")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration(getenv, "CAIRN_UPLOAD_EXPIRY", 24*time.Hour), "how long a chunked upload may wait for its next chunk before its bytes are deleted (CAIRN_UPLOAD_EXPIRY)")

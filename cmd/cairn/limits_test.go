@@ -360,3 +360,72 @@ func TestJSONUnknownFieldsTimesAndTokens(t *testing.T) {
 		t.Fatalf("second page: %v %v", second, err)
 	}
 }
+
+// TestTransactionStagedBytes: a transaction stages at most
+// --max-transaction-bytes of document data and a project's open
+// transactions at most --max-project-transaction-bytes, each exactly up to
+// the limit; a finished transaction gives its share back.
+func TestTransactionStagedBytes(t *testing.T) {
+	in := startInstance(t, t.TempDir(), "--max-transaction-bytes", "1000", "--max-project-transaction-bytes", "2500")
+	ctx := context.Background()
+	const p = "tx"
+	secret := newProjectWithKey(t, in, p, docScopes...)
+	k, _ := as(ctx, secret)
+	dbs := in.databases()
+	if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: "main", Name: "Main"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs.CreateCollection(k, &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: "main", CollectionId: "c", Name: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs.CreateAttribute(k, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: "c",
+		Attribute: &cairnv1.Attribute{Key: "body", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 10_000}}); err != nil {
+		t.Fatal(err)
+	}
+	newTx := func() string {
+		tx, err := dbs.CreateTransaction(k, &cairnv1.CreateTransactionRequest{ProjectId: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx.GetTransaction().GetId()
+	}
+	// stage adds a document whose staged data is n bytes: {"body":"…"}.
+	stage := func(tx string, n int) error {
+		_, err := dbs.StageOperations(k, &cairnv1.StageOperationsRequest{ProjectId: p, TransactionId: tx, Operations: []*cairnv1.Operation{
+			{DatabaseId: "main", CollectionId: "c", Action: &cairnv1.Operation_Create{Create: &cairnv1.DocumentInput{
+				Data: data(t, map[string]any{"body": strings.Repeat("<", n-len(`{"body":""}`))})}}}}})
+		return err
+	}
+	tx1, tx2, tx3 := newTx(), newTx(), newTx()
+	if err := stage(tx1, 1000); err != nil {
+		t.Fatalf("stage the whole transaction limit: %v", err)
+	}
+	wantError(t, stage(tx1, 12), connect.CodeResourceExhausted, "--max-transaction-bytes")
+	if err := stage(tx2, 600); err != nil {
+		t.Fatal(err)
+	}
+	if err := stage(tx2, 400); err != nil {
+		t.Fatal(err)
+	}
+	// The project holds 2,000 of 2,500.
+	wantError(t, stage(tx3, 501), connect.CodeResourceExhausted, "--max-project-transaction-bytes")
+	if err := stage(tx3, 500); err != nil {
+		t.Fatalf("stage up to the project limit: %v", err)
+	}
+	wantError(t, stage(tx3, 12), connect.CodeResourceExhausted, "--max-project-transaction-bytes")
+	// A rolled back transaction gives its bytes back; a committed one too.
+	if _, err := dbs.RollbackTransaction(k, &cairnv1.RollbackTransactionRequest{ProjectId: p, TransactionId: tx1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stage(tx3, 500); err != nil {
+		t.Fatalf("stage after a rollback: %v", err)
+	}
+	c, err := dbs.CommitTransaction(k, &cairnv1.CommitTransactionRequest{ProjectId: p, TransactionId: tx2})
+	if err != nil || len(c.GetDocuments()) != 2 {
+		t.Fatalf("commit: %v %v", c, err)
+	}
+	tx4 := newTx()
+	if err := stage(tx4, 1000); err != nil {
+		t.Fatalf("stage after a commit: %v", err)
+	}
+}

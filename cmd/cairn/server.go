@@ -71,7 +71,7 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes,
 		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store),
 		SitesDomain: cfg.SitesDomain, TrustedProxies: proxies, NoAuthRateLimits: cfg.NoAuthRateLimits,
-		Databases: api.DatabaseLimits{MaxQueryLimit: cfg.MaxQueryLimit, MaxQueryScan: cfg.MaxQueryScan, MaxBatchOperations: min(cfg.MaxBatchOperations, 900)},
+		Databases: api.DatabaseLimits{MaxQueryLimit: cfg.MaxQueryLimit, MaxQueryScan: cfg.MaxQueryScan, MaxBatchOperations: min(cfg.MaxBatchOperations, 900), MaxTransactionBytes: cfg.MaxTransactionBytes, MaxProjectTransactionBytes: cfg.MaxProjectTransactionBytes},
 		Storage:   api.StorageLimits{MaxFileSize: cfg.MaxFileSize, DefaultQuota: cfg.StorageQuota, UploadExpiry: cfg.UploadExpiry},
 		Realtime:  api.RealtimeLimits{Buffer: cfg.RealtimeBuffer, MaxPerProject: cfg.RealtimeMaxConnections},
 		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory, MaxConcurrent: cfg.MaxFunctionConcurrency,
