@@ -77,6 +77,9 @@ type SiteBlobs interface {
 	Missing(ctx context.Context, project string, shas []string) ([]string, error)
 	Put(ctx context.Context, project, sha string, r io.Reader) error
 	PutBytes(ctx context.Context, project string, data []byte) (string, error)
+	List(ctx context.Context, project string) ([]sites.BlobInfo, error)
+	Usage(ctx context.Context, project string) (int64, error)
+	Delete(ctx context.Context, project, sha string) error
 }
 
 // errNotFound is what ReadModels return for a missing resource.
@@ -171,6 +174,7 @@ type Server struct {
 	stopping    <-chan struct{}
 	metrics     *Metrics
 	blobs       SiteBlobs
+	siteUse     siteUsage
 	siteFiles   *sites.Server
 	manifests   manifestCache
 	sitesDomain string

@@ -3,6 +3,8 @@ package api
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -170,8 +172,11 @@ func (s *Server) uploadBlob(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, domain.FieldError("sha256", "must be 64 lower-case hex characters"))
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, sites.MaxBlobSize)
-	switch err := s.blobs.Put(r.Context(), project, sha, body); {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, sites.MaxBlobSize))
+	if err == nil {
+		err = s.putSiteBlob(r.Context(), project, sha, data)
+	}
+	switch {
 	case errors.Is(err, sites.ErrHashMismatch):
 		s.httpError(w, r, domain.FieldError("body", "%v", err))
 	case errors.Is(err, sites.ErrBlobTooLarge), isMaxBytes(err):
@@ -210,8 +215,9 @@ func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		sha, err := s.blobs.PutBytes(ctx, project, data)
-		if err != nil {
+		sum := sha256.Sum256(data)
+		sha := hex.EncodeToString(sum[:])
+		if err := s.putSiteBlob(ctx, project, sha, data); err != nil {
 			return err
 		}
 		d.Files = append(d.Files, &eventsv1.SiteFile{Path: p, Sha256: sha, Size: int64(len(data)), ContentType: sites.ContentType(p, data)})

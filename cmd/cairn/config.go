@@ -62,6 +62,9 @@ type config struct {
 	FunctionFetchAllow string
 	// SweepEvery is the storage sweeper's pause.
 	SweepEvery time.Duration
+	// SiteBlobGrace keeps unused site files this long before the sweeper
+	// deletes them.
+	SiteBlobGrace time.Duration
 	// Realtime limits (api.RealtimeLimits); 0 = default.
 	RealtimeBuffer, RealtimeMaxConnections int
 	// Connection limits (connlimit.go): open connections per client
@@ -129,6 +132,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.ExecutionRetentionSweep, "execution-retention-sweep", "@hourly", "cron of the sweep that expires execution records past the retention (once per period across the instance)")
 	fs.StringVar(&c.FunctionFetchAllow, "function-fetch-allow", env("CAIRN_FUNCTION_FETCH_ALLOW", ""), "comma-separated private hosts, addresses or CIDRs functions may fetch; others private, loopback and link-local are refused (CAIRN_FUNCTION_FETCH_ALLOW)")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
+	fs.DurationVar(&c.SiteBlobGrace, "site-file-grace", envDuration(getenv, "CAIRN_SITE_FILE_GRACE", time.Hour), "how long an uploaded site file no deployment uses (an interrupted or refused deploy, a deleted deployment) is kept before it is deleted (CAIRN_SITE_FILE_GRACE)")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")
 	fs.IntVar(&c.RealtimeMaxConnections, "realtime-max-connections", envInt(getenv, "CAIRN_REALTIME_MAX_CONNECTIONS"), "realtime subscriptions of one project on one node; 0 = 20000 (CAIRN_REALTIME_MAX_CONNECTIONS)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-connections-per-address", envIntDefault(getenv, "CAIRN_MAX_CONNECTIONS_PER_ADDRESS", defaultMaxConnsPerAddr), "open connections one client address may hold (trusted proxies exempt); 0 = no limit (CAIRN_MAX_CONNECTIONS_PER_ADDRESS)")

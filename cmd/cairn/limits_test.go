@@ -2,12 +2,17 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +23,7 @@ import (
 
 	"github.com/cairn-dev/cairn/domain/database"
 	"github.com/cairn-dev/cairn/domain/site"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
 
@@ -427,5 +433,93 @@ func TestTransactionStagedBytes(t *testing.T) {
 	tx4 := newTx()
 	if err := stage(tx4, 1000); err != nil {
 		t.Fatalf("stage after a commit: %v", err)
+	}
+}
+
+// TestSiteFilesQuotaAndSweep: site files count against the project's
+// storage quota (refused past it with used and quota), and files no
+// deployment uses, and stale archive spools, are collected after the
+// grace while a deployment's files stay.
+func TestSiteFilesQuotaAndSweep(t *testing.T) {
+	spool, err := os.CreateTemp("", "cairn-site-*.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool.Close()
+	t.Cleanup(func() { os.Remove(spool.Name()) })
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(spool.Name(), old, old); err != nil {
+		t.Fatal(err)
+	}
+	in := startInstance(t, t.TempDir(), "--storage-quota", "100000", "--site-file-grace", "1s", "--storage-sweep-every", "100ms")
+	ctx := context.Background()
+	secret := newProjectWithKey(t, in, "acme", allScopes()...)
+	kctx, _ := as(ctx, secret)
+	if _, err := in.sites().CreateSite(kctx, &cairnv1.CreateSiteRequest{ProjectId: "acme", SiteId: "web", Name: "Web"}); err != nil {
+		t.Fatal(err)
+	}
+	blob := func(fill byte, n int) ([]byte, string) {
+		b := bytes.Repeat([]byte{fill}, n)
+		sum := sha256.Sum256(b)
+		return b, hex.EncodeToString(sum[:])
+	}
+	put := func(b []byte, sha string) (*http.Response, string) {
+		return in.httpDo(t, "PUT", "/v1/sites/acme/blobs/"+sha, secret, b, nil)
+	}
+	// 60,000 bytes nobody deploys, then 40,000 more exactly reach the quota.
+	orphan, orphanSHA := blob('o', 60_000)
+	if res, body := put(orphan, orphanSHA); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("put 60,000 bytes: %d %s", res.StatusCode, body)
+	}
+	page, pageSHA := blob('p', 40_000)
+	if res, body := put(page, pageSHA); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("put up to the quota: %d %s", res.StatusCode, body)
+	}
+	one, oneSHA := blob('x', 1)
+	if res, body := put(one, oneSHA); res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "stores 100000 of 100000 bytes") {
+		t.Fatalf("put past the quota: %d %s", res.StatusCode, body)
+	}
+	if res, body := put(page, pageSHA); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("put a file stored already: %d %s", res.StatusCode, body)
+	}
+	usage, err := in.storage().GetStorageUsage(kctx, &cairnv1.GetStorageUsageRequest{ProjectId: "acme"})
+	if err != nil || usage.GetUsedBytes() != 100_000 {
+		t.Fatalf("usage: %v %v", usage, err)
+	}
+	// A bucket file is refused as well, and so is an archive deploy, which
+	// is recorded as failed.
+	if _, err := in.storage().CreateBucket(kctx, &cairnv1.CreateBucketRequest{ProjectId: "acme", BucketId: "b", Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := in.putChunk(t, secret, "acme", "b", "f", "f.txt", 0, 1, []byte("x")); res.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("file upload past the quota: %s", res)
+	}
+	if res, body := in.httpDo(t, "POST", "/v1/sites/acme/web/deployments", secret, tarGz(t, map[string]string{"new.txt": "new"}), nil); res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "quota") {
+		t.Fatalf("archive past the quota: %d %s", res.StatusCode, body)
+	}
+	// Deploy the page (already stored: no new bytes).
+	if _, err := in.sites().CreateDeployment(kctx, &cairnv1.CreateDeploymentRequest{ProjectId: "acme", SiteId: "web", Activate: true,
+		Files: []*eventsv1.SiteFile{{Path: "index.html", Sha256: pageSHA, Size: int64(len(page))}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The sweeper deletes the unused file after the grace, keeps the
+	// deployed one, and removes the stale spool.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		m, err := in.sites().MissingFiles(kctx, &cairnv1.MissingFilesRequest{ProjectId: "acme", Sha256: []string{orphanSHA, pageSHA}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.GetSha256()) == 1 && m.GetSha256()[0] == orphanSHA {
+			break
+		}
+		if len(m.GetSha256()) > 1 || time.Now().After(deadline) {
+			t.Fatalf("missing after the sweep: %v (want only the unused file)", m.GetSha256())
+		}
+	}
+	if _, err := os.Stat(spool.Name()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale spool %s still there: %v", spool.Name(), err)
+	}
+	if res, body := in.httpDo(t, "GET", "/", "", nil, map[string]string{"Host": "web.acme.localhost"}); res.StatusCode != 200 || body != string(page) {
+		t.Fatalf("deployed file after the sweep: %d (%d bytes)", res.StatusCode, len(body))
 	}
 }

@@ -88,7 +88,8 @@ func startServer(ctx context.Context, cfg *config, logger *slog.Logger) (s *serv
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopSweep, s.swept = stopSweep, make(chan struct{})
-	sweeper := &api.StorageSweeper{Log: n.log, Reads: n.reads, Store: n.store, Logger: logger, Every: cfg.SweepEvery}
+	sweeper := &api.StorageSweeper{Log: n.log, Reads: n.reads, Store: n.store, Logger: logger, Every: cfg.SweepEvery,
+		Sites: &api.SiteSweeper{Reads: n.reads, Blobs: sites.NewObjectBlobs(n.store), Logger: logger, Grace: cfg.SiteBlobGrace}}
 	go func() {
 		defer close(s.swept)
 		sweeper.Run(sweepCtx)
