@@ -86,8 +86,8 @@ func (h *eventsHandler) ListEvents(ctx context.Context, req *cairnv1.ListEventsR
 	if err := checkTime("start_time", req.GetStartTime()); err != nil {
 		return nil, err
 	}
-	if err := checkTime("end_time", req.GetEndTime()); err != nil {
-		return nil, err
+	if err := req.GetEndTime().CheckValid(); req.GetEndTime() != nil && err != nil {
+		return nil, domain.FieldError("end_time", "not a valid time: %v", err) // only compared: any valid time will do
 	}
 	start := req.GetStartSeq()
 	if req.GetPageToken() != "" {
