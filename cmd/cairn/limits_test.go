@@ -271,6 +271,24 @@ func TestSlowBodiesAndConnectionCap(t *testing.T) {
 	if !ended(stall, func() error { time.Sleep(100 * time.Millisecond); return nil }) {
 		t.Fatal("a stalled body was not cut off")
 	}
+	// Over HTTP/2 (h2c) too: the stream ends with the reason.
+	req, err := http.NewRequest("POST", in.url+path, trickle10{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Cairn-Project", "p")
+	h2 := h2cClient()
+	h2.Timeout = 10 * time.Second
+	if res, err := h2.Do(req); isTimeoutErr(err) {
+		t.Fatalf("h2c trickle not cut off: %v", err)
+	} else if err == nil {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.ProtoMajor != 2 || !strings.Contains(string(b), "too slow") {
+			t.Fatalf("h2c trickle: %s %d %s", res.Proto, res.StatusCode, b)
+		}
+	}
 	// At a normal pace the request is answered (unauthenticated: no such user).
 	res, out := in.httpDo(t, "POST", path, "", []byte(body), map[string]string{"Content-Type": "application/json", "Cairn-Project": "p"})
 	if res.StatusCode == http.StatusInternalServerError || res.StatusCode == http.StatusRequestTimeout {
@@ -522,4 +540,18 @@ func TestSiteFilesQuotaAndSweep(t *testing.T) {
 	if res, body := in.httpDo(t, "GET", "/", "", nil, map[string]string{"Host": "web.acme.localhost"}); res.StatusCode != 200 || body != string(page) {
 		t.Fatalf("deployed file after the sweep: %d (%d bytes)", res.StatusCode, len(body))
 	}
+}
+
+// trickle10 is a request body of 10 bytes/s, without end.
+type trickle10 struct{}
+
+func (trickle10) Read(p []byte) (int, error) {
+	time.Sleep(100 * time.Millisecond)
+	p[0] = ' '
+	return 1, nil
+}
+
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
