@@ -67,6 +67,11 @@ func listPage[T interface{ GetId() string }](pageToken string, size int32, list 
 	if err != nil {
 		return nil, "", err
 	}
+	// Tokens hold an id (encodeToken below); anything else would read as
+	// "after garbage" and answer an empty page.
+	if pageToken != "" && !domain.ValidResourceID(after) {
+		return nil, "", domain.FieldError("page_token", "malformed page token")
+	}
 	n := pageSize(size)
 	items, err := list(after, n+1)
 	if err != nil || len(items) <= n {

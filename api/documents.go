@@ -31,12 +31,19 @@ type documentReads interface {
 	UniqueHolder(project string, c *eventsv1.Collection, ix database.Index, fields map[string]any, self string) (string, bool, error)
 	Transaction(project, id string) (*eventsv1.Transaction, error)
 	TransactionOperations(project, id string) ([]*eventsv1.TransactionOperation, error)
+	OpenTransactions(project string) ([]*eventsv1.Transaction, error)
 }
 
 // Database limits (Config): zero means the default.
 const (
 	DefaultMaxQueryLimit      = 100
 	DefaultMaxBatchOperations = 100
+	// Staged document data (data_json bytes) one transaction may hold, and
+	// all open transactions of a project: staged writes are held in the
+	// read model and decided together at commit, so unbounded they let a
+	// few transactions of large documents take gigabytes.
+	DefaultMaxTransactionBytes        = 4 << 20
+	DefaultMaxProjectTransactionBytes = 32 << 20
 )
 
 // subject resolves the caller into the roles permissions are checked

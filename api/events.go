@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -55,10 +57,37 @@ func (h *eventsHandler) event(sc logScope, m streams.StoredMsg) (*cairnv1.Event,
 		Time: timestamppb.New(m.Time), Envelope: env}, nil
 }
 
+// Times a read can start at: NATS takes them in nanoseconds since 1970 as
+// an int64, so a later one overflowed and read the whole log from 1.
+var (
+	minReadTime = time.Unix(0, math.MinInt64).UTC()
+	maxReadTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// checkTime refuses a time outside what a read can start at.
+func checkTime(field string, ts *timestamppb.Timestamp) error {
+	if ts == nil {
+		return nil
+	}
+	if err := ts.CheckValid(); err != nil {
+		return domain.FieldError(field, "not a valid time: %v", err)
+	}
+	if t := ts.AsTime(); t.Before(minReadTime) || t.After(maxReadTime) {
+		return domain.FieldError(field, "must be between %s and %s", minReadTime.Format(time.RFC3339), maxReadTime.Format(time.RFC3339))
+	}
+	return nil
+}
+
 func (h *eventsHandler) ListEvents(ctx context.Context, req *cairnv1.ListEventsRequest) (*cairnv1.ListEventsResponse, error) {
 	sc, err := h.scope(req.GetProjectId(), req.GetSubject())
 	if err != nil {
 		return nil, err
+	}
+	if err := checkTime("start_time", req.GetStartTime()); err != nil {
+		return nil, err
+	}
+	if err := req.GetEndTime().CheckValid(); req.GetEndTime() != nil && err != nil {
+		return nil, domain.FieldError("end_time", "not a valid time: %v", err) // only compared: any valid time will do
 	}
 	start := req.GetStartSeq()
 	if req.GetPageToken() != "" {
@@ -100,6 +129,9 @@ func (h *eventsHandler) ListEvents(ctx context.Context, req *cairnv1.ListEventsR
 func (h *eventsHandler) StreamEvents(ctx context.Context, req *cairnv1.StreamEventsRequest, stream cairnv1connect.EventsServiceStreamEventsServerStream) error {
 	sc, err := h.scope(req.GetProjectId(), req.GetSubject())
 	if err != nil {
+		return err
+	}
+	if err := checkTime("start_time", req.GetStartTime()); err != nil {
 		return err
 	}
 	opts := streams.ReadOptions{Filters: []string{sc.filter}, StartSeq: req.GetStartSeq(), Follow: true}

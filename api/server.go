@@ -78,6 +78,9 @@ type SiteBlobs interface {
 	Missing(ctx context.Context, project string, shas []string) ([]string, error)
 	Put(ctx context.Context, project, sha string, r io.Reader) error
 	PutBytes(ctx context.Context, project string, data []byte) (string, error)
+	List(ctx context.Context, project string) ([]sites.BlobInfo, error)
+	Usage(ctx context.Context, project string) (int64, error)
+	Delete(ctx context.Context, project, sha string) error
 }
 
 // errNotFound is what ReadModels return for a missing resource.
@@ -148,6 +151,10 @@ type DatabaseLimits struct {
 	MaxQueryScan int
 	// MaxBatchOperations bounds a bulk call and a transaction (100).
 	MaxBatchOperations int
+	// MaxTransactionBytes and MaxProjectTransactionBytes bound the staged
+	// document data of one transaction and of a project's open ones
+	// (DefaultMaxTransactionBytes, DefaultMaxProjectTransactionBytes).
+	MaxTransactionBytes, MaxProjectTransactionBytes int64
 }
 
 // Server holds the handlers' dependencies.
@@ -175,6 +182,7 @@ type Server struct {
 	hijacked    *Hijacked
 	metrics     *Metrics
 	blobs       SiteBlobs
+	siteUse     siteUsage
 	siteFiles   *sites.Server
 	manifests   manifestCache
 	sitesDomain string
@@ -267,8 +275,12 @@ func New(cfg Config) (http.Handler, error) {
 	rpc := http.NewServeMux()
 	// Small messages are not worth gzip: it was ~10 % of a write's CPU.
 	enc := newSharedEncodings()
+	// Connect's JSON codec drops unknown fields; a misspelt one ("id" for
+	// "projectId") then silently means "unset". Refuse it by name instead.
+	jsonCodec := connectproto.NewJSONCodec()
+	jsonCodec.UnmarshalOptions.DiscardUnknown = false
 	connecthttp.Mount(rpc, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(1024),
-		connecthttp.WithCodecs(sharedBinary{connectproto.NewBinaryCodec(), enc}, sharedJSON{connectproto.NewJSONCodec(), enc}))
+		connecthttp.WithCodecs(sharedBinary{connectproto.NewBinaryCodec(), enc}, sharedJSON{jsonCodec, enc}))
 	mux := http.NewServeMux()
 	mux.Handle("/", http.MaxBytesHandler(rpc, int64(s.maxBytes)+64<<10))
 	mux.HandleFunc(oauthCallbackPath, s.oauthCallback)

@@ -3,6 +3,8 @@ package api
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -152,8 +154,11 @@ func (s *Server) uploadBlob(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, domain.FieldError("sha256", "must be 64 lower-case hex characters"))
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, sites.MaxBlobSize)
-	switch err := s.blobs.Put(r.Context(), project, sha, body); {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, sites.MaxBlobSize))
+	if err == nil {
+		err = s.putSiteBlob(r.Context(), project, sha, data)
+	}
+	switch {
 	case errors.Is(err, sites.ErrHashMismatch):
 		s.httpError(w, r, domain.FieldError("body", "%v", err))
 	case errors.Is(err, sites.ErrBlobTooLarge), isMaxBytes(err):
@@ -192,18 +197,20 @@ func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		sha, err := s.blobs.PutBytes(ctx, project, data)
-		if err != nil {
+		sum := sha256.Sum256(data)
+		sha := hex.EncodeToString(sum[:])
+		if err := s.putSiteBlob(ctx, project, sha, data); err != nil {
 			return err
 		}
 		d.Files = append(d.Files, &eventsv1.SiteFile{Path: p, Sha256: sha, Size: int64(len(data)), ContentType: sites.ContentType(p, data)})
 		d.TotalSize += int64(len(data))
 		return nil
 	}
-	if err := extract(ctx, http.MaxBytesReader(w, r.Body, MaxArchiveBytes), put); err != nil {
-		// Record the failure with its reason, so the site's deployment list
-		// shows it; nothing of it is served.
-		if de, ok := errors.AsType[*domain.Error](err); ok && ctx.Err() == nil {
+	// fail records a refusal with its reason, so the site's deployment list
+	// shows it; nothing of it is served.
+	fail := func(err error) {
+		de, ok := errors.AsType[*domain.Error](err)
+		if ok && ctx.Err() == nil && de.Kind != domain.KindUnavailable { // unavailable: it may have been stored
 			if _, _, ferr := h.writeSiteWith(ctx, meta, project, id, func(site.State) site.Command {
 				return site.Fail{DeploymentID: d.GetId(), Reason: de.Error(), Now: s.log.Now()}
 			}); ferr != nil {
@@ -213,11 +220,14 @@ func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
 			err = de
 		}
 		s.httpError(w, r, err)
+	}
+	if err := extract(ctx, http.MaxBytesReader(w, r.Body, MaxArchiveBytes), put); err != nil {
+		fail(err)
 		return
 	}
 	res, seq, err := h.deploy(ctx, meta, d, activate)
 	if err != nil {
-		s.httpError(w, r, err)
+		fail(err) // the manifest refused (too many files, …)
 		return
 	}
 	w.Header().Set(headerSeq, strconv.FormatUint(seq, 10))

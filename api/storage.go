@@ -401,7 +401,7 @@ func (s *Server) putChunk(ctx context.Context, meta eventlog.Meta, bv *bucketVie
 	if c.total < 0 {
 		remaining = maxSize
 	}
-	if err := s.checkQuota(project, state.Upload, remaining, c.total < 0); err != nil {
+	if err := s.checkQuota(ctx, project, state.Upload, remaining, c.total < 0); err != nil {
 		return chunkResult{}, err
 	}
 
@@ -445,7 +445,7 @@ func (s *Server) putChunk(ctx context.Context, meta eventlog.Meta, bv *bucketVie
 	total := c.total
 	if c.length < 0 {
 		total = chunk.Size
-		if err := s.checkQuota(project, nil, total, false); err != nil {
+		if err := s.checkQuota(ctx, project, nil, total, false); err != nil {
 			drop()
 			return chunkResult{}, err
 		}
@@ -518,7 +518,8 @@ func (s *Server) filePermissions(bv *bucketView, sent *[]string) ([]string, erro
 // storage quota: adding more bytes to what is stored (u's received bytes
 // are counted already). Concurrent uploads are checked against the usage
 // each saw, so a quota can be overshot by the uploads in flight at once.
-func (s *Server) checkQuota(project string, u *eventsv1.Upload, more int64, unknown bool) error {
+// Site files count as files do.
+func (s *Server) checkQuota(ctx context.Context, project string, u *eventsv1.Upload, more int64, unknown bool) error {
 	quota := s.storage.DefaultQuota
 	if p, err := s.reads.Project(project); err == nil && p.GetLimits().GetMaxStorageBytes() > 0 {
 		quota = p.GetLimits().GetMaxStorageBytes()
@@ -530,6 +531,11 @@ func (s *Server) checkQuota(project string, u *eventsv1.Upload, more int64, unkn
 	if err != nil {
 		return err
 	}
+	site, err := s.siteBytes(ctx, project)
+	if err != nil {
+		return err
+	}
+	used += site
 	if unknown {
 		more = 0 // checked again once the size is known
 	}
@@ -913,6 +919,11 @@ func (h *storageHandler) GetStorageUsage(ctx context.Context, req *cairnv1.GetSt
 	if err != nil {
 		return nil, err
 	}
+	site, err := h.siteBytes(ctx, req.GetProjectId())
+	if err != nil {
+		return nil, err
+	}
+	used += site // site files count against the quota too
 	quota := h.storage.DefaultQuota
 	if p, err := h.reads.Project(req.GetProjectId()); err == nil && p.GetLimits().GetMaxStorageBytes() > 0 {
 		quota = p.GetLimits().GetMaxStorageBytes()

@@ -37,6 +37,10 @@ type StorageSweeper struct {
 	Logger *slog.Logger
 	// Every is the pause between sweeps (default 30 s).
 	Every time.Duration
+	// Sites, when set, also collects unused site files, every quarter of
+	// its grace (at most every sweep): it lists every project's files.
+	Sites     *SiteSweeper
+	lastSites time.Time
 }
 
 // Run sweeps until ctx ends.
@@ -73,6 +77,12 @@ func (sw *StorageSweeper) Sweep(ctx context.Context) error {
 		})
 		if err != nil {
 			return fmt.Errorf("abandon upload %s of project %s: %w", f.GetId(), e.Project, err)
+		}
+	}
+	if sw.Sites != nil && time.Since(sw.lastSites) >= sw.Sites.grace()/4 {
+		sw.lastSites = time.Now()
+		if err := sw.Sites.Sweep(ctx); err != nil {
+			return fmt.Errorf("site files: %w", err)
 		}
 	}
 	garbage, err := sw.Reads.PendingStorageGarbage(100)

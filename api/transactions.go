@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -123,6 +125,10 @@ func (h *databasesHandler) stage(ctx context.Context, project, id string, ops []
 	if err != nil {
 		return nil, err
 	}
+	var added int64
+	for _, op := range ops {
+		added += int64(len(op.GetDataJson()))
+	}
 	var out *eventsv1.Transaction
 	res, err := h.log.Write(ctx, eventlog.TransactionAggregate(project, id), meta, func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
 		t := lastTx(last)
@@ -131,6 +137,9 @@ func (h *databasesHandler) stage(ctx context.Context, project, id string, ops []
 		}
 		if n := int(t.GetOperations()) + len(ops); n > int(t.GetMaxOperations()) {
 			return nil, domain.FieldError("operations", "a transaction holds at most %d operations; this would make %d", t.GetMaxOperations(), n)
+		}
+		if err := h.checkStagedBytes(project, t, added); err != nil {
+			return nil, err
 		}
 		staged, err := h.reads.TransactionOperations(project, id)
 		if err != nil {
@@ -150,6 +159,7 @@ func (h *databasesHandler) stage(ctx context.Context, project, id string, ops []
 		}
 		next := proto.Clone(t).(*eventsv1.Transaction)
 		next.Operations += uint32(len(ops))
+		next.StagedBytes += uint64(added)
 		next.UpdatedAt = timestamppb.New(h.log.Now())
 		out = next
 		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_TransactionStaged{TransactionStaged: &eventsv1.TransactionStaged{Transaction: next, Operations: ops}}}}, nil
@@ -164,6 +174,35 @@ func (h *databasesHandler) stage(ctx context.Context, project, id string, ops []
 	return out, nil
 }
 
+// checkStagedBytes refuses staging added bytes of document data into t
+// past the transaction's limit or the project's (over its open, unexpired
+// transactions, as the read model has them: concurrent stagers each check
+// against what they saw).
+func (h *databasesHandler) checkStagedBytes(project string, t *eventsv1.Transaction, added int64) error {
+	if added == 0 {
+		return nil
+	}
+	maxTx, maxProject := cmp.Or(h.cfg.MaxTransactionBytes, DefaultMaxTransactionBytes), cmp.Or(h.cfg.MaxProjectTransactionBytes, DefaultMaxProjectTransactionBytes)
+	if n := int64(t.GetStagedBytes()) + added; n > maxTx {
+		return domain.Errorf(domain.KindResourceExhausted, "a transaction stages at most %d bytes of document data (--max-transaction-bytes); it holds %d and these operations add %d", maxTx, t.GetStagedBytes(), added)
+	}
+	open, err := h.reads.OpenTransactions(project)
+	if err != nil {
+		return err
+	}
+	used := int64(t.GetStagedBytes())
+	now := h.now()
+	for _, o := range open {
+		if o.GetId() != t.GetId() && now.Before(o.GetExpiresAt().AsTime()) {
+			used += int64(o.GetStagedBytes())
+		}
+	}
+	if used+added > maxProject {
+		return domain.Errorf(domain.KindResourceExhausted, "a project's open transactions stage at most %d bytes of document data (--max-project-transaction-bytes); they hold %d and these operations add %d: commit or roll back some", maxProject, used, added)
+	}
+	return nil
+}
+
 // recordRead remembers the version of a document read in a transaction.
 func (h *databasesHandler) recordRead(ctx context.Context, cl *coll, txID string, d *eventsv1.Document) error {
 	_, err := h.stage(ctx, cl.project, txID, []*eventsv1.TransactionOperation{{Action: "read", DatabaseId: d.GetDatabaseId(),
@@ -175,11 +214,15 @@ func dataJSON(m map[string]any) (string, error) {
 	if m == nil {
 		return "", nil
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
+	// As database.EncodeData: <, > and & unescaped, so staged bytes are
+	// counted close to what the document will store.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
 		return "", domain.FieldError("data", "not representable as JSON: %v", err)
 	}
-	return string(b), nil
+	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
 }
 
 func (h *databasesHandler) StageOperations(ctx context.Context, req *cairnv1.StageOperationsRequest) (*cairnv1.StageOperationsResponse, error) {

@@ -13,13 +13,18 @@ import (
 //
 //	p/<project>/tx/<id>             eventsv1.Transaction
 //	p/<project>/txops/<id>/<n:08x>  eventsv1.TransactionOperation, in staging order
+//	p/<project>/txopen/<id>         eventsv1.Transaction, while open
 //
 // A finished transaction keeps its state and loses its staged operations
-// (the log has them).
+// (the log has them) and its txopen entry, which bounds what
+// OpenTransactions scans to the open (and abandoned, expired) ones.
 const (
 	partTransactions = "tx/"
 	partTxOps        = "txops/"
+	partTxOpen       = "txopen/"
 )
+
+func txOpenPrefix(project string) string { return pp(project) + partTxOpen }
 
 func transactionKey(project, id string) []byte {
 	return []byte(pp(project) + partTransactions + id)
@@ -61,7 +66,38 @@ func (p *Projections) applyTransaction(txn *badger.Txn, sp keyspace, ev event, t
 	if err != nil {
 		return fatal("encode transaction %s: %w", t.GetId(), err)
 	}
+	openKey := []byte(txOpenPrefix(sp.project) + t.GetId())
+	if t.GetStatus() == "open" {
+		err = txn.Set(openKey, b)
+	} else {
+		err = txn.Delete(openKey)
+	}
+	if err != nil {
+		return err
+	}
 	return txn.Set(transactionKey(sp.project, t.GetId()), b)
+}
+
+// OpenTransactions returns the project's transactions not committed or
+// rolled back, expired ones included (the caller knows the time).
+func (p *Projections) OpenTransactions(project string) ([]*eventsv1.Transaction, error) {
+	var out []*eventsv1.Transaction
+	err := p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(txOpenPrefix(project)), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			t := &eventsv1.Transaction{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, t) }); err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open transactions of project %s: %w", project, err)
+	}
+	return out, nil
 }
 
 // Transaction returns a database transaction; ErrNotFound if none.

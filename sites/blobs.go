@@ -11,6 +11,8 @@ import (
 	"mime"
 	"net/http"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -121,4 +123,59 @@ func ContentType(path string, data []byte) string {
 		return t
 	}
 	return http.DetectContentType(data)
+}
+
+// BlobInfo describes one stored site file.
+type BlobInfo struct {
+	SHA256  string
+	Size    int64
+	ModTime time.Time
+}
+
+// List returns the project's site files (none when it has no object store).
+func (b *ObjectBlobs) List(ctx context.Context, project string) ([]BlobInfo, error) {
+	has, err := b.store.HasObjectStore(ctx, project)
+	if err != nil || !has {
+		return nil, err
+	}
+	obs, err := b.store.ObjectStore(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := obs.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list site files of project %s: %w", project, err)
+	}
+	var out []BlobInfo
+	for _, info := range infos {
+		if sha, ok := strings.CutPrefix(info.Name, "sites/"); ok {
+			out = append(out, BlobInfo{SHA256: sha, Size: int64(info.Size), ModTime: info.ModTime})
+		}
+	}
+	return out, nil
+}
+
+// Usage is the bytes of the project's site files, counted in its storage.
+func (b *ObjectBlobs) Usage(ctx context.Context, project string) (int64, error) {
+	infos, err := b.List(ctx, project)
+	var n int64
+	for _, i := range infos {
+		n += i.Size
+	}
+	return n, err
+}
+
+// Delete removes a site file; one already gone is no error.
+func (b *ObjectBlobs) Delete(ctx context.Context, project, sha string) error {
+	obs, err := b.store.ObjectStore(ctx, project)
+	if err != nil {
+		return err
+	}
+	if err := obs.Delete(ctx, objectName(sha)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("delete site file %s of project %s: %w", sha, project, err)
+	}
+	return nil
 }

@@ -304,7 +304,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, set *eventsv1
 	}
 	applyRules(h, set.GetHeaders(), p, clean)
 	if conditional(r.Header) {
-		http.ServeContent(w, r, "", x.modTime, bytes.NewReader(data))
+		http.ServeContent(w, normalizeRange(r, int64(len(data))), "", x.modTime, bytes.NewReader(data))
 		return
 	}
 	// The common case, a plain full response: what ServeContent would send,

@@ -165,8 +165,25 @@ func (s *Store) buildMsgs(a Append) ([]*nats.Msg, error) {
 			h.Set(hdrExpectedSubjFilt, filter)
 		}
 		out[i] = &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
+		// Checked here, not left to the server, so the caller gets a sentinel
+		// (and the size) instead of a closed batch.
+		if n, limit := msgSize(out[i]), s.nc.MaxPayload(); limit > 0 && int64(n) > limit {
+			return nil, fmt.Errorf("%w: an event of %d bytes exceeds the NATS max payload of %d bytes", ErrTooLarge, n, limit)
+		}
 	}
 	return out, nil
+}
+
+// msgSize is what NATS counts against max_payload: the data and the
+// encoded headers (with room for the batch headers publishBatch adds).
+func msgSize(m *nats.Msg) int {
+	n := len(m.Data) + len("NATS/1.0\r\n\r\n") + 128
+	for k, vs := range m.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // publish sends one message and waits for the stream's ack.

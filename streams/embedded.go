@@ -23,6 +23,23 @@ import (
 // minutes) where 1 s restarts in 12 s.
 const DefaultSyncInterval = time.Second
 
+// RequiredMaxPayload is the NATS max_payload Cairn's documented limits need:
+// a site deployment's manifest event (5,000 files with paths of up to
+// 1,024 bytes, about 5.6 MB) and a transaction's staged operations
+// (MaxTransactionBytes) each travel in one message. nats-server's default
+// is 1 MiB; the embedded server is configured with this, and a remote one
+// is checked at start (CheckMaxPayload).
+const RequiredMaxPayload = 8 << 20
+
+// CheckMaxPayload refuses a NATS connection whose server accepts smaller
+// messages than RequiredMaxPayload, naming the setting to change.
+func CheckMaxPayload(nc *nats.Conn) error {
+	if got := nc.MaxPayload(); got < RequiredMaxPayload {
+		return fmt.Errorf("NATS server %s accepts messages of at most %d bytes; Cairn needs %d: set max_payload: 8MB in its configuration", nc.ConnectedServerName(), got, RequiredMaxPayload)
+	}
+	return nil
+}
+
 // EmbeddedConfig configures an in-process nats-server with JetStream.
 type EmbeddedConfig struct {
 	// Dir is where JetStream stores its files. Required.
@@ -79,6 +96,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		NoSigs:             true, // signals belong to the host process
 		SyncInterval:       cfg.SyncInterval,
 		SyncAlways:         cfg.SyncAlways,
+		MaxPayload:         RequiredMaxPayload, // 8 MiB: nats-server's largest without a warning
 	}
 	if opts.SyncInterval <= 0 {
 		opts.SyncInterval = DefaultSyncInterval

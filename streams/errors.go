@@ -34,6 +34,10 @@ var (
 	// ErrGap: an ordered read saw a sequence it did not expect. It means a
 	// message would have been skipped; it is never silently tolerated.
 	ErrGap = errors.New("streams: sequence gap in ordered read")
+	// ErrTooLarge: a message exceeds the NATS server's max_payload. Nothing
+	// was written. Callers keep their inputs within limits that fit
+	// (RequiredMaxPayload); this turns a miss into a clear answer.
+	ErrTooLarge = errors.New("streams: message too large")
 )
 
 // Server error codes met by this package that nats.go has no constant for

@@ -100,6 +100,7 @@ func startNATSCluster(t *testing.T, size int) *natsCluster {
 		return fmt.Sprintf(`server_name: %s
 listen: "127.0.0.1:%d"
 http: "127.0.0.1:%d"
+max_payload: 8MB
 jetstream {
   store_dir: %q
   max_memory_store: 64MB

@@ -56,6 +56,7 @@ type config struct {
 	MetricsProjectLabels bool
 	// Document database limits (api.DatabaseLimits); 0 = default.
 	MaxQueryLimit, MaxQueryScan, MaxBatchOperations int
+	MaxTransactionBytes, MaxProjectTransactionBytes int64
 	// Storage limits (api.StorageLimits); 0 = default.
 	MaxFileSize, StorageQuota int64
 	UploadExpiry              time.Duration
@@ -73,11 +74,19 @@ type config struct {
 	FunctionFetchAllow string
 	// SweepEvery is the storage sweeper's pause.
 	SweepEvery time.Duration
+	// SiteBlobGrace keeps unused site files this long before the sweeper
+	// deletes them.
+	SiteBlobGrace time.Duration
 	// Realtime limits (api.RealtimeLimits); 0 = default.
 	RealtimeBuffer, RealtimeMaxConnections int
 	// DNSResolver ("host:port") answers custom domains' TXT challenges;
 	// empty: the system resolver.
 	DNSResolver string
+	// Connection limits (connlimit.go): open connections per client
+	// address, and how slowly a request body may arrive.
+	MaxConnsPerAddr int
+	BodyReadTimeout time.Duration
+	MinBodyRate     int64
 }
 
 // trustedProxies parses --trusted-proxies.
@@ -142,6 +151,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&c.MaxQueryLimit, "max-query-limit", envInt(getenv, "CAIRN_MAX_QUERY_LIMIT"), "largest page a document query may ask for; 0 = 100 (CAIRN_MAX_QUERY_LIMIT)")
 	fs.IntVar(&c.MaxQueryScan, "max-query-scan", envInt(getenv, "CAIRN_MAX_QUERY_SCAN"), "documents one query may examine before failing with the index to create; 0 = 10000 (CAIRN_MAX_QUERY_SCAN)")
 	fs.IntVar(&c.MaxBatchOperations, "max-batch-operations", envInt(getenv, "CAIRN_MAX_BATCH_OPERATIONS"), "documents one bulk call or transaction writes; 0 = 100, at most 900 (CAIRN_MAX_BATCH_OPERATIONS)")
+	fs.Int64Var(&c.MaxTransactionBytes, "max-transaction-bytes", envInt64(getenv, "CAIRN_MAX_TRANSACTION_BYTES"), "bytes of document data one transaction may stage; 0 = 4 MiB (CAIRN_MAX_TRANSACTION_BYTES)")
+	fs.Int64Var(&c.MaxProjectTransactionBytes, "max-project-transaction-bytes", envInt64(getenv, "CAIRN_MAX_PROJECT_TRANSACTION_BYTES"), "bytes of document data a project's open transactions may stage together; 0 = 32 MiB (CAIRN_MAX_PROJECT_TRANSACTION_BYTES)")
 	fs.Int64Var(&c.MaxFileSize, "max-file-size", envInt64(getenv, "CAIRN_MAX_FILE_SIZE"), "largest file any bucket accepts, in bytes; 0 = 5 GiB (CAIRN_MAX_FILE_SIZE)")
 	fs.Int64Var(&c.StorageQuota, "storage-quota", envInt64(getenv, "CAIRN_STORAGE_QUOTA"), "bytes of files a project may store unless its limits say otherwise; 0 = unlimited (CAIRN_STORAGE_QUOTA)")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration(getenv, "CAIRN_UPLOAD_EXPIRY", 24*time.Hour), "how long a chunked upload may wait for its next chunk before its bytes are deleted (CAIRN_UPLOAD_EXPIRY)")
@@ -152,9 +163,13 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.ExecutionRetentionSweep, "execution-retention-sweep", "@hourly", "cron of the sweep that expires execution records past the retention (once per period across the instance)")
 	fs.StringVar(&c.FunctionFetchAllow, "function-fetch-allow", env("CAIRN_FUNCTION_FETCH_ALLOW", ""), "comma-separated private hosts, addresses or CIDRs functions may fetch; others private, loopback and link-local are refused (CAIRN_FUNCTION_FETCH_ALLOW)")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
+	fs.DurationVar(&c.SiteBlobGrace, "site-file-grace", envDuration(getenv, "CAIRN_SITE_FILE_GRACE", time.Hour), "how long an uploaded site file no deployment uses (an interrupted or refused deploy, a deleted deployment) is kept before it is deleted (CAIRN_SITE_FILE_GRACE)")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")
 	fs.IntVar(&c.RealtimeMaxConnections, "realtime-max-connections", envInt(getenv, "CAIRN_REALTIME_MAX_CONNECTIONS"), "realtime subscriptions of one project on one node; 0 = 20000 (CAIRN_REALTIME_MAX_CONNECTIONS)")
 	fs.BoolVar(&c.MetricsProjectLabels, "metrics-project-labels", getenv("CAIRN_METRICS_PROJECT_LABELS") == "true", "label projection metrics with each project's stream (project ids) instead of summing them (CAIRN_METRICS_PROJECT_LABELS=true)")
+	fs.IntVar(&c.MaxConnsPerAddr, "max-connections-per-address", envIntDefault(getenv, "CAIRN_MAX_CONNECTIONS_PER_ADDRESS", defaultMaxConnsPerAddr), "open connections one client address may hold (trusted proxies exempt); 0 = no limit (CAIRN_MAX_CONNECTIONS_PER_ADDRESS)")
+	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", envDuration(getenv, "CAIRN_BODY_READ_TIMEOUT", defaultBodyReadTimeout), "longest wait for the next byte of a request body, and the grace before --min-body-rate applies; 0 = none (CAIRN_BODY_READ_TIMEOUT)")
+	fs.Int64Var(&c.MinBodyRate, "min-body-rate", envInt64Default(getenv, "CAIRN_MIN_BODY_RATE", defaultMinBodyRate), "bytes/s a request body must average after --body-read-timeout; 0 = none (CAIRN_MIN_BODY_RATE)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }
 
@@ -180,6 +195,22 @@ func envInt64(getenv func(string) string, name string) int64 {
 func envDuration(getenv func(string) string, name string, def time.Duration) time.Duration {
 	if d, err := time.ParseDuration(getenv(name)); err == nil {
 		return d
+	}
+	return def
+}
+
+// envIntDefault and envInt64Default read a number whose unset default
+// is not 0 (an explicit 0 turns the limit off).
+func envIntDefault(getenv func(string) string, name string, def int) int {
+	if n, err := strconv.Atoi(getenv(name)); err == nil {
+		return n
+	}
+	return def
+}
+
+func envInt64Default(getenv func(string) string, name string, def int64) int64 {
+	if n, err := strconv.ParseInt(getenv(name), 10, 64); err == nil {
+		return n
 	}
 	return def
 }

@@ -125,6 +125,7 @@ func startSecureNATSCluster(t *testing.T, certs natsTestCerts) *natsCluster {
 		return fmt.Sprintf(`server_name: %s
 listen: "127.0.0.1:%d"
 http: "127.0.0.1:%d"
+max_payload: 8MB
 tls {
     %s
     verify: true

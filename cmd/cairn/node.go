@@ -85,6 +85,9 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
 	}
+	if err := streams.CheckMaxPayload(n.nc); err != nil {
+		return nil, err
+	}
 	n.store, err = streams.Open(ctx, n.nc, streams.Options{Logger: logger, Replicas: replicas(cfg, n.nc)})
 	if err != nil {
 		return nil, err

@@ -80,7 +80,7 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes,
 		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store),
 		SitesDomain: cfg.SitesDomain, DNSResolver: cfg.DNSResolver, TrustedProxies: proxies, NoAuthRateLimits: cfg.NoAuthRateLimits,
-		Databases: api.DatabaseLimits{MaxQueryLimit: cfg.MaxQueryLimit, MaxQueryScan: cfg.MaxQueryScan, MaxBatchOperations: min(cfg.MaxBatchOperations, 900)},
+		Databases: api.DatabaseLimits{MaxQueryLimit: cfg.MaxQueryLimit, MaxQueryScan: cfg.MaxQueryScan, MaxBatchOperations: min(cfg.MaxBatchOperations, 900), MaxTransactionBytes: cfg.MaxTransactionBytes, MaxProjectTransactionBytes: cfg.MaxProjectTransactionBytes},
 		Storage:   api.StorageLimits{MaxFileSize: cfg.MaxFileSize, DefaultQuota: cfg.StorageQuota, UploadExpiry: cfg.UploadExpiry},
 		Realtime:  api.RealtimeLimits{Buffer: cfg.RealtimeBuffer, MaxPerProject: cfg.RealtimeMaxConnections},
 		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory, MaxConcurrent: cfg.MaxFunctionConcurrency,
@@ -93,15 +93,17 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 	protocols.SetHTTP1(true)
 	// h2c: gRPC clients speak HTTP/2 without TLS on the same port.
 	protocols.SetUnencryptedHTTP2(true)
-	s.http = &http.Server{Handler: handler, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second,
+	s.http = &http.Server{Handler: bodyDeadlines(handler, cfg.BodyReadTimeout, cfg.MinBodyRate), Protocols: protocols, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopSweep, s.swept = stopSweep, make(chan struct{})
-	sweeper := &api.StorageSweeper{Log: n.log, Reads: n.reads, Store: n.store, Logger: logger, Every: cfg.SweepEvery}
+	sweeper := &api.StorageSweeper{Log: n.log, Reads: n.reads, Store: n.store, Logger: logger, Every: cfg.SweepEvery,
+		Sites: &api.SiteSweeper{Reads: n.reads, Blobs: sites.NewObjectBlobs(n.store), Logger: logger, Grace: cfg.SiteBlobGrace}}
 	go func() {
 		defer close(s.swept)
 		sweeper.Run(sweepCtx)
 	}()
+	ln = limitConnsPerAddr(ln, cfg.MaxConnsPerAddr, proxies)
 	go func() { s.served <- s.http.Serve(ln) }()
 	return s, nil
 }

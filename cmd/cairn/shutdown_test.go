@@ -29,7 +29,7 @@ const stopMargin = 10 * time.Second
 // TestShutdownWithNATSGone: with its NATS server gone and writes in flight,
 // `cairn serve` (a child process) still exits within its bound on SIGTERM.
 func TestShutdownWithNATSGone(t *testing.T) {
-	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cairn-dev/cairn/api"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/streams"
 )
 
 // fileBytes is n deterministic bytes: half random (incompressible), half
@@ -253,7 +254,7 @@ func TestStorageResume(t *testing.T) {
 // startSharedNATS runs a JetStream server for several Cairn nodes.
 func startSharedNATS(t *testing.T) string {
 	t.Helper()
-	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, MaxPayload: streams.RequiredMaxPayload, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,9 +165,9 @@ func cloneValue(v any) any {
 	return v
 }
 
-// MaxDocumentBytes is the largest document data. Normalize checks
-// EncodedSize against it, before any encoding; the write path checks the
-// exact size of the encoded event as well.
+// MaxDocumentBytes is the largest document data, counted as stored: its
+// JSON encoding (EncodeData). Normalize checks EncodedSize against it,
+// before any encoding; DecideDocument checks the exact encoded size.
 const MaxDocumentBytes = 256 << 10
 
 // EncodedSize estimates the encoded size of document data in bytes: the
@@ -178,7 +178,10 @@ const MaxDocumentBytes = 256 << 10
 func EncodedSize(data map[string]any) int {
 	n := 2
 	for k, v := range data {
-		n += len(k) + 4 + valueSize(v)
+		n += len(k) + 4 + valueSize(v) // "k":v,
+	}
+	if len(data) > 0 {
+		n-- // no comma after the last: never above the exact size at the limit
 	}
 	return n
 }
@@ -203,6 +206,9 @@ func valueSize(v any) int {
 		n := 2
 		for _, e := range x {
 			n += valueSize(e) + 1
+		}
+		if len(x) > 0 {
+			n--
 		}
 		return n
 	case map[string]any:

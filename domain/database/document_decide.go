@@ -135,6 +135,10 @@ func DecideDocument(c *eventsv1.Collection, s *Schema, cur *eventsv1.Document, c
 	if err != nil {
 		return nil, err
 	}
+	// The exact check: Normalize's estimate does not count escapes.
+	if len(js) > MaxDocumentBytes {
+		return nil, domain.FieldError("data", "a document holds at most %d bytes as stored (JSON); this one %d", MaxDocumentBytes, len(js))
+	}
 	now := timestamppb.New(cmd.Now)
 	next := &eventsv1.Document{Id: cmd.ID, ProjectId: c.GetProjectId(), DatabaseId: c.GetDatabaseId(), CollectionId: c.GetId(),
 		CollectionUid: c.GetUid(), DataJson: js, Permissions: perms, CreatedAt: now, UpdatedAt: now, SchemaVersion: c.GetVersion()}

@@ -76,13 +76,18 @@ func IndexEvent(ix Index) *eventsv1.Index {
 }
 
 // EncodeData is the stored form of typed document data: a JSON object with
-// sorted keys (deterministic), datetimes as strings, integers exact.
+// sorted keys (deterministic), datetimes as strings, integers exact. <, >
+// and & stay as they are: escaped they take 6 bytes each, and the stored
+// size is what MaxDocumentBytes limits (older events hold the escaped
+// form; both decode the same).
 func EncodeData(data map[string]any) (string, error) {
-	b, err := json.Marshal(ToJSON(data))
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ToJSON(data)); err != nil {
 		return "", fmt.Errorf("encode document data: %w", err)
 	}
-	return string(b), nil
+	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
 }
 
 // DecodeData reads stored data back into typed values as the current

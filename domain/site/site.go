@@ -21,8 +21,8 @@ import (
 
 // Limits of one site.
 const (
-	// MaxFiles in one deployment: its manifest travels in one event (NATS
-	// messages are at most 1 MiB).
+	// MaxFiles in one deployment: its manifest travels in one event, about
+	// 5.6 MB with MaxPathLen paths (streams.RequiredMaxPayload is 8 MiB).
 	MaxFiles = 5000
 	// MaxDeployments kept per site; delete old ones to deploy more.
 	MaxDeployments = 100

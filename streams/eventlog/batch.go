@@ -113,6 +113,8 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 			continue
 		case errors.Is(err, streams.ErrStreamFull):
 			return Result{}, domain.Errorf(domain.KindResourceExhausted, "the project's storage limit (max stream bytes) is reached")
+		case errors.Is(err, streams.ErrTooLarge):
+			return Result{}, domain.Errorf(domain.KindInvalid, "the change is too large to store: %v", err)
 		case errors.Is(err, streams.ErrUnavailable):
 			return Result{}, domain.Errorf(domain.KindUnavailable, "the event store did not answer in time; retry with the same Idempotency-Key")
 		case errors.Is(err, streams.ErrNoStream):

@@ -1389,6 +1389,10 @@ type Transaction struct {
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Bytes of document data (data_json) staged so far; bounded per
+	// transaction and over a project's open transactions. Zero in
+	// transactions staged before it was counted.
+	StagedBytes   uint64 `protobuf:"varint,10,opt,name=staged_bytes,json=stagedBytes,proto3" json:"staged_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1484,6 +1488,13 @@ func (x *Transaction) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Transaction) GetStagedBytes() uint64 {
+	if x != nil {
+		return x.StagedBytes
+	}
+	return 0
 }
 
 // TransactionOperation is one staged write or a recorded read.
@@ -1946,7 +1957,7 @@ const file_cairn_events_v1_databases_proto_rawDesc = "" +
 	"\x06before\x18\x02 \x01(\v2\x19.cairn.events.v1.DocumentR\x06before\x12\x16\n" +
 	"\x06change\x18\x03 \x01(\tR\x06change\"H\n" +
 	"\x0fDocumentDeleted\x125\n" +
-	"\bdocument\x18\x01 \x01(\v2\x19.cairn.events.v1.DocumentR\bdocument\"\xe2\x02\n" +
+	"\bdocument\x18\x01 \x01(\v2\x19.cairn.events.v1.DocumentR\bdocument\"\x85\x03\n" +
 	"\vTransaction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1962,7 +1973,9 @@ const file_cairn_events_v1_databases_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
 	"\n" +
-	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x89\x03\n" +
+	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12!\n" +
+	"\fstaged_bytes\x18\n" +
+	" \x01(\x04R\vstagedBytes\"\x89\x03\n" +
 	"\x14TransactionOperation\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12\x1f\n" +
 	"\vdatabase_id\x18\x02 \x01(\tR\n" +

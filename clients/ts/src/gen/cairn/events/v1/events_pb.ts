@@ -918,6 +918,13 @@ export type ActorJson = {
    * @generated from field: string project_id = 3;
    */
   projectId?: string;
+
+  /**
+   * The session of a KIND_USER actor who called with one (empty for a JWT).
+   *
+   * @generated from field: string session_id = 4;
+   */
+  sessionId?: string;
 };
 
 /**
