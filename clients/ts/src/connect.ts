@@ -33,7 +33,7 @@ export function toCairnError(err: unknown): CairnError {
 export function createTransport(cairn: Cairn, opts: TransportOptions = {}): Transport {
   const own: Interceptor = (next) => async (req) => {
     if (cairn.project && !req.header.has("Cairn-Project")) req.header.set("Cairn-Project", cairn.project);
-    const token = cairn.auth.token;
+    const token = cairn.credential();
     if (token && !req.header.has("Authorization")) req.header.set("Authorization", "Bearer " + token);
     try {
       return await next(req);
