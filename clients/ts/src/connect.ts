@@ -21,6 +21,7 @@ export interface TransportOptions {
 export function toCairnError(err: unknown): CairnError {
   if (err instanceof CairnError) return err;
   const ce = ConnectError.from(err);
+  if (ce.cause instanceof CairnError) return ce.cause; // the transport's own (a server that cannot be reached)
   const details = ce.details.flatMap((d) => ("type" in d && d.value instanceof Uint8Array ? [{ type: d.type, value: d.value }] : []));
   return new CairnError(codeNames[ce.code - 1] ?? "unknown", ce.rawMessage, { violations: violationsOf(details, ce.rawMessage), cause: err });
 }
@@ -38,6 +39,8 @@ export function createTransport(cairn: Cairn, opts: TransportOptions = {}): Tran
     try {
       return await next(req);
     } catch (e) {
+      // fetch's TypeError: no answer (server down, DNS, CORS). Said as the facade says it.
+      if (e instanceof TypeError) throw CairnError.network(e, cairn.url);
       cairn.refused(toCairnError(e), token);
       throw e;
     }

@@ -425,6 +425,8 @@ test("a server that is down: unavailable, saying it could not be reached", async
     () => c.collection<Todo>("main", "todos").list(),
     () => c.fileBlob("uploads", "f1", { preview: { width: 64 } }),
     () => c.upload("uploads", new Blob(["hi"]), { retries: 0 }),
+    () => connectClient(c, AccountService).getAccount({}),
+    () => connectClient(c, AccountService, { grpcWeb: true }).getAccount({}),
   ]) {
     const e = await rejects(call());
     assert.equal(e.code, "unavailable", e.message);
