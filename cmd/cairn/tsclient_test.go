@@ -40,7 +40,7 @@ func TestTypeScriptClient(t *testing.T) {
 	in := startInstance(t, t.TempDir())
 	ctx := context.Background()
 	const p = "tsapp"
-	secret := newProjectWithKey(t, in, p, append(docScopes, "users.read", "users.write", "buckets.read", "buckets.write", "files.read", "files.write")...)
+	secret := newProjectWithKey(t, in, p, append(docScopes, "users.read", "users.write", "buckets.read", "buckets.write", "files.read", "files.write", "keys.write")...)
 	k, _ := as(ctx, secret)
 	dbs := in.databases()
 	if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: "main", Name: "Main"}); err != nil {

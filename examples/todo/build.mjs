@@ -1,5 +1,6 @@
 // Builds dist/: the app bundled by esbuild (minified ESM, @cairn/client
-// from this repository through tsconfig.json's paths) and the page.
+// from this repository through tsconfig.json's paths), the page and its
+// config.js (empty: a Cairn site; see src/config.js for another origin).
 // dist/ is committed, so deploying needs no npm; CI rebuilds and compares.
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync } from "node:fs";
@@ -17,3 +18,4 @@ await build({
   logLevel: "warning",
 });
 copyFileSync("src/index.html", "dist/index.html");
+copyFileSync("src/config.js", "dist/config.js");

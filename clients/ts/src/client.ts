@@ -7,7 +7,7 @@ import { CookieAuthStore, LocalAuthStore, MemoryAuthStore, type AuthStore } from
 import { CairnError } from "./errors.js";
 import { account, doc, filtersJSON, session, type Account, type Doc, type Filter, type SessionInfo } from "./convert.js";
 import { Realtime, type RealtimeOptions, type RealtimeEvent, type Subscription, type WebSocketConstructor } from "./realtime.js";
-import { fileURL, upload, type FileURLOptions, type UploadOptions } from "./storage.js";
+import { fileBlob, fileURL, upload, type FileURLOptions, type UploadOptions } from "./storage.js";
 import type { FileInfo } from "./convert.js";
 
 export interface CairnOptions {
@@ -17,8 +17,19 @@ export interface CairnOptions {
    * session cookie.
    */
   url?: string;
-  /** The project id. Sent as `Cairn-Project` and used by the helpers' requests. */
+  /**
+   * The project id. Sent as `Cairn-Project` and used by the helpers'
+   * requests. Not needed on a Cairn site's own API (no `url`, or a `url`
+   * ending in `/_cairn`): the site's host names the project.
+   */
   project?: string;
+  /**
+   * An API key (`ck_…`), for servers and scripts (Node): every call is made
+   * as the key, never as a signed-in user, and a refused key is an
+   * `unauthenticated` error on every call (nothing is cleared, nothing goes
+   * on as a guest). Never put a key in a page.
+   */
+  key?: string;
   /**
    * Where the session lives. Default: a cookie store on a Cairn site (no
    * `url` given), else `localStorage` in a browser, else memory.
@@ -66,6 +77,10 @@ export class Cairn {
   readonly auth: AuthStore;
   readonly fetch: typeof globalThis.fetch;
   readonly webSocket: WebSocketConstructor | undefined;
+  /** The API key every call is made as ("" for none). */
+  readonly key: string;
+  /** True when url is a Cairn site's own API (`…/_cairn`): the site's host names the project. */
+  readonly site: boolean;
   private readonly services = new Map<string, unknown>();
   private rt: Realtime | undefined;
 
@@ -79,7 +94,9 @@ export class Cairn {
       auth ??= new CookieAuthStore();
     }
     this.url = url.replace(/\/+$/, "");
+    this.site = this.url.endsWith("/_cairn");
     this.project = opts.project ?? "";
+    this.key = opts.key ?? "";
     this.auth = auth ?? (typeof globalThis.localStorage !== "undefined" ? new LocalAuthStore() : new MemoryAuthStore());
     const baseFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
     // A cookie session goes along on same-site calls to the API's origin too.
@@ -94,12 +111,13 @@ export class Cairn {
    * from the store.
    */
   async call<O = unknown>(service: string, method: string, request: unknown, opts: CallOptions = {}): Promise<O> {
-    const token = opts.guest ? "" : this.auth.token;
+    const token = opts.guest ? "" : this.credential();
     const name = service.includes(".") ? service : "cairn.v1." + service;
+    const endpoint = `${this.url}/${name}/${method}`;
     let res: Response;
     let body: unknown;
     try {
-      res = await this.fetch(`${this.url}/${name}/${method}`, {
+      res = await this.fetch(endpoint, {
         method: "POST",
         headers: { ...this.headers(token), "Content-Type": "application/json", "Connect-Protocol-Version": "1", ...opts.headers },
         body: JSON.stringify(request ?? {}),
@@ -107,10 +125,10 @@ export class Cairn {
       });
       body = await res.json().catch(() => undefined);
     } catch (e) {
-      throw CairnError.from(e);
+      throw CairnError.network(e, this.url);
     }
     if (res.ok) return (body ?? {}) as O;
-    const err = CairnError.fromHTTP(res.status, body);
+    const err = CairnError.fromHTTP(res.status, body, endpoint);
     this.refused(err, token);
     throw err;
   }
@@ -137,16 +155,33 @@ export class Cairn {
   get databases(): JsonClient<typeof DatabasesService> { return this.service("DatabasesService"); }
   get storage(): JsonClient<typeof StorageService> { return this.service("StorageService"); }
 
-  /** Clears the store when the session it holds was refused (expired, deleted, blocked). */
-  refused(err: CairnError, token: string): void {
-    if (err.code !== "unauthenticated") return;
-    if (token && this.auth.token === token) this.auth.clear();
-    else if (this.auth.cookie && /session cookie/.test(err.message)) this.auth.clear();
+  /** The bearer credential calls send: the key, else the store's session ("" for none, or a cookie). */
+  credential(): string {
+    return this.key || this.auth.token;
   }
 
-  /** The project id, or an error saying to pass one. */
+  /**
+   * After an `unauthenticated` answer to a call that sent token: clears the
+   * store when the session it holds was refused (expired, signed out,
+   * blocked), and says in err's message which credential was refused.
+   */
+  refused(err: CairnError, token: string): void {
+    if (err.code !== "unauthenticated") return;
+    if (token && token === this.key) {
+      err.message += " (the client's API key was refused: deleted, expired, mistyped or of another server)";
+    } else if (token && this.auth.token === token) {
+      this.auth.clear();
+      err.message += ` (the stored ${token.startsWith("cs_") ? "session" : "JWT"} was refused: expired, signed out or the user blocked; it is cleared from the store: sign in again)`;
+    } else if (this.auth.cookie && /session cookie/.test(err.message)) this.auth.clear();
+  }
+
+  /** The project id the helpers' requests name ("" on a Cairn site: its host names it), or an error saying to pass one. */
   projectId(): string {
-    if (!this.project) throw new CairnError("invalid_argument", "createCairn: pass project (the helpers' requests name it)", { violations: [{ field: "project", message: "required" }] });
+    if (!this.project && !this.site) {
+      throw new CairnError("invalid_argument", `createCairn: pass project: the API at ${this.url} serves many projects (only a Cairn site's own /_cairn API knows its project)`, {
+        violations: [{ field: "project", message: "required" }],
+      });
+    }
     return this.project;
   }
 
@@ -166,7 +201,7 @@ export class Cairn {
   /** Signs out: deletes the current session on the server and clears the store, whatever the server says. */
   async signOut(): Promise<void> {
     try {
-      if (this.auth.token || this.auth.cookie) await this.account.deleteSession({ sessionId: "current" });
+      if (!this.key && (this.auth.token || this.auth.cookie)) await this.account.deleteSession({ sessionId: "current" });
     } catch (e) {
       if (!(e instanceof CairnError && e.code === "unauthenticated")) throw e;
     } finally {
@@ -210,8 +245,17 @@ export class Cairn {
     return fileURL(this, bucket, fileId, opts);
   }
 
-  /** Headers of a request: project and session (the stored one unless token is given). */
-  headers(token = this.auth.token): Record<string, string> {
+  /**
+   * A file's view, download or preview, fetched with the client's session:
+   * for an `<img>` of a file that is not public when the session is a bearer
+   * secret (an app on another origin): `img.src = URL.createObjectURL(await cairn.fileBlob(…))`.
+   */
+  fileBlob(bucket: string, fileId: string, opts?: FileURLOptions & { signal?: AbortSignal }): Promise<Blob> {
+    return fileBlob(this, bucket, fileId, opts);
+  }
+
+  /** Headers of a request: project and credential (the key or the stored session unless token is given). */
+  headers(token = this.credential()): Record<string, string> {
     const h: Record<string, string> = {};
     if (this.project) h["Cairn-Project"] = this.project;
     if (token) h["Authorization"] = "Bearer " + token;
@@ -294,7 +338,10 @@ export class Collection<T extends JsonObject = JsonObject> {
   }
 }
 
-/** Creates a client. On a Cairn site, `createCairn({ project })` is all it takes. */
+/**
+ * Creates a client. On a Cairn site, `createCairn()` is all it takes; from
+ * another origin `createCairn({ url, project })`; a server `createCairn({ url, project, key })`.
+ */
 export function createCairn(opts: CairnOptions = {}): Cairn {
   return new Cairn(opts);
 }

@@ -21,6 +21,7 @@ export interface TransportOptions {
 export function toCairnError(err: unknown): CairnError {
   if (err instanceof CairnError) return err;
   const ce = ConnectError.from(err);
+  if (ce.cause instanceof CairnError) return ce.cause; // the transport's own (a server that cannot be reached)
   const details = ce.details.flatMap((d) => ("type" in d && d.value instanceof Uint8Array ? [{ type: d.type, value: d.value }] : []));
   return new CairnError(codeNames[ce.code - 1] ?? "unknown", ce.rawMessage, { violations: violationsOf(details, ce.rawMessage), cause: err });
 }
@@ -33,11 +34,13 @@ export function toCairnError(err: unknown): CairnError {
 export function createTransport(cairn: Cairn, opts: TransportOptions = {}): Transport {
   const own: Interceptor = (next) => async (req) => {
     if (cairn.project && !req.header.has("Cairn-Project")) req.header.set("Cairn-Project", cairn.project);
-    const token = cairn.auth.token;
+    const token = cairn.credential();
     if (token && !req.header.has("Authorization")) req.header.set("Authorization", "Bearer " + token);
     try {
       return await next(req);
     } catch (e) {
+      // fetch's TypeError: no answer (server down, DNS, CORS). Said as the facade says it.
+      if (e instanceof TypeError) throw CairnError.network(e, cairn.url);
       cairn.refused(toCairnError(e), token);
       throw e;
     }

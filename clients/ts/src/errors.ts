@@ -65,14 +65,43 @@ export class CairnError extends Error {
   }
 
   /**
+   * What `fetch` threw for a call to the API at url: `canceled` when
+   * aborted, `deadline_exceeded` on a timeout signal, else `unavailable`
+   * with a message saying the server could not be reached (connection
+   * refused, DNS, or, in a browser, CORS refusing this page's origin: the
+   * browser tells a page nothing more than "Failed to fetch").
+   */
+  static network(err: unknown, url: string): CairnError {
+    if (err instanceof CairnError) return err;
+    const e = err as { name?: unknown; message?: unknown; cause?: { message?: unknown; code?: unknown } } | null;
+    if (e?.name === "AbortError") return new CairnError("canceled", `the call to ${url} was canceled`, { cause: err });
+    if (e?.name === "TimeoutError") return new CairnError("deadline_exceeded", `the call to ${url} timed out`, { cause: err });
+    // Node's fetch: TypeError("fetch failed") with the socket's error as the cause.
+    const why = String(e?.cause?.message ?? e?.cause?.code ?? e?.message ?? err);
+    const page = (globalThis as { location?: { origin?: string } }).location?.origin;
+    let api = "";
+    try {
+      api = new URL(url).origin;
+    } catch {
+      // A relative url: the page's own origin.
+    }
+    const cors = page && api && api !== page
+      ? `, and does the project list this page's origin ${page} in its allowed_origins (web platforms; the browser's console says whether CORS refused it)`
+      : "";
+    return new CairnError("unavailable", `could not reach the Cairn server at ${url} (${why}): is it running and the client's url right${cors}?`, { cause: err });
+  }
+
+  /**
    * The error of an answer that is not 2xx: Connect's JSON error
    * `{code, message, details}` (the storage routes answer the same shape),
    * else a code from the HTTP status.
    */
-  static fromHTTP(status: number, body: unknown): CairnError {
+  static fromHTTP(status: number, body: unknown, url?: string): CairnError {
     const b = (typeof body === "object" && body !== null ? body : {}) as { code?: unknown; message?: unknown; details?: unknown };
     const code = typeof b.code === "string" && (codeNames as string[]).includes(b.code) ? (b.code as ErrorCode) : httpCode(status);
-    const message = typeof b.message === "string" ? b.message : `HTTP ${status}`;
+    const message = typeof b.message === "string" ? b.message
+      : url && (status === 404 || status === 405) ? `HTTP ${status} from ${url}, not an answer of Cairn's API: is the client's url right (a Cairn site's API is under /_cairn)?`
+      : `HTTP ${status}${url ? " from " + url : ""}`;
     const details = (Array.isArray(b.details) ? b.details : []).map((d: { type?: unknown; value?: unknown }) => ({
       type: String(d?.type ?? ""),
       value: typeof d?.value === "string" ? base64(d.value) : new Uint8Array(),

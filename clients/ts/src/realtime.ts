@@ -151,7 +151,7 @@ export class Subscription {
   private connect(): void {
     const Ctor = this.cairn.webSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Ctor) throw new TypeError("realtime: no WebSocket here; pass createCairn({ webSocket })");
-    const token = this.cairn.auth.token;
+    const token = this.cairn.credential();
     const q = new URLSearchParams();
     if (this.cairn.project) q.set("project", this.cairn.project);
     for (const c of this.channels) q.append("channels", c);

@@ -106,12 +106,15 @@ export async function upload(cairn: Cairn, bucket: string, data: Blob, opts: Upl
     const end = chunked ? Math.min(offset + step, size) : size;
     const headers: Record<string, string> = { ...cairn.headers(), "Content-Type": "application/octet-stream" };
     if (chunked) headers["Content-Range"] = `bytes ${offset}-${end - 1}/${size}`;
-    const token = cairn.auth.token;
+    const token = cairn.credential();
     let res: Response;
     try {
       res = await cairn.fetch(url, { method: "POST", headers, body: data.slice(offset, end), ...(opts.signal ? { signal: opts.signal } : {}) });
     } catch (e) {
-      if (opts.signal?.aborted || failures >= (opts.retries ?? 3)) throw new CairnError("unavailable", `upload of ${fileId}: ${String(e)}`, { cause: e });
+      if (opts.signal?.aborted || failures >= (opts.retries ?? 3)) {
+        const n = CairnError.network(e, cairn.url);
+        throw new CairnError(n.code, `upload of ${fileId}: ${n.message}`, { cause: e });
+      }
       await sleep(250 * 2 ** failures++);
       if (chunked) offset = await received(cairn, bucket, fileId);
       continue;
@@ -127,7 +130,7 @@ export async function upload(cairn: Cairn, bucket: string, data: Blob, opts: Upl
       opts.onProgress?.({ loaded: offset, total: size });
       continue;
     }
-    const err = CairnError.fromHTTP(res.status, body);
+    const err = CairnError.fromHTTP(res.status, body, url);
     const resume = /resume from byte (\d+)/.exec(err.message);
     if (res.status === 412 && resume && failures++ < (opts.retries ?? 3)) {
       offset = Number(resume[1]);
@@ -136,4 +139,20 @@ export async function upload(cairn: Cairn, bucket: string, data: Blob, opts: Upl
     cairn.refused(err, token);
     throw err;
   }
+}
+
+/** A file's bytes (view, download or preview) fetched with the client's credential. */
+export async function fileBlob(cairn: Cairn, bucket: string, fileId: string, opts: FileURLOptions & { signal?: AbortSignal } = {}): Promise<Blob> {
+  const url = fileURL(cairn, bucket, fileId, opts);
+  const token = cairn.credential();
+  let res: Response;
+  try {
+    res = await cairn.fetch(url, { headers: cairn.headers(token), ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (res.ok) return await res.blob();
+  } catch (e) {
+    throw CairnError.network(e, cairn.url);
+  }
+  const err = CairnError.fromHTTP(res.status, await res.json().catch(() => undefined), url);
+  cairn.refused(err, token);
+  throw err;
 }

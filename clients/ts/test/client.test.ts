@@ -4,10 +4,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import WebSocket from "ws";
 import { CairnError, MemoryAuthStore, Query, createCairn, type Cairn, type RealtimeEvent, type WebSocketConstructor } from "../src/index.js";
 import * as connect from "../src/connect.js";
 import { AccountService, DatabasesService, connectClient } from "../src/connect.js";
+import type { KeysService } from "../src/gen/cairn/v1/keys_pb.js";
 import type { TeamsService } from "../src/gen/cairn/v1/teams_pb.js";
 
 const url = process.env["CAIRN_URL"] ?? "";
@@ -143,7 +145,10 @@ test("a refused session is cleared from the store", { skip }, async () => {
   await elsewhere.signOut();
   const e = await rejects(d.collection<Todo>("main", "todos").list());
   assert.equal(e.code, "unauthenticated");
+  assert.match(e.message, /the stored session was refused: expired, signed out or the user blocked; it is cleared from the store: sign in again/);
   assert.equal(d.auth.token, "", "cleared by the refused call");
+  // The next call goes as a guest, knowingly: the app shows its sign-in form.
+  assert.equal(await d.getAccount(), null);
 
   // Realtime with a refused session: an error and the end, never a silent guest.
   const r = client();
@@ -321,4 +326,118 @@ test("@cairn/client/connect: generated clients over the same session, errors as 
   const e = await rejects(connectClient(d, AccountService).getAccount({}));
   assert.equal(e.code, "unauthenticated");
   assert.equal(d.auth.token, "");
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("an expired session (a JWT of one second) is refused and cleared", { skip }, async () => {
+  const c = await signedIn();
+  const { jwt } = await c.account.createJWT({ ttlSeconds: 1 });
+  const d = client();
+  d.auth.save(jwt ?? "");
+  let cleared = 0;
+  d.auth.onChange((t) => t === "" && cleared++);
+  assert.equal((await d.getAccount())?.id, (await c.getAccount())?.id, "valid at first");
+  // The server tolerates a few seconds of clock skew: ask until it expires.
+  let e: CairnError | undefined;
+  for (const deadline = Date.now() + 15_000; !e && Date.now() < deadline; await sleep(500)) {
+    e = await d.collection<Todo>("main", "todos").list().then(() => undefined, (x: unknown) => x as CairnError);
+  }
+  assert.ok(e instanceof CairnError, "refused within 15 s");
+  assert.equal(e.code, "unauthenticated");
+  assert.equal(e.status, 401);
+  assert.match(e.message, /the stored JWT was refused.*cleared from the store/);
+  assert.equal(d.auth.token, "");
+  assert.equal(cleared, 1);
+  // The session it came from goes on.
+  assert.notEqual(await c.getAccount(), null);
+});
+
+test("a wrong or missing project id is a CairnError naming it", { skip }, async () => {
+  const nope = createCairn({ url, project: "no-such-project", auth: new MemoryAuthStore() });
+  const missing = await rejects(nope.signUp({ email: `w-${Date.now()}@example.com`, password: "correct horse battery" }));
+  assert.equal(missing.code, "not_found");
+  assert.equal(missing.status, 404);
+  assert.match(missing.message, /project "no-such-project" not found/);
+
+  // A session of this project sent with another project's id.
+  const c = await signedIn();
+  const other = createCairn({ url, project: "no-such-project", auth: new MemoryAuthStore() });
+  other.auth.save(c.auth.token);
+  const denied = await rejects(other.collection<Todo>("main", "todos").list());
+  assert.equal(denied.code, "permission_denied");
+  assert.match(denied.message, /session does not belong to project "no-such-project"/);
+  assert.equal(other.auth.token, c.auth.token, "a session refused for another project is not cleared: it is not expired");
+
+  // No project at all, with a url that is not a site's: said before any request is sent.
+  const none = createCairn({ url, auth: new MemoryAuthStore() });
+  const req = await rejects(none.collection<Todo>("main", "todos").list());
+  assert.equal(req.code, "invalid_argument");
+  assert.equal(req.field, "project");
+  assert.match(req.message, /pass project/);
+  const guest = await rejects(none.signUp({ email: `n-${Date.now()}@example.com`, password: "correct horse battery" }));
+  assert.equal(guest.code, "invalid_argument");
+  assert.match(guest.message, /Cairn-Project: required/);
+
+  // A url that is not Cairn's API.
+  const wrong = createCairn({ url: url + "/api", project, auth: new MemoryAuthStore() });
+  const nf = await rejects(wrong.getAccount());
+  assert.equal(nf.code, "not_found");
+  assert.match(nf.message, /^HTTP 404 from .*\/api\/cairn\.v1\.AccountService\/GetAccount, not an answer of Cairn's API: is the client's url right/);
+});
+
+test("an API key (servers, Node): calls as the key; a revoked key is refused on every call, never a guest", { skip }, async () => {
+  const key = process.env["CAIRN_KEY"] ?? "";
+  const admin = createCairn({ url, project, key });
+  const keys = admin.service<typeof KeysService>("KeysService");
+  const made = await keys.createKey({ projectId: project, name: "ts-temp", scopes: { scopes: ["databases.read"] } });
+  const server = createCairn({ url, project, key: made.secret ?? "" });
+  assert.equal(server.auth.token, "", "the key is no session");
+  const dbs = await server.databases.listDatabases({ projectId: project });
+  assert.ok((dbs.databases ?? []).some((d) => d.id === "main"));
+  // A call outside its scopes: refused, the key kept.
+  const scope = await rejects(server.storage.createBucket({ projectId: project, bucketId: "nope", name: "Nope" }));
+  assert.equal(scope.code, "permission_denied");
+
+  await keys.deleteKey({ projectId: project, keyId: made.key?.id ?? "" });
+  for (let i = 0; i < 2; i++) {
+    const e = await rejects(server.databases.listDatabases({ projectId: project }));
+    assert.equal(e.code, "unauthenticated", `call ${i + 1}`);
+    assert.match(e.message, /the client's API key was refused: deleted, expired, mistyped or of another server/);
+  }
+  assert.equal(server.key, made.secret, "kept: the key is the client's identity");
+});
+
+test("a server that is down: unavailable, saying it could not be reached", async () => {
+  // A port nothing listens on: bound, then closed.
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const down = `http://127.0.0.1:${port}`;
+  const c = createCairn({ url: down, project: "tsapp", auth: new MemoryAuthStore() });
+  c.auth.save("cs_tsapp_" + "3".repeat(64));
+  for (const call of [
+    () => c.getAccount(),
+    () => c.signIn({ email: "a@example.com", password: "correct horse battery" }),
+    () => c.collection<Todo>("main", "todos").list(),
+    () => c.fileBlob("uploads", "f1", { preview: { width: 64 } }),
+    () => c.upload("uploads", new Blob(["hi"]), { retries: 0 }),
+    () => connectClient(c, AccountService).getAccount({}),
+    () => connectClient(c, AccountService, { grpcWeb: true }).getAccount({}),
+  ]) {
+    const e = await rejects(call());
+    assert.equal(e.code, "unavailable", e.message);
+    assert.equal(e.status, undefined);
+    assert.match(e.message, new RegExp(`could not reach the Cairn server at ${down} \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\): is it running and the client's url right\\?`));
+    assert.ok(e.cause instanceof TypeError, "the fetch error is the cause");
+  }
+  assert.equal(c.auth.token.length, 73, "a server that is down clears no session");
+  // Aborted: canceled, not unavailable.
+  const ac = new AbortController();
+  ac.abort();
+  const canceled = await rejects(c.call("AccountService", "GetAccount", {}, { signal: ac.signal }));
+  assert.equal(canceled.code, "canceled");
 });

@@ -1,15 +1,16 @@
-// The todo app: @cairn/client on a Cairn site. The API is the site's own
-// /_cairn/ prefix (same origin) and the session its first-party HttpOnly
-// cookie: nothing secret in JavaScript.
+// The todo app: @cairn/client, as a Cairn site or from another origin.
+// As a site (config.js empty) the API is the site's own /_cairn/ prefix
+// (same origin), the project the site's and the session its first-party
+// HttpOnly cookie: nothing secret in JavaScript. From another origin
+// (config.js names the API and the project; the origin must be in the
+// project's allowed_origins) the session is a bearer secret in localStorage:
+// cookies do not cross sites.
 import { CairnError, createCairn, type Doc, type RealtimeEvent } from "@cairn/client";
 
 type Todo = { title: string; done: boolean; image?: string };
 
-// The project is in the site's host name: todo.<project>.<sites domain>
-// (or <deployment>.todo.<project>.… for a preview); ?project= overrides.
-const labels = location.hostname.split(".");
-const project = new URLSearchParams(location.search).get("project") ?? labels[labels.indexOf("todo") + 1] ?? "";
-const cairn = createCairn({ project });
+const config = (globalThis as { todoConfig?: { api?: string; project?: string } }).todoConfig ?? {};
+const cairn = createCairn({ ...(config.api ? { url: config.api } : {}), ...(config.project ? { project: config.project } : {}) });
 const todos = cairn.collection<Todo>("main", "todos");
 const bucket = "images";
 
@@ -42,7 +43,7 @@ function render(): void {
       const img = document.createElement("img");
       img.className = "preview";
       img.alt = "";
-      img.src = cairn.fileURL(bucket, t.data.image, { preview: { width: 128, height: 128 } });
+      void imageSrc(t.data.image).then((src) => (img.src = src), fail);
       li.append(img);
     }
     const del = document.createElement("button");
@@ -53,6 +54,20 @@ function render(): void {
     return li;
   }));
   $("empty").hidden = items.size > 0;
+}
+
+// Previews: with the site's cookie an <img> loads the URL itself; with a
+// bearer session (another origin) the app fetches it and shows a blob: URL.
+const images = new Map<string, Promise<string>>();
+function imageSrc(id: string): Promise<string> {
+  let src = images.get(id);
+  if (!src) {
+    const opts = { preview: { width: 128, height: 128 } };
+    src = cairn.auth.cookie ? Promise.resolve(cairn.fileURL(bucket, id, opts)) : cairn.fileBlob(bucket, id, opts).then((b) => URL.createObjectURL(b));
+    src.catch(() => images.delete(id));
+    images.set(id, src);
+  }
+  return src;
 }
 
 function upsert(t: Doc<Todo>): void {
@@ -86,6 +101,8 @@ async function show(): Promise<void> {
   stop?.();
   stop = undefined;
   items.clear();
+  for (const src of images.values()) void src.then((u) => u.startsWith("blob:") && URL.revokeObjectURL(u), () => {});
+  images.clear();
   if (!me) return;
   $("who").textContent = me.email;
   const sub = cairn.subscribe("databases.main.collections.todos.documents", (e) => {
