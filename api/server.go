@@ -100,6 +100,9 @@ type Config struct {
 	Now       func() time.Time
 	// Stopping, when closed, ends long-lived streams so shutdown can drain.
 	Stopping <-chan struct{}
+	// RequestLogLevel is the level of the one line logged per request
+	// (default info).
+	RequestLogLevel slog.Level
 	// Metrics, when set, times RPCs and is served on GET /metrics to the
 	// operator (metrics.go: operatorOnly).
 	Metrics *Metrics
@@ -167,6 +170,7 @@ type Server struct {
 	masterKey   []byte
 	connected   func() bool
 	logger      *slog.Logger
+	reqLevel    slog.Level // of the per-request log line
 	now         func() time.Time
 	maxBytes    int
 	stopping    <-chan struct{}
@@ -193,7 +197,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, errors.New("api: an admin key and a 32-byte master key are required")
 	}
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
-		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
+		connected: cfg.Connected, logger: cfg.Logger, reqLevel: cfg.RequestLogLevel, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
 		stopping: cfg.Stopping, metrics: cfg.Metrics, cfg: cfg.Databases, storage: cfg.Storage.withDefaults(), blobs: cfg.Blobs, mailer: cfg.InviteMailer,
 		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, ".")), publicURL: strings.TrimSuffix(cfg.PublicURL, "/")}
 	if s.logger == nil {
@@ -293,7 +297,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	return s.edge(mux), nil
+	return s.observe(s.edge(routed(mux))), nil
 }
 
 // streamContext returns ctx, also canceled when the server starts stopping.
@@ -312,7 +316,8 @@ func (s *Server) streamContext(ctx context.Context) (context.Context, context.Ca
 }
 
 // connectServer registers every service behind the interceptors, outermost
-// first: metrics, errors and panics, then access, then validation.
+// first: metrics, the request log, errors and panics, then access, then
+// validation.
 func (s *Server) connectServer() (*connect.Server, error) {
 	validator, err := protovalidate.New()
 	s.validator = validator
@@ -320,6 +325,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 		return nil, err
 	}
 	interceptors := []connect.ServerInterceptor{
+		logInterceptor,
 		errorInterceptor(s.logger),
 		s.accessInterceptor,
 		validate.NewServerInterceptor(validate.WithValidator(validator)),
