@@ -47,6 +47,7 @@ type config struct {
 	LogLevel        string
 	LogFormat       string // "json", "text" or "" (text on a terminal, else JSON)
 	RequestLog      bool   // one line per request at info; off, at debug
+	OTLPEndpoint    string // where spans go over OTLP/HTTP; empty: no tracing
 	SitesDomain     string
 	PublicURL       string
 	MaxRequestBytes int
@@ -142,6 +143,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.LogLevel, "log-level", env("CAIRN_LOG_LEVEL", "info"), "debug, info, warn or error (CAIRN_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("CAIRN_LOG_FORMAT", ""), "json or text; default text on a terminal, else JSON (CAIRN_LOG_FORMAT)")
 	fs.BoolVar(&c.RequestLog, "request-log", getenv("CAIRN_REQUEST_LOG") != "false", "log one line per request at info; off, at debug (CAIRN_REQUEST_LOG=false)")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("CAIRN_OTLP_ENDPOINT", ""), "send traces over OTLP/HTTP to this URL, e.g. http://localhost:4318; empty: no tracing (CAIRN_OTLP_ENDPOINT)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest request message accepted")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("CAIRN_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client, for per-address rate limits (CAIRN_TRUSTED_PROXIES)")
 	fs.IntVar(&c.MaxQueryLimit, "max-query-limit", envInt(getenv, "CAIRN_MAX_QUERY_LIMIT"), "largest page a document query may ask for; 0 = 100 (CAIRN_MAX_QUERY_LIMIT)")
