@@ -120,8 +120,16 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
+		route := rec.route
+		switch {
+		case route != "":
+		case r.Method == http.MethodOptions:
+			route = "preflight" // answered by CORS before any route
+		default:
+			route = "unmatched"
+		}
 		attrs := make([]slog.Attr, 0, 12)
-		attrs = append(attrs, slog.String("route", rec.route), slog.String("method", r.Method), slog.Int("status", status))
+		attrs = append(attrs, slog.String("route", route), slog.String("method", r.Method), slog.Int("status", status))
 		if rec.code != "" {
 			attrs = append(attrs, slog.String("code", rec.code))
 		}

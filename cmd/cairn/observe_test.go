@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -177,5 +178,24 @@ func TestRequestLogOff(t *testing.T) {
 	}
 	if lines := requestLines(t, in, "req-quiet"); len(lines) != 0 {
 		t.Errorf("logged at info with --request-log=false: %v", lines)
+	}
+}
+
+// TestLogFormat: --log-format picks the handler; unset, anything but a
+// terminal gets JSON.
+func TestLogFormat(t *testing.T) {
+	for format, want := range map[string]string{"json": `{"time":`, "text": "time=", "": `{"time":`} {
+		var buf strings.Builder
+		l, err := newLogger(&buf, "info", format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Info("hello")
+		if !strings.HasPrefix(buf.String(), want) {
+			t.Errorf("format %q: logged %q", format, buf.String())
+		}
+	}
+	if _, err := newLogger(io.Discard, "info", "xml"); err == nil || !strings.Contains(err.Error(), "--log-format") {
+		t.Errorf("--log-format xml: %v", err)
 	}
 }
