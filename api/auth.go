@@ -156,6 +156,7 @@ type principalKey struct{}
 type principalBox struct{ p access.Principal }
 
 func withPrincipal(ctx context.Context, p access.Principal) context.Context {
+	noteCaller(ctx, p)
 	return context.WithValue(ctx, principalKey{}, &principalBox{p: p})
 }
 
@@ -172,4 +173,5 @@ func setPrincipal(ctx context.Context, p access.Principal) {
 	if b, ok := ctx.Value(principalKey{}).(*principalBox); ok {
 		b.p = p
 	}
+	noteCaller(ctx, p)
 }

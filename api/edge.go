@@ -63,6 +63,7 @@ func (s *Server) edge(api http.Handler) http.Handler {
 			}
 		}
 		if t.Kind == hosts.Unknown {
+			noteRoute(r.Context(), "unknown host", "")
 			http.Error(w, "no such site or function", http.StatusNotFound)
 			return
 		}
@@ -80,8 +81,10 @@ func (s *Server) edge(api http.Handler) http.Handler {
 		}
 		switch t.Kind {
 		case hosts.Site, hosts.Preview:
+			noteRoute(r.Context(), "site", t.Project)
 			s.serveSiteHost(w, r, t)
 		case hosts.Function:
+			noteRoute(r.Context(), "function", t.Project)
 			r.SetPathValue("project", t.Project)
 			r.SetPathValue("function", t.Function)
 			r.SetPathValue("path", strings.TrimPrefix(r.URL.Path, "/"))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-dev/cairn/api/jwt"
@@ -597,7 +598,10 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	}
 	lim := fnrun.Limits{Timeout: timeout, MaxMemoryBytes: s.functions.MaxMemoryBytes}.WithDefaults()
 	start := time.Now()
-	out, runErr := s.runtimes.Run(ctx, f.GetRuntime(), project+"/"+d.GetObject(), code, r, lim)
+	rctx, span := s.span(ctx, "functions.execute", attribute.String("cairn.project", project), attribute.String("cairn.function", f.GetId()),
+		attribute.String("cairn.execution", x.id), attribute.String("cairn.trigger", x.trigger))
+	out, runErr := s.runtimes.Run(rctx, f.GetRuntime(), project+"/"+d.GetObject(), code, r, lim)
+	endSpan(span, runErr)
 	done := proto.CloneOf(e)
 	done.DurationMs = time.Since(start).Milliseconds()
 	done.Logs, done.Errors = out.Logs, out.Errors

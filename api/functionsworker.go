@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -206,12 +207,16 @@ func (s *Server) failExecution(ctx context.Context, e *eventsv1.Execution, why e
 // trigger turns one event of project into an execution of every function
 // listening to it. Execution ids derive from the event's sequence, so a
 // redelivered event finds the record it made and makes no second one.
-func (s *Server) trigger(ctx context.Context, project string, m streams.StoredMsg) error {
+func (s *Server) trigger(ctx context.Context, project string, m streams.StoredMsg) (err error) {
 	rel := strings.TrimPrefix(m.Subject, "cairn."+project+".")
 	// Executions never trigger functions: no loops.
 	if strings.HasPrefix(rel, "functions.") {
 		return nil
 	}
+	// A child of the write that appended m; the executions it queues carry
+	// this trace on.
+	ctx, span := s.span(streams.TraceParent(ctx, m), "functions.trigger", attribute.String("cairn.project", project), attribute.Int64("cairn.seq", int64(m.Seq)))
+	defer func() { endSpan(span, err) }()
 	if err := s.reads.WaitApplied(ctx, streams.ProjectStream(project), m.Seq); err != nil {
 		return err
 	}

@@ -182,6 +182,7 @@ func (s *Server) subscribeAuthenticated(ctx context.Context, conn *websocket.Con
 	if err != nil {
 		return nil, err
 	}
+	noteCaller(ctx, p)
 	return s.subscribe(project, p, req)
 }
 

@@ -409,6 +409,9 @@ func (g *guardedStream) Receive(msg any) error {
 	if err := g.ServerStream.Receive(msg); err != nil {
 		return err
 	}
+	if ps, ok := msg.(projectScoped); ok {
+		noteProject(g.ctx, ps.GetProjectId())
+	}
 	if g.rule.operator {
 		if err := g.s.checkOrigin(g.ctx, ""); err != nil {
 			return err

@@ -20,7 +20,10 @@ import (
 	"connectrpc.com/connect/v2/connecthttp"
 	"connectrpc.com/connect/v2/connectproto"
 	"connectrpc.com/grpcreflect/v2"
+	"connectrpc.com/otelconnect"
 	"connectrpc.com/validate"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cairn-dev/cairn/api/hosts"
 	"github.com/cairn-dev/cairn/api/jwt"
@@ -105,6 +108,12 @@ type Config struct {
 	Stopping <-chan struct{}
 	// Hijacked, if set, counts open WebSockets, for shutdown to wait on.
 	Hijacked *Hijacked
+	// RequestLogLevel is the level of the one line logged per request
+	// (default info).
+	RequestLogLevel slog.Level
+	// Tracer, when set, traces RPCs (otelconnect), realtime deliveries and
+	// function executions; nil traces nothing.
+	Tracer trace.TracerProvider
 	// Metrics, when set, times RPCs and is served on GET /metrics to the
 	// operator (metrics.go: operatorOnly).
 	Metrics *Metrics
@@ -176,6 +185,8 @@ type Server struct {
 	masterKey   []byte
 	connected   func() bool
 	logger      *slog.Logger
+	reqLevel    slog.Level // of the per-request log line
+	tracer      trace.TracerProvider
 	now         func() time.Time
 	maxBytes    int
 	stopping    <-chan struct{}
@@ -204,7 +215,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, errors.New("api: an admin key and a 32-byte master key are required")
 	}
 	s := &Server{log: cfg.Log, reads: cfg.Reads, store: cfg.Store, masterKey: cfg.MasterKey,
-		connected: cfg.Connected, logger: cfg.Logger, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
+		connected: cfg.Connected, logger: cfg.Logger, reqLevel: cfg.RequestLogLevel, tracer: cfg.Tracer, now: cfg.Now, maxBytes: cfg.MaxRequestBytes,
 		stopping: cfg.Stopping, hijacked: cfg.Hijacked, metrics: cfg.Metrics, cfg: cfg.Databases, storage: cfg.Storage.withDefaults(), blobs: cfg.Blobs, mailer: cfg.InviteMailer,
 		sitesDomain: strings.ToLower(strings.Trim(cfg.SitesDomain, ".")), publicURL: strings.TrimSuffix(cfg.PublicURL, "/")}
 	if s.logger == nil {
@@ -233,6 +244,9 @@ func New(cfg Config) (http.Handler, error) {
 		go func() { <-s.stopping; stopHub() }()
 	}
 	s.hub = realtime.NewHub(hubCtx, s.store, s.reads.WaitApplied, s.logger, cfg.Realtime)
+	if s.tracer != nil {
+		s.hub.WithTracer(s.tracer)
+	}
 	if s.runtimes != nil && s.store != nil {
 		go s.runFunctionWorkers(hubCtx)
 	}
@@ -308,7 +322,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	return s.edge(mux), nil
+	return s.observe(s.edge(routed(mux))), nil
 }
 
 // errStopping is why the server ends a live stream when it shuts down.
@@ -382,7 +396,8 @@ func (s *Server) streamContext(ctx context.Context) (context.Context, context.Ca
 }
 
 // connectServer registers every service behind the interceptors, outermost
-// first: metrics, errors and panics, then access, then validation.
+// first: metrics, the request log, errors and panics, then access, then
+// validation.
 func (s *Server) connectServer() (*connect.Server, error) {
 	validator, err := protovalidate.New()
 	s.validator = validator
@@ -390,9 +405,20 @@ func (s *Server) connectServer() (*connect.Server, error) {
 		return nil, err
 	}
 	interceptors := []connect.ServerInterceptor{
+		logInterceptor,
 		errorInterceptor(s.logger),
 		s.accessInterceptor,
 		validate.NewServerInterceptor(validate.WithValidator(validator)),
+	}
+	if s.tracer != nil {
+		// Remote parents become links, not parents (otelconnect's default):
+		// a client does not get to join the server's traces.
+		otel, err := otelconnect.NewServerInterceptor(otelconnect.WithTracerProvider(s.tracer),
+			otelconnect.WithPropagator(propagation.TraceContext{}), otelconnect.WithoutMetrics())
+		if err != nil {
+			return nil, err
+		}
+		interceptors = append([]connect.ServerInterceptor{otel}, interceptors...)
 	}
 	if s.metrics != nil {
 		// Outermost: it sees the final code of every call.

@@ -130,6 +130,7 @@ func (s *Server) authorizeHTTP(r *http.Request, project string, scope access.Sco
 	if err != nil {
 		return p, err
 	}
+	noteCaller(r.Context(), p)
 	if pin := pinnedProject(r.Context()); pin != "" && p.Project != pin {
 		return p, pinnedRefusal(pin)
 	}

@@ -58,8 +58,14 @@ func requestProject(r *http.Request) (string, error) {
 // httpCaller authenticates a plain HTTP storage request for project: a
 // key needs scope, a session or JWT must be the project's; no credential
 // is a guest. Cairn-Min-Seq is honoured.
-func (s *Server) httpCaller(r *http.Request, project string, scope access.Scope) (access.Principal, error) {
+func (s *Server) httpCaller(r *http.Request, project string, scope access.Scope) (p access.Principal, err error) {
 	ctx := r.Context()
+	noteProject(ctx, project)
+	defer func() {
+		if err == nil {
+			noteCaller(ctx, p)
+		}
+	}()
 	if err := s.checkOrigin(ctx, project); err != nil {
 		return access.Principal{}, err
 	}
@@ -86,7 +92,7 @@ func (s *Server) httpCaller(r *http.Request, project string, scope access.Scope)
 	if token == "" {
 		return access.Principal{Kind: access.Anonymous, Project: project}, nil
 	}
-	p, err := s.projectCredential(project, token, scope)
+	p, err = s.projectCredential(project, token, scope)
 	if err != nil && fromCookie {
 		return p, cookieRefused(project, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cairn-dev/cairn/streams"
 )
@@ -55,6 +56,9 @@ type Options struct {
 	// what its parked projector applied, waking those left behind (a missed
 	// notification); default DefaultSweepEvery.
 	SweepEvery time.Duration
+	// Tracer, when set, traces every event's apply as a child of the write
+	// that appended it (the trace context in its headers).
+	Tracer trace.TracerProvider
 }
 
 // Defaults of Options.IdleAfter and Options.SweepEvery.
@@ -72,6 +76,8 @@ type Projections struct {
 	batch int
 	idle  time.Duration
 	sweep time.Duration
+	// tracer is nil when not tracing.
+	tracer trace.Tracer
 
 	// gate orders commits against DropPrefix, which blocks every write
 	// while it runs: commits hold it shared, drops exclusively.
@@ -131,9 +137,13 @@ func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
 		opts.SweepEvery = DefaultSweepEvery
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	var tracer trace.Tracer
+	if opts.Tracer != nil {
+		tracer = opts.Tracer.Tracer("github.com/cairn-dev/cairn/projections")
+	}
 	return &Projections{
 		db: db, store: store, dup: opts.DuplicateWindow, batch: opts.Batch,
-		idle: opts.IdleAfter, sweep: opts.SweepEvery,
+		idle: opts.IdleAfter, sweep: opts.SweepEvery, tracer: tracer,
 		log:         opts.Logger.With("component", "projections"),
 		baseCtx:     ctx,
 		cancel:      cancel,

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
@@ -261,7 +264,7 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	var eff effect
 	n := 0
 	for i, ev := range evs {
-		e, err := p.apply(ctx, txn, r.sp, ev)
+		e, err := p.applyTraced(ctx, txn, r.sp, ev)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			if i == 0 {
 				return 0, 0, fatal("%s seq %d: one event exceeds a Badger transaction: %w", r.sp.stream, ev.msg.Seq, err)
@@ -474,4 +477,20 @@ func (p *Projections) RebuildAll(ctx context.Context, progress func(project stri
 		progress(id, n, time.Since(start))
 	}
 	return total, nil
+}
+
+// applyTraced is apply in a span whose parent is the append of the event.
+func (p *Projections) applyTraced(ctx context.Context, txn *badger.Txn, sp keyspace, ev event) (effect, error) {
+	if p.tracer == nil {
+		return p.apply(ctx, txn, sp, ev)
+	}
+	ctx, span := p.tracer.Start(streams.TraceParent(ctx, ev.msg), "projections.apply", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("cairn.stream", sp.stream), attribute.Int64("cairn.seq", int64(ev.msg.Seq)),
+			attribute.String("cairn.subject", ev.msg.Subject)))
+	e, err := p.apply(ctx, txn, sp, ev)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+	return e, err
 }

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
@@ -88,6 +91,7 @@ type Hub struct {
 	log     *slog.Logger
 	lim     Limits
 	ctx     context.Context
+	tracer  trace.Tracer // nil: not tracing
 
 	mu    sync.Mutex
 	feeds map[string]*feed
@@ -96,6 +100,13 @@ type Hub struct {
 // NewHub returns a hub whose feeds live until ctx ends.
 func NewHub(ctx context.Context, src Source, applied func(context.Context, string, uint64) error, log *slog.Logger, lim Limits) *Hub {
 	return &Hub{src: src, applied: applied, log: log, lim: lim.withDefaults(), ctx: ctx, feeds: map[string]*feed{}}
+}
+
+// WithTracer traces each event's delivery to the subscribers as a child of
+// the write that appended it; call it before the first Subscribe.
+func (h *Hub) WithTracer(tp trace.TracerProvider) *Hub {
+	h.tracer = tp.Tracer("github.com/cairn-dev/cairn/realtime")
+	return h
 }
 
 // Limits returns the hub's limits with defaults applied.
@@ -248,26 +259,45 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			f.pos.Store(m.Seq)
 			continue
 		}
-		// Filters read the read models: let them catch up with the event.
-		if err := h.applied(ctx, stream, e.Seq); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			h.log.Warn("realtime: waiting for projections", "project", f.project, "seq", e.Seq, "err", err)
+		if !h.deliver(ctx, f, stream, m, e) {
+			return
 		}
-		// Only now: a subscriber that sees the new generation and resolves
-		// its permissions again must find the change in the read models
-		// (before, it could cache the old ones under the new generation).
-		if e.Route.AccessChange {
-			f.access.Add(1)
-		}
-		f.mu.Lock()
-		f.pos.Store(e.Seq)
-		for s := range f.subs {
-			s.push(e)
-		}
-		f.mu.Unlock()
 	}
+}
+
+// deliver hands e to the feed's subscribers once the read models have it;
+// false when ctx ended.
+func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.StoredMsg, e *Event) bool {
+	var span trace.Span
+	if h.tracer != nil {
+		ctx, span = h.tracer.Start(streams.TraceParent(ctx, m), "realtime.deliver", trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("cairn.stream", stream), attribute.Int64("cairn.seq", int64(e.Seq))))
+		defer span.End()
+	}
+	// Filters read the read models: let them catch up with the event.
+	if err := h.applied(ctx, stream, e.Seq); err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		h.log.Warn("realtime: waiting for projections", "project", f.project, "seq", e.Seq, "err", err)
+	}
+	// Only now: a subscriber that sees the new generation and resolves
+	// its permissions again must find the change in the read models
+	// (before, it could cache the old ones under the new generation).
+	if e.Route.AccessChange {
+		f.access.Add(1)
+	}
+	f.mu.Lock()
+	f.pos.Store(e.Seq)
+	for s := range f.subs {
+		s.push(e)
+	}
+	n := len(f.subs)
+	f.mu.Unlock()
+	if span != nil {
+		span.SetAttributes(attribute.Int("cairn.subscribers", n))
+	}
+	return true
 }
 
 func (h *Hub) closeAll(f *feed, err error) {

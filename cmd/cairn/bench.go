@@ -182,7 +182,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, o.logLevel)
+	logger, err := newLogger(stderr, o.logLevel, "")
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math"
 	"net/netip"
 	"os"
@@ -44,6 +45,9 @@ type config struct {
 	// a cluster of at least three servers).
 	Replicas        int
 	LogLevel        string
+	LogFormat       string // "json", "text" or "" (text on a terminal, else JSON)
+	RequestLog      bool   // one line per request at info; off, at debug
+	OTLPEndpoint    string // where spans go over OTLP/HTTP; empty: no tracing
 	SitesDomain     string
 	PublicURL       string
 	MaxRequestBytes int
@@ -146,6 +150,9 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.SitesDomain, "sites-domain", env("CAIRN_SITES_DOMAIN", "localhost"), "serve site S of project P at S.P.<this domain> (CAIRN_SITES_DOMAIN; *.localhost resolves to loopback in browsers and curl)")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", env("CAIRN_DNS_RESOLVER", ""), "host:port of the DNS server that answers custom domains' TXT challenges; default the system resolver (CAIRN_DNS_RESOLVER)")
 	fs.StringVar(&c.LogLevel, "log-level", env("CAIRN_LOG_LEVEL", "info"), "debug, info, warn or error (CAIRN_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("CAIRN_LOG_FORMAT", ""), "json or text; default text on a terminal, else JSON (CAIRN_LOG_FORMAT)")
+	fs.BoolVar(&c.RequestLog, "request-log", getenv("CAIRN_REQUEST_LOG") != "false", "log one line per request at info; off, at debug (CAIRN_REQUEST_LOG=false)")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", env("CAIRN_OTLP_ENDPOINT", ""), "send traces over OTLP/HTTP to this URL, e.g. http://localhost:4318; empty: no tracing (CAIRN_OTLP_ENDPOINT)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest request message accepted")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("CAIRN_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client, for per-address rate limits (CAIRN_TRUSTED_PROXIES)")
 	fs.IntVar(&c.MaxQueryLimit, "max-query-limit", envInt(getenv, "CAIRN_MAX_QUERY_LIMIT"), "largest page a document query may ask for; 0 = 100 (CAIRN_MAX_QUERY_LIMIT)")
@@ -314,4 +321,13 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// requestLogLevel is where --request-log puts the per-request line: off,
+// it is still there for --log-level debug.
+func (c *config) requestLogLevel() slog.Level {
+	if c.RequestLog {
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
 }

@@ -78,7 +78,7 @@ func reportOps(b *testing.B) {
 // the benchmark ends.
 func benchServer(b *testing.B) *server {
 	b.Helper()
-	logger, err := newLogger(io.Discard, "warn")
+	logger, err := newLogger(io.Discard, "warn", "")
 	if err != nil {
 		b.Fatal(err)
 	}

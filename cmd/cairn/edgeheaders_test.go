@@ -101,14 +101,15 @@ func TestFunctionResponseHeadersStripped(t *testing.T) {
 		}
 	}
 	// Two responses: each stripped header logged twice, once per response
-	// (the two refused Set-Cookie lines of one response log once).
+	// (the two refused Set-Cookie lines of one response log once). The
+	// server logs JSON, as it does to anything but a terminal.
 	for _, h := range []string{"set-cookie", "service-worker-allowed", "cairn-seq"} {
-		lines := in.logs.lines("function response header stripped", "project="+p, "function=cookies", "header="+h)
-		if len(lines) != 2 || !strings.Contains(lines[0], "level=WARN") {
+		lines := in.logs.lines("function response header stripped", `"project":"`+p+`"`, `"function":"cookies"`, `"header":"`+h+`"`)
+		if len(lines) != 2 || !strings.Contains(lines[0], `"level":"WARN"`) {
 			t.Errorf("%s: want 2 warnings, logged %q", h, lines)
 		}
 	}
-	if lines := in.logs.lines("header=x-kept"); len(lines) != 0 {
+	if lines := in.logs.lines(`"header":"x-kept"`); len(lines) != 0 {
 		t.Errorf("an allowed header was logged: %q", lines)
 	}
 }

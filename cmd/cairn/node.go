@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/nats-io/nats.go"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cairn-dev/cairn/api"
 	"github.com/cairn-dev/cairn/projections"
@@ -27,6 +30,8 @@ type node struct {
 	reads    *projections.Projections
 	log      *eventlog.Log
 	metrics  *api.Metrics
+	// tracer is nil when --otlp-endpoint is empty; close flushes it.
+	tracer *sdktrace.TracerProvider
 }
 
 // openNode connects to (or starts) NATS and opens Badger. Projectors are
@@ -99,7 +104,10 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 	if err != nil {
 		return nil, fmt.Errorf("open read models (is another cairn using %s?): %w", cfg.DataDir, err)
 	}
-	n.reads = projections.New(n.db, n.store, projections.Options{Logger: logger})
+	if n.tracer, err = newTracerProvider(cfg.OTLPEndpoint); err != nil {
+		return nil, err
+	}
+	n.reads = projections.New(n.db, n.store, projections.Options{Logger: logger, Tracer: n.tracerProvider()})
 	n.metrics = api.NewMetrics(api.MetricsSources{
 		NATSConnected:  n.nc.IsConnected,
 		NATSReconnects: func() uint64 { return n.nc.Stats().Reconnects },
@@ -119,7 +127,7 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 		logger.Info("NATS reconnected", "url", c.ConnectedUrl())
 		n.reads.RequestSweep()
 	})
-	n.log = eventlog.New(n.store, n.reads, eventlog.Options{Logger: logger, OnAppend: n.metrics.ObserveAppend})
+	n.log = eventlog.New(n.store, n.reads, eventlog.Options{Logger: logger, OnAppend: n.metrics.ObserveAppend, Tracer: n.tracerProvider()})
 	return n, nil
 }
 
@@ -148,6 +156,21 @@ func (n *node) close() {
 	if n.embedded != nil {
 		n.embedded.Shutdown()
 	}
+	if n.tracer != nil {
+		// Flushes the spans still batched (bounded: the collector may be gone).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = n.tracer.Shutdown(ctx)
+		cancel()
+	}
+}
+
+// tracerProvider is the node's tracer provider, nil (an interface without
+// a value) when not tracing, so the parts below skip their spans.
+func (n *node) tracerProvider() trace.TracerProvider {
+	if n.tracer == nil {
+		return nil
+	}
+	return n.tracer
 }
 
 // masterKey returns the instance master key from config or the data dir.

@@ -24,7 +24,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if (*project == "") == !*all {
 		return errors.New("replay: give exactly one of --project ID or --all")
 	}
-	logger, err := newLogger(stderr, cfg.LogLevel)
+	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}

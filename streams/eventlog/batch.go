@@ -126,7 +126,7 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 			first := ack.Seq - uint64(len(msgs)-1)
 			return l.stored(ctx, stream, first, msgID, !own)
 		}
-		if err := l.reads.WaitApplied(ctx, stream, ack.Seq); err != nil {
+		if err := l.waitApplied(ctx, stream, ack.Seq); err != nil {
 			return Result{}, fmt.Errorf("wait for projection of %s seq %d: %w", stream, ack.Seq, err)
 		}
 		if after != nil {

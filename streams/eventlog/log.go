@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairn-dev/cairn/domain"
@@ -43,6 +46,9 @@ type Options struct {
 	// OnAppend, when set, observes every append attempt: its duration and
 	// result ("ok", "duplicate", "conflict", "unavailable", "full", "error").
 	OnAppend func(d time.Duration, result string)
+	// Tracer, when set, traces appends and the waits for the projection,
+	// and carries the trace context in the events' headers.
+	Tracer trace.TracerProvider
 }
 
 // Log appends events through the generic write path.
@@ -53,6 +59,7 @@ type Log struct {
 	maxAttempts int
 	log         *slog.Logger
 	onAppend    func(time.Duration, string)
+	tracer      trace.Tracer // nil: not tracing
 
 	mu      sync.Mutex
 	entropy *ulid.MonotonicEntropy
@@ -73,6 +80,9 @@ func New(store *streams.Store, reads ReadSide, opts Options) *Log {
 	}
 	if l.onAppend == nil {
 		l.onAppend = func(time.Duration, string) {}
+	}
+	if opts.Tracer != nil {
+		l.tracer = opts.Tracer.Tracer("github.com/cairn-dev/cairn/streams/eventlog")
 	}
 	return l
 }
@@ -143,6 +153,15 @@ const retryFor = 15 * time.Second
 // unavailable: the message ids make a retry of an append that was stored
 // after all come back as a duplicate.
 func (l *Log) append(ctx context.Context, a streams.Append) (ack streams.Ack, err error) {
+	if l.tracer != nil {
+		var span trace.Span
+		ctx, span = l.tracer.Start(ctx, "eventlog.append", trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("cairn.stream", a.Stream), attribute.Int("cairn.events", len(a.Msgs))))
+		defer func() { endSpan(span, err) }()
+		for i := range a.Msgs {
+			a.Msgs[i].Header = streams.InjectTrace(ctx, a.Msgs[i].Header)
+		}
+	}
 	err = l.retry(ctx, a.Stream, func() error {
 		start := time.Now()
 		ack, err = l.store.Append(ctx, a)
@@ -281,10 +300,27 @@ func (l *Log) stored(ctx context.Context, stream string, seq uint64, msgID strin
 		res.Events = append(res.Events, env)
 		res.Seq = msg.Seq
 	}
-	if err := l.reads.WaitApplied(ctx, stream, res.Seq); err != nil {
+	if err := l.waitApplied(ctx, stream, res.Seq); err != nil {
 		return Result{}, fmt.Errorf("wait for projection of %s seq %d: %w", stream, res.Seq, err)
 	}
 	return res, nil
+}
+
+// waitApplied waits until this node's projector has applied seq.
+func (l *Log) waitApplied(ctx context.Context, stream string, seq uint64) (err error) {
+	if l.tracer != nil {
+		var span trace.Span
+		ctx, span = l.tracer.Start(ctx, "eventlog.wait", trace.WithAttributes(attribute.String("cairn.stream", stream), attribute.Int64("cairn.seq", int64(seq))))
+		defer func() { endSpan(span, err) }()
+	}
+	return l.reads.WaitApplied(ctx, stream, seq)
+}
+
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // IdempotencyPrefix marks message ids derived from a client's
