@@ -299,5 +299,3 @@ func walkSealed(m protoreflect.Message, fn func(project, purpose string, sealed 
 	})
 	return err
 }
-
-
