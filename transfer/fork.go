@@ -35,10 +35,10 @@ type ForkOptions struct {
 // safely), and the read models rebuilt by the new project's projector.
 func (in *Instance) Fork(ctx context.Context, src *eventsv1.Project, opts ForkOptions) (Result, error) {
 	if opts.As == "" {
-		return Result{}, errors.New("transfer: fork needs the new project's id")
+		return Result{}, fmt.Errorf("%w: fork needs the new project's id", streams.ErrInvalid)
 	}
 	if opts.At != 0 && !opts.AtTime.IsZero() {
-		return Result{}, errors.New("transfer: fork at a sequence or at a time, not both")
+		return Result{}, fmt.Errorf("%w: fork at a sequence or at a time, not both", streams.ErrInvalid)
 	}
 	stream := streams.ProjectStream(src.GetId())
 	info, err := in.Store.StreamInfo(ctx, stream)
@@ -50,7 +50,7 @@ func (in *Instance) Fork(ctx context.Context, src *eventsv1.Project, opts ForkOp
 	case at == 0:
 		at = info.LastSeq
 	case at > info.LastSeq:
-		return Result{}, fmt.Errorf("transfer: project %s has events up to sequence %d; cannot fork at %d", src.GetId(), info.LastSeq, at)
+		return Result{}, fmt.Errorf("%w: project %s has events up to sequence %d; cannot fork at %d", streams.ErrInvalid, src.GetId(), info.LastSeq, at)
 	}
 	p := proto.CloneOf(src)
 	p.Id = opts.As

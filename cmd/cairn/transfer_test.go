@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -331,5 +332,80 @@ func TestExportImport(t *testing.T) {
 	}
 	if l := leftovers(t, dirB, "alpha"); l != "stream, object store, registry entry" {
 		t.Fatalf("imported project: %q", l)
+	}
+}
+
+// TestFork: a fork at a noted sequence (or time) has exactly the state the
+// project had then, whatever was written after.
+func TestFork(t *testing.T) {
+	dir := t.TempDir()
+	a := startInstance(t, dir)
+	key, _, files := transferFixture(t, a, "forkfrom")
+	kctx, info := as(context.Background(), key)
+	if _, err := a.databases().UpdateDocument(kctx, &cairnv1.UpdateDocumentRequest{ProjectId: "forkfrom", DatabaseId: "main", CollectionId: "posts",
+		DocumentId: "d1", Data: data(t, map[string]any{"views": 100})}); err != nil {
+		t.Fatal(err)
+	}
+	seq := info.ResponseHeader().Get("Cairn-Seq")
+	time.Sleep(20 * time.Millisecond)
+	at := time.Now().UTC()
+	time.Sleep(20 * time.Millisecond)
+	a.stop()
+	before := snapshot(t, dir, "forkfrom")
+
+	a = startInstance(t, dir)
+	kctx, _ = as(context.Background(), key)
+	for i := range 10 {
+		if _, err := a.databases().CreateDocument(kctx, &cairnv1.CreateDocumentRequest{ProjectId: "forkfrom", DatabaseId: "main", CollectionId: "posts",
+			Document: &cairnv1.DocumentInput{DocumentId: "late" + strconv.Itoa(i), Data: data(t, map[string]any{"title": "late"})}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.databases().DeleteDocument(kctx, &cairnv1.DeleteDocumentRequest{ProjectId: "forkfrom", DatabaseId: "main", CollectionId: "posts", DocumentId: "d3"}); err != nil {
+		t.Fatal(err)
+	}
+	a.uploadChunked(t, key, "forkfrom", "plain", "f2", "f2.txt", bytes.Repeat([]byte("later "), 10_000), 1<<20)
+
+	start := time.Now()
+	out, err := a.cli(t, "projects", "fork", "forkfrom", "--at", seq, "--as", "forkinto", "--keep-keys", "--keep-sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fork at %s: %s in %s", seq, strings.TrimSpace(out), time.Since(start))
+	var res struct {
+		LastSeq uint64 `json:"last_seq"`
+		Objects int    `json:"objects"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || strconv.FormatUint(res.LastSeq, 10) != seq || res.Objects != 2 {
+		t.Fatalf("fork result %s: %v (want last_seq %s, the 2 objects of f1)", out, err, seq)
+	}
+	checkFiles(t, a, "forkinto", files)
+	if r := a.fetch(t, testAdminKey, "forkinto", "plain", "f2", "download", nil); r.status != http.StatusNotFound {
+		t.Fatalf("file written after the fork point: %s", r)
+	}
+	// By time: the same point.
+	out, err = a.cli(t, "projects", "fork", "forkfrom", "--at", at.Format(time.RFC3339Nano), "--as", "forktime", "--keep-keys", "--keep-sessions")
+	if err != nil || !strings.Contains(out, `"last_seq":`+seq+",") {
+		t.Fatalf("fork at %s: %s %v (want last_seq %s)", at, out, err, seq)
+	}
+	// Bad input.
+	for _, args := range [][]string{
+		{"forkfrom", "--at", "999999", "--as", "late"},
+		{"forkfrom", "--as", "forkinto"},
+		{"forkfrom", "--at", "yesterday", "--as", "late"},
+		{"nosuch", "--as", "late"},
+	} {
+		if _, err := a.cli(t, append([]string{"projects", "fork"}, args...)...); err == nil {
+			t.Fatalf("fork %v: no error", args)
+		} else {
+			t.Logf("fork %v: %v", args, strings.SplitN(err.Error(), "\n", 2)[0])
+		}
+	}
+	a.stop()
+	if d := diffSnapshots(before, snapshot(t, dir, "forkinto")); d != "" {
+		t.Fatalf("fork differs from the project at sequence %s: %s", seq, d)
+	}
+	if l := leftovers(t, dir, "late"); l != "" {
+		t.Fatalf("failed forks left %s", l)
 	}
 }
