@@ -103,6 +103,9 @@ func positional(fs *flag.FlagSet, what string) (string, error) {
 }
 
 func projectsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) > 0 && contains([]string{"export", "import", "fork"}, args[0]) {
+		return transferCmd(ctx, args, stdout, stderr, getenv)
+	}
 	sub, rest, err := subcommand(args, "create", "list", "get", "update", "delete")
 	if err != nil {
 		return fmt.Errorf("projects: %w", err)

@@ -711,7 +711,19 @@ func TestCrossProjectIsolation(t *testing.T) {
 		{"POST", "/v1/projects/victim/functions/vfn/deployments?activate=true"},
 		{"POST", "/v1/functions/victim/vfn/x"},
 		{"GET", "/v1/functions/victim/vfn"},
+		// Export, import and fork are the operator's: no project key, not
+		// even the project's own, since a package holds all its secrets.
+		{"GET", "/v1/projects/victim/export"},
+		{"POST", "/v1/projects/import?as=stolen"},
+		{"POST", "/v1/projects/victim/fork?as=stolen"},
 	} {
+		if strings.Contains(r.path, "/export") || strings.Contains(r.path, "/import") || strings.Contains(r.path, "/fork") {
+			for _, cred := range []struct{ name, token string }{{"own key", victimKey.GetSecret()}, {"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}} {
+				if res, body := in.httpDo(t, r.method, r.path, cred.token, []byte("x"), map[string]string{"Cairn-Passphrase": "p"}); res.StatusCode != 403 {
+					t.Errorf("%s %s with the project's %s: %d %s", r.method, r.path, cred.name, res.StatusCode, body)
+				}
+			}
+		}
 		if res, body := in.httpDo(t, r.method, r.path, intruder.GetSecret(), []byte("x"), nil); res.StatusCode != 403 {
 			t.Errorf("%s %s with another project's key: %d %s", r.method, r.path, res.StatusCode, body)
 		}
