@@ -1,0 +1,3 @@
+export function Sites({ project }: { project: string }) {
+  return <p class="muted">{project}: not yet in this version of the console.</p>;
+}
