@@ -14,6 +14,18 @@ function payload(e: EventJson): [string, unknown] {
   return ["", undefined];
 }
 
+/** Shows the JSON that events carry as strings (dataJson) as JSON. */
+function readable(key: string, value: unknown): unknown {
+  if (typeof value === "string" && key.endsWith("Json")) {
+    try {
+      return JSON.parse(value);
+    } catch {
+      return value;
+    }
+  }
+  return value;
+}
+
 function actor(e: EventJson): string {
   const a = e.envelope?.actor;
   if (!a) return "";
@@ -78,7 +90,7 @@ export function Audit({ project, subject: initial }: { project: string; subject:
             <dt>Event id</dt><dd><code>{open.envelope?.id}</code></dd>
             {open.envelope?.correlationId ? <><dt>Correlation</dt><dd><code>{open.envelope.correlationId}</code></dd></> : null}
           </dl>
-          <pre id="event-json" class="json">{JSON.stringify(payload(open)[1], null, 2)}</pre>
+          <pre id="event-json" class="json">{JSON.stringify(payload(open)[1], readable, 2)}</pre>
         </Modal>
       ) : null}
     </>

@@ -23,7 +23,6 @@ export function Keys({ project }: { project: string }) {
     <>
       <h2>API keys</h2>
       <p class="muted">Keys are for servers and scripts: each works only for <code>{project}</code> and only within its scopes.</p>
-      <CreateKey project={project} onCreated={(s) => { setSecret(s); list.reload(); }} />
       {secret ? (
         <div class="secret" id="new-secret">
           <p><strong>The key's secret, shown this once:</strong> copy it now; Cairn keeps only its hash.</p>
@@ -32,6 +31,7 @@ export function Keys({ project }: { project: string }) {
           <button type="button" class="link" id="secret-done" onClick={() => setSecret(null)}>Done, hide it</button>
         </div>
       ) : null}
+      <CreateKey project={project} onCreated={(s) => { setSecret(s); list.reload(); }} />
       <Loading loading={list.loading} />
       <ErrorBox error={list.error} />
       {list.data?.length === 0 ? <Empty>No key yet.</Empty> : null}
