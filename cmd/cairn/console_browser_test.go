@@ -11,6 +11,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,32 +29,12 @@ func TestConsoleBrowser(t *testing.T) {
 	browser := edgeBrowser(t, 150*time.Second)
 	c, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	defer cancel()
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(c, actions...); err != nil {
-			edgeShot(t, c, "failed-"+name)
-			t.Fatalf("%s: %v", name, err)
-		}
+	// The tab opens now, on c: steps' timeouts are then theirs alone.
+	if err := chromedp.Do(c); err != nil {
+		t.Fatal(err)
 	}
-	// wait polls expr (JavaScript) until it is a non-empty string, and returns it.
-	wait := func(name, expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(c, chromedp.Poll[string](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
-		if err != nil {
-			edgeShot(t, c, "failed-"+name)
-			body, _ := chromedp.Run(c, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage:\n%s", name, err, body)
-		}
-		return v
-	}
-	text := func(sel string) string {
-		return `(document.querySelector(` + jsString(sel) + `)?.innerText ?? "")`
-	}
-	// setText sets a text area or input the way typing does (an input event).
-	setText := func(sel, v string) chromedp.Action[chromedp.Void] {
-		return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + jsString(sel) + `); e.value = ` + jsString(v) +
-			`; e.dispatchEvent(new Event("input", {bubbles: true})); })()`)
-	}
+	tab := &consoleTab{t: t, c: c}
+	step, wait, text, setText := tab.step, tab.wait, consoleText, consoleSetText
 
 	// A wrong key: the API's refusal, as the API words it.
 	step("open", chromedp.Navigate(in.url+"/console/"))
@@ -163,6 +145,134 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Errorf("the project's row: %q, want 1 key and 1 database", row)
 	}
 	edgeShot(t, c, "9-projects")
+}
+
+// consoleTab drives one browser tab of the console, failing t with a
+// screenshot and the page's text when a step does not happen.
+type consoleTab struct {
+	t *testing.T
+	c context.Context
+}
+
+func (p *consoleTab) step(name string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.c, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		edgeShot(p.t, p.c, "failed-"+name)
+		p.t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// wait polls expr (JavaScript) until it is a non-empty string, and returns it.
+func (p *consoleTab) wait(name, expr string) string {
+	p.t.Helper()
+	v, err := chromedp.Run(p.c, chromedp.Poll[string](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+	if err != nil {
+		edgeShot(p.t, p.c, "failed-"+name)
+		body, _ := chromedp.Run(p.c, chromedp.Evaluate[string](`document.body.innerText`))
+		p.t.Fatalf("%s: %v\npage:\n%s", name, err, body)
+	}
+	return v
+}
+
+// signIn opens the console at path and signs in with the operator key.
+func (p *consoleTab) signIn(base, path string) {
+	p.t.Helper()
+	p.step("open", chromedp.Navigate(base+"/console"+path))
+	p.step("sign in", chromedp.SendKeys(chromedp.CSS("#operator-key"), testAdminKey), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
+	p.wait("signed in", `document.querySelector("#signout") ? "yes" : ""`)
+}
+
+// consoleText is JavaScript for the text of the element sel matches ("" for none).
+func consoleText(sel string) string {
+	return `(document.querySelector(` + jsString(sel) + `)?.innerText ?? "")`
+}
+
+// consoleSetText sets a text area or input the way typing does (an input event).
+func consoleSetText(sel, v string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + jsString(sel) + `); e.value = ` + jsString(v) +
+		`; e.dispatchEvent(new Event("input", {bubbles: true})); })()`)
+}
+
+// TestConsoleScreens: storage (an upload and its preview), sites (a
+// rollback to the older deployment, a preview link on its own host) and
+// functions (a run with a payload, its logs), set up through the API.
+func TestConsoleScreens(t *testing.T) {
+	requireChromium(t)
+	in, port := edgeInstance(t)
+	op, _ := as(context.Background(), testAdminKey)
+	if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: "demo", Name: "Demo"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.storage().CreateBucket(op, &cairnv1.CreateBucketRequest{ProjectId: "demo", BucketId: "photos", Name: "photos"}); err != nil {
+		t.Fatal(err)
+	}
+	deploySite(t, in, testAdminKey, "demo", "web", map[string]string{"index.html": "<h1>v1</h1>"})
+	res, body := in.httpDo(t, "POST", "/v1/sites/demo/web/deployments?activate=true", testAdminKey, tarGz(t, map[string]string{"index.html": "<h1>v2</h1>"}), nil)
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("second deployment: %d %s", res.StatusCode, body)
+	}
+	deployJS(t, in, testAdminKey, "demo", &cairnv1.CreateFunctionRequest{FunctionId: "echo"},
+		`module.exports.default = async ({ req, res, log }) => { log("got " + req.bodyText); return res.json({ echo: JSON.parse(req.bodyText) }); };`)
+	pic := filepath.Join(t.TempDir(), "pic.png")
+	if err := os.WriteFile(pic, pngBytes(t, 64, 40), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	browser := edgeBrowser(t, 150*time.Second)
+	c, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	defer cancel()
+	// The tab opens now, on c: steps' timeouts are then theirs alone.
+	if err := chromedp.Do(c); err != nil {
+		t.Fatal(err)
+	}
+	p := &consoleTab{t: t, c: c}
+
+	// Storage: upload, and the server's preview shown.
+	p.signIn(in.url, "/p/demo/storage/photos")
+	p.wait("bucket", `document.querySelector("#upload") ? "yes" : ""`)
+	p.step("upload", chromedp.SetUploadFiles(chromedp.CSS(`#upload input[type=file]`), []string{pic}))
+	if row := p.wait("file listed", `(() => { const i = document.querySelector("#files img.preview");
+		return i && i.complete && i.naturalWidth > 0 ? document.querySelector("#files tbody").innerText : ""; })()`); !strings.Contains(row, "pic.png") || !strings.Contains(row, "image/png") {
+		t.Errorf("the files table: %q", row)
+	}
+	edgeShot(t, p.c, "1-storage")
+
+	// Sites: v2 active; rolling back to v1 serves v1 on the site's host.
+	p.step("sites", chromedp.Click(chromedp.CSS("#tab-sites")))
+	p.wait("deployments", `document.querySelectorAll("[data-site=web] .deployments tbody tr").length === 2 ? "yes" : ""`)
+	preview := p.wait("preview link", `document.querySelector("[data-site=web] .deployments a[href]")?.href ?? ""`)
+	if !strings.Contains(preview, ".web.demo.localhost:"+port) {
+		t.Errorf("the preview link %q is not on the deployment's own host", preview)
+	}
+	edgeShot(t, p.c, "2-sites")
+	p.step("roll back", chromedp.Click(chromedp.CSS(`[data-site=web] .deployments tbody tr:last-child button:not(.danger)`)))
+	p.wait("rolled back", `document.querySelector("[data-site=web] .deployments tbody tr:last-child")?.innerText.includes("active") ? "yes" : ""`)
+	req, _ := http.NewRequest("GET", in.url+"/", nil)
+	req.Host = "web.demo.localhost:" + port
+	if res, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(b), "v1") {
+			t.Errorf("after the rollback the site serves %q, want v1", b)
+		}
+	}
+
+	// Functions: a run with a payload, its logs and response.
+	p.step("functions", chromedp.Click(chromedp.CSS("#tab-functions")))
+	p.wait("function listed", consoleText("#functions tbody"))
+	p.step("open function", chromedp.Click(chromedp.CSS(`#functions tbody tr:first-child`)))
+	p.step("run", consoleSetText(`#function-panel textarea`, `{"n": 42}`), chromedp.Click(chromedp.CSS(`#function-panel button[type=submit]`)))
+	if logs := p.wait("logs", consoleText("#execution-logs")); !strings.Contains(logs, `got {"n": 42}`) {
+		t.Errorf("the execution's logs: %q", logs)
+	}
+	if page := p.wait("response", consoleText(".modal")); !strings.Contains(page, `"echo":{"n":42}`) || !strings.Contains(page, "completed") {
+		t.Errorf("the execution shown: %q", page)
+	}
+	edgeShot(t, p.c, "3-function-run")
 }
 
 // TestConsoleHeaders: the console on the API's origin with its CSP, its

@@ -31,9 +31,14 @@ export function Sites({ project }: { project: string }) {
   );
 }
 
+/** Deployments newest first (their ids are ULIDs: they sort by time). */
+function newestFirst<T extends { id?: string; createdAt?: string }>(ds: T[]): T[] {
+  return [...ds].sort((a, b) => (b.createdAt ?? "").localeCompare(a.createdAt ?? "") || (b.id ?? "").localeCompare(a.id ?? ""));
+}
+
 function SiteCard({ project, site, reload }: { project: string; site: SiteJson; reload: () => void }) {
   const siteId = site.id ?? "";
-  const deps = useLoad(async () => (await api.sites.listDeployments({ projectId: project, siteId, pageSize: 50 })).deployments ?? [], [project, siteId, site.activeDeploymentId]);
+  const deps = useLoad(async () => newestFirst((await api.sites.listDeployments({ projectId: project, siteId, pageSize: 50 })).deployments ?? []), [project, siteId, site.activeDeploymentId]);
   const [deleting, setDeleting] = useState<{ what: string; id: string } | null>(null);
   const act = useAction();
   return (
