@@ -145,6 +145,24 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Errorf("the project's row: %q, want 1 key and 1 database", row)
 	}
 	edgeShot(t, c, "9-projects")
+
+	// Deleting the project takes typing its id.
+	step("delete project", chromedp.Click(chromedp.CSS(`tr[data-project="shop"] button.danger`)))
+	if disabled, _ := chromedp.Run(c, chromedp.Evaluate[bool](`document.querySelector("#confirm-delete").disabled`)); !disabled {
+		t.Error("the delete button is enabled before the id is typed")
+	}
+	step("type id", chromedp.SendKeys(chromedp.CSS("#confirm-id"), "shop"), chromedp.Click(chromedp.CSS("#confirm-delete")))
+	wait("project gone", `!document.querySelector('tr[data-project="shop"]') && !document.querySelector(".modal") ? "yes" : ""`)
+	if _, err := in.projects().GetProject(op(t), &cairnv1.GetProjectRequest{ProjectId: "shop"}); err == nil {
+		t.Error("project shop still exists after the console deleted it")
+	}
+}
+
+// op is the operator's call context.
+func op(t *testing.T) context.Context {
+	t.Helper()
+	ctx, _ := as(context.Background(), testAdminKey)
+	return ctx
 }
 
 // consoleTab drives one browser tab of the console, failing t with a
