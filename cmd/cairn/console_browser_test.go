@@ -14,9 +14,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/cairn-dev/cairn/console"
@@ -34,6 +38,8 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	tab := &consoleTab{t: t, c: c}
+	tab.watch()
+	defer tab.check()
 	step, wait, text, setText := tab.step, tab.wait, consoleText, consoleSetText
 
 	// A wrong key: the API's refusal, as the API words it.
@@ -170,6 +176,48 @@ func op(t *testing.T) context.Context {
 type consoleTab struct {
 	t *testing.T
 	c context.Context
+
+	mu       sync.Mutex
+	problems []string // CSP refusals and uncaught exceptions
+}
+
+// watch records what the page's console says about the CSP refusing
+// something, and uncaught exceptions; check fails t on any.
+func (p *consoleTab) watch() {
+	p.t.Helper()
+	if err := chromedp.Listen(p.c, func(ev any) {
+		var problem string
+		switch e := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Source == cdplog.EntrySourceSecurity || strings.Contains(e.Entry.Text, "Content Security Policy") {
+				problem = e.Entry.Text
+			}
+		case *cdpruntime.EventExceptionThrown:
+			problem = "uncaught: " + e.ExceptionDetails.Text
+			if e.ExceptionDetails.Exception != nil {
+				problem += " " + e.ExceptionDetails.Exception.Description
+			}
+		}
+		if problem != "" {
+			p.mu.Lock()
+			p.problems = append(p.problems, problem)
+			p.mu.Unlock()
+		}
+	}); err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := chromedp.Call(p.c, cdplog.Enable, cdp.Empty{}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *consoleTab) check() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range p.problems {
+		p.t.Errorf("the page's console: %s", m)
+	}
 }
 
 func (p *consoleTab) step(name string, actions ...chromedp.Action[chromedp.Void]) {
@@ -246,6 +294,8 @@ func TestConsoleScreens(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &consoleTab{t: t, c: c}
+	p.watch()
+	defer p.check()
 
 	// Storage: upload, and the server's preview shown.
 	p.signIn(in.url, "/p/demo/storage/photos")
