@@ -314,6 +314,7 @@ func New(cfg Config) (http.Handler, error) {
 	s.mountStorage(mux)
 	s.mountFunctions(mux)
 	s.mountTransfer(mux)
+	s.mountConsole(mux)
 	mux.HandleFunc("GET "+realtimePath, s.serveRealtime)
 	mux.HandleFunc("GET /v1/projects/{project}/jwks.json", s.serveJWKS)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

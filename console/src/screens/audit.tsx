@@ -1,0 +1,98 @@
+// The audit log: the project's events (EventsService.ListEvents), filtered
+// by subject, each opened whole.
+import { useEffect, useState } from "preact/hooks";
+import type { EventJson } from "@cairn/gen/events_pb.js";
+import { api, when } from "../api.js";
+import { Empty, ErrorBox, Loading, Modal, base, useAction } from "../ui.js";
+
+const reserved = new Set(["id", "occurredAt", "actor", "correlationId"]);
+
+/** The envelope's payload name ("documentCreated") and value. */
+function payload(e: EventJson): [string, unknown] {
+  const env = (e.envelope ?? {}) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(env)) if (!reserved.has(k)) return [k, v];
+  return ["", undefined];
+}
+
+/** Shows the JSON that events carry as strings (dataJson) as JSON. */
+function readable(key: string, value: unknown): unknown {
+  if (typeof value === "string" && key.endsWith("Json")) {
+    try {
+      return JSON.parse(value);
+    } catch {
+      return value;
+    }
+  }
+  return value;
+}
+
+function actor(e: EventJson): string {
+  const a = e.envelope?.actor;
+  if (!a) return "";
+  const kind = (a.kind ?? "").replace("KIND_", "").toLowerCase();
+  return kind + (a.id ? " " + a.id : "");
+}
+
+export function Audit({ project, subject: initial }: { project: string; subject: string }) {
+  const [subject, setSubject] = useState(initial);
+  const [query, setQuery] = useState(initial);
+  const [events, setEvents] = useState<EventJson[]>([]);
+  const [next, setNext] = useState("");
+  const [open, setOpen] = useState<EventJson | null>(null);
+  const [loaded, setLoaded] = useState(false);
+  const act = useAction();
+  const load = async (token: string) => {
+    const r = await api.events.listEvents({ projectId: project, subject: query, pageSize: 200, pageToken: token });
+    setEvents((x) => (token ? [...x, ...(r.events ?? [])] : r.events ?? []));
+    setNext(r.nextPageToken ?? "");
+    setLoaded(true);
+  };
+  useEffect(() => {
+    setLoaded(false);
+    setEvents([]);
+    void act.run(() => load(""));
+  }, [project, query]);
+  return (
+    <>
+      <h2>Audit log</h2>
+      <form class="inline" id="audit-filter" onSubmit={(e) => {
+        e.preventDefault();
+        history.replaceState(null, "", `${base}/p/${project}/audit${subject ? "?subject=" + encodeURIComponent(subject) : ""}`);
+        setQuery(subject.trim());
+      }}>
+        <input name="subject" class="wide" placeholder="subject filter, e.g. keys.> or databases.main.collections.*.documents.>" value={subject}
+          onInput={(e) => setSubject(e.currentTarget.value)} />
+        <button type="submit">Filter</button>
+      </form>
+      <p class="muted">Subjects are relative to the project; <code>*</code> matches one token, a final <code>&gt;</code> the rest. Oldest first.</p>
+      <Loading loading={act.busy && !loaded} />
+      <ErrorBox error={act.error} />
+      {loaded && events.length === 0 ? <Empty>No event{query ? " matches " + query : ""}.</Empty> : null}
+      {events.length ? (
+        <table id="events">
+          <thead><tr><th>Seq</th><th>Time</th><th>Subject</th><th>Event</th><th>Actor</th></tr></thead>
+          <tbody>{events.map((e) => (
+            <tr key={e.seq} data-seq={e.seq} class="clickable" onClick={() => setOpen(e)}>
+              <td class="num">{e.seq}</td><td class="muted">{when(e.time)}</td>
+              <td><button type="button" class="link mono">{e.subject}</button></td>
+              <td>{payload(e)[0]}</td><td>{actor(e)}</td>
+            </tr>
+          ))}</tbody>
+        </table>
+      ) : null}
+      {next ? <button type="button" onClick={() => void act.run(() => load(next))} disabled={act.busy}>Load more</button> : null}
+      {open ? (
+        <Modal title={`Event ${open.seq}: ${open.subject}`} onClose={() => setOpen(null)}>
+          <dl class="meta">
+            <dt>Time</dt><dd>{when(open.time)}</dd>
+            <dt>Type</dt><dd>{payload(open)[0]}</dd>
+            <dt>Actor</dt><dd>{actor(open)}</dd>
+            <dt>Event id</dt><dd><code>{open.envelope?.id}</code></dd>
+            {open.envelope?.correlationId ? <><dt>Correlation</dt><dd><code>{open.envelope.correlationId}</code></dd></> : null}
+          </dl>
+          <pre id="event-json" class="json">{JSON.stringify(payload(open)[1], readable, 2)}</pre>
+        </Modal>
+      ) : null}
+    </>
+  );
+}

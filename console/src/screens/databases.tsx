@@ -1,0 +1,328 @@
+// Databases: databases and their collections; a collection's attributes,
+// indexes and a grid of its documents (create, edit, delete as JSON; filters).
+import { useState } from "preact/hooks";
+import type { JsonObject, JsonValue } from "../api.js";
+import type { AttributeJson, DocumentJson, FilterJson, IndexJson } from "@cairn/gen/databases_pb.js";
+import { api, when } from "../api.js";
+import { ConfirmDelete, Empty, ErrorBox, Link, Loading, Modal, useAction, useLoad } from "../ui.js";
+
+export function Databases({ project }: { project: string }) {
+  const dbs = useLoad(async () => (await api.databases.listDatabases({ projectId: project, limit: 1000 })).databases ?? [], [project]);
+  const [id, setId] = useState("");
+  const [deleting, setDeleting] = useState<string | null>(null);
+  const act = useAction();
+  return (
+    <>
+      <h2>Databases</h2>
+      <form class="inline" id="create-database" onSubmit={async (e) => {
+        e.preventDefault();
+        if (await act.run(() => api.databases.createDatabase({ projectId: project, databaseId: id, name: id }))) { setId(""); dbs.reload(); }
+      }}>
+        <input name="databaseId" placeholder="database id" value={id} onInput={(e) => setId(e.currentTarget.value)} />
+        <button type="submit" class="primary" disabled={act.busy}>Create database</button>
+        <ErrorBox error={act.error} />
+      </form>
+      <Loading loading={dbs.loading} />
+      <ErrorBox error={dbs.error} />
+      {dbs.data?.length === 0 ? <Empty>No database yet.</Empty> : null}
+      {dbs.data?.map((d) => (
+        <div class="card" key={d.id} data-database={d.id}>
+          <div class="card-head">
+            <h3>{d.id} <span class="muted">{d.name !== d.id ? d.name : ""}{d.enabled === false ? " (disabled)" : ""}</span></h3>
+            <button type="button" class="danger small" onClick={() => setDeleting(d.id ?? "")}>Delete</button>
+          </div>
+          <Collections project={project} db={d.id ?? ""} />
+        </div>
+      ))}
+      {deleting ? <ConfirmDelete what="database" id={deleting} onClose={() => setDeleting(null)}
+        onConfirm={async () => { await api.databases.deleteDatabase({ projectId: project, databaseId: deleting }); dbs.reload(); }} /> : null}
+    </>
+  );
+}
+
+function Collections({ project, db }: { project: string; db: string }) {
+  const colls = useLoad(async () => (await api.databases.listCollections({ projectId: project, databaseId: db, limit: 1000 })).collections ?? [], [project, db]);
+  const [id, setId] = useState("");
+  const [docSecurity, setDocSecurity] = useState(false);
+  const act = useAction();
+  return (
+    <>
+      <ErrorBox error={colls.error} />
+      {colls.data && colls.data.length > 0 ? (
+        <table class="collections">
+          <thead><tr><th>Collection</th><th>Attributes</th><th>Indexes</th><th>Permissions</th><th>Created</th></tr></thead>
+          <tbody>{colls.data.map((c) => (
+            <tr key={c.id}>
+              <td><Link to={`/p/${project}/databases/${db}/${c.id}`} class="strong">{c.id}</Link></td>
+              <td class="num">{c.attributes?.length ?? 0}</td><td class="num">{c.indexes?.length ?? 0}</td>
+              <td>{(c.permissions ?? []).map((p) => <span class="chip" key={p}>{p}</span>)}{c.documentSecurity ? <span class="chip">document security</span> : null}</td>
+              <td class="muted">{when(c.createdAt)}</td>
+            </tr>
+          ))}</tbody>
+        </table>
+      ) : colls.data ? <Empty>No collection yet.</Empty> : null}
+      <form class="inline create-collection" onSubmit={async (e) => {
+        e.preventDefault();
+        if (await act.run(() => api.databases.createCollection({ projectId: project, databaseId: db, collectionId: id, name: id, documentSecurity: docSecurity }))) {
+          setId("");
+          colls.reload();
+        }
+      }}>
+        <input name="collectionId" placeholder="new collection id" value={id} onInput={(e) => setId(e.currentTarget.value)} />
+        <label class="check"><input type="checkbox" checked={docSecurity} onChange={(e) => setDocSecurity(e.currentTarget.checked)} /> document security</label>
+        <button type="submit" disabled={act.busy}>Create collection</button>
+        <ErrorBox error={act.error} />
+      </form>
+    </>
+  );
+}
+
+const attributeTypes = ["string", "integer", "float", "boolean", "datetime", "email", "url", "ip", "enum"];
+const short = (t: string | undefined, prefix: string) => (t ?? "").replace(prefix, "").toLowerCase();
+
+export function CollectionView({ project, db, coll }: { project: string; db: string; coll: string }) {
+  const ids = { projectId: project, databaseId: db, collectionId: coll };
+  const c = useLoad(async () => (await api.databases.getCollection(ids)).collection, [project, db, coll]);
+  const [tab, setTab] = useState<"documents" | "attributes" | "indexes">("documents");
+  const [deleting, setDeleting] = useState(false);
+  const attrs = c.data?.attributes ?? [];
+  return (
+    <>
+      <div class="card-head">
+        <h2><Link to={`/p/${project}/databases`}>{db}</Link> / <span id="collection-id">{coll}</span></h2>
+        <button type="button" class="danger small" onClick={() => setDeleting(true)}>Delete collection</button>
+      </div>
+      <Loading loading={c.loading} />
+      <ErrorBox error={c.error} />
+      <nav class="subtabs">
+        {(["documents", "attributes", "indexes"] as const).map((t) => (
+          <button type="button" key={t} id={"subtab-" + t} class={tab === t ? "tab active" : "tab"} onClick={() => setTab(t)}>{t}</button>
+        ))}
+      </nav>
+      {tab === "attributes" ? <Attributes ids={ids} attrs={attrs} reload={c.reload} /> : null}
+      {tab === "indexes" ? <Indexes ids={ids} attrs={attrs} indexes={c.data?.indexes ?? []} reload={c.reload} /> : null}
+      {tab === "documents" && c.data ? <Documents ids={ids} attrs={attrs} /> : null}
+      {deleting ? <ConfirmDelete what="collection" id={coll} onClose={() => setDeleting(false)}
+        onConfirm={async () => { await api.databases.deleteCollection(ids); history.back(); }} /> : null}
+    </>
+  );
+}
+
+type Ids = { projectId: string; databaseId: string; collectionId: string };
+
+function Attributes({ ids, attrs, reload }: { ids: Ids; attrs: AttributeJson[]; reload: () => void }) {
+  const [key, setKey] = useState("");
+  const [type, setType] = useState("string");
+  const [size, setSize] = useState("255");
+  const [required, setRequired] = useState(false);
+  const [array, setArray] = useState(false);
+  const [elements, setElements] = useState("");
+  const act = useAction();
+  return (
+    <>
+      {attrs.length ? (
+        <table id="attributes">
+          <thead><tr><th>Key</th><th>Type</th><th>Size</th><th>Required</th><th>Array</th><th>Default</th><th>Status</th><th /></tr></thead>
+          <tbody>{attrs.map((a) => (
+            <tr key={a.key}>
+              <td><code>{a.key}</code></td><td>{short(a.type, "ATTRIBUTE_TYPE_")}{a.elements?.length ? ` (${a.elements.join(", ")})` : ""}</td>
+              <td class="num">{a.size && a.size !== "0" ? a.size : ""}</td><td>{a.required ? "yes" : ""}</td><td>{a.array ? "yes" : ""}</td>
+              <td><code>{a.default === undefined ? "" : JSON.stringify(a.default)}</code></td>
+              <td>{a.status}{a.error ? <span class="error-text"> {a.error}</span> : null}</td>
+              <td><button type="button" class="danger small" onClick={() => void act.run(async () => { await api.databases.deleteAttribute({ ...ids, key: a.key ?? "" }); reload(); })}>Delete</button></td>
+            </tr>
+          ))}</tbody>
+        </table>
+      ) : <Empty>No attribute: documents may hold any field.</Empty>}
+      <form class="card" id="create-attribute" onSubmit={async (e) => {
+        e.preventDefault();
+        const attribute: AttributeJson = { key, type: `ATTRIBUTE_TYPE_${type.toUpperCase()}` as AttributeJson["type"], required, array };
+        if (type === "string") attribute.size = size;
+        if (type === "enum") attribute.elements = elements.split(",").map((s) => s.trim()).filter(Boolean);
+        if (await act.run(() => api.databases.createAttribute({ ...ids, attribute }))) { setKey(""); reload(); }
+      }}>
+        <h3>New attribute</h3>
+        <div class="row">
+          <label>Key <input name="attributeKey" value={key} onInput={(e) => setKey(e.currentTarget.value)} /></label>
+          <label>Type <select name="attributeType" value={type} onChange={(e) => setType(e.currentTarget.value)}>
+            {attributeTypes.map((t) => <option key={t} value={t}>{t}</option>)}</select></label>
+          {type === "string" ? <label>Size <input name="attributeSize" type="number" min="1" value={size} onInput={(e) => setSize(e.currentTarget.value)} /></label> : null}
+          {type === "enum" ? <label>Elements <input placeholder="a, b, c" value={elements} onInput={(e) => setElements(e.currentTarget.value)} /></label> : null}
+          <label class="check"><input type="checkbox" checked={required} onChange={(e) => setRequired(e.currentTarget.checked)} /> required</label>
+          <label class="check"><input type="checkbox" checked={array} onChange={(e) => setArray(e.currentTarget.checked)} /> array</label>
+        </div>
+        <ErrorBox error={act.error} />
+        <button type="submit" class="primary" disabled={act.busy}>Create attribute</button>
+      </form>
+    </>
+  );
+}
+
+function Indexes({ ids, attrs, indexes, reload }: { ids: Ids; attrs: AttributeJson[]; indexes: IndexJson[]; reload: () => void }) {
+  const [key, setKey] = useState("");
+  const [type, setType] = useState("key");
+  const [on, setOn] = useState("");
+  const act = useAction();
+  return (
+    <>
+      {indexes.length ? (
+        <table id="indexes">
+          <thead><tr><th>Key</th><th>Type</th><th>Attributes</th><th>Status</th><th /></tr></thead>
+          <tbody>{indexes.map((x) => (
+            <tr key={x.key}>
+              <td><code>{x.key}</code></td><td>{short(x.type, "INDEX_TYPE_")}</td>
+              <td>{(x.attributes ?? []).map((a, i) => a + (x.desc?.[i] ? " ↓" : "")).join(", ")}</td>
+              <td>{x.status}{x.error ? <span class="error-text"> {x.error}</span> : null}</td>
+              <td><button type="button" class="danger small" onClick={() => void act.run(async () => { await api.databases.deleteIndex({ ...ids, key: x.key ?? "" }); reload(); })}>Delete</button></td>
+            </tr>
+          ))}</tbody>
+        </table>
+      ) : <Empty>No index.</Empty>}
+      <form class="card" onSubmit={async (e) => {
+        e.preventDefault();
+        const attributes = on.split(",").map((s) => s.trim()).filter(Boolean);
+        const index: IndexJson = { key, type: `INDEX_TYPE_${type.toUpperCase()}` as IndexJson["type"],
+          attributes: attributes.map((a) => a.replace(/^-/, "")), desc: attributes.map((a) => a.startsWith("-")) };
+        if (await act.run(() => api.databases.createIndex({ ...ids, index }))) { setKey(""); reload(); }
+      }}>
+        <h3>New index</h3>
+        <div class="row">
+          <label>Key <input value={key} onInput={(e) => setKey(e.currentTarget.value)} /></label>
+          <label>Type <select value={type} onChange={(e) => setType(e.currentTarget.value)}>
+            {["key", "unique", "fulltext"].map((t) => <option key={t} value={t}>{t}</option>)}</select></label>
+          <label>Attributes <input placeholder={attrs.map((a) => a.key).slice(0, 2).join(", ") || "title, -$createdAt"} value={on}
+            onInput={(e) => setOn(e.currentTarget.value)} /></label>
+        </div>
+        <p class="muted">Comma-separated; a leading <code>-</code> sorts that attribute descending.</p>
+        <ErrorBox error={act.error} />
+        <button type="submit" class="primary" disabled={act.busy}>Create index</button>
+      </form>
+    </>
+  );
+}
+
+const operators = ["equal", "not_equal", "less_than", "less_than_equal", "greater_than", "greater_than_equal",
+  "starts_with", "ends_with", "contains", "search", "is_null", "is_not_null"];
+
+/** A filter value as typed: JSON when it parses (numbers, booleans), else the text. */
+function typedValue(s: string): JsonValue {
+  try {
+    return JSON.parse(s) as JsonValue;
+  } catch {
+    return s;
+  }
+}
+
+function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
+  const [filter, setFilter] = useState<{ attribute: string; op: string; value: string }>({ attribute: attrs[0]?.key ?? "", op: "equal", value: "" });
+  const [applied, setApplied] = useState<FilterJson[]>([]);
+  const [page, setPage] = useState(0);
+  const pageSize = 25;
+  const docs = useLoad(async () => api.databases.listDocuments({ ...ids, filters: applied, limit: pageSize, offset: page * pageSize, total: true, orders: [{ attribute: "$createdAt", desc: true }] }),
+    [ids.projectId, ids.databaseId, ids.collectionId, JSON.stringify(applied), page]);
+  const [editing, setEditing] = useState<DocumentJson | "new" | null>(null);
+  const [deleting, setDeleting] = useState<string | null>(null);
+  const columns = attrs.map((a) => a.key ?? "");
+  const rows = docs.data?.documents ?? [];
+  // Fields the documents hold that no attribute declares are shown too.
+  for (const d of rows) for (const k of Object.keys(d.data ?? {})) if (!columns.includes(k) && columns.length < 12) columns.push(k);
+  const total = Number(docs.data?.total ?? rows.length);
+  return (
+    <>
+      <form class="inline filters" id="filter" onSubmit={(e) => {
+        e.preventDefault();
+        setPage(0);
+        const op = `OPERATOR_${filter.op.toUpperCase()}` as FilterJson["op"];
+        setApplied(filter.attribute ? [{ op, attribute: filter.attribute, values: filter.op.startsWith("is_") ? [] : [typedValue(filter.value)] }] : []);
+      }}>
+        <select value={filter.attribute} onChange={(e) => setFilter({ ...filter, attribute: e.currentTarget.value })}>
+          <option value="">(no filter)</option>
+          {["$id", ...columns].map((k) => <option key={k} value={k}>{k}</option>)}
+        </select>
+        <select value={filter.op} onChange={(e) => setFilter({ ...filter, op: e.currentTarget.value })}>
+          {operators.map((o) => <option key={o} value={o}>{o.replace(/_/g, " ")}</option>)}
+        </select>
+        <input placeholder="value (JSON or text)" value={filter.value} onInput={(e) => setFilter({ ...filter, value: e.currentTarget.value })} />
+        <button type="submit">Filter</button>
+        {applied.length ? <button type="button" class="link" onClick={() => { setApplied([]); setPage(0); }}>clear</button> : null}
+        <span class="spacer" />
+        <button type="button" class="primary" id="new-document" onClick={() => setEditing("new")}>New document</button>
+      </form>
+      <Loading loading={docs.loading} />
+      <ErrorBox error={docs.error} />
+      {docs.data && rows.length === 0 ? <Empty>No document{applied.length ? " matches" : " yet"}.</Empty> : null}
+      {rows.length ? (
+        <div class="grid-wrap">
+          <table id="documents" class="grid">
+            <thead><tr><th>$id</th>{columns.map((k) => <th key={k}>{k}</th>)}<th>version</th><th>updated</th><th /></tr></thead>
+            <tbody>{rows.map((d) => (
+              <tr key={d.id} data-document={d.id}>
+                <td><button type="button" class="link mono" onClick={() => setEditing(d)}>{d.id}</button></td>
+                {columns.map((k) => <td key={k} class="cell">{cell((d.data ?? {})[k])}</td>)}
+                <td class="num">{d.version}</td><td class="muted">{when(d.updatedAt)}</td>
+                <td><button type="button" class="danger small" onClick={() => setDeleting(d.id ?? "")}>Delete</button></td>
+              </tr>
+            ))}</tbody>
+          </table>
+        </div>
+      ) : null}
+      {docs.data ? (
+        <p class="pager muted">
+          {total} document{total === 1 ? "" : "s"}{docs.data.totalCapped ? " or more" : ""}
+          {page > 0 ? <button type="button" class="link" onClick={() => setPage(page - 1)}>← previous</button> : null}
+          {(page + 1) * pageSize < total ? <button type="button" class="link" onClick={() => setPage(page + 1)}>next →</button> : null}
+        </p>
+      ) : null}
+      {editing ? <DocumentEditor ids={ids} attrs={attrs} doc={editing === "new" ? null : editing} onClose={() => setEditing(null)} onSaved={() => { setEditing(null); docs.reload(); }} /> : null}
+      {deleting ? <ConfirmDelete what="document" id={deleting} onClose={() => setDeleting(null)}
+        onConfirm={async () => { await api.databases.deleteDocument({ ...ids, documentId: deleting }); docs.reload(); }} /> : null}
+    </>
+  );
+}
+
+function cell(v: JsonValue | undefined): string {
+  if (v === undefined || v === null) return "";
+  const s = typeof v === "string" ? v : JSON.stringify(v);
+  return s.length > 80 ? s.slice(0, 77) + "…" : s;
+}
+
+function DocumentEditor({ ids, attrs, doc, onClose, onSaved }: { ids: Ids; attrs: AttributeJson[]; doc: DocumentJson | null; onClose: () => void; onSaved: () => void }) {
+  const skeleton: JsonObject = {};
+  for (const a of attrs) skeleton[a.key ?? ""] = a.default ?? (a.array ? [] : a.type === "ATTRIBUTE_TYPE_BOOLEAN" ? false : a.type === "ATTRIBUTE_TYPE_INTEGER" || a.type === "ATTRIBUTE_TYPE_FLOAT" ? 0 : "");
+  const [id, setId] = useState("");
+  const [text, setText] = useState(JSON.stringify(doc ? doc.data ?? {} : skeleton, null, 2));
+  const [perms, setPerms] = useState((doc?.permissions ?? []).join("\n"));
+  const act = useAction();
+  return (
+    <Modal title={doc ? `Document ${doc.id}` : "New document"} onClose={onClose}>
+      <form id="document-editor" onSubmit={async (e) => {
+        e.preventDefault();
+        await act.run(async () => {
+          let data: JsonObject;
+          try {
+            data = JSON.parse(text) as JsonObject;
+          } catch (err) {
+            throw new Error("The data is not JSON: " + String(err));
+          }
+          const permissions = perms.split("\n").map((s) => s.trim()).filter(Boolean);
+          if (doc) {
+            await api.databases.updateDocument({ ...ids, documentId: doc.id ?? "", data, permissions: { values: permissions }, expectedVersion: doc.version ?? "0" });
+          } else {
+            await api.databases.createDocument({ ...ids, document: { documentId: id || "unique()", data, ...(permissions.length ? { permissions: { values: permissions } } : {}) } });
+          }
+          onSaved();
+        });
+      }}>
+        {doc ? <p class="muted">version {doc.version} · created {when(doc.createdAt)} · updated {when(doc.updatedAt)}</p>
+          : <label>Document id <input name="documentId" placeholder="unique() — leave empty for a generated id" value={id} onInput={(e) => setId(e.currentTarget.value)} /></label>}
+        <label>Data (JSON)<textarea name="data" rows={12} class="mono" value={text} onInput={(e) => setText(e.currentTarget.value)} /></label>
+        <label>Permissions (one a line, e.g. <code>read("any")</code>)<textarea name="permissions" rows={3} class="mono" value={perms} onInput={(e) => setPerms(e.currentTarget.value)} /></label>
+        <ErrorBox error={act.error} />
+        <div class="actions">
+          <button type="button" onClick={onClose}>Cancel</button>
+          <button type="submit" class="primary" id="save-document" disabled={act.busy}>{doc ? "Save" : "Create"}</button>
+        </div>
+      </form>
+    </Modal>
+  );
+}

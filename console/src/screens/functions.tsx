@@ -1,0 +1,115 @@
+// Functions: the list; a function run with a payload; its executions with
+// their logs, errors and response. Deploying code is the CLI's.
+import { useState } from "preact/hooks";
+import type { ExecutionJson, FunctionJson } from "@cairn/gen/functions_pb.js";
+import { api, when } from "../api.js";
+import { Empty, ErrorBox, Loading, Modal, useAction, useLoad } from "../ui.js";
+
+function toBase64(s: string): string {
+  let bin = "";
+  for (const b of new TextEncoder().encode(s)) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+function fromBase64(s: string | undefined): string {
+  if (!s) return "";
+  try {
+    return new TextDecoder().decode(Uint8Array.from(atob(s), (c) => c.charCodeAt(0)));
+  } catch {
+    return s;
+  }
+}
+
+const status = (s: string | undefined) => (s ?? "").replace("EXECUTION_STATUS_", "").toLowerCase();
+
+export function Functions({ project }: { project: string }) {
+  const fns = useLoad(async () => (await api.functions.listFunctions({ projectId: project, limit: 1000 })).functions ?? [], [project]);
+  const [open, setOpen] = useState<string | null>(null);
+  return (
+    <>
+      <h2>Functions</h2>
+      <p class="muted">Create and deploy with the CLI: <code>cairn functions deploy --project {project} …</code>.</p>
+      <Loading loading={fns.loading} />
+      <ErrorBox error={fns.error} />
+      {fns.data?.length === 0 ? <Empty>No function yet.</Empty> : null}
+      {fns.data && fns.data.length > 0 ? (
+        <table id="functions">
+          <thead><tr><th>Function</th><th>Runtime</th><th>Triggers</th><th>Active deployment</th><th>Queued</th><th>Updated</th></tr></thead>
+          <tbody>{fns.data.map((f) => (
+            <tr key={f.id} class="clickable" onClick={() => setOpen(open === f.id ? null : f.id ?? "")}>
+              <td><button type="button" class="link strong">{f.id}</button>{f.enabled === false ? " (disabled)" : ""}</td>
+              <td>{f.runtime}</td>
+              <td>{(f.events ?? []).map((e) => <span class="chip" key={e}>{e}</span>)}{f.schedule ? <span class="chip">{f.schedule}</span> : null}
+                {(f.execute ?? []).length ? <span class="chip">execute: {(f.execute ?? []).join(", ")}</span> : null}</td>
+              <td><code>{f.activeDeploymentId}</code></td><td class="num">{f.queued ?? "0"}</td><td class="muted">{when(f.updatedAt)}</td>
+            </tr>
+          ))}</tbody>
+        </table>
+      ) : null}
+      {open ? <FunctionPanel project={project} fn={fns.data?.find((f) => f.id === open) ?? { id: open }} /> : null}
+    </>
+  );
+}
+
+function FunctionPanel({ project, fn }: { project: string; fn: FunctionJson }) {
+  const functionId = fn.id ?? "";
+  const execs = useLoad(async () => (await api.functions.listExecutions({ projectId: project, functionId, limit: 50 })).executions ?? [], [project, functionId]);
+  const [payload, setPayload] = useState("{}");
+  const [method, setMethod] = useState("POST");
+  const [path, setPath] = useState("/");
+  const [async, setAsync] = useState(false);
+  const [shown, setShown] = useState<ExecutionJson | null>(null);
+  const act = useAction();
+  return (
+    <div class="card" id="function-panel">
+      <h3>Run {functionId}</h3>
+      <form onSubmit={async (e) => {
+        e.preventDefault();
+        await act.run(async () => {
+          const r = await api.functions.createExecution({ projectId: project, functionId, body: toBase64(payload), method, path, async,
+            headers: { "content-type": "application/json" } });
+          if (r.execution) setShown(r.execution);
+          execs.reload();
+        });
+      }}>
+        <div class="row">
+          <label>Method <select value={method} onChange={(e) => setMethod(e.currentTarget.value)}>
+            {["POST", "GET", "PUT", "PATCH", "DELETE"].map((m) => <option key={m}>{m}</option>)}</select></label>
+          <label>Path <input value={path} onInput={(e) => setPath(e.currentTarget.value)} /></label>
+          <label class="check"><input type="checkbox" checked={async} onChange={(e) => setAsync(e.currentTarget.checked)} /> asynchronous</label>
+        </div>
+        <label>Payload<textarea rows={5} class="mono" value={payload} onInput={(e) => setPayload(e.currentTarget.value)} /></label>
+        <ErrorBox error={act.error} />
+        <button type="submit" class="primary" disabled={act.busy}>Run</button>
+      </form>
+      <h3>Executions</h3>
+      <ErrorBox error={execs.error} />
+      {execs.data?.length === 0 ? <Empty>No execution yet.</Empty> : null}
+      {execs.data && execs.data.length > 0 ? (
+        <table class="executions">
+          <thead><tr><th>Execution</th><th>Trigger</th><th>Status</th><th>Response</th><th>Duration</th><th>Created</th></tr></thead>
+          <tbody>{execs.data.map((x) => (
+            <tr key={x.id} class="clickable" onClick={() => setShown(x)}>
+              <td><button type="button" class="link mono">{x.id}</button></td><td>{x.trigger}</td>
+              <td><span class={x.status === "EXECUTION_STATUS_FAILED" ? "chip warn" : "chip"}>{status(x.status)}</span></td>
+              <td class="num">{x.responseStatus || ""}</td><td class="num">{x.durationMs ?? "0"} ms</td><td class="muted">{when(x.createdAt)}</td>
+            </tr>
+          ))}</tbody>
+        </table>
+      ) : null}
+      {shown ? (
+        <Modal title={`Execution ${shown.id}`} onClose={() => setShown(null)}>
+          <dl class="meta">
+            <dt>Status</dt><dd>{status(shown.status)}</dd>
+            <dt>Request</dt><dd>{shown.requestMethod} {shown.requestPath}</dd>
+            <dt>Response</dt><dd>{shown.responseStatus || ""}</dd>
+            <dt>Duration</dt><dd>{shown.durationMs ?? "0"} ms</dd>
+          </dl>
+          <h3>Logs</h3><pre class="logs" id="execution-logs">{shown.logs || "(none)"}</pre>
+          {shown.errors ? <><h3>Errors</h3><pre class="logs error-text">{shown.errors}</pre></> : null}
+          <h3>Response body</h3><pre class="logs">{fromBase64(shown.responseBody) || "(empty)"}</pre>
+        </Modal>
+      ) : null}
+    </div>
+  );
+}

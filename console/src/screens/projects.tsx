@@ -1,0 +1,86 @@
+// Projects: the list with a few figures each, create, delete (typing the id).
+import { useState } from "preact/hooks";
+import type { ProjectJson } from "@cairn/gen/projects_pb.js";
+import { api, all, bytes, when } from "../api.js";
+import { ConfirmDelete, Empty, ErrorBox, Link, Loading, navigate, useAction, useLoad } from "../ui.js";
+
+export function Projects() {
+  const list = useLoad(() => all(async (pageToken) => {
+    const r = await api.projects.listProjects({ pageSize: 200, pageToken });
+    return { items: r.projects ?? [], next: r.nextPageToken ?? "" };
+  }), []);
+  const [deleting, setDeleting] = useState<string | null>(null);
+  return (
+    <section class="screen">
+      <h2>Projects</h2>
+      <CreateProject onCreated={(id) => navigate(`/p/${id}/keys`)} />
+      <Loading loading={list.loading} />
+      <ErrorBox error={list.error} />
+      {list.data && list.data.length === 0 ? <Empty>No project yet: create one above.</Empty> : null}
+      {list.data && list.data.length > 0 ? (
+        <table id="projects">
+          <thead><tr><th>Project</th><th>Name</th><th>Keys</th><th>Databases</th><th>Sites</th><th>Functions</th><th>Storage</th><th>Created</th><th /></tr></thead>
+          <tbody>{list.data.map((p) => <ProjectRow key={p.id} p={p} onDelete={() => setDeleting(p.id ?? "")} />)}</tbody>
+        </table>
+      ) : null}
+      {deleting ? (
+        <ConfirmDelete what="project" id={deleting} onClose={() => setDeleting(null)}
+          onConfirm={async () => { await api.projects.deleteProject({ projectId: deleting }); list.reload(); }} />
+      ) : null}
+    </section>
+  );
+}
+
+/** One project and its figures, each from an existing list or usage call. */
+function ProjectRow({ p, onDelete }: { p: ProjectJson; onDelete: () => void }) {
+  const id = p.id ?? "";
+  const figures = useLoad(async () => {
+    const projectId = id;
+    const count = (f: () => Promise<unknown[] | undefined>) => f().then((x) => String((x ?? []).length), () => "–");
+    const [keys, dbs, sites, fns, usage] = await Promise.all([
+      count(async () => (await api.keys.listKeys({ projectId, pageSize: 1000 })).keys),
+      count(async () => (await api.databases.listDatabases({ projectId, limit: 1000 })).databases),
+      count(async () => (await api.sites.listSites({ projectId, pageSize: 1000 })).sites),
+      count(async () => (await api.functions.listFunctions({ projectId, limit: 1000 })).functions),
+      api.storage.getStorageUsage({ projectId }).then(
+        (u) => `${bytes(u.usedBytes)}${u.quotaBytes && u.quotaBytes !== "0" ? " of " + bytes(u.quotaBytes) : ""} · ${u.files ?? "0"} files`,
+        () => "–"),
+    ]);
+    return { keys, dbs, sites, fns, usage };
+  }, [id]);
+  const f = figures.data;
+  return (
+    <tr data-project={id}>
+      <td><Link to={`/p/${id}/keys`} class="strong">{id}</Link></td>
+      <td>{p.name}</td>
+      <td class="num">{f?.keys ?? "…"}</td>
+      <td class="num">{f?.dbs ?? "…"}</td>
+      <td class="num">{f?.sites ?? "…"}</td>
+      <td class="num">{f?.fns ?? "…"}</td>
+      <td>{f?.usage ?? "…"}</td>
+      <td class="muted">{when(p.createdAt)}</td>
+      <td><button type="button" class="danger small" onClick={onDelete}>Delete</button></td>
+    </tr>
+  );
+}
+
+function CreateProject({ onCreated }: { onCreated: (id: string) => void }) {
+  const [id, setId] = useState("");
+  const [name, setName] = useState("");
+  const act = useAction();
+  return (
+    <form class="inline" id="create-project" onSubmit={async (e) => {
+      e.preventDefault();
+      let created = "";
+      if (await act.run(async () => {
+        const r = await api.projects.createProject({ projectId: id, name: name || id });
+        created = r.project?.id ?? id;
+      })) onCreated(created);
+    }}>
+      <input name="projectId" placeholder="project id (a-z, 0-9, -)" value={id} onInput={(e) => setId(e.currentTarget.value)} />
+      <input name="name" placeholder="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+      <button type="submit" class="primary" disabled={act.busy}>Create project</button>
+      <ErrorBox error={act.error} />
+    </form>
+  );
+}
