@@ -241,8 +241,32 @@ func BenchmarkTransfer(b *testing.B) {
 		}
 		return time.Since(t0), eventsDone, cr.n
 	}
+	// appended watches the stream of project id from t0 until it holds
+	// sequence seq and returns how long that took (0 if stop came first):
+	// an import's or fork's writes, before registration and read models.
+	appended := func(id string, seq uint64, t0 time.Time) (wait func() time.Duration) {
+		stop := make(chan struct{})
+		got := make(chan time.Duration, 1)
+		go func() {
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				if i, err := srv.node.store.StreamInfo(ctx, streams.ProjectStream(id)); err == nil && i.LastSeq >= seq {
+					got <- time.Since(t0)
+					return
+				}
+				select {
+				case <-stop:
+					got <- 0
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+		return func() time.Duration { close(stop); return <-got }
+	}
 	var imports, forks int
-	importPkg := func(b *testing.B) time.Duration {
+	importPkg := func(b *testing.B) (time.Duration, time.Duration) {
 		imports++
 		as := p + "-imp" + strconv.Itoa(imports)
 		f, err := os.Open(pkg)
@@ -251,6 +275,7 @@ func BenchmarkTransfer(b *testing.B) {
 		}
 		defer f.Close()
 		t0 := time.Now()
+		wait := appended(as, events, t0)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.url+"/v1/projects/import?"+url.Values{"as": {as}}.Encode(), f)
 		req.Header.Set("Content-Type", "application/x-tar")
 		res, err := hc.Do(operator(req))
@@ -264,13 +289,14 @@ func BenchmarkTransfer(b *testing.B) {
 		if res.StatusCode != http.StatusOK || json.Unmarshal(body, &r) != nil || r.Events < events || r.ObjectBytes == 0 {
 			b.Fatalf("import: %d %s", res.StatusCode, truncateBody(body))
 		}
-		return d
+		return d, wait()
 	}
 	mid := events / 2
-	fork := func(b *testing.B) time.Duration {
+	fork := func(b *testing.B) (time.Duration, time.Duration) {
 		forks++
 		as := p + "-fork" + strconv.Itoa(forks)
 		t0 := time.Now()
+		wait := appended(as, mid, t0)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.url+"/v1/projects/"+p+"/fork?"+
 			url.Values{"as": {as}, "at": {strconv.FormatUint(mid, 10)}}.Encode(), nil)
 		res, err := hc.Do(operator(req))
@@ -287,12 +313,12 @@ func BenchmarkTransfer(b *testing.B) {
 		if forks == 1 {
 			b.Logf("fork at %d: %d events, %d objects (%d bytes) in %s", mid, r.Events, r.Objects, r.ObjectBytes, d.Round(time.Millisecond))
 		}
-		return d
+		return d, wait()
 	}
 
 	// The steps take turns in each round, so a noisy neighbour slows them
 	// alike and the ratios compare neighbours.
-	var readT, getT, exportT, exportEventsT, importT, forkT time.Duration
+	var readT, getT, exportT, exportEventsT, importT, importWriteT, forkT, forkWriteT time.Duration
 	var readBytes, getBytes, pkgBytes int64
 	rounds := 0
 	b.ResetTimer()
@@ -303,17 +329,20 @@ func BenchmarkTransfer(b *testing.B) {
 		getT, getBytes = getT+d, getBytes+n
 		d, de, n := export(b)
 		exportT, exportEventsT, pkgBytes = exportT+d, exportEventsT+de, pkgBytes+n
-		importT += importPkg(b)
-		forkT += fork(b)
+		d, dw := importPkg(b)
+		importT, importWriteT = importT+d, importWriteT+dw
+		d, dw = fork(b)
+		forkT, forkWriteT = forkT+d, forkWriteT+dw
 		rounds++
 	}
 	b.StopTimer()
 	ev := float64(events) * float64(rounds)
 	rate := func(d time.Duration) float64 { return ev / d.Seconds() }
-	b.Logf("%d rounds: %d events, stream %d bytes, objects %d bytes, package %d bytes; raw read %s, raw get %s, export %s (events part %s), import %s, fork %s",
+	b.Logf("%d rounds: %d events, stream %d bytes, objects %d bytes, package %d bytes; raw read %s, raw get %s, export %s (events part %s), import %s (written %s), fork %s (written %s)",
 		rounds, events, readBytes/int64(rounds), getBytes/int64(rounds), pkgBytes/int64(rounds),
 		readT.Round(time.Millisecond), getT.Round(time.Millisecond), exportT.Round(time.Millisecond),
-		exportEventsT.Round(time.Millisecond), importT.Round(time.Millisecond), forkT.Round(time.Millisecond))
+		exportEventsT.Round(time.Millisecond), importT.Round(time.Millisecond), importWriteT.Round(time.Millisecond),
+		forkT.Round(time.Millisecond), forkWriteT.Round(time.Millisecond))
 	b.ReportMetric(rate(readT), "raw-read-events/s")
 	b.ReportMetric(mbps(readBytes, readT), "raw-read-MB/s")
 	b.ReportMetric(mbps(getBytes, getT), "raw-get-MB/s")
@@ -329,7 +358,13 @@ func BenchmarkTransfer(b *testing.B) {
 	b.ReportMetric(mbps(pkgBytes, importT), "import-MB/s")
 	b.ReportMetric(100*readT.Seconds()/importT.Seconds(), "import-%-of-raw-read")
 	b.ReportMetric(100*(readT+getT).Seconds()/importT.Seconds(), "import-%-of-raw-read+get")
+	if importWriteT > 0 {
+		b.ReportMetric(100*importWriteT.Seconds()/importT.Seconds(), "import-%-writing")
+	}
 	b.ReportMetric(forkT.Seconds()/float64(rounds), "fork-middle-s")
+	if forkWriteT > 0 {
+		b.ReportMetric(forkWriteT.Seconds()/float64(rounds), "fork-middle-written-s")
+	}
 }
 
 // countingWriter counts the bytes written through it.
