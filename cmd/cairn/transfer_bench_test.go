@@ -56,10 +56,14 @@ const benchTransferFile = 4 << 20
 //	import       POST /v1/projects/import?as=<new id> of that package:
 //	             events/s and MB/s of the package, until the answer (which
 //	             waits for the new project's read models to be built);
-//	             percentage of raw-read and of raw-read + raw-get
+//	             percentage of raw-read and of raw-read + raw-get;
+//	             import-%-writing: the share of that time until the new
+//	             stream held every event (polled every 10 ms), the rest
+//	             being registration and the read models' build
 //	fork-middle  POST /v1/projects/<p>/fork?at=<last seq/2>&as=<new id>:
 //	             seconds (events copied, referenced objects copied, read
-//	             models built)
+//	             models built); fork-middle-written-s until the new
+//	             stream held the copied events
 //
 // MB/s is go test's: 10^6 bytes per second.
 func BenchmarkTransfer(b *testing.B) {
