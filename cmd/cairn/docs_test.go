@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // TestConfigurationTableListsEveryFlag keeps the configuration table
@@ -81,5 +82,51 @@ func TestDocsHaveNoConflictMarkersOrOutsideLinks(t *testing.T) {
 				t.Errorf("%s: link to %s: %v", p, target, err)
 			}
 		}
+		// Links to a heading (#anchor, or file.md#anchor) must find it.
+		for _, m := range regexp.MustCompile(`\]\(([^)#\s]*)#([^)\s]+)\)`).FindAllStringSubmatch(string(b), -1) {
+			file := p
+			if m[1] != "" {
+				if strings.Contains(m[1], "://") || !strings.HasSuffix(m[1], ".md") {
+					continue
+				}
+				file = filepath.Join(filepath.Dir(p), m[1])
+			}
+			if !markdownAnchors(t, file)[m[2]] {
+				t.Errorf("%s: link to %s#%s: no such heading", p, m[1], m[2])
+			}
+		}
 	}
+}
+
+// markdownAnchors returns the anchors GitHub gives a markdown file's headings:
+// lower case, punctuation dropped, spaces as hyphens (headings inside code
+// blocks are not headings).
+func markdownAnchors(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	code := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "```") {
+			code = !code
+		}
+		m := regexp.MustCompile(`^#{1,6} (.+)$`).FindStringSubmatch(line)
+		if code || m == nil {
+			continue
+		}
+		var s strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(m[1])) {
+			switch {
+			case r == ' ':
+				s.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				s.WriteRune(r)
+			}
+		}
+		anchors[s.String()] = true
+	}
+	return anchors
 }
