@@ -16,7 +16,7 @@ import (
 
 // The browser edge: which host serves what (api/hosts), a site's own API
 // under pinnedPrefix, and which browser origins may call a project
-// (api/origins). See DESIGN §10 and the README's "Browser apps".
+// (api/origins). See DESIGN §10 and docs/browser-apps.md.
 
 // pinnedPrefix is where every user-content host serves its own project's
 // API: same-origin for the site's pages, pinned to that project.

@@ -15,7 +15,7 @@ import (
 // DefaultSyncInterval is Cairn's default fsync interval for the embedded
 // server: an acknowledged write survives a process crash at once (it is in
 // the OS page cache) and a power loss can lose at most this interval.
-// nats-server's own default is 2 minutes (DESIGN.md §8). Why 1 s (README,
+// nats-server's own default is 2 minutes (DESIGN.md §8). Why 1 s (docs/operations.md,
 // Durability): the write rate is the same at 10 ms, 100 ms and 1 s, but
 // JetStream fsyncs every stream's index each interval, busy or idle, so
 // shorter intervals cost streams/interval fsyncs per second: at 10,000

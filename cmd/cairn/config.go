@@ -114,7 +114,7 @@ func (c *config) trustedProxies() ([]netip.Prefix, error) {
 }
 
 // defaultSync is the embedded JetStream fsync interval, chosen from the
-// curve measured with 'cairn bench' (README, Durability).
+// curve measured with 'cairn bench' (docs/operations.md, Durability).
 var defaultSync = streams.DefaultSyncInterval.String()
 
 func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {

@@ -13,7 +13,7 @@ import (
 	"connectrpc.com/connect/v2"
 )
 
-// Defaults of the connection and body limits (README, Limits).
+// Defaults of the connection and body limits (docs/operations.md, Limits).
 const (
 	defaultMaxConnsPerAddr = 256
 	defaultBodyReadTimeout = 30 * time.Second

@@ -3,23 +3,25 @@ package main
 import (
 	"flag"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 )
 
-// TestConfigurationTableListsEveryFlag keeps the README's configuration
-// table from drifting: every flag of `cairn serve` has a row naming it and,
-// when it has one, its environment variable.
+// TestConfigurationTableListsEveryFlag keeps the configuration table
+// (docs/configuration.md) from drifting: every flag of `cairn serve` has a row
+// naming it and, when it has one, its environment variable.
 func TestConfigurationTableListsEveryFlag(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := map[string]string{}
 	for _, line := range strings.Split(string(readme), "\n") {
-		// The configuration table comes first; later tables (Durability)
-		// reuse flag names as row labels.
+		// The first row naming a flag is the table's (a later table may
+		// reuse flag names as row labels).
 		if m := regexp.MustCompile("^\\| `(--[a-z0-9-]+)`").FindStringSubmatch(line); m != nil && rows[m[1]] == "" {
 			rows[m[1]] = line
 		}
@@ -31,30 +33,100 @@ func TestConfigurationTableListsEveryFlag(t *testing.T) {
 	fs.VisitAll(func(f *flag.Flag) {
 		row, ok := rows["--"+f.Name]
 		if !ok {
-			t.Errorf("README's Configuration table has no row for --%s (%s)", f.Name, f.Usage)
+			t.Errorf("docs/configuration.md has no row for --%s (%s)", f.Name, f.Usage)
 			return
 		}
 		if m := envRe.FindStringSubmatch(f.Usage); m != nil && !strings.Contains(row, m[1]) {
-			t.Errorf("README's row for --%s does not name %s", f.Name, m[1])
+			t.Errorf("docs/configuration.md's row for --%s does not name %s", f.Name, m[1])
 		}
 	})
 }
 
 // TestDocsHaveNoConflictMarkersOrOutsideLinks: the documentation stays
-// readable in a clone (.ci/run checks the whole repository too).
+// readable in a clone (.ci/run checks the whole repository too). A relative
+// link may not climb above the repository's root: from README.md no `](../`,
+// from docs/*.md and deploy/README.md (one level down) no `](../../`.
 func TestDocsHaveNoConflictMarkersOrOutsideLinks(t *testing.T) {
-	for _, p := range []string{"../../README.md", "../../docs/browser-apps.md", "../../deploy/README.md"} {
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) == 0 {
+		t.Fatal("no docs/*.md found")
+	}
+	paths := append([]string{"../../README.md", "../../deploy/README.md"}, docs...)
+	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
+		}
+		outside := "](../"
+		if p != "../../README.md" {
+			outside = "](../../"
 		}
 		for i, line := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(line, "<<<<<<< ") || strings.HasPrefix(line, ">>>>>>> ") {
 				t.Errorf("%s:%d: merge-conflict marker", p, i+1)
 			}
-			if strings.Contains(line, "](../") {
+			if strings.Contains(line, outside) {
 				t.Errorf("%s:%d: a link that leaves the repository", p, i+1)
 			}
 		}
+		// Links into the repository must name something that exists.
+		for _, m := range regexp.MustCompile(`\]\(([^)#\s]+)(#[^)\s]*)?\)`).FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(p), target)); err != nil {
+				t.Errorf("%s: link to %s: %v", p, target, err)
+			}
+		}
+		// Links to a heading (#anchor, or file.md#anchor) must find it.
+		for _, m := range regexp.MustCompile(`\]\(([^)#\s]*)#([^)\s]+)\)`).FindAllStringSubmatch(string(b), -1) {
+			file := p
+			if m[1] != "" {
+				if strings.Contains(m[1], "://") || !strings.HasSuffix(m[1], ".md") {
+					continue
+				}
+				file = filepath.Join(filepath.Dir(p), m[1])
+			}
+			if !markdownAnchors(t, file)[m[2]] {
+				t.Errorf("%s: link to %s#%s: no such heading", p, m[1], m[2])
+			}
+		}
 	}
+}
+
+// markdownAnchors returns the anchors GitHub gives a markdown file's headings:
+// lower case, punctuation dropped, spaces as hyphens (headings inside code
+// blocks are not headings).
+func markdownAnchors(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	code := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "```") {
+			code = !code
+		}
+		m := regexp.MustCompile(`^#{1,6} (.+)$`).FindStringSubmatch(line)
+		if code || m == nil {
+			continue
+		}
+		var s strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(m[1])) {
+			switch {
+			case r == ' ':
+				s.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				s.WriteRune(r)
+			}
+		}
+		anchors[s.String()] = true
+	}
+	return anchors
 }

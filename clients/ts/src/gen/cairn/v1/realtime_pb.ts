@@ -568,7 +568,7 @@ export const ConnectionStatusSchema: GenEnum<ConnectionStatus, ConnectionStatusJ
 /**
  * RealtimeService streams a project's events to its clients, filtered by
  * channel and by what the caller may read at the moment of each event. The
- * same protocol runs over a WebSocket at /v1/realtime (README "Realtime"),
+ * same protocol runs over a WebSocket at /v1/realtime (docs/realtime.md),
  * where subscriptions can also change on an open connection. Callers: end
  * users (session or JWT), guests (Cairn-Project header), keys of the
  * project with events.read, operators.

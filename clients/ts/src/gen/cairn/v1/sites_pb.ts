@@ -1311,8 +1311,8 @@ export const SiteDomainStatusSchema: GenEnum<SiteDomainStatus, SiteDomainStatusJ
 /**
  * SitesService manages a project's static sites and their deployments.
  * Callers: operators, or a key with sites.read / sites.write. Files are
- * uploaded over plain HTTP (an archive, or content-addressed blobs); see the
- * README.
+ * uploaded over plain HTTP (an archive, or content-addressed blobs); see
+ * docs/sites.md.
  *
  * @generated from service cairn.v1.SitesService
  */

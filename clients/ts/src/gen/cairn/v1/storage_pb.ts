@@ -1925,7 +1925,7 @@ export const CompressionSchema: GenEnum<Compression, CompressionJson> = /*@__PUR
 /**
  * StorageService is a project's file storage, as in Appwrite: buckets with
  * permissions and settings hold files. File bytes travel over plain HTTP
- * (README "Storage"): POST /v1/storage/buckets/{b}/files (multipart form, or
+ * (docs/storage.md): POST /v1/storage/buckets/{b}/files (multipart form, or
  * raw body in chunks with Content-Range), GET …/files/{f}/download, /view and
  * /preview. Callers: operators, keys of the project (scopes buckets.read/write,
  * files.read/write), and end users following bucket and file permissions.
