@@ -7,12 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"google.golang.org/protobuf/types/known/structpb"
 
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
@@ -33,29 +28,10 @@ import (
 func BenchmarkEdge(b *testing.B) {
 	ctx := context.Background()
 	srv := benchServer(b)
-	cl := clients{client: benchConnect(srv.url)}
 	const p = "edge"
+	readableDocFixture(b, srv.url, p)
+	cl := clients{client: benchConnect(srv.url)}
 	op := authed(ctx, testAdminKey)
-	if _, err := cl.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: p, Name: p}); err != nil {
-		b.Fatal(err)
-	}
-	dbs := cl.databases()
-	if _, err := dbs.CreateDatabase(op, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: "main", Name: "Main"}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := dbs.CreateCollection(op, &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: "main", CollectionId: "notes", Name: "notes",
-		Permissions: []string{`read("any")`}}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := dbs.CreateAttribute(op, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: "notes",
-		Attribute: &cairnv1.Attribute{Key: "title", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 64}}); err != nil {
-		b.Fatal(err)
-	}
-	data, _ := structpb.NewStruct(map[string]any{"title": "hello"})
-	if _, err := dbs.CreateDocument(op, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "notes",
-		Document: &cairnv1.DocumentInput{DocumentId: "d1", Data: data}}); err != nil {
-		b.Fatal(err)
-	}
 	const app = "https://app.example.com"
 	if _, err := cl.users().UpdateAuthSettings(op, &cairnv1.UpdateAuthSettingsRequest{ProjectId: p,
 		Settings: &cairnv1.AuthSettings{AllowedOrigins: []string{app}}}); err != nil {
@@ -98,45 +74,15 @@ func BenchmarkEdge(b *testing.B) {
 		{"preflight", http.MethodOptions, srv.url + get, app, cors},
 		{"get-site-api", http.MethodPost, site + "/_cairn" + get, site, ok},
 	}
-	// The variants take turns in short rounds, so a noisy neighbour slows
-	// them alike and their ratios hold.
-	const clients, perRound = 16, 400
-	elapsed := make([]time.Duration, len(variants))
-	count := make([]int, len(variants))
-	b.ResetTimer()
-	for round := 0; round < max(1, b.N); round++ {
-		for i, v := range variants {
-			start := time.Now()
-			var wg sync.WaitGroup
-			var failed atomic.Value
-			for c := 0; c < clients; c++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for j := 0; j < perRound/clients; j++ {
-						res, err := do(v.method, v.url, v.origin)
-						if err != nil || !v.want(res) {
-							failed.Store(fmt.Sprintf("%s: %v %v", v.name, err, res))
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			if f := failed.Load(); f != nil {
-				b.Fatal(f)
-			}
-			elapsed[i] += time.Since(start)
-			count[i] += perRound
-		}
-	}
-	b.StopTimer()
-	base := float64(count[0]) / elapsed[0].Seconds()
+	turns := make([]turn, len(variants))
 	for i, v := range variants {
-		rate := float64(count[i]) / elapsed[i].Seconds()
-		b.ReportMetric(rate, v.name+"/s")
-		if i > 0 {
-			b.ReportMetric(100*rate/base, v.name+"-%-of-no-origin")
-		}
+		turns[i] = turn{v.name, func() error {
+			res, err := do(v.method, v.url, v.origin)
+			if err == nil && !v.want(res) {
+				err = fmt.Errorf("%d %v", res.StatusCode, res.Header)
+			}
+			return err
+		}}
 	}
+	runInTurns(b, 16, 400, turns)
 }

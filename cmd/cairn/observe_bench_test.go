@@ -6,14 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"google.golang.org/protobuf/types/known/structpb"
-
-	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
 
 // BenchmarkObserve measures what the request log and tracing cost a read:
@@ -54,7 +47,7 @@ func BenchmarkObserve(b *testing.B) {
 		}
 		b.Cleanup(func() { srv.shutdown(logger) })
 		v.url = srv.url + "/cairn.v1.DatabasesService/GetDocument"
-		observeFixture(b, srv.url)
+		readableDocFixture(b, srv.url, "obs")
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	get := func(u string) error {
@@ -71,71 +64,9 @@ func BenchmarkObserve(b *testing.B) {
 		}
 		return nil
 	}
-	// The variants take turns in short rounds, so a noisy neighbour slows
-	// them alike and their ratios hold.
-	const clients, perRound = 16, 400
-	elapsed := make([]time.Duration, len(variants))
-	count := make([]int, len(variants))
-	b.ResetTimer()
-	for round := 0; round < max(1, b.N); round++ {
-		for i, v := range variants {
-			start := time.Now()
-			var wg sync.WaitGroup
-			var failed atomic.Value
-			for c := 0; c < clients; c++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for j := 0; j < perRound/clients; j++ {
-						if err := get(v.url); err != nil {
-							failed.Store(fmt.Sprintf("%s: %v", v.name, err))
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			if f := failed.Load(); f != nil {
-				b.Fatal(f)
-			}
-			elapsed[i] += time.Since(start)
-			count[i] += perRound
-		}
-	}
-	b.StopTimer()
-	base := float64(count[0]) / elapsed[0].Seconds()
+	turns := make([]turn, len(variants))
 	for i, v := range variants {
-		rate := float64(count[i]) / elapsed[i].Seconds()
-		b.ReportMetric(rate, v.name+"/s")
-		if i > 0 {
-			b.ReportMetric(100*rate/base, v.name+"-%-of-quiet")
-		}
+		turns[i] = turn{v.name, func() error { return get(v.url) }}
 	}
-}
-
-// observeFixture makes project obs with document d1 readable by anyone.
-func observeFixture(b *testing.B, url string) {
-	ctx := context.Background()
-	cl := clients{client: benchConnect(url)}
-	op := authed(ctx, testAdminKey)
-	if _, err := cl.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: "obs", Name: "obs"}); err != nil {
-		b.Fatal(err)
-	}
-	dbs := cl.databases()
-	if _, err := dbs.CreateDatabase(op, &cairnv1.CreateDatabaseRequest{ProjectId: "obs", DatabaseId: "main", Name: "Main"}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := dbs.CreateCollection(op, &cairnv1.CreateCollectionRequest{ProjectId: "obs", DatabaseId: "main", CollectionId: "notes", Name: "notes",
-		Permissions: []string{`read("any")`}}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := dbs.CreateAttribute(op, &cairnv1.CreateAttributeRequest{ProjectId: "obs", DatabaseId: "main", CollectionId: "notes",
-		Attribute: &cairnv1.Attribute{Key: "title", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 64}}); err != nil {
-		b.Fatal(err)
-	}
-	data, _ := structpb.NewStruct(map[string]any{"title": "hello"})
-	if _, err := dbs.CreateDocument(op, &cairnv1.CreateDocumentRequest{ProjectId: "obs", DatabaseId: "main", CollectionId: "notes",
-		Document: &cairnv1.DocumentInput{DocumentId: "d1", Data: data}}); err != nil {
-		b.Fatal(err)
-	}
+	runInTurns(b, 16, 400, turns)
 }
