@@ -423,12 +423,14 @@ func (g *guardedStream) Receive(msg any) error {
 	if ps, ok := msg.(projectScoped); ok {
 		project = ps.GetProjectId()
 	}
-	if pin := pinnedProject(g.ctx); pin != "" && project == "" {
-		// A site's page need not know its project: its API is pinned.
-		project = fillProjectID(msg, pin)
-	}
-	if pin := pinnedProject(g.ctx); pin != "" && project != pin {
-		return pinnedRefusal(pin)
+	if pin := pinnedProject(g.ctx); pin != "" {
+		if project == "" {
+			// A site's page need not know its project: its API is pinned.
+			project = fillProjectID(msg, pin)
+		}
+		if project != pin {
+			return pinnedRefusal(pin)
+		}
 	}
 	if err := g.s.checkOrigin(g.ctx, project); err != nil {
 		return err
