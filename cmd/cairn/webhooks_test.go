@@ -282,3 +282,50 @@ func TestWebhookSSRFGuard(t *testing.T) {
 	}
 	t.Fatal("no delivery attempt recorded")
 }
+
+// Deliveries survive a restart: events written while the receiver fails
+// go out, in order, once it recovers after the server restarted; and
+// events written right after CreateWebhook answered are delivered even if
+// the server restarts before its delivery loop started.
+func TestWebhooksAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	flags := []string{"--webhook-allow", "127.0.0.1", "--webhook-max-backoff", "1s"}
+	in := startInstance(t, dir, flags...)
+	key := newProjectWithKey(t, in, "wh-r", append(docScopes, "webhooks.read", "webhooks.write")...)
+	ctx, _ := as(context.Background(), key)
+	docsFixture(t, ctx, in.databases(), "wh-r", "posts", []string{`read("any")`}, false)
+	rcv := newHookReceiver(t)
+	rcv.fail = 1 << 30
+	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-r", WebhookId: "hook", Name: "hook",
+		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.secret = []byte(res.GetSecret())
+	want := []string{"r1", "r2", "r3"}
+	for _, id := range want {
+		if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-r", DatabaseId: "main", CollectionId: "posts",
+			Document: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id})}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.stop()
+	in = startInstance(t, dir, flags...)
+	defer in.stop()
+	rcv.mu.Lock()
+	rcv.fail = 0
+	rcv.mu.Unlock()
+	if got := rcv.accepted(3); !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	time.Sleep(500 * time.Millisecond)
+	ok := 0
+	for _, h := range rcv.hits() {
+		if h.status == 200 {
+			ok++
+		}
+	}
+	if ok != 3 {
+		t.Fatalf("%d accepted deliveries, want 3: %+v", ok, rcv.hits())
+	}
+}
