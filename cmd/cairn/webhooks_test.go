@@ -328,4 +328,18 @@ func TestWebhooksAcrossRestart(t *testing.T) {
 	if ok != 3 {
 		t.Fatalf("%d accepted deliveries, want 3: %+v", ok, rcv.hits())
 	}
+	// The read model with webhooks and delivery records rebuilds equal.
+	in.stop()
+	n := openStopped(t, dir)
+	defer n.close()
+	kv := checkRebuild(t, n, "wh-r", "with webhook deliveries")
+	deliveries := 0
+	for _, e := range kv {
+		if strings.HasPrefix(e.Key, "p/wh-r/whdeliveries/") {
+			deliveries++
+		}
+	}
+	if deliveries < 4 {
+		t.Fatalf("%d delivery records in the read model", deliveries)
+	}
 }
