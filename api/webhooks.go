@@ -40,7 +40,7 @@ func webhookOut(w *eventsv1.Webhook) *cairnv1.Webhook {
 		return nil
 	}
 	return &cairnv1.Webhook{Id: w.GetId(), ProjectId: w.GetProjectId(), Name: w.GetName(), Url: w.GetUrl(), Events: w.GetEvents(),
-		Enabled: w.GetEnabled(), CreatedAt: w.GetCreatedAt(), UpdatedAt: w.GetUpdatedAt()}
+		Enabled: w.GetEnabled(), CreatedAt: w.GetCreatedAt(), UpdatedAt: w.GetUpdatedAt(), PausedAt: w.GetPausedAt(), PausedReason: w.GetPausedReason()}
 }
 
 func webhookDeliveryOut(d *eventsv1.WebhookDelivery) *cairnv1.WebhookDelivery {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,10 @@ type WebhookOptions struct {
 	Timeout time.Duration
 	// MaxBackoff bounds the wait between attempts at one event (1 min).
 	MaxBackoff time.Duration
+	// PauseAfter pauses a webhook after this many failed attempts in a
+	// row (counted per node; 0: never): its events wait until an update
+	// enables it again.
+	PauseAfter int
 }
 
 // runWebhookWorkers keeps, on this node, one delivery loop per webhook of
@@ -81,9 +86,10 @@ func (s *Server) reconcileWebhooks(ctx context.Context, mu *sync.Mutex, running 
 					wctx, cancel := context.WithCancel(ctx)
 					running[l.key()] = cancel
 					start := dw.Since + 1
+					fails := 0 // failed attempts in a row; handle runs one at a time
 					go s.retryQuiet(wctx, "webhook "+l.key(), func() error {
 						return s.store.ConsumeWebhook(wctx, l.project, l.uid, start, func(ctx context.Context, a streams.WebhookAttempt) time.Duration {
-							return s.deliverWebhook(ctx, l, a)
+							return s.deliverWebhook(ctx, l, a, &fails)
 						})
 					})
 				}
@@ -124,7 +130,7 @@ func (s *Server) retryQuiet(ctx context.Context, what string, run func() error) 
 // deliverWebhook makes one attempt at delivering one event of l's project
 // to webhook l and records it; it returns 0 when the event is done with
 // (delivered, or not for this webhook), else when to try again.
-func (s *Server) deliverWebhook(ctx context.Context, l webhookLoop, a streams.WebhookAttempt) time.Duration {
+func (s *Server) deliverWebhook(ctx context.Context, l webhookLoop, a streams.WebhookAttempt, fails *int) time.Duration {
 	rel := strings.TrimPrefix(a.Subject, "cairn."+l.project+".")
 	if strings.HasPrefix(rel, "webhooks.") {
 		return 0 // webhooks' own events (delivery records) never go out
@@ -141,6 +147,10 @@ func (s *Server) deliverWebhook(ctx context.Context, l webhookLoop, a streams.We
 	}
 	if w.GetUid() != l.uid || !webhook.Wants(w, rel) {
 		return 0
+	}
+	if w.GetPausedAt() != nil {
+		*fails = 0
+		return time.Second // held until enabled again
 	}
 	env, err := eventlog.Decode(a.Data)
 	if err != nil {
@@ -181,7 +191,21 @@ func (s *Server) deliverWebhook(ctx context.Context, l webhookLoop, a streams.We
 		s.logger.Warn("webhooks: recording a delivery", "webhook", l.key(), "seq", a.Seq, "err", err)
 	}
 	if r.OK() {
+		*fails = 0
 		return 0
+	}
+	if *fails++; s.webhookOpts.PauseAfter > 0 && *fails >= s.webhookOpts.PauseAfter {
+		*fails = 0
+		reason := fmt.Sprintf("%d failed attempts in a row; last: %s", s.webhookOpts.PauseAfter, cmp.Or(r.Err, fmt.Sprint("status ", r.Status)))
+		_, err := s.log.Write(ctx, eventlog.WebhookAggregate(l.project, l.id), systemMeta(), eventlog.Decide(webhook.Evolve, func(st webhook.State) ([]*eventsv1.Envelope, error) {
+			return webhook.Decide(st, webhook.Pause{UID: l.uid, Reason: reason, Now: s.log.Now()})
+		}))
+		if err != nil {
+			s.logger.Warn("webhooks: pausing", "webhook", l.key(), "err", err)
+		} else {
+			s.logger.Warn("webhooks: paused", "webhook", l.key(), "reason", reason)
+		}
+		return time.Second
 	}
 	return webhooks.Backoff(a.Attempt, s.webhookOpts.MaxBackoff)
 }

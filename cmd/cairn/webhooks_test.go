@@ -343,3 +343,59 @@ func TestWebhooksAcrossRestart(t *testing.T) {
 		t.Fatalf("%d delivery records in the read model", deliveries)
 	}
 }
+
+// A webhook failing --webhook-pause-after times in a row pauses: its
+// events wait, and go out in order once it is enabled again.
+func TestWebhookPause(t *testing.T) {
+	in := startInstance(t, t.TempDir(), "--webhook-allow", "127.0.0.1", "--webhook-max-backoff", "1s", "--webhook-pause-after", "2")
+	key := newProjectWithKey(t, in, "wh-p", append(docScopes, "webhooks.read", "webhooks.write")...)
+	ctx, _ := as(context.Background(), key)
+	docsFixture(t, ctx, in.databases(), "wh-p", "posts", []string{`read("any")`}, false)
+	rcv := newHookReceiver(t)
+	rcv.fail = 1 << 30
+	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-p", WebhookId: "hook", Name: "hook",
+		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.mu.Lock()
+	rcv.secret = []byte(res.GetSecret())
+	rcv.mu.Unlock()
+	write := func(id string) {
+		if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-p", DatabaseId: "main", CollectionId: "posts",
+			Document: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id})}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("p1")
+	deadline := time.Now().Add(20 * time.Second)
+	var w *cairnv1.Webhook
+	for time.Now().Before(deadline) {
+		g, err := in.webhooks().GetWebhook(ctx, &cairnv1.GetWebhookRequest{ProjectId: "wh-p", WebhookId: "hook"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w = g.GetWebhook(); w.GetPausedAt() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if w.GetPausedAt() == nil || !strings.Contains(w.GetPausedReason(), "status 500") {
+		t.Fatalf("not paused: %v", w)
+	}
+	rcv.mu.Lock()
+	rcv.fail = 0
+	rcv.mu.Unlock()
+	write("p2")
+	time.Sleep(2 * time.Second)
+	if n := len(rcv.hits()); n != 2 {
+		t.Fatalf("a paused webhook made %d requests, want the 2 before it paused", n)
+	}
+	on := true
+	if _, err := in.webhooks().UpdateWebhook(ctx, &cairnv1.UpdateWebhookRequest{ProjectId: "wh-p", WebhookId: "hook", Enabled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcv.accepted(2); !slices.Equal(got, []string{"p1", "p2"}) {
+		t.Fatalf("after resuming: %v", got)
+	}
+}

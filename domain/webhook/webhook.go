@@ -45,6 +45,14 @@ type Update struct {
 // Delete removes the webhook.
 type Delete struct{ Now time.Time }
 
+// Pause holds the deliveries of the webhook with UID (the system, after
+// repeated failures) until an update enables it again.
+type Pause struct {
+	UID, Reason string
+	Now         time.Time
+}
+
+func (Pause) isCommand()  {}
 func (Create) isCommand() {}
 func (Update) isCommand() {}
 func (Delete) isCommand() {}
@@ -152,6 +160,10 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		}
 		if c.Enabled != nil {
 			w.Enabled = *c.Enabled
+			if *c.Enabled {
+				// Enabling resumes a paused webhook.
+				w.PausedAt, w.PausedReason = nil, ""
+			}
 		}
 		if len(c.SecretSealed) > 0 {
 			w.SecretSealed = c.SecretSealed
@@ -160,6 +172,15 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 			return nil, nil
 		}
 		w.UpdatedAt = timestamppb.New(c.Now)
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_WebhookUpdated{WebhookUpdated: &eventsv1.WebhookUpdated{Webhook: w}}}}, nil
+	case Pause:
+		// A webhook gone, replaced, disabled or already paused: nothing to do.
+		if state == nil || state.GetUid() != c.UID || !state.GetEnabled() || state.GetPausedAt() != nil {
+			return nil, nil
+		}
+		w := proto.CloneOf(state)
+		ts := timestamppb.New(c.Now)
+		w.PausedAt, w.PausedReason, w.UpdatedAt = ts, c.Reason, ts
 		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_WebhookUpdated{WebhookUpdated: &eventsv1.WebhookUpdated{Webhook: w}}}}, nil
 	case Delete:
 		if state == nil {

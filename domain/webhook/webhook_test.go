@@ -56,6 +56,25 @@ func TestLifecycle(t *testing.T) {
 	if !webhook.Wants(w, "databases.d.collections.c.documents.x.create") || webhook.Wants(w, "databases.d.collections.c.documents.x.update") {
 		t.Fatal("matching")
 	}
+	evs, err = webhook.Decide(w, webhook.Pause{UID: "u1", Reason: "5 failures", Now: now})
+	if err != nil || len(evs) != 1 {
+		t.Fatal("pause", evs, err)
+	}
+	paused := webhook.Evolve(w, evs[0])
+	if paused.GetPausedAt() == nil || !paused.GetEnabled() {
+		t.Fatalf("paused %v", paused)
+	}
+	if evs, _ := webhook.Decide(paused, webhook.Pause{UID: "u1", Now: now}); evs != nil {
+		t.Fatal("paused twice")
+	}
+	if evs, _ := webhook.Decide(w, webhook.Pause{UID: "older", Now: now}); evs != nil {
+		t.Fatal("paused another webhook of the same id")
+	}
+	on := true
+	evs, err = webhook.Decide(paused, webhook.Update{Enabled: &on, Now: now})
+	if err != nil || len(evs) != 1 || webhook.Evolve(paused, evs[0]).GetPausedAt() != nil {
+		t.Fatal("enabling does not resume", evs, err)
+	}
 	evs, err = webhook.Decide(w2, webhook.Delete{Now: now})
 	if err != nil || webhook.Evolve(w2, evs[0]) != nil {
 		t.Fatal("delete", err)

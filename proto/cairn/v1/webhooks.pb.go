@@ -31,10 +31,15 @@ type Webhook struct {
 	Url       string                 `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
 	// Event names with "*" wildcards, as function triggers take them, e.g.
 	// databases.*.collections.*.documents.*.create.
-	Events        []string               `protobuf:"bytes,5,rep,name=events,proto3" json:"events,omitempty"`
-	Enabled       bool                   `protobuf:"varint,6,opt,name=enabled,proto3" json:"enabled,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Events    []string               `protobuf:"bytes,5,rep,name=events,proto3" json:"events,omitempty"`
+	Enabled   bool                   `protobuf:"varint,6,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Set when deliveries paused after --webhook-pause-after failed attempts
+	// in a row: events wait, none is dropped. UpdateWebhook with enabled set
+	// to true resumes.
+	PausedAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=paused_at,json=pausedAt,proto3" json:"paused_at,omitempty"`
+	PausedReason  string                 `protobuf:"bytes,10,opt,name=paused_reason,json=pausedReason,proto3" json:"paused_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -123,6 +128,20 @@ func (x *Webhook) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Webhook) GetPausedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PausedAt
+	}
+	return nil
+}
+
+func (x *Webhook) GetPausedReason() string {
+	if x != nil {
+		return x.PausedReason
+	}
+	return ""
 }
 
 // WebhookEvents is a list of event names; a message so that updates can
@@ -524,10 +543,11 @@ type UpdateWebhookRequest struct {
 	ProjectId string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
 	WebhookId string                 `protobuf:"bytes,2,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
 	// Unset fields keep their value.
-	Name    *string        `protobuf:"bytes,3,opt,name=name,proto3,oneof" json:"name,omitempty"`
-	Url     *string        `protobuf:"bytes,4,opt,name=url,proto3,oneof" json:"url,omitempty"`
-	Events  *WebhookEvents `protobuf:"bytes,5,opt,name=events,proto3" json:"events,omitempty"`
-	Enabled *bool          `protobuf:"varint,6,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	Name   *string        `protobuf:"bytes,3,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	Url    *string        `protobuf:"bytes,4,opt,name=url,proto3,oneof" json:"url,omitempty"`
+	Events *WebhookEvents `protobuf:"bytes,5,opt,name=events,proto3" json:"events,omitempty"`
+	// true also resumes a paused webhook.
+	Enabled *bool `protobuf:"varint,6,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
 	// A new signing secret, returned in the response once; the old one
 	// stops signing at once.
 	RotateSecret  bool `protobuf:"varint,7,opt,name=rotate_secret,json=rotateSecret,proto3" json:"rotate_secret,omitempty"`
@@ -1017,7 +1037,7 @@ var File_cairn_v1_webhooks_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_webhooks_proto_rawDesc = "" +
 	"\n" +
-	"\x17cairn/v1/webhooks.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x02\n" +
+	"\x17cairn/v1/webhooks.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x02\n" +
 	"\aWebhook\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1029,7 +1049,10 @@ const file_cairn_v1_webhooks_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"c\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x127\n" +
+	"\tpaused_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bpausedAt\x12#\n" +
+	"\rpaused_reason\x18\n" +
+	" \x01(\tR\fpausedReason\"c\n" +
 	"\rWebhookEvents\x12R\n" +
 	"\x06events\x18\x01 \x03(\tB:\xbaH7\x92\x014\b\x01\x10d\".r,\x10\x01\x18\x80\x022%^[a-zA-Z0-9_*-]+(\\.[a-zA-Z0-9_*-]+)*$R\x06events\"\xd0\x02\n" +
 	"\x14CreateWebhookRequest\x12?\n" +
@@ -1163,31 +1186,32 @@ var file_cairn_v1_webhooks_proto_goTypes = []any{
 var file_cairn_v1_webhooks_proto_depIdxs = []int32{
 	15, // 0: cairn.v1.Webhook.created_at:type_name -> google.protobuf.Timestamp
 	15, // 1: cairn.v1.Webhook.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 2: cairn.v1.CreateWebhookRequest.events:type_name -> cairn.v1.WebhookEvents
-	0,  // 3: cairn.v1.CreateWebhookResponse.webhook:type_name -> cairn.v1.Webhook
-	0,  // 4: cairn.v1.GetWebhookResponse.webhook:type_name -> cairn.v1.Webhook
-	0,  // 5: cairn.v1.ListWebhooksResponse.webhooks:type_name -> cairn.v1.Webhook
-	1,  // 6: cairn.v1.UpdateWebhookRequest.events:type_name -> cairn.v1.WebhookEvents
-	0,  // 7: cairn.v1.UpdateWebhookResponse.webhook:type_name -> cairn.v1.Webhook
-	15, // 8: cairn.v1.WebhookDelivery.created_at:type_name -> google.protobuf.Timestamp
-	12, // 9: cairn.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> cairn.v1.WebhookDelivery
-	2,  // 10: cairn.v1.WebhooksService.CreateWebhook:input_type -> cairn.v1.CreateWebhookRequest
-	4,  // 11: cairn.v1.WebhooksService.GetWebhook:input_type -> cairn.v1.GetWebhookRequest
-	6,  // 12: cairn.v1.WebhooksService.ListWebhooks:input_type -> cairn.v1.ListWebhooksRequest
-	8,  // 13: cairn.v1.WebhooksService.UpdateWebhook:input_type -> cairn.v1.UpdateWebhookRequest
-	10, // 14: cairn.v1.WebhooksService.DeleteWebhook:input_type -> cairn.v1.DeleteWebhookRequest
-	13, // 15: cairn.v1.WebhooksService.ListWebhookDeliveries:input_type -> cairn.v1.ListWebhookDeliveriesRequest
-	3,  // 16: cairn.v1.WebhooksService.CreateWebhook:output_type -> cairn.v1.CreateWebhookResponse
-	5,  // 17: cairn.v1.WebhooksService.GetWebhook:output_type -> cairn.v1.GetWebhookResponse
-	7,  // 18: cairn.v1.WebhooksService.ListWebhooks:output_type -> cairn.v1.ListWebhooksResponse
-	9,  // 19: cairn.v1.WebhooksService.UpdateWebhook:output_type -> cairn.v1.UpdateWebhookResponse
-	11, // 20: cairn.v1.WebhooksService.DeleteWebhook:output_type -> cairn.v1.DeleteWebhookResponse
-	14, // 21: cairn.v1.WebhooksService.ListWebhookDeliveries:output_type -> cairn.v1.ListWebhookDeliveriesResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	15, // 2: cairn.v1.Webhook.paused_at:type_name -> google.protobuf.Timestamp
+	1,  // 3: cairn.v1.CreateWebhookRequest.events:type_name -> cairn.v1.WebhookEvents
+	0,  // 4: cairn.v1.CreateWebhookResponse.webhook:type_name -> cairn.v1.Webhook
+	0,  // 5: cairn.v1.GetWebhookResponse.webhook:type_name -> cairn.v1.Webhook
+	0,  // 6: cairn.v1.ListWebhooksResponse.webhooks:type_name -> cairn.v1.Webhook
+	1,  // 7: cairn.v1.UpdateWebhookRequest.events:type_name -> cairn.v1.WebhookEvents
+	0,  // 8: cairn.v1.UpdateWebhookResponse.webhook:type_name -> cairn.v1.Webhook
+	15, // 9: cairn.v1.WebhookDelivery.created_at:type_name -> google.protobuf.Timestamp
+	12, // 10: cairn.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> cairn.v1.WebhookDelivery
+	2,  // 11: cairn.v1.WebhooksService.CreateWebhook:input_type -> cairn.v1.CreateWebhookRequest
+	4,  // 12: cairn.v1.WebhooksService.GetWebhook:input_type -> cairn.v1.GetWebhookRequest
+	6,  // 13: cairn.v1.WebhooksService.ListWebhooks:input_type -> cairn.v1.ListWebhooksRequest
+	8,  // 14: cairn.v1.WebhooksService.UpdateWebhook:input_type -> cairn.v1.UpdateWebhookRequest
+	10, // 15: cairn.v1.WebhooksService.DeleteWebhook:input_type -> cairn.v1.DeleteWebhookRequest
+	13, // 16: cairn.v1.WebhooksService.ListWebhookDeliveries:input_type -> cairn.v1.ListWebhookDeliveriesRequest
+	3,  // 17: cairn.v1.WebhooksService.CreateWebhook:output_type -> cairn.v1.CreateWebhookResponse
+	5,  // 18: cairn.v1.WebhooksService.GetWebhook:output_type -> cairn.v1.GetWebhookResponse
+	7,  // 19: cairn.v1.WebhooksService.ListWebhooks:output_type -> cairn.v1.ListWebhooksResponse
+	9,  // 20: cairn.v1.WebhooksService.UpdateWebhook:output_type -> cairn.v1.UpdateWebhookResponse
+	11, // 21: cairn.v1.WebhooksService.DeleteWebhook:output_type -> cairn.v1.DeleteWebhookResponse
+	14, // 22: cairn.v1.WebhooksService.ListWebhookDeliveries:output_type -> cairn.v1.ListWebhookDeliveriesResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_webhooks_proto_init() }

@@ -41,9 +41,13 @@ type Webhook struct {
 	SecretSealed []byte `protobuf:"bytes,7,opt,name=secret_sealed,json=secretSealed,proto3" json:"secret_sealed,omitempty"`
 	// ULID telling this webhook from an earlier one of the same id: names
 	// its delivery consumer.
-	Uid           string                 `protobuf:"bytes,8,opt,name=uid,proto3" json:"uid,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Uid       string                 `protobuf:"bytes,8,opt,name=uid,proto3" json:"uid,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Set when deliveries were paused after repeated failures: events wait
+	// (nothing is dropped) until an update sets enabled again.
+	PausedAt      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=paused_at,json=pausedAt,proto3" json:"paused_at,omitempty"`
+	PausedReason  string                 `protobuf:"bytes,12,opt,name=paused_reason,json=pausedReason,proto3" json:"paused_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -146,6 +150,20 @@ func (x *Webhook) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Webhook) GetPausedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PausedAt
+	}
+	return nil
+}
+
+func (x *Webhook) GetPausedReason() string {
+	if x != nil {
+		return x.PausedReason
+	}
+	return ""
 }
 
 type WebhookCreated struct {
@@ -488,7 +506,7 @@ var File_cairn_events_v1_webhooks_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_webhooks_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecairn/events/v1/webhooks.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x02\n" +
+	"\x1ecairn/events/v1/webhooks.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x03\n" +
 	"\aWebhook\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -503,7 +521,9 @@ const file_cairn_events_v1_webhooks_proto_rawDesc = "" +
 	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"D\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x127\n" +
+	"\tpaused_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bpausedAt\x12#\n" +
+	"\rpaused_reason\x18\f \x01(\tR\fpausedReason\"D\n" +
 	"\x0eWebhookCreated\x122\n" +
 	"\awebhook\x18\x01 \x01(\v2\x18.cairn.events.v1.WebhookR\awebhook\"D\n" +
 	"\x0eWebhookUpdated\x122\n" +
@@ -560,16 +580,17 @@ var file_cairn_events_v1_webhooks_proto_goTypes = []any{
 var file_cairn_events_v1_webhooks_proto_depIdxs = []int32{
 	6, // 0: cairn.events.v1.Webhook.created_at:type_name -> google.protobuf.Timestamp
 	6, // 1: cairn.events.v1.Webhook.updated_at:type_name -> google.protobuf.Timestamp
-	0, // 2: cairn.events.v1.WebhookCreated.webhook:type_name -> cairn.events.v1.Webhook
-	0, // 3: cairn.events.v1.WebhookUpdated.webhook:type_name -> cairn.events.v1.Webhook
-	0, // 4: cairn.events.v1.WebhookDeleted.webhook:type_name -> cairn.events.v1.Webhook
-	6, // 5: cairn.events.v1.WebhookDelivery.created_at:type_name -> google.protobuf.Timestamp
-	4, // 6: cairn.events.v1.WebhookDelivered.delivery:type_name -> cairn.events.v1.WebhookDelivery
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	6, // 2: cairn.events.v1.Webhook.paused_at:type_name -> google.protobuf.Timestamp
+	0, // 3: cairn.events.v1.WebhookCreated.webhook:type_name -> cairn.events.v1.Webhook
+	0, // 4: cairn.events.v1.WebhookUpdated.webhook:type_name -> cairn.events.v1.Webhook
+	0, // 5: cairn.events.v1.WebhookDeleted.webhook:type_name -> cairn.events.v1.Webhook
+	6, // 6: cairn.events.v1.WebhookDelivery.created_at:type_name -> google.protobuf.Timestamp
+	4, // 7: cairn.events.v1.WebhookDelivered.delivery:type_name -> cairn.events.v1.WebhookDelivery
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_webhooks_proto_init() }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/events/v1/webhooks.proto.
  */
 export const file_cairn_events_v1_webhooks: GenFile = /*@__PURE__*/
-  fileDesc("Ch5jYWlybi9ldmVudHMvdjEvd2ViaG9va3MucHJvdG8SD2NhaXJuLmV2ZW50cy52MSLuAQoHV2ViaG9vaxIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSCwoDdXJsGAQgASgJEg4KBmV2ZW50cxgFIAMoCRIPCgdlbmFibGVkGAYgASgIEhoKDXNlY3JldF9zZWFsZWQYByABKAxCA4ABARILCgN1aWQYCCABKAkSLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOwoOV2ViaG9va0NyZWF0ZWQSKQoHd2ViaG9vaxgBIAEoCzIYLmNhaXJuLmV2ZW50cy52MS5XZWJob29rIjsKDldlYmhvb2tVcGRhdGVkEikKB3dlYmhvb2sYASABKAsyGC5jYWlybi5ldmVudHMudjEuV2ViaG9vayI7Cg5XZWJob29rRGVsZXRlZBIpCgd3ZWJob29rGAEgASgLMhguY2Fpcm4uZXZlbnRzLnYxLldlYmhvb2sitwIKD1dlYmhvb2tEZWxpdmVyeRIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEhIKCndlYmhvb2tfaWQYAyABKAkSEwoLd2ViaG9va191aWQYBCABKAkSEQoJZXZlbnRfc2VxGAUgASgEEg0KBWV2ZW50GAYgASgJEhAKCGV2ZW50X2lkGAcgASgJEg8KB2F0dGVtcHQYCCABKAUSFwoPcmVzcG9uc2Vfc3RhdHVzGAkgASgFEhgKEHJlc3BvbnNlX2V4Y2VycHQYCiABKAwSDQoFZXJyb3IYCyABKAkSEwoLZHVyYXRpb25fbXMYDCABKAMSDwoHc3VjY2VzcxgNIAEoCBIuCgpjcmVhdGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJGChBXZWJob29rRGVsaXZlcmVkEjIKCGRlbGl2ZXJ5GAEgASgLMiAuY2Fpcm4uZXZlbnRzLnYxLldlYmhvb2tEZWxpdmVyeWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5jYWlybi9ldmVudHMvdjEvd2ViaG9va3MucHJvdG8SD2NhaXJuLmV2ZW50cy52MSK0AgoHV2ViaG9vaxIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSCwoDdXJsGAQgASgJEg4KBmV2ZW50cxgFIAMoCRIPCgdlbmFibGVkGAYgASgIEhoKDXNlY3JldF9zZWFsZWQYByABKAxCA4ABARILCgN1aWQYCCABKAkSLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcGF1c2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1wYXVzZWRfcmVhc29uGAwgASgJIjsKDldlYmhvb2tDcmVhdGVkEikKB3dlYmhvb2sYASABKAsyGC5jYWlybi5ldmVudHMudjEuV2ViaG9vayI7Cg5XZWJob29rVXBkYXRlZBIpCgd3ZWJob29rGAEgASgLMhguY2Fpcm4uZXZlbnRzLnYxLldlYmhvb2siOwoOV2ViaG9va0RlbGV0ZWQSKQoHd2ViaG9vaxgBIAEoCzIYLmNhaXJuLmV2ZW50cy52MS5XZWJob29rIrcCCg9XZWJob29rRGVsaXZlcnkSCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRISCgp3ZWJob29rX2lkGAMgASgJEhMKC3dlYmhvb2tfdWlkGAQgASgJEhEKCWV2ZW50X3NlcRgFIAEoBBINCgVldmVudBgGIAEoCRIQCghldmVudF9pZBgHIAEoCRIPCgdhdHRlbXB0GAggASgFEhcKD3Jlc3BvbnNlX3N0YXR1cxgJIAEoBRIYChByZXNwb25zZV9leGNlcnB0GAogASgMEg0KBWVycm9yGAsgASgJEhMKC2R1cmF0aW9uX21zGAwgASgDEg8KB3N1Y2Nlc3MYDSABKAgSLgoKY3JlYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRgoQV2ViaG9va0RlbGl2ZXJlZBIyCghkZWxpdmVyeRgBIAEoCzIgLmNhaXJuLmV2ZW50cy52MS5XZWJob29rRGVsaXZlcnliBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Webhook is a project's outbound HTTP subscription to its events: every
@@ -82,6 +82,19 @@ export type Webhook = Message<"cairn.events.v1.Webhook"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 10;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Set when deliveries were paused after repeated failures: events wait
+   * (nothing is dropped) until an update sets enabled again.
+   *
+   * @generated from field: google.protobuf.Timestamp paused_at = 11;
+   */
+  pausedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string paused_reason = 12;
+   */
+  pausedReason: string;
 };
 
 /**
@@ -152,6 +165,19 @@ export type WebhookJson = {
    * @generated from field: google.protobuf.Timestamp updated_at = 10;
    */
   updatedAt?: TimestampJson;
+
+  /**
+   * Set when deliveries were paused after repeated failures: events wait
+   * (nothing is dropped) until an update sets enabled again.
+   *
+   * @generated from field: google.protobuf.Timestamp paused_at = 11;
+   */
+  pausedAt?: TimestampJson;
+
+  /**
+   * @generated from field: string paused_reason = 12;
+   */
+  pausedReason?: string;
 };
 
 /**
