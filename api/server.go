@@ -40,6 +40,7 @@ import (
 	"github.com/cairn-dev/cairn/sites"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
+	"github.com/cairn-dev/cairn/webhooks"
 )
 
 // ReadModels is what the API reads from the node's projections.
@@ -49,6 +50,10 @@ type ReadModels interface {
 	ListProjects(after string, limit int) ([]*eventsv1.Project, error)
 	Key(project, keyID string) (*eventsv1.Key, error)
 	ListKeys(project, after string, limit int) ([]*eventsv1.Key, error)
+	Webhook(project, id string) (*eventsv1.Webhook, error)
+	ListWebhooks(project, after string, limit int) ([]*eventsv1.Webhook, error)
+	ListDeliveryWebhooks(project string) ([]projections.DeliveryWebhook, error)
+	ListWebhookDeliveries(project, uid, after string, limit int) ([]*eventsv1.WebhookDelivery, error)
 	Site(project, site string) (*eventsv1.Site, error)
 	ListSites(project, after string, limit int) ([]*eventsv1.Site, error)
 	Deployment(project, site, id string) (*eventsv1.Deployment, error)
@@ -149,6 +154,8 @@ type Config struct {
 	// none, and works on no queued execution, trigger or schedule).
 	Functions FunctionLimits
 	Runtimes  FunctionRuntimes
+	// Webhooks bounds webhook deliveries.
+	Webhooks WebhookOptions
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -168,45 +175,47 @@ type DatabaseLimits struct {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	log         *eventlog.Log
-	reads       ReadModels
-	cfg         DatabaseLimits
-	storage     StorageLimits
-	renders     chan struct{} // preview renders in flight
-	hub         *realtime.Hub
-	functions   FunctionLimits
-	runtimes    FunctionRuntimes
-	codes       codeCache
-	execMu      sync.Mutex
-	execSlots   map[string]chan struct{}
-	validator   protovalidate.Validator
-	store       *streams.Store
-	auth        *authenticator
-	masterKey   []byte
-	connected   func() bool
-	logger      *slog.Logger
-	reqLevel    slog.Level // of the per-request log line
-	tracer      trace.TracerProvider
-	now         func() time.Time
-	maxBytes    int
-	stopping    <-chan struct{}
-	hijacked    *Hijacked
-	metrics     *Metrics
-	blobs       SiteBlobs
-	siteUse     siteUsage
-	siteFiles   *sites.Server
-	manifests   manifestCache
-	sitesDomain string
-	publicURL   string
-	hosts       *hosts.Scheme
-	origins     *origins.Policy
-	resolver    *net.Resolver
-	hasher      *hasher
-	jwt         *jwt.Issuer
-	limits      *authLimits
-	mail        *mail.Sender
-	mailer      inviteMailer
-	oauth       *oauth.Flow
+	log           *eventlog.Log
+	reads         ReadModels
+	cfg           DatabaseLimits
+	storage       StorageLimits
+	renders       chan struct{} // preview renders in flight
+	hub           *realtime.Hub
+	functions     FunctionLimits
+	runtimes      FunctionRuntimes
+	codes         codeCache
+	execMu        sync.Mutex
+	execSlots     map[string]chan struct{}
+	validator     protovalidate.Validator
+	store         *streams.Store
+	webhookOpts   WebhookOptions
+	webhookClient *http.Client
+	auth          *authenticator
+	masterKey     []byte
+	connected     func() bool
+	logger        *slog.Logger
+	reqLevel      slog.Level // of the per-request log line
+	tracer        trace.TracerProvider
+	now           func() time.Time
+	maxBytes      int
+	stopping      <-chan struct{}
+	hijacked      *Hijacked
+	metrics       *Metrics
+	blobs         SiteBlobs
+	siteUse       siteUsage
+	siteFiles     *sites.Server
+	manifests     manifestCache
+	sitesDomain   string
+	publicURL     string
+	hosts         *hosts.Scheme
+	origins       *origins.Policy
+	resolver      *net.Resolver
+	hasher        *hasher
+	jwt           *jwt.Issuer
+	limits        *authLimits
+	mail          *mail.Sender
+	mailer        inviteMailer
+	oauth         *oauth.Flow
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -249,6 +258,14 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if s.runtimes != nil && s.store != nil {
 		go s.runFunctionWorkers(hubCtx)
+	}
+	s.webhookOpts = cfg.Webhooks
+	if s.webhookOpts.MaxBackoff <= 0 {
+		s.webhookOpts.MaxBackoff = time.Minute
+	}
+	s.webhookClient = webhooks.NewClient(webhooks.ClientOptions{Allow: cfg.Webhooks.Allow, Timeout: cfg.Webhooks.Timeout})
+	if s.store != nil {
+		go s.runWebhookWorkers(hubCtx)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -438,6 +455,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterStorageServiceHandler(server, &storageHandler{Server: s})
 	cairnv1connect.RegisterRealtimeServiceHandler(server, &realtimeHandler{Server: s})
 	cairnv1connect.RegisterFunctionsServiceHandler(server, &functionsHandler{Server: s})
+	cairnv1connect.RegisterWebhooksServiceHandler(server, &webhooksHandler{s})
 	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
 	grpcreflect.Register(server)
 	return server, nil

@@ -31,6 +31,14 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyProjectUpdated(txn, sp, ev, pl.ProjectUpdated.GetProject())
 	case *eventsv1.Envelope_ProjectDeleted:
 		eff, err = p.applyProjectDeleted(txn, sp, ev, pl.ProjectDeleted.GetProject())
+	case *eventsv1.Envelope_WebhookCreated:
+		err = p.applyWebhookPut(txn, sp, ev, pl.WebhookCreated.GetWebhook(), true)
+	case *eventsv1.Envelope_WebhookUpdated:
+		err = p.applyWebhookPut(txn, sp, ev, pl.WebhookUpdated.GetWebhook(), false)
+	case *eventsv1.Envelope_WebhookDeleted:
+		err = p.applyWebhookDeleted(txn, sp, ev, pl.WebhookDeleted.GetWebhook())
+	case *eventsv1.Envelope_WebhookDelivered:
+		err = p.applyWebhookDelivered(txn, sp, ev, pl.WebhookDelivered.GetDelivery())
 	case *eventsv1.Envelope_KeyCreated:
 		err = p.applyKeyPut(txn, sp, ev, pl.KeyCreated.GetKey())
 	case *eventsv1.Envelope_KeyUpdated:

@@ -76,6 +76,11 @@ type config struct {
 	// FunctionFetchAllow lists private hosts or CIDRs functions' fetch may
 	// reach (SSRF protection blocks them otherwise).
 	FunctionFetchAllow string
+	// WebhookAllow lists private hosts or CIDRs webhooks may deliver to;
+	// WebhookMaxBackoff bounds the wait between attempts at one event.
+	WebhookAllow      string
+	WebhookMaxBackoff time.Duration
+	WebhookPauseAfter int
 	// SweepEvery is the storage sweeper's pause.
 	SweepEvery time.Duration
 	// SiteBlobGrace keeps unused site files this long before the sweeper
@@ -169,6 +174,9 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.DurationVar(&c.ExecutionRetention, "execution-retention", envDuration(getenv, "CAIRN_EXECUTION_RETENTION", 30*24*time.Hour), "how long execution records are kept; 0 = forever (CAIRN_EXECUTION_RETENTION)")
 	fs.StringVar(&c.ExecutionRetentionSweep, "execution-retention-sweep", "@hourly", "cron of the sweep that expires execution records past the retention (once per period across the instance)")
 	fs.StringVar(&c.FunctionFetchAllow, "function-fetch-allow", env("CAIRN_FUNCTION_FETCH_ALLOW", ""), "comma-separated private hosts, addresses or CIDRs functions may fetch; others private, loopback and link-local are refused (CAIRN_FUNCTION_FETCH_ALLOW)")
+	fs.StringVar(&c.WebhookAllow, "webhook-allow", env("CAIRN_WEBHOOK_ALLOW", ""), "comma-separated private hosts, addresses or CIDRs webhooks may deliver to; others private, loopback and link-local are refused (CAIRN_WEBHOOK_ALLOW)")
+	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", time.Minute, "longest wait between two attempts at delivering one event to a webhook (the wait doubles from 1 s)")
+	fs.IntVar(&c.WebhookPauseAfter, "webhook-pause-after", 0, "pause a webhook after this many failed delivery attempts in a row (its events wait until it is enabled again); 0 = never")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.DurationVar(&c.SiteBlobGrace, "site-file-grace", envDuration(getenv, "CAIRN_SITE_FILE_GRACE", time.Hour), "how long an uploaded site file no deployment uses (an interrupted or refused deploy, a deleted deployment) is kept before it is deleted (CAIRN_SITE_FILE_GRACE)")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")

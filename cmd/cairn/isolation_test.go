@@ -105,11 +105,43 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	vdep := vfn.GetFunction().GetActiveDeploymentId()
+	// The victim has a webhook (disabled: no delivery records in its log).
+	off := false
+	if _, err := in.webhooks().CreateWebhook(vkey, &cairnv1.CreateWebhookRequest{ProjectId: "victim", WebhookId: "vwh", Name: "vwh",
+		Url: "https://hooks.example.com/x", Events: &cairnv1.WebhookEvents{Events: []string{"users.*"}}, Enabled: &off}); err != nil {
+		t.Fatal(err)
+	}
 
 	scenarios := []struct {
 		name string
 		call func(ctx context.Context) error
 	}{
+		{"WebhooksService.CreateWebhook", func(ctx context.Context) error {
+			_, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "victim", WebhookId: "x", Name: "x",
+				Url: "https://hooks.example.com/y", Events: &cairnv1.WebhookEvents{Events: []string{"users.*"}}})
+			return err
+		}},
+		{"WebhooksService.GetWebhook", func(ctx context.Context) error {
+			_, err := in.webhooks().GetWebhook(ctx, &cairnv1.GetWebhookRequest{ProjectId: "victim", WebhookId: "vwh"})
+			return err
+		}},
+		{"WebhooksService.ListWebhooks", func(ctx context.Context) error {
+			_, err := in.webhooks().ListWebhooks(ctx, &cairnv1.ListWebhooksRequest{ProjectId: "victim"})
+			return err
+		}},
+		{"WebhooksService.UpdateWebhook", func(ctx context.Context) error {
+			url := "https://attacker.example.com/"
+			_, err := in.webhooks().UpdateWebhook(ctx, &cairnv1.UpdateWebhookRequest{ProjectId: "victim", WebhookId: "vwh", Url: &url, RotateSecret: true})
+			return err
+		}},
+		{"WebhooksService.DeleteWebhook", func(ctx context.Context) error {
+			_, err := in.webhooks().DeleteWebhook(ctx, &cairnv1.DeleteWebhookRequest{ProjectId: "victim", WebhookId: "vwh"})
+			return err
+		}},
+		{"WebhooksService.ListWebhookDeliveries", func(ctx context.Context) error {
+			_, err := in.webhooks().ListWebhookDeliveries(ctx, &cairnv1.ListWebhookDeliveriesRequest{ProjectId: "victim", WebhookId: "vwh"})
+			return err
+		}},
 		{"FunctionsService.CreateFunction", func(ctx context.Context) error {
 			_, err := in.functions().CreateFunction(ctx, &cairnv1.CreateFunctionRequest{ProjectId: "victim", FunctionId: "x", Name: "x", Runtime: "js"})
 			return err
@@ -589,7 +621,8 @@ func TestCrossProjectIsolation(t *testing.T) {
 	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto,
 		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto,
 		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto, cairnv1.File_cairn_v1_databases_proto,
-		cairnv1.File_cairn_v1_storage_proto, cairnv1.File_cairn_v1_realtime_proto, cairnv1.File_cairn_v1_functions_proto} {
+		cairnv1.File_cairn_v1_storage_proto, cairnv1.File_cairn_v1_realtime_proto, cairnv1.File_cairn_v1_functions_proto,
+		cairnv1.File_cairn_v1_webhooks_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -620,7 +653,8 @@ func TestCrossProjectIsolation(t *testing.T) {
 	sessOnServer, _ := as(ctx, isess.GetSecret())
 	for _, sc := range scenarios {
 		if strings.HasPrefix(sc.name, "UsersService") || strings.HasPrefix(sc.name, "KeysService") || strings.HasPrefix(sc.name, "TeamsService") ||
-			strings.HasPrefix(sc.name, "DatabasesService") || strings.HasPrefix(sc.name, "StorageService") || strings.HasPrefix(sc.name, "FunctionsService") {
+			strings.HasPrefix(sc.name, "DatabasesService") || strings.HasPrefix(sc.name, "StorageService") || strings.HasPrefix(sc.name, "FunctionsService") ||
+			strings.HasPrefix(sc.name, "WebhooksService") {
 			if code := connect.CodeOf(sc.call(sessOnServer)); code != connect.CodePermissionDenied && code != connect.CodeUnauthenticated {
 				t.Errorf("%s with another project's session: %v", sc.name, code)
 			}
@@ -761,9 +795,13 @@ func TestCrossProjectIsolation(t *testing.T) {
 	// The key, the team, its membership, the database, its collection, the
 	// attribute, the index, the bucket, the file's three chunks, its token,
 	// the upload in progress, the user and its email claim, the function,
-	// its deployment and its activation.
-	if err != nil || len(evs.GetEvents()) != 18 {
+	// its deployment and its activation, the webhook.
+	if err != nil || len(evs.GetEvents()) != 19 {
 		t.Fatalf("victim log changed: %v %v", evs, err)
+	}
+	if w, err := in.webhooks().GetWebhook(vctx, &cairnv1.GetWebhookRequest{ProjectId: "victim", WebhookId: "vwh"}); err != nil ||
+		w.GetWebhook().GetUrl() != "https://hooks.example.com/x" || w.GetWebhook().GetEnabled() {
+		t.Fatalf("victim webhook changed: %v %v", w, err)
 	}
 	vc, err := in.databases().GetCollection(vctx, &cairnv1.GetCollectionRequest{ProjectId: "victim", DatabaseId: "vdb", CollectionId: "vc"})
 	if err != nil || vc.GetCollection().GetName() != "vc" || len(vc.GetCollection().GetAttributes()) != 1 || len(vc.GetCollection().GetIndexes()) != 1 {

@@ -39,6 +39,8 @@ const (
 	EventsRead       Scope = "events.read"
 	KeysRead         Scope = "keys.read"
 	KeysWrite        Scope = "keys.write"
+	WebhooksRead     Scope = "webhooks.read"
+	WebhooksWrite    Scope = "webhooks.write"
 )
 
 // Scopes lists every scope, in the order documentation shows them.
@@ -46,7 +48,7 @@ var Scopes = []Scope{
 	UsersRead, UsersWrite, TeamsRead, TeamsWrite, DatabasesRead, DatabasesWrite,
 	CollectionsRead, CollectionsWrite, DocumentsRead, DocumentsWrite, BucketsRead, BucketsWrite,
 	FilesRead, FilesWrite, FunctionsRead, FunctionsWrite, ExecutionsRead, ExecutionsWrite,
-	SitesRead, SitesWrite, EventsRead, KeysRead, KeysWrite,
+	SitesRead, SitesWrite, EventsRead, KeysRead, KeysWrite, WebhooksRead, WebhooksWrite,
 }
 
 // ValidScope reports whether s names a scope.

@@ -139,6 +139,17 @@ func FunctionDeploymentAggregate(project, fn, deployment string) Aggregate {
 	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "functions", fn, "deployments", deployment, "*")}
 }
 
+// WebhookAggregate is one webhook: its own events only
+// (cairn.<p>.webhooks.<w>.*), so each delivery record is another aggregate.
+func WebhookAggregate(project, webhook string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "webhooks", webhook, "*")}
+}
+
+// WebhookDeliveryAggregate is one delivery attempt of a webhook.
+func WebhookDeliveryAggregate(project, webhook, delivery string) Aggregate {
+	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "webhooks", webhook, "deliveries", delivery, "*")}
+}
+
 // ExecutionAggregate is one execution of a function.
 func ExecutionAggregate(project, fn, execution string) Aggregate {
 	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "functions", fn, "executions", execution, "*")}
@@ -341,6 +352,18 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 	case *eventsv1.Envelope_ExecutionUpdated:
 		e := p.ExecutionUpdated.GetExecution()
 		return streams.ProjectSubject(e.GetProjectId(), "functions", e.GetFunctionId(), "executions", e.GetId(), "update"), nil
+	case *eventsv1.Envelope_WebhookCreated:
+		w := p.WebhookCreated.GetWebhook()
+		return streams.ProjectSubject(w.GetProjectId(), "webhooks", w.GetId(), "create"), nil
+	case *eventsv1.Envelope_WebhookUpdated:
+		w := p.WebhookUpdated.GetWebhook()
+		return streams.ProjectSubject(w.GetProjectId(), "webhooks", w.GetId(), "update"), nil
+	case *eventsv1.Envelope_WebhookDeleted:
+		w := p.WebhookDeleted.GetWebhook()
+		return streams.ProjectSubject(w.GetProjectId(), "webhooks", w.GetId(), "delete"), nil
+	case *eventsv1.Envelope_WebhookDelivered:
+		d := p.WebhookDelivered.GetDelivery()
+		return streams.ProjectSubject(d.GetProjectId(), "webhooks", d.GetWebhookId(), "deliveries", d.GetId(), "create"), nil
 	default:
 		return "", fmt.Errorf("no subject for event payload %T", p)
 	}

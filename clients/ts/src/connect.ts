@@ -88,3 +88,4 @@ export { SitesService } from "./gen/cairn/v1/sites_pb.js";
 export { StorageService } from "./gen/cairn/v1/storage_pb.js";
 export { TeamsService } from "./gen/cairn/v1/teams_pb.js";
 export { UsersService } from "./gen/cairn/v1/users_pb.js";
+export { WebhooksService } from "./gen/cairn/v1/webhooks_pb.js";

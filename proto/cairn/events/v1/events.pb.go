@@ -268,6 +268,10 @@ type Envelope struct {
 	//	*Envelope_ExecutionCreated
 	//	*Envelope_ExecutionUpdated
 	//	*Envelope_ExecutionsExpired
+	//	*Envelope_WebhookCreated
+	//	*Envelope_WebhookUpdated
+	//	*Envelope_WebhookDeleted
+	//	*Envelope_WebhookDelivered
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -959,6 +963,42 @@ func (x *Envelope) GetExecutionsExpired() *ExecutionsExpired {
 	return nil
 }
 
+func (x *Envelope) GetWebhookCreated() *WebhookCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_WebhookCreated); ok {
+			return x.WebhookCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetWebhookUpdated() *WebhookUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_WebhookUpdated); ok {
+			return x.WebhookUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetWebhookDeleted() *WebhookDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_WebhookDeleted); ok {
+			return x.WebhookDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetWebhookDelivered() *WebhookDelivered {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_WebhookDelivered); ok {
+			return x.WebhookDelivered
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -1239,6 +1279,22 @@ type Envelope_ExecutionsExpired struct {
 	ExecutionsExpired *ExecutionsExpired `protobuf:"bytes,117,opt,name=executions_expired,json=executionsExpired,proto3,oneof"`
 }
 
+type Envelope_WebhookCreated struct {
+	WebhookCreated *WebhookCreated `protobuf:"bytes,120,opt,name=webhook_created,json=webhookCreated,proto3,oneof"`
+}
+
+type Envelope_WebhookUpdated struct {
+	WebhookUpdated *WebhookUpdated `protobuf:"bytes,121,opt,name=webhook_updated,json=webhookUpdated,proto3,oneof"`
+}
+
+type Envelope_WebhookDeleted struct {
+	WebhookDeleted *WebhookDeleted `protobuf:"bytes,122,opt,name=webhook_deleted,json=webhookDeleted,proto3,oneof"`
+}
+
+type Envelope_WebhookDelivered struct {
+	WebhookDelivered *WebhookDelivered `protobuf:"bytes,123,opt,name=webhook_delivered,json=webhookDelivered,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -1376,6 +1432,14 @@ func (*Envelope_ExecutionCreated) isEnvelope_Payload() {}
 func (*Envelope_ExecutionUpdated) isEnvelope_Payload() {}
 
 func (*Envelope_ExecutionsExpired) isEnvelope_Payload() {}
+
+func (*Envelope_WebhookCreated) isEnvelope_Payload() {}
+
+func (*Envelope_WebhookUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_WebhookDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_WebhookDelivered) isEnvelope_Payload() {}
 
 // Actor is who caused an event.
 type Actor struct {
@@ -3063,7 +3127,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\"\xbe+\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\"\xf4-\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -3143,7 +3207,11 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x1bfunction_deployment_deleted\x18r \x01(\v2*.cairn.events.v1.FunctionDeploymentDeletedH\x00R\x19functionDeploymentDeleted\x12P\n" +
 	"\x11execution_created\x18s \x01(\v2!.cairn.events.v1.ExecutionCreatedH\x00R\x10executionCreated\x12P\n" +
 	"\x11execution_updated\x18t \x01(\v2!.cairn.events.v1.ExecutionUpdatedH\x00R\x10executionUpdated\x12S\n" +
-	"\x12executions_expired\x18u \x01(\v2\".cairn.events.v1.ExecutionsExpiredH\x00R\x11executionsExpiredB\t\n" +
+	"\x12executions_expired\x18u \x01(\v2\".cairn.events.v1.ExecutionsExpiredH\x00R\x11executionsExpired\x12J\n" +
+	"\x0fwebhook_created\x18x \x01(\v2\x1f.cairn.events.v1.WebhookCreatedH\x00R\x0ewebhookCreated\x12J\n" +
+	"\x0fwebhook_updated\x18y \x01(\v2\x1f.cairn.events.v1.WebhookUpdatedH\x00R\x0ewebhookUpdated\x12J\n" +
+	"\x0fwebhook_deleted\x18z \x01(\v2\x1f.cairn.events.v1.WebhookDeletedH\x00R\x0ewebhookDeleted\x12P\n" +
+	"\x11webhook_delivered\x18{ \x01(\v2!.cairn.events.v1.WebhookDeliveredH\x00R\x10webhookDeliveredB\t\n" +
 	"\apayload\"\xfc\x01\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
@@ -3401,6 +3469,10 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*ExecutionCreated)(nil),          // 82: cairn.events.v1.ExecutionCreated
 	(*ExecutionUpdated)(nil),          // 83: cairn.events.v1.ExecutionUpdated
 	(*ExecutionsExpired)(nil),         // 84: cairn.events.v1.ExecutionsExpired
+	(*WebhookCreated)(nil),            // 85: cairn.events.v1.WebhookCreated
+	(*WebhookUpdated)(nil),            // 86: cairn.events.v1.WebhookUpdated
+	(*WebhookDeleted)(nil),            // 87: cairn.events.v1.WebhookDeleted
+	(*WebhookDelivered)(nil),          // 88: cairn.events.v1.WebhookDelivered
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	31,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -3474,47 +3546,51 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	82,  // 68: cairn.events.v1.Envelope.execution_created:type_name -> cairn.events.v1.ExecutionCreated
 	83,  // 69: cairn.events.v1.Envelope.execution_updated:type_name -> cairn.events.v1.ExecutionUpdated
 	84,  // 70: cairn.events.v1.Envelope.executions_expired:type_name -> cairn.events.v1.ExecutionsExpired
-	2,   // 71: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,   // 72: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	31,  // 73: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 74: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,   // 75: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,   // 76: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,   // 77: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	31,  // 78: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	31,  // 79: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 80: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10,  // 81: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10,  // 82: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10,  // 83: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	16,  // 84: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	31,  // 85: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 86: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	15,  // 87: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
-	31,  // 88: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
-	0,   // 89: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	17,  // 90: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	18,  // 91: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	19,  // 92: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	31,  // 93: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,   // 94: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14,  // 95: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14,  // 96: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14,  // 97: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14,  // 98: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	20,  // 99: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 100: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14,  // 101: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	20,  // 102: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 103: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	20,  // 104: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 105: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
-	31,  // 106: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
-	107, // [107:107] is the sub-list for method output_type
-	107, // [107:107] is the sub-list for method input_type
-	107, // [107:107] is the sub-list for extension type_name
-	107, // [107:107] is the sub-list for extension extendee
-	0,   // [0:107] is the sub-list for field type_name
+	85,  // 71: cairn.events.v1.Envelope.webhook_created:type_name -> cairn.events.v1.WebhookCreated
+	86,  // 72: cairn.events.v1.Envelope.webhook_updated:type_name -> cairn.events.v1.WebhookUpdated
+	87,  // 73: cairn.events.v1.Envelope.webhook_deleted:type_name -> cairn.events.v1.WebhookDeleted
+	88,  // 74: cairn.events.v1.Envelope.webhook_delivered:type_name -> cairn.events.v1.WebhookDelivered
+	2,   // 75: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,   // 76: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	31,  // 77: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 78: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 79: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,   // 80: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,   // 81: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	31,  // 82: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	31,  // 83: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 84: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10,  // 85: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10,  // 86: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10,  // 87: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	16,  // 88: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	31,  // 89: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 90: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	15,  // 91: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
+	31,  // 92: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
+	0,   // 93: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	17,  // 94: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	18,  // 95: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	19,  // 96: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	31,  // 97: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,   // 98: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14,  // 99: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14,  // 100: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14,  // 101: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14,  // 102: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	20,  // 103: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 104: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14,  // 105: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	20,  // 106: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 107: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	20,  // 108: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 109: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
+	31,  // 110: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
+	111, // [111:111] is the sub-list for method output_type
+	111, // [111:111] is the sub-list for method input_type
+	111, // [111:111] is the sub-list for extension type_name
+	111, // [111:111] is the sub-list for extension extendee
+	0,   // [0:111] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3527,6 +3603,7 @@ func file_cairn_events_v1_events_proto_init() {
 	file_cairn_events_v1_databases_proto_init()
 	file_cairn_events_v1_functions_proto_init()
 	file_cairn_events_v1_storage_proto_init()
+	file_cairn_events_v1_webhooks_proto_init()
 	file_cairn_events_v1_events_proto_msgTypes[0].OneofWrappers = []any{
 		(*Envelope_ProjectCreated)(nil),
 		(*Envelope_ProjectUpdated)(nil),
@@ -3597,6 +3674,10 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_ExecutionCreated)(nil),
 		(*Envelope_ExecutionUpdated)(nil),
 		(*Envelope_ExecutionsExpired)(nil),
+		(*Envelope_WebhookCreated)(nil),
+		(*Envelope_WebhookUpdated)(nil),
+		(*Envelope_WebhookDeleted)(nil),
+		(*Envelope_WebhookDelivered)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -1,0 +1,401 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
+	"github.com/cairn-dev/cairn/webhooks"
+)
+
+func (c clients) webhooks() cairnv1connect.WebhooksServiceClient {
+	return cairnv1connect.NewWebhooksServiceClient(c.client)
+}
+
+// hookReceiver is a webhook endpoint on loopback that checks signatures
+// and can be told to fail.
+type hookReceiver struct {
+	t      testing.TB
+	srv    *httptest.Server
+	mu     sync.Mutex
+	secret []byte
+	fail   int // answer 500 to this many next requests
+	got    []hookHit
+}
+
+type hookHit struct {
+	id, event, project string
+	attempt            string
+	status             int
+}
+
+func newHookReceiver(t testing.TB) *hookReceiver {
+	r := &hookReceiver{t: t}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err := webhooks.Verify(r.secret, req.Header.Get(webhooks.HeaderSignature), body, time.Now(), 0); err != nil {
+			t.Errorf("delivery with a bad signature: %v", err)
+		}
+		var b struct {
+			ID, Event, ProjectID string
+		}
+		if err := json.Unmarshal(body, &b); err != nil || b.ID != req.Header.Get(webhooks.HeaderID) || b.Event != req.Header.Get(webhooks.HeaderEvent) {
+			t.Errorf("delivery body %s (%v) does not match its headers %v", body, err, req.Header)
+		}
+		h := hookHit{id: b.ID, event: b.Event, project: b.ProjectID, attempt: req.Header.Get(webhooks.HeaderAttempt), status: 200}
+		if r.fail > 0 {
+			r.fail--
+			h.status = 500
+		}
+		r.got = append(r.got, h)
+		w.WriteHeader(h.status)
+		_, _ = io.WriteString(w, "status "+http.StatusText(h.status))
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *hookReceiver) hits() []hookHit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// accepted returns the documents whose creation was answered 200, in the
+// order they were, waiting until there are n.
+func (r *hookReceiver) accepted(n int) []string {
+	r.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var docs []string
+		for _, h := range r.hits() {
+			if h.status == 200 {
+				docs = append(docs, docOfEvent(h.event))
+			}
+		}
+		if len(docs) >= n || time.Now().After(deadline) {
+			return docs
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// docOfEvent is the document id of "databases.<d>.collections.<c>.documents.<doc>.create".
+func docOfEvent(e string) string {
+	p := strings.Split(e, ".")
+	if len(p) != 7 {
+		return e
+	}
+	return p[5]
+}
+
+// A webhook on document creates gets each, once and in order, signed; a
+// receiver failing for a while loses nothing and sees duplicates only for
+// the attempts it failed; another project's webhook never sees this
+// project's events; the delivery log shows the attempts.
+func TestWebhooks(t *testing.T) {
+	in := startInstance(t, t.TempDir(), "--webhook-allow", "127.0.0.1", "--webhook-max-backoff", "1s")
+	scopes := append(docScopes, "webhooks.read", "webhooks.write")
+	const onCreate = "databases.*.collections.*.documents.*.create"
+	setUp := func(p string, rcv *hookReceiver, events ...string) (context.Context, *cairnv1.Webhook) {
+		key := newProjectWithKey(t, in, p, scopes...)
+		ctx, _ := as(context.Background(), key)
+		docsFixture(t, ctx, in.databases(), p, "posts", []string{`read("any")`}, false)
+		res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: p, WebhookId: "hook", Name: "hook",
+			Url: rcv.srv.URL + "/in", Events: &cairnv1.WebhookEvents{Events: events}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(res.GetSecret(), "whsec_") {
+			t.Fatalf("secret %q", res.GetSecret())
+		}
+		rcv.mu.Lock()
+		rcv.secret = []byte(res.GetSecret())
+		rcv.mu.Unlock()
+		return ctx, res.GetWebhook()
+	}
+	ra, rb := newHookReceiver(t), newHookReceiver(t)
+	actx, _ := setUp("wh-a", ra, onCreate)
+	bctx, _ := setUp("wh-b", rb, "databases", "users.*")
+	write := func(ctx context.Context, p string, ids ...string) {
+		for _, id := range ids {
+			if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "posts",
+				Document: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id})}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first := []string{"d01", "d02", "d03", "d04", "d05"}
+	start := time.Now()
+	write(actx, "wh-a", first...)
+	if got := ra.accepted(5); !slices.Equal(got, first) {
+		t.Fatalf("delivered %v, want %v", got, first)
+	}
+	t.Logf("5 events delivered in %v", time.Since(start))
+	for _, h := range ra.hits() {
+		if h.status != 200 || h.attempt != "1" || h.project != "wh-a" {
+			t.Fatalf("unexpected delivery %+v", h)
+		}
+	}
+
+	// The receiver fails 3 requests, then recovers.
+	ra.mu.Lock()
+	ra.fail = 3
+	ra.mu.Unlock()
+	second := []string{"d06", "d07", "d08", "d09", "d10"}
+	start = time.Now()
+	write(actx, "wh-a", second...)
+	want := append(slices.Clone(first), second...)
+	if got := ra.accepted(10); !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	t.Logf("5 events through 3 failures in %v", time.Since(start))
+	time.Sleep(500 * time.Millisecond) // a stray extra delivery would show now
+	hits := ra.hits()
+	// Every request for an event that was answered 200 came after all the
+	// 500s for it, and nothing of a later event came before it was done.
+	failed := 0
+	for i, h := range hits {
+		if h.status == 500 {
+			failed++
+			if i+1 >= len(hits) || hits[i+1].id != h.id {
+				t.Fatalf("after a failure, the next request was not the same event: %+v", hits)
+			}
+		}
+	}
+	if failed != 3 || len(hits) != 13 {
+		t.Fatalf("%d requests, %d failed: %+v", len(hits), failed, hits)
+	}
+	ids := map[string]bool{}
+	for _, h := range hits {
+		ids[h.id] = true
+	}
+	if len(ids) != 10 {
+		t.Fatalf("%d distinct event ids, want 10", len(ids))
+	}
+
+	// Project b's webhook (listening to every database event) never got
+	// a's events; it gets its own.
+	write(bctx, "wh-b", "b1")
+	if got := rb.accepted(1); !slices.Equal(got, []string{"b1"}) {
+		t.Fatalf("b's webhook got %v", got)
+	}
+	for _, h := range rb.hits() {
+		if h.project != "wh-b" {
+			t.Fatalf("b's webhook got another project's event %+v", h)
+		}
+	}
+
+	// The delivery log: 13 attempts, the 3 failed ones with status 500.
+	var ds []*cairnv1.WebhookDelivery
+	deadline := time.Now().Add(10 * time.Second)
+	for len(ds) < 13 && time.Now().Before(deadline) {
+		res, err := in.webhooks().ListWebhookDeliveries(actx, &cairnv1.ListWebhookDeliveriesRequest{ProjectId: "wh-a", WebhookId: "hook"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = res.GetDeliveries()
+		time.Sleep(50 * time.Millisecond)
+	}
+	bad := 0
+	for _, d := range ds {
+		if !d.GetSuccess() {
+			bad++
+			if d.GetResponseStatus() != 500 || string(d.GetResponseExcerpt()) != "status Internal Server Error" {
+				t.Errorf("failed delivery record %v", d)
+			}
+		} else if d.GetResponseStatus() != 200 || d.GetEventId() == "" {
+			t.Errorf("delivery record %v", d)
+		}
+	}
+	if len(ds) != 13 || bad != 3 {
+		t.Fatalf("delivery log: %d records, %d failed", len(ds), bad)
+	}
+
+	// Get and List never show the secret; Update rotates it; a disabled,
+	// then deleted, webhook delivers nothing more.
+	g, err := in.webhooks().GetWebhook(actx, &cairnv1.GetWebhookRequest{ProjectId: "wh-a", WebhookId: "hook"})
+	if err != nil || !g.GetWebhook().GetEnabled() || !slices.Equal(g.GetWebhook().GetEvents(), []string{onCreate}) {
+		t.Fatalf("get: %v %v", g, err)
+	}
+	off := false
+	up, err := in.webhooks().UpdateWebhook(actx, &cairnv1.UpdateWebhookRequest{ProjectId: "wh-a", WebhookId: "hook", Enabled: &off, RotateSecret: true})
+	if err != nil || up.GetWebhook().GetEnabled() || !strings.HasPrefix(up.GetSecret(), "whsec_") {
+		t.Fatalf("update: %v %v", up, err)
+	}
+	write(actx, "wh-a", "d11")
+	if _, err := in.webhooks().DeleteWebhook(actx, &cairnv1.DeleteWebhookRequest{ProjectId: "wh-a", WebhookId: "hook"}); err != nil {
+		t.Fatal(err)
+	}
+	write(actx, "wh-a", "d12")
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(ra.hits()); n != 13 {
+		t.Fatalf("a disabled or deleted webhook delivered: %d requests", n)
+	}
+	if l, err := in.webhooks().ListWebhooks(actx, &cairnv1.ListWebhooksRequest{ProjectId: "wh-a"}); err != nil || len(l.GetWebhooks()) != 0 {
+		t.Fatalf("list after delete: %v %v", l, err)
+	}
+}
+
+// Deliveries refuse loopback unless --webhook-allow lists it.
+func TestWebhookSSRFGuard(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	key := newProjectWithKey(t, in, "wh-ssrf", append(docScopes, "webhooks.read", "webhooks.write")...)
+	ctx, _ := as(context.Background(), key)
+	docsFixture(t, ctx, in.databases(), "wh-ssrf", "posts", []string{`read("any")`}, false)
+	rcv := newHookReceiver(t)
+	if _, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-ssrf", WebhookId: "hook", Name: "hook",
+		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-ssrf", DatabaseId: "main", CollectionId: "posts",
+		Document: &cairnv1.DocumentInput{DocumentId: "d1", Data: data(t, map[string]any{"title": "x"})}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := in.webhooks().ListWebhookDeliveries(ctx, &cairnv1.ListWebhookDeliveriesRequest{ProjectId: "wh-ssrf", WebhookId: "hook"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ds := res.GetDeliveries(); len(ds) > 0 {
+			if ds[0].GetSuccess() || !strings.Contains(ds[0].GetError(), "blocked") {
+				t.Fatalf("delivery to loopback: %v", ds[0])
+			}
+			if n := len(rcv.hits()); n != 0 {
+				t.Fatalf("loopback receiver got %d requests", n)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("no delivery attempt recorded")
+}
+
+// Deliveries survive a restart: events written while the receiver fails
+// go out, in order, once it recovers after the server restarted; and
+// events written right after CreateWebhook answered are delivered even if
+// the server restarts before its delivery loop started.
+func TestWebhooksAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	flags := []string{"--webhook-allow", "127.0.0.1", "--webhook-max-backoff", "1s"}
+	in := startInstance(t, dir, flags...)
+	key := newProjectWithKey(t, in, "wh-r", append(docScopes, "webhooks.read", "webhooks.write")...)
+	ctx, _ := as(context.Background(), key)
+	docsFixture(t, ctx, in.databases(), "wh-r", "posts", []string{`read("any")`}, false)
+	rcv := newHookReceiver(t)
+	rcv.fail = 1 << 30
+	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-r", WebhookId: "hook", Name: "hook",
+		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.secret = []byte(res.GetSecret())
+	want := []string{"r1", "r2", "r3"}
+	for _, id := range want {
+		if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-r", DatabaseId: "main", CollectionId: "posts",
+			Document: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id})}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.stop()
+	in = startInstance(t, dir, flags...)
+	defer in.stop()
+	rcv.mu.Lock()
+	rcv.fail = 0
+	rcv.mu.Unlock()
+	if got := rcv.accepted(3); !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	time.Sleep(500 * time.Millisecond)
+	ok := 0
+	for _, h := range rcv.hits() {
+		if h.status == 200 {
+			ok++
+		}
+	}
+	if ok != 3 {
+		t.Fatalf("%d accepted deliveries, want 3: %+v", ok, rcv.hits())
+	}
+	// The read model with webhooks and delivery records rebuilds equal.
+	in.stop()
+	n := openStopped(t, dir)
+	defer n.close()
+	kv := checkRebuild(t, n, "wh-r", "with webhook deliveries")
+	deliveries := 0
+	for _, e := range kv {
+		if strings.HasPrefix(e.Key, "p/wh-r/whdeliveries/") {
+			deliveries++
+		}
+	}
+	if deliveries < 4 {
+		t.Fatalf("%d delivery records in the read model", deliveries)
+	}
+}
+
+// A webhook failing --webhook-pause-after times in a row pauses: its
+// events wait, and go out in order once it is enabled again.
+func TestWebhookPause(t *testing.T) {
+	in := startInstance(t, t.TempDir(), "--webhook-allow", "127.0.0.1", "--webhook-max-backoff", "1s", "--webhook-pause-after", "2")
+	key := newProjectWithKey(t, in, "wh-p", append(docScopes, "webhooks.read", "webhooks.write")...)
+	ctx, _ := as(context.Background(), key)
+	docsFixture(t, ctx, in.databases(), "wh-p", "posts", []string{`read("any")`}, false)
+	rcv := newHookReceiver(t)
+	rcv.fail = 1 << 30
+	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-p", WebhookId: "hook", Name: "hook",
+		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.mu.Lock()
+	rcv.secret = []byte(res.GetSecret())
+	rcv.mu.Unlock()
+	write := func(id string) {
+		if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-p", DatabaseId: "main", CollectionId: "posts",
+			Document: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id})}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("p1")
+	deadline := time.Now().Add(20 * time.Second)
+	var w *cairnv1.Webhook
+	for time.Now().Before(deadline) {
+		g, err := in.webhooks().GetWebhook(ctx, &cairnv1.GetWebhookRequest{ProjectId: "wh-p", WebhookId: "hook"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w = g.GetWebhook(); w.GetPausedAt() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if w.GetPausedAt() == nil || !strings.Contains(w.GetPausedReason(), "status 500") {
+		t.Fatalf("not paused: %v", w)
+	}
+	rcv.mu.Lock()
+	rcv.fail = 0
+	rcv.mu.Unlock()
+	write("p2")
+	time.Sleep(2 * time.Second)
+	if n := len(rcv.hits()); n != 2 {
+		t.Fatalf("a paused webhook made %d requests, want the 2 before it paused", n)
+	}
+	on := true
+	if _, err := in.webhooks().UpdateWebhook(ctx, &cairnv1.UpdateWebhookRequest{ProjectId: "wh-p", WebhookId: "hook", Enabled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcv.accepted(2); !slices.Equal(got, []string{"p1", "p2"}) {
+		t.Fatalf("after resuming: %v", got)
+	}
+}

@@ -1,0 +1,196 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ClientOptions bound what deliveries may reach.
+type ClientOptions struct {
+	// Allow lists hosts ("hooks.internal", "localhost") and addresses or
+	// CIDRs ("127.0.0.1", "10.1.0.0/16") deliveries may reach although
+	// private (cairn serve --webhook-allow).
+	Allow []string
+	// Timeout bounds one attempt (default 10 s).
+	Timeout time.Duration
+}
+
+// NewClient returns the HTTP client deliveries use: it refuses loopback,
+// private, link-local, multicast and reserved addresses, checking the
+// address it actually dials (DNS answers cannot sneak past), unless Allow
+// lists them; no proxy from the environment; redirects are not followed (a
+// 3xx is a failed attempt).
+func NewClient(o ClientOptions) *http.Client {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	g := &guard{hosts: map[string]bool{}}
+	for _, a := range o.Allow {
+		a = strings.TrimSpace(strings.ToLower(a))
+		if p, err := netip.ParsePrefix(a); err == nil {
+			g.nets = append(g.nets, p.Masked())
+		} else if ip, err := netip.ParseAddr(strings.Trim(a, "[]")); err == nil {
+			g.nets = append(g.nets, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+		} else if a != "" {
+			g.hosts[strings.TrimSuffix(a, ".")] = true
+		}
+	}
+	plain := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	checked := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: g.control}
+	t := &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			if g.hosts[strings.TrimSuffix(strings.ToLower(host), ".")] {
+				return plain.DialContext(ctx, network, addr)
+			}
+			return checked.DialContext(ctx, network, addr)
+		},
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           64,
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        30 * time.Second,
+		TLSHandshakeTimeout:    5 * time.Second,
+		ResponseHeaderTimeout:  o.Timeout,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	return &http.Client{Transport: t, Timeout: o.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// guard decides which addresses deliveries may dial. (The same rules as
+// functions' fetch, fnrun/js/fetch.go.)
+type guard struct {
+	hosts map[string]bool
+	nets  []netip.Prefix
+}
+
+func (g *guard) control(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("blocked: unparseable address %q", address)
+	}
+	ip := ap.Addr().Unmap()
+	for _, n := range g.nets {
+		if n.Contains(ip) {
+			return nil
+		}
+	}
+	if reason := nonPublic(ip); reason != "" {
+		return fmt.Errorf("blocked: %s is a %s address, which webhooks may not reach", ip, reason)
+	}
+	return nil
+}
+
+var specialNets = []struct {
+	p      netip.Prefix
+	reason string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), "reserved"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "shared (carrier-grade NAT)"},
+	{netip.MustParsePrefix("192.0.0.0/24"), "reserved"},
+	{netip.MustParsePrefix("198.18.0.0/15"), "reserved"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "reserved"},
+	{netip.MustParsePrefix("100::/64"), "reserved"},
+	{netip.MustParsePrefix("2001::/23"), "reserved"},
+}
+
+func nonPublic(ip netip.Addr) string {
+	switch {
+	case ip.IsLoopback():
+		return "loopback"
+	case ip.IsPrivate():
+		return "private"
+	case ip.IsLinkLocalUnicast():
+		return "link-local"
+	case ip.IsMulticast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast():
+		return "multicast"
+	case ip.IsUnspecified():
+		return "unspecified"
+	}
+	for _, s := range specialNets {
+		if s.p.Contains(ip) {
+			return s.reason
+		}
+	}
+	if ip.Is6() {
+		b := ip.As16()
+		if netip.MustParsePrefix("64:ff9b::/96").Contains(ip) {
+			return nonPublic(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+		}
+		if b[0] == 0x20 && b[1] == 0x02 {
+			return nonPublic(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
+		}
+	}
+	return ""
+}
+
+// Delivery is one attempt to hand an event to a webhook.
+type Delivery struct {
+	URL     string
+	Secret  []byte
+	EventID string
+	Event   string
+	Attempt int
+	Body    []byte
+}
+
+// Result is how an attempt went.
+type Result struct {
+	Status   int
+	Excerpt  []byte
+	Err      string
+	Duration time.Duration
+}
+
+// OK reports a 2xx answer.
+func (r Result) OK() bool { return r.Err == "" && r.Status >= 200 && r.Status < 300 }
+
+// ExcerptBytes is how much of a response a delivery record keeps.
+const ExcerptBytes = 1024
+
+// Post makes one attempt: POST the body as JSON, signed at now.
+func Post(ctx context.Context, c *http.Client, d Delivery, now time.Time) Result {
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
+	if err != nil {
+		return Result{Err: err.Error()}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Cairn-Webhooks/1")
+	req.Header.Set(HeaderID, d.EventID)
+	req.Header.Set(HeaderEvent, d.Event)
+	req.Header.Set(HeaderAttempt, strconv.Itoa(d.Attempt))
+	req.Header.Set(HeaderSignature, Sign(d.Secret, now, d.Body))
+	resp, err := c.Do(req)
+	if err != nil {
+		return Result{Err: err.Error(), Duration: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	ex, _ := io.ReadAll(io.LimitReader(resp.Body, ExcerptBytes))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return Result{Status: resp.StatusCode, Excerpt: ex, Duration: time.Since(start)}
+}
+
+// Backoff is the wait before attempt n+1 after attempt n failed: 1 s,
+// doubling, at most max.
+func Backoff(n int, max time.Duration) time.Duration {
+	d := time.Second
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
