@@ -9,7 +9,7 @@ export const knownScopes = [
   "databases.read", "databases.write", "collections.read", "collections.write",
   "documents.read", "documents.write", "buckets.read", "buckets.write", "files.read", "files.write",
   "functions.read", "functions.write", "executions.read", "executions.write",
-  "sites.read", "sites.write", "events.read", "keys.read", "keys.write",
+  "sites.read", "sites.write", "events.read", "keys.read", "keys.write", "webhooks.read", "webhooks.write",
 ];
 
 export function Keys({ project }: { project: string }) {
