@@ -208,3 +208,70 @@ func BenchmarkQuerySortedInMemory(b *testing.B) {
 func sameIDs(a, b []*eventsv1.Document) bool {
 	return slices.EqualFunc(a, b, func(x, y *eventsv1.Document) bool { return x.GetId() == y.GetId() })
 }
+
+// TestSortedTopKAgreesWithSortAll compares runSorted (bounded heap) with
+// the read-all-then-sort path on random queries whose order no index gives:
+// pages, cursors both ways, offsets, no limit, totals and the scan limit.
+func TestSortedTopKAgreesWithSortAll(t *testing.T) {
+	p, c := sortFixture(t, 400, 3, 15, 2)
+	r := rand.New(rand.NewPCG(5, 9))
+	attrs := []string{"n", "title", "tag", database.AttrCreatedAt}
+	for i := range 400 {
+		q := &query.Query{Limit: r.IntN(30)}
+		if r.IntN(3) > 0 {
+			q.Filters = append(q.Filters, query.Filter{Op: query.OpEqual, Attribute: "tag", Values: []any{fmt.Sprintf("t%d", r.IntN(3))}})
+		}
+		if r.IntN(3) == 0 {
+			q.Filters = append(q.Filters, query.Filter{Op: query.OpLessThan, Attribute: "n", Values: []any{int64(r.IntN(15))}})
+		}
+		q.Orders = append(q.Orders, query.Order{Attribute: "n", Desc: r.IntN(2) == 0})
+		for range r.IntN(2) {
+			q.Orders = append(q.Orders, query.Order{Attribute: attrs[r.IntN(len(attrs))], Desc: r.IntN(2) == 0})
+		}
+		if r.IntN(3) == 0 {
+			q.Offset = r.IntN(40)
+		}
+		switch r.IntN(4) {
+		case 0:
+			q.CursorAfter = fmt.Sprintf("d%06d", r.IntN(400))
+		case 1:
+			q.CursorBefore = fmt.Sprintf("d%06d", r.IntN(400))
+		}
+		opt := QueryOptions{Total: r.IntN(2) == 0}
+		if r.IntN(8) == 0 {
+			opt.MaxScan = 100 + r.IntN(100)
+		}
+		if r.IntN(5) == 0 {
+			opt.Allow = func(d *eventsv1.Document) bool { return d.GetSequence()%7 != 0 }
+		}
+		want, werr := querySortAll(p, c, q, opt)
+		got, gerr := p.Query("bench", c, q, opt)
+		desc := fmt.Sprintf("query %d %+v total=%v maxScan=%d allow=%v", i, *q, opt.Total, opt.MaxScan, opt.Allow != nil)
+		if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
+			t.Fatalf("%s: error %v, want %v", desc, gerr, werr)
+		}
+		if werr != nil {
+			continue
+		}
+		if !got.Explain.SortedInMemory {
+			t.Fatalf("%s: plan %s is ordered", desc, got.Explain.Plan)
+		}
+		if !sameIDs(got.Docs, want.Docs) || len(got.Fields) != len(got.Docs) || got.Total != want.Total || got.TotalCapped != want.TotalCapped ||
+			got.Explain.DocsExamined != want.Explain.DocsExamined || got.Explain.DocsDenied != want.Explain.DocsDenied {
+			t.Fatalf("%s:\n got  %v total %d %+v\n want %v total %d %+v", desc, ids(got.Docs), got.Total, got.Explain, ids(want.Docs), want.Total, want.Explain)
+		}
+		for j := range got.Fields {
+			if got.Fields[j][database.AttrID] != got.Docs[j].GetId() {
+				t.Fatalf("%s: fields %d are not of document %s", desc, j, got.Docs[j].GetId())
+			}
+		}
+	}
+}
+
+func ids(ds []*eventsv1.Document) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.GetId()
+	}
+	return out
+}
