@@ -588,19 +588,33 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 		top.k = q.Offset + q.Limit
 	}
 	matches := 0
+	var buf []byte // the last document read, unless the heap kept it
 	err := r.scan(false, false, func(e entry) (bool, error) {
-		d, f, ok, err := r.load(e)
+		var h sortHit
+		var ok bool
+		var err error
+		if r.opt.Allow == nil {
+			// Nothing needs the whole document to test it: decode it
+			// only if it makes the page.
+			h.raw, h.f, ok, err = r.loadHead(e, buf)
+			buf = h.raw
+		} else {
+			h.d, h.f, ok, err = r.load(e)
+		}
 		if err != nil || !ok {
 			return err == nil, err
 		}
 		matches++
 		if cursor != nil {
-			c := less(f, cursor)
+			c := less(h.f, cursor)
 			if before && c >= 0 || !before && c <= 0 {
 				return true, nil
 			}
 		}
-		top.add(sortHit{d: d, f: f, i: matches})
+		h.i = matches
+		if top.add(h) {
+			buf = nil
+		}
 		return true, nil
 	})
 	if err != nil {
@@ -626,16 +640,51 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 		}
 	}
 	for _, h := range hits[lo:hi] {
+		if h.d == nil {
+			h.d = &eventsv1.Document{}
+			if err := proto.Unmarshal(h.raw, h.d); err != nil {
+				return err
+			}
+		}
 		r.res.Docs, r.res.Fields = append(r.res.Docs, h.d), append(r.res.Fields, h.f)
 	}
 	return nil
 }
 
-// sortHit is a match of runSorted; i is its place in the scan.
+// loadHead is load for a query without Allow, reading only the document's
+// docHead: it returns the document's encoding (in buf when it fits) and
+// its fields.
+func (r *runner) loadHead(e entry, buf []byte) ([]byte, map[string]any, bool, error) {
+	if r.res.Explain.DocsExamined >= int64(r.opt.MaxScan) {
+		return nil, nil, false, r.errScanLimit()
+	}
+	r.res.Explain.DocsExamined++
+	item, err := r.txn.Get(documentKey(r.project, r.c.GetUid(), e.id))
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("index %s points at document %s: %w", r.pl.ix.Key, e.id, err)
+	}
+	raw, err := item.ValueCopy(buf[:0])
+	if err != nil {
+		return nil, nil, false, err
+	}
+	h, err := readHead(raw)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("document %s: %w", e.id, err)
+	}
+	f, err := fieldsOf(r.schema, h)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return raw, f, query.Match(r.q.Filters, f), nil
+}
+
+// sortHit is a match of runSorted: the document, or its encoding until
+// it is decoded for the page; i is its place in the scan.
 type sortHit struct {
-	d *eventsv1.Document
-	f map[string]any
-	i int
+	d   *eventsv1.Document
+	raw []byte
+	f   map[string]any
+	i   int
 }
 
 // topK keeps the k best hits it is given (all of them when k < 0): a
@@ -646,19 +695,21 @@ type topK struct {
 	h     []sortHit
 }
 
-func (t *topK) add(x sortHit) {
+// add offers x and reports whether it is kept (for now).
+func (t *topK) add(x sortHit) bool {
 	if t.k < 0 || len(t.h) < t.k {
 		t.h = append(t.h, x)
 		if t.k >= 0 {
 			t.up(len(t.h) - 1)
 		}
-		return
+		return true
 	}
 	if t.k == 0 || !t.worse(t.h[0], x) {
-		return
+		return false
 	}
 	t.h[0] = x
 	t.down(0)
+	return true
 }
 
 func (t *topK) up(i int) {

@@ -1,14 +1,19 @@
 package projections
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairn-dev/cairn/domain/database"
@@ -261,8 +266,8 @@ func TestSortedTopKAgreesWithSortAll(t *testing.T) {
 			t.Fatalf("%s:\n got  %v total %d %+v\n want %v total %d %+v", desc, ids(got.Docs), got.Total, got.Explain, ids(want.Docs), want.Total, want.Explain)
 		}
 		for j := range got.Fields {
-			if got.Fields[j][database.AttrID] != got.Docs[j].GetId() {
-				t.Fatalf("%s: fields %d are not of document %s", desc, j, got.Docs[j].GetId())
+			if !reflect.DeepEqual(got.Fields[j], want.Fields[j]) || !proto.Equal(got.Docs[j], want.Docs[j]) {
+				t.Fatalf("%s: document %d: %v %v, want %v %v", desc, j, got.Docs[j], got.Fields[j], want.Docs[j], want.Fields[j])
 			}
 		}
 	}
@@ -274,4 +279,55 @@ func ids(ds []*eventsv1.Document) []string {
 		out[i] = d.GetId()
 	}
 	return out
+}
+
+// TestReadHead checks readHead against proto.Unmarshal and Fields, and its
+// field numbers against the descriptor.
+func TestReadHead(t *testing.T) {
+	fields := (&eventsv1.Document{}).ProtoReflect().Descriptor().Fields()
+	for name, num := range map[protoreflect.Name]protowire.Number{"id": docFieldID, "data_json": docFieldData, "created_at": docFieldCreatedAt,
+		"updated_at": docFieldUpdatedAt, "sequence": docFieldSequence, "schema_version": docFieldSchemaVersion} {
+		if f := fields.ByName(name); f == nil || f.Number() != num {
+			t.Fatalf("Document.%s is not field %d", name, num)
+		}
+	}
+	schema := &database.Schema{Attributes: []database.Attribute{{Key: "n", Type: database.TypeInteger, IntMin: -100, IntMax: 100, Status: database.StatusAvailable}}}
+	docs := []*eventsv1.Document{
+		{},
+		{Id: "a", DataJson: `{"n":3}`, Sequence: 7, SchemaVersion: 2, Permissions: []string{"x"}, CreatedAt: timestamppb.New(time.Unix(-5, 999_999_999)),
+			UpdatedAt: &timestamppb.Timestamp{Seconds: 1 << 40, Nanos: 12}, Version: 9, ProjectId: "p", CollectionUid: "u"},
+		{Id: "b", CreatedAt: &timestamppb.Timestamp{}, UpdatedAt: &timestamppb.Timestamp{Nanos: 5}},
+	}
+	for _, d := range docs {
+		b, err := marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second encoding appended merges as proto.Unmarshal merges.
+		b2, _ := marshal(&eventsv1.Document{Sequence: 3, UpdatedAt: &timestamppb.Timestamp{Seconds: 4}})
+		for _, enc := range [][]byte{b, append(bytes.Clone(b), b2...)} {
+			h, err := readHead(enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full := &eventsv1.Document{}
+			if err := proto.Unmarshal(enc, full); err != nil {
+				t.Fatal(err)
+			}
+			want, err := Fields(schema, full)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := fieldsOf(schema, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) || h.data != full.GetDataJson() || h.version != full.GetSchemaVersion() {
+				t.Fatalf("readHead of %v: %+v %v, want %v", full, h, got, want)
+			}
+		}
+	}
+	if _, err := readHead([]byte{0x0a, 0x05, 'a'}); err == nil {
+		t.Fatal("readHead of a truncated encoding did not fail")
+	}
 }

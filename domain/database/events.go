@@ -107,17 +107,22 @@ func (s *Schema) DecodeData(dataJSON string, version uint64) (map[string]any, er
 		}
 		raw = m
 	}
-	typed := make(map[string]any, len(raw))
+	// As Read(typed, version) of the coerced values, in one map with room
+	// for the system attributes a query adds.
+	out := make(map[string]any, len(s.Attributes)+4)
 	for _, a := range s.Attributes {
-		v, ok := raw[a.Key]
-		if !ok || v == nil {
+		if !live(a.Status) {
 			continue
 		}
-		if c, err := Coerce(a, v); err == nil {
-			typed[a.Key] = c
+		if v, ok := raw[a.Key]; ok && v != nil && version >= a.CreatedSeq {
+			if c, err := Coerce(a, v); err == nil {
+				out[a.Key] = c
+				continue
+			}
 		}
+		out[a.Key] = cloneValue(a.Default)
 	}
-	return s.Read(typed, version), nil
+	return out, nil
 }
 
 // decodeJSON decodes one JSON value keeping numbers exact (json.Number).
