@@ -107,22 +107,17 @@ func (s *Schema) DecodeData(dataJSON string, version uint64) (map[string]any, er
 		}
 		raw = m
 	}
-	// As Read(typed, version) of the coerced values, in one map with room
-	// for the system attributes a query adds.
-	out := make(map[string]any, len(s.Attributes)+4)
+	typed := make(map[string]any, len(raw))
 	for _, a := range s.Attributes {
-		if !live(a.Status) {
+		v, ok := raw[a.Key]
+		if !ok || v == nil {
 			continue
 		}
-		if v, ok := raw[a.Key]; ok && v != nil && version >= a.CreatedSeq {
-			if c, err := Coerce(a, v); err == nil {
-				out[a.Key] = c
-				continue
-			}
+		if c, err := Coerce(a, v); err == nil {
+			typed[a.Key] = c
 		}
-		out[a.Key] = cloneValue(a.Default)
 	}
-	return out, nil
+	return s.Read(typed, version), nil
 }
 
 // decodeJSON decodes one JSON value keeping numbers exact (json.Number).
