@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-dev/cairn/domain/database"
@@ -268,16 +269,111 @@ func (s *schemaCache) get(c *eventsv1.Collection) (*database.Schema, error) {
 // Fields returns a document's typed data as schema reads it, with the
 // system attributes, for query evaluation.
 func Fields(schema *database.Schema, d *eventsv1.Document) (map[string]any, error) {
-	data, err := schema.DecodeData(d.GetDataJson(), d.GetSchemaVersion())
+	return fieldsOf(schema, docHead{id: d.GetId(), data: d.GetDataJson(), created: d.GetCreatedAt().AsTime(),
+		updated: d.GetUpdatedAt().AsTime(), seq: d.GetSequence(), version: d.GetSchemaVersion()})
+}
+
+// docHead is what Fields reads of a document.
+type docHead struct {
+	id, data         string
+	created, updated time.Time
+	seq, version     uint64
+}
+
+func fieldsOf(schema *database.Schema, h docHead) (map[string]any, error) {
+	data, err := schema.DecodeData(h.data, h.version)
 	if err != nil {
-		return nil, fmt.Errorf("document %s: %w", d.GetId(), err)
+		return nil, fmt.Errorf("document %s: %w", h.id, err)
 	}
-	data[database.AttrID] = d.GetId()
-	data[database.AttrCreatedAt] = d.GetCreatedAt().AsTime().Truncate(database.DatetimePrecision)
-	data[database.AttrUpdatedAt] = d.GetUpdatedAt().AsTime().Truncate(database.DatetimePrecision)
-	data[database.AttrSequence] = int64(d.GetSequence())
+	data[database.AttrID] = h.id
+	data[database.AttrCreatedAt] = h.created.Truncate(database.DatetimePrecision)
+	data[database.AttrUpdatedAt] = h.updated.Truncate(database.DatetimePrecision)
+	data[database.AttrSequence] = int64(h.seq)
 	return data, nil
 }
+
+// readHead reads a stored document's docHead from its encoding, leaving
+// the rest (permissions, project and collection ids) undecoded. Fields
+// merge as proto.Unmarshal merges them: the last scalar wins, repeated
+// timestamps merge field by field.
+func readHead(b []byte) (docHead, error) {
+	var h docHead
+	var ts [2]struct {
+		sec   int64
+		nanos int32
+	}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return h, protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch {
+		case (num == docFieldID || num == docFieldData) && typ == protowire.BytesType:
+			var v []byte
+			v, n = protowire.ConsumeBytes(b)
+			if num == docFieldID {
+				h.id = string(v)
+			} else {
+				h.data = string(v)
+			}
+		case (num == docFieldCreatedAt || num == docFieldUpdatedAt) && typ == protowire.BytesType:
+			var v []byte
+			v, n = protowire.ConsumeBytes(b)
+			t := &ts[num-docFieldCreatedAt]
+			for len(v) > 0 && n >= 0 {
+				tnum, ttyp, m := protowire.ConsumeTag(v)
+				if m < 0 {
+					return h, protowire.ParseError(m)
+				}
+				v = v[m:]
+				var x uint64
+				switch {
+				case tnum == 1 && ttyp == protowire.VarintType:
+					x, m = protowire.ConsumeVarint(v)
+					t.sec = int64(x)
+				case tnum == 2 && ttyp == protowire.VarintType:
+					x, m = protowire.ConsumeVarint(v)
+					t.nanos = int32(x)
+				default:
+					m = protowire.ConsumeFieldValue(tnum, ttyp, v)
+				}
+				if m < 0 {
+					return h, protowire.ParseError(m)
+				}
+				v = v[m:]
+			}
+		case (num == docFieldSequence || num == docFieldSchemaVersion) && typ == protowire.VarintType:
+			var x uint64
+			x, n = protowire.ConsumeVarint(b)
+			if num == docFieldSequence {
+				h.seq = x
+			} else {
+				h.version = x
+			}
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return h, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	h.created = time.Unix(ts[0].sec, int64(ts[0].nanos)).UTC()
+	h.updated = time.Unix(ts[1].sec, int64(ts[1].nanos)).UTC()
+	return h, nil
+}
+
+// Field numbers of eventsv1.Document that readHead reads (a test checks
+// them against the descriptor).
+const (
+	docFieldID            = 1
+	docFieldData          = 6
+	docFieldCreatedAt     = 8
+	docFieldUpdatedAt     = 9
+	docFieldSequence      = 10
+	docFieldSchemaVersion = 11
+)
 
 // indexKeys returns the entry keys of one index for a document.
 func indexKeys(project, collUID string, ix database.Index, fields map[string]any, seq uint64) ([][]byte, error) {

@@ -564,54 +564,179 @@ func (r *runner) countAll() error {
 	return err
 }
 
-// runSorted reads every match (bounded by MaxScan), sorts and pages.
+// runSorted reads every match (bounded by MaxScan) and keeps only the
+// page's candidates: the offset+limit first matches after the cursor in
+// the query's order (for a before cursor, the offset+limit last before it),
+// in a bounded heap, then sorts and pages those. The total still counts
+// every match. Ties under Less (equal $sequence) keep the scan order, as
+// a stable sort of every match would.
 func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	q := r.q
-	type hit struct {
-		d *eventsv1.Document
-		f map[string]any
-	}
-	var hits []hit
-	err := r.scan(false, false, func(e entry) (bool, error) {
-		d, f, ok, err := r.load(e)
-		if err == nil && ok {
-			hits = append(hits, hit{d, f})
+	less := query.Less(q.Orders)
+	// cmp is the total order of a stable sort of every match.
+	cmp := func(a, b sortHit) int {
+		if c := less(a.f, b.f); c != 0 {
+			return c
 		}
-		return err == nil, err
+		return a.i - b.i
+	}
+	top := topK{k: -1, worse: func(a, b sortHit) bool { return cmp(a, b) > 0 }}
+	if before {
+		top.worse = func(a, b sortHit) bool { return cmp(a, b) < 0 }
+	}
+	if q.Limit > 0 {
+		top.k = q.Offset + q.Limit
+	}
+	matches := 0
+	var buf []byte // the last document read, unless the heap kept it
+	err := r.scan(false, false, func(e entry) (bool, error) {
+		var h sortHit
+		var ok bool
+		var err error
+		if r.opt.Allow == nil {
+			// Nothing needs the whole document to test it: decode it
+			// only if it makes the page.
+			h.raw, h.f, ok, err = r.loadHead(e, buf)
+			buf = h.raw
+		} else {
+			h.d, h.f, ok, err = r.load(e)
+		}
+		if err != nil || !ok {
+			return err == nil, err
+		}
+		matches++
+		if cursor != nil {
+			c := less(h.f, cursor)
+			if before && c >= 0 || !before && c <= 0 {
+				return true, nil
+			}
+		}
+		h.i = matches
+		if top.add(h) {
+			buf = nil
+		}
+		return true, nil
 	})
 	if err != nil {
 		return err
 	}
-	less := query.Less(q.Orders)
-	slices.SortStableFunc(hits, func(a, b hit) int { return less(a.f, b.f) })
 	if r.opt.Total {
-		r.res.Total = int64(min(len(hits), TotalCap))
-		r.res.TotalCapped = len(hits) > TotalCap
+		r.res.Total = int64(min(matches, TotalCap))
+		r.res.TotalCapped = matches > TotalCap
 	}
-	if cursor != nil {
-		kept := hits[:0:0]
-		for _, h := range hits {
-			c := less(h.f, cursor)
-			if before && c < 0 || !before && c > 0 {
-				kept = append(kept, h)
+	hits := top.h
+	slices.SortFunc(hits, cmp)
+	// Page from the cursor's side: the start after it, the end before it.
+	lo, hi := 0, len(hits)
+	if before {
+		hi = max(0, len(hits)-q.Offset)
+		if q.Limit > 0 {
+			lo = max(0, hi-q.Limit)
+		}
+	} else {
+		lo = min(q.Offset, len(hits))
+		if q.Limit > 0 {
+			hi = min(hi, lo+q.Limit)
+		}
+	}
+	for _, h := range hits[lo:hi] {
+		if h.d == nil {
+			h.d = &eventsv1.Document{}
+			if err := proto.Unmarshal(h.raw, h.d); err != nil {
+				return err
 			}
 		}
-		hits = kept
-	}
-	if before {
-		slices.Reverse(hits)
-	}
-	if q.Offset > 0 {
-		hits = hits[min(q.Offset, len(hits)):]
-	}
-	if q.Limit > 0 && len(hits) > q.Limit {
-		hits = hits[:q.Limit]
-	}
-	if before {
-		slices.Reverse(hits)
-	}
-	for _, h := range hits {
 		r.res.Docs, r.res.Fields = append(r.res.Docs, h.d), append(r.res.Fields, h.f)
 	}
 	return nil
+}
+
+// loadHead is load for a query without Allow, reading only the document's
+// docHead: it returns the document's encoding (in buf when it fits) and
+// its fields.
+func (r *runner) loadHead(e entry, buf []byte) ([]byte, map[string]any, bool, error) {
+	if r.res.Explain.DocsExamined >= int64(r.opt.MaxScan) {
+		return nil, nil, false, r.errScanLimit()
+	}
+	r.res.Explain.DocsExamined++
+	item, err := r.txn.Get(documentKey(r.project, r.c.GetUid(), e.id))
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("index %s points at document %s: %w", r.pl.ix.Key, e.id, err)
+	}
+	raw, err := item.ValueCopy(buf[:0])
+	if err != nil {
+		return nil, nil, false, err
+	}
+	h, err := readHead(raw)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("document %s: %w", e.id, err)
+	}
+	f, err := fieldsOf(r.schema, h)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return raw, f, query.Match(r.q.Filters, f), nil
+}
+
+// sortHit is a match of runSorted: the document, or its encoding until
+// it is decoded for the page; i is its place in the scan.
+type sortHit struct {
+	d   *eventsv1.Document
+	raw []byte
+	f   map[string]any
+	i   int
+}
+
+// topK keeps the k best hits it is given (all of them when k < 0): a
+// binary heap with the worst kept hit at its root.
+type topK struct {
+	k     int
+	worse func(a, b sortHit) bool
+	h     []sortHit
+}
+
+// add offers x and reports whether it is kept (for now).
+func (t *topK) add(x sortHit) bool {
+	if t.k < 0 || len(t.h) < t.k {
+		t.h = append(t.h, x)
+		if t.k >= 0 {
+			t.up(len(t.h) - 1)
+		}
+		return true
+	}
+	if t.k == 0 || !t.worse(t.h[0], x) {
+		return false
+	}
+	t.h[0] = x
+	t.down(0)
+	return true
+}
+
+func (t *topK) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !t.worse(t.h[i], t.h[p]) {
+			return
+		}
+		t.h[i], t.h[p] = t.h[p], t.h[i]
+		i = p
+	}
+}
+
+func (t *topK) down(i int) {
+	n := len(t.h)
+	for {
+		w := i
+		if l := 2*i + 1; l < n && t.worse(t.h[l], t.h[w]) {
+			w = l
+		}
+		if r := 2*i + 2; r < n && t.worse(t.h[r], t.h[w]) {
+			w = r
+		}
+		if w == i {
+			return
+		}
+		t.h[i], t.h[w] = t.h[w], t.h[i]
+		i = w
+	}
 }
