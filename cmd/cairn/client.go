@@ -191,6 +191,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	project := fs.String("project", getenv("CAIRN_PROJECT"), "project id (CAIRN_PROJECT)")
 	name := fs.String("name", "", "key name (create)")
 	scopes := fs.String("scopes", "", "comma-separated scopes, e.g. keys.read,events.read (create)")
+	noScopes := fs.Bool("no-scopes", false, "create a key with no scopes at all, on purpose (create)")
 	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h; 0 = never (create)")
 	r, err := dial(fs, rest, stdout, getenv, false)
 	if err != nil {
@@ -202,6 +203,11 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	c := cairnv1connect.NewKeysServiceClient(r.client)
 	switch sub {
 	case "create":
+		// A key without scopes can do nothing: say so rather than make one
+		// silently.
+		if *scopes == "" && !*noScopes {
+			return errors.New("keys create: --scopes is required (e.g. --scopes documents.read,documents.write), or --no-scopes for a key that can do nothing yet")
+		}
 		req := &cairnv1.CreateKeyRequest{ProjectId: *project, Name: *name, Scopes: &cairnv1.Scopes{}}
 		if *scopes != "" {
 			req.Scopes.Scopes = strings.Split(*scopes, ",")

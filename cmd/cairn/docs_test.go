@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -129,4 +132,42 @@ func markdownAnchors(t *testing.T, path string) map[string]bool {
 		anchors[s.String()] = true
 	}
 	return anchors
+}
+
+// TestCLIHelpVersionAndScopes: -h asked for exits 0, an incomplete command
+// 1; --version prints the version; keys create wants --scopes or
+// --no-scopes (a key without scopes used to be made silently).
+func TestCLIHelpVersionAndScopes(t *testing.T) {
+	env := func(string) string { return "" }
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"keys", "create", "-h"}, {"projects", "list", "--help"}} {
+		err := run(context.Background(), args, io.Discard, io.Discard, env)
+		if code := exitCode(err, args); code != 0 {
+			t.Errorf("cairn %v: exit %d (%v)", args, code, err)
+		}
+	}
+	if err := run(context.Background(), nil, io.Discard, io.Discard, env); exitCode(err, nil) != 1 {
+		t.Errorf("cairn with no command: exit %d", exitCode(err, nil))
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--version"}, &out, io.Discard, env); err != nil || !strings.Contains(out.String(), "cairn") {
+		t.Errorf("--version: %q %v", out.String(), err)
+	}
+	in := startInstance(t, t.TempDir())
+	cli := func(args ...string) error {
+		return run(context.Background(), args, io.Discard, io.Discard, func(k string) string {
+			return map[string]string{"CAIRN_URL": in.url, "CAIRN_KEY": testAdminKey, "CAIRN_ADMIN_KEY": testAdminKey}[k]
+		})
+	}
+	if err := cli("projects", "create", "--id", "clip", "--name", "Clip"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli("keys", "create", "--project", "clip", "--name", "k"); err == nil || !strings.Contains(err.Error(), "--scopes is required") {
+		t.Fatalf("keys create without scopes: %v", err)
+	}
+	if err := cli("keys", "create", "--project", "clip", "--name", "k", "--no-scopes"); err != nil {
+		t.Fatalf("keys create --no-scopes: %v", err)
+	}
+	if err := cli("keys", "create", "--project", "clip", "--name", "k2", "--scopes", "keys.read"); err != nil {
+		t.Fatalf("keys create --scopes: %v", err)
+	}
 }

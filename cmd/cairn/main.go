@@ -46,12 +46,26 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "cairn:", err)
-		}
-		os.Exit(1)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "cairn:", err)
 	}
+	os.Exit(exitCode(err, os.Args[1:]))
+}
+
+// exitCode is 0 for success and for help someone asked for (-h), 1
+// otherwise (help printed because the command was incomplete is a failure).
+func exitCode(err error, args []string) int {
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		for _, a := range args {
+			if a == "-h" || a == "-help" || a == "--help" {
+				return 0
+			}
+		}
+	}
+	return 1
 }
 
 // run dispatches a command; stdout, stderr and the environment are
@@ -79,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return functionsCmd(ctx, rest, stdout, stderr, getenv)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr, getenv)
-	case "version":
+	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version())
 		return nil
 	case "-h", "--help", "help":
