@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cairn-dev/cairn/domain/egress"
 )
 
 // ClientOptions bound what deliveries may reach.
@@ -83,59 +85,10 @@ func (g *guard) control(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("blocked: unparseable address %q", address)
 	}
 	ip := ap.Addr().Unmap()
-	for _, n := range g.nets {
-		if n.Contains(ip) {
-			return nil
-		}
-	}
-	if reason := nonPublic(ip); reason != "" {
+	if reason := egress.Refused(ip, g.nets); reason != "" {
 		return fmt.Errorf("blocked: %s is a %s address, which webhooks may not reach", ip, reason)
 	}
 	return nil
-}
-
-var specialNets = []struct {
-	p      netip.Prefix
-	reason string
-}{
-	{netip.MustParsePrefix("0.0.0.0/8"), "reserved"},
-	{netip.MustParsePrefix("100.64.0.0/10"), "shared (carrier-grade NAT)"},
-	{netip.MustParsePrefix("192.0.0.0/24"), "reserved"},
-	{netip.MustParsePrefix("198.18.0.0/15"), "reserved"},
-	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
-	{netip.MustParsePrefix("64:ff9b:1::/48"), "reserved"},
-	{netip.MustParsePrefix("100::/64"), "reserved"},
-	{netip.MustParsePrefix("2001::/23"), "reserved"},
-}
-
-func nonPublic(ip netip.Addr) string {
-	switch {
-	case ip.IsLoopback():
-		return "loopback"
-	case ip.IsPrivate():
-		return "private"
-	case ip.IsLinkLocalUnicast():
-		return "link-local"
-	case ip.IsMulticast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast():
-		return "multicast"
-	case ip.IsUnspecified():
-		return "unspecified"
-	}
-	for _, s := range specialNets {
-		if s.p.Contains(ip) {
-			return s.reason
-		}
-	}
-	if ip.Is6() {
-		b := ip.As16()
-		if netip.MustParsePrefix("64:ff9b::/96").Contains(ip) {
-			return nonPublic(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
-		}
-		if b[0] == 0x20 && b[1] == 0x02 {
-			return nonPublic(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
-		}
-	}
-	return ""
 }
 
 // Delivery is one attempt to hand an event to a webhook.
