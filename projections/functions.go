@@ -2,7 +2,6 @@ package projections
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -267,22 +266,12 @@ func (p *Projections) ListTriggerFunctions(project string) ([]TriggerFunction, e
 			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, f) }); err != nil {
 				return err
 			}
-			tf := TriggerFunction{Function: f}
-			item, err := txn.Get(triggerKey(project, f.GetId()))
-			switch {
-			case errors.Is(err, badger.ErrKeyNotFound):
-			case err != nil:
+			// The start is stored as a one-value counter (counters.go).
+			since, err := readCounters(txn, triggerKey(project, f.GetId()), 1)
+			if err != nil {
 				return err
-			default:
-				if err := item.Value(func(v []byte) error {
-					if len(v) == 8 {
-						tf.Since = binary.BigEndian.Uint64(v)
-					}
-					return nil
-				}); err != nil {
-					return err
-				}
 			}
+			tf := TriggerFunction{Function: f, Since: uint64(since[0])}
 			out = append(out, tf)
 		}
 		return nil

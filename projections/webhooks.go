@@ -151,22 +151,12 @@ func (p *Projections) ListDeliveryWebhooks(project string) ([]DeliveryWebhook, e
 			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, w) }); err != nil {
 				return err
 			}
-			dw := DeliveryWebhook{Webhook: w}
-			item, err := txn.Get(webhookSinceKey(project, w.GetId()))
-			switch {
-			case errors.Is(err, badger.ErrKeyNotFound):
-			case err != nil:
+			// The start is stored as a one-value counter (counters.go).
+			since, err := readCounters(txn, webhookSinceKey(project, w.GetId()), 1)
+			if err != nil {
 				return err
-			default:
-				if err := item.Value(func(v []byte) error {
-					if len(v) == 8 {
-						dw.Since = binary.BigEndian.Uint64(v)
-					}
-					return nil
-				}); err != nil {
-					return err
-				}
 			}
+			dw := DeliveryWebhook{Webhook: w, Since: uint64(since[0])}
 			out = append(out, dw)
 		}
 		return nil
