@@ -126,21 +126,9 @@ func consume(ctx context.Context, cons jetstream.Consumer, concurrency int, hand
 			slots <- struct{}{}
 			go func() {
 				defer func() { <-slots }()
-				done := make(chan struct{})
-				go func() {
-					t := time.NewTicker(jobAckWait / 3)
-					defer t.Stop()
-					for {
-						select {
-						case <-done:
-							return
-						case <-t.C:
-							_ = m.InProgress()
-						}
-					}
-				}()
+				stop := keepInProgress(m)
 				err := handle(ctx, m)
-				close(done)
+				stop()
 				switch {
 				case errors.Is(err, ErrRetrySoon):
 					_ = m.NakWithDelay(250 * time.Millisecond)
@@ -238,4 +226,23 @@ func (s *Store) ConsumeTriggers(ctx context.Context, project string, start uint6
 		}
 		return handle(ctx, StoredMsg{Seq: md.Sequence.Stream, Subject: m.Subject(), Data: m.Data(), Header: m.Headers(), Time: md.Timestamp})
 	})
+}
+
+// keepInProgress tells JetStream every third of jobAckWait that m is still
+// being worked on, until stop is called: work may outlast the ack wait.
+func keepInProgress(m jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(jobAckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
 }

@@ -70,22 +70,10 @@ func (s *Store) ConsumeWebhook(ctx context.Context, project, uid string, start u
 				_ = m.Term()
 				continue
 			}
-			done := make(chan struct{})
-			go func() {
-				t := time.NewTicker(jobAckWait / 3)
-				defer t.Stop()
-				for {
-					select {
-					case <-done:
-						return
-					case <-t.C:
-						_ = m.InProgress()
-					}
-				}
-			}()
+			stop := keepInProgress(m)
 			retry := handle(ctx, WebhookAttempt{StoredMsg: StoredMsg{Seq: md.Sequence.Stream, Subject: m.Subject(), Data: m.Data(),
 				Header: m.Headers(), Time: md.Timestamp}, Attempt: int(md.NumDelivered)})
-			close(done)
+			stop()
 			if retry > 0 {
 				_ = m.NakWithDelay(retry)
 				continue
