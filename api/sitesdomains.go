@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cairn-dev/cairn/api/hosts"
@@ -50,11 +48,7 @@ func newResolver(addr string) (*net.Resolver, error) {
 
 // reservedHosts are the host names no custom domain may take.
 func (s *Server) reservedHosts() site.Reserved {
-	r := site.Reserved{SitesDomain: s.sitesDomain}
-	if u, err := url.Parse(s.publicURL); err == nil {
-		r.APIHost = strings.ToLower(u.Hostname())
-	}
-	return r
+	return site.Reserved{SitesDomain: s.hosts.SitesDomain(), APIHost: s.hosts.APIHost()}
 }
 
 // domainChallenge is the TXT value that proves control of domain for a

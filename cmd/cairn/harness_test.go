@@ -37,8 +37,7 @@ func (in *instance) routeURL(path string) string {
 	if rest, ok := strings.CutPrefix(path, "/v1/functions/"); ok {
 		parts := strings.SplitN(rest, "/", 3)
 		if len(parts) >= 2 {
-			_, port, _ := net.SplitHostPort(strings.TrimPrefix(in.url, "http://"))
-			u := "http://" + parts[1] + "." + parts[0] + ".fn.localhost:" + port + "/"
+			u := in.hostURL(parts[1]+"."+parts[0]+".fn") + "/"
 			if len(parts) == 3 {
 				u += parts[2]
 			}
