@@ -293,7 +293,7 @@ func (p *pocketBase) setup(ctx context.Context) error {
 	// Public rules: PocketBase's cheapest path (no token to check).
 	return call(ctx, http.DefaultClient, http.MethodPost, p.base+"/api/collections", p.token, map[string]any{
 		"name": collection, "type": "base", "listRule": "", "viewRule": "", "createRule": "",
-		"fields": []map[string]any{{"name": "title", "type": "text"}, {"name": "n", "type": "number"}, {"name": "tag", "type": "text"}},
+		"fields":  []map[string]any{{"name": "title", "type": "text"}, {"name": "n", "type": "number"}, {"name": "tag", "type": "text"}},
 		"indexes": []string{"CREATE INDEX idx_posts_tag ON posts (tag)"},
 	}, nil)
 }
@@ -324,4 +324,3 @@ func (p *pocketBase) coverSort(ctx context.Context) error {
 		"indexes": []string{"CREATE INDEX idx_posts_tag ON posts (tag)", "CREATE INDEX idx_posts_tag_n ON posts (tag, n DESC)"},
 	}, nil)
 }
-
