@@ -173,7 +173,7 @@ type Site struct {
 
 // SiteSettings are how a site serves its deployments.
 type SiteSettings struct {
-	SPAFallback  bool `json:"spaFallback,omitempty"`
+	SPAFallback  bool   `json:"spaFallback,omitempty"`
 	NotFoundPage string `json:"notFoundPage,omitempty"`
 	// add, remove, or empty for both forms.
 	TrailingSlash string       `json:"trailingSlash,omitempty"`
