@@ -68,15 +68,22 @@ func templatesCmd(ctx context.Context, cmd string, args []string, stdout, stderr
 	if err != nil {
 		return err
 	}
-	if err := p.Write(stdout); err != nil || p.Empty() {
-		return err
-	}
-	if !*yes {
+	// With --yes the changes are printed as they are made; without, the
+	// plan is shown first for the confirmation.
+	if !*yes || p.Empty() {
+		if err := p.Write(stdout); err != nil || p.Empty() {
+			return err
+		}
 		if err := confirm(stdout); err != nil {
 			return err
 		}
 	}
 	if err := template.Apply(ctx, p, template.ApplyOptions{AllowDestructive: *allowDestructive, Log: stdout}); err != nil {
+		if errors.Is(err, template.ErrDestructive) {
+			for _, c := range p.Destructive() {
+				fmt.Fprintln(stdout, c.String())
+			}
+		}
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "Applied %d changes to project %s.\n", len(p.Changes), project)

@@ -247,7 +247,7 @@ func sameEnabled(b *bool) *bool { return enabledFlag(enabled(b)) }
 // The comparable forms of the resources: what the API can change in
 // place, with set-like lists sorted and defaults filled in.
 
-func authCmp(a *Auth, platforms []string) any {
+func authCmp(a *Auth) Auth {
 	if a == nil {
 		a = &Auth{}
 	}
@@ -270,14 +270,14 @@ func authCmp(a *Auth, platforms []string) any {
 		x.OAuthProviders = append(x.OAuthProviders, o)
 	}
 	slices.SortFunc(x.OAuthProviders, func(p, q OAuthProvider) int { return strings.Compare(p.ID, q.ID) })
-	return struct {
-		Auth      Auth
-		Platforms []string
-	}{x, sorted(platforms)}
+	return x
 }
 
 func (pl *planner) auth(want, have *File) {
-	fields := differs(authCmp(want.Auth, want.Platforms), authCmp(have.Auth, have.Platforms))
+	fields := differs(authCmp(want.Auth), authCmp(have.Auth))
+	if !slices.Equal(sorted(want.Platforms), sorted(have.Platforms)) {
+		fields = append(fields, "platforms")
+	}
 	wa, ha := want.Auth, have.Auth
 	if wa == nil {
 		wa = &Auth{}

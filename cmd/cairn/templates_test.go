@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+)
+
+// templateEnv holds the secrets a rich project's file names.
+var templateEnv = map[string]string{
+	"SMTP_PASSWORD":              "smtp secret",
+	"OAUTH_GITHUB_CLIENT_SECRET": "gh secret",
+	"STRIPE_KEY":                 "sk_test_123",
+}
+
+// templateCLI runs `cairn args…` against in as the operator, with the
+// template secrets in the environment; stdout is returned either way.
+func (in *instance) templateCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	env := map[string]string{"CAIRN_URL": in.url, "CAIRN_ADMIN_KEY": testAdminKey}
+	for k, v := range templateEnv {
+		env[k] = v
+	}
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
+	if err != nil {
+		return out.String(), errors.Join(err, errors.New(errb.String()))
+	}
+	return out.String(), nil
+}
+
+// richProject builds project p through the API, every kind of resource a
+// project file holds, and deploys the function's code from dir with the
+// CLI. It returns p's key.
+func richProject(t *testing.T, in *instance, p, codeDir string) string {
+	t.Helper()
+	key := newProjectWithKey(t, in, p, allScopes()...)
+	ctx, _ := as(context.Background(), key)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	i64 := func(v int64) *int64 { return &v }
+	f64 := func(v float64) *float64 { return &v }
+	val := func(v any) *structpb.Value {
+		x, err := structpb.NewValue(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	off := false
+	must(in.users().UpdateAuthSettings(ctx, &cairnv1.UpdateAuthSettingsRequest{ProjectId: p, Settings: &cairnv1.AuthSettings{
+		SessionDuration: durationpb.New(720 * 3600e9), MaxSessions: 5, PasswordMinLength: 10, PasswordCheckCommon: true,
+		AllowedOrigins: []string{"https://shop.example.com", "http://localhost:5173"}, DisabledMethods: []string{"anonymous"},
+		Smtp: &cairnv1.SmtpSettings{Host: "smtp.example.com", Port: 587, Username: "shop", Password: "smtp secret", SenderEmail: "shop@example.com", SenderName: "Shop"},
+		OauthProviders: []*cairnv1.OAuthProvider{{Id: "github", Kind: "github", ClientId: "Iv1.abc", ClientSecret: "gh secret", Scopes: []string{"read:user"}}},
+	}}))
+	must(in.teams().CreateTeam(ctx, &cairnv1.CreateTeamRequest{ProjectId: p, TeamId: "staff", Name: "Staff", Prefs: data(t, map[string]any{"color": "blue"})}))
+	must(in.teams().CreateTeam(ctx, &cairnv1.CreateTeamRequest{ProjectId: p, TeamId: "buyers", Name: "Buyers"}))
+	for _, db := range []string{"shop", "archive"} {
+		must(in.databases().CreateDatabase(ctx, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: db, Name: strings.ToUpper(db)}))
+	}
+	must(in.databases().UpdateDatabase(ctx, &cairnv1.UpdateDatabaseRequest{ProjectId: p, DatabaseId: "archive", Enabled: &off}))
+	must(in.databases().CreateCollection(ctx, &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: "shop", CollectionId: "products", Name: "Products",
+		Permissions: []string{`read("any")`, `write("team:staff")`}}))
+	must(in.databases().CreateCollection(ctx, &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: "shop", CollectionId: "orders", Name: "Orders",
+		DocumentSecurity: true, Enabled: &off}))
+	for _, a := range []*cairnv1.Attribute{
+		{Key: "title", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Required: true, Size: 200},
+		{Key: "price", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_FLOAT, FloatMin: f64(0)},
+		{Key: "stock", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER, IntMin: i64(0), IntMax: i64(10000), Default: val(0)},
+		{Key: "status", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_ENUM, Elements: []string{"draft", "live"}, Default: val("draft")},
+		{Key: "tags", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Array: true, Size: 32},
+		{Key: "published", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_DATETIME},
+		{Key: "featured", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_BOOLEAN, Default: val(false)},
+		{Key: "site", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_URL},
+	} {
+		must(in.databases().CreateAttribute(ctx, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: "shop", CollectionId: "products", Attribute: a}))
+	}
+	must(in.databases().CreateAttribute(ctx, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: "shop", CollectionId: "orders",
+		Attribute: &cairnv1.Attribute{Key: "email", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_EMAIL, Required: true}}))
+	// A document, so that indexes are built over existing data.
+	must(in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "shop", CollectionId: "products",
+		Document: &cairnv1.DocumentInput{DocumentId: "p1", Data: data(t, map[string]any{"title": "Mug", "price": 9.5})}}))
+	for _, ix := range []*cairnv1.Index{
+		{Key: "by_title", Type: cairnv1.IndexType_INDEX_TYPE_UNIQUE, Attributes: []string{"title"}},
+		{Key: "by_price", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"status", "price"}, Desc: []bool{false, true}},
+		{Key: "search", Type: cairnv1.IndexType_INDEX_TYPE_FULLTEXT, Attributes: []string{"title"}},
+	} {
+		must(in.databases().CreateIndex(ctx, &cairnv1.CreateIndexRequest{ProjectId: p, DatabaseId: "shop", CollectionId: "products", Index: ix}))
+	}
+	must(in.storage().CreateBucket(ctx, &cairnv1.CreateBucketRequest{ProjectId: p, BucketId: "images", Name: "Images", Permissions: []string{`read("any")`},
+		MaximumFileSize: 10 << 20, AllowedFileExtensions: []string{"jpg", "png"}, Compression: cairnv1.Compression_COMPRESSION_ZSTD, Encryption: true}))
+	must(in.storage().CreateBucket(ctx, &cairnv1.CreateBucketRequest{ProjectId: p, BucketId: "private", Name: "Private", FileSecurity: true}))
+	must(in.functions().CreateFunction(ctx, &cairnv1.CreateFunctionRequest{ProjectId: p, FunctionId: "hello", Name: "Hello", Runtime: "js", TimeoutSeconds: 30,
+		Execute: []string{"users"}, Scopes: []string{"documents.read"}, Events: []string{"databases.shop.collections.orders.documents.*.create"},
+		Schedule: "0 3 * * *", MaxConcurrency: 4,
+		Variables: []*cairnv1.FunctionVariable{{Key: "CURRENCY", Value: "EUR"}, {Key: "STRIPE_KEY", Value: "sk_test_123", Secret: true}}}))
+	if _, err := in.templateCLI(t, "functions", "deploy", codeDir, "--project", p, "--function", "hello", "--activate"); err != nil {
+		t.Fatal(err)
+	}
+	must(in.sites().CreateSite(ctx, &cairnv1.CreateSiteRequest{ProjectId: p, SiteId: "www", Name: "Storefront", Settings: &eventsv1.SiteSettings{
+		SpaFallback: true, TrailingSlash: eventsv1.TrailingSlash_TRAILING_SLASH_REMOVE,
+		Headers:   []*eventsv1.HeaderRule{{Pattern: "/assets/*", Name: "Cache-Control", Value: "public, max-age=31536000"}},
+		Redirects: []*eventsv1.Redirect{{From: "/old", To: "/", Status: 301}}}}))
+	must(in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: p, WebhookId: "erp", Name: "ERP", Url: "https://erp.example.com/hook",
+		Events: &cairnv1.WebhookEvents{Events: []string{"databases.shop.collections.*.documents.*.create"}}}))
+	return key
+}
+
+// writeFunctionCode writes a js function's code under dir/functions/hello.
+func writeFunctionCode(t *testing.T, dir string) string {
+	t.Helper()
+	code := filepath.Join(dir, "functions", "hello")
+	if err := os.MkdirAll(code, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(code, "index.js"), []byte("export default async ({ res }) => res.json({ hello: 'world' });\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// TestTemplateRoundTrip: pull a rich project, apply the file to a new
+// project, pull that → the same file; plan after apply → no changes;
+// applying again changes nothing.
+func TestTemplateRoundTrip(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	dir := t.TempDir()
+	code := writeFunctionCode(t, dir)
+	richProject(t, in, "src", code)
+	file := filepath.Join(dir, "cairn.json")
+	// The server keeps only built code: the file being refreshed says
+	// where the function's code lives, and pull keeps that.
+	if err := os.WriteFile(file, []byte(`{"version": 1, "functions": [{"id": "hello", "name": "x", "runtime": "js", "code": {"path": "functions/hello"}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.templateCLI(t, "pull", "src", "-f", file); err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"passwordEnv": "SMTP_PASSWORD"`, `"clientSecretEnv": "OAUTH_GITHUB_CLIENT_SECRET"`, `"secretEnv": "STRIPE_KEY"`,
+		`"path": "functions/hello"`, `"desc": [`, `"type": "fulltext"`, `"compression": "zstd"`, `"trailingSlash": "remove"`, `"enabled": false`} {
+		if !bytes.Contains(first, []byte(want)) {
+			t.Errorf("pulled file lacks %s:\n%s", want, first)
+		}
+	}
+	for _, secret := range []string{"smtp secret", "gh secret", "sk_test_123"} {
+		if bytes.Contains(first, []byte(secret)) {
+			t.Fatalf("a secret is in the file: %q", secret)
+		}
+	}
+	out, err := in.templateCLI(t, "plan", "src", "-f", file)
+	if err != nil || !strings.Contains(out, "No changes") {
+		t.Fatalf("plan of the project the file was pulled from: %v\n%s", err, out)
+	}
+
+	out, err = in.templateCLI(t, "apply", "dst", "-f", file, "--create-project", "--yes")
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	for _, want := range []string{"+   database shop", "+   index shop/products/by_price", "~   code hello: deploy functions/hello", "webhook erp signing secret (shown once): whsec_"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, out)
+		}
+	}
+	// Pull the new project over a copy of the file (so code paths carry).
+	second := filepath.Join(dir, "again.json")
+	if err := os.WriteFile(second, first, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.templateCLI(t, "pull", "dst", "-f", second); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, first) {
+		t.Fatalf("pull after apply differs:\n--- src\n%s\n--- dst\n%s", first, got)
+	}
+	out, err = in.templateCLI(t, "plan", "dst", "-f", file)
+	if err != nil || !strings.Contains(out, "No changes") {
+		t.Fatalf("plan after apply: %v\n%s", err, out)
+	}
+	out, err = in.templateCLI(t, "apply", "dst", "-f", file, "--yes")
+	if err != nil || !strings.Contains(out, "No changes") {
+		t.Fatalf("second apply: %v\n%s", err, out)
+	}
+
+	// The secrets arrived from the environment, and the code runs.
+	op, _ := as(context.Background(), testAdminKey)
+	s, err := in.users().GetAuthSettings(op, &cairnv1.GetAuthSettingsRequest{ProjectId: "dst"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.GetSettings().GetSmtp().GetPasswordSet() || !s.GetSettings().GetOauthProviders()[0].GetClientSecretSet() {
+		t.Fatalf("secrets not set: %v", s.GetSettings())
+	}
+	ex, err := in.functions().CreateExecution(op, &cairnv1.CreateExecutionRequest{ProjectId: "dst", FunctionId: "hello", Method: "GET", Path: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ex.GetExecution().GetResponseBody()), "world") {
+		t.Fatalf("execution answered %q (%s)", ex.GetExecution().GetResponseBody(), ex.GetExecution().GetErrors())
+	}
+	// Each change was an ordinary event, by the operator.
+	ev, err := in.events().ListEvents(op, &cairnv1.ListEventsRequest{ProjectId: "dst", PageSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ev.GetEvents()); n < 20 {
+		t.Fatalf("dst's log holds %d events", n)
+	}
+
+	// A changed function's code is a deploy in the plan.
+	if err := os.WriteFile(filepath.Join(code, "index.js"), []byte("export default async ({ res }) => res.json({ hello: 'there' });\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = in.templateCLI(t, "plan", "dst", "-f", file)
+	if err != nil || !strings.Contains(out, "~   code hello: deploy functions/hello") || !strings.Contains(out, "1 to update") {
+		t.Fatalf("plan after a code change: %v\n%s", err, out)
+	}
+}
