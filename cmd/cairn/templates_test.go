@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect/v2"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -27,8 +28,18 @@ var templateEnv = map[string]string{
 // template secrets in the environment; stdout is returned either way.
 func (in *instance) templateCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return in.templateCLIWith(t, nil, args...)
+}
+
+// templateCLIWith is templateCLI with more environment (CAIRN_KEY: a
+// project key instead of the operator's).
+func (in *instance) templateCLIWith(t *testing.T, extra map[string]string, args ...string) (string, error) {
+	t.Helper()
 	env := map[string]string{"CAIRN_URL": in.url, "CAIRN_ADMIN_KEY": testAdminKey}
 	for k, v := range templateEnv {
+		env[k] = v
+	}
+	for k, v := range extra {
 		env[k] = v
 	}
 	var out, errb bytes.Buffer
@@ -65,7 +76,7 @@ func richProject(t *testing.T, in *instance, p, codeDir string) string {
 	must(in.users().UpdateAuthSettings(ctx, &cairnv1.UpdateAuthSettingsRequest{ProjectId: p, Settings: &cairnv1.AuthSettings{
 		SessionDuration: durationpb.New(720 * 3600e9), MaxSessions: 5, PasswordMinLength: 10, PasswordCheckCommon: true,
 		AllowedOrigins: []string{"https://shop.example.com", "http://localhost:5173"}, DisabledMethods: []string{"anonymous"},
-		Smtp: &cairnv1.SmtpSettings{Host: "smtp.example.com", Port: 587, Username: "shop", Password: "smtp secret", SenderEmail: "shop@example.com", SenderName: "Shop"},
+		Smtp:           &cairnv1.SmtpSettings{Host: "smtp.example.com", Port: 587, Username: "shop", Password: "smtp secret", SenderEmail: "shop@example.com", SenderName: "Shop"},
 		OauthProviders: []*cairnv1.OAuthProvider{{Id: "github", Kind: "github", ClientId: "Iv1.abc", ClientSecret: "gh secret", Scopes: []string{"read:user"}}},
 	}}))
 	must(in.teams().CreateTeam(ctx, &cairnv1.CreateTeamRequest{ProjectId: p, TeamId: "staff", Name: "Staff", Prefs: data(t, map[string]any{"color": "blue"})}))
@@ -236,5 +247,144 @@ func TestTemplateRoundTrip(t *testing.T) {
 	out, err = in.templateCLI(t, "plan", "dst", "-f", file)
 	if err != nil || !strings.Contains(out, "~   code hello: deploy functions/hello") || !strings.Contains(out, "1 to update") {
 		t.Fatalf("plan after a code change: %v\n%s", err, out)
+	}
+}
+
+// TestTemplateDestructive: a plan that loses data is refused, changing
+// nothing, unless --allow-destructive; a changed attribute is replaced; a
+// read-only key can pull and plan but not apply; a bad file or a missing
+// secret stops apply before any call.
+func TestTemplateDestructive(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	key := newProjectWithKey(t, in, "p", allScopes()...)
+	ctx, _ := as(context.Background(), key)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cairn.json")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const base = `{"version": 1,
+  "databases": [{"id": "shop", "name": "Shop", "collections": [{"id": "items", "name": "Items",
+    "attributes": [{"key": "title", "type": "string", "size": 50}, {"key": "n", "type": "integer"}],
+    "indexes": [{"key": "by_n", "type": "key", "attributes": ["n"]}]}]}],
+  "buckets": [{"id": "b", "name": "B"}],
+  "webhooks": [{"id": "w", "name": "W", "url": "https://example.com/hook", "events": ["users.*.create"]}]}`
+	write(base)
+	if out, err := in.templateCLI(t, "apply", "p", "-f", file, "--yes"); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "p", DatabaseId: "shop", CollectionId: "items",
+		Document: &cairnv1.DocumentInput{DocumentId: "d1", Data: data(t, map[string]any{"title": "kept", "n": 7})}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Drop attribute n (its index too), the bucket and the webhook, and
+	// rename the collection.
+	write(`{"version": 1,
+  "databases": [{"id": "shop", "name": "Shop", "collections": [{"id": "items", "name": "Things",
+    "attributes": [{"key": "title", "type": "string", "size": 50}]}]}]}`)
+	out, err := in.templateCLI(t, "plan", "p", "-f", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"~   collection shop/items: name\n",
+		"-   attribute shop/items/n: every document loses its value; indexes over it go too: by_n  [destructive]",
+		"-   bucket b: with its files  [destructive]",
+		"-   webhook w: with its delivery history  [destructive]",
+		"1 to update, 0 to replace, 3 to delete (3 destructive)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = in.templateCLI(t, "apply", "p", "-f", file, "--yes")
+	if err == nil || !strings.Contains(err.Error(), "nothing changed: the plan has destructive changes (3, first: -   attribute shop/items/n") ||
+		!strings.Contains(err.Error(), "--allow-destructive") {
+		t.Fatalf("apply without --allow-destructive: %v\n%s", err, out)
+	}
+	col, err := in.databases().GetCollection(ctx, &cairnv1.GetCollectionRequest{ProjectId: "p", DatabaseId: "shop", CollectionId: "items"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if col.GetCollection().GetName() != "Items" || len(col.GetCollection().GetAttributes()) != 2 || len(col.GetCollection().GetIndexes()) != 1 {
+		t.Fatalf("a refused apply changed the collection: %v", col.GetCollection())
+	}
+	if _, err := in.storage().GetBucket(ctx, &cairnv1.GetBucketRequest{ProjectId: "p", BucketId: "b"}); err != nil {
+		t.Fatalf("a refused apply deleted the bucket: %v", err)
+	}
+	if out, err := in.templateCLI(t, "apply", "p", "-f", file, "--yes", "--allow-destructive"); err != nil {
+		t.Fatalf("apply --allow-destructive: %v\n%s", err, out)
+	}
+	if out, err := in.templateCLI(t, "plan", "p", "-f", file); err != nil || !strings.Contains(out, "No changes") {
+		t.Fatalf("plan after apply: %v\n%s", err, out)
+	}
+	doc, err := in.databases().GetDocument(ctx, &cairnv1.GetDocumentRequest{ProjectId: "p", DatabaseId: "shop", CollectionId: "items", DocumentId: "d1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := doc.GetDocument().GetData().AsMap(); m["title"] != "kept" || m["n"] != nil {
+		t.Fatalf("document after dropping n: %v", m)
+	}
+
+	// A changed attribute is deleted and created again: destructive.
+	write(`{"version": 1,
+  "databases": [{"id": "shop", "name": "Shop", "collections": [{"id": "items", "name": "Things",
+    "attributes": [{"key": "title", "type": "string", "size": 100}]}]}]}`)
+	out, err = in.templateCLI(t, "plan", "p", "-f", file)
+	if err != nil || !strings.Contains(out, "-/+ attribute shop/items/title: size; every document loses its value  [destructive]") {
+		t.Fatalf("plan of a changed attribute: %v\n%s", err, out)
+	}
+	if out, err := in.templateCLI(t, "apply", "p", "-f", file, "--yes", "--allow-destructive"); err != nil {
+		t.Fatalf("apply a replaced attribute: %v\n%s", err, out)
+	}
+	a, err := in.databases().GetAttribute(ctx, &cairnv1.GetAttributeRequest{ProjectId: "p", DatabaseId: "shop", CollectionId: "items", Key: "title"})
+	if err != nil || a.GetAttribute().GetSize() != 100 {
+		t.Fatalf("replaced attribute: %v %v", a.GetAttribute(), err)
+	}
+
+	// A key with only read scopes pulls and plans, and cannot apply.
+	op, _ := as(context.Background(), testAdminKey)
+	var reads []string
+	for _, s := range allScopes() {
+		if strings.HasSuffix(s, ".read") {
+			reads = append(reads, s)
+		}
+	}
+	k, err := in.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: "p", Name: "reader", Scopes: &cairnv1.Scopes{Scopes: reads}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := map[string]string{"CAIRN_KEY": k.GetSecret()}
+	if out, err := in.templateCLIWith(t, reader, "pull", "p", "-f", "-"); err != nil || !strings.Contains(out, `"size": 100`) {
+		t.Fatalf("pull with a read-only key: %v\n%s", err, out)
+	}
+	write(base)
+	if out, err := in.templateCLIWith(t, reader, "plan", "p", "-f", file); err != nil || !strings.Contains(out, "+   bucket b") {
+		t.Fatalf("plan with a read-only key: %v\n%s", err, out)
+	}
+	if _, err := in.templateCLIWith(t, reader, "apply", "p", "-f", file, "--yes", "--allow-destructive"); err == nil || !strings.Contains(err.Error(), "permission_denied") {
+		t.Fatalf("apply with a read-only key: %v", err)
+	}
+
+	// A bad file names the place in it; nothing is called.
+	write(strings.Replace(base, `"type": "integer"`, `"type": "int"`, 1))
+	if _, err := in.templateCLI(t, "plan", "p", "-f", file); err == nil ||
+		!strings.Contains(err.Error(), `databases[0].collections[0].attributes[1].type: "int" is not one of string, integer`) {
+		t.Fatalf("plan of a bad file: %v", err)
+	}
+	// A secret the project lacks and the environment does not hold stops
+	// apply before its first change.
+	write(`{"version": 1, "teams": [{"id": "t", "name": "T"}],
+  "functions": [{"id": "f", "name": "F", "runtime": "js", "variables": [{"key": "TOKEN", "secretEnv": "UNSET_TOKEN"}]}]}`)
+	_, err = in.templateCLI(t, "apply", "p", "-f", file, "--yes", "--allow-destructive")
+	if err == nil || !strings.Contains(err.Error(), "functions[0].variables[0].secretEnv: UNSET_TOKEN is not set") {
+		t.Fatalf("apply with a missing secret: %v", err)
+	}
+	if _, err := in.teams().GetTeam(ctx, &cairnv1.GetTeamRequest{ProjectId: "p", TeamId: "t"}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("a refused apply created a team: %v", err)
 	}
 }

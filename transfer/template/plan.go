@@ -437,7 +437,11 @@ func (pl *planner) schema(db string, want, have Collection) {
 		case len(differs(a, old)) > 0:
 			created = true
 			gone[a.Key] = true
-			pl.add(Change{Op: OpReplace, Kind: "attribute", ID: path + "/" + a.Key, Detail: strings.Join(differs(a, old), ", ") + "; every document loses its value",
+			detail := strings.Join(differs(a, old), ", ") + "; every document loses its value"
+			if over := indexesOver(have.Indexes, a.Key); len(over) > 0 {
+				detail += "; indexes over it are built again: " + strings.Join(over, ", ")
+			}
+			pl.add(Change{Op: OpReplace, Kind: "attribute", ID: path + "/" + a.Key, Detail: detail,
 				Destructive: true, phase: phaseAttributeCreate, do: func(ctx context.Context, _ io.Writer) error {
 					if err := c.deleteAttribute(ctx, db, want.ID, a.Key); err != nil {
 						return err
@@ -451,7 +455,11 @@ func (pl *planner) schema(db string, want, have Collection) {
 	}
 	for _, key := range removed(wa, ha) {
 		gone[key] = true
-		pl.add(Change{Op: OpDelete, Kind: "attribute", ID: path + "/" + key, Detail: "every document loses its value", Destructive: true, phase: phaseAttributeDelete,
+		detail := "every document loses its value"
+		if over := indexesOver(have.Indexes, key); len(over) > 0 {
+			detail += "; indexes over it go too: " + strings.Join(over, ", ")
+		}
+		pl.add(Change{Op: OpDelete, Kind: "attribute", ID: path + "/" + key, Detail: detail, Destructive: true, phase: phaseAttributeDelete,
 			do: func(ctx context.Context, _ io.Writer) error { return c.deleteAttribute(ctx, db, want.ID, key) }})
 	}
 	if created {
@@ -490,6 +498,17 @@ func (pl *planner) schema(db string, want, have Collection) {
 	if indexed {
 		pl.wait(phaseIndexCreate, func(ctx context.Context) error { return c.waitSchema(ctx, db, want.ID) })
 	}
+}
+
+// indexesOver lists the keys of the indexes over attribute key.
+func indexesOver(ixs []Index, key string) []string {
+	var out []string
+	for _, ix := range ixs {
+		if slices.Contains(ix.Attributes, key) {
+			out = append(out, ix.Key)
+		}
+	}
+	return out
 }
 
 func bucketCmp(b Bucket) Bucket {
