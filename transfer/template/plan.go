@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -359,17 +360,17 @@ func (pl *planner) teams(want, have []Team) {
 
 func databaseCmp(d Database) any {
 	return struct {
-		Name    string
-		Enabled *bool
+		Name    string `json:"name"`
+		Enabled *bool  `json:"enabled,omitempty"`
 	}{d.Name, sameEnabled(d.Enabled)}
 }
 
 func collectionCmp(c Collection) any {
 	return struct {
-		Name             string
-		Permissions      []string
-		DocumentSecurity bool
-		Enabled          *bool
+		Name             string   `json:"name"`
+		Permissions      []string `json:"permissions,omitempty"`
+		DocumentSecurity bool     `json:"documentSecurity,omitempty"`
+		Enabled          *bool    `json:"enabled,omitempty"`
 	}{c.Name, sorted(c.Permissions), c.DocumentSecurity, sameEnabled(c.Enabled)}
 }
 
@@ -383,7 +384,7 @@ func (pl *planner) databases(want, have []Database) {
 				return c.createDatabase(ctx, d)
 			}})
 		} else if f := differs(databaseCmp(d), databaseCmp(old)); len(f) > 0 {
-			pl.add(Change{Op: OpUpdate, Kind: "database", ID: d.ID, Detail: strings.ToLower(strings.Join(f, ", ")), phase: phaseDatabase,
+			pl.add(Change{Op: OpUpdate, Kind: "database", ID: d.ID, Detail: strings.Join(f, ", "), phase: phaseDatabase,
 				do: func(ctx context.Context, _ io.Writer) error { return c.updateDatabase(ctx, d) }})
 		}
 		pl.collections(d.ID, d.Collections, old.Collections)
@@ -405,7 +406,7 @@ func (pl *planner) collections(db string, want, have []Collection) {
 				return c.createCollection(ctx, db, col)
 			}})
 		} else if f := differs(collectionCmp(col), collectionCmp(old)); len(f) > 0 {
-			pl.add(Change{Op: OpUpdate, Kind: "collection", ID: path, Detail: strings.ToLower(strings.Join(f, ", ")), phase: phaseCollection,
+			pl.add(Change{Op: OpUpdate, Kind: "collection", ID: path, Detail: strings.Join(f, ", "), phase: phaseCollection,
 				do: func(ctx context.Context, _ io.Writer) error { return c.updateCollection(ctx, db, col) }})
 		}
 		pl.schema(db, col, old)
@@ -434,10 +435,10 @@ func (pl *planner) schema(db string, want, have Collection) {
 			created = true
 			pl.add(Change{Op: OpCreate, Kind: "attribute", ID: path + "/" + a.Key, Detail: a.Type, phase: phaseAttributeCreate,
 				do: func(ctx context.Context, _ io.Writer) error { return c.createAttribute(ctx, db, want.ID, a) }})
-		case len(differs(a, old)) > 0:
+		case len(differs(attributeCmp(a), attributeCmp(old))) > 0:
 			created = true
 			gone[a.Key] = true
-			detail := strings.Join(differs(a, old), ", ") + "; every document loses its value"
+			detail := strings.Join(differs(attributeCmp(a), attributeCmp(old)), ", ") + "; every document loses its value"
 			if over := indexesOver(have.Indexes, a.Key); len(over) > 0 {
 				detail += "; indexes over it are built again: " + strings.Join(over, ", ")
 			}
@@ -480,9 +481,9 @@ func (pl *planner) schema(db string, want, have Collection) {
 			indexed = true
 			pl.add(Change{Op: OpCreate, Kind: "index", ID: path + "/" + ix.Key, Detail: ix.Type + " (" + strings.Join(ix.Attributes, ", ") + ")", phase: phaseIndexCreate,
 				do: func(ctx context.Context, _ io.Writer) error { return c.createIndex(ctx, db, want.ID, ix) }})
-		case len(differs(ix, old)) > 0:
+		case len(differs(indexCmp(ix), indexCmp(old))) > 0:
 			indexed = true
-			pl.add(Change{Op: OpReplace, Kind: "index", ID: path + "/" + ix.Key, Detail: strings.Join(differs(ix, old), ", "), phase: phaseIndexCreate,
+			pl.add(Change{Op: OpReplace, Kind: "index", ID: path + "/" + ix.Key, Detail: strings.Join(differs(indexCmp(ix), indexCmp(old)), ", "), phase: phaseIndexCreate,
 				do: func(ctx context.Context, _ io.Writer) error {
 					if err := c.deleteIndex(ctx, db, want.ID, ix.Key); err != nil {
 						return err
@@ -499,6 +500,33 @@ func (pl *planner) schema(db string, want, have Collection) {
 		pl.wait(phaseIndexCreate, func(ctx context.Context) error { return c.waitSchema(ctx, db, want.ID) })
 	}
 }
+
+// attributeCmp is an attribute as compared: through the API's form and
+// back, so that bounds written out at their widest equal absent ones.
+func attributeCmp(a Attribute) Attribute {
+	p, err := attributeProto(a)
+	if err != nil {
+		return a
+	}
+	if a.Type == "integer" && (p.IntMin != nil || p.IntMax != nil) {
+		lo, hi := int64(-(1<<53 - 1)), int64(1<<53-1)
+		p.IntMin, p.IntMax = cmpOr(p.IntMin, &lo), cmpOr(p.IntMax, &hi)
+	}
+	if a.Type == "float" && (p.FloatMin != nil || p.FloatMax != nil) {
+		lo, hi := -math.MaxFloat64, math.MaxFloat64
+		p.FloatMin, p.FloatMax = cmpOr(p.FloatMin, &lo), cmpOr(p.FloatMax, &hi)
+	}
+	return attributeFrom(p)
+}
+
+func cmpOr[T any](p, def *T) *T {
+	if p != nil {
+		return p
+	}
+	return def
+}
+
+func indexCmp(ix Index) Index { return indexFrom(indexProto(ix)) }
 
 // indexesOver lists the keys of the indexes over attribute key.
 func indexesOver(ixs []Index, key string) []string {
@@ -569,10 +597,22 @@ func (pl *planner) functions(want, have []Function) error {
 				pl.problem("functions[%d].variables[%d].secretEnv: %s is not set in the environment, and function %s has no value for %s yet", i, j, v.SecretEnv, fn.ID, v.Key)
 			}
 		}
-		if !ok {
+		switch {
+		case !ok:
 			pl.add(Change{Op: OpCreate, Kind: "function", ID: fn.ID, Detail: fn.Runtime, phase: phaseResources,
 				do: func(ctx context.Context, _ io.Writer) error { return c.createFunction(ctx, fn, getenv) }})
-		} else if f := differs(functionCmp(fn), functionCmp(old)); len(f) > 0 {
+		case fn.Runtime != old.Runtime:
+			// The API cannot change a function's runtime in place.
+			pl.add(Change{Op: OpReplace, Kind: "function", ID: fn.ID, Detail: "runtime " + old.Runtime + " → " + fn.Runtime + "; its deployments and executions go",
+				Destructive: true, phase: phaseResources, do: func(ctx context.Context, _ io.Writer) error {
+					if err := c.deleteFunction(ctx, fn.ID); err != nil {
+						return err
+					}
+					return c.createFunction(ctx, fn, getenv)
+				}})
+			old.deployedSHA = ""
+		case len(differs(functionCmp(fn), functionCmp(old))) > 0:
+			f := differs(functionCmp(fn), functionCmp(old))
 			pl.add(Change{Op: OpUpdate, Kind: "function", ID: fn.ID, Detail: strings.Join(f, ", "), phase: phaseResources,
 				do: func(ctx context.Context, _ io.Writer) error { return c.updateFunction(ctx, fn, getenv) }})
 		}
@@ -598,8 +638,8 @@ func (pl *planner) functions(want, have []Function) error {
 func siteCmp(s Site) any {
 	st := siteSettingsProto(s.Settings)
 	return struct {
-		Name     string
-		Settings *SiteSettings
+		Name     string        `json:"name"`
+		Settings *SiteSettings `json:"settings,omitempty"`
 	}{s.Name, siteSettingsFrom(st)}
 }
 
@@ -611,7 +651,7 @@ func (pl *planner) sites(want, have []Site) {
 		if !ok {
 			pl.add(Change{Op: OpCreate, Kind: "site", ID: s.ID, phase: phaseResources, do: func(ctx context.Context, _ io.Writer) error { return c.createSite(ctx, s) }})
 		} else if f := differs(siteCmp(s), siteCmp(old)); len(f) > 0 {
-			pl.add(Change{Op: OpUpdate, Kind: "site", ID: s.ID, Detail: strings.ToLower(strings.Join(f, ", ")), phase: phaseResources,
+			pl.add(Change{Op: OpUpdate, Kind: "site", ID: s.ID, Detail: strings.Join(f, ", "), phase: phaseResources,
 				do: func(ctx context.Context, _ io.Writer) error { return c.updateSite(ctx, s) }})
 		}
 	}

@@ -30,6 +30,7 @@ var (
 	attributeKey = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_-]{0,63}$`)
 	variableKey  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 	providerID   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,35}$`)
+	extension    = regexp.MustCompile(`^[a-zA-Z0-9]{1,16}$`)
 )
 
 // Validate checks what the server would refuse, or what would make a plan
@@ -83,7 +84,7 @@ func (f *File) Validate() error {
 			return fieldErr(p+".maximumFileSize", "must not be negative")
 		}
 		for j, e := range b.AllowedFileExtensions {
-			if !regexp.MustCompile(`^[a-zA-Z0-9]{1,16}$`).MatchString(e) {
+			if !extension.MatchString(e) {
 				return fieldErr(fmt.Sprintf("%s.allowedFileExtensions[%d]", p, j), "%q is not an extension (letters and digits, no dot)", e)
 			}
 		}
