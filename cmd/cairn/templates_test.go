@@ -362,6 +362,11 @@ func TestTemplateDestructive(t *testing.T) {
 	if out, err := in.templateCLIWith(t, reader, "pull", "p", "-f", "-"); err != nil || !strings.Contains(out, `"size": 100`) {
 		t.Fatalf("pull with a read-only key: %v\n%s", err, out)
 	}
+	// …and learns nothing of another project.
+	newProjectWithKey(t, in, "other", allScopes()...)
+	if out, err := in.templateCLIWith(t, reader, "pull", "other", "-f", "-"); err == nil || out != "" {
+		t.Fatalf("pull of another project with p's key: %v\n%s", err, out)
+	}
 	write(base)
 	if out, err := in.templateCLIWith(t, reader, "plan", "p", "-f", file); err != nil || !strings.Contains(out, "+   bucket b") {
 		t.Fatalf("plan with a read-only key: %v\n%s", err, out)
