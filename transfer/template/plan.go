@@ -1,6 +1,7 @@
 package template
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -215,6 +216,12 @@ func canon(v any) map[string]any {
 
 // differs lists the top-level fields that differ between a and b.
 func differs(a, b any) []string {
+	// Most entries are equal: equal JSON needs no field by field look.
+	if x, err := json.Marshal(a); err == nil {
+		if y, err := json.Marshal(b); err == nil && bytes.Equal(x, y) {
+			return nil
+		}
+	}
 	ma, mb := canon(a), canon(b)
 	keys := map[string]bool{}
 	for k := range ma {
