@@ -63,7 +63,7 @@ func BenchmarkTemplate(b *testing.B) {
 		benchDirect(op, b, in, fmt.Sprintf("direct%d", i), tpl)
 		direct += time.Since(start)
 
-		conn := template.NewConn(in.client, testAdminKey, fmt.Sprintf("tpl%d", i))
+		conn := template.NewConn(h2cClient(), in.url, testAdminKey, fmt.Sprintf("tpl%d", i))
 		start = time.Now()
 		p, err := template.Diff(ctx, conn, tpl, template.Options{})
 		if err != nil {

@@ -40,7 +40,7 @@ func templatesCmd(ctx context.Context, cmd string, args []string, stdout, stderr
 	} else if flags.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", cmd, flags.Args())
 	}
-	conn := template.NewConn(r.client, r.token, project)
+	conn := template.NewConn(r.http, r.url, r.token, project)
 	switch cmd {
 	case "pull":
 		return templatePull(ctx, conn, *file, stdout)

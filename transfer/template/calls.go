@@ -31,13 +31,13 @@ func (c *Conn) createTeam(ctx context.Context, t Team) error {
 	if len(t.Prefs) == 0 {
 		prefs = nil
 	}
-	_, err = c.teams.CreateTeam(c.auth(ctx), &cairnv1.CreateTeamRequest{ProjectId: c.project, TeamId: t.ID, Name: t.Name, Prefs: prefs})
+	_, err = c.teams.CreateTeam(ctx, &cairnv1.CreateTeamRequest{ProjectId: c.project, TeamId: t.ID, Name: t.Name, Prefs: prefs})
 	return err
 }
 
 func (c *Conn) updateTeam(ctx context.Context, t, old Team) error {
 	if t.Name != old.Name {
-		if _, err := c.teams.UpdateTeam(c.auth(ctx), &cairnv1.UpdateTeamRequest{ProjectId: c.project, TeamId: t.ID, Name: t.Name}); err != nil {
+		if _, err := c.teams.UpdateTeam(ctx, &cairnv1.UpdateTeamRequest{ProjectId: c.project, TeamId: t.ID, Name: t.Name}); err != nil {
 			return err
 		}
 	}
@@ -46,50 +46,50 @@ func (c *Conn) updateTeam(ctx context.Context, t, old Team) error {
 		if err != nil {
 			return err
 		}
-		_, err = c.teams.UpdateTeamPrefs(c.auth(ctx), &cairnv1.UpdateTeamPrefsRequest{ProjectId: c.project, TeamId: t.ID, Prefs: prefs})
+		_, err = c.teams.UpdateTeamPrefs(ctx, &cairnv1.UpdateTeamPrefsRequest{ProjectId: c.project, TeamId: t.ID, Prefs: prefs})
 		return err
 	}
 	return nil
 }
 
 func (c *Conn) deleteTeam(ctx context.Context, id string) error {
-	_, err := c.teams.DeleteTeam(c.auth(ctx), &cairnv1.DeleteTeamRequest{ProjectId: c.project, TeamId: id})
+	_, err := c.teams.DeleteTeam(ctx, &cairnv1.DeleteTeamRequest{ProjectId: c.project, TeamId: id})
 	return err
 }
 
 func (c *Conn) createDatabase(ctx context.Context, d Database) error {
 	e := enabled(d.Enabled)
-	_, err := c.databases.CreateDatabase(c.auth(ctx), &cairnv1.CreateDatabaseRequest{ProjectId: c.project, DatabaseId: d.ID, Name: d.Name, Enabled: &e})
+	_, err := c.databases.CreateDatabase(ctx, &cairnv1.CreateDatabaseRequest{ProjectId: c.project, DatabaseId: d.ID, Name: d.Name, Enabled: &e})
 	return err
 }
 
 func (c *Conn) updateDatabase(ctx context.Context, d Database) error {
 	e := enabled(d.Enabled)
-	_, err := c.databases.UpdateDatabase(c.auth(ctx), &cairnv1.UpdateDatabaseRequest{ProjectId: c.project, DatabaseId: d.ID, Name: &d.Name, Enabled: &e})
+	_, err := c.databases.UpdateDatabase(ctx, &cairnv1.UpdateDatabaseRequest{ProjectId: c.project, DatabaseId: d.ID, Name: &d.Name, Enabled: &e})
 	return err
 }
 
 func (c *Conn) deleteDatabase(ctx context.Context, id string) error {
-	_, err := c.databases.DeleteDatabase(c.auth(ctx), &cairnv1.DeleteDatabaseRequest{ProjectId: c.project, DatabaseId: id})
+	_, err := c.databases.DeleteDatabase(ctx, &cairnv1.DeleteDatabaseRequest{ProjectId: c.project, DatabaseId: id})
 	return err
 }
 
 func (c *Conn) createCollection(ctx context.Context, db string, col Collection) error {
 	e := enabled(col.Enabled)
-	_, err := c.databases.CreateCollection(c.auth(ctx), &cairnv1.CreateCollectionRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col.ID,
+	_, err := c.databases.CreateCollection(ctx, &cairnv1.CreateCollectionRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col.ID,
 		Name: col.Name, Permissions: col.Permissions, DocumentSecurity: col.DocumentSecurity, Enabled: &e})
 	return err
 }
 
 func (c *Conn) updateCollection(ctx context.Context, db string, col Collection) error {
 	e := enabled(col.Enabled)
-	_, err := c.databases.UpdateCollection(c.auth(ctx), &cairnv1.UpdateCollectionRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col.ID,
+	_, err := c.databases.UpdateCollection(ctx, &cairnv1.UpdateCollectionRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col.ID,
 		Name: &col.Name, Permissions: &cairnv1.Permissions{Values: col.Permissions}, DocumentSecurity: &col.DocumentSecurity, Enabled: &e})
 	return err
 }
 
 func (c *Conn) deleteCollection(ctx context.Context, db, id string) error {
-	_, err := c.databases.DeleteCollection(c.auth(ctx), &cairnv1.DeleteCollectionRequest{ProjectId: c.project, DatabaseId: db, CollectionId: id})
+	_, err := c.databases.DeleteCollection(ctx, &cairnv1.DeleteCollectionRequest{ProjectId: c.project, DatabaseId: db, CollectionId: id})
 	return err
 }
 
@@ -98,22 +98,22 @@ func (c *Conn) createAttribute(ctx context.Context, db, col string, a Attribute)
 	if err != nil {
 		return err
 	}
-	_, err = c.databases.CreateAttribute(c.auth(ctx), &cairnv1.CreateAttributeRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col, Attribute: p})
+	_, err = c.databases.CreateAttribute(ctx, &cairnv1.CreateAttributeRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col, Attribute: p})
 	return err
 }
 
 func (c *Conn) deleteAttribute(ctx context.Context, db, col, key string) error {
-	_, err := c.databases.DeleteAttribute(c.auth(ctx), &cairnv1.DeleteAttributeRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col, Key: key})
+	_, err := c.databases.DeleteAttribute(ctx, &cairnv1.DeleteAttributeRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col, Key: key})
 	return err
 }
 
 func (c *Conn) createIndex(ctx context.Context, db, col string, ix Index) error {
-	_, err := c.databases.CreateIndex(c.auth(ctx), &cairnv1.CreateIndexRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col, Index: indexProto(ix)})
+	_, err := c.databases.CreateIndex(ctx, &cairnv1.CreateIndexRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col, Index: indexProto(ix)})
 	return err
 }
 
 func (c *Conn) deleteIndex(ctx context.Context, db, col, key string) error {
-	_, err := c.databases.DeleteIndex(c.auth(ctx), &cairnv1.DeleteIndexRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col, Key: key})
+	_, err := c.databases.DeleteIndex(ctx, &cairnv1.DeleteIndexRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col, Key: key})
 	return err
 }
 
@@ -125,7 +125,7 @@ const pollEvery = 20 * time.Millisecond
 // only once the schema is usable. A failed one is an error naming why.
 func (c *Conn) waitSchema(ctx context.Context, db, col string) error {
 	for {
-		res, err := c.databases.GetCollection(c.auth(ctx), &cairnv1.GetCollectionRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col})
+		res, err := c.databases.GetCollection(ctx, &cairnv1.GetCollectionRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col})
 		if err != nil {
 			return err
 		}
@@ -159,7 +159,7 @@ func (c *Conn) waitSchema(ctx context.Context, db, col string) error {
 // so that one with the same key can be created.
 func (c *Conn) waitAttributeGone(ctx context.Context, db, col, key string) error {
 	for {
-		_, err := c.databases.GetAttribute(c.auth(ctx), &cairnv1.GetAttributeRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col, Key: key})
+		_, err := c.databases.GetAttribute(ctx, &cairnv1.GetAttributeRequest{ProjectId: c.project, DatabaseId: db, CollectionId: col, Key: key})
 		if connect.CodeOf(err) == connect.CodeNotFound {
 			return nil
 		}
@@ -185,7 +185,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 func (c *Conn) createBucket(ctx context.Context, b Bucket) error {
 	e := enabled(b.Enabled)
-	_, err := c.storage.CreateBucket(c.auth(ctx), &cairnv1.CreateBucketRequest{ProjectId: c.project, BucketId: b.ID, Name: b.Name, Permissions: b.Permissions,
+	_, err := c.storage.CreateBucket(ctx, &cairnv1.CreateBucketRequest{ProjectId: c.project, BucketId: b.ID, Name: b.Name, Permissions: b.Permissions,
 		FileSecurity: b.FileSecurity, Enabled: &e, MaximumFileSize: b.MaximumFileSize, AllowedFileExtensions: b.AllowedFileExtensions,
 		Compression: compressionProto(b.Compression), Encryption: b.Encryption})
 	return err
@@ -193,20 +193,20 @@ func (c *Conn) createBucket(ctx context.Context, b Bucket) error {
 
 func (c *Conn) updateBucket(ctx context.Context, b Bucket) error {
 	e := enabled(b.Enabled)
-	_, err := c.storage.UpdateBucket(c.auth(ctx), &cairnv1.UpdateBucketRequest{ProjectId: c.project, BucketId: b.ID, Name: &b.Name,
+	_, err := c.storage.UpdateBucket(ctx, &cairnv1.UpdateBucketRequest{ProjectId: c.project, BucketId: b.ID, Name: &b.Name,
 		Permissions: &cairnv1.Permissions{Values: b.Permissions}, FileSecurity: &b.FileSecurity, Enabled: &e, MaximumFileSize: &b.MaximumFileSize,
 		AllowedFileExtensions: &cairnv1.ExtensionList{Values: b.AllowedFileExtensions}, Compression: compressionProto(b.Compression), Encryption: &b.Encryption})
 	return err
 }
 
 func (c *Conn) deleteBucket(ctx context.Context, id string) error {
-	_, err := c.storage.DeleteBucket(c.auth(ctx), &cairnv1.DeleteBucketRequest{ProjectId: c.project, BucketId: id})
+	_, err := c.storage.DeleteBucket(ctx, &cairnv1.DeleteBucketRequest{ProjectId: c.project, BucketId: id})
 	return err
 }
 
 func (c *Conn) createFunction(ctx context.Context, fn Function, getenv func(string) string) error {
 	e := enabled(fn.Enabled)
-	_, err := c.functions.CreateFunction(c.auth(ctx), &cairnv1.CreateFunctionRequest{ProjectId: c.project, FunctionId: fn.ID, Name: fn.Name, Runtime: fn.Runtime,
+	_, err := c.functions.CreateFunction(ctx, &cairnv1.CreateFunctionRequest{ProjectId: c.project, FunctionId: fn.ID, Name: fn.Name, Runtime: fn.Runtime,
 		TimeoutSeconds: fn.Timeout, Execute: fn.Execute, Scopes: fn.Scopes, Events: fn.Events, Schedule: fn.Schedule, Enabled: &e,
 		Variables: variablesProto(fn.Variables, getenv), MaxConcurrency: fn.MaxConcurrency})
 	return err
@@ -214,7 +214,7 @@ func (c *Conn) createFunction(ctx context.Context, fn Function, getenv func(stri
 
 func (c *Conn) updateFunction(ctx context.Context, fn Function, getenv func(string) string) error {
 	e := enabled(fn.Enabled)
-	_, err := c.functions.UpdateFunction(c.auth(ctx), &cairnv1.UpdateFunctionRequest{ProjectId: c.project, FunctionId: fn.ID, Name: &fn.Name,
+	_, err := c.functions.UpdateFunction(ctx, &cairnv1.UpdateFunctionRequest{ProjectId: c.project, FunctionId: fn.ID, Name: &fn.Name,
 		TimeoutSeconds: &fn.Timeout, Execute: &cairnv1.StringList{Values: fn.Execute}, Scopes: &cairnv1.StringList{Values: fn.Scopes},
 		Events: &cairnv1.StringList{Values: fn.Events}, Schedule: &fn.Schedule, Enabled: &e,
 		Variables: &cairnv1.VariableList{Values: variablesProto(fn.Variables, getenv)}, MaxConcurrency: &fn.MaxConcurrency})
@@ -222,7 +222,7 @@ func (c *Conn) updateFunction(ctx context.Context, fn Function, getenv func(stri
 }
 
 func (c *Conn) deployFunction(ctx context.Context, id string, code []byte) error {
-	res, err := c.functions.CreateFunctionDeployment(c.auth(ctx), &cairnv1.CreateFunctionDeploymentRequest{ProjectId: c.project, FunctionId: id, Code: code, Activate: true})
+	res, err := c.functions.CreateFunctionDeployment(ctx, &cairnv1.CreateFunctionDeploymentRequest{ProjectId: c.project, FunctionId: id, Code: code, Activate: true})
 	if err != nil {
 		return err
 	}
@@ -233,29 +233,29 @@ func (c *Conn) deployFunction(ctx context.Context, id string, code []byte) error
 }
 
 func (c *Conn) deleteFunction(ctx context.Context, id string) error {
-	_, err := c.functions.DeleteFunction(c.auth(ctx), &cairnv1.DeleteFunctionRequest{ProjectId: c.project, FunctionId: id})
+	_, err := c.functions.DeleteFunction(ctx, &cairnv1.DeleteFunctionRequest{ProjectId: c.project, FunctionId: id})
 	return err
 }
 
 func (c *Conn) createSite(ctx context.Context, s Site) error {
-	_, err := c.sites.CreateSite(c.auth(ctx), &cairnv1.CreateSiteRequest{ProjectId: c.project, SiteId: s.ID, Name: s.Name, Settings: siteSettingsProto(s.Settings)})
+	_, err := c.sites.CreateSite(ctx, &cairnv1.CreateSiteRequest{ProjectId: c.project, SiteId: s.ID, Name: s.Name, Settings: siteSettingsProto(s.Settings)})
 	return err
 }
 
 func (c *Conn) updateSite(ctx context.Context, s Site) error {
-	_, err := c.sites.UpdateSite(c.auth(ctx), &cairnv1.UpdateSiteRequest{ProjectId: c.project, SiteId: s.ID, Name: &s.Name, Settings: siteSettingsProto(s.Settings)})
+	_, err := c.sites.UpdateSite(ctx, &cairnv1.UpdateSiteRequest{ProjectId: c.project, SiteId: s.ID, Name: &s.Name, Settings: siteSettingsProto(s.Settings)})
 	return err
 }
 
 func (c *Conn) deleteSite(ctx context.Context, id string) error {
-	_, err := c.sites.DeleteSite(c.auth(ctx), &cairnv1.DeleteSiteRequest{ProjectId: c.project, SiteId: id})
+	_, err := c.sites.DeleteSite(ctx, &cairnv1.DeleteSiteRequest{ProjectId: c.project, SiteId: id})
 	return err
 }
 
 // createWebhook prints the signing secret, which the server shows once.
 func (c *Conn) createWebhook(ctx context.Context, w Webhook, log io.Writer) error {
 	e := enabled(w.Enabled)
-	res, err := c.webhooks.CreateWebhook(c.auth(ctx), &cairnv1.CreateWebhookRequest{ProjectId: c.project, WebhookId: w.ID, Name: w.Name, Url: w.URL,
+	res, err := c.webhooks.CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: c.project, WebhookId: w.ID, Name: w.Name, Url: w.URL,
 		Events: &cairnv1.WebhookEvents{Events: w.Events}, Enabled: &e})
 	if err != nil {
 		return err
@@ -266,13 +266,13 @@ func (c *Conn) createWebhook(ctx context.Context, w Webhook, log io.Writer) erro
 
 func (c *Conn) updateWebhook(ctx context.Context, w Webhook) error {
 	e := enabled(w.Enabled)
-	_, err := c.webhooks.UpdateWebhook(c.auth(ctx), &cairnv1.UpdateWebhookRequest{ProjectId: c.project, WebhookId: w.ID, Name: &w.Name, Url: &w.URL,
+	_, err := c.webhooks.UpdateWebhook(ctx, &cairnv1.UpdateWebhookRequest{ProjectId: c.project, WebhookId: w.ID, Name: &w.Name, Url: &w.URL,
 		Events: &cairnv1.WebhookEvents{Events: w.Events}, Enabled: &e})
 	return err
 }
 
 func (c *Conn) deleteWebhook(ctx context.Context, id string) error {
-	_, err := c.webhooks.DeleteWebhook(c.auth(ctx), &cairnv1.DeleteWebhookRequest{ProjectId: c.project, WebhookId: id})
+	_, err := c.webhooks.DeleteWebhook(ctx, &cairnv1.DeleteWebhookRequest{ProjectId: c.project, WebhookId: id})
 	return err
 }
 

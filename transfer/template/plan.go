@@ -333,11 +333,11 @@ func (pl *planner) auth(want, have *File) {
 	c := pl.c
 	pl.add(Change{Op: OpUpdate, Kind: "auth", ID: "settings", Detail: detail, Destructive: destructive, phase: phaseProject,
 		do: func(ctx context.Context, _ io.Writer) error {
-			cur, err := c.users.GetAuthSettings(c.auth(ctx), getAuthReq(c))
+			cur, err := c.users.GetAuthSettings(ctx, getAuthReq(c))
 			if err != nil {
 				return err
 			}
-			_, err = c.users.UpdateAuthSettings(c.auth(ctx), updateAuthReq(c, authProto(want.Auth, want.Platforms, cur.GetSettings().GetJwtKeyGeneration(), getenv)))
+			_, err = c.users.UpdateAuthSettings(ctx, updateAuthReq(c, authProto(want.Auth, want.Platforms, cur.GetSettings().GetJwtKeyGeneration(), getenv)))
 			return err
 		}})
 }

@@ -49,7 +49,7 @@ func oauthSecretEnv(id string) string {
 }
 
 func (c *Conn) pullAuth(ctx context.Context, f *File) error {
-	res, err := c.users.GetAuthSettings(c.auth(ctx), &cairnv1.GetAuthSettingsRequest{ProjectId: c.project})
+	res, err := c.users.GetAuthSettings(ctx, &cairnv1.GetAuthSettingsRequest{ProjectId: c.project})
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func isZeroAuth(a *Auth) bool {
 func (c *Conn) pullTeams(ctx context.Context, f *File) error {
 	req := &cairnv1.ListTeamsRequest{ProjectId: c.project, PageSize: pageSize}
 	for {
-		res, err := c.teams.ListTeams(c.auth(ctx), req)
+		res, err := c.teams.ListTeams(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -122,7 +122,7 @@ func (c *Conn) pullTeams(ctx context.Context, f *File) error {
 func (c *Conn) pullDatabases(ctx context.Context, f *File) error {
 	req := &cairnv1.ListDatabasesRequest{ProjectId: c.project, Limit: pageSize}
 	for {
-		res, err := c.databases.ListDatabases(c.auth(ctx), req)
+		res, err := c.databases.ListDatabases(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -146,7 +146,7 @@ func (c *Conn) pullCollections(ctx context.Context, db string) ([]Collection, er
 	var out []Collection
 	req := &cairnv1.ListCollectionsRequest{ProjectId: c.project, DatabaseId: db, Limit: pageSize}
 	for {
-		res, err := c.databases.ListCollections(c.auth(ctx), req)
+		res, err := c.databases.ListCollections(ctx, req)
 		if err != nil {
 			return nil, err
 		}
@@ -236,7 +236,7 @@ func compressionName(c cairnv1.Compression) string {
 func (c *Conn) pullBuckets(ctx context.Context, f *File) error {
 	req := &cairnv1.ListBucketsRequest{ProjectId: c.project, Limit: pageSize}
 	for {
-		res, err := c.storage.ListBuckets(c.auth(ctx), req)
+		res, err := c.storage.ListBuckets(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -257,7 +257,7 @@ func (c *Conn) pullBuckets(ctx context.Context, f *File) error {
 func (c *Conn) pullFunctions(ctx context.Context, f *File) error {
 	req := &cairnv1.ListFunctionsRequest{ProjectId: c.project, Limit: pageSize}
 	for {
-		res, err := c.functions.ListFunctions(c.auth(ctx), req)
+		res, err := c.functions.ListFunctions(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -273,7 +273,7 @@ func (c *Conn) pullFunctions(ctx context.Context, f *File) error {
 				}
 			}
 			if d := fn.GetActiveDeploymentId(); d != "" {
-				dep, err := c.functions.GetFunctionDeployment(c.auth(ctx), &cairnv1.GetFunctionDeploymentRequest{ProjectId: c.project, FunctionId: fn.GetId(), DeploymentId: d})
+				dep, err := c.functions.GetFunctionDeployment(ctx, &cairnv1.GetFunctionDeploymentRequest{ProjectId: c.project, FunctionId: fn.GetId(), DeploymentId: d})
 				if err != nil {
 					return fmt.Errorf("function %s: active deployment: %w", fn.GetId(), err)
 				}
@@ -293,7 +293,7 @@ func (c *Conn) pullFunctions(ctx context.Context, f *File) error {
 func (c *Conn) pullSites(ctx context.Context, f *File) error {
 	req := &cairnv1.ListSitesRequest{ProjectId: c.project, PageSize: pageSize}
 	for {
-		res, err := c.sites.ListSites(c.auth(ctx), req)
+		res, err := c.sites.ListSites(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -334,7 +334,7 @@ func siteSettingsFrom(s *eventsv1.SiteSettings) *SiteSettings {
 func (c *Conn) pullWebhooks(ctx context.Context, f *File) error {
 	req := &cairnv1.ListWebhooksRequest{ProjectId: c.project, PageSize: pageSize}
 	for {
-		res, err := c.webhooks.ListWebhooks(c.auth(ctx), req)
+		res, err := c.webhooks.ListWebhooks(ctx, req)
 		if err != nil {
 			return err
 		}
