@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"connectrpc.com/connect/v2"
@@ -15,6 +18,7 @@ import (
 
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/transfer/template"
 )
 
 // templateEnv holds the secrets a rich project's file names.
@@ -391,5 +395,85 @@ func TestTemplateDestructive(t *testing.T) {
 	}
 	if _, err := in.teams().GetTeam(ctx, &cairnv1.GetTeamRequest{ProjectId: "p", TeamId: "t"}); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("a refused apply created a team: %v", err)
+	}
+}
+
+// roundRobin sends each request to the next of several nodes, as a load
+// balancer may.
+type roundRobin struct {
+	hosts []string
+	n     atomic.Int64
+	base  http.RoundTripper
+	// withSeq counts the requests that carried both sequence headers.
+	withSeq atomic.Int64
+}
+
+func (r *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Cairn-Min-Seq") != "" && req.Header.Get("Cairn-Min-Sys-Seq") != "" {
+		r.withSeq.Add(1)
+	}
+	req = req.Clone(req.Context())
+	req.URL.Host = r.hosts[int(r.n.Add(1))%len(r.hosts)]
+	req.Host = req.URL.Host
+	return r.base.RoundTrip(req)
+}
+
+// TestTemplateTwoNodes: a template applied through two nodes taking turns
+// (each call on the other node than the one before) works, because every
+// call carries the sequences of the writes before it; plan through them
+// finds no changes.
+func TestTemplateTwoNodes(t *testing.T) {
+	url := startSharedNATS(t)
+	a := startInstance(t, t.TempDir(), "--nats-url", url, "--master-key", clusterMasterKey)
+	b := startInstance(t, t.TempDir(), "--nats-url", url, "--master-key", clusterMasterKey)
+	var hosts []string
+	for _, in := range []*instance{a, b} {
+		u, err := neturl.Parse(in.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, u.Host)
+	}
+	rr := &roundRobin{hosts: hosts, base: h2cClient().Transport}
+	hc := &http.Client{Transport: rr}
+	f, err := template.Parse([]byte(`{"version": 1,
+  "platforms": ["https://app.example.com"],
+  "teams": [{"id": "staff", "name": "Staff"}],
+  "databases": [{"id": "main", "name": "Main", "collections": [
+    {"id": "a", "name": "A", "attributes": [{"key": "t", "type": "string", "size": 10}, {"key": "n", "type": "integer"}],
+     "indexes": [{"key": "by_t", "type": "unique", "attributes": ["t"]}, {"key": "by_n", "type": "key", "attributes": ["n", "t"]}]},
+    {"id": "b", "name": "B", "permissions": ["read(\"team:staff\")"], "attributes": [{"key": "x", "type": "float", "min": 0}],
+     "indexes": [{"key": "by_x", "type": "key", "attributes": ["x"], "desc": [true]}]}]}],
+  "buckets": [{"id": "files", "name": "Files"}],
+  "sites": [{"id": "www", "name": "WWW", "settings": {"spaFallback": true}}],
+  "webhooks": [{"id": "w", "name": "W", "url": "https://example.com/hook", "events": ["users.*.create"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn := template.NewConn(hc, a.url, testAdminKey, "twonodes")
+	if err := conn.CreateProject(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	p, err := template.Diff(ctx, conn, f, template.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := template.Apply(ctx, p, template.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := rr.withSeq.Load(); n < int64(len(p.Changes)) {
+		t.Fatalf("%d requests carried Cairn-Min-Seq and Cairn-Min-Sys-Seq, for %d changes", n, len(p.Changes))
+	}
+	for range 2 { // one plan starts on each node
+		p, err = template.Diff(ctx, conn, f, template.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Empty() {
+			var buf bytes.Buffer
+			p.Write(&buf)
+			t.Fatalf("plan after apply through two nodes:\n%s", buf.String())
+		}
 	}
 }
