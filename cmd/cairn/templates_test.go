@@ -396,6 +396,14 @@ func TestTemplateDestructive(t *testing.T) {
 	if _, err := in.teams().GetTeam(ctx, &cairnv1.GetTeamRequest{ProjectId: "p", TeamId: "t"}); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("a refused apply created a team: %v", err)
 	}
+	// …and with --create-project, before the project is created.
+	_, err = in.templateCLI(t, "apply", "newp", "-f", file, "--yes", "--create-project")
+	if err == nil || !strings.Contains(err.Error(), "project newp not created: functions[0].variables[0].secretEnv: UNSET_TOKEN is not set") {
+		t.Fatalf("apply --create-project with a missing secret: %v", err)
+	}
+	if _, err := in.projects().GetProject(op, &cairnv1.GetProjectRequest{ProjectId: "newp"}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("a refused template created its project: %v", err)
+	}
 }
 
 // roundRobin sends each request to the next of several nodes, as a load

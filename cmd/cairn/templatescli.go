@@ -59,14 +59,19 @@ func templatesCmd(ctx context.Context, cmd string, args []string, stdout, stderr
 	if err != nil {
 		return err
 	}
+	// A new project is planned before it is created, so that a plan that
+	// cannot be applied leaves no empty project behind.
+	p, err := template.Diff(ctx, conn, f, template.Options{BaseDir: filepath.Dir(*file), Getenv: getenv, NewProject: *createProject})
+	if err != nil {
+		return err
+	}
 	if *createProject {
+		if len(p.Problems) > 0 {
+			return fmt.Errorf("apply: project %s not created: %s", project, p.Problems[0])
+		}
 		if err := conn.CreateProject(ctx, ""); err != nil {
 			return err
 		}
-	}
-	p, err := template.Diff(ctx, conn, f, template.Options{BaseDir: filepath.Dir(*file), Getenv: getenv})
-	if err != nil {
-		return err
 	}
 	// With --yes the changes are printed as they are made; without, the
 	// plan is shown first for the confirmation.

@@ -113,6 +113,11 @@ type Options struct {
 	// Build turns a function's code directory into what is uploaded; nil
 	// uses the runtime's builder (Build).
 	Build func(runtime, dir, entry string) ([]byte, error)
+	// NewProject plans for a project that does not exist yet (a template
+	// about to be applied with the project's creation): against nothing,
+	// without reading the server, so that a bad file, code that does not
+	// build or a missing secret is found before the project is created.
+	NewProject bool
 }
 
 // Apply phases: an earlier phase's resources are what a later phase's
@@ -162,9 +167,12 @@ func Diff(ctx context.Context, c *Conn, want *File, opt Options) (*Plan, error) 
 	if opt.Build == nil {
 		opt.Build = Build
 	}
-	have, err := Pull(ctx, c)
-	if err != nil {
-		return nil, err
+	have := &File{Version: Version}
+	if !opt.NewProject {
+		var err error
+		if have, err = Pull(ctx, c); err != nil {
+			return nil, err
+		}
 	}
 	pl := &planner{c: c, opt: opt, plan: &Plan{Project: c.project, waits: map[int][]func(context.Context) error{}}, built: map[string][]byte{}}
 	pl.auth(want, have)
