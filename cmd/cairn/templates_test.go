@@ -252,6 +252,21 @@ func TestTemplateRoundTrip(t *testing.T) {
 	if err != nil || !strings.Contains(out, "~   code hello: deploy functions/hello") || !strings.Contains(out, "1 to update") {
 		t.Fatalf("plan after a code change: %v\n%s", err, out)
 	}
+	// Code larger than a request may be goes over the deployments route.
+	big := "export default async ({ res }) => res.json({ hello: 'big', n: " + "'" + strings.Repeat("x", 1<<20) + "'.length });\n"
+	if err := os.WriteFile(filepath.Join(code, "index.js"), []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := in.templateCLI(t, "apply", "dst", "-f", file, "--yes"); err != nil || !strings.Contains(out, "~   code hello") {
+		t.Fatalf("apply of 1 MiB of code: %v\n%s", err, out)
+	}
+	if out, err := in.templateCLI(t, "plan", "dst", "-f", file); err != nil || !strings.Contains(out, "No changes") {
+		t.Fatalf("plan after deploying 1 MiB of code: %v\n%s", err, out)
+	}
+	ex, err = in.functions().CreateExecution(op, &cairnv1.CreateExecutionRequest{ProjectId: "dst", FunctionId: "hello", Method: "GET", Path: "/"})
+	if err != nil || !strings.Contains(string(ex.GetExecution().GetResponseBody()), `"n":1048576`) {
+		t.Fatalf("the big code's execution: %v %q", err, ex.GetExecution().GetResponseBody())
+	}
 }
 
 // TestTemplateDestructive: a plan that loses data is refused, changing

@@ -1,14 +1,18 @@
 package template
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
 	"connectrpc.com/connect/v2"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
@@ -221,15 +225,56 @@ func (c *Conn) updateFunction(ctx context.Context, fn Function, getenv func(stri
 	return err
 }
 
+// rpcCodeBytes is the largest code deployed through the RPC: the server's
+// request limit (--max-request-bytes) is 1 MiB by default, so larger code
+// goes over the plain HTTP route, as `cairn functions deploy` sends it.
+const rpcCodeBytes = 768 << 10
+
 func (c *Conn) deployFunction(ctx context.Context, id string, code []byte) error {
-	res, err := c.functions.CreateFunctionDeployment(ctx, &cairnv1.CreateFunctionDeploymentRequest{ProjectId: c.project, FunctionId: id, Code: code, Activate: true})
-	if err != nil {
-		return err
+	var d *cairnv1.FunctionDeployment
+	if len(code) <= rpcCodeBytes {
+		res, err := c.functions.CreateFunctionDeployment(ctx, &cairnv1.CreateFunctionDeploymentRequest{ProjectId: c.project, FunctionId: id, Code: code, Activate: true})
+		if err != nil {
+			return err
+		}
+		d = res.GetDeployment()
+	} else {
+		var err error
+		if d, err = c.uploadDeployment(ctx, id, code); err != nil {
+			return err
+		}
 	}
-	if d := res.GetDeployment(); d.GetStatus() != "ready" {
+	if d.GetStatus() != "ready" {
 		return fmt.Errorf("deployment %s of function %s is %s: %s", d.GetId(), id, d.GetStatus(), d.GetError())
 	}
 	return nil
+}
+
+// uploadDeployment sends code as the body of the deployments route.
+func (c *Conn) uploadDeployment(ctx context.Context, id string, code []byte) (*cairnv1.FunctionDeployment, error) {
+	u := c.baseURL + "/v1/projects/" + url.PathEscape(c.project) + "/functions/" + url.PathEscape(id) + "/deployments?activate=true"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(code))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("upload %d bytes of code: %s: %s", len(code), res.Status, bytes.TrimSpace(body))
+	}
+	d := &cairnv1.FunctionDeployment{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, d); err != nil {
+		return nil, fmt.Errorf("upload code: the answer: %w", err)
+	}
+	return d, nil
 }
 
 func (c *Conn) deleteFunction(ctx context.Context, id string) error {

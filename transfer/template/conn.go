@@ -26,6 +26,8 @@ import (
 // where its database is known, a schema is polled where it was changed.
 type Conn struct {
 	project   string
+	baseURL   string
+	http      *http.Client
 	seqs      *seqTransport
 	projects  cairnv1connect.ProjectsServiceClient
 	users     cairnv1connect.UsersServiceClient
@@ -50,9 +52,12 @@ func NewConn(hc *http.Client, baseURL, token, project string) *Conn {
 	seqs := &seqTransport{base: base, token: token}
 	wrapped := *hc
 	wrapped.Transport = seqs
-	client := connect.NewClient(connecthttp.NewTransport(&wrapped, strings.TrimSuffix(baseURL, "/")))
+	baseURL = strings.TrimSuffix(baseURL, "/")
+	client := connect.NewClient(connecthttp.NewTransport(&wrapped, baseURL))
 	return &Conn{
 		project:   project,
+		baseURL:   baseURL,
+		http:      &wrapped,
 		seqs:      seqs,
 		projects:  cairnv1connect.NewProjectsServiceClient(client),
 		users:     cairnv1connect.NewUsersServiceClient(client),
