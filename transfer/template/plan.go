@@ -337,6 +337,18 @@ func (pl *planner) auth(want, have *File) {
 		return
 	}
 	detail := strings.Join(append(fields, secrets...), ", ")
+	// Browsers on a removed origin lose access at once: as destructive as
+	// a stored secret that goes.
+	var lost []string
+	for _, o := range have.Platforms {
+		if !slices.Contains(want.Platforms, o) {
+			lost = append(lost, o)
+		}
+	}
+	if len(lost) > 0 {
+		destructive = true
+		detail += "; removes platforms " + strings.Join(lost, ", ")
+	}
 	getenv := pl.opt.Getenv
 	c := pl.c
 	pl.add(Change{Op: OpUpdate, Kind: "auth", ID: "settings", Detail: detail, Destructive: destructive, phase: phaseProject,
