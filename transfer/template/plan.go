@@ -138,10 +138,9 @@ const (
 
 // planner accumulates a plan.
 type planner struct {
-	c     *Conn
-	opt   Options
-	plan  *Plan
-	built map[string][]byte
+	c    *Conn
+	opt  Options
+	plan *Plan
 }
 
 func (pl *planner) add(ch Change) { pl.plan.Changes = append(pl.plan.Changes, ch) }
@@ -174,7 +173,7 @@ func Diff(ctx context.Context, c *Conn, want *File, opt Options) (*Plan, error) 
 			return nil, err
 		}
 	}
-	pl := &planner{c: c, opt: opt, plan: &Plan{Project: c.project, waits: map[int][]func(context.Context) error{}}, built: map[string][]byte{}}
+	pl := &planner{c: c, opt: opt, plan: &Plan{Project: c.project, waits: map[int][]func(context.Context) error{}}}
 	pl.auth(want, have)
 	pl.teams(want.Teams, have.Teams)
 	pl.databases(want.Databases, have.Databases)
