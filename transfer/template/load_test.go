@@ -48,6 +48,8 @@ func TestParseNamesThePathOfABadValue(t *testing.T) {
 		{"list wanted", `"platforms": ["https://shop.example.com"]`, `"platforms": "https://shop.example.com"`,
 			`platforms: want a list, got "https://shop.example.com"`},
 		{"not an origin", `"https://shop.example.com"`, `"shop.example.com/app"`, `platforms[0]: "shop.example.com/app" is not an origin`},
+		{"a default of the wrong type", `"type": "string", "size": 100}`, `"type": "string", "size": 100, "default": 5}`,
+			`databases[0].collections[2].attributes[0].default: `},
 		{"syntax", `"name": "A"}`, `"name": "A"},}`, `line 7: invalid character '}'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

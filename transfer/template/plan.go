@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairn-dev/cairn/domain/database"
 	"github.com/cairn-dev/cairn/domain/function"
 )
 
@@ -527,29 +528,32 @@ func (pl *planner) schema(db string, want, have Collection) {
 	}
 }
 
-// attributeCmp is an attribute as compared: through the API's form and
-// back, so that bounds written out at their widest equal absent ones.
+// attributeCmp is an attribute as compared: made canonical by the
+// server's own rules (a datetime default in its stored format, widest
+// bounds filled in), then written in the file's form, which leaves the
+// widest bounds out.
 func attributeCmp(a Attribute) Attribute {
-	p, err := attributeProto(a)
-	if err != nil {
+	d := domainAttribute(a)
+	if err := database.ValidateAttribute(&database.Schema{}, &d); err != nil {
 		return a
 	}
-	if a.Type == "integer" && (p.IntMin != nil || p.IntMax != nil) {
-		lo, hi := int64(-(1<<53 - 1)), int64(1<<53-1)
-		p.IntMin, p.IntMax = cmpOr(p.IntMin, &lo), cmpOr(p.IntMax, &hi)
+	out := Attribute{Key: d.Key, Type: string(d.Type), Required: d.Required, Array: d.Array, Size: int64(d.Size), Elements: d.Elements}
+	bound := func(v, widest float64) *float64 {
+		if v == widest {
+			return nil
+		}
+		return &v
 	}
-	if a.Type == "float" && (p.FloatMin != nil || p.FloatMax != nil) {
-		lo, hi := -math.MaxFloat64, math.MaxFloat64
-		p.FloatMin, p.FloatMax = cmpOr(p.FloatMin, &lo), cmpOr(p.FloatMax, &hi)
+	switch d.Type {
+	case database.TypeInteger:
+		out.Min, out.Max = bound(float64(d.IntMin), database.MinSafeInteger), bound(float64(d.IntMax), database.MaxSafeInteger)
+	case database.TypeFloat:
+		out.Min, out.Max = bound(d.FloatMin, -math.MaxFloat64), bound(d.FloatMax, math.MaxFloat64)
 	}
-	return attributeFrom(p)
-}
-
-func cmpOr[T any](p, def *T) *T {
-	if p != nil {
-		return p
+	if d.Default != nil {
+		out.Default = database.ToJSON(d.Default)
 	}
-	return def
+	return out
 }
 
 func indexCmp(ix Index) Index { return indexFrom(indexProto(ix)) }

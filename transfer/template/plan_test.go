@@ -17,6 +17,8 @@ func TestCompareForms(t *testing.T) {
 		{"widest integer bounds are no bounds", attributeCmp(Attribute{Key: "n", Type: "integer", Min: &lo, Max: &hi}), attributeCmp(Attribute{Key: "n", Type: "integer"}), nil},
 		{"one bound", attributeCmp(Attribute{Key: "n", Type: "integer", Min: &zero, Max: &hi}), attributeCmp(Attribute{Key: "n", Type: "integer", Min: &zero}), nil},
 		{"a real difference", attributeCmp(Attribute{Key: "n", Type: "integer", Min: &zero}), attributeCmp(Attribute{Key: "n", Type: "integer"}), []string{"min"}},
+		{"a datetime default in another layout", attributeCmp(Attribute{Key: "d", Type: "datetime", Default: "2024-01-02T03:04:05Z"}),
+			attributeCmp(Attribute{Key: "d", Type: "datetime", Default: "2024-01-02T03:04:05.000Z"}), nil},
 		{"ascending desc flags are none", indexCmp(Index{Key: "i", Type: "key", Attributes: []string{"a", "b"}, Desc: []bool{false, false}}),
 			indexCmp(Index{Key: "i", Type: "key", Attributes: []string{"a", "b"}}), nil},
 		{"permissions are a set", bucketCmp(Bucket{ID: "b", Name: "B", Permissions: []string{`read("any")`, `write("users")`}, Compression: "none"}),

@@ -2,17 +2,48 @@ package template
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/cairn-dev/cairn/domain/database"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
 
 // The file's forms turned into the API's messages.
+
+// domainAttribute is the attribute as the server's rules see it: one bound
+// given means the other is the widest, as the API reads a request.
+func domainAttribute(a Attribute) database.Attribute {
+	out := database.Attribute{Key: a.Key, Type: database.Type(a.Type), Required: a.Required, Array: a.Array, Size: int(a.Size),
+		Elements: a.Elements, Default: a.Default}
+	if a.Min == nil && a.Max == nil {
+		return out
+	}
+	switch a.Type {
+	case "integer":
+		out.IntMin, out.IntMax = database.MinSafeInteger, database.MaxSafeInteger
+		if a.Min != nil {
+			out.IntMin = int64(*a.Min)
+		}
+		if a.Max != nil {
+			out.IntMax = int64(*a.Max)
+		}
+	case "float":
+		out.FloatMin, out.FloatMax = -math.MaxFloat64, math.MaxFloat64
+		if a.Min != nil {
+			out.FloatMin = *a.Min
+		}
+		if a.Max != nil {
+			out.FloatMax = *a.Max
+		}
+	}
+	return out
+}
 
 func attributeProto(a Attribute) (*cairnv1.Attribute, error) {
 	out := &cairnv1.Attribute{Key: a.Key, Type: cairnv1.AttributeType(cairnv1.AttributeType_value["ATTRIBUTE_TYPE_"+strings.ToUpper(a.Type)]),

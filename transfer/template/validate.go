@@ -1,6 +1,7 @@
 package template
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/database"
 )
 
 // The values the file's enumerations take.
@@ -305,6 +307,16 @@ func (a *Attribute) validate(q string) error {
 	}
 	if a.Required && a.Default != nil {
 		return fieldErr(q+".default", "a required attribute cannot have a default")
+	}
+	// The server's own rules, for what is left: sizes, enum elements, a
+	// default of the wrong type. Its field names are the file's.
+	d := domainAttribute(*a)
+	if err := database.ValidateAttribute(&database.Schema{}, &d); err != nil {
+		var de *domain.Error
+		if errors.As(err, &de) && de.Field != "" {
+			return fieldErr(q+"."+de.Field, "%s", de.Message)
+		}
+		return fieldErr(q, "%v", err)
 	}
 	return nil
 }
