@@ -500,3 +500,80 @@ func TestTemplateTwoNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateUpdates: a change of every kind of resource is an update in
+// place (nothing destructive), and after apply the project pulls as the
+// edited file, byte for byte.
+func TestTemplateUpdates(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	dir := t.TempDir()
+	richProject(t, in, "up", writeFunctionCode(t, dir))
+	file := filepath.Join(dir, "cairn.json")
+	if err := os.WriteFile(file, []byte(`{"version": 1, "functions": [{"id": "hello", "name": "x", "runtime": "js", "code": {"path": "functions/hello"}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.templateCLI(t, "pull", "up", "-f", file); err != nil {
+		t.Fatal(err)
+	}
+	f, err := template.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	f.Platforms = append(f.Platforms, "https://admin.example.com")
+	f.Auth.MaxSessions, f.Auth.SMTP.Port = 7, 2525
+	f.Auth.OAuthProviders[0].Scopes = []string{"read:user", "user:email"}
+	f.Teams[1].Name, f.Teams[1].Prefs = "Staff members", map[string]any{"color": "red", "size": 3.0}
+	f.Databases[0].Enabled = nil // archive enabled again
+	products := &f.Databases[1].Collections[1]
+	products.Name, products.Permissions, products.DocumentSecurity = "All products", []string{`read("users")`}, true
+	f.Buckets[0].MaximumFileSize, f.Buckets[0].AllowedFileExtensions, f.Buckets[0].Compression = 5<<20, []string{"gif"}, "gzip"
+	fn := &f.Functions[0]
+	fn.Timeout, fn.Schedule, fn.Enabled, fn.Events = 60, "", &no, nil
+	fn.Variables = append(fn.Variables, template.Variable{Key: "REGION", Value: "eu"})
+	f.Sites[0].Settings.SPAFallback, f.Sites[0].Settings.NotFoundPage = false, "404.html"
+	f.Webhooks[0].Events, f.Webhooks[0].Enabled = []string{"users.*.create"}, &no
+	b, err := template.Encode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := in.templateCLI(t, "plan", "up", "-f", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"~   auth settings: maxSessions, oauthProviders, smtp, platforms\n", "~   team staff: name, prefs\n",
+		"~   database archive: enabled\n", "~   collection shop/products: documentSecurity, name, permissions\n",
+		"~   bucket images: allowedFileExtensions, compression, maximumFileSize\n", "~   function hello: enabled, events, schedule, timeout, variables\n",
+		"~   site www: settings\n", "~   webhook erp: enabled, events\n", "0 to create, 8 to update, 0 to replace, 0 to delete (0 destructive)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err := in.templateCLI(t, "apply", "up", "-f", file, "--yes"); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	got := filepath.Join(dir, "again.json")
+	if err := os.WriteFile(got, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.templateCLI(t, "pull", "up", "-f", got); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(after, b) {
+		t.Fatalf("pull after apply differs from the edited file:\n--- edited\n%s\n--- pulled\n%s", b, after)
+	}
+	// The secrets stayed: the function's secret variable and the SMTP
+	// password were sent again from the environment or kept.
+	op, _ := as(context.Background(), testAdminKey)
+	s, err := in.users().GetAuthSettings(op, &cairnv1.GetAuthSettingsRequest{ProjectId: "up"})
+	if err != nil || !s.GetSettings().GetSmtp().GetPasswordSet() || !s.GetSettings().GetOauthProviders()[0].GetClientSecretSet() {
+		t.Fatalf("secrets after an update: %v %v", s.GetSettings(), err)
+	}
+}
