@@ -56,11 +56,22 @@ func main() {
 	os.Exit(exitCode(err, os.Args[1:]))
 }
 
-// exitCode is 0 for success and for help someone asked for (-h), 1
-// otherwise (help printed because the command was incomplete is a failure).
+// exitCoder is an error that chooses the process's exit status.
+type exitCoder interface {
+	error
+	ExitCode() int
+}
+
+// exitCode is 0 for success and for help someone asked for (-h), the
+// error's own code when it has one, 1 otherwise (help printed because the
+// command was incomplete is a failure).
 func exitCode(err error, args []string) int {
 	if err == nil {
 		return 0
+	}
+	// A command with an exit status of its own (plan --exit-code).
+	if ec, ok := errors.AsType[exitCoder](err); ok {
+		return ec.ExitCode()
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		for _, a := range args {

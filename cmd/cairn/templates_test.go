@@ -181,9 +181,17 @@ func TestTemplateRoundTrip(t *testing.T) {
 			t.Fatalf("a secret is in the file: %q", secret)
 		}
 	}
-	out, err := in.templateCLI(t, "plan", "src", "-f", file)
+	out, err := in.templateCLI(t, "plan", "src", "-f", file, "--exit-code")
 	if err != nil || !strings.Contains(out, "No changes") {
 		t.Fatalf("plan of the project the file was pulled from: %v\n%s", err, out)
+	}
+	// A plan with changes exits 2 with --exit-code (CI's drift check).
+	args := []string{"plan", "empty", "-f", file, "--exit-code"}
+	if _, err := in.templateCLI(t, "projects", "create", "--id", "empty"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.templateCLI(t, args...); err == nil || exitCode(err, args) != 2 {
+		t.Fatalf("plan --exit-code with changes: %v (exit %d)", err, exitCode(err, args))
 	}
 
 	out, err = in.templateCLI(t, "apply", "dst", "-f", file, "--create-project", "--yes")

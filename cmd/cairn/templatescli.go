@@ -24,6 +24,7 @@ func templatesCmd(ctx context.Context, cmd string, args []string, stdout, stderr
 	yes := flags.Bool("yes", false, "apply: make the changes without asking")
 	allowDestructive := flags.Bool("allow-destructive", false, "apply: also make changes that lose data (deletes, replaced attributes)")
 	createProject := flags.Bool("create-project", false, "apply: create the project first (a template applied to a new project; operator key)")
+	exitCode := flags.Bool("exit-code", false, "plan: exit with status 2 when there are changes (0: none, 1: error)")
 	// "apply P -f x": the positional argument may come before the flags.
 	var project string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -53,7 +54,13 @@ func templatesCmd(ctx context.Context, cmd string, args []string, stdout, stderr
 		if err != nil {
 			return err
 		}
-		return p.Write(stdout)
+		if err := p.Write(stdout); err != nil {
+			return err
+		}
+		if *exitCode && !p.Empty() {
+			return changesPending(len(p.Changes))
+		}
+		return nil
 	}
 	f, err := template.LoadFile(*file)
 	if err != nil {
@@ -143,3 +150,13 @@ func confirm(stdout io.Writer) error {
 	}
 	return nil
 }
+
+// changesPending is plan --exit-code's answer when the project differs
+// from its file: exit status 2, as CI scripts test for.
+type changesPending int
+
+func (n changesPending) Error() string {
+	return fmt.Sprintf("plan: %d changes pending", int(n))
+}
+
+func (changesPending) ExitCode() int { return 2 }
