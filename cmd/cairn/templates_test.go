@@ -328,6 +328,10 @@ func TestTemplateDestructive(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", want, out)
 		}
 	}
+	// Without a terminal to confirm on, apply wants --yes.
+	if _, err := in.templateCLI(t, "apply", "p", "-f", file, "--allow-destructive"); err == nil || !strings.Contains(err.Error(), "nothing changed: pass --yes") {
+		t.Fatalf("apply without --yes: %v", err)
+	}
 	out, err = in.templateCLI(t, "apply", "p", "-f", file, "--yes")
 	if err == nil || !strings.Contains(err.Error(), "nothing changed: the plan has destructive changes (3, first: -   attribute shop/items/n") ||
 		!strings.Contains(err.Error(), "--allow-destructive") {

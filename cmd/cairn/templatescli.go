@@ -144,7 +144,11 @@ func confirm(stdout io.Writer) error {
 		return errors.New("apply: nothing changed: pass --yes to apply without a terminal to confirm on")
 	}
 	fmt.Fprint(stdout, "Apply these changes? [y/N] ")
-	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		// /dev/null is a character device too: no answer, no changes.
+		return errors.New("apply: no answer on stdin, nothing changed: pass --yes to apply without confirming")
+	}
 	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 		return errors.New("apply: cancelled, nothing changed")
 	}

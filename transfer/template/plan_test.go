@@ -38,3 +38,29 @@ func TestCompareForms(t *testing.T) {
 		}
 	}
 }
+
+// KeepLocal carries the local file's code paths and secrets' variable
+// names into a pulled file, for resources both have, and nothing else.
+func TestKeepLocal(t *testing.T) {
+	pulled := &File{Version: Version,
+		Auth: &Auth{SMTP: &SMTP{Host: "h", Port: 25, SenderEmail: "a@b", PasswordEnv: smtpPasswordEnv()},
+			OAuthProviders: []OAuthProvider{{ID: "gh", Kind: "github", ClientID: "c", ClientSecretEnv: oauthSecretEnv("gh")}}},
+		Functions: []Function{{ID: "f", Name: "F", Runtime: "js", Variables: []Variable{{Key: "K", SecretEnv: "K"}, {Key: "P", Value: "v"}}}, {ID: "g", Name: "G", Runtime: "js"}},
+	}
+	local := &File{Version: Version,
+		Auth: &Auth{SMTP: &SMTP{PasswordEnv: "MAIL_PW"}, OAuthProviders: []OAuthProvider{{ID: "gh", ClientSecretEnv: "GH_SECRET"}, {ID: "gone", ClientSecretEnv: "X"}}},
+		Functions: []Function{{ID: "f", Code: &Code{Path: "fn/f"}, Variables: []Variable{{Key: "K", SecretEnv: "F_K"}, {Key: "P", SecretEnv: "NOT_SECRET_ANY_MORE"}}},
+			{ID: "h", Code: &Code{Path: "fn/h"}}},
+	}
+	KeepLocal(pulled, local)
+	if pulled.Auth.SMTP.PasswordEnv != "MAIL_PW" || pulled.Auth.OAuthProviders[0].ClientSecretEnv != "GH_SECRET" {
+		t.Errorf("auth secrets' names: %+v", pulled.Auth)
+	}
+	f := pulled.Functions[0]
+	if f.Code == nil || f.Code.Path != "fn/f" || f.Variables[0].SecretEnv != "F_K" || f.Variables[1].SecretEnv != "" || f.Variables[1].Value != "v" {
+		t.Errorf("function f: %+v", f)
+	}
+	if pulled.Functions[1].Code != nil {
+		t.Errorf("function g got code %+v", pulled.Functions[1].Code)
+	}
+}
