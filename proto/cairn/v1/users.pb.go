@@ -1676,7 +1676,7 @@ const file_cairn_v1_users_proto_rawDesc = "" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12@\n" +
 	"\auser_id\x18\x02 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\x06userId\"6\n" +
 	"\x1aDeleteUserSessionsResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\x05R\adeleted\"\x9e\x05\n" +
+	"\adeleted\x18\x01 \x01(\x05R\adeleted\"\xa7\x05\n" +
 	"\fAuthSettings\x12X\n" +
 	"\x10session_duration\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\f\"\x06\b\x80\x86\xb0\x96\x012\x02\b<R\x0fsessionDuration\x12,\n" +
 	"\fmax_sessions\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\vmaxSessions\x129\n" +
@@ -1684,8 +1684,8 @@ const file_cairn_v1_users_proto_rawDesc = "" +
 	"\x15password_check_common\x18\x04 \x01(\bR\x13passwordCheckCommon\x12:\n" +
 	"\x0fallowed_origins\x18\x05 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\x02R\x0eallowedOrigins\x12*\n" +
 	"\x04smtp\x18\x06 \x01(\v2\x16.cairn.v1.SmtpSettingsR\x04smtp\x12J\n" +
-	"\x0foauth_providers\x18\a \x03(\v2\x17.cairn.v1.OAuthProviderB\b\xbaH\x05\x92\x01\x02\x10 R\x0eoauthProviders\x12p\n" +
-	"\x10disabled_methods\x18\b \x03(\tBE\xbaHB\x92\x01?\x18\x01\";r9R\x0eemail-passwordR\tanonymousR\tmagic-urlR\temail-otpR\x06oauth2R\x0fdisabledMethods\x125\n" +
+	"\x0foauth_providers\x18\a \x03(\v2\x17.cairn.v1.OAuthProviderB\b\xbaH\x05\x92\x01\x02\x10 R\x0eoauthProviders\x12y\n" +
+	"\x10disabled_methods\x18\b \x03(\tBN\xbaHK\x92\x01H\x18\x01\"DrBR\x0eemail-passwordR\tanonymousR\tmagic-urlR\temail-otpR\x06oauth2R\apasskeyR\x0fdisabledMethods\x125\n" +
 	"\x12jwt_key_generation\x18\t \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x10jwtKeyGeneration\x12:\n" +
 	"\x19disable_localhost_origins\x18\n" +
 	" \x01(\bR\x17disableLocalhostOrigins\"\xd2\x02\n" +
