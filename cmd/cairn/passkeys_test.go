@@ -80,8 +80,9 @@ func (p passkeyPage) finish(cred []byte) (*cairnv1.FinishPasskeySignInResponse, 
 // passkey: register, sign in (usernameless and with email), list, delete,
 // sign-in refused; replays, wrong origins and a cloned key refused.
 func TestPasskeys(t *testing.T) {
-	in := startInstance(t, t.TempDir())
-	newProjectWithKey(t, in, "shop", "users.read", "users.write")
+	dir := t.TempDir()
+	in := startInstance(t, dir)
+	key := newProjectWithKey(t, in, "shop", "users.read", "users.write", "events.read")
 	g, _ := guest(context.Background(), "shop", "")
 	if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{UserId: "ann", Email: "ann@example.com", Password: "ann's password"}); err != nil {
 		t.Fatal(err)
@@ -220,6 +221,28 @@ func TestPasskeys(t *testing.T) {
 		_, err = page.svc.BeginPasskeyRegistration(page.call(""), &cairnv1.BeginPasskeyRegistrationRequest{})
 		wantCode(t, err, connect.CodeUnauthenticated)
 	})
+
+	// The log tells the passkeys' story, under Appwrite-style subjects.
+	k, _ := as(context.Background(), key)
+	evs, err := in.events().ListEvents(k, &cairnv1.ListEventsRequest{ProjectId: "shop", Subject: "users.ann.passkeys.>", PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verbs []string
+	for _, e := range evs.GetEvents() {
+		parts := strings.Split(e.GetSubject(), ".")
+		verbs = append(verbs, parts[len(parts)-1])
+	}
+	// laptop: create, 2 uses; yubikey: create, use, clone mark, delete;
+	// laptop delete.
+	if want := "create update update create update update delete delete"; strings.Join(verbs, " ") != want {
+		t.Errorf("passkey events: %q, want %q", strings.Join(verbs, " "), want)
+	}
+	// The read model rebuilt from the log equals the one built live.
+	in.stop()
+	n := openStopped(t, dir)
+	defer n.close()
+	checkRebuild(t, n, "shop", "passkeys")
 }
 
 // TestPasskeyAllowedOrigin: an app on an allowed origin (localhost in
