@@ -38,6 +38,9 @@ type Challenges struct {
 // ChallengesBucket is the KV bucket of ceremony challenges.
 const ChallengesBucket = "cairn_challenges"
 
+// ChallengesMaxBytes bounds the bucket: some 60,000 ceremonies under way.
+const ChallengesMaxBytes = 64 << 20
+
 // ErrNoChallenge is what Take returns for a challenge that is unknown,
 // expired or already taken.
 var ErrNoChallenge = errors.New("streams: no such challenge")
@@ -58,8 +61,10 @@ func (c *Challenges) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if c.kv != nil {
 		return c.kv, nil
 	}
+	// Bounded: guests begin ceremonies, and a full bucket refuses new ones
+	// (a KV discards new writes) rather than filling the disk.
 	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ChallengesBucket, TTL: c.ttl, History: 1,
-		Storage: jetstream.FileStorage, Replicas: c.rep, MaxValueSize: 64 << 10})
+		Storage: jetstream.FileStorage, Replicas: c.rep, MaxValueSize: 64 << 10, MaxBytes: ChallengesMaxBytes})
 	if err != nil {
 		return nil, fmt.Errorf("streams: challenges bucket: %w", err)
 	}
