@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/json"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -359,4 +361,51 @@ func TestPasskeyMfa(t *testing.T) {
 	}
 	_, err = page.svc.BeginPasskeySignIn(page.call(""), &cairnv1.BeginPasskeySignInRequest{})
 	wantCode(t, err, connect.CodeFailedPrecondition)
+}
+
+// TestPasskeyTwoNodes: two nodes of one instance behind one origin (as a
+// load balancer puts them): a ceremony begun on one finishes on the other,
+// and the answer replayed to the first is refused — the challenge is in
+// the NATS KV bucket both share, taken once.
+func TestPasskeyTwoNodes(t *testing.T) {
+	url := startSharedNATS(t)
+	a := startInstance(t, t.TempDir(), "--nats-url", url, "--master-key", clusterMasterKey)
+	b := startInstance(t, t.TempDir(), "--nats-url", url, "--master-key", clusterMasterKey)
+	newProjectWithKey(t, a, "shop", "users.read")
+	g, _ := guest(context.Background(), "shop", "")
+	if _, err := a.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "cy@example.com", Password: "cy's password"}); err != nil {
+		t.Fatal(err)
+	}
+	s := signIn(t, a, "shop", "cy@example.com", "cy's password").GetSecret()
+	pa := sitePage(a, "shop")
+	// Node b behind the same origin: same Host and Origin, b's socket.
+	bAddr := strings.TrimPrefix(b.url, "http://")
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	viaB := &http.Client{Transport: &http.Transport{Protocols: p, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, bAddr)
+	}}}
+	cb := connect.NewClient(connecthttp.NewTransport(viaB, pa.origin+"/_cairn"))
+	pb := passkeyPage{origin: pa.origin, svc: cairnv1connect.NewPasskeyServiceClient(cb), acct: cairnv1connect.NewAccountServiceClient(cb)}
+
+	auth := passkeytest.New()
+	pa.register(t, auth, s, "laptop")
+	// Node b has applied the registration once it lists the passkey.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ls, err := pb.svc.ListPasskeys(pb.call(s), &cairnv1.ListPasskeysRequest{}); err == nil && len(ls.GetPasskeys()) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node b never saw the passkey")
+		}
+	}
+	for _, nodes := range [][2]passkeyPage{{pa, pb}, {pb, pa}} {
+		cred := nodes[0].assertion(t, auth, "", pa.origin)
+		if _, err := nodes[1].finish(cred); err != nil {
+			t.Fatalf("finish on the other node: %v", err)
+		}
+		_, err := nodes[0].finish(cred)
+		wantCode(t, err, connect.CodePermissionDenied)
+	}
 }
