@@ -58,13 +58,19 @@ func (s *Server) relyingParty(ctx context.Context, project string) (passkey.Rely
 	return passkey.RelyingPartyFor(origin, project, s.sitesDomain)
 }
 
-// begin keeps a ceremony's state for its second call.
+// beginCeremony keeps a ceremony's state for its second call.
 func (s *Server) beginCeremony(ctx context.Context, st passkey.State) error {
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("passkey state: %w", err)
 	}
-	return s.challenges.Put(ctx, st.Project, string(st.Kind), st.Challenge(), raw)
+	if err := s.challenges.Put(ctx, st.Project, string(st.Kind), st.Challenge(), raw); err != nil {
+		// A full bucket (a flood of ceremonies) or NATS away: the caller
+		// may try again shortly; the operator sees why.
+		s.logger.WarnContext(ctx, "passkey ceremony not stored", "project", st.Project, "err", err)
+		return domain.Errorf(domain.KindUnavailable, "passkey ceremonies cannot begin right now: try again shortly")
+	}
+	return nil
 }
 
 // takeCeremony takes the state a browser's answer (with challenge) belongs
