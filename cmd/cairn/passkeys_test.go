@@ -93,9 +93,15 @@ func TestPasskeys(t *testing.T) {
 	page := sitePage(in, "shop")
 	a := passkeytest.New()
 
+	// The user's account channel hears of the new passkey.
+	rt := in.subscribe(t, s1, &cairnv1.SubscribeRequest{ProjectId: "shop", Channels: []string{"account"}})
+	rt.untilLive(t)
 	pk := page.register(t, a, s1, "laptop")
 	if pk.GetName() != "laptop" || pk.GetRpId() != "shop.localhost" || pk.GetCreatedAt() == nil {
 		t.Fatalf("registered: %v", pk)
+	}
+	if ev := rt.nextEvent(t, 10*time.Second); !slices.Contains(ev.GetEvents(), "users.ann.passkeys."+pk.GetId()+".create") {
+		t.Fatalf("account channel: %v", ev.GetEvents())
 	}
 
 	var cred []byte
