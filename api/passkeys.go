@@ -393,3 +393,26 @@ func passkeyOut(k *eventsv1.Passkey) *cairnv1.Passkey {
 		Aaguid: passkey.AAGUID(k.GetAaguid()), Transports: k.GetTransports(), BackedUp: k.GetBackedUp(),
 		CloneSuspected: k.GetCloneSuspected(), CreatedAt: k.GetCreatedAt(), LastUsedAt: k.GetLastUsedAt()}
 }
+
+// ListUserPasskeys is a user's passkeys as a server sees them (UsersService).
+func (h *usersHandler) ListUserPasskeys(_ context.Context, req *cairnv1.ListUserPasskeysRequest) (*cairnv1.ListUserPasskeysResponse, error) {
+	u, err := h.reads.User(req.GetProjectId(), req.GetUserId())
+	if err != nil {
+		return nil, notFound(err, "user")
+	}
+	out := &cairnv1.ListUserPasskeysResponse{}
+	for _, k := range u.GetPasskeys() {
+		out.Passkeys = append(out.Passkeys, passkeyOut(k))
+	}
+	return out, nil
+}
+
+// DeleteUserPasskey removes a user's passkey for a server (a lost device).
+func (h *usersHandler) DeleteUserPasskey(ctx context.Context, req *cairnv1.DeleteUserPasskeyRequest) (*cairnv1.DeleteUserPasskeyResponse, error) {
+	if _, _, err := h.writeUser(ctx, req.GetProjectId(), req.GetUserId(), func(st user.State) ([]*eventsv1.Envelope, error) {
+		return user.Decide(st, user.RemovePasskey{ID: req.GetPasskeyId(), Now: h.log.Now()})
+	}); err != nil {
+		return nil, err
+	}
+	return &cairnv1.DeleteUserPasskeyResponse{}, nil
+}

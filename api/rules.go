@@ -162,6 +162,8 @@ var rules = map[string]rule{
 	cairnv1connect.UsersServiceCreateUserSessionProcedure:              {scope: access.UsersWrite},
 	cairnv1connect.UsersServiceDeleteUserSessionProcedure:              {scope: access.UsersWrite},
 	cairnv1connect.UsersServiceDeleteUserSessionsProcedure:             {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceListUserPasskeysProcedure:               {scope: access.UsersRead},
+	cairnv1connect.UsersServiceDeleteUserPasskeyProcedure:              {scope: access.UsersWrite},
 	cairnv1connect.UsersServiceGetAuthSettingsProcedure:                {scope: access.UsersRead},
 	cairnv1connect.UsersServiceUpdateAuthSettingsProcedure:             {scope: access.UsersWrite},
 	healthv1connect.HealthCheckProcedure:                               {public: true},

@@ -391,6 +391,14 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.users().DeleteUserSessions(ctx, &cairnv1.DeleteUserSessionsRequest{ProjectId: "victim", UserId: "vu"})
 			return err
 		}},
+		{"UsersService.ListUserPasskeys", func(ctx context.Context) error {
+			_, err := in.users().ListUserPasskeys(ctx, &cairnv1.ListUserPasskeysRequest{ProjectId: "victim", UserId: "vu"})
+			return err
+		}},
+		{"UsersService.DeleteUserPasskey", func(ctx context.Context) error {
+			_, err := in.users().DeleteUserPasskey(ctx, &cairnv1.DeleteUserPasskeyRequest{ProjectId: "victim", UserId: "vu", PasskeyId: "k1"})
+			return err
+		}},
 		{"UsersService.GetAuthSettings", func(ctx context.Context) error {
 			_, err := in.users().GetAuthSettings(ctx, &cairnv1.GetAuthSettingsRequest{ProjectId: "victim"})
 			return err

@@ -191,6 +191,19 @@ func TestPasskeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("a server lists and deletes a user's passkeys", func(t *testing.T) {
+		k, _ := as(context.Background(), key)
+		extra := page.register(t, passkeytest.New(), s1, "lost phone")
+		ls, err := in.users().ListUserPasskeys(k, &cairnv1.ListUserPasskeysRequest{ProjectId: "shop", UserId: "ann"})
+		if err != nil || len(ls.GetPasskeys()) != 2 || ls.GetPasskeys()[1].GetName() != "lost phone" {
+			t.Fatalf("server list: %v %v", ls, err)
+		}
+		if _, err := in.users().DeleteUserPasskey(k, &cairnv1.DeleteUserPasskeyRequest{ProjectId: "shop", UserId: "ann", PasskeyId: extra.GetId()}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = in.users().ListUserPasskeys(k, &cairnv1.ListUserPasskeysRequest{ProjectId: "shop", UserId: "nobody"})
+		wantCode(t, err, connect.CodeNotFound)
+	})
 	t.Run("list, delete, then sign-in is refused", func(t *testing.T) {
 		ls, err := page.svc.ListPasskeys(page.call(s1), &cairnv1.ListPasskeysRequest{})
 		if err != nil || len(ls.GetPasskeys()) != 1 || ls.GetPasskeys()[0].GetId() != pk.GetId() || ls.GetPasskeys()[0].GetLastUsedAt() == nil {
@@ -242,8 +255,8 @@ func TestPasskeys(t *testing.T) {
 		verbs = append(verbs, parts[len(parts)-1])
 	}
 	// laptop: create, 2 uses; yubikey: create, use, clone mark, delete;
-	// laptop delete.
-	if want := "create update update create update update delete delete"; strings.Join(verbs, " ") != want {
+	// lost phone: create, deleted by the server; laptop delete.
+	if want := "create update update create update update delete create delete delete"; strings.Join(verbs, " ") != want {
 		t.Errorf("passkey events: %q, want %q", strings.Join(verbs, " "), want)
 	}
 	// The read model rebuilt from the log equals the one built live.
