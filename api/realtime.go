@@ -341,6 +341,12 @@ func userOf(env *eventsv1.Envelope) *eventsv1.User {
 		return p.SessionUpdated.GetUser()
 	case *eventsv1.Envelope_SessionsDeleted:
 		return p.SessionsDeleted.GetUser()
+	case *eventsv1.Envelope_PasskeyRegistered:
+		return p.PasskeyRegistered.GetUser()
+	case *eventsv1.Envelope_PasskeyRemoved:
+		return p.PasskeyRemoved.GetUser()
+	case *eventsv1.Envelope_PasskeyUsed:
+		return p.PasskeyUsed.GetUser()
 	}
 	return nil
 }

@@ -216,6 +216,8 @@ type Server struct {
 	mail          *mail.Sender
 	mailer        inviteMailer
 	oauth         *oauth.Flow
+	// challenges holds passkey ceremonies between their two calls.
+	challenges *streams.Challenges
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -294,6 +296,10 @@ func New(cfg Config) (http.Handler, error) {
 	// any node completes a sign-in another began.
 	if s.oauth, err = oauth.New(oauth.Config{MasterKey: cfg.MasterKey, HTTPClient: cfg.OAuthHTTPClient, Logger: s.logger, Now: s.now}); err != nil {
 		return nil, fmt.Errorf("api: oauth: %w", err)
+	}
+
+	if s.store != nil {
+		s.challenges = s.store.Challenges(passkeyChallengeTTL)
 	}
 
 	server, err := s.connectServer()
@@ -449,6 +455,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterEventsServiceHandler(server, &eventsHandler{s})
 	cairnv1connect.RegisterSitesServiceHandler(server, &sitesHandler{s})
 	cairnv1connect.RegisterAccountServiceHandler(server, &accountHandler{Server: s})
+	cairnv1connect.RegisterPasskeyServiceHandler(server, &passkeysHandler{Server: s})
 	cairnv1connect.RegisterUsersServiceHandler(server, &usersHandler{s})
 	cairnv1connect.RegisterTeamsServiceHandler(server, &teamsHandler{s})
 	cairnv1connect.RegisterDatabasesServiceHandler(server, &databasesHandler{Server: s})
