@@ -156,6 +156,9 @@ type Config struct {
 	Runtimes  FunctionRuntimes
 	// Webhooks bounds webhook deliveries.
 	Webhooks WebhookOptions
+	// MaxImportBytes bounds a package uploaded to POST /v1/projects/import
+	// (DefaultMaxImportBytes when <= 0).
+	MaxImportBytes int64
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -216,6 +219,7 @@ type Server struct {
 	mail          *mail.Sender
 	mailer        inviteMailer
 	oauth         *oauth.Flow
+	maxImport     int64
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -272,6 +276,10 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if s.maxBytes <= 0 {
 		s.maxBytes = 1 << 20
+	}
+	s.maxImport = cfg.MaxImportBytes
+	if s.maxImport <= 0 {
+		s.maxImport = DefaultMaxImportBytes
 	}
 	if s.connected == nil {
 		s.connected = func() bool { return true }

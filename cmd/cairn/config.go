@@ -63,6 +63,8 @@ type config struct {
 	MaxTransactionBytes, MaxProjectTransactionBytes int64
 	// Storage limits (api.StorageLimits); 0 = default.
 	MaxFileSize, StorageQuota int64
+	// MaxImportBytes bounds an uploaded project package.
+	MaxImportBytes int64
 	UploadExpiry              time.Duration
 	// Function limits (api.FunctionLimits); 0 = default.
 	MaxFunctionTimeout time.Duration
@@ -166,6 +168,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Int64Var(&c.MaxTransactionBytes, "max-transaction-bytes", envInt64(getenv, "CAIRN_MAX_TRANSACTION_BYTES"), "bytes of document data one transaction may stage; 0 = 4 MiB (CAIRN_MAX_TRANSACTION_BYTES)")
 	fs.Int64Var(&c.MaxProjectTransactionBytes, "max-project-transaction-bytes", envInt64(getenv, "CAIRN_MAX_PROJECT_TRANSACTION_BYTES"), "bytes of document data a project's open transactions may stage together; 0 = 32 MiB (CAIRN_MAX_PROJECT_TRANSACTION_BYTES)")
 	fs.Int64Var(&c.MaxFileSize, "max-file-size", envInt64(getenv, "CAIRN_MAX_FILE_SIZE"), "largest file any bucket accepts, in bytes; 0 = 5 GiB (CAIRN_MAX_FILE_SIZE)")
+	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", envInt64(getenv, "CAIRN_MAX_IMPORT_BYTES"), "largest package POST /v1/projects/import (cairn projects import) accepts, in bytes; 0 = 16 GiB (CAIRN_MAX_IMPORT_BYTES)")
 	fs.Int64Var(&c.StorageQuota, "storage-quota", envInt64(getenv, "CAIRN_STORAGE_QUOTA"), "bytes of files a project may store unless its limits say otherwise; 0 = unlimited (CAIRN_STORAGE_QUOTA)")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration(getenv, "CAIRN_UPLOAD_EXPIRY", 24*time.Hour), "how long a chunked upload may wait for its next chunk before its bytes are deleted (CAIRN_UPLOAD_EXPIRY)")
 	fs.DurationVar(&c.MaxFunctionTimeout, "max-function-timeout", envDuration(getenv, "CAIRN_MAX_FUNCTION_TIMEOUT", 15*time.Minute), "longest timeout a function may set (CAIRN_MAX_FUNCTION_TIMEOUT)")

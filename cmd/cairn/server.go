@@ -86,7 +86,7 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory, MaxConcurrent: cfg.MaxFunctionConcurrency,
 			Retention: cfg.ExecutionRetention, RetentionSweep: cfg.ExecutionRetentionSweep},
 		Webhooks: api.WebhookOptions{Allow: splitList(cfg.WebhookAllow), MaxBackoff: cfg.WebhookMaxBackoff, PauseAfter: cfg.WebhookPauseAfter},
-		Runtimes: rts})
+		Runtimes: rts, MaxImportBytes: cfg.MaxImportBytes})
 	if err != nil {
 		return nil, err
 	}

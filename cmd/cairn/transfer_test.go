@@ -409,3 +409,51 @@ func TestFork(t *testing.T) {
 		t.Fatalf("failed forks left %s", l)
 	}
 }
+
+// TestImportSizeLimit: --max-import-bytes is the largest package an import
+// accepts; one byte more is refused with 413 and a message naming the
+// limit, whether the upload announces its length or streams it.
+func TestImportSizeLimit(t *testing.T) {
+	a := startInstance(t, t.TempDir())
+	newProjectWithKey(t, a, "small", "keys.read")
+	pkg := filepath.Join(t.TempDir(), "small.cairnpkg")
+	if _, err := a.cli(t, "projects", "export", "small", "-o", pkg); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := os.ReadFile(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int64(len(whole))
+
+	over := startInstance(t, t.TempDir(), "--max-import-bytes", strconv.FormatInt(size-1, 10))
+	_, err = over.cli(t, "projects", "import", pkg)
+	if err == nil || !strings.Contains(err.Error(), "413") || !strings.Contains(err.Error(), fmt.Sprintf("import limit of %d bytes", size-1)) {
+		t.Fatalf("import one byte over the limit, length announced: %v", err)
+	}
+	// Streamed without a length: cut off at the limit while spooling.
+	req, err := http.NewRequest(http.MethodPost, over.url+"/v1/projects/import", io.MultiReader(bytes.NewReader(whole)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	req.Header.Set("Cairn-Passphrase", testPassphrase)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "--max-import-bytes") {
+		t.Fatalf("streamed import over the limit: %d %s", res.StatusCode, body)
+	}
+	if l, err := over.cli(t, "projects", "list"); err != nil || strings.Contains(l, "small") {
+		t.Fatalf("a refused import left a project: %q %v", l, err)
+	}
+
+	exact := startInstance(t, t.TempDir(), "--max-import-bytes", strconv.FormatInt(size, 10))
+	if _, err := exact.cli(t, "projects", "import", pkg); err != nil {
+		t.Fatalf("import of exactly the limit: %v", err)
+	}
+}
