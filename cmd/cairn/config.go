@@ -65,7 +65,7 @@ type config struct {
 	MaxFileSize, StorageQuota int64
 	// MaxImportBytes bounds an uploaded project package.
 	MaxImportBytes int64
-	UploadExpiry              time.Duration
+	UploadExpiry   time.Duration
 	// Function limits (api.FunctionLimits); 0 = default.
 	MaxFunctionTimeout time.Duration
 	MaxFunctionMemory  int64
