@@ -129,7 +129,7 @@ func executionOut(e *eventsv1.Execution) *cairnv1.Execution {
 	return &cairnv1.Execution{Id: e.GetId(), FunctionId: e.GetFunctionId(), DeploymentId: e.GetDeploymentId(), Trigger: e.GetTrigger(),
 		Status: executionStatusOut[e.GetStatus()], RequestMethod: e.GetRequestMethod(), RequestPath: e.GetRequestPath(),
 		ResponseStatus: e.GetResponseStatus(), ResponseHeaders: e.GetResponseHeaders(), ResponseBody: e.GetResponseBody(),
-		Logs: e.GetLogs(), Errors: e.GetErrors(), DurationMs: e.GetDurationMs(), CreatedAt: e.GetCreatedAt(), UpdatedAt: e.GetUpdatedAt()}
+		Logs: e.GetLogs(), Errors: e.GetErrors(), DurationMs: e.GetDurationMs(), CpuTimeUs: e.GetCpuTimeUs(), CreatedAt: e.GetCreatedAt(), UpdatedAt: e.GetUpdatedAt()}
 }
 
 // functionWithQueue is functionOut with the function's queue depth.

@@ -65,7 +65,9 @@ type config struct {
 	MaxFileSize, StorageQuota int64
 	// MaxImportBytes bounds an uploaded project package.
 	MaxImportBytes int64
-	UploadExpiry   time.Duration
+	// UsageFlushEvery is how often the node publishes its usage counters.
+	UsageFlushEvery time.Duration
+	UploadExpiry    time.Duration
 	// Function limits (api.FunctionLimits); 0 = default.
 	MaxFunctionTimeout time.Duration
 	MaxFunctionMemory  int64
@@ -180,6 +182,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.WebhookAllow, "webhook-allow", env("CAIRN_WEBHOOK_ALLOW", ""), "comma-separated private hosts, addresses or CIDRs webhooks may deliver to; others private, loopback and link-local are refused (CAIRN_WEBHOOK_ALLOW)")
 	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", time.Minute, "longest wait between two attempts at delivering one event to a webhook (the wait doubles from 1 s)")
 	fs.IntVar(&c.WebhookPauseAfter, "webhook-pause-after", 0, "pause a webhook after this many failed delivery attempts in a row (its events wait until it is enabled again); 0 = never")
+	fs.DurationVar(&c.UsageFlushEvery, "usage-flush-every", 10*time.Second, "how often this node publishes its usage counters (egress, realtime) for GetProjectUsage; what a crash loses at most")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.DurationVar(&c.SiteBlobGrace, "site-file-grace", envDuration(getenv, "CAIRN_SITE_FILE_GRACE", time.Hour), "how long an uploaded site file no deployment uses (an interrupted or refused deploy, a deleted deployment) is kept before it is deleted (CAIRN_SITE_FILE_GRACE)")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")
