@@ -605,6 +605,7 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	done := proto.CloneOf(e)
 	done.DurationMs = time.Since(start).Milliseconds()
 	done.Logs, done.Errors = out.Logs, out.Errors
+	done.CpuTimeUs = out.CPUTime.Microseconds()
 	if runErr != nil {
 		done.Status = function.StatusFailed
 		done.Errors = strings.TrimSpace(done.Errors + "\n" + runErr.Error())

@@ -32,6 +32,7 @@ commands:
   events       list | tail a project's audit log
   sites        create | list | deploy | rollback static sites
   functions    create | list | deploy | run server-side functions
+  usage        per-project usage per UTC day, for billing (--csv)
   bench        measure write, replay and project-count figures
   version      print the version
 
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return sitesCmd(ctx, rest, stdout, stderr, getenv)
 	case "functions":
 		return functionsCmd(ctx, rest, stdout, stderr, getenv)
+	case "usage":
+		return usageCmd(ctx, rest, stdout, stderr, getenv)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
