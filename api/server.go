@@ -347,6 +347,7 @@ func New(cfg Config) (http.Handler, error) {
 	s.mountStorage(mux)
 	s.mountFunctions(mux)
 	s.mountTransfer(mux)
+	s.mountBackup(mux)
 	s.mountConsole(mux)
 	mux.HandleFunc("GET "+realtimePath, s.serveRealtime)
 	mux.HandleFunc("GET /v1/projects/{project}/jwks.json", s.serveJWKS)

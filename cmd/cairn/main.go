@@ -33,6 +33,8 @@ commands:
   sites        create | list | deploy | rollback static sites
   functions    create | list | deploy | run server-side functions
   usage        per-project usage per UTC day, for billing (--csv)
+  backup       copy the whole instance while it serves (-o DIR)
+  restore      restore a backup into an empty data directory (server stopped)
   bench        measure write, replay and project-count figures
   version      print the version
 
@@ -94,6 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return functionsCmd(ctx, rest, stdout, stderr, getenv)
 	case "usage":
 		return usageCmd(ctx, rest, stdout, stderr, getenv)
+	case "backup":
+		return backupCmd(ctx, rest, stdout, stderr, getenv)
+	case "restore":
+		return restoreCmd(ctx, rest, stdout, stderr, getenv)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":
