@@ -145,12 +145,8 @@ func Write(ctx context.Context, src Source, dir, passphrase string, now func() t
 	if err != nil {
 		return m, fmt.Errorf("backup: %w", err)
 	}
-	slices.Sort(names)
 	progress(streams.SystemStream, 1, len(names))
-	for _, name := range names {
-		if name == streams.SystemStream {
-			continue
-		}
+	for _, name := range backupOrder(names) {
 		if err := snapshot(ctx, src, dir, name, &m); err != nil {
 			if errors.Is(err, streams.ErrNoStream) {
 				continue // deleted since the listing (a deleted project)
@@ -164,6 +160,35 @@ func Write(ctx context.Context, src Source, dir, passphrase string, now func() t
 		return m, err
 	}
 	return m, nil
+}
+
+// backupOrder is the order streams are copied in after the system stream:
+// each project's stream right before its object store. A file's bytes are
+// stored before the event that creates it, so every file in the stream's
+// snapshot has its bytes in the object store's, taken just after (only a
+// deletion swept in between can take them away).
+func backupOrder(names []string) []string {
+	has, paired := map[string]bool{}, map[string]bool{}
+	for _, n := range names {
+		has[n] = true
+	}
+	for _, n := range names {
+		if p, ok := streams.ProjectFromStream(n); ok && has[streams.ObjectStoreStream(p)] {
+			paired[streams.ObjectStoreStream(p)] = true
+		}
+	}
+	slices.Sort(names)
+	var out []string
+	for _, n := range names {
+		switch p, ok := streams.ProjectFromStream(n); {
+		case n == streams.SystemStream, paired[n]:
+		case ok && paired[streams.ObjectStoreStream(p)]:
+			out = append(out, n, streams.ObjectStoreStream(p))
+		default:
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func snapshot(ctx context.Context, src Source, dir, name string, m *Manifest) error {

@@ -22,8 +22,12 @@ type Progress func(stage string, done, total int64)
 
 // Export writes project p as a package to w while the instance keeps
 // serving: the events up to the stream's last sequence when it starts (an
-// ordered read), then every object of the project's object store. An
-// object deleted meanwhile (by an event after that sequence) is left out.
+// ordered read), then every object of the project's object store as it is
+// when read. The object store keeps no history: an object deleted after
+// that sequence (a file deleted and swept, a function deployment deleted)
+// before this reads it is not in the package, although events up to the
+// sequence still use it (docs/cli.md, "Objects deleted during an
+// export").
 func (in *Instance) Export(ctx context.Context, p *eventsv1.Project, w io.Writer, passphrase string, progress Progress) (Manifest, error) {
 	if progress == nil {
 		progress = func(string, int64, int64) {}
