@@ -178,11 +178,6 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 	if err != nil {
 		return effect{}, err
 	}
-	if sp.project != "" {
-		if err := addDaily(txn, sp.project, ev, dailyEvents, 1); err != nil {
-			return effect{}, err
-		}
-	}
 	return eff, p.indexIdempotency(txn, sp, ev)
 }
 

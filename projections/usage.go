@@ -52,6 +52,22 @@ func addDaily(txn *badger.Txn, project string, ev event, first int, deltas ...in
 	return addCounters(txn, dailyKey(project, ev.msg.Time), all...)
 }
 
+// countEvents adds evs to their days' event counts, one write per day.
+func countEvents(txn *badger.Txn, project string, evs []event) error {
+	for i := 0; i < len(evs); {
+		day := evs[i].msg.Time.UTC().Format(dayLayout)
+		j := i + 1
+		for j < len(evs) && evs[j].msg.Time.UTC().Format(dayLayout) == day {
+			j++
+		}
+		if err := addDaily(txn, project, evs[i], dailyEvents, int64(j-i)); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
 // addDocuments moves a collection's live documents and ev's day's.
 func addDocuments(txn *badger.Txn, project string, ev event, collUID string, delta int64) error {
 	if err := addCounters(txn, docLiveKey(project, collUID), delta); err != nil {
