@@ -111,7 +111,7 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopSweep, s.swept = stopSweep, make(chan struct{})
 	sweeper := &api.StorageSweeper{Log: n.log, Reads: n.reads, Store: n.store, Logger: logger, Every: cfg.SweepEvery,
-		Sites: &api.SiteSweeper{Reads: n.reads, Blobs: sites.NewObjectBlobs(n.store), Logger: logger, Grace: cfg.SiteBlobGrace}}
+		Sites: &api.SiteSweeper{Reads: n.reads, Blobs: sites.NewObjectBlobs(n.store), Logger: logger, Grace: cfg.SiteBlobGrace, Store: n.store}}
 	go func() {
 		defer close(s.swept)
 		sweeper.Run(sweepCtx)
