@@ -62,6 +62,7 @@ var rules = map[string]rule{
 	cairnv1connect.ProjectsServiceListProjectsProcedure:                {operator: true},
 	cairnv1connect.ProjectsServiceUpdateProjectProcedure:               {operator: true},
 	cairnv1connect.ProjectsServiceDeleteProjectProcedure:               {operator: true},
+	cairnv1connect.ProjectsServiceGetProjectUsageProcedure:             {scope: access.UsageRead},
 	cairnv1connect.KeysServiceCreateKeyProcedure:                       {scope: access.KeysWrite},
 	cairnv1connect.KeysServiceGetKeyProcedure:                          {scope: access.KeysRead},
 	cairnv1connect.KeysServiceListKeysProcedure:                        {scope: access.KeysRead},

@@ -40,6 +40,7 @@ import (
 	"github.com/cairn-dev/cairn/sites"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
+	"github.com/cairn-dev/cairn/usage"
 	"github.com/cairn-dev/cairn/webhooks"
 )
 
@@ -78,6 +79,8 @@ type ReadModels interface {
 	Ready() bool
 	// AppliedSeq is the last sequence of stream this node has applied.
 	AppliedSeq(stream string) uint64
+	// DailyUsage is a project's usage per day from its log.
+	DailyUsage(project, from, to string) ([]projections.DayUsage, error)
 }
 
 // SiteBlobs stores and loads site files, content-addressed per project.
@@ -156,6 +159,12 @@ type Config struct {
 	Runtimes  FunctionRuntimes
 	// Webhooks bounds webhook deliveries.
 	Webhooks WebhookOptions
+	// Meter counts this node's egress and realtime use per project (nil
+	// counts nothing).
+	Meter *usage.Meter
+	// MaxImportBytes bounds a package uploaded to POST /v1/projects/import
+	// (DefaultMaxImportBytes when <= 0).
+	MaxImportBytes int64
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -218,6 +227,8 @@ type Server struct {
 	oauth         *oauth.Flow
 	// challenges holds passkey ceremonies between their two calls.
 	challenges *streams.Challenges
+	maxImport     int64
+	meter         *usage.Meter
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -274,6 +285,11 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if s.maxBytes <= 0 {
 		s.maxBytes = 1 << 20
+	}
+	s.meter = cfg.Meter
+	s.maxImport = cfg.MaxImportBytes
+	if s.maxImport <= 0 {
+		s.maxImport = DefaultMaxImportBytes
 	}
 	if s.connected == nil {
 		s.connected = func() bool { return true }
@@ -337,6 +353,7 @@ func New(cfg Config) (http.Handler, error) {
 	s.mountStorage(mux)
 	s.mountFunctions(mux)
 	s.mountTransfer(mux)
+	s.mountBackup(mux)
 	s.mountConsole(mux)
 	mux.HandleFunc("GET "+realtimePath, s.serveRealtime)
 	mux.HandleFunc("GET /v1/projects/{project}/jwks.json", s.serveJWKS)

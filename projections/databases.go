@@ -128,7 +128,7 @@ func (p *Projections) applyDatabaseDeleted(txn *badger.Txn, sp keyspace, ev even
 	}
 	it.Close()
 	for _, c := range colls {
-		if err := p.dropCollection(txn, sp.project, c); err != nil {
+		if err := p.dropCollection(txn, ev, sp.project, c); err != nil {
 			return err
 		}
 	}
@@ -162,7 +162,7 @@ func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event,
 		return err
 	}
 	if found && old.GetUid() != c.GetUid() {
-		if err := p.dropCollection(txn, sp.project, old); err != nil {
+		if err := p.dropCollection(txn, ev, sp.project, old); err != nil {
 			return err
 		}
 		found = false
@@ -211,13 +211,16 @@ func (p *Projections) applyCollectionDeleted(txn *badger.Txn, sp keyspace, ev ev
 	if err != nil || !found || old.GetUid() != c.GetUid() {
 		return err
 	}
-	return p.dropCollection(txn, sp.project, old)
+	return p.dropCollection(txn, ev, sp.project, old)
 }
 
 // dropCollection removes a collection; its documents and index entries go
 // in the background.
-func (p *Projections) dropCollection(txn *badger.Txn, project string, c *eventsv1.Collection) error {
+func (p *Projections) dropCollection(txn *badger.Txn, ev event, project string, c *eventsv1.Collection) error {
 	if err := txn.Delete(collectionKey(project, c.GetDatabaseId(), c.GetId())); err != nil {
+		return err
+	}
+	if err := dropDocuments(txn, project, ev, c.GetUid()); err != nil {
 		return err
 	}
 	if err := p.dropPrefix(txn, project, c.GetUid()+"-docs", []byte(documentsPrefix(project, c.GetUid()))); err != nil {
@@ -505,7 +508,15 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 		if !had {
 			return nil
 		}
+		if err := addDocuments(txn, sp.project, ev, c.GetUid(), -1); err != nil {
+			return err
+		}
 		return txn.Delete(key)
+	}
+	if !had {
+		if err := addDocuments(txn, sp.project, ev, c.GetUid(), 1); err != nil {
+			return err
+		}
 	}
 	d = proto.Clone(d).(*eventsv1.Document)
 	d.Version = ev.msg.Seq

@@ -286,6 +286,16 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 		}
 		n = i + 1
 	}
+	// Events per day are counted once per transaction, not per event: one
+	// write of the day's counters instead of one per event.
+	if r.sp.project != "" {
+		if err := countEvents(txn, r.sp.project, evs[:n]); err != nil {
+			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+				return 0, n - 1, nil
+			}
+			return 0, 0, err
+		}
+	}
 	last := evs[n-1]
 	ck := checkpoint{Seq: last.msg.Seq, Created: r.created, EventID: last.env.GetId()}
 	if err := txn.Set(r.sp.checkpointKey(), ck.marshal()); err != nil {

@@ -611,6 +611,10 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.projects().DeleteProject(ctx, &cairnv1.DeleteProjectRequest{ProjectId: "victim"})
 			return err
 		}},
+		{"ProjectsService.GetProjectUsage", func(ctx context.Context) error {
+			_, err := in.projects().GetProjectUsage(ctx, &cairnv1.GetProjectUsageRequest{ProjectId: "victim"})
+			return err
+		}},
 		{"ProjectsService.ListProjects", func(ctx context.Context) error {
 			_, err := in.projects().ListProjects(ctx, &cairnv1.ListProjectsRequest{})
 			return err
