@@ -227,8 +227,8 @@ type Server struct {
 	oauth         *oauth.Flow
 	// challenges holds passkey ceremonies between their two calls.
 	challenges *streams.Challenges
-	maxImport     int64
-	meter         *usage.Meter
+	maxImport  int64
+	meter      *usage.Meter
 }
 
 // New returns the HTTP handler serving every Cairn service.
