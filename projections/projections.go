@@ -108,6 +108,7 @@ type Projections struct {
 	// schemas caches decoded collection schemas; garbage is set while
 	// dropped collections or indexes may have keys left to delete.
 	schemas schemaCache
+	colls   collCache
 	garbage atomic.Bool
 
 	// Test hooks: onCommit sees every committed event's stream and
