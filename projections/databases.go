@@ -185,7 +185,7 @@ func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event,
 			delete(built, ix.GetUid())
 			continue
 		}
-		status, msg, err := p.buildIndex(txn, sp.project, c, schema, database.IndexFromEvent(ix))
+		status, msg, err := p.buildIndex(txn, sp, c, schema, database.IndexFromEvent(ix))
 		if err != nil {
 			return err
 		}
@@ -416,8 +416,10 @@ func allIndexes(schema *database.Schema) []database.Index {
 
 // buildIndex writes ix's entries for every document of c, or reports why
 // it cannot: too many documents, or a value a unique index would hold
-// twice (then nothing is written).
-func (p *Projections) buildIndex(txn *badger.Txn, project string, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
+// twice (then nothing is written). With sp.bulkIndexes it only decides the
+// status: buildIndexesInBulk writes the entries of the final documents.
+func (p *Projections) buildIndex(txn *badger.Txn, sp keyspace, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
+	project := sp.project
 	var keys [][]byte
 	var vals []string
 	seen := map[string]string{}
@@ -447,6 +449,9 @@ func (p *Projections) buildIndex(txn *badger.Txn, project string, c *eventsv1.Co
 				return database.StatusFailed, fmt.Sprintf("documents %q and %q have the same %s: %s", other, d.GetId(), strings.Join(ix.Attributes, ", "), uv), nil
 			}
 			seen[v] = d.GetId()
+		}
+		if sp.bulkIndexes {
+			continue
 		}
 		for _, k := range ks {
 			keys, vals = append(keys, k), append(vals, d.GetId())
@@ -487,6 +492,9 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 	old, had, err := docHeadIn(txn, key)
 	if err != nil {
 		return err
+	}
+	if sp.bulkIndexes {
+		return p.applyDocumentBulk(txn, sp, ev, d, deleted, key, old, had)
 	}
 	var oldKeys [][]byte
 	if had {

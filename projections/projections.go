@@ -36,6 +36,10 @@ var (
 // DefaultBatch is the largest number of events applied in one transaction.
 const DefaultBatch = 512
 
+// bulkBatch is the batch of a rebuild's consume (keyspace.bulkIndexes),
+// whose events write little each.
+const bulkBatch = 4096
+
 // Options configure Projections.
 type Options struct {
 	// Logger; nil means slog.Default().

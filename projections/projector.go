@@ -139,6 +139,11 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		return 0, nil
 	}
 	opts := streams.SubscribeOptions{StartSeq: ck.Seq + 1, MaxBatch: p.batch}
+	if sp.bulkIndexes {
+		// Without index upkeep an event is a write or two: fewer, larger
+		// transactions (Badger splits one that is too big).
+		opts.MaxBatch = max(p.batch, bulkBatch)
+	}
 	if pr != nil {
 		p.mu.Lock()
 		pr.created = info.Created
@@ -171,6 +176,15 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 
 // verify returns why the checkpoint does not belong to the stream, or "".
 func (p *Projections) verify(ctx context.Context, sp keyspace, ck checkpoint, info streams.Info) (string, error) {
+	if sp.project != "" {
+		err := p.get(sp.ixPendingKey(), func([]byte) error { return nil })
+		if err == nil {
+			return "a rebuild was interrupted before it built the document indexes", nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return "", fmt.Errorf("projections: verify %s: %w", sp.stream, err)
+		}
+	}
 	if ck.Seq == 0 {
 		return "", nil
 	}
@@ -294,6 +308,15 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 		}
 		return 0, 0, fmt.Errorf("projections: write checkpoint of %s: %w", r.sp.stream, err)
 	}
+	if r.sp.bulkIndexes {
+		// With the checkpoint, so no crash can leave one without the other.
+		if err := txn.Set(r.sp.ixPendingKey(), nil); err != nil {
+			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+				return 0, n - 1, nil
+			}
+			return 0, 0, fmt.Errorf("projections: write checkpoint of %s: %w", r.sp.stream, err)
+		}
+	}
 	if eff.pre != nil {
 		if err := eff.pre(ctx); err != nil {
 			return 0, 0, err
@@ -310,7 +333,9 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	}
 	r.ck = ck
 	r.applied += n
-	r.st.advance(ck.Seq)
+	if !r.sp.bulkIndexes { // see bulk.go: advanced once the indexes are built
+		r.st.advance(ck.Seq)
+	}
 	if p.onCommit != nil {
 		for _, ev := range evs[:n] {
 			p.onCommit(r.sp.stream, ev.msg.Seq)
@@ -420,9 +445,21 @@ func (p *Projections) Rebuild(ctx context.Context, project string) (int, error) 
 	st := p.state(sp.stream)
 	st.begin()
 	st.rewind()
+	// A project's documents are applied without index upkeep, their
+	// entries written once at the end (bulk.go).
+	sp.bulkIndexes = sp.project != ""
 	n, err := 0, p.drop(sp)
 	if err == nil {
 		n, err = p.consume(ctx, sp, st, true, nil)
+	}
+	if err == nil && sp.bulkIndexes {
+		_, err = p.buildIndexesInBulk(ctx, sp)
+		if err == nil {
+			var ck checkpoint
+			if ck, err = p.loadCheckpoint(sp); err == nil {
+				st.advance(ck.Seq)
+			}
+		}
 	}
 	if err == nil {
 		// What the replayed drops left for the background sweep goes now:

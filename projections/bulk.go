@@ -1,0 +1,154 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
+
+// Bulk index maintenance, for a rebuild (keyspace.bulkIndexes).
+//
+// Most of a document stream's replay was index upkeep: every update decoded
+// the old and the new state's data to delete and write index entries that
+// the next update of the document replaced again. A document's index
+// entries depend only on its final stored state and its collection's
+// final schema (a declared index is built over the documents there are
+// when it is created, and every write keeps it so), so a rebuild applies
+// the events without them (applyDocumentBulk) and then writes the entries
+// of the documents that are left, once each (buildIndexesInBulk).
+//
+// Until then the read model is incomplete: every transaction of such a
+// consume also writes the keyspace's ixPendingKey, which only
+// buildIndexesInBulk removes. A crash in between leaves the marker, and
+// verify then finds the read model inconsistent and rebuilds it. The
+// rebuild's state does not advance before the indexes are there, so no
+// WaitApplied caller reads a read model without them.
+
+// applyDocumentBulk is applyDocument without the index entries: the stored
+// state only. The data is still checked the way the index upkeep would
+// have read it, so a document a live projector stops on stops a rebuild
+// too.
+func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, d *eventsv1.Document, deleted bool, key []byte, old docHead, had bool) error {
+	if deleted {
+		if !had {
+			return nil
+		}
+		return txn.Delete(key)
+	}
+	if !jsonObject(d.GetDataJson()) {
+		return fatal("%s seq %d: document %s: stored document data is not a JSON object", sp.stream, ev.msg.Seq, d.GetId())
+	}
+	seq, version := d.GetSequence(), d.GetVersion()
+	defer func() { d.Sequence, d.Version = seq, version }()
+	d.Version = ev.msg.Seq
+	switch {
+	case had:
+		d.Sequence = old.seq
+	case d.GetSequence() == 0:
+		d.Sequence = ev.msg.Seq
+	}
+	b, err := marshal(d)
+	if err != nil {
+		return fatal("encode document %s: %w", d.GetId(), err)
+	}
+	return txn.Set(key, b)
+}
+
+// jsonObject reports whether data is what database.Schema.DecodeData
+// accepts: empty, or one JSON object.
+func jsonObject(data string) bool {
+	s := strings.TrimLeft(data, " \t\r\n")
+	return s == "" || (s[0] == '{' && json.Valid([]byte(data)))
+}
+
+// buildIndexesInBulk writes the index entries of every document of sp's
+// project, as applyDocument would have left them, then removes the
+// keyspace's ixPendingKey. The read model must hold no index entries of
+// its live collections yet (a bulkIndexes consume after a drop).
+func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entries int, err error) {
+	var colls []*eventsv1.Collection
+	err = p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pp(sp.project) + partCollections), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			c := &eventsv1.Collection{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, c) }); err != nil {
+				return fatal("decode collection %s: %w", it.Item().Key(), err)
+			}
+			colls = append(colls, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
+	}
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	wb := p.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, c := range colls {
+		n, err := p.buildCollectionIndexes(ctx, wb, sp, c)
+		entries += n
+		if err != nil {
+			return entries, fmt.Errorf("projections: build indexes of %s collection %s/%s: %w", sp.stream, c.GetDatabaseId(), c.GetId(), err)
+		}
+	}
+	if err := wb.Delete(sp.ixPendingKey()); err != nil {
+		return entries, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
+	}
+	// One batch: the marker goes in the last of its commits, so it outlives
+	// any entry a crash could lose.
+	if err := wb.Flush(); err != nil {
+		return entries, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
+	}
+	return entries, nil
+}
+
+// buildCollectionIndexes adds the index entries of c's documents to wb.
+func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.WriteBatch, sp keyspace, c *eventsv1.Collection) (int, error) {
+	schema, err := p.schemas.get(c)
+	if err != nil {
+		return 0, fatal("%w", err)
+	}
+	indexes := allIndexes(schema)
+	n := 0
+	err = p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(documentsPrefix(sp.project, c.GetUid())), PrefetchValues: true, PrefetchSize: 256})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if n%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var h docHead
+			if err := it.Item().Value(func(v []byte) (err error) {
+				h, err = readHead(v)
+				return err
+			}); err != nil {
+				return fatal("decode %s: %w", it.Item().Key(), err)
+			}
+			f, err := fieldsOf(schema, h)
+			if err != nil {
+				return fatal("%w", err)
+			}
+			keys, err := allIndexKeys(sp.project, c.GetUid(), indexes, f, h.seq)
+			if err != nil {
+				return fatal("%w", err)
+			}
+			id := []byte(h.id)
+			for _, k := range keys {
+				if err := wb.Set(k, id); err != nil {
+					return err
+				}
+			}
+			n += len(keys)
+		}
+		return nil
+	})
+	return n, err
+}
