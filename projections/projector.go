@@ -239,8 +239,8 @@ func (p *Projections) applyBatch(ctx context.Context, r *run, batch []streams.St
 			break
 		}
 		next++
-		env := &eventsv1.Envelope{}
-		if err := proto.Unmarshal(m.Data, env); err != nil {
+		env, err := decodeEnvelope(m.Data)
+		if err != nil {
 			bad = fatal("%s seq %d: decode envelope: %w", r.sp.stream, m.Seq, err)
 			break
 		}
