@@ -40,6 +40,12 @@ const DefaultBatch = 512
 // whose events write little each.
 const bulkBatch = 4096
 
+// bulkCatchUpMin is the shortest stream a project projector starting from
+// an empty read model applies the way a rebuild does (bulk.go): below it,
+// building the indexes at the end saves less than it delays the first
+// reads.
+const bulkCatchUpMin = 10_000
+
 // Options configure Projections.
 type Options struct {
 	// Logger; nil means slog.Default().
@@ -121,6 +127,8 @@ type Projections struct {
 	muteNotify atomic.Bool
 	// activations counts parked projectors made active.
 	activations atomic.Int64
+	// bulkCatchUp is bulkCatchUpMin; tests lower it.
+	bulkCatchUp uint64
 }
 
 // New returns the read side over db, fed from store. Nothing runs until
@@ -148,7 +156,7 @@ func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
 	}
 	return &Projections{
 		db: db, store: store, dup: opts.DuplicateWindow, batch: opts.Batch,
-		idle: opts.IdleAfter, sweep: opts.SweepEvery, tracer: tracer,
+		idle: opts.IdleAfter, sweep: opts.SweepEvery, tracer: tracer, bulkCatchUp: bulkCatchUpMin,
 		log:         opts.Logger.With("component", "projections"),
 		baseCtx:     ctx,
 		cancel:      cancel,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -134,7 +136,24 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		ck = checkpoint{}
 	}
 	st.started(ck.Seq, info.LastSeq)
-	r := &run{sp: sp, st: st, ck: ck, created: info.Created}
+	applied := 0
+	if pr != nil && sp.project != "" && ck.Seq == 0 && info.LastSeq >= p.bulkCatchUp {
+		// A read model that starts from nothing (a new node, or one just
+		// dropped) catches up the way a rebuild does, then follows live.
+		bulk := sp
+		bulk.bulkIndexes = true
+		if applied, err = p.consume(ctx, bulk, st, true, nil); err != nil {
+			return applied, err
+		}
+		if _, err := p.buildIndexesInBulk(ctx, bulk); err != nil {
+			return applied, err
+		}
+		if ck, err = p.loadCheckpoint(sp); err != nil {
+			return applied, err
+		}
+		st.advance(ck.Seq)
+	}
+	r := &run{sp: sp, st: st, ck: ck, created: info.Created, applied: applied}
 	if bounded && ck.Seq >= info.LastSeq {
 		return 0, nil
 	}
@@ -489,7 +508,9 @@ func (p *Projections) Rebuild(ctx context.Context, project string) (int, error) 
 
 // RebuildAll rebuilds the system read model, then every project's, and
 // returns the events applied; progress, when set, hears of each rebuild
-// ("" is the system read model).
+// ("" is the system read model), one at a time. Projects are rebuilt
+// GOMAXPROCS at a time: one rebuild is a pipeline of mostly sequential
+// steps, so several keep the cores busy. The first error cancels the rest.
 func (p *Projections) RebuildAll(ctx context.Context, progress func(project string, events int, took time.Duration)) (int, error) {
 	if progress == nil {
 		progress = func(string, int, time.Duration) {}
@@ -504,16 +525,48 @@ func (p *Projections) RebuildAll(ctx context.Context, progress func(project stri
 	if err != nil {
 		return total, err
 	}
-	for _, id := range ids {
-		start := time.Now()
-		n, err := p.Rebuild(ctx, id)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("project %s: %w", id, err)
-		}
-		progress(id, n, time.Since(start))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	work := make(chan string)
+	for range min(len(ids), runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				start := time.Now()
+				n, err := p.Rebuild(ctx, id)
+				mu.Lock()
+				total += n
+				switch {
+				case err != nil && firstErr == nil:
+					firstErr = fmt.Errorf("project %s: %w", id, err)
+					cancel()
+				case err == nil:
+					progress(id, n, time.Since(start))
+				}
+				mu.Unlock()
+			}
+		}()
 	}
-	return total, nil
+feed:
+	for _, id := range ids {
+		select {
+		case work <- id:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return total, firstErr
 }
 
 // applyTraced is apply in a span whose parent is the append of the event.
