@@ -200,6 +200,7 @@ func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event,
 	if err != nil {
 		return fatal("encode collection %s: %w", c.GetId(), err)
 	}
+	p.colls.changed()
 	return txn.Set(key, b)
 }
 
@@ -218,6 +219,7 @@ func (p *Projections) applyCollectionDeleted(txn *badger.Txn, sp keyspace, ev ev
 // dropCollection removes a collection; its documents and index entries go
 // in the background.
 func (p *Projections) dropCollection(txn *badger.Txn, project string, c *eventsv1.Collection) error {
+	p.colls.changed()
 	if err := txn.Delete(collectionKey(project, c.GetDatabaseId(), c.GetId())); err != nil {
 		return err
 	}

@@ -294,6 +294,7 @@ func (p *Projections) commitSome(ctx context.Context, r *run, evs []event) (int,
 func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, int, error) {
 	txn := p.db.NewTransaction(true)
 	defer txn.Discard()
+	p.colls.changed() // entries checked in another transaction are checked again
 	var eff effect
 	n := 0
 	for i, ev := range evs {
