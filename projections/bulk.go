@@ -12,7 +12,7 @@ import (
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
 
-// Bulk index maintenance, for a rebuild (keyspace.bulkIndexes).
+// Bulk index maintenance, for a rebuild (keyspace.bulk).
 //
 // Most of a document stream's replay was index upkeep: every update decoded
 // the old and the new state's data to delete and write index entries that
@@ -33,12 +33,18 @@ import (
 // applyDocumentBulk is applyDocument without the index entries: the stored
 // state only. The data is still checked the way the index upkeep would
 // have read it, so a document a live projector stops on stops a rebuild
-// too.
-func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, d *eventsv1.Document, deleted bool, key []byte, old docHead, had bool) error {
+// too. Whether the document exists, and its sequence, come from the
+// bulkState rather than a read.
+func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, d *eventsv1.Document, deleted bool, key []byte) error {
+	oldSeq, had, err := sp.bulk.lookup(txn, key)
+	if err != nil {
+		return err
+	}
 	if deleted {
 		if !had {
 			return nil
 		}
+		sp.bulk.deleted(key)
 		return txn.Delete(key)
 	}
 	if !jsonObject(d.GetDataJson()) {
@@ -49,7 +55,7 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 	d.Version = ev.msg.Seq
 	switch {
 	case had:
-		d.Sequence = old.seq
+		d.Sequence = oldSeq
 	case d.GetSequence() == 0:
 		d.Sequence = ev.msg.Seq
 	}
@@ -57,8 +63,68 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 	if err != nil {
 		return fatal("encode document %s: %w", d.GetId(), err)
 	}
+	sp.bulk.wrote(key, d.GetSequence())
 	return txn.Set(key, b)
 }
+
+// bulkState is what a bulk consume remembers of the documents it wrote:
+// each one's sequence, so that applying the next event of a document needs
+// no read. It starts with an empty read model, so while it holds every
+// document written (up to bulkDocsMax) a document it lacks does not exist.
+// Changes are staged per transaction and kept only once it committed.
+// A bulk consume is one goroutine: no locking.
+type bulkState struct {
+	seqs    map[string]uint64 // document key → sequence, as committed
+	max     int               // bulkDocsMax; tests lower it
+	full    bool              // seqs stopped growing: what it lacks is read
+	pending map[string]bulkDoc
+}
+
+// bulkDoc is a document change of the open transaction.
+type bulkDoc struct {
+	seq     uint64
+	deleted bool
+}
+
+// bulkDocsMax bounds bulkState (about 100 bytes a document).
+const bulkDocsMax = 1 << 18
+
+func newBulkState() *bulkState {
+	return &bulkState{seqs: map[string]uint64{}, max: bulkDocsMax, pending: map[string]bulkDoc{}}
+}
+
+// begin starts a transaction: what an abandoned one staged is forgotten.
+func (b *bulkState) begin() { clear(b.pending) }
+
+// committed keeps what the transaction staged.
+func (b *bulkState) committed() {
+	for k, d := range b.pending {
+		switch _, ok := b.seqs[k]; {
+		case d.deleted:
+			delete(b.seqs, k)
+		case ok || len(b.seqs) < b.max:
+			b.seqs[k] = d.seq
+		default:
+			b.full = true
+		}
+	}
+	clear(b.pending)
+}
+
+// lookup returns the sequence of the document stored at key, if any.
+func (b *bulkState) lookup(txn *badger.Txn, key []byte) (uint64, bool, error) {
+	if d, ok := b.pending[string(key)]; ok {
+		return d.seq, !d.deleted, nil
+	}
+	if seq, ok := b.seqs[string(key)]; ok || !b.full {
+		return seq, ok, nil
+	}
+	h, had, err := docHeadIn(txn, key)
+	return h.seq, had, err
+}
+
+func (b *bulkState) wrote(key []byte, seq uint64) { b.pending[string(key)] = bulkDoc{seq: seq} }
+func (b *bulkState) deleted(key []byte)           { b.pending[string(key)] = bulkDoc{deleted: true} }
 
 // jsonObject reports whether data is what database.Schema.DecodeData
 // accepts: empty, or one JSON object.
@@ -70,7 +136,7 @@ func jsonObject(data string) bool {
 // buildIndexesInBulk writes the index entries of every document of sp's
 // project, as applyDocument would have left them, then removes the
 // keyspace's ixPendingKey. The read model must hold no index entries of
-// its live collections yet (a bulkIndexes consume after a drop).
+// its live collections yet (a bulk consume after a drop).
 func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entries int, err error) {
 	var colls []*eventsv1.Collection
 	err = p.db.View(func(txn *badger.Txn) error {

@@ -418,7 +418,7 @@ func allIndexes(schema *database.Schema) []database.Index {
 
 // buildIndex writes ix's entries for every document of c, or reports why
 // it cannot: too many documents, or a value a unique index would hold
-// twice (then nothing is written). With sp.bulkIndexes it only decides the
+// twice (then nothing is written). With sp.bulk set it only decides the
 // status: buildIndexesInBulk writes the entries of the final documents.
 func (p *Projections) buildIndex(txn *badger.Txn, sp keyspace, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
 	project := sp.project
@@ -452,7 +452,7 @@ func (p *Projections) buildIndex(txn *badger.Txn, sp keyspace, c *eventsv1.Colle
 			}
 			seen[v] = d.GetId()
 		}
-		if sp.bulkIndexes {
+		if sp.bulk != nil {
 			continue
 		}
 		for _, k := range ks {
@@ -491,12 +491,12 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 	}
 	collUID := ce.c.GetUid()
 	key := documentKey(sp.project, collUID, d.GetId())
+	if sp.bulk != nil {
+		return p.applyDocumentBulk(txn, sp, ev, d, deleted, key)
+	}
 	old, had, err := docHeadIn(txn, key)
 	if err != nil {
 		return err
-	}
-	if sp.bulkIndexes {
-		return p.applyDocumentBulk(txn, sp, ev, d, deleted, key, old, had)
 	}
 	var oldKeys [][]byte
 	if had {

@@ -61,9 +61,9 @@ type keyspace struct {
 	stream  string
 	project string // "" for the system stream
 	prefix  string // "s/" or "p/<project>/"
-	// bulkIndexes: documents are applied without their index entries,
+	// bulk, when set, applies documents without their index entries,
 	// which buildIndexesInBulk writes at the end (a rebuild; see bulk.go).
-	bulkIndexes bool
+	bulk *bulkState
 }
 
 func systemSpace() keyspace {
@@ -93,7 +93,7 @@ func (k keyspace) checkpointKey() []byte {
 }
 
 // ixPendingKey marks a project read model whose document indexes are not
-// built yet (bulkIndexes).
+// built yet (keyspace.bulk).
 func (k keyspace) ixPendingKey() []byte { return []byte(k.prefix + partIxPending) }
 
 func (k keyspace) idemKey(msgID string) []byte {

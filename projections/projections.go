@@ -36,7 +36,7 @@ var (
 // DefaultBatch is the largest number of events applied in one transaction.
 const DefaultBatch = 512
 
-// bulkBatch is the batch of a rebuild's consume (keyspace.bulkIndexes),
+// bulkBatch is the batch of a rebuild's consume (keyspace.bulk),
 // whose events write little each.
 const bulkBatch = 4096
 

@@ -141,7 +141,7 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		// A read model that starts from nothing (a new node, or one just
 		// dropped) catches up the way a rebuild does, then follows live.
 		bulk := sp
-		bulk.bulkIndexes = true
+		bulk.bulk = newBulkState()
 		if applied, err = p.consume(ctx, bulk, st, true, nil); err != nil {
 			return applied, err
 		}
@@ -158,7 +158,7 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		return 0, nil
 	}
 	opts := streams.SubscribeOptions{StartSeq: ck.Seq + 1, MaxBatch: p.batch}
-	if sp.bulkIndexes {
+	if sp.bulk != nil {
 		// Without index upkeep an event is a write or two: fewer, larger
 		// transactions (Badger splits one that is too big).
 		opts.MaxBatch = max(p.batch, bulkBatch)
@@ -295,6 +295,9 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	txn := p.db.NewTransaction(true)
 	defer txn.Discard()
 	p.colls.changed() // entries checked in another transaction are checked again
+	if r.sp.bulk != nil {
+		r.sp.bulk.begin()
+	}
 	var eff effect
 	n := 0
 	for i, ev := range evs {
@@ -328,7 +331,7 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 		}
 		return 0, 0, fmt.Errorf("projections: write checkpoint of %s: %w", r.sp.stream, err)
 	}
-	if r.sp.bulkIndexes {
+	if r.sp.bulk != nil {
 		// With the checkpoint, so no crash can leave one without the other.
 		if err := txn.Set(r.sp.ixPendingKey(), nil); err != nil {
 			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
@@ -353,8 +356,10 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	}
 	r.ck = ck
 	r.applied += n
-	if !r.sp.bulkIndexes { // see bulk.go: advanced once the indexes are built
+	if r.sp.bulk == nil {
 		r.st.advance(ck.Seq)
+	} else { // see bulk.go: the state advances once the indexes are built
+		r.sp.bulk.committed()
 	}
 	if p.onCommit != nil {
 		for _, ev := range evs[:n] {
@@ -467,12 +472,14 @@ func (p *Projections) Rebuild(ctx context.Context, project string) (int, error) 
 	st.rewind()
 	// A project's documents are applied without index upkeep, their
 	// entries written once at the end (bulk.go).
-	sp.bulkIndexes = sp.project != ""
+	if sp.project != "" {
+		sp.bulk = newBulkState()
+	}
 	n, err := 0, p.drop(sp)
 	if err == nil {
 		n, err = p.consume(ctx, sp, st, true, nil)
 	}
-	if err == nil && sp.bulkIndexes {
+	if err == nil && sp.bulk != nil {
 		_, err = p.buildIndexesInBulk(ctx, sp)
 		if err == nil {
 			var ck checkpoint

@@ -183,3 +183,49 @@ func BenchmarkReplayDocuments(b *testing.B) {
 		b.ReportMetric(readCPU.Seconds()/rebuildCPU.Seconds(), "rebuild/read-cpu")
 	}
 }
+
+// BenchmarkApplyDocuments is BenchmarkReplayDocuments' rebuild without the
+// read: the same stream, held in memory, applied in rebuild batches into a
+// dropped read model, then its indexes built. It profiles the apply path
+// alone.
+func BenchmarkApplyDocuments(b *testing.B) {
+	events := replayEvents(b)
+	e := newEnv(b)
+	docStream(b, e, "bench", events)
+	var msgs []streams.StoredMsg
+	stop := errors.New("done")
+	err := e.store.Subscribe(context.Background(), streams.ProjectStream("bench"), 1, bulkBatch, func(batch []streams.StoredMsg) error {
+		msgs = append(msgs, batch...)
+		if len(msgs) >= events {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) {
+		b.Fatal(err)
+	}
+	p := New(e.db, e.store, Options{Logger: e.log})
+	defer p.Close()
+	ctx := context.Background()
+	sp := projectSpace("bench")
+	info, err := e.store.StreamInfo(ctx, sp.stream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := p.drop(sp); err != nil {
+			b.Fatal(err)
+		}
+		sp.bulk = newBulkState()
+		r := &run{sp: sp, st: newState(), created: info.Created}
+		for i := 0; i < len(msgs); i += bulkBatch {
+			if err := p.applyBatch(ctx, r, msgs[i:min(i+bulkBatch, len(msgs))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := p.buildIndexesInBulk(ctx, sp); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+}

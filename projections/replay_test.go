@@ -204,3 +204,74 @@ func TestInterruptedBulkRebuildIsRebuilt(t *testing.T) {
 		t.Fatalf("after an interrupted rebuild the read model differs: %s", d)
 	}
 }
+
+// TestBulkStateBounded: past its bound, and across an abandoned
+// transaction, bulkState answers what Badger holds.
+func TestBulkStateBounded(t *testing.T) {
+	e := newEnv(t)
+	b := newBulkState()
+	b.max = 1
+	k1, k2, k3 := []byte("p/x/docs/u/d1"), []byte("p/x/docs/u/d2"), []byte("p/x/docs/u/d3")
+	doc := func(seq uint64) []byte {
+		v, err := marshal(&eventsv1.Document{Id: "d", Sequence: seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	txnDo := func(commit bool, fn func(txn *badger.Txn)) {
+		txn := e.db.NewTransaction(true)
+		defer txn.Discard()
+		b.begin()
+		fn(txn)
+		if commit {
+			if err := txn.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			b.committed()
+		}
+	}
+	want := func(txn *badger.Txn, k []byte, seq uint64, had bool) {
+		t.Helper()
+		got, ok, err := b.lookup(txn, k)
+		if err != nil || ok != had || (had && got != seq) {
+			t.Errorf("lookup(%s) = %d, %v, %v; want %d, %v", k, got, ok, err, seq, had)
+		}
+	}
+	txnDo(true, func(txn *badger.Txn) {
+		for _, kv := range []struct {
+			k   []byte
+			seq uint64
+		}{{k1, 5}, {k2, 6}} {
+			b.wrote(kv.k, kv.seq)
+			if err := txn.Set(kv.k, doc(kv.seq)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want(txn, k1, 5, true) // staged
+	})
+	if !b.full || len(b.seqs) != 1 {
+		t.Fatalf("after two documents with room for one: full %v, %d kept", b.full, len(b.seqs))
+	}
+	txnDo(true, func(txn *badger.Txn) {
+		want(txn, k1, 5, true)
+		want(txn, k2, 6, true)
+		want(txn, k3, 0, false)
+		b.deleted(k2)
+		if err := txn.Delete(k2); err != nil {
+			t.Fatal(err)
+		}
+		want(txn, k2, 0, false)
+	})
+	txnDo(false, func(txn *badger.Txn) { // abandoned: never committed
+		b.wrote(k3, 9)
+		if err := txn.Set(k3, doc(9)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	txnDo(false, func(txn *badger.Txn) {
+		want(txn, k2, 0, false)
+		want(txn, k3, 0, false)
+		want(txn, k1, 5, true)
+	})
+}
