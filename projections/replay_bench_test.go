@@ -213,10 +213,10 @@ func BenchmarkApplyDocuments(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
+		sp.bulk = newBulkState()
 		if err := p.drop(sp); err != nil {
 			b.Fatal(err)
 		}
-		sp.bulk = newBulkState()
 		r := &run{sp: sp, st: newState(), created: info.Created}
 		for i := 0; i < len(msgs); i += bulkBatch {
 			if err := p.applyBatch(ctx, r, msgs[i:min(i+bulkBatch, len(msgs))]); err != nil {
