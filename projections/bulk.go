@@ -126,11 +126,18 @@ func (b *bulkState) lookup(txn *badger.Txn, key []byte) (uint64, bool, error) {
 func (b *bulkState) wrote(key []byte, seq uint64) { b.pending[string(key)] = bulkDoc{seq: seq} }
 func (b *bulkState) deleted(key []byte)           { b.pending[string(key)] = bulkDoc{deleted: true} }
 
-// jsonObject reports whether data is what database.Schema.DecodeData
-// accepts: empty, or one JSON object.
+// jsonObject reports whether database.Schema.DecodeData accepts data:
+// empty, or a first JSON value that is an object (what follows it is not
+// read there either).
 func jsonObject(data string) bool {
-	s := strings.TrimLeft(data, " \t\r\n")
-	return s == "" || (s[0] == '{' && json.Valid([]byte(data)))
+	if data == "" {
+		return true
+	}
+	var v json.RawMessage
+	if err := json.NewDecoder(strings.NewReader(data)).Decode(&v); err != nil {
+		return false
+	}
+	return len(v) > 0 && v[0] == '{'
 }
 
 // buildIndexesInBulk writes the index entries of every document of sp's

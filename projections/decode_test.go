@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cairn-dev/cairn/domain/database"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
 
@@ -69,5 +70,17 @@ func TestDecodeEnvelope(t *testing.T) {
 	}
 	if _, err := decodeEnvelope(up[:len(up)-3]); err == nil {
 		t.Error("a truncated envelope decoded")
+	}
+}
+
+// TestJSONObject: a bulk rebuild stops on the data a live projector's
+// DecodeData stops on, and on nothing else.
+func TestJSONObject(t *testing.T) {
+	schema := &database.Schema{}
+	for _, data := range []string{"", `{}`, ` {"a":1}`, `{"a":1} trailing`, `null`, `[1]`, `"x"`, `{"a":`, `nonsense`, `1`} {
+		_, err := schema.DecodeData(data, 0)
+		if got := jsonObject(data); got != (err == nil) {
+			t.Errorf("jsonObject(%q) = %v, DecodeData error %v", data, got, err)
+		}
 	}
 }
