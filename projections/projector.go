@@ -42,6 +42,8 @@ type run struct {
 	ck      checkpoint
 	created time.Time // the stream's creation time, recorded in checkpoints
 	applied int       // events applied by this run
+	// inflight is a bulk run's last commit, until settled.
+	inflight *inflight
 }
 
 // event is a stream message with its decoded envelope.
@@ -185,10 +187,14 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		}
 		return nil
 	})
+	serr := p.settle(r)
 	if errors.Is(err, errCaughtUp) {
 		err = nil
 	} else if err == nil && bounded {
 		err = ctx.Err()
+	}
+	if err == nil {
+		err = serr
 	}
 	return r.applied, err
 }
@@ -292,6 +298,9 @@ func (p *Projections) commitSome(ctx context.Context, r *run, evs []event) (int,
 // tryCommit returns (applied, 0, err), or (0, k, nil) to be called again with
 // the first k events.
 func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, int, error) {
+	if err := p.settle(r); err != nil {
+		return 0, 0, err
+	}
 	txn := p.db.NewTransaction(true)
 	defer txn.Discard()
 	p.colls.changed() // entries checked in another transaction are checked again
@@ -345,6 +354,20 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 			return 0, 0, err
 		}
 	}
+	if r.sp.bulk != nil && eff.none() {
+		// Not waited for: the next batch is decoded while Badger writes
+		// this one. settle waits before anything reads or writes again.
+		done := make(chan error, 1)
+		p.gate.RLock()
+		txn.CommitWith(func(err error) {
+			p.gate.RUnlock()
+			done <- err
+		})
+		r.inflight = &inflight{done: done, seq: ck.Seq, evs: evs[:n]}
+		r.ck = ck
+		r.applied += n
+		return n, 0, nil
+	}
 	p.gate.RLock()
 	err := txn.Commit()
 	p.gate.RUnlock()
@@ -370,6 +393,33 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 		eff.post()
 	}
 	return n, 0, nil
+}
+
+// inflight is a bulk run's commit that was not waited for.
+type inflight struct {
+	done chan error
+	seq  uint64  // its checkpoint
+	evs  []event // its events
+}
+
+// settle waits for the run's commit in flight, if any, and does what
+// follows a commit. A run ends with it, and begins each transaction with it.
+func (p *Projections) settle(r *run) error {
+	f := r.inflight
+	if f == nil {
+		return nil
+	}
+	r.inflight = nil
+	if err := <-f.done; err != nil {
+		return fmt.Errorf("projections: commit %s up to %d: %w", r.sp.stream, f.seq, err)
+	}
+	r.sp.bulk.committed()
+	if p.onCommit != nil {
+		for _, ev := range f.evs {
+			p.onCommit(r.sp.stream, ev.msg.Seq)
+		}
+	}
+	return nil
 }
 
 // drop deletes every read model of the keyspace, its checkpoint included.

@@ -223,6 +223,9 @@ func BenchmarkApplyDocuments(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		if err := p.settle(r); err != nil {
+			b.Fatal(err)
+		}
 		if _, err := p.buildIndexesInBulk(ctx, sp); err != nil {
 			b.Fatal(err)
 		}
