@@ -190,12 +190,12 @@ func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.Wri
 		return 0, fatal("%w", err)
 	}
 	indexes := allIndexes(schema)
-	n := 0
+	n, docs := 0, 0
 	err = p.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(documentsPrefix(sp.project, c.GetUid())), PrefetchValues: true, PrefetchSize: 256})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			if n%4096 == 0 && ctx.Err() != nil {
+			if docs++; docs%4096 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
 			var h docHead
