@@ -25,10 +25,12 @@ import (
 //
 // Until then the read model is incomplete: every transaction of such a
 // consume also writes the keyspace's ixPendingKey, which only
-// buildIndexesInBulk removes. A crash in between leaves the marker, and
-// verify then finds the read model inconsistent and rebuilds it. The
-// rebuild's state does not advance before the indexes are there, so no
-// WaitApplied caller reads a read model without them.
+// buildIndexesInBulk removes. A crash or stop in between leaves the marker:
+// the next live projector resumes the bulk run from the checkpoint (with a
+// bulkState that reads what it lacks), and anything else that finds it
+// (verify) takes the read model for inconsistent. The state does not
+// advance before the indexes are there, so no WaitApplied caller reads a
+// read model without them.
 
 // applyDocumentBulk is applyDocument without the index entries: the stored
 // state only. The data is still checked the way the index upkeep would
@@ -142,9 +144,16 @@ func jsonObject(data string) bool {
 
 // buildIndexesInBulk writes the index entries of every document of sp's
 // project, as applyDocument would have left them, then removes the
-// keyspace's ixPendingKey. The read model must hold no index entries of
-// its live collections yet (a bulk consume after a drop).
+// keyspace's ixPendingKey. Only a bulk run may have written the read
+// model's documents (from a drop or an empty one, maybe resumed).
 func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entries int, err error) {
+	// A build interrupted after some of its commits left entries of
+	// documents that may have changed since (a resumed catch-up).
+	for done := false; !done; {
+		if done, err = p.deleteSome([]byte(pp(sp.project)+partIndexes), 10_000); err != nil {
+			return 0, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
+		}
+	}
 	var colls []*eventsv1.Collection
 	err = p.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pp(sp.project) + partCollections), PrefetchValues: true})

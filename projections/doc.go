@@ -25,7 +25,7 @@
 // is dropped and rebuilt from the start. A rebuild, and a project projector
 // that starts from an empty read model far behind its stream, apply
 // documents without their index entries and write those once at the end
-// (bulk.go), with a marker that makes an interrupted one start over.
+// (bulk.go), with a marker by which an interrupted one is resumed.
 //
 // Idle projects cost (almost) nothing: a project's projector is active (a
 // goroutine and a consumer) only while its stream has something new, and

@@ -126,7 +126,19 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 	if err != nil {
 		return 0, err
 	}
-	if why, err := p.verify(ctx, sp, ck, info); err != nil {
+	// A live projector that finds a bulk catch-up interrupted (stopped or
+	// crashed before its indexes were built) resumes it from the checkpoint.
+	resume := false
+	if pr != nil && sp.project != "" && ck.Seq > 0 {
+		if resume, err = p.indexesPending(sp); err != nil {
+			return 0, err
+		}
+	}
+	vsp := sp
+	if resume {
+		vsp.bulk = newBulkState() // verify the checkpoint only: the marker is expected
+	}
+	if why, err := p.verify(ctx, vsp, ck, info); err != nil {
 		return 0, err
 	} else if why != "" {
 		p.log.WarnContext(ctx, "read model is ahead of or inconsistent with its stream; rebuilding it from the start",
@@ -135,15 +147,18 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		if err := p.drop(sp); err != nil {
 			return 0, err
 		}
-		ck = checkpoint{}
+		ck, resume = checkpoint{}, false
 	}
 	st.started(ck.Seq, info.LastSeq)
 	applied := 0
-	if pr != nil && sp.project != "" && ck.Seq == 0 && info.LastSeq >= p.bulkCatchUp {
+	if pr != nil && sp.project != "" && (resume || ck.Seq == 0 && info.LastSeq >= p.bulkCatchUp) {
 		// A read model that starts from nothing (a new node, or one just
 		// dropped) catches up the way a rebuild does, then follows live.
 		bulk := sp
 		bulk.bulk = newBulkState()
+		// Resumed, the documents written before are not in the bulkState:
+		// it reads what it lacks.
+		bulk.bulk.full = resume
 		if applied, err = p.consume(ctx, bulk, st, true, nil); err != nil {
 			return applied, err
 		}
@@ -200,14 +215,16 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 }
 
 // verify returns why the checkpoint does not belong to the stream, or "".
+// Outside a bulk run (sp.bulk), an interrupted bulk run's marker makes the
+// read model inconsistent too.
 func (p *Projections) verify(ctx context.Context, sp keyspace, ck checkpoint, info streams.Info) (string, error) {
-	if sp.project != "" {
-		err := p.get(sp.ixPendingKey(), func([]byte) error { return nil })
-		if err == nil {
-			return "a rebuild was interrupted before it built the document indexes", nil
+	if sp.project != "" && sp.bulk == nil {
+		pending, err := p.indexesPending(sp)
+		if err != nil {
+			return "", err
 		}
-		if !errors.Is(err, ErrNotFound) {
-			return "", fmt.Errorf("projections: verify %s: %w", sp.stream, err)
+		if pending {
+			return "a rebuild was interrupted before it built the document indexes", nil
 		}
 	}
 	if ck.Seq == 0 {
@@ -232,6 +249,18 @@ func (p *Projections) verify(ctx context.Context, sp keyspace, ck checkpoint, in
 		return fmt.Sprintf("event at %d is %q, checkpoint recorded %q", ck.Seq, env.GetId(), ck.EventID), nil
 	}
 	return "", nil
+}
+
+// indexesPending reports whether the keyspace holds a bulk run's marker.
+func (p *Projections) indexesPending(sp keyspace) (bool, error) {
+	err := p.get(sp.ixPendingKey(), func([]byte) error { return nil })
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("projections: read %s: %w", sp.ixPendingKey(), err)
+	}
+	return true, nil
 }
 
 func (p *Projections) loadCheckpoint(sp keyspace) (checkpoint, error) {

@@ -167,10 +167,11 @@ func diffKV(a, b []KV) string {
 	return ""
 }
 
-// TestInterruptedBulkRebuildIsRebuilt: a rebuild that stopped between
-// applying the events and building the indexes (a crash) leaves its marker;
-// the next start finds the read model inconsistent and rebuilds it whole.
-func TestInterruptedBulkRebuildIsRebuilt(t *testing.T) {
+// TestInterruptedBulkRunResumes: a bulk run that stopped before building
+// the indexes (a crash, a restart during a new node's catch-up) leaves its
+// marker; the next start resumes it from its checkpoint, applying only
+// what follows, and ends with the same read model.
+func TestInterruptedBulkRunResumes(t *testing.T) {
 	e := newEnv(t)
 	p, _ := e.newProjections()
 	const project = "docs"
@@ -184,16 +185,31 @@ func TestInterruptedBulkRebuildIsRebuilt(t *testing.T) {
 	}
 	p.Close()
 
-	// What a crash before buildIndexesInBulk leaves: every event applied,
-	// the checkpoint at the end, no index entries, the marker.
+	// What a bulk run leaves when stopped at 300: documents and checkpoint,
+	// no index entries (here some stale ones, as a build cut short
+	// leaves), the marker.
 	sp := projectSpace(project)
 	c := docCollection(project)
 	if _, err := p.deleteSome([]byte(collectionIndexesPrefix(project, c.Uid)), 1_000_000); err != nil {
 		t.Fatal(err)
 	}
+	setRaw(t, e.db, append(indexPrefix(project, c.Uid, ixID), "stale"...), []byte("x"))
+	msg, err := e.store.Get(context.Background(), ps, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := decodeEnvelope(msg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.store.StreamInfo(context.Background(), ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setRaw(t, e.db, sp.checkpointKey(), checkpoint{Seq: 300, Created: info.Created, EventID: env.GetId()}.marshal())
 	setRaw(t, e.db, sp.ixPendingKey(), nil)
 
-	p, _ = e.newProjections()
+	p, c2 := e.newProjections()
 	wait(t, p, ps, 402)
 	eventually(t, "ready", p.Ready)
 	got, err := p.Snapshot(ps)
@@ -201,7 +217,10 @@ func TestInterruptedBulkRebuildIsRebuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d := diffKV(good, got); d != "" {
-		t.Fatalf("after an interrupted rebuild the read model differs: %s", d)
+		t.Fatalf("after resuming an interrupted bulk run the read model differs: %s", d)
+	}
+	if seqs := c2.of(ps); len(seqs) != 102 || seqs[0] != 301 {
+		t.Fatalf("resumed run applied %d events from %v, want 301..402", len(seqs), seqs[:min(len(seqs), 1)])
 	}
 }
 
