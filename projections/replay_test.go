@@ -216,7 +216,12 @@ func TestInterruptedBulkRunResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := diffKV(good, got); d != "" {
+	// The setup rewinds the checkpoint under a read model of all 402
+	// events: documents are rewritten idempotently, but the usage counters
+	// (added per event, in the same transaction as the checkpoint in a real
+	// run) would count 301..402 twice, so they are left out here.
+	// TestProjectUsage compares them with a rebuild.
+	if d := diffKV(withoutUsage(good), withoutUsage(got)); d != "" {
 		t.Fatalf("after resuming an interrupted bulk run the read model differs: %s", d)
 	}
 	if seqs := c2.of(ps); len(seqs) != 102 || seqs[0] != 301 {
@@ -293,4 +298,15 @@ func TestBulkStateBounded(t *testing.T) {
 		want(txn, k3, 0, false)
 		want(txn, k1, 5, true)
 	})
+}
+
+// withoutUsage drops the usage counters from a snapshot.
+func withoutUsage(kvs []KV) []KV {
+	var out []KV
+	for _, kv := range kvs {
+		if !strings.Contains(kv.Key, "/"+partDaily) && !strings.Contains(kv.Key, "/"+partDocLive) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
