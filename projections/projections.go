@@ -109,6 +109,8 @@ type Projections struct {
 	// dropped collections or indexes may have keys left to delete.
 	schemas schemaCache
 	garbage atomic.Bool
+	// metaVersion is MetaVersion (metaversion.go).
+	metaVersion atomic.Uint64
 
 	// Test hooks: onCommit sees every committed event's stream and
 	// sequence; muteNotify drops notifications (a lost one).
