@@ -122,6 +122,14 @@ func (s *Schema) DecodeData(dataJSON string, version uint64) (map[string]any, er
 
 // decodeJSON decodes one JSON value keeping numbers exact (json.Number).
 func decodeJSON(b []byte) (any, error) {
+	if v, ok := fastJSON(b); ok {
+		return v, nil
+	}
+	return decodeJSONStd(b)
+}
+
+// decodeJSONStd is decodeJSON by encoding/json: what fastJSON must equal.
+func decodeJSONStd(b []byte) (any, error) {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	var v any
