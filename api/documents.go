@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -175,16 +176,20 @@ func docOut(cl *coll, d *eventsv1.Document, fields map[string]any, sel []string)
 			return nil, err
 		}
 	}
-	data := make(map[string]any, len(fields))
+	// structpb.NewStruct's loop, without an intermediate map.
+	st := &structpb.Struct{Fields: make(map[string]*structpb.Value, len(fields))}
 	for k, v := range fields {
 		if strings.HasPrefix(k, "$") || (len(sel) > 0 && !slices.Contains(sel, k)) {
 			continue
 		}
-		data[k] = database.ToJSON(v)
-	}
-	st, err := structpb.NewStruct(data)
-	if err != nil {
-		return nil, fmt.Errorf("document %s: %w", d.GetId(), err)
+		if !utf8.ValidString(k) {
+			return nil, fmt.Errorf("document %s: invalid UTF-8 in string: %q", d.GetId(), k)
+		}
+		val, err := structpb.NewValue(database.ToJSON(v))
+		if err != nil {
+			return nil, fmt.Errorf("document %s: %w", d.GetId(), err)
+		}
+		st.Fields[k] = val
 	}
 	return &cairnv1.Document{Id: d.GetId(), ProjectId: d.GetProjectId(), DatabaseId: d.GetDatabaseId(), CollectionId: d.GetCollectionId(),
 		Data: st, Permissions: d.GetPermissions(), CreatedAt: d.GetCreatedAt(), UpdatedAt: d.GetUpdatedAt(),
