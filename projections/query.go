@@ -485,12 +485,22 @@ func (r *runner) run() error {
 	var outF []map[string]any
 	count := int64(0)
 	full := false
+	byIndex := r.countsByIndex()
 	err := r.scan(r.pl.reverse != before, r.pl.reverse, func(e entry) (bool, error) {
 		if cursorDoc != nil && !full {
 			// Skip up to and including the cursor's place in this scan.
 			if e.id == cursorDoc.GetId() {
 				return true, nil
 			}
+		}
+		if full && byIndex {
+			// Only counting (cursor == nil here): every entry is a match.
+			count++
+			if int64(q.Offset-skip)+int64(len(out))+count >= TotalCap {
+				r.res.TotalCapped = true
+				return false, nil
+			}
+			return true, nil
 		}
 		d, f, ok, err := r.load(e)
 		if err != nil || !ok {
@@ -542,14 +552,49 @@ func (r *runner) run() error {
 	return nil
 }
 
+// countsByIndex reports whether the entries of the plan's index range are
+// exactly the query's matches, one per document, so that counting them
+// needs no document: every filter is an equality the range answers (no
+// document security, no range, no fulltext), on a string, integer or
+// boolean, whose encodings are equal exactly when Match finds the values
+// equal (floats are not: -0 equals 0; times and nulls are left to Match).
+func (r *runner) countsByIndex() bool {
+	pl := r.pl
+	if r.opt.Allow != nil || pl.token != "" || pl.lo != nil || pl.hi != nil || pl.ix.Type == database.IndexFulltext ||
+		len(r.q.Filters) != len(pl.eq) {
+		return false
+	}
+	seen := make([]bool, len(pl.eq))
+	for _, f := range r.q.Filters {
+		if f.Op != query.OpEqual || len(f.Values) != 1 {
+			return false
+		}
+		i := slices.Index(pl.ix.Attributes[:len(pl.eq)], f.Attribute)
+		if i < 0 || seen[i] {
+			return false
+		}
+		seen[i] = true
+		switch f.Values[0].(type) {
+		case string, int64, bool:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // countAll counts every match of the filters, up to TotalCap.
 func (r *runner) countAll() error {
 	var n int64
 	r.cursorKey = nil
+	byIndex := r.countsByIndex()
 	err := r.scan(false, false, func(e entry) (bool, error) {
-		_, _, ok, err := r.load(e)
-		if err != nil {
-			return false, err
+		ok := byIndex
+		if !byIndex {
+			var err error
+			if _, _, ok, err = r.load(e); err != nil {
+				return false, err
+			}
 		}
 		if ok {
 			n++
