@@ -107,17 +107,23 @@ func (s *Schema) DecodeData(dataJSON string, version uint64) (map[string]any, er
 		}
 		raw = m
 	}
-	typed := make(map[string]any, len(raw))
+	// Read(typed values, version) in one pass: each live attribute gets
+	// its stored value if it coerces and was stored at or after the
+	// attribute's creation, else its default.
+	out := make(map[string]any, len(s.Attributes))
 	for _, a := range s.Attributes {
-		v, ok := raw[a.Key]
-		if !ok || v == nil {
+		if !live(a.Status) {
 			continue
 		}
-		if c, err := Coerce(a, v); err == nil {
-			typed[a.Key] = c
+		if v := raw[a.Key]; v != nil && version >= a.CreatedSeq {
+			if c, err := Coerce(a, v); err == nil {
+				out[a.Key] = c
+				continue
+			}
 		}
+		out[a.Key] = cloneValue(a.Default)
 	}
-	return s.Read(typed, version), nil
+	return out, nil
 }
 
 // decodeJSON decodes one JSON value keeping numbers exact (json.Number).
