@@ -493,15 +493,6 @@ func (r *runner) run() error {
 				return true, nil
 			}
 		}
-		if full && byIndex {
-			// Only counting (cursor == nil here): every entry is a match.
-			count++
-			if int64(q.Offset-skip)+int64(len(out))+count >= TotalCap {
-				r.res.TotalCapped = true
-				return false, nil
-			}
-			return true, nil
-		}
 		d, f, ok, err := r.load(e)
 		if err != nil || !ok {
 			return err == nil, err
@@ -530,7 +521,8 @@ func (r *runner) run() error {
 		}
 		if q.Limit > 0 && len(out) >= q.Limit {
 			full = true
-			return r.opt.Total && cursor == nil, nil
+			// Go on counting, unless countAll counts the index entries.
+			return r.opt.Total && cursor == nil && !byIndex, nil
 		}
 		return true, nil
 	})
@@ -543,7 +535,7 @@ func (r *runner) run() error {
 	}
 	r.res.Docs, r.res.Fields = out, outF
 	if r.opt.Total {
-		if cursor != nil {
+		if cursor != nil || full && byIndex {
 			// The total counts every match, not those after the cursor.
 			return r.countAll()
 		}
@@ -583,18 +575,41 @@ func (r *runner) countsByIndex() bool {
 	return true
 }
 
+// countKeys is countAll when countsByIndex: it counts the keys of the
+// plan's range, reading neither entries' values nor documents.
+func (r *runner) countKeys() error {
+	prefix, from, to, err := r.scanRange()
+	if err != nil {
+		return err
+	}
+	it := r.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	var n int64
+	for it.Seek(from); it.Valid(); it.Next() {
+		if to != nil && bytes.Compare(it.Item().Key(), to) >= 0 {
+			break
+		}
+		r.res.Explain.KeysScanned++
+		if n++; n >= TotalCap {
+			r.res.TotalCapped = true
+			break
+		}
+	}
+	r.res.Total = n
+	return nil
+}
+
 // countAll counts every match of the filters, up to TotalCap.
 func (r *runner) countAll() error {
+	if r.countsByIndex() {
+		return r.countKeys()
+	}
 	var n int64
 	r.cursorKey = nil
-	byIndex := r.countsByIndex()
 	err := r.scan(false, false, func(e entry) (bool, error) {
-		ok := byIndex
-		if !byIndex {
-			var err error
-			if _, _, ok, err = r.load(e); err != nil {
-				return false, err
-			}
+		_, _, ok, err := r.load(e)
+		if err != nil {
+			return false, err
 		}
 		if ok {
 			n++
