@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
@@ -33,7 +34,7 @@ func AttributeFromEvent(a *eventsv1.Attribute) (Attribute, error) {
 		Size: int(a.GetSize()), IntMin: a.GetIntMin(), IntMax: a.GetIntMax(), FloatMin: a.GetFloatMin(), FloatMax: a.GetFloatMax(),
 		Elements: a.GetElements(), Status: Status(a.GetStatus()), CreatedSeq: a.GetCreatedVersion()}
 	if a.GetDefaultJson() != "" {
-		v, err := decodeJSON([]byte(a.GetDefaultJson()))
+		v, err := decodeJSON(a.GetDefaultJson())
 		if err != nil {
 			return Attribute{}, fmt.Errorf("attribute %s: stored default: %w", a.GetKey(), err)
 		}
@@ -95,15 +96,27 @@ func EncodeData(data map[string]any) (string, error) {
 // written against. A stored value the attribute no longer accepts reads as
 // null rather than failing the read.
 func (s *Schema) DecodeData(dataJSON string, version uint64) (map[string]any, error) {
+	return s.DecodeDataOnly(dataJSON, version, nil)
+}
+
+// DecodeDataOnly is DecodeData for the attributes keep accepts (every one
+// when keep is nil): a query that only filters and sorts decodes no more
+// of a document than it tests.
+func (s *Schema) DecodeDataOnly(dataJSON string, version uint64, keep func(key string) bool) (map[string]any, error) {
 	raw := map[string]any{}
 	if dataJSON != "" {
-		v, err := decodeJSON([]byte(dataJSON))
-		if err != nil {
-			return nil, fmt.Errorf("stored document data: %w", err)
+		m, ok := map[string]any(nil), false
+		if keep != nil {
+			m, ok = fastJSONOnly(dataJSON, keep)
 		}
-		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("stored document data is not an object")
+			v, err := decodeJSON(dataJSON)
+			if err != nil {
+				return nil, fmt.Errorf("stored document data: %w", err)
+			}
+			if m, ok = v.(map[string]any); !ok {
+				return nil, fmt.Errorf("stored document data is not an object")
+			}
 		}
 		raw = m
 	}
@@ -112,7 +125,7 @@ func (s *Schema) DecodeData(dataJSON string, version uint64) (map[string]any, er
 	// attribute's creation, else its default.
 	out := make(map[string]any, len(s.Attributes))
 	for _, a := range s.Attributes {
-		if !live(a.Status) {
+		if !live(a.Status) || keep != nil && !keep(a.Key) {
 			continue
 		}
 		if v := raw[a.Key]; v != nil && version >= a.CreatedSeq {
@@ -127,7 +140,7 @@ func (s *Schema) DecodeData(dataJSON string, version uint64) (map[string]any, er
 }
 
 // decodeJSON decodes one JSON value keeping numbers exact (json.Number).
-func decodeJSON(b []byte) (any, error) {
+func decodeJSON(b string) (any, error) {
 	if v, ok := fastJSON(b); ok {
 		return v, nil
 	}
@@ -135,8 +148,8 @@ func decodeJSON(b []byte) (any, error) {
 }
 
 // decodeJSONStd is decodeJSON by encoding/json: what fastJSON must equal.
-func decodeJSONStd(b []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
+func decodeJSONStd(b string) (any, error) {
+	d := json.NewDecoder(strings.NewReader(b))
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {

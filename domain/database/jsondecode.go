@@ -13,9 +13,9 @@ import (
 // handle exactly as encoding/json would — a syntax error, trailing data,
 // invalid UTF-8, a lone surrogate escape, deep nesting — and decodeJSON
 // then asks encoding/json, so results and errors never differ.
-func fastJSON(b []byte) (any, bool) {
+func fastJSON(b string) (any, bool) {
 	d := jsonDecoder{b: b}
-	v, ok := d.value(0)
+	v, ok := d.value(0, true)
 	if !ok {
 		return nil, false
 	}
@@ -23,9 +23,29 @@ func fastJSON(b []byte) (any, bool) {
 	return v, d.i == len(d.b)
 }
 
+// fastJSONOnly is fastJSON for an object whose members keep rejects are
+// dropped: they are checked as fastJSON checks them but not built. It
+// reports false where fastJSON would, and for a value that is not an
+// object.
+func fastJSONOnly(b string, keep func(string) bool) (map[string]any, bool) {
+	d := jsonDecoder{b: b, keep: keep}
+	d.space()
+	if d.i >= len(d.b) || d.b[d.i] != '{' {
+		return nil, false
+	}
+	v, ok := d.value(0, true)
+	if !ok {
+		return nil, false
+	}
+	d.space()
+	return v.(map[string]any), d.i == len(d.b)
+}
+
 type jsonDecoder struct {
-	b []byte
+	b string
 	i int
+	// keep, when set, selects the members of the top-level object built.
+	keep func(string) bool
 }
 
 // maxFastDepth is the nesting fastJSON handles; deeper goes to encoding/json.
@@ -42,7 +62,9 @@ func (d *jsonDecoder) space() {
 	}
 }
 
-func (d *jsonDecoder) value(depth int) (any, bool) {
+// value reads a value, building it only when build is set (else it
+// returns nil for it, having checked it all the same).
+func (d *jsonDecoder) value(depth int, build bool) (any, bool) {
 	d.space()
 	if d.i >= len(d.b) || depth > maxFastDepth {
 		return nil, false
@@ -50,7 +72,10 @@ func (d *jsonDecoder) value(depth int) (any, bool) {
 	switch c := d.b[d.i]; {
 	case c == '{':
 		d.i++
-		m := map[string]any{}
+		var m map[string]any
+		if build {
+			m = map[string]any{}
+		}
 		d.space()
 		if d.i < len(d.b) && d.b[d.i] == '}' {
 			d.i++
@@ -61,7 +86,7 @@ func (d *jsonDecoder) value(depth int) (any, bool) {
 			if d.i >= len(d.b) || d.b[d.i] != '"' {
 				return nil, false
 			}
-			k, ok := d.str()
+			k, ok := d.str(build)
 			if !ok {
 				return nil, false
 			}
@@ -70,11 +95,14 @@ func (d *jsonDecoder) value(depth int) (any, bool) {
 				return nil, false
 			}
 			d.i++
-			v, ok := d.value(depth + 1)
+			keep := build && (depth > 0 || d.keep == nil || d.keep(k))
+			v, ok := d.value(depth+1, keep)
 			if !ok {
 				return nil, false
 			}
-			m[k] = v
+			if keep {
+				m[k] = v
+			}
 			d.space()
 			if d.i >= len(d.b) {
 				return nil, false
@@ -91,18 +119,23 @@ func (d *jsonDecoder) value(depth int) (any, bool) {
 		}
 	case c == '[':
 		d.i++
-		a := []any{}
+		var a []any
+		if build {
+			a = []any{}
+		}
 		d.space()
 		if d.i < len(d.b) && d.b[d.i] == ']' {
 			d.i++
 			return a, true
 		}
 		for {
-			v, ok := d.value(depth + 1)
+			v, ok := d.value(depth+1, build)
 			if !ok {
 				return nil, false
 			}
-			a = append(a, v)
+			if build {
+				a = append(a, v)
+			}
 			d.space()
 			if d.i >= len(d.b) {
 				return nil, false
@@ -118,15 +151,15 @@ func (d *jsonDecoder) value(depth int) (any, bool) {
 			}
 		}
 	case c == '"':
-		return d.str()
+		return d.str(build)
 	case c == '-' || '0' <= c && c <= '9':
-		return d.number()
+		return d.number(build)
 	}
 	for _, lit := range [...]struct {
 		s string
 		v any
 	}{{"true", true}, {"false", false}, {"null", nil}} {
-		if len(d.b)-d.i >= len(lit.s) && string(d.b[d.i:d.i+len(lit.s)]) == lit.s {
+		if len(d.b)-d.i >= len(lit.s) && d.b[d.i:d.i+len(lit.s)] == lit.s {
 			d.i += len(lit.s)
 			return lit.v, true
 		}
@@ -134,15 +167,18 @@ func (d *jsonDecoder) value(depth int) (any, bool) {
 	return nil, false
 }
 
-// str reads a string at d.i (its opening quote).
-func (d *jsonDecoder) str() (string, bool) {
+// str reads a string at d.i (its opening quote); "" unless build.
+func (d *jsonDecoder) str(build bool) (string, bool) {
 	d.i++
 	start := d.i
 	// The common case: no escape, all ASCII.
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		if c == '"' {
-			s := string(d.b[start:d.i])
+			s := ""
+			if build {
+				s = d.b[start:d.i]
+			}
 			d.i++
 			return s, true
 		}
@@ -157,11 +193,14 @@ func (d *jsonDecoder) str() (string, bool) {
 		switch {
 		case c == '"':
 			d.i++
+			if !build {
+				return "", true
+			}
 			return string(out), true
 		case c < 0x20:
 			return "", false
 		case c >= utf8.RuneSelf:
-			r, n := utf8.DecodeRune(d.b[d.i:])
+			r, n := utf8.DecodeRuneInString(d.b[d.i:])
 			if r == utf8.RuneError && n == 1 {
 				return "", false // encoding/json substitutes U+FFFD
 			}
@@ -221,7 +260,7 @@ func (d *jsonDecoder) hex4() (rune, bool) {
 		return 0, false
 	}
 	var r rune
-	for _, c := range d.b[d.i : d.i+4] {
+	for _, c := range []byte(d.b[d.i : d.i+4]) {
 		switch {
 		case '0' <= c && c <= '9':
 			c -= '0'
@@ -238,8 +277,9 @@ func (d *jsonDecoder) hex4() (rune, bool) {
 	return r, true
 }
 
-// number reads a number as JSON's grammar has it, kept as its text.
-func (d *jsonDecoder) number() (any, bool) {
+// number reads a number as JSON's grammar has it, kept as its text
+// (nil unless build).
+func (d *jsonDecoder) number(build bool) (any, bool) {
 	start := d.i
 	digits := func() int {
 		n := 0
@@ -271,6 +311,9 @@ func (d *jsonDecoder) number() (any, bool) {
 		if digits() == 0 {
 			return nil, false
 		}
+	}
+	if !build {
+		return nil, true
 	}
 	return json.Number(d.b[start:d.i]), true
 }

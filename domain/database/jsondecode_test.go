@@ -10,7 +10,8 @@ import (
 
 // checkFastJSON fails when fastJSON accepts b and disagrees with
 // encoding/json, or when decodeJSON's result or error differs from it.
-func checkFastJSON(t testing.TB, b []byte) {
+func checkFastJSON(t testing.TB, raw []byte) {
+	b := string(raw)
 	want, werr := decodeJSONStd(b)
 	if v, ok := fastJSON(b); ok && (werr != nil || !reflect.DeepEqual(v, want)) {
 		t.Fatalf("fastJSON(%q) = %#v, encoding/json: %#v, %v", b, v, want, werr)
@@ -18,6 +19,25 @@ func checkFastJSON(t testing.TB, b []byte) {
 	got, gerr := decodeJSON(b)
 	if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() || !reflect.DeepEqual(got, want) {
 		t.Fatalf("decodeJSON(%q) = %#v, %v; encoding/json: %#v, %v", b, got, gerr, want, werr)
+	}
+	// fastJSONOnly is fastJSON's object less the members keep rejects.
+	keep := func(k string) bool { return len(k)%2 == 0 }
+	full, fok := fastJSON(b)
+	fm, isMap := full.(map[string]any)
+	m, ok := fastJSONOnly(b, keep)
+	if ok != (fok && isMap) {
+		t.Fatalf("fastJSONOnly(%q) ok = %v; fastJSON %v, object %v", b, ok, fok, isMap)
+	}
+	if ok {
+		kept := map[string]any{}
+		for k, v := range fm {
+			if keep(k) {
+				kept[k] = v
+			}
+		}
+		if !reflect.DeepEqual(m, kept) {
+			t.Fatalf("fastJSONOnly(%q) = %#v, want %#v", b, m, kept)
+		}
 	}
 }
 
@@ -105,7 +125,7 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	b.Run("encoding-json", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := decodeJSONStd(doc); err != nil {
+			if _, err := decodeJSONStd(string(doc)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -113,7 +133,7 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := decodeJSON(doc); err != nil {
+			if _, err := decodeJSON(string(doc)); err != nil {
 				b.Fatal(err)
 			}
 		}
