@@ -649,14 +649,16 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	}
 	matches := 0
 	var buf []byte // the last document read, unless the heap kept it
+	keep := r.tested()
 	err := r.scan(false, false, func(e entry) (bool, error) {
 		var h sortHit
 		var ok bool
 		var err error
 		if r.opt.Allow == nil {
-			// Nothing needs the whole document to test it: decode it
-			// only if it makes the page.
-			h.raw, h.f, ok, err = r.loadHead(e, buf)
+			// Nothing needs the whole document to test it: decode it, and
+			// the attributes the filters and orders do not name, only if
+			// it makes the page.
+			h.raw, h.f, ok, err = r.loadHead(e, buf, keep)
 			buf = h.raw
 		} else {
 			h.d, h.f, ok, err = r.load(e)
@@ -705,16 +707,41 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 			if err := proto.Unmarshal(h.raw, h.d); err != nil {
 				return err
 			}
+			if h.f, err = Fields(r.schema, h.d); err != nil {
+				return err
+			}
 		}
 		r.res.Docs, r.res.Fields = append(r.res.Docs, h.d), append(r.res.Fields, h.f)
 	}
 	return nil
 }
 
+// tested returns whether an attribute is one the query's filters or
+// orders name.
+func (r *runner) tested() func(string) bool {
+	var names []string
+	var add func(fs []query.Filter)
+	add = func(fs []query.Filter) {
+		for _, f := range fs {
+			if f.Attribute != "" && !slices.Contains(names, f.Attribute) {
+				names = append(names, f.Attribute)
+			}
+			add(f.Filters)
+		}
+	}
+	add(r.q.Filters)
+	for _, o := range r.q.Orders {
+		if !slices.Contains(names, o.Attribute) {
+			names = append(names, o.Attribute)
+		}
+	}
+	return func(k string) bool { return slices.Contains(names, k) }
+}
+
 // loadHead is load for a query without Allow, reading only the document's
 // docHead: it returns the document's encoding (in buf when it fits) and
-// its fields.
-func (r *runner) loadHead(e entry, buf []byte) ([]byte, map[string]any, bool, error) {
+// its fields, only those keep accepts and the system attributes.
+func (r *runner) loadHead(e entry, buf []byte, keep func(string) bool) ([]byte, map[string]any, bool, error) {
 	if r.res.Explain.DocsExamined >= int64(r.opt.MaxScan) {
 		return nil, nil, false, r.errScanLimit()
 	}
@@ -731,7 +758,7 @@ func (r *runner) loadHead(e entry, buf []byte) ([]byte, map[string]any, bool, er
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("document %s: %w", e.id, err)
 	}
-	f, err := fieldsOf(r.schema, h)
+	f, err := fieldsOfOnly(r.schema, h, keep)
 	if err != nil {
 		return nil, nil, false, err
 	}
