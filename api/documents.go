@@ -171,9 +171,14 @@ func (cl *coll) readFilter() (func(*eventsv1.Document) bool, error) {
 // to some attributes.
 func docOut(cl *coll, d *eventsv1.Document, fields map[string]any, sel []string) (*cairnv1.Document, error) {
 	if fields == nil {
+		// The data alone: the system attributes Fields adds are not output.
+		var keep func(string) bool
+		if len(sel) > 0 {
+			keep = func(k string) bool { return slices.Contains(sel, k) }
+		}
 		var err error
-		if fields, err = projections.Fields(cl.schema, d); err != nil {
-			return nil, err
+		if fields, err = cl.schema.DecodeDataOnly(d.GetDataJson(), d.GetSchemaVersion(), keep); err != nil {
+			return nil, fmt.Errorf("document %s: %w", d.GetId(), err)
 		}
 	}
 	// structpb.NewStruct's loop, without an intermediate map.
