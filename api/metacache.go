@@ -12,7 +12,7 @@ import (
 // before the entry was read, so a change (a revoked key, a disabled
 // collection) is seen by every request that starts after the projector
 // applied it, as a Badger read would. Entries are shared: nothing may
-// modify what get returns.
+// modify what cached returns.
 type metaCache struct {
 	version func() uint64
 	mu      sync.RWMutex
