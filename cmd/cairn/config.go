@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cairn-dev/cairn/streams"
 )
@@ -122,7 +123,7 @@ func (c *config) trustedProxies() ([]netip.Prefix, error) {
 // curve measured with 'cairn bench' (docs/operations.md, Durability).
 var defaultSync = streams.DefaultSyncInterval.String()
 
-func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
+func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -192,10 +193,9 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 // environment) never appears as a default in -h.
 type hiddenString struct{ p *string }
 
-func (h hiddenString) String() string {
-	// flag.isZeroValue calls String on a zero hiddenString.
-	return ""
-}
+func (h hiddenString) String() string { return "" }
+
+func (h hiddenString) Type() string { return "string" }
 
 func (h hiddenString) Set(v string) error {
 	*h.p = v
@@ -322,13 +322,6 @@ func checkAdminKey(key, source string) error {
 			source, len(key), unit, int(bits), minAdminKeyBits)
 	}
 	return nil
-}
-
-// flagSet reports whether flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 // requestLogLevel is where --request-log puts the per-request line: off,
