@@ -105,7 +105,7 @@ func (e *cliEnv) resolve() (target, error) {
 			t.key, t.keyFrom = strings.TrimSpace(c.value), c.from
 			return t, nil
 		}
-		looked = append(looked, c.from+" (unset)")
+		looked = append(looked, c.from+" (not set)")
 	}
 	dir := e.dataDir
 	if dir == "" {

@@ -247,13 +247,13 @@ func documentsCmd(e *cliEnv) *cobra.Command {
 			for _, d := range res.GetDocuments() {
 				all = append(all, d)
 			}
-			if err := e.printList(documentCols, all); err != nil {
+			if err := e.printList(documentCols, all); err != nil || !e.human() {
 				return err
 			}
-			if res.Total != nil {
+			if total {
 				fmt.Fprintf(e.stdout, "total: %d\n", res.GetTotal())
 			}
-			if res.GetExplain() != nil {
+			if explain {
 				fmt.Fprintf(e.stdout, "plan: %s\n", res.GetExplain().GetPlan())
 			}
 			return nil

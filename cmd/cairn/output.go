@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -64,7 +65,7 @@ func (e *cliEnv) printList(c []column, items []proto.Message) error {
 	}
 	values := make([]any, 0, len(items))
 	for _, m := range items {
-		v, err := plain(m)
+		v, err := plain(m, f == "table")
 		if err != nil {
 			return err
 		}
@@ -85,7 +86,7 @@ func (e *cliEnv) printOne(c []column, m proto.Message) error {
 	if err != nil {
 		return err
 	}
-	v, err := plain(m)
+	v, err := plain(m, f == "table")
 	if err != nil {
 		return err
 	}
@@ -118,8 +119,10 @@ func (e *cliEnv) printDone(verb, what, id string) error {
 
 // plain is m's protojson form as plain values (maps, slices, strings,
 // float64, bool), so JSON, YAML and tables all show the API's field names.
-func plain(m proto.Message) (any, error) {
-	b, err := protojson.Marshal(m)
+// A table shows false and 0 too (all fields); JSON and YAML leave them
+// out, as the API does.
+func plain(m proto.Message, all bool) (any, error) {
+	b, err := protojson.MarshalOptions{EmitUnpopulated: all}.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +172,8 @@ func writeTable(w io.Writer, c []column, rows []any) error {
 	return tw.Flush()
 }
 
+var enumName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$`)
+
 func lookup(v any, path string) any {
 	for _, k := range strings.Split(path, ".") {
 		m, ok := v.(map[string]any)
@@ -194,6 +199,13 @@ func cell(v any, path string) string {
 		}
 		if x == "" {
 			return "-"
+		}
+		// An enum's name without its type: ATTRIBUTE_TYPE_STRING in
+		// column "type" is "string".
+		if field := strings.ToUpper(path[strings.LastIndex(path, ".")+1:]) + "_"; enumName.MatchString(x) {
+			if i := strings.LastIndex(x, field); i >= 0 && i+len(field) < len(x) {
+				return strings.ToLower(x[i+len(field):])
+			}
 		}
 		return strings.ReplaceAll(x, "\n", " ")
 	case bool:

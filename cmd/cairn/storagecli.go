@@ -274,6 +274,10 @@ func (e *cliEnv) download(ctx context.Context, r *remote, project, bucket, id, o
 		if _, params, err := mime.ParseMediaType(res.Header.Get("Content-Disposition")); err == nil && params["filename"] != "" {
 			out = filepath.Base(params["filename"])
 		}
+		// A name the server chose never replaces a local file.
+		if _, err := os.Lstat(out); err == nil {
+			return fmt.Errorf("files download %s: %s exists; name the file to write with -o", id, out)
+		}
 	}
 	tmp := out + ".part"
 	f, err := os.Create(tmp)
