@@ -107,7 +107,7 @@ func projectsCmd(e *cliEnv) *cobra.Command {
 		c.Flags().StringVar(&id, "id", "", "project id (instead of the argument)")
 		if nameUsage != "" {
 			c.Flags().StringVar(&name, "name", "", nameUsage)
-			c.Flags().Int64Var(&maxBytes, "max-stream-bytes", -1, "stream size limit in bytes (0 = unlimited)")
+			c.Flags().Int64Var(&maxBytes, "max-stream-bytes", -1, "stream size limit in bytes; 0 = unlimited, -1 = the default (create) or unchanged (update)")
 		}
 		return c
 	}
