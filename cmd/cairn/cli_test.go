@@ -19,6 +19,7 @@ import (
 	"connectrpc.com/connect/v2"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // runCLI runs the CLI in-process with exactly env as its environment.
@@ -475,8 +476,7 @@ func TestCLILegacyCommand(t *testing.T) {
 				n++
 			}
 		}
-		_, err = fmt.Fprintln(stdout, n)
-		return err
+		return r.print(wrapperspb.Int64(int64(n)))
 	}
 	in := startInstance(t, t.TempDir())
 	exec := func(env map[string]string, args ...string) (string, error) {
@@ -496,7 +496,7 @@ func TestCLILegacyCommand(t *testing.T) {
 	if _, _, err := runCLI(map[string]string{"CAIRN_URL": in.url, "CAIRN_KEY": testAdminKey}, "projects", "create", "demo-one"); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec(env, "demo", "count", "--suffix", "one", "demo"); err != nil || strings.TrimSpace(out) != "1" {
+	if out, err := exec(env, "demo", "count", "--suffix", "one", "demo"); err != nil || strings.TrimSpace(out) != `"1"` {
 		t.Fatalf("demo count: %q %v", out, err)
 	}
 	if _, err := exec(env, "demo", "count", "-h"); err != nil {
