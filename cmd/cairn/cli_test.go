@@ -343,6 +343,10 @@ func TestCLIDataCommands(t *testing.T) {
 	if out := c("databases", "list", "-o", "yaml"); !strings.Contains(out, "id: main") {
 		t.Fatalf("databases list -o yaml:\n%s", out)
 	}
+	// The standard flag package's single-dash spelling still works.
+	if got := ids(t, c("databases", "list", "-project", "data", "-json")); !slices.Equal(got, []string{"main"}) {
+		t.Fatalf("-project: %v", got)
+	}
 	var y []map[string]any
 	if err := yaml.Unmarshal([]byte(c("databases", "list", "-o", "yaml")), &y); err != nil || len(y) != 1 || y[0]["id"] != "main" {
 		t.Fatalf("YAML: %v %v", y, err)
