@@ -83,6 +83,14 @@ func TestCLIHelpEveryCommand(t *testing.T) {
 			t.Errorf("completion %s: %v, output lacks %q", shell, err, want)
 		}
 	}
+	// Secrets from the environment never show as defaults in -h.
+	secrets := map[string]string{"CAIRN_ADMIN_KEY": "admin-secret-value", "CAIRN_MASTER_KEY": "master-secret-value", "CAIRN_NATS_TOKEN": "token-secret-value"}
+	for _, args := range [][]string{{"serve", "-h"}, {"replay", "-h"}} {
+		out, _, err := runCLI(secrets, args...)
+		if err != nil || strings.Contains(out, "secret-value") || !strings.Contains(out, "--admin-key") {
+			t.Errorf("cairn %v shows a secret from the environment (or fails: %v):\n%s", args, err, out)
+		}
+	}
 	if _, _, err := runCLI(env, "nosuch"); err == nil || !strings.Contains(err.Error(), `unknown command "nosuch"`) {
 		t.Errorf("unknown command: %v", err)
 	}
