@@ -521,3 +521,17 @@ func TestCLILegacyCommand(t *testing.T) {
 		t.Fatalf("CAIRN_KEY=bogus through dial: %v", err)
 	}
 }
+
+// TestStdFlags: serve's flags on a standard flag set (for old-style
+// commands), values, booleans and environment twins alike.
+func TestStdFlags(t *testing.T) {
+	var cfg config
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	cfg.stdFlags(fs, func(k string) string { return map[string]string{"CAIRN_SYNC": "always"}[k] })
+	if err := fs.Parse([]string{"--data-dir", "/srv/cairn", "-request-log=false", "--nats-insecure"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/srv/cairn" || cfg.RequestLog || !cfg.NATSInsecure || cfg.Sync != "always" {
+		t.Fatalf("got %+v", cfg)
+	}
+}

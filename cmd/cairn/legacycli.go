@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 // Helpers for commands written against the standard flag package (see
@@ -55,4 +57,13 @@ func envOr(getenv func(string) string, name, def string) string {
 		return v
 	}
 	return def
+}
+
+// stdFlags registers serve's flags (with their environment twins) on a
+// standard flag set, for a command in the old style that opens the data
+// directory itself as replay does (cfg.flags takes cobra's pflag set).
+func (c *config) stdFlags(fs *flag.FlagSet, getenv func(string) string) {
+	ps := pflag.NewFlagSet(fs.Name(), pflag.ContinueOnError)
+	c.flags(ps, getenv)
+	ps.VisitAll(func(f *pflag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
 }
