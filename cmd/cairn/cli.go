@@ -128,6 +128,25 @@ file 'cairn login' wrote, then http://localhost:8080; and the credential in
 		c.GroupID = groups[c.Name()]
 		root.AddCommand(c)
 	}
+	// Wrong arguments or flags: say which command wanted what.
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%s: %w (see '%s -h')", strings.TrimPrefix(c.CommandPath(), "cairn "), err, c.CommandPath())
+	})
+	var explainArgs func(c *cobra.Command)
+	explainArgs = func(c *cobra.Command) {
+		if check := c.Args; check != nil && c != root {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return fmt.Errorf("%s: %w; usage: %s", strings.TrimPrefix(cmd.CommandPath(), "cairn "), err, cmd.UseLine())
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			explainArgs(sub)
+		}
+	}
+	explainArgs(root)
 	root.SetCompletionCommandGroupID("setup")
 	root.SetHelpCommandGroupID("setup")
 	return root
