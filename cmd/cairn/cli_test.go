@@ -180,11 +180,17 @@ func TestCLICredentialOrder(t *testing.T) {
 		t.Fatalf("admin.key of --data-dir: %v", err)
 	}
 	home2 := t.TempDir()
+	if _, _, err := runCLI(map[string]string{"HOME": home2}, "login", "--url", in.url, "--key", "bogus"); err == nil || !strings.Contains(err.Error(), "refused the credential") {
+		t.Fatalf("login with a bogus key: %v", err)
+	}
+	if _, err := os.Stat(loginPath(func(k string) string { return map[string]string{"HOME": home2}[k] })); err == nil {
+		t.Fatal("a refused login was saved")
+	}
 	var out bytes.Buffer
 	le := &cliEnv{stdin: strings.NewReader(testAdminKey + "\n"), stdout: &out, stderr: io.Discard,
 		getenv: func(k string) string { return map[string]string{"HOME": home2}[k] }}
-	if err := le.execute(context.Background(), []string{"login", "--url", in.url}); err != nil {
-		t.Fatal(err)
+	if err := le.execute(context.Background(), []string{"login", "--url", in.url}); err != nil || !strings.Contains(out.String(), "operator credential") {
+		t.Fatalf("login: %v %s", err, out.String())
 	}
 	if fi, err := os.Stat(loginPath(le.getenv)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("login file: %v %v", fi, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +11,11 @@ import (
 	"runtime"
 	"strings"
 
+	"connectrpc.com/connect/v2"
 	"github.com/spf13/cobra"
+
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 )
 
 // defaultURL is where a client command looks when nothing names a server.
@@ -141,13 +146,14 @@ func (e *cliEnv) resolve() (target, error) {
 }
 
 func loginCmd(e *cliEnv) *cobra.Command {
+	var noVerify bool
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Remember a server and a credential for later commands",
 		Long: `Writes the server URL and the credential to <user config dir>/cairn/config.json
 (mode 0600), the last place client commands look for them. The key is read
 from --key, else from the first line of standard input. It is only ever sent
-to that URL.`,
+to that URL, which is asked first whether it accepts the key.`,
 		Example: `  cairn login --url https://cairn.example.com --key "$KEY"
   pass show cairn | cairn login --url https://cairn.example.com`,
 		Args: cobra.NoArgs,
@@ -169,6 +175,13 @@ to that URL.`,
 			if path == "" {
 				return errors.New("login: no user config directory (set HOME or XDG_CONFIG_HOME)")
 			}
+			kind := "unchecked"
+			if !noVerify {
+				var err error
+				if kind, err = checkCredential(cmd.Context(), l); err != nil {
+					return fmt.Errorf("login: %w", err)
+				}
+			}
 			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				return fmt.Errorf("login: %w", err)
 			}
@@ -179,12 +192,13 @@ to that URL.`,
 			if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 				return fmt.Errorf("login: %w", err)
 			}
-			fmt.Fprintf(e.stdout, "logged in to %s (saved in %s)\n", l.URL, path)
+			fmt.Fprintf(e.stdout, "logged in to %s, %s credential (saved in %s)\n", l.URL, kind, path)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&e.url, "url", "", "server URL (default $CAIRN_URL, else http://localhost:8080)")
 	cmd.Flags().StringVar(&e.key, "key", "", "the credential: an API key or the operator key (default: read from standard input)")
+	cmd.Flags().BoolVar(&noVerify, "no-verify", false, "save without asking the server whether it accepts the credential")
 	return cmd
 }
 
@@ -205,4 +219,26 @@ func logoutCmd(e *cliEnv) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// checkCredential asks l.URL whether it accepts l.Key: ListProjects answers
+// an operator, refuses other valid credentials with permission_denied, and
+// an unknown one with unauthenticated.
+func checkCredential(ctx context.Context, l login) (kind string, err error) {
+	e := &cliEnv{key: l.Key, url: l.URL, getenv: func(string) string { return "" }}
+	r, err := e.remote()
+	if err != nil {
+		return "", err
+	}
+	_, err = cairnv1connect.NewProjectsServiceClient(r.client).ListProjects(r.ctx(ctx), &cairnv1.ListProjectsRequest{PageSize: 1})
+	if err == nil {
+		return "operator", nil
+	}
+	switch connect.CodeOf(err) {
+	case connect.CodePermissionDenied:
+		return "project", nil
+	case connect.CodeUnauthenticated:
+		return "", fmt.Errorf("%s refused the credential: %w", l.URL, err)
+	}
+	return "", fmt.Errorf("checking the credential with %s (--no-verify to save it anyway): %w", l.URL, err)
 }
