@@ -223,6 +223,12 @@ func legacy(e *cliEnv, name, short string, fn legacyFunc) *cobra.Command {
 			if errors.Is(err, flag.ErrHelp) && exitCode(err, args) == 0 {
 				return nil
 			}
+			// `cairn name -h` of a command that wants a subcommand first
+			// fails in its own dispatch: show what it is and succeed.
+			if err != nil && len(args) == 1 && exitCode(flag.ErrHelp, args) == 0 {
+				fmt.Fprintf(e.stderr, "%v\n", err)
+				return cmd.Help()
+			}
 			return err
 		},
 	}
