@@ -51,13 +51,16 @@ func TestCLIOnATerminal(t *testing.T) {
 		term, reader := openPTY(t)
 		cmd := exec.Command(bin, args...)
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, term, term
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%v: %v", args, err)
-		}
-		term.Close()
+		// Read while it runs (a terminal's buffer is small); the read ends
+		// with EIO once no one holds the terminal open.
 		var out bytes.Buffer
 		done := make(chan struct{})
-		go func() { io.Copy(&out, reader); close(done) }() // ends with EIO once the terminal is closed
+		go func() { io.Copy(&out, reader); close(done) }()
+		err := cmd.Run()
+		term.Close()
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
