@@ -55,6 +55,10 @@ func commands(e *cliEnv) []*cobra.Command {
 		teamsCmd(e),
 		sitesCmd(e),
 		functionsCmd(e),
+		// Commands in the old style (templatescli.go), each one line.
+		legacy(e, "pull", "Write a project's file (cairn.json) from a live project", templates("pull")),
+		legacy(e, "plan", "Show what apply would change to make a project match its file", templates("plan")),
+		legacy(e, "apply", "Make a project match its file (--create-project: a template)", templates("apply")),
 		benchCmd(e),
 		versionCmd(e),
 	}
@@ -114,6 +118,7 @@ file 'cairn login' wrote, then http://localhost:8080; and the credential in
 		&cobra.Group{ID: "operator", Title: "Projects, keys and the audit log:"},
 		&cobra.Group{ID: "data", Title: "A project's data:"},
 		&cobra.Group{ID: "deploy", Title: "Deploy code:"},
+		&cobra.Group{ID: "code", Title: "A project as code (cairn.json):"},
 		&cobra.Group{ID: "setup", Title: "Set up this CLI:"},
 	)
 	groups := map[string]string{
@@ -122,6 +127,7 @@ file 'cairn login' wrote, then http://localhost:8080; and the credential in
 		"databases": "data", "collections": "data", "attributes": "data", "indexes": "data", "documents": "data",
 		"buckets": "data", "files": "data", "users": "data", "teams": "data",
 		"sites": "deploy", "functions": "deploy",
+		"pull": "code", "plan": "code", "apply": "code",
 		"login": "setup", "logout": "setup", "version": "setup",
 	}
 	for _, c := range commands(e) {
@@ -208,6 +214,13 @@ func (e *cliEnv) needProject() (string, error) {
 	return e.project, nil
 }
 
+// templates is `cairn pull|plan|apply` (templatescli.go) as a legacyFunc.
+func templates(name string) legacyFunc {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+		return templatesCmd(ctx, name, args, stdout, stderr, getenv)
+	}
+}
+
 // legacyFunc is a command in the style before cobra.
 type legacyFunc func(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error
 
@@ -259,11 +272,22 @@ func longFlags(root *cobra.Command, args []string) []string {
 	return out
 }
 
-// exitCode is 0 for success and for help someone asked for (-h), 1
-// otherwise (help printed because the command was incomplete is a failure).
+// exitCoder is an error that chooses the process's exit status.
+type exitCoder interface {
+	error
+	ExitCode() int
+}
+
+// exitCode is 0 for success and for help someone asked for (-h), the
+// error's own code when it has one, 1 otherwise (help printed because the
+// command was incomplete is a failure).
 func exitCode(err error, args []string) int {
 	if err == nil {
 		return 0
+	}
+	// A command with an exit status of its own (plan --exit-code).
+	if ec, ok := errors.AsType[exitCoder](err); ok {
+		return ec.ExitCode()
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		for _, a := range args {

@@ -5,6 +5,7 @@
 //	cairn projects|keys|events   manage a running server through its Connect API
 //	cairn databases|collections|documents|buckets|files|users|teams   a project's data
 //	cairn sites|functions        deploy static sites and server-side functions
+//	cairn pull|plan|apply        a project as code: its file (cairn.json)
 //	cairn bench                  measure write, replay and project-count figures
 //
 // The command tree is spf13/cobra's (cli.go registers every command in one
