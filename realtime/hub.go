@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,6 +120,8 @@ type feed struct {
 	cancel  context.CancelFunc
 	mu      sync.Mutex
 	subs    map[*Subscriber]struct{}
+	// list holds subs in a slice, which the fan-out splits between cores.
+	list []*Subscriber
 	// pos is the last sequence the feed has handed to subscribers.
 	pos atomic.Uint64
 	// access counts events that may change permissions (teams,
@@ -132,6 +136,9 @@ type Subscriber struct {
 	project string
 	after   uint64
 	live    chan *Event
+	// direct, once set, takes live events on the feed's fan-out
+	// goroutines instead of live (RunDirect).
+	direct atomic.Pointer[func(*Event) bool]
 	// channels the subscriber listens to (set by SetChannels).
 	channels atomic.Pointer[map[string]bool]
 	mu       sync.Mutex
@@ -181,6 +188,7 @@ func (h *Hub) Subscribe(project string, channels []string, after uint64) (*Subsc
 		return nil, ErrTooMany
 	}
 	f.subs[s] = struct{}{}
+	f.list = append(f.list, s)
 	s.feed = f
 	if after == 0 {
 		s.last = f.pos.Load()
@@ -212,6 +220,19 @@ func (s *Subscriber) Matched(e *Event) []string {
 	return out
 }
 
+// MatchedSet is Matched as a set of indexes into e.Route.Channels (bit i:
+// the i-th), which names the same channels without allocating.
+func (s *Subscriber) MatchedSet(e *Event) uint64 {
+	m := *s.channels.Load()
+	var set uint64
+	for i, c := range e.Route.Channels {
+		if i < 64 && m[c] {
+			set |= 1 << i
+		}
+	}
+	return set
+}
+
 // AccessGeneration changes whenever an event that may change permissions
 // passed through the project's feed: cached permission subjects are stale.
 func (s *Subscriber) AccessGeneration() uint64 { return s.feed.access.Load() }
@@ -225,6 +246,11 @@ func (s *Subscriber) Close(err error) {
 		h.mu.Lock()
 		f.mu.Lock()
 		delete(f.subs, s)
+		if i := slices.Index(f.list, s); i >= 0 {
+			f.list[i] = f.list[len(f.list)-1]
+			f.list[len(f.list)-1] = nil
+			f.list = f.list[:len(f.list)-1]
+		}
 		empty := len(f.subs) == 0
 		f.mu.Unlock()
 		if empty && h.feeds[f.project] == f {
@@ -289,15 +315,43 @@ func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.Sto
 	}
 	f.mu.Lock()
 	f.pos.Store(e.Seq)
-	for s := range f.subs {
-		s.push(e)
-	}
-	n := len(f.subs)
+	fanOut(f.list, e)
+	n := len(f.list)
 	f.mu.Unlock()
 	if span != nil {
 		span.SetAttributes(attribute.Int("cairn.subscribers", n))
 	}
 	return true
+}
+
+// fanOutShare is the fewest subscribers worth a goroutine of their own.
+const fanOutShare = 64
+
+// fanOut pushes e to subs, spread over the cores: a subscriber's share of
+// an event (its permission check, the write to its socket) does not wait
+// for the others'. Each subscriber is in one share, so its events stay in
+// order.
+func fanOut(subs []*Subscriber, e *Event) {
+	shares := min(runtime.GOMAXPROCS(0), len(subs)/fanOutShare)
+	if shares <= 1 {
+		for _, s := range subs {
+			s.push(e)
+		}
+		return
+	}
+	size := (len(subs) + shares - 1) / shares
+	var wg sync.WaitGroup
+	for chunk := range slices.Chunk(subs[size:], size) {
+		wg.Go(func() {
+			for _, s := range chunk {
+				s.push(e)
+			}
+		})
+	}
+	for _, s := range subs[:size] {
+		s.push(e)
+	}
+	wg.Wait()
 }
 
 func (h *Hub) closeAll(f *feed, err error) {
@@ -336,6 +390,12 @@ func (s *Subscriber) push(e *Event) {
 	if !s.listens(e) {
 		return
 	}
+	if d := s.direct.Load(); d != nil {
+		if !(*d)(e) {
+			s.cutOff()
+		}
+		return
+	}
 	select {
 	case s.live <- e:
 		return
@@ -348,6 +408,15 @@ func (s *Subscriber) push(e *Event) {
 	}
 	s.mu.Unlock()
 	if !resuming {
+		s.cutOff()
+	}
+}
+
+// cutOff ends a subscriber that fell too far behind.
+func (s *Subscriber) cutOff() {
+	select {
+	case <-s.closed:
+	default:
 		go s.Close(ErrSlowConsumer) // Close takes the feed's lock, held here
 	}
 }
