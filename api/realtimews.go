@@ -141,7 +141,8 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	}()
 	go s.readRealtime(ioCtx, conn, c, project, write)
 	// State messages and the catch-up are written here; live events by
-	// the hub's fan-out, which queues each event's shared frame (ww.Send).
+	// the hub's fan-out, which queues each event's shared frame (ww.Send)
+	// and then writes the queue (ww.Kick).
 	err = c.sub.RunDirect(ctx, c.accept, func(d realtime.Delivery) error {
 		if d.Event == nil {
 			return write(c.response(d))
@@ -162,7 +163,7 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 			return true
 		}
 		return ww.Send(b)
-	})
+	}, ww.Kick)
 	if cause := c.sub.Err(); cause != nil {
 		err = cause
 	}

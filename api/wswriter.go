@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A realtime WebSocket's writes bypass the WebSocket library: a server's
@@ -44,16 +46,17 @@ func wsTextFrame(payload []byte) []byte {
 // errWSClosed is a write to a connection that ended.
 var errWSClosed = errors.New("websocket connection closed")
 
-// wsWriter writes one connection's frames in order. Send queues a frame
-// without ever blocking (the fan-out calls it for many sockets in turn):
-// with nothing queued it first tries the socket once, non-blocking, so an
-// idle subscriber costs one system call and no goroutine switch. What the
-// socket does not take waits in the queue; a goroutine per connection
-// writes everything queued in one writev under one write deadline, so a
-// subscriber that fell behind catches up in few system calls.
+// wsWriter writes one connection's frames in order. The fan-out queues a
+// frame with Send, which never blocks, and once it has queued what it had
+// (one event, or a run of them arriving together) calls Kick: with the
+// socket idle, Kick writes the whole queue in one non-blocking writev from
+// the fan-out's goroutine, so an idle subscriber costs one system call per
+// run of events and no goroutine switch. What the socket does not take
+// stays queued for a goroutine per connection, which writes everything
+// queued in one writev under one write deadline.
 type wsWriter struct {
 	nc      net.Conn
-	raw     syscall.RawConn // nil: every frame goes through the queue
+	raw     syscall.RawConn // nil: the goroutine does every write
 	timeout time.Duration
 	// limit is how many frames Send may leave queued; past it the
 	// subscriber is too far behind.
@@ -84,9 +87,9 @@ func newWSWriter(nc net.Conn, timeout time.Duration, limit int) *wsWriter {
 	return w
 }
 
-// Send queues frame; false when the queue is full (the frame is not
-// queued). It never blocks. Frames after a failed write are dropped: the
-// connection is ending.
+// Send queues frame until the next Kick; false when the queue is full
+// (the frame is not queued). It never blocks. Frames after a failed write
+// are dropped: the connection is ending.
 func (w *wsWriter) Send(frame []byte) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -96,12 +99,20 @@ func (w *wsWriter) Send(frame []byte) bool {
 	if len(w.queue) >= w.limit {
 		return false
 	}
-	w.add(frame)
+	w.queued++
+	w.queue = append(w.queue, frame)
 	return true
 }
 
-// Write queues frame, waiting while the queue is full; the error is the
-// connection's.
+// Kick starts writing what Send queued, without blocking.
+func (w *wsWriter) Kick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.kick()
+}
+
+// Write queues frame, waiting while the queue is full, and starts writing
+// it; the error is the connection's.
 func (w *wsWriter) Write(frame []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -111,7 +122,9 @@ func (w *wsWriter) Write(frame []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	w.add(frame)
+	w.queued++
+	w.queue = append(w.queue, frame)
+	w.kick()
 	return nil
 }
 
@@ -128,47 +141,67 @@ func (w *wsWriter) Flush() error {
 	return nil
 }
 
-// add queues frame (w.mu held).
-func (w *wsWriter) add(frame []byte) {
-	w.queued++
-	if !w.busy && len(w.queue) == 0 && w.raw != nil {
-		n := w.tryWrite(frame)
-		if n == len(frame) {
-			w.flushed++
+// kick writes the queue now if the socket takes it, else hands the rest
+// to the goroutine (w.mu held).
+func (w *wsWriter) kick() {
+	if w.busy || len(w.queue) == 0 || w.err != nil {
+		return
+	}
+	if w.raw != nil {
+		w.tryWrite()
+		if len(w.queue) == 0 {
 			return
 		}
-		w.off = n
 	}
-	w.queue = append(w.queue, frame)
-	if !w.busy {
-		w.busy = true
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+	w.busy = true
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
 }
 
-// tryWrite writes what the socket takes of p now, without waiting.
-func (w *wsWriter) tryWrite(p []byte) int {
+// tryWrite writes what the socket takes of the queue now, without
+// waiting, and drops the frames written from it (w.mu held).
+func (w *wsWriter) tryWrite() {
+	iov := w.queue[:min(len(w.queue), 1024)] // IOV_MAX
+	first := iov[0]
+	iov[0] = first[w.off:]
 	n := 0
 	_ = w.raw.Write(func(fd uintptr) bool {
-		var err error
-		for n < len(p) {
-			var m int
-			m, err = syscall.Write(int(fd), p[n:])
+		for {
+			m, err := unix.Writev(int(fd), iov)
 			if m > 0 {
 				n += m
 			}
-			if err != nil && err != syscall.EINTR {
-				break
+			if err != syscall.EINTR {
+				// Done either way: what is left stays queued for the
+				// goroutine, whose blocking write waits for room or
+				// reports the error.
+				return true
 			}
 		}
-		// Done either way: what is left goes to the queue, whose
-		// blocking write waits for room or reports the error.
-		return true
 	})
-	return n
+	iov[0] = first
+	// Drop the frames written whole; keep the offset into the next.
+	n += w.off
+	k := 0
+	for k < len(w.queue) && n >= len(w.queue[k]) {
+		n -= len(w.queue[k])
+		k++
+	}
+	w.off = n
+	w.flushed += uint64(k)
+	if k == len(w.queue) {
+		clear(w.queue)
+		w.queue, w.off = w.queue[:0], 0
+	} else if k > 0 {
+		rest := copy(w.queue, w.queue[k:])
+		clear(w.queue[rest:])
+		w.queue = w.queue[:rest]
+	}
+	if k > 0 {
+		w.changed.Broadcast()
+	}
 }
 
 func (w *wsWriter) loop() {
@@ -263,6 +296,7 @@ type wsTapConn struct {
 }
 
 func (c *wsTapConn) Write(p []byte) (int, error) {
+	// Copied: the library reuses p.
 	if err := c.w.Write(slices.Clone(p)); err != nil {
 		return 0, err
 	}

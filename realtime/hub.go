@@ -129,6 +129,12 @@ type feed struct {
 	access atomic.Uint64
 }
 
+// directSink is a RunDirect subscriber's deliver and kick.
+type directSink struct {
+	deliver func(*Event) bool
+	kick    func()
+}
+
 // Subscriber is one subscription. Next yields what to send, in order.
 type Subscriber struct {
 	hub     *Hub
@@ -138,7 +144,7 @@ type Subscriber struct {
 	live    chan *Event
 	// direct, once set, takes live events on the feed's fan-out
 	// goroutines instead of live (RunDirect).
-	direct atomic.Pointer[func(*Event) bool]
+	direct atomic.Pointer[directSink]
 	// channels the subscriber listens to (set by SetChannels).
 	channels atomic.Pointer[map[string]bool]
 	mu       sync.Mutex
@@ -271,6 +277,7 @@ func (s *Subscriber) Err() error { return s.closeErr }
 // event to the subscribers whose channels it matches.
 func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 	stream := streams.ProjectStream(f.project)
+	unkicked := 0
 	for m, err := range h.src.Read(ctx, stream, streams.ReadOptions{StartSeq: start, Follow: true}) {
 		if err != nil {
 			if ctx.Err() == nil {
@@ -283,17 +290,35 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 		if err != nil {
 			h.log.Warn("realtime: undecodable event", "project", f.project, "seq", m.Seq, "err", err)
 			f.pos.Store(m.Seq)
+			if m.Pending == 0 && unkicked > 0 {
+				unkicked = 0
+				f.mu.Lock()
+				fanOut(f.list, nil, true)
+				f.mu.Unlock()
+			}
 			continue
 		}
-		if !h.deliver(ctx, f, stream, m, e) {
+		// A run of events already in the stream is written to each
+		// socket together, up to fanOutRun events.
+		unkicked++
+		kick := m.Pending == 0 || unkicked >= fanOutRun
+		if kick {
+			unkicked = 0
+		}
+		if !h.deliver(ctx, f, stream, m, e, kick) {
 			return
 		}
 	}
 }
 
+// fanOutRun is the most events queued to a direct subscriber before its
+// writer is kicked, so a long run of events neither waits nor fills its
+// queue.
+const fanOutRun = 32
+
 // deliver hands e to the feed's subscribers once the read models have it;
 // false when ctx ended.
-func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.StoredMsg, e *Event) bool {
+func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.StoredMsg, e *Event, kick bool) bool {
 	var span trace.Span
 	if h.tracer != nil {
 		ctx, span = h.tracer.Start(streams.TraceParent(ctx, m), "realtime.deliver", trace.WithSpanKind(trace.SpanKindConsumer),
@@ -315,7 +340,7 @@ func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.Sto
 	}
 	f.mu.Lock()
 	f.pos.Store(e.Seq)
-	fanOut(f.list, e)
+	fanOut(f.list, e, kick)
 	n := len(f.list)
 	f.mu.Unlock()
 	if span != nil {
@@ -330,27 +355,34 @@ const fanOutShare = 64
 // fanOut pushes e to subs, spread over the cores: a subscriber's share of
 // an event (its permission check, the write to its socket) does not wait
 // for the others'. Each subscriber is in one share, so its events stay in
-// order.
-func fanOut(subs []*Subscriber, e *Event) {
+// order. kick: direct subscribers write what they queued (e nil: only
+// that).
+func fanOut(subs []*Subscriber, e *Event, kick bool) {
+	share := func(subs []*Subscriber) {
+		for _, s := range subs {
+			if e != nil {
+				s.push(e)
+			}
+		}
+		if kick {
+			for _, s := range subs {
+				if d := s.direct.Load(); d != nil {
+					d.kick()
+				}
+			}
+		}
+	}
 	shares := min(runtime.GOMAXPROCS(0), len(subs)/fanOutShare)
 	if shares <= 1 {
-		for _, s := range subs {
-			s.push(e)
-		}
+		share(subs)
 		return
 	}
 	size := (len(subs) + shares - 1) / shares
 	var wg sync.WaitGroup
 	for chunk := range slices.Chunk(subs[size:], size) {
-		wg.Go(func() {
-			for _, s := range chunk {
-				s.push(e)
-			}
-		})
+		wg.Go(func() { share(chunk) })
 	}
-	for _, s := range subs[:size] {
-		s.push(e)
-	}
+	share(subs[:size])
 	wg.Wait()
 }
 
@@ -391,7 +423,7 @@ func (s *Subscriber) push(e *Event) {
 		return
 	}
 	if d := s.direct.Load(); d != nil {
-		if !(*d)(e) {
+		if !d.deliver(e) {
 			s.cutOff()
 		}
 		return

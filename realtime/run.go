@@ -85,9 +85,10 @@ func (s *Subscriber) start(ctx context.Context, accept func(*Event) bool, send f
 // match to deliver, in stream order, one at a time. deliver decides (as
 // accept) and queues what to send; it must not block, and returns false
 // when the subscriber's queue is full, which cuts it off as a slow
-// consumer. What Run's send would do before (state, catch-up) it still
+// consumer. kick, called after one event or a run of them, starts writing
+// what deliver queued; it must not block either. What Run's send would do before (state, catch-up) it still
 // does on the caller's goroutine.
-func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, send func(Delivery) error, deliver func(*Event) bool) error {
+func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, send func(Delivery) error, deliver func(*Event) bool, kick func()) error {
 	defer s.Close(nil)
 	if err := s.start(ctx, accept, send); err != nil {
 		return err
@@ -109,7 +110,8 @@ func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, se
 			drained = true
 		}
 	}
-	s.direct.Store(&deliver)
+	kick()
+	s.direct.Store(&directSink{deliver: deliver, kick: kick})
 	f.mu.Unlock()
 	select {
 	case <-ctx.Done():
