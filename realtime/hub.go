@@ -273,24 +273,55 @@ func (s *Subscriber) Done() <-chan struct{} { return s.closed }
 // Err is why the subscription ended.
 func (s *Subscriber) Err() error { return s.closeErr }
 
+// feedMsg is a message the feed read, decoded.
+type feedMsg struct {
+	m   streams.StoredMsg
+	e   *Event // nil: undecodable
+	err error
+}
+
 // run is a project's feed: one ordered consumer from start, handing every
-// event to the subscribers whose channels it matches.
+// event to the subscribers whose channels it matches. A goroutine reads
+// and decodes ahead, so the fan-out sees whether more events are waiting:
+// while they are, frames queue; once none are (or after fanOutRun events)
+// the subscribers' writers are kicked. One event alone is written at once;
+// a run of events arriving faster than they are fanned out goes to each
+// socket in one write.
 func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 	stream := streams.ProjectStream(f.project)
+	msgs := make(chan feedMsg, fanOutRun)
+	go func() {
+		defer close(msgs)
+		for m, err := range h.src.Read(ctx, stream, streams.ReadOptions{StartSeq: start, Follow: true}) {
+			fm := feedMsg{m: m, err: err}
+			if err == nil {
+				if fm.e, err = decode(f.project, m); err != nil {
+					h.log.Warn("realtime: undecodable event", "project", f.project, "seq", m.Seq, "err", err)
+				}
+			}
+			select {
+			case msgs <- fm:
+			case <-ctx.Done():
+				return
+			}
+			if fm.err != nil {
+				return
+			}
+		}
+	}()
 	unkicked := 0
-	for m, err := range h.src.Read(ctx, stream, streams.ReadOptions{StartSeq: start, Follow: true}) {
-		if err != nil {
+	for fm := range msgs {
+		if fm.err != nil {
 			if ctx.Err() == nil {
-				h.log.Warn("realtime feed stopped", "project", f.project, "err", err)
-				h.closeAll(f, fmt.Errorf("%w: %v", ErrClosed, err))
+				h.log.Warn("realtime feed stopped", "project", f.project, "err", fm.err)
+				h.closeAll(f, fmt.Errorf("%w: %v", ErrClosed, fm.err))
 			}
 			return
 		}
-		e, err := decode(f.project, m)
-		if err != nil {
-			h.log.Warn("realtime: undecodable event", "project", f.project, "seq", m.Seq, "err", err)
-			f.pos.Store(m.Seq)
-			if m.Pending == 0 && unkicked > 0 {
+		kick := len(msgs) == 0 || unkicked+1 >= fanOutRun
+		if fm.e == nil {
+			f.pos.Store(fm.m.Seq)
+			if kick && unkicked > 0 {
 				unkicked = 0
 				f.mu.Lock()
 				fanOut(f.list, nil, true)
@@ -298,14 +329,11 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			}
 			continue
 		}
-		// A run of events already in the stream is written to each
-		// socket together, up to fanOutRun events.
 		unkicked++
-		kick := m.Pending == 0 || unkicked >= fanOutRun
 		if kick {
 			unkicked = 0
 		}
-		if !h.deliver(ctx, f, stream, m, e, kick) {
+		if !h.deliver(ctx, f, stream, fm.m, fm.e, kick) {
 			return
 		}
 	}
