@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -209,24 +211,24 @@ func (fs *fanoutSubs) open(b *testing.B, url string, header http.Header, n int) 
 	for range n {
 		sem <- struct{}{}
 		go func() {
-			ctx, cancel := context.WithCancel(context.Background())
-			conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: header})
+			conn, br, err := dialRawWebSocket(url, header)
 			<-sem
 			if err != nil {
-				cancel()
 				live <- err
 				return
 			}
-			conn.SetReadLimit(1 << 20)
+			var closed atomic.Bool
 			fs.mu.Lock()
-			fs.closers = append(fs.closers, func() { cancel(); conn.CloseNow() })
+			fs.closers = append(fs.closers, func() { closed.Store(true); conn.Close() })
 			fs.mu.Unlock()
 			var lat []time.Duration
 			isLive := false
+			var buf []byte
 			for {
-				_, data, err := conn.Read(ctx)
+				var data []byte
+				data, buf, err = readServerFrame(br, buf)
 				if err != nil {
-					if ctx.Err() == nil {
+					if !closed.Load() {
 						fs.ended.Add(1)
 					}
 					fs.mu.Lock()
@@ -267,6 +269,84 @@ func (fs *fanoutSubs) open(b *testing.B, url string, header http.Header, n int) 
 			b.Fatal("subscribers not live after 2 minutes")
 		}
 	}
+}
+
+// dialRawWebSocket opens a WebSocket with a minimal client: the
+// subscribers share the machine with the servers, and a reader that only
+// walks frame headers in a large buffer keeps the load generator from
+// being what saturates (coder/websocket's client costs more per frame
+// than Cairn's server does).
+func dialRawWebSocket(url string, header http.Header) (net.Conn, *bufio.Reader, error) {
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 30*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	var req bytes.Buffer
+	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n", u.RequestURI(), u.Host)
+	for k, vs := range header {
+		for _, v := range vs {
+			fmt.Fprintf(&req, "%s: %s\r\n", k, v)
+		}
+	}
+	req.WriteString("\r\n")
+	if _, err := conn.Write(req.Bytes()); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		conn.Close()
+		return nil, nil, fmt.Errorf("websocket handshake: %s", res.Status)
+	}
+	return conn, br, nil
+}
+
+// readServerFrame reads one unfragmented, unmasked server frame's payload
+// into buf; a close frame is an error.
+func readServerFrame(br *bufio.Reader, buf []byte) ([]byte, []byte, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return nil, buf, err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		if _, err := io.ReadFull(br, l[:]); err != nil {
+			return nil, buf, err
+		}
+		n = uint64(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		if _, err := io.ReadFull(br, l[:]); err != nil {
+			return nil, buf, err
+		}
+		n = binary.BigEndian.Uint64(l[:])
+	}
+	if n > 1<<20 {
+		return nil, buf, fmt.Errorf("frame of %d bytes", n)
+	}
+	if uint64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return nil, buf, err
+	}
+	if op := h[0] & 0x0f; op == 0x8 {
+		return nil, buf, fmt.Errorf("closed by the server: %q", buf)
+	}
+	return buf, buf, nil
 }
 
 func (fs *fanoutSubs) close() {
