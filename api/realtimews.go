@@ -152,9 +152,8 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		return ww.Write(b)
-	}, func(e *realtime.Event) bool {
-		set := c.sub.MatchedSet(e)
-		if set == 0 || !c.accept(e) {
+	}, func(e *realtime.Event, set uint64) bool {
+		if !c.accept(e) {
 			return true
 		}
 		b, err := c.wsFrame(e, set)

@@ -169,7 +169,13 @@ func (w *wsWriter) tryWrite() {
 	n := 0
 	_ = w.raw.Write(func(fd uintptr) bool {
 		for {
-			m, err := unix.Writev(int(fd), iov)
+			var m int
+			var err error
+			if len(iov) == 1 {
+				m, err = syscall.Write(int(fd), iov[0]) // writev would allocate
+			} else {
+				m, err = unix.Writev(int(fd), iov)
+			}
 			if m > 0 {
 				n += m
 			}

@@ -131,7 +131,7 @@ type feed struct {
 
 // directSink is a RunDirect subscriber's deliver and kick.
 type directSink struct {
-	deliver func(*Event) bool
+	deliver func(*Event, uint64) bool
 	kick    func()
 }
 
@@ -434,24 +434,14 @@ func decode(project string, m streams.StoredMsg) (*Event, error) {
 	return &Event{Project: project, Seq: m.Seq, Subject: m.Subject, Time: m.Time, Env: env, Route: RouteOf(m.Subject, env)}, nil
 }
 
-// listens reports whether any of e's channels is the subscriber's.
-func (s *Subscriber) listens(e *Event) bool {
-	m := *s.channels.Load()
-	for _, c := range e.Route.Channels {
-		if m[c] {
-			return true
-		}
-	}
-	return false
-}
-
 // push queues e for the subscriber without ever blocking the feed.
 func (s *Subscriber) push(e *Event) {
-	if !s.listens(e) {
+	set := s.MatchedSet(e)
+	if set == 0 {
 		return
 	}
 	if d := s.direct.Load(); d != nil {
-		if !d.deliver(e) {
+		if !d.deliver(e, set) {
 			s.cutOff()
 		}
 		return

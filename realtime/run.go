@@ -82,13 +82,14 @@ func (s *Subscriber) start(ctx context.Context, accept func(*Event) bool, send f
 
 // RunDirect is Run for a subscriber whose live events need no goroutine of
 // its own: once live, the feed's fan-out hands each event whose channels
-// match to deliver, in stream order, one at a time. deliver decides (as
+// match to deliver, with the matched channels (MatchedSet), in stream
+// order, one at a time. deliver decides (as
 // accept) and queues what to send; it must not block, and returns false
 // when the subscriber's queue is full, which cuts it off as a slow
 // consumer. kick, called after one event or a run of them, starts writing
 // what deliver queued; it must not block either. What Run's send would do before (state, catch-up) it still
 // does on the caller's goroutine.
-func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, send func(Delivery) error, deliver func(*Event) bool, kick func()) error {
+func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, send func(Delivery) error, deliver func(e *Event, set uint64) bool, kick func()) error {
 	defer s.Close(nil)
 	if err := s.start(ctx, accept, send); err != nil {
 		return err
@@ -100,9 +101,9 @@ func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, se
 	for drained := false; !drained; {
 		select {
 		case e := <-s.live:
-			if e.Seq > s.last {
+			if set := s.MatchedSet(e); e.Seq > s.last && set != 0 {
 				s.last = e.Seq
-				if !deliver(e) {
+				if !deliver(e, set) {
 					s.cutOff()
 				}
 			}
