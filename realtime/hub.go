@@ -329,6 +329,14 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			}
 			continue
 		}
+		if unkicked > 0 && !h.appliedNow(ctx, stream, fm.e.Seq) {
+			// The read models lag behind this event: what is queued
+			// goes out now rather than after the wait.
+			unkicked = 0
+			f.mu.Lock()
+			fanOut(f.list, nil, true)
+			f.mu.Unlock()
+		}
 		unkicked++
 		if kick {
 			unkicked = 0
@@ -337,6 +345,13 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			return
 		}
 	}
+}
+
+// appliedNow reports whether the read models have applied seq already.
+func (h *Hub) appliedNow(ctx context.Context, stream string, seq uint64) bool {
+	now, cancel := context.WithCancel(ctx)
+	cancel()
+	return h.applied(now, stream, seq) == nil
 }
 
 // fanOutRun is the most events queued to a direct subscriber before its
