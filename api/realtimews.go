@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -142,7 +143,12 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	go s.readRealtime(ioCtx, conn, c, project, write)
 	// State messages and the catch-up are written here; live events by
 	// the hub's fan-out, which queues each event's shared frame (ww.Send)
-	// and then writes the queue (ww.Kick).
+	// and then writes the queue (ww.Kick). Usage counts what was queued,
+	// once per write rather than per event.
+	metered := s.meter.Open(project)
+	defer metered.Close()
+	var delivered atomic.Int64
+	defer func() { s.meter.DeliveredN(project, delivered.Swap(0)) }()
 	err = c.sub.RunDirect(ctx, c.accept, func(d realtime.Delivery) error {
 		if d.Event == nil {
 			return write(c.response(d))
@@ -151,7 +157,11 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		return ww.Write(b)
+		if err := ww.Write(b); err != nil {
+			return err
+		}
+		delivered.Add(1)
+		return nil
 	}, func(e *realtime.Event, set uint64) bool {
 		if !c.accept(e) {
 			return true
@@ -161,8 +171,15 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 			s.logger.Warn("realtime: frame", "project", project, "err", err)
 			return true
 		}
-		return ww.Send(b)
-	}, ww.Kick)
+		if !ww.Send(b) {
+			return false
+		}
+		delivered.Add(1)
+		return true
+	}, func() {
+		ww.Kick()
+		s.meter.DeliveredN(project, delivered.Swap(0))
+	})
 	if cause := c.sub.Err(); cause != nil {
 		err = cause
 	}

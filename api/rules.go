@@ -62,6 +62,7 @@ var rules = map[string]rule{
 	cairnv1connect.ProjectsServiceListProjectsProcedure:                {operator: true},
 	cairnv1connect.ProjectsServiceUpdateProjectProcedure:               {operator: true},
 	cairnv1connect.ProjectsServiceDeleteProjectProcedure:               {operator: true},
+	cairnv1connect.ProjectsServiceGetProjectUsageProcedure:             {scope: access.UsageRead},
 	cairnv1connect.KeysServiceCreateKeyProcedure:                       {scope: access.KeysWrite},
 	cairnv1connect.KeysServiceGetKeyProcedure:                          {scope: access.KeysRead},
 	cairnv1connect.KeysServiceListKeysProcedure:                        {scope: access.KeysRead},
@@ -145,6 +146,14 @@ var rules = map[string]rule{
 	cairnv1connect.AccountServiceDeleteTotpProcedure:                   {client: signedIn},
 	cairnv1connect.AccountServiceCompleteMfaProcedure:                  {client: signedIn, mfaOK: true},
 	cairnv1connect.AccountServiceRegenerateRecoveryCodesProcedure:      {client: signedIn},
+	cairnv1connect.PasskeyServiceBeginPasskeyRegistrationProcedure:     {client: signedIn},
+	cairnv1connect.PasskeyServiceFinishPasskeyRegistrationProcedure:    {client: signedIn},
+	cairnv1connect.PasskeyServiceBeginPasskeySignInProcedure:           {client: guests},
+	cairnv1connect.PasskeyServiceFinishPasskeySignInProcedure:          {client: guests},
+	cairnv1connect.PasskeyServiceListPasskeysProcedure:                 {client: signedIn},
+	cairnv1connect.PasskeyServiceDeletePasskeyProcedure:                {client: signedIn},
+	cairnv1connect.PasskeyServiceBeginPasskeyMfaProcedure:              {client: signedIn, mfaOK: true},
+	cairnv1connect.PasskeyServiceFinishPasskeyMfaProcedure:             {client: signedIn, mfaOK: true},
 	cairnv1connect.UsersServiceCreateUserProcedure:                     {scope: access.UsersWrite},
 	cairnv1connect.UsersServiceGetUserProcedure:                        {scope: access.UsersRead},
 	cairnv1connect.UsersServiceListUsersProcedure:                      {scope: access.UsersRead},
@@ -154,6 +163,8 @@ var rules = map[string]rule{
 	cairnv1connect.UsersServiceCreateUserSessionProcedure:              {scope: access.UsersWrite},
 	cairnv1connect.UsersServiceDeleteUserSessionProcedure:              {scope: access.UsersWrite},
 	cairnv1connect.UsersServiceDeleteUserSessionsProcedure:             {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceListUserPasskeysProcedure:               {scope: access.UsersRead},
+	cairnv1connect.UsersServiceDeleteUserPasskeyProcedure:              {scope: access.UsersWrite},
 	cairnv1connect.UsersServiceGetAuthSettingsProcedure:                {scope: access.UsersRead},
 	cairnv1connect.UsersServiceUpdateAuthSettingsProcedure:             {scope: access.UsersWrite},
 	healthv1connect.HealthCheckProcedure:                               {public: true},
@@ -326,7 +337,7 @@ func (s *Server) clientPrincipal(ctx context.Context, info *connect.CallInfo, r 
 	if err := s.waitMinSeqHeader(ctx, info, headerMinSysSeq, streams.SystemStream); err != nil {
 		return access.Principal{}, err
 	}
-	if _, err := s.reads.Project(project); err != nil {
+	if _, err := s.project(project); err != nil {
 		if errors.Is(err, errNotFound) {
 			return access.Principal{}, domain.Errorf(domain.KindNotFound, "project %q not found", project)
 		}
@@ -471,7 +482,7 @@ func (g *guardedStream) Receive(msg any) error {
 	}
 	stream := streams.SystemStream
 	if project != "" {
-		if _, err := g.s.reads.Project(project); err != nil {
+		if _, err := g.s.project(project); err != nil {
 			if errors.Is(err, errNotFound) && g.p.Kind == access.Anonymous {
 				return hiddenNotFound(msg) // hidden.go
 			}

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cairn-dev/cairn/streams"
 )
@@ -63,7 +64,11 @@ type config struct {
 	MaxTransactionBytes, MaxProjectTransactionBytes int64
 	// Storage limits (api.StorageLimits); 0 = default.
 	MaxFileSize, StorageQuota int64
-	UploadExpiry              time.Duration
+	// MaxImportBytes bounds an uploaded project package.
+	MaxImportBytes int64
+	// UsageFlushEvery is how often the node publishes its usage counters.
+	UsageFlushEvery time.Duration
+	UploadExpiry    time.Duration
 	// Function limits (api.FunctionLimits); 0 = default.
 	MaxFunctionTimeout time.Duration
 	MaxFunctionMemory  int64
@@ -122,7 +127,7 @@ func (c *config) trustedProxies() ([]netip.Prefix, error) {
 // curve measured with 'cairn bench' (docs/operations.md, Durability).
 var defaultSync = streams.DefaultSyncInterval.String()
 
-func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
+func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -147,8 +152,9 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.NATSKey, "nats-key", env("CAIRN_NATS_KEY", ""), "PEM private key of --nats-cert (CAIRN_NATS_KEY)")
 	fs.StringVar(&c.NATSServerName, "nats-server-name", env("CAIRN_NATS_SERVER_NAME", ""), "name the NATS servers' certificates must carry, when it differs from the --nats-url hosts; turns TLS on (CAIRN_NATS_SERVER_NAME)")
 	fs.BoolVar(&c.NATSInsecure, "nats-insecure", getenv("CAIRN_NATS_INSECURE") == "true", "allow a non-loopback --nats-url without credentials (anyone reaching it reads every project's events) (CAIRN_NATS_INSECURE=true)")
-	fs.StringVar(&c.AdminKey, "admin-key", env("CAIRN_ADMIN_KEY", ""), "operator credential; generated into the data directory when unset (CAIRN_ADMIN_KEY)")
-	fs.StringVar(&c.MasterKey, "master-key", env("CAIRN_MASTER_KEY", ""), "64 hex chars sealing instance secrets; generated into the data directory when unset; every node of a cluster needs the same (CAIRN_MASTER_KEY)")
+	c.AdminKey, c.MasterKey = getenv("CAIRN_ADMIN_KEY"), getenv("CAIRN_MASTER_KEY")
+	fs.Var(hiddenString{&c.AdminKey}, "admin-key", "operator credential; generated into the data directory when unset (CAIRN_ADMIN_KEY)")
+	fs.Var(hiddenString{&c.MasterKey}, "master-key", "64 hex chars sealing instance secrets; generated into the data directory when unset; every node of a cluster needs the same (CAIRN_MASTER_KEY)")
 	fs.StringVar(&c.Sync, "sync", env("CAIRN_SYNC", defaultSync), "embedded JetStream fsync: 'always' (before every ack) or an interval (CAIRN_SYNC)")
 	fs.IntVar(&c.Replicas, "replicas", envInt(getenv, "CAIRN_REPLICAS"), "stream replicas in a NATS cluster; 0 = auto: 3 on a cluster of 3+ servers, else 1 (CAIRN_REPLICAS)")
 	fs.StringVar(&c.PublicURL, "public-url", env("CAIRN_PUBLIC_URL", ""), "where clients reach this node, for URLs in answers; default from --http-addr (CAIRN_PUBLIC_URL)")
@@ -166,6 +172,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Int64Var(&c.MaxTransactionBytes, "max-transaction-bytes", envInt64(getenv, "CAIRN_MAX_TRANSACTION_BYTES"), "bytes of document data one transaction may stage; 0 = 4 MiB (CAIRN_MAX_TRANSACTION_BYTES)")
 	fs.Int64Var(&c.MaxProjectTransactionBytes, "max-project-transaction-bytes", envInt64(getenv, "CAIRN_MAX_PROJECT_TRANSACTION_BYTES"), "bytes of document data a project's open transactions may stage together; 0 = 32 MiB (CAIRN_MAX_PROJECT_TRANSACTION_BYTES)")
 	fs.Int64Var(&c.MaxFileSize, "max-file-size", envInt64(getenv, "CAIRN_MAX_FILE_SIZE"), "largest file any bucket accepts, in bytes; 0 = 5 GiB (CAIRN_MAX_FILE_SIZE)")
+	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", envInt64(getenv, "CAIRN_MAX_IMPORT_BYTES"), "largest package POST /v1/projects/import (cairn projects import) accepts, in bytes; 0 = 16 GiB (CAIRN_MAX_IMPORT_BYTES)")
 	fs.Int64Var(&c.StorageQuota, "storage-quota", envInt64(getenv, "CAIRN_STORAGE_QUOTA"), "bytes of files a project may store unless its limits say otherwise; 0 = unlimited (CAIRN_STORAGE_QUOTA)")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration(getenv, "CAIRN_UPLOAD_EXPIRY", 24*time.Hour), "how long a chunked upload may wait for its next chunk before its bytes are deleted (CAIRN_UPLOAD_EXPIRY)")
 	fs.DurationVar(&c.MaxFunctionTimeout, "max-function-timeout", envDuration(getenv, "CAIRN_MAX_FUNCTION_TIMEOUT", 15*time.Minute), "longest timeout a function may set (CAIRN_MAX_FUNCTION_TIMEOUT)")
@@ -177,6 +184,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.WebhookAllow, "webhook-allow", env("CAIRN_WEBHOOK_ALLOW", ""), "comma-separated private hosts, addresses or CIDRs webhooks may deliver to; others private, loopback and link-local are refused (CAIRN_WEBHOOK_ALLOW)")
 	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", time.Minute, "longest wait between two attempts at delivering one event to a webhook (the wait doubles from 1 s)")
 	fs.IntVar(&c.WebhookPauseAfter, "webhook-pause-after", 0, "pause a webhook after this many failed delivery attempts in a row (its events wait until it is enabled again); 0 = never")
+	fs.DurationVar(&c.UsageFlushEvery, "usage-flush-every", 10*time.Second, "how often this node publishes its usage counters (egress, realtime) for GetProjectUsage; what a crash loses at most")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.DurationVar(&c.SiteBlobGrace, "site-file-grace", envDuration(getenv, "CAIRN_SITE_FILE_GRACE", time.Hour), "how long an uploaded site file no deployment uses (an interrupted or refused deploy, a deleted deployment) is kept before it is deleted (CAIRN_SITE_FILE_GRACE)")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")
@@ -192,10 +200,9 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 // environment) never appears as a default in -h.
 type hiddenString struct{ p *string }
 
-func (h hiddenString) String() string {
-	// flag.isZeroValue calls String on a zero hiddenString.
-	return ""
-}
+func (h hiddenString) String() string { return "" }
+
+func (h hiddenString) Type() string { return "string" }
 
 func (h hiddenString) Set(v string) error {
 	*h.p = v
@@ -322,13 +329,6 @@ func checkAdminKey(key, source string) error {
 			source, len(key), unit, int(bits), minAdminKeyBits)
 	}
 	return nil
-}
-
-// flagSet reports whether flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 // requestLogLevel is where --request-log puts the per-request line: off,

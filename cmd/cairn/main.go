@@ -3,10 +3,14 @@
 //	cairn serve                  run the server (embedded NATS + Badger by default)
 //	cairn replay --project ID    rebuild read models from the streams (server stopped)
 //	cairn projects|keys|events   manage a running server through its Connect API
+//	cairn databases|collections|documents|buckets|files|users|teams   a project's data
 //	cairn sites|functions        deploy static sites and server-side functions
+//	cairn pull|plan|apply        a project as code: its file (cairn.json)
 //	cairn bench                  measure write, replay and project-count figures
 //
-// It owns flags, environment and wiring; nothing below cmd reads either.
+// The command tree is spf13/cobra's (cli.go registers every command in one
+// place). It owns flags, environment and wiring; nothing below cmd reads
+// either.
 package main
 
 import (
@@ -14,29 +18,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/cairn-dev/cairn/fnrun/js"
 )
-
-const usage = `usage: cairn <command> [flags]
-
-commands:
-  serve        run the server
-  replay       rebuild read models from the event streams (server stopped)
-  projects     create | list | get | update | delete projects (operator)
-  keys         create | list | get | delete project API keys
-  events       list | tail a project's audit log
-  sites        create | list | deploy | rollback static sites
-  functions    create | list | deploy | run server-side functions
-  bench        measure write, replay and project-count figures
-  version      print the version
-
-Run 'cairn <command> -h' for a command's flags.
-`
 
 func main() {
 	// The server starts this binary again as its JavaScript workers.
@@ -50,57 +37,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cairn:", err)
 	}
 	os.Exit(exitCode(err, os.Args[1:]))
-}
-
-// exitCode is 0 for success and for help someone asked for (-h), 1
-// otherwise (help printed because the command was incomplete is a failure).
-func exitCode(err error, args []string) int {
-	if err == nil {
-		return 0
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		for _, a := range args {
-			if a == "-h" || a == "-help" || a == "--help" {
-				return 0
-			}
-		}
-	}
-	return 1
-}
-
-// run dispatches a command; stdout, stderr and the environment are
-// parameters so tests can run the real CLI in-process.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
-	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return serve(ctx, rest, stdout, stderr, getenv)
-	case "replay":
-		return replay(ctx, rest, stdout, stderr, getenv)
-	case "projects":
-		return projectsCmd(ctx, rest, stdout, stderr, getenv)
-	case "keys":
-		return keysCmd(ctx, rest, stdout, stderr, getenv)
-	case "events":
-		return eventsCmd(ctx, rest, stdout, stderr, getenv)
-	case "sites":
-		return sitesCmd(ctx, rest, stdout, stderr, getenv)
-	case "functions":
-		return functionsCmd(ctx, rest, stdout, stderr, getenv)
-	case "bench":
-		return bench(ctx, rest, stdout, stderr, getenv)
-	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, version())
-		return nil
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
-	}
 }

@@ -583,7 +583,7 @@ func fanoutServerMain(mode string) error {
 			"--max-connections-per-address", "0"}
 		return run(ctx, args, os.Stdout, os.Stderr, os.Getenv)
 	case "bare":
-		return serveBare(ctx)
+		return serveBareBroadcast(ctx)
 	}
 	return fmt.Errorf("unknown fan-out server %q", mode)
 }
@@ -596,7 +596,7 @@ type bareHub struct {
 	conns map[chan []byte]struct{}
 }
 
-func serveBare(ctx context.Context) error {
+func serveBareBroadcast(ctx context.Context) error {
 	h := &bareHub{conns: map[chan []byte]struct{}{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,8 @@ import type { DatabasesService } from "@cairn/gen/databases_pb.js";
 import type { StorageService } from "@cairn/gen/storage_pb.js";
 import type { SitesService } from "@cairn/gen/sites_pb.js";
 import type { FunctionsService } from "@cairn/gen/functions_pb.js";
+import type { UsersService } from "@cairn/gen/users_pb.js";
+import type { TeamsService } from "@cairn/gen/teams_pb.js";
 
 const keyName = "cairn.console.operatorKey";
 
@@ -70,6 +72,8 @@ export const api = {
   storage: svc<typeof StorageService>("StorageService"),
   sites: svc<typeof SitesService>("SitesService"),
   functions: svc<typeof FunctionsService>("FunctionsService"),
+  users: svc<typeof UsersService>("UsersService"),
+  teams: svc<typeof TeamsService>("TeamsService"),
 };
 
 /** A failure as the console shows it: the API's message, and the field it names. */

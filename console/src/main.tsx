@@ -10,6 +10,8 @@ import { Storage, BucketView } from "./screens/storage.js";
 import { Sites } from "./screens/sites.js";
 import { Functions } from "./screens/functions.js";
 import { Audit } from "./screens/audit.js";
+import { Realtime } from "./screens/realtime.js";
+import { Auth } from "./screens/auth.js";
 
 function SignIn({ onSignedIn, reason }: { onSignedIn: () => void; reason: string }) {
   const [key, setKey] = useState("");
@@ -48,8 +50,8 @@ function SignIn({ onSignedIn, reason }: { onSignedIn: () => void; reason: string
 }
 
 const sections: [string, string][] = [
-  ["keys", "API keys"], ["databases", "Databases"], ["storage", "Storage"],
-  ["sites", "Sites"], ["functions", "Functions"], ["audit", "Audit log"],
+  ["keys", "API keys"], ["auth", "Auth"], ["databases", "Databases"], ["storage", "Storage"],
+  ["sites", "Sites"], ["functions", "Functions"], ["realtime", "Realtime"], ["audit", "Audit log"],
 ];
 
 function ProjectScreen({ project, rest }: { project: string; rest: string[] }) {
@@ -63,6 +65,8 @@ function ProjectScreen({ project, rest }: { project: string; rest: string[] }) {
     case "storage": body = rest[1] ? <BucketView project={project} bucket={rest[1]} /> : <Storage project={project} />; break;
     case "sites": body = <Sites project={project} />; break;
     case "functions": body = <Functions project={project} />; break;
+    case "auth": body = <Auth project={project} />; break;
+    case "realtime": body = <Realtime project={project} />; break;
     case "audit": body = <Audit project={project} subject={new URLSearchParams(location.search).get("subject") ?? ""} />; break;
     default: body = <p>No such screen.</p>;
   }
