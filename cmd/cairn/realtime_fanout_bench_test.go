@@ -411,6 +411,13 @@ func benchFanout(b *testing.B, cfg fanoutConfig, mode string, frame []byte) []by
 	target.write(b)
 	fs.wait(b, int64(cfg.subs))
 
+	// The server's own CPU with subscribers open and nothing written
+	// (Cairn's JetStream, projector and timers): part of the steady
+	// phase's CPU per delivery that is no delivery's.
+	idle0 := child.cpu(b)
+	time.Sleep(2 * time.Second)
+	idle := child.cpu(b) - idle0
+
 	writes := cfg.rate * int(cfg.dur/time.Second)
 	b.ResetTimer()
 	fs.measure.Store(true)
@@ -482,6 +489,7 @@ func benchFanout(b *testing.B, cfg fanoutConfig, mode string, frame []byte) []by
 	slices.Sort(writeLat)
 	b.ReportMetric(float64(writeLat[min(len(writeLat)-1, len(writeLat)*99/100)].Microseconds())/1000, "write-p99-ms")
 	b.ReportMetric(perDelivery(steadyCPU, steady), "steady-cpu-µs/delivery")
+	b.ReportMetric(float64(idle.Milliseconds())/2, "idle-cpu-ms/s")
 	b.ReportMetric(float64(burst)/elapsed.Seconds(), "burst-deliveries/s")
 	b.ReportMetric(perDelivery(burstCPU, burst), "burst-cpu-µs/delivery")
 	b.ReportMetric(float64(fs.ended.Load()), "cut-off")
