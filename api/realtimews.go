@@ -143,11 +143,10 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	go s.readRealtime(ioCtx, conn, c, project, write)
 	// State messages and the catch-up are written here; live events by
 	// the hub's fan-out, which queues each event's shared frame (ww.Send)
-	// and then writes the queue (ww.Kick). Usage counts what was queued,
-	// once per write rather than per event.
+	// and then writes the queue (ww.Kick). Usage counts what was queued.
 	metered := s.meter.Open(project)
 	defer metered.Close()
-	var delivered atomic.Int64
+	var delivered, meteredAt atomic.Int64
 	defer func() { s.meter.DeliveredN(project, delivered.Swap(0)) }()
 	err = c.sub.RunDirect(ctx, c.accept, func(d realtime.Delivery) error {
 		if d.Event == nil {
@@ -178,7 +177,13 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		return true
 	}, func() {
 		ww.Kick()
-		s.meter.DeliveredN(project, delivered.Swap(0))
+		// The meter takes a lock shared by every subscriber: counts go to
+		// it in bulk, once 64 are queued, on the first write a second
+		// after the last count, and when the connection ends.
+		if n := delivered.Load(); n >= 64 || (n > 0 && time.Now().UnixNano()-meteredAt.Load() > int64(time.Second)) {
+			meteredAt.Store(time.Now().UnixNano())
+			s.meter.DeliveredN(project, delivered.Swap(0))
+		}
 	})
 	if cause := c.sub.Err(); cause != nil {
 		err = cause
