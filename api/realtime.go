@@ -57,9 +57,11 @@ type rtPrepared struct {
 	fields         map[string]any // a document's attributes, for filters
 	teamID, userID string         // team of a team/membership event; user of a membership/account event
 	payload        *structpb.Struct
-	// frames are the event's WebSocket frames by matched channels: most
-	// subscribers share channels, so an event is encoded once per set.
-	frames sync.Map
+	// wsFrames are the event's WebSocket frames, header included, by set
+	// of matched channels (realtime.Subscriber.MatchedSet): most
+	// subscribers share channels, so an event is encoded once per set and
+	// the same bytes go to each of them.
+	wsFrames sync.Map
 	// responses are its messages by matched channels (rtClient.response).
 	responses sync.Map
 }
@@ -390,20 +392,25 @@ func (c *rtClient) response(d realtime.Delivery) *cairnv1.SubscribeResponse {
 	}
 }
 
-// frame is an event delivery as a WebSocket frame, encoded once per event
-// and set of matched channels.
-func (c *rtClient) frame(d realtime.Delivery) ([]byte, error) {
-	pr, _ := d.Event.Prepared(c.s.prepareEvent).(*rtPrepared)
-	key := strings.Join(d.Channels, "\x00")
-	if b, ok := pr.frames.Load(key); ok {
+// wsFrame is e as a WebSocket frame for the subscribers whose matched
+// channels are set.
+func (c *rtClient) wsFrame(e *realtime.Event, set uint64) ([]byte, error) {
+	pr, _ := e.Prepared(c.s.prepareEvent).(*rtPrepared)
+	if b, ok := pr.wsFrames.Load(set); ok {
 		return b.([]byte), nil
 	}
-	b, err := protojson.Marshal(c.response(d))
-	if err != nil {
-		return nil, err
+	var ch []string
+	for i, name := range e.Route.Channels {
+		if set&(1<<i) != 0 {
+			ch = append(ch, name)
+		}
 	}
-	pr.frames.Store(key, b)
-	return b, nil
+	b, err := protojson.Marshal(c.response(realtime.Delivery{Event: e, Channels: ch}))
+	if err != nil {
+		return nil, fmt.Errorf("realtime frame of event %d: %w", e.Seq, err)
+	}
+	f, _ := pr.wsFrames.LoadOrStore(set, wsTextFrame(b))
+	return f.([]byte), nil
 }
 
 // closing is the last message of a subscription the server ends.

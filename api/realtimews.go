@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -27,8 +28,9 @@ import (
 // then has no event judged as a guest's and skipped.
 const (
 	realtimePath = "/v1/realtime"
-	// wsWriteTimeout bounds one frame's write: a client that stops reading
-	// holds only its own connection until its queue overflows.
+	// wsWriteTimeout bounds one write of a connection's queued frames: a
+	// client that stops reading holds only its own connection until its
+	// queue overflows.
 	wsWriteTimeout = 10 * time.Second
 	wsReadLimit    = 64 << 10
 	// wsAuthTimeout bounds the wait for the first frame's credential
@@ -83,29 +85,45 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	// httpCaller refused origins the project does not allow (cross-site
 	// WebSocket hijacking); the library's own same-origin check would
 	// refuse the allowed ones too.
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	tap := &wsTap{ResponseWriter: w, timeout: wsWriteTimeout, limit: s.hub.Limits().Buffer}
+	conn, err := websocket.Accept(tap, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		if c != nil {
 			c.sub.Close(nil)
 		}
 		return
 	}
+	ww := tap.w
+	defer ww.close()
 	s.hijacked.add(1)
 	defer s.hijacked.add(-1)
 	conn.SetReadLimit(wsReadLimit)
 	ctx, cancel := s.streamContext(r.Context())
 	defer cancel()
-	// The connection's reads and writes use ioCtx, which stopping does not
-	// cancel: a canceled context drops the connection without a close
-	// frame (the client sees 1006), where it must see 1001.
+	// The connection's reads use ioCtx, which stopping does not cancel: a
+	// canceled context drops the connection without a close frame (the
+	// client sees 1006), where it must see 1001.
 	ioCtx, ioCancel := context.WithCancel(r.Context())
 	defer ioCancel()
+	// Every frame goes through ww, in order; each write of its queue has
+	// wsWriteTimeout.
+	write := func(m *cairnv1.SubscribeResponse) error {
+		b, err := protojson.Marshal(m)
+		if err != nil {
+			return err
+		}
+		return ww.Write(wsTextFrame(b))
+	}
+	// last writes the final message and waits until it is out (with
+	// what was queued before it), or the connection failed.
+	last := func(m *cairnv1.SubscribeResponse) {
+		if write(m) == nil {
+			_ = ww.Flush()
+		}
+	}
 	if authFirst {
 		if c, err = s.subscribeAuthenticated(ioCtx, conn, project, req); err != nil {
-			wctx, done := context.WithTimeout(ioCtx, wsWriteTimeout)
-			b, _ := protojson.Marshal(closing(err))
-			_ = conn.Write(wctx, websocket.MessageText, b)
-			done()
+			last(closing(err))
 			_ = conn.Close(websocket.StatusPolicyViolation, truncateReason(err.Error()))
 			return
 		}
@@ -113,8 +131,8 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		select {
 		case <-c.sub.Done():
-			// A slow consumer's frame in flight may still complete
-			// (within wsWriteTimeout), so the client learns why it was
+			// A slow consumer's queued frames still go out (each write
+			// within wsWriteTimeout), so the client learns why it was
 			// cut off; anything else ends the connection now.
 			if !errors.Is(c.sub.Err(), realtime.ErrSlowConsumer) {
 				cancel()
@@ -122,40 +140,60 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
-	write := func(m *cairnv1.SubscribeResponse) error {
-		b, err := protojson.Marshal(m)
-		if err != nil {
-			return err
-		}
-		wctx, done := context.WithTimeout(ioCtx, wsWriteTimeout)
-		defer done()
-		return conn.Write(wctx, websocket.MessageText, b)
-	}
 	go s.readRealtime(ioCtx, conn, c, project, write)
-	err = c.run(ctx, func(d realtime.Delivery) error {
+	// State messages and the catch-up are written here; live events by
+	// the hub's fan-out, which queues each event's shared frame (ww.Send)
+	// and then writes the queue (ww.Kick). Usage counts what was queued.
+	metered := s.meter.Open(project)
+	defer metered.Close()
+	var delivered, meteredAt atomic.Int64
+	defer func() { s.meter.DeliveredN(project, delivered.Swap(0)) }()
+	err = c.sub.RunDirect(ctx, c.accept, func(d realtime.Delivery) error {
 		if d.Event == nil {
 			return write(c.response(d))
 		}
-		b, err := c.frame(d)
+		b, err := c.wsFrame(d.Event, c.sub.MatchedSet(d.Event))
 		if err != nil {
 			return err
 		}
-		wctx, done := context.WithTimeout(ioCtx, wsWriteTimeout)
-		defer done()
-		return conn.Write(wctx, websocket.MessageText, b)
+		if err := ww.Write(b); err != nil {
+			return err
+		}
+		delivered.Add(1)
+		return nil
+	}, func(e *realtime.Event, set uint64) bool {
+		if !c.accept(e) {
+			return true
+		}
+		b, err := c.wsFrame(e, set)
+		if err != nil {
+			s.logger.Warn("realtime: frame", "project", project, "err", err)
+			return true
+		}
+		if !ww.Send(b) {
+			return false
+		}
+		delivered.Add(1)
+		return true
+	}, func() {
+		ww.Kick()
+		// The meter takes a lock shared by every subscriber: counts go to
+		// it in bulk, once 64 are queued, on the first write a second
+		// after the last count, and when the connection ends.
+		if n := delivered.Load(); n >= 64 || (n > 0 && time.Now().UnixNano()-meteredAt.Load() > int64(time.Second)) {
+			meteredAt.Store(time.Now().UnixNano())
+			s.meter.DeliveredN(project, delivered.Swap(0))
+		}
 	})
 	if cause := c.sub.Err(); cause != nil {
 		err = cause
 	}
 	switch {
 	case errors.Is(err, realtime.ErrSlowConsumer), errors.Is(err, realtime.ErrClosed):
-		wctx, done := context.WithTimeout(context.Background(), wsWriteTimeout)
-		b, _ := protojson.Marshal(closing(err))
-		_ = conn.Write(wctx, websocket.MessageText, b)
-		done()
+		last(closing(err))
 		_ = conn.Close(websocket.StatusPolicyViolation, truncateReason(err.Error()))
 	case s.stopping != nil && isClosed(s.stopping):
-		_ = write(closing(errStopping))
+		last(closing(errStopping))
 		_ = conn.Close(websocket.StatusGoingAway, errStopping.Error())
 	default:
 		_ = conn.Close(websocket.StatusNormalClosure, "")

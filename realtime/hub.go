@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,11 +120,19 @@ type feed struct {
 	cancel  context.CancelFunc
 	mu      sync.Mutex
 	subs    map[*Subscriber]struct{}
+	// list holds subs in a slice, which the fan-out splits between cores.
+	list []*Subscriber
 	// pos is the last sequence the feed has handed to subscribers.
 	pos atomic.Uint64
 	// access counts events that may change permissions (teams,
 	// memberships, users), so subscribers know to resolve theirs again.
 	access atomic.Uint64
+}
+
+// directSink is a RunDirect subscriber's deliver and kick.
+type directSink struct {
+	deliver func(*Event, uint64) bool
+	kick    func()
 }
 
 // Subscriber is one subscription. Next yields what to send, in order.
@@ -132,6 +142,9 @@ type Subscriber struct {
 	project string
 	after   uint64
 	live    chan *Event
+	// direct, once set, takes live events on the feed's fan-out
+	// goroutines instead of live (RunDirect).
+	direct atomic.Pointer[directSink]
 	// channels the subscriber listens to (set by SetChannels).
 	channels atomic.Pointer[map[string]bool]
 	mu       sync.Mutex
@@ -181,6 +194,7 @@ func (h *Hub) Subscribe(project string, channels []string, after uint64) (*Subsc
 		return nil, ErrTooMany
 	}
 	f.subs[s] = struct{}{}
+	f.list = append(f.list, s)
 	s.feed = f
 	if after == 0 {
 		s.last = f.pos.Load()
@@ -212,6 +226,19 @@ func (s *Subscriber) Matched(e *Event) []string {
 	return out
 }
 
+// MatchedSet is Matched as a set of indexes into e.Route.Channels (bit i:
+// the i-th), which names the same channels without allocating.
+func (s *Subscriber) MatchedSet(e *Event) uint64 {
+	m := *s.channels.Load()
+	var set uint64
+	for i, c := range e.Route.Channels {
+		if i < 64 && m[c] {
+			set |= 1 << i
+		}
+	}
+	return set
+}
+
 // AccessGeneration changes whenever an event that may change permissions
 // passed through the project's feed: cached permission subjects are stale.
 func (s *Subscriber) AccessGeneration() uint64 { return s.feed.access.Load() }
@@ -225,6 +252,11 @@ func (s *Subscriber) Close(err error) {
 		h.mu.Lock()
 		f.mu.Lock()
 		delete(f.subs, s)
+		if i := slices.Index(f.list, s); i >= 0 {
+			f.list[i] = f.list[len(f.list)-1]
+			f.list[len(f.list)-1] = nil
+			f.list = f.list[:len(f.list)-1]
+		}
 		empty := len(f.subs) == 0
 		f.mu.Unlock()
 		if empty && h.feeds[f.project] == f {
@@ -241,33 +273,95 @@ func (s *Subscriber) Done() <-chan struct{} { return s.closed }
 // Err is why the subscription ended.
 func (s *Subscriber) Err() error { return s.closeErr }
 
+// feedMsg is a message the feed read, decoded.
+type feedMsg struct {
+	m   streams.StoredMsg
+	e   *Event // nil: undecodable
+	err error
+}
+
 // run is a project's feed: one ordered consumer from start, handing every
-// event to the subscribers whose channels it matches.
+// event to the subscribers whose channels it matches. A goroutine reads
+// and decodes ahead, so the fan-out sees whether more events are waiting:
+// while they are, frames queue; once none are (or after fanOutRun events)
+// the subscribers' writers are kicked. One event alone is written at once;
+// a run of events arriving faster than they are fanned out goes to each
+// socket in one write.
 func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 	stream := streams.ProjectStream(f.project)
-	for m, err := range h.src.Read(ctx, stream, streams.ReadOptions{StartSeq: start, Follow: true}) {
-		if err != nil {
+	msgs := make(chan feedMsg, fanOutRun)
+	go func() {
+		defer close(msgs)
+		for m, err := range h.src.Read(ctx, stream, streams.ReadOptions{StartSeq: start, Follow: true}) {
+			fm := feedMsg{m: m, err: err}
+			if err == nil {
+				if fm.e, err = decode(f.project, m); err != nil {
+					h.log.Warn("realtime: undecodable event", "project", f.project, "seq", m.Seq, "err", err)
+				}
+			}
+			select {
+			case msgs <- fm:
+			case <-ctx.Done():
+				return
+			}
+			if fm.err != nil {
+				return
+			}
+		}
+	}()
+	unkicked := 0
+	for fm := range msgs {
+		if fm.err != nil {
 			if ctx.Err() == nil {
-				h.log.Warn("realtime feed stopped", "project", f.project, "err", err)
-				h.closeAll(f, fmt.Errorf("%w: %v", ErrClosed, err))
+				h.log.Warn("realtime feed stopped", "project", f.project, "err", fm.err)
+				h.closeAll(f, fmt.Errorf("%w: %v", ErrClosed, fm.err))
 			}
 			return
 		}
-		e, err := decode(f.project, m)
-		if err != nil {
-			h.log.Warn("realtime: undecodable event", "project", f.project, "seq", m.Seq, "err", err)
-			f.pos.Store(m.Seq)
+		kick := len(msgs) == 0 || unkicked+1 >= fanOutRun
+		if fm.e == nil {
+			f.pos.Store(fm.m.Seq)
+			if kick && unkicked > 0 {
+				unkicked = 0
+				f.mu.Lock()
+				fanOut(f.list, nil, true)
+				f.mu.Unlock()
+			}
 			continue
 		}
-		if !h.deliver(ctx, f, stream, m, e) {
+		if unkicked > 0 && !h.appliedNow(ctx, stream, fm.e.Seq) {
+			// The read models lag behind this event: what is queued
+			// goes out now rather than after the wait.
+			unkicked = 0
+			f.mu.Lock()
+			fanOut(f.list, nil, true)
+			f.mu.Unlock()
+		}
+		unkicked++
+		if kick {
+			unkicked = 0
+		}
+		if !h.deliver(ctx, f, stream, fm.m, fm.e, kick) {
 			return
 		}
 	}
 }
 
+// appliedNow reports whether the read models have applied seq already.
+func (h *Hub) appliedNow(ctx context.Context, stream string, seq uint64) bool {
+	now, cancel := context.WithCancel(ctx)
+	cancel()
+	return h.applied(now, stream, seq) == nil
+}
+
+// fanOutRun is the most events queued to a direct subscriber before its
+// writer is kicked, so a long run of events neither waits nor fills its
+// queue.
+const fanOutRun = 32
+
 // deliver hands e to the feed's subscribers once the read models have it;
 // false when ctx ended.
-func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.StoredMsg, e *Event) bool {
+func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.StoredMsg, e *Event, kick bool) bool {
 	var span trace.Span
 	if h.tracer != nil {
 		ctx, span = h.tracer.Start(streams.TraceParent(ctx, m), "realtime.deliver", trace.WithSpanKind(trace.SpanKindConsumer),
@@ -289,15 +383,50 @@ func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.Sto
 	}
 	f.mu.Lock()
 	f.pos.Store(e.Seq)
-	for s := range f.subs {
-		s.push(e)
-	}
-	n := len(f.subs)
+	fanOut(f.list, e, kick)
+	n := len(f.list)
 	f.mu.Unlock()
 	if span != nil {
 		span.SetAttributes(attribute.Int("cairn.subscribers", n))
 	}
 	return true
+}
+
+// fanOutShare is the fewest subscribers worth a goroutine of their own.
+const fanOutShare = 64
+
+// fanOut pushes e to subs, spread over the cores: a subscriber's share of
+// an event (its permission check, the write to its socket) does not wait
+// for the others'. Each subscriber is in one share, so its events stay in
+// order. kick: direct subscribers write what they queued (e nil: only
+// that).
+func fanOut(subs []*Subscriber, e *Event, kick bool) {
+	share := func(subs []*Subscriber) {
+		for _, s := range subs {
+			if e != nil {
+				s.push(e)
+			}
+		}
+		if kick {
+			for _, s := range subs {
+				if d := s.direct.Load(); d != nil {
+					d.kick()
+				}
+			}
+		}
+	}
+	shares := min(runtime.GOMAXPROCS(0), len(subs)/fanOutShare)
+	if shares <= 1 {
+		share(subs)
+		return
+	}
+	size := (len(subs) + shares - 1) / shares
+	var wg sync.WaitGroup
+	for chunk := range slices.Chunk(subs[size:], size) {
+		wg.Go(func() { share(chunk) })
+	}
+	share(subs[:size])
+	wg.Wait()
 }
 
 func (h *Hub) closeAll(f *feed, err error) {
@@ -320,20 +449,16 @@ func decode(project string, m streams.StoredMsg) (*Event, error) {
 	return &Event{Project: project, Seq: m.Seq, Subject: m.Subject, Time: m.Time, Env: env, Route: RouteOf(m.Subject, env)}, nil
 }
 
-// listens reports whether any of e's channels is the subscriber's.
-func (s *Subscriber) listens(e *Event) bool {
-	m := *s.channels.Load()
-	for _, c := range e.Route.Channels {
-		if m[c] {
-			return true
-		}
-	}
-	return false
-}
-
 // push queues e for the subscriber without ever blocking the feed.
 func (s *Subscriber) push(e *Event) {
-	if !s.listens(e) {
+	set := s.MatchedSet(e)
+	if set == 0 {
+		return
+	}
+	if d := s.direct.Load(); d != nil {
+		if !d.deliver(e, set) {
+			s.cutOff()
+		}
 		return
 	}
 	select {
@@ -348,6 +473,15 @@ func (s *Subscriber) push(e *Event) {
 	}
 	s.mu.Unlock()
 	if !resuming {
+		s.cutOff()
+	}
+}
+
+// cutOff ends a subscriber that fell too far behind.
+func (s *Subscriber) cutOff() {
+	select {
+	case <-s.closed:
+	default:
 		go s.Close(ErrSlowConsumer) // Close takes the feed's lock, held here
 	}
 }

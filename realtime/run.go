@@ -44,14 +44,7 @@ type Delivery struct {
 // (permissions, kinds, attribute filters); send writes to the client.
 func (s *Subscriber) Run(ctx context.Context, accept func(*Event) bool, send func(Delivery) error) error {
 	defer s.Close(nil)
-	if s.after == 0 {
-		if err := send(Delivery{State: StatusConnected, Seq: s.last}); err != nil {
-			return err
-		}
-	} else if err := s.catchUp(ctx, accept, send); err != nil {
-		return err
-	}
-	if err := send(Delivery{State: StatusLive, Seq: s.last}); err != nil {
+	if err := s.start(ctx, accept, send); err != nil {
 		return err
 	}
 	for {
@@ -71,6 +64,61 @@ func (s *Subscriber) Run(ctx context.Context, accept func(*Event) bool, send fun
 				}
 			}
 		}
+	}
+}
+
+// start sends the subscription's state, catches up when it resumes, and
+// says it is live.
+func (s *Subscriber) start(ctx context.Context, accept func(*Event) bool, send func(Delivery) error) error {
+	if s.after == 0 {
+		if err := send(Delivery{State: StatusConnected, Seq: s.last}); err != nil {
+			return err
+		}
+	} else if err := s.catchUp(ctx, accept, send); err != nil {
+		return err
+	}
+	return send(Delivery{State: StatusLive, Seq: s.last})
+}
+
+// RunDirect is Run for a subscriber whose live events need no goroutine of
+// its own: once live, the feed's fan-out hands each event whose channels
+// match to deliver, with the matched channels (MatchedSet), in stream
+// order, one at a time. deliver decides (as
+// accept) and queues what to send; it must not block, and returns false
+// when the subscriber's queue is full, which cuts it off as a slow
+// consumer. kick, called after one event or a run of them, starts writing
+// what deliver queued; it must not block either. What Run's send would do before (state, catch-up) it still
+// does on the caller's goroutine.
+func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, send func(Delivery) error, deliver func(e *Event, set uint64) bool, kick func()) error {
+	defer s.Close(nil)
+	if err := s.start(ctx, accept, send); err != nil {
+		return err
+	}
+	// Under the feed's lock no event is being fanned out: what is queued
+	// goes first, then the feed calls deliver.
+	f := s.feed
+	f.mu.Lock()
+	for drained := false; !drained; {
+		select {
+		case e := <-s.live:
+			if set := s.MatchedSet(e); e.Seq > s.last && set != 0 {
+				s.last = e.Seq
+				if !deliver(e, set) {
+					s.cutOff()
+				}
+			}
+		default:
+			drained = true
+		}
+	}
+	kick()
+	s.direct.Store(&directSink{deliver: deliver, kick: kick})
+	f.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return s.closeErr
 	}
 }
 

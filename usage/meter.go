@@ -143,13 +143,17 @@ func (m *Meter) Site(project string, n int64) {
 }
 
 // Delivered counts one event sent to a realtime subscriber.
-func (m *Meter) Delivered(project string) {
-	if m == nil {
+func (m *Meter) Delivered(project string) { m.DeliveredN(project, 1) }
+
+// DeliveredN counts n events sent to a realtime subscriber at once (the
+// WebSocket fan-out counts what it queued since its last write).
+func (m *Meter) DeliveredN(project string, n int64) {
+	if m == nil || n <= 0 {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.add(project, m.opts.Now(), func(c *Counts) { c.RealtimeDeliveries++ })
+	m.add(project, m.opts.Now(), func(c *Counts) { c.RealtimeDeliveries += n })
 }
 
 // Conn is an open realtime subscription being timed.

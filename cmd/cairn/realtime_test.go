@@ -1144,3 +1144,86 @@ func TestRealtimeCrossProject(t *testing.T) {
 		t.Errorf("authenticating with the victim's key: %s", r)
 	}
 }
+
+// TestRealtimeFanOutPermissions: enough WebSocket subscribers that the
+// fan-out splits them between goroutines, signed in as ann, as bob or
+// guests, while runs of documents (written in batches, so frames queue and
+// go out together) alternate who may read them: every socket gets exactly
+// the documents its caller may read, in order, though all share one
+// encoded frame per document.
+func TestRealtimeFanOutPermissions(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	const p = "fanperm"
+	key := newProjectWithKey(t, in, p, rtScopes...)
+	ctx := context.Background()
+	k, _ := as(ctx, key)
+	docsFixture(t, k, in.databases(), p, "notes", []string{`create("users")`}, true)
+	g, _ := guest(ctx, p, "")
+	users := map[string]string{}
+	for _, name := range []string{"ann", "bob"} {
+		e := name + "@example.com"
+		if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: e, Password: "password of " + e}); err != nil {
+			t.Fatal(err)
+		}
+		s := signIn(t, in, p, e, "password of "+e)
+		users[name] = s.GetSecret()
+		users[name+" id"] = s.GetSession().GetUserId()
+	}
+	const each = 50 // 150 sockets: at least two shares of the fan-out
+	type sub struct {
+		who string
+		s   *rtStream
+	}
+	var subs []sub
+	for _, who := range []string{"ann", "bob", "guest"} {
+		for range each {
+			subs = append(subs, sub{who, in.socket(t, users[who], "project="+p+"&channels=documents")})
+		}
+	}
+	for _, s := range subs {
+		s.s.untilLive(t)
+	}
+	// Document i may be read by ann (i%3 == 0), bob (1) or anyone (2).
+	const total, batch = 120, 40
+	want := map[string][]string{}
+	for b := range total / batch {
+		docs := make([]*cairnv1.DocumentInput, batch)
+		for j := range docs {
+			i := b*batch + j
+			id := fmt.Sprint("n", i)
+			var perm string
+			switch i % 3 {
+			case 0:
+				perm = `read("user:` + users["ann id"] + `")`
+				want["ann"] = append(want["ann"], id)
+			case 1:
+				perm = `read("user:` + users["bob id"] + `")`
+				want["bob"] = append(want["bob"], id)
+			default:
+				perm = `read("any")`
+				for _, who := range []string{"ann", "bob", "guest"} {
+					want[who] = append(want[who], id)
+				}
+			}
+			docs[j] = &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id}), Permissions: &cairnv1.Permissions{Values: []string{perm}}}
+		}
+		if _, err := in.databases().CreateDocuments(k, &cairnv1.CreateDocumentsRequest{ProjectId: p, DatabaseId: "main", CollectionId: "notes", Documents: docs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rest := map[string]*rtStream{}
+	for n, s := range subs {
+		var names []string
+		for _, id := range want[s.who] {
+			names = append(names, docName("notes", id, "create"))
+		}
+		got := s.s.events(t, len(names))
+		for i, e := range got {
+			if e.GetEvents()[0] != names[i] {
+				t.Fatalf("%s socket %d: event %d is %s, want %s", s.who, n, i, e.GetEvents()[0], names[i])
+			}
+		}
+		rest[fmt.Sprint(s.who, n)] = s.s
+	}
+	noMore(t, 300*time.Millisecond, rest)
+}

@@ -1,0 +1,318 @@
+package api
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A realtime WebSocket's writes bypass the WebSocket library: a server's
+// frames carry no mask, so an event's frame is encoded once and the same
+// bytes are written to every socket it goes to. coder/websocket still does
+// the handshake, the reads and the control frames (ping replies, close);
+// those reach the socket through the same writer, so frames never
+// interleave.
+
+// wsTextFrame returns payload as one final, unmasked WebSocket text frame.
+func wsTextFrame(payload []byte) []byte {
+	n := len(payload)
+	var b []byte
+	switch {
+	case n < 126:
+		b = make([]byte, 2, 2+n)
+		b[1] = byte(n)
+	case n <= 0xFFFF:
+		b = make([]byte, 4, 4+n)
+		b[1] = 126
+		binary.BigEndian.PutUint16(b[2:], uint16(n))
+	default:
+		b = make([]byte, 10, 10+n)
+		b[1] = 127
+		binary.BigEndian.PutUint64(b[2:], uint64(n))
+	}
+	b[0] = 0x81 // FIN, text
+	return append(b, payload...)
+}
+
+// errWSClosed is a write to a connection that ended.
+var errWSClosed = errors.New("websocket connection closed")
+
+// wsWriter writes one connection's frames in order. The fan-out queues a
+// frame with Send, which never blocks, and once it has queued what it had
+// (one event, or a run of them arriving together) calls Kick: with the
+// socket idle, Kick writes the whole queue in one non-blocking writev from
+// the fan-out's goroutine, so an idle subscriber costs one system call per
+// run of events and no goroutine switch. What the socket does not take
+// stays queued for a goroutine per connection, which writes everything
+// queued in one writev under one write deadline.
+type wsWriter struct {
+	nc      net.Conn
+	raw     syscall.RawConn // nil: the goroutine does every write
+	timeout time.Duration
+	// limit is how many frames Send may leave queued; past it the
+	// subscriber is too far behind.
+	limit int
+
+	mu      sync.Mutex
+	changed *sync.Cond // flushed, queue length or err changed
+	queue   [][]byte   // frames not written yet; the first from off on
+	off     int
+	spare   [][]byte
+	busy    bool // the goroutine owns the socket's writes
+	queued  uint64
+	flushed uint64
+	err     error
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+func newWSWriter(nc net.Conn, timeout time.Duration, limit int) *wsWriter {
+	w := &wsWriter{nc: nc, timeout: timeout, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w.changed = sync.NewCond(&w.mu)
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			w.raw = raw
+		}
+	}
+	go w.loop()
+	return w
+}
+
+// Send queues frame until the next Kick; false when the queue is full
+// (the frame is not queued). It never blocks. Frames after a failed write
+// are dropped: the connection is ending.
+func (w *wsWriter) Send(frame []byte) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return true
+	}
+	if len(w.queue) >= w.limit {
+		return false
+	}
+	w.queued++
+	w.queue = append(w.queue, frame)
+	return true
+}
+
+// Kick starts writing what Send queued, without blocking.
+func (w *wsWriter) Kick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.kick()
+}
+
+// Write queues frame, waiting while the queue is full, and starts writing
+// it; the error is the connection's.
+func (w *wsWriter) Write(frame []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.err == nil && len(w.queue) >= w.limit {
+		w.changed.Wait()
+	}
+	if w.err != nil {
+		return w.err
+	}
+	w.queued++
+	w.queue = append(w.queue, frame)
+	w.kick()
+	return nil
+}
+
+// Flush waits until everything queued is written.
+func (w *wsWriter) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.err == nil && w.flushed < w.queued {
+		w.changed.Wait()
+	}
+	if w.flushed < w.queued {
+		return w.err
+	}
+	return nil
+}
+
+// kick writes the queue now if the socket takes it, else hands the rest
+// to the goroutine (w.mu held).
+func (w *wsWriter) kick() {
+	if w.busy || len(w.queue) == 0 || w.err != nil {
+		return
+	}
+	if w.raw != nil {
+		w.tryWrite()
+		if len(w.queue) == 0 {
+			return
+		}
+	}
+	w.busy = true
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// tryWrite writes what the socket takes of the queue now, without
+// waiting, and drops the frames written from it (w.mu held).
+func (w *wsWriter) tryWrite() {
+	iov := w.queue[:min(len(w.queue), 1024)] // IOV_MAX
+	first := iov[0]
+	iov[0] = first[w.off:]
+	n := 0
+	_ = w.raw.Write(func(fd uintptr) bool {
+		for {
+			var m int
+			var err error
+			if len(iov) == 1 {
+				m, err = syscall.Write(int(fd), iov[0]) // writev would allocate
+			} else {
+				m, err = unix.Writev(int(fd), iov)
+			}
+			if m > 0 {
+				n += m
+			}
+			if err != syscall.EINTR {
+				// Done either way: what is left stays queued for the
+				// goroutine, whose blocking write waits for room or
+				// reports the error.
+				return true
+			}
+		}
+	})
+	iov[0] = first
+	// Drop the frames written whole; keep the offset into the next.
+	n += w.off
+	k := 0
+	for k < len(w.queue) && n >= len(w.queue[k]) {
+		n -= len(w.queue[k])
+		k++
+	}
+	w.off = n
+	w.flushed += uint64(k)
+	if k == len(w.queue) {
+		clear(w.queue)
+		w.queue, w.off = w.queue[:0], 0
+	} else if k > 0 {
+		rest := copy(w.queue, w.queue[k:])
+		clear(w.queue[rest:])
+		w.queue = w.queue[:rest]
+	}
+	if k > 0 {
+		w.changed.Broadcast()
+	}
+}
+
+func (w *wsWriter) loop() {
+	for {
+		select {
+		case <-w.wake:
+		case <-w.done:
+			return
+		}
+		for w.writeQueued() {
+		}
+	}
+}
+
+// writeQueued writes what is queued; false once nothing is, or the
+// connection failed.
+func (w *wsWriter) writeQueued() bool {
+	w.mu.Lock()
+	if len(w.queue) == 0 || w.err != nil {
+		w.busy = false
+		w.changed.Broadcast()
+		w.mu.Unlock()
+		return false
+	}
+	batch, off := w.queue, w.off
+	w.queue, w.off, w.spare = w.spare[:0], 0, nil
+	w.changed.Broadcast() // room in the queue
+	w.mu.Unlock()
+
+	// WriteTo consumes bufs' elements, which are batch's: cleared below.
+	bufs := net.Buffers(batch)
+	bufs[0] = bufs[0][off:]
+	err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+	if err == nil {
+		_, err = bufs.WriteTo(w.nc)
+	}
+	clear(batch)
+	w.mu.Lock()
+	w.spare = batch[:0]
+	w.flushed += uint64(len(batch))
+	if err != nil && w.err == nil {
+		w.err = fmt.Errorf("websocket write: %w", err)
+	}
+	w.changed.Broadcast()
+	w.mu.Unlock()
+	if err != nil {
+		// A write that timed out left a partial frame: nothing more may
+		// follow it.
+		_ = w.nc.Close()
+		return false
+	}
+	return true
+}
+
+// close stops the writer; queued frames are dropped.
+func (w *wsWriter) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = errWSClosed
+		close(w.done)
+	}
+	w.changed.Broadcast()
+}
+
+// wsTap hands coder/websocket a connection whose writes go through a
+// wsWriter, which the handler then uses for its own frames.
+type wsTap struct {
+	http.ResponseWriter
+	timeout time.Duration
+	limit   int
+	w       *wsWriter
+}
+
+func (t *wsTap) Unwrap() http.ResponseWriter { return t.ResponseWriter }
+
+func (t *wsTap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(t.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	t.w = newWSWriter(nc, t.timeout, t.limit)
+	c := &wsTapConn{Conn: nc, w: t.w}
+	return c, bufio.NewReadWriter(brw.Reader, bufio.NewWriter(c)), nil
+}
+
+// wsTapConn is the connection coder/websocket sees: it writes only control
+// frames (each flushed in one Write), which queue behind the data frames.
+type wsTapConn struct {
+	net.Conn
+	w *wsWriter
+}
+
+func (c *wsTapConn) Write(p []byte) (int, error) {
+	// Copied: the library reuses p.
+	if err := c.w.Write(slices.Clone(p)); err != nil {
+		return 0, err
+	}
+	if err := c.w.Flush(); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (c *wsTapConn) Close() error {
+	c.w.close()
+	return c.Conn.Close()
+}
