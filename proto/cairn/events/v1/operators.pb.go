@@ -506,12 +506,12 @@ var File_cairn_events_v1_operators_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_operators_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcairn/events/v1/operators.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x02\n" +
+	"\x1fcairn/events/v1/operators.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x02\n" +
 	"\bOperator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x12#\n" +
-	"\rpassword_hash\x18\x04 \x01(\tR\fpasswordHash\x12\x14\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12(\n" +
+	"\rpassword_hash\x18\x04 \x01(\tB\x03\x80\x01\x01R\fpasswordHash\x12\x14\n" +
 	"\x05admin\x18\x05 \x01(\bR\x05admin\x123\n" +
 	"\x05roles\x18\x06 \x03(\v2\x1d.cairn.events.v1.OperatorRoleR\x05roles\x12<\n" +
 	"\bsessions\x18\a \x03(\v2 .cairn.events.v1.OperatorSessionR\bsessions\x129\n" +
@@ -522,10 +522,10 @@ const file_cairn_events_v1_operators_proto_rawDesc = "" +
 	"\fOperatorRole\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
-	"\x04role\x18\x02 \x01(\tR\x04role\"\xb8\x01\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\"\xbd\x01\n" +
 	"\x0fOperatorSession\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
-	"\vsecret_hash\x18\x02 \x01(\fR\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12$\n" +
+	"\vsecret_hash\x18\x02 \x01(\fB\x03\x80\x01\x01R\n" +
 	"secretHash\x129\n" +
 	"\n" +
 	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
