@@ -14,6 +14,7 @@ import (
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/operator"
+	"github.com/cairn-dev/cairn/domain/password"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 	"github.com/cairn-dev/cairn/streams/eventlog"
@@ -57,6 +58,17 @@ func (h *operatorsHandler) rolesIn(field string, in []*cairnv1.OperatorRole) ([]
 	return out, nil
 }
 
+// operatorPolicy is the password policy of operator accounts: they reach
+// every project they hold a role on, so common passwords are refused.
+var operatorPolicy = password.Policy{RejectCommon: true}
+
+func (h *operatorsHandler) operatorPasswordHash(ctx context.Context, pw string) (string, error) {
+	if err := operatorPolicy.Check(pw); err != nil {
+		return "", err
+	}
+	return h.hasher.hash(ctx, pw)
+}
+
 // write runs cmd on account id and answers its state afterwards.
 func (h *operatorsHandler) write(ctx context.Context, id string, cmd operator.Command) (*eventsv1.Operator, error) {
 	meta, err := h.meta(ctx)
@@ -83,7 +95,7 @@ func (h *operatorsHandler) CreateOperator(ctx context.Context, req *cairnv1.Crea
 	if err != nil {
 		return nil, err
 	}
-	hash, err := h.hasher.hash(ctx, req.GetPassword())
+	hash, err := h.operatorPasswordHash(ctx, req.GetPassword())
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +137,7 @@ func (h *operatorsHandler) UpdateOperator(ctx context.Context, req *cairnv1.Upda
 		cmd.Roles = &roles
 	}
 	if req.Password != nil {
-		hash, err := h.hasher.hash(ctx, req.GetPassword())
+		hash, err := h.operatorPasswordHash(ctx, req.GetPassword())
 		if err != nil {
 			return nil, err
 		}

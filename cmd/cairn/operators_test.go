@@ -49,7 +49,8 @@ func projectIDs(ps []*cairnv1.Project) []string {
 // nothing of others, a viewer cannot write, a role change and a revocation
 // apply to the very next request, and the log names the account.
 func TestOperatorAccounts(t *testing.T) {
-	in := startInstance(t, t.TempDir())
+	dir := t.TempDir()
+	in := startInstance(t, dir)
 	ctx := context.Background()
 	admin, _ := as(ctx, testAdminKey)
 	for _, id := range []string{"alpha", "beta"} {
@@ -169,6 +170,7 @@ func TestOperatorAccounts(t *testing.T) {
 		}{
 			{&cairnv1.CreateOperatorRequest{Email: "not an email", Password: "operator password"}, "email"},
 			{&cairnv1.CreateOperatorRequest{Email: "x@example.com", Password: "short"}, "password"},
+			{&cairnv1.CreateOperatorRequest{Email: "x@example.com", Password: "password123"}, "password"},
 			{&cairnv1.CreateOperatorRequest{Email: "x@example.com", Password: "operator password", Roles: []*cairnv1.OperatorRole{{ProjectId: "alpha", Role: "god"}}}, "roles[0].role"},
 			{&cairnv1.CreateOperatorRequest{Email: "x@example.com", Password: "operator password", Roles: []*cairnv1.OperatorRole{{ProjectId: "nosuch", Role: "viewer"}}}, "roles"},
 			{&cairnv1.CreateOperatorRequest{Email: "x@example.com", Password: "operator password", Roles: []*cairnv1.OperatorRole{{ProjectId: "alpha", Role: "viewer"}, {ProjectId: "alpha", Role: "owner"}}}, "roles"},
@@ -200,6 +202,7 @@ func TestOperatorAccounts(t *testing.T) {
 		gone, _ := as(ctx, vtoken)
 		wantCode(t, getErr(in.projects().ListProjects(gone, &cairnv1.ListProjectsRequest{})), connect.CodeUnauthenticated)
 	})
+	var rootToken string
 	t.Run("an administrator account is an operator", func(t *testing.T) {
 		res, err := in.operators().CreateOperator(admin, &cairnv1.CreateOperatorRequest{Email: "root@example.com", Password: "operator password", Admin: true})
 		if err != nil {
@@ -209,13 +212,30 @@ func TestOperatorAccounts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		root, _ := as(ctx, s.GetSecret())
+		rootToken = s.GetSecret()
+		root, _ := as(ctx, rootToken)
 		if _, err := in.projects().CreateProject(root, &cairnv1.CreateProjectRequest{ProjectId: "gamma", Name: "g"}); err != nil {
 			t.Fatal(err)
 		}
 		evs, err := in.events().ListEvents(root, &cairnv1.ListEventsRequest{Subject: "projects.gamma.>"})
 		if err != nil || len(evs.GetEvents()) != 1 || evs.GetEvents()[0].GetEnvelope().GetActor().GetId() != res.GetOperator().GetId() {
 			t.Fatalf("gamma's creation by the administrator account: %v %v", evs, err)
+		}
+	})
+	t.Run("accounts survive a restart and rebuild equal", func(t *testing.T) {
+		in.stop()
+		n := openStopped(t, dir)
+		checkRebuild(t, n, "", "operator accounts")
+		n.close()
+		in = startInstance(t, dir)
+		root, _ := as(ctx, rootToken)
+		if cur, err := in.operators().GetCurrentOperator(root, &cairnv1.GetCurrentOperatorRequest{}); err != nil || !cur.GetAdmin() {
+			t.Fatalf("the administrator's session after a restart: %v %v", cur, err)
+		}
+		wantCode(t, getErr(in.projects().ListProjects(dev, &cairnv1.ListProjectsRequest{})), connect.CodeUnauthenticated)
+		o, err := in.operators().GetOperator(root, &cairnv1.GetOperatorRequest{OperatorId: devID})
+		if err != nil || len(o.GetOperator().GetRoles()) != 1 || o.GetOperator().GetRoles()[0].GetRole() != "viewer" {
+			t.Fatalf("the developer's roles after a restart: %v %v", o, err)
 		}
 	})
 }
