@@ -29,6 +29,7 @@ commands:
   replay       rebuild read models from the event streams (server stopped)
   projects     create | list | get | update | delete projects (operator)
   keys         create | list | get | delete project API keys
+  operators    create | list | get | roles | revoke | delete operator accounts (operator)
   events       list | tail a project's audit log
   sites        create | list | deploy | rollback static sites
   functions    create | list | deploy | run server-side functions
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return projectsCmd(ctx, rest, stdout, stderr, getenv)
 	case "keys":
 		return keysCmd(ctx, rest, stdout, stderr, getenv)
+	case "operators":
+		return operatorsCmd(ctx, rest, stdout, stderr, getenv)
 	case "events":
 		return eventsCmd(ctx, rest, stdout, stderr, getenv)
 	case "sites":

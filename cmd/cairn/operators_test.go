@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -242,3 +244,52 @@ func TestOperatorAccounts(t *testing.T) {
 
 // getErr drops a call's response.
 func getErr[T any](_ T, err error) error { return err }
+
+// TestOperatorsCLI: cairn operators create prints a generated initial
+// password that signs in; roles, revoke and delete take the email.
+func TestOperatorsCLI(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	admin, _ := as(ctx, testAdminKey)
+	if _, err := in.projects().CreateProject(admin, &cairnv1.CreateProjectRequest{ProjectId: "clip", Name: "clip"}); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, args, &out, io.Discard, func(k string) string {
+			return map[string]string{"CAIRN_URL": in.url, "CAIRN_ADMIN_KEY": testAdminKey}[k]
+		})
+		return out.String(), err
+	}
+	out, err := cli("operators", "create", "--email", "cli@example.com", "--role", "clip=developer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(out, "initial password (shown once; pass it on privately): ")
+	pw, _, _ := strings.Cut(rest, "\n")
+	if !ok || len(pw) < 16 || !strings.Contains(out, `"developer"`) {
+		t.Fatalf("operators create printed %q", out)
+	}
+	s, err := in.operators().CreateOperatorSession(ctx, &cairnv1.CreateOperatorSessionRequest{Email: "cli@example.com", Password: pw})
+	if err != nil {
+		t.Fatalf("sign in with the printed password: %v", err)
+	}
+	dev, _ := as(ctx, s.GetSecret())
+	if out, err := cli("operators", "roles", "--role", "clip=viewer", "cli@example.com"); err != nil || !strings.Contains(out, `"viewer"`) {
+		t.Fatalf("operators roles: %q %v", out, err)
+	}
+	wantCode(t, getErr(in.databases().CreateDatabase(dev, &cairnv1.CreateDatabaseRequest{ProjectId: "clip", DatabaseId: "d", Name: "d"})), connect.CodePermissionDenied)
+	if _, err := cli("operators", "roles", "--role", "clip=god", "cli@example.com"); err == nil || !strings.Contains(err.Error(), "role") {
+		t.Fatalf("operators roles with an unknown role: %v", err)
+	}
+	if _, err := cli("operators", "revoke", "cli@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, getErr(in.projects().ListProjects(dev, &cairnv1.ListProjectsRequest{})), connect.CodeUnauthenticated)
+	if _, err := cli("operators", "delete", "cli@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli("operators", "list"); err != nil || strings.Contains(out, "cli@example.com") {
+		t.Fatalf("operators list after delete: %q %v", out, err)
+	}
+}
