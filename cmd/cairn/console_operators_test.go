@@ -57,9 +57,19 @@ func TestConsoleOperators(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#create-operator input[name=name]`), "Dana Dev"),
 		chromedp.SendKeys(chromedp.CSS(`#create-operator input[name=password]`), "dana's password"),
 		chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#create-operator select[name=role-alpha]");
-			s.value = "developer"; s.dispatchEvent(new Event("change", {bubbles: true})); })()`),
+			s.value = "viewer"; s.dispatchEvent(new Event("change", {bubbles: true})); })()`),
 		chromedp.Click(chromedp.CSS(`#create-operator button[type=submit]`)))
-	if row := p.wait("account listed", text(`tr[data-operator="dev@example.com"]`)); !strings.Contains(row, "alpha: developer") || strings.Contains(row, "beta") {
+	if row := p.wait("account listed", text(`tr[data-operator="dev@example.com"]`)); !strings.Contains(row, "alpha: viewer") || strings.Contains(row, "beta") {
+		t.Errorf("the account's row: %q, want a viewer of alpha only", row)
+	}
+	// Its role raised to developer in the Roles dialog.
+	p.step("edit roles", chromedp.Click(chromedp.CSS(`tr[data-operator="dev@example.com"] .edit-roles`)))
+	p.wait("roles dialog", `document.querySelector("#edit-roles select[name=role-alpha]")?.value === "viewer" ? "yes" : ""`)
+	p.step("developer", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#edit-roles select[name=role-alpha]");
+			s.value = "developer"; s.dispatchEvent(new Event("change", {bubbles: true})); })()`),
+		chromedp.Click(chromedp.CSS(`#edit-roles button[type=submit]`)))
+	if row := p.wait("role changed", `(() => { const t = document.querySelector('tr[data-operator="dev@example.com"]')?.innerText ?? "";
+		return !document.querySelector("#edit-roles") && t.includes("alpha: developer") ? t : ""; })()`); strings.Contains(row, "beta") {
 		t.Errorf("the account's row: %q, want a developer of alpha only", row)
 	}
 	edgeShot(t, c, "1-operators")
