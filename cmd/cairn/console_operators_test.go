@@ -115,6 +115,13 @@ func TestConsoleOperators(t *testing.T) {
 		t.Errorf("the console's write is recorded as %v, want the developer's account", a)
 	}
 
+	// The console's audit log names the account.
+	p.step("audit", chromedp.Click(chromedp.CSS("#tab-audit")))
+	if rows := p.wait("audit rows", text("#events tbody")); !strings.Contains(rows, "operator dev@example.com") {
+		t.Errorf("the audit log shows %q, want the database's creation by operator dev@example.com", rows)
+	}
+	edgeShot(t, c, "4b-developer-audit")
+
 	// Another project, by its address: not found, as if it did not exist.
 	p.step("beta by URL", chromedp.Navigate(in.url+"/console/p/beta/databases"))
 	if msg := p.wait("refusal", text(".screen .error")); !strings.Contains(msg, "not_found") {
