@@ -216,6 +216,14 @@ func TestOperatorAccounts(t *testing.T) {
 		}
 		rootToken = s.GetSecret()
 		root, _ := as(ctx, rootToken)
+		// Metrics are the instance's: administrators see them, members not.
+		if res, body := in.httpDo(t, "GET", "/metrics", rootToken, nil, nil); res.StatusCode != 200 {
+			t.Errorf("/metrics for an administrator account: %d %s", res.StatusCode, body)
+		}
+		_, member := createOperator(t, in, "metrics@example.com", map[string]string{"alpha": "owner"})
+		if res, _ := in.httpDo(t, "GET", "/metrics", member, nil, nil); res.StatusCode != 401 {
+			t.Errorf("/metrics for an owner account: %d", res.StatusCode)
+		}
 		if _, err := in.projects().CreateProject(root, &cairnv1.CreateProjectRequest{ProjectId: "gamma", Name: "g"}); err != nil {
 			t.Fatal(err)
 		}
