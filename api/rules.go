@@ -28,7 +28,9 @@ type rule struct {
 	operator bool
 	// ...and for operator accounts holding at least this role on the
 	// project the request names (a request naming none answers for the
-	// caller: ListProjects lists the projects it has a role on).
+	// caller: ListProjects lists the projects it has a role on). On a
+	// scope rule, the role an operator account needs besides the scope:
+	// settings that open the project to others are the owner's.
 	member access.Role
 	// scope a project API key needs; the request's project_id must be the
 	// key's project.
@@ -169,7 +171,7 @@ var rules = map[string]rule{
 	cairnv1connect.UsersServiceDeleteUserSessionProcedure:                {scope: access.UsersWrite},
 	cairnv1connect.UsersServiceDeleteUserSessionsProcedure:               {scope: access.UsersWrite},
 	cairnv1connect.UsersServiceGetAuthSettingsProcedure:                  {scope: access.UsersRead},
-	cairnv1connect.UsersServiceUpdateAuthSettingsProcedure:               {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceUpdateAuthSettingsProcedure:               {scope: access.UsersWrite, member: access.Owner},
 	healthv1connect.HealthCheckProcedure:                                 {public: true},
 	healthv1connect.HealthListProcedure:                                  {public: true},
 	healthv1connect.HealthWatchProcedure:                                 {public: true},
@@ -488,6 +490,9 @@ func (g *guardedStream) Receive(msg any) error {
 			return err
 		}
 		if g.p.Kind == access.Member {
+			if role, _ := g.p.RoleIn(project); g.rule.member != "" && !role.AtLeast(g.rule.member) {
+				return domain.Errorf(domain.KindPermissionDenied, "role %s on project %q does not allow this (needs %s)", role, project, g.rule.member)
+			}
 			// Handlers see the account as a key with its role's scopes
 			// here (CanGrant); a stream's messages all name one project.
 			setPrincipal(g.ctx, g.p.In(project))

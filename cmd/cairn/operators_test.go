@@ -99,6 +99,12 @@ func TestOperatorAccounts(t *testing.T) {
 		wantCode(t, getErr(in.projects().DeleteProject(dev, &cairnv1.DeleteProjectRequest{ProjectId: "alpha"})), connect.CodePermissionDenied)
 		wantCode(t, getErr(in.projects().CreateProject(dev, &cairnv1.CreateProjectRequest{ProjectId: "gamma", Name: "g"})), connect.CodePermissionDenied)
 		wantCode(t, getErr(in.operators().ListOperators(dev, &cairnv1.ListOperatorsRequest{})), connect.CodePermissionDenied)
+		// Sign-in settings (allowed origins, OAuth providers) are the owner's.
+		wantCode(t, getErr(in.users().UpdateAuthSettings(dev, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "alpha",
+			Settings: &cairnv1.AuthSettings{AllowedOrigins: []string{"https://evil.example"}}})), connect.CodePermissionDenied)
+		if _, err := in.users().GetAuthSettings(dev, &cairnv1.GetAuthSettingsRequest{ProjectId: "alpha"}); err != nil {
+			t.Fatal(err)
+		}
 		// A function cannot carry a scope the role lacks either.
 		wantCode(t, getErr(in.functions().CreateFunction(dev, &cairnv1.CreateFunctionRequest{ProjectId: "alpha", FunctionId: "f", Name: "f",
 			Runtime: "wasm", Scopes: []string{"keys.write"}})), connect.CodePermissionDenied)
@@ -148,6 +154,10 @@ func TestOperatorAccounts(t *testing.T) {
 		wantCode(t, getErr(in.databases().CreateDatabase(dev, &cairnv1.CreateDatabaseRequest{ProjectId: "alpha", DatabaseId: "db2", Name: "db2"})), connect.CodePermissionDenied)
 		if _, err := in.keys().CreateKey(dev, &cairnv1.CreateKeyRequest{ProjectId: "beta", Name: "k", Scopes: &cairnv1.Scopes{Scopes: []string{"users.read"}}}); err != nil {
 			t.Fatalf("owner of beta creates a key: %v", err)
+		}
+		if _, err := in.users().UpdateAuthSettings(dev, &cairnv1.UpdateAuthSettingsRequest{ProjectId: "beta",
+			Settings: &cairnv1.AuthSettings{AllowedOrigins: []string{"https://app.example"}}}); err != nil {
+			t.Fatalf("owner of beta changes its sign-in settings: %v", err)
 		}
 		if res, body := in.httpDo(t, "GET", "/v1/projects/beta/export", devToken, nil, map[string]string{"Cairn-Passphrase": "a long passphrase"}); res.StatusCode != 200 {
 			t.Errorf("export by the owner: %d %s", res.StatusCode, body)
