@@ -72,6 +72,13 @@ func (s *Store) directGet(ctx context.Context, stream string, req map[string]any
 	if err != nil {
 		return StoredMsg{}, err
 	}
+	if s.nc.ConnectedClusterName() != "" {
+		// In a cluster a direct get may be answered by a follower that has
+		// not applied the latest writes yet, and the write path decides on
+		// what it reads (an upload's offset, an aggregate's state): there
+		// the stream's leader answers. A single server is always current.
+		return s.leaderGet(ctx, stream, body)
+	}
 	reply, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream, body)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
@@ -487,4 +494,69 @@ func projectOfSubject(subject string) (string, bool) {
 		return "", false
 	}
 	return strings.Clone(id), true
+}
+
+// leaderGet is directGet answered by the stream's leader through the
+// JetStream API (STREAM.MSG.GET), whose reply carries the message in JSON.
+func (s *Store) leaderGet(ctx context.Context, stream string, body []byte) (StoredMsg, error) {
+	reply, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return StoredMsg{}, ErrNoStream
+		}
+		return StoredMsg{}, err
+	}
+	var res struct {
+		Message *struct {
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Header  []byte    `json:"hdrs"`
+			Data    []byte    `json:"data"`
+			Time    time.Time `json:"time"`
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(reply.Data, &res); err != nil {
+		return StoredMsg{}, fmt.Errorf("msg get: decode reply: %w", err)
+	}
+	switch {
+	case res.Error != nil && res.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return StoredMsg{}, ErrNotFound
+	case res.Error != nil && res.Error.ErrorCode == jetstream.JSErrCodeStreamNotFound:
+		return StoredMsg{}, ErrNoStream
+	case res.Error != nil:
+		return StoredMsg{}, fmt.Errorf("msg get: %w", res.Error)
+	case res.Message == nil:
+		return StoredMsg{}, errors.New("msg get: reply without a message")
+	}
+	m := res.Message
+	h, err := parseHeaderBlock(m.Header)
+	if err != nil {
+		return StoredMsg{}, fmt.Errorf("msg get: seq %d: %w", m.Seq, err)
+	}
+	return StoredMsg{Seq: m.Seq, Subject: m.Subject, Data: m.Data, Header: h, Time: m.Time}, nil
+}
+
+// parseHeaderBlock reads a NATS header block ("NATS/1.0\r\nKey: value\r\n…")
+// keeping keys as written, as nats.go does for delivered messages.
+func parseHeaderBlock(b []byte) (nats.Header, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\r\n"), "\r\n")
+	if !strings.HasPrefix(lines[0], "NATS/1.0") {
+		return nil, fmt.Errorf("header block starts with %q", lines[0])
+	}
+	h := nats.Header{}
+	for _, l := range lines[1:] {
+		if l == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			return nil, fmt.Errorf("header line %q has no colon", l)
+		}
+		h[k] = append(h[k], strings.TrimSpace(v))
+	}
+	return h, nil
 }

@@ -139,7 +139,7 @@ func markdownAnchors(t *testing.T, path string) map[string]bool {
 // --no-scopes (a key without scopes used to be made silently).
 func TestCLIHelpVersionAndScopes(t *testing.T) {
 	env := func(string) string { return "" }
-	for _, args := range [][]string{{"-h"}, {"--help"}, {"keys", "create", "-h"}, {"projects", "list", "--help"}} {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"keys", "create", "-h"}, {"projects", "list", "--help"}, {"plan", "-h"}, {"apply", "P", "--help"}} {
 		err := run(context.Background(), args, io.Discard, io.Discard, env)
 		if code := exitCode(err, args); code != 0 {
 			t.Errorf("cairn %v: exit %d (%v)", args, code, err)

@@ -4,6 +4,7 @@
 //	cairn replay --project ID    rebuild read models from the streams (server stopped)
 //	cairn projects|keys|events   manage a running server through its Connect API
 //	cairn sites|functions        deploy static sites and server-side functions
+//	cairn pull|plan|apply        a project as code: its file (cairn.json)
 //	cairn bench                  measure write, replay and project-count figures
 //
 // It owns flags, environment and wiring; nothing below cmd reads either.
@@ -33,6 +34,9 @@ commands:
   events       list | tail a project's audit log
   sites        create | list | deploy | rollback static sites
   functions    create | list | deploy | run server-side functions
+  pull         write a project's file (cairn.json) from a live project
+  plan         show what apply would change to make a project match its file
+  apply        make a project match its file (--create-project: a template)
   bench        measure write, replay and project-count figures
   version      print the version
 
@@ -53,11 +57,22 @@ func main() {
 	os.Exit(exitCode(err, os.Args[1:]))
 }
 
-// exitCode is 0 for success and for help someone asked for (-h), 1
-// otherwise (help printed because the command was incomplete is a failure).
+// exitCoder is an error that chooses the process's exit status.
+type exitCoder interface {
+	error
+	ExitCode() int
+}
+
+// exitCode is 0 for success and for help someone asked for (-h), the
+// error's own code when it has one, 1 otherwise (help printed because the
+// command was incomplete is a failure).
 func exitCode(err error, args []string) int {
 	if err == nil {
 		return 0
+	}
+	// A command with an exit status of its own (plan --exit-code).
+	if ec, ok := errors.AsType[exitCoder](err); ok {
+		return ec.ExitCode()
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		for _, a := range args {
@@ -94,6 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return sitesCmd(ctx, rest, stdout, stderr, getenv)
 	case "functions":
 		return functionsCmd(ctx, rest, stdout, stderr, getenv)
+	case "pull", "plan", "apply":
+		return templatesCmd(ctx, cmd, rest, stdout, stderr, getenv)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":

@@ -53,8 +53,11 @@ func TestShutdownWithNATSGone(t *testing.T) {
 	for range 8 {
 		go func() {
 			for loadCtx.Err() == nil {
+				// A context per call: a CallInfo records the response's
+				// headers, so sharing one between goroutines is a data race.
+				ctx, _ := as(loadCtx, testAdminKey)
 				name := "n" + strconv.FormatInt(time.Now().UnixNano(), 10)
-				_, _ = c.keys().UpdateKey(op, &cairnv1.UpdateKeyRequest{ProjectId: "gone", KeyId: k.GetKey().GetId(), Name: &name})
+				_, _ = c.keys().UpdateKey(ctx, &cairnv1.UpdateKeyRequest{ProjectId: "gone", KeyId: k.GetKey().GetId(), Name: &name})
 			}
 		}()
 	}

@@ -1,5 +1,7 @@
 // The audit log: the project's events (EventsService.ListEvents), filtered
-// by subject, each opened whole.
+// by subject, each opened whole, with the history of its resource: every
+// version from the log and its state at any sequence (events carry the
+// resource's full state, so the log alone answers "what was it at N").
 import { useEffect, useState } from "preact/hooks";
 import type { EventJson } from "@cairn/gen/events_pb.js";
 import { api, when } from "../api.js";
@@ -92,8 +94,82 @@ export function Audit({ project, subject: initial }: { project: string; subject:
             {open.envelope?.correlationId ? <><dt>Correlation</dt><dd><code>{open.envelope.correlationId}</code></dd></> : null}
           </dl>
           <pre id="event-json" class="json">{JSON.stringify(payload(open)[1], readable, 2)}</pre>
+          <History project={project} event={open} />
         </Modal>
       ) : null}
     </>
+  );
+}
+
+/** The resource an event is about: its subject without the verb. */
+function resourceOf(subject: string): string {
+  const i = subject.lastIndexOf(".");
+  return i > 0 ? subject.slice(0, i) : subject;
+}
+
+/** Top-level fields whose value differs between two states. */
+function changed(a: unknown, b: unknown): string[] {
+  const x = (a ?? {}) as Record<string, unknown>;
+  const y = (b ?? {}) as Record<string, unknown>;
+  const keys = new Set([...Object.keys(x), ...Object.keys(y)]);
+  return [...keys].filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k])).sort();
+}
+
+/** Time travel: the resource's versions, and its state at a chosen sequence. */
+function History({ project, event }: { project: string; event: EventJson }) {
+  const resource = resourceOf(event.subject ?? "");
+  const [versions, setVersions] = useState<EventJson[] | null>(null);
+  const [at, setAt] = useState(String(event.seq ?? ""));
+  const act = useAction();
+  useEffect(() => {
+    setVersions(null);
+    setAt(String(event.seq ?? ""));
+    void act.run(async () => {
+      const out: EventJson[] = [];
+      let token = "";
+      do {
+        const r = await api.events.listEvents({ projectId: project, subject: resource + ".*", pageSize: 1000, pageToken: token });
+        out.push(...(r.events ?? []));
+        token = r.nextPageToken ?? "";
+      } while (token && out.length < 10_000);
+      setVersions(out);
+    });
+  }, [project, resource, event.seq]);
+  const n = Number(at);
+  const upTo = versions ? versions.filter((v) => Number(v.seq) <= n) : [];
+  const cur = upTo[upTo.length - 1];
+  const prev = upTo[upTo.length - 2];
+  const [type, state] = cur ? payload(cur) : ["", undefined];
+  const deleted = /Deleted$|Removed$/.test(type);
+  return (
+    <section id="history">
+      <h3>History of <code>{resource}</code></h3>
+      <ErrorBox error={act.error} />
+      <Loading loading={act.busy && !versions} />
+      {versions ? (
+        <>
+          <table id="versions">
+            <thead><tr><th>Seq</th><th>Time</th><th>Event</th><th>Actor</th></tr></thead>
+            <tbody>{versions.map((v) => (
+              <tr key={v.seq} data-seq={v.seq} class={String(v.seq) === at ? "clickable selected" : "clickable"} onClick={() => setAt(String(v.seq))}>
+                <td class="num">{v.seq}</td><td class="muted">{when(v.time)}</td><td>{payload(v)[0]}</td><td>{actor(v)}</td>
+              </tr>
+            ))}</tbody>
+          </table>
+          <form class="inline" id="state-at" onSubmit={(e) => e.preventDefault()}>
+            <label>State at sequence <input name="seq" type="number" min="1" value={at} onInput={(e) => setAt(e.currentTarget.value)} /></label>
+          </form>
+          {!cur ? <p id="state-at-result" class="muted">Did not exist yet at sequence {at}.</p> : (
+            <>
+              <p id="state-at-result">
+                {deleted ? <>Deleted at sequence {cur.seq}; its last state:</> : <>As of sequence {cur.seq} ({payload(cur)[0]}, {when(cur.time)}):</>}
+                {prev ? <span class="muted"> changed since {prev.seq}: {changed(payload(prev)[1], state).join(", ") || "nothing"}</span> : null}
+              </p>
+              <pre id="state-json" class="json">{JSON.stringify(state, readable, 2)}</pre>
+            </>
+          )}
+        </>
+      ) : null}
+    </section>
   );
 }

@@ -1,0 +1,106 @@
+// Command pbcompare runs one document workload against Cairn and against
+// PocketBase on this machine, in the same run, and prints both figures and
+// their ratio: the measurements issue 19 asks for (create, get by id, a
+// filtered list sorted by a field no index covers and then one that does,
+// memory after many documents). Both servers run as child processes with
+// their defaults and are driven over HTTP/1.1 keep-alive with JSON, as a
+// browser or a server-side client would.
+//
+// It is its own module so that PocketBase (and SQLite) never enter Cairn's
+// dependencies: run it with `cd tools/pbcompare && go run . [flags]`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pocketbase/pocketbase"
+)
+
+type config struct {
+	docs, rssDocs, clients, tags int
+	duration                     time.Duration
+	only                         string
+	cairnArgs                    string
+	keep                         bool
+}
+
+func main() {
+	// Re-executed as the PocketBase server (a plain pocketbase.New(), as
+	// Go users embed it).
+	if len(os.Args) > 1 && os.Args[1] == "pocketbase" {
+		os.Args = append(os.Args[:1], os.Args[2:]...)
+		if err := pocketbase.New().Start(); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	var c config
+	flag.IntVar(&c.docs, "docs", 20_000, "documents created before the read loads")
+	flag.IntVar(&c.rssDocs, "rss-docs", 60_000, "documents in the collection when memory is read (more are created after the read loads); 0 skips it")
+	flag.IntVar(&c.clients, "clients", 64, "concurrent HTTP/1.1 keep-alive clients")
+	flag.IntVar(&c.tags, "tags", 10, "distinct tag values: a filtered list matches docs/tags documents")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each read load")
+	flag.StringVar(&c.only, "only", "", "run only 'cairn' or 'pocketbase'")
+	flag.StringVar(&c.cairnArgs, "cairn-args", "", "extra flags for cairn serve, space-separated")
+	flag.BoolVar(&c.keep, "keep", false, "keep the servers' data directories")
+	flag.Parse()
+	if err := run(context.Background(), c); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, c config) error {
+	work, err := os.MkdirTemp("", "pbcompare-")
+	if err != nil {
+		return err
+	}
+	if !c.keep {
+		defer os.RemoveAll(work)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	cairnBin := filepath.Join(work, "cairn-server")
+	log.Printf("building cairn from %s", root)
+	build := exec.CommandContext(ctx, "go", "build", "-o", cairnBin, "./cmd/cairn")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build cairn: %w", err)
+	}
+	var results []*result
+	for _, t := range []target{newCairn(cairnBin, work, c), newPocketBase(self, work)} {
+		if c.only != "" && c.only != t.name() {
+			continue
+		}
+		r, err := measure(ctx, t, c)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name(), err)
+		}
+		results = append(results, r)
+	}
+	printResults(os.Stdout, c, results)
+	return nil
+}
+
+// repoRoot is the Cairn checkout this tool lives in.
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	// tools/pbcompare/go.mod → the repository's root.
+	return filepath.Dir(filepath.Dir(filepath.Dir(strings.TrimSpace(string(out))))), nil
+}
