@@ -322,7 +322,7 @@ func (r jsResult) wantRefused(t *testing.T, what string, status int, code string
 }
 
 // requireChromium skips without Chromium, except in CI.
-func requireChromium(t *testing.T) {
+func requireChromium(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
@@ -335,7 +335,7 @@ func requireChromium(t *testing.T) {
 // edgeBrowser starts headless Chromium (the flags of sites_browser_test.go,
 // a fresh profile) and returns a tab's context; the browser ends with the
 // test, and within limit at the latest.
-func edgeBrowser(t *testing.T, limit time.Duration) context.Context {
+func edgeBrowser(t testing.TB, limit time.Duration) context.Context {
 	t.Helper()
 	base, cancelBase := context.WithTimeout(context.Background(), limit)
 	actx, cancelAlloc := chromedp.NewExecAllocator(base,
@@ -435,7 +435,7 @@ func cookieNamed(cs []*network.Cookie, name string) []*network.Cookie {
 }
 
 // edgeInstance starts a server and returns it with its port.
-func edgeInstance(t *testing.T) (*instance, string) {
+func edgeInstance(t testing.TB) (*instance, string) {
 	t.Helper()
 	in := startInstance(t, t.TempDir())
 	u, err := url.Parse(in.url)

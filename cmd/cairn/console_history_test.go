@@ -95,3 +95,66 @@ func TestConsoleRealtimeAndHistory(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#history").scrollIntoView()`))
 	edgeShot(t, p.c, "3-history")
 }
+
+// TestConsoleAuth: users (create, block), teams (create) and settings (an
+// allowed origin; an SMTP password kept when the field is left empty)
+// edited in the console, checked through the API.
+func TestConsoleAuth(t *testing.T) {
+	requireChromium(t)
+	in, _ := edgeInstance(t)
+	op, _ := as(context.Background(), testAdminKey)
+	if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: "demo", Name: "Demo"}); err != nil {
+		t.Fatal(err)
+	}
+	browser := edgeBrowser(t, 120*time.Second)
+	c, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	defer cancel()
+	if err := chromedp.Do(c); err != nil {
+		t.Fatal(err)
+	}
+	p := &consoleTab{t: t, c: c}
+	p.watch()
+	defer p.check()
+
+	p.signIn(in.url, "/p/demo/auth")
+	p.step("create user", consoleSetText(`#user-create input[name=email]`, "ada@example.com"), consoleSetText(`#user-create input[name=name]`, "Ada"),
+		consoleSetText(`#user-create input[name=password]`, "a long enough password"), chromedp.Click(chromedp.CSS(`#user-create button[type=submit]`)))
+	p.wait("user listed", `document.querySelector("#users tbody")?.innerText.includes("ada@example.com") ? "yes" : ""`)
+	p.step("block", chromedp.Click(chromedp.CSS(`#users tbody tr:first-child button.block`)))
+	p.wait("blocked", `document.querySelector("#users tbody")?.innerText.includes("blocked") ? "yes" : ""`)
+	users, err := in.users().ListUsers(op, &cairnv1.ListUsersRequest{ProjectId: "demo"})
+	if err != nil || len(users.GetUsers()) != 1 || !users.GetUsers()[0].GetBlocked() || users.GetUsers()[0].GetName() != "Ada" {
+		t.Errorf("users after the console: %v %v", users.GetUsers(), err)
+	}
+	edgeShot(t, p.c, "1-users")
+
+	p.step("teams", chromedp.Click(chromedp.CSS("#auth-teams")), consoleSetText(`#team-create input[name=name]`, "Editors"),
+		chromedp.Click(chromedp.CSS(`#team-create button[type=submit]`)))
+	p.wait("team listed", `document.querySelector("#teams tbody")?.innerText.includes("Editors") ? "yes" : ""`)
+
+	p.step("settings", chromedp.Click(chromedp.CSS("#auth-settings")))
+	p.wait("settings form", `document.querySelector("form#auth-settings") ? "yes" : ""`)
+	p.step("edit settings", consoleSetText(`textarea[name=allowedOrigins]`, "https://app.example.com\n"),
+		chromedp.Click(chromedp.CSS(`input[name=smtpOn]`)))
+	p.step("smtp", consoleSetText(`input[name=smtpHost]`, "smtp.example.com"), consoleSetText(`input[name=smtpPassword]`, "smtp secret"),
+		consoleSetText(`input[name=smtpSenderEmail]`, "noreply@example.com"), chromedp.Click(chromedp.CSS(`form#auth-settings button[type=submit]`)))
+	p.wait("saved", `document.querySelector("#settings-saved") ? "yes" : ""`)
+	s, err := in.users().GetAuthSettings(op, &cairnv1.GetAuthSettingsRequest{ProjectId: "demo"})
+	if err != nil || len(s.GetSettings().GetAllowedOrigins()) != 1 || s.GetSettings().GetAllowedOrigins()[0] != "https://app.example.com" ||
+		s.GetSettings().GetSmtp().GetHost() != "smtp.example.com" || !s.GetSettings().GetSmtp().GetPasswordSet() {
+		t.Fatalf("settings after the console: %v %v", s, err)
+	}
+	// Saved again with the password field empty: the stored one stays.
+	p.step("save again", consoleSetText(`input[name=smtpSenderName]`, "Demo"), chromedp.Click(chromedp.CSS(`form#auth-settings button[type=submit]`)))
+	p.wait("saved again", `document.querySelector("#settings-saved") ? "yes" : ""`)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		s, err = in.users().GetAuthSettings(op, &cairnv1.GetAuthSettingsRequest{ProjectId: "demo"})
+		if err == nil && s.GetSettings().GetSmtp().GetSenderName() == "Demo" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || s.GetSettings().GetSmtp().GetSenderName() != "Demo" || !s.GetSettings().GetSmtp().GetPasswordSet() {
+		t.Errorf("settings saved again: %v %v", s, err)
+	}
+	edgeShot(t, p.c, "2-settings")
+}

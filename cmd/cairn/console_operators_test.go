@@ -122,6 +122,19 @@ func TestConsoleOperators(t *testing.T) {
 	}
 	edgeShot(t, c, "4b-developer-audit")
 
+	// Auth: a developer manages users, but the sign-in settings are the owner's.
+	p.step("auth", chromedp.Click(chromedp.CSS("#tab-auth")))
+	p.wait("users", `document.querySelector("#user-create") ? "yes" : ""`)
+	if !isVisible("#user-create") {
+		t.Error("a developer is not offered creating users")
+	}
+	p.step("auth settings", chromedp.Click(chromedp.CSS("button#auth-settings")))
+	p.wait("settings", `document.querySelector("form#auth-settings button[type=submit]") ? "yes" : ""`)
+	if isVisible("form#auth-settings button[type=submit]") {
+		t.Error("a developer is offered saving the sign-in settings (the owner's)")
+	}
+	edgeShot(t, c, "4c-developer-auth-settings")
+
 	// Another project, by its address: not found, as if it did not exist.
 	p.step("beta by URL", chromedp.Navigate(in.url+"/console/p/beta/databases"))
 	if msg := p.wait("refusal", text(".screen .error")); !strings.Contains(msg, "not_found") {

@@ -11,6 +11,8 @@ import type { StorageService } from "@cairn/gen/storage_pb.js";
 import type { SitesService } from "@cairn/gen/sites_pb.js";
 import type { FunctionsService } from "@cairn/gen/functions_pb.js";
 import type { OperatorsService } from "@cairn/gen/operators_pb.js";
+import type { UsersService } from "@cairn/gen/users_pb.js";
+import type { TeamsService } from "@cairn/gen/teams_pb.js";
 
 const keyName = "cairn.console.operatorKey";
 
@@ -73,6 +75,8 @@ export const api = {
   sites: svc<typeof SitesService>("SitesService"),
   functions: svc<typeof FunctionsService>("FunctionsService"),
   operators: svc<typeof OperatorsService>("OperatorsService"),
+  users: svc<typeof UsersService>("UsersService"),
+  teams: svc<typeof TeamsService>("TeamsService"),
 };
 
 /** Who is signed in: the operator key (admin, no account) or an account. */

@@ -13,6 +13,7 @@ import { Functions } from "./screens/functions.js";
 import { Audit } from "./screens/audit.js";
 import { Operators } from "./screens/operators.js";
 import { Realtime } from "./screens/realtime.js";
+import { Auth } from "./screens/auth.js";
 
 function SignIn({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: string }) {
   const [email, setEmail] = useState("");
@@ -76,7 +77,7 @@ function SignIn({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: 
 }
 
 const sections: [string, string][] = [
-  ["keys", "API keys"], ["databases", "Databases"], ["storage", "Storage"],
+  ["keys", "API keys"], ["auth", "Auth"], ["databases", "Databases"], ["storage", "Storage"],
   ["sites", "Sites"], ["functions", "Functions"], ["realtime", "Realtime"], ["audit", "Audit log"],
 ];
 
@@ -91,6 +92,7 @@ function ProjectScreen({ project, rest }: { project: string; rest: string[] }) {
     case "storage": body = rest[1] ? <BucketView project={project} bucket={rest[1]} /> : <Storage project={project} />; break;
     case "sites": body = <Sites project={project} />; break;
     case "functions": body = <Functions project={project} />; break;
+    case "auth": body = <Auth project={project} />; break;
     case "realtime": body = <Realtime project={project} />; break;
     case "audit": body = <Audit project={project} subject={new URLSearchParams(location.search).get("subject") ?? ""} />; break;
     default: body = <p>No such screen.</p>;
