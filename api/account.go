@@ -69,12 +69,12 @@ func (c authConfig) enabled(method string) error {
 // gate is the start of every sign-in and sign-up: the rate limits (byIP
 // on the caller's address, byID on id), then the project's settings, with
 // method turned on ("" for none to check).
-func (h *accountHandler) gate(ctx context.Context, method string, byIP, byID *ratelimit.Limiter, id string) (authConfig, error) {
+func (s *Server) gate(ctx context.Context, method string, byIP, byID *ratelimit.Limiter, id string) (authConfig, error) {
 	project := principal(ctx).Project
-	if err := h.limit(ctx, project, byIP, byID, id); err != nil {
+	if err := s.limit(ctx, project, byIP, byID, id); err != nil {
 		return authConfig{}, err
 	}
-	cfg, err := h.authConfig(project)
+	cfg, err := s.authConfig(project)
 	if err != nil {
 		return authConfig{}, err
 	}

@@ -29,6 +29,9 @@ type edgeInfo struct {
 	// origin is the request's Origin when it is another origin than the
 	// host's own; "" for same-origin requests and non-browser clients.
 	origin string
+	// self is the request's Origin when it is the host's own (a site's
+	// page calling its own API): passkeys are bound to it.
+	self string
 	// badOrigin is an Origin header that is no http(s) origin ("null",
 	// file://, garbage): such a request is refused.
 	badOrigin string
@@ -103,6 +106,8 @@ func (s *Server) serveEdgeAPI(w http.ResponseWriter, r *http.Request, pinned str
 			e.badOrigin = o
 		case !sameHost(n, r.Host):
 			e.origin = n
+		default:
+			e.self = n
 		}
 	}
 	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), edgeKey{}, e)))

@@ -129,7 +129,7 @@ func executionOut(e *eventsv1.Execution) *cairnv1.Execution {
 	return &cairnv1.Execution{Id: e.GetId(), FunctionId: e.GetFunctionId(), DeploymentId: e.GetDeploymentId(), Trigger: e.GetTrigger(),
 		Status: executionStatusOut[e.GetStatus()], RequestMethod: e.GetRequestMethod(), RequestPath: e.GetRequestPath(),
 		ResponseStatus: e.GetResponseStatus(), ResponseHeaders: e.GetResponseHeaders(), ResponseBody: e.GetResponseBody(),
-		Logs: e.GetLogs(), Errors: e.GetErrors(), DurationMs: e.GetDurationMs(), CreatedAt: e.GetCreatedAt(), UpdatedAt: e.GetUpdatedAt()}
+		Logs: e.GetLogs(), Errors: e.GetErrors(), DurationMs: e.GetDurationMs(), CpuTimeUs: e.GetCpuTimeUs(), CreatedAt: e.GetCreatedAt(), UpdatedAt: e.GetUpdatedAt()}
 }
 
 // functionWithQueue is functionOut with the function's queue depth.
@@ -303,13 +303,11 @@ func (h *functionsHandler) DeleteFunction(ctx context.Context, req *cairnv1.Dele
 	}
 	// The deployments' code goes with the function (best effort: the
 	// records are gone either way).
-	if obs, err := h.store.ObjectStore(ctx, project); err == nil {
-		for _, d := range deployments {
-			if err := obs.Delete(ctx, d.GetObject()); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-				h.logger.WarnContext(ctx, "deleting a deleted function's code", "project", project, "object", d.GetObject(), "err", err)
-			}
-		}
+	objects := make([]string, 0, len(deployments))
+	for _, d := range deployments {
+		objects = append(objects, d.GetObject())
 	}
+	h.deleteCode(ctx, project, objects)
 	return &cairnv1.DeleteFunctionResponse{}, nil
 }
 
@@ -445,9 +443,7 @@ func (h *functionsHandler) DeleteFunctionDeployment(ctx context.Context, req *ca
 		return nil, err
 	}
 	setSeq(ctx, res.Seq)
-	if obs, err := h.store.ObjectStore(ctx, req.GetProjectId()); err == nil {
-		_ = obs.Delete(ctx, d.GetObject())
-	}
+	h.deleteCode(ctx, req.GetProjectId(), []string{d.GetObject()})
 	return &cairnv1.DeleteFunctionDeploymentResponse{}, nil
 }
 
@@ -605,6 +601,7 @@ func (s *Server) runExecution(ctx context.Context, meta eventlog.Meta, x execReq
 	done := proto.CloneOf(e)
 	done.DurationMs = time.Since(start).Milliseconds()
 	done.Logs, done.Errors = out.Logs, out.Errors
+	done.CpuTimeUs = out.CPUTime.Microseconds()
 	if runErr != nil {
 		done.Status = function.StatusFailed
 		done.Errors = strings.TrimSpace(done.Errors + "\n" + runErr.Error())
@@ -794,4 +791,43 @@ func (h *functionsHandler) ListExecutions(ctx context.Context, req *cairnv1.List
 		res.Executions = append(res.Executions, executionOut(e))
 	}
 	return res, nil
+}
+
+// deleteCode deletes deleted deployments' code objects (best effort: the
+// records are gone either way). While an export holds the project's
+// objects, it waits in the background until the hold ends (a restart
+// meanwhile leaves the objects behind).
+func (s *Server) deleteCode(ctx context.Context, project string, objects []string) {
+	if len(objects) == 0 {
+		return
+	}
+	del := func(ctx context.Context) {
+		obs, err := s.store.ObjectStore(ctx, project)
+		if err != nil {
+			return
+		}
+		for _, o := range objects {
+			if err := obs.Delete(ctx, o); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+				s.logger.WarnContext(ctx, "deleting a deleted deployment's code", "project", project, "object", o, "err", err)
+			}
+		}
+	}
+	if held, err := s.store.ObjectsHeld(ctx, project, s.now()); err != nil || !held {
+		del(ctx)
+		return
+	}
+	go func() {
+		ctx := context.WithoutCancel(ctx)
+		for {
+			select {
+			case <-s.stopping:
+				return
+			case <-time.After(10 * time.Second):
+			}
+			if held, err := s.store.ObjectsHeld(ctx, project, s.now()); err == nil && !held {
+				del(ctx)
+				return
+			}
+		}
+	}()
 }

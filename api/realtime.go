@@ -341,6 +341,12 @@ func userOf(env *eventsv1.Envelope) *eventsv1.User {
 		return p.SessionUpdated.GetUser()
 	case *eventsv1.Envelope_SessionsDeleted:
 		return p.SessionsDeleted.GetUser()
+	case *eventsv1.Envelope_PasskeyRegistered:
+		return p.PasskeyRegistered.GetUser()
+	case *eventsv1.Envelope_PasskeyRemoved:
+		return p.PasskeyRemoved.GetUser()
+	case *eventsv1.Envelope_PasskeyUsed:
+		return p.PasskeyUsed.GetUser()
 	}
 	return nil
 }
@@ -405,6 +411,20 @@ func closing(err error) *cairnv1.SubscribeResponse {
 	return &cairnv1.SubscribeResponse{Message: &cairnv1.SubscribeResponse_Closing{Closing: &cairnv1.Closing{Reason: err.Error()}}}
 }
 
+// run is Subscriber.Run, metered: the subscription's open time and every
+// event it sends count as the project's realtime usage.
+func (c *rtClient) run(ctx context.Context, send func(realtime.Delivery) error) error {
+	conn := c.s.meter.Open(c.project)
+	defer conn.Close()
+	return c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error {
+		err := send(d)
+		if err == nil && d.Event != nil {
+			c.s.meter.Delivered(c.project)
+		}
+		return err
+	})
+}
+
 // subscribe opens a subscription for p.
 func (s *Server) subscribe(project string, p access.Principal, req *cairnv1.SubscribeRequest) (*rtClient, error) {
 	v, err := newView(p, req, s.hub.Limits().MaxChannels)
@@ -443,7 +463,7 @@ func (h *realtimeHandler) Subscribe(ctx context.Context, req *cairnv1.SubscribeR
 		c.sub.Close(nil)
 		return err
 	}
-	err = c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error { return stream.Send(c.response(d)) })
+	err = c.run(ctx, func(d realtime.Delivery) error { return stream.Send(c.response(d)) })
 	if cause := c.sub.Err(); cause != nil {
 		// Cut off (the Send it interrupted failed for that reason), not
 		// a client that left.

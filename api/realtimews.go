@@ -132,7 +132,7 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		return conn.Write(wctx, websocket.MessageText, b)
 	}
 	go s.readRealtime(ioCtx, conn, c, project, write)
-	err = c.sub.Run(ctx, c.accept, func(d realtime.Delivery) error {
+	err = c.run(ctx, func(d realtime.Delivery) error {
 		if d.Event == nil {
 			return write(c.response(d))
 		}

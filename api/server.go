@@ -40,6 +40,7 @@ import (
 	"github.com/cairn-dev/cairn/sites"
 	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
+	"github.com/cairn-dev/cairn/usage"
 	"github.com/cairn-dev/cairn/webhooks"
 )
 
@@ -81,6 +82,8 @@ type ReadModels interface {
 	Ready() bool
 	// AppliedSeq is the last sequence of stream this node has applied.
 	AppliedSeq(stream string) uint64
+	// DailyUsage is a project's usage per day from its log.
+	DailyUsage(project, from, to string) ([]projections.DayUsage, error)
 }
 
 // SiteBlobs stores and loads site files, content-addressed per project.
@@ -159,6 +162,12 @@ type Config struct {
 	Runtimes  FunctionRuntimes
 	// Webhooks bounds webhook deliveries.
 	Webhooks WebhookOptions
+	// Meter counts this node's egress and realtime use per project (nil
+	// counts nothing).
+	Meter *usage.Meter
+	// MaxImportBytes bounds a package uploaded to POST /v1/projects/import
+	// (DefaultMaxImportBytes when <= 0).
+	MaxImportBytes int64
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -219,6 +228,10 @@ type Server struct {
 	mail          *mail.Sender
 	mailer        inviteMailer
 	oauth         *oauth.Flow
+	// challenges holds passkey ceremonies between their two calls.
+	challenges *streams.Challenges
+	maxImport  int64
+	meter      *usage.Meter
 }
 
 // New returns the HTTP handler serving every Cairn service.
@@ -276,6 +289,11 @@ func New(cfg Config) (http.Handler, error) {
 	if s.maxBytes <= 0 {
 		s.maxBytes = 1 << 20
 	}
+	s.meter = cfg.Meter
+	s.maxImport = cfg.MaxImportBytes
+	if s.maxImport <= 0 {
+		s.maxImport = DefaultMaxImportBytes
+	}
 	if s.connected == nil {
 		s.connected = func() bool { return true }
 	}
@@ -297,6 +315,10 @@ func New(cfg Config) (http.Handler, error) {
 	// any node completes a sign-in another began.
 	if s.oauth, err = oauth.New(oauth.Config{MasterKey: cfg.MasterKey, HTTPClient: cfg.OAuthHTTPClient, Logger: s.logger, Now: s.now}); err != nil {
 		return nil, fmt.Errorf("api: oauth: %w", err)
+	}
+
+	if s.store != nil {
+		s.challenges = s.store.Challenges(passkeyChallengeTTL)
 	}
 
 	server, err := s.connectServer()
@@ -334,6 +356,7 @@ func New(cfg Config) (http.Handler, error) {
 	s.mountStorage(mux)
 	s.mountFunctions(mux)
 	s.mountTransfer(mux)
+	s.mountBackup(mux)
 	s.mountConsole(mux)
 	mux.HandleFunc("GET "+realtimePath, s.serveRealtime)
 	mux.HandleFunc("GET /v1/projects/{project}/jwks.json", s.serveJWKS)
@@ -452,6 +475,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterEventsServiceHandler(server, &eventsHandler{s})
 	cairnv1connect.RegisterSitesServiceHandler(server, &sitesHandler{s})
 	cairnv1connect.RegisterAccountServiceHandler(server, &accountHandler{Server: s})
+	cairnv1connect.RegisterPasskeyServiceHandler(server, &passkeysHandler{Server: s})
 	cairnv1connect.RegisterUsersServiceHandler(server, &usersHandler{s})
 	cairnv1connect.RegisterTeamsServiceHandler(server, &teamsHandler{s})
 	cairnv1connect.RegisterDatabasesServiceHandler(server, &databasesHandler{Server: s})

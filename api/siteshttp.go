@@ -82,7 +82,9 @@ func (s *Server) serveDeploymentPath(w http.ResponseWriter, r *http.Request, st 
 		http.Error(w, "no such deployment", http.StatusNotFound)
 		return
 	}
-	s.siteFiles.Serve(w, r, st.GetSettings(), d, base, p)
+	cw := &countingResponse{ResponseWriter: w}
+	s.siteFiles.Serve(cw, r, st.GetSettings(), d, base, p)
+	s.meter.Site(st.GetProjectId(), cw.n)
 }
 
 // manifestCache keeps decoded deployments: a 2,000-file manifest costs more

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/streams"
 )
 
 // SiteSweepReads is what the site sweeper reads: every deployment a
@@ -36,6 +37,9 @@ type SiteSweeper struct {
 	Grace time.Duration
 	// SpoolDir is os.TempDir() when empty.
 	SpoolDir string
+	// Store, when set, is asked whether a project's objects are held
+	// (streams.HoldsBucket) before any is deleted.
+	Store *streams.Store
 }
 
 func (sw *SiteSweeper) grace() time.Duration {
@@ -85,6 +89,12 @@ func (sw *SiteSweeper) sweepSpool(cutoff time.Time) {
 }
 
 func (sw *SiteSweeper) sweepProject(ctx context.Context, project string, cutoff time.Time) error {
+	if sw.Store != nil {
+		// An export reads the project's objects: a later sweep.
+		if held, err := sw.Store.ObjectsHeld(ctx, project, time.Now()); err != nil || held {
+			return err
+		}
+	}
 	blobs, err := sw.Blobs.List(ctx, project)
 	if err != nil {
 		return err

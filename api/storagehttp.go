@@ -390,7 +390,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, download bool
 	if r.Method == http.MethodHead || end == start {
 		return
 	}
-	if err := s.readFile(r.Context(), f, start, end, w); err != nil {
+	cw := &countingResponse{ResponseWriter: w}
+	defer func() { s.meter.Download(f.GetProjectId(), cw.n) }()
+	if err := s.readFile(r.Context(), f, start, end, cw); err != nil {
 		// Headers are gone: the client sees a short body.
 		s.logger.WarnContext(r.Context(), "serving file", "project", f.GetProjectId(), "file", f.GetId(), "err", err)
 	}
@@ -496,6 +498,7 @@ func (s *Server) servePreviewImage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(out)
+		n, _ := w.Write(out)
+		s.meter.Download(f.GetProjectId(), int64(n))
 	}
 }

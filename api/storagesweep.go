@@ -89,7 +89,18 @@ func (sw *StorageSweeper) Sweep(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list storage garbage: %w", err)
 	}
+	held := map[string]bool{}
 	for _, g := range garbage {
+		h, ok := held[g.Project]
+		if !ok {
+			if h, err = sw.Store.ObjectsHeld(ctx, g.Project, sw.Log.Now()); err != nil {
+				return err
+			}
+			held[g.Project] = h
+		}
+		if h {
+			continue // an export reads the project's objects: a later sweep
+		}
 		if err := sw.delete(ctx, g); err != nil {
 			return err
 		}

@@ -31,6 +31,10 @@ const (
 	// TrailerExportStatus is "ok" once a streamed export is complete; a
 	// client that does not see it must discard what it received.
 	TrailerExportStatus = "Cairn-Export-Status"
+	// DefaultMaxImportBytes is the largest package an import accepts
+	// unless --max-import-bytes says otherwise: the upload is spooled to a
+	// temporary file, so the bound is on the server's disk.
+	DefaultMaxImportBytes = 16 << 30
 )
 
 func (s *Server) mountTransfer(mux *http.ServeMux) {
@@ -190,7 +194,16 @@ func (s *Server) serveImport(w http.ResponseWriter, r *http.Request) {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if _, err := io.Copy(f, r.Body); err != nil {
+	tooLarge := fmt.Errorf("the package is larger than this instance's import limit of %d bytes (--max-import-bytes)", s.maxImport)
+	if r.ContentLength > s.maxImport {
+		transferError(w, http.StatusRequestEntityTooLarge, tooLarge)
+		return
+	}
+	if _, err := io.Copy(f, http.MaxBytesReader(w, r.Body, s.maxImport)); err != nil {
+		if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
+			transferError(w, http.StatusRequestEntityTooLarge, tooLarge)
+			return
+		}
 		transferError(w, http.StatusBadRequest, fmt.Errorf("reading the package: %w", err))
 		return
 	}

@@ -48,6 +48,9 @@ type Response struct {
 	// console.error / stderr), truncated at Limits.MaxLogBytes.
 	Logs   string `json:"logs,omitempty"`
 	Errors string `json:"errors,omitempty"`
+	// CPUTime is the CPU time the execution used, as its runtime measured
+	// it (0 where it cannot: outside Linux). Never read from the code.
+	CPUTime time.Duration `json:"-"`
 }
 
 // Limits bound one execution.

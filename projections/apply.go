@@ -91,6 +91,12 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyUser(txn, sp, ev, pl.TokenCreated.GetUser(), false)
 	case *eventsv1.Envelope_TokenConsumed:
 		err = p.applyUser(txn, sp, ev, pl.TokenConsumed.GetUser(), false)
+	case *eventsv1.Envelope_PasskeyRegistered:
+		err = p.applyUser(txn, sp, ev, pl.PasskeyRegistered.GetUser(), false)
+	case *eventsv1.Envelope_PasskeyRemoved:
+		err = p.applyUser(txn, sp, ev, pl.PasskeyRemoved.GetUser(), false)
+	case *eventsv1.Envelope_PasskeyUsed:
+		err = p.applyUser(txn, sp, ev, pl.PasskeyUsed.GetUser(), false)
 	case *eventsv1.Envelope_ClaimTaken:
 		err = p.applyClaim(txn, sp, ev, pl.ClaimTaken, nil)
 	case *eventsv1.Envelope_ClaimReleased:

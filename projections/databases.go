@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -128,7 +129,7 @@ func (p *Projections) applyDatabaseDeleted(txn *badger.Txn, sp keyspace, ev even
 	}
 	it.Close()
 	for _, c := range colls {
-		if err := p.dropCollection(txn, sp.project, c); err != nil {
+		if err := p.dropCollection(txn, ev, sp.project, c); err != nil {
 			return err
 		}
 	}
@@ -162,7 +163,7 @@ func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event,
 		return err
 	}
 	if found && old.GetUid() != c.GetUid() {
-		if err := p.dropCollection(txn, sp.project, old); err != nil {
+		if err := p.dropCollection(txn, ev, sp.project, old); err != nil {
 			return err
 		}
 		found = false
@@ -184,7 +185,7 @@ func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event,
 			delete(built, ix.GetUid())
 			continue
 		}
-		status, msg, err := p.buildIndex(txn, sp.project, c, schema, database.IndexFromEvent(ix))
+		status, msg, err := p.buildIndex(txn, sp, c, schema, database.IndexFromEvent(ix))
 		if err != nil {
 			return err
 		}
@@ -199,6 +200,7 @@ func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event,
 	if err != nil {
 		return fatal("encode collection %s: %w", c.GetId(), err)
 	}
+	p.colls.changed()
 	return txn.Set(key, b)
 }
 
@@ -211,13 +213,17 @@ func (p *Projections) applyCollectionDeleted(txn *badger.Txn, sp keyspace, ev ev
 	if err != nil || !found || old.GetUid() != c.GetUid() {
 		return err
 	}
-	return p.dropCollection(txn, sp.project, old)
+	return p.dropCollection(txn, ev, sp.project, old)
 }
 
 // dropCollection removes a collection; its documents and index entries go
 // in the background.
-func (p *Projections) dropCollection(txn *badger.Txn, project string, c *eventsv1.Collection) error {
+func (p *Projections) dropCollection(txn *badger.Txn, ev event, project string, c *eventsv1.Collection) error {
+	p.colls.changed()
 	if err := txn.Delete(collectionKey(project, c.GetDatabaseId(), c.GetId())); err != nil {
+		return err
+	}
+	if err := dropDocuments(txn, project, ev, c.GetUid()); err != nil {
 		return err
 	}
 	if err := p.dropPrefix(txn, project, c.GetUid()+"-docs", []byte(documentsPrefix(project, c.GetUid()))); err != nil {
@@ -415,8 +421,10 @@ func allIndexes(schema *database.Schema) []database.Index {
 
 // buildIndex writes ix's entries for every document of c, or reports why
 // it cannot: too many documents, or a value a unique index would hold
-// twice (then nothing is written).
-func (p *Projections) buildIndex(txn *badger.Txn, project string, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
+// twice (then nothing is written). With sp.bulk set it only decides the
+// status: buildIndexesInBulk writes the entries of the final documents.
+func (p *Projections) buildIndex(txn *badger.Txn, sp keyspace, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
+	project := sp.project
 	var keys [][]byte
 	var vals []string
 	seen := map[string]string{}
@@ -447,6 +455,9 @@ func (p *Projections) buildIndex(txn *badger.Txn, project string, c *eventsv1.Co
 			}
 			seen[v] = d.GetId()
 		}
+		if sp.bulk != nil {
+			continue
+		}
 		for _, k := range ks {
 			keys, vals = append(keys, k), append(vals, d.GetId())
 		}
@@ -461,71 +472,95 @@ func (p *Projections) buildIndex(txn *badger.Txn, project string, c *eventsv1.Co
 
 // applyDocument applies a document's create, update or delete: its stored
 // state and its entries in every index of its collection.
+//
+// It is most of a document stream's replay, so it does only what changes
+// the read model: the collection comes decoded from collCache, the old
+// state is read as its head (readHead), and an index entry the old and the
+// new state share (the id, the sequence, the creation time, and whatever
+// attributes the change left alone) is neither deleted nor written again.
 func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *eventsv1.Document, deleted bool) error {
 	if err := checkIn(sp, ev, "document", d.GetProjectId(), d.GetId(), d.GetDatabaseId(), d.GetCollectionId()); err != nil {
 		return err
 	}
-	c := &eventsv1.Collection{}
-	found, err := getIn(txn, collectionKey(sp.project, d.GetDatabaseId(), d.GetCollectionId()), c)
+	ce, err := p.colls.get(txn, &p.schemas, collectionKey(sp.project, d.GetDatabaseId(), d.GetCollectionId()))
 	if err != nil {
+		if isFatal(err) {
+			return fatal("%s seq %d: %w", sp.stream, ev.msg.Seq, err)
+		}
 		return err
 	}
-	if !found || c.GetUid() != d.GetCollectionUid() {
+	if ce == nil || ce.c.GetUid() != d.GetCollectionUid() {
 		return nil // written while its collection was being deleted
 	}
-	schema, err := p.schemas.get(c)
-	if err != nil {
-		return fatal("%s seq %d: %w", sp.stream, ev.msg.Seq, err)
+	collUID := ce.c.GetUid()
+	key := documentKey(sp.project, collUID, d.GetId())
+	if sp.bulk != nil {
+		return p.applyDocumentBulk(txn, sp, ev, d, deleted, key)
 	}
-	indexes := allIndexes(schema)
-	key := documentKey(sp.project, c.GetUid(), d.GetId())
-	old := &eventsv1.Document{}
-	had, err := getIn(txn, key, old)
+	old, had, err := docHeadIn(txn, key)
 	if err != nil {
 		return err
 	}
+	var oldKeys [][]byte
 	if had {
-		f, err := Fields(schema, old)
+		f, err := fieldsOf(ce.schema, old)
 		if err != nil {
 			return fatal("%w", err)
 		}
-		for _, ix := range indexes {
-			ks, err := indexKeys(sp.project, c.GetUid(), ix, f, old.GetSequence())
-			if err != nil {
-				return fatal("%w", err)
-			}
-			for _, k := range ks {
-				if err := txn.Delete(k); err != nil {
-					return err
-				}
-			}
+		if oldKeys, err = allIndexKeys(sp.project, collUID, ce.indexes, f, old.seq); err != nil {
+			return fatal("%w", err)
 		}
 	}
 	if deleted {
 		if !had {
 			return nil
 		}
+		if err := addDocuments(txn, sp.project, ev, collUID, -1); err != nil {
+			return err
+		}
+		for _, k := range oldKeys {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
 		return txn.Delete(key)
 	}
-	d = proto.Clone(d).(*eventsv1.Document)
+	if !had {
+		if err := addDocuments(txn, sp.project, ev, collUID, 1); err != nil {
+			return err
+		}
+	}
+	// The stored state is the event's with the read model's sequence and
+	// version; set on the event's own message and put back after, rather
+	// than cloned (a retried transaction applies the same event again).
+	seq, version := d.GetSequence(), d.GetVersion()
+	defer func() { d.Sequence, d.Version = seq, version }()
 	d.Version = ev.msg.Seq
 	switch {
 	case had:
-		d.Sequence = old.GetSequence()
+		d.Sequence = old.seq
 	case d.GetSequence() == 0:
 		d.Sequence = ev.msg.Seq
 	}
-	f, err := Fields(schema, d)
+	f, err := Fields(ce.schema, d)
 	if err != nil {
 		return fatal("%w", err)
 	}
-	for _, ix := range indexes {
-		ks, err := indexKeys(sp.project, c.GetUid(), ix, f, d.GetSequence())
-		if err != nil {
-			return fatal("%w", err)
+	newKeys, err := allIndexKeys(sp.project, collUID, ce.indexes, f, d.GetSequence())
+	if err != nil {
+		return fatal("%w", err)
+	}
+	for _, k := range oldKeys {
+		if !containsKey(newKeys, k) {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
 		}
-		for _, k := range ks {
-			if err := txn.Set(k, []byte(d.GetId())); err != nil {
+	}
+	id := []byte(d.GetId())
+	for _, k := range newKeys {
+		if !containsKey(oldKeys, k) {
+			if err := txn.Set(k, id); err != nil {
 				return err
 			}
 		}
@@ -535,6 +570,49 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 		return fatal("encode document %s: %w", d.GetId(), err)
 	}
 	return txn.Set(key, b)
+}
+
+// docHeadIn reads the head of the document stored at key, if any.
+func docHeadIn(txn *badger.Txn, key []byte) (docHead, bool, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return docHead{}, false, nil
+	}
+	if err != nil {
+		return docHead{}, false, err
+	}
+	var h docHead
+	if err := item.Value(func(v []byte) error {
+		h, err = readHead(v)
+		return err
+	}); err != nil {
+		return docHead{}, false, fatal("decode %s: %w", key, err)
+	}
+	return h, true, nil
+}
+
+// allIndexKeys returns a document's entry keys in every index of indexes.
+func allIndexKeys(project, collUID string, indexes []database.Index, fields map[string]any, seq uint64) ([][]byte, error) {
+	var out [][]byte
+	for _, ix := range indexes {
+		ks, err := indexKeys(project, collUID, ix, fields, seq)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ks...)
+	}
+	return out, nil
+}
+
+// containsKey reports whether keys holds k; a document has a handful of
+// index entries (more only with fulltext), so a scan beats a map.
+func containsKey(keys [][]byte, k []byte) bool {
+	for _, x := range keys {
+		if bytes.Equal(x, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // Database returns a project's database; ErrNotFound if there is none.

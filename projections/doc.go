@@ -22,7 +22,10 @@
 // checkpoint belongs to the stream (same creation time, the event at the
 // checkpoint's sequence has the recorded envelope id, the stream is not
 // behind it); a read model that is ahead of or inconsistent with its stream
-// is dropped and rebuilt from the start.
+// is dropped and rebuilt from the start. A rebuild, and a project projector
+// that starts from an empty read model far behind its stream, apply
+// documents without their index entries and write those once at the end
+// (bulk.go), with a marker by which an interrupted one is resumed.
 //
 // Idle projects cost (almost) nothing: a project's projector is active (a
 // goroutine and a consumer) only while its stream has something new, and

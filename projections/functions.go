@@ -121,11 +121,21 @@ func (p *Projections) applyExecution(txn *badger.Txn, sp keyspace, ev event, e *
 	if err := addQueued(txn, sp.project, e.GetFunctionUid(), waiting(e)-waiting(old)); err != nil {
 		return err
 	}
+	if finished(e) && !finished(old) {
+		if err := addDaily(txn, sp.project, ev, dailyExecutions, 1, e.GetDurationMs(), e.GetCpuTimeUs()); err != nil {
+			return err
+		}
+	}
 	v, err := marshal(e)
 	if err != nil {
 		return fatal("encode execution %s: %w", e.GetId(), err)
 	}
 	return txn.Set(key, v)
+}
+
+// finished reports whether an execution has ended (completed or failed).
+func finished(e *eventsv1.Execution) bool {
+	return e.GetStatus() == "completed" || e.GetStatus() == "failed"
 }
 
 // waiting is 1 for a queued execution that has not started.

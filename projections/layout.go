@@ -27,6 +27,7 @@ import (
 //	p/<project>/memberships/<team>/<m>         eventsv1.Membership
 //	p/<project>/usermemberships/<user>/<team>  eventsv1.Membership (confirmed; a user's teams)
 //	p/<project>/idem/<msgid>    project stream idempotency index → seq
+//	p/<project>/ixpending       a rebuild applied events without index entries (see bulk.go)
 //
 // Project ids and resource ids never contain '/', so "p/<project>/" is a
 // prefix of that project's keys only and deleting a project is one DropPrefix.
@@ -46,6 +47,7 @@ const (
 	partSites           = "sites/"
 	partDeployments     = "deployments/"
 	partIdem            = "idem/"
+	partIxPending       = "ixpending"
 	partTeams           = "teams/"
 	partMemberships     = "memberships/"
 	// partUserMemberships is not a prefix of partMemberships' keys nor
@@ -59,11 +61,15 @@ const (
 	idemMsgIDPrefix = "idem:"
 )
 
-// keyspace is the key prefix of one stream's read models.
+// keyspace is the key prefix of one stream's read models, and how a
+// consume writes them.
 type keyspace struct {
 	stream  string
 	project string // "" for the system stream
 	prefix  string // "s/" or "p/<project>/"
+	// bulk, when set, applies documents without their index entries,
+	// which buildIndexesInBulk writes at the end (a rebuild; see bulk.go).
+	bulk *bulkState
 }
 
 func systemSpace() keyspace {
@@ -91,6 +97,10 @@ func (k keyspace) checkpointKey() []byte {
 	}
 	return []byte(k.prefix + partCheckpoint)
 }
+
+// ixPendingKey marks a project read model whose document indexes are not
+// built yet (keyspace.bulk).
+func (k keyspace) ixPendingKey() []byte { return []byte(k.prefix + partIxPending) }
 
 func (k keyspace) idemKey(msgID string) []byte {
 	if k.project == "" {

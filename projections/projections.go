@@ -36,6 +36,16 @@ var (
 // DefaultBatch is the largest number of events applied in one transaction.
 const DefaultBatch = 512
 
+// bulkBatch is the batch of a rebuild's consume (keyspace.bulk),
+// whose events write little each.
+const bulkBatch = 4096
+
+// bulkCatchUpMin is the shortest stream a project projector starting from
+// an empty read model applies the way a rebuild does (bulk.go): below it,
+// building the indexes at the end saves less than it delays the first
+// reads.
+const bulkCatchUpMin = 10_000
+
 // Options configure Projections.
 type Options struct {
 	// Logger; nil means slog.Default().
@@ -108,6 +118,7 @@ type Projections struct {
 	// schemas caches decoded collection schemas; garbage is set while
 	// dropped collections or indexes may have keys left to delete.
 	schemas schemaCache
+	colls   collCache
 	garbage atomic.Bool
 
 	// Test hooks: onCommit sees every committed event's stream and
@@ -116,6 +127,8 @@ type Projections struct {
 	muteNotify atomic.Bool
 	// activations counts parked projectors made active.
 	activations atomic.Int64
+	// bulkCatchUp is bulkCatchUpMin; tests lower it.
+	bulkCatchUp uint64
 }
 
 // New returns the read side over db, fed from store. Nothing runs until
@@ -143,7 +156,7 @@ func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
 	}
 	return &Projections{
 		db: db, store: store, dup: opts.DuplicateWindow, batch: opts.Batch,
-		idle: opts.IdleAfter, sweep: opts.SweepEvery, tracer: tracer,
+		idle: opts.IdleAfter, sweep: opts.SweepEvery, tracer: tracer, bulkCatchUp: bulkCatchUpMin,
 		log:         opts.Logger.With("component", "projections"),
 		baseCtx:     ctx,
 		cancel:      cancel,

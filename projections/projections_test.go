@@ -161,7 +161,7 @@ func TestProjectDelete(t *testing.T) {
 	e.keyEvent("p2", "create", key("p2", "k1", "x"), "")
 	e.keyEvent("p1", "create", key("p1", "k1", "x"), "idem:one")
 	wait(t, p, ps, e.keyEvent("p1", "create", key("p1", "k2", "x"), ""))
-	if kv, _ := p.Snapshot(ps); len(kv) != 4 { // ckpt, idem, 2 keys
+	if kv, _ := p.Snapshot(ps); len(kv) != 5 { // ckpt, idem, 2 keys, the day's usage
 		t.Fatalf("before delete: %d entries", len(kv))
 	}
 

@@ -115,7 +115,7 @@ func (p *Projections) applyBucket(txn *badger.Txn, sp keyspace, ev event, b *eve
 		}
 		it.Close()
 	}
-	if err := addUsage(txn, sp.project, -bytes, -files); err != nil {
+	if err := addUsage(txn, sp.project, ev, -bytes, -files); err != nil {
 		return err
 	}
 	if err := p.dropPrefix(txn, sp.project, b.GetUid()+"-files", []byte(filesPrefix(sp.project, b.GetUid()))); err != nil {
@@ -159,7 +159,7 @@ func (p *Projections) applyUpload(txn *badger.Txn, sp keyspace, ev event, u *eve
 		return err
 	}
 	if abandoned {
-		if err := addUsage(txn, sp.project, -old.GetReceived(), 0); err != nil {
+		if err := addUsage(txn, sp.project, ev, -old.GetReceived(), 0); err != nil {
 			return err
 		}
 		if err := txn.Delete(key); err != nil {
@@ -167,7 +167,7 @@ func (p *Projections) applyUpload(txn *badger.Txn, sp keyspace, ev event, u *eve
 		}
 		return queueBlob(txn, sp.project, f)
 	}
-	if err := addUsage(txn, sp.project, u.GetReceived()-old.GetReceived(), 0); err != nil {
+	if err := addUsage(txn, sp.project, ev, u.GetReceived()-old.GetReceived(), 0); err != nil {
 		return err
 	}
 	v, err := marshal(u)
@@ -192,7 +192,7 @@ func (p *Projections) applyFile(txn *badger.Txn, sp keyspace, ev event, f *event
 		if _, err := getIn(txn, up, old); err != nil {
 			return err
 		}
-		if err := addUsage(txn, sp.project, f.GetSize()-old.GetReceived(), 1); err != nil {
+		if err := addUsage(txn, sp.project, ev, f.GetSize()-old.GetReceived(), 1); err != nil {
 			return err
 		}
 		if err := txn.Delete(up); err != nil {
@@ -203,7 +203,7 @@ func (p *Projections) applyFile(txn *badger.Txn, sp keyspace, ev event, f *event
 		if err != nil || !found {
 			return err
 		}
-		if err := addUsage(txn, sp.project, -f.GetSize(), -1); err != nil {
+		if err := addUsage(txn, sp.project, ev, -f.GetSize(), -1); err != nil {
 			return err
 		}
 		if err := p.dropPrefix(txn, sp.project, f.GetBlobUid()+"-tokens", []byte(fileTokensPrefix(sp.project, f.GetBlobUid()))); err != nil {
@@ -265,7 +265,12 @@ func fileKeyOfToken(txn *badger.Txn, project string, t *eventsv1.FileToken) []by
 	return fileKey(project, b.GetUid(), t.GetFileId())
 }
 
-func addUsage(txn *badger.Txn, project string, bytes, files int64) error {
+// addUsage moves the project's stored bytes and files, and the stored
+// bytes of ev's day (DailyUsage).
+func addUsage(txn *badger.Txn, project string, ev event, bytes, files int64) error {
+	if err := addDaily(txn, project, ev, dailyStorageBytes, bytes); err != nil {
+		return err
+	}
 	return addCounters(txn, usageKey(project), bytes, files)
 }
 

@@ -107,6 +107,12 @@ func RouteOf(subject string, env *eventsv1.Envelope) Route {
 			r.Channels = []string{"account"}
 			r.AccountOf = path[1]
 		}
+	case *eventsv1.Envelope_PasskeyRegistered, *eventsv1.Envelope_PasskeyRemoved, *eventsv1.Envelope_PasskeyUsed:
+		// users.<u>.passkeys.<id>: the account changed, its access did not.
+		if len(path) >= 2 {
+			r.Channels = []string{"account"}
+			r.AccountOf = path[1]
+		}
 	default:
 		return r
 	}

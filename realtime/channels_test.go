@@ -93,6 +93,12 @@ func TestRouteOf(t *testing.T) {
 			[]string{"account"}, []string{"users.u.sessions.s.delete", "users.*.sessions.*.delete", "users.u.sessions.s"}, KindDelete, "u", true},
 		{"sessions delete", &eventsv1.Envelope{Payload: &eventsv1.Envelope_SessionsDeleted{SessionsDeleted: &eventsv1.SessionsDeleted{User: user, SessionIds: []string{"s1", "s2"}}}},
 			[]string{"account"}, []string{"users.u.sessions.delete", "users.*.sessions.delete", "users.u.sessions"}, KindDelete, "u", true},
+		{"passkey create", &eventsv1.Envelope{Payload: &eventsv1.Envelope_PasskeyRegistered{PasskeyRegistered: &eventsv1.PasskeyRegistered{User: user, PasskeyId: "k"}}},
+			[]string{"account"}, []string{"users.u.passkeys.k.create", "users.*.passkeys.*.create", "users.u.passkeys.k"}, KindCreate, "u", false},
+		{"passkey use", &eventsv1.Envelope{Payload: &eventsv1.Envelope_PasskeyUsed{PasskeyUsed: &eventsv1.PasskeyUsed{User: user, PasskeyId: "k"}}},
+			[]string{"account"}, []string{"users.u.passkeys.k.update", "users.*.passkeys.*.update", "users.u.passkeys.k"}, KindUpdate, "u", false},
+		{"passkey delete", &eventsv1.Envelope{Payload: &eventsv1.Envelope_PasskeyRemoved{PasskeyRemoved: &eventsv1.PasskeyRemoved{User: user, Passkey: &eventsv1.Passkey{Id: "k"}}}},
+			[]string{"account"}, []string{"users.u.passkeys.k.delete", "users.*.passkeys.*.delete", "users.u.passkeys.k"}, KindDelete, "u", false},
 		// Resources without a channel: no route at all.
 		{"token", &eventsv1.Envelope{Payload: &eventsv1.Envelope_TokenCreated{TokenCreated: &eventsv1.TokenCreated{User: user, TokenId: "tk"}}},
 			nil, nil, KindCreate, "", false},

@@ -274,7 +274,9 @@ func (s *Store) SubscribeWith(ctx context.Context, stream string, o SubscribeOpt
 			}
 			return first.err
 		}
-		batch := append(make([]StoredMsg, 0, maxBatch), first.msg)
+		// Sized for what has arrived, not maxBatch: a rebuild's batches are
+		// large, and most live ones a single message.
+		batch := append(make([]StoredMsg, 0, min(maxBatch, 1+len(ch))), first.msg)
 		var pendingErr error
 	drain:
 		for len(batch) < maxBatch {

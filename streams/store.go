@@ -162,8 +162,9 @@ func (s *Store) EnsureProjectStream(ctx context.Context, project string, limits 
 	return s.ensureStream(ctx, s.streamConfig(ProjectStream(project), ProjectFilter(project), limits))
 }
 
-// DeleteProject deletes the project's stream and object store. Whatever is
-// already gone is not an error, so a half-finished deletion can be retried.
+// DeleteProject deletes the project's stream, object store and usage
+// counters. Whatever is already gone is not an error, so a half-finished
+// deletion can be retried.
 func (s *Store) DeleteProject(ctx context.Context, project string) error {
 	if err := ValidateProject(project); err != nil {
 		return err
@@ -174,6 +175,9 @@ func (s *Store) DeleteProject(ctx context.Context, project string) error {
 	}
 	if err := s.js.DeleteStream(ctx, ProjectStream(project)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("streams: delete stream of project %s: %w", project, err)
+	}
+	if err := s.PurgeUsage(ctx, project); err != nil {
+		return err
 	}
 	s.log.InfoContext(ctx, "project streams deleted", "project", project)
 	return nil

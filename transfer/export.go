@@ -22,14 +22,21 @@ type Progress func(stage string, done, total int64)
 
 // Export writes project p as a package to w while the instance keeps
 // serving: the events up to the stream's last sequence when it starts (an
-// ordered read), then every object of the project's object store. An
-// object deleted meanwhile (by an event after that sequence) is left out.
+// ordered read), then every object of the project's object store. The
+// object store keeps no history, so the project's objects are held
+// (holdObjects) from before that sequence is read until the package is
+// written: an object deleted after it is still there to copy.
 func (in *Instance) Export(ctx context.Context, p *eventsv1.Project, w io.Writer, passphrase string, progress Progress) (Manifest, error) {
 	if progress == nil {
 		progress = func(string, int64, int64) {}
 	}
 	id := p.GetId()
 	stream := streams.ProjectStream(id)
+	release, err := in.holdObjects(ctx, id)
+	if err != nil {
+		return Manifest{}, err
+	}
+	defer release()
 	info, err := in.Store.StreamInfo(ctx, stream)
 	if err != nil {
 		return Manifest{}, err

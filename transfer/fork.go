@@ -41,6 +41,14 @@ func (in *Instance) Fork(ctx context.Context, src *eventsv1.Project, opts ForkOp
 		return Result{}, fmt.Errorf("%w: fork at a sequence or at a time, not both", streams.ErrInvalid)
 	}
 	stream := streams.ProjectStream(src.GetId())
+	// Objects deleted while the fork copies them stay until it is done;
+	// those deleted before it began are gone (a fork at a past point
+	// lacks the files deleted since).
+	release, err := in.holdObjects(ctx, src.GetId())
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
 	info, err := in.Store.StreamInfo(ctx, stream)
 	if err != nil {
 		return Result{}, err

@@ -326,3 +326,40 @@ type objectMeta struct {
 	Headers     map[string][]string `json:"headers,omitempty"`
 	Metadata    map[string]string   `json:"metadata,omitempty"`
 }
+
+// SealedSecret is a secret sealed under a passphrase as a package seals
+// its secrets (argon2id, AES-256-GCM bound to a purpose), with the key
+// derivation's parameters: what an instance backup keeps of the instance's
+// own keys.
+type SealedSecret struct {
+	KDF     KDF    `json:"kdf"`
+	Purpose string `json:"purpose"`
+	Sealed  []byte `json:"sealed"`
+}
+
+// SealSecret seals plain under passphrase for purpose.
+func SealSecret(passphrase, purpose string, plain []byte) (SealedSecret, error) {
+	kdf, err := newKDF()
+	if err != nil {
+		return SealedSecret{}, err
+	}
+	k, err := deriveKeys(passphrase, kdf)
+	if err != nil {
+		return SealedSecret{}, err
+	}
+	sealed, err := k.seal(purpose, plain)
+	if err != nil {
+		return SealedSecret{}, err
+	}
+	return SealedSecret{KDF: kdf, Purpose: purpose, Sealed: sealed}, nil
+}
+
+// Open returns the secret; an error wrapping ErrPassphrase if passphrase
+// is not the one it was sealed with.
+func (s SealedSecret) Open(passphrase string) ([]byte, error) {
+	k, err := deriveKeys(passphrase, s.KDF)
+	if err != nil {
+		return nil, err
+	}
+	return k.open(s.Purpose, s.Sealed)
+}

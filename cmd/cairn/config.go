@@ -63,7 +63,11 @@ type config struct {
 	MaxTransactionBytes, MaxProjectTransactionBytes int64
 	// Storage limits (api.StorageLimits); 0 = default.
 	MaxFileSize, StorageQuota int64
-	UploadExpiry              time.Duration
+	// MaxImportBytes bounds an uploaded project package.
+	MaxImportBytes int64
+	// UsageFlushEvery is how often the node publishes its usage counters.
+	UsageFlushEvery time.Duration
+	UploadExpiry    time.Duration
 	// Function limits (api.FunctionLimits); 0 = default.
 	MaxFunctionTimeout time.Duration
 	MaxFunctionMemory  int64
@@ -166,6 +170,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Int64Var(&c.MaxTransactionBytes, "max-transaction-bytes", envInt64(getenv, "CAIRN_MAX_TRANSACTION_BYTES"), "bytes of document data one transaction may stage; 0 = 4 MiB (CAIRN_MAX_TRANSACTION_BYTES)")
 	fs.Int64Var(&c.MaxProjectTransactionBytes, "max-project-transaction-bytes", envInt64(getenv, "CAIRN_MAX_PROJECT_TRANSACTION_BYTES"), "bytes of document data a project's open transactions may stage together; 0 = 32 MiB (CAIRN_MAX_PROJECT_TRANSACTION_BYTES)")
 	fs.Int64Var(&c.MaxFileSize, "max-file-size", envInt64(getenv, "CAIRN_MAX_FILE_SIZE"), "largest file any bucket accepts, in bytes; 0 = 5 GiB (CAIRN_MAX_FILE_SIZE)")
+	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", envInt64(getenv, "CAIRN_MAX_IMPORT_BYTES"), "largest package POST /v1/projects/import (cairn projects import) accepts, in bytes; 0 = 16 GiB (CAIRN_MAX_IMPORT_BYTES)")
 	fs.Int64Var(&c.StorageQuota, "storage-quota", envInt64(getenv, "CAIRN_STORAGE_QUOTA"), "bytes of files a project may store unless its limits say otherwise; 0 = unlimited (CAIRN_STORAGE_QUOTA)")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration(getenv, "CAIRN_UPLOAD_EXPIRY", 24*time.Hour), "how long a chunked upload may wait for its next chunk before its bytes are deleted (CAIRN_UPLOAD_EXPIRY)")
 	fs.DurationVar(&c.MaxFunctionTimeout, "max-function-timeout", envDuration(getenv, "CAIRN_MAX_FUNCTION_TIMEOUT", 15*time.Minute), "longest timeout a function may set (CAIRN_MAX_FUNCTION_TIMEOUT)")
@@ -177,6 +182,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.WebhookAllow, "webhook-allow", env("CAIRN_WEBHOOK_ALLOW", ""), "comma-separated private hosts, addresses or CIDRs webhooks may deliver to; others private, loopback and link-local are refused (CAIRN_WEBHOOK_ALLOW)")
 	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", time.Minute, "longest wait between two attempts at delivering one event to a webhook (the wait doubles from 1 s)")
 	fs.IntVar(&c.WebhookPauseAfter, "webhook-pause-after", 0, "pause a webhook after this many failed delivery attempts in a row (its events wait until it is enabled again); 0 = never")
+	fs.DurationVar(&c.UsageFlushEvery, "usage-flush-every", 10*time.Second, "how often this node publishes its usage counters (egress, realtime) for GetProjectUsage; what a crash loses at most")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.DurationVar(&c.SiteBlobGrace, "site-file-grace", envDuration(getenv, "CAIRN_SITE_FILE_GRACE", time.Hour), "how long an uploaded site file no deployment uses (an interrupted or refused deploy, a deleted deployment) is kept before it is deleted (CAIRN_SITE_FILE_GRACE)")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")

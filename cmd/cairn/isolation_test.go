@@ -14,9 +14,11 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/cairn-dev/cairn/api/passkey/passkeytest"
 	"github.com/cairn-dev/cairn/domain/access"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 )
 
 // allScopes is every scope: isolation must hold even for the most powerful key.
@@ -395,6 +397,14 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.users().DeleteUserSessions(ctx, &cairnv1.DeleteUserSessionsRequest{ProjectId: "victim", UserId: "vu"})
 			return err
 		}},
+		{"UsersService.ListUserPasskeys", func(ctx context.Context) error {
+			_, err := in.users().ListUserPasskeys(ctx, &cairnv1.ListUserPasskeysRequest{ProjectId: "victim", UserId: "vu"})
+			return err
+		}},
+		{"UsersService.DeleteUserPasskey", func(ctx context.Context) error {
+			_, err := in.users().DeleteUserPasskey(ctx, &cairnv1.DeleteUserPasskeyRequest{ProjectId: "victim", UserId: "vu", PasskeyId: "k1"})
+			return err
+		}},
 		{"UsersService.GetAuthSettings", func(ctx context.Context) error {
 			_, err := in.users().GetAuthSettings(ctx, &cairnv1.GetAuthSettingsRequest{ProjectId: "victim"})
 			return err
@@ -605,6 +615,10 @@ func TestCrossProjectIsolation(t *testing.T) {
 		}},
 		{"ProjectsService.DeleteProject", func(ctx context.Context) error {
 			_, err := in.projects().DeleteProject(ctx, &cairnv1.DeleteProjectRequest{ProjectId: "victim"})
+			return err
+		}},
+		{"ProjectsService.GetProjectUsage", func(ctx context.Context) error {
+			_, err := in.projects().GetProjectUsage(ctx, &cairnv1.GetProjectUsageRequest{ProjectId: "victim"})
 			return err
 		}},
 		{"ProjectsService.ListProjects", func(ctx context.Context) error {
@@ -950,6 +964,7 @@ type call struct {
 // project in the context would (userID names a user of it).
 func accountCalls(in *instance, userID string) []call {
 	a := in.account()
+	pk := cairnv1connect.NewPasskeyServiceClient(in.client)
 	return []call{
 		{"AccountService.CreateAccount", func(ctx context.Context) error {
 			_, err := a.CreateAccount(ctx, &cairnv1.CreateAccountRequest{Email: "n@example.com", Password: "password 123"})
@@ -1065,6 +1080,38 @@ func accountCalls(in *instance, userID string) []call {
 		}},
 		{"AccountService.RegenerateRecoveryCodes", func(ctx context.Context) error {
 			_, err := a.RegenerateRecoveryCodes(ctx, &cairnv1.RegenerateRecoveryCodesRequest{Code: "123456"})
+			return err
+		}},
+		{"PasskeyService.BeginPasskeyRegistration", func(ctx context.Context) error {
+			_, err := pk.BeginPasskeyRegistration(ctx, &cairnv1.BeginPasskeyRegistrationRequest{})
+			return err
+		}},
+		{"PasskeyService.FinishPasskeyRegistration", func(ctx context.Context) error {
+			_, err := pk.FinishPasskeyRegistration(ctx, &cairnv1.FinishPasskeyRegistrationRequest{CredentialJson: "{}"})
+			return err
+		}},
+		{"PasskeyService.BeginPasskeySignIn", func(ctx context.Context) error {
+			_, err := pk.BeginPasskeySignIn(ctx, &cairnv1.BeginPasskeySignInRequest{Email: "v@example.com"})
+			return err
+		}},
+		{"PasskeyService.FinishPasskeySignIn", func(ctx context.Context) error {
+			_, err := pk.FinishPasskeySignIn(ctx, &cairnv1.FinishPasskeySignInRequest{CredentialJson: "{}"})
+			return err
+		}},
+		{"PasskeyService.ListPasskeys", func(ctx context.Context) error {
+			_, err := pk.ListPasskeys(ctx, &cairnv1.ListPasskeysRequest{})
+			return err
+		}},
+		{"PasskeyService.DeletePasskey", func(ctx context.Context) error {
+			_, err := pk.DeletePasskey(ctx, &cairnv1.DeletePasskeyRequest{PasskeyId: "k1"})
+			return err
+		}},
+		{"PasskeyService.BeginPasskeyMfa", func(ctx context.Context) error {
+			_, err := pk.BeginPasskeyMfa(ctx, &cairnv1.BeginPasskeyMfaRequest{})
+			return err
+		}},
+		{"PasskeyService.FinishPasskeyMfa", func(ctx context.Context) error {
+			_, err := pk.FinishPasskeyMfa(ctx, &cairnv1.FinishPasskeyMfaRequest{CredentialJson: "{}"})
 			return err
 		}},
 	}
@@ -1232,5 +1279,75 @@ func TestCrossProjectStorageHTTP(t *testing.T) {
 	after, err := in.storage().GetStorageUsage(vk, &cairnv1.GetStorageUsageRequest{ProjectId: "victim"})
 	if err != nil || after.GetUsedBytes() != before.GetUsedBytes() || after.GetFiles() != before.GetFiles() {
 		t.Fatalf("victim usage changed: %v, was %v (%v)", after, before, err)
+	}
+}
+
+// TestCrossProjectPasskey: a passkey of one project signs nobody into
+// another, even a user with the same id, whatever the forged answer says:
+// another relying party, the victim's relying party, or a challenge the
+// intruder's project began.
+func TestCrossProjectPasskey(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	vkey := newProjectWithKey(t, in, "victim", "users.read")
+	newProjectWithKey(t, in, "intruder", "users.read")
+	for _, p := range []string{"victim", "intruder"} {
+		g, _ := guest(ctx, p, "")
+		if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{UserId: "same", Email: "same@example.com", Password: "same password"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isess := signIn(t, in, "intruder", "same@example.com", "same password").GetSecret()
+	ipage, vpage := sitePage(in, "intruder"), sitePage(in, "victim")
+	a := passkeytest.New()
+	ipage.register(t, a, isess, "intruder's")
+	c := a.Creds[0]
+
+	refused := func(what string, cred []byte) {
+		t.Helper()
+		if _, err := vpage.finish(cred); connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("%s: want permission_denied, got %v", what, err)
+		}
+	}
+	// The browser offers the victim's page nothing: its relying party differs.
+	b, err := vpage.svc.BeginPasskeySignIn(vpage.call(""), &cairnv1.BeginPasskeySignInRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Get([]byte(b.GetOptionsJson()), vpage.origin); err == nil {
+		t.Fatal("the authenticator offered the intruder's passkey to the victim's relying party")
+	}
+	ch := passkeytest.Challenge([]byte(b.GetOptionsJson()))
+	forged, _ := a.Assert(c, "intruder.localhost", ch, vpage.origin)
+	refused("signed for the intruder's relying party", forged)
+	b, _ = vpage.svc.BeginPasskeySignIn(vpage.call(""), &cairnv1.BeginPasskeySignInRequest{})
+	forged, _ = a.Assert(c, "victim.localhost", passkeytest.Challenge([]byte(b.GetOptionsJson())), vpage.origin)
+	refused("signed for the victim's relying party", forged)
+	b, _ = vpage.svc.BeginPasskeySignIn(vpage.call(""), &cairnv1.BeginPasskeySignInRequest{Email: "same@example.com"})
+	forged, _ = a.Assert(c, "victim.localhost", passkeytest.Challenge([]byte(b.GetOptionsJson())), vpage.origin)
+	refused("with the victim user's email", forged)
+	// A genuine answer to the intruder's own challenge, brought to the victim.
+	refused("the intruder's challenge", ipage.assertion(t, a, "", ipage.origin))
+	// The intruder's session is no credential on the victim's page.
+	_, err = vpage.svc.ListPasskeys(vpage.call(isess), &cairnv1.ListPasskeysRequest{})
+	if code := connect.CodeOf(err); code != connect.CodePermissionDenied && code != connect.CodeUnauthenticated {
+		t.Fatalf("the intruder's session on the victim's page: %v", err)
+	}
+	// The victim's user holds no passkey and no session.
+	vk, _ := as(ctx, vkey)
+	u, err := in.users().GetUser(vk, &cairnv1.GetUserRequest{ProjectId: "victim", UserId: "same"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := in.users().ListUserSessions(vk, &cairnv1.ListUserSessionsRequest{ProjectId: "victim", UserId: "same"})
+	if err != nil || len(ss.GetSessions()) != 0 {
+		t.Fatalf("victim sessions: %v %v", ss, err)
+	}
+	if u.GetUser().GetId() != "same" {
+		t.Fatalf("victim user: %v", u)
+	}
+	// The intruder's own passkey still works on its own page.
+	if _, err := ipage.finish(ipage.assertion(t, a, "", ipage.origin)); err != nil {
+		t.Fatalf("the intruder's own sign-in: %v", err)
 	}
 }

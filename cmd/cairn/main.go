@@ -37,6 +37,9 @@ commands:
   pull         write a project's file (cairn.json) from a live project
   plan         show what apply would change to make a project match its file
   apply        make a project match its file (--create-project: a template)
+  usage        per-project usage per UTC day, for billing (--csv)
+  backup       copy the whole instance while it serves (-o DIR)
+  restore      restore a backup into an empty data directory (server stopped)
   bench        measure write, replay and project-count figures
   version      print the version
 
@@ -111,6 +114,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return functionsCmd(ctx, rest, stdout, stderr, getenv)
 	case "pull", "plan", "apply":
 		return templatesCmd(ctx, cmd, rest, stdout, stderr, getenv)
+	case "usage":
+		return usageCmd(ctx, rest, stdout, stderr, getenv)
+	case "backup":
+		return backupCmd(ctx, rest, stdout, stderr, getenv)
+	case "restore":
+		return restoreCmd(ctx, rest, stdout, stderr, getenv)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version", "-version":

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairn-dev/cairn/api"
 	"github.com/cairn-dev/cairn/sites"
+	usagemeter "github.com/cairn-dev/cairn/usage"
 )
 
 // server is a running node with its API on a listener: what serve runs,
@@ -26,7 +27,10 @@ type server struct {
 	// sweeper deletes stored bytes that deletions left; stopSweep ends it.
 	stopSweep context.CancelFunc
 	swept     chan struct{}
-	runtimes  *runtimes
+	// metered closes once the usage meter's last flush is done (it stops
+	// with the sweeper).
+	metered  chan struct{}
+	runtimes *runtimes
 }
 
 // startServer opens the node, starts its projectors and serves the API on
@@ -76,6 +80,14 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 		return nil, err
 	}
 	s.runtimes = rts
+	bucket, err := n.store.Usage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	meter, err := usagemeter.New(bucket, usagemeter.Options{FlushEvery: cfg.UsageFlushEvery, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	handler, err := api.New(api.Config{PublicURL: cmp.Or(cfg.PublicURL, displayAddr(s.url)), Stopping: s.stopping, Hijacked: s.hijacked, Log: n.log, Reads: n.reads, Store: n.store,
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes, RequestLogLevel: cfg.requestLogLevel(), Tracer: n.tracerProvider(),
 		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store),
@@ -86,7 +98,7 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory, MaxConcurrent: cfg.MaxFunctionConcurrency,
 			Retention: cfg.ExecutionRetention, RetentionSweep: cfg.ExecutionRetentionSweep},
 		Webhooks: api.WebhookOptions{Allow: splitList(cfg.WebhookAllow), MaxBackoff: cfg.WebhookMaxBackoff, PauseAfter: cfg.WebhookPauseAfter},
-		Runtimes: rts})
+		Runtimes: rts, MaxImportBytes: cfg.MaxImportBytes, Meter: meter})
 	if err != nil {
 		return nil, err
 	}
@@ -99,10 +111,15 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopSweep, s.swept = stopSweep, make(chan struct{})
 	sweeper := &api.StorageSweeper{Log: n.log, Reads: n.reads, Store: n.store, Logger: logger, Every: cfg.SweepEvery,
-		Sites: &api.SiteSweeper{Reads: n.reads, Blobs: sites.NewObjectBlobs(n.store), Logger: logger, Grace: cfg.SiteBlobGrace}}
+		Sites: &api.SiteSweeper{Reads: n.reads, Blobs: sites.NewObjectBlobs(n.store), Logger: logger, Grace: cfg.SiteBlobGrace, Store: n.store}}
 	go func() {
 		defer close(s.swept)
 		sweeper.Run(sweepCtx)
+	}()
+	s.metered = make(chan struct{})
+	go func() {
+		defer close(s.metered)
+		meter.Run(sweepCtx)
 	}()
 	ln = limitConnsPerAddr(ln, cfg.MaxConnsPerAddr, proxies)
 	go func() { s.served <- s.http.Serve(ln) }()
@@ -140,6 +157,7 @@ func (s *server) shutdown(logger *slog.Logger) {
 		defer close(closed)
 		s.stopSweep()
 		<-s.swept
+		<-s.metered
 		s.runtimes.close(context.Background())
 		s.node.close()
 	}()

@@ -409,3 +409,127 @@ func TestFork(t *testing.T) {
 		t.Fatalf("failed forks left %s", l)
 	}
 }
+
+// TestImportSizeLimit: --max-import-bytes is the largest package an import
+// accepts; one byte more is refused with 413 and a message naming the
+// limit, whether the upload announces its length or streams it.
+func TestImportSizeLimit(t *testing.T) {
+	a := startInstance(t, t.TempDir())
+	newProjectWithKey(t, a, "small", "keys.read")
+	pkg := filepath.Join(t.TempDir(), "small.cairnpkg")
+	if _, err := a.cli(t, "projects", "export", "small", "-o", pkg); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := os.ReadFile(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int64(len(whole))
+
+	over := startInstance(t, t.TempDir(), "--max-import-bytes", strconv.FormatInt(size-1, 10))
+	_, err = over.cli(t, "projects", "import", pkg)
+	if err == nil || !strings.Contains(err.Error(), "413") || !strings.Contains(err.Error(), fmt.Sprintf("import limit of %d bytes", size-1)) {
+		t.Fatalf("import one byte over the limit, length announced: %v", err)
+	}
+	// Streamed without a length: cut off at the limit while spooling.
+	req, err := http.NewRequest(http.MethodPost, over.url+"/v1/projects/import", io.MultiReader(bytes.NewReader(whole)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	req.Header.Set("Cairn-Passphrase", testPassphrase)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "--max-import-bytes") {
+		t.Fatalf("streamed import over the limit: %d %s", res.StatusCode, body)
+	}
+	if l, err := over.cli(t, "projects", "list"); err != nil || strings.Contains(l, "small") {
+		t.Fatalf("a refused import left a project: %q %v", l, err)
+	}
+
+	exact := startInstance(t, t.TempDir(), "--max-import-bytes", strconv.FormatInt(size, 10))
+	if _, err := exact.cli(t, "projects", "import", pkg); err != nil {
+		t.Fatalf("import of exactly the limit: %v", err)
+	}
+}
+
+// TestExportKeepsObjectsDeletedDuringIt: a file deleted after an export's
+// cut-off, and swept while the export is still copying an earlier object,
+// is in the package whole: the export holds the project's objects.
+func TestExportKeepsObjectsDeletedDuringIt(t *testing.T) {
+	in := startInstance(t, t.TempDir(), "--storage-sweep-every", "100ms")
+	key := newProjectWithKey(t, in, "held", allScopes()...)
+	kctx, _ := as(context.Background(), key)
+	if _, err := in.storage().CreateBucket(kctx, &cairnv1.CreateBucketRequest{ProjectId: "held", BucketId: "b", Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	// The big file comes first in the object store: the export blocks on
+	// it while the client does not read.
+	big := fileBytes(32<<20, 1)
+	in.uploadChunked(t, key, "held", "b", "big", "big.bin", big, 8<<20)
+	small := fileBytes(100_000, 2)
+	in.uploadChunked(t, key, "held", "b", "small", "small.bin", small, 1<<20)
+
+	req, err := http.NewRequest(http.MethodGet, in.url+"/v1/projects/held/export", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	req.Header.Set("Cairn-Passphrase", testPassphrase)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var pkg bytes.Buffer
+	if _, err := io.CopyN(&pkg, res.Body, 64<<10); err != nil { // the cut-off is taken: events are streaming
+		t.Fatal(err)
+	}
+	// After the cut-off: delete the small file and give the sweeper time
+	// to delete its bytes, were they not held.
+	if _, err := in.storage().DeleteFile(kctx, &cairnv1.DeleteFileRequest{ProjectId: "held", BucketId: "b", FileId: "small"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if _, err := io.Copy(&pkg, res.Body); err != nil {
+		t.Fatal(err)
+	}
+	if st := res.Trailer.Get("Cairn-Export-Status"); st != "ok" {
+		t.Fatalf("export status %q", st)
+	}
+	file := filepath.Join(t.TempDir(), "held.cairnpkg")
+	if err := os.WriteFile(file, pkg.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startInstance(t, t.TempDir())
+	if _, err := b.cli(t, "projects", "import", file, "--keep-keys"); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string][]byte{"big": big, "small": small} {
+		res := b.fetch(t, testAdminKey, "held", "b", id, "download", nil)
+		if res.status != http.StatusOK || !bytes.Equal(res.body, want) {
+			t.Fatalf("imported file %s: %d, %d bytes (want %d)", id, res.status, len(res.body), len(want))
+		}
+	}
+	// Released: the sweeper deletes the small file's bytes now.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ex := filepath.Join(t.TempDir(), "again.cairnpkg")
+		if _, err := in.cli(t, "projects", "export", "held", "-o", ex); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := os.Stat(ex)
+		if st.Size() < int64(len(big))+int64(len(small)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the deleted file's bytes were never swept after the export")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}

@@ -42,6 +42,8 @@ const (
 	KeysWrite        Scope = "keys.write"
 	WebhooksRead     Scope = "webhooks.read"
 	WebhooksWrite    Scope = "webhooks.write"
+	// UsageRead lets a key read its own project's usage (GetProjectUsage).
+	UsageRead Scope = "usage.read"
 )
 
 // Scopes lists every scope, in the order documentation shows them.
@@ -50,6 +52,7 @@ var Scopes = []Scope{
 	CollectionsRead, CollectionsWrite, DocumentsRead, DocumentsWrite, BucketsRead, BucketsWrite,
 	FilesRead, FilesWrite, FunctionsRead, FunctionsWrite, ExecutionsRead, ExecutionsWrite,
 	SitesRead, SitesWrite, EventsRead, KeysRead, KeysWrite, WebhooksRead, WebhooksWrite,
+	UsageRead,
 }
 
 // ValidScope reports whether s names a scope.

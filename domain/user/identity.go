@@ -45,7 +45,7 @@ func (UnlinkIdentity) isCommand() {}
 
 // ErrLastSignIn is the answer to removing a user's only way to sign in.
 var ErrLastSignIn = domain.Errorf(domain.KindFailedPrecondition,
-	"this is the account's only way to sign in: set a password or link another provider first")
+	"this is the account's only way to sign in: set a password, link another provider or register a passkey first")
 
 // checkIdentity validates an identity as the OAuth flow reports it.
 func checkIdentity(id *eventsv1.Identity) error {
@@ -101,7 +101,7 @@ func decideUnlink(state State, c UnlinkIdentity) ([]*eventsv1.Envelope, error) {
 	if have == nil {
 		return nil, domain.Errorf(domain.KindNotFound, "no identity at provider %q", c.ProviderID)
 	}
-	if state.GetPasswordHash() == "" && len(state.GetIdentities()) == 1 {
+	if state.GetPasswordHash() == "" && len(state.GetIdentities()) == 1 && len(state.GetPasskeys()) == 0 {
 		return nil, ErrLastSignIn
 	}
 	u := prune(state, c.Now)

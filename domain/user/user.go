@@ -254,7 +254,8 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		if u.GetEmail() != "" {
 			evs = append(evs, release(u.GetProjectId(), ClaimEmail, NormalizeEmail(u.GetEmail()), u.GetId()))
 		}
-		return append(evs, identityReleases(u)...), nil
+		evs = append(evs, identityReleases(u)...)
+		return append(evs, passkeyReleases(u)...), nil
 	case CreateSession:
 		if state == nil {
 			return nil, ErrNoUser
@@ -320,6 +321,21 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 			return nil, ErrNoUser
 		}
 		return decideUnlink(state, c)
+	case RegisterPasskey:
+		if state == nil {
+			return nil, ErrNoUser
+		}
+		return decideRegisterPasskey(state, c)
+	case RemovePasskey:
+		if state == nil {
+			return nil, ErrNoUser
+		}
+		return decideRemovePasskey(state, c)
+	case UsePasskey:
+		if state == nil {
+			return nil, ErrPasskeyRefused
+		}
+		return decideUsePasskey(state, c)
 	default:
 		return nil, domain.Errorf(domain.KindInternal, "unknown user command %T", cmd)
 	}
@@ -489,7 +505,9 @@ func decideSession(u State, c CreateSession) ([]*eventsv1.Envelope, error) {
 	s.ExpiresAt = timestamppb.New(c.Now.Add(c.Settings.duration()))
 	// With MFA on, one factor gives a limited session (server-made sessions
 	// are the server's word and need none).
-	s.MfaPending = u.GetMfa().GetEnabled() && s.GetProvider() != "server" && len(s.GetFactors()) < 2
+	// A passkey with user verification is two factors by itself.
+	s.MfaPending = u.GetMfa().GetEnabled() && s.GetProvider() != "server" && len(s.GetFactors()) < 2 &&
+		!slices.Contains(s.GetFactors(), FactorPasskey)
 	u.Sessions = append(u.Sessions, s)
 	var evicted []string
 	for len(u.Sessions) > c.Settings.maxSessions() {
@@ -718,6 +736,12 @@ func Evolve(state State, e *eventsv1.Envelope) State {
 		return p.TokenCreated.GetUser()
 	case *eventsv1.Envelope_TokenConsumed:
 		return p.TokenConsumed.GetUser()
+	case *eventsv1.Envelope_PasskeyRegistered:
+		return p.PasskeyRegistered.GetUser()
+	case *eventsv1.Envelope_PasskeyRemoved:
+		return p.PasskeyRemoved.GetUser()
+	case *eventsv1.Envelope_PasskeyUsed:
+		return p.PasskeyUsed.GetUser()
 	}
 	return state
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/cairn-dev/cairn/fnrun"
 )
 
 // WorkerEnv is the environment variable that makes a program a worker: its
@@ -94,7 +96,11 @@ func (w *workerState) handle(j *job) reply {
 
 	lim := j.Limits.WithDefaults()
 	debug.SetMemoryLimit(inUse() + lim.MaxMemoryBytes)
+	// The worker runs one execution at a time: the process's CPU time
+	// across it (its GC and fetches included) is the execution's.
+	cpu := fnrun.ProcessCPU()
 	out := safeRun(prg, w.prelude, j, w.fetch)
+	out.resp.CPUTime = fnrun.ProcessCPU() - cpu
 	debug.SetMemoryLimit(math.MaxInt64)
 	return reply{Kind: out.kind, Message: out.message, Response: out.resp, Took: time.Since(start)}
 }

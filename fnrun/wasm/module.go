@@ -167,17 +167,24 @@ func (m *Module) Run(ctx context.Context, req fnrun.Request, lim fnrun.Limits) (
 	}
 
 	started := time.Now()
+	// The module runs on this goroutine: pinned to its thread, the
+	// thread's CPU time across the call is the execution's.
+	runtime.LockOSThread()
+	cpu := fnrun.ThreadCPU()
 	memBytes, instantiated, runErr := execute(runCtx, c, cfg)
+	cpu = fnrun.ThreadCPU() - cpu
+	runtime.UnlockOSThread()
 	if runErr != nil {
-		resp := fnrun.Response{Errors: stderr.String()}
+		resp := fnrun.Response{Errors: stderr.String(), CPUTime: cpu}
 		return resp, failure(ctx, runCtx, lim, started, memBytes, instantiated, runErr, stderr, &resp)
 	}
 
 	resp, err := parseResponse(stdout, lim.MaxResponseBytes)
 	if err != nil {
-		return fnrun.Response{Errors: stderr.String()}, err
+		return fnrun.Response{Errors: stderr.String(), CPUTime: cpu}, err
 	}
 	resp.Logs = stderr.String()
+	resp.CPUTime = cpu
 	return resp, nil
 }
 

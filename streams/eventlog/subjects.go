@@ -267,6 +267,12 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 		return userSubject(p.TokenCreated.GetUser(), "tokens", p.TokenCreated.GetTokenId(), "create"), nil
 	case *eventsv1.Envelope_TokenConsumed:
 		return userSubject(p.TokenConsumed.GetUser(), "tokens", p.TokenConsumed.GetTokenId(), "update"), nil
+	case *eventsv1.Envelope_PasskeyRegistered:
+		return userSubject(p.PasskeyRegistered.GetUser(), "passkeys", p.PasskeyRegistered.GetPasskeyId(), "create"), nil
+	case *eventsv1.Envelope_PasskeyRemoved:
+		return userSubject(p.PasskeyRemoved.GetUser(), "passkeys", p.PasskeyRemoved.GetPasskey().GetId(), "delete"), nil
+	case *eventsv1.Envelope_PasskeyUsed:
+		return userSubject(p.PasskeyUsed.GetUser(), "passkeys", p.PasskeyUsed.GetPasskeyId(), "update"), nil
 	case *eventsv1.Envelope_ClaimTaken:
 		c := p.ClaimTaken
 		return streams.ProjectSubject(c.GetProjectId(), "claims", c.GetNamespace(), ClaimToken(c.GetNamespace(), c.GetValue()), "take"), nil

@@ -7,6 +7,7 @@ import { CookieAuthStore, LocalAuthStore, MemoryAuthStore, type AuthStore } from
 import { CairnError } from "./errors.js";
 import { account, doc, filtersJSON, session, type Account, type Doc, type Filter, type SessionInfo } from "./convert.js";
 import { Realtime, type RealtimeOptions, type RealtimeEvent, type Subscription, type WebSocketConstructor } from "./realtime.js";
+import { Passkeys, type PasskeyOptions } from "./passkeys.js";
 import { fileBlob, fileURL, upload, type FileURLOptions, type UploadOptions } from "./storage.js";
 import type { FileInfo } from "./convert.js";
 
@@ -83,6 +84,7 @@ export class Cairn {
   readonly site: boolean;
   private readonly services = new Map<string, unknown>();
   private rt: Realtime | undefined;
+  private pk: Passkeys | undefined;
 
   constructor(opts: CairnOptions = {}) {
     const loc = (globalThis as { location?: { origin: string } }).location;
@@ -217,6 +219,21 @@ export class Cairn {
       if (e instanceof CairnError && e.code === "unauthenticated") return null;
       throw e;
     }
+  }
+
+  /** The signed-in user's passkeys (WebAuthn): `register()`, `list()`, `delete(id)`. */
+  get passkeys(): Passkeys {
+    this.pk ??= new Passkeys(this);
+    return this.pk;
+  }
+
+  /**
+   * Signs in with a passkey (the browser asks the user to pick one and
+   * unlock it): usernameless, or only `email`'s passkeys. The session goes
+   * to the auth store.
+   */
+  signInWithPasskey(opts: PasskeyOptions & { email?: string } = {}): Promise<SessionInfo> {
+    return this.passkeys.signIn(opts);
   }
 
   /** Documents of one collection, with plain types. */

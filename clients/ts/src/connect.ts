@@ -83,6 +83,7 @@ export { EventsService } from "./gen/cairn/v1/events_pb.js";
 export { FunctionsService } from "./gen/cairn/v1/functions_pb.js";
 export { KeysService } from "./gen/cairn/v1/keys_pb.js";
 export { OperatorsService } from "./gen/cairn/v1/operators_pb.js";
+export { PasskeyService } from "./gen/cairn/v1/passkeys_pb.js";
 export { ProjectsService } from "./gen/cairn/v1/projects_pb.js";
 export { RealtimeService } from "./gen/cairn/v1/realtime_pb.js";
 export { SitesService } from "./gen/cairn/v1/sites_pb.js";

@@ -6,4 +6,7 @@ export {
   Realtime, Subscription, type EventKindName, type RealtimeEvent, type RealtimeOptions, type RealtimeState,
   type WebSocketConstructor, type WebSocketLike,
 } from "./realtime.js";
+export {
+  Passkeys, creationOptions, credentialJSON, fromBase64url, requestOptions, toBase64url, type PasskeyInfo, type PasskeyOptions,
+} from "./passkeys.js";
 export { chunkSize, type FileURLOptions, type PreviewOptions, type UploadOptions } from "./storage.js";

@@ -123,7 +123,7 @@ function Teams({ project }: { project: string }) {
   );
 }
 
-const methods = ["email-password", "anonymous", "magic-url", "email-otp", "oauth2"];
+const methods = ["email-password", "anonymous", "magic-url", "email-otp", "oauth2", "passkey"];
 
 /** Duration as protojson writes it ("3600s") to hours, and back. */
 const hours = (d: string | undefined) => (d ? String(Number(d.replace(/s$/, "")) / 3600) : "");

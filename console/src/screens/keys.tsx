@@ -10,6 +10,7 @@ export const knownScopes = [
   "documents.read", "documents.write", "buckets.read", "buckets.write", "files.read", "files.write",
   "functions.read", "functions.write", "executions.read", "executions.write",
   "sites.read", "sites.write", "events.read", "keys.read", "keys.write", "webhooks.read", "webhooks.write",
+  "usage.read",
 ];
 
 export function Keys({ project }: { project: string }) {

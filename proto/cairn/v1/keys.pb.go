@@ -729,14 +729,15 @@ const file_cairn_v1_keys_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa5\x03\n" +
-	"\x06Scopes\x12\x9a\x03\n" +
-	"\x06scopes\x18\x01 \x03(\tB\x81\x03\xbaH\xfd\x02\x92\x01\xf9\x02\x10@\x18\x01\"\xf2\x02r\xef\x02R\n" +
+	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xb1\x03\n" +
+	"\x06Scopes\x12\xa6\x03\n" +
+	"\x06scopes\x18\x01 \x03(\tB\x8d\x03\xbaH\x89\x03\x92\x01\x85\x03\x10@\x18\x01\"\xfe\x02r\xfb\x02R\n" +
 	"users.readR\vusers.writeR\n" +
 	"teams.readR\vteams.writeR\x0edatabases.readR\x0fdatabases.writeR\x10collections.readR\x11collections.writeR\x0edocuments.readR\x0fdocuments.writeR\fbuckets.readR\rbuckets.writeR\n" +
 	"files.readR\vfiles.writeR\x0efunctions.readR\x0ffunctions.writeR\x0fexecutions.readR\x10executions.writeR\n" +
 	"sites.readR\vsites.writeR\vevents.readR\tkeys.readR\n" +
-	"keys.writeR\rwebhooks.readR\x0ewebhooks.writeR\x06scopes\"\xea\x01\n" +
+	"keys.writeR\rwebhooks.readR\x0ewebhooks.writeR\n" +
+	"usage.readR\x06scopes\"\xea\x01\n" +
 	"\x10CreateKeyRequest\x12?\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12\x1e\n" +

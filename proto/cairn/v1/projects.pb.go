@@ -650,6 +650,277 @@ func (*DeleteProjectResponse) Descriptor() ([]byte, []int) {
 	return file_cairn_v1_projects_proto_rawDescGZIP(), []int{11}
 }
 
+type GetProjectUsageRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ProjectId string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// First day (UTC, YYYY-MM-DD), inclusive; empty: 29 days before `to`.
+	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// Last day (UTC, YYYY-MM-DD), inclusive; empty: today. At most 366 days
+	// after `from`.
+	To            string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProjectUsageRequest) Reset() {
+	*x = GetProjectUsageRequest{}
+	mi := &file_cairn_v1_projects_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProjectUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProjectUsageRequest) ProtoMessage() {}
+
+func (x *GetProjectUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_projects_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProjectUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetProjectUsageRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_projects_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetProjectUsageRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *GetProjectUsageRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *GetProjectUsageRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+// UsageDay is one UTC day of a project's usage. Counts and bytes are of that
+// day, except documents and storage_bytes, which are what the project held
+// at the day's end.
+type UsageDay struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// YYYY-MM-DD (UTC); empty in a total.
+	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	// Events appended to the project's stream.
+	Events int64 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
+	// Documents stored at the end of the day (a total: the last day's).
+	Documents int64 `protobuf:"varint,3,opt,name=documents,proto3" json:"documents,omitempty"`
+	// Bytes of files stored at the end of the day (a total: the last day's).
+	StorageBytes int64 `protobuf:"varint,4,opt,name=storage_bytes,json=storageBytes,proto3" json:"storage_bytes,omitempty"`
+	// Response bytes of file downloads, views and previews.
+	DownloadBytes int64 `protobuf:"varint,5,opt,name=download_bytes,json=downloadBytes,proto3" json:"download_bytes,omitempty"`
+	// Response bytes of site serving.
+	SiteBytes int64 `protobuf:"varint,6,opt,name=site_bytes,json=siteBytes,proto3" json:"site_bytes,omitempty"`
+	// download_bytes + site_bytes.
+	EgressBytes int64 `protobuf:"varint,7,opt,name=egress_bytes,json=egressBytes,proto3" json:"egress_bytes,omitempty"`
+	// Function executions that finished (completed or failed).
+	Executions int64 `protobuf:"varint,8,opt,name=executions,proto3" json:"executions,omitempty"`
+	// Their wall-clock time and CPU time.
+	ExecutionWallMs int64 `protobuf:"varint,9,opt,name=execution_wall_ms,json=executionWallMs,proto3" json:"execution_wall_ms,omitempty"`
+	ExecutionCpuUs  int64 `protobuf:"varint,10,opt,name=execution_cpu_us,json=executionCpuUs,proto3" json:"execution_cpu_us,omitempty"`
+	// Time realtime subscriptions were open, summed over subscriptions.
+	RealtimeConnectionMinutes float64 `protobuf:"fixed64,11,opt,name=realtime_connection_minutes,json=realtimeConnectionMinutes,proto3" json:"realtime_connection_minutes,omitempty"`
+	// Events sent to realtime subscribers.
+	RealtimeDeliveries int64 `protobuf:"varint,12,opt,name=realtime_deliveries,json=realtimeDeliveries,proto3" json:"realtime_deliveries,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *UsageDay) Reset() {
+	*x = UsageDay{}
+	mi := &file_cairn_v1_projects_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageDay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageDay) ProtoMessage() {}
+
+func (x *UsageDay) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_projects_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageDay.ProtoReflect.Descriptor instead.
+func (*UsageDay) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_projects_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UsageDay) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *UsageDay) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *UsageDay) GetDocuments() int64 {
+	if x != nil {
+		return x.Documents
+	}
+	return 0
+}
+
+func (x *UsageDay) GetStorageBytes() int64 {
+	if x != nil {
+		return x.StorageBytes
+	}
+	return 0
+}
+
+func (x *UsageDay) GetDownloadBytes() int64 {
+	if x != nil {
+		return x.DownloadBytes
+	}
+	return 0
+}
+
+func (x *UsageDay) GetSiteBytes() int64 {
+	if x != nil {
+		return x.SiteBytes
+	}
+	return 0
+}
+
+func (x *UsageDay) GetEgressBytes() int64 {
+	if x != nil {
+		return x.EgressBytes
+	}
+	return 0
+}
+
+func (x *UsageDay) GetExecutions() int64 {
+	if x != nil {
+		return x.Executions
+	}
+	return 0
+}
+
+func (x *UsageDay) GetExecutionWallMs() int64 {
+	if x != nil {
+		return x.ExecutionWallMs
+	}
+	return 0
+}
+
+func (x *UsageDay) GetExecutionCpuUs() int64 {
+	if x != nil {
+		return x.ExecutionCpuUs
+	}
+	return 0
+}
+
+func (x *UsageDay) GetRealtimeConnectionMinutes() float64 {
+	if x != nil {
+		return x.RealtimeConnectionMinutes
+	}
+	return 0
+}
+
+func (x *UsageDay) GetRealtimeDeliveries() int64 {
+	if x != nil {
+		return x.RealtimeDeliveries
+	}
+	return 0
+}
+
+type GetProjectUsageResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ProjectId string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// Every day from `from` to `to`, in order.
+	Days []*UsageDay `protobuf:"bytes,2,rep,name=days,proto3" json:"days,omitempty"`
+	// Sums over the days (documents and storage_bytes: the last day's).
+	Total         *UsageDay `protobuf:"bytes,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProjectUsageResponse) Reset() {
+	*x = GetProjectUsageResponse{}
+	mi := &file_cairn_v1_projects_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProjectUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProjectUsageResponse) ProtoMessage() {}
+
+func (x *GetProjectUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_projects_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProjectUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetProjectUsageResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_projects_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetProjectUsageResponse) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *GetProjectUsageResponse) GetDays() []*UsageDay {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
+func (x *GetProjectUsageResponse) GetTotal() *UsageDay {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
 var File_cairn_v1_projects_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_projects_proto_rawDesc = "" +
@@ -700,14 +971,42 @@ const file_cairn_v1_projects_proto_rawDesc = "" +
 	"\x14DeleteProjectRequest\x12?\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\"\x17\n" +
-	"\x15DeleteProjectResponse2\xaf\x03\n" +
+	"\x15DeleteProjectResponse\"\xcd\x01\n" +
+	"\x16GetProjectUsageRequest\x12?\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12:\n" +
+	"\x04from\x18\x02 \x01(\tB&\xbaH#r!2\x1f^(|[0-9]{4}-[0-9]{2}-[0-9]{2})$R\x04from\x126\n" +
+	"\x02to\x18\x03 \x01(\tB&\xbaH#r!2\x1f^(|[0-9]{4}-[0-9]{2}-[0-9]{2})$R\x02to\"\xc9\x03\n" +
+	"\bUsageDay\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x12\x16\n" +
+	"\x06events\x18\x02 \x01(\x03R\x06events\x12\x1c\n" +
+	"\tdocuments\x18\x03 \x01(\x03R\tdocuments\x12#\n" +
+	"\rstorage_bytes\x18\x04 \x01(\x03R\fstorageBytes\x12%\n" +
+	"\x0edownload_bytes\x18\x05 \x01(\x03R\rdownloadBytes\x12\x1d\n" +
+	"\n" +
+	"site_bytes\x18\x06 \x01(\x03R\tsiteBytes\x12!\n" +
+	"\fegress_bytes\x18\a \x01(\x03R\vegressBytes\x12\x1e\n" +
+	"\n" +
+	"executions\x18\b \x01(\x03R\n" +
+	"executions\x12*\n" +
+	"\x11execution_wall_ms\x18\t \x01(\x03R\x0fexecutionWallMs\x12(\n" +
+	"\x10execution_cpu_us\x18\n" +
+	" \x01(\x03R\x0eexecutionCpuUs\x12>\n" +
+	"\x1brealtime_connection_minutes\x18\v \x01(\x01R\x19realtimeConnectionMinutes\x12/\n" +
+	"\x13realtime_deliveries\x18\f \x01(\x03R\x12realtimeDeliveries\"\x8a\x01\n" +
+	"\x17GetProjectUsageResponse\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\x12&\n" +
+	"\x04days\x18\x02 \x03(\v2\x12.cairn.v1.UsageDayR\x04days\x12(\n" +
+	"\x05total\x18\x03 \x01(\v2\x12.cairn.v1.UsageDayR\x05total2\x8c\x04\n" +
 	"\x0fProjectsService\x12R\n" +
 	"\rCreateProject\x12\x1e.cairn.v1.CreateProjectRequest\x1a\x1f.cairn.v1.CreateProjectResponse\"\x00\x12L\n" +
 	"\n" +
 	"GetProject\x12\x1b.cairn.v1.GetProjectRequest\x1a\x1c.cairn.v1.GetProjectResponse\"\x03\x90\x02\x01\x12R\n" +
 	"\fListProjects\x12\x1d.cairn.v1.ListProjectsRequest\x1a\x1e.cairn.v1.ListProjectsResponse\"\x03\x90\x02\x01\x12R\n" +
 	"\rUpdateProject\x12\x1e.cairn.v1.UpdateProjectRequest\x1a\x1f.cairn.v1.UpdateProjectResponse\"\x00\x12R\n" +
-	"\rDeleteProject\x12\x1e.cairn.v1.DeleteProjectRequest\x1a\x1f.cairn.v1.DeleteProjectResponse\"\x00B\x91\x01\n" +
+	"\rDeleteProject\x12\x1e.cairn.v1.DeleteProjectRequest\x1a\x1f.cairn.v1.DeleteProjectResponse\"\x00\x12[\n" +
+	"\x0fGetProjectUsage\x12 .cairn.v1.GetProjectUsageRequest\x1a!.cairn.v1.GetProjectUsageResponse\"\x03\x90\x02\x01B\x91\x01\n" +
 	"\fcom.cairn.v1B\rProjectsProtoP\x01Z1github.com/cairn-dev/cairn/proto/cairn/v1;cairnv1\xa2\x02\x03CXX\xaa\x02\bCairn.V1\xca\x02\bCairn\\V1\xe2\x02\x14Cairn\\V1\\GPBMetadata\xea\x02\tCairn::V1b\x06proto3"
 
 var (
@@ -722,47 +1021,54 @@ func file_cairn_v1_projects_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_projects_proto_rawDescData
 }
 
-var file_cairn_v1_projects_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_cairn_v1_projects_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_cairn_v1_projects_proto_goTypes = []any{
-	(*Project)(nil),               // 0: cairn.v1.Project
-	(*ProjectLimits)(nil),         // 1: cairn.v1.ProjectLimits
-	(*CreateProjectRequest)(nil),  // 2: cairn.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil), // 3: cairn.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),     // 4: cairn.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),    // 5: cairn.v1.GetProjectResponse
-	(*ListProjectsRequest)(nil),   // 6: cairn.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),  // 7: cairn.v1.ListProjectsResponse
-	(*UpdateProjectRequest)(nil),  // 8: cairn.v1.UpdateProjectRequest
-	(*UpdateProjectResponse)(nil), // 9: cairn.v1.UpdateProjectResponse
-	(*DeleteProjectRequest)(nil),  // 10: cairn.v1.DeleteProjectRequest
-	(*DeleteProjectResponse)(nil), // 11: cairn.v1.DeleteProjectResponse
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*Project)(nil),                 // 0: cairn.v1.Project
+	(*ProjectLimits)(nil),           // 1: cairn.v1.ProjectLimits
+	(*CreateProjectRequest)(nil),    // 2: cairn.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),   // 3: cairn.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),       // 4: cairn.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),      // 5: cairn.v1.GetProjectResponse
+	(*ListProjectsRequest)(nil),     // 6: cairn.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),    // 7: cairn.v1.ListProjectsResponse
+	(*UpdateProjectRequest)(nil),    // 8: cairn.v1.UpdateProjectRequest
+	(*UpdateProjectResponse)(nil),   // 9: cairn.v1.UpdateProjectResponse
+	(*DeleteProjectRequest)(nil),    // 10: cairn.v1.DeleteProjectRequest
+	(*DeleteProjectResponse)(nil),   // 11: cairn.v1.DeleteProjectResponse
+	(*GetProjectUsageRequest)(nil),  // 12: cairn.v1.GetProjectUsageRequest
+	(*UsageDay)(nil),                // 13: cairn.v1.UsageDay
+	(*GetProjectUsageResponse)(nil), // 14: cairn.v1.GetProjectUsageResponse
+	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
 }
 var file_cairn_v1_projects_proto_depIdxs = []int32{
 	1,  // 0: cairn.v1.Project.limits:type_name -> cairn.v1.ProjectLimits
-	12, // 1: cairn.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	12, // 2: cairn.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 1: cairn.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	15, // 2: cairn.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: cairn.v1.CreateProjectRequest.limits:type_name -> cairn.v1.ProjectLimits
 	0,  // 4: cairn.v1.CreateProjectResponse.project:type_name -> cairn.v1.Project
 	0,  // 5: cairn.v1.GetProjectResponse.project:type_name -> cairn.v1.Project
 	0,  // 6: cairn.v1.ListProjectsResponse.projects:type_name -> cairn.v1.Project
 	1,  // 7: cairn.v1.UpdateProjectRequest.limits:type_name -> cairn.v1.ProjectLimits
 	0,  // 8: cairn.v1.UpdateProjectResponse.project:type_name -> cairn.v1.Project
-	2,  // 9: cairn.v1.ProjectsService.CreateProject:input_type -> cairn.v1.CreateProjectRequest
-	4,  // 10: cairn.v1.ProjectsService.GetProject:input_type -> cairn.v1.GetProjectRequest
-	6,  // 11: cairn.v1.ProjectsService.ListProjects:input_type -> cairn.v1.ListProjectsRequest
-	8,  // 12: cairn.v1.ProjectsService.UpdateProject:input_type -> cairn.v1.UpdateProjectRequest
-	10, // 13: cairn.v1.ProjectsService.DeleteProject:input_type -> cairn.v1.DeleteProjectRequest
-	3,  // 14: cairn.v1.ProjectsService.CreateProject:output_type -> cairn.v1.CreateProjectResponse
-	5,  // 15: cairn.v1.ProjectsService.GetProject:output_type -> cairn.v1.GetProjectResponse
-	7,  // 16: cairn.v1.ProjectsService.ListProjects:output_type -> cairn.v1.ListProjectsResponse
-	9,  // 17: cairn.v1.ProjectsService.UpdateProject:output_type -> cairn.v1.UpdateProjectResponse
-	11, // 18: cairn.v1.ProjectsService.DeleteProject:output_type -> cairn.v1.DeleteProjectResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	13, // 9: cairn.v1.GetProjectUsageResponse.days:type_name -> cairn.v1.UsageDay
+	13, // 10: cairn.v1.GetProjectUsageResponse.total:type_name -> cairn.v1.UsageDay
+	2,  // 11: cairn.v1.ProjectsService.CreateProject:input_type -> cairn.v1.CreateProjectRequest
+	4,  // 12: cairn.v1.ProjectsService.GetProject:input_type -> cairn.v1.GetProjectRequest
+	6,  // 13: cairn.v1.ProjectsService.ListProjects:input_type -> cairn.v1.ListProjectsRequest
+	8,  // 14: cairn.v1.ProjectsService.UpdateProject:input_type -> cairn.v1.UpdateProjectRequest
+	10, // 15: cairn.v1.ProjectsService.DeleteProject:input_type -> cairn.v1.DeleteProjectRequest
+	12, // 16: cairn.v1.ProjectsService.GetProjectUsage:input_type -> cairn.v1.GetProjectUsageRequest
+	3,  // 17: cairn.v1.ProjectsService.CreateProject:output_type -> cairn.v1.CreateProjectResponse
+	5,  // 18: cairn.v1.ProjectsService.GetProject:output_type -> cairn.v1.GetProjectResponse
+	7,  // 19: cairn.v1.ProjectsService.ListProjects:output_type -> cairn.v1.ListProjectsResponse
+	9,  // 20: cairn.v1.ProjectsService.UpdateProject:output_type -> cairn.v1.UpdateProjectResponse
+	11, // 21: cairn.v1.ProjectsService.DeleteProject:output_type -> cairn.v1.DeleteProjectResponse
+	14, // 22: cairn.v1.ProjectsService.GetProjectUsage:output_type -> cairn.v1.GetProjectUsageResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_projects_proto_init() }
@@ -777,7 +1083,7 @@ func file_cairn_v1_projects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_projects_proto_rawDesc), len(file_cairn_v1_projects_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -973,6 +973,198 @@ func (*DeleteUserSessionResponse) Descriptor() ([]byte, []int) {
 	return file_cairn_v1_users_proto_rawDescGZIP(), []int{16}
 }
 
+type ListUserPasskeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProjectId     string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserPasskeysRequest) Reset() {
+	*x = ListUserPasskeysRequest{}
+	mi := &file_cairn_v1_users_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserPasskeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserPasskeysRequest) ProtoMessage() {}
+
+func (x *ListUserPasskeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_users_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserPasskeysRequest.ProtoReflect.Descriptor instead.
+func (*ListUserPasskeysRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListUserPasskeysRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *ListUserPasskeysRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type ListUserPasskeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Passkeys      []*Passkey             `protobuf:"bytes,1,rep,name=passkeys,proto3" json:"passkeys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserPasskeysResponse) Reset() {
+	*x = ListUserPasskeysResponse{}
+	mi := &file_cairn_v1_users_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserPasskeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserPasskeysResponse) ProtoMessage() {}
+
+func (x *ListUserPasskeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_users_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserPasskeysResponse.ProtoReflect.Descriptor instead.
+func (*ListUserPasskeysResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListUserPasskeysResponse) GetPasskeys() []*Passkey {
+	if x != nil {
+		return x.Passkeys
+	}
+	return nil
+}
+
+type DeleteUserPasskeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProjectId     string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	PasskeyId     string                 `protobuf:"bytes,3,opt,name=passkey_id,json=passkeyId,proto3" json:"passkey_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserPasskeyRequest) Reset() {
+	*x = DeleteUserPasskeyRequest{}
+	mi := &file_cairn_v1_users_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserPasskeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserPasskeyRequest) ProtoMessage() {}
+
+func (x *DeleteUserPasskeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_users_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserPasskeyRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserPasskeyRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DeleteUserPasskeyRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *DeleteUserPasskeyRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *DeleteUserPasskeyRequest) GetPasskeyId() string {
+	if x != nil {
+		return x.PasskeyId
+	}
+	return ""
+}
+
+type DeleteUserPasskeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserPasskeyResponse) Reset() {
+	*x = DeleteUserPasskeyResponse{}
+	mi := &file_cairn_v1_users_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserPasskeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserPasskeyResponse) ProtoMessage() {}
+
+func (x *DeleteUserPasskeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_users_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserPasskeyResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUserPasskeyResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{20}
+}
+
 type DeleteUserSessionsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ProjectId     string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
@@ -983,7 +1175,7 @@ type DeleteUserSessionsRequest struct {
 
 func (x *DeleteUserSessionsRequest) Reset() {
 	*x = DeleteUserSessionsRequest{}
-	mi := &file_cairn_v1_users_proto_msgTypes[17]
+	mi := &file_cairn_v1_users_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1187,7 @@ func (x *DeleteUserSessionsRequest) String() string {
 func (*DeleteUserSessionsRequest) ProtoMessage() {}
 
 func (x *DeleteUserSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_users_proto_msgTypes[17]
+	mi := &file_cairn_v1_users_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1200,7 @@ func (x *DeleteUserSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserSessionsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_users_proto_rawDescGZIP(), []int{17}
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteUserSessionsRequest) GetProjectId() string {
@@ -1034,7 +1226,7 @@ type DeleteUserSessionsResponse struct {
 
 func (x *DeleteUserSessionsResponse) Reset() {
 	*x = DeleteUserSessionsResponse{}
-	mi := &file_cairn_v1_users_proto_msgTypes[18]
+	mi := &file_cairn_v1_users_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1238,7 @@ func (x *DeleteUserSessionsResponse) String() string {
 func (*DeleteUserSessionsResponse) ProtoMessage() {}
 
 func (x *DeleteUserSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_users_proto_msgTypes[18]
+	mi := &file_cairn_v1_users_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1251,7 @@ func (x *DeleteUserSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserSessionsResponse.ProtoReflect.Descriptor instead.
 func (*DeleteUserSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_users_proto_rawDescGZIP(), []int{18}
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteUserSessionsResponse) GetDeleted() int32 {
@@ -1101,7 +1293,7 @@ type AuthSettings struct {
 
 func (x *AuthSettings) Reset() {
 	*x = AuthSettings{}
-	mi := &file_cairn_v1_users_proto_msgTypes[19]
+	mi := &file_cairn_v1_users_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1305,7 @@ func (x *AuthSettings) String() string {
 func (*AuthSettings) ProtoMessage() {}
 
 func (x *AuthSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_users_proto_msgTypes[19]
+	mi := &file_cairn_v1_users_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1318,7 @@ func (x *AuthSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthSettings.ProtoReflect.Descriptor instead.
 func (*AuthSettings) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_users_proto_rawDescGZIP(), []int{19}
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AuthSettings) GetSessionDuration() *durationpb.Duration {
@@ -1218,7 +1410,7 @@ type SmtpSettings struct {
 
 func (x *SmtpSettings) Reset() {
 	*x = SmtpSettings{}
-	mi := &file_cairn_v1_users_proto_msgTypes[20]
+	mi := &file_cairn_v1_users_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1422,7 @@ func (x *SmtpSettings) String() string {
 func (*SmtpSettings) ProtoMessage() {}
 
 func (x *SmtpSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_users_proto_msgTypes[20]
+	mi := &file_cairn_v1_users_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1435,7 @@ func (x *SmtpSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SmtpSettings.ProtoReflect.Descriptor instead.
 func (*SmtpSettings) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_users_proto_rawDescGZIP(), []int{20}
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SmtpSettings) GetHost() string {
@@ -1321,7 +1513,7 @@ type OAuthProvider struct {
 
 func (x *OAuthProvider) Reset() {
 	*x = OAuthProvider{}
-	mi := &file_cairn_v1_users_proto_msgTypes[21]
+	mi := &file_cairn_v1_users_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1525,7 @@ func (x *OAuthProvider) String() string {
 func (*OAuthProvider) ProtoMessage() {}
 
 func (x *OAuthProvider) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_users_proto_msgTypes[21]
+	mi := &file_cairn_v1_users_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1538,7 @@ func (x *OAuthProvider) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthProvider.ProtoReflect.Descriptor instead.
 func (*OAuthProvider) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_users_proto_rawDescGZIP(), []int{21}
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *OAuthProvider) GetId() string {
@@ -1414,7 +1606,7 @@ type GetAuthSettingsRequest struct {
 
 func (x *GetAuthSettingsRequest) Reset() {
 	*x = GetAuthSettingsRequest{}
-	mi := &file_cairn_v1_users_proto_msgTypes[22]
+	mi := &file_cairn_v1_users_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1618,7 @@ func (x *GetAuthSettingsRequest) String() string {
 func (*GetAuthSettingsRequest) ProtoMessage() {}
 
 func (x *GetAuthSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_users_proto_msgTypes[22]
+	mi := &file_cairn_v1_users_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1631,7 @@ func (x *GetAuthSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAuthSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetAuthSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_users_proto_rawDescGZIP(), []int{22}
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetAuthSettingsRequest) GetProjectId() string {
@@ -1458,7 +1650,7 @@ type GetAuthSettingsResponse struct {
 
 func (x *GetAuthSettingsResponse) Reset() {
 	*x = GetAuthSettingsResponse{}
-	mi := &file_cairn_v1_users_proto_msgTypes[23]
+	mi := &file_cairn_v1_users_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1662,7 @@ func (x *GetAuthSettingsResponse) String() string {
 func (*GetAuthSettingsResponse) ProtoMessage() {}
 
 func (x *GetAuthSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_users_proto_msgTypes[23]
+	mi := &file_cairn_v1_users_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1675,7 @@ func (x *GetAuthSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAuthSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetAuthSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_users_proto_rawDescGZIP(), []int{23}
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetAuthSettingsResponse) GetSettings() *AuthSettings {
@@ -1503,7 +1695,7 @@ type UpdateAuthSettingsRequest struct {
 
 func (x *UpdateAuthSettingsRequest) Reset() {
 	*x = UpdateAuthSettingsRequest{}
-	mi := &file_cairn_v1_users_proto_msgTypes[24]
+	mi := &file_cairn_v1_users_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1707,7 @@ func (x *UpdateAuthSettingsRequest) String() string {
 func (*UpdateAuthSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateAuthSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_users_proto_msgTypes[24]
+	mi := &file_cairn_v1_users_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1720,7 @@ func (x *UpdateAuthSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAuthSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAuthSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_users_proto_rawDescGZIP(), []int{24}
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UpdateAuthSettingsRequest) GetProjectId() string {
@@ -1554,7 +1746,7 @@ type UpdateAuthSettingsResponse struct {
 
 func (x *UpdateAuthSettingsResponse) Reset() {
 	*x = UpdateAuthSettingsResponse{}
-	mi := &file_cairn_v1_users_proto_msgTypes[25]
+	mi := &file_cairn_v1_users_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1758,7 @@ func (x *UpdateAuthSettingsResponse) String() string {
 func (*UpdateAuthSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateAuthSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_users_proto_msgTypes[25]
+	mi := &file_cairn_v1_users_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1771,7 @@ func (x *UpdateAuthSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAuthSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAuthSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_users_proto_rawDescGZIP(), []int{25}
+	return file_cairn_v1_users_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpdateAuthSettingsResponse) GetSettings() *AuthSettings {
@@ -1593,7 +1785,7 @@ var File_cairn_v1_users_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_users_proto_rawDesc = "" +
 	"\n" +
-	"\x14cairn/v1/users.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16cairn/v1/account.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x94\x04\n" +
+	"\x14cairn/v1/users.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16cairn/v1/account.proto\x1a\x17cairn/v1/passkeys.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x94\x04\n" +
 	"\x11CreateUserRequest\x12?\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12P\n" +
@@ -1670,13 +1862,26 @@ const file_cairn_v1_users_proto_rawDesc = "" +
 	"\auser_id\x18\x02 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\x06userId\x12F\n" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\tsessionId\"\x1b\n" +
-	"\x19DeleteUserSessionResponse\"\x9e\x01\n" +
+	"\x19DeleteUserSessionResponse\"\x9c\x01\n" +
+	"\x17ListUserPasskeysRequest\x12?\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12@\n" +
+	"\auser_id\x18\x02 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\x06userId\"I\n" +
+	"\x18ListUserPasskeysResponse\x12-\n" +
+	"\bpasskeys\x18\x01 \x03(\v2\x11.cairn.v1.PasskeyR\bpasskeys\"\xe5\x01\n" +
+	"\x18DeleteUserPasskeyRequest\x12?\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12@\n" +
+	"\auser_id\x18\x02 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\x06userId\x12F\n" +
+	"\n" +
+	"passkey_id\x18\x03 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\tpasskeyId\"\x1b\n" +
+	"\x19DeleteUserPasskeyResponse\"\x9e\x01\n" +
 	"\x19DeleteUserSessionsRequest\x12?\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12@\n" +
 	"\auser_id\x18\x02 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\x06userId\"6\n" +
 	"\x1aDeleteUserSessionsResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\x05R\adeleted\"\x9e\x05\n" +
+	"\adeleted\x18\x01 \x01(\x05R\adeleted\"\xa7\x05\n" +
 	"\fAuthSettings\x12X\n" +
 	"\x10session_duration\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\f\"\x06\b\x80\x86\xb0\x96\x012\x02\b<R\x0fsessionDuration\x12,\n" +
 	"\fmax_sessions\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\vmaxSessions\x129\n" +
@@ -1684,8 +1889,8 @@ const file_cairn_v1_users_proto_rawDesc = "" +
 	"\x15password_check_common\x18\x04 \x01(\bR\x13passwordCheckCommon\x12:\n" +
 	"\x0fallowed_origins\x18\x05 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\x02R\x0eallowedOrigins\x12*\n" +
 	"\x04smtp\x18\x06 \x01(\v2\x16.cairn.v1.SmtpSettingsR\x04smtp\x12J\n" +
-	"\x0foauth_providers\x18\a \x03(\v2\x17.cairn.v1.OAuthProviderB\b\xbaH\x05\x92\x01\x02\x10 R\x0eoauthProviders\x12p\n" +
-	"\x10disabled_methods\x18\b \x03(\tBE\xbaHB\x92\x01?\x18\x01\";r9R\x0eemail-passwordR\tanonymousR\tmagic-urlR\temail-otpR\x06oauth2R\x0fdisabledMethods\x125\n" +
+	"\x0foauth_providers\x18\a \x03(\v2\x17.cairn.v1.OAuthProviderB\b\xbaH\x05\x92\x01\x02\x10 R\x0eoauthProviders\x12y\n" +
+	"\x10disabled_methods\x18\b \x03(\tBN\xbaHK\x92\x01H\x18\x01\"DrBR\x0eemail-passwordR\tanonymousR\tmagic-urlR\temail-otpR\x06oauth2R\apasskeyR\x0fdisabledMethods\x125\n" +
 	"\x12jwt_key_generation\x18\t \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x10jwtKeyGeneration\x12:\n" +
 	"\x19disable_localhost_origins\x18\n" +
 	" \x01(\bR\x17disableLocalhostOrigins\"\xd2\x02\n" +
@@ -1722,7 +1927,7 @@ const file_cairn_v1_users_proto_rawDesc = "" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12:\n" +
 	"\bsettings\x18\x02 \x01(\v2\x16.cairn.v1.AuthSettingsB\x06\xbaH\x03\xc8\x01\x01R\bsettings\"P\n" +
 	"\x1aUpdateAuthSettingsResponse\x122\n" +
-	"\bsettings\x18\x01 \x01(\v2\x16.cairn.v1.AuthSettingsR\bsettings2\xc2\a\n" +
+	"\bsettings\x18\x01 \x01(\v2\x16.cairn.v1.AuthSettingsR\bsettings2\x82\t\n" +
 	"\fUsersService\x12I\n" +
 	"\n" +
 	"CreateUser\x12\x1b.cairn.v1.CreateUserRequest\x1a\x1c.cairn.v1.CreateUserResponse\"\x00\x12C\n" +
@@ -1735,7 +1940,9 @@ const file_cairn_v1_users_proto_rawDesc = "" +
 	"\x10ListUserSessions\x12!.cairn.v1.ListUserSessionsRequest\x1a\".cairn.v1.ListUserSessionsResponse\"\x03\x90\x02\x01\x12^\n" +
 	"\x11CreateUserSession\x12\".cairn.v1.CreateUserSessionRequest\x1a#.cairn.v1.CreateUserSessionResponse\"\x00\x12^\n" +
 	"\x11DeleteUserSession\x12\".cairn.v1.DeleteUserSessionRequest\x1a#.cairn.v1.DeleteUserSessionResponse\"\x00\x12a\n" +
-	"\x12DeleteUserSessions\x12#.cairn.v1.DeleteUserSessionsRequest\x1a$.cairn.v1.DeleteUserSessionsResponse\"\x00\x12[\n" +
+	"\x12DeleteUserSessions\x12#.cairn.v1.DeleteUserSessionsRequest\x1a$.cairn.v1.DeleteUserSessionsResponse\"\x00\x12^\n" +
+	"\x10ListUserPasskeys\x12!.cairn.v1.ListUserPasskeysRequest\x1a\".cairn.v1.ListUserPasskeysResponse\"\x03\x90\x02\x01\x12^\n" +
+	"\x11DeleteUserPasskey\x12\".cairn.v1.DeleteUserPasskeyRequest\x1a#.cairn.v1.DeleteUserPasskeyResponse\"\x00\x12[\n" +
 	"\x0fGetAuthSettings\x12 .cairn.v1.GetAuthSettingsRequest\x1a!.cairn.v1.GetAuthSettingsResponse\"\x03\x90\x02\x01\x12a\n" +
 	"\x12UpdateAuthSettings\x12#.cairn.v1.UpdateAuthSettingsRequest\x1a$.cairn.v1.UpdateAuthSettingsResponse\"\x00B\x8e\x01\n" +
 	"\fcom.cairn.v1B\n" +
@@ -1753,7 +1960,7 @@ func file_cairn_v1_users_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_users_proto_rawDescData
 }
 
-var file_cairn_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_cairn_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_cairn_v1_users_proto_goTypes = []any{
 	(*CreateUserRequest)(nil),          // 0: cairn.v1.CreateUserRequest
 	(*CreateUserResponse)(nil),         // 1: cairn.v1.CreateUserResponse
@@ -1772,62 +1979,72 @@ var file_cairn_v1_users_proto_goTypes = []any{
 	(*CreateUserSessionResponse)(nil),  // 14: cairn.v1.CreateUserSessionResponse
 	(*DeleteUserSessionRequest)(nil),   // 15: cairn.v1.DeleteUserSessionRequest
 	(*DeleteUserSessionResponse)(nil),  // 16: cairn.v1.DeleteUserSessionResponse
-	(*DeleteUserSessionsRequest)(nil),  // 17: cairn.v1.DeleteUserSessionsRequest
-	(*DeleteUserSessionsResponse)(nil), // 18: cairn.v1.DeleteUserSessionsResponse
-	(*AuthSettings)(nil),               // 19: cairn.v1.AuthSettings
-	(*SmtpSettings)(nil),               // 20: cairn.v1.SmtpSettings
-	(*OAuthProvider)(nil),              // 21: cairn.v1.OAuthProvider
-	(*GetAuthSettingsRequest)(nil),     // 22: cairn.v1.GetAuthSettingsRequest
-	(*GetAuthSettingsResponse)(nil),    // 23: cairn.v1.GetAuthSettingsResponse
-	(*UpdateAuthSettingsRequest)(nil),  // 24: cairn.v1.UpdateAuthSettingsRequest
-	(*UpdateAuthSettingsResponse)(nil), // 25: cairn.v1.UpdateAuthSettingsResponse
-	(*User)(nil),                       // 26: cairn.v1.User
-	(*structpb.Struct)(nil),            // 27: google.protobuf.Struct
-	(*Session)(nil),                    // 28: cairn.v1.Session
-	(*durationpb.Duration)(nil),        // 29: google.protobuf.Duration
+	(*ListUserPasskeysRequest)(nil),    // 17: cairn.v1.ListUserPasskeysRequest
+	(*ListUserPasskeysResponse)(nil),   // 18: cairn.v1.ListUserPasskeysResponse
+	(*DeleteUserPasskeyRequest)(nil),   // 19: cairn.v1.DeleteUserPasskeyRequest
+	(*DeleteUserPasskeyResponse)(nil),  // 20: cairn.v1.DeleteUserPasskeyResponse
+	(*DeleteUserSessionsRequest)(nil),  // 21: cairn.v1.DeleteUserSessionsRequest
+	(*DeleteUserSessionsResponse)(nil), // 22: cairn.v1.DeleteUserSessionsResponse
+	(*AuthSettings)(nil),               // 23: cairn.v1.AuthSettings
+	(*SmtpSettings)(nil),               // 24: cairn.v1.SmtpSettings
+	(*OAuthProvider)(nil),              // 25: cairn.v1.OAuthProvider
+	(*GetAuthSettingsRequest)(nil),     // 26: cairn.v1.GetAuthSettingsRequest
+	(*GetAuthSettingsResponse)(nil),    // 27: cairn.v1.GetAuthSettingsResponse
+	(*UpdateAuthSettingsRequest)(nil),  // 28: cairn.v1.UpdateAuthSettingsRequest
+	(*UpdateAuthSettingsResponse)(nil), // 29: cairn.v1.UpdateAuthSettingsResponse
+	(*User)(nil),                       // 30: cairn.v1.User
+	(*structpb.Struct)(nil),            // 31: google.protobuf.Struct
+	(*Session)(nil),                    // 32: cairn.v1.Session
+	(*Passkey)(nil),                    // 33: cairn.v1.Passkey
+	(*durationpb.Duration)(nil),        // 34: google.protobuf.Duration
 }
 var file_cairn_v1_users_proto_depIdxs = []int32{
-	26, // 0: cairn.v1.CreateUserResponse.user:type_name -> cairn.v1.User
-	26, // 1: cairn.v1.GetUserResponse.user:type_name -> cairn.v1.User
-	26, // 2: cairn.v1.ListUsersResponse.users:type_name -> cairn.v1.User
+	30, // 0: cairn.v1.CreateUserResponse.user:type_name -> cairn.v1.User
+	30, // 1: cairn.v1.GetUserResponse.user:type_name -> cairn.v1.User
+	30, // 2: cairn.v1.ListUsersResponse.users:type_name -> cairn.v1.User
 	6,  // 3: cairn.v1.UpdateUserRequest.labels:type_name -> cairn.v1.Labels
-	27, // 4: cairn.v1.UpdateUserRequest.prefs:type_name -> google.protobuf.Struct
-	26, // 5: cairn.v1.UpdateUserResponse.user:type_name -> cairn.v1.User
-	28, // 6: cairn.v1.ListUserSessionsResponse.sessions:type_name -> cairn.v1.Session
-	28, // 7: cairn.v1.CreateUserSessionResponse.session:type_name -> cairn.v1.Session
-	29, // 8: cairn.v1.AuthSettings.session_duration:type_name -> google.protobuf.Duration
-	20, // 9: cairn.v1.AuthSettings.smtp:type_name -> cairn.v1.SmtpSettings
-	21, // 10: cairn.v1.AuthSettings.oauth_providers:type_name -> cairn.v1.OAuthProvider
-	19, // 11: cairn.v1.GetAuthSettingsResponse.settings:type_name -> cairn.v1.AuthSettings
-	19, // 12: cairn.v1.UpdateAuthSettingsRequest.settings:type_name -> cairn.v1.AuthSettings
-	19, // 13: cairn.v1.UpdateAuthSettingsResponse.settings:type_name -> cairn.v1.AuthSettings
-	0,  // 14: cairn.v1.UsersService.CreateUser:input_type -> cairn.v1.CreateUserRequest
-	2,  // 15: cairn.v1.UsersService.GetUser:input_type -> cairn.v1.GetUserRequest
-	4,  // 16: cairn.v1.UsersService.ListUsers:input_type -> cairn.v1.ListUsersRequest
-	7,  // 17: cairn.v1.UsersService.UpdateUser:input_type -> cairn.v1.UpdateUserRequest
-	9,  // 18: cairn.v1.UsersService.DeleteUser:input_type -> cairn.v1.DeleteUserRequest
-	11, // 19: cairn.v1.UsersService.ListUserSessions:input_type -> cairn.v1.ListUserSessionsRequest
-	13, // 20: cairn.v1.UsersService.CreateUserSession:input_type -> cairn.v1.CreateUserSessionRequest
-	15, // 21: cairn.v1.UsersService.DeleteUserSession:input_type -> cairn.v1.DeleteUserSessionRequest
-	17, // 22: cairn.v1.UsersService.DeleteUserSessions:input_type -> cairn.v1.DeleteUserSessionsRequest
-	22, // 23: cairn.v1.UsersService.GetAuthSettings:input_type -> cairn.v1.GetAuthSettingsRequest
-	24, // 24: cairn.v1.UsersService.UpdateAuthSettings:input_type -> cairn.v1.UpdateAuthSettingsRequest
-	1,  // 25: cairn.v1.UsersService.CreateUser:output_type -> cairn.v1.CreateUserResponse
-	3,  // 26: cairn.v1.UsersService.GetUser:output_type -> cairn.v1.GetUserResponse
-	5,  // 27: cairn.v1.UsersService.ListUsers:output_type -> cairn.v1.ListUsersResponse
-	8,  // 28: cairn.v1.UsersService.UpdateUser:output_type -> cairn.v1.UpdateUserResponse
-	10, // 29: cairn.v1.UsersService.DeleteUser:output_type -> cairn.v1.DeleteUserResponse
-	12, // 30: cairn.v1.UsersService.ListUserSessions:output_type -> cairn.v1.ListUserSessionsResponse
-	14, // 31: cairn.v1.UsersService.CreateUserSession:output_type -> cairn.v1.CreateUserSessionResponse
-	16, // 32: cairn.v1.UsersService.DeleteUserSession:output_type -> cairn.v1.DeleteUserSessionResponse
-	18, // 33: cairn.v1.UsersService.DeleteUserSessions:output_type -> cairn.v1.DeleteUserSessionsResponse
-	23, // 34: cairn.v1.UsersService.GetAuthSettings:output_type -> cairn.v1.GetAuthSettingsResponse
-	25, // 35: cairn.v1.UsersService.UpdateAuthSettings:output_type -> cairn.v1.UpdateAuthSettingsResponse
-	25, // [25:36] is the sub-list for method output_type
-	14, // [14:25] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	31, // 4: cairn.v1.UpdateUserRequest.prefs:type_name -> google.protobuf.Struct
+	30, // 5: cairn.v1.UpdateUserResponse.user:type_name -> cairn.v1.User
+	32, // 6: cairn.v1.ListUserSessionsResponse.sessions:type_name -> cairn.v1.Session
+	32, // 7: cairn.v1.CreateUserSessionResponse.session:type_name -> cairn.v1.Session
+	33, // 8: cairn.v1.ListUserPasskeysResponse.passkeys:type_name -> cairn.v1.Passkey
+	34, // 9: cairn.v1.AuthSettings.session_duration:type_name -> google.protobuf.Duration
+	24, // 10: cairn.v1.AuthSettings.smtp:type_name -> cairn.v1.SmtpSettings
+	25, // 11: cairn.v1.AuthSettings.oauth_providers:type_name -> cairn.v1.OAuthProvider
+	23, // 12: cairn.v1.GetAuthSettingsResponse.settings:type_name -> cairn.v1.AuthSettings
+	23, // 13: cairn.v1.UpdateAuthSettingsRequest.settings:type_name -> cairn.v1.AuthSettings
+	23, // 14: cairn.v1.UpdateAuthSettingsResponse.settings:type_name -> cairn.v1.AuthSettings
+	0,  // 15: cairn.v1.UsersService.CreateUser:input_type -> cairn.v1.CreateUserRequest
+	2,  // 16: cairn.v1.UsersService.GetUser:input_type -> cairn.v1.GetUserRequest
+	4,  // 17: cairn.v1.UsersService.ListUsers:input_type -> cairn.v1.ListUsersRequest
+	7,  // 18: cairn.v1.UsersService.UpdateUser:input_type -> cairn.v1.UpdateUserRequest
+	9,  // 19: cairn.v1.UsersService.DeleteUser:input_type -> cairn.v1.DeleteUserRequest
+	11, // 20: cairn.v1.UsersService.ListUserSessions:input_type -> cairn.v1.ListUserSessionsRequest
+	13, // 21: cairn.v1.UsersService.CreateUserSession:input_type -> cairn.v1.CreateUserSessionRequest
+	15, // 22: cairn.v1.UsersService.DeleteUserSession:input_type -> cairn.v1.DeleteUserSessionRequest
+	21, // 23: cairn.v1.UsersService.DeleteUserSessions:input_type -> cairn.v1.DeleteUserSessionsRequest
+	17, // 24: cairn.v1.UsersService.ListUserPasskeys:input_type -> cairn.v1.ListUserPasskeysRequest
+	19, // 25: cairn.v1.UsersService.DeleteUserPasskey:input_type -> cairn.v1.DeleteUserPasskeyRequest
+	26, // 26: cairn.v1.UsersService.GetAuthSettings:input_type -> cairn.v1.GetAuthSettingsRequest
+	28, // 27: cairn.v1.UsersService.UpdateAuthSettings:input_type -> cairn.v1.UpdateAuthSettingsRequest
+	1,  // 28: cairn.v1.UsersService.CreateUser:output_type -> cairn.v1.CreateUserResponse
+	3,  // 29: cairn.v1.UsersService.GetUser:output_type -> cairn.v1.GetUserResponse
+	5,  // 30: cairn.v1.UsersService.ListUsers:output_type -> cairn.v1.ListUsersResponse
+	8,  // 31: cairn.v1.UsersService.UpdateUser:output_type -> cairn.v1.UpdateUserResponse
+	10, // 32: cairn.v1.UsersService.DeleteUser:output_type -> cairn.v1.DeleteUserResponse
+	12, // 33: cairn.v1.UsersService.ListUserSessions:output_type -> cairn.v1.ListUserSessionsResponse
+	14, // 34: cairn.v1.UsersService.CreateUserSession:output_type -> cairn.v1.CreateUserSessionResponse
+	16, // 35: cairn.v1.UsersService.DeleteUserSession:output_type -> cairn.v1.DeleteUserSessionResponse
+	22, // 36: cairn.v1.UsersService.DeleteUserSessions:output_type -> cairn.v1.DeleteUserSessionsResponse
+	18, // 37: cairn.v1.UsersService.ListUserPasskeys:output_type -> cairn.v1.ListUserPasskeysResponse
+	20, // 38: cairn.v1.UsersService.DeleteUserPasskey:output_type -> cairn.v1.DeleteUserPasskeyResponse
+	27, // 39: cairn.v1.UsersService.GetAuthSettings:output_type -> cairn.v1.GetAuthSettingsResponse
+	29, // 40: cairn.v1.UsersService.UpdateAuthSettings:output_type -> cairn.v1.UpdateAuthSettingsResponse
+	28, // [28:41] is the sub-list for method output_type
+	15, // [15:28] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_users_proto_init() }
@@ -1836,6 +2053,7 @@ func file_cairn_v1_users_proto_init() {
 		return
 	}
 	file_cairn_v1_account_proto_init()
+	file_cairn_v1_passkeys_proto_init()
 	file_cairn_v1_users_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1843,7 +2061,7 @@ func file_cairn_v1_users_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_users_proto_rawDesc), len(file_cairn_v1_users_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -223,6 +223,9 @@ type Envelope struct {
 	//	*Envelope_SessionUpdated
 	//	*Envelope_TokenCreated
 	//	*Envelope_TokenConsumed
+	//	*Envelope_PasskeyRegistered
+	//	*Envelope_PasskeyRemoved
+	//	*Envelope_PasskeyUsed
 	//	*Envelope_ClaimTaken
 	//	*Envelope_ClaimReleased
 	//	*Envelope_AuthSettingsUpdated
@@ -558,6 +561,33 @@ func (x *Envelope) GetTokenConsumed() *TokenConsumed {
 	if x != nil {
 		if x, ok := x.Payload.(*Envelope_TokenConsumed); ok {
 			return x.TokenConsumed
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetPasskeyRegistered() *PasskeyRegistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_PasskeyRegistered); ok {
+			return x.PasskeyRegistered
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetPasskeyRemoved() *PasskeyRemoved {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_PasskeyRemoved); ok {
+			return x.PasskeyRemoved
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetPasskeyUsed() *PasskeyUsed {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_PasskeyUsed); ok {
+			return x.PasskeyUsed
 		}
 	}
 	return nil
@@ -1149,6 +1179,18 @@ type Envelope_TokenConsumed struct {
 	TokenConsumed *TokenConsumed `protobuf:"bytes,57,opt,name=token_consumed,json=tokenConsumed,proto3,oneof"`
 }
 
+type Envelope_PasskeyRegistered struct {
+	PasskeyRegistered *PasskeyRegistered `protobuf:"bytes,58,opt,name=passkey_registered,json=passkeyRegistered,proto3,oneof"`
+}
+
+type Envelope_PasskeyRemoved struct {
+	PasskeyRemoved *PasskeyRemoved `protobuf:"bytes,59,opt,name=passkey_removed,json=passkeyRemoved,proto3,oneof"`
+}
+
+type Envelope_PasskeyUsed struct {
+	PasskeyUsed *PasskeyUsed `protobuf:"bytes,62,opt,name=passkey_used,json=passkeyUsed,proto3,oneof"`
+}
+
 type Envelope_ClaimTaken struct {
 	ClaimTaken *ClaimTaken `protobuf:"bytes,60,opt,name=claim_taken,json=claimTaken,proto3,oneof"`
 }
@@ -1412,6 +1454,12 @@ func (*Envelope_SessionUpdated) isEnvelope_Payload() {}
 func (*Envelope_TokenCreated) isEnvelope_Payload() {}
 
 func (*Envelope_TokenConsumed) isEnvelope_Payload() {}
+
+func (*Envelope_PasskeyRegistered) isEnvelope_Payload() {}
+
+func (*Envelope_PasskeyRemoved) isEnvelope_Payload() {}
+
+func (*Envelope_PasskeyUsed) isEnvelope_Payload() {}
 
 func (*Envelope_ClaimTaken) isEnvelope_Payload() {}
 
@@ -3218,7 +3266,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\xb31\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\x973\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -3252,7 +3300,10 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x10sessions_deleted\x186 \x01(\v2 .cairn.events.v1.SessionsDeletedH\x00R\x0fsessionsDeleted\x12J\n" +
 	"\x0fsession_updated\x187 \x01(\v2\x1f.cairn.events.v1.SessionUpdatedH\x00R\x0esessionUpdated\x12D\n" +
 	"\rtoken_created\x188 \x01(\v2\x1d.cairn.events.v1.TokenCreatedH\x00R\ftokenCreated\x12G\n" +
-	"\x0etoken_consumed\x189 \x01(\v2\x1e.cairn.events.v1.TokenConsumedH\x00R\rtokenConsumed\x12>\n" +
+	"\x0etoken_consumed\x189 \x01(\v2\x1e.cairn.events.v1.TokenConsumedH\x00R\rtokenConsumed\x12S\n" +
+	"\x12passkey_registered\x18: \x01(\v2\".cairn.events.v1.PasskeyRegisteredH\x00R\x11passkeyRegistered\x12J\n" +
+	"\x0fpasskey_removed\x18; \x01(\v2\x1f.cairn.events.v1.PasskeyRemovedH\x00R\x0epasskeyRemoved\x12A\n" +
+	"\fpasskey_used\x18> \x01(\v2\x1c.cairn.events.v1.PasskeyUsedH\x00R\vpasskeyUsed\x12>\n" +
 	"\vclaim_taken\x18< \x01(\v2\x1b.cairn.events.v1.ClaimTakenH\x00R\n" +
 	"claimTaken\x12G\n" +
 	"\x0eclaim_released\x18= \x01(\v2\x1e.cairn.events.v1.ClaimReleasedH\x00R\rclaimReleased\x12Z\n" +
@@ -3521,60 +3572,63 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*SessionUpdated)(nil),            // 37: cairn.events.v1.SessionUpdated
 	(*TokenCreated)(nil),              // 38: cairn.events.v1.TokenCreated
 	(*TokenConsumed)(nil),             // 39: cairn.events.v1.TokenConsumed
-	(*ClaimTaken)(nil),                // 40: cairn.events.v1.ClaimTaken
-	(*ClaimReleased)(nil),             // 41: cairn.events.v1.ClaimReleased
-	(*AuthSettingsUpdated)(nil),       // 42: cairn.events.v1.AuthSettingsUpdated
-	(*TeamCreated)(nil),               // 43: cairn.events.v1.TeamCreated
-	(*TeamUpdated)(nil),               // 44: cairn.events.v1.TeamUpdated
-	(*TeamDeleted)(nil),               // 45: cairn.events.v1.TeamDeleted
-	(*MembershipCreated)(nil),         // 46: cairn.events.v1.MembershipCreated
-	(*MembershipUpdated)(nil),         // 47: cairn.events.v1.MembershipUpdated
-	(*MembershipDeleted)(nil),         // 48: cairn.events.v1.MembershipDeleted
-	(*DatabaseCreated)(nil),           // 49: cairn.events.v1.DatabaseCreated
-	(*DatabaseUpdated)(nil),           // 50: cairn.events.v1.DatabaseUpdated
-	(*DatabaseDeleted)(nil),           // 51: cairn.events.v1.DatabaseDeleted
-	(*CollectionCreated)(nil),         // 52: cairn.events.v1.CollectionCreated
-	(*CollectionUpdated)(nil),         // 53: cairn.events.v1.CollectionUpdated
-	(*CollectionDeleted)(nil),         // 54: cairn.events.v1.CollectionDeleted
-	(*AttributeCreated)(nil),          // 55: cairn.events.v1.AttributeCreated
-	(*AttributeDeleted)(nil),          // 56: cairn.events.v1.AttributeDeleted
-	(*IndexCreated)(nil),              // 57: cairn.events.v1.IndexCreated
-	(*IndexUpdated)(nil),              // 58: cairn.events.v1.IndexUpdated
-	(*IndexDeleted)(nil),              // 59: cairn.events.v1.IndexDeleted
-	(*DocumentCreated)(nil),           // 60: cairn.events.v1.DocumentCreated
-	(*DocumentUpdated)(nil),           // 61: cairn.events.v1.DocumentUpdated
-	(*DocumentDeleted)(nil),           // 62: cairn.events.v1.DocumentDeleted
-	(*TransactionCreated)(nil),        // 63: cairn.events.v1.TransactionCreated
-	(*TransactionStaged)(nil),         // 64: cairn.events.v1.TransactionStaged
-	(*TransactionCommitted)(nil),      // 65: cairn.events.v1.TransactionCommitted
-	(*TransactionRolledBack)(nil),     // 66: cairn.events.v1.TransactionRolledBack
-	(*BucketCreated)(nil),             // 67: cairn.events.v1.BucketCreated
-	(*BucketUpdated)(nil),             // 68: cairn.events.v1.BucketUpdated
-	(*BucketDeleted)(nil),             // 69: cairn.events.v1.BucketDeleted
-	(*UploadProgressed)(nil),          // 70: cairn.events.v1.UploadProgressed
-	(*UploadAbandoned)(nil),           // 71: cairn.events.v1.UploadAbandoned
-	(*FileCreated)(nil),               // 72: cairn.events.v1.FileCreated
-	(*FileUpdated)(nil),               // 73: cairn.events.v1.FileUpdated
-	(*FileDeleted)(nil),               // 74: cairn.events.v1.FileDeleted
-	(*FileTokenCreated)(nil),          // 75: cairn.events.v1.FileTokenCreated
-	(*FileTokenDeleted)(nil),          // 76: cairn.events.v1.FileTokenDeleted
-	(*FunctionCreated)(nil),           // 77: cairn.events.v1.FunctionCreated
-	(*FunctionUpdated)(nil),           // 78: cairn.events.v1.FunctionUpdated
-	(*FunctionDeleted)(nil),           // 79: cairn.events.v1.FunctionDeleted
-	(*FunctionDeploymentCreated)(nil), // 80: cairn.events.v1.FunctionDeploymentCreated
-	(*FunctionDeploymentDeleted)(nil), // 81: cairn.events.v1.FunctionDeploymentDeleted
-	(*ExecutionCreated)(nil),          // 82: cairn.events.v1.ExecutionCreated
-	(*ExecutionUpdated)(nil),          // 83: cairn.events.v1.ExecutionUpdated
-	(*ExecutionsExpired)(nil),         // 84: cairn.events.v1.ExecutionsExpired
-	(*WebhookCreated)(nil),            // 85: cairn.events.v1.WebhookCreated
-	(*WebhookUpdated)(nil),            // 86: cairn.events.v1.WebhookUpdated
-	(*WebhookDeleted)(nil),            // 87: cairn.events.v1.WebhookDeleted
-	(*WebhookDelivered)(nil),          // 88: cairn.events.v1.WebhookDelivered
-	(*OperatorCreated)(nil),           // 89: cairn.events.v1.OperatorCreated
-	(*OperatorUpdated)(nil),           // 90: cairn.events.v1.OperatorUpdated
-	(*OperatorDeleted)(nil),           // 91: cairn.events.v1.OperatorDeleted
-	(*OperatorSessionCreated)(nil),    // 92: cairn.events.v1.OperatorSessionCreated
-	(*OperatorSessionsDeleted)(nil),   // 93: cairn.events.v1.OperatorSessionsDeleted
+	(*PasskeyRegistered)(nil),         // 40: cairn.events.v1.PasskeyRegistered
+	(*PasskeyRemoved)(nil),            // 41: cairn.events.v1.PasskeyRemoved
+	(*PasskeyUsed)(nil),               // 42: cairn.events.v1.PasskeyUsed
+	(*ClaimTaken)(nil),                // 43: cairn.events.v1.ClaimTaken
+	(*ClaimReleased)(nil),             // 44: cairn.events.v1.ClaimReleased
+	(*AuthSettingsUpdated)(nil),       // 45: cairn.events.v1.AuthSettingsUpdated
+	(*TeamCreated)(nil),               // 46: cairn.events.v1.TeamCreated
+	(*TeamUpdated)(nil),               // 47: cairn.events.v1.TeamUpdated
+	(*TeamDeleted)(nil),               // 48: cairn.events.v1.TeamDeleted
+	(*MembershipCreated)(nil),         // 49: cairn.events.v1.MembershipCreated
+	(*MembershipUpdated)(nil),         // 50: cairn.events.v1.MembershipUpdated
+	(*MembershipDeleted)(nil),         // 51: cairn.events.v1.MembershipDeleted
+	(*DatabaseCreated)(nil),           // 52: cairn.events.v1.DatabaseCreated
+	(*DatabaseUpdated)(nil),           // 53: cairn.events.v1.DatabaseUpdated
+	(*DatabaseDeleted)(nil),           // 54: cairn.events.v1.DatabaseDeleted
+	(*CollectionCreated)(nil),         // 55: cairn.events.v1.CollectionCreated
+	(*CollectionUpdated)(nil),         // 56: cairn.events.v1.CollectionUpdated
+	(*CollectionDeleted)(nil),         // 57: cairn.events.v1.CollectionDeleted
+	(*AttributeCreated)(nil),          // 58: cairn.events.v1.AttributeCreated
+	(*AttributeDeleted)(nil),          // 59: cairn.events.v1.AttributeDeleted
+	(*IndexCreated)(nil),              // 60: cairn.events.v1.IndexCreated
+	(*IndexUpdated)(nil),              // 61: cairn.events.v1.IndexUpdated
+	(*IndexDeleted)(nil),              // 62: cairn.events.v1.IndexDeleted
+	(*DocumentCreated)(nil),           // 63: cairn.events.v1.DocumentCreated
+	(*DocumentUpdated)(nil),           // 64: cairn.events.v1.DocumentUpdated
+	(*DocumentDeleted)(nil),           // 65: cairn.events.v1.DocumentDeleted
+	(*TransactionCreated)(nil),        // 66: cairn.events.v1.TransactionCreated
+	(*TransactionStaged)(nil),         // 67: cairn.events.v1.TransactionStaged
+	(*TransactionCommitted)(nil),      // 68: cairn.events.v1.TransactionCommitted
+	(*TransactionRolledBack)(nil),     // 69: cairn.events.v1.TransactionRolledBack
+	(*BucketCreated)(nil),             // 70: cairn.events.v1.BucketCreated
+	(*BucketUpdated)(nil),             // 71: cairn.events.v1.BucketUpdated
+	(*BucketDeleted)(nil),             // 72: cairn.events.v1.BucketDeleted
+	(*UploadProgressed)(nil),          // 73: cairn.events.v1.UploadProgressed
+	(*UploadAbandoned)(nil),           // 74: cairn.events.v1.UploadAbandoned
+	(*FileCreated)(nil),               // 75: cairn.events.v1.FileCreated
+	(*FileUpdated)(nil),               // 76: cairn.events.v1.FileUpdated
+	(*FileDeleted)(nil),               // 77: cairn.events.v1.FileDeleted
+	(*FileTokenCreated)(nil),          // 78: cairn.events.v1.FileTokenCreated
+	(*FileTokenDeleted)(nil),          // 79: cairn.events.v1.FileTokenDeleted
+	(*FunctionCreated)(nil),           // 80: cairn.events.v1.FunctionCreated
+	(*FunctionUpdated)(nil),           // 81: cairn.events.v1.FunctionUpdated
+	(*FunctionDeleted)(nil),           // 82: cairn.events.v1.FunctionDeleted
+	(*FunctionDeploymentCreated)(nil), // 83: cairn.events.v1.FunctionDeploymentCreated
+	(*FunctionDeploymentDeleted)(nil), // 84: cairn.events.v1.FunctionDeploymentDeleted
+	(*ExecutionCreated)(nil),          // 85: cairn.events.v1.ExecutionCreated
+	(*ExecutionUpdated)(nil),          // 86: cairn.events.v1.ExecutionUpdated
+	(*ExecutionsExpired)(nil),         // 87: cairn.events.v1.ExecutionsExpired
+	(*WebhookCreated)(nil),            // 88: cairn.events.v1.WebhookCreated
+	(*WebhookUpdated)(nil),            // 89: cairn.events.v1.WebhookUpdated
+	(*WebhookDeleted)(nil),            // 90: cairn.events.v1.WebhookDeleted
+	(*WebhookDelivered)(nil),          // 91: cairn.events.v1.WebhookDelivered
+	(*OperatorCreated)(nil),           // 92: cairn.events.v1.OperatorCreated
+	(*OperatorUpdated)(nil),           // 93: cairn.events.v1.OperatorUpdated
+	(*OperatorDeleted)(nil),           // 94: cairn.events.v1.OperatorDeleted
+	(*OperatorSessionCreated)(nil),    // 95: cairn.events.v1.OperatorSessionCreated
+	(*OperatorSessionsDeleted)(nil),   // 96: cairn.events.v1.OperatorSessionsDeleted
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	31,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -3603,101 +3657,104 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	37,  // 23: cairn.events.v1.Envelope.session_updated:type_name -> cairn.events.v1.SessionUpdated
 	38,  // 24: cairn.events.v1.Envelope.token_created:type_name -> cairn.events.v1.TokenCreated
 	39,  // 25: cairn.events.v1.Envelope.token_consumed:type_name -> cairn.events.v1.TokenConsumed
-	40,  // 26: cairn.events.v1.Envelope.claim_taken:type_name -> cairn.events.v1.ClaimTaken
-	41,  // 27: cairn.events.v1.Envelope.claim_released:type_name -> cairn.events.v1.ClaimReleased
-	42,  // 28: cairn.events.v1.Envelope.auth_settings_updated:type_name -> cairn.events.v1.AuthSettingsUpdated
-	43,  // 29: cairn.events.v1.Envelope.team_created:type_name -> cairn.events.v1.TeamCreated
-	44,  // 30: cairn.events.v1.Envelope.team_updated:type_name -> cairn.events.v1.TeamUpdated
-	45,  // 31: cairn.events.v1.Envelope.team_deleted:type_name -> cairn.events.v1.TeamDeleted
-	46,  // 32: cairn.events.v1.Envelope.membership_created:type_name -> cairn.events.v1.MembershipCreated
-	47,  // 33: cairn.events.v1.Envelope.membership_updated:type_name -> cairn.events.v1.MembershipUpdated
-	48,  // 34: cairn.events.v1.Envelope.membership_deleted:type_name -> cairn.events.v1.MembershipDeleted
-	49,  // 35: cairn.events.v1.Envelope.database_created:type_name -> cairn.events.v1.DatabaseCreated
-	50,  // 36: cairn.events.v1.Envelope.database_updated:type_name -> cairn.events.v1.DatabaseUpdated
-	51,  // 37: cairn.events.v1.Envelope.database_deleted:type_name -> cairn.events.v1.DatabaseDeleted
-	52,  // 38: cairn.events.v1.Envelope.collection_created:type_name -> cairn.events.v1.CollectionCreated
-	53,  // 39: cairn.events.v1.Envelope.collection_updated:type_name -> cairn.events.v1.CollectionUpdated
-	54,  // 40: cairn.events.v1.Envelope.collection_deleted:type_name -> cairn.events.v1.CollectionDeleted
-	55,  // 41: cairn.events.v1.Envelope.attribute_created:type_name -> cairn.events.v1.AttributeCreated
-	56,  // 42: cairn.events.v1.Envelope.attribute_deleted:type_name -> cairn.events.v1.AttributeDeleted
-	57,  // 43: cairn.events.v1.Envelope.index_created:type_name -> cairn.events.v1.IndexCreated
-	58,  // 44: cairn.events.v1.Envelope.index_updated:type_name -> cairn.events.v1.IndexUpdated
-	59,  // 45: cairn.events.v1.Envelope.index_deleted:type_name -> cairn.events.v1.IndexDeleted
-	60,  // 46: cairn.events.v1.Envelope.document_created:type_name -> cairn.events.v1.DocumentCreated
-	61,  // 47: cairn.events.v1.Envelope.document_updated:type_name -> cairn.events.v1.DocumentUpdated
-	62,  // 48: cairn.events.v1.Envelope.document_deleted:type_name -> cairn.events.v1.DocumentDeleted
-	63,  // 49: cairn.events.v1.Envelope.transaction_created:type_name -> cairn.events.v1.TransactionCreated
-	64,  // 50: cairn.events.v1.Envelope.transaction_staged:type_name -> cairn.events.v1.TransactionStaged
-	65,  // 51: cairn.events.v1.Envelope.transaction_committed:type_name -> cairn.events.v1.TransactionCommitted
-	66,  // 52: cairn.events.v1.Envelope.transaction_rolled_back:type_name -> cairn.events.v1.TransactionRolledBack
-	67,  // 53: cairn.events.v1.Envelope.bucket_created:type_name -> cairn.events.v1.BucketCreated
-	68,  // 54: cairn.events.v1.Envelope.bucket_updated:type_name -> cairn.events.v1.BucketUpdated
-	69,  // 55: cairn.events.v1.Envelope.bucket_deleted:type_name -> cairn.events.v1.BucketDeleted
-	70,  // 56: cairn.events.v1.Envelope.upload_progressed:type_name -> cairn.events.v1.UploadProgressed
-	71,  // 57: cairn.events.v1.Envelope.upload_abandoned:type_name -> cairn.events.v1.UploadAbandoned
-	72,  // 58: cairn.events.v1.Envelope.file_created:type_name -> cairn.events.v1.FileCreated
-	73,  // 59: cairn.events.v1.Envelope.file_updated:type_name -> cairn.events.v1.FileUpdated
-	74,  // 60: cairn.events.v1.Envelope.file_deleted:type_name -> cairn.events.v1.FileDeleted
-	75,  // 61: cairn.events.v1.Envelope.file_token_created:type_name -> cairn.events.v1.FileTokenCreated
-	76,  // 62: cairn.events.v1.Envelope.file_token_deleted:type_name -> cairn.events.v1.FileTokenDeleted
-	77,  // 63: cairn.events.v1.Envelope.function_created:type_name -> cairn.events.v1.FunctionCreated
-	78,  // 64: cairn.events.v1.Envelope.function_updated:type_name -> cairn.events.v1.FunctionUpdated
-	79,  // 65: cairn.events.v1.Envelope.function_deleted:type_name -> cairn.events.v1.FunctionDeleted
-	80,  // 66: cairn.events.v1.Envelope.function_deployment_created:type_name -> cairn.events.v1.FunctionDeploymentCreated
-	81,  // 67: cairn.events.v1.Envelope.function_deployment_deleted:type_name -> cairn.events.v1.FunctionDeploymentDeleted
-	82,  // 68: cairn.events.v1.Envelope.execution_created:type_name -> cairn.events.v1.ExecutionCreated
-	83,  // 69: cairn.events.v1.Envelope.execution_updated:type_name -> cairn.events.v1.ExecutionUpdated
-	84,  // 70: cairn.events.v1.Envelope.executions_expired:type_name -> cairn.events.v1.ExecutionsExpired
-	85,  // 71: cairn.events.v1.Envelope.webhook_created:type_name -> cairn.events.v1.WebhookCreated
-	86,  // 72: cairn.events.v1.Envelope.webhook_updated:type_name -> cairn.events.v1.WebhookUpdated
-	87,  // 73: cairn.events.v1.Envelope.webhook_deleted:type_name -> cairn.events.v1.WebhookDeleted
-	88,  // 74: cairn.events.v1.Envelope.webhook_delivered:type_name -> cairn.events.v1.WebhookDelivered
-	89,  // 75: cairn.events.v1.Envelope.operator_created:type_name -> cairn.events.v1.OperatorCreated
-	90,  // 76: cairn.events.v1.Envelope.operator_updated:type_name -> cairn.events.v1.OperatorUpdated
-	91,  // 77: cairn.events.v1.Envelope.operator_deleted:type_name -> cairn.events.v1.OperatorDeleted
-	92,  // 78: cairn.events.v1.Envelope.operator_session_created:type_name -> cairn.events.v1.OperatorSessionCreated
-	93,  // 79: cairn.events.v1.Envelope.operator_sessions_deleted:type_name -> cairn.events.v1.OperatorSessionsDeleted
-	2,   // 80: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,   // 81: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	31,  // 82: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 83: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,   // 84: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,   // 85: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,   // 86: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	31,  // 87: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	31,  // 88: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 89: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10,  // 90: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10,  // 91: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10,  // 92: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	16,  // 93: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	31,  // 94: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 95: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	15,  // 96: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
-	31,  // 97: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
-	0,   // 98: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	17,  // 99: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	18,  // 100: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	19,  // 101: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	31,  // 102: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,   // 103: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14,  // 104: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14,  // 105: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14,  // 106: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14,  // 107: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	20,  // 108: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 109: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14,  // 110: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	20,  // 111: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 112: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	20,  // 113: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 114: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
-	31,  // 115: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
-	116, // [116:116] is the sub-list for method output_type
-	116, // [116:116] is the sub-list for method input_type
-	116, // [116:116] is the sub-list for extension type_name
-	116, // [116:116] is the sub-list for extension extendee
-	0,   // [0:116] is the sub-list for field type_name
+	40,  // 26: cairn.events.v1.Envelope.passkey_registered:type_name -> cairn.events.v1.PasskeyRegistered
+	41,  // 27: cairn.events.v1.Envelope.passkey_removed:type_name -> cairn.events.v1.PasskeyRemoved
+	42,  // 28: cairn.events.v1.Envelope.passkey_used:type_name -> cairn.events.v1.PasskeyUsed
+	43,  // 29: cairn.events.v1.Envelope.claim_taken:type_name -> cairn.events.v1.ClaimTaken
+	44,  // 30: cairn.events.v1.Envelope.claim_released:type_name -> cairn.events.v1.ClaimReleased
+	45,  // 31: cairn.events.v1.Envelope.auth_settings_updated:type_name -> cairn.events.v1.AuthSettingsUpdated
+	46,  // 32: cairn.events.v1.Envelope.team_created:type_name -> cairn.events.v1.TeamCreated
+	47,  // 33: cairn.events.v1.Envelope.team_updated:type_name -> cairn.events.v1.TeamUpdated
+	48,  // 34: cairn.events.v1.Envelope.team_deleted:type_name -> cairn.events.v1.TeamDeleted
+	49,  // 35: cairn.events.v1.Envelope.membership_created:type_name -> cairn.events.v1.MembershipCreated
+	50,  // 36: cairn.events.v1.Envelope.membership_updated:type_name -> cairn.events.v1.MembershipUpdated
+	51,  // 37: cairn.events.v1.Envelope.membership_deleted:type_name -> cairn.events.v1.MembershipDeleted
+	52,  // 38: cairn.events.v1.Envelope.database_created:type_name -> cairn.events.v1.DatabaseCreated
+	53,  // 39: cairn.events.v1.Envelope.database_updated:type_name -> cairn.events.v1.DatabaseUpdated
+	54,  // 40: cairn.events.v1.Envelope.database_deleted:type_name -> cairn.events.v1.DatabaseDeleted
+	55,  // 41: cairn.events.v1.Envelope.collection_created:type_name -> cairn.events.v1.CollectionCreated
+	56,  // 42: cairn.events.v1.Envelope.collection_updated:type_name -> cairn.events.v1.CollectionUpdated
+	57,  // 43: cairn.events.v1.Envelope.collection_deleted:type_name -> cairn.events.v1.CollectionDeleted
+	58,  // 44: cairn.events.v1.Envelope.attribute_created:type_name -> cairn.events.v1.AttributeCreated
+	59,  // 45: cairn.events.v1.Envelope.attribute_deleted:type_name -> cairn.events.v1.AttributeDeleted
+	60,  // 46: cairn.events.v1.Envelope.index_created:type_name -> cairn.events.v1.IndexCreated
+	61,  // 47: cairn.events.v1.Envelope.index_updated:type_name -> cairn.events.v1.IndexUpdated
+	62,  // 48: cairn.events.v1.Envelope.index_deleted:type_name -> cairn.events.v1.IndexDeleted
+	63,  // 49: cairn.events.v1.Envelope.document_created:type_name -> cairn.events.v1.DocumentCreated
+	64,  // 50: cairn.events.v1.Envelope.document_updated:type_name -> cairn.events.v1.DocumentUpdated
+	65,  // 51: cairn.events.v1.Envelope.document_deleted:type_name -> cairn.events.v1.DocumentDeleted
+	66,  // 52: cairn.events.v1.Envelope.transaction_created:type_name -> cairn.events.v1.TransactionCreated
+	67,  // 53: cairn.events.v1.Envelope.transaction_staged:type_name -> cairn.events.v1.TransactionStaged
+	68,  // 54: cairn.events.v1.Envelope.transaction_committed:type_name -> cairn.events.v1.TransactionCommitted
+	69,  // 55: cairn.events.v1.Envelope.transaction_rolled_back:type_name -> cairn.events.v1.TransactionRolledBack
+	70,  // 56: cairn.events.v1.Envelope.bucket_created:type_name -> cairn.events.v1.BucketCreated
+	71,  // 57: cairn.events.v1.Envelope.bucket_updated:type_name -> cairn.events.v1.BucketUpdated
+	72,  // 58: cairn.events.v1.Envelope.bucket_deleted:type_name -> cairn.events.v1.BucketDeleted
+	73,  // 59: cairn.events.v1.Envelope.upload_progressed:type_name -> cairn.events.v1.UploadProgressed
+	74,  // 60: cairn.events.v1.Envelope.upload_abandoned:type_name -> cairn.events.v1.UploadAbandoned
+	75,  // 61: cairn.events.v1.Envelope.file_created:type_name -> cairn.events.v1.FileCreated
+	76,  // 62: cairn.events.v1.Envelope.file_updated:type_name -> cairn.events.v1.FileUpdated
+	77,  // 63: cairn.events.v1.Envelope.file_deleted:type_name -> cairn.events.v1.FileDeleted
+	78,  // 64: cairn.events.v1.Envelope.file_token_created:type_name -> cairn.events.v1.FileTokenCreated
+	79,  // 65: cairn.events.v1.Envelope.file_token_deleted:type_name -> cairn.events.v1.FileTokenDeleted
+	80,  // 66: cairn.events.v1.Envelope.function_created:type_name -> cairn.events.v1.FunctionCreated
+	81,  // 67: cairn.events.v1.Envelope.function_updated:type_name -> cairn.events.v1.FunctionUpdated
+	82,  // 68: cairn.events.v1.Envelope.function_deleted:type_name -> cairn.events.v1.FunctionDeleted
+	83,  // 69: cairn.events.v1.Envelope.function_deployment_created:type_name -> cairn.events.v1.FunctionDeploymentCreated
+	84,  // 70: cairn.events.v1.Envelope.function_deployment_deleted:type_name -> cairn.events.v1.FunctionDeploymentDeleted
+	85,  // 71: cairn.events.v1.Envelope.execution_created:type_name -> cairn.events.v1.ExecutionCreated
+	86,  // 72: cairn.events.v1.Envelope.execution_updated:type_name -> cairn.events.v1.ExecutionUpdated
+	87,  // 73: cairn.events.v1.Envelope.executions_expired:type_name -> cairn.events.v1.ExecutionsExpired
+	88,  // 74: cairn.events.v1.Envelope.webhook_created:type_name -> cairn.events.v1.WebhookCreated
+	89,  // 75: cairn.events.v1.Envelope.webhook_updated:type_name -> cairn.events.v1.WebhookUpdated
+	90,  // 76: cairn.events.v1.Envelope.webhook_deleted:type_name -> cairn.events.v1.WebhookDeleted
+	91,  // 77: cairn.events.v1.Envelope.webhook_delivered:type_name -> cairn.events.v1.WebhookDelivered
+	92,  // 78: cairn.events.v1.Envelope.operator_created:type_name -> cairn.events.v1.OperatorCreated
+	93,  // 79: cairn.events.v1.Envelope.operator_updated:type_name -> cairn.events.v1.OperatorUpdated
+	94,  // 80: cairn.events.v1.Envelope.operator_deleted:type_name -> cairn.events.v1.OperatorDeleted
+	95,  // 81: cairn.events.v1.Envelope.operator_session_created:type_name -> cairn.events.v1.OperatorSessionCreated
+	96,  // 82: cairn.events.v1.Envelope.operator_sessions_deleted:type_name -> cairn.events.v1.OperatorSessionsDeleted
+	2,   // 83: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,   // 84: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	31,  // 85: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 86: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 87: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,   // 88: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,   // 89: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	31,  // 90: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	31,  // 91: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 92: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10,  // 93: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10,  // 94: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10,  // 95: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	16,  // 96: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	31,  // 97: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 98: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	15,  // 99: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
+	31,  // 100: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
+	0,   // 101: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	17,  // 102: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	18,  // 103: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	19,  // 104: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	31,  // 105: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,   // 106: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14,  // 107: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14,  // 108: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14,  // 109: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14,  // 110: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	20,  // 111: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 112: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14,  // 113: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	20,  // 114: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 115: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	20,  // 116: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 117: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
+	31,  // 118: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
+	119, // [119:119] is the sub-list for method output_type
+	119, // [119:119] is the sub-list for method input_type
+	119, // [119:119] is the sub-list for extension type_name
+	119, // [119:119] is the sub-list for extension extendee
+	0,   // [0:119] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3737,6 +3794,9 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_SessionUpdated)(nil),
 		(*Envelope_TokenCreated)(nil),
 		(*Envelope_TokenConsumed)(nil),
+		(*Envelope_PasskeyRegistered)(nil),
+		(*Envelope_PasskeyRemoved)(nil),
+		(*Envelope_PasskeyUsed)(nil),
 		(*Envelope_ClaimTaken)(nil),
 		(*Envelope_ClaimReleased)(nil),
 		(*Envelope_AuthSettingsUpdated)(nil),

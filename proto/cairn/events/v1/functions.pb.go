@@ -632,9 +632,12 @@ type Execution struct {
 	// The stream sequence of the triggering event, or the schedule's firing.
 	TriggerSeq uint64 `protobuf:"varint,18,opt,name=trigger_seq,json=triggerSeq,proto3" json:"trigger_seq,omitempty"`
 	// The end user who called it (their JWT reaches the code), if any.
-	UserId        string                 `protobuf:"bytes,19,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UserId    string                 `protobuf:"bytes,19,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// CPU time the code used (its worker process or thread), in
+	// microseconds; 0 in executions recorded before it was measured.
+	CpuTimeUs     int64 `protobuf:"varint,22,opt,name=cpu_time_us,json=cpuTimeUs,proto3" json:"cpu_time_us,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -814,6 +817,13 @@ func (x *Execution) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Execution) GetCpuTimeUs() int64 {
+	if x != nil {
+		return x.CpuTimeUs
+	}
+	return 0
 }
 
 type ExecutionCreated struct {
@@ -1018,7 +1028,7 @@ const file_cairn_events_v1_functions_proto_rawDesc = "" +
 	"\x19FunctionDeploymentDeleted\x12C\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2#.cairn.events.v1.FunctionDeploymentR\n" +
-	"deployment\"\xc9\a\n" +
+	"deployment\"\xe9\a\n" +
 	"\tExecution\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1047,7 +1057,8 @@ const file_cairn_events_v1_functions_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x1aA\n" +
+	"updated_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1e\n" +
+	"\vcpu_time_us\x18\x16 \x01(\x03R\tcpuTimeUs\x1aA\n" +
 	"\x13RequestHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aB\n" +

@@ -78,7 +78,7 @@ func (x Token_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Token_Kind.Descriptor instead.
 func (Token_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{2, 0}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{3, 0}
 }
 
 // User is an end user of a project with everything that hangs off them:
@@ -114,7 +114,9 @@ type User struct {
 	Tokens []*Token `protobuf:"bytes,21,rep,name=tokens,proto3" json:"tokens,omitempty"`
 	Mfa    *Mfa     `protobuf:"bytes,22,opt,name=mfa,proto3" json:"mfa,omitempty"`
 	// OAuth2/OIDC accounts linked to this user.
-	Identities    []*Identity `protobuf:"bytes,23,rep,name=identities,proto3" json:"identities,omitempty"`
+	Identities []*Identity `protobuf:"bytes,23,rep,name=identities,proto3" json:"identities,omitempty"`
+	// WebAuthn credentials (passkeys) registered by the user.
+	Passkeys      []*Passkey `protobuf:"bytes,24,rep,name=passkeys,proto3" json:"passkeys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -268,6 +270,185 @@ func (x *User) GetIdentities() []*Identity {
 	return nil
 }
 
+func (x *User) GetPasskeys() []*Passkey {
+	if x != nil {
+		return x.Passkeys
+	}
+	return nil
+}
+
+// Passkey is a WebAuthn credential of a user: its public key and what the
+// authenticator said of itself. The private key never leaves the
+// authenticator; nothing here is secret.
+type Passkey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Cairn's id of the passkey (a ULID), used in subjects and the API.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The credential id the authenticator chose (at most 1023 bytes).
+	CredentialId []byte `protobuf:"bytes,2,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
+	// COSE_Key of the credential's public key.
+	PublicKey []byte `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// A name the user gave it ("MacBook", "YubiKey").
+	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// The relying party id it is bound to (a host name).
+	RpId string `protobuf:"bytes,5,opt,name=rp_id,json=rpId,proto3" json:"rp_id,omitempty"`
+	// The authenticator's signature counter as last seen; 0 for
+	// authenticators that keep none (synced passkeys).
+	SignCount uint32 `protobuf:"varint,6,opt,name=sign_count,json=signCount,proto3" json:"sign_count,omitempty"`
+	// The authenticator model (16 bytes, zero for "none" attestation).
+	Aaguid []byte `protobuf:"bytes,7,opt,name=aaguid,proto3" json:"aaguid,omitempty"`
+	// How the browser may reach it: "usb", "nfc", "ble", "internal", "hybrid".
+	Transports []string `protobuf:"bytes,8,rep,name=transports,proto3" json:"transports,omitempty"`
+	// The credential may be synced (backup eligible) and is (backed up).
+	BackupEligible bool `protobuf:"varint,9,opt,name=backup_eligible,json=backupEligible,proto3" json:"backup_eligible,omitempty"`
+	BackedUp       bool `protobuf:"varint,10,opt,name=backed_up,json=backedUp,proto3" json:"backed_up,omitempty"`
+	// The attestation statement format ("none", "packed", ...) and type.
+	AttestationFormat string                 `protobuf:"bytes,11,opt,name=attestation_format,json=attestationFormat,proto3" json:"attestation_format,omitempty"`
+	AttestationType   string                 `protobuf:"bytes,12,opt,name=attestation_type,json=attestationType,proto3" json:"attestation_type,omitempty"`
+	CreatedAt         *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	LastUsedAt        *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	// A use came with a signature counter that did not advance: two copies
+	// of the key may exist. Such a passkey signs nobody in until removed.
+	CloneSuspected bool `protobuf:"varint,15,opt,name=clone_suspected,json=cloneSuspected,proto3" json:"clone_suspected,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Passkey) Reset() {
+	*x = Passkey{}
+	mi := &file_cairn_events_v1_users_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Passkey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Passkey) ProtoMessage() {}
+
+func (x *Passkey) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_users_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Passkey.ProtoReflect.Descriptor instead.
+func (*Passkey) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Passkey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Passkey) GetCredentialId() []byte {
+	if x != nil {
+		return x.CredentialId
+	}
+	return nil
+}
+
+func (x *Passkey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *Passkey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Passkey) GetRpId() string {
+	if x != nil {
+		return x.RpId
+	}
+	return ""
+}
+
+func (x *Passkey) GetSignCount() uint32 {
+	if x != nil {
+		return x.SignCount
+	}
+	return 0
+}
+
+func (x *Passkey) GetAaguid() []byte {
+	if x != nil {
+		return x.Aaguid
+	}
+	return nil
+}
+
+func (x *Passkey) GetTransports() []string {
+	if x != nil {
+		return x.Transports
+	}
+	return nil
+}
+
+func (x *Passkey) GetBackupEligible() bool {
+	if x != nil {
+		return x.BackupEligible
+	}
+	return false
+}
+
+func (x *Passkey) GetBackedUp() bool {
+	if x != nil {
+		return x.BackedUp
+	}
+	return false
+}
+
+func (x *Passkey) GetAttestationFormat() string {
+	if x != nil {
+		return x.AttestationFormat
+	}
+	return ""
+}
+
+func (x *Passkey) GetAttestationType() string {
+	if x != nil {
+		return x.AttestationType
+	}
+	return ""
+}
+
+func (x *Passkey) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Passkey) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+func (x *Passkey) GetCloneSuspected() bool {
+	if x != nil {
+		return x.CloneSuspected
+	}
+	return false
+}
+
 // Session is a signed-in device. The bearer secret is never stored.
 type Session struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -279,11 +460,12 @@ type Session struct {
 	Ip         string                 `protobuf:"bytes,5,opt,name=ip,proto3" json:"ip,omitempty"`
 	UserAgent  string                 `protobuf:"bytes,6,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// How it was created: "email", "anonymous", "magic-url", "email-otp",
-	// "oauth2", "server".
+	// "oauth2", "server", "passkey".
 	Provider string `protobuf:"bytes,7,opt,name=provider,proto3" json:"provider,omitempty"`
 	// For oauth2: the provider id (e.g. "github").
 	ProviderId string `protobuf:"bytes,8,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
-	// Factors proven so far: "password", "email", "totp", "recovery-code", "oauth2".
+	// Factors proven so far: "password", "email", "totp", "recovery-code",
+	// "oauth2", "passkey".
 	Factors []string `protobuf:"bytes,9,rep,name=factors,proto3" json:"factors,omitempty"`
 	// Set while the user has MFA on and the session has not proven a second
 	// factor: it may only complete the challenge, read the account and sign out.
@@ -294,7 +476,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[1]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +488,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[1]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +501,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{1}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Session) GetId() string {
@@ -410,7 +592,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[2]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +604,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[2]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +617,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{2}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Token) GetId() string {
@@ -506,7 +688,7 @@ type Mfa struct {
 
 func (x *Mfa) Reset() {
 	*x = Mfa{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[3]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +700,7 @@ func (x *Mfa) String() string {
 func (*Mfa) ProtoMessage() {}
 
 func (x *Mfa) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[3]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +713,7 @@ func (x *Mfa) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mfa.ProtoReflect.Descriptor instead.
 func (*Mfa) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{3}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Mfa) GetEnabled() bool {
@@ -583,7 +765,7 @@ type Identity struct {
 
 func (x *Identity) Reset() {
 	*x = Identity{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[4]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +777,7 @@ func (x *Identity) String() string {
 func (*Identity) ProtoMessage() {}
 
 func (x *Identity) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[4]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +790,7 @@ func (x *Identity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Identity.ProtoReflect.Descriptor instead.
 func (*Identity) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{4}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Identity) GetProviderId() string {
@@ -648,7 +830,7 @@ type UserCreated struct {
 
 func (x *UserCreated) Reset() {
 	*x = UserCreated{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[5]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +842,7 @@ func (x *UserCreated) String() string {
 func (*UserCreated) ProtoMessage() {}
 
 func (x *UserCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[5]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +855,7 @@ func (x *UserCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserCreated.ProtoReflect.Descriptor instead.
 func (*UserCreated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{5}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UserCreated) GetUser() *User {
@@ -696,7 +878,7 @@ type UserUpdated struct {
 
 func (x *UserUpdated) Reset() {
 	*x = UserUpdated{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[6]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +890,7 @@ func (x *UserUpdated) String() string {
 func (*UserUpdated) ProtoMessage() {}
 
 func (x *UserUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[6]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +903,7 @@ func (x *UserUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserUpdated.ProtoReflect.Descriptor instead.
 func (*UserUpdated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{6}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UserUpdated) GetUser() *User {
@@ -748,7 +930,7 @@ type UserDeleted struct {
 
 func (x *UserDeleted) Reset() {
 	*x = UserDeleted{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[7]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +942,7 @@ func (x *UserDeleted) String() string {
 func (*UserDeleted) ProtoMessage() {}
 
 func (x *UserDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[7]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +955,7 @@ func (x *UserDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserDeleted.ProtoReflect.Descriptor instead.
 func (*UserDeleted) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{7}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UserDeleted) GetUser() *User {
@@ -795,7 +977,7 @@ type SessionCreated struct {
 
 func (x *SessionCreated) Reset() {
 	*x = SessionCreated{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[8]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +989,7 @@ func (x *SessionCreated) String() string {
 func (*SessionCreated) ProtoMessage() {}
 
 func (x *SessionCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[8]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +1002,7 @@ func (x *SessionCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionCreated.ProtoReflect.Descriptor instead.
 func (*SessionCreated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{8}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SessionCreated) GetUser() *User {
@@ -855,7 +1037,7 @@ type SessionUpdated struct {
 
 func (x *SessionUpdated) Reset() {
 	*x = SessionUpdated{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[9]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +1049,7 @@ func (x *SessionUpdated) String() string {
 func (*SessionUpdated) ProtoMessage() {}
 
 func (x *SessionUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[9]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +1062,7 @@ func (x *SessionUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionUpdated.ProtoReflect.Descriptor instead.
 func (*SessionUpdated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{9}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SessionUpdated) GetUser() *User {
@@ -908,7 +1090,7 @@ type SessionsDeleted struct {
 
 func (x *SessionsDeleted) Reset() {
 	*x = SessionsDeleted{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[10]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1102,7 @@ func (x *SessionsDeleted) String() string {
 func (*SessionsDeleted) ProtoMessage() {}
 
 func (x *SessionsDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[10]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1115,7 @@ func (x *SessionsDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsDeleted.ProtoReflect.Descriptor instead.
 func (*SessionsDeleted) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{10}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SessionsDeleted) GetUser() *User {
@@ -960,7 +1142,7 @@ type TokenCreated struct {
 
 func (x *TokenCreated) Reset() {
 	*x = TokenCreated{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[11]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1154,7 @@ func (x *TokenCreated) String() string {
 func (*TokenCreated) ProtoMessage() {}
 
 func (x *TokenCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[11]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1167,7 @@ func (x *TokenCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenCreated.ProtoReflect.Descriptor instead.
 func (*TokenCreated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{11}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TokenCreated) GetUser() *User {
@@ -1015,7 +1197,7 @@ type TokenConsumed struct {
 
 func (x *TokenConsumed) Reset() {
 	*x = TokenConsumed{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[12]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1209,7 @@ func (x *TokenConsumed) String() string {
 func (*TokenConsumed) ProtoMessage() {}
 
 func (x *TokenConsumed) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[12]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1222,7 @@ func (x *TokenConsumed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenConsumed.ProtoReflect.Descriptor instead.
 func (*TokenConsumed) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{12}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TokenConsumed) GetUser() *User {
@@ -1083,7 +1265,7 @@ type ClaimTaken struct {
 
 func (x *ClaimTaken) Reset() {
 	*x = ClaimTaken{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[13]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1277,7 @@ func (x *ClaimTaken) String() string {
 func (*ClaimTaken) ProtoMessage() {}
 
 func (x *ClaimTaken) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[13]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1290,7 @@ func (x *ClaimTaken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimTaken.ProtoReflect.Descriptor instead.
 func (*ClaimTaken) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{13}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ClaimTaken) GetNamespace() string {
@@ -1151,7 +1333,7 @@ type ClaimReleased struct {
 
 func (x *ClaimReleased) Reset() {
 	*x = ClaimReleased{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[14]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1345,7 @@ func (x *ClaimReleased) String() string {
 func (*ClaimReleased) ProtoMessage() {}
 
 func (x *ClaimReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[14]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1358,7 @@ func (x *ClaimReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimReleased.ProtoReflect.Descriptor instead.
 func (*ClaimReleased) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{14}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClaimReleased) GetNamespace() string {
@@ -1225,7 +1407,7 @@ type AuthSettings struct {
 	Smtp           *SmtpSettings    `protobuf:"bytes,7,opt,name=smtp,proto3" json:"smtp,omitempty"`
 	OauthProviders []*OAuthProvider `protobuf:"bytes,8,rep,name=oauth_providers,json=oauthProviders,proto3" json:"oauth_providers,omitempty"`
 	// Sign-in methods turned off: "email-password", "anonymous", "magic-url",
-	// "email-otp", "oauth2".
+	// "email-otp", "oauth2", "passkey".
 	DisabledMethods []string `protobuf:"bytes,9,rep,name=disabled_methods,json=disabledMethods,proto3" json:"disabled_methods,omitempty"`
 	// Generation of the project's JWT signing key; raising it rotates the key.
 	JwtKeyGeneration int32                  `protobuf:"varint,10,opt,name=jwt_key_generation,json=jwtKeyGeneration,proto3" json:"jwt_key_generation,omitempty"`
@@ -1239,7 +1421,7 @@ type AuthSettings struct {
 
 func (x *AuthSettings) Reset() {
 	*x = AuthSettings{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[15]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1433,7 @@ func (x *AuthSettings) String() string {
 func (*AuthSettings) ProtoMessage() {}
 
 func (x *AuthSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[15]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1446,7 @@ func (x *AuthSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthSettings.ProtoReflect.Descriptor instead.
 func (*AuthSettings) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{15}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuthSettings) GetProjectId() string {
@@ -1369,7 +1551,7 @@ type SmtpSettings struct {
 
 func (x *SmtpSettings) Reset() {
 	*x = SmtpSettings{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[16]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1563,7 @@ func (x *SmtpSettings) String() string {
 func (*SmtpSettings) ProtoMessage() {}
 
 func (x *SmtpSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[16]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1576,7 @@ func (x *SmtpSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SmtpSettings.ProtoReflect.Descriptor instead.
 func (*SmtpSettings) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{16}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SmtpSettings) GetHost() string {
@@ -1465,7 +1647,7 @@ type OAuthProvider struct {
 
 func (x *OAuthProvider) Reset() {
 	*x = OAuthProvider{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[17]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +1659,7 @@ func (x *OAuthProvider) String() string {
 func (*OAuthProvider) ProtoMessage() {}
 
 func (x *OAuthProvider) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[17]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +1672,7 @@ func (x *OAuthProvider) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthProvider.ProtoReflect.Descriptor instead.
 func (*OAuthProvider) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{17}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OAuthProvider) GetId() string {
@@ -1542,6 +1724,178 @@ func (x *OAuthProvider) GetDisabled() bool {
 	return false
 }
 
+// PasskeyRegistered: the user added a passkey
+// (cairn.<p>.users.<u>.passkeys.<id>.create).
+type PasskeyRegistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	PasskeyId     string                 `protobuf:"bytes,2,opt,name=passkey_id,json=passkeyId,proto3" json:"passkey_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PasskeyRegistered) Reset() {
+	*x = PasskeyRegistered{}
+	mi := &file_cairn_events_v1_users_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PasskeyRegistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PasskeyRegistered) ProtoMessage() {}
+
+func (x *PasskeyRegistered) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_users_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PasskeyRegistered.ProtoReflect.Descriptor instead.
+func (*PasskeyRegistered) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PasskeyRegistered) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *PasskeyRegistered) GetPasskeyId() string {
+	if x != nil {
+		return x.PasskeyId
+	}
+	return ""
+}
+
+// PasskeyRemoved carries the passkey's last state
+// (cairn.<p>.users.<u>.passkeys.<id>.delete).
+type PasskeyRemoved struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Passkey       *Passkey               `protobuf:"bytes,2,opt,name=passkey,proto3" json:"passkey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PasskeyRemoved) Reset() {
+	*x = PasskeyRemoved{}
+	mi := &file_cairn_events_v1_users_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PasskeyRemoved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PasskeyRemoved) ProtoMessage() {}
+
+func (x *PasskeyRemoved) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_users_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PasskeyRemoved.ProtoReflect.Descriptor instead.
+func (*PasskeyRemoved) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PasskeyRemoved) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *PasskeyRemoved) GetPasskey() *Passkey {
+	if x != nil {
+		return x.Passkey
+	}
+	return nil
+}
+
+// PasskeyUsed: a passkey signed an assertion (a sign-in or a second
+// factor); its counter, flags and last use moved
+// (cairn.<p>.users.<u>.passkeys.<id>.update). With clone_suspected the
+// counter did not advance and the use was refused.
+type PasskeyUsed struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	User           *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	PasskeyId      string                 `protobuf:"bytes,2,opt,name=passkey_id,json=passkeyId,proto3" json:"passkey_id,omitempty"`
+	CloneSuspected bool                   `protobuf:"varint,3,opt,name=clone_suspected,json=cloneSuspected,proto3" json:"clone_suspected,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PasskeyUsed) Reset() {
+	*x = PasskeyUsed{}
+	mi := &file_cairn_events_v1_users_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PasskeyUsed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PasskeyUsed) ProtoMessage() {}
+
+func (x *PasskeyUsed) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_users_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PasskeyUsed.ProtoReflect.Descriptor instead.
+func (*PasskeyUsed) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PasskeyUsed) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *PasskeyUsed) GetPasskeyId() string {
+	if x != nil {
+		return x.PasskeyId
+	}
+	return ""
+}
+
+func (x *PasskeyUsed) GetCloneSuspected() bool {
+	if x != nil {
+		return x.CloneSuspected
+	}
+	return false
+}
+
 type AuthSettingsUpdated struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Settings      *AuthSettings          `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
@@ -1551,7 +1905,7 @@ type AuthSettingsUpdated struct {
 
 func (x *AuthSettingsUpdated) Reset() {
 	*x = AuthSettingsUpdated{}
-	mi := &file_cairn_events_v1_users_proto_msgTypes[18]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1563,7 +1917,7 @@ func (x *AuthSettingsUpdated) String() string {
 func (*AuthSettingsUpdated) ProtoMessage() {}
 
 func (x *AuthSettingsUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_users_proto_msgTypes[18]
+	mi := &file_cairn_events_v1_users_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1576,7 +1930,7 @@ func (x *AuthSettingsUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthSettingsUpdated.ProtoReflect.Descriptor instead.
 func (*AuthSettingsUpdated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{18}
+	return file_cairn_events_v1_users_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AuthSettingsUpdated) GetSettings() *AuthSettings {
@@ -1590,7 +1944,7 @@ var File_cairn_events_v1_users_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_users_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcairn/events/v1/users.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x05\n" +
+	"\x1bcairn/events/v1/users.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x05\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1615,7 +1969,31 @@ const file_cairn_events_v1_users_proto_rawDesc = "" +
 	"\x03mfa\x18\x16 \x01(\v2\x14.cairn.events.v1.MfaR\x03mfa\x129\n" +
 	"\n" +
 	"identities\x18\x17 \x03(\v2\x19.cairn.events.v1.IdentityR\n" +
-	"identities\"\xdc\x02\n" +
+	"identities\x124\n" +
+	"\bpasskeys\x18\x18 \x03(\v2\x18.cairn.events.v1.PasskeyR\bpasskeys\"\x9f\x04\n" +
+	"\aPasskey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
+	"\rcredential_id\x18\x02 \x01(\fR\fcredentialId\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\fR\tpublicKey\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x13\n" +
+	"\x05rp_id\x18\x05 \x01(\tR\x04rpId\x12\x1d\n" +
+	"\n" +
+	"sign_count\x18\x06 \x01(\rR\tsignCount\x12\x16\n" +
+	"\x06aaguid\x18\a \x01(\fR\x06aaguid\x12\x1e\n" +
+	"\n" +
+	"transports\x18\b \x03(\tR\n" +
+	"transports\x12'\n" +
+	"\x0fbackup_eligible\x18\t \x01(\bR\x0ebackupEligible\x12\x1b\n" +
+	"\tbacked_up\x18\n" +
+	" \x01(\bR\bbackedUp\x12-\n" +
+	"\x12attestation_format\x18\v \x01(\tR\x11attestationFormat\x12)\n" +
+	"\x10attestation_type\x18\f \x01(\tR\x0fattestationType\x129\n" +
+	"\n" +
+	"created_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12<\n" +
+	"\flast_used_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\x12'\n" +
+	"\x0fclone_suspected\x18\x0f \x01(\bR\x0ecloneSuspected\"\xdc\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12$\n" +
 	"\vsecret_hash\x18\x02 \x01(\fB\x03\x80\x01\x01R\n" +
@@ -1739,7 +2117,19 @@ const file_cairn_events_v1_users_proto_rawDesc = "" +
 	"\n" +
 	"issuer_url\x18\x05 \x01(\tR\tissuerUrl\x12\x16\n" +
 	"\x06scopes\x18\x06 \x03(\tR\x06scopes\x12\x1a\n" +
-	"\bdisabled\x18\a \x01(\bR\bdisabled\"P\n" +
+	"\bdisabled\x18\a \x01(\bR\bdisabled\"]\n" +
+	"\x11PasskeyRegistered\x12)\n" +
+	"\x04user\x18\x01 \x01(\v2\x15.cairn.events.v1.UserR\x04user\x12\x1d\n" +
+	"\n" +
+	"passkey_id\x18\x02 \x01(\tR\tpasskeyId\"o\n" +
+	"\x0ePasskeyRemoved\x12)\n" +
+	"\x04user\x18\x01 \x01(\v2\x15.cairn.events.v1.UserR\x04user\x122\n" +
+	"\apasskey\x18\x02 \x01(\v2\x18.cairn.events.v1.PasskeyR\apasskey\"\x80\x01\n" +
+	"\vPasskeyUsed\x12)\n" +
+	"\x04user\x18\x01 \x01(\v2\x15.cairn.events.v1.UserR\x04user\x12\x1d\n" +
+	"\n" +
+	"passkey_id\x18\x02 \x01(\tR\tpasskeyId\x12'\n" +
+	"\x0fclone_suspected\x18\x03 \x01(\bR\x0ecloneSuspected\"P\n" +
 	"\x13AuthSettingsUpdated\x129\n" +
 	"\bsettings\x18\x01 \x01(\v2\x1d.cairn.events.v1.AuthSettingsR\bsettingsB\xba\x01\n" +
 	"\x13com.cairn.events.v1B\n" +
@@ -1758,61 +2148,72 @@ func file_cairn_events_v1_users_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_events_v1_users_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_events_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_cairn_events_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_cairn_events_v1_users_proto_goTypes = []any{
 	(Token_Kind)(0),               // 0: cairn.events.v1.Token.Kind
 	(*User)(nil),                  // 1: cairn.events.v1.User
-	(*Session)(nil),               // 2: cairn.events.v1.Session
-	(*Token)(nil),                 // 3: cairn.events.v1.Token
-	(*Mfa)(nil),                   // 4: cairn.events.v1.Mfa
-	(*Identity)(nil),              // 5: cairn.events.v1.Identity
-	(*UserCreated)(nil),           // 6: cairn.events.v1.UserCreated
-	(*UserUpdated)(nil),           // 7: cairn.events.v1.UserUpdated
-	(*UserDeleted)(nil),           // 8: cairn.events.v1.UserDeleted
-	(*SessionCreated)(nil),        // 9: cairn.events.v1.SessionCreated
-	(*SessionUpdated)(nil),        // 10: cairn.events.v1.SessionUpdated
-	(*SessionsDeleted)(nil),       // 11: cairn.events.v1.SessionsDeleted
-	(*TokenCreated)(nil),          // 12: cairn.events.v1.TokenCreated
-	(*TokenConsumed)(nil),         // 13: cairn.events.v1.TokenConsumed
-	(*ClaimTaken)(nil),            // 14: cairn.events.v1.ClaimTaken
-	(*ClaimReleased)(nil),         // 15: cairn.events.v1.ClaimReleased
-	(*AuthSettings)(nil),          // 16: cairn.events.v1.AuthSettings
-	(*SmtpSettings)(nil),          // 17: cairn.events.v1.SmtpSettings
-	(*OAuthProvider)(nil),         // 18: cairn.events.v1.OAuthProvider
-	(*AuthSettingsUpdated)(nil),   // 19: cairn.events.v1.AuthSettingsUpdated
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*Passkey)(nil),               // 2: cairn.events.v1.Passkey
+	(*Session)(nil),               // 3: cairn.events.v1.Session
+	(*Token)(nil),                 // 4: cairn.events.v1.Token
+	(*Mfa)(nil),                   // 5: cairn.events.v1.Mfa
+	(*Identity)(nil),              // 6: cairn.events.v1.Identity
+	(*UserCreated)(nil),           // 7: cairn.events.v1.UserCreated
+	(*UserUpdated)(nil),           // 8: cairn.events.v1.UserUpdated
+	(*UserDeleted)(nil),           // 9: cairn.events.v1.UserDeleted
+	(*SessionCreated)(nil),        // 10: cairn.events.v1.SessionCreated
+	(*SessionUpdated)(nil),        // 11: cairn.events.v1.SessionUpdated
+	(*SessionsDeleted)(nil),       // 12: cairn.events.v1.SessionsDeleted
+	(*TokenCreated)(nil),          // 13: cairn.events.v1.TokenCreated
+	(*TokenConsumed)(nil),         // 14: cairn.events.v1.TokenConsumed
+	(*ClaimTaken)(nil),            // 15: cairn.events.v1.ClaimTaken
+	(*ClaimReleased)(nil),         // 16: cairn.events.v1.ClaimReleased
+	(*AuthSettings)(nil),          // 17: cairn.events.v1.AuthSettings
+	(*SmtpSettings)(nil),          // 18: cairn.events.v1.SmtpSettings
+	(*OAuthProvider)(nil),         // 19: cairn.events.v1.OAuthProvider
+	(*PasskeyRegistered)(nil),     // 20: cairn.events.v1.PasskeyRegistered
+	(*PasskeyRemoved)(nil),        // 21: cairn.events.v1.PasskeyRemoved
+	(*PasskeyUsed)(nil),           // 22: cairn.events.v1.PasskeyUsed
+	(*AuthSettingsUpdated)(nil),   // 23: cairn.events.v1.AuthSettingsUpdated
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_cairn_events_v1_users_proto_depIdxs = []int32{
-	20, // 0: cairn.events.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	20, // 1: cairn.events.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	20, // 2: cairn.events.v1.User.password_updated_at:type_name -> google.protobuf.Timestamp
-	2,  // 3: cairn.events.v1.User.sessions:type_name -> cairn.events.v1.Session
-	3,  // 4: cairn.events.v1.User.tokens:type_name -> cairn.events.v1.Token
-	4,  // 5: cairn.events.v1.User.mfa:type_name -> cairn.events.v1.Mfa
-	5,  // 6: cairn.events.v1.User.identities:type_name -> cairn.events.v1.Identity
-	20, // 7: cairn.events.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	20, // 8: cairn.events.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 9: cairn.events.v1.Token.kind:type_name -> cairn.events.v1.Token.Kind
-	20, // 10: cairn.events.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	20, // 11: cairn.events.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	20, // 12: cairn.events.v1.Identity.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 13: cairn.events.v1.UserCreated.user:type_name -> cairn.events.v1.User
-	1,  // 14: cairn.events.v1.UserUpdated.user:type_name -> cairn.events.v1.User
-	1,  // 15: cairn.events.v1.UserDeleted.user:type_name -> cairn.events.v1.User
-	1,  // 16: cairn.events.v1.SessionCreated.user:type_name -> cairn.events.v1.User
-	1,  // 17: cairn.events.v1.SessionUpdated.user:type_name -> cairn.events.v1.User
-	1,  // 18: cairn.events.v1.SessionsDeleted.user:type_name -> cairn.events.v1.User
-	1,  // 19: cairn.events.v1.TokenCreated.user:type_name -> cairn.events.v1.User
-	1,  // 20: cairn.events.v1.TokenConsumed.user:type_name -> cairn.events.v1.User
-	17, // 21: cairn.events.v1.AuthSettings.smtp:type_name -> cairn.events.v1.SmtpSettings
-	18, // 22: cairn.events.v1.AuthSettings.oauth_providers:type_name -> cairn.events.v1.OAuthProvider
-	20, // 23: cairn.events.v1.AuthSettings.updated_at:type_name -> google.protobuf.Timestamp
-	16, // 24: cairn.events.v1.AuthSettingsUpdated.settings:type_name -> cairn.events.v1.AuthSettings
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	24, // 0: cairn.events.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	24, // 1: cairn.events.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 2: cairn.events.v1.User.password_updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 3: cairn.events.v1.User.sessions:type_name -> cairn.events.v1.Session
+	4,  // 4: cairn.events.v1.User.tokens:type_name -> cairn.events.v1.Token
+	5,  // 5: cairn.events.v1.User.mfa:type_name -> cairn.events.v1.Mfa
+	6,  // 6: cairn.events.v1.User.identities:type_name -> cairn.events.v1.Identity
+	2,  // 7: cairn.events.v1.User.passkeys:type_name -> cairn.events.v1.Passkey
+	24, // 8: cairn.events.v1.Passkey.created_at:type_name -> google.protobuf.Timestamp
+	24, // 9: cairn.events.v1.Passkey.last_used_at:type_name -> google.protobuf.Timestamp
+	24, // 10: cairn.events.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	24, // 11: cairn.events.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 12: cairn.events.v1.Token.kind:type_name -> cairn.events.v1.Token.Kind
+	24, // 13: cairn.events.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	24, // 14: cairn.events.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 15: cairn.events.v1.Identity.created_at:type_name -> google.protobuf.Timestamp
+	1,  // 16: cairn.events.v1.UserCreated.user:type_name -> cairn.events.v1.User
+	1,  // 17: cairn.events.v1.UserUpdated.user:type_name -> cairn.events.v1.User
+	1,  // 18: cairn.events.v1.UserDeleted.user:type_name -> cairn.events.v1.User
+	1,  // 19: cairn.events.v1.SessionCreated.user:type_name -> cairn.events.v1.User
+	1,  // 20: cairn.events.v1.SessionUpdated.user:type_name -> cairn.events.v1.User
+	1,  // 21: cairn.events.v1.SessionsDeleted.user:type_name -> cairn.events.v1.User
+	1,  // 22: cairn.events.v1.TokenCreated.user:type_name -> cairn.events.v1.User
+	1,  // 23: cairn.events.v1.TokenConsumed.user:type_name -> cairn.events.v1.User
+	18, // 24: cairn.events.v1.AuthSettings.smtp:type_name -> cairn.events.v1.SmtpSettings
+	19, // 25: cairn.events.v1.AuthSettings.oauth_providers:type_name -> cairn.events.v1.OAuthProvider
+	24, // 26: cairn.events.v1.AuthSettings.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 27: cairn.events.v1.PasskeyRegistered.user:type_name -> cairn.events.v1.User
+	1,  // 28: cairn.events.v1.PasskeyRemoved.user:type_name -> cairn.events.v1.User
+	2,  // 29: cairn.events.v1.PasskeyRemoved.passkey:type_name -> cairn.events.v1.Passkey
+	1,  // 30: cairn.events.v1.PasskeyUsed.user:type_name -> cairn.events.v1.User
+	17, // 31: cairn.events.v1.AuthSettingsUpdated.settings:type_name -> cairn.events.v1.AuthSettings
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_users_proto_init() }
@@ -1826,7 +2227,7 @@ func file_cairn_events_v1_users_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_events_v1_users_proto_rawDesc), len(file_cairn_events_v1_users_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -38,6 +38,9 @@ const (
 	// ProjectsServiceDeleteProjectProcedure is the procedure name of the ProjectsService's
 	// DeleteProject RPC.
 	ProjectsServiceDeleteProjectProcedure = "/cairn.v1.ProjectsService/DeleteProject"
+	// ProjectsServiceGetProjectUsageProcedure is the procedure name of the ProjectsService's
+	// GetProjectUsage RPC.
+	ProjectsServiceGetProjectUsageProcedure = "/cairn.v1.ProjectsService/GetProjectUsage"
 )
 
 var (
@@ -78,6 +81,14 @@ var (
 			Procedure:  ProjectsServiceDeleteProjectProcedure,
 		}
 	})
+	projectsServiceGetProjectUsageSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType:       connect.StreamTypeUnary,
+			Schema:           v1.File_cairn_v1_projects_proto.Services().ByName("ProjectsService").Methods().ByName("GetProjectUsage"),
+			Procedure:        ProjectsServiceGetProjectUsageProcedure,
+			IdempotencyLevel: connect.IdempotencyNoSideEffects,
+		}
+	})
 )
 
 // ProjectsServiceClient is a client for the cairn.v1.ProjectsService service.
@@ -89,6 +100,10 @@ type ProjectsServiceClient interface {
 	UpdateProject(context.Context, *v1.UpdateProjectRequest) (*v1.UpdateProjectResponse, error)
 	// DeleteProject removes the project's stream, object store and read models.
 	DeleteProject(context.Context, *v1.DeleteProjectRequest) (*v1.DeleteProjectResponse, error)
+	// GetProjectUsage returns what the project used per UTC day, for
+	// billing: figures from its event log (events, documents, stored bytes,
+	// function executions) and from every node's counters (egress, realtime).
+	GetProjectUsage(context.Context, *v1.GetProjectUsageRequest) (*v1.GetProjectUsageResponse, error)
 }
 
 // NewProjectsServiceClient constructs a client for the cairn.v1.ProjectsService service. Multiple
@@ -106,6 +121,10 @@ type ProjectsServiceHandler interface {
 	UpdateProject(context.Context, *v1.UpdateProjectRequest) (*v1.UpdateProjectResponse, error)
 	// DeleteProject removes the project's stream, object store and read models.
 	DeleteProject(context.Context, *v1.DeleteProjectRequest) (*v1.DeleteProjectResponse, error)
+	// GetProjectUsage returns what the project used per UTC day, for
+	// billing: figures from its event log (events, documents, stored bytes,
+	// function executions) and from every node's counters (egress, realtime).
+	GetProjectUsage(context.Context, *v1.GetProjectUsageRequest) (*v1.GetProjectUsageResponse, error)
 }
 
 // RegisterProjectsServiceHandler registers svc as the cairn.v1.ProjectsService implementation on
@@ -118,6 +137,7 @@ func RegisterProjectsServiceHandler(server *connect.Server, svc ProjectsServiceH
 		connect.Method{Spec: projectsServiceListProjectsSpec(), Handler: adapter.listProjects},
 		connect.Method{Spec: projectsServiceUpdateProjectSpec(), Handler: adapter.updateProject},
 		connect.Method{Spec: projectsServiceDeleteProjectSpec(), Handler: adapter.deleteProject},
+		connect.Method{Spec: projectsServiceGetProjectUsageSpec(), Handler: adapter.getProjectUsage},
 	)
 }
 
@@ -142,6 +162,10 @@ func (UnimplementedProjectsServiceHandler) UpdateProject(context.Context, *v1.Up
 
 func (UnimplementedProjectsServiceHandler) DeleteProject(context.Context, *v1.DeleteProjectRequest) (*v1.DeleteProjectResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.ProjectsService.DeleteProject is not implemented")
+}
+
+func (UnimplementedProjectsServiceHandler) GetProjectUsage(context.Context, *v1.GetProjectUsageRequest) (*v1.GetProjectUsageResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.ProjectsService.GetProjectUsage is not implemented")
 }
 
 type projectsServiceClient struct {
@@ -183,6 +207,14 @@ func (c *projectsServiceClient) UpdateProject(ctx context.Context, req *v1.Updat
 func (c *projectsServiceClient) DeleteProject(ctx context.Context, req *v1.DeleteProjectRequest) (*v1.DeleteProjectResponse, error) {
 	var res v1.DeleteProjectResponse
 	if err := c.client.CallUnary(ctx, projectsServiceDeleteProjectSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *projectsServiceClient) GetProjectUsage(ctx context.Context, req *v1.GetProjectUsageRequest) (*v1.GetProjectUsageResponse, error) {
+	var res v1.GetProjectUsageResponse
+	if err := c.client.CallUnary(ctx, projectsServiceGetProjectUsageSpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -244,6 +276,18 @@ func (h projectsServiceHandler) deleteProject(ctx context.Context, _ connect.Spe
 		return err
 	}
 	res, err := h.svc.DeleteProject(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h projectsServiceHandler) getProjectUsage(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.GetProjectUsageRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.GetProjectUsage(ctx, &req)
 	if err != nil {
 		return err
 	}

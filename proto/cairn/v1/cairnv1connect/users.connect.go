@@ -46,6 +46,12 @@ const (
 	// UsersServiceDeleteUserSessionsProcedure is the procedure name of the UsersService's
 	// DeleteUserSessions RPC.
 	UsersServiceDeleteUserSessionsProcedure = "/cairn.v1.UsersService/DeleteUserSessions"
+	// UsersServiceListUserPasskeysProcedure is the procedure name of the UsersService's
+	// ListUserPasskeys RPC.
+	UsersServiceListUserPasskeysProcedure = "/cairn.v1.UsersService/ListUserPasskeys"
+	// UsersServiceDeleteUserPasskeyProcedure is the procedure name of the UsersService's
+	// DeleteUserPasskey RPC.
+	UsersServiceDeleteUserPasskeyProcedure = "/cairn.v1.UsersService/DeleteUserPasskey"
 	// UsersServiceGetAuthSettingsProcedure is the procedure name of the UsersService's GetAuthSettings
 	// RPC.
 	UsersServiceGetAuthSettingsProcedure = "/cairn.v1.UsersService/GetAuthSettings"
@@ -121,6 +127,21 @@ var (
 			Procedure:  UsersServiceDeleteUserSessionsProcedure,
 		}
 	})
+	usersServiceListUserPasskeysSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType:       connect.StreamTypeUnary,
+			Schema:           v1.File_cairn_v1_users_proto.Services().ByName("UsersService").Methods().ByName("ListUserPasskeys"),
+			Procedure:        UsersServiceListUserPasskeysProcedure,
+			IdempotencyLevel: connect.IdempotencyNoSideEffects,
+		}
+	})
+	usersServiceDeleteUserPasskeySpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_users_proto.Services().ByName("UsersService").Methods().ByName("DeleteUserPasskey"),
+			Procedure:  UsersServiceDeleteUserPasskeyProcedure,
+		}
+	})
 	usersServiceGetAuthSettingsSpec = sync.OnceValue(func() connect.Spec {
 		return connect.Spec{
 			StreamType:       connect.StreamTypeUnary,
@@ -156,6 +177,10 @@ type UsersServiceClient interface {
 	CreateUserSession(context.Context, *v1.CreateUserSessionRequest) (*v1.CreateUserSessionResponse, error)
 	DeleteUserSession(context.Context, *v1.DeleteUserSessionRequest) (*v1.DeleteUserSessionResponse, error)
 	DeleteUserSessions(context.Context, *v1.DeleteUserSessionsRequest) (*v1.DeleteUserSessionsResponse, error)
+	// ListUserPasskeys and DeleteUserPasskey: a user's passkeys, for support
+	// (a lost device); registering one is the user's own ceremony.
+	ListUserPasskeys(context.Context, *v1.ListUserPasskeysRequest) (*v1.ListUserPasskeysResponse, error)
+	DeleteUserPasskey(context.Context, *v1.DeleteUserPasskeyRequest) (*v1.DeleteUserPasskeyResponse, error)
 	GetAuthSettings(context.Context, *v1.GetAuthSettingsRequest) (*v1.GetAuthSettingsResponse, error)
 	// UpdateAuthSettings replaces the project's authentication settings. A
 	// secret left empty keeps the stored one.
@@ -186,6 +211,10 @@ type UsersServiceHandler interface {
 	CreateUserSession(context.Context, *v1.CreateUserSessionRequest) (*v1.CreateUserSessionResponse, error)
 	DeleteUserSession(context.Context, *v1.DeleteUserSessionRequest) (*v1.DeleteUserSessionResponse, error)
 	DeleteUserSessions(context.Context, *v1.DeleteUserSessionsRequest) (*v1.DeleteUserSessionsResponse, error)
+	// ListUserPasskeys and DeleteUserPasskey: a user's passkeys, for support
+	// (a lost device); registering one is the user's own ceremony.
+	ListUserPasskeys(context.Context, *v1.ListUserPasskeysRequest) (*v1.ListUserPasskeysResponse, error)
+	DeleteUserPasskey(context.Context, *v1.DeleteUserPasskeyRequest) (*v1.DeleteUserPasskeyResponse, error)
 	GetAuthSettings(context.Context, *v1.GetAuthSettingsRequest) (*v1.GetAuthSettingsResponse, error)
 	// UpdateAuthSettings replaces the project's authentication settings. A
 	// secret left empty keeps the stored one.
@@ -205,6 +234,8 @@ func RegisterUsersServiceHandler(server *connect.Server, svc UsersServiceHandler
 		connect.Method{Spec: usersServiceCreateUserSessionSpec(), Handler: adapter.createUserSession},
 		connect.Method{Spec: usersServiceDeleteUserSessionSpec(), Handler: adapter.deleteUserSession},
 		connect.Method{Spec: usersServiceDeleteUserSessionsSpec(), Handler: adapter.deleteUserSessions},
+		connect.Method{Spec: usersServiceListUserPasskeysSpec(), Handler: adapter.listUserPasskeys},
+		connect.Method{Spec: usersServiceDeleteUserPasskeySpec(), Handler: adapter.deleteUserPasskey},
 		connect.Method{Spec: usersServiceGetAuthSettingsSpec(), Handler: adapter.getAuthSettings},
 		connect.Method{Spec: usersServiceUpdateAuthSettingsSpec(), Handler: adapter.updateAuthSettings},
 	)
@@ -247,6 +278,14 @@ func (UnimplementedUsersServiceHandler) DeleteUserSession(context.Context, *v1.D
 
 func (UnimplementedUsersServiceHandler) DeleteUserSessions(context.Context, *v1.DeleteUserSessionsRequest) (*v1.DeleteUserSessionsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.UsersService.DeleteUserSessions is not implemented")
+}
+
+func (UnimplementedUsersServiceHandler) ListUserPasskeys(context.Context, *v1.ListUserPasskeysRequest) (*v1.ListUserPasskeysResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.UsersService.ListUserPasskeys is not implemented")
+}
+
+func (UnimplementedUsersServiceHandler) DeleteUserPasskey(context.Context, *v1.DeleteUserPasskeyRequest) (*v1.DeleteUserPasskeyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.UsersService.DeleteUserPasskey is not implemented")
 }
 
 func (UnimplementedUsersServiceHandler) GetAuthSettings(context.Context, *v1.GetAuthSettingsRequest) (*v1.GetAuthSettingsResponse, error) {
@@ -328,6 +367,22 @@ func (c *usersServiceClient) DeleteUserSession(ctx context.Context, req *v1.Dele
 func (c *usersServiceClient) DeleteUserSessions(ctx context.Context, req *v1.DeleteUserSessionsRequest) (*v1.DeleteUserSessionsResponse, error) {
 	var res v1.DeleteUserSessionsResponse
 	if err := c.client.CallUnary(ctx, usersServiceDeleteUserSessionsSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *usersServiceClient) ListUserPasskeys(ctx context.Context, req *v1.ListUserPasskeysRequest) (*v1.ListUserPasskeysResponse, error) {
+	var res v1.ListUserPasskeysResponse
+	if err := c.client.CallUnary(ctx, usersServiceListUserPasskeysSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *usersServiceClient) DeleteUserPasskey(ctx context.Context, req *v1.DeleteUserPasskeyRequest) (*v1.DeleteUserPasskeyResponse, error) {
+	var res v1.DeleteUserPasskeyResponse
+	if err := c.client.CallUnary(ctx, usersServiceDeleteUserPasskeySpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -453,6 +508,30 @@ func (h usersServiceHandler) deleteUserSessions(ctx context.Context, _ connect.S
 		return err
 	}
 	res, err := h.svc.DeleteUserSessions(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h usersServiceHandler) listUserPasskeys(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.ListUserPasskeysRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.ListUserPasskeys(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h usersServiceHandler) deleteUserPasskey(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.DeleteUserPasskeyRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.DeleteUserPasskey(ctx, &req)
 	if err != nil {
 		return err
 	}

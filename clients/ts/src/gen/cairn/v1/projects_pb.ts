@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/v1/projects.proto.
  */
 export const file_cairn_v1_projects: GenFile = /*@__PURE__*/
-  fileDesc("ChdjYWlybi92MS9wcm9qZWN0cy5wcm90bxIIY2Fpcm4udjEirAEKB1Byb2plY3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRInCgZsaW1pdHMYAyABKAsyFy5jYWlybi52MS5Qcm9qZWN0TGltaXRzEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlYKDVByb2plY3RMaW1pdHMSGAoQbWF4X3N0cmVhbV9ieXRlcxgBIAEoAxIQCghyZXBsaWNhcxgCIAEoBRIZChFtYXhfc3RvcmFnZV9ieXRlcxgDIAEoAyJhChRDcmVhdGVQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSJwoGbGltaXRzGAMgASgLMhcuY2Fpcm4udjEuUHJvamVjdExpbWl0cyI7ChVDcmVhdGVQcm9qZWN0UmVzcG9uc2USIgoHcHJvamVjdBgBIAEoCzIRLmNhaXJuLnYxLlByb2plY3QiJwoRR2V0UHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCSI4ChJHZXRQcm9qZWN0UmVzcG9uc2USIgoHcHJvamVjdBgBIAEoCzIRLmNhaXJuLnYxLlByb2plY3QiPAoTTGlzdFByb2plY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJUChRMaXN0UHJvamVjdHNSZXNwb25zZRIjCghwcm9qZWN0cxgBIAMoCzIRLmNhaXJuLnYxLlByb2plY3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIm8KFFVwZGF0ZVByb2plY3RSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEicKBmxpbWl0cxgDIAEoCzIXLmNhaXJuLnYxLlByb2plY3RMaW1pdHNCBwoFX25hbWUiOwoVVXBkYXRlUHJvamVjdFJlc3BvbnNlEiIKB3Byb2plY3QYASABKAsyES5jYWlybi52MS5Qcm9qZWN0IioKFERlbGV0ZVByb2plY3RSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkiFwoVRGVsZXRlUHJvamVjdFJlc3BvbnNlMq8DCg9Qcm9qZWN0c1NlcnZpY2USUgoNQ3JlYXRlUHJvamVjdBIeLmNhaXJuLnYxLkNyZWF0ZVByb2plY3RSZXF1ZXN0Gh8uY2Fpcm4udjEuQ3JlYXRlUHJvamVjdFJlc3BvbnNlIgASTAoKR2V0UHJvamVjdBIbLmNhaXJuLnYxLkdldFByb2plY3RSZXF1ZXN0GhwuY2Fpcm4udjEuR2V0UHJvamVjdFJlc3BvbnNlIgOQAgESUgoMTGlzdFByb2plY3RzEh0uY2Fpcm4udjEuTGlzdFByb2plY3RzUmVxdWVzdBoeLmNhaXJuLnYxLkxpc3RQcm9qZWN0c1Jlc3BvbnNlIgOQAgESUgoNVXBkYXRlUHJvamVjdBIeLmNhaXJuLnYxLlVwZGF0ZVByb2plY3RSZXF1ZXN0Gh8uY2Fpcm4udjEuVXBkYXRlUHJvamVjdFJlc3BvbnNlIgASUgoNRGVsZXRlUHJvamVjdBIeLmNhaXJuLnYxLkRlbGV0ZVByb2plY3RSZXF1ZXN0Gh8uY2Fpcm4udjEuRGVsZXRlUHJvamVjdFJlc3BvbnNlIgBiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChdjYWlybi92MS9wcm9qZWN0cy5wcm90bxIIY2Fpcm4udjEirAEKB1Byb2plY3QSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRInCgZsaW1pdHMYAyABKAsyFy5jYWlybi52MS5Qcm9qZWN0TGltaXRzEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlYKDVByb2plY3RMaW1pdHMSGAoQbWF4X3N0cmVhbV9ieXRlcxgBIAEoAxIQCghyZXBsaWNhcxgCIAEoBRIZChFtYXhfc3RvcmFnZV9ieXRlcxgDIAEoAyJhChRDcmVhdGVQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSJwoGbGltaXRzGAMgASgLMhcuY2Fpcm4udjEuUHJvamVjdExpbWl0cyI7ChVDcmVhdGVQcm9qZWN0UmVzcG9uc2USIgoHcHJvamVjdBgBIAEoCzIRLmNhaXJuLnYxLlByb2plY3QiJwoRR2V0UHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCSI4ChJHZXRQcm9qZWN0UmVzcG9uc2USIgoHcHJvamVjdBgBIAEoCzIRLmNhaXJuLnYxLlByb2plY3QiPAoTTGlzdFByb2plY3RzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJUChRMaXN0UHJvamVjdHNSZXNwb25zZRIjCghwcm9qZWN0cxgBIAMoCzIRLmNhaXJuLnYxLlByb2plY3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIm8KFFVwZGF0ZVByb2plY3RSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEicKBmxpbWl0cxgDIAEoCzIXLmNhaXJuLnYxLlByb2plY3RMaW1pdHNCBwoFX25hbWUiOwoVVXBkYXRlUHJvamVjdFJlc3BvbnNlEiIKB3Byb2plY3QYASABKAsyES5jYWlybi52MS5Qcm9qZWN0IioKFERlbGV0ZVByb2plY3RSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkiFwoVRGVsZXRlUHJvamVjdFJlc3BvbnNlIkYKFkdldFByb2plY3RVc2FnZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRmcm9tGAIgASgJEgoKAnRvGAMgASgJIp8CCghVc2FnZURheRIMCgRkYXRlGAEgASgJEg4KBmV2ZW50cxgCIAEoAxIRCglkb2N1bWVudHMYAyABKAMSFQoNc3RvcmFnZV9ieXRlcxgEIAEoAxIWCg5kb3dubG9hZF9ieXRlcxgFIAEoAxISCgpzaXRlX2J5dGVzGAYgASgDEhQKDGVncmVzc19ieXRlcxgHIAEoAxISCgpleGVjdXRpb25zGAggASgDEhkKEWV4ZWN1dGlvbl93YWxsX21zGAkgASgDEhgKEGV4ZWN1dGlvbl9jcHVfdXMYCiABKAMSIwobcmVhbHRpbWVfY29ubmVjdGlvbl9taW51dGVzGAsgASgBEhsKE3JlYWx0aW1lX2RlbGl2ZXJpZXMYDCABKAMicgoXR2V0UHJvamVjdFVzYWdlUmVzcG9uc2USEgoKcHJvamVjdF9pZBgBIAEoCRIgCgRkYXlzGAIgAygLMhIuY2Fpcm4udjEuVXNhZ2VEYXkSIQoFdG90YWwYAyABKAsyEi5jYWlybi52MS5Vc2FnZURheTKMBAoPUHJvamVjdHNTZXJ2aWNlElIKDUNyZWF0ZVByb2plY3QSHi5jYWlybi52MS5DcmVhdGVQcm9qZWN0UmVxdWVzdBofLmNhaXJuLnYxLkNyZWF0ZVByb2plY3RSZXNwb25zZSIAEkwKCkdldFByb2plY3QSGy5jYWlybi52MS5HZXRQcm9qZWN0UmVxdWVzdBocLmNhaXJuLnYxLkdldFByb2plY3RSZXNwb25zZSIDkAIBElIKDExpc3RQcm9qZWN0cxIdLmNhaXJuLnYxLkxpc3RQcm9qZWN0c1JlcXVlc3QaHi5jYWlybi52MS5MaXN0UHJvamVjdHNSZXNwb25zZSIDkAIBElIKDVVwZGF0ZVByb2plY3QSHi5jYWlybi52MS5VcGRhdGVQcm9qZWN0UmVxdWVzdBofLmNhaXJuLnYxLlVwZGF0ZVByb2plY3RSZXNwb25zZSIAElIKDURlbGV0ZVByb2plY3QSHi5jYWlybi52MS5EZWxldGVQcm9qZWN0UmVxdWVzdBofLmNhaXJuLnYxLkRlbGV0ZVByb2plY3RSZXNwb25zZSIAElsKD0dldFByb2plY3RVc2FnZRIgLmNhaXJuLnYxLkdldFByb2plY3RVc2FnZVJlcXVlc3QaIS5jYWlybi52MS5HZXRQcm9qZWN0VXNhZ2VSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message cairn.v1.Project
@@ -489,7 +489,310 @@ export const DeleteProjectResponseSchema: GenMessage<DeleteProjectResponse, {jso
   messageDesc(file_cairn_v1_projects, 11);
 
 /**
- * ProjectsService manages tenants. Only instance operators may call it.
+ * @generated from message cairn.v1.GetProjectUsageRequest
+ */
+export type GetProjectUsageRequest = Message<"cairn.v1.GetProjectUsageRequest"> & {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * First day (UTC, YYYY-MM-DD), inclusive; empty: 29 days before `to`.
+   *
+   * @generated from field: string from = 2;
+   */
+  from: string;
+
+  /**
+   * Last day (UTC, YYYY-MM-DD), inclusive; empty: today. At most 366 days
+   * after `from`.
+   *
+   * @generated from field: string to = 3;
+   */
+  to: string;
+};
+
+/**
+ * @generated from message cairn.v1.GetProjectUsageRequest
+ */
+export type GetProjectUsageRequestJson = {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId?: string;
+
+  /**
+   * First day (UTC, YYYY-MM-DD), inclusive; empty: 29 days before `to`.
+   *
+   * @generated from field: string from = 2;
+   */
+  from?: string;
+
+  /**
+   * Last day (UTC, YYYY-MM-DD), inclusive; empty: today. At most 366 days
+   * after `from`.
+   *
+   * @generated from field: string to = 3;
+   */
+  to?: string;
+};
+
+/**
+ * Describes the message cairn.v1.GetProjectUsageRequest.
+ * Use `create(GetProjectUsageRequestSchema)` to create a new message.
+ */
+export const GetProjectUsageRequestSchema: GenMessage<GetProjectUsageRequest, {jsonType: GetProjectUsageRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_projects, 12);
+
+/**
+ * UsageDay is one UTC day of a project's usage. Counts and bytes are of that
+ * day, except documents and storage_bytes, which are what the project held
+ * at the day's end.
+ *
+ * @generated from message cairn.v1.UsageDay
+ */
+export type UsageDay = Message<"cairn.v1.UsageDay"> & {
+  /**
+   * YYYY-MM-DD (UTC); empty in a total.
+   *
+   * @generated from field: string date = 1;
+   */
+  date: string;
+
+  /**
+   * Events appended to the project's stream.
+   *
+   * @generated from field: int64 events = 2;
+   */
+  events: bigint;
+
+  /**
+   * Documents stored at the end of the day (a total: the last day's).
+   *
+   * @generated from field: int64 documents = 3;
+   */
+  documents: bigint;
+
+  /**
+   * Bytes of files stored at the end of the day (a total: the last day's).
+   *
+   * @generated from field: int64 storage_bytes = 4;
+   */
+  storageBytes: bigint;
+
+  /**
+   * Response bytes of file downloads, views and previews.
+   *
+   * @generated from field: int64 download_bytes = 5;
+   */
+  downloadBytes: bigint;
+
+  /**
+   * Response bytes of site serving.
+   *
+   * @generated from field: int64 site_bytes = 6;
+   */
+  siteBytes: bigint;
+
+  /**
+   * download_bytes + site_bytes.
+   *
+   * @generated from field: int64 egress_bytes = 7;
+   */
+  egressBytes: bigint;
+
+  /**
+   * Function executions that finished (completed or failed).
+   *
+   * @generated from field: int64 executions = 8;
+   */
+  executions: bigint;
+
+  /**
+   * Their wall-clock time and CPU time.
+   *
+   * @generated from field: int64 execution_wall_ms = 9;
+   */
+  executionWallMs: bigint;
+
+  /**
+   * @generated from field: int64 execution_cpu_us = 10;
+   */
+  executionCpuUs: bigint;
+
+  /**
+   * Time realtime subscriptions were open, summed over subscriptions.
+   *
+   * @generated from field: double realtime_connection_minutes = 11;
+   */
+  realtimeConnectionMinutes: number;
+
+  /**
+   * Events sent to realtime subscribers.
+   *
+   * @generated from field: int64 realtime_deliveries = 12;
+   */
+  realtimeDeliveries: bigint;
+};
+
+/**
+ * UsageDay is one UTC day of a project's usage. Counts and bytes are of that
+ * day, except documents and storage_bytes, which are what the project held
+ * at the day's end.
+ *
+ * @generated from message cairn.v1.UsageDay
+ */
+export type UsageDayJson = {
+  /**
+   * YYYY-MM-DD (UTC); empty in a total.
+   *
+   * @generated from field: string date = 1;
+   */
+  date?: string;
+
+  /**
+   * Events appended to the project's stream.
+   *
+   * @generated from field: int64 events = 2;
+   */
+  events?: string;
+
+  /**
+   * Documents stored at the end of the day (a total: the last day's).
+   *
+   * @generated from field: int64 documents = 3;
+   */
+  documents?: string;
+
+  /**
+   * Bytes of files stored at the end of the day (a total: the last day's).
+   *
+   * @generated from field: int64 storage_bytes = 4;
+   */
+  storageBytes?: string;
+
+  /**
+   * Response bytes of file downloads, views and previews.
+   *
+   * @generated from field: int64 download_bytes = 5;
+   */
+  downloadBytes?: string;
+
+  /**
+   * Response bytes of site serving.
+   *
+   * @generated from field: int64 site_bytes = 6;
+   */
+  siteBytes?: string;
+
+  /**
+   * download_bytes + site_bytes.
+   *
+   * @generated from field: int64 egress_bytes = 7;
+   */
+  egressBytes?: string;
+
+  /**
+   * Function executions that finished (completed or failed).
+   *
+   * @generated from field: int64 executions = 8;
+   */
+  executions?: string;
+
+  /**
+   * Their wall-clock time and CPU time.
+   *
+   * @generated from field: int64 execution_wall_ms = 9;
+   */
+  executionWallMs?: string;
+
+  /**
+   * @generated from field: int64 execution_cpu_us = 10;
+   */
+  executionCpuUs?: string;
+
+  /**
+   * Time realtime subscriptions were open, summed over subscriptions.
+   *
+   * @generated from field: double realtime_connection_minutes = 11;
+   */
+  realtimeConnectionMinutes?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * Events sent to realtime subscribers.
+   *
+   * @generated from field: int64 realtime_deliveries = 12;
+   */
+  realtimeDeliveries?: string;
+};
+
+/**
+ * Describes the message cairn.v1.UsageDay.
+ * Use `create(UsageDaySchema)` to create a new message.
+ */
+export const UsageDaySchema: GenMessage<UsageDay, {jsonType: UsageDayJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_projects, 13);
+
+/**
+ * @generated from message cairn.v1.GetProjectUsageResponse
+ */
+export type GetProjectUsageResponse = Message<"cairn.v1.GetProjectUsageResponse"> & {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * Every day from `from` to `to`, in order.
+   *
+   * @generated from field: repeated cairn.v1.UsageDay days = 2;
+   */
+  days: UsageDay[];
+
+  /**
+   * Sums over the days (documents and storage_bytes: the last day's).
+   *
+   * @generated from field: cairn.v1.UsageDay total = 3;
+   */
+  total?: UsageDay | undefined;
+};
+
+/**
+ * @generated from message cairn.v1.GetProjectUsageResponse
+ */
+export type GetProjectUsageResponseJson = {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId?: string;
+
+  /**
+   * Every day from `from` to `to`, in order.
+   *
+   * @generated from field: repeated cairn.v1.UsageDay days = 2;
+   */
+  days?: UsageDayJson[];
+
+  /**
+   * Sums over the days (documents and storage_bytes: the last day's).
+   *
+   * @generated from field: cairn.v1.UsageDay total = 3;
+   */
+  total?: UsageDayJson;
+};
+
+/**
+ * Describes the message cairn.v1.GetProjectUsageResponse.
+ * Use `create(GetProjectUsageResponseSchema)` to create a new message.
+ */
+export const GetProjectUsageResponseSchema: GenMessage<GetProjectUsageResponse, {jsonType: GetProjectUsageResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_projects, 14);
+
+/**
+ * ProjectsService manages tenants. Only instance operators may call it,
+ * except GetProjectUsage, which a key of the project with scope usage.read
+ * may call too.
  *
  * @generated from service cairn.v1.ProjectsService
  */
@@ -537,6 +840,18 @@ export const ProjectsService: GenService<{
     methodKind: "unary";
     input: typeof DeleteProjectRequestSchema;
     output: typeof DeleteProjectResponseSchema;
+  },
+  /**
+   * GetProjectUsage returns what the project used per UTC day, for
+   * billing: figures from its event log (events, documents, stored bytes,
+   * function executions) and from every node's counters (egress, realtime).
+   *
+   * @generated from rpc cairn.v1.ProjectsService.GetProjectUsage
+   */
+  getProjectUsage: {
+    methodKind: "unary";
+    input: typeof GetProjectUsageRequestSchema;
+    output: typeof GetProjectUsageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_cairn_v1_projects, 0);

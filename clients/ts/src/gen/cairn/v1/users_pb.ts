@@ -6,6 +6,8 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Session, SessionJson, User, UserJson } from "./account_pb.js";
 import { file_cairn_v1_account } from "./account_pb.js";
+import type { Passkey, PasskeyJson } from "./passkeys_pb.js";
+import { file_cairn_v1_passkeys } from "./passkeys_pb.js";
 import type { Duration, DurationJson, StructJson } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file cairn/v1/users.proto.
  */
 export const file_cairn_v1_users: GenFile = /*@__PURE__*/
-  fileDesc("ChRjYWlybi92MS91c2Vycy5wcm90bxIIY2Fpcm4udjEipgEKEUNyZWF0ZVVzZXJSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIMCgRuYW1lGAQgASgJEhAKCHBhc3N3b3JkGAUgASgJEhUKDXBhc3N3b3JkX2hhc2gYBiABKAkSDgoGbGFiZWxzGAcgAygJEhYKDmVtYWlsX3ZlcmlmaWVkGAggASgIIjIKEkNyZWF0ZVVzZXJSZXNwb25zZRIcCgR1c2VyGAEgASgLMg4uY2Fpcm4udjEuVXNlciI1Cg5HZXRVc2VyUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiLwoPR2V0VXNlclJlc3BvbnNlEhwKBHVzZXIYASABKAsyDi5jYWlybi52MS5Vc2VyIl0KEExpc3RVc2Vyc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIOCgZzZWFyY2gYBCABKAkiSwoRTGlzdFVzZXJzUmVzcG9uc2USHQoFdXNlcnMYASADKAsyDi5jYWlybi52MS5Vc2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIYCgZMYWJlbHMSDgoGbGFiZWxzGAEgAygJIrICChFVcGRhdGVVc2VyUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEgoFZW1haWwYAyABKAlIAIgBARIRCgRuYW1lGAQgASgJSAGIAQESFQoIcGFzc3dvcmQYBSABKAlIAogBARIUCgdibG9ja2VkGAYgASgISAOIAQESGwoOZW1haWxfdmVyaWZpZWQYByABKAhIBIgBARIgCgZsYWJlbHMYCCABKAsyEC5jYWlybi52MS5MYWJlbHMSJgoFcHJlZnMYCSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QggKBl9lbWFpbEIHCgVfbmFtZUILCglfcGFzc3dvcmRCCgoIX2Jsb2NrZWRCEQoPX2VtYWlsX3ZlcmlmaWVkIjIKElVwZGF0ZVVzZXJSZXNwb25zZRIcCgR1c2VyGAEgASgLMg4uY2Fpcm4udjEuVXNlciI4ChFEZWxldGVVc2VyUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIj4KF0xpc3RVc2VyU2Vzc2lvbnNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSI/ChhMaXN0VXNlclNlc3Npb25zUmVzcG9uc2USIwoIc2Vzc2lvbnMYASADKAsyES5jYWlybi52MS5TZXNzaW9uIj8KGENyZWF0ZVVzZXJTZXNzaW9uUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiTwoZQ3JlYXRlVXNlclNlc3Npb25SZXNwb25zZRIiCgdzZXNzaW9uGAEgASgLMhEuY2Fpcm4udjEuU2Vzc2lvbhIOCgZzZWNyZXQYAiABKAkiUwoYRGVsZXRlVXNlclNlc3Npb25SZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJIhsKGURlbGV0ZVVzZXJTZXNzaW9uUmVzcG9uc2UiQAoZRGVsZXRlVXNlclNlc3Npb25zUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiLQoaRGVsZXRlVXNlclNlc3Npb25zUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBSLfAgoMQXV0aFNldHRpbmdzEjMKEHNlc3Npb25fZHVyYXRpb24YASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMbWF4X3Nlc3Npb25zGAIgASgFEhsKE3Bhc3N3b3JkX21pbl9sZW5ndGgYAyABKAUSHQoVcGFzc3dvcmRfY2hlY2tfY29tbW9uGAQgASgIEhcKD2FsbG93ZWRfb3JpZ2lucxgFIAMoCRIkCgRzbXRwGAYgASgLMhYuY2Fpcm4udjEuU210cFNldHRpbmdzEjAKD29hdXRoX3Byb3ZpZGVycxgHIAMoCzIXLmNhaXJuLnYxLk9BdXRoUHJvdmlkZXISGAoQZGlzYWJsZWRfbWV0aG9kcxgIIAMoCRIaChJqd3Rfa2V5X2dlbmVyYXRpb24YCSABKAUSIQoZZGlzYWJsZV9sb2NhbGhvc3Rfb3JpZ2lucxgKIAEoCCKhAQoMU210cFNldHRpbmdzEgwKBGhvc3QYASABKAkSDAoEcG9ydBgCIAEoBRIQCgh1c2VybmFtZRgDIAEoCRIQCghwYXNzd29yZBgEIAEoCRIUCgxwYXNzd29yZF9zZXQYBSABKAgSFAoMc2VuZGVyX2VtYWlsGAYgASgJEhMKC3NlbmRlcl9uYW1lGAcgASgJEhAKCHNlY3VyaXR5GAggASgJIqQBCg1PQXV0aFByb3ZpZGVyEgoKAmlkGAEgASgJEgwKBGtpbmQYAiABKAkSEQoJY2xpZW50X2lkGAMgASgJEhUKDWNsaWVudF9zZWNyZXQYBCABKAkSGQoRY2xpZW50X3NlY3JldF9zZXQYBSABKAgSEgoKaXNzdWVyX3VybBgGIAEoCRIOCgZzY29wZXMYByADKAkSEAoIZGlzYWJsZWQYCCABKAgiLAoWR2V0QXV0aFNldHRpbmdzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIkMKF0dldEF1dGhTZXR0aW5nc1Jlc3BvbnNlEigKCHNldHRpbmdzGAEgASgLMhYuY2Fpcm4udjEuQXV0aFNldHRpbmdzIlkKGVVwZGF0ZUF1dGhTZXR0aW5nc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIoCghzZXR0aW5ncxgCIAEoCzIWLmNhaXJuLnYxLkF1dGhTZXR0aW5ncyJGChpVcGRhdGVBdXRoU2V0dGluZ3NSZXNwb25zZRIoCghzZXR0aW5ncxgBIAEoCzIWLmNhaXJuLnYxLkF1dGhTZXR0aW5nczLCBwoMVXNlcnNTZXJ2aWNlEkkKCkNyZWF0ZVVzZXISGy5jYWlybi52MS5DcmVhdGVVc2VyUmVxdWVzdBocLmNhaXJuLnYxLkNyZWF0ZVVzZXJSZXNwb25zZSIAEkMKB0dldFVzZXISGC5jYWlybi52MS5HZXRVc2VyUmVxdWVzdBoZLmNhaXJuLnYxLkdldFVzZXJSZXNwb25zZSIDkAIBEkkKCUxpc3RVc2VycxIaLmNhaXJuLnYxLkxpc3RVc2Vyc1JlcXVlc3QaGy5jYWlybi52MS5MaXN0VXNlcnNSZXNwb25zZSIDkAIBEkkKClVwZGF0ZVVzZXISGy5jYWlybi52MS5VcGRhdGVVc2VyUmVxdWVzdBocLmNhaXJuLnYxLlVwZGF0ZVVzZXJSZXNwb25zZSIAEkkKCkRlbGV0ZVVzZXISGy5jYWlybi52MS5EZWxldGVVc2VyUmVxdWVzdBocLmNhaXJuLnYxLkRlbGV0ZVVzZXJSZXNwb25zZSIAEl4KEExpc3RVc2VyU2Vzc2lvbnMSIS5jYWlybi52MS5MaXN0VXNlclNlc3Npb25zUmVxdWVzdBoiLmNhaXJuLnYxLkxpc3RVc2VyU2Vzc2lvbnNSZXNwb25zZSIDkAIBEl4KEUNyZWF0ZVVzZXJTZXNzaW9uEiIuY2Fpcm4udjEuQ3JlYXRlVXNlclNlc3Npb25SZXF1ZXN0GiMuY2Fpcm4udjEuQ3JlYXRlVXNlclNlc3Npb25SZXNwb25zZSIAEl4KEURlbGV0ZVVzZXJTZXNzaW9uEiIuY2Fpcm4udjEuRGVsZXRlVXNlclNlc3Npb25SZXF1ZXN0GiMuY2Fpcm4udjEuRGVsZXRlVXNlclNlc3Npb25SZXNwb25zZSIAEmEKEkRlbGV0ZVVzZXJTZXNzaW9ucxIjLmNhaXJuLnYxLkRlbGV0ZVVzZXJTZXNzaW9uc1JlcXVlc3QaJC5jYWlybi52MS5EZWxldGVVc2VyU2Vzc2lvbnNSZXNwb25zZSIAElsKD0dldEF1dGhTZXR0aW5ncxIgLmNhaXJuLnYxLkdldEF1dGhTZXR0aW5nc1JlcXVlc3QaIS5jYWlybi52MS5HZXRBdXRoU2V0dGluZ3NSZXNwb25zZSIDkAIBEmEKElVwZGF0ZUF1dGhTZXR0aW5ncxIjLmNhaXJuLnYxLlVwZGF0ZUF1dGhTZXR0aW5nc1JlcXVlc3QaJC5jYWlybi52MS5VcGRhdGVBdXRoU2V0dGluZ3NSZXNwb25zZSIAYgZwcm90bzM", [file_cairn_v1_account, file_google_protobuf_duration, file_google_protobuf_struct]);
+  fileDesc("ChRjYWlybi92MS91c2Vycy5wcm90bxIIY2Fpcm4udjEipgEKEUNyZWF0ZVVzZXJSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIMCgRuYW1lGAQgASgJEhAKCHBhc3N3b3JkGAUgASgJEhUKDXBhc3N3b3JkX2hhc2gYBiABKAkSDgoGbGFiZWxzGAcgAygJEhYKDmVtYWlsX3ZlcmlmaWVkGAggASgIIjIKEkNyZWF0ZVVzZXJSZXNwb25zZRIcCgR1c2VyGAEgASgLMg4uY2Fpcm4udjEuVXNlciI1Cg5HZXRVc2VyUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiLwoPR2V0VXNlclJlc3BvbnNlEhwKBHVzZXIYASABKAsyDi5jYWlybi52MS5Vc2VyIl0KEExpc3RVc2Vyc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIOCgZzZWFyY2gYBCABKAkiSwoRTGlzdFVzZXJzUmVzcG9uc2USHQoFdXNlcnMYASADKAsyDi5jYWlybi52MS5Vc2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIYCgZMYWJlbHMSDgoGbGFiZWxzGAEgAygJIrICChFVcGRhdGVVc2VyUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEgoFZW1haWwYAyABKAlIAIgBARIRCgRuYW1lGAQgASgJSAGIAQESFQoIcGFzc3dvcmQYBSABKAlIAogBARIUCgdibG9ja2VkGAYgASgISAOIAQESGwoOZW1haWxfdmVyaWZpZWQYByABKAhIBIgBARIgCgZsYWJlbHMYCCABKAsyEC5jYWlybi52MS5MYWJlbHMSJgoFcHJlZnMYCSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QggKBl9lbWFpbEIHCgVfbmFtZUILCglfcGFzc3dvcmRCCgoIX2Jsb2NrZWRCEQoPX2VtYWlsX3ZlcmlmaWVkIjIKElVwZGF0ZVVzZXJSZXNwb25zZRIcCgR1c2VyGAEgASgLMg4uY2Fpcm4udjEuVXNlciI4ChFEZWxldGVVc2VyUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIj4KF0xpc3RVc2VyU2Vzc2lvbnNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSI/ChhMaXN0VXNlclNlc3Npb25zUmVzcG9uc2USIwoIc2Vzc2lvbnMYASADKAsyES5jYWlybi52MS5TZXNzaW9uIj8KGENyZWF0ZVVzZXJTZXNzaW9uUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiTwoZQ3JlYXRlVXNlclNlc3Npb25SZXNwb25zZRIiCgdzZXNzaW9uGAEgASgLMhEuY2Fpcm4udjEuU2Vzc2lvbhIOCgZzZWNyZXQYAiABKAkiUwoYRGVsZXRlVXNlclNlc3Npb25SZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJIhsKGURlbGV0ZVVzZXJTZXNzaW9uUmVzcG9uc2UiPgoXTGlzdFVzZXJQYXNza2V5c1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJIj8KGExpc3RVc2VyUGFzc2tleXNSZXNwb25zZRIjCghwYXNza2V5cxgBIAMoCzIRLmNhaXJuLnYxLlBhc3NrZXkiUwoYRGVsZXRlVXNlclBhc3NrZXlSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRISCgpwYXNza2V5X2lkGAMgASgJIhsKGURlbGV0ZVVzZXJQYXNza2V5UmVzcG9uc2UiQAoZRGVsZXRlVXNlclNlc3Npb25zUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiLQoaRGVsZXRlVXNlclNlc3Npb25zUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBSLfAgoMQXV0aFNldHRpbmdzEjMKEHNlc3Npb25fZHVyYXRpb24YASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMbWF4X3Nlc3Npb25zGAIgASgFEhsKE3Bhc3N3b3JkX21pbl9sZW5ndGgYAyABKAUSHQoVcGFzc3dvcmRfY2hlY2tfY29tbW9uGAQgASgIEhcKD2FsbG93ZWRfb3JpZ2lucxgFIAMoCRIkCgRzbXRwGAYgASgLMhYuY2Fpcm4udjEuU210cFNldHRpbmdzEjAKD29hdXRoX3Byb3ZpZGVycxgHIAMoCzIXLmNhaXJuLnYxLk9BdXRoUHJvdmlkZXISGAoQZGlzYWJsZWRfbWV0aG9kcxgIIAMoCRIaChJqd3Rfa2V5X2dlbmVyYXRpb24YCSABKAUSIQoZZGlzYWJsZV9sb2NhbGhvc3Rfb3JpZ2lucxgKIAEoCCKhAQoMU210cFNldHRpbmdzEgwKBGhvc3QYASABKAkSDAoEcG9ydBgCIAEoBRIQCgh1c2VybmFtZRgDIAEoCRIQCghwYXNzd29yZBgEIAEoCRIUCgxwYXNzd29yZF9zZXQYBSABKAgSFAoMc2VuZGVyX2VtYWlsGAYgASgJEhMKC3NlbmRlcl9uYW1lGAcgASgJEhAKCHNlY3VyaXR5GAggASgJIqQBCg1PQXV0aFByb3ZpZGVyEgoKAmlkGAEgASgJEgwKBGtpbmQYAiABKAkSEQoJY2xpZW50X2lkGAMgASgJEhUKDWNsaWVudF9zZWNyZXQYBCABKAkSGQoRY2xpZW50X3NlY3JldF9zZXQYBSABKAgSEgoKaXNzdWVyX3VybBgGIAEoCRIOCgZzY29wZXMYByADKAkSEAoIZGlzYWJsZWQYCCABKAgiLAoWR2V0QXV0aFNldHRpbmdzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIkMKF0dldEF1dGhTZXR0aW5nc1Jlc3BvbnNlEigKCHNldHRpbmdzGAEgASgLMhYuY2Fpcm4udjEuQXV0aFNldHRpbmdzIlkKGVVwZGF0ZUF1dGhTZXR0aW5nc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIoCghzZXR0aW5ncxgCIAEoCzIWLmNhaXJuLnYxLkF1dGhTZXR0aW5ncyJGChpVcGRhdGVBdXRoU2V0dGluZ3NSZXNwb25zZRIoCghzZXR0aW5ncxgBIAEoCzIWLmNhaXJuLnYxLkF1dGhTZXR0aW5nczKCCQoMVXNlcnNTZXJ2aWNlEkkKCkNyZWF0ZVVzZXISGy5jYWlybi52MS5DcmVhdGVVc2VyUmVxdWVzdBocLmNhaXJuLnYxLkNyZWF0ZVVzZXJSZXNwb25zZSIAEkMKB0dldFVzZXISGC5jYWlybi52MS5HZXRVc2VyUmVxdWVzdBoZLmNhaXJuLnYxLkdldFVzZXJSZXNwb25zZSIDkAIBEkkKCUxpc3RVc2VycxIaLmNhaXJuLnYxLkxpc3RVc2Vyc1JlcXVlc3QaGy5jYWlybi52MS5MaXN0VXNlcnNSZXNwb25zZSIDkAIBEkkKClVwZGF0ZVVzZXISGy5jYWlybi52MS5VcGRhdGVVc2VyUmVxdWVzdBocLmNhaXJuLnYxLlVwZGF0ZVVzZXJSZXNwb25zZSIAEkkKCkRlbGV0ZVVzZXISGy5jYWlybi52MS5EZWxldGVVc2VyUmVxdWVzdBocLmNhaXJuLnYxLkRlbGV0ZVVzZXJSZXNwb25zZSIAEl4KEExpc3RVc2VyU2Vzc2lvbnMSIS5jYWlybi52MS5MaXN0VXNlclNlc3Npb25zUmVxdWVzdBoiLmNhaXJuLnYxLkxpc3RVc2VyU2Vzc2lvbnNSZXNwb25zZSIDkAIBEl4KEUNyZWF0ZVVzZXJTZXNzaW9uEiIuY2Fpcm4udjEuQ3JlYXRlVXNlclNlc3Npb25SZXF1ZXN0GiMuY2Fpcm4udjEuQ3JlYXRlVXNlclNlc3Npb25SZXNwb25zZSIAEl4KEURlbGV0ZVVzZXJTZXNzaW9uEiIuY2Fpcm4udjEuRGVsZXRlVXNlclNlc3Npb25SZXF1ZXN0GiMuY2Fpcm4udjEuRGVsZXRlVXNlclNlc3Npb25SZXNwb25zZSIAEmEKEkRlbGV0ZVVzZXJTZXNzaW9ucxIjLmNhaXJuLnYxLkRlbGV0ZVVzZXJTZXNzaW9uc1JlcXVlc3QaJC5jYWlybi52MS5EZWxldGVVc2VyU2Vzc2lvbnNSZXNwb25zZSIAEl4KEExpc3RVc2VyUGFzc2tleXMSIS5jYWlybi52MS5MaXN0VXNlclBhc3NrZXlzUmVxdWVzdBoiLmNhaXJuLnYxLkxpc3RVc2VyUGFzc2tleXNSZXNwb25zZSIDkAIBEl4KEURlbGV0ZVVzZXJQYXNza2V5EiIuY2Fpcm4udjEuRGVsZXRlVXNlclBhc3NrZXlSZXF1ZXN0GiMuY2Fpcm4udjEuRGVsZXRlVXNlclBhc3NrZXlSZXNwb25zZSIAElsKD0dldEF1dGhTZXR0aW5ncxIgLmNhaXJuLnYxLkdldEF1dGhTZXR0aW5nc1JlcXVlc3QaIS5jYWlybi52MS5HZXRBdXRoU2V0dGluZ3NSZXNwb25zZSIDkAIBEmEKElVwZGF0ZUF1dGhTZXR0aW5ncxIjLmNhaXJuLnYxLlVwZGF0ZUF1dGhTZXR0aW5nc1JlcXVlc3QaJC5jYWlybi52MS5VcGRhdGVBdXRoU2V0dGluZ3NSZXNwb25zZSIAYgZwcm90bzM", [file_cairn_v1_account, file_cairn_v1_passkeys, file_google_protobuf_duration, file_google_protobuf_struct]);
 
 /**
  * @generated from message cairn.v1.CreateUserRequest
@@ -750,6 +752,136 @@ export const DeleteUserSessionResponseSchema: GenMessage<DeleteUserSessionRespon
   messageDesc(file_cairn_v1_users, 16);
 
 /**
+ * @generated from message cairn.v1.ListUserPasskeysRequest
+ */
+export type ListUserPasskeysRequest = Message<"cairn.v1.ListUserPasskeysRequest"> & {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+};
+
+/**
+ * @generated from message cairn.v1.ListUserPasskeysRequest
+ */
+export type ListUserPasskeysRequestJson = {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId?: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId?: string;
+};
+
+/**
+ * Describes the message cairn.v1.ListUserPasskeysRequest.
+ * Use `create(ListUserPasskeysRequestSchema)` to create a new message.
+ */
+export const ListUserPasskeysRequestSchema: GenMessage<ListUserPasskeysRequest, {jsonType: ListUserPasskeysRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_users, 17);
+
+/**
+ * @generated from message cairn.v1.ListUserPasskeysResponse
+ */
+export type ListUserPasskeysResponse = Message<"cairn.v1.ListUserPasskeysResponse"> & {
+  /**
+   * @generated from field: repeated cairn.v1.Passkey passkeys = 1;
+   */
+  passkeys: Passkey[];
+};
+
+/**
+ * @generated from message cairn.v1.ListUserPasskeysResponse
+ */
+export type ListUserPasskeysResponseJson = {
+  /**
+   * @generated from field: repeated cairn.v1.Passkey passkeys = 1;
+   */
+  passkeys?: PasskeyJson[];
+};
+
+/**
+ * Describes the message cairn.v1.ListUserPasskeysResponse.
+ * Use `create(ListUserPasskeysResponseSchema)` to create a new message.
+ */
+export const ListUserPasskeysResponseSchema: GenMessage<ListUserPasskeysResponse, {jsonType: ListUserPasskeysResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_users, 18);
+
+/**
+ * @generated from message cairn.v1.DeleteUserPasskeyRequest
+ */
+export type DeleteUserPasskeyRequest = Message<"cairn.v1.DeleteUserPasskeyRequest"> & {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string passkey_id = 3;
+   */
+  passkeyId: string;
+};
+
+/**
+ * @generated from message cairn.v1.DeleteUserPasskeyRequest
+ */
+export type DeleteUserPasskeyRequestJson = {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId?: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId?: string;
+
+  /**
+   * @generated from field: string passkey_id = 3;
+   */
+  passkeyId?: string;
+};
+
+/**
+ * Describes the message cairn.v1.DeleteUserPasskeyRequest.
+ * Use `create(DeleteUserPasskeyRequestSchema)` to create a new message.
+ */
+export const DeleteUserPasskeyRequestSchema: GenMessage<DeleteUserPasskeyRequest, {jsonType: DeleteUserPasskeyRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_users, 19);
+
+/**
+ * @generated from message cairn.v1.DeleteUserPasskeyResponse
+ */
+export type DeleteUserPasskeyResponse = Message<"cairn.v1.DeleteUserPasskeyResponse"> & {
+};
+
+/**
+ * @generated from message cairn.v1.DeleteUserPasskeyResponse
+ */
+export type DeleteUserPasskeyResponseJson = {
+};
+
+/**
+ * Describes the message cairn.v1.DeleteUserPasskeyResponse.
+ * Use `create(DeleteUserPasskeyResponseSchema)` to create a new message.
+ */
+export const DeleteUserPasskeyResponseSchema: GenMessage<DeleteUserPasskeyResponse, {jsonType: DeleteUserPasskeyResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_users, 20);
+
+/**
  * @generated from message cairn.v1.DeleteUserSessionsRequest
  */
 export type DeleteUserSessionsRequest = Message<"cairn.v1.DeleteUserSessionsRequest"> & {
@@ -784,7 +916,7 @@ export type DeleteUserSessionsRequestJson = {
  * Use `create(DeleteUserSessionsRequestSchema)` to create a new message.
  */
 export const DeleteUserSessionsRequestSchema: GenMessage<DeleteUserSessionsRequest, {jsonType: DeleteUserSessionsRequestJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_users, 17);
+  messageDesc(file_cairn_v1_users, 21);
 
 /**
  * @generated from message cairn.v1.DeleteUserSessionsResponse
@@ -811,7 +943,7 @@ export type DeleteUserSessionsResponseJson = {
  * Use `create(DeleteUserSessionsResponseSchema)` to create a new message.
  */
 export const DeleteUserSessionsResponseSchema: GenMessage<DeleteUserSessionsResponse, {jsonType: DeleteUserSessionsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_users, 18);
+  messageDesc(file_cairn_v1_users, 22);
 
 /**
  * AuthSettings are a project's authentication settings.
@@ -974,7 +1106,7 @@ export type AuthSettingsJson = {
  * Use `create(AuthSettingsSchema)` to create a new message.
  */
 export const AuthSettingsSchema: GenMessage<AuthSettings, {jsonType: AuthSettingsJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_users, 19);
+  messageDesc(file_cairn_v1_users, 23);
 
 /**
  * @generated from message cairn.v1.SmtpSettings
@@ -1083,7 +1215,7 @@ export type SmtpSettingsJson = {
  * Use `create(SmtpSettingsSchema)` to create a new message.
  */
 export const SmtpSettingsSchema: GenMessage<SmtpSettings, {jsonType: SmtpSettingsJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_users, 20);
+  messageDesc(file_cairn_v1_users, 24);
 
 /**
  * @generated from message cairn.v1.OAuthProvider
@@ -1192,7 +1324,7 @@ export type OAuthProviderJson = {
  * Use `create(OAuthProviderSchema)` to create a new message.
  */
 export const OAuthProviderSchema: GenMessage<OAuthProvider, {jsonType: OAuthProviderJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_users, 21);
+  messageDesc(file_cairn_v1_users, 25);
 
 /**
  * @generated from message cairn.v1.GetAuthSettingsRequest
@@ -1219,7 +1351,7 @@ export type GetAuthSettingsRequestJson = {
  * Use `create(GetAuthSettingsRequestSchema)` to create a new message.
  */
 export const GetAuthSettingsRequestSchema: GenMessage<GetAuthSettingsRequest, {jsonType: GetAuthSettingsRequestJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_users, 22);
+  messageDesc(file_cairn_v1_users, 26);
 
 /**
  * @generated from message cairn.v1.GetAuthSettingsResponse
@@ -1246,7 +1378,7 @@ export type GetAuthSettingsResponseJson = {
  * Use `create(GetAuthSettingsResponseSchema)` to create a new message.
  */
 export const GetAuthSettingsResponseSchema: GenMessage<GetAuthSettingsResponse, {jsonType: GetAuthSettingsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_users, 23);
+  messageDesc(file_cairn_v1_users, 27);
 
 /**
  * @generated from message cairn.v1.UpdateAuthSettingsRequest
@@ -1283,7 +1415,7 @@ export type UpdateAuthSettingsRequestJson = {
  * Use `create(UpdateAuthSettingsRequestSchema)` to create a new message.
  */
 export const UpdateAuthSettingsRequestSchema: GenMessage<UpdateAuthSettingsRequest, {jsonType: UpdateAuthSettingsRequestJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_users, 24);
+  messageDesc(file_cairn_v1_users, 28);
 
 /**
  * @generated from message cairn.v1.UpdateAuthSettingsResponse
@@ -1310,7 +1442,7 @@ export type UpdateAuthSettingsResponseJson = {
  * Use `create(UpdateAuthSettingsResponseSchema)` to create a new message.
  */
 export const UpdateAuthSettingsResponseSchema: GenMessage<UpdateAuthSettingsResponse, {jsonType: UpdateAuthSettingsResponseJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_users, 25);
+  messageDesc(file_cairn_v1_users, 29);
 
 /**
  * UsersService is the server side of a project's users: API keys with scope
@@ -1402,6 +1534,25 @@ export const UsersService: GenService<{
     methodKind: "unary";
     input: typeof DeleteUserSessionsRequestSchema;
     output: typeof DeleteUserSessionsResponseSchema;
+  },
+  /**
+   * ListUserPasskeys and DeleteUserPasskey: a user's passkeys, for support
+   * (a lost device); registering one is the user's own ceremony.
+   *
+   * @generated from rpc cairn.v1.UsersService.ListUserPasskeys
+   */
+  listUserPasskeys: {
+    methodKind: "unary";
+    input: typeof ListUserPasskeysRequestSchema;
+    output: typeof ListUserPasskeysResponseSchema;
+  },
+  /**
+   * @generated from rpc cairn.v1.UsersService.DeleteUserPasskey
+   */
+  deleteUserPasskey: {
+    methodKind: "unary";
+    input: typeof DeleteUserPasskeyRequestSchema;
+    output: typeof DeleteUserPasskeyResponseSchema;
   },
   /**
    * @generated from rpc cairn.v1.UsersService.GetAuthSettings

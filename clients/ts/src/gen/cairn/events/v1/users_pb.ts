@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/events/v1/users.proto.
  */
 export const file_cairn_events_v1_users: GenFile = /*@__PURE__*/
-  fileDesc("ChtjYWlybi9ldmVudHMvdjEvdXNlcnMucHJvdG8SD2NhaXJuLmV2ZW50cy52MSL+AwoEVXNlchIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEg0KBWVtYWlsGAMgASgJEgwKBG5hbWUYBCABKAkSGgoNcGFzc3dvcmRfaGFzaBgFIAEoCUIDgAEBEg8KB2Jsb2NrZWQYBiABKAgSFgoOZW1haWxfdmVyaWZpZWQYByABKAgSDgoGbGFiZWxzGAggAygJEhIKCnByZWZzX2pzb24YCSABKAkSEQoJYW5vbnltb3VzGAogASgIEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKE3Bhc3N3b3JkX3VwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKCHNlc3Npb25zGBQgAygLMhguY2Fpcm4uZXZlbnRzLnYxLlNlc3Npb24SJgoGdG9rZW5zGBUgAygLMhYuY2Fpcm4uZXZlbnRzLnYxLlRva2VuEiEKA21mYRgWIAEoCzIULmNhaXJuLmV2ZW50cy52MS5NZmESLQoKaWRlbnRpdGllcxgXIAMoCzIZLmNhaXJuLmV2ZW50cy52MS5JZGVudGl0eSL8AQoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIYCgtzZWNyZXRfaGFzaBgCIAEoDEIDgAEBEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgoKAmlwGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkSEAoIcHJvdmlkZXIYByABKAkSEwoLcHJvdmlkZXJfaWQYCCABKAkSDwoHZmFjdG9ycxgJIAMoCRITCgttZmFfcGVuZGluZxgKIAEoCCLnAgoFVG9rZW4SCgoCaWQYASABKAkSKQoEa2luZBgCIAEoDjIbLmNhaXJuLmV2ZW50cy52MS5Ub2tlbi5LaW5kEhgKC3NlY3JldF9oYXNoGAMgASgMQgOAAQESLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZmFpbGVkX2F0dGVtcHRzGAYgASgFEhMKC3Byb3ZpZGVyX2lkGAcgASgJIn8KBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhUKEUtJTkRfVkVSSUZJQ0FUSU9OEAESEQoNS0lORF9SRUNPVkVSWRACEhIKDktJTkRfTUFHSUNfVVJMEAMSEgoOS0lORF9FTUFJTF9PVFAQBBIPCgtLSU5EX09BVVRIMhAFIokBCgNNZmESDwoHZW5hYmxlZBgBIAEoCBIfChJ0b3RwX3NlY3JldF9zZWFsZWQYAiABKAxCA4ABARIVCg10b3RwX3ZlcmlmaWVkGAMgASgIEiEKFHJlY292ZXJ5X2NvZGVfaGFzaGVzGAQgAygMQgOAAQESFgoOdG90cF9sYXN0X3N0ZXAYBSABKAMibwoISWRlbnRpdHkSEwoLcHJvdmlkZXJfaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCRINCgVlbWFpbBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIyCgtVc2VyQ3JlYXRlZBIjCgR1c2VyGAEgASgLMhUuY2Fpcm4uZXZlbnRzLnYxLlVzZXIiQgoLVXNlclVwZGF0ZWQSIwoEdXNlchgBIAEoCzIVLmNhaXJuLmV2ZW50cy52MS5Vc2VyEg4KBmNoYW5nZRgCIAEoCSIyCgtVc2VyRGVsZXRlZBIjCgR1c2VyGAEgASgLMhUuY2Fpcm4uZXZlbnRzLnYxLlVzZXIiZgoOU2Vzc2lvbkNyZWF0ZWQSIwoEdXNlchgBIAEoCzIVLmNhaXJuLmV2ZW50cy52MS5Vc2VyEhIKCnNlc3Npb25faWQYAiABKAkSGwoTZXZpY3RlZF9zZXNzaW9uX2lkcxgDIAMoCSJJCg5TZXNzaW9uVXBkYXRlZBIjCgR1c2VyGAEgASgLMhUuY2Fpcm4uZXZlbnRzLnYxLlVzZXISEgoKc2Vzc2lvbl9pZBgCIAEoCSJLCg9TZXNzaW9uc0RlbGV0ZWQSIwoEdXNlchgBIAEoCzIVLmNhaXJuLmV2ZW50cy52MS5Vc2VyEhMKC3Nlc3Npb25faWRzGAIgAygJIkUKDFRva2VuQ3JlYXRlZBIjCgR1c2VyGAEgASgLMhUuY2Fpcm4uZXZlbnRzLnYxLlVzZXISEAoIdG9rZW5faWQYAiABKAkiVgoNVG9rZW5Db25zdW1lZBIjCgR1c2VyGAEgASgLMhUuY2Fpcm4uZXZlbnRzLnYxLlVzZXISEAoIdG9rZW5faWQYAiABKAkSDgoGZmFpbGVkGAMgASgIIlIKCkNsYWltVGFrZW4SEQoJbmFtZXNwYWNlGAEgASgJEg0KBXZhbHVlGAIgASgJEg4KBmhvbGRlchgDIAEoCRISCgpwcm9qZWN0X2lkGAQgASgJIlUKDUNsYWltUmVsZWFzZWQSEQoJbmFtZXNwYWNlGAEgASgJEg0KBXZhbHVlGAIgASgJEg4KBmhvbGRlchgDIAEoCRISCgpwcm9qZWN0X2lkGAQgASgJIp4DCgxBdXRoU2V0dGluZ3MSEgoKcHJvamVjdF9pZBgBIAEoCRIgChhzZXNzaW9uX2R1cmF0aW9uX3NlY29uZHMYAiABKAMSFAoMbWF4X3Nlc3Npb25zGAMgASgFEhsKE3Bhc3N3b3JkX21pbl9sZW5ndGgYBCABKAUSHQoVcGFzc3dvcmRfY2hlY2tfY29tbW9uGAUgASgIEhcKD2FsbG93ZWRfb3JpZ2lucxgGIAMoCRIrCgRzbXRwGAcgASgLMh0uY2Fpcm4uZXZlbnRzLnYxLlNtdHBTZXR0aW5ncxI3Cg9vYXV0aF9wcm92aWRlcnMYCCADKAsyHi5jYWlybi5ldmVudHMudjEuT0F1dGhQcm92aWRlchIYChBkaXNhYmxlZF9tZXRob2RzGAkgAygJEhoKEmp3dF9rZXlfZ2VuZXJhdGlvbhgKIAEoBRIuCgp1cGRhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhChlkaXNhYmxlX2xvY2FsaG9zdF9vcmlnaW5zGAwgASgIIpcBCgxTbXRwU2V0dGluZ3MSDAoEaG9zdBgBIAEoCRIMCgRwb3J0GAIgASgFEhAKCHVzZXJuYW1lGAMgASgJEhwKD3Bhc3N3b3JkX3NlYWxlZBgEIAEoDEIDgAEBEhQKDHNlbmRlcl9lbWFpbBgFIAEoCRITCgtzZW5kZXJfbmFtZRgGIAEoCRIQCghzZWN1cml0eRgHIAEoCSKVAQoNT0F1dGhQcm92aWRlchIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRIhChRjbGllbnRfc2VjcmV0X3NlYWxlZBgEIAEoDEIDgAEBEhIKCmlzc3Vlcl91cmwYBSABKAkSDgoGc2NvcGVzGAYgAygJEhAKCGRpc2FibGVkGAcgASgIIkYKE0F1dGhTZXR0aW5nc1VwZGF0ZWQSLwoIc2V0dGluZ3MYASABKAsyHS5jYWlybi5ldmVudHMudjEuQXV0aFNldHRpbmdzYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChtjYWlybi9ldmVudHMvdjEvdXNlcnMucHJvdG8SD2NhaXJuLmV2ZW50cy52MSKqBAoEVXNlchIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEg0KBWVtYWlsGAMgASgJEgwKBG5hbWUYBCABKAkSGgoNcGFzc3dvcmRfaGFzaBgFIAEoCUIDgAEBEg8KB2Jsb2NrZWQYBiABKAgSFgoOZW1haWxfdmVyaWZpZWQYByABKAgSDgoGbGFiZWxzGAggAygJEhIKCnByZWZzX2pzb24YCSABKAkSEQoJYW5vbnltb3VzGAogASgIEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKE3Bhc3N3b3JkX3VwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKCHNlc3Npb25zGBQgAygLMhguY2Fpcm4uZXZlbnRzLnYxLlNlc3Npb24SJgoGdG9rZW5zGBUgAygLMhYuY2Fpcm4uZXZlbnRzLnYxLlRva2VuEiEKA21mYRgWIAEoCzIULmNhaXJuLmV2ZW50cy52MS5NZmESLQoKaWRlbnRpdGllcxgXIAMoCzIZLmNhaXJuLmV2ZW50cy52MS5JZGVudGl0eRIqCghwYXNza2V5cxgYIAMoCzIYLmNhaXJuLmV2ZW50cy52MS5QYXNza2V5IvICCgdQYXNza2V5EgoKAmlkGAEgASgJEhUKDWNyZWRlbnRpYWxfaWQYAiABKAwSEgoKcHVibGljX2tleRgDIAEoDBIMCgRuYW1lGAQgASgJEg0KBXJwX2lkGAUgASgJEhIKCnNpZ25fY291bnQYBiABKA0SDgoGYWFndWlkGAcgASgMEhIKCnRyYW5zcG9ydHMYCCADKAkSFwoPYmFja3VwX2VsaWdpYmxlGAkgASgIEhEKCWJhY2tlZF91cBgKIAEoCBIaChJhdHRlc3RhdGlvbl9mb3JtYXQYCyABKAkSGAoQYXR0ZXN0YXRpb25fdHlwZRgMIAEoCRIuCgpjcmVhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2Nsb25lX3N1c3BlY3RlZBgPIAEoCCL8AQoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIYCgtzZWNyZXRfaGFzaBgCIAEoDEIDgAEBEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgoKAmlwGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkSEAoIcHJvdmlkZXIYByABKAkSEwoLcHJvdmlkZXJfaWQYCCABKAkSDwoHZmFjdG9ycxgJIAMoCRITCgttZmFfcGVuZGluZxgKIAEoCCLnAgoFVG9rZW4SCgoCaWQYASABKAkSKQoEa2luZBgCIAEoDjIbLmNhaXJuLmV2ZW50cy52MS5Ub2tlbi5LaW5kEhgKC3NlY3JldF9oYXNoGAMgASgMQgOAAQESLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZmFpbGVkX2F0dGVtcHRzGAYgASgFEhMKC3Byb3ZpZGVyX2lkGAcgASgJIn8KBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhUKEUtJTkRfVkVSSUZJQ0FUSU9OEAESEQoNS0lORF9SRUNPVkVSWRACEhIKDktJTkRfTUFHSUNfVVJMEAMSEgoOS0lORF9FTUFJTF9PVFAQBBIPCgtLSU5EX09BVVRIMhAFIokBCgNNZmESDwoHZW5hYmxlZBgBIAEoCBIfChJ0b3RwX3NlY3JldF9zZWFsZWQYAiABKAxCA4ABARIVCg10b3RwX3ZlcmlmaWVkGAMgASgIEiEKFHJlY292ZXJ5X2NvZGVfaGFzaGVzGAQgAygMQgOAAQESFgoOdG90cF9sYXN0X3N0ZXAYBSABKAMibwoISWRlbnRpdHkSEwoLcHJvdmlkZXJfaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCRINCgVlbWFpbBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIyCgtVc2VyQ3JlYXRlZBIjCgR1c2VyGAEgASgLMhUuY2Fpcm4uZXZlbnRzLnYxLlVzZXIiQgoLVXNlclVwZGF0ZWQSIwoEdXNlchgBIAEoCzIVLmNhaXJuLmV2ZW50cy52MS5Vc2VyEg4KBmNoYW5nZRgCIAEoCSIyCgtVc2VyRGVsZXRlZBIjCgR1c2VyGAEgASgLMhUuY2Fpcm4uZXZlbnRzLnYxLlVzZXIiZgoOU2Vzc2lvbkNyZWF0ZWQSIwoEdXNlchgBIAEoCzIVLmNhaXJuLmV2ZW50cy52MS5Vc2VyEhIKCnNlc3Npb25faWQYAiABKAkSGwoTZXZpY3RlZF9zZXNzaW9uX2lkcxgDIAMoCSJJCg5TZXNzaW9uVXBkYXRlZBIjCgR1c2VyGAEgASgLMhUuY2Fpcm4uZXZlbnRzLnYxLlVzZXISEgoKc2Vzc2lvbl9pZBgCIAEoCSJLCg9TZXNzaW9uc0RlbGV0ZWQSIwoEdXNlchgBIAEoCzIVLmNhaXJuLmV2ZW50cy52MS5Vc2VyEhMKC3Nlc3Npb25faWRzGAIgAygJIkUKDFRva2VuQ3JlYXRlZBIjCgR1c2VyGAEgASgLMhUuY2Fpcm4uZXZlbnRzLnYxLlVzZXISEAoIdG9rZW5faWQYAiABKAkiVgoNVG9rZW5Db25zdW1lZBIjCgR1c2VyGAEgASgLMhUuY2Fpcm4uZXZlbnRzLnYxLlVzZXISEAoIdG9rZW5faWQYAiABKAkSDgoGZmFpbGVkGAMgASgIIlIKCkNsYWltVGFrZW4SEQoJbmFtZXNwYWNlGAEgASgJEg0KBXZhbHVlGAIgASgJEg4KBmhvbGRlchgDIAEoCRISCgpwcm9qZWN0X2lkGAQgASgJIlUKDUNsYWltUmVsZWFzZWQSEQoJbmFtZXNwYWNlGAEgASgJEg0KBXZhbHVlGAIgASgJEg4KBmhvbGRlchgDIAEoCRISCgpwcm9qZWN0X2lkGAQgASgJIp4DCgxBdXRoU2V0dGluZ3MSEgoKcHJvamVjdF9pZBgBIAEoCRIgChhzZXNzaW9uX2R1cmF0aW9uX3NlY29uZHMYAiABKAMSFAoMbWF4X3Nlc3Npb25zGAMgASgFEhsKE3Bhc3N3b3JkX21pbl9sZW5ndGgYBCABKAUSHQoVcGFzc3dvcmRfY2hlY2tfY29tbW9uGAUgASgIEhcKD2FsbG93ZWRfb3JpZ2lucxgGIAMoCRIrCgRzbXRwGAcgASgLMh0uY2Fpcm4uZXZlbnRzLnYxLlNtdHBTZXR0aW5ncxI3Cg9vYXV0aF9wcm92aWRlcnMYCCADKAsyHi5jYWlybi5ldmVudHMudjEuT0F1dGhQcm92aWRlchIYChBkaXNhYmxlZF9tZXRob2RzGAkgAygJEhoKEmp3dF9rZXlfZ2VuZXJhdGlvbhgKIAEoBRIuCgp1cGRhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhChlkaXNhYmxlX2xvY2FsaG9zdF9vcmlnaW5zGAwgASgIIpcBCgxTbXRwU2V0dGluZ3MSDAoEaG9zdBgBIAEoCRIMCgRwb3J0GAIgASgFEhAKCHVzZXJuYW1lGAMgASgJEhwKD3Bhc3N3b3JkX3NlYWxlZBgEIAEoDEIDgAEBEhQKDHNlbmRlcl9lbWFpbBgFIAEoCRITCgtzZW5kZXJfbmFtZRgGIAEoCRIQCghzZWN1cml0eRgHIAEoCSKVAQoNT0F1dGhQcm92aWRlchIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRIhChRjbGllbnRfc2VjcmV0X3NlYWxlZBgEIAEoDEIDgAEBEhIKCmlzc3Vlcl91cmwYBSABKAkSDgoGc2NvcGVzGAYgAygJEhAKCGRpc2FibGVkGAcgASgIIkwKEVBhc3NrZXlSZWdpc3RlcmVkEiMKBHVzZXIYASABKAsyFS5jYWlybi5ldmVudHMudjEuVXNlchISCgpwYXNza2V5X2lkGAIgASgJImAKDlBhc3NrZXlSZW1vdmVkEiMKBHVzZXIYASABKAsyFS5jYWlybi5ldmVudHMudjEuVXNlchIpCgdwYXNza2V5GAIgASgLMhguY2Fpcm4uZXZlbnRzLnYxLlBhc3NrZXkiXwoLUGFzc2tleVVzZWQSIwoEdXNlchgBIAEoCzIVLmNhaXJuLmV2ZW50cy52MS5Vc2VyEhIKCnBhc3NrZXlfaWQYAiABKAkSFwoPY2xvbmVfc3VzcGVjdGVkGAMgASgIIkYKE0F1dGhTZXR0aW5nc1VwZGF0ZWQSLwoIc2V0dGluZ3MYASABKAsyHS5jYWlybi5ldmVudHMudjEuQXV0aFNldHRpbmdzYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * User is an end user of a project with everything that hangs off them:
@@ -127,6 +127,13 @@ export type User = Message<"cairn.events.v1.User"> & {
    * @generated from field: repeated cairn.events.v1.Identity identities = 23;
    */
   identities: Identity[];
+
+  /**
+   * WebAuthn credentials (passkeys) registered by the user.
+   *
+   * @generated from field: repeated cairn.events.v1.Passkey passkeys = 24;
+   */
+  passkeys: Passkey[];
 };
 
 /**
@@ -242,6 +249,13 @@ export type UserJson = {
    * @generated from field: repeated cairn.events.v1.Identity identities = 23;
    */
   identities?: IdentityJson[];
+
+  /**
+   * WebAuthn credentials (passkeys) registered by the user.
+   *
+   * @generated from field: repeated cairn.events.v1.Passkey passkeys = 24;
+   */
+  passkeys?: PasskeyJson[];
 };
 
 /**
@@ -250,6 +264,229 @@ export type UserJson = {
  */
 export const UserSchema: GenMessage<User, {jsonType: UserJson}> = /*@__PURE__*/
   messageDesc(file_cairn_events_v1_users, 0);
+
+/**
+ * Passkey is a WebAuthn credential of a user: its public key and what the
+ * authenticator said of itself. The private key never leaves the
+ * authenticator; nothing here is secret.
+ *
+ * @generated from message cairn.events.v1.Passkey
+ */
+export type Passkey = Message<"cairn.events.v1.Passkey"> & {
+  /**
+   * Cairn's id of the passkey (a ULID), used in subjects and the API.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The credential id the authenticator chose (at most 1023 bytes).
+   *
+   * @generated from field: bytes credential_id = 2;
+   */
+  credentialId: Uint8Array;
+
+  /**
+   * COSE_Key of the credential's public key.
+   *
+   * @generated from field: bytes public_key = 3;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * A name the user gave it ("MacBook", "YubiKey").
+   *
+   * @generated from field: string name = 4;
+   */
+  name: string;
+
+  /**
+   * The relying party id it is bound to (a host name).
+   *
+   * @generated from field: string rp_id = 5;
+   */
+  rpId: string;
+
+  /**
+   * The authenticator's signature counter as last seen; 0 for
+   * authenticators that keep none (synced passkeys).
+   *
+   * @generated from field: uint32 sign_count = 6;
+   */
+  signCount: number;
+
+  /**
+   * The authenticator model (16 bytes, zero for "none" attestation).
+   *
+   * @generated from field: bytes aaguid = 7;
+   */
+  aaguid: Uint8Array;
+
+  /**
+   * How the browser may reach it: "usb", "nfc", "ble", "internal", "hybrid".
+   *
+   * @generated from field: repeated string transports = 8;
+   */
+  transports: string[];
+
+  /**
+   * The credential may be synced (backup eligible) and is (backed up).
+   *
+   * @generated from field: bool backup_eligible = 9;
+   */
+  backupEligible: boolean;
+
+  /**
+   * @generated from field: bool backed_up = 10;
+   */
+  backedUp: boolean;
+
+  /**
+   * The attestation statement format ("none", "packed", ...) and type.
+   *
+   * @generated from field: string attestation_format = 11;
+   */
+  attestationFormat: string;
+
+  /**
+   * @generated from field: string attestation_type = 12;
+   */
+  attestationType: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 13;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_used_at = 14;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * A use came with a signature counter that did not advance: two copies
+   * of the key may exist. Such a passkey signs nobody in until removed.
+   *
+   * @generated from field: bool clone_suspected = 15;
+   */
+  cloneSuspected: boolean;
+};
+
+/**
+ * Passkey is a WebAuthn credential of a user: its public key and what the
+ * authenticator said of itself. The private key never leaves the
+ * authenticator; nothing here is secret.
+ *
+ * @generated from message cairn.events.v1.Passkey
+ */
+export type PasskeyJson = {
+  /**
+   * Cairn's id of the passkey (a ULID), used in subjects and the API.
+   *
+   * @generated from field: string id = 1;
+   */
+  id?: string;
+
+  /**
+   * The credential id the authenticator chose (at most 1023 bytes).
+   *
+   * @generated from field: bytes credential_id = 2;
+   */
+  credentialId?: string;
+
+  /**
+   * COSE_Key of the credential's public key.
+   *
+   * @generated from field: bytes public_key = 3;
+   */
+  publicKey?: string;
+
+  /**
+   * A name the user gave it ("MacBook", "YubiKey").
+   *
+   * @generated from field: string name = 4;
+   */
+  name?: string;
+
+  /**
+   * The relying party id it is bound to (a host name).
+   *
+   * @generated from field: string rp_id = 5;
+   */
+  rpId?: string;
+
+  /**
+   * The authenticator's signature counter as last seen; 0 for
+   * authenticators that keep none (synced passkeys).
+   *
+   * @generated from field: uint32 sign_count = 6;
+   */
+  signCount?: number;
+
+  /**
+   * The authenticator model (16 bytes, zero for "none" attestation).
+   *
+   * @generated from field: bytes aaguid = 7;
+   */
+  aaguid?: string;
+
+  /**
+   * How the browser may reach it: "usb", "nfc", "ble", "internal", "hybrid".
+   *
+   * @generated from field: repeated string transports = 8;
+   */
+  transports?: string[];
+
+  /**
+   * The credential may be synced (backup eligible) and is (backed up).
+   *
+   * @generated from field: bool backup_eligible = 9;
+   */
+  backupEligible?: boolean;
+
+  /**
+   * @generated from field: bool backed_up = 10;
+   */
+  backedUp?: boolean;
+
+  /**
+   * The attestation statement format ("none", "packed", ...) and type.
+   *
+   * @generated from field: string attestation_format = 11;
+   */
+  attestationFormat?: string;
+
+  /**
+   * @generated from field: string attestation_type = 12;
+   */
+  attestationType?: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 13;
+   */
+  createdAt?: TimestampJson;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_used_at = 14;
+   */
+  lastUsedAt?: TimestampJson;
+
+  /**
+   * A use came with a signature counter that did not advance: two copies
+   * of the key may exist. Such a passkey signs nobody in until removed.
+   *
+   * @generated from field: bool clone_suspected = 15;
+   */
+  cloneSuspected?: boolean;
+};
+
+/**
+ * Describes the message cairn.events.v1.Passkey.
+ * Use `create(PasskeySchema)` to create a new message.
+ */
+export const PasskeySchema: GenMessage<Passkey, {jsonType: PasskeyJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_events_v1_users, 1);
 
 /**
  * Session is a signed-in device. The bearer secret is never stored.
@@ -291,7 +528,7 @@ export type Session = Message<"cairn.events.v1.Session"> & {
 
   /**
    * How it was created: "email", "anonymous", "magic-url", "email-otp",
-   * "oauth2", "server".
+   * "oauth2", "server", "passkey".
    *
    * @generated from field: string provider = 7;
    */
@@ -305,7 +542,8 @@ export type Session = Message<"cairn.events.v1.Session"> & {
   providerId: string;
 
   /**
-   * Factors proven so far: "password", "email", "totp", "recovery-code", "oauth2".
+   * Factors proven so far: "password", "email", "totp", "recovery-code",
+   * "oauth2", "passkey".
    *
    * @generated from field: repeated string factors = 9;
    */
@@ -360,7 +598,7 @@ export type SessionJson = {
 
   /**
    * How it was created: "email", "anonymous", "magic-url", "email-otp",
-   * "oauth2", "server".
+   * "oauth2", "server", "passkey".
    *
    * @generated from field: string provider = 7;
    */
@@ -374,7 +612,8 @@ export type SessionJson = {
   providerId?: string;
 
   /**
-   * Factors proven so far: "password", "email", "totp", "recovery-code", "oauth2".
+   * Factors proven so far: "password", "email", "totp", "recovery-code",
+   * "oauth2", "passkey".
    *
    * @generated from field: repeated string factors = 9;
    */
@@ -394,7 +633,7 @@ export type SessionJson = {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session, {jsonType: SessionJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 1);
+  messageDesc(file_cairn_events_v1_users, 2);
 
 /**
  * Token is a single-use secret sent to the user (by mail) or to the client.
@@ -493,7 +732,7 @@ export type TokenJson = {
  * Use `create(TokenSchema)` to create a new message.
  */
 export const TokenSchema: GenMessage<Token, {jsonType: TokenJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 2);
+  messageDesc(file_cairn_events_v1_users, 3);
 
 /**
  * @generated from enum cairn.events.v1.Token.Kind
@@ -541,7 +780,7 @@ export type Token_KindJson = "KIND_UNSPECIFIED" | "KIND_VERIFICATION" | "KIND_RE
  * Describes the enum cairn.events.v1.Token.Kind.
  */
 export const Token_KindSchema: GenEnum<Token_Kind, Token_KindJson> = /*@__PURE__*/
-  enumDesc(file_cairn_events_v1_users, 2, 0);
+  enumDesc(file_cairn_events_v1_users, 3, 0);
 
 /**
  * Mfa is a user's second-factor state.
@@ -632,7 +871,7 @@ export type MfaJson = {
  * Use `create(MfaSchema)` to create a new message.
  */
 export const MfaSchema: GenMessage<Mfa, {jsonType: MfaJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 3);
+  messageDesc(file_cairn_events_v1_users, 4);
 
 /**
  * Identity is an account at an OAuth2/OIDC provider linked to a user.
@@ -697,7 +936,7 @@ export type IdentityJson = {
  * Use `create(IdentitySchema)` to create a new message.
  */
 export const IdentitySchema: GenMessage<Identity, {jsonType: IdentityJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 4);
+  messageDesc(file_cairn_events_v1_users, 5);
 
 /**
  * @generated from message cairn.events.v1.UserCreated
@@ -724,7 +963,7 @@ export type UserCreatedJson = {
  * Use `create(UserCreatedSchema)` to create a new message.
  */
 export const UserCreatedSchema: GenMessage<UserCreated, {jsonType: UserCreatedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 5);
+  messageDesc(file_cairn_events_v1_users, 6);
 
 /**
  * UserUpdated names what changed, in Appwrite's event words: "email",
@@ -769,7 +1008,7 @@ export type UserUpdatedJson = {
  * Use `create(UserUpdatedSchema)` to create a new message.
  */
 export const UserUpdatedSchema: GenMessage<UserUpdated, {jsonType: UserUpdatedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 6);
+  messageDesc(file_cairn_events_v1_users, 7);
 
 /**
  * UserDeleted carries the user's last state; its sessions and memberships go too.
@@ -800,7 +1039,7 @@ export type UserDeletedJson = {
  * Use `create(UserDeletedSchema)` to create a new message.
  */
 export const UserDeletedSchema: GenMessage<UserDeleted, {jsonType: UserDeletedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 7);
+  messageDesc(file_cairn_events_v1_users, 8);
 
 /**
  * @generated from message cairn.events.v1.SessionCreated
@@ -851,7 +1090,7 @@ export type SessionCreatedJson = {
  * Use `create(SessionCreatedSchema)` to create a new message.
  */
 export const SessionCreatedSchema: GenMessage<SessionCreated, {jsonType: SessionCreatedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 8);
+  messageDesc(file_cairn_events_v1_users, 9);
 
 /**
  * SessionUpdated: a session proved a second factor.
@@ -892,7 +1131,7 @@ export type SessionUpdatedJson = {
  * Use `create(SessionUpdatedSchema)` to create a new message.
  */
 export const SessionUpdatedSchema: GenMessage<SessionUpdated, {jsonType: SessionUpdatedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 9);
+  messageDesc(file_cairn_events_v1_users, 10);
 
 /**
  * SessionsDeleted revokes sessions (sign-out, sign-out everywhere).
@@ -933,7 +1172,7 @@ export type SessionsDeletedJson = {
  * Use `create(SessionsDeletedSchema)` to create a new message.
  */
 export const SessionsDeletedSchema: GenMessage<SessionsDeleted, {jsonType: SessionsDeletedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 10);
+  messageDesc(file_cairn_events_v1_users, 11);
 
 /**
  * @generated from message cairn.events.v1.TokenCreated
@@ -970,7 +1209,7 @@ export type TokenCreatedJson = {
  * Use `create(TokenCreatedSchema)` to create a new message.
  */
 export const TokenCreatedSchema: GenMessage<TokenCreated, {jsonType: TokenCreatedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 11);
+  messageDesc(file_cairn_events_v1_users, 12);
 
 /**
  * TokenConsumed: a token was used (or, with failed set, one more wrong code
@@ -1023,7 +1262,7 @@ export type TokenConsumedJson = {
  * Use `create(TokenConsumedSchema)` to create a new message.
  */
 export const TokenConsumedSchema: GenMessage<TokenConsumed, {jsonType: TokenConsumedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 12);
+  messageDesc(file_cairn_events_v1_users, 13);
 
 /**
  * ClaimTaken reserves a value that must be unique across aggregates of a
@@ -1102,7 +1341,7 @@ export type ClaimTakenJson = {
  * Use `create(ClaimTakenSchema)` to create a new message.
  */
 export const ClaimTakenSchema: GenMessage<ClaimTaken, {jsonType: ClaimTakenJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 13);
+  messageDesc(file_cairn_events_v1_users, 14);
 
 /**
  * @generated from message cairn.events.v1.ClaimReleased
@@ -1159,7 +1398,7 @@ export type ClaimReleasedJson = {
  * Use `create(ClaimReleasedSchema)` to create a new message.
  */
 export const ClaimReleasedSchema: GenMessage<ClaimReleased, {jsonType: ClaimReleasedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 14);
+  messageDesc(file_cairn_events_v1_users, 15);
 
 /**
  * AuthSettings are a project's authentication settings
@@ -1220,7 +1459,7 @@ export type AuthSettings = Message<"cairn.events.v1.AuthSettings"> & {
 
   /**
    * Sign-in methods turned off: "email-password", "anonymous", "magic-url",
-   * "email-otp", "oauth2".
+   * "email-otp", "oauth2", "passkey".
    *
    * @generated from field: repeated string disabled_methods = 9;
    */
@@ -1306,7 +1545,7 @@ export type AuthSettingsJson = {
 
   /**
    * Sign-in methods turned off: "email-password", "anonymous", "magic-url",
-   * "email-otp", "oauth2".
+   * "email-otp", "oauth2", "passkey".
    *
    * @generated from field: repeated string disabled_methods = 9;
    */
@@ -1338,7 +1577,7 @@ export type AuthSettingsJson = {
  * Use `create(AuthSettingsSchema)` to create a new message.
  */
 export const AuthSettingsSchema: GenMessage<AuthSettings, {jsonType: AuthSettingsJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 15);
+  messageDesc(file_cairn_events_v1_users, 16);
 
 /**
  * SmtpSettings say how the project's mail is sent.
@@ -1437,7 +1676,7 @@ export type SmtpSettingsJson = {
  * Use `create(SmtpSettingsSchema)` to create a new message.
  */
 export const SmtpSettingsSchema: GenMessage<SmtpSettings, {jsonType: SmtpSettingsJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 16);
+  messageDesc(file_cairn_events_v1_users, 17);
 
 /**
  * OAuthProvider is a sign-in provider of a project.
@@ -1540,7 +1779,150 @@ export type OAuthProviderJson = {
  * Use `create(OAuthProviderSchema)` to create a new message.
  */
 export const OAuthProviderSchema: GenMessage<OAuthProvider, {jsonType: OAuthProviderJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 17);
+  messageDesc(file_cairn_events_v1_users, 18);
+
+/**
+ * PasskeyRegistered: the user added a passkey
+ * (cairn.<p>.users.<u>.passkeys.<id>.create).
+ *
+ * @generated from message cairn.events.v1.PasskeyRegistered
+ */
+export type PasskeyRegistered = Message<"cairn.events.v1.PasskeyRegistered"> & {
+  /**
+   * @generated from field: cairn.events.v1.User user = 1;
+   */
+  user?: User | undefined;
+
+  /**
+   * @generated from field: string passkey_id = 2;
+   */
+  passkeyId: string;
+};
+
+/**
+ * PasskeyRegistered: the user added a passkey
+ * (cairn.<p>.users.<u>.passkeys.<id>.create).
+ *
+ * @generated from message cairn.events.v1.PasskeyRegistered
+ */
+export type PasskeyRegisteredJson = {
+  /**
+   * @generated from field: cairn.events.v1.User user = 1;
+   */
+  user?: UserJson;
+
+  /**
+   * @generated from field: string passkey_id = 2;
+   */
+  passkeyId?: string;
+};
+
+/**
+ * Describes the message cairn.events.v1.PasskeyRegistered.
+ * Use `create(PasskeyRegisteredSchema)` to create a new message.
+ */
+export const PasskeyRegisteredSchema: GenMessage<PasskeyRegistered, {jsonType: PasskeyRegisteredJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_events_v1_users, 19);
+
+/**
+ * PasskeyRemoved carries the passkey's last state
+ * (cairn.<p>.users.<u>.passkeys.<id>.delete).
+ *
+ * @generated from message cairn.events.v1.PasskeyRemoved
+ */
+export type PasskeyRemoved = Message<"cairn.events.v1.PasskeyRemoved"> & {
+  /**
+   * @generated from field: cairn.events.v1.User user = 1;
+   */
+  user?: User | undefined;
+
+  /**
+   * @generated from field: cairn.events.v1.Passkey passkey = 2;
+   */
+  passkey?: Passkey | undefined;
+};
+
+/**
+ * PasskeyRemoved carries the passkey's last state
+ * (cairn.<p>.users.<u>.passkeys.<id>.delete).
+ *
+ * @generated from message cairn.events.v1.PasskeyRemoved
+ */
+export type PasskeyRemovedJson = {
+  /**
+   * @generated from field: cairn.events.v1.User user = 1;
+   */
+  user?: UserJson;
+
+  /**
+   * @generated from field: cairn.events.v1.Passkey passkey = 2;
+   */
+  passkey?: PasskeyJson;
+};
+
+/**
+ * Describes the message cairn.events.v1.PasskeyRemoved.
+ * Use `create(PasskeyRemovedSchema)` to create a new message.
+ */
+export const PasskeyRemovedSchema: GenMessage<PasskeyRemoved, {jsonType: PasskeyRemovedJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_events_v1_users, 20);
+
+/**
+ * PasskeyUsed: a passkey signed an assertion (a sign-in or a second
+ * factor); its counter, flags and last use moved
+ * (cairn.<p>.users.<u>.passkeys.<id>.update). With clone_suspected the
+ * counter did not advance and the use was refused.
+ *
+ * @generated from message cairn.events.v1.PasskeyUsed
+ */
+export type PasskeyUsed = Message<"cairn.events.v1.PasskeyUsed"> & {
+  /**
+   * @generated from field: cairn.events.v1.User user = 1;
+   */
+  user?: User | undefined;
+
+  /**
+   * @generated from field: string passkey_id = 2;
+   */
+  passkeyId: string;
+
+  /**
+   * @generated from field: bool clone_suspected = 3;
+   */
+  cloneSuspected: boolean;
+};
+
+/**
+ * PasskeyUsed: a passkey signed an assertion (a sign-in or a second
+ * factor); its counter, flags and last use moved
+ * (cairn.<p>.users.<u>.passkeys.<id>.update). With clone_suspected the
+ * counter did not advance and the use was refused.
+ *
+ * @generated from message cairn.events.v1.PasskeyUsed
+ */
+export type PasskeyUsedJson = {
+  /**
+   * @generated from field: cairn.events.v1.User user = 1;
+   */
+  user?: UserJson;
+
+  /**
+   * @generated from field: string passkey_id = 2;
+   */
+  passkeyId?: string;
+
+  /**
+   * @generated from field: bool clone_suspected = 3;
+   */
+  cloneSuspected?: boolean;
+};
+
+/**
+ * Describes the message cairn.events.v1.PasskeyUsed.
+ * Use `create(PasskeyUsedSchema)` to create a new message.
+ */
+export const PasskeyUsedSchema: GenMessage<PasskeyUsed, {jsonType: PasskeyUsedJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_events_v1_users, 21);
 
 /**
  * @generated from message cairn.events.v1.AuthSettingsUpdated
@@ -1567,5 +1949,5 @@ export type AuthSettingsUpdatedJson = {
  * Use `create(AuthSettingsUpdatedSchema)` to create a new message.
  */
 export const AuthSettingsUpdatedSchema: GenMessage<AuthSettingsUpdated, {jsonType: AuthSettingsUpdatedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_users, 18);
+  messageDesc(file_cairn_events_v1_users, 22);
 

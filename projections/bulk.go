@@ -1,0 +1,244 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
+
+// Bulk index maintenance, for a rebuild (keyspace.bulk).
+//
+// Most of a document stream's replay was index upkeep: every update decoded
+// the old and the new state's data to delete and write index entries that
+// the next update of the document replaced again. A document's index
+// entries depend only on its final stored state and its collection's
+// final schema (a declared index is built over the documents there are
+// when it is created, and every write keeps it so), so a rebuild applies
+// the events without them (applyDocumentBulk) and then writes the entries
+// of the documents that are left, once each (buildIndexesInBulk).
+//
+// Until then the read model is incomplete: every transaction of such a
+// consume also writes the keyspace's ixPendingKey, which only
+// buildIndexesInBulk removes. A crash or stop in between leaves the marker:
+// the next live projector resumes the bulk run from the checkpoint (with a
+// bulkState that reads what it lacks), and anything else that finds it
+// (verify) takes the read model for inconsistent. The state does not
+// advance before the indexes are there, so no WaitApplied caller reads a
+// read model without them.
+
+// applyDocumentBulk is applyDocument without the index entries: the stored
+// state only. The data is still checked the way the index upkeep would
+// have read it, so a document a live projector stops on stops a rebuild
+// too. Whether the document exists, and its sequence, come from the
+// bulkState rather than a read.
+func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, d *eventsv1.Document, deleted bool, key []byte) error {
+	oldSeq, had, err := sp.bulk.lookup(txn, key)
+	if err != nil {
+		return err
+	}
+	if deleted {
+		if !had {
+			return nil
+		}
+		if err := addDocuments(txn, sp.project, ev, d.GetCollectionUid(), -1); err != nil {
+			return err
+		}
+		sp.bulk.deleted(key)
+		return txn.Delete(key)
+	}
+	if !had {
+		if err := addDocuments(txn, sp.project, ev, d.GetCollectionUid(), 1); err != nil {
+			return err
+		}
+	}
+	if !jsonObject(d.GetDataJson()) {
+		return fatal("%s seq %d: document %s: stored document data is not a JSON object", sp.stream, ev.msg.Seq, d.GetId())
+	}
+	seq, version := d.GetSequence(), d.GetVersion()
+	defer func() { d.Sequence, d.Version = seq, version }()
+	d.Version = ev.msg.Seq
+	switch {
+	case had:
+		d.Sequence = oldSeq
+	case d.GetSequence() == 0:
+		d.Sequence = ev.msg.Seq
+	}
+	b, err := marshal(d)
+	if err != nil {
+		return fatal("encode document %s: %w", d.GetId(), err)
+	}
+	sp.bulk.wrote(key, d.GetSequence())
+	return txn.Set(key, b)
+}
+
+// bulkState is what a bulk consume remembers of the documents it wrote:
+// each one's sequence, so that applying the next event of a document needs
+// no read. It starts with an empty read model, so while it holds every
+// document written (up to bulkDocsMax) a document it lacks does not exist.
+// Changes are staged per transaction and kept only once it committed.
+// A bulk consume is one goroutine: no locking.
+type bulkState struct {
+	seqs    map[string]uint64 // document key → sequence, as committed
+	max     int               // bulkDocsMax; tests lower it
+	full    bool              // seqs stopped growing: what it lacks is read
+	pending map[string]bulkDoc
+}
+
+// bulkDoc is a document change of the open transaction.
+type bulkDoc struct {
+	seq     uint64
+	deleted bool
+}
+
+// bulkDocsMax bounds bulkState (about 100 bytes a document).
+const bulkDocsMax = 1 << 18
+
+func newBulkState() *bulkState {
+	return &bulkState{seqs: map[string]uint64{}, max: bulkDocsMax, pending: map[string]bulkDoc{}}
+}
+
+// begin starts a transaction: what an abandoned one staged is forgotten.
+func (b *bulkState) begin() { clear(b.pending) }
+
+// committed keeps what the transaction staged.
+func (b *bulkState) committed() {
+	for k, d := range b.pending {
+		switch _, ok := b.seqs[k]; {
+		case d.deleted:
+			delete(b.seqs, k)
+		case ok || len(b.seqs) < b.max:
+			b.seqs[k] = d.seq
+		default:
+			b.full = true
+		}
+	}
+	clear(b.pending)
+}
+
+// lookup returns the sequence of the document stored at key, if any.
+func (b *bulkState) lookup(txn *badger.Txn, key []byte) (uint64, bool, error) {
+	if d, ok := b.pending[string(key)]; ok {
+		return d.seq, !d.deleted, nil
+	}
+	if seq, ok := b.seqs[string(key)]; ok || !b.full {
+		return seq, ok, nil
+	}
+	h, had, err := docHeadIn(txn, key)
+	return h.seq, had, err
+}
+
+func (b *bulkState) wrote(key []byte, seq uint64) { b.pending[string(key)] = bulkDoc{seq: seq} }
+func (b *bulkState) deleted(key []byte)           { b.pending[string(key)] = bulkDoc{deleted: true} }
+
+// jsonObject reports whether database.Schema.DecodeData accepts data:
+// empty, or a first JSON value that is an object (what follows it is not
+// read there either).
+func jsonObject(data string) bool {
+	if data == "" {
+		return true
+	}
+	var v json.RawMessage
+	if err := json.NewDecoder(strings.NewReader(data)).Decode(&v); err != nil {
+		return false
+	}
+	return len(v) > 0 && v[0] == '{'
+}
+
+// buildIndexesInBulk writes the index entries of every document of sp's
+// project, as applyDocument would have left them, then removes the
+// keyspace's ixPendingKey. Only a bulk run may have written the read
+// model's documents (from a drop or an empty one, maybe resumed).
+func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entries int, err error) {
+	// A build interrupted after some of its commits left entries of
+	// documents that may have changed since (a resumed catch-up).
+	for done := false; !done; {
+		if done, err = p.deleteSome([]byte(pp(sp.project)+partIndexes), 10_000); err != nil {
+			return 0, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
+		}
+	}
+	var colls []*eventsv1.Collection
+	err = p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pp(sp.project) + partCollections), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			c := &eventsv1.Collection{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, c) }); err != nil {
+				return fatal("decode collection %s: %w", it.Item().Key(), err)
+			}
+			colls = append(colls, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
+	}
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	wb := p.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, c := range colls {
+		n, err := p.buildCollectionIndexes(ctx, wb, sp, c)
+		entries += n
+		if err != nil {
+			return entries, fmt.Errorf("projections: build indexes of %s collection %s/%s: %w", sp.stream, c.GetDatabaseId(), c.GetId(), err)
+		}
+	}
+	if err := wb.Delete(sp.ixPendingKey()); err != nil {
+		return entries, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
+	}
+	// One batch: the marker goes in the last of its commits, so it outlives
+	// any entry a crash could lose.
+	if err := wb.Flush(); err != nil {
+		return entries, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
+	}
+	return entries, nil
+}
+
+// buildCollectionIndexes adds the index entries of c's documents to wb.
+func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.WriteBatch, sp keyspace, c *eventsv1.Collection) (int, error) {
+	schema, err := p.schemas.get(c)
+	if err != nil {
+		return 0, fatal("%w", err)
+	}
+	indexes := allIndexes(schema)
+	n, docs := 0, 0
+	err = p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(documentsPrefix(sp.project, c.GetUid())), PrefetchValues: true, PrefetchSize: 256})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if docs++; docs%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var h docHead
+			if err := it.Item().Value(func(v []byte) (err error) {
+				h, err = readHead(v)
+				return err
+			}); err != nil {
+				return fatal("decode %s: %w", it.Item().Key(), err)
+			}
+			f, err := fieldsOf(schema, h)
+			if err != nil {
+				return fatal("%w", err)
+			}
+			keys, err := allIndexKeys(sp.project, c.GetUid(), indexes, f, h.seq)
+			if err != nil {
+				return fatal("%w", err)
+			}
+			id := []byte(h.id)
+			for _, k := range keys {
+				if err := wb.Set(k, id); err != nil {
+					return err
+				}
+			}
+			n += len(keys)
+		}
+		return nil
+	})
+	return n, err
+}

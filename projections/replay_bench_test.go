@@ -1,0 +1,234 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cairn-dev/cairn/domain/database"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/streams"
+)
+
+// replayEvents is the document stream's length: CAIRN_BENCH_REPLAY_EVENTS
+// (e.g. 1000000) or a short default that keeps `go test -bench` quick.
+func replayEvents(tb testing.TB) int {
+	if s := os.Getenv("CAIRN_BENCH_REPLAY_EVENTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 10 {
+			tb.Fatalf("CAIRN_BENCH_REPLAY_EVENTS=%q: want a number >= 10", s)
+		}
+		return n
+	}
+	return 20_000
+}
+
+// docCollection is the document stream's collection: title, n and tag,
+// with an index on tag and one on (tag, n desc), as in issue 19's workload.
+func docCollection(project string) *eventsv1.Collection {
+	return &eventsv1.Collection{Id: "items", ProjectId: project, DatabaseId: "main", DatabaseUid: "01DBUID", Uid: "01COLLUID",
+		Name: "Items", Enabled: true, Version: 1, Permissions: []string{`read("any")`},
+		Attributes: []*eventsv1.Attribute{
+			{Key: "title", Type: string(database.TypeString), Size: 200, Status: string(database.StatusAvailable)},
+			{Key: "n", Type: string(database.TypeInteger), IntMin: -1 << 40, IntMax: 1 << 40, Status: string(database.StatusAvailable)},
+			{Key: "tag", Type: string(database.TypeString), Size: 32, Status: string(database.StatusAvailable)},
+		},
+		Indexes: []*eventsv1.Index{
+			{Key: "by_tag", Type: string(database.IndexKey), Attributes: []string{"tag"}, Desc: []bool{false}, Uid: "01IXTAG"},
+			{Key: "by_tag_n", Type: string(database.IndexKey), Attributes: []string{"tag", "n"}, Desc: []bool{false, true}, Uid: "01IXTAGN"},
+		},
+		CreatedAt: timestamppb.New(time.Unix(1_700_000_000, 0)), UpdatedAt: timestamppb.New(time.Unix(1_700_000_000, 0)),
+	}
+}
+
+// docStream fills project's stream with a database, docCollection and then
+// events-2 document events as the write path appends them: the first quarter
+// creates, the rest updates (with the state before) spread over those
+// documents, each changing n and, every third, the tag. Published
+// asynchronously: the write path's speed is not measured here.
+func docStream(tb testing.TB, e *env, project string, events int) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := e.store.EnsureProjectStream(ctx, project, streams.Limits{}); err != nil {
+		tb.Fatal(err)
+	}
+	js := e.store.JetStream()
+	t0 := time.Unix(1_700_000_000, 0)
+	n := 0
+	publish := func(subject string, ev *eventsv1.Envelope) {
+		n++
+		ev.Id = fmt.Sprintf("01DOCBENCH%016d", n)
+		ev.OccurredAt = timestamppb.New(t0.Add(time.Duration(n) * time.Millisecond))
+		ev.Actor = &eventsv1.Actor{Kind: eventsv1.Actor_KIND_API_KEY, Id: "admin", ProjectId: project}
+		data, err := proto.Marshal(ev)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m := nats.NewMsg(subject)
+		m.Data = data
+		m.Header.Set(streams.HeaderMsgID, ev.Id)
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	c := docCollection(project)
+	publish(streams.ProjectSubject(project, "databases", "main", "create"), &eventsv1.Envelope{Payload: &eventsv1.Envelope_DatabaseCreated{
+		DatabaseCreated: &eventsv1.DatabaseCreated{Database: &eventsv1.Database{Id: "main", ProjectId: project, Name: "Main", Enabled: true, Uid: c.DatabaseUid}}}})
+	publish(streams.ProjectSubject(project, "databases", "main", "collections", c.Id, "create"), &eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionCreated{
+		CollectionCreated: &eventsv1.CollectionCreated{Collection: c}}})
+	docs := max((events-2)/4, 1)
+	state := make([]*eventsv1.Document, docs)
+	for i := range events - 2 {
+		at := timestamppb.New(t0.Add(time.Duration(i) * time.Millisecond))
+		id := fmt.Sprintf("doc%07d", i%docs)
+		data, _ := json.Marshal(map[string]any{"tag": fmt.Sprintf("t%d", (i/docs+i)%100), "n": i,
+			"title": fmt.Sprintf("document %s of the replay benchmark, padded with some text to look like a real one", id)})
+		d := &eventsv1.Document{Id: id, ProjectId: project, DatabaseId: "main", CollectionId: c.Id, CollectionUid: c.Uid,
+			DataJson: string(data), Permissions: []string{`read("any")`, `update("users")`}, CreatedAt: at, UpdatedAt: at, SchemaVersion: 1}
+		subject := streams.ProjectSubject(project, "databases", "main", "collections", c.Id, "documents", id)
+		if before := state[i%docs]; before == nil {
+			publish(subject+".create", &eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentCreated{DocumentCreated: &eventsv1.DocumentCreated{Document: d}}})
+		} else {
+			d.CreatedAt, d.Sequence = before.CreatedAt, before.Sequence
+			publish(subject+".update", &eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentUpdated{DocumentUpdated: &eventsv1.DocumentUpdated{Document: d, Before: before, Change: "update"}}})
+		}
+		if state[i%docs] == nil {
+			d = proto.Clone(d).(*eventsv1.Document)
+			d.Sequence = uint64(n) // the create's own sequence
+		}
+		state[i%docs] = d
+		if n%10_000 == 0 { // bound the publisher's outstanding acks
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(time.Minute):
+				tb.Fatal("async publish did not complete")
+			}
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		tb.Fatal("async publish did not complete")
+	}
+	info, err := e.store.StreamInfo(ctx, streams.ProjectStream(project))
+	if err != nil || info.LastSeq != uint64(events) {
+		tb.Fatalf("stream has %d messages (%v), want %d", info.LastSeq, err, events)
+	}
+}
+
+// orderedRead reads the whole stream through the ordered consumer in the
+// projector's batches, decoding nothing: the ceiling of a rebuild.
+func orderedRead(tb testing.TB, e *env, stream string, events int) {
+	tb.Helper()
+	stop := errors.New("done")
+	n := 0
+	err := e.store.Subscribe(context.Background(), stream, 1, DefaultBatch, func(batch []streams.StoredMsg) error {
+		n += len(batch)
+		if n >= events {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) {
+		tb.Fatalf("Subscribe: %v after %d", err, n)
+	}
+}
+
+// BenchmarkReplayDocuments measures, in the same run and over the same
+// document-heavy stream, (a) the raw ordered read and (b) `cairn replay` of
+// the project (drop, then decode and apply every event into Badger),
+// reporting both rates and rebuild/read (issue 19 wants >= 0.5). Set
+// CAIRN_BENCH_REPLAY_EVENTS for a longer stream (e.g. 1000000).
+func BenchmarkReplayDocuments(b *testing.B) {
+	events := replayEvents(b)
+	e := newEnv(b)
+	docStream(b, e, "bench", events)
+	p := New(e.db, e.store, Options{Logger: e.log})
+	defer p.Close()
+	ctx := context.Background()
+	stream := streams.ProjectStream("bench")
+	var read, rebuild, readCPU, rebuildCPU time.Duration
+	for b.Loop() {
+		start, cpu := time.Now(), processCPU()
+		orderedRead(b, e, stream, events)
+		read += time.Since(start)
+		readCPU += processCPU() - cpu
+		start, cpu = time.Now(), processCPU()
+		n, err := p.Rebuild(ctx, "bench")
+		if err != nil || n != events {
+			b.Fatalf("Rebuild = %d, %v", n, err)
+		}
+		rebuild += time.Since(start)
+		rebuildCPU += processCPU() - cpu
+	}
+	total := float64(events * b.N)
+	readRate, rebuildRate := total/read.Seconds(), total/rebuild.Seconds()
+	b.ReportMetric(readRate, "read-events/s")
+	b.ReportMetric(rebuildRate, "rebuild-events/s")
+	b.ReportMetric(rebuildRate/readRate, "rebuild/read")
+	// The same per CPU second of the whole process (NATS server included):
+	// steadier than wall time when other work shares the cores.
+	if readCPU > 0 && rebuildCPU > 0 {
+		b.ReportMetric(float64(readCPU.Microseconds())/total, "read-cpu-µs/event")
+		b.ReportMetric(float64(rebuildCPU.Microseconds())/total, "rebuild-cpu-µs/event")
+		b.ReportMetric(readCPU.Seconds()/rebuildCPU.Seconds(), "rebuild/read-cpu")
+	}
+}
+
+// BenchmarkApplyDocuments is BenchmarkReplayDocuments' rebuild without the
+// read: the same stream, held in memory, applied in rebuild batches into a
+// dropped read model, then its indexes built. It profiles the apply path
+// alone.
+func BenchmarkApplyDocuments(b *testing.B) {
+	events := replayEvents(b)
+	e := newEnv(b)
+	docStream(b, e, "bench", events)
+	var msgs []streams.StoredMsg
+	stop := errors.New("done")
+	err := e.store.Subscribe(context.Background(), streams.ProjectStream("bench"), 1, bulkBatch, func(batch []streams.StoredMsg) error {
+		msgs = append(msgs, batch...)
+		if len(msgs) >= events {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) {
+		b.Fatal(err)
+	}
+	p := New(e.db, e.store, Options{Logger: e.log})
+	defer p.Close()
+	ctx := context.Background()
+	sp := projectSpace("bench")
+	info, err := e.store.StreamInfo(ctx, sp.stream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		sp.bulk = newBulkState()
+		if err := p.drop(sp); err != nil {
+			b.Fatal(err)
+		}
+		r := &run{sp: sp, st: newState(), created: info.Created}
+		for i := 0; i < len(msgs); i += bulkBatch {
+			if err := p.applyBatch(ctx, r, msgs[i:min(i+bulkBatch, len(msgs))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := p.settle(r); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.buildIndexesInBulk(ctx, sp); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+}
