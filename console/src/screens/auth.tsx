@@ -143,9 +143,12 @@ function Settings({ project }: { project: string }) {
       e.preventDefault();
       setSaved(false);
       const settings: AuthSettingsJson = { ...s, allowedOrigins: (s.allowedOrigins ?? []).map((o) => o.trim()).filter(Boolean) };
-      if (await act.run(() => api.users.updateAuthSettings({ projectId: project, settings }))) {
+      let stored: AuthSettingsJson | undefined;
+      if (await act.run(async () => { stored = (await api.users.updateAuthSettings({ projectId: project, settings })).settings; })) {
+        // The answer is the stored state: a reload arriving after the next
+        // edit would overwrite that edit.
+        if (stored) setS(stored);
         setSaved(true);
-        loaded.reload();
       }
     }}>
       <fieldset>
