@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/apikey"
 	"github.com/cairn-dev/cairn/domain/operator"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
 
 // keyTokenPrefix starts every project API key, so the project and key can be
@@ -98,6 +100,7 @@ type authenticator struct {
 	// fnKeys verifies the keys executions receive (functionkeys.go).
 	fnKeys []byte
 	reads  ReadModels
+	metas  *metaCache
 	now    func() time.Time
 }
 
@@ -127,7 +130,7 @@ func (a *authenticator) authenticate(header string) (access.Principal, error) {
 	if !ok {
 		return access.Principal{}, errBadCredential
 	}
-	k, err := a.reads.Key(project, keyID)
+	k, err := cached(a.metas, metaKey{kind: 'k', project: project, id1: keyID}, func() (*eventsv1.Key, error) { return a.reads.Key(project, keyID) })
 	if err != nil {
 		if errors.Is(err, errNotFound) {
 			return access.Principal{}, errBadCredential
@@ -140,7 +143,7 @@ func (a *authenticator) authenticate(header string) (access.Principal, error) {
 	if !apikey.Usable(k, a.now()) {
 		return access.Principal{}, domain.Errorf(domain.KindUnauthenticated, "API key expired")
 	}
-	p := access.Principal{Kind: access.APIKey, Project: project, ID: keyID, Scopes: k.GetScopes()}
+	p := access.Principal{Kind: access.APIKey, Project: project, ID: keyID, Scopes: slices.Clip(k.GetScopes())}
 	if k.GetExpiresAt() != nil {
 		p.ExpiresAt = k.GetExpiresAt().AsTime()
 	}

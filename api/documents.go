@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -91,6 +92,34 @@ func (cl *coll) server() bool {
 	return cl.subj.Kind == permission.APIKey || cl.subj.Kind == permission.Operator
 }
 
+// collMeta is an opened collection as the read models hold it, kept in
+// the metaCache: shared, never modified.
+type collMeta struct {
+	db     *eventsv1.Database
+	c      *eventsv1.Collection
+	schema *database.Schema
+	perms  []permission.Permission
+}
+
+// collMeta returns the collection with its database, schema and parsed
+// permissions, through the metaCache.
+func (h *databasesHandler) collMeta(project, dbID, collID string) (*collMeta, error) {
+	return cached(h.metas, metaKey{kind: 'c', project: project, id1: dbID, id2: collID}, func() (*collMeta, error) {
+		db, c, err := h.loadCollection(project, dbID, collID)
+		if err != nil {
+			return nil, err
+		}
+		m := &collMeta{db: db, c: c}
+		if m.schema, err = h.reads.Schema(c); err != nil {
+			return nil, err
+		}
+		if m.perms, err = permission.ParsePermissions(c.GetPermissions()); err != nil {
+			return nil, fmt.Errorf("stored permissions of collection %s: %w", collID, err)
+		}
+		return m, nil
+	})
+}
+
 // open loads a live collection for the caller. End users see neither
 // disabled databases nor disabled collections.
 func (h *databasesHandler) open(ctx context.Context, project, dbID, collID string) (*coll, error) {
@@ -99,7 +128,7 @@ func (h *databasesHandler) open(ctx context.Context, project, dbID, collID strin
 		return nil, err
 	}
 	server := subj.Kind == permission.APIKey || subj.Kind == permission.Operator
-	db, c, err := h.loadCollection(project, dbID, collID)
+	m, err := h.collMeta(project, dbID, collID)
 	if err != nil {
 		if !server && errors.Is(err, errNotFound) {
 			// A missing database answers as a missing collection (hidden.go).
@@ -107,17 +136,11 @@ func (h *databasesHandler) open(ctx context.Context, project, dbID, collID strin
 		}
 		return nil, err
 	}
-	cl := &coll{project: project, c: c, subj: subj}
-	if !cl.server() && (!db.GetEnabled() || !c.GetEnabled()) {
+	cl := &coll{project: project, c: m.c, schema: m.schema, perms: m.perms, subj: subj}
+	if !cl.server() && (!m.db.GetEnabled() || !m.c.GetEnabled()) {
 		return nil, collectionNotFound(dbID, collID)
 	}
-	if cl.schema, err = h.reads.Schema(c); err != nil {
-		return nil, err
-	}
-	if cl.perms, err = permission.ParsePermissions(c.GetPermissions()); err != nil {
-		return nil, fmt.Errorf("stored permissions of collection %s: %w", collID, err)
-	}
-	if !cl.server() && !sees(subj, cl.perms, c.GetDocumentSecurity()) {
+	if !cl.server() && !sees(subj, cl.perms, m.c.GetDocumentSecurity()) {
 		return nil, collectionNotFound(dbID, collID) // hidden.go
 	}
 	return cl, nil
@@ -149,21 +172,30 @@ func (cl *coll) readFilter() (func(*eventsv1.Document) bool, error) {
 // to some attributes.
 func docOut(cl *coll, d *eventsv1.Document, fields map[string]any, sel []string) (*cairnv1.Document, error) {
 	if fields == nil {
+		// The data alone: the system attributes Fields adds are not output.
+		var keep func(string) bool
+		if len(sel) > 0 {
+			keep = func(k string) bool { return slices.Contains(sel, k) }
+		}
 		var err error
-		if fields, err = projections.Fields(cl.schema, d); err != nil {
-			return nil, err
+		if fields, err = cl.schema.DecodeDataOnly(d.GetDataJson(), d.GetSchemaVersion(), keep); err != nil {
+			return nil, fmt.Errorf("document %s: %w", d.GetId(), err)
 		}
 	}
-	data := make(map[string]any, len(fields))
+	// structpb.NewStruct's loop, without an intermediate map.
+	st := &structpb.Struct{Fields: make(map[string]*structpb.Value, len(fields))}
 	for k, v := range fields {
 		if strings.HasPrefix(k, "$") || (len(sel) > 0 && !slices.Contains(sel, k)) {
 			continue
 		}
-		data[k] = database.ToJSON(v)
-	}
-	st, err := structpb.NewStruct(data)
-	if err != nil {
-		return nil, fmt.Errorf("document %s: %w", d.GetId(), err)
+		if !utf8.ValidString(k) {
+			return nil, fmt.Errorf("document %s: invalid UTF-8 in string: %q", d.GetId(), k)
+		}
+		val, err := structpb.NewValue(database.ToJSON(v))
+		if err != nil {
+			return nil, fmt.Errorf("document %s: %w", d.GetId(), err)
+		}
+		st.Fields[k] = val
 	}
 	return &cairnv1.Document{Id: d.GetId(), ProjectId: d.GetProjectId(), DatabaseId: d.GetDatabaseId(), CollectionId: d.GetCollectionId(),
 		Data: st, Permissions: d.GetPermissions(), CreatedAt: d.GetCreatedAt(), UpdatedAt: d.GetUpdatedAt(),

@@ -353,7 +353,7 @@ func (s *Server) clientPrincipal(ctx context.Context, info *connect.CallInfo, r 
 	if err := s.waitMinSeqHeader(ctx, info, headerMinSysSeq, streams.SystemStream); err != nil {
 		return access.Principal{}, err
 	}
-	if _, err := s.reads.Project(project); err != nil {
+	if _, err := s.project(project); err != nil {
 		if errors.Is(err, errNotFound) {
 			return access.Principal{}, domain.Errorf(domain.KindNotFound, "project %q not found", project)
 		}
@@ -516,7 +516,7 @@ func (g *guardedStream) Receive(msg any) error {
 	}
 	stream := streams.SystemStream
 	if project != "" {
-		if _, err := g.s.reads.Project(project); err != nil {
+		if _, err := g.s.project(project); err != nil {
 			if errors.Is(err, errNotFound) && g.p.Kind == access.Anonymous {
 				return hiddenNotFound(msg) // hidden.go
 			}

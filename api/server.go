@@ -84,6 +84,9 @@ type ReadModels interface {
 	AppliedSeq(stream string) uint64
 	// DailyUsage is a project's usage per day from its log.
 	DailyUsage(project, from, to string) ([]projections.DayUsage, error)
+	// MetaVersion changes whenever a project, key, database or collection
+	// may have changed (projections.MetaVersion): metaCache's validity.
+	MetaVersion() uint64
 }
 
 // SiteBlobs stores and loads site files, content-addressed per project.
@@ -203,6 +206,7 @@ type Server struct {
 	webhookOpts   WebhookOptions
 	webhookClient *http.Client
 	auth          *authenticator
+	metas         *metaCache
 	masterKey     []byte
 	connected     func() bool
 	logger        *slog.Logger
@@ -297,7 +301,8 @@ func New(cfg Config) (http.Handler, error) {
 	if s.connected == nil {
 		s.connected = func() bool { return true }
 	}
-	s.auth = &authenticator{adminHash: hashToken(cfg.AdminKey), fnKeys: functionKeySecret(cfg.MasterKey), reads: cfg.Reads, now: s.now}
+	s.metas = newMetaCache(cfg.Reads.MetaVersion)
+	s.auth = &authenticator{adminHash: hashToken(cfg.AdminKey), fnKeys: functionKeySecret(cfg.MasterKey), reads: cfg.Reads, metas: s.metas, now: s.now}
 	h, err := newHasher()
 	if err != nil {
 		return nil, err

@@ -287,7 +287,13 @@ type docHead struct {
 }
 
 func fieldsOf(schema *database.Schema, h docHead) (map[string]any, error) {
-	data, err := schema.DecodeData(h.data, h.version)
+	return fieldsOfOnly(schema, h, nil)
+}
+
+// fieldsOfOnly is fieldsOf with only the attributes keep accepts (all when
+// nil), and every system attribute.
+func fieldsOfOnly(schema *database.Schema, h docHead, keep func(string) bool) (map[string]any, error) {
+	data, err := schema.DecodeDataOnly(h.data, h.version, keep)
 	if err != nil {
 		return nil, fmt.Errorf("document %s: %w", h.id, err)
 	}

@@ -120,6 +120,8 @@ type Projections struct {
 	schemas schemaCache
 	colls   collCache
 	garbage atomic.Bool
+	// metaVersion is MetaVersion (metaversion.go).
+	metaVersion atomic.Uint64
 
 	// Test hooks: onCommit sees every committed event's stream and
 	// sequence; muteNotify drops notifications (a lost one).
@@ -649,7 +651,9 @@ func (p *Projections) get(key []byte, fn func([]byte) error) error {
 func (p *Projections) list(prefix, after string, limit int, fn func([]byte) error) error {
 	limit = clampLimit(limit)
 	return p.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true, PrefetchSize: min(limit, 100)})
+		// No prefetch: a goroutine per item, for values Badger keeps inline
+		// (its default value threshold is above any read model's value).
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
 		defer it.Close()
 		start := []byte(prefix)
 		if after != "" {

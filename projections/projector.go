@@ -416,6 +416,9 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	if err != nil {
 		return 0, 0, fmt.Errorf("projections: commit %s up to %d: %w", r.sp.stream, ck.Seq, err)
 	}
+	// Before advance: whoever learns the events were applied finds caches
+	// of what they changed invalid.
+	p.noteCommitted(evs[:n])
 	r.ck = ck
 	r.applied += n
 	if r.sp.bulk == nil {
@@ -465,6 +468,7 @@ func (p *Projections) settle(r *run) error {
 func (p *Projections) drop(sp keyspace) error {
 	p.gate.Lock()
 	defer p.gate.Unlock()
+	defer p.metaVersion.Add(1) // once the records are gone
 	// A small read model is deleted key by key: DropPrefix flushes the
 	// memtable and blocks every write while it runs, which costs more than
 	// the deletes up to many thousands of keys (a third of a rebuild's time).

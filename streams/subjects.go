@@ -2,8 +2,9 @@ package streams
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/cairn-dev/cairn/domain"
 )
 
 // Every stored name (stream, subject, bucket) is built here and nowhere else.
@@ -22,15 +23,13 @@ const (
 	objectStreamPrefix = "OBJ_"
 )
 
-// projectIDRe is DESIGN.md §3's project id rule. Lower-case letters, digits
-// and '-' are legal in stream names, subject tokens and bucket names alike,
-// so an id can be embedded in all three unchanged.
-var projectIDRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,35}$`)
-
-// ValidateProject reports whether id is a well-formed project id.
+// ValidateProject reports whether id is a well-formed project id: DESIGN.md
+// §3's rule (domain.ProjectIDPattern). Lower-case letters, digits and '-'
+// are legal in stream names, subject tokens and bucket names alike, so an
+// id can be embedded in all three unchanged.
 func ValidateProject(id string) error {
-	if !projectIDRe.MatchString(id) {
-		return fmt.Errorf("%w: project id %q must match %s", ErrInvalid, id, projectIDRe)
+	if !domain.ValidProjectID(id) {
+		return fmt.Errorf("%w: project id %q must match %s", ErrInvalid, id, domain.ProjectIDPattern)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,20 +16,38 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-const benchUsage = `usage: cairn bench [flags]
-
-Measures, against one in-process server on this machine:
+const benchLong = `Measures, against one in-process server on this machine:
   (a) raw JetStream publish rate (js.Publish awaiting the ack) to a project stream
   (b) end-to-end UpdateKey rate through Connect over loopback h2c, with p50/p99
   (c) projection apply rate during a rebuild vs. the raw ordered read rate
 for each --sync mode, a sync-interval curve of (a) and (b), and with
 --projects (d) project creation time, server RSS and restart time, the
-server then running as a child process ('<bin> serve').
+server then running as a child process ('<bin> serve').`
 
-flags:
-`
+func benchCmd(e *cliEnv) *cobra.Command {
+	var o benchOpts
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure write, replay and project-count figures on this machine",
+		Long:  benchLong,
+		Example: `  cairn bench --duration 5s
+  cairn bench --ops 2000 --sync always --curve '' --projects 1000`,
+		Args: cobra.NoArgs,
+	}
+	finish := o.flags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := finish(); err != nil {
+			return err
+		}
+		return bench(cmd.Context(), o, e.stdout, e.stderr, e.getenv)
+	}
+	return cmd
+}
 
 // benchOpts are the parsed flags of cairn bench.
 type benchOpts struct {
@@ -54,14 +71,9 @@ type benchOpts struct {
 	logLevel   string
 }
 
-func parseBenchFlags(args []string, stderr io.Writer) (benchOpts, error) {
-	var o benchOpts
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchUsage)
-		fs.PrintDefaults()
-	}
+// flags registers bench's flags on fs; finish, after parsing, turns the
+// lists into values and checks them.
+func (o *benchOpts) flags(fs *pflag.FlagSet) (finish func() error) {
 	fs.StringVar(&o.dataDir, "data-dir", "", "keep the servers' data under this (empty) directory; default a temp dir, removed after")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured load")
 	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured load before each measurement")
@@ -80,36 +92,32 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOpts, error) {
 	fs.StringVar(&o.bin, "bin", "", "cairn binary run as (d)'s server; default this executable")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each measurement to <this>.<phase>.sync-<mode>[.c<N>].pprof")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "server log level")
-	if err := fs.Parse(args); err != nil {
-		return o, err
+	return func() error {
+		var err error
+		if o.conc, err = intList(*conc, "--concurrency"); err != nil {
+			return err
+		}
+		if len(o.conc) == 0 {
+			return errors.New("bench: --concurrency: want at least one value")
+		}
+		if o.projects, err = intList(*projects, "--projects"); err != nil {
+			return err
+		}
+		slices.Sort(o.projects)
+		if o.syncs, err = syncList(*syncs); err != nil {
+			return err
+		}
+		if o.curve, err = syncList(*curve); err != nil {
+			return err
+		}
+		switch {
+		case o.duration <= 0 && o.ops <= 0:
+			return errors.New("bench: give a positive --duration or --ops")
+		case o.keys <= 0 || o.msgBytes < 0 || o.events <= 0 || o.rounds <= 0 || o.projConc <= 0 || o.curveConc <= 0:
+			return errors.New("bench: --keys, --events, --rounds and the concurrencies must be positive")
+		}
+		return nil
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
-	}
-	var err error
-	if o.conc, err = intList(*conc, "--concurrency"); err != nil {
-		return o, err
-	}
-	if len(o.conc) == 0 {
-		return o, errors.New("bench: --concurrency: want at least one value")
-	}
-	if o.projects, err = intList(*projects, "--projects"); err != nil {
-		return o, err
-	}
-	slices.Sort(o.projects)
-	if o.syncs, err = syncList(*syncs); err != nil {
-		return o, err
-	}
-	if o.curve, err = syncList(*curve); err != nil {
-		return o, err
-	}
-	switch {
-	case o.duration <= 0 && o.ops <= 0:
-		return o, errors.New("bench: give a positive --duration or --ops")
-	case o.keys <= 0 || o.msgBytes < 0 || o.events <= 0 || o.rounds <= 0 || o.projConc <= 0 || o.curveConc <= 0:
-		return o, errors.New("bench: --keys, --events, --rounds and the concurrencies must be positive")
-	}
-	return o, nil
 }
 
 // intList parses "1,64"; empty means none.
@@ -177,11 +185,7 @@ type loadRow struct {
 	s     sample
 }
 
-func bench(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	o, err := parseBenchFlags(args, stderr)
-	if err != nil {
-		return err
-	}
+func bench(ctx context.Context, o benchOpts, stdout, stderr io.Writer, getenv func(string) string) error {
 	logger, err := newLogger(stderr, o.logLevel, "")
 	if err != nil {
 		return err

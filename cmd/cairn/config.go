@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cairn-dev/cairn/streams"
 )
@@ -126,7 +127,7 @@ func (c *config) trustedProxies() ([]netip.Prefix, error) {
 // curve measured with 'cairn bench' (docs/operations.md, Durability).
 var defaultSync = streams.DefaultSyncInterval.String()
 
-func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
+func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -151,8 +152,9 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.NATSKey, "nats-key", env("CAIRN_NATS_KEY", ""), "PEM private key of --nats-cert (CAIRN_NATS_KEY)")
 	fs.StringVar(&c.NATSServerName, "nats-server-name", env("CAIRN_NATS_SERVER_NAME", ""), "name the NATS servers' certificates must carry, when it differs from the --nats-url hosts; turns TLS on (CAIRN_NATS_SERVER_NAME)")
 	fs.BoolVar(&c.NATSInsecure, "nats-insecure", getenv("CAIRN_NATS_INSECURE") == "true", "allow a non-loopback --nats-url without credentials (anyone reaching it reads every project's events) (CAIRN_NATS_INSECURE=true)")
-	fs.StringVar(&c.AdminKey, "admin-key", env("CAIRN_ADMIN_KEY", ""), "operator credential; generated into the data directory when unset (CAIRN_ADMIN_KEY)")
-	fs.StringVar(&c.MasterKey, "master-key", env("CAIRN_MASTER_KEY", ""), "64 hex chars sealing instance secrets; generated into the data directory when unset; every node of a cluster needs the same (CAIRN_MASTER_KEY)")
+	c.AdminKey, c.MasterKey = getenv("CAIRN_ADMIN_KEY"), getenv("CAIRN_MASTER_KEY")
+	fs.Var(hiddenString{&c.AdminKey}, "admin-key", "operator credential; generated into the data directory when unset (CAIRN_ADMIN_KEY)")
+	fs.Var(hiddenString{&c.MasterKey}, "master-key", "64 hex chars sealing instance secrets; generated into the data directory when unset; every node of a cluster needs the same (CAIRN_MASTER_KEY)")
 	fs.StringVar(&c.Sync, "sync", env("CAIRN_SYNC", defaultSync), "embedded JetStream fsync: 'always' (before every ack) or an interval (CAIRN_SYNC)")
 	fs.IntVar(&c.Replicas, "replicas", envInt(getenv, "CAIRN_REPLICAS"), "stream replicas in a NATS cluster; 0 = auto: 3 on a cluster of 3+ servers, else 1 (CAIRN_REPLICAS)")
 	fs.StringVar(&c.PublicURL, "public-url", env("CAIRN_PUBLIC_URL", ""), "where clients reach this node, for URLs in answers; default from --http-addr (CAIRN_PUBLIC_URL)")
@@ -198,10 +200,9 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 // environment) never appears as a default in -h.
 type hiddenString struct{ p *string }
 
-func (h hiddenString) String() string {
-	// flag.isZeroValue calls String on a zero hiddenString.
-	return ""
-}
+func (h hiddenString) String() string { return "" }
+
+func (h hiddenString) Type() string { return "string" }
 
 func (h hiddenString) Set(v string) error {
 	*h.p = v
@@ -328,13 +329,6 @@ func checkAdminKey(key, source string) error {
 			source, len(key), unit, int(bits), minAdminKeyBits)
 	}
 	return nil
-}
-
-// flagSet reports whether flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 // requestLogLevel is where --request-log puts the per-request line: off,

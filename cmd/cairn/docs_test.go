@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/spf13/pflag"
 )
 
 // TestConfigurationTableListsEveryFlag keeps the configuration table
@@ -29,11 +30,10 @@ func TestConfigurationTableListsEveryFlag(t *testing.T) {
 			rows[m[1]] = line
 		}
 	}
-	var cfg config
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfg.flags(fs, func(string) string { return "" })
+	// The serve command's own flags, as cobra parses them.
+	fs := serveCmd(&cliEnv{getenv: func(string) string { return "" }}).Flags()
 	envRe := regexp.MustCompile(`\(?(CAIRN_[A-Z0-9_]+)`)
-	fs.VisitAll(func(f *flag.Flag) {
+	fs.VisitAll(func(f *pflag.Flag) {
 		row, ok := rows["--"+f.Name]
 		if !ok {
 			t.Errorf("docs/configuration.md has no row for --%s (%s)", f.Name, f.Usage)

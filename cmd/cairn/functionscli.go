@@ -5,47 +5,43 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-dev/cairn/fnrun/js"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 )
 
+var functionCols = cols("ID", "id", "RUNTIME", "runtime", "ACTIVE", "activeDeploymentId", "NAME", "name")
+
 // functionsCmd is `cairn functions create|list|deploy|run`.
-func functionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	sub, rest, err := subcommand(args, "create", "list", "deploy", "run")
-	if err != nil {
-		return fmt.Errorf("functions: %w", err)
+func functionsCmd(e *cliEnv) *cobra.Command {
+	var fn string
+	needFn := func() (project string, err error) {
+		if project, err = e.needProject(); err != nil {
+			return "", err
+		}
+		if fn == "" {
+			return "", errors.New("--function is required")
+		}
+		return project, nil
 	}
-	// "deploy <dir> --function f": the flag package stops at the first
-	// positional argument, so move it behind the flags.
-	if sub == "deploy" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		rest = append(slices.Clone(rest[1:]), rest[0])
+	fns := func(r *remote) cairnv1connect.FunctionsServiceClient {
+		return cairnv1connect.NewFunctionsServiceClient(r.client)
 	}
-	fs := flag.NewFlagSet("functions "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	project := fs.String("project", getenv("CAIRN_PROJECT"), "project id (CAIRN_PROJECT)")
-	fn := fs.String("function", "", "function id")
-	// create
-	name := fs.String("name", "", "function name (create; default the id)")
-	runtime := fs.String("runtime", "js", "js or wasm (create)")
-	timeout := fs.Int("timeout", 0, "timeout in seconds; 0 = the default (create)")
-	execute := fs.String("execute", "", `comma-separated roles that may execute it, e.g. "any" or "users" (create)`)
-	scopes := fs.String("scopes", "", "comma-separated scopes of the key its code receives (create)")
-	events := fs.String("events", "", "comma-separated events that trigger it (create)")
-	schedule := fs.String("schedule", "", "cron expression, UTC (create)")
-	maxConcurrency := fs.Int("max-concurrency", 0, "executions at once per node; 0 = the project's limit (create)")
+
+	var name, runtime, execute, scopes, events, schedule string
+	var timeout, maxConcurrency int
 	var vars []*cairnv1.FunctionVariable
 	variable := func(secret bool) func(string) error {
 		return func(s string) error {
@@ -57,76 +53,115 @@ func functionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			return nil
 		}
 	}
-	fs.Func("var", "a variable KEY=VALUE, repeatable (create)", variable(false))
-	fs.Func("secret", "a secret variable KEY=VALUE, never returned, repeatable (create)", variable(true))
-	// deploy
-	entry := fs.String("entry", "", "entry file of a js function, relative to the directory (deploy; default index.ts, else index.js)")
-	activate := fs.Bool("activate", false, "make the deployment the active one (deploy)")
-	// run
-	body := fs.String("body", "", "request body (run)")
-	path := fs.String("path", "/", "request path (run)")
-	method := fs.String("method", "POST", "request method (run)")
-	async := fs.Bool("async", false, "queue the execution and print it at once (run)")
-	r, err := dial(fs, rest, stdout, getenv, false)
-	if err != nil {
-		return err
-	}
-	if *project == "" {
-		return errors.New("functions: --project is required")
-	}
-	if *fn == "" && sub != "list" {
-		return errors.New("functions: --function is required")
-	}
-	c := cairnv1connect.NewFunctionsServiceClient(r.client)
-	switch sub {
-	case "create":
-		res, err := c.CreateFunction(r.ctx(ctx), &cairnv1.CreateFunctionRequest{ProjectId: *project, FunctionId: *fn, Name: cmp.Or(*name, *fn),
-			Runtime: *runtime, TimeoutSeconds: int32(*timeout), Execute: splitList(*execute), Scopes: splitList(*scopes),
-			Events: splitList(*events), Schedule: *schedule, Variables: vars, MaxConcurrency: int32(*maxConcurrency)})
-		if err != nil {
-			return err
-		}
-		return r.print(res.GetFunction())
-	case "list":
-		req := &cairnv1.ListFunctionsRequest{ProjectId: *project, Limit: 1000}
-		for {
-			res, err := c.ListFunctions(r.ctx(ctx), req)
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a server-side function",
+		Example: `  cairn functions create --project acme --function hello --runtime js --execute any
+  cairn functions create --project acme --function nightly --schedule '0 3 * * *' --scopes documents.write
+  cairn functions create --project acme --function onsignup --events 'users.*.create' --secret SMTP_PASS=…`,
+		Args: cobra.NoArgs,
+		RunE: e.call(func(ctx context.Context, r *remote) error {
+			project, err := needFn()
 			if err != nil {
 				return err
 			}
-			for _, f := range res.GetFunctions() {
-				fmt.Fprintf(stdout, "%s\t%s\tactive=%s\t%s\n", f.GetId(), f.GetRuntime(), cmp.Or(f.GetActiveDeploymentId(), "-"), f.GetName())
+			res, err := fns(r).CreateFunction(r.ctx(ctx), &cairnv1.CreateFunctionRequest{ProjectId: project, FunctionId: fn, Name: cmp.Or(name, fn),
+				Runtime: runtime, TimeoutSeconds: int32(timeout), Execute: splitList(execute), Scopes: splitList(scopes),
+				Events: splitList(events), Schedule: schedule, Variables: vars, MaxConcurrency: int32(maxConcurrency)})
+			if err != nil {
+				return err
 			}
-			if len(res.GetFunctions()) < 1000 {
-				return nil
-			}
-			req.CursorAfter = res.GetFunctions()[len(res.GetFunctions())-1].GetId()
-		}
-	case "deploy":
-		dir, err := positional(fs, "directory or .wasm file")
-		if err != nil {
-			return err
-		}
-		return functionsDeploy(ctx, r, c, *project, *fn, dir, *entry, *activate)
-	default:
-		return functionsRun(ctx, r, c, stderr, &cairnv1.CreateExecutionRequest{ProjectId: *project, FunctionId: *fn,
-			Body: []byte(*body), Path: *path, Method: strings.ToUpper(*method), Async: *async})
+			return e.printOne(functionCols, res.GetFunction())
+		}),
 	}
-}
+	f := create.Flags()
+	f.StringVar(&name, "name", "", "function name (default the id)")
+	f.StringVar(&runtime, "runtime", "js", "js or wasm")
+	f.IntVar(&timeout, "timeout", 0, "timeout in seconds; 0 = the default")
+	f.StringVar(&execute, "execute", "", `comma-separated roles that may execute it, e.g. "any" or "users"`)
+	f.StringVar(&scopes, "scopes", "", "comma-separated scopes of the key its code receives")
+	f.StringVar(&events, "events", "", "comma-separated events that trigger it")
+	f.StringVar(&schedule, "schedule", "", "cron expression, UTC")
+	f.IntVar(&maxConcurrency, "max-concurrency", 0, "executions at once per node; 0 = the project's limit")
+	f.Func("var", "a variable KEY=VALUE, repeatable", variable(false))
+	f.Func("secret", "a secret variable KEY=VALUE, never returned, repeatable", variable(true))
 
-func splitList(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
+	list := &cobra.Command{
+		Use: "list", Short: "List a project's functions", Example: "  cairn functions list --project acme", Args: cobra.NoArgs,
+		RunE: e.call(func(ctx context.Context, r *remote) error {
+			project, err := e.needProject()
+			if err != nil {
+				return err
+			}
+			var all []proto.Message
+			req := &cairnv1.ListFunctionsRequest{ProjectId: project, Limit: 1000}
+			for {
+				res, err := fns(r).ListFunctions(r.ctx(ctx), req)
+				if err != nil {
+					return err
+				}
+				for _, f := range res.GetFunctions() {
+					all = append(all, f)
+				}
+				if len(res.GetFunctions()) < 1000 {
+					return e.printList(functionCols, all)
+				}
+				req.CursorAfter = res.GetFunctions()[len(res.GetFunctions())-1].GetId()
+			}
+		}),
 	}
-	return out
+
+	var entry string
+	var activate bool
+	deploy := &cobra.Command{
+		Use:   "deploy DIR|FILE.wasm",
+		Short: "Build and upload a function's code (a js bundle of DIR's entry, or a .wasm file)",
+		Example: `  cairn functions deploy ./hello --project acme --function hello --activate
+  cairn functions deploy main.wasm --project acme --function resize`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.call(func(ctx context.Context, r *remote) error {
+				project, err := needFn()
+				if err != nil {
+					return err
+				}
+				return e.functionsDeploy(ctx, r, fns(r), project, fn, args[0], entry, activate)
+			})(cmd, args)
+		},
+	}
+	deploy.Flags().StringVar(&entry, "entry", "", "entry file of a js function, relative to the directory (default index.ts, else index.js)")
+	deploy.Flags().BoolVar(&activate, "activate", false, "make the deployment the active one")
+
+	var body, path, method string
+	var async bool
+	runCmd := &cobra.Command{
+		Use:   "run",
+		Short: "Execute a function: its response body to stdout, a summary and its logs to stderr",
+		Example: `  cairn functions run --project acme --function hello --path /greet --body '{"name":"Ada"}'
+  cairn functions run --project acme --function nightly --async`,
+		Args: cobra.NoArgs,
+		RunE: e.call(func(ctx context.Context, r *remote) error {
+			project, err := needFn()
+			if err != nil {
+				return err
+			}
+			return e.functionsRun(ctx, r, fns(r), &cairnv1.CreateExecutionRequest{ProjectId: project, FunctionId: fn,
+				Body: []byte(body), Path: path, Method: strings.ToUpper(method), Async: async})
+		}),
+	}
+	runCmd.Flags().StringVar(&body, "body", "", "request body")
+	runCmd.Flags().StringVar(&path, "path", "/", "request path")
+	runCmd.Flags().StringVar(&method, "method", "POST", "request method")
+	runCmd.Flags().BoolVar(&async, "async", false, "queue the execution and print it at once")
+
+	g := group("functions", "Create, deploy and run server-side functions", "", create, list, deploy, runCmd)
+	g.PersistentFlags().StringVar(&fn, "function", "", "function id")
+	return e.projectFlag(e.clientFlags(g))
 }
 
 // functionsDeploy builds the code for the function's runtime (a bundle of
 // dir's entry for js; the .wasm file for wasm) and uploads it.
-func functionsDeploy(ctx context.Context, r *remote, c cairnv1connect.FunctionsServiceClient, project, fn, dir, entry string, activate bool) error {
+func (e *cliEnv) functionsDeploy(ctx context.Context, r *remote, c cairnv1connect.FunctionsServiceClient, project, fn, dir, entry string, activate bool) error {
 	f, err := c.GetFunction(r.ctx(ctx), &cairnv1.GetFunctionRequest{ProjectId: project, FunctionId: fn})
 	if err != nil {
 		return err
@@ -180,7 +215,7 @@ func functionsDeploy(ctx context.Context, r *remote, c cairnv1connect.FunctionsS
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(out, d); err != nil {
 		return fmt.Errorf("functions deploy: answer: %w", err)
 	}
-	if err := r.print(d); err != nil {
+	if err := e.printOne(cols("ID", "id", "STATUS", "status", "SIZE", "size", "CREATED", "createdAt"), d); err != nil {
 		return err
 	}
 	if d.GetStatus() != "ready" {
@@ -192,15 +227,16 @@ func functionsDeploy(ctx context.Context, r *remote, c cairnv1connect.FunctionsS
 // functionsRun executes a function: synchronously, the response body goes
 // to stdout and a summary with the logs to stderr; asynchronously, the
 // queued execution is printed.
-func functionsRun(ctx context.Context, r *remote, c cairnv1connect.FunctionsServiceClient, stderr io.Writer, req *cairnv1.CreateExecutionRequest) error {
+func (cli *cliEnv) functionsRun(ctx context.Context, r *remote, c cairnv1connect.FunctionsServiceClient, req *cairnv1.CreateExecutionRequest) error {
 	res, err := c.CreateExecution(r.ctx(ctx), req)
 	if err != nil {
 		return err
 	}
 	e := res.GetExecution()
 	if req.GetAsync() {
-		return r.print(e)
+		return cli.printOne(cols("ID", "id", "STATUS", "status", "TRIGGER", "trigger"), e)
 	}
+	stderr := cli.stderr
 	fmt.Fprintf(stderr, "execution %s: %s, status %d, %d ms\n", e.GetId(),
 		strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "EXECUTION_STATUS_")), e.GetResponseStatus(), e.GetDurationMs())
 	if e.GetLogs() != "" {

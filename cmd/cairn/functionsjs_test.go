@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -191,8 +192,8 @@ func TestFunctionsJS(t *testing.T) {
 	deployTS(t, in, key, p, "ts", dir, "--scopes", "documents.read", "--execute", "any", "--var", "PLAIN=plain-value", "--secret", "SECRET=hunter2-secret")
 
 	t.Run("cli list and run", func(t *testing.T) {
-		out, err := cli(t, in, key, "functions", "list", "--project", p)
-		if err != nil || !strings.Contains(out, "ts\tjs\tactive=") || strings.Contains(out, "active=-") {
+		out, err := cli(t, in, key, "functions", "list", "--project", p, "-o", "table")
+		if err != nil || !regexp.MustCompile(`(?m)^ts +js +[0-9A-Za-z]{26} `).MatchString(out) {
 			t.Fatalf("list: %v: %s", err, out)
 		}
 		out, err = cli(t, in, key, "functions", "run", "--project", p, "--function", "ts", "--path", "/json", "--body", "cli")

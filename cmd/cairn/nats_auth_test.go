@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -26,6 +25,7 @@ import (
 	"connectrpc.com/connect/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/pflag"
 
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
@@ -550,7 +550,7 @@ func TestNATSAuthValidation(t *testing.T) {
 			"CAIRN_NATS_NKEY": "seed", "CAIRN_NATS_TOKEN": "tok", "CAIRN_NATS_TOKEN_FILE": "tf", "CAIRN_NATS_PASSWORD_FILE": "pf",
 		}
 		var cfg config
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 		var help bytes.Buffer
 		fs.SetOutput(&help)
 		cfg.flags(fs, func(k string) string { return env[k] })

@@ -3,37 +3,53 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // replay drops read models and rebuilds them from the streams. It needs the
 // server stopped: Badger's directory lock refuses a second opener.
-func replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func replayCmd(e *cliEnv) *cobra.Command {
 	var cfg config
-	cfg.flags(fs, getenv)
-	project := fs.String("project", "", "project whose read models to rebuild")
-	all := fs.Bool("all", false, "rebuild the system registry and every project")
-	if err := fs.Parse(args); err != nil {
-		return err
+	var project string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "replay",
+		Short: "Rebuild read models from the event streams (server stopped)",
+		Long: `Drops a project's read models (or every project's and the registry's) and
+rebuilds them from the streams, reporting events/s. It opens the data
+directory itself, so the server must be stopped. It takes every flag of
+'cairn serve' so it finds the same data and NATS.`,
+		Example: `  cairn replay --project acme
+  cairn replay --all --data-dir /var/lib/cairn`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return replay(cmd.Context(), &cfg, project, all, e.stdout, e.stderr)
+		},
 	}
-	if (*project == "") == !*all {
+	cmd.Flags().StringVar(&project, "project", "", "project whose read models to rebuild")
+	cmd.Flags().BoolVar(&all, "all", false, "rebuild the system registry and every project")
+	cfg.flags(cmd.Flags(), e.getenv)
+	return cmd
+}
+
+func replay(ctx context.Context, cfg *config, project string, all bool, stdout, stderr io.Writer) error {
+	if (project == "") == !all {
 		return errors.New("replay: give exactly one of --project ID or --all")
 	}
 	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}
-	n, err := openNode(ctx, &cfg, logger)
+	n, err := openNode(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer n.close()
-	if *all {
+	if all {
 		// Every project the registry lists once rebuilt, the registry first.
 		began, count := time.Now(), 0
 		total, err := n.reads.RebuildAll(ctx, func(project string, events int, took time.Duration) {
@@ -50,15 +66,15 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		report(stdout, fmt.Sprintf("%d projects and the registry", count), total, time.Since(began))
 		return nil
 	}
-	if _, err := n.reads.Project(*project); err != nil {
-		return fmt.Errorf("replay: project %q: %w", *project, err)
+	if _, err := n.reads.Project(project); err != nil {
+		return fmt.Errorf("replay: project %q: %w", project, err)
 	}
 	start := time.Now()
-	events, err := n.reads.Rebuild(ctx, *project)
+	events, err := n.reads.Rebuild(ctx, project)
 	if err != nil {
-		return fmt.Errorf("replay project %s: %w", *project, err)
+		return fmt.Errorf("replay project %s: %w", project, err)
 	}
-	report(stdout, "project "+*project, events, time.Since(start))
+	report(stdout, "project "+project, events, time.Since(start))
 	return nil
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // newLogger logs at level in format: "json", "text", or "" for text on a
@@ -48,14 +50,30 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func serveCmd(e *cliEnv) *cobra.Command {
 	var cfg config
-	cfg.flags(fs, getenv)
-	if err := fs.Parse(args); err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server (embedded NATS and Badger under --data-dir by default)",
+		Long: `Runs Cairn: the API, the console, sites and functions on one port. With no
+flags it starts an embedded NATS JetStream and Badger under ./cairn_data and
+generates the operator key there on the first start. Every flag has an
+environment variable of the same meaning (flags win); docs/configuration.md
+lists them all.`,
+		Example: `  cairn serve
+  cairn serve --http-addr :9000 --data-dir /var/lib/cairn --sync always
+  CAIRN_NATS_URL=nats://n1:4222 CAIRN_NATS_CREDS=cairn.creds cairn serve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), &cfg, cmd.Flags(), e.stdout, e.stderr)
+		},
 	}
+	cfg.flags(cmd.Flags(), e.getenv)
+	cmd.Flags().SortFlags = false
+	return cmd
+}
+
+func serve(ctx context.Context, cfg *config, fs *pflag.FlagSet, stdout, stderr io.Writer) error {
 	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
@@ -74,7 +92,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return fmt.Errorf("listen on --http-addr %s: %w", cfg.HTTPAddr, err)
 	}
 	adminKeySource := "--admin-key"
-	if !flagSet(fs, "admin-key") {
+	if !fs.Changed("admin-key") {
 		adminKeySource = "CAIRN_ADMIN_KEY"
 	}
 	if cfg.AdminKey == "" {
@@ -95,7 +113,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	start := time.Now()
-	srv, err := startServerOn(ctx, &cfg, logger, ln)
+	srv, err := startServerOn(ctx, cfg, logger, ln)
 	if err != nil {
 		return err
 	}

@@ -344,11 +344,11 @@ func TestSitesCLI(t *testing.T) {
 	}
 	write("index.html", "one")
 	write("assets/app.js", "js")
-	if out := cli("sites", "deploy", dir, "--project", "cli", "--site", "web", "--activate"); !strings.Contains(out, "2 files, 2 to upload") || !strings.Contains(out, "preview:") {
+	if out := cli("sites", "deploy", dir, "--project", "cli", "--site", "web", "--activate", "-o", "table"); !strings.Contains(out, "2 files, 2 to upload") || !strings.Contains(out, "preview:") {
 		t.Fatalf("first deploy: %s", out)
 	}
 	write("index.html", "two")
-	if out := cli("sites", "deploy", dir, "--project", "cli", "--site", "web", "--activate"); !strings.Contains(out, "2 files, 1 to upload") {
+	if out := cli("sites", "deploy", dir, "--project", "cli", "--site", "web", "--activate", "-o", "table"); !strings.Contains(out, "2 files, 1 to upload") {
 		t.Fatalf("redeploy did not upload only the changed file: %s", out)
 	}
 	if _, page := in.httpDo(t, "GET", "/_sites/cli/web/", "", nil, nil); page != "two" {

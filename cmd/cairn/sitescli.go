@@ -7,19 +7,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
@@ -27,63 +26,92 @@ import (
 	"github.com/cairn-dev/cairn/sites"
 )
 
-func sitesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	sub, rest, err := subcommand(args, "create", "list", "deploy", "rollback")
-	if err != nil {
-		return fmt.Errorf("sites: %w", err)
+var siteCols = cols("ID", "id", "ACTIVE", "activeDeploymentId", "URL", "url")
+
+func sitesCmd(e *cliEnv) *cobra.Command {
+	var site, name, to string
+	var spa, activate bool
+	sites := func(r *remote) cairnv1connect.SitesServiceClient {
+		return cairnv1connect.NewSitesServiceClient(r.client)
 	}
-	// "deploy <dir> --site web": the flag package stops at the first
-	// positional argument, so move the directory behind the flags.
-	if sub == "deploy" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		rest = append(slices.Clone(rest[1:]), rest[0])
+	create := &cobra.Command{
+		Use:     "create",
+		Short:   "Create a static site",
+		Example: "  cairn sites create --project acme --site web --spa",
+		Args:    cobra.NoArgs,
+		RunE: e.call(func(ctx context.Context, r *remote) error {
+			project, err := e.needProject()
+			if err != nil {
+				return err
+			}
+			res, err := sites(r).CreateSite(r.ctx(ctx), &cairnv1.CreateSiteRequest{ProjectId: project, SiteId: site, Name: cmp.Or(name, site),
+				Settings: &eventsv1.SiteSettings{SpaFallback: spa}})
+			if err != nil {
+				return err
+			}
+			return e.printOne(siteCols, res.GetSite())
+		}),
 	}
-	fs := flag.NewFlagSet("sites "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	project := fs.String("project", getenv("CAIRN_PROJECT"), "project id (CAIRN_PROJECT)")
-	site := fs.String("site", "", "site id")
-	name := fs.String("name", "", "site name (create)")
-	spa := fs.Bool("spa", false, "serve index.html for unknown routes (create)")
-	activate := fs.Bool("activate", false, "make the deployment the production one (deploy)")
-	to := fs.String("to", "", "deployment to activate; default the one before the active one (rollback)")
-	r, err := dial(fs, rest, stdout, getenv, false)
-	if err != nil {
-		return err
+	create.Flags().StringVar(&name, "name", "", "site name (default the id)")
+	create.Flags().BoolVar(&spa, "spa", false, "serve index.html for unknown routes")
+	list := &cobra.Command{
+		Use: "list", Short: "List a project's sites", Example: "  cairn sites list --project acme", Args: cobra.NoArgs,
+		RunE: e.call(func(ctx context.Context, r *remote) error {
+			project, err := e.needProject()
+			if err != nil {
+				return err
+			}
+			res, err := sites(r).ListSites(r.ctx(ctx), &cairnv1.ListSitesRequest{ProjectId: project, PageSize: 1000})
+			if err != nil {
+				return err
+			}
+			all := make([]proto.Message, 0, len(res.GetSites()))
+			for _, s := range res.GetSites() {
+				all = append(all, s)
+			}
+			return e.printList(siteCols, all)
+		}),
 	}
-	if *project == "" {
-		return errors.New("sites: --project is required")
+	deploy := &cobra.Command{
+		Use:   "deploy DIR",
+		Short: "Upload a directory as a new deployment (only files the project lacks travel)",
+		Example: `  cairn sites deploy --project acme --site web --activate ./dist
+  cairn sites deploy ./dist --project acme --site web     # a preview; activate later`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.call(func(ctx context.Context, r *remote) error {
+				project, err := e.needProject()
+				if err != nil {
+					return err
+				}
+				return e.sitesDeploy(ctx, r, sites(r), project, site, args[0], activate)
+			})(cmd, args)
+		},
 	}
-	c := cairnv1connect.NewSitesServiceClient(r.client)
-	switch sub {
-	case "create":
-		res, err := c.CreateSite(r.ctx(ctx), &cairnv1.CreateSiteRequest{ProjectId: *project, SiteId: *site, Name: cmp.Or(*name, *site),
-			Settings: &eventsv1.SiteSettings{SpaFallback: *spa}})
-		if err != nil {
-			return err
-		}
-		return r.print(res.GetSite())
-	case "list":
-		res, err := c.ListSites(r.ctx(ctx), &cairnv1.ListSitesRequest{ProjectId: *project, PageSize: 1000})
-		if err != nil {
-			return err
-		}
-		for _, s := range res.GetSites() {
-			fmt.Fprintf(stdout, "%s\tactive=%s\t%s\n", s.GetId(), cmp.Or(s.GetActiveDeploymentId(), "-"), s.GetUrl())
-		}
-		return nil
-	case "rollback":
-		return sitesRollback(ctx, r, c, *project, *site, *to)
-	default:
-		dir, err := positional(fs, "directory")
-		if err != nil {
-			return err
-		}
-		return sitesDeploy(ctx, r, c, *project, *site, dir, *activate)
+	deploy.Flags().BoolVar(&activate, "activate", false, "make the deployment the production one")
+	rollback := &cobra.Command{
+		Use:     "rollback",
+		Short:   "Activate the previous deployment, or --to one",
+		Example: "  cairn sites rollback --project acme --site web\n  cairn sites rollback --project acme --site web --to 01J…",
+		Args:    cobra.NoArgs,
+		RunE: e.call(func(ctx context.Context, r *remote) error {
+			project, err := e.needProject()
+			if err != nil {
+				return err
+			}
+			return e.sitesRollback(ctx, r, sites(r), project, site, to)
+		}),
 	}
+	rollback.Flags().StringVar(&to, "to", "", "deployment to activate; default the one before the active one")
+	g := group("sites", "Create static sites, deploy them, roll them back", "A site is served at <site>.<project>.<--sites-domain> with its project's API same-origin.",
+		create, list, deploy, rollback)
+	g.PersistentFlags().StringVar(&site, "site", "", "site id")
+	return e.projectFlag(e.clientFlags(g))
 }
 
 // sitesDeploy uploads only the files the project lacks (content-addressed),
 // then records the deployment.
-func sitesDeploy(ctx context.Context, r *remote, c cairnv1connect.SitesServiceClient, project, site, dir string, activate bool) error {
+func (e *cliEnv) sitesDeploy(ctx context.Context, r *remote, c cairnv1connect.SitesServiceClient, project, site, dir string, activate bool) error {
 	var files []*eventsv1.SiteFile
 	paths := map[string]string{} // sha → a local path with that content
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -121,7 +149,14 @@ func sitesDeploy(ctx context.Context, r *remote, c cairnv1connect.SitesServiceCl
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "%d files, %d to upload\n", len(files), len(miss.GetSha256()))
+	// The report is for a person: on stdout with a table, on stderr when
+	// stdout is a script's JSON.
+	report := e.stderr
+	if e.human() {
+		report = e.stdout
+	}
+	tty := isTerminal(e.stderr)
+	fmt.Fprintf(report, "%d files, %d to upload\n", len(files), len(miss.GetSha256()))
 	var done atomic.Int64
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
@@ -136,29 +171,35 @@ func sitesDeploy(ctx context.Context, r *remote, c cairnv1connect.SitesServiceCl
 				return fmt.Errorf("upload %s: %w", paths[sha], err)
 			}
 			n := done.Add(1)
-			mu.Lock()
-			fmt.Fprintf(r.out, "\ruploaded %d/%d", n, len(miss.GetSha256()))
-			mu.Unlock()
+			if tty {
+				mu.Lock()
+				fmt.Fprintf(e.stderr, "\ruploaded %d/%d", n, len(miss.GetSha256()))
+				mu.Unlock()
+			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if len(miss.GetSha256()) > 0 {
-		fmt.Fprintln(r.out)
+	if tty && len(miss.GetSha256()) > 0 {
+		fmt.Fprintln(e.stderr)
 	}
 	res, err := c.CreateDeployment(r.ctx(ctx), &cairnv1.CreateDeploymentRequest{ProjectId: project, SiteId: site, Files: files, Activate: activate})
 	if err != nil {
 		return err
 	}
 	d := res.GetDeployment()
-	fmt.Fprintf(r.out, "deployment %s: %d files, %d bytes\npreview:    %s\n", d.GetId(), d.GetFileCount(), d.GetTotalSize(), d.GetPreviewUrl())
 	s, err := c.GetSite(r.ctx(ctx), &cairnv1.GetSiteRequest{ProjectId: project, SiteId: site})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "production: %s (active: %s)\n", s.GetSite().GetUrl(), cmp.Or(s.GetSite().GetActiveDeploymentId(), "none"))
+	if !e.human() {
+		d.Files = nil // the caller has them; keep the answer short
+		return e.printOne(nil, d)
+	}
+	fmt.Fprintf(e.stdout, "deployment %s: %d files, %d bytes\npreview:    %s\n", d.GetId(), d.GetFileCount(), d.GetTotalSize(), d.GetPreviewUrl())
+	fmt.Fprintf(e.stdout, "production: %s (active: %s)\n", s.GetSite().GetUrl(), cmp.Or(s.GetSite().GetActiveDeploymentId(), "none"))
 	return nil
 }
 
@@ -181,7 +222,7 @@ func (r *remote) putBlob(ctx context.Context, project, sha string, b []byte) err
 }
 
 // sitesRollback activates --to, or the deployment made before the active one.
-func sitesRollback(ctx context.Context, r *remote, c cairnv1connect.SitesServiceClient, project, site, to string) error {
+func (e *cliEnv) sitesRollback(ctx context.Context, r *remote, c cairnv1connect.SitesServiceClient, project, site, to string) error {
 	if to == "" {
 		s, err := c.GetSite(r.ctx(ctx), &cairnv1.GetSiteRequest{ProjectId: project, SiteId: site})
 		if err != nil {
@@ -204,6 +245,5 @@ func sitesRollback(ctx context.Context, r *remote, c cairnv1connect.SitesService
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "active: %s\n%s\n", res.GetSite().GetActiveDeploymentId(), res.GetSite().GetUrl())
-	return nil
+	return e.printOne(siteCols, res.GetSite())
 }

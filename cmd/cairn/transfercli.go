@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,109 +13,157 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cairn-dev/cairn/api"
 )
 
-// transferCmd is `cairn projects export|import|fork`: plain HTTP routes of
-// the operator (api/transfer.go), with progress on stderr.
-func transferCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	sub, rest := args[0], args[1:]
-	fs := flag.NewFlagSet("projects "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("o", "", "export: package file to write (default <project>.cairnpkg)")
-	passFile := fs.String("passphrase-file", "", "file holding the package passphrase (default: $CAIRN_PASSPHRASE)")
-	as := fs.String("as", "", "import: the new project's id (default the package's); fork: required")
-	at := fs.String("at", "", "fork: last sequence to copy, or an RFC 3339 time (default: now)")
-	keepKeys := fs.Bool("keep-keys", false, "import/fork: keep the project's API keys (default: revoked)")
-	keepSessions := fs.Bool("keep-sessions", false, "import/fork: keep end users' sessions (default: revoked)")
-	// The positional argument may come first ("export P -o f"), which the
-	// flag package would otherwise take as the end of the flags.
-	var pos string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		pos, rest = rest[0], rest[1:]
-	}
-	r, err := dial(fs, rest, stdout, getenv, true)
-	if err != nil {
-		return err
-	}
-	if pos == "" {
-		what := map[string]string{"export": "project id", "import": "package file", "fork": "project id"}[sub]
-		if pos, err = positional(fs, what); err != nil {
-			return err
-		}
-	} else if fs.NArg() > 0 {
-		return fmt.Errorf("projects %s: unexpected arguments %q", sub, fs.Args())
-	}
-	passphrase := func() (string, error) {
-		if *passFile != "" {
-			b, err := os.ReadFile(*passFile)
-			if err != nil {
-				return "", fmt.Errorf("passphrase: %w", err)
-			}
-			return strings.TrimRight(string(b), "\r\n"), nil
-		}
-		if p := getenv("CAIRN_PASSPHRASE"); p != "" {
-			return p, nil
-		}
-		return "", errors.New("a passphrase is required: --passphrase-file FILE or CAIRN_PASSPHRASE")
-	}
+// The transfer commands (`cairn projects export|import|fork`) are plain
+// HTTP routes of the operator (api/transfer.go), with progress on stderr
+// when it is a terminal.
+
+// transferFlags are the flags of export, import and fork.
+type transferFlags struct {
+	out, passFile, as, at  string
+	keepKeys, keepSessions bool
+}
+
+func (t *transferFlags) query() url.Values {
 	q := url.Values{}
-	if *keepKeys {
+	if t.keepKeys {
 		q.Set("keep_keys", "true")
 	}
-	if *keepSessions {
+	if t.keepSessions {
 		q.Set("keep_sessions", "true")
 	}
-	switch sub {
-	case "export":
-		pass, err := passphrase()
+	return q
+}
+
+func (t *transferFlags) keep(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&t.keepKeys, "keep-keys", false, "keep the project's API keys (default: revoked)")
+	cmd.Flags().BoolVar(&t.keepSessions, "keep-sessions", false, "keep end users' sessions (default: revoked)")
+}
+
+// passphrase reads --passphrase-file, else CAIRN_PASSPHRASE.
+func (t *transferFlags) passphrase(getenv func(string) string) (string, error) {
+	if t.passFile != "" {
+		b, err := os.ReadFile(t.passFile)
 		if err != nil {
-			return err
+			return "", fmt.Errorf("passphrase: %w", err)
 		}
-		if *out == "" {
-			*out = pos + ".cairnpkg"
-		}
-		return r.export(ctx, pos, *out, pass, stdout, stderr)
-	case "import":
-		pass, err := passphrase()
-		if err != nil {
-			return err
-		}
-		if *as != "" {
-			q.Set("as", *as)
-		}
-		f, err := os.Open(pos)
-		if err != nil {
-			return fmt.Errorf("projects import: %w", err)
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		p := newProgress(stderr, "import: uploaded", st.Size())
-		defer p.done()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url+"/v1/projects/import?"+q.Encode(), &countingReader{r: f, p: p})
-		if err != nil {
-			return err
-		}
-		req.ContentLength = st.Size()
-		req.Header.Set(api.HeaderPassphrase, pass)
-		return r.transferCall(req, stdout)
-	default: // fork
-		if *as == "" {
-			return errors.New("projects fork: --as ID is required")
-		}
-		q.Set("as", *as)
-		if *at != "" {
-			q.Set("at", *at)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url+"/v1/projects/"+url.PathEscape(pos)+"/fork?"+q.Encode(), nil)
-		if err != nil {
-			return err
-		}
-		return r.transferCall(req, stdout)
+		return strings.TrimRight(string(b), "\r\n"), nil
 	}
+	if p := getenv("CAIRN_PASSPHRASE"); p != "" {
+		return p, nil
+	}
+	return "", errors.New("a passphrase is required: --passphrase-file FILE or CAIRN_PASSPHRASE")
+}
+
+func exportCmd(e *cliEnv) *cobra.Command {
+	var t transferFlags
+	cmd := &cobra.Command{
+		Use:   "export PROJECT",
+		Short: "Write a project's whole history and files to an encrypted package (operator)",
+		Example: `  CAIRN_PASSPHRASE=… cairn projects export acme -o acme.cairnpkg
+  cairn projects export acme --passphrase-file pass.txt`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pass, err := t.passphrase(e.getenv)
+			if err != nil {
+				return err
+			}
+			r, err := e.remote()
+			if err != nil {
+				return err
+			}
+			out := cmpOr(t.out, args[0]+".cairnpkg")
+			return r.export(cmd.Context(), args[0], out, pass, e.stdout, e.stderr)
+		},
+	}
+	// Named output (-o) like the format flag it shadows: here it is the file.
+	cmd.Flags().StringVarP(&t.out, "output", "o", "", "package file to write (default PROJECT.cairnpkg)")
+	cmd.Flags().StringVar(&t.passFile, "passphrase-file", "", "file holding the package passphrase (default: $CAIRN_PASSPHRASE)")
+	return cmd
+}
+
+func importCmd(e *cliEnv) *cobra.Command {
+	var t transferFlags
+	cmd := &cobra.Command{
+		Use:     "import FILE",
+		Short:   "Create a project from a package (operator)",
+		Example: "  CAIRN_PASSPHRASE=… cairn projects import acme.cairnpkg --as acme-copy",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pass, err := t.passphrase(e.getenv)
+			if err != nil {
+				return err
+			}
+			r, err := e.remote()
+			if err != nil {
+				return err
+			}
+			q := t.query()
+			if t.as != "" {
+				q.Set("as", t.as)
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return fmt.Errorf("projects import: %w", err)
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			p := newProgress(e.stderr, "import: uploaded", st.Size())
+			defer p.done()
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, r.url+"/v1/projects/import?"+q.Encode(), &countingReader{r: f, p: p})
+			if err != nil {
+				return err
+			}
+			req.ContentLength = st.Size()
+			req.Header.Set(api.HeaderPassphrase, pass)
+			return r.transferCall(req, e.stdout)
+		},
+	}
+	cmd.Flags().StringVar(&t.passFile, "passphrase-file", "", "file holding the package passphrase (default: $CAIRN_PASSPHRASE)")
+	cmd.Flags().StringVar(&t.as, "as", "", "the new project's id (default the package's)")
+	t.keep(cmd)
+	return cmd
+}
+
+func forkCmd(e *cliEnv) *cobra.Command {
+	var t transferFlags
+	cmd := &cobra.Command{
+		Use:   "fork PROJECT --as NEW",
+		Short: "Copy a project's history up to a point into a new project (operator)",
+		Example: `  cairn projects fork acme --as acme-yesterday --at 2026-12-06T00:00:00Z
+  cairn projects fork acme --as acme-1200 --at 1200`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if t.as == "" {
+				return errors.New("projects fork: --as ID is required")
+			}
+			r, err := e.remote()
+			if err != nil {
+				return err
+			}
+			q := t.query()
+			q.Set("as", t.as)
+			if t.at != "" {
+				q.Set("at", t.at)
+			}
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, r.url+"/v1/projects/"+url.PathEscape(args[0])+"/fork?"+q.Encode(), nil)
+			if err != nil {
+				return err
+			}
+			return r.transferCall(req, e.stdout)
+		},
+	}
+	cmd.Flags().StringVar(&t.as, "as", "", "the new project's id (required)")
+	cmd.Flags().StringVar(&t.at, "at", "", "last sequence to copy, or an RFC 3339 time (default: now)")
+	t.keep(cmd)
+	return cmd
 }
 
 // transferCall sends req and prints its JSON answer.
@@ -197,8 +244,8 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// progress prints how many bytes passed: a line a second, rewritten in
-// place on a terminal, plain lines otherwise (logs, CI).
+// progress prints how many bytes passed, a line a second rewritten in
+// place, on a terminal only: logs and CI get none of it.
 type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
@@ -210,13 +257,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, what string, total int64) *progress {
-	p := &progress{w: w, what: what, total: total, last: time.Now()}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			p.tty = true
-		}
-	}
-	return p
+	return &progress{w: w, what: what, total: total, last: time.Now(), tty: isTerminal(w)}
 }
 
 func (p *progress) Write(b []byte) (int, error) {
@@ -244,8 +285,6 @@ func (p *progress) print(final bool) {
 		fmt.Fprintf(p.w, "\r%s\n", line)
 	case p.tty:
 		fmt.Fprintf(p.w, "\r%s", line)
-	default:
-		fmt.Fprintln(p.w, line)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
@@ -33,7 +34,7 @@ func AttributeFromEvent(a *eventsv1.Attribute) (Attribute, error) {
 		Size: int(a.GetSize()), IntMin: a.GetIntMin(), IntMax: a.GetIntMax(), FloatMin: a.GetFloatMin(), FloatMax: a.GetFloatMax(),
 		Elements: a.GetElements(), Status: Status(a.GetStatus()), CreatedSeq: a.GetCreatedVersion()}
 	if a.GetDefaultJson() != "" {
-		v, err := decodeJSON([]byte(a.GetDefaultJson()))
+		v, err := decodeJSON(a.GetDefaultJson())
 		if err != nil {
 			return Attribute{}, fmt.Errorf("attribute %s: stored default: %w", a.GetKey(), err)
 		}
@@ -95,34 +96,60 @@ func EncodeData(data map[string]any) (string, error) {
 // written against. A stored value the attribute no longer accepts reads as
 // null rather than failing the read.
 func (s *Schema) DecodeData(dataJSON string, version uint64) (map[string]any, error) {
+	return s.DecodeDataOnly(dataJSON, version, nil)
+}
+
+// DecodeDataOnly is DecodeData for the attributes keep accepts (every one
+// when keep is nil): a query that only filters and sorts decodes no more
+// of a document than it tests.
+func (s *Schema) DecodeDataOnly(dataJSON string, version uint64, keep func(key string) bool) (map[string]any, error) {
 	raw := map[string]any{}
 	if dataJSON != "" {
-		v, err := decodeJSON([]byte(dataJSON))
-		if err != nil {
-			return nil, fmt.Errorf("stored document data: %w", err)
+		m, ok := map[string]any(nil), false
+		if keep != nil {
+			m, ok = fastJSONOnly(dataJSON, keep)
 		}
-		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("stored document data is not an object")
+			v, err := decodeJSON(dataJSON)
+			if err != nil {
+				return nil, fmt.Errorf("stored document data: %w", err)
+			}
+			if m, ok = v.(map[string]any); !ok {
+				return nil, fmt.Errorf("stored document data is not an object")
+			}
 		}
 		raw = m
 	}
-	typed := make(map[string]any, len(raw))
+	// Read(typed values, version) in one pass: each live attribute gets
+	// its stored value if it coerces and was stored at or after the
+	// attribute's creation, else its default.
+	out := make(map[string]any, len(s.Attributes))
 	for _, a := range s.Attributes {
-		v, ok := raw[a.Key]
-		if !ok || v == nil {
+		if !live(a.Status) || keep != nil && !keep(a.Key) {
 			continue
 		}
-		if c, err := Coerce(a, v); err == nil {
-			typed[a.Key] = c
+		if v := raw[a.Key]; v != nil && version >= a.CreatedSeq {
+			if c, err := Coerce(a, v); err == nil {
+				out[a.Key] = c
+				continue
+			}
 		}
+		out[a.Key] = cloneValue(a.Default)
 	}
-	return s.Read(typed, version), nil
+	return out, nil
 }
 
 // decodeJSON decodes one JSON value keeping numbers exact (json.Number).
-func decodeJSON(b []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
+func decodeJSON(b string) (any, error) {
+	if v, ok := fastJSON(b); ok {
+		return v, nil
+	}
+	return decodeJSONStd(b)
+}
+
+// decodeJSONStd is decodeJSON by encoding/json: what fastJSON must equal.
+func decodeJSONStd(b string) (any, error) {
+	d := json.NewDecoder(strings.NewReader(b))
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
