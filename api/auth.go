@@ -14,6 +14,7 @@ import (
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/apikey"
+	"github.com/cairn-dev/cairn/domain/operator"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
 
@@ -63,6 +64,18 @@ func parseSessionToken(token string) (project string, ok bool) {
 	return project, true
 }
 
+// operatorTokenPrefix starts every console session of an operator
+// account: co_<secret>. It names no project: the account's roles do.
+const operatorTokenPrefix = "co_"
+
+func operatorToken(secret []byte) string { return operatorTokenPrefix + hex.EncodeToString(secret) }
+
+// isOperatorToken reports whether token has the shape of a console session.
+func isOperatorToken(token string) bool {
+	rest, ok := strings.CutPrefix(token, operatorTokenPrefix)
+	return ok && len(rest) == 64
+}
+
 // sessionCookie is the name of a project's session cookie.
 func sessionCookie(project string) string { return "cairn_session_" + project }
 
@@ -107,6 +120,9 @@ func (a *authenticator) authenticate(header string) (access.Principal, error) {
 	if project, ok := parseSessionToken(token); ok {
 		return a.session(project, hash)
 	}
+	if isOperatorToken(token) {
+		return a.operatorSession(hash)
+	}
 	if p, ok, err := a.functionKey(token); ok {
 		return p, err
 	}
@@ -149,6 +165,35 @@ func (a *authenticator) session(project string, hash []byte) (access.Principal, 
 	}
 	return access.Principal{Kind: access.User, Project: project, ID: ref.UserID, SessionID: ref.SessionID,
 		MfaPending: ref.MfaPending, ExpiresAt: ref.ExpiresAt}, nil
+}
+
+// operatorSession resolves a console session: the session index, then
+// the account, whose roles are read on every request so that a change or
+// a revocation applies to the very next one.
+func (a *authenticator) operatorSession(hash []byte) (access.Principal, error) {
+	ref, err := a.reads.OperatorSessionByHash(hash)
+	if err != nil {
+		if errors.Is(err, errNotFound) {
+			return access.Principal{}, errBadCredential
+		}
+		return access.Principal{}, err
+	}
+	if !a.now().Before(ref.ExpiresAt) {
+		return access.Principal{}, errBadCredential
+	}
+	o, err := a.reads.Operator(ref.UserID)
+	if err != nil {
+		if errors.Is(err, errNotFound) {
+			return access.Principal{}, errBadCredential
+		}
+		return access.Principal{}, err
+	}
+	p := access.Principal{Kind: access.Member, ID: o.GetId(), Name: o.GetEmail(), SessionID: ref.SessionID,
+		ExpiresAt: ref.ExpiresAt, Roles: operator.RoleMap(o)}
+	if o.GetAdmin() {
+		p.Kind, p.Roles = access.Operator, nil
+	}
+	return p, nil
 }
 
 type principalKey struct{}

@@ -27,9 +27,9 @@ const (
 )
 
 func (s *Server) mountBackup(mux *http.ServeMux) {
-	mux.Handle("GET /v1/backup/streams", s.operatorOnlyJSON(http.HandlerFunc(s.serveBackupStreams)))
-	mux.Handle("GET /v1/backup/streams/{stream}", s.operatorOnlyJSON(http.HandlerFunc(s.serveSnapshot)))
-	mux.Handle("GET /v1/backup/keys", s.operatorOnlyJSON(http.HandlerFunc(s.serveBackupKeys)))
+	mux.Handle("GET /v1/backup/streams", s.operatorOnlyJSON(http.HandlerFunc(s.serveBackupStreams), ""))
+	mux.Handle("GET /v1/backup/streams/{stream}", s.operatorOnlyJSON(http.HandlerFunc(s.serveSnapshot), ""))
+	mux.Handle("GET /v1/backup/keys", s.operatorOnlyJSON(http.HandlerFunc(s.serveBackupKeys), ""))
 }
 
 func (s *Server) serveBackupStreams(w http.ResponseWriter, r *http.Request) {

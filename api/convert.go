@@ -11,8 +11,10 @@ import (
 
 func actor(p access.Principal) *eventsv1.Actor {
 	switch p.Kind {
-	case access.Operator:
-		return &eventsv1.Actor{Kind: eventsv1.Actor_KIND_OPERATOR}
+	case access.Operator, access.Member:
+		// An operator account is named by id and email; the admin key is
+		// no account (empty id).
+		return &eventsv1.Actor{Kind: eventsv1.Actor_KIND_OPERATOR, Id: p.ID, SessionId: p.SessionID, Name: p.Name}
 	case access.APIKey:
 		return &eventsv1.Actor{Kind: eventsv1.Actor_KIND_API_KEY, Id: p.ID, ProjectId: p.Project}
 	case access.User:

@@ -55,7 +55,8 @@ func (s *Server) subject(project string, p access.Principal) (permission.Subject
 	switch p.Kind {
 	case access.Operator:
 		return permission.Subject{Kind: permission.Operator}, nil
-	case access.APIKey:
+	case access.APIKey, access.Member:
+		// An operator account acts as a key with its role's scopes would.
 		return permission.Subject{Kind: permission.APIKey}, nil
 	case access.User:
 		u, err := s.reads.User(project, p.ID)

@@ -450,7 +450,7 @@ func (h *functionsHandler) DeleteFunctionDeployment(ctx context.Context, req *ca
 // mayExecute reports whether p may execute f: keys by scope (checked by
 // the access rule), end users and guests by the function's execute roles.
 func (s *Server) mayExecute(project string, p access.Principal, f *eventsv1.Function) error {
-	if p.Kind == access.Operator || p.Kind == access.APIKey {
+	if p.IsServer() {
 		return nil
 	}
 	subj, err := s.subject(project, p)

@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect/v2"
@@ -150,8 +148,7 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 // port (Prometheus: authorization.credentials_file pointing at admin.key).
 func (s *Server) operatorOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare(hashToken(token), s.auth.adminHash) != 1 {
+		if p, err := s.auth.authenticate(r.Header.Get("Authorization")); err != nil || !p.IsOperator() {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cairn metrics"`)
 			http.Error(w, "metrics are for the instance operator: send Authorization: Bearer <admin key>", http.StatusUnauthorized)
 			return

@@ -2,9 +2,14 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/project"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
@@ -47,8 +52,14 @@ func (h *projectsHandler) GetProject(_ context.Context, req *cairnv1.GetProjectR
 	return &cairnv1.GetProjectResponse{Project: projectOut(p)}, nil
 }
 
-func (h *projectsHandler) ListProjects(_ context.Context, req *cairnv1.ListProjectsRequest) (*cairnv1.ListProjectsResponse, error) {
-	ps, next, err := listPage(req.GetPageToken(), req.GetPageSize(), h.reads.ListProjects)
+func (h *projectsHandler) ListProjects(ctx context.Context, req *cairnv1.ListProjectsRequest) (*cairnv1.ListProjectsResponse, error) {
+	list := h.reads.ListProjects
+	if p := principal(ctx); p.Kind == access.Member {
+		// An operator account sees the projects it holds a role on, and
+		// nothing of the others.
+		list = func(after string, limit int) ([]*eventsv1.Project, error) { return h.memberProjects(p, after, limit) }
+	}
+	ps, next, err := listPage(req.GetPageToken(), req.GetPageSize(), list)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +68,26 @@ func (h *projectsHandler) ListProjects(_ context.Context, req *cairnv1.ListProje
 		res.Projects = append(res.Projects, projectOut(p))
 	}
 	return res, nil
+}
+
+// memberProjects lists the existing projects p has a role on, by id.
+func (h *projectsHandler) memberProjects(p access.Principal, after string, limit int) ([]*eventsv1.Project, error) {
+	ids := slices.Sorted(maps.Keys(p.Roles))
+	var out []*eventsv1.Project
+	for _, id := range ids {
+		if id <= after || len(out) >= limit {
+			continue
+		}
+		pr, err := h.reads.Project(id)
+		if errors.Is(err, errNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pr)
+	}
+	return out, nil
 }
 
 func (h *projectsHandler) UpdateProject(ctx context.Context, req *cairnv1.UpdateProjectRequest) (*cairnv1.UpdateProjectResponse, error) {
@@ -101,6 +132,13 @@ func (h *projectsHandler) DeleteProject(ctx context.Context, req *cairnv1.Delete
 	// Every node's system projector removes the stream, object store and
 	// read models when it applies the deletion; this node already has.
 	setSeq(ctx, res.Seq)
+	// Roles on the deleted project go too: a project created later with
+	// the same id must not open to them.
+	if seq, err := h.dropRoles(ctx, meta, req.GetProjectId()); err != nil {
+		return nil, fmt.Errorf("remove roles on deleted project %s: %w", req.GetProjectId(), err)
+	} else if seq > 0 {
+		setSeq(ctx, seq)
+	}
 	return &cairnv1.DeleteProjectResponse{}, nil
 }
 

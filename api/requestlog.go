@@ -156,7 +156,10 @@ func callerAttrs(rec *requestRecord) []slog.Attr {
 		return []slog.Attr{slog.String("caller", "none")}
 	}
 	switch rec.caller.Kind {
-	case access.Operator:
+	case access.Operator, access.Member:
+		if rec.caller.ID != "" {
+			return []slog.Attr{slog.String("caller", "operator"), slog.String("caller_id", rec.caller.ID)}
+		}
 		return []slog.Attr{slog.String("caller", "operator")}
 	case access.APIKey:
 		return []slog.Attr{slog.String("caller", "key"), slog.String("caller_id", rec.caller.ID)}

@@ -23,8 +23,15 @@ import (
 type rule struct {
 	// public procedures need no credential (health, reflection).
 	public bool
-	// operator procedures are for instance operators only.
+	// operator procedures are for instance operators only (the admin key
+	// and administrator accounts)...
 	operator bool
+	// ...and for operator accounts holding at least this role on the
+	// project the request names (a request naming none answers for the
+	// caller: ListProjects lists the projects it has a role on). On a
+	// scope rule, the role an operator account needs besides the scope:
+	// settings that open the project to others are the owner's.
+	member access.Role
 	// scope a project API key needs; the request's project_id must be the
 	// key's project.
 	scope access.Scope
@@ -57,166 +64,175 @@ const (
 // new endpoint cannot ship without deciding who may call it
 // (TestEveryProcedureHasARule).
 var rules = map[string]rule{
-	cairnv1connect.ProjectsServiceCreateProjectProcedure:               {operator: true},
-	cairnv1connect.ProjectsServiceGetProjectProcedure:                  {operator: true},
-	cairnv1connect.ProjectsServiceListProjectsProcedure:                {operator: true},
-	cairnv1connect.ProjectsServiceUpdateProjectProcedure:               {operator: true},
-	cairnv1connect.ProjectsServiceDeleteProjectProcedure:               {operator: true},
-	cairnv1connect.ProjectsServiceGetProjectUsageProcedure:             {scope: access.UsageRead},
-	cairnv1connect.KeysServiceCreateKeyProcedure:                       {scope: access.KeysWrite},
-	cairnv1connect.KeysServiceGetKeyProcedure:                          {scope: access.KeysRead},
-	cairnv1connect.KeysServiceListKeysProcedure:                        {scope: access.KeysRead},
-	cairnv1connect.KeysServiceUpdateKeyProcedure:                       {scope: access.KeysWrite},
-	cairnv1connect.KeysServiceDeleteKeyProcedure:                       {scope: access.KeysWrite},
-	cairnv1connect.WebhooksServiceCreateWebhookProcedure:               {scope: access.WebhooksWrite},
-	cairnv1connect.WebhooksServiceGetWebhookProcedure:                  {scope: access.WebhooksRead},
-	cairnv1connect.WebhooksServiceListWebhooksProcedure:                {scope: access.WebhooksRead},
-	cairnv1connect.WebhooksServiceUpdateWebhookProcedure:               {scope: access.WebhooksWrite},
-	cairnv1connect.WebhooksServiceDeleteWebhookProcedure:               {scope: access.WebhooksWrite},
-	cairnv1connect.WebhooksServiceListWebhookDeliveriesProcedure:       {scope: access.WebhooksRead},
-	cairnv1connect.EventsServiceListEventsProcedure:                    {scope: access.EventsRead},
-	cairnv1connect.EventsServiceStreamEventsProcedure:                  {scope: access.EventsRead},
-	cairnv1connect.SitesServiceCreateSiteProcedure:                     {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceGetSiteProcedure:                        {scope: access.SitesRead},
-	cairnv1connect.SitesServiceListSitesProcedure:                      {scope: access.SitesRead},
-	cairnv1connect.SitesServiceUpdateSiteProcedure:                     {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceDeleteSiteProcedure:                     {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceMissingFilesProcedure:                   {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceCreateDeploymentProcedure:               {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceGetDeploymentProcedure:                  {scope: access.SitesRead},
-	cairnv1connect.SitesServiceListDeploymentsProcedure:                {scope: access.SitesRead},
-	cairnv1connect.SitesServiceActivateDeploymentProcedure:             {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceDeleteDeploymentProcedure:               {scope: access.SitesWrite},
-	cairnv1connect.SitesServiceVerifySiteDomainProcedure:               {scope: access.SitesWrite},
-	cairnv1connect.StorageServiceCreateBucketProcedure:                 {scope: access.BucketsWrite},
-	cairnv1connect.StorageServiceGetBucketProcedure:                    {scope: access.BucketsRead},
-	cairnv1connect.StorageServiceListBucketsProcedure:                  {scope: access.BucketsRead},
-	cairnv1connect.StorageServiceUpdateBucketProcedure:                 {scope: access.BucketsWrite},
-	cairnv1connect.StorageServiceDeleteBucketProcedure:                 {scope: access.BucketsWrite},
-	cairnv1connect.StorageServiceCreateFileProcedure:                   {scope: access.FilesWrite, users: true, guests: true},
-	cairnv1connect.StorageServiceGetFileProcedure:                      {scope: access.FilesRead, users: true, guests: true},
-	cairnv1connect.StorageServiceListFilesProcedure:                    {scope: access.FilesRead, users: true, guests: true},
-	cairnv1connect.StorageServiceUpdateFileProcedure:                   {scope: access.FilesWrite, users: true, guests: true},
-	cairnv1connect.StorageServiceDeleteFileProcedure:                   {scope: access.FilesWrite, users: true, guests: true},
-	cairnv1connect.StorageServiceGetUploadProcedure:                    {scope: access.FilesWrite, users: true, guests: true},
-	cairnv1connect.StorageServiceCreateFileTokenProcedure:              {scope: access.FilesWrite},
-	cairnv1connect.StorageServiceListFileTokensProcedure:               {scope: access.FilesRead},
-	cairnv1connect.StorageServiceDeleteFileTokenProcedure:              {scope: access.FilesWrite},
-	cairnv1connect.StorageServiceGetStorageUsageProcedure:              {scope: access.BucketsRead},
-	cairnv1connect.RealtimeServiceSubscribeProcedure:                   {scope: access.EventsRead, users: true, guests: true},
-	cairnv1connect.FunctionsServiceCreateFunctionProcedure:             {scope: access.FunctionsWrite},
-	cairnv1connect.FunctionsServiceGetFunctionProcedure:                {scope: access.FunctionsRead},
-	cairnv1connect.FunctionsServiceListFunctionsProcedure:              {scope: access.FunctionsRead},
-	cairnv1connect.FunctionsServiceUpdateFunctionProcedure:             {scope: access.FunctionsWrite},
-	cairnv1connect.FunctionsServiceDeleteFunctionProcedure:             {scope: access.FunctionsWrite},
-	cairnv1connect.FunctionsServiceCreateFunctionDeploymentProcedure:   {scope: access.FunctionsWrite},
-	cairnv1connect.FunctionsServiceGetFunctionDeploymentProcedure:      {scope: access.FunctionsRead},
-	cairnv1connect.FunctionsServiceListFunctionDeploymentsProcedure:    {scope: access.FunctionsRead},
-	cairnv1connect.FunctionsServiceActivateFunctionDeploymentProcedure: {scope: access.FunctionsWrite},
-	cairnv1connect.FunctionsServiceDeleteFunctionDeploymentProcedure:   {scope: access.FunctionsWrite},
-	cairnv1connect.FunctionsServiceCreateExecutionProcedure:            {scope: access.ExecutionsWrite, users: true, guests: true},
-	cairnv1connect.FunctionsServiceGetExecutionProcedure:               {scope: access.ExecutionsRead},
-	cairnv1connect.FunctionsServiceListExecutionsProcedure:             {scope: access.ExecutionsRead},
-	cairnv1connect.AccountServiceCreateAccountProcedure:                {client: guests},
-	cairnv1connect.AccountServiceCreateEmailPasswordSessionProcedure:   {client: guests},
-	cairnv1connect.AccountServiceCreateAnonymousSessionProcedure:       {client: guests},
-	cairnv1connect.AccountServiceCreateSessionProcedure:                {client: guests},
-	cairnv1connect.AccountServiceGetAccountProcedure:                   {client: signedIn, mfaOK: true},
-	cairnv1connect.AccountServiceUpdateNameProcedure:                   {client: signedIn},
-	cairnv1connect.AccountServiceUpdateEmailProcedure:                  {client: signedIn},
-	cairnv1connect.AccountServiceUpdatePasswordProcedure:               {client: signedIn},
-	cairnv1connect.AccountServiceUpdatePrefsProcedure:                  {client: signedIn},
-	cairnv1connect.AccountServiceDeleteAccountProcedure:                {client: signedIn},
-	cairnv1connect.AccountServiceListSessionsProcedure:                 {client: signedIn, mfaOK: true},
-	cairnv1connect.AccountServiceGetSessionProcedure:                   {client: signedIn, mfaOK: true},
-	cairnv1connect.AccountServiceDeleteSessionProcedure:                {client: signedIn, mfaOK: true},
-	cairnv1connect.AccountServiceDeleteSessionsProcedure:               {client: signedIn, mfaOK: true},
-	cairnv1connect.AccountServiceCreateJWTProcedure:                    {client: signedIn},
-	cairnv1connect.AccountServiceCreateVerificationProcedure:           {client: signedIn},
-	cairnv1connect.AccountServiceConfirmVerificationProcedure:          {client: guests},
-	cairnv1connect.AccountServiceCreateRecoveryProcedure:               {client: guests},
-	cairnv1connect.AccountServiceConfirmRecoveryProcedure:              {client: guests},
-	cairnv1connect.AccountServiceCreateMagicURLTokenProcedure:          {client: guests},
-	cairnv1connect.AccountServiceCreateEmailTokenProcedure:             {client: guests},
-	cairnv1connect.AccountServiceCreateOAuth2TokenProcedure:            {client: guests},
-	cairnv1connect.AccountServiceListIdentitiesProcedure:               {client: signedIn},
-	cairnv1connect.AccountServiceDeleteIdentityProcedure:               {client: signedIn},
-	cairnv1connect.AccountServiceCreateTotpProcedure:                   {client: signedIn},
-	cairnv1connect.AccountServiceVerifyTotpProcedure:                   {client: signedIn},
-	cairnv1connect.AccountServiceDeleteTotpProcedure:                   {client: signedIn},
-	cairnv1connect.AccountServiceCompleteMfaProcedure:                  {client: signedIn, mfaOK: true},
-	cairnv1connect.AccountServiceRegenerateRecoveryCodesProcedure:      {client: signedIn},
-	cairnv1connect.PasskeyServiceBeginPasskeyRegistrationProcedure:     {client: signedIn},
-	cairnv1connect.PasskeyServiceFinishPasskeyRegistrationProcedure:    {client: signedIn},
-	cairnv1connect.PasskeyServiceBeginPasskeySignInProcedure:           {client: guests},
-	cairnv1connect.PasskeyServiceFinishPasskeySignInProcedure:          {client: guests},
-	cairnv1connect.PasskeyServiceListPasskeysProcedure:                 {client: signedIn},
-	cairnv1connect.PasskeyServiceDeletePasskeyProcedure:                {client: signedIn},
-	cairnv1connect.PasskeyServiceBeginPasskeyMfaProcedure:              {client: signedIn, mfaOK: true},
-	cairnv1connect.PasskeyServiceFinishPasskeyMfaProcedure:             {client: signedIn, mfaOK: true},
-	cairnv1connect.UsersServiceCreateUserProcedure:                     {scope: access.UsersWrite},
-	cairnv1connect.UsersServiceGetUserProcedure:                        {scope: access.UsersRead},
-	cairnv1connect.UsersServiceListUsersProcedure:                      {scope: access.UsersRead},
-	cairnv1connect.UsersServiceUpdateUserProcedure:                     {scope: access.UsersWrite},
-	cairnv1connect.UsersServiceDeleteUserProcedure:                     {scope: access.UsersWrite},
-	cairnv1connect.UsersServiceListUserSessionsProcedure:               {scope: access.UsersRead},
-	cairnv1connect.UsersServiceCreateUserSessionProcedure:              {scope: access.UsersWrite},
-	cairnv1connect.UsersServiceDeleteUserSessionProcedure:              {scope: access.UsersWrite},
-	cairnv1connect.UsersServiceDeleteUserSessionsProcedure:             {scope: access.UsersWrite},
-	cairnv1connect.UsersServiceListUserPasskeysProcedure:               {scope: access.UsersRead},
-	cairnv1connect.UsersServiceDeleteUserPasskeyProcedure:              {scope: access.UsersWrite},
-	cairnv1connect.UsersServiceGetAuthSettingsProcedure:                {scope: access.UsersRead},
-	cairnv1connect.UsersServiceUpdateAuthSettingsProcedure:             {scope: access.UsersWrite},
-	healthv1connect.HealthCheckProcedure:                               {public: true},
-	healthv1connect.HealthListProcedure:                                {public: true},
-	healthv1connect.HealthWatchProcedure:                               {public: true},
-	cairnv1connect.TeamsServiceCreateTeamProcedure:                     {scope: access.TeamsWrite, users: true},
-	cairnv1connect.TeamsServiceGetTeamProcedure:                        {scope: access.TeamsRead, users: true},
-	cairnv1connect.TeamsServiceListTeamsProcedure:                      {scope: access.TeamsRead, users: true},
-	cairnv1connect.TeamsServiceUpdateTeamProcedure:                     {scope: access.TeamsWrite, users: true},
-	cairnv1connect.TeamsServiceUpdateTeamPrefsProcedure:                {scope: access.TeamsWrite, users: true},
-	cairnv1connect.TeamsServiceDeleteTeamProcedure:                     {scope: access.TeamsWrite, users: true},
-	cairnv1connect.TeamsServiceCreateMembershipProcedure:               {scope: access.TeamsWrite, users: true},
-	cairnv1connect.TeamsServiceGetMembershipProcedure:                  {scope: access.TeamsRead, users: true},
-	cairnv1connect.TeamsServiceListMembershipsProcedure:                {scope: access.TeamsRead, users: true},
-	cairnv1connect.TeamsServiceUpdateMembershipProcedure:               {scope: access.TeamsWrite, users: true},
-	cairnv1connect.TeamsServiceAcceptMembershipProcedure:               {scope: access.TeamsWrite, users: true},
-	cairnv1connect.TeamsServiceDeleteMembershipProcedure:               {scope: access.TeamsWrite, users: true},
-	cairnv1connect.TeamsServiceListUserMembershipsProcedure:            {scope: access.TeamsRead, users: true},
-	cairnv1connect.DatabasesServiceCreateDatabaseProcedure:             {scope: access.DatabasesWrite},
-	cairnv1connect.DatabasesServiceGetDatabaseProcedure:                {scope: access.DatabasesRead},
-	cairnv1connect.DatabasesServiceListDatabasesProcedure:              {scope: access.DatabasesRead},
-	cairnv1connect.DatabasesServiceUpdateDatabaseProcedure:             {scope: access.DatabasesWrite},
-	cairnv1connect.DatabasesServiceDeleteDatabaseProcedure:             {scope: access.DatabasesWrite},
-	cairnv1connect.DatabasesServiceCreateCollectionProcedure:           {scope: access.CollectionsWrite},
-	cairnv1connect.DatabasesServiceGetCollectionProcedure:              {scope: access.CollectionsRead},
-	cairnv1connect.DatabasesServiceListCollectionsProcedure:            {scope: access.CollectionsRead},
-	cairnv1connect.DatabasesServiceUpdateCollectionProcedure:           {scope: access.CollectionsWrite},
-	cairnv1connect.DatabasesServiceDeleteCollectionProcedure:           {scope: access.CollectionsWrite},
-	cairnv1connect.DatabasesServiceCreateAttributeProcedure:            {scope: access.CollectionsWrite},
-	cairnv1connect.DatabasesServiceGetAttributeProcedure:               {scope: access.CollectionsRead},
-	cairnv1connect.DatabasesServiceListAttributesProcedure:             {scope: access.CollectionsRead},
-	cairnv1connect.DatabasesServiceDeleteAttributeProcedure:            {scope: access.CollectionsWrite},
-	cairnv1connect.DatabasesServiceCreateIndexProcedure:                {scope: access.CollectionsWrite},
-	cairnv1connect.DatabasesServiceGetIndexProcedure:                   {scope: access.CollectionsRead},
-	cairnv1connect.DatabasesServiceListIndexesProcedure:                {scope: access.CollectionsRead},
-	cairnv1connect.DatabasesServiceDeleteIndexProcedure:                {scope: access.CollectionsWrite},
-	cairnv1connect.DatabasesServiceCreateDocumentProcedure:             {scope: access.DocumentsWrite, users: true, guests: true},
-	cairnv1connect.DatabasesServiceGetDocumentProcedure:                {scope: access.DocumentsRead, users: true, guests: true},
-	cairnv1connect.DatabasesServiceListDocumentsProcedure:              {scope: access.DocumentsRead, users: true, guests: true},
-	cairnv1connect.DatabasesServiceUpdateDocumentProcedure:             {scope: access.DocumentsWrite, users: true, guests: true},
-	cairnv1connect.DatabasesServiceUpsertDocumentProcedure:             {scope: access.DocumentsWrite, users: true, guests: true},
-	cairnv1connect.DatabasesServiceDeleteDocumentProcedure:             {scope: access.DocumentsWrite, users: true, guests: true},
-	cairnv1connect.DatabasesServiceIncrementDocumentAttributeProcedure: {scope: access.DocumentsWrite, users: true, guests: true},
-	cairnv1connect.DatabasesServiceCreateDocumentsProcedure:            {scope: access.DocumentsWrite, users: true, guests: true},
-	cairnv1connect.DatabasesServiceUpdateDocumentsProcedure:            {scope: access.DocumentsWrite, users: true, guests: true},
-	cairnv1connect.DatabasesServiceDeleteDocumentsProcedure:            {scope: access.DocumentsWrite, users: true, guests: true},
-	cairnv1connect.DatabasesServiceAggregateDocumentsProcedure:         {scope: access.DocumentsRead, users: true, guests: true},
-	cairnv1connect.DatabasesServiceCreateTransactionProcedure:          {scope: access.DocumentsWrite, users: true},
-	cairnv1connect.DatabasesServiceGetTransactionProcedure:             {scope: access.DocumentsWrite, users: true},
-	cairnv1connect.DatabasesServiceStageOperationsProcedure:            {scope: access.DocumentsWrite, users: true},
-	cairnv1connect.DatabasesServiceCommitTransactionProcedure:          {scope: access.DocumentsWrite, users: true},
-	cairnv1connect.DatabasesServiceRollbackTransactionProcedure:        {scope: access.DocumentsWrite, users: true},
+	cairnv1connect.ProjectsServiceCreateProjectProcedure:                 {operator: true},
+	cairnv1connect.ProjectsServiceGetProjectProcedure:                    {operator: true, member: access.Viewer},
+	cairnv1connect.ProjectsServiceListProjectsProcedure:                  {operator: true, member: access.Viewer},
+	cairnv1connect.ProjectsServiceUpdateProjectProcedure:                 {operator: true},
+	cairnv1connect.ProjectsServiceDeleteProjectProcedure:                 {operator: true, member: access.Owner},
+	cairnv1connect.OperatorsServiceCreateOperatorProcedure:               {operator: true},
+	cairnv1connect.OperatorsServiceGetOperatorProcedure:                  {operator: true},
+	cairnv1connect.OperatorsServiceListOperatorsProcedure:                {operator: true},
+	cairnv1connect.OperatorsServiceUpdateOperatorProcedure:               {operator: true},
+	cairnv1connect.OperatorsServiceDeleteOperatorProcedure:               {operator: true},
+	cairnv1connect.OperatorsServiceRevokeOperatorSessionsProcedure:       {operator: true},
+	cairnv1connect.OperatorsServiceCreateOperatorSessionProcedure:        {public: true},
+	cairnv1connect.OperatorsServiceGetCurrentOperatorProcedure:           {operator: true, member: access.Viewer},
+	cairnv1connect.OperatorsServiceDeleteCurrentOperatorSessionProcedure: {operator: true, member: access.Viewer},
+	cairnv1connect.ProjectsServiceGetProjectUsageProcedure:               {scope: access.UsageRead},
+	cairnv1connect.KeysServiceCreateKeyProcedure:                         {scope: access.KeysWrite},
+	cairnv1connect.KeysServiceGetKeyProcedure:                            {scope: access.KeysRead},
+	cairnv1connect.KeysServiceListKeysProcedure:                          {scope: access.KeysRead},
+	cairnv1connect.KeysServiceUpdateKeyProcedure:                         {scope: access.KeysWrite},
+	cairnv1connect.KeysServiceDeleteKeyProcedure:                         {scope: access.KeysWrite},
+	cairnv1connect.WebhooksServiceCreateWebhookProcedure:                 {scope: access.WebhooksWrite},
+	cairnv1connect.WebhooksServiceGetWebhookProcedure:                    {scope: access.WebhooksRead},
+	cairnv1connect.WebhooksServiceListWebhooksProcedure:                  {scope: access.WebhooksRead},
+	cairnv1connect.WebhooksServiceUpdateWebhookProcedure:                 {scope: access.WebhooksWrite},
+	cairnv1connect.WebhooksServiceDeleteWebhookProcedure:                 {scope: access.WebhooksWrite},
+	cairnv1connect.WebhooksServiceListWebhookDeliveriesProcedure:         {scope: access.WebhooksRead},
+	cairnv1connect.EventsServiceListEventsProcedure:                      {scope: access.EventsRead},
+	cairnv1connect.EventsServiceStreamEventsProcedure:                    {scope: access.EventsRead},
+	cairnv1connect.SitesServiceCreateSiteProcedure:                       {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceGetSiteProcedure:                          {scope: access.SitesRead},
+	cairnv1connect.SitesServiceListSitesProcedure:                        {scope: access.SitesRead},
+	cairnv1connect.SitesServiceUpdateSiteProcedure:                       {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceDeleteSiteProcedure:                       {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceMissingFilesProcedure:                     {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceCreateDeploymentProcedure:                 {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceGetDeploymentProcedure:                    {scope: access.SitesRead},
+	cairnv1connect.SitesServiceListDeploymentsProcedure:                  {scope: access.SitesRead},
+	cairnv1connect.SitesServiceActivateDeploymentProcedure:               {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceDeleteDeploymentProcedure:                 {scope: access.SitesWrite},
+	cairnv1connect.SitesServiceVerifySiteDomainProcedure:                 {scope: access.SitesWrite},
+	cairnv1connect.StorageServiceCreateBucketProcedure:                   {scope: access.BucketsWrite},
+	cairnv1connect.StorageServiceGetBucketProcedure:                      {scope: access.BucketsRead},
+	cairnv1connect.StorageServiceListBucketsProcedure:                    {scope: access.BucketsRead},
+	cairnv1connect.StorageServiceUpdateBucketProcedure:                   {scope: access.BucketsWrite},
+	cairnv1connect.StorageServiceDeleteBucketProcedure:                   {scope: access.BucketsWrite},
+	cairnv1connect.StorageServiceCreateFileProcedure:                     {scope: access.FilesWrite, users: true, guests: true},
+	cairnv1connect.StorageServiceGetFileProcedure:                        {scope: access.FilesRead, users: true, guests: true},
+	cairnv1connect.StorageServiceListFilesProcedure:                      {scope: access.FilesRead, users: true, guests: true},
+	cairnv1connect.StorageServiceUpdateFileProcedure:                     {scope: access.FilesWrite, users: true, guests: true},
+	cairnv1connect.StorageServiceDeleteFileProcedure:                     {scope: access.FilesWrite, users: true, guests: true},
+	cairnv1connect.StorageServiceGetUploadProcedure:                      {scope: access.FilesWrite, users: true, guests: true},
+	cairnv1connect.StorageServiceCreateFileTokenProcedure:                {scope: access.FilesWrite},
+	cairnv1connect.StorageServiceListFileTokensProcedure:                 {scope: access.FilesRead},
+	cairnv1connect.StorageServiceDeleteFileTokenProcedure:                {scope: access.FilesWrite},
+	cairnv1connect.StorageServiceGetStorageUsageProcedure:                {scope: access.BucketsRead},
+	cairnv1connect.RealtimeServiceSubscribeProcedure:                     {scope: access.EventsRead, users: true, guests: true},
+	cairnv1connect.FunctionsServiceCreateFunctionProcedure:               {scope: access.FunctionsWrite},
+	cairnv1connect.FunctionsServiceGetFunctionProcedure:                  {scope: access.FunctionsRead},
+	cairnv1connect.FunctionsServiceListFunctionsProcedure:                {scope: access.FunctionsRead},
+	cairnv1connect.FunctionsServiceUpdateFunctionProcedure:               {scope: access.FunctionsWrite},
+	cairnv1connect.FunctionsServiceDeleteFunctionProcedure:               {scope: access.FunctionsWrite},
+	cairnv1connect.FunctionsServiceCreateFunctionDeploymentProcedure:     {scope: access.FunctionsWrite},
+	cairnv1connect.FunctionsServiceGetFunctionDeploymentProcedure:        {scope: access.FunctionsRead},
+	cairnv1connect.FunctionsServiceListFunctionDeploymentsProcedure:      {scope: access.FunctionsRead},
+	cairnv1connect.FunctionsServiceActivateFunctionDeploymentProcedure:   {scope: access.FunctionsWrite},
+	cairnv1connect.FunctionsServiceDeleteFunctionDeploymentProcedure:     {scope: access.FunctionsWrite},
+	cairnv1connect.FunctionsServiceCreateExecutionProcedure:              {scope: access.ExecutionsWrite, users: true, guests: true},
+	cairnv1connect.FunctionsServiceGetExecutionProcedure:                 {scope: access.ExecutionsRead},
+	cairnv1connect.FunctionsServiceListExecutionsProcedure:               {scope: access.ExecutionsRead},
+	cairnv1connect.AccountServiceCreateAccountProcedure:                  {client: guests},
+	cairnv1connect.AccountServiceCreateEmailPasswordSessionProcedure:     {client: guests},
+	cairnv1connect.AccountServiceCreateAnonymousSessionProcedure:         {client: guests},
+	cairnv1connect.AccountServiceCreateSessionProcedure:                  {client: guests},
+	cairnv1connect.AccountServiceGetAccountProcedure:                     {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceUpdateNameProcedure:                     {client: signedIn},
+	cairnv1connect.AccountServiceUpdateEmailProcedure:                    {client: signedIn},
+	cairnv1connect.AccountServiceUpdatePasswordProcedure:                 {client: signedIn},
+	cairnv1connect.AccountServiceUpdatePrefsProcedure:                    {client: signedIn},
+	cairnv1connect.AccountServiceDeleteAccountProcedure:                  {client: signedIn},
+	cairnv1connect.AccountServiceListSessionsProcedure:                   {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceGetSessionProcedure:                     {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceDeleteSessionProcedure:                  {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceDeleteSessionsProcedure:                 {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceCreateJWTProcedure:                      {client: signedIn},
+	cairnv1connect.AccountServiceCreateVerificationProcedure:             {client: signedIn},
+	cairnv1connect.AccountServiceConfirmVerificationProcedure:            {client: guests},
+	cairnv1connect.AccountServiceCreateRecoveryProcedure:                 {client: guests},
+	cairnv1connect.AccountServiceConfirmRecoveryProcedure:                {client: guests},
+	cairnv1connect.AccountServiceCreateMagicURLTokenProcedure:            {client: guests},
+	cairnv1connect.AccountServiceCreateEmailTokenProcedure:               {client: guests},
+	cairnv1connect.AccountServiceCreateOAuth2TokenProcedure:              {client: guests},
+	cairnv1connect.AccountServiceListIdentitiesProcedure:                 {client: signedIn},
+	cairnv1connect.AccountServiceDeleteIdentityProcedure:                 {client: signedIn},
+	cairnv1connect.AccountServiceCreateTotpProcedure:                     {client: signedIn},
+	cairnv1connect.AccountServiceVerifyTotpProcedure:                     {client: signedIn},
+	cairnv1connect.AccountServiceDeleteTotpProcedure:                     {client: signedIn},
+	cairnv1connect.AccountServiceCompleteMfaProcedure:                    {client: signedIn, mfaOK: true},
+	cairnv1connect.AccountServiceRegenerateRecoveryCodesProcedure:        {client: signedIn},
+	cairnv1connect.PasskeyServiceBeginPasskeyRegistrationProcedure:       {client: signedIn},
+	cairnv1connect.PasskeyServiceFinishPasskeyRegistrationProcedure:      {client: signedIn},
+	cairnv1connect.PasskeyServiceBeginPasskeySignInProcedure:             {client: guests},
+	cairnv1connect.PasskeyServiceFinishPasskeySignInProcedure:            {client: guests},
+	cairnv1connect.PasskeyServiceListPasskeysProcedure:                   {client: signedIn},
+	cairnv1connect.PasskeyServiceDeletePasskeyProcedure:                  {client: signedIn},
+	cairnv1connect.PasskeyServiceBeginPasskeyMfaProcedure:                {client: signedIn, mfaOK: true},
+	cairnv1connect.PasskeyServiceFinishPasskeyMfaProcedure:               {client: signedIn, mfaOK: true},
+	cairnv1connect.UsersServiceCreateUserProcedure:                       {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceGetUserProcedure:                          {scope: access.UsersRead},
+	cairnv1connect.UsersServiceListUsersProcedure:                        {scope: access.UsersRead},
+	cairnv1connect.UsersServiceUpdateUserProcedure:                       {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceDeleteUserProcedure:                       {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceListUserSessionsProcedure:                 {scope: access.UsersRead},
+	cairnv1connect.UsersServiceCreateUserSessionProcedure:                {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceDeleteUserSessionProcedure:                {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceDeleteUserSessionsProcedure:               {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceListUserPasskeysProcedure:                 {scope: access.UsersRead},
+	cairnv1connect.UsersServiceDeleteUserPasskeyProcedure:                {scope: access.UsersWrite},
+	cairnv1connect.UsersServiceGetAuthSettingsProcedure:                  {scope: access.UsersRead},
+	cairnv1connect.UsersServiceUpdateAuthSettingsProcedure:               {scope: access.UsersWrite, member: access.Owner},
+	healthv1connect.HealthCheckProcedure:                                 {public: true},
+	healthv1connect.HealthListProcedure:                                  {public: true},
+	healthv1connect.HealthWatchProcedure:                                 {public: true},
+	cairnv1connect.TeamsServiceCreateTeamProcedure:                       {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceGetTeamProcedure:                          {scope: access.TeamsRead, users: true},
+	cairnv1connect.TeamsServiceListTeamsProcedure:                        {scope: access.TeamsRead, users: true},
+	cairnv1connect.TeamsServiceUpdateTeamProcedure:                       {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceUpdateTeamPrefsProcedure:                  {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceDeleteTeamProcedure:                       {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceCreateMembershipProcedure:                 {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceGetMembershipProcedure:                    {scope: access.TeamsRead, users: true},
+	cairnv1connect.TeamsServiceListMembershipsProcedure:                  {scope: access.TeamsRead, users: true},
+	cairnv1connect.TeamsServiceUpdateMembershipProcedure:                 {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceAcceptMembershipProcedure:                 {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceDeleteMembershipProcedure:                 {scope: access.TeamsWrite, users: true},
+	cairnv1connect.TeamsServiceListUserMembershipsProcedure:              {scope: access.TeamsRead, users: true},
+	cairnv1connect.DatabasesServiceCreateDatabaseProcedure:               {scope: access.DatabasesWrite},
+	cairnv1connect.DatabasesServiceGetDatabaseProcedure:                  {scope: access.DatabasesRead},
+	cairnv1connect.DatabasesServiceListDatabasesProcedure:                {scope: access.DatabasesRead},
+	cairnv1connect.DatabasesServiceUpdateDatabaseProcedure:               {scope: access.DatabasesWrite},
+	cairnv1connect.DatabasesServiceDeleteDatabaseProcedure:               {scope: access.DatabasesWrite},
+	cairnv1connect.DatabasesServiceCreateCollectionProcedure:             {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceGetCollectionProcedure:                {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceListCollectionsProcedure:              {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceUpdateCollectionProcedure:             {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceDeleteCollectionProcedure:             {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceCreateAttributeProcedure:              {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceGetAttributeProcedure:                 {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceListAttributesProcedure:               {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceDeleteAttributeProcedure:              {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceCreateIndexProcedure:                  {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceGetIndexProcedure:                     {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceListIndexesProcedure:                  {scope: access.CollectionsRead},
+	cairnv1connect.DatabasesServiceDeleteIndexProcedure:                  {scope: access.CollectionsWrite},
+	cairnv1connect.DatabasesServiceCreateDocumentProcedure:               {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceGetDocumentProcedure:                  {scope: access.DocumentsRead, users: true, guests: true},
+	cairnv1connect.DatabasesServiceListDocumentsProcedure:                {scope: access.DocumentsRead, users: true, guests: true},
+	cairnv1connect.DatabasesServiceUpdateDocumentProcedure:               {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceUpsertDocumentProcedure:               {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceDeleteDocumentProcedure:               {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceIncrementDocumentAttributeProcedure:   {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceCreateDocumentsProcedure:              {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceUpdateDocumentsProcedure:              {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceDeleteDocumentsProcedure:              {scope: access.DocumentsWrite, users: true, guests: true},
+	cairnv1connect.DatabasesServiceAggregateDocumentsProcedure:           {scope: access.DocumentsRead, users: true, guests: true},
+	cairnv1connect.DatabasesServiceCreateTransactionProcedure:            {scope: access.DocumentsWrite, users: true},
+	cairnv1connect.DatabasesServiceGetTransactionProcedure:               {scope: access.DocumentsWrite, users: true},
+	cairnv1connect.DatabasesServiceStageOperationsProcedure:              {scope: access.DocumentsWrite, users: true},
+	cairnv1connect.DatabasesServiceCommitTransactionProcedure:            {scope: access.DocumentsWrite, users: true},
+	cairnv1connect.DatabasesServiceRollbackTransactionProcedure:          {scope: access.DocumentsWrite, users: true},
 }
 
 func ruleFor(procedure string) (rule, bool) {
@@ -286,7 +302,7 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 		if p.IsUser() && (!r.users || p.MfaPending) {
 			return connect.NewError(connect.CodePermissionDenied, "end-user sessions cannot call this; servers use an API key")
 		}
-		if r.operator && !p.IsOperator() {
+		if r.operator && !p.IsOperator() && (p.Kind != access.Member || r.member == "") {
 			return connect.NewError(connect.CodePermissionDenied, "only instance operators may call this")
 		}
 		if pin := pinnedProject(ctx); pin != "" && p.Project != pin {
@@ -383,6 +399,13 @@ func (s *Server) credential(ctx context.Context, info *connect.CallInfo, token, 
 		}
 		return s.jwtPrincipal(named, token)
 	}
+	if isOperatorToken(token) {
+		// A console session made on another node is known here once this
+		// node has applied the system stream that far.
+		if err := s.waitMinSeqHeader(ctx, info, headerMinSysSeq, streams.SystemStream); err != nil {
+			return access.Principal{}, err
+		}
+	}
 	project, ok := parseSessionToken(token)
 	if !ok {
 		project, _, ok = parseKeyToken(token)
@@ -433,6 +456,9 @@ func (g *guardedStream) Receive(msg any) error {
 		if err := g.s.checkOrigin(g.ctx, ""); err != nil {
 			return err
 		}
+		if err := g.memberMay(msg); err != nil {
+			return err
+		}
 		// Operator calls (the project registry) read the system stream.
 		return g.s.waitMinSeq(g.ctx, g.info, streams.SystemStream)
 	}
@@ -474,6 +500,14 @@ func (g *guardedStream) Receive(msg any) error {
 		if err := access.Authorize(g.p, project, g.rule.scope, g.s.now()); err != nil {
 			return err
 		}
+		if g.p.Kind == access.Member {
+			if role, _ := g.p.RoleIn(project); g.rule.member != "" && !role.AtLeast(g.rule.member) {
+				return domain.Errorf(domain.KindPermissionDenied, "role %s on project %q does not allow this (needs %s)", role, project, g.rule.member)
+			}
+			// Handlers see the account as a key with its role's scopes
+			// here (CanGrant); a stream's messages all name one project.
+			setPrincipal(g.ctx, g.p.In(project))
+		}
 	}
 	// A project created (or changed) through another node is known here
 	// once this node has applied the system stream up to Cairn-Min-Sys-Seq.
@@ -494,6 +528,28 @@ func (g *guardedStream) Receive(msg any) error {
 		stream = streams.ProjectStream(project)
 	}
 	return g.s.waitMinSeq(g.ctx, g.info, stream)
+}
+
+// memberMay checks an operator account on an operator procedure: it needs
+// the rule's role on the project msg names. Without one it learns nothing:
+// the project is "not found" whether it exists or not.
+func (g *guardedStream) memberMay(msg any) error {
+	if g.p.Kind != access.Member {
+		return nil
+	}
+	ps, ok := msg.(projectScoped)
+	if !ok || ps.GetProjectId() == "" {
+		return nil
+	}
+	project := ps.GetProjectId()
+	role, ok := g.p.RoleIn(project)
+	if !ok {
+		return domain.Errorf(domain.KindNotFound, "project %q not found", project)
+	}
+	if !role.AtLeast(g.rule.member) {
+		return domain.Errorf(domain.KindPermissionDenied, "role %s on project %q does not allow this (needs %s)", role, project, g.rule.member)
+	}
+	return nil
 }
 
 // fillProjectID sets an empty project_id of msg to project and returns

@@ -50,6 +50,9 @@ type ReadModels interface {
 	Project(id string) (*eventsv1.Project, error)
 	ListProjects(after string, limit int) ([]*eventsv1.Project, error)
 	Key(project, keyID string) (*eventsv1.Key, error)
+	Operator(id string) (*eventsv1.Operator, error)
+	ListOperators(after string, limit int) ([]*eventsv1.Operator, error)
+	OperatorSessionByHash(hash []byte) (projections.SessionRef, error)
 	ListKeys(project, after string, limit int) ([]*eventsv1.Key, error)
 	Webhook(project, id string) (*eventsv1.Webhook, error)
 	ListWebhooks(project, after string, limit int) ([]*eventsv1.Webhook, error)
@@ -485,6 +488,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterRealtimeServiceHandler(server, &realtimeHandler{Server: s})
 	cairnv1connect.RegisterFunctionsServiceHandler(server, &functionsHandler{Server: s})
 	cairnv1connect.RegisterWebhooksServiceHandler(server, &webhooksHandler{s})
+	cairnv1connect.RegisterOperatorsServiceHandler(server, &operatorsHandler{s})
 	healthv1connect.RegisterHealthHandler(server, &healthHandler{s})
 	grpcreflect.Register(server)
 	return server, nil

@@ -142,7 +142,7 @@ func (s *Server) authorizeHTTP(r *http.Request, project string, scope access.Sco
 	if _, err := s.reads.Project(project); err != nil {
 		return p, notFound(err, "project")
 	}
-	return p, nil
+	return p.In(project), nil
 }
 
 // uploadBlob stores one content-addressed site file: PUT the bytes whose

@@ -129,7 +129,7 @@ func (s *Server) projectCredential(project, token string, scope access.Scope) (a
 			return p, err
 		}
 	}
-	return p, nil
+	return p.In(project), nil
 }
 
 // contentRange parses "bytes <first>-<last>/<total>" of a chunk.

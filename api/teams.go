@@ -51,7 +51,7 @@ type teamsHandler struct{ *Server }
 // session principals map to team.Caller{UserID: …} here once they exist.
 func teamCaller(p access.Principal) team.Caller {
 	switch p.Kind {
-	case access.Operator, access.APIKey:
+	case access.Operator, access.Member, access.APIKey:
 		return team.Caller{Server: true}
 	case access.User:
 		return team.Caller{UserID: p.ID}

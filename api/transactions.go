@@ -34,7 +34,10 @@ const DefaultTransactionTTL = 5 * time.Minute
 // txOwner names the principal a transaction belongs to.
 func txOwner(p access.Principal) string {
 	switch p.Kind {
-	case access.Operator:
+	case access.Operator, access.Member:
+		if p.ID != "" {
+			return "operator:" + p.ID
+		}
 		return "operator"
 	case access.APIKey:
 		return "key:" + p.ID

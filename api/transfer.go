@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,21 +38,39 @@ const (
 )
 
 func (s *Server) mountTransfer(mux *http.ServeMux) {
-	mux.Handle("GET /v1/projects/{project}/export", s.operatorOnlyJSON(http.HandlerFunc(s.serveExport)))
-	mux.Handle("POST /v1/projects/import", s.operatorOnlyJSON(http.HandlerFunc(s.serveImport)))
-	mux.Handle("POST /v1/projects/{project}/fork", s.operatorOnlyJSON(http.HandlerFunc(s.serveFork)))
+	// An owner may export its project (the package is the project's own
+	// data); import and fork create projects: administrators only.
+	mux.Handle("GET /v1/projects/{project}/export", s.operatorOnlyJSON(http.HandlerFunc(s.serveExport), access.Owner))
+	mux.Handle("POST /v1/projects/import", s.operatorOnlyJSON(http.HandlerFunc(s.serveImport), ""))
+	mux.Handle("POST /v1/projects/{project}/fork", s.operatorOnlyJSON(http.HandlerFunc(s.serveFork), ""))
 }
 
-func (s *Server) operatorOnlyJSON(next http.Handler) http.Handler {
+// operatorOnlyJSON serves next to instance operators (the admin key or an
+// administrator account) and, when member is set, to operator accounts
+// with that role on the route's project; other accounts learn nothing of
+// projects they hold no role on (404).
+func (s *Server) operatorOnlyJSON(next http.Handler, member access.Role) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare(hashToken(token), s.auth.adminHash) != 1 {
+		p, err := s.auth.authenticate(r.Header.Get("Authorization"))
+		if err == nil && p.Kind == access.Member && member != "" {
+			project := r.PathValue("project")
+			role, ok := p.RoleIn(project)
+			if !ok {
+				transferError(w, http.StatusNotFound, fmt.Errorf("project %q not found", project))
+				return
+			}
+			if role.AtLeast(member) {
+				next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p.In(project))))
+				return
+			}
+		}
+		if err != nil || !p.IsOperator() {
 			// Project keys and sessions included: a package carries the
 			// project's secrets and every user's hashes.
-			transferError(w, http.StatusForbidden, errors.New("export, import and fork are for the instance operator: send Authorization: Bearer <admin key>"))
+			transferError(w, http.StatusForbidden, errors.New("export, import and fork are for instance operators (export also for a project's owners): send Authorization: Bearer <admin key or console session>"))
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 	})
 }
 
@@ -87,7 +104,7 @@ func (s *Server) transferInstance(r *http.Request) *transfer.Instance {
 			return err == nil
 		},
 		Register: func(ctx context.Context, p *eventsv1.Project) error {
-			meta, err := writeMeta(access.Principal{Kind: access.Operator}, "transfer", r.Header.Get)
+			meta, err := writeMeta(principal(r.Context()), "transfer", r.Header.Get)
 			if err != nil {
 				return err
 			}

@@ -31,6 +31,16 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyProjectUpdated(txn, sp, ev, pl.ProjectUpdated.GetProject())
 	case *eventsv1.Envelope_ProjectDeleted:
 		eff, err = p.applyProjectDeleted(txn, sp, ev, pl.ProjectDeleted.GetProject())
+	case *eventsv1.Envelope_OperatorCreated:
+		err = p.applyOperator(txn, sp, ev, pl.OperatorCreated.GetOperator(), false)
+	case *eventsv1.Envelope_OperatorUpdated:
+		err = p.applyOperator(txn, sp, ev, pl.OperatorUpdated.GetOperator(), false)
+	case *eventsv1.Envelope_OperatorDeleted:
+		err = p.applyOperator(txn, sp, ev, pl.OperatorDeleted.GetOperator(), true)
+	case *eventsv1.Envelope_OperatorSessionCreated:
+		err = p.applyOperator(txn, sp, ev, pl.OperatorSessionCreated.GetOperator(), false)
+	case *eventsv1.Envelope_OperatorSessionsDeleted:
+		err = p.applyOperator(txn, sp, ev, pl.OperatorSessionsDeleted.GetOperator(), false)
 	case *eventsv1.Envelope_WebhookCreated:
 		err = p.applyWebhookPut(txn, sp, ev, pl.WebhookCreated.GetWebhook(), true)
 	case *eventsv1.Envelope_WebhookUpdated:

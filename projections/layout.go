@@ -17,6 +17,8 @@ import (
 //	s/projects/<id>             eventsv1.Project
 //	s/idem/<msgid>              system stream idempotency index → seq
 //	s/domains/<domain>          eventsv1.DomainClaimed: who serves a custom domain
+//	s/operators/<id>            eventsv1.Operator: an operator account (operators.go)
+//	s/opsessions/<sha256 hex>   SessionRef: the console session index
 //	p/<project>/ckpt            project checkpoint (PROJECT_<project>)
 //	p/<project>/keys/<keyid>    eventsv1.Key
 //	p/<project>/sites/<site>    eventsv1.Site
@@ -30,20 +32,24 @@ import (
 // Project ids and resource ids never contain '/', so "p/<project>/" is a
 // prefix of that project's keys only and deleting a project is one DropPrefix.
 const (
-	sysPrefix       = "s/"
-	sysCheckpoint   = sysPrefix + "ckpt"
-	sysProjects     = sysPrefix + "projects/"
-	sysIdem         = sysPrefix + "idem/"
-	sysDomains      = sysPrefix + "domains/"
-	projectPrefix   = "p/"
-	partCheckpoint  = "ckpt"
-	partKeys        = "keys/"
-	partSites       = "sites/"
-	partDeployments = "deployments/"
-	partIdem        = "idem/"
-	partIxPending   = "ixpending"
-	partTeams       = "teams/"
-	partMemberships = "memberships/"
+	sysPrefix     = "s/"
+	sysCheckpoint = sysPrefix + "ckpt"
+	sysProjects   = sysPrefix + "projects/"
+	sysIdem       = sysPrefix + "idem/"
+	sysDomains    = sysPrefix + "domains/"
+	sysOperators  = sysPrefix + "operators/"
+	// sysOperatorSessions is not a prefix of sysOperators' keys nor the
+	// other way round.
+	sysOperatorSessions = sysPrefix + "opsessions/"
+	projectPrefix       = "p/"
+	partCheckpoint      = "ckpt"
+	partKeys            = "keys/"
+	partSites           = "sites/"
+	partDeployments     = "deployments/"
+	partIdem            = "idem/"
+	partIxPending       = "ixpending"
+	partTeams           = "teams/"
+	partMemberships     = "memberships/"
 	// partUserMemberships is not a prefix of partMemberships' keys nor
 	// the other way round: "usermemberships/" vs "memberships/".
 	partUserMemberships = "usermemberships/"

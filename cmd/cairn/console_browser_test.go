@@ -44,7 +44,9 @@ func TestConsoleBrowser(t *testing.T) {
 
 	// A wrong key: the API's refusal, as the API words it.
 	step("open", chromedp.Navigate(in.url+"/console/"))
-	wait("sign-in form", `document.querySelector("#operator-key") ? "yes" : ""`)
+	wait("sign-in form", `document.querySelector("#operator-email") ? "yes" : ""`)
+	step("key sign-in", chromedp.Click(chromedp.CSS("#signin-switch")))
+	wait("key form", `document.querySelector("#operator-key") ? "yes" : ""`)
 	step("wrong key", chromedp.SendKeys(chromedp.CSS("#operator-key"), "not-the-key"), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
 	if msg := wait("refusal", text("#signin .error")); !strings.Contains(msg, "unauthenticated") {
 		t.Errorf("a wrong key shows %q, want the API's unauthenticated error", msg)
@@ -52,6 +54,7 @@ func TestConsoleBrowser(t *testing.T) {
 	edgeShot(t, c, "1-signin-refused")
 
 	step("reload", chromedp.Navigate(in.url+"/console/"))
+	step("key sign-in again", chromedp.Click(chromedp.CSS("#signin-switch")))
 	step("sign in", chromedp.SendKeys(chromedp.CSS("#operator-key"), testAdminKey), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
 	wait("projects", `document.querySelector("#create-project") ? "yes" : ""`)
 	if stored, _ := chromedp.Run(c, chromedp.Evaluate[string](`sessionStorage.getItem("cairn.console.operatorKey") + "|" + (localStorage.length)`)); stored != testAdminKey+"|0" {
@@ -246,6 +249,7 @@ func (p *consoleTab) wait(name, expr string) string {
 func (p *consoleTab) signIn(base, path string) {
 	p.t.Helper()
 	p.step("open", chromedp.Navigate(base+"/console"+path))
+	p.step("key sign-in", chromedp.Click(chromedp.CSS("#signin-switch")))
 	p.step("sign in", chromedp.SendKeys(chromedp.CSS("#operator-key"), testAdminKey), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
 	p.wait("signed in", `document.querySelector("#signout") ? "yes" : ""`)
 }

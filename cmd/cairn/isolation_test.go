@@ -114,6 +114,12 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The victim has an operator account (its owner), and the intruder one
+	// owning the intruder project: the most an account can hold short of
+	// administering the instance.
+	victimOperator, _ := createOperator(t, in, "victim-owner@example.com", map[string]string{"victim": "owner"})
+	_, intruderOperator := createOperator(t, in, "intruder-owner@example.com", map[string]string{"intruder": "owner"})
+
 	scenarios := []struct {
 		name string
 		call func(ctx context.Context) error
@@ -623,6 +629,39 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.projects().CreateProject(ctx, &cairnv1.CreateProjectRequest{ProjectId: "squat", Name: "x"})
 			return err
 		}},
+		{"OperatorsService.CreateOperator", func(ctx context.Context) error {
+			_, err := in.operators().CreateOperator(ctx, &cairnv1.CreateOperatorRequest{Email: "squat@example.com", Password: "operator password",
+				Roles: []*cairnv1.OperatorRole{{ProjectId: "victim", Role: "owner"}}})
+			return err
+		}},
+		{"OperatorsService.GetOperator", func(ctx context.Context) error {
+			_, err := in.operators().GetOperator(ctx, &cairnv1.GetOperatorRequest{OperatorId: victimOperator})
+			return err
+		}},
+		{"OperatorsService.ListOperators", func(ctx context.Context) error {
+			_, err := in.operators().ListOperators(ctx, &cairnv1.ListOperatorsRequest{})
+			return err
+		}},
+		{"OperatorsService.UpdateOperator", func(ctx context.Context) error {
+			_, err := in.operators().UpdateOperator(ctx, &cairnv1.UpdateOperatorRequest{OperatorId: victimOperator, Name: &name})
+			return err
+		}},
+		{"OperatorsService.DeleteOperator", func(ctx context.Context) error {
+			_, err := in.operators().DeleteOperator(ctx, &cairnv1.DeleteOperatorRequest{OperatorId: victimOperator})
+			return err
+		}},
+		{"OperatorsService.RevokeOperatorSessions", func(ctx context.Context) error {
+			_, err := in.operators().RevokeOperatorSessions(ctx, &cairnv1.RevokeOperatorSessionsRequest{OperatorId: victimOperator})
+			return err
+		}},
+		{"OperatorsService.GetCurrentOperator", func(ctx context.Context) error {
+			_, err := in.operators().GetCurrentOperator(ctx, &cairnv1.GetCurrentOperatorRequest{})
+			return err
+		}},
+		{"OperatorsService.DeleteCurrentOperatorSession", func(ctx context.Context) error {
+			_, err := in.operators().DeleteCurrentOperatorSession(ctx, &cairnv1.DeleteCurrentOperatorSessionRequest{})
+			return err
+		}},
 	}
 	// Every RPC of every cairn.v1 service must be in the table.
 	covered := map[string]bool{}
@@ -632,11 +671,13 @@ func TestCrossProjectIsolation(t *testing.T) {
 	for _, sc := range accountCalls(in, "victim-user") {
 		covered[sc.name] = true
 	}
+	// Signing in names no project: TestOperatorAccounts covers it.
+	covered["OperatorsService.CreateOperatorSession"] = true
 	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto,
 		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto,
 		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto, cairnv1.File_cairn_v1_databases_proto,
 		cairnv1.File_cairn_v1_storage_proto, cairnv1.File_cairn_v1_realtime_proto, cairnv1.File_cairn_v1_functions_proto,
-		cairnv1.File_cairn_v1_webhooks_proto} {
+		cairnv1.File_cairn_v1_webhooks_proto, cairnv1.File_cairn_v1_operators_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -707,6 +748,45 @@ func TestCrossProjectIsolation(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			wantCode(t, sc.call(ictx), connect.CodePermissionDenied)
 		})
+	}
+	// The intruder's operator account learns nothing of the victim: every
+	// call naming it answers not_found, as for a project that does not
+	// exist; instance operations are refused whatever they name.
+	octx, _ := as(ctx, intruderOperator)
+	for _, sc := range scenarios {
+		want := connect.CodeNotFound
+		switch sc.name {
+		case "OperatorsService.GetCurrentOperator", "OperatorsService.DeleteCurrentOperatorSession", "ProjectsService.ListProjects":
+			continue // about the caller itself (below)
+		case "ProjectsService.CreateProject", "ProjectsService.UpdateProject", "OperatorsService.CreateOperator", "OperatorsService.GetOperator",
+			"OperatorsService.ListOperators", "OperatorsService.UpdateOperator", "OperatorsService.DeleteOperator", "OperatorsService.RevokeOperatorSessions":
+			want = connect.CodePermissionDenied
+		}
+		t.Run("operator account "+sc.name, func(t *testing.T) {
+			wantCode(t, sc.call(octx), want)
+		})
+	}
+	if ps, err := in.projects().ListProjects(octx, &cairnv1.ListProjectsRequest{}); err != nil || len(ps.GetProjects()) != 1 || ps.GetProjects()[0].GetId() != "intruder" {
+		t.Errorf("the intruder's operator account lists %v %v", ps, err)
+	}
+	if cur, err := in.operators().GetCurrentOperator(octx, &cairnv1.GetCurrentOperatorRequest{}); err != nil || len(cur.GetOperator().GetRoles()) != 1 {
+		t.Errorf("the intruder's operator account: %v %v", cur, err)
+	}
+	if _, status, err := in.dialSocket(intruderOperator, "project=victim&channels=documents&after=1"); status != http.StatusNotFound && status != http.StatusForbidden {
+		t.Errorf("realtime WebSocket with another project's operator account: %d %v", status, err)
+	}
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/v1/storage/buckets/vb/files/vf/download?project=victim"},
+		{"POST", "/v1/sites/victim/web/deployments"},
+		{"POST", "/v1/projects/victim/functions/vfn/deployments?activate=true"},
+		{"GET", "/v1/functions/victim/vfn"},
+		{"GET", "/v1/projects/victim/export"},
+		{"POST", "/v1/projects/import?as=stolen"},
+		{"POST", "/v1/projects/victim/fork?as=stolen"},
+	} {
+		if res, body := in.httpDo(t, r.method, r.path, intruderOperator, []byte("x"), map[string]string{"Cairn-Passphrase": "p"}); res.StatusCode != 404 && res.StatusCode != 403 {
+			t.Errorf("%s %s with another project's operator account: %d %s", r.method, r.path, res.StatusCode, body)
+		}
 	}
 	// So does the realtime WebSocket, for every foreign credential.
 	for _, cred := range []struct{ name, token string }{{"key", intruder.GetSecret()}, {"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}} {

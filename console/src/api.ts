@@ -1,6 +1,7 @@
-// The console's link to the API: the operator key (kept in sessionStorage,
-// so it ends with the tab) sent as Bearer on every call to this origin,
-// through @cairn/client's typed JSON clients.
+// The console's link to the API: the operator key or an operator account's
+// console session (co_…), kept in sessionStorage so it ends with the tab,
+// sent as Bearer on every call to this origin, through @cairn/client's
+// typed JSON clients.
 import { createCairn, CairnError, MemoryAuthStore, type Cairn, type JsonClient } from "@cairn/client";
 import type { ProjectsService } from "@cairn/gen/projects_pb.js";
 import type { KeysService } from "@cairn/gen/keys_pb.js";
@@ -9,6 +10,7 @@ import type { DatabasesService } from "@cairn/gen/databases_pb.js";
 import type { StorageService } from "@cairn/gen/storage_pb.js";
 import type { SitesService } from "@cairn/gen/sites_pb.js";
 import type { FunctionsService } from "@cairn/gen/functions_pb.js";
+import type { OperatorsService } from "@cairn/gen/operators_pb.js";
 import type { UsersService } from "@cairn/gen/users_pb.js";
 import type { TeamsService } from "@cairn/gen/teams_pb.js";
 
@@ -72,9 +74,41 @@ export const api = {
   storage: svc<typeof StorageService>("StorageService"),
   sites: svc<typeof SitesService>("SitesService"),
   functions: svc<typeof FunctionsService>("FunctionsService"),
+  operators: svc<typeof OperatorsService>("OperatorsService"),
   users: svc<typeof UsersService>("UsersService"),
   teams: svc<typeof TeamsService>("TeamsService"),
 };
+
+/** Who is signed in: the operator key (admin, no account) or an account. */
+export type Me = { admin: boolean; email: string; roles: Record<string, string> };
+
+let me: Me = { admin: false, email: "", roles: {} };
+
+/** Asks the API who the stored credential is; a project key is refused. */
+export async function loadMe(): Promise<Me> {
+  const r = await api.operators.getCurrentOperator({});
+  const roles: Record<string, string> = {};
+  for (const x of r.operator?.roles ?? []) roles[x.projectId ?? ""] = x.role ?? "";
+  me = { admin: r.admin ?? false, email: r.operator?.email ?? "", roles };
+  return me;
+}
+
+export function currentMe(): Me {
+  return me;
+}
+
+/**
+ * What the signed-in operator may do in project, for hiding what the API
+ * would refuse anyway: "owner" (everything), "write" (developer) or "read".
+ */
+export function may(project: string): "owner" | "write" | "read" {
+  if (me.admin) return "owner";
+  switch (me.roles[project]) {
+    case "owner": return "owner";
+    case "developer": return "write";
+    default: return "read";
+  }
+}
 
 /** A failure as the console shows it: the API's message, and the field it names. */
 export function describe(e: unknown): { message: string; field?: string; code: string } {

@@ -1,5 +1,6 @@
-// Package access decides who may do what: principals (operators, project API
-// keys), the closed list of key scopes, and the checks every endpoint calls.
+// Package access decides who may do what: principals (operators, operator
+// accounts, project API keys), the closed list of key scopes, the roles
+// operator accounts hold per project, and the checks every endpoint calls.
 // It is pure: callers resolve credentials and pass the result in.
 package access
 
@@ -71,6 +72,12 @@ type Principal struct {
 	SessionID string
 	// MfaPending marks a session that has not proven its second factor yet.
 	MfaPending bool
+	// Name is a person's name for the audit log (an operator account's
+	// email); ID is then the account id and SessionID its console session.
+	Name string
+	// Roles of a Member: project id → role, read at each request so that a
+	// change applies at once.
+	Roles map[string]Role
 }
 
 // PrincipalKind tells operators from project credentials.
@@ -83,20 +90,69 @@ const (
 	APIKey
 	// User is an end user of Project, by session or JWT; ID is the user id.
 	User
+	// Member is an operator account that is no instance administrator: it
+	// acts on the projects it holds a role on, as a key with the role's
+	// scopes would. (Administrator accounts are Operators with an ID.)
+	Member
 )
 
 // IsUser reports whether p is an end user with a session or JWT.
 func (p Principal) IsUser() bool { return p.Kind == User }
 
-// IsOperator reports whether p is an instance operator.
+// IsOperator reports whether p is an instance operator: the admin key or an
+// administrator account.
 func (p Principal) IsOperator() bool { return p.Kind == Operator }
 
+// IsServer reports whether p calls as a trusted server (no end-user
+// permissions apply): an operator, a member or an API key, whose scopes
+// the access rule has checked.
+func (p Principal) IsServer() bool {
+	return p.Kind == Operator || p.Kind == Member || p.Kind == APIKey
+}
+
+// In returns p acting on project: a Member gets its role's scopes there
+// (none without a role), so that CanGrant and handlers see what a key
+// would hold. Other principals are returned unchanged.
+func (p Principal) In(project string) Principal {
+	if p.Kind != Member {
+		return p
+	}
+	p.Project, p.Scopes = project, nil
+	if r, ok := p.Roles[project]; ok {
+		p.Scopes = r.Scopes()
+	}
+	return p
+}
+
+// RoleIn returns a Member's role on project; ok is false without one.
+func (p Principal) RoleIn(project string) (Role, bool) {
+	r, ok := p.Roles[project]
+	return r, ok && p.Kind == Member
+}
+
 // Authorize checks that p may act on project with scope. Operators may act
-// on every project; a key only on its own project and within its scopes.
+// on every project; a key only on its own project and within its scopes; a
+// member only on projects it holds a role on (KindNotFound elsewhere: it
+// learns nothing of other projects) and within the role's scopes.
 // scope "" means the call is for operators only.
 func Authorize(p Principal, project string, scope Scope, now time.Time) error {
 	switch p.Kind {
 	case Operator:
+		return nil
+	case Member:
+		if !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt) {
+			return domain.Errorf(domain.KindUnauthenticated, "console session expired: sign in again")
+		}
+		role, ok := p.Roles[project]
+		if !ok {
+			return domain.Errorf(domain.KindNotFound, "project %q not found", project)
+		}
+		if scope == "" {
+			return domain.Errorf(domain.KindPermissionDenied, "only instance administrators may call this")
+		}
+		if !role.allows(scope) {
+			return domain.Errorf(domain.KindPermissionDenied, "role %s on project %q does not allow %s", role, project, scope)
+		}
 		return nil
 	case User:
 		return domain.Errorf(domain.KindPermissionDenied, "end-user sessions cannot call server APIs; use an API key")
@@ -137,10 +193,17 @@ func CanGrant(p Principal, scopes []string) error {
 		return nil
 	case 1:
 		return &domain.Error{Kind: domain.KindPermissionDenied, Field: "scopes",
-			Message: "cannot grant scope " + missing[0] + " that the calling key does not hold"}
+			Message: "cannot grant scope " + missing[0] + " that the " + caller(p) + " does not hold"}
 	}
 	return &domain.Error{Kind: domain.KindPermissionDenied, Field: "scopes",
-		Message: "cannot grant scopes " + strings.Join(missing, ", ") + " that the calling key does not hold"}
+		Message: "cannot grant scopes " + strings.Join(missing, ", ") + " that the " + caller(p) + " does not hold"}
+}
+
+func caller(p Principal) string {
+	if p.Kind == Member {
+		return "caller's role"
+	}
+	return "calling key"
 }
 
 // Intersect returns the scopes of held that allowed also has: what a

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -74,5 +75,55 @@ func TestScopesMatchProto(t *testing.T) {
 	}
 	if !slices.Equal(in, want) {
 		t.Fatalf("proto scopes %v\n    domain scopes %v", in, want)
+	}
+}
+
+func TestRoles(t *testing.T) {
+	now := time.Now()
+	m := Principal{Kind: Member, ID: "o1", Roles: map[string]Role{"a": Viewer, "b": Developer, "c": Owner}}
+	cases := []struct {
+		project string
+		scope   Scope
+		want    domain.Kind // KindInternal: allowed
+	}{
+		{"a", DocumentsRead, domain.KindInternal},
+		{"a", DocumentsWrite, domain.KindPermissionDenied},
+		{"a", KeysRead, domain.KindInternal},
+		{"b", DocumentsWrite, domain.KindInternal},
+		{"b", KeysWrite, domain.KindPermissionDenied},
+		{"c", KeysWrite, domain.KindInternal},
+		{"c", "", domain.KindPermissionDenied},
+		{"d", DocumentsRead, domain.KindNotFound},
+		{"d", "", domain.KindNotFound},
+	}
+	for _, c := range cases {
+		err := Authorize(m, c.project, c.scope, now)
+		got := domain.KindInternal
+		if de, ok := errors.AsType[*domain.Error](err); ok {
+			got = de.Kind
+		} else if err != nil {
+			t.Fatalf("%s %s: unclassified %v", c.project, c.scope, err)
+		}
+		if got != c.want {
+			t.Errorf("%s on %s: %v, want %v", c.scope, c.project, err, c.want)
+		}
+	}
+	if !Owner.AtLeast(Developer) || Viewer.AtLeast(Developer) || !Developer.AtLeast(Developer) || Role("x").AtLeast(Viewer) {
+		t.Error("role order")
+	}
+	// A role is a key with its scopes: a developer cannot grant keys.write.
+	if err := CanGrant(m.In("b"), []string{"documents.write"}); err != nil {
+		t.Error(err)
+	}
+	if err := CanGrant(m.In("b"), []string{"keys.write"}); err == nil {
+		t.Error("a developer granted keys.write")
+	}
+	if err := CanGrant(m.In("d"), []string{"documents.read"}); err == nil {
+		t.Error("a member granted a scope on a project it has no role on")
+	}
+	expired := m
+	expired.ExpiresAt = now.Add(-time.Second)
+	if err := Authorize(expired, "c", DocumentsRead, now); err == nil {
+		t.Error("an expired console session was accepted")
 	}
 }

@@ -22,6 +22,16 @@ func ProjectAggregate(project string) Aggregate {
 	return Aggregate{Stream: streams.SystemStream, Filter: streams.SystemSubject("projects", project, ">")}
 }
 
+// OperatorAggregate is an operator account with its sessions, in the
+// system stream.
+func OperatorAggregate(id string) Aggregate {
+	return Aggregate{Stream: streams.SystemStream, Filter: streams.SystemSubject("operators", id, ">")}
+}
+
+func operatorSubject(o *eventsv1.Operator, rest ...string) string {
+	return streams.SystemSubject(append([]string{"operators", o.GetId()}, rest...)...)
+}
+
 // KeyAggregate is one API key of a project.
 func KeyAggregate(project, key string) Aggregate {
 	return Aggregate{Stream: streams.ProjectStream(project), Filter: streams.ProjectSubject(project, "keys", key, ">")}
@@ -370,6 +380,16 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 	case *eventsv1.Envelope_WebhookDelivered:
 		d := p.WebhookDelivered.GetDelivery()
 		return streams.ProjectSubject(d.GetProjectId(), "webhooks", d.GetWebhookId(), "deliveries", d.GetId(), "create"), nil
+	case *eventsv1.Envelope_OperatorCreated:
+		return operatorSubject(p.OperatorCreated.GetOperator(), "create"), nil
+	case *eventsv1.Envelope_OperatorUpdated:
+		return operatorSubject(p.OperatorUpdated.GetOperator(), "update"), nil
+	case *eventsv1.Envelope_OperatorDeleted:
+		return operatorSubject(p.OperatorDeleted.GetOperator(), "delete"), nil
+	case *eventsv1.Envelope_OperatorSessionCreated:
+		return operatorSubject(p.OperatorSessionCreated.GetOperator(), "sessions", p.OperatorSessionCreated.GetSessionId(), "create"), nil
+	case *eventsv1.Envelope_OperatorSessionsDeleted:
+		return operatorSubject(p.OperatorSessionsDeleted.GetOperator(), "sessions", "delete"), nil
 	default:
 		return "", fmt.Errorf("no subject for event payload %T", p)
 	}

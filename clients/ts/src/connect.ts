@@ -82,6 +82,7 @@ export { DatabasesService } from "./gen/cairn/v1/databases_pb.js";
 export { EventsService } from "./gen/cairn/v1/events_pb.js";
 export { FunctionsService } from "./gen/cairn/v1/functions_pb.js";
 export { KeysService } from "./gen/cairn/v1/keys_pb.js";
+export { OperatorsService } from "./gen/cairn/v1/operators_pb.js";
 export { PasskeyService } from "./gen/cairn/v1/passkeys_pb.js";
 export { ProjectsService } from "./gen/cairn/v1/projects_pb.js";
 export { RealtimeService } from "./gen/cairn/v1/realtime_pb.js";

@@ -32,7 +32,8 @@ function actor(e: EventJson): string {
   const a = e.envelope?.actor;
   if (!a) return "";
   const kind = (a.kind ?? "").replace("KIND_", "").toLowerCase();
-  return kind + (a.id ? " " + a.id : "");
+  // A person (an operator account) by name; keys, users, functions by id.
+  return kind + (a.name ? " " + a.name : a.id ? " " + a.id : "");
 }
 
 export function Audit({ project, subject: initial }: { project: string; subject: string }) {

@@ -38,7 +38,7 @@ function Users({ project }: { project: string }) {
   const act = useAction();
   return (
     <>
-      <form class="inline" id="user-create" onSubmit={async (e) => {
+      <form class="inline write" id="user-create" onSubmit={async (e) => {
         e.preventDefault();
         if (await act.run(() => api.users.createUser({ projectId: project, email, name, password }))) {
           setEmail(""); setName(""); setPassword(""); list.reload();
@@ -66,12 +66,12 @@ function Users({ project }: { project: string }) {
               <td>{u.blocked ? <span class="chip danger">blocked</span> : u.emailVerified ? "verified" : "unverified"}{u.mfaEnabled ? " · MFA" : ""}</td>
               <td class="muted">{when(u.createdAt)}</td>
               <td class="actions">
-                <button type="button" class="small block" onClick={() => void act.run(async () => {
+                <button type="button" class="small block write" onClick={() => void act.run(async () => {
                   await api.users.updateUser({ projectId: project, userId: u.id ?? "", blocked: !u.blocked });
                   list.reload();
                 })}>{u.blocked ? "Unblock" : "Block"}</button>
-                <button type="button" class="small signout" onClick={() => void act.run(() => api.users.deleteUserSessions({ projectId: project, userId: u.id ?? "" }))}>Sign out everywhere</button>
-                <button type="button" class="danger small" onClick={() => setDeleting(u.id ?? "")}>Delete</button>
+                <button type="button" class="small signout write" onClick={() => void act.run(() => api.users.deleteUserSessions({ projectId: project, userId: u.id ?? "" }))}>Sign out everywhere</button>
+                <button type="button" class="danger small write" onClick={() => setDeleting(u.id ?? "")}>Delete</button>
               </td>
             </tr>
           ))}</tbody>
@@ -93,7 +93,7 @@ function Teams({ project }: { project: string }) {
   const act = useAction();
   return (
     <>
-      <form class="inline" id="team-create" onSubmit={async (e) => {
+      <form class="inline write" id="team-create" onSubmit={async (e) => {
         e.preventDefault();
         if (await act.run(() => api.teams.createTeam({ projectId: project, name }))) {
           setName(""); list.reload();
@@ -112,7 +112,7 @@ function Teams({ project }: { project: string }) {
           <tbody>{list.data.map((t) => (
             <tr key={t.id} data-team={t.id}>
               <td><code>{t.id}</code></td><td>{t.name}</td><td class="muted">{when(t.createdAt)}</td>
-              <td><button type="button" class="danger small" onClick={() => setDeleting(t.id ?? "")}>Delete</button></td>
+              <td><button type="button" class="danger small write" onClick={() => setDeleting(t.id ?? "")}>Delete</button></td>
             </tr>
           ))}</tbody>
         </table>
@@ -143,9 +143,12 @@ function Settings({ project }: { project: string }) {
       e.preventDefault();
       setSaved(false);
       const settings: AuthSettingsJson = { ...s, allowedOrigins: (s.allowedOrigins ?? []).map((o) => o.trim()).filter(Boolean) };
-      if (await act.run(() => api.users.updateAuthSettings({ projectId: project, settings }))) {
+      let stored: AuthSettingsJson | undefined;
+      if (await act.run(async () => { stored = (await api.users.updateAuthSettings({ projectId: project, settings })).settings; })) {
+        // The answer is the stored state: a reload arriving after the next
+        // edit would overwrite that edit.
+        if (stored) setS(stored);
         setSaved(true);
-        loaded.reload();
       }
     }}>
       <fieldset>
@@ -199,7 +202,7 @@ function Settings({ project }: { project: string }) {
       </fieldset>
       <ErrorBox error={act.error} />
       {saved ? <p id="settings-saved" class="ok">Saved.</p> : null}
-      <button type="submit" class="primary" disabled={act.busy}>Save settings</button>
+      <button type="submit" class="primary owner-only" disabled={act.busy}>Save settings</button>
     </form>
   );
 }

@@ -14,7 +14,7 @@ export function Databases({ project }: { project: string }) {
   return (
     <>
       <h2>Databases</h2>
-      <form class="inline" id="create-database" onSubmit={async (e) => {
+      <form class="inline write" id="create-database" onSubmit={async (e) => {
         e.preventDefault();
         if (await act.run(() => api.databases.createDatabase({ projectId: project, databaseId: id, name: id }))) { setId(""); dbs.reload(); }
       }}>
@@ -29,7 +29,7 @@ export function Databases({ project }: { project: string }) {
         <div class="card" key={d.id} data-database={d.id}>
           <div class="card-head">
             <h3>{d.id} <span class="muted">{d.name !== d.id ? d.name : ""}{d.enabled === false ? " (disabled)" : ""}</span></h3>
-            <button type="button" class="danger small" onClick={() => setDeleting(d.id ?? "")}>Delete</button>
+            <button type="button" class="danger small write" onClick={() => setDeleting(d.id ?? "")}>Delete</button>
           </div>
           <Collections project={project} db={d.id ?? ""} />
         </div>
@@ -61,7 +61,7 @@ function Collections({ project, db }: { project: string; db: string }) {
           ))}</tbody>
         </table>
       ) : colls.data ? <Empty>No collection yet.</Empty> : null}
-      <form class="inline create-collection" onSubmit={async (e) => {
+      <form class="inline create-collection write" onSubmit={async (e) => {
         e.preventDefault();
         if (await act.run(() => api.databases.createCollection({ projectId: project, databaseId: db, collectionId: id, name: id, documentSecurity: docSecurity }))) {
           setId("");
@@ -90,7 +90,7 @@ export function CollectionView({ project, db, coll }: { project: string; db: str
     <>
       <div class="card-head">
         <h2><Link to={`/p/${project}/databases`}>{db}</Link> / <span id="collection-id">{coll}</span></h2>
-        <button type="button" class="danger small" onClick={() => setDeleting(true)}>Delete collection</button>
+        <button type="button" class="danger small write" onClick={() => setDeleting(true)}>Delete collection</button>
       </div>
       <Loading loading={c.loading} />
       <ErrorBox error={c.error} />
@@ -129,12 +129,12 @@ function Attributes({ ids, attrs, reload }: { ids: Ids; attrs: AttributeJson[]; 
               <td class="num">{a.size && a.size !== "0" ? a.size : ""}</td><td>{a.required ? "yes" : ""}</td><td>{a.array ? "yes" : ""}</td>
               <td><code>{a.default === undefined ? "" : JSON.stringify(a.default)}</code></td>
               <td>{a.status}{a.error ? <span class="error-text"> {a.error}</span> : null}</td>
-              <td><button type="button" class="danger small" onClick={() => void act.run(async () => { await api.databases.deleteAttribute({ ...ids, key: a.key ?? "" }); reload(); })}>Delete</button></td>
+              <td><button type="button" class="danger small write" onClick={() => void act.run(async () => { await api.databases.deleteAttribute({ ...ids, key: a.key ?? "" }); reload(); })}>Delete</button></td>
             </tr>
           ))}</tbody>
         </table>
       ) : <Empty>No attribute: documents may hold any field.</Empty>}
-      <form class="card" id="create-attribute" onSubmit={async (e) => {
+      <form class="card write" id="create-attribute" onSubmit={async (e) => {
         e.preventDefault();
         const attribute: AttributeJson = { key, type: `ATTRIBUTE_TYPE_${type.toUpperCase()}` as AttributeJson["type"], required, array };
         if (type === "string") attribute.size = size;
@@ -173,12 +173,12 @@ function Indexes({ ids, attrs, indexes, reload }: { ids: Ids; attrs: AttributeJs
               <td><code>{x.key}</code></td><td>{short(x.type, "INDEX_TYPE_")}</td>
               <td>{(x.attributes ?? []).map((a, i) => a + (x.desc?.[i] ? " ↓" : "")).join(", ")}</td>
               <td>{x.status}{x.error ? <span class="error-text"> {x.error}</span> : null}</td>
-              <td><button type="button" class="danger small" onClick={() => void act.run(async () => { await api.databases.deleteIndex({ ...ids, key: x.key ?? "" }); reload(); })}>Delete</button></td>
+              <td><button type="button" class="danger small write" onClick={() => void act.run(async () => { await api.databases.deleteIndex({ ...ids, key: x.key ?? "" }); reload(); })}>Delete</button></td>
             </tr>
           ))}</tbody>
         </table>
       ) : <Empty>No index.</Empty>}
-      <form class="card" onSubmit={async (e) => {
+      <form class="card write" onSubmit={async (e) => {
         e.preventDefault();
         const attributes = on.split(",").map((s) => s.trim()).filter(Boolean);
         const index: IndexJson = { key, type: `INDEX_TYPE_${type.toUpperCase()}` as IndexJson["type"],
@@ -246,7 +246,7 @@ function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
         <button type="submit">Filter</button>
         {applied.length ? <button type="button" class="link" onClick={() => { setApplied([]); setPage(0); }}>clear</button> : null}
         <span class="spacer" />
-        <button type="button" class="primary" id="new-document" onClick={() => setEditing("new")}>New document</button>
+        <button type="button" class="primary write" id="new-document" onClick={() => setEditing("new")}>New document</button>
       </form>
       <Loading loading={docs.loading} />
       <ErrorBox error={docs.error} />
@@ -260,7 +260,7 @@ function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
                 <td><button type="button" class="link mono" onClick={() => setEditing(d)}>{d.id}</button></td>
                 {columns.map((k) => <td key={k} class="cell">{cell((d.data ?? {})[k])}</td>)}
                 <td class="num">{d.version}</td><td class="muted">{when(d.updatedAt)}</td>
-                <td><button type="button" class="danger small" onClick={() => setDeleting(d.id ?? "")}>Delete</button></td>
+                <td><button type="button" class="danger small write" onClick={() => setDeleting(d.id ?? "")}>Delete</button></td>
               </tr>
             ))}</tbody>
           </table>
@@ -320,7 +320,7 @@ function DocumentEditor({ ids, attrs, doc, onClose, onSaved }: { ids: Ids; attrs
         <ErrorBox error={act.error} />
         <div class="actions">
           <button type="button" onClick={onClose}>Cancel</button>
-          <button type="submit" class="primary" id="save-document" disabled={act.busy}>{doc ? "Save" : "Create"}</button>
+          <button type="submit" class="primary write" id="save-document" disabled={act.busy}>{doc ? "Save" : "Create"}</button>
         </div>
       </form>
     </Modal>

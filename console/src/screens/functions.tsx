@@ -63,7 +63,7 @@ function FunctionPanel({ project, fn }: { project: string; fn: FunctionJson }) {
   return (
     <div class="card" id="function-panel">
       <h3>Run {functionId}</h3>
-      <form onSubmit={async (e) => {
+      <form class="write" onSubmit={async (e) => {
         e.preventDefault();
         await act.run(async () => {
           const r = await api.functions.createExecution({ projectId: project, functionId, body: toBase64(payload), method, path, async,

@@ -44,7 +44,7 @@ export function Keys({ project }: { project: string }) {
               <td><code>{k.id}</code></td><td>{k.name}</td>
               <td class="scopes">{(k.scopes ?? []).map((s) => <span class="chip" key={s}>{s}</span>)}</td>
               <td class="muted">{when(k.expiresAt) || "never"}</td><td class="muted">{when(k.createdAt)}</td>
-              <td><button type="button" class="danger small" onClick={() => setDeleting(k.id ?? "")}>Delete</button></td>
+              <td><button type="button" class="danger small owner-only" onClick={() => setDeleting(k.id ?? "")}>Delete</button></td>
             </tr>
           ))}</tbody>
         </table>
@@ -62,7 +62,7 @@ function CreateKey({ project, onCreated }: { project: string; onCreated: (secret
   const act = useAction();
   const toggle = (s: string) => setScopes((x) => (x.includes(s) ? x.filter((y) => y !== s) : [...x, s]));
   return (
-    <form class="card" id="create-key" onSubmit={async (e) => {
+    <form class="card owner-only" id="create-key" onSubmit={async (e) => {
       e.preventDefault();
       let secret = "";
       if (await act.run(async () => {

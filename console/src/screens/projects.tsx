@@ -1,10 +1,10 @@
 // Projects: the list with a few figures each, create, delete (typing the id).
 import { useState } from "preact/hooks";
 import type { ProjectJson } from "@cairn/gen/projects_pb.js";
-import { api, all, bytes, when } from "../api.js";
+import { api, all, bytes, may, when } from "../api.js";
 import { ConfirmDelete, Empty, ErrorBox, Link, Loading, navigate, useAction, useLoad } from "../ui.js";
 
-export function Projects() {
+export function Projects({ admin }: { admin: boolean }) {
   const list = useLoad(() => all(async (pageToken) => {
     const r = await api.projects.listProjects({ pageSize: 200, pageToken });
     return { items: r.projects ?? [], next: r.nextPageToken ?? "" };
@@ -13,10 +13,10 @@ export function Projects() {
   return (
     <section class="screen">
       <h2>Projects</h2>
-      <CreateProject onCreated={(id) => navigate(`/p/${id}/keys`)} />
+      {admin ? <CreateProject onCreated={(id) => navigate(`/p/${id}/keys`)} /> : null}
       <Loading loading={list.loading} />
       <ErrorBox error={list.error} />
-      {list.data && list.data.length === 0 ? <Empty>No project yet: create one above.</Empty> : null}
+      {list.data && list.data.length === 0 ? <Empty>{admin ? "No project yet: create one above." : "No project yet: an administrator gives you a role on one."}</Empty> : null}
       {list.data && list.data.length > 0 ? (
         <table id="projects">
           <thead><tr><th>Project</th><th>Name</th><th>Keys</th><th>Databases</th><th>Sites</th><th>Functions</th><th>Storage</th><th>Created</th><th /></tr></thead>
@@ -59,7 +59,7 @@ function ProjectRow({ p, onDelete }: { p: ProjectJson; onDelete: () => void }) {
       <td class="num">{f?.fns ?? "…"}</td>
       <td>{f?.usage ?? "…"}</td>
       <td class="muted">{when(p.createdAt)}</td>
-      <td><button type="button" class="danger small" onClick={onDelete}>Delete</button></td>
+      <td class="muted role">{may(id) === "owner" ? <button type="button" class="danger small" onClick={onDelete}>Delete</button> : may(id) === "write" ? "developer" : "viewer"}</td>
     </tr>
   );
 }

@@ -15,7 +15,7 @@ export function Sites({ project }: { project: string }) {
       <h2>Sites</h2>
       <p class="muted">Deploy with the CLI: <code>cairn sites deploy --project {project} --site &lt;site&gt; --activate ./dist</code>.
         Sites and previews open on their own hosts, never on this origin.</p>
-      <form class="inline" id="create-site" onSubmit={async (e) => {
+      <form class="inline write" id="create-site" onSubmit={async (e) => {
         e.preventDefault();
         if (await act.run(() => api.sites.createSite({ projectId: project, siteId: id, name: id }))) { setId(""); sites.reload(); }
       }}>
@@ -45,7 +45,7 @@ function SiteCard({ project, site, reload }: { project: string; site: SiteJson; 
     <div class="card" data-site={siteId}>
       <div class="card-head">
         <h3>{siteId} {site.url ? <a href={site.url} target="_blank" rel="noopener noreferrer" class="muted">{site.url}</a> : null}</h3>
-        <button type="button" class="danger small" onClick={() => setDeleting({ what: "site", id: siteId })}>Delete site</button>
+        <button type="button" class="danger small write" onClick={() => setDeleting({ what: "site", id: siteId })}>Delete site</button>
       </div>
       {(site.domains ?? []).length ? (
         <table class="domains">
@@ -57,7 +57,7 @@ function SiteCard({ project, site, reload }: { project: string; site: SiteJson; 
                 <td>{d.name}</td>
                 <td><span class={verified ? "chip ok" : "chip warn"}>{verified ? "verified " + when(d.verifiedAt) : "pending"}</span></td>
                 <td class="mono">{verified ? "" : `${d.txtRecordName} TXT "${d.txtRecordValue}"`}</td>
-                <td>{verified ? null : <button type="button" class="small" onClick={() => void act.run(async () => {
+                <td>{verified ? null : <button type="button" class="small write" onClick={() => void act.run(async () => {
                   await api.sites.verifySiteDomain({ projectId: project, siteId, domain: d.name ?? "" });
                   reload();
                 })}>Verify now</button>}</td>
@@ -79,12 +79,12 @@ function SiteCard({ project, site, reload }: { project: string; site: SiteJson; 
               <td class="num">{d.fileCount}</td><td class="num">{bytes(d.totalSize)}</td><td class="muted">{when(d.createdAt)}</td>
               <td>{d.previewUrl ? <a href={d.previewUrl} target="_blank" rel="noopener noreferrer">preview</a> : null}</td>
               <td>
-                {d.active ? null : <button type="button" class="small" onClick={() => void act.run(async () => {
+                {d.active ? null : <button type="button" class="small write" onClick={() => void act.run(async () => {
                   await api.sites.activateDeployment({ projectId: project, siteId, deploymentId: d.id ?? "" });
                   reload();
                   deps.reload();
                 })}>{site.activeDeploymentId && (d.createdAt ?? "") < (deps.data?.find((x) => x.active)?.createdAt ?? "") ? "Roll back to" : "Activate"}</button>}{" "}
-                <button type="button" class="danger small" onClick={() => setDeleting({ what: "deployment", id: d.id ?? "" })}>Delete</button>
+                <button type="button" class="danger small write" onClick={() => setDeleting({ what: "deployment", id: d.id ?? "" })}>Delete</button>
               </td>
             </tr>
           ))}</tbody>

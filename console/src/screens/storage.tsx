@@ -17,7 +17,7 @@ export function Storage({ project }: { project: string }) {
     <>
       <h2>Storage</h2>
       {u ? <p id="usage">{bytes(u.usedBytes)} used{u.quotaBytes && u.quotaBytes !== "0" ? ` of ${bytes(u.quotaBytes)}` : " (no quota)"} · {u.files ?? "0"} files</p> : null}
-      <form class="inline" id="create-bucket" onSubmit={async (e) => {
+      <form class="inline write" id="create-bucket" onSubmit={async (e) => {
         e.preventDefault();
         if (await act.run(() => api.storage.createBucket({ projectId: project, bucketId: id, name: id, fileSecurity }))) { setId(""); buckets.reload(); }
       }}>
@@ -39,7 +39,7 @@ export function Storage({ project }: { project: string }) {
               <td>{b.maximumFileSize && b.maximumFileSize !== "0" ? bytes(b.maximumFileSize) : "default"}</td>
               <td>{(b.allowedFileExtensions ?? []).join(", ") || "any"}</td>
               <td>{(b.compression ?? "").replace("COMPRESSION_", "").toLowerCase()}</td><td>{b.encryption ? "yes" : ""}</td>
-              <td><button type="button" class="danger small" onClick={() => setDeleting(b.id ?? "")}>Delete</button></td>
+              <td><button type="button" class="danger small write" onClick={() => setDeleting(b.id ?? "")}>Delete</button></td>
             </tr>
           ))}</tbody>
         </table>
@@ -58,7 +58,7 @@ export function BucketView({ project, bucket }: { project: string; bucket: strin
   return (
     <>
       <h2><Link to={`/p/${project}/storage`}>Storage</Link> / {bucket}</h2>
-      <form class="inline" id="upload" onSubmit={(e) => e.preventDefault()}>
+      <form class="inline write" id="upload" onSubmit={(e) => e.preventDefault()}>
         <input type="file" name="file" multiple onChange={async (e) => {
           const input = e.currentTarget;
           const list = [...(input.files ?? [])];
@@ -87,7 +87,7 @@ export function BucketView({ project, bucket }: { project: string; bucket: strin
               <td class="num">{bytes(f.storedSize)}{f.encrypted ? " 🔒" : ""}</td><td class="muted">{when(f.createdAt)}</td>
               <td>
                 <button type="button" class="small" onClick={() => void act.run(() => download(project, bucket, f))}>Download</button>{" "}
-                <button type="button" class="danger small" onClick={() => setDeleting(f.id ?? "")}>Delete</button>
+                <button type="button" class="danger small write" onClick={() => setDeleting(f.id ?? "")}>Delete</button>
               </td>
             </tr>
           ))}</tbody>

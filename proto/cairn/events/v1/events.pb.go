@@ -275,6 +275,11 @@ type Envelope struct {
 	//	*Envelope_WebhookUpdated
 	//	*Envelope_WebhookDeleted
 	//	*Envelope_WebhookDelivered
+	//	*Envelope_OperatorCreated
+	//	*Envelope_OperatorUpdated
+	//	*Envelope_OperatorDeleted
+	//	*Envelope_OperatorSessionCreated
+	//	*Envelope_OperatorSessionsDeleted
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1029,6 +1034,51 @@ func (x *Envelope) GetWebhookDelivered() *WebhookDelivered {
 	return nil
 }
 
+func (x *Envelope) GetOperatorCreated() *OperatorCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorCreated); ok {
+			return x.OperatorCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetOperatorUpdated() *OperatorUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorUpdated); ok {
+			return x.OperatorUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetOperatorDeleted() *OperatorDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorDeleted); ok {
+			return x.OperatorDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetOperatorSessionCreated() *OperatorSessionCreated {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorSessionCreated); ok {
+			return x.OperatorSessionCreated
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetOperatorSessionsDeleted() *OperatorSessionsDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorSessionsDeleted); ok {
+			return x.OperatorSessionsDeleted
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -1337,6 +1387,26 @@ type Envelope_WebhookDelivered struct {
 	WebhookDelivered *WebhookDelivered `protobuf:"bytes,123,opt,name=webhook_delivered,json=webhookDelivered,proto3,oneof"`
 }
 
+type Envelope_OperatorCreated struct {
+	OperatorCreated *OperatorCreated `protobuf:"bytes,130,opt,name=operator_created,json=operatorCreated,proto3,oneof"`
+}
+
+type Envelope_OperatorUpdated struct {
+	OperatorUpdated *OperatorUpdated `protobuf:"bytes,131,opt,name=operator_updated,json=operatorUpdated,proto3,oneof"`
+}
+
+type Envelope_OperatorDeleted struct {
+	OperatorDeleted *OperatorDeleted `protobuf:"bytes,132,opt,name=operator_deleted,json=operatorDeleted,proto3,oneof"`
+}
+
+type Envelope_OperatorSessionCreated struct {
+	OperatorSessionCreated *OperatorSessionCreated `protobuf:"bytes,133,opt,name=operator_session_created,json=operatorSessionCreated,proto3,oneof"`
+}
+
+type Envelope_OperatorSessionsDeleted struct {
+	OperatorSessionsDeleted *OperatorSessionsDeleted `protobuf:"bytes,134,opt,name=operator_sessions_deleted,json=operatorSessionsDeleted,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -1489,16 +1559,30 @@ func (*Envelope_WebhookDeleted) isEnvelope_Payload() {}
 
 func (*Envelope_WebhookDelivered) isEnvelope_Payload() {}
 
+func (*Envelope_OperatorCreated) isEnvelope_Payload() {}
+
+func (*Envelope_OperatorUpdated) isEnvelope_Payload() {}
+
+func (*Envelope_OperatorDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_OperatorSessionCreated) isEnvelope_Payload() {}
+
+func (*Envelope_OperatorSessionsDeleted) isEnvelope_Payload() {}
+
 // Actor is who caused an event.
 type Actor struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  Actor_Kind             `protobuf:"varint,1,opt,name=kind,proto3,enum=cairn.events.v1.Actor_Kind" json:"kind,omitempty"`
-	// The key id, user id or function id; empty for operators and the system.
+	// The key id, user id, function id or operator account id; empty for the
+	// admin key and the system.
 	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
 	// Project of the credential, when the actor belongs to one.
 	ProjectId string `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
-	// The session of a KIND_USER actor who called with one (empty for a JWT).
-	SessionId     string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The session of a KIND_USER actor who called with one (empty for a JWT),
+	// or of a KIND_OPERATOR operator account.
+	SessionId string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// A person's name for the audit log: an operator account's email.
+	Name          string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1557,6 +1641,13 @@ func (x *Actor) GetProjectId() string {
 func (x *Actor) GetSessionId() string {
 	if x != nil {
 		return x.SessionId
+	}
+	return ""
+}
+
+func (x *Actor) GetName() string {
+	if x != nil {
+		return x.Name
 	}
 	return ""
 }
@@ -3175,7 +3266,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\"\xd8/\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\x973\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -3262,15 +3353,21 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x0fwebhook_created\x18x \x01(\v2\x1f.cairn.events.v1.WebhookCreatedH\x00R\x0ewebhookCreated\x12J\n" +
 	"\x0fwebhook_updated\x18y \x01(\v2\x1f.cairn.events.v1.WebhookUpdatedH\x00R\x0ewebhookUpdated\x12J\n" +
 	"\x0fwebhook_deleted\x18z \x01(\v2\x1f.cairn.events.v1.WebhookDeletedH\x00R\x0ewebhookDeleted\x12P\n" +
-	"\x11webhook_delivered\x18{ \x01(\v2!.cairn.events.v1.WebhookDeliveredH\x00R\x10webhookDeliveredB\t\n" +
-	"\apayload\"\xfc\x01\n" +
+	"\x11webhook_delivered\x18{ \x01(\v2!.cairn.events.v1.WebhookDeliveredH\x00R\x10webhookDelivered\x12N\n" +
+	"\x10operator_created\x18\x82\x01 \x01(\v2 .cairn.events.v1.OperatorCreatedH\x00R\x0foperatorCreated\x12N\n" +
+	"\x10operator_updated\x18\x83\x01 \x01(\v2 .cairn.events.v1.OperatorUpdatedH\x00R\x0foperatorUpdated\x12N\n" +
+	"\x10operator_deleted\x18\x84\x01 \x01(\v2 .cairn.events.v1.OperatorDeletedH\x00R\x0foperatorDeleted\x12d\n" +
+	"\x18operator_session_created\x18\x85\x01 \x01(\v2'.cairn.events.v1.OperatorSessionCreatedH\x00R\x16operatorSessionCreated\x12g\n" +
+	"\x19operator_sessions_deleted\x18\x86\x01 \x01(\v2(.cairn.events.v1.OperatorSessionsDeletedH\x00R\x17operatorSessionsDeletedB\t\n" +
+	"\apayload\"\x90\x02\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x03 \x01(\tR\tprojectId\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x04 \x01(\tR\tsessionId\"t\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\"t\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rKIND_OPERATOR\x10\x01\x12\x10\n" +
@@ -3527,6 +3624,11 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*WebhookUpdated)(nil),            // 89: cairn.events.v1.WebhookUpdated
 	(*WebhookDeleted)(nil),            // 90: cairn.events.v1.WebhookDeleted
 	(*WebhookDelivered)(nil),          // 91: cairn.events.v1.WebhookDelivered
+	(*OperatorCreated)(nil),           // 92: cairn.events.v1.OperatorCreated
+	(*OperatorUpdated)(nil),           // 93: cairn.events.v1.OperatorUpdated
+	(*OperatorDeleted)(nil),           // 94: cairn.events.v1.OperatorDeleted
+	(*OperatorSessionCreated)(nil),    // 95: cairn.events.v1.OperatorSessionCreated
+	(*OperatorSessionsDeleted)(nil),   // 96: cairn.events.v1.OperatorSessionsDeleted
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	31,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -3607,47 +3709,52 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	89,  // 75: cairn.events.v1.Envelope.webhook_updated:type_name -> cairn.events.v1.WebhookUpdated
 	90,  // 76: cairn.events.v1.Envelope.webhook_deleted:type_name -> cairn.events.v1.WebhookDeleted
 	91,  // 77: cairn.events.v1.Envelope.webhook_delivered:type_name -> cairn.events.v1.WebhookDelivered
-	2,   // 78: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,   // 79: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	31,  // 80: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 81: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,   // 82: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,   // 83: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,   // 84: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	31,  // 85: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	31,  // 86: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 87: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10,  // 88: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10,  // 89: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10,  // 90: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	16,  // 91: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	31,  // 92: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 93: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	15,  // 94: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
-	31,  // 95: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
-	0,   // 96: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	17,  // 97: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	18,  // 98: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	19,  // 99: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	31,  // 100: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,   // 101: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14,  // 102: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14,  // 103: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14,  // 104: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14,  // 105: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	20,  // 106: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 107: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14,  // 108: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	20,  // 109: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 110: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	20,  // 111: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 112: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
-	31,  // 113: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
-	114, // [114:114] is the sub-list for method output_type
-	114, // [114:114] is the sub-list for method input_type
-	114, // [114:114] is the sub-list for extension type_name
-	114, // [114:114] is the sub-list for extension extendee
-	0,   // [0:114] is the sub-list for field type_name
+	92,  // 78: cairn.events.v1.Envelope.operator_created:type_name -> cairn.events.v1.OperatorCreated
+	93,  // 79: cairn.events.v1.Envelope.operator_updated:type_name -> cairn.events.v1.OperatorUpdated
+	94,  // 80: cairn.events.v1.Envelope.operator_deleted:type_name -> cairn.events.v1.OperatorDeleted
+	95,  // 81: cairn.events.v1.Envelope.operator_session_created:type_name -> cairn.events.v1.OperatorSessionCreated
+	96,  // 82: cairn.events.v1.Envelope.operator_sessions_deleted:type_name -> cairn.events.v1.OperatorSessionsDeleted
+	2,   // 83: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,   // 84: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	31,  // 85: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 86: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 87: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,   // 88: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,   // 89: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	31,  // 90: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	31,  // 91: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 92: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10,  // 93: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10,  // 94: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10,  // 95: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	16,  // 96: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	31,  // 97: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 98: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	15,  // 99: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
+	31,  // 100: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
+	0,   // 101: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	17,  // 102: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	18,  // 103: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	19,  // 104: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	31,  // 105: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,   // 106: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14,  // 107: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14,  // 108: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14,  // 109: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14,  // 110: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	20,  // 111: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 112: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14,  // 113: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	20,  // 114: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 115: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	20,  // 116: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 117: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
+	31,  // 118: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
+	119, // [119:119] is the sub-list for method output_type
+	119, // [119:119] is the sub-list for method input_type
+	119, // [119:119] is the sub-list for extension type_name
+	119, // [119:119] is the sub-list for extension extendee
+	0,   // [0:119] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3661,6 +3768,7 @@ func file_cairn_events_v1_events_proto_init() {
 	file_cairn_events_v1_functions_proto_init()
 	file_cairn_events_v1_storage_proto_init()
 	file_cairn_events_v1_webhooks_proto_init()
+	file_cairn_events_v1_operators_proto_init()
 	file_cairn_events_v1_events_proto_msgTypes[0].OneofWrappers = []any{
 		(*Envelope_ProjectCreated)(nil),
 		(*Envelope_ProjectUpdated)(nil),
@@ -3738,6 +3846,11 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_WebhookUpdated)(nil),
 		(*Envelope_WebhookDeleted)(nil),
 		(*Envelope_WebhookDelivered)(nil),
+		(*Envelope_OperatorCreated)(nil),
+		(*Envelope_OperatorUpdated)(nil),
+		(*Envelope_OperatorDeleted)(nil),
+		(*Envelope_OperatorSessionCreated)(nil),
+		(*Envelope_OperatorSessionsDeleted)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cairn-dev/cairn/domain/operator"
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
+)
+
+// operatorsCmd manages operator accounts with the operator key: create
+// (with a generated initial password, printed once, unless
+// CAIRN_OPERATOR_PASSWORD is set), list, get, roles (replace them all),
+// revoke (end every session), delete.
+func operatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	sub, rest, err := subcommand(args, "create", "list", "get", "roles", "revoke", "delete")
+	if err != nil {
+		return fmt.Errorf("operators: %w", err)
+	}
+	fs := flag.NewFlagSet("operators "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "sign-in email (create)")
+	name := fs.String("name", "", "display name (create)")
+	admin := fs.Bool("admin", false, "instance administrator: everything the operator key may do (create, roles)")
+	roles := fs.String("role", "", "roles, comma-separated PROJECT=viewer|developer|owner (create, roles)")
+	r, err := dial(fs, rest, stdout, getenv, true)
+	if err != nil {
+		return err
+	}
+	c := cairnv1connect.NewOperatorsServiceClient(r.client)
+	parsed, err := parseRoles(*roles)
+	if err != nil {
+		return err
+	}
+	var id string
+	if sub != "create" && sub != "list" {
+		if id, err = positional(fs, "account id or email"); err != nil {
+			return err
+		}
+		if strings.Contains(id, "@") {
+			id = operator.ID(id)
+		}
+	}
+	switch sub {
+	case "create":
+		pw := getenv("CAIRN_OPERATOR_PASSWORD")
+		generated := pw == ""
+		if generated {
+			pw = rand.Text()
+		}
+		res, err := c.CreateOperator(r.ctx(ctx), &cairnv1.CreateOperatorRequest{Email: *email, Name: *name, Password: pw, Admin: *admin, Roles: parsed})
+		if err != nil {
+			return err
+		}
+		if generated {
+			fmt.Fprintf(stdout, "initial password (shown once; pass it on privately): %s\n", pw)
+		}
+		return r.print(res.GetOperator())
+	case "list":
+		req := &cairnv1.ListOperatorsRequest{PageSize: 1000}
+		for {
+			res, err := c.ListOperators(r.ctx(ctx), req)
+			if err != nil {
+				return err
+			}
+			for _, o := range res.GetOperators() {
+				if err := r.print(o); err != nil {
+					return err
+				}
+			}
+			if res.GetNextPageToken() == "" {
+				return nil
+			}
+			req.PageToken = res.GetNextPageToken()
+		}
+	case "get":
+		res, err := c.GetOperator(r.ctx(ctx), &cairnv1.GetOperatorRequest{OperatorId: id})
+		if err != nil {
+			return err
+		}
+		return r.print(res.GetOperator())
+	case "roles":
+		req := &cairnv1.UpdateOperatorRequest{OperatorId: id, Roles: &cairnv1.OperatorRoles{Roles: parsed}}
+		// Only an explicit --admin flag changes the administrator flag.
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "admin" {
+				req.Admin = admin
+			}
+		})
+		res, err := c.UpdateOperator(r.ctx(ctx), req)
+		if err != nil {
+			return err
+		}
+		return r.print(res.GetOperator())
+	case "revoke":
+		_, err := c.RevokeOperatorSessions(r.ctx(ctx), &cairnv1.RevokeOperatorSessionsRequest{OperatorId: id})
+		if err == nil {
+			fmt.Fprintf(stdout, "ended every session of operator %s\n", id)
+		}
+		return err
+	default:
+		_, err := c.DeleteOperator(r.ctx(ctx), &cairnv1.DeleteOperatorRequest{OperatorId: id})
+		if err == nil {
+			fmt.Fprintf(stdout, "deleted operator %s\n", id)
+		}
+		return err
+	}
+}
+
+// parseRoles reads "p1=developer,p2=viewer".
+func parseRoles(s string) ([]*cairnv1.OperatorRole, error) {
+	var out []*cairnv1.OperatorRole
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		p, role, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("--role %q: want PROJECT=viewer|developer|owner", part)
+		}
+		out = append(out, &cairnv1.OperatorRole{ProjectId: p, Role: role})
+	}
+	return out, nil
+}

@@ -1,0 +1,225 @@
+// Package operator decides the lifecycle of operator accounts: people who
+// sign in to the console and act on projects through a role (owner,
+// developer, viewer) or as instance administrators. Pure: time, ids,
+// password hashes and session secrets come in the commands.
+package operator
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/access"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
+
+// State is an account's current state; nil when it does not exist.
+type State = *eventsv1.Operator
+
+// MaxSessions bounds an account's live sessions: the oldest end first.
+const MaxSessions = 20
+
+// NormalizeEmail is the form an email is stored and looked up in.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// ID is the account id of an email: derived, so that one email is one
+// aggregate and the log's concurrency check keeps emails unique.
+func ID(email string) string {
+	sum := sha256.Sum256([]byte("cairn operator\x00" + NormalizeEmail(email)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Command is one of Create, Update, Delete, SignIn, EndSessions.
+type Command interface{ isCommand() }
+
+// Create adds an account.
+type Create struct {
+	Email, Name  string
+	PasswordHash string
+	Admin        bool
+	Roles        []*eventsv1.OperatorRole
+	Now          time.Time
+}
+
+// Update changes the fields that are set. A new password ends every
+// session: whoever knew the old one is signed out.
+type Update struct {
+	Name         *string
+	PasswordHash *string
+	Admin        *bool
+	Roles        *[]*eventsv1.OperatorRole
+	Now          time.Time
+}
+
+// Delete removes the account and ends its sessions.
+type Delete struct{ Now time.Time }
+
+// SignIn opens a session; expired ones are dropped, and beyond MaxSessions
+// the oldest.
+type SignIn struct {
+	SessionID  string
+	SecretHash []byte
+	ExpiresAt  time.Time
+	Now        time.Time
+}
+
+// EndSessions ends the named sessions, or all of them when IDs is nil.
+type EndSessions struct {
+	IDs []string
+	Now time.Time
+}
+
+func (Create) isCommand()      {}
+func (Update) isCommand()      {}
+func (Delete) isCommand()      {}
+func (SignIn) isCommand()      {}
+func (EndSessions) isCommand() {}
+
+// Decide returns the events that follow from cmd given state. Returns
+// KindAlreadyExists when creating an existing account, KindNotFound when
+// acting on a missing one, KindInvalid naming the field for bad roles.
+func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
+	if _, ok := cmd.(Create); !ok && state == nil {
+		return nil, domain.Errorf(domain.KindNotFound, "operator account not found")
+	}
+	switch c := cmd.(type) {
+	case Create:
+		if state != nil {
+			return nil, &domain.Error{Kind: domain.KindAlreadyExists, Field: "email", Message: "an operator account with this email exists"}
+		}
+		email := NormalizeEmail(c.Email)
+		if email == "" || !strings.Contains(email, "@") {
+			return nil, domain.FieldError("email", "must be an email address")
+		}
+		if c.PasswordHash == "" {
+			return nil, domain.FieldError("password", "required")
+		}
+		roles, err := checkRoles("roles", c.Roles)
+		if err != nil {
+			return nil, err
+		}
+		ts := timestamppb.New(c.Now)
+		o := &eventsv1.Operator{Id: ID(email), Email: email, Name: c.Name, PasswordHash: c.PasswordHash, Admin: c.Admin,
+			Roles: roles, CreatedAt: ts, UpdatedAt: ts}
+		return one(&eventsv1.Envelope{Payload: &eventsv1.Envelope_OperatorCreated{OperatorCreated: &eventsv1.OperatorCreated{Operator: o}}}), nil
+	case Update:
+		o := proto.CloneOf(state)
+		if c.Name != nil {
+			o.Name = *c.Name
+		}
+		if c.Admin != nil {
+			o.Admin = *c.Admin
+		}
+		if c.Roles != nil {
+			roles, err := checkRoles("roles.roles", *c.Roles)
+			if err != nil {
+				return nil, err
+			}
+			o.Roles = roles
+		}
+		if c.PasswordHash != nil {
+			if *c.PasswordHash == "" {
+				return nil, domain.FieldError("password", "must not be empty")
+			}
+			o.PasswordHash = *c.PasswordHash
+			o.Sessions = nil
+		}
+		if proto.Equal(o, state) {
+			return nil, nil
+		}
+		o.UpdatedAt = timestamppb.New(c.Now)
+		return one(&eventsv1.Envelope{Payload: &eventsv1.Envelope_OperatorUpdated{OperatorUpdated: &eventsv1.OperatorUpdated{Operator: o}}}), nil
+	case Delete:
+		o := proto.CloneOf(state)
+		o.UpdatedAt = timestamppb.New(c.Now)
+		return one(&eventsv1.Envelope{Payload: &eventsv1.Envelope_OperatorDeleted{OperatorDeleted: &eventsv1.OperatorDeleted{Operator: o}}}), nil
+	case SignIn:
+		if c.SessionID == "" || len(c.SecretHash) == 0 || !c.ExpiresAt.After(c.Now) {
+			return nil, domain.Errorf(domain.KindInternal, "sign-in without a session id, secret or future expiry")
+		}
+		o := proto.CloneOf(state)
+		o.Sessions = slices.DeleteFunc(o.Sessions, func(s *eventsv1.OperatorSession) bool {
+			return !s.GetExpiresAt().AsTime().After(c.Now)
+		})
+		if n := len(o.Sessions) - (MaxSessions - 1); n > 0 {
+			o.Sessions = o.Sessions[n:] // sessions are appended, oldest first
+		}
+		o.Sessions = append(o.Sessions, &eventsv1.OperatorSession{Id: c.SessionID, SecretHash: c.SecretHash,
+			CreatedAt: timestamppb.New(c.Now), ExpiresAt: timestamppb.New(c.ExpiresAt)})
+		return one(&eventsv1.Envelope{Payload: &eventsv1.Envelope_OperatorSessionCreated{
+			OperatorSessionCreated: &eventsv1.OperatorSessionCreated{Operator: o, SessionId: c.SessionID}}}), nil
+	case EndSessions:
+		o := proto.CloneOf(state)
+		var ended []string
+		o.Sessions = slices.DeleteFunc(o.Sessions, func(s *eventsv1.OperatorSession) bool {
+			if c.IDs == nil || slices.Contains(c.IDs, s.GetId()) {
+				ended = append(ended, s.GetId())
+				return true
+			}
+			return false
+		})
+		if len(ended) == 0 {
+			return nil, nil
+		}
+		return one(&eventsv1.Envelope{Payload: &eventsv1.Envelope_OperatorSessionsDeleted{
+			OperatorSessionsDeleted: &eventsv1.OperatorSessionsDeleted{Operator: o, SessionIds: ended}}}), nil
+	default:
+		return nil, domain.Errorf(domain.KindInternal, "unknown operator command %T", cmd)
+	}
+}
+
+func one(e *eventsv1.Envelope) []*eventsv1.Envelope { return []*eventsv1.Envelope{e} }
+
+// checkRoles validates roles (one per project, known roles) and returns
+// them sorted by project.
+func checkRoles(field string, roles []*eventsv1.OperatorRole) ([]*eventsv1.OperatorRole, error) {
+	out := make([]*eventsv1.OperatorRole, 0, len(roles))
+	for _, r := range roles {
+		if !domain.ValidProjectID(r.GetProjectId()) {
+			return nil, domain.FieldError(field, "project id %q must match [a-z0-9][a-z0-9-]{0,35}", r.GetProjectId())
+		}
+		if !access.ValidRole(r.GetRole()) {
+			return nil, domain.FieldError(field, "role %q on project %q: must be owner, developer or viewer", r.GetRole(), r.GetProjectId())
+		}
+		out = append(out, &eventsv1.OperatorRole{ProjectId: r.GetProjectId(), Role: r.GetRole()})
+	}
+	slices.SortFunc(out, func(a, b *eventsv1.OperatorRole) int { return cmp.Compare(a.GetProjectId(), b.GetProjectId()) })
+	for i := 1; i < len(out); i++ {
+		if out[i].GetProjectId() == out[i-1].GetProjectId() {
+			return nil, domain.FieldError(field, "project %q has more than one role", out[i].GetProjectId())
+		}
+	}
+	return out, nil
+}
+
+// Evolve returns the state after e: the account it carries, nil once
+// deleted.
+func Evolve(_ State, e *eventsv1.Envelope) State {
+	switch p := e.GetPayload().(type) {
+	case *eventsv1.Envelope_OperatorCreated:
+		return p.OperatorCreated.GetOperator()
+	case *eventsv1.Envelope_OperatorUpdated:
+		return p.OperatorUpdated.GetOperator()
+	case *eventsv1.Envelope_OperatorSessionCreated:
+		return p.OperatorSessionCreated.GetOperator()
+	case *eventsv1.Envelope_OperatorSessionsDeleted:
+		return p.OperatorSessionsDeleted.GetOperator()
+	}
+	return nil
+}
+
+// RoleMap is an account's roles keyed by project, as access.Principal holds them.
+func RoleMap(o State) map[string]access.Role {
+	m := make(map[string]access.Role, len(o.GetRoles()))
+	for _, r := range o.GetRoles() {
+		m[r.GetProjectId()] = access.Role(r.GetRole())
+	}
+	return m
+}

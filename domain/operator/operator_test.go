@@ -1,0 +1,118 @@
+package operator
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cairn-dev/cairn/domain"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func created(t *testing.T) State {
+	t.Helper()
+	evs, err := Decide(nil, Create{Email: " Ana@Example.com", Name: "Ana", PasswordHash: "h1",
+		Roles: []*eventsv1.OperatorRole{{ProjectId: "b", Role: "viewer"}, {ProjectId: "a", Role: "owner"}}, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Evolve(nil, evs[0])
+}
+
+func kindOf(err error) domain.Kind {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return de.Kind
+	}
+	return domain.KindInternal
+}
+
+func TestCreate(t *testing.T) {
+	o := created(t)
+	if o.GetEmail() != "ana@example.com" || o.GetId() != ID("ANA@example.com") || o.GetRoles()[0].GetProjectId() != "a" {
+		t.Fatalf("created %v", o)
+	}
+	cases := []struct {
+		name  string
+		state State
+		cmd   Create
+		kind  domain.Kind
+		field string
+	}{
+		{"exists", o, Create{Email: "ana@example.com", PasswordHash: "h"}, domain.KindAlreadyExists, "email"},
+		{"no email", nil, Create{Email: "ana", PasswordHash: "h"}, domain.KindInvalid, "email"},
+		{"no password", nil, Create{Email: "x@y"}, domain.KindInvalid, "password"},
+		{"bad role", nil, Create{Email: "x@y", PasswordHash: "h", Roles: []*eventsv1.OperatorRole{{ProjectId: "a", Role: "root"}}}, domain.KindInvalid, "roles"},
+		{"bad project", nil, Create{Email: "x@y", PasswordHash: "h", Roles: []*eventsv1.OperatorRole{{ProjectId: "A.b", Role: "owner"}}}, domain.KindInvalid, "roles"},
+		{"two roles on one project", nil, Create{Email: "x@y", PasswordHash: "h", Roles: []*eventsv1.OperatorRole{{ProjectId: "a", Role: "owner"}, {ProjectId: "a", Role: "viewer"}}}, domain.KindInvalid, "roles"},
+	}
+	for _, c := range cases {
+		_, err := Decide(c.state, c.cmd)
+		var de *domain.Error
+		if !errors.As(err, &de) || de.Kind != c.kind || de.Field != c.field {
+			t.Errorf("%s: got %v, want %v on %s", c.name, err, c.kind, c.field)
+		}
+	}
+}
+
+func TestSessions(t *testing.T) {
+	o := created(t)
+	for i := range MaxSessions + 3 {
+		evs, err := Decide(o, SignIn{SessionID: string(rune('A' + i)), SecretHash: []byte{byte(i)}, ExpiresAt: t0.Add(time.Hour), Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o = Evolve(o, evs[0])
+	}
+	if n := len(o.GetSessions()); n != MaxSessions {
+		t.Fatalf("%d sessions kept, want %d", n, MaxSessions)
+	}
+	if first := o.GetSessions()[0].GetId(); first != "D" {
+		t.Fatalf("oldest kept session %q: the oldest should have ended first", first)
+	}
+	// A later sign-in drops the expired ones.
+	evs, err := Decide(o, SignIn{SessionID: "new", SecretHash: []byte("n"), ExpiresAt: t0.Add(3 * time.Hour), Now: t0.Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Evolve(o, evs[0]).GetSessions(); len(got) != 1 || got[0].GetId() != "new" {
+		t.Fatalf("sessions after expiry: %v", got)
+	}
+	// Ending one, then all.
+	evs, err = Decide(o, EndSessions{IDs: []string{"D"}, Now: t0})
+	if err != nil || len(Evolve(o, evs[0]).GetSessions()) != MaxSessions-1 {
+		t.Fatalf("end one: %v %v", evs, err)
+	}
+	evs, err = Decide(o, EndSessions{Now: t0})
+	if err != nil || len(Evolve(o, evs[0]).GetSessions()) != 0 {
+		t.Fatalf("end all: %v %v", evs, err)
+	}
+	// A new password ends every session.
+	h := "h2"
+	evs, err = Decide(o, Update{PasswordHash: &h, Now: t0})
+	if err != nil || len(Evolve(o, evs[0]).GetSessions()) != 0 {
+		t.Fatalf("password change: %v %v", evs, err)
+	}
+	// Nothing to end, nothing changed: no event.
+	if evs, err := Decide(created(t), EndSessions{Now: t0}); err != nil || len(evs) != 0 {
+		t.Fatalf("ending no sessions: %v %v", evs, err)
+	}
+}
+
+func TestMissingAndDeleted(t *testing.T) {
+	for _, cmd := range []Command{Update{Now: t0}, Delete{Now: t0}, SignIn{Now: t0}, EndSessions{Now: t0}} {
+		if _, err := Decide(nil, cmd); kindOf(err) != domain.KindNotFound {
+			t.Errorf("%T on a missing account: %v", cmd, err)
+		}
+	}
+	o := created(t)
+	evs, err := Decide(o, Delete{Now: t0})
+	if err != nil || Evolve(o, evs[0]) != nil {
+		t.Fatalf("delete: %v %v", evs, err)
+	}
+	if RoleMap(o)["a"] != "owner" || RoleMap(o)["b"] != "viewer" || len(RoleMap(nil)) != 0 {
+		t.Fatalf("role map %v", RoleMap(o))
+	}
+}
