@@ -59,21 +59,12 @@ func databasesCmd(e *cliEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var all []proto.Message
 			req := &cairnv1.ListDatabasesRequest{ProjectId: project, Limit: 1000}
-			for {
+			return listAll(e, databaseCols, func(cursor string) ([]proto.Message, int, error) {
+				req.CursorAfter = cursor
 				res, err := dbs(r).ListDatabases(r.ctx(ctx), req)
-				if err != nil {
-					return err
-				}
-				for _, d := range res.GetDatabases() {
-					all = append(all, d)
-				}
-				if len(res.GetDatabases()) < 1000 {
-					return e.printList(databaseCols, all)
-				}
-				req.CursorAfter = res.GetDatabases()[len(res.GetDatabases())-1].GetId()
-			}
+				return messages(res.GetDatabases()), int(req.GetLimit()), err
+			})
 		}),
 	}
 	get := e.withArg("get ID", "Show a database", "  cairn databases get main --project acme", func(ctx context.Context, r *remote, id string) error {
@@ -139,21 +130,12 @@ func collectionsCmd(e *cliEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var all []proto.Message
 			req := &cairnv1.ListCollectionsRequest{ProjectId: project, DatabaseId: database, Limit: 1000}
-			for {
+			return listAll(e, collectionCols, func(cursor string) ([]proto.Message, int, error) {
+				req.CursorAfter = cursor
 				res, err := dbs(r).ListCollections(r.ctx(ctx), req)
-				if err != nil {
-					return err
-				}
-				for _, c := range res.GetCollections() {
-					all = append(all, c)
-				}
-				if len(res.GetCollections()) < 1000 {
-					return e.printList(collectionCols, all)
-				}
-				req.CursorAfter = res.GetCollections()[len(res.GetCollections())-1].GetId()
-			}
+				return messages(res.GetCollections()), int(req.GetLimit()), err
+			})
 		}),
 	}
 	get := e.withArg("get ID", "Show a collection with its attributes and indexes", "  cairn collections get todos --project acme --database main -o yaml",

@@ -93,21 +93,12 @@ func functionsCmd(e *cliEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var all []proto.Message
 			req := &cairnv1.ListFunctionsRequest{ProjectId: project, Limit: 1000}
-			for {
+			return listAll(e, functionCols, func(cursor string) ([]proto.Message, int, error) {
+				req.CursorAfter = cursor
 				res, err := fns(r).ListFunctions(r.ctx(ctx), req)
-				if err != nil {
-					return err
-				}
-				for _, f := range res.GetFunctions() {
-					all = append(all, f)
-				}
-				if len(res.GetFunctions()) < 1000 {
-					return e.printList(functionCols, all)
-				}
-				req.CursorAfter = res.GetFunctions()[len(res.GetFunctions())-1].GetId()
-			}
+				return messages(res.GetFunctions()), int(req.GetLimit()), err
+			})
 		}),
 	}
 

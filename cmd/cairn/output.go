@@ -231,3 +231,31 @@ func cell(v any, path string) string {
 		return strings.TrimSpace(b.String())
 	}
 }
+
+// listAll prints every item of a cursor-paged list: page gets the items
+// after cursor ("" first) and the page size asked for; a shorter page is
+// the last.
+func listAll(e *cliEnv, c []column, page func(cursor string) ([]proto.Message, int, error)) error {
+	var all []proto.Message
+	cursor := ""
+	for {
+		items, limit, err := page(cursor)
+		if err != nil {
+			return err
+		}
+		all = append(all, items...)
+		if len(items) < limit || len(items) == 0 {
+			return e.printList(c, all)
+		}
+		cursor = items[len(items)-1].(interface{ GetId() string }).GetId()
+	}
+}
+
+// messages is a page of generated messages as proto.Messages.
+func messages[T proto.Message](items []T) []proto.Message {
+	out := make([]proto.Message, len(items))
+	for i, m := range items {
+		out[i] = m
+	}
+	return out
+}

@@ -66,21 +66,12 @@ func bucketsCmd(e *cliEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var all []proto.Message
 			req := &cairnv1.ListBucketsRequest{ProjectId: project, Limit: 1000}
-			for {
+			return listAll(e, bucketCols, func(cursor string) ([]proto.Message, int, error) {
+				req.CursorAfter = cursor
 				res, err := st(r).ListBuckets(r.ctx(ctx), req)
-				if err != nil {
-					return err
-				}
-				for _, b := range res.GetBuckets() {
-					all = append(all, b)
-				}
-				if len(res.GetBuckets()) < 1000 {
-					return e.printList(bucketCols, all)
-				}
-				req.CursorAfter = res.GetBuckets()[len(res.GetBuckets())-1].GetId()
-			}
+				return messages(res.GetBuckets()), int(req.GetLimit()), err
+			})
 		}),
 	}
 	del := e.withArg("delete ID", "Delete a bucket and its files", "  cairn buckets delete docs --project acme", func(ctx context.Context, r *remote, id string) error {
