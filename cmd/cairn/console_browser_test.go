@@ -31,15 +31,8 @@ func TestConsoleBrowser(t *testing.T) {
 	requireChromium(t)
 	in, _ := edgeInstance(t)
 	browser := edgeBrowser(t, 150*time.Second)
-	c, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	defer cancel()
-	// The tab opens now, on c: steps' timeouts are then theirs alone.
-	if err := chromedp.Do(c); err != nil {
-		t.Fatal(err)
-	}
-	tab := &consoleTab{t: t, c: c}
-	tab.watch()
-	defer tab.check()
+	tab := openConsoleTab(t, browser)
+	c := tab.c
 	step, wait, text, setText := tab.step, tab.wait, consoleText, consoleSetText
 
 	// A wrong key: the API's refusal, as the API words it.
@@ -184,6 +177,26 @@ type consoleTab struct {
 	problems []string // CSP refusals and uncaught exceptions
 }
 
+// openConsoleTab opens a tab of its own in browser, watching for CSP
+// refusals and uncaught exceptions; when t ends, the tab closes and any
+// of those fails t.
+func openConsoleTab(t *testing.T, browser context.Context) *consoleTab {
+	t.Helper()
+	c, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	// The tab opens now, on c: steps' timeouts are then theirs alone.
+	if err := chromedp.Do(c); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	p := &consoleTab{t: t, c: c}
+	t.Cleanup(func() {
+		p.check()
+		cancel()
+	})
+	p.watch()
+	return p
+}
+
 // watch records what the page's console says about the CSP refusing
 // something, and uncaught exceptions; check fails t on any.
 func (p *consoleTab) watch() {
@@ -291,15 +304,7 @@ func TestConsoleScreens(t *testing.T) {
 	}
 
 	browser := edgeBrowser(t, 150*time.Second)
-	c, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	defer cancel()
-	// The tab opens now, on c: steps' timeouts are then theirs alone.
-	if err := chromedp.Do(c); err != nil {
-		t.Fatal(err)
-	}
-	p := &consoleTab{t: t, c: c}
-	p.watch()
-	defer p.check()
+	p := openConsoleTab(t, browser)
 
 	// Storage: upload, and the server's preview shown.
 	p.signIn(in.url, "/p/demo/storage/photos")

@@ -26,14 +26,7 @@ func TestConsoleRealtimeAndHistory(t *testing.T) {
 	benchCollection(t, in, op, "demo")
 
 	browser := edgeBrowser(t, 120*time.Second)
-	c, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	defer cancel()
-	if err := chromedp.Do(c); err != nil {
-		t.Fatal(err)
-	}
-	p := &consoleTab{t: t, c: c}
-	p.watch()
-	defer p.check()
+	p := openConsoleTab(t, browser)
 
 	p.signIn(in.url, "/p/demo/realtime")
 	p.step("subscribe", consoleSetText(`#realtime-form input[name=channels]`, "databases.main.collections.posts.documents"),
@@ -107,14 +100,7 @@ func TestConsoleAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	browser := edgeBrowser(t, 120*time.Second)
-	c, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	defer cancel()
-	if err := chromedp.Do(c); err != nil {
-		t.Fatal(err)
-	}
-	p := &consoleTab{t: t, c: c}
-	p.watch()
-	defer p.check()
+	p := openConsoleTab(t, browser)
 
 	p.signIn(in.url, "/p/demo/auth")
 	p.step("create user", consoleSetText(`#user-create input[name=email]`, "ada@example.com"), consoleSetText(`#user-create input[name=name]`, "Ada"),

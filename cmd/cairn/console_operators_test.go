@@ -28,14 +28,8 @@ func TestConsoleOperators(t *testing.T) {
 		}
 	}
 	browser := edgeBrowser(t, 150*time.Second)
-	c, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	defer cancel()
-	if err := chromedp.Do(c); err != nil {
-		t.Fatal(err)
-	}
-	p := &consoleTab{t: t, c: c}
-	p.watch()
-	defer p.check()
+	p := openConsoleTab(t, browser)
+	c := p.c
 	text := consoleText
 	visible := func(sel string) string {
 		return `(() => { const e = document.querySelector(` + jsString(sel) + `); return e && e.offsetParent !== null ? "yes" : "no"; })()`
