@@ -46,17 +46,7 @@ func (t *transferFlags) keep(cmd *cobra.Command) {
 
 // passphrase reads --passphrase-file, else CAIRN_PASSPHRASE.
 func (t *transferFlags) passphrase(getenv func(string) string) (string, error) {
-	if t.passFile != "" {
-		b, err := os.ReadFile(t.passFile)
-		if err != nil {
-			return "", fmt.Errorf("passphrase: %w", err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	if p := getenv("CAIRN_PASSPHRASE"); p != "" {
-		return p, nil
-	}
-	return "", errors.New("a passphrase is required: --passphrase-file FILE or CAIRN_PASSPHRASE")
+	return passphraseFrom(t.passFile, getenv)
 }
 
 func exportCmd(e *cliEnv) *cobra.Command {
