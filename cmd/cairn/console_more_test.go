@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
@@ -34,6 +35,30 @@ func TestConsoleVariablesTokensPermissions(t *testing.T) {
 	notes := filepath.Join(t.TempDir(), "notes.txt")
 	if err := os.WriteFile(notes, []byte("the quarterly numbers"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	dbs := in.databases()
+	if _, err := dbs.CreateDatabase(admin, &cairnv1.CreateDatabaseRequest{ProjectId: "demo", DatabaseId: "main", Name: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	orders := &cairnv1.CreateCollectionRequest{ProjectId: "demo", DatabaseId: "main", CollectionId: "orders", Name: "orders"}
+	if _, err := dbs.CreateCollection(admin, orders); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs.CreateAttribute(admin, &cairnv1.CreateAttributeRequest{ProjectId: "demo", DatabaseId: "main", CollectionId: "orders",
+		Attribute: &cairnv1.Attribute{Key: "status", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 32}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs.CreateIndex(admin, &cairnv1.CreateIndexRequest{ProjectId: "demo", DatabaseId: "main", CollectionId: "orders",
+		Index: &cairnv1.Index{Key: "by_status", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"status"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexes(t, dbs, admin, "demo", "main", "orders")
+	for i, st := range []string{"paid", "open", "paid"} {
+		data, _ := structpb.NewStruct(map[string]any{"status": st})
+		if _, err := dbs.CreateDocument(admin, &cairnv1.CreateDocumentRequest{ProjectId: "demo", DatabaseId: "main", CollectionId: "orders",
+			Document: &cairnv1.DocumentInput{DocumentId: "o" + string(rune('1'+i)), Data: data}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	browser := edgeBrowser(t, 150*time.Second)
 	p := openConsoleTab(t, browser)
@@ -129,4 +154,53 @@ func TestConsoleVariablesTokensPermissions(t *testing.T) {
 		t.Error("the deleted token still reads the file")
 	}
 	p.step("close tokens", chromedp.Click(chromedp.CSS(`.modal .modal-head button`)))
+
+	// Databases: the collection's permissions as chips; a bad role is refused
+	// with the API's message and field, a good set saved with UpdateCollection.
+	p.step("collection", chromedp.Navigate(in.url+"/console/p/demo/databases/main/orders"))
+	p.wait("grid", text("#documents tbody"))
+	p.step("permissions tab", chromedp.Click(chromedp.CSS("#subtab-permissions")))
+	p.wait("editor", `document.querySelector("#permissions input[name=role-read]") ? "yes" : ""`)
+	addRole := func(action, role string) {
+		t.Helper()
+		p.step("add "+action+" "+role, consoleSetText(`#permissions input[name=role-`+action+`]`, role),
+			chromedp.Click(chromedp.CSS(`#permissions tr[data-action=`+action+`] .add-role`)))
+		p.wait(action+" "+role+" chip", `document.querySelector('#permissions tr[data-action=`+action+`] [data-role=`+jsString(role)+`]') ? "yes" : ""`)
+	}
+	addRole("read", "any")
+	addRole("create", "users")
+	addRole("update", "team:ops")
+	addRole("delete", "label:vip")
+	addRole("delete", "label:not valid")
+	p.step("save bad", chromedp.Click(chromedp.CSS(`#permissions button[type=submit]`)))
+	if msg := p.wait("refused", text("#permissions .error")); !strings.Contains(msg, "invalid_argument") || !strings.Contains(msg, "label") {
+		t.Errorf("a bad role shows %q, want invalid_argument naming the label", msg)
+	}
+	edgeShot(t, p.c, "3-permissions-refused")
+	p.step("remove bad", chromedp.Click(chromedp.CSS(`#permissions [data-role="label:not valid"] .remove-role`)),
+		chromedp.Click(chromedp.CSS(`#permissions button[type=submit]`)))
+	p.wait("saved", `document.querySelector("#permissions-saved") && !document.querySelector("#permissions .error") ? "yes" : ""`)
+	edgeShot(t, p.c, "4-permissions-saved")
+	gc, err := dbs.GetCollection(admin, &cairnv1.GetCollectionRequest{ProjectId: "demo", DatabaseId: "main", CollectionId: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`read("any")`, `create("users")`, `update("team:ops")`, `delete("label:vip")`}
+	if got := gc.GetCollection().GetPermissions(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("the collection's permissions: %q, want %q", got, want)
+	}
+
+	// The grid's query explained: filtered on status, it uses by_status.
+	p.step("documents tab", chromedp.Click(chromedp.CSS("#subtab-documents")))
+	p.wait("grid again", text("#documents tbody"))
+	p.step("filter", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#filter select");
+		s.value = "status"; s.dispatchEvent(new Event("change", {bubbles: true})); })()`),
+		consoleSetText(`#filter input`, "paid"),
+		chromedp.Click(chromedp.CSS(`#filter button[type=submit]`)))
+	p.wait("filtered", `document.querySelectorAll("#documents tbody tr").length === 2 ? "yes" : ""`)
+	p.step("explain", chromedp.Click(chromedp.CSS("#explain-query")))
+	if x := p.wait("explain", text("#explain")); !strings.Contains(x, "by_status") {
+		t.Errorf("the query's explain: %q, want the by_status index", x)
+	}
+	edgeShot(t, p.c, "5-explain")
 }
