@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import type { JsonObject, JsonValue } from "../api.js";
 import type { AttributeJson, CollectionJson, DocumentJson, ExplainJson, FilterJson, IndexJson, ListDocumentsRequestJson } from "@cairn/gen/databases_pb.js";
-import { api, when } from "../api.js";
+import { api, may, when } from "../api.js";
 import { ConfirmDelete, Empty, ErrorBox, Link, Loading, Modal, useAction, useLoad } from "../ui.js";
 
 export function Databases({ project }: { project: string }) {
@@ -396,7 +396,7 @@ function Permissions({ ids, coll, reload }: { ids: Ids; coll: CollectionJson; re
     setSaved(false);
   };
   return (
-    <form class="card write" id="permissions" onSubmit={async (e) => {
+    <form class="card" id="permissions" onSubmit={async (e) => {
       e.preventDefault();
       const values = [...rows.flatMap((a) => (perms[a] ?? []).map((r) => `${a}("${r}")`)), ...other];
       if (await act.run(() => api.databases.updateCollection({ ...ids, permissions: { values }, documentSecurity: docSecurity }))) {
@@ -415,13 +415,13 @@ function Permissions({ ids, coll, reload }: { ids: Ids; coll: CollectionJson; re
             <td>
               {(perms[a] ?? []).map((r) => (
                 <span class="chip" key={r} data-role={r}>{r}{" "}
-                  <button type="button" class="link remove-role" aria-label={`remove ${r} from ${a}`}
+                  <button type="button" class="link remove-role write" aria-label={`remove ${r} from ${a}`}
                     onClick={() => { setPerms({ ...perms, [a]: (perms[a] ?? []).filter((x) => x !== r) }); setSaved(false); }}>×</button>
                 </span>
               ))}
               {(perms[a] ?? []).length === 0 ? <span class="muted">nobody </span> : null}
             </td>
-            <td>
+            <td class="write">
               <input name={"role-" + a} list="role-hints" placeholder="role, e.g. users" value={adding[a] ?? ""}
                 onInput={(e) => setAdding({ ...adding, [a]: e.currentTarget.value })}
                 onKeyDown={(e) => { if (e.key === "Enter") { e.preventDefault(); add(a); } }} />{" "}
@@ -431,10 +431,10 @@ function Permissions({ ids, coll, reload }: { ids: Ids; coll: CollectionJson; re
         ))}</tbody>
       </table>
       {other.length ? <p class="muted">Kept as they are: {other.map((p) => <code key={p}>{p} </code>)}</p> : null}
-      <label class="check"><input type="checkbox" name="documentSecurity" checked={docSecurity}
+      <label class="check"><input type="checkbox" name="documentSecurity" checked={docSecurity} disabled={may(ids.projectId) === "read"}
         onChange={(e) => { setDocSecurity(e.currentTarget.checked); setSaved(false); }} /> document security (a document's own permissions also grant access)</label>
       <ErrorBox error={act.error} />
-      <button type="submit" class="primary" disabled={act.busy}>Save permissions</button>
+      <button type="submit" class="primary write" disabled={act.busy}>Save permissions</button>
       {saved && !act.error ? <span class="muted" id="permissions-saved"> Saved.</span> : null}
     </form>
   );
