@@ -203,4 +203,37 @@ func TestConsoleVariablesTokensPermissions(t *testing.T) {
 		t.Errorf("the query's explain: %q, want the by_status index", x)
 	}
 	edgeShot(t, p.c, "5-explain")
+
+	// A viewer of the project sees the roles and the variables, with no way
+	// to change them, and no secret.
+	if _, err := in.operators().CreateOperator(admin, &cairnv1.CreateOperatorRequest{Email: "viewer@example.com", Name: "Vic",
+		Password: "vic's password", Roles: []*cairnv1.OperatorRole{{ProjectId: "demo", Role: "viewer"}}}); err != nil {
+		t.Fatal(err)
+	}
+	p.step("sign out", chromedp.Click(chromedp.CSS("#signout")))
+	p.wait("sign-in form", `document.querySelector("#operator-email") ? "yes" : ""`)
+	p.step("sign in as viewer", chromedp.SendKeys(chromedp.CSS("#operator-email"), "viewer@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#operator-password"), "vic's password"),
+		chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
+	p.wait("signed in", text("#whoami"))
+	p.step("viewer's collection", chromedp.Navigate(in.url+"/console/p/demo/databases/main/orders"))
+	p.wait("viewer's grid", text("#documents tbody"))
+	p.step("viewer's permissions", chromedp.Click(chromedp.CSS("#subtab-permissions")))
+	shown := `(() => { const e = document.querySelector(%s); return e && e.offsetParent !== null ? "yes" : "no"; })()`
+	p.wait("roles shown", `document.querySelector('#permissions [data-role="team:ops"]') ? "yes" : ""`)
+	for _, sel := range []string{`#permissions button[type=submit]`, `#permissions input[name=role-read]`, `#permissions .remove-role`} {
+		if v := p.wait("visible "+sel, strings.Replace(shown, "%s", jsString(sel), 1)); v != "no" {
+			t.Errorf("a viewer is offered %s", sel)
+		}
+	}
+	edgeShot(t, p.c, "6-viewer-permissions")
+	p.step("viewer's functions", chromedp.Navigate(in.url+"/console/p/demo/functions"))
+	p.wait("viewer's function", text("#functions tbody"))
+	p.step("viewer opens function", chromedp.Click(chromedp.CSS(`#functions tbody tr:first-child`)))
+	if row := p.wait("viewer's variables", text(`#variables tr[data-variable=SMTP_PASSWORD]`)); strings.Contains(row, secret) {
+		t.Error("a viewer sees the secret")
+	}
+	if v := p.wait("variable form", strings.Replace(shown, "%s", jsString("#variable-form"), 1)); v != "no" {
+		t.Error("a viewer is offered changing variables")
+	}
 }
