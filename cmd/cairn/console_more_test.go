@@ -71,6 +71,11 @@ func TestConsoleVariablesTokensPermissions(t *testing.T) {
 	p.wait("function listed", text("#functions tbody"))
 	p.step("open function", chromedp.Click(chromedp.CSS(`#functions tbody tr:first-child`)))
 	p.wait("variables", `document.querySelector("#variable-form") ? "yes" : ""`)
+	p.step("add bad key", consoleSetText(`#variable-form input[name=variableKey]`, "1-BAD"),
+		chromedp.Click(chromedp.CSS(`#variable-form button[type=submit]`)))
+	if msg := p.wait("bad key refused", text("#variable-form .error")); !strings.Contains(msg, "invalid_argument") || !strings.Contains(msg, "variables") {
+		t.Errorf("a bad variable key shows %q, want invalid_argument naming the field", msg)
+	}
 	p.step("add plain", consoleSetText(`#variable-form input[name=variableKey]`, "FROM"),
 		consoleSetText(`#variable-form input[name=variableValue]`, "team@example.com"),
 		chromedp.Click(chromedp.CSS(`#variable-form button[type=submit]`)))
