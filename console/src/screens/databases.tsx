@@ -1,9 +1,10 @@
 // Databases: databases and their collections; a collection's attributes,
-// indexes and a grid of its documents (create, edit, delete as JSON; filters).
+// indexes, permissions and a grid of its documents (create, edit, delete as
+// JSON; filters; the query's explain).
 import { useState } from "preact/hooks";
 import type { JsonObject, JsonValue } from "../api.js";
-import type { AttributeJson, DocumentJson, FilterJson, IndexJson } from "@cairn/gen/databases_pb.js";
-import { api, when } from "../api.js";
+import type { AttributeJson, CollectionJson, DocumentJson, ExplainJson, FilterJson, IndexJson, ListDocumentsRequestJson } from "@cairn/gen/databases_pb.js";
+import { api, may, when } from "../api.js";
 import { ConfirmDelete, Empty, ErrorBox, Link, Loading, Modal, useAction, useLoad } from "../ui.js";
 
 export function Databases({ project }: { project: string }) {
@@ -83,7 +84,7 @@ const short = (t: string | undefined, prefix: string) => (t ?? "").replace(prefi
 export function CollectionView({ project, db, coll }: { project: string; db: string; coll: string }) {
   const ids = { projectId: project, databaseId: db, collectionId: coll };
   const c = useLoad(async () => (await api.databases.getCollection(ids)).collection, [project, db, coll]);
-  const [tab, setTab] = useState<"documents" | "attributes" | "indexes">("documents");
+  const [tab, setTab] = useState<"documents" | "attributes" | "indexes" | "permissions">("documents");
   const [deleting, setDeleting] = useState(false);
   const attrs = c.data?.attributes ?? [];
   return (
@@ -95,13 +96,14 @@ export function CollectionView({ project, db, coll }: { project: string; db: str
       <Loading loading={c.loading} />
       <ErrorBox error={c.error} />
       <nav class="subtabs">
-        {(["documents", "attributes", "indexes"] as const).map((t) => (
+        {(["documents", "attributes", "indexes", "permissions"] as const).map((t) => (
           <button type="button" key={t} id={"subtab-" + t} class={tab === t ? "tab active" : "tab"} onClick={() => setTab(t)}>{t}</button>
         ))}
       </nav>
       {tab === "attributes" ? <Attributes ids={ids} attrs={attrs} reload={c.reload} /> : null}
       {tab === "indexes" ? <Indexes ids={ids} attrs={attrs} indexes={c.data?.indexes ?? []} reload={c.reload} /> : null}
       {tab === "documents" && c.data ? <Documents ids={ids} attrs={attrs} /> : null}
+      {tab === "permissions" && c.data ? <Permissions ids={ids} coll={c.data} reload={c.reload} /> : null}
       {deleting ? <ConfirmDelete what="collection" id={coll} onClose={() => setDeleting(false)}
         onConfirm={async () => { await api.databases.deleteCollection(ids); history.back(); }} /> : null}
     </>
@@ -218,7 +220,8 @@ function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
   const [applied, setApplied] = useState<FilterJson[]>([]);
   const [page, setPage] = useState(0);
   const pageSize = 25;
-  const docs = useLoad(async () => api.databases.listDocuments({ ...ids, filters: applied, limit: pageSize, offset: page * pageSize, total: true, orders: [{ attribute: "$createdAt", desc: true }] }),
+  const query: ListDocumentsRequestJson = { ...ids, filters: applied, limit: pageSize, offset: page * pageSize, orders: [{ attribute: "$createdAt", desc: true }] };
+  const docs = useLoad(async () => api.databases.listDocuments({ ...query, total: true }),
     [ids.projectId, ids.databaseId, ids.collectionId, JSON.stringify(applied), page]);
   const [editing, setEditing] = useState<DocumentJson | "new" | null>(null);
   const [deleting, setDeleting] = useState<string | null>(null);
@@ -273,6 +276,7 @@ function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
           {(page + 1) * pageSize < total ? <button type="button" class="link" onClick={() => setPage(page + 1)}>next →</button> : null}
         </p>
       ) : null}
+      <ExplainQuery key={JSON.stringify(query)} query={query} />
       {editing ? <DocumentEditor ids={ids} attrs={attrs} doc={editing === "new" ? null : editing} onClose={() => setEditing(null)} onSaved={() => { setEditing(null); docs.reload(); }} /> : null}
       {deleting ? <ConfirmDelete what="document" id={deleting} onClose={() => setDeleting(null)}
         onConfirm={async () => { await api.databases.deleteDocument({ ...ids, documentId: deleting }); docs.reload(); }} /> : null}
@@ -324,5 +328,114 @@ function DocumentEditor({ ids, attrs, doc, onClose, onSaved }: { ids: Ids; attrs
         </div>
       </form>
     </Modal>
+  );
+}
+
+/**
+ * How the grid's current query runs: the same ListDocuments asked again
+ * with explain (and no count), on demand, so the grid itself pays nothing.
+ */
+function ExplainQuery({ query }: { query: ListDocumentsRequestJson }) {
+  const [x, setX] = useState<ExplainJson | null>(null);
+  const act = useAction();
+  return (
+    <div class="explain">
+      <button type="button" class="small" id="explain-query" disabled={act.busy} onClick={() => void act.run(async () => {
+        setX((await api.databases.listDocuments({ ...query, total: false, explain: true })).explain ?? {});
+      })}>Explain this query</button>
+      <ErrorBox error={act.error} />
+      {x ? (
+        <dl class="meta" id="explain">
+          <dt>Plan</dt><dd>{x.plan}</dd>
+          <dt>Index</dt><dd><code>{x.index}</code>{x.index === "$sequence" ? " (no index: a scan)" : ""}{x.indexAttributes?.length ? ` on ${x.indexAttributes.join(", ")}` : ""}</dd>
+          <dt>Filters by index</dt><dd>{(x.indexFilters ?? []).join(", ") || "none"}</dd>
+          <dt>Keys scanned</dt><dd>{x.keysScanned ?? "0"}</dd>
+          <dt>Documents examined</dt><dd>{x.documentsExamined ?? "0"}</dd>
+          <dt>Sorted in memory</dt><dd>{x.sortedInMemory ? "yes" : "no"}</dd>
+          {x.documentsDenied && x.documentsDenied !== "0" ? <><dt>Denied by permissions</dt><dd>{x.documentsDenied}</dd></> : null}
+        </dl>
+      ) : null}
+    </div>
+  );
+}
+
+const actions = ["read", "create", "update", "delete"] as const;
+const roleHints = ["any", "guests", "users", "users/verified", "user:", "team:", "member:", "label:"];
+
+/** Splits `read("any")` into its action and role; null for anything else. */
+function parsePermission(p: string): { action: string; role: string } | null {
+  const m = /^([a-z]+)\("(.*)"\)$/.exec(p.trim());
+  return m ? { action: m[1] ?? "", role: m[2] ?? "" } : null;
+}
+
+/**
+ * A collection's permissions as chips: a role per chip, a row per action.
+ * Roles are typed (any, users, user:<id>, team:<id>, label:<name>…) and
+ * checked by the API on save, whose message names the bad one.
+ */
+function Permissions({ ids, coll, reload }: { ids: Ids; coll: CollectionJson; reload: () => void }) {
+  const initial: Record<string, string[]> = {};
+  const other: string[] = [];
+  for (const p of coll.permissions ?? []) {
+    const x = parsePermission(p);
+    if (x) (initial[x.action] ??= []).push(x.role);
+    else other.push(p);
+  }
+  // "write" (create, update and delete at once) is kept as its own row if set.
+  const rows = [...actions, ...Object.keys(initial).filter((a) => !(actions as readonly string[]).includes(a))];
+  const [perms, setPerms] = useState(initial);
+  const [adding, setAdding] = useState<Record<string, string>>({});
+  const [docSecurity, setDocSecurity] = useState(coll.documentSecurity ?? false);
+  const [saved, setSaved] = useState(false);
+  const act = useAction();
+  const add = (a: string) => {
+    const role = (adding[a] ?? "").trim();
+    if (!role || (perms[a] ?? []).includes(role)) return;
+    setPerms({ ...perms, [a]: [...(perms[a] ?? []), role] });
+    setAdding({ ...adding, [a]: "" });
+    setSaved(false);
+  };
+  return (
+    <form class="card" id="permissions" onSubmit={async (e) => {
+      e.preventDefault();
+      const values = [...rows.flatMap((a) => (perms[a] ?? []).map((r) => `${a}("${r}")`)), ...other];
+      if (await act.run(() => api.databases.updateCollection({ ...ids, permissions: { values }, documentSecurity: docSecurity }))) {
+        setSaved(true);
+        reload();
+      }
+    }}>
+      <h3>Collection permissions</h3>
+      <p class="muted">Who may do what with every document of the collection. Roles: <code>any</code>, <code>guests</code>, <code>users</code>,
+        {" "}<code>user:ID</code>, <code>team:ID</code> (or <code>team:ID/role</code>), <code>member:ID</code>, <code>label:NAME</code>.</p>
+      <datalist id="role-hints">{roleHints.map((r) => <option key={r} value={r} />)}</datalist>
+      <table>
+        <tbody>{rows.map((a) => (
+          <tr key={a} data-action={a}>
+            <th>{a}</th>
+            <td>
+              {(perms[a] ?? []).map((r) => (
+                <span class="chip" key={r} data-role={r}>{r}{" "}
+                  <button type="button" class="link remove-role write" aria-label={`remove ${r} from ${a}`}
+                    onClick={() => { setPerms({ ...perms, [a]: (perms[a] ?? []).filter((x) => x !== r) }); setSaved(false); }}>×</button>
+                </span>
+              ))}
+              {(perms[a] ?? []).length === 0 ? <span class="muted">nobody </span> : null}
+            </td>
+            <td class="write">
+              <input name={"role-" + a} list="role-hints" placeholder="role, e.g. users" value={adding[a] ?? ""}
+                onInput={(e) => setAdding({ ...adding, [a]: e.currentTarget.value })}
+                onKeyDown={(e) => { if (e.key === "Enter") { e.preventDefault(); add(a); } }} />{" "}
+              <button type="button" class="small add-role" onClick={() => add(a)}>Add</button>
+            </td>
+          </tr>
+        ))}</tbody>
+      </table>
+      {other.length ? <p class="muted">Kept as they are: {other.map((p) => <code key={p}>{p} </code>)}</p> : null}
+      <label class="check"><input type="checkbox" name="documentSecurity" checked={docSecurity} disabled={may(ids.projectId) === "read"}
+        onChange={(e) => { setDocSecurity(e.currentTarget.checked); setSaved(false); }} /> document security (a document's own permissions also grant access)</label>
+      <ErrorBox error={act.error} />
+      <button type="submit" class="primary write" disabled={act.busy}>Save permissions</button>
+      {saved && !act.error ? <span class="muted" id="permissions-saved"> Saved.</span> : null}
+    </form>
   );
 }

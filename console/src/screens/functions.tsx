@@ -1,7 +1,8 @@
 // Functions: the list; a function run with a payload; its executions with
-// their logs, errors and response. Deploying code is the CLI's.
+// their logs, errors and response; its variables, secrets masked. Deploying
+// code is the CLI's.
 import { useState } from "preact/hooks";
-import type { ExecutionJson, FunctionJson } from "@cairn/gen/functions_pb.js";
+import type { ExecutionJson, FunctionJson, FunctionVariableJson } from "@cairn/gen/functions_pb.js";
 import { api, when } from "../api.js";
 import { Empty, ErrorBox, Loading, Modal, useAction, useLoad } from "../ui.js";
 
@@ -47,6 +48,7 @@ export function Functions({ project }: { project: string }) {
         </table>
       ) : null}
       {open ? <FunctionPanel project={project} fn={fns.data?.find((f) => f.id === open) ?? { id: open }} /> : null}
+      {open && fns.data?.find((f) => f.id === open) ? <Variables key={open} project={project} fn={fns.data.find((f) => f.id === open) ?? {}} reload={fns.reload} /> : null}
     </>
   );
 }
@@ -110,6 +112,62 @@ function FunctionPanel({ project, fn }: { project: string; fn: FunctionJson }) {
           <h3>Response body</h3><pre class="logs">{fromBase64(shown.responseBody) || "(empty)"}</pre>
         </Modal>
       ) : null}
+    </div>
+  );
+}
+
+/**
+ * A function's variables. UpdateFunction replaces the whole list, and a
+ * secret sent back with an empty value keeps its stored one: the API never
+ * returns a secret's value, so the list read is the list to send.
+ */
+function Variables({ project, fn, reload }: { project: string; fn: FunctionJson; reload: () => void }) {
+  const vars = fn.variables ?? [];
+  const [key, setKey] = useState("");
+  const [value, setValue] = useState("");
+  const [secret, setSecret] = useState(false);
+  const [editing, setEditing] = useState<string | null>(null);
+  const act = useAction();
+  const save = (next: FunctionVariableJson[]) => act.run(async () => {
+    await api.functions.updateFunction({ projectId: project, functionId: fn.id ?? "", variables: { values: next } });
+    reload();
+  });
+  const reset = () => { setKey(""); setValue(""); setSecret(false); setEditing(null); };
+  return (
+    <div class="card" id="variables">
+      <h3>Variables of {fn.id}</h3>
+      {vars.length === 0 ? <Empty>No variable.</Empty> : (
+        <table>
+          <thead><tr><th>Key</th><th>Value</th><th /></tr></thead>
+          <tbody>{vars.map((v) => (
+            <tr key={v.key} data-variable={v.key}>
+              <td><code>{v.key}</code></td>
+              <td>{v.secret ? <span class="chip" title="write-only: never shown after saving">secret ••••••</span> : <code>{v.value}</code>}</td>
+              <td>
+                <button type="button" class="small write edit-variable" onClick={() => {
+                  setEditing(v.key ?? ""); setKey(v.key ?? ""); setValue(v.secret ? "" : v.value ?? ""); setSecret(v.secret ?? false);
+                }}>Edit</button>{" "}
+                <button type="button" class="danger small write delete-variable" disabled={act.busy}
+                  onClick={() => void save(vars.filter((x) => x.key !== v.key))}>Delete</button>
+              </td>
+            </tr>
+          ))}</tbody>
+        </table>
+      )}
+      <form class="inline write" id="variable-form" onSubmit={async (e) => {
+        e.preventDefault();
+        const v: FunctionVariableJson = { key, value, secret };
+        const next = editing !== null ? vars.map((x) => (x.key === editing ? v : x)) : [...vars, v];
+        if (await save(next)) reset();
+      }}>
+        <input name="variableKey" placeholder="KEY" value={key} disabled={editing !== null} onInput={(e) => setKey(e.currentTarget.value)} />
+        <input name="variableValue" type={secret ? "password" : "text"} autocomplete="off"
+          placeholder={editing !== null && secret ? "new value (empty keeps the secret)" : "value"} value={value} onInput={(e) => setValue(e.currentTarget.value)} />
+        <label class="check"><input type="checkbox" name="variableSecret" checked={secret} onChange={(e) => setSecret(e.currentTarget.checked)} /> secret</label>
+        <button type="submit" class="primary" disabled={act.busy}>{editing !== null ? "Update variable" : "Add variable"}</button>
+        {editing !== null ? <button type="button" class="link" onClick={reset}>cancel</button> : null}
+        <ErrorBox error={act.error} />
+      </form>
     </div>
   );
 }

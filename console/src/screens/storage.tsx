@@ -1,9 +1,9 @@
 // Storage: buckets (create, delete), a bucket's files (upload, preview,
-// download, delete) and the project's usage.
+// download, delete, tokens) and the project's usage.
 import { useEffect, useState } from "preact/hooks";
 import type { FileJson } from "@cairn/gen/storage_pb.js";
 import { api, bytes, cairn, when } from "../api.js";
-import { ConfirmDelete, Empty, ErrorBox, Link, Loading, useAction, useLoad } from "../ui.js";
+import { ConfirmDelete, Empty, ErrorBox, Link, Loading, Modal, useAction, useLoad } from "../ui.js";
 
 export function Storage({ project }: { project: string }) {
   const buckets = useLoad(async () => (await api.storage.listBuckets({ projectId: project, limit: 1000 })).buckets ?? [], [project]);
@@ -54,6 +54,7 @@ export function BucketView({ project, bucket }: { project: string; bucket: strin
   const files = useLoad(async () => (await api.storage.listFiles({ projectId: project, bucketId: bucket, limit: 100, total: true })), [project, bucket]);
   const [progress, setProgress] = useState("");
   const [deleting, setDeleting] = useState<string | null>(null);
+  const [tokens, setTokens] = useState<string | null>(null);
   const act = useAction();
   return (
     <>
@@ -87,6 +88,7 @@ export function BucketView({ project, bucket }: { project: string; bucket: strin
               <td class="num">{bytes(f.storedSize)}{f.encrypted ? " 🔒" : ""}</td><td class="muted">{when(f.createdAt)}</td>
               <td>
                 <button type="button" class="small" onClick={() => void act.run(() => download(project, bucket, f))}>Download</button>{" "}
+                <button type="button" class="small tokens" onClick={() => setTokens(f.id ?? "")}>Tokens</button>{" "}
                 <button type="button" class="danger small write" onClick={() => setDeleting(f.id ?? "")}>Delete</button>
               </td>
             </tr>
@@ -94,6 +96,7 @@ export function BucketView({ project, bucket }: { project: string; bucket: strin
         </table>
       ) : null}
       {files.data?.total ? <p class="muted">{files.data.total} files{files.data.totalCapped ? " or more" : ""}</p> : null}
+      {tokens ? <FileTokens project={project} bucket={bucket} file={tokens} onClose={() => setTokens(null)} /> : null}
       {deleting ? <ConfirmDelete what="file" id={deleting} onClose={() => setDeleting(null)}
         onConfirm={async () => { await api.storage.deleteFile({ projectId: project, bucketId: bucket, fileId: deleting }); files.reload(); }} /> : null}
     </>
@@ -131,4 +134,55 @@ async function download(project: string, bucket: string, f: FileJson) {
   a.download = f.name || f.id || "file";
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/**
+ * A file's tokens: each a revocable, optionally expiring grant to read the
+ * file by URL. The secret is stored as a hash, so its URL is shown once,
+ * right after creation.
+ */
+function FileTokens({ project, bucket, file, onClose }: { project: string; bucket: string; file: string; onClose: () => void }) {
+  const ids = { projectId: project, bucketId: bucket, fileId: file };
+  const list = useLoad(async () => (await api.storage.listFileTokens(ids)).tokens ?? [], [project, bucket, file]);
+  const [expires, setExpires] = useState("");
+  const [url, setUrl] = useState("");
+  const act = useAction();
+  return (
+    <Modal title={`Tokens for ${file}`} onClose={onClose}>
+      <form class="inline write" id="create-token" onSubmit={async (e) => {
+        e.preventDefault();
+        await act.run(async () => {
+          const r = await api.storage.createFileToken({ ...ids, ...(expires ? { expiresAt: new Date(expires).toISOString() } : {}) });
+          setUrl(cairn(project).fileURL(bucket, file, { token: r.secret ?? "" }));
+          setExpires("");
+          list.reload();
+        });
+      }}>
+        <label>Expires <input type="datetime-local" name="expiresAt" value={expires} onInput={(e) => setExpires(e.currentTarget.value)} /></label>
+        <span class="muted">{expires ? "" : "(never, until deleted)"}</span>
+        <button type="submit" class="primary" disabled={act.busy}>Create token</button>
+      </form>
+      {url ? (
+        <div class="card" id="token-url">
+          <p><strong>Copy this URL now:</strong> it is shown once, and anyone holding it can read the file.</p>
+          <input class="mono" readOnly value={url} onFocus={(e) => e.currentTarget.select()} />
+        </div>
+      ) : null}
+      <ErrorBox error={act.error} />
+      <ErrorBox error={list.error} />
+      {list.data?.length === 0 ? <Empty>No token.</Empty> : null}
+      {list.data && list.data.length > 0 ? (
+        <table id="tokens">
+          <thead><tr><th>Token</th><th>Created</th><th>Expires</th><th /></tr></thead>
+          <tbody>{list.data.map((x) => (
+            <tr key={x.id} data-token={x.id}>
+              <td><code>{x.id}</code></td><td class="muted">{when(x.createdAt)}</td><td>{x.expiresAt ? when(x.expiresAt) : "never"}</td>
+              <td><button type="button" class="danger small write" disabled={act.busy}
+                onClick={() => void act.run(async () => { await api.storage.deleteFileToken({ ...ids, tokenId: x.id ?? "" }); list.reload(); })}>Delete</button></td>
+            </tr>
+          ))}</tbody>
+        </table>
+      ) : null}
+    </Modal>
+  );
 }
