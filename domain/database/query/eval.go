@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -146,7 +147,11 @@ func compareIntFloat(i int64, f float64) int {
 // several values match when any value does, their negations when none
 // does. between is inclusive; notBetween is < lo or > hi. contains on a
 // string is a case-sensitive substring test, on an array true when some
-// element equals some value. search is true when every token (Tokens) of
+// element equals some value; containsAny is contains, containsAll needs
+// every value to hit. regex is an unanchored RE2 match on a string. exists
+// and notExists are isNotNull and isNull; createdBefore/After/Between and
+// updated… are lessThan/greaterThan/between on $createdAt/$updatedAt.
+// search is true when every token (Tokens) of
 // the search string is among the tokens of the document's value.
 //
 // Match never panics; filters that Validate would reject match nothing.
@@ -160,6 +165,9 @@ func Match(filters []Filter, doc map[string]any) bool {
 }
 
 func matchOne(f *Filter, doc map[string]any) bool {
+	if g, ok := desugar(*f); ok {
+		return matchOne(&g, doc)
+	}
 	switch f.Op {
 	case OpAnd:
 		return Match(f.Filters, doc)
@@ -221,6 +229,25 @@ func matchOne(f *Filter, doc map[string]any) bool {
 			return hit
 		}
 		return !hit
+	case OpContainsAll:
+		return len(f.Values) > 0 && !slices.ContainsFunc(f.Values, func(x any) bool { return !contains(v, []any{x}) })
+	case OpRegex:
+		s, ok := v.(string)
+		if !ok || len(f.Values) != 1 {
+			return false
+		}
+		re := f.re
+		if re == nil {
+			p, ok := f.Values[0].(string)
+			if !ok || len(p) > MaxRegexBytes {
+				return false
+			}
+			var err error
+			if re, err = regexp.Compile(p); err != nil {
+				return false
+			}
+		}
+		return re.MatchString(s)
 	case OpSearch, OpNotSearch:
 		s, ok := v.(string)
 		if !ok || len(f.Values) != 1 {

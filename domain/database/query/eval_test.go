@@ -73,7 +73,7 @@ func TestCompare(t *testing.T) {
 
 func TestMatch(t *testing.T) {
 	doc := map[string]any{
-		"$id": "d1", "$sequence": int64(7),
+		"$id": "d1", "$sequence": int64(7), "$createdAt": t1, "$updatedAt": t2,
 		"name": "Alice Smith", "age": int64(30), "score": 2.5, "active": true, "born": t1,
 		"tags": []any{"red", "blue"}, "nums": []any{int64(1), int64(2)}, "empty": []any{},
 		"bio": "The quick brown Fox, jumps!",
@@ -147,6 +147,32 @@ func TestMatch(t *testing.T) {
 		{f(OpNotContains, "tags", "green", "red"), false},
 		{f(OpNotContains, "empty", "x"), true},
 		{f(OpNotContains, "missing", "x"), false},
+		{f(OpExists, "age"), true},
+		{f(OpExists, "missing"), false},
+		{f(OpNotExists, "missing"), true},
+		{f(OpNotExists, "empty"), false},
+		{f(OpContainsAny, "tags", "green", "red"), true},
+		{f(OpContainsAny, "tags", "green"), false},
+		{f(OpContainsAll, "tags", "red", "blue"), true},
+		{f(OpContainsAll, "tags", "red", "green"), false},
+		{f(OpContainsAll, "nums", int64(2)), true},
+		{f(OpContainsAll, "name", "Ali", "Smith"), true},
+		{f(OpContainsAll, "name", "Ali", "Jones"), false},
+		{f(OpContainsAll, "empty", "x"), false},
+		{f(OpContainsAll, "missing", "x"), false},
+		{f(OpRegex, "name", `^A\w+ S`), true},
+		{f(OpRegex, "name", "smith"), false}, // case-sensitive unless (?i)
+		{f(OpRegex, "name", "(?i)smith"), true},
+		{f(OpRegex, "name", "("), false},     // invalid, unvalidated: matches nothing
+		{f(OpRegex, "age", "3"), false},      // not a string
+		{f(OpRegex, "missing", ".*"), false}, // nil
+		{f(OpCreatedBefore, "", t2), true},
+		{f(OpCreatedBefore, "", t1), false},
+		{f(OpCreatedAfter, "", t0), true},
+		{f(OpCreatedBetween, "", t1, t1), true},
+		{f(OpUpdatedAfter, "", t1), true},
+		{f(OpUpdatedBefore, "", t2), false},
+		{f(OpUpdatedBetween, "", t2, t2), true},
 		{f(OpSearch, "bio", "fox"), true},
 		{f(OpSearch, "bio", "JUMPS quick"), true},
 		{f(OpSearch, "bio", "fox cat"), false}, // every token
