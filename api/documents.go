@@ -424,12 +424,12 @@ var operators = map[cairnv1.Operator]query.Op{
 	cairnv1.Operator_OPERATOR_ENDS_WITH: query.OpEndsWith, cairnv1.Operator_OPERATOR_NOT_ENDS_WITH: query.OpNotEndsWith,
 	cairnv1.Operator_OPERATOR_CONTAINS: query.OpContains, cairnv1.Operator_OPERATOR_NOT_CONTAINS: query.OpNotContains,
 	cairnv1.Operator_OPERATOR_SEARCH: query.OpSearch, cairnv1.Operator_OPERATOR_NOT_SEARCH: query.OpNotSearch,
-	cairnv1.Operator_OPERATOR_AND: query.OpAnd, cairnv1.Operator_OPERATOR_OR: query.OpOr,	cairnv1.Operator_OPERATOR_EXISTS: query.OpExists, cairnv1.Operator_OPERATOR_NOT_EXISTS: query.OpNotExists,
+	cairnv1.Operator_OPERATOR_AND: query.OpAnd, cairnv1.Operator_OPERATOR_OR: query.OpOr, cairnv1.Operator_OPERATOR_EXISTS: query.OpExists, cairnv1.Operator_OPERATOR_NOT_EXISTS: query.OpNotExists,
 	cairnv1.Operator_OPERATOR_CONTAINS_ANY: query.OpContainsAny, cairnv1.Operator_OPERATOR_CONTAINS_ALL: query.OpContainsAll,
-	cairnv1.Operator_OPERATOR_REGEX: query.OpRegex,
+	cairnv1.Operator_OPERATOR_REGEX:          query.OpRegex,
 	cairnv1.Operator_OPERATOR_CREATED_BEFORE: query.OpCreatedBefore, cairnv1.Operator_OPERATOR_CREATED_AFTER: query.OpCreatedAfter,
 	cairnv1.Operator_OPERATOR_CREATED_BETWEEN: query.OpCreatedBetween,
-	cairnv1.Operator_OPERATOR_UPDATED_BEFORE: query.OpUpdatedBefore, cairnv1.Operator_OPERATOR_UPDATED_AFTER: query.OpUpdatedAfter,
+	cairnv1.Operator_OPERATOR_UPDATED_BEFORE:  query.OpUpdatedBefore, cairnv1.Operator_OPERATOR_UPDATED_AFTER: query.OpUpdatedAfter,
 	cairnv1.Operator_OPERATOR_UPDATED_BETWEEN: query.OpUpdatedBetween,
 }
 

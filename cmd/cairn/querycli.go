@@ -31,10 +31,10 @@ var whereOps = map[string]cairnv1.Operator{
 	"search": cairnv1.Operator_OPERATOR_SEARCH, "not-search": cairnv1.Operator_OPERATOR_NOT_SEARCH,
 	"exists": cairnv1.Operator_OPERATOR_EXISTS, "not-exists": cairnv1.Operator_OPERATOR_NOT_EXISTS,
 	"contains-any": cairnv1.Operator_OPERATOR_CONTAINS_ANY, "contains-all": cairnv1.Operator_OPERATOR_CONTAINS_ALL,
-	"regex": cairnv1.Operator_OPERATOR_REGEX,
+	"regex":          cairnv1.Operator_OPERATOR_REGEX,
 	"created-before": cairnv1.Operator_OPERATOR_CREATED_BEFORE, "created-after": cairnv1.Operator_OPERATOR_CREATED_AFTER,
 	"created-between": cairnv1.Operator_OPERATOR_CREATED_BETWEEN,
-	"updated-before": cairnv1.Operator_OPERATOR_UPDATED_BEFORE, "updated-after": cairnv1.Operator_OPERATOR_UPDATED_AFTER,
+	"updated-before":  cairnv1.Operator_OPERATOR_UPDATED_BEFORE, "updated-after": cairnv1.Operator_OPERATOR_UPDATED_AFTER,
 	"updated-between": cairnv1.Operator_OPERATOR_UPDATED_BETWEEN,
 }
 
