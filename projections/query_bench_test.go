@@ -445,3 +445,47 @@ func TestCountByIndexAgrees(t *testing.T) {
 		t.Fatalf("only %d of 300 queries counted on the index", counted)
 	}
 }
+
+// BenchmarkQueryRegexScan is a filter no index serves, over 10,000
+// documents (the default scan limit) of which one matches, so every
+// document is examined: "contains" is the substring test (the baseline),
+// "regex" the same test as an RE2 pattern compiled once by Validate, and
+// "regex-uncompiled" a filter that skipped Validate, compiled per document.
+func BenchmarkQueryRegexScan(b *testing.B) {
+	p, c := sortFixture(b, 10_000, 10, 1_000_000, 1)
+	schema, err := p.Schema(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		f        query.Filter
+		validate bool
+	}{
+		{"contains", query.Filter{Op: query.OpContains, Attribute: "title", Values: []any{"number 9999 "}}, true},
+		{"regex", query.Filter{Op: query.OpRegex, Attribute: "title", Values: []any{`number 9{4} `}}, true},
+		{"regex-uncompiled", query.Filter{Op: query.OpRegex, Attribute: "title", Values: []any{`number 9{4} `}}, false},
+	} {
+		q := &query.Query{Filters: []query.Filter{tc.f}, Limit: 25}
+		if tc.validate {
+			if err := query.Validate(q, schema, query.DefaultLimits()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		got, err := p.Query("bench", c, q, QueryOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(got.Docs) != 1 || got.Explain.DocsExamined != 10_000 {
+			b.Fatalf("%s: %d docs, %d examined", tc.name, len(got.Docs), got.Explain.DocsExamined)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.Query("bench", c, q, QueryOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
