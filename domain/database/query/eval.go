@@ -2,6 +2,8 @@ package query
 
 import (
 	"cmp"
+	"encoding/binary"
+	"hash/fnv"
 	"fmt"
 	"math"
 	"regexp"
@@ -331,12 +333,18 @@ func Tokens(s string) []string {
 
 // Less returns the comparator (negative, zero, positive, as slices.SortFunc
 // wants) that orders documents by orders, nil first in ascending order and
-// last in descending order, with ties broken by "$sequence" ascending.
+// last in descending order, with ties broken by "$sequence" ascending. An
+// OrderRandom order compares randomKey(Seed, $id).
 func Less(orders []Order) func(a, b map[string]any) int {
 	orders = slices.Clone(orders)
 	return func(a, b map[string]any) int {
 		for _, o := range orders {
-			c := Compare(a[o.Attribute], b[o.Attribute])
+			var c int
+			if o.Attribute == OrderRandom {
+				c = cmp.Compare(randomKey(o.Seed, a[database.AttrID]), randomKey(o.Seed, b[database.AttrID]))
+			} else {
+				c = Compare(a[o.Attribute], b[o.Attribute])
+			}
 			if o.Desc {
 				c = -c
 			}
@@ -346,6 +354,23 @@ func Less(orders []Order) func(a, b map[string]any) int {
 		}
 		return Compare(a[database.AttrSequence], b[database.AttrSequence])
 	}
+}
+
+// randomKey is a document's place in the seed's shuffle: FNV-1a of the
+// seed and the $id, finished with a multiply-xorshift so that ids that
+// differ in their last byte land far apart.
+func randomKey(seed uint64, id any) uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], seed)
+	h.Write(b[:])
+	s, _ := id.(string)
+	h.Write([]byte(s))
+	x := h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	return x
 }
 
 // Run answers a validated query on docs by brute force: the documents that

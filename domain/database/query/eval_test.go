@@ -1,6 +1,7 @@
 package query
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/database"
 )
 
 var (
@@ -314,5 +316,41 @@ func TestRun(t *testing.T) {
 	_, err := Run(&Query{CursorBefore: "zz"}, docs3())
 	if domain.KindOf(err) != domain.KindInvalid {
 		t.Errorf("unknown cursor: %v", err)
+	}
+}
+
+// TestOrderRandom: one seed is one permutation (so pages agree), different
+// seeds give different ones, and every document appears once.
+func TestOrderRandom(t *testing.T) {
+	var docs []map[string]any
+	for i := range 50 {
+		docs = append(docs, map[string]any{"$id": fmt.Sprintf("d%02d", i), "$sequence": int64(i)})
+	}
+	order := func(seed uint64) string {
+		q := &Query{Orders: []Order{{Attribute: OrderRandom, Seed: seed}}}
+		if err := Validate(q, &database.Schema{}, DefaultLimits()); err != nil {
+			t.Fatal(err)
+		}
+		q.Limit = 0
+		out, err := Run(q, docs)
+		if err != nil || len(out) != len(docs) {
+			t.Fatalf("Run: %d documents, %v", len(out), err)
+		}
+		return ids(out)
+	}
+	a, b, c := order(1), order(1), order(2)
+	if a != b {
+		t.Errorf("seed 1 gave two orders:\n%s\n%s", a, b)
+	}
+	if a == c || a == ids(docs) {
+		t.Errorf("seed 1 and 2 (or insertion order) agree: %s", a)
+	}
+	// A page and the next one through a cursor are the shuffle's halves.
+	q := &Query{Orders: []Order{{Attribute: OrderRandom, Seed: 1}}, Limit: 25}
+	first, _ := Run(q, docs)
+	q.CursorAfter = first[24]["$id"].(string)
+	second, _ := Run(q, docs)
+	if got := ids(first) + "," + ids(second); got != a {
+		t.Errorf("two pages %s, want %s", got, a)
 	}
 }

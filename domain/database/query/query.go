@@ -124,11 +124,18 @@ type Filter struct {
 	re *regexp.Regexp
 }
 
-// Order sorts by one attribute.
+// Order sorts by one attribute, or by OrderRandom.
 type Order struct {
 	Attribute string
 	Desc      bool
+	// Seed picks the permutation of an OrderRandom order: the same seed
+	// gives the same order, so pages and cursors stay consistent.
+	Seed uint64
 }
+
+// OrderRandom is the order attribute of Appwrite's orderRandom: a shuffle
+// that is a pure function of Order.Seed and each document's $id.
+const OrderRandom = "$random"
 
 // Query is a list request on a collection.
 type Query struct {

@@ -63,6 +63,9 @@ func Validate(q *Query, s *database.Schema, lim Limits) error {
 	}
 	for i, o := range q.Orders {
 		field := fmt.Sprintf("orders[%d].attribute", i)
+		if o.Attribute == OrderRandom {
+			continue
+		}
 		a, err := v.attribute(o.Attribute, field)
 		if err != nil {
 			return err
