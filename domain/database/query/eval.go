@@ -3,8 +3,8 @@ package query
 import (
 	"cmp"
 	"encoding/binary"
-	"hash/fnv"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"regexp"
 	"slices"
