@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -433,6 +434,20 @@ var operators = map[cairnv1.Operator]query.Op{
 	cairnv1.Operator_OPERATOR_UPDATED_BETWEEN: query.OpUpdatedBetween,
 }
 
+// ordersIn converts orders; an unseeded random order gets a seed of its
+// own, so it differs from request to request as Appwrite's does.
+func ordersIn(in []*cairnv1.Order) []query.Order {
+	var out []query.Order
+	for _, o := range in {
+		qo := query.Order{Attribute: o.GetAttribute(), Desc: o.GetDesc(), Seed: o.GetSeed()}
+		if qo.Attribute == query.OrderRandom && qo.Seed == 0 {
+			qo.Seed = rand.Uint64()
+		}
+		out = append(out, qo)
+	}
+	return out
+}
+
 func filtersIn(fs []*cairnv1.Filter) []query.Filter {
 	out := make([]query.Filter, len(fs))
 	for i, f := range fs {
@@ -468,9 +483,7 @@ func (h *databasesHandler) ListDocuments(ctx context.Context, req *cairnv1.ListD
 	}
 	q := &query.Query{Filters: filtersIn(req.GetFilters()), Select: req.GetSelect(), Limit: int(req.GetLimit()), Offset: int(req.GetOffset()),
 		CursorAfter: req.GetCursorAfter(), CursorBefore: req.GetCursorBefore()}
-	for _, o := range req.GetOrders() {
-		q.Orders = append(q.Orders, query.Order{Attribute: o.GetAttribute(), Desc: o.GetDesc()})
-	}
+	q.Orders = ordersIn(req.GetOrders())
 	if err := query.Validate(q, cl.schema, h.queryLimits()); err != nil {
 		return nil, err
 	}

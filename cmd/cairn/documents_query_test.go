@@ -496,7 +496,11 @@ func TestQueriesAgreeWithReference(t *testing.T) {
 			req.Filters = append(req.Filters, g.filter(1))
 		}
 		for range g.r.IntN(3) {
-			req.Orders = append(req.Orders, &cairnv1.Order{Attribute: pick(g.r, []string{"n", "f", "at", "tag", "name", "$createdAt", "$sequence"}), Desc: g.r.IntN(2) == 0})
+			o := &cairnv1.Order{Attribute: pick(g.r, []string{"n", "f", "at", "tag", "name", "$createdAt", "$sequence", query.OrderRandom}), Desc: g.r.IntN(2) == 0}
+			if o.Attribute == query.OrderRandom {
+				o.Seed = 1 + g.r.Uint64N(1000) // seeded: the reference must see the same shuffle
+			}
+			req.Orders = append(req.Orders, o)
 		}
 		if g.r.IntN(4) == 0 {
 			req.Offset = int32(g.r.IntN(40))
@@ -512,7 +516,7 @@ func TestQueriesAgreeWithReference(t *testing.T) {
 		q := &query.Query{Filters: qaFiltersIn(req.GetFilters()), Limit: int(req.GetLimit()), Offset: int(req.GetOffset()),
 			CursorAfter: req.GetCursorAfter(), CursorBefore: req.GetCursorBefore()}
 		for _, o := range req.GetOrders() {
-			q.Orders = append(q.Orders, query.Order{Attribute: o.GetAttribute(), Desc: o.GetDesc()})
+			q.Orders = append(q.Orders, query.Order{Attribute: o.GetAttribute(), Desc: o.GetDesc(), Seed: o.GetSeed()})
 		}
 		var fs, ords []string
 		for _, f := range req.GetFilters() {

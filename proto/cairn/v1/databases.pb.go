@@ -1025,9 +1025,13 @@ func (x *Filter) GetFilters() []*Filter {
 }
 
 type Order struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Attribute     string                 `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
-	Desc          bool                   `protobuf:"varint,2,opt,name=desc,proto3" json:"desc,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Attribute string                 `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	Desc      bool                   `protobuf:"varint,2,opt,name=desc,proto3" json:"desc,omitempty"`
+	// For attribute "$random" (Appwrite's orderRandom): the shuffle. The same
+	// seed gives the same order, so pages and cursors agree; 0 means a new
+	// random seed for this request.
+	Seed          uint64 `protobuf:"varint,3,opt,name=seed,proto3" json:"seed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1074,6 +1078,13 @@ func (x *Order) GetDesc() bool {
 		return x.Desc
 	}
 	return false
+}
+
+func (x *Order) GetSeed() uint64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
 }
 
 // Explain says how a query ran.
@@ -5726,10 +5737,11 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x02op\x12%\n" +
 	"\tattribute\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\tattribute\x128\n" +
 	"\x06values\x18\x03 \x03(\v2\x16.google.protobuf.ValueB\b\xbaH\x05\x92\x01\x02\x10dR\x06values\x124\n" +
-	"\afilters\x18\x04 \x03(\v2\x10.cairn.v1.FilterB\b\xbaH\x05\x92\x01\x02\x10dR\afilters\"D\n" +
+	"\afilters\x18\x04 \x03(\v2\x10.cairn.v1.FilterB\b\xbaH\x05\x92\x01\x02\x10dR\afilters\"X\n" +
 	"\x05Order\x12'\n" +
 	"\tattribute\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tattribute\x12\x12\n" +
-	"\x04desc\x18\x02 \x01(\bR\x04desc\"\xaa\x02\n" +
+	"\x04desc\x18\x02 \x01(\bR\x04desc\x12\x12\n" +
+	"\x04seed\x18\x03 \x01(\x04R\x04seed\"\xaa\x02\n" +
 	"\aExplain\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\tR\x05index\x12)\n" +
 	"\x10index_attributes\x18\x02 \x03(\tR\x0findexAttributes\x12#\n" +
