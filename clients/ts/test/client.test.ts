@@ -106,6 +106,8 @@ test("documents: create, get, update, list, delete", { skip }, async () => {
   assert.equal(badRegex.code, "invalid_argument");
   assert.match(badRegex.message, /RE2/);
   assert.match(badRegex.field ?? "", /values\[0\]$/);
+  const shuffled = await todos.list({ orders: ["$random"] });
+  assert.deepEqual(shuffled.documents.map((d) => d.data.title).sort(), ["bread", "eggs", "milk"]);
 
   // Another user sees none of them.
   const other = await signedIn();
