@@ -470,7 +470,9 @@ func (r *runner) run() error {
 			return err
 		}
 		cursorDoc = d
-		if r.pl.ordered && r.pl.token == "" {
+		// The cursor's index key marks its place only among the keys of the
+		// equality prefix; a cursor outside it is placed by Less alone.
+		if r.pl.ordered && r.pl.token == "" && sharesPrefix(r.pl, cursor) {
 			ks, err := indexKeys(r.project, r.c.GetUid(), r.pl.ix, cursor, d.GetSequence())
 			if err != nil {
 				return err
@@ -544,6 +546,17 @@ func (r *runner) run() error {
 		r.res.Total = int64(q.Offset-skip) + int64(len(out)) + count
 	}
 	return nil
+}
+
+// sharesPrefix reports whether the document fields f hold the values of
+// the plan's equality prefix.
+func sharesPrefix(pl plan, f map[string]any) bool {
+	for i, v := range pl.eq {
+		if query.Compare(f[pl.ix.Attributes[i]], v) != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // countsByIndex reports whether the entries of the plan's index range are
