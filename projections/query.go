@@ -152,7 +152,8 @@ func equality(filters []query.Filter, a string) (any, bool) {
 	return nil, false
 }
 
-// rangeOf returns the bounds top-level comparisons put on attribute a.
+// rangeOf returns the bounds top-level comparisons (and literal prefixes of
+// startsWith and regex) put on attribute a.
 func rangeOf(filters []query.Filter, a string) (lo, hi *bound) {
 	for _, f := range filters {
 		if f.Attribute != a {
@@ -169,6 +170,14 @@ func rangeOf(filters []query.Filter, a string) (lo, hi *bound) {
 			hi = &bound{f.Values[0], true}
 		case query.OpBetween:
 			lo, hi = &bound{f.Values[0], true}, &bound{f.Values[1], true}
+		case query.OpStartsWith, query.OpRegex:
+			// A literal prefix is the range [prefix, the next prefix).
+			if p, ok := query.LiteralPrefix(f); ok {
+				lo, hi = &bound{p, true}, nil
+				if end, ok := query.PrefixEnd(p); ok {
+					hi = &bound{end, false}
+				}
+			}
 		}
 	}
 	return lo, hi
