@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -424,7 +425,27 @@ var operators = map[cairnv1.Operator]query.Op{
 	cairnv1.Operator_OPERATOR_ENDS_WITH: query.OpEndsWith, cairnv1.Operator_OPERATOR_NOT_ENDS_WITH: query.OpNotEndsWith,
 	cairnv1.Operator_OPERATOR_CONTAINS: query.OpContains, cairnv1.Operator_OPERATOR_NOT_CONTAINS: query.OpNotContains,
 	cairnv1.Operator_OPERATOR_SEARCH: query.OpSearch, cairnv1.Operator_OPERATOR_NOT_SEARCH: query.OpNotSearch,
-	cairnv1.Operator_OPERATOR_AND: query.OpAnd, cairnv1.Operator_OPERATOR_OR: query.OpOr,
+	cairnv1.Operator_OPERATOR_AND: query.OpAnd, cairnv1.Operator_OPERATOR_OR: query.OpOr, cairnv1.Operator_OPERATOR_EXISTS: query.OpExists, cairnv1.Operator_OPERATOR_NOT_EXISTS: query.OpNotExists,
+	cairnv1.Operator_OPERATOR_CONTAINS_ANY: query.OpContainsAny, cairnv1.Operator_OPERATOR_CONTAINS_ALL: query.OpContainsAll,
+	cairnv1.Operator_OPERATOR_REGEX:          query.OpRegex,
+	cairnv1.Operator_OPERATOR_CREATED_BEFORE: query.OpCreatedBefore, cairnv1.Operator_OPERATOR_CREATED_AFTER: query.OpCreatedAfter,
+	cairnv1.Operator_OPERATOR_CREATED_BETWEEN: query.OpCreatedBetween,
+	cairnv1.Operator_OPERATOR_UPDATED_BEFORE:  query.OpUpdatedBefore, cairnv1.Operator_OPERATOR_UPDATED_AFTER: query.OpUpdatedAfter,
+	cairnv1.Operator_OPERATOR_UPDATED_BETWEEN: query.OpUpdatedBetween,
+}
+
+// ordersIn converts orders; an unseeded random order gets a seed of its
+// own, so it differs from request to request as Appwrite's does.
+func ordersIn(in []*cairnv1.Order) []query.Order {
+	var out []query.Order
+	for _, o := range in {
+		qo := query.Order{Attribute: o.GetAttribute(), Desc: o.GetDesc(), Seed: o.GetSeed()}
+		if qo.Attribute == query.OrderRandom && qo.Seed == 0 {
+			qo.Seed = rand.Uint64()
+		}
+		out = append(out, qo)
+	}
+	return out
 }
 
 func filtersIn(fs []*cairnv1.Filter) []query.Filter {
@@ -462,9 +483,7 @@ func (h *databasesHandler) ListDocuments(ctx context.Context, req *cairnv1.ListD
 	}
 	q := &query.Query{Filters: filtersIn(req.GetFilters()), Select: req.GetSelect(), Limit: int(req.GetLimit()), Offset: int(req.GetOffset()),
 		CursorAfter: req.GetCursorAfter(), CursorBefore: req.GetCursorBefore()}
-	for _, o := range req.GetOrders() {
-		q.Orders = append(q.Orders, query.Order{Attribute: o.GetAttribute(), Desc: o.GetDesc()})
-	}
+	q.Orders = ordersIn(req.GetOrders())
 	if err := query.Validate(q, cl.schema, h.queryLimits()); err != nil {
 		return nil, err
 	}

@@ -669,9 +669,7 @@ func (h *storageHandler) ListFiles(ctx context.Context, req *cairnv1.ListFilesRe
 	}
 	q := &query.Query{Filters: filtersIn(req.GetFilters()), Limit: int(req.GetLimit()), Offset: int(req.GetOffset()),
 		CursorAfter: req.GetCursorAfter(), CursorBefore: req.GetCursorBefore()}
-	for _, o := range req.GetOrders() {
-		q.Orders = append(q.Orders, query.Order{Attribute: o.GetAttribute(), Desc: o.GetDesc()})
-	}
+	q.Orders = ordersIn(req.GetOrders())
 	if s := strings.TrimSpace(req.GetSearch()); s != "" {
 		q.Filters = append(q.Filters, query.Filter{Op: query.OpSearch, Attribute: "name", Values: []any{s}})
 	}

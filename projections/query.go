@@ -152,7 +152,8 @@ func equality(filters []query.Filter, a string) (any, bool) {
 	return nil, false
 }
 
-// rangeOf returns the bounds top-level comparisons put on attribute a.
+// rangeOf returns the bounds top-level comparisons (and literal prefixes of
+// startsWith and regex) put on attribute a.
 func rangeOf(filters []query.Filter, a string) (lo, hi *bound) {
 	for _, f := range filters {
 		if f.Attribute != a {
@@ -169,6 +170,14 @@ func rangeOf(filters []query.Filter, a string) (lo, hi *bound) {
 			hi = &bound{f.Values[0], true}
 		case query.OpBetween:
 			lo, hi = &bound{f.Values[0], true}, &bound{f.Values[1], true}
+		case query.OpStartsWith, query.OpRegex:
+			// A literal prefix is the range [prefix, the next prefix).
+			if p, ok := query.LiteralPrefix(f); ok {
+				lo, hi = &bound{p, true}, nil
+				if end, ok := query.PrefixEnd(p); ok {
+					hi = &bound{end, false}
+				}
+			}
 		}
 	}
 	return lo, hi
@@ -470,7 +479,9 @@ func (r *runner) run() error {
 			return err
 		}
 		cursorDoc = d
-		if r.pl.ordered && r.pl.token == "" {
+		// The cursor's index key marks its place only among the keys of the
+		// equality prefix; a cursor outside it is placed by Less alone.
+		if r.pl.ordered && r.pl.token == "" && sharesPrefix(r.pl, cursor) {
 			ks, err := indexKeys(r.project, r.c.GetUid(), r.pl.ix, cursor, d.GetSequence())
 			if err != nil {
 				return err
@@ -544,6 +555,17 @@ func (r *runner) run() error {
 		r.res.Total = int64(q.Offset-skip) + int64(len(out)) + count
 	}
 	return nil
+}
+
+// sharesPrefix reports whether the document fields f hold the values of
+// the plan's equality prefix.
+func sharesPrefix(pl plan, f map[string]any) bool {
+	for i, v := range pl.eq {
+		if query.Compare(f[pl.ix.Attributes[i]], v) != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // countsByIndex reports whether the entries of the plan's index range are

@@ -445,3 +445,90 @@ func TestCountByIndexAgrees(t *testing.T) {
 		t.Fatalf("only %d of 300 queries counted on the index", counted)
 	}
 }
+
+// BenchmarkQueryRegexScan is a filter no index serves, over 10,000
+// documents (the default scan limit) of which one matches, so every
+// document is examined: "contains" is the substring test (the baseline),
+// "regex" the same test as an RE2 pattern compiled once by Validate, and
+// "regex-uncompiled" a filter that skipped Validate, compiled per document;
+// "regex-prefix" is ^t3$ on the indexed tag: the 1,000 documents of its
+// literal prefix's index range, sorted for the page of 25.
+func BenchmarkQueryRegexScan(b *testing.B) {
+	p, c := sortFixture(b, 10_000, 10, 1_000_000, 1)
+	schema, err := p.Schema(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		f        query.Filter
+		validate bool
+	}{
+		{"contains", query.Filter{Op: query.OpContains, Attribute: "title", Values: []any{"number 9999 "}}, true},
+		{"regex", query.Filter{Op: query.OpRegex, Attribute: "title", Values: []any{`number 9{4} `}}, true},
+		{"regex-uncompiled", query.Filter{Op: query.OpRegex, Attribute: "title", Values: []any{`number 9{4} `}}, false},
+		// ^t3 on the indexed tag: the range of its prefix, 1,000 documents.
+		{"regex-prefix", query.Filter{Op: query.OpRegex, Attribute: "tag", Values: []any{`^t3$`}}, true},
+	} {
+		q := &query.Query{Filters: []query.Filter{tc.f}, Limit: 25}
+		if tc.validate {
+			if err := query.Validate(q, schema, query.DefaultLimits()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		got, err := p.Query("bench", c, q, QueryOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if tc.name == "regex-prefix" {
+			if got.Explain.DocsExamined != 1_000 || len(got.Docs) != 25 {
+				b.Fatalf("%s: %d examined, want the 1,000 of the index range", tc.name, got.Explain.DocsExamined)
+			}
+		} else if len(got.Docs) != 1 || got.Explain.DocsExamined != 10_000 {
+			b.Fatalf("%s: %d docs, %d examined", tc.name, len(got.Docs), got.Explain.DocsExamined)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.Query("bench", c, q, QueryOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestPrefixRange: startsWith and a ^-anchored regex on an indexed
+// attribute read only the keys of their prefix; other patterns scan.
+func TestPrefixRange(t *testing.T) {
+	p, c := sortFixture(t, 1_000, 20, 1000, 1) // tags t0…t19: "t1" prefixes t1, t10…t19
+	schema, err := p.Schema(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		f        query.Filter
+		docs     int
+		examined int64
+	}{
+		{query.Filter{Op: query.OpStartsWith, Attribute: "tag", Values: []any{"t1"}}, 550, 550},
+		{query.Filter{Op: query.OpRegex, Attribute: "tag", Values: []any{`^t1\d`}}, 500, 550},
+		{query.Filter{Op: query.OpRegex, Attribute: "tag", Values: []any{`^t19$`}}, 50, 50},
+		{query.Filter{Op: query.OpRegex, Attribute: "tag", Values: []any{`t19$`}}, 50, 1_000},
+		{query.Filter{Op: query.OpRegex, Attribute: "tag", Values: []any{`(?i)^T19`}}, 50, 1_000},
+	} {
+		q := &query.Query{Filters: []query.Filter{tc.f}, Limit: 100}
+		if err := query.Validate(q, schema, query.DefaultLimits()); err != nil {
+			t.Fatal(err)
+		}
+		q.Limit = 0
+		got, err := p.Query("bench", c, q, QueryOptions{Total: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Total != int64(tc.docs) || got.Explain.DocsExamined != tc.examined {
+			t.Errorf("%s %v: total %d, examined %d (plan %s); want %d and %d", tc.f.Op, tc.f.Values, got.Total,
+				got.Explain.DocsExamined, got.Explain.Plan, tc.docs, tc.examined)
+		}
+	}
+}

@@ -396,6 +396,10 @@ func TestCLIDataCommands(t *testing.T) {
 		{[]string{"--where", "done != true"}, []string{"a", "c"}},
 		{[]string{"--where", "n = [1,3]"}, []string{"a", "c"}},
 		{[]string{"--where", "title = beta"}, []string{"b"}},
+		{[]string{"--where", "n exists"}, []string{"a", "b", "c"}},
+		{[]string{"--where", "title regex ^[ab]"}, []string{"a", "b"}},
+		{[]string{"--where", `title contains-all ["a","l"]`}, []string{"a"}},
+		{[]string{"--where", "$createdAt created-after 2000-01-01T00:00:00Z", "--where", "n < 3"}, []string{"a", "b"}},
 		{[]string{"--filter", `{"op":"OPERATOR_OR","filters":[{"op":"OPERATOR_EQUAL","attribute":"n","values":[1]},{"op":"OPERATOR_EQUAL","attribute":"title","values":["gamma"]}]}`}, []string{"a", "c"}},
 		{[]string{"--order", "-n", "--limit", "1"}, []string{"c"}},
 		{[]string{"--order", "n", "--offset", "2"}, []string{"c"}},
@@ -422,6 +426,8 @@ func TestCLIDataCommands(t *testing.T) {
 	}
 	// Bad input: the flag or the field, never a 500.
 	fails("--where", append([]string{"documents", "list", "--where", "n ~ 1"}, coll...)...)
+	fails("not valid RE2", append([]string{"documents", "list", "--where", "title regex a("}, coll...)...)
+	fails("createdBefore compares $createdAt", append([]string{"documents", "list", "--where", "n created-before 2000-01-01T00:00:00Z"}, coll...)...)
 	fails("--data: want a JSON object", append([]string{"documents", "create", "--data", "not json"}, coll...)...)
 	fails(`"nope"`, append([]string{"documents", "list", "--where", "nope = 1"}, coll...)...)
 	fails("--collection is required", "documents", "list", "--database", "main")

@@ -84,7 +84,13 @@ var qaOperators = map[cairnv1.Operator]query.Op{
 	cairnv1.Operator_OPERATOR_ENDS_WITH: query.OpEndsWith, cairnv1.Operator_OPERATOR_NOT_ENDS_WITH: query.OpNotEndsWith,
 	cairnv1.Operator_OPERATOR_CONTAINS: query.OpContains, cairnv1.Operator_OPERATOR_NOT_CONTAINS: query.OpNotContains,
 	cairnv1.Operator_OPERATOR_SEARCH: query.OpSearch, cairnv1.Operator_OPERATOR_NOT_SEARCH: query.OpNotSearch,
-	cairnv1.Operator_OPERATOR_AND: query.OpAnd, cairnv1.Operator_OPERATOR_OR: query.OpOr,
+	cairnv1.Operator_OPERATOR_AND: query.OpAnd, cairnv1.Operator_OPERATOR_OR: query.OpOr, cairnv1.Operator_OPERATOR_EXISTS: query.OpExists, cairnv1.Operator_OPERATOR_NOT_EXISTS: query.OpNotExists,
+	cairnv1.Operator_OPERATOR_CONTAINS_ANY: query.OpContainsAny, cairnv1.Operator_OPERATOR_CONTAINS_ALL: query.OpContainsAll,
+	cairnv1.Operator_OPERATOR_REGEX:          query.OpRegex,
+	cairnv1.Operator_OPERATOR_CREATED_BEFORE: query.OpCreatedBefore, cairnv1.Operator_OPERATOR_CREATED_AFTER: query.OpCreatedAfter,
+	cairnv1.Operator_OPERATOR_CREATED_BETWEEN: query.OpCreatedBetween,
+	cairnv1.Operator_OPERATOR_UPDATED_BEFORE:  query.OpUpdatedBefore, cairnv1.Operator_OPERATOR_UPDATED_AFTER: query.OpUpdatedAfter,
+	cairnv1.Operator_OPERATOR_UPDATED_BETWEEN: query.OpUpdatedBetween,
 }
 
 func qaFiltersIn(fs []*cairnv1.Filter) []query.Filter {
@@ -234,7 +240,9 @@ func (g *qaGen) filter(depth int) *cairnv1.Filter {
 	op := func(o cairnv1.Operator, attr string, vs []*structpb.Value) *cairnv1.Filter {
 		return &cairnv1.Filter{Op: o, Attribute: attr, Values: vs}
 	}
-	switch k := g.r.IntN(20); {
+	switch k := g.r.IntN(25); {
+	case k >= 20:
+		return g.laterFilter(k - 20)
 	case k < 2 && depth < 3:
 		o := cairnv1.Operator_OPERATOR_OR
 		if k == 1 {
@@ -309,6 +317,53 @@ func (g *qaGen) filter(depth int) *cairnv1.Filter {
 		}
 		return op(o, "name", []*structpb.Value{val(s)})
 	}
+}
+
+// laterFilter makes one of the operators added with Appwrite 1.8's names:
+// exists, containsAny/All, regex, created…/updated….
+func (g *qaGen) laterFilter(k int) *cairnv1.Filter {
+	f := &cairnv1.Filter{}
+	switch k {
+	case 0:
+		f.Op = pick(g.r, []cairnv1.Operator{cairnv1.Operator_OPERATOR_EXISTS, cairnv1.Operator_OPERATOR_NOT_EXISTS})
+		f.Attribute = pick(g.r, []string{"n", "f", "ok", "at", "tag", "tags"})
+	case 1:
+		f.Op = pick(g.r, []cairnv1.Operator{cairnv1.Operator_OPERATOR_CONTAINS_ANY, cairnv1.Operator_OPERATOR_CONTAINS_ALL})
+		f.Attribute = "tags"
+		f.Values = g.values("tags", 1+g.r.IntN(3))
+		if g.r.IntN(3) == 0 {
+			f.Attribute = "name"
+			f.Values = []*structpb.Value{val(g.word()[:2]), val(g.word()[:1])}
+		}
+	case 2:
+		f.Op = cairnv1.Operator_OPERATOR_REGEX
+		f.Attribute = pick(g.r, qaStringly)
+		w := g.word()
+		pattern := pick(g.r, []string{"^" + w[:1+g.r.IntN(3)], w[1:3] + "$", "(?i)^" + strings.ToUpper(w[:2]), w[:1] + ".*" + g.word()[:1],
+			"^(" + w[:2] + "|" + g.word()[:2] + ")", `^d0[0-4]\d$`, "t[12]"})
+		f.Values = []*structpb.Value{val(pattern)}
+	default:
+		at := database.AttrCreatedAt
+		ops := []cairnv1.Operator{cairnv1.Operator_OPERATOR_CREATED_BEFORE, cairnv1.Operator_OPERATOR_CREATED_AFTER, cairnv1.Operator_OPERATOR_CREATED_BETWEEN}
+		if g.r.IntN(2) == 0 {
+			at = database.AttrUpdatedAt
+			ops = []cairnv1.Operator{cairnv1.Operator_OPERATOR_UPDATED_BEFORE, cairnv1.Operator_OPERATOR_UPDATED_AFTER, cairnv1.Operator_OPERATOR_UPDATED_BETWEEN}
+		}
+		// Times of real documents, so that the bounds cut the collection.
+		x, y := pick(g.r, g.docs)[at].(time.Time), pick(g.r, g.docs)[at].(time.Time)
+		if x.After(y) {
+			x, y = y, x
+		}
+		f.Op = pick(g.r, ops)
+		f.Values = []*structpb.Value{val(x.Format(time.RFC3339Nano))}
+		if f.Op == ops[2] {
+			f.Values = append(f.Values, val(y.Format(time.RFC3339Nano)))
+		}
+		if g.r.IntN(2) == 0 {
+			f.Attribute = at
+		}
+	}
+	return f
 }
 
 func b2i(b bool) int {
@@ -441,7 +496,11 @@ func TestQueriesAgreeWithReference(t *testing.T) {
 			req.Filters = append(req.Filters, g.filter(1))
 		}
 		for range g.r.IntN(3) {
-			req.Orders = append(req.Orders, &cairnv1.Order{Attribute: pick(g.r, []string{"n", "f", "at", "tag", "name", "$createdAt", "$sequence"}), Desc: g.r.IntN(2) == 0})
+			o := &cairnv1.Order{Attribute: pick(g.r, []string{"n", "f", "at", "tag", "name", "$createdAt", "$sequence", query.OrderRandom}), Desc: g.r.IntN(2) == 0}
+			if o.Attribute == query.OrderRandom {
+				o.Seed = 1 + g.r.Uint64N(1000) // seeded: the reference must see the same shuffle
+			}
+			req.Orders = append(req.Orders, o)
 		}
 		if g.r.IntN(4) == 0 {
 			req.Offset = int32(g.r.IntN(40))
@@ -457,7 +516,7 @@ func TestQueriesAgreeWithReference(t *testing.T) {
 		q := &query.Query{Filters: qaFiltersIn(req.GetFilters()), Limit: int(req.GetLimit()), Offset: int(req.GetOffset()),
 			CursorAfter: req.GetCursorAfter(), CursorBefore: req.GetCursorBefore()}
 		for _, o := range req.GetOrders() {
-			q.Orders = append(q.Orders, query.Order{Attribute: o.GetAttribute(), Desc: o.GetDesc()})
+			q.Orders = append(q.Orders, query.Order{Attribute: o.GetAttribute(), Desc: o.GetDesc(), Seed: o.GetSeed()})
 		}
 		var fs, ords []string
 		for _, f := range req.GetFilters() {

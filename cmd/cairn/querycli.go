@@ -29,11 +29,20 @@ var whereOps = map[string]cairnv1.Operator{
 	"ends-with": cairnv1.Operator_OPERATOR_ENDS_WITH, "not-ends-with": cairnv1.Operator_OPERATOR_NOT_ENDS_WITH,
 	"contains": cairnv1.Operator_OPERATOR_CONTAINS, "not-contains": cairnv1.Operator_OPERATOR_NOT_CONTAINS,
 	"search": cairnv1.Operator_OPERATOR_SEARCH, "not-search": cairnv1.Operator_OPERATOR_NOT_SEARCH,
+	"exists": cairnv1.Operator_OPERATOR_EXISTS, "not-exists": cairnv1.Operator_OPERATOR_NOT_EXISTS,
+	"contains-any": cairnv1.Operator_OPERATOR_CONTAINS_ANY, "contains-all": cairnv1.Operator_OPERATOR_CONTAINS_ALL,
+	"regex":          cairnv1.Operator_OPERATOR_REGEX,
+	"created-before": cairnv1.Operator_OPERATOR_CREATED_BEFORE, "created-after": cairnv1.Operator_OPERATOR_CREATED_AFTER,
+	"created-between": cairnv1.Operator_OPERATOR_CREATED_BETWEEN,
+	"updated-before":  cairnv1.Operator_OPERATOR_UPDATED_BEFORE, "updated-after": cairnv1.Operator_OPERATOR_UPDATED_AFTER,
+	"updated-between": cairnv1.Operator_OPERATOR_UPDATED_BETWEEN,
 }
 
 const whereHelp = `condition ATTR OP VALUE, repeatable (all must hold). OP: = != < <= > >=, equal, not-equal,
 less-than[-equal], greater-than[-equal], between, not-between, is-null, is-not-null,
-[not-]starts-with, [not-]ends-with, [not-]contains, [not-]search. VALUE is JSON when it
+[not-]starts-with, [not-]ends-with, [not-]contains, [not-]search, [not-]exists,
+contains-any, contains-all, regex, created-before/after/between and updated-… (ATTR $createdAt
+or $updatedAt). VALUE is JSON when it
 parses (false, 3, "x", [1,5] for between or any-of), else text`
 
 var (
@@ -57,10 +66,19 @@ func parseWhere(s string) (*cairnv1.Filter, error) {
 		return nil, fmt.Errorf("--where %q: unknown operator %q", s, op)
 	}
 	f := &cairnv1.Filter{Op: o, Attribute: attr}
-	if o == cairnv1.Operator_OPERATOR_IS_NULL || o == cairnv1.Operator_OPERATOR_IS_NOT_NULL {
+	switch o {
+	case cairnv1.Operator_OPERATOR_IS_NULL, cairnv1.Operator_OPERATOR_IS_NOT_NULL,
+		cairnv1.Operator_OPERATOR_EXISTS, cairnv1.Operator_OPERATOR_NOT_EXISTS:
 		if strings.TrimSpace(value) != "" {
 			return nil, fmt.Errorf("--where %q: %s takes no value", s, op)
 		}
+		return f, nil
+	case cairnv1.Operator_OPERATOR_REGEX:
+		// A pattern is text even when it parses as JSON ("[0-9]", "1").
+		if value == "" {
+			return nil, fmt.Errorf("--where %q: %s needs a value", s, op)
+		}
+		f.Values = []*structpb.Value{structpb.NewStringValue(value)}
 		return f, nil
 	}
 	if strings.TrimSpace(value) == "" {

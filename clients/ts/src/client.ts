@@ -282,7 +282,7 @@ export class Cairn {
 
 export interface ListOptions {
   filters?: Filter[];
-  /** Attribute names; prefix with `-` for descending (`-$createdAt`). */
+  /** Attribute names; prefix with `-` for descending (`-$createdAt`); `$random` shuffles (orderRandom). */
   orders?: string[];
   limit?: number;
   offset?: number;

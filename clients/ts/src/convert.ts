@@ -105,7 +105,9 @@ export function file(f: FileJson = {}): FileInfo {
 export type OperatorName =
   | "equal" | "notEqual" | "lessThan" | "lessThanEqual" | "greaterThan" | "greaterThanEqual"
   | "between" | "notBetween" | "isNull" | "isNotNull" | "startsWith" | "notStartsWith"
-  | "endsWith" | "notEndsWith" | "contains" | "notContains" | "search" | "notSearch" | "and" | "or";
+  | "endsWith" | "notEndsWith" | "contains" | "notContains" | "search" | "notSearch" | "and" | "or"
+  | "exists" | "notExists" | "containsAny" | "containsAll" | "regex"
+  | "createdBefore" | "createdAfter" | "createdBetween" | "updatedBefore" | "updatedAfter" | "updatedBetween";
 
 /** One condition of a query or a realtime subscription. */
 export interface Filter {
@@ -113,6 +115,10 @@ export interface Filter {
   attribute?: string;
   values?: JsonValue[];
   filters?: Filter[];
+}
+
+function iso(t: string | Date): string {
+  return typeof t === "string" ? t : t.toISOString();
 }
 
 /** Builders for filters: `Query.equal("done", false)`, `Query.or(Query.isNull("due"), …)`. */
@@ -130,6 +136,19 @@ export const Query = {
   endsWith: (attribute: string, value: string): Filter => ({ op: "endsWith", attribute, values: [value] }),
   contains: (attribute: string, ...values: JsonValue[]): Filter => ({ op: "contains", attribute, values }),
   search: (attribute: string, value: string): Filter => ({ op: "search", attribute, values: [value] }),
+  exists: (attribute: string): Filter => ({ op: "exists", attribute }),
+  notExists: (attribute: string): Filter => ({ op: "notExists", attribute }),
+  containsAny: (attribute: string, ...values: JsonValue[]): Filter => ({ op: "containsAny", attribute, values }),
+  containsAll: (attribute: string, ...values: JsonValue[]): Filter => ({ op: "containsAll", attribute, values }),
+  /** An RE2 pattern (Go syntax, unanchored), at most 256 bytes. */
+  regex: (attribute: string, pattern: string): Filter => ({ op: "regex", attribute, values: [pattern] }),
+  /** Times as RFC 3339 strings or Dates; before/after are strict, between is inclusive. */
+  createdBefore: (at: string | Date): Filter => ({ op: "createdBefore", values: [iso(at)] }),
+  createdAfter: (at: string | Date): Filter => ({ op: "createdAfter", values: [iso(at)] }),
+  createdBetween: (from: string | Date, to: string | Date): Filter => ({ op: "createdBetween", values: [iso(from), iso(to)] }),
+  updatedBefore: (at: string | Date): Filter => ({ op: "updatedBefore", values: [iso(at)] }),
+  updatedAfter: (at: string | Date): Filter => ({ op: "updatedAfter", values: [iso(at)] }),
+  updatedBetween: (from: string | Date, to: string | Date): Filter => ({ op: "updatedBetween", values: [iso(from), iso(to)] }),
   and: (...filters: Filter[]): Filter => ({ op: "and", filters }),
   or: (...filters: Filter[]): Filter => ({ op: "or", filters }),
 };

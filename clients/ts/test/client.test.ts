@@ -99,6 +99,15 @@ test("documents: create, get, update, list, delete", { skip }, async () => {
   assert.deepEqual(done.documents.map((d) => d.data.title), ["milk", "bread"]);
   const some = await todos.list({ filters: [Query.or(Query.greaterThan("n", 2), Query.startsWith("title", "br"))], orders: ["title"] });
   assert.deepEqual(some.documents.map((d) => d.data.title), ["bread", "eggs"]);
+  // The operators Appwrite 1.8 added, through the same builders.
+  const later = await todos.list({ filters: [Query.exists("n"), Query.regex("title", "^e.g"), Query.createdAfter(a.createdAt)] });
+  assert.deepEqual(later.documents.map((d) => d.data.title), ["eggs"]);
+  const badRegex = await rejects(todos.list({ filters: [Query.regex("title", "a(")] }));
+  assert.equal(badRegex.code, "invalid_argument");
+  assert.match(badRegex.message, /RE2/);
+  assert.match(badRegex.field ?? "", /values\[0\]$/);
+  const shuffled = await todos.list({ orders: ["$random"] });
+  assert.deepEqual(shuffled.documents.map((d) => d.data.title).sort(), ["bread", "eggs", "milk"]);
 
   // Another user sees none of them.
   const other = await signedIn();

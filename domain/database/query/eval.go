@@ -2,8 +2,11 @@ package query
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -146,7 +149,11 @@ func compareIntFloat(i int64, f float64) int {
 // several values match when any value does, their negations when none
 // does. between is inclusive; notBetween is < lo or > hi. contains on a
 // string is a case-sensitive substring test, on an array true when some
-// element equals some value. search is true when every token (Tokens) of
+// element equals some value; containsAny is contains, containsAll needs
+// every value to hit. regex is an unanchored RE2 match on a string. exists
+// and notExists are isNotNull and isNull; createdBefore/After/Between and
+// updated… are lessThan/greaterThan/between on $createdAt/$updatedAt.
+// search is true when every token (Tokens) of
 // the search string is among the tokens of the document's value.
 //
 // Match never panics; filters that Validate would reject match nothing.
@@ -160,6 +167,9 @@ func Match(filters []Filter, doc map[string]any) bool {
 }
 
 func matchOne(f *Filter, doc map[string]any) bool {
+	if g, ok := desugar(*f); ok {
+		return matchOne(&g, doc)
+	}
 	switch f.Op {
 	case OpAnd:
 		return Match(f.Filters, doc)
@@ -221,6 +231,25 @@ func matchOne(f *Filter, doc map[string]any) bool {
 			return hit
 		}
 		return !hit
+	case OpContainsAll:
+		return len(f.Values) > 0 && !slices.ContainsFunc(f.Values, func(x any) bool { return !contains(v, []any{x}) })
+	case OpRegex:
+		s, ok := v.(string)
+		if !ok || len(f.Values) != 1 {
+			return false
+		}
+		re := f.re
+		if re == nil {
+			p, ok := f.Values[0].(string)
+			if !ok || len(p) > MaxRegexBytes {
+				return false
+			}
+			var err error
+			if re, err = regexp.Compile(p); err != nil {
+				return false
+			}
+		}
+		return re.MatchString(s)
 	case OpSearch, OpNotSearch:
 		s, ok := v.(string)
 		if !ok || len(f.Values) != 1 {
@@ -304,12 +333,18 @@ func Tokens(s string) []string {
 
 // Less returns the comparator (negative, zero, positive, as slices.SortFunc
 // wants) that orders documents by orders, nil first in ascending order and
-// last in descending order, with ties broken by "$sequence" ascending.
+// last in descending order, with ties broken by "$sequence" ascending. An
+// OrderRandom order compares randomKey(Seed, $id).
 func Less(orders []Order) func(a, b map[string]any) int {
 	orders = slices.Clone(orders)
 	return func(a, b map[string]any) int {
 		for _, o := range orders {
-			c := Compare(a[o.Attribute], b[o.Attribute])
+			var c int
+			if o.Attribute == OrderRandom {
+				c = cmp.Compare(randomKey(o.Seed, a[database.AttrID]), randomKey(o.Seed, b[database.AttrID]))
+			} else {
+				c = Compare(a[o.Attribute], b[o.Attribute])
+			}
 			if o.Desc {
 				c = -c
 			}
@@ -319,6 +354,23 @@ func Less(orders []Order) func(a, b map[string]any) int {
 		}
 		return Compare(a[database.AttrSequence], b[database.AttrSequence])
 	}
+}
+
+// randomKey is a document's place in the seed's shuffle: FNV-1a of the
+// seed and the $id, finished with a multiply-xorshift so that ids that
+// differ in their last byte land far apart.
+func randomKey(seed uint64, id any) uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], seed)
+	h.Write(b[:])
+	s, _ := id.(string)
+	h.Write([]byte(s))
+	x := h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	return x
 }
 
 // Run answers a validated query on docs by brute force: the documents that

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/domain"
+	"github.com/cairn-dev/cairn/domain/database"
 )
 
 var (
@@ -73,7 +75,7 @@ func TestCompare(t *testing.T) {
 
 func TestMatch(t *testing.T) {
 	doc := map[string]any{
-		"$id": "d1", "$sequence": int64(7),
+		"$id": "d1", "$sequence": int64(7), "$createdAt": t1, "$updatedAt": t2,
 		"name": "Alice Smith", "age": int64(30), "score": 2.5, "active": true, "born": t1,
 		"tags": []any{"red", "blue"}, "nums": []any{int64(1), int64(2)}, "empty": []any{},
 		"bio": "The quick brown Fox, jumps!",
@@ -147,6 +149,32 @@ func TestMatch(t *testing.T) {
 		{f(OpNotContains, "tags", "green", "red"), false},
 		{f(OpNotContains, "empty", "x"), true},
 		{f(OpNotContains, "missing", "x"), false},
+		{f(OpExists, "age"), true},
+		{f(OpExists, "missing"), false},
+		{f(OpNotExists, "missing"), true},
+		{f(OpNotExists, "empty"), false},
+		{f(OpContainsAny, "tags", "green", "red"), true},
+		{f(OpContainsAny, "tags", "green"), false},
+		{f(OpContainsAll, "tags", "red", "blue"), true},
+		{f(OpContainsAll, "tags", "red", "green"), false},
+		{f(OpContainsAll, "nums", int64(2)), true},
+		{f(OpContainsAll, "name", "Ali", "Smith"), true},
+		{f(OpContainsAll, "name", "Ali", "Jones"), false},
+		{f(OpContainsAll, "empty", "x"), false},
+		{f(OpContainsAll, "missing", "x"), false},
+		{f(OpRegex, "name", `^A\w+ S`), true},
+		{f(OpRegex, "name", "smith"), false}, // case-sensitive unless (?i)
+		{f(OpRegex, "name", "(?i)smith"), true},
+		{f(OpRegex, "name", "("), false},     // invalid, unvalidated: matches nothing
+		{f(OpRegex, "age", "3"), false},      // not a string
+		{f(OpRegex, "missing", ".*"), false}, // nil
+		{f(OpCreatedBefore, "", t2), true},
+		{f(OpCreatedBefore, "", t1), false},
+		{f(OpCreatedAfter, "", t0), true},
+		{f(OpCreatedBetween, "", t1, t1), true},
+		{f(OpUpdatedAfter, "", t1), true},
+		{f(OpUpdatedBefore, "", t2), false},
+		{f(OpUpdatedBetween, "", t2, t2), true},
 		{f(OpSearch, "bio", "fox"), true},
 		{f(OpSearch, "bio", "JUMPS quick"), true},
 		{f(OpSearch, "bio", "fox cat"), false}, // every token
@@ -288,5 +316,41 @@ func TestRun(t *testing.T) {
 	_, err := Run(&Query{CursorBefore: "zz"}, docs3())
 	if domain.KindOf(err) != domain.KindInvalid {
 		t.Errorf("unknown cursor: %v", err)
+	}
+}
+
+// TestOrderRandom: one seed is one permutation (so pages agree), different
+// seeds give different ones, and every document appears once.
+func TestOrderRandom(t *testing.T) {
+	var docs []map[string]any
+	for i := range 50 {
+		docs = append(docs, map[string]any{"$id": fmt.Sprintf("d%02d", i), "$sequence": int64(i)})
+	}
+	order := func(seed uint64) string {
+		q := &Query{Orders: []Order{{Attribute: OrderRandom, Seed: seed}}}
+		if err := Validate(q, &database.Schema{}, DefaultLimits()); err != nil {
+			t.Fatal(err)
+		}
+		q.Limit = 0
+		out, err := Run(q, docs)
+		if err != nil || len(out) != len(docs) {
+			t.Fatalf("Run: %d documents, %v", len(out), err)
+		}
+		return ids(out)
+	}
+	a, b, c := order(1), order(1), order(2)
+	if a != b {
+		t.Errorf("seed 1 gave two orders:\n%s\n%s", a, b)
+	}
+	if a == c || a == ids(docs) {
+		t.Errorf("seed 1 and 2 (or insertion order) agree: %s", a)
+	}
+	// A page and the next one through a cursor are the shuffle's halves.
+	q := &Query{Orders: []Order{{Attribute: OrderRandom, Seed: 1}}, Limit: 25}
+	first, _ := Run(q, docs)
+	q.CursorAfter = first[24]["$id"].(string)
+	second, _ := Run(q, docs)
+	if got := ids(first) + "," + ids(second); got != a {
+		t.Errorf("two pages %s, want %s", got, a)
 	}
 }

@@ -11,6 +11,12 @@
 // only the standard library and Cairn's domain packages.
 package query
 
+import (
+	"regexp"
+
+	"github.com/cairn-dev/cairn/domain/database"
+)
+
 // Op is a filter operator (Appwrite's query method name).
 type Op string
 
@@ -37,13 +43,68 @@ const (
 	OpNotSearch        Op = "notSearch"
 	OpAnd              Op = "and"
 	OpOr               Op = "or"
+
+	// Added after the first set; each is also a proto enum value.
+
+	// exists/notExists are isNotNull/isNull under Appwrite's names: an
+	// absent key and a null value are the same here.
+	OpExists    Op = "exists"
+	OpNotExists Op = "notExists"
+	// containsAny is contains; containsAll needs every value to be an
+	// element of the array (a substring of the string).
+	OpContainsAny Op = "containsAny"
+	OpContainsAll Op = "containsAll"
+	// regex matches a string attribute against an RE2 pattern (package
+	// regexp, unanchored) of at most MaxRegexBytes bytes.
+	OpRegex Op = "regex"
+	// created…/updated… compare $createdAt/$updatedAt: lessThan,
+	// greaterThan and between (inclusive). Validate rewrites them to those
+	// operators so the planner serves them like any range.
+	OpCreatedBefore  Op = "createdBefore"
+	OpCreatedAfter   Op = "createdAfter"
+	OpCreatedBetween Op = "createdBetween"
+	OpUpdatedBefore  Op = "updatedBefore"
+	OpUpdatedAfter   Op = "updatedAfter"
+	OpUpdatedBetween Op = "updatedBetween"
 )
+
+// MaxRegexBytes is the longest regex pattern: RE2 runs in linear time, but
+// a huge pattern still costs memory and compile time for every query.
+const MaxRegexBytes = 256
 
 // Ops lists every operator, in the order above.
 var Ops = []Op{
 	OpEqual, OpNotEqual, OpLessThan, OpLessThanEqual, OpGreaterThan, OpGreaterThanEqual,
 	OpBetween, OpNotBetween, OpIsNull, OpIsNotNull, OpStartsWith, OpNotStartsWith,
 	OpEndsWith, OpNotEndsWith, OpContains, OpNotContains, OpSearch, OpNotSearch, OpAnd, OpOr,
+	OpExists, OpNotExists, OpContainsAny, OpContainsAll, OpRegex,
+	OpCreatedBefore, OpCreatedAfter, OpCreatedBetween, OpUpdatedBefore, OpUpdatedAfter, OpUpdatedBetween,
+}
+
+// desugar returns the filter that f stands for when f's operator is another
+// one under a different name (exists, createdBefore…), and ok false
+// otherwise. A created…/updated… filter may name its system attribute or
+// none.
+func desugar(f Filter) (Filter, bool) {
+	to := map[Op]struct {
+		op   Op
+		attr string
+	}{
+		OpExists: {OpIsNotNull, ""}, OpNotExists: {OpIsNull, ""}, OpContainsAny: {OpContains, ""},
+		OpCreatedBefore: {OpLessThan, database.AttrCreatedAt}, OpCreatedAfter: {OpGreaterThan, database.AttrCreatedAt},
+		OpCreatedBetween: {OpBetween, database.AttrCreatedAt},
+		OpUpdatedBefore:  {OpLessThan, database.AttrUpdatedAt}, OpUpdatedAfter: {OpGreaterThan, database.AttrUpdatedAt},
+		OpUpdatedBetween: {OpBetween, database.AttrUpdatedAt},
+	}
+	t, ok := to[f.Op]
+	if !ok {
+		return f, false
+	}
+	f.Op = t.op
+	if t.attr != "" {
+		f.Attribute = t.attr
+	}
+	return f, true
 }
 
 // Filter is one condition on a document.
@@ -57,13 +118,24 @@ type Filter struct {
 	Attribute string
 	Values    []any
 	Filters   []Filter
+
+	// re is a regex filter's compiled pattern, set by Validate so that
+	// Match does not compile it once per document.
+	re *regexp.Regexp
 }
 
-// Order sorts by one attribute.
+// Order sorts by one attribute, or by OrderRandom.
 type Order struct {
 	Attribute string
 	Desc      bool
+	// Seed picks the permutation of an OrderRandom order: the same seed
+	// gives the same order, so pages and cursors stay consistent.
+	Seed uint64
 }
+
+// OrderRandom is the order attribute of Appwrite's orderRandom: a shuffle
+// that is a pure function of Order.Seed and each document's $id.
+const OrderRandom = "$random"
 
 // Query is a list request on a collection.
 type Query struct {

@@ -3,6 +3,7 @@ package query
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -62,6 +63,9 @@ func Validate(q *Query, s *database.Schema, lim Limits) error {
 	}
 	for i, o := range q.Orders {
 		field := fmt.Sprintf("orders[%d].attribute", i)
+		if o.Attribute == OrderRandom {
+			continue
+		}
 		a, err := v.attribute(o.Attribute, field)
 		if err != nil {
 			return err
@@ -127,6 +131,16 @@ func (v *validator) filter(f *Filter, path string, depth int) error {
 	if !knownOp(f.Op) {
 		return domain.FieldError(path+".method", "unknown query method %q", string(f.Op))
 	}
+	if g, ok := desugar(*f); ok {
+		if f.Attribute != "" && f.Attribute != g.Attribute {
+			return domain.FieldError(path+".attribute", "%s compares %s; it takes no other attribute", f.Op, g.Attribute)
+		}
+		// Counted under the name the caller used, for the message.
+		if err := v.countValues(f, path); err != nil {
+			return err
+		}
+		*f = g
+	}
 	if len(f.Filters) > 0 {
 		return domain.FieldError(path+".queries", "%s takes no nested queries; only and/or do", f.Op)
 	}
@@ -162,6 +176,13 @@ func (v *validator) filter(f *Filter, path string, depth int) error {
 		}
 		f.Values[k] = c
 	}
+	if f.Op == OpRegex {
+		re, err := compileRegex(f.Values[0].(string), path+".values[0]")
+		if err != nil {
+			return err
+		}
+		f.re = re
+	}
 	if (f.Op == OpBetween || f.Op == OpNotBetween) && Compare(f.Values[0], f.Values[1]) > 0 {
 		return domain.FieldError(path+".values", "%s needs the lower bound first; %s is above %s",
 			f.Op, describe(f.Values[0]), describe(f.Values[1]))
@@ -186,15 +207,16 @@ func (v *validator) countValues(f *Filter, path string) error {
 		return domain.FieldError(field, "%s has %d values; at most %d are allowed", f.Op, n, v.lim.MaxValues)
 	}
 	switch f.Op {
-	case OpIsNull, OpIsNotNull:
+	case OpIsNull, OpIsNotNull, OpExists, OpNotExists:
 		if n != 0 {
 			return domain.FieldError(field, "%s takes no values; got %d", f.Op, n)
 		}
-	case OpLessThan, OpLessThanEqual, OpGreaterThan, OpGreaterThanEqual, OpSearch, OpNotSearch:
+	case OpLessThan, OpLessThanEqual, OpGreaterThan, OpGreaterThanEqual, OpSearch, OpNotSearch, OpRegex,
+		OpCreatedBefore, OpCreatedAfter, OpUpdatedBefore, OpUpdatedAfter:
 		if n != 1 {
 			return domain.FieldError(field, "%s takes exactly one value; got %d", f.Op, n)
 		}
-	case OpBetween, OpNotBetween:
+	case OpBetween, OpNotBetween, OpCreatedBetween, OpUpdatedBetween:
 		if n != 2 {
 			return domain.FieldError(field, "%s takes exactly two values (lower and upper bound); got %d", f.Op, n)
 		}
@@ -218,10 +240,10 @@ func stringLike(t database.Type) bool {
 func (v *validator) compatible(op Op, a database.Attribute, field string) error {
 	if a.Array {
 		switch op {
-		case OpContains, OpNotContains, OpIsNull, OpIsNotNull:
+		case OpContains, OpNotContains, OpContainsAll, OpIsNull, OpIsNotNull:
 			return nil
 		}
-		return domain.FieldError(field, "attribute %q is an array; only contains, notContains, isNull and isNotNull apply to arrays, not %s", a.Key, op)
+		return domain.FieldError(field, "attribute %q is an array; only contains, containsAny, containsAll, notContains, isNull and isNotNull apply to arrays, not %s", a.Key, op)
 	}
 	switch op {
 	case OpLessThan, OpLessThanEqual, OpGreaterThan, OpGreaterThanEqual, OpBetween, OpNotBetween:
@@ -231,7 +253,7 @@ func (v *validator) compatible(op Op, a database.Attribute, field string) error 
 		if !stringLike(a.Type) && a.Type != database.TypeInteger && a.Type != database.TypeFloat && a.Type != database.TypeDatetime {
 			return domain.FieldError(field, "attribute %q has type %s, which %s does not apply to", a.Key, a.Type, op)
 		}
-	case OpStartsWith, OpNotStartsWith, OpEndsWith, OpNotEndsWith, OpContains, OpNotContains:
+	case OpStartsWith, OpNotStartsWith, OpEndsWith, OpNotEndsWith, OpContains, OpNotContains, OpContainsAll, OpRegex:
 		if !stringLike(a.Type) {
 			return domain.FieldError(field, "attribute %q is %s; %s applies only to strings (or, for contains, arrays)", a.Key, typeName(a), op)
 		}
@@ -244,6 +266,18 @@ func (v *validator) compatible(op Op, a database.Attribute, field string) error 
 		}
 	}
 	return nil
+}
+
+// compileRegex checks a regex operand: short enough, and valid RE2.
+func compileRegex(pattern, field string) (*regexp.Regexp, error) {
+	if len(pattern) > MaxRegexBytes {
+		return nil, domain.FieldError(field, "regex pattern is %d bytes; at most %d are allowed", len(pattern), MaxRegexBytes)
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, domain.FieldError(field, "regex pattern %s is not valid RE2 syntax: %v", describe(pattern), err)
+	}
+	return re, nil
 }
 
 func (v *validator) hasFulltext(key string) bool {

@@ -90,6 +90,12 @@ func TestValidateAccepts(t *testing.T) {
 		}},
 		{"limits at their maximum", Query{Limit: 100, Offset: 5000, CursorAfter: "x"}},
 		{"booleans", Query{Filters: []Filter{f(OpEqual, "active", true), f(OpNotEqual, "active", false)}}},
+		{"appwrite 1.8 operators", Query{Filters: []Filter{
+			f(OpExists, "age"), f(OpNotExists, "tags"), f(OpContainsAny, "tags", "a"), f(OpContainsAll, "nums", 1.0, 2.0),
+			f(OpContainsAll, "name", "a"), f(OpRegex, "mail", `^[a-z]+@`),
+			f(OpCreatedBefore, "", "2026-01-01T00:00:00Z"), f(OpCreatedAfter, "$createdAt", "2026-01-01T00:00:00Z"),
+			f(OpUpdatedBetween, "", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"),
+		}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,6 +153,28 @@ func TestValidateNormalizes(t *testing.T) {
 	}
 }
 
+func TestValidateDesugars(t *testing.T) {
+	q := Query{Filters: []Filter{
+		f(OpExists, "age"), f(OpNotExists, "age"), f(OpContainsAny, "tags", "a"),
+		f(OpCreatedBefore, "", "2026-01-01T00:00:00Z"), f(OpUpdatedBetween, "$updatedAt", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
+	}}
+	if err := Validate(&q, testSchema(), DefaultLimits()); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		op   Op
+		attr string
+	}{{OpIsNotNull, "age"}, {OpIsNull, "age"}, {OpContains, "tags"}, {OpLessThan, "$createdAt"}, {OpBetween, "$updatedAt"}}
+	for i, w := range want {
+		if got := q.Filters[i]; got.Op != w.op || got.Attribute != w.attr {
+			t.Errorf("filter %d = %s(%s), want %s(%s)", i, got.Op, got.Attribute, w.op, w.attr)
+		}
+	}
+	if v, ok := q.Filters[3].Values[0].(time.Time); !ok || !v.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("createdBefore value %#v, want a time", q.Filters[3].Values[0])
+	}
+}
+
 func TestValidateRejects(t *testing.T) {
 	deep := and(and(and(f(OpEqual, "age", 1.0))))
 	many := make([]Filter, 101)
@@ -186,6 +214,18 @@ func TestValidateRejects(t *testing.T) {
 		{"notBetween reversed times", Query{Filters: []Filter{f(OpNotBetween, "born", "2026-02-01T00:00:00Z", "2026-01-01T00:00:00Z")}}, "queries[0].values", "lower bound first"},
 		{"isNull with a value", Query{Filters: []Filter{f(OpIsNull, "age", 1.0)}}, "queries[0].values", "isNull takes no values; got 1"},
 		{"isNotNull with a value", Query{Filters: []Filter{f(OpIsNotNull, "age", nil)}}, "queries[0].values", "takes no values"},
+		{"exists with a value", Query{Filters: []Filter{f(OpExists, "age", 1.0)}}, "queries[0].values", "exists takes no values"},
+		{"createdBefore on another attribute", Query{Filters: []Filter{f(OpCreatedBefore, "born", "2026-01-01T00:00:00Z")}}, "queries[0].attribute", "createdBefore compares $createdAt"},
+		{"updatedBetween with one", Query{Filters: []Filter{f(OpUpdatedBetween, "", "2026-01-01T00:00:00Z")}}, "queries[0].values", "updatedBetween takes exactly two values"},
+		{"createdAfter not a time", Query{Filters: []Filter{f(OpCreatedAfter, "", "yesterday")}}, "queries[0].values[0]", "RFC 3339"},
+		{"containsAll on an integer", Query{Filters: []Filter{f(OpContainsAll, "age", 1.0)}}, "queries[0].attribute", "containsAll applies only to strings"},
+		{"containsAll without values", Query{Filters: []Filter{f(OpContainsAll, "tags")}}, "queries[0].values", "at least one"},
+		{"regex on an array", Query{Filters: []Filter{f(OpRegex, "tags", "a")}}, "queries[0].attribute", "not regex"},
+		{"regex on an integer", Query{Filters: []Filter{f(OpRegex, "age", "1")}}, "queries[0].attribute", "regex applies only to strings"},
+		{"regex invalid", Query{Filters: []Filter{f(OpRegex, "name", "a(")}}, "queries[0].values[0]", "not valid RE2"},
+		{"regex backreference", Query{Filters: []Filter{f(OpRegex, "name", `(a)\1`)}}, "queries[0].values[0]", "not valid RE2"},
+		{"regex too long", Query{Filters: []Filter{f(OpRegex, "name", strings.Repeat("a", MaxRegexBytes+1))}}, "queries[0].values[0]", "at most 256"},
+		{"regex with two", Query{Filters: []Filter{f(OpRegex, "name", "a", "b")}}, "queries[0].values", "exactly one value"},
 		{"search with two", Query{Filters: []Filter{f(OpSearch, "bio", "a", "b")}}, "queries[0].values", "exactly one value"},
 		{"search with a number", Query{Filters: []Filter{f(OpSearch, "bio", 1.0)}}, "queries[0].values[0]", "takes a string; 1 is not"},
 		{"search with no words", Query{Filters: []Filter{f(OpNotSearch, "bio", " ,; ")}}, "queries[0].values[0]", "no words"},
@@ -224,7 +264,7 @@ func TestValidateRejects(t *testing.T) {
 		{"startsWith on integer", Query{Filters: []Filter{f(OpStartsWith, "age", "1")}}, "queries[0].attribute", `"age" is an integer; startsWith applies only to strings`},
 		{"endsWith on datetime", Query{Filters: []Filter{f(OpNotEndsWith, "born", "Z")}}, "queries[0].attribute", "is a datetime"},
 		{"contains on integer", Query{Filters: []Filter{f(OpContains, "age", 1.0)}}, "queries[0].attribute", "or, for contains, arrays"},
-		{"equal on array", Query{Filters: []Filter{f(OpEqual, "tags", "a")}}, "queries[0].attribute", `"tags" is an array; only contains, notContains, isNull and isNotNull apply to arrays, not equal`},
+		{"equal on array", Query{Filters: []Filter{f(OpEqual, "tags", "a")}}, "queries[0].attribute", `"tags" is an array; only contains, containsAny, containsAll, notContains, isNull and isNotNull apply to arrays, not equal`},
 		{"lessThan on array", Query{Filters: []Filter{f(OpLessThan, "nums", 1.0)}}, "queries[0].attribute", "not lessThan"},
 		{"select unknown", Query{Select: []string{"name", "nope"}}, "select[1]", `"nope" does not exist`},
 		{"select processing", Query{Select: []string{"pending"}}, "select[0]", "not available"},

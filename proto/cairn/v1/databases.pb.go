@@ -170,6 +170,23 @@ const (
 	Operator_OPERATOR_NOT_SEARCH         Operator = 18
 	Operator_OPERATOR_AND                Operator = 19
 	Operator_OPERATOR_OR                 Operator = 20
+	// isNotNull / isNull under Appwrite's names.
+	Operator_OPERATOR_EXISTS     Operator = 21
+	Operator_OPERATOR_NOT_EXISTS Operator = 22
+	// containsAny is contains; containsAll needs every value among the
+	// array's elements (or substrings of the string).
+	Operator_OPERATOR_CONTAINS_ANY Operator = 23
+	Operator_OPERATOR_CONTAINS_ALL Operator = 24
+	// One RE2 pattern (Go regexp syntax, unanchored), at most 256 bytes.
+	Operator_OPERATOR_REGEX Operator = 25
+	// Comparisons of $createdAt / $updatedAt (attribute empty or that one):
+	// before is <, after is >, between is inclusive with two values.
+	Operator_OPERATOR_CREATED_BEFORE  Operator = 26
+	Operator_OPERATOR_CREATED_AFTER   Operator = 27
+	Operator_OPERATOR_CREATED_BETWEEN Operator = 28
+	Operator_OPERATOR_UPDATED_BEFORE  Operator = 29
+	Operator_OPERATOR_UPDATED_AFTER   Operator = 30
+	Operator_OPERATOR_UPDATED_BETWEEN Operator = 31
 )
 
 // Enum value maps for Operator.
@@ -196,6 +213,17 @@ var (
 		18: "OPERATOR_NOT_SEARCH",
 		19: "OPERATOR_AND",
 		20: "OPERATOR_OR",
+		21: "OPERATOR_EXISTS",
+		22: "OPERATOR_NOT_EXISTS",
+		23: "OPERATOR_CONTAINS_ANY",
+		24: "OPERATOR_CONTAINS_ALL",
+		25: "OPERATOR_REGEX",
+		26: "OPERATOR_CREATED_BEFORE",
+		27: "OPERATOR_CREATED_AFTER",
+		28: "OPERATOR_CREATED_BETWEEN",
+		29: "OPERATOR_UPDATED_BEFORE",
+		30: "OPERATOR_UPDATED_AFTER",
+		31: "OPERATOR_UPDATED_BETWEEN",
 	}
 	Operator_value = map[string]int32{
 		"OPERATOR_UNSPECIFIED":        0,
@@ -219,6 +247,17 @@ var (
 		"OPERATOR_NOT_SEARCH":         18,
 		"OPERATOR_AND":                19,
 		"OPERATOR_OR":                 20,
+		"OPERATOR_EXISTS":             21,
+		"OPERATOR_NOT_EXISTS":         22,
+		"OPERATOR_CONTAINS_ANY":       23,
+		"OPERATOR_CONTAINS_ALL":       24,
+		"OPERATOR_REGEX":              25,
+		"OPERATOR_CREATED_BEFORE":     26,
+		"OPERATOR_CREATED_AFTER":      27,
+		"OPERATOR_CREATED_BETWEEN":    28,
+		"OPERATOR_UPDATED_BEFORE":     29,
+		"OPERATOR_UPDATED_AFTER":      30,
+		"OPERATOR_UPDATED_BETWEEN":    31,
 	}
 )
 
@@ -986,9 +1025,13 @@ func (x *Filter) GetFilters() []*Filter {
 }
 
 type Order struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Attribute     string                 `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
-	Desc          bool                   `protobuf:"varint,2,opt,name=desc,proto3" json:"desc,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Attribute string                 `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	Desc      bool                   `protobuf:"varint,2,opt,name=desc,proto3" json:"desc,omitempty"`
+	// For attribute "$random" (Appwrite's orderRandom): the shuffle. The same
+	// seed gives the same order, so pages and cursors agree; 0 means a new
+	// random seed for this request.
+	Seed          uint64 `protobuf:"varint,3,opt,name=seed,proto3" json:"seed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1035,6 +1078,13 @@ func (x *Order) GetDesc() bool {
 		return x.Desc
 	}
 	return false
+}
+
+func (x *Order) GetSeed() uint64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
 }
 
 // Explain says how a query ran.
@@ -5687,10 +5737,11 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x02op\x12%\n" +
 	"\tattribute\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\tattribute\x128\n" +
 	"\x06values\x18\x03 \x03(\v2\x16.google.protobuf.ValueB\b\xbaH\x05\x92\x01\x02\x10dR\x06values\x124\n" +
-	"\afilters\x18\x04 \x03(\v2\x10.cairn.v1.FilterB\b\xbaH\x05\x92\x01\x02\x10dR\afilters\"D\n" +
+	"\afilters\x18\x04 \x03(\v2\x10.cairn.v1.FilterB\b\xbaH\x05\x92\x01\x02\x10dR\afilters\"X\n" +
 	"\x05Order\x12'\n" +
 	"\tattribute\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tattribute\x12\x12\n" +
-	"\x04desc\x18\x02 \x01(\bR\x04desc\"\xaa\x02\n" +
+	"\x04desc\x18\x02 \x01(\bR\x04desc\x12\x12\n" +
+	"\x04seed\x18\x03 \x01(\x04R\x04seed\"\xaa\x02\n" +
 	"\aExplain\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\tR\x05index\x12)\n" +
 	"\x10index_attributes\x18\x02 \x03(\tR\x0findexAttributes\x12#\n" +
@@ -6117,7 +6168,7 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"\x16INDEX_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eINDEX_TYPE_KEY\x10\x01\x12\x15\n" +
 	"\x11INDEX_TYPE_UNIQUE\x10\x02\x12\x17\n" +
-	"\x13INDEX_TYPE_FULLTEXT\x10\x03*\x91\x04\n" +
+	"\x13INDEX_TYPE_FULLTEXT\x10\x03*\xb7\x06\n" +
 	"\bOperator\x12\x18\n" +
 	"\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eOPERATOR_EQUAL\x10\x01\x12\x16\n" +
@@ -6140,7 +6191,18 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"\x0fOPERATOR_SEARCH\x10\x11\x12\x17\n" +
 	"\x13OPERATOR_NOT_SEARCH\x10\x12\x12\x10\n" +
 	"\fOPERATOR_AND\x10\x13\x12\x0f\n" +
-	"\vOPERATOR_OR\x10\x14*\xc5\x01\n" +
+	"\vOPERATOR_OR\x10\x14\x12\x13\n" +
+	"\x0fOPERATOR_EXISTS\x10\x15\x12\x17\n" +
+	"\x13OPERATOR_NOT_EXISTS\x10\x16\x12\x19\n" +
+	"\x15OPERATOR_CONTAINS_ANY\x10\x17\x12\x19\n" +
+	"\x15OPERATOR_CONTAINS_ALL\x10\x18\x12\x12\n" +
+	"\x0eOPERATOR_REGEX\x10\x19\x12\x1b\n" +
+	"\x17OPERATOR_CREATED_BEFORE\x10\x1a\x12\x1a\n" +
+	"\x16OPERATOR_CREATED_AFTER\x10\x1b\x12\x1c\n" +
+	"\x18OPERATOR_CREATED_BETWEEN\x10\x1c\x12\x1b\n" +
+	"\x17OPERATOR_UPDATED_BEFORE\x10\x1d\x12\x1a\n" +
+	"\x16OPERATOR_UPDATED_AFTER\x10\x1e\x12\x1c\n" +
+	"\x18OPERATOR_UPDATED_BETWEEN\x10\x1f*\xc5\x01\n" +
 	"\x11AggregateFunction\x12\"\n" +
 	"\x1eAGGREGATE_FUNCTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18AGGREGATE_FUNCTION_COUNT\x10\x01\x12\x1a\n" +
