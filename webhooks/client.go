@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -35,17 +34,7 @@ func NewClient(o ClientOptions) *http.Client {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	g := &guard{hosts: map[string]bool{}}
-	for _, a := range o.Allow {
-		a = strings.TrimSpace(strings.ToLower(a))
-		if p, err := netip.ParsePrefix(a); err == nil {
-			g.nets = append(g.nets, p.Masked())
-		} else if ip, err := netip.ParseAddr(strings.Trim(a, "[]")); err == nil {
-			g.nets = append(g.nets, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
-		} else if a != "" {
-			g.hosts[strings.TrimSuffix(a, ".")] = true
-		}
-	}
+	g := &guard{allow: egress.ParseAllow(o.Allow)}
 	plain := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	checked := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: g.control}
 	t := &http.Transport{
@@ -55,7 +44,7 @@ func NewClient(o ClientOptions) *http.Client {
 			if err != nil {
 				return nil, err
 			}
-			if g.hosts[strings.TrimSuffix(strings.ToLower(host), ".")] {
+			if g.allow.Host(host) {
 				return plain.DialContext(ctx, network, addr)
 			}
 			return checked.DialContext(ctx, network, addr)
@@ -75,8 +64,7 @@ func NewClient(o ClientOptions) *http.Client {
 // guard decides which addresses deliveries may dial. (The same rules as
 // functions' fetch, fnrun/js/fetch.go.)
 type guard struct {
-	hosts map[string]bool
-	nets  []netip.Prefix
+	allow egress.Allow
 }
 
 func (g *guard) control(_, address string, _ syscall.RawConn) error {
@@ -85,7 +73,7 @@ func (g *guard) control(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("blocked: unparseable address %q", address)
 	}
 	ip := ap.Addr().Unmap()
-	if reason := egress.Refused(ip, g.nets); reason != "" {
+	if reason := egress.Refused(ip, g.allow.Nets); reason != "" {
 		return fmt.Errorf("blocked: %s is a %s address, which webhooks may not reach", ip, reason)
 	}
 	return nil

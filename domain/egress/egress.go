@@ -4,7 +4,10 @@
 // dials nothing.
 package egress
 
-import "net/netip"
+import (
+	"net/netip"
+	"strings"
+)
 
 // specialNets are non-public ranges netip has no predicate for.
 var specialNets = []struct {
@@ -67,4 +70,35 @@ func Refused(ip netip.Addr, allow []netip.Prefix) string {
 		}
 	}
 	return NonPublic(ip)
+}
+
+// Allow is an operator's allow list (--function-fetch-allow,
+// --webhook-allow): addresses and CIDRs checked at dial time with Refused,
+// and host names whose every address may be dialled.
+type Allow struct {
+	Nets  []netip.Prefix
+	hosts map[string]bool
+}
+
+// ParseAllow reads entries that are CIDRs, addresses (IPv6 with or without
+// brackets) or host names, case and a final dot ignored; empty ones are
+// skipped.
+func ParseAllow(entries []string) Allow {
+	a := Allow{hosts: map[string]bool{}}
+	for _, e := range entries {
+		e = strings.TrimSpace(strings.ToLower(e))
+		if p, err := netip.ParsePrefix(e); err == nil {
+			a.Nets = append(a.Nets, p.Masked())
+		} else if ip, err := netip.ParseAddr(strings.Trim(e, "[]")); err == nil {
+			a.Nets = append(a.Nets, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+		} else if e != "" {
+			a.hosts[strings.TrimSuffix(e, ".")] = true
+		}
+	}
+	return a
+}
+
+// Host reports whether host (as in a dial address) is an allowed name.
+func (a Allow) Host(host string) bool {
+	return a.hosts[strings.TrimSuffix(strings.ToLower(host), ".")]
 }

@@ -26,3 +26,24 @@ func TestRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAllow(t *testing.T) {
+	a := ParseAllow([]string{" 10.1.0.0/16 ", "::ffff:192.168.7.7", "[fd00::1]", "Hooks.Internal.", "", "printer"})
+	want := []string{"10.1.0.0/16", "192.168.7.7/32", "fd00::1/128"}
+	if len(a.Nets) != len(want) {
+		t.Fatalf("nets %v, want %v", a.Nets, want)
+	}
+	for i, w := range want {
+		if a.Nets[i].String() != w {
+			t.Errorf("net %d = %s, want %s", i, a.Nets[i], w)
+		}
+	}
+	for host, ok := range map[string]bool{"hooks.internal": true, "HOOKS.internal.": true, "printer": true, "other": false, "10.1.2.3": false} {
+		if a.Host(host) != ok {
+			t.Errorf("Host(%q) = %v, want %v", host, !ok, ok)
+		}
+	}
+	if Refused(netip.MustParseAddr("10.1.2.3"), a.Nets) != "" || Refused(netip.MustParseAddr("10.2.0.1"), a.Nets) == "" {
+		t.Error("the parsed CIDR does not govern Refused")
+	}
+}

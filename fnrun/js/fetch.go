@@ -67,17 +67,7 @@ type fetcher struct {
 
 func newFetcher(o FetchOptions) *fetcher {
 	o = o.withDefaults()
-	g := &guard{allowPrivate: o.AllowPrivate, hosts: map[string]bool{}}
-	for _, a := range o.Allow {
-		a = strings.TrimSpace(strings.ToLower(a))
-		if p, err := netip.ParsePrefix(a); err == nil {
-			g.nets = append(g.nets, p.Masked())
-		} else if ip, err := netip.ParseAddr(strings.Trim(a, "[]")); err == nil {
-			g.nets = append(g.nets, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
-		} else if a != "" {
-			g.hosts[strings.TrimSuffix(a, ".")] = true
-		}
-	}
+	g := &guard{allowPrivate: o.AllowPrivate, allow: egress.ParseAllow(o.Allow)}
 	plain := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	checked := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: g.control}
 	t := &http.Transport{
@@ -87,7 +77,7 @@ func newFetcher(o FetchOptions) *fetcher {
 			if err != nil {
 				return nil, err
 			}
-			if g.allowPrivate || g.hosts[strings.TrimSuffix(strings.ToLower(host), ".")] {
+			if g.allowPrivate || g.allow.Host(host) {
 				return plain.DialContext(ctx, network, addr)
 			}
 			return checked.DialContext(ctx, network, addr)
@@ -105,8 +95,7 @@ func newFetcher(o FetchOptions) *fetcher {
 // guard decides which addresses fetch may dial.
 type guard struct {
 	allowPrivate bool
-	hosts        map[string]bool
-	nets         []netip.Prefix
+	allow        egress.Allow
 }
 
 // blockedError is fetch refusing an address.
@@ -125,7 +114,7 @@ func (g *guard) control(network, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("blocked: unparseable address %q", address)
 	}
 	ip := ap.Addr().Unmap()
-	if reason := egress.Refused(ip, g.nets); reason != "" {
+	if reason := egress.Refused(ip, g.allow.Nets); reason != "" {
 		return &blockedError{addr: ip, reason: reason}
 	}
 	return nil
