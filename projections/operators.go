@@ -33,16 +33,10 @@ func (p *Projections) applyOperator(txn *badger.Txn, sp keyspace, ev event, o *e
 		return fatal("%s seq %d (event %s): bad operator id %q", sp.stream, ev.msg.Seq, ev.env.GetId(), o.GetId())
 	}
 	key := operatorKey(o.GetId())
+	// Only its sessions are read: absent, it has none.
 	old := &eventsv1.Operator{}
-	switch item, err := txn.Get(key); {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		old = nil
-	case err != nil:
+	if _, err := getIn(txn, key, old); err != nil {
 		return err
-	default:
-		if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, old) }); err != nil {
-			return fatal("decode operator %s: %w", o.GetId(), err)
-		}
 	}
 	keep := map[string]bool{}
 	if !deleted {

@@ -56,16 +56,10 @@ func (p *Projections) applyUser(txn *badger.Txn, sp keyspace, ev event, u *event
 		return err
 	}
 	key := userKey(sp.project, u.GetId())
+	// Only its sessions are read: absent, it has none.
 	old := &eventsv1.User{}
-	switch item, err := txn.Get(key); {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		old = nil
-	case err != nil:
+	if _, err := getIn(txn, key, old); err != nil {
 		return err
-	default:
-		if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, old) }); err != nil {
-			return fatal("decode user %s: %w", u.GetId(), err)
-		}
 	}
 	keep := map[string]bool{}
 	if !deleted && !u.GetBlocked() {
