@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -201,7 +202,7 @@ func (h httpSource) Snapshot(ctx context.Context, stream string, w io.Writer) (s
 		return info, err
 	}
 	if st := res.Trailer.Get(api.TrailerBackupStatus); st != "ok" {
-		return info, fmt.Errorf("the server did not finish the snapshot (%s)", cmpOr(st, "no status"))
+		return info, fmt.Errorf("the server did not finish the snapshot (%s)", cmp.Or(st, "no status"))
 	}
 	b, err := base64.StdEncoding.DecodeString(res.Trailer.Get(api.TrailerSnapshotInfo))
 	if err == nil {

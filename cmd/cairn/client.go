@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -127,7 +128,7 @@ func projectsCmd(e *cliEnv) *cobra.Command {
 			}
 		}
 		return e.call(func(ctx context.Context, r *remote) error {
-			res, err := projects(r).CreateProject(r.ctx(ctx), &cairnv1.CreateProjectRequest{ProjectId: id, Name: cmpOr(name, id), Limits: limits()})
+			res, err := projects(r).CreateProject(r.ctx(ctx), &cairnv1.CreateProjectRequest{ProjectId: id, Name: cmp.Or(name, id), Limits: limits()})
 			if err != nil {
 				return err
 			}

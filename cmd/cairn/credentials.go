@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -160,7 +161,7 @@ to that URL, which is asked first whether it accepts the key.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l := login{URL: strings.TrimSuffix(e.url, "/"), Key: e.key}
 			if l.URL == "" {
-				l.URL = cmpOr(e.getenv("CAIRN_URL"), defaultURL)
+				l.URL = cmp.Or(e.getenv("CAIRN_URL"), defaultURL)
 			}
 			if l.Key == "" {
 				b := make([]byte, 4096)

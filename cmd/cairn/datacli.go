@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ func databasesCmd(e *cliEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := dbs(r).CreateDatabase(r.ctx(ctx), &cairnv1.CreateDatabaseRequest{ProjectId: project, DatabaseId: id, Name: cmpOr(name, id)})
+			res, err := dbs(r).CreateDatabase(r.ctx(ctx), &cairnv1.CreateDatabaseRequest{ProjectId: project, DatabaseId: id, Name: cmp.Or(name, id)})
 			if err != nil {
 				return err
 			}
@@ -114,7 +115,7 @@ func collectionsCmd(e *cliEnv) *cobra.Command {
 				return err
 			}
 			res, err := dbs(r).CreateCollection(r.ctx(ctx), &cairnv1.CreateCollectionRequest{ProjectId: project, DatabaseId: database, CollectionId: id,
-				Name: cmpOr(name, id), Permissions: perms, DocumentSecurity: docSecurity})
+				Name: cmp.Or(name, id), Permissions: perms, DocumentSecurity: docSecurity})
 			if err != nil {
 				return err
 			}
@@ -274,7 +275,7 @@ func documentsCmd(e *cliEnv) *cobra.Command {
 				if len(args) == 1 {
 					in.DocumentId = args[0]
 				}
-				if in.Data, err = e.jsonArg("data", cmpOr(data, "{}")); err != nil {
+				if in.Data, err = e.jsonArg("data", cmp.Or(data, "{}")); err != nil {
 					return err
 				}
 				res, err := dbs(r).CreateDocument(r.ctx(ctx), &cairnv1.CreateDocumentRequest{ProjectId: project, DatabaseId: database, CollectionId: collection, Document: in})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,7 @@ func bucketsCmd(e *cliEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := &cairnv1.CreateBucketRequest{ProjectId: project, BucketId: id, Name: cmpOr(name, id), Permissions: perms,
+			req := &cairnv1.CreateBucketRequest{ProjectId: project, BucketId: id, Name: cmp.Or(name, id), Permissions: perms,
 				FileSecurity: fileSecurity, Encryption: encryption}
 			if compression != "" {
 				v, ok := cairnv1.Compression_value["COMPRESSION_"+strings.ToUpper(compression)]
@@ -155,7 +156,7 @@ func filesCmd(e *cliEnv) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return e.upload(ctx, r, project, bucket, args[0], cmpOr(fileID, "unique()"), cmpOr(name, filepath.Base(args[0])), perms)
+				return e.upload(ctx, r, project, bucket, args[0], cmp.Or(fileID, "unique()"), cmp.Or(name, filepath.Base(args[0])), perms)
 			})(cmd, args)
 		},
 	}

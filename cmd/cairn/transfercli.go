@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,7 +67,7 @@ func exportCmd(e *cliEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmpOr(t.out, args[0]+".cairnpkg")
+			out := cmp.Or(t.out, args[0]+".cairnpkg")
 			return r.export(cmd.Context(), args[0], out, pass, e.stdout, e.stderr)
 		},
 	}
@@ -213,7 +214,7 @@ func (r *remote) export(ctx context.Context, project, out, pass string, stdout, 
 	}
 	if err == nil {
 		if st := res.Trailer.Get(api.TrailerExportStatus); st != "ok" {
-			err = fmt.Errorf("the server did not finish the package (%s)", cmpOr(st, "no status"))
+			err = fmt.Errorf("the server did not finish the package (%s)", cmp.Or(st, "no status"))
 		}
 	}
 	if err != nil {
@@ -225,13 +226,6 @@ func (r *remote) export(ctx context.Context, project, out, pass string, stdout, 
 	}
 	fmt.Fprintf(stdout, "exported project %s to %s (%d bytes)\n", project, out, n)
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // progress prints how many bytes passed, a line a second rewritten in

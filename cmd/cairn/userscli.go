@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"os"
@@ -77,7 +78,7 @@ func usersCmd(e *cliEnv) *cobra.Command {
 					return err
 				}
 			}
-			res, err := users(r).CreateUser(r.ctx(ctx), &cairnv1.CreateUserRequest{ProjectId: project, UserId: cmpOr(userID, "unique()"),
+			res, err := users(r).CreateUser(r.ctx(ctx), &cairnv1.CreateUserRequest{ProjectId: project, UserId: cmp.Or(userID, "unique()"),
 				Email: email, Name: name, Password: password, Labels: labels})
 			if err != nil {
 				return err
@@ -169,7 +170,7 @@ func teamsCmd(e *cliEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := teams(r).CreateTeam(r.ctx(ctx), &cairnv1.CreateTeamRequest{ProjectId: project, TeamId: id, Name: cmpOr(name, id)})
+			res, err := teams(r).CreateTeam(r.ctx(ctx), &cairnv1.CreateTeamRequest{ProjectId: project, TeamId: id, Name: cmp.Or(name, id)})
 			if err != nil {
 				return err
 			}
