@@ -579,3 +579,69 @@ func TestWebhookPauseAcrossRestart(t *testing.T) {
 		t.Fatalf("%d attempts before pausing, want 3", n)
 	}
 }
+
+// TestWebhooksCLI: the webhooks commands against a real server and a
+// receiver on loopback.
+func TestWebhooksCLI(t *testing.T) {
+	in := startInstance(t, t.TempDir(), "--webhook-allow", "127.0.0.1", "--webhook-max-backoff", "1s")
+	env := map[string]string{"CAIRN_URL": in.url, "CAIRN_ADMIN_KEY": testAdminKey, "CAIRN_PROJECT": "hooks"}
+	c := func(args ...string) string {
+		t.Helper()
+		out, stderr, err := runCLI(env, args...)
+		if err != nil {
+			t.Fatalf("cairn %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		}
+		return out
+	}
+	c("projects", "create", "hooks")
+	admin := op(t)
+	docsFixture(t, admin, in.databases(), "hooks", "posts", []string{`read("any")`}, false)
+	rcv := newHookReceiver(t)
+	var created struct {
+		Webhook struct{ ID, URL string }
+		Secret  string
+	}
+	if err := json.Unmarshal([]byte(c("webhooks", "create", "hook", "--url", rcv.srv.URL, "--event", "databases.*.collections.*.documents.*.create")), &created); err != nil || !strings.HasPrefix(created.Secret, "whsec_") {
+		t.Fatalf("webhooks create: %+v %v", created, err)
+	}
+	rcv.mu.Lock()
+	rcv.secret = []byte(created.Secret)
+	rcv.mu.Unlock()
+	if _, err := in.databases().CreateDocument(admin, &cairnv1.CreateDocumentRequest{ProjectId: "hooks", DatabaseId: "main", CollectionId: "posts",
+		Document: &cairnv1.DocumentInput{DocumentId: "d1", Data: data(t, map[string]any{"title": "d1"})}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcv.accepted(1); !slices.Equal(got, []string{"d1"}) {
+		t.Fatalf("delivered %v", got)
+	}
+	seq := rcv.hits()[0].seq
+	if got := ids(t, c("webhooks", "list")); !slices.Equal(got, []string{"hook"}) {
+		t.Fatalf("webhooks list: %v", got)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(ids(t, c("webhooks", "deliveries", "hook"))) != 1 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out := c("webhooks", "deliveries", "hook"); !strings.Contains(out, fmt.Sprintf(`"eventSeq": "%d"`, seq)) {
+		t.Fatalf("webhooks deliveries: %s", out)
+	}
+	if _, _, err := runCLI(env, "webhooks", "redeliver", "hook"); err == nil || !strings.Contains(err.Error(), "--from") {
+		t.Fatalf("redeliver without --from: %v", err)
+	}
+	if out := c("webhooks", "redeliver", "hook", "--from", fmt.Sprint(seq)); !strings.Contains(out, `"redelivery": 1`) {
+		t.Fatalf("webhooks redeliver: %s", out)
+	}
+	if got := rcv.accepted(2); !slices.Equal(got, []string{"d1", "d1"}) {
+		t.Fatalf("after the CLI's redelivery: %v", got)
+	}
+	if out := c("webhooks", "update", "hook", "--disable"); !strings.Contains(out, `"id": "hook"`) || strings.Contains(out, `"enabled": true`) {
+		t.Fatalf("webhooks update --disable: %s", out)
+	}
+	if out := c("webhooks", "get", "hook", "-o", "table"); !strings.Contains(out, "CREATED_SEQ") || !strings.Contains(out, fmt.Sprint(seq)) {
+		t.Fatalf("webhooks get -o table: %s", out)
+	}
+	c("webhooks", "delete", "hook")
+	if got := ids(t, c("webhooks", "list")); len(got) != 0 {
+		t.Fatalf("after delete: %v", got)
+	}
+}
