@@ -73,6 +73,9 @@ func Validate(q *Query, s *database.Schema, lim Limits) error {
 		if a.Array {
 			return domain.FieldError(field, "attribute %q is an array; arrays cannot be ordered by", a.Key)
 		}
+		if a.Type == database.TypePoint {
+			return domain.FieldError(field, "attribute %q is a point; points cannot be ordered by", a.Key)
+		}
 	}
 	return nil
 }
