@@ -231,6 +231,7 @@ func BenchmarkGeoDistance(b *testing.B) {
 			}
 			var res QueryResult
 			b.ResetTimer()
+			defer reportCPU(b)()
 			for b.Loop() {
 				var err error
 				if res, err = p.Query("bench", c, q, QueryOptions{MaxScan: n}); err != nil {
