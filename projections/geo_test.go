@@ -212,7 +212,6 @@ func TestGeoCover(t *testing.T) {
 	}
 }
 
-
 // BenchmarkGeoDistance: distanceLessThan (50 km around Paris, a page of
 // 25) over 20,000 points, with the geo index and without (a scan of every
 // document; MaxScan raised so that it may).
