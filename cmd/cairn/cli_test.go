@@ -420,6 +420,11 @@ func TestCLIDataCommands(t *testing.T) {
 	if out := c(append([]string{"documents", "list", "--where", "n > 0", "--explain", "--total"}, coll...)...); !strings.Contains(out, `"total": "3"`) || !strings.Contains(out, "by_n") {
 		t.Errorf("--explain --total: %s", out)
 	}
+	// The geo index answers a distance filter, and --explain says so.
+	if out := c(append([]string{"documents", "list", "--where", "at distance-less-than [[2.35,48.85],400000]", "--explain"}, coll...)...); !strings.Contains(out, "by_at") ||
+		!strings.Contains(out, "distanceLessThan(at)") || !strings.Contains(out, "geo cell ranges") {
+		t.Errorf("geo --explain: %s", out)
+	}
 	if out := c(append([]string{"documents", "list", "--where", "n > 0", "-o", "table", "--total"}, coll...)...); !strings.Contains(out, "total: 3") || !strings.Contains(out, `"title":"alpha"`) {
 		t.Errorf("table with --total: %s", out)
 	}
