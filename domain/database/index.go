@@ -77,5 +77,8 @@ func ValidateIndex(s *Schema, ix *Index) error {
 	} else if len(ix.Desc) != len(ix.Attributes) {
 		return domain.FieldError("orders", "one order per attribute: %d attributes, %d orders", len(ix.Attributes), len(ix.Desc))
 	}
+	if a, ok := s.Attribute(ix.Attributes[0]); ok && a.Type == TypePoint && ix.Desc[0] {
+		return domain.FieldError("orders", "a geo index (on point %q) has no order; points cannot be sorted", a.Key)
+	}
 	return nil
 }

@@ -61,4 +61,6 @@ func TestPointSchemaRules(t *testing.T) {
 	} {
 		checkError(t, ix.Key, ValidateIndex(s, &ix), domain.KindInvalid, "attributes", "indexed alone")
 	}
+	desc := Index{Key: "desc", Type: IndexKey, Attributes: []string{"at"}, Desc: []bool{true}}
+	checkError(t, "desc", ValidateIndex(s, &desc), domain.KindInvalid, "orders", "no order")
 }
