@@ -435,6 +435,10 @@ var operators = map[cairnv1.Operator]query.Op{
 	cairnv1.Operator_OPERATOR_CREATED_BETWEEN: query.OpCreatedBetween,
 	cairnv1.Operator_OPERATOR_UPDATED_BEFORE:  query.OpUpdatedBefore, cairnv1.Operator_OPERATOR_UPDATED_AFTER: query.OpUpdatedAfter,
 	cairnv1.Operator_OPERATOR_UPDATED_BETWEEN: query.OpUpdatedBetween,
+	cairnv1.Operator_OPERATOR_DISTANCE_EQUAL:  query.OpDistanceEqual, cairnv1.Operator_OPERATOR_DISTANCE_NOT_EQUAL: query.OpDistanceNotEqual,
+	cairnv1.Operator_OPERATOR_DISTANCE_GREATER_THAN: query.OpDistanceGreaterThan, cairnv1.Operator_OPERATOR_DISTANCE_LESS_THAN: query.OpDistanceLessThan,
+	cairnv1.Operator_OPERATOR_INTERSECTS: query.OpIntersects, cairnv1.Operator_OPERATOR_NOT_INTERSECTS: query.OpNotIntersects,
+	cairnv1.Operator_OPERATOR_ELEM_MATCH: query.OpElemMatch,
 }
 
 // ordersIn converts orders; an unseeded random order gets a seed of its
