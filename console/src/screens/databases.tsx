@@ -194,7 +194,7 @@ function Indexes({ ids, attrs, indexes, reload }: { ids: Ids; attrs: AttributeJs
           ))}</tbody>
         </table>
       ) : <Empty>No index.</Empty>}
-      <form class="card write" onSubmit={async (e) => {
+      <form class="card write" id="create-index" onSubmit={async (e) => {
         e.preventDefault();
         const attributes = on.split(",").map((s) => s.trim()).filter(Boolean);
         const index: IndexJson = { key, type: `INDEX_TYPE_${type.toUpperCase()}` as IndexJson["type"],
@@ -203,10 +203,10 @@ function Indexes({ ids, attrs, indexes, reload }: { ids: Ids; attrs: AttributeJs
       }}>
         <h3>New index</h3>
         <div class="row">
-          <label>Key <input value={key} onInput={(e) => setKey(e.currentTarget.value)} /></label>
-          <label>Type <select value={type} onChange={(e) => setType(e.currentTarget.value)}>
+          <label>Key <input name="indexKey" value={key} onInput={(e) => setKey(e.currentTarget.value)} /></label>
+          <label>Type <select name="indexType" value={type} onChange={(e) => setType(e.currentTarget.value)}>
             {["key", "unique", "fulltext"].map((t) => <option key={t} value={t}>{t}</option>)}</select></label>
-          <label>Attributes <input placeholder={attrs.map((a) => a.key).slice(0, 2).join(", ") || "title, -$createdAt"} value={on}
+          <label>Attributes <input name="indexAttributes" placeholder={attrs.map((a) => a.key).slice(0, 2).join(", ") || "title, -$createdAt"} value={on}
             onInput={(e) => setOn(e.currentTarget.value)} /></label>
         </div>
         <p class="muted">Comma-separated; a leading <code>-</code> sorts that attribute descending.</p>
@@ -224,8 +224,17 @@ function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
   const pageSize = 25;
   const filters = filtersOf(applied, attrs);
   const query: ListDocumentsRequestJson = { ...ids, filters, limit: pageSize, offset: page * pageSize, orders: ordersOf(applied) };
-  const docs = useLoad(async () => api.databases.listDocuments({ ...query, total: true }),
-    [ids.projectId, ids.databaseId, ids.collectionId, JSON.stringify(query)]);
+  // Each run (even of the same query) loads again; the grid says which run
+  // its rows answer (data-loaded), so what is shown is never a stale page.
+  const [run, setRun] = useState(0);
+  const loaded = useLoad(async () => {
+    try {
+      return { run, r: await api.databases.listDocuments({ ...query, total: true }), error: null as unknown };
+    } catch (error) {
+      return { run, r: undefined, error };
+    }
+  }, [ids.projectId, ids.databaseId, ids.collectionId, JSON.stringify(query), run]);
+  const docs = { data: loaded.data?.r, error: loaded.error ?? loaded.data?.error, loading: loaded.loading, reload: loaded.reload };
   const [editing, setEditing] = useState<DocumentJson | "new" | null>(null);
   const [deleting, setDeleting] = useState<string | null>(null);
   const columns = attrs.map((a) => a.key ?? "");
@@ -241,6 +250,7 @@ function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
         e.preventDefault();
         setPage(0);
         setApplied(structuredClone(draft));
+        setRun(run + 1);
       }}>
         <QueryBuilder query={draft} attributes={columns} onChange={setDraft} />
         <div class="inline">
@@ -251,6 +261,7 @@ function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
         </div>
         <QueryCode ts={typescriptOf(draft, attrs, ids.databaseId, ids.collectionId, pageSize, 0)} json={JSON.stringify(draftQuery, null, 2)} />
       </form>
+      <div id="grid-state" data-run={run} data-loaded={docs.loading ? "" : String(loaded.data?.run ?? "")} />
       <Loading loading={docs.loading} />
       <ErrorBox error={docs.error} />
       {docs.data && rows.length === 0 ? <Empty>No document{filters.length ? " matches" : " yet"}.</Empty> : null}

@@ -214,7 +214,7 @@ function FunctionSettings({ project, fn, reload }: { project: string; fn: Functi
         <label>Execute (roles: any, users, user:ID, team:ID…)<input name="execute" value={f.execute} onInput={(e) => set({ execute: e.currentTarget.value })} /></label>
         <label>Scopes of its key<input name="scopes" placeholder="documents.read, files.write" value={f.scopes} onInput={(e) => set({ scopes: e.currentTarget.value })} /></label>
       </div>
-      <label>Events, one a line (e.g. <code>databases.*.collections.*.documents.*.create</code>)
+      <label><span>Events, one a line (e.g. <code>databases.*.collections.*.documents.*.create</code>)</span>
         <textarea name="events" rows={3} class="mono" value={f.events} onInput={(e) => set({ events: e.currentTarget.value })} /></label>
       <ErrorBox error={act.error} />
       <button type="submit" class="primary" disabled={act.busy}>Save function</button>

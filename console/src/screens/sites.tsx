@@ -158,9 +158,9 @@ function SiteSettingsForm({ project, site, reload }: { project: string; site: Si
           {slashes.map((x) => <option key={x} value={x}>{x === "TRAILING_SLASH_UNSPECIFIED" ? "either" : x.replace("TRAILING_SLASH_", "").toLowerCase()}</option>)}</select></label>
         <label class="check"><input type="checkbox" name="spaFallback" checked={f.spa} onChange={(e) => set({ spa: e.currentTarget.checked })} /> single-page app (index.html for unknown paths)</label>
       </div>
-      <label>Headers, one rule a line: <code>pattern Name: value</code>
+      <label><span>Headers, one rule a line: <code>pattern Name: value</code></span>
         <textarea name="siteHeaders" rows={2} class="mono" placeholder="/assets/* Cache-Control: max-age=31536000" value={f.headers} onInput={(e) => set({ headers: e.currentTarget.value })} /></label>
-      <label>Redirects, one a line: <code>from to [status]</code>
+      <label><span>Redirects, one a line: <code>from to [status]</code></span>
         <textarea name="siteRedirects" rows={2} class="mono" placeholder="/old /new 301" value={f.redirects} onInput={(e) => set({ redirects: e.currentTarget.value })} /></label>
       <label>Custom domains, one a line
         <textarea name="siteDomains" rows={2} class="mono" placeholder="www.example.com" value={f.domains} onInput={(e) => set({ domains: e.currentTarget.value })} /></label>

@@ -239,7 +239,7 @@ function BucketSettings({ project, bucket }: { project: string; bucket: string }
         <label class="check"><input type="checkbox" name="fileSecurity" checked={!!b.fileSecurity} onChange={(e) => set({ fileSecurity: e.currentTarget.checked })} /> file security</label>
         <label class="check"><input type="checkbox" name="encryption" checked={!!b.encryption} onChange={(e) => set({ encryption: e.currentTarget.checked })} /> encryption at rest</label>
       </div>
-      <label>Permissions, one a line (e.g. <code>read("any")</code>, <code>create("users")</code>)
+      <label><span>Permissions, one a line (e.g. <code>read("any")</code>, <code>create("users")</code>)</span>
         <textarea name="bucketPermissions" rows={3} class="mono" value={(b.permissions ?? []).join("\n")} onInput={(e) => set({ permissions: e.currentTarget.value.split("\n") })} /></label>
       <ErrorBox error={act.error} />
       <button type="submit" class="primary write" disabled={act.busy}>Save bucket</button>
