@@ -259,11 +259,12 @@ function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
           <span class="spacer" />
           <button type="button" class="primary write" id="new-document" onClick={() => setEditing("new")}>New document</button>
         </div>
+        {/* The query's refusal right under it; data-loaded names the run the rows answer. */}
+        <div id="grid-state" data-run={run} data-loaded={docs.loading ? "" : String(loaded.data?.run ?? "")} />
+        <ErrorBox error={docs.error} />
         <QueryCode ts={typescriptOf(draft, attrs, ids.databaseId, ids.collectionId, pageSize, 0)} json={JSON.stringify(draftQuery, null, 2)} />
       </form>
-      <div id="grid-state" data-run={run} data-loaded={docs.loading ? "" : String(loaded.data?.run ?? "")} />
       <Loading loading={docs.loading} />
-      <ErrorBox error={docs.error} />
       {docs.data && rows.length === 0 ? <Empty>No document{filters.length ? " matches" : " yet"}.</Empty> : null}
       {rows.length ? (
         <div class="grid-wrap">
