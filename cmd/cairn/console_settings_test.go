@@ -253,6 +253,14 @@ func TestConsoleIndexProgress(t *testing.T) {
 	if !strings.Contains(p.wait("done", `document.querySelector("#building") ? "" : "yes"`), "yes") {
 		t.Error("the console still says it is building")
 	}
+
+	// The node's projection lag (from /metrics) on the projects screen: caught up.
+	p.step("projects", chromedp.Navigate(in.url+"/console/"))
+	if lag := p.wait("lag", consoleText("#projection-lag")); !strings.Contains(lag, "caught up") || !strings.Contains(lag, "projects at ") {
+		t.Errorf("the projection lag shown: %q, want caught up with the projects' applied sequence", lag)
+	} else {
+		t.Logf("shown: %s", lag)
+	}
 }
 
 // TestConsoleFileTokenExpiry: a token created in the console that expires
