@@ -359,6 +359,8 @@ func TestConsoleQueryBuilder(t *testing.T) {
 	}
 	tab.step("show code", chromedp.Evaluate[chromedp.Void](`document.querySelector("#query-code").open = true`), chromedp.Click(chromedp.CSS("#query-as-ts")))
 	edgeShot(t, tab.c, "2-nested-groups")
+	tab.step("scroll to code", chromedp.Evaluate[chromedp.Void](`document.querySelector("#query-code").scrollIntoView()`))
+	edgeShot(t, tab.c, "2-nested-groups-code")
 	// The top level as OR: status open, or n over 8.
 	anyOf := querySpec{Op: "or", Items: []queryItem{{Attr: "status", Op: "equal", V: []string{"open"}}, {Attr: "n", Op: "greaterThan", V: []string{"8"}}}}
 	if r := drive("or", anyOf); strings.Join(r.IDs, " ") != "c b" {
