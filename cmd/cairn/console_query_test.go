@@ -122,6 +122,7 @@ func TestConsoleQueryBuilder(t *testing.T) {
 		{Key: "n", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER},
 		{Key: "tags", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 16, Array: true},
 		{Key: "note", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 64},
+		{Key: "at", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_POINT},
 	} {
 		if _, err := dbs.CreateAttribute(admin, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Attribute: a}); err != nil {
 			t.Fatal(err)
@@ -141,9 +142,9 @@ func TestConsoleQueryBuilder(t *testing.T) {
 		id   string
 		data map[string]any
 	}{
-		{"a", map[string]any{"status": "paid", "n": 1, "tags": []any{"red", "blue"}, "note": "hello world"}},
-		{"b", map[string]any{"status": "open", "n": 5, "tags": []any{"red"}}},
-		{"c", map[string]any{"status": "paid", "n": 10, "tags": []any{"green", "blue"}, "note": "goodbye moon"}},
+		{"a", map[string]any{"status": "paid", "n": 1, "tags": []any{"red", "blue"}, "note": "hello world", "at": []any{2.35, 48.86}}},
+		{"b", map[string]any{"status": "open", "n": 5, "tags": []any{"red"}, "at": []any{-0.13, 51.51}}},
+		{"c", map[string]any{"status": "paid", "n": 10, "tags": []any{"green", "blue"}, "note": "goodbye moon", "at": []any{13.4, 52.52}}},
 		{"d", map[string]any{"status": "void", "n": 7, "tags": []any{}, "note": "hello there"}},
 	} {
 		s, err := structpb.NewStruct(d.data)
@@ -161,6 +162,14 @@ func TestConsoleQueryBuilder(t *testing.T) {
 
 	// The same query through the API: what the grid must show.
 	value := func(attr, op, v string) *structpb.Value {
+		if attr == "at" { // geo: a point or ring as JSON, meters as a number
+			var x any
+			if err := json.Unmarshal([]byte(v), &x); err == nil {
+				if sv, err := structpb.NewValue(x); err == nil {
+					return sv
+				}
+			}
+		}
 		if attr == "n" && !strings.HasPrefix(op, "created") && !strings.HasPrefix(op, "updated") {
 			var f float64
 			if err := json.Unmarshal([]byte(v), &f); err == nil {
@@ -281,6 +290,10 @@ func TestConsoleQueryBuilder(t *testing.T) {
 		{cond("", "updatedBefore", created["c"]), "b a"},
 		{cond("", "updatedAfter", created["b"]), "d c"},
 		{cond("", "updatedBetween", created["b"], created["c"]), "c b"},
+		// Paris a, London b (344 km), Berlin c (878 km); d has no point.
+		{cond("at", "distanceLessThan", "[2.35,48.86]", "500000"), "b a"},
+		{cond("at", "distanceGreaterThan", "[2.35,48.86]", "500000"), "c"},
+		{cond("at", "intersects", "[[-1,50],[3,50],[3,53],[-1,53],[-1,50]]"), "b"},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {

@@ -21,6 +21,9 @@ export const operators: { op: string; arity: Arity; time?: true; builder?: false
   { op: "search", arity: 1 }, { op: "notSearch", arity: 1, builder: false }, { op: "regex", arity: 1 },
   { op: "createdBefore", arity: 1, time: true }, { op: "createdAfter", arity: 1, time: true }, { op: "createdBetween", arity: 2, time: true },
   { op: "updatedBefore", arity: 1, time: true }, { op: "updatedAfter", arity: 1, time: true }, { op: "updatedBetween", arity: 2, time: true },
+  // Geo, on a point attribute: a [longitude, latitude] and meters; a ring of points.
+  { op: "distanceLessThan", arity: 2 }, { op: "distanceGreaterThan", arity: 2 }, { op: "distanceEqual", arity: 2 }, { op: "distanceNotEqual", arity: 2 },
+  { op: "intersects", arity: 1 }, { op: "notIntersects", arity: 1 },
 ];
 const meta = (op: string) => operators.find((o) => o.op === op) ?? { op, arity: 1 as Arity };
 
@@ -41,7 +44,7 @@ function typed(s: string, type: string | undefined): JsonValue {
   switch (type) {
     case "ATTRIBUTE_TYPE_INTEGER": case "ATTRIBUTE_TYPE_FLOAT": return s.trim() !== "" && !isNaN(Number(s)) ? Number(s) : s;
     case "ATTRIBUTE_TYPE_BOOLEAN": return s === "true" ? true : s === "false" ? false : s;
-    case undefined: break;
+    case undefined: case "ATTRIBUTE_TYPE_POINT": break;
     default: return s;
   }
   try {
