@@ -131,6 +131,9 @@ type Projections struct {
 	activations atomic.Int64
 	// bulkCatchUp is bulkCatchUpMin; tests lower it.
 	bulkCatchUp uint64
+	// onIndexChunk, when set (tests), runs after each committed chunk of an
+	// index build but the last; an error ends the build there.
+	onIndexChunk func(ctx context.Context, chunks int) error
 }
 
 // New returns the read side over db, fed from store. Nothing runs until
