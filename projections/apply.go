@@ -108,7 +108,7 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 	case *eventsv1.Envelope_TeamUpdated:
 		err = p.applyTeamPut(txn, sp, ev, pl.TeamUpdated.GetTeam())
 	case *eventsv1.Envelope_TeamDeleted:
-		err = p.applyTeamDeleted(txn, sp, ev, pl.TeamDeleted.GetTeam())
+		eff, err = p.applyTeamDeleted(txn, sp, ev, pl.TeamDeleted.GetTeam())
 	case *eventsv1.Envelope_MembershipCreated:
 		err = p.applyMembershipPut(txn, sp, ev, pl.MembershipCreated.GetMembership())
 	case *eventsv1.Envelope_MembershipUpdated:
