@@ -247,6 +247,9 @@ func (h *databasesHandler) change(cl *coll, cmd database.DocCommand, extra func(
 	c := cl.c
 	return eventlog.Change{
 		Agg: eventlog.DocumentAggregate(cl.project, c.GetDatabaseId(), c.GetId(), cmd.ID),
+		// A create rarely meets an existing document: skip reading it (the
+		// append refuses it if one exists, and the create is decided again).
+		New: cmd.Action == database.DocCreate && extra == nil,
 		Decide: func(last *eventsv1.Envelope, lastSeq uint64) ([]*eventsv1.Envelope, error) {
 			cur := database.CurrentDocument(c, last, lastSeq)
 			if extra != nil {
