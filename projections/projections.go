@@ -138,6 +138,9 @@ type Projections struct {
 	activations atomic.Int64
 	// bulkCatchUp is bulkCatchUpMin; tests lower it.
 	bulkCatchUp uint64
+	// onIndexChunk, when set (tests), runs after each committed chunk of an
+	// index build but the last; an error ends the build there.
+	onIndexChunk func(ctx context.Context, chunks int) error
 	// deliveryRecords is Options.WebhookDeliveryRecords.
 	deliveryRecords int64
 }

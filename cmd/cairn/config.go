@@ -105,6 +105,12 @@ type config struct {
 	MaxConnsPerAddr int
 	BodyReadTimeout time.Duration
 	MinBodyRate     int64
+	// Memory (memory.go): Badger's memtables and caches, the Go runtime's
+	// soft limit, and where profiles are served.
+	BadgerMemtable, BadgerBlockCache, BadgerIndexCache int64
+	BadgerMemtables                                    int
+	MemoryLimit                                        int64
+	PprofAddr                                          string
 }
 
 // trustedProxies parses --trusted-proxies.
@@ -198,6 +204,16 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&c.MaxConnsPerAddr, "max-connections-per-address", envIntDefault(getenv, "CAIRN_MAX_CONNECTIONS_PER_ADDRESS", defaultMaxConnsPerAddr), "open connections one client address may hold (trusted proxies exempt); 0 = no limit (CAIRN_MAX_CONNECTIONS_PER_ADDRESS)")
 	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", envDuration(getenv, "CAIRN_BODY_READ_TIMEOUT", defaultBodyReadTimeout), "longest wait for the next byte of a request body, and the grace before --min-body-rate applies; 0 = none (CAIRN_BODY_READ_TIMEOUT)")
 	fs.Int64Var(&c.MinBodyRate, "min-body-rate", envInt64Default(getenv, "CAIRN_MIN_BODY_RATE", defaultMinBodyRate), "bytes/s a request body must average after --body-read-timeout; 0 = none (CAIRN_MIN_BODY_RATE)")
+	fs.Int64Var(&c.BadgerMemtable, "badger-memtable", envInt64(getenv, "CAIRN_BADGER_MEMTABLE"), "bytes of one read-model memtable (Badger), at least 8 MiB; its largest transaction is 15% of it; 0 = 16 MiB (CAIRN_BADGER_MEMTABLE)")
+	fs.IntVar(&c.BadgerMemtables, "badger-memtables", envInt(getenv, "CAIRN_BADGER_MEMTABLES"), "read-model memtables in memory: the one written and those waiting for their flush; 0 = 3 (CAIRN_BADGER_MEMTABLES)")
+	fs.Int64Var(&c.BadgerBlockCache, "badger-block-cache", envInt64(getenv, "CAIRN_BADGER_BLOCK_CACHE"), "bytes of read-model blocks cached in memory; 0 = 32 MiB (CAIRN_BADGER_BLOCK_CACHE)")
+	fs.Int64Var(&c.BadgerIndexCache, "badger-index-cache", envInt64(getenv, "CAIRN_BADGER_INDEX_CACHE"), "bytes of read-model table indexes and bloom filters cached in memory; 0 = 16 MiB; -1 = all of them in memory, unbounded (CAIRN_BADGER_INDEX_CACHE)")
+	memoryLimit := int64(defaultMemoryLimit)
+	if getenv("GOMEMLIMIT") != "" {
+		memoryLimit = 0 // the operator set the runtime's own
+	}
+	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt64Default(getenv, "CAIRN_MEMORY_LIMIT", memoryLimit), "floor of the Go runtime's soft memory limit in bytes; the limit is the larger of it and twice the live heap; 0 = off, the default when GOMEMLIMIT is set (CAIRN_MEMORY_LIMIT)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", env("CAIRN_PPROF_ADDR", ""), "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off (CAIRN_PPROF_ADDR)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }
 

@@ -100,6 +100,7 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 	// Read models are rebuilt from the streams, so Badger need not fsync.
 	opts := badger.DefaultOptions(filepath.Join(cfg.DataDir, "badger")).
 		WithSyncWrites(false).WithLogger(badgerLogger{logger.With("component", "badger")})
+	opts = cfg.badgerOptions(opts)
 	n.db, err = badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open read models (is another cairn using %s?): %w", cfg.DataDir, err)
