@@ -23,7 +23,7 @@ import (
 //	p/<project>/dbs/<db>                   eventsv1.Database
 //	p/<project>/colls/<db>/<coll>          eventsv1.Collection (index statuses as built here)
 //	p/<project>/docs/<collUID>/<doc>       eventsv1.Document (sequence and version set)
-//	p/<project>/ix/<collUID>/<ixUID>/<k>   document id; k = encoded values + sequence
+//	p/<project>/ix/<collUID>/<ixUID>/<k>   document id and carried members (carry.go); k = encoded values + sequence
 //	p/<project>/gc/<uid>                   a key prefix left to delete in the background
 //
 // Documents and index entries live under the collection's UID, not its id:
@@ -275,8 +275,13 @@ func (s *schemaCache) get(c *eventsv1.Collection) (*database.Schema, error) {
 // Fields returns a document's typed data as schema reads it, with the
 // system attributes, for query evaluation.
 func Fields(schema *database.Schema, d *eventsv1.Document) (map[string]any, error) {
-	return fieldsOf(schema, docHead{id: d.GetId(), data: d.GetDataJson(), created: d.GetCreatedAt().AsTime(),
-		updated: d.GetUpdatedAt().AsTime(), seq: d.GetSequence(), version: d.GetSchemaVersion()})
+	return fieldsOf(schema, headOf(d))
+}
+
+// headOf is the docHead of d.
+func headOf(d *eventsv1.Document) docHead {
+	return docHead{id: d.GetId(), data: d.GetDataJson(), created: d.GetCreatedAt().AsTime(),
+		updated: d.GetUpdatedAt().AsTime(), seq: d.GetSequence(), version: d.GetSchemaVersion()}
 }
 
 // docHead is what Fields reads of a document.
@@ -431,8 +436,7 @@ func allIndexes(schema *database.Schema) []database.Index {
 // status: buildIndexesInBulk writes the entries of the final documents.
 func (p *Projections) buildIndex(txn *badger.Txn, sp keyspace, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
 	project := sp.project
-	var keys [][]byte
-	var vals []string
+	var keys, vals [][]byte
 	seen := map[string]string{}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(documentsPrefix(project, c.GetUid())), PrefetchValues: true})
 	defer it.Close()
@@ -464,12 +468,13 @@ func (p *Projections) buildIndex(txn *badger.Txn, sp keyspace, c *eventsv1.Colle
 		if sp.bulk != nil {
 			continue
 		}
+		v := entryValue(headOf(d))
 		for _, k := range ks {
-			keys, vals = append(keys, k), append(vals, d.GetId())
+			keys, vals = append(keys, k), append(vals, v)
 		}
 	}
 	for i, k := range keys {
-		if err := txn.Set(k, []byte(vals[i])); err != nil {
+		if err := txn.Set(k, vals[i]); err != nil {
 			return "", "", err
 		}
 	}
@@ -563,10 +568,13 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 			}
 		}
 	}
-	id := []byte(d.GetId())
+	// An entry both states share is written again only when what it
+	// carries changed.
+	val := entryValue(headOf(d))
+	rewrite := !had || !bytes.Equal(entryValue(old), val)
 	for _, k := range newKeys {
-		if !containsKey(oldKeys, k) {
-			if err := txn.Set(k, id); err != nil {
+		if rewrite || !containsKey(oldKeys, k) {
+			if err := txn.Set(k, val); err != nil {
 				return err
 			}
 		}
@@ -705,8 +713,12 @@ func (p *Projections) UniqueHolder(project string, c *eventsv1.Collection, ix da
 			if err != nil {
 				return err
 			}
-			if string(v) != self {
-				holder = string(v)
+			id, _, ok := parseEntryValue(v)
+			if !ok {
+				return fmt.Errorf("index %s: malformed entry %q", ix.Key, it.Item().Key())
+			}
+			if string(id) != self {
+				holder = string(id)
 				return nil
 			}
 		}

@@ -213,12 +213,13 @@ func inOrder(ix database.Index, k int, orders []query.Order) (ok, reverse bool) 
 	return true, reverse
 }
 
-// entry is one index entry: the encoded values, the sequence suffix and
-// the document it points to.
+// entry is one index entry: the encoded values, the sequence suffix, the
+// document it points to and what it carries of it.
 type entry struct {
 	values []byte
 	seq    uint64
 	id     string
+	carry  carried
 }
 
 // Query answers a validated query on collection c. Every candidate the
@@ -433,7 +434,14 @@ func (r *runner) scan(rawReverse, groupReverse bool, fn func(entry) (bool, error
 		if err != nil {
 			return err
 		}
-		e := entry{values: bytes.Clone(k[:len(k)-8]), seq: binary.BigEndian.Uint64(k[len(k)-8:]), id: string(v)}
+		id, carry, ok := parseEntryValue(v)
+		if !ok {
+			return fmt.Errorf("index %s: malformed entry %q", r.pl.ix.Key, k)
+		}
+		e := entry{seq: binary.BigEndian.Uint64(k[len(k)-8:]), id: string(id), carry: carry}
+		if groupReverse {
+			e.values = bytes.Clone(k[:len(k)-8])
+		}
 		if !groupReverse {
 			if more, err := fn(e); err != nil || !more {
 				return err
@@ -673,18 +681,25 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	}
 	matches := 0
 	var buf []byte // the last document read, unless the heap kept it
-	keep := r.tested()
+	names := r.tested()
+	keep := func(k string) bool { return slices.Contains(names, k) }
 	err := r.scan(false, false, func(e entry) (bool, error) {
 		var h sortHit
 		var ok bool
 		var err error
-		if r.opt.Allow == nil {
+		switch {
+		case r.opt.Allow == nil && e.carry.covers(names):
+			// The entry carries all the query tests: the document is read
+			// only if it makes the page.
+			h.id = e.id
+			h.f, ok, err = r.loadCarried(e, keep)
+		case r.opt.Allow == nil:
 			// Nothing needs the whole document to test it: decode it, and
 			// the attributes the filters and orders do not name, only if
 			// it makes the page.
 			h.raw, h.f, ok, err = r.loadHead(e, buf, keep)
 			buf = h.raw
-		} else {
+		default:
 			h.d, h.f, ok, err = r.load(e)
 		}
 		if err != nil || !ok {
@@ -728,7 +743,15 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	for _, h := range hits[lo:hi] {
 		if h.d == nil {
 			h.d = &eventsv1.Document{}
-			if err := proto.Unmarshal(h.raw, h.d); err != nil {
+			if h.raw == nil {
+				found, err := getIn(r.txn, documentKey(r.project, r.c.GetUid(), h.id), h.d)
+				if err != nil {
+					return err
+				}
+				if !found {
+					return fmt.Errorf("index %s points at document %s, which does not exist", r.pl.ix.Key, h.id)
+				}
+			} else if err := proto.Unmarshal(h.raw, h.d); err != nil {
 				return err
 			}
 			if h.f, err = Fields(r.schema, h.d); err != nil {
@@ -740,9 +763,8 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	return nil
 }
 
-// tested returns whether an attribute is one the query's filters or
-// orders name.
-func (r *runner) tested() func(string) bool {
+// tested returns the attributes the query's filters and orders name.
+func (r *runner) tested() []string {
 	var names []string
 	var add func(fs []query.Filter)
 	add = func(fs []query.Filter) {
@@ -759,7 +781,7 @@ func (r *runner) tested() func(string) bool {
 			names = append(names, o.Attribute)
 		}
 	}
-	return func(k string) bool { return slices.Contains(names, k) }
+	return names
 }
 
 // loadHead is load for a query without Allow, reading only the document's
@@ -789,11 +811,27 @@ func (r *runner) loadHead(e entry, buf []byte, keep func(string) bool) ([]byte, 
 	return raw, f, query.Match(r.q.Filters, f), nil
 }
 
+// loadCarried is load for a query without Allow whose tested attributes
+// e carries: it reads no document.
+func (r *runner) loadCarried(e entry, keep func(string) bool) (map[string]any, bool, error) {
+	if r.res.Explain.DocsExamined >= int64(r.opt.MaxScan) {
+		return nil, false, r.errScanLimit()
+	}
+	r.res.Explain.DocsExamined++
+	f, err := fieldsOfCarried(r.schema, e.id, e.seq, e.carry, keep)
+	if err != nil {
+		return nil, false, fmt.Errorf("index %s entry of document %s: %w", r.pl.ix.Key, e.id, err)
+	}
+	return f, query.Match(r.q.Filters, f), nil
+}
+
 // sortHit is a match of runSorted: the document, or its encoding until
-// it is decoded for the page; i is its place in the scan.
+// it is decoded for the page, or only its id when its index entry carried
+// what the query tests; i is its place in the scan.
 type sortHit struct {
 	d   *eventsv1.Document
 	raw []byte
+	id  string
 	f   map[string]any
 	i   int
 }
