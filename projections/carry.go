@@ -157,9 +157,10 @@ func (c carried) covers(names []string) bool {
 
 // fieldsOfCarried is fieldsOfOnly for a document known by an index entry:
 // the attributes keep accepts, read from what the entry carries, and the
-// system attributes but $updatedAt. c must cover keep's attributes.
-func fieldsOfCarried(schema *database.Schema, id string, seq uint64, c carried, keep func(string) bool) (map[string]any, error) {
-	data, err := schema.DecodeDataOnly(string(c.data), c.version, keep)
+// system attributes but $updatedAt. c must cover keep's attributes. out
+// and scratch are as for Schema.DecodeDataInto.
+func fieldsOfCarried(schema *database.Schema, id string, seq uint64, c carried, keep func(string) bool, out, scratch map[string]any) (map[string]any, error) {
+	data, err := schema.DecodeDataInto(out, scratch, string(c.data), c.version, keep)
 	if err != nil {
 		return nil, err
 	}

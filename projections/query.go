@@ -277,6 +277,8 @@ type runner struct {
 	// cursorKey is the cursor document's entry in the plan's index: the
 	// scan starts there instead of examining everything before it.
 	cursorKey []byte
+	// scratch holds a carried entry's members while loadCarried decodes.
+	scratch map[string]any
 }
 
 // errScanLimit is the failure of a query that examined too much.
@@ -680,7 +682,8 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 		top.k = q.Offset + q.Limit
 	}
 	matches := 0
-	var buf []byte // the last document read, unless the heap kept it
+	var buf []byte            // the last document read, unless the heap kept it
+	var spare map[string]any // the last carried fields, unless the heap kept them
 	names := r.tested()
 	keep := func(k string) bool { return slices.Contains(names, k) }
 	err := r.scan(false, false, func(e entry) (bool, error) {
@@ -690,9 +693,14 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 		switch {
 		case r.opt.Allow == nil && e.carry.covers(names):
 			// The entry carries all the query tests: the document is read
-			// only if it makes the page.
+			// only if it makes the page, and the fields of one that does
+			// not are decoded into the next one's.
 			h.id = e.id
-			h.f, ok, err = r.loadCarried(e, keep)
+			h.f, ok, err = r.loadCarried(e, keep, spare)
+			spare = nil
+			if err == nil && !ok {
+				spare = h.f
+			}
 		case r.opt.Allow == nil:
 			// Nothing needs the whole document to test it: decode it, and
 			// the attributes the filters and orders do not name, only if
@@ -709,12 +717,18 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 		if cursor != nil {
 			c := less(h.f, cursor)
 			if before && c >= 0 || !before && c <= 0 {
+				if h.id != "" {
+					spare = h.f
+				}
 				return true, nil
 			}
 		}
 		h.i = matches
-		if top.add(h) {
+		switch {
+		case top.add(h):
 			buf = nil
+		case h.id != "":
+			spare = h.f
 		}
 		return true, nil
 	})
@@ -769,8 +783,8 @@ func (r *runner) tested() []string {
 	var add func(fs []query.Filter)
 	add = func(fs []query.Filter) {
 		for _, f := range fs {
-			if f.Attribute != "" && !slices.Contains(names, f.Attribute) {
-				names = append(names, f.Attribute)
+			if a := query.TestedAttribute(f); a != "" && !slices.Contains(names, a) {
+				names = append(names, a)
 			}
 			add(f.Filters)
 		}
@@ -813,12 +827,16 @@ func (r *runner) loadHead(e entry, buf []byte, keep func(string) bool) ([]byte, 
 
 // loadCarried is load for a query without Allow whose tested attributes
 // e carries: it reads no document.
-func (r *runner) loadCarried(e entry, keep func(string) bool) (map[string]any, bool, error) {
+// The fields are decoded into into (a new map when nil).
+func (r *runner) loadCarried(e entry, keep func(string) bool, into map[string]any) (map[string]any, bool, error) {
 	if r.res.Explain.DocsExamined >= int64(r.opt.MaxScan) {
 		return nil, false, r.errScanLimit()
 	}
 	r.res.Explain.DocsExamined++
-	f, err := fieldsOfCarried(r.schema, e.id, e.seq, e.carry, keep)
+	if r.scratch == nil {
+		r.scratch = map[string]any{}
+	}
+	f, err := fieldsOfCarried(r.schema, e.id, e.seq, e.carry, keep, into, r.scratch)
 	if err != nil {
 		return nil, false, fmt.Errorf("index %s entry of document %s: %w", r.pl.ix.Key, e.id, err)
 	}
