@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/domain/database"
+	"github.com/cairn-dev/cairn/domain/database/query"
 )
 
 // Index entry values.
@@ -73,19 +74,20 @@ func entryValue(h docHead) []byte {
 type carried struct {
 	version uint64
 	created time.Time
-	omitted []byte // the omitted names, encoded
-	data    []byte // JSON object of the carried members
+	omitted string // the omitted names, encoded
+	data    string // JSON object of the carried members
 }
 
 // parseEntryValue splits an index entry's value into the document id and
-// what it carries; ok is false for a malformed value.
-func parseEntryValue(v []byte) (id []byte, c carried, ok bool) {
+// what it carries; ok is false for a malformed value. A string, so that
+// the id and the members share one copy of the value.
+func parseEntryValue(v string) (id string, c carried, ok bool) {
 	if len(v) == 0 || v[0] != carryMark {
 		return v, carried{}, len(v) > 0
 	}
 	b := v[1:]
 	next := func() (uint64, bool) {
-		x, n := binary.Uvarint(b)
+		x, n := uvarint(b)
 		if n <= 0 {
 			return 0, false
 		}
@@ -94,37 +96,58 @@ func parseEntryValue(v []byte) (id []byte, c carried, ok bool) {
 	}
 	l, ok := next()
 	if !ok || l > uint64(len(b)) {
-		return nil, carried{}, false
+		return "", carried{}, false
 	}
 	id, b = b[:l], b[l:]
 	if c.version, ok = next(); !ok {
-		return nil, carried{}, false
+		return "", carried{}, false
 	}
-	sec, n := binary.Varint(b)
-	if n <= 0 {
-		return nil, carried{}, false
+	zz, ok := next() // zig-zag, as binary.AppendVarint writes it
+	if !ok {
+		return "", carried{}, false
 	}
-	b = b[n:]
+	sec := int64(zz >> 1)
+	if zz&1 != 0 {
+		sec = ^sec
+	}
 	nanos, ok := next()
 	if !ok || nanos >= 1e9 {
-		return nil, carried{}, false
+		return "", carried{}, false
 	}
 	c.created = time.Unix(sec, int64(nanos)).UTC()
 	count, ok := next()
 	if !ok {
-		return nil, carried{}, false
+		return "", carried{}, false
 	}
 	start := b
 	for range count {
 		l, ok := next()
 		if !ok || l > uint64(len(b)) {
-			return nil, carried{}, false
+			return "", carried{}, false
 		}
 		b = b[l:]
 	}
 	c.omitted = start[:len(start)-len(b)]
 	c.data = b
 	return id, c, len(c.data) > 0
+}
+
+// uvarint is binary.Uvarint of a string.
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		c := s[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				return 0, -(i + 1)
+			}
+			return x | uint64(c)<<shift, i + 1
+		}
+		x |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	return 0, 0
 }
 
 // covers reports whether c carries every data member names lists (system
@@ -140,13 +163,13 @@ func (c carried) covers(names []string) bool {
 	}
 	b := c.omitted
 	for len(b) > 0 {
-		l, n := binary.Uvarint(b)
+		l, n := uvarint(b)
 		if n <= 0 || l > uint64(len(b)-n) {
 			return false
 		}
 		name := b[n : n+int(l)]
 		for _, want := range names {
-			if want == string(name) {
+			if want == name {
 				return false
 			}
 		}
@@ -157,15 +180,22 @@ func (c carried) covers(names []string) bool {
 
 // fieldsOfCarried is fieldsOfOnly for a document known by an index entry:
 // the attributes keep accepts, read from what the entry carries, and the
-// system attributes but $updatedAt. c must cover keep's attributes. out
+// system attributes keep accepts but $updatedAt. c must cover keep's
+// attributes. out
 // and scratch are as for Schema.DecodeDataInto.
 func fieldsOfCarried(schema *database.Schema, id string, seq uint64, c carried, keep func(string) bool, out, scratch map[string]any) (map[string]any, error) {
-	data, err := schema.DecodeDataInto(out, scratch, string(c.data), c.version, keep)
+	data, err := schema.DecodeDataInto(out, scratch, c.data, c.version, keep)
 	if err != nil {
 		return nil, err
 	}
-	data[database.AttrID] = id
-	data[database.AttrCreatedAt] = c.created.Truncate(database.DatetimePrecision)
+	// Only the system attributes the query reads: boxing them is much of
+	// the cost of an entry. Less always reads $sequence, $random the $id.
+	if keep(database.AttrID) || keep(query.OrderRandom) {
+		data[database.AttrID] = id
+	}
+	if keep(database.AttrCreatedAt) {
+		data[database.AttrCreatedAt] = c.created.Truncate(database.DatetimePrecision)
+	}
 	data[database.AttrSequence] = int64(seq)
 	return data, nil
 }

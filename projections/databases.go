@@ -713,12 +713,12 @@ func (p *Projections) UniqueHolder(project string, c *eventsv1.Collection, ix da
 			if err != nil {
 				return err
 			}
-			id, _, ok := parseEntryValue(v)
+			id, _, ok := parseEntryValue(string(v))
 			if !ok {
 				return fmt.Errorf("index %s: malformed entry %q", ix.Key, it.Item().Key())
 			}
-			if string(id) != self {
-				holder = string(id)
+			if id != self {
+				holder = id
 				return nil
 			}
 		}

@@ -432,15 +432,15 @@ func (r *runner) scan(rawReverse, groupReverse bool, fn func(entry) (bool, error
 			break
 		}
 		r.res.Explain.KeysScanned++
-		v, err := it.Item().ValueCopy(nil)
-		if err != nil {
+		var v string
+		if err := it.Item().Value(func(b []byte) error { v = string(b); return nil }); err != nil {
 			return err
 		}
 		id, carry, ok := parseEntryValue(v)
 		if !ok {
 			return fmt.Errorf("index %s: malformed entry %q", r.pl.ix.Key, k)
 		}
-		e := entry{seq: binary.BigEndian.Uint64(k[len(k)-8:]), id: string(id), carry: carry}
+		e := entry{seq: binary.BigEndian.Uint64(k[len(k)-8:]), id: id, carry: carry}
 		if groupReverse {
 			e.values = bytes.Clone(k[:len(k)-8])
 		}
