@@ -640,8 +640,17 @@ func (r *runner) countAll() error {
 	}
 	var n int64
 	r.cursorKey = nil
+	names := r.tested()
+	keep := func(k string) bool { return slices.Contains(names, k) }
+	var spare map[string]any
 	err := r.scan(false, false, func(e entry) (bool, error) {
-		_, _, ok, err := r.load(e)
+		var ok bool
+		var err error
+		if r.opt.Allow == nil && e.carry.covers(names) {
+			spare, ok, err = r.loadCarried(e, keep, spare)
+		} else {
+			_, _, ok, err = r.load(e)
+		}
 		if err != nil {
 			return false, err
 		}
