@@ -305,7 +305,8 @@ func sameIDs(a, b []*eventsv1.Document) bool {
 func TestSortedTopKAgreesWithSortAll(t *testing.T) {
 	p, c := sortFixture(t, 400, 3, 15, 2)
 	r := rand.New(rand.NewPCG(5, 9))
-	attrs := []string{"n", "title", "tag", database.AttrCreatedAt}
+	attrs := []string{"n", "title", "tag", database.AttrCreatedAt, database.AttrUpdatedAt, database.AttrID, query.OrderRandom}
+	t0 := time.Unix(1_700_000_000, 0).UTC()
 	for i := range 400 {
 		q := &query.Query{Limit: r.IntN(30)}
 		if r.IntN(3) > 0 {
@@ -314,9 +315,17 @@ func TestSortedTopKAgreesWithSortAll(t *testing.T) {
 		if r.IntN(3) == 0 {
 			q.Filters = append(q.Filters, query.Filter{Op: query.OpLessThan, Attribute: "n", Values: []any{int64(r.IntN(15))}})
 		}
+		// Filters on system attributes, one of which (updated…) index
+		// entries do not carry.
+		switch r.IntN(6) {
+		case 0:
+			q.Filters = append(q.Filters, query.Filter{Op: query.OpUpdatedAfter, Values: []any{t0.Add(time.Duration(r.IntN(400)) * time.Second)}})
+		case 1:
+			q.Filters = append(q.Filters, query.Filter{Op: query.OpCreatedBefore, Values: []any{t0.Add(time.Duration(r.IntN(400)) * time.Second)}})
+		}
 		q.Orders = append(q.Orders, query.Order{Attribute: "n", Desc: r.IntN(2) == 0})
 		for range r.IntN(2) {
-			q.Orders = append(q.Orders, query.Order{Attribute: attrs[r.IntN(len(attrs))], Desc: r.IntN(2) == 0})
+			q.Orders = append(q.Orders, query.Order{Attribute: attrs[r.IntN(len(attrs))], Desc: r.IntN(2) == 0, Seed: r.Uint64()})
 		}
 		if r.IntN(3) == 0 {
 			q.Offset = r.IntN(40)
