@@ -647,7 +647,7 @@ func (r *runner) countAll() error {
 		var ok bool
 		var err error
 		if r.opt.Allow == nil && e.carry.covers(names) {
-			spare, ok, err = r.loadCarried(e, keep, spare)
+			spare, ok, err = r.loadCarried(e, keep, spare, false)
 		} else {
 			_, _, ok, err = r.load(e)
 		}
@@ -694,18 +694,29 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	var buf []byte            // the last document read, unless the heap kept it
 	var spare map[string]any // the last carried fields, unless the heap kept them
 	names := r.tested()
+	// When the index range holds exactly the matches, an entry needs no
+	// test: only its order attributes are decoded.
+	exact := r.countsByIndex()
+	carriedNames := names
+	if exact {
+		carriedNames = nil
+		for _, o := range q.Orders {
+			carriedNames = append(carriedNames, o.Attribute)
+		}
+	}
 	keep := func(k string) bool { return slices.Contains(names, k) }
+	keepCarried := func(k string) bool { return slices.Contains(carriedNames, k) }
 	err := r.scan(false, false, func(e entry) (bool, error) {
 		var h sortHit
 		var ok bool
 		var err error
 		switch {
-		case r.opt.Allow == nil && e.carry.covers(names):
+		case r.opt.Allow == nil && e.carry.covers(carriedNames):
 			// The entry carries all the query tests: the document is read
 			// only if it makes the page, and the fields of one that does
 			// not are decoded into the next one's.
 			h.id = e.id
-			h.f, ok, err = r.loadCarried(e, keep, spare)
+			h.f, ok, err = r.loadCarried(e, keepCarried, spare, exact)
 			spare = nil
 			if err == nil && !ok {
 				spare = h.f
@@ -836,8 +847,9 @@ func (r *runner) loadHead(e entry, buf []byte, keep func(string) bool) ([]byte, 
 
 // loadCarried is load for a query without Allow whose tested attributes
 // e carries: it reads no document.
-// The fields are decoded into into (a new map when nil).
-func (r *runner) loadCarried(e entry, keep func(string) bool, into map[string]any) (map[string]any, bool, error) {
+// The fields are decoded into into (a new map when nil); matched skips
+// the test (the index range answers every filter).
+func (r *runner) loadCarried(e entry, keep func(string) bool, into map[string]any, matched bool) (map[string]any, bool, error) {
 	if r.res.Explain.DocsExamined >= int64(r.opt.MaxScan) {
 		return nil, false, r.errScanLimit()
 	}
@@ -849,7 +861,7 @@ func (r *runner) loadCarried(e entry, keep func(string) bool, into map[string]an
 	if err != nil {
 		return nil, false, fmt.Errorf("index %s entry of document %s: %w", r.pl.ix.Key, e.id, err)
 	}
-	return f, query.Match(r.q.Filters, f), nil
+	return f, matched || query.Match(r.q.Filters, f), nil
 }
 
 // sortHit is a match of runSorted: the document, or its encoding until
