@@ -691,7 +691,7 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 		top.k = q.Offset + q.Limit
 	}
 	matches := 0
-	var buf []byte            // the last document read, unless the heap kept it
+	var buf []byte           // the last document read, unless the heap kept it
 	var spare map[string]any // the last carried fields, unless the heap kept them
 	names := r.tested()
 	// When the index range holds exactly the matches, an entry needs no
