@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"github.com/cairn-dev/cairn/domain/database"
@@ -198,6 +199,74 @@ func fieldsOfCarried(schema *database.Schema, id string, seq uint64, c carried, 
 	}
 	data[database.AttrSequence] = int64(seq)
 	return data, nil
+}
+
+// fieldsOfCarriedOnly is fieldsOfCarried for the attributes names lists
+// alone (and $sequence), reading each from its member in the carried
+// object without decoding the others; into as for fieldsOfCarried.
+func fieldsOfCarriedOnly(schema *database.Schema, id string, seq uint64, c carried, names []string, into map[string]any) (map[string]any, error) {
+	if into == nil {
+		into = make(map[string]any, len(names)+1)
+	} else {
+		clear(into)
+	}
+	for _, name := range names {
+		switch name {
+		case database.AttrID, query.OrderRandom:
+			into[database.AttrID] = id
+		case database.AttrCreatedAt:
+			into[name] = c.created.Truncate(database.DatetimePrecision)
+		case database.AttrSequence:
+		default:
+			raw, ok := member(c.data, name)
+			if !ok {
+				return nil, fmt.Errorf("carried members %q: not an object", c.data)
+			}
+			v, live, err := schema.DecodeMember(name, raw, c.version)
+			if err != nil {
+				return nil, err
+			}
+			if live {
+				into[name] = v
+			}
+		}
+	}
+	into[database.AttrSequence] = int64(seq)
+	return into, nil
+}
+
+// member returns the raw value of member name of the JSON object obj
+// (which smallMembers wrote: no escaped or repeated names), "" when it
+// has none; ok is false when obj is not read plainly.
+func member(obj, name string) (raw string, ok bool) {
+	s := jsonScan{b: obj}
+	if !s.take('{') {
+		return "", false
+	}
+	if s.take('}') {
+		return "", true
+	}
+	for {
+		start := s.i
+		if !s.str() {
+			return "", false
+		}
+		key := s.b[start+1 : s.i-1]
+		if !s.take(':') {
+			return "", false
+		}
+		vstart := s.i
+		if !s.value(0) {
+			return "", false
+		}
+		if key == name {
+			return s.b[vstart:s.i], true
+		}
+		if s.take(',') {
+			continue
+		}
+		return "", s.take('}')
+	}
 }
 
 // smallMembers splits the top-level members of the JSON object data into

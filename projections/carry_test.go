@@ -84,6 +84,13 @@ func TestCarriedAgreesWithDocument(t *testing.T) {
 			if g, gok := got[name]; gok != wok || !reflect.DeepEqual(g, want) {
 				t.Errorf("%s: %s = %#v, the document has %#v", data, name, g, want)
 			}
+			only, err := fieldsOfCarriedOnly(schema, id, d.GetSequence(), carry, []string{name}, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", data, err)
+			}
+			if g, gok := only[name]; gok != wok || !reflect.DeepEqual(g, want) {
+				t.Errorf("%s: %s alone = %#v, the document has %#v", data, name, g, want)
+			}
 		}
 		if carry.covers([]string{database.AttrUpdatedAt}) {
 			t.Errorf("%s: $updatedAt covered", data)

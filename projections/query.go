@@ -279,6 +279,9 @@ type runner struct {
 	cursorKey []byte
 	// scratch holds a carried entry's members while loadCarried decodes.
 	scratch map[string]any
+	// orderNames are the order attributes loadCarried decodes for an
+	// entry it need not test.
+	orderNames []string
 }
 
 // errScanLimit is the failure of a query that examined too much.
@@ -703,6 +706,7 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 		for _, o := range q.Orders {
 			carriedNames = append(carriedNames, o.Attribute)
 		}
+		r.orderNames = carriedNames
 	}
 	keep := func(k string) bool { return slices.Contains(names, k) }
 	keepCarried := func(k string) bool { return slices.Contains(carriedNames, k) }
@@ -854,10 +858,16 @@ func (r *runner) loadCarried(e entry, keep func(string) bool, into map[string]an
 		return nil, false, r.errScanLimit()
 	}
 	r.res.Explain.DocsExamined++
-	if r.scratch == nil {
-		r.scratch = map[string]any{}
+	var f map[string]any
+	var err error
+	if matched {
+		f, err = fieldsOfCarriedOnly(r.schema, e.id, e.seq, e.carry, r.orderNames, into)
+	} else {
+		if r.scratch == nil {
+			r.scratch = map[string]any{}
+		}
+		f, err = fieldsOfCarried(r.schema, e.id, e.seq, e.carry, keep, into, r.scratch)
 	}
-	f, err := fieldsOfCarried(r.schema, e.id, e.seq, e.carry, keep, into, r.scratch)
 	if err != nil {
 		return nil, false, fmt.Errorf("index %s entry of document %s: %w", r.pl.ix.Key, e.id, err)
 	}

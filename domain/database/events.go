@@ -151,6 +151,30 @@ func (s *Schema) DecodeDataInto(out, scratch map[string]any, dataJSON string, ve
 	return out, nil
 }
 
+// DecodeMember is DecodeDataOnly's value of the one attribute key, for
+// stored data whose member key is raw (JSON text; "" when it has none).
+// ok is false when key is no live attribute (DecodeDataOnly leaves it out).
+func (s *Schema) DecodeMember(key, raw string, version uint64) (v any, ok bool, err error) {
+	for _, a := range s.Attributes {
+		if a.Key != key || !live(a.Status) {
+			continue
+		}
+		if raw != "" && version >= a.CreatedSeq {
+			x, err := decodeJSON(raw)
+			if err != nil {
+				return nil, false, fmt.Errorf("stored document data: %w", err)
+			}
+			if x != nil {
+				if c, err := Coerce(a, x); err == nil {
+					return c, true, nil
+				}
+			}
+		}
+		return cloneValue(a.Default), true, nil
+	}
+	return nil, false, nil
+}
+
 // decodeJSON decodes one JSON value keeping numbers exact (json.Number).
 func decodeJSON(b string) (any, error) {
 	if v, ok := fastJSON(b); ok {
