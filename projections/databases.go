@@ -24,7 +24,7 @@ import (
 //	p/<project>/dbs/<db>                   eventsv1.Database
 //	p/<project>/colls/<db>/<coll>          eventsv1.Collection (index statuses as built here)
 //	p/<project>/docs/<collUID>/<doc>       eventsv1.Document (sequence and version set)
-//	p/<project>/ix/<collUID>/<ixUID>/<k>   document id; k = encoded values + sequence
+//	p/<project>/ix/<collUID>/<ixUID>/<k>   document id and carried members (carry.go); k = encoded values + sequence
 //	p/<project>/gc/<uid>                   a key prefix left to delete in the background
 //
 // Documents and index entries live under the collection's UID, not its id:
@@ -304,8 +304,13 @@ func (s *schemaCache) get(c *eventsv1.Collection) (*database.Schema, error) {
 // Fields returns a document's typed data as schema reads it, with the
 // system attributes, for query evaluation.
 func Fields(schema *database.Schema, d *eventsv1.Document) (map[string]any, error) {
-	return fieldsOf(schema, docHead{id: d.GetId(), data: d.GetDataJson(), created: d.GetCreatedAt().AsTime(),
-		updated: d.GetUpdatedAt().AsTime(), seq: d.GetSequence(), version: d.GetSchemaVersion()})
+	return fieldsOf(schema, headOf(d))
+}
+
+// headOf is the docHead of d.
+func headOf(d *eventsv1.Document) docHead {
+	return docHead{id: d.GetId(), data: d.GetDataJson(), created: d.GetCreatedAt().AsTime(),
+		updated: d.GetUpdatedAt().AsTime(), seq: d.GetSequence(), version: d.GetSchemaVersion()}
 }
 
 // docHead is what Fields reads of a document.
@@ -526,8 +531,9 @@ func (p *Projections) buildIndex(ctx context.Context, sp keyspace, c *eventsv1.C
 				}
 				b.unique[string(v)] = h.id
 			}
+			v := entryValue(h)
 			for _, k := range ks {
-				b.keys, b.ids = append(b.keys, k), append(b.ids, h.id)
+				b.keys, b.vals = append(b.keys, k), append(b.vals, v)
 			}
 		}
 		return b.flush()
@@ -536,7 +542,7 @@ func (p *Projections) buildIndex(ctx context.Context, sp keyspace, c *eventsv1.C
 		return "", "", err
 	}
 	if status == database.StatusFailed {
-		b.keys, b.ids = nil, nil
+		b.keys, b.vals = nil, nil
 		if err := p.clearPrefix(prefix); err != nil {
 			return "", "", err
 		}
@@ -550,7 +556,7 @@ func (p *Projections) buildIndex(ctx context.Context, sp keyspace, c *eventsv1.C
 type indexBuild struct {
 	p      *Projections
 	keys   [][]byte
-	ids    []string
+	vals   [][]byte          // entryValue of each key's document
 	unique map[string]string // this chunk's unique values → document id
 	look   *badger.Txn       // sees the chunks committed before this one
 }
@@ -570,8 +576,12 @@ func (b *indexBuild) holder(v []byte) (string, bool, error) {
 		if len(it.Item().Key()) != len(v)+8 {
 			continue // a longer value that starts with v (see UniqueHolder)
 		}
-		id, err := it.Item().ValueCopy(nil)
-		return string(id), err == nil, err
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return "", false, err
+		}
+		id, _, _ := parseEntryValue(string(v))
+		return id, true, nil
 	}
 	return "", false, nil
 }
@@ -588,11 +598,11 @@ func (b *indexBuild) flush() error {
 	wb := b.p.db.NewWriteBatch()
 	defer wb.Cancel()
 	for i, k := range b.keys {
-		if err := wb.Set(k, []byte(b.ids[i])); err != nil {
+		if err := wb.Set(k, b.vals[i]); err != nil {
 			return err
 		}
 	}
-	b.keys, b.ids = b.keys[:0], b.ids[:0]
+	b.keys, b.vals = b.keys[:0], b.vals[:0]
 	return wb.Flush()
 }
 
@@ -741,10 +751,13 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 			}
 		}
 	}
-	id := []byte(d.GetId())
+	// An entry both states share is written again only when what it
+	// carries changed.
+	val := entryValue(headOf(d))
+	rewrite := !had || !bytes.Equal(entryValue(old), val)
 	for _, k := range newKeys {
-		if !containsKey(oldKeys, k) {
-			if err := txn.Set(k, id); err != nil {
+		if rewrite || !containsKey(oldKeys, k) {
+			if err := txn.Set(k, val); err != nil {
 				return err
 			}
 		}
@@ -883,8 +896,12 @@ func (p *Projections) UniqueHolder(project string, c *eventsv1.Collection, ix da
 			if err != nil {
 				return err
 			}
-			if string(v) != self {
-				holder = string(v)
+			id, _, ok := parseEntryValue(string(v))
+			if !ok {
+				return fmt.Errorf("index %s: malformed entry %q", ix.Key, it.Item().Key())
+			}
+			if id != self {
+				holder = id
 				return nil
 			}
 		}

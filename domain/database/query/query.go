@@ -94,25 +94,38 @@ var Ops = []Op{
 // otherwise. A created…/updated… filter may name its system attribute or
 // none.
 func desugar(f Filter) (Filter, bool) {
-	to := map[Op]struct {
-		op   Op
-		attr string
-	}{
-		OpExists: {OpIsNotNull, ""}, OpNotExists: {OpIsNull, ""}, OpContainsAny: {OpContains, ""},
-		OpCreatedBefore: {OpLessThan, database.AttrCreatedAt}, OpCreatedAfter: {OpGreaterThan, database.AttrCreatedAt},
-		OpCreatedBetween: {OpBetween, database.AttrCreatedAt},
-		OpUpdatedBefore:  {OpLessThan, database.AttrUpdatedAt}, OpUpdatedAfter: {OpGreaterThan, database.AttrUpdatedAt},
-		OpUpdatedBetween: {OpBetween, database.AttrUpdatedAt},
-	}
-	t, ok := to[f.Op]
-	if !ok {
+	// A switch, not a map: Match calls this for every filter of every
+	// document it tests.
+	switch f.Op {
+	case OpExists:
+		f.Op = OpIsNotNull
+	case OpNotExists:
+		f.Op = OpIsNull
+	case OpContainsAny:
+		f.Op = OpContains
+	case OpCreatedBefore:
+		f.Op, f.Attribute = OpLessThan, database.AttrCreatedAt
+	case OpCreatedAfter:
+		f.Op, f.Attribute = OpGreaterThan, database.AttrCreatedAt
+	case OpCreatedBetween:
+		f.Op, f.Attribute = OpBetween, database.AttrCreatedAt
+	case OpUpdatedBefore:
+		f.Op, f.Attribute = OpLessThan, database.AttrUpdatedAt
+	case OpUpdatedAfter:
+		f.Op, f.Attribute = OpGreaterThan, database.AttrUpdatedAt
+	case OpUpdatedBetween:
+		f.Op, f.Attribute = OpBetween, database.AttrUpdatedAt
+	default:
 		return f, false
 	}
-	f.Op = t.op
-	if t.attr != "" {
-		f.Attribute = t.attr
-	}
 	return f, true
+}
+
+// TestedAttribute is the attribute f tests itself ("" for and/or): its
+// own, or the system attribute an operator such as updatedBefore names.
+func TestedAttribute(f Filter) string {
+	g, _ := desugar(f)
+	return g.Attribute
 }
 
 // Filter is one condition on a document.
