@@ -230,7 +230,7 @@ func (v *validator) countValues(f *Filter, path string) error {
 
 func stringLike(t database.Type) bool {
 	switch t {
-	case database.TypeString, database.TypeEmail, database.TypeURL, database.TypeIP, database.TypeEnum:
+	case database.TypeString, database.TypeEmail, database.TypeURL, database.TypeIP, database.TypeEnum, database.TypeRelationship:
 		return true
 	}
 	return false
@@ -313,6 +313,7 @@ func typeName(a database.Attribute) string {
 		database.TypeURL:      {"a url", "urls"},
 		database.TypeIP:       {"an ip", "ips"},
 		database.TypeEnum:     {"an enum", "enums"},
+		database.TypeRelationship: {"a relationship (document id)", "document ids"},
 	}
 	n, ok := names[a.Type]
 	if !ok {
