@@ -304,15 +304,15 @@ func searchValue(a database.Attribute, val any, field string) (any, error) {
 // typeName is "an integer", "an array of integers" and so on.
 func typeName(a database.Attribute) string {
 	names := map[database.Type][2]string{
-		database.TypeString:   {"a string", "strings"},
-		database.TypeInteger:  {"an integer", "integers"},
-		database.TypeFloat:    {"a float", "floats"},
-		database.TypeBoolean:  {"a boolean", "booleans"},
-		database.TypeDatetime: {"a datetime", "datetimes"},
-		database.TypeEmail:    {"an email", "emails"},
-		database.TypeURL:      {"a url", "urls"},
-		database.TypeIP:       {"an ip", "ips"},
-		database.TypeEnum:     {"an enum", "enums"},
+		database.TypeString:       {"a string", "strings"},
+		database.TypeInteger:      {"an integer", "integers"},
+		database.TypeFloat:        {"a float", "floats"},
+		database.TypeBoolean:      {"a boolean", "booleans"},
+		database.TypeDatetime:     {"a datetime", "datetimes"},
+		database.TypeEmail:        {"an email", "emails"},
+		database.TypeURL:          {"a url", "urls"},
+		database.TypeIP:           {"an ip", "ips"},
+		database.TypeEnum:         {"an enum", "enums"},
 		database.TypeRelationship: {"a relationship (document id)", "document ids"},
 	}
 	n, ok := names[a.Type]
