@@ -177,9 +177,10 @@ func (h *databasesHandler) planRelations(ctx context.Context, cl *coll, cmds []d
 	}
 	p := &relPlan{guards: make([]func(*eventsv1.Document) error, len(cmds))}
 	colls := map[string]*coll{}
-	written := map[database.DocRef]bool{}
+	written, deleting := map[database.DocRef]bool{}, map[database.DocRef]bool{}
 	for _, cmd := range cmds {
 		written[database.DocRef{Collection: cl.c.GetId(), ID: cmd.ID}] = true
+		deleting[database.DocRef{Collection: cl.c.GetId(), ID: cmd.ID}] = cmd.Action == database.DocDelete
 	}
 	links := map[database.DocRef][]database.Link{}
 	var linkOrder []database.DocRef
@@ -284,7 +285,7 @@ func (h *databasesHandler) planRelations(ctx context.Context, cl *coll, cmds []d
 		p.changes = append(p.changes, h.targetCheck(cl, r, ref, via))
 	}
 	for _, ref := range linkOrder {
-		if deleted[ref] != nil {
+		if deleted[ref] != nil || deleting[ref] {
 			continue // gone with its links
 		}
 		ls := links[ref]

@@ -243,7 +243,7 @@ func TestRelationships(t *testing.T) {
 	if back := books[0].(map[string]any)["author"].(map[string]any); back["$id"] != "a2" || back["name"] != nil {
 		t.Fatalf("cycle: %v", back)
 	}
-	deep := r.must(r.get("books", "b1", "publisher.books.tags.label"))
+	deep := r.must(r.get("books", "b2", "publisher.books.tags.label"))
 	if tags := deep["publisher"].(map[string]any)["books"].([]any)[0].(map[string]any)["tags"].([]any); len(tags) != 1 || tags[0].(map[string]any)["label"] != "sf" {
 		t.Fatalf("depth 3: %v", deep)
 	}
@@ -283,7 +283,7 @@ func TestRelationships(t *testing.T) {
 	tx, err := dbs.CreateTransaction(k, &cairnv1.CreateTransactionRequest{ProjectId: p})
 	r.ok(err)
 	_, err = dbs.StageOperations(k, &cairnv1.StageOperationsRequest{ProjectId: p, TransactionId: tx.GetTransaction().GetId(), Operations: []*cairnv1.Operation{
-		{DatabaseId: "main", CollectionId: "authors", Op: &cairnv1.Operation_Delete{Delete: "a1"}}}})
+		{DatabaseId: "main", CollectionId: "authors", Action: &cairnv1.Operation_Delete{Delete: "a1"}}}})
 	r.ok(err)
 	_, err = dbs.CommitTransaction(k, &cairnv1.CommitTransactionRequest{ProjectId: p, TransactionId: tx.GetTransaction().GetId()})
 	wantError(t, err, connect.CodeFailedPrecondition, "has relationships")

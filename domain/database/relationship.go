@@ -137,7 +137,9 @@ func validateRelation(a *Attribute) error {
 	} else {
 		r.TwoWayKey = ""
 	}
-	r.Side = SideParent
+	if r.Side != SideChild { // only DecideRelationship makes children
+		r.Side = SideParent
+	}
 	a.Array = r.Type.Many()
 	return nil
 }
