@@ -143,6 +143,11 @@ func TestRelationships(t *testing.T) {
 	if b := col.GetAttribute(); err != nil || b.GetSide() != "child" || b.GetRelationType() != "manyToOne" || b.GetArray() || b.GetTwoWayKey() != "books" {
 		t.Fatalf("partner: %v %v", b, err)
 	}
+	if _, err := dbs.CreateIndex(k, &cairnv1.CreateIndexRequest{ProjectId: p, DatabaseId: "main", CollectionId: "books",
+		Index: &cairnv1.Index{Key: "by_author", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"author"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexes(t, dbs, k, p, "main", "books")
 	r.ok(second(r.attr("authors", rel("profile", "profiles", "oneToOne", "owner", "cascade"))))
 	r.ok(second(r.attr("books", rel("publisher", "publishers", "manyToOne", "books", "restrict"))))
 	r.ok(second(r.attr("books", rel("tags", "tags", "manyToMany", "", "setNull"))))
@@ -216,9 +221,12 @@ func TestRelationships(t *testing.T) {
 	// Queries on related ids, through the planner.
 	list := func(coll string, f *cairnv1.Filter) []string {
 		t.Helper()
-		res, err := dbs.ListDocuments(k, &cairnv1.ListDocumentsRequest{ProjectId: p, DatabaseId: "main", CollectionId: coll, Filters: []*cairnv1.Filter{f}})
+		res, err := dbs.ListDocuments(k, &cairnv1.ListDocumentsRequest{ProjectId: p, DatabaseId: "main", CollectionId: coll, Filters: []*cairnv1.Filter{f}, Explain: true})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if coll == "books" && res.GetExplain().GetIndex() != "by_author" {
+			t.Errorf("books by author: plan %v", res.GetExplain())
 		}
 		var out []string
 		for _, d := range res.GetDocuments() {
