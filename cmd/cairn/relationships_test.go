@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect/v2"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -115,7 +117,8 @@ func TestRelationships(t *testing.T) {
 	in := startInstance(t, dir)
 	ctx := context.Background()
 	const p = "lib"
-	k, _ := as(ctx, newProjectWithKey(t, in, p, docScopes...))
+	secret := newProjectWithKey(t, in, p, append(docScopes, "events.read")...)
+	k, _ := as(ctx, secret)
 	dbs := in.databases()
 	r := relDB{t, k, dbs, p}
 	if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: "main", Name: "Main"}); err != nil {
@@ -273,8 +276,23 @@ func TestRelationships(t *testing.T) {
 	// onDelete restrict (child side too): refused, naming the relationship.
 	wantError(t, r.del("publishers", "pub"), connect.CodeFailedPrecondition, `"books"`)
 	wantError(t, r.del("books", "b1"), connect.CodeFailedPrecondition, `"publisher"`)
-	// onDelete cascade (a2's profile) and setNull (a2's books keep, unlinked).
+	// onDelete cascade (a2's profile) and setNull (a2's books keep, unlinked):
+	// every document changed is a realtime event.
+	rt := in.subscribe(t, secret, &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{"documents"}})
+	rt.untilLive(t)
 	r.ok(r.del("authors", "a2"))
+	want := []string{"authors.documents.a2.delete", "profiles.documents.p1.delete", "books.documents.b1.update", "books.documents.b2.update"}
+	for range want {
+		e := rt.nextEvent(t, 10*time.Second)
+		name := strings.TrimPrefix(e.GetEvents()[0], "databases.main.collections.")
+		if !slices.Contains(want, name) {
+			t.Fatalf("unexpected realtime event %v", e.GetEvents())
+		}
+		want = slices.DeleteFunc(want, func(w string) bool { return w == name })
+	}
+	if len(want) != 0 {
+		t.Fatalf("no realtime events for %v", want)
+	}
 	if _, err := r.get("profiles", "p1"); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("cascaded profile: %v", err)
 	}
