@@ -329,3 +329,59 @@ func TestRelationships(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// BenchmarkGetDocumentRelated measures GetDocument of a book (API key,
+// loopback, Connect binary) without a select, and with a select loading
+// its author's name (one related document, depth 1): the cost of a
+// relationship select against the plain read.
+func BenchmarkGetDocumentRelated(b *testing.B) {
+	in := startInstance(b, b.TempDir())
+	ctx := context.Background()
+	const p = "bench"
+	k, _ := as(ctx, newProjectWithKey(b, in, p, docScopes...))
+	dbs := in.databases()
+	if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: "main", Name: "Main"}); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []string{"authors", "books"} {
+		if _, err := dbs.CreateCollection(k, &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: "main", CollectionId: c, Name: c}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := dbs.CreateAttribute(k, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: c, Attribute: str("name")}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := dbs.CreateAttribute(k, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: "books",
+		Attribute: rel("author", "authors", "manyToOne", "books", "setNull")}); err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range []struct {
+		coll, id string
+		data     map[string]any
+	}{
+		{"authors", "a1", map[string]any{"name": "Ann"}},
+		{"books", "b1", map[string]any{"name": "One", "author": "a1"}},
+	} {
+		if _, err := dbs.CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: d.coll,
+			Document: &cairnv1.DocumentInput{DocumentId: d.id, Data: data(b, d.data)}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		sel  []string
+	}{{"plain", nil}, {"select-related", []string{"name", "author.name"}}} {
+		b.Run(c.name, func(b *testing.B) {
+			req := &cairnv1.GetDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "books", DocumentId: "b1", Select: c.sel}
+			for b.Loop() {
+				res, err := dbs.GetDocument(k, req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if c.sel != nil && res.GetDocument().GetData().GetFields()["author"].GetStructValue() == nil {
+					b.Fatal("author not loaded")
+				}
+			}
+		})
+	}
+}
