@@ -173,7 +173,14 @@ func (r *coll) readable(d *eventsv1.Document) bool {
 // before the batch is decided.
 func (h *databasesHandler) planRelations(ctx context.Context, cl *coll, cmds []database.DocCommand) (*relPlan, error) {
 	if len(cl.schema.Relationships()) == 0 {
-		return nil, nil
+		deletes := slices.ContainsFunc(cmds, func(c database.DocCommand) bool { return c.Action == database.DocDelete })
+		if !deletes {
+			return nil, nil
+		}
+		in, err := h.inbound(cl.project, cl.c.GetDatabaseId())
+		if err != nil || len(in[cl.c.GetId()]) == 0 {
+			return nil, err
+		}
 	}
 	p := &relPlan{guards: make([]func(*eventsv1.Document) error, len(cmds))}
 	colls := map[string]*coll{}
@@ -319,6 +326,11 @@ func (h *databasesHandler) planDelete(ctx context.Context, cl *coll, id string, 
 			return err
 		}
 		addLinks(plan.Links)
+		in, err := h.inboundLinks(cl.project, cl.c.GetDatabaseId(), it.cl.c.GetId(), it.id)
+		if err != nil {
+			return err
+		}
+		addLinks(in)
 		for _, ref := range plan.Cascade {
 			if deleted[ref] != nil || (ref.Collection == cl.c.GetId() && ref.ID == id) {
 				continue
@@ -392,31 +404,127 @@ func missingRelated(ref database.DocRef, via string) error {
 	return domain.FieldError("data."+via, "related document %q not found in collection %q", ref.ID, ref.Collection)
 }
 
-// linkChange updates the other side of two-way relationships of document
-// ref: ids added link back, removed ones unlink.
+// linkChange updates the other side of relationships of document ref:
+// ids added link back, removed ones unlink. It decides on the collection
+// itself, not the caller's view of it: unlinking is bookkeeping done even
+// where the caller cannot look; linking needs r, the caller's view, to
+// read the document.
 func (h *databasesHandler) linkChange(cl, r *coll, ref database.DocRef, ls []database.Link) eventlog.Change {
 	return eventlog.Change{Agg: eventlog.DocumentAggregate(cl.project, cl.c.GetDatabaseId(), ref.Collection, ref.ID), Decide: func(last *eventsv1.Envelope, lastSeq uint64) ([]*eventsv1.Envelope, error) {
-		var cur *eventsv1.Document
-		if r != nil {
-			cur = database.CurrentDocument(r.c, last, lastSeq)
-		}
 		linking := slices.ContainsFunc(ls, func(l database.Link) bool { return !l.Unlink })
-		if cur == nil || (linking && !r.readable(cur)) {
-			if linking {
-				return nil, missingRelated(ref, ls[0].Via)
-			}
-			return nil, nil // unlinking a document gone or hidden: nothing to keep equal
+		m, err := h.collMeta(cl.project, cl.c.GetDatabaseId(), ref.Collection)
+		if err != nil && !isNotFound(err) {
+			return nil, err
 		}
-		data, err := r.schema.DecodeData(cur.GetDataJson(), cur.GetSchemaVersion())
+		var cur *eventsv1.Document
+		if m != nil {
+			cur = database.CurrentDocument(m.c, last, lastSeq)
+		}
+		if linking && (cur == nil || r == nil || !r.readable(cur)) {
+			return nil, missingRelated(ref, ls[0].Via)
+		}
+		if cur == nil {
+			return nil, nil // unlinking a document gone: nothing to keep equal
+		}
+		data, err := m.schema.DecodeData(cur.GetDataJson(), cur.GetSchemaVersion())
 		if err != nil {
 			return nil, err
 		}
-		upd, err := database.ApplyLinks(r.schema, data, ls)
+		upd, err := database.ApplyLinks(m.schema, data, ls)
 		if err != nil || upd == nil {
 			return nil, err
 		}
-		return database.DecideDocument(r.c, r.schema, cur, database.DocCommand{Action: database.DocUpdate, ID: ref.ID, Data: upd, Change: "relationship", Now: h.log.Now()})
+		return database.DecideDocument(m.c, m.schema, cur, database.DocCommand{Action: database.DocUpdate, ID: ref.ID, Data: upd, Change: "relationship", Now: h.log.Now()})
 	}}
+}
+
+// inbound is a one-way relationship attribute of another collection.
+type inbound struct {
+	coll string
+	attr database.Attribute
+}
+
+// inbound returns, per collection of database dbID, the one-way
+// relationship attributes of other collections relating to it (two-way
+// ones have a partner on the collection itself). Cached until the next
+// schema change.
+func (h *databasesHandler) inbound(project, dbID string) (map[string][]inbound, error) {
+	return cached(h.metas, metaKey{kind: 'r', project: project, id1: dbID}, func() (map[string][]inbound, error) {
+		db, err := h.loadDatabase(project, dbID)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string][]inbound{}
+		const page = 100
+		for cursor := ""; ; {
+			cs, err := h.reads.ListCollections(project, dbID, cursor, page)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range cs {
+				if !database.LiveCollection(db, c) {
+					continue
+				}
+				for _, a := range c.GetAttributes() {
+					if database.Type(a.GetType()) != database.TypeRelationship || a.GetTwoWay() {
+						continue
+					}
+					attr, err := database.AttributeFromEvent(a)
+					if err != nil {
+						return nil, err
+					}
+					out[attr.Relation.Collection] = append(out[attr.Relation.Collection], inbound{c.GetId(), attr})
+				}
+			}
+			if len(cs) < page {
+				return out, nil
+			}
+			cursor = cs[len(cs)-1].GetId()
+		}
+	})
+}
+
+// inboundLinks returns the unlinks that deleting document id of
+// collection coll makes on documents relating to it one-way, or refuses
+// the delete when such a relationship restricts.
+func (h *databasesHandler) inboundLinks(project, dbID, coll, id string) ([]database.Link, error) {
+	in, err := h.inbound(project, dbID)
+	if err != nil {
+		return nil, err
+	}
+	var out []database.Link
+	for _, ib := range in[coll] {
+		m, err := h.collMeta(project, dbID, ib.coll)
+		if err != nil {
+			if isNotFound(err) {
+				continue
+			}
+			return nil, err
+		}
+		op := query.OpEqual
+		if ib.attr.Array {
+			op = query.OpContains
+		}
+		q := &query.Query{Filters: []query.Filter{{Op: op, Attribute: ib.attr.Key, Values: []any{id}}}, Limit: database.MaxCascade + 1}
+		res, err := h.reads.Query(project, m.c, q, projections.QueryOptions{MaxScan: h.cfg.MaxQueryScan})
+		if err != nil {
+			return nil, err
+		}
+		if len(res.Docs) == 0 {
+			continue
+		}
+		if ib.attr.Relation.OnDelete == database.OnDeleteRestrict {
+			return nil, domain.Errorf(domain.KindFailedPrecondition, "document %q is related from document %q of %q through %q (onDelete restrict); remove it from %q first",
+				id, res.Docs[0].GetId(), ib.coll, ib.attr.Key, ib.attr.Key)
+		}
+		if len(res.Docs) > database.MaxCascade {
+			return nil, domain.Errorf(domain.KindFailedPrecondition, "document %q is related from more than %d documents of %q through %q; remove some first", id, database.MaxCascade, ib.coll, ib.attr.Key)
+		}
+		for _, d := range res.Docs {
+			out = append(out, database.Link{Target: database.DocRef{Collection: ib.coll, ID: d.GetId()}, Key: ib.attr.Key, ID: id, Unlink: true, Via: ib.attr.Key})
+		}
+	}
+	return out, nil
 }
 
 // splitSelect separates a select into the attributes of the collection

@@ -281,7 +281,7 @@ func TestRelationships(t *testing.T) {
 	rt := in.subscribe(t, secret, &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{"documents"}})
 	rt.untilLive(t)
 	r.ok(r.del("authors", "a2"))
-	want := []string{"authors.documents.a2.delete", "profiles.documents.p1.delete", "books.documents.b1.update", "books.documents.b2.update"}
+	want := []string{"authors.documents.a2.delete", "profiles.documents.p1.delete", "books.documents.b1.update", "books.documents.b2.update", "profiles.documents.p2.update"}
 	for range want {
 		e := rt.nextEvent(t, 10*time.Second)
 		name := strings.TrimPrefix(e.GetEvents()[0], "databases.main.collections.")
@@ -298,6 +298,14 @@ func TestRelationships(t *testing.T) {
 	}
 	if b := r.must(r.get("books", "b1")); b["author"] != nil {
 		t.Fatalf("b1 after setNull: %v", b)
+	}
+	// One-way references to a deleted document go too (p2.twin was p1).
+	if p2 := r.must(r.get("profiles", "p2")); p2["twin"] != nil {
+		t.Fatalf("p2 after its twin's cascade: %v", p2)
+	}
+	r.ok(r.del("tags", "t1"))
+	if got := relIDs(r.must(r.get("books", "b1"))["tags"]); len(got) != 0 {
+		t.Fatalf("b1.tags after deleting t1: %v", got)
 	}
 	// Deleting the child of a setNull relationship unlinks it from its parent.
 	r.ok(r.update("books", "hidden", map[string]any{"publisher": nil}))
