@@ -422,6 +422,9 @@ func (h *databasesHandler) UpdateCollection(ctx context.Context, req *cairnv1.Up
 }
 
 func (h *databasesHandler) DeleteCollection(ctx context.Context, req *cairnv1.DeleteCollectionRequest) (*cairnv1.DeleteCollectionResponse, error) {
+	if err := h.checkUnrelated(req.GetProjectId(), req.GetDatabaseId(), req.GetCollectionId()); err != nil && !isNotFound(err) {
+		return nil, err
+	}
 	_, err := h.collectionCommand(ctx, req.GetProjectId(), req.GetDatabaseId(), req.GetCollectionId(), database.DeleteCollection{Now: h.log.Now()})
 	if err != nil {
 		return nil, err

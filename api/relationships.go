@@ -444,10 +444,8 @@ type inbound struct {
 	attr database.Attribute
 }
 
-// inbound returns, per collection of database dbID, the one-way
-// relationship attributes of other collections relating to it (two-way
-// ones have a partner on the collection itself). Cached until the next
-// schema change.
+// inbound returns, per collection of database dbID, the relationship
+// attributes relating to it. Cached until the next schema change.
 func (h *databasesHandler) inbound(project, dbID string) (map[string][]inbound, error) {
 	return cached(h.metas, metaKey{kind: 'r', project: project, id1: dbID}, func() (map[string][]inbound, error) {
 		db, err := h.loadDatabase(project, dbID)
@@ -466,7 +464,7 @@ func (h *databasesHandler) inbound(project, dbID string) (map[string][]inbound, 
 					continue
 				}
 				for _, a := range c.GetAttributes() {
-					if database.Type(a.GetType()) != database.TypeRelationship || a.GetTwoWay() {
+					if database.Type(a.GetType()) != database.TypeRelationship || c.GetId() == a.GetRelatedCollection() && a.GetTwoWay() {
 						continue
 					}
 					attr, err := database.AttributeFromEvent(a)
@@ -494,6 +492,9 @@ func (h *databasesHandler) inboundLinks(project, dbID, coll, id string) ([]datab
 	}
 	var out []database.Link
 	for _, ib := range in[coll] {
+		if ib.attr.Relation.TwoWay {
+			continue // its partner on coll unlinks it (PlanDelete)
+		}
 		m, err := h.collMeta(project, dbID, ib.coll)
 		if err != nil {
 			if isNotFound(err) {
@@ -663,4 +664,20 @@ func relationsInTransaction(cl *coll, op *eventsv1.TransactionOperation) error {
 		return nil
 	}
 	return domain.Errorf(domain.KindFailedPrecondition, "collection %q has relationships; write its documents outside a transaction", cl.c.GetId())
+}
+
+// checkUnrelated refuses deleting collection id while another collection
+// has a relationship to it: delete those attributes first (a two-way
+// relationship's either side deletes both).
+func (h *databasesHandler) checkUnrelated(project, dbID, id string) error {
+	in, err := h.inbound(project, dbID)
+	if err != nil {
+		return err
+	}
+	for _, ib := range in[id] {
+		if ib.coll != id {
+			return domain.Errorf(domain.KindFailedPrecondition, "collection %q has a relationship to %q (attribute %q); delete that attribute first", ib.coll, id, ib.attr.Key)
+		}
+	}
+	return nil
 }

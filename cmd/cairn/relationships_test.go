@@ -156,6 +156,21 @@ func TestRelationships(t *testing.T) {
 	r.ok(second(r.attr("books", rel("tags", "tags", "manyToMany", "", "setNull"))))
 	r.ok(second(r.attr("profiles", rel("twin", "profiles", "oneToOne", "", "setNull")))) // one-way self
 
+	// A collection of another project is not found from this one.
+	zk, _ := as(ctx, newProjectWithKey(t, in, "zoo", docScopes...))
+	if _, err := dbs.CreateDatabase(zk, &cairnv1.CreateDatabaseRequest{ProjectId: "zoo", DatabaseId: "main", Name: "Main"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs.CreateCollection(zk, &cairnv1.CreateCollectionRequest{ProjectId: "zoo", DatabaseId: "main", CollectionId: "onlyzoo", Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.attr("authors", rel("zoo", "onlyzoo", "oneToOne", "", ""))
+	wantError(t, err, connect.CodeInvalidArgument, `collection "onlyzoo" not found`)
+	_, err = dbs.CreateAttribute(zk, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: "authors", Attribute: rel("zoo", "books", "oneToOne", "", "")})
+	if connect.CodeOf(err) != connect.CodePermissionDenied && connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("another project's key: %v", err)
+	}
+
 	// Bad input names the field.
 	for _, c := range []struct {
 		coll string
@@ -321,6 +336,10 @@ func TestRelationships(t *testing.T) {
 	r.ok(err)
 	_, err = dbs.CommitTransaction(k, &cairnv1.CommitTransactionRequest{ProjectId: p, TransactionId: tx.GetTransaction().GetId()})
 	wantError(t, err, connect.CodeFailedPrecondition, "has relationships")
+
+	// A collection others relate to is not deleted from under them.
+	_, err = dbs.DeleteCollection(k, &cairnv1.DeleteCollectionRequest{ProjectId: p, DatabaseId: "main", CollectionId: "tags"})
+	wantError(t, err, connect.CodeFailedPrecondition, `attribute "tags"`)
 
 	// Deleting a two-way relationship deletes its partner.
 	if _, err := dbs.DeleteAttribute(k, &cairnv1.DeleteAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: "books", Key: "author"}); err != nil {
