@@ -436,7 +436,8 @@ func (h *databasesHandler) GetDocument(ctx context.Context, req *cairnv1.GetDocu
 	if err != nil {
 		return nil, err
 	}
-	if err := h.expandRelated(ctx, cl, out, nil, rel, []string{cl.c.GetId() + "/" + d.GetId()}, map[string]*coll{}); err != nil {
+	budget := maxSelectLoads
+	if err := h.expandRelated(ctx, cl, out, nil, rel, []string{cl.c.GetId() + "/" + d.GetId()}, map[string]*coll{}, &budget); err != nil {
 		return nil, err
 	}
 	return &cairnv1.GetDocumentResponse{Document: out}, nil
@@ -524,13 +525,13 @@ func (h *databasesHandler) ListDocuments(ctx context.Context, req *cairnv1.ListD
 		return nil, err
 	}
 	out := &cairnv1.ListDocumentsResponse{}
-	colls := map[string]*coll{}
+	colls, budget := map[string]*coll{}, maxSelectLoads
 	for i, d := range res.Docs {
 		doc, err := docOut(cl, d, res.Fields[i], q.Select)
 		if err != nil {
 			return nil, err
 		}
-		if err := h.expandRelated(ctx, cl, doc, nil, rel, []string{cl.c.GetId() + "/" + d.GetId()}, colls); err != nil {
+		if err := h.expandRelated(ctx, cl, doc, nil, rel, []string{cl.c.GetId() + "/" + d.GetId()}, colls, &budget); err != nil {
 			return nil, err
 		}
 		out.Documents = append(out.Documents, doc)

@@ -141,7 +141,8 @@ type relPlan struct {
 	guards  []func(cur *eventsv1.Document) error
 }
 
-// related is a collection opened for the caller, or nil when hidden.
+// relatedColl is collection id opened for the caller, nil when hidden
+// from it; cache holds those opened for one request.
 func (h *databasesHandler) relatedColl(ctx context.Context, cl *coll, id string, cache map[string]*coll) (*coll, error) {
 	if id == cl.c.GetId() {
 		return cl, nil
@@ -561,11 +562,16 @@ func splitSelect(s *database.Schema, sel []string) (plain []string, rel map[stri
 	return plain, rel, nil
 }
 
+// maxSelectLoads bounds the related documents one read loads for a
+// select (a list of 100 documents, each relating 100, three levels deep,
+// would otherwise read a million).
+const maxSelectLoads = 2000
+
 // expandRelated replaces the ids of the relationship attributes rel names
 // in out (a document of cl) by the related documents, loaded up to
 // MaxSelectDepth deep. Related documents the caller cannot read are
 // omitted; a document already on the path (a cycle) stays its id.
-func (h *databasesHandler) expandRelated(ctx context.Context, cl *coll, out *cairnv1.Document, data map[string]any, rel map[string][]string, path []string, colls map[string]*coll) error {
+func (h *databasesHandler) expandRelated(ctx context.Context, cl *coll, out *cairnv1.Document, data map[string]any, rel map[string][]string, path []string, colls map[string]*coll, budget *int) error {
 	if len(rel) == 0 {
 		return nil
 	}
@@ -583,13 +589,16 @@ func (h *databasesHandler) expandRelated(ctx context.Context, cl *coll, out *cai
 			return err
 		}
 		var docs []any
-		for _, id := range related(data[key]) {
+		for _, id := range database.Related(data[key]) {
 			if r == nil {
 				break
 			}
 			if slices.Contains(path, a.Relation.Collection+"/"+id) {
 				docs = append(docs, map[string]any{database.AttrID: id})
 				continue
+			}
+			if *budget--; *budget < 0 {
+				return domain.FieldError("select", "the select loads more than %d related documents in one call; select fewer or page with a smaller limit", maxSelectLoads)
 			}
 			d, err := h.reads.Document(cl.project, r.c, id)
 			if errors.Is(err, errNotFound) {
@@ -613,7 +622,7 @@ func (h *databasesHandler) expandRelated(ctx context.Context, cl *coll, out *cai
 			if err != nil {
 				return err
 			}
-			if err := h.expandRelated(ctx, r, rd, nil, deeper, append(path, a.Relation.Collection+"/"+id), colls); err != nil {
+			if err := h.expandRelated(ctx, r, rd, nil, deeper, append(slices.Clip(path), a.Relation.Collection+"/"+id), colls, budget); err != nil {
 				return err
 			}
 			m := rd.GetData().AsMap()
@@ -641,17 +650,6 @@ func (h *databasesHandler) expandRelated(ctx context.Context, cl *coll, out *cai
 			out.Data = &structpb.Struct{Fields: map[string]*structpb.Value{}}
 		}
 		out.Data.Fields[key] = val
-	}
-	return nil
-}
-
-// related is database.Related for values as the output holds them.
-func related(v any) []string {
-	if arr, ok := v.([]any); ok {
-		return database.Related(arr)
-	}
-	if s, ok := v.(string); ok {
-		return []string{s}
 	}
 	return nil
 }
