@@ -655,10 +655,22 @@ func (h *databasesHandler) expandRelated(ctx context.Context, cl *coll, out *cai
 }
 
 // relationsInTransaction refuses staged writes to collections with
-// relationships: a commit decides each staged document on its own and
-// could not keep two-way relationships equal.
-func relationsInTransaction(cl *coll, op *eventsv1.TransactionOperation) error {
-	if op.GetAction() == "read" || len(cl.schema.Relationships()) == 0 {
+// relationships, and deletes of documents others may relate to: a commit
+// decides each staged document on its own and could not keep
+// relationships equal.
+func (h *databasesHandler) relationsInTransaction(cl *coll, op *eventsv1.TransactionOperation) error {
+	if op.GetAction() == "read" {
+		return nil
+	}
+	related := len(cl.schema.Relationships()) > 0
+	if !related && op.GetAction() == string(database.DocDelete) {
+		in, err := h.inbound(cl.project, cl.c.GetDatabaseId())
+		if err != nil {
+			return err
+		}
+		related = len(in[cl.c.GetId()]) > 0
+	}
+	if !related {
 		return nil
 	}
 	return domain.Errorf(domain.KindFailedPrecondition, "collection %q has relationships; write its documents outside a transaction", cl.c.GetId())

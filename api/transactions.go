@@ -343,7 +343,7 @@ func (h *databasesHandler) CommitTransaction(ctx context.Context, req *cairnv1.C
 			}
 			colls[ck] = cl
 		}
-		if err := relationsInTransaction(cl, op); err != nil {
+		if err := h.relationsInTransaction(cl, op); err != nil {
 			return nil, err
 		}
 		docKey := ck + "/" + op.GetDocumentId()
