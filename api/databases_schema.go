@@ -33,6 +33,7 @@ var attributeTypes = map[cairnv1.AttributeType]database.Type{
 	cairnv1.AttributeType_ATTRIBUTE_TYPE_IP:           database.TypeIP,
 	cairnv1.AttributeType_ATTRIBUTE_TYPE_ENUM:         database.TypeEnum,
 	cairnv1.AttributeType_ATTRIBUTE_TYPE_RELATIONSHIP: database.TypeRelationship,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_POINT:        database.TypePoint,
 }
 
 var indexTypes = map[cairnv1.IndexType]database.IndexType{

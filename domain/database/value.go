@@ -94,6 +94,12 @@ func coerceScalar(a Attribute, v any) (any, error) {
 		return coerceEnum(a, v)
 	case TypeRelationship:
 		return coerceRelated(v)
+	case TypePoint:
+		p, err := CoercePoint(v)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("has unknown type %q", a.Type)
 }
