@@ -31,6 +31,7 @@ var qaSchema = &database.Schema{
 		{Key: "at", Type: database.TypeDatetime, Status: database.StatusAvailable},
 		{Key: "tag", Type: database.TypeEnum, Elements: qaTags, Status: database.StatusAvailable},
 		{Key: "tags", Type: database.TypeString, Array: true, Size: 16, Status: database.StatusAvailable},
+		{Key: "parent", Type: database.TypeRelationship, Relation: database.Relation{Collection: "items", Type: database.ManyToOne}, Status: database.StatusAvailable},
 		// pos has a geo index, spot none (scanned).
 		{Key: "pos", Type: database.TypePoint, Status: database.StatusAvailable},
 		{Key: "spot", Type: database.TypePoint, Status: database.StatusAvailable},
@@ -40,6 +41,7 @@ var qaSchema = &database.Schema{
 		{Key: "by_tag_n", Type: database.IndexKey, Attributes: []string{"tag", "n"}, Desc: []bool{false, true}, Status: database.StatusAvailable},
 		{Key: "by_name", Type: database.IndexUnique, Attributes: []string{"name"}, Desc: []bool{false}, Status: database.StatusAvailable},
 		{Key: "by_at", Type: database.IndexKey, Attributes: []string{"at"}, Desc: []bool{false}, Status: database.StatusAvailable},
+		{Key: "by_parent", Type: database.IndexKey, Attributes: []string{"parent"}, Desc: []bool{false}, Status: database.StatusAvailable},
 		{Key: "text", Type: database.IndexFulltext, Attributes: []string{"name"}, Desc: []bool{false}, Status: database.StatusAvailable},
 		{Key: "by_pos", Type: database.IndexKey, Attributes: []string{"pos"}, Desc: []bool{false}, Status: database.StatusAvailable},
 	},
@@ -58,7 +60,8 @@ func qaToProto() ([]*cairnv1.Attribute, []*cairnv1.Index) {
 		database.TypeString: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, database.TypeInteger: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER,
 		database.TypeFloat: cairnv1.AttributeType_ATTRIBUTE_TYPE_FLOAT, database.TypeBoolean: cairnv1.AttributeType_ATTRIBUTE_TYPE_BOOLEAN,
 		database.TypeDatetime: cairnv1.AttributeType_ATTRIBUTE_TYPE_DATETIME, database.TypeEnum: cairnv1.AttributeType_ATTRIBUTE_TYPE_ENUM,
-		database.TypePoint: cairnv1.AttributeType_ATTRIBUTE_TYPE_POINT,
+		database.TypeRelationship: cairnv1.AttributeType_ATTRIBUTE_TYPE_RELATIONSHIP,
+		database.TypePoint:        cairnv1.AttributeType_ATTRIBUTE_TYPE_POINT,
 	}
 	ixTypes := map[database.IndexType]cairnv1.IndexType{
 		database.IndexKey: cairnv1.IndexType_INDEX_TYPE_KEY, database.IndexUnique: cairnv1.IndexType_INDEX_TYPE_UNIQUE,
@@ -70,6 +73,7 @@ func qaToProto() ([]*cairnv1.Attribute, []*cairnv1.Index) {
 		if a.Type == database.TypeInteger {
 			pa.IntMin, pa.IntMax = i64(a.IntMin), i64(a.IntMax)
 		}
+		pa.RelatedCollection, pa.RelationType = a.Relation.Collection, string(a.Relation.Type)
 		as = append(as, pa)
 	}
 	var ixs []*cairnv1.Index
@@ -232,7 +236,7 @@ func (g *qaGen) value(key string) any {
 		return g.word()
 	case "$sequence":
 		return float64(g.r.IntN(2000))
-	case "$id":
+	case "$id", "parent":
 		return fmt.Sprintf("d%03d", g.r.IntN(320))
 	}
 	return nil
@@ -258,7 +262,7 @@ func (g *qaGen) values(key string, n int) []*structpb.Value {
 }
 
 var (
-	qaScalar   = []string{"name", "n", "f", "ok", "at", "tag", "$id", "$sequence", "$createdAt"}
+	qaScalar   = []string{"name", "n", "f", "ok", "at", "tag", "$id", "$sequence", "$createdAt", "parent"}
 	qaOrdered  = []string{"name", "n", "f", "at", "tag", "$id", "$sequence", "$createdAt"}
 	qaStringly = []string{"name", "tag", "$id"}
 )
@@ -575,7 +579,11 @@ func TestQueriesAgreeWithReference(t *testing.T) {
 	for start := 0; start < nDocs; start += 100 {
 		req := &cairnv1.CreateDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll}
 		for i := start; i < start+100; i++ {
-			data, err := structpb.NewStruct(g.document(names[i]))
+			doc := g.document(names[i])
+			if i > 0 && g.r.IntN(4) > 0 {
+				doc["parent"] = fmt.Sprintf("d%03d", g.r.IntN(i)) // an earlier document (related ids are checked)
+			}
+			data, err := structpb.NewStruct(doc)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -68,6 +68,9 @@ func ValidateAttribute(s *Schema, a *Attribute) error {
 	if a.Type != TypeEnum {
 		a.Elements = nil
 	}
+	if a.Type != TypeRelationship {
+		a.Relation = Relation{}
+	}
 	switch a.Type {
 	case TypeString:
 		if a.Size < 1 || a.Size > MaxStringSize {
@@ -103,6 +106,10 @@ func ValidateAttribute(s *Schema, a *Attribute) error {
 		}
 	case TypeEnum:
 		if err := validateElements(a.Elements); err != nil {
+			return err
+		}
+	case TypeRelationship:
+		if err := validateRelation(a); err != nil {
 			return err
 		}
 	case TypeBoolean, TypeDatetime, TypeEmail, TypeURL, TypeIP:

@@ -33,6 +33,10 @@ func AttributeFromEvent(a *eventsv1.Attribute) (Attribute, error) {
 	attr := Attribute{Key: a.GetKey(), Type: Type(a.GetType()), Required: a.GetRequired(), Array: a.GetArray(),
 		Size: int(a.GetSize()), IntMin: a.GetIntMin(), IntMax: a.GetIntMax(), FloatMin: a.GetFloatMin(), FloatMax: a.GetFloatMax(),
 		Elements: a.GetElements(), Status: Status(a.GetStatus()), CreatedSeq: a.GetCreatedVersion()}
+	if attr.Type == TypeRelationship {
+		attr.Relation = Relation{Collection: a.GetRelatedCollection(), Type: RelationType(a.GetRelationType()), TwoWay: a.GetTwoWay(),
+			TwoWayKey: a.GetTwoWayKey(), OnDelete: OnDelete(a.GetOnDelete()), Side: Side(a.GetSide())}
+	}
 	if a.GetDefaultJson() != "" {
 		v, err := decodeJSON(a.GetDefaultJson())
 		if err != nil {
@@ -50,6 +54,11 @@ func AttributeEvent(a Attribute) (*eventsv1.Attribute, error) {
 	out := &eventsv1.Attribute{Key: a.Key, Type: string(a.Type), Required: a.Required, Array: a.Array, Size: int64(a.Size),
 		IntMin: a.IntMin, IntMax: a.IntMax, FloatMin: a.FloatMin, FloatMax: a.FloatMax, Elements: a.Elements,
 		Status: string(a.Status), CreatedVersion: a.CreatedSeq}
+	if a.Type == TypeRelationship {
+		r := a.Relation
+		out.RelatedCollection, out.RelationType, out.TwoWay, out.TwoWayKey, out.OnDelete, out.Side =
+			r.Collection, string(r.Type), r.TwoWay, r.TwoWayKey, string(r.OnDelete), string(r.Side)
+	}
 	if a.Default != nil {
 		b, err := json.Marshal(ToJSON(a.Default))
 		if err != nil {

@@ -297,7 +297,7 @@ func (v *validator) countValues(f *Filter, path string) error {
 
 func stringLike(t database.Type) bool {
 	switch t {
-	case database.TypeString, database.TypeEmail, database.TypeURL, database.TypeIP, database.TypeEnum:
+	case database.TypeString, database.TypeEmail, database.TypeURL, database.TypeIP, database.TypeEnum, database.TypeRelationship:
 		return true
 	}
 	return false
@@ -377,16 +377,17 @@ func searchValue(a database.Attribute, val any, field string) (any, error) {
 // typeName is "an integer", "an array of integers" and so on.
 func typeName(a database.Attribute) string {
 	names := map[database.Type][2]string{
-		database.TypeString:   {"a string", "strings"},
-		database.TypeInteger:  {"an integer", "integers"},
-		database.TypeFloat:    {"a float", "floats"},
-		database.TypeBoolean:  {"a boolean", "booleans"},
-		database.TypeDatetime: {"a datetime", "datetimes"},
-		database.TypeEmail:    {"an email", "emails"},
-		database.TypeURL:      {"a url", "urls"},
-		database.TypeIP:       {"an ip", "ips"},
-		database.TypeEnum:     {"an enum", "enums"},
-		database.TypePoint:    {"a point", "points"},
+		database.TypeString:       {"a string", "strings"},
+		database.TypeInteger:      {"an integer", "integers"},
+		database.TypeFloat:        {"a float", "floats"},
+		database.TypeBoolean:      {"a boolean", "booleans"},
+		database.TypeDatetime:     {"a datetime", "datetimes"},
+		database.TypeEmail:        {"an email", "emails"},
+		database.TypeURL:          {"a url", "urls"},
+		database.TypeIP:           {"an ip", "ips"},
+		database.TypeEnum:         {"an enum", "enums"},
+		database.TypeRelationship: {"a relationship (document id)", "document ids"},
+		database.TypePoint:        {"a point", "points"},
 	}
 	n, ok := names[a.Type]
 	if !ok {
