@@ -211,7 +211,11 @@ func (r *runner) scanGeo(fn func(entry) (bool, error)) error {
 			if err != nil {
 				return err
 			}
-			e := entry{values: bytes.Clone(k[:len(k)-8]), seq: binary.BigEndian.Uint64(k[len(k)-8:]), id: string(v)}
+			id, carry, ok := parseEntryValue(string(v))
+			if !ok {
+				return fmt.Errorf("index %s: malformed entry %q", r.pl.ix.Key, k)
+			}
+			e := entry{values: bytes.Clone(k[:len(k)-8]), seq: binary.BigEndian.Uint64(k[len(k)-8:]), id: id, carry: carry}
 			if more, err := fn(e); err != nil || !more {
 				return err
 			}
