@@ -118,6 +118,19 @@ func (l *Limiter) Rule() Rule { return l.rule }
 // does not, retryAfter is how long until the key's next request would be
 // allowed.
 func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	return l.allow(key, l.every, l.window, now)
+}
+
+// AllowEvery is Allow with the rule's Every and Burst replaced by every
+// and burst (every positive, burst at least 1): for limits that differ
+// from key to key and change while the limiter runs, such as a project's
+// request rate. A change applies from the key's next request.
+func (l *Limiter) AllowEvery(key string, every time.Duration, burst int, now time.Time) (ok bool, retryAfter time.Duration) {
+	every = max(every, 1)
+	return l.allow(key, int64(every), int64(every)*int64(max(burst, 1)), now)
+}
+
+func (l *Limiter) allow(key string, every, window int64, now time.Time) (ok bool, retryAfter time.Duration) {
 	t := now.UnixNano()
 	s := &l.shards[0]
 	if len(l.shards) > 1 {
@@ -131,8 +144,8 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 	if found && s.nodes[i].tat > t {
 		tat = s.nodes[i].tat
 	}
-	newTAT := tat + l.every
-	if allowAt := newTAT - l.window; t < allowAt {
+	newTAT := tat + every
+	if allowAt := newTAT - window; t < allowAt {
 		// Only a remembered key can be refused: a new one has a full bucket.
 		s.touch(i)
 		s.reap(t, 2)

@@ -57,6 +57,9 @@ type config struct {
 	TrustedProxies string
 	// NoAuthRateLimits turns the sign-in and token limits off.
 	NoAuthRateLimits bool
+	// ProjectRate and ProjectBurst are each project's default request rate
+	// and burst per node (api.Config); a negative rate turns it off.
+	ProjectRate, ProjectBurst int
 	// MetricsProjectLabels labels projection metrics per project.
 	MetricsProjectLabels bool
 	// Document database limits (api.DatabaseLimits); 0 = default.
@@ -194,6 +197,8 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", envDuration(getenv, "CAIRN_BODY_READ_TIMEOUT", defaultBodyReadTimeout), "longest wait for the next byte of a request body, and the grace before --min-body-rate applies; 0 = none (CAIRN_BODY_READ_TIMEOUT)")
 	fs.Int64Var(&c.MinBodyRate, "min-body-rate", envInt64Default(getenv, "CAIRN_MIN_BODY_RATE", defaultMinBodyRate), "bytes/s a request body must average after --body-read-timeout; 0 = none (CAIRN_MIN_BODY_RATE)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
+	fs.IntVar(&c.ProjectRate, "project-rate", envInt(getenv, "CAIRN_PROJECT_RATE"), "requests per second each project's keys and sessions (and, apart, its guests) may make on this node, unless the project's limits set requests_per_second; 0 = 20000, -1 = no limit (CAIRN_PROJECT_RATE)")
+	fs.IntVar(&c.ProjectBurst, "project-burst", envInt(getenv, "CAIRN_PROJECT_BURST"), "requests a project's callers may make at once above --project-rate, unless the project's limits set request_burst; 0 = 40000 (CAIRN_PROJECT_BURST)")
 }
 
 // hiddenString is a string flag whose value (a secret, possibly from the

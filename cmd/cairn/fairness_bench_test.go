@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
+	"github.com/coder/websocket"
+
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
+)
+
+// BenchmarkFairness: project B's GetDocument alone, then while project A
+// floods the same node (fairWriters CreateDocument callers in a loop and
+// fairSubs realtime subscribers of the written collection), with A's own
+// figures. Everything runs in this process on loopback (server, A's load
+// and B's readers share the machine's cores, as on a small node). Each
+// side has its own HTTP/1.1 connections; the subscribers are Connect
+// streams over their own h2c connection.
+//
+// Sub-benchmarks: limits=none gives A unlimited requests (the rate limit
+// off: the scheduling alone), limits=default keeps the instance's default
+// per-project rate, limits=A-500 caps A at 500 requests/s.
+//
+//	go test ./cmd/cairn -run '^$' -bench Fairness -benchtime 1x
+//
+// CAIRN_FAIR_DURATION sets each phase's length (default 3s);
+// CAIRN_FAIR_PROFILE=/tmp/fair writes a CPU profile of the flood phase.
+func BenchmarkFairness(b *testing.B) {
+	dur := 3 * time.Second
+	if v := os.Getenv("CAIRN_FAIR_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dur = d
+	}
+	for _, tc := range []struct {
+		name   string
+		limits *cairnv1.ProjectLimits // A's
+	}{
+		{"limits=none", fairUnlimited},
+		{"limits=default", nil},
+		{"limits=A-500", &cairnv1.ProjectLimits{RequestsPerSecond: 500, RequestBurst: 1000}},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchFairness(b, tc.name, tc.limits, dur) })
+	}
+}
+
+// fairUnlimited is the highest rate a project may have: in effect no limit.
+var fairUnlimited = &cairnv1.ProjectLimits{RequestsPerSecond: 1_000_000, RequestBurst: 1_000_000}
+
+const (
+	fairWriters = 64
+	fairSubs    = 500
+	fairReaders = 8
+)
+
+func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, dur time.Duration) {
+	// One address holds all the loads connections.
+	in := startInstance(b, b.TempDir(), "--log-level", "error", "--max-connections-per-address", "0")
+	keys := map[string]string{}
+	for _, p := range []string{"a", "b"} {
+		keys[p] = newProjectWithKey(b, in, p, rtScopes...)
+		k, _ := as(context.Background(), keys[p])
+		benchCollection(b, in, k, p)
+	}
+	if limitsA != nil {
+		op, _ := as(context.Background(), testAdminKey)
+		if _, err := in.projects().UpdateProject(op, &cairnv1.UpdateProjectRequest{ProjectId: "a", Limits: limitsA}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	k, _ := as(context.Background(), keys["b"])
+	if _, err := in.databases().CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: "b", DatabaseId: "main", CollectionId: "posts",
+		Document: &cairnv1.DocumentInput{DocumentId: "d1", Data: data(b, map[string]any{"title": "hello"})}}); err != nil {
+		b.Fatal(err)
+	}
+	h1 := func() cairnv1connect.DatabasesServiceClient {
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DialContext: dialLocalhost}}
+		b.Cleanup(hc.CloseIdleConnections)
+		return cairnv1connect.NewDatabasesServiceClient(connect.NewClient(connecthttp.NewTransport(hc, in.url)))
+	}
+	dbB, dbA := h1(), h1()
+
+	// readB runs fairReaders readers of B's document for dur and returns
+	// calls/s and the latency quantiles.
+	readB := func(phase string) {
+		var mu sync.Mutex
+		var lat []time.Duration
+		var failed atomic.Int64
+		stop := time.Now().Add(dur)
+		var wg sync.WaitGroup
+		for range fairReaders {
+			wg.Go(func() {
+				var l []time.Duration
+				for time.Now().Before(stop) {
+					ctx, _ := as(context.Background(), keys["b"])
+					t0 := time.Now()
+					_, err := dbB.GetDocument(ctx, &cairnv1.GetDocumentRequest{ProjectId: "b", DatabaseId: "main", CollectionId: "posts", DocumentId: "d1"})
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					l = append(l, time.Since(t0))
+				}
+				mu.Lock()
+				lat = append(lat, l...)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		slices.Sort(lat)
+		q := func(f float64) float64 {
+			if len(lat) == 0 {
+				return 0
+			}
+			return float64(lat[min(len(lat)-1, int(f*float64(len(lat))))].Microseconds()) / 1000
+		}
+		b.ReportMetric(float64(len(lat))/dur.Seconds(), "B-"+phase+"-ops/s")
+		b.ReportMetric(q(0.5), "B-"+phase+"-p50-ms")
+		b.ReportMetric(q(0.99), "B-"+phase+"-p99-ms")
+		if f := failed.Load(); f > 0 {
+			b.ReportMetric(float64(f), "B-"+phase+"-failed")
+		}
+		b.Logf("%s: B %s: %d calls, p50 %.2f ms, p99 %.2f ms, %d failed", name, phase, len(lat), q(0.5), q(0.99), failed.Load())
+	}
+
+	b.ResetTimer()
+	readB("alone")
+
+	// A's subscribers.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var delivered atomic.Int64
+	live := make(chan struct{}, fairSubs)
+	var swg sync.WaitGroup
+	h := http.Header{"Authorization": {"Bearer " + keys["a"]}}
+	for range fairSubs {
+		swg.Go(func() {
+			conn, _, err := websocket.Dial(ctx, in.rtURL("project=a&channels=databases.main.collections.posts.documents"), &websocket.DialOptions{HTTPHeader: h})
+			if err != nil {
+				if ctx.Err() == nil {
+					b.Error(err)
+				}
+				return
+			}
+			defer conn.CloseNow()
+			conn.SetReadLimit(1 << 20)
+			// Frames are only recognised, not decoded: the subscribers'
+			// cost stays small beside the server's.
+			for {
+				_, m, err := conn.Read(ctx)
+				if err != nil {
+					return
+				}
+				switch {
+				case bytes.Contains(m, []byte(`"event"`)):
+					delivered.Add(1)
+				case bytes.Contains(m, []byte("CONNECTION_STATUS_LIVE")):
+					live <- struct{}{}
+				}
+			}
+		})
+	}
+	for i := range fairSubs {
+		select {
+		case <-live:
+		case <-time.After(time.Minute):
+			b.Fatalf("%d of %d subscribers live after a minute", i, fairSubs)
+		}
+	}
+	// A's writers, until the end.
+	var written, refused atomic.Int64
+	var n atomic.Int64
+	var wwg sync.WaitGroup
+	for range fairWriters {
+		wwg.Go(func() {
+			for ctx.Err() == nil {
+				wctx, _ := as(ctx, keys["a"])
+				_, err := dbA.CreateDocument(wctx, &cairnv1.CreateDocumentRequest{ProjectId: "a", DatabaseId: "main", CollectionId: "posts",
+					Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", n.Add(1)), Data: data(b, map[string]any{"title": "flood"})}})
+				switch {
+				case err == nil:
+					written.Add(1)
+				case connect.CodeOf(err) == connect.CodeResourceExhausted:
+					refused.Add(1)
+					time.Sleep(10 * time.Millisecond) // a client backs off
+				case ctx.Err() == nil:
+					b.Errorf("A: %v", err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(dur / 3) // let the flood settle
+	if dir := os.Getenv("CAIRN_FAIR_PROFILE"); dir != "" {
+		f, err := os.Create(fmt.Sprintf("%s-%s.cpu", dir, name[len("limits="):]))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
+	w0, d0, r0 := written.Load(), delivered.Load(), refused.Load()
+	readB("flood")
+	b.ReportMetric(float64(written.Load()-w0)/dur.Seconds(), "A-writes/s")
+	b.ReportMetric(float64(refused.Load()-r0)/dur.Seconds(), "A-refused/s")
+	b.ReportMetric(float64(delivered.Load()-d0)/dur.Seconds(), "A-deliveries/s")
+	b.StopTimer()
+	cancel()
+	wwg.Wait()
+	swg.Wait()
+}
