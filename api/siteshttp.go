@@ -313,6 +313,8 @@ func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusInternalServerError
 	}
 	if d, ok := ratelimit.RetryDelay(ce); ok {
+		// A rate limit, not a quota (413): the same request passes later.
+		status = http.StatusTooManyRequests
 		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(d)))
 	}
 	w.Header().Set("Content-Type", "application/json")

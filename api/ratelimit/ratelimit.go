@@ -71,6 +71,7 @@ type shard struct {
 type node struct {
 	key        string
 	tat        int64 // theoretical arrival time, unix ns
+	every      int64 // the rate tat was counted at, ns
 	prev, next int32
 }
 
@@ -144,6 +145,11 @@ func (l *Limiter) allow(key string, every, window int64, now time.Time) (ok bool
 	if found && s.nodes[i].tat > t {
 		tat = s.nodes[i].tat
 	}
+	if found && s.nodes[i].every != every && tat > t {
+		// The key's rate changed (AllowEvery): its debt, counted in
+		// requests, carries over at the new rate.
+		tat = t + int64(float64(tat-t)*float64(every)/float64(s.nodes[i].every))
+	}
 	newTAT := tat + every
 	if allowAt := newTAT - window; t < allowAt {
 		// Only a remembered key can be refused: a new one has a full bucket.
@@ -153,6 +159,7 @@ func (l *Limiter) allow(key string, every, window int64, now time.Time) (ok bool
 	}
 	if found {
 		s.nodes[i].tat = newTAT
+		s.nodes[i].every = every
 		s.touch(i)
 	} else {
 		if len(s.index) >= s.max {
@@ -161,7 +168,7 @@ func (l *Limiter) allow(key string, every, window int64, now time.Time) (ok bool
 			}
 			s.remove(s.tail)
 		}
-		s.insert(key, newTAT)
+		s.insert(key, newTAT, every)
 	}
 	s.reap(t, 2)
 	return true, 0
@@ -189,7 +196,7 @@ func (s *shard) touch(i int32) {
 	s.pushFront(i)
 }
 
-func (s *shard) insert(key string, tat int64) {
+func (s *shard) insert(key string, tat, every int64) {
 	var i int32
 	if s.free != none {
 		i = s.free
@@ -198,7 +205,7 @@ func (s *shard) insert(key string, tat int64) {
 		s.nodes = append(s.nodes, node{})
 		i = int32(len(s.nodes) - 1)
 	}
-	s.nodes[i] = node{key: key, tat: tat}
+	s.nodes[i] = node{key: key, tat: tat, every: every}
 	s.index[key] = i
 	s.pushFront(i)
 }

@@ -365,6 +365,19 @@ func TestAllowEvery(t *testing.T) {
 	if ok, _ := l.AllowEvery("a", every, 2*burst, t0.Add(every)); ok {
 		t.Fatal("the raised burst's +1 allowed")
 	}
+	// From a slow rate to a fast one: the 3 requests of debt are counted
+	// at the new rate (3 ms of a 100 ms bucket), not as 3 minutes.
+	for range 3 {
+		l.AllowEvery("c", time.Minute, 3, t0)
+	}
+	for i := range 97 {
+		if ok, _ := l.AllowEvery("c", time.Millisecond, 100, t0); !ok {
+			t.Fatalf("request %d after raising the rate refused", i+1)
+		}
+	}
+	if ok, retry := l.AllowEvery("c", time.Millisecond, 100, t0); ok || retry != time.Millisecond {
+		t.Fatalf("after raising the rate, the bucket's +1: ok %v, retry %v; want a wait of 1ms", ok, retry)
+	}
 }
 
 func TestRetryDelay(t *testing.T) {
