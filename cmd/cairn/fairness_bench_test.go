@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -92,7 +96,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		b.Cleanup(hc.CloseIdleConnections)
 		return cairnv1connect.NewDatabasesServiceClient(connect.NewClient(connecthttp.NewTransport(hc, in.url)))
 	}
-	dbB, dbA := h1(), h1()
+	dbB := h1()
 
 	// readB runs fairReaders readers of B's document for dur and returns
 	// calls/s and the latency quantiles.
@@ -140,6 +144,71 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 	b.ResetTimer()
 	readB("alone")
 
+	// A's flood, from a process of its own (TestFairnessFlood): its
+	// clients' CPU is not this process's, as on a real node.
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestFairnessFlood$", "-test.count", "1")
+	cmd.Env = append(os.Environ(), "CAIRN_FAIR_FLOOD="+in.url+" "+keys["a"])
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
+	lines := bufio.NewScanner(stdout)
+	counts := func() (written, delivered, refused int64) {
+		if _, err := io.WriteString(stdin, "\n"); err != nil {
+			b.Fatal(err)
+		}
+		for lines.Scan() {
+			if n, _ := fmt.Sscan(lines.Text(), &written, &delivered, &refused); n == 3 {
+				return
+			}
+		}
+		b.Fatalf("flood process: %v", lines.Err())
+		return
+	}
+	counts()            // answers once its subscribers are live
+	time.Sleep(dur / 3) // let the flood settle
+	if dir := os.Getenv("CAIRN_FAIR_PROFILE"); dir != "" {
+		f, err := os.Create(fmt.Sprintf("%s-%s.cpu", dir, name[len("limits="):]))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
+	w0, d0, r0 := counts()
+	readB("flood")
+	w1, d1, r1 := counts()
+	b.ReportMetric(float64(w1-w0)/dur.Seconds(), "A-writes/s")
+	b.ReportMetric(float64(r1-r0)/dur.Seconds(), "A-refused/s")
+	b.ReportMetric(float64(d1-d0)/dur.Seconds(), "A-deliveries/s")
+	b.StopTimer()
+}
+
+// TestFairnessFlood is BenchmarkFairness's flood of project A in a
+// process of its own (CAIRN_FAIR_FLOOD="<url> <key>"; skipped without
+// it): fairSubs WebSocket subscribers and fairWriters writers until stdin
+// closes. It answers each line on stdin, once the subscribers are live,
+// with "<written> <delivered> <refused>".
+func TestFairnessFlood(t *testing.T) {
+	url, key, ok := strings.Cut(os.Getenv("CAIRN_FAIR_FLOOD"), " ")
+	if !ok {
+		t.Skip("the flood process of BenchmarkFairness")
+	}
+	keys := map[string]string{"a": key}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DialContext: dialLocalhost}}
+	dbA := cairnv1connect.NewDatabasesServiceClient(connect.NewClient(connecthttp.NewTransport(hc, url)))
 	// A's subscribers.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -149,10 +218,10 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 	h := http.Header{"Authorization": {"Bearer " + keys["a"]}}
 	for range fairSubs {
 		swg.Go(func() {
-			conn, _, err := websocket.Dial(ctx, in.rtURL("project=a&channels=databases.main.collections.posts.documents"), &websocket.DialOptions{HTTPHeader: h})
+			conn, _, err := websocket.Dial(ctx, (&instance{url: url}).rtURL("project=a&channels=databases.main.collections.posts.documents"), &websocket.DialOptions{HTTPHeader: h})
 			if err != nil {
 				if ctx.Err() == nil {
-					b.Error(err)
+					t.Error(err)
 				}
 				return
 			}
@@ -178,7 +247,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		select {
 		case <-live:
 		case <-time.After(time.Minute):
-			b.Fatalf("%d of %d subscribers live after a minute", i, fairSubs)
+			t.Fatalf("%d of %d subscribers live after a minute", i, fairSubs)
 		}
 	}
 	// A's writers, until the end.
@@ -190,7 +259,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 			for ctx.Err() == nil {
 				wctx, _ := as(ctx, keys["a"])
 				_, err := dbA.CreateDocument(wctx, &cairnv1.CreateDocumentRequest{ProjectId: "a", DatabaseId: "main", CollectionId: "posts",
-					Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", n.Add(1)), Data: data(b, map[string]any{"title": "flood"})}})
+					Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", n.Add(1)), Data: data(t, map[string]any{"title": "flood"})}})
 				switch {
 				case err == nil:
 					written.Add(1)
@@ -198,30 +267,16 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 					refused.Add(1)
 					time.Sleep(10 * time.Millisecond) // a client backs off
 				case ctx.Err() == nil:
-					b.Errorf("A: %v", err)
+					t.Errorf("A: %v", err)
 					return
 				}
 			}
 		})
 	}
-	time.Sleep(dur / 3) // let the flood settle
-	if dir := os.Getenv("CAIRN_FAIR_PROFILE"); dir != "" {
-		f, err := os.Create(fmt.Sprintf("%s-%s.cpu", dir, name[len("limits="):]))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			b.Fatal(err)
-		}
-		defer f.Close()
-		defer pprof.StopCPUProfile()
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		fmt.Println(written.Load(), delivered.Load(), refused.Load())
 	}
-	w0, d0, r0 := written.Load(), delivered.Load(), refused.Load()
-	readB("flood")
-	b.ReportMetric(float64(written.Load()-w0)/dur.Seconds(), "A-writes/s")
-	b.ReportMetric(float64(refused.Load()-r0)/dur.Seconds(), "A-refused/s")
-	b.ReportMetric(float64(delivered.Load()-d0)/dur.Seconds(), "A-deliveries/s")
-	b.StopTimer()
 	cancel()
 	wwg.Wait()
 	swg.Wait()
