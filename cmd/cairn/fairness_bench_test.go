@@ -28,10 +28,10 @@ import (
 // BenchmarkFairness: project B's GetDocument alone, then while project A
 // floods the same node (fairWriters CreateDocument callers in a loop and
 // fairSubs realtime subscribers of the written collection), with A's own
-// figures. Everything runs in this process on loopback (server, A's load
-// and B's readers share the machine's cores, as on a small node). Each
-// side has its own HTTP/1.1 connections; the subscribers are Connect
-// streams over their own h2c connection.
+// figures. The server and B's readers run in this process, A's flood in
+// a process of its own (TestFairnessFlood), all on loopback and sharing
+// the machine's cores, as on a small node. B's readers and A's writers
+// speak HTTP/1.1 on their own connections; A's subscribers are WebSockets.
 //
 // Sub-benchmarks: limits=none gives A unlimited requests (the rate limit
 // off: the scheduling alone), limits=default keeps the instance's default
