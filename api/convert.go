@@ -30,7 +30,8 @@ func projectOut(p *eventsv1.Project) *cairnv1.Project {
 		return nil
 	}
 	return &cairnv1.Project{Id: p.GetId(), Name: p.GetName(),
-		Limits:    &cairnv1.ProjectLimits{MaxStreamBytes: p.GetLimits().GetMaxStreamBytes(), Replicas: p.GetLimits().GetReplicas(), MaxStorageBytes: p.GetLimits().GetMaxStorageBytes()},
+		Limits: &cairnv1.ProjectLimits{MaxStreamBytes: p.GetLimits().GetMaxStreamBytes(), Replicas: p.GetLimits().GetReplicas(), MaxStorageBytes: p.GetLimits().GetMaxStorageBytes(),
+			RequestsPerSecond: p.GetLimits().GetRequestsPerSecond(), RequestBurst: p.GetLimits().GetRequestBurst()},
 		CreatedAt: p.GetCreatedAt(), UpdatedAt: p.GetUpdatedAt()}
 }
 

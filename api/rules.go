@@ -517,13 +517,19 @@ func (g *guardedStream) Receive(msg any) error {
 	}
 	stream := streams.SystemStream
 	if project != "" {
-		if _, err := g.s.project(project); err != nil {
+		pr, err := g.s.project(project)
+		if err != nil {
 			if errors.Is(err, errNotFound) && g.p.Kind == access.Anonymous {
 				return hiddenNotFound(msg) // hidden.go
 			}
 			if errors.Is(err, errNotFound) {
 				return domain.Errorf(domain.KindNotFound, "project %q not found", project)
 			}
+			return err
+		}
+		// Charged once the caller is known to be the project's (or its
+		// guest): a refused credential costs the project nothing.
+		if err := g.s.rates.charge(g.ctx, project, pr.GetLimits(), g.p); err != nil {
 			return err
 		}
 		stream = streams.ProjectStream(project)

@@ -142,6 +142,11 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// NoAuthRateLimits turns the sign-in/sign-up/token limits off (load tests).
 	NoAuthRateLimits bool
+	// ProjectRate and ProjectBurst are the requests per second (and burst)
+	// each project's callers may make on this node unless the project's
+	// limits say otherwise; 0 means DefaultProjectRate/DefaultProjectBurst,
+	// a negative rate turns the limit off (projectrate.go).
+	ProjectRate, ProjectBurst int
 	// SitesDomain, when set, serves site S of project P at the host
 	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
 	SitesDomain string
@@ -230,6 +235,7 @@ type Server struct {
 	hasher        *hasher
 	jwt           *jwt.Issuer
 	limits        *authLimits
+	rates         *projectRates
 	mail          *mail.Sender
 	mailer        inviteMailer
 	oauth         *oauth.Flow
@@ -310,6 +316,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s.hasher = h
 	if s.limits, err = newAuthLimits(cfg.TrustedProxies, cfg.NoAuthRateLimits); err != nil {
+		return nil, err
+	}
+	if s.rates, err = newProjectRates(cfg.ProjectRate, cfg.ProjectBurst, s.now); err != nil {
 		return nil, err
 	}
 	s.mail = &mail.Sender{Logger: s.logger, Now: s.now}

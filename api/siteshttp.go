@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cairn-dev/cairn/api/hosts"
+	"github.com/cairn-dev/cairn/api/ratelimit"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/domain/site"
@@ -310,6 +311,11 @@ func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
 	status, ok := httpStatus[ce.Code()]
 	if !ok {
 		status = http.StatusInternalServerError
+	}
+	if d, ok := ratelimit.RetryDelay(ce); ok {
+		// A rate limit, not a quota (413): the same request passes later.
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(d)))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -69,13 +69,20 @@ func (s *Server) httpCaller(r *http.Request, project string, scope access.Scope)
 	if err := s.checkOrigin(ctx, project); err != nil {
 		return access.Principal{}, err
 	}
-	if _, err := s.reads.Project(project); err != nil {
+	pr, err := s.reads.Project(project)
+	if err != nil {
 		if errors.Is(err, errNotFound) {
 			// As a missing bucket or function would (hidden.go).
 			return access.Principal{}, hiddenRouteNotFound(r)
 		}
 		return access.Principal{}, err
 	}
+	// Charged once the credential is accepted (projectrate.go).
+	defer func() {
+		if err == nil {
+			err = s.rates.charge(ctx, project, pr.GetLimits(), p)
+		}
+	}()
 	if err := s.waitSeq(ctx, r.Header.Get(headerMinSeq), headerMinSeq, streams.ProjectStream(project)); err != nil {
 		return access.Principal{}, err
 	}

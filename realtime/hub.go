@@ -395,6 +395,18 @@ func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.Sto
 // fanOutShare is the fewest subscribers worth a goroutine of their own.
 const fanOutShare = 64
 
+// fanOutYield is how many subscribers a fan-out serves before it lets
+// other goroutines run: a request of another project then waits for a few
+// dozen socket writes of a busy project's fan-out, not for the runtime's
+// 10 ms preemption slice (BenchmarkFairness in cmd/cairn).
+const fanOutYield = 32
+
+func yieldEvery(i int) {
+	if i%fanOutYield == fanOutYield-1 {
+		runtime.Gosched()
+	}
+}
+
 // fanOut pushes e to subs, spread over the cores: a subscriber's share of
 // an event (its permission check, the write to its socket) does not wait
 // for the others'. Each subscriber is in one share, so its events stay in
@@ -402,16 +414,18 @@ const fanOutShare = 64
 // that).
 func fanOut(subs []*Subscriber, e *Event, kick bool) {
 	share := func(subs []*Subscriber) {
-		for _, s := range subs {
+		for i, s := range subs {
 			if e != nil {
 				s.push(e)
 			}
+			yieldEvery(i)
 		}
 		if kick {
-			for _, s := range subs {
+			for i, s := range subs {
 				if d := s.direct.Load(); d != nil {
 					d.kick()
 				}
+				yieldEvery(i)
 			}
 		}
 	}

@@ -34,6 +34,21 @@ func Error(rule Rule, retryAfter time.Duration) *connect.Error {
 	return err.WithDetail(detail)
 }
 
+// RetryDelay is the delay in err's google.rpc.RetryInfo detail, if it has
+// one: how a plain-HTTP route learns the Retry-After of a refusal.
+func RetryDelay(err *connect.Error) (time.Duration, bool) {
+	for _, d := range err.Details() {
+		v, verr := connectproto.UnmarshalErrorDetail(d)
+		if verr != nil {
+			continue
+		}
+		if ri, ok := v.(*errdetails.RetryInfo); ok {
+			return ri.GetRetryDelay().AsDuration(), true
+		}
+	}
+	return 0, false
+}
+
 // SetRetryAfter sets the Retry-After response header (whole seconds) on
 // the RPC ctx belongs to, for plain-HTTP clients that read headers rather
 // than error details. It reports false when ctx is not a server call's.

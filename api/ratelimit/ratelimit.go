@@ -71,6 +71,7 @@ type shard struct {
 type node struct {
 	key        string
 	tat        int64 // theoretical arrival time, unix ns
+	every      int64 // the rate tat was counted at, ns
 	prev, next int32
 }
 
@@ -118,6 +119,19 @@ func (l *Limiter) Rule() Rule { return l.rule }
 // does not, retryAfter is how long until the key's next request would be
 // allowed.
 func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	return l.allow(key, l.every, l.window, now)
+}
+
+// AllowEvery is Allow with the rule's Every and Burst replaced by every
+// and burst (every positive, burst at least 1): for limits that differ
+// from key to key and change while the limiter runs, such as a project's
+// request rate. A change applies from the key's next request.
+func (l *Limiter) AllowEvery(key string, every time.Duration, burst int, now time.Time) (ok bool, retryAfter time.Duration) {
+	every = max(every, 1)
+	return l.allow(key, int64(every), int64(every)*int64(max(burst, 1)), now)
+}
+
+func (l *Limiter) allow(key string, every, window int64, now time.Time) (ok bool, retryAfter time.Duration) {
 	t := now.UnixNano()
 	s := &l.shards[0]
 	if len(l.shards) > 1 {
@@ -131,8 +145,13 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 	if found && s.nodes[i].tat > t {
 		tat = s.nodes[i].tat
 	}
-	newTAT := tat + l.every
-	if allowAt := newTAT - l.window; t < allowAt {
+	if found && s.nodes[i].every != every && tat > t {
+		// The key's rate changed (AllowEvery): its debt, counted in
+		// requests, carries over at the new rate.
+		tat = t + int64(float64(tat-t)*float64(every)/float64(s.nodes[i].every))
+	}
+	newTAT := tat + every
+	if allowAt := newTAT - window; t < allowAt {
 		// Only a remembered key can be refused: a new one has a full bucket.
 		s.touch(i)
 		s.reap(t, 2)
@@ -140,6 +159,7 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 	}
 	if found {
 		s.nodes[i].tat = newTAT
+		s.nodes[i].every = every
 		s.touch(i)
 	} else {
 		if len(s.index) >= s.max {
@@ -148,7 +168,7 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 			}
 			s.remove(s.tail)
 		}
-		s.insert(key, newTAT)
+		s.insert(key, newTAT, every)
 	}
 	s.reap(t, 2)
 	return true, 0
@@ -176,7 +196,7 @@ func (s *shard) touch(i int32) {
 	s.pushFront(i)
 }
 
-func (s *shard) insert(key string, tat int64) {
+func (s *shard) insert(key string, tat, every int64) {
 	var i int32
 	if s.free != none {
 		i = s.free
@@ -185,7 +205,7 @@ func (s *shard) insert(key string, tat int64) {
 		s.nodes = append(s.nodes, node{})
 		i = int32(len(s.nodes) - 1)
 	}
-	s.nodes[i] = node{key: key, tat: tat}
+	s.nodes[i] = node{key: key, tat: tat, every: every}
 	s.index[key] = i
 	s.pushFront(i)
 }

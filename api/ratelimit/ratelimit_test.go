@@ -331,3 +331,61 @@ func BenchmarkAllowParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestAllowEvery: each key's own rate and burst, read at every call: a
+// burst of b passes, b+1 waits exactly every, and a changed rate applies
+// from the next request.
+func TestAllowEvery(t *testing.T) {
+	l := must(t, Rule{Name: "requests of this project", Every: time.Second, Burst: 1})
+	const every, burst = 10 * time.Millisecond, 5
+	for i := range burst {
+		if ok, _ := l.AllowEvery("a", every, burst, t0); !ok {
+			t.Fatalf("request %d of the burst refused", i+1)
+		}
+	}
+	ok, retry := l.AllowEvery("a", every, burst, t0)
+	if ok || retry != every {
+		t.Fatalf("burst+1: ok %v, retry %v; want refused for %v", ok, retry, every)
+	}
+	if ok, _ := l.AllowEvery("b", every, burst, t0); !ok {
+		t.Fatal("another key refused")
+	}
+	if ok, _ := l.AllowEvery("a", every, burst, t0.Add(every-1)); ok {
+		t.Fatal("allowed before the wait")
+	}
+	if ok, _ := l.AllowEvery("a", every, burst, t0.Add(every)); !ok {
+		t.Fatal("refused after the wait")
+	}
+	// A higher burst applies at once: room for 5 more at the same instant.
+	for i := range 5 {
+		if ok, _ := l.AllowEvery("a", every, 2*burst, t0.Add(every)); !ok {
+			t.Fatalf("request %d under the raised burst refused", i+1)
+		}
+	}
+	if ok, _ := l.AllowEvery("a", every, 2*burst, t0.Add(every)); ok {
+		t.Fatal("the raised burst's +1 allowed")
+	}
+	// From a slow rate to a fast one: the 3 requests of debt are counted
+	// at the new rate (3 ms of a 100 ms bucket), not as 3 minutes.
+	for range 3 {
+		l.AllowEvery("c", time.Minute, 3, t0)
+	}
+	for i := range 97 {
+		if ok, _ := l.AllowEvery("c", time.Millisecond, 100, t0); !ok {
+			t.Fatalf("request %d after raising the rate refused", i+1)
+		}
+	}
+	if ok, retry := l.AllowEvery("c", time.Millisecond, 100, t0); ok || retry != time.Millisecond {
+		t.Fatalf("after raising the rate, the bucket's +1: ok %v, retry %v; want a wait of 1ms", ok, retry)
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	d, ok := RetryDelay(Error(Rule{Name: "x"}, 1500*time.Millisecond))
+	if !ok || d != 2*time.Second {
+		t.Fatalf("RetryDelay = %v, %v; want 2s", d, ok)
+	}
+	if _, ok := RetryDelay(connect.NewError(connect.CodeNotFound, "no")); ok {
+		t.Fatal("a delay in an error without RetryInfo")
+	}
+}

@@ -87,7 +87,7 @@ func idArg(args []string, flagValue, what string) (string, error) {
 }
 
 var (
-	projectCols = cols("ID", "id", "NAME", "name", "MAX STREAM BYTES", "limits.maxStreamBytes", "CREATED", "createdAt")
+	projectCols = cols("ID", "id", "NAME", "name", "MAX STREAM BYTES", "limits.maxStreamBytes", "REQUESTS/S", "limits.requestsPerSecond", "BURST", "limits.requestBurst", "CREATED", "createdAt")
 	keyCols     = cols("ID", "id", "NAME", "name", "SCOPES", "scopes", "EXPIRES", "expiresAt", "CREATED", "createdAt")
 	eventCols   = cols("SEQ", "seq", "TIME", "time", "SUBJECT", "subject")
 )
@@ -95,11 +95,27 @@ var (
 func projectsCmd(e *cliEnv) *cobra.Command {
 	var id, name string
 	var maxBytes int64
-	limits := func() *cairnv1.ProjectLimits {
-		if maxBytes >= 0 {
-			return &cairnv1.ProjectLimits{MaxStreamBytes: maxBytes}
+	var rate, burst int32
+	// limits overlays the limit flags that are set on current (nil: none
+	// yet); nil when no flag is set.
+	limits := func(current *cairnv1.ProjectLimits) *cairnv1.ProjectLimits {
+		if maxBytes < 0 && rate < 0 && burst < 0 {
+			return nil
 		}
-		return nil
+		l := proto.CloneOf(current)
+		if l == nil {
+			l = &cairnv1.ProjectLimits{}
+		}
+		if maxBytes >= 0 {
+			l.MaxStreamBytes = maxBytes
+		}
+		if rate >= 0 {
+			l.RequestsPerSecond = rate
+		}
+		if burst >= 0 {
+			l.RequestBurst = burst
+		}
+		return l
 	}
 	projects := func(r *remote) cairnv1connect.ProjectsServiceClient {
 		return cairnv1connect.NewProjectsServiceClient(r.client)
@@ -109,6 +125,8 @@ func projectsCmd(e *cliEnv) *cobra.Command {
 		if nameUsage != "" {
 			c.Flags().StringVar(&name, "name", "", nameUsage)
 			c.Flags().Int64Var(&maxBytes, "max-stream-bytes", -1, "stream size limit in bytes; 0 = unlimited, -1 = the default (create) or unchanged (update)")
+			c.Flags().Int32Var(&rate, "requests-per-second", -1, "requests per second the project's callers may make on each node; 0 = the instance's --project-rate, -1 = the default (create) or unchanged (update)")
+			c.Flags().Int32Var(&burst, "request-burst", -1, "requests the project's callers may make at once above their rate; 0 = the instance's --project-burst, -1 = the default (create) or unchanged (update)")
 		}
 		return c
 	}
@@ -128,7 +146,7 @@ func projectsCmd(e *cliEnv) *cobra.Command {
 			}
 		}
 		return e.call(func(ctx context.Context, r *remote) error {
-			res, err := projects(r).CreateProject(r.ctx(ctx), &cairnv1.CreateProjectRequest{ProjectId: id, Name: cmp.Or(name, id), Limits: limits()})
+			res, err := projects(r).CreateProject(r.ctx(ctx), &cairnv1.CreateProjectRequest{ProjectId: id, Name: cmp.Or(name, id), Limits: limits(nil)})
 			if err != nil {
 				return err
 			}
@@ -177,9 +195,17 @@ func projectsCmd(e *cliEnv) *cobra.Command {
 		}
 		return e.printOne(projectCols, res.GetProject())
 	}), "")
-	update := withFlags(one("update ID", "Rename a project or change its limits (operator)", "  cairn projects update acme --name Acme --max-stream-bytes 0",
+	update := withFlags(one("update ID", "Rename a project or change its limits (operator)", "  cairn projects update acme --name Acme --max-stream-bytes 0\n  cairn projects update acme --requests-per-second 500 --request-burst 1000",
 		func(ctx context.Context, r *remote, id string) error {
-			req := &cairnv1.UpdateProjectRequest{ProjectId: id, Limits: limits()}
+			req := &cairnv1.UpdateProjectRequest{ProjectId: id}
+			if maxBytes >= 0 || rate >= 0 || burst >= 0 {
+				// UpdateProject replaces all limits: keep those no flag names.
+				cur, err := projects(r).GetProject(r.ctx(ctx), &cairnv1.GetProjectRequest{ProjectId: id})
+				if err != nil {
+					return err
+				}
+				req.Limits = limits(cur.GetProject().GetLimits())
+			}
 			if name != "" {
 				req.Name = &name
 			}

@@ -58,6 +58,9 @@ type config struct {
 	TrustedProxies string
 	// NoAuthRateLimits turns the sign-in and token limits off.
 	NoAuthRateLimits bool
+	// ProjectRate and ProjectBurst are each project's default request rate
+	// and burst per node (api.Config); a negative rate turns it off.
+	ProjectRate, ProjectBurst int
 	// MetricsProjectLabels labels projection metrics per project.
 	MetricsProjectLabels bool
 	// Document database limits (api.DatabaseLimits); 0 = default.
@@ -215,6 +218,8 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt64Default(getenv, "CAIRN_MEMORY_LIMIT", memoryLimit), "floor of the Go runtime's soft memory limit in bytes; the limit is the larger of it and twice the live heap; 0 = off, the default when GOMEMLIMIT is set (CAIRN_MEMORY_LIMIT)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", env("CAIRN_PPROF_ADDR", ""), "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off (CAIRN_PPROF_ADDR)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
+	fs.IntVar(&c.ProjectRate, "project-rate", envInt(getenv, "CAIRN_PROJECT_RATE"), "requests per second each project's keys and sessions (and, apart, its guests) may make on this node, unless the project's limits set requests_per_second; 0 = 20000, -1 = no limit (CAIRN_PROJECT_RATE)")
+	fs.IntVar(&c.ProjectBurst, "project-burst", envInt(getenv, "CAIRN_PROJECT_BURST"), "requests a project's callers may make at once above --project-rate, unless the project's limits set request_burst; 0 = 40000 (CAIRN_PROJECT_BURST)")
 }
 
 // hiddenString is a string flag whose value (a secret, possibly from the

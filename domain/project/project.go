@@ -109,12 +109,21 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 // MaxReplicas is the most replicas a NATS cluster keeps of a stream.
 const MaxReplicas = 5
 
+// MaxRequestRate bounds a project's requests_per_second and request_burst.
+const MaxRequestRate = 1_000_000
+
 func checkLimits(l *eventsv1.ProjectLimits) error {
 	if l.GetMaxStreamBytes() < 0 {
 		return domain.FieldError("limits.max_stream_bytes", "must not be negative")
 	}
 	if r := l.GetReplicas(); r < 0 || r > MaxReplicas {
 		return domain.FieldError("limits.replicas", "must be between 0 (instance default) and %d", MaxReplicas)
+	}
+	if r := l.GetRequestsPerSecond(); r < 0 || r > MaxRequestRate {
+		return domain.FieldError("limits.requests_per_second", "must be between 0 (instance default) and %d", MaxRequestRate)
+	}
+	if b := l.GetRequestBurst(); b < 0 || b > MaxRequestRate {
+		return domain.FieldError("limits.request_burst", "must be between 0 (instance default) and %d", MaxRequestRate)
 	}
 	return nil
 }

@@ -1755,8 +1755,14 @@ type ProjectLimits struct {
 	Replicas int32 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
 	// Bytes of files the project may store; 0 means the instance default.
 	MaxStorageBytes int64 `protobuf:"varint,3,opt,name=max_storage_bytes,json=maxStorageBytes,proto3" json:"max_storage_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Requests per second the project may make on each node; 0 means the
+	// instance default.
+	RequestsPerSecond int32 `protobuf:"varint,4,opt,name=requests_per_second,json=requestsPerSecond,proto3" json:"requests_per_second,omitempty"`
+	// Requests the project may make at once beyond its rate; 0 means the
+	// instance default.
+	RequestBurst  int32 `protobuf:"varint,5,opt,name=request_burst,json=requestBurst,proto3" json:"request_burst,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProjectLimits) Reset() {
@@ -1806,6 +1812,20 @@ func (x *ProjectLimits) GetReplicas() int32 {
 func (x *ProjectLimits) GetMaxStorageBytes() int64 {
 	if x != nil {
 		return x.MaxStorageBytes
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetRequestsPerSecond() int32 {
+	if x != nil {
+		return x.RequestsPerSecond
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetRequestBurst() int32 {
+	if x != nil {
+		return x.RequestBurst
 	}
 	return 0
 }
@@ -3399,11 +3419,13 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x81\x01\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xd6\x01\n" +
 	"\rProjectLimits\x12(\n" +
 	"\x10max_stream_bytes\x18\x01 \x01(\x03R\x0emaxStreamBytes\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12*\n" +
-	"\x11max_storage_bytes\x18\x03 \x01(\x03R\x0fmaxStorageBytes\"D\n" +
+	"\x11max_storage_bytes\x18\x03 \x01(\x03R\x0fmaxStorageBytes\x12.\n" +
+	"\x13requests_per_second\x18\x04 \x01(\x05R\x11requestsPerSecond\x12#\n" +
+	"\rrequest_burst\x18\x05 \x01(\x05R\frequestBurst\"D\n" +
 	"\x0eProjectCreated\x122\n" +
 	"\aproject\x18\x01 \x01(\v2\x18.cairn.events.v1.ProjectR\aproject\"D\n" +
 	"\x0eProjectUpdated\x122\n" +

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
+	"github.com/coder/websocket"
+
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
+)
+
+// BenchmarkFairness: project B's GetDocument alone, then while project A
+// floods the same node (fairWriters CreateDocument callers in a loop and
+// fairSubs realtime subscribers of the written collection), with A's own
+// figures. The server and B's readers run in this process, A's flood in
+// a process of its own (TestFairnessFlood), all on loopback and sharing
+// the machine's cores, as on a small node. B's readers and A's writers
+// speak HTTP/1.1 on their own connections; A's subscribers are WebSockets.
+//
+// Sub-benchmarks: limits=none gives A unlimited requests (the rate limit
+// off: the scheduling alone), limits=default keeps the instance's default
+// per-project rate, limits=A-20 caps A at 20 requests/s (its flood is then
+// mostly refused, and its fan-out shrinks with its writes).
+//
+//	go test ./cmd/cairn -run '^$' -bench Fairness -benchtime 1x
+//
+// CAIRN_FAIR_DURATION sets each phase's length (default 3s);
+// CAIRN_FAIR_PROFILE=/tmp/fair writes a CPU profile of the flood phase.
+func BenchmarkFairness(b *testing.B) {
+	dur := 3 * time.Second
+	if v := os.Getenv("CAIRN_FAIR_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dur = d
+	}
+	for _, tc := range []struct {
+		name   string
+		limits *cairnv1.ProjectLimits // A's
+	}{
+		{"limits=none", fairUnlimited},
+		{"limits=default", nil},
+		{"limits=A-20", &cairnv1.ProjectLimits{RequestsPerSecond: 20, RequestBurst: 40}},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchFairness(b, tc.name, tc.limits, dur) })
+	}
+}
+
+// fairUnlimited is the highest rate a project may have: in effect no limit.
+var fairUnlimited = &cairnv1.ProjectLimits{RequestsPerSecond: 1_000_000, RequestBurst: 1_000_000}
+
+const (
+	fairWriters = 64
+	fairSubs    = 500
+	fairReaders = 8
+)
+
+func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, dur time.Duration) {
+	// One address holds all the loads connections.
+	in := startInstance(b, b.TempDir(), "--log-level", "error", "--max-connections-per-address", "0")
+	keys := map[string]string{}
+	for _, p := range []string{"a", "b"} {
+		keys[p] = newProjectWithKey(b, in, p, rtScopes...)
+		k, _ := as(context.Background(), keys[p])
+		benchCollection(b, in, k, p)
+	}
+	k, _ := as(context.Background(), keys["b"])
+	if _, err := in.databases().CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: "b", DatabaseId: "main", CollectionId: "posts",
+		Document: &cairnv1.DocumentInput{DocumentId: "d1", Data: data(b, map[string]any{"title": "hello"})}}); err != nil {
+		b.Fatal(err)
+	}
+	h1 := func() cairnv1connect.DatabasesServiceClient {
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DialContext: dialLocalhost}}
+		b.Cleanup(hc.CloseIdleConnections)
+		return cairnv1connect.NewDatabasesServiceClient(connect.NewClient(connecthttp.NewTransport(hc, in.url)))
+	}
+	dbB := h1()
+
+	// readB runs fairReaders readers of B's document for dur and returns
+	// calls/s and the latency quantiles.
+	readB := func(phase string) {
+		var mu sync.Mutex
+		var lat []time.Duration
+		var failed atomic.Int64
+		stop := time.Now().Add(dur)
+		var wg sync.WaitGroup
+		for range fairReaders {
+			wg.Go(func() {
+				var l []time.Duration
+				for time.Now().Before(stop) {
+					ctx, _ := as(context.Background(), keys["b"])
+					t0 := time.Now()
+					_, err := dbB.GetDocument(ctx, &cairnv1.GetDocumentRequest{ProjectId: "b", DatabaseId: "main", CollectionId: "posts", DocumentId: "d1"})
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					l = append(l, time.Since(t0))
+				}
+				mu.Lock()
+				lat = append(lat, l...)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		slices.Sort(lat)
+		q := func(f float64) float64 {
+			if len(lat) == 0 {
+				return 0
+			}
+			return float64(lat[min(len(lat)-1, int(f*float64(len(lat))))].Microseconds()) / 1000
+		}
+		b.ReportMetric(float64(len(lat))/dur.Seconds(), "B-"+phase+"-ops/s")
+		b.ReportMetric(q(0.5), "B-"+phase+"-p50-ms")
+		b.ReportMetric(q(0.99), "B-"+phase+"-p99-ms")
+		if f := failed.Load(); f > 0 {
+			b.ReportMetric(float64(f), "B-"+phase+"-failed")
+		}
+		b.Logf("%s: B %s: %d calls, p50 %.2f ms, p99 %.2f ms, %d failed", name, phase, len(lat), q(0.5), q(0.99), failed.Load())
+	}
+
+	b.ResetTimer()
+	readB("alone")
+
+	// A's flood, from a process of its own (TestFairnessFlood): its
+	// clients' CPU is not this process's, as on a real node.
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestFairnessFlood$", "-test.count", "1")
+	cmd.Env = append(os.Environ(), "CAIRN_FAIR_FLOOD="+in.url+" "+keys["a"])
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
+	lines := bufio.NewScanner(stdout)
+	counts := func() (written, delivered, refused int64) {
+		if _, err := io.WriteString(stdin, "\n"); err != nil {
+			b.Fatal(err)
+		}
+		for lines.Scan() {
+			if n, _ := fmt.Sscan(lines.Text(), &written, &delivered, &refused); n == 3 {
+				return
+			}
+		}
+		b.Fatalf("flood process: %v", lines.Err())
+		return
+	}
+	counts() // answers once its subscribers are live
+	// A's limits from now: its 500 subscribers' connects are requests
+	// too, which a low rate would spread over many seconds.
+	if limitsA != nil {
+		op, _ := as(context.Background(), testAdminKey)
+		if _, err := in.projects().UpdateProject(op, &cairnv1.UpdateProjectRequest{ProjectId: "a", Limits: limitsA}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	time.Sleep(dur / 3) // let the flood settle
+	if dir := os.Getenv("CAIRN_FAIR_PROFILE"); dir != "" {
+		f, err := os.Create(fmt.Sprintf("%s-%s.cpu", dir, name[len("limits="):]))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
+	w0, d0, r0 := counts()
+	readB("flood")
+	w1, d1, r1 := counts()
+	b.ReportMetric(float64(w1-w0)/dur.Seconds(), "A-writes/s")
+	b.ReportMetric(float64(r1-r0)/dur.Seconds(), "A-refused/s")
+	b.ReportMetric(float64(d1-d0)/dur.Seconds(), "A-deliveries/s")
+	b.StopTimer()
+}
+
+// TestFairnessFlood is BenchmarkFairness's flood of project A in a
+// process of its own (CAIRN_FAIR_FLOOD="<url> <key>"; skipped without
+// it): fairSubs WebSocket subscribers and fairWriters writers until stdin
+// closes. It answers each line on stdin, once the subscribers are live,
+// with "<written> <delivered> <refused>".
+func TestFairnessFlood(t *testing.T) {
+	url, key, ok := strings.Cut(os.Getenv("CAIRN_FAIR_FLOOD"), " ")
+	if !ok {
+		t.Skip("the flood process of BenchmarkFairness")
+	}
+	keys := map[string]string{"a": key}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DialContext: dialLocalhost}}
+	dbA := cairnv1connect.NewDatabasesServiceClient(connect.NewClient(connecthttp.NewTransport(hc, url)))
+	// A's subscribers.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var delivered atomic.Int64
+	live := make(chan struct{}, fairSubs)
+	var swg sync.WaitGroup
+	h := http.Header{"Authorization": {"Bearer " + keys["a"]}}
+	for range fairSubs {
+		swg.Go(func() {
+			conn, _, err := websocket.Dial(ctx, (&instance{url: url}).rtURL("project=a&channels=databases.main.collections.posts.documents"), &websocket.DialOptions{HTTPHeader: h})
+			if err != nil {
+				if ctx.Err() == nil {
+					t.Error(err)
+				}
+				return
+			}
+			defer conn.CloseNow()
+			conn.SetReadLimit(1 << 20)
+			// Frames are only recognised, not decoded: the subscribers'
+			// cost stays small beside the server's.
+			for {
+				_, m, err := conn.Read(ctx)
+				if err != nil {
+					return
+				}
+				switch {
+				case bytes.Contains(m, []byte(`"event"`)):
+					delivered.Add(1)
+				case bytes.Contains(m, []byte("CONNECTION_STATUS_LIVE")):
+					live <- struct{}{}
+				}
+			}
+		})
+	}
+	for i := range fairSubs {
+		select {
+		case <-live:
+		case <-time.After(time.Minute):
+			t.Fatalf("%d of %d subscribers live after a minute", i, fairSubs)
+		}
+	}
+	// A's writers, until the end.
+	var written, refused atomic.Int64
+	var n atomic.Int64
+	var wwg sync.WaitGroup
+	for range fairWriters {
+		wwg.Go(func() {
+			for ctx.Err() == nil {
+				wctx, _ := as(ctx, keys["a"])
+				_, err := dbA.CreateDocument(wctx, &cairnv1.CreateDocumentRequest{ProjectId: "a", DatabaseId: "main", CollectionId: "posts",
+					Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", n.Add(1)), Data: data(t, map[string]any{"title": "flood"})}})
+				switch {
+				case err == nil:
+					written.Add(1)
+				case connect.CodeOf(err) == connect.CodeResourceExhausted:
+					refused.Add(1)
+					time.Sleep(10 * time.Millisecond) // a client backs off
+				case ctx.Err() == nil:
+					t.Errorf("A: %v", err)
+					return
+				}
+			}
+		})
+	}
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		fmt.Println(written.Load(), delivered.Load(), refused.Load())
+	}
+	cancel()
+	wwg.Wait()
+	swg.Wait()
+}

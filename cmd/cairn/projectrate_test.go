@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connectproto"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+)
+
+// TestProjectRateLimit: a project's request rate at its edge. With a
+// burst of 3 at 4 requests/s, the fourth call is refused with
+// resource_exhausted, a RetryInfo and Retry-After, on Connect and on plain
+// HTTP alike; another project, the project's guests (a bucket of their
+// own) and the operator are unaffected; after the wait a call passes
+// again; a changed limit applies from the next request; bad limits are
+// refused by name.
+func TestProjectRateLimit(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	op, _ := as(ctx, testAdminKey)
+	keys := map[string]string{}
+	for _, p := range []string{"lim", "other"} {
+		keys[p] = newProjectWithKey(t, in, p, append([]string{"files.read"}, docScopes...)...)
+	}
+	setLimits := func(l *cairnv1.ProjectLimits) {
+		t.Helper()
+		res, err := in.projects().UpdateProject(op, &cairnv1.UpdateProjectRequest{ProjectId: "lim", Limits: l})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.GetProject().GetLimits(); got.GetRequestsPerSecond() != l.GetRequestsPerSecond() || got.GetRequestBurst() != l.GetRequestBurst() {
+			t.Fatalf("limits %v, want %v", got, l)
+		}
+	}
+	setLimits(&cairnv1.ProjectLimits{RequestsPerSecond: 4, RequestBurst: 3})
+	list := func(p string) (*connect.CallInfo, error) {
+		k, info := as(ctx, keys[p])
+		_, err := in.databases().ListDatabases(k, &cairnv1.ListDatabasesRequest{ProjectId: p})
+		return info, err
+	}
+	for i := range 3 {
+		if _, err := list("lim"); err != nil {
+			t.Fatalf("call %d of the burst: %v", i+1, err)
+		}
+	}
+	info, err := list("lim")
+	wantCode(t, err, connect.CodeResourceExhausted)
+	if !strings.Contains(err.Error(), "requests of this project") {
+		t.Fatalf("limit not named: %v", err)
+	}
+	if ra := info.ResponseHeader().Get("Retry-After"); ra != "1" {
+		t.Fatalf("Retry-After %q, want 1 (s)", ra)
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) || len(ce.Details()) != 1 {
+		t.Fatalf("no RetryInfo detail: %v", err)
+	}
+	if m, derr := connectproto.UnmarshalErrorDetail(ce.Details()[0]); derr != nil {
+		t.Fatal(derr)
+	} else if ri, ok := m.(*errdetails.RetryInfo); !ok || ri.GetRetryDelay().AsDuration() != time.Second {
+		t.Fatalf("detail %v", m)
+	}
+	// Plain HTTP counts against the same budget.
+	res := in.do(t, httpCall{method: http.MethodGet, path: "/v1/storage/buckets/b/files/f/view", project: "lim", token: keys["lim"]})
+	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
+		t.Fatalf("storage over the limit: %s", res)
+	}
+	// Guests have their own bucket; the operator and other projects none.
+	if res := in.do(t, httpCall{method: http.MethodGet, path: "/v1/storage/buckets/b/files/f/view", project: "lim"}); res.status != http.StatusNotFound {
+		t.Fatalf("guest while the keys are limited: %s", res)
+	}
+	for range 10 {
+		if _, err := in.databases().ListDatabases(op, &cairnv1.ListDatabasesRequest{ProjectId: "lim"}); err != nil {
+			t.Fatalf("operator: %v", err)
+		}
+		if _, err := list("other"); err != nil {
+			t.Fatalf("another project: %v", err)
+		}
+	}
+	// One request regained every 250 ms (the limiter's own clock is
+	// tested in api/ratelimit; here the real one).
+	time.Sleep(260 * time.Millisecond)
+	if _, err := list("lim"); err != nil {
+		t.Fatalf("after the wait: %v", err)
+	}
+	_, err = list("lim")
+	wantCode(t, err, connect.CodeResourceExhausted)
+	// A raised burst applies from the next request, without a restart.
+	setLimits(&cairnv1.ProjectLimits{RequestsPerSecond: 4, RequestBurst: 50})
+	for i := range 20 {
+		if _, err := list("lim"); err != nil {
+			t.Fatalf("call %d under the raised burst: %v", i+1, err)
+		}
+	}
+	// Back to the instance's defaults (0): far above this test.
+	setLimits(&cairnv1.ProjectLimits{})
+	for range 60 {
+		if _, err := list("lim"); err != nil {
+			t.Fatalf("under the default rate: %v", err)
+		}
+	}
+	for _, bad := range []struct {
+		l     *cairnv1.ProjectLimits
+		field string
+	}{
+		{&cairnv1.ProjectLimits{RequestsPerSecond: -1}, "requests_per_second"},
+		{&cairnv1.ProjectLimits{RequestBurst: 1_000_001}, "request_burst"},
+	} {
+		_, err := in.projects().UpdateProject(op, &cairnv1.UpdateProjectRequest{ProjectId: "lim", Limits: bad.l})
+		wantCode(t, err, connect.CodeInvalidArgument)
+		if !strings.Contains(err.Error(), bad.field) {
+			t.Fatalf("%v: error does not name %s: %v", bad.l, bad.field, err)
+		}
+	}
+}
