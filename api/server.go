@@ -171,6 +171,9 @@ type Config struct {
 	// MaxImportBytes bounds a package uploaded to POST /v1/projects/import
 	// (DefaultMaxImportBytes when <= 0).
 	MaxImportBytes int64
+	// OperatorSessionTTL is how long an operator account's session lasts
+	// (DefaultOperatorSessionTTL when <= 0); it applies to new sessions.
+	OperatorSessionTTL time.Duration
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -213,6 +216,7 @@ type Server struct {
 	reqLevel      slog.Level // of the per-request log line
 	tracer        trace.TracerProvider
 	now           func() time.Time
+	operatorTTL   time.Duration // of new operator sessions
 	maxBytes      int
 	stopping      <-chan struct{}
 	hijacked      *Hijacked
@@ -295,6 +299,10 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s.meter = cfg.Meter
 	s.maxImport = cfg.MaxImportBytes
+	s.operatorTTL = cfg.OperatorSessionTTL
+	if s.operatorTTL <= 0 {
+		s.operatorTTL = DefaultOperatorSessionTTL
+	}
 	if s.maxImport <= 0 {
 		s.maxImport = DefaultMaxImportBytes
 	}

@@ -69,6 +69,8 @@ type config struct {
 	// UsageFlushEvery is how often the node publishes its usage counters.
 	UsageFlushEvery time.Duration
 	UploadExpiry    time.Duration
+	// OperatorSessionTTL is how long a console sign-in lasts.
+	OperatorSessionTTL time.Duration
 	// Function limits (api.FunctionLimits); 0 = default.
 	MaxFunctionTimeout time.Duration
 	MaxFunctionMemory  int64
@@ -193,6 +195,7 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&c.MaxConnsPerAddr, "max-connections-per-address", envIntDefault(getenv, "CAIRN_MAX_CONNECTIONS_PER_ADDRESS", defaultMaxConnsPerAddr), "open connections one client address may hold (trusted proxies exempt); 0 = no limit (CAIRN_MAX_CONNECTIONS_PER_ADDRESS)")
 	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", envDuration(getenv, "CAIRN_BODY_READ_TIMEOUT", defaultBodyReadTimeout), "longest wait for the next byte of a request body, and the grace before --min-body-rate applies; 0 = none (CAIRN_BODY_READ_TIMEOUT)")
 	fs.Int64Var(&c.MinBodyRate, "min-body-rate", envInt64Default(getenv, "CAIRN_MIN_BODY_RATE", defaultMinBodyRate), "bytes/s a request body must average after --body-read-timeout; 0 = none (CAIRN_MIN_BODY_RATE)")
+	fs.DurationVar(&c.OperatorSessionTTL, "operator-session-ttl", envDuration(getenv, "CAIRN_OPERATOR_SESSION_TTL", 12*time.Hour), "how long an operator account's sign-in (console, cairn login) lasts; applies to new sessions, between 5m and 720h (CAIRN_OPERATOR_SESSION_TTL)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }
 

@@ -98,7 +98,7 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory, MaxConcurrent: cfg.MaxFunctionConcurrency,
 			Retention: cfg.ExecutionRetention, RetentionSweep: cfg.ExecutionRetentionSweep},
 		Webhooks: api.WebhookOptions{Allow: splitList(cfg.WebhookAllow), MaxBackoff: cfg.WebhookMaxBackoff, PauseAfter: cfg.WebhookPauseAfter},
-		Runtimes: rts, MaxImportBytes: cfg.MaxImportBytes, Meter: meter})
+		Runtimes: rts, MaxImportBytes: cfg.MaxImportBytes, Meter: meter, OperatorSessionTTL: cfg.OperatorSessionTTL})
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func ID(email string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// Command is one of Create, Update, Delete, SignIn, EndSessions.
+// Command is one of Create, Update, Delete, SignIn, EndSessions, SetMfa.
 type Command interface{ isCommand() }
 
 // Create adds an account.
@@ -55,7 +55,19 @@ type Update struct {
 	PasswordHash *string
 	Admin        *bool
 	Roles        *[]*eventsv1.OperatorRole
-	Now          time.Time
+	// KeepSession, with a new password, is the one session that stays: the
+	// account changing its own password is not signed out.
+	KeepSession string
+	Now         time.Time
+}
+
+// SetMfa replaces the account's second factor (enrolment, verification, a
+// spent code, removal). EndSessions also ends every session: an
+// administrator's reset is for a lost or stolen authenticator.
+type SetMfa struct {
+	Mfa         *eventsv1.Mfa
+	EndSessions bool
+	Now         time.Time
 }
 
 // Delete removes the account and ends its sessions.
@@ -64,6 +76,9 @@ type Delete struct{ Now time.Time }
 // SignIn opens a session; expired ones are dropped, and beyond MaxSessions
 // the oldest.
 type SignIn struct {
+	// Mfa, when set, is the account's second factor with the code this
+	// sign-in used spent.
+	Mfa        *eventsv1.Mfa
 	SessionID  string
 	SecretHash []byte
 	ExpiresAt  time.Time
@@ -81,6 +96,7 @@ func (Update) isCommand()      {}
 func (Delete) isCommand()      {}
 func (SignIn) isCommand()      {}
 func (EndSessions) isCommand() {}
+func (SetMfa) isCommand()      {}
 
 // Decide returns the events that follow from cmd given state. Returns
 // KindAlreadyExists when creating an existing account, KindNotFound when
@@ -129,7 +145,9 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 				return nil, domain.FieldError("password", "must not be empty")
 			}
 			o.PasswordHash = *c.PasswordHash
-			o.Sessions = nil
+			o.Sessions = slices.DeleteFunc(o.Sessions, func(s *eventsv1.OperatorSession) bool {
+				return c.KeepSession == "" || s.GetId() != c.KeepSession
+			})
 		}
 		if proto.Equal(o, state) {
 			return nil, nil
@@ -145,6 +163,9 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 			return nil, domain.Errorf(domain.KindInternal, "sign-in without a session id, secret or future expiry")
 		}
 		o := proto.CloneOf(state)
+		if c.Mfa != nil {
+			o.Mfa = proto.CloneOf(c.Mfa)
+		}
 		o.Sessions = slices.DeleteFunc(o.Sessions, func(s *eventsv1.OperatorSession) bool {
 			return !s.GetExpiresAt().AsTime().After(c.Now)
 		})
@@ -170,6 +191,20 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		}
 		return one(&eventsv1.Envelope{Payload: &eventsv1.Envelope_OperatorSessionsDeleted{
 			OperatorSessionsDeleted: &eventsv1.OperatorSessionsDeleted{Operator: o, SessionIds: ended}}}), nil
+	case SetMfa:
+		o := proto.CloneOf(state)
+		o.Mfa = proto.CloneOf(c.Mfa)
+		if !o.GetMfa().GetEnabled() && len(o.GetMfa().GetTotpSecretSealed()) == 0 {
+			o.Mfa = nil // nothing enrolled: the account has no MFA state
+		}
+		if c.EndSessions {
+			o.Sessions = nil
+		}
+		if proto.Equal(o, state) {
+			return nil, nil
+		}
+		o.UpdatedAt = timestamppb.New(c.Now)
+		return one(&eventsv1.Envelope{Payload: &eventsv1.Envelope_OperatorUpdated{OperatorUpdated: &eventsv1.OperatorUpdated{Operator: o}}}), nil
 	default:
 		return nil, domain.Errorf(domain.KindInternal, "unknown operator command %T", cmd)
 	}

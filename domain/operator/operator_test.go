@@ -95,6 +95,11 @@ func TestSessions(t *testing.T) {
 	if err != nil || len(Evolve(o, evs[0]).GetSessions()) != 0 {
 		t.Fatalf("password change: %v %v", evs, err)
 	}
+	// The account's own change keeps the session that made it.
+	evs, err = Decide(o, Update{PasswordHash: &h, KeepSession: "D", Now: t0})
+	if got := Evolve(o, evs[0]).GetSessions(); err != nil || len(got) != 1 || got[0].GetId() != "D" {
+		t.Fatalf("own password change: %v %v", got, err)
+	}
 	// Nothing to end, nothing changed: no event.
 	if evs, err := Decide(created(t), EndSessions{Now: t0}); err != nil || len(evs) != 0 {
 		t.Fatalf("ending no sessions: %v %v", evs, err)
@@ -114,5 +119,32 @@ func TestMissingAndDeleted(t *testing.T) {
 	}
 	if RoleMap(o)["a"] != "owner" || RoleMap(o)["b"] != "viewer" || len(RoleMap(nil)) != 0 {
 		t.Fatalf("role map %v", RoleMap(o))
+	}
+}
+
+func TestSetMfa(t *testing.T) {
+	o := created(t)
+	on := &eventsv1.Mfa{Enabled: true, TotpVerified: true, TotpSecretSealed: []byte("sealed")}
+	evs, err := Decide(o, SetMfa{Mfa: on, Now: t0})
+	if err != nil || !Evolve(o, evs[0]).GetMfa().GetEnabled() {
+		t.Fatalf("enable: %v %v", evs, err)
+	}
+	o = Evolve(o, evs[0])
+	// The same state again: no event.
+	if evs, err := Decide(o, SetMfa{Mfa: on, Now: t0}); err != nil || len(evs) != 0 {
+		t.Fatalf("unchanged: %v %v", evs, err)
+	}
+	evs, err = Decide(o, SignIn{SessionID: "s", SecretHash: []byte{1}, ExpiresAt: t0.Add(time.Hour), Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = Evolve(o, evs[0])
+	// An administrator's reset clears the factor and ends the sessions.
+	evs, err = Decide(o, SetMfa{Mfa: &eventsv1.Mfa{}, EndSessions: true, Now: t0})
+	if got := Evolve(o, evs[0]); err != nil || got.GetMfa() != nil || len(got.GetSessions()) != 0 {
+		t.Fatalf("reset: %v %v", got, err)
+	}
+	if _, err := Decide(nil, SetMfa{Now: t0}); kindOf(err) != domain.KindNotFound {
+		t.Fatalf("missing account: %v", err)
 	}
 }

@@ -38,9 +38,12 @@ type Operator struct {
 	// Roles per project, sorted by project id, at most one per project.
 	Roles []*OperatorRole `protobuf:"bytes,6,rep,name=roles,proto3" json:"roles,omitempty"`
 	// Live sessions (expired ones are dropped at the next sign-in).
-	Sessions      []*OperatorSession     `protobuf:"bytes,7,rep,name=sessions,proto3" json:"sessions,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Sessions  []*OperatorSession     `protobuf:"bytes,7,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The second factor (TOTP and recovery codes), as end users have it;
+	// unset: none.
+	Mfa           *Mfa `protobuf:"bytes,10,opt,name=mfa,proto3" json:"mfa,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -134,6 +137,13 @@ func (x *Operator) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Operator) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Operator) GetMfa() *Mfa {
+	if x != nil {
+		return x.Mfa
 	}
 	return nil
 }
@@ -306,7 +316,7 @@ func (x *OperatorCreated) GetOperator() *Operator {
 	return nil
 }
 
-// OperatorUpdated: name, password, admin flag or roles changed.
+// OperatorUpdated: name, password, admin flag, roles or MFA changed.
 type OperatorUpdated struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
@@ -506,7 +516,7 @@ var File_cairn_events_v1_operators_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_operators_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcairn/events/v1/operators.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x02\n" +
+	"\x1fcairn/events/v1/operators.proto\x12\x0fcairn.events.v1\x1a\x1bcairn/events/v1/users.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x03\n" +
 	"\bOperator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
@@ -518,7 +528,9 @@ const file_cairn_events_v1_operators_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"A\n" +
+	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12&\n" +
+	"\x03mfa\x18\n" +
+	" \x01(\v2\x14.cairn.events.v1.MfaR\x03mfa\"A\n" +
 	"\fOperatorRole\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -570,24 +582,26 @@ var file_cairn_events_v1_operators_proto_goTypes = []any{
 	(*OperatorSessionCreated)(nil),  // 6: cairn.events.v1.OperatorSessionCreated
 	(*OperatorSessionsDeleted)(nil), // 7: cairn.events.v1.OperatorSessionsDeleted
 	(*timestamppb.Timestamp)(nil),   // 8: google.protobuf.Timestamp
+	(*Mfa)(nil),                     // 9: cairn.events.v1.Mfa
 }
 var file_cairn_events_v1_operators_proto_depIdxs = []int32{
 	1,  // 0: cairn.events.v1.Operator.roles:type_name -> cairn.events.v1.OperatorRole
 	2,  // 1: cairn.events.v1.Operator.sessions:type_name -> cairn.events.v1.OperatorSession
 	8,  // 2: cairn.events.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
 	8,  // 3: cairn.events.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
-	8,  // 4: cairn.events.v1.OperatorSession.created_at:type_name -> google.protobuf.Timestamp
-	8,  // 5: cairn.events.v1.OperatorSession.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 6: cairn.events.v1.OperatorCreated.operator:type_name -> cairn.events.v1.Operator
-	0,  // 7: cairn.events.v1.OperatorUpdated.operator:type_name -> cairn.events.v1.Operator
-	0,  // 8: cairn.events.v1.OperatorDeleted.operator:type_name -> cairn.events.v1.Operator
-	0,  // 9: cairn.events.v1.OperatorSessionCreated.operator:type_name -> cairn.events.v1.Operator
-	0,  // 10: cairn.events.v1.OperatorSessionsDeleted.operator:type_name -> cairn.events.v1.Operator
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	9,  // 4: cairn.events.v1.Operator.mfa:type_name -> cairn.events.v1.Mfa
+	8,  // 5: cairn.events.v1.OperatorSession.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 6: cairn.events.v1.OperatorSession.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 7: cairn.events.v1.OperatorCreated.operator:type_name -> cairn.events.v1.Operator
+	0,  // 8: cairn.events.v1.OperatorUpdated.operator:type_name -> cairn.events.v1.Operator
+	0,  // 9: cairn.events.v1.OperatorDeleted.operator:type_name -> cairn.events.v1.Operator
+	0,  // 10: cairn.events.v1.OperatorSessionCreated.operator:type_name -> cairn.events.v1.Operator
+	0,  // 11: cairn.events.v1.OperatorSessionsDeleted.operator:type_name -> cairn.events.v1.Operator
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_operators_proto_init() }
@@ -595,6 +609,7 @@ func file_cairn_events_v1_operators_proto_init() {
 	if File_cairn_events_v1_operators_proto != nil {
 		return
 	}
+	file_cairn_events_v1_users_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Mfa, MfaJson } from "./users_pb.js";
+import { file_cairn_events_v1_users } from "./users_pb.js";
 import type { Timestamp, TimestampJson } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/events/v1/operators.proto.
  */
 export const file_cairn_events_v1_operators: GenFile = /*@__PURE__*/
-  fileDesc("Ch9jYWlybi9ldmVudHMvdjEvb3BlcmF0b3JzLnByb3RvEg9jYWlybi5ldmVudHMudjEioAIKCE9wZXJhdG9yEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEgwKBG5hbWUYAyABKAkSGgoNcGFzc3dvcmRfaGFzaBgEIAEoCUIDgAEBEg0KBWFkbWluGAUgASgIEiwKBXJvbGVzGAYgAygLMh0uY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yUm9sZRIyCghzZXNzaW9ucxgHIAMoCzIgLmNhaXJuLmV2ZW50cy52MS5PcGVyYXRvclNlc3Npb24SLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoMT3BlcmF0b3JSb2xlEhIKCnByb2plY3RfaWQYASABKAkSDAoEcm9sZRgCIAEoCSKXAQoPT3BlcmF0b3JTZXNzaW9uEgoKAmlkGAEgASgJEhgKC3NlY3JldF9oYXNoGAIgASgMQgOAAQESLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPgoPT3BlcmF0b3JDcmVhdGVkEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yIj4KD09wZXJhdG9yVXBkYXRlZBIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLmV2ZW50cy52MS5PcGVyYXRvciI+Cg9PcGVyYXRvckRlbGV0ZWQSKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi5ldmVudHMudjEuT3BlcmF0b3IiWQoWT3BlcmF0b3JTZXNzaW9uQ3JlYXRlZBIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLmV2ZW50cy52MS5PcGVyYXRvchISCgpzZXNzaW9uX2lkGAIgASgJIlsKF09wZXJhdG9yU2Vzc2lvbnNEZWxldGVkEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yEhMKC3Nlc3Npb25faWRzGAIgAygJYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9jYWlybi9ldmVudHMvdjEvb3BlcmF0b3JzLnByb3RvEg9jYWlybi5ldmVudHMudjEiwwIKCE9wZXJhdG9yEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEgwKBG5hbWUYAyABKAkSGgoNcGFzc3dvcmRfaGFzaBgEIAEoCUIDgAEBEg0KBWFkbWluGAUgASgIEiwKBXJvbGVzGAYgAygLMh0uY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yUm9sZRIyCghzZXNzaW9ucxgHIAMoCzIgLmNhaXJuLmV2ZW50cy52MS5PcGVyYXRvclNlc3Npb24SLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIQoDbWZhGAogASgLMhQuY2Fpcm4uZXZlbnRzLnYxLk1mYSIwCgxPcGVyYXRvclJvbGUSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRyb2xlGAIgASgJIpcBCg9PcGVyYXRvclNlc3Npb24SCgoCaWQYASABKAkSGAoLc2VjcmV0X2hhc2gYAiABKAxCA4ABARIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI+Cg9PcGVyYXRvckNyZWF0ZWQSKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi5ldmVudHMudjEuT3BlcmF0b3IiPgoPT3BlcmF0b3JVcGRhdGVkEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yIj4KD09wZXJhdG9yRGVsZXRlZBIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLmV2ZW50cy52MS5PcGVyYXRvciJZChZPcGVyYXRvclNlc3Npb25DcmVhdGVkEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yEhIKCnNlc3Npb25faWQYAiABKAkiWwoXT3BlcmF0b3JTZXNzaW9uc0RlbGV0ZWQSKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi5ldmVudHMudjEuT3BlcmF0b3ISEwoLc2Vzc2lvbl9pZHMYAiADKAliBnByb3RvMw", [file_cairn_events_v1_users, file_google_protobuf_timestamp]);
 
 /**
  * Operator is an operator account's full state after an event.
@@ -77,6 +79,14 @@ export type Operator = Message<"cairn.events.v1.Operator"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 9;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * The second factor (TOTP and recovery codes), as end users have it;
+   * unset: none.
+   *
+   * @generated from field: cairn.events.v1.Mfa mfa = 10;
+   */
+  mfa?: Mfa | undefined;
 };
 
 /**
@@ -142,6 +152,14 @@ export type OperatorJson = {
    * @generated from field: google.protobuf.Timestamp updated_at = 9;
    */
   updatedAt?: TimestampJson;
+
+  /**
+   * The second factor (TOTP and recovery codes), as end users have it;
+   * unset: none.
+   *
+   * @generated from field: cairn.events.v1.Mfa mfa = 10;
+   */
+  mfa?: MfaJson;
 };
 
 /**
@@ -289,7 +307,7 @@ export const OperatorCreatedSchema: GenMessage<OperatorCreated, {jsonType: Opera
   messageDesc(file_cairn_events_v1_operators, 3);
 
 /**
- * OperatorUpdated: name, password, admin flag or roles changed.
+ * OperatorUpdated: name, password, admin flag, roles or MFA changed.
  *
  * @generated from message cairn.events.v1.OperatorUpdated
  */
@@ -301,7 +319,7 @@ export type OperatorUpdated = Message<"cairn.events.v1.OperatorUpdated"> & {
 };
 
 /**
- * OperatorUpdated: name, password, admin flag or roles changed.
+ * OperatorUpdated: name, password, admin flag, roles or MFA changed.
  *
  * @generated from message cairn.events.v1.OperatorUpdated
  */
