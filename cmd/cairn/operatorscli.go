@@ -16,9 +16,12 @@ import (
 // operatorsCmd manages operator accounts with the operator key: create
 // (with a generated initial password, printed once, unless
 // CAIRN_OPERATOR_PASSWORD is set), list, get, roles (replace them all),
-// revoke (end every session), delete.
+// revoke (end every session), reset-mfa (a lost authenticator), delete;
+// and password, which changes the caller's own (a co_ session's account)
+// from CAIRN_OPERATOR_PASSWORD to CAIRN_OPERATOR_NEW_PASSWORD, so that
+// neither is in the shell's history.
 func operatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	sub, rest, err := subcommand(args, "create", "list", "get", "roles", "revoke", "delete")
+	sub, rest, err := subcommand(args, "create", "list", "get", "roles", "revoke", "reset-mfa", "password", "delete")
 	if err != nil {
 		return fmt.Errorf("operators: %w", err)
 	}
@@ -38,7 +41,7 @@ func operatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return err
 	}
 	var id string
-	if sub != "create" && sub != "list" {
+	if sub != "create" && sub != "list" && sub != "password" {
 		if id, err = positional(fs, "account id or email"); err != nil {
 			return err
 		}
@@ -103,6 +106,23 @@ func operatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			fmt.Fprintf(stdout, "ended every session of operator %s\n", id)
 		}
 		return err
+	case "reset-mfa":
+		res, err := c.ResetOperatorMfa(r.ctx(ctx), &cairnv1.ResetOperatorMfaRequest{OperatorId: id})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "two-factor sign-in of operator %s is off and its sessions ended\n", id)
+		return r.print(res.GetOperator())
+	case "password":
+		cur, next := getenv("CAIRN_OPERATOR_PASSWORD"), getenv("CAIRN_OPERATOR_NEW_PASSWORD")
+		if cur == "" || next == "" {
+			return fmt.Errorf("operators password: set CAIRN_OPERATOR_PASSWORD (the current password) and CAIRN_OPERATOR_NEW_PASSWORD")
+		}
+		if _, err := c.UpdateCurrentOperatorPassword(r.ctx(ctx), &cairnv1.UpdateCurrentOperatorPasswordRequest{CurrentPassword: cur, NewPassword: next}); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "password changed; every other session of the account has ended")
+		return nil
 	default:
 		_, err := c.DeleteOperator(r.ctx(ctx), &cairnv1.DeleteOperatorRequest{OperatorId: id})
 		if err == nil {
