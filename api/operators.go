@@ -40,6 +40,7 @@ func operatorOut(o *eventsv1.Operator) *cairnv1.OperatorAccount {
 	for _, r := range o.GetRoles() {
 		out.Roles = append(out.Roles, &cairnv1.OperatorRole{ProjectId: r.GetProjectId(), Role: r.GetRole()})
 	}
+	invitationOut(out, o.GetInvitation())
 	return out
 }
 

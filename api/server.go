@@ -174,6 +174,9 @@ type Config struct {
 	// OperatorSessionTTL is how long an operator account's session lasts
 	// (DefaultOperatorSessionTTL when <= 0); it applies to new sessions.
 	OperatorSessionTTL time.Duration
+	// SystemMail is the instance's own SMTP server, for operator
+	// invitations; nil: invitation links are answered to the inviter.
+	SystemMail *mail.Config
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -217,6 +220,7 @@ type Server struct {
 	tracer        trace.TracerProvider
 	now           func() time.Time
 	operatorTTL   time.Duration // of new operator sessions
+	systemMail    *mail.Config
 	maxBytes      int
 	stopping      <-chan struct{}
 	hijacked      *Hijacked
@@ -300,6 +304,7 @@ func New(cfg Config) (http.Handler, error) {
 	s.meter = cfg.Meter
 	s.maxImport = cfg.MaxImportBytes
 	s.operatorTTL = cfg.OperatorSessionTTL
+	s.systemMail = cfg.SystemMail
 	if s.operatorTTL <= 0 {
 		s.operatorTTL = DefaultOperatorSessionTTL
 	}

@@ -682,6 +682,15 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.operators().ResetOperatorMfa(ctx, &cairnv1.ResetOperatorMfaRequest{OperatorId: victimOperator})
 			return err
 		}},
+		{"OperatorsService.InviteOperator", func(ctx context.Context) error {
+			_, err := in.operators().InviteOperator(ctx, &cairnv1.InviteOperatorRequest{Email: "squat@example.com",
+				Roles: []*cairnv1.OperatorRole{{ProjectId: "victim", Role: "owner"}}})
+			return err
+		}},
+		{"OperatorsService.RevokeOperatorInvitation", func(ctx context.Context) error {
+			_, err := in.operators().RevokeOperatorInvitation(ctx, &cairnv1.RevokeOperatorInvitationRequest{OperatorId: victimOperator})
+			return err
+		}},
 	}
 	// Every RPC of every cairn.v1 service must be in the table.
 	covered := map[string]bool{}
@@ -693,6 +702,9 @@ func TestCrossProjectIsolation(t *testing.T) {
 	}
 	// Signing in names no project: TestOperatorAccounts covers it.
 	covered["OperatorsService.CreateOperatorSession"] = true
+	// Accepting an invitation names no project and needs only its token:
+	// TestOperatorInvitations covers it.
+	covered["OperatorsService.AcceptOperatorInvitation"] = true
 	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto,
 		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto,
 		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto, cairnv1.File_cairn_v1_databases_proto,
@@ -782,7 +794,7 @@ func TestCrossProjectIsolation(t *testing.T) {
 			continue // about the caller itself (below, and TestOperatorSelfService)
 		case "ProjectsService.CreateProject", "ProjectsService.UpdateProject", "OperatorsService.CreateOperator", "OperatorsService.GetOperator",
 			"OperatorsService.ListOperators", "OperatorsService.UpdateOperator", "OperatorsService.DeleteOperator", "OperatorsService.RevokeOperatorSessions",
-			"OperatorsService.ResetOperatorMfa":
+			"OperatorsService.ResetOperatorMfa", "OperatorsService.InviteOperator", "OperatorsService.RevokeOperatorInvitation":
 			want = connect.CodePermissionDenied
 		}
 		t.Run("operator account "+sc.name, func(t *testing.T) {

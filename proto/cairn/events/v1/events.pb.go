@@ -280,6 +280,9 @@ type Envelope struct {
 	//	*Envelope_OperatorDeleted
 	//	*Envelope_OperatorSessionCreated
 	//	*Envelope_OperatorSessionsDeleted
+	//	*Envelope_OperatorInvited
+	//	*Envelope_OperatorInvitationAccepted
+	//	*Envelope_OperatorInvitationRevoked
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1079,6 +1082,33 @@ func (x *Envelope) GetOperatorSessionsDeleted() *OperatorSessionsDeleted {
 	return nil
 }
 
+func (x *Envelope) GetOperatorInvited() *OperatorInvited {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorInvited); ok {
+			return x.OperatorInvited
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetOperatorInvitationAccepted() *OperatorInvitationAccepted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorInvitationAccepted); ok {
+			return x.OperatorInvitationAccepted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetOperatorInvitationRevoked() *OperatorInvitationRevoked {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorInvitationRevoked); ok {
+			return x.OperatorInvitationRevoked
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -1407,6 +1437,18 @@ type Envelope_OperatorSessionsDeleted struct {
 	OperatorSessionsDeleted *OperatorSessionsDeleted `protobuf:"bytes,134,opt,name=operator_sessions_deleted,json=operatorSessionsDeleted,proto3,oneof"`
 }
 
+type Envelope_OperatorInvited struct {
+	OperatorInvited *OperatorInvited `protobuf:"bytes,135,opt,name=operator_invited,json=operatorInvited,proto3,oneof"`
+}
+
+type Envelope_OperatorInvitationAccepted struct {
+	OperatorInvitationAccepted *OperatorInvitationAccepted `protobuf:"bytes,136,opt,name=operator_invitation_accepted,json=operatorInvitationAccepted,proto3,oneof"`
+}
+
+type Envelope_OperatorInvitationRevoked struct {
+	OperatorInvitationRevoked *OperatorInvitationRevoked `protobuf:"bytes,137,opt,name=operator_invitation_revoked,json=operatorInvitationRevoked,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -1568,6 +1610,12 @@ func (*Envelope_OperatorDeleted) isEnvelope_Payload() {}
 func (*Envelope_OperatorSessionCreated) isEnvelope_Payload() {}
 
 func (*Envelope_OperatorSessionsDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_OperatorInvited) isEnvelope_Payload() {}
+
+func (*Envelope_OperatorInvitationAccepted) isEnvelope_Payload() {}
+
+func (*Envelope_OperatorInvitationRevoked) isEnvelope_Payload() {}
 
 // Actor is who caused an event.
 type Actor struct {
@@ -3266,7 +3314,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\x973\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\xc85\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -3358,7 +3406,10 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x10operator_updated\x18\x83\x01 \x01(\v2 .cairn.events.v1.OperatorUpdatedH\x00R\x0foperatorUpdated\x12N\n" +
 	"\x10operator_deleted\x18\x84\x01 \x01(\v2 .cairn.events.v1.OperatorDeletedH\x00R\x0foperatorDeleted\x12d\n" +
 	"\x18operator_session_created\x18\x85\x01 \x01(\v2'.cairn.events.v1.OperatorSessionCreatedH\x00R\x16operatorSessionCreated\x12g\n" +
-	"\x19operator_sessions_deleted\x18\x86\x01 \x01(\v2(.cairn.events.v1.OperatorSessionsDeletedH\x00R\x17operatorSessionsDeletedB\t\n" +
+	"\x19operator_sessions_deleted\x18\x86\x01 \x01(\v2(.cairn.events.v1.OperatorSessionsDeletedH\x00R\x17operatorSessionsDeleted\x12N\n" +
+	"\x10operator_invited\x18\x87\x01 \x01(\v2 .cairn.events.v1.OperatorInvitedH\x00R\x0foperatorInvited\x12p\n" +
+	"\x1coperator_invitation_accepted\x18\x88\x01 \x01(\v2+.cairn.events.v1.OperatorInvitationAcceptedH\x00R\x1aoperatorInvitationAccepted\x12m\n" +
+	"\x1boperator_invitation_revoked\x18\x89\x01 \x01(\v2*.cairn.events.v1.OperatorInvitationRevokedH\x00R\x19operatorInvitationRevokedB\t\n" +
 	"\apayload\"\x90\x02\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
@@ -3532,103 +3583,106 @@ func file_cairn_events_v1_events_proto_rawDescGZIP() []byte {
 var file_cairn_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_cairn_events_v1_events_proto_goTypes = []any{
-	(TrailingSlash)(0),                // 0: cairn.events.v1.TrailingSlash
-	(DeploymentStatus)(0),             // 1: cairn.events.v1.DeploymentStatus
-	(Actor_Kind)(0),                   // 2: cairn.events.v1.Actor.Kind
-	(*Envelope)(nil),                  // 3: cairn.events.v1.Envelope
-	(*Actor)(nil),                     // 4: cairn.events.v1.Actor
-	(*Project)(nil),                   // 5: cairn.events.v1.Project
-	(*ProjectLimits)(nil),             // 6: cairn.events.v1.ProjectLimits
-	(*ProjectCreated)(nil),            // 7: cairn.events.v1.ProjectCreated
-	(*ProjectUpdated)(nil),            // 8: cairn.events.v1.ProjectUpdated
-	(*ProjectDeleted)(nil),            // 9: cairn.events.v1.ProjectDeleted
-	(*Key)(nil),                       // 10: cairn.events.v1.Key
-	(*KeyCreated)(nil),                // 11: cairn.events.v1.KeyCreated
-	(*KeyUpdated)(nil),                // 12: cairn.events.v1.KeyUpdated
-	(*KeyDeleted)(nil),                // 13: cairn.events.v1.KeyDeleted
-	(*Site)(nil),                      // 14: cairn.events.v1.Site
-	(*VerifiedDomain)(nil),            // 15: cairn.events.v1.VerifiedDomain
-	(*SiteSettings)(nil),              // 16: cairn.events.v1.SiteSettings
-	(*HeaderRule)(nil),                // 17: cairn.events.v1.HeaderRule
-	(*Redirect)(nil),                  // 18: cairn.events.v1.Redirect
-	(*SiteFile)(nil),                  // 19: cairn.events.v1.SiteFile
-	(*Deployment)(nil),                // 20: cairn.events.v1.Deployment
-	(*SiteCreated)(nil),               // 21: cairn.events.v1.SiteCreated
-	(*SiteUpdated)(nil),               // 22: cairn.events.v1.SiteUpdated
-	(*SiteDeleted)(nil),               // 23: cairn.events.v1.SiteDeleted
-	(*DeploymentCreated)(nil),         // 24: cairn.events.v1.DeploymentCreated
-	(*DeploymentActivated)(nil),       // 25: cairn.events.v1.DeploymentActivated
-	(*DeploymentFailed)(nil),          // 26: cairn.events.v1.DeploymentFailed
-	(*DeploymentDeleted)(nil),         // 27: cairn.events.v1.DeploymentDeleted
-	(*SiteDomainVerified)(nil),        // 28: cairn.events.v1.SiteDomainVerified
-	(*DomainClaimed)(nil),             // 29: cairn.events.v1.DomainClaimed
-	(*DomainReleased)(nil),            // 30: cairn.events.v1.DomainReleased
-	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
-	(*UserCreated)(nil),               // 32: cairn.events.v1.UserCreated
-	(*UserUpdated)(nil),               // 33: cairn.events.v1.UserUpdated
-	(*UserDeleted)(nil),               // 34: cairn.events.v1.UserDeleted
-	(*SessionCreated)(nil),            // 35: cairn.events.v1.SessionCreated
-	(*SessionsDeleted)(nil),           // 36: cairn.events.v1.SessionsDeleted
-	(*SessionUpdated)(nil),            // 37: cairn.events.v1.SessionUpdated
-	(*TokenCreated)(nil),              // 38: cairn.events.v1.TokenCreated
-	(*TokenConsumed)(nil),             // 39: cairn.events.v1.TokenConsumed
-	(*PasskeyRegistered)(nil),         // 40: cairn.events.v1.PasskeyRegistered
-	(*PasskeyRemoved)(nil),            // 41: cairn.events.v1.PasskeyRemoved
-	(*PasskeyUsed)(nil),               // 42: cairn.events.v1.PasskeyUsed
-	(*ClaimTaken)(nil),                // 43: cairn.events.v1.ClaimTaken
-	(*ClaimReleased)(nil),             // 44: cairn.events.v1.ClaimReleased
-	(*AuthSettingsUpdated)(nil),       // 45: cairn.events.v1.AuthSettingsUpdated
-	(*TeamCreated)(nil),               // 46: cairn.events.v1.TeamCreated
-	(*TeamUpdated)(nil),               // 47: cairn.events.v1.TeamUpdated
-	(*TeamDeleted)(nil),               // 48: cairn.events.v1.TeamDeleted
-	(*MembershipCreated)(nil),         // 49: cairn.events.v1.MembershipCreated
-	(*MembershipUpdated)(nil),         // 50: cairn.events.v1.MembershipUpdated
-	(*MembershipDeleted)(nil),         // 51: cairn.events.v1.MembershipDeleted
-	(*DatabaseCreated)(nil),           // 52: cairn.events.v1.DatabaseCreated
-	(*DatabaseUpdated)(nil),           // 53: cairn.events.v1.DatabaseUpdated
-	(*DatabaseDeleted)(nil),           // 54: cairn.events.v1.DatabaseDeleted
-	(*CollectionCreated)(nil),         // 55: cairn.events.v1.CollectionCreated
-	(*CollectionUpdated)(nil),         // 56: cairn.events.v1.CollectionUpdated
-	(*CollectionDeleted)(nil),         // 57: cairn.events.v1.CollectionDeleted
-	(*AttributeCreated)(nil),          // 58: cairn.events.v1.AttributeCreated
-	(*AttributeDeleted)(nil),          // 59: cairn.events.v1.AttributeDeleted
-	(*IndexCreated)(nil),              // 60: cairn.events.v1.IndexCreated
-	(*IndexUpdated)(nil),              // 61: cairn.events.v1.IndexUpdated
-	(*IndexDeleted)(nil),              // 62: cairn.events.v1.IndexDeleted
-	(*DocumentCreated)(nil),           // 63: cairn.events.v1.DocumentCreated
-	(*DocumentUpdated)(nil),           // 64: cairn.events.v1.DocumentUpdated
-	(*DocumentDeleted)(nil),           // 65: cairn.events.v1.DocumentDeleted
-	(*TransactionCreated)(nil),        // 66: cairn.events.v1.TransactionCreated
-	(*TransactionStaged)(nil),         // 67: cairn.events.v1.TransactionStaged
-	(*TransactionCommitted)(nil),      // 68: cairn.events.v1.TransactionCommitted
-	(*TransactionRolledBack)(nil),     // 69: cairn.events.v1.TransactionRolledBack
-	(*BucketCreated)(nil),             // 70: cairn.events.v1.BucketCreated
-	(*BucketUpdated)(nil),             // 71: cairn.events.v1.BucketUpdated
-	(*BucketDeleted)(nil),             // 72: cairn.events.v1.BucketDeleted
-	(*UploadProgressed)(nil),          // 73: cairn.events.v1.UploadProgressed
-	(*UploadAbandoned)(nil),           // 74: cairn.events.v1.UploadAbandoned
-	(*FileCreated)(nil),               // 75: cairn.events.v1.FileCreated
-	(*FileUpdated)(nil),               // 76: cairn.events.v1.FileUpdated
-	(*FileDeleted)(nil),               // 77: cairn.events.v1.FileDeleted
-	(*FileTokenCreated)(nil),          // 78: cairn.events.v1.FileTokenCreated
-	(*FileTokenDeleted)(nil),          // 79: cairn.events.v1.FileTokenDeleted
-	(*FunctionCreated)(nil),           // 80: cairn.events.v1.FunctionCreated
-	(*FunctionUpdated)(nil),           // 81: cairn.events.v1.FunctionUpdated
-	(*FunctionDeleted)(nil),           // 82: cairn.events.v1.FunctionDeleted
-	(*FunctionDeploymentCreated)(nil), // 83: cairn.events.v1.FunctionDeploymentCreated
-	(*FunctionDeploymentDeleted)(nil), // 84: cairn.events.v1.FunctionDeploymentDeleted
-	(*ExecutionCreated)(nil),          // 85: cairn.events.v1.ExecutionCreated
-	(*ExecutionUpdated)(nil),          // 86: cairn.events.v1.ExecutionUpdated
-	(*ExecutionsExpired)(nil),         // 87: cairn.events.v1.ExecutionsExpired
-	(*WebhookCreated)(nil),            // 88: cairn.events.v1.WebhookCreated
-	(*WebhookUpdated)(nil),            // 89: cairn.events.v1.WebhookUpdated
-	(*WebhookDeleted)(nil),            // 90: cairn.events.v1.WebhookDeleted
-	(*WebhookDelivered)(nil),          // 91: cairn.events.v1.WebhookDelivered
-	(*OperatorCreated)(nil),           // 92: cairn.events.v1.OperatorCreated
-	(*OperatorUpdated)(nil),           // 93: cairn.events.v1.OperatorUpdated
-	(*OperatorDeleted)(nil),           // 94: cairn.events.v1.OperatorDeleted
-	(*OperatorSessionCreated)(nil),    // 95: cairn.events.v1.OperatorSessionCreated
-	(*OperatorSessionsDeleted)(nil),   // 96: cairn.events.v1.OperatorSessionsDeleted
+	(TrailingSlash)(0),                 // 0: cairn.events.v1.TrailingSlash
+	(DeploymentStatus)(0),              // 1: cairn.events.v1.DeploymentStatus
+	(Actor_Kind)(0),                    // 2: cairn.events.v1.Actor.Kind
+	(*Envelope)(nil),                   // 3: cairn.events.v1.Envelope
+	(*Actor)(nil),                      // 4: cairn.events.v1.Actor
+	(*Project)(nil),                    // 5: cairn.events.v1.Project
+	(*ProjectLimits)(nil),              // 6: cairn.events.v1.ProjectLimits
+	(*ProjectCreated)(nil),             // 7: cairn.events.v1.ProjectCreated
+	(*ProjectUpdated)(nil),             // 8: cairn.events.v1.ProjectUpdated
+	(*ProjectDeleted)(nil),             // 9: cairn.events.v1.ProjectDeleted
+	(*Key)(nil),                        // 10: cairn.events.v1.Key
+	(*KeyCreated)(nil),                 // 11: cairn.events.v1.KeyCreated
+	(*KeyUpdated)(nil),                 // 12: cairn.events.v1.KeyUpdated
+	(*KeyDeleted)(nil),                 // 13: cairn.events.v1.KeyDeleted
+	(*Site)(nil),                       // 14: cairn.events.v1.Site
+	(*VerifiedDomain)(nil),             // 15: cairn.events.v1.VerifiedDomain
+	(*SiteSettings)(nil),               // 16: cairn.events.v1.SiteSettings
+	(*HeaderRule)(nil),                 // 17: cairn.events.v1.HeaderRule
+	(*Redirect)(nil),                   // 18: cairn.events.v1.Redirect
+	(*SiteFile)(nil),                   // 19: cairn.events.v1.SiteFile
+	(*Deployment)(nil),                 // 20: cairn.events.v1.Deployment
+	(*SiteCreated)(nil),                // 21: cairn.events.v1.SiteCreated
+	(*SiteUpdated)(nil),                // 22: cairn.events.v1.SiteUpdated
+	(*SiteDeleted)(nil),                // 23: cairn.events.v1.SiteDeleted
+	(*DeploymentCreated)(nil),          // 24: cairn.events.v1.DeploymentCreated
+	(*DeploymentActivated)(nil),        // 25: cairn.events.v1.DeploymentActivated
+	(*DeploymentFailed)(nil),           // 26: cairn.events.v1.DeploymentFailed
+	(*DeploymentDeleted)(nil),          // 27: cairn.events.v1.DeploymentDeleted
+	(*SiteDomainVerified)(nil),         // 28: cairn.events.v1.SiteDomainVerified
+	(*DomainClaimed)(nil),              // 29: cairn.events.v1.DomainClaimed
+	(*DomainReleased)(nil),             // 30: cairn.events.v1.DomainReleased
+	(*timestamppb.Timestamp)(nil),      // 31: google.protobuf.Timestamp
+	(*UserCreated)(nil),                // 32: cairn.events.v1.UserCreated
+	(*UserUpdated)(nil),                // 33: cairn.events.v1.UserUpdated
+	(*UserDeleted)(nil),                // 34: cairn.events.v1.UserDeleted
+	(*SessionCreated)(nil),             // 35: cairn.events.v1.SessionCreated
+	(*SessionsDeleted)(nil),            // 36: cairn.events.v1.SessionsDeleted
+	(*SessionUpdated)(nil),             // 37: cairn.events.v1.SessionUpdated
+	(*TokenCreated)(nil),               // 38: cairn.events.v1.TokenCreated
+	(*TokenConsumed)(nil),              // 39: cairn.events.v1.TokenConsumed
+	(*PasskeyRegistered)(nil),          // 40: cairn.events.v1.PasskeyRegistered
+	(*PasskeyRemoved)(nil),             // 41: cairn.events.v1.PasskeyRemoved
+	(*PasskeyUsed)(nil),                // 42: cairn.events.v1.PasskeyUsed
+	(*ClaimTaken)(nil),                 // 43: cairn.events.v1.ClaimTaken
+	(*ClaimReleased)(nil),              // 44: cairn.events.v1.ClaimReleased
+	(*AuthSettingsUpdated)(nil),        // 45: cairn.events.v1.AuthSettingsUpdated
+	(*TeamCreated)(nil),                // 46: cairn.events.v1.TeamCreated
+	(*TeamUpdated)(nil),                // 47: cairn.events.v1.TeamUpdated
+	(*TeamDeleted)(nil),                // 48: cairn.events.v1.TeamDeleted
+	(*MembershipCreated)(nil),          // 49: cairn.events.v1.MembershipCreated
+	(*MembershipUpdated)(nil),          // 50: cairn.events.v1.MembershipUpdated
+	(*MembershipDeleted)(nil),          // 51: cairn.events.v1.MembershipDeleted
+	(*DatabaseCreated)(nil),            // 52: cairn.events.v1.DatabaseCreated
+	(*DatabaseUpdated)(nil),            // 53: cairn.events.v1.DatabaseUpdated
+	(*DatabaseDeleted)(nil),            // 54: cairn.events.v1.DatabaseDeleted
+	(*CollectionCreated)(nil),          // 55: cairn.events.v1.CollectionCreated
+	(*CollectionUpdated)(nil),          // 56: cairn.events.v1.CollectionUpdated
+	(*CollectionDeleted)(nil),          // 57: cairn.events.v1.CollectionDeleted
+	(*AttributeCreated)(nil),           // 58: cairn.events.v1.AttributeCreated
+	(*AttributeDeleted)(nil),           // 59: cairn.events.v1.AttributeDeleted
+	(*IndexCreated)(nil),               // 60: cairn.events.v1.IndexCreated
+	(*IndexUpdated)(nil),               // 61: cairn.events.v1.IndexUpdated
+	(*IndexDeleted)(nil),               // 62: cairn.events.v1.IndexDeleted
+	(*DocumentCreated)(nil),            // 63: cairn.events.v1.DocumentCreated
+	(*DocumentUpdated)(nil),            // 64: cairn.events.v1.DocumentUpdated
+	(*DocumentDeleted)(nil),            // 65: cairn.events.v1.DocumentDeleted
+	(*TransactionCreated)(nil),         // 66: cairn.events.v1.TransactionCreated
+	(*TransactionStaged)(nil),          // 67: cairn.events.v1.TransactionStaged
+	(*TransactionCommitted)(nil),       // 68: cairn.events.v1.TransactionCommitted
+	(*TransactionRolledBack)(nil),      // 69: cairn.events.v1.TransactionRolledBack
+	(*BucketCreated)(nil),              // 70: cairn.events.v1.BucketCreated
+	(*BucketUpdated)(nil),              // 71: cairn.events.v1.BucketUpdated
+	(*BucketDeleted)(nil),              // 72: cairn.events.v1.BucketDeleted
+	(*UploadProgressed)(nil),           // 73: cairn.events.v1.UploadProgressed
+	(*UploadAbandoned)(nil),            // 74: cairn.events.v1.UploadAbandoned
+	(*FileCreated)(nil),                // 75: cairn.events.v1.FileCreated
+	(*FileUpdated)(nil),                // 76: cairn.events.v1.FileUpdated
+	(*FileDeleted)(nil),                // 77: cairn.events.v1.FileDeleted
+	(*FileTokenCreated)(nil),           // 78: cairn.events.v1.FileTokenCreated
+	(*FileTokenDeleted)(nil),           // 79: cairn.events.v1.FileTokenDeleted
+	(*FunctionCreated)(nil),            // 80: cairn.events.v1.FunctionCreated
+	(*FunctionUpdated)(nil),            // 81: cairn.events.v1.FunctionUpdated
+	(*FunctionDeleted)(nil),            // 82: cairn.events.v1.FunctionDeleted
+	(*FunctionDeploymentCreated)(nil),  // 83: cairn.events.v1.FunctionDeploymentCreated
+	(*FunctionDeploymentDeleted)(nil),  // 84: cairn.events.v1.FunctionDeploymentDeleted
+	(*ExecutionCreated)(nil),           // 85: cairn.events.v1.ExecutionCreated
+	(*ExecutionUpdated)(nil),           // 86: cairn.events.v1.ExecutionUpdated
+	(*ExecutionsExpired)(nil),          // 87: cairn.events.v1.ExecutionsExpired
+	(*WebhookCreated)(nil),             // 88: cairn.events.v1.WebhookCreated
+	(*WebhookUpdated)(nil),             // 89: cairn.events.v1.WebhookUpdated
+	(*WebhookDeleted)(nil),             // 90: cairn.events.v1.WebhookDeleted
+	(*WebhookDelivered)(nil),           // 91: cairn.events.v1.WebhookDelivered
+	(*OperatorCreated)(nil),            // 92: cairn.events.v1.OperatorCreated
+	(*OperatorUpdated)(nil),            // 93: cairn.events.v1.OperatorUpdated
+	(*OperatorDeleted)(nil),            // 94: cairn.events.v1.OperatorDeleted
+	(*OperatorSessionCreated)(nil),     // 95: cairn.events.v1.OperatorSessionCreated
+	(*OperatorSessionsDeleted)(nil),    // 96: cairn.events.v1.OperatorSessionsDeleted
+	(*OperatorInvited)(nil),            // 97: cairn.events.v1.OperatorInvited
+	(*OperatorInvitationAccepted)(nil), // 98: cairn.events.v1.OperatorInvitationAccepted
+	(*OperatorInvitationRevoked)(nil),  // 99: cairn.events.v1.OperatorInvitationRevoked
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	31,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -3714,47 +3768,50 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	94,  // 80: cairn.events.v1.Envelope.operator_deleted:type_name -> cairn.events.v1.OperatorDeleted
 	95,  // 81: cairn.events.v1.Envelope.operator_session_created:type_name -> cairn.events.v1.OperatorSessionCreated
 	96,  // 82: cairn.events.v1.Envelope.operator_sessions_deleted:type_name -> cairn.events.v1.OperatorSessionsDeleted
-	2,   // 83: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,   // 84: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	31,  // 85: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 86: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,   // 87: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,   // 88: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,   // 89: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	31,  // 90: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	31,  // 91: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 92: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10,  // 93: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10,  // 94: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10,  // 95: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	16,  // 96: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	31,  // 97: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 98: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	15,  // 99: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
-	31,  // 100: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
-	0,   // 101: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	17,  // 102: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	18,  // 103: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	19,  // 104: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	31,  // 105: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,   // 106: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14,  // 107: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14,  // 108: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14,  // 109: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14,  // 110: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	20,  // 111: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 112: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14,  // 113: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	20,  // 114: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 115: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	20,  // 116: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 117: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
-	31,  // 118: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
-	119, // [119:119] is the sub-list for method output_type
-	119, // [119:119] is the sub-list for method input_type
-	119, // [119:119] is the sub-list for extension type_name
-	119, // [119:119] is the sub-list for extension extendee
-	0,   // [0:119] is the sub-list for field type_name
+	97,  // 83: cairn.events.v1.Envelope.operator_invited:type_name -> cairn.events.v1.OperatorInvited
+	98,  // 84: cairn.events.v1.Envelope.operator_invitation_accepted:type_name -> cairn.events.v1.OperatorInvitationAccepted
+	99,  // 85: cairn.events.v1.Envelope.operator_invitation_revoked:type_name -> cairn.events.v1.OperatorInvitationRevoked
+	2,   // 86: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,   // 87: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	31,  // 88: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 89: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 90: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,   // 91: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,   // 92: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	31,  // 93: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	31,  // 94: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 95: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10,  // 96: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10,  // 97: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10,  // 98: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	16,  // 99: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	31,  // 100: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 101: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	15,  // 102: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
+	31,  // 103: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
+	0,   // 104: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	17,  // 105: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	18,  // 106: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	19,  // 107: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	31,  // 108: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,   // 109: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14,  // 110: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14,  // 111: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14,  // 112: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14,  // 113: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	20,  // 114: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 115: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14,  // 116: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	20,  // 117: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 118: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	20,  // 119: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 120: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
+	31,  // 121: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
+	122, // [122:122] is the sub-list for method output_type
+	122, // [122:122] is the sub-list for method input_type
+	122, // [122:122] is the sub-list for extension type_name
+	122, // [122:122] is the sub-list for extension extendee
+	0,   // [0:122] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3851,6 +3908,9 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_OperatorDeleted)(nil),
 		(*Envelope_OperatorSessionCreated)(nil),
 		(*Envelope_OperatorSessionsDeleted)(nil),
+		(*Envelope_OperatorInvited)(nil),
+		(*Envelope_OperatorInvitationAccepted)(nil),
+		(*Envelope_OperatorInvitationRevoked)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

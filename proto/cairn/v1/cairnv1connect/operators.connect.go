@@ -66,6 +66,15 @@ const (
 	// OperatorsServiceResetOperatorMfaProcedure is the procedure name of the OperatorsService's
 	// ResetOperatorMfa RPC.
 	OperatorsServiceResetOperatorMfaProcedure = "/cairn.v1.OperatorsService/ResetOperatorMfa"
+	// OperatorsServiceInviteOperatorProcedure is the procedure name of the OperatorsService's
+	// InviteOperator RPC.
+	OperatorsServiceInviteOperatorProcedure = "/cairn.v1.OperatorsService/InviteOperator"
+	// OperatorsServiceRevokeOperatorInvitationProcedure is the procedure name of the OperatorsService's
+	// RevokeOperatorInvitation RPC.
+	OperatorsServiceRevokeOperatorInvitationProcedure = "/cairn.v1.OperatorsService/RevokeOperatorInvitation"
+	// OperatorsServiceAcceptOperatorInvitationProcedure is the procedure name of the OperatorsService's
+	// AcceptOperatorInvitation RPC.
+	OperatorsServiceAcceptOperatorInvitationProcedure = "/cairn.v1.OperatorsService/AcceptOperatorInvitation"
 )
 
 var (
@@ -170,6 +179,27 @@ var (
 			Procedure:  OperatorsServiceResetOperatorMfaProcedure,
 		}
 	})
+	operatorsServiceInviteOperatorSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("InviteOperator"),
+			Procedure:  OperatorsServiceInviteOperatorProcedure,
+		}
+	})
+	operatorsServiceRevokeOperatorInvitationSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("RevokeOperatorInvitation"),
+			Procedure:  OperatorsServiceRevokeOperatorInvitationProcedure,
+		}
+	})
+	operatorsServiceAcceptOperatorInvitationSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("AcceptOperatorInvitation"),
+			Procedure:  OperatorsServiceAcceptOperatorInvitationProcedure,
+		}
+	})
 )
 
 // OperatorsServiceClient is a client for the cairn.v1.OperatorsService service.
@@ -206,6 +236,18 @@ type OperatorsServiceClient interface {
 	// ResetOperatorMfa turns another account's MFA off (a lost phone) and
 	// ends its sessions; for administrators.
 	ResetOperatorMfa(context.Context, *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error)
+	// InviteOperator invites an email (administrators only). For an email
+	// with no account, a pending account is made and a one-time link valid
+	// for 7 days is mailed through the instance's SMTP (--smtp-host); the
+	// invitee opens it in the console and sets a password. Inviting again
+	// replaces the link. For an existing account the roles are added at once
+	// (a role it already has on a project is replaced) and it is told by mail.
+	InviteOperator(context.Context, *v1.InviteOperatorRequest) (*v1.InviteOperatorResponse, error)
+	// RevokeOperatorInvitation removes a pending account; its link stops working.
+	RevokeOperatorInvitation(context.Context, *v1.RevokeOperatorInvitationRequest) (*v1.RevokeOperatorInvitationResponse, error)
+	// AcceptOperatorInvitation sets the invitee's password with the link's
+	// token; the token works once. Open to anyone holding the token.
+	AcceptOperatorInvitation(context.Context, *v1.AcceptOperatorInvitationRequest) (*v1.AcceptOperatorInvitationResponse, error)
 }
 
 // NewOperatorsServiceClient constructs a client for the cairn.v1.OperatorsService service. Multiple
@@ -248,6 +290,18 @@ type OperatorsServiceHandler interface {
 	// ResetOperatorMfa turns another account's MFA off (a lost phone) and
 	// ends its sessions; for administrators.
 	ResetOperatorMfa(context.Context, *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error)
+	// InviteOperator invites an email (administrators only). For an email
+	// with no account, a pending account is made and a one-time link valid
+	// for 7 days is mailed through the instance's SMTP (--smtp-host); the
+	// invitee opens it in the console and sets a password. Inviting again
+	// replaces the link. For an existing account the roles are added at once
+	// (a role it already has on a project is replaced) and it is told by mail.
+	InviteOperator(context.Context, *v1.InviteOperatorRequest) (*v1.InviteOperatorResponse, error)
+	// RevokeOperatorInvitation removes a pending account; its link stops working.
+	RevokeOperatorInvitation(context.Context, *v1.RevokeOperatorInvitationRequest) (*v1.RevokeOperatorInvitationResponse, error)
+	// AcceptOperatorInvitation sets the invitee's password with the link's
+	// token; the token works once. Open to anyone holding the token.
+	AcceptOperatorInvitation(context.Context, *v1.AcceptOperatorInvitationRequest) (*v1.AcceptOperatorInvitationResponse, error)
 }
 
 // RegisterOperatorsServiceHandler registers svc as the cairn.v1.OperatorsService implementation on
@@ -269,6 +323,9 @@ func RegisterOperatorsServiceHandler(server *connect.Server, svc OperatorsServic
 		connect.Method{Spec: operatorsServiceVerifyCurrentOperatorTotpSpec(), Handler: adapter.verifyCurrentOperatorTotp},
 		connect.Method{Spec: operatorsServiceDeleteCurrentOperatorTotpSpec(), Handler: adapter.deleteCurrentOperatorTotp},
 		connect.Method{Spec: operatorsServiceResetOperatorMfaSpec(), Handler: adapter.resetOperatorMfa},
+		connect.Method{Spec: operatorsServiceInviteOperatorSpec(), Handler: adapter.inviteOperator},
+		connect.Method{Spec: operatorsServiceRevokeOperatorInvitationSpec(), Handler: adapter.revokeOperatorInvitation},
+		connect.Method{Spec: operatorsServiceAcceptOperatorInvitationSpec(), Handler: adapter.acceptOperatorInvitation},
 	)
 }
 
@@ -329,6 +386,18 @@ func (UnimplementedOperatorsServiceHandler) DeleteCurrentOperatorTotp(context.Co
 
 func (UnimplementedOperatorsServiceHandler) ResetOperatorMfa(context.Context, *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.ResetOperatorMfa is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) InviteOperator(context.Context, *v1.InviteOperatorRequest) (*v1.InviteOperatorResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.InviteOperator is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) RevokeOperatorInvitation(context.Context, *v1.RevokeOperatorInvitationRequest) (*v1.RevokeOperatorInvitationResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.RevokeOperatorInvitation is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) AcceptOperatorInvitation(context.Context, *v1.AcceptOperatorInvitationRequest) (*v1.AcceptOperatorInvitationResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.AcceptOperatorInvitation is not implemented")
 }
 
 type operatorsServiceClient struct {
@@ -442,6 +511,30 @@ func (c *operatorsServiceClient) DeleteCurrentOperatorTotp(ctx context.Context, 
 func (c *operatorsServiceClient) ResetOperatorMfa(ctx context.Context, req *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error) {
 	var res v1.ResetOperatorMfaResponse
 	if err := c.client.CallUnary(ctx, operatorsServiceResetOperatorMfaSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) InviteOperator(ctx context.Context, req *v1.InviteOperatorRequest) (*v1.InviteOperatorResponse, error) {
+	var res v1.InviteOperatorResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceInviteOperatorSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) RevokeOperatorInvitation(ctx context.Context, req *v1.RevokeOperatorInvitationRequest) (*v1.RevokeOperatorInvitationResponse, error) {
+	var res v1.RevokeOperatorInvitationResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceRevokeOperatorInvitationSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) AcceptOperatorInvitation(ctx context.Context, req *v1.AcceptOperatorInvitationRequest) (*v1.AcceptOperatorInvitationResponse, error) {
+	var res v1.AcceptOperatorInvitationResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceAcceptOperatorInvitationSpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -611,6 +704,42 @@ func (h operatorsServiceHandler) resetOperatorMfa(ctx context.Context, _ connect
 		return err
 	}
 	res, err := h.svc.ResetOperatorMfa(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) inviteOperator(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.InviteOperatorRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.InviteOperator(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) revokeOperatorInvitation(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.RevokeOperatorInvitationRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.RevokeOperatorInvitation(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) acceptOperatorInvitation(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.AcceptOperatorInvitationRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.AcceptOperatorInvitation(ctx, &req)
 	if err != nil {
 		return err
 	}
