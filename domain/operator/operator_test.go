@@ -148,3 +148,58 @@ func TestSetMfa(t *testing.T) {
 		t.Fatalf("missing account: %v", err)
 	}
 }
+
+func TestInvitation(t *testing.T) {
+	inv := Invite{Email: "Ivy@Example.com", Name: "Ivy", Roles: []*eventsv1.OperatorRole{{ProjectId: "a", Role: "viewer"}},
+		SecretHash: []byte("h"), ExpiresAt: t0.Add(time.Hour), InvitedBy: "admin@example.com", Now: t0}
+	evs, err := Decide(nil, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Evolve(nil, evs[0])
+	if !Pending(o) || o.GetEmail() != "ivy@example.com" || o.GetId() != ID("ivy@example.com") || o.GetPasswordHash() != "" {
+		t.Fatalf("pending account: %v", o)
+	}
+	// A wrong secret, then an expired one, then the right one once.
+	if _, err := Decide(o, Accept{SecretHash: []byte("x"), PasswordHash: "p", Now: t0}); !errors.Is(err, ErrNoInvitation) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	if _, err := Decide(o, Accept{SecretHash: []byte("h"), PasswordHash: "p", Now: t0.Add(2 * time.Hour)}); kindOf(err) != domain.KindFailedPrecondition {
+		t.Fatalf("expired: %v", err)
+	}
+	if _, err := Decide(nil, Accept{SecretHash: []byte("h"), PasswordHash: "p", Now: t0}); !errors.Is(err, ErrNoInvitation) {
+		t.Fatalf("no account: %v", err)
+	}
+	evs, err = Decide(o, Accept{SecretHash: []byte("h"), PasswordHash: "p", Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := Evolve(o, evs[0])
+	if Pending(acc) || acc.GetPasswordHash() != "p" {
+		t.Fatalf("accepted: %v", acc)
+	}
+	if _, err := Decide(acc, Accept{SecretHash: []byte("h"), PasswordHash: "q", Now: t0}); !errors.Is(err, ErrNoInvitation) {
+		t.Fatalf("second use: %v", err)
+	}
+	if _, err := Decide(acc, RevokeInvitation{Now: t0}); kindOf(err) != domain.KindFailedPrecondition {
+		t.Fatalf("revoke an accepted one: %v", err)
+	}
+	// Inviting an account adds roles, replacing the one on the same project.
+	more := inv
+	more.Roles = []*eventsv1.OperatorRole{{ProjectId: "a", Role: "owner"}, {ProjectId: "b", Role: "viewer"}}
+	evs, err = Decide(acc, more)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := RoleMap(Evolve(acc, evs[0])); len(got) != 2 || got["a"] != "owner" || got["b"] != "viewer" {
+		t.Fatalf("roles after inviting an account: %v", got)
+	}
+	if _, ok := evs[0].GetPayload().(*eventsv1.Envelope_OperatorUpdated); !ok {
+		t.Fatalf("inviting an account: %T", evs[0].GetPayload())
+	}
+	// Revoking a pending one removes it.
+	evs, err = Decide(o, RevokeInvitation{Now: t0})
+	if err != nil || Evolve(o, evs[0]) != nil {
+		t.Fatalf("revoke: %v %v", evs, err)
+	}
+}
