@@ -135,7 +135,7 @@ function InviteOperator({ projects, onInvited }: { projects: ProjectJson[]; onIn
       {admin ? null : <RolePicker projects={projects} roles={roles} onChange={setRoles} />}
       <ErrorBox error={act.error} />
       {result ? <p class="ok" id="invite-result">{result}</p> : null}
-      {link ? <p><input id="invite-link" readOnly value={link} onFocus={(e) => e.currentTarget.select()} /></p> : null}
+      {link ? <p><input id="invite-link" style="width: 100%" readOnly value={link} onFocus={(e) => e.currentTarget.select()} /></p> : null}
       <button type="submit" class="primary" disabled={!email || act.busy}>Invite</button>
     </form>
   );
