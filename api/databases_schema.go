@@ -32,6 +32,7 @@ var attributeTypes = map[cairnv1.AttributeType]database.Type{
 	cairnv1.AttributeType_ATTRIBUTE_TYPE_URL:      database.TypeURL,
 	cairnv1.AttributeType_ATTRIBUTE_TYPE_IP:       database.TypeIP,
 	cairnv1.AttributeType_ATTRIBUTE_TYPE_ENUM:     database.TypeEnum,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_POINT:    database.TypePoint,
 }
 
 var indexTypes = map[cairnv1.IndexType]database.IndexType{

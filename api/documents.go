@@ -247,6 +247,9 @@ func (h *databasesHandler) change(cl *coll, cmd database.DocCommand, extra func(
 	c := cl.c
 	return eventlog.Change{
 		Agg: eventlog.DocumentAggregate(cl.project, c.GetDatabaseId(), c.GetId(), cmd.ID),
+		// A create rarely meets an existing document: skip reading it (the
+		// append refuses it if one exists, and the create is decided again).
+		New: cmd.Action == database.DocCreate && extra == nil,
 		Decide: func(last *eventsv1.Envelope, lastSeq uint64) ([]*eventsv1.Envelope, error) {
 			cur := database.CurrentDocument(c, last, lastSeq)
 			if extra != nil {
@@ -432,6 +435,10 @@ var operators = map[cairnv1.Operator]query.Op{
 	cairnv1.Operator_OPERATOR_CREATED_BETWEEN: query.OpCreatedBetween,
 	cairnv1.Operator_OPERATOR_UPDATED_BEFORE:  query.OpUpdatedBefore, cairnv1.Operator_OPERATOR_UPDATED_AFTER: query.OpUpdatedAfter,
 	cairnv1.Operator_OPERATOR_UPDATED_BETWEEN: query.OpUpdatedBetween,
+	cairnv1.Operator_OPERATOR_DISTANCE_EQUAL:  query.OpDistanceEqual, cairnv1.Operator_OPERATOR_DISTANCE_NOT_EQUAL: query.OpDistanceNotEqual,
+	cairnv1.Operator_OPERATOR_DISTANCE_GREATER_THAN: query.OpDistanceGreaterThan, cairnv1.Operator_OPERATOR_DISTANCE_LESS_THAN: query.OpDistanceLessThan,
+	cairnv1.Operator_OPERATOR_INTERSECTS: query.OpIntersects, cairnv1.Operator_OPERATOR_NOT_INTERSECTS: query.OpNotIntersects,
+	cairnv1.Operator_OPERATOR_ELEM_MATCH: query.OpElemMatch,
 }
 
 // ordersIn converts orders; an unseeded random order gets a seed of its

@@ -51,6 +51,8 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyWebhookPut(txn, sp, ev, pl.WebhookCreated.GetWebhook(), true)
 	case *eventsv1.Envelope_WebhookUpdated:
 		err = p.applyWebhookPut(txn, sp, ev, pl.WebhookUpdated.GetWebhook(), false)
+	case *eventsv1.Envelope_WebhookRedeliveryRequested:
+		err = p.applyWebhookPut(txn, sp, ev, pl.WebhookRedeliveryRequested.GetWebhook(), false)
 	case *eventsv1.Envelope_WebhookDeleted:
 		err = p.applyWebhookDeleted(txn, sp, ev, pl.WebhookDeleted.GetWebhook())
 	case *eventsv1.Envelope_WebhookDelivered:

@@ -405,8 +405,12 @@ func indexKeys(project, collUID string, ix database.Index, fields map[string]any
 	}
 	k := bytes.Clone(prefix)
 	for i, a := range ix.Attributes {
+		v, desc := fields[a], ix.Desc[i]
+		if cell, ok := geoKey(v); ok {
+			v, desc = cell, false // a point's entry is its cell (geo.go), always ascending
+		}
 		var err error
-		if k, err = indexkey.Append(k, fields[a], ix.Desc[i]); err != nil {
+		if k, err = indexkey.Append(k, v, desc); err != nil {
 			return nil, fmt.Errorf("index %s attribute %s: %w", ix.Key, a, err)
 		}
 	}

@@ -63,12 +63,13 @@ type QueryResult struct {
 // plan is the chosen way to answer a query.
 type plan struct {
 	ix      database.Index
-	eq      []any    // values of the leading attributes
-	lo, hi  *bound   // range on the next attribute
-	ordered bool     // the scan yields the query's order
-	reverse bool     // the index runs opposite to the order
-	token   string   // fulltext: scan this token's entries
-	used    []string // filters the index range answers
+	eq      []any      // values of the leading attributes
+	lo, hi  *bound     // range on the next attribute
+	ordered bool       // the scan yields the query's order
+	reverse bool       // the index runs opposite to the order
+	token   string     // fulltext: scan this token's entries
+	geo     []geoRange // geo index: scan these cell ranges
+	used    []string   // filters the index range answers
 }
 
 type bound struct {
@@ -92,6 +93,9 @@ func choosePlan(schema *database.Schema, q *query.Query) plan {
 				}
 			}
 		}
+	}
+	if pl, ok := geoPlan(schema, q); ok && !narrowedByKey(schema, q) {
+		return pl
 	}
 	candidates := make([]database.Index, 0, len(schema.Indexes)+len(implicitIndexes))
 	for _, ix := range schema.Indexes {
@@ -254,6 +258,7 @@ func describePlan(pl plan, e *Explain) string {
 	if pl.token != "" {
 		how += fmt.Sprintf(" (token %q)", pl.token)
 	}
+	how += describeGeo(pl)
 	order := "in index order"
 	if !pl.ordered {
 		order = "sorted in memory"
@@ -380,6 +385,9 @@ func (r *runner) scanRange() (prefix, from, to []byte, err error) {
 // backwards with equal values kept in ascending sequence (group reversal),
 // so ties come as Less orders them.
 func (r *runner) scan(rawReverse, groupReverse bool, fn func(entry) (bool, error)) error {
+	if r.pl.geo != nil {
+		return r.scanGeo(fn) // a geo plan is never ordered: no reverse, no cursor key
+	}
 	prefix, from, to, err := r.scanRange()
 	if err != nil {
 		return err
@@ -576,7 +584,7 @@ func sharesPrefix(pl plan, f map[string]any) bool {
 // equal (floats are not: -0 equals 0; times and nulls are left to Match).
 func (r *runner) countsByIndex() bool {
 	pl := r.pl
-	if r.opt.Allow != nil || pl.token != "" || pl.lo != nil || pl.hi != nil || pl.ix.Type == database.IndexFulltext ||
+	if r.opt.Allow != nil || pl.token != "" || pl.geo != nil || pl.lo != nil || pl.hi != nil || pl.ix.Type == database.IndexFulltext ||
 		len(r.q.Filters) != len(pl.eq) {
 		return false
 	}

@@ -107,7 +107,8 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 	if n.tracer, err = newTracerProvider(cfg.OTLPEndpoint); err != nil {
 		return nil, err
 	}
-	n.reads = projections.New(n.db, n.store, projections.Options{Logger: logger, Tracer: n.tracerProvider()})
+	n.reads = projections.New(n.db, n.store, projections.Options{Logger: logger, Tracer: n.tracerProvider(),
+		WebhookDeliveryRecords: cfg.WebhookDeliveryRecords})
 	n.metrics = api.NewMetrics(api.MetricsSources{
 		NATSConnected:  n.nc.IsConnected,
 		NATSReconnects: func() uint64 { return n.nc.Stats().Reconnects },

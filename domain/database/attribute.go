@@ -106,6 +106,12 @@ func ValidateAttribute(s *Schema, a *Attribute) error {
 			return err
 		}
 	case TypeBoolean, TypeDatetime, TypeEmail, TypeURL, TypeIP:
+	case TypePoint:
+		// A point is already a pair; arrays of pairs are Appwrite's line,
+		// which Cairn does not have.
+		if a.Array {
+			return domain.FieldError("array", "a point attribute cannot be an array")
+		}
 	default:
 		return domain.FieldError("type", "unknown attribute type %q", truncate(string(a.Type)))
 	}

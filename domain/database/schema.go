@@ -11,6 +11,7 @@
 //	float                        → float64
 //	boolean                      → bool
 //	datetime                     → time.Time (UTC, millisecond precision)
+//	point                        → []any{longitude, latitude} of float64
 //	array attribute              → []any of the element representation
 //	null / absent                → nil
 package database
@@ -34,6 +35,9 @@ const (
 	TypeURL      Type = "url"
 	TypeIP       Type = "ip"
 	TypeEnum     Type = "enum"
+	// TypePoint is a geographic point, Appwrite's point column:
+	// [longitude, latitude] in degrees (WGS 84).
+	TypePoint Type = "point"
 )
 
 // Status is the state of an attribute or index that may need work on

@@ -89,6 +89,12 @@ func coerceScalar(a Attribute, v any) (any, error) {
 		return coerceIP(v)
 	case TypeEnum:
 		return coerceEnum(a, v)
+	case TypePoint:
+		p, err := CoercePoint(v)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("has unknown type %q", a.Type)
 }

@@ -66,6 +66,12 @@ const (
 	OpUpdatedBefore  Op = "updatedBefore"
 	OpUpdatedAfter   Op = "updatedAfter"
 	OpUpdatedBetween Op = "updatedBetween"
+	// elemMatch matches an array attribute when one element satisfies
+	// every nested filter. Cairn's arrays hold scalars, so the nested
+	// filters test the element itself: they name the array attribute (or
+	// none) and apply as to a single value of its type, as in
+	// elemMatch("scores", [greaterThan(80), lessThan(90)]).
+	OpElemMatch Op = "elemMatch"
 )
 
 // MaxRegexBytes is the longest regex pattern: RE2 runs in linear time, but
@@ -79,6 +85,8 @@ var Ops = []Op{
 	OpEndsWith, OpNotEndsWith, OpContains, OpNotContains, OpSearch, OpNotSearch, OpAnd, OpOr,
 	OpExists, OpNotExists, OpContainsAny, OpContainsAll, OpRegex,
 	OpCreatedBefore, OpCreatedAfter, OpCreatedBetween, OpUpdatedBefore, OpUpdatedAfter, OpUpdatedBetween,
+	OpDistanceEqual, OpDistanceNotEqual, OpDistanceGreaterThan, OpDistanceLessThan, OpIntersects, OpNotIntersects,
+	OpElemMatch,
 }
 
 // desugar returns the filter that f stands for when f's operator is another
@@ -110,7 +118,7 @@ func desugar(f Filter) (Filter, bool) {
 // Filter is one condition on a document.
 //
 // For and/or, Filters holds the children and Attribute and Values are
-// empty. For every other operator, Attribute names the attribute and Values
+// empty; elemMatch has an Attribute and Filters. For every other operator, Attribute names the attribute and Values
 // the operands; after Validate they are in the attribute's typed
 // representation (for contains on an array attribute, the element's).
 type Filter struct {

@@ -37,21 +37,26 @@ const (
 	AttributeType_ATTRIBUTE_TYPE_URL         AttributeType = 7
 	AttributeType_ATTRIBUTE_TYPE_IP          AttributeType = 8
 	AttributeType_ATTRIBUTE_TYPE_ENUM        AttributeType = 9
+	// A geographic point: [longitude, latitude] in degrees (a GeoJSON Point
+	// object is accepted on write). Not an array; indexed alone by a key
+	// index, which then answers distance and polygon filters.
+	AttributeType_ATTRIBUTE_TYPE_POINT AttributeType = 11
 )
 
 // Enum value maps for AttributeType.
 var (
 	AttributeType_name = map[int32]string{
-		0: "ATTRIBUTE_TYPE_UNSPECIFIED",
-		1: "ATTRIBUTE_TYPE_STRING",
-		2: "ATTRIBUTE_TYPE_INTEGER",
-		3: "ATTRIBUTE_TYPE_FLOAT",
-		4: "ATTRIBUTE_TYPE_BOOLEAN",
-		5: "ATTRIBUTE_TYPE_DATETIME",
-		6: "ATTRIBUTE_TYPE_EMAIL",
-		7: "ATTRIBUTE_TYPE_URL",
-		8: "ATTRIBUTE_TYPE_IP",
-		9: "ATTRIBUTE_TYPE_ENUM",
+		0:  "ATTRIBUTE_TYPE_UNSPECIFIED",
+		1:  "ATTRIBUTE_TYPE_STRING",
+		2:  "ATTRIBUTE_TYPE_INTEGER",
+		3:  "ATTRIBUTE_TYPE_FLOAT",
+		4:  "ATTRIBUTE_TYPE_BOOLEAN",
+		5:  "ATTRIBUTE_TYPE_DATETIME",
+		6:  "ATTRIBUTE_TYPE_EMAIL",
+		7:  "ATTRIBUTE_TYPE_URL",
+		8:  "ATTRIBUTE_TYPE_IP",
+		9:  "ATTRIBUTE_TYPE_ENUM",
+		11: "ATTRIBUTE_TYPE_POINT",
 	}
 	AttributeType_value = map[string]int32{
 		"ATTRIBUTE_TYPE_UNSPECIFIED": 0,
@@ -64,6 +69,7 @@ var (
 		"ATTRIBUTE_TYPE_URL":         7,
 		"ATTRIBUTE_TYPE_IP":          8,
 		"ATTRIBUTE_TYPE_ENUM":        9,
+		"ATTRIBUTE_TYPE_POINT":       11,
 	}
 )
 
@@ -187,6 +193,21 @@ const (
 	Operator_OPERATOR_UPDATED_BEFORE  Operator = 29
 	Operator_OPERATOR_UPDATED_AFTER   Operator = 30
 	Operator_OPERATOR_UPDATED_BETWEEN Operator = 31
+	// Geo filters on a point attribute. distance*: values [centre, distance]
+	// or [centre, distance, meters] (false: degrees of arc), centre a
+	// [longitude, latitude] point; meters on a sphere (haversine).
+	Operator_OPERATOR_DISTANCE_EQUAL        Operator = 32
+	Operator_OPERATOR_DISTANCE_NOT_EQUAL    Operator = 33
+	Operator_OPERATOR_DISTANCE_GREATER_THAN Operator = 34
+	Operator_OPERATOR_DISTANCE_LESS_THAN    Operator = 35
+	// The point lies inside (or on) a polygon: values are one closed ring
+	// of [longitude, latitude] points, or [[ring, hole…]]; at most 1,000
+	// points.
+	Operator_OPERATOR_INTERSECTS     Operator = 36
+	Operator_OPERATOR_NOT_INTERSECTS Operator = 37
+	// An array attribute with an element that matches every nested filter
+	// (filters test the element: they name the attribute or none).
+	Operator_OPERATOR_ELEM_MATCH Operator = 38
 )
 
 // Enum value maps for Operator.
@@ -224,40 +245,54 @@ var (
 		29: "OPERATOR_UPDATED_BEFORE",
 		30: "OPERATOR_UPDATED_AFTER",
 		31: "OPERATOR_UPDATED_BETWEEN",
+		32: "OPERATOR_DISTANCE_EQUAL",
+		33: "OPERATOR_DISTANCE_NOT_EQUAL",
+		34: "OPERATOR_DISTANCE_GREATER_THAN",
+		35: "OPERATOR_DISTANCE_LESS_THAN",
+		36: "OPERATOR_INTERSECTS",
+		37: "OPERATOR_NOT_INTERSECTS",
+		38: "OPERATOR_ELEM_MATCH",
 	}
 	Operator_value = map[string]int32{
-		"OPERATOR_UNSPECIFIED":        0,
-		"OPERATOR_EQUAL":              1,
-		"OPERATOR_NOT_EQUAL":          2,
-		"OPERATOR_LESS_THAN":          3,
-		"OPERATOR_LESS_THAN_EQUAL":    4,
-		"OPERATOR_GREATER_THAN":       5,
-		"OPERATOR_GREATER_THAN_EQUAL": 6,
-		"OPERATOR_BETWEEN":            7,
-		"OPERATOR_NOT_BETWEEN":        8,
-		"OPERATOR_IS_NULL":            9,
-		"OPERATOR_IS_NOT_NULL":        10,
-		"OPERATOR_STARTS_WITH":        11,
-		"OPERATOR_NOT_STARTS_WITH":    12,
-		"OPERATOR_ENDS_WITH":          13,
-		"OPERATOR_NOT_ENDS_WITH":      14,
-		"OPERATOR_CONTAINS":           15,
-		"OPERATOR_NOT_CONTAINS":       16,
-		"OPERATOR_SEARCH":             17,
-		"OPERATOR_NOT_SEARCH":         18,
-		"OPERATOR_AND":                19,
-		"OPERATOR_OR":                 20,
-		"OPERATOR_EXISTS":             21,
-		"OPERATOR_NOT_EXISTS":         22,
-		"OPERATOR_CONTAINS_ANY":       23,
-		"OPERATOR_CONTAINS_ALL":       24,
-		"OPERATOR_REGEX":              25,
-		"OPERATOR_CREATED_BEFORE":     26,
-		"OPERATOR_CREATED_AFTER":      27,
-		"OPERATOR_CREATED_BETWEEN":    28,
-		"OPERATOR_UPDATED_BEFORE":     29,
-		"OPERATOR_UPDATED_AFTER":      30,
-		"OPERATOR_UPDATED_BETWEEN":    31,
+		"OPERATOR_UNSPECIFIED":           0,
+		"OPERATOR_EQUAL":                 1,
+		"OPERATOR_NOT_EQUAL":             2,
+		"OPERATOR_LESS_THAN":             3,
+		"OPERATOR_LESS_THAN_EQUAL":       4,
+		"OPERATOR_GREATER_THAN":          5,
+		"OPERATOR_GREATER_THAN_EQUAL":    6,
+		"OPERATOR_BETWEEN":               7,
+		"OPERATOR_NOT_BETWEEN":           8,
+		"OPERATOR_IS_NULL":               9,
+		"OPERATOR_IS_NOT_NULL":           10,
+		"OPERATOR_STARTS_WITH":           11,
+		"OPERATOR_NOT_STARTS_WITH":       12,
+		"OPERATOR_ENDS_WITH":             13,
+		"OPERATOR_NOT_ENDS_WITH":         14,
+		"OPERATOR_CONTAINS":              15,
+		"OPERATOR_NOT_CONTAINS":          16,
+		"OPERATOR_SEARCH":                17,
+		"OPERATOR_NOT_SEARCH":            18,
+		"OPERATOR_AND":                   19,
+		"OPERATOR_OR":                    20,
+		"OPERATOR_EXISTS":                21,
+		"OPERATOR_NOT_EXISTS":            22,
+		"OPERATOR_CONTAINS_ANY":          23,
+		"OPERATOR_CONTAINS_ALL":          24,
+		"OPERATOR_REGEX":                 25,
+		"OPERATOR_CREATED_BEFORE":        26,
+		"OPERATOR_CREATED_AFTER":         27,
+		"OPERATOR_CREATED_BETWEEN":       28,
+		"OPERATOR_UPDATED_BEFORE":        29,
+		"OPERATOR_UPDATED_AFTER":         30,
+		"OPERATOR_UPDATED_BETWEEN":       31,
+		"OPERATOR_DISTANCE_EQUAL":        32,
+		"OPERATOR_DISTANCE_NOT_EQUAL":    33,
+		"OPERATOR_DISTANCE_GREATER_THAN": 34,
+		"OPERATOR_DISTANCE_LESS_THAN":    35,
+		"OPERATOR_INTERSECTS":            36,
+		"OPERATOR_NOT_INTERSECTS":        37,
+		"OPERATOR_ELEM_MATCH":            38,
 	}
 )
 
@@ -6152,7 +6187,7 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x120\n" +
 	"\x0etransaction_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18$R\rtransactionId\"V\n" +
 	"\x1bRollbackTransactionResponse\x127\n" +
-	"\vtransaction\x18\x01 \x01(\v2\x15.cairn.v1.TransactionR\vtransaction*\x9b\x02\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x15.cairn.v1.TransactionR\vtransaction*\xb5\x02\n" +
 	"\rAttributeType\x12\x1e\n" +
 	"\x1aATTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ATTRIBUTE_TYPE_STRING\x10\x01\x12\x1a\n" +
@@ -6163,12 +6198,13 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"\x14ATTRIBUTE_TYPE_EMAIL\x10\x06\x12\x16\n" +
 	"\x12ATTRIBUTE_TYPE_URL\x10\a\x12\x15\n" +
 	"\x11ATTRIBUTE_TYPE_IP\x10\b\x12\x17\n" +
-	"\x13ATTRIBUTE_TYPE_ENUM\x10\t*k\n" +
+	"\x13ATTRIBUTE_TYPE_ENUM\x10\t\x12\x18\n" +
+	"\x14ATTRIBUTE_TYPE_POINT\x10\v*k\n" +
 	"\tIndexType\x12\x1a\n" +
 	"\x16INDEX_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eINDEX_TYPE_KEY\x10\x01\x12\x15\n" +
 	"\x11INDEX_TYPE_UNIQUE\x10\x02\x12\x17\n" +
-	"\x13INDEX_TYPE_FULLTEXT\x10\x03*\xb7\x06\n" +
+	"\x13INDEX_TYPE_FULLTEXT\x10\x03*\x89\b\n" +
 	"\bOperator\x12\x18\n" +
 	"\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eOPERATOR_EQUAL\x10\x01\x12\x16\n" +
@@ -6202,7 +6238,14 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"\x18OPERATOR_CREATED_BETWEEN\x10\x1c\x12\x1b\n" +
 	"\x17OPERATOR_UPDATED_BEFORE\x10\x1d\x12\x1a\n" +
 	"\x16OPERATOR_UPDATED_AFTER\x10\x1e\x12\x1c\n" +
-	"\x18OPERATOR_UPDATED_BETWEEN\x10\x1f*\xc5\x01\n" +
+	"\x18OPERATOR_UPDATED_BETWEEN\x10\x1f\x12\x1b\n" +
+	"\x17OPERATOR_DISTANCE_EQUAL\x10 \x12\x1f\n" +
+	"\x1bOPERATOR_DISTANCE_NOT_EQUAL\x10!\x12\"\n" +
+	"\x1eOPERATOR_DISTANCE_GREATER_THAN\x10\"\x12\x1f\n" +
+	"\x1bOPERATOR_DISTANCE_LESS_THAN\x10#\x12\x17\n" +
+	"\x13OPERATOR_INTERSECTS\x10$\x12\x1b\n" +
+	"\x17OPERATOR_NOT_INTERSECTS\x10%\x12\x17\n" +
+	"\x13OPERATOR_ELEM_MATCH\x10&*\xc5\x01\n" +
 	"\x11AggregateFunction\x12\"\n" +
 	"\x1eAGGREGATE_FUNCTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18AGGREGATE_FUNCTION_COUNT\x10\x01\x12\x1a\n" +

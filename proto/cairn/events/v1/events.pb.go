@@ -275,6 +275,7 @@ type Envelope struct {
 	//	*Envelope_WebhookUpdated
 	//	*Envelope_WebhookDeleted
 	//	*Envelope_WebhookDelivered
+	//	*Envelope_WebhookRedeliveryRequested
 	//	*Envelope_OperatorCreated
 	//	*Envelope_OperatorUpdated
 	//	*Envelope_OperatorDeleted
@@ -1037,6 +1038,15 @@ func (x *Envelope) GetWebhookDelivered() *WebhookDelivered {
 	return nil
 }
 
+func (x *Envelope) GetWebhookRedeliveryRequested() *WebhookRedeliveryRequested {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_WebhookRedeliveryRequested); ok {
+			return x.WebhookRedeliveryRequested
+		}
+	}
+	return nil
+}
+
 func (x *Envelope) GetOperatorCreated() *OperatorCreated {
 	if x != nil {
 		if x, ok := x.Payload.(*Envelope_OperatorCreated); ok {
@@ -1417,6 +1427,10 @@ type Envelope_WebhookDelivered struct {
 	WebhookDelivered *WebhookDelivered `protobuf:"bytes,123,opt,name=webhook_delivered,json=webhookDelivered,proto3,oneof"`
 }
 
+type Envelope_WebhookRedeliveryRequested struct {
+	WebhookRedeliveryRequested *WebhookRedeliveryRequested `protobuf:"bytes,124,opt,name=webhook_redelivery_requested,json=webhookRedeliveryRequested,proto3,oneof"`
+}
+
 type Envelope_OperatorCreated struct {
 	OperatorCreated *OperatorCreated `protobuf:"bytes,130,opt,name=operator_created,json=operatorCreated,proto3,oneof"`
 }
@@ -1600,6 +1614,8 @@ func (*Envelope_WebhookUpdated) isEnvelope_Payload() {}
 func (*Envelope_WebhookDeleted) isEnvelope_Payload() {}
 
 func (*Envelope_WebhookDelivered) isEnvelope_Payload() {}
+
+func (*Envelope_WebhookRedeliveryRequested) isEnvelope_Payload() {}
 
 func (*Envelope_OperatorCreated) isEnvelope_Payload() {}
 
@@ -3314,7 +3330,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\xc85\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\xb96\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -3401,7 +3417,8 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x0fwebhook_created\x18x \x01(\v2\x1f.cairn.events.v1.WebhookCreatedH\x00R\x0ewebhookCreated\x12J\n" +
 	"\x0fwebhook_updated\x18y \x01(\v2\x1f.cairn.events.v1.WebhookUpdatedH\x00R\x0ewebhookUpdated\x12J\n" +
 	"\x0fwebhook_deleted\x18z \x01(\v2\x1f.cairn.events.v1.WebhookDeletedH\x00R\x0ewebhookDeleted\x12P\n" +
-	"\x11webhook_delivered\x18{ \x01(\v2!.cairn.events.v1.WebhookDeliveredH\x00R\x10webhookDelivered\x12N\n" +
+	"\x11webhook_delivered\x18{ \x01(\v2!.cairn.events.v1.WebhookDeliveredH\x00R\x10webhookDelivered\x12o\n" +
+	"\x1cwebhook_redelivery_requested\x18| \x01(\v2+.cairn.events.v1.WebhookRedeliveryRequestedH\x00R\x1awebhookRedeliveryRequested\x12N\n" +
 	"\x10operator_created\x18\x82\x01 \x01(\v2 .cairn.events.v1.OperatorCreatedH\x00R\x0foperatorCreated\x12N\n" +
 	"\x10operator_updated\x18\x83\x01 \x01(\v2 .cairn.events.v1.OperatorUpdatedH\x00R\x0foperatorUpdated\x12N\n" +
 	"\x10operator_deleted\x18\x84\x01 \x01(\v2 .cairn.events.v1.OperatorDeletedH\x00R\x0foperatorDeleted\x12d\n" +
@@ -3675,14 +3692,15 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*WebhookUpdated)(nil),             // 89: cairn.events.v1.WebhookUpdated
 	(*WebhookDeleted)(nil),             // 90: cairn.events.v1.WebhookDeleted
 	(*WebhookDelivered)(nil),           // 91: cairn.events.v1.WebhookDelivered
-	(*OperatorCreated)(nil),            // 92: cairn.events.v1.OperatorCreated
-	(*OperatorUpdated)(nil),            // 93: cairn.events.v1.OperatorUpdated
-	(*OperatorDeleted)(nil),            // 94: cairn.events.v1.OperatorDeleted
-	(*OperatorSessionCreated)(nil),     // 95: cairn.events.v1.OperatorSessionCreated
-	(*OperatorSessionsDeleted)(nil),    // 96: cairn.events.v1.OperatorSessionsDeleted
-	(*OperatorInvited)(nil),            // 97: cairn.events.v1.OperatorInvited
-	(*OperatorInvitationAccepted)(nil), // 98: cairn.events.v1.OperatorInvitationAccepted
-	(*OperatorInvitationRevoked)(nil),  // 99: cairn.events.v1.OperatorInvitationRevoked
+	(*WebhookRedeliveryRequested)(nil), // 92: cairn.events.v1.WebhookRedeliveryRequested
+	(*OperatorCreated)(nil),            // 93: cairn.events.v1.OperatorCreated
+	(*OperatorUpdated)(nil),            // 94: cairn.events.v1.OperatorUpdated
+	(*OperatorDeleted)(nil),            // 95: cairn.events.v1.OperatorDeleted
+	(*OperatorSessionCreated)(nil),     // 96: cairn.events.v1.OperatorSessionCreated
+	(*OperatorSessionsDeleted)(nil),    // 97: cairn.events.v1.OperatorSessionsDeleted
+	(*OperatorInvited)(nil),            // 98: cairn.events.v1.OperatorInvited
+	(*OperatorInvitationAccepted)(nil), // 99: cairn.events.v1.OperatorInvitationAccepted
+	(*OperatorInvitationRevoked)(nil),  // 100: cairn.events.v1.OperatorInvitationRevoked
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	31,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -3763,55 +3781,56 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	89,  // 75: cairn.events.v1.Envelope.webhook_updated:type_name -> cairn.events.v1.WebhookUpdated
 	90,  // 76: cairn.events.v1.Envelope.webhook_deleted:type_name -> cairn.events.v1.WebhookDeleted
 	91,  // 77: cairn.events.v1.Envelope.webhook_delivered:type_name -> cairn.events.v1.WebhookDelivered
-	92,  // 78: cairn.events.v1.Envelope.operator_created:type_name -> cairn.events.v1.OperatorCreated
-	93,  // 79: cairn.events.v1.Envelope.operator_updated:type_name -> cairn.events.v1.OperatorUpdated
-	94,  // 80: cairn.events.v1.Envelope.operator_deleted:type_name -> cairn.events.v1.OperatorDeleted
-	95,  // 81: cairn.events.v1.Envelope.operator_session_created:type_name -> cairn.events.v1.OperatorSessionCreated
-	96,  // 82: cairn.events.v1.Envelope.operator_sessions_deleted:type_name -> cairn.events.v1.OperatorSessionsDeleted
-	97,  // 83: cairn.events.v1.Envelope.operator_invited:type_name -> cairn.events.v1.OperatorInvited
-	98,  // 84: cairn.events.v1.Envelope.operator_invitation_accepted:type_name -> cairn.events.v1.OperatorInvitationAccepted
-	99,  // 85: cairn.events.v1.Envelope.operator_invitation_revoked:type_name -> cairn.events.v1.OperatorInvitationRevoked
-	2,   // 86: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,   // 87: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	31,  // 88: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 89: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,   // 90: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,   // 91: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,   // 92: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	31,  // 93: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	31,  // 94: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 95: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10,  // 96: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10,  // 97: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10,  // 98: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	16,  // 99: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	31,  // 100: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 101: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	15,  // 102: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
-	31,  // 103: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
-	0,   // 104: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	17,  // 105: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	18,  // 106: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	19,  // 107: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	31,  // 108: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,   // 109: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14,  // 110: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14,  // 111: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14,  // 112: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14,  // 113: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	20,  // 114: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 115: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14,  // 116: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	20,  // 117: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 118: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	20,  // 119: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 120: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
-	31,  // 121: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
-	122, // [122:122] is the sub-list for method output_type
-	122, // [122:122] is the sub-list for method input_type
-	122, // [122:122] is the sub-list for extension type_name
-	122, // [122:122] is the sub-list for extension extendee
-	0,   // [0:122] is the sub-list for field type_name
+	92,  // 78: cairn.events.v1.Envelope.webhook_redelivery_requested:type_name -> cairn.events.v1.WebhookRedeliveryRequested
+	93,  // 79: cairn.events.v1.Envelope.operator_created:type_name -> cairn.events.v1.OperatorCreated
+	94,  // 80: cairn.events.v1.Envelope.operator_updated:type_name -> cairn.events.v1.OperatorUpdated
+	95,  // 81: cairn.events.v1.Envelope.operator_deleted:type_name -> cairn.events.v1.OperatorDeleted
+	96,  // 82: cairn.events.v1.Envelope.operator_session_created:type_name -> cairn.events.v1.OperatorSessionCreated
+	97,  // 83: cairn.events.v1.Envelope.operator_sessions_deleted:type_name -> cairn.events.v1.OperatorSessionsDeleted
+	98,  // 84: cairn.events.v1.Envelope.operator_invited:type_name -> cairn.events.v1.OperatorInvited
+	99,  // 85: cairn.events.v1.Envelope.operator_invitation_accepted:type_name -> cairn.events.v1.OperatorInvitationAccepted
+	100, // 86: cairn.events.v1.Envelope.operator_invitation_revoked:type_name -> cairn.events.v1.OperatorInvitationRevoked
+	2,   // 87: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,   // 88: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	31,  // 89: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 90: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 91: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,   // 92: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,   // 93: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	31,  // 94: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	31,  // 95: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 96: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10,  // 97: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10,  // 98: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10,  // 99: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	16,  // 100: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	31,  // 101: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 102: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	15,  // 103: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
+	31,  // 104: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
+	0,   // 105: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	17,  // 106: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	18,  // 107: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	19,  // 108: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	31,  // 109: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,   // 110: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14,  // 111: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14,  // 112: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14,  // 113: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14,  // 114: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	20,  // 115: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 116: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14,  // 117: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	20,  // 118: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 119: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	20,  // 120: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 121: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
+	31,  // 122: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
+	123, // [123:123] is the sub-list for method output_type
+	123, // [123:123] is the sub-list for method input_type
+	123, // [123:123] is the sub-list for extension type_name
+	123, // [123:123] is the sub-list for extension extendee
+	0,   // [0:123] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3903,6 +3922,7 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_WebhookUpdated)(nil),
 		(*Envelope_WebhookDeleted)(nil),
 		(*Envelope_WebhookDelivered)(nil),
+		(*Envelope_WebhookRedeliveryRequested)(nil),
 		(*Envelope_OperatorCreated)(nil),
 		(*Envelope_OperatorUpdated)(nil),
 		(*Envelope_OperatorDeleted)(nil),
