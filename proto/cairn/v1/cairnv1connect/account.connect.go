@@ -378,7 +378,8 @@ type AccountServiceClient interface {
 	// VerifyTotp proves the authenticator and turns MFA on; returns recovery
 	// codes, shown once.
 	VerifyTotp(context.Context, *v1.VerifyTotpRequest) (*v1.VerifyTotpResponse, error)
-	// DeleteTotp turns MFA off; needs a current code or a recovery code.
+	// DeleteTotp removes the authenticator and turns MFA off, unless a passkey
+	// remains as the second factor; needs a current code or a recovery code.
 	DeleteTotp(context.Context, *v1.DeleteTotpRequest) (*v1.DeleteTotpResponse, error)
 	// CompleteMfa proves the second factor of a limited session.
 	CompleteMfa(context.Context, *v1.CompleteMfaRequest) (*v1.CompleteMfaResponse, error)
@@ -453,7 +454,8 @@ type AccountServiceHandler interface {
 	// VerifyTotp proves the authenticator and turns MFA on; returns recovery
 	// codes, shown once.
 	VerifyTotp(context.Context, *v1.VerifyTotpRequest) (*v1.VerifyTotpResponse, error)
-	// DeleteTotp turns MFA off; needs a current code or a recovery code.
+	// DeleteTotp removes the authenticator and turns MFA off, unless a passkey
+	// remains as the second factor; needs a current code or a recovery code.
 	DeleteTotp(context.Context, *v1.DeleteTotpRequest) (*v1.DeleteTotpResponse, error)
 	// CompleteMfa proves the second factor of a limited session.
 	CompleteMfa(context.Context, *v1.CompleteMfaRequest) (*v1.CompleteMfaResponse, error)

@@ -2471,7 +2471,8 @@ export const AccountService: GenService<{
     output: typeof VerifyTotpResponseSchema;
   },
   /**
-   * DeleteTotp turns MFA off; needs a current code or a recovery code.
+   * DeleteTotp removes the authenticator and turns MFA off, unless a passkey
+   * remains as the second factor; needs a current code or a recovery code.
    *
    * @generated from rpc cairn.v1.AccountService.DeleteTotp
    */
