@@ -217,6 +217,7 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 				return nil, domain.FieldError("password", "must not be empty")
 			}
 			o.PasswordHash = *c.PasswordHash
+			o.Invitation = nil // an administrator set the password: nothing left to accept
 			o.Sessions = slices.DeleteFunc(o.Sessions, func(s *eventsv1.OperatorSession) bool {
 				return c.KeepSession == "" || s.GetId() != c.KeepSession
 			})

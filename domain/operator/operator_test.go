@@ -197,6 +197,12 @@ func TestInvitation(t *testing.T) {
 	if _, ok := evs[0].GetPayload().(*eventsv1.Envelope_OperatorUpdated); !ok {
 		t.Fatalf("inviting an account: %T", evs[0].GetPayload())
 	}
+	// An administrator's password for a pending account spends the invitation.
+	pw := "set"
+	evs, err = Decide(o, Update{PasswordHash: &pw, Now: t0})
+	if err != nil || Pending(Evolve(o, evs[0])) {
+		t.Fatalf("password on a pending account: %v %v", evs, err)
+	}
 	// Revoking a pending one removes it.
 	evs, err = Decide(o, RevokeInvitation{Now: t0})
 	if err != nil || Evolve(o, evs[0]) != nil {
