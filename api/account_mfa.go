@@ -25,10 +25,11 @@ var errBadCode = &domain.Error{Kind: domain.KindPermissionDenied, Field: "code",
 // never accepted twice even by racing requests.
 func (h *accountHandler) checkCode(u *eventsv1.User, code string, recovery bool) (*eventsv1.Mfa, string, error) {
 	m := proto.CloneOf(u.GetMfa())
-	if m == nil || len(m.GetTotpSecretSealed()) == 0 {
+	// With passkeys alone there is no authenticator, but recovery codes.
+	if m == nil || (len(m.GetTotpSecretSealed()) == 0 && !(recovery && m.GetEnabled())) {
 		return nil, "", domain.Errorf(domain.KindFailedPrecondition, "no authenticator is enrolled")
 	}
-	if mfa.IsTOTPCode(code) {
+	if mfa.IsTOTPCode(code) && len(m.GetTotpSecretSealed()) > 0 {
 		secret, err := h.unseal(u.GetProjectId(), sealTOTP(u.GetId()), m.GetTotpSecretSealed())
 		if err != nil {
 			return nil, "", err
@@ -54,7 +55,7 @@ func (h *accountHandler) CreateTotp(ctx context.Context, _ *cairnv1.CreateTotpRe
 	if err != nil {
 		return nil, err
 	}
-	if u.GetMfa().GetEnabled() {
+	if u.GetMfa().GetTotpVerified() {
 		return nil, domain.Errorf(domain.KindFailedPrecondition, "an authenticator is already enabled; delete it first")
 	}
 	secret, encoded, err := mfa.NewSecret(rand.Reader)
@@ -67,10 +68,12 @@ func (h *accountHandler) CreateTotp(ctx context.Context, _ *cairnv1.CreateTotpRe
 	}
 	p := principal(ctx)
 	if _, _, err := h.writeUser(ctx, p.Project, p.ID, func(st user.State) ([]*eventsv1.Envelope, error) {
-		if st.GetMfa().GetEnabled() {
+		if st.GetMfa().GetTotpVerified() {
 			return nil, domain.Errorf(domain.KindFailedPrecondition, "an authenticator is already enabled; delete it first")
 		}
-		return user.Decide(st, user.SetMfa{Mfa: &eventsv1.Mfa{TotpSecretSealed: sealed}, Now: h.log.Now()})
+		// MFA switched on with passkeys alone stays on while enrolling.
+		m := &eventsv1.Mfa{TotpSecretSealed: sealed, Enabled: st.GetMfa().GetEnabled(), RecoveryCodeHashes: st.GetMfa().GetRecoveryCodeHashes()}
+		return user.Decide(st, user.SetMfa{Mfa: m, Now: h.log.Now()})
 	}); err != nil {
 		return nil, err
 	}
@@ -91,7 +94,7 @@ func (h *accountHandler) VerifyTotp(ctx context.Context, req *cairnv1.VerifyTotp
 	}
 	p := principal(ctx)
 	if _, _, err := h.writeUser(ctx, p.Project, p.ID, func(st user.State) ([]*eventsv1.Envelope, error) {
-		if st.GetMfa().GetEnabled() {
+		if st.GetMfa().GetTotpVerified() {
 			return nil, domain.Errorf(domain.KindFailedPrecondition, "the authenticator is already verified")
 		}
 		m, _, err := h.checkCode(st, req.GetCode(), false)
@@ -117,10 +120,19 @@ func (h *accountHandler) DeleteTotp(ctx context.Context, req *cairnv1.DeleteTotp
 	}
 	p := principal(ctx)
 	if _, _, err := h.writeUser(ctx, p.Project, p.ID, func(st user.State) ([]*eventsv1.Envelope, error) {
-		if _, _, err := h.checkCode(st, req.GetCode(), true); err != nil {
+		if len(st.GetMfa().GetTotpSecretSealed()) == 0 {
+			return nil, domain.Errorf(domain.KindFailedPrecondition, "no authenticator is enrolled")
+		}
+		m, _, err := h.checkCode(st, req.GetCode(), true)
+		if err != nil {
 			return nil, err
 		}
-		return user.Decide(st, user.SetMfa{Mfa: &eventsv1.Mfa{}, Now: h.log.Now()})
+		// MFA stays on while a passkey remains as the second factor.
+		rest := &eventsv1.Mfa{}
+		if m.GetEnabled() && len(st.GetPasskeys()) > 0 {
+			rest = &eventsv1.Mfa{Enabled: true, RecoveryCodeHashes: m.GetRecoveryCodeHashes()}
+		}
+		return user.Decide(st, user.SetMfa{Mfa: rest, Now: h.log.Now()})
 	}); err != nil {
 		return nil, err
 	}
@@ -182,4 +194,39 @@ func (h *accountHandler) RegenerateRecoveryCodes(ctx context.Context, req *cairn
 		return nil, err
 	}
 	return &cairnv1.RegenerateRecoveryCodesResponse{RecoveryCodes: codes}, nil
+}
+
+// UpdateMfa switches MFA on or off, keeping the factors enrolled: a
+// verified authenticator or a passkey is enough to switch it on.
+func (h *accountHandler) UpdateMfa(ctx context.Context, req *cairnv1.UpdateMfaRequest) (*cairnv1.UpdateMfaResponse, error) {
+	codes, hashes, err := mfa.NewRecoveryCodes(rand.Reader, 0)
+	if err != nil {
+		return nil, err
+	}
+	p := principal(ctx)
+	var issued bool
+	if _, _, err := h.writeUser(ctx, p.Project, p.ID, func(st user.State) ([]*eventsv1.Envelope, error) {
+		issued = false
+		m := proto.CloneOf(st.GetMfa())
+		if m == nil {
+			m = &eventsv1.Mfa{}
+		}
+		if req.GetEnabled() {
+			if !m.GetTotpVerified() && len(st.GetPasskeys()) == 0 {
+				return nil, &domain.Error{Kind: domain.KindFailedPrecondition, Field: "enabled",
+					Message: "MFA needs a second factor: verify an authenticator (CreateTotp) or register a passkey first"}
+			}
+			if len(m.GetRecoveryCodeHashes()) == 0 {
+				m.RecoveryCodeHashes, issued = hashes, true
+			}
+		}
+		m.Enabled = req.GetEnabled()
+		return user.Decide(st, user.SetMfa{Mfa: m, Now: h.log.Now()})
+	}); err != nil {
+		return nil, err
+	}
+	if !issued {
+		codes = nil
+	}
+	return &cairnv1.UpdateMfaResponse{RecoveryCodes: codes}, nil
 }

@@ -20,9 +20,10 @@ import (
 	"github.com/cairn-dev/cairn/streams/eventlog"
 )
 
-// operatorSessionTTL is how long a console sign-in lasts: a working day,
-// so a forgotten tab does not keep access for weeks.
-const operatorSessionTTL = 12 * time.Hour
+// DefaultOperatorSessionTTL is how long a console sign-in lasts unless the
+// operator sets another: a working day, so a forgotten tab does not keep
+// access for weeks.
+const DefaultOperatorSessionTTL = 12 * time.Hour
 
 // operatorLimitKey keys the sign-in rate limits of operator accounts apart
 // from every project's ("_" is in no project id).
@@ -35,10 +36,11 @@ func operatorOut(o *eventsv1.Operator) *cairnv1.OperatorAccount {
 		return nil
 	}
 	out := &cairnv1.OperatorAccount{Id: o.GetId(), Email: o.GetEmail(), Name: o.GetName(), Admin: o.GetAdmin(),
-		Sessions: int32(len(o.GetSessions())), CreatedAt: o.GetCreatedAt(), UpdatedAt: o.GetUpdatedAt()}
+		Sessions: int32(len(o.GetSessions())), CreatedAt: o.GetCreatedAt(), UpdatedAt: o.GetUpdatedAt(), Mfa: o.GetMfa().GetEnabled()}
 	for _, r := range o.GetRoles() {
 		out.Roles = append(out.Roles, &cairnv1.OperatorRole{ProjectId: r.GetProjectId(), Role: r.GetRole()})
 	}
+	invitationOut(out, o.GetInvitation())
 	return out
 }
 
@@ -188,7 +190,7 @@ func (h *operatorsHandler) CreateOperatorSession(ctx context.Context, req *cairn
 	}
 	token := operatorToken(secret)
 	now := h.log.Now()
-	expires := now.Add(operatorSessionTTL)
+	expires := now.Add(h.operatorTTL)
 	// The session is the account's own doing: it is the actor.
 	caller := access.Principal{Kind: access.Member, ID: o.GetId(), Name: o.GetEmail()}
 	if o.GetAdmin() {
@@ -201,13 +203,35 @@ func (h *operatorsHandler) CreateOperatorSession(ctx context.Context, req *cairn
 	}
 	meta.IdempotencyKey = "" // each sign-in is a new secret: never replayed
 	checked := o.GetPasswordHash()
+	// The second factor is asked for only once the password is right, so a
+	// guesser learns nothing about the account from it.
+	code := req.GetCode()
+	if o.GetMfa().GetEnabled() {
+		if code == "" {
+			return nil, errMfaRequired
+		}
+		if err := h.limit(ctx, operatorLimitKey, nil, h.limits.mfaUser, id); err != nil {
+			return nil, err
+		}
+	}
 	cmd := operator.SignIn{SessionID: h.log.NewID(), SecretHash: hashToken(token), ExpiresAt: expires, Now: now}
 	res, err := h.log.Write(ctx, eventlog.OperatorAggregate(id), meta, eventlog.Decide(operator.Evolve, func(st operator.State) ([]*eventsv1.Envelope, error) {
 		if st.GetPasswordHash() != checked {
 			// Deleted, or the password changed since it was checked.
 			return nil, errBadSignIn
 		}
-		return operator.Decide(st, cmd)
+		c := cmd
+		if st.GetMfa().GetEnabled() {
+			if code == "" {
+				return nil, errMfaRequired
+			}
+			m, err := h.checkOperatorCode(st, code, true)
+			if err != nil {
+				return nil, err
+			}
+			c.Mfa = m
+		}
+		return operator.Decide(st, c)
 	}))
 	if err != nil {
 		return nil, err

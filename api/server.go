@@ -177,6 +177,12 @@ type Config struct {
 	// MaxImportBytes bounds a package uploaded to POST /v1/projects/import
 	// (DefaultMaxImportBytes when <= 0).
 	MaxImportBytes int64
+	// OperatorSessionTTL is how long an operator account's session lasts
+	// (DefaultOperatorSessionTTL when <= 0); it applies to new sessions.
+	OperatorSessionTTL time.Duration
+	// SystemMail is the instance's own SMTP server, for operator
+	// invitations; nil: invitation links are answered to the inviter.
+	SystemMail *mail.Config
 }
 
 // DatabaseLimits are the document database's limits; zero means default.
@@ -219,6 +225,8 @@ type Server struct {
 	reqLevel      slog.Level // of the per-request log line
 	tracer        trace.TracerProvider
 	now           func() time.Time
+	operatorTTL   time.Duration // of new operator sessions
+	systemMail    *mail.Config
 	maxBytes      int
 	stopping      <-chan struct{}
 	hijacked      *Hijacked
@@ -302,6 +310,11 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s.meter = cfg.Meter
 	s.maxImport = cfg.MaxImportBytes
+	s.operatorTTL = cfg.OperatorSessionTTL
+	s.systemMail = cfg.SystemMail
+	if s.operatorTTL <= 0 {
+		s.operatorTTL = DefaultOperatorSessionTTL
+	}
 	if s.maxImport <= 0 {
 		s.maxImport = DefaultMaxImportBytes
 	}

@@ -20,6 +20,12 @@ const (
 	KindMagicLink    Kind = "magic-link"   // sign in with a link (needs URL)
 	KindSignInCode   Kind = "sign-in-code" // sign in with a six-digit code (needs Code)
 	KindTeamInvite   Kind = "team-invite"  // join a team (needs URL and Team)
+	// KindOperatorInvite invites to an instance's console (needs URL, the
+	// one-time link; Project names the instance).
+	KindOperatorInvite Kind = "operator-invite"
+	// KindOperatorAccess tells an operator account it was given roles
+	// (needs URL, the console).
+	KindOperatorAccess Kind = "operator-access"
 )
 
 // CodeValidFor is how long a one-time sign-in code is good for, as the
@@ -113,6 +119,24 @@ func content(kind Kind, d Data) (mailContent, error) {
 		c.Lead = who + " invited you to join the team " + d.Team + " on " + d.Project + ". Open this link to accept:"
 		c.Action = "Accept invitation"
 		c.Note = "If you were not expecting this invitation, you can ignore this email."
+	case KindOperatorInvite:
+		c.Subject = "You are invited to " + d.Project
+		who := "You have"
+		if d.Inviter != "" {
+			who = d.Inviter + " has"
+		}
+		c.Lead = who + " invited you to " + d.Project + ". Open this link to choose your password; it works once and expires in 7 days:"
+		c.Action = "Accept invitation"
+		c.Note = "If you were not expecting this invitation, you can ignore this email."
+	case KindOperatorAccess:
+		c.Subject = "Your access to " + d.Project + " changed"
+		who := "An administrator"
+		if d.Inviter != "" {
+			who = d.Inviter
+		}
+		c.Lead = who + " gave your account new roles on " + d.Project + ". Sign in to see them:"
+		c.Action = "Open the console"
+		c.Note = "If you did not expect this, tell the instance's administrator."
 	default:
 		return mailContent{}, fmt.Errorf("unknown mail kind %q", kind)
 	}

@@ -41,6 +41,12 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyOperator(txn, sp, ev, pl.OperatorSessionCreated.GetOperator(), false)
 	case *eventsv1.Envelope_OperatorSessionsDeleted:
 		err = p.applyOperator(txn, sp, ev, pl.OperatorSessionsDeleted.GetOperator(), false)
+	case *eventsv1.Envelope_OperatorInvited:
+		err = p.applyOperator(txn, sp, ev, pl.OperatorInvited.GetOperator(), false)
+	case *eventsv1.Envelope_OperatorInvitationAccepted:
+		err = p.applyOperator(txn, sp, ev, pl.OperatorInvitationAccepted.GetOperator(), false)
+	case *eventsv1.Envelope_OperatorInvitationRevoked:
+		err = p.applyOperator(txn, sp, ev, pl.OperatorInvitationRevoked.GetOperator(), true)
 	case *eventsv1.Envelope_WebhookCreated:
 		err = p.applyWebhookPut(txn, sp, ev, pl.WebhookCreated.GetWebhook(), true)
 	case *eventsv1.Envelope_WebhookUpdated:

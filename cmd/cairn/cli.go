@@ -60,7 +60,7 @@ func commands(e *cliEnv) []*cobra.Command {
 		legacy(e, "pull", "Write a project's file (cairn.json) from a live project", templates("pull")),
 		legacy(e, "plan", "Show what apply would change to make a project match its file", templates("plan")),
 		legacy(e, "apply", "Make a project match its file (--create-project: a template)", templates("apply")),
-		legacy(e, "operators", "Operator accounts: create | list | get | roles | revoke | delete (operatorscli.go)", operatorsCmd),
+		legacy(e, "operators", "Operator accounts: create | invite | list | get | roles | revoke | reset-mfa | revoke-invitation | password | delete (operatorscli.go)", operatorsCmd),
 		legacy(e, "usage", "Per-project usage per UTC day, for billing (--csv)", usageCmd),
 		legacy(e, "backup", "Copy the whole instance while it serves (-o DIR)", backupCmd),
 		legacy(e, "restore", "Restore a backup into an empty data directory (server stopped)", restoreCmd),

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/cairn-dev/cairn/mail"
 	"github.com/cairn-dev/cairn/projections"
 	"github.com/cairn-dev/cairn/streams"
 )
@@ -73,6 +74,12 @@ type config struct {
 	// UsageFlushEvery is how often the node publishes its usage counters.
 	UsageFlushEvery time.Duration
 	UploadExpiry    time.Duration
+	// OperatorSessionTTL is how long a console sign-in lasts.
+	OperatorSessionTTL time.Duration
+	// The instance's own SMTP server, for operator invitations; no host:
+	// invitation links are shown to the inviter instead.
+	SMTPHost, SMTPUsername, SMTPPassword, SMTPSender, SMTPSenderName, SMTPSecurity string
+	SMTPPort                                                                       int
 	// Function limits (api.FunctionLimits); 0 = default.
 	MaxFunctionTimeout time.Duration
 	MaxFunctionMemory  int64
@@ -217,6 +224,15 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	}
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt64Default(getenv, "CAIRN_MEMORY_LIMIT", memoryLimit), "floor of the Go runtime's soft memory limit in bytes; the limit is the larger of it and twice the live heap; 0 = off, the default when GOMEMLIMIT is set (CAIRN_MEMORY_LIMIT)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", env("CAIRN_PPROF_ADDR", ""), "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off (CAIRN_PPROF_ADDR)")
+	fs.DurationVar(&c.OperatorSessionTTL, "operator-session-ttl", envDuration(getenv, "CAIRN_OPERATOR_SESSION_TTL", 12*time.Hour), "how long an operator account's sign-in (console, cairn login) lasts; applies to new sessions, between 5m and 720h (CAIRN_OPERATOR_SESSION_TTL)")
+	fs.StringVar(&c.SMTPHost, "smtp-host", env("CAIRN_SMTP_HOST", ""), "the instance's SMTP server, for operator invitations (projects' mail has its own settings); unset: the link is shown to whoever invites (CAIRN_SMTP_HOST)")
+	fs.IntVar(&c.SMTPPort, "smtp-port", envInt(getenv, "CAIRN_SMTP_PORT"), "port of --smtp-host; 0 = 587 for starttls, 465 for tls, 25 for none (CAIRN_SMTP_PORT)")
+	fs.StringVar(&c.SMTPSecurity, "smtp-security", env("CAIRN_SMTP_SECURITY", "starttls"), "starttls, tls or none (local development only) (CAIRN_SMTP_SECURITY)")
+	fs.StringVar(&c.SMTPUsername, "smtp-username", env("CAIRN_SMTP_USERNAME", ""), "SMTP AUTH user of --smtp-host (CAIRN_SMTP_USERNAME)")
+	c.SMTPPassword = getenv("CAIRN_SMTP_PASSWORD")
+	fs.Var(hiddenString{&c.SMTPPassword}, "smtp-password", "SMTP AUTH password of --smtp-username; prefer the environment, flags show in ps (CAIRN_SMTP_PASSWORD)")
+	fs.StringVar(&c.SMTPSender, "smtp-sender", env("CAIRN_SMTP_SENDER", ""), "sender address of the instance's mail, required with --smtp-host (CAIRN_SMTP_SENDER)")
+	fs.StringVar(&c.SMTPSenderName, "smtp-sender-name", env("CAIRN_SMTP_SENDER_NAME", "Cairn"), "sender name of the instance's mail (CAIRN_SMTP_SENDER_NAME)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 	fs.IntVar(&c.ProjectRate, "project-rate", envInt(getenv, "CAIRN_PROJECT_RATE"), "requests per second each project's keys and sessions (and, apart, its guests) may make on this node, unless the project's limits set requests_per_second; 0 = 20000, -1 = no limit (CAIRN_PROJECT_RATE)")
 	fs.IntVar(&c.ProjectBurst, "project-burst", envInt(getenv, "CAIRN_PROJECT_BURST"), "requests a project's callers may make at once above --project-rate, unless the project's limits set request_burst; 0 = 40000 (CAIRN_PROJECT_BURST)")
@@ -266,6 +282,22 @@ func envInt64Default(getenv func(string) string, name string, def int64) int64 {
 func envInt(getenv func(string) string, name string) int {
 	n, _ := strconv.Atoi(getenv(name))
 	return n
+}
+
+// systemMail is the instance's SMTP server; nil without --smtp-host.
+func (c *config) systemMail() (*mail.Config, error) {
+	if c.SMTPHost == "" {
+		return nil, nil
+	}
+	sec := mail.Security(c.SMTPSecurity)
+	if sec != mail.SecuritySTARTTLS && sec != mail.SecurityTLS && sec != mail.SecurityNone {
+		return nil, fmt.Errorf("--smtp-security: want starttls, tls or none, got %q", c.SMTPSecurity)
+	}
+	if !strings.Contains(c.SMTPSender, "@") {
+		return nil, fmt.Errorf("--smtp-sender: want the sender's email address with --smtp-host, got %q", c.SMTPSender)
+	}
+	return &mail.Config{Host: c.SMTPHost, Port: c.SMTPPort, Username: c.SMTPUsername, Password: c.SMTPPassword,
+		SenderEmail: c.SMTPSender, SenderName: c.SMTPSenderName, Security: sec}, nil
 }
 
 // syncMode parses --sync.

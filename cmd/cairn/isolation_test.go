@@ -666,6 +666,35 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.operators().DeleteCurrentOperatorSession(ctx, &cairnv1.DeleteCurrentOperatorSessionRequest{})
 			return err
 		}},
+		{"OperatorsService.UpdateCurrentOperatorPassword", func(ctx context.Context) error {
+			_, err := in.operators().UpdateCurrentOperatorPassword(ctx, &cairnv1.UpdateCurrentOperatorPasswordRequest{CurrentPassword: "operator password", NewPassword: "another long password"})
+			return err
+		}},
+		{"OperatorsService.CreateCurrentOperatorTotp", func(ctx context.Context) error {
+			_, err := in.operators().CreateCurrentOperatorTotp(ctx, &cairnv1.CreateCurrentOperatorTotpRequest{})
+			return err
+		}},
+		{"OperatorsService.VerifyCurrentOperatorTotp", func(ctx context.Context) error {
+			_, err := in.operators().VerifyCurrentOperatorTotp(ctx, &cairnv1.VerifyCurrentOperatorTotpRequest{Code: "123456"})
+			return err
+		}},
+		{"OperatorsService.DeleteCurrentOperatorTotp", func(ctx context.Context) error {
+			_, err := in.operators().DeleteCurrentOperatorTotp(ctx, &cairnv1.DeleteCurrentOperatorTotpRequest{Code: "123456"})
+			return err
+		}},
+		{"OperatorsService.ResetOperatorMfa", func(ctx context.Context) error {
+			_, err := in.operators().ResetOperatorMfa(ctx, &cairnv1.ResetOperatorMfaRequest{OperatorId: victimOperator})
+			return err
+		}},
+		{"OperatorsService.InviteOperator", func(ctx context.Context) error {
+			_, err := in.operators().InviteOperator(ctx, &cairnv1.InviteOperatorRequest{Email: "squat@example.com",
+				Roles: []*cairnv1.OperatorRole{{ProjectId: "victim", Role: "owner"}}})
+			return err
+		}},
+		{"OperatorsService.RevokeOperatorInvitation", func(ctx context.Context) error {
+			_, err := in.operators().RevokeOperatorInvitation(ctx, &cairnv1.RevokeOperatorInvitationRequest{OperatorId: victimOperator})
+			return err
+		}},
 	}
 	// Every RPC of every cairn.v1 service must be in the table.
 	covered := map[string]bool{}
@@ -677,6 +706,9 @@ func TestCrossProjectIsolation(t *testing.T) {
 	}
 	// Signing in names no project: TestOperatorAccounts covers it.
 	covered["OperatorsService.CreateOperatorSession"] = true
+	// Accepting an invitation names no project and needs only its token:
+	// TestOperatorInvitations covers it.
+	covered["OperatorsService.AcceptOperatorInvitation"] = true
 	for _, fd := range []protoreflect.FileDescriptor{cairnv1.File_cairn_v1_projects_proto, cairnv1.File_cairn_v1_keys_proto,
 		cairnv1.File_cairn_v1_events_proto, cairnv1.File_cairn_v1_sites_proto, cairnv1.File_cairn_v1_account_proto,
 		cairnv1.File_cairn_v1_users_proto, cairnv1.File_cairn_v1_teams_proto, cairnv1.File_cairn_v1_databases_proto,
@@ -760,10 +792,13 @@ func TestCrossProjectIsolation(t *testing.T) {
 	for _, sc := range scenarios {
 		want := connect.CodeNotFound
 		switch sc.name {
-		case "OperatorsService.GetCurrentOperator", "OperatorsService.DeleteCurrentOperatorSession", "ProjectsService.ListProjects":
-			continue // about the caller itself (below)
+		case "OperatorsService.GetCurrentOperator", "OperatorsService.DeleteCurrentOperatorSession", "ProjectsService.ListProjects",
+			"OperatorsService.UpdateCurrentOperatorPassword", "OperatorsService.CreateCurrentOperatorTotp",
+			"OperatorsService.VerifyCurrentOperatorTotp", "OperatorsService.DeleteCurrentOperatorTotp":
+			continue // about the caller itself (below, and TestOperatorSelfService)
 		case "ProjectsService.CreateProject", "ProjectsService.UpdateProject", "OperatorsService.CreateOperator", "OperatorsService.GetOperator",
-			"OperatorsService.ListOperators", "OperatorsService.UpdateOperator", "OperatorsService.DeleteOperator", "OperatorsService.RevokeOperatorSessions":
+			"OperatorsService.ListOperators", "OperatorsService.UpdateOperator", "OperatorsService.DeleteOperator", "OperatorsService.RevokeOperatorSessions",
+			"OperatorsService.ResetOperatorMfa", "OperatorsService.InviteOperator", "OperatorsService.RevokeOperatorInvitation":
 			want = connect.CodePermissionDenied
 		}
 		t.Run("operator account "+sc.name, func(t *testing.T) {
@@ -1080,6 +1115,10 @@ func accountCalls(in *instance, userID string) []call {
 		}},
 		{"AccountService.CompleteMfa", func(ctx context.Context) error {
 			_, err := a.CompleteMfa(ctx, &cairnv1.CompleteMfaRequest{Code: "123456"})
+			return err
+		}},
+		{"AccountService.UpdateMfa", func(ctx context.Context) error {
+			_, err := a.UpdateMfa(ctx, &cairnv1.UpdateMfaRequest{Enabled: true})
 			return err
 		}},
 		{"AccountService.RegenerateRecoveryCodes", func(ctx context.Context) error {

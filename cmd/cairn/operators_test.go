@@ -264,7 +264,8 @@ func TestOperatorAccounts(t *testing.T) {
 func getErr[T any](_ T, err error) error { return err }
 
 // TestOperatorsCLI: cairn operators create prints a generated initial
-// password that signs in; roles, revoke and delete take the email.
+// password that signs in; roles, reset-mfa, revoke and delete take the
+// email; password changes the caller's own.
 func TestOperatorsCLI(t *testing.T) {
 	in := startInstance(t, t.TempDir())
 	ctx := context.Background()
@@ -300,10 +301,31 @@ func TestOperatorsCLI(t *testing.T) {
 	if _, err := cli("operators", "roles", "--role", "clip=god", "cli@example.com"); err == nil || !strings.Contains(err.Error(), "role") {
 		t.Fatalf("operators roles with an unknown role: %v", err)
 	}
+	// The account changes its own password with its session as the key.
+	own := func(env map[string]string, args ...string) (string, error) {
+		var out bytes.Buffer
+		env["CAIRN_URL"], env["CAIRN_KEY"] = in.url, s.GetSecret()
+		err := run(ctx, args, &out, io.Discard, func(k string) string { return env[k] })
+		return out.String(), err
+	}
+	if _, err := own(map[string]string{"CAIRN_OPERATOR_PASSWORD": "not it", "CAIRN_OPERATOR_NEW_PASSWORD": "the new cli password"}, "operators", "password"); err == nil ||
+		!strings.Contains(err.Error(), "current_password") {
+		t.Fatalf("operators password with a wrong current one: %v", err)
+	}
+	if out, err := own(map[string]string{"CAIRN_OPERATOR_PASSWORD": pw, "CAIRN_OPERATOR_NEW_PASSWORD": "the new cli password"}, "operators", "password"); err != nil ||
+		!strings.Contains(out, "password changed") {
+		t.Fatalf("operators password: %q %v", out, err)
+	}
+	if _, err := in.operators().CreateOperatorSession(ctx, &cairnv1.CreateOperatorSessionRequest{Email: "cli@example.com", Password: "the new cli password"}); err != nil {
+		t.Fatalf("sign in with the new password: %v", err)
+	}
+	if out, err := cli("operators", "reset-mfa", "cli@example.com"); err != nil || !strings.Contains(out, "two-factor sign-in") {
+		t.Fatalf("operators reset-mfa: %q %v", out, err)
+	}
+	wantCode(t, getErr(in.projects().ListProjects(dev, &cairnv1.ListProjectsRequest{})), connect.CodeUnauthenticated)
 	if _, err := cli("operators", "revoke", "cli@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, getErr(in.projects().ListProjects(dev, &cairnv1.ListProjectsRequest{})), connect.CodeUnauthenticated)
 	if _, err := cli("operators", "delete", "cli@example.com"); err != nil {
 		t.Fatal(err)
 	}

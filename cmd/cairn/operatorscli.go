@@ -15,19 +15,23 @@ import (
 
 // operatorsCmd manages operator accounts with the operator key: create
 // (with a generated initial password, printed once, unless
-// CAIRN_OPERATOR_PASSWORD is set), list, get, roles (replace them all),
-// revoke (end every session), delete.
+// CAIRN_OPERATOR_PASSWORD is set), invite (a one-time link, mailed or
+// printed), revoke-invitation, list, get, roles (replace them all),
+// revoke (end every session), reset-mfa (a lost authenticator), delete;
+// and password, which changes the caller's own (a co_ session's account)
+// from CAIRN_OPERATOR_PASSWORD to CAIRN_OPERATOR_NEW_PASSWORD, so that
+// neither is in the shell's history.
 func operatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	sub, rest, err := subcommand(args, "create", "list", "get", "roles", "revoke", "delete")
+	sub, rest, err := subcommand(args, "create", "invite", "list", "get", "roles", "revoke", "reset-mfa", "revoke-invitation", "password", "delete")
 	if err != nil {
 		return fmt.Errorf("operators: %w", err)
 	}
 	fs := flag.NewFlagSet("operators "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	email := fs.String("email", "", "sign-in email (create)")
-	name := fs.String("name", "", "display name (create)")
-	admin := fs.Bool("admin", false, "instance administrator: everything the operator key may do (create, roles)")
-	roles := fs.String("role", "", "roles, comma-separated PROJECT=viewer|developer|owner (create, roles)")
+	email := fs.String("email", "", "sign-in email (create, invite)")
+	name := fs.String("name", "", "display name (create, invite)")
+	admin := fs.Bool("admin", false, "instance administrator: everything the operator key may do (create, invite, roles)")
+	roles := fs.String("role", "", "roles, comma-separated PROJECT=viewer|developer|owner (create, invite, roles)")
 	r, err := dial(fs, rest, stdout, getenv, true)
 	if err != nil {
 		return err
@@ -38,7 +42,7 @@ func operatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return err
 	}
 	var id string
-	if sub != "create" && sub != "list" {
+	if sub != "create" && sub != "invite" && sub != "list" && sub != "password" {
 		if id, err = positional(fs, "account id or email"); err != nil {
 			return err
 		}
@@ -59,6 +63,20 @@ func operatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		}
 		if generated {
 			fmt.Fprintf(stdout, "initial password (shown once; pass it on privately): %s\n", pw)
+		}
+		return r.print(res.GetOperator())
+	case "invite":
+		res, err := c.InviteOperator(r.ctx(ctx), &cairnv1.InviteOperatorRequest{Email: *email, Name: *name, Admin: *admin, Roles: parsed})
+		if err != nil {
+			return err
+		}
+		switch {
+		case res.GetExistingAccount():
+			fmt.Fprintf(stdout, "%s has an account: the roles were added\n", res.GetOperator().GetEmail())
+		case res.GetEmailed():
+			fmt.Fprintf(stdout, "invitation mailed to %s (the link works once, for 7 days)\n", res.GetOperator().GetEmail())
+		default:
+			fmt.Fprintf(stdout, "invitation link (no instance SMTP; works once, for 7 days; pass it on privately): %s\n", res.GetInvitationUrl())
 		}
 		return r.print(res.GetOperator())
 	case "list":
@@ -103,6 +121,29 @@ func operatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			fmt.Fprintf(stdout, "ended every session of operator %s\n", id)
 		}
 		return err
+	case "revoke-invitation":
+		_, err := c.RevokeOperatorInvitation(r.ctx(ctx), &cairnv1.RevokeOperatorInvitationRequest{OperatorId: id})
+		if err == nil {
+			fmt.Fprintf(stdout, "revoked the invitation of %s\n", id)
+		}
+		return err
+	case "reset-mfa":
+		res, err := c.ResetOperatorMfa(r.ctx(ctx), &cairnv1.ResetOperatorMfaRequest{OperatorId: id})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "two-factor sign-in of operator %s is off and its sessions ended\n", id)
+		return r.print(res.GetOperator())
+	case "password":
+		cur, next := getenv("CAIRN_OPERATOR_PASSWORD"), getenv("CAIRN_OPERATOR_NEW_PASSWORD")
+		if cur == "" || next == "" {
+			return fmt.Errorf("operators password: set CAIRN_OPERATOR_PASSWORD (the current password) and CAIRN_OPERATOR_NEW_PASSWORD")
+		}
+		if _, err := c.UpdateCurrentOperatorPassword(r.ctx(ctx), &cairnv1.UpdateCurrentOperatorPasswordRequest{CurrentPassword: cur, NewPassword: next}); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "password changed; every other session of the account has ended")
+		return nil
 	default:
 		_, err := c.DeleteOperator(r.ctx(ctx), &cairnv1.DeleteOperatorRequest{OperatorId: id})
 		if err == nil {

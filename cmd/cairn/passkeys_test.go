@@ -382,6 +382,75 @@ func TestPasskeyMfa(t *testing.T) {
 	wantCode(t, err, connect.CodeFailedPrecondition)
 }
 
+// TestPasskeyOnlyMfa: a user with a passkey and no authenticator switches
+// MFA on; a password sign-in then asks for the passkey (or a recovery
+// code), and removing the last passkey switches MFA off.
+func TestPasskeyOnlyMfa(t *testing.T) {
+	in := startInstance(t, t.TempDir(), "--no-auth-rate-limits")
+	newProjectWithKey(t, in, "bank", "users.read")
+	g, _ := guest(context.Background(), "bank", "")
+	if _, err := in.account().CreateAccount(g, &cairnv1.CreateAccountRequest{Email: "pat@example.com", Password: "passkeys only please"}); err != nil {
+		t.Fatal(err)
+	}
+	s1 := signIn(t, in, "bank", "pat@example.com", "passkeys only please").GetSecret()
+	page := sitePage(in, "bank")
+	// No second factor yet: refused, naming the field.
+	_, err := page.acct.UpdateMfa(page.call(s1), &cairnv1.UpdateMfaRequest{Enabled: true})
+	wantField(t, err, connect.CodeFailedPrecondition, "enabled")
+	a := passkeytest.New()
+	pk := page.register(t, a, s1, "phone")
+	on, err := page.acct.UpdateMfa(page.call(s1), &cairnv1.UpdateMfaRequest{Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(on.GetRecoveryCodes()) == 0 {
+		t.Fatal("switching MFA on gave no recovery codes")
+	}
+	// Switching on again keeps the codes it gave.
+	if again, err := page.acct.UpdateMfa(page.call(s1), &cairnv1.UpdateMfaRequest{Enabled: true}); err != nil || len(again.GetRecoveryCodes()) != 0 {
+		t.Fatalf("second switch-on: %v %v", again, err)
+	}
+	limited := signIn(t, in, "bank", "pat@example.com", "passkeys only please")
+	if !limited.GetSession().GetMfaPending() {
+		t.Fatal("password sign-in with MFA on is not limited")
+	}
+	lim := limited.GetSecret()
+	_, err = page.svc.ListPasskeys(page.call(lim), &cairnv1.ListPasskeysRequest{})
+	wantCode(t, err, connect.CodePermissionDenied)
+	b, err := page.svc.BeginPasskeyMfa(page.call(lim), &cairnv1.BeginPasskeyMfaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.Get([]byte(b.GetOptionsJson()), page.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, err := page.svc.FinishPasskeyMfa(page.call(lim), &cairnv1.FinishPasskeyMfaRequest{CredentialJson: string(c)}); err != nil || done.GetSession().GetMfaPending() {
+		t.Fatalf("passkey as second factor: %v %v", done, err)
+	}
+	// A recovery code proves the second factor too, once.
+	lim2 := signIn(t, in, "bank", "pat@example.com", "passkeys only please").GetSecret()
+	if _, err := page.acct.CompleteMfa(page.call(lim2), &cairnv1.CompleteMfaRequest{Code: on.GetRecoveryCodes()[0]}); err != nil {
+		t.Fatal(err)
+	}
+	lim3 := signIn(t, in, "bank", "pat@example.com", "passkeys only please").GetSecret()
+	_, err = page.acct.CompleteMfa(page.call(lim3), &cairnv1.CompleteMfaRequest{Code: on.GetRecoveryCodes()[0]})
+	wantCode(t, err, connect.CodePermissionDenied)
+	// The last passkey removed: MFA is off, and the limited session is lifted.
+	if _, err := page.svc.DeletePasskey(page.call(s1), &cairnv1.DeletePasskeyRequest{PasskeyId: pk.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := page.svc.ListPasskeys(page.call(lim3), &cairnv1.ListPasskeysRequest{}); err != nil {
+		t.Fatalf("limited session after MFA switched off: %v", err)
+	}
+	if signIn(t, in, "bank", "pat@example.com", "passkeys only please").GetSession().GetMfaPending() {
+		t.Fatal("MFA still on without a second factor")
+	}
+	// And it cannot be switched on again without one.
+	_, err = page.acct.UpdateMfa(page.call(s1), &cairnv1.UpdateMfaRequest{Enabled: true})
+	wantCode(t, err, connect.CodeFailedPrecondition)
+}
+
 // TestPasskeyTwoNodes: two nodes of one instance behind one origin (as a
 // load balancer puts them): a ceremony begun on one finishes on the other,
 // and the answer replayed to the first is refused — the challenge is in

@@ -98,6 +98,14 @@ func serve(ctx context.Context, cfg *config, fs *pflag.FlagSet, stdout, stderr i
 		}
 		defer pln.Close()
 	}
+	// Shorter than a few minutes signs people out mid-task; longer than a
+	// month keeps a lost laptop's session working.
+	if cfg.OperatorSessionTTL < 5*time.Minute || cfg.OperatorSessionTTL > 720*time.Hour {
+		return fmt.Errorf("--operator-session-ttl: want between 5m and 720h, got %s", cfg.OperatorSessionTTL)
+	}
+	if _, err := cfg.systemMail(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on --http-addr %s: %w", cfg.HTTPAddr, err)

@@ -88,7 +88,11 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 	if err != nil {
 		return nil, err
 	}
-	handler, err := api.New(api.Config{PublicURL: cmp.Or(cfg.PublicURL, displayAddr(s.url)), Stopping: s.stopping, Hijacked: s.hijacked, Log: n.log, Reads: n.reads, Store: n.store,
+	sysMail, err := cfg.systemMail()
+	if err != nil {
+		return nil, err
+	}
+	handler, err := api.New(api.Config{SystemMail: sysMail, PublicURL: cmp.Or(cfg.PublicURL, displayAddr(s.url)), Stopping: s.stopping, Hijacked: s.hijacked, Log: n.log, Reads: n.reads, Store: n.store,
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes, RequestLogLevel: cfg.requestLogLevel(), Tracer: n.tracerProvider(),
 		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store),
 		SitesDomain: cfg.SitesDomain, DNSResolver: cfg.DNSResolver, TrustedProxies: proxies, NoAuthRateLimits: cfg.NoAuthRateLimits,
@@ -99,7 +103,7 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory, MaxConcurrent: cfg.MaxFunctionConcurrency,
 			Retention: cfg.ExecutionRetention, RetentionSweep: cfg.ExecutionRetentionSweep},
 		Webhooks: api.WebhookOptions{Allow: splitList(cfg.WebhookAllow), MaxBackoff: cfg.WebhookMaxBackoff, PauseAfter: cfg.WebhookPauseAfter},
-		Runtimes: rts, MaxImportBytes: cfg.MaxImportBytes, Meter: meter})
+		Runtimes: rts, MaxImportBytes: cfg.MaxImportBytes, Meter: meter, OperatorSessionTTL: cfg.OperatorSessionTTL})
 	if err != nil {
 		return nil, err
 	}

@@ -14,11 +14,15 @@ import { Audit } from "./screens/audit.js";
 import { Operators } from "./screens/operators.js";
 import { Realtime } from "./screens/realtime.js";
 import { Auth } from "./screens/auth.js";
+import { Account, AcceptInvitation } from "./screens/account.js";
 import { Webhooks } from "./screens/webhooks.js";
 
-function SignIn({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: string }) {
-  const [email, setEmail] = useState("");
+function SignIn({ onSignedIn, reason, initialEmail = "" }: { onSignedIn: (me: Me) => void; reason: string; initialEmail?: string }) {
+  const [email, setEmail] = useState(initialEmail);
   const [password, setPassword] = useState("");
+  // Asked for once the password is right and the account has two-factor sign-in.
+  const [askCode, setAskCode] = useState(false);
+  const [code, setCode] = useState("");
   const [key, setKey] = useState("");
   const [withKey, setWithKey] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -32,13 +36,18 @@ function SignIn({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: 
         storeKey(key.trim());
       } else {
         storeKey("");
-        const r = await api.operators.createOperatorSession({ email: email.trim(), password });
+        const r = await api.operators.createOperatorSession({ email: email.trim(), password, ...(askCode ? { code: code.trim() } : {}) });
         storeKey(r.secret ?? "");
       }
       // Only operators (the key, or an account) are answered: a project key is refused.
       onSignedIn(await loadMe());
     } catch (err) {
       storeKey("");
+      const d = describe(err);
+      if (!withKey && d.code === "failed_precondition" && d.field === "code") {
+        setAskCode(true);
+        return;
+      }
       setError(err);
     } finally {
       setBusy(false);
@@ -59,13 +68,18 @@ function SignIn({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: 
           </>
         ) : (
           <>
-            <p class="muted">Sign in with your operator account. The session lasts 12 hours and is kept in this tab only.</p>
+            <p class="muted">Sign in with your operator account. The session is kept in this tab only.</p>
             <label>Email
               <input id="operator-email" type="email" autoComplete="username" value={email} onInput={(e) => setEmail(e.currentTarget.value)} autoFocus />
             </label>
             <label>Password
               <input id="operator-password" type="password" autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
             </label>
+            {askCode ? (
+              <label>Code from your authenticator app, or a recovery code
+                <input id="operator-code" autoComplete="one-time-code" value={code} onInput={(e) => setCode(e.currentTarget.value)} autoFocus />
+              </label>
+            ) : null}
           </>
         )}
         <ErrorBox error={error} />
@@ -131,12 +145,25 @@ function App() {
     if (!checking) return;
     loadMe().then(setMe, () => storeKey("")).finally(() => setChecking(false));
   }, []);
+  const [invited, setInvited] = useState("");
   if (checking) return <p class="muted">Loading…</p>;
-  if (!me) return <SignIn reason={reason} onSignedIn={(m) => { setReason(""); setMe(m); }} />;
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  // An invitation link works signed in or not: it is for someone else's account.
+  const token = parts[0] === "invite" ? new URLSearchParams(location.search).get("token") ?? "" : "";
+  if (token) {
+    return <AcceptInvitation token={token} onDone={(email) => {
+      storeKey("");
+      setMe(null);
+      setInvited(email);
+      setReason("Your password is set: sign in.");
+      navigate("/");
+    }} />;
+  }
+  if (!me) return <SignIn reason={reason} initialEmail={invited} onSignedIn={(m) => { setReason(""); setMe(m); }} />;
   let screen;
   if (parts[0] === "p" && parts[1]) screen = <ProjectScreen project={parts[1]} rest={parts.slice(2)} />;
   else if (parts[0] === "operators" && me.admin) screen = <Operators />;
+  else if (parts[0] === "account") screen = <Account />;
   else screen = <Projects admin={me.admin} />;
   return (
     <div class="layout">
@@ -144,6 +171,7 @@ function App() {
         <Link to="/" class="brand">Cairn</Link>
         <span class="muted">console · {location.host}</span>
         {me.admin ? <Link to="/operators" id="nav-operators">Operators</Link> : null}
+        {me.email ? <Link to="/account" id="nav-account">Account</Link> : null}
         <span class="muted" id="whoami">{me.email || "operator key"}{me.admin ? " (admin)" : ""}</span>
         <button type="button" class="link" id="signout" onClick={async () => {
           // An account's session ends on the server too; the key has none.

@@ -149,6 +149,14 @@ func decideRemovePasskey(state State, c RemovePasskey) ([]*eventsv1.Envelope, er
 	u := prune(state, c.Now)
 	gone := u.Passkeys[i]
 	u.Passkeys = slices.Delete(u.Passkeys, i, i+1)
+	if u.GetMfa().GetEnabled() && !u.GetMfa().GetTotpVerified() && len(u.Passkeys) == 0 {
+		// The last second factor is gone: MFA switches off rather than
+		// locking the user out of a factor it no longer has.
+		u.Mfa.Enabled = false
+		for _, s := range u.Sessions {
+			s.MfaPending = false
+		}
+	}
 	u.UpdatedAt = timestamppb.New(c.Now)
 	return []*eventsv1.Envelope{
 		{Payload: &eventsv1.Envelope_PasskeyRemoved{PasskeyRemoved: &eventsv1.PasskeyRemoved{User: u, Passkey: gone}}},

@@ -393,6 +393,12 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 		return operatorSubject(p.OperatorSessionCreated.GetOperator(), "sessions", p.OperatorSessionCreated.GetSessionId(), "create"), nil
 	case *eventsv1.Envelope_OperatorSessionsDeleted:
 		return operatorSubject(p.OperatorSessionsDeleted.GetOperator(), "sessions", "delete"), nil
+	case *eventsv1.Envelope_OperatorInvited:
+		return operatorSubject(p.OperatorInvited.GetOperator(), "invitation", "create"), nil
+	case *eventsv1.Envelope_OperatorInvitationAccepted:
+		return operatorSubject(p.OperatorInvitationAccepted.GetOperator(), "invitation", "accept"), nil
+	case *eventsv1.Envelope_OperatorInvitationRevoked:
+		return operatorSubject(p.OperatorInvitationRevoked.GetOperator(), "invitation", "delete"), nil
 	default:
 		return "", fmt.Errorf("no subject for event payload %T", p)
 	}

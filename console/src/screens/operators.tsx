@@ -1,5 +1,6 @@
 // Operators (administrators only): operator accounts with a role per
-// project; create, change roles, end sessions, delete.
+// project; invite by email (pending invitations listed), create, change
+// roles, end sessions, reset a lost authenticator, delete.
 import { useState } from "preact/hooks";
 import type { OperatorAccountJson } from "@cairn/gen/operators_pb.js";
 import type { ProjectJson } from "@cairn/gen/projects_pb.js";
@@ -39,6 +40,7 @@ export function Operators() {
         <strong> viewer</strong> reads, <strong>developer</strong> reads and writes (not API keys),
         <strong> owner</strong> does everything in the project, deleting and exporting it included.
         An administrator does everything the operator key does.</p>
+      <InviteOperator projects={projects.data ?? []} onInvited={list.reload} />
       <CreateOperator projects={projects.data ?? []} onCreated={list.reload} />
       <Loading loading={list.loading} />
       <ErrorBox error={list.error ?? act.error} />
@@ -48,7 +50,8 @@ export function Operators() {
           <thead><tr><th>Email</th><th>Name</th><th>Roles</th><th>Sessions</th><th>Created</th><th /></tr></thead>
           <tbody>{list.data.map((o) => (
             <tr key={o.id} data-operator={o.email}>
-              <td>{o.email}</td><td>{o.name}</td>
+              <td>{o.email}{o.invitationPending ? <> <span class="chip invited">invited · expires {when(o.invitationExpiresAt)}</span></> : null}
+                {o.mfa ? <> <span class="chip ok">2FA</span></> : null}</td><td>{o.name}</td>
               <td class="scopes">{o.admin ? <span class="chip">administrator</span> : null}
                 {(o.roles ?? []).map((r) => <span class="chip" key={r.projectId}>{r.projectId}: {r.role}</span>)}</td>
               <td class="num">{o.sessions ?? 0}</td>
@@ -59,7 +62,15 @@ export function Operators() {
                   await api.operators.revokeOperatorSessions({ operatorId: o.id ?? "" });
                   list.reload();
                 })}>End sessions</button>{" "}
-                <button type="button" class="danger small" onClick={() => setDeleting(o)}>Delete</button>
+                {o.mfa ? <><button type="button" class="small reset-mfa" onClick={() => void act.run(async () => {
+                  if (!confirm(`Switch off two-factor sign-in of ${o.email} and end its sessions?`)) return;
+                  await api.operators.resetOperatorMfa({ operatorId: o.id ?? "" });
+                  list.reload();
+                })}>Reset 2FA</button>{" "}</> : null}
+                {o.invitationPending ? <button type="button" class="danger small revoke-invitation" onClick={() => void act.run(async () => {
+                  await api.operators.revokeOperatorInvitation({ operatorId: o.id ?? "" });
+                  list.reload();
+                })}>Revoke invitation</button> : <button type="button" class="danger small" onClick={() => setDeleting(o)}>Delete</button>}
               </td>
             </tr>
           ))}</tbody>
@@ -86,6 +97,47 @@ function RolePicker({ projects, roles, onChange }: { projects: ProjectJson[]; ro
         </label>
       ))}
     </fieldset>
+  );
+}
+
+function InviteOperator({ projects, onInvited }: { projects: ProjectJson[]; onInvited: () => void }) {
+  const [email, setEmail] = useState("");
+  const [name, setName] = useState("");
+  const [admin, setAdmin] = useState(false);
+  const [roles, setRoles] = useState<Roles>({});
+  const [result, setResult] = useState("");
+  const [link, setLink] = useState("");
+  const act = useAction();
+  return (
+    <form class="card" id="invite-operator" onSubmit={async (e) => {
+      e.preventDefault();
+      setResult(""); setLink("");
+      let msg = "", url = "";
+      if (await act.run(async () => {
+        const r = await api.operators.inviteOperator({ email, name, admin, roles: rolesIn(roles) });
+        url = r.invitationUrl ?? "";
+        msg = r.existingAccount ? `${r.operator?.email} has an account: the roles were added.`
+          : r.emailed ? `Invitation mailed to ${r.operator?.email}; the link works once, for 7 days.`
+          : `No mail server is set for this instance (--smtp-host): pass this one-time link to ${r.operator?.email} privately.`;
+      })) {
+        setResult(msg); setLink(url);
+        setEmail(""); setName(""); setAdmin(false); setRoles({});
+        onInvited();
+      }
+    }}>
+      <h3>Invite by email</h3>
+      <p class="muted">The invitee gets a one-time link (7 days) to choose a password. An email that has an account gets the roles at once.</p>
+      <div class="row">
+        <label>Email <input name="invite-email" type="email" autoComplete="off" value={email} onInput={(e) => setEmail(e.currentTarget.value)} /></label>
+        <label>Name <input name="invite-name" value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
+        <label class="check"><input type="checkbox" name="invite-admin" checked={admin} onChange={() => setAdmin(!admin)} /> administrator</label>
+      </div>
+      {admin ? null : <RolePicker projects={projects} roles={roles} onChange={setRoles} />}
+      <ErrorBox error={act.error} />
+      {result ? <p class="ok" id="invite-result">{result}</p> : null}
+      {link ? <p><input id="invite-link" style="width: 100%" readOnly value={link} onFocus={(e) => e.currentTarget.select()} /></p> : null}
+      <button type="submit" class="primary" disabled={!email || act.busy}>Invite</button>
+    </form>
   );
 }
 

@@ -2930,6 +2930,95 @@ func (x *CompleteMfaResponse) GetSession() *Session {
 	return nil
 }
 
+type UpdateMfaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Enabled       bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateMfaRequest) Reset() {
+	*x = UpdateMfaRequest{}
+	mi := &file_cairn_v1_account_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMfaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMfaRequest) ProtoMessage() {}
+
+func (x *UpdateMfaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_account_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMfaRequest.ProtoReflect.Descriptor instead.
+func (*UpdateMfaRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_account_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *UpdateMfaRequest) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+type UpdateMfaResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// New recovery codes when switching on found none; shown once.
+	RecoveryCodes []string `protobuf:"bytes,1,rep,name=recovery_codes,json=recoveryCodes,proto3" json:"recovery_codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateMfaResponse) Reset() {
+	*x = UpdateMfaResponse{}
+	mi := &file_cairn_v1_account_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMfaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMfaResponse) ProtoMessage() {}
+
+func (x *UpdateMfaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_account_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMfaResponse.ProtoReflect.Descriptor instead.
+func (*UpdateMfaResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_account_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *UpdateMfaResponse) GetRecoveryCodes() []string {
+	if x != nil {
+		return x.RecoveryCodes
+	}
+	return nil
+}
+
 type RegenerateRecoveryCodesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
@@ -2939,7 +3028,7 @@ type RegenerateRecoveryCodesRequest struct {
 
 func (x *RegenerateRecoveryCodesRequest) Reset() {
 	*x = RegenerateRecoveryCodesRequest{}
-	mi := &file_cairn_v1_account_proto_msgTypes[59]
+	mi := &file_cairn_v1_account_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +3040,7 @@ func (x *RegenerateRecoveryCodesRequest) String() string {
 func (*RegenerateRecoveryCodesRequest) ProtoMessage() {}
 
 func (x *RegenerateRecoveryCodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_account_proto_msgTypes[59]
+	mi := &file_cairn_v1_account_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +3053,7 @@ func (x *RegenerateRecoveryCodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegenerateRecoveryCodesRequest.ProtoReflect.Descriptor instead.
 func (*RegenerateRecoveryCodesRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_account_proto_rawDescGZIP(), []int{59}
+	return file_cairn_v1_account_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RegenerateRecoveryCodesRequest) GetCode() string {
@@ -2983,7 +3072,7 @@ type RegenerateRecoveryCodesResponse struct {
 
 func (x *RegenerateRecoveryCodesResponse) Reset() {
 	*x = RegenerateRecoveryCodesResponse{}
-	mi := &file_cairn_v1_account_proto_msgTypes[60]
+	mi := &file_cairn_v1_account_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2995,7 +3084,7 @@ func (x *RegenerateRecoveryCodesResponse) String() string {
 func (*RegenerateRecoveryCodesResponse) ProtoMessage() {}
 
 func (x *RegenerateRecoveryCodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_account_proto_msgTypes[60]
+	mi := &file_cairn_v1_account_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3008,7 +3097,7 @@ func (x *RegenerateRecoveryCodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegenerateRecoveryCodesResponse.ProtoReflect.Descriptor instead.
 func (*RegenerateRecoveryCodesResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_account_proto_rawDescGZIP(), []int{60}
+	return file_cairn_v1_account_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RegenerateRecoveryCodesResponse) GetRecoveryCodes() []string {
@@ -3219,12 +3308,16 @@ const file_cairn_v1_account_proto_rawDesc = "" +
 	"\x12CompleteMfaRequest\x12\x1d\n" +
 	"\x04code\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x06\x18 R\x04code\"B\n" +
 	"\x13CompleteMfaResponse\x12+\n" +
-	"\asession\x18\x01 \x01(\v2\x11.cairn.v1.SessionR\asession\"G\n" +
+	"\asession\x18\x01 \x01(\v2\x11.cairn.v1.SessionR\asession\",\n" +
+	"\x10UpdateMfaRequest\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\":\n" +
+	"\x11UpdateMfaResponse\x12%\n" +
+	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes\"G\n" +
 	"\x1eRegenerateRecoveryCodesRequest\x12%\n" +
 	"\x04code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
 	"^[0-9]{6}$R\x04code\"H\n" +
 	"\x1fRegenerateRecoveryCodesResponse\x12%\n" +
-	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes2\x86\x14\n" +
+	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes2\xce\x14\n" +
 	"\x0eAccountService\x12R\n" +
 	"\rCreateAccount\x12\x1e.cairn.v1.CreateAccountRequest\x1a\x1f.cairn.v1.CreateAccountResponse\"\x00\x12y\n" +
 	"\x1aCreateEmailPasswordSession\x12+.cairn.v1.CreateEmailPasswordSessionRequest\x1a,.cairn.v1.CreateEmailPasswordSessionResponse\"\x00\x12m\n" +
@@ -3259,7 +3352,8 @@ const file_cairn_v1_account_proto_rawDesc = "" +
 	"VerifyTotp\x12\x1b.cairn.v1.VerifyTotpRequest\x1a\x1c.cairn.v1.VerifyTotpResponse\"\x00\x12I\n" +
 	"\n" +
 	"DeleteTotp\x12\x1b.cairn.v1.DeleteTotpRequest\x1a\x1c.cairn.v1.DeleteTotpResponse\"\x00\x12L\n" +
-	"\vCompleteMfa\x12\x1c.cairn.v1.CompleteMfaRequest\x1a\x1d.cairn.v1.CompleteMfaResponse\"\x00\x12p\n" +
+	"\vCompleteMfa\x12\x1c.cairn.v1.CompleteMfaRequest\x1a\x1d.cairn.v1.CompleteMfaResponse\"\x00\x12F\n" +
+	"\tUpdateMfa\x12\x1a.cairn.v1.UpdateMfaRequest\x1a\x1b.cairn.v1.UpdateMfaResponse\"\x00\x12p\n" +
 	"\x17RegenerateRecoveryCodes\x12(.cairn.v1.RegenerateRecoveryCodesRequest\x1a).cairn.v1.RegenerateRecoveryCodesResponse\"\x00B\x90\x01\n" +
 	"\fcom.cairn.v1B\fAccountProtoP\x01Z1github.com/cairn-dev/cairn/proto/cairn/v1;cairnv1\xa2\x02\x03CXX\xaa\x02\bCairn.V1\xca\x02\bCairn\\V1\xe2\x02\x14Cairn\\V1\\GPBMetadata\xea\x02\tCairn::V1b\x06proto3"
 
@@ -3275,7 +3369,7 @@ func file_cairn_v1_account_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_account_proto_rawDescData
 }
 
-var file_cairn_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_cairn_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_cairn_v1_account_proto_goTypes = []any{
 	(*User)(nil),                               // 0: cairn.v1.User
 	(*Session)(nil),                            // 1: cairn.v1.Session
@@ -3336,20 +3430,22 @@ var file_cairn_v1_account_proto_goTypes = []any{
 	(*DeleteTotpResponse)(nil),                 // 56: cairn.v1.DeleteTotpResponse
 	(*CompleteMfaRequest)(nil),                 // 57: cairn.v1.CompleteMfaRequest
 	(*CompleteMfaResponse)(nil),                // 58: cairn.v1.CompleteMfaResponse
-	(*RegenerateRecoveryCodesRequest)(nil),     // 59: cairn.v1.RegenerateRecoveryCodesRequest
-	(*RegenerateRecoveryCodesResponse)(nil),    // 60: cairn.v1.RegenerateRecoveryCodesResponse
-	(*structpb.Struct)(nil),                    // 61: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),              // 62: google.protobuf.Timestamp
+	(*UpdateMfaRequest)(nil),                   // 59: cairn.v1.UpdateMfaRequest
+	(*UpdateMfaResponse)(nil),                  // 60: cairn.v1.UpdateMfaResponse
+	(*RegenerateRecoveryCodesRequest)(nil),     // 61: cairn.v1.RegenerateRecoveryCodesRequest
+	(*RegenerateRecoveryCodesResponse)(nil),    // 62: cairn.v1.RegenerateRecoveryCodesResponse
+	(*structpb.Struct)(nil),                    // 63: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),              // 64: google.protobuf.Timestamp
 }
 var file_cairn_v1_account_proto_depIdxs = []int32{
-	61, // 0: cairn.v1.User.prefs:type_name -> google.protobuf.Struct
+	63, // 0: cairn.v1.User.prefs:type_name -> google.protobuf.Struct
 	2,  // 1: cairn.v1.User.identities:type_name -> cairn.v1.Identity
-	62, // 2: cairn.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	62, // 3: cairn.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	62, // 4: cairn.v1.User.password_updated_at:type_name -> google.protobuf.Timestamp
-	62, // 5: cairn.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	62, // 6: cairn.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	62, // 7: cairn.v1.Identity.created_at:type_name -> google.protobuf.Timestamp
+	64, // 2: cairn.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	64, // 3: cairn.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	64, // 4: cairn.v1.User.password_updated_at:type_name -> google.protobuf.Timestamp
+	64, // 5: cairn.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	64, // 6: cairn.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	64, // 7: cairn.v1.Identity.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 8: cairn.v1.CreateAccountResponse.user:type_name -> cairn.v1.User
 	1,  // 9: cairn.v1.CreateSessionResponse.session:type_name -> cairn.v1.Session
 	1,  // 10: cairn.v1.CreateEmailPasswordSessionResponse.session:type_name -> cairn.v1.Session
@@ -3359,13 +3455,13 @@ var file_cairn_v1_account_proto_depIdxs = []int32{
 	0,  // 14: cairn.v1.UpdateEmailResponse.user:type_name -> cairn.v1.User
 	0,  // 15: cairn.v1.UpdatePasswordResponse.user:type_name -> cairn.v1.User
 	0,  // 16: cairn.v1.UpdatePrefsResponse.user:type_name -> cairn.v1.User
-	61, // 17: cairn.v1.UpdatePrefsRequest.prefs:type_name -> google.protobuf.Struct
+	63, // 17: cairn.v1.UpdatePrefsRequest.prefs:type_name -> google.protobuf.Struct
 	1,  // 18: cairn.v1.ListSessionsResponse.sessions:type_name -> cairn.v1.Session
 	1,  // 19: cairn.v1.GetSessionResponse.session:type_name -> cairn.v1.Session
-	62, // 20: cairn.v1.CreateJWTResponse.expires_at:type_name -> google.protobuf.Timestamp
-	62, // 21: cairn.v1.CreateVerificationResponse.expires_at:type_name -> google.protobuf.Timestamp
-	62, // 22: cairn.v1.CreateMagicURLTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	62, // 23: cairn.v1.CreateEmailTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	64, // 20: cairn.v1.CreateJWTResponse.expires_at:type_name -> google.protobuf.Timestamp
+	64, // 21: cairn.v1.CreateVerificationResponse.expires_at:type_name -> google.protobuf.Timestamp
+	64, // 22: cairn.v1.CreateMagicURLTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	64, // 23: cairn.v1.CreateEmailTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	2,  // 24: cairn.v1.ListIdentitiesResponse.identities:type_name -> cairn.v1.Identity
 	1,  // 25: cairn.v1.CompleteMfaResponse.session:type_name -> cairn.v1.Session
 	3,  // 26: cairn.v1.AccountService.CreateAccount:input_type -> cairn.v1.CreateAccountRequest
@@ -3396,38 +3492,40 @@ var file_cairn_v1_account_proto_depIdxs = []int32{
 	53, // 51: cairn.v1.AccountService.VerifyTotp:input_type -> cairn.v1.VerifyTotpRequest
 	55, // 52: cairn.v1.AccountService.DeleteTotp:input_type -> cairn.v1.DeleteTotpRequest
 	57, // 53: cairn.v1.AccountService.CompleteMfa:input_type -> cairn.v1.CompleteMfaRequest
-	59, // 54: cairn.v1.AccountService.RegenerateRecoveryCodes:input_type -> cairn.v1.RegenerateRecoveryCodesRequest
-	4,  // 55: cairn.v1.AccountService.CreateAccount:output_type -> cairn.v1.CreateAccountResponse
-	9,  // 56: cairn.v1.AccountService.CreateEmailPasswordSession:output_type -> cairn.v1.CreateEmailPasswordSessionResponse
-	10, // 57: cairn.v1.AccountService.CreateAnonymousSession:output_type -> cairn.v1.CreateAnonymousSessionResponse
-	8,  // 58: cairn.v1.AccountService.CreateSession:output_type -> cairn.v1.CreateSessionResponse
-	12, // 59: cairn.v1.AccountService.GetAccount:output_type -> cairn.v1.GetAccountResponse
-	13, // 60: cairn.v1.AccountService.UpdateName:output_type -> cairn.v1.UpdateNameResponse
-	14, // 61: cairn.v1.AccountService.UpdateEmail:output_type -> cairn.v1.UpdateEmailResponse
-	15, // 62: cairn.v1.AccountService.UpdatePassword:output_type -> cairn.v1.UpdatePasswordResponse
-	16, // 63: cairn.v1.AccountService.UpdatePrefs:output_type -> cairn.v1.UpdatePrefsResponse
-	22, // 64: cairn.v1.AccountService.DeleteAccount:output_type -> cairn.v1.DeleteAccountResponse
-	24, // 65: cairn.v1.AccountService.ListSessions:output_type -> cairn.v1.ListSessionsResponse
-	26, // 66: cairn.v1.AccountService.GetSession:output_type -> cairn.v1.GetSessionResponse
-	28, // 67: cairn.v1.AccountService.DeleteSession:output_type -> cairn.v1.DeleteSessionResponse
-	30, // 68: cairn.v1.AccountService.DeleteSessions:output_type -> cairn.v1.DeleteSessionsResponse
-	32, // 69: cairn.v1.AccountService.CreateJWT:output_type -> cairn.v1.CreateJWTResponse
-	34, // 70: cairn.v1.AccountService.CreateVerification:output_type -> cairn.v1.CreateVerificationResponse
-	36, // 71: cairn.v1.AccountService.ConfirmVerification:output_type -> cairn.v1.ConfirmVerificationResponse
-	38, // 72: cairn.v1.AccountService.CreateRecovery:output_type -> cairn.v1.CreateRecoveryResponse
-	40, // 73: cairn.v1.AccountService.ConfirmRecovery:output_type -> cairn.v1.ConfirmRecoveryResponse
-	43, // 74: cairn.v1.AccountService.CreateMagicURLToken:output_type -> cairn.v1.CreateMagicURLTokenResponse
-	44, // 75: cairn.v1.AccountService.CreateEmailToken:output_type -> cairn.v1.CreateEmailTokenResponse
-	46, // 76: cairn.v1.AccountService.CreateOAuth2Token:output_type -> cairn.v1.CreateOAuth2TokenResponse
-	48, // 77: cairn.v1.AccountService.ListIdentities:output_type -> cairn.v1.ListIdentitiesResponse
-	50, // 78: cairn.v1.AccountService.DeleteIdentity:output_type -> cairn.v1.DeleteIdentityResponse
-	52, // 79: cairn.v1.AccountService.CreateTotp:output_type -> cairn.v1.CreateTotpResponse
-	54, // 80: cairn.v1.AccountService.VerifyTotp:output_type -> cairn.v1.VerifyTotpResponse
-	56, // 81: cairn.v1.AccountService.DeleteTotp:output_type -> cairn.v1.DeleteTotpResponse
-	58, // 82: cairn.v1.AccountService.CompleteMfa:output_type -> cairn.v1.CompleteMfaResponse
-	60, // 83: cairn.v1.AccountService.RegenerateRecoveryCodes:output_type -> cairn.v1.RegenerateRecoveryCodesResponse
-	55, // [55:84] is the sub-list for method output_type
-	26, // [26:55] is the sub-list for method input_type
+	59, // 54: cairn.v1.AccountService.UpdateMfa:input_type -> cairn.v1.UpdateMfaRequest
+	61, // 55: cairn.v1.AccountService.RegenerateRecoveryCodes:input_type -> cairn.v1.RegenerateRecoveryCodesRequest
+	4,  // 56: cairn.v1.AccountService.CreateAccount:output_type -> cairn.v1.CreateAccountResponse
+	9,  // 57: cairn.v1.AccountService.CreateEmailPasswordSession:output_type -> cairn.v1.CreateEmailPasswordSessionResponse
+	10, // 58: cairn.v1.AccountService.CreateAnonymousSession:output_type -> cairn.v1.CreateAnonymousSessionResponse
+	8,  // 59: cairn.v1.AccountService.CreateSession:output_type -> cairn.v1.CreateSessionResponse
+	12, // 60: cairn.v1.AccountService.GetAccount:output_type -> cairn.v1.GetAccountResponse
+	13, // 61: cairn.v1.AccountService.UpdateName:output_type -> cairn.v1.UpdateNameResponse
+	14, // 62: cairn.v1.AccountService.UpdateEmail:output_type -> cairn.v1.UpdateEmailResponse
+	15, // 63: cairn.v1.AccountService.UpdatePassword:output_type -> cairn.v1.UpdatePasswordResponse
+	16, // 64: cairn.v1.AccountService.UpdatePrefs:output_type -> cairn.v1.UpdatePrefsResponse
+	22, // 65: cairn.v1.AccountService.DeleteAccount:output_type -> cairn.v1.DeleteAccountResponse
+	24, // 66: cairn.v1.AccountService.ListSessions:output_type -> cairn.v1.ListSessionsResponse
+	26, // 67: cairn.v1.AccountService.GetSession:output_type -> cairn.v1.GetSessionResponse
+	28, // 68: cairn.v1.AccountService.DeleteSession:output_type -> cairn.v1.DeleteSessionResponse
+	30, // 69: cairn.v1.AccountService.DeleteSessions:output_type -> cairn.v1.DeleteSessionsResponse
+	32, // 70: cairn.v1.AccountService.CreateJWT:output_type -> cairn.v1.CreateJWTResponse
+	34, // 71: cairn.v1.AccountService.CreateVerification:output_type -> cairn.v1.CreateVerificationResponse
+	36, // 72: cairn.v1.AccountService.ConfirmVerification:output_type -> cairn.v1.ConfirmVerificationResponse
+	38, // 73: cairn.v1.AccountService.CreateRecovery:output_type -> cairn.v1.CreateRecoveryResponse
+	40, // 74: cairn.v1.AccountService.ConfirmRecovery:output_type -> cairn.v1.ConfirmRecoveryResponse
+	43, // 75: cairn.v1.AccountService.CreateMagicURLToken:output_type -> cairn.v1.CreateMagicURLTokenResponse
+	44, // 76: cairn.v1.AccountService.CreateEmailToken:output_type -> cairn.v1.CreateEmailTokenResponse
+	46, // 77: cairn.v1.AccountService.CreateOAuth2Token:output_type -> cairn.v1.CreateOAuth2TokenResponse
+	48, // 78: cairn.v1.AccountService.ListIdentities:output_type -> cairn.v1.ListIdentitiesResponse
+	50, // 79: cairn.v1.AccountService.DeleteIdentity:output_type -> cairn.v1.DeleteIdentityResponse
+	52, // 80: cairn.v1.AccountService.CreateTotp:output_type -> cairn.v1.CreateTotpResponse
+	54, // 81: cairn.v1.AccountService.VerifyTotp:output_type -> cairn.v1.VerifyTotpResponse
+	56, // 82: cairn.v1.AccountService.DeleteTotp:output_type -> cairn.v1.DeleteTotpResponse
+	58, // 83: cairn.v1.AccountService.CompleteMfa:output_type -> cairn.v1.CompleteMfaResponse
+	60, // 84: cairn.v1.AccountService.UpdateMfa:output_type -> cairn.v1.UpdateMfaResponse
+	62, // 85: cairn.v1.AccountService.RegenerateRecoveryCodes:output_type -> cairn.v1.RegenerateRecoveryCodesResponse
+	56, // [56:86] is the sub-list for method output_type
+	26, // [26:56] is the sub-list for method input_type
 	26, // [26:26] is the sub-list for extension type_name
 	26, // [26:26] is the sub-list for extension extendee
 	0,  // [0:26] is the sub-list for field type_name
@@ -3444,7 +3542,7 @@ func file_cairn_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_account_proto_rawDesc), len(file_cairn_v1_account_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   61,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

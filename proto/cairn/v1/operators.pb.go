@@ -31,11 +31,16 @@ type OperatorAccount struct {
 	Admin bool                   `protobuf:"varint,4,opt,name=admin,proto3" json:"admin,omitempty"`
 	Roles []*OperatorRole        `protobuf:"bytes,5,rep,name=roles,proto3" json:"roles,omitempty"`
 	// Live sessions.
-	Sessions      int32                  `protobuf:"varint,6,opt,name=sessions,proto3" json:"sessions,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sessions  int32                  `protobuf:"varint,6,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Sign-in asks for a second factor.
+	Mfa bool `protobuf:"varint,9,opt,name=mfa,proto3" json:"mfa,omitempty"`
+	// An invitation nobody has accepted yet (no password, cannot sign in).
+	InvitationPending   bool                   `protobuf:"varint,10,opt,name=invitation_pending,json=invitationPending,proto3" json:"invitation_pending,omitempty"`
+	InvitationExpiresAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=invitation_expires_at,json=invitationExpiresAt,proto3" json:"invitation_expires_at,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *OperatorAccount) Reset() {
@@ -120,6 +125,27 @@ func (x *OperatorAccount) GetCreatedAt() *timestamppb.Timestamp {
 func (x *OperatorAccount) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *OperatorAccount) GetMfa() bool {
+	if x != nil {
+		return x.Mfa
+	}
+	return false
+}
+
+func (x *OperatorAccount) GetInvitationPending() bool {
+	if x != nil {
+		return x.InvitationPending
+	}
+	return false
+}
+
+func (x *OperatorAccount) GetInvitationExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InvitationExpiresAt
 	}
 	return nil
 }
@@ -818,9 +844,13 @@ func (*RevokeOperatorSessionsResponse) Descriptor() ([]byte, []int) {
 }
 
 type CreateOperatorSessionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Email    string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// The second factor of an account with MFA: a current TOTP code or an
+	// unused recovery code. Without it such an account's sign-in answers
+	// FAILED_PRECONDITION naming the field "code".
+	Code          string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,6 +895,13 @@ func (x *CreateOperatorSessionRequest) GetEmail() string {
 func (x *CreateOperatorSessionRequest) GetPassword() string {
 	if x != nil {
 		return x.Password
+	}
+	return ""
+}
+
+func (x *CreateOperatorSessionRequest) GetCode() string {
+	if x != nil {
+		return x.Code
 	}
 	return ""
 }
@@ -1092,11 +1129,780 @@ func (*DeleteCurrentOperatorSessionResponse) Descriptor() ([]byte, []int) {
 	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{20}
 }
 
+type UpdateCurrentOperatorPasswordRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	CurrentPassword string                 `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	NewPassword     string                 `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *UpdateCurrentOperatorPasswordRequest) Reset() {
+	*x = UpdateCurrentOperatorPasswordRequest{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCurrentOperatorPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCurrentOperatorPasswordRequest) ProtoMessage() {}
+
+func (x *UpdateCurrentOperatorPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCurrentOperatorPasswordRequest.ProtoReflect.Descriptor instead.
+func (*UpdateCurrentOperatorPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *UpdateCurrentOperatorPasswordRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
+}
+
+func (x *UpdateCurrentOperatorPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+type UpdateCurrentOperatorPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *OperatorAccount       `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCurrentOperatorPasswordResponse) Reset() {
+	*x = UpdateCurrentOperatorPasswordResponse{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCurrentOperatorPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCurrentOperatorPasswordResponse) ProtoMessage() {}
+
+func (x *UpdateCurrentOperatorPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCurrentOperatorPasswordResponse.ProtoReflect.Descriptor instead.
+func (*UpdateCurrentOperatorPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *UpdateCurrentOperatorPasswordResponse) GetOperator() *OperatorAccount {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+type CreateCurrentOperatorTotpRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCurrentOperatorTotpRequest) Reset() {
+	*x = CreateCurrentOperatorTotpRequest{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCurrentOperatorTotpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCurrentOperatorTotpRequest) ProtoMessage() {}
+
+func (x *CreateCurrentOperatorTotpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCurrentOperatorTotpRequest.ProtoReflect.Descriptor instead.
+func (*CreateCurrentOperatorTotpRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{23}
+}
+
+type CreateCurrentOperatorTotpResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Base32 secret, for manual entry.
+	Secret string `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// otpauth://totp/... for QR codes.
+	Uri           string `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCurrentOperatorTotpResponse) Reset() {
+	*x = CreateCurrentOperatorTotpResponse{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCurrentOperatorTotpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCurrentOperatorTotpResponse) ProtoMessage() {}
+
+func (x *CreateCurrentOperatorTotpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCurrentOperatorTotpResponse.ProtoReflect.Descriptor instead.
+func (*CreateCurrentOperatorTotpResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CreateCurrentOperatorTotpResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *CreateCurrentOperatorTotpResponse) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+type VerifyCurrentOperatorTotpRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyCurrentOperatorTotpRequest) Reset() {
+	*x = VerifyCurrentOperatorTotpRequest{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyCurrentOperatorTotpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyCurrentOperatorTotpRequest) ProtoMessage() {}
+
+func (x *VerifyCurrentOperatorTotpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyCurrentOperatorTotpRequest.ProtoReflect.Descriptor instead.
+func (*VerifyCurrentOperatorTotpRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *VerifyCurrentOperatorTotpRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type VerifyCurrentOperatorTotpResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RecoveryCodes []string               `protobuf:"bytes,1,rep,name=recovery_codes,json=recoveryCodes,proto3" json:"recovery_codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyCurrentOperatorTotpResponse) Reset() {
+	*x = VerifyCurrentOperatorTotpResponse{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyCurrentOperatorTotpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyCurrentOperatorTotpResponse) ProtoMessage() {}
+
+func (x *VerifyCurrentOperatorTotpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyCurrentOperatorTotpResponse.ProtoReflect.Descriptor instead.
+func (*VerifyCurrentOperatorTotpResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *VerifyCurrentOperatorTotpResponse) GetRecoveryCodes() []string {
+	if x != nil {
+		return x.RecoveryCodes
+	}
+	return nil
+}
+
+type DeleteCurrentOperatorTotpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A current TOTP code or a recovery code.
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCurrentOperatorTotpRequest) Reset() {
+	*x = DeleteCurrentOperatorTotpRequest{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCurrentOperatorTotpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCurrentOperatorTotpRequest) ProtoMessage() {}
+
+func (x *DeleteCurrentOperatorTotpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCurrentOperatorTotpRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCurrentOperatorTotpRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DeleteCurrentOperatorTotpRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type DeleteCurrentOperatorTotpResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCurrentOperatorTotpResponse) Reset() {
+	*x = DeleteCurrentOperatorTotpResponse{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCurrentOperatorTotpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCurrentOperatorTotpResponse) ProtoMessage() {}
+
+func (x *DeleteCurrentOperatorTotpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCurrentOperatorTotpResponse.ProtoReflect.Descriptor instead.
+func (*DeleteCurrentOperatorTotpResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{28}
+}
+
+type ResetOperatorMfaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OperatorId    string                 `protobuf:"bytes,1,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetOperatorMfaRequest) Reset() {
+	*x = ResetOperatorMfaRequest{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetOperatorMfaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetOperatorMfaRequest) ProtoMessage() {}
+
+func (x *ResetOperatorMfaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetOperatorMfaRequest.ProtoReflect.Descriptor instead.
+func (*ResetOperatorMfaRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ResetOperatorMfaRequest) GetOperatorId() string {
+	if x != nil {
+		return x.OperatorId
+	}
+	return ""
+}
+
+type ResetOperatorMfaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *OperatorAccount       `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetOperatorMfaResponse) Reset() {
+	*x = ResetOperatorMfaResponse{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetOperatorMfaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetOperatorMfaResponse) ProtoMessage() {}
+
+func (x *ResetOperatorMfaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetOperatorMfaResponse.ProtoReflect.Descriptor instead.
+func (*ResetOperatorMfaResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ResetOperatorMfaResponse) GetOperator() *OperatorAccount {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+type InviteOperatorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Admin         bool                   `protobuf:"varint,3,opt,name=admin,proto3" json:"admin,omitempty"`
+	Roles         []*OperatorRole        `protobuf:"bytes,4,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteOperatorRequest) Reset() {
+	*x = InviteOperatorRequest{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteOperatorRequest) ProtoMessage() {}
+
+func (x *InviteOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteOperatorRequest.ProtoReflect.Descriptor instead.
+func (*InviteOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *InviteOperatorRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *InviteOperatorRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *InviteOperatorRequest) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
+}
+
+func (x *InviteOperatorRequest) GetRoles() []*OperatorRole {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+type InviteOperatorResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Operator *OperatorAccount       `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	// The mail went out through the instance's SMTP.
+	Emailed bool `protobuf:"varint,2,opt,name=emailed,proto3" json:"emailed,omitempty"`
+	// The one-time link, only when it was not mailed (no --smtp-host, or the
+	// mail failed): pass it on privately.
+	InvitationUrl string `protobuf:"bytes,3,opt,name=invitation_url,json=invitationUrl,proto3" json:"invitation_url,omitempty"`
+	// The email had an account: the roles were added, no link was made.
+	ExistingAccount bool `protobuf:"varint,4,opt,name=existing_account,json=existingAccount,proto3" json:"existing_account,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *InviteOperatorResponse) Reset() {
+	*x = InviteOperatorResponse{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteOperatorResponse) ProtoMessage() {}
+
+func (x *InviteOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteOperatorResponse.ProtoReflect.Descriptor instead.
+func (*InviteOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *InviteOperatorResponse) GetOperator() *OperatorAccount {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *InviteOperatorResponse) GetEmailed() bool {
+	if x != nil {
+		return x.Emailed
+	}
+	return false
+}
+
+func (x *InviteOperatorResponse) GetInvitationUrl() string {
+	if x != nil {
+		return x.InvitationUrl
+	}
+	return ""
+}
+
+func (x *InviteOperatorResponse) GetExistingAccount() bool {
+	if x != nil {
+		return x.ExistingAccount
+	}
+	return false
+}
+
+type RevokeOperatorInvitationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OperatorId    string                 `protobuf:"bytes,1,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOperatorInvitationRequest) Reset() {
+	*x = RevokeOperatorInvitationRequest{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOperatorInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOperatorInvitationRequest) ProtoMessage() {}
+
+func (x *RevokeOperatorInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOperatorInvitationRequest.ProtoReflect.Descriptor instead.
+func (*RevokeOperatorInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RevokeOperatorInvitationRequest) GetOperatorId() string {
+	if x != nil {
+		return x.OperatorId
+	}
+	return ""
+}
+
+type RevokeOperatorInvitationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOperatorInvitationResponse) Reset() {
+	*x = RevokeOperatorInvitationResponse{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOperatorInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOperatorInvitationResponse) ProtoMessage() {}
+
+func (x *RevokeOperatorInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOperatorInvitationResponse.ProtoReflect.Descriptor instead.
+func (*RevokeOperatorInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{34}
+}
+
+type AcceptOperatorInvitationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token of the link (its "token" parameter).
+	Token    string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// Replaces the name the inviter gave, when set.
+	Name          *string `protobuf:"bytes,3,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptOperatorInvitationRequest) Reset() {
+	*x = AcceptOperatorInvitationRequest{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptOperatorInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptOperatorInvitationRequest) ProtoMessage() {}
+
+func (x *AcceptOperatorInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptOperatorInvitationRequest.ProtoReflect.Descriptor instead.
+func (*AcceptOperatorInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *AcceptOperatorInvitationRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *AcceptOperatorInvitationRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *AcceptOperatorInvitationRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+type AcceptOperatorInvitationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *OperatorAccount       `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptOperatorInvitationResponse) Reset() {
+	*x = AcceptOperatorInvitationResponse{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptOperatorInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptOperatorInvitationResponse) ProtoMessage() {}
+
+func (x *AcceptOperatorInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptOperatorInvitationResponse.ProtoReflect.Descriptor instead.
+func (*AcceptOperatorInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *AcceptOperatorInvitationResponse) GetOperator() *OperatorAccount {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
 var File_cairn_v1_operators_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_operators_proto_rawDesc = "" +
 	"\n" +
-	"\x18cairn/v1/operators.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x02\n" +
+	"\x18cairn/v1/operators.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x03\n" +
 	"\x0fOperatorAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
@@ -1107,7 +1913,11 @@ const file_cairn_v1_operators_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x84\x01\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x10\n" +
+	"\x03mfa\x18\t \x01(\bR\x03mfa\x12-\n" +
+	"\x12invitation_pending\x18\n" +
+	" \x01(\bR\x11invitationPending\x12N\n" +
+	"\x15invitation_expires_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x13invitationExpiresAt\"\x84\x01\n" +
 	"\fOperatorRole\x12?\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x123\n" +
@@ -1157,12 +1967,13 @@ const file_cairn_v1_operators_proto_rawDesc = "" +
 	"\x1dRevokeOperatorSessionsRequest\x12H\n" +
 	"\voperator_id\x18\x01 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\n" +
 	"operatorId\" \n" +
-	"\x1eRevokeOperatorSessionsResponse\"h\n" +
+	"\x1eRevokeOperatorSessionsResponse\"\x85\x01\n" +
 	"\x1cCreateOperatorSessionRequest\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\bpassword\"\xa9\x01\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\bpassword\x12\x1b\n" +
+	"\x04code\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04code\"\xa9\x01\n" +
 	"\x1dCreateOperatorSessionResponse\x12\x16\n" +
 	"\x06secret\x18\x01 \x01(\tR\x06secret\x129\n" +
 	"\n" +
@@ -1173,7 +1984,55 @@ const file_cairn_v1_operators_proto_rawDesc = "" +
 	"\boperator\x18\x01 \x01(\v2\x19.cairn.v1.OperatorAccountR\boperator\x12\x14\n" +
 	"\x05admin\x18\x02 \x01(\bR\x05admin\"%\n" +
 	"#DeleteCurrentOperatorSessionRequest\"&\n" +
-	"$DeleteCurrentOperatorSessionResponse2\x81\a\n" +
+	"$DeleteCurrentOperatorSessionResponse\"\x8c\x01\n" +
+	"$UpdateCurrentOperatorPasswordRequest\x125\n" +
+	"\x10current_password\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x0fcurrentPassword\x12-\n" +
+	"\fnew_password\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x02R\vnewPassword\"^\n" +
+	"%UpdateCurrentOperatorPasswordResponse\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.cairn.v1.OperatorAccountR\boperator\"\"\n" +
+	" CreateCurrentOperatorTotpRequest\"M\n" +
+	"!CreateCurrentOperatorTotpResponse\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x10\n" +
+	"\x03uri\x18\x02 \x01(\tR\x03uri\"I\n" +
+	" VerifyCurrentOperatorTotpRequest\x12%\n" +
+	"\x04code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\x04code\"J\n" +
+	"!VerifyCurrentOperatorTotpResponse\x12%\n" +
+	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes\"A\n" +
+	" DeleteCurrentOperatorTotpRequest\x12\x1d\n" +
+	"\x04code\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x06\x18 R\x04code\"#\n" +
+	"!DeleteCurrentOperatorTotpResponse\"c\n" +
+	"\x17ResetOperatorMfaRequest\x12H\n" +
+	"\voperator_id\x18\x01 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\n" +
+	"operatorId\"Q\n" +
+	"\x18ResetOperatorMfaResponse\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.cairn.v1.OperatorAccountR\boperator\"\xa6\x01\n" +
+	"\x15InviteOperatorRequest\x12 \n" +
+	"\x05email\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12\x1c\n" +
+	"\x04name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04name\x12\x14\n" +
+	"\x05admin\x18\x03 \x01(\bR\x05admin\x127\n" +
+	"\x05roles\x18\x04 \x03(\v2\x16.cairn.v1.OperatorRoleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x05roles\"\xbb\x01\n" +
+	"\x16InviteOperatorResponse\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.cairn.v1.OperatorAccountR\boperator\x12\x18\n" +
+	"\aemailed\x18\x02 \x01(\bR\aemailed\x12%\n" +
+	"\x0einvitation_url\x18\x03 \x01(\tR\rinvitationUrl\x12)\n" +
+	"\x10existing_account\x18\x04 \x01(\bR\x0fexistingAccount\"k\n" +
+	"\x1fRevokeOperatorInvitationRequest\x12H\n" +
+	"\voperator_id\x18\x01 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\n" +
+	"operatorId\"\"\n" +
+	" RevokeOperatorInvitationResponse\"\x97\x01\n" +
+	"\x1fAcceptOperatorInvitationRequest\x12 \n" +
+	"\x05token\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05token\x12&\n" +
+	"\bpassword\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x02R\bpassword\x12!\n" +
+	"\x04name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01H\x00R\x04name\x88\x01\x01B\a\n" +
+	"\x05_name\"Y\n" +
+	" AcceptOperatorInvitationResponse\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.cairn.v1.OperatorAccountR\boperator2\x8c\x0e\n" +
 	"\x10OperatorsService\x12U\n" +
 	"\x0eCreateOperator\x12\x1f.cairn.v1.CreateOperatorRequest\x1a .cairn.v1.CreateOperatorResponse\"\x00\x12O\n" +
 	"\vGetOperator\x12\x1c.cairn.v1.GetOperatorRequest\x1a\x1d.cairn.v1.GetOperatorResponse\"\x03\x90\x02\x01\x12U\n" +
@@ -1183,7 +2042,15 @@ const file_cairn_v1_operators_proto_rawDesc = "" +
 	"\x16RevokeOperatorSessions\x12'.cairn.v1.RevokeOperatorSessionsRequest\x1a(.cairn.v1.RevokeOperatorSessionsResponse\"\x00\x12j\n" +
 	"\x15CreateOperatorSession\x12&.cairn.v1.CreateOperatorSessionRequest\x1a'.cairn.v1.CreateOperatorSessionResponse\"\x00\x12d\n" +
 	"\x12GetCurrentOperator\x12#.cairn.v1.GetCurrentOperatorRequest\x1a$.cairn.v1.GetCurrentOperatorResponse\"\x03\x90\x02\x01\x12\x7f\n" +
-	"\x1cDeleteCurrentOperatorSession\x12-.cairn.v1.DeleteCurrentOperatorSessionRequest\x1a..cairn.v1.DeleteCurrentOperatorSessionResponse\"\x00B\x92\x01\n" +
+	"\x1cDeleteCurrentOperatorSession\x12-.cairn.v1.DeleteCurrentOperatorSessionRequest\x1a..cairn.v1.DeleteCurrentOperatorSessionResponse\"\x00\x12\x82\x01\n" +
+	"\x1dUpdateCurrentOperatorPassword\x12..cairn.v1.UpdateCurrentOperatorPasswordRequest\x1a/.cairn.v1.UpdateCurrentOperatorPasswordResponse\"\x00\x12v\n" +
+	"\x19CreateCurrentOperatorTotp\x12*.cairn.v1.CreateCurrentOperatorTotpRequest\x1a+.cairn.v1.CreateCurrentOperatorTotpResponse\"\x00\x12v\n" +
+	"\x19VerifyCurrentOperatorTotp\x12*.cairn.v1.VerifyCurrentOperatorTotpRequest\x1a+.cairn.v1.VerifyCurrentOperatorTotpResponse\"\x00\x12v\n" +
+	"\x19DeleteCurrentOperatorTotp\x12*.cairn.v1.DeleteCurrentOperatorTotpRequest\x1a+.cairn.v1.DeleteCurrentOperatorTotpResponse\"\x00\x12[\n" +
+	"\x10ResetOperatorMfa\x12!.cairn.v1.ResetOperatorMfaRequest\x1a\".cairn.v1.ResetOperatorMfaResponse\"\x00\x12U\n" +
+	"\x0eInviteOperator\x12\x1f.cairn.v1.InviteOperatorRequest\x1a .cairn.v1.InviteOperatorResponse\"\x00\x12s\n" +
+	"\x18RevokeOperatorInvitation\x12).cairn.v1.RevokeOperatorInvitationRequest\x1a*.cairn.v1.RevokeOperatorInvitationResponse\"\x00\x12s\n" +
+	"\x18AcceptOperatorInvitation\x12).cairn.v1.AcceptOperatorInvitationRequest\x1a*.cairn.v1.AcceptOperatorInvitationResponse\"\x00B\x92\x01\n" +
 	"\fcom.cairn.v1B\x0eOperatorsProtoP\x01Z1github.com/cairn-dev/cairn/proto/cairn/v1;cairnv1\xa2\x02\x03CXX\xaa\x02\bCairn.V1\xca\x02\bCairn\\V1\xe2\x02\x14Cairn\\V1\\GPBMetadata\xea\x02\tCairn::V1b\x06proto3"
 
 var (
@@ -1198,68 +2065,106 @@ func file_cairn_v1_operators_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_operators_proto_rawDescData
 }
 
-var file_cairn_v1_operators_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_cairn_v1_operators_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_cairn_v1_operators_proto_goTypes = []any{
-	(*OperatorAccount)(nil),                      // 0: cairn.v1.OperatorAccount
-	(*OperatorRole)(nil),                         // 1: cairn.v1.OperatorRole
-	(*OperatorRoles)(nil),                        // 2: cairn.v1.OperatorRoles
-	(*CreateOperatorRequest)(nil),                // 3: cairn.v1.CreateOperatorRequest
-	(*CreateOperatorResponse)(nil),               // 4: cairn.v1.CreateOperatorResponse
-	(*GetOperatorRequest)(nil),                   // 5: cairn.v1.GetOperatorRequest
-	(*GetOperatorResponse)(nil),                  // 6: cairn.v1.GetOperatorResponse
-	(*ListOperatorsRequest)(nil),                 // 7: cairn.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil),                // 8: cairn.v1.ListOperatorsResponse
-	(*UpdateOperatorRequest)(nil),                // 9: cairn.v1.UpdateOperatorRequest
-	(*UpdateOperatorResponse)(nil),               // 10: cairn.v1.UpdateOperatorResponse
-	(*DeleteOperatorRequest)(nil),                // 11: cairn.v1.DeleteOperatorRequest
-	(*DeleteOperatorResponse)(nil),               // 12: cairn.v1.DeleteOperatorResponse
-	(*RevokeOperatorSessionsRequest)(nil),        // 13: cairn.v1.RevokeOperatorSessionsRequest
-	(*RevokeOperatorSessionsResponse)(nil),       // 14: cairn.v1.RevokeOperatorSessionsResponse
-	(*CreateOperatorSessionRequest)(nil),         // 15: cairn.v1.CreateOperatorSessionRequest
-	(*CreateOperatorSessionResponse)(nil),        // 16: cairn.v1.CreateOperatorSessionResponse
-	(*GetCurrentOperatorRequest)(nil),            // 17: cairn.v1.GetCurrentOperatorRequest
-	(*GetCurrentOperatorResponse)(nil),           // 18: cairn.v1.GetCurrentOperatorResponse
-	(*DeleteCurrentOperatorSessionRequest)(nil),  // 19: cairn.v1.DeleteCurrentOperatorSessionRequest
-	(*DeleteCurrentOperatorSessionResponse)(nil), // 20: cairn.v1.DeleteCurrentOperatorSessionResponse
-	(*timestamppb.Timestamp)(nil),                // 21: google.protobuf.Timestamp
+	(*OperatorAccount)(nil),                       // 0: cairn.v1.OperatorAccount
+	(*OperatorRole)(nil),                          // 1: cairn.v1.OperatorRole
+	(*OperatorRoles)(nil),                         // 2: cairn.v1.OperatorRoles
+	(*CreateOperatorRequest)(nil),                 // 3: cairn.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),                // 4: cairn.v1.CreateOperatorResponse
+	(*GetOperatorRequest)(nil),                    // 5: cairn.v1.GetOperatorRequest
+	(*GetOperatorResponse)(nil),                   // 6: cairn.v1.GetOperatorResponse
+	(*ListOperatorsRequest)(nil),                  // 7: cairn.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),                 // 8: cairn.v1.ListOperatorsResponse
+	(*UpdateOperatorRequest)(nil),                 // 9: cairn.v1.UpdateOperatorRequest
+	(*UpdateOperatorResponse)(nil),                // 10: cairn.v1.UpdateOperatorResponse
+	(*DeleteOperatorRequest)(nil),                 // 11: cairn.v1.DeleteOperatorRequest
+	(*DeleteOperatorResponse)(nil),                // 12: cairn.v1.DeleteOperatorResponse
+	(*RevokeOperatorSessionsRequest)(nil),         // 13: cairn.v1.RevokeOperatorSessionsRequest
+	(*RevokeOperatorSessionsResponse)(nil),        // 14: cairn.v1.RevokeOperatorSessionsResponse
+	(*CreateOperatorSessionRequest)(nil),          // 15: cairn.v1.CreateOperatorSessionRequest
+	(*CreateOperatorSessionResponse)(nil),         // 16: cairn.v1.CreateOperatorSessionResponse
+	(*GetCurrentOperatorRequest)(nil),             // 17: cairn.v1.GetCurrentOperatorRequest
+	(*GetCurrentOperatorResponse)(nil),            // 18: cairn.v1.GetCurrentOperatorResponse
+	(*DeleteCurrentOperatorSessionRequest)(nil),   // 19: cairn.v1.DeleteCurrentOperatorSessionRequest
+	(*DeleteCurrentOperatorSessionResponse)(nil),  // 20: cairn.v1.DeleteCurrentOperatorSessionResponse
+	(*UpdateCurrentOperatorPasswordRequest)(nil),  // 21: cairn.v1.UpdateCurrentOperatorPasswordRequest
+	(*UpdateCurrentOperatorPasswordResponse)(nil), // 22: cairn.v1.UpdateCurrentOperatorPasswordResponse
+	(*CreateCurrentOperatorTotpRequest)(nil),      // 23: cairn.v1.CreateCurrentOperatorTotpRequest
+	(*CreateCurrentOperatorTotpResponse)(nil),     // 24: cairn.v1.CreateCurrentOperatorTotpResponse
+	(*VerifyCurrentOperatorTotpRequest)(nil),      // 25: cairn.v1.VerifyCurrentOperatorTotpRequest
+	(*VerifyCurrentOperatorTotpResponse)(nil),     // 26: cairn.v1.VerifyCurrentOperatorTotpResponse
+	(*DeleteCurrentOperatorTotpRequest)(nil),      // 27: cairn.v1.DeleteCurrentOperatorTotpRequest
+	(*DeleteCurrentOperatorTotpResponse)(nil),     // 28: cairn.v1.DeleteCurrentOperatorTotpResponse
+	(*ResetOperatorMfaRequest)(nil),               // 29: cairn.v1.ResetOperatorMfaRequest
+	(*ResetOperatorMfaResponse)(nil),              // 30: cairn.v1.ResetOperatorMfaResponse
+	(*InviteOperatorRequest)(nil),                 // 31: cairn.v1.InviteOperatorRequest
+	(*InviteOperatorResponse)(nil),                // 32: cairn.v1.InviteOperatorResponse
+	(*RevokeOperatorInvitationRequest)(nil),       // 33: cairn.v1.RevokeOperatorInvitationRequest
+	(*RevokeOperatorInvitationResponse)(nil),      // 34: cairn.v1.RevokeOperatorInvitationResponse
+	(*AcceptOperatorInvitationRequest)(nil),       // 35: cairn.v1.AcceptOperatorInvitationRequest
+	(*AcceptOperatorInvitationResponse)(nil),      // 36: cairn.v1.AcceptOperatorInvitationResponse
+	(*timestamppb.Timestamp)(nil),                 // 37: google.protobuf.Timestamp
 }
 var file_cairn_v1_operators_proto_depIdxs = []int32{
 	1,  // 0: cairn.v1.OperatorAccount.roles:type_name -> cairn.v1.OperatorRole
-	21, // 1: cairn.v1.OperatorAccount.created_at:type_name -> google.protobuf.Timestamp
-	21, // 2: cairn.v1.OperatorAccount.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 3: cairn.v1.OperatorRoles.roles:type_name -> cairn.v1.OperatorRole
-	1,  // 4: cairn.v1.CreateOperatorRequest.roles:type_name -> cairn.v1.OperatorRole
-	0,  // 5: cairn.v1.CreateOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
-	0,  // 6: cairn.v1.GetOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
-	0,  // 7: cairn.v1.ListOperatorsResponse.operators:type_name -> cairn.v1.OperatorAccount
-	2,  // 8: cairn.v1.UpdateOperatorRequest.roles:type_name -> cairn.v1.OperatorRoles
-	0,  // 9: cairn.v1.UpdateOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
-	21, // 10: cairn.v1.CreateOperatorSessionResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 11: cairn.v1.CreateOperatorSessionResponse.operator:type_name -> cairn.v1.OperatorAccount
-	0,  // 12: cairn.v1.GetCurrentOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
-	3,  // 13: cairn.v1.OperatorsService.CreateOperator:input_type -> cairn.v1.CreateOperatorRequest
-	5,  // 14: cairn.v1.OperatorsService.GetOperator:input_type -> cairn.v1.GetOperatorRequest
-	7,  // 15: cairn.v1.OperatorsService.ListOperators:input_type -> cairn.v1.ListOperatorsRequest
-	9,  // 16: cairn.v1.OperatorsService.UpdateOperator:input_type -> cairn.v1.UpdateOperatorRequest
-	11, // 17: cairn.v1.OperatorsService.DeleteOperator:input_type -> cairn.v1.DeleteOperatorRequest
-	13, // 18: cairn.v1.OperatorsService.RevokeOperatorSessions:input_type -> cairn.v1.RevokeOperatorSessionsRequest
-	15, // 19: cairn.v1.OperatorsService.CreateOperatorSession:input_type -> cairn.v1.CreateOperatorSessionRequest
-	17, // 20: cairn.v1.OperatorsService.GetCurrentOperator:input_type -> cairn.v1.GetCurrentOperatorRequest
-	19, // 21: cairn.v1.OperatorsService.DeleteCurrentOperatorSession:input_type -> cairn.v1.DeleteCurrentOperatorSessionRequest
-	4,  // 22: cairn.v1.OperatorsService.CreateOperator:output_type -> cairn.v1.CreateOperatorResponse
-	6,  // 23: cairn.v1.OperatorsService.GetOperator:output_type -> cairn.v1.GetOperatorResponse
-	8,  // 24: cairn.v1.OperatorsService.ListOperators:output_type -> cairn.v1.ListOperatorsResponse
-	10, // 25: cairn.v1.OperatorsService.UpdateOperator:output_type -> cairn.v1.UpdateOperatorResponse
-	12, // 26: cairn.v1.OperatorsService.DeleteOperator:output_type -> cairn.v1.DeleteOperatorResponse
-	14, // 27: cairn.v1.OperatorsService.RevokeOperatorSessions:output_type -> cairn.v1.RevokeOperatorSessionsResponse
-	16, // 28: cairn.v1.OperatorsService.CreateOperatorSession:output_type -> cairn.v1.CreateOperatorSessionResponse
-	18, // 29: cairn.v1.OperatorsService.GetCurrentOperator:output_type -> cairn.v1.GetCurrentOperatorResponse
-	20, // 30: cairn.v1.OperatorsService.DeleteCurrentOperatorSession:output_type -> cairn.v1.DeleteCurrentOperatorSessionResponse
-	22, // [22:31] is the sub-list for method output_type
-	13, // [13:22] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	37, // 1: cairn.v1.OperatorAccount.created_at:type_name -> google.protobuf.Timestamp
+	37, // 2: cairn.v1.OperatorAccount.updated_at:type_name -> google.protobuf.Timestamp
+	37, // 3: cairn.v1.OperatorAccount.invitation_expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 4: cairn.v1.OperatorRoles.roles:type_name -> cairn.v1.OperatorRole
+	1,  // 5: cairn.v1.CreateOperatorRequest.roles:type_name -> cairn.v1.OperatorRole
+	0,  // 6: cairn.v1.CreateOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
+	0,  // 7: cairn.v1.GetOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
+	0,  // 8: cairn.v1.ListOperatorsResponse.operators:type_name -> cairn.v1.OperatorAccount
+	2,  // 9: cairn.v1.UpdateOperatorRequest.roles:type_name -> cairn.v1.OperatorRoles
+	0,  // 10: cairn.v1.UpdateOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
+	37, // 11: cairn.v1.CreateOperatorSessionResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 12: cairn.v1.CreateOperatorSessionResponse.operator:type_name -> cairn.v1.OperatorAccount
+	0,  // 13: cairn.v1.GetCurrentOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
+	0,  // 14: cairn.v1.UpdateCurrentOperatorPasswordResponse.operator:type_name -> cairn.v1.OperatorAccount
+	0,  // 15: cairn.v1.ResetOperatorMfaResponse.operator:type_name -> cairn.v1.OperatorAccount
+	1,  // 16: cairn.v1.InviteOperatorRequest.roles:type_name -> cairn.v1.OperatorRole
+	0,  // 17: cairn.v1.InviteOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
+	0,  // 18: cairn.v1.AcceptOperatorInvitationResponse.operator:type_name -> cairn.v1.OperatorAccount
+	3,  // 19: cairn.v1.OperatorsService.CreateOperator:input_type -> cairn.v1.CreateOperatorRequest
+	5,  // 20: cairn.v1.OperatorsService.GetOperator:input_type -> cairn.v1.GetOperatorRequest
+	7,  // 21: cairn.v1.OperatorsService.ListOperators:input_type -> cairn.v1.ListOperatorsRequest
+	9,  // 22: cairn.v1.OperatorsService.UpdateOperator:input_type -> cairn.v1.UpdateOperatorRequest
+	11, // 23: cairn.v1.OperatorsService.DeleteOperator:input_type -> cairn.v1.DeleteOperatorRequest
+	13, // 24: cairn.v1.OperatorsService.RevokeOperatorSessions:input_type -> cairn.v1.RevokeOperatorSessionsRequest
+	15, // 25: cairn.v1.OperatorsService.CreateOperatorSession:input_type -> cairn.v1.CreateOperatorSessionRequest
+	17, // 26: cairn.v1.OperatorsService.GetCurrentOperator:input_type -> cairn.v1.GetCurrentOperatorRequest
+	19, // 27: cairn.v1.OperatorsService.DeleteCurrentOperatorSession:input_type -> cairn.v1.DeleteCurrentOperatorSessionRequest
+	21, // 28: cairn.v1.OperatorsService.UpdateCurrentOperatorPassword:input_type -> cairn.v1.UpdateCurrentOperatorPasswordRequest
+	23, // 29: cairn.v1.OperatorsService.CreateCurrentOperatorTotp:input_type -> cairn.v1.CreateCurrentOperatorTotpRequest
+	25, // 30: cairn.v1.OperatorsService.VerifyCurrentOperatorTotp:input_type -> cairn.v1.VerifyCurrentOperatorTotpRequest
+	27, // 31: cairn.v1.OperatorsService.DeleteCurrentOperatorTotp:input_type -> cairn.v1.DeleteCurrentOperatorTotpRequest
+	29, // 32: cairn.v1.OperatorsService.ResetOperatorMfa:input_type -> cairn.v1.ResetOperatorMfaRequest
+	31, // 33: cairn.v1.OperatorsService.InviteOperator:input_type -> cairn.v1.InviteOperatorRequest
+	33, // 34: cairn.v1.OperatorsService.RevokeOperatorInvitation:input_type -> cairn.v1.RevokeOperatorInvitationRequest
+	35, // 35: cairn.v1.OperatorsService.AcceptOperatorInvitation:input_type -> cairn.v1.AcceptOperatorInvitationRequest
+	4,  // 36: cairn.v1.OperatorsService.CreateOperator:output_type -> cairn.v1.CreateOperatorResponse
+	6,  // 37: cairn.v1.OperatorsService.GetOperator:output_type -> cairn.v1.GetOperatorResponse
+	8,  // 38: cairn.v1.OperatorsService.ListOperators:output_type -> cairn.v1.ListOperatorsResponse
+	10, // 39: cairn.v1.OperatorsService.UpdateOperator:output_type -> cairn.v1.UpdateOperatorResponse
+	12, // 40: cairn.v1.OperatorsService.DeleteOperator:output_type -> cairn.v1.DeleteOperatorResponse
+	14, // 41: cairn.v1.OperatorsService.RevokeOperatorSessions:output_type -> cairn.v1.RevokeOperatorSessionsResponse
+	16, // 42: cairn.v1.OperatorsService.CreateOperatorSession:output_type -> cairn.v1.CreateOperatorSessionResponse
+	18, // 43: cairn.v1.OperatorsService.GetCurrentOperator:output_type -> cairn.v1.GetCurrentOperatorResponse
+	20, // 44: cairn.v1.OperatorsService.DeleteCurrentOperatorSession:output_type -> cairn.v1.DeleteCurrentOperatorSessionResponse
+	22, // 45: cairn.v1.OperatorsService.UpdateCurrentOperatorPassword:output_type -> cairn.v1.UpdateCurrentOperatorPasswordResponse
+	24, // 46: cairn.v1.OperatorsService.CreateCurrentOperatorTotp:output_type -> cairn.v1.CreateCurrentOperatorTotpResponse
+	26, // 47: cairn.v1.OperatorsService.VerifyCurrentOperatorTotp:output_type -> cairn.v1.VerifyCurrentOperatorTotpResponse
+	28, // 48: cairn.v1.OperatorsService.DeleteCurrentOperatorTotp:output_type -> cairn.v1.DeleteCurrentOperatorTotpResponse
+	30, // 49: cairn.v1.OperatorsService.ResetOperatorMfa:output_type -> cairn.v1.ResetOperatorMfaResponse
+	32, // 50: cairn.v1.OperatorsService.InviteOperator:output_type -> cairn.v1.InviteOperatorResponse
+	34, // 51: cairn.v1.OperatorsService.RevokeOperatorInvitation:output_type -> cairn.v1.RevokeOperatorInvitationResponse
+	36, // 52: cairn.v1.OperatorsService.AcceptOperatorInvitation:output_type -> cairn.v1.AcceptOperatorInvitationResponse
+	36, // [36:53] is the sub-list for method output_type
+	19, // [19:36] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_operators_proto_init() }
@@ -1268,13 +2173,14 @@ func file_cairn_v1_operators_proto_init() {
 		return
 	}
 	file_cairn_v1_operators_proto_msgTypes[9].OneofWrappers = []any{}
+	file_cairn_v1_operators_proto_msgTypes[35].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_operators_proto_rawDesc), len(file_cairn_v1_operators_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

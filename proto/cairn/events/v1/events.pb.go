@@ -281,6 +281,9 @@ type Envelope struct {
 	//	*Envelope_OperatorDeleted
 	//	*Envelope_OperatorSessionCreated
 	//	*Envelope_OperatorSessionsDeleted
+	//	*Envelope_OperatorInvited
+	//	*Envelope_OperatorInvitationAccepted
+	//	*Envelope_OperatorInvitationRevoked
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1089,6 +1092,33 @@ func (x *Envelope) GetOperatorSessionsDeleted() *OperatorSessionsDeleted {
 	return nil
 }
 
+func (x *Envelope) GetOperatorInvited() *OperatorInvited {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorInvited); ok {
+			return x.OperatorInvited
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetOperatorInvitationAccepted() *OperatorInvitationAccepted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorInvitationAccepted); ok {
+			return x.OperatorInvitationAccepted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetOperatorInvitationRevoked() *OperatorInvitationRevoked {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_OperatorInvitationRevoked); ok {
+			return x.OperatorInvitationRevoked
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -1421,6 +1451,18 @@ type Envelope_OperatorSessionsDeleted struct {
 	OperatorSessionsDeleted *OperatorSessionsDeleted `protobuf:"bytes,134,opt,name=operator_sessions_deleted,json=operatorSessionsDeleted,proto3,oneof"`
 }
 
+type Envelope_OperatorInvited struct {
+	OperatorInvited *OperatorInvited `protobuf:"bytes,135,opt,name=operator_invited,json=operatorInvited,proto3,oneof"`
+}
+
+type Envelope_OperatorInvitationAccepted struct {
+	OperatorInvitationAccepted *OperatorInvitationAccepted `protobuf:"bytes,136,opt,name=operator_invitation_accepted,json=operatorInvitationAccepted,proto3,oneof"`
+}
+
+type Envelope_OperatorInvitationRevoked struct {
+	OperatorInvitationRevoked *OperatorInvitationRevoked `protobuf:"bytes,137,opt,name=operator_invitation_revoked,json=operatorInvitationRevoked,proto3,oneof"`
+}
+
 func (*Envelope_ProjectCreated) isEnvelope_Payload() {}
 
 func (*Envelope_ProjectUpdated) isEnvelope_Payload() {}
@@ -1584,6 +1626,12 @@ func (*Envelope_OperatorDeleted) isEnvelope_Payload() {}
 func (*Envelope_OperatorSessionCreated) isEnvelope_Payload() {}
 
 func (*Envelope_OperatorSessionsDeleted) isEnvelope_Payload() {}
+
+func (*Envelope_OperatorInvited) isEnvelope_Payload() {}
+
+func (*Envelope_OperatorInvitationAccepted) isEnvelope_Payload() {}
+
+func (*Envelope_OperatorInvitationRevoked) isEnvelope_Payload() {}
 
 // Actor is who caused an event.
 type Actor struct {
@@ -3302,7 +3350,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\x884\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\xb96\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -3395,7 +3443,10 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x10operator_updated\x18\x83\x01 \x01(\v2 .cairn.events.v1.OperatorUpdatedH\x00R\x0foperatorUpdated\x12N\n" +
 	"\x10operator_deleted\x18\x84\x01 \x01(\v2 .cairn.events.v1.OperatorDeletedH\x00R\x0foperatorDeleted\x12d\n" +
 	"\x18operator_session_created\x18\x85\x01 \x01(\v2'.cairn.events.v1.OperatorSessionCreatedH\x00R\x16operatorSessionCreated\x12g\n" +
-	"\x19operator_sessions_deleted\x18\x86\x01 \x01(\v2(.cairn.events.v1.OperatorSessionsDeletedH\x00R\x17operatorSessionsDeletedB\t\n" +
+	"\x19operator_sessions_deleted\x18\x86\x01 \x01(\v2(.cairn.events.v1.OperatorSessionsDeletedH\x00R\x17operatorSessionsDeleted\x12N\n" +
+	"\x10operator_invited\x18\x87\x01 \x01(\v2 .cairn.events.v1.OperatorInvitedH\x00R\x0foperatorInvited\x12p\n" +
+	"\x1coperator_invitation_accepted\x18\x88\x01 \x01(\v2+.cairn.events.v1.OperatorInvitationAcceptedH\x00R\x1aoperatorInvitationAccepted\x12m\n" +
+	"\x1boperator_invitation_revoked\x18\x89\x01 \x01(\v2*.cairn.events.v1.OperatorInvitationRevokedH\x00R\x19operatorInvitationRevokedB\t\n" +
 	"\apayload\"\x90\x02\n" +
 	"\x05Actor\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.cairn.events.v1.Actor.KindR\x04kind\x12\x0e\n" +
@@ -3669,6 +3720,9 @@ var file_cairn_events_v1_events_proto_goTypes = []any{
 	(*OperatorDeleted)(nil),            // 95: cairn.events.v1.OperatorDeleted
 	(*OperatorSessionCreated)(nil),     // 96: cairn.events.v1.OperatorSessionCreated
 	(*OperatorSessionsDeleted)(nil),    // 97: cairn.events.v1.OperatorSessionsDeleted
+	(*OperatorInvited)(nil),            // 98: cairn.events.v1.OperatorInvited
+	(*OperatorInvitationAccepted)(nil), // 99: cairn.events.v1.OperatorInvitationAccepted
+	(*OperatorInvitationRevoked)(nil),  // 100: cairn.events.v1.OperatorInvitationRevoked
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	31,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -3755,47 +3809,50 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	95,  // 81: cairn.events.v1.Envelope.operator_deleted:type_name -> cairn.events.v1.OperatorDeleted
 	96,  // 82: cairn.events.v1.Envelope.operator_session_created:type_name -> cairn.events.v1.OperatorSessionCreated
 	97,  // 83: cairn.events.v1.Envelope.operator_sessions_deleted:type_name -> cairn.events.v1.OperatorSessionsDeleted
-	2,   // 84: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,   // 85: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	31,  // 86: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 87: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,   // 88: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,   // 89: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,   // 90: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	31,  // 91: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	31,  // 92: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 93: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10,  // 94: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10,  // 95: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10,  // 96: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	16,  // 97: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	31,  // 98: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 99: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	15,  // 100: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
-	31,  // 101: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
-	0,   // 102: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	17,  // 103: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	18,  // 104: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	19,  // 105: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	31,  // 106: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,   // 107: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14,  // 108: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14,  // 109: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14,  // 110: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14,  // 111: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	20,  // 112: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 113: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14,  // 114: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	20,  // 115: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 116: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	20,  // 117: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 118: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
-	31,  // 119: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
-	120, // [120:120] is the sub-list for method output_type
-	120, // [120:120] is the sub-list for method input_type
-	120, // [120:120] is the sub-list for extension type_name
-	120, // [120:120] is the sub-list for extension extendee
-	0,   // [0:120] is the sub-list for field type_name
+	98,  // 84: cairn.events.v1.Envelope.operator_invited:type_name -> cairn.events.v1.OperatorInvited
+	99,  // 85: cairn.events.v1.Envelope.operator_invitation_accepted:type_name -> cairn.events.v1.OperatorInvitationAccepted
+	100, // 86: cairn.events.v1.Envelope.operator_invitation_revoked:type_name -> cairn.events.v1.OperatorInvitationRevoked
+	2,   // 87: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,   // 88: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	31,  // 89: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 90: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 91: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,   // 92: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,   // 93: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	31,  // 94: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	31,  // 95: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 96: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10,  // 97: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10,  // 98: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10,  // 99: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	16,  // 100: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	31,  // 101: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 102: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	15,  // 103: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
+	31,  // 104: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
+	0,   // 105: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	17,  // 106: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	18,  // 107: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	19,  // 108: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	31,  // 109: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,   // 110: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14,  // 111: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14,  // 112: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14,  // 113: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14,  // 114: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	20,  // 115: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 116: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14,  // 117: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	20,  // 118: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 119: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	20,  // 120: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 121: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
+	31,  // 122: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
+	123, // [123:123] is the sub-list for method output_type
+	123, // [123:123] is the sub-list for method input_type
+	123, // [123:123] is the sub-list for extension type_name
+	123, // [123:123] is the sub-list for extension extendee
+	0,   // [0:123] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3893,6 +3950,9 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_OperatorDeleted)(nil),
 		(*Envelope_OperatorSessionCreated)(nil),
 		(*Envelope_OperatorSessionsDeleted)(nil),
+		(*Envelope_OperatorInvited)(nil),
+		(*Envelope_OperatorInvitationAccepted)(nil),
+		(*Envelope_OperatorInvitationRevoked)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

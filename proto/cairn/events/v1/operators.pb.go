@@ -38,9 +38,15 @@ type Operator struct {
 	// Roles per project, sorted by project id, at most one per project.
 	Roles []*OperatorRole `protobuf:"bytes,6,rep,name=roles,proto3" json:"roles,omitempty"`
 	// Live sessions (expired ones are dropped at the next sign-in).
-	Sessions      []*OperatorSession     `protobuf:"bytes,7,rep,name=sessions,proto3" json:"sessions,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Sessions  []*OperatorSession     `protobuf:"bytes,7,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The second factor (TOTP and recovery codes), as end users have it;
+	// unset: none.
+	Mfa *Mfa `protobuf:"bytes,10,opt,name=mfa,proto3" json:"mfa,omitempty"`
+	// Set while the account is an invitation nobody has accepted yet: it has
+	// no password and cannot sign in.
+	Invitation    *OperatorInvitation `protobuf:"bytes,11,opt,name=invitation,proto3" json:"invitation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,6 +144,91 @@ func (x *Operator) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Operator) GetMfa() *Mfa {
+	if x != nil {
+		return x.Mfa
+	}
+	return nil
+}
+
+func (x *Operator) GetInvitation() *OperatorInvitation {
+	if x != nil {
+		return x.Invitation
+	}
+	return nil
+}
+
+// OperatorInvitation is a pending invitation to an operator account.
+type OperatorInvitation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHA-256 of the link's one-time secret.
+	SecretHash []byte                 `protobuf:"bytes,1,opt,name=secret_hash,json=secretHash,proto3" json:"secret_hash,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ExpiresAt  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Who invited: an account's email, or "operator key".
+	InvitedBy     string `protobuf:"bytes,4,opt,name=invited_by,json=invitedBy,proto3" json:"invited_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperatorInvitation) Reset() {
+	*x = OperatorInvitation{}
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorInvitation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorInvitation) ProtoMessage() {}
+
+func (x *OperatorInvitation) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorInvitation.ProtoReflect.Descriptor instead.
+func (*OperatorInvitation) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *OperatorInvitation) GetSecretHash() []byte {
+	if x != nil {
+		return x.SecretHash
+	}
+	return nil
+}
+
+func (x *OperatorInvitation) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *OperatorInvitation) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *OperatorInvitation) GetInvitedBy() string {
+	if x != nil {
+		return x.InvitedBy
+	}
+	return ""
+}
+
 // OperatorRole is an operator account's role on one project.
 type OperatorRole struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -150,7 +241,7 @@ type OperatorRole struct {
 
 func (x *OperatorRole) Reset() {
 	*x = OperatorRole{}
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[1]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -162,7 +253,7 @@ func (x *OperatorRole) String() string {
 func (*OperatorRole) ProtoMessage() {}
 
 func (x *OperatorRole) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[1]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -175,7 +266,7 @@ func (x *OperatorRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorRole.ProtoReflect.Descriptor instead.
 func (*OperatorRole) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{1}
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *OperatorRole) GetProjectId() string {
@@ -206,7 +297,7 @@ type OperatorSession struct {
 
 func (x *OperatorSession) Reset() {
 	*x = OperatorSession{}
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[2]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -218,7 +309,7 @@ func (x *OperatorSession) String() string {
 func (*OperatorSession) ProtoMessage() {}
 
 func (x *OperatorSession) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[2]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -231,7 +322,7 @@ func (x *OperatorSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorSession.ProtoReflect.Descriptor instead.
 func (*OperatorSession) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{2}
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OperatorSession) GetId() string {
@@ -271,7 +362,7 @@ type OperatorCreated struct {
 
 func (x *OperatorCreated) Reset() {
 	*x = OperatorCreated{}
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[3]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +374,7 @@ func (x *OperatorCreated) String() string {
 func (*OperatorCreated) ProtoMessage() {}
 
 func (x *OperatorCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[3]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +387,7 @@ func (x *OperatorCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorCreated.ProtoReflect.Descriptor instead.
 func (*OperatorCreated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{3}
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OperatorCreated) GetOperator() *Operator {
@@ -306,7 +397,7 @@ func (x *OperatorCreated) GetOperator() *Operator {
 	return nil
 }
 
-// OperatorUpdated: name, password, admin flag or roles changed.
+// OperatorUpdated: name, password, admin flag, roles or MFA changed.
 type OperatorUpdated struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
@@ -316,7 +407,7 @@ type OperatorUpdated struct {
 
 func (x *OperatorUpdated) Reset() {
 	*x = OperatorUpdated{}
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[4]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +419,7 @@ func (x *OperatorUpdated) String() string {
 func (*OperatorUpdated) ProtoMessage() {}
 
 func (x *OperatorUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[4]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +432,7 @@ func (x *OperatorUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorUpdated.ProtoReflect.Descriptor instead.
 func (*OperatorUpdated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{4}
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OperatorUpdated) GetOperator() *Operator {
@@ -362,7 +453,7 @@ type OperatorDeleted struct {
 
 func (x *OperatorDeleted) Reset() {
 	*x = OperatorDeleted{}
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[5]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +465,7 @@ func (x *OperatorDeleted) String() string {
 func (*OperatorDeleted) ProtoMessage() {}
 
 func (x *OperatorDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[5]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +478,7 @@ func (x *OperatorDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorDeleted.ProtoReflect.Descriptor instead.
 func (*OperatorDeleted) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{5}
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OperatorDeleted) GetOperator() *Operator {
@@ -407,7 +498,7 @@ type OperatorSessionCreated struct {
 
 func (x *OperatorSessionCreated) Reset() {
 	*x = OperatorSessionCreated{}
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[6]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +510,7 @@ func (x *OperatorSessionCreated) String() string {
 func (*OperatorSessionCreated) ProtoMessage() {}
 
 func (x *OperatorSessionCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[6]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +523,7 @@ func (x *OperatorSessionCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorSessionCreated.ProtoReflect.Descriptor instead.
 func (*OperatorSessionCreated) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{6}
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *OperatorSessionCreated) GetOperator() *Operator {
@@ -460,7 +551,7 @@ type OperatorSessionsDeleted struct {
 
 func (x *OperatorSessionsDeleted) Reset() {
 	*x = OperatorSessionsDeleted{}
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[7]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +563,7 @@ func (x *OperatorSessionsDeleted) String() string {
 func (*OperatorSessionsDeleted) ProtoMessage() {}
 
 func (x *OperatorSessionsDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_operators_proto_msgTypes[7]
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +576,7 @@ func (x *OperatorSessionsDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorSessionsDeleted.ProtoReflect.Descriptor instead.
 func (*OperatorSessionsDeleted) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{7}
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *OperatorSessionsDeleted) GetOperator() *Operator {
@@ -502,11 +593,150 @@ func (x *OperatorSessionsDeleted) GetSessionIds() []string {
 	return nil
 }
 
+// OperatorInvited: an invitation was made (or made again, replacing the
+// previous link) for an email with no account yet; the account exists,
+// pending, with no password.
+type OperatorInvited struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperatorInvited) Reset() {
+	*x = OperatorInvited{}
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorInvited) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorInvited) ProtoMessage() {}
+
+func (x *OperatorInvited) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorInvited.ProtoReflect.Descriptor instead.
+func (*OperatorInvited) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *OperatorInvited) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+// OperatorInvitationAccepted: the invitee opened the link and set a
+// password; the invitation is gone and the account can sign in.
+type OperatorInvitationAccepted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperatorInvitationAccepted) Reset() {
+	*x = OperatorInvitationAccepted{}
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorInvitationAccepted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorInvitationAccepted) ProtoMessage() {}
+
+func (x *OperatorInvitationAccepted) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorInvitationAccepted.ProtoReflect.Descriptor instead.
+func (*OperatorInvitationAccepted) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *OperatorInvitationAccepted) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+// OperatorInvitationRevoked: the pending account is removed; carries its
+// last state.
+type OperatorInvitationRevoked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperatorInvitationRevoked) Reset() {
+	*x = OperatorInvitationRevoked{}
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorInvitationRevoked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorInvitationRevoked) ProtoMessage() {}
+
+func (x *OperatorInvitationRevoked) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_operators_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorInvitationRevoked.ProtoReflect.Descriptor instead.
+func (*OperatorInvitationRevoked) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_operators_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *OperatorInvitationRevoked) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
 var File_cairn_events_v1_operators_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_operators_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcairn/events/v1/operators.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x02\n" +
+	"\x1fcairn/events/v1/operators.proto\x12\x0fcairn.events.v1\x1a\x1bcairn/events/v1/users.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xda\x03\n" +
 	"\bOperator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
@@ -518,7 +748,21 @@ const file_cairn_events_v1_operators_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"A\n" +
+	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12&\n" +
+	"\x03mfa\x18\n" +
+	" \x01(\v2\x14.cairn.events.v1.MfaR\x03mfa\x12C\n" +
+	"\n" +
+	"invitation\x18\v \x01(\v2#.cairn.events.v1.OperatorInvitationR\n" +
+	"invitation\"\xcf\x01\n" +
+	"\x12OperatorInvitation\x12$\n" +
+	"\vsecret_hash\x18\x01 \x01(\fB\x03\x80\x01\x01R\n" +
+	"secretHash\x129\n" +
+	"\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1d\n" +
+	"\n" +
+	"invited_by\x18\x04 \x01(\tR\tinvitedBy\"A\n" +
 	"\fOperatorRole\x12\x1d\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x12\n" +
@@ -544,7 +788,13 @@ const file_cairn_events_v1_operators_proto_rawDesc = "" +
 	"\x17OperatorSessionsDeleted\x125\n" +
 	"\boperator\x18\x01 \x01(\v2\x19.cairn.events.v1.OperatorR\boperator\x12\x1f\n" +
 	"\vsession_ids\x18\x02 \x03(\tR\n" +
-	"sessionIdsB\xbe\x01\n" +
+	"sessionIds\"H\n" +
+	"\x0fOperatorInvited\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.cairn.events.v1.OperatorR\boperator\"S\n" +
+	"\x1aOperatorInvitationAccepted\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.cairn.events.v1.OperatorR\boperator\"R\n" +
+	"\x19OperatorInvitationRevoked\x125\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.cairn.events.v1.OperatorR\boperatorB\xbe\x01\n" +
 	"\x13com.cairn.events.v1B\x0eOperatorsProtoP\x01Z9github.com/cairn-dev/cairn/proto/cairn/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\x0fCairn.Events.V1\xca\x02\x0fCairn\\Events\\V1\xe2\x02\x1bCairn\\Events\\V1\\GPBMetadata\xea\x02\x11Cairn::Events::V1b\x06proto3"
 
 var (
@@ -559,35 +809,47 @@ func file_cairn_events_v1_operators_proto_rawDescGZIP() []byte {
 	return file_cairn_events_v1_operators_proto_rawDescData
 }
 
-var file_cairn_events_v1_operators_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_cairn_events_v1_operators_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_cairn_events_v1_operators_proto_goTypes = []any{
-	(*Operator)(nil),                // 0: cairn.events.v1.Operator
-	(*OperatorRole)(nil),            // 1: cairn.events.v1.OperatorRole
-	(*OperatorSession)(nil),         // 2: cairn.events.v1.OperatorSession
-	(*OperatorCreated)(nil),         // 3: cairn.events.v1.OperatorCreated
-	(*OperatorUpdated)(nil),         // 4: cairn.events.v1.OperatorUpdated
-	(*OperatorDeleted)(nil),         // 5: cairn.events.v1.OperatorDeleted
-	(*OperatorSessionCreated)(nil),  // 6: cairn.events.v1.OperatorSessionCreated
-	(*OperatorSessionsDeleted)(nil), // 7: cairn.events.v1.OperatorSessionsDeleted
-	(*timestamppb.Timestamp)(nil),   // 8: google.protobuf.Timestamp
+	(*Operator)(nil),                   // 0: cairn.events.v1.Operator
+	(*OperatorInvitation)(nil),         // 1: cairn.events.v1.OperatorInvitation
+	(*OperatorRole)(nil),               // 2: cairn.events.v1.OperatorRole
+	(*OperatorSession)(nil),            // 3: cairn.events.v1.OperatorSession
+	(*OperatorCreated)(nil),            // 4: cairn.events.v1.OperatorCreated
+	(*OperatorUpdated)(nil),            // 5: cairn.events.v1.OperatorUpdated
+	(*OperatorDeleted)(nil),            // 6: cairn.events.v1.OperatorDeleted
+	(*OperatorSessionCreated)(nil),     // 7: cairn.events.v1.OperatorSessionCreated
+	(*OperatorSessionsDeleted)(nil),    // 8: cairn.events.v1.OperatorSessionsDeleted
+	(*OperatorInvited)(nil),            // 9: cairn.events.v1.OperatorInvited
+	(*OperatorInvitationAccepted)(nil), // 10: cairn.events.v1.OperatorInvitationAccepted
+	(*OperatorInvitationRevoked)(nil),  // 11: cairn.events.v1.OperatorInvitationRevoked
+	(*timestamppb.Timestamp)(nil),      // 12: google.protobuf.Timestamp
+	(*Mfa)(nil),                        // 13: cairn.events.v1.Mfa
 }
 var file_cairn_events_v1_operators_proto_depIdxs = []int32{
-	1,  // 0: cairn.events.v1.Operator.roles:type_name -> cairn.events.v1.OperatorRole
-	2,  // 1: cairn.events.v1.Operator.sessions:type_name -> cairn.events.v1.OperatorSession
-	8,  // 2: cairn.events.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
-	8,  // 3: cairn.events.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
-	8,  // 4: cairn.events.v1.OperatorSession.created_at:type_name -> google.protobuf.Timestamp
-	8,  // 5: cairn.events.v1.OperatorSession.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 6: cairn.events.v1.OperatorCreated.operator:type_name -> cairn.events.v1.Operator
-	0,  // 7: cairn.events.v1.OperatorUpdated.operator:type_name -> cairn.events.v1.Operator
-	0,  // 8: cairn.events.v1.OperatorDeleted.operator:type_name -> cairn.events.v1.Operator
-	0,  // 9: cairn.events.v1.OperatorSessionCreated.operator:type_name -> cairn.events.v1.Operator
-	0,  // 10: cairn.events.v1.OperatorSessionsDeleted.operator:type_name -> cairn.events.v1.Operator
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	2,  // 0: cairn.events.v1.Operator.roles:type_name -> cairn.events.v1.OperatorRole
+	3,  // 1: cairn.events.v1.Operator.sessions:type_name -> cairn.events.v1.OperatorSession
+	12, // 2: cairn.events.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
+	12, // 3: cairn.events.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 4: cairn.events.v1.Operator.mfa:type_name -> cairn.events.v1.Mfa
+	1,  // 5: cairn.events.v1.Operator.invitation:type_name -> cairn.events.v1.OperatorInvitation
+	12, // 6: cairn.events.v1.OperatorInvitation.created_at:type_name -> google.protobuf.Timestamp
+	12, // 7: cairn.events.v1.OperatorInvitation.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 8: cairn.events.v1.OperatorSession.created_at:type_name -> google.protobuf.Timestamp
+	12, // 9: cairn.events.v1.OperatorSession.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 10: cairn.events.v1.OperatorCreated.operator:type_name -> cairn.events.v1.Operator
+	0,  // 11: cairn.events.v1.OperatorUpdated.operator:type_name -> cairn.events.v1.Operator
+	0,  // 12: cairn.events.v1.OperatorDeleted.operator:type_name -> cairn.events.v1.Operator
+	0,  // 13: cairn.events.v1.OperatorSessionCreated.operator:type_name -> cairn.events.v1.Operator
+	0,  // 14: cairn.events.v1.OperatorSessionsDeleted.operator:type_name -> cairn.events.v1.Operator
+	0,  // 15: cairn.events.v1.OperatorInvited.operator:type_name -> cairn.events.v1.Operator
+	0,  // 16: cairn.events.v1.OperatorInvitationAccepted.operator:type_name -> cairn.events.v1.Operator
+	0,  // 17: cairn.events.v1.OperatorInvitationRevoked.operator:type_name -> cairn.events.v1.Operator
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_operators_proto_init() }
@@ -595,13 +857,14 @@ func file_cairn_events_v1_operators_proto_init() {
 	if File_cairn_events_v1_operators_proto != nil {
 		return
 	}
+	file_cairn_events_v1_users_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_events_v1_operators_proto_rawDesc), len(file_cairn_events_v1_operators_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

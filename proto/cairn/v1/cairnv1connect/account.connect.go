@@ -98,6 +98,8 @@ const (
 	AccountServiceDeleteTotpProcedure = "/cairn.v1.AccountService/DeleteTotp"
 	// AccountServiceCompleteMfaProcedure is the procedure name of the AccountService's CompleteMfa RPC.
 	AccountServiceCompleteMfaProcedure = "/cairn.v1.AccountService/CompleteMfa"
+	// AccountServiceUpdateMfaProcedure is the procedure name of the AccountService's UpdateMfa RPC.
+	AccountServiceUpdateMfaProcedure = "/cairn.v1.AccountService/UpdateMfa"
 	// AccountServiceRegenerateRecoveryCodesProcedure is the procedure name of the AccountService's
 	// RegenerateRecoveryCodes RPC.
 	AccountServiceRegenerateRecoveryCodesProcedure = "/cairn.v1.AccountService/RegenerateRecoveryCodes"
@@ -304,6 +306,13 @@ var (
 			Procedure:  AccountServiceCompleteMfaProcedure,
 		}
 	})
+	accountServiceUpdateMfaSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_account_proto.Services().ByName("AccountService").Methods().ByName("UpdateMfa"),
+			Procedure:  AccountServiceUpdateMfaProcedure,
+		}
+	})
 	accountServiceRegenerateRecoveryCodesSpec = sync.OnceValue(func() connect.Spec {
 		return connect.Spec{
 			StreamType: connect.StreamTypeUnary,
@@ -369,10 +378,16 @@ type AccountServiceClient interface {
 	// VerifyTotp proves the authenticator and turns MFA on; returns recovery
 	// codes, shown once.
 	VerifyTotp(context.Context, *v1.VerifyTotpRequest) (*v1.VerifyTotpResponse, error)
-	// DeleteTotp turns MFA off; needs a current code or a recovery code.
+	// DeleteTotp removes the authenticator and turns MFA off, unless a passkey
+	// remains as the second factor; needs a current code or a recovery code.
 	DeleteTotp(context.Context, *v1.DeleteTotpRequest) (*v1.DeleteTotpResponse, error)
 	// CompleteMfa proves the second factor of a limited session.
 	CompleteMfa(context.Context, *v1.CompleteMfaRequest) (*v1.CompleteMfaResponse, error)
+	// UpdateMfa switches MFA on or off without changing the factors
+	// enrolled. On needs a second factor: a verified authenticator or a
+	// passkey (a passkey alone is enough); the first switch-on returns
+	// recovery codes, shown once. Needs a full session.
+	UpdateMfa(context.Context, *v1.UpdateMfaRequest) (*v1.UpdateMfaResponse, error)
 	// RegenerateRecoveryCodes replaces the recovery codes; needs a current code.
 	RegenerateRecoveryCodes(context.Context, *v1.RegenerateRecoveryCodesRequest) (*v1.RegenerateRecoveryCodesResponse, error)
 }
@@ -439,10 +454,16 @@ type AccountServiceHandler interface {
 	// VerifyTotp proves the authenticator and turns MFA on; returns recovery
 	// codes, shown once.
 	VerifyTotp(context.Context, *v1.VerifyTotpRequest) (*v1.VerifyTotpResponse, error)
-	// DeleteTotp turns MFA off; needs a current code or a recovery code.
+	// DeleteTotp removes the authenticator and turns MFA off, unless a passkey
+	// remains as the second factor; needs a current code or a recovery code.
 	DeleteTotp(context.Context, *v1.DeleteTotpRequest) (*v1.DeleteTotpResponse, error)
 	// CompleteMfa proves the second factor of a limited session.
 	CompleteMfa(context.Context, *v1.CompleteMfaRequest) (*v1.CompleteMfaResponse, error)
+	// UpdateMfa switches MFA on or off without changing the factors
+	// enrolled. On needs a second factor: a verified authenticator or a
+	// passkey (a passkey alone is enough); the first switch-on returns
+	// recovery codes, shown once. Needs a full session.
+	UpdateMfa(context.Context, *v1.UpdateMfaRequest) (*v1.UpdateMfaResponse, error)
 	// RegenerateRecoveryCodes replaces the recovery codes; needs a current code.
 	RegenerateRecoveryCodes(context.Context, *v1.RegenerateRecoveryCodesRequest) (*v1.RegenerateRecoveryCodesResponse, error)
 }
@@ -480,6 +501,7 @@ func RegisterAccountServiceHandler(server *connect.Server, svc AccountServiceHan
 		connect.Method{Spec: accountServiceVerifyTotpSpec(), Handler: adapter.verifyTotp},
 		connect.Method{Spec: accountServiceDeleteTotpSpec(), Handler: adapter.deleteTotp},
 		connect.Method{Spec: accountServiceCompleteMfaSpec(), Handler: adapter.completeMfa},
+		connect.Method{Spec: accountServiceUpdateMfaSpec(), Handler: adapter.updateMfa},
 		connect.Method{Spec: accountServiceRegenerateRecoveryCodesSpec(), Handler: adapter.regenerateRecoveryCodes},
 	)
 }
@@ -597,6 +619,10 @@ func (UnimplementedAccountServiceHandler) DeleteTotp(context.Context, *v1.Delete
 
 func (UnimplementedAccountServiceHandler) CompleteMfa(context.Context, *v1.CompleteMfaRequest) (*v1.CompleteMfaResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.AccountService.CompleteMfa is not implemented")
+}
+
+func (UnimplementedAccountServiceHandler) UpdateMfa(context.Context, *v1.UpdateMfaRequest) (*v1.UpdateMfaResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.AccountService.UpdateMfa is not implemented")
 }
 
 func (UnimplementedAccountServiceHandler) RegenerateRecoveryCodes(context.Context, *v1.RegenerateRecoveryCodesRequest) (*v1.RegenerateRecoveryCodesResponse, error) {
@@ -826,6 +852,14 @@ func (c *accountServiceClient) DeleteTotp(ctx context.Context, req *v1.DeleteTot
 func (c *accountServiceClient) CompleteMfa(ctx context.Context, req *v1.CompleteMfaRequest) (*v1.CompleteMfaResponse, error) {
 	var res v1.CompleteMfaResponse
 	if err := c.client.CallUnary(ctx, accountServiceCompleteMfaSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *accountServiceClient) UpdateMfa(ctx context.Context, req *v1.UpdateMfaRequest) (*v1.UpdateMfaResponse, error) {
+	var res v1.UpdateMfaResponse
+	if err := c.client.CallUnary(ctx, accountServiceUpdateMfaSpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -1171,6 +1205,18 @@ func (h accountServiceHandler) completeMfa(ctx context.Context, _ connect.Spec, 
 		return err
 	}
 	res, err := h.svc.CompleteMfa(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h accountServiceHandler) updateMfa(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.UpdateMfaRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.UpdateMfa(ctx, &req)
 	if err != nil {
 		return err
 	}

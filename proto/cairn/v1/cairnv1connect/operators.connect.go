@@ -51,6 +51,30 @@ const (
 	// OperatorsServiceDeleteCurrentOperatorSessionProcedure is the procedure name of the
 	// OperatorsService's DeleteCurrentOperatorSession RPC.
 	OperatorsServiceDeleteCurrentOperatorSessionProcedure = "/cairn.v1.OperatorsService/DeleteCurrentOperatorSession"
+	// OperatorsServiceUpdateCurrentOperatorPasswordProcedure is the procedure name of the
+	// OperatorsService's UpdateCurrentOperatorPassword RPC.
+	OperatorsServiceUpdateCurrentOperatorPasswordProcedure = "/cairn.v1.OperatorsService/UpdateCurrentOperatorPassword"
+	// OperatorsServiceCreateCurrentOperatorTotpProcedure is the procedure name of the
+	// OperatorsService's CreateCurrentOperatorTotp RPC.
+	OperatorsServiceCreateCurrentOperatorTotpProcedure = "/cairn.v1.OperatorsService/CreateCurrentOperatorTotp"
+	// OperatorsServiceVerifyCurrentOperatorTotpProcedure is the procedure name of the
+	// OperatorsService's VerifyCurrentOperatorTotp RPC.
+	OperatorsServiceVerifyCurrentOperatorTotpProcedure = "/cairn.v1.OperatorsService/VerifyCurrentOperatorTotp"
+	// OperatorsServiceDeleteCurrentOperatorTotpProcedure is the procedure name of the
+	// OperatorsService's DeleteCurrentOperatorTotp RPC.
+	OperatorsServiceDeleteCurrentOperatorTotpProcedure = "/cairn.v1.OperatorsService/DeleteCurrentOperatorTotp"
+	// OperatorsServiceResetOperatorMfaProcedure is the procedure name of the OperatorsService's
+	// ResetOperatorMfa RPC.
+	OperatorsServiceResetOperatorMfaProcedure = "/cairn.v1.OperatorsService/ResetOperatorMfa"
+	// OperatorsServiceInviteOperatorProcedure is the procedure name of the OperatorsService's
+	// InviteOperator RPC.
+	OperatorsServiceInviteOperatorProcedure = "/cairn.v1.OperatorsService/InviteOperator"
+	// OperatorsServiceRevokeOperatorInvitationProcedure is the procedure name of the OperatorsService's
+	// RevokeOperatorInvitation RPC.
+	OperatorsServiceRevokeOperatorInvitationProcedure = "/cairn.v1.OperatorsService/RevokeOperatorInvitation"
+	// OperatorsServiceAcceptOperatorInvitationProcedure is the procedure name of the OperatorsService's
+	// AcceptOperatorInvitation RPC.
+	OperatorsServiceAcceptOperatorInvitationProcedure = "/cairn.v1.OperatorsService/AcceptOperatorInvitation"
 )
 
 var (
@@ -120,6 +144,62 @@ var (
 			Procedure:  OperatorsServiceDeleteCurrentOperatorSessionProcedure,
 		}
 	})
+	operatorsServiceUpdateCurrentOperatorPasswordSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("UpdateCurrentOperatorPassword"),
+			Procedure:  OperatorsServiceUpdateCurrentOperatorPasswordProcedure,
+		}
+	})
+	operatorsServiceCreateCurrentOperatorTotpSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("CreateCurrentOperatorTotp"),
+			Procedure:  OperatorsServiceCreateCurrentOperatorTotpProcedure,
+		}
+	})
+	operatorsServiceVerifyCurrentOperatorTotpSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("VerifyCurrentOperatorTotp"),
+			Procedure:  OperatorsServiceVerifyCurrentOperatorTotpProcedure,
+		}
+	})
+	operatorsServiceDeleteCurrentOperatorTotpSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("DeleteCurrentOperatorTotp"),
+			Procedure:  OperatorsServiceDeleteCurrentOperatorTotpProcedure,
+		}
+	})
+	operatorsServiceResetOperatorMfaSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("ResetOperatorMfa"),
+			Procedure:  OperatorsServiceResetOperatorMfaProcedure,
+		}
+	})
+	operatorsServiceInviteOperatorSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("InviteOperator"),
+			Procedure:  OperatorsServiceInviteOperatorProcedure,
+		}
+	})
+	operatorsServiceRevokeOperatorInvitationSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("RevokeOperatorInvitation"),
+			Procedure:  OperatorsServiceRevokeOperatorInvitationProcedure,
+		}
+	})
+	operatorsServiceAcceptOperatorInvitationSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("AcceptOperatorInvitation"),
+			Procedure:  OperatorsServiceAcceptOperatorInvitationProcedure,
+		}
+	})
 )
 
 // OperatorsServiceClient is a client for the cairn.v1.OperatorsService service.
@@ -141,6 +221,33 @@ type OperatorsServiceClient interface {
 	GetCurrentOperator(context.Context, *v1.GetCurrentOperatorRequest) (*v1.GetCurrentOperatorResponse, error)
 	// DeleteCurrentOperatorSession signs out.
 	DeleteCurrentOperatorSession(context.Context, *v1.DeleteCurrentOperatorSessionRequest) (*v1.DeleteCurrentOperatorSessionResponse, error)
+	// UpdateCurrentOperatorPassword changes the signed-in account's own
+	// password: the current one is required, common ones are refused, and
+	// every other session of the account ends.
+	UpdateCurrentOperatorPassword(context.Context, *v1.UpdateCurrentOperatorPasswordRequest) (*v1.UpdateCurrentOperatorPasswordResponse, error)
+	// CreateCurrentOperatorTotp starts TOTP enrolment of the signed-in
+	// account: the secret and an otpauth URI (for a QR code).
+	CreateCurrentOperatorTotp(context.Context, *v1.CreateCurrentOperatorTotpRequest) (*v1.CreateCurrentOperatorTotpResponse, error)
+	// VerifyCurrentOperatorTotp proves the authenticator and turns MFA on;
+	// returns recovery codes, shown once. Sign-in then asks for a code.
+	VerifyCurrentOperatorTotp(context.Context, *v1.VerifyCurrentOperatorTotpRequest) (*v1.VerifyCurrentOperatorTotpResponse, error)
+	// DeleteCurrentOperatorTotp turns MFA off; needs a current or recovery code.
+	DeleteCurrentOperatorTotp(context.Context, *v1.DeleteCurrentOperatorTotpRequest) (*v1.DeleteCurrentOperatorTotpResponse, error)
+	// ResetOperatorMfa turns another account's MFA off (a lost phone) and
+	// ends its sessions; for administrators.
+	ResetOperatorMfa(context.Context, *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error)
+	// InviteOperator invites an email (administrators only). For an email
+	// with no account, a pending account is made and a one-time link valid
+	// for 7 days is mailed through the instance's SMTP (--smtp-host); the
+	// invitee opens it in the console and sets a password. Inviting again
+	// replaces the link. For an existing account the roles are added at once
+	// (a role it already has on a project is replaced) and it is told by mail.
+	InviteOperator(context.Context, *v1.InviteOperatorRequest) (*v1.InviteOperatorResponse, error)
+	// RevokeOperatorInvitation removes a pending account; its link stops working.
+	RevokeOperatorInvitation(context.Context, *v1.RevokeOperatorInvitationRequest) (*v1.RevokeOperatorInvitationResponse, error)
+	// AcceptOperatorInvitation sets the invitee's password with the link's
+	// token; the token works once. Open to anyone holding the token.
+	AcceptOperatorInvitation(context.Context, *v1.AcceptOperatorInvitationRequest) (*v1.AcceptOperatorInvitationResponse, error)
 }
 
 // NewOperatorsServiceClient constructs a client for the cairn.v1.OperatorsService service. Multiple
@@ -168,6 +275,33 @@ type OperatorsServiceHandler interface {
 	GetCurrentOperator(context.Context, *v1.GetCurrentOperatorRequest) (*v1.GetCurrentOperatorResponse, error)
 	// DeleteCurrentOperatorSession signs out.
 	DeleteCurrentOperatorSession(context.Context, *v1.DeleteCurrentOperatorSessionRequest) (*v1.DeleteCurrentOperatorSessionResponse, error)
+	// UpdateCurrentOperatorPassword changes the signed-in account's own
+	// password: the current one is required, common ones are refused, and
+	// every other session of the account ends.
+	UpdateCurrentOperatorPassword(context.Context, *v1.UpdateCurrentOperatorPasswordRequest) (*v1.UpdateCurrentOperatorPasswordResponse, error)
+	// CreateCurrentOperatorTotp starts TOTP enrolment of the signed-in
+	// account: the secret and an otpauth URI (for a QR code).
+	CreateCurrentOperatorTotp(context.Context, *v1.CreateCurrentOperatorTotpRequest) (*v1.CreateCurrentOperatorTotpResponse, error)
+	// VerifyCurrentOperatorTotp proves the authenticator and turns MFA on;
+	// returns recovery codes, shown once. Sign-in then asks for a code.
+	VerifyCurrentOperatorTotp(context.Context, *v1.VerifyCurrentOperatorTotpRequest) (*v1.VerifyCurrentOperatorTotpResponse, error)
+	// DeleteCurrentOperatorTotp turns MFA off; needs a current or recovery code.
+	DeleteCurrentOperatorTotp(context.Context, *v1.DeleteCurrentOperatorTotpRequest) (*v1.DeleteCurrentOperatorTotpResponse, error)
+	// ResetOperatorMfa turns another account's MFA off (a lost phone) and
+	// ends its sessions; for administrators.
+	ResetOperatorMfa(context.Context, *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error)
+	// InviteOperator invites an email (administrators only). For an email
+	// with no account, a pending account is made and a one-time link valid
+	// for 7 days is mailed through the instance's SMTP (--smtp-host); the
+	// invitee opens it in the console and sets a password. Inviting again
+	// replaces the link. For an existing account the roles are added at once
+	// (a role it already has on a project is replaced) and it is told by mail.
+	InviteOperator(context.Context, *v1.InviteOperatorRequest) (*v1.InviteOperatorResponse, error)
+	// RevokeOperatorInvitation removes a pending account; its link stops working.
+	RevokeOperatorInvitation(context.Context, *v1.RevokeOperatorInvitationRequest) (*v1.RevokeOperatorInvitationResponse, error)
+	// AcceptOperatorInvitation sets the invitee's password with the link's
+	// token; the token works once. Open to anyone holding the token.
+	AcceptOperatorInvitation(context.Context, *v1.AcceptOperatorInvitationRequest) (*v1.AcceptOperatorInvitationResponse, error)
 }
 
 // RegisterOperatorsServiceHandler registers svc as the cairn.v1.OperatorsService implementation on
@@ -184,6 +318,14 @@ func RegisterOperatorsServiceHandler(server *connect.Server, svc OperatorsServic
 		connect.Method{Spec: operatorsServiceCreateOperatorSessionSpec(), Handler: adapter.createOperatorSession},
 		connect.Method{Spec: operatorsServiceGetCurrentOperatorSpec(), Handler: adapter.getCurrentOperator},
 		connect.Method{Spec: operatorsServiceDeleteCurrentOperatorSessionSpec(), Handler: adapter.deleteCurrentOperatorSession},
+		connect.Method{Spec: operatorsServiceUpdateCurrentOperatorPasswordSpec(), Handler: adapter.updateCurrentOperatorPassword},
+		connect.Method{Spec: operatorsServiceCreateCurrentOperatorTotpSpec(), Handler: adapter.createCurrentOperatorTotp},
+		connect.Method{Spec: operatorsServiceVerifyCurrentOperatorTotpSpec(), Handler: adapter.verifyCurrentOperatorTotp},
+		connect.Method{Spec: operatorsServiceDeleteCurrentOperatorTotpSpec(), Handler: adapter.deleteCurrentOperatorTotp},
+		connect.Method{Spec: operatorsServiceResetOperatorMfaSpec(), Handler: adapter.resetOperatorMfa},
+		connect.Method{Spec: operatorsServiceInviteOperatorSpec(), Handler: adapter.inviteOperator},
+		connect.Method{Spec: operatorsServiceRevokeOperatorInvitationSpec(), Handler: adapter.revokeOperatorInvitation},
+		connect.Method{Spec: operatorsServiceAcceptOperatorInvitationSpec(), Handler: adapter.acceptOperatorInvitation},
 	)
 }
 
@@ -224,6 +366,38 @@ func (UnimplementedOperatorsServiceHandler) GetCurrentOperator(context.Context, 
 
 func (UnimplementedOperatorsServiceHandler) DeleteCurrentOperatorSession(context.Context, *v1.DeleteCurrentOperatorSessionRequest) (*v1.DeleteCurrentOperatorSessionResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.DeleteCurrentOperatorSession is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) UpdateCurrentOperatorPassword(context.Context, *v1.UpdateCurrentOperatorPasswordRequest) (*v1.UpdateCurrentOperatorPasswordResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.UpdateCurrentOperatorPassword is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) CreateCurrentOperatorTotp(context.Context, *v1.CreateCurrentOperatorTotpRequest) (*v1.CreateCurrentOperatorTotpResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.CreateCurrentOperatorTotp is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) VerifyCurrentOperatorTotp(context.Context, *v1.VerifyCurrentOperatorTotpRequest) (*v1.VerifyCurrentOperatorTotpResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.VerifyCurrentOperatorTotp is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) DeleteCurrentOperatorTotp(context.Context, *v1.DeleteCurrentOperatorTotpRequest) (*v1.DeleteCurrentOperatorTotpResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.DeleteCurrentOperatorTotp is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) ResetOperatorMfa(context.Context, *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.ResetOperatorMfa is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) InviteOperator(context.Context, *v1.InviteOperatorRequest) (*v1.InviteOperatorResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.InviteOperator is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) RevokeOperatorInvitation(context.Context, *v1.RevokeOperatorInvitationRequest) (*v1.RevokeOperatorInvitationResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.RevokeOperatorInvitation is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) AcceptOperatorInvitation(context.Context, *v1.AcceptOperatorInvitationRequest) (*v1.AcceptOperatorInvitationResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.AcceptOperatorInvitation is not implemented")
 }
 
 type operatorsServiceClient struct {
@@ -297,6 +471,70 @@ func (c *operatorsServiceClient) GetCurrentOperator(ctx context.Context, req *v1
 func (c *operatorsServiceClient) DeleteCurrentOperatorSession(ctx context.Context, req *v1.DeleteCurrentOperatorSessionRequest) (*v1.DeleteCurrentOperatorSessionResponse, error) {
 	var res v1.DeleteCurrentOperatorSessionResponse
 	if err := c.client.CallUnary(ctx, operatorsServiceDeleteCurrentOperatorSessionSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) UpdateCurrentOperatorPassword(ctx context.Context, req *v1.UpdateCurrentOperatorPasswordRequest) (*v1.UpdateCurrentOperatorPasswordResponse, error) {
+	var res v1.UpdateCurrentOperatorPasswordResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceUpdateCurrentOperatorPasswordSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) CreateCurrentOperatorTotp(ctx context.Context, req *v1.CreateCurrentOperatorTotpRequest) (*v1.CreateCurrentOperatorTotpResponse, error) {
+	var res v1.CreateCurrentOperatorTotpResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceCreateCurrentOperatorTotpSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) VerifyCurrentOperatorTotp(ctx context.Context, req *v1.VerifyCurrentOperatorTotpRequest) (*v1.VerifyCurrentOperatorTotpResponse, error) {
+	var res v1.VerifyCurrentOperatorTotpResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceVerifyCurrentOperatorTotpSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) DeleteCurrentOperatorTotp(ctx context.Context, req *v1.DeleteCurrentOperatorTotpRequest) (*v1.DeleteCurrentOperatorTotpResponse, error) {
+	var res v1.DeleteCurrentOperatorTotpResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceDeleteCurrentOperatorTotpSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) ResetOperatorMfa(ctx context.Context, req *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error) {
+	var res v1.ResetOperatorMfaResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceResetOperatorMfaSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) InviteOperator(ctx context.Context, req *v1.InviteOperatorRequest) (*v1.InviteOperatorResponse, error) {
+	var res v1.InviteOperatorResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceInviteOperatorSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) RevokeOperatorInvitation(ctx context.Context, req *v1.RevokeOperatorInvitationRequest) (*v1.RevokeOperatorInvitationResponse, error) {
+	var res v1.RevokeOperatorInvitationResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceRevokeOperatorInvitationSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) AcceptOperatorInvitation(ctx context.Context, req *v1.AcceptOperatorInvitationRequest) (*v1.AcceptOperatorInvitationResponse, error) {
+	var res v1.AcceptOperatorInvitationResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceAcceptOperatorInvitationSpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -406,6 +644,102 @@ func (h operatorsServiceHandler) deleteCurrentOperatorSession(ctx context.Contex
 		return err
 	}
 	res, err := h.svc.DeleteCurrentOperatorSession(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) updateCurrentOperatorPassword(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.UpdateCurrentOperatorPasswordRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.UpdateCurrentOperatorPassword(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) createCurrentOperatorTotp(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.CreateCurrentOperatorTotpRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.CreateCurrentOperatorTotp(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) verifyCurrentOperatorTotp(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.VerifyCurrentOperatorTotpRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.VerifyCurrentOperatorTotp(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) deleteCurrentOperatorTotp(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.DeleteCurrentOperatorTotpRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.DeleteCurrentOperatorTotp(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) resetOperatorMfa(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.ResetOperatorMfaRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.ResetOperatorMfa(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) inviteOperator(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.InviteOperatorRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.InviteOperator(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) revokeOperatorInvitation(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.RevokeOperatorInvitationRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.RevokeOperatorInvitation(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) acceptOperatorInvitation(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.AcceptOperatorInvitationRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.AcceptOperatorInvitation(ctx, &req)
 	if err != nil {
 		return err
 	}

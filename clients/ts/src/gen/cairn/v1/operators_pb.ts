@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/v1/operators.proto.
  */
 export const file_cairn_v1_operators: GenFile = /*@__PURE__*/
-  fileDesc("ChhjYWlybi92MS9vcGVyYXRvcnMucHJvdG8SCGNhaXJuLnYxIuIBCg9PcGVyYXRvckFjY291bnQSCgoCaWQYASABKAkSDQoFZW1haWwYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVhZG1pbhgEIAEoCBIlCgVyb2xlcxgFIAMoCzIWLmNhaXJuLnYxLk9wZXJhdG9yUm9sZRIQCghzZXNzaW9ucxgGIAEoBRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwCgxPcGVyYXRvclJvbGUSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRyb2xlGAIgASgJIjYKDU9wZXJhdG9yUm9sZXMSJQoFcm9sZXMYASADKAsyFi5jYWlybi52MS5PcGVyYXRvclJvbGUifAoVQ3JlYXRlT3BlcmF0b3JSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEgwKBG5hbWUYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkSDQoFYWRtaW4YBCABKAgSJQoFcm9sZXMYBSADKAsyFi5jYWlybi52MS5PcGVyYXRvclJvbGUiRQoWQ3JlYXRlT3BlcmF0b3JSZXNwb25zZRIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLnYxLk9wZXJhdG9yQWNjb3VudCIpChJHZXRPcGVyYXRvclJlcXVlc3QSEwoLb3BlcmF0b3JfaWQYASABKAkiQgoTR2V0T3BlcmF0b3JSZXNwb25zZRIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLnYxLk9wZXJhdG9yQWNjb3VudCI9ChRMaXN0T3BlcmF0b3JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJeChVMaXN0T3BlcmF0b3JzUmVzcG9uc2USLAoJb3BlcmF0b3JzGAEgAygLMhkuY2Fpcm4udjEuT3BlcmF0b3JBY2NvdW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKyAQoVVXBkYXRlT3BlcmF0b3JSZXF1ZXN0EhMKC29wZXJhdG9yX2lkGAEgASgJEhEKBG5hbWUYAiABKAlIAIgBARIVCghwYXNzd29yZBgDIAEoCUgBiAEBEhIKBWFkbWluGAQgASgISAKIAQESJgoFcm9sZXMYBSABKAsyFy5jYWlybi52MS5PcGVyYXRvclJvbGVzQgcKBV9uYW1lQgsKCV9wYXNzd29yZEIICgZfYWRtaW4iRQoWVXBkYXRlT3BlcmF0b3JSZXNwb25zZRIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLnYxLk9wZXJhdG9yQWNjb3VudCIsChVEZWxldGVPcGVyYXRvclJlcXVlc3QSEwoLb3BlcmF0b3JfaWQYASABKAkiGAoWRGVsZXRlT3BlcmF0b3JSZXNwb25zZSI0Ch1SZXZva2VPcGVyYXRvclNlc3Npb25zUmVxdWVzdBITCgtvcGVyYXRvcl9pZBgBIAEoCSIgCh5SZXZva2VPcGVyYXRvclNlc3Npb25zUmVzcG9uc2UiPwocQ3JlYXRlT3BlcmF0b3JTZXNzaW9uUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSKMAQodQ3JlYXRlT3BlcmF0b3JTZXNzaW9uUmVzcG9uc2USDgoGc2VjcmV0GAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKCG9wZXJhdG9yGAMgASgLMhkuY2Fpcm4udjEuT3BlcmF0b3JBY2NvdW50IhsKGUdldEN1cnJlbnRPcGVyYXRvclJlcXVlc3QiWAoaR2V0Q3VycmVudE9wZXJhdG9yUmVzcG9uc2USKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi52MS5PcGVyYXRvckFjY291bnQSDQoFYWRtaW4YAiABKAgiJQojRGVsZXRlQ3VycmVudE9wZXJhdG9yU2Vzc2lvblJlcXVlc3QiJgokRGVsZXRlQ3VycmVudE9wZXJhdG9yU2Vzc2lvblJlc3BvbnNlMoEHChBPcGVyYXRvcnNTZXJ2aWNlElUKDkNyZWF0ZU9wZXJhdG9yEh8uY2Fpcm4udjEuQ3JlYXRlT3BlcmF0b3JSZXF1ZXN0GiAuY2Fpcm4udjEuQ3JlYXRlT3BlcmF0b3JSZXNwb25zZSIAEk8KC0dldE9wZXJhdG9yEhwuY2Fpcm4udjEuR2V0T3BlcmF0b3JSZXF1ZXN0Gh0uY2Fpcm4udjEuR2V0T3BlcmF0b3JSZXNwb25zZSIDkAIBElUKDUxpc3RPcGVyYXRvcnMSHi5jYWlybi52MS5MaXN0T3BlcmF0b3JzUmVxdWVzdBofLmNhaXJuLnYxLkxpc3RPcGVyYXRvcnNSZXNwb25zZSIDkAIBElUKDlVwZGF0ZU9wZXJhdG9yEh8uY2Fpcm4udjEuVXBkYXRlT3BlcmF0b3JSZXF1ZXN0GiAuY2Fpcm4udjEuVXBkYXRlT3BlcmF0b3JSZXNwb25zZSIAElUKDkRlbGV0ZU9wZXJhdG9yEh8uY2Fpcm4udjEuRGVsZXRlT3BlcmF0b3JSZXF1ZXN0GiAuY2Fpcm4udjEuRGVsZXRlT3BlcmF0b3JSZXNwb25zZSIAEm0KFlJldm9rZU9wZXJhdG9yU2Vzc2lvbnMSJy5jYWlybi52MS5SZXZva2VPcGVyYXRvclNlc3Npb25zUmVxdWVzdBooLmNhaXJuLnYxLlJldm9rZU9wZXJhdG9yU2Vzc2lvbnNSZXNwb25zZSIAEmoKFUNyZWF0ZU9wZXJhdG9yU2Vzc2lvbhImLmNhaXJuLnYxLkNyZWF0ZU9wZXJhdG9yU2Vzc2lvblJlcXVlc3QaJy5jYWlybi52MS5DcmVhdGVPcGVyYXRvclNlc3Npb25SZXNwb25zZSIAEmQKEkdldEN1cnJlbnRPcGVyYXRvchIjLmNhaXJuLnYxLkdldEN1cnJlbnRPcGVyYXRvclJlcXVlc3QaJC5jYWlybi52MS5HZXRDdXJyZW50T3BlcmF0b3JSZXNwb25zZSIDkAIBEn8KHERlbGV0ZUN1cnJlbnRPcGVyYXRvclNlc3Npb24SLS5jYWlybi52MS5EZWxldGVDdXJyZW50T3BlcmF0b3JTZXNzaW9uUmVxdWVzdBouLmNhaXJuLnYxLkRlbGV0ZUN1cnJlbnRPcGVyYXRvclNlc3Npb25SZXNwb25zZSIAYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChhjYWlybi92MS9vcGVyYXRvcnMucHJvdG8SCGNhaXJuLnYxIsYCCg9PcGVyYXRvckFjY291bnQSCgoCaWQYASABKAkSDQoFZW1haWwYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVhZG1pbhgEIAEoCBIlCgVyb2xlcxgFIAMoCzIWLmNhaXJuLnYxLk9wZXJhdG9yUm9sZRIQCghzZXNzaW9ucxgGIAEoBRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgNtZmEYCSABKAgSGgoSaW52aXRhdGlvbl9wZW5kaW5nGAogASgIEjkKFWludml0YXRpb25fZXhwaXJlc19hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoMT3BlcmF0b3JSb2xlEhIKCnByb2plY3RfaWQYASABKAkSDAoEcm9sZRgCIAEoCSI2Cg1PcGVyYXRvclJvbGVzEiUKBXJvbGVzGAEgAygLMhYuY2Fpcm4udjEuT3BlcmF0b3JSb2xlInwKFUNyZWF0ZU9wZXJhdG9yUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEg0KBWFkbWluGAQgASgIEiUKBXJvbGVzGAUgAygLMhYuY2Fpcm4udjEuT3BlcmF0b3JSb2xlIkUKFkNyZWF0ZU9wZXJhdG9yUmVzcG9uc2USKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi52MS5PcGVyYXRvckFjY291bnQiKQoSR2V0T3BlcmF0b3JSZXF1ZXN0EhMKC29wZXJhdG9yX2lkGAEgASgJIkIKE0dldE9wZXJhdG9yUmVzcG9uc2USKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi52MS5PcGVyYXRvckFjY291bnQiPQoUTGlzdE9wZXJhdG9yc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiXgoVTGlzdE9wZXJhdG9yc1Jlc3BvbnNlEiwKCW9wZXJhdG9ycxgBIAMoCzIZLmNhaXJuLnYxLk9wZXJhdG9yQWNjb3VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkisgEKFVVwZGF0ZU9wZXJhdG9yUmVxdWVzdBITCgtvcGVyYXRvcl9pZBgBIAEoCRIRCgRuYW1lGAIgASgJSACIAQESFQoIcGFzc3dvcmQYAyABKAlIAYgBARISCgVhZG1pbhgEIAEoCEgCiAEBEiYKBXJvbGVzGAUgASgLMhcuY2Fpcm4udjEuT3BlcmF0b3JSb2xlc0IHCgVfbmFtZUILCglfcGFzc3dvcmRCCAoGX2FkbWluIkUKFlVwZGF0ZU9wZXJhdG9yUmVzcG9uc2USKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi52MS5PcGVyYXRvckFjY291bnQiLAoVRGVsZXRlT3BlcmF0b3JSZXF1ZXN0EhMKC29wZXJhdG9yX2lkGAEgASgJIhgKFkRlbGV0ZU9wZXJhdG9yUmVzcG9uc2UiNAodUmV2b2tlT3BlcmF0b3JTZXNzaW9uc1JlcXVlc3QSEwoLb3BlcmF0b3JfaWQYASABKAkiIAoeUmV2b2tlT3BlcmF0b3JTZXNzaW9uc1Jlc3BvbnNlIk0KHENyZWF0ZU9wZXJhdG9yU2Vzc2lvblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSDAoEY29kZRgDIAEoCSKMAQodQ3JlYXRlT3BlcmF0b3JTZXNzaW9uUmVzcG9uc2USDgoGc2VjcmV0GAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKCG9wZXJhdG9yGAMgASgLMhkuY2Fpcm4udjEuT3BlcmF0b3JBY2NvdW50IhsKGUdldEN1cnJlbnRPcGVyYXRvclJlcXVlc3QiWAoaR2V0Q3VycmVudE9wZXJhdG9yUmVzcG9uc2USKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi52MS5PcGVyYXRvckFjY291bnQSDQoFYWRtaW4YAiABKAgiJQojRGVsZXRlQ3VycmVudE9wZXJhdG9yU2Vzc2lvblJlcXVlc3QiJgokRGVsZXRlQ3VycmVudE9wZXJhdG9yU2Vzc2lvblJlc3BvbnNlIlYKJFVwZGF0ZUN1cnJlbnRPcGVyYXRvclBhc3N3b3JkUmVxdWVzdBIYChBjdXJyZW50X3Bhc3N3b3JkGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCSJUCiVVcGRhdGVDdXJyZW50T3BlcmF0b3JQYXNzd29yZFJlc3BvbnNlEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4udjEuT3BlcmF0b3JBY2NvdW50IiIKIENyZWF0ZUN1cnJlbnRPcGVyYXRvclRvdHBSZXF1ZXN0IkAKIUNyZWF0ZUN1cnJlbnRPcGVyYXRvclRvdHBSZXNwb25zZRIOCgZzZWNyZXQYASABKAkSCwoDdXJpGAIgASgJIjAKIFZlcmlmeUN1cnJlbnRPcGVyYXRvclRvdHBSZXF1ZXN0EgwKBGNvZGUYASABKAkiOwohVmVyaWZ5Q3VycmVudE9wZXJhdG9yVG90cFJlc3BvbnNlEhYKDnJlY292ZXJ5X2NvZGVzGAEgAygJIjAKIERlbGV0ZUN1cnJlbnRPcGVyYXRvclRvdHBSZXF1ZXN0EgwKBGNvZGUYASABKAkiIwohRGVsZXRlQ3VycmVudE9wZXJhdG9yVG90cFJlc3BvbnNlIi4KF1Jlc2V0T3BlcmF0b3JNZmFSZXF1ZXN0EhMKC29wZXJhdG9yX2lkGAEgASgJIkcKGFJlc2V0T3BlcmF0b3JNZmFSZXNwb25zZRIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLnYxLk9wZXJhdG9yQWNjb3VudCJqChVJbnZpdGVPcGVyYXRvclJlcXVlc3QSDQoFZW1haWwYASABKAkSDAoEbmFtZRgCIAEoCRINCgVhZG1pbhgDIAEoCBIlCgVyb2xlcxgEIAMoCzIWLmNhaXJuLnYxLk9wZXJhdG9yUm9sZSKIAQoWSW52aXRlT3BlcmF0b3JSZXNwb25zZRIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLnYxLk9wZXJhdG9yQWNjb3VudBIPCgdlbWFpbGVkGAIgASgIEhYKDmludml0YXRpb25fdXJsGAMgASgJEhgKEGV4aXN0aW5nX2FjY291bnQYBCABKAgiNgofUmV2b2tlT3BlcmF0b3JJbnZpdGF0aW9uUmVxdWVzdBITCgtvcGVyYXRvcl9pZBgBIAEoCSIiCiBSZXZva2VPcGVyYXRvckludml0YXRpb25SZXNwb25zZSJeCh9BY2NlcHRPcGVyYXRvckludml0YXRpb25SZXF1ZXN0Eg0KBXRva2VuGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhEKBG5hbWUYAyABKAlIAIgBAUIHCgVfbmFtZSJPCiBBY2NlcHRPcGVyYXRvckludml0YXRpb25SZXNwb25zZRIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLnYxLk9wZXJhdG9yQWNjb3VudDKMDgoQT3BlcmF0b3JzU2VydmljZRJVCg5DcmVhdGVPcGVyYXRvchIfLmNhaXJuLnYxLkNyZWF0ZU9wZXJhdG9yUmVxdWVzdBogLmNhaXJuLnYxLkNyZWF0ZU9wZXJhdG9yUmVzcG9uc2UiABJPCgtHZXRPcGVyYXRvchIcLmNhaXJuLnYxLkdldE9wZXJhdG9yUmVxdWVzdBodLmNhaXJuLnYxLkdldE9wZXJhdG9yUmVzcG9uc2UiA5ACARJVCg1MaXN0T3BlcmF0b3JzEh4uY2Fpcm4udjEuTGlzdE9wZXJhdG9yc1JlcXVlc3QaHy5jYWlybi52MS5MaXN0T3BlcmF0b3JzUmVzcG9uc2UiA5ACARJVCg5VcGRhdGVPcGVyYXRvchIfLmNhaXJuLnYxLlVwZGF0ZU9wZXJhdG9yUmVxdWVzdBogLmNhaXJuLnYxLlVwZGF0ZU9wZXJhdG9yUmVzcG9uc2UiABJVCg5EZWxldGVPcGVyYXRvchIfLmNhaXJuLnYxLkRlbGV0ZU9wZXJhdG9yUmVxdWVzdBogLmNhaXJuLnYxLkRlbGV0ZU9wZXJhdG9yUmVzcG9uc2UiABJtChZSZXZva2VPcGVyYXRvclNlc3Npb25zEicuY2Fpcm4udjEuUmV2b2tlT3BlcmF0b3JTZXNzaW9uc1JlcXVlc3QaKC5jYWlybi52MS5SZXZva2VPcGVyYXRvclNlc3Npb25zUmVzcG9uc2UiABJqChVDcmVhdGVPcGVyYXRvclNlc3Npb24SJi5jYWlybi52MS5DcmVhdGVPcGVyYXRvclNlc3Npb25SZXF1ZXN0GicuY2Fpcm4udjEuQ3JlYXRlT3BlcmF0b3JTZXNzaW9uUmVzcG9uc2UiABJkChJHZXRDdXJyZW50T3BlcmF0b3ISIy5jYWlybi52MS5HZXRDdXJyZW50T3BlcmF0b3JSZXF1ZXN0GiQuY2Fpcm4udjEuR2V0Q3VycmVudE9wZXJhdG9yUmVzcG9uc2UiA5ACARJ/ChxEZWxldGVDdXJyZW50T3BlcmF0b3JTZXNzaW9uEi0uY2Fpcm4udjEuRGVsZXRlQ3VycmVudE9wZXJhdG9yU2Vzc2lvblJlcXVlc3QaLi5jYWlybi52MS5EZWxldGVDdXJyZW50T3BlcmF0b3JTZXNzaW9uUmVzcG9uc2UiABKCAQodVXBkYXRlQ3VycmVudE9wZXJhdG9yUGFzc3dvcmQSLi5jYWlybi52MS5VcGRhdGVDdXJyZW50T3BlcmF0b3JQYXNzd29yZFJlcXVlc3QaLy5jYWlybi52MS5VcGRhdGVDdXJyZW50T3BlcmF0b3JQYXNzd29yZFJlc3BvbnNlIgASdgoZQ3JlYXRlQ3VycmVudE9wZXJhdG9yVG90cBIqLmNhaXJuLnYxLkNyZWF0ZUN1cnJlbnRPcGVyYXRvclRvdHBSZXF1ZXN0GisuY2Fpcm4udjEuQ3JlYXRlQ3VycmVudE9wZXJhdG9yVG90cFJlc3BvbnNlIgASdgoZVmVyaWZ5Q3VycmVudE9wZXJhdG9yVG90cBIqLmNhaXJuLnYxLlZlcmlmeUN1cnJlbnRPcGVyYXRvclRvdHBSZXF1ZXN0GisuY2Fpcm4udjEuVmVyaWZ5Q3VycmVudE9wZXJhdG9yVG90cFJlc3BvbnNlIgASdgoZRGVsZXRlQ3VycmVudE9wZXJhdG9yVG90cBIqLmNhaXJuLnYxLkRlbGV0ZUN1cnJlbnRPcGVyYXRvclRvdHBSZXF1ZXN0GisuY2Fpcm4udjEuRGVsZXRlQ3VycmVudE9wZXJhdG9yVG90cFJlc3BvbnNlIgASWwoQUmVzZXRPcGVyYXRvck1mYRIhLmNhaXJuLnYxLlJlc2V0T3BlcmF0b3JNZmFSZXF1ZXN0GiIuY2Fpcm4udjEuUmVzZXRPcGVyYXRvck1mYVJlc3BvbnNlIgASVQoOSW52aXRlT3BlcmF0b3ISHy5jYWlybi52MS5JbnZpdGVPcGVyYXRvclJlcXVlc3QaIC5jYWlybi52MS5JbnZpdGVPcGVyYXRvclJlc3BvbnNlIgAScwoYUmV2b2tlT3BlcmF0b3JJbnZpdGF0aW9uEikuY2Fpcm4udjEuUmV2b2tlT3BlcmF0b3JJbnZpdGF0aW9uUmVxdWVzdBoqLmNhaXJuLnYxLlJldm9rZU9wZXJhdG9ySW52aXRhdGlvblJlc3BvbnNlIgAScwoYQWNjZXB0T3BlcmF0b3JJbnZpdGF0aW9uEikuY2Fpcm4udjEuQWNjZXB0T3BlcmF0b3JJbnZpdGF0aW9uUmVxdWVzdBoqLmNhaXJuLnYxLkFjY2VwdE9wZXJhdG9ySW52aXRhdGlvblJlc3BvbnNlIgBiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message cairn.v1.OperatorAccount
@@ -59,6 +59,25 @@ export type OperatorAccount = Message<"cairn.v1.OperatorAccount"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 8;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Sign-in asks for a second factor.
+   *
+   * @generated from field: bool mfa = 9;
+   */
+  mfa: boolean;
+
+  /**
+   * An invitation nobody has accepted yet (no password, cannot sign in).
+   *
+   * @generated from field: bool invitation_pending = 10;
+   */
+  invitationPending: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp invitation_expires_at = 11;
+   */
+  invitationExpiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -106,6 +125,25 @@ export type OperatorAccountJson = {
    * @generated from field: google.protobuf.Timestamp updated_at = 8;
    */
   updatedAt?: TimestampJson;
+
+  /**
+   * Sign-in asks for a second factor.
+   *
+   * @generated from field: bool mfa = 9;
+   */
+  mfa?: boolean;
+
+  /**
+   * An invitation nobody has accepted yet (no password, cannot sign in).
+   *
+   * @generated from field: bool invitation_pending = 10;
+   */
+  invitationPending?: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp invitation_expires_at = 11;
+   */
+  invitationExpiresAt?: TimestampJson;
 };
 
 /**
@@ -618,6 +656,15 @@ export type CreateOperatorSessionRequest = Message<"cairn.v1.CreateOperatorSessi
    * @generated from field: string password = 2;
    */
   password: string;
+
+  /**
+   * The second factor of an account with MFA: a current TOTP code or an
+   * unused recovery code. Without it such an account's sign-in answers
+   * FAILED_PRECONDITION naming the field "code".
+   *
+   * @generated from field: string code = 3;
+   */
+  code: string;
 };
 
 /**
@@ -633,6 +680,15 @@ export type CreateOperatorSessionRequestJson = {
    * @generated from field: string password = 2;
    */
   password?: string;
+
+  /**
+   * The second factor of an account with MFA: a current TOTP code or an
+   * unused recovery code. Without it such an account's sign-in answers
+   * FAILED_PRECONDITION naming the field "code".
+   *
+   * @generated from field: string code = 3;
+   */
+  code?: string;
 };
 
 /**
@@ -796,6 +852,548 @@ export const DeleteCurrentOperatorSessionResponseSchema: GenMessage<DeleteCurren
   messageDesc(file_cairn_v1_operators, 20);
 
 /**
+ * @generated from message cairn.v1.UpdateCurrentOperatorPasswordRequest
+ */
+export type UpdateCurrentOperatorPasswordRequest = Message<"cairn.v1.UpdateCurrentOperatorPasswordRequest"> & {
+  /**
+   * @generated from field: string current_password = 1;
+   */
+  currentPassword: string;
+
+  /**
+   * @generated from field: string new_password = 2;
+   */
+  newPassword: string;
+};
+
+/**
+ * @generated from message cairn.v1.UpdateCurrentOperatorPasswordRequest
+ */
+export type UpdateCurrentOperatorPasswordRequestJson = {
+  /**
+   * @generated from field: string current_password = 1;
+   */
+  currentPassword?: string;
+
+  /**
+   * @generated from field: string new_password = 2;
+   */
+  newPassword?: string;
+};
+
+/**
+ * Describes the message cairn.v1.UpdateCurrentOperatorPasswordRequest.
+ * Use `create(UpdateCurrentOperatorPasswordRequestSchema)` to create a new message.
+ */
+export const UpdateCurrentOperatorPasswordRequestSchema: GenMessage<UpdateCurrentOperatorPasswordRequest, {jsonType: UpdateCurrentOperatorPasswordRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 21);
+
+/**
+ * @generated from message cairn.v1.UpdateCurrentOperatorPasswordResponse
+ */
+export type UpdateCurrentOperatorPasswordResponse = Message<"cairn.v1.UpdateCurrentOperatorPasswordResponse"> & {
+  /**
+   * @generated from field: cairn.v1.OperatorAccount operator = 1;
+   */
+  operator?: OperatorAccount | undefined;
+};
+
+/**
+ * @generated from message cairn.v1.UpdateCurrentOperatorPasswordResponse
+ */
+export type UpdateCurrentOperatorPasswordResponseJson = {
+  /**
+   * @generated from field: cairn.v1.OperatorAccount operator = 1;
+   */
+  operator?: OperatorAccountJson;
+};
+
+/**
+ * Describes the message cairn.v1.UpdateCurrentOperatorPasswordResponse.
+ * Use `create(UpdateCurrentOperatorPasswordResponseSchema)` to create a new message.
+ */
+export const UpdateCurrentOperatorPasswordResponseSchema: GenMessage<UpdateCurrentOperatorPasswordResponse, {jsonType: UpdateCurrentOperatorPasswordResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 22);
+
+/**
+ * @generated from message cairn.v1.CreateCurrentOperatorTotpRequest
+ */
+export type CreateCurrentOperatorTotpRequest = Message<"cairn.v1.CreateCurrentOperatorTotpRequest"> & {
+};
+
+/**
+ * @generated from message cairn.v1.CreateCurrentOperatorTotpRequest
+ */
+export type CreateCurrentOperatorTotpRequestJson = {
+};
+
+/**
+ * Describes the message cairn.v1.CreateCurrentOperatorTotpRequest.
+ * Use `create(CreateCurrentOperatorTotpRequestSchema)` to create a new message.
+ */
+export const CreateCurrentOperatorTotpRequestSchema: GenMessage<CreateCurrentOperatorTotpRequest, {jsonType: CreateCurrentOperatorTotpRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 23);
+
+/**
+ * @generated from message cairn.v1.CreateCurrentOperatorTotpResponse
+ */
+export type CreateCurrentOperatorTotpResponse = Message<"cairn.v1.CreateCurrentOperatorTotpResponse"> & {
+  /**
+   * Base32 secret, for manual entry.
+   *
+   * @generated from field: string secret = 1;
+   */
+  secret: string;
+
+  /**
+   * otpauth://totp/... for QR codes.
+   *
+   * @generated from field: string uri = 2;
+   */
+  uri: string;
+};
+
+/**
+ * @generated from message cairn.v1.CreateCurrentOperatorTotpResponse
+ */
+export type CreateCurrentOperatorTotpResponseJson = {
+  /**
+   * Base32 secret, for manual entry.
+   *
+   * @generated from field: string secret = 1;
+   */
+  secret?: string;
+
+  /**
+   * otpauth://totp/... for QR codes.
+   *
+   * @generated from field: string uri = 2;
+   */
+  uri?: string;
+};
+
+/**
+ * Describes the message cairn.v1.CreateCurrentOperatorTotpResponse.
+ * Use `create(CreateCurrentOperatorTotpResponseSchema)` to create a new message.
+ */
+export const CreateCurrentOperatorTotpResponseSchema: GenMessage<CreateCurrentOperatorTotpResponse, {jsonType: CreateCurrentOperatorTotpResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 24);
+
+/**
+ * @generated from message cairn.v1.VerifyCurrentOperatorTotpRequest
+ */
+export type VerifyCurrentOperatorTotpRequest = Message<"cairn.v1.VerifyCurrentOperatorTotpRequest"> & {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code: string;
+};
+
+/**
+ * @generated from message cairn.v1.VerifyCurrentOperatorTotpRequest
+ */
+export type VerifyCurrentOperatorTotpRequestJson = {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code?: string;
+};
+
+/**
+ * Describes the message cairn.v1.VerifyCurrentOperatorTotpRequest.
+ * Use `create(VerifyCurrentOperatorTotpRequestSchema)` to create a new message.
+ */
+export const VerifyCurrentOperatorTotpRequestSchema: GenMessage<VerifyCurrentOperatorTotpRequest, {jsonType: VerifyCurrentOperatorTotpRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 25);
+
+/**
+ * @generated from message cairn.v1.VerifyCurrentOperatorTotpResponse
+ */
+export type VerifyCurrentOperatorTotpResponse = Message<"cairn.v1.VerifyCurrentOperatorTotpResponse"> & {
+  /**
+   * @generated from field: repeated string recovery_codes = 1;
+   */
+  recoveryCodes: string[];
+};
+
+/**
+ * @generated from message cairn.v1.VerifyCurrentOperatorTotpResponse
+ */
+export type VerifyCurrentOperatorTotpResponseJson = {
+  /**
+   * @generated from field: repeated string recovery_codes = 1;
+   */
+  recoveryCodes?: string[];
+};
+
+/**
+ * Describes the message cairn.v1.VerifyCurrentOperatorTotpResponse.
+ * Use `create(VerifyCurrentOperatorTotpResponseSchema)` to create a new message.
+ */
+export const VerifyCurrentOperatorTotpResponseSchema: GenMessage<VerifyCurrentOperatorTotpResponse, {jsonType: VerifyCurrentOperatorTotpResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 26);
+
+/**
+ * @generated from message cairn.v1.DeleteCurrentOperatorTotpRequest
+ */
+export type DeleteCurrentOperatorTotpRequest = Message<"cairn.v1.DeleteCurrentOperatorTotpRequest"> & {
+  /**
+   * A current TOTP code or a recovery code.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+};
+
+/**
+ * @generated from message cairn.v1.DeleteCurrentOperatorTotpRequest
+ */
+export type DeleteCurrentOperatorTotpRequestJson = {
+  /**
+   * A current TOTP code or a recovery code.
+   *
+   * @generated from field: string code = 1;
+   */
+  code?: string;
+};
+
+/**
+ * Describes the message cairn.v1.DeleteCurrentOperatorTotpRequest.
+ * Use `create(DeleteCurrentOperatorTotpRequestSchema)` to create a new message.
+ */
+export const DeleteCurrentOperatorTotpRequestSchema: GenMessage<DeleteCurrentOperatorTotpRequest, {jsonType: DeleteCurrentOperatorTotpRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 27);
+
+/**
+ * @generated from message cairn.v1.DeleteCurrentOperatorTotpResponse
+ */
+export type DeleteCurrentOperatorTotpResponse = Message<"cairn.v1.DeleteCurrentOperatorTotpResponse"> & {
+};
+
+/**
+ * @generated from message cairn.v1.DeleteCurrentOperatorTotpResponse
+ */
+export type DeleteCurrentOperatorTotpResponseJson = {
+};
+
+/**
+ * Describes the message cairn.v1.DeleteCurrentOperatorTotpResponse.
+ * Use `create(DeleteCurrentOperatorTotpResponseSchema)` to create a new message.
+ */
+export const DeleteCurrentOperatorTotpResponseSchema: GenMessage<DeleteCurrentOperatorTotpResponse, {jsonType: DeleteCurrentOperatorTotpResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 28);
+
+/**
+ * @generated from message cairn.v1.ResetOperatorMfaRequest
+ */
+export type ResetOperatorMfaRequest = Message<"cairn.v1.ResetOperatorMfaRequest"> & {
+  /**
+   * @generated from field: string operator_id = 1;
+   */
+  operatorId: string;
+};
+
+/**
+ * @generated from message cairn.v1.ResetOperatorMfaRequest
+ */
+export type ResetOperatorMfaRequestJson = {
+  /**
+   * @generated from field: string operator_id = 1;
+   */
+  operatorId?: string;
+};
+
+/**
+ * Describes the message cairn.v1.ResetOperatorMfaRequest.
+ * Use `create(ResetOperatorMfaRequestSchema)` to create a new message.
+ */
+export const ResetOperatorMfaRequestSchema: GenMessage<ResetOperatorMfaRequest, {jsonType: ResetOperatorMfaRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 29);
+
+/**
+ * @generated from message cairn.v1.ResetOperatorMfaResponse
+ */
+export type ResetOperatorMfaResponse = Message<"cairn.v1.ResetOperatorMfaResponse"> & {
+  /**
+   * @generated from field: cairn.v1.OperatorAccount operator = 1;
+   */
+  operator?: OperatorAccount | undefined;
+};
+
+/**
+ * @generated from message cairn.v1.ResetOperatorMfaResponse
+ */
+export type ResetOperatorMfaResponseJson = {
+  /**
+   * @generated from field: cairn.v1.OperatorAccount operator = 1;
+   */
+  operator?: OperatorAccountJson;
+};
+
+/**
+ * Describes the message cairn.v1.ResetOperatorMfaResponse.
+ * Use `create(ResetOperatorMfaResponseSchema)` to create a new message.
+ */
+export const ResetOperatorMfaResponseSchema: GenMessage<ResetOperatorMfaResponse, {jsonType: ResetOperatorMfaResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 30);
+
+/**
+ * @generated from message cairn.v1.InviteOperatorRequest
+ */
+export type InviteOperatorRequest = Message<"cairn.v1.InviteOperatorRequest"> & {
+  /**
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: bool admin = 3;
+   */
+  admin: boolean;
+
+  /**
+   * @generated from field: repeated cairn.v1.OperatorRole roles = 4;
+   */
+  roles: OperatorRole[];
+};
+
+/**
+ * @generated from message cairn.v1.InviteOperatorRequest
+ */
+export type InviteOperatorRequestJson = {
+  /**
+   * @generated from field: string email = 1;
+   */
+  email?: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: bool admin = 3;
+   */
+  admin?: boolean;
+
+  /**
+   * @generated from field: repeated cairn.v1.OperatorRole roles = 4;
+   */
+  roles?: OperatorRoleJson[];
+};
+
+/**
+ * Describes the message cairn.v1.InviteOperatorRequest.
+ * Use `create(InviteOperatorRequestSchema)` to create a new message.
+ */
+export const InviteOperatorRequestSchema: GenMessage<InviteOperatorRequest, {jsonType: InviteOperatorRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 31);
+
+/**
+ * @generated from message cairn.v1.InviteOperatorResponse
+ */
+export type InviteOperatorResponse = Message<"cairn.v1.InviteOperatorResponse"> & {
+  /**
+   * @generated from field: cairn.v1.OperatorAccount operator = 1;
+   */
+  operator?: OperatorAccount | undefined;
+
+  /**
+   * The mail went out through the instance's SMTP.
+   *
+   * @generated from field: bool emailed = 2;
+   */
+  emailed: boolean;
+
+  /**
+   * The one-time link, only when it was not mailed (no --smtp-host, or the
+   * mail failed): pass it on privately.
+   *
+   * @generated from field: string invitation_url = 3;
+   */
+  invitationUrl: string;
+
+  /**
+   * The email had an account: the roles were added, no link was made.
+   *
+   * @generated from field: bool existing_account = 4;
+   */
+  existingAccount: boolean;
+};
+
+/**
+ * @generated from message cairn.v1.InviteOperatorResponse
+ */
+export type InviteOperatorResponseJson = {
+  /**
+   * @generated from field: cairn.v1.OperatorAccount operator = 1;
+   */
+  operator?: OperatorAccountJson;
+
+  /**
+   * The mail went out through the instance's SMTP.
+   *
+   * @generated from field: bool emailed = 2;
+   */
+  emailed?: boolean;
+
+  /**
+   * The one-time link, only when it was not mailed (no --smtp-host, or the
+   * mail failed): pass it on privately.
+   *
+   * @generated from field: string invitation_url = 3;
+   */
+  invitationUrl?: string;
+
+  /**
+   * The email had an account: the roles were added, no link was made.
+   *
+   * @generated from field: bool existing_account = 4;
+   */
+  existingAccount?: boolean;
+};
+
+/**
+ * Describes the message cairn.v1.InviteOperatorResponse.
+ * Use `create(InviteOperatorResponseSchema)` to create a new message.
+ */
+export const InviteOperatorResponseSchema: GenMessage<InviteOperatorResponse, {jsonType: InviteOperatorResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 32);
+
+/**
+ * @generated from message cairn.v1.RevokeOperatorInvitationRequest
+ */
+export type RevokeOperatorInvitationRequest = Message<"cairn.v1.RevokeOperatorInvitationRequest"> & {
+  /**
+   * @generated from field: string operator_id = 1;
+   */
+  operatorId: string;
+};
+
+/**
+ * @generated from message cairn.v1.RevokeOperatorInvitationRequest
+ */
+export type RevokeOperatorInvitationRequestJson = {
+  /**
+   * @generated from field: string operator_id = 1;
+   */
+  operatorId?: string;
+};
+
+/**
+ * Describes the message cairn.v1.RevokeOperatorInvitationRequest.
+ * Use `create(RevokeOperatorInvitationRequestSchema)` to create a new message.
+ */
+export const RevokeOperatorInvitationRequestSchema: GenMessage<RevokeOperatorInvitationRequest, {jsonType: RevokeOperatorInvitationRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 33);
+
+/**
+ * @generated from message cairn.v1.RevokeOperatorInvitationResponse
+ */
+export type RevokeOperatorInvitationResponse = Message<"cairn.v1.RevokeOperatorInvitationResponse"> & {
+};
+
+/**
+ * @generated from message cairn.v1.RevokeOperatorInvitationResponse
+ */
+export type RevokeOperatorInvitationResponseJson = {
+};
+
+/**
+ * Describes the message cairn.v1.RevokeOperatorInvitationResponse.
+ * Use `create(RevokeOperatorInvitationResponseSchema)` to create a new message.
+ */
+export const RevokeOperatorInvitationResponseSchema: GenMessage<RevokeOperatorInvitationResponse, {jsonType: RevokeOperatorInvitationResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 34);
+
+/**
+ * @generated from message cairn.v1.AcceptOperatorInvitationRequest
+ */
+export type AcceptOperatorInvitationRequest = Message<"cairn.v1.AcceptOperatorInvitationRequest"> & {
+  /**
+   * The token of the link (its "token" parameter).
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+
+  /**
+   * Replaces the name the inviter gave, when set.
+   *
+   * @generated from field: optional string name = 3;
+   */
+  name?: string | undefined;
+};
+
+/**
+ * @generated from message cairn.v1.AcceptOperatorInvitationRequest
+ */
+export type AcceptOperatorInvitationRequestJson = {
+  /**
+   * The token of the link (its "token" parameter).
+   *
+   * @generated from field: string token = 1;
+   */
+  token?: string;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password?: string;
+
+  /**
+   * Replaces the name the inviter gave, when set.
+   *
+   * @generated from field: optional string name = 3;
+   */
+  name?: string;
+};
+
+/**
+ * Describes the message cairn.v1.AcceptOperatorInvitationRequest.
+ * Use `create(AcceptOperatorInvitationRequestSchema)` to create a new message.
+ */
+export const AcceptOperatorInvitationRequestSchema: GenMessage<AcceptOperatorInvitationRequest, {jsonType: AcceptOperatorInvitationRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 35);
+
+/**
+ * @generated from message cairn.v1.AcceptOperatorInvitationResponse
+ */
+export type AcceptOperatorInvitationResponse = Message<"cairn.v1.AcceptOperatorInvitationResponse"> & {
+  /**
+   * @generated from field: cairn.v1.OperatorAccount operator = 1;
+   */
+  operator?: OperatorAccount | undefined;
+};
+
+/**
+ * @generated from message cairn.v1.AcceptOperatorInvitationResponse
+ */
+export type AcceptOperatorInvitationResponseJson = {
+  /**
+   * @generated from field: cairn.v1.OperatorAccount operator = 1;
+   */
+  operator?: OperatorAccountJson;
+};
+
+/**
+ * Describes the message cairn.v1.AcceptOperatorInvitationResponse.
+ * Use `create(AcceptOperatorInvitationResponseSchema)` to create a new message.
+ */
+export const AcceptOperatorInvitationResponseSchema: GenMessage<AcceptOperatorInvitationResponse, {jsonType: AcceptOperatorInvitationResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_operators, 36);
+
+/**
  * OperatorsService manages operator accounts: people who sign in to the
  * console with email and password and hold a role per project (owner,
  * developer, viewer), or are instance administrators. Managing accounts
@@ -890,6 +1488,97 @@ export const OperatorsService: GenService<{
     methodKind: "unary";
     input: typeof DeleteCurrentOperatorSessionRequestSchema;
     output: typeof DeleteCurrentOperatorSessionResponseSchema;
+  },
+  /**
+   * UpdateCurrentOperatorPassword changes the signed-in account's own
+   * password: the current one is required, common ones are refused, and
+   * every other session of the account ends.
+   *
+   * @generated from rpc cairn.v1.OperatorsService.UpdateCurrentOperatorPassword
+   */
+  updateCurrentOperatorPassword: {
+    methodKind: "unary";
+    input: typeof UpdateCurrentOperatorPasswordRequestSchema;
+    output: typeof UpdateCurrentOperatorPasswordResponseSchema;
+  },
+  /**
+   * CreateCurrentOperatorTotp starts TOTP enrolment of the signed-in
+   * account: the secret and an otpauth URI (for a QR code).
+   *
+   * @generated from rpc cairn.v1.OperatorsService.CreateCurrentOperatorTotp
+   */
+  createCurrentOperatorTotp: {
+    methodKind: "unary";
+    input: typeof CreateCurrentOperatorTotpRequestSchema;
+    output: typeof CreateCurrentOperatorTotpResponseSchema;
+  },
+  /**
+   * VerifyCurrentOperatorTotp proves the authenticator and turns MFA on;
+   * returns recovery codes, shown once. Sign-in then asks for a code.
+   *
+   * @generated from rpc cairn.v1.OperatorsService.VerifyCurrentOperatorTotp
+   */
+  verifyCurrentOperatorTotp: {
+    methodKind: "unary";
+    input: typeof VerifyCurrentOperatorTotpRequestSchema;
+    output: typeof VerifyCurrentOperatorTotpResponseSchema;
+  },
+  /**
+   * DeleteCurrentOperatorTotp turns MFA off; needs a current or recovery code.
+   *
+   * @generated from rpc cairn.v1.OperatorsService.DeleteCurrentOperatorTotp
+   */
+  deleteCurrentOperatorTotp: {
+    methodKind: "unary";
+    input: typeof DeleteCurrentOperatorTotpRequestSchema;
+    output: typeof DeleteCurrentOperatorTotpResponseSchema;
+  },
+  /**
+   * ResetOperatorMfa turns another account's MFA off (a lost phone) and
+   * ends its sessions; for administrators.
+   *
+   * @generated from rpc cairn.v1.OperatorsService.ResetOperatorMfa
+   */
+  resetOperatorMfa: {
+    methodKind: "unary";
+    input: typeof ResetOperatorMfaRequestSchema;
+    output: typeof ResetOperatorMfaResponseSchema;
+  },
+  /**
+   * InviteOperator invites an email (administrators only). For an email
+   * with no account, a pending account is made and a one-time link valid
+   * for 7 days is mailed through the instance's SMTP (--smtp-host); the
+   * invitee opens it in the console and sets a password. Inviting again
+   * replaces the link. For an existing account the roles are added at once
+   * (a role it already has on a project is replaced) and it is told by mail.
+   *
+   * @generated from rpc cairn.v1.OperatorsService.InviteOperator
+   */
+  inviteOperator: {
+    methodKind: "unary";
+    input: typeof InviteOperatorRequestSchema;
+    output: typeof InviteOperatorResponseSchema;
+  },
+  /**
+   * RevokeOperatorInvitation removes a pending account; its link stops working.
+   *
+   * @generated from rpc cairn.v1.OperatorsService.RevokeOperatorInvitation
+   */
+  revokeOperatorInvitation: {
+    methodKind: "unary";
+    input: typeof RevokeOperatorInvitationRequestSchema;
+    output: typeof RevokeOperatorInvitationResponseSchema;
+  },
+  /**
+   * AcceptOperatorInvitation sets the invitee's password with the link's
+   * token; the token works once. Open to anyone holding the token.
+   *
+   * @generated from rpc cairn.v1.OperatorsService.AcceptOperatorInvitation
+   */
+  acceptOperatorInvitation: {
+    methodKind: "unary";
+    input: typeof AcceptOperatorInvitationRequestSchema;
+    output: typeof AcceptOperatorInvitationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_cairn_v1_operators, 0);

@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Mfa, MfaJson } from "./users_pb.js";
+import { file_cairn_events_v1_users } from "./users_pb.js";
 import type { Timestamp, TimestampJson } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/events/v1/operators.proto.
  */
 export const file_cairn_events_v1_operators: GenFile = /*@__PURE__*/
-  fileDesc("Ch9jYWlybi9ldmVudHMvdjEvb3BlcmF0b3JzLnByb3RvEg9jYWlybi5ldmVudHMudjEioAIKCE9wZXJhdG9yEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEgwKBG5hbWUYAyABKAkSGgoNcGFzc3dvcmRfaGFzaBgEIAEoCUIDgAEBEg0KBWFkbWluGAUgASgIEiwKBXJvbGVzGAYgAygLMh0uY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yUm9sZRIyCghzZXNzaW9ucxgHIAMoCzIgLmNhaXJuLmV2ZW50cy52MS5PcGVyYXRvclNlc3Npb24SLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoMT3BlcmF0b3JSb2xlEhIKCnByb2plY3RfaWQYASABKAkSDAoEcm9sZRgCIAEoCSKXAQoPT3BlcmF0b3JTZXNzaW9uEgoKAmlkGAEgASgJEhgKC3NlY3JldF9oYXNoGAIgASgMQgOAAQESLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPgoPT3BlcmF0b3JDcmVhdGVkEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yIj4KD09wZXJhdG9yVXBkYXRlZBIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLmV2ZW50cy52MS5PcGVyYXRvciI+Cg9PcGVyYXRvckRlbGV0ZWQSKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi5ldmVudHMudjEuT3BlcmF0b3IiWQoWT3BlcmF0b3JTZXNzaW9uQ3JlYXRlZBIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLmV2ZW50cy52MS5PcGVyYXRvchISCgpzZXNzaW9uX2lkGAIgASgJIlsKF09wZXJhdG9yU2Vzc2lvbnNEZWxldGVkEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yEhMKC3Nlc3Npb25faWRzGAIgAygJYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9jYWlybi9ldmVudHMvdjEvb3BlcmF0b3JzLnByb3RvEg9jYWlybi5ldmVudHMudjEi/AIKCE9wZXJhdG9yEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEgwKBG5hbWUYAyABKAkSGgoNcGFzc3dvcmRfaGFzaBgEIAEoCUIDgAEBEg0KBWFkbWluGAUgASgIEiwKBXJvbGVzGAYgAygLMh0uY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yUm9sZRIyCghzZXNzaW9ucxgHIAMoCzIgLmNhaXJuLmV2ZW50cy52MS5PcGVyYXRvclNlc3Npb24SLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIQoDbWZhGAogASgLMhQuY2Fpcm4uZXZlbnRzLnYxLk1mYRI3CgppbnZpdGF0aW9uGAsgASgLMiMuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9ySW52aXRhdGlvbiKiAQoST3BlcmF0b3JJbnZpdGF0aW9uEhgKC3NlY3JldF9oYXNoGAEgASgMQgOAAQESLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKaW52aXRlZF9ieRgEIAEoCSIwCgxPcGVyYXRvclJvbGUSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRyb2xlGAIgASgJIpcBCg9PcGVyYXRvclNlc3Npb24SCgoCaWQYASABKAkSGAoLc2VjcmV0X2hhc2gYAiABKAxCA4ABARIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI+Cg9PcGVyYXRvckNyZWF0ZWQSKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi5ldmVudHMudjEuT3BlcmF0b3IiPgoPT3BlcmF0b3JVcGRhdGVkEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yIj4KD09wZXJhdG9yRGVsZXRlZBIrCghvcGVyYXRvchgBIAEoCzIZLmNhaXJuLmV2ZW50cy52MS5PcGVyYXRvciJZChZPcGVyYXRvclNlc3Npb25DcmVhdGVkEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yEhIKCnNlc3Npb25faWQYAiABKAkiWwoXT3BlcmF0b3JTZXNzaW9uc0RlbGV0ZWQSKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi5ldmVudHMudjEuT3BlcmF0b3ISEwoLc2Vzc2lvbl9pZHMYAiADKAkiPgoPT3BlcmF0b3JJbnZpdGVkEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yIkkKGk9wZXJhdG9ySW52aXRhdGlvbkFjY2VwdGVkEisKCG9wZXJhdG9yGAEgASgLMhkuY2Fpcm4uZXZlbnRzLnYxLk9wZXJhdG9yIkgKGU9wZXJhdG9ySW52aXRhdGlvblJldm9rZWQSKwoIb3BlcmF0b3IYASABKAsyGS5jYWlybi5ldmVudHMudjEuT3BlcmF0b3JiBnByb3RvMw", [file_cairn_events_v1_users, file_google_protobuf_timestamp]);
 
 /**
  * Operator is an operator account's full state after an event.
@@ -77,6 +79,22 @@ export type Operator = Message<"cairn.events.v1.Operator"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 9;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * The second factor (TOTP and recovery codes), as end users have it;
+   * unset: none.
+   *
+   * @generated from field: cairn.events.v1.Mfa mfa = 10;
+   */
+  mfa?: Mfa | undefined;
+
+  /**
+   * Set while the account is an invitation nobody has accepted yet: it has
+   * no password and cannot sign in.
+   *
+   * @generated from field: cairn.events.v1.OperatorInvitation invitation = 11;
+   */
+  invitation?: OperatorInvitation | undefined;
 };
 
 /**
@@ -142,6 +160,22 @@ export type OperatorJson = {
    * @generated from field: google.protobuf.Timestamp updated_at = 9;
    */
   updatedAt?: TimestampJson;
+
+  /**
+   * The second factor (TOTP and recovery codes), as end users have it;
+   * unset: none.
+   *
+   * @generated from field: cairn.events.v1.Mfa mfa = 10;
+   */
+  mfa?: MfaJson;
+
+  /**
+   * Set while the account is an invitation nobody has accepted yet: it has
+   * no password and cannot sign in.
+   *
+   * @generated from field: cairn.events.v1.OperatorInvitation invitation = 11;
+   */
+  invitation?: OperatorInvitationJson;
 };
 
 /**
@@ -150,6 +184,75 @@ export type OperatorJson = {
  */
 export const OperatorSchema: GenMessage<Operator, {jsonType: OperatorJson}> = /*@__PURE__*/
   messageDesc(file_cairn_events_v1_operators, 0);
+
+/**
+ * OperatorInvitation is a pending invitation to an operator account.
+ *
+ * @generated from message cairn.events.v1.OperatorInvitation
+ */
+export type OperatorInvitation = Message<"cairn.events.v1.OperatorInvitation"> & {
+  /**
+   * SHA-256 of the link's one-time secret.
+   *
+   * @generated from field: bytes secret_hash = 1;
+   */
+  secretHash: Uint8Array;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 2;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Who invited: an account's email, or "operator key".
+   *
+   * @generated from field: string invited_by = 4;
+   */
+  invitedBy: string;
+};
+
+/**
+ * OperatorInvitation is a pending invitation to an operator account.
+ *
+ * @generated from message cairn.events.v1.OperatorInvitation
+ */
+export type OperatorInvitationJson = {
+  /**
+   * SHA-256 of the link's one-time secret.
+   *
+   * @generated from field: bytes secret_hash = 1;
+   */
+  secretHash?: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 2;
+   */
+  createdAt?: TimestampJson;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: TimestampJson;
+
+  /**
+   * Who invited: an account's email, or "operator key".
+   *
+   * @generated from field: string invited_by = 4;
+   */
+  invitedBy?: string;
+};
+
+/**
+ * Describes the message cairn.events.v1.OperatorInvitation.
+ * Use `create(OperatorInvitationSchema)` to create a new message.
+ */
+export const OperatorInvitationSchema: GenMessage<OperatorInvitation, {jsonType: OperatorInvitationJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_events_v1_operators, 1);
 
 /**
  * OperatorRole is an operator account's role on one project.
@@ -194,7 +297,7 @@ export type OperatorRoleJson = {
  * Use `create(OperatorRoleSchema)` to create a new message.
  */
 export const OperatorRoleSchema: GenMessage<OperatorRole, {jsonType: OperatorRoleJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_operators, 1);
+  messageDesc(file_cairn_events_v1_operators, 2);
 
 /**
  * OperatorSession is one console sign-in.
@@ -259,7 +362,7 @@ export type OperatorSessionJson = {
  * Use `create(OperatorSessionSchema)` to create a new message.
  */
 export const OperatorSessionSchema: GenMessage<OperatorSession, {jsonType: OperatorSessionJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_operators, 2);
+  messageDesc(file_cairn_events_v1_operators, 3);
 
 /**
  * @generated from message cairn.events.v1.OperatorCreated
@@ -286,10 +389,10 @@ export type OperatorCreatedJson = {
  * Use `create(OperatorCreatedSchema)` to create a new message.
  */
 export const OperatorCreatedSchema: GenMessage<OperatorCreated, {jsonType: OperatorCreatedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_operators, 3);
+  messageDesc(file_cairn_events_v1_operators, 4);
 
 /**
- * OperatorUpdated: name, password, admin flag or roles changed.
+ * OperatorUpdated: name, password, admin flag, roles or MFA changed.
  *
  * @generated from message cairn.events.v1.OperatorUpdated
  */
@@ -301,7 +404,7 @@ export type OperatorUpdated = Message<"cairn.events.v1.OperatorUpdated"> & {
 };
 
 /**
- * OperatorUpdated: name, password, admin flag or roles changed.
+ * OperatorUpdated: name, password, admin flag, roles or MFA changed.
  *
  * @generated from message cairn.events.v1.OperatorUpdated
  */
@@ -317,7 +420,7 @@ export type OperatorUpdatedJson = {
  * Use `create(OperatorUpdatedSchema)` to create a new message.
  */
 export const OperatorUpdatedSchema: GenMessage<OperatorUpdated, {jsonType: OperatorUpdatedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_operators, 4);
+  messageDesc(file_cairn_events_v1_operators, 5);
 
 /**
  * OperatorDeleted revokes the account and all its sessions; carries the
@@ -350,7 +453,7 @@ export type OperatorDeletedJson = {
  * Use `create(OperatorDeletedSchema)` to create a new message.
  */
 export const OperatorDeletedSchema: GenMessage<OperatorDeleted, {jsonType: OperatorDeletedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_operators, 5);
+  messageDesc(file_cairn_events_v1_operators, 6);
 
 /**
  * @generated from message cairn.events.v1.OperatorSessionCreated
@@ -387,7 +490,7 @@ export type OperatorSessionCreatedJson = {
  * Use `create(OperatorSessionCreatedSchema)` to create a new message.
  */
 export const OperatorSessionCreatedSchema: GenMessage<OperatorSessionCreated, {jsonType: OperatorSessionCreatedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_operators, 6);
+  messageDesc(file_cairn_events_v1_operators, 7);
 
 /**
  * OperatorSessionsDeleted ends sessions (sign-out, or a revocation).
@@ -428,5 +531,106 @@ export type OperatorSessionsDeletedJson = {
  * Use `create(OperatorSessionsDeletedSchema)` to create a new message.
  */
 export const OperatorSessionsDeletedSchema: GenMessage<OperatorSessionsDeleted, {jsonType: OperatorSessionsDeletedJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_operators, 7);
+  messageDesc(file_cairn_events_v1_operators, 8);
+
+/**
+ * OperatorInvited: an invitation was made (or made again, replacing the
+ * previous link) for an email with no account yet; the account exists,
+ * pending, with no password.
+ *
+ * @generated from message cairn.events.v1.OperatorInvited
+ */
+export type OperatorInvited = Message<"cairn.events.v1.OperatorInvited"> & {
+  /**
+   * @generated from field: cairn.events.v1.Operator operator = 1;
+   */
+  operator?: Operator | undefined;
+};
+
+/**
+ * OperatorInvited: an invitation was made (or made again, replacing the
+ * previous link) for an email with no account yet; the account exists,
+ * pending, with no password.
+ *
+ * @generated from message cairn.events.v1.OperatorInvited
+ */
+export type OperatorInvitedJson = {
+  /**
+   * @generated from field: cairn.events.v1.Operator operator = 1;
+   */
+  operator?: OperatorJson;
+};
+
+/**
+ * Describes the message cairn.events.v1.OperatorInvited.
+ * Use `create(OperatorInvitedSchema)` to create a new message.
+ */
+export const OperatorInvitedSchema: GenMessage<OperatorInvited, {jsonType: OperatorInvitedJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_events_v1_operators, 9);
+
+/**
+ * OperatorInvitationAccepted: the invitee opened the link and set a
+ * password; the invitation is gone and the account can sign in.
+ *
+ * @generated from message cairn.events.v1.OperatorInvitationAccepted
+ */
+export type OperatorInvitationAccepted = Message<"cairn.events.v1.OperatorInvitationAccepted"> & {
+  /**
+   * @generated from field: cairn.events.v1.Operator operator = 1;
+   */
+  operator?: Operator | undefined;
+};
+
+/**
+ * OperatorInvitationAccepted: the invitee opened the link and set a
+ * password; the invitation is gone and the account can sign in.
+ *
+ * @generated from message cairn.events.v1.OperatorInvitationAccepted
+ */
+export type OperatorInvitationAcceptedJson = {
+  /**
+   * @generated from field: cairn.events.v1.Operator operator = 1;
+   */
+  operator?: OperatorJson;
+};
+
+/**
+ * Describes the message cairn.events.v1.OperatorInvitationAccepted.
+ * Use `create(OperatorInvitationAcceptedSchema)` to create a new message.
+ */
+export const OperatorInvitationAcceptedSchema: GenMessage<OperatorInvitationAccepted, {jsonType: OperatorInvitationAcceptedJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_events_v1_operators, 10);
+
+/**
+ * OperatorInvitationRevoked: the pending account is removed; carries its
+ * last state.
+ *
+ * @generated from message cairn.events.v1.OperatorInvitationRevoked
+ */
+export type OperatorInvitationRevoked = Message<"cairn.events.v1.OperatorInvitationRevoked"> & {
+  /**
+   * @generated from field: cairn.events.v1.Operator operator = 1;
+   */
+  operator?: Operator | undefined;
+};
+
+/**
+ * OperatorInvitationRevoked: the pending account is removed; carries its
+ * last state.
+ *
+ * @generated from message cairn.events.v1.OperatorInvitationRevoked
+ */
+export type OperatorInvitationRevokedJson = {
+  /**
+   * @generated from field: cairn.events.v1.Operator operator = 1;
+   */
+  operator?: OperatorJson;
+};
+
+/**
+ * Describes the message cairn.events.v1.OperatorInvitationRevoked.
+ * Use `create(OperatorInvitationRevokedSchema)` to create a new message.
+ */
+export const OperatorInvitationRevokedSchema: GenMessage<OperatorInvitationRevoked, {jsonType: OperatorInvitationRevokedJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_events_v1_operators, 11);
 
