@@ -374,7 +374,7 @@ func (c *PresenceConn) Close() {
 // remove deletes a member on a context of its own: the connection's has
 // usually ended already.
 func (p *Presence) remove(project, channel, id string) {
-	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), 5*time.Second)
 	defer cancel()
 	if err := p.kv.Delete(ctx, project, channel, id); err != nil && p.ctx.Err() == nil {
 		// Not fatal: it expires within the TTL.
@@ -501,4 +501,22 @@ func (r *room) apply(ch streams.PresenceChange) *PresenceDelivery {
 		act = PresenceUpdate
 	}
 	return &PresenceDelivery{Channel: r.channel, Action: act, Member: m.member(ch.Member)}
+}
+
+// Payload is the connection's payload on channel, if it is present there.
+func (c *PresenceConn) Payload(channel string) (json.RawMessage, bool) {
+	c.mu.Lock()
+	v, ok := c.joined[channel]
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	var m storedMember
+	_ = json.Unmarshal(v, &m)
+	return m.Payload, true
+}
+
+// HasChannel reports whether the subscriber listens to channel.
+func (s *Subscriber) HasChannel(channel string) bool {
+	return (*s.channels.Load())[channel]
 }
