@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -44,6 +45,13 @@ type wsPresence struct {
 	mu     sync.Mutex
 	pc     *realtime.PresenceConn
 	closed bool
+	// busy counts presence messages being handled: close waits for them,
+	// so a join that lands as the connection ends is still left.
+	busy sync.WaitGroup
+	// gen is the access generation (realtime.Subscriber) the channels
+	// were last checked at; rechecking is set while a recheck runs.
+	gen        atomic.Uint64
+	rechecking atomic.Bool
 }
 
 func (s *Server) newWSPresence(project string, c *rtClient, ww *wsWriter) *wsPresence {
@@ -84,6 +92,10 @@ func (w *wsPresence) close() {
 	w.closed = true
 	pc := w.pc
 	w.mu.Unlock()
+	w.busy.Wait()
+	if pc == nil {
+		pc = w.current()
+	}
 	if pc != nil {
 		pc.Close()
 	}
@@ -92,11 +104,42 @@ func (w *wsPresence) close() {
 // deliver queues a presence message without blocking; a full queue cuts
 // the connection off as a slow consumer, as for events.
 func (w *wsPresence) deliver(d realtime.PresenceDelivery) {
+	if w.c.sub.AccessGeneration() != w.gen.Load() {
+		// A membership, a user or a team changed: this change goes out
+		// only if the client may still read the channel; the recheck of
+		// all its channels (which may unwatch) cannot run here, under
+		// the room's lock.
+		denied := w.allowed(d.Channel) != nil
+		if w.rechecking.CompareAndSwap(false, true) {
+			go func() {
+				defer w.rechecking.Store(false)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				w.recheck(ctx)
+			}()
+		}
+		if denied {
+			return
+		}
+	}
 	b, err := protojson.Marshal(presenceResponse(d, w.current()))
 	if err != nil {
 		w.s.logger.Warn("presence: frame", "project", w.project, "err", err)
 		return
 	}
+	w.sendFrame(b)
+}
+
+// send queues m without blocking.
+func (w *wsPresence) send(m *cairnv1.SubscribeResponse) {
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		return
+	}
+	w.sendFrame(b)
+}
+
+func (w *wsPresence) sendFrame(b []byte) {
 	if !w.ww.Send(wsTextFrame(b)) {
 		go w.c.sub.Close(realtime.ErrSlowConsumer)
 		return
@@ -125,6 +168,17 @@ func (w *wsPresence) handle(ctx context.Context, msg *cairnv1.RealtimeClientMess
 		}
 		return nil
 	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.busy.Add(1)
+	defer w.busy.Done()
+	if w.pc == nil {
+		w.gen.Store(w.c.sub.AccessGeneration())
+	}
+	w.mu.Unlock()
 	if err := w.allowed(channel); err != nil {
 		return rejected(op + ": " + err.Error())
 	}
@@ -163,21 +217,24 @@ func presenceError(channel string, err error) error {
 	return fmt.Errorf("channel %q: %w", channel, err)
 }
 
-// recheck follows a changed subscription or credential: channels the
-// connection no longer subscribes to, or may no longer read, are left and
-// unwatched; joined ones are joined again as the new user.
+// recheck follows a changed subscription, credential or access (a
+// membership, a user): channels the connection no longer subscribes to,
+// or may no longer read, are left and unwatched; after a new credential,
+// joined ones are joined again as the new user.
 func (w *wsPresence) recheck(ctx context.Context) {
 	pc := w.current()
 	if pc == nil {
 		return
 	}
-	pc.SetUser(presenceUser(w.c.view.Load().p))
+	w.gen.Store(w.c.sub.AccessGeneration())
+	changed := pc.SetUser(presenceUser(w.c.view.Load().p))
 	for _, ch := range pc.Channels() {
-		if w.allowed(ch) != nil {
+		if err := w.allowed(ch); err != nil {
 			pc.Unwatch(ch)
+			w.send(rejected("presence on " + ch + " ended: " + err.Error()))
 			continue
 		}
-		if payload, ok := pc.Payload(ch); ok {
+		if payload, ok := pc.Payload(ch); ok && changed {
 			_ = pc.Join(ctx, ch, payload)
 		}
 	}

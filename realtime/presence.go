@@ -19,7 +19,7 @@ import (
 // PresenceStore is where members live, shared by every node
 // (streams.Presence).
 type PresenceStore interface {
-	Put(ctx context.Context, project, channel, member string, value []byte) error
+	Put(ctx context.Context, project, channel, member string, value []byte) (uint64, error)
 	Delete(ctx context.Context, project, channel, member string) error
 	WatchPresence(ctx context.Context, project, channel string) (<-chan streams.PresenceChange, error)
 	TTL() time.Duration
@@ -117,6 +117,11 @@ type room struct {
 	mu       sync.Mutex
 	members  map[string]storedMember
 	raw      map[string][]byte
+	// rev is the revision of each member's last value taken in, kept
+	// after a local leave until the store's removal arrives: a node takes
+	// in its own writes at once (read-your-writes on the node) and the
+	// watch's older copies of them are then ignored.
+	rev      map[string]uint64
 	watchers map[*PresenceConn]struct{}
 }
 
@@ -169,7 +174,7 @@ func (p *Presence) heartbeat() {
 			c.mu.Unlock()
 			for ch, v := range joined {
 				ctx, cancel := context.WithTimeout(p.ctx, p.kv.TTL()/3)
-				if err := p.kv.Put(ctx, c.project, ch, c.id, v); err != nil && p.ctx.Err() == nil {
+				if _, err := p.kv.Put(ctx, c.project, ch, c.id, v); err != nil && p.ctx.Err() == nil {
 					p.log.Warn("presence: heartbeat", "project", c.project, "channel", ch, "err", err)
 				}
 				cancel()
@@ -211,11 +216,13 @@ func (p *Presence) Conn(project, user string, deliver func(PresenceDelivery)) *P
 func (c *PresenceConn) ID() string { return c.id }
 
 // SetUser changes who the connection is (a new credential); its next
-// join says so.
-func (c *PresenceConn) SetUser(user string) {
+// join says so. It reports whether the user changed.
+func (c *PresenceConn) SetUser(user string) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	changed := c.user != user
 	c.user = user
-	c.mu.Unlock()
+	return changed
 }
 
 // Watch starts delivering a channel's members (one Sync, then changes).
@@ -293,18 +300,32 @@ func (c *PresenceConn) Join(ctx context.Context, channel string, payload json.Ra
 	if err != nil {
 		return fmt.Errorf("presence: %w", err)
 	}
-	if err := c.p.kv.Put(ctx, c.project, channel, c.id, v); err != nil {
+	rev, err := c.p.kv.Put(ctx, c.project, channel, c.id, v)
+	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed || c.watching[channel] == nil {
-		// Closed or left meanwhile: take back what was written.
-		go c.p.remove(c.project, channel, c.id)
+		c.mu.Unlock()
+		// Closed or unwatched meanwhile: take back what was written.
+		c.p.remove(c.project, channel, c.id)
 		return ErrClosed
 	}
 	c.joined[channel] = v
+	c.mu.Unlock()
+	r.take(streams.PresenceChange{Member: c.id, Value: v, Revision: rev})
 	return nil
+}
+
+// take applies a change and tells the watchers.
+func (r *room) take(ch streams.PresenceChange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d := r.apply(ch); d != nil {
+		for w := range r.watchers {
+			w.deliver(*d)
+		}
+	}
 }
 
 // Leave removes the connection from channel's members; it keeps watching.
@@ -312,11 +333,18 @@ func (c *PresenceConn) Leave(ctx context.Context, channel string) error {
 	c.mu.Lock()
 	_, present := c.joined[channel]
 	delete(c.joined, channel)
+	r := c.watching[channel]
 	c.mu.Unlock()
 	if !present {
 		return nil
 	}
-	return c.p.kv.Delete(ctx, c.project, channel, c.id)
+	if err := c.p.kv.Delete(ctx, c.project, channel, c.id); err != nil {
+		return err
+	}
+	if r != nil {
+		r.take(streams.PresenceChange{Member: c.id, Gone: true})
+	}
+	return nil
 }
 
 // Unwatch leaves channel and stops watching it.
@@ -376,7 +404,7 @@ func (c *PresenceConn) Close() {
 func (p *Presence) remove(project, channel, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), 5*time.Second)
 	defer cancel()
-	if err := p.kv.Delete(ctx, project, channel, id); err != nil && p.ctx.Err() == nil {
+	if err := p.kv.Delete(ctx, project, channel, id); err != nil {
 		// Not fatal: it expires within the TTL.
 		p.log.Warn("presence: leave", "project", project, "channel", channel, "err", err)
 	}
@@ -391,7 +419,7 @@ func (p *Presence) enter(ctx context.Context, c *PresenceConn, channel string) (
 	if r == nil {
 		wctx, cancel := context.WithCancel(p.ctx)
 		r = &room{project: c.project, channel: channel, cancel: cancel, ready: make(chan struct{}),
-			members: map[string]storedMember{}, raw: map[string][]byte{}, watchers: map[*PresenceConn]struct{}{}}
+			members: map[string]storedMember{}, raw: map[string][]byte{}, rev: map[string]uint64{}, watchers: map[*PresenceConn]struct{}{}}
 		p.rooms[key] = r
 		go p.watch(wctx, r)
 	}
@@ -462,6 +490,9 @@ func (p *Presence) watch(ctx context.Context, r *room) {
 		}
 		r.mu.Lock()
 		d := r.apply(ch)
+		if ch.Gone && !r.has(ch.Member) {
+			delete(r.rev, ch.Member) // the store's removal: no older copy follows
+		}
 		if synced && d != nil {
 			for c := range r.watchers {
 				c.deliver(*d)
@@ -475,10 +506,18 @@ func (p *Presence) watch(ctx context.Context, r *room) {
 	}
 }
 
+func (r *room) has(member string) bool {
+	_, ok := r.members[member]
+	return ok
+}
+
 // apply takes a change into r's members; it returns what watchers must
 // hear, or nil (a heartbeat rewrites the same bytes).
 func (r *room) apply(ch streams.PresenceChange) *PresenceDelivery {
 	old, had := r.members[ch.Member]
+	if ch.Revision != 0 && ch.Revision <= r.rev[ch.Member] {
+		return nil // taken in already, or older than what was
+	}
 	if ch.Gone {
 		if !had {
 			return nil
@@ -496,6 +535,7 @@ func (r *room) apply(ch streams.PresenceChange) *PresenceDelivery {
 	}
 	r.members[ch.Member] = m
 	r.raw[ch.Member] = ch.Value
+	r.rev[ch.Member] = ch.Revision
 	act := PresenceJoin
 	if had {
 		act = PresenceUpdate

@@ -108,20 +108,22 @@ func keyToken(s string) bool {
 	})
 }
 
-// Put writes (or rewrites, keeping it alive) a member of a channel.
-func (p *Presence) Put(ctx context.Context, project, channel, member string, value []byte) error {
+// Put writes (or rewrites, keeping it alive) a member of a channel and
+// returns its revision.
+func (p *Presence) Put(ctx context.Context, project, channel, member string, value []byte) (uint64, error) {
 	key, err := presenceKey(project, channel, member)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	kv, err := p.bucket(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := kv.Put(ctx, key, value); err != nil {
-		return fmt.Errorf("streams: put presence: %w", err)
+	rev, err := kv.Put(ctx, key, value)
+	if err != nil {
+		return 0, fmt.Errorf("streams: put presence: %w", err)
 	}
-	return nil
+	return rev, nil
 }
 
 // Delete removes a member of a channel.
@@ -146,10 +148,11 @@ func (p *Presence) Delete(ctx context.Context, project, channel, member string) 
 // member) says the members present when the watch began have all been
 // given.
 type PresenceChange struct {
-	Member string
-	Value  []byte
-	Gone   bool
-	Synced bool
+	Member   string
+	Value    []byte
+	Revision uint64
+	Gone     bool
+	Synced   bool
 }
 
 // WatchPresence yields a channel's members as they are, then Synced, then
@@ -186,6 +189,7 @@ func (p *Presence) WatchPresence(ctx context.Context, project, channel string) (
 			if e != nil {
 				c.Member = strings.TrimPrefix(e.Key(), prefix)
 				c.Value = e.Value()
+				c.Revision = e.Revision()
 				c.Gone = e.Operation() != jetstream.KeyValuePut
 			}
 			select {

@@ -184,6 +184,49 @@ func TestRealtimePresenceTwoNodes(t *testing.T) {
 		t.Errorf("project elsewhere sees pres's members: %v", s)
 	}
 
+	// A team's channel: cy, a member, watches; once her membership is
+	// deleted she sees no more of it and is told presence ended.
+	if _, err := a.teams().CreateTeam(k, &cairnv1.CreateTeamRequest{ProjectId: p, TeamId: "crew", Name: "Crew"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.teams().CreateMembership(k, &cairnv1.CreateMembershipRequest{ProjectId: p, TeamId: "crew", UserId: "cy", Roles: []string{"member"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crew := b.socket(t, cy, "project="+p+"&channels=teams.crew")
+	crew.untilLive(t)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		crew.send(t, watchMsg("teams.crew"))
+		if r := crew.until(t, 5*time.Second, "cy's watch", func(m *cairnv1.SubscribeResponse) bool { return isRejected(m) || isSync(m) }); isSync(r) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node b never let cy watch her team")
+		}
+	}
+	keyOnA := a.socket(t, key, "project="+p+"&channels=teams.crew")
+	keyOnA.untilLive(t)
+	keyOnA.send(t, joinMsg(t, "teams.crew", nil))
+	keyID := keyOnA.until(t, 5*time.Second, "the key's sync", isSync).GetPresenceSync().GetConnectionId()
+	if j := crew.until(t, 5*time.Second, "the key's join", presenceOf(cairnv1.PresenceAction_PRESENCE_ACTION_JOIN, keyID)); j.GetPresence().GetMember().GetUserId() != "" {
+		t.Errorf("a key's member has a user: %v", j)
+	}
+	if _, err := a.teams().DeleteMembership(k, &cairnv1.DeleteMembershipRequest{ProjectId: p, TeamId: "crew", MembershipId: m.GetMembership().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	// Node b has applied the deletion once cy is sent its event.
+	crew.until(t, 10*time.Second, "the membership's deletion", func(m *cairnv1.SubscribeResponse) bool {
+		return m.GetEvent().GetKind() == cairnv1.EventKind_EVENT_KIND_DELETE
+	})
+	keyOnA.send(t, joinMsg(t, "teams.crew", map[string]any{"after": "revocation"}))
+	if r := crew.until(t, 5*time.Second, "the end of cy's presence", func(m *cairnv1.SubscribeResponse) bool { return isRejected(m) || m.GetPresence() != nil }); !strings.Contains(r.GetRejected().GetReason(), "ended") {
+		t.Errorf("after her membership was deleted, cy got %v", r)
+	}
+	crew.send(t, watchMsg("teams.crew"))
+	if r := crew.until(t, 5*time.Second, "cy's watch again", func(m *cairnv1.SubscribeResponse) bool { return isRejected(m) || isSync(m) }); !strings.Contains(r.GetRejected().GetReason(), "not found") {
+		t.Errorf("cy watching a team she left: %v", r)
+	}
+
 	// Leaving, closing a tab, and a node stopping: each seen at once.
 	annA.send(t, leaveMsg(ch))
 	bobB.until(t, 5*time.Second, "ann's leave", presenceOf(cairnv1.PresenceAction_PRESENCE_ACTION_LEAVE, self))
@@ -192,7 +235,15 @@ func TestRealtimePresenceTwoNodes(t *testing.T) {
 	annA.send(t, joinMsg(t, ch, nil))
 	bobB.until(t, 5*time.Second, "ann's join again", presenceOf(cairnv1.PresenceAction_PRESENCE_ACTION_JOIN, self))
 	a.stop()
-	bobB.until(t, 10*time.Second, "node a's members leave", presenceOf(cairnv1.PresenceAction_PRESENCE_ACTION_LEAVE, self))
+	left := false
+	for deadline := time.After(10 * time.Second); !left; {
+		select {
+		case m := <-bobB.msgs:
+			left = presenceOf(cairnv1.PresenceAction_PRESENCE_ACTION_LEAVE, self)(m)
+		case <-deadline:
+			t.Fatalf("node a's members did not leave within 10s; node a logged %q", a.logs.lines("presence"))
+		}
+	}
 	select {
 	case m := <-other.msgs:
 		if m.GetPresence() != nil {
