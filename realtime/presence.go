@@ -114,9 +114,9 @@ type room struct {
 	ready            chan struct{} // closed once the members present at the watch's start are in
 	err              error         // set before ready closes when the watch failed
 
-	mu       sync.Mutex
-	members  map[string]storedMember
-	raw      map[string][]byte
+	mu      sync.Mutex
+	members map[string]storedMember
+	raw     map[string][]byte
 	// rev is the revision of each member's last value taken in, kept
 	// after a local leave until the store's removal arrives: a node takes
 	// in its own writes at once (read-your-writes on the node) and the
