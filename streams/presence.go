@@ -23,8 +23,10 @@ import (
 //   - presence never enters a project's event log, which is forever:
 //     it is how things are now, not something that happened.
 //
-// The bucket lives in memory: losing it (a NATS restart) loses nothing
-// that the nodes do not write again within a third of the TTL.
+// The bucket is file storage like the others: operators bound memory
+// stores tightly (deploy's 256 MB is the whole server's), and nothing in
+// it needs to survive a NATS restart — the nodes write every member again
+// within a third of the TTL.
 type Presence struct {
 	js  jetstream.JetStream
 	ttl time.Duration
@@ -37,9 +39,9 @@ type Presence struct {
 // PresenceBucket is the KV bucket of realtime presence.
 const PresenceBucket = "cairn_presence"
 
-// PresenceMaxBytes bounds the bucket: some 200,000 members with 1 KiB
-// payloads.
-const PresenceMaxBytes = 256 << 20
+// PresenceMaxBytes bounds the bucket: some 300,000 members with small
+// payloads, 50,000 with 1 KiB ones; a full bucket refuses new joins.
+const PresenceMaxBytes = 64 << 20
 
 // PresenceMaxValue bounds one member's stored value.
 const PresenceMaxValue = 4 << 10
@@ -63,7 +65,7 @@ func (p *Presence) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	// LimitMarkerTTL: an expired member leaves a marker, which watchers
 	// see as a purge — the leave of a member whose node died.
 	kv, err := p.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: PresenceBucket, TTL: p.ttl, History: 1,
-		Storage: jetstream.MemoryStorage, Replicas: p.rep, MaxValueSize: PresenceMaxValue, MaxBytes: PresenceMaxBytes,
+		Storage: jetstream.FileStorage, Replicas: p.rep, MaxValueSize: PresenceMaxValue, MaxBytes: PresenceMaxBytes,
 		LimitMarkerTTL: time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("streams: presence bucket: %w", err)
