@@ -23,15 +23,17 @@ import (
 // so that an index shows the status this node's projection built.
 
 var attributeTypes = map[cairnv1.AttributeType]database.Type{
-	cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING:   database.TypeString,
-	cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER:  database.TypeInteger,
-	cairnv1.AttributeType_ATTRIBUTE_TYPE_FLOAT:    database.TypeFloat,
-	cairnv1.AttributeType_ATTRIBUTE_TYPE_BOOLEAN:  database.TypeBoolean,
-	cairnv1.AttributeType_ATTRIBUTE_TYPE_DATETIME: database.TypeDatetime,
-	cairnv1.AttributeType_ATTRIBUTE_TYPE_EMAIL:    database.TypeEmail,
-	cairnv1.AttributeType_ATTRIBUTE_TYPE_URL:      database.TypeURL,
-	cairnv1.AttributeType_ATTRIBUTE_TYPE_IP:       database.TypeIP,
-	cairnv1.AttributeType_ATTRIBUTE_TYPE_ENUM:     database.TypeEnum,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING:       database.TypeString,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER:      database.TypeInteger,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_FLOAT:        database.TypeFloat,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_BOOLEAN:      database.TypeBoolean,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_DATETIME:     database.TypeDatetime,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_EMAIL:        database.TypeEmail,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_URL:          database.TypeURL,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_IP:           database.TypeIP,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_ENUM:         database.TypeEnum,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_RELATIONSHIP: database.TypeRelationship,
+	cairnv1.AttributeType_ATTRIBUTE_TYPE_POINT:        database.TypePoint,
 }
 
 var indexTypes = map[cairnv1.IndexType]database.IndexType{
@@ -113,6 +115,10 @@ func attributeIn(a *cairnv1.Attribute) (database.Attribute, error) {
 			out.FloatMax = *a.FloatMax
 		}
 	}
+	if t == database.TypeRelationship {
+		out.Relation = database.Relation{Collection: a.GetRelatedCollection(), Type: database.RelationType(a.GetRelationType()),
+			TwoWay: a.GetTwoWay(), TwoWayKey: a.GetTwoWayKey(), OnDelete: database.OnDelete(a.GetOnDelete())}
+	}
 	if d := a.GetDefault(); d != nil {
 		// Coerced to the attribute's type by ValidateAttribute.
 		out.Default = d.AsInterface()
@@ -142,6 +148,10 @@ func attributeOut(a *eventsv1.Attribute) (*cairnv1.Attribute, error) {
 		out.IntMin, out.IntMax = &attr.IntMin, &attr.IntMax
 	case database.TypeFloat:
 		out.FloatMin, out.FloatMax = &attr.FloatMin, &attr.FloatMax
+	case database.TypeRelationship:
+		r := attr.Relation
+		out.RelatedCollection, out.RelationType, out.TwoWay, out.TwoWayKey, out.OnDelete, out.Side =
+			r.Collection, string(r.Type), r.TwoWay, r.TwoWayKey, string(r.OnDelete), string(r.Side)
 	}
 	if attr.Default != nil {
 		if out.Default, err = structpb.NewValue(database.ToJSON(attr.Default)); err != nil {
@@ -413,6 +423,9 @@ func (h *databasesHandler) UpdateCollection(ctx context.Context, req *cairnv1.Up
 }
 
 func (h *databasesHandler) DeleteCollection(ctx context.Context, req *cairnv1.DeleteCollectionRequest) (*cairnv1.DeleteCollectionResponse, error) {
+	if err := h.checkUnrelated(req.GetProjectId(), req.GetDatabaseId(), req.GetCollectionId()); err != nil && !isNotFound(err) {
+		return nil, err
+	}
 	_, err := h.collectionCommand(ctx, req.GetProjectId(), req.GetDatabaseId(), req.GetCollectionId(), database.DeleteCollection{Now: h.log.Now()})
 	if err != nil {
 		return nil, err
@@ -443,7 +456,12 @@ func (h *databasesHandler) CreateAttribute(ctx context.Context, req *cairnv1.Cre
 	if err != nil {
 		return nil, err
 	}
-	c, err := h.collectionCommand(ctx, req.GetProjectId(), req.GetDatabaseId(), req.GetCollectionId(), database.CreateAttribute{Attribute: a, Now: h.log.Now()})
+	var c *eventsv1.Collection
+	if a.Type == database.TypeRelationship {
+		c, err = h.createRelationship(ctx, req.GetProjectId(), req.GetDatabaseId(), req.GetCollectionId(), a)
+	} else {
+		c, err = h.collectionCommand(ctx, req.GetProjectId(), req.GetDatabaseId(), req.GetCollectionId(), database.CreateAttribute{Attribute: a, Now: h.log.Now()})
+	}
 	if err != nil {
 		return nil, requestField(err, "attribute.", attributeFields(a.Type))
 	}
@@ -481,6 +499,9 @@ func (h *databasesHandler) ListAttributes(ctx context.Context, req *cairnv1.List
 }
 
 func (h *databasesHandler) DeleteAttribute(ctx context.Context, req *cairnv1.DeleteAttributeRequest) (*cairnv1.DeleteAttributeResponse, error) {
+	if done, err := h.deleteRelationship(ctx, req.GetProjectId(), req.GetDatabaseId(), req.GetCollectionId(), req.GetKey()); done || err != nil {
+		return &cairnv1.DeleteAttributeResponse{}, err
+	}
 	_, err := h.collectionCommand(ctx, req.GetProjectId(), req.GetDatabaseId(), req.GetCollectionId(), database.DeleteAttribute{Key: req.GetKey(), Now: h.log.Now()})
 	if err != nil {
 		return nil, err

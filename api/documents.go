@@ -247,6 +247,9 @@ func (h *databasesHandler) change(cl *coll, cmd database.DocCommand, extra func(
 	c := cl.c
 	return eventlog.Change{
 		Agg: eventlog.DocumentAggregate(cl.project, c.GetDatabaseId(), c.GetId(), cmd.ID),
+		// A create rarely meets an existing document: skip reading it (the
+		// append refuses it if one exists, and the create is decided again).
+		New: cmd.Action == database.DocCreate && extra == nil,
 		Decide: func(last *eventsv1.Envelope, lastSeq uint64) ([]*eventsv1.Envelope, error) {
 			cur := database.CurrentDocument(c, last, lastSeq)
 			if extra != nil {
@@ -326,13 +329,30 @@ func (h *databasesHandler) write(ctx context.Context, cl *coll, cmds []database.
 	if err != nil {
 		return nil, err
 	}
+	rel, err := h.planRelations(ctx, cl, cmds)
+	if err != nil {
+		return nil, err
+	}
 	changes := make([]eventlog.Change, len(cmds))
 	for i, cmd := range cmds {
 		var ex func(*eventsv1.Document) error
-		if extra != nil {
-			ex = func(cur *eventsv1.Document) error { return extra(i, cur) }
+		if extra != nil || rel != nil {
+			ex = func(cur *eventsv1.Document) error {
+				if rel != nil {
+					if err := rel.guards[i](cur); err != nil {
+						return err
+					}
+				}
+				if extra == nil {
+					return nil
+				}
+				return extra(i, cur)
+			}
 		}
 		changes[i] = h.change(cl, cmd, ex)
+	}
+	if rel != nil {
+		changes = append(changes, rel.changes...)
 	}
 	res, err := h.log.WriteAll(ctx, meta, changes)
 	if err != nil {
@@ -411,8 +431,19 @@ func (h *databasesHandler) GetDocument(ctx context.Context, req *cairnv1.GetDocu
 			return nil, err
 		}
 	}
-	out, err := docOut(cl, d, nil, req.GetSelect())
-	return &cairnv1.GetDocumentResponse{Document: out}, err
+	sel, rel, err := splitSelect(cl.schema, req.GetSelect())
+	if err != nil {
+		return nil, err
+	}
+	out, err := docOut(cl, d, nil, sel)
+	if err != nil {
+		return nil, err
+	}
+	budget := maxSelectLoads
+	if err := h.expandRelated(ctx, cl, out, nil, rel, []string{cl.c.GetId() + "/" + d.GetId()}, map[string]*coll{}, &budget); err != nil {
+		return nil, err
+	}
+	return &cairnv1.GetDocumentResponse{Document: out}, nil
 }
 
 var operators = map[cairnv1.Operator]query.Op{
@@ -432,6 +463,10 @@ var operators = map[cairnv1.Operator]query.Op{
 	cairnv1.Operator_OPERATOR_CREATED_BETWEEN: query.OpCreatedBetween,
 	cairnv1.Operator_OPERATOR_UPDATED_BEFORE:  query.OpUpdatedBefore, cairnv1.Operator_OPERATOR_UPDATED_AFTER: query.OpUpdatedAfter,
 	cairnv1.Operator_OPERATOR_UPDATED_BETWEEN: query.OpUpdatedBetween,
+	cairnv1.Operator_OPERATOR_DISTANCE_EQUAL:  query.OpDistanceEqual, cairnv1.Operator_OPERATOR_DISTANCE_NOT_EQUAL: query.OpDistanceNotEqual,
+	cairnv1.Operator_OPERATOR_DISTANCE_GREATER_THAN: query.OpDistanceGreaterThan, cairnv1.Operator_OPERATOR_DISTANCE_LESS_THAN: query.OpDistanceLessThan,
+	cairnv1.Operator_OPERATOR_INTERSECTS: query.OpIntersects, cairnv1.Operator_OPERATOR_NOT_INTERSECTS: query.OpNotIntersects,
+	cairnv1.Operator_OPERATOR_ELEM_MATCH: query.OpElemMatch,
 }
 
 // ordersIn converts orders; an unseeded random order gets a seed of its
@@ -481,7 +516,11 @@ func (h *databasesHandler) ListDocuments(ctx context.Context, req *cairnv1.ListD
 	if err != nil {
 		return nil, err
 	}
-	q := &query.Query{Filters: filtersIn(req.GetFilters()), Select: req.GetSelect(), Limit: int(req.GetLimit()), Offset: int(req.GetOffset()),
+	sel, rel, err := splitSelect(cl.schema, req.GetSelect())
+	if err != nil {
+		return nil, err
+	}
+	q := &query.Query{Filters: filtersIn(req.GetFilters()), Select: sel, Limit: int(req.GetLimit()), Offset: int(req.GetOffset()),
 		CursorAfter: req.GetCursorAfter(), CursorBefore: req.GetCursorBefore()}
 	q.Orders = ordersIn(req.GetOrders())
 	if err := query.Validate(q, cl.schema, h.queryLimits()); err != nil {
@@ -493,9 +532,13 @@ func (h *databasesHandler) ListDocuments(ctx context.Context, req *cairnv1.ListD
 		return nil, err
 	}
 	out := &cairnv1.ListDocumentsResponse{}
+	colls, budget := map[string]*coll{}, maxSelectLoads
 	for i, d := range res.Docs {
 		doc, err := docOut(cl, d, res.Fields[i], q.Select)
 		if err != nil {
+			return nil, err
+		}
+		if err := h.expandRelated(ctx, cl, doc, nil, rel, []string{cl.c.GetId() + "/" + d.GetId()}, colls, &budget); err != nil {
 			return nil, err
 		}
 		out.Documents = append(out.Documents, doc)

@@ -114,7 +114,7 @@ func newView(p access.Principal, req *cairnv1.SubscribeRequest, maxChannels int)
 	}
 	if fs := req.GetFilters(); len(fs) > 0 {
 		v.filters = filtersIn(fs)
-		if err := checkRealtimeFilters(v.filters, 1); err != nil {
+		if err := checkRealtimeFilters(v.filters); err != nil {
 			return nil, err
 		}
 	}
@@ -122,30 +122,9 @@ func newView(p access.Principal, req *cairnv1.SubscribeRequest, maxChannels int)
 }
 
 // checkRealtimeFilters allows what realtime evaluates on one document:
-// equal, notEqual, comparisons, isNull/isNotNull, and/or.
-func checkRealtimeFilters(fs []query.Filter, depth int) error {
-	if depth > 3 {
-		return domain.FieldError("filters", "and/or nest at most 3 levels deep")
-	}
-	for _, f := range fs {
-		switch f.Op {
-		case query.OpAnd, query.OpOr:
-			if err := checkRealtimeFilters(f.Filters, depth+1); err != nil {
-				return err
-			}
-		case query.OpEqual, query.OpNotEqual, query.OpLessThan, query.OpLessThanEqual, query.OpGreaterThan,
-			query.OpGreaterThanEqual, query.OpIsNull, query.OpIsNotNull:
-			if f.Attribute == "" {
-				return domain.FieldError("filters", "a %s filter names an attribute", f.Op)
-			}
-			if f.Op != query.OpIsNull && f.Op != query.OpIsNotNull && len(f.Values) == 0 {
-				return domain.FieldError("filters", "a %s filter on %q needs a value", f.Op, f.Attribute)
-			}
-		default:
-			return domain.FieldError("filters", "realtime filters are equal, notEqual, lessThan(Equal), greaterThan(Equal), isNull, isNotNull, and, or; not %s", f.Op)
-		}
-	}
-	return nil
+// every operator but search (query.Prepare), with the realtime limits.
+func checkRealtimeFilters(fs []query.Filter) error {
+	return query.Prepare(fs, "filters", query.DefaultLimits())
 }
 
 // subject returns the subscriber's permission subject, resolved again

@@ -89,6 +89,7 @@ var rules = map[string]rule{
 	cairnv1connect.WebhooksServiceListWebhooksProcedure:                  {scope: access.WebhooksRead},
 	cairnv1connect.WebhooksServiceUpdateWebhookProcedure:                 {scope: access.WebhooksWrite},
 	cairnv1connect.WebhooksServiceDeleteWebhookProcedure:                 {scope: access.WebhooksWrite},
+	cairnv1connect.WebhooksServiceRedeliverWebhookProcedure:              {scope: access.WebhooksWrite},
 	cairnv1connect.WebhooksServiceListWebhookDeliveriesProcedure:         {scope: access.WebhooksRead},
 	cairnv1connect.EventsServiceListEventsProcedure:                      {scope: access.EventsRead},
 	cairnv1connect.EventsServiceStreamEventsProcedure:                    {scope: access.EventsRead},

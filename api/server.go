@@ -58,6 +58,7 @@ type ReadModels interface {
 	Webhook(project, id string) (*eventsv1.Webhook, error)
 	ListWebhooks(project, after string, limit int) ([]*eventsv1.Webhook, error)
 	ListDeliveryWebhooks(project string) ([]projections.DeliveryWebhook, error)
+	DeliveryWebhook(project, id string) (projections.DeliveryWebhook, error)
 	ListWebhookDeliveries(project, uid, after string, limit int) ([]*eventsv1.WebhookDelivery, error)
 	Site(project, site string) (*eventsv1.Site, error)
 	ListSites(project, after string, limit int) ([]*eventsv1.Site, error)

@@ -343,6 +343,9 @@ func (h *databasesHandler) CommitTransaction(ctx context.Context, req *cairnv1.C
 			}
 			colls[ck] = cl
 		}
+		if err := h.relationsInTransaction(cl, op); err != nil {
+			return nil, err
+		}
 		docKey := ck + "/" + op.GetDocumentId()
 		if op.GetAction() == "read" {
 			if writes[docKey] {

@@ -7,8 +7,10 @@ import (
 
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/webhook"
+	"github.com/cairn-dev/cairn/projections"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+	"github.com/cairn-dev/cairn/streams"
 	"github.com/cairn-dev/cairn/streams/eventlog"
 )
 
@@ -35,12 +37,29 @@ func (s *Server) webhookSecret(w *eventsv1.Webhook) ([]byte, error) {
 	return s.unseal(w.GetProjectId(), webhookSecretPurpose(w.GetUid()), w.GetSecretSealed())
 }
 
-func webhookOut(w *eventsv1.Webhook) *cairnv1.Webhook {
+// webhookOut is w for the API; dw, when its webhook is w's instance, adds
+// the delivery state the read model keeps.
+func webhookOut(w *eventsv1.Webhook, dw projections.DeliveryWebhook) *cairnv1.Webhook {
 	if w == nil {
 		return nil
 	}
-	return &cairnv1.Webhook{Id: w.GetId(), ProjectId: w.GetProjectId(), Name: w.GetName(), Url: w.GetUrl(), Events: w.GetEvents(),
-		Enabled: w.GetEnabled(), CreatedAt: w.GetCreatedAt(), UpdatedAt: w.GetUpdatedAt(), PausedAt: w.GetPausedAt(), PausedReason: w.GetPausedReason()}
+	out := &cairnv1.Webhook{Id: w.GetId(), ProjectId: w.GetProjectId(), Name: w.GetName(), Url: w.GetUrl(), Events: w.GetEvents(),
+		Enabled: w.GetEnabled(), CreatedAt: w.GetCreatedAt(), UpdatedAt: w.GetUpdatedAt(), PausedAt: w.GetPausedAt(), PausedReason: w.GetPausedReason(),
+		Redelivery: w.GetRedelivery(), RedeliverFrom: w.GetRedeliverFrom()}
+	if dw.Webhook.GetUid() == w.GetUid() {
+		out.CreatedSequence, out.FailuresInRow = dw.Since, dw.Failures
+	}
+	return out
+}
+
+// deliveryState is what the read model knows of webhook id's deliveries;
+// empty when it does not know the webhook (yet).
+func (s *Server) deliveryState(project, id string) projections.DeliveryWebhook {
+	dw, err := s.reads.DeliveryWebhook(project, id)
+	if err != nil {
+		return projections.DeliveryWebhook{}
+	}
+	return dw
 }
 
 func webhookDeliveryOut(d *eventsv1.WebhookDelivery) *cairnv1.WebhookDelivery {
@@ -72,7 +91,9 @@ func (h *webhooksHandler) CreateWebhook(ctx context.Context, req *cairnv1.Create
 		return nil, err
 	}
 	w := webhook.Evolve(nil, res.Events[0])
+	dw := projections.DeliveryWebhook{Webhook: w, Since: res.Seq}
 	if res.Duplicate {
+		dw = h.deliveryState(project, id)
 		// A retry: the first request's webhook and its secret.
 		plain, err := h.webhookSecret(w)
 		if err != nil {
@@ -81,15 +102,15 @@ func (h *webhooksHandler) CreateWebhook(ctx context.Context, req *cairnv1.Create
 		secret = string(plain)
 	}
 	setSeq(ctx, res.Seq)
-	return &cairnv1.CreateWebhookResponse{Webhook: webhookOut(w), Secret: secret}, nil
+	return &cairnv1.CreateWebhookResponse{Webhook: webhookOut(w, dw), Secret: secret}, nil
 }
 
 func (h *webhooksHandler) GetWebhook(_ context.Context, req *cairnv1.GetWebhookRequest) (*cairnv1.GetWebhookResponse, error) {
-	w, err := h.reads.Webhook(req.GetProjectId(), req.GetWebhookId())
+	dw, err := h.reads.DeliveryWebhook(req.GetProjectId(), req.GetWebhookId())
 	if err != nil {
 		return nil, notFound(err, "webhook")
 	}
-	return &cairnv1.GetWebhookResponse{Webhook: webhookOut(w)}, nil
+	return &cairnv1.GetWebhookResponse{Webhook: webhookOut(dw.Webhook, dw)}, nil
 }
 
 func (h *webhooksHandler) ListWebhooks(_ context.Context, req *cairnv1.ListWebhooksRequest) (*cairnv1.ListWebhooksResponse, error) {
@@ -101,7 +122,7 @@ func (h *webhooksHandler) ListWebhooks(_ context.Context, req *cairnv1.ListWebho
 	}
 	res := &cairnv1.ListWebhooksResponse{NextPageToken: next}
 	for _, w := range ws {
-		res.Webhooks = append(res.Webhooks, webhookOut(w))
+		res.Webhooks = append(res.Webhooks, webhookOut(w, h.deliveryState(req.GetProjectId(), w.GetId())))
 	}
 	return res, nil
 }
@@ -146,7 +167,47 @@ func (h *webhooksHandler) UpdateWebhook(ctx context.Context, req *cairnv1.Update
 		secret = string(plain)
 	}
 	setSeq(ctx, res.Seq)
-	return &cairnv1.UpdateWebhookResponse{Webhook: webhookOut(state), Secret: secret}, nil
+	return &cairnv1.UpdateWebhookResponse{Webhook: webhookOut(state, h.deliveryState(project, req.GetWebhookId())), Secret: secret}, nil
+}
+
+func (h *webhooksHandler) RedeliverWebhook(ctx context.Context, req *cairnv1.RedeliverWebhookRequest) (*cairnv1.RedeliverWebhookResponse, error) {
+	project, id := req.GetProjectId(), req.GetWebhookId()
+	dw, err := h.reads.DeliveryWebhook(project, id)
+	if err != nil {
+		return nil, notFound(err, "webhook")
+	}
+	info, err := h.store.StreamInfo(ctx, streams.ProjectStream(project))
+	if err != nil {
+		return nil, err
+	}
+	meta, err := h.meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var state webhook.State
+	res, err := h.log.Write(ctx, eventlog.WebhookAggregate(project, id), meta, eventlog.Decide(webhook.Evolve, func(s webhook.State) ([]*eventsv1.Envelope, error) {
+		state = s
+		if s != nil && s.GetUid() != dw.Webhook.GetUid() {
+			// Replaced since the read model was read: its creation is newer.
+			return nil, domain.Errorf(domain.KindUnavailable, "webhook %q is being replaced; try again", id)
+		}
+		return webhook.Decide(s, webhook.Redeliver{From: req.GetFromSequence(), CreatedSeq: dw.Since, LastSeq: info.LastSeq, Now: h.log.Now()})
+	}))
+	if err != nil {
+		return nil, err
+	}
+	prev := state
+	if len(res.Events) > 0 {
+		state = webhook.Evolve(state, res.Events[len(res.Events)-1])
+	}
+	if h.store != nil && prev != nil && !res.Duplicate {
+		// Best effort, as for a deletion: the delivery loops drop it too.
+		if err := h.store.DeleteWebhookConsumer(ctx, project, webhook.Consumer(prev)); err != nil {
+			h.logger.Warn("webhooks: dropping a redelivered webhook's old consumer", "err", err)
+		}
+	}
+	setSeq(ctx, res.Seq)
+	return &cairnv1.RedeliverWebhookResponse{Webhook: webhookOut(state, dw)}, nil
 }
 
 func (h *webhooksHandler) DeleteWebhook(ctx context.Context, req *cairnv1.DeleteWebhookRequest) (*cairnv1.DeleteWebhookResponse, error) {
@@ -164,7 +225,7 @@ func (h *webhooksHandler) DeleteWebhook(ctx context.Context, req *cairnv1.Delete
 	}
 	if h.store != nil && last != nil && !res.Duplicate {
 		// Best effort: the delivery workers drop it too when they notice.
-		if err := h.store.DeleteWebhookConsumer(ctx, req.GetProjectId(), last.GetUid()); err != nil {
+		if err := h.store.DeleteWebhookConsumer(ctx, req.GetProjectId(), webhook.Consumer(last)); err != nil {
 			h.logger.Warn("webhooks: dropping a deleted webhook's consumer", "err", err)
 		}
 	}

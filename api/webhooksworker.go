@@ -31,7 +31,8 @@ type WebhookOptions struct {
 	// MaxBackoff bounds the wait between attempts at one event (1 min).
 	MaxBackoff time.Duration
 	// PauseAfter pauses a webhook after this many failed attempts in a
-	// row (counted per node; 0: never): its events wait until an update
+	// row (counted in the read model from the delivery records, so across
+	// nodes and restarts; 0: never): its events wait until an update
 	// enables it again.
 	PauseAfter int
 }
@@ -55,9 +56,15 @@ func (s *Server) runWebhookWorkers(ctx context.Context) {
 	}
 }
 
-type webhookLoop struct{ project, id, uid string }
+// webhookLoop is one delivery consumer: of one webhook instance (uid) and
+// redelivery.
+type webhookLoop struct {
+	project, id, uid string
+	redelivery       uint32
+	consumer         string
+}
 
-func (l webhookLoop) key() string { return l.project + "/" + l.id + "/" + l.uid }
+func (l webhookLoop) key() string { return l.project + "/" + l.id + "/" + l.consumer }
 
 func (s *Server) reconcileWebhooks(ctx context.Context, mu *sync.Mutex, running map[string]context.CancelFunc) {
 	wanted := map[string]bool{}
@@ -79,17 +86,17 @@ func (s *Server) reconcileWebhooks(ctx context.Context, mu *sync.Mutex, running 
 				continue
 			}
 			for _, dw := range ws {
-				l := webhookLoop{project: p.GetId(), id: dw.Webhook.GetId(), uid: dw.Webhook.GetUid()}
+				w := dw.Webhook
+				l := webhookLoop{project: p.GetId(), id: w.GetId(), uid: w.GetUid(), redelivery: w.GetRedelivery(), consumer: webhook.Consumer(w)}
 				wanted[l.key()] = true
 				mu.Lock()
 				if _, on := running[l.key()]; !on {
 					wctx, cancel := context.WithCancel(ctx)
 					running[l.key()] = cancel
-					start := dw.Since + 1
-					fails := 0 // failed attempts in a row; handle runs one at a time
+					start := dw.Start()
 					go s.retryQuiet(wctx, "webhook "+l.key(), func() error {
-						return s.store.ConsumeWebhook(wctx, l.project, l.uid, start, func(ctx context.Context, a streams.WebhookAttempt) time.Duration {
-							return s.deliverWebhook(ctx, l, a, &fails)
+						return s.store.ConsumeWebhook(wctx, l.project, l.consumer, start, func(ctx context.Context, a streams.WebhookAttempt) time.Duration {
+							return s.deliverWebhook(ctx, l, a)
 						})
 					})
 				}
@@ -130,7 +137,7 @@ func (s *Server) retryQuiet(ctx context.Context, what string, run func() error) 
 // deliverWebhook makes one attempt at delivering one event of l's project
 // to webhook l and records it; it returns 0 when the event is done with
 // (delivered, or not for this webhook), else when to try again.
-func (s *Server) deliverWebhook(ctx context.Context, l webhookLoop, a streams.WebhookAttempt, fails *int) time.Duration {
+func (s *Server) deliverWebhook(ctx context.Context, l webhookLoop, a streams.WebhookAttempt) time.Duration {
 	rel := strings.TrimPrefix(a.Subject, "cairn."+l.project+".")
 	if strings.HasPrefix(rel, "webhooks.") {
 		return 0 // webhooks' own events (delivery records) never go out
@@ -148,8 +155,12 @@ func (s *Server) deliverWebhook(ctx context.Context, l webhookLoop, a streams.We
 	if w.GetUid() != l.uid || !webhook.Wants(w, rel) {
 		return 0
 	}
+	if w.GetRedelivery() != l.redelivery {
+		// A redelivery replaced this consumer: its loop is about to stop,
+		// and the new one delivers from the chosen sequence.
+		return time.Second
+	}
 	if w.GetPausedAt() != nil {
-		*fails = 0
 		return time.Second // held until enabled again
 	}
 	env, err := eventlog.Decode(a.Data)
@@ -181,21 +192,19 @@ func (s *Server) deliverWebhook(ctx context.Context, l webhookLoop, a streams.We
 	if ctx.Err() != nil {
 		return time.Second // stopping: not an attempt
 	}
-	d := &eventsv1.WebhookDelivery{Id: fmt.Sprintf("%020d-%06d", a.Seq, a.Attempt), ProjectId: l.project, WebhookId: l.id, WebhookUid: l.uid,
+	d := &eventsv1.WebhookDelivery{Id: webhook.DeliveryID(a.Seq, l.redelivery, a.Attempt), ProjectId: l.project, WebhookId: l.id, WebhookUid: l.uid,
 		EventSeq: a.Seq, Event: rel, EventId: env.GetId(), Attempt: int32(min(a.Attempt, 1<<30)), ResponseStatus: int32(r.Status),
 		ResponseExcerpt: r.Excerpt, Error: r.Err, DurationMs: r.Duration.Milliseconds(), Success: r.OK(), CreatedAt: timestamppb.New(s.log.Now())}
-	_, err = s.log.Write(ctx, eventlog.WebhookDeliveryAggregate(l.project, l.id, d.GetId()), systemMeta(), func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
+	res, err := s.log.Write(ctx, eventlog.WebhookDeliveryAggregate(l.project, l.id, d.GetId()), systemMeta(), func(last *eventsv1.Envelope) ([]*eventsv1.Envelope, error) {
 		return webhook.Delivered(webhook.DeliveryState(last), w, d)
 	})
 	if err != nil {
 		s.logger.Warn("webhooks: recording a delivery", "webhook", l.key(), "seq", a.Seq, "err", err)
 	}
 	if r.OK() {
-		*fails = 0
 		return 0
 	}
-	if *fails++; s.webhookOpts.PauseAfter > 0 && *fails >= s.webhookOpts.PauseAfter {
-		*fails = 0
+	if s.webhookOpts.PauseAfter > 0 && err == nil && s.failuresInRow(ctx, l, res.Seq) >= int64(s.webhookOpts.PauseAfter) {
 		reason := fmt.Sprintf("%d failed attempts in a row; last: %s", s.webhookOpts.PauseAfter, cmp.Or(r.Err, fmt.Sprint("status ", r.Status)))
 		_, err := s.log.Write(ctx, eventlog.WebhookAggregate(l.project, l.id), systemMeta(), eventlog.Decide(webhook.Evolve, func(st webhook.State) ([]*eventsv1.Envelope, error) {
 			return webhook.Decide(st, webhook.Pause{UID: l.uid, Reason: reason, Now: s.log.Now()})
@@ -208,4 +217,20 @@ func (s *Server) deliverWebhook(ctx context.Context, l webhookLoop, a streams.We
 		return time.Second
 	}
 	return webhooks.Backoff(a.Attempt, s.webhookOpts.MaxBackoff)
+}
+
+// failuresInRow is how many of l's attempts failed in a row once the
+// record at seq is applied: the read model counts them from the delivery
+// records, whichever node made the attempts and across restarts.
+func (s *Server) failuresInRow(ctx context.Context, l webhookLoop, seq uint64) int64 {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.reads.WaitApplied(wctx, streams.ProjectStream(l.project), seq); err != nil {
+		return 0 // not known yet: the next failure decides
+	}
+	dw, err := s.reads.DeliveryWebhook(l.project, l.id)
+	if err != nil || dw.Webhook.GetUid() != l.uid {
+		return 0
+	}
+	return dw.Failures
 }

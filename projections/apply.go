@@ -45,6 +45,8 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 		err = p.applyWebhookPut(txn, sp, ev, pl.WebhookCreated.GetWebhook(), true)
 	case *eventsv1.Envelope_WebhookUpdated:
 		err = p.applyWebhookPut(txn, sp, ev, pl.WebhookUpdated.GetWebhook(), false)
+	case *eventsv1.Envelope_WebhookRedeliveryRequested:
+		err = p.applyWebhookPut(txn, sp, ev, pl.WebhookRedeliveryRequested.GetWebhook(), false)
 	case *eventsv1.Envelope_WebhookDeleted:
 		err = p.applyWebhookDeleted(txn, sp, ev, pl.WebhookDeleted.GetWebhook())
 	case *eventsv1.Envelope_WebhookDelivered:
@@ -108,7 +110,7 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 	case *eventsv1.Envelope_TeamUpdated:
 		err = p.applyTeamPut(txn, sp, ev, pl.TeamUpdated.GetTeam())
 	case *eventsv1.Envelope_TeamDeleted:
-		err = p.applyTeamDeleted(txn, sp, ev, pl.TeamDeleted.GetTeam())
+		eff, err = p.applyTeamDeleted(txn, sp, ev, pl.TeamDeleted.GetTeam())
 	case *eventsv1.Envelope_MembershipCreated:
 		err = p.applyMembershipPut(txn, sp, ev, pl.MembershipCreated.GetMembership())
 	case *eventsv1.Envelope_MembershipUpdated:
@@ -122,21 +124,21 @@ func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, e
 	case *eventsv1.Envelope_DatabaseDeleted:
 		err = p.applyDatabaseDeleted(txn, sp, ev, pl.DatabaseDeleted.GetDatabase())
 	case *eventsv1.Envelope_CollectionCreated:
-		err = p.applyCollectionPut(txn, sp, ev, pl.CollectionCreated.GetCollection())
+		eff, err = p.applyCollectionPut(txn, sp, ev, pl.CollectionCreated.GetCollection())
 	case *eventsv1.Envelope_CollectionUpdated:
-		err = p.applyCollectionPut(txn, sp, ev, pl.CollectionUpdated.GetCollection())
+		eff, err = p.applyCollectionPut(txn, sp, ev, pl.CollectionUpdated.GetCollection())
 	case *eventsv1.Envelope_CollectionDeleted:
 		err = p.applyCollectionDeleted(txn, sp, ev, pl.CollectionDeleted.GetCollection())
 	case *eventsv1.Envelope_AttributeCreated:
-		err = p.applyCollectionPut(txn, sp, ev, pl.AttributeCreated.GetCollection())
+		eff, err = p.applyCollectionPut(txn, sp, ev, pl.AttributeCreated.GetCollection())
 	case *eventsv1.Envelope_AttributeDeleted:
-		err = p.applyCollectionPut(txn, sp, ev, pl.AttributeDeleted.GetCollection())
+		eff, err = p.applyCollectionPut(txn, sp, ev, pl.AttributeDeleted.GetCollection())
 	case *eventsv1.Envelope_IndexCreated:
-		err = p.applyCollectionPut(txn, sp, ev, pl.IndexCreated.GetCollection())
+		eff, err = p.applyCollectionPut(txn, sp, ev, pl.IndexCreated.GetCollection())
 	case *eventsv1.Envelope_IndexUpdated:
-		err = p.applyCollectionPut(txn, sp, ev, pl.IndexUpdated.GetCollection())
+		eff, err = p.applyCollectionPut(txn, sp, ev, pl.IndexUpdated.GetCollection())
 	case *eventsv1.Envelope_IndexDeleted:
-		err = p.applyCollectionPut(txn, sp, ev, pl.IndexDeleted.GetCollection())
+		eff, err = p.applyCollectionPut(txn, sp, ev, pl.IndexDeleted.GetCollection())
 	case *eventsv1.Envelope_DocumentCreated:
 		err = p.applyDocument(txn, sp, ev, pl.DocumentCreated.GetDocument(), false)
 	case *eventsv1.Envelope_DocumentUpdated:

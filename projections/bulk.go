@@ -230,9 +230,9 @@ func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.Wri
 			if err != nil {
 				return fatal("%w", err)
 			}
-			id := []byte(h.id)
+			v := entryValue(h)
 			for _, k := range keys {
-				if err := wb.Set(k, id); err != nil {
+				if err := wb.Set(k, v); err != nil {
 					return err
 				}
 			}

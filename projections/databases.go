@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,7 +24,7 @@ import (
 //	p/<project>/dbs/<db>                   eventsv1.Database
 //	p/<project>/colls/<db>/<coll>          eventsv1.Collection (index statuses as built here)
 //	p/<project>/docs/<collUID>/<doc>       eventsv1.Document (sequence and version set)
-//	p/<project>/ix/<collUID>/<ixUID>/<k>   document id; k = encoded values + sequence
+//	p/<project>/ix/<collUID>/<ixUID>/<k>   document id and carried members (carry.go); k = encoded values + sequence
 //	p/<project>/gc/<uid>                   a key prefix left to delete in the background
 //
 // Documents and index entries live under the collection's UID, not its id:
@@ -35,7 +36,10 @@ import (
 // declares: $id, $sequence (the default order), $createdAt and $updatedAt.
 // Indexes are built while applying the event that creates them, so the
 // result (available, or failed with the duplicate value of a unique
-// index) is the same on every node and in every rebuild.
+// index) is the same on every node and in every rebuild. The entries are
+// written in chunks of their own transactions (buildIndex), the event and
+// its checkpoint last: no collection is too large for an index, and no
+// reader sees one half built.
 const (
 	partDatabases   = "dbs/"
 	partCollections = "colls/"
@@ -44,10 +48,10 @@ const (
 	partGarbage     = "gc/"
 )
 
-// MaxIndexBuild is the most documents an index is built over while its
-// creation event is applied; on a larger collection the index fails and
-// says so (the build would not fit in one transaction).
-const MaxIndexBuild = 50_000
+// indexBuildChunk is how many documents' entries one transaction of an
+// index build holds: a few hundred KB, far below the transaction limit of
+// the smallest memtable Cairn allows (see cmd/cairn's --badger-memtable).
+const indexBuildChunk = 1000
 
 // Implicit index UIDs (never a ULID).
 const (
@@ -149,22 +153,27 @@ func liveDatabase(txn *badger.Txn, project string, c *eventsv1.Collection) (bool
 
 // applyCollectionPut stores a collection's new state, building the indexes
 // it declares for the first time and dropping the ones it no longer has.
-func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event, c *eventsv1.Collection) error {
+//
+// A new index is built before the event's transaction commits, in
+// transactions of its own (an effect, so the event commits alone and the
+// build reads everything before it): see buildIndex. A bulk run only
+// decides its status here (decideIndex).
+func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event, c *eventsv1.Collection) (effect, error) {
 	if err := checkIn(sp, ev, "collection", c.GetProjectId(), c.GetId(), c.GetDatabaseId(), c.GetUid()); err != nil {
-		return err
+		return effect{}, err
 	}
 	if ok, err := liveDatabase(txn, sp.project, c); err != nil || !ok {
-		return err // written while its database was being deleted
+		return effect{}, err // written while its database was being deleted
 	}
 	key := collectionKey(sp.project, c.GetDatabaseId(), c.GetId())
 	old := &eventsv1.Collection{}
 	found, err := getIn(txn, key, old)
 	if err != nil {
-		return err
+		return effect{}, err
 	}
 	if found && old.GetUid() != c.GetUid() {
 		if err := p.dropCollection(txn, ev, sp.project, old); err != nil {
-			return err
+			return effect{}, err
 		}
 		found = false
 	}
@@ -177,31 +186,51 @@ func (p *Projections) applyCollectionPut(txn *badger.Txn, sp keyspace, ev event,
 	}
 	schema, err := database.SchemaOf(c)
 	if err != nil {
-		return fatal("%s seq %d: %w", sp.stream, ev.msg.Seq, err)
+		return effect{}, fatal("%s seq %d: %w", sp.stream, ev.msg.Seq, err)
 	}
+	var builds []*eventsv1.Index
 	for _, ix := range c.GetIndexes() {
 		if prev, ok := built[ix.GetUid()]; ok {
 			ix.Status, ix.Error = prev.GetStatus(), prev.GetError()
 			delete(built, ix.GetUid())
 			continue
 		}
-		status, msg, err := p.buildIndex(txn, sp, c, schema, database.IndexFromEvent(ix))
+		if sp.bulk == nil {
+			builds = append(builds, ix)
+			continue
+		}
+		status, msg, err := p.decideIndex(txn, sp, c, schema, database.IndexFromEvent(ix))
 		if err != nil {
-			return err
+			return effect{}, err
 		}
 		ix.Status, ix.Error = string(status), msg
 	}
 	for uid := range built { // dropped from the schema
 		if err := p.dropPrefix(txn, sp.project, uid, indexPrefix(sp.project, c.GetUid(), uid)); err != nil {
-			return err
+			return effect{}, err
 		}
 	}
-	b, err := marshal(c)
-	if err != nil {
-		return fatal("encode collection %s: %w", c.GetId(), err)
+	put := func() error {
+		b, err := marshal(c)
+		if err != nil {
+			return fatal("encode collection %s: %w", c.GetId(), err)
+		}
+		p.colls.changed()
+		return txn.Set(key, b)
 	}
-	p.colls.changed()
-	return txn.Set(key, b)
+	if len(builds) == 0 {
+		return effect{}, put()
+	}
+	return effect{pre: func(ctx context.Context) error {
+		for _, ix := range builds {
+			status, msg, err := p.buildIndex(ctx, sp, c, schema, database.IndexFromEvent(ix))
+			if err != nil {
+				return fmt.Errorf("%s seq %d: build index %s: %w", sp.stream, ev.msg.Seq, ix.GetKey(), err)
+			}
+			ix.Status, ix.Error = string(status), msg
+		}
+		return put()
+	}}, nil
 }
 
 func (p *Projections) applyCollectionDeleted(txn *badger.Txn, sp keyspace, ev event, c *eventsv1.Collection) error {
@@ -275,8 +304,13 @@ func (s *schemaCache) get(c *eventsv1.Collection) (*database.Schema, error) {
 // Fields returns a document's typed data as schema reads it, with the
 // system attributes, for query evaluation.
 func Fields(schema *database.Schema, d *eventsv1.Document) (map[string]any, error) {
-	return fieldsOf(schema, docHead{id: d.GetId(), data: d.GetDataJson(), created: d.GetCreatedAt().AsTime(),
-		updated: d.GetUpdatedAt().AsTime(), seq: d.GetSequence(), version: d.GetSchemaVersion()})
+	return fieldsOf(schema, headOf(d))
+}
+
+// headOf is the docHead of d.
+func headOf(d *eventsv1.Document) docHead {
+	return docHead{id: d.GetId(), data: d.GetDataJson(), created: d.GetCreatedAt().AsTime(),
+		updated: d.GetUpdatedAt().AsTime(), seq: d.GetSequence(), version: d.GetSchemaVersion()}
 }
 
 // docHead is what Fields reads of a document.
@@ -405,8 +439,12 @@ func indexKeys(project, collUID string, ix database.Index, fields map[string]any
 	}
 	k := bytes.Clone(prefix)
 	for i, a := range ix.Attributes {
+		v, desc := fields[a], ix.Desc[i]
+		if cell, ok := geoKey(v); ok {
+			v, desc = cell, false // a point's entry is its cell (geo.go), always ascending
+		}
 		var err error
-		if k, err = indexkey.Append(k, fields[a], ix.Desc[i]); err != nil {
+		if k, err = indexkey.Append(k, v, desc); err != nil {
 			return nil, fmt.Errorf("index %s attribute %s: %w", ix.Key, a, err)
 		}
 	}
@@ -425,52 +463,202 @@ func allIndexes(schema *database.Schema) []database.Index {
 	return out
 }
 
-// buildIndex writes ix's entries for every document of c, or reports why
-// it cannot: too many documents, or a value a unique index would hold
-// twice (then nothing is written). With sp.bulk set it only decides the
-// status: buildIndexesInBulk writes the entries of the final documents.
-func (p *Projections) buildIndex(txn *badger.Txn, sp keyspace, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
+// buildIndex writes ix's entries for every document of c in transactions
+// of indexBuildChunk documents, or reports why it cannot: a value a unique
+// index would hold twice (then what it wrote is deleted again). It runs
+// before the transaction of the event that declares ix commits, on the
+// projector's goroutine, so:
+//   - the stored collection does not list ix until that commit: no query
+//     uses a half-built index;
+//   - no document changes meanwhile (the next event waits), and every one
+//     written after it is indexed by applyDocument: each exactly once;
+//   - a delete of ix or of c is a later event, applied after the build;
+//   - a crash or stop before the commit leaves the checkpoint before the
+//     event: it is applied again, and the build starts over, first
+//     deleting what the cut-short one wrote (ix's UID is its own prefix).
+func (p *Projections) buildIndex(ctx context.Context, sp keyspace, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
+	prefix := indexPrefix(sp.project, c.GetUid(), ix.UID)
+	if err := p.clearPrefix(prefix); err != nil {
+		return "", "", err
+	}
+	b := &indexBuild{p: p, unique: map[string]string{}}
+	defer b.close()
+	status, msg := database.StatusAvailable, ""
+	err := p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(documentsPrefix(sp.project, c.GetUid())), PrefetchValues: true, PrefetchSize: 256})
+		defer it.Close()
+		docs := 0
+		for it.Rewind(); it.Valid(); it.Next() {
+			if docs++; docs%indexBuildChunk == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if err := b.flush(); err != nil {
+					return err
+				}
+				if p.onIndexChunk != nil {
+					if err := p.onIndexChunk(ctx, docs/indexBuildChunk); err != nil {
+						return err
+					}
+				}
+			}
+			var h docHead
+			if err := it.Item().Value(func(v []byte) (err error) {
+				h, err = readHead(v)
+				return err
+			}); err != nil {
+				return fatal("decode document %s: %w", it.Item().Key(), err)
+			}
+			f, err := fieldsOf(schema, h)
+			if err != nil {
+				return fatal("%w", err)
+			}
+			ks, err := indexKeys(sp.project, c.GetUid(), ix, f, h.seq)
+			if err != nil {
+				status, msg = database.StatusFailed, err.Error()
+				return nil
+			}
+			// Nulls are not unique values (database.UniqueValue is "").
+			if uv := database.UniqueValue(ix, f); ix.Type == database.IndexUnique && uv != "" {
+				v := ks[0][:len(ks[0])-8]
+				other, dup, err := b.holder(v)
+				if err != nil {
+					return err
+				}
+				if dup {
+					status, msg = database.StatusFailed, fmt.Sprintf("documents %q and %q have the same %s: %s", other, h.id, strings.Join(ix.Attributes, ", "), uv)
+					return nil
+				}
+				b.unique[string(v)] = h.id
+			}
+			v := entryValue(h)
+			for _, k := range ks {
+				b.keys, b.vals = append(b.keys, k), append(b.vals, v)
+			}
+		}
+		return b.flush()
+	})
+	if err != nil {
+		return "", "", err
+	}
+	if status == database.StatusFailed {
+		b.keys, b.vals = nil, nil
+		if err := p.clearPrefix(prefix); err != nil {
+			return "", "", err
+		}
+	}
+	return status, msg, nil
+}
+
+// indexBuild is one buildIndex's chunk: the entries to write, and for a
+// unique index the values it holds, with a read of what earlier chunks
+// committed.
+type indexBuild struct {
+	p      *Projections
+	keys   [][]byte
+	vals   [][]byte          // entryValue of each key's document
+	unique map[string]string // this chunk's unique values → document id
+	look   *badger.Txn       // sees the chunks committed before this one
+}
+
+// holder returns the document whose entry holds the unique value v (an
+// entry key without its sequence), if any.
+func (b *indexBuild) holder(v []byte) (string, bool, error) {
+	if id, ok := b.unique[string(v)]; ok {
+		return id, true, nil
+	}
+	if b.look == nil {
+		b.look = b.p.db.NewTransaction(false)
+	}
+	it := b.look.NewIterator(badger.IteratorOptions{Prefix: v, PrefetchValues: false})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if len(it.Item().Key()) != len(v)+8 {
+			continue // a longer value that starts with v (see UniqueHolder)
+		}
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return "", false, err
+		}
+		id, _, _ := parseEntryValue(string(v))
+		return id, true, nil
+	}
+	return "", false, nil
+}
+
+// flush commits the chunk's entries.
+func (b *indexBuild) flush() error {
+	b.close()
+	clear(b.unique)
+	if len(b.keys) == 0 {
+		return nil
+	}
+	b.p.gate.RLock()
+	defer b.p.gate.RUnlock()
+	wb := b.p.db.NewWriteBatch()
+	defer wb.Cancel()
+	for i, k := range b.keys {
+		if err := wb.Set(k, b.vals[i]); err != nil {
+			return err
+		}
+	}
+	b.keys, b.vals = b.keys[:0], b.vals[:0]
+	return wb.Flush()
+}
+
+func (b *indexBuild) close() {
+	if b.look != nil {
+		b.look.Discard()
+		b.look = nil
+	}
+}
+
+// clearPrefix deletes every key under prefix, a bounded batch at a time.
+func (p *Projections) clearPrefix(prefix []byte) error {
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	for {
+		done, err := p.deleteSome(prefix, 10_000)
+		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// decideIndex is buildIndex for a bulk run: it decides the status the
+// same way and writes nothing (buildIndexesInBulk writes the entries of
+// the final documents). Reading within the bulk transaction, it sees the
+// documents of the events before it that are not committed yet.
+func (p *Projections) decideIndex(txn *badger.Txn, sp keyspace, c *eventsv1.Collection, schema *database.Schema, ix database.Index) (database.Status, string, error) {
 	project := sp.project
-	var keys [][]byte
-	var vals []string
 	seen := map[string]string{}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(documentsPrefix(project, c.GetUid())), PrefetchValues: true})
 	defer it.Close()
-	n := 0
 	for it.Rewind(); it.Valid(); it.Next() {
-		if n++; n > MaxIndexBuild {
-			return database.StatusFailed, fmt.Sprintf("the collection holds more than %d documents, the most an index is built over online: create indexes before loading data", MaxIndexBuild), nil
-		}
-		d := &eventsv1.Document{}
-		if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, d) }); err != nil {
+		var h docHead
+		if err := it.Item().Value(func(v []byte) (err error) {
+			h, err = readHead(v)
+			return err
+		}); err != nil {
 			return "", "", fatal("decode document %s: %w", it.Item().Key(), err)
 		}
-		f, err := Fields(schema, d)
+		f, err := fieldsOf(schema, h)
 		if err != nil {
 			return "", "", fatal("%w", err)
 		}
-		ks, err := indexKeys(project, c.GetUid(), ix, f, d.GetSequence())
+		ks, err := indexKeys(project, c.GetUid(), ix, f, h.seq)
 		if err != nil {
 			return database.StatusFailed, err.Error(), nil
 		}
-		// Nulls are not unique values (database.UniqueValue is "").
-		if uv := database.UniqueValue(ix, f); ix.Type == database.IndexUnique && uv != "" {
+		if ix.Type != database.IndexUnique {
+			continue // only a unique index can fail on values that encode
+		}
+		if uv := database.UniqueValue(ix, f); uv != "" {
 			v := string(ks[0][:len(ks[0])-8])
 			if other, dup := seen[v]; dup {
-				return database.StatusFailed, fmt.Sprintf("documents %q and %q have the same %s: %s", other, d.GetId(), strings.Join(ix.Attributes, ", "), uv), nil
+				return database.StatusFailed, fmt.Sprintf("documents %q and %q have the same %s: %s", other, h.id, strings.Join(ix.Attributes, ", "), uv), nil
 			}
-			seen[v] = d.GetId()
-		}
-		if sp.bulk != nil {
-			continue
-		}
-		for _, k := range ks {
-			keys, vals = append(keys, k), append(vals, d.GetId())
-		}
-	}
-	for i, k := range keys {
-		if err := txn.Set(k, []byte(vals[i])); err != nil {
-			return "", "", err
+			seen[v] = h.id
 		}
 	}
 	return database.StatusAvailable, "", nil
@@ -563,10 +751,13 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 			}
 		}
 	}
-	id := []byte(d.GetId())
+	// An entry both states share is written again only when what it
+	// carries changed.
+	val := entryValue(headOf(d))
+	rewrite := !had || !bytes.Equal(entryValue(old), val)
 	for _, k := range newKeys {
-		if !containsKey(oldKeys, k) {
-			if err := txn.Set(k, id); err != nil {
+		if rewrite || !containsKey(oldKeys, k) {
+			if err := txn.Set(k, val); err != nil {
 				return err
 			}
 		}
@@ -705,8 +896,12 @@ func (p *Projections) UniqueHolder(project string, c *eventsv1.Collection, ix da
 			if err != nil {
 				return err
 			}
-			if string(v) != self {
-				holder = string(v)
+			id, _, ok := parseEntryValue(string(v))
+			if !ok {
+				return fmt.Errorf("index %s: malformed entry %q", ix.Key, it.Item().Key())
+			}
+			if id != self {
+				holder = id
 				return nil
 			}
 		}

@@ -29,6 +29,9 @@ type env struct {
 	store *streams.Store
 	db    *badger.DB
 	seq   int // envelope id counter
+	// memtable, when set, is Badger's memtable size: a small one makes
+	// its largest transaction small too (15% of it).
+	memtable int64
 }
 
 func testLogger() *slog.Logger {
@@ -82,6 +85,9 @@ func (e *env) restartNATS() {
 func (e *env) openBadger() {
 	e.t.Helper()
 	opts := badger.DefaultOptions(filepath.Join(e.dir, "badger")).WithSyncWrites(false).WithLogger(nil)
+	if e.memtable > 0 {
+		opts = opts.WithMemTableSize(e.memtable).WithValueThreshold(min(opts.ValueThreshold, e.memtable/10))
+	}
 	db, err := badger.Open(opts)
 	if err != nil {
 		e.t.Fatal(err)

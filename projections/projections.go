@@ -69,7 +69,14 @@ type Options struct {
 	// Tracer, when set, traces every event's apply as a child of the write
 	// that appended it (the trace context in its headers).
 	Tracer trace.TracerProvider
+	// WebhookDeliveryRecords is how many delivery records the read model
+	// keeps per webhook (the newest; the events stay in the log); default
+	// DefaultWebhookDeliveryRecords. A rebuild keeps the same ones.
+	WebhookDeliveryRecords int
 }
+
+// DefaultWebhookDeliveryRecords is Options.WebhookDeliveryRecords' default.
+const DefaultWebhookDeliveryRecords = 1000
 
 // Defaults of Options.IdleAfter and Options.SweepEvery.
 const (
@@ -131,6 +138,11 @@ type Projections struct {
 	activations atomic.Int64
 	// bulkCatchUp is bulkCatchUpMin; tests lower it.
 	bulkCatchUp uint64
+	// onIndexChunk, when set (tests), runs after each committed chunk of an
+	// index build but the last; an error ends the build there.
+	onIndexChunk func(ctx context.Context, chunks int) error
+	// deliveryRecords is Options.WebhookDeliveryRecords.
+	deliveryRecords int64
 }
 
 // New returns the read side over db, fed from store. Nothing runs until
@@ -151,6 +163,9 @@ func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
 	if opts.SweepEvery <= 0 {
 		opts.SweepEvery = DefaultSweepEvery
 	}
+	if opts.WebhookDeliveryRecords <= 0 {
+		opts.WebhookDeliveryRecords = DefaultWebhookDeliveryRecords
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var tracer trace.Tracer
 	if opts.Tracer != nil {
@@ -159,16 +174,17 @@ func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
 	return &Projections{
 		db: db, store: store, dup: opts.DuplicateWindow, batch: opts.Batch,
 		idle: opts.IdleAfter, sweep: opts.SweepEvery, tracer: tracer, bulkCatchUp: bulkCatchUpMin,
-		log:         opts.Logger.With("component", "projections"),
-		baseCtx:     ctx,
-		cancel:      cancel,
-		projectors:  map[string]*projector{},
-		states:      map[string]*state{},
-		lifecycle:   map[string]*sync.Mutex{},
-		rebuilding:  map[string]bool{},
-		nsignal:     make(chan struct{}, 1),
-		checkSignal: make(chan struct{}, 1),
-		sweepSignal: make(chan struct{}, 1),
+		deliveryRecords: int64(opts.WebhookDeliveryRecords),
+		log:             opts.Logger.With("component", "projections"),
+		baseCtx:         ctx,
+		cancel:          cancel,
+		projectors:      map[string]*projector{},
+		states:          map[string]*state{},
+		lifecycle:       map[string]*sync.Mutex{},
+		rebuilding:      map[string]bool{},
+		nsignal:         make(chan struct{}, 1),
+		checkSignal:     make(chan struct{}, 1),
+		sweepSignal:     make(chan struct{}, 1),
 	}
 }
 

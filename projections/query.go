@@ -63,12 +63,13 @@ type QueryResult struct {
 // plan is the chosen way to answer a query.
 type plan struct {
 	ix      database.Index
-	eq      []any    // values of the leading attributes
-	lo, hi  *bound   // range on the next attribute
-	ordered bool     // the scan yields the query's order
-	reverse bool     // the index runs opposite to the order
-	token   string   // fulltext: scan this token's entries
-	used    []string // filters the index range answers
+	eq      []any      // values of the leading attributes
+	lo, hi  *bound     // range on the next attribute
+	ordered bool       // the scan yields the query's order
+	reverse bool       // the index runs opposite to the order
+	token   string     // fulltext: scan this token's entries
+	geo     []geoRange // geo index: scan these cell ranges
+	used    []string   // filters the index range answers
 }
 
 type bound struct {
@@ -92,6 +93,9 @@ func choosePlan(schema *database.Schema, q *query.Query) plan {
 				}
 			}
 		}
+	}
+	if pl, ok := geoPlan(schema, q); ok && !narrowedByKey(schema, q) {
+		return pl
 	}
 	candidates := make([]database.Index, 0, len(schema.Indexes)+len(implicitIndexes))
 	for _, ix := range schema.Indexes {
@@ -213,12 +217,13 @@ func inOrder(ix database.Index, k int, orders []query.Order) (ok, reverse bool) 
 	return true, reverse
 }
 
-// entry is one index entry: the encoded values, the sequence suffix and
-// the document it points to.
+// entry is one index entry: the encoded values, the sequence suffix, the
+// document it points to and what it carries of it.
 type entry struct {
 	values []byte
 	seq    uint64
 	id     string
+	carry  carried
 }
 
 // Query answers a validated query on collection c. Every candidate the
@@ -254,6 +259,7 @@ func describePlan(pl plan, e *Explain) string {
 	if pl.token != "" {
 		how += fmt.Sprintf(" (token %q)", pl.token)
 	}
+	how += describeGeo(pl)
 	order := "in index order"
 	if !pl.ordered {
 		order = "sorted in memory"
@@ -276,6 +282,11 @@ type runner struct {
 	// cursorKey is the cursor document's entry in the plan's index: the
 	// scan starts there instead of examining everything before it.
 	cursorKey []byte
+	// scratch holds a carried entry's members while loadCarried decodes.
+	scratch map[string]any
+	// orderNames are the order attributes loadCarried decodes for an
+	// entry it need not test.
+	orderNames []string
 }
 
 // errScanLimit is the failure of a query that examined too much.
@@ -380,6 +391,9 @@ func (r *runner) scanRange() (prefix, from, to []byte, err error) {
 // backwards with equal values kept in ascending sequence (group reversal),
 // so ties come as Less orders them.
 func (r *runner) scan(rawReverse, groupReverse bool, fn func(entry) (bool, error)) error {
+	if r.pl.geo != nil {
+		return r.scanGeo(fn) // a geo plan is never ordered: no reverse, no cursor key
+	}
 	prefix, from, to, err := r.scanRange()
 	if err != nil {
 		return err
@@ -429,11 +443,18 @@ func (r *runner) scan(rawReverse, groupReverse bool, fn func(entry) (bool, error
 			break
 		}
 		r.res.Explain.KeysScanned++
-		v, err := it.Item().ValueCopy(nil)
-		if err != nil {
+		var v string
+		if err := it.Item().Value(func(b []byte) error { v = string(b); return nil }); err != nil {
 			return err
 		}
-		e := entry{values: bytes.Clone(k[:len(k)-8]), seq: binary.BigEndian.Uint64(k[len(k)-8:]), id: string(v)}
+		id, carry, ok := parseEntryValue(v)
+		if !ok {
+			return fmt.Errorf("index %s: malformed entry %q", r.pl.ix.Key, k)
+		}
+		e := entry{seq: binary.BigEndian.Uint64(k[len(k)-8:]), id: id, carry: carry}
+		if groupReverse {
+			e.values = bytes.Clone(k[:len(k)-8])
+		}
 		if !groupReverse {
 			if more, err := fn(e); err != nil || !more {
 				return err
@@ -576,7 +597,7 @@ func sharesPrefix(pl plan, f map[string]any) bool {
 // equal (floats are not: -0 equals 0; times and nulls are left to Match).
 func (r *runner) countsByIndex() bool {
 	pl := r.pl
-	if r.opt.Allow != nil || pl.token != "" || pl.lo != nil || pl.hi != nil || pl.ix.Type == database.IndexFulltext ||
+	if r.opt.Allow != nil || pl.token != "" || pl.geo != nil || pl.lo != nil || pl.hi != nil || pl.ix.Type == database.IndexFulltext ||
 		len(r.q.Filters) != len(pl.eq) {
 		return false
 	}
@@ -630,8 +651,17 @@ func (r *runner) countAll() error {
 	}
 	var n int64
 	r.cursorKey = nil
+	names := r.tested()
+	keep := func(k string) bool { return slices.Contains(names, k) }
+	var spare map[string]any
 	err := r.scan(false, false, func(e entry) (bool, error) {
-		_, _, ok, err := r.load(e)
+		var ok bool
+		var err error
+		if r.opt.Allow == nil && e.carry.covers(names) {
+			spare, ok, err = r.loadCarried(e, keep, spare, false)
+		} else {
+			_, _, ok, err = r.load(e)
+		}
 		if err != nil {
 			return false, err
 		}
@@ -672,19 +702,44 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 		top.k = q.Offset + q.Limit
 	}
 	matches := 0
-	var buf []byte // the last document read, unless the heap kept it
-	keep := r.tested()
+	var buf []byte           // the last document read, unless the heap kept it
+	var spare map[string]any // the last carried fields, unless the heap kept them
+	names := r.tested()
+	// When the index range holds exactly the matches, an entry needs no
+	// test: only its order attributes are decoded.
+	exact := r.countsByIndex()
+	carriedNames := names
+	if exact {
+		carriedNames = nil
+		for _, o := range q.Orders {
+			carriedNames = append(carriedNames, o.Attribute)
+		}
+		r.orderNames = carriedNames
+	}
+	keep := func(k string) bool { return slices.Contains(names, k) }
+	keepCarried := func(k string) bool { return slices.Contains(carriedNames, k) }
 	err := r.scan(false, false, func(e entry) (bool, error) {
 		var h sortHit
 		var ok bool
 		var err error
-		if r.opt.Allow == nil {
+		switch {
+		case r.opt.Allow == nil && e.carry.covers(carriedNames):
+			// The entry carries all the query tests: the document is read
+			// only if it makes the page, and the fields of one that does
+			// not are decoded into the next one's.
+			h.id = e.id
+			h.f, ok, err = r.loadCarried(e, keepCarried, spare, exact)
+			spare = nil
+			if err == nil && !ok {
+				spare = h.f
+			}
+		case r.opt.Allow == nil:
 			// Nothing needs the whole document to test it: decode it, and
 			// the attributes the filters and orders do not name, only if
 			// it makes the page.
 			h.raw, h.f, ok, err = r.loadHead(e, buf, keep)
 			buf = h.raw
-		} else {
+		default:
 			h.d, h.f, ok, err = r.load(e)
 		}
 		if err != nil || !ok {
@@ -694,12 +749,18 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 		if cursor != nil {
 			c := less(h.f, cursor)
 			if before && c >= 0 || !before && c <= 0 {
+				if h.id != "" {
+					spare = h.f
+				}
 				return true, nil
 			}
 		}
 		h.i = matches
-		if top.add(h) {
+		switch {
+		case top.add(h):
 			buf = nil
+		case h.id != "":
+			spare = h.f
 		}
 		return true, nil
 	})
@@ -728,7 +789,15 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	for _, h := range hits[lo:hi] {
 		if h.d == nil {
 			h.d = &eventsv1.Document{}
-			if err := proto.Unmarshal(h.raw, h.d); err != nil {
+			if h.raw == nil {
+				found, err := getIn(r.txn, documentKey(r.project, r.c.GetUid(), h.id), h.d)
+				if err != nil {
+					return err
+				}
+				if !found {
+					return fmt.Errorf("index %s points at document %s, which does not exist", r.pl.ix.Key, h.id)
+				}
+			} else if err := proto.Unmarshal(h.raw, h.d); err != nil {
 				return err
 			}
 			if h.f, err = Fields(r.schema, h.d); err != nil {
@@ -740,15 +809,14 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	return nil
 }
 
-// tested returns whether an attribute is one the query's filters or
-// orders name.
-func (r *runner) tested() func(string) bool {
+// tested returns the attributes the query's filters and orders name.
+func (r *runner) tested() []string {
 	var names []string
 	var add func(fs []query.Filter)
 	add = func(fs []query.Filter) {
 		for _, f := range fs {
-			if f.Attribute != "" && !slices.Contains(names, f.Attribute) {
-				names = append(names, f.Attribute)
+			if a := query.TestedAttribute(f); a != "" && !slices.Contains(names, a) {
+				names = append(names, a)
 			}
 			add(f.Filters)
 		}
@@ -759,7 +827,7 @@ func (r *runner) tested() func(string) bool {
 			names = append(names, o.Attribute)
 		}
 	}
-	return func(k string) bool { return slices.Contains(names, k) }
+	return names
 }
 
 // loadHead is load for a query without Allow, reading only the document's
@@ -789,11 +857,38 @@ func (r *runner) loadHead(e entry, buf []byte, keep func(string) bool) ([]byte, 
 	return raw, f, query.Match(r.q.Filters, f), nil
 }
 
+// loadCarried is load for a query without Allow whose tested attributes
+// e carries: it reads no document.
+// The fields are decoded into into (a new map when nil); matched skips
+// the test (the index range answers every filter).
+func (r *runner) loadCarried(e entry, keep func(string) bool, into map[string]any, matched bool) (map[string]any, bool, error) {
+	if r.res.Explain.DocsExamined >= int64(r.opt.MaxScan) {
+		return nil, false, r.errScanLimit()
+	}
+	r.res.Explain.DocsExamined++
+	var f map[string]any
+	var err error
+	if matched {
+		f, err = fieldsOfCarriedOnly(r.schema, e.id, e.seq, e.carry, r.orderNames, into)
+	} else {
+		if r.scratch == nil {
+			r.scratch = map[string]any{}
+		}
+		f, err = fieldsOfCarried(r.schema, e.id, e.seq, e.carry, keep, into, r.scratch)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("index %s entry of document %s: %w", r.pl.ix.Key, e.id, err)
+	}
+	return f, matched || query.Match(r.q.Filters, f), nil
+}
+
 // sortHit is a match of runSorted: the document, or its encoding until
-// it is decoded for the page; i is its place in the scan.
+// it is decoded for the page, or only its id when its index entry carried
+// what the query tests; i is its place in the scan.
 type sortHit struct {
 	d   *eventsv1.Document
 	raw []byte
+	id  string
 	f   map[string]any
 	i   int
 }

@@ -137,7 +137,7 @@ func TestDocumentReplayEqualsIncremental(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, k := range ks {
-			want[string(k)] = d.GetId()
+			want[string(k)] = string(entryValue(headOf(d)))
 		}
 	}
 	got := map[string]string{}

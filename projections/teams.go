@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -94,31 +95,93 @@ func (p *Projections) applyTeamPut(txn *badger.Txn, sp keyspace, ev event, t *ev
 	return txn.Set(teamKey(sp.project, t.GetId()), b)
 }
 
-func (p *Projections) applyTeamDeleted(txn *badger.Txn, sp keyspace, ev event, t *eventsv1.Team) error {
+// teamDeleteInline is the most memberships a team's delete removes in its
+// event's own transaction; a larger team's go first, in transactions of
+// that many (an effect), so no team is too large to delete.
+const teamDeleteInline = 1000
+
+func (p *Projections) applyTeamDeleted(txn *badger.Txn, sp keyspace, ev event, t *eventsv1.Team) (effect, error) {
 	if err := checkTeam(sp, ev, t); err != nil {
-		return err
+		return effect{}, err
 	}
+	prefix := []byte(membershipsPrefix(sp.project, t.GetId()))
+	many, err := p.moreThan(prefix, teamDeleteInline)
+	if err != nil {
+		return effect{}, err
+	}
+	if !many {
+		if _, err := p.dropMemberships(txn, sp.project, t.GetId(), -1); err != nil {
+			return effect{}, err
+		}
+		return effect{}, txn.Delete(teamKey(sp.project, t.GetId()))
+	}
+	// The event's transaction reads no membership: the chunks delete them
+	// without conflicting with it. Cut short, the event is applied again
+	// and deletes what is left.
+	return effect{pre: func(ctx context.Context) error {
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var n int
+			p.gate.RLock()
+			err := p.db.Update(func(chunk *badger.Txn) (err error) {
+				n, err = p.dropMemberships(chunk, sp.project, t.GetId(), teamDeleteInline)
+				return err
+			})
+			p.gate.RUnlock()
+			if err != nil {
+				return fmt.Errorf("projections: delete memberships of team %s: %w", t.GetId(), err)
+			}
+			if n < teamDeleteInline {
+				return txn.Delete(teamKey(sp.project, t.GetId()))
+			}
+		}
+	}}, nil
+}
+
+// dropMemberships deletes up to max (all when negative) of a team's
+// memberships, with their entries in the users' index, and returns how
+// many it deleted.
+func (p *Projections) dropMemberships(txn *badger.Txn, project, teamID string, max int) (int, error) {
 	type doomed struct{ id, user string }
 	var ms []doomed
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(membershipsPrefix(sp.project, t.GetId())), PrefetchValues: true})
-	for it.Rewind(); it.Valid(); it.Next() {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(membershipsPrefix(project, teamID)), PrefetchValues: true})
+	for it.Rewind(); it.Valid() && len(ms) != max; it.Next() {
 		m := &eventsv1.Membership{}
 		if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, m) }); err != nil {
 			it.Close()
-			return fatal("decode membership %s: %w", it.Item().Key(), err)
+			return 0, fatal("decode membership %s: %w", it.Item().Key(), err)
 		}
 		ms = append(ms, doomed{m.GetId(), m.GetUserId()})
 	}
 	it.Close()
 	for _, m := range ms {
-		if err := p.dropUserMembership(txn, sp.project, m.user, t.GetId(), m.id); err != nil {
-			return err
+		if err := p.dropUserMembership(txn, project, m.user, teamID, m.id); err != nil {
+			return 0, err
 		}
-		if err := txn.Delete(membershipKey(sp.project, t.GetId(), m.id)); err != nil {
-			return err
+		if err := txn.Delete(membershipKey(project, teamID, m.id)); err != nil {
+			return 0, err
 		}
 	}
-	return txn.Delete(teamKey(sp.project, t.GetId()))
+	return len(ms), nil
+}
+
+// moreThan reports whether more than n keys are under prefix (committed).
+func (p *Projections) moreThan(prefix []byte, n int) (bool, error) {
+	count := 0
+	err := p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && count <= n; it.Next() {
+			count++
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("projections: count %s: %w", prefix, err)
+	}
+	return count > n, nil
 }
 
 // dropUserMembership removes user's entry for team if it is membership id.

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -143,5 +144,48 @@ func TestTeamsApplied(t *testing.T) {
 	reb, _ := p.Snapshot(ps)
 	if !reflect.DeepEqual(inc, reb) {
 		t.Fatalf("team read models differ after rebuild:\n%v\n%v", inc, reb)
+	}
+}
+
+// TestLargeTeamDeleteInChunks: deleting a team with more memberships than
+// one Badger transaction can delete (a small memtable) removes them all,
+// from both indexes, in chunks before the event commits; a rebuild agrees.
+func TestLargeTeamDeleteInChunks(t *testing.T) {
+	e := newEnv(t)
+	e.memtable = 2 << 20 // a transaction of ~3,200 entries
+	e.reopenBadger()
+	p, _ := e.newProjections()
+	ps := streams.ProjectStream("p1")
+	wait(t, p, streams.SystemStream, e.createProject("p1"))
+	big, small := testTeam("big", "Big", 1_700_000_000), testTeam("small", "Small", 1_700_000_000)
+	e.teamEvent("create", big)
+	e.teamEvent("create", small)
+	const members = 2500 // 5,000 deletes
+	for i := range members {
+		e.memberEvent("create", testMember(fmt.Sprintf("m%05d", i), big, fmt.Sprintf("u%05d", i), true))
+	}
+	e.memberEvent("create", testMember("s1", small, "u00001", true))
+	wait(t, p, ps, e.teamEvent("delete", big))
+	if max := e.db.MaxBatchCount(); max >= 2*members {
+		t.Fatalf("a transaction holds %d entries: the delete would fit in one", max)
+	}
+	if _, err := p.Team("p1", "big"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted team: %v", err)
+	}
+	for _, prefix := range []string{membershipsPrefix("p1", "big"), userMembershipsPrefix("p1", "u00002")} {
+		if kv, _ := p.Dump([]byte(prefix)); len(kv) != 0 {
+			t.Fatalf("%d keys left under %s", len(kv), prefix)
+		}
+	}
+	if kv, _ := p.Dump([]byte(userMembershipsPrefix("p1", "u00001"))); len(kv) != 1 {
+		t.Fatalf("user u00001 is in %d teams, want the small one", len(kv))
+	}
+	live, _ := p.Snapshot(ps)
+	if _, err := p.Rebuild(context.Background(), "p1"); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, _ := p.Snapshot(ps)
+	if d := diffKV(withoutUsage(live), withoutUsage(rebuilt)); d != "" {
+		t.Fatalf("rebuild differs: %s", d)
 	}
 }

@@ -16,14 +16,35 @@ import (
 // Webhooks: p/<project>/webhooks/<id> → Webhook; p/<project>/whsince/<id>
 // → the stream sequence of its WebhookCreated (8 bytes, big-endian): where
 // its delivery consumer starts; p/<project>/whdeliveries/<uid>/<delivery>
-// → WebhookDelivery, ordered by event sequence then attempt. Deleting a
-// webhook drops its deliveries with the background sweep.
+// → WebhookDelivery, ordered by event sequence, redelivery, attempt (the
+// newest Options.WebhookDeliveryRecords of them); p/<project>/whorder/<uid>/
+// <seq of the record's event> → the record's id, oldest first, which
+// retention drops from; p/<project>/whstats/<uid> → two counters: failed
+// attempts in a row, delivery records kept.
+// Deleting a webhook drops its deliveries with the background sweep.
 
 const (
 	partWebhooks     = "webhooks/"
 	partWebhookSince = "whsince/"
 	partDeliveries   = "whdeliveries/"
+	partWebhookStats = "whstats/"
+	partWebhookOrder = "whorder/"
 )
+
+func deliveryOrderPrefix(project, uid string) string {
+	return projectPrefix + project + "/" + partWebhookOrder + uid + "/"
+}
+
+// Counters under a webhook's stats key.
+const (
+	statFailures = iota
+	statRecords
+	statCount
+)
+
+func webhookStatsKey(project, uid string) []byte {
+	return []byte(projectPrefix + project + "/" + partWebhookStats + uid)
+}
 
 func webhooksPrefix(project string) string { return projectPrefix + project + "/" + partWebhooks }
 
@@ -78,6 +99,12 @@ func (p *Projections) applyWebhookDeleted(txn *badger.Txn, sp keyspace, ev event
 	if w.GetUid() == "" || strings.Contains(w.GetUid(), "/") {
 		return nil
 	}
+	if err := txn.Delete(webhookStatsKey(sp.project, w.GetUid())); err != nil {
+		return err
+	}
+	if err := p.dropPrefix(txn, sp.project, w.GetUid()+"-wo", []byte(deliveryOrderPrefix(sp.project, w.GetUid()))); err != nil {
+		return err
+	}
 	return p.dropPrefix(txn, sp.project, w.GetUid()+"-wd", []byte(deliveriesPrefix(sp.project, w.GetUid())))
 }
 
@@ -104,11 +131,68 @@ func (p *Projections) applyWebhookDelivered(txn *badger.Txn, sp keyspace, ev eve
 	if w.GetUid() != d.GetWebhookUid() {
 		return nil
 	}
+	key := []byte(deliveriesPrefix(sp.project, d.GetWebhookUid()) + d.GetId())
+	switch _, err := txn.Get(key); {
+	case err == nil:
+		return nil // recorded already (a record is written once)
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return err
+	}
 	b, err := marshal(d)
 	if err != nil {
 		return fatal("encode webhook delivery %s: %w", d.GetId(), err)
 	}
-	return txn.Set([]byte(deliveriesPrefix(sp.project, d.GetWebhookUid())+d.GetId()), b)
+	if err := txn.Set(key, b); err != nil {
+		return err
+	}
+	order := deliveryOrderPrefix(sp.project, d.GetWebhookUid())
+	if err := txn.Set(binary.BigEndian.AppendUint64([]byte(order), ev.msg.Seq), []byte(d.GetId())); err != nil {
+		return err
+	}
+	stats := webhookStatsKey(sp.project, d.GetWebhookUid())
+	st, err := readCounters(txn, stats, statCount)
+	if err != nil {
+		return err
+	}
+	fails := st[statFailures] + 1
+	if d.GetSuccess() {
+		fails = 0
+	}
+	deltas := make([]int64, statCount)
+	deltas[statFailures], deltas[statRecords] = fails-st[statFailures], 1
+	if st[statRecords]+1 > p.deliveryRecords {
+		// Retention: the record written longest ago goes (its event stays
+		// in the log). Records from before retention existed have no order
+		// entry and stay until the webhook is deleted.
+		dropped, err := dropOldestDelivery(txn, order, deliveriesPrefix(sp.project, d.GetWebhookUid()))
+		if err != nil {
+			return err
+		}
+		if dropped {
+			deltas[statRecords] = 0
+		}
+	}
+	return addCounters(txn, stats, deltas...)
+}
+
+// dropOldestDelivery deletes the delivery record the first entry under
+// order names, and that entry.
+func dropOldestDelivery(txn *badger.Txn, order, records string) (bool, error) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(order), PrefetchValues: false})
+	defer it.Close()
+	it.Rewind()
+	if !it.Valid() {
+		return false, nil
+	}
+	k := it.Item().KeyCopy(nil)
+	id, err := it.Item().ValueCopy(nil)
+	if err != nil {
+		return false, err
+	}
+	if err := txn.Delete(k); err != nil {
+		return false, err
+	}
+	return true, txn.Delete([]byte(records + string(id)))
 }
 
 // Webhook returns a project's webhook; ErrNotFound if there is none.
@@ -129,11 +213,56 @@ func (p *Projections) ListWebhooks(project, after string, limit int) ([]*eventsv
 	return listProto(p, webhooksPrefix(project), after, limit, func() *eventsv1.Webhook { return &eventsv1.Webhook{} })
 }
 
-// DeliveryWebhook is a webhook and the stream sequence of the event that
-// created it (its delivery consumer starts after it).
+// DeliveryWebhook is a webhook, the stream sequence of the event that
+// created it (its delivery consumer starts after it, or at the last
+// redelivery's sequence) and its failed delivery attempts in a row.
 type DeliveryWebhook struct {
-	Webhook *eventsv1.Webhook
-	Since   uint64
+	Webhook  *eventsv1.Webhook
+	Since    uint64
+	Failures int64
+}
+
+// Start is the stream sequence w's current delivery consumer starts at.
+func (d DeliveryWebhook) Start() uint64 {
+	if d.Webhook.GetRedelivery() > 0 {
+		return d.Webhook.GetRedeliverFrom()
+	}
+	return d.Since + 1
+}
+
+func readDeliveryWebhook(txn *badger.Txn, project string, w *eventsv1.Webhook) (DeliveryWebhook, error) {
+	// The start is stored as a one-value counter (counters.go).
+	since, err := readCounters(txn, webhookSinceKey(project, w.GetId()), 1)
+	if err != nil {
+		return DeliveryWebhook{}, err
+	}
+	dw := DeliveryWebhook{Webhook: w, Since: uint64(since[0])}
+	if w.GetUid() != "" && !strings.Contains(w.GetUid(), "/") {
+		st, err := readCounters(txn, webhookStatsKey(project, w.GetUid()), statCount)
+		if err != nil {
+			return DeliveryWebhook{}, err
+		}
+		dw.Failures = st[statFailures]
+	}
+	return dw, nil
+}
+
+// DeliveryWebhook returns a project's webhook with its delivery state;
+// ErrNotFound if there is none.
+func (p *Projections) DeliveryWebhook(project, id string) (DeliveryWebhook, error) {
+	w, err := p.Webhook(project, id)
+	if err != nil {
+		return DeliveryWebhook{}, err
+	}
+	var dw DeliveryWebhook
+	err = p.db.View(func(txn *badger.Txn) error {
+		dw, err = readDeliveryWebhook(txn, project, w)
+		return err
+	})
+	if err != nil {
+		return DeliveryWebhook{}, fmt.Errorf("projections: webhook %s of %s: %w", id, project, err)
+	}
+	return dw, nil
 }
 
 // ListDeliveryWebhooks returns every webhook of a project with the
@@ -151,12 +280,10 @@ func (p *Projections) ListDeliveryWebhooks(project string) ([]DeliveryWebhook, e
 			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, w) }); err != nil {
 				return err
 			}
-			// The start is stored as a one-value counter (counters.go).
-			since, err := readCounters(txn, webhookSinceKey(project, w.GetId()), 1)
+			dw, err := readDeliveryWebhook(txn, project, w)
 			if err != nil {
 				return err
 			}
-			dw := DeliveryWebhook{Webhook: w, Since: uint64(since[0])}
 			out = append(out, dw)
 		}
 		return nil

@@ -10,10 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// webhookConsumer names the durable consumer of one webhook (by its uid, so
-// a webhook deleted and created again under the same id starts afresh).
-func webhookConsumer(uid string) string { return "webhook-" + uid }
-
 // WebhookAttempt is one delivery of an event to a webhook's handler.
 type WebhookAttempt struct {
 	StoredMsg
@@ -23,13 +19,12 @@ type WebhookAttempt struct {
 }
 
 // ConsumeWebhook runs handle for every event of project's stream, in
-// stream order, one at a time, once across the nodes (a durable consumer
-// they share), until ctx ends. handle returns 0 to acknowledge the event,
+// stream order, one at a time, once across the nodes (the durable consumer
+// name, which they share), until ctx ends. handle returns 0 to acknowledge the event,
 // or how long to wait before the same event is delivered again: nothing
 // later is delivered before it is acknowledged. The consumer, when it does
 // not exist yet, starts at sequence start (0: at new events).
-func (s *Store) ConsumeWebhook(ctx context.Context, project, uid string, start uint64, handle func(context.Context, WebhookAttempt) time.Duration) error {
-	name := webhookConsumer(uid)
+func (s *Store) ConsumeWebhook(ctx context.Context, project, name string, start uint64, handle func(context.Context, WebhookAttempt) time.Duration) error {
 	cfg := jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: jobAckWait,
 		MaxDeliver: -1, MaxAckPending: 1, DeliverPolicy: jetstream.DeliverNewPolicy}
 	if start > 0 {
@@ -85,8 +80,8 @@ func (s *Store) ConsumeWebhook(ctx context.Context, project, uid string, start u
 }
 
 // DeleteWebhookConsumer drops a webhook's consumer (its position).
-func (s *Store) DeleteWebhookConsumer(ctx context.Context, project, uid string) error {
-	err := s.js.DeleteConsumer(ctx, ProjectStream(project), webhookConsumer(uid))
+func (s *Store) DeleteWebhookConsumer(ctx context.Context, project, name string) error {
+	err := s.js.DeleteConsumer(ctx, ProjectStream(project), name)
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("streams: delete webhook consumer of %s: %w", project, err)
 	}

@@ -55,6 +55,7 @@ func commands(e *cliEnv) []*cobra.Command {
 		teamsCmd(e),
 		sitesCmd(e),
 		functionsCmd(e),
+		webhooksCmd(e),
 		// Commands in the old style (templatescli.go, usagecli.go, backupcli.go), each one line.
 		legacy(e, "pull", "Write a project's file (cairn.json) from a live project", templates("pull")),
 		legacy(e, "plan", "Show what apply would change to make a project match its file", templates("plan")),
@@ -130,7 +131,7 @@ file 'cairn login' wrote, then http://localhost:8080; and the credential in
 		"projects": "operator", "keys": "operator", "events": "operator",
 		"databases": "data", "collections": "data", "attributes": "data", "indexes": "data", "documents": "data",
 		"buckets": "data", "files": "data", "users": "data", "teams": "data",
-		"sites": "deploy", "functions": "deploy",
+		"sites": "deploy", "functions": "deploy", "webhooks": "operator",
 		"pull": "code", "plan": "code", "apply": "code",
 		"usage": "operator", "operators": "operator", "backup": "server", "restore": "server",
 		"login": "setup", "logout": "setup", "version": "setup",

@@ -375,13 +375,16 @@ func TestCLIDataCommands(t *testing.T) {
 	c(append([]string{"attributes", "create", "title", "--type", "string", "--size", "100", "--required"}, coll...)...)
 	c(append([]string{"attributes", "create", "done", "--type", "boolean", "--default", "false"}, coll...)...)
 	c(append([]string{"attributes", "create", "n", "--type", "integer"}, coll...)...)
+	c(append([]string{"attributes", "create", "at", "--type", "point"}, coll...)...)
+	c(append([]string{"attributes", "create", "scores", "--type", "integer", "--array"}, coll...)...)
 	c(append([]string{"indexes", "create", "by_n", "--attributes", "n"}, coll...)...)
-	if out := c(append([]string{"attributes", "list"}, coll...)...); len(ids(t, strings.ReplaceAll(out, `"key"`, `"id"`))) != 3 {
+	c(append([]string{"indexes", "create", "by_at", "--attributes", "at"}, coll...)...)
+	if out := c(append([]string{"attributes", "list"}, coll...)...); len(ids(t, strings.ReplaceAll(out, `"key"`, `"id"`))) != 5 {
 		t.Fatalf("attributes list: %s", out)
 	}
-	c(append([]string{"documents", "create", "a", "--data", `{"title":"alpha","n":1}`}, coll...)...)
-	c(append([]string{"documents", "create", "b", "--data", `{"title":"beta","n":2,"done":true}`}, coll...)...)
-	c(append([]string{"documents", "create", "c", "--data", `{"title":"gamma","n":3}`}, coll...)...)
+	c(append([]string{"documents", "create", "a", "--data", `{"title":"alpha","n":1,"at":[2.35,48.85],"scores":[70,95]}`}, coll...)...)
+	c(append([]string{"documents", "create", "b", "--data", `{"title":"beta","n":2,"done":true,"at":[-0.13,51.51],"scores":[85]}`}, coll...)...)
+	c(append([]string{"documents", "create", "c", "--data", `{"title":"gamma","n":3,"at":{"type":"Point","coordinates":[13.4,52.52]}}`}, coll...)...)
 	for _, q := range []struct {
 		args []string
 		want []string
@@ -400,6 +403,11 @@ func TestCLIDataCommands(t *testing.T) {
 		{[]string{"--where", "title regex ^[ab]"}, []string{"a", "b"}},
 		{[]string{"--where", `title contains-all ["a","l"]`}, []string{"a"}},
 		{[]string{"--where", "$createdAt created-after 2000-01-01T00:00:00Z", "--where", "n < 3"}, []string{"a", "b"}},
+		{[]string{"--where", "at distance-less-than [[2.35,48.85],400000]"}, []string{"a", "b"}},
+		{[]string{"--where", "at distance-greater-than [[2.35,48.85],400000]"}, []string{"c"}},
+		{[]string{"--where", "at intersects [[0,45],[20,45],[20,55],[0,55],[0,45]]"}, []string{"a", "c"}},
+		{[]string{"--where", "at not-intersects [[0,45],[20,45],[20,55],[0,55],[0,45]]"}, []string{"b"}},
+		{[]string{"--where", "scores elem-match > 80; < 90"}, []string{"b"}},
 		{[]string{"--filter", `{"op":"OPERATOR_OR","filters":[{"op":"OPERATOR_EQUAL","attribute":"n","values":[1]},{"op":"OPERATOR_EQUAL","attribute":"title","values":["gamma"]}]}`}, []string{"a", "c"}},
 		{[]string{"--order", "-n", "--limit", "1"}, []string{"c"}},
 		{[]string{"--order", "n", "--offset", "2"}, []string{"c"}},
@@ -412,10 +420,15 @@ func TestCLIDataCommands(t *testing.T) {
 	if out := c(append([]string{"documents", "list", "--where", "n > 0", "--explain", "--total"}, coll...)...); !strings.Contains(out, `"total": "3"`) || !strings.Contains(out, "by_n") {
 		t.Errorf("--explain --total: %s", out)
 	}
+	// The geo index answers a distance filter, and --explain says so.
+	if out := c(append([]string{"documents", "list", "--where", "at distance-less-than [[2.35,48.85],400000]", "--explain"}, coll...)...); !strings.Contains(out, "by_at") ||
+		!strings.Contains(out, "distanceLessThan(at)") || !strings.Contains(out, "geo cell ranges") {
+		t.Errorf("geo --explain: %s", out)
+	}
 	if out := c(append([]string{"documents", "list", "--where", "n > 0", "-o", "table", "--total"}, coll...)...); !strings.Contains(out, "total: 3") || !strings.Contains(out, `"title":"alpha"`) {
 		t.Errorf("table with --total: %s", out)
 	}
-	fails("its version is 8, not 1", append([]string{"documents", "update", "b", "--data", `{"done":false}`, "--expected-version", "1"}, coll...)...)
+	fails("its version is 11, not 1", append([]string{"documents", "update", "b", "--data", `{"done":false}`, "--expected-version", "1"}, coll...)...)
 	if out := c(append([]string{"documents", "update", "b", "--data", `{"done":false}`}, coll...)...); !strings.Contains(out, `"done": false`) {
 		t.Errorf("update: %s", out)
 	}
@@ -431,7 +444,9 @@ func TestCLIDataCommands(t *testing.T) {
 	fails("--data: want a JSON object", append([]string{"documents", "create", "--data", "not json"}, coll...)...)
 	fails(`"nope"`, append([]string{"documents", "list", "--where", "nope = 1"}, coll...)...)
 	fails("--collection is required", "documents", "list", "--database", "main")
-	fails("--type: want one of boolean, datetime, email, enum, float, integer, ip, string, url", append([]string{"attributes", "create", "x", "--type", "text"}, coll...)...)
+	fails("latitude must be between -90 and 90", append([]string{"documents", "list", "--where", "at distance-less-than [[0,91],5]"}, coll...)...)
+	fails("must be closed", append([]string{"documents", "list", "--where", "at intersects [[0,0],[1,0],[1,1],[0,1]]"}, coll...)...)
+	fails("--type: want one of boolean, datetime, email, enum, float, integer, ip, point, string, url", append([]string{"attributes", "create", "x", "--type", "text"}, coll...)...)
 	fails("-o: want table, json or yaml", "databases", "list", "-o", "xml")
 
 	// Files both ways, the bytes unchanged.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/cairn-dev/cairn/projections"
 	"github.com/cairn-dev/cairn/streams"
 )
 
@@ -86,6 +87,9 @@ type config struct {
 	WebhookAllow      string
 	WebhookMaxBackoff time.Duration
 	WebhookPauseAfter int
+	// WebhookDeliveryRecords is how many delivery records the read model
+	// keeps per webhook.
+	WebhookDeliveryRecords int
 	// SweepEvery is the storage sweeper's pause.
 	SweepEvery time.Duration
 	// SiteBlobGrace keeps unused site files this long before the sweeper
@@ -103,6 +107,12 @@ type config struct {
 	MaxConnsPerAddr int
 	BodyReadTimeout time.Duration
 	MinBodyRate     int64
+	// Memory (memory.go): Badger's memtables and caches, the Go runtime's
+	// soft limit, and where profiles are served.
+	BadgerMemtable, BadgerBlockCache, BadgerIndexCache int64
+	BadgerMemtables                                    int
+	MemoryLimit                                        int64
+	PprofAddr                                          string
 }
 
 // trustedProxies parses --trusted-proxies.
@@ -186,6 +196,7 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.WebhookAllow, "webhook-allow", env("CAIRN_WEBHOOK_ALLOW", ""), "comma-separated private hosts, addresses or CIDRs webhooks may deliver to; others private, loopback and link-local are refused (CAIRN_WEBHOOK_ALLOW)")
 	fs.DurationVar(&c.WebhookMaxBackoff, "webhook-max-backoff", time.Minute, "longest wait between two attempts at delivering one event to a webhook (the wait doubles from 1 s)")
 	fs.IntVar(&c.WebhookPauseAfter, "webhook-pause-after", 0, "pause a webhook after this many failed delivery attempts in a row (its events wait until it is enabled again); 0 = never")
+	fs.IntVar(&c.WebhookDeliveryRecords, "webhook-delivery-records", projections.DefaultWebhookDeliveryRecords, "delivery records kept per webhook in the read model, the newest (every attempt stays in the event log)")
 	fs.DurationVar(&c.UsageFlushEvery, "usage-flush-every", 10*time.Second, "how often this node publishes its usage counters (egress, realtime) for GetProjectUsage; what a crash loses at most")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.DurationVar(&c.SiteBlobGrace, "site-file-grace", envDuration(getenv, "CAIRN_SITE_FILE_GRACE", time.Hour), "how long an uploaded site file no deployment uses (an interrupted or refused deploy, a deleted deployment) is kept before it is deleted (CAIRN_SITE_FILE_GRACE)")
@@ -197,6 +208,16 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&c.MaxConnsPerAddr, "max-connections-per-address", envIntDefault(getenv, "CAIRN_MAX_CONNECTIONS_PER_ADDRESS", defaultMaxConnsPerAddr), "open connections one client address may hold (trusted proxies exempt); 0 = no limit (CAIRN_MAX_CONNECTIONS_PER_ADDRESS)")
 	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", envDuration(getenv, "CAIRN_BODY_READ_TIMEOUT", defaultBodyReadTimeout), "longest wait for the next byte of a request body, and the grace before --min-body-rate applies; 0 = none (CAIRN_BODY_READ_TIMEOUT)")
 	fs.Int64Var(&c.MinBodyRate, "min-body-rate", envInt64Default(getenv, "CAIRN_MIN_BODY_RATE", defaultMinBodyRate), "bytes/s a request body must average after --body-read-timeout; 0 = none (CAIRN_MIN_BODY_RATE)")
+	fs.Int64Var(&c.BadgerMemtable, "badger-memtable", envInt64(getenv, "CAIRN_BADGER_MEMTABLE"), "bytes of one read-model memtable (Badger), at least 8 MiB; its largest transaction is 15% of it; 0 = 16 MiB (CAIRN_BADGER_MEMTABLE)")
+	fs.IntVar(&c.BadgerMemtables, "badger-memtables", envInt(getenv, "CAIRN_BADGER_MEMTABLES"), "read-model memtables in memory: the one written and those waiting for their flush; 0 = 3 (CAIRN_BADGER_MEMTABLES)")
+	fs.Int64Var(&c.BadgerBlockCache, "badger-block-cache", envInt64(getenv, "CAIRN_BADGER_BLOCK_CACHE"), "bytes of read-model blocks cached in memory; 0 = 32 MiB (CAIRN_BADGER_BLOCK_CACHE)")
+	fs.Int64Var(&c.BadgerIndexCache, "badger-index-cache", envInt64(getenv, "CAIRN_BADGER_INDEX_CACHE"), "bytes of read-model table indexes and bloom filters cached in memory; 0 = 16 MiB; -1 = all of them in memory, unbounded (CAIRN_BADGER_INDEX_CACHE)")
+	memoryLimit := int64(defaultMemoryLimit)
+	if getenv("GOMEMLIMIT") != "" {
+		memoryLimit = 0 // the operator set the runtime's own
+	}
+	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt64Default(getenv, "CAIRN_MEMORY_LIMIT", memoryLimit), "floor of the Go runtime's soft memory limit in bytes; the limit is the larger of it and twice the live heap; 0 = off, the default when GOMEMLIMIT is set (CAIRN_MEMORY_LIMIT)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", env("CAIRN_PPROF_ADDR", ""), "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off (CAIRN_PPROF_ADDR)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 }
 

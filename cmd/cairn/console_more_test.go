@@ -198,10 +198,10 @@ func TestConsoleVariablesTokensPermissions(t *testing.T) {
 	// The grid's query explained: filtered on status, it uses by_status.
 	p.step("documents tab", chromedp.Click(chromedp.CSS("#subtab-documents")))
 	p.wait("grid again", text("#documents tbody"))
-	p.step("filter", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#filter select");
-		s.value = "status"; s.dispatchEvent(new Event("change", {bubbles: true})); })()`),
-		consoleSetText(`#filter input`, "paid"),
-		chromedp.Click(chromedp.CSS(`#filter button[type=submit]`)))
+	p.step("filter", chromedp.Click(chromedp.CSS(`#filter .add-condition`)))
+	p.step("filter on status", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#filter select[name=attribute]");
+		s.value = "status"; s.dispatchEvent(new Event("change", {bubbles: true})); })()`))
+	p.step("filter value", consoleSetText(`#filter input[name=value0]`, "paid"), chromedp.Click(chromedp.CSS(`#run-query`)))
 	p.wait("filtered", `document.querySelectorAll("#documents tbody tr").length === 2 ? "yes" : ""`)
 	p.step("explain", chromedp.Click(chromedp.CSS("#explain-query")))
 	if x := p.wait("explain", text("#explain")); !strings.Contains(x, "by_status") {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -30,13 +31,19 @@ var qaSchema = &database.Schema{
 		{Key: "at", Type: database.TypeDatetime, Status: database.StatusAvailable},
 		{Key: "tag", Type: database.TypeEnum, Elements: qaTags, Status: database.StatusAvailable},
 		{Key: "tags", Type: database.TypeString, Array: true, Size: 16, Status: database.StatusAvailable},
+		{Key: "parent", Type: database.TypeRelationship, Relation: database.Relation{Collection: "items", Type: database.ManyToOne}, Status: database.StatusAvailable},
+		// pos has a geo index, spot none (scanned).
+		{Key: "pos", Type: database.TypePoint, Status: database.StatusAvailable},
+		{Key: "spot", Type: database.TypePoint, Status: database.StatusAvailable},
 	},
 	Indexes: []database.Index{
 		{Key: "by_n", Type: database.IndexKey, Attributes: []string{"n"}, Desc: []bool{false}, Status: database.StatusAvailable},
 		{Key: "by_tag_n", Type: database.IndexKey, Attributes: []string{"tag", "n"}, Desc: []bool{false, true}, Status: database.StatusAvailable},
 		{Key: "by_name", Type: database.IndexUnique, Attributes: []string{"name"}, Desc: []bool{false}, Status: database.StatusAvailable},
 		{Key: "by_at", Type: database.IndexKey, Attributes: []string{"at"}, Desc: []bool{false}, Status: database.StatusAvailable},
+		{Key: "by_parent", Type: database.IndexKey, Attributes: []string{"parent"}, Desc: []bool{false}, Status: database.StatusAvailable},
 		{Key: "text", Type: database.IndexFulltext, Attributes: []string{"name"}, Desc: []bool{false}, Status: database.StatusAvailable},
+		{Key: "by_pos", Type: database.IndexKey, Attributes: []string{"pos"}, Desc: []bool{false}, Status: database.StatusAvailable},
 	},
 }
 
@@ -53,6 +60,8 @@ func qaToProto() ([]*cairnv1.Attribute, []*cairnv1.Index) {
 		database.TypeString: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, database.TypeInteger: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER,
 		database.TypeFloat: cairnv1.AttributeType_ATTRIBUTE_TYPE_FLOAT, database.TypeBoolean: cairnv1.AttributeType_ATTRIBUTE_TYPE_BOOLEAN,
 		database.TypeDatetime: cairnv1.AttributeType_ATTRIBUTE_TYPE_DATETIME, database.TypeEnum: cairnv1.AttributeType_ATTRIBUTE_TYPE_ENUM,
+		database.TypeRelationship: cairnv1.AttributeType_ATTRIBUTE_TYPE_RELATIONSHIP,
+		database.TypePoint:        cairnv1.AttributeType_ATTRIBUTE_TYPE_POINT,
 	}
 	ixTypes := map[database.IndexType]cairnv1.IndexType{
 		database.IndexKey: cairnv1.IndexType_INDEX_TYPE_KEY, database.IndexUnique: cairnv1.IndexType_INDEX_TYPE_UNIQUE,
@@ -64,6 +73,7 @@ func qaToProto() ([]*cairnv1.Attribute, []*cairnv1.Index) {
 		if a.Type == database.TypeInteger {
 			pa.IntMin, pa.IntMax = i64(a.IntMin), i64(a.IntMax)
 		}
+		pa.RelatedCollection, pa.RelationType = a.Relation.Collection, string(a.Relation.Type)
 		as = append(as, pa)
 	}
 	var ixs []*cairnv1.Index
@@ -91,6 +101,10 @@ var qaOperators = map[cairnv1.Operator]query.Op{
 	cairnv1.Operator_OPERATOR_CREATED_BETWEEN: query.OpCreatedBetween,
 	cairnv1.Operator_OPERATOR_UPDATED_BEFORE:  query.OpUpdatedBefore, cairnv1.Operator_OPERATOR_UPDATED_AFTER: query.OpUpdatedAfter,
 	cairnv1.Operator_OPERATOR_UPDATED_BETWEEN: query.OpUpdatedBetween,
+	cairnv1.Operator_OPERATOR_DISTANCE_EQUAL:  query.OpDistanceEqual, cairnv1.Operator_OPERATOR_DISTANCE_NOT_EQUAL: query.OpDistanceNotEqual,
+	cairnv1.Operator_OPERATOR_DISTANCE_GREATER_THAN: query.OpDistanceGreaterThan, cairnv1.Operator_OPERATOR_DISTANCE_LESS_THAN: query.OpDistanceLessThan,
+	cairnv1.Operator_OPERATOR_INTERSECTS: query.OpIntersects, cairnv1.Operator_OPERATOR_NOT_INTERSECTS: query.OpNotIntersects,
+	cairnv1.Operator_OPERATOR_ELEM_MATCH: query.OpElemMatch,
 }
 
 func qaFiltersIn(fs []*cairnv1.Filter) []query.Filter {
@@ -165,7 +179,26 @@ func (g *qaGen) document(name string) map[string]any {
 		}
 		d["tags"] = tags
 	}
+	for _, key := range []string{"pos", "spot"} {
+		if !g.null() {
+			d[key] = g.point()
+		}
+	}
 	return d
+}
+
+// point is mostly in a cluster over Europe, sometimes anywhere, near a
+// pole or on the antimeridian.
+func (g *qaGen) point() []any {
+	switch g.r.IntN(10) {
+	case 0:
+		return []any{float64(g.r.IntN(36001)-18000) / 100, float64(g.r.IntN(18001)-9000) / 100}
+	case 1:
+		return []any{pick(g.r, []float64{-180, 180, 179.99, -179.99}), float64(g.r.IntN(2001)-1000) / 100}
+	case 2:
+		return []any{float64(g.r.IntN(36001)-18000) / 100, pick(g.r, []float64{90, -90, 89.9, -89.95})}
+	}
+	return []any{float64(g.r.IntN(2001)-1000) / 100, 40 + float64(g.r.IntN(2001))/100}
 }
 
 // existing returns the value of key of a random document (possibly nil).
@@ -203,7 +236,7 @@ func (g *qaGen) value(key string) any {
 		return g.word()
 	case "$sequence":
 		return float64(g.r.IntN(2000))
-	case "$id":
+	case "$id", "parent":
 		return fmt.Sprintf("d%03d", g.r.IntN(320))
 	}
 	return nil
@@ -229,7 +262,7 @@ func (g *qaGen) values(key string, n int) []*structpb.Value {
 }
 
 var (
-	qaScalar   = []string{"name", "n", "f", "ok", "at", "tag", "$id", "$sequence", "$createdAt"}
+	qaScalar   = []string{"name", "n", "f", "ok", "at", "tag", "$id", "$sequence", "$createdAt", "parent"}
 	qaOrdered  = []string{"name", "n", "f", "at", "tag", "$id", "$sequence", "$createdAt"}
 	qaStringly = []string{"name", "tag", "$id"}
 )
@@ -240,7 +273,7 @@ func (g *qaGen) filter(depth int) *cairnv1.Filter {
 	op := func(o cairnv1.Operator, attr string, vs []*structpb.Value) *cairnv1.Filter {
 		return &cairnv1.Filter{Op: o, Attribute: attr, Values: vs}
 	}
-	switch k := g.r.IntN(25); {
+	switch k := g.r.IntN(28); {
 	case k >= 20:
 		return g.laterFilter(k - 20)
 	case k < 2 && depth < 3:
@@ -276,7 +309,7 @@ func (g *qaGen) filter(depth int) *cairnv1.Filter {
 		}
 		return op(o, a, []*structpb.Value{val(x), val(y)})
 	case k < 13:
-		a := pick(g.r, []string{"n", "f", "ok", "at", "tag", "tags"})
+		a := pick(g.r, []string{"n", "f", "ok", "at", "tag", "tags", "pos"})
 		o := cairnv1.Operator_OPERATOR_IS_NULL
 		if g.r.IntN(2) == 0 {
 			o = cairnv1.Operator_OPERATOR_IS_NOT_NULL
@@ -342,6 +375,29 @@ func (g *qaGen) laterFilter(k int) *cairnv1.Filter {
 		pattern := pick(g.r, []string{"^" + w[:1+g.r.IntN(3)], w[1:3] + "$", "(?i)^" + strings.ToUpper(w[:2]), w[:1] + ".*" + g.word()[:1],
 			"^(" + w[:2] + "|" + g.word()[:2] + ")", `^d0[0-4]\d$`, "t[12]"})
 		f.Values = []*structpb.Value{val(pattern)}
+	case 4:
+		return g.distanceFilter()
+	case 5:
+		return g.polygonFilter()
+	case 6:
+		// elemMatch on the string array: one element meeting every
+		// nested condition, the nested filters naming tags or nothing.
+		f.Op, f.Attribute = cairnv1.Operator_OPERATOR_ELEM_MATCH, "tags"
+		for range 1 + g.r.IntN(2) {
+			c := &cairnv1.Filter{Attribute: pick(g.r, []string{"", "tags"})}
+			w := g.word()
+			switch g.r.IntN(4) {
+			case 0:
+				c.Op, c.Values = cairnv1.Operator_OPERATOR_STARTS_WITH, []*structpb.Value{val(w[:1])}
+			case 1:
+				c.Op, c.Values = cairnv1.Operator_OPERATOR_NOT_EQUAL, []*structpb.Value{val(w)}
+			case 2:
+				c.Op, c.Values = cairnv1.Operator_OPERATOR_GREATER_THAN, []*structpb.Value{val(w)}
+			default:
+				c.Op, c.Values = cairnv1.Operator_OPERATOR_REGEX, []*structpb.Value{val("e.$")}
+			}
+			f.Filters = append(f.Filters, c)
+		}
 	default:
 		at := database.AttrCreatedAt
 		ops := []cairnv1.Operator{cairnv1.Operator_OPERATOR_CREATED_BEFORE, cairnv1.Operator_OPERATOR_CREATED_AFTER, cairnv1.Operator_OPERATOR_CREATED_BETWEEN}
@@ -362,6 +418,72 @@ func (g *qaGen) laterFilter(k int) *cairnv1.Filter {
 		if g.r.IntN(2) == 0 {
 			f.Attribute = at
 		}
+	}
+	return f
+}
+
+// distanceFilter is a distance operator on pos (geo index) or spot (none),
+// around a document's point or anywhere; distanceEqual mostly uses the
+// exact distance to another document's point, so that it matches.
+func (g *qaGen) distanceFilter() *cairnv1.Filter {
+	f := &cairnv1.Filter{Attribute: pick(g.r, []string{"pos", "pos", "spot"})}
+	f.Op = pick(g.r, []cairnv1.Operator{cairnv1.Operator_OPERATOR_DISTANCE_LESS_THAN, cairnv1.Operator_OPERATOR_DISTANCE_LESS_THAN,
+		cairnv1.Operator_OPERATOR_DISTANCE_GREATER_THAN, cairnv1.Operator_OPERATOR_DISTANCE_EQUAL, cairnv1.Operator_OPERATOR_DISTANCE_NOT_EQUAL})
+	centre := g.point()
+	if p, ok := pick(g.r, g.docs)[f.Attribute].([]any); ok && g.r.IntN(3) > 0 {
+		centre = p
+	}
+	d := pick(g.r, []float64{1_000, 50_000, 300_000, 1_500_000, 8_000_000})
+	if other, ok := pick(g.r, g.docs)[f.Attribute].([]any); ok && (f.Op == cairnv1.Operator_OPERATOR_DISTANCE_EQUAL || g.r.IntN(4) == 0) {
+		d = query.Distance(centre[0].(float64), centre[1].(float64), other[0].(float64), other[1].(float64))
+	}
+	vs := []any{centre, d}
+	switch g.r.IntN(6) {
+	case 0:
+		vs = []any{centre, float64(1 + g.r.IntN(20)), false} // degrees
+	case 1:
+		vs = append(vs, true)
+	case 2:
+		vs = []any{vs} // Appwrite's nested form
+	}
+	for _, v := range vs {
+		f.Values = append(f.Values, val(v))
+	}
+	return f
+}
+
+// polygonFilter is intersects/notIntersects with a ring around a point,
+// sometimes with a hole, sometimes (invalid) left open.
+func (g *qaGen) polygonFilter() *cairnv1.Filter {
+	f := &cairnv1.Filter{Attribute: pick(g.r, []string{"pos", "pos", "spot"}), Op: cairnv1.Operator_OPERATOR_INTERSECTS}
+	if g.r.IntN(4) == 0 {
+		f.Op = cairnv1.Operator_OPERATOR_NOT_INTERSECTS
+	}
+	c := g.point()
+	ring := func(r float64, n int) []any {
+		var pts []any
+		for i := range n {
+			a := 2 * math.Pi * float64(i) / float64(n)
+			lon := min(180, max(-180, c[0].(float64)+r*1.6*math.Cos(a)))
+			lat := min(90, max(-90, c[1].(float64)+r*math.Sin(a)))
+			pts = append(pts, []any{lon, lat})
+		}
+		if g.r.IntN(30) > 0 {
+			pts = append(pts, pts[0])
+		}
+		return pts
+	}
+	r := float64(1 + g.r.IntN(12))
+	outer := ring(r, 3+g.r.IntN(5))
+	switch g.r.IntN(3) {
+	case 0:
+		for _, p := range outer {
+			f.Values = append(f.Values, val(p))
+		}
+	case 1:
+		f.Values = []*structpb.Value{val([]any{outer, ring(r/3, 4)})}
+	default:
+		f.Values = []*structpb.Value{val([]any{outer})}
 	}
 	return f
 }
@@ -457,7 +579,11 @@ func TestQueriesAgreeWithReference(t *testing.T) {
 	for start := 0; start < nDocs; start += 100 {
 		req := &cairnv1.CreateDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll}
 		for i := start; i < start+100; i++ {
-			data, err := structpb.NewStruct(g.document(names[i]))
+			doc := g.document(names[i])
+			if i > 0 && g.r.IntN(4) > 0 {
+				doc["parent"] = fmt.Sprintf("d%03d", g.r.IntN(i)) // an earlier document (related ids are checked)
+			}
+			data, err := structpb.NewStruct(doc)
 			if err != nil {
 				t.Fatal(err)
 			}

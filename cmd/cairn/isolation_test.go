@@ -147,6 +147,10 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.webhooks().DeleteWebhook(ctx, &cairnv1.DeleteWebhookRequest{ProjectId: "victim", WebhookId: "vwh"})
 			return err
 		}},
+		{"WebhooksService.RedeliverWebhook", func(ctx context.Context) error {
+			_, err := in.webhooks().RedeliverWebhook(ctx, &cairnv1.RedeliverWebhookRequest{ProjectId: "victim", WebhookId: "vwh", FromSequence: 1})
+			return err
+		}},
 		{"WebhooksService.ListWebhookDeliveries", func(ctx context.Context) error {
 			_, err := in.webhooks().ListWebhookDeliveries(ctx, &cairnv1.ListWebhookDeliveriesRequest{ProjectId: "victim", WebhookId: "vwh"})
 			return err

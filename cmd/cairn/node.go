@@ -100,6 +100,7 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 	// Read models are rebuilt from the streams, so Badger need not fsync.
 	opts := badger.DefaultOptions(filepath.Join(cfg.DataDir, "badger")).
 		WithSyncWrites(false).WithLogger(badgerLogger{logger.With("component", "badger")})
+	opts = cfg.badgerOptions(opts)
 	n.db, err = badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open read models (is another cairn using %s?): %w", cfg.DataDir, err)
@@ -107,7 +108,8 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 	if n.tracer, err = newTracerProvider(cfg.OTLPEndpoint); err != nil {
 		return nil, err
 	}
-	n.reads = projections.New(n.db, n.store, projections.Options{Logger: logger, Tracer: n.tracerProvider()})
+	n.reads = projections.New(n.db, n.store, projections.Options{Logger: logger, Tracer: n.tracerProvider(),
+		WebhookDeliveryRecords: cfg.WebhookDeliveryRecords})
 	n.metrics = api.NewMetrics(api.MetricsSources{
 		NATSConnected:  n.nc.IsConnected,
 		NATSReconnects: func() uint64 { return n.nc.Stats().Reconnects },

@@ -36,14 +36,20 @@ var whereOps = map[string]cairnv1.Operator{
 	"created-between": cairnv1.Operator_OPERATOR_CREATED_BETWEEN,
 	"updated-before":  cairnv1.Operator_OPERATOR_UPDATED_BEFORE, "updated-after": cairnv1.Operator_OPERATOR_UPDATED_AFTER,
 	"updated-between": cairnv1.Operator_OPERATOR_UPDATED_BETWEEN,
+	"distance-equal":  cairnv1.Operator_OPERATOR_DISTANCE_EQUAL, "distance-not-equal": cairnv1.Operator_OPERATOR_DISTANCE_NOT_EQUAL,
+	"distance-greater-than": cairnv1.Operator_OPERATOR_DISTANCE_GREATER_THAN, "distance-less-than": cairnv1.Operator_OPERATOR_DISTANCE_LESS_THAN,
+	"intersects": cairnv1.Operator_OPERATOR_INTERSECTS, "not-intersects": cairnv1.Operator_OPERATOR_NOT_INTERSECTS,
+	"elem-match": cairnv1.Operator_OPERATOR_ELEM_MATCH,
 }
 
 const whereHelp = `condition ATTR OP VALUE, repeatable (all must hold). OP: = != < <= > >=, equal, not-equal,
 less-than[-equal], greater-than[-equal], between, not-between, is-null, is-not-null,
 [not-]starts-with, [not-]ends-with, [not-]contains, [not-]search, [not-]exists,
 contains-any, contains-all, regex, created-before/after/between and updated-… (ATTR $createdAt
-or $updatedAt). VALUE is JSON when it
-parses (false, 3, "x", [1,5] for between or any-of), else text`
+or $updatedAt), distance-less-than/greater-than/equal/not-equal ([[LON,LAT],METERS]),
+[not-]intersects (a closed ring [[LON,LAT],…]), elem-match 'OP VALUE; OP VALUE' (one array
+element meets all). VALUE is JSON when it parses (false, 3, "x", [1,5] for between or any-of),
+else text`
 
 var (
 	symbolWhere = regexp.MustCompile(`^\s*([A-Za-z0-9_$.]+)\s*(!=|<=|>=|=|<|>)\s*(.*)$`)
@@ -71,6 +77,16 @@ func parseWhere(s string) (*cairnv1.Filter, error) {
 		cairnv1.Operator_OPERATOR_EXISTS, cairnv1.Operator_OPERATOR_NOT_EXISTS:
 		if strings.TrimSpace(value) != "" {
 			return nil, fmt.Errorf("--where %q: %s takes no value", s, op)
+		}
+		return f, nil
+	case cairnv1.Operator_OPERATOR_ELEM_MATCH:
+		// Each "OP VALUE" condition tests one element: "scores elem-match > 80; < 90".
+		for _, cond := range strings.Split(value, ";") {
+			c, err := parseWhere(attr + " " + strings.TrimSpace(cond))
+			if err != nil {
+				return nil, fmt.Errorf("--where %q: elem-match condition %q: %w", s, cond, err)
+			}
+			f.Filters = append(f.Filters, c)
 		}
 		return f, nil
 	case cairnv1.Operator_OPERATOR_REGEX:

@@ -632,7 +632,7 @@ func TestRealtimeFilters(t *testing.T) {
 		"no channels":  {},
 		"bad channel":  {Channels: []string{"users"}},
 		"wildcard":     {Channels: []string{"teams.*"}},
-		"startsWith":   {Channels: []string{"documents"}, Filters: []*cairnv1.Filter{filter(cairnv1.Operator_OPERATOR_STARTS_WITH, "title", "h")}},
+		"search":       {Channels: []string{"documents"}, Filters: []*cairnv1.Filter{filter(cairnv1.Operator_OPERATOR_SEARCH, "title", "h")}},
 		"valueless":    {Channels: []string{"documents"}, Filters: []*cairnv1.Filter{filter(cairnv1.Operator_OPERATOR_EQUAL, "title")}},
 		"kind 0":       {Channels: []string{"documents"}, Kinds: []cairnv1.EventKind{cairnv1.EventKind_EVENT_KIND_UNSPECIFIED}},
 		"deep and/or": {Channels: []string{"documents"}, Filters: []*cairnv1.Filter{{Op: cairnv1.Operator_OPERATOR_AND, Filters: []*cairnv1.Filter{
@@ -698,6 +698,87 @@ func TestRealtimeFilters(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no room after a close: %v", err)
+		}
+	}
+}
+
+// TestRealtimeFilterOperators: every operator one document answers works
+// in a realtime filter (all but search), geo and elemMatch included, and
+// bad operands are refused naming the field.
+func TestRealtimeFilterOperators(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	const p = "flt"
+	key := newProjectWithKey(t, in, p, rtScopes...)
+	k, _ := as(context.Background(), key)
+	docsFixture(t, k, in.databases(), p, "items", []string{`read("any")`}, false)
+	for _, a := range []*cairnv1.Attribute{
+		{Key: "at", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_POINT},
+		{Key: "tags", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 16, Array: true},
+	} {
+		if _, err := in.databases().CreateAttribute(k, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", Attribute: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub := func(fs ...*cairnv1.Filter) *rtStream {
+		s := in.subscribe(t, key, &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{"documents"}, Filters: fs})
+		s.untilLive(t)
+		return s
+	}
+	subs := map[string]*rtStream{
+		"title starts with h or w": sub(filter(cairnv1.Operator_OPERATOR_STARTS_WITH, "title", "h", "w")),
+		"title ~ ^co":              sub(filter(cairnv1.Operator_OPERATOR_REGEX, "title", "^co")),
+		"within 200 km of 0,0":     sub(filter(cairnv1.Operator_OPERATOR_DISTANCE_LESS_THAN, "at", []any{0, 0}, 200_000)),
+		"in the square": sub(filter(cairnv1.Operator_OPERATOR_INTERSECTS, "at",
+			[]any{-1, -1}, []any{2, -1}, []any{2, 2}, []any{-1, 2}, []any{-1, -1})),
+		"tags has a and b": sub(filter(cairnv1.Operator_OPERATOR_CONTAINS_ALL, "tags", "a", "b")),
+		"a tag starts with b": sub(&cairnv1.Filter{Op: cairnv1.Operator_OPERATOR_ELEM_MATCH, Attribute: "tags",
+			Filters: []*cairnv1.Filter{filter(cairnv1.Operator_OPERATOR_STARTS_WITH, "", "b")}}),
+		"created since 2000, email exists": sub(filter(cairnv1.Operator_OPERATOR_CREATED_AFTER, "", "2000-01-01T00:00:00Z"),
+			filter(cairnv1.Operator_OPERATOR_EXISTS, "email")),
+	}
+	for i, d := range []map[string]any{
+		{"title": "hot", "views": 1, "at": []any{0, 0}},
+		{"title": "cold", "views": 20, "email": "a@example.com", "at": []any{10, 10}, "tags": []any{"a", "b"}},
+		{"title": "hot", "views": 6, "email": "b@example.com", "at": []any{1, 0.5}, "tags": []any{"a"}},
+		{"title": "warm", "views": -3},
+	} {
+		if _, err := in.databases().CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items",
+			Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", i+1), Data: data(t, d)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := in.databases().UpdateDocument(k, &cairnv1.UpdateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", DocumentId: "d1",
+		Data: data(t, map[string]any{"views": 50})}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.databases().DeleteDocument(k, &cairnv1.DeleteDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", DocumentId: "d4"}); err != nil {
+		t.Fatal(err)
+	}
+	c, u, del := func(d string) string { return docName("items", d, "create") }, func(d string) string { return docName("items", d, "update") },
+		func(d string) string { return docName("items", d, "delete") }
+	subs["title starts with h or w"].expect(t, "title starts with h or w", c("d1"), c("d3"), c("d4"), u("d1"), del("d4"))
+	subs["title ~ ^co"].expect(t, "title ~ ^co", c("d2"))
+	subs["within 200 km of 0,0"].expect(t, "within 200 km of 0,0", c("d1"), c("d3"), u("d1"))
+	subs["in the square"].expect(t, "in the square", c("d1"), c("d3"), u("d1"))
+	subs["tags has a and b"].expect(t, "tags has a and b", c("d2"))
+	subs["a tag starts with b"].expect(t, "a tag starts with b", c("d2"))
+	subs["created since 2000, email exists"].expect(t, "created since 2000, email exists", c("d2"), c("d3"))
+	noMore(t, 300*time.Millisecond, subs)
+
+	for name, tc := range map[string]struct {
+		f     *cairnv1.Filter
+		field string
+	}{
+		"search":     {filter(cairnv1.Operator_OPERATOR_SEARCH, "title", "h"), "filters[0].method"},
+		"bad regex":  {filter(cairnv1.Operator_OPERATOR_REGEX, "title", "("), "filters[0].values[0]"},
+		"bad centre": {filter(cairnv1.Operator_OPERATOR_DISTANCE_LESS_THAN, "at", []any{0, 91}, 5), "filters[0].values[0]"},
+		"open ring": {filter(cairnv1.Operator_OPERATOR_INTERSECTS, "at", []any{0, 0}, []any{1, 0}, []any{1, 1}, []any{0, 1}),
+			"filters[0].values"},
+		"bad date": {filter(cairnv1.Operator_OPERATOR_UPDATED_BEFORE, "", "soon"), "filters[0].values[0]"},
+	} {
+		err := in.subscribeErr(k, &cairnv1.SubscribeRequest{ProjectId: p, Channels: []string{"documents"}, Filters: []*cairnv1.Filter{tc.f}})
+		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: %v, want invalid_argument naming %s", name, err, tc.field)
 		}
 	}
 }

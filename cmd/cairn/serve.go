@@ -87,6 +87,17 @@ func serve(ctx context.Context, cfg *config, fs *pflag.FlagSet, stdout, stderr i
 	if err := checkDataDir(cfg.DataDir, cfg.NATSURL == ""); err != nil {
 		return err
 	}
+	if err := cfg.checkMemory(); err != nil {
+		return err
+	}
+	followMemoryLimit(ctx, cfg.MemoryLimit)
+	if cfg.PprofAddr != "" {
+		pln, err := servePprof(cfg.PprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer pln.Close()
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on --http-addr %s: %w", cfg.HTTPAddr, err)

@@ -55,6 +55,8 @@ func TestTypeScriptClient(t *testing.T) {
 		{Key: "title", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 64, Required: true},
 		{Key: "done", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_BOOLEAN, Default: val(false)},
 		{Key: "n", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER, Default: val(0)},
+		{Key: "at", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_POINT},
+		{Key: "scores", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER, Array: true},
 	} {
 		if _, err := dbs.CreateAttribute(k, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: "main", CollectionId: "todos", Attribute: a}); err != nil {
 			t.Fatal(err)

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect/v2"
 
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
@@ -36,6 +40,7 @@ type hookHit struct {
 	id, event, project string
 	attempt            string
 	status             int
+	seq                uint64
 }
 
 func newHookReceiver(t testing.TB) *hookReceiver {
@@ -49,11 +54,12 @@ func newHookReceiver(t testing.TB) *hookReceiver {
 		}
 		var b struct {
 			ID, Event, ProjectID string
+			Seq                  uint64
 		}
 		if err := json.Unmarshal(body, &b); err != nil || b.ID != req.Header.Get(webhooks.HeaderID) || b.Event != req.Header.Get(webhooks.HeaderEvent) {
 			t.Errorf("delivery body %s (%v) does not match its headers %v", body, err, req.Header)
 		}
-		h := hookHit{id: b.ID, event: b.Event, project: b.ProjectID, attempt: req.Header.Get(webhooks.HeaderAttempt), status: 200}
+		h := hookHit{id: b.ID, event: b.Event, project: b.ProjectID, attempt: req.Header.Get(webhooks.HeaderAttempt), status: 200, seq: b.Seq}
 		if r.fail > 0 {
 			r.fail--
 			h.status = 500
@@ -397,5 +403,245 @@ func TestWebhookPause(t *testing.T) {
 	}
 	if got := rcv.accepted(2); !slices.Equal(got, []string{"p1", "p2"}) {
 		t.Fatalf("after resuming: %v", got)
+	}
+}
+
+// RedeliverWebhook delivers again, in order, from a chosen sequence; it
+// refuses sequences before the webhook or past the log, naming the field;
+// the delivery log keeps the newest --webhook-delivery-records records,
+// and a rebuild keeps the same.
+func TestWebhookRedeliver(t *testing.T) {
+	dir := t.TempDir()
+	in := startInstance(t, dir, "--webhook-allow", "127.0.0.1", "--webhook-max-backoff", "1s", "--webhook-delivery-records", "4")
+	key := newProjectWithKey(t, in, "wh-rd", append(docScopes, "webhooks.read", "webhooks.write")...)
+	ctx, _ := as(context.Background(), key)
+	docsFixture(t, ctx, in.databases(), "wh-rd", "posts", []string{`read("any")`}, false)
+	rcv := newHookReceiver(t)
+	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-rd", WebhookId: "hook", Name: "hook",
+		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := res.GetWebhook().GetCreatedSequence()
+	if created == 0 {
+		t.Fatalf("no created_sequence: %v", res.GetWebhook())
+	}
+	rcv.mu.Lock()
+	rcv.secret = []byte(res.GetSecret())
+	rcv.mu.Unlock()
+	for _, id := range []string{"d1", "d2", "d3"} {
+		if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-rd", DatabaseId: "main", CollectionId: "posts",
+			Document: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id})}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rcv.accepted(3); !slices.Equal(got, []string{"d1", "d2", "d3"}) {
+		t.Fatalf("delivered %v", got)
+	}
+	seqOf := map[string]uint64{}
+	for _, h := range rcv.hits() {
+		seqOf[docOfEvent(h.event)] = h.seq
+	}
+
+	// Bad input names the field; nothing changes.
+	for _, from := range []uint64{created, 1 << 40} {
+		_, err := in.webhooks().RedeliverWebhook(ctx, &cairnv1.RedeliverWebhookRequest{ProjectId: "wh-rd", WebhookId: "hook", FromSequence: from})
+		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "from_sequence") {
+			t.Fatalf("redeliver from %d: %v, want invalid_argument naming from_sequence", from, err)
+		}
+	}
+	if _, err := in.webhooks().RedeliverWebhook(ctx, &cairnv1.RedeliverWebhookRequest{ProjectId: "wh-rd", WebhookId: "nope", FromSequence: seqOf["d2"]}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("redeliver of a missing webhook: %v", err)
+	}
+
+	rd, err := in.webhooks().RedeliverWebhook(ctx, &cairnv1.RedeliverWebhookRequest{ProjectId: "wh-rd", WebhookId: "hook", FromSequence: seqOf["d2"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := rd.GetWebhook(); w.GetRedelivery() != 1 || w.GetRedeliverFrom() != seqOf["d2"] || w.GetCreatedSequence() != created {
+		t.Fatalf("after redeliver: %v", w)
+	}
+	if got := rcv.accepted(5); !slices.Equal(got, []string{"d1", "d2", "d3", "d2", "d3"}) {
+		t.Fatalf("redelivered %v, want d2 and d3 again after d1..d3", got)
+	}
+	// A new document goes out once, after the redelivered ones.
+	if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-rd", DatabaseId: "main", CollectionId: "posts",
+		Document: &cairnv1.DocumentInput{DocumentId: "d4", Data: data(t, map[string]any{"title": "d4"})}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcv.accepted(6); !slices.Equal(got, []string{"d1", "d2", "d3", "d2", "d3", "d4"}) {
+		t.Fatalf("after redelivery %v", got)
+	}
+
+	// Six attempts, four records kept: the newest, listed by event then
+	// redelivery.
+	want := []string{
+		fmt.Sprintf("%020d-r%05d-%06d", seqOf["d2"], 1, 1),
+		fmt.Sprintf("%020d-%06d", seqOf["d3"], 1),
+		fmt.Sprintf("%020d-r%05d-%06d", seqOf["d3"], 1, 1),
+		"", // d4's, whose sequence the receiver saw
+	}
+	var ids []string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ds, err := in.webhooks().ListWebhookDeliveries(ctx, &cairnv1.ListWebhookDeliveriesRequest{ProjectId: "wh-rd", WebhookId: "hook"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = ids[:0]
+		for _, d := range ds.GetDeliveries() {
+			ids = append(ids, d.GetId())
+		}
+		if len(ids) == 4 && strings.HasPrefix(ids[3], fmt.Sprintf("%020d-", seqOf["d3"]+1)) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, h := range rcv.hits() {
+		if docOfEvent(h.event) == "d4" {
+			want[3] = fmt.Sprintf("%020d-r%05d-%06d", h.seq, 1, 1)
+		}
+	}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("delivery records %v, want %v", ids, want)
+	}
+	in.stop()
+	// Rebuilt with the same setting (a rebuild with another keeps another
+	// number of records).
+	n, err := openNode(context.Background(), &config{DataDir: dir, Sync: defaultSync, WebhookDeliveryRecords: 4}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.close()
+	kv := checkRebuild(t, n, "wh-rd", "with a redelivery and retention")
+	records := 0
+	for _, e := range kv {
+		if strings.HasPrefix(e.Key, "p/wh-rd/whdeliveries/") {
+			records++
+		}
+	}
+	if records != 4 {
+		t.Fatalf("%d delivery records after a rebuild, want 4", records)
+	}
+}
+
+// The count of failed attempts in a row lives in the read model: a
+// restart carries on counting instead of starting again.
+func TestWebhookPauseAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	flags := []string{"--webhook-allow", "127.0.0.1", "--webhook-max-backoff", "1s", "--webhook-pause-after", "3"}
+	in := startInstance(t, dir, flags...)
+	key := newProjectWithKey(t, in, "wh-pr", append(docScopes, "webhooks.read", "webhooks.write")...)
+	ctx, _ := as(context.Background(), key)
+	docsFixture(t, ctx, in.databases(), "wh-pr", "posts", []string{`read("any")`}, false)
+	rcv := newHookReceiver(t)
+	rcv.fail = 1 << 30
+	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-pr", WebhookId: "hook", Name: "hook",
+		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.mu.Lock()
+	rcv.secret = []byte(res.GetSecret())
+	rcv.mu.Unlock()
+	if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-pr", DatabaseId: "main", CollectionId: "posts",
+		Document: &cairnv1.DocumentInput{DocumentId: "p1", Data: data(t, map[string]any{"title": "p1"})}}); err != nil {
+		t.Fatal(err)
+	}
+	waitWebhook := func(what string, ok func(*cairnv1.Webhook) bool) *cairnv1.Webhook {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			g, err := in.webhooks().GetWebhook(ctx, &cairnv1.GetWebhookRequest{ProjectId: "wh-pr", WebhookId: "hook"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok(g.GetWebhook()) {
+				return g.GetWebhook()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v", what, g.GetWebhook())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitWebhook("two failures counted", func(w *cairnv1.Webhook) bool { return w.GetFailuresInRow() >= 2 })
+	in.stop()
+	in = startInstance(t, dir, flags...)
+	defer in.stop()
+	w := waitWebhook("paused after a restart", func(w *cairnv1.Webhook) bool { return w.GetPausedAt() != nil })
+	if !strings.Contains(w.GetPausedReason(), "3 failed attempts") {
+		t.Fatalf("paused for %q", w.GetPausedReason())
+	}
+	// 3 attempts (4 if the node stopped between an answer and its record);
+	// counting from zero again after the restart would make 5 or more.
+	if n := len(rcv.hits()); n < 3 || n > 4 {
+		t.Fatalf("%d attempts before pausing, want 3", n)
+	}
+}
+
+// TestWebhooksCLI: the webhooks commands against a real server and a
+// receiver on loopback.
+func TestWebhooksCLI(t *testing.T) {
+	in := startInstance(t, t.TempDir(), "--webhook-allow", "127.0.0.1", "--webhook-max-backoff", "1s")
+	env := map[string]string{"CAIRN_URL": in.url, "CAIRN_ADMIN_KEY": testAdminKey, "CAIRN_PROJECT": "hooks"}
+	c := func(args ...string) string {
+		t.Helper()
+		out, stderr, err := runCLI(env, args...)
+		if err != nil {
+			t.Fatalf("cairn %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		}
+		return out
+	}
+	c("projects", "create", "hooks")
+	admin := op(t)
+	docsFixture(t, admin, in.databases(), "hooks", "posts", []string{`read("any")`}, false)
+	rcv := newHookReceiver(t)
+	var created struct {
+		Webhook struct{ ID, URL string }
+		Secret  string
+	}
+	if err := json.Unmarshal([]byte(c("webhooks", "create", "hook", "--url", rcv.srv.URL, "--event", "databases.*.collections.*.documents.*.create")), &created); err != nil || !strings.HasPrefix(created.Secret, "whsec_") {
+		t.Fatalf("webhooks create: %+v %v", created, err)
+	}
+	rcv.mu.Lock()
+	rcv.secret = []byte(created.Secret)
+	rcv.mu.Unlock()
+	if _, err := in.databases().CreateDocument(admin, &cairnv1.CreateDocumentRequest{ProjectId: "hooks", DatabaseId: "main", CollectionId: "posts",
+		Document: &cairnv1.DocumentInput{DocumentId: "d1", Data: data(t, map[string]any{"title": "d1"})}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcv.accepted(1); !slices.Equal(got, []string{"d1"}) {
+		t.Fatalf("delivered %v", got)
+	}
+	seq := rcv.hits()[0].seq
+	if got := ids(t, c("webhooks", "list")); !slices.Equal(got, []string{"hook"}) {
+		t.Fatalf("webhooks list: %v", got)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(ids(t, c("webhooks", "deliveries", "hook"))) != 1 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out := c("webhooks", "deliveries", "hook"); !strings.Contains(out, fmt.Sprintf(`"eventSeq": "%d"`, seq)) {
+		t.Fatalf("webhooks deliveries: %s", out)
+	}
+	if _, _, err := runCLI(env, "webhooks", "redeliver", "hook"); err == nil || !strings.Contains(err.Error(), "--from") {
+		t.Fatalf("redeliver without --from: %v", err)
+	}
+	if out := c("webhooks", "redeliver", "hook", "--from", fmt.Sprint(seq)); !strings.Contains(out, `"redelivery": 1`) {
+		t.Fatalf("webhooks redeliver: %s", out)
+	}
+	if got := rcv.accepted(2); !slices.Equal(got, []string{"d1", "d1"}) {
+		t.Fatalf("after the CLI's redelivery: %v", got)
+	}
+	if out := c("webhooks", "update", "hook", "--disable"); !strings.Contains(out, `"id": "hook"`) || strings.Contains(out, `"enabled": true`) {
+		t.Fatalf("webhooks update --disable: %s", out)
+	}
+	if out := c("webhooks", "get", "hook", "-o", "table"); !strings.Contains(out, "CREATED_SEQ") || !strings.Contains(out, fmt.Sprint(seq)) {
+		t.Fatalf("webhooks get -o table: %s", out)
+	}
+	c("webhooks", "delete", "hook")
+	if got := ids(t, c("webhooks", "list")); len(got) != 0 {
+		t.Fatalf("after delete: %v", got)
 	}
 }

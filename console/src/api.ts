@@ -13,6 +13,7 @@ import type { FunctionsService } from "@cairn/gen/functions_pb.js";
 import type { OperatorsService } from "@cairn/gen/operators_pb.js";
 import type { UsersService } from "@cairn/gen/users_pb.js";
 import type { TeamsService } from "@cairn/gen/teams_pb.js";
+import type { WebhooksService } from "@cairn/gen/webhooks_pb.js";
 
 const keyName = "cairn.console.operatorKey";
 
@@ -77,6 +78,7 @@ export const api = {
   operators: svc<typeof OperatorsService>("OperatorsService"),
   users: svc<typeof UsersService>("UsersService"),
   teams: svc<typeof TeamsService>("TeamsService"),
+  webhooks: svc<typeof WebhooksService>("WebhooksService"),
 };
 
 /** Who is signed in: the operator key (admin, no account) or an account. */

@@ -14,6 +14,7 @@ import { Audit } from "./screens/audit.js";
 import { Operators } from "./screens/operators.js";
 import { Realtime } from "./screens/realtime.js";
 import { Auth } from "./screens/auth.js";
+import { Webhooks } from "./screens/webhooks.js";
 
 function SignIn({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: string }) {
   const [email, setEmail] = useState("");
@@ -78,7 +79,7 @@ function SignIn({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: 
 
 const sections: [string, string][] = [
   ["keys", "API keys"], ["auth", "Auth"], ["databases", "Databases"], ["storage", "Storage"],
-  ["sites", "Sites"], ["functions", "Functions"], ["realtime", "Realtime"], ["audit", "Audit log"],
+  ["sites", "Sites"], ["functions", "Functions"], ["webhooks", "Webhooks"], ["realtime", "Realtime"], ["audit", "Audit log"],
 ];
 
 function ProjectScreen({ project, rest }: { project: string; rest: string[] }) {
@@ -93,6 +94,7 @@ function ProjectScreen({ project, rest }: { project: string; rest: string[] }) {
     case "sites": body = <Sites project={project} />; break;
     case "functions": body = <Functions project={project} />; break;
     case "auth": body = <Auth project={project} />; break;
+    case "webhooks": body = <Webhooks project={project} />; break;
     case "realtime": body = <Realtime project={project} />; break;
     case "audit": body = <Audit project={project} subject={new URLSearchParams(location.search).get("subject") ?? ""} />; break;
     default: body = <p>No such screen.</p>;

@@ -68,6 +68,9 @@ func ValidateAttribute(s *Schema, a *Attribute) error {
 	if a.Type != TypeEnum {
 		a.Elements = nil
 	}
+	if a.Type != TypeRelationship {
+		a.Relation = Relation{}
+	}
 	switch a.Type {
 	case TypeString:
 		if a.Size < 1 || a.Size > MaxStringSize {
@@ -105,7 +108,17 @@ func ValidateAttribute(s *Schema, a *Attribute) error {
 		if err := validateElements(a.Elements); err != nil {
 			return err
 		}
+	case TypeRelationship:
+		if err := validateRelation(a); err != nil {
+			return err
+		}
 	case TypeBoolean, TypeDatetime, TypeEmail, TypeURL, TypeIP:
+	case TypePoint:
+		// A point is already a pair; arrays of pairs are Appwrite's line,
+		// which Cairn does not have.
+		if a.Array {
+			return domain.FieldError("array", "a point attribute cannot be an array")
+		}
 	default:
 		return domain.FieldError("type", "unknown attribute type %q", truncate(string(a.Type)))
 	}

@@ -33,6 +33,10 @@ func AttributeFromEvent(a *eventsv1.Attribute) (Attribute, error) {
 	attr := Attribute{Key: a.GetKey(), Type: Type(a.GetType()), Required: a.GetRequired(), Array: a.GetArray(),
 		Size: int(a.GetSize()), IntMin: a.GetIntMin(), IntMax: a.GetIntMax(), FloatMin: a.GetFloatMin(), FloatMax: a.GetFloatMax(),
 		Elements: a.GetElements(), Status: Status(a.GetStatus()), CreatedSeq: a.GetCreatedVersion()}
+	if attr.Type == TypeRelationship {
+		attr.Relation = Relation{Collection: a.GetRelatedCollection(), Type: RelationType(a.GetRelationType()), TwoWay: a.GetTwoWay(),
+			TwoWayKey: a.GetTwoWayKey(), OnDelete: OnDelete(a.GetOnDelete()), Side: Side(a.GetSide())}
+	}
 	if a.GetDefaultJson() != "" {
 		v, err := decodeJSON(a.GetDefaultJson())
 		if err != nil {
@@ -50,6 +54,11 @@ func AttributeEvent(a Attribute) (*eventsv1.Attribute, error) {
 	out := &eventsv1.Attribute{Key: a.Key, Type: string(a.Type), Required: a.Required, Array: a.Array, Size: int64(a.Size),
 		IntMin: a.IntMin, IntMax: a.IntMax, FloatMin: a.FloatMin, FloatMax: a.FloatMax, Elements: a.Elements,
 		Status: string(a.Status), CreatedVersion: a.CreatedSeq}
+	if a.Type == TypeRelationship {
+		r := a.Relation
+		out.RelatedCollection, out.RelationType, out.TwoWay, out.TwoWayKey, out.OnDelete, out.Side =
+			r.Collection, string(r.Type), r.TwoWay, r.TwoWayKey, string(r.OnDelete), string(r.Side)
+	}
 	if a.Default != nil {
 		b, err := json.Marshal(ToJSON(a.Default))
 		if err != nil {
@@ -103,11 +112,19 @@ func (s *Schema) DecodeData(dataJSON string, version uint64) (map[string]any, er
 // when keep is nil): a query that only filters and sorts decodes no more
 // of a document than it tests.
 func (s *Schema) DecodeDataOnly(dataJSON string, version uint64, keep func(key string) bool) (map[string]any, error) {
-	raw := map[string]any{}
+	return s.DecodeDataInto(nil, nil, dataJSON, version, keep)
+}
+
+// DecodeDataInto is DecodeDataOnly returning out (cleared first; a new map
+// when nil), with scratch (nil for none) holding the stored members while
+// it decodes: a caller decoding many documents and keeping few reuses
+// both.
+func (s *Schema) DecodeDataInto(out, scratch map[string]any, dataJSON string, version uint64, keep func(key string) bool) (map[string]any, error) {
+	raw := map[string]any(nil)
 	if dataJSON != "" {
 		m, ok := map[string]any(nil), false
 		if keep != nil {
-			m, ok = fastJSONOnly(dataJSON, keep)
+			m, ok = fastJSONInto(scratch, dataJSON, keep)
 		}
 		if !ok {
 			v, err := decodeJSON(dataJSON)
@@ -123,7 +140,11 @@ func (s *Schema) DecodeDataOnly(dataJSON string, version uint64, keep func(key s
 	// Read(typed values, version) in one pass: each live attribute gets
 	// its stored value if it coerces and was stored at or after the
 	// attribute's creation, else its default.
-	out := make(map[string]any, len(s.Attributes))
+	if out == nil {
+		out = make(map[string]any, len(s.Attributes))
+	} else {
+		clear(out)
+	}
 	for _, a := range s.Attributes {
 		if !live(a.Status) || keep != nil && !keep(a.Key) {
 			continue
@@ -137,6 +158,30 @@ func (s *Schema) DecodeDataOnly(dataJSON string, version uint64, keep func(key s
 		out[a.Key] = cloneValue(a.Default)
 	}
 	return out, nil
+}
+
+// DecodeMember is DecodeDataOnly's value of the one attribute key, for
+// stored data whose member key is raw (JSON text; "" when it has none).
+// ok is false when key is no live attribute (DecodeDataOnly leaves it out).
+func (s *Schema) DecodeMember(key, raw string, version uint64) (v any, ok bool, err error) {
+	for _, a := range s.Attributes {
+		if a.Key != key || !live(a.Status) {
+			continue
+		}
+		if raw != "" && version >= a.CreatedSeq {
+			x, err := decodeJSON(raw)
+			if err != nil {
+				return nil, false, fmt.Errorf("stored document data: %w", err)
+			}
+			if x != nil {
+				if c, err := Coerce(a, x); err == nil {
+					return c, true, nil
+				}
+			}
+		}
+		return cloneValue(a.Default), true, nil
+	}
+	return nil, false, nil
 }
 
 // decodeJSON decodes one JSON value keeping numbers exact (json.Number).

@@ -1,6 +1,7 @@
 package database
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -51,5 +52,44 @@ func TestDataAndSchemaRoundTrip(t *testing.T) {
 	}
 	if _, err := s.DecodeData(`[1]`, 1); err == nil {
 		t.Fatal("a stored non-object decoded")
+	}
+}
+
+// TestDecodeMemberAgrees: DecodeMember of one member gives what
+// DecodeDataOnly gives for that attribute of the whole data: stored
+// values, values that do not coerce, nulls, absent members, members older
+// than their attribute, unknown keys.
+func TestDecodeMemberAgrees(t *testing.T) {
+	s := &Schema{Attributes: []Attribute{
+		{Key: "n", Type: TypeInteger, IntMin: -100, IntMax: 100, Status: StatusAvailable},
+		{Key: "late", Type: TypeInteger, IntMin: -100, IntMax: 100, Default: int64(7), CreatedSeq: 5, Status: StatusAvailable},
+		{Key: "s", Type: TypeString, Size: 10, Default: "d", Status: StatusAvailable},
+		{Key: "gone", Type: TypeString, Size: 10, Status: StatusDeleting},
+	}}
+	members := map[string][]string{
+		"n":    {`3`, `-4`, `1e1`, `2.5`, `"x"`, `null`, `1000`, ``},
+		"late": {`3`, `null`, ``},
+		"s":    {`"abc"`, `"\u00e9"`, `"01234567890123"`, `true`, ``},
+		"gone": {`"x"`, ``},
+		"none": {`1`, ``},
+	}
+	for key, raws := range members {
+		for _, raw := range raws {
+			for _, version := range []uint64{0, 5, 9} {
+				data := "{}"
+				if raw != "" {
+					data = `{"` + key + `":` + raw + `}`
+				}
+				whole, err := s.DecodeDataOnly(data, version, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, wok := whole[key]
+				got, ok, err := s.DecodeMember(key, raw, version)
+				if err != nil || ok != wok || !reflect.DeepEqual(got, want) {
+					t.Errorf("%s at version %d: %#v %v %v, want %#v %v", data, version, got, ok, err, want, wok)
+				}
+			}
+		}
 	}
 }

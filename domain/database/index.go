@@ -65,6 +65,9 @@ func ValidateIndex(s *Schema, ix *Index) error {
 		if a.Array {
 			return domain.FieldError("attributes", "attribute %q is an array; arrays cannot be indexed", key)
 		}
+		if a.Type == TypePoint && (ix.Type != IndexKey || len(ix.Attributes) != 1) {
+			return domain.FieldError("attributes", "a point attribute is indexed alone, by a key index (a geo index); %q cannot be part of a %s index of %d attributes", key, ix.Type, len(ix.Attributes))
+		}
 		if ix.Type == IndexFulltext && a.Type != TypeString {
 			return domain.FieldError("attributes", "a fulltext index covers a string attribute; %q is %s", key, a.Type)
 		}
@@ -73,6 +76,9 @@ func ValidateIndex(s *Schema, ix *Index) error {
 		ix.Desc = make([]bool, len(ix.Attributes))
 	} else if len(ix.Desc) != len(ix.Attributes) {
 		return domain.FieldError("orders", "one order per attribute: %d attributes, %d orders", len(ix.Attributes), len(ix.Desc))
+	}
+	if a, ok := s.Attribute(ix.Attributes[0]); ok && a.Type == TypePoint && ix.Desc[0] {
+		return domain.FieldError("orders", "a geo index (on point %q) has no order; points cannot be sorted", a.Key)
 	}
 	return nil
 }

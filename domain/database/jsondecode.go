@@ -28,7 +28,13 @@ func fastJSON(b string) (any, bool) {
 // reports false where fastJSON would, and for a value that is not an
 // object.
 func fastJSONOnly(b string, keep func(string) bool) (map[string]any, bool) {
-	d := jsonDecoder{b: b, keep: keep}
+	return fastJSONInto(nil, b, keep)
+}
+
+// fastJSONInto is fastJSONOnly building the top-level object in top
+// (cleared first) when it is not nil.
+func fastJSONInto(top map[string]any, b string, keep func(string) bool) (map[string]any, bool) {
+	d := jsonDecoder{b: b, keep: keep, top: top}
 	d.space()
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
 		return nil, false
@@ -46,6 +52,8 @@ type jsonDecoder struct {
 	i int
 	// keep, when set, selects the members of the top-level object built.
 	keep func(string) bool
+	// top, when set, is the map the top-level object is built in.
+	top map[string]any
 }
 
 // maxFastDepth is the nesting fastJSON handles; deeper goes to encoding/json.
@@ -73,7 +81,11 @@ func (d *jsonDecoder) value(depth int, build bool) (any, bool) {
 	case c == '{':
 		d.i++
 		var m map[string]any
-		if build {
+		switch {
+		case build && depth == 0 && d.top != nil:
+			m = d.top
+			clear(m)
+		case build:
 			m = map[string]any{}
 		}
 		d.space()

@@ -11,6 +11,7 @@
 //	float                        → float64
 //	boolean                      → bool
 //	datetime                     → time.Time (UTC, millisecond precision)
+//	point                        → []any{longitude, latitude} of float64
 //	array attribute              → []any of the element representation
 //	null / absent                → nil
 package database
@@ -34,6 +35,13 @@ const (
 	TypeURL      Type = "url"
 	TypeIP       Type = "ip"
 	TypeEnum     Type = "enum"
+	// TypeRelationship holds ids of documents of a related collection
+	// (Attribute.Relation): a string, or an array of strings when this
+	// side relates to many.
+	TypeRelationship Type = "relationship"
+	// TypePoint is a geographic point, Appwrite's point column:
+	// [longitude, latitude] in degrees (WGS 84).
+	TypePoint Type = "point"
 )
 
 // Status is the state of an attribute or index that may need work on
@@ -81,7 +89,9 @@ type Attribute struct {
 	// Default is the value (typed as above) an absent field gets; nil for
 	// none. Never set on a required attribute (Appwrite's rule).
 	Default any
-	Status  Status
+	// Relation describes a relationship attribute (TypeRelationship).
+	Relation Relation
+	Status   Status
 	// CreatedSeq is the stream sequence of the event that created the
 	// attribute: a document stored against an older schema holds no valid
 	// value for it (it may hold one of a deleted attribute with the same

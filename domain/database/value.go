@@ -63,6 +63,9 @@ func Coerce(a Attribute, v any) (any, error) {
 		}
 		out[i] = c
 	}
+	if a.Type == TypeRelationship {
+		return out, uniqueIDs(out)
+	}
 	return out, nil
 }
 
@@ -89,6 +92,14 @@ func coerceScalar(a Attribute, v any) (any, error) {
 		return coerceIP(v)
 	case TypeEnum:
 		return coerceEnum(a, v)
+	case TypeRelationship:
+		return coerceRelated(v)
+	case TypePoint:
+		p, err := CoercePoint(v)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("has unknown type %q", a.Type)
 }

@@ -4,6 +4,7 @@
 package webhook
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -52,10 +53,19 @@ type Pause struct {
 	Now         time.Time
 }
 
-func (Pause) isCommand()  {}
-func (Create) isCommand() {}
-func (Update) isCommand() {}
-func (Delete) isCommand() {}
+// Redeliver restarts the webhook's deliveries at stream sequence From.
+// CreatedSeq is the sequence of the webhook's creation and LastSeq the
+// project stream's last, both read by the caller.
+type Redeliver struct {
+	From, CreatedSeq, LastSeq uint64
+	Now                       time.Time
+}
+
+func (Redeliver) isCommand() {}
+func (Pause) isCommand()     {}
+func (Create) isCommand()    {}
+func (Update) isCommand()    {}
+func (Delete) isCommand()    {}
 
 // MaxEvents bounds a webhook's event names.
 const MaxEvents = 100
@@ -182,6 +192,23 @@ func Decide(state State, cmd Command) ([]*eventsv1.Envelope, error) {
 		ts := timestamppb.New(c.Now)
 		w.PausedAt, w.PausedReason, w.UpdatedAt = ts, c.Reason, ts
 		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_WebhookUpdated{WebhookUpdated: &eventsv1.WebhookUpdated{Webhook: w}}}}, nil
+	case Redeliver:
+		if state == nil {
+			return nil, domain.Errorf(domain.KindNotFound, "webhook not found")
+		}
+		// Events before the webhook existed were never its to deliver: a
+		// key that may manage webhooks may not read the older log with one.
+		if c.From <= c.CreatedSeq {
+			return nil, domain.FieldError("from_sequence", "must be after the webhook's creation (sequence %d)", c.CreatedSeq)
+		}
+		if c.From > c.LastSeq+1 {
+			return nil, domain.FieldError("from_sequence", "is past the project's last event (sequence %d)", c.LastSeq)
+		}
+		w := proto.CloneOf(state)
+		ts := timestamppb.New(c.Now)
+		w.Redelivery, w.RedeliverFrom, w.UpdatedAt = state.GetRedelivery()+1, c.From, ts
+		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_WebhookRedeliveryRequested{
+			WebhookRedeliveryRequested: &eventsv1.WebhookRedeliveryRequested{Webhook: w}}}}, nil
 	case Delete:
 		if state == nil {
 			return nil, domain.Errorf(domain.KindNotFound, "webhook not found")
@@ -200,10 +227,32 @@ func Evolve(state State, e *eventsv1.Envelope) State {
 		return p.WebhookCreated.GetWebhook()
 	case *eventsv1.Envelope_WebhookUpdated:
 		return p.WebhookUpdated.GetWebhook()
+	case *eventsv1.Envelope_WebhookRedeliveryRequested:
+		return p.WebhookRedeliveryRequested.GetWebhook()
 	case *eventsv1.Envelope_WebhookDeleted:
 		return nil
 	}
 	return state
+}
+
+// Consumer names the durable consumer that delivers w's events: one per
+// webhook instance (uid) and redelivery, so a redelivery starts afresh at
+// its own position while the old one is dropped.
+func Consumer(w State) string {
+	if w.GetRedelivery() == 0 {
+		return "webhook-" + w.GetUid()
+	}
+	return fmt.Sprintf("webhook-%s-r%d", w.GetUid(), w.GetRedelivery())
+}
+
+// DeliveryID names one attempt at delivering the event at seq: unique per
+// event, redelivery and attempt, sorting by event, then redelivery, then
+// attempt.
+func DeliveryID(seq uint64, redelivery uint32, attempt int) string {
+	if redelivery == 0 {
+		return fmt.Sprintf("%020d-%06d", seq, attempt)
+	}
+	return fmt.Sprintf("%020d-r%05d-%06d", seq, redelivery, attempt)
 }
 
 // Wants reports whether webhook w delivers the event named name (its

@@ -90,3 +90,44 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal("delivery of an older webhook recorded")
 	}
 }
+
+// A redelivery starts after the webhook's creation and at most one past
+// the log's end; each names a new consumer, and its attempts sort after
+// the first delivery's of the same event.
+func TestRedeliver(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	evs, err := webhook.Decide(nil, webhook.Create{ID: "w1", UID: "u1", ProjectID: "p", Name: "n", URL: "https://example.com/hook",
+		Events: []string{"users.*"}, Enabled: true, SecretSealed: []byte{1}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := webhook.Evolve(nil, evs[0])
+	first := webhook.Consumer(w)
+	for _, from := range []uint64{0, 9, 10, 22} {
+		if _, err := webhook.Decide(w, webhook.Redeliver{From: from, CreatedSeq: 10, LastSeq: 20, Now: now}); domain.KindOf(err) != domain.KindInvalid {
+			t.Errorf("from %d accepted: %v", from, err)
+		}
+	}
+	if _, err := webhook.Decide(nil, webhook.Redeliver{From: 11, CreatedSeq: 10, LastSeq: 20}); domain.KindOf(err) != domain.KindNotFound {
+		t.Errorf("redeliver of nothing: %v", err)
+	}
+	for i, from := range []uint64{11, 21} {
+		evs, err := webhook.Decide(w, webhook.Redeliver{From: from, CreatedSeq: 10, LastSeq: 20, Now: now.Add(time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w = webhook.Evolve(w, evs[0])
+		if w.GetRedelivery() != uint32(i+1) || w.GetRedeliverFrom() != from || !w.GetEnabled() {
+			t.Fatalf("after redelivery %d: %v", i+1, w)
+		}
+	}
+	if c := webhook.Consumer(w); c == first || c != "webhook-u1-r2" {
+		t.Fatalf("consumer %q after two redeliveries (first %q)", c, first)
+	}
+	ids := []string{webhook.DeliveryID(5, 0, 1), webhook.DeliveryID(5, 0, 2), webhook.DeliveryID(5, 1, 1), webhook.DeliveryID(5, 10, 1), webhook.DeliveryID(6, 0, 1)}
+	for i := 1; i < len(ids); i++ {
+		if ids[i-1] >= ids[i] || !domain.ValidResourceID(ids[i]) {
+			t.Fatalf("delivery ids out of order or invalid: %q", ids)
+		}
+	}
+}

@@ -21,6 +21,12 @@ type Change struct {
 	// A *domain.AfterWrite error with events stores them, then fails the
 	// write with its cause.
 	Decide func(last *eventsv1.Envelope, lastSeq uint64) ([]*eventsv1.Envelope, error)
+	// New says the aggregate most likely has no event yet (a create): the
+	// first attempt decides against nothing without reading the log and
+	// appends expecting the aggregate empty. When it is not, the append is
+	// refused as a conflict and the change is decided again on what the
+	// log holds. Saves a read of the log per create.
+	New bool
 }
 
 // WriteAll decides every change and appends all their events in one atomic
@@ -64,9 +70,18 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 			expects []expect
 			after   *domain.AfterWrite
 		)
+		// The first attempt takes New changes' aggregates as empty; blind
+		// says it did for at least one.
+		guess, blind := attempt == 1, false
 		for _, c := range changes {
-			last, lastSeq, err := l.load(ctx, c.Agg)
-			if err != nil {
+			var (
+				last    *eventsv1.Envelope
+				lastSeq uint64
+				err     error
+			)
+			if c.New && guess {
+				blind = true
+			} else if last, lastSeq, err = l.load(ctx, c.Agg); err != nil {
 				return Result{}, err
 			}
 			events, err := c.Decide(last, lastSeq)
@@ -103,6 +118,8 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 		}
 		ack, err := l.append(ctx, streams.Append{Stream: stream, ExpectFilter: expects[0].filter, ExpectSeq: expects[0].seq, Msgs: msgs})
 		switch {
+		case errors.Is(err, streams.ErrConflict) && blind:
+			continue // an aggregate taken as new was not: decide on what it holds
 		case errors.Is(err, streams.ErrConflict):
 			if attempt >= l.maxAttempts {
 				return Result{}, domain.Errorf(domain.KindConflict, "too many concurrent writes to these resources; retry")

@@ -23,7 +23,7 @@ import (
 
 // newProject creates a project through the write path, its stream first,
 // the way the API does.
-func (n *node) newProject(t *testing.T, id string) {
+func (n *node) newProject(t testing.TB, id string) {
 	t.Helper()
 	meta := eventlog.Meta{Prepare: func(ctx context.Context, _ []*eventsv1.Envelope) error {
 		return n.store.EnsureProjectStream(ctx, id, streams.Limits{})

@@ -26,7 +26,7 @@ type node struct {
 	log   *eventlog.Log
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -176,5 +176,51 @@ func TestWriteToMissingProjectStream(t *testing.T) {
 	})
 	if domain.KindOf(err) != domain.KindNotFound {
 		t.Fatalf("want NotFound for a project that does not exist, got %v", err)
+	}
+}
+
+// A change marked New is decided against nothing on its first attempt;
+// when its aggregate does exist, the append is refused and the change is
+// decided again on what the log holds: the answer is the same as reading
+// first (already exists), and nothing is written twice.
+func TestWriteAllNew(t *testing.T) {
+	n := newNode(t)
+	ctx := context.Background()
+	calls := 0
+	create := func(id string) (eventlog.Result, error) {
+		return n.log.WriteAll(ctx, eventlog.Meta{}, []eventlog.Change{{
+			Agg: eventlog.ProjectAggregate(id), New: true,
+			Decide: func(last *eventsv1.Envelope, _ uint64) ([]*eventsv1.Envelope, error) {
+				calls++
+				return project.Decide(project.Evolve(nil, last), project.Create{ID: id, Name: id, Now: n.log.Now()})
+			},
+		}})
+	}
+	res, err := create("p1")
+	if err != nil || len(res.Events) != 1 || calls != 1 {
+		t.Fatalf("create of a new aggregate: %+v, %v, decided %d times", res, err, calls)
+	}
+	if p, err := n.reads.Project("p1"); err != nil || p.GetName() != "p1" {
+		t.Fatalf("read model: %v %v", p, err)
+	}
+	calls = 0
+	if _, err := create("p1"); domain.KindOf(err) != domain.KindAlreadyExists || calls != 2 {
+		t.Fatalf("create of an existing aggregate: %v after %d decisions, want already exists after 2", err, calls)
+	}
+	if c := n.countEvents(t, eventlog.ProjectAggregate("p1").Filter); c != 1 {
+		t.Fatalf("%d events for p1, want 1", c)
+	}
+	// Deleted, then created again: the aggregate has events, the second
+	// decision sees the deletion and the create lands after it.
+	if _, err := n.log.Write(ctx, eventlog.ProjectAggregate("p1"), eventlog.Meta{}, eventlog.Decide(project.Evolve, func(s project.State) ([]*eventsv1.Envelope, error) {
+		return project.Decide(s, project.Delete{Now: n.log.Now()})
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := create("p1"); err != nil {
+		t.Fatalf("create after delete: %v", err)
+	}
+	if c := n.countEvents(t, eventlog.ProjectAggregate("p1").Filter); c != 3 {
+		t.Fatalf("%d events for p1, want 3 (create, delete, create)", c)
 	}
 }

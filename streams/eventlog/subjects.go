@@ -374,6 +374,9 @@ func Subject(env *eventsv1.Envelope) (string, error) {
 	case *eventsv1.Envelope_WebhookUpdated:
 		w := p.WebhookUpdated.GetWebhook()
 		return streams.ProjectSubject(w.GetProjectId(), "webhooks", w.GetId(), "update"), nil
+	case *eventsv1.Envelope_WebhookRedeliveryRequested:
+		w := p.WebhookRedeliveryRequested.GetWebhook()
+		return streams.ProjectSubject(w.GetProjectId(), "webhooks", w.GetId(), "redeliver"), nil
 	case *eventsv1.Envelope_WebhookDeleted:
 		w := p.WebhookDeleted.GetWebhook()
 		return streams.ProjectSubject(w.GetProjectId(), "webhooks", w.GetId(), "delete"), nil

@@ -30,6 +30,7 @@ type config struct {
 	only                         string
 	cairnArgs                    string
 	keep                         bool
+	heapProfile                  string
 }
 
 func main() {
@@ -51,6 +52,7 @@ func main() {
 	flag.StringVar(&c.only, "only", "", "run only 'cairn' or 'pocketbase'")
 	flag.StringVar(&c.cairnArgs, "cairn-args", "", "extra flags for cairn serve, space-separated")
 	flag.BoolVar(&c.keep, "keep", false, "keep the servers' data directories")
+	flag.StringVar(&c.heapProfile, "heap-profile", "", "write Cairn's heap profile to this file when its memory is read (serves pprof on a loopback port)")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		log.Fatal(err)

@@ -152,6 +152,13 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 		if r.rssKiB, r.hwmKiB, err = memory(t.pid()); err != nil {
 			return nil, err
 		}
+		if hp, ok := t.(interface {
+			writeHeapProfile(context.Context, string) error
+		}); ok && c.heapProfile != "" {
+			if err := hp.writeHeapProfile(ctx, c.heapProfile); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return r, nil
 }
@@ -170,6 +177,10 @@ func memory(pid int) (rss, hwm int, err error) {
 			rss = n
 		case "VmHWM":
 			hwm = n
+		case "RssAnon", "RssFile":
+			// Anonymous (heaps) against file-backed (mapped files): which
+			// setting to look at.
+			log.Printf("pid %d %s %d MiB", pid, k, n/1024)
 		}
 	}
 	return rss, hwm, nil

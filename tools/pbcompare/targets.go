@@ -135,15 +135,48 @@ type cairn struct {
 	server
 	bin, dir, admin, key string
 	extra                []string
+	pprof                string // --pprof-addr, when a heap profile is wanted
 }
 
 func newCairn(bin, work string, c config) *cairn {
 	admin := make([]byte, 32)
 	_, _ = rand.Read(admin)
-	return &cairn{bin: bin, dir: filepath.Join(work, "cairn"), admin: hex.EncodeToString(admin), extra: strings.Fields(c.cairnArgs)}
+	t := &cairn{bin: bin, dir: filepath.Join(work, "cairn"), admin: hex.EncodeToString(admin), extra: strings.Fields(c.cairnArgs)}
+	if c.heapProfile != "" {
+		t.pprof, _ = freeAddr()
+	}
+	return t
 }
 
 func (c *cairn) name() string { return "cairn" }
+
+// writeHeapProfile saves the server's heap profile (after a GC) to path.
+func (c *cairn) writeHeapProfile(ctx context.Context, path string) error {
+	if c.pprof == "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.pprof+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
 
 func (c *cairn) start(ctx context.Context) error {
 	addr, err := freeAddr()
@@ -152,6 +185,9 @@ func (c *cairn) start(ctx context.Context) error {
 	}
 	c.base = "http://" + addr
 	args := append([]string{"serve", "--data-dir", c.dir, "--http-addr", addr, "--admin-key", c.admin, "--log-level", "warn"}, c.extra...)
+	if c.pprof != "" {
+		args = append(args, "--pprof-addr", c.pprof)
+	}
 	return c.run(ctx, c.dir+".log", "/healthz", c.bin, args...)
 }
 

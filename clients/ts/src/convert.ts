@@ -107,7 +107,12 @@ export type OperatorName =
   | "between" | "notBetween" | "isNull" | "isNotNull" | "startsWith" | "notStartsWith"
   | "endsWith" | "notEndsWith" | "contains" | "notContains" | "search" | "notSearch" | "and" | "or"
   | "exists" | "notExists" | "containsAny" | "containsAll" | "regex"
-  | "createdBefore" | "createdAfter" | "createdBetween" | "updatedBefore" | "updatedAfter" | "updatedBetween";
+  | "createdBefore" | "createdAfter" | "createdBetween" | "updatedBefore" | "updatedAfter" | "updatedBetween"
+  | "distanceEqual" | "distanceNotEqual" | "distanceGreaterThan" | "distanceLessThan"
+  | "intersects" | "notIntersects" | "elemMatch";
+
+/** A geographic point: [longitude, latitude] in degrees. */
+export type Point = [number, number];
 
 /** One condition of a query or a realtime subscription. */
 export interface Filter {
@@ -149,9 +154,27 @@ export const Query = {
   updatedBefore: (at: string | Date): Filter => ({ op: "updatedBefore", values: [iso(at)] }),
   updatedAfter: (at: string | Date): Filter => ({ op: "updatedAfter", values: [iso(at)] }),
   updatedBetween: (from: string | Date, to: string | Date): Filter => ({ op: "updatedBetween", values: [iso(from), iso(to)] }),
+  /** Distances on the sphere from a point attribute to `point`, in meters (degrees of arc when `meters` is false). */
+  distanceEqual: (attribute: string, point: Point, distance: number, meters = true): Filter =>
+    ({ op: "distanceEqual", attribute, values: [point, distance, meters] }),
+  distanceNotEqual: (attribute: string, point: Point, distance: number, meters = true): Filter =>
+    ({ op: "distanceNotEqual", attribute, values: [point, distance, meters] }),
+  distanceGreaterThan: (attribute: string, point: Point, distance: number, meters = true): Filter =>
+    ({ op: "distanceGreaterThan", attribute, values: [point, distance, meters] }),
+  distanceLessThan: (attribute: string, point: Point, distance: number, meters = true): Filter =>
+    ({ op: "distanceLessThan", attribute, values: [point, distance, meters] }),
+  /** The point lies in (or on) a polygon: one closed ring, or rings (outline, then holes); at most 1,000 points. */
+  intersects: (attribute: string, polygon: Point[] | Point[][]): Filter => ({ op: "intersects", attribute, values: [rings(polygon)] }),
+  notIntersects: (attribute: string, polygon: Point[] | Point[][]): Filter => ({ op: "notIntersects", attribute, values: [rings(polygon)] }),
+  /** An array attribute with one element meeting every filter; the filters test the element (give them attribute "" or the array's). */
+  elemMatch: (attribute: string, ...filters: Filter[]): Filter => ({ op: "elemMatch", attribute, filters }),
   and: (...filters: Filter[]): Filter => ({ op: "and", filters }),
   or: (...filters: Filter[]): Filter => ({ op: "or", filters }),
 };
+
+function rings(polygon: Point[] | Point[][]): Point[][] {
+  return typeof polygon[0]?.[0] === "number" ? [polygon as Point[]] : (polygon as Point[][]);
+}
 
 /** The protojson form of facade filters (ListDocuments, the realtime WebSocket's subscribe message). */
 export function filtersJSON(fs: Filter[] | undefined): FilterJson[] {

@@ -51,7 +51,7 @@ async function rejects(p: Promise<unknown>): Promise<CairnError> {
   assert.fail("want an error, got success");
 }
 
-type Todo = { title: string; done?: boolean; n?: number };
+type Todo = { title: string; done?: boolean; n?: number; at?: [number, number]; scores?: number[] };
 
 test("sign up, sign in, get the account, sign out", { skip }, async () => {
   const c = client();
@@ -106,6 +106,18 @@ test("documents: create, get, update, list, delete", { skip }, async () => {
   assert.equal(badRegex.code, "invalid_argument");
   assert.match(badRegex.message, /RE2/);
   assert.match(badRegex.field ?? "", /values\[0\]$/);
+  // Geo and elemMatch.
+  await todos.update(a.id, { at: [2.35, 48.85], scores: [70, 95] });
+  await todos.update(b.id, { at: [-0.13, 51.51], scores: [85] });
+  const near = await todos.list({ filters: [Query.distanceLessThan("at", [2.3, 48.9], 50_000)] });
+  assert.deepEqual(near.documents.map((d) => d.data.title), ["milk"]);
+  const inBox = await todos.list({ filters: [Query.intersects("at", [[-1, 48], [3, 48], [3, 52], [-1, 52], [-1, 48]])], orders: ["title"] });
+  assert.deepEqual(inBox.documents.map((d) => d.data.title), ["bread", "milk"]);
+  const between = await todos.list({ filters: [Query.elemMatch("scores", Query.greaterThan("", 80), Query.lessThan("", 90))] });
+  assert.deepEqual(between.documents.map((d) => d.data.title), ["bread"]);
+  const badPoint = await rejects(todos.list({ filters: [Query.distanceLessThan("at", [0, 95], 10)] }));
+  assert.equal(badPoint.code, "invalid_argument");
+  assert.match(badPoint.message, /latitude/);
   const shuffled = await todos.list({ orders: ["$random"] });
   assert.deepEqual(shuffled.documents.map((d) => d.data.title).sort(), ["bread", "eggs", "milk"]);
 

@@ -3,7 +3,7 @@
 // policy, sign-in methods, SMTP). Secrets are write-only: an empty password
 // field keeps the stored one.
 import { useEffect, useState } from "preact/hooks";
-import type { AuthSettingsJson } from "@cairn/gen/users_pb.js";
+import type { AuthSettingsJson, OAuthProviderJson } from "@cairn/gen/users_pb.js";
 import { api, all, when } from "../api.js";
 import { ConfirmDelete, Empty, ErrorBox, Loading, useAction, useLoad } from "../ui.js";
 
@@ -177,10 +177,8 @@ function Settings({ project }: { project: string }) {
           <label key={m} class="check"><input type="checkbox" name={"method-" + m} checked={!(s.disabledMethods ?? []).includes(m)}
             onChange={(e) => set({ disabledMethods: e.currentTarget.checked ? (s.disabledMethods ?? []).filter((x) => x !== m) : [...(s.disabledMethods ?? []), m] })} /> {m}</label>
         ))}
-        {(s.oauthProviders ?? []).length ? (
-          <p class="muted">OAuth providers: {(s.oauthProviders ?? []).map((o) => `${o.kind} (${o.clientId}${o.disabled ? ", disabled" : ""})`).join(", ")}</p>
-        ) : null}
       </fieldset>
+      <OAuthProviders providers={s.oauthProviders ?? []} onChange={(oauthProviders) => set({ oauthProviders })} />
       <fieldset>
         <legend>SMTP (mail for verification, recovery, magic links)</legend>
         <label class="check"><input type="checkbox" name="smtpOn" checked={!!smtp}
@@ -204,5 +202,42 @@ function Settings({ project }: { project: string }) {
       {saved ? <p id="settings-saved" class="ok">Saved.</p> : null}
       <button type="submit" class="primary owner-only" disabled={act.busy}>Save settings</button>
     </form>
+  );
+}
+
+/**
+ * OAuth providers: kind, client id, issuer (OIDC), scopes, on or off. The
+ * client secret is write-only like the SMTP password: the API says only
+ * that one is stored, and an empty field keeps it.
+ */
+function OAuthProviders({ providers, onChange }: { providers: OAuthProviderJson[]; onChange: (p: OAuthProviderJson[]) => void }) {
+  const put = (i: number, patch: Partial<OAuthProviderJson>) => onChange(providers.map((p, j) => (i === j ? { ...p, ...patch } : p)));
+  return (
+    <fieldset id="oauth-providers">
+      <legend>OAuth providers</legend>
+      {providers.length === 0 ? <p class="muted">None: add one to offer “Sign in with …” (the oauth2 method must be on).</p> : null}
+      {providers.map((p, i) => (
+        <div class="provider" key={i} data-provider={p.id}>
+          <div class="row">
+            <label>Id<input name="oauthId" value={p.id ?? ""} placeholder="github" onInput={(e) => put(i, { id: e.currentTarget.value })} /></label>
+            <label>Kind<select name="oauthKind" value={p.kind ?? "oidc"} onChange={(e) => put(i, { kind: e.currentTarget.value })}>
+              {["oidc", "github", "google"].map((k) => <option key={k} value={k}>{k}</option>)}</select></label>
+            <label>Client id<input name="oauthClientId" autoComplete="off" value={p.clientId ?? ""} onInput={(e) => put(i, { clientId: e.currentTarget.value })} /></label>
+            <label>Client secret<input name="oauthClientSecret" type="password" autoComplete="new-password"
+              placeholder={p.clientSecretSet ? "stored: leave empty to keep it" : ""} value={p.clientSecret ?? ""}
+              onInput={(e) => put(i, { clientSecret: e.currentTarget.value })} /></label>
+          </div>
+          <div class="row">
+            {(p.kind ?? "oidc") === "oidc" ? <label>Issuer URL<input name="oauthIssuer" placeholder="https://accounts.example.com" value={p.issuerUrl ?? ""}
+              onInput={(e) => put(i, { issuerUrl: e.currentTarget.value })} /></label> : null}
+            <label>Scopes (space-separated; empty: the kind's defaults)<input name="oauthScopes" value={(p.scopes ?? []).join(" ")}
+              onInput={(e) => put(i, { scopes: e.currentTarget.value.split(/\s+/).filter(Boolean) })} /></label>
+            <label class="check"><input type="checkbox" name="oauthEnabled" checked={!p.disabled} onChange={(e) => put(i, { disabled: !e.currentTarget.checked })} /> enabled</label>
+            <button type="button" class="danger small remove-provider" onClick={() => onChange(providers.filter((_, j) => j !== i))}>Remove</button>
+          </div>
+        </div>
+      ))}
+      <button type="button" class="small" id="add-provider" onClick={() => onChange([...providers, { id: "", kind: "github", clientId: "", scopes: [] }])}>+ provider</button>
+    </fieldset>
   );
 }

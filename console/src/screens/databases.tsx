@@ -1,11 +1,12 @@
 // Databases: databases and their collections; a collection's attributes,
 // indexes, permissions and a grid of its documents (create, edit, delete as
 // JSON; filters; the query's explain).
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { JsonObject, JsonValue } from "../api.js";
-import type { AttributeJson, CollectionJson, DocumentJson, ExplainJson, FilterJson, IndexJson, ListDocumentsRequestJson } from "@cairn/gen/databases_pb.js";
+import type { AttributeJson, CollectionJson, DocumentJson, ExplainJson, IndexJson, ListDocumentsRequestJson } from "@cairn/gen/databases_pb.js";
 import { api, may, when } from "../api.js";
 import { ConfirmDelete, Empty, ErrorBox, Link, Loading, Modal, useAction, useLoad } from "../ui.js";
+import { emptyQuery, filtersOf, ordersOf, QueryBuilder, QueryCode, typescriptOf, type Query } from "./query.js";
 
 export function Databases({ project }: { project: string }) {
   const dbs = useLoad(async () => (await api.databases.listDatabases({ projectId: project, limit: 1000 })).databases ?? [], [project]);
@@ -87,14 +88,23 @@ export function CollectionView({ project, db, coll }: { project: string; db: str
   const [tab, setTab] = useState<"documents" | "attributes" | "indexes" | "permissions">("documents");
   const [deleting, setDeleting] = useState(false);
   const attrs = c.data?.attributes ?? [];
+  // Attributes and indexes are built in the background: while one is
+  // processing, the collection is asked again until each is available or failed.
+  const building = [...attrs, ...(c.data?.indexes ?? [])].filter((x) => x.status === "processing").map((x) => x.key ?? "");
+  useEffect(() => {
+    if (!building.length) return;
+    const t = setTimeout(c.reload, 500);
+    return () => clearTimeout(t);
+  }, [c.data]);
   return (
     <>
       <div class="card-head">
         <h2><Link to={`/p/${project}/databases`}>{db}</Link> / <span id="collection-id">{coll}</span></h2>
         <button type="button" class="danger small write" onClick={() => setDeleting(true)}>Delete collection</button>
       </div>
-      <Loading loading={c.loading} />
+      <Loading loading={c.loading && !c.data} />
       <ErrorBox error={c.error} />
+      {building.length ? <p class="progress" id="building">Building {building.join(", ")}… (refreshing until done)</p> : null}
       <nav class="subtabs">
         {(["documents", "attributes", "indexes", "permissions"] as const).map((t) => (
           <button type="button" key={t} id={"subtab-" + t} class={tab === t ? "tab active" : "tab"} onClick={() => setTab(t)}>{t}</button>
@@ -108,6 +118,10 @@ export function CollectionView({ project, db, coll }: { project: string; db: str
         onConfirm={async () => { await api.databases.deleteCollection(ids); history.back(); }} /> : null}
     </>
   );
+}
+
+function StatusChip({ status }: { status: string | undefined }) {
+  return <span class={status === "failed" ? "chip warn status" : status === "processing" ? "chip busy status" : "chip status"}>{status}</span>;
 }
 
 type Ids = { projectId: string; databaseId: string; collectionId: string };
@@ -130,7 +144,7 @@ function Attributes({ ids, attrs, reload }: { ids: Ids; attrs: AttributeJson[]; 
               <td><code>{a.key}</code></td><td>{short(a.type, "ATTRIBUTE_TYPE_")}{a.elements?.length ? ` (${a.elements.join(", ")})` : ""}</td>
               <td class="num">{a.size && a.size !== "0" ? a.size : ""}</td><td>{a.required ? "yes" : ""}</td><td>{a.array ? "yes" : ""}</td>
               <td><code>{a.default === undefined ? "" : JSON.stringify(a.default)}</code></td>
-              <td>{a.status}{a.error ? <span class="error-text"> {a.error}</span> : null}</td>
+              <td><StatusChip status={a.status} />{a.error ? <span class="error-text"> {a.error}</span> : null}</td>
               <td><button type="button" class="danger small write" onClick={() => void act.run(async () => { await api.databases.deleteAttribute({ ...ids, key: a.key ?? "" }); reload(); })}>Delete</button></td>
             </tr>
           ))}</tbody>
@@ -171,16 +185,16 @@ function Indexes({ ids, attrs, indexes, reload }: { ids: Ids; attrs: AttributeJs
         <table id="indexes">
           <thead><tr><th>Key</th><th>Type</th><th>Attributes</th><th>Status</th><th /></tr></thead>
           <tbody>{indexes.map((x) => (
-            <tr key={x.key}>
+            <tr key={x.key} data-index={x.key}>
               <td><code>{x.key}</code></td><td>{short(x.type, "INDEX_TYPE_")}</td>
               <td>{(x.attributes ?? []).map((a, i) => a + (x.desc?.[i] ? " ↓" : "")).join(", ")}</td>
-              <td>{x.status}{x.error ? <span class="error-text"> {x.error}</span> : null}</td>
+              <td><StatusChip status={x.status} />{x.error ? <span class="error-text"> {x.error}</span> : null}</td>
               <td><button type="button" class="danger small write" onClick={() => void act.run(async () => { await api.databases.deleteIndex({ ...ids, key: x.key ?? "" }); reload(); })}>Delete</button></td>
             </tr>
           ))}</tbody>
         </table>
       ) : <Empty>No index.</Empty>}
-      <form class="card write" onSubmit={async (e) => {
+      <form class="card write" id="create-index" onSubmit={async (e) => {
         e.preventDefault();
         const attributes = on.split(",").map((s) => s.trim()).filter(Boolean);
         const index: IndexJson = { key, type: `INDEX_TYPE_${type.toUpperCase()}` as IndexJson["type"],
@@ -189,10 +203,10 @@ function Indexes({ ids, attrs, indexes, reload }: { ids: Ids; attrs: AttributeJs
       }}>
         <h3>New index</h3>
         <div class="row">
-          <label>Key <input value={key} onInput={(e) => setKey(e.currentTarget.value)} /></label>
-          <label>Type <select value={type} onChange={(e) => setType(e.currentTarget.value)}>
+          <label>Key <input name="indexKey" value={key} onInput={(e) => setKey(e.currentTarget.value)} /></label>
+          <label>Type <select name="indexType" value={type} onChange={(e) => setType(e.currentTarget.value)}>
             {["key", "unique", "fulltext"].map((t) => <option key={t} value={t}>{t}</option>)}</select></label>
-          <label>Attributes <input placeholder={attrs.map((a) => a.key).slice(0, 2).join(", ") || "title, -$createdAt"} value={on}
+          <label>Attributes <input name="indexAttributes" placeholder={attrs.map((a) => a.key).slice(0, 2).join(", ") || "title, -$createdAt"} value={on}
             onInput={(e) => setOn(e.currentTarget.value)} /></label>
         </div>
         <p class="muted">Comma-separated; a leading <code>-</code> sorts that attribute descending.</p>
@@ -203,26 +217,24 @@ function Indexes({ ids, attrs, indexes, reload }: { ids: Ids; attrs: AttributeJs
   );
 }
 
-const operators = ["equal", "not_equal", "less_than", "less_than_equal", "greater_than", "greater_than_equal",
-  "starts_with", "ends_with", "contains", "search", "is_null", "is_not_null"];
-
-/** A filter value as typed: JSON when it parses (numbers, booleans), else the text. */
-function typedValue(s: string): JsonValue {
-  try {
-    return JSON.parse(s) as JsonValue;
-  } catch {
-    return s;
-  }
-}
-
 function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
-  const [filter, setFilter] = useState<{ attribute: string; op: string; value: string }>({ attribute: attrs[0]?.key ?? "", op: "equal", value: "" });
-  const [applied, setApplied] = useState<FilterJson[]>([]);
+  const [draft, setDraft] = useState<Query>(emptyQuery);
+  const [applied, setApplied] = useState<Query>(emptyQuery);
   const [page, setPage] = useState(0);
   const pageSize = 25;
-  const query: ListDocumentsRequestJson = { ...ids, filters: applied, limit: pageSize, offset: page * pageSize, orders: [{ attribute: "$createdAt", desc: true }] };
-  const docs = useLoad(async () => api.databases.listDocuments({ ...query, total: true }),
-    [ids.projectId, ids.databaseId, ids.collectionId, JSON.stringify(applied), page]);
+  const filters = filtersOf(applied, attrs);
+  const query: ListDocumentsRequestJson = { ...ids, filters, limit: pageSize, offset: page * pageSize, orders: ordersOf(applied) };
+  // Each run (even of the same query) loads again; the grid says which run
+  // its rows answer (data-loaded), so what is shown is never a stale page.
+  const [run, setRun] = useState(0);
+  const loaded = useLoad(async () => {
+    try {
+      return { run, r: await api.databases.listDocuments({ ...query, total: true }), error: null as unknown };
+    } catch (error) {
+      return { run, r: undefined, error };
+    }
+  }, [ids.projectId, ids.databaseId, ids.collectionId, JSON.stringify(query), run]);
+  const docs = { data: loaded.data?.r, error: loaded.error ?? loaded.data?.error, loading: loaded.loading, reload: loaded.reload };
   const [editing, setEditing] = useState<DocumentJson | "new" | null>(null);
   const [deleting, setDeleting] = useState<string | null>(null);
   const columns = attrs.map((a) => a.key ?? "");
@@ -230,30 +242,30 @@ function Documents({ ids, attrs }: { ids: Ids; attrs: AttributeJson[] }) {
   // Fields the documents hold that no attribute declares are shown too.
   for (const d of rows) for (const k of Object.keys(d.data ?? {})) if (!columns.includes(k) && columns.length < 12) columns.push(k);
   const total = Number(docs.data?.total ?? rows.length);
+  // The code shown is the draft's: what Run would send.
+  const draftQuery: ListDocumentsRequestJson = { ...ids, filters: filtersOf(draft, attrs), orders: ordersOf(draft), limit: pageSize };
   return (
     <>
-      <form class="inline filters" id="filter" onSubmit={(e) => {
+      <form class="filters" id="filter" onSubmit={(e) => {
         e.preventDefault();
         setPage(0);
-        const op = `OPERATOR_${filter.op.toUpperCase()}` as FilterJson["op"];
-        setApplied(filter.attribute ? [{ op, attribute: filter.attribute, values: filter.op.startsWith("is_") ? [] : [typedValue(filter.value)] }] : []);
+        setApplied(structuredClone(draft));
+        setRun(run + 1);
       }}>
-        <select value={filter.attribute} onChange={(e) => setFilter({ ...filter, attribute: e.currentTarget.value })}>
-          <option value="">(no filter)</option>
-          {["$id", ...columns].map((k) => <option key={k} value={k}>{k}</option>)}
-        </select>
-        <select value={filter.op} onChange={(e) => setFilter({ ...filter, op: e.currentTarget.value })}>
-          {operators.map((o) => <option key={o} value={o}>{o.replace(/_/g, " ")}</option>)}
-        </select>
-        <input placeholder="value (JSON or text)" value={filter.value} onInput={(e) => setFilter({ ...filter, value: e.currentTarget.value })} />
-        <button type="submit">Filter</button>
-        {applied.length ? <button type="button" class="link" onClick={() => { setApplied([]); setPage(0); }}>clear</button> : null}
-        <span class="spacer" />
-        <button type="button" class="primary write" id="new-document" onClick={() => setEditing("new")}>New document</button>
+        <QueryBuilder query={draft} attributes={columns} onChange={setDraft} />
+        <div class="inline">
+          <button type="submit" class="primary" id="run-query">Run query</button>
+          {filters.length ? <button type="button" class="link" id="clear-query" onClick={() => { const q = emptyQuery(); setDraft(q); setApplied(q); setPage(0); }}>clear</button> : null}
+          <span class="spacer" />
+          <button type="button" class="primary write" id="new-document" onClick={() => setEditing("new")}>New document</button>
+        </div>
+        {/* The query's refusal right under it; data-loaded names the run the rows answer. */}
+        <div id="grid-state" data-run={run} data-loaded={docs.loading ? "" : String(loaded.data?.run ?? "")} />
+        <ErrorBox error={docs.error} />
+        <QueryCode ts={typescriptOf(draft, attrs, ids.databaseId, ids.collectionId, pageSize, 0)} json={JSON.stringify(draftQuery, null, 2)} />
       </form>
       <Loading loading={docs.loading} />
-      <ErrorBox error={docs.error} />
-      {docs.data && rows.length === 0 ? <Empty>No document{applied.length ? " matches" : " yet"}.</Empty> : null}
+      {docs.data && rows.length === 0 ? <Empty>No document{filters.length ? " matches" : " yet"}.</Empty> : null}
       {rows.length ? (
         <div class="grid-wrap">
           <table id="documents" class="grid">

@@ -2,7 +2,7 @@
 // their logs, errors and response; its variables, secrets masked. Deploying
 // code is the CLI's.
 import { useState } from "preact/hooks";
-import type { ExecutionJson, FunctionJson, FunctionVariableJson } from "@cairn/gen/functions_pb.js";
+import type { ExecutionJson, FunctionJson, FunctionVariableJson, UpdateFunctionRequestJson } from "@cairn/gen/functions_pb.js";
 import { api, when } from "../api.js";
 import { Empty, ErrorBox, Loading, Modal, useAction, useLoad } from "../ui.js";
 
@@ -48,6 +48,7 @@ export function Functions({ project }: { project: string }) {
         </table>
       ) : null}
       {open ? <FunctionPanel project={project} fn={fns.data?.find((f) => f.id === open) ?? { id: open }} /> : null}
+      {open && fns.data?.find((f) => f.id === open) ? <FunctionSettings key={"s" + open} project={project} fn={fns.data.find((f) => f.id === open) ?? {}} reload={fns.reload} /> : null}
       {open && fns.data?.find((f) => f.id === open) ? <Variables key={open} project={project} fn={fns.data.find((f) => f.id === open) ?? {}} reload={fns.reload} /> : null}
     </>
   );
@@ -169,5 +170,55 @@ function Variables({ project, fn, reload }: { project: string; fn: FunctionJson;
         <ErrorBox error={act.error} />
       </form>
     </div>
+  );
+}
+
+const list = (s: string) => s.split(/[\s,]+/).filter(Boolean);
+
+/**
+ * A function's settings, as UpdateFunction takes them (the runtime is
+ * fixed at creation): name, timeout, who may execute it, its key's scopes,
+ * triggering events, a cron schedule, enabled, concurrency. Variables have
+ * their own form: UpdateFunction leaves them alone when unset.
+ */
+function FunctionSettings({ project, fn, reload }: { project: string; fn: FunctionJson; reload: () => void }) {
+  const [f, setF] = useState({
+    name: fn.name ?? "", timeout: String(fn.timeoutSeconds ?? 0), execute: (fn.execute ?? []).join(", "), scopes: (fn.scopes ?? []).join(", "),
+    events: (fn.events ?? []).join("\n"), schedule: fn.schedule ?? "", enabled: fn.enabled ?? false, maxConcurrency: String(fn.maxConcurrency ?? 0),
+  });
+  const [saved, setSaved] = useState(false);
+  const act = useAction();
+  const set = (patch: Partial<typeof f>) => { setSaved(false); setF({ ...f, ...patch }); };
+  return (
+    <form class="card settings write" id="function-settings" onSubmit={async (e) => {
+      e.preventDefault();
+      const req: UpdateFunctionRequestJson = {
+        projectId: project, functionId: fn.id ?? "", name: f.name, timeoutSeconds: Number(f.timeout), schedule: f.schedule.trim(), enabled: f.enabled,
+        maxConcurrency: Number(f.maxConcurrency), execute: { values: list(f.execute) }, scopes: { values: list(f.scopes) },
+        events: { values: f.events.split("\n").map((x) => x.trim()).filter(Boolean) },
+      };
+      if (await act.run(() => api.functions.updateFunction(req))) {
+        setSaved(true);
+        reload();
+      }
+    }}>
+      <h3>Settings of {fn.id} <span class="muted">runtime {fn.runtime}</span></h3>
+      <div class="row">
+        <label>Name<input name="functionName" value={f.name} onInput={(e) => set({ name: e.currentTarget.value })} /></label>
+        <label>Timeout (seconds, 0: default)<input name="timeoutSeconds" type="number" min="0" value={f.timeout} onInput={(e) => set({ timeout: e.currentTarget.value })} /></label>
+        <label>Schedule (cron, UTC)<input name="schedule" placeholder="*/5 * * * *" value={f.schedule} onInput={(e) => set({ schedule: e.currentTarget.value })} /></label>
+        <label>Concurrency (0: the project's limit)<input name="maxConcurrency" type="number" min="0" max="1000" value={f.maxConcurrency} onInput={(e) => set({ maxConcurrency: e.currentTarget.value })} /></label>
+        <label class="check"><input type="checkbox" name="functionEnabled" checked={f.enabled} onChange={(e) => set({ enabled: e.currentTarget.checked })} /> enabled</label>
+      </div>
+      <div class="row">
+        <label>Execute (roles: any, users, user:ID, team:ID…)<input name="execute" value={f.execute} onInput={(e) => set({ execute: e.currentTarget.value })} /></label>
+        <label>Scopes of its key<input name="scopes" placeholder="documents.read, files.write" value={f.scopes} onInput={(e) => set({ scopes: e.currentTarget.value })} /></label>
+      </div>
+      <label><span>Events, one a line (e.g. <code>databases.*.collections.*.documents.*.create</code>)</span>
+        <textarea name="events" rows={3} class="mono" value={f.events} onInput={(e) => set({ events: e.currentTarget.value })} /></label>
+      <ErrorBox error={act.error} />
+      <button type="submit" class="primary" disabled={act.busy}>Save function</button>
+      {saved && !act.error ? <span class="ok" id="function-saved"> Saved.</span> : null}
+    </form>
   );
 }

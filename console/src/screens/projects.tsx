@@ -1,7 +1,7 @@
 // Projects: the list with a few figures each, create, delete (typing the id).
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { ProjectJson } from "@cairn/gen/projects_pb.js";
-import { api, all, bytes, may, when } from "../api.js";
+import { api, all, bytes, may, storedKey, when } from "../api.js";
 import { ConfirmDelete, Empty, ErrorBox, Link, Loading, navigate, useAction, useLoad } from "../ui.js";
 
 export function Projects({ admin }: { admin: boolean }) {
@@ -14,6 +14,7 @@ export function Projects({ admin }: { admin: boolean }) {
     <section class="screen">
       <h2>Projects</h2>
       {admin ? <CreateProject onCreated={(id) => navigate(`/p/${id}/keys`)} /> : null}
+      {admin ? <ProjectionLag /> : null}
       <Loading loading={list.loading} />
       <ErrorBox error={list.error} />
       {list.data && list.data.length === 0 ? <Empty>{admin ? "No project yet: create one above." : "No project yet: an administrator gives you a role on one."}</Empty> : null}
@@ -82,5 +83,47 @@ function CreateProject({ onCreated }: { onCreated: (id: string) => void }) {
       <button type="submit" class="primary" disabled={act.busy}>Create project</button>
       <ErrorBox error={act.error} />
     </form>
+  );
+}
+
+type Lag = { stream: string; behind: number; applied: number };
+
+/**
+ * How far this node's read models are behind the log (a replay or a
+ * catch-up after a restart): no Connect call says it, the operator-only
+ * GET /metrics does (cairn_projection_lag_events, per stream; the projects'
+ * streams summed unless per-project labels are on). Asked again every
+ * second while behind; nothing is shown where /metrics is not served.
+ */
+function ProjectionLag() {
+  const [lags, setLags] = useState<Lag[] | null>(null);
+  useEffect(() => {
+    let live = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const load = async () => {
+      const r = await fetch("/metrics", { headers: { Authorization: "Bearer " + storedKey() } }).catch(() => null);
+      if (!live || !r?.ok) return;
+      const byStream = new Map<string, Lag>();
+      for (const m of (await r.text()).matchAll(/^cairn_projection_(lag_events|applied_seq)\{stream="([^"]*)"\} (\S+)$/gm)) {
+        const l = byStream.get(m[2] ?? "") ?? { stream: m[2] ?? "", behind: 0, applied: 0 };
+        if (m[1] === "lag_events") l.behind = Number(m[3]);
+        else l.applied = Number(m[3]);
+        byStream.set(l.stream, l);
+      }
+      if (!live) return;
+      const all = [...byStream.values()];
+      setLags(all);
+      if (all.some((l) => l.behind > 0)) timer = setTimeout(load, 1000);
+    };
+    void load();
+    return () => { live = false; clearTimeout(timer); };
+  }, []);
+  if (!lags?.length) return null;
+  const behind = lags.filter((l) => l.behind > 0);
+  return (
+    <p id="projection-lag" class={behind.length ? "progress" : "muted"} title={lags.map((l) => `${l.stream}: applied ${l.applied}, ${l.behind} behind`).join("\n")}>
+      Read models on this node: {behind.length ? behind.map((l) => `${l.stream} ${l.behind} events behind (at ${l.applied})`).join(", ") + " — catching up…"
+        : `caught up (${lags.map((l) => `${l.stream} at ${l.applied}`).join(", ")})`}
+    </p>
   );
 }

@@ -1,7 +1,7 @@
 // Storage: buckets (create, delete), a bucket's files (upload, preview,
 // download, delete, tokens) and the project's usage.
 import { useEffect, useState } from "preact/hooks";
-import type { FileJson } from "@cairn/gen/storage_pb.js";
+import type { BucketJson, FileJson, UpdateBucketRequestJson } from "@cairn/gen/storage_pb.js";
 import { api, bytes, cairn, when } from "../api.js";
 import { ConfirmDelete, Empty, ErrorBox, Link, Loading, Modal, useAction, useLoad } from "../ui.js";
 
@@ -56,9 +56,14 @@ export function BucketView({ project, bucket }: { project: string; bucket: strin
   const [deleting, setDeleting] = useState<string | null>(null);
   const [tokens, setTokens] = useState<string | null>(null);
   const act = useAction();
+  const [settings, setSettings] = useState(false);
   return (
     <>
-      <h2><Link to={`/p/${project}/storage`}>Storage</Link> / {bucket}</h2>
+      <div class="card-head">
+        <h2><Link to={`/p/${project}/storage`}>Storage</Link> / {bucket}</h2>
+        <button type="button" class="small" id="bucket-settings-toggle" onClick={() => setSettings(!settings)}>{settings ? "Hide settings" : "Settings"}</button>
+      </div>
+      {settings ? <BucketSettings project={project} bucket={bucket} /> : null}
       <form class="inline write" id="upload" onSubmit={(e) => e.preventDefault()}>
         <input type="file" name="file" multiple onChange={async (e) => {
           const input = e.currentTarget;
@@ -158,7 +163,7 @@ function FileTokens({ project, bucket, file, onClose }: { project: string; bucke
           list.reload();
         });
       }}>
-        <label>Expires <input type="datetime-local" name="expiresAt" value={expires} onInput={(e) => setExpires(e.currentTarget.value)} /></label>
+        <label>Expires <input type="datetime-local" step="1" name="expiresAt" value={expires} onInput={(e) => setExpires(e.currentTarget.value)} /></label>
         <span class="muted">{expires ? "" : "(never, until deleted)"}</span>
         <button type="submit" class="primary" disabled={act.busy}>Create token</button>
       </form>
@@ -176,7 +181,7 @@ function FileTokens({ project, bucket, file, onClose }: { project: string; bucke
           <thead><tr><th>Token</th><th>Created</th><th>Expires</th><th /></tr></thead>
           <tbody>{list.data.map((x) => (
             <tr key={x.id} data-token={x.id}>
-              <td><code>{x.id}</code></td><td class="muted">{when(x.createdAt)}</td><td>{x.expiresAt ? when(x.expiresAt) : "never"}</td>
+              <td><code>{x.id}</code></td><td class="muted">{when(x.createdAt)}</td><td>{x.expiresAt ? when(x.expiresAt) : "never"}{x.expiresAt && new Date(x.expiresAt).getTime() <= Date.now() ? <span class="chip warn expired"> expired</span> : null}</td>
               <td><button type="button" class="danger small write" disabled={act.busy}
                 onClick={() => void act.run(async () => { await api.storage.deleteFileToken({ ...ids, tokenId: x.id ?? "" }); list.reload(); })}>Delete</button></td>
             </tr>
@@ -184,5 +189,61 @@ function FileTokens({ project, bucket, file, onClose }: { project: string; bucke
         </table>
       ) : null}
     </Modal>
+  );
+}
+
+const compressions = ["COMPRESSION_NONE", "COMPRESSION_GZIP", "COMPRESSION_ZSTD"] as const;
+const mib = 1024 * 1024;
+
+/**
+ * A bucket's settings, as UpdateBucket takes them: name, enabled, file
+ * security, the largest file (MiB; 0 is the instance's maximum), allowed
+ * extensions, compression, encryption and permissions (one a line).
+ */
+function BucketSettings({ project, bucket }: { project: string; bucket: string }) {
+  const loaded = useLoad(async () => (await api.storage.getBucket({ projectId: project, bucketId: bucket })).bucket, [project, bucket]);
+  const [b, setB] = useState<BucketJson | null>(null);
+  const [saved, setSaved] = useState(false);
+  const act = useAction();
+  useEffect(() => setB(loaded.data ?? null), [loaded.data]);
+  if (!b) return <><Loading loading={loaded.loading} /><ErrorBox error={loaded.error} /></>;
+  const set = (patch: Partial<BucketJson>) => { setSaved(false); setB({ ...b, ...patch }); };
+  return (
+    <form class="card settings" id="bucket-settings" onSubmit={async (e) => {
+      e.preventDefault();
+      const req: UpdateBucketRequestJson = {
+        projectId: project, bucketId: bucket, name: b.name ?? "", enabled: b.enabled ?? false, fileSecurity: b.fileSecurity ?? false,
+        maximumFileSize: b.maximumFileSize ?? "0", encryption: b.encryption ?? false,
+        allowedFileExtensions: { values: (b.allowedFileExtensions ?? []).map((x) => x.trim()).filter(Boolean) },
+        permissions: { values: (b.permissions ?? []).map((x) => x.trim()).filter(Boolean) },
+        ...(b.compression ? { compression: b.compression } : {}),
+      };
+      let stored: BucketJson | undefined;
+      if (await act.run(async () => { stored = (await api.storage.updateBucket(req)).bucket; })) {
+        if (stored) setB(stored);
+        setSaved(true);
+      }
+    }}>
+      <h3>Bucket settings</h3>
+      <div class="row">
+        <label>Name<input name="bucketName" value={b.name ?? ""} onInput={(e) => set({ name: e.currentTarget.value })} /></label>
+        <label>Largest file (MiB, 0: the instance's maximum)<input name="maximumFileSize" type="number" min="0" step="any"
+          value={Number(b.maximumFileSize ?? 0) / mib} onInput={(e) => set({ maximumFileSize: String(Math.round(Number(e.currentTarget.value) * mib)) })} /></label>
+        <label>Allowed extensions (comma-separated; empty: any)<input name="allowedFileExtensions" placeholder="jpg, png, pdf"
+          value={(b.allowedFileExtensions ?? []).join(", ")} onInput={(e) => set({ allowedFileExtensions: e.currentTarget.value.split(",") })} /></label>
+        <label>Compression<select name="compression" value={b.compression ?? "COMPRESSION_NONE"} onChange={(e) => set({ compression: e.currentTarget.value as BucketJson["compression"] })}>
+          {compressions.map((c) => <option key={c} value={c}>{c.replace("COMPRESSION_", "").toLowerCase()}</option>)}</select></label>
+      </div>
+      <div class="row">
+        <label class="check"><input type="checkbox" name="bucketEnabled" checked={!!b.enabled} onChange={(e) => set({ enabled: e.currentTarget.checked })} /> enabled</label>
+        <label class="check"><input type="checkbox" name="fileSecurity" checked={!!b.fileSecurity} onChange={(e) => set({ fileSecurity: e.currentTarget.checked })} /> file security</label>
+        <label class="check"><input type="checkbox" name="encryption" checked={!!b.encryption} onChange={(e) => set({ encryption: e.currentTarget.checked })} /> encryption at rest</label>
+      </div>
+      <label><span>Permissions, one a line (e.g. <code>read("any")</code>, <code>create("users")</code>)</span>
+        <textarea name="bucketPermissions" rows={3} class="mono" value={(b.permissions ?? []).join("\n")} onInput={(e) => set({ permissions: e.currentTarget.value.split("\n") })} /></label>
+      <ErrorBox error={act.error} />
+      <button type="submit" class="primary write" disabled={act.busy}>Save bucket</button>
+      {saved ? <span class="ok" id="bucket-saved"> Saved.</span> : null}
+    </form>
   );
 }

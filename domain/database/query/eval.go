@@ -153,6 +153,11 @@ func compareIntFloat(i int64, f float64) int {
 // every value to hit. regex is an unanchored RE2 match on a string. exists
 // and notExists are isNotNull and isNull; createdBefore/After/Between and
 // updated… are lessThan/greaterThan/between on $createdAt/$updatedAt.
+// distanceLessThan and the other distance operators compare the haversine
+// distance (Distance) with the filter's meters; intersects is InPolygon,
+// notIntersects its negation. elemMatch is true when some non-null element
+// of the array matches all nested filters, each evaluated on a document
+// holding only that element under the array's key.
 // search is true when every token (Tokens) of
 // the search string is among the tokens of the document's value.
 //
@@ -191,7 +196,18 @@ func matchOne(f *Filter, doc map[string]any) bool {
 	if v == nil {
 		return false
 	}
+	if isGeo(f.Op) {
+		return matchGeo(f, v)
+	}
 	switch f.Op {
+	case OpElemMatch:
+		arr, _ := v.([]any)
+		for _, e := range arr {
+			if e != nil && len(f.Filters) > 0 && Match(f.Filters, map[string]any{f.Attribute: e}) {
+				return true
+			}
+		}
+		return false
 	case OpEqual:
 		return anyValue(f.Values, func(x any) bool { return Compare(v, x) == 0 })
 	case OpNotEqual:

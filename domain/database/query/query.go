@@ -66,6 +66,12 @@ const (
 	OpUpdatedBefore  Op = "updatedBefore"
 	OpUpdatedAfter   Op = "updatedAfter"
 	OpUpdatedBetween Op = "updatedBetween"
+	// elemMatch matches an array attribute when one element satisfies
+	// every nested filter. Cairn's arrays hold scalars, so the nested
+	// filters test the element itself: they name the array attribute (or
+	// none) and apply as to a single value of its type, as in
+	// elemMatch("scores", [greaterThan(80), lessThan(90)]).
+	OpElemMatch Op = "elemMatch"
 )
 
 // MaxRegexBytes is the longest regex pattern: RE2 runs in linear time, but
@@ -79,6 +85,8 @@ var Ops = []Op{
 	OpEndsWith, OpNotEndsWith, OpContains, OpNotContains, OpSearch, OpNotSearch, OpAnd, OpOr,
 	OpExists, OpNotExists, OpContainsAny, OpContainsAll, OpRegex,
 	OpCreatedBefore, OpCreatedAfter, OpCreatedBetween, OpUpdatedBefore, OpUpdatedAfter, OpUpdatedBetween,
+	OpDistanceEqual, OpDistanceNotEqual, OpDistanceGreaterThan, OpDistanceLessThan, OpIntersects, OpNotIntersects,
+	OpElemMatch,
 }
 
 // desugar returns the filter that f stands for when f's operator is another
@@ -86,31 +94,44 @@ var Ops = []Op{
 // otherwise. A created…/updated… filter may name its system attribute or
 // none.
 func desugar(f Filter) (Filter, bool) {
-	to := map[Op]struct {
-		op   Op
-		attr string
-	}{
-		OpExists: {OpIsNotNull, ""}, OpNotExists: {OpIsNull, ""}, OpContainsAny: {OpContains, ""},
-		OpCreatedBefore: {OpLessThan, database.AttrCreatedAt}, OpCreatedAfter: {OpGreaterThan, database.AttrCreatedAt},
-		OpCreatedBetween: {OpBetween, database.AttrCreatedAt},
-		OpUpdatedBefore:  {OpLessThan, database.AttrUpdatedAt}, OpUpdatedAfter: {OpGreaterThan, database.AttrUpdatedAt},
-		OpUpdatedBetween: {OpBetween, database.AttrUpdatedAt},
-	}
-	t, ok := to[f.Op]
-	if !ok {
+	// A switch, not a map: Match calls this for every filter of every
+	// document it tests.
+	switch f.Op {
+	case OpExists:
+		f.Op = OpIsNotNull
+	case OpNotExists:
+		f.Op = OpIsNull
+	case OpContainsAny:
+		f.Op = OpContains
+	case OpCreatedBefore:
+		f.Op, f.Attribute = OpLessThan, database.AttrCreatedAt
+	case OpCreatedAfter:
+		f.Op, f.Attribute = OpGreaterThan, database.AttrCreatedAt
+	case OpCreatedBetween:
+		f.Op, f.Attribute = OpBetween, database.AttrCreatedAt
+	case OpUpdatedBefore:
+		f.Op, f.Attribute = OpLessThan, database.AttrUpdatedAt
+	case OpUpdatedAfter:
+		f.Op, f.Attribute = OpGreaterThan, database.AttrUpdatedAt
+	case OpUpdatedBetween:
+		f.Op, f.Attribute = OpBetween, database.AttrUpdatedAt
+	default:
 		return f, false
 	}
-	f.Op = t.op
-	if t.attr != "" {
-		f.Attribute = t.attr
-	}
 	return f, true
+}
+
+// TestedAttribute is the attribute f tests itself ("" for and/or): its
+// own, or the system attribute an operator such as updatedBefore names.
+func TestedAttribute(f Filter) string {
+	g, _ := desugar(f)
+	return g.Attribute
 }
 
 // Filter is one condition on a document.
 //
 // For and/or, Filters holds the children and Attribute and Values are
-// empty. For every other operator, Attribute names the attribute and Values
+// empty; elemMatch has an Attribute and Filters. For every other operator, Attribute names the attribute and Values
 // the operands; after Validate they are in the attribute's typed
 // representation (for contains on an array attribute, the element's).
 type Filter struct {

@@ -73,6 +73,9 @@ func Validate(q *Query, s *database.Schema, lim Limits) error {
 		if a.Array {
 			return domain.FieldError(field, "attribute %q is an array; arrays cannot be ordered by", a.Key)
 		}
+		if a.Type == database.TypePoint {
+			return domain.FieldError(field, "attribute %q is a point; points cannot be ordered by", a.Key)
+		}
 	}
 	return nil
 }
@@ -141,8 +144,11 @@ func (v *validator) filter(f *Filter, path string, depth int) error {
 		}
 		*f = g
 	}
+	if f.Op == OpElemMatch {
+		return v.elemMatch(f, path, depth)
+	}
 	if len(f.Filters) > 0 {
-		return domain.FieldError(path+".queries", "%s takes no nested queries; only and/or do", f.Op)
+		return domain.FieldError(path+".queries", "%s takes no nested queries; only and/or and elemMatch do", f.Op)
 	}
 	attrField := path + ".attribute"
 	a, err := v.attribute(f.Attribute, attrField)
@@ -151,6 +157,9 @@ func (v *validator) filter(f *Filter, path string, depth int) error {
 	}
 	if err := v.compatible(f.Op, a, attrField); err != nil {
 		return err
+	}
+	if isGeo(f.Op) {
+		return geoValues(f, path)
 	}
 	if err := v.countValues(f, path); err != nil {
 		return err
@@ -186,6 +195,64 @@ func (v *validator) filter(f *Filter, path string, depth int) error {
 	if (f.Op == OpBetween || f.Op == OpNotBetween) && Compare(f.Values[0], f.Values[1]) > 0 {
 		return domain.FieldError(path+".values", "%s needs the lower bound first; %s is above %s",
 			f.Op, describe(f.Values[0]), describe(f.Values[1]))
+	}
+	return nil
+}
+
+// elemMatch validates an elemMatch filter: its nested filters apply to one
+// element of the array attribute, as to a scalar attribute of the same
+// key and type.
+func (v *validator) elemMatch(f *Filter, path string, depth int) error {
+	attrField := path + ".attribute"
+	a, err := v.attribute(f.Attribute, attrField)
+	if err != nil {
+		return err
+	}
+	if !a.Array {
+		return domain.FieldError(attrField, "attribute %q is %s; elemMatch applies only to arrays", a.Key, typeName(a))
+	}
+	if len(f.Values) > 0 {
+		return domain.FieldError(path+".values", "elemMatch takes no values, only nested queries")
+	}
+	if len(f.Filters) == 0 {
+		return domain.FieldError(path+".queries", "elemMatch needs at least one nested query")
+	}
+	elem := a
+	elem.Array = false
+	sub := &validator{s: &database.Schema{Attributes: []database.Attribute{elem}, Indexes: v.s.Indexes}, lim: v.lim, count: v.count}
+	for j := range f.Filters {
+		c := &f.Filters[j]
+		cp := fmt.Sprintf("%s.queries[%d]", path, j)
+		if err := setElemAttribute(c, a.Key, cp); err != nil {
+			return err
+		}
+		if err := sub.filter(c, cp, depth+1); err != nil {
+			return err
+		}
+	}
+	v.count = sub.count
+	return nil
+}
+
+// setElemAttribute makes an elemMatch child (and its and/or children) name
+// the array attribute key when it names none.
+func setElemAttribute(f *Filter, key, path string) error {
+	switch f.Op {
+	case OpAnd, OpOr:
+		for j := range f.Filters {
+			if err := setElemAttribute(&f.Filters[j], key, fmt.Sprintf("%s.queries[%d]", path, j)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case OpElemMatch:
+		return domain.FieldError(path+".method", "elemMatch cannot nest inside elemMatch: the elements are scalars")
+	}
+	if f.Attribute == "" {
+		f.Attribute = key
+	}
+	if f.Attribute != key {
+		return domain.FieldError(path+".attribute", "a filter inside elemMatch on %q tests the element itself; it names %q or nothing, not %q", key, key, f.Attribute)
 	}
 	return nil
 }
@@ -230,7 +297,7 @@ func (v *validator) countValues(f *Filter, path string) error {
 
 func stringLike(t database.Type) bool {
 	switch t {
-	case database.TypeString, database.TypeEmail, database.TypeURL, database.TypeIP, database.TypeEnum:
+	case database.TypeString, database.TypeEmail, database.TypeURL, database.TypeIP, database.TypeEnum, database.TypeRelationship:
 		return true
 	}
 	return false
@@ -238,6 +305,12 @@ func stringLike(t database.Type) bool {
 
 // compatible checks that op applies to attribute a.
 func (v *validator) compatible(op Op, a database.Attribute, field string) error {
+	if isGeo(op) != (a.Type == database.TypePoint) && op != OpIsNull && op != OpIsNotNull {
+		if a.Type == database.TypePoint {
+			return domain.FieldError(field, "attribute %q is a point; only distanceEqual, distanceNotEqual, distanceGreaterThan, distanceLessThan, intersects, notIntersects, isNull and isNotNull apply to points, not %s", a.Key, op)
+		}
+		return domain.FieldError(field, "attribute %q is %s; %s applies only to point attributes", a.Key, typeName(a), op)
+	}
 	if a.Array {
 		switch op {
 		case OpContains, OpNotContains, OpContainsAll, OpIsNull, OpIsNotNull:
@@ -304,15 +377,17 @@ func searchValue(a database.Attribute, val any, field string) (any, error) {
 // typeName is "an integer", "an array of integers" and so on.
 func typeName(a database.Attribute) string {
 	names := map[database.Type][2]string{
-		database.TypeString:   {"a string", "strings"},
-		database.TypeInteger:  {"an integer", "integers"},
-		database.TypeFloat:    {"a float", "floats"},
-		database.TypeBoolean:  {"a boolean", "booleans"},
-		database.TypeDatetime: {"a datetime", "datetimes"},
-		database.TypeEmail:    {"an email", "emails"},
-		database.TypeURL:      {"a url", "urls"},
-		database.TypeIP:       {"an ip", "ips"},
-		database.TypeEnum:     {"an enum", "enums"},
+		database.TypeString:       {"a string", "strings"},
+		database.TypeInteger:      {"an integer", "integers"},
+		database.TypeFloat:        {"a float", "floats"},
+		database.TypeBoolean:      {"a boolean", "booleans"},
+		database.TypeDatetime:     {"a datetime", "datetimes"},
+		database.TypeEmail:        {"an email", "emails"},
+		database.TypeURL:          {"a url", "urls"},
+		database.TypeIP:           {"an ip", "ips"},
+		database.TypeEnum:         {"an enum", "enums"},
+		database.TypeRelationship: {"a relationship (document id)", "document ids"},
+		database.TypePoint:        {"a point", "points"},
 	}
 	n, ok := names[a.Type]
 	if !ok {

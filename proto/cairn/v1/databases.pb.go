@@ -37,33 +37,44 @@ const (
 	AttributeType_ATTRIBUTE_TYPE_URL         AttributeType = 7
 	AttributeType_ATTRIBUTE_TYPE_IP          AttributeType = 8
 	AttributeType_ATTRIBUTE_TYPE_ENUM        AttributeType = 9
+	// Holds ids of documents of related_collection (one id or a list, by
+	// relation_type and side).
+	AttributeType_ATTRIBUTE_TYPE_RELATIONSHIP AttributeType = 10
+	// A geographic point: [longitude, latitude] in degrees (a GeoJSON Point
+	// object is accepted on write). Not an array; indexed alone by a key
+	// index, which then answers distance and polygon filters.
+	AttributeType_ATTRIBUTE_TYPE_POINT AttributeType = 11
 )
 
 // Enum value maps for AttributeType.
 var (
 	AttributeType_name = map[int32]string{
-		0: "ATTRIBUTE_TYPE_UNSPECIFIED",
-		1: "ATTRIBUTE_TYPE_STRING",
-		2: "ATTRIBUTE_TYPE_INTEGER",
-		3: "ATTRIBUTE_TYPE_FLOAT",
-		4: "ATTRIBUTE_TYPE_BOOLEAN",
-		5: "ATTRIBUTE_TYPE_DATETIME",
-		6: "ATTRIBUTE_TYPE_EMAIL",
-		7: "ATTRIBUTE_TYPE_URL",
-		8: "ATTRIBUTE_TYPE_IP",
-		9: "ATTRIBUTE_TYPE_ENUM",
+		0:  "ATTRIBUTE_TYPE_UNSPECIFIED",
+		1:  "ATTRIBUTE_TYPE_STRING",
+		2:  "ATTRIBUTE_TYPE_INTEGER",
+		3:  "ATTRIBUTE_TYPE_FLOAT",
+		4:  "ATTRIBUTE_TYPE_BOOLEAN",
+		5:  "ATTRIBUTE_TYPE_DATETIME",
+		6:  "ATTRIBUTE_TYPE_EMAIL",
+		7:  "ATTRIBUTE_TYPE_URL",
+		8:  "ATTRIBUTE_TYPE_IP",
+		9:  "ATTRIBUTE_TYPE_ENUM",
+		10: "ATTRIBUTE_TYPE_RELATIONSHIP",
+		11: "ATTRIBUTE_TYPE_POINT",
 	}
 	AttributeType_value = map[string]int32{
-		"ATTRIBUTE_TYPE_UNSPECIFIED": 0,
-		"ATTRIBUTE_TYPE_STRING":      1,
-		"ATTRIBUTE_TYPE_INTEGER":     2,
-		"ATTRIBUTE_TYPE_FLOAT":       3,
-		"ATTRIBUTE_TYPE_BOOLEAN":     4,
-		"ATTRIBUTE_TYPE_DATETIME":    5,
-		"ATTRIBUTE_TYPE_EMAIL":       6,
-		"ATTRIBUTE_TYPE_URL":         7,
-		"ATTRIBUTE_TYPE_IP":          8,
-		"ATTRIBUTE_TYPE_ENUM":        9,
+		"ATTRIBUTE_TYPE_UNSPECIFIED":  0,
+		"ATTRIBUTE_TYPE_STRING":       1,
+		"ATTRIBUTE_TYPE_INTEGER":      2,
+		"ATTRIBUTE_TYPE_FLOAT":        3,
+		"ATTRIBUTE_TYPE_BOOLEAN":      4,
+		"ATTRIBUTE_TYPE_DATETIME":     5,
+		"ATTRIBUTE_TYPE_EMAIL":        6,
+		"ATTRIBUTE_TYPE_URL":          7,
+		"ATTRIBUTE_TYPE_IP":           8,
+		"ATTRIBUTE_TYPE_ENUM":         9,
+		"ATTRIBUTE_TYPE_RELATIONSHIP": 10,
+		"ATTRIBUTE_TYPE_POINT":        11,
 	}
 )
 
@@ -187,6 +198,21 @@ const (
 	Operator_OPERATOR_UPDATED_BEFORE  Operator = 29
 	Operator_OPERATOR_UPDATED_AFTER   Operator = 30
 	Operator_OPERATOR_UPDATED_BETWEEN Operator = 31
+	// Geo filters on a point attribute. distance*: values [centre, distance]
+	// or [centre, distance, meters] (false: degrees of arc), centre a
+	// [longitude, latitude] point; meters on a sphere (haversine).
+	Operator_OPERATOR_DISTANCE_EQUAL        Operator = 32
+	Operator_OPERATOR_DISTANCE_NOT_EQUAL    Operator = 33
+	Operator_OPERATOR_DISTANCE_GREATER_THAN Operator = 34
+	Operator_OPERATOR_DISTANCE_LESS_THAN    Operator = 35
+	// The point lies inside (or on) a polygon: values are one closed ring
+	// of [longitude, latitude] points, or [[ring, hole…]]; at most 1,000
+	// points.
+	Operator_OPERATOR_INTERSECTS     Operator = 36
+	Operator_OPERATOR_NOT_INTERSECTS Operator = 37
+	// An array attribute with an element that matches every nested filter
+	// (filters test the element: they name the attribute or none).
+	Operator_OPERATOR_ELEM_MATCH Operator = 38
 )
 
 // Enum value maps for Operator.
@@ -224,40 +250,54 @@ var (
 		29: "OPERATOR_UPDATED_BEFORE",
 		30: "OPERATOR_UPDATED_AFTER",
 		31: "OPERATOR_UPDATED_BETWEEN",
+		32: "OPERATOR_DISTANCE_EQUAL",
+		33: "OPERATOR_DISTANCE_NOT_EQUAL",
+		34: "OPERATOR_DISTANCE_GREATER_THAN",
+		35: "OPERATOR_DISTANCE_LESS_THAN",
+		36: "OPERATOR_INTERSECTS",
+		37: "OPERATOR_NOT_INTERSECTS",
+		38: "OPERATOR_ELEM_MATCH",
 	}
 	Operator_value = map[string]int32{
-		"OPERATOR_UNSPECIFIED":        0,
-		"OPERATOR_EQUAL":              1,
-		"OPERATOR_NOT_EQUAL":          2,
-		"OPERATOR_LESS_THAN":          3,
-		"OPERATOR_LESS_THAN_EQUAL":    4,
-		"OPERATOR_GREATER_THAN":       5,
-		"OPERATOR_GREATER_THAN_EQUAL": 6,
-		"OPERATOR_BETWEEN":            7,
-		"OPERATOR_NOT_BETWEEN":        8,
-		"OPERATOR_IS_NULL":            9,
-		"OPERATOR_IS_NOT_NULL":        10,
-		"OPERATOR_STARTS_WITH":        11,
-		"OPERATOR_NOT_STARTS_WITH":    12,
-		"OPERATOR_ENDS_WITH":          13,
-		"OPERATOR_NOT_ENDS_WITH":      14,
-		"OPERATOR_CONTAINS":           15,
-		"OPERATOR_NOT_CONTAINS":       16,
-		"OPERATOR_SEARCH":             17,
-		"OPERATOR_NOT_SEARCH":         18,
-		"OPERATOR_AND":                19,
-		"OPERATOR_OR":                 20,
-		"OPERATOR_EXISTS":             21,
-		"OPERATOR_NOT_EXISTS":         22,
-		"OPERATOR_CONTAINS_ANY":       23,
-		"OPERATOR_CONTAINS_ALL":       24,
-		"OPERATOR_REGEX":              25,
-		"OPERATOR_CREATED_BEFORE":     26,
-		"OPERATOR_CREATED_AFTER":      27,
-		"OPERATOR_CREATED_BETWEEN":    28,
-		"OPERATOR_UPDATED_BEFORE":     29,
-		"OPERATOR_UPDATED_AFTER":      30,
-		"OPERATOR_UPDATED_BETWEEN":    31,
+		"OPERATOR_UNSPECIFIED":           0,
+		"OPERATOR_EQUAL":                 1,
+		"OPERATOR_NOT_EQUAL":             2,
+		"OPERATOR_LESS_THAN":             3,
+		"OPERATOR_LESS_THAN_EQUAL":       4,
+		"OPERATOR_GREATER_THAN":          5,
+		"OPERATOR_GREATER_THAN_EQUAL":    6,
+		"OPERATOR_BETWEEN":               7,
+		"OPERATOR_NOT_BETWEEN":           8,
+		"OPERATOR_IS_NULL":               9,
+		"OPERATOR_IS_NOT_NULL":           10,
+		"OPERATOR_STARTS_WITH":           11,
+		"OPERATOR_NOT_STARTS_WITH":       12,
+		"OPERATOR_ENDS_WITH":             13,
+		"OPERATOR_NOT_ENDS_WITH":         14,
+		"OPERATOR_CONTAINS":              15,
+		"OPERATOR_NOT_CONTAINS":          16,
+		"OPERATOR_SEARCH":                17,
+		"OPERATOR_NOT_SEARCH":            18,
+		"OPERATOR_AND":                   19,
+		"OPERATOR_OR":                    20,
+		"OPERATOR_EXISTS":                21,
+		"OPERATOR_NOT_EXISTS":            22,
+		"OPERATOR_CONTAINS_ANY":          23,
+		"OPERATOR_CONTAINS_ALL":          24,
+		"OPERATOR_REGEX":                 25,
+		"OPERATOR_CREATED_BEFORE":        26,
+		"OPERATOR_CREATED_AFTER":         27,
+		"OPERATOR_CREATED_BETWEEN":       28,
+		"OPERATOR_UPDATED_BEFORE":        29,
+		"OPERATOR_UPDATED_AFTER":         30,
+		"OPERATOR_UPDATED_BETWEEN":       31,
+		"OPERATOR_DISTANCE_EQUAL":        32,
+		"OPERATOR_DISTANCE_NOT_EQUAL":    33,
+		"OPERATOR_DISTANCE_GREATER_THAN": 34,
+		"OPERATOR_DISTANCE_LESS_THAN":    35,
+		"OPERATOR_INTERSECTS":            36,
+		"OPERATOR_NOT_INTERSECTS":        37,
+		"OPERATOR_ELEM_MATCH":            38,
 	}
 )
 
@@ -572,8 +612,22 @@ type Attribute struct {
 	// The value absent fields get; not allowed on required attributes.
 	Default *structpb.Value `protobuf:"bytes,11,opt,name=default,proto3" json:"default,omitempty"`
 	// processing, available, failed, deleting.
-	Status        string `protobuf:"bytes,12,opt,name=status,proto3" json:"status,omitempty"`
-	Error         string `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	Status string `protobuf:"bytes,12,opt,name=status,proto3" json:"status,omitempty"`
+	Error  string `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	// Relationship attributes (Appwrite's): the collection of the same
+	// database the ids refer to.
+	RelatedCollection string `protobuf:"bytes,14,opt,name=related_collection,json=relatedCollection,proto3" json:"related_collection,omitempty"`
+	// oneToOne, oneToMany, manyToOne or manyToMany, seen from this side.
+	RelationType string `protobuf:"bytes,15,opt,name=relation_type,json=relationType,proto3" json:"relation_type,omitempty"`
+	// A two-way relationship keeps an attribute two_way_key on the related
+	// collection holding the ids back; created and deleted with this one.
+	TwoWay    bool   `protobuf:"varint,16,opt,name=two_way,json=twoWay,proto3" json:"two_way,omitempty"`
+	TwoWayKey string `protobuf:"bytes,17,opt,name=two_way_key,json=twoWayKey,proto3" json:"two_way_key,omitempty"`
+	// restrict (default), cascade or setNull: what deleting a document of
+	// this collection does to the documents it relates to.
+	OnDelete string `protobuf:"bytes,18,opt,name=on_delete,json=onDelete,proto3" json:"on_delete,omitempty"`
+	// Output: parent (the side created) or child (a two-way partner).
+	Side          string `protobuf:"bytes,19,opt,name=side,proto3" json:"side,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -695,6 +749,48 @@ func (x *Attribute) GetStatus() string {
 func (x *Attribute) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *Attribute) GetRelatedCollection() string {
+	if x != nil {
+		return x.RelatedCollection
+	}
+	return ""
+}
+
+func (x *Attribute) GetRelationType() string {
+	if x != nil {
+		return x.RelationType
+	}
+	return ""
+}
+
+func (x *Attribute) GetTwoWay() bool {
+	if x != nil {
+		return x.TwoWay
+	}
+	return false
+}
+
+func (x *Attribute) GetTwoWayKey() string {
+	if x != nil {
+		return x.TwoWayKey
+	}
+	return ""
+}
+
+func (x *Attribute) GetOnDelete() string {
+	if x != nil {
+		return x.OnDelete
+	}
+	return ""
+}
+
+func (x *Attribute) GetSide() string {
+	if x != nil {
+		return x.Side
 	}
 	return ""
 }
@@ -5681,7 +5777,7 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"created_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xc0\x03\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xfe\x04\n" +
 	"\tAttribute\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x17.cairn.v1.AttributeTypeR\x04type\x12\x1a\n" +
@@ -5696,7 +5792,13 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	" \x03(\tR\belements\x120\n" +
 	"\adefault\x18\v \x01(\v2\x16.google.protobuf.ValueR\adefault\x12\x16\n" +
 	"\x06status\x18\f \x01(\tR\x06status\x12\x14\n" +
-	"\x05error\x18\r \x01(\tR\x05errorB\n" +
+	"\x05error\x18\r \x01(\tR\x05error\x12-\n" +
+	"\x12related_collection\x18\x0e \x01(\tR\x11relatedCollection\x12#\n" +
+	"\rrelation_type\x18\x0f \x01(\tR\frelationType\x12\x17\n" +
+	"\atwo_way\x18\x10 \x01(\bR\x06twoWay\x12\x1e\n" +
+	"\vtwo_way_key\x18\x11 \x01(\tR\ttwoWayKey\x12\x1b\n" +
+	"\ton_delete\x18\x12 \x01(\tR\bonDelete\x12\x12\n" +
+	"\x04side\x18\x13 \x01(\tR\x04sideB\n" +
 	"\n" +
 	"\b_int_minB\n" +
 	"\n" +
@@ -6152,7 +6254,7 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x120\n" +
 	"\x0etransaction_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18$R\rtransactionId\"V\n" +
 	"\x1bRollbackTransactionResponse\x127\n" +
-	"\vtransaction\x18\x01 \x01(\v2\x15.cairn.v1.TransactionR\vtransaction*\x9b\x02\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x15.cairn.v1.TransactionR\vtransaction*\xd6\x02\n" +
 	"\rAttributeType\x12\x1e\n" +
 	"\x1aATTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ATTRIBUTE_TYPE_STRING\x10\x01\x12\x1a\n" +
@@ -6163,12 +6265,15 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"\x14ATTRIBUTE_TYPE_EMAIL\x10\x06\x12\x16\n" +
 	"\x12ATTRIBUTE_TYPE_URL\x10\a\x12\x15\n" +
 	"\x11ATTRIBUTE_TYPE_IP\x10\b\x12\x17\n" +
-	"\x13ATTRIBUTE_TYPE_ENUM\x10\t*k\n" +
+	"\x13ATTRIBUTE_TYPE_ENUM\x10\t\x12\x1f\n" +
+	"\x1bATTRIBUTE_TYPE_RELATIONSHIP\x10\n" +
+	"\x12\x18\n" +
+	"\x14ATTRIBUTE_TYPE_POINT\x10\v*k\n" +
 	"\tIndexType\x12\x1a\n" +
 	"\x16INDEX_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eINDEX_TYPE_KEY\x10\x01\x12\x15\n" +
 	"\x11INDEX_TYPE_UNIQUE\x10\x02\x12\x17\n" +
-	"\x13INDEX_TYPE_FULLTEXT\x10\x03*\xb7\x06\n" +
+	"\x13INDEX_TYPE_FULLTEXT\x10\x03*\x89\b\n" +
 	"\bOperator\x12\x18\n" +
 	"\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eOPERATOR_EQUAL\x10\x01\x12\x16\n" +
@@ -6202,7 +6307,14 @@ const file_cairn_v1_databases_proto_rawDesc = "" +
 	"\x18OPERATOR_CREATED_BETWEEN\x10\x1c\x12\x1b\n" +
 	"\x17OPERATOR_UPDATED_BEFORE\x10\x1d\x12\x1a\n" +
 	"\x16OPERATOR_UPDATED_AFTER\x10\x1e\x12\x1c\n" +
-	"\x18OPERATOR_UPDATED_BETWEEN\x10\x1f*\xc5\x01\n" +
+	"\x18OPERATOR_UPDATED_BETWEEN\x10\x1f\x12\x1b\n" +
+	"\x17OPERATOR_DISTANCE_EQUAL\x10 \x12\x1f\n" +
+	"\x1bOPERATOR_DISTANCE_NOT_EQUAL\x10!\x12\"\n" +
+	"\x1eOPERATOR_DISTANCE_GREATER_THAN\x10\"\x12\x1f\n" +
+	"\x1bOPERATOR_DISTANCE_LESS_THAN\x10#\x12\x17\n" +
+	"\x13OPERATOR_INTERSECTS\x10$\x12\x1b\n" +
+	"\x17OPERATOR_NOT_INTERSECTS\x10%\x12\x17\n" +
+	"\x13OPERATOR_ELEM_MATCH\x10&*\xc5\x01\n" +
 	"\x11AggregateFunction\x12\"\n" +
 	"\x1eAGGREGATE_FUNCTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18AGGREGATE_FUNCTION_COUNT\x10\x01\x12\x1a\n" +

@@ -38,8 +38,18 @@ type Webhook struct {
 	// Set when deliveries paused after --webhook-pause-after failed attempts
 	// in a row: events wait, none is dropped. UpdateWebhook with enabled set
 	// to true resumes.
-	PausedAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=paused_at,json=pausedAt,proto3" json:"paused_at,omitempty"`
-	PausedReason  string                 `protobuf:"bytes,10,opt,name=paused_reason,json=pausedReason,proto3" json:"paused_reason,omitempty"`
+	PausedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=paused_at,json=pausedAt,proto3" json:"paused_at,omitempty"`
+	PausedReason string                 `protobuf:"bytes,10,opt,name=paused_reason,json=pausedReason,proto3" json:"paused_reason,omitempty"`
+	// How many redeliveries were requested, and where the last one started.
+	Redelivery    uint32 `protobuf:"varint,11,opt,name=redelivery,proto3" json:"redelivery,omitempty"`
+	RedeliverFrom uint64 `protobuf:"varint,12,opt,name=redeliver_from,json=redeliverFrom,proto3" json:"redeliver_from,omitempty"`
+	// The stream sequence of the webhook's creation: deliveries start after
+	// it, and a redelivery may not start before it.
+	CreatedSequence uint64 `protobuf:"varint,13,opt,name=created_sequence,json=createdSequence,proto3" json:"created_sequence,omitempty"`
+	// Failed attempts in a row so far (0 after a success); with
+	// --webhook-pause-after N the webhook pauses at N. Kept in the read
+	// model, so restarts and other nodes carry on counting.
+	FailuresInRow int64 `protobuf:"varint,14,opt,name=failures_in_row,json=failuresInRow,proto3" json:"failures_in_row,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -142,6 +152,34 @@ func (x *Webhook) GetPausedReason() string {
 		return x.PausedReason
 	}
 	return ""
+}
+
+func (x *Webhook) GetRedelivery() uint32 {
+	if x != nil {
+		return x.Redelivery
+	}
+	return 0
+}
+
+func (x *Webhook) GetRedeliverFrom() uint64 {
+	if x != nil {
+		return x.RedeliverFrom
+	}
+	return 0
+}
+
+func (x *Webhook) GetCreatedSequence() uint64 {
+	if x != nil {
+		return x.CreatedSequence
+	}
+	return 0
+}
+
+func (x *Webhook) GetFailuresInRow() int64 {
+	if x != nil {
+		return x.FailuresInRow
+	}
+	return 0
 }
 
 // WebhookEvents is a list of event names; a message so that updates can
@@ -775,11 +813,120 @@ func (*DeleteWebhookResponse) Descriptor() ([]byte, []int) {
 	return file_cairn_v1_webhooks_proto_rawDescGZIP(), []int{11}
 }
 
+type RedeliverWebhookRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ProjectId string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	WebhookId string                 `protobuf:"bytes,2,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	// The first stream sequence to deliver again: after the webhook's
+	// creation (Webhook.created_sequence) and at most one past the
+	// project's last event.
+	FromSequence  uint64 `protobuf:"varint,3,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverWebhookRequest) Reset() {
+	*x = RedeliverWebhookRequest{}
+	mi := &file_cairn_v1_webhooks_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverWebhookRequest) ProtoMessage() {}
+
+func (x *RedeliverWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_webhooks_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverWebhookRequest.ProtoReflect.Descriptor instead.
+func (*RedeliverWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_webhooks_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RedeliverWebhookRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *RedeliverWebhookRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *RedeliverWebhookRequest) GetFromSequence() uint64 {
+	if x != nil {
+		return x.FromSequence
+	}
+	return 0
+}
+
+type RedeliverWebhookResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhook       *Webhook               `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverWebhookResponse) Reset() {
+	*x = RedeliverWebhookResponse{}
+	mi := &file_cairn_v1_webhooks_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverWebhookResponse) ProtoMessage() {}
+
+func (x *RedeliverWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_webhooks_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverWebhookResponse.ProtoReflect.Descriptor instead.
+func (*RedeliverWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_webhooks_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RedeliverWebhookResponse) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
 // WebhookDelivery is one attempt at delivering one event.
 type WebhookDelivery struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	WebhookId string                 `protobuf:"bytes,2,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "<event seq>-<attempt>", or "<event seq>-r<redelivery>-<attempt>" for
+	// an attempt of a redelivery: records sort by event, then redelivery.
+	Id        string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	WebhookId string `protobuf:"bytes,2,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
 	// The event's stream sequence, name and id (Cairn-Webhook-Id).
 	EventSeq uint64 `protobuf:"varint,3,opt,name=event_seq,json=eventSeq,proto3" json:"event_seq,omitempty"`
 	Event    string `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
@@ -800,7 +947,7 @@ type WebhookDelivery struct {
 
 func (x *WebhookDelivery) Reset() {
 	*x = WebhookDelivery{}
-	mi := &file_cairn_v1_webhooks_proto_msgTypes[12]
+	mi := &file_cairn_v1_webhooks_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +959,7 @@ func (x *WebhookDelivery) String() string {
 func (*WebhookDelivery) ProtoMessage() {}
 
 func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_webhooks_proto_msgTypes[12]
+	mi := &file_cairn_v1_webhooks_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +972,7 @@ func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookDelivery.ProtoReflect.Descriptor instead.
 func (*WebhookDelivery) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_webhooks_proto_rawDescGZIP(), []int{12}
+	return file_cairn_v1_webhooks_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WebhookDelivery) GetId() string {
@@ -925,7 +1072,7 @@ type ListWebhookDeliveriesRequest struct {
 
 func (x *ListWebhookDeliveriesRequest) Reset() {
 	*x = ListWebhookDeliveriesRequest{}
-	mi := &file_cairn_v1_webhooks_proto_msgTypes[13]
+	mi := &file_cairn_v1_webhooks_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1084,7 @@ func (x *ListWebhookDeliveriesRequest) String() string {
 func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_webhooks_proto_msgTypes[13]
+	mi := &file_cairn_v1_webhooks_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1097,7 @@ func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_webhooks_proto_rawDescGZIP(), []int{13}
+	return file_cairn_v1_webhooks_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListWebhookDeliveriesRequest) GetProjectId() string {
@@ -991,7 +1138,7 @@ type ListWebhookDeliveriesResponse struct {
 
 func (x *ListWebhookDeliveriesResponse) Reset() {
 	*x = ListWebhookDeliveriesResponse{}
-	mi := &file_cairn_v1_webhooks_proto_msgTypes[14]
+	mi := &file_cairn_v1_webhooks_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1150,7 @@ func (x *ListWebhookDeliveriesResponse) String() string {
 func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_webhooks_proto_msgTypes[14]
+	mi := &file_cairn_v1_webhooks_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1163,7 @@ func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_webhooks_proto_rawDescGZIP(), []int{14}
+	return file_cairn_v1_webhooks_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
@@ -1037,7 +1184,7 @@ var File_cairn_v1_webhooks_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_webhooks_proto_rawDesc = "" +
 	"\n" +
-	"\x17cairn/v1/webhooks.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x02\n" +
+	"\x17cairn/v1/webhooks.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x03\n" +
 	"\aWebhook\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1052,7 +1199,13 @@ const file_cairn_v1_webhooks_proto_rawDesc = "" +
 	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x127\n" +
 	"\tpaused_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bpausedAt\x12#\n" +
 	"\rpaused_reason\x18\n" +
-	" \x01(\tR\fpausedReason\"c\n" +
+	" \x01(\tR\fpausedReason\x12\x1e\n" +
+	"\n" +
+	"redelivery\x18\v \x01(\rR\n" +
+	"redelivery\x12%\n" +
+	"\x0eredeliver_from\x18\f \x01(\x04R\rredeliverFrom\x12)\n" +
+	"\x10created_sequence\x18\r \x01(\x04R\x0fcreatedSequence\x12&\n" +
+	"\x0ffailures_in_row\x18\x0e \x01(\x03R\rfailuresInRow\"c\n" +
 	"\rWebhookEvents\x12R\n" +
 	"\x06events\x18\x01 \x03(\tB:\xbaH7\x92\x014\b\x01\x10d\".r,\x10\x01\x18\x80\x022%^[a-zA-Z0-9_*-]+(\\.[a-zA-Z0-9_*-]+)*$R\x06events\"\xd0\x02\n" +
 	"\x14CreateWebhookRequest\x12?\n" +
@@ -1110,7 +1263,15 @@ const file_cairn_v1_webhooks_proto_rawDesc = "" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12F\n" +
 	"\n" +
 	"webhook_id\x18\x02 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\twebhookId\"\x17\n" +
-	"\x15DeleteWebhookResponse\"\x88\x03\n" +
+	"\x15DeleteWebhookResponse\"\xd0\x01\n" +
+	"\x17RedeliverWebhookRequest\x12?\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12F\n" +
+	"\n" +
+	"webhook_id\x18\x02 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\twebhookId\x12,\n" +
+	"\rfrom_sequence\x18\x03 \x01(\x04B\a\xbaH\x042\x02 \x00R\ffromSequence\"G\n" +
+	"\x18RedeliverWebhookResponse\x12+\n" +
+	"\awebhook\x18\x01 \x01(\v2\x11.cairn.v1.WebhookR\awebhook\"\x88\x03\n" +
 	"\x0fWebhookDelivery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1141,14 +1302,15 @@ const file_cairn_v1_webhooks_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x19.cairn.v1.WebhookDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x9e\x04\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xfb\x04\n" +
 	"\x0fWebhooksService\x12R\n" +
 	"\rCreateWebhook\x12\x1e.cairn.v1.CreateWebhookRequest\x1a\x1f.cairn.v1.CreateWebhookResponse\"\x00\x12L\n" +
 	"\n" +
 	"GetWebhook\x12\x1b.cairn.v1.GetWebhookRequest\x1a\x1c.cairn.v1.GetWebhookResponse\"\x03\x90\x02\x01\x12R\n" +
 	"\fListWebhooks\x12\x1d.cairn.v1.ListWebhooksRequest\x1a\x1e.cairn.v1.ListWebhooksResponse\"\x03\x90\x02\x01\x12R\n" +
 	"\rUpdateWebhook\x12\x1e.cairn.v1.UpdateWebhookRequest\x1a\x1f.cairn.v1.UpdateWebhookResponse\"\x00\x12R\n" +
-	"\rDeleteWebhook\x12\x1e.cairn.v1.DeleteWebhookRequest\x1a\x1f.cairn.v1.DeleteWebhookResponse\"\x00\x12m\n" +
+	"\rDeleteWebhook\x12\x1e.cairn.v1.DeleteWebhookRequest\x1a\x1f.cairn.v1.DeleteWebhookResponse\"\x00\x12[\n" +
+	"\x10RedeliverWebhook\x12!.cairn.v1.RedeliverWebhookRequest\x1a\".cairn.v1.RedeliverWebhookResponse\"\x00\x12m\n" +
 	"\x15ListWebhookDeliveries\x12&.cairn.v1.ListWebhookDeliveriesRequest\x1a'.cairn.v1.ListWebhookDeliveriesResponse\"\x03\x90\x02\x01B\x91\x01\n" +
 	"\fcom.cairn.v1B\rWebhooksProtoP\x01Z1github.com/cairn-dev/cairn/proto/cairn/v1;cairnv1\xa2\x02\x03CXX\xaa\x02\bCairn.V1\xca\x02\bCairn\\V1\xe2\x02\x14Cairn\\V1\\GPBMetadata\xea\x02\tCairn::V1b\x06proto3"
 
@@ -1164,7 +1326,7 @@ func file_cairn_v1_webhooks_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_webhooks_proto_rawDescData
 }
 
-var file_cairn_v1_webhooks_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_cairn_v1_webhooks_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_cairn_v1_webhooks_proto_goTypes = []any{
 	(*Webhook)(nil),                       // 0: cairn.v1.Webhook
 	(*WebhookEvents)(nil),                 // 1: cairn.v1.WebhookEvents
@@ -1178,40 +1340,45 @@ var file_cairn_v1_webhooks_proto_goTypes = []any{
 	(*UpdateWebhookResponse)(nil),         // 9: cairn.v1.UpdateWebhookResponse
 	(*DeleteWebhookRequest)(nil),          // 10: cairn.v1.DeleteWebhookRequest
 	(*DeleteWebhookResponse)(nil),         // 11: cairn.v1.DeleteWebhookResponse
-	(*WebhookDelivery)(nil),               // 12: cairn.v1.WebhookDelivery
-	(*ListWebhookDeliveriesRequest)(nil),  // 13: cairn.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil), // 14: cairn.v1.ListWebhookDeliveriesResponse
-	(*timestamppb.Timestamp)(nil),         // 15: google.protobuf.Timestamp
+	(*RedeliverWebhookRequest)(nil),       // 12: cairn.v1.RedeliverWebhookRequest
+	(*RedeliverWebhookResponse)(nil),      // 13: cairn.v1.RedeliverWebhookResponse
+	(*WebhookDelivery)(nil),               // 14: cairn.v1.WebhookDelivery
+	(*ListWebhookDeliveriesRequest)(nil),  // 15: cairn.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil), // 16: cairn.v1.ListWebhookDeliveriesResponse
+	(*timestamppb.Timestamp)(nil),         // 17: google.protobuf.Timestamp
 }
 var file_cairn_v1_webhooks_proto_depIdxs = []int32{
-	15, // 0: cairn.v1.Webhook.created_at:type_name -> google.protobuf.Timestamp
-	15, // 1: cairn.v1.Webhook.updated_at:type_name -> google.protobuf.Timestamp
-	15, // 2: cairn.v1.Webhook.paused_at:type_name -> google.protobuf.Timestamp
+	17, // 0: cairn.v1.Webhook.created_at:type_name -> google.protobuf.Timestamp
+	17, // 1: cairn.v1.Webhook.updated_at:type_name -> google.protobuf.Timestamp
+	17, // 2: cairn.v1.Webhook.paused_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: cairn.v1.CreateWebhookRequest.events:type_name -> cairn.v1.WebhookEvents
 	0,  // 4: cairn.v1.CreateWebhookResponse.webhook:type_name -> cairn.v1.Webhook
 	0,  // 5: cairn.v1.GetWebhookResponse.webhook:type_name -> cairn.v1.Webhook
 	0,  // 6: cairn.v1.ListWebhooksResponse.webhooks:type_name -> cairn.v1.Webhook
 	1,  // 7: cairn.v1.UpdateWebhookRequest.events:type_name -> cairn.v1.WebhookEvents
 	0,  // 8: cairn.v1.UpdateWebhookResponse.webhook:type_name -> cairn.v1.Webhook
-	15, // 9: cairn.v1.WebhookDelivery.created_at:type_name -> google.protobuf.Timestamp
-	12, // 10: cairn.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> cairn.v1.WebhookDelivery
-	2,  // 11: cairn.v1.WebhooksService.CreateWebhook:input_type -> cairn.v1.CreateWebhookRequest
-	4,  // 12: cairn.v1.WebhooksService.GetWebhook:input_type -> cairn.v1.GetWebhookRequest
-	6,  // 13: cairn.v1.WebhooksService.ListWebhooks:input_type -> cairn.v1.ListWebhooksRequest
-	8,  // 14: cairn.v1.WebhooksService.UpdateWebhook:input_type -> cairn.v1.UpdateWebhookRequest
-	10, // 15: cairn.v1.WebhooksService.DeleteWebhook:input_type -> cairn.v1.DeleteWebhookRequest
-	13, // 16: cairn.v1.WebhooksService.ListWebhookDeliveries:input_type -> cairn.v1.ListWebhookDeliveriesRequest
-	3,  // 17: cairn.v1.WebhooksService.CreateWebhook:output_type -> cairn.v1.CreateWebhookResponse
-	5,  // 18: cairn.v1.WebhooksService.GetWebhook:output_type -> cairn.v1.GetWebhookResponse
-	7,  // 19: cairn.v1.WebhooksService.ListWebhooks:output_type -> cairn.v1.ListWebhooksResponse
-	9,  // 20: cairn.v1.WebhooksService.UpdateWebhook:output_type -> cairn.v1.UpdateWebhookResponse
-	11, // 21: cairn.v1.WebhooksService.DeleteWebhook:output_type -> cairn.v1.DeleteWebhookResponse
-	14, // 22: cairn.v1.WebhooksService.ListWebhookDeliveries:output_type -> cairn.v1.ListWebhookDeliveriesResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	0,  // 9: cairn.v1.RedeliverWebhookResponse.webhook:type_name -> cairn.v1.Webhook
+	17, // 10: cairn.v1.WebhookDelivery.created_at:type_name -> google.protobuf.Timestamp
+	14, // 11: cairn.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> cairn.v1.WebhookDelivery
+	2,  // 12: cairn.v1.WebhooksService.CreateWebhook:input_type -> cairn.v1.CreateWebhookRequest
+	4,  // 13: cairn.v1.WebhooksService.GetWebhook:input_type -> cairn.v1.GetWebhookRequest
+	6,  // 14: cairn.v1.WebhooksService.ListWebhooks:input_type -> cairn.v1.ListWebhooksRequest
+	8,  // 15: cairn.v1.WebhooksService.UpdateWebhook:input_type -> cairn.v1.UpdateWebhookRequest
+	10, // 16: cairn.v1.WebhooksService.DeleteWebhook:input_type -> cairn.v1.DeleteWebhookRequest
+	12, // 17: cairn.v1.WebhooksService.RedeliverWebhook:input_type -> cairn.v1.RedeliverWebhookRequest
+	15, // 18: cairn.v1.WebhooksService.ListWebhookDeliveries:input_type -> cairn.v1.ListWebhookDeliveriesRequest
+	3,  // 19: cairn.v1.WebhooksService.CreateWebhook:output_type -> cairn.v1.CreateWebhookResponse
+	5,  // 20: cairn.v1.WebhooksService.GetWebhook:output_type -> cairn.v1.GetWebhookResponse
+	7,  // 21: cairn.v1.WebhooksService.ListWebhooks:output_type -> cairn.v1.ListWebhooksResponse
+	9,  // 22: cairn.v1.WebhooksService.UpdateWebhook:output_type -> cairn.v1.UpdateWebhookResponse
+	11, // 23: cairn.v1.WebhooksService.DeleteWebhook:output_type -> cairn.v1.DeleteWebhookResponse
+	13, // 24: cairn.v1.WebhooksService.RedeliverWebhook:output_type -> cairn.v1.RedeliverWebhookResponse
+	16, // 25: cairn.v1.WebhooksService.ListWebhookDeliveries:output_type -> cairn.v1.ListWebhookDeliveriesResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_webhooks_proto_init() }
@@ -1227,7 +1394,7 @@ func file_cairn_v1_webhooks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_webhooks_proto_rawDesc), len(file_cairn_v1_webhooks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -255,7 +255,8 @@ func (x *DatabaseDeleted) GetDatabase() *Database {
 type Attribute struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	// string, integer, float, boolean, datetime, email, url, ip, enum.
+	// string, integer, float, boolean, datetime, email, url, ip, enum,
+	// relationship.
 	Type     string   `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
 	Required bool     `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
 	Array    bool     `protobuf:"varint,4,opt,name=array,proto3" json:"array,omitempty"`
@@ -273,8 +274,16 @@ type Attribute struct {
 	// The collection's schema version when the attribute was created (see
 	// Document.schema_version).
 	CreatedVersion uint64 `protobuf:"varint,14,opt,name=created_version,json=createdVersion,proto3" json:"created_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Relationship attributes (type "relationship"): see cairn.v1.Attribute.
+	RelatedCollection string `protobuf:"bytes,15,opt,name=related_collection,json=relatedCollection,proto3" json:"related_collection,omitempty"`
+	RelationType      string `protobuf:"bytes,16,opt,name=relation_type,json=relationType,proto3" json:"relation_type,omitempty"`
+	TwoWay            bool   `protobuf:"varint,17,opt,name=two_way,json=twoWay,proto3" json:"two_way,omitempty"`
+	TwoWayKey         string `protobuf:"bytes,18,opt,name=two_way_key,json=twoWayKey,proto3" json:"two_way_key,omitempty"`
+	OnDelete          string `protobuf:"bytes,19,opt,name=on_delete,json=onDelete,proto3" json:"on_delete,omitempty"`
+	// parent or child.
+	Side          string `protobuf:"bytes,20,opt,name=side,proto3" json:"side,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attribute) Reset() {
@@ -403,6 +412,48 @@ func (x *Attribute) GetCreatedVersion() uint64 {
 		return x.CreatedVersion
 	}
 	return 0
+}
+
+func (x *Attribute) GetRelatedCollection() string {
+	if x != nil {
+		return x.RelatedCollection
+	}
+	return ""
+}
+
+func (x *Attribute) GetRelationType() string {
+	if x != nil {
+		return x.RelationType
+	}
+	return ""
+}
+
+func (x *Attribute) GetTwoWay() bool {
+	if x != nil {
+		return x.TwoWay
+	}
+	return false
+}
+
+func (x *Attribute) GetTwoWayKey() string {
+	if x != nil {
+		return x.TwoWayKey
+	}
+	return ""
+}
+
+func (x *Attribute) GetOnDelete() string {
+	if x != nil {
+		return x.OnDelete
+	}
+	return ""
+}
+
+func (x *Attribute) GetSide() string {
+	if x != nil {
+		return x.Side
+	}
+	return ""
 }
 
 // Index is a secondary index of a collection.
@@ -1842,7 +1893,7 @@ const file_cairn_events_v1_databases_proto_rawDesc = "" +
 	"\x0fDatabaseUpdated\x125\n" +
 	"\bdatabase\x18\x01 \x01(\v2\x19.cairn.events.v1.DatabaseR\bdatabase\"H\n" +
 	"\x0fDatabaseDeleted\x125\n" +
-	"\bdatabase\x18\x01 \x01(\v2\x19.cairn.events.v1.DatabaseR\bdatabase\"\xf9\x02\n" +
+	"\bdatabase\x18\x01 \x01(\v2\x19.cairn.events.v1.DatabaseR\bdatabase\"\xb7\x04\n" +
 	"\tAttribute\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
@@ -1858,7 +1909,13 @@ const file_cairn_events_v1_databases_proto_rawDesc = "" +
 	"\fdefault_json\x18\v \x01(\tR\vdefaultJson\x12\x16\n" +
 	"\x06status\x18\f \x01(\tR\x06status\x12\x14\n" +
 	"\x05error\x18\r \x01(\tR\x05error\x12'\n" +
-	"\x0fcreated_version\x18\x0e \x01(\x04R\x0ecreatedVersion\"\xca\x01\n" +
+	"\x0fcreated_version\x18\x0e \x01(\x04R\x0ecreatedVersion\x12-\n" +
+	"\x12related_collection\x18\x0f \x01(\tR\x11relatedCollection\x12#\n" +
+	"\rrelation_type\x18\x10 \x01(\tR\frelationType\x12\x17\n" +
+	"\atwo_way\x18\x11 \x01(\bR\x06twoWay\x12\x1e\n" +
+	"\vtwo_way_key\x18\x12 \x01(\tR\ttwoWayKey\x12\x1b\n" +
+	"\ton_delete\x18\x13 \x01(\tR\bonDelete\x12\x12\n" +
+	"\x04side\x18\x14 \x01(\tR\x04side\"\xca\x01\n" +
 	"\x05Index\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1e\n" +

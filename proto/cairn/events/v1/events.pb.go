@@ -275,6 +275,7 @@ type Envelope struct {
 	//	*Envelope_WebhookUpdated
 	//	*Envelope_WebhookDeleted
 	//	*Envelope_WebhookDelivered
+	//	*Envelope_WebhookRedeliveryRequested
 	//	*Envelope_OperatorCreated
 	//	*Envelope_OperatorUpdated
 	//	*Envelope_OperatorDeleted
@@ -1034,6 +1035,15 @@ func (x *Envelope) GetWebhookDelivered() *WebhookDelivered {
 	return nil
 }
 
+func (x *Envelope) GetWebhookRedeliveryRequested() *WebhookRedeliveryRequested {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_WebhookRedeliveryRequested); ok {
+			return x.WebhookRedeliveryRequested
+		}
+	}
+	return nil
+}
+
 func (x *Envelope) GetOperatorCreated() *OperatorCreated {
 	if x != nil {
 		if x, ok := x.Payload.(*Envelope_OperatorCreated); ok {
@@ -1387,6 +1397,10 @@ type Envelope_WebhookDelivered struct {
 	WebhookDelivered *WebhookDelivered `protobuf:"bytes,123,opt,name=webhook_delivered,json=webhookDelivered,proto3,oneof"`
 }
 
+type Envelope_WebhookRedeliveryRequested struct {
+	WebhookRedeliveryRequested *WebhookRedeliveryRequested `protobuf:"bytes,124,opt,name=webhook_redelivery_requested,json=webhookRedeliveryRequested,proto3,oneof"`
+}
+
 type Envelope_OperatorCreated struct {
 	OperatorCreated *OperatorCreated `protobuf:"bytes,130,opt,name=operator_created,json=operatorCreated,proto3,oneof"`
 }
@@ -1558,6 +1572,8 @@ func (*Envelope_WebhookUpdated) isEnvelope_Payload() {}
 func (*Envelope_WebhookDeleted) isEnvelope_Payload() {}
 
 func (*Envelope_WebhookDelivered) isEnvelope_Payload() {}
+
+func (*Envelope_WebhookRedeliveryRequested) isEnvelope_Payload() {}
 
 func (*Envelope_OperatorCreated) isEnvelope_Payload() {}
 
@@ -3266,7 +3282,7 @@ var File_cairn_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\x973\n" +
+	"\x1ccairn/events/v1/events.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bcairn/events/v1/users.proto\x1a\x1bcairn/events/v1/teams.proto\x1a\x1fcairn/events/v1/databases.proto\x1a\x1fcairn/events/v1/functions.proto\x1a\x1dcairn/events/v1/storage.proto\x1a\x1ecairn/events/v1/webhooks.proto\x1a\x1fcairn/events/v1/operators.proto\"\x884\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -3353,7 +3369,8 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\x0fwebhook_created\x18x \x01(\v2\x1f.cairn.events.v1.WebhookCreatedH\x00R\x0ewebhookCreated\x12J\n" +
 	"\x0fwebhook_updated\x18y \x01(\v2\x1f.cairn.events.v1.WebhookUpdatedH\x00R\x0ewebhookUpdated\x12J\n" +
 	"\x0fwebhook_deleted\x18z \x01(\v2\x1f.cairn.events.v1.WebhookDeletedH\x00R\x0ewebhookDeleted\x12P\n" +
-	"\x11webhook_delivered\x18{ \x01(\v2!.cairn.events.v1.WebhookDeliveredH\x00R\x10webhookDelivered\x12N\n" +
+	"\x11webhook_delivered\x18{ \x01(\v2!.cairn.events.v1.WebhookDeliveredH\x00R\x10webhookDelivered\x12o\n" +
+	"\x1cwebhook_redelivery_requested\x18| \x01(\v2+.cairn.events.v1.WebhookRedeliveryRequestedH\x00R\x1awebhookRedeliveryRequested\x12N\n" +
 	"\x10operator_created\x18\x82\x01 \x01(\v2 .cairn.events.v1.OperatorCreatedH\x00R\x0foperatorCreated\x12N\n" +
 	"\x10operator_updated\x18\x83\x01 \x01(\v2 .cairn.events.v1.OperatorUpdatedH\x00R\x0foperatorUpdated\x12N\n" +
 	"\x10operator_deleted\x18\x84\x01 \x01(\v2 .cairn.events.v1.OperatorDeletedH\x00R\x0foperatorDeleted\x12d\n" +
@@ -3532,103 +3549,104 @@ func file_cairn_events_v1_events_proto_rawDescGZIP() []byte {
 var file_cairn_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_cairn_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_cairn_events_v1_events_proto_goTypes = []any{
-	(TrailingSlash)(0),                // 0: cairn.events.v1.TrailingSlash
-	(DeploymentStatus)(0),             // 1: cairn.events.v1.DeploymentStatus
-	(Actor_Kind)(0),                   // 2: cairn.events.v1.Actor.Kind
-	(*Envelope)(nil),                  // 3: cairn.events.v1.Envelope
-	(*Actor)(nil),                     // 4: cairn.events.v1.Actor
-	(*Project)(nil),                   // 5: cairn.events.v1.Project
-	(*ProjectLimits)(nil),             // 6: cairn.events.v1.ProjectLimits
-	(*ProjectCreated)(nil),            // 7: cairn.events.v1.ProjectCreated
-	(*ProjectUpdated)(nil),            // 8: cairn.events.v1.ProjectUpdated
-	(*ProjectDeleted)(nil),            // 9: cairn.events.v1.ProjectDeleted
-	(*Key)(nil),                       // 10: cairn.events.v1.Key
-	(*KeyCreated)(nil),                // 11: cairn.events.v1.KeyCreated
-	(*KeyUpdated)(nil),                // 12: cairn.events.v1.KeyUpdated
-	(*KeyDeleted)(nil),                // 13: cairn.events.v1.KeyDeleted
-	(*Site)(nil),                      // 14: cairn.events.v1.Site
-	(*VerifiedDomain)(nil),            // 15: cairn.events.v1.VerifiedDomain
-	(*SiteSettings)(nil),              // 16: cairn.events.v1.SiteSettings
-	(*HeaderRule)(nil),                // 17: cairn.events.v1.HeaderRule
-	(*Redirect)(nil),                  // 18: cairn.events.v1.Redirect
-	(*SiteFile)(nil),                  // 19: cairn.events.v1.SiteFile
-	(*Deployment)(nil),                // 20: cairn.events.v1.Deployment
-	(*SiteCreated)(nil),               // 21: cairn.events.v1.SiteCreated
-	(*SiteUpdated)(nil),               // 22: cairn.events.v1.SiteUpdated
-	(*SiteDeleted)(nil),               // 23: cairn.events.v1.SiteDeleted
-	(*DeploymentCreated)(nil),         // 24: cairn.events.v1.DeploymentCreated
-	(*DeploymentActivated)(nil),       // 25: cairn.events.v1.DeploymentActivated
-	(*DeploymentFailed)(nil),          // 26: cairn.events.v1.DeploymentFailed
-	(*DeploymentDeleted)(nil),         // 27: cairn.events.v1.DeploymentDeleted
-	(*SiteDomainVerified)(nil),        // 28: cairn.events.v1.SiteDomainVerified
-	(*DomainClaimed)(nil),             // 29: cairn.events.v1.DomainClaimed
-	(*DomainReleased)(nil),            // 30: cairn.events.v1.DomainReleased
-	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
-	(*UserCreated)(nil),               // 32: cairn.events.v1.UserCreated
-	(*UserUpdated)(nil),               // 33: cairn.events.v1.UserUpdated
-	(*UserDeleted)(nil),               // 34: cairn.events.v1.UserDeleted
-	(*SessionCreated)(nil),            // 35: cairn.events.v1.SessionCreated
-	(*SessionsDeleted)(nil),           // 36: cairn.events.v1.SessionsDeleted
-	(*SessionUpdated)(nil),            // 37: cairn.events.v1.SessionUpdated
-	(*TokenCreated)(nil),              // 38: cairn.events.v1.TokenCreated
-	(*TokenConsumed)(nil),             // 39: cairn.events.v1.TokenConsumed
-	(*PasskeyRegistered)(nil),         // 40: cairn.events.v1.PasskeyRegistered
-	(*PasskeyRemoved)(nil),            // 41: cairn.events.v1.PasskeyRemoved
-	(*PasskeyUsed)(nil),               // 42: cairn.events.v1.PasskeyUsed
-	(*ClaimTaken)(nil),                // 43: cairn.events.v1.ClaimTaken
-	(*ClaimReleased)(nil),             // 44: cairn.events.v1.ClaimReleased
-	(*AuthSettingsUpdated)(nil),       // 45: cairn.events.v1.AuthSettingsUpdated
-	(*TeamCreated)(nil),               // 46: cairn.events.v1.TeamCreated
-	(*TeamUpdated)(nil),               // 47: cairn.events.v1.TeamUpdated
-	(*TeamDeleted)(nil),               // 48: cairn.events.v1.TeamDeleted
-	(*MembershipCreated)(nil),         // 49: cairn.events.v1.MembershipCreated
-	(*MembershipUpdated)(nil),         // 50: cairn.events.v1.MembershipUpdated
-	(*MembershipDeleted)(nil),         // 51: cairn.events.v1.MembershipDeleted
-	(*DatabaseCreated)(nil),           // 52: cairn.events.v1.DatabaseCreated
-	(*DatabaseUpdated)(nil),           // 53: cairn.events.v1.DatabaseUpdated
-	(*DatabaseDeleted)(nil),           // 54: cairn.events.v1.DatabaseDeleted
-	(*CollectionCreated)(nil),         // 55: cairn.events.v1.CollectionCreated
-	(*CollectionUpdated)(nil),         // 56: cairn.events.v1.CollectionUpdated
-	(*CollectionDeleted)(nil),         // 57: cairn.events.v1.CollectionDeleted
-	(*AttributeCreated)(nil),          // 58: cairn.events.v1.AttributeCreated
-	(*AttributeDeleted)(nil),          // 59: cairn.events.v1.AttributeDeleted
-	(*IndexCreated)(nil),              // 60: cairn.events.v1.IndexCreated
-	(*IndexUpdated)(nil),              // 61: cairn.events.v1.IndexUpdated
-	(*IndexDeleted)(nil),              // 62: cairn.events.v1.IndexDeleted
-	(*DocumentCreated)(nil),           // 63: cairn.events.v1.DocumentCreated
-	(*DocumentUpdated)(nil),           // 64: cairn.events.v1.DocumentUpdated
-	(*DocumentDeleted)(nil),           // 65: cairn.events.v1.DocumentDeleted
-	(*TransactionCreated)(nil),        // 66: cairn.events.v1.TransactionCreated
-	(*TransactionStaged)(nil),         // 67: cairn.events.v1.TransactionStaged
-	(*TransactionCommitted)(nil),      // 68: cairn.events.v1.TransactionCommitted
-	(*TransactionRolledBack)(nil),     // 69: cairn.events.v1.TransactionRolledBack
-	(*BucketCreated)(nil),             // 70: cairn.events.v1.BucketCreated
-	(*BucketUpdated)(nil),             // 71: cairn.events.v1.BucketUpdated
-	(*BucketDeleted)(nil),             // 72: cairn.events.v1.BucketDeleted
-	(*UploadProgressed)(nil),          // 73: cairn.events.v1.UploadProgressed
-	(*UploadAbandoned)(nil),           // 74: cairn.events.v1.UploadAbandoned
-	(*FileCreated)(nil),               // 75: cairn.events.v1.FileCreated
-	(*FileUpdated)(nil),               // 76: cairn.events.v1.FileUpdated
-	(*FileDeleted)(nil),               // 77: cairn.events.v1.FileDeleted
-	(*FileTokenCreated)(nil),          // 78: cairn.events.v1.FileTokenCreated
-	(*FileTokenDeleted)(nil),          // 79: cairn.events.v1.FileTokenDeleted
-	(*FunctionCreated)(nil),           // 80: cairn.events.v1.FunctionCreated
-	(*FunctionUpdated)(nil),           // 81: cairn.events.v1.FunctionUpdated
-	(*FunctionDeleted)(nil),           // 82: cairn.events.v1.FunctionDeleted
-	(*FunctionDeploymentCreated)(nil), // 83: cairn.events.v1.FunctionDeploymentCreated
-	(*FunctionDeploymentDeleted)(nil), // 84: cairn.events.v1.FunctionDeploymentDeleted
-	(*ExecutionCreated)(nil),          // 85: cairn.events.v1.ExecutionCreated
-	(*ExecutionUpdated)(nil),          // 86: cairn.events.v1.ExecutionUpdated
-	(*ExecutionsExpired)(nil),         // 87: cairn.events.v1.ExecutionsExpired
-	(*WebhookCreated)(nil),            // 88: cairn.events.v1.WebhookCreated
-	(*WebhookUpdated)(nil),            // 89: cairn.events.v1.WebhookUpdated
-	(*WebhookDeleted)(nil),            // 90: cairn.events.v1.WebhookDeleted
-	(*WebhookDelivered)(nil),          // 91: cairn.events.v1.WebhookDelivered
-	(*OperatorCreated)(nil),           // 92: cairn.events.v1.OperatorCreated
-	(*OperatorUpdated)(nil),           // 93: cairn.events.v1.OperatorUpdated
-	(*OperatorDeleted)(nil),           // 94: cairn.events.v1.OperatorDeleted
-	(*OperatorSessionCreated)(nil),    // 95: cairn.events.v1.OperatorSessionCreated
-	(*OperatorSessionsDeleted)(nil),   // 96: cairn.events.v1.OperatorSessionsDeleted
+	(TrailingSlash)(0),                 // 0: cairn.events.v1.TrailingSlash
+	(DeploymentStatus)(0),              // 1: cairn.events.v1.DeploymentStatus
+	(Actor_Kind)(0),                    // 2: cairn.events.v1.Actor.Kind
+	(*Envelope)(nil),                   // 3: cairn.events.v1.Envelope
+	(*Actor)(nil),                      // 4: cairn.events.v1.Actor
+	(*Project)(nil),                    // 5: cairn.events.v1.Project
+	(*ProjectLimits)(nil),              // 6: cairn.events.v1.ProjectLimits
+	(*ProjectCreated)(nil),             // 7: cairn.events.v1.ProjectCreated
+	(*ProjectUpdated)(nil),             // 8: cairn.events.v1.ProjectUpdated
+	(*ProjectDeleted)(nil),             // 9: cairn.events.v1.ProjectDeleted
+	(*Key)(nil),                        // 10: cairn.events.v1.Key
+	(*KeyCreated)(nil),                 // 11: cairn.events.v1.KeyCreated
+	(*KeyUpdated)(nil),                 // 12: cairn.events.v1.KeyUpdated
+	(*KeyDeleted)(nil),                 // 13: cairn.events.v1.KeyDeleted
+	(*Site)(nil),                       // 14: cairn.events.v1.Site
+	(*VerifiedDomain)(nil),             // 15: cairn.events.v1.VerifiedDomain
+	(*SiteSettings)(nil),               // 16: cairn.events.v1.SiteSettings
+	(*HeaderRule)(nil),                 // 17: cairn.events.v1.HeaderRule
+	(*Redirect)(nil),                   // 18: cairn.events.v1.Redirect
+	(*SiteFile)(nil),                   // 19: cairn.events.v1.SiteFile
+	(*Deployment)(nil),                 // 20: cairn.events.v1.Deployment
+	(*SiteCreated)(nil),                // 21: cairn.events.v1.SiteCreated
+	(*SiteUpdated)(nil),                // 22: cairn.events.v1.SiteUpdated
+	(*SiteDeleted)(nil),                // 23: cairn.events.v1.SiteDeleted
+	(*DeploymentCreated)(nil),          // 24: cairn.events.v1.DeploymentCreated
+	(*DeploymentActivated)(nil),        // 25: cairn.events.v1.DeploymentActivated
+	(*DeploymentFailed)(nil),           // 26: cairn.events.v1.DeploymentFailed
+	(*DeploymentDeleted)(nil),          // 27: cairn.events.v1.DeploymentDeleted
+	(*SiteDomainVerified)(nil),         // 28: cairn.events.v1.SiteDomainVerified
+	(*DomainClaimed)(nil),              // 29: cairn.events.v1.DomainClaimed
+	(*DomainReleased)(nil),             // 30: cairn.events.v1.DomainReleased
+	(*timestamppb.Timestamp)(nil),      // 31: google.protobuf.Timestamp
+	(*UserCreated)(nil),                // 32: cairn.events.v1.UserCreated
+	(*UserUpdated)(nil),                // 33: cairn.events.v1.UserUpdated
+	(*UserDeleted)(nil),                // 34: cairn.events.v1.UserDeleted
+	(*SessionCreated)(nil),             // 35: cairn.events.v1.SessionCreated
+	(*SessionsDeleted)(nil),            // 36: cairn.events.v1.SessionsDeleted
+	(*SessionUpdated)(nil),             // 37: cairn.events.v1.SessionUpdated
+	(*TokenCreated)(nil),               // 38: cairn.events.v1.TokenCreated
+	(*TokenConsumed)(nil),              // 39: cairn.events.v1.TokenConsumed
+	(*PasskeyRegistered)(nil),          // 40: cairn.events.v1.PasskeyRegistered
+	(*PasskeyRemoved)(nil),             // 41: cairn.events.v1.PasskeyRemoved
+	(*PasskeyUsed)(nil),                // 42: cairn.events.v1.PasskeyUsed
+	(*ClaimTaken)(nil),                 // 43: cairn.events.v1.ClaimTaken
+	(*ClaimReleased)(nil),              // 44: cairn.events.v1.ClaimReleased
+	(*AuthSettingsUpdated)(nil),        // 45: cairn.events.v1.AuthSettingsUpdated
+	(*TeamCreated)(nil),                // 46: cairn.events.v1.TeamCreated
+	(*TeamUpdated)(nil),                // 47: cairn.events.v1.TeamUpdated
+	(*TeamDeleted)(nil),                // 48: cairn.events.v1.TeamDeleted
+	(*MembershipCreated)(nil),          // 49: cairn.events.v1.MembershipCreated
+	(*MembershipUpdated)(nil),          // 50: cairn.events.v1.MembershipUpdated
+	(*MembershipDeleted)(nil),          // 51: cairn.events.v1.MembershipDeleted
+	(*DatabaseCreated)(nil),            // 52: cairn.events.v1.DatabaseCreated
+	(*DatabaseUpdated)(nil),            // 53: cairn.events.v1.DatabaseUpdated
+	(*DatabaseDeleted)(nil),            // 54: cairn.events.v1.DatabaseDeleted
+	(*CollectionCreated)(nil),          // 55: cairn.events.v1.CollectionCreated
+	(*CollectionUpdated)(nil),          // 56: cairn.events.v1.CollectionUpdated
+	(*CollectionDeleted)(nil),          // 57: cairn.events.v1.CollectionDeleted
+	(*AttributeCreated)(nil),           // 58: cairn.events.v1.AttributeCreated
+	(*AttributeDeleted)(nil),           // 59: cairn.events.v1.AttributeDeleted
+	(*IndexCreated)(nil),               // 60: cairn.events.v1.IndexCreated
+	(*IndexUpdated)(nil),               // 61: cairn.events.v1.IndexUpdated
+	(*IndexDeleted)(nil),               // 62: cairn.events.v1.IndexDeleted
+	(*DocumentCreated)(nil),            // 63: cairn.events.v1.DocumentCreated
+	(*DocumentUpdated)(nil),            // 64: cairn.events.v1.DocumentUpdated
+	(*DocumentDeleted)(nil),            // 65: cairn.events.v1.DocumentDeleted
+	(*TransactionCreated)(nil),         // 66: cairn.events.v1.TransactionCreated
+	(*TransactionStaged)(nil),          // 67: cairn.events.v1.TransactionStaged
+	(*TransactionCommitted)(nil),       // 68: cairn.events.v1.TransactionCommitted
+	(*TransactionRolledBack)(nil),      // 69: cairn.events.v1.TransactionRolledBack
+	(*BucketCreated)(nil),              // 70: cairn.events.v1.BucketCreated
+	(*BucketUpdated)(nil),              // 71: cairn.events.v1.BucketUpdated
+	(*BucketDeleted)(nil),              // 72: cairn.events.v1.BucketDeleted
+	(*UploadProgressed)(nil),           // 73: cairn.events.v1.UploadProgressed
+	(*UploadAbandoned)(nil),            // 74: cairn.events.v1.UploadAbandoned
+	(*FileCreated)(nil),                // 75: cairn.events.v1.FileCreated
+	(*FileUpdated)(nil),                // 76: cairn.events.v1.FileUpdated
+	(*FileDeleted)(nil),                // 77: cairn.events.v1.FileDeleted
+	(*FileTokenCreated)(nil),           // 78: cairn.events.v1.FileTokenCreated
+	(*FileTokenDeleted)(nil),           // 79: cairn.events.v1.FileTokenDeleted
+	(*FunctionCreated)(nil),            // 80: cairn.events.v1.FunctionCreated
+	(*FunctionUpdated)(nil),            // 81: cairn.events.v1.FunctionUpdated
+	(*FunctionDeleted)(nil),            // 82: cairn.events.v1.FunctionDeleted
+	(*FunctionDeploymentCreated)(nil),  // 83: cairn.events.v1.FunctionDeploymentCreated
+	(*FunctionDeploymentDeleted)(nil),  // 84: cairn.events.v1.FunctionDeploymentDeleted
+	(*ExecutionCreated)(nil),           // 85: cairn.events.v1.ExecutionCreated
+	(*ExecutionUpdated)(nil),           // 86: cairn.events.v1.ExecutionUpdated
+	(*ExecutionsExpired)(nil),          // 87: cairn.events.v1.ExecutionsExpired
+	(*WebhookCreated)(nil),             // 88: cairn.events.v1.WebhookCreated
+	(*WebhookUpdated)(nil),             // 89: cairn.events.v1.WebhookUpdated
+	(*WebhookDeleted)(nil),             // 90: cairn.events.v1.WebhookDeleted
+	(*WebhookDelivered)(nil),           // 91: cairn.events.v1.WebhookDelivered
+	(*WebhookRedeliveryRequested)(nil), // 92: cairn.events.v1.WebhookRedeliveryRequested
+	(*OperatorCreated)(nil),            // 93: cairn.events.v1.OperatorCreated
+	(*OperatorUpdated)(nil),            // 94: cairn.events.v1.OperatorUpdated
+	(*OperatorDeleted)(nil),            // 95: cairn.events.v1.OperatorDeleted
+	(*OperatorSessionCreated)(nil),     // 96: cairn.events.v1.OperatorSessionCreated
+	(*OperatorSessionsDeleted)(nil),    // 97: cairn.events.v1.OperatorSessionsDeleted
 }
 var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	31,  // 0: cairn.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -3709,52 +3727,53 @@ var file_cairn_events_v1_events_proto_depIdxs = []int32{
 	89,  // 75: cairn.events.v1.Envelope.webhook_updated:type_name -> cairn.events.v1.WebhookUpdated
 	90,  // 76: cairn.events.v1.Envelope.webhook_deleted:type_name -> cairn.events.v1.WebhookDeleted
 	91,  // 77: cairn.events.v1.Envelope.webhook_delivered:type_name -> cairn.events.v1.WebhookDelivered
-	92,  // 78: cairn.events.v1.Envelope.operator_created:type_name -> cairn.events.v1.OperatorCreated
-	93,  // 79: cairn.events.v1.Envelope.operator_updated:type_name -> cairn.events.v1.OperatorUpdated
-	94,  // 80: cairn.events.v1.Envelope.operator_deleted:type_name -> cairn.events.v1.OperatorDeleted
-	95,  // 81: cairn.events.v1.Envelope.operator_session_created:type_name -> cairn.events.v1.OperatorSessionCreated
-	96,  // 82: cairn.events.v1.Envelope.operator_sessions_deleted:type_name -> cairn.events.v1.OperatorSessionsDeleted
-	2,   // 83: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
-	6,   // 84: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
-	31,  // 85: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 86: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
-	5,   // 87: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
-	5,   // 88: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
-	5,   // 89: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
-	31,  // 90: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	31,  // 91: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 92: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
-	10,  // 93: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
-	10,  // 94: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
-	10,  // 95: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
-	16,  // 96: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
-	31,  // 97: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	31,  // 98: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	15,  // 99: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
-	31,  // 100: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
-	0,   // 101: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
-	17,  // 102: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
-	18,  // 103: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
-	19,  // 104: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
-	31,  // 105: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
-	1,   // 106: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
-	14,  // 107: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
-	14,  // 108: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
-	14,  // 109: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
-	14,  // 110: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
-	20,  // 111: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 112: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
-	14,  // 113: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
-	20,  // 114: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 115: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
-	20,  // 116: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
-	14,  // 117: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
-	31,  // 118: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
-	119, // [119:119] is the sub-list for method output_type
-	119, // [119:119] is the sub-list for method input_type
-	119, // [119:119] is the sub-list for extension type_name
-	119, // [119:119] is the sub-list for extension extendee
-	0,   // [0:119] is the sub-list for field type_name
+	92,  // 78: cairn.events.v1.Envelope.webhook_redelivery_requested:type_name -> cairn.events.v1.WebhookRedeliveryRequested
+	93,  // 79: cairn.events.v1.Envelope.operator_created:type_name -> cairn.events.v1.OperatorCreated
+	94,  // 80: cairn.events.v1.Envelope.operator_updated:type_name -> cairn.events.v1.OperatorUpdated
+	95,  // 81: cairn.events.v1.Envelope.operator_deleted:type_name -> cairn.events.v1.OperatorDeleted
+	96,  // 82: cairn.events.v1.Envelope.operator_session_created:type_name -> cairn.events.v1.OperatorSessionCreated
+	97,  // 83: cairn.events.v1.Envelope.operator_sessions_deleted:type_name -> cairn.events.v1.OperatorSessionsDeleted
+	2,   // 84: cairn.events.v1.Actor.kind:type_name -> cairn.events.v1.Actor.Kind
+	6,   // 85: cairn.events.v1.Project.limits:type_name -> cairn.events.v1.ProjectLimits
+	31,  // 86: cairn.events.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 87: cairn.events.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 88: cairn.events.v1.ProjectCreated.project:type_name -> cairn.events.v1.Project
+	5,   // 89: cairn.events.v1.ProjectUpdated.project:type_name -> cairn.events.v1.Project
+	5,   // 90: cairn.events.v1.ProjectDeleted.project:type_name -> cairn.events.v1.Project
+	31,  // 91: cairn.events.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	31,  // 92: cairn.events.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 93: cairn.events.v1.Key.updated_at:type_name -> google.protobuf.Timestamp
+	10,  // 94: cairn.events.v1.KeyCreated.key:type_name -> cairn.events.v1.Key
+	10,  // 95: cairn.events.v1.KeyUpdated.key:type_name -> cairn.events.v1.Key
+	10,  // 96: cairn.events.v1.KeyDeleted.key:type_name -> cairn.events.v1.Key
+	16,  // 97: cairn.events.v1.Site.settings:type_name -> cairn.events.v1.SiteSettings
+	31,  // 98: cairn.events.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	31,  // 99: cairn.events.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	15,  // 100: cairn.events.v1.Site.verified_domains:type_name -> cairn.events.v1.VerifiedDomain
+	31,  // 101: cairn.events.v1.VerifiedDomain.verified_at:type_name -> google.protobuf.Timestamp
+	0,   // 102: cairn.events.v1.SiteSettings.trailing_slash:type_name -> cairn.events.v1.TrailingSlash
+	17,  // 103: cairn.events.v1.SiteSettings.headers:type_name -> cairn.events.v1.HeaderRule
+	18,  // 104: cairn.events.v1.SiteSettings.redirects:type_name -> cairn.events.v1.Redirect
+	19,  // 105: cairn.events.v1.Deployment.files:type_name -> cairn.events.v1.SiteFile
+	31,  // 106: cairn.events.v1.Deployment.created_at:type_name -> google.protobuf.Timestamp
+	1,   // 107: cairn.events.v1.Deployment.status:type_name -> cairn.events.v1.DeploymentStatus
+	14,  // 108: cairn.events.v1.SiteCreated.site:type_name -> cairn.events.v1.Site
+	14,  // 109: cairn.events.v1.SiteUpdated.site:type_name -> cairn.events.v1.Site
+	14,  // 110: cairn.events.v1.SiteDeleted.site:type_name -> cairn.events.v1.Site
+	14,  // 111: cairn.events.v1.DeploymentCreated.site:type_name -> cairn.events.v1.Site
+	20,  // 112: cairn.events.v1.DeploymentCreated.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 113: cairn.events.v1.DeploymentActivated.site:type_name -> cairn.events.v1.Site
+	14,  // 114: cairn.events.v1.DeploymentFailed.site:type_name -> cairn.events.v1.Site
+	20,  // 115: cairn.events.v1.DeploymentFailed.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 116: cairn.events.v1.DeploymentDeleted.site:type_name -> cairn.events.v1.Site
+	20,  // 117: cairn.events.v1.DeploymentDeleted.deployment:type_name -> cairn.events.v1.Deployment
+	14,  // 118: cairn.events.v1.SiteDomainVerified.site:type_name -> cairn.events.v1.Site
+	31,  // 119: cairn.events.v1.SiteDomainVerified.verified_at:type_name -> google.protobuf.Timestamp
+	120, // [120:120] is the sub-list for method output_type
+	120, // [120:120] is the sub-list for method input_type
+	120, // [120:120] is the sub-list for extension type_name
+	120, // [120:120] is the sub-list for extension extendee
+	0,   // [0:120] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_events_proto_init() }
@@ -3846,6 +3865,7 @@ func file_cairn_events_v1_events_proto_init() {
 		(*Envelope_WebhookUpdated)(nil),
 		(*Envelope_WebhookDeleted)(nil),
 		(*Envelope_WebhookDelivered)(nil),
+		(*Envelope_WebhookRedeliveryRequested)(nil),
 		(*Envelope_OperatorCreated)(nil),
 		(*Envelope_OperatorUpdated)(nil),
 		(*Envelope_OperatorDeleted)(nil),

@@ -46,8 +46,13 @@ type Webhook struct {
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Set when deliveries were paused after repeated failures: events wait
 	// (nothing is dropped) until an update sets enabled again.
-	PausedAt      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=paused_at,json=pausedAt,proto3" json:"paused_at,omitempty"`
-	PausedReason  string                 `protobuf:"bytes,12,opt,name=paused_reason,json=pausedReason,proto3" json:"paused_reason,omitempty"`
+	PausedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=paused_at,json=pausedAt,proto3" json:"paused_at,omitempty"`
+	PausedReason string                 `protobuf:"bytes,12,opt,name=paused_reason,json=pausedReason,proto3" json:"paused_reason,omitempty"`
+	// Counts redeliveries: 0 until the first. Each names a new delivery
+	// consumer ("webhook-<uid>-r<n>") that starts at redeliver_from.
+	Redelivery uint32 `protobuf:"varint,13,opt,name=redelivery,proto3" json:"redelivery,omitempty"`
+	// The stream sequence the current redelivery started at; 0 before any.
+	RedeliverFrom uint64 `protobuf:"varint,14,opt,name=redeliver_from,json=redeliverFrom,proto3" json:"redeliver_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,6 +169,20 @@ func (x *Webhook) GetPausedReason() string {
 		return x.PausedReason
 	}
 	return ""
+}
+
+func (x *Webhook) GetRedelivery() uint32 {
+	if x != nil {
+		return x.Redelivery
+	}
+	return 0
+}
+
+func (x *Webhook) GetRedeliverFrom() uint64 {
+	if x != nil {
+		return x.RedeliverFrom
+	}
+	return 0
 }
 
 type WebhookCreated struct {
@@ -299,10 +318,59 @@ func (x *WebhookDeleted) GetWebhook() *Webhook {
 	return nil
 }
 
+// WebhookRedeliveryRequested restarts a webhook's deliveries at a chosen
+// stream sequence (webhook.redeliver_from): events from there on are
+// delivered again, in order, whether or not they were before. It carries
+// the webhook's new state.
+type WebhookRedeliveryRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhook       *Webhook               `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookRedeliveryRequested) Reset() {
+	*x = WebhookRedeliveryRequested{}
+	mi := &file_cairn_events_v1_webhooks_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookRedeliveryRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookRedeliveryRequested) ProtoMessage() {}
+
+func (x *WebhookRedeliveryRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_events_v1_webhooks_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookRedeliveryRequested.ProtoReflect.Descriptor instead.
+func (*WebhookRedeliveryRequested) Descriptor() ([]byte, []int) {
+	return file_cairn_events_v1_webhooks_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WebhookRedeliveryRequested) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
 // WebhookDelivery is one attempt at delivering one event to a webhook.
 type WebhookDelivery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "<event seq>-<attempt>": unique per attempt.
+	// "<event seq>-<attempt>" (before any redelivery) or
+	// "<event seq>-r<redelivery>-<attempt>": unique per attempt.
 	Id         string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	ProjectId  string `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
 	WebhookId  string `protobuf:"bytes,3,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
@@ -331,7 +399,7 @@ type WebhookDelivery struct {
 
 func (x *WebhookDelivery) Reset() {
 	*x = WebhookDelivery{}
-	mi := &file_cairn_events_v1_webhooks_proto_msgTypes[4]
+	mi := &file_cairn_events_v1_webhooks_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +411,7 @@ func (x *WebhookDelivery) String() string {
 func (*WebhookDelivery) ProtoMessage() {}
 
 func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_webhooks_proto_msgTypes[4]
+	mi := &file_cairn_events_v1_webhooks_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +424,7 @@ func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookDelivery.ProtoReflect.Descriptor instead.
 func (*WebhookDelivery) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_webhooks_proto_rawDescGZIP(), []int{4}
+	return file_cairn_events_v1_webhooks_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WebhookDelivery) GetId() string {
@@ -467,7 +535,7 @@ type WebhookDelivered struct {
 
 func (x *WebhookDelivered) Reset() {
 	*x = WebhookDelivered{}
-	mi := &file_cairn_events_v1_webhooks_proto_msgTypes[5]
+	mi := &file_cairn_events_v1_webhooks_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +547,7 @@ func (x *WebhookDelivered) String() string {
 func (*WebhookDelivered) ProtoMessage() {}
 
 func (x *WebhookDelivered) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_events_v1_webhooks_proto_msgTypes[5]
+	mi := &file_cairn_events_v1_webhooks_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +560,7 @@ func (x *WebhookDelivered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookDelivered.ProtoReflect.Descriptor instead.
 func (*WebhookDelivered) Descriptor() ([]byte, []int) {
-	return file_cairn_events_v1_webhooks_proto_rawDescGZIP(), []int{5}
+	return file_cairn_events_v1_webhooks_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WebhookDelivered) GetDelivery() *WebhookDelivery {
@@ -506,7 +574,7 @@ var File_cairn_events_v1_webhooks_proto protoreflect.FileDescriptor
 
 const file_cairn_events_v1_webhooks_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecairn/events/v1/webhooks.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x03\n" +
+	"\x1ecairn/events/v1/webhooks.proto\x12\x0fcairn.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x03\n" +
 	"\aWebhook\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -523,12 +591,18 @@ const file_cairn_events_v1_webhooks_proto_rawDesc = "" +
 	"updated_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x127\n" +
 	"\tpaused_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bpausedAt\x12#\n" +
-	"\rpaused_reason\x18\f \x01(\tR\fpausedReason\"D\n" +
+	"\rpaused_reason\x18\f \x01(\tR\fpausedReason\x12\x1e\n" +
+	"\n" +
+	"redelivery\x18\r \x01(\rR\n" +
+	"redelivery\x12%\n" +
+	"\x0eredeliver_from\x18\x0e \x01(\x04R\rredeliverFrom\"D\n" +
 	"\x0eWebhookCreated\x122\n" +
 	"\awebhook\x18\x01 \x01(\v2\x18.cairn.events.v1.WebhookR\awebhook\"D\n" +
 	"\x0eWebhookUpdated\x122\n" +
 	"\awebhook\x18\x01 \x01(\v2\x18.cairn.events.v1.WebhookR\awebhook\"D\n" +
 	"\x0eWebhookDeleted\x122\n" +
+	"\awebhook\x18\x01 \x01(\v2\x18.cairn.events.v1.WebhookR\awebhook\"P\n" +
+	"\x1aWebhookRedeliveryRequested\x122\n" +
 	"\awebhook\x18\x01 \x01(\v2\x18.cairn.events.v1.WebhookR\awebhook\"\xc8\x03\n" +
 	"\x0fWebhookDelivery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -567,30 +641,32 @@ func file_cairn_events_v1_webhooks_proto_rawDescGZIP() []byte {
 	return file_cairn_events_v1_webhooks_proto_rawDescData
 }
 
-var file_cairn_events_v1_webhooks_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_cairn_events_v1_webhooks_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_cairn_events_v1_webhooks_proto_goTypes = []any{
-	(*Webhook)(nil),               // 0: cairn.events.v1.Webhook
-	(*WebhookCreated)(nil),        // 1: cairn.events.v1.WebhookCreated
-	(*WebhookUpdated)(nil),        // 2: cairn.events.v1.WebhookUpdated
-	(*WebhookDeleted)(nil),        // 3: cairn.events.v1.WebhookDeleted
-	(*WebhookDelivery)(nil),       // 4: cairn.events.v1.WebhookDelivery
-	(*WebhookDelivered)(nil),      // 5: cairn.events.v1.WebhookDelivered
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*Webhook)(nil),                    // 0: cairn.events.v1.Webhook
+	(*WebhookCreated)(nil),             // 1: cairn.events.v1.WebhookCreated
+	(*WebhookUpdated)(nil),             // 2: cairn.events.v1.WebhookUpdated
+	(*WebhookDeleted)(nil),             // 3: cairn.events.v1.WebhookDeleted
+	(*WebhookRedeliveryRequested)(nil), // 4: cairn.events.v1.WebhookRedeliveryRequested
+	(*WebhookDelivery)(nil),            // 5: cairn.events.v1.WebhookDelivery
+	(*WebhookDelivered)(nil),           // 6: cairn.events.v1.WebhookDelivered
+	(*timestamppb.Timestamp)(nil),      // 7: google.protobuf.Timestamp
 }
 var file_cairn_events_v1_webhooks_proto_depIdxs = []int32{
-	6, // 0: cairn.events.v1.Webhook.created_at:type_name -> google.protobuf.Timestamp
-	6, // 1: cairn.events.v1.Webhook.updated_at:type_name -> google.protobuf.Timestamp
-	6, // 2: cairn.events.v1.Webhook.paused_at:type_name -> google.protobuf.Timestamp
+	7, // 0: cairn.events.v1.Webhook.created_at:type_name -> google.protobuf.Timestamp
+	7, // 1: cairn.events.v1.Webhook.updated_at:type_name -> google.protobuf.Timestamp
+	7, // 2: cairn.events.v1.Webhook.paused_at:type_name -> google.protobuf.Timestamp
 	0, // 3: cairn.events.v1.WebhookCreated.webhook:type_name -> cairn.events.v1.Webhook
 	0, // 4: cairn.events.v1.WebhookUpdated.webhook:type_name -> cairn.events.v1.Webhook
 	0, // 5: cairn.events.v1.WebhookDeleted.webhook:type_name -> cairn.events.v1.Webhook
-	6, // 6: cairn.events.v1.WebhookDelivery.created_at:type_name -> google.protobuf.Timestamp
-	4, // 7: cairn.events.v1.WebhookDelivered.delivery:type_name -> cairn.events.v1.WebhookDelivery
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	0, // 6: cairn.events.v1.WebhookRedeliveryRequested.webhook:type_name -> cairn.events.v1.Webhook
+	7, // 7: cairn.events.v1.WebhookDelivery.created_at:type_name -> google.protobuf.Timestamp
+	5, // 8: cairn.events.v1.WebhookDelivered.delivery:type_name -> cairn.events.v1.WebhookDelivery
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_cairn_events_v1_webhooks_proto_init() }
@@ -604,7 +680,7 @@ func file_cairn_events_v1_webhooks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_events_v1_webhooks_proto_rawDesc), len(file_cairn_events_v1_webhooks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

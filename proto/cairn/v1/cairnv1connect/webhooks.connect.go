@@ -38,6 +38,9 @@ const (
 	// WebhooksServiceDeleteWebhookProcedure is the procedure name of the WebhooksService's
 	// DeleteWebhook RPC.
 	WebhooksServiceDeleteWebhookProcedure = "/cairn.v1.WebhooksService/DeleteWebhook"
+	// WebhooksServiceRedeliverWebhookProcedure is the procedure name of the WebhooksService's
+	// RedeliverWebhook RPC.
+	WebhooksServiceRedeliverWebhookProcedure = "/cairn.v1.WebhooksService/RedeliverWebhook"
 	// WebhooksServiceListWebhookDeliveriesProcedure is the procedure name of the WebhooksService's
 	// ListWebhookDeliveries RPC.
 	WebhooksServiceListWebhookDeliveriesProcedure = "/cairn.v1.WebhooksService/ListWebhookDeliveries"
@@ -81,6 +84,13 @@ var (
 			Procedure:  WebhooksServiceDeleteWebhookProcedure,
 		}
 	})
+	webhooksServiceRedeliverWebhookSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_webhooks_proto.Services().ByName("WebhooksService").Methods().ByName("RedeliverWebhook"),
+			Procedure:  WebhooksServiceRedeliverWebhookProcedure,
+		}
+	})
 	webhooksServiceListWebhookDeliveriesSpec = sync.OnceValue(func() connect.Spec {
 		return connect.Spec{
 			StreamType:       connect.StreamTypeUnary,
@@ -102,6 +112,12 @@ type WebhooksServiceClient interface {
 	// DeleteWebhook stops deliveries and drops the delivery log.
 	DeleteWebhook(context.Context, *v1.DeleteWebhookRequest) (*v1.DeleteWebhookResponse, error)
 	// ListWebhookDeliveries lists delivery attempts, oldest first.
+	// RedeliverWebhook delivers the webhook's events again from a stream
+	// sequence on: every later event it wants, in order, once more (the
+	// receiver tells repeats by Cairn-Webhook-Id). A sequence ahead of the
+	// current position skips the events between. It does not resume a
+	// paused or disabled webhook (UpdateWebhook does).
+	RedeliverWebhook(context.Context, *v1.RedeliverWebhookRequest) (*v1.RedeliverWebhookResponse, error)
 	ListWebhookDeliveries(context.Context, *v1.ListWebhookDeliveriesRequest) (*v1.ListWebhookDeliveriesResponse, error)
 }
 
@@ -122,6 +138,12 @@ type WebhooksServiceHandler interface {
 	// DeleteWebhook stops deliveries and drops the delivery log.
 	DeleteWebhook(context.Context, *v1.DeleteWebhookRequest) (*v1.DeleteWebhookResponse, error)
 	// ListWebhookDeliveries lists delivery attempts, oldest first.
+	// RedeliverWebhook delivers the webhook's events again from a stream
+	// sequence on: every later event it wants, in order, once more (the
+	// receiver tells repeats by Cairn-Webhook-Id). A sequence ahead of the
+	// current position skips the events between. It does not resume a
+	// paused or disabled webhook (UpdateWebhook does).
+	RedeliverWebhook(context.Context, *v1.RedeliverWebhookRequest) (*v1.RedeliverWebhookResponse, error)
 	ListWebhookDeliveries(context.Context, *v1.ListWebhookDeliveriesRequest) (*v1.ListWebhookDeliveriesResponse, error)
 }
 
@@ -135,6 +157,7 @@ func RegisterWebhooksServiceHandler(server *connect.Server, svc WebhooksServiceH
 		connect.Method{Spec: webhooksServiceListWebhooksSpec(), Handler: adapter.listWebhooks},
 		connect.Method{Spec: webhooksServiceUpdateWebhookSpec(), Handler: adapter.updateWebhook},
 		connect.Method{Spec: webhooksServiceDeleteWebhookSpec(), Handler: adapter.deleteWebhook},
+		connect.Method{Spec: webhooksServiceRedeliverWebhookSpec(), Handler: adapter.redeliverWebhook},
 		connect.Method{Spec: webhooksServiceListWebhookDeliveriesSpec(), Handler: adapter.listWebhookDeliveries},
 	)
 }
@@ -160,6 +183,10 @@ func (UnimplementedWebhooksServiceHandler) UpdateWebhook(context.Context, *v1.Up
 
 func (UnimplementedWebhooksServiceHandler) DeleteWebhook(context.Context, *v1.DeleteWebhookRequest) (*v1.DeleteWebhookResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.WebhooksService.DeleteWebhook is not implemented")
+}
+
+func (UnimplementedWebhooksServiceHandler) RedeliverWebhook(context.Context, *v1.RedeliverWebhookRequest) (*v1.RedeliverWebhookResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.WebhooksService.RedeliverWebhook is not implemented")
 }
 
 func (UnimplementedWebhooksServiceHandler) ListWebhookDeliveries(context.Context, *v1.ListWebhookDeliveriesRequest) (*v1.ListWebhookDeliveriesResponse, error) {
@@ -205,6 +232,14 @@ func (c *webhooksServiceClient) UpdateWebhook(ctx context.Context, req *v1.Updat
 func (c *webhooksServiceClient) DeleteWebhook(ctx context.Context, req *v1.DeleteWebhookRequest) (*v1.DeleteWebhookResponse, error) {
 	var res v1.DeleteWebhookResponse
 	if err := c.client.CallUnary(ctx, webhooksServiceDeleteWebhookSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *webhooksServiceClient) RedeliverWebhook(ctx context.Context, req *v1.RedeliverWebhookRequest) (*v1.RedeliverWebhookResponse, error) {
+	var res v1.RedeliverWebhookResponse
+	if err := c.client.CallUnary(ctx, webhooksServiceRedeliverWebhookSpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -274,6 +309,18 @@ func (h webhooksServiceHandler) deleteWebhook(ctx context.Context, _ connect.Spe
 		return err
 	}
 	res, err := h.svc.DeleteWebhook(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h webhooksServiceHandler) redeliverWebhook(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.RedeliverWebhookRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.RedeliverWebhook(ctx, &req)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/v1/webhooks.proto.
  */
 export const file_cairn_v1_webhooks: GenFile = /*@__PURE__*/
-  fileDesc("ChdjYWlybi92MS93ZWJob29rcy5wcm90bxIIY2Fpcm4udjEiiwIKB1dlYmhvb2sSCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEgsKA3VybBgEIAEoCRIOCgZldmVudHMYBSADKAkSDwoHZW5hYmxlZBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglwYXVzZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXBhdXNlZF9yZWFzb24YCiABKAkiHwoNV2ViaG9va0V2ZW50cxIOCgZldmVudHMYASADKAkipAEKFENyZWF0ZVdlYmhvb2tSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEgoKd2ViaG9va19pZBgCIAEoCRIMCgRuYW1lGAMgASgJEgsKA3VybBgEIAEoCRInCgZldmVudHMYBSABKAsyFy5jYWlybi52MS5XZWJob29rRXZlbnRzEhQKB2VuYWJsZWQYBiABKAhIAIgBAUIKCghfZW5hYmxlZCJLChVDcmVhdGVXZWJob29rUmVzcG9uc2USIgoHd2ViaG9vaxgBIAEoCzIRLmNhaXJuLnYxLldlYmhvb2sSDgoGc2VjcmV0GAIgASgJIjsKEUdldFdlYmhvb2tSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEgoKd2ViaG9va19pZBgCIAEoCSI4ChJHZXRXZWJob29rUmVzcG9uc2USIgoHd2ViaG9vaxgBIAEoCzIRLmNhaXJuLnYxLldlYmhvb2siUAoTTGlzdFdlYmhvb2tzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKFExpc3RXZWJob29rc1Jlc3BvbnNlEiMKCHdlYmhvb2tzGAEgAygLMhEuY2Fpcm4udjEuV2ViaG9vaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki1gEKFFVwZGF0ZVdlYmhvb2tSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEgoKd2ViaG9va19pZBgCIAEoCRIRCgRuYW1lGAMgASgJSACIAQESEAoDdXJsGAQgASgJSAGIAQESJwoGZXZlbnRzGAUgASgLMhcuY2Fpcm4udjEuV2ViaG9va0V2ZW50cxIUCgdlbmFibGVkGAYgASgISAKIAQESFQoNcm90YXRlX3NlY3JldBgHIAEoCEIHCgVfbmFtZUIGCgRfdXJsQgoKCF9lbmFibGVkIksKFVVwZGF0ZVdlYmhvb2tSZXNwb25zZRIiCgd3ZWJob29rGAEgASgLMhEuY2Fpcm4udjEuV2ViaG9vaxIOCgZzZWNyZXQYAiABKAkiPgoURGVsZXRlV2ViaG9va1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRISCgp3ZWJob29rX2lkGAIgASgJIhcKFURlbGV0ZVdlYmhvb2tSZXNwb25zZSKOAgoPV2ViaG9va0RlbGl2ZXJ5EgoKAmlkGAEgASgJEhIKCndlYmhvb2tfaWQYAiABKAkSEQoJZXZlbnRfc2VxGAMgASgEEg0KBWV2ZW50GAQgASgJEhAKCGV2ZW50X2lkGAUgASgJEg8KB2F0dGVtcHQYBiABKAUSFwoPcmVzcG9uc2Vfc3RhdHVzGAcgASgFEhgKEHJlc3BvbnNlX2V4Y2VycHQYCCABKAwSDQoFZXJyb3IYCSABKAkSEwoLZHVyYXRpb25fbXMYCiABKAMSDwoHc3VjY2VzcxgLIAEoCBIuCgpjcmVhdGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJtChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEgoKd2ViaG9va19pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJnCh1MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZRItCgpkZWxpdmVyaWVzGAEgAygLMhkuY2Fpcm4udjEuV2ViaG9va0RlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKeBAoPV2ViaG9va3NTZXJ2aWNlElIKDUNyZWF0ZVdlYmhvb2sSHi5jYWlybi52MS5DcmVhdGVXZWJob29rUmVxdWVzdBofLmNhaXJuLnYxLkNyZWF0ZVdlYmhvb2tSZXNwb25zZSIAEkwKCkdldFdlYmhvb2sSGy5jYWlybi52MS5HZXRXZWJob29rUmVxdWVzdBocLmNhaXJuLnYxLkdldFdlYmhvb2tSZXNwb25zZSIDkAIBElIKDExpc3RXZWJob29rcxIdLmNhaXJuLnYxLkxpc3RXZWJob29rc1JlcXVlc3QaHi5jYWlybi52MS5MaXN0V2ViaG9va3NSZXNwb25zZSIDkAIBElIKDVVwZGF0ZVdlYmhvb2sSHi5jYWlybi52MS5VcGRhdGVXZWJob29rUmVxdWVzdBofLmNhaXJuLnYxLlVwZGF0ZVdlYmhvb2tSZXNwb25zZSIAElIKDURlbGV0ZVdlYmhvb2sSHi5jYWlybi52MS5EZWxldGVXZWJob29rUmVxdWVzdBofLmNhaXJuLnYxLkRlbGV0ZVdlYmhvb2tSZXNwb25zZSIAEm0KFUxpc3RXZWJob29rRGVsaXZlcmllcxImLmNhaXJuLnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1JlcXVlc3QaJy5jYWlybi52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChdjYWlybi92MS93ZWJob29rcy5wcm90bxIIY2Fpcm4udjEi6gIKB1dlYmhvb2sSCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEgsKA3VybBgEIAEoCRIOCgZldmVudHMYBSADKAkSDwoHZW5hYmxlZBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglwYXVzZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXBhdXNlZF9yZWFzb24YCiABKAkSEgoKcmVkZWxpdmVyeRgLIAEoDRIWCg5yZWRlbGl2ZXJfZnJvbRgMIAEoBBIYChBjcmVhdGVkX3NlcXVlbmNlGA0gASgEEhcKD2ZhaWx1cmVzX2luX3JvdxgOIAEoAyIfCg1XZWJob29rRXZlbnRzEg4KBmV2ZW50cxgBIAMoCSKkAQoUQ3JlYXRlV2ViaG9va1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRISCgp3ZWJob29rX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSCwoDdXJsGAQgASgJEicKBmV2ZW50cxgFIAEoCzIXLmNhaXJuLnYxLldlYmhvb2tFdmVudHMSFAoHZW5hYmxlZBgGIAEoCEgAiAEBQgoKCF9lbmFibGVkIksKFUNyZWF0ZVdlYmhvb2tSZXNwb25zZRIiCgd3ZWJob29rGAEgASgLMhEuY2Fpcm4udjEuV2ViaG9vaxIOCgZzZWNyZXQYAiABKAkiOwoRR2V0V2ViaG9va1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRISCgp3ZWJob29rX2lkGAIgASgJIjgKEkdldFdlYmhvb2tSZXNwb25zZRIiCgd3ZWJob29rGAEgASgLMhEuY2Fpcm4udjEuV2ViaG9vayJQChNMaXN0V2ViaG9va3NSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVAoUTGlzdFdlYmhvb2tzUmVzcG9uc2USIwoId2ViaG9va3MYASADKAsyES5jYWlybi52MS5XZWJob29rEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLWAQoUVXBkYXRlV2ViaG9va1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRISCgp3ZWJob29rX2lkGAIgASgJEhEKBG5hbWUYAyABKAlIAIgBARIQCgN1cmwYBCABKAlIAYgBARInCgZldmVudHMYBSABKAsyFy5jYWlybi52MS5XZWJob29rRXZlbnRzEhQKB2VuYWJsZWQYBiABKAhIAogBARIVCg1yb3RhdGVfc2VjcmV0GAcgASgIQgcKBV9uYW1lQgYKBF91cmxCCgoIX2VuYWJsZWQiSwoVVXBkYXRlV2ViaG9va1Jlc3BvbnNlEiIKB3dlYmhvb2sYASABKAsyES5jYWlybi52MS5XZWJob29rEg4KBnNlY3JldBgCIAEoCSI+ChREZWxldGVXZWJob29rUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhIKCndlYmhvb2tfaWQYAiABKAkiFwoVRGVsZXRlV2ViaG9va1Jlc3BvbnNlIlgKF1JlZGVsaXZlcldlYmhvb2tSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEgoKd2ViaG9va19pZBgCIAEoCRIVCg1mcm9tX3NlcXVlbmNlGAMgASgEIj4KGFJlZGVsaXZlcldlYmhvb2tSZXNwb25zZRIiCgd3ZWJob29rGAEgASgLMhEuY2Fpcm4udjEuV2ViaG9vayKOAgoPV2ViaG9va0RlbGl2ZXJ5EgoKAmlkGAEgASgJEhIKCndlYmhvb2tfaWQYAiABKAkSEQoJZXZlbnRfc2VxGAMgASgEEg0KBWV2ZW50GAQgASgJEhAKCGV2ZW50X2lkGAUgASgJEg8KB2F0dGVtcHQYBiABKAUSFwoPcmVzcG9uc2Vfc3RhdHVzGAcgASgFEhgKEHJlc3BvbnNlX2V4Y2VycHQYCCABKAwSDQoFZXJyb3IYCSABKAkSEwoLZHVyYXRpb25fbXMYCiABKAMSDwoHc3VjY2VzcxgLIAEoCBIuCgpjcmVhdGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJtChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEgoKd2ViaG9va19pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJnCh1MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZRItCgpkZWxpdmVyaWVzGAEgAygLMhkuY2Fpcm4udjEuV2ViaG9va0RlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTL7BAoPV2ViaG9va3NTZXJ2aWNlElIKDUNyZWF0ZVdlYmhvb2sSHi5jYWlybi52MS5DcmVhdGVXZWJob29rUmVxdWVzdBofLmNhaXJuLnYxLkNyZWF0ZVdlYmhvb2tSZXNwb25zZSIAEkwKCkdldFdlYmhvb2sSGy5jYWlybi52MS5HZXRXZWJob29rUmVxdWVzdBocLmNhaXJuLnYxLkdldFdlYmhvb2tSZXNwb25zZSIDkAIBElIKDExpc3RXZWJob29rcxIdLmNhaXJuLnYxLkxpc3RXZWJob29rc1JlcXVlc3QaHi5jYWlybi52MS5MaXN0V2ViaG9va3NSZXNwb25zZSIDkAIBElIKDVVwZGF0ZVdlYmhvb2sSHi5jYWlybi52MS5VcGRhdGVXZWJob29rUmVxdWVzdBofLmNhaXJuLnYxLlVwZGF0ZVdlYmhvb2tSZXNwb25zZSIAElIKDURlbGV0ZVdlYmhvb2sSHi5jYWlybi52MS5EZWxldGVXZWJob29rUmVxdWVzdBofLmNhaXJuLnYxLkRlbGV0ZVdlYmhvb2tSZXNwb25zZSIAElsKEFJlZGVsaXZlcldlYmhvb2sSIS5jYWlybi52MS5SZWRlbGl2ZXJXZWJob29rUmVxdWVzdBoiLmNhaXJuLnYxLlJlZGVsaXZlcldlYmhvb2tSZXNwb25zZSIAEm0KFUxpc3RXZWJob29rRGVsaXZlcmllcxImLmNhaXJuLnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1JlcXVlc3QaJy5jYWlybi52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message cairn.v1.Webhook
@@ -74,6 +74,35 @@ export type Webhook = Message<"cairn.v1.Webhook"> & {
    * @generated from field: string paused_reason = 10;
    */
   pausedReason: string;
+
+  /**
+   * How many redeliveries were requested, and where the last one started.
+   *
+   * @generated from field: uint32 redelivery = 11;
+   */
+  redelivery: number;
+
+  /**
+   * @generated from field: uint64 redeliver_from = 12;
+   */
+  redeliverFrom: bigint;
+
+  /**
+   * The stream sequence of the webhook's creation: deliveries start after
+   * it, and a redelivery may not start before it.
+   *
+   * @generated from field: uint64 created_sequence = 13;
+   */
+  createdSequence: bigint;
+
+  /**
+   * Failed attempts in a row so far (0 after a success); with
+   * --webhook-pause-after N the webhook pauses at N. Kept in the read
+   * model, so restarts and other nodes carry on counting.
+   *
+   * @generated from field: int64 failures_in_row = 14;
+   */
+  failuresInRow: bigint;
 };
 
 /**
@@ -136,6 +165,35 @@ export type WebhookJson = {
    * @generated from field: string paused_reason = 10;
    */
   pausedReason?: string;
+
+  /**
+   * How many redeliveries were requested, and where the last one started.
+   *
+   * @generated from field: uint32 redelivery = 11;
+   */
+  redelivery?: number;
+
+  /**
+   * @generated from field: uint64 redeliver_from = 12;
+   */
+  redeliverFrom?: string;
+
+  /**
+   * The stream sequence of the webhook's creation: deliveries start after
+   * it, and a redelivery may not start before it.
+   *
+   * @generated from field: uint64 created_sequence = 13;
+   */
+  createdSequence?: string;
+
+  /**
+   * Failed attempts in a row so far (0 after a success); with
+   * --webhook-pause-after N the webhook pauses at N. Kept in the read
+   * model, so restarts and other nodes carry on counting.
+   *
+   * @generated from field: int64 failures_in_row = 14;
+   */
+  failuresInRow?: string;
 };
 
 /**
@@ -655,12 +713,97 @@ export const DeleteWebhookResponseSchema: GenMessage<DeleteWebhookResponse, {jso
   messageDesc(file_cairn_v1_webhooks, 11);
 
 /**
+ * @generated from message cairn.v1.RedeliverWebhookRequest
+ */
+export type RedeliverWebhookRequest = Message<"cairn.v1.RedeliverWebhookRequest"> & {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * @generated from field: string webhook_id = 2;
+   */
+  webhookId: string;
+
+  /**
+   * The first stream sequence to deliver again: after the webhook's
+   * creation (Webhook.created_sequence) and at most one past the
+   * project's last event.
+   *
+   * @generated from field: uint64 from_sequence = 3;
+   */
+  fromSequence: bigint;
+};
+
+/**
+ * @generated from message cairn.v1.RedeliverWebhookRequest
+ */
+export type RedeliverWebhookRequestJson = {
+  /**
+   * @generated from field: string project_id = 1;
+   */
+  projectId?: string;
+
+  /**
+   * @generated from field: string webhook_id = 2;
+   */
+  webhookId?: string;
+
+  /**
+   * The first stream sequence to deliver again: after the webhook's
+   * creation (Webhook.created_sequence) and at most one past the
+   * project's last event.
+   *
+   * @generated from field: uint64 from_sequence = 3;
+   */
+  fromSequence?: string;
+};
+
+/**
+ * Describes the message cairn.v1.RedeliverWebhookRequest.
+ * Use `create(RedeliverWebhookRequestSchema)` to create a new message.
+ */
+export const RedeliverWebhookRequestSchema: GenMessage<RedeliverWebhookRequest, {jsonType: RedeliverWebhookRequestJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_webhooks, 12);
+
+/**
+ * @generated from message cairn.v1.RedeliverWebhookResponse
+ */
+export type RedeliverWebhookResponse = Message<"cairn.v1.RedeliverWebhookResponse"> & {
+  /**
+   * @generated from field: cairn.v1.Webhook webhook = 1;
+   */
+  webhook?: Webhook | undefined;
+};
+
+/**
+ * @generated from message cairn.v1.RedeliverWebhookResponse
+ */
+export type RedeliverWebhookResponseJson = {
+  /**
+   * @generated from field: cairn.v1.Webhook webhook = 1;
+   */
+  webhook?: WebhookJson;
+};
+
+/**
+ * Describes the message cairn.v1.RedeliverWebhookResponse.
+ * Use `create(RedeliverWebhookResponseSchema)` to create a new message.
+ */
+export const RedeliverWebhookResponseSchema: GenMessage<RedeliverWebhookResponse, {jsonType: RedeliverWebhookResponseJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_webhooks, 13);
+
+/**
  * WebhookDelivery is one attempt at delivering one event.
  *
  * @generated from message cairn.v1.WebhookDelivery
  */
 export type WebhookDelivery = Message<"cairn.v1.WebhookDelivery"> & {
   /**
+   * "<event seq>-<attempt>", or "<event seq>-r<redelivery>-<attempt>" for
+   * an attempt of a redelivery: records sort by event, then redelivery.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -736,6 +879,9 @@ export type WebhookDelivery = Message<"cairn.v1.WebhookDelivery"> & {
  */
 export type WebhookDeliveryJson = {
   /**
+   * "<event seq>-<attempt>", or "<event seq>-r<redelivery>-<attempt>" for
+   * an attempt of a redelivery: records sort by event, then redelivery.
+   *
    * @generated from field: string id = 1;
    */
   id?: string;
@@ -809,7 +955,7 @@ export type WebhookDeliveryJson = {
  * Use `create(WebhookDeliverySchema)` to create a new message.
  */
 export const WebhookDeliverySchema: GenMessage<WebhookDelivery, {jsonType: WebhookDeliveryJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_webhooks, 12);
+  messageDesc(file_cairn_v1_webhooks, 14);
 
 /**
  * @generated from message cairn.v1.ListWebhookDeliveriesRequest
@@ -870,7 +1016,7 @@ export type ListWebhookDeliveriesRequestJson = {
  * Use `create(ListWebhookDeliveriesRequestSchema)` to create a new message.
  */
 export const ListWebhookDeliveriesRequestSchema: GenMessage<ListWebhookDeliveriesRequest, {jsonType: ListWebhookDeliveriesRequestJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_webhooks, 13);
+  messageDesc(file_cairn_v1_webhooks, 15);
 
 /**
  * @generated from message cairn.v1.ListWebhookDeliveriesResponse
@@ -907,7 +1053,7 @@ export type ListWebhookDeliveriesResponseJson = {
  * Use `create(ListWebhookDeliveriesResponseSchema)` to create a new message.
  */
 export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveriesResponse, {jsonType: ListWebhookDeliveriesResponseJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_v1_webhooks, 14);
+  messageDesc(file_cairn_v1_webhooks, 16);
 
 /**
  * WebhooksService manages a project's webhooks: HTTP endpoints that
@@ -965,7 +1111,20 @@ export const WebhooksService: GenService<{
   },
   /**
    * ListWebhookDeliveries lists delivery attempts, oldest first.
+   * RedeliverWebhook delivers the webhook's events again from a stream
+   * sequence on: every later event it wants, in order, once more (the
+   * receiver tells repeats by Cairn-Webhook-Id). A sequence ahead of the
+   * current position skips the events between. It does not resume a
+   * paused or disabled webhook (UpdateWebhook does).
    *
+   * @generated from rpc cairn.v1.WebhooksService.RedeliverWebhook
+   */
+  redeliverWebhook: {
+    methodKind: "unary";
+    input: typeof RedeliverWebhookRequestSchema;
+    output: typeof RedeliverWebhookResponseSchema;
+  },
+  /**
    * @generated from rpc cairn.v1.WebhooksService.ListWebhookDeliveries
    */
   listWebhookDeliveries: {

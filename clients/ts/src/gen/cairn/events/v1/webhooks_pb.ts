@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/events/v1/webhooks.proto.
  */
 export const file_cairn_events_v1_webhooks: GenFile = /*@__PURE__*/
-  fileDesc("Ch5jYWlybi9ldmVudHMvdjEvd2ViaG9va3MucHJvdG8SD2NhaXJuLmV2ZW50cy52MSK0AgoHV2ViaG9vaxIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSCwoDdXJsGAQgASgJEg4KBmV2ZW50cxgFIAMoCRIPCgdlbmFibGVkGAYgASgIEhoKDXNlY3JldF9zZWFsZWQYByABKAxCA4ABARILCgN1aWQYCCABKAkSLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcGF1c2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1wYXVzZWRfcmVhc29uGAwgASgJIjsKDldlYmhvb2tDcmVhdGVkEikKB3dlYmhvb2sYASABKAsyGC5jYWlybi5ldmVudHMudjEuV2ViaG9vayI7Cg5XZWJob29rVXBkYXRlZBIpCgd3ZWJob29rGAEgASgLMhguY2Fpcm4uZXZlbnRzLnYxLldlYmhvb2siOwoOV2ViaG9va0RlbGV0ZWQSKQoHd2ViaG9vaxgBIAEoCzIYLmNhaXJuLmV2ZW50cy52MS5XZWJob29rIrcCCg9XZWJob29rRGVsaXZlcnkSCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRISCgp3ZWJob29rX2lkGAMgASgJEhMKC3dlYmhvb2tfdWlkGAQgASgJEhEKCWV2ZW50X3NlcRgFIAEoBBINCgVldmVudBgGIAEoCRIQCghldmVudF9pZBgHIAEoCRIPCgdhdHRlbXB0GAggASgFEhcKD3Jlc3BvbnNlX3N0YXR1cxgJIAEoBRIYChByZXNwb25zZV9leGNlcnB0GAogASgMEg0KBWVycm9yGAsgASgJEhMKC2R1cmF0aW9uX21zGAwgASgDEg8KB3N1Y2Nlc3MYDSABKAgSLgoKY3JlYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRgoQV2ViaG9va0RlbGl2ZXJlZBIyCghkZWxpdmVyeRgBIAEoCzIgLmNhaXJuLmV2ZW50cy52MS5XZWJob29rRGVsaXZlcnliBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5jYWlybi9ldmVudHMvdjEvd2ViaG9va3MucHJvdG8SD2NhaXJuLmV2ZW50cy52MSLgAgoHV2ViaG9vaxIKCgJpZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSCwoDdXJsGAQgASgJEg4KBmV2ZW50cxgFIAMoCRIPCgdlbmFibGVkGAYgASgIEhoKDXNlY3JldF9zZWFsZWQYByABKAxCA4ABARILCgN1aWQYCCABKAkSLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcGF1c2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1wYXVzZWRfcmVhc29uGAwgASgJEhIKCnJlZGVsaXZlcnkYDSABKA0SFgoOcmVkZWxpdmVyX2Zyb20YDiABKAQiOwoOV2ViaG9va0NyZWF0ZWQSKQoHd2ViaG9vaxgBIAEoCzIYLmNhaXJuLmV2ZW50cy52MS5XZWJob29rIjsKDldlYmhvb2tVcGRhdGVkEikKB3dlYmhvb2sYASABKAsyGC5jYWlybi5ldmVudHMudjEuV2ViaG9vayI7Cg5XZWJob29rRGVsZXRlZBIpCgd3ZWJob29rGAEgASgLMhguY2Fpcm4uZXZlbnRzLnYxLldlYmhvb2siRwoaV2ViaG9va1JlZGVsaXZlcnlSZXF1ZXN0ZWQSKQoHd2ViaG9vaxgBIAEoCzIYLmNhaXJuLmV2ZW50cy52MS5XZWJob29rIrcCCg9XZWJob29rRGVsaXZlcnkSCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRISCgp3ZWJob29rX2lkGAMgASgJEhMKC3dlYmhvb2tfdWlkGAQgASgJEhEKCWV2ZW50X3NlcRgFIAEoBBINCgVldmVudBgGIAEoCRIQCghldmVudF9pZBgHIAEoCRIPCgdhdHRlbXB0GAggASgFEhcKD3Jlc3BvbnNlX3N0YXR1cxgJIAEoBRIYChByZXNwb25zZV9leGNlcnB0GAogASgMEg0KBWVycm9yGAsgASgJEhMKC2R1cmF0aW9uX21zGAwgASgDEg8KB3N1Y2Nlc3MYDSABKAgSLgoKY3JlYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRgoQV2ViaG9va0RlbGl2ZXJlZBIyCghkZWxpdmVyeRgBIAEoCzIgLmNhaXJuLmV2ZW50cy52MS5XZWJob29rRGVsaXZlcnliBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Webhook is a project's outbound HTTP subscription to its events: every
@@ -95,6 +95,21 @@ export type Webhook = Message<"cairn.events.v1.Webhook"> & {
    * @generated from field: string paused_reason = 12;
    */
   pausedReason: string;
+
+  /**
+   * Counts redeliveries: 0 until the first. Each names a new delivery
+   * consumer ("webhook-<uid>-r<n>") that starts at redeliver_from.
+   *
+   * @generated from field: uint32 redelivery = 13;
+   */
+  redelivery: number;
+
+  /**
+   * The stream sequence the current redelivery started at; 0 before any.
+   *
+   * @generated from field: uint64 redeliver_from = 14;
+   */
+  redeliverFrom: bigint;
 };
 
 /**
@@ -178,6 +193,21 @@ export type WebhookJson = {
    * @generated from field: string paused_reason = 12;
    */
   pausedReason?: string;
+
+  /**
+   * Counts redeliveries: 0 until the first. Each names a new delivery
+   * consumer ("webhook-<uid>-r<n>") that starts at redeliver_from.
+   *
+   * @generated from field: uint32 redelivery = 13;
+   */
+  redelivery?: number;
+
+  /**
+   * The stream sequence the current redelivery started at; 0 before any.
+   *
+   * @generated from field: uint64 redeliver_from = 14;
+   */
+  redeliverFrom?: string;
 };
 
 /**
@@ -273,13 +303,51 @@ export const WebhookDeletedSchema: GenMessage<WebhookDeleted, {jsonType: Webhook
   messageDesc(file_cairn_events_v1_webhooks, 3);
 
 /**
+ * WebhookRedeliveryRequested restarts a webhook's deliveries at a chosen
+ * stream sequence (webhook.redeliver_from): events from there on are
+ * delivered again, in order, whether or not they were before. It carries
+ * the webhook's new state.
+ *
+ * @generated from message cairn.events.v1.WebhookRedeliveryRequested
+ */
+export type WebhookRedeliveryRequested = Message<"cairn.events.v1.WebhookRedeliveryRequested"> & {
+  /**
+   * @generated from field: cairn.events.v1.Webhook webhook = 1;
+   */
+  webhook?: Webhook | undefined;
+};
+
+/**
+ * WebhookRedeliveryRequested restarts a webhook's deliveries at a chosen
+ * stream sequence (webhook.redeliver_from): events from there on are
+ * delivered again, in order, whether or not they were before. It carries
+ * the webhook's new state.
+ *
+ * @generated from message cairn.events.v1.WebhookRedeliveryRequested
+ */
+export type WebhookRedeliveryRequestedJson = {
+  /**
+   * @generated from field: cairn.events.v1.Webhook webhook = 1;
+   */
+  webhook?: WebhookJson;
+};
+
+/**
+ * Describes the message cairn.events.v1.WebhookRedeliveryRequested.
+ * Use `create(WebhookRedeliveryRequestedSchema)` to create a new message.
+ */
+export const WebhookRedeliveryRequestedSchema: GenMessage<WebhookRedeliveryRequested, {jsonType: WebhookRedeliveryRequestedJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_events_v1_webhooks, 4);
+
+/**
  * WebhookDelivery is one attempt at delivering one event to a webhook.
  *
  * @generated from message cairn.events.v1.WebhookDelivery
  */
 export type WebhookDelivery = Message<"cairn.events.v1.WebhookDelivery"> & {
   /**
-   * "<event seq>-<attempt>": unique per attempt.
+   * "<event seq>-<attempt>" (before any redelivery) or
+   * "<event seq>-r<redelivery>-<attempt>": unique per attempt.
    *
    * @generated from field: string id = 1;
    */
@@ -372,7 +440,8 @@ export type WebhookDelivery = Message<"cairn.events.v1.WebhookDelivery"> & {
  */
 export type WebhookDeliveryJson = {
   /**
-   * "<event seq>-<attempt>": unique per attempt.
+   * "<event seq>-<attempt>" (before any redelivery) or
+   * "<event seq>-r<redelivery>-<attempt>": unique per attempt.
    *
    * @generated from field: string id = 1;
    */
@@ -463,7 +532,7 @@ export type WebhookDeliveryJson = {
  * Use `create(WebhookDeliverySchema)` to create a new message.
  */
 export const WebhookDeliverySchema: GenMessage<WebhookDelivery, {jsonType: WebhookDeliveryJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_webhooks, 4);
+  messageDesc(file_cairn_events_v1_webhooks, 5);
 
 /**
  * WebhookDelivered records one delivery attempt.
@@ -494,5 +563,5 @@ export type WebhookDeliveredJson = {
  * Use `create(WebhookDeliveredSchema)` to create a new message.
  */
 export const WebhookDeliveredSchema: GenMessage<WebhookDelivered, {jsonType: WebhookDeliveredJson}> = /*@__PURE__*/
-  messageDesc(file_cairn_events_v1_webhooks, 5);
+  messageDesc(file_cairn_events_v1_webhooks, 6);
 

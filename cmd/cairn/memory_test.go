@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"io"
+	"math"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/spf13/pflag"
+)
+
+// parseServeFlags parses args (and env) the way cairn serve does.
+func parseServeFlags(t *testing.T, env map[string]string, args ...string) *config {
+	t.Helper()
+	var cfg config
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.flags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return &cfg
+}
+
+// TestMemoryFlags: the defaults reach Badger's options, env twins and
+// flags override them, and a setting Badger or Cairn cannot work with is
+// refused at start with the flag named.
+func TestMemoryFlags(t *testing.T) {
+	cfg := parseServeFlags(t, nil)
+	if err := cfg.checkMemory(); err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	opts := cfg.badgerOptions(badger.DefaultOptions(""))
+	if opts.MemTableSize != 16<<20 || opts.NumMemtables != 3 || opts.BlockCacheSize != 32<<20 || opts.IndexCacheSize != 16<<20 || opts.NumCompactors != 2 {
+		t.Fatalf("default Badger options: memtable %d × %d, block cache %d, index cache %d, compactors %d",
+			opts.MemTableSize, opts.NumMemtables, opts.BlockCacheSize, opts.IndexCacheSize, opts.NumCompactors)
+	}
+	if cfg.MemoryLimit != defaultMemoryLimit {
+		t.Fatalf("default memory limit %d", cfg.MemoryLimit)
+	}
+	if cfg := parseServeFlags(t, map[string]string{"GOMEMLIMIT": "1GiB"}); cfg.MemoryLimit != 0 {
+		t.Fatalf("with GOMEMLIMIT set the memory limit floor is %d, want 0 (the runtime's own)", cfg.MemoryLimit)
+	}
+
+	cfg = parseServeFlags(t, map[string]string{"CAIRN_BADGER_MEMTABLE": "67108864", "CAIRN_BADGER_BLOCK_CACHE": "1048576"},
+		"--badger-memtables", "5", "--badger-index-cache", "-1")
+	opts = cfg.badgerOptions(badger.DefaultOptions(""))
+	if opts.MemTableSize != 64<<20 || opts.NumMemtables != 5 || opts.BlockCacheSize != 1<<20 || opts.IndexCacheSize != 0 {
+		t.Fatalf("overridden Badger options: memtable %d × %d, block cache %d, index cache %d",
+			opts.MemTableSize, opts.NumMemtables, opts.BlockCacheSize, opts.IndexCacheSize)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--badger-memtable", "1048576"}, "--badger-memtable: at least"},
+		{[]string{"--max-request-bytes", "4194304"}, "too small for --max-request-bytes"},
+		{[]string{"--badger-block-cache", "-5"}, "--badger-block-cache"},
+		{[]string{"--badger-index-cache", "-2"}, "--badger-index-cache"},
+		{[]string{"--memory-limit", "-1"}, "--memory-limit"},
+	} {
+		err := parseServeFlags(t, nil, tc.args...).checkMemory()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestFollowMemoryLimit: the runtime's soft limit is at least the floor
+// and at least twice the live heap, and is lifted when the server stops.
+func TestFollowMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	ctx, cancel := context.WithCancel(context.Background())
+	const floor = 1 << 20 // below any live heap: the limit follows the heap
+	followMemoryLimit(ctx, floor)
+	if got := debug.SetMemoryLimit(-1); got <= floor || got == math.MaxInt64 {
+		t.Fatalf("memory limit %d, want twice the live heap (above %d)", got, floor)
+	}
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		if time.Now().After(deadline) {
+			t.Fatalf("memory limit still %d after the server stopped", debug.SetMemoryLimit(-1))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
