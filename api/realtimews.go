@@ -140,7 +140,10 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
-	go s.readRealtime(ioCtx, conn, c, project, write)
+	pres := s.newWSPresence(project, c, ww)
+	// Before the writer closes (deferred earlier): the leaves go out now.
+	defer pres.close()
+	go s.readRealtime(ioCtx, conn, c, pres, project, write)
 	// State messages and the catch-up are written here; live events by
 	// the hub's fan-out, which queues each event's shared frame (ww.Send)
 	// and then writes the queue (ww.Kick). Usage counts what was queued.
@@ -227,7 +230,7 @@ func (s *Server) subscribeAuthenticated(ctx context.Context, conn *websocket.Con
 // readRealtime handles a client's messages: a new subscription replaces
 // channels, kinds and filters in place; authenticate changes who the
 // client is. A bad message is answered and the connection kept.
-func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtClient, project string, write func(*cairnv1.SubscribeResponse) error) {
+func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtClient, pres *wsPresence, project string, write func(*cairnv1.SubscribeResponse) error) {
 	defer c.sub.Close(nil)
 	for {
 		_, data, err := conn.Read(ctx)
@@ -260,6 +263,7 @@ func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtCl
 			}
 			c.view.Store(nv)
 			c.sub.SetChannels(m.Subscribe.GetChannels())
+			pres.recheck(ctx)
 		case *cairnv1.RealtimeClientMessage_Authenticate:
 			p, err := s.projectCredential(project, m.Authenticate, access.EventsRead)
 			if pin := pinnedProject(ctx); err == nil && pin != "" && p.Project != pin {
@@ -272,6 +276,13 @@ func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtCl
 			nv := *v
 			nv.p = p
 			c.view.Store(&nv)
+			pres.recheck(ctx)
+		case *cairnv1.RealtimeClientMessage_PresenceJoin, *cairnv1.RealtimeClientMessage_PresenceLeave, *cairnv1.RealtimeClientMessage_PresenceWatch:
+			if s.presence == nil {
+				_ = write(rejected("presence: not available on this server"))
+			} else if r := pres.handle(ctx, msg); r != nil {
+				_ = write(r)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -165,6 +166,8 @@ type Config struct {
 	Storage StorageLimits
 	// Realtime bounds realtime subscriptions.
 	Realtime RealtimeLimits
+	// Presence configures realtime presence.
+	Presence PresenceOptions
 	// Functions bounds functions; Runtimes runs them (nil: this node runs
 	// none, and works on no queued execution, trigger or schedule).
 	Functions FunctionLimits
@@ -208,6 +211,7 @@ type Server struct {
 	storage       StorageLimits
 	renders       chan struct{} // preview renders in flight
 	hub           *realtime.Hub
+	presence      *realtime.Presence // nil without a store
 	functions     FunctionLimits
 	runtimes      FunctionRuntimes
 	codes         codeCache
@@ -347,6 +351,7 @@ func New(cfg Config) (http.Handler, error) {
 
 	if s.store != nil {
 		s.challenges = s.store.Challenges(passkeyChallengeTTL)
+		s.presence = realtime.NewPresence(hubCtx, s.store.Presence(cmp.Or(cfg.Presence.TTL, DefaultPresenceTTL)), s.logger, cfg.Presence.PresenceLimits)
 	}
 
 	server, err := s.connectServer()

@@ -107,6 +107,8 @@ type config struct {
 	SiteBlobGrace time.Duration
 	// Realtime limits (api.RealtimeLimits); 0 = default.
 	RealtimeBuffer, RealtimeMaxConnections int
+	PresenceTTL                            time.Duration
+	PresenceMaxMembers                     int
 	// DNSResolver ("host:port") answers custom domains' TXT challenges;
 	// empty: the system resolver.
 	DNSResolver string
@@ -210,6 +212,8 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.DurationVar(&c.SiteBlobGrace, "site-file-grace", envDuration(getenv, "CAIRN_SITE_FILE_GRACE", time.Hour), "how long an uploaded site file no deployment uses (an interrupted or refused deploy, a deleted deployment) is kept before it is deleted (CAIRN_SITE_FILE_GRACE)")
 	fs.IntVar(&c.RealtimeBuffer, "realtime-buffer", envInt(getenv, "CAIRN_REALTIME_BUFFER"), "events one realtime subscriber may have queued before it is cut off as a slow consumer; 0 = 1024 (CAIRN_REALTIME_BUFFER)")
 	fs.IntVar(&c.RealtimeMaxConnections, "realtime-max-connections", envInt(getenv, "CAIRN_REALTIME_MAX_CONNECTIONS"), "realtime subscriptions of one project on one node; 0 = 20000 (CAIRN_REALTIME_MAX_CONNECTIONS)")
+	fs.DurationVar(&c.PresenceTTL, "presence-ttl", envDuration(getenv, "CAIRN_PRESENCE_TTL", 30*time.Second), "how long a realtime presence member outlives a node that died without saying so; every node should use the same (CAIRN_PRESENCE_TTL)")
+	fs.IntVar(&c.PresenceMaxMembers, "presence-max-members", envInt(getenv, "CAIRN_PRESENCE_MAX_MEMBERS"), "realtime presence members of one channel, across all nodes; 0 = 1000 (CAIRN_PRESENCE_MAX_MEMBERS)")
 	fs.BoolVar(&c.MetricsProjectLabels, "metrics-project-labels", getenv("CAIRN_METRICS_PROJECT_LABELS") == "true", "label projection metrics with each project's stream (project ids) instead of summing them (CAIRN_METRICS_PROJECT_LABELS=true)")
 	fs.IntVar(&c.MaxConnsPerAddr, "max-connections-per-address", envIntDefault(getenv, "CAIRN_MAX_CONNECTIONS_PER_ADDRESS", defaultMaxConnsPerAddr), "open connections one client address may hold (trusted proxies exempt); 0 = no limit (CAIRN_MAX_CONNECTIONS_PER_ADDRESS)")
 	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", envDuration(getenv, "CAIRN_BODY_READ_TIMEOUT", defaultBodyReadTimeout), "longest wait for the next byte of a request body, and the grace before --min-body-rate applies; 0 = none (CAIRN_BODY_READ_TIMEOUT)")

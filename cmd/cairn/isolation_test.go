@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect/v2"
 	"connectrpc.com/connect/v2/connecthttp"
@@ -831,6 +832,32 @@ func TestCrossProjectIsolation(t *testing.T) {
 	for _, cred := range []struct{ name, token string }{{"key", intruder.GetSecret()}, {"session", isess.GetSecret()}, {"jwt", ijwt.GetJwt()}} {
 		if _, status, err := in.dialSocket(cred.token, "project=victim&channels=documents&after=1"); status != http.StatusForbidden && status != http.StatusUnauthorized {
 			t.Errorf("realtime WebSocket with another project's %s: %d %v", cred.name, status, err)
+		}
+	}
+	// Realtime presence: the victim's key is present on the victim's
+	// channels; the intruder, on its own connection naming the same
+	// channels, is told they do not exist and sees no member.
+	vchans := []string{"teams.vt", "databases.vdb.collections.vc.documents", "buckets.vb.files"}
+	q := "project=victim"
+	for _, c := range vchans {
+		q += "&channels=" + c
+	}
+	present := in.socket(t, victimKey.GetSecret(), q)
+	present.untilLive(t)
+	for _, c := range vchans {
+		present.send(t, joinMsg(t, c, map[string]any{"secret": "victim"}))
+		present.until(t, 5*time.Second, "the victim's join on "+c, presenceOf(cairnv1.PresenceAction_PRESENCE_ACTION_JOIN, ""))
+	}
+	for _, cred := range []struct{ name, token string }{{"key", intruder.GetSecret()}, {"session", isess.GetSecret()}} {
+		peek := in.socket(t, cred.token, strings.Replace(q, "project=victim", "project=intruder", 1))
+		peek.untilLive(t)
+		for _, c := range vchans {
+			for _, m := range []*cairnv1.RealtimeClientMessage{watchMsg(c), joinMsg(t, c, nil)} {
+				peek.send(t, m)
+				if r := peek.until(t, 5*time.Second, cred.name+" on "+c, func(m *cairnv1.SubscribeResponse) bool { return isRejected(m) || isSync(m) || m.GetPresence() != nil }); !strings.Contains(r.GetRejected().GetReason(), "not found") {
+					t.Errorf("presence on the victim's %s with the intruder's %s: %v", c, cred.name, r)
+				}
+			}
 		}
 	}
 	// The same matrix through sites' own APIs (/_cairn/ on a user-content

@@ -261,7 +261,7 @@ func TestNATSAuthCluster(t *testing.T) {
 	// email and a password hash).
 	const p = "natsauth"
 	key := retriedProjectWithKey(t, in, p, "users.read", "users.write", "buckets.read", "buckets.write", "files.read", "files.write",
-		"functions.read", "functions.write", "executions.read", "executions.write")
+		"functions.read", "functions.write", "executions.read", "executions.write", "events.read")
 	deployWasm(t, in, key, p, &cairnv1.CreateFunctionRequest{FunctionId: "onsignup", Name: "On sign-up", Events: []string{"users.*.create"}})
 	deployWasm(t, in, key, p, &cairnv1.CreateFunctionRequest{FunctionId: "tick", Name: "Tick", Schedule: "* * * * * *"})
 	// The node starts the project's trigger consumer within its 2 s reconcile.
@@ -316,6 +316,15 @@ func TestNATSAuthCluster(t *testing.T) {
 	in.uploadChunked(t, key, p, "docs", "f1", "f1.txt", body, 1<<20)
 	if res := in.fetch(t, key, p, "docs", "f1", "download", nil); res.status != http.StatusOK || !bytes.Equal(res.body, body) {
 		t.Fatalf("download through the secured cluster: %d, %d bytes", res.status, len(res.body))
+	}
+	// Realtime presence: the cairn_presence bucket, written and watched.
+	pres := in.socket(t, key, "project="+p+"&channels=buckets.docs.files")
+	pres.untilLive(t)
+	pres.send(t, joinMsg(t, "buckets.docs.files", map[string]any{"via": "tls"}))
+	if m := pres.until(t, 15*time.Second, "presence through the secured cluster", func(m *cairnv1.SubscribeResponse) bool {
+		return isRejected(m) || m.GetPresence() != nil
+	}); m.GetPresence().GetAction() != cairnv1.PresenceAction_PRESENCE_ACTION_JOIN {
+		t.Fatalf("presence through the secured cluster: %v", m)
 	}
 	time.Sleep(time.Until(triggerReady))
 	g, _ := guest(context.Background(), p, "")

@@ -62,6 +62,11 @@ func TestTypeScriptClient(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Realtime presence: any signed-in user may read the lobby.
+	if _, err := dbs.CreateCollection(k, &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: "main", CollectionId: "lobby", Name: "Lobby",
+		Permissions: []string{`read("users")`}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := in.storage().CreateBucket(k, &cairnv1.CreateBucketRequest{ProjectId: p, BucketId: "uploads", Name: "Uploads",
 		Permissions: []string{`create("users")`}, FileSecurity: true}); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,8 @@ export { CookieAuthStore, LocalAuthStore, MemoryAuthStore, StorageAuthStore, typ
 export { CairnError, type ErrorCode, type FieldViolation } from "./errors.js";
 export { Query, type Account, type Doc, type FileInfo, type Filter, type OperatorName, type SessionInfo } from "./convert.js";
 export {
-  Realtime, Subscription, type EventKindName, type RealtimeEvent, type RealtimeOptions, type RealtimeState,
+  Presence, Realtime, Subscription, type EventKindName, type PresenceAction, type PresenceEvent, type PresenceMember,
+  type RealtimeEvent, type RealtimeOptions, type RealtimeState,
   type WebSocketConstructor, type WebSocketLike,
 } from "./realtime.js";
 export {

@@ -98,6 +98,7 @@ export class Subscription {
   /** The credential of the current socket, and whether the server has answered it with a state. */
   private sentToken = "";
   private greeted = false;
+  private readonly rooms = new Map<string, Presence>();
 
   constructor(
     private readonly cairn: Cairn,
@@ -111,6 +112,26 @@ export class Subscription {
     else if (opts.resume !== false) this.sequence = Number(cairn.auth.getItem(this.key) ?? 0) || 0;
     if (opts.onState) this.listeners.add(opts.onState);
     this.connect();
+  }
+
+  /**
+   * The presence of one of the subscription's channels (default its first):
+   * `join(payload)` to be present, `members` and `on(listener)` to see who
+   * is. Watching starts now; every reconnect watches (and joins) again.
+   */
+  presence(channel: string = this.channels[0]!): Presence {
+    let p = this.rooms.get(channel);
+    if (!p) {
+      p = new Presence(channel, (m) => this.sendNow(m));
+      this.rooms.set(channel, p);
+      p.declare();
+    }
+    return p;
+  }
+
+  /** Sends a client message if the socket is open; a reconnect sends presence again anyway. */
+  private sendNow(m: object): void {
+    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(m));
   }
 
   /** Calls listener on each state change; returns a function that stops it. */
@@ -177,6 +198,8 @@ export class Subscription {
           },
         }));
       }
+      // A new connection is a new member: declare presence again.
+      for (const p of this.rooms.values()) p.declare();
     };
     ws.onmessage = (ev) => {
       if (ws !== this.ws) return;
@@ -250,6 +273,10 @@ export class Subscription {
         return;
       }
       this.opts.onError?.(new CairnError("unavailable", f.closing.reason ?? "closing"));
+    } else if (f.presenceSync) {
+      this.rooms.get(f.presenceSync.channel ?? "")?.sync(f.presenceSync);
+    } else if (f.presence) {
+      this.rooms.get(f.presence.channel ?? "")?.change(f.presence);
     } else if (f.rejected) {
       this.opts.onError?.(new CairnError("invalid_argument", f.rejected.reason ?? "rejected"));
     }
@@ -263,4 +290,115 @@ interface Frame {
   resync?: { firstAvailable?: string; reason?: string };
   closing?: { reason?: string };
   rejected?: { reason?: string };
+  presenceSync?: { channel?: string; members?: MemberFrame[]; connectionId?: string };
+  presence?: { channel?: string; action?: string; member?: MemberFrame };
+}
+
+interface MemberFrame {
+  id?: string;
+  userId?: string;
+  payload?: JsonValue;
+  joinedAt?: string;
+  updatedAt?: string;
+}
+
+/** One connection present on a channel: the same user in two tabs is two members. */
+export interface PresenceMember {
+  /** The connection's member id (`Presence.self` for this one). */
+  id: string;
+  /** Empty for a guest or a key. */
+  userId: string;
+  payload: JsonObject;
+  joinedAt: Date | undefined;
+  updatedAt: Date | undefined;
+}
+
+/** sync: the whole set arrived (on watching, and after each reconnect). */
+export type PresenceAction = "sync" | "join" | "update" | "leave";
+
+export interface PresenceEvent {
+  action: PresenceAction;
+  /** The member that changed (not for sync). */
+  member?: PresenceMember;
+  /** Everyone present after the change. */
+  members: PresenceMember[];
+}
+
+const presenceActions: Record<string, PresenceAction> = {
+  PRESENCE_ACTION_JOIN: "join", PRESENCE_ACTION_UPDATE: "update", PRESENCE_ACTION_LEAVE: "leave",
+};
+
+function memberOf(m: MemberFrame): PresenceMember {
+  return {
+    id: m.id ?? "",
+    userId: m.userId ?? "",
+    payload: (m.payload ?? {}) as JsonObject,
+    joinedAt: m.joinedAt ? new Date(m.joinedAt) : undefined,
+    updatedAt: m.updatedAt ? new Date(m.updatedAt) : undefined,
+  };
+}
+
+/** Presence on one channel of a subscription (Subscription.presence). */
+export class Presence {
+  /** Who is present now, by member id. */
+  readonly members = new Map<string, PresenceMember>();
+  /** This connection's member id (set once the server answers). */
+  self = "";
+  private payload: JsonObject | undefined;
+  private joined = false;
+  private readonly listeners = new Set<(e: PresenceEvent) => void>();
+
+  constructor(readonly channel: string, private readonly send: (m: object) => void) {}
+
+  /** Be present with payload (JSON, at most 1 KiB), or replace it: others see join, then update. */
+  join(payload: JsonObject = {}): void {
+    this.payload = payload;
+    this.joined = true;
+    this.send({ presenceJoin: { channel: this.channel, payload } });
+  }
+
+  /** Same as join: a new payload for a member already present. */
+  update(payload: JsonObject): void {
+    this.join(payload);
+  }
+
+  /** Stop being present (still watching). */
+  leave(): void {
+    this.joined = false;
+    this.send({ presenceLeave: { channel: this.channel } });
+  }
+
+  /** Calls listener on every change; returns a function that stops it. */
+  on(listener: (e: PresenceEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /** @internal watches (and joins) on a new connection. */
+  declare(): void {
+    if (this.joined) this.send({ presenceJoin: { channel: this.channel, payload: this.payload ?? {} } });
+    else this.send({ presenceWatch: { channel: this.channel } });
+  }
+
+  /** @internal */
+  sync(f: NonNullable<Frame["presenceSync"]>): void {
+    this.self = f.connectionId ?? this.self;
+    this.members.clear();
+    for (const m of f.members ?? []) this.members.set(m.id ?? "", memberOf(m));
+    this.emit({ action: "sync", members: [...this.members.values()] });
+  }
+
+  /** @internal */
+  change(f: NonNullable<Frame["presence"]>): void {
+    const action = presenceActions[f.action ?? ""];
+    if (!action || !f.member) return;
+    const member = memberOf(f.member);
+    if (action === "leave") this.members.delete(member.id);
+    else this.members.set(member.id, member);
+    this.emit({ action, member, members: [...this.members.values()] });
+  }
+
+  private emit(e: PresenceEvent): void {
+    for (const l of this.listeners) l(e);
+  }
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import WebSocket from "ws";
-import { CairnError, MemoryAuthStore, Query, createCairn, type Cairn, type RealtimeEvent, type WebSocketConstructor } from "../src/index.js";
+import { CairnError, MemoryAuthStore, Query, createCairn, type Cairn, type PresenceEvent, type RealtimeEvent, type WebSocketConstructor } from "../src/index.js";
 import * as connect from "../src/connect.js";
 import { AccountService, DatabasesService, connectClient } from "../src/connect.js";
 import type { KeysService } from "../src/gen/cairn/v1/keys_pb.js";
@@ -232,6 +232,46 @@ test("realtime: filters, and a guest sees nothing it may not read", { skip }, as
   assert.equal(guest.length, 0);
   sub.unsubscribe();
   g.unsubscribe();
+});
+
+test("realtime presence: join, update, re-declared on reconnect, leave; a guest is refused", { skip }, async () => {
+  const lobby = "databases.main.collections.lobby.documents";
+  const a = await signedIn();
+  const b = await signedIn();
+  const me = (await a.getAccount())!;
+  const subA = a.subscribe(lobby, () => {}, { resume: false, minDelay: 50 });
+  const pa = subA.presence();
+  pa.join({ status: "online" });
+  const subB = b.subscribe(lobby, () => {}, { resume: false });
+  const pb = subB.presence();
+  const seen: PresenceEvent[] = [];
+  pb.on((e) => seen.push(e));
+  const present = (status: string) => [...pb.members.values()].some((m) => m.userId === me.id && m.payload["status"] === status);
+  await until(() => present("online") && pa.self !== "", "a's member on b");
+  const first = pa.self;
+  assert.ok(pb.members.has(first));
+
+  pa.update({ status: "away" });
+  await until(() => present("away"), "a's update");
+  assert.ok(seen.some((e) => e.action === "update" && e.member?.id === first));
+
+  // A new connection is a new member, declared again with the same payload.
+  subA.reconnect();
+  await until(() => pa.self !== first && pb.members.has(pa.self) && !pb.members.has(first), "a re-declared");
+  assert.equal(pb.members.get(pa.self)?.payload["status"], "away");
+
+  const errs: CairnError[] = [];
+  const g = client().subscribe(lobby, () => {}, { resume: false, onError: (e) => errs.push(e) });
+  g.presence();
+  await until(() => errs.length > 0, "the guest's refusal");
+  assert.match(errs[0]!.message, /not found/);
+  g.unsubscribe();
+
+  const last = pa.self;
+  subA.unsubscribe();
+  await until(() => !pb.members.has(last), "a's leave");
+  assert.ok(seen.some((e) => e.action === "leave" && e.member?.id === last));
+  subB.unsubscribe();
 });
 
 function sha256(b: Uint8Array): string {

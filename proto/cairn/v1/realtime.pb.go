@@ -131,6 +131,58 @@ func (ConnectionStatus) EnumDescriptor() ([]byte, []int) {
 	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{1}
 }
 
+type PresenceAction int32
+
+const (
+	PresenceAction_PRESENCE_ACTION_UNSPECIFIED PresenceAction = 0
+	PresenceAction_PRESENCE_ACTION_JOIN        PresenceAction = 1
+	PresenceAction_PRESENCE_ACTION_UPDATE      PresenceAction = 2
+	PresenceAction_PRESENCE_ACTION_LEAVE       PresenceAction = 3
+)
+
+// Enum value maps for PresenceAction.
+var (
+	PresenceAction_name = map[int32]string{
+		0: "PRESENCE_ACTION_UNSPECIFIED",
+		1: "PRESENCE_ACTION_JOIN",
+		2: "PRESENCE_ACTION_UPDATE",
+		3: "PRESENCE_ACTION_LEAVE",
+	}
+	PresenceAction_value = map[string]int32{
+		"PRESENCE_ACTION_UNSPECIFIED": 0,
+		"PRESENCE_ACTION_JOIN":        1,
+		"PRESENCE_ACTION_UPDATE":      2,
+		"PRESENCE_ACTION_LEAVE":       3,
+	}
+)
+
+func (x PresenceAction) Enum() *PresenceAction {
+	p := new(PresenceAction)
+	*p = x
+	return p
+}
+
+func (x PresenceAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PresenceAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_v1_realtime_proto_enumTypes[2].Descriptor()
+}
+
+func (PresenceAction) Type() protoreflect.EnumType {
+	return &file_cairn_v1_realtime_proto_enumTypes[2]
+}
+
+func (x PresenceAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PresenceAction.Descriptor instead.
+func (PresenceAction) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{2}
+}
+
 type SubscribeRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	ProjectId string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
@@ -514,6 +566,8 @@ type SubscribeResponse struct {
 	//	*SubscribeResponse_Resync
 	//	*SubscribeResponse_Closing
 	//	*SubscribeResponse_Rejected
+	//	*SubscribeResponse_PresenceSync
+	//	*SubscribeResponse_Presence
 	Message       isSubscribeResponse_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -601,6 +655,24 @@ func (x *SubscribeResponse) GetRejected() *Rejected {
 	return nil
 }
 
+func (x *SubscribeResponse) GetPresenceSync() *PresenceSync {
+	if x != nil {
+		if x, ok := x.Message.(*SubscribeResponse_PresenceSync); ok {
+			return x.PresenceSync
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetPresence() *PresenceEvent {
+	if x != nil {
+		if x, ok := x.Message.(*SubscribeResponse_Presence); ok {
+			return x.Presence
+		}
+	}
+	return nil
+}
+
 type isSubscribeResponse_Message interface {
 	isSubscribeResponse_Message()
 }
@@ -625,6 +697,16 @@ type SubscribeResponse_Rejected struct {
 	Rejected *Rejected `protobuf:"bytes,5,opt,name=rejected,proto3,oneof"`
 }
 
+type SubscribeResponse_PresenceSync struct {
+	// The members of a channel whose presence the client watches (after
+	// presence_watch or presence_join), then presence for each change.
+	PresenceSync *PresenceSync `protobuf:"bytes,6,opt,name=presence_sync,json=presenceSync,proto3,oneof"`
+}
+
+type SubscribeResponse_Presence struct {
+	Presence *PresenceEvent `protobuf:"bytes,7,opt,name=presence,proto3,oneof"`
+}
+
 func (*SubscribeResponse_State) isSubscribeResponse_Message() {}
 
 func (*SubscribeResponse_Event) isSubscribeResponse_Message() {}
@@ -634,6 +716,10 @@ func (*SubscribeResponse_Resync) isSubscribeResponse_Message() {}
 func (*SubscribeResponse_Closing) isSubscribeResponse_Message() {}
 
 func (*SubscribeResponse_Rejected) isSubscribeResponse_Message() {}
+
+func (*SubscribeResponse_PresenceSync) isSubscribeResponse_Message() {}
+
+func (*SubscribeResponse_Presence) isSubscribeResponse_Message() {}
 
 // RealtimeClientMessage is what a WebSocket client sends (as protojson) on
 // an open connection: a new subscription (replacing channels, kinds and
@@ -645,6 +731,9 @@ type RealtimeClientMessage struct {
 	//
 	//	*RealtimeClientMessage_Subscribe
 	//	*RealtimeClientMessage_Authenticate
+	//	*RealtimeClientMessage_PresenceJoin
+	//	*RealtimeClientMessage_PresenceLeave
+	//	*RealtimeClientMessage_PresenceWatch
 	Message       isRealtimeClientMessage_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -705,6 +794,33 @@ func (x *RealtimeClientMessage) GetAuthenticate() string {
 	return ""
 }
 
+func (x *RealtimeClientMessage) GetPresenceJoin() *PresenceJoin {
+	if x != nil {
+		if x, ok := x.Message.(*RealtimeClientMessage_PresenceJoin); ok {
+			return x.PresenceJoin
+		}
+	}
+	return nil
+}
+
+func (x *RealtimeClientMessage) GetPresenceLeave() *PresenceChannel {
+	if x != nil {
+		if x, ok := x.Message.(*RealtimeClientMessage_PresenceLeave); ok {
+			return x.PresenceLeave
+		}
+	}
+	return nil
+}
+
+func (x *RealtimeClientMessage) GetPresenceWatch() *PresenceChannel {
+	if x != nil {
+		if x, ok := x.Message.(*RealtimeClientMessage_PresenceWatch); ok {
+			return x.PresenceWatch
+		}
+	}
+	return nil
+}
+
 type isRealtimeClientMessage_Message interface {
 	isRealtimeClientMessage_Message()
 }
@@ -717,9 +833,338 @@ type RealtimeClientMessage_Authenticate struct {
 	Authenticate string `protobuf:"bytes,2,opt,name=authenticate,proto3,oneof"`
 }
 
+type RealtimeClientMessage_PresenceJoin struct {
+	// Be present on one of the subscription's channels with a payload, or
+	// change the payload when present already (others see an update).
+	PresenceJoin *PresenceJoin `protobuf:"bytes,3,opt,name=presence_join,json=presenceJoin,proto3,oneof"`
+}
+
+type RealtimeClientMessage_PresenceLeave struct {
+	// Stop being present on a channel (others see a leave); the client
+	// keeps watching it.
+	PresenceLeave *PresenceChannel `protobuf:"bytes,4,opt,name=presence_leave,json=presenceLeave,proto3,oneof"`
+}
+
+type RealtimeClientMessage_PresenceWatch struct {
+	// Watch a channel's members without joining: a presence_sync, then a
+	// presence event for each join, update and leave.
+	PresenceWatch *PresenceChannel `protobuf:"bytes,5,opt,name=presence_watch,json=presenceWatch,proto3,oneof"`
+}
+
 func (*RealtimeClientMessage_Subscribe) isRealtimeClientMessage_Message() {}
 
 func (*RealtimeClientMessage_Authenticate) isRealtimeClientMessage_Message() {}
+
+func (*RealtimeClientMessage_PresenceJoin) isRealtimeClientMessage_Message() {}
+
+func (*RealtimeClientMessage_PresenceLeave) isRealtimeClientMessage_Message() {}
+
+func (*RealtimeClientMessage_PresenceWatch) isRealtimeClientMessage_Message() {}
+
+// PresenceJoin declares presence on channel. Presence is for a resource's
+// channel (databases.<db>.collections.<c>.documents[.<d>],
+// buckets.<b>.files[.<f>], teams.<t>) that the caller may read; see
+// docs/realtime.md#presence.
+type PresenceJoin struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Channel string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Shown to every member, as JSON at most 1 KiB (the server's limit).
+	Payload       *structpb.Struct `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceJoin) Reset() {
+	*x = PresenceJoin{}
+	mi := &file_cairn_v1_realtime_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceJoin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceJoin) ProtoMessage() {}
+
+func (x *PresenceJoin) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_realtime_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceJoin.ProtoReflect.Descriptor instead.
+func (*PresenceJoin) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PresenceJoin) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *PresenceJoin) GetPayload() *structpb.Struct {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+type PresenceChannel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceChannel) Reset() {
+	*x = PresenceChannel{}
+	mi := &file_cairn_v1_realtime_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceChannel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceChannel) ProtoMessage() {}
+
+func (x *PresenceChannel) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_realtime_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceChannel.ProtoReflect.Descriptor instead.
+func (*PresenceChannel) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PresenceChannel) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+// PresenceMember is one connection present on a channel: the same user in
+// two tabs is two members with the same user_id.
+type PresenceMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The connection's member id (PresenceSync.connection_id on its own).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The member's user; empty for a guest or a key.
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Payload       *structpb.Struct       `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	JoinedAt      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=joined_at,json=joinedAt,proto3" json:"joined_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceMember) Reset() {
+	*x = PresenceMember{}
+	mi := &file_cairn_v1_realtime_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceMember) ProtoMessage() {}
+
+func (x *PresenceMember) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_realtime_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceMember.ProtoReflect.Descriptor instead.
+func (*PresenceMember) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PresenceMember) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PresenceMember) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *PresenceMember) GetPayload() *structpb.Struct {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *PresenceMember) GetJoinedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.JoinedAt
+	}
+	return nil
+}
+
+func (x *PresenceMember) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// PresenceSync is a channel's members as they are now.
+type PresenceSync struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Channel string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	Members []*PresenceMember      `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	// This connection's member id on the channel.
+	ConnectionId  string `protobuf:"bytes,3,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceSync) Reset() {
+	*x = PresenceSync{}
+	mi := &file_cairn_v1_realtime_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceSync) ProtoMessage() {}
+
+func (x *PresenceSync) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_realtime_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceSync.ProtoReflect.Descriptor instead.
+func (*PresenceSync) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PresenceSync) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *PresenceSync) GetMembers() []*PresenceMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *PresenceSync) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+// PresenceEvent is a change to a watched channel's members.
+type PresenceEvent struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Channel string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	Action  PresenceAction         `protobuf:"varint,2,opt,name=action,proto3,enum=cairn.v1.PresenceAction" json:"action,omitempty"`
+	// For a leave: the member as it was.
+	Member        *PresenceMember `protobuf:"bytes,3,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceEvent) Reset() {
+	*x = PresenceEvent{}
+	mi := &file_cairn_v1_realtime_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceEvent) ProtoMessage() {}
+
+func (x *PresenceEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_realtime_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceEvent.ProtoReflect.Descriptor instead.
+func (*PresenceEvent) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_realtime_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PresenceEvent) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *PresenceEvent) GetAction() PresenceAction {
+	if x != nil {
+		return x.Action
+	}
+	return PresenceAction_PRESENCE_ACTION_UNSPECIFIED
+}
+
+func (x *PresenceEvent) GetMember() *PresenceMember {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
 
 var File_cairn_v1_realtime_proto protoreflect.FileDescriptor
 
@@ -749,18 +1194,45 @@ const file_cairn_v1_realtime_proto_rawDesc = "" +
 	"\aClosing\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\"\n" +
 	"\bRejected\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x95\x02\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x8b\x03\n" +
 	"\x11SubscribeResponse\x121\n" +
 	"\x05state\x18\x01 \x01(\v2\x19.cairn.v1.ConnectionStateH\x00R\x05state\x12/\n" +
 	"\x05event\x18\x02 \x01(\v2\x17.cairn.v1.RealtimeEventH\x00R\x05event\x120\n" +
 	"\x06resync\x18\x03 \x01(\v2\x16.cairn.v1.ResyncNeededH\x00R\x06resync\x12-\n" +
 	"\aclosing\x18\x04 \x01(\v2\x11.cairn.v1.ClosingH\x00R\aclosing\x120\n" +
-	"\brejected\x18\x05 \x01(\v2\x12.cairn.v1.RejectedH\x00R\brejectedB\t\n" +
-	"\amessage\"\x8e\x01\n" +
+	"\brejected\x18\x05 \x01(\v2\x12.cairn.v1.RejectedH\x00R\brejected\x12=\n" +
+	"\rpresence_sync\x18\x06 \x01(\v2\x16.cairn.v1.PresenceSyncH\x00R\fpresenceSync\x125\n" +
+	"\bpresence\x18\a \x01(\v2\x17.cairn.v1.PresenceEventH\x00R\bpresenceB\t\n" +
+	"\amessage\"\xd5\x02\n" +
 	"\x15RealtimeClientMessage\x12:\n" +
 	"\tsubscribe\x18\x01 \x01(\v2\x1a.cairn.v1.SubscribeRequestH\x00R\tsubscribe\x12.\n" +
-	"\fauthenticate\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80 H\x00R\fauthenticateB\t\n" +
-	"\amessage*l\n" +
+	"\fauthenticate\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80 H\x00R\fauthenticate\x12=\n" +
+	"\rpresence_join\x18\x03 \x01(\v2\x16.cairn.v1.PresenceJoinH\x00R\fpresenceJoin\x12B\n" +
+	"\x0epresence_leave\x18\x04 \x01(\v2\x19.cairn.v1.PresenceChannelH\x00R\rpresenceLeave\x12B\n" +
+	"\x0epresence_watch\x18\x05 \x01(\v2\x19.cairn.v1.PresenceChannelH\x00R\rpresenceWatchB\t\n" +
+	"\amessage\"g\n" +
+	"\fPresenceJoin\x12$\n" +
+	"\achannel\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\achannel\x121\n" +
+	"\apayload\x18\x02 \x01(\v2\x17.google.protobuf.StructR\apayload\"7\n" +
+	"\x0fPresenceChannel\x12$\n" +
+	"\achannel\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\achannel\"\xe0\x01\n" +
+	"\x0ePresenceMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x121\n" +
+	"\apayload\x18\x03 \x01(\v2\x17.google.protobuf.StructR\apayload\x127\n" +
+	"\tjoined_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x81\x01\n" +
+	"\fPresenceSync\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x122\n" +
+	"\amembers\x18\x02 \x03(\v2\x18.cairn.v1.PresenceMemberR\amembers\x12#\n" +
+	"\rconnection_id\x18\x03 \x01(\tR\fconnectionId\"\x8d\x01\n" +
+	"\rPresenceEvent\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x120\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x18.cairn.v1.PresenceActionR\x06action\x120\n" +
+	"\x06member\x18\x03 \x01(\v2\x18.cairn.v1.PresenceMemberR\x06member*l\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11EVENT_KIND_CREATE\x10\x01\x12\x15\n" +
@@ -770,7 +1242,12 @@ const file_cairn_v1_realtime_proto_rawDesc = "" +
 	"\x1dCONNECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bCONNECTION_STATUS_CONNECTED\x10\x01\x12\x1e\n" +
 	"\x1aCONNECTION_STATUS_RESUMING\x10\x02\x12\x1a\n" +
-	"\x16CONNECTION_STATUS_LIVE\x10\x032[\n" +
+	"\x16CONNECTION_STATUS_LIVE\x10\x03*\x82\x01\n" +
+	"\x0ePresenceAction\x12\x1f\n" +
+	"\x1bPRESENCE_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14PRESENCE_ACTION_JOIN\x10\x01\x12\x1a\n" +
+	"\x16PRESENCE_ACTION_UPDATE\x10\x02\x12\x19\n" +
+	"\x15PRESENCE_ACTION_LEAVE\x10\x032[\n" +
 	"\x0fRealtimeService\x12H\n" +
 	"\tSubscribe\x12\x1a.cairn.v1.SubscribeRequest\x1a\x1b.cairn.v1.SubscribeResponse\"\x000\x01B\x91\x01\n" +
 	"\fcom.cairn.v1B\rRealtimeProtoP\x01Z1github.com/cairn-dev/cairn/proto/cairn/v1;cairnv1\xa2\x02\x03CXX\xaa\x02\bCairn.V1\xca\x02\bCairn\\V1\xe2\x02\x14Cairn\\V1\\GPBMetadata\xea\x02\tCairn::V1b\x06proto3"
@@ -787,43 +1264,61 @@ func file_cairn_v1_realtime_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_realtime_proto_rawDescData
 }
 
-var file_cairn_v1_realtime_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cairn_v1_realtime_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_cairn_v1_realtime_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_cairn_v1_realtime_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_cairn_v1_realtime_proto_goTypes = []any{
 	(EventKind)(0),                // 0: cairn.v1.EventKind
 	(ConnectionStatus)(0),         // 1: cairn.v1.ConnectionStatus
-	(*SubscribeRequest)(nil),      // 2: cairn.v1.SubscribeRequest
-	(*ConnectionState)(nil),       // 3: cairn.v1.ConnectionState
-	(*RealtimeEvent)(nil),         // 4: cairn.v1.RealtimeEvent
-	(*ResyncNeeded)(nil),          // 5: cairn.v1.ResyncNeeded
-	(*Closing)(nil),               // 6: cairn.v1.Closing
-	(*Rejected)(nil),              // 7: cairn.v1.Rejected
-	(*SubscribeResponse)(nil),     // 8: cairn.v1.SubscribeResponse
-	(*RealtimeClientMessage)(nil), // 9: cairn.v1.RealtimeClientMessage
-	(*Filter)(nil),                // 10: cairn.v1.Filter
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 12: google.protobuf.Struct
+	(PresenceAction)(0),           // 2: cairn.v1.PresenceAction
+	(*SubscribeRequest)(nil),      // 3: cairn.v1.SubscribeRequest
+	(*ConnectionState)(nil),       // 4: cairn.v1.ConnectionState
+	(*RealtimeEvent)(nil),         // 5: cairn.v1.RealtimeEvent
+	(*ResyncNeeded)(nil),          // 6: cairn.v1.ResyncNeeded
+	(*Closing)(nil),               // 7: cairn.v1.Closing
+	(*Rejected)(nil),              // 8: cairn.v1.Rejected
+	(*SubscribeResponse)(nil),     // 9: cairn.v1.SubscribeResponse
+	(*RealtimeClientMessage)(nil), // 10: cairn.v1.RealtimeClientMessage
+	(*PresenceJoin)(nil),          // 11: cairn.v1.PresenceJoin
+	(*PresenceChannel)(nil),       // 12: cairn.v1.PresenceChannel
+	(*PresenceMember)(nil),        // 13: cairn.v1.PresenceMember
+	(*PresenceSync)(nil),          // 14: cairn.v1.PresenceSync
+	(*PresenceEvent)(nil),         // 15: cairn.v1.PresenceEvent
+	(*Filter)(nil),                // 16: cairn.v1.Filter
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 18: google.protobuf.Struct
 }
 var file_cairn_v1_realtime_proto_depIdxs = []int32{
 	0,  // 0: cairn.v1.SubscribeRequest.kinds:type_name -> cairn.v1.EventKind
-	10, // 1: cairn.v1.SubscribeRequest.filters:type_name -> cairn.v1.Filter
+	16, // 1: cairn.v1.SubscribeRequest.filters:type_name -> cairn.v1.Filter
 	1,  // 2: cairn.v1.ConnectionState.status:type_name -> cairn.v1.ConnectionStatus
-	11, // 3: cairn.v1.RealtimeEvent.timestamp:type_name -> google.protobuf.Timestamp
+	17, // 3: cairn.v1.RealtimeEvent.timestamp:type_name -> google.protobuf.Timestamp
 	0,  // 4: cairn.v1.RealtimeEvent.kind:type_name -> cairn.v1.EventKind
-	12, // 5: cairn.v1.RealtimeEvent.payload:type_name -> google.protobuf.Struct
-	3,  // 6: cairn.v1.SubscribeResponse.state:type_name -> cairn.v1.ConnectionState
-	4,  // 7: cairn.v1.SubscribeResponse.event:type_name -> cairn.v1.RealtimeEvent
-	5,  // 8: cairn.v1.SubscribeResponse.resync:type_name -> cairn.v1.ResyncNeeded
-	6,  // 9: cairn.v1.SubscribeResponse.closing:type_name -> cairn.v1.Closing
-	7,  // 10: cairn.v1.SubscribeResponse.rejected:type_name -> cairn.v1.Rejected
-	2,  // 11: cairn.v1.RealtimeClientMessage.subscribe:type_name -> cairn.v1.SubscribeRequest
-	2,  // 12: cairn.v1.RealtimeService.Subscribe:input_type -> cairn.v1.SubscribeRequest
-	8,  // 13: cairn.v1.RealtimeService.Subscribe:output_type -> cairn.v1.SubscribeResponse
-	13, // [13:14] is the sub-list for method output_type
-	12, // [12:13] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	18, // 5: cairn.v1.RealtimeEvent.payload:type_name -> google.protobuf.Struct
+	4,  // 6: cairn.v1.SubscribeResponse.state:type_name -> cairn.v1.ConnectionState
+	5,  // 7: cairn.v1.SubscribeResponse.event:type_name -> cairn.v1.RealtimeEvent
+	6,  // 8: cairn.v1.SubscribeResponse.resync:type_name -> cairn.v1.ResyncNeeded
+	7,  // 9: cairn.v1.SubscribeResponse.closing:type_name -> cairn.v1.Closing
+	8,  // 10: cairn.v1.SubscribeResponse.rejected:type_name -> cairn.v1.Rejected
+	14, // 11: cairn.v1.SubscribeResponse.presence_sync:type_name -> cairn.v1.PresenceSync
+	15, // 12: cairn.v1.SubscribeResponse.presence:type_name -> cairn.v1.PresenceEvent
+	3,  // 13: cairn.v1.RealtimeClientMessage.subscribe:type_name -> cairn.v1.SubscribeRequest
+	11, // 14: cairn.v1.RealtimeClientMessage.presence_join:type_name -> cairn.v1.PresenceJoin
+	12, // 15: cairn.v1.RealtimeClientMessage.presence_leave:type_name -> cairn.v1.PresenceChannel
+	12, // 16: cairn.v1.RealtimeClientMessage.presence_watch:type_name -> cairn.v1.PresenceChannel
+	18, // 17: cairn.v1.PresenceJoin.payload:type_name -> google.protobuf.Struct
+	18, // 18: cairn.v1.PresenceMember.payload:type_name -> google.protobuf.Struct
+	17, // 19: cairn.v1.PresenceMember.joined_at:type_name -> google.protobuf.Timestamp
+	17, // 20: cairn.v1.PresenceMember.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 21: cairn.v1.PresenceSync.members:type_name -> cairn.v1.PresenceMember
+	2,  // 22: cairn.v1.PresenceEvent.action:type_name -> cairn.v1.PresenceAction
+	13, // 23: cairn.v1.PresenceEvent.member:type_name -> cairn.v1.PresenceMember
+	3,  // 24: cairn.v1.RealtimeService.Subscribe:input_type -> cairn.v1.SubscribeRequest
+	9,  // 25: cairn.v1.RealtimeService.Subscribe:output_type -> cairn.v1.SubscribeResponse
+	25, // [25:26] is the sub-list for method output_type
+	24, // [24:25] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_realtime_proto_init() }
@@ -838,18 +1333,23 @@ func file_cairn_v1_realtime_proto_init() {
 		(*SubscribeResponse_Resync)(nil),
 		(*SubscribeResponse_Closing)(nil),
 		(*SubscribeResponse_Rejected)(nil),
+		(*SubscribeResponse_PresenceSync)(nil),
+		(*SubscribeResponse_Presence)(nil),
 	}
 	file_cairn_v1_realtime_proto_msgTypes[7].OneofWrappers = []any{
 		(*RealtimeClientMessage_Subscribe)(nil),
 		(*RealtimeClientMessage_Authenticate)(nil),
+		(*RealtimeClientMessage_PresenceJoin)(nil),
+		(*RealtimeClientMessage_PresenceLeave)(nil),
+		(*RealtimeClientMessage_PresenceWatch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_realtime_proto_rawDesc), len(file_cairn_v1_realtime_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   8,
+			NumEnums:      3,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

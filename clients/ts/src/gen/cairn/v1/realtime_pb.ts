@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file cairn/v1/realtime.proto.
  */
 export const file_cairn_v1_realtime: GenFile = /*@__PURE__*/
-  fileDesc("ChdjYWlybi92MS9yZWFsdGltZS5wcm90bxIIY2Fpcm4udjEilwEKEFN1YnNjcmliZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIQCghjaGFubmVscxgCIAMoCRIWCg5hZnRlcl9zZXF1ZW5jZRgDIAEoBBIiCgVraW5kcxgEIAMoDjITLmNhaXJuLnYxLkV2ZW50S2luZBIhCgdmaWx0ZXJzGAUgAygLMhAuY2Fpcm4udjEuRmlsdGVyIk8KD0Nvbm5lY3Rpb25TdGF0ZRIqCgZzdGF0dXMYASABKA4yGi5jYWlybi52MS5Db25uZWN0aW9uU3RhdHVzEhAKCHNlcXVlbmNlGAIgASgEIr8BCg1SZWFsdGltZUV2ZW50EhAKCHNlcXVlbmNlGAEgASgEEg4KBmV2ZW50cxgCIAMoCRIQCghjaGFubmVscxgDIAMoCRItCgl0aW1lc3RhbXAYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiEKBGtpbmQYBSABKA4yEy5jYWlybi52MS5FdmVudEtpbmQSKAoHcGF5bG9hZBgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiNwoMUmVzeW5jTmVlZGVkEhcKD2ZpcnN0X2F2YWlsYWJsZRgBIAEoBBIOCgZyZWFzb24YAiABKAkiGQoHQ2xvc2luZxIOCgZyZWFzb24YASABKAkiGgoIUmVqZWN0ZWQSDgoGcmVhc29uGAEgASgJIuwBChFTdWJzY3JpYmVSZXNwb25zZRIqCgVzdGF0ZRgBIAEoCzIZLmNhaXJuLnYxLkNvbm5lY3Rpb25TdGF0ZUgAEigKBWV2ZW50GAIgASgLMhcuY2Fpcm4udjEuUmVhbHRpbWVFdmVudEgAEigKBnJlc3luYxgDIAEoCzIWLmNhaXJuLnYxLlJlc3luY05lZWRlZEgAEiQKB2Nsb3NpbmcYBCABKAsyES5jYWlybi52MS5DbG9zaW5nSAASJgoIcmVqZWN0ZWQYBSABKAsyEi5jYWlybi52MS5SZWplY3RlZEgAQgkKB21lc3NhZ2UiawoVUmVhbHRpbWVDbGllbnRNZXNzYWdlEi8KCXN1YnNjcmliZRgBIAEoCzIaLmNhaXJuLnYxLlN1YnNjcmliZVJlcXVlc3RIABIWCgxhdXRoZW50aWNhdGUYAiABKAlIAEIJCgdtZXNzYWdlKmwKCUV2ZW50S2luZBIaChZFVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRRVZFTlRfS0lORF9DUkVBVEUQARIVChFFVkVOVF9LSU5EX1VQREFURRACEhUKEUVWRU5UX0tJTkRfREVMRVRFEAMqkgEKEENvbm5lY3Rpb25TdGF0dXMSIQodQ09OTkVDVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIfChtDT05ORUNUSU9OX1NUQVRVU19DT05ORUNURUQQARIeChpDT05ORUNUSU9OX1NUQVRVU19SRVNVTUlORxACEhoKFkNPTk5FQ1RJT05fU1RBVFVTX0xJVkUQAzJbCg9SZWFsdGltZVNlcnZpY2USSAoJU3Vic2NyaWJlEhouY2Fpcm4udjEuU3Vic2NyaWJlUmVxdWVzdBobLmNhaXJuLnYxLlN1YnNjcmliZVJlc3BvbnNlIgAwAWIGcHJvdG8z", [file_cairn_v1_databases, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChdjYWlybi92MS9yZWFsdGltZS5wcm90bxIIY2Fpcm4udjEilwEKEFN1YnNjcmliZVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIQCghjaGFubmVscxgCIAMoCRIWCg5hZnRlcl9zZXF1ZW5jZRgDIAEoBBIiCgVraW5kcxgEIAMoDjITLmNhaXJuLnYxLkV2ZW50S2luZBIhCgdmaWx0ZXJzGAUgAygLMhAuY2Fpcm4udjEuRmlsdGVyIk8KD0Nvbm5lY3Rpb25TdGF0ZRIqCgZzdGF0dXMYASABKA4yGi5jYWlybi52MS5Db25uZWN0aW9uU3RhdHVzEhAKCHNlcXVlbmNlGAIgASgEIr8BCg1SZWFsdGltZUV2ZW50EhAKCHNlcXVlbmNlGAEgASgEEg4KBmV2ZW50cxgCIAMoCRIQCghjaGFubmVscxgDIAMoCRItCgl0aW1lc3RhbXAYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiEKBGtpbmQYBSABKA4yEy5jYWlybi52MS5FdmVudEtpbmQSKAoHcGF5bG9hZBgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiNwoMUmVzeW5jTmVlZGVkEhcKD2ZpcnN0X2F2YWlsYWJsZRgBIAEoBBIOCgZyZWFzb24YAiABKAkiGQoHQ2xvc2luZxIOCgZyZWFzb24YASABKAkiGgoIUmVqZWN0ZWQSDgoGcmVhc29uGAEgASgJIsoCChFTdWJzY3JpYmVSZXNwb25zZRIqCgVzdGF0ZRgBIAEoCzIZLmNhaXJuLnYxLkNvbm5lY3Rpb25TdGF0ZUgAEigKBWV2ZW50GAIgASgLMhcuY2Fpcm4udjEuUmVhbHRpbWVFdmVudEgAEigKBnJlc3luYxgDIAEoCzIWLmNhaXJuLnYxLlJlc3luY05lZWRlZEgAEiQKB2Nsb3NpbmcYBCABKAsyES5jYWlybi52MS5DbG9zaW5nSAASJgoIcmVqZWN0ZWQYBSABKAsyEi5jYWlybi52MS5SZWplY3RlZEgAEi8KDXByZXNlbmNlX3N5bmMYBiABKAsyFi5jYWlybi52MS5QcmVzZW5jZVN5bmNIABIrCghwcmVzZW5jZRgHIAEoCzIXLmNhaXJuLnYxLlByZXNlbmNlRXZlbnRIAEIJCgdtZXNzYWdlIoYCChVSZWFsdGltZUNsaWVudE1lc3NhZ2USLwoJc3Vic2NyaWJlGAEgASgLMhouY2Fpcm4udjEuU3Vic2NyaWJlUmVxdWVzdEgAEhYKDGF1dGhlbnRpY2F0ZRgCIAEoCUgAEi8KDXByZXNlbmNlX2pvaW4YAyABKAsyFi5jYWlybi52MS5QcmVzZW5jZUpvaW5IABIzCg5wcmVzZW5jZV9sZWF2ZRgEIAEoCzIZLmNhaXJuLnYxLlByZXNlbmNlQ2hhbm5lbEgAEjMKDnByZXNlbmNlX3dhdGNoGAUgASgLMhkuY2Fpcm4udjEuUHJlc2VuY2VDaGFubmVsSABCCQoHbWVzc2FnZSJJCgxQcmVzZW5jZUpvaW4SDwoHY2hhbm5lbBgBIAEoCRIoCgdwYXlsb2FkGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCIiCg9QcmVzZW5jZUNoYW5uZWwSDwoHY2hhbm5lbBgBIAEoCSK2AQoOUHJlc2VuY2VNZW1iZXISCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIoCgdwYXlsb2FkGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBItCglqb2luZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImEKDFByZXNlbmNlU3luYxIPCgdjaGFubmVsGAEgASgJEikKB21lbWJlcnMYAiADKAsyGC5jYWlybi52MS5QcmVzZW5jZU1lbWJlchIVCg1jb25uZWN0aW9uX2lkGAMgASgJInQKDVByZXNlbmNlRXZlbnQSDwoHY2hhbm5lbBgBIAEoCRIoCgZhY3Rpb24YAiABKA4yGC5jYWlybi52MS5QcmVzZW5jZUFjdGlvbhIoCgZtZW1iZXIYAyABKAsyGC5jYWlybi52MS5QcmVzZW5jZU1lbWJlcipsCglFdmVudEtpbmQSGgoWRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhUKEUVWRU5UX0tJTkRfQ1JFQVRFEAESFQoRRVZFTlRfS0lORF9VUERBVEUQAhIVChFFVkVOVF9LSU5EX0RFTEVURRADKpIBChBDb25uZWN0aW9uU3RhdHVzEiEKHUNPTk5FQ1RJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobQ09OTkVDVElPTl9TVEFUVVNfQ09OTkVDVEVEEAESHgoaQ09OTkVDVElPTl9TVEFUVVNfUkVTVU1JTkcQAhIaChZDT05ORUNUSU9OX1NUQVRVU19MSVZFEAMqggEKDlByZXNlbmNlQWN0aW9uEh8KG1BSRVNFTkNFX0FDVElPTl9VTlNQRUNJRklFRBAAEhgKFFBSRVNFTkNFX0FDVElPTl9KT0lOEAESGgoWUFJFU0VOQ0VfQUNUSU9OX1VQREFURRACEhkKFVBSRVNFTkNFX0FDVElPTl9MRUFWRRADMlsKD1JlYWx0aW1lU2VydmljZRJICglTdWJzY3JpYmUSGi5jYWlybi52MS5TdWJzY3JpYmVSZXF1ZXN0GhsuY2Fpcm4udjEuU3Vic2NyaWJlUmVzcG9uc2UiADABYgZwcm90bzM", [file_cairn_v1_databases, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message cairn.v1.SubscribeRequest
@@ -393,6 +393,21 @@ export type SubscribeResponse = Message<"cairn.v1.SubscribeResponse"> & {
      */
     value: Rejected;
     case: "rejected";
+  } | {
+    /**
+     * The members of a channel whose presence the client watches (after
+     * presence_watch or presence_join), then presence for each change.
+     *
+     * @generated from field: cairn.v1.PresenceSync presence_sync = 6;
+     */
+    value: PresenceSync;
+    case: "presenceSync";
+  } | {
+    /**
+     * @generated from field: cairn.v1.PresenceEvent presence = 7;
+     */
+    value: PresenceEvent;
+    case: "presence";
   } | { case: undefined; value?: undefined };
 };
 
@@ -424,6 +439,19 @@ export type SubscribeResponseJson = {
    * @generated from field: cairn.v1.Rejected rejected = 5;
    */
   rejected?: RejectedJson;
+
+  /**
+   * The members of a channel whose presence the client watches (after
+   * presence_watch or presence_join), then presence for each change.
+   *
+   * @generated from field: cairn.v1.PresenceSync presence_sync = 6;
+   */
+  presenceSync?: PresenceSyncJson;
+
+  /**
+   * @generated from field: cairn.v1.PresenceEvent presence = 7;
+   */
+  presence?: PresenceEventJson;
 };
 
 /**
@@ -457,6 +485,33 @@ export type RealtimeClientMessage = Message<"cairn.v1.RealtimeClientMessage"> & 
      */
     value: string;
     case: "authenticate";
+  } | {
+    /**
+     * Be present on one of the subscription's channels with a payload, or
+     * change the payload when present already (others see an update).
+     *
+     * @generated from field: cairn.v1.PresenceJoin presence_join = 3;
+     */
+    value: PresenceJoin;
+    case: "presenceJoin";
+  } | {
+    /**
+     * Stop being present on a channel (others see a leave); the client
+     * keeps watching it.
+     *
+     * @generated from field: cairn.v1.PresenceChannel presence_leave = 4;
+     */
+    value: PresenceChannel;
+    case: "presenceLeave";
+  } | {
+    /**
+     * Watch a channel's members without joining: a presence_sync, then a
+     * presence event for each join, update and leave.
+     *
+     * @generated from field: cairn.v1.PresenceChannel presence_watch = 5;
+     */
+    value: PresenceChannel;
+    case: "presenceWatch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -478,6 +533,30 @@ export type RealtimeClientMessageJson = {
    * @generated from field: string authenticate = 2;
    */
   authenticate?: string;
+
+  /**
+   * Be present on one of the subscription's channels with a payload, or
+   * change the payload when present already (others see an update).
+   *
+   * @generated from field: cairn.v1.PresenceJoin presence_join = 3;
+   */
+  presenceJoin?: PresenceJoinJson;
+
+  /**
+   * Stop being present on a channel (others see a leave); the client
+   * keeps watching it.
+   *
+   * @generated from field: cairn.v1.PresenceChannel presence_leave = 4;
+   */
+  presenceLeave?: PresenceChannelJson;
+
+  /**
+   * Watch a channel's members without joining: a presence_sync, then a
+   * presence event for each join, update and leave.
+   *
+   * @generated from field: cairn.v1.PresenceChannel presence_watch = 5;
+   */
+  presenceWatch?: PresenceChannelJson;
 };
 
 /**
@@ -486,6 +565,275 @@ export type RealtimeClientMessageJson = {
  */
 export const RealtimeClientMessageSchema: GenMessage<RealtimeClientMessage, {jsonType: RealtimeClientMessageJson}> = /*@__PURE__*/
   messageDesc(file_cairn_v1_realtime, 7);
+
+/**
+ * PresenceJoin declares presence on channel. Presence is for a resource's
+ * channel (databases.<db>.collections.<c>.documents[.<d>],
+ * buckets.<b>.files[.<f>], teams.<t>) that the caller may read; see
+ * docs/realtime.md#presence.
+ *
+ * @generated from message cairn.v1.PresenceJoin
+ */
+export type PresenceJoin = Message<"cairn.v1.PresenceJoin"> & {
+  /**
+   * @generated from field: string channel = 1;
+   */
+  channel: string;
+
+  /**
+   * Shown to every member, as JSON at most 1 KiB (the server's limit).
+   *
+   * @generated from field: google.protobuf.Struct payload = 2;
+   */
+  payload?: JsonObject | undefined;
+};
+
+/**
+ * PresenceJoin declares presence on channel. Presence is for a resource's
+ * channel (databases.<db>.collections.<c>.documents[.<d>],
+ * buckets.<b>.files[.<f>], teams.<t>) that the caller may read; see
+ * docs/realtime.md#presence.
+ *
+ * @generated from message cairn.v1.PresenceJoin
+ */
+export type PresenceJoinJson = {
+  /**
+   * @generated from field: string channel = 1;
+   */
+  channel?: string;
+
+  /**
+   * Shown to every member, as JSON at most 1 KiB (the server's limit).
+   *
+   * @generated from field: google.protobuf.Struct payload = 2;
+   */
+  payload?: StructJson;
+};
+
+/**
+ * Describes the message cairn.v1.PresenceJoin.
+ * Use `create(PresenceJoinSchema)` to create a new message.
+ */
+export const PresenceJoinSchema: GenMessage<PresenceJoin, {jsonType: PresenceJoinJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_realtime, 8);
+
+/**
+ * @generated from message cairn.v1.PresenceChannel
+ */
+export type PresenceChannel = Message<"cairn.v1.PresenceChannel"> & {
+  /**
+   * @generated from field: string channel = 1;
+   */
+  channel: string;
+};
+
+/**
+ * @generated from message cairn.v1.PresenceChannel
+ */
+export type PresenceChannelJson = {
+  /**
+   * @generated from field: string channel = 1;
+   */
+  channel?: string;
+};
+
+/**
+ * Describes the message cairn.v1.PresenceChannel.
+ * Use `create(PresenceChannelSchema)` to create a new message.
+ */
+export const PresenceChannelSchema: GenMessage<PresenceChannel, {jsonType: PresenceChannelJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_realtime, 9);
+
+/**
+ * PresenceMember is one connection present on a channel: the same user in
+ * two tabs is two members with the same user_id.
+ *
+ * @generated from message cairn.v1.PresenceMember
+ */
+export type PresenceMember = Message<"cairn.v1.PresenceMember"> & {
+  /**
+   * The connection's member id (PresenceSync.connection_id on its own).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The member's user; empty for a guest or a key.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: google.protobuf.Struct payload = 3;
+   */
+  payload?: JsonObject | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp joined_at = 4;
+   */
+  joinedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 5;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * PresenceMember is one connection present on a channel: the same user in
+ * two tabs is two members with the same user_id.
+ *
+ * @generated from message cairn.v1.PresenceMember
+ */
+export type PresenceMemberJson = {
+  /**
+   * The connection's member id (PresenceSync.connection_id on its own).
+   *
+   * @generated from field: string id = 1;
+   */
+  id?: string;
+
+  /**
+   * The member's user; empty for a guest or a key.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId?: string;
+
+  /**
+   * @generated from field: google.protobuf.Struct payload = 3;
+   */
+  payload?: StructJson;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp joined_at = 4;
+   */
+  joinedAt?: TimestampJson;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 5;
+   */
+  updatedAt?: TimestampJson;
+};
+
+/**
+ * Describes the message cairn.v1.PresenceMember.
+ * Use `create(PresenceMemberSchema)` to create a new message.
+ */
+export const PresenceMemberSchema: GenMessage<PresenceMember, {jsonType: PresenceMemberJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_realtime, 10);
+
+/**
+ * PresenceSync is a channel's members as they are now.
+ *
+ * @generated from message cairn.v1.PresenceSync
+ */
+export type PresenceSync = Message<"cairn.v1.PresenceSync"> & {
+  /**
+   * @generated from field: string channel = 1;
+   */
+  channel: string;
+
+  /**
+   * @generated from field: repeated cairn.v1.PresenceMember members = 2;
+   */
+  members: PresenceMember[];
+
+  /**
+   * This connection's member id on the channel.
+   *
+   * @generated from field: string connection_id = 3;
+   */
+  connectionId: string;
+};
+
+/**
+ * PresenceSync is a channel's members as they are now.
+ *
+ * @generated from message cairn.v1.PresenceSync
+ */
+export type PresenceSyncJson = {
+  /**
+   * @generated from field: string channel = 1;
+   */
+  channel?: string;
+
+  /**
+   * @generated from field: repeated cairn.v1.PresenceMember members = 2;
+   */
+  members?: PresenceMemberJson[];
+
+  /**
+   * This connection's member id on the channel.
+   *
+   * @generated from field: string connection_id = 3;
+   */
+  connectionId?: string;
+};
+
+/**
+ * Describes the message cairn.v1.PresenceSync.
+ * Use `create(PresenceSyncSchema)` to create a new message.
+ */
+export const PresenceSyncSchema: GenMessage<PresenceSync, {jsonType: PresenceSyncJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_realtime, 11);
+
+/**
+ * PresenceEvent is a change to a watched channel's members.
+ *
+ * @generated from message cairn.v1.PresenceEvent
+ */
+export type PresenceEvent = Message<"cairn.v1.PresenceEvent"> & {
+  /**
+   * @generated from field: string channel = 1;
+   */
+  channel: string;
+
+  /**
+   * @generated from field: cairn.v1.PresenceAction action = 2;
+   */
+  action: PresenceAction;
+
+  /**
+   * For a leave: the member as it was.
+   *
+   * @generated from field: cairn.v1.PresenceMember member = 3;
+   */
+  member?: PresenceMember | undefined;
+};
+
+/**
+ * PresenceEvent is a change to a watched channel's members.
+ *
+ * @generated from message cairn.v1.PresenceEvent
+ */
+export type PresenceEventJson = {
+  /**
+   * @generated from field: string channel = 1;
+   */
+  channel?: string;
+
+  /**
+   * @generated from field: cairn.v1.PresenceAction action = 2;
+   */
+  action?: PresenceActionJson;
+
+  /**
+   * For a leave: the member as it was.
+   *
+   * @generated from field: cairn.v1.PresenceMember member = 3;
+   */
+  member?: PresenceMemberJson;
+};
+
+/**
+ * Describes the message cairn.v1.PresenceEvent.
+ * Use `create(PresenceEventSchema)` to create a new message.
+ */
+export const PresenceEventSchema: GenMessage<PresenceEvent, {jsonType: PresenceEventJson}> = /*@__PURE__*/
+  messageDesc(file_cairn_v1_realtime, 12);
 
 /**
  * @generated from enum cairn.v1.EventKind
@@ -564,6 +912,42 @@ export type ConnectionStatusJson = "CONNECTION_STATUS_UNSPECIFIED" | "CONNECTION
  */
 export const ConnectionStatusSchema: GenEnum<ConnectionStatus, ConnectionStatusJson> = /*@__PURE__*/
   enumDesc(file_cairn_v1_realtime, 1);
+
+/**
+ * @generated from enum cairn.v1.PresenceAction
+ */
+export enum PresenceAction {
+  /**
+   * @generated from enum value: PRESENCE_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: PRESENCE_ACTION_JOIN = 1;
+   */
+  JOIN = 1,
+
+  /**
+   * @generated from enum value: PRESENCE_ACTION_UPDATE = 2;
+   */
+  UPDATE = 2,
+
+  /**
+   * @generated from enum value: PRESENCE_ACTION_LEAVE = 3;
+   */
+  LEAVE = 3,
+}
+
+/**
+ * @generated from enum cairn.v1.PresenceAction
+ */
+export type PresenceActionJson = "PRESENCE_ACTION_UNSPECIFIED" | "PRESENCE_ACTION_JOIN" | "PRESENCE_ACTION_UPDATE" | "PRESENCE_ACTION_LEAVE";
+
+/**
+ * Describes the enum cairn.v1.PresenceAction.
+ */
+export const PresenceActionSchema: GenEnum<PresenceAction, PresenceActionJson> = /*@__PURE__*/
+  enumDesc(file_cairn_v1_realtime, 2);
 
 /**
  * RealtimeService streams a project's events to its clients, filtered by
