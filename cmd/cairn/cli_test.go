@@ -446,8 +446,22 @@ func TestCLIDataCommands(t *testing.T) {
 	fails("--collection is required", "documents", "list", "--database", "main")
 	fails("latitude must be between -90 and 90", append([]string{"documents", "list", "--where", "at distance-less-than [[0,91],5]"}, coll...)...)
 	fails("must be closed", append([]string{"documents", "list", "--where", "at intersects [[0,0],[1,0],[1,1],[0,1]]"}, coll...)...)
-	fails("--type: want one of boolean, datetime, email, enum, float, integer, ip, point, string, url", append([]string{"attributes", "create", "x", "--type", "text"}, coll...)...)
+	fails("--type: want one of boolean, datetime, email, enum, float, integer, ip, point, relationship, string, url", append([]string{"attributes", "create", "x", "--type", "text"}, coll...)...)
 	fails("-o: want table, json or yaml", "databases", "list", "-o", "xml")
+
+	// A two-way relationship from the CLI: its partner appears on the
+	// related collection; a bad relation type is named.
+	c("collections", "create", "authors", "--database", "main")
+	c("collections", "create", "books", "--database", "main")
+	books := []string{"--database", "main", "--collection", "books"}
+	fails("relation_type", append([]string{"attributes", "create", "author", "--type", "relationship", "--related-collection", "authors", "--relation", "sideways"}, books...)...)
+	if out := c(append([]string{"attributes", "create", "author", "--type", "relationship", "--related-collection", "authors", "--relation", "manyToOne",
+		"--two-way", "--two-way-key", "books", "--on-delete", "cascade"}, books...)...); !strings.Contains(out, `"relatedCollection": "authors"`) {
+		t.Errorf("relationship attribute: %s", out)
+	}
+	if out := c("attributes", "list", "--database", "main", "--collection", "authors"); !strings.Contains(out, `"key": "books"`) || !strings.Contains(out, `"relationType": "oneToMany"`) {
+		t.Errorf("the partner attribute: %s", out)
+	}
 
 	// Files both ways, the bytes unchanged.
 	c("buckets", "create", "docs", "--compression", "zstd", "--encryption")

@@ -66,10 +66,12 @@ func attributesCmd(e *cliEnv) *cobra.Command {
 	var size int64
 	var required, array bool
 	var elements []string
+	var rel cairnv1.Attribute // the relationship flags
 	create := e.withArg("create KEY", "Add an attribute to a collection's schema",
 		`  cairn attributes create title --project acme --database main --collection todos --type string --size 200 --required
   cairn attributes create done  --project acme --database main --collection todos --type boolean --default false
-  cairn attributes create state … --type enum --elements open,closed`,
+  cairn attributes create state … --type enum --elements open,closed
+  cairn attributes create author … --type relationship --related-collection authors --relation manyToOne --two-way --two-way-key posts`,
 		func(ctx context.Context, r *remote, key string) error {
 			project, err := in.need(e)
 			if err != nil {
@@ -79,7 +81,8 @@ func attributesCmd(e *cliEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a := &cairnv1.Attribute{Key: key, Type: cairnv1.AttributeType(t), Size: size, Required: required, Array: array, Elements: elements}
+			a := &cairnv1.Attribute{Key: key, Type: cairnv1.AttributeType(t), Size: size, Required: required, Array: array, Elements: elements,
+				RelatedCollection: rel.RelatedCollection, RelationType: rel.RelationType, TwoWay: rel.TwoWay, TwoWayKey: rel.TwoWayKey, OnDelete: rel.OnDelete}
 			if def != "" {
 				var v any
 				if err := json.Unmarshal([]byte(def), &v); err != nil {
@@ -95,12 +98,17 @@ func attributesCmd(e *cliEnv) *cobra.Command {
 			}
 			return e.printOne(attributeCols, res.GetAttribute())
 		})
-	create.Flags().StringVar(&typ, "type", "", "string, integer, float, boolean, datetime, email, url, ip or enum")
+	create.Flags().StringVar(&typ, "type", "", "string, integer, float, boolean, datetime, email, url, ip, enum, point or relationship")
 	create.Flags().Int64Var(&size, "size", 0, "longest value of a string, in characters")
 	create.Flags().BoolVar(&required, "required", false, "every document must have it")
 	create.Flags().BoolVar(&array, "array", false, "a list of values")
 	create.Flags().StringVar(&def, "default", "", "value when a document has none (JSON, e.g. false or \"todo\")")
 	create.Flags().StringSliceVar(&elements, "elements", nil, "the values of an enum, comma-separated")
+	create.Flags().StringVar(&rel.RelatedCollection, "related-collection", "", "relationship: the collection it points to (same database)")
+	create.Flags().StringVar(&rel.RelationType, "relation", "", "relationship: oneToOne, oneToMany, manyToOne or manyToMany")
+	create.Flags().BoolVar(&rel.TwoWay, "two-way", false, "relationship: keep an attribute on the related collection too")
+	create.Flags().StringVar(&rel.TwoWayKey, "two-way-key", "", "relationship: the key of that attribute")
+	create.Flags().StringVar(&rel.OnDelete, "on-delete", "", "relationship: restrict (default), cascade or setNull")
 	list := &cobra.Command{
 		Use: "list", Short: "List a collection's attributes", Example: "  cairn attributes list --project acme --database main --collection todos", Args: cobra.NoArgs,
 		RunE: e.call(func(ctx context.Context, r *remote) error {
