@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 )
 
 // CoercePoint returns v as a point's typed value, []any{longitude,
@@ -38,23 +37,11 @@ func CoercePoint(v any) ([]any, error) {
 }
 
 func coordinate(v any, name string, limit float64) (float64, error) {
-	var f float64
-	switch x := v.(type) {
-	case float64:
-		f = x
-	case float32:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case int:
-		f = float64(x)
-	case json.Number:
-		p, err := strconv.ParseFloat(string(x), 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s must be a number; got %s", name, x)
+	f, ok := floatOf(v)
+	if !ok {
+		if n, isNumber := v.(json.Number); isNumber {
+			return 0, fmt.Errorf("%s must be a number; got %s", name, n)
 		}
-		f = p
-	default:
 		return 0, fmt.Errorf("%s must be a number; got %s", name, describe(v))
 	}
 	if math.IsNaN(f) || f < -limit || f > limit {

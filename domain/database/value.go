@@ -173,24 +173,31 @@ func floatBounds(a Attribute) (lo, hi float64) {
 	return a.FloatMin, a.FloatMax
 }
 
-func coerceFloat(a Attribute, v any) (any, error) {
-	var f float64
+// floatOf reads a JSON or Go number as a float64; ok is false for
+// anything else (a json.Number that does not parse included).
+func floatOf(v any) (f float64, ok bool) {
 	switch x := v.(type) {
 	case float64:
-		f = x
+		return x, true
 	case float32:
-		f = float64(x)
+		return float64(x), true
 	case int64:
-		f = float64(x)
+		return float64(x), true
 	case int:
-		f = float64(x)
+		return float64(x), true
 	case json.Number:
 		p, err := strconv.ParseFloat(string(x), 64)
-		if err != nil {
-			return nil, fmt.Errorf("must be a finite number; got %s", x)
-		}
-		f = p
-	default:
+		return p, err == nil
+	}
+	return 0, false
+}
+
+func coerceFloat(a Attribute, v any) (any, error) {
+	f, ok := floatOf(v)
+	switch n, isNumber := v.(json.Number); {
+	case !ok && isNumber:
+		return nil, fmt.Errorf("must be a finite number; got %s", n)
+	case !ok:
 		return nil, fmt.Errorf("must be a number; got %s", describe(v))
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) {
