@@ -97,6 +97,30 @@ func (r *hookReceiver) accepted(n int) []string {
 	}
 }
 
+// hookOnCreates creates webhook "hook" of project p for document creates,
+// delivering to r, and gives r its secret to verify signatures with.
+func (r *hookReceiver) hookOnCreates(t testing.TB, in *instance, ctx context.Context, p string) *cairnv1.Webhook {
+	t.Helper()
+	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: p, WebhookId: "hook", Name: "hook",
+		Url: r.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.secret = []byte(res.GetSecret())
+	r.mu.Unlock()
+	return res.GetWebhook()
+}
+
+// createPost creates document id in collection posts of p's main database.
+func createPost(t testing.TB, in *instance, ctx context.Context, p, id string) {
+	t.Helper()
+	if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "posts",
+		Document: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id})}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // docOfEvent is the document id of "databases.<d>.collections.<c>.documents.<doc>.create".
 func docOfEvent(e string) string {
 	p := strings.Split(e, ".")
@@ -302,18 +326,10 @@ func TestWebhooksAcrossRestart(t *testing.T) {
 	docsFixture(t, ctx, in.databases(), "wh-r", "posts", []string{`read("any")`}, false)
 	rcv := newHookReceiver(t)
 	rcv.fail = 1 << 30
-	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-r", WebhookId: "hook", Name: "hook",
-		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rcv.secret = []byte(res.GetSecret())
+	rcv.hookOnCreates(t, in, ctx, "wh-r")
 	want := []string{"r1", "r2", "r3"}
 	for _, id := range want {
-		if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-r", DatabaseId: "main", CollectionId: "posts",
-			Document: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id})}}); err != nil {
-			t.Fatal(err)
-		}
+		createPost(t, in, ctx, "wh-r", id)
 	}
 	in.stop()
 	in = startInstance(t, dir, flags...)
@@ -359,19 +375,9 @@ func TestWebhookPause(t *testing.T) {
 	docsFixture(t, ctx, in.databases(), "wh-p", "posts", []string{`read("any")`}, false)
 	rcv := newHookReceiver(t)
 	rcv.fail = 1 << 30
-	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-p", WebhookId: "hook", Name: "hook",
-		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rcv.mu.Lock()
-	rcv.secret = []byte(res.GetSecret())
-	rcv.mu.Unlock()
+	rcv.hookOnCreates(t, in, ctx, "wh-p")
 	write := func(id string) {
-		if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-p", DatabaseId: "main", CollectionId: "posts",
-			Document: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id})}}); err != nil {
-			t.Fatal(err)
-		}
+		createPost(t, in, ctx, "wh-p", id)
 	}
 	write("p1")
 	deadline := time.Now().Add(20 * time.Second)
@@ -417,23 +423,13 @@ func TestWebhookRedeliver(t *testing.T) {
 	ctx, _ := as(context.Background(), key)
 	docsFixture(t, ctx, in.databases(), "wh-rd", "posts", []string{`read("any")`}, false)
 	rcv := newHookReceiver(t)
-	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-rd", WebhookId: "hook", Name: "hook",
-		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	created := res.GetWebhook().GetCreatedSequence()
+	hook := rcv.hookOnCreates(t, in, ctx, "wh-rd")
+	created := hook.GetCreatedSequence()
 	if created == 0 {
-		t.Fatalf("no created_sequence: %v", res.GetWebhook())
+		t.Fatalf("no created_sequence: %v", hook)
 	}
-	rcv.mu.Lock()
-	rcv.secret = []byte(res.GetSecret())
-	rcv.mu.Unlock()
 	for _, id := range []string{"d1", "d2", "d3"} {
-		if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-rd", DatabaseId: "main", CollectionId: "posts",
-			Document: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id})}}); err != nil {
-			t.Fatal(err)
-		}
+		createPost(t, in, ctx, "wh-rd", id)
 	}
 	if got := rcv.accepted(3); !slices.Equal(got, []string{"d1", "d2", "d3"}) {
 		t.Fatalf("delivered %v", got)
@@ -465,10 +461,7 @@ func TestWebhookRedeliver(t *testing.T) {
 		t.Fatalf("redelivered %v, want d2 and d3 again after d1..d3", got)
 	}
 	// A new document goes out once, after the redelivered ones.
-	if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-rd", DatabaseId: "main", CollectionId: "posts",
-		Document: &cairnv1.DocumentInput{DocumentId: "d4", Data: data(t, map[string]any{"title": "d4"})}}); err != nil {
-		t.Fatal(err)
-	}
+	createPost(t, in, ctx, "wh-rd", "d4")
 	if got := rcv.accepted(6); !slices.Equal(got, []string{"d1", "d2", "d3", "d2", "d3", "d4"}) {
 		t.Fatalf("after redelivery %v", got)
 	}
@@ -536,18 +529,8 @@ func TestWebhookPauseAcrossRestart(t *testing.T) {
 	docsFixture(t, ctx, in.databases(), "wh-pr", "posts", []string{`read("any")`}, false)
 	rcv := newHookReceiver(t)
 	rcv.fail = 1 << 30
-	res, err := in.webhooks().CreateWebhook(ctx, &cairnv1.CreateWebhookRequest{ProjectId: "wh-pr", WebhookId: "hook", Name: "hook",
-		Url: rcv.srv.URL, Events: &cairnv1.WebhookEvents{Events: []string{"databases.*.collections.*.documents.*.create"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rcv.mu.Lock()
-	rcv.secret = []byte(res.GetSecret())
-	rcv.mu.Unlock()
-	if _, err := in.databases().CreateDocument(ctx, &cairnv1.CreateDocumentRequest{ProjectId: "wh-pr", DatabaseId: "main", CollectionId: "posts",
-		Document: &cairnv1.DocumentInput{DocumentId: "p1", Data: data(t, map[string]any{"title": "p1"})}}); err != nil {
-		t.Fatal(err)
-	}
+	rcv.hookOnCreates(t, in, ctx, "wh-pr")
+	createPost(t, in, ctx, "wh-pr", "p1")
 	waitWebhook := func(what string, ok func(*cairnv1.Webhook) bool) *cairnv1.Webhook {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
