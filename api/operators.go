@@ -73,6 +73,12 @@ func (h *operatorsHandler) operatorPasswordHash(ctx context.Context, pw string) 
 
 // write runs cmd on account id and answers its state afterwards.
 func (h *operatorsHandler) write(ctx context.Context, id string, cmd operator.Command) (*eventsv1.Operator, error) {
+	return h.writeWith(ctx, id, func(s operator.State) ([]*eventsv1.Envelope, error) { return operator.Decide(s, cmd) })
+}
+
+// writeWith runs decide on account id's freshest state and answers the
+// state afterwards.
+func (h *operatorsHandler) writeWith(ctx context.Context, id string, decide func(operator.State) ([]*eventsv1.Envelope, error)) (*eventsv1.Operator, error) {
 	meta, err := h.meta(ctx)
 	if err != nil {
 		return nil, err
@@ -80,7 +86,7 @@ func (h *operatorsHandler) write(ctx context.Context, id string, cmd operator.Co
 	var state operator.State
 	res, err := h.log.Write(ctx, eventlog.OperatorAggregate(id), meta, eventlog.Decide(operator.Evolve, func(s operator.State) ([]*eventsv1.Envelope, error) {
 		state = s
-		return operator.Decide(s, cmd)
+		return decide(s)
 	}))
 	if err != nil {
 		return nil, err

@@ -12,7 +12,6 @@ import (
 	"github.com/cairn-dev/cairn/domain/operator"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
-	"github.com/cairn-dev/cairn/streams/eventlog"
 )
 
 // An operator's TOTP secret is sealed for its account under the system's
@@ -61,28 +60,15 @@ func (h *operatorsHandler) current(ctx context.Context) (string, error) {
 	return p.ID, nil
 }
 
-// writeDecided runs decide on account id's freshest state.
+// writeDecided runs decide on account id's freshest state; an account
+// that does not exist is not found.
 func (h *operatorsHandler) writeDecided(ctx context.Context, id string, decide func(operator.State) ([]*eventsv1.Envelope, error)) (*eventsv1.Operator, error) {
-	meta, err := h.meta(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var state operator.State
-	res, err := h.log.Write(ctx, eventlog.OperatorAggregate(id), meta, eventlog.Decide(operator.Evolve, func(s operator.State) ([]*eventsv1.Envelope, error) {
-		state = s
+	return h.writeWith(ctx, id, func(s operator.State) ([]*eventsv1.Envelope, error) {
 		if s == nil {
 			return nil, domain.Errorf(domain.KindNotFound, "operator account not found")
 		}
 		return decide(s)
-	}))
-	if err != nil {
-		return nil, err
-	}
-	setSeq(ctx, res.Seq)
-	if len(res.Events) > 0 {
-		state = operator.Evolve(state, res.Events[len(res.Events)-1])
-	}
-	return state, nil
+	})
 }
 
 func (h *operatorsHandler) CreateCurrentOperatorTotp(ctx context.Context, _ *cairnv1.CreateCurrentOperatorTotpRequest) (*cairnv1.CreateCurrentOperatorTotpResponse, error) {
