@@ -74,6 +74,20 @@ func (p passkeyPage) assertion(t *testing.T, a *passkeytest.Authenticator, email
 	return cred
 }
 
+// secondFactor completes a limited session's MFA with authenticator a.
+func (p passkeyPage) secondFactor(t *testing.T, a *passkeytest.Authenticator, limited string) (*cairnv1.FinishPasskeyMfaResponse, error) {
+	t.Helper()
+	b, err := p.svc.BeginPasskeyMfa(p.call(limited), &cairnv1.BeginPasskeyMfaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.Get([]byte(b.GetOptionsJson()), p.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.svc.FinishPasskeyMfa(p.call(limited), &cairnv1.FinishPasskeyMfaRequest{CredentialJson: string(c)})
+}
+
 func (p passkeyPage) finish(cred []byte) (*cairnv1.FinishPasskeySignInResponse, error) {
 	return p.svc.FinishPasskeySignIn(p.call(""), &cairnv1.FinishPasskeySignInRequest{CredentialJson: string(cred)})
 }
@@ -344,15 +358,7 @@ func TestPasskeyMfa(t *testing.T) {
 	// A limited session cannot add a passkey.
 	_, err = page.svc.BeginPasskeyRegistration(page.call(lim), &cairnv1.BeginPasskeyRegistrationRequest{})
 	wantCode(t, err, connect.CodePermissionDenied)
-	b, err := page.svc.BeginPasskeyMfa(page.call(lim), &cairnv1.BeginPasskeyMfaRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := a.Get([]byte(b.GetOptionsJson()), page.origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done, err := page.svc.FinishPasskeyMfa(page.call(lim), &cairnv1.FinishPasskeyMfaRequest{CredentialJson: string(c)})
+	done, err := page.secondFactor(t, a, lim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,15 +423,7 @@ func TestPasskeyOnlyMfa(t *testing.T) {
 	lim := limited.GetSecret()
 	_, err = page.svc.ListPasskeys(page.call(lim), &cairnv1.ListPasskeysRequest{})
 	wantCode(t, err, connect.CodePermissionDenied)
-	b, err := page.svc.BeginPasskeyMfa(page.call(lim), &cairnv1.BeginPasskeyMfaRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := a.Get([]byte(b.GetOptionsJson()), page.origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if done, err := page.svc.FinishPasskeyMfa(page.call(lim), &cairnv1.FinishPasskeyMfaRequest{CredentialJson: string(c)}); err != nil || done.GetSession().GetMfaPending() {
+	if done, err := page.secondFactor(t, a, lim); err != nil || done.GetSession().GetMfaPending() {
 		t.Fatalf("passkey as second factor: %v %v", done, err)
 	}
 	// A recovery code proves the second factor too, once.
