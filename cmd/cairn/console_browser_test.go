@@ -258,6 +258,15 @@ func (p *consoleTab) wait(name, expr string) string {
 	return v
 }
 
+// wantRefused waits for the error shown in sel and checks it is the API's
+// invalid_argument naming field.
+func (p *consoleTab) wantRefused(name, sel, field string) {
+	p.t.Helper()
+	if msg := p.wait(name, consoleText(sel)); !strings.Contains(msg, "invalid_argument") || !strings.Contains(msg, field) {
+		p.t.Errorf("%s: the page shows %q, want invalid_argument naming %s", name, msg, field)
+	}
+}
+
 // signIn opens the console at path and signs in with the operator key.
 func (p *consoleTab) signIn(base, path string) {
 	p.t.Helper()
