@@ -588,24 +588,12 @@ func TestRealtimeFilters(t *testing.T) {
 		"title != hot and email set": sub(F(filter(cairnv1.Operator_OPERATOR_NOT_EQUAL, "title", "hot"), filter(cairnv1.Operator_OPERATOR_IS_NOT_NULL, "email"))),
 	}
 	subs["creates and updates"].untilLive(t)
-	for i, d := range []map[string]any{
+	filterWrites(t, in, k, p, []map[string]any{
 		{"title": "hot", "views": 1},
 		{"title": "cold", "views": 20, "email": "a@example.com"},
 		{"title": "hot", "views": 6, "email": "b@example.com"},
 		{"title": "warm", "views": -3},
-	} {
-		if _, err := in.databases().CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items",
-			Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", i+1), Data: data(t, d)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := in.databases().UpdateDocument(k, &cairnv1.UpdateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", DocumentId: "d1",
-		Data: data(t, map[string]any{"views": 50})}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.databases().DeleteDocument(k, &cairnv1.DeleteDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", DocumentId: "d4"}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	// A team event: on the channels, but never matches a document filter.
 	if _, err := in.teams().CreateTeam(k, &cairnv1.CreateTeamRequest{ProjectId: p, TeamId: "t", Name: "t"}); err != nil {
 		t.Fatal(err)
@@ -736,24 +724,12 @@ func TestRealtimeFilterOperators(t *testing.T) {
 		"created since 2000, email exists": sub(filter(cairnv1.Operator_OPERATOR_CREATED_AFTER, "", "2000-01-01T00:00:00Z"),
 			filter(cairnv1.Operator_OPERATOR_EXISTS, "email")),
 	}
-	for i, d := range []map[string]any{
+	filterWrites(t, in, k, p, []map[string]any{
 		{"title": "hot", "views": 1, "at": []any{0, 0}},
 		{"title": "cold", "views": 20, "email": "a@example.com", "at": []any{10, 10}, "tags": []any{"a", "b"}},
 		{"title": "hot", "views": 6, "email": "b@example.com", "at": []any{1, 0.5}, "tags": []any{"a"}},
 		{"title": "warm", "views": -3},
-	} {
-		if _, err := in.databases().CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items",
-			Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", i+1), Data: data(t, d)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := in.databases().UpdateDocument(k, &cairnv1.UpdateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", DocumentId: "d1",
-		Data: data(t, map[string]any{"views": 50})}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.databases().DeleteDocument(k, &cairnv1.DeleteDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", DocumentId: "d4"}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	c, u, del := func(d string) string { return docName("items", d, "create") }, func(d string) string { return docName("items", d, "update") },
 		func(d string) string { return docName("items", d, "delete") }
 	subs["title starts with h or w"].expect(t, "title starts with h or w", c("d1"), c("d3"), c("d4"), u("d1"), del("d4"))
@@ -1307,4 +1283,24 @@ func TestRealtimeFanOutPermissions(t *testing.T) {
 		rest[fmt.Sprint(s.who, n)] = s.s
 	}
 	noMore(t, 300*time.Millisecond, rest)
+}
+
+// filterWrites creates documents d1, d2, … of collection items from docs,
+// then sets d1's views to 50 and deletes d4: the writes the realtime filter
+// tests watch.
+func filterWrites(t *testing.T, in *instance, k context.Context, p string, docs []map[string]any) {
+	t.Helper()
+	for i, d := range docs {
+		if _, err := in.databases().CreateDocument(k, &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items",
+			Document: &cairnv1.DocumentInput{DocumentId: fmt.Sprint("d", i+1), Data: data(t, d)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := in.databases().UpdateDocument(k, &cairnv1.UpdateDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", DocumentId: "d1",
+		Data: data(t, map[string]any{"views": 50})}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.databases().DeleteDocument(k, &cairnv1.DeleteDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "items", DocumentId: "d4"}); err != nil {
+		t.Fatal(err)
+	}
 }
