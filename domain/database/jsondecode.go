@@ -59,6 +59,24 @@ type jsonDecoder struct {
 // maxFastDepth is the nesting fastJSON handles; deeper goes to encoding/json.
 const maxFastDepth = 100
 
+// next consumes what follows a member or an element: ',' (more follow)
+// or end (done); anything else is malformed (ok false).
+func (d *jsonDecoder) next(end byte) (done, ok bool) {
+	d.space()
+	if d.i >= len(d.b) {
+		return false, false
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return false, true
+	case end:
+		d.i++
+		return true, true
+	}
+	return false, false
+}
+
 func (d *jsonDecoder) space() {
 	for d.i < len(d.b) {
 		switch d.b[d.i] {
@@ -115,18 +133,10 @@ func (d *jsonDecoder) value(depth int, build bool) (any, bool) {
 			if keep {
 				m[k] = v
 			}
-			d.space()
-			if d.i >= len(d.b) {
+			if done, ok := d.next('}'); !ok {
 				return nil, false
-			}
-			switch d.b[d.i] {
-			case ',':
-				d.i++
-			case '}':
-				d.i++
+			} else if done {
 				return m, true
-			default:
-				return nil, false
 			}
 		}
 	case c == '[':
@@ -148,18 +158,10 @@ func (d *jsonDecoder) value(depth int, build bool) (any, bool) {
 			if build {
 				a = append(a, v)
 			}
-			d.space()
-			if d.i >= len(d.b) {
+			if done, ok := d.next(']'); !ok {
 				return nil, false
-			}
-			switch d.b[d.i] {
-			case ',':
-				d.i++
-			case ']':
-				d.i++
+			} else if done {
 				return a, true
-			default:
-				return nil, false
 			}
 		}
 	case c == '"':
