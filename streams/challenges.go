@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,12 +26,8 @@ import (
 //
 // Keys are <project>.<kind>.<id>; projects never read each other's.
 type Challenges struct {
-	js  jetstream.JetStream
-	ttl time.Duration
-	rep int
-
-	mu sync.Mutex
-	kv jetstream.KeyValue
+	ttl    time.Duration
+	bucket lazyBucket
 }
 
 // ChallengesBucket is the KV bucket of ceremony challenges.
@@ -47,30 +42,15 @@ var ErrNoChallenge = errors.New("streams: no such challenge")
 
 // Challenges returns the store's challenges, which live for ttl.
 func (s *Store) Challenges(ttl time.Duration) *Challenges {
-	return &Challenges{js: s.js, ttl: ttl, rep: s.opts.Replicas}
+	// Bounded: guests begin ceremonies, and a full bucket refuses new ones
+	// (a KV discards new writes) rather than filling the disk. Created on
+	// first use: instances that never run a ceremony never have it.
+	return &Challenges{ttl: ttl, bucket: lazyBucket{js: s.js, what: "challenges", cfg: jetstream.KeyValueConfig{Bucket: ChallengesBucket,
+		TTL: ttl, History: 1, Storage: jetstream.FileStorage, Replicas: s.opts.Replicas, MaxValueSize: 64 << 10, MaxBytes: ChallengesMaxBytes}}}
 }
 
 // TTL is how long a challenge lives.
 func (c *Challenges) TTL() time.Duration { return c.ttl }
-
-// bucket creates the bucket on first use: instances that never run a
-// ceremony never have it.
-func (c *Challenges) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.kv != nil {
-		return c.kv, nil
-	}
-	// Bounded: guests begin ceremonies, and a full bucket refuses new ones
-	// (a KV discards new writes) rather than filling the disk.
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ChallengesBucket, TTL: c.ttl, History: 1,
-		Storage: jetstream.FileStorage, Replicas: c.rep, MaxValueSize: 64 << 10, MaxBytes: ChallengesMaxBytes})
-	if err != nil {
-		return nil, fmt.Errorf("streams: challenges bucket: %w", err)
-	}
-	c.kv = kv
-	return kv, nil
-}
 
 func challengeKey(project, kind, id string) (string, error) {
 	for _, part := range []string{project, kind, id} {
@@ -89,7 +69,7 @@ func (c *Challenges) Put(ctx context.Context, project, kind, id string, value []
 	if err != nil {
 		return fmt.Errorf("streams: challenge key %q: %w", id, err)
 	}
-	kv, err := c.bucket(ctx)
+	kv, err := c.bucket.get(ctx)
 	if err != nil {
 		return err
 	}
@@ -107,7 +87,7 @@ func (c *Challenges) Take(ctx context.Context, project, kind, id string, now tim
 	if err != nil {
 		return nil, err
 	}
-	kv, err := c.bucket(ctx)
+	kv, err := c.bucket.get(ctx)
 	if err != nil {
 		return nil, err
 	}

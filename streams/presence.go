@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,12 +27,8 @@ import (
 // it needs to survive a NATS restart — the nodes write every member again
 // within a third of the TTL.
 type Presence struct {
-	js  jetstream.JetStream
-	ttl time.Duration
-	rep int
-
-	mu sync.Mutex
-	kv jetstream.KeyValue
+	ttl    time.Duration
+	bucket lazyBucket
 }
 
 // PresenceBucket is the KV bucket of realtime presence.
@@ -49,30 +44,16 @@ const PresenceMaxValue = 4 << 10
 // Presence returns the store's presence bucket, whose members live for
 // ttl unless rewritten (at least 1s: the server's smallest marker TTL).
 func (s *Store) Presence(ttl time.Duration) *Presence {
-	return &Presence{js: s.js, ttl: max(ttl, time.Second), rep: s.opts.Replicas}
+	ttl = max(ttl, time.Second)
+	// LimitMarkerTTL: an expired member leaves a marker, which watchers
+	// see as a purge — the leave of a member whose node died.
+	return &Presence{ttl: ttl, bucket: lazyBucket{js: s.js, what: "presence", cfg: jetstream.KeyValueConfig{Bucket: PresenceBucket,
+		TTL: ttl, History: 1, Storage: jetstream.FileStorage, Replicas: s.opts.Replicas, MaxValueSize: PresenceMaxValue,
+		MaxBytes: PresenceMaxBytes, LimitMarkerTTL: time.Second}}}
 }
 
 // TTL is how long a member lives without being rewritten.
 func (p *Presence) TTL() time.Duration { return p.ttl }
-
-// bucket creates the bucket on first use.
-func (p *Presence) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.kv != nil {
-		return p.kv, nil
-	}
-	// LimitMarkerTTL: an expired member leaves a marker, which watchers
-	// see as a purge — the leave of a member whose node died.
-	kv, err := p.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: PresenceBucket, TTL: p.ttl, History: 1,
-		Storage: jetstream.FileStorage, Replicas: p.rep, MaxValueSize: PresenceMaxValue, MaxBytes: PresenceMaxBytes,
-		LimitMarkerTTL: time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("streams: presence bucket: %w", err)
-	}
-	p.kv = kv
-	return kv, nil
-}
 
 // ErrPresenceKey is what a project, channel or member id that cannot be
 // part of a key gives.
@@ -117,7 +98,7 @@ func (p *Presence) Put(ctx context.Context, project, channel, member string, val
 	if err != nil {
 		return 0, err
 	}
-	kv, err := p.bucket(ctx)
+	kv, err := p.bucket.get(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -134,7 +115,7 @@ func (p *Presence) Delete(ctx context.Context, project, channel, member string) 
 	if err != nil {
 		return err
 	}
-	kv, err := p.bucket(ctx)
+	kv, err := p.bucket.get(ctx)
 	if err != nil {
 		return err
 	}
@@ -164,7 +145,7 @@ func (p *Presence) WatchPresence(ctx context.Context, project, channel string) (
 	if err != nil {
 		return nil, err
 	}
-	kv, err := p.bucket(ctx)
+	kv, err := p.bucket.get(ctx)
 	if err != nil {
 		return nil, err
 	}
