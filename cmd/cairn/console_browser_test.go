@@ -249,13 +249,31 @@ func (p *consoleTab) step(name string, actions ...chromedp.Action[chromedp.Void]
 // wait polls expr (JavaScript) until it is a non-empty string, and returns it.
 func (p *consoleTab) wait(name, expr string) string {
 	p.t.Helper()
-	v, err := chromedp.Run(p.c, chromedp.Poll[string](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+	var v string
+	var err error
+	// A poll that starts while a navigation replaces the document can be
+	// answered for the old document's execution context; that is the
+	// browser's race, not the page's, so it is polled again.
+	for range 3 {
+		v, err = chromedp.Run(p.c, chromedp.Poll[string](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+		if err == nil || !contextGone(err) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		edgeShot(p.t, p.c, "failed-"+name)
 		body, _ := chromedp.Run(p.c, chromedp.Evaluate[string](`document.body.innerText`))
 		p.t.Fatalf("%s: %v\npage:\n%s", name, err, body)
 	}
 	return v
+}
+
+// contextGone reports an error from evaluating in a document that a
+// navigation has just replaced.
+func contextGone(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "Cannot find context with specified id") || strings.Contains(m, "Execution context was destroyed")
 }
 
 // wantRefused waits for the error shown in sel and checks it is the API's
