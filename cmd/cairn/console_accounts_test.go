@@ -7,12 +7,17 @@ package main
 // administrator resets the lost authenticator in the Operators screen.
 
 import (
+	"bytes"
+	"context"
 	"encoding/base32"
+	"image/png"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/cairn-dev/cairn/domain/mfa"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
@@ -81,8 +86,13 @@ func TestConsoleAccounts(t *testing.T) {
 	// Enrol an authenticator: the URI and key are shown, a code verifies it.
 	p.step("enrol", chromedp.Click(chromedp.CSS("#mfa-enrol")))
 	key := p.wait("totp key", text("#totp-secret"))
-	if uri := p.wait("otpauth", text("#otpauth-uri")); !strings.HasPrefix(uri, "otpauth://totp/") {
+	uri := p.wait("otpauth", text("#otpauth-uri"))
+	if !strings.HasPrefix(uri, "otpauth://totp/") {
 		t.Errorf("otpauth URI %q", uri)
+	}
+	// The drawn QR code, read back from the browser's pixels, is the URI.
+	if got := readQRCode(t, c, "#totp-qr"); got != uri {
+		t.Errorf("the QR code reads %q, want the otpauth URI %q", got, uri)
 	}
 	edgeShot(t, c, "5-mfa-enrol")
 	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(key)
@@ -121,4 +131,26 @@ func TestConsoleAccounts(t *testing.T) {
 	if s, err := in.operators().CreateOperatorSession(t.Context(), &cairnv1.CreateOperatorSessionRequest{Email: "ivy@example.com", Password: "ivy's second password"}); err != nil || s.GetOperator().GetMfa() {
 		t.Fatalf("sign-in after the reset: %v %v", s, err)
 	}
+}
+
+// readQRCode screenshots the element sel and decodes the QR code in it.
+func readQRCode(t *testing.T, c context.Context, sel string) string {
+	t.Helper()
+	b, err := chromedp.Run(c, chromedp.Screenshot(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", sel, err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", sel, err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("no QR code readable in %s: %v", sel, err)
+	}
+	return res.GetText()
 }

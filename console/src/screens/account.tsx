@@ -2,6 +2,7 @@
 // factor (TOTP with recovery codes). The operator key is no account.
 import { useState } from "preact/hooks";
 import { api, currentMe } from "../api.js";
+import { QRCode } from "../qr.js";
 import { ErrorBox, useAction, useLoad } from "../ui.js";
 
 export function Account() {
@@ -76,7 +77,8 @@ function Mfa() {
             setCodes(r.recoveryCodes ?? []); setEnrol(null); setCode(""); cur.reload();
           }
         }}>
-          <p>Add this account to your authenticator app: open the link on your phone, or type the key.</p>
+          <p>Add this account to your authenticator app: scan the code, open the link on your phone, or type the key.</p>
+          <p><QRCode id="totp-qr" text={enrol.uri} /></p>
           <p><a id="otpauth-uri" href={enrol.uri}>{enrol.uri}</a></p>
           <p>Key: <code id="totp-secret">{enrol.secret}</code></p>
           <label>Code from the app <input name="mfa-code" inputMode="numeric" autoComplete="one-time-code" value={code} onInput={(e) => setCode(e.currentTarget.value)} /></label>
