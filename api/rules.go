@@ -243,6 +243,9 @@ var rules = map[string]rule{
 	cairnv1connect.DatabasesServiceStageOperationsProcedure:               {scope: access.DocumentsWrite, users: true},
 	cairnv1connect.DatabasesServiceCommitTransactionProcedure:             {scope: access.DocumentsWrite, users: true},
 	cairnv1connect.DatabasesServiceRollbackTransactionProcedure:           {scope: access.DocumentsWrite, users: true},
+
+	// Alone so that its long name does not realign the table above.
+	cairnv1connect.OperatorsServiceRegenerateCurrentOperatorRecoveryCodesProcedure: {operator: true, member: access.Viewer},
 }
 
 func ruleFor(procedure string) (rule, bool) {

@@ -3,7 +3,8 @@ package main
 // The console's account screens: the administrator invites an email (no
 // instance SMTP: the link is shown), the invitee opens the link and sets a
 // password, signs in, changes it, enrols an authenticator (recovery codes
-// shown once), is asked for a code at the next sign-in, and the
+// shown once, then new ones), is asked for a code at the next sign-in (an old
+// recovery code refused, a new one accepted), and the
 // administrator resets the lost authenticator in the Operators screen.
 
 import (
@@ -101,10 +102,22 @@ func TestConsoleAccounts(t *testing.T) {
 	}
 	step := mfa.Step(time.Now())
 	p.step("verify", chromedp.SendKeys(chromedp.CSS(`input[name=mfa-code]`), mfa.Code(secret, step)), chromedp.Click(chromedp.CSS(`#mfa-verify button[type=submit]`)))
-	if codes := p.wait("recovery codes", text("#recovery-codes pre")); len(strings.Fields(codes)) != 10 {
-		t.Errorf("recovery codes %q", codes)
+	first := strings.Fields(p.wait("recovery codes", text("#recovery-codes pre")))
+	if len(first) != 10 {
+		t.Errorf("recovery codes %q", first)
 	}
 	edgeShot(t, c, "6-recovery-codes")
+
+	// New recovery codes for a code from the app; the old ones stop working.
+	p.step("saved them", chromedp.Click(chromedp.CSS(`#recovery-codes button`)))
+	p.wait("mfa on", text("#mfa-state"))
+	p.step("regenerate", chromedp.SendKeys(chromedp.CSS(`input[name=mfa-regenerate-code]`), mfa.Code(secret, step+1)),
+		chromedp.Click(chromedp.CSS(`#mfa-regenerate button[type=submit]`)))
+	recovery := strings.Fields(p.wait("new recovery codes", text("#recovery-codes pre")))
+	if len(recovery) != 10 || recovery[0] == first[0] {
+		t.Fatalf("regenerated recovery codes %q (first %q)", recovery, first)
+	}
+	edgeShot(t, c, "6b-new-recovery-codes")
 
 	// The next sign-in asks for the code.
 	p.step("sign out again", chromedp.Click(chromedp.CSS("#signout")))
@@ -115,8 +128,13 @@ func TestConsoleAccounts(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#operator-password"), "ivy's second password"), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
 	p.wait("code asked", `document.querySelector("#operator-code") ? "yes" : ""`)
 	edgeShot(t, c, "7-code-asked")
-	p.step("code", chromedp.SendKeys(chromedp.CSS("#operator-code"), mfa.Code(secret, step+1)), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
-	if who := p.wait("signed in with the code", text("#whoami")); who != "ivy@example.com" {
+	p.step("old recovery code", chromedp.SendKeys(chromedp.CSS("#operator-code"), first[0]), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
+	if msg := p.wait("old code refused", text("#signin .error")); !strings.Contains(msg, "permission_denied") {
+		t.Errorf("an old recovery code: %q", msg)
+	}
+	p.step("new recovery code", chromedp.Evaluate[chromedp.Void](`document.querySelector("#operator-code").value = ""`),
+		chromedp.SendKeys(chromedp.CSS("#operator-code"), recovery[0]), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
+	if who := p.wait("signed in with a new recovery code", text("#whoami")); who != "ivy@example.com" {
 		t.Errorf("signed in as %q", who)
 	}
 	p.step("sign out once more", chromedp.Click(chromedp.CSS("#signout")))
