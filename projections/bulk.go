@@ -9,6 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairn-dev/cairn/domain/database"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 )
 
@@ -140,7 +141,7 @@ func (b *bulkState) deleted(key []byte)           { b.pending[string(key)] = bul
 // empty, or a first JSON value that is an object (what follows it is not
 // read there either).
 func jsonObject(data string) bool {
-	if data == "" {
+	if data == "" || database.PlainObject(data) {
 		return true
 	}
 	var v json.RawMessage
