@@ -38,44 +38,79 @@ import (
 // have read it, so a document a live projector stops on stops a rebuild
 // too. Whether the document exists, and its sequence, come from the
 // bulkState rather than a read.
-func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, d *eventsv1.Document, deleted bool, key []byte) error {
+func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, key []byte, d bulkDoc) error {
 	oldSeq, had, err := sp.bulk.lookup(txn, key)
 	if err != nil {
 		return err
 	}
-	if deleted {
+	if d.deleted {
 		if !had {
 			return nil
 		}
-		if err := addDocuments(txn, sp.project, ev, d.GetCollectionUid(), -1); err != nil {
+		if err := addDocuments(txn, sp.project, ev, d.collUID, -1); err != nil {
 			return err
 		}
 		sp.bulk.deleted(key)
 		return txn.Delete(key)
 	}
 	if !had {
-		if err := addDocuments(txn, sp.project, ev, d.GetCollectionUid(), 1); err != nil {
+		if err := addDocuments(txn, sp.project, ev, d.collUID, 1); err != nil {
 			return err
 		}
 	}
-	if !jsonObject(d.GetDataJson()) {
-		return fatal("%s seq %d: document %s: stored document data is not a JSON object", sp.stream, ev.msg.Seq, d.GetId())
+	if !jsonObject(d.data) {
+		return fatal("%s seq %d: document %s: stored document data is not a JSON object", sp.stream, ev.msg.Seq, d.id)
 	}
-	seq, version := d.GetSequence(), d.GetVersion()
-	defer func() { d.Sequence, d.Version = seq, version }()
-	d.Version = ev.msg.Seq
+	seq := d.seq
 	switch {
 	case had:
-		d.Sequence = oldSeq
-	case d.GetSequence() == 0:
-		d.Sequence = ev.msg.Seq
+		seq = oldSeq
+	case seq == 0:
+		seq = ev.msg.Seq
 	}
-	b, err := marshal(d)
+	b, err := d.stored(seq, ev.msg.Seq)
 	if err != nil {
-		return fatal("encode document %s: %w", d.GetId(), err)
+		return fatal("encode document %s: %w", d.id, err)
 	}
-	sp.bulk.wrote(key, d.GetSequence())
+	sp.bulk.wrote(key, seq)
 	return txn.Set(key, b)
+}
+
+// applyRawDocument is applyDocument of a bulk run's undecoded document.
+func (p *Projections) applyRawDocument(txn *badger.Txn, sp keyspace, ev event) error {
+	r := ev.doc
+	ce, key, err := p.documentIn(txn, sp, ev, r.projectID, r.databaseID, r.collectionID, r.collectionUID, r.id)
+	if err != nil || ce == nil {
+		return err
+	}
+	return p.applyDocumentBulk(txn, sp, ev, key, bulkDoc{id: r.id, collUID: r.collectionUID, data: r.data, seq: r.seq, deleted: r.deleted, raw: r})
+}
+
+// bulkDoc is what applyDocumentBulk reads of a document event: a rawDoc
+// or a decoded document.
+type bulkDoc struct {
+	id, collUID, data string
+	seq               uint64 // the event's
+	deleted           bool
+	raw               *rawDoc
+	d                 *eventsv1.Document // when raw is nil
+}
+
+func bulkDocOf(d *eventsv1.Document, deleted bool) bulkDoc {
+	return bulkDoc{id: d.GetId(), collUID: d.GetCollectionUid(), data: d.GetDataJson(), seq: d.GetSequence(), deleted: deleted, d: d}
+}
+
+// stored is the document's stored state with seq and version.
+func (d bulkDoc) stored(seq, version uint64) ([]byte, error) {
+	if d.raw != nil {
+		return d.raw.stored(seq, version), nil
+	}
+	// Set on the event's own message and put back after, rather than
+	// cloned (a retried transaction applies the same event again).
+	was, wasVersion := d.d.GetSequence(), d.d.GetVersion()
+	defer func() { d.d.Sequence, d.d.Version = was, wasVersion }()
+	d.d.Sequence, d.d.Version = seq, version
+	return marshal(d.d)
 }
 
 // bulkState is what a bulk consume remembers of the documents it wrote:
@@ -88,11 +123,11 @@ type bulkState struct {
 	seqs    map[string]uint64 // document key → sequence, as committed
 	max     int               // bulkDocsMax; tests lower it
 	full    bool              // seqs stopped growing: what it lacks is read
-	pending map[string]bulkDoc
+	pending map[string]stagedDoc
 }
 
-// bulkDoc is a document change of the open transaction.
-type bulkDoc struct {
+// stagedDoc is a document change of the open transaction.
+type stagedDoc struct {
 	seq     uint64
 	deleted bool
 }
@@ -101,7 +136,7 @@ type bulkDoc struct {
 const bulkDocsMax = 1 << 18
 
 func newBulkState() *bulkState {
-	return &bulkState{seqs: map[string]uint64{}, max: bulkDocsMax, pending: map[string]bulkDoc{}}
+	return &bulkState{seqs: map[string]uint64{}, max: bulkDocsMax, pending: map[string]stagedDoc{}}
 }
 
 // begin starts a transaction: what an abandoned one staged is forgotten.
@@ -134,8 +169,8 @@ func (b *bulkState) lookup(txn *badger.Txn, key []byte) (uint64, bool, error) {
 	return h.seq, had, err
 }
 
-func (b *bulkState) wrote(key []byte, seq uint64) { b.pending[string(key)] = bulkDoc{seq: seq} }
-func (b *bulkState) deleted(key []byte)           { b.pending[string(key)] = bulkDoc{deleted: true} }
+func (b *bulkState) wrote(key []byte, seq uint64) { b.pending[string(key)] = stagedDoc{seq: seq} }
+func (b *bulkState) deleted(key []byte)           { b.pending[string(key)] = stagedDoc{deleted: true} }
 
 // jsonObject reports whether database.Schema.DecodeData accepts data:
 // empty, or a first JSON value that is an object (what follows it is not

@@ -37,6 +37,23 @@ func decodeEnvelope(b []byte) (*eventsv1.Envelope, error) {
 	return env, nil
 }
 
+// decodeBulk is decodeEnvelope for a bulk run: a document event's document
+// comes undecoded (readRawDocEvent) where its encoding allows, the
+// envelope then without payload.
+func decodeBulk(b []byte) (*eventsv1.Envelope, *rawDoc, error) {
+	header, doc, ok := readRawDocEvent(b)
+	if !ok {
+		env, err := decodeEnvelope(b)
+		return env, nil, err
+	}
+	env := &eventsv1.Envelope{}
+	if err := proto.Unmarshal(header, env); err != nil {
+		return nil, nil, err
+	}
+	env.Payload = nil // an earlier payload field the document's replaces
+	return env, &doc, nil
+}
+
 // lastBytesField reports whether field num occurs in b exactly once, as
 // its last field and length-delimited, and returns where that field's tag
 // starts and its value.
