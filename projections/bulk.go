@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
@@ -237,44 +239,149 @@ func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entr
 }
 
 // buildCollectionIndexes adds the index entries of c's documents to wb.
+// Working them out (decoding each document's indexed members, encoding the
+// keys and the carried values) was most of the build's own CPU, so it is
+// spread over the cores in chunks of documents: one goroutine reads the
+// documents, GOMAXPROCS work out entries, and this one adds them to wb in
+// document order, so the first document that cannot be indexed stops the
+// build, as it did when one goroutine did everything.
 func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.WriteBatch, sp keyspace, c *eventsv1.Collection) (int, error) {
 	schema, err := p.schemas.get(c)
 	if err != nil {
 		return 0, fatal("%w", err)
 	}
 	indexes := allIndexes(schema)
-	n, docs := 0, 0
-	err = p.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(documentsPrefix(sp.project, c.GetUid())), PrefetchValues: true, PrefetchSize: 256})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if docs++; docs%4096 == 0 && ctx.Err() != nil {
-				return ctx.Err()
+	keep := indexedAttributes(indexes)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := runtime.GOMAXPROCS(0)
+	work := make(chan *entryChunk)
+	order := make(chan *entryChunk, 2*workers) // bounds the chunks in flight
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out, scratch map[string]any // reused: one document at a time
+			for ch := range work {
+				ch.err = ch.entries(sp.project, c.GetUid(), schema, indexes, keep, &out, &scratch)
+				close(ch.done)
 			}
+		}()
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(order)
+		defer close(work)
+		readErr <- p.readDocHeads(ctx, sp.project, c.GetUid(), func(heads []docHead) error {
+			ch := &entryChunk{heads: heads, done: make(chan struct{})}
+			for _, to := range []chan<- *entryChunk{order, work} {
+				select {
+				case to <- ch:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
+	}()
+	n := 0
+	for ch := range order {
+		if err == nil {
+			<-ch.done
+			err = ch.err
+			for i := 0; err == nil && i < len(ch.keys); i++ {
+				err = wb.Set(ch.keys[i], ch.vals[i])
+			}
+			n += len(ch.keys)
+			if err != nil {
+				cancel() // the reader stops; what it sent is drained
+			}
+		}
+	}
+	wg.Wait()
+	if rerr := <-readErr; err == nil {
+		err = rerr
+	}
+	return n, err
+}
+
+// indexedAttributes accepts the attributes indexes read.
+func indexedAttributes(indexes []database.Index) func(string) bool {
+	names := map[string]bool{}
+	for _, ix := range indexes {
+		for _, a := range ix.Attributes {
+			names[a] = true
+		}
+	}
+	return func(name string) bool { return names[name] }
+}
+
+// bulkIndexChunk is how many documents one entryChunk holds.
+const bulkIndexChunk = 256
+
+// readDocHeads calls fn with the heads of the collection's documents, in
+// key order, bulkIndexChunk at a time; fn keeps the slice.
+func (p *Projections) readDocHeads(ctx context.Context, project, collUID string, fn func([]docHead) error) error {
+	return p.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(documentsPrefix(project, collUID)), PrefetchValues: true, PrefetchSize: 256})
+		defer it.Close()
+		heads := make([]docHead, 0, bulkIndexChunk)
+		for it.Rewind(); it.Valid(); it.Next() {
 			var h docHead
 			if err := it.Item().Value(func(v []byte) (err error) {
-				h, err = readHead(v)
+				h, err = readHead(v) // copies what it keeps
 				return err
 			}); err != nil {
 				return fatal("decode %s: %w", it.Item().Key(), err)
 			}
-			f, err := fieldsOf(schema, h)
-			if err != nil {
-				return fatal("%w", err)
-			}
-			keys, err := allIndexKeys(sp.project, c.GetUid(), indexes, f, h.seq)
-			if err != nil {
-				return fatal("%w", err)
-			}
-			v := entryValue(h)
-			for _, k := range keys {
-				if err := wb.Set(k, v); err != nil {
+			if heads = append(heads, h); len(heads) == bulkIndexChunk {
+				if err := ctx.Err(); err != nil {
 					return err
 				}
+				if err := fn(heads); err != nil {
+					return err
+				}
+				heads = make([]docHead, 0, bulkIndexChunk)
 			}
-			n += len(keys)
 		}
-		return nil
+		if len(heads) == 0 {
+			return nil
+		}
+		return fn(heads)
 	})
-	return n, err
+}
+
+// entryChunk is a chunk of documents and, once done is closed, their
+// index entries or why they have none.
+type entryChunk struct {
+	heads      []docHead
+	keys, vals [][]byte
+	err        error
+	done       chan struct{}
+}
+
+// entries works out the chunk's entries: applyDocument's, for the
+// documents as stored. out and scratch are the caller's maps to reuse.
+func (ch *entryChunk) entries(project, collUID string, schema *database.Schema, indexes []database.Index, keep func(string) bool, out, scratch *map[string]any) error {
+	if *scratch == nil {
+		*scratch = map[string]any{}
+	}
+	for _, h := range ch.heads {
+		f, err := fieldsOfInto(schema, h, keep, *out, *scratch)
+		if err != nil {
+			return fatal("%w", err)
+		}
+		*out = f
+		keys, err := allIndexKeys(project, collUID, indexes, f, h.seq)
+		if err != nil {
+			return fatal("%w", err)
+		}
+		v := entryValue(h)
+		for _, k := range keys {
+			ch.keys, ch.vals = append(ch.keys, k), append(ch.vals, v)
+		}
+	}
+	ch.heads = nil
+	return nil
 }

@@ -327,7 +327,13 @@ func fieldsOf(schema *database.Schema, h docHead) (map[string]any, error) {
 // fieldsOfOnly is fieldsOf with only the attributes keep accepts (all when
 // nil), and every system attribute.
 func fieldsOfOnly(schema *database.Schema, h docHead, keep func(string) bool) (map[string]any, error) {
-	data, err := schema.DecodeDataOnly(h.data, h.version, keep)
+	return fieldsOfInto(schema, h, keep, nil, nil)
+}
+
+// fieldsOfInto is fieldsOfOnly with out and scratch as for
+// Schema.DecodeDataInto.
+func fieldsOfInto(schema *database.Schema, h docHead, keep func(string) bool, out, scratch map[string]any) (map[string]any, error) {
+	data, err := schema.DecodeDataInto(out, scratch, h.data, h.version, keep)
 	if err != nil {
 		return nil, fmt.Errorf("document %s: %w", h.id, err)
 	}
