@@ -142,6 +142,8 @@ func lastField(b []byte) (num protowire.Number, start int, value []byte, ok bool
 // false for any other encoding (proto.Unmarshal may still read it).
 func readRawDoc(b []byte) (rawDoc, bool) {
 	d := rawDoc{enc: b, tail: -1}
+	// One copy for all the strings read: they are substrings of it.
+	s := string(b)
 	last := protowire.Number(0)
 	for off := 0; off < len(b); {
 		num, typ, tl := protowire.ConsumeTag(b[off:])
@@ -161,21 +163,22 @@ func readRawDoc(b []byte) (rawDoc, bool) {
 			if !ok || len(v) == 0 && num != docFieldPermissions || !utf8.Valid(v) {
 				return rawDoc{}, false
 			}
+			n = protowire.SizeBytes(len(v))
+			sv := s[off+tl+n-len(v) : off+tl+n]
 			switch num {
 			case docFieldID:
-				d.id = string(v)
+				d.id = sv
 			case docFieldProjectID:
-				d.projectID = string(v)
+				d.projectID = sv
 			case docFieldDatabaseID:
-				d.databaseID = string(v)
+				d.databaseID = sv
 			case docFieldCollectionID:
-				d.collectionID = string(v)
+				d.collectionID = sv
 			case docFieldCollectionUID:
-				d.collectionUID = string(v)
+				d.collectionUID = sv
 			case docFieldData:
-				d.data = string(v)
+				d.data = sv
 			}
-			n = protowire.SizeBytes(len(v))
 		case docFieldCreatedAt, docFieldUpdatedAt:
 			v, ok := shortestBytes(typ, rest)
 			if !ok || !marshalledTimestamp(v) {
