@@ -28,6 +28,11 @@ const (
 	payloadFieldDocument    = 1  // DocumentCreated/Updated/Deleted.document
 	docUpdatedFieldChange   = 3  // DocumentUpdated.change
 
+	envFieldID            = 1
+	envFieldOccurredAt    = 2
+	envFieldActor         = 3
+	envFieldCorrelationID = 4
+
 	docFieldProjectID     = 2
 	docFieldDatabaseID    = 3
 	docFieldCollectionID  = 4
@@ -106,6 +111,81 @@ func readRawDocEvent(b []byte) (header []byte, doc rawDoc, ok bool) {
 	}
 	doc.deleted = num == envFieldDocumentDeleted
 	return b[:start], doc, true
+}
+
+// envelopeID returns the id of an envelope header (an Envelope without
+// payload: id, occurred_at, actor, correlation_id), having checked what
+// proto.Unmarshal would check of the rest (wire format, UTF-8 strings)
+// without building it. ok is false for anything else, such as a field it
+// does not know; proto.Unmarshal decides then.
+func envelopeID(b []byte) (id string, ok bool) {
+	var raw []byte
+	for len(b) > 0 {
+		num, typ, tl := protowire.ConsumeTag(b)
+		if tl < 0 || typ != protowire.BytesType {
+			return "", false
+		}
+		v, vl := protowire.ConsumeBytes(b[tl:])
+		if vl < 0 {
+			return "", false
+		}
+		switch num {
+		case envFieldID, envFieldCorrelationID:
+			if !utf8.Valid(v) {
+				return "", false
+			}
+			if num == envFieldID {
+				raw = v
+			}
+		case envFieldOccurredAt:
+			if !fieldsAre(v, func(protowire.Number, []byte) bool { return false }, 1, 2) {
+				return "", false
+			}
+		case envFieldActor:
+			// kind (an enum), then id, project_id, session_id, name.
+			if !fieldsAre(v, func(_ protowire.Number, s []byte) bool { return utf8.Valid(s) }, 1) {
+				return "", false
+			}
+		default:
+			return "", false
+		}
+		b = b[tl+vl:]
+	}
+	return string(raw), true
+}
+
+// fieldsAre reports whether b holds only varint fields of the numbers
+// varints lists and length-delimited fields the others, each of which str
+// accepts.
+func fieldsAre(b []byte, str func(protowire.Number, []byte) bool, varints ...protowire.Number) bool {
+	for len(b) > 0 {
+		num, typ, tl := protowire.ConsumeTag(b)
+		if tl < 0 {
+			return false
+		}
+		isVarint := false
+		for _, n := range varints {
+			isVarint = isVarint || n == num
+		}
+		var n int
+		switch {
+		case isVarint && typ == protowire.VarintType:
+			_, n = protowire.ConsumeVarint(b[tl:])
+		case !isVarint && typ == protowire.BytesType:
+			var v []byte
+			v, n = protowire.ConsumeBytes(b[tl:])
+			if n >= 0 && !str(num, v) {
+				return false
+			}
+		default:
+			return false
+		}
+		if n < 0 {
+			return false
+		}
+		b = b[tl+n:]
+	}
+	return true
 }
 
 // lastField returns the last field of b when it is length-delimited and,

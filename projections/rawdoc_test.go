@@ -23,6 +23,17 @@ func TestRawDocFieldNumbers(t *testing.T) {
 		}
 	}
 	env := &eventsv1.Envelope{}
+	check(env, "id", envFieldID)
+	check(env, "occurred_at", envFieldOccurredAt)
+	check(env, "actor", envFieldActor)
+	check(env, "correlation_id", envFieldCorrelationID)
+	check(&eventsv1.Actor{}, "kind", 1)
+	for i, name := range []string{"id", "project_id", "session_id", "name"} {
+		check(&eventsv1.Actor{}, name, protowire.Number(2+i))
+	}
+	if n := (&eventsv1.Actor{}).ProtoReflect().Descriptor().Fields().Len(); n != 5 {
+		t.Errorf("Actor has %d fields; envelopeID knows 5", n)
+	}
 	check(env, "document_created", envFieldDocumentCreated)
 	check(env, "document_updated", envFieldDocumentUpdated)
 	check(env, "document_deleted", envFieldDocumentDeleted)
@@ -127,12 +138,18 @@ func TestRawDocEqualsMarshal(t *testing.T) {
 		default:
 			env = &eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentDeleted{DocumentDeleted: &eventsv1.DocumentDeleted{Document: d}}}
 		}
-		env.Id, env.CorrelationId, env.Actor = "01EV", "corr", &eventsv1.Actor{Id: "u1"}
+		env.Id, env.CorrelationId, env.OccurredAt = "01EV", "corr", timestamppb.Now()
+		env.Actor = &eventsv1.Actor{Kind: eventsv1.Actor_KIND_API_KEY, Id: "u1", ProjectId: "p", SessionId: "s", Name: "é"}
 		eb, err := proto.Marshal(env)
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkRawDocEvent(t, eb, true)
+		if header, _, _ := readRawDocEvent(eb); true {
+			if id, ok := envelopeID(header); !ok || id != "01EV" {
+				t.Fatalf("envelopeID of a marshalled header = %q, %v", id, ok)
+			}
+		}
 	}
 }
 
@@ -176,12 +193,34 @@ func checkRawDocEvent(t *testing.T, b []byte, want bool) {
 	if !proto.Equal(env, full) {
 		t.Fatalf("header of %x decodes to %v, want %v", b, env, full)
 	}
+	checkEnvelopeID(t, header)
+}
+
+// checkEnvelopeID fails when envelopeID reads b and proto.Unmarshal does
+// not, or finds another id.
+func checkEnvelopeID(t *testing.T, b []byte) {
+	t.Helper()
+	id, ok := envelopeID(b)
+	if !ok {
+		return
+	}
+	env := &eventsv1.Envelope{}
+	if err := proto.Unmarshal(b, env); err != nil || env.GetId() != id || env.GetPayload() != nil {
+		t.Fatalf("envelopeID(%x) = %q; proto.Unmarshal: %v, %v", b, id, env, err)
+	}
 }
 
 // FuzzRawDoc: whatever readRawDoc and readRawDocEvent accept, proto reads
 // the same way, and the stored bytes are marshal's.
 func FuzzRawDoc(f *testing.F) {
 	r := rand.New(rand.NewPCG(1, 2))
+	for _, env := range []*eventsv1.Envelope{
+		{Id: "01EV", OccurredAt: timestamppb.Now(), CorrelationId: "c", Actor: &eventsv1.Actor{Kind: eventsv1.Actor_KIND_USER, Id: "u", ProjectId: "p", SessionId: "s", Name: "n"}},
+		{Id: "é", Actor: &eventsv1.Actor{}},
+	} {
+		b, _ := proto.Marshal(env)
+		f.Add(b)
+	}
 	for range 20 {
 		d := randomDoc(r)
 		b, _ := proto.Marshal(d)
@@ -201,6 +240,7 @@ func FuzzRawDoc(f *testing.F) {
 			}
 		}
 		checkRawDocEvent(t, b, false)
+		checkEnvelopeID(t, b)
 	})
 }
 
@@ -229,6 +269,19 @@ func TestRawDocRefuses(t *testing.T) {
 	} {
 		if _, ok := readRawDoc(enc); ok {
 			t.Errorf("%s: readRawDoc read %x", name, enc)
+		}
+	}
+	for name, env := range map[string]*eventsv1.Envelope{
+		"payload in the header": {Id: "01EV", Payload: &eventsv1.Envelope_ProjectCreated{ProjectCreated: &eventsv1.ProjectCreated{}}},
+		"invalid UTF-8 name":    {Id: "01EV", Actor: &eventsv1.Actor{Name: "\xff"}},
+	} {
+		b, err := proto.MarshalOptions{}.Marshal(env)
+		if err != nil {
+			b = protowire.AppendString(protowire.AppendTag(nil, envFieldActor, protowire.BytesType),
+				string(protowire.AppendString(protowire.AppendTag(nil, 5, protowire.BytesType), "\xff")))
+		}
+		if id, ok := envelopeID(b); ok {
+			t.Errorf("%s: envelopeID read %x (id %q)", name, b, id)
 		}
 	}
 	twice, _ := proto.Marshal(&eventsv1.DocumentCreated{Document: d})
