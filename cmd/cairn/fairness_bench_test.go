@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,6 +98,11 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 	// readB runs fairReaders readers of B's document for dur and returns
 	// calls/s and the latency quantiles.
 	readB := func(phase string) {
+		sched0 := schedLatencies()
+		cpu0, err := procCPU(os.Getpid())
+		if err != nil {
+			b.Fatal(err)
+		}
 		var mu sync.Mutex
 		var lat []time.Duration
 		var failed atomic.Int64
@@ -120,6 +127,10 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 			})
 		}
 		wg.Wait()
+		cpu1, err := procCPU(os.Getpid())
+		if err != nil {
+			b.Fatal(err)
+		}
 		slices.Sort(lat)
 		q := func(f float64) float64 {
 			if len(lat) == 0 {
@@ -130,10 +141,19 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		b.ReportMetric(float64(len(lat))/dur.Seconds(), "B-"+phase+"-ops/s")
 		b.ReportMetric(q(0.5), "B-"+phase+"-p50-ms")
 		b.ReportMetric(q(0.99), "B-"+phase+"-p99-ms")
+		// The Go scheduler's wait (runnable → running) of every goroutine
+		// of this process (server and B's readers) during the phase.
+		sched := schedLatencies().sub(sched0)
+		b.ReportMetric(sched.quantile(0.99)*1000, "sched-"+phase+"-p99-ms")
+		if phase == "alone" && len(lat) > 0 {
+			// Server and reader CPU together: nothing else runs here.
+			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(len(lat)), "B-alone-cpu-µs/op")
+		}
 		if f := failed.Load(); f > 0 {
 			b.ReportMetric(float64(f), "B-"+phase+"-failed")
 		}
-		b.Logf("%s: B %s: %d calls, p50 %.2f ms, p99 %.2f ms, %d failed", name, phase, len(lat), q(0.5), q(0.99), failed.Load())
+		b.Logf("%s: B %s: %d calls, p50 %.2f ms, p99 %.2f ms, %d failed, scheduler wait p99 %.2f ms, this process's CPU %v",
+			name, phase, len(lat), q(0.5), q(0.99), failed.Load(), sched.quantile(0.99)*1000, cpu1-cpu0)
 	}
 
 	b.ResetTimer()
@@ -191,12 +211,124 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		defer pprof.StopCPUProfile()
 	}
 	w0, d0, r0 := counts()
+	c0, err := procCPU(cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
 	readB("flood")
+	c1, err := procCPU(cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	floodCores := (c1 - c0).Seconds() / time.Since(t0).Seconds()
 	w1, d1, r1 := counts()
 	b.ReportMetric(float64(w1-w0)/dur.Seconds(), "A-writes/s")
 	b.ReportMetric(float64(r1-r0)/dur.Seconds(), "A-refused/s")
 	b.ReportMetric(float64(d1-d0)/dur.Seconds(), "A-deliveries/s")
+	b.ReportMetric(floodCores, "A-client-cores")
+	pprof.StopCPUProfile()
+	_ = stdin.Close()
+	_ = cmd.Wait()
+
+	// How much of B's loss is only the flood's clients competing for the
+	// cores: B again beside a process that burns as much CPU as A's
+	// clients did and sends nothing.
+	burn := exec.Command(os.Args[0], "-test.run", "^TestFairnessBurn$", "-test.count", "1")
+	burn.Env = append(os.Environ(), fmt.Sprintf("CAIRN_FAIR_BURN=%.3f", floodCores))
+	burn.Stderr = os.Stderr
+	if err := burn.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = burn.Process.Kill(); _ = burn.Wait() }()
+	time.Sleep(200 * time.Millisecond)
+	readB("burn")
 	b.StopTimer()
+}
+
+// TestFairnessBurn is BenchmarkFairness's stand-in for A's clients: it
+// burns CAIRN_FAIR_BURN cores' worth of CPU (skipped without it) until
+// killed, spread over as many goroutines as that needs, each spinning a
+// share of every 2 ms and sleeping the rest.
+func TestFairnessBurn(t *testing.T) {
+	cores, err := strconv.ParseFloat(os.Getenv("CAIRN_FAIR_BURN"), 64)
+	if err != nil {
+		t.Skip("the CPU burner of BenchmarkFairness")
+	}
+	n := max(1, int(cores+0.999))
+	duty := cores / float64(n)
+	const period = 2 * time.Millisecond
+	spin := time.Duration(duty * float64(period))
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			x := 0
+			for {
+				t0 := time.Now()
+				for time.Since(t0) < spin {
+					x++
+				}
+				time.Sleep(period - spin)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// procCPU is a process's user+system CPU time so far (from /proc).
+func procCPU(pid int) (time.Duration, error) {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// utime and stime are the 12th and 13th fields after the command name
+	// (which may hold spaces), in clock ticks (100 per second here).
+	f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond, nil
+}
+
+// schedHist is a snapshot of runtime/metrics' scheduler latencies.
+type schedHist struct {
+	counts  []uint64
+	buckets []float64
+}
+
+func schedLatencies() schedHist {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	h := s[0].Value.Float64Histogram()
+	return schedHist{counts: slices.Clone(h.Counts), buckets: h.Buckets}
+}
+
+// sub is the histogram of what was recorded between o and h.
+func (h schedHist) sub(o schedHist) schedHist {
+	d := schedHist{counts: slices.Clone(h.counts), buckets: h.buckets}
+	for i := range o.counts {
+		d.counts[i] -= o.counts[i]
+	}
+	return d
+}
+
+// quantile is the upper bound (seconds) of the bucket holding quantile q.
+func (h schedHist) quantile(q float64) float64 {
+	var total uint64
+	for _, c := range h.counts {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	want := uint64(q * float64(total))
+	var seen uint64
+	for i, c := range h.counts {
+		seen += c
+		if seen > want {
+			return h.buckets[i+1]
+		}
+	}
+	return h.buckets[len(h.buckets)-1]
 }
 
 // TestFairnessFlood is BenchmarkFairness's flood of project A in a
