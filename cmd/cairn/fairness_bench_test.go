@@ -35,10 +35,13 @@ import (
 // the machine's cores, as on a small node. B's readers and A's writers
 // speak HTTP/1.1 on their own connections; A's subscribers are WebSockets.
 //
-// Sub-benchmarks: limits=none gives A unlimited requests (the rate limit
-// off: the scheduling alone), limits=default keeps the instance's default
-// per-project rate, limits=A-20 caps A at 20 requests/s (its flood is then
-// mostly refused, and its fan-out shrinks with its writes).
+// Sub-benchmarks: limits=none gives A unlimited requests and concurrency
+// (the Go scheduler alone), limits=default keeps the instance's default
+// per-project rate and concurrency (16 calls at once), limits=A-4-at-once
+// lets A run 4 calls at once, limits=A-20 caps A at 20 requests/s (its
+// flood is then mostly refused, and its fan-out shrinks with its writes).
+// Each ends with B beside a process burning as much CPU as A's clients
+// did: how much of B's loss is only the machine's cores being shared.
 //
 //	go test ./cmd/cairn -run '^$' -bench Fairness -benchtime 1x
 //
@@ -59,6 +62,7 @@ func BenchmarkFairness(b *testing.B) {
 	}{
 		{"limits=none", fairUnlimited},
 		{"limits=default", nil},
+		{"limits=A-4-at-once", &cairnv1.ProjectLimits{MaxConcurrentRequests: 4}},
 		{"limits=A-20", &cairnv1.ProjectLimits{RequestsPerSecond: 20, RequestBurst: 40}},
 	} {
 		b.Run(tc.name, func(b *testing.B) { benchFairness(b, tc.name, tc.limits, dur) })
@@ -66,7 +70,7 @@ func BenchmarkFairness(b *testing.B) {
 }
 
 // fairUnlimited is the highest rate a project may have: in effect no limit.
-var fairUnlimited = &cairnv1.ProjectLimits{RequestsPerSecond: 1_000_000, RequestBurst: 1_000_000}
+var fairUnlimited = &cairnv1.ProjectLimits{RequestsPerSecond: 1_000_000, RequestBurst: 1_000_000, MaxConcurrentRequests: 100_000}
 
 const (
 	fairWriters = 64
