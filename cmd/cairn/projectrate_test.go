@@ -20,7 +20,7 @@ import (
 // TestProjectRateLimit: a project's request rate at its edge. With a
 // burst of 3 at 4 requests/s, the fourth call is refused with
 // resource_exhausted, a RetryInfo and Retry-After, on Connect and on plain
-// HTTP alike; another project, the project's guests (a bucket of their
+// HTTP alike, before the call's body is decoded; another project, the project's guests (a bucket of their
 // own) and the operator are unaffected; after the wait a call passes
 // again; a changed limit applies from the next request; bad limits are
 // refused by name.
@@ -70,8 +70,15 @@ func TestProjectRateLimit(t *testing.T) {
 	} else if ri, ok := m.(*errdetails.RetryInfo); !ok || ri.GetRetryDelay().AsDuration() != time.Second {
 		t.Fatalf("detail %v", m)
 	}
+	// A key's call is refused before its body is read: a body that is
+	// not even JSON gets the limit, not a decoding error.
+	res := in.do(t, httpCall{method: http.MethodPost, path: "/cairn.v1.DatabasesService/ListDatabases", token: keys["lim"],
+		header: http.Header{"Content-Type": {"application/json"}}, body: strings.NewReader("{not json")})
+	if res.status != http.StatusTooManyRequests || !strings.Contains(string(res.body), "resource_exhausted") || res.header.Get("Retry-After") == "" {
+		t.Fatalf("an undecodable call over the limit: %s", res)
+	}
 	// Plain HTTP counts against the same budget.
-	res := in.do(t, httpCall{method: http.MethodGet, path: "/v1/storage/buckets/b/files/f/view", project: "lim", token: keys["lim"]})
+	res = in.do(t, httpCall{method: http.MethodGet, path: "/v1/storage/buckets/b/files/f/view", project: "lim", token: keys["lim"]})
 	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
 		t.Fatalf("storage over the limit: %s", res)
 	}
