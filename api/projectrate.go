@@ -85,26 +85,25 @@ func callerClass(p access.Principal) (class, name string) {
 	return "\x00k", "requests of this project"
 }
 
-// slot waits for one of the slots of p's class in project, and returns the
-// function that gives it back. A call refused after waiting gets
+// slot waits for one of the slots of p's class in project (nil: none was
+// needed). A call refused after waiting gets
 // resource_exhausted with a Retry-After of a second. Functions' own calls
 // are exempt: their executions hold slots of their own (execSlot), and a
 // function calling its project's API while its caller holds a slot must
 // never wait for that slot.
-func (r *projectRates) slot(ctx context.Context, project string, limits *eventsv1.ProjectLimits, p access.Principal) (func(), error) {
-	none := func() {}
+func (r *projectRates) slot(ctx context.Context, project string, limits *eventsv1.ProjectLimits, p access.Principal) (*inflight.Slot, error) {
 	if r == nil || p.IsOperator() || project == "" || strings.HasPrefix(p.ID, functionCaller) {
-		return none, nil
+		return nil, nil
 	}
 	n := r.concurrency
 	if v := limits.GetMaxConcurrentRequests(); v > 0 {
 		n = int(v)
 	}
 	if n < 0 {
-		return none, nil
+		return nil, nil
 	}
 	class, name := callerClass(p)
-	release, err := r.slots.Acquire(ctx, project+class, n)
+	slot, err := r.slots.Acquire(ctx, project+class, n)
 	if errors.Is(err, inflight.ErrBusy) {
 		ratelimit.SetRetryAfter(ctx, time.Second)
 		return nil, ratelimit.Error(ratelimit.Rule{Name: fmt.Sprintf("%s in flight (at most %d at once)", name, n)}, time.Second)
@@ -112,7 +111,7 @@ func (r *projectRates) slot(ctx context.Context, project string, limits *eventsv
 	if err != nil {
 		return nil, fmt.Errorf("wait for a slot of project %s: %w", project, err)
 	}
-	return release, nil
+	return slot, nil
 }
 
 func cmpOrDefault(v, def int) int {

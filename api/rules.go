@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/cairn-dev/cairn/api/inflight"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
@@ -484,9 +485,9 @@ type guardedStream struct {
 	// if any, is the caller.
 	cookies bool
 	// unary: the call takes a slot of its project (slotted); admitted: it
-	// was charged and holds the slot, given back by release.
+	// was charged and holds slot (if one was needed).
 	unary, admitted bool
-	release         func()
+	slot            *inflight.Slot
 }
 
 // admit charges the call to project (a stream: each message) and, for a
@@ -502,20 +503,16 @@ func (g *guardedStream) admit(project string, limits *eventsv1.ProjectLimits) er
 	if !g.unary {
 		return nil
 	}
-	release, err := g.s.rates.slot(g.ctx, project, limits, g.p)
+	slot, err := g.s.rates.slot(g.ctx, project, limits, g.p)
 	if err != nil {
 		return err
 	}
-	g.release = release
+	g.slot = slot
 	return nil
 }
 
 // done gives the call's slot back.
-func (g *guardedStream) done() {
-	if g.release != nil {
-		g.release()
-	}
-}
+func (g *guardedStream) done() { g.slot.Release() }
 
 func (g *guardedStream) Receive(msg any) error {
 	if err := g.ServerStream.Receive(msg); err != nil {

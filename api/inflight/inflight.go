@@ -11,16 +11,20 @@
 // waiting costs no CPU: the work that was admitted runs meanwhile.
 //
 // It reads no clock and keeps no globals; a Limiter is safe for concurrent
-// use. Keys with nothing in flight are forgotten, so memory follows the
-// number of busy keys.
+// use. Idle keys are kept for reuse until there are idleMax of them, then
+// forgotten, so memory follows the number of recently busy keys.
 package inflight
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// idleMax bounds the keys kept with nothing in flight.
+const idleMax = 4096
 
 // ErrBusy is why Acquire refused: the key had limit requests in flight
 // and either its queue was full or no slot came free in time.
@@ -36,6 +40,7 @@ type Limiter struct {
 
 	mu   sync.Mutex
 	keys map[string]*slots
+	idle int // keys with nothing running or waiting
 }
 
 // slots is one key's: running requests and the queue of waiters, each
@@ -51,24 +56,49 @@ func New(maxWait time.Duration, queue int) *Limiter {
 	return &Limiter{MaxWait: maxWait, Queue: queue, keys: map[string]*slots{}}
 }
 
+// Slot is one taken slot; Release gives it back.
+type Slot struct {
+	l     *Limiter
+	s     *slots
+	limit int
+	done  atomic.Bool
+}
+
+// Release gives the slot back: to the key's first waiter, or free. A
+// second call does nothing; so does a call on nil (no slot was taken).
+func (sl *Slot) Release() {
+	if sl == nil || sl.done.Swap(true) {
+		return
+	}
+	sl.l.mu.Lock()
+	sl.l.handOn(sl.s, sl.limit)
+	sl.l.mu.Unlock()
+}
+
 // Acquire takes one of key's limit slots, waiting for one when all are
-// taken. It returns the function that gives the slot back (call it once),
-// or ErrBusy, or ctx's error when ctx ended while waiting. limit < 1 means
-// no bound: Acquire then takes nothing and returns a no-op.
-func (l *Limiter) Acquire(ctx context.Context, key string, limit int) (release func(), err error) {
+// taken. It returns the slot (Release it once done), or ErrBusy, or ctx's
+// error when ctx ended while waiting. limit < 1 means no bound: Acquire
+// then takes nothing and returns nil, whose Release does nothing.
+func (l *Limiter) Acquire(ctx context.Context, key string, limit int) (*Slot, error) {
 	if limit < 1 {
-		return func() {}, nil
+		return nil, nil
 	}
 	l.mu.Lock()
 	s := l.keys[key]
-	if s == nil {
+	switch {
+	case s == nil:
+		if l.idle >= idleMax {
+			l.forgetIdle()
+		}
 		s = &slots{}
 		l.keys[key] = s
+	case s.running == 0 && len(s.waiting) == 0:
+		l.idle--
 	}
 	if s.running < limit && len(s.waiting) == 0 {
 		s.running++
 		l.mu.Unlock()
-		return l.releaser(key, s, limit), nil
+		return &Slot{l: l, s: s, limit: limit}, nil
 	}
 	if len(s.waiting) >= l.Queue {
 		l.mu.Unlock()
@@ -83,7 +113,7 @@ func (l *Limiter) Acquire(ctx context.Context, key string, limit int) (release f
 	var why error
 	select {
 	case <-ch:
-		return l.releaser(key, s, limit), nil
+		return &Slot{l: l, s: s, limit: limit}, nil
 	case <-t.C:
 		why = ErrBusy
 	case <-ctx.Done():
@@ -94,31 +124,30 @@ func (l *Limiter) Acquire(ctx context.Context, key string, limit int) (release f
 	select {
 	case <-ch:
 		// Handed a slot just as the wait ended: give it on.
-		l.handOn(key, s, limit)
+		l.handOn(s, limit)
 	default:
 		s.waiting = removeChan(s.waiting, ch)
 		if s.running == 0 && len(s.waiting) == 0 {
-			delete(l.keys, key)
+			l.idle++
 		}
 	}
 	return nil, why
 }
 
-// releaser returns the slot to the key's first waiter, or frees it.
-func (l *Limiter) releaser(key string, s *slots, limit int) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			l.mu.Lock()
-			l.handOn(key, s, limit)
-			l.mu.Unlock()
-		})
+// forgetIdle drops every key with nothing in flight (l.mu held). Their
+// slots records are unreachable afterwards: none is running or waiting.
+func (l *Limiter) forgetIdle() {
+	for k, s := range l.keys {
+		if s.running == 0 && len(s.waiting) == 0 {
+			delete(l.keys, k)
+		}
 	}
+	l.idle = 0
 }
 
 // handOn passes a running slot to the next waiter, or frees it (l.mu held).
 // A limit lowered while requests ran shrinks running before anyone waits.
-func (l *Limiter) handOn(key string, s *slots, limit int) {
+func (l *Limiter) handOn(s *slots, limit int) {
 	if len(s.waiting) > 0 && s.running <= limit {
 		ch := s.waiting[0]
 		s.waiting = s.waiting[1:]
@@ -127,7 +156,7 @@ func (l *Limiter) handOn(key string, s *slots, limit int) {
 	}
 	s.running--
 	if s.running == 0 && len(s.waiting) == 0 {
-		delete(l.keys, key)
+		l.idle++
 	}
 }
 

@@ -3,6 +3,8 @@ package inflight
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -12,7 +14,7 @@ import (
 func TestAcquireAtTheLimit(t *testing.T) {
 	l := New(time.Minute, 10)
 	ctx := context.Background()
-	var rel []func()
+	var rel []*Slot
 	for range 3 {
 		r, err := l.Acquire(ctx, "a", 3)
 		if err != nil {
@@ -22,7 +24,7 @@ func TestAcquireAtTheLimit(t *testing.T) {
 	}
 	type slot struct {
 		i int
-		r func()
+		r *Slot
 	}
 	got := make(chan slot, 2)
 	for i := range 2 {
@@ -39,32 +41,40 @@ func TestAcquireAtTheLimit(t *testing.T) {
 	if r, err := l.Acquire(ctx, "b", 3); err != nil {
 		t.Fatalf("another key waited behind a: %v", err)
 	} else {
-		r()
+		r.Release()
 	}
 	select {
 	case s := <-got:
 		t.Fatalf("waiter %d ran with all 3 slots taken", s.i)
 	case <-time.After(20 * time.Millisecond):
 	}
-	rel[0]()
-	rel[0]() // twice gives back once
+	rel[0].Release()
+	rel[0].Release() // twice gives back once
 	s0 := <-got
 	if s0.i != 0 {
 		t.Fatalf("waiter %d got the slot before waiter 0", s0.i)
 	}
 	waitFor(t, l, "a", 3, 1)
-	rel[1]()
+	rel[1].Release()
 	s1 := <-got
 	if s1.i != 1 {
 		t.Fatalf("second slot went to %d", s1.i)
 	}
-	rel[2]()
-	s0.r()
+	rel[2].Release()
+	s0.r.Release()
 	waitFor(t, l, "a", 1, 0)
-	s1.r()
+	s1.r.Release()
 	waitFor(t, l, "a", 0, 0)
-	if len(l.keys) != 0 {
-		t.Fatalf("idle keys kept: %v", l.keys)
+	// Idle keys are kept up to idleMax, then forgotten.
+	for i := range idleMax + 10 {
+		r, err := l.Acquire(ctx, fmt.Sprint("k", i), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+	}
+	if n := len(l.keys); n > idleMax {
+		t.Fatalf("%d idle keys kept, at most %d wanted", n, idleMax)
 	}
 }
 
@@ -100,14 +110,14 @@ func TestAcquireRefuses(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: got %v", err)
 	}
-	r()
+	r.Release()
 	waitFor(t, l, "a", 0, 0)
 	// No bound: nothing is counted.
 	r0, err := l.Acquire(ctx, "a", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r0()
+	r0.Release()
 	if n, _ := l.InFlight("a"); n != 0 {
 		t.Fatalf("limit 0 counted %d", n)
 	}
@@ -122,4 +132,34 @@ func waitFor(t *testing.T, l *Limiter, key string, running, waiting int) {
 	}
 	r, w := l.InFlight(key)
 	t.Fatalf("%s: %d running, %d waiting; want %d, %d", key, r, w, running, waiting)
+}
+
+// BenchmarkAcquire: a slot taken and given back, by one caller and by
+// callers of several keys in parallel, never at the bound.
+func BenchmarkAcquire(b *testing.B) {
+	l := New(time.Second, 16)
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		for b.Loop() {
+			r, err := l.Acquire(ctx, "a", 16)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.Release()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		keys := []string{"a", "b", "c", "d"}
+		var n atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			key := keys[n.Add(1)%int64(len(keys))]
+			for pb.Next() {
+				r, err := l.Acquire(ctx, key, 1<<20)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.Release()
+			}
+		})
+	})
 }
