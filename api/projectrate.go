@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -23,11 +24,15 @@ const (
 )
 
 // DefaultProjectConcurrency bounds the calls each project's keys and
-// sessions (and, apart, its guests) have running at once on a node: enough
-// for a busy app (a call takes a millisecond or less of CPU, a write a few
-// of waiting), few enough that on a small node one project's flood leaves
-// the scheduler's queue to the others (BenchmarkFairness).
-const DefaultProjectConcurrency = 16
+// sessions (and, apart, its guests) have running at once on a node, per
+// core, and at least 16: enough for a busy app (a call takes a millisecond
+// or less of CPU, a write a few of waiting), few enough that one
+// project's flood leaves the scheduler's queue to the others
+// (BenchmarkFairness).
+const DefaultProjectConcurrency = 8
+
+// defaultConcurrency is DefaultProjectConcurrency for this node.
+func defaultConcurrency() int { return max(16, DefaultProjectConcurrency*runtime.GOMAXPROCS(0)) }
 
 // A call over its project's concurrency waits in line at most
 // projectSlotWait, with at most projectSlotQueue others.
@@ -63,7 +68,7 @@ type projectRates struct {
 }
 
 func newProjectRates(rate, burst, concurrency int, now func() time.Time) (*projectRates, error) {
-	r := &projectRates{slots: inflight.New(projectSlotWait, projectSlotQueue), concurrency: cmpOrDefault(concurrency, DefaultProjectConcurrency)}
+	r := &projectRates{slots: inflight.New(projectSlotWait, projectSlotQueue), concurrency: cmpOrDefault(concurrency, defaultConcurrency())}
 	if rate < 0 || burst < 0 {
 		r.disabled = true
 		return r, nil

@@ -151,7 +151,8 @@ type Config struct {
 	// ProjectConcurrency is how many calls of each project's callers (one
 	// bound for keys and sessions, one for guests) run at once on this
 	// node unless the project's limits say otherwise; 0 means
-	// DefaultProjectConcurrency, a negative value turns the bound off.
+	// DefaultProjectConcurrency per core (at least 16), a negative value
+	// turns the bound off.
 	ProjectConcurrency int
 	// SitesDomain, when set, serves site S of project P at the host
 	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
