@@ -31,6 +31,7 @@ type config struct {
 	cairnArgs                    string
 	keep                         bool
 	heapProfile                  string
+	cpuProfile                   string
 }
 
 func main() {
@@ -53,6 +54,7 @@ func main() {
 	flag.StringVar(&c.cairnArgs, "cairn-args", "", "extra flags for cairn serve, space-separated")
 	flag.BoolVar(&c.keep, "keep", false, "keep the servers' data directories")
 	flag.StringVar(&c.heapProfile, "heap-profile", "", "write Cairn's heap profile to this file when its memory is read (serves pprof on a loopback port)")
+	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU profiles of the two list loads to this prefix + -list.pb.gz / -cover.pb.gz (serves pprof on a loopback port)")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		log.Fatal(err)

@@ -123,18 +123,28 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	log.Printf("%s: list (index on tag only) for %s", t.name(), c.duration)
-	if r.list, err = load(ctx, c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	stop := profileCPU(ctx, t, c, "list")
+	r.list, err = load(ctx, c.clients, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.list(ctx, hc, tag(i))
-	}); err != nil {
+	})
+	if err := stop(); err != nil {
+		return nil, err
+	}
+	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	if err := t.coverSort(ctx); err != nil {
 		return nil, fmt.Errorf("covering index: %w", err)
 	}
 	log.Printf("%s: list (index on tag, n desc) for %s", t.name(), c.duration)
-	if r.cover, err = load(ctx, c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	stop = profileCPU(ctx, t, c, "cover")
+	r.cover, err = load(ctx, c.clients, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.list(ctx, hc, tag(i))
-	}); err != nil {
+	})
+	if err := stop(); err != nil {
+		return nil, err
+	}
+	if err != nil {
 		return nil, fmt.Errorf("list with a covering index: %w", err)
 	}
 	if more := c.rssDocs - c.docs; c.rssDocs > 0 {
@@ -161,6 +171,21 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 		}
 	}
 	return r, nil
+}
+
+// profileCPU starts saving t's CPU profile over the next load (when
+// -cpu-profile asks and t serves one) and returns a function that waits
+// for it.
+func profileCPU(ctx context.Context, t target, c config, phase string) func() error {
+	cp, ok := t.(interface {
+		writeCPUProfile(context.Context, time.Duration, string) error
+	})
+	if !ok || c.cpuProfile == "" {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() { done <- cp.writeCPUProfile(ctx, c.duration, c.cpuProfile+"-"+phase+".pb.gz") }()
+	return func() error { return <-done }
 }
 
 // memory reads a process's resident set and its peak from /proc, in KiB.

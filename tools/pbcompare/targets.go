@@ -142,7 +142,7 @@ func newCairn(bin, work string, c config) *cairn {
 	admin := make([]byte, 32)
 	_, _ = rand.Read(admin)
 	t := &cairn{bin: bin, dir: filepath.Join(work, "cairn"), admin: hex.EncodeToString(admin), extra: strings.Fields(c.cairnArgs)}
-	if c.heapProfile != "" {
+	if c.heapProfile != "" || c.cpuProfile != "" {
 		t.pprof, _ = freeAddr()
 	}
 	return t
@@ -152,20 +152,30 @@ func (c *cairn) name() string { return "cairn" }
 
 // writeHeapProfile saves the server's heap profile (after a GC) to path.
 func (c *cairn) writeHeapProfile(ctx context.Context, path string) error {
+	return c.saveProfile(ctx, "heap?gc=1", path)
+}
+
+// writeCPUProfile saves the server's CPU profile over the next d to path.
+func (c *cairn) writeCPUProfile(ctx context.Context, d time.Duration, path string) error {
+	return c.saveProfile(ctx, fmt.Sprintf("profile?seconds=%d", max(1, int(d.Seconds()))), path)
+}
+
+// saveProfile saves the pprof profile named what to path.
+func (c *cairn) saveProfile(ctx context.Context, what, path string) error {
 	if c.pprof == "" {
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.pprof+"/debug/pprof/heap?gc=1", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.pprof+"/debug/pprof/"+what, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("profile %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: %s", resp.Status)
+		return fmt.Errorf("profile %s: %s", what, resp.Status)
 	}
 	f, err := os.Create(path)
 	if err != nil {
