@@ -150,6 +150,7 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	metered := s.meter.Open(project)
 	defer metered.Close()
 	var delivered, meteredAt atomic.Int64
+	var meter atomic.Bool // the next kick hands the count to the meter
 	defer func() { s.meter.DeliveredN(project, delivered.Swap(0)) }()
 	err = c.sub.RunDirect(ctx, c.accept, func(d realtime.Delivery) error {
 		if d.Event == nil {
@@ -176,15 +177,19 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		if !ww.Send(b) {
 			return false
 		}
-		delivered.Add(1)
+		// The meter takes a lock shared by every subscriber: counts go to
+		// it in bulk, once 64 are queued, with the first event stored a
+		// second after the last count (its time in the log: no clock read
+		// per delivery), and when the connection ends.
+		if t := e.Time.UnixNano(); delivered.Add(1) >= 64 || t-meteredAt.Load() > int64(time.Second) {
+			meteredAt.Store(t)
+			meter.Store(true)
+		}
 		return true
 	}, func() {
 		ww.Kick()
-		// The meter takes a lock shared by every subscriber: counts go to
-		// it in bulk, once 64 are queued, on the first write a second
-		// after the last count, and when the connection ends.
-		if n := delivered.Load(); n >= 64 || (n > 0 && time.Now().UnixNano()-meteredAt.Load() > int64(time.Second)) {
-			meteredAt.Store(time.Now().UnixNano())
+		if meter.Load() {
+			meter.Store(false)
 			s.meter.DeliveredN(project, delivered.Swap(0))
 		}
 	})

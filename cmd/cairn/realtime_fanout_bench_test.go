@@ -38,8 +38,8 @@ import (
 const fanoutServerEnv = "CAIRN_FANOUT_SERVER"
 
 // fanoutProfileEnv names a file prefix: each server writes a CPU profile of
-// each phase to <prefix>.<mode>.<phase>.cpu (steady, burst: the phase
-// alone, not the set-up) and its allocations to <prefix>.<mode>.allocs.
+// each phase to <prefix>.<mode>.<phase>.cpu (idle, steady, burst: the
+// phase alone, not the set-up) and its allocations to <prefix>.<mode>.allocs.
 const fanoutProfileEnv = "CAIRN_FANOUT_PROFILE"
 
 // fanoutConfig is the benchmark's load; environment variables change it
@@ -435,9 +435,11 @@ func benchFanout(b *testing.B, cfg fanoutConfig, mode string, frame []byte) []by
 	// The server's own CPU with subscribers open and nothing written
 	// (Cairn's JetStream, projector and timers): part of the steady
 	// phase's CPU per delivery that is no delivery's.
+	child.command(b, "profile idle")
 	idle0 := child.cpu(b)
 	time.Sleep(2 * time.Second)
 	idle := child.cpu(b) - idle0
+	child.command(b, "stop")
 
 	writes := cfg.rate * int(cfg.dur/time.Second)
 	b.ResetTimer()
