@@ -56,34 +56,39 @@ var errWSClosed = errors.New("websocket connection closed")
 // stays queued for a goroutine per connection, which writes everything
 // queued in one writev under one write deadline.
 type wsWriter struct {
-	nc      net.Conn
-	raw     syscall.RawConn // nil: the goroutine does every write
-	timeout time.Duration
-	// limit is how many frames Send may leave queued; past it the
-	// subscriber is too far behind.
-	limit int
-
+	// What a Send and a Kick touch comes first, and a short queue and its
+	// iovec live in the struct: with a thousand sockets written once per
+	// event, each separate allocation is a cache miss per write.
 	mu      sync.Mutex
-	changed *sync.Cond // flushed, queue length or err changed
-	queue   [][]byte   // frames not written yet; the first from off on
+	busy    bool     // the goroutine owns the socket's writes
+	waiting int      // goroutines in changed.Wait
+	limit   int      // how many frames Send may leave queued; past it the subscriber is too far behind
+	queue   [][]byte // frames not written yet; the first from off on
 	off     int
-	spare   [][]byte
-	iov     []unix.Iovec // tryWrite's, reused
-	took    int          // bytes the last tryWrite's system call wrote
+	queued  uint64
+	flushed uint64
+	err     error
+	raw     syscall.RawConn // nil: the goroutine does every write
 	// rawWrite as a func value, made once (a method value allocates).
 	rawWriteFn func(uintptr) bool
-	busy       bool // the goroutine owns the socket's writes
-	queued     uint64
-	flushed    uint64
-	err        error
-	wake       chan struct{}
-	done       chan struct{}
+	iov        []unix.Iovec // tryWrite's, reused
+	took       int          // bytes the last tryWrite's system call wrote
+	queue0     [4][]byte
+	iov0       [4]unix.Iovec
+
+	nc      net.Conn
+	timeout time.Duration
+	changed *sync.Cond // flushed, queue length or err changed
+	spare   [][]byte
+	wake    chan struct{}
+	done    chan struct{}
 }
 
 func newWSWriter(nc net.Conn, timeout time.Duration, limit int) *wsWriter {
 	w := &wsWriter{nc: nc, timeout: timeout, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	w.changed = sync.NewCond(&w.mu)
 	w.rawWriteFn = w.rawWrite
+	w.queue, w.iov = w.queue0[:0], w.iov0[:0]
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			w.raw = raw
@@ -123,7 +128,7 @@ func (w *wsWriter) Write(frame []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.err == nil && len(w.queue) >= w.limit {
-		w.changed.Wait()
+		w.wait()
 	}
 	if w.err != nil {
 		return w.err
@@ -139,7 +144,7 @@ func (w *wsWriter) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.err == nil && w.flushed < w.queued {
-		w.changed.Wait()
+		w.wait()
 	}
 	if w.flushed < w.queued {
 		return w.err
@@ -188,9 +193,18 @@ func (w *wsWriter) tryWrite() {
 		clear(w.queue[rest:])
 		w.queue = w.queue[:rest]
 	}
-	if k > 0 {
+	if k > 0 && w.waiting > 0 {
+		// Only then: the condition is another allocation, another cache
+		// line to touch per write.
 		w.changed.Broadcast()
 	}
+}
+
+// wait waits for changed (w.mu held).
+func (w *wsWriter) wait() {
+	w.waiting++
+	w.changed.Wait()
+	w.waiting--
 }
 
 // writeNow makes one non-blocking write(2) or writev(2) of frames, the
