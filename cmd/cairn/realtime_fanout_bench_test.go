@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -618,10 +617,6 @@ func fanoutServerMain(mode string) error {
 			case cmd == "profile" && f == nil:
 				var err error
 				if f, err = os.Create(prefix + "." + mode + "." + phase + ".cpu"); err == nil {
-					// 1 kHz: a phase lasts seconds and the fan-out is a
-					// small share of them. StartCPUProfile keeps this rate
-					// (and says so on stderr).
-					runtime.SetCPUProfileRate(1000)
 					err = pprof.StartCPUProfile(f)
 				}
 				if err != nil {
