@@ -319,8 +319,8 @@ type feedMsg struct {
 // run is a project's feed: one ordered consumer from start, handing every
 // event to the subscribers whose channels it matches. A goroutine reads
 // and decodes ahead, so the fan-out sees whether more events are waiting:
-// while they are, events gather (up to fanOutRun); once none are, they go
-// to the subscribers in one fan-out. One event alone is written at once;
+// while they are, frames queue; once none are (or after fanOutRun events)
+// the subscribers' writers are kicked. One event alone is written at once;
 // a run of events arriving faster than they are fanned out goes to each
 // socket in one write.
 func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
@@ -345,21 +345,7 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			}
 		}
 	}()
-	// run holds the events of one fan-out: while more are waiting (up to
-	// fanOutRun), events queue here and then go to every subscriber in
-	// one pass, so a burst pays one hand-over between the fan-out's
-	// goroutines and one write per socket per run, not per event.
-	var run []*Event
-	var last streams.StoredMsg // the run's last message, for its trace
-	flush := func() bool {
-		if len(run) == 0 {
-			return true
-		}
-		ok := h.deliver(ctx, f, stream, last, run)
-		clear(run)
-		run = run[:0]
-		return ok
-	}
+	unkicked := 0
 	for fm := range msgs {
 		if fm.err != nil {
 			if ctx.Err() == nil {
@@ -368,24 +354,30 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			}
 			return
 		}
+		kick := len(msgs) == 0 || unkicked+1 >= fanOutRun
 		if fm.e == nil {
-			if !flush() {
-				return
-			}
 			f.pos.Store(fm.m.Seq)
+			if kick && unkicked > 0 {
+				unkicked = 0
+				f.mu.Lock()
+				fanOut(f.list, nil, true)
+				f.mu.Unlock()
+			}
 			continue
 		}
-		// An event that may change permissions goes alone (deliver bumps
-		// the access generation before its fan-out, never before earlier
-		// events'); so does every event while tracing (a span each). If
-		// the read models lag behind this event, what is queued goes out
-		// now rather than after the wait.
-		alone := fm.e.Route.AccessChange || h.tracer != nil
-		if len(run) > 0 && (alone || !h.appliedNow(ctx, stream, fm.e.Seq)) && !flush() {
-			return
+		if unkicked > 0 && !h.appliedNow(ctx, stream, fm.e.Seq) {
+			// The read models lag behind this event: what is queued
+			// goes out now rather than after the wait.
+			unkicked = 0
+			f.mu.Lock()
+			fanOut(f.list, nil, true)
+			f.mu.Unlock()
 		}
-		run, last = append(run, fm.e), fm.m
-		if (alone || len(msgs) == 0 || len(run) >= fanOutRun) && !flush() {
+		unkicked++
+		if kick {
+			unkicked = 0
+		}
+		if !h.deliver(ctx, f, stream, fm.m, fm.e, kick) {
 			return
 		}
 	}
@@ -398,22 +390,21 @@ func (h *Hub) appliedNow(ctx context.Context, stream string, seq uint64) bool {
 	return h.applied(now, stream, seq) == nil
 }
 
-// fanOutRun is the most events of one fan-out, so a long run of events
-// neither waits nor fills a subscriber's queue.
+// fanOutRun is the most events queued to a direct subscriber before its
+// writer is kicked, so a long run of events neither waits nor fills its
+// queue.
 const fanOutRun = 32
 
-// deliver hands run, events in stream order, to the feed's subscribers
-// once the read models have the last of them; false when ctx ended. An
-// event that may change permissions comes alone.
-func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.StoredMsg, run []*Event) bool {
-	e := run[len(run)-1]
+// deliver hands e to the feed's subscribers once the read models have it;
+// false when ctx ended.
+func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.StoredMsg, e *Event, kick bool) bool {
 	var span trace.Span
 	if h.tracer != nil {
 		ctx, span = h.tracer.Start(streams.TraceParent(ctx, m), "realtime.deliver", trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(attribute.String("cairn.stream", stream), attribute.Int64("cairn.seq", int64(e.Seq))))
 		defer span.End()
 	}
-	// Filters read the read models: let them catch up with the events.
+	// Filters read the read models: let them catch up with the event.
 	if err := h.applied(ctx, stream, e.Seq); err != nil {
 		if ctx.Err() != nil {
 			return false
@@ -428,7 +419,7 @@ func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.Sto
 	}
 	f.mu.Lock()
 	f.pos.Store(e.Seq)
-	fanOut(f.list, run)
+	fanOut(f.list, e, kick)
 	n := len(f.list)
 	f.mu.Unlock()
 	if span != nil {
@@ -440,44 +431,44 @@ func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.Sto
 // fanOutShare is the fewest subscribers worth a goroutine of their own.
 const fanOutShare = 64
 
-// fanOutYield is about how many events a fan-out pushes before it lets
+// fanOutYield is how many subscribers a fan-out serves before it lets
 // other goroutines run: a request of another project then waits for a few
 // dozen socket writes of a busy project's fan-out, not for the runtime's
 // 10 ms preemption slice (BenchmarkFairness in cmd/cairn).
 const fanOutYield = 32
 
-// fanOut pushes events (at most fanOutRun, in stream order) to subs,
-// spread over the cores: a subscriber's share of them (its permission
-// checks, the write to its socket) does not wait for the others'. Each
-// subscriber is in one share, so its events stay in order. A direct
-// subscriber's writer writes what it queued right after its pushes, while
-// its state is in the cache.
-func fanOut(subs []*Subscriber, events []*Event) {
-	// Yield after about fanOutYield pushes.
-	every := max(1, fanOutYield/max(1, len(events)))
+func yieldEvery(i int) {
+	if i%fanOutYield == fanOutYield-1 {
+		runtime.Gosched()
+	}
+}
+
+// fanOut pushes e to subs, spread over the cores: a subscriber's share of
+// an event (its permission check, the write to its socket) does not wait
+// for the others'. Each subscriber is in one share, so its events stay in
+// order. kick: direct subscribers write what they queued (e nil: only
+// that), each right after its push, while its state is in the cache.
+func fanOut(subs []*Subscriber, e *Event, kick bool) {
 	share := func(subs []*Subscriber) {
 		// Most subscribers share their channels (Hub.channelSet): the
-		// last set's matches are reused.
+		// last set's match is reused.
 		var last *channelSet
-		var sets [fanOutRun]uint64
+		var set uint64
 		for i, s := range subs {
-			if cs := s.channels.Load(); cs != last {
-				last = cs
-				for j, e := range events {
-					sets[j] = cs.matched(e)
+			if e != nil {
+				if cs := s.channels.Load(); cs != last {
+					last, set = cs, cs.matched(e)
+				}
+				if set != 0 {
+					s.push(e, set)
 				}
 			}
-			for j, e := range events {
-				if sets[j] != 0 {
-					s.push(e, sets[j])
+			if kick {
+				if d := s.direct.Load(); d != nil {
+					d.kick()
 				}
 			}
-			if d := s.direct.Load(); d != nil {
-				d.kick()
-			}
-			if i%every == every-1 {
-				runtime.Gosched()
-			}
+			yieldEvery(i)
 		}
 	}
 	shares := min(runtime.GOMAXPROCS(0), len(subs)/fanOutShare)
