@@ -149,8 +149,8 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	// and then writes the queue (ww.Kick). Usage counts what was queued.
 	metered := s.meter.Open(project)
 	defer metered.Close()
-	var delivered, meteredAt atomic.Int64
-	defer func() { s.meter.DeliveredN(project, delivered.Swap(0)) }()
+	live := &wsLive{s: s, c: c, ww: ww, project: project}
+	defer live.meterNow()
 	err = c.sub.RunDirect(ctx, c.accept, func(d realtime.Delivery) error {
 		if d.Event == nil {
 			return write(c.response(d))
@@ -162,32 +162,9 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		if err := ww.Write(b); err != nil {
 			return err
 		}
-		delivered.Add(1)
+		live.delivered.Add(1)
 		return nil
-	}, func(e *realtime.Event, set uint64) bool {
-		if !c.accept(e) {
-			return true
-		}
-		b, err := c.wsFrame(e, set)
-		if err != nil {
-			s.logger.Warn("realtime: frame", "project", project, "err", err)
-			return true
-		}
-		if !ww.Send(b) {
-			return false
-		}
-		delivered.Add(1)
-		return true
-	}, func() {
-		ww.Kick()
-		// The meter takes a lock shared by every subscriber: counts go to
-		// it in bulk, once 64 are queued, on the first write a second
-		// after the last count, and when the connection ends.
-		if n := delivered.Load(); n >= 64 || (n > 0 && time.Now().UnixNano()-meteredAt.Load() > int64(time.Second)) {
-			meteredAt.Store(time.Now().UnixNano())
-			s.meter.DeliveredN(project, delivered.Swap(0))
-		}
-	})
+	}, live.deliver, live.kick)
 	if cause := c.sub.Err(); cause != nil {
 		err = cause
 	}
@@ -202,6 +179,56 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close(websocket.StatusNormalClosure, "")
 	}
 }
+
+// wsLive takes a WebSocket subscriber's live events from the hub's fan-out
+// (Subscriber.RunDirect): what one delivery touches is in this struct, the
+// rtClient and the writer.
+type wsLive struct {
+	s       *Server
+	c       *rtClient
+	ww      *wsWriter
+	project string
+	// delivered counts what was queued and not yet handed to the meter,
+	// which takes a lock shared by every subscriber: counts go to it in
+	// bulk, once 64 are queued, with the first event stored a second
+	// after the last count (its time in the log: no clock read per
+	// delivery), and when the connection ends.
+	delivered atomic.Int64
+	meteredAt atomic.Int64
+	meter     atomic.Bool // the next kick hands the count to the meter
+}
+
+// deliver queues e's frame if the subscriber may see it; false when its
+// queue is full.
+func (l *wsLive) deliver(e *realtime.Event, set uint64) bool {
+	if !l.c.accept(e) {
+		return true
+	}
+	b, err := l.c.wsFrame(e, set)
+	if err != nil {
+		l.s.logger.Warn("realtime: frame", "project", l.project, "err", err)
+		return true
+	}
+	if !l.ww.Send(b) {
+		return false
+	}
+	if t := e.Time.UnixNano(); l.delivered.Add(1) >= 64 || t-l.meteredAt.Load() > int64(time.Second) {
+		l.meteredAt.Store(t)
+		l.meter.Store(true)
+	}
+	return true
+}
+
+// kick writes what deliver queued.
+func (l *wsLive) kick() {
+	l.ww.Kick()
+	if l.meter.Load() {
+		l.meter.Store(false)
+		l.meterNow()
+	}
+}
+
+func (l *wsLive) meterNow() { l.s.meter.DeliveredN(l.project, l.delivered.Swap(0)) }
 
 // subscribeAuthenticated reads the first frame of an authenticate=first
 // connection, a credential, and subscribes as its caller.

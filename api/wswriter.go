@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,22 +56,30 @@ var errWSClosed = errors.New("websocket connection closed")
 // stays queued for a goroutine per connection, which writes everything
 // queued in one writev under one write deadline.
 type wsWriter struct {
-	nc      net.Conn
-	raw     syscall.RawConn // nil: the goroutine does every write
-	timeout time.Duration
-	// limit is how many frames Send may leave queued; past it the
-	// subscriber is too far behind.
-	limit int
-
+	// What a Send and a Kick touch comes first, and a short queue and its
+	// iovec live in the struct: with a thousand sockets written once per
+	// event, each separate allocation is a cache miss per write.
 	mu      sync.Mutex
-	changed *sync.Cond // flushed, queue length or err changed
-	queue   [][]byte   // frames not written yet; the first from off on
+	busy    bool     // the goroutine owns the socket's writes
+	waiting int      // goroutines in changed.Wait
+	limit   int      // how many frames Send may leave queued; past it the subscriber is too far behind
+	queue   [][]byte // frames not written yet; the first from off on
 	off     int
-	spare   [][]byte
-	busy    bool // the goroutine owns the socket's writes
 	queued  uint64
 	flushed uint64
 	err     error
+	raw     syscall.RawConn // nil: the goroutine does every write
+	// rawWrite as a func value, made once (a method value allocates).
+	rawWriteFn func(uintptr) bool
+	iov        []unix.Iovec // tryWrite's, reused
+	took       int          // bytes the last tryWrite's system call wrote
+	queue0     [4][]byte
+	iov0       [4]unix.Iovec
+
+	nc      net.Conn
+	timeout time.Duration
+	changed *sync.Cond // flushed, queue length or err changed
+	spare   [][]byte
 	wake    chan struct{}
 	done    chan struct{}
 }
@@ -78,6 +87,8 @@ type wsWriter struct {
 func newWSWriter(nc net.Conn, timeout time.Duration, limit int) *wsWriter {
 	w := &wsWriter{nc: nc, timeout: timeout, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	w.changed = sync.NewCond(&w.mu)
+	w.rawWriteFn = w.rawWrite
+	w.queue, w.iov = w.queue0[:0], w.iov0[:0]
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			w.raw = raw
@@ -117,7 +128,7 @@ func (w *wsWriter) Write(frame []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.err == nil && len(w.queue) >= w.limit {
-		w.changed.Wait()
+		w.wait()
 	}
 	if w.err != nil {
 		return w.err
@@ -133,7 +144,7 @@ func (w *wsWriter) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.err == nil && w.flushed < w.queued {
-		w.changed.Wait()
+		w.wait()
 	}
 	if w.flushed < w.queued {
 		return w.err
@@ -163,33 +174,10 @@ func (w *wsWriter) kick() {
 // tryWrite writes what the socket takes of the queue now, without
 // waiting, and drops the frames written from it (w.mu held).
 func (w *wsWriter) tryWrite() {
-	iov := w.queue[:min(len(w.queue), 1024)] // IOV_MAX
-	first := iov[0]
-	iov[0] = first[w.off:]
-	n := 0
-	_ = w.raw.Write(func(fd uintptr) bool {
-		for {
-			var m int
-			var err error
-			if len(iov) == 1 {
-				m, err = syscall.Write(int(fd), iov[0]) // writev would allocate
-			} else {
-				m, err = unix.Writev(int(fd), iov)
-			}
-			if m > 0 {
-				n += m
-			}
-			if err != syscall.EINTR {
-				// Done either way: what is left stays queued for the
-				// goroutine, whose blocking write waits for room or
-				// reports the error.
-				return true
-			}
-		}
-	})
-	iov[0] = first
+	n := w.off
+	written := w.writeNow(w.queue[:min(len(w.queue), 1024)], w.off) // IOV_MAX
 	// Drop the frames written whole; keep the offset into the next.
-	n += w.off
+	n += written
 	k := 0
 	for k < len(w.queue) && n >= len(w.queue[k]) {
 		n -= len(w.queue[k])
@@ -205,8 +193,65 @@ func (w *wsWriter) tryWrite() {
 		clear(w.queue[rest:])
 		w.queue = w.queue[:rest]
 	}
-	if k > 0 {
+	if k > 0 && w.waiting > 0 {
+		// Only then: the condition is another allocation, another cache
+		// line to touch per write.
 		w.changed.Broadcast()
+	}
+}
+
+// wait waits for changed (w.mu held).
+func (w *wsWriter) wait() {
+	w.waiting++
+	w.changed.Wait()
+	w.waiting--
+}
+
+// writeNow makes one non-blocking write(2) or writev(2) of frames, the
+// first from off on, and returns how many bytes the socket took (w.mu
+// held). The system call is raw: the socket never blocks it, and the
+// runtime's bookkeeping for a call that may block is a sizeable part of
+// a small frame's write. The iovec array and the callback are the
+// writer's, so a write allocates nothing.
+func (w *wsWriter) writeNow(frames [][]byte, off int) int {
+	w.iov = w.iov[:0]
+	for i, f := range frames {
+		if i == 0 {
+			f = f[off:]
+		}
+		if len(f) > 0 {
+			v := unix.Iovec{Base: &f[0]}
+			v.SetLen(len(f))
+			w.iov = append(w.iov, v)
+		}
+	}
+	w.took = 0
+	if len(w.iov) > 0 {
+		_ = w.raw.Write(w.rawWriteFn)
+	}
+	clear(w.iov) // no pointers into frames once written
+	return w.took
+}
+
+// rawWrite is writeNow's callback for syscall.RawConn.Write.
+func (w *wsWriter) rawWrite(fd uintptr) bool {
+	for {
+		var r uintptr
+		var errno syscall.Errno
+		if len(w.iov) == 1 {
+			r, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(w.iov[0].Base)), uintptr(w.iov[0].Len))
+		} else {
+			r, _, errno = syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+		}
+		if errno == 0 {
+			w.took += int(r)
+		}
+		if errno != syscall.EINTR {
+			// Done either way: what is left stays queued for the
+			// goroutine, whose blocking write waits for room or reports
+			// the error.
+			return true
+		}
 	}
 }
 

@@ -79,6 +79,44 @@ func TestWSWriterFrames(t *testing.T) {
 	}
 }
 
+// TestWSWriterRun: a run of frames queued by Send and written by one Kick
+// (one writev, which the socket may take only part of, the rest going to
+// the writer's goroutine) arrives whole and in order, twice over.
+func TestWSWriterRun(t *testing.T) {
+	sizes := []int{0, 100, 125, 126, 1000, 65535, 65536, 200_000, 3, 70_000, 10}
+	conn := wsPair(t, 64, func(conn *websocket.Conn, w *wsWriter) {
+		for round := range 2 {
+			for i, n := range sizes {
+				if !w.Send(wsTextFrame(payload(round*len(sizes)+i, n))) {
+					t.Error("Send refused with room in the queue")
+				}
+			}
+			w.Kick()
+		}
+		if err := w.Flush(); err != nil {
+			t.Error(err)
+		}
+		_ = conn.Close(websocket.StatusNormalClosure, "done")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for round := range 2 {
+		for i, n := range sizes {
+			j := round*len(sizes) + i
+			typ, b, err := conn.Read(ctx)
+			if err != nil {
+				t.Fatalf("frame %d: %v", j, err)
+			}
+			if typ != websocket.MessageText || !bytes.Equal(b, payload(j, n)) {
+				t.Fatalf("frame %d: %d bytes of type %v, want %d", j, len(b), typ, len(payload(j, n)))
+			}
+		}
+	}
+	if _, _, err := conn.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Fatalf("after the frames: %v, want a normal close", err)
+	}
+}
+
 // TestWSWriterSlowReader: with a client that does not read, Send never
 // blocks and refuses once the queue is full; when the client reads, every
 // frame queued (some written partly by the non-blocking attempt) arrives

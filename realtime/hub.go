@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,11 +98,57 @@ type Hub struct {
 
 	mu    sync.Mutex
 	feeds map[string]*feed
+
+	// sets interns channel sets (by their sorted names), so subscribers
+	// with the same channels share one *channelSet and the fan-out
+	// matches an event against each set once, not once per subscriber.
+	setsMu sync.Mutex
+	sets   map[string]*channelSet
+}
+
+// channelSet is a subscriber's channels.
+type channelSet map[string]bool
+
+// maxInterned bounds Hub.sets: once it holds this many sets it starts
+// again (sets already handed out stay valid, only unshared).
+const maxInterned = 1024
+
+// channelSet returns the interned set of channels.
+func (h *Hub) channelSet(channels []string) *channelSet {
+	names := slices.Clone(channels)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	key := strings.Join(names, "\x00")
+	h.setsMu.Lock()
+	defer h.setsMu.Unlock()
+	if cs, ok := h.sets[key]; ok {
+		return cs
+	}
+	if len(h.sets) >= maxInterned {
+		clear(h.sets)
+	}
+	cs := make(channelSet, len(names))
+	for _, c := range names {
+		cs[c] = true
+	}
+	h.sets[key] = &cs
+	return &cs
+}
+
+// matched is MatchedSet for the subscribers whose channels are cs.
+func (cs *channelSet) matched(e *Event) uint64 {
+	var set uint64
+	for i, c := range e.Route.Channels {
+		if i < 64 && (*cs)[c] {
+			set |= 1 << i
+		}
+	}
+	return set
 }
 
 // NewHub returns a hub whose feeds live until ctx ends.
 func NewHub(ctx context.Context, src Source, applied func(context.Context, string, uint64) error, log *slog.Logger, lim Limits) *Hub {
-	return &Hub{src: src, applied: applied, log: log, lim: lim.withDefaults(), ctx: ctx, feeds: map[string]*feed{}}
+	return &Hub{src: src, applied: applied, log: log, lim: lim.withDefaults(), ctx: ctx, feeds: map[string]*feed{}, sets: map[string]*channelSet{}}
 }
 
 // WithTracer traces each event's delivery to the subscribers as a child of
@@ -145,8 +192,8 @@ type Subscriber struct {
 	// direct, once set, takes live events on the feed's fan-out
 	// goroutines instead of live (RunDirect).
 	direct atomic.Pointer[directSink]
-	// channels the subscriber listens to (set by SetChannels).
-	channels atomic.Pointer[map[string]bool]
+	// channels the subscriber listens to (set by SetChannels), interned.
+	channels atomic.Pointer[channelSet]
 	mu       sync.Mutex
 	// resuming: live events are queued, an overflow only means catch up
 	// again; once live, an overflow cuts the subscriber off.
@@ -207,11 +254,7 @@ func (h *Hub) Subscribe(project string, channels []string, after uint64) (*Subsc
 // SetChannels replaces the subscriber's channels (validated by the caller
 // with ValidChannel) on an open subscription.
 func (s *Subscriber) SetChannels(channels []string) {
-	m := make(map[string]bool, len(channels))
-	for _, c := range channels {
-		m[c] = true
-	}
-	s.channels.Store(&m)
+	s.channels.Store(s.hub.channelSet(channels))
 }
 
 // Matched returns the subscriber's channels e belongs to.
@@ -229,14 +272,7 @@ func (s *Subscriber) Matched(e *Event) []string {
 // MatchedSet is Matched as a set of indexes into e.Route.Channels (bit i:
 // the i-th), which names the same channels without allocating.
 func (s *Subscriber) MatchedSet(e *Event) uint64 {
-	m := *s.channels.Load()
-	var set uint64
-	for i, c := range e.Route.Channels {
-		if i < 64 && m[c] {
-			set |= 1 << i
-		}
-	}
-	return set
+	return s.channels.Load().matched(e)
 }
 
 // AccessGeneration changes whenever an event that may change permissions
@@ -411,22 +447,28 @@ func yieldEvery(i int) {
 // an event (its permission check, the write to its socket) does not wait
 // for the others'. Each subscriber is in one share, so its events stay in
 // order. kick: direct subscribers write what they queued (e nil: only
-// that).
+// that), each right after its push, while its state is in the cache.
 func fanOut(subs []*Subscriber, e *Event, kick bool) {
 	share := func(subs []*Subscriber) {
+		// Most subscribers share their channels (Hub.channelSet): the
+		// last set's match is reused.
+		var last *channelSet
+		var set uint64
 		for i, s := range subs {
 			if e != nil {
-				s.push(e)
+				if cs := s.channels.Load(); cs != last {
+					last, set = cs, cs.matched(e)
+				}
+				if set != 0 {
+					s.push(e, set)
+				}
 			}
-			yieldEvery(i)
-		}
-		if kick {
-			for i, s := range subs {
+			if kick {
 				if d := s.direct.Load(); d != nil {
 					d.kick()
 				}
-				yieldEvery(i)
 			}
+			yieldEvery(i)
 		}
 	}
 	shares := min(runtime.GOMAXPROCS(0), len(subs)/fanOutShare)
@@ -463,12 +505,9 @@ func decode(project string, m streams.StoredMsg) (*Event, error) {
 	return &Event{Project: project, Seq: m.Seq, Subject: m.Subject, Time: m.Time, Env: env, Route: RouteOf(m.Subject, env)}, nil
 }
 
-// push queues e for the subscriber without ever blocking the feed.
-func (s *Subscriber) push(e *Event) {
-	set := s.MatchedSet(e)
-	if set == 0 {
-		return
-	}
+// push queues e, whose channels the subscriber's match as set (not
+// empty), without ever blocking the feed.
+func (s *Subscriber) push(e *Event, set uint64) {
 	if d := s.direct.Load(); d != nil {
 		if !d.deliver(e, set) {
 			s.cutOff()

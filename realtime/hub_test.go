@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,4 +234,92 @@ func TestHubLimits(t *testing.T) {
 	if _, err := h.Subscribe("p", []string{"documents"}, 0); err != nil {
 		t.Fatalf("after a close: %v", err)
 	}
+}
+
+// TestFanOutChannelSets: direct subscribers of different channel sets,
+// interleaved and spread over several fan-out shares (the fan-out reuses
+// one set's match for the next subscriber with the same set), each get
+// exactly the events of their channels, with the channels they matched;
+// the same channels in another order are one set, and a subscriber that
+// changes its channels gets the new ones' events.
+func TestFanOutChannelSets(t *testing.T) {
+	l := newTestLog(t, 1)
+	h := NewHub(t.Context(), l, applied, slog.Default(), Limits{})
+	const a, b = "databases.db.collections.a.documents", "databases.db.collections.b.documents"
+	sets := [][]string{{a}, {b}, {a, b}, {b, a}, {a}, {a}, {b}}
+	const n = 4 * fanOutShare
+	type got struct {
+		mu     sync.Mutex
+		counts map[string]int // matched channel → events
+	}
+	gots := make([]*got, n)
+	subs := make([]*Subscriber, n)
+	live := make(chan struct{}, n)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range n {
+		s, err := h.Subscribe("p", sets[i%len(sets)], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &got{counts: map[string]int{}}
+		gots[i], subs[i] = g, s
+		wg.Go(func() {
+			_ = s.RunDirect(ctx, all, func(d Delivery) error {
+				if d.State == StatusLive {
+					live <- struct{}{}
+				}
+				return nil
+			}, func(e *Event, set uint64) bool {
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				for j, c := range e.Route.Channels {
+					if set&(1<<j) != 0 {
+						g.counts[c]++
+					}
+				}
+				return true
+			}, func() {})
+		})
+	}
+	for range n {
+		<-live
+	}
+	if subs[2].channels.Load() != subs[3].channels.Load() {
+		t.Error("the same channels in another order are two sets")
+	}
+	subs[0].SetChannels([]string{b}) // was a
+	l.add(t, "a", 3)
+	l.add(t, "b", 2)
+	want := func(i int) map[string]int {
+		w := map[string]int{}
+		set := sets[i%len(sets)]
+		if i == 0 {
+			set = []string{b}
+		}
+		for _, c := range set {
+			w[c] = map[string]int{a: 3, b: 2}[c]
+		}
+		return w
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i := range n {
+		for {
+			g := gots[i]
+			g.mu.Lock()
+			ok := maps.Equal(g.counts, want(i))
+			counts := maps.Clone(g.counts)
+			g.mu.Unlock()
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("subscriber %d of %v: %v, want %v", i, sets[i%len(sets)], counts, want(i))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	cancel()
+	wg.Wait()
 }

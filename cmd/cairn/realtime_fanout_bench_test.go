@@ -37,8 +37,9 @@ import (
 // is the server's alone, not the subscribers'.
 const fanoutServerEnv = "CAIRN_FANOUT_SERVER"
 
-// fanoutProfileEnv names a file prefix: each server writes its CPU profile
-// to <prefix>.<mode>.cpu and its allocations to <prefix>.<mode>.allocs.
+// fanoutProfileEnv names a file prefix: each server writes a CPU profile of
+// each phase to <prefix>.<mode>.<phase>.cpu (idle, steady, burst: the
+// phase alone, not the set-up) and its allocations to <prefix>.<mode>.allocs.
 const fanoutProfileEnv = "CAIRN_FANOUT_PROFILE"
 
 // fanoutConfig is the benchmark's load; environment variables change it
@@ -108,6 +109,24 @@ type fanoutChild struct {
 	cmd *exec.Cmd
 	url string
 	in  io.WriteCloser
+	// acks has a line for each command the child carried out.
+	acks chan string
+}
+
+// command tells the child to start ("profile <phase>") or stop ("stop")
+// a CPU profile and waits until it has.
+func (c *fanoutChild) command(b *testing.B, cmd string) {
+	if os.Getenv(fanoutProfileEnv) == "" {
+		return
+	}
+	if _, err := fmt.Fprintln(c.in, cmd); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-c.acks:
+	case <-time.After(30 * time.Second):
+		b.Fatalf("the server did not carry out %q", cmd)
+	}
 }
 
 func startFanoutChild(b *testing.B, mode, procs string) *fanoutChild {
@@ -136,13 +155,15 @@ func startFanoutChild(b *testing.B, mode, procs string) *fanoutChild {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	c := &fanoutChild{cmd: cmd, in: stdin}
+	c := &fanoutChild{cmd: cmd, in: stdin, acks: make(chan string, 1)}
 	urlc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if _, u, ok := strings.Cut(sc.Text(), " listening on "); ok {
 				urlc <- u
+			} else if ack, ok := strings.CutPrefix(sc.Text(), fanoutAck); ok {
+				c.acks <- ack
 			}
 		}
 	}()
@@ -414,14 +435,17 @@ func benchFanout(b *testing.B, cfg fanoutConfig, mode string, frame []byte) []by
 	// The server's own CPU with subscribers open and nothing written
 	// (Cairn's JetStream, projector and timers): part of the steady
 	// phase's CPU per delivery that is no delivery's.
+	child.command(b, "profile idle")
 	idle0 := child.cpu(b)
 	time.Sleep(2 * time.Second)
 	idle := child.cpu(b) - idle0
+	child.command(b, "stop")
 
 	writes := cfg.rate * int(cfg.dur/time.Second)
 	b.ResetTimer()
 	fs.measure.Store(true)
 	base := fs.got.Load()
+	child.command(b, "profile steady")
 	cpu0 := child.cpu(b)
 	tick := time.NewTicker(time.Second / time.Duration(cfg.rate))
 	var wg sync.WaitGroup
@@ -443,17 +467,23 @@ func benchFanout(b *testing.B, cfg fanoutConfig, mode string, frame []byte) []by
 	steadyCPU := child.cpu(b) - cpu0
 	steady := fs.got.Load() - base
 	fs.measure.Store(false)
+	child.command(b, "stop")
 
 	// Saturation: the burst's deliveries over the time from its first
 	// delivery to its last, while the server has a backlog.
 	base = fs.got.Load()
+	child.command(b, "profile burst")
 	cpu0 = child.cpu(b)
 	fs.arm.Store(1)
+	burstStart := time.Now()
 	target.burst(b, cfg.burst)
+	burstWritten := time.Since(burstStart)
 	fs.wait(b, base+int64(cfg.burst*cfg.subs))
+	burstDone := time.Since(burstStart)
 	elapsed := time.Since(time.Unix(0, fs.first.Load()))
 	burstCPU := child.cpu(b) - cpu0
 	burst := fs.got.Load() - base
+	child.command(b, "stop")
 	b.StopTimer()
 
 	fs.mu.Lock()
@@ -492,6 +522,11 @@ func benchFanout(b *testing.B, cfg fanoutConfig, mode string, frame []byte) []by
 	b.ReportMetric(float64(idle.Milliseconds())/2, "idle-cpu-ms/s")
 	b.ReportMetric(float64(burst)/elapsed.Seconds(), "burst-deliveries/s")
 	b.ReportMetric(perDelivery(burstCPU, burst), "burst-cpu-µs/delivery")
+	// How long writing the burst took, and how long after the writes
+	// the last delivery came: the fan-out is what bounds burst
+	// deliveries/s only while the second is not small.
+	b.ReportMetric(float64(burstWritten.Microseconds())/1000, "burst-write-ms")
+	b.ReportMetric(float64((burstDone-burstWritten).Microseconds())/1000, "burst-drain-ms")
 	b.ReportMetric(float64(fs.ended.Load()), "cut-off")
 	if f := fs.frame.Load(); f != nil {
 		return *f
@@ -559,26 +594,44 @@ func (t *bareTarget) post(b *testing.B, n int) {
 func (t *bareTarget) write(b *testing.B)        { t.post(b, 1) }
 func (t *bareTarget) burst(b *testing.B, n int) { t.post(b, n) }
 
-// fanoutServerMain runs a benchmark server until stdin closes.
+// fanoutAck starts the line a benchmark server prints once it carried out
+// a command read from stdin.
+const fanoutAck = "fanout-ack "
+
+// fanoutServerMain runs a benchmark server until stdin closes. With
+// fanoutProfileEnv set it reads commands from stdin: "profile <phase>"
+// starts a CPU profile, "stop" ends it.
 func fanoutServerMain(mode string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
+	prefix := os.Getenv(fanoutProfileEnv)
 	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		cancel()
+		defer cancel()
+		var f *os.File
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			cmd, phase, _ := strings.Cut(sc.Text(), " ")
+			switch {
+			case prefix == "":
+			case cmd == "profile" && f == nil:
+				var err error
+				if f, err = os.Create(prefix + "." + mode + "." + phase + ".cpu"); err == nil {
+					err = pprof.StartCPUProfile(f)
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "fan-out profile:", err)
+				}
+			case cmd == "stop" && f != nil:
+				pprof.StopCPUProfile()
+				f.Close()
+				f = nil
+			}
+			fmt.Println(fanoutAck + sc.Text())
+		}
 	}()
-	if prefix := os.Getenv(fanoutProfileEnv); prefix != "" {
-		f, err := os.Create(prefix + "." + mode + ".cpu")
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	if prefix != "" {
 		defer func() {
-			pprof.StopCPUProfile()
 			if a, err := os.Create(prefix + "." + mode + ".allocs"); err == nil {
 				_ = pprof.Lookup("allocs").WriteTo(a, 0)
 				a.Close()
