@@ -167,7 +167,7 @@ func (s *Store) buildMsgs(a Append) ([]*nats.Msg, error) {
 		out[i] = &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
 		// Checked here, not left to the server, so the caller gets a sentinel
 		// (and the size) instead of a closed batch.
-		if n, limit := msgSize(out[i]), s.nc.MaxPayload(); limit > 0 && int64(n) > limit {
+		if n, limit := msgSize(out[i]), s.maxPayload(); limit > 0 && int64(n) > limit {
 			return nil, fmt.Errorf("%w: an event of %d bytes exceeds the NATS max payload of %d bytes", ErrTooLarge, n, limit)
 		}
 	}
@@ -240,6 +240,9 @@ func (s *Store) request(ctx context.Context, m *nats.Msg) (pubResponse, error) {
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return pubResponse{}, fmt.Errorf("no stream for subject %s: %w", m.Subject, ErrNoStream)
+		}
+		if errors.Is(err, nats.ErrMaxPayload) { // a limit lowered since maxPayload looked
+			return pubResponse{}, fmt.Errorf("publish %s: %w: %w", m.Subject, ErrTooLarge, err)
 		}
 		if ctx.Err() == nil && unavailable(err) {
 			return pubResponse{}, fmt.Errorf("publish %s: %w: %w", m.Subject, ErrUnavailable, err)
