@@ -2,7 +2,6 @@ package streams
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -249,8 +248,8 @@ func (s *Store) request(ctx context.Context, m *nats.Msg) (pubResponse, error) {
 		}
 		return pubResponse{}, fmt.Errorf("publish %s: %w", m.Subject, err)
 	}
-	var resp pubResponse
-	if err := json.Unmarshal(reply.Data, &resp); err != nil {
+	resp, err := decodePubResponse(reply.Data)
+	if err != nil {
 		return pubResponse{}, fmt.Errorf("decode publish ack for %s: %w", m.Subject, err)
 	}
 	if resp.Error != nil {
