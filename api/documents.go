@@ -359,8 +359,13 @@ func (h *databasesHandler) write(ctx context.Context, cl *coll, cmds []database.
 		return nil, cl.explainClaim(err)
 	}
 	setSeq(ctx, res.Seq)
+	created := createdDocuments(cl, res)
 	out := make([]*eventsv1.Document, len(cmds))
 	for i, cmd := range cmds {
+		if d := created[cmd.ID]; d != nil {
+			out[i] = d
+			continue
+		}
 		d, err := h.reads.Document(cl.project, cl.c, cmd.ID)
 		if err != nil && !errors.Is(err, errNotFound) {
 			return nil, err
@@ -368,6 +373,35 @@ func (h *databasesHandler) write(ctx context.Context, cl *coll, cmds []database.
 		out[i] = d
 	}
 	return out, nil
+}
+
+// createdDocuments returns the documents res created in cl, by id, as the
+// read model holds them once applied: the event's document with the
+// sequence and version the projector gives a new one (applyDocument). The
+// write has been applied when it returns, so answering from the events
+// saves reading each document back; TestCreateAnswerIsRead compares them.
+// Updates are read back: their stored sequence comes from the read model.
+func createdDocuments(cl *coll, res eventlog.Result) map[string]*eventsv1.Document {
+	var out map[string]*eventsv1.Document
+	first := res.Seq - uint64(len(res.Events)-1) // an atomic batch is contiguous
+	for i, ev := range res.Events {
+		d := ev.GetDocumentCreated().GetDocument()
+		if d == nil || d.GetCollectionUid() != cl.c.GetUid() {
+			continue
+		}
+		// The events are this write's own copies (or decoded for it): set
+		// in place.
+		seq := first + uint64(i)
+		d.Version = seq
+		if d.GetSequence() == 0 {
+			d.Sequence = seq
+		}
+		if out == nil {
+			out = make(map[string]*eventsv1.Document, len(res.Events))
+		}
+		out[d.GetId()] = d
+	}
+	return out
 }
 
 // createCommand builds the create of one input.

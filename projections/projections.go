@@ -372,6 +372,7 @@ func (p *Projections) WaitApplied(ctx context.Context, stream string, seq uint64
 	st := p.state(stream)
 	_, epoch, _, _ := st.snapshot()
 	waiting := false
+	var stall *time.Timer // one per wait, reset on progress, not one per wake
 	for {
 		applied, e, ch, err := st.snapshot()
 		if applied >= seq {
@@ -393,14 +394,20 @@ func (p *Projections) WaitApplied(ctx context.Context, stream string, seq uint64
 		if err != nil {
 			return fmt.Errorf("projections: wait for %s seq %d (applied %d): %w", stream, seq, applied, err)
 		}
+		if stall == nil {
+			stall = time.NewTimer(stallCheck)
+			defer stall.Stop()
+		}
 		select {
 		case <-ch:
+			stall.Reset(stallCheck)
 		case <-ctx.Done():
 			return fmt.Errorf("projections: wait for %s seq %d (applied %d): %w", stream, seq, applied, ctx.Err())
-		case <-time.After(stallCheck):
+		case <-stall.C:
 			// No progress for a while: a sweep compares with the stream and
 			// restarts a projector that is stuck (two sweeps, no progress).
 			p.RequestSweep()
+			stall.Reset(stallCheck)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package streams
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -167,7 +166,7 @@ func (s *Store) buildMsgs(a Append) ([]*nats.Msg, error) {
 		out[i] = &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
 		// Checked here, not left to the server, so the caller gets a sentinel
 		// (and the size) instead of a closed batch.
-		if n, limit := msgSize(out[i]), s.nc.MaxPayload(); limit > 0 && int64(n) > limit {
+		if n, limit := msgSize(out[i]), s.maxPayload(); limit > 0 && int64(n) > limit {
 			return nil, fmt.Errorf("%w: an event of %d bytes exceeds the NATS max payload of %d bytes", ErrTooLarge, n, limit)
 		}
 	}
@@ -241,13 +240,16 @@ func (s *Store) request(ctx context.Context, m *nats.Msg) (pubResponse, error) {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return pubResponse{}, fmt.Errorf("no stream for subject %s: %w", m.Subject, ErrNoStream)
 		}
+		if errors.Is(err, nats.ErrMaxPayload) { // a limit lowered since maxPayload looked
+			return pubResponse{}, fmt.Errorf("publish %s: %w: %w", m.Subject, ErrTooLarge, err)
+		}
 		if ctx.Err() == nil && unavailable(err) {
 			return pubResponse{}, fmt.Errorf("publish %s: %w: %w", m.Subject, ErrUnavailable, err)
 		}
 		return pubResponse{}, fmt.Errorf("publish %s: %w", m.Subject, err)
 	}
-	var resp pubResponse
-	if err := json.Unmarshal(reply.Data, &resp); err != nil {
+	resp, err := decodePubResponse(reply.Data)
+	if err != nil {
 		return pubResponse{}, fmt.Errorf("decode publish ack for %s: %w", m.Subject, err)
 	}
 	if resp.Error != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,10 +35,11 @@ type Options struct {
 // Store provisions and accesses Cairn's streams on one NATS connection. It
 // is safe for concurrent use.
 type Store struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	opts Options
-	log  *slog.Logger
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	opts    Options
+	log     *slog.Logger
+	payload atomic.Pointer[payloadLimit] // see maxPayload
 }
 
 // Info is the state of a stream.
@@ -77,6 +79,31 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// payloadLimit is the connection's max_payload as last looked up.
+type payloadLimit struct {
+	limit int64
+	until int64 // UnixNano after which it is looked up again
+}
+
+// payloadRecheck is how long a max_payload lookup is used.
+const payloadRecheck = time.Second
+
+// maxPayload returns the connection's max_payload, looked up at most once
+// per payloadRecheck: nats.Conn.MaxPayload takes the connection's lock,
+// which every publish and every delivery also takes (under 64 concurrent
+// creates, a fifth of a write's blocked time was spent there). A
+// reconnect to a server with another limit is seen within payloadRecheck,
+// and until then nats.go refuses a message over the current one itself.
+func (s *Store) maxPayload() int64 {
+	now := time.Now().UnixNano()
+	if c := s.payload.Load(); c != nil && now < c.until {
+		return c.limit
+	}
+	limit := s.nc.MaxPayload()
+	s.payload.Store(&payloadLimit{limit: limit, until: now + int64(payloadRecheck)})
+	return limit
 }
 
 // JetStream returns the underlying JetStream handle, for callers that need a

@@ -65,7 +65,8 @@ func reportOps(b *testing.B) {
 // JetStream publish rate of the same server:
 //
 //	raw-publish-64   js.Publish of 500 B awaiting the ack, 64 concurrent
-//	create-64        CreateDocument of 10 attributes, 64 concurrent
+//	create-64        CreateDocument of 10 attributes, 64 concurrent, with
+//	                 the process's CPU per create (clients included)
 //	get              GetDocument by id
 //	list-indexed     equal on an index's first attribute, ordered by its
 //	                 second, limit 25, no total
@@ -186,6 +187,7 @@ func BenchmarkDocuments(b *testing.B) {
 	var created atomic.Int64
 	b.Run("create-64", func(b *testing.B) {
 		parallelFor(b, benchConcurrency)
+		cpu0 := processCPU(b)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -198,6 +200,8 @@ func BenchmarkDocuments(b *testing.B) {
 			}
 		})
 		reportOps(b)
+		// The whole process's CPU: server, projector, NATS and the clients.
+		b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	})
 
 	b.Run("get", func(b *testing.B) {
