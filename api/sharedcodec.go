@@ -79,5 +79,13 @@ type sharedJSON struct {
 }
 
 func (c sharedJSON) MarshalWrite(ctx context.Context, dst io.Writer, msg any) error {
+	if buffered, ok := dst.(interface{ AvailableBuffer() []byte }); ok {
+		// Document answers are written by hand (docjson.go), straight
+		// into the response buffer, as connectproto does with protojson.
+		if b, ok := appendAnswerJSON(buffered.AvailableBuffer(), msg); ok {
+			_, err := dst.Write(b)
+			return err
+		}
+	}
 	return c.enc.encode(ctx, c.JSONCodec, dst, msg)
 }
