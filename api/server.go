@@ -477,11 +477,12 @@ func (s *Server) streamContext(ctx context.Context) (context.Context, context.Ca
 // first: metrics, the request log, errors and panics, then access, then
 // validation.
 func (s *Server) connectServer() (*connect.Server, error) {
-	validator, err := protovalidate.New()
-	s.validator = validator
+	full, err := protovalidate.New()
 	if err != nil {
 		return nil, err
 	}
+	validator := quickValidator{full}
+	s.validator = validator
 	interceptors := []connect.ServerInterceptor{
 		logInterceptor,
 		errorInterceptor(s.logger),
