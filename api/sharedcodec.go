@@ -89,3 +89,7 @@ func (c sharedJSON) MarshalWrite(ctx context.Context, dst io.Writer, msg any) er
 	}
 	return c.enc.encode(ctx, c.JSONCodec, dst, msg)
 }
+
+func (c sharedJSON) UnmarshalRead(ctx context.Context, src io.Reader, msg any) error {
+	return unmarshalRequestJSON(ctx, c.JSONCodec, src, msg)
+}
