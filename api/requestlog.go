@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -193,9 +194,17 @@ func logInterceptor(next connect.ServerFunc) connect.ServerFunc {
 }
 
 // routed serves mux and records the pattern that matched (ServeMux sets
-// it on the request it was handed).
-func routed(mux *http.ServeMux) http.Handler {
+// it on the request it was handed). An RPC's exact path goes straight to
+// its procedure (procedureMux), not through mux's "/" and then the RPC
+// mux: one map lookup instead of two pattern matches.
+func routed(mux *http.ServeMux, procedures map[string]http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawPath == "" { // an escaped path is left to the muxes' rules
+			if h, ok := procedures[r.URL.Path]; ok {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
 		mux.ServeHTTP(w, r)
 		if rec := recordOf(r.Context()); rec != nil && r.Pattern != "" && r.Pattern != "/" {
 			noteRoute(r.Context(), r.Pattern, r.PathValue("project"))
@@ -256,4 +265,21 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
 	return n, err
+}
+
+// procedureMux is the RPC mux; it also keeps each procedure's handler by
+// its exact path, bounded as the mux's are, for routed. No other route of
+// the API's mux can match a procedure's path ("/cairn.v1.…/Method"): all
+// of them begin with a fixed segment of their own.
+type procedureMux struct {
+	*http.ServeMux
+	exact    map[string]http.Handler
+	maxBytes int64
+}
+
+func (m procedureMux) Handle(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	if !strings.HasSuffix(pattern, "/") && !strings.ContainsAny(pattern, " {") {
+		m.exact[pattern] = http.MaxBytesHandler(h, m.maxBytes)
+	}
 }

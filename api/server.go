@@ -367,7 +367,7 @@ func New(cfg Config) (http.Handler, error) {
 
 	// RPCs on their own mux, with the whole body bounded too (compressed or
 	// streamed requests), with room for framing around the largest message.
-	rpc := http.NewServeMux()
+	rpc := procedureMux{ServeMux: http.NewServeMux(), exact: map[string]http.Handler{}, maxBytes: int64(s.maxBytes) + 64<<10}
 	// Small messages are not worth gzip: it was ~10 % of a write's CPU.
 	enc := newSharedEncodings()
 	// Connect's JSON codec drops unknown fields; a misspelt one ("id" for
@@ -377,7 +377,7 @@ func New(cfg Config) (http.Handler, error) {
 	connecthttp.Mount(rpc, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(1024),
 		connecthttp.WithCodecs(sharedBinary{connectproto.NewBinaryCodec(), enc}, sharedJSON{jsonCodec, enc}))
 	mux := http.NewServeMux()
-	mux.Handle("/", http.MaxBytesHandler(rpc, int64(s.maxBytes)+64<<10))
+	mux.Handle("/", http.MaxBytesHandler(rpc.ServeMux, rpc.maxBytes))
 	mux.HandleFunc(oauthCallbackPath, s.oauthCallback)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
@@ -406,7 +406,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	return s.observe(s.edge(routed(mux))), nil
+	return s.observe(s.edge(routed(mux, rpc.exact))), nil
 }
 
 // errStopping is why the server ends a live stream when it shuts down.
@@ -483,11 +483,12 @@ func (s *Server) streamContext(ctx context.Context) (context.Context, context.Ca
 // first: metrics, the request log, errors and panics, then access, then
 // validation.
 func (s *Server) connectServer() (*connect.Server, error) {
-	validator, err := protovalidate.New()
-	s.validator = validator
+	full, err := protovalidate.New()
 	if err != nil {
 		return nil, err
 	}
+	validator := quickValidator{full}
+	s.validator = validator
 	interceptors := []connect.ServerInterceptor{
 		logInterceptor,
 		errorInterceptor(s.logger),

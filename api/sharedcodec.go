@@ -63,8 +63,8 @@ func (e *sharedEncodings) encode(ctx context.Context, c connect.Codec, dst io.Wr
 }
 
 // sharedBinary and sharedJSON are Connect's protobuf codecs with shared
-// encodings of realtime events; sharedJSON writes a page of documents
-// itself (appendListJSON).
+// encodings of realtime events; sharedJSON writes document answers itself
+// (appendAnswerJSON).
 type sharedBinary struct {
 	*connectproto.BinaryCodec
 	enc *sharedEncodings
@@ -80,11 +80,17 @@ type sharedJSON struct {
 }
 
 func (c sharedJSON) MarshalWrite(ctx context.Context, dst io.Writer, msg any) error {
-	if m, ok := msg.(*cairnv1.ListDocumentsResponse); ok {
-		if b, ok := appendListJSON(make([]byte, 0, 512*len(m.GetDocuments())+64), m); ok {
+	if buffered, ok := dst.(interface{ AvailableBuffer() []byte }); ok {
+		// Document answers are written by hand (docjson.go), straight
+		// into the response buffer, as connectproto does with protojson.
+		if b, ok := appendAnswerJSON(buffered.AvailableBuffer(), msg); ok {
 			_, err := dst.Write(b)
 			return err
 		}
 	}
 	return c.enc.encode(ctx, c.JSONCodec, dst, msg)
+}
+
+func (c sharedJSON) UnmarshalRead(ctx context.Context, src io.Reader, msg any) error {
+	return unmarshalRequestJSON(ctx, c.JSONCodec, src, msg)
 }

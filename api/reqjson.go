@@ -1,0 +1,188 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync"
+
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+)
+
+// The protobuf JSON of GetDocument's request, read by hand: a flat object
+// of a few short ASCII strings, which protojson reads by reflection.
+// Only the plainest form is read here — known fields, each once, strings
+// without escapes or non-ASCII bytes, select as an array of such strings;
+// anything else (null, an escape, an unknown or repeated field, a syntax
+// error) is left to protojson, which then decides and words any error
+// (FuzzGetDocumentRequestJSON: whatever is read here, protojson reads the
+// same).
+
+// decodeGetDocumentJSON fills m from data; false when protojson must.
+func decodeGetDocumentJSON(data []byte, m *cairnv1.GetDocumentRequest) bool {
+	r := jsonReader{b: data}
+	if !r.byte('{') {
+		return false
+	}
+	var seen [6]bool
+	if !r.byte('}') {
+		for {
+			key, ok := r.str()
+			if !ok || !r.byte(':') {
+				return false
+			}
+			i := getDocumentField(key)
+			if i < 0 || seen[i] {
+				return false
+			}
+			seen[i] = true
+			if i == 4 {
+				if m.Select, ok = r.strs(); !ok {
+					return false
+				}
+			} else {
+				v, ok := r.str()
+				if !ok {
+					return false
+				}
+				switch i {
+				case 0:
+					m.ProjectId = v
+				case 1:
+					m.DatabaseId = v
+				case 2:
+					m.CollectionId = v
+				case 3:
+					m.DocumentId = v
+				case 5:
+					m.TransactionId = v
+				}
+			}
+			if r.byte('}') {
+				break
+			}
+			if !r.byte(',') {
+				return false
+			}
+		}
+	}
+	r.space()
+	return r.i == len(r.b)
+}
+
+// getDocumentField is the field a JSON name (or the proto name, which
+// protojson accepts too) stands for, in field order; -1 for none.
+func getDocumentField(key string) int {
+	switch key {
+	case "projectId", "project_id":
+		return 0
+	case "databaseId", "database_id":
+		return 1
+	case "collectionId", "collection_id":
+		return 2
+	case "documentId", "document_id":
+		return 3
+	case "select":
+		return 4
+	case "transactionId", "transaction_id":
+		return 5
+	}
+	return -1
+}
+
+type jsonReader struct {
+	b []byte
+	i int
+}
+
+func (r *jsonReader) space() {
+	for r.i < len(r.b) {
+		switch r.b[r.i] {
+		case ' ', '\t', '\n', '\r':
+			r.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte consumes c after any white space, if it is next.
+func (r *jsonReader) byte(c byte) bool {
+	r.space()
+	if r.i < len(r.b) && r.b[r.i] == c {
+		r.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string of printable ASCII without escapes.
+func (r *jsonReader) str() (string, bool) {
+	if !r.byte('"') {
+		return "", false
+	}
+	start := r.i
+	for ; r.i < len(r.b); r.i++ {
+		switch c := r.b[r.i]; {
+		case c == '"':
+			s := string(r.b[start:r.i])
+			r.i++
+			return s, true
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// strs reads an array of such strings.
+func (r *jsonReader) strs() ([]string, bool) {
+	if !r.byte('[') {
+		return nil, false
+	}
+	var out []string
+	if r.byte(']') {
+		return out, true
+	}
+	for {
+		s, ok := r.str()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+		if r.byte(']') {
+			return out, true
+		}
+		if !r.byte(',') {
+			return nil, false
+		}
+	}
+}
+
+var requestBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// unmarshalRequestJSON reads GetDocument's request by hand when it can
+// and leaves everything else to protojson (codec).
+func unmarshalRequestJSON(ctx context.Context, codec interface {
+	UnmarshalRead(context.Context, io.Reader, any) error
+}, src io.Reader, msg any) error {
+	m, ok := msg.(*cairnv1.GetDocumentRequest)
+	if !ok {
+		return codec.UnmarshalRead(ctx, src, msg)
+	}
+	buf := requestBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			requestBuffers.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(src); err != nil {
+		return err
+	}
+	if decodeGetDocumentJSON(buf.Bytes(), m) {
+		return nil
+	}
+	m.Reset()
+	return codec.UnmarshalRead(ctx, bytes.NewReader(buf.Bytes()), msg)
+}

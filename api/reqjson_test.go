@@ -1,0 +1,104 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect/v2/connectproto"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
+)
+
+var getDocumentSeeds = []string{
+	`{"projectId":"bench","databaseId":"main","collectionId":"items","documentId":"d42"}`,
+	` { "project_id" : "p" , "database_id":"db",` + "\n\t\r" + `"collection_id":"c","document_id":"d","select":["a","b"],"transactionId":"t"} `,
+	`{}`, `{"select":[]}`, `{"select":[ ]}`, `{"select":["a",]}`, `{"select":null}`, `{"projectId":null}`,
+	`{"projectId":"a","project_id":"b"}`, `{"projectId":"a","projectId":"a"}`, `{"id":"x"}`, `{"projectId":"a\"b"}`,
+	`{"projectId":"\u0061"}`, `{"projectId":"é"}`, `{"projectId":1}`, `{"projectId":"a"}x`, `{"projectId":"a",}`,
+	`{"projectId":"a"`, `[]`, ``, `{"documentId":"a b"}`, `{"select":["a"],"select":["b"]}`, `{"ProjectId":"a"}`,
+}
+
+// checkGetDocumentJSON: whatever decodeGetDocumentJSON reads, protojson
+// (as Cairn's codec configures it) reads the same.
+func checkGetDocumentJSON(t *testing.T, data []byte) bool {
+	t.Helper()
+	var fast cairnv1.GetDocumentRequest
+	if !decodeGetDocumentJSON(data, &fast) {
+		return false
+	}
+	var slow cairnv1.GetDocumentRequest
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(data, &slow); err != nil {
+		t.Fatalf("%q: read by hand as %v, protojson refuses it: %v", data, &fast, err)
+	}
+	if !proto.Equal(&fast, &slow) {
+		t.Fatalf("%q: read by hand as %v, protojson reads %v", data, &fast, &slow)
+	}
+	return true
+}
+
+func FuzzGetDocumentRequestJSON(f *testing.F) {
+	for _, s := range getDocumentSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkGetDocumentJSON(t, data) })
+}
+
+// TestGetDocumentRequestJSONAgrees runs the fuzz check on random
+// requests and byte-level mutations of them, and checks that the common
+// request is read by hand and a refused one is refused in protojson's
+// words.
+func TestGetDocumentRequestJSONAgrees(t *testing.T) {
+	if !checkGetDocumentJSON(t, []byte(getDocumentSeeds[0])) || !checkGetDocumentJSON(t, []byte(getDocumentSeeds[1])) {
+		t.Fatal("the plain request is not read by hand")
+	}
+	rng := rand.New(rand.NewPCG(19, 4))
+	names := []string{"projectId", "project_id", "databaseId", "collectionId", "documentId", "document_id", "select", "transactionId", "id", "Select"}
+	values := []string{`"a"`, `"bench-1"`, `""`, `null`, `1`, `"a\"b"`, `"é"`, `["x","y"]`, `[]`, `[null]`, `{}`, `true`}
+	read := 0
+	for range 20000 {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range rng.IntN(6) {
+			if i > 0 {
+				b.WriteString([]string{",", " , ", ",\n"}[rng.IntN(3)])
+			}
+			b.WriteString(`"` + names[rng.IntN(len(names))] + `":` + values[rng.IntN(len(values))])
+		}
+		b.WriteString("}")
+		data := []byte(b.String())
+		if rng.IntN(3) == 0 && len(data) > 0 {
+			// A random byte changed, dropped or added.
+			i := rng.IntN(len(data))
+			switch rng.IntN(3) {
+			case 0:
+				data[i] = byte(rng.IntN(256))
+			case 1:
+				data = append(data[:i], data[i+1:]...)
+			default:
+				data = append(data[:i], append([]byte{"{}[]\":, \\a"[rng.IntN(10)]}, data[i:]...)...)
+			}
+		}
+		if checkGetDocumentJSON(t, data) {
+			read++
+		}
+	}
+	if read < 1000 {
+		t.Fatalf("only %d of 20,000 requests read by hand: the test does not exercise the reader", read)
+	}
+
+	codec := connectproto.NewJSONCodec()
+	codec.UnmarshalOptions.DiscardUnknown = false
+	for _, s := range getDocumentSeeds {
+		var viaCodec, viaShortcut cairnv1.GetDocumentRequest
+		want := codec.UnmarshalRead(context.Background(), bytes.NewReader([]byte(s)), &viaCodec)
+		got := unmarshalRequestJSON(context.Background(), codec, bytes.NewReader([]byte(s)), &viaShortcut)
+		if (got == nil) != (want == nil) || got != nil && got.Error() != want.Error() || !proto.Equal(&viaCodec, &viaShortcut) {
+			t.Errorf("%q: read as %v (%v), protojson reads %v (%v)", s, &viaShortcut, got, &viaCodec, want)
+		}
+	}
+}
