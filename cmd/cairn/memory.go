@@ -60,6 +60,8 @@ func (c *config) checkMemory() error {
 		return fmt.Errorf("--badger-memtable %d is too small for --max-request-bytes %d: make it at least %d", memtable, c.MaxRequestBytes, int64(c.MaxRequestBytes)*100/15+1)
 	case c.BadgerMemtables < 0 || c.BadgerBlockCache < 0 || c.BadgerIndexCache < -1 || c.MemoryLimit < 0:
 		return errors.New("--badger-memtables, --badger-block-cache and --memory-limit cannot be negative, --badger-index-cache only -1")
+	case c.GCPercent < 0:
+		return fmt.Errorf("--gc-percent: 0 (the runtime's own) or more, got %d", c.GCPercent)
 	}
 	return nil
 }
@@ -71,25 +73,47 @@ func (c *config) checkMemory() error {
 // no throughput change visible on this machine.
 const defaultMemoryLimit = 128 << 20
 
+// defaultGCPercent is --gc-percent's default, the collector's GOGC. Go's
+// own 100 lets the heap grow to twice what was live at the last
+// collection; under load that live heap is mostly Badger's memtables and
+// block buffers and NATS's message blocks, so the doubling is of buffers
+// that cost the collector nothing to mark. 50 keeps the heap at 1.5× (the
+// figures are in docs/operations.md, Memory).
+const defaultGCPercent = 50
+
 // memoryLimitEvery is how often followMemoryLimit looks at the live heap.
 const memoryLimitEvery = 5 * time.Second
 
-// followMemoryLimit keeps the Go runtime's soft memory limit at
-// max(floor, 2 × the live heap) until ctx ends. A fixed limit below what
-// a large instance needs would make the collector run back to back (up to
-// half the CPU); following the live heap, the limit binds only where it
-// saves memory: on a small heap, like the default GOGC on a large one.
-// floor 0 leaves the runtime's own limit (GOMEMLIMIT, or none).
-func followMemoryLimit(ctx context.Context, floor int64) {
+// followMemoryLimit sets the collector's GOGC to gcPercent (0 leaves the
+// runtime's own: GOGC or 100) and keeps the Go runtime's soft memory limit
+// at max(floor, the live heap grown by GOGC) until ctx ends, then puts both
+// back. A fixed limit below what a large instance needs would make the
+// collector run back to back (up to half the CPU); following the live
+// heap, the limit is the collector's own goal, so it binds only where the
+// heap outgrew it between looks, and the runtime returns to the OS what
+// the heap holds above it instead of keeping it for later. floor 0 leaves
+// the runtime's own limit (GOMEMLIMIT, or none).
+func followMemoryLimit(ctx context.Context, floor int64, gcPercent int) {
+	pct := debug.SetGCPercent(-1)
+	debug.SetGCPercent(pct)
+	if gcPercent > 0 {
+		old := debug.SetGCPercent(gcPercent)
+		pct = gcPercent
+		context.AfterFunc(ctx, func() { debug.SetGCPercent(old) })
+	}
 	if floor <= 0 {
 		return
+	}
+	if pct <= 0 {
+		pct = 100 // GOGC=off: the limit alone paces the collector
 	}
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	set := func() {
 		metrics.Read(sample)
 		limit := floor
 		if sample[0].Value.Kind() == metrics.KindUint64 {
-			limit = max(floor, 2*int64(sample[0].Value.Uint64()))
+			live := int64(sample[0].Value.Uint64())
+			limit = max(floor, live+live*int64(pct)/100)
 		}
 		debug.SetMemoryLimit(limit)
 	}
