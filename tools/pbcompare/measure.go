@@ -40,6 +40,7 @@ type result struct {
 	name                     string
 	create, get, list, cover figure
 	rssKiB, hwmKiB           int
+	loadRSSKiB               int // mean while the documents after the read loads were created
 	rssDocs                  int
 }
 
@@ -179,32 +180,55 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	if more := c.rssDocs - c.docs; c.rssDocs > 0 {
 		if more > 0 {
 			log.Printf("%s: creating %d more documents", t.name(), more)
-			if _, err := load(ctx, c.clients, more, 0, func(hc *http.Client, i int) error {
+			stop := sampleRSS(t.pid())
+			if hp, ok := t.(heapProfiler); ok && c.heapProfile != "" {
+				// What is live while writing: the profile as of the last
+				// collection, halfway through.
+				go func() {
+					time.Sleep(r.create.elapsed * time.Duration(more) / time.Duration(2*c.docs))
+					if err := hp.writeHeapProfile(ctx, profilePath(c.heapProfile, t.name(), "-load"), false); err != nil {
+						log.Printf("%s: heap profile while writing: %v", t.name(), err)
+					}
+				}()
+			}
+			_, err := load(ctx, c.clients, more, 0, func(hc *http.Client, i int) error {
 				_, err := t.create(ctx, hc, c.docs+i, tag(i))
 				return err
-			}); err != nil {
+			})
+			r.loadRSSKiB = stop()
+			if err != nil {
 				return nil, fmt.Errorf("create for memory: %w", err)
 			}
 		}
 		time.Sleep(2 * time.Second) // let background work (compaction, checkpoints) settle
 		r.rssDocs = max(c.rssDocs, c.docs)
-		if r.rssKiB, r.hwmKiB, err = memory(t.pid()); err != nil {
-			return nil, err
+		// One reading depends on whether the collector happened to run just
+		// before it (±20 %): the mean of several over a few seconds at rest.
+		var sum, lo, hi int
+		for i := range rssSamples {
+			if i > 0 {
+				time.Sleep(rssEvery)
+			}
+			rss, hwm, err := memory(t.pid(), i == 0)
+			if err != nil {
+				return nil, err
+			}
+			sum, r.hwmKiB = sum+rss, hwm
+			if i == 0 || rss < lo {
+				lo = rss
+			}
+			hi = max(hi, rss)
 		}
+		r.rssKiB = sum / rssSamples
+		log.Printf("%s RSS over %s: mean %d MiB, min %d, max %d", t.name(), rssEvery*(rssSamples-1), r.rssKiB/1024, lo/1024, hi/1024)
 		logMappings(t.name(), t.pid())
 		if ms, ok := t.(interface{ logMemStats(context.Context) error }); ok {
 			if err := ms.logMemStats(ctx); err != nil {
 				return nil, err
 			}
 		}
-		if hp, ok := t.(interface {
-			writeHeapProfile(context.Context, string) error
-		}); ok && c.heapProfile != "" {
-			path := c.heapProfile
-			if t.name() != "cairn" {
-				path = strings.TrimSuffix(path, ".pb.gz") + "-" + t.name() + ".pb.gz"
-			}
-			if err := hp.writeHeapProfile(ctx, path); err != nil {
+		if hp, ok := t.(heapProfiler); ok && c.heapProfile != "" {
+			if err := hp.writeHeapProfile(ctx, profilePath(c.heapProfile, t.name(), ""), true); err != nil {
 				return nil, err
 			}
 		}
@@ -212,8 +236,54 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	return r, nil
 }
 
-// memory reads a process's resident set and its peak from /proc, in KiB.
-func memory(pid int) (rss, hwm int, err error) {
+// heapProfiler is a target that can save its heap profile.
+type heapProfiler interface {
+	writeHeapProfile(ctx context.Context, path string, gc bool) error
+}
+
+// profilePath is where target's heap profile goes: base, with the
+// target's name (unless "cairn") and suffix before ".pb.gz".
+func profilePath(base, target, suffix string) string {
+	if target != "cairn" {
+		suffix = "-" + target + suffix
+	}
+	return strings.TrimSuffix(base, ".pb.gz") + suffix + ".pb.gz"
+}
+
+// sampleRSS reads a process's resident set every 250 ms until the
+// returned function is called, which returns the mean in KiB: the
+// footprint while writing, over many collection cycles.
+func sampleRSS(pid int) (stop func() int) {
+	done := make(chan struct{})
+	mean := make(chan int)
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		var sum, n int
+		for {
+			select {
+			case <-done:
+				mean <- sum / max(n, 1)
+				return
+			case <-t.C:
+				if rss, _, err := memory(pid, false); err == nil {
+					sum, n = sum+rss, n+1
+				}
+			}
+		}
+	}()
+	return func() int { close(done); return <-mean }
+}
+
+// RSS is read rssSamples times, rssEvery apart.
+const (
+	rssSamples = 11
+	rssEvery   = 500 * time.Millisecond
+)
+
+// memory reads a process's resident set and its peak from /proc, in KiB,
+// and logs its anonymous and file-backed parts if asked.
+func memory(pid int, logParts bool) (rss, hwm int, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
@@ -227,6 +297,9 @@ func memory(pid int) (rss, hwm int, err error) {
 		case "VmHWM":
 			hwm = n
 		case "RssAnon", "RssFile":
+			if !logParts {
+				continue
+			}
 			// Anonymous (heaps) against file-backed (mapped files): which
 			// setting to look at.
 			log.Printf("pid %d %s %d MiB", pid, k, n/1024)
@@ -325,6 +398,16 @@ func printResults(w io.Writer, c config, rs []*result) {
 		for _, r := range others {
 			if last.rssKiB > 0 {
 				fmt.Fprintf(w, "%-20s", fmt.Sprintf("%.2f×", float64(r.rssKiB)/float64(last.rssKiB)))
+			}
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%-34s", "RSS mean while creating them")
+		for _, r := range rs {
+			fmt.Fprintf(w, "%-38s", fmt.Sprintf("%d MiB", r.loadRSSKiB/1024))
+		}
+		for _, r := range others {
+			if last.loadRSSKiB > 0 {
+				fmt.Fprintf(w, "%-20s", fmt.Sprintf("%.2f×", float64(r.loadRSSKiB)/float64(last.loadRSSKiB)))
 			}
 		}
 		fmt.Fprintln(w)

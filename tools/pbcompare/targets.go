@@ -203,12 +203,14 @@ func mib(v string) string {
 	return strings.Join(out, "/")
 }
 
-// writeHeapProfile saves the server's heap profile (after a GC) to path.
-func (c *cairn) writeHeapProfile(ctx context.Context, path string) error {
-	if c.pprof == "" {
-		return nil
+// writeHeapProfile saves the server's heap profile to path: after a
+// collection it forces (gc), or as of the last one (what was live then).
+func (c *cairn) writeHeapProfile(ctx context.Context, path string, gc bool) error {
+	u := "http://" + c.pprof + "/debug/pprof/heap"
+	if gc {
+		u += "?gc=1"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.pprof+"/debug/pprof/heap?gc=1", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
