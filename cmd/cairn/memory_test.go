@@ -81,7 +81,8 @@ func TestMemoryFlags(t *testing.T) {
 
 // TestFollowMemoryLimit: the collector's GOGC is the one asked for, the
 // runtime's soft limit is at least the floor and at least the live heap
-// grown by that percentage, and both are put back when the server stops.
+// grown by twice that percentage, and both are put back when the server
+// stops.
 func TestFollowMemoryLimit(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	before := debug.SetGCPercent(-1)
@@ -99,8 +100,8 @@ func TestFollowMemoryLimit(t *testing.T) {
 	live := int64(sample[0].Value.Uint64())
 	// Other tests' collections may move the live heap between the two
 	// reads: allow a little.
-	if got := debug.SetMemoryLimit(-1); got < live*120/100 || got == math.MaxInt64 {
-		t.Fatalf("memory limit %d, want about 1.3 × the live heap %d", got, live)
+	if got := debug.SetMemoryLimit(-1); got < live*150/100 || got == math.MaxInt64 {
+		t.Fatalf("memory limit %d, want about 1.6 × the live heap %d", got, live)
 	}
 	cancel()
 	deadline := time.Now().Add(5 * time.Second)
