@@ -31,7 +31,8 @@ func projectOut(p *eventsv1.Project) *cairnv1.Project {
 	}
 	return &cairnv1.Project{Id: p.GetId(), Name: p.GetName(),
 		Limits: &cairnv1.ProjectLimits{MaxStreamBytes: p.GetLimits().GetMaxStreamBytes(), Replicas: p.GetLimits().GetReplicas(), MaxStorageBytes: p.GetLimits().GetMaxStorageBytes(),
-			RequestsPerSecond: p.GetLimits().GetRequestsPerSecond(), RequestBurst: p.GetLimits().GetRequestBurst()},
+			RequestsPerSecond: p.GetLimits().GetRequestsPerSecond(), RequestBurst: p.GetLimits().GetRequestBurst(),
+			MaxConcurrentRequests: p.GetLimits().GetMaxConcurrentRequests()},
 		CreatedAt: p.GetCreatedAt(), UpdatedAt: p.GetUpdatedAt()}
 }
 

@@ -60,6 +60,9 @@ func newFunctionKey(secret []byte, p *eventsv1.Project, f *eventsv1.Function, de
 var errFunctionKeyRevoked = domain.Errorf(domain.KindUnauthenticated,
 	"function key revoked: its project, function or deployment was deleted, or the function disabled")
 
+// functionCaller starts the principal id of a function's own calls.
+const functionCaller = "function:"
+
 // functionKey checks a function key; ok is false when token is not one.
 func (a *authenticator) functionKey(token string) (p access.Principal, ok bool, err error) {
 	if !strings.HasPrefix(token, functionKeyPrefix) {
@@ -91,7 +94,7 @@ func (a *authenticator) functionKey(token string) (p access.Principal, ok bool, 
 		scopes = strings.Split(parts[6], ",")
 	}
 	scopes = slices.DeleteFunc(scopes, func(s string) bool { return !access.ValidScope(s) })
-	return access.Principal{Kind: access.APIKey, Project: project, ID: "function:" + fnID,
+	return access.Principal{Kind: access.APIKey, Project: project, ID: functionCaller + fnID,
 		Scopes: access.Intersect(scopes, f.GetScopes()), ExpiresAt: time.Unix(exp, 0)}, true, nil
 }
 

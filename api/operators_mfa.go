@@ -143,6 +143,34 @@ func (h *operatorsHandler) DeleteCurrentOperatorTotp(ctx context.Context, req *c
 	return &cairnv1.DeleteCurrentOperatorTotpResponse{}, nil
 }
 
+func (h *operatorsHandler) RegenerateCurrentOperatorRecoveryCodes(ctx context.Context, req *cairnv1.RegenerateCurrentOperatorRecoveryCodesRequest) (*cairnv1.RegenerateCurrentOperatorRecoveryCodesResponse, error) {
+	id, err := h.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.limit(ctx, operatorLimitKey, nil, h.limits.mfaUser, id); err != nil {
+		return nil, err
+	}
+	codes, hashes, err := mfa.NewRecoveryCodes(rand.Reader, 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.writeDecided(ctx, id, func(st operator.State) ([]*eventsv1.Envelope, error) {
+		if !st.GetMfa().GetEnabled() {
+			return nil, domain.Errorf(domain.KindFailedPrecondition, "two-factor sign-in is not on for this account")
+		}
+		m, err := h.checkOperatorCode(st, req.GetCode(), false)
+		if err != nil {
+			return nil, err
+		}
+		m.RecoveryCodeHashes = hashes
+		return operator.Decide(st, operator.SetMfa{Mfa: m, Now: h.log.Now()})
+	}); err != nil {
+		return nil, err
+	}
+	return &cairnv1.RegenerateCurrentOperatorRecoveryCodesResponse{RecoveryCodes: codes}, nil
+}
+
 func (h *operatorsHandler) ResetOperatorMfa(ctx context.Context, req *cairnv1.ResetOperatorMfaRequest) (*cairnv1.ResetOperatorMfaResponse, error) {
 	o, err := h.writeDecided(ctx, req.GetOperatorId(), func(st operator.State) ([]*eventsv1.Envelope, error) {
 		return operator.Decide(st, operator.SetMfa{EndSessions: true, Now: h.log.Now()})

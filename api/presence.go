@@ -33,14 +33,16 @@ type PresenceOptions struct {
 // DefaultPresenceTTL is how long a crashed node's members stay present.
 const DefaultPresenceTTL = 30 * time.Second
 
-// wsPresence is one WebSocket connection's presence: made on its first
-// presence message, closed (every channel left at once) with the
-// connection.
+// wsPresence is one realtime connection's presence (a WebSocket, or a
+// Connect stream): made on its first join or watch, closed (every channel
+// left at once) with the connection.
 type wsPresence struct {
 	s       *Server
 	project string
 	c       *rtClient
-	ww      *wsWriter
+	// out queues a message for the client without blocking; false when
+	// the client's queue is full.
+	out func(*cairnv1.SubscribeResponse) bool
 
 	mu     sync.Mutex
 	pc     *realtime.PresenceConn
@@ -55,7 +57,18 @@ type wsPresence struct {
 }
 
 func (s *Server) newWSPresence(project string, c *rtClient, ww *wsWriter) *wsPresence {
-	return &wsPresence{s: s, project: project, c: c, ww: ww}
+	return &wsPresence{s: s, project: project, c: c, out: func(m *cairnv1.SubscribeResponse) bool {
+		b, err := protojson.Marshal(m)
+		if err != nil {
+			s.logger.Warn("presence: frame", "project", project, "err", err)
+			return true
+		}
+		if !ww.Send(wsTextFrame(b)) {
+			return false
+		}
+		ww.Kick()
+		return true
+	}}
 }
 
 // conn returns the connection's presence, starting it; nil once the
@@ -122,29 +135,14 @@ func (w *wsPresence) deliver(d realtime.PresenceDelivery) {
 			return
 		}
 	}
-	b, err := protojson.Marshal(presenceResponse(d, w.current()))
-	if err != nil {
-		w.s.logger.Warn("presence: frame", "project", w.project, "err", err)
-		return
-	}
-	w.sendFrame(b)
+	w.send(presenceResponse(d, w.current()))
 }
 
-// send queues m without blocking.
+// send queues m without blocking; a full queue cuts the connection off.
 func (w *wsPresence) send(m *cairnv1.SubscribeResponse) {
-	b, err := protojson.Marshal(m)
-	if err != nil {
-		return
-	}
-	w.sendFrame(b)
-}
-
-func (w *wsPresence) sendFrame(b []byte) {
-	if !w.ww.Send(wsTextFrame(b)) {
+	if !w.out(m) {
 		go w.c.sub.Close(realtime.ErrSlowConsumer)
-		return
 	}
-	w.ww.Kick()
 }
 
 // handle answers a presence message; nil when it was done.

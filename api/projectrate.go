@@ -2,8 +2,13 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
 	"time"
 
+	"github.com/cairn-dev/cairn/api/inflight"
 	"github.com/cairn-dev/cairn/api/ratelimit"
 	"github.com/cairn-dev/cairn/domain/access"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
@@ -18,6 +23,24 @@ const (
 	DefaultProjectBurst = 40_000
 )
 
+// DefaultProjectConcurrency bounds the calls each project's keys and
+// sessions (and, apart, its guests) have running at once on a node, per
+// core, and at least 16: enough for a busy app (a call takes a millisecond
+// or less of CPU, a write a few of waiting), few enough that one
+// project's flood leaves the scheduler's queue to the others
+// (BenchmarkFairness).
+const DefaultProjectConcurrency = 8
+
+// defaultConcurrency is DefaultProjectConcurrency for this node.
+func defaultConcurrency() int { return max(16, DefaultProjectConcurrency*runtime.GOMAXPROCS(0)) }
+
+// A call over its project's concurrency waits in line at most
+// projectSlotWait, with at most projectSlotQueue others.
+const (
+	projectSlotWait  = 10 * time.Second
+	projectSlotQueue = 4096
+)
+
 // projectRates limits the requests each project's callers make on this
 // node: a token bucket per project and caller class, sized by the
 // project's limits (read at every request, so a change applies without a
@@ -30,22 +53,70 @@ const (
 // flood exhausts that and never the budget of the project's keys and
 // sessions. The operator key is exempt: it manages the instance and is
 // nobody's app.
+//
+// The same classes also have a bound on calls running at once (slots):
+// Go has no goroutine priorities, so without it a project with many calls
+// in flight takes most of the node's CPU and every other project's calls
+// wait behind its goroutines.
 type projectRates struct {
 	lim         *ratelimit.Limiter
 	rate, burst int
 	disabled    bool
 	now         func() time.Time
+	slots       *inflight.Limiter
+	concurrency int // <0: no bound
 }
 
-func newProjectRates(rate, burst int, now func() time.Time) (*projectRates, error) {
+func newProjectRates(rate, burst, concurrency int, now func() time.Time) (*projectRates, error) {
+	r := &projectRates{slots: inflight.New(projectSlotWait, projectSlotQueue), concurrency: cmpOrDefault(concurrency, defaultConcurrency())}
 	if rate < 0 || burst < 0 {
-		return &projectRates{disabled: true}, nil
+		r.disabled = true
+		return r, nil
 	}
 	lim, err := ratelimit.New(ratelimit.Rule{Name: "requests of this project", Every: time.Second, Burst: 1})
 	if err != nil {
 		return nil, err
 	}
-	return &projectRates{lim: lim, rate: cmpOrDefault(rate, DefaultProjectRate), burst: cmpOrDefault(burst, DefaultProjectBurst), now: now}, nil
+	r.lim, r.rate, r.burst, r.now = lim, cmpOrDefault(rate, DefaultProjectRate), cmpOrDefault(burst, DefaultProjectBurst), now
+	return r, nil
+}
+
+// callerClass is the bucket (and slots) of p's calls to a project, and the
+// name of its limits for the caller.
+func callerClass(p access.Principal) (class, name string) {
+	if p.Kind == access.Anonymous {
+		return "\x00g", "guest requests of this project"
+	}
+	return "\x00k", "requests of this project"
+}
+
+// slot waits for one of the slots of p's class in project (nil: none was
+// needed). A call refused after waiting gets
+// resource_exhausted with a Retry-After of a second. Functions' own calls
+// are exempt: their executions hold slots of their own (execSlot), and a
+// function calling its project's API while its caller holds a slot must
+// never wait for that slot.
+func (r *projectRates) slot(ctx context.Context, project string, limits *eventsv1.ProjectLimits, p access.Principal) (*inflight.Slot, error) {
+	if r == nil || p.IsOperator() || project == "" || strings.HasPrefix(p.ID, functionCaller) {
+		return nil, nil
+	}
+	n := r.concurrency
+	if v := limits.GetMaxConcurrentRequests(); v > 0 {
+		n = int(v)
+	}
+	if n < 0 {
+		return nil, nil
+	}
+	class, name := callerClass(p)
+	slot, err := r.slots.Acquire(ctx, project+class, n)
+	if errors.Is(err, inflight.ErrBusy) {
+		ratelimit.SetRetryAfter(ctx, time.Second)
+		return nil, ratelimit.Error(ratelimit.Rule{Name: fmt.Sprintf("%s in flight (at most %d at once)", name, n)}, time.Second)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wait for a slot of project %s: %w", project, err)
+	}
+	return slot, nil
 }
 
 func cmpOrDefault(v, def int) int {
@@ -72,10 +143,7 @@ func (r *projectRates) charge(ctx context.Context, project string, limits *event
 	if v := limits.GetRequestBurst(); v > 0 {
 		burst = int(v)
 	}
-	class, name := "\x00k", "requests of this project"
-	if p.Kind == access.Anonymous {
-		class, name = "\x00g", "guest requests of this project"
-	}
+	class, name := callerClass(p)
 	ok, retry := r.lim.AllowEvery(project+class, time.Second/time.Duration(rate), burst, r.now())
 	if ok {
 		return nil

@@ -434,6 +434,10 @@ func (h *realtimeHandler) Subscribe(ctx context.Context, req *cairnv1.SubscribeR
 	if err != nil {
 		return err
 	}
+	if err := h.checkStreamPresence(c, req); err != nil {
+		c.sub.Close(nil)
+		return err
+	}
 	ctx, cancel := h.streamContext(ctx)
 	defer cancel()
 	// A slow consumer's Send may block on flow control: ending the
@@ -449,7 +453,19 @@ func (h *realtimeHandler) Subscribe(ctx context.Context, req *cairnv1.SubscribeR
 		c.sub.Close(nil)
 		return err
 	}
-	err = c.run(ctx, func(d realtime.Delivery) error { return stream.Send(c.response(d)) })
+	send := func(d realtime.Delivery) error { return stream.Send(c.response(d)) }
+	if len(req.GetPresenceJoin()) > 0 || len(req.GetPresenceWatch()) > 0 {
+		snd := &streamSender{stream: stream, queue: make(chan *cairnv1.SubscribeResponse, streamPresenceQueue)}
+		pres, err := h.startStreamPresence(ctx, c, req, snd)
+		if err != nil {
+			c.sub.Close(nil)
+			return err
+		}
+		defer pres.close()
+		go snd.drain(ctx)
+		send = func(d realtime.Delivery) error { return snd.send(c.response(d)) }
+	}
+	err = c.run(ctx, send)
 	if cause := c.sub.Err(); cause != nil {
 		// Cut off (the Send it interrupted failed for that reason), not
 		// a client that left.

@@ -257,6 +257,9 @@ func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtCl
 		switch m := msg.GetMessage().(type) {
 		case *cairnv1.RealtimeClientMessage_Subscribe:
 			nv, err := newView(v.p, m.Subscribe, s.hub.Limits().MaxChannels)
+			if err == nil {
+				err = refuseStreamPresence(m.Subscribe)
+			}
 			if err != nil {
 				_ = write(rejected("subscribe: " + err.Error()))
 				continue

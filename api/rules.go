@@ -12,8 +12,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/cairn-dev/cairn/api/inflight"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/proto/cairn/v1/cairnv1connect"
 	"github.com/cairn-dev/cairn/proto/grpc/health/v1/healthv1connect"
 	"github.com/cairn-dev/cairn/streams"
@@ -243,6 +245,9 @@ var rules = map[string]rule{
 	cairnv1connect.DatabasesServiceStageOperationsProcedure:               {scope: access.DocumentsWrite, users: true},
 	cairnv1connect.DatabasesServiceCommitTransactionProcedure:             {scope: access.DocumentsWrite, users: true},
 	cairnv1connect.DatabasesServiceRollbackTransactionProcedure:           {scope: access.DocumentsWrite, users: true},
+
+	// Alone so that its long name does not realign the table above.
+	cairnv1connect.OperatorsServiceRegenerateCurrentOperatorRecoveryCodesProcedure: {operator: true, member: access.Viewer},
 }
 
 func ruleFor(procedure string) (rule, bool) {
@@ -291,7 +296,15 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 			if err != nil {
 				return err
 			}
-			return next(withPrincipal(ctx, p), spec, stream)
+			ctx = withPrincipal(ctx, p)
+			g := &guardedStream{ctx: ctx, s: s, p: p, unary: slotted(spec)}
+			defer g.done()
+			if pr, err := s.project(p.Project); err == nil {
+				if err := g.admit(p.Project, pr.GetLimits()); err != nil {
+					return err
+				}
+			}
+			return next(ctx, spec, stream)
 		}
 		authz := info.RequestHeader().Get("Authorization")
 		if authz == "" && (r.guests || r.users) {
@@ -299,7 +312,9 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 			// request names: both known once the message is (Receive).
 			p := access.Principal{Kind: access.Anonymous}
 			ctx = withPrincipal(ctx, p)
-			return next(ctx, spec, &guardedStream{ServerStream: stream, ctx: ctx, s: s, rule: r, p: p, info: info, cookies: true})
+			g := &guardedStream{ServerStream: stream, ctx: ctx, s: s, rule: r, p: p, info: info, cookies: true, unary: slotted(spec)}
+			defer g.done()
+			return next(ctx, spec, g)
 		}
 		token, ok := strings.CutPrefix(authz, "Bearer ")
 		if !ok || token == "" {
@@ -319,8 +334,27 @@ func (s *Server) accessInterceptor(next connect.ServerFunc) connect.ServerFunc {
 			return connect.NewError(connect.CodePermissionDenied, "the credential is not one of project "+pin+", whose site's API this is")
 		}
 		ctx = withPrincipal(ctx, p)
-		return next(ctx, spec, &guardedStream{ServerStream: stream, ctx: ctx, s: s, rule: r, p: p, info: info})
+		g := &guardedStream{ServerStream: stream, ctx: ctx, s: s, rule: r, p: p, info: info, unary: slotted(spec)}
+		defer g.done()
+		if p.Project != "" && g.unary {
+			// Keys and sessions name their project: the call is charged
+			// and waits for its slot before its body is read, so a refused
+			// call costs no decoding.
+			if pr, err := s.project(p.Project); err == nil {
+				if err := g.admit(p.Project, pr.GetLimits()); err != nil {
+					return err
+				}
+			}
+		}
+		return next(ctx, spec, g)
 	}
+}
+
+// slotted reports whether a call takes one of its project's slots: unary
+// calls do, except a function's execution, which may run for minutes and
+// has slots of its own (execSlot). Streams live as long as their client.
+func slotted(spec connect.Spec) bool {
+	return spec.StreamType == connect.StreamTypeUnary && spec.Procedure != cairnv1connect.FunctionsServiceCreateExecutionProcedure
 }
 
 // clientPrincipal authenticates an end-user call: the project is the
@@ -453,7 +487,35 @@ type guardedStream struct {
 	// cookies: no Authorization was sent; the project's session cookie,
 	// if any, is the caller.
 	cookies bool
+	// unary: the call takes a slot of its project (slotted); admitted: it
+	// was charged and holds slot (if one was needed).
+	unary, admitted bool
+	slot            *inflight.Slot
 }
+
+// admit charges the call to project (a stream: each message) and, for a
+// unary call, waits for one of the project's slots.
+func (g *guardedStream) admit(project string, limits *eventsv1.ProjectLimits) error {
+	if g.admitted && g.unary {
+		return nil
+	}
+	g.admitted = true
+	if err := g.s.rates.charge(g.ctx, project, limits, g.p); err != nil {
+		return err
+	}
+	if !g.unary {
+		return nil
+	}
+	slot, err := g.s.rates.slot(g.ctx, project, limits, g.p)
+	if err != nil {
+		return err
+	}
+	g.slot = slot
+	return nil
+}
+
+// done gives the call's slot back.
+func (g *guardedStream) done() { g.slot.Release() }
 
 func (g *guardedStream) Receive(msg any) error {
 	if err := g.ServerStream.Receive(msg); err != nil {
@@ -537,8 +599,9 @@ func (g *guardedStream) Receive(msg any) error {
 			return err
 		}
 		// Charged once the caller is known to be the project's (or its
-		// guest): a refused credential costs the project nothing.
-		if err := g.s.rates.charge(g.ctx, project, pr.GetLimits(), g.p); err != nil {
+		// guest): a refused credential costs the project nothing. Keys and
+		// sessions were charged before the body was read (admitted).
+		if err := g.admit(project, pr.GetLimits()); err != nil {
 			return err
 		}
 		stream = streams.ProjectStream(project)

@@ -148,6 +148,12 @@ type Config struct {
 	// limits say otherwise; 0 means DefaultProjectRate/DefaultProjectBurst,
 	// a negative rate turns the limit off (projectrate.go).
 	ProjectRate, ProjectBurst int
+	// ProjectConcurrency is how many calls of each project's callers (one
+	// bound for keys and sessions, one for guests) run at once on this
+	// node unless the project's limits say otherwise; 0 means
+	// DefaultProjectConcurrency per core (at least 16), a negative value
+	// turns the bound off.
+	ProjectConcurrency int
 	// SitesDomain, when set, serves site S of project P at the host
 	// S.P.<SitesDomain>, and its deployment D at D.S.P.<SitesDomain>.
 	SitesDomain string
@@ -335,7 +341,7 @@ func New(cfg Config) (http.Handler, error) {
 	if s.limits, err = newAuthLimits(cfg.TrustedProxies, cfg.NoAuthRateLimits); err != nil {
 		return nil, err
 	}
-	if s.rates, err = newProjectRates(cfg.ProjectRate, cfg.ProjectBurst, s.now); err != nil {
+	if s.rates, err = newProjectRates(cfg.ProjectRate, cfg.ProjectBurst, cfg.ProjectConcurrency, s.now); err != nil {
 		return nil, err
 	}
 	s.mail = &mail.Sender{Logger: s.logger, Now: s.now}

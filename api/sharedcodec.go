@@ -63,7 +63,8 @@ func (e *sharedEncodings) encode(ctx context.Context, c connect.Codec, dst io.Wr
 }
 
 // sharedBinary and sharedJSON are Connect's protobuf codecs with shared
-// encodings of realtime events.
+// encodings of realtime events; sharedJSON writes a page of documents
+// itself (appendListJSON).
 type sharedBinary struct {
 	*connectproto.BinaryCodec
 	enc *sharedEncodings
@@ -79,5 +80,11 @@ type sharedJSON struct {
 }
 
 func (c sharedJSON) MarshalWrite(ctx context.Context, dst io.Writer, msg any) error {
+	if m, ok := msg.(*cairnv1.ListDocumentsResponse); ok {
+		if b, ok := appendListJSON(make([]byte, 0, 512*len(m.GetDocuments())+64), m); ok {
+			_, err := dst.Write(b)
+			return err
+		}
+	}
 	return c.enc.encode(ctx, c.JSONCodec, dst, msg)
 }

@@ -20,6 +20,9 @@ func marshal(m proto.Message) ([]byte, error) {
 // type ever written must have a case here: an unknown one (from a newer
 // build, or an empty payload) stops the projector rather than be skipped.
 func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, ev event) (effect, error) {
+	if ev.doc != nil {
+		return effect{}, p.applyRawDocument(txn, sp, ev)
+	}
 	var (
 		eff effect
 		err error

@@ -211,28 +211,39 @@ func fieldsOfCarriedOnly(schema *database.Schema, id string, seq uint64, c carri
 		clear(into)
 	}
 	for _, name := range names {
-		switch name {
-		case database.AttrID, query.OrderRandom:
-			into[database.AttrID] = id
-		case database.AttrCreatedAt:
-			into[name] = c.created.Truncate(database.DatetimePrecision)
-		case database.AttrSequence:
-		default:
-			raw, ok := member(c.data, name)
-			if !ok {
-				return nil, fmt.Errorf("carried members %q: not an object", c.data)
-			}
-			v, live, err := schema.DecodeMember(name, raw, c.version)
-			if err != nil {
-				return nil, err
-			}
-			if live {
-				into[name] = v
-			}
+		if name == query.OrderRandom {
+			name = database.AttrID
+		}
+		v, ok, err := carriedValue(schema, id, seq, c, name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			into[name] = v
 		}
 	}
 	into[database.AttrSequence] = int64(seq)
 	return into, nil
+}
+
+// carriedValue is the value of attribute name (a data attribute, $id,
+// $createdAt or $sequence) of the document an entry carries c of; ok is
+// false when name is no live attribute (the document's fields leave it
+// out).
+func carriedValue(schema *database.Schema, id string, seq uint64, c carried, name string) (any, bool, error) {
+	switch name {
+	case database.AttrID:
+		return id, true, nil
+	case database.AttrCreatedAt:
+		return c.created.Truncate(database.DatetimePrecision), true, nil
+	case database.AttrSequence:
+		return int64(seq), true, nil
+	}
+	raw, ok := member(c.data, name)
+	if !ok {
+		return nil, false, fmt.Errorf("carried members %q: not an object", c.data)
+	}
+	return schema.DecodeMember(name, raw, c.version)
 }
 
 // member returns the raw value of member name of the JSON object obj

@@ -327,7 +327,13 @@ func fieldsOf(schema *database.Schema, h docHead) (map[string]any, error) {
 // fieldsOfOnly is fieldsOf with only the attributes keep accepts (all when
 // nil), and every system attribute.
 func fieldsOfOnly(schema *database.Schema, h docHead, keep func(string) bool) (map[string]any, error) {
-	data, err := schema.DecodeDataOnly(h.data, h.version, keep)
+	return fieldsOfInto(schema, h, keep, nil, nil)
+}
+
+// fieldsOfInto is fieldsOfOnly with out and scratch as for
+// Schema.DecodeDataInto.
+func fieldsOfInto(schema *database.Schema, h docHead, keep func(string) bool, out, scratch map[string]any) (map[string]any, error) {
+	data, err := schema.DecodeDataInto(out, scratch, h.data, h.version, keep)
 	if err != nil {
 		return nil, fmt.Errorf("document %s: %w", h.id, err)
 	}
@@ -673,23 +679,13 @@ func (p *Projections) decideIndex(txn *badger.Txn, sp keyspace, c *eventsv1.Coll
 // new state share (the id, the sequence, the creation time, and whatever
 // attributes the change left alone) is neither deleted nor written again.
 func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *eventsv1.Document, deleted bool) error {
-	if err := checkIn(sp, ev, "document", d.GetProjectId(), d.GetId(), d.GetDatabaseId(), d.GetCollectionId()); err != nil {
+	ce, key, err := p.documentIn(txn, sp, ev, d.GetProjectId(), d.GetDatabaseId(), d.GetCollectionId(), d.GetCollectionUid(), d.GetId())
+	if err != nil || ce == nil {
 		return err
-	}
-	ce, err := p.colls.get(txn, &p.schemas, collectionKey(sp.project, d.GetDatabaseId(), d.GetCollectionId()))
-	if err != nil {
-		if isFatal(err) {
-			return fatal("%s seq %d: %w", sp.stream, ev.msg.Seq, err)
-		}
-		return err
-	}
-	if ce == nil || ce.c.GetUid() != d.GetCollectionUid() {
-		return nil // written while its collection was being deleted
 	}
 	collUID := ce.c.GetUid()
-	key := documentKey(sp.project, collUID, d.GetId())
 	if sp.bulk != nil {
-		return p.applyDocumentBulk(txn, sp, ev, d, deleted, key)
+		return p.applyDocumentBulk(txn, sp, ev, key, bulkDocOf(d, deleted))
 	}
 	old, had, err := docHeadIn(txn, key)
 	if err != nil {
@@ -767,6 +763,26 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 		return fatal("encode document %s: %w", d.GetId(), err)
 	}
 	return txn.Set(key, b)
+}
+
+// documentIn checks a document event's ids and returns its collection and
+// the document's key, or no collection when the event is to be skipped:
+// written while its collection was being deleted.
+func (p *Projections) documentIn(txn *badger.Txn, sp keyspace, ev event, project, db, coll, collUID, id string) (*collEntry, []byte, error) {
+	if err := checkIn(sp, ev, "document", project, id, db, coll); err != nil {
+		return nil, nil, err
+	}
+	ce, err := p.colls.get(txn, &p.schemas, collectionKey(sp.project, db, coll))
+	if err != nil {
+		if isFatal(err) {
+			return nil, nil, fatal("%s seq %d: %w", sp.stream, ev.msg.Seq, err)
+		}
+		return nil, nil, err
+	}
+	if ce == nil || ce.c.GetUid() != collUID {
+		return nil, nil, nil
+	}
+	return ce, documentKey(sp.project, collUID, id), nil
 }
 
 // docHeadIn reads the head of the document stored at key, if any.

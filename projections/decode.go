@@ -37,6 +37,28 @@ func decodeEnvelope(b []byte) (*eventsv1.Envelope, error) {
 	return env, nil
 }
 
+// decodeBulk is decodeEnvelope for a bulk run: a document event's document
+// comes undecoded (readRawDocEvent) where its encoding allows, the
+// envelope then without payload, and with nothing but its id where
+// envelopeID reads it.
+func decodeBulk(b []byte) (*eventsv1.Envelope, *rawDoc, error) {
+	header, doc, ok := readRawDocEvent(b)
+	if !ok {
+		env, err := decodeEnvelope(b)
+		return env, nil, err
+	}
+	// Of the envelope a bulk run reads only the id (the checkpoint's).
+	if id, ok := envelopeID(header); ok {
+		return &eventsv1.Envelope{Id: id}, &doc, nil
+	}
+	env := &eventsv1.Envelope{}
+	if err := proto.Unmarshal(header, env); err != nil {
+		return nil, nil, err
+	}
+	env.Payload = nil // an earlier payload field the document's replaces
+	return env, &doc, nil
+}
+
 // lastBytesField reports whether field num occurs in b exactly once, as
 // its last field and length-delimited, and returns where that field's tag
 // starts and its value.

@@ -213,7 +213,9 @@ func (e *env) keyEvent(projectID, action string, k *eventsv1.Key, msgID string) 
 
 func wait(t testing.TB, p *Projections, stream string, seq uint64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// A ceiling, not a measure: 20,000 events take a loaded 2-core
+	// machine more than 10 s to apply (TestIndexBuildInChunks).
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := p.WaitApplied(ctx, stream, seq); err != nil {
 		t.Fatalf("WaitApplied(%s, %d): %v", stream, seq, err)

@@ -50,6 +50,9 @@ type run struct {
 type event struct {
 	msg streams.StoredMsg
 	env *eventsv1.Envelope
+	// doc, in a bulk run, is a document event's document, undecoded; env
+	// then has no payload (decodeBulk).
+	doc *rawDoc
 }
 
 // effect is what applying an event does beyond its Badger writes (project
@@ -293,12 +296,21 @@ func (p *Projections) applyBatch(ctx context.Context, r *run, batch []streams.St
 			break
 		}
 		next++
-		env, err := decodeEnvelope(m.Data)
+		var (
+			env *eventsv1.Envelope
+			doc *rawDoc
+			err error
+		)
+		if r.sp.bulk != nil {
+			env, doc, err = decodeBulk(m.Data)
+		} else {
+			env, err = decodeEnvelope(m.Data)
+		}
 		if err != nil {
 			bad = fatal("%s seq %d: decode envelope: %w", r.sp.stream, m.Seq, err)
 			break
 		}
-		evs = append(evs, event{msg: m, env: env})
+		evs = append(evs, event{msg: m, env: env, doc: doc})
 	}
 	for len(evs) > 0 {
 		n, err := p.commitSome(ctx, r, evs)

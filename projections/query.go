@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -684,12 +685,31 @@ func (r *runner) countAll() error {
 // in a bounded heap, then sorts and pages those. The total still counts
 // every match. Ties under Less (equal $sequence) keep the scan order, as
 // a stable sort of every match would.
+//
+// Unless an order is random, a hit is ranked by its order values alone
+// (rank), kept in a slice: no map per match, and when the index range
+// holds exactly the matches, only the order members an entry carries are
+// decoded.
 func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	q := r.q
 	less := query.Less(q.Orders)
+	typed := !slices.ContainsFunc(q.Orders, func(o query.Order) bool { return o.Attribute == query.OrderRandom })
+	var cursorRank []any
+	var cursorSeq uint64
+	if typed && cursor != nil {
+		cursorRank = rankOf(q.Orders, cursor, nil)
+		if s, ok := cursor[database.AttrSequence].(int64); ok {
+			cursorSeq = uint64(s)
+		}
+	}
+	// order is Less: by the order values, then by $sequence.
+	order := func(a, b sortHit) int { return less(a.f, b.f) }
+	if typed {
+		order = func(a, b sortHit) int { return compareRank(q.Orders, a.rank, b.rank, a.seq, b.seq) }
+	}
 	// cmp is the total order of a stable sort of every match.
 	cmp := func(a, b sortHit) int {
-		if c := less(a.f, b.f); c != 0 {
+		if c := order(a, b); c != 0 {
 			return c
 		}
 		return a.i - b.i
@@ -704,6 +724,7 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	matches := 0
 	var buf []byte           // the last document read, unless the heap kept it
 	var spare map[string]any // the last carried fields, unless the heap kept them
+	var spareRank []any      // the last rank, unless the heap kept it
 	names := r.tested()
 	// When the index range holds exactly the matches, an entry needs no
 	// test: only its order attributes are decoded.
@@ -719,10 +740,16 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	keep := func(k string) bool { return slices.Contains(names, k) }
 	keepCarried := func(k string) bool { return slices.Contains(carriedNames, k) }
 	err := r.scan(false, false, func(e entry) (bool, error) {
-		var h sortHit
-		var ok bool
+		h := sortHit{seq: e.seq}
+		ok := true
 		var err error
 		switch {
+		case typed && exact && r.opt.Allow == nil && e.carry.covers(carriedNames):
+			// Ranked straight from the carried order members.
+			h.id = e.id
+			if err = r.examine(); err == nil {
+				h.rank, err = r.rankCarried(e, spareRank)
+			}
 		case r.opt.Allow == nil && e.carry.covers(carriedNames):
 			// The entry carries all the query tests: the document is read
 			// only if it makes the page, and the fields of one that does
@@ -746,21 +773,38 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 			return err == nil, err
 		}
 		matches++
+		if typed && h.rank == nil {
+			h.rank = rankOf(q.Orders, h.f, spareRank)
+			if h.d == nil && h.id != "" {
+				// The page reads its documents again: the fields are
+				// not kept.
+				spare, h.f = h.f, nil
+			}
+		}
 		if cursor != nil {
-			c := less(h.f, cursor)
+			var c int
+			if typed {
+				c = compareRank(q.Orders, h.rank, cursorRank, h.seq, cursorSeq)
+			} else {
+				c = less(h.f, cursor)
+			}
 			if before && c >= 0 || !before && c <= 0 {
-				if h.id != "" {
+				if h.id != "" && h.f != nil {
 					spare = h.f
 				}
+				spareRank = h.rank
 				return true, nil
 			}
 		}
 		h.i = matches
 		switch {
 		case top.add(h):
-			buf = nil
-		case h.id != "":
-			spare = h.f
+			buf, spareRank = nil, nil
+		default:
+			if h.id != "" && h.f != nil {
+				spare = h.f
+			}
+			spareRank = h.rank
 		}
 		return true, nil
 	})
@@ -806,6 +850,54 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 		}
 		r.res.Docs, r.res.Fields = append(r.res.Docs, h.d), append(r.res.Fields, h.f)
 	}
+	return nil
+}
+
+// rankOf returns the values of f the orders rank by, in into when it has
+// room.
+func rankOf(orders []query.Order, f map[string]any, into []any) []any {
+	into = into[:0]
+	for _, o := range orders {
+		into = append(into, f[o.Attribute])
+	}
+	return into
+}
+
+// compareRank is query.Less of two documents whose order values are a
+// and b and whose sequences are as and bs; no order may be random.
+func compareRank(orders []query.Order, a, b []any, as, bs uint64) int {
+	for i, o := range orders {
+		c := query.Compare(a[i], b[i])
+		if o.Desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(as, bs)
+}
+
+// rankCarried is rankOf for the document e points to, read from the
+// order members e carries (which must cover them).
+func (r *runner) rankCarried(e entry, into []any) ([]any, error) {
+	into = into[:0]
+	for _, o := range r.q.Orders {
+		v, _, err := carriedValue(r.schema, e.id, e.seq, e.carry, o.Attribute)
+		if err != nil {
+			return nil, fmt.Errorf("index %s entry of document %s: %w", r.pl.ix.Key, e.id, err)
+		}
+		into = append(into, v)
+	}
+	return into, nil
+}
+
+// examine counts one more document examined, failing past MaxScan.
+func (r *runner) examine() error {
+	if r.res.Explain.DocsExamined >= int64(r.opt.MaxScan) {
+		return r.errScanLimit()
+	}
+	r.res.Explain.DocsExamined++
 	return nil
 }
 
@@ -890,7 +982,11 @@ type sortHit struct {
 	raw []byte
 	id  string
 	f   map[string]any
-	i   int
+	// rank holds the order values when the order is typed (see
+	// runSorted), and seq the document's sequence.
+	rank []any
+	seq  uint64
+	i    int
 }
 
 // topK keeps the k best hits it is given (all of them when k < 0): a

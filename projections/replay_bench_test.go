@@ -106,7 +106,7 @@ func docStream(tb testing.TB, e *env, project string, events int) {
 			d.Sequence = uint64(n) // the create's own sequence
 		}
 		state[i%docs] = d
-		if n%10_000 == 0 { // bound the publisher's outstanding acks
+		if n%2_000 == 0 { // bound the publisher's outstanding acks (below nats.go's 4,000, or it stalls under load)
 			select {
 			case <-js.PublishAsyncComplete():
 			case <-time.After(time.Minute):

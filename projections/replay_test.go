@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -309,4 +310,51 @@ func withoutUsage(kvs []KV) []KV {
 		}
 	}
 	return out
+}
+
+// TestBulkIndexBuildStops: the bulk index build, spread over goroutines,
+// stops at a stored document it cannot index, naming it, and when its
+// context ends; and otherwise writes exactly the entries the live
+// projector wrote.
+func TestBulkIndexBuildStops(t *testing.T) {
+	e := newEnv(t)
+	p, _ := e.newProjections()
+	const project = "docs"
+	e.createProject(project)
+	docStream(t, e, project, 2002) // 500 documents: two chunks and a bit
+	ps := streams.ProjectStream(project)
+	wait(t, p, ps, 2002)
+	good, err := p.Snapshot(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	sp := projectSpace(project)
+	c := docCollection(project)
+	p = New(e.db, e.store, Options{Logger: e.log})
+	defer p.Close()
+
+	if _, err := p.buildIndexesInBulk(context.Background(), sp); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.Snapshot(ps); diffKV(good, got) != "" {
+		t.Fatalf("the bulk build's entries differ from the live ones: %s", diffKV(good, got))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.buildIndexesInBulk(ctx, sp); !errors.Is(err, context.Canceled) {
+		t.Fatalf("build with its context ended = %v, want context.Canceled", err)
+	}
+
+	key := documentKey(project, c.Uid, "doc0000400")
+	bad, err := marshal(&eventsv1.Document{Id: "doc0000400", DataJson: `[1]`, Sequence: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setRaw(t, e.db, key, bad)
+	_, err = p.buildIndexesInBulk(context.Background(), sp)
+	if !isFatal(err) || !strings.Contains(err.Error(), "doc0000400") {
+		t.Fatalf("build over a document it cannot decode = %v, want a fatal error naming it", err)
+	}
 }

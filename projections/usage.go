@@ -52,12 +52,18 @@ func addDaily(txn *badger.Txn, project string, ev event, first int, deltas ...in
 	return addCounters(txn, dailyKey(project, ev.msg.Time), all...)
 }
 
+// dayOf is t's UTC day, compared without formatting it (once per event).
+func dayOf(t time.Time) [3]int {
+	y, m, d := t.UTC().Date()
+	return [3]int{y, int(m), d}
+}
+
 // countEvents adds evs to their days' event counts, one write per day.
 func countEvents(txn *badger.Txn, project string, evs []event) error {
 	for i := 0; i < len(evs); {
-		day := evs[i].msg.Time.UTC().Format(dayLayout)
+		day := dayOf(evs[i].msg.Time)
 		j := i + 1
-		for j < len(evs) && evs[j].msg.Time.UTC().Format(dayLayout) == day {
+		for j < len(evs) && dayOf(evs[j].msg.Time) == day {
 			j++
 		}
 		if err := addDaily(txn, project, evs[i], dailyEvents, int64(j-i)); err != nil {

@@ -50,6 +50,7 @@ const (
 	errCodeBatchContainsDuplicateMsg jetstream.ErrorCode = 10201 // atomic batch has a known Nats-Msg-Id
 	errCodeWrongLastSeqConstant      jetstream.ErrorCode = 10164 // subject written twice in one batch / in flight
 	errCodeWrongLastMsgID            jetstream.ErrorCode = 10070 // Nats-Expected-Last-Msg-Id mismatch
+	errCodeDuplicateMsgInProcess     jetstream.ErrorCode = 10158 // a replicated stream has not applied that Nats-Msg-Id yet
 )
 
 // classify maps a server API error to this package's sentinels, keeping the
@@ -60,6 +61,11 @@ func classify(apiErr *jetstream.APIError) error {
 		return errors.Join(ErrConflict, apiErr)
 	case jetstream.JSErrCodeStreamNotFound:
 		return errors.Join(ErrNoStream, apiErr)
+	case errCodeDuplicateMsgInProcess:
+		// A retry that overtook its own first attempt, still being
+		// replicated: once applied, the same retry is answered as a
+		// duplicate with the original's sequence. So: no answer yet.
+		return errors.Join(ErrUnavailable, apiErr)
 	case jetstream.JSErrCodeMessageNotFound:
 		return errors.Join(ErrNotFound, apiErr)
 	case errCodeStorageResourcesExceeded, errCodeInsufficientResources, errCodeAccountResourcesExceeded:

@@ -69,7 +69,7 @@ func TestCLIOnATerminal(t *testing.T) {
 		return strings.ReplaceAll(out.String(), "\r\n", "\n")
 	}
 	onTTY("projects", "create", "tty", "--name", "On a terminal")
-	if out := onTTY("projects", "list"); !strings.HasPrefix(out, "ID   NAME           MAX STREAM BYTES  REQUESTS/S  BURST  CREATED\ntty  On a terminal  0                 0           0      ") {
+	if out := onTTY("projects", "list"); !strings.HasPrefix(out, "ID   NAME           MAX STREAM BYTES  REQUESTS/S  BURST  IN FLIGHT  CREATED\ntty  On a terminal  0                 0           0      0          ") {
 		t.Errorf("projects list on a terminal:\n%q", out)
 	}
 	cmd := exec.Command(bin, "projects", "list")

@@ -87,7 +87,7 @@ func idArg(args []string, flagValue, what string) (string, error) {
 }
 
 var (
-	projectCols = cols("ID", "id", "NAME", "name", "MAX STREAM BYTES", "limits.maxStreamBytes", "REQUESTS/S", "limits.requestsPerSecond", "BURST", "limits.requestBurst", "CREATED", "createdAt")
+	projectCols = cols("ID", "id", "NAME", "name", "MAX STREAM BYTES", "limits.maxStreamBytes", "REQUESTS/S", "limits.requestsPerSecond", "BURST", "limits.requestBurst", "IN FLIGHT", "limits.maxConcurrentRequests", "CREATED", "createdAt")
 	keyCols     = cols("ID", "id", "NAME", "name", "SCOPES", "scopes", "EXPIRES", "expiresAt", "CREATED", "createdAt")
 	eventCols   = cols("SEQ", "seq", "TIME", "time", "SUBJECT", "subject")
 )
@@ -95,11 +95,11 @@ var (
 func projectsCmd(e *cliEnv) *cobra.Command {
 	var id, name string
 	var maxBytes int64
-	var rate, burst int32
+	var rate, burst, inFlight int32
 	// limits overlays the limit flags that are set on current (nil: none
 	// yet); nil when no flag is set.
 	limits := func(current *cairnv1.ProjectLimits) *cairnv1.ProjectLimits {
-		if maxBytes < 0 && rate < 0 && burst < 0 {
+		if maxBytes < 0 && rate < 0 && burst < 0 && inFlight < 0 {
 			return nil
 		}
 		l := proto.CloneOf(current)
@@ -115,6 +115,9 @@ func projectsCmd(e *cliEnv) *cobra.Command {
 		if burst >= 0 {
 			l.RequestBurst = burst
 		}
+		if inFlight >= 0 {
+			l.MaxConcurrentRequests = inFlight
+		}
 		return l
 	}
 	projects := func(r *remote) cairnv1connect.ProjectsServiceClient {
@@ -127,6 +130,7 @@ func projectsCmd(e *cliEnv) *cobra.Command {
 			c.Flags().Int64Var(&maxBytes, "max-stream-bytes", -1, "stream size limit in bytes; 0 = unlimited, -1 = the default (create) or unchanged (update)")
 			c.Flags().Int32Var(&rate, "requests-per-second", -1, "requests per second the project's callers may make on each node; 0 = the instance's --project-rate, -1 = the default (create) or unchanged (update)")
 			c.Flags().Int32Var(&burst, "request-burst", -1, "requests the project's callers may make at once above their rate; 0 = the instance's --project-burst, -1 = the default (create) or unchanged (update)")
+			c.Flags().Int32Var(&inFlight, "max-concurrent-requests", -1, "calls the project's callers may have running at once on each node (more wait in line); 0 = the instance's --project-concurrency, -1 = the default (create) or unchanged (update)")
 		}
 		return c
 	}

@@ -3,16 +3,22 @@ package main
 // The console's account screens: the administrator invites an email (no
 // instance SMTP: the link is shown), the invitee opens the link and sets a
 // password, signs in, changes it, enrols an authenticator (recovery codes
-// shown once), is asked for a code at the next sign-in, and the
+// shown once, then new ones), is asked for a code at the next sign-in (an old
+// recovery code refused, a new one accepted), and the
 // administrator resets the lost authenticator in the Operators screen.
 
 import (
+	"bytes"
+	"context"
 	"encoding/base32"
+	"image/png"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/cairn-dev/cairn/domain/mfa"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
@@ -81,8 +87,13 @@ func TestConsoleAccounts(t *testing.T) {
 	// Enrol an authenticator: the URI and key are shown, a code verifies it.
 	p.step("enrol", chromedp.Click(chromedp.CSS("#mfa-enrol")))
 	key := p.wait("totp key", text("#totp-secret"))
-	if uri := p.wait("otpauth", text("#otpauth-uri")); !strings.HasPrefix(uri, "otpauth://totp/") {
+	uri := p.wait("otpauth", text("#otpauth-uri"))
+	if !strings.HasPrefix(uri, "otpauth://totp/") {
 		t.Errorf("otpauth URI %q", uri)
+	}
+	// The drawn QR code, read back from the browser's pixels, is the URI.
+	if got := readQRCode(t, c, "#totp-qr"); got != uri {
+		t.Errorf("the QR code reads %q, want the otpauth URI %q", got, uri)
 	}
 	edgeShot(t, c, "5-mfa-enrol")
 	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(key)
@@ -91,10 +102,22 @@ func TestConsoleAccounts(t *testing.T) {
 	}
 	step := mfa.Step(time.Now())
 	p.step("verify", chromedp.SendKeys(chromedp.CSS(`input[name=mfa-code]`), mfa.Code(secret, step)), chromedp.Click(chromedp.CSS(`#mfa-verify button[type=submit]`)))
-	if codes := p.wait("recovery codes", text("#recovery-codes pre")); len(strings.Fields(codes)) != 10 {
-		t.Errorf("recovery codes %q", codes)
+	first := strings.Fields(p.wait("recovery codes", text("#recovery-codes pre")))
+	if len(first) != 10 {
+		t.Errorf("recovery codes %q", first)
 	}
 	edgeShot(t, c, "6-recovery-codes")
+
+	// New recovery codes for a code from the app; the old ones stop working.
+	p.step("saved them", chromedp.Click(chromedp.CSS(`#recovery-codes button`)))
+	p.wait("mfa on", text("#mfa-state"))
+	p.step("regenerate", chromedp.SendKeys(chromedp.CSS(`input[name=mfa-regenerate-code]`), mfa.Code(secret, step+1)),
+		chromedp.Click(chromedp.CSS(`#mfa-regenerate button[type=submit]`)))
+	recovery := strings.Fields(p.wait("new recovery codes", text("#recovery-codes pre")))
+	if len(recovery) != 10 || recovery[0] == first[0] {
+		t.Fatalf("regenerated recovery codes %q (first %q)", recovery, first)
+	}
+	edgeShot(t, c, "6b-new-recovery-codes")
 
 	// The next sign-in asks for the code.
 	p.step("sign out again", chromedp.Click(chromedp.CSS("#signout")))
@@ -105,8 +128,13 @@ func TestConsoleAccounts(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#operator-password"), "ivy's second password"), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
 	p.wait("code asked", `document.querySelector("#operator-code") ? "yes" : ""`)
 	edgeShot(t, c, "7-code-asked")
-	p.step("code", chromedp.SendKeys(chromedp.CSS("#operator-code"), mfa.Code(secret, step+1)), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
-	if who := p.wait("signed in with the code", text("#whoami")); who != "ivy@example.com" {
+	p.step("old recovery code", chromedp.SendKeys(chromedp.CSS("#operator-code"), first[0]), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
+	if msg := p.wait("old code refused", text("#signin .error")); !strings.Contains(msg, "permission_denied") {
+		t.Errorf("an old recovery code: %q", msg)
+	}
+	p.step("new recovery code", chromedp.Evaluate[chromedp.Void](`document.querySelector("#operator-code").value = ""`),
+		chromedp.SendKeys(chromedp.CSS("#operator-code"), recovery[0]), chromedp.Click(chromedp.CSS(`#signin button[type=submit]`)))
+	if who := p.wait("signed in with a new recovery code", text("#whoami")); who != "ivy@example.com" {
 		t.Errorf("signed in as %q", who)
 	}
 	p.step("sign out once more", chromedp.Click(chromedp.CSS("#signout")))
@@ -121,4 +149,26 @@ func TestConsoleAccounts(t *testing.T) {
 	if s, err := in.operators().CreateOperatorSession(t.Context(), &cairnv1.CreateOperatorSessionRequest{Email: "ivy@example.com", Password: "ivy's second password"}); err != nil || s.GetOperator().GetMfa() {
 		t.Fatalf("sign-in after the reset: %v %v", s, err)
 	}
+}
+
+// readQRCode screenshots the element sel and decodes the QR code in it.
+func readQRCode(t *testing.T, c context.Context, sel string) string {
+	t.Helper()
+	b, err := chromedp.Run(c, chromedp.Screenshot(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", sel, err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", sel, err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("no QR code readable in %s: %v", sel, err)
+	}
+	return res.GetText()
 }

@@ -683,6 +683,10 @@ func TestCrossProjectIsolation(t *testing.T) {
 			_, err := in.operators().DeleteCurrentOperatorTotp(ctx, &cairnv1.DeleteCurrentOperatorTotpRequest{Code: "123456"})
 			return err
 		}},
+		{"OperatorsService.RegenerateCurrentOperatorRecoveryCodes", func(ctx context.Context) error {
+			_, err := in.operators().RegenerateCurrentOperatorRecoveryCodes(ctx, &cairnv1.RegenerateCurrentOperatorRecoveryCodesRequest{Code: "123456"})
+			return err
+		}},
 		{"OperatorsService.ResetOperatorMfa", func(ctx context.Context) error {
 			_, err := in.operators().ResetOperatorMfa(ctx, &cairnv1.ResetOperatorMfaRequest{OperatorId: victimOperator})
 			return err
@@ -795,7 +799,8 @@ func TestCrossProjectIsolation(t *testing.T) {
 		switch sc.name {
 		case "OperatorsService.GetCurrentOperator", "OperatorsService.DeleteCurrentOperatorSession", "ProjectsService.ListProjects",
 			"OperatorsService.UpdateCurrentOperatorPassword", "OperatorsService.CreateCurrentOperatorTotp",
-			"OperatorsService.VerifyCurrentOperatorTotp", "OperatorsService.DeleteCurrentOperatorTotp":
+			"OperatorsService.VerifyCurrentOperatorTotp", "OperatorsService.DeleteCurrentOperatorTotp",
+			"OperatorsService.RegenerateCurrentOperatorRecoveryCodes":
 			continue // about the caller itself (below, and TestOperatorSelfService)
 		case "ProjectsService.CreateProject", "ProjectsService.UpdateProject", "OperatorsService.CreateOperator", "OperatorsService.GetOperator",
 			"OperatorsService.ListOperators", "OperatorsService.UpdateOperator", "OperatorsService.DeleteOperator", "OperatorsService.RevokeOperatorSessions",

@@ -121,6 +121,7 @@ func TestOperatorSelfService(t *testing.T) {
 		}
 		_, err = signInOp(pw, recovery[0])
 		wantCode(t, err, connect.CodePermissionDenied)
+
 	})
 
 	t.Run("reset by an administrator", func(t *testing.T) {
@@ -139,7 +140,7 @@ func TestOperatorSelfService(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Enrol again and switch it off with a code.
+		// Enrol again, regenerate the recovery codes and switch it off with one.
 		me2, _ := as(ctx, s.GetSecret())
 		c, err := ops.CreateCurrentOperatorTotp(me2, &cairnv1.CreateCurrentOperatorTotpRequest{})
 		if err != nil {
@@ -147,11 +148,32 @@ func TestOperatorSelfService(t *testing.T) {
 		}
 		sec, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(c.GetSecret())
 		step := mfa.Step(time.Now())
-		if _, err := ops.VerifyCurrentOperatorTotp(me2, &cairnv1.VerifyCurrentOperatorTotpRequest{Code: mfa.Code(sec, step)}); err != nil {
+		v, err := ops.VerifyCurrentOperatorTotp(me2, &cairnv1.VerifyCurrentOperatorTotpRequest{Code: mfa.Code(sec, step)})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ops.DeleteCurrentOperatorTotp(me2, &cairnv1.DeleteCurrentOperatorTotpRequest{Code: mfa.Code(sec, step+1)}); err != nil {
+		old := v.GetRecoveryCodes()
+		// New recovery codes need a current TOTP code (not a recovery
+		// code); the old ones stop working.
+		_, err = ops.RegenerateCurrentOperatorRecoveryCodes(me2, &cairnv1.RegenerateCurrentOperatorRecoveryCodesRequest{Code: old[0]})
+		wantCode(t, err, connect.CodeInvalidArgument)
+		if !strings.Contains(err.Error(), "code: ") {
+			t.Errorf("a recovery code in place of a TOTP code: %v does not name the field", err)
+		}
+		_, err = ops.RegenerateCurrentOperatorRecoveryCodes(me2, &cairnv1.RegenerateCurrentOperatorRecoveryCodesRequest{Code: "000000"})
+		wantCode(t, err, connect.CodePermissionDenied)
+		rc, err := ops.RegenerateCurrentOperatorRecoveryCodes(me2, &cairnv1.RegenerateCurrentOperatorRecoveryCodesRequest{Code: mfa.Code(sec, step+1)})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if len(rc.GetRecoveryCodes()) != len(old) || rc.GetRecoveryCodes()[0] == old[0] {
+			t.Fatalf("regenerated codes %v (old %v)", rc.GetRecoveryCodes(), old)
+		}
+		// Switched off with a recovery code: an old one is refused, a new one works.
+		_, err = ops.DeleteCurrentOperatorTotp(me2, &cairnv1.DeleteCurrentOperatorTotpRequest{Code: old[1]})
+		wantCode(t, err, connect.CodePermissionDenied)
+		if _, err := ops.DeleteCurrentOperatorTotp(me2, &cairnv1.DeleteCurrentOperatorTotpRequest{Code: rc.GetRecoveryCodes()[1]}); err != nil {
+			t.Fatalf("a regenerated recovery code: %v", err)
 		}
 		if _, err := signInOp(pw, ""); err != nil {
 			t.Fatalf("sign-in after MFA off: %v", err)

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +20,7 @@ import (
 // TestProjectRateLimit: a project's request rate at its edge. With a
 // burst of 3 at 4 requests/s, the fourth call is refused with
 // resource_exhausted, a RetryInfo and Retry-After, on Connect and on plain
-// HTTP alike; another project, the project's guests (a bucket of their
+// HTTP alike, before the call's body is decoded; another project, the project's guests (a bucket of their
 // own) and the operator are unaffected; after the wait a call passes
 // again; a changed limit applies from the next request; bad limits are
 // refused by name.
@@ -68,8 +70,15 @@ func TestProjectRateLimit(t *testing.T) {
 	} else if ri, ok := m.(*errdetails.RetryInfo); !ok || ri.GetRetryDelay().AsDuration() != time.Second {
 		t.Fatalf("detail %v", m)
 	}
+	// A key's call is refused before its body is read: a body that is
+	// not even JSON gets the limit, not a decoding error.
+	res := in.do(t, httpCall{method: http.MethodPost, path: "/cairn.v1.DatabasesService/ListDatabases", token: keys["lim"],
+		header: http.Header{"Content-Type": {"application/json"}}, body: strings.NewReader("{not json")})
+	if res.status != http.StatusTooManyRequests || !strings.Contains(string(res.body), "resource_exhausted") || res.header.Get("Retry-After") == "" {
+		t.Fatalf("an undecodable call over the limit: %s", res)
+	}
 	// Plain HTTP counts against the same budget.
-	res := in.do(t, httpCall{method: http.MethodGet, path: "/v1/storage/buckets/b/files/f/view", project: "lim", token: keys["lim"]})
+	res = in.do(t, httpCall{method: http.MethodGet, path: "/v1/storage/buckets/b/files/f/view", project: "lim", token: keys["lim"]})
 	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
 		t.Fatalf("storage over the limit: %s", res)
 	}
@@ -118,6 +127,107 @@ func TestProjectRateLimit(t *testing.T) {
 		wantCode(t, err, connect.CodeInvalidArgument)
 		if !strings.Contains(err.Error(), bad.field) {
 			t.Fatalf("%v: error does not name %s: %v", bad.l, bad.field, err)
+		}
+	}
+}
+
+// TestProjectConcurrencyLimit: a project's bound on calls running at once,
+// at its edge. With max_concurrent_requests 2, two calls held in flight
+// (each, once it has its slot, waits for a system-stream sequence not yet
+// written) make a third call of the project's keys wait in line — not
+// fail — until they end, while another project and the operator pass; a
+// bound of 3 lets the third through at once; bad bounds are refused by
+// name.
+func TestProjectConcurrencyLimit(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	keys := map[string]string{}
+	for _, p := range []string{"lim", "other"} {
+		keys[p] = newProjectWithKey(t, in, p, docScopes...)
+	}
+	bumps := 0
+	// setBound sets lim's bound and returns the system stream's sequence
+	// after it.
+	setBound := func(n int32) uint64 {
+		t.Helper()
+		op, info := as(ctx, testAdminKey)
+		res, err := in.projects().UpdateProject(op, &cairnv1.UpdateProjectRequest{ProjectId: "lim", Limits: &cairnv1.ProjectLimits{MaxConcurrentRequests: n}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.GetProject().GetLimits().GetMaxConcurrentRequests(); got != n {
+			t.Fatalf("max_concurrent_requests %d, want %d", got, n)
+		}
+		return seqOf(t, info)
+	}
+	list := func(p string, minSysSeq uint64) error {
+		k, info := as(ctx, keys[p])
+		if minSysSeq > 0 {
+			info.RequestHeader().Set("Cairn-Min-Sys-Seq", strconv.FormatUint(minSysSeq, 10))
+		}
+		_, err := in.databases().ListDatabases(k, &cairnv1.ListDatabasesRequest{ProjectId: p})
+		return err
+	}
+	// hold starts two calls that keep their slots until bump.
+	hold := func(sysSeq uint64) chan error {
+		held := make(chan error, 2)
+		for range 2 {
+			go func() { held <- list("lim", sysSeq+1) }()
+		}
+		time.Sleep(300 * time.Millisecond) // both are in and waiting
+		select {
+		case err := <-held:
+			t.Fatalf("a held call ended early: %v", err)
+		default:
+		}
+		return held
+	}
+	bump := func(held chan error) {
+		t.Helper()
+		bumps++
+		op, _ := as(ctx, testAdminKey)
+		if _, err := in.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: fmt.Sprint("bump", bumps), Name: "bump"}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := <-held; err != nil {
+				t.Fatalf("held call: %v", err)
+			}
+		}
+	}
+
+	held := hold(setBound(2))
+	third := make(chan error, 1)
+	go func() { third <- list("lim", 0) }()
+	select {
+	case err := <-third:
+		t.Fatalf("a third call ran beside two with a bound of 2: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	op, _ := as(ctx, testAdminKey)
+	if _, err := in.databases().ListDatabases(op, &cairnv1.ListDatabasesRequest{ProjectId: "lim"}); err != nil {
+		t.Fatalf("operator while lim is full: %v", err)
+	}
+	if err := list("other", 0); err != nil {
+		t.Fatalf("another project while lim is full: %v", err)
+	}
+	bump(held)
+	if err := <-third; err != nil {
+		t.Fatalf("the waiting call, once a slot was free: %v", err)
+	}
+
+	// At the bound's edge the other way: 3 lets the third call in.
+	held = hold(setBound(3))
+	if err := list("lim", 0); err != nil {
+		t.Fatalf("third call under a bound of 3: %v", err)
+	}
+	bump(held)
+
+	for _, bad := range []int32{-1, 100_001} {
+		_, err := in.projects().UpdateProject(op, &cairnv1.UpdateProjectRequest{ProjectId: "lim", Limits: &cairnv1.ProjectLimits{MaxConcurrentRequests: bad}})
+		wantCode(t, err, connect.CodeInvalidArgument)
+		if !strings.Contains(err.Error(), "max_concurrent_requests") {
+			t.Fatalf("%d: error does not name max_concurrent_requests: %v", bad, err)
 		}
 	}
 }

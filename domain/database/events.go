@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
@@ -169,6 +170,11 @@ func (s *Schema) DecodeMember(key, raw string, version uint64) (v any, ok bool, 
 			continue
 		}
 		if raw != "" && version >= a.CreatedSeq {
+			// A plain integer or an unescaped string is its own decoding:
+			// ranking an in-memory sort decodes one member per match.
+			if v, ok := plainMember(a, raw); ok {
+				return v, true, nil
+			}
 			x, err := decodeJSON(raw)
 			if err != nil {
 				return nil, false, fmt.Errorf("stored document data: %w", err)
@@ -182,6 +188,46 @@ func (s *Schema) DecodeMember(key, raw string, version uint64) (v any, ok bool, 
 		return cloneValue(a.Default), true, nil
 	}
 	return nil, false, nil
+}
+
+// plainMember is Coerce(a, decodeJSON(raw)) for a scalar integer or
+// string attribute whose raw value is a plain JSON integer (digits, an
+// optional minus) or a string without escapes; ok is false for anything
+// else, and for a value Coerce refuses (the caller decides as for any).
+func plainMember(a Attribute, raw string) (any, bool) {
+	if a.Array {
+		return nil, false
+	}
+	switch a.Type {
+	case TypeInteger:
+		digits := strings.TrimPrefix(raw, "-")
+		if digits == "" || len(digits) > 18 || len(digits) > 1 && digits[0] == '0' {
+			return nil, false
+		}
+		for i := 0; i < len(digits); i++ {
+			if digits[i] < '0' || digits[i] > '9' {
+				return nil, false
+			}
+		}
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if lo, hi := intBounds(a); err != nil || n < lo || n > hi {
+			return nil, false
+		}
+		return n, true
+	case TypeString:
+		if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+			return nil, false
+		}
+		s := raw[1 : len(raw)-1]
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c == '\\' || c == '"' || c < 0x20 {
+				return nil, false
+			}
+		}
+		v, err := coerceString(a, s)
+		return v, err == nil
+	}
+	return nil, false
 }
 
 // decodeJSON decodes one JSON value keeping numbers exact (json.Number).

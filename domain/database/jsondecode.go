@@ -47,6 +47,24 @@ func fastJSONInto(top map[string]any, b string, keep func(string) bool) (map[str
 	return v.(map[string]any), d.i == len(d.b)
 }
 
+// PlainObject reports whether b is a JSON object and nothing more (space
+// aside), read as fastJSON reads it but building nothing: then
+// Schema.DecodeData accepts b as document data. False is no verdict (it
+// hands encoding/json what it does not read exactly as encoding/json
+// would); ask DecodeData.
+func PlainObject(b string) bool {
+	d := jsonDecoder{b: b}
+	d.space()
+	if d.i >= len(d.b) || d.b[d.i] != '{' {
+		return false
+	}
+	if _, ok := d.value(0, false); !ok {
+		return false
+	}
+	d.space()
+	return d.i == len(d.b)
+}
+
 type jsonDecoder struct {
 	b string
 	i int

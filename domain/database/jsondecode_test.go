@@ -20,6 +20,10 @@ func checkFastJSON(t testing.TB, raw []byte) {
 	if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() || !reflect.DeepEqual(got, want) {
 		t.Fatalf("decodeJSON(%q) = %#v, %v; encoding/json: %#v, %v", b, got, gerr, want, werr)
 	}
+	// PlainObject says yes exactly to the objects fastJSON reads whole.
+	if po, fo := PlainObject(b), fastObject(b); po != fo || po && werr != nil {
+		t.Fatalf("PlainObject(%q) = %v; fastJSON reads an object: %v (encoding/json: %v)", b, po, fo, werr)
+	}
 	// fastJSONOnly is fastJSON's object less the members keep rejects.
 	keep := func(k string) bool { return len(k)%2 == 0 }
 	full, fok := fastJSON(b)
@@ -39,6 +43,13 @@ func checkFastJSON(t testing.TB, raw []byte) {
 			t.Fatalf("fastJSONOnly(%q) = %#v, want %#v", b, m, kept)
 		}
 	}
+}
+
+// fastObject reports whether fastJSON reads b whole as an object.
+func fastObject(b string) bool {
+	v, ok := fastJSON(b)
+	_, isMap := v.(map[string]any)
+	return ok && isMap
 }
 
 var fastJSONSeeds = []string{

@@ -112,6 +112,9 @@ const MaxReplicas = 5
 // MaxRequestRate bounds a project's requests_per_second and request_burst.
 const MaxRequestRate = 1_000_000
 
+// MaxConcurrentRequests bounds a project's max_concurrent_requests.
+const MaxConcurrentRequests = 100_000
+
 func checkLimits(l *eventsv1.ProjectLimits) error {
 	if l.GetMaxStreamBytes() < 0 {
 		return domain.FieldError("limits.max_stream_bytes", "must not be negative")
@@ -124,6 +127,9 @@ func checkLimits(l *eventsv1.ProjectLimits) error {
 	}
 	if b := l.GetRequestBurst(); b < 0 || b > MaxRequestRate {
 		return domain.FieldError("limits.request_burst", "must be between 0 (instance default) and %d", MaxRequestRate)
+	}
+	if c := l.GetMaxConcurrentRequests(); c < 0 || c > MaxConcurrentRequests {
+		return domain.FieldError("limits.max_concurrent_requests", "must be between 0 (instance default) and %d", MaxConcurrentRequests)
 	}
 	return nil
 }

@@ -102,13 +102,14 @@ func (m *Module) compiledFor(ctx context.Context, pages uint32) (compiled, error
 	if c, ok := m.compiled[pages]; ok {
 		return c, nil
 	}
-	e, err := m.r.engineFor(ctx, pages)
+	e, done, err := m.r.engineFor(ctx, pages)
 	if err != nil {
 		return compiled{}, err
 	}
 	// Machine code is shared through the cache: this decodes and checks
 	// the module against the limit, without compiling it again.
 	cm, err := e.rt.CompileModule(ctx, m.code)
+	done()
 	if err != nil {
 		if ctx.Err() != nil {
 			return compiled{}, ctx.Err()

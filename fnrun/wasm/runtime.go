@@ -49,6 +49,10 @@ type Runtime struct {
 	closed  bool
 	engines map[uint32]*engine
 	modules map[[sha256.Size]byte]*compileCall
+	// compiling counts compiles under way: Close waits for them, because
+	// wazero panics when a runtime closes under a compile (seen when a
+	// node stopped while a deployment was being compiled).
+	compiling sync.WaitGroup
 }
 
 // engine is a wazero runtime with one memory limit, with WASI instantiated.
@@ -93,6 +97,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	engines := r.engines
 	r.engines, r.modules = nil, nil
 	r.mu.Unlock()
+	r.compiling.Wait()
 
 	var errs []error
 	for _, e := range engines {
@@ -108,15 +113,17 @@ func (r *Runtime) isClosed() bool {
 	return r.closed
 }
 
-// engineFor returns the engine whose memory limit is pages, creating it.
-func (r *Runtime) engineFor(ctx context.Context, pages uint32) (*engine, error) {
+// engineFor returns the engine whose memory limit is pages, creating it,
+// for one compile: call done when the compile has returned.
+func (r *Runtime) engineFor(ctx context.Context, pages uint32) (e *engine, done func(), err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil, errClosed
+		return nil, nil, errClosed
 	}
 	if e, ok := r.engines[pages]; ok {
-		return e, nil
+		r.compiling.Add(1)
+		return e, r.compiling.Done, nil
 	}
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(r.cache).
@@ -125,11 +132,12 @@ func (r *Runtime) engineFor(ctx context.Context, pages uint32) (*engine, error) 
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("wasm: instantiate WASI: %w", err)
+		return nil, nil, fmt.Errorf("wasm: instantiate WASI: %w", err)
 	}
-	e := &engine{rt: rt}
+	e = &engine{rt: rt}
 	r.engines[pages] = e
-	return e, nil
+	r.compiling.Add(1)
+	return e, r.compiling.Done, nil
 }
 
 // Compile validates and compiles a module. The result is cached by the
@@ -200,11 +208,12 @@ func (r *Runtime) compile(ctx context.Context, sum [sha256.Size]byte, code []byt
 	// Validate with the largest limit, so that a module is refused here only
 	// for what it is; a minimum memory beyond an execution's limit is that
 	// execution's failure (ErrMemory).
-	e, err := r.engineFor(ctx, maxPages)
+	e, done, err := r.engineFor(ctx, maxPages)
 	if err != nil {
 		return nil, err
 	}
 	cm, err := e.rt.CompileModule(ctx, code)
+	done()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

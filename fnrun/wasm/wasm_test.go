@@ -458,6 +458,54 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// TestCloseDuringCompile: a node that stops while deployments compile
+// closes its Runtime under them; the compiles end (with a module or
+// closed), nothing panics. wazero panicked here (a nil map in its engine)
+// before Close waited for compiles under way.
+func TestCloseDuringCompile(t *testing.T) {
+	ctx := context.Background()
+	// A function long enough to take wazero a while to compile; each
+	// module differs in length, so each is its own compile.
+	long := func(n int) []byte {
+		var instrs []byte
+		for range n {
+			instrs = append(instrs, 0x41, 0x00, 0x1a) // i32.const 0; drop
+		}
+		return module(exportSection("_start", 0), codeSection(instrs...))
+	}
+	for round := range 3 {
+		rt, err := wasm.New(ctx, wasm.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 3)
+		for i := range 3 {
+			code := long(100_000 + 10*round + i)
+			wg.Go(func() {
+				m, err := rt.Compile(ctx, code)
+				if err == nil {
+					err = m.Close(ctx)
+				}
+				errs <- err
+			})
+		}
+		time.Sleep(time.Duration(1+round*5) * time.Millisecond)
+		start := time.Now()
+		if err := rt.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("round %d: Close took %s", round, time.Since(start))
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil && !strings.Contains(err.Error(), "closed") {
+				t.Errorf("round %d: a compile cut by Close: %v", round, err)
+			}
+		}
+	}
+}
+
 func TestCacheDir(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -163,18 +163,28 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	log.Printf("%s: list (index on tag only) for %s", t.name(), c.duration)
-	if r.list, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	stop := profileCPU(ctx, t, c, "list")
+	r.list, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.list(ctx, hc, tag(i))
-	}); err != nil {
+	})
+	if err := stop(); err != nil {
+		return nil, err
+	}
+	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	if err := t.coverSort(ctx); err != nil {
 		return nil, fmt.Errorf("covering index: %w", err)
 	}
 	log.Printf("%s: list (index on tag, n desc) for %s", t.name(), c.duration)
-	if r.cover, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	stop = profileCPU(ctx, t, c, "cover")
+	r.cover, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.list(ctx, hc, tag(i))
-	}); err != nil {
+	})
+	if err := stop(); err != nil {
+		return nil, err
+	}
+	if err != nil {
 		return nil, fmt.Errorf("list with a covering index: %w", err)
 	}
 	if more := c.rssDocs - c.docs; c.rssDocs > 0 {
@@ -250,6 +260,21 @@ func profilePath(base, target, suffix string) string {
 	return strings.TrimSuffix(base, ".pb.gz") + suffix + ".pb.gz"
 }
 
+// profileCPU starts saving t's CPU profile over the next load (when
+// -cpu-profile asks and t serves one) and returns a function that waits
+// for it.
+func profileCPU(ctx context.Context, t target, c config, phase string) func() error {
+	cp, ok := t.(interface {
+		writeCPUProfile(context.Context, time.Duration, string) error
+	})
+	if !ok || c.cpuProfile == "" {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() { done <- cp.writeCPUProfile(ctx, c.duration, profilePath(c.cpuProfile, t.name(), "-"+phase)) }()
+	return func() error { return <-done }
+}
+
 // sampleRSS reads a process's resident set every 250 ms until the
 // returned function is called, which returns the mean in KiB: the
 // footprint while writing, over many collection cycles.
@@ -284,6 +309,7 @@ const (
 // memory reads a process's resident set and its peak from /proc, in KiB,
 // and logs its anonymous and file-backed parts if asked.
 func memory(pid int, logParts bool) (rss, hwm int, err error) {
+
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err

@@ -206,21 +206,33 @@ func mib(v string) string {
 // writeHeapProfile saves the server's heap profile to path: after a
 // collection it forces (gc), or as of the last one (what was live then).
 func (c *cairn) writeHeapProfile(ctx context.Context, path string, gc bool) error {
-	u := "http://" + c.pprof + "/debug/pprof/heap"
 	if gc {
-		u += "?gc=1"
+		return c.saveProfile(ctx, "heap?gc=1", path)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return c.saveProfile(ctx, "heap", path)
+}
+
+// writeCPUProfile saves the server's CPU profile over the next d to path.
+func (c *cairn) writeCPUProfile(ctx context.Context, d time.Duration, path string) error {
+	return c.saveProfile(ctx, fmt.Sprintf("profile?seconds=%d", max(1, int(d.Seconds()))), path)
+}
+
+// saveProfile saves the pprof profile named what to path.
+func (c *cairn) saveProfile(ctx context.Context, what, path string) error {
+	if c.pprof == "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.pprof+"/debug/pprof/"+what, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("profile %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: %s", resp.Status)
+		return fmt.Errorf("profile %s: %s", what, resp.Status)
 	}
 	f, err := os.Create(path)
 	if err != nil {

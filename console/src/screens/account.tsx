@@ -2,6 +2,7 @@
 // factor (TOTP with recovery codes). The operator key is no account.
 import { useState } from "preact/hooks";
 import { api, currentMe } from "../api.js";
+import { QRCode } from "../qr.js";
 import { ErrorBox, useAction, useLoad } from "../ui.js";
 
 export function Account() {
@@ -46,6 +47,7 @@ function Mfa() {
   const cur = useLoad(() => api.operators.getCurrentOperator({}), []);
   const [enrol, setEnrol] = useState<{ secret: string; uri: string } | null>(null);
   const [code, setCode] = useState("");
+  const [newCode, setNewCode] = useState("");
   const [codes, setCodes] = useState<string[]>([]);
   const act = useAction();
   const on = cur.data?.operator?.mfa ?? false;
@@ -60,14 +62,26 @@ function Mfa() {
           <button type="button" onClick={() => setCodes([])}>I have saved them</button>
         </div>
       ) : on ? (
-        <form id="mfa-disable" onSubmit={async (e) => {
-          e.preventDefault();
-          if (await act.run(() => api.operators.deleteCurrentOperatorTotp({ code: code.trim() }))) { setCode(""); cur.reload(); }
-        }}>
+        <div>
           <p id="mfa-state">On: sign-in asks for a code from your authenticator app.</p>
-          <label>Code or recovery code to switch it off <input name="mfa-off-code" autoComplete="one-time-code" value={code} onInput={(e) => setCode(e.currentTarget.value)} /></label>
-          <button type="submit" class="danger" disabled={code.trim().length < 6 || act.busy}>Switch off</button>
-        </form>
+          <form id="mfa-regenerate" onSubmit={async (e) => {
+            e.preventDefault();
+            let r: { recoveryCodes?: string[] } = {};
+            if (await act.run(async () => { r = await api.operators.regenerateCurrentOperatorRecoveryCodes({ code: newCode.trim() }); })) {
+              setCodes(r.recoveryCodes ?? []); setNewCode("");
+            }
+          }}>
+            <label>Code from the app, for new recovery codes (the old ones stop working) <input name="mfa-regenerate-code" inputMode="numeric" autoComplete="one-time-code" value={newCode} onInput={(e) => setNewCode(e.currentTarget.value)} /></label>
+            <button type="submit" disabled={!/^\d{6}$/.test(newCode.trim()) || act.busy}>New recovery codes</button>
+          </form>
+          <form id="mfa-disable" onSubmit={async (e) => {
+            e.preventDefault();
+            if (await act.run(() => api.operators.deleteCurrentOperatorTotp({ code: code.trim() }))) { setCode(""); cur.reload(); }
+          }}>
+            <label>Code or recovery code to switch it off <input name="mfa-off-code" autoComplete="one-time-code" value={code} onInput={(e) => setCode(e.currentTarget.value)} /></label>
+            <button type="submit" class="danger" disabled={code.trim().length < 6 || act.busy}>Switch off</button>
+          </form>
+        </div>
       ) : enrol ? (
         <form id="mfa-verify" onSubmit={async (e) => {
           e.preventDefault();
@@ -76,7 +90,8 @@ function Mfa() {
             setCodes(r.recoveryCodes ?? []); setEnrol(null); setCode(""); cur.reload();
           }
         }}>
-          <p>Add this account to your authenticator app: open the link on your phone, or type the key.</p>
+          <p>Add this account to your authenticator app: scan the code, open the link on your phone, or type the key.</p>
+          <p><QRCode id="totp-qr" text={enrol.uri} /></p>
           <p><a id="otpauth-uri" href={enrol.uri}>{enrol.uri}</a></p>
           <p>Key: <code id="totp-secret">{enrol.secret}</code></p>
           <label>Code from the app <input name="mfa-code" inputMode="numeric" autoComplete="one-time-code" value={code} onInput={(e) => setCode(e.currentTarget.value)} /></label>

@@ -1484,6 +1484,96 @@ func (*DeleteCurrentOperatorTotpResponse) Descriptor() ([]byte, []int) {
 	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{28}
 }
 
+type RegenerateCurrentOperatorRecoveryCodesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A current TOTP code: a recovery code cannot mint new ones.
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegenerateCurrentOperatorRecoveryCodesRequest) Reset() {
+	*x = RegenerateCurrentOperatorRecoveryCodesRequest{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegenerateCurrentOperatorRecoveryCodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegenerateCurrentOperatorRecoveryCodesRequest) ProtoMessage() {}
+
+func (x *RegenerateCurrentOperatorRecoveryCodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegenerateCurrentOperatorRecoveryCodesRequest.ProtoReflect.Descriptor instead.
+func (*RegenerateCurrentOperatorRecoveryCodesRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RegenerateCurrentOperatorRecoveryCodesRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type RegenerateCurrentOperatorRecoveryCodesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Shown once.
+	RecoveryCodes []string `protobuf:"bytes,1,rep,name=recovery_codes,json=recoveryCodes,proto3" json:"recovery_codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegenerateCurrentOperatorRecoveryCodesResponse) Reset() {
+	*x = RegenerateCurrentOperatorRecoveryCodesResponse{}
+	mi := &file_cairn_v1_operators_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegenerateCurrentOperatorRecoveryCodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegenerateCurrentOperatorRecoveryCodesResponse) ProtoMessage() {}
+
+func (x *RegenerateCurrentOperatorRecoveryCodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_operators_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegenerateCurrentOperatorRecoveryCodesResponse.ProtoReflect.Descriptor instead.
+func (*RegenerateCurrentOperatorRecoveryCodesResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RegenerateCurrentOperatorRecoveryCodesResponse) GetRecoveryCodes() []string {
+	if x != nil {
+		return x.RecoveryCodes
+	}
+	return nil
+}
+
 type ResetOperatorMfaRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OperatorId    string                 `protobuf:"bytes,1,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
@@ -1493,7 +1583,7 @@ type ResetOperatorMfaRequest struct {
 
 func (x *ResetOperatorMfaRequest) Reset() {
 	*x = ResetOperatorMfaRequest{}
-	mi := &file_cairn_v1_operators_proto_msgTypes[29]
+	mi := &file_cairn_v1_operators_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1595,7 @@ func (x *ResetOperatorMfaRequest) String() string {
 func (*ResetOperatorMfaRequest) ProtoMessage() {}
 
 func (x *ResetOperatorMfaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_operators_proto_msgTypes[29]
+	mi := &file_cairn_v1_operators_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1608,7 @@ func (x *ResetOperatorMfaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetOperatorMfaRequest.ProtoReflect.Descriptor instead.
 func (*ResetOperatorMfaRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{29}
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ResetOperatorMfaRequest) GetOperatorId() string {
@@ -1537,7 +1627,7 @@ type ResetOperatorMfaResponse struct {
 
 func (x *ResetOperatorMfaResponse) Reset() {
 	*x = ResetOperatorMfaResponse{}
-	mi := &file_cairn_v1_operators_proto_msgTypes[30]
+	mi := &file_cairn_v1_operators_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1639,7 @@ func (x *ResetOperatorMfaResponse) String() string {
 func (*ResetOperatorMfaResponse) ProtoMessage() {}
 
 func (x *ResetOperatorMfaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_operators_proto_msgTypes[30]
+	mi := &file_cairn_v1_operators_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1652,7 @@ func (x *ResetOperatorMfaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetOperatorMfaResponse.ProtoReflect.Descriptor instead.
 func (*ResetOperatorMfaResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{30}
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ResetOperatorMfaResponse) GetOperator() *OperatorAccount {
@@ -1584,7 +1674,7 @@ type InviteOperatorRequest struct {
 
 func (x *InviteOperatorRequest) Reset() {
 	*x = InviteOperatorRequest{}
-	mi := &file_cairn_v1_operators_proto_msgTypes[31]
+	mi := &file_cairn_v1_operators_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1686,7 @@ func (x *InviteOperatorRequest) String() string {
 func (*InviteOperatorRequest) ProtoMessage() {}
 
 func (x *InviteOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_operators_proto_msgTypes[31]
+	mi := &file_cairn_v1_operators_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1699,7 @@ func (x *InviteOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteOperatorRequest.ProtoReflect.Descriptor instead.
 func (*InviteOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{31}
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *InviteOperatorRequest) GetEmail() string {
@@ -1656,7 +1746,7 @@ type InviteOperatorResponse struct {
 
 func (x *InviteOperatorResponse) Reset() {
 	*x = InviteOperatorResponse{}
-	mi := &file_cairn_v1_operators_proto_msgTypes[32]
+	mi := &file_cairn_v1_operators_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1758,7 @@ func (x *InviteOperatorResponse) String() string {
 func (*InviteOperatorResponse) ProtoMessage() {}
 
 func (x *InviteOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_operators_proto_msgTypes[32]
+	mi := &file_cairn_v1_operators_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1771,7 @@ func (x *InviteOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteOperatorResponse.ProtoReflect.Descriptor instead.
 func (*InviteOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{32}
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InviteOperatorResponse) GetOperator() *OperatorAccount {
@@ -1721,7 +1811,7 @@ type RevokeOperatorInvitationRequest struct {
 
 func (x *RevokeOperatorInvitationRequest) Reset() {
 	*x = RevokeOperatorInvitationRequest{}
-	mi := &file_cairn_v1_operators_proto_msgTypes[33]
+	mi := &file_cairn_v1_operators_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1823,7 @@ func (x *RevokeOperatorInvitationRequest) String() string {
 func (*RevokeOperatorInvitationRequest) ProtoMessage() {}
 
 func (x *RevokeOperatorInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_operators_proto_msgTypes[33]
+	mi := &file_cairn_v1_operators_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1836,7 @@ func (x *RevokeOperatorInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorInvitationRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{33}
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeOperatorInvitationRequest) GetOperatorId() string {
@@ -1764,7 +1854,7 @@ type RevokeOperatorInvitationResponse struct {
 
 func (x *RevokeOperatorInvitationResponse) Reset() {
 	*x = RevokeOperatorInvitationResponse{}
-	mi := &file_cairn_v1_operators_proto_msgTypes[34]
+	mi := &file_cairn_v1_operators_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1866,7 @@ func (x *RevokeOperatorInvitationResponse) String() string {
 func (*RevokeOperatorInvitationResponse) ProtoMessage() {}
 
 func (x *RevokeOperatorInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_operators_proto_msgTypes[34]
+	mi := &file_cairn_v1_operators_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1879,7 @@ func (x *RevokeOperatorInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorInvitationResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{34}
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{36}
 }
 
 type AcceptOperatorInvitationRequest struct {
@@ -1805,7 +1895,7 @@ type AcceptOperatorInvitationRequest struct {
 
 func (x *AcceptOperatorInvitationRequest) Reset() {
 	*x = AcceptOperatorInvitationRequest{}
-	mi := &file_cairn_v1_operators_proto_msgTypes[35]
+	mi := &file_cairn_v1_operators_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1907,7 @@ func (x *AcceptOperatorInvitationRequest) String() string {
 func (*AcceptOperatorInvitationRequest) ProtoMessage() {}
 
 func (x *AcceptOperatorInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_operators_proto_msgTypes[35]
+	mi := &file_cairn_v1_operators_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1920,7 @@ func (x *AcceptOperatorInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptOperatorInvitationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptOperatorInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{35}
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AcceptOperatorInvitationRequest) GetToken() string {
@@ -1863,7 +1953,7 @@ type AcceptOperatorInvitationResponse struct {
 
 func (x *AcceptOperatorInvitationResponse) Reset() {
 	*x = AcceptOperatorInvitationResponse{}
-	mi := &file_cairn_v1_operators_proto_msgTypes[36]
+	mi := &file_cairn_v1_operators_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +1965,7 @@ func (x *AcceptOperatorInvitationResponse) String() string {
 func (*AcceptOperatorInvitationResponse) ProtoMessage() {}
 
 func (x *AcceptOperatorInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_operators_proto_msgTypes[36]
+	mi := &file_cairn_v1_operators_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +1978,7 @@ func (x *AcceptOperatorInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptOperatorInvitationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptOperatorInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{36}
+	return file_cairn_v1_operators_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AcceptOperatorInvitationResponse) GetOperator() *OperatorAccount {
@@ -2003,7 +2093,12 @@ const file_cairn_v1_operators_proto_rawDesc = "" +
 	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes\"A\n" +
 	" DeleteCurrentOperatorTotpRequest\x12\x1d\n" +
 	"\x04code\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x06\x18 R\x04code\"#\n" +
-	"!DeleteCurrentOperatorTotpResponse\"c\n" +
+	"!DeleteCurrentOperatorTotpResponse\"V\n" +
+	"-RegenerateCurrentOperatorRecoveryCodesRequest\x12%\n" +
+	"\x04code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[0-9]{6}$R\x04code\"W\n" +
+	".RegenerateCurrentOperatorRecoveryCodesResponse\x12%\n" +
+	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes\"c\n" +
 	"\x17ResetOperatorMfaRequest\x12H\n" +
 	"\voperator_id\x18\x01 \x01(\tB'\xbaH$r\"2 ^[a-zA-Z0-9][a-zA-Z0-9_-]{0,35}$R\n" +
 	"operatorId\"Q\n" +
@@ -2032,7 +2127,7 @@ const file_cairn_v1_operators_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01H\x00R\x04name\x88\x01\x01B\a\n" +
 	"\x05_name\"Y\n" +
 	" AcceptOperatorInvitationResponse\x125\n" +
-	"\boperator\x18\x01 \x01(\v2\x19.cairn.v1.OperatorAccountR\boperator2\x8c\x0e\n" +
+	"\boperator\x18\x01 \x01(\v2\x19.cairn.v1.OperatorAccountR\boperator2\xac\x0f\n" +
 	"\x10OperatorsService\x12U\n" +
 	"\x0eCreateOperator\x12\x1f.cairn.v1.CreateOperatorRequest\x1a .cairn.v1.CreateOperatorResponse\"\x00\x12O\n" +
 	"\vGetOperator\x12\x1c.cairn.v1.GetOperatorRequest\x1a\x1d.cairn.v1.GetOperatorResponse\"\x03\x90\x02\x01\x12U\n" +
@@ -2046,7 +2141,8 @@ const file_cairn_v1_operators_proto_rawDesc = "" +
 	"\x1dUpdateCurrentOperatorPassword\x12..cairn.v1.UpdateCurrentOperatorPasswordRequest\x1a/.cairn.v1.UpdateCurrentOperatorPasswordResponse\"\x00\x12v\n" +
 	"\x19CreateCurrentOperatorTotp\x12*.cairn.v1.CreateCurrentOperatorTotpRequest\x1a+.cairn.v1.CreateCurrentOperatorTotpResponse\"\x00\x12v\n" +
 	"\x19VerifyCurrentOperatorTotp\x12*.cairn.v1.VerifyCurrentOperatorTotpRequest\x1a+.cairn.v1.VerifyCurrentOperatorTotpResponse\"\x00\x12v\n" +
-	"\x19DeleteCurrentOperatorTotp\x12*.cairn.v1.DeleteCurrentOperatorTotpRequest\x1a+.cairn.v1.DeleteCurrentOperatorTotpResponse\"\x00\x12[\n" +
+	"\x19DeleteCurrentOperatorTotp\x12*.cairn.v1.DeleteCurrentOperatorTotpRequest\x1a+.cairn.v1.DeleteCurrentOperatorTotpResponse\"\x00\x12\x9d\x01\n" +
+	"&RegenerateCurrentOperatorRecoveryCodes\x127.cairn.v1.RegenerateCurrentOperatorRecoveryCodesRequest\x1a8.cairn.v1.RegenerateCurrentOperatorRecoveryCodesResponse\"\x00\x12[\n" +
 	"\x10ResetOperatorMfa\x12!.cairn.v1.ResetOperatorMfaRequest\x1a\".cairn.v1.ResetOperatorMfaResponse\"\x00\x12U\n" +
 	"\x0eInviteOperator\x12\x1f.cairn.v1.InviteOperatorRequest\x1a .cairn.v1.InviteOperatorResponse\"\x00\x12s\n" +
 	"\x18RevokeOperatorInvitation\x12).cairn.v1.RevokeOperatorInvitationRequest\x1a*.cairn.v1.RevokeOperatorInvitationResponse\"\x00\x12s\n" +
@@ -2065,52 +2161,54 @@ func file_cairn_v1_operators_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_operators_proto_rawDescData
 }
 
-var file_cairn_v1_operators_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_cairn_v1_operators_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_cairn_v1_operators_proto_goTypes = []any{
-	(*OperatorAccount)(nil),                       // 0: cairn.v1.OperatorAccount
-	(*OperatorRole)(nil),                          // 1: cairn.v1.OperatorRole
-	(*OperatorRoles)(nil),                         // 2: cairn.v1.OperatorRoles
-	(*CreateOperatorRequest)(nil),                 // 3: cairn.v1.CreateOperatorRequest
-	(*CreateOperatorResponse)(nil),                // 4: cairn.v1.CreateOperatorResponse
-	(*GetOperatorRequest)(nil),                    // 5: cairn.v1.GetOperatorRequest
-	(*GetOperatorResponse)(nil),                   // 6: cairn.v1.GetOperatorResponse
-	(*ListOperatorsRequest)(nil),                  // 7: cairn.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil),                 // 8: cairn.v1.ListOperatorsResponse
-	(*UpdateOperatorRequest)(nil),                 // 9: cairn.v1.UpdateOperatorRequest
-	(*UpdateOperatorResponse)(nil),                // 10: cairn.v1.UpdateOperatorResponse
-	(*DeleteOperatorRequest)(nil),                 // 11: cairn.v1.DeleteOperatorRequest
-	(*DeleteOperatorResponse)(nil),                // 12: cairn.v1.DeleteOperatorResponse
-	(*RevokeOperatorSessionsRequest)(nil),         // 13: cairn.v1.RevokeOperatorSessionsRequest
-	(*RevokeOperatorSessionsResponse)(nil),        // 14: cairn.v1.RevokeOperatorSessionsResponse
-	(*CreateOperatorSessionRequest)(nil),          // 15: cairn.v1.CreateOperatorSessionRequest
-	(*CreateOperatorSessionResponse)(nil),         // 16: cairn.v1.CreateOperatorSessionResponse
-	(*GetCurrentOperatorRequest)(nil),             // 17: cairn.v1.GetCurrentOperatorRequest
-	(*GetCurrentOperatorResponse)(nil),            // 18: cairn.v1.GetCurrentOperatorResponse
-	(*DeleteCurrentOperatorSessionRequest)(nil),   // 19: cairn.v1.DeleteCurrentOperatorSessionRequest
-	(*DeleteCurrentOperatorSessionResponse)(nil),  // 20: cairn.v1.DeleteCurrentOperatorSessionResponse
-	(*UpdateCurrentOperatorPasswordRequest)(nil),  // 21: cairn.v1.UpdateCurrentOperatorPasswordRequest
-	(*UpdateCurrentOperatorPasswordResponse)(nil), // 22: cairn.v1.UpdateCurrentOperatorPasswordResponse
-	(*CreateCurrentOperatorTotpRequest)(nil),      // 23: cairn.v1.CreateCurrentOperatorTotpRequest
-	(*CreateCurrentOperatorTotpResponse)(nil),     // 24: cairn.v1.CreateCurrentOperatorTotpResponse
-	(*VerifyCurrentOperatorTotpRequest)(nil),      // 25: cairn.v1.VerifyCurrentOperatorTotpRequest
-	(*VerifyCurrentOperatorTotpResponse)(nil),     // 26: cairn.v1.VerifyCurrentOperatorTotpResponse
-	(*DeleteCurrentOperatorTotpRequest)(nil),      // 27: cairn.v1.DeleteCurrentOperatorTotpRequest
-	(*DeleteCurrentOperatorTotpResponse)(nil),     // 28: cairn.v1.DeleteCurrentOperatorTotpResponse
-	(*ResetOperatorMfaRequest)(nil),               // 29: cairn.v1.ResetOperatorMfaRequest
-	(*ResetOperatorMfaResponse)(nil),              // 30: cairn.v1.ResetOperatorMfaResponse
-	(*InviteOperatorRequest)(nil),                 // 31: cairn.v1.InviteOperatorRequest
-	(*InviteOperatorResponse)(nil),                // 32: cairn.v1.InviteOperatorResponse
-	(*RevokeOperatorInvitationRequest)(nil),       // 33: cairn.v1.RevokeOperatorInvitationRequest
-	(*RevokeOperatorInvitationResponse)(nil),      // 34: cairn.v1.RevokeOperatorInvitationResponse
-	(*AcceptOperatorInvitationRequest)(nil),       // 35: cairn.v1.AcceptOperatorInvitationRequest
-	(*AcceptOperatorInvitationResponse)(nil),      // 36: cairn.v1.AcceptOperatorInvitationResponse
-	(*timestamppb.Timestamp)(nil),                 // 37: google.protobuf.Timestamp
+	(*OperatorAccount)(nil),                                // 0: cairn.v1.OperatorAccount
+	(*OperatorRole)(nil),                                   // 1: cairn.v1.OperatorRole
+	(*OperatorRoles)(nil),                                  // 2: cairn.v1.OperatorRoles
+	(*CreateOperatorRequest)(nil),                          // 3: cairn.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),                         // 4: cairn.v1.CreateOperatorResponse
+	(*GetOperatorRequest)(nil),                             // 5: cairn.v1.GetOperatorRequest
+	(*GetOperatorResponse)(nil),                            // 6: cairn.v1.GetOperatorResponse
+	(*ListOperatorsRequest)(nil),                           // 7: cairn.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),                          // 8: cairn.v1.ListOperatorsResponse
+	(*UpdateOperatorRequest)(nil),                          // 9: cairn.v1.UpdateOperatorRequest
+	(*UpdateOperatorResponse)(nil),                         // 10: cairn.v1.UpdateOperatorResponse
+	(*DeleteOperatorRequest)(nil),                          // 11: cairn.v1.DeleteOperatorRequest
+	(*DeleteOperatorResponse)(nil),                         // 12: cairn.v1.DeleteOperatorResponse
+	(*RevokeOperatorSessionsRequest)(nil),                  // 13: cairn.v1.RevokeOperatorSessionsRequest
+	(*RevokeOperatorSessionsResponse)(nil),                 // 14: cairn.v1.RevokeOperatorSessionsResponse
+	(*CreateOperatorSessionRequest)(nil),                   // 15: cairn.v1.CreateOperatorSessionRequest
+	(*CreateOperatorSessionResponse)(nil),                  // 16: cairn.v1.CreateOperatorSessionResponse
+	(*GetCurrentOperatorRequest)(nil),                      // 17: cairn.v1.GetCurrentOperatorRequest
+	(*GetCurrentOperatorResponse)(nil),                     // 18: cairn.v1.GetCurrentOperatorResponse
+	(*DeleteCurrentOperatorSessionRequest)(nil),            // 19: cairn.v1.DeleteCurrentOperatorSessionRequest
+	(*DeleteCurrentOperatorSessionResponse)(nil),           // 20: cairn.v1.DeleteCurrentOperatorSessionResponse
+	(*UpdateCurrentOperatorPasswordRequest)(nil),           // 21: cairn.v1.UpdateCurrentOperatorPasswordRequest
+	(*UpdateCurrentOperatorPasswordResponse)(nil),          // 22: cairn.v1.UpdateCurrentOperatorPasswordResponse
+	(*CreateCurrentOperatorTotpRequest)(nil),               // 23: cairn.v1.CreateCurrentOperatorTotpRequest
+	(*CreateCurrentOperatorTotpResponse)(nil),              // 24: cairn.v1.CreateCurrentOperatorTotpResponse
+	(*VerifyCurrentOperatorTotpRequest)(nil),               // 25: cairn.v1.VerifyCurrentOperatorTotpRequest
+	(*VerifyCurrentOperatorTotpResponse)(nil),              // 26: cairn.v1.VerifyCurrentOperatorTotpResponse
+	(*DeleteCurrentOperatorTotpRequest)(nil),               // 27: cairn.v1.DeleteCurrentOperatorTotpRequest
+	(*DeleteCurrentOperatorTotpResponse)(nil),              // 28: cairn.v1.DeleteCurrentOperatorTotpResponse
+	(*RegenerateCurrentOperatorRecoveryCodesRequest)(nil),  // 29: cairn.v1.RegenerateCurrentOperatorRecoveryCodesRequest
+	(*RegenerateCurrentOperatorRecoveryCodesResponse)(nil), // 30: cairn.v1.RegenerateCurrentOperatorRecoveryCodesResponse
+	(*ResetOperatorMfaRequest)(nil),                        // 31: cairn.v1.ResetOperatorMfaRequest
+	(*ResetOperatorMfaResponse)(nil),                       // 32: cairn.v1.ResetOperatorMfaResponse
+	(*InviteOperatorRequest)(nil),                          // 33: cairn.v1.InviteOperatorRequest
+	(*InviteOperatorResponse)(nil),                         // 34: cairn.v1.InviteOperatorResponse
+	(*RevokeOperatorInvitationRequest)(nil),                // 35: cairn.v1.RevokeOperatorInvitationRequest
+	(*RevokeOperatorInvitationResponse)(nil),               // 36: cairn.v1.RevokeOperatorInvitationResponse
+	(*AcceptOperatorInvitationRequest)(nil),                // 37: cairn.v1.AcceptOperatorInvitationRequest
+	(*AcceptOperatorInvitationResponse)(nil),               // 38: cairn.v1.AcceptOperatorInvitationResponse
+	(*timestamppb.Timestamp)(nil),                          // 39: google.protobuf.Timestamp
 }
 var file_cairn_v1_operators_proto_depIdxs = []int32{
 	1,  // 0: cairn.v1.OperatorAccount.roles:type_name -> cairn.v1.OperatorRole
-	37, // 1: cairn.v1.OperatorAccount.created_at:type_name -> google.protobuf.Timestamp
-	37, // 2: cairn.v1.OperatorAccount.updated_at:type_name -> google.protobuf.Timestamp
-	37, // 3: cairn.v1.OperatorAccount.invitation_expires_at:type_name -> google.protobuf.Timestamp
+	39, // 1: cairn.v1.OperatorAccount.created_at:type_name -> google.protobuf.Timestamp
+	39, // 2: cairn.v1.OperatorAccount.updated_at:type_name -> google.protobuf.Timestamp
+	39, // 3: cairn.v1.OperatorAccount.invitation_expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 4: cairn.v1.OperatorRoles.roles:type_name -> cairn.v1.OperatorRole
 	1,  // 5: cairn.v1.CreateOperatorRequest.roles:type_name -> cairn.v1.OperatorRole
 	0,  // 6: cairn.v1.CreateOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
@@ -2118,7 +2216,7 @@ var file_cairn_v1_operators_proto_depIdxs = []int32{
 	0,  // 8: cairn.v1.ListOperatorsResponse.operators:type_name -> cairn.v1.OperatorAccount
 	2,  // 9: cairn.v1.UpdateOperatorRequest.roles:type_name -> cairn.v1.OperatorRoles
 	0,  // 10: cairn.v1.UpdateOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
-	37, // 11: cairn.v1.CreateOperatorSessionResponse.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 11: cairn.v1.CreateOperatorSessionResponse.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 12: cairn.v1.CreateOperatorSessionResponse.operator:type_name -> cairn.v1.OperatorAccount
 	0,  // 13: cairn.v1.GetCurrentOperatorResponse.operator:type_name -> cairn.v1.OperatorAccount
 	0,  // 14: cairn.v1.UpdateCurrentOperatorPasswordResponse.operator:type_name -> cairn.v1.OperatorAccount
@@ -2139,29 +2237,31 @@ var file_cairn_v1_operators_proto_depIdxs = []int32{
 	23, // 29: cairn.v1.OperatorsService.CreateCurrentOperatorTotp:input_type -> cairn.v1.CreateCurrentOperatorTotpRequest
 	25, // 30: cairn.v1.OperatorsService.VerifyCurrentOperatorTotp:input_type -> cairn.v1.VerifyCurrentOperatorTotpRequest
 	27, // 31: cairn.v1.OperatorsService.DeleteCurrentOperatorTotp:input_type -> cairn.v1.DeleteCurrentOperatorTotpRequest
-	29, // 32: cairn.v1.OperatorsService.ResetOperatorMfa:input_type -> cairn.v1.ResetOperatorMfaRequest
-	31, // 33: cairn.v1.OperatorsService.InviteOperator:input_type -> cairn.v1.InviteOperatorRequest
-	33, // 34: cairn.v1.OperatorsService.RevokeOperatorInvitation:input_type -> cairn.v1.RevokeOperatorInvitationRequest
-	35, // 35: cairn.v1.OperatorsService.AcceptOperatorInvitation:input_type -> cairn.v1.AcceptOperatorInvitationRequest
-	4,  // 36: cairn.v1.OperatorsService.CreateOperator:output_type -> cairn.v1.CreateOperatorResponse
-	6,  // 37: cairn.v1.OperatorsService.GetOperator:output_type -> cairn.v1.GetOperatorResponse
-	8,  // 38: cairn.v1.OperatorsService.ListOperators:output_type -> cairn.v1.ListOperatorsResponse
-	10, // 39: cairn.v1.OperatorsService.UpdateOperator:output_type -> cairn.v1.UpdateOperatorResponse
-	12, // 40: cairn.v1.OperatorsService.DeleteOperator:output_type -> cairn.v1.DeleteOperatorResponse
-	14, // 41: cairn.v1.OperatorsService.RevokeOperatorSessions:output_type -> cairn.v1.RevokeOperatorSessionsResponse
-	16, // 42: cairn.v1.OperatorsService.CreateOperatorSession:output_type -> cairn.v1.CreateOperatorSessionResponse
-	18, // 43: cairn.v1.OperatorsService.GetCurrentOperator:output_type -> cairn.v1.GetCurrentOperatorResponse
-	20, // 44: cairn.v1.OperatorsService.DeleteCurrentOperatorSession:output_type -> cairn.v1.DeleteCurrentOperatorSessionResponse
-	22, // 45: cairn.v1.OperatorsService.UpdateCurrentOperatorPassword:output_type -> cairn.v1.UpdateCurrentOperatorPasswordResponse
-	24, // 46: cairn.v1.OperatorsService.CreateCurrentOperatorTotp:output_type -> cairn.v1.CreateCurrentOperatorTotpResponse
-	26, // 47: cairn.v1.OperatorsService.VerifyCurrentOperatorTotp:output_type -> cairn.v1.VerifyCurrentOperatorTotpResponse
-	28, // 48: cairn.v1.OperatorsService.DeleteCurrentOperatorTotp:output_type -> cairn.v1.DeleteCurrentOperatorTotpResponse
-	30, // 49: cairn.v1.OperatorsService.ResetOperatorMfa:output_type -> cairn.v1.ResetOperatorMfaResponse
-	32, // 50: cairn.v1.OperatorsService.InviteOperator:output_type -> cairn.v1.InviteOperatorResponse
-	34, // 51: cairn.v1.OperatorsService.RevokeOperatorInvitation:output_type -> cairn.v1.RevokeOperatorInvitationResponse
-	36, // 52: cairn.v1.OperatorsService.AcceptOperatorInvitation:output_type -> cairn.v1.AcceptOperatorInvitationResponse
-	36, // [36:53] is the sub-list for method output_type
-	19, // [19:36] is the sub-list for method input_type
+	29, // 32: cairn.v1.OperatorsService.RegenerateCurrentOperatorRecoveryCodes:input_type -> cairn.v1.RegenerateCurrentOperatorRecoveryCodesRequest
+	31, // 33: cairn.v1.OperatorsService.ResetOperatorMfa:input_type -> cairn.v1.ResetOperatorMfaRequest
+	33, // 34: cairn.v1.OperatorsService.InviteOperator:input_type -> cairn.v1.InviteOperatorRequest
+	35, // 35: cairn.v1.OperatorsService.RevokeOperatorInvitation:input_type -> cairn.v1.RevokeOperatorInvitationRequest
+	37, // 36: cairn.v1.OperatorsService.AcceptOperatorInvitation:input_type -> cairn.v1.AcceptOperatorInvitationRequest
+	4,  // 37: cairn.v1.OperatorsService.CreateOperator:output_type -> cairn.v1.CreateOperatorResponse
+	6,  // 38: cairn.v1.OperatorsService.GetOperator:output_type -> cairn.v1.GetOperatorResponse
+	8,  // 39: cairn.v1.OperatorsService.ListOperators:output_type -> cairn.v1.ListOperatorsResponse
+	10, // 40: cairn.v1.OperatorsService.UpdateOperator:output_type -> cairn.v1.UpdateOperatorResponse
+	12, // 41: cairn.v1.OperatorsService.DeleteOperator:output_type -> cairn.v1.DeleteOperatorResponse
+	14, // 42: cairn.v1.OperatorsService.RevokeOperatorSessions:output_type -> cairn.v1.RevokeOperatorSessionsResponse
+	16, // 43: cairn.v1.OperatorsService.CreateOperatorSession:output_type -> cairn.v1.CreateOperatorSessionResponse
+	18, // 44: cairn.v1.OperatorsService.GetCurrentOperator:output_type -> cairn.v1.GetCurrentOperatorResponse
+	20, // 45: cairn.v1.OperatorsService.DeleteCurrentOperatorSession:output_type -> cairn.v1.DeleteCurrentOperatorSessionResponse
+	22, // 46: cairn.v1.OperatorsService.UpdateCurrentOperatorPassword:output_type -> cairn.v1.UpdateCurrentOperatorPasswordResponse
+	24, // 47: cairn.v1.OperatorsService.CreateCurrentOperatorTotp:output_type -> cairn.v1.CreateCurrentOperatorTotpResponse
+	26, // 48: cairn.v1.OperatorsService.VerifyCurrentOperatorTotp:output_type -> cairn.v1.VerifyCurrentOperatorTotpResponse
+	28, // 49: cairn.v1.OperatorsService.DeleteCurrentOperatorTotp:output_type -> cairn.v1.DeleteCurrentOperatorTotpResponse
+	30, // 50: cairn.v1.OperatorsService.RegenerateCurrentOperatorRecoveryCodes:output_type -> cairn.v1.RegenerateCurrentOperatorRecoveryCodesResponse
+	32, // 51: cairn.v1.OperatorsService.ResetOperatorMfa:output_type -> cairn.v1.ResetOperatorMfaResponse
+	34, // 52: cairn.v1.OperatorsService.InviteOperator:output_type -> cairn.v1.InviteOperatorResponse
+	36, // 53: cairn.v1.OperatorsService.RevokeOperatorInvitation:output_type -> cairn.v1.RevokeOperatorInvitationResponse
+	38, // 54: cairn.v1.OperatorsService.AcceptOperatorInvitation:output_type -> cairn.v1.AcceptOperatorInvitationResponse
+	37, // [37:55] is the sub-list for method output_type
+	19, // [19:37] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -2173,14 +2273,14 @@ func file_cairn_v1_operators_proto_init() {
 		return
 	}
 	file_cairn_v1_operators_proto_msgTypes[9].OneofWrappers = []any{}
-	file_cairn_v1_operators_proto_msgTypes[35].OneofWrappers = []any{}
+	file_cairn_v1_operators_proto_msgTypes[37].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_operators_proto_rawDesc), len(file_cairn_v1_operators_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

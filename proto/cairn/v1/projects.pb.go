@@ -117,9 +117,15 @@ type ProjectLimits struct {
 	RequestsPerSecond int32 `protobuf:"varint,4,opt,name=requests_per_second,json=requestsPerSecond,proto3" json:"requests_per_second,omitempty"`
 	// Requests a caller class may make at once above the rate (the token
 	// bucket's size); 0 means the instance default (--project-burst).
-	RequestBurst  int32 `protobuf:"varint,5,opt,name=request_burst,json=requestBurst,proto3" json:"request_burst,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestBurst int32 `protobuf:"varint,5,opt,name=request_burst,json=requestBurst,proto3" json:"request_burst,omitempty"`
+	// Calls the project's callers (keys and sessions; guests apart) may have
+	// running at once on each node; more wait in line for a slot and fail
+	// with RESOURCE_EXHAUSTED after 10 s. 0 means the instance default
+	// (--project-concurrency). The operator key and functions' own calls
+	// are exempt.
+	MaxConcurrentRequests int32 `protobuf:"varint,20,opt,name=max_concurrent_requests,json=maxConcurrentRequests,proto3" json:"max_concurrent_requests,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ProjectLimits) Reset() {
@@ -183,6 +189,13 @@ func (x *ProjectLimits) GetRequestsPerSecond() int32 {
 func (x *ProjectLimits) GetRequestBurst() int32 {
 	if x != nil {
 		return x.RequestBurst
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetMaxConcurrentRequests() int32 {
+	if x != nil {
+		return x.MaxConcurrentRequests
 	}
 	return 0
 }
@@ -955,13 +968,14 @@ const file_cairn_v1_projects_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x9d\x02\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xe2\x02\n" +
 	"\rProjectLimits\x128\n" +
 	"\x10max_stream_bytes\x18\x01 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\x80\x80\x80\x80 (\x00R\x0emaxStreamBytes\x12%\n" +
 	"\breplicas\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x00R\breplicas\x12<\n" +
 	"\x11max_storage_bytes\x18\x03 \x01(\x03B\x10\xbaH\r\"\v\x18\x80\x80\x80\x80\x80\x80\x80\x02(\x00R\x0fmaxStorageBytes\x12;\n" +
 	"\x13requests_per_second\x18\x04 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\x11requestsPerSecond\x120\n" +
-	"\rrequest_burst\x18\x05 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\frequestBurst\"\xb6\x01\n" +
+	"\rrequest_burst\x18\x05 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\frequestBurst\x12C\n" +
+	"\x17max_concurrent_requests\x18\x14 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x00R\x15maxConcurrentRequests\"\xb6\x01\n" +
 	"\x14CreateProjectRequest\x12M\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB.\xbaH+r)2'^(|unique\\(\\)|[a-z0-9][a-z0-9-]{0,35})$R\tprojectId\x12\x1e\n" +

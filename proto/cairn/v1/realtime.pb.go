@@ -199,7 +199,17 @@ type SubscribeRequest struct {
 	Kinds []EventKind `protobuf:"varint,4,rep,packed,name=kinds,proto3,enum=cairn.v1.EventKind" json:"kinds,omitempty"`
 	// AND-ed conditions on a document's attributes (documents channels only;
 	// events of other resources never match a filter).
-	Filters       []*Filter `protobuf:"bytes,5,rep,name=filters,proto3" json:"filters,omitempty"`
+	Filters []*Filter `protobuf:"bytes,5,rep,name=filters,proto3" json:"filters,omitempty"`
+	// Presence for a server stream (Subscribe), which cannot send presence
+	// messages once open: these channels (each one of the subscription's)
+	// are joined with their payloads when the stream opens and left when it
+	// ends; to change a payload, subscribe again. A refused join fails the
+	// call, naming presence_join[i]. On a WebSocket, send
+	// RealtimeClientMessage presence messages instead.
+	PresenceJoin []*PresenceJoin `protobuf:"bytes,6,rep,name=presence_join,json=presenceJoin,proto3" json:"presence_join,omitempty"`
+	// Channels whose members the stream watches without joining (a
+	// presence_sync, then a presence event for each change).
+	PresenceWatch []string `protobuf:"bytes,7,rep,name=presence_watch,json=presenceWatch,proto3" json:"presence_watch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -265,6 +275,20 @@ func (x *SubscribeRequest) GetKinds() []EventKind {
 func (x *SubscribeRequest) GetFilters() []*Filter {
 	if x != nil {
 		return x.Filters
+	}
+	return nil
+}
+
+func (x *SubscribeRequest) GetPresenceJoin() []*PresenceJoin {
+	if x != nil {
+		return x.PresenceJoin
+	}
+	return nil
+}
+
+func (x *SubscribeRequest) GetPresenceWatch() []string {
+	if x != nil {
+		return x.PresenceWatch
 	}
 	return nil
 }
@@ -1170,14 +1194,18 @@ var File_cairn_v1_realtime_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_realtime_proto_rawDesc = "" +
 	"\n" +
-	"\x17cairn/v1/realtime.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cairn/v1/databases.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x02\n" +
+	"\x17cairn/v1/realtime.proto\x12\bcairn.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cairn/v1/databases.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x03\n" +
 	"\x10SubscribeRequest\x12?\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,35}$R\tprojectId\x12/\n" +
 	"\bchannels\x18\x02 \x03(\tB\x13\xbaH\x10\x92\x01\r\b\x01\x10d\"\ar\x05\x10\x01\x18\x80\x02R\bchannels\x12%\n" +
 	"\x0eafter_sequence\x18\x03 \x01(\x04R\rafterSequence\x12<\n" +
 	"\x05kinds\x18\x04 \x03(\x0e2\x13.cairn.v1.EventKindB\x11\xbaH\x0e\x92\x01\v\x10\x03\"\a\x82\x01\x04\x10\x01 \x00R\x05kinds\x124\n" +
-	"\afilters\x18\x05 \x03(\v2\x10.cairn.v1.FilterB\b\xbaH\x05\x92\x01\x02\x10\x14R\afilters\"a\n" +
+	"\afilters\x18\x05 \x03(\v2\x10.cairn.v1.FilterB\b\xbaH\x05\x92\x01\x02\x10\x14R\afilters\x12E\n" +
+	"\rpresence_join\x18\x06 \x03(\v2\x16.cairn.v1.PresenceJoinB\b\xbaH\x05\x92\x01\x02\x10\n" +
+	"R\fpresenceJoin\x128\n" +
+	"\x0epresence_watch\x18\a \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\n" +
+	"\"\ar\x05\x10\x01\x18\x80\x02R\rpresenceWatch\"a\n" +
 	"\x0fConnectionState\x122\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.cairn.v1.ConnectionStatusR\x06status\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\xf5\x01\n" +
@@ -1290,35 +1318,36 @@ var file_cairn_v1_realtime_proto_goTypes = []any{
 var file_cairn_v1_realtime_proto_depIdxs = []int32{
 	0,  // 0: cairn.v1.SubscribeRequest.kinds:type_name -> cairn.v1.EventKind
 	16, // 1: cairn.v1.SubscribeRequest.filters:type_name -> cairn.v1.Filter
-	1,  // 2: cairn.v1.ConnectionState.status:type_name -> cairn.v1.ConnectionStatus
-	17, // 3: cairn.v1.RealtimeEvent.timestamp:type_name -> google.protobuf.Timestamp
-	0,  // 4: cairn.v1.RealtimeEvent.kind:type_name -> cairn.v1.EventKind
-	18, // 5: cairn.v1.RealtimeEvent.payload:type_name -> google.protobuf.Struct
-	4,  // 6: cairn.v1.SubscribeResponse.state:type_name -> cairn.v1.ConnectionState
-	5,  // 7: cairn.v1.SubscribeResponse.event:type_name -> cairn.v1.RealtimeEvent
-	6,  // 8: cairn.v1.SubscribeResponse.resync:type_name -> cairn.v1.ResyncNeeded
-	7,  // 9: cairn.v1.SubscribeResponse.closing:type_name -> cairn.v1.Closing
-	8,  // 10: cairn.v1.SubscribeResponse.rejected:type_name -> cairn.v1.Rejected
-	14, // 11: cairn.v1.SubscribeResponse.presence_sync:type_name -> cairn.v1.PresenceSync
-	15, // 12: cairn.v1.SubscribeResponse.presence:type_name -> cairn.v1.PresenceEvent
-	3,  // 13: cairn.v1.RealtimeClientMessage.subscribe:type_name -> cairn.v1.SubscribeRequest
-	11, // 14: cairn.v1.RealtimeClientMessage.presence_join:type_name -> cairn.v1.PresenceJoin
-	12, // 15: cairn.v1.RealtimeClientMessage.presence_leave:type_name -> cairn.v1.PresenceChannel
-	12, // 16: cairn.v1.RealtimeClientMessage.presence_watch:type_name -> cairn.v1.PresenceChannel
-	18, // 17: cairn.v1.PresenceJoin.payload:type_name -> google.protobuf.Struct
-	18, // 18: cairn.v1.PresenceMember.payload:type_name -> google.protobuf.Struct
-	17, // 19: cairn.v1.PresenceMember.joined_at:type_name -> google.protobuf.Timestamp
-	17, // 20: cairn.v1.PresenceMember.updated_at:type_name -> google.protobuf.Timestamp
-	13, // 21: cairn.v1.PresenceSync.members:type_name -> cairn.v1.PresenceMember
-	2,  // 22: cairn.v1.PresenceEvent.action:type_name -> cairn.v1.PresenceAction
-	13, // 23: cairn.v1.PresenceEvent.member:type_name -> cairn.v1.PresenceMember
-	3,  // 24: cairn.v1.RealtimeService.Subscribe:input_type -> cairn.v1.SubscribeRequest
-	9,  // 25: cairn.v1.RealtimeService.Subscribe:output_type -> cairn.v1.SubscribeResponse
-	25, // [25:26] is the sub-list for method output_type
-	24, // [24:25] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	11, // 2: cairn.v1.SubscribeRequest.presence_join:type_name -> cairn.v1.PresenceJoin
+	1,  // 3: cairn.v1.ConnectionState.status:type_name -> cairn.v1.ConnectionStatus
+	17, // 4: cairn.v1.RealtimeEvent.timestamp:type_name -> google.protobuf.Timestamp
+	0,  // 5: cairn.v1.RealtimeEvent.kind:type_name -> cairn.v1.EventKind
+	18, // 6: cairn.v1.RealtimeEvent.payload:type_name -> google.protobuf.Struct
+	4,  // 7: cairn.v1.SubscribeResponse.state:type_name -> cairn.v1.ConnectionState
+	5,  // 8: cairn.v1.SubscribeResponse.event:type_name -> cairn.v1.RealtimeEvent
+	6,  // 9: cairn.v1.SubscribeResponse.resync:type_name -> cairn.v1.ResyncNeeded
+	7,  // 10: cairn.v1.SubscribeResponse.closing:type_name -> cairn.v1.Closing
+	8,  // 11: cairn.v1.SubscribeResponse.rejected:type_name -> cairn.v1.Rejected
+	14, // 12: cairn.v1.SubscribeResponse.presence_sync:type_name -> cairn.v1.PresenceSync
+	15, // 13: cairn.v1.SubscribeResponse.presence:type_name -> cairn.v1.PresenceEvent
+	3,  // 14: cairn.v1.RealtimeClientMessage.subscribe:type_name -> cairn.v1.SubscribeRequest
+	11, // 15: cairn.v1.RealtimeClientMessage.presence_join:type_name -> cairn.v1.PresenceJoin
+	12, // 16: cairn.v1.RealtimeClientMessage.presence_leave:type_name -> cairn.v1.PresenceChannel
+	12, // 17: cairn.v1.RealtimeClientMessage.presence_watch:type_name -> cairn.v1.PresenceChannel
+	18, // 18: cairn.v1.PresenceJoin.payload:type_name -> google.protobuf.Struct
+	18, // 19: cairn.v1.PresenceMember.payload:type_name -> google.protobuf.Struct
+	17, // 20: cairn.v1.PresenceMember.joined_at:type_name -> google.protobuf.Timestamp
+	17, // 21: cairn.v1.PresenceMember.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 22: cairn.v1.PresenceSync.members:type_name -> cairn.v1.PresenceMember
+	2,  // 23: cairn.v1.PresenceEvent.action:type_name -> cairn.v1.PresenceAction
+	13, // 24: cairn.v1.PresenceEvent.member:type_name -> cairn.v1.PresenceMember
+	3,  // 25: cairn.v1.RealtimeService.Subscribe:input_type -> cairn.v1.SubscribeRequest
+	9,  // 26: cairn.v1.RealtimeService.Subscribe:output_type -> cairn.v1.SubscribeResponse
+	26, // [26:27] is the sub-list for method output_type
+	25, // [25:26] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_realtime_proto_init() }

@@ -1808,9 +1808,12 @@ type ProjectLimits struct {
 	RequestsPerSecond int32 `protobuf:"varint,4,opt,name=requests_per_second,json=requestsPerSecond,proto3" json:"requests_per_second,omitempty"`
 	// Requests the project may make at once beyond its rate; 0 means the
 	// instance default.
-	RequestBurst  int32 `protobuf:"varint,5,opt,name=request_burst,json=requestBurst,proto3" json:"request_burst,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestBurst int32 `protobuf:"varint,5,opt,name=request_burst,json=requestBurst,proto3" json:"request_burst,omitempty"`
+	// Calls the project may have running at once on each node; 0 means the
+	// instance default.
+	MaxConcurrentRequests int32 `protobuf:"varint,20,opt,name=max_concurrent_requests,json=maxConcurrentRequests,proto3" json:"max_concurrent_requests,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ProjectLimits) Reset() {
@@ -1874,6 +1877,13 @@ func (x *ProjectLimits) GetRequestsPerSecond() int32 {
 func (x *ProjectLimits) GetRequestBurst() int32 {
 	if x != nil {
 		return x.RequestBurst
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetMaxConcurrentRequests() int32 {
+	if x != nil {
+		return x.MaxConcurrentRequests
 	}
 	return 0
 }
@@ -3470,13 +3480,14 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xd6\x01\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8e\x02\n" +
 	"\rProjectLimits\x12(\n" +
 	"\x10max_stream_bytes\x18\x01 \x01(\x03R\x0emaxStreamBytes\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12*\n" +
 	"\x11max_storage_bytes\x18\x03 \x01(\x03R\x0fmaxStorageBytes\x12.\n" +
 	"\x13requests_per_second\x18\x04 \x01(\x05R\x11requestsPerSecond\x12#\n" +
-	"\rrequest_burst\x18\x05 \x01(\x05R\frequestBurst\"D\n" +
+	"\rrequest_burst\x18\x05 \x01(\x05R\frequestBurst\x126\n" +
+	"\x17max_concurrent_requests\x18\x14 \x01(\x05R\x15maxConcurrentRequests\"D\n" +
 	"\x0eProjectCreated\x122\n" +
 	"\aproject\x18\x01 \x01(\v2\x18.cairn.events.v1.ProjectR\aproject\"D\n" +
 	"\x0eProjectUpdated\x122\n" +

@@ -63,6 +63,9 @@ const (
 	// OperatorsServiceDeleteCurrentOperatorTotpProcedure is the procedure name of the
 	// OperatorsService's DeleteCurrentOperatorTotp RPC.
 	OperatorsServiceDeleteCurrentOperatorTotpProcedure = "/cairn.v1.OperatorsService/DeleteCurrentOperatorTotp"
+	// OperatorsServiceRegenerateCurrentOperatorRecoveryCodesProcedure is the procedure name of the
+	// OperatorsService's RegenerateCurrentOperatorRecoveryCodes RPC.
+	OperatorsServiceRegenerateCurrentOperatorRecoveryCodesProcedure = "/cairn.v1.OperatorsService/RegenerateCurrentOperatorRecoveryCodes"
 	// OperatorsServiceResetOperatorMfaProcedure is the procedure name of the OperatorsService's
 	// ResetOperatorMfa RPC.
 	OperatorsServiceResetOperatorMfaProcedure = "/cairn.v1.OperatorsService/ResetOperatorMfa"
@@ -172,6 +175,13 @@ var (
 			Procedure:  OperatorsServiceDeleteCurrentOperatorTotpProcedure,
 		}
 	})
+	operatorsServiceRegenerateCurrentOperatorRecoveryCodesSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType: connect.StreamTypeUnary,
+			Schema:     v1.File_cairn_v1_operators_proto.Services().ByName("OperatorsService").Methods().ByName("RegenerateCurrentOperatorRecoveryCodes"),
+			Procedure:  OperatorsServiceRegenerateCurrentOperatorRecoveryCodesProcedure,
+		}
+	})
 	operatorsServiceResetOperatorMfaSpec = sync.OnceValue(func() connect.Spec {
 		return connect.Spec{
 			StreamType: connect.StreamTypeUnary,
@@ -233,6 +243,9 @@ type OperatorsServiceClient interface {
 	VerifyCurrentOperatorTotp(context.Context, *v1.VerifyCurrentOperatorTotpRequest) (*v1.VerifyCurrentOperatorTotpResponse, error)
 	// DeleteCurrentOperatorTotp turns MFA off; needs a current or recovery code.
 	DeleteCurrentOperatorTotp(context.Context, *v1.DeleteCurrentOperatorTotpRequest) (*v1.DeleteCurrentOperatorTotpResponse, error)
+	// RegenerateCurrentOperatorRecoveryCodes replaces the signed-in account's
+	// recovery codes (the old ones stop working); needs a current TOTP code.
+	RegenerateCurrentOperatorRecoveryCodes(context.Context, *v1.RegenerateCurrentOperatorRecoveryCodesRequest) (*v1.RegenerateCurrentOperatorRecoveryCodesResponse, error)
 	// ResetOperatorMfa turns another account's MFA off (a lost phone) and
 	// ends its sessions; for administrators.
 	ResetOperatorMfa(context.Context, *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error)
@@ -287,6 +300,9 @@ type OperatorsServiceHandler interface {
 	VerifyCurrentOperatorTotp(context.Context, *v1.VerifyCurrentOperatorTotpRequest) (*v1.VerifyCurrentOperatorTotpResponse, error)
 	// DeleteCurrentOperatorTotp turns MFA off; needs a current or recovery code.
 	DeleteCurrentOperatorTotp(context.Context, *v1.DeleteCurrentOperatorTotpRequest) (*v1.DeleteCurrentOperatorTotpResponse, error)
+	// RegenerateCurrentOperatorRecoveryCodes replaces the signed-in account's
+	// recovery codes (the old ones stop working); needs a current TOTP code.
+	RegenerateCurrentOperatorRecoveryCodes(context.Context, *v1.RegenerateCurrentOperatorRecoveryCodesRequest) (*v1.RegenerateCurrentOperatorRecoveryCodesResponse, error)
 	// ResetOperatorMfa turns another account's MFA off (a lost phone) and
 	// ends its sessions; for administrators.
 	ResetOperatorMfa(context.Context, *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error)
@@ -322,6 +338,7 @@ func RegisterOperatorsServiceHandler(server *connect.Server, svc OperatorsServic
 		connect.Method{Spec: operatorsServiceCreateCurrentOperatorTotpSpec(), Handler: adapter.createCurrentOperatorTotp},
 		connect.Method{Spec: operatorsServiceVerifyCurrentOperatorTotpSpec(), Handler: adapter.verifyCurrentOperatorTotp},
 		connect.Method{Spec: operatorsServiceDeleteCurrentOperatorTotpSpec(), Handler: adapter.deleteCurrentOperatorTotp},
+		connect.Method{Spec: operatorsServiceRegenerateCurrentOperatorRecoveryCodesSpec(), Handler: adapter.regenerateCurrentOperatorRecoveryCodes},
 		connect.Method{Spec: operatorsServiceResetOperatorMfaSpec(), Handler: adapter.resetOperatorMfa},
 		connect.Method{Spec: operatorsServiceInviteOperatorSpec(), Handler: adapter.inviteOperator},
 		connect.Method{Spec: operatorsServiceRevokeOperatorInvitationSpec(), Handler: adapter.revokeOperatorInvitation},
@@ -382,6 +399,10 @@ func (UnimplementedOperatorsServiceHandler) VerifyCurrentOperatorTotp(context.Co
 
 func (UnimplementedOperatorsServiceHandler) DeleteCurrentOperatorTotp(context.Context, *v1.DeleteCurrentOperatorTotpRequest) (*v1.DeleteCurrentOperatorTotpResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.DeleteCurrentOperatorTotp is not implemented")
+}
+
+func (UnimplementedOperatorsServiceHandler) RegenerateCurrentOperatorRecoveryCodes(context.Context, *v1.RegenerateCurrentOperatorRecoveryCodesRequest) (*v1.RegenerateCurrentOperatorRecoveryCodesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "cairn.v1.OperatorsService.RegenerateCurrentOperatorRecoveryCodes is not implemented")
 }
 
 func (UnimplementedOperatorsServiceHandler) ResetOperatorMfa(context.Context, *v1.ResetOperatorMfaRequest) (*v1.ResetOperatorMfaResponse, error) {
@@ -503,6 +524,14 @@ func (c *operatorsServiceClient) VerifyCurrentOperatorTotp(ctx context.Context, 
 func (c *operatorsServiceClient) DeleteCurrentOperatorTotp(ctx context.Context, req *v1.DeleteCurrentOperatorTotpRequest) (*v1.DeleteCurrentOperatorTotpResponse, error) {
 	var res v1.DeleteCurrentOperatorTotpResponse
 	if err := c.client.CallUnary(ctx, operatorsServiceDeleteCurrentOperatorTotpSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *operatorsServiceClient) RegenerateCurrentOperatorRecoveryCodes(ctx context.Context, req *v1.RegenerateCurrentOperatorRecoveryCodesRequest) (*v1.RegenerateCurrentOperatorRecoveryCodesResponse, error) {
+	var res v1.RegenerateCurrentOperatorRecoveryCodesResponse
+	if err := c.client.CallUnary(ctx, operatorsServiceRegenerateCurrentOperatorRecoveryCodesSpec(), req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -692,6 +721,18 @@ func (h operatorsServiceHandler) deleteCurrentOperatorTotp(ctx context.Context, 
 		return err
 	}
 	res, err := h.svc.DeleteCurrentOperatorTotp(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h operatorsServiceHandler) regenerateCurrentOperatorRecoveryCodes(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.RegenerateCurrentOperatorRecoveryCodesRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.RegenerateCurrentOperatorRecoveryCodes(ctx, &req)
 	if err != nil {
 		return err
 	}
