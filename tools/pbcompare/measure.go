@@ -288,7 +288,11 @@ func sampleRSS(pid int) (stop func() int) {
 		for {
 			select {
 			case <-done:
-				mean <- sum / max(n, 1)
+				if n == 0 { // a load shorter than one tick
+					sum, _, _ = memory(pid, false)
+					n = 1
+				}
+				mean <- sum / n
 				return
 			case <-t.C:
 				if rss, _, err := memory(pid, false); err == nil {
