@@ -67,12 +67,13 @@ func (c *config) checkMemory() error {
 }
 
 // defaultMemoryLimit is --memory-limit's default: the floor of the Go
-// runtime's soft memory limit. The runtime returns to the OS what it holds
-// above 95% of the limit; at 128 MiB (the earlier default) a server whose
-// live heap was 70 MB after 60,000 documents kept 36 MiB of freed heap
-// resident below the floor. Below about 64 MiB the runtime's own overhead
-// (stacks, metadata) would make a small server collect for nothing.
-const defaultMemoryLimit = 64 << 20
+// runtime's soft memory limit. Measured with tools/pbcompare after 60,000
+// documents it took the resident set from 239 to 188 MiB (the runtime
+// returns freed memory to the OS instead of keeping it for later). 64 MiB
+// let it return more at rest, but a young server (live heap 30–40 MB)
+// then met the limit and collected back to back: 33–78 % more CPU per
+// create on a quiet machine.
+const defaultMemoryLimit = 128 << 20
 
 // defaultGCPercent is --gc-percent's default, the collector's GOGC. Go's
 // own 100 lets the heap grow to twice what was live at the last
@@ -83,9 +84,10 @@ const defaultMemoryLimit = 64 << 20
 // blocks, which the collector marks without scanning, so collecting more
 // often costs less than the percentage suggests. Measured with
 // tools/pbcompare (docs/operations.md, Memory): 100 → 50 took the
-// resident set at rest from 265 to 210 MiB for no CPU per request beyond
-// the noise; 50 → 25 to 180 MiB for 3–11 % more CPU per request.
-const defaultGCPercent = 25
+// resident set while writing 60,000 documents from 225 to 205 MiB (at
+// rest 287 to 209) for 3–25 % more CPU per request; 25 went lower still (165–204 MiB) but cost 15–57 % more CPU
+// per request on a quiet machine, so it is a setting, not the default.
+const defaultGCPercent = 50
 
 // memoryLimitEvery is how often followMemoryLimit looks at the live heap.
 const memoryLimitEvery = 5 * time.Second
