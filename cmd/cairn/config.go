@@ -125,6 +125,7 @@ type config struct {
 	BadgerMemtable, BadgerBlockCache, BadgerIndexCache int64
 	BadgerMemtables                                    int
 	MemoryLimit                                        int64
+	GCPercent                                          int
 	PprofAddr                                          string
 }
 
@@ -229,7 +230,12 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	if getenv("GOMEMLIMIT") != "" {
 		memoryLimit = 0 // the operator set the runtime's own
 	}
-	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt64Default(getenv, "CAIRN_MEMORY_LIMIT", memoryLimit), "floor of the Go runtime's soft memory limit in bytes; the limit is the larger of it and twice the live heap; 0 = off, the default when GOMEMLIMIT is set (CAIRN_MEMORY_LIMIT)")
+	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt64Default(getenv, "CAIRN_MEMORY_LIMIT", memoryLimit), "floor of the Go runtime's soft memory limit in bytes; the limit is the larger of it and the live heap grown by twice --gc-percent; 0 = off, the default when GOMEMLIMIT is set (CAIRN_MEMORY_LIMIT)")
+	gcPercent := defaultGCPercent
+	if getenv("GOGC") != "" {
+		gcPercent = 0 // the operator set the runtime's own
+	}
+	fs.IntVar(&c.GCPercent, "gc-percent", envIntDefault(getenv, "CAIRN_GC_PERCENT", gcPercent), "how far the Go heap grows past its live part before the next collection, in percent (the runtime's GOGC); 0 = the runtime's own (GOGC, or 100), the default when GOGC is set (CAIRN_GC_PERCENT)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", env("CAIRN_PPROF_ADDR", ""), "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off (CAIRN_PPROF_ADDR)")
 	fs.DurationVar(&c.OperatorSessionTTL, "operator-session-ttl", envDuration(getenv, "CAIRN_OPERATOR_SESSION_TTL", 12*time.Hour), "how long an operator account's sign-in (console, cairn login) lasts; applies to new sessions, between 5m and 720h (CAIRN_OPERATOR_SESSION_TTL)")
 	fs.StringVar(&c.SMTPHost, "smtp-host", env("CAIRN_SMTP_HOST", ""), "the instance's SMTP server, for operator invitations (projects' mail has its own settings); unset: the link is shown to whoever invites (CAIRN_SMTP_HOST)")

@@ -60,6 +60,8 @@ func (c *config) checkMemory() error {
 		return fmt.Errorf("--badger-memtable %d is too small for --max-request-bytes %d: make it at least %d", memtable, c.MaxRequestBytes, int64(c.MaxRequestBytes)*100/15+1)
 	case c.BadgerMemtables < 0 || c.BadgerBlockCache < 0 || c.BadgerIndexCache < -1 || c.MemoryLimit < 0:
 		return errors.New("--badger-memtables, --badger-block-cache and --memory-limit cannot be negative, --badger-index-cache only -1")
+	case c.GCPercent < 0:
+		return fmt.Errorf("--gc-percent: 0 (the runtime's own) or more, got %d", c.GCPercent)
 	}
 	return nil
 }
@@ -67,29 +69,63 @@ func (c *config) checkMemory() error {
 // defaultMemoryLimit is --memory-limit's default: the floor of the Go
 // runtime's soft memory limit. Measured with tools/pbcompare after 60,000
 // documents it took the resident set from 239 to 188 MiB (the runtime
-// returns freed memory to the OS instead of keeping it for later), with
-// no throughput change visible on this machine.
+// returns freed memory to the OS instead of keeping it for later). 64 MiB
+// let it return more at rest, but a young server (live heap 30–40 MB)
+// then met the limit and collected back to back: 33–78 % more CPU per
+// create on a quiet machine.
 const defaultMemoryLimit = 128 << 20
+
+// defaultGCPercent is --gc-percent's default, the collector's GOGC. Go's
+// own 100 lets the heap grow to twice what was live at the last
+// collection, and an idle server keeps that garbage until the next one
+// (the runtime forces one only every 2 minutes): with 60,000 documents
+// that was most of the distance to PocketBase's resident set. Most of
+// the live heap is Badger's memtable and block buffers and NATS's message
+// blocks, which the collector marks without scanning, so collecting more
+// often costs less than the percentage suggests. Measured with
+// tools/pbcompare (docs/operations.md, Memory): 100 → 50 took the
+// resident set while writing 60,000 documents from 225 to 205 MiB (at
+// rest 287 to 209) for 3–25 % more CPU per request; 25 went lower still (165–204 MiB) but cost 15–57 % more CPU
+// per request on a quiet machine, so it is a setting, not the default.
+const defaultGCPercent = 50
 
 // memoryLimitEvery is how often followMemoryLimit looks at the live heap.
 const memoryLimitEvery = 5 * time.Second
 
-// followMemoryLimit keeps the Go runtime's soft memory limit at
-// max(floor, 2 × the live heap) until ctx ends. A fixed limit below what
-// a large instance needs would make the collector run back to back (up to
-// half the CPU); following the live heap, the limit binds only where it
-// saves memory: on a small heap, like the default GOGC on a large one.
-// floor 0 leaves the runtime's own limit (GOMEMLIMIT, or none).
-func followMemoryLimit(ctx context.Context, floor int64) {
+// followMemoryLimit sets the collector's GOGC to gcPercent (0 leaves the
+// runtime's own: GOGC or 100) and keeps the Go runtime's soft memory limit
+// at max(floor, the live heap grown by twice GOGC) until ctx ends, then
+// puts both back. A fixed limit below what a large instance needs would
+// make the collector run back to back (up to half the CPU); following the
+// live heap, the limit binds only where the heap outgrew it between looks,
+// and the runtime returns to the OS what the heap holds above it instead
+// of keeping it for later. floor 0 leaves the runtime's own limit
+// (GOMEMLIMIT, or none).
+func followMemoryLimit(ctx context.Context, floor int64, gcPercent int) {
+	pct := debug.SetGCPercent(-1)
+	debug.SetGCPercent(pct)
+	if gcPercent > 0 {
+		old := debug.SetGCPercent(gcPercent)
+		pct = gcPercent
+		context.AfterFunc(ctx, func() { debug.SetGCPercent(old) })
+	}
 	if floor <= 0 {
 		return
+	}
+	if pct <= 0 {
+		pct = 100 // GOGC=off: the limit alone paces the collector
 	}
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	set := func() {
 		metrics.Read(sample)
 		limit := floor
 		if sample[0].Value.Kind() == metrics.KindUint64 {
-			limit = max(floor, 2*int64(sample[0].Value.Uint64()))
+			live := int64(sample[0].Value.Uint64())
+			// Twice the collector's growth: the limit binds only where
+			// the live heap grew by more than half that since the last
+			// look (at the goal itself it made a growing heap collect
+			// 2.4× as often), and still holds freed heap close to it.
+			limit = max(floor, live+2*live*int64(pct)/100)
 		}
 		debug.SetMemoryLimit(limit)
 	}

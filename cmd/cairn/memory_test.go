@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,12 @@ func TestMemoryFlags(t *testing.T) {
 	if cfg := parseServeFlags(t, map[string]string{"GOMEMLIMIT": "1GiB"}); cfg.MemoryLimit != 0 {
 		t.Fatalf("with GOMEMLIMIT set the memory limit floor is %d, want 0 (the runtime's own)", cfg.MemoryLimit)
 	}
+	if cfg.GCPercent != defaultGCPercent {
+		t.Fatalf("default GC percent %d", cfg.GCPercent)
+	}
+	if cfg := parseServeFlags(t, map[string]string{"GOGC": "200"}); cfg.GCPercent != 0 {
+		t.Fatalf("with GOGC set the GC percent is %d, want 0 (the runtime's own)", cfg.GCPercent)
+	}
 
 	cfg = parseServeFlags(t, map[string]string{"CAIRN_BADGER_MEMTABLE": "67108864", "CAIRN_BADGER_BLOCK_CACHE": "1048576"},
 		"--badger-memtables", "5", "--badger-index-cache", "-1")
@@ -63,6 +70,7 @@ func TestMemoryFlags(t *testing.T) {
 		{[]string{"--badger-block-cache", "-5"}, "--badger-block-cache"},
 		{[]string{"--badger-index-cache", "-2"}, "--badger-index-cache"},
 		{[]string{"--memory-limit", "-1"}, "--memory-limit"},
+		{[]string{"--gc-percent", "-1"}, "--gc-percent"},
 	} {
 		err := parseServeFlags(t, nil, tc.args...).checkMemory()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -71,15 +79,29 @@ func TestMemoryFlags(t *testing.T) {
 	}
 }
 
-// TestFollowMemoryLimit: the runtime's soft limit is at least the floor
-// and at least twice the live heap, and is lifted when the server stops.
+// TestFollowMemoryLimit: the collector's GOGC is the one asked for, the
+// runtime's soft limit is at least the floor and at least the live heap
+// grown by twice that percentage, and both are put back when the server
+// stops.
 func TestFollowMemoryLimit(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	before := debug.SetGCPercent(-1)
+	debug.SetGCPercent(before)
+	defer debug.SetGCPercent(before)
 	ctx, cancel := context.WithCancel(context.Background())
 	const floor = 1 << 20 // below any live heap: the limit follows the heap
-	followMemoryLimit(ctx, floor)
-	if got := debug.SetMemoryLimit(-1); got <= floor || got == math.MaxInt64 {
-		t.Fatalf("memory limit %d, want twice the live heap (above %d)", got, floor)
+	followMemoryLimit(ctx, floor, 30)
+	if got := debug.SetGCPercent(-1); got != 30 {
+		t.Fatalf("GC percent %d, want 30", got)
+	}
+	debug.SetGCPercent(30)
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	live := int64(sample[0].Value.Uint64())
+	// Other tests' collections may move the live heap between the two
+	// reads: allow a little.
+	if got := debug.SetMemoryLimit(-1); got < live*150/100 || got == math.MaxInt64 {
+		t.Fatalf("memory limit %d, want about 1.6 × the live heap %d", got, live)
 	}
 	cancel()
 	deadline := time.Now().Add(5 * time.Second)
@@ -89,4 +111,8 @@ func TestFollowMemoryLimit(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if got := debug.SetGCPercent(-1); got != before {
+		t.Fatalf("GC percent %d after the server stopped, want %d back", got, before)
+	}
+	debug.SetGCPercent(before)
 }

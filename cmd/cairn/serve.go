@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg *config, fs *pflag.FlagSet, stdout, stderr i
 	if err := cfg.checkMemory(); err != nil {
 		return err
 	}
-	followMemoryLimit(ctx, cfg.MemoryLimit)
+	followMemoryLimit(ctx, cfg.MemoryLimit, cfg.GCPercent)
 	if cfg.PprofAddr != "" {
 		pln, err := servePprof(cfg.PprofAddr, logger)
 		if err != nil {

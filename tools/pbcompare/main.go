@@ -11,6 +11,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -29,6 +30,8 @@ type config struct {
 	duration                     time.Duration
 	only                         string
 	cairnArgs                    string
+	baseBin, baseArgs            string
+	cairnEnv, baseEnv            string
 	keep                         bool
 	heapProfile                  string
 	cpuProfile                   string
@@ -50,11 +53,15 @@ func main() {
 	flag.IntVar(&c.clients, "clients", 64, "concurrent HTTP/1.1 keep-alive clients")
 	flag.IntVar(&c.tags, "tags", 10, "distinct tag values: a filtered list matches docs/tags documents")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each read load")
-	flag.StringVar(&c.only, "only", "", "run only 'cairn' or 'pocketbase'")
+	flag.StringVar(&c.only, "only", "", "run only 'cairn' (with cairn-base) or 'pocketbase'")
 	flag.StringVar(&c.cairnArgs, "cairn-args", "", "extra flags for cairn serve, space-separated")
+	flag.StringVar(&c.cairnEnv, "cairn-env", "", "environment variables for cairn, space-separated (e.g. GOGC=50)")
+	flag.StringVar(&c.baseEnv, "base-env", "", "environment variables for cairn-base, space-separated")
 	flag.BoolVar(&c.keep, "keep", false, "keep the servers' data directories")
-	flag.StringVar(&c.heapProfile, "heap-profile", "", "write Cairn's heap profile to this file when its memory is read (serves pprof on a loopback port)")
-	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU profiles of the two list loads to this prefix + -list.pb.gz / -cover.pb.gz (serves pprof on a loopback port)")
+	flag.StringVar(&c.heapProfile, "heap-profile", "", "write Cairn's heap profile to this file when its memory is read (cairn-base's beside it, with -base)")
+	flag.StringVar(&c.baseBin, "base-bin", "", "also run this cairn binary (e.g. built from main), as cairn-base, before the checkout's: a baseline from the same run")
+	flag.StringVar(&c.baseArgs, "base-args", "", "extra flags for cairn-base's serve, space-separated; without -base-bin, cairn-base is the checkout's binary with these flags")
+	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU profiles of the two list loads to this prefix + -list.pb.gz / -cover.pb.gz (cairn-base's with -cairn-base in the name)")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		log.Fatal(err)
@@ -85,8 +92,12 @@ func run(ctx context.Context, c config) error {
 		return fmt.Errorf("build cairn: %w", err)
 	}
 	var results []*result
-	for _, t := range []target{newCairn(cairnBin, work, c), newPocketBase(self, work)} {
-		if c.only != "" && c.only != t.name() {
+	targets := []target{newCairn("cairn", cairnBin, work, c.cairnArgs, c.cairnEnv), newPocketBase(self, work)}
+	if c.baseBin != "" || c.baseArgs != "" || c.baseEnv != "" {
+		targets = append([]target{newCairn("cairn-base", cmp.Or(c.baseBin, cairnBin), work, c.baseArgs, c.baseEnv)}, targets...)
+	}
+	for _, t := range targets {
+		if c.only != "" && !strings.HasPrefix(t.name(), c.only) {
 			continue
 		}
 		r, err := measure(ctx, t, c)

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,16 @@ type figure struct {
 	ops      int
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	// cpu is the server process's CPU time (user + system) during the load:
+	// per operation it does not depend on how busy the machine is.
+	cpu time.Duration
+}
+
+func (f figure) cpuPerOp() time.Duration {
+	if f.ops == 0 {
+		return 0
+	}
+	return f.cpu / time.Duration(f.ops)
 }
 
 func (f figure) rate() float64 { return float64(f.ops) / f.elapsed.Seconds() }
@@ -29,6 +40,7 @@ type result struct {
 	name                     string
 	create, get, list, cover figure
 	rssKiB, hwmKiB           int
+	loadRSSKiB               int // mean while the documents after the read loads were created
 	rssDocs                  int
 }
 
@@ -95,6 +107,34 @@ func load(ctx context.Context, clients, n int, d time.Duration, fn func(hc *http
 	return f, nil
 }
 
+// cpuTime is a process's CPU time so far (user + system), from /proc.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: fields count from after its ")".
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, /proc's unit of CPU time: 100 on Linux.
+const clockTicks = 100
+
+// loadCPU is load that also records the server's CPU time during it.
+func loadCPU(ctx context.Context, pid, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
+	before := cpuTime(pid)
+	f, err := load(ctx, clients, n, d, fn)
+	f.cpu = cpuTime(pid) - before
+	return f, err
+}
+
 func measure(ctx context.Context, t target, c config) (*result, error) {
 	log.Printf("%s: starting", t.name())
 	if err := t.start(ctx); err != nil {
@@ -109,7 +149,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	ids := make([]string, c.docs)
 	var err error
 	log.Printf("%s: creating %d documents with %d clients", t.name(), c.docs, c.clients)
-	if r.create, err = load(ctx, c.clients, c.docs, 0, func(hc *http.Client, i int) error {
+	if r.create, err = loadCPU(ctx, t.pid(), c.clients, c.docs, 0, func(hc *http.Client, i int) error {
 		id, err := t.create(ctx, hc, i, tag(i))
 		ids[i] = id
 		return err
@@ -117,14 +157,14 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 		return nil, fmt.Errorf("create: %w", err)
 	}
 	log.Printf("%s: get by id for %s", t.name(), c.duration)
-	if r.get, err = load(ctx, c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	if r.get, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.get(ctx, hc, ids[(i*7919)%len(ids)])
 	}); err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	log.Printf("%s: list (index on tag only) for %s", t.name(), c.duration)
 	stop := profileCPU(ctx, t, c, "list")
-	r.list, err = load(ctx, c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	r.list, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.list(ctx, hc, tag(i))
 	})
 	if err := stop(); err != nil {
@@ -138,7 +178,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	}
 	log.Printf("%s: list (index on tag, n desc) for %s", t.name(), c.duration)
 	stop = profileCPU(ctx, t, c, "cover")
-	r.cover, err = load(ctx, c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	r.cover, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.list(ctx, hc, tag(i))
 	})
 	if err := stop(); err != nil {
@@ -150,27 +190,74 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	if more := c.rssDocs - c.docs; c.rssDocs > 0 {
 		if more > 0 {
 			log.Printf("%s: creating %d more documents", t.name(), more)
-			if _, err := load(ctx, c.clients, more, 0, func(hc *http.Client, i int) error {
+			stop := sampleRSS(t.pid())
+			if hp, ok := t.(heapProfiler); ok && c.heapProfile != "" {
+				// What is live while writing: the profile as of the last
+				// collection, halfway through.
+				go func() {
+					time.Sleep(r.create.elapsed * time.Duration(more) / time.Duration(2*c.docs))
+					if err := hp.writeHeapProfile(ctx, profilePath(c.heapProfile, t.name(), "-load"), false); err != nil {
+						log.Printf("%s: heap profile while writing: %v", t.name(), err)
+					}
+				}()
+			}
+			_, err := load(ctx, c.clients, more, 0, func(hc *http.Client, i int) error {
 				_, err := t.create(ctx, hc, c.docs+i, tag(i))
 				return err
-			}); err != nil {
+			})
+			r.loadRSSKiB = stop()
+			if err != nil {
 				return nil, fmt.Errorf("create for memory: %w", err)
 			}
 		}
 		time.Sleep(2 * time.Second) // let background work (compaction, checkpoints) settle
 		r.rssDocs = max(c.rssDocs, c.docs)
-		if r.rssKiB, r.hwmKiB, err = memory(t.pid()); err != nil {
-			return nil, err
+		// One reading depends on whether the collector happened to run just
+		// before it (±20 %): the mean of several over a few seconds at rest.
+		var sum, lo, hi int
+		for i := range rssSamples {
+			if i > 0 {
+				time.Sleep(rssEvery)
+			}
+			rss, hwm, err := memory(t.pid(), i == 0)
+			if err != nil {
+				return nil, err
+			}
+			sum, r.hwmKiB = sum+rss, hwm
+			if i == 0 || rss < lo {
+				lo = rss
+			}
+			hi = max(hi, rss)
 		}
-		if hp, ok := t.(interface {
-			writeHeapProfile(context.Context, string) error
-		}); ok && c.heapProfile != "" {
-			if err := hp.writeHeapProfile(ctx, c.heapProfile); err != nil {
+		r.rssKiB = sum / rssSamples
+		log.Printf("%s RSS over %s: mean %d MiB, min %d, max %d", t.name(), rssEvery*(rssSamples-1), r.rssKiB/1024, lo/1024, hi/1024)
+		logMappings(t.name(), t.pid())
+		if ms, ok := t.(interface{ logMemStats(context.Context) error }); ok {
+			if err := ms.logMemStats(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if hp, ok := t.(heapProfiler); ok && c.heapProfile != "" {
+			if err := hp.writeHeapProfile(ctx, profilePath(c.heapProfile, t.name(), ""), true); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return r, nil
+}
+
+// heapProfiler is a target that can save its heap profile.
+type heapProfiler interface {
+	writeHeapProfile(ctx context.Context, path string, gc bool) error
+}
+
+// profilePath is where target's heap profile goes: base, with the
+// target's name (unless "cairn") and suffix before ".pb.gz".
+func profilePath(base, target, suffix string) string {
+	if target != "cairn" {
+		suffix = "-" + target + suffix
+	}
+	return strings.TrimSuffix(base, ".pb.gz") + suffix + ".pb.gz"
 }
 
 // profileCPU starts saving t's CPU profile over the next load (when
@@ -184,12 +271,49 @@ func profileCPU(ctx context.Context, t target, c config, phase string) func() er
 		return func() error { return nil }
 	}
 	done := make(chan error, 1)
-	go func() { done <- cp.writeCPUProfile(ctx, c.duration, c.cpuProfile+"-"+phase+".pb.gz") }()
+	go func() { done <- cp.writeCPUProfile(ctx, c.duration, profilePath(c.cpuProfile, t.name(), "-"+phase)) }()
 	return func() error { return <-done }
 }
 
-// memory reads a process's resident set and its peak from /proc, in KiB.
-func memory(pid int) (rss, hwm int, err error) {
+// sampleRSS reads a process's resident set every 250 ms until the
+// returned function is called, which returns the mean in KiB: the
+// footprint while writing, over many collection cycles.
+func sampleRSS(pid int) (stop func() int) {
+	done := make(chan struct{})
+	mean := make(chan int)
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		var sum, n int
+		for {
+			select {
+			case <-done:
+				if n == 0 { // a load shorter than one tick
+					sum, _, _ = memory(pid, false)
+					n = 1
+				}
+				mean <- sum / n
+				return
+			case <-t.C:
+				if rss, _, err := memory(pid, false); err == nil {
+					sum, n = sum+rss, n+1
+				}
+			}
+		}
+	}()
+	return func() int { close(done); return <-mean }
+}
+
+// RSS is read rssSamples times, rssEvery apart.
+const (
+	rssSamples = 11
+	rssEvery   = 500 * time.Millisecond
+)
+
+// memory reads a process's resident set and its peak from /proc, in KiB,
+// and logs its anonymous and file-backed parts if asked.
+func memory(pid int, logParts bool) (rss, hwm int, err error) {
+
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
@@ -203,6 +327,9 @@ func memory(pid int) (rss, hwm int, err error) {
 		case "VmHWM":
 			hwm = n
 		case "RssAnon", "RssFile":
+			if !logParts {
+				continue
+			}
 			// Anonymous (heaps) against file-backed (mapped files): which
 			// setting to look at.
 			log.Printf("pid %d %s %d MiB", pid, k, n/1024)
@@ -211,25 +338,81 @@ func memory(pid int) (rss, hwm int, err error) {
 	return rss, hwm, nil
 }
 
+// logMappings logs where a process's resident memory is, from
+// /proc/<pid>/smaps: anonymous memory (heaps, stacks) against each kind of
+// mapped file (the executable, Badger's memtable logs, tables and value
+// logs, JetStream's files).
+func logMappings(name string, pid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		log.Printf("%s smaps: %v", name, err)
+		return
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	kib := map[string]int{}
+	what := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(f[0], ":") || strings.Contains(f[0], "-") { // a mapping's header line
+			what = "anonymous"
+			if len(f) >= 6 {
+				switch p := f[5]; {
+				case p == exe:
+					what = "executable"
+				case strings.HasPrefix(p, "["):
+					what = p
+				default:
+					what = filepath.Ext(p)
+					if strings.Contains(p, "/nats/") {
+						what = "nats " + what
+					}
+				}
+			}
+			continue
+		}
+		if f[0] == "Rss:" && len(f) >= 2 {
+			n, _ := strconv.Atoi(f[1])
+			kib[what] += n
+		}
+	}
+	var parts []string
+	for k, v := range kib {
+		if v >= 1024 {
+			parts = append(parts, fmt.Sprintf("%s %d MiB", k, v/1024))
+		}
+	}
+	slices.Sort(parts)
+	log.Printf("%s resident by mapping: %s", name, strings.Join(parts, ", "))
+}
+
 func printResults(w io.Writer, c config, rs []*result) {
-	fmt.Fprintf(w, "\n%d clients, HTTP/1.1 keep-alive, JSON; %d documents {title, n, tag}, %d tags (a list matches %d); reads for %s each\n\n",
+	fmt.Fprintf(w, "\n%d clients, HTTP/1.1 keep-alive, JSON; %d documents {title, n, tag}, %d tags (a list matches %d); reads for %s each; cpu = the server's CPU time per operation\n\n",
 		c.clients, c.docs, c.tags, c.docs/c.tags, c.duration)
+	// Ratios are against the last server run (PocketBase, unless -only).
+	var others []*result
+	if len(rs) > 1 {
+		others = rs[:len(rs)-1]
+	}
+	last := rs[len(rs)-1]
 	fmt.Fprintf(w, "%-34s", "")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-28s", r.name)
+		fmt.Fprintf(w, "%-38s", r.name)
 	}
-	if len(rs) == 2 {
-		fmt.Fprintf(w, "%s/%s", rs[0].name, rs[1].name)
+	for _, r := range others {
+		fmt.Fprintf(w, "%-20s", r.name+"/"+last.name)
 	}
 	fmt.Fprintln(w)
 	row := func(label string, f func(*result) figure) {
 		fmt.Fprintf(w, "%-34s", label)
 		for _, r := range rs {
 			x := f(r)
-			fmt.Fprintf(w, "%-28s", fmt.Sprintf("%8.0f/s p99 %s", x.rate(), x.p99.Round(100*time.Microsecond)))
+			fmt.Fprintf(w, "%-38s", fmt.Sprintf("%6.0f/s p99 %-9s cpu %s", x.rate(), x.p99.Round(time.Millisecond), x.cpuPerOp().Round(time.Microsecond)))
 		}
-		if len(rs) == 2 {
-			fmt.Fprintf(w, "%.2f×", f(rs[0]).rate()/f(rs[1]).rate())
+		for _, r := range others {
+			fmt.Fprintf(w, "%-20s", fmt.Sprintf("%.2f×", f(r).rate()/f(last).rate()))
 		}
 		fmt.Fprintln(w)
 	}
@@ -237,13 +420,25 @@ func printResults(w io.Writer, c config, rs []*result) {
 	row("get by id", func(r *result) figure { return r.get })
 	row("list 25, tag =, sort n desc (tag)", func(r *result) figure { return r.list })
 	row("same, index (tag, n desc)", func(r *result) figure { return r.cover })
-	if len(rs) > 0 && rs[0].rssDocs > 0 {
+	if rs[0].rssDocs > 0 {
 		fmt.Fprintf(w, "%-34s", fmt.Sprintf("RSS after %d docs (peak)", rs[0].rssDocs))
 		for _, r := range rs {
-			fmt.Fprintf(w, "%-28s", fmt.Sprintf("%d MiB (%d)", r.rssKiB/1024, r.hwmKiB/1024))
+			fmt.Fprintf(w, "%-38s", fmt.Sprintf("%d MiB (%d)", r.rssKiB/1024, r.hwmKiB/1024))
 		}
-		if len(rs) == 2 && rs[1].rssKiB > 0 {
-			fmt.Fprintf(w, "%.2f×", float64(rs[0].rssKiB)/float64(rs[1].rssKiB))
+		for _, r := range others {
+			if last.rssKiB > 0 {
+				fmt.Fprintf(w, "%-20s", fmt.Sprintf("%.2f×", float64(r.rssKiB)/float64(last.rssKiB)))
+			}
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%-34s", "RSS mean while creating them")
+		for _, r := range rs {
+			fmt.Fprintf(w, "%-38s", fmt.Sprintf("%d MiB", r.loadRSSKiB/1024))
+		}
+		for _, r := range others {
+			if last.loadRSSKiB > 0 {
+				fmt.Fprintf(w, "%-20s", fmt.Sprintf("%.2f×", float64(r.loadRSSKiB)/float64(last.loadRSSKiB)))
+			}
 		}
 		fmt.Fprintln(w)
 	}

@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -40,6 +42,7 @@ type server struct {
 	cmd  *exec.Cmd
 	base string
 	logf *os.File
+	env  []string // added to this process's environment
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
@@ -68,6 +71,7 @@ func (s *server) run(ctx context.Context, logPath, health string, bin string, ar
 	s.logf = f
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
+	s.cmd.Env = append(os.Environ(), s.env...)
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
@@ -133,26 +137,79 @@ func call(ctx context.Context, hc *http.Client, method, u, token string, in, out
 // cairn runs `cairn serve` with its defaults.
 type cairn struct {
 	server
+	label                string
 	bin, dir, admin, key string
-	extra                []string
-	pprof                string // --pprof-addr, when a heap profile is wanted
+	extra, env           []string
+	pprof                string // --pprof-addr: memory statistics and heap profiles
 }
 
-func newCairn(bin, work string, c config) *cairn {
+// newCairn runs bin as the target called label (its data directory is
+// named after it), with extra flags for cairn serve.
+func newCairn(label, bin, work, extra, env string) *cairn {
 	admin := make([]byte, 32)
 	_, _ = rand.Read(admin)
-	t := &cairn{bin: bin, dir: filepath.Join(work, "cairn"), admin: hex.EncodeToString(admin), extra: strings.Fields(c.cairnArgs)}
-	if c.heapProfile != "" || c.cpuProfile != "" {
-		t.pprof, _ = freeAddr()
-	}
+	t := &cairn{label: label, bin: bin, dir: filepath.Join(work, label), admin: hex.EncodeToString(admin), extra: strings.Fields(extra), env: strings.Fields(env)}
+	t.pprof, _ = freeAddr()
 	return t
 }
 
-func (c *cairn) name() string { return "cairn" }
+func (c *cairn) name() string { return c.label }
 
-// writeHeapProfile saves the server's heap profile (after a GC) to path.
-func (c *cairn) writeHeapProfile(ctx context.Context, path string) error {
-	return c.saveProfile(ctx, "heap?gc=1", path)
+// logMemStats logs the Go runtime's view of the server's memory (without
+// forcing a collection), to set beside its resident set: how much is live
+// heap, heap kept for reuse, heap returned to the OS, stacks, and the next
+// collection's goal.
+func (c *cairn) logMemStats(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.pprof+"/debug/pprof/heap?debug=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("memory statistics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimPrefix(l, "# "), " = ")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "Sys", "HeapAlloc", "HeapInuse", "HeapIdle", "HeapReleased", "Stack", "MSpan", "OtherSys", "GCSys", "NextGC", "NumGC":
+			parts = append(parts, k+"="+mib(v))
+		}
+	}
+	log.Printf("%s Go memory: %s", c.label, strings.Join(parts, " "))
+	return nil
+}
+
+// mib shows a byte count (or "inuse / sys" pair) in MiB; other values as
+// they are.
+func mib(v string) string {
+	var out []string
+	for _, f := range strings.Split(v, " / ") {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || n < 1<<20 {
+			out = append(out, f)
+			continue
+		}
+		out = append(out, fmt.Sprintf("%.1fMiB", float64(n)/(1<<20)))
+	}
+	return strings.Join(out, "/")
+}
+
+// writeHeapProfile saves the server's heap profile to path: after a
+// collection it forces (gc), or as of the last one (what was live then).
+func (c *cairn) writeHeapProfile(ctx context.Context, path string, gc bool) error {
+	if gc {
+		return c.saveProfile(ctx, "heap?gc=1", path)
+	}
+	return c.saveProfile(ctx, "heap", path)
 }
 
 // writeCPUProfile saves the server's CPU profile over the next d to path.
@@ -194,10 +251,8 @@ func (c *cairn) start(ctx context.Context) error {
 		return err
 	}
 	c.base = "http://" + addr
-	args := append([]string{"serve", "--data-dir", c.dir, "--http-addr", addr, "--admin-key", c.admin, "--log-level", "warn"}, c.extra...)
-	if c.pprof != "" {
-		args = append(args, "--pprof-addr", c.pprof)
-	}
+	args := append([]string{"serve", "--data-dir", c.dir, "--http-addr", addr, "--admin-key", c.admin, "--log-level", "warn", "--pprof-addr", c.pprof}, c.extra...)
+	c.server.env = c.env
 	return c.run(ctx, c.dir+".log", "/healthz", c.bin, args...)
 }
 
