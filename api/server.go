@@ -151,7 +151,7 @@ type Config struct {
 	// ProjectConcurrency is how many calls of each project's callers (one
 	// bound for keys and sessions, one for guests) run at once on this
 	// node unless the project's limits say otherwise; 0 means
-	// DefaultProjectConcurrency per core (at least 16), a negative value
+	// DefaultProjectConcurrency per core (at least 64), a negative value
 	// turns the bound off.
 	ProjectConcurrency int
 	// SitesDomain, when set, serves site S of project P at the host

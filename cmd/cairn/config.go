@@ -249,7 +249,7 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
 	fs.IntVar(&c.ProjectRate, "project-rate", envInt(getenv, "CAIRN_PROJECT_RATE"), "requests per second each project's keys and sessions (and, apart, its guests) may make on this node, unless the project's limits set requests_per_second; 0 = 20000, -1 = no limit (CAIRN_PROJECT_RATE)")
 	fs.IntVar(&c.ProjectBurst, "project-burst", envInt(getenv, "CAIRN_PROJECT_BURST"), "requests a project's callers may make at once above --project-rate, unless the project's limits set request_burst; 0 = 40000 (CAIRN_PROJECT_BURST)")
-	fs.IntVar(&c.ProjectConcurrency, "project-concurrency", envInt(getenv, "CAIRN_PROJECT_CONCURRENCY"), "calls each project's keys and sessions (and, apart, its guests) may have running at once on this node, unless the project's limits set max_concurrent_requests; more wait in line (up to 10 s); 0 = 8 per core, at least 16, -1 = no bound (CAIRN_PROJECT_CONCURRENCY)")
+	fs.IntVar(&c.ProjectConcurrency, "project-concurrency", envInt(getenv, "CAIRN_PROJECT_CONCURRENCY"), "calls each project's keys and sessions (and, apart, its guests) may have running at once on this node, unless the project's limits set max_concurrent_requests; more wait in line (up to 10 s); 0 = 32 per core, at least 64, -1 = no bound (CAIRN_PROJECT_CONCURRENCY)")
 }
 
 // hiddenString is a string flag whose value (a secret, possibly from the
