@@ -97,6 +97,19 @@ func (h *operatorsHandler) CreateCurrentOperatorTotp(ctx context.Context, _ *cai
 }
 
 func (h *operatorsHandler) VerifyCurrentOperatorTotp(ctx context.Context, req *cairnv1.VerifyCurrentOperatorTotpRequest) (*cairnv1.VerifyCurrentOperatorTotpResponse, error) {
+	codes, err := h.issueRecoveryCodes(ctx, req.GetCode(), false, "the authenticator is already verified", func(m *eventsv1.Mfa) {
+		m.Enabled, m.TotpVerified = true, true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cairnv1.VerifyCurrentOperatorTotpResponse{RecoveryCodes: codes}, nil
+}
+
+// issueRecoveryCodes checks a TOTP code of the signed-in account, whose
+// two-factor sign-in must be on (on) or not yet, and stores fresh recovery
+// codes (replacing any) with what set changes; the codes are shown once.
+func (h *operatorsHandler) issueRecoveryCodes(ctx context.Context, code string, on bool, refusal string, set func(*eventsv1.Mfa)) ([]string, error) {
 	id, err := h.current(ctx)
 	if err != nil {
 		return nil, err
@@ -109,19 +122,22 @@ func (h *operatorsHandler) VerifyCurrentOperatorTotp(ctx context.Context, req *c
 		return nil, err
 	}
 	if _, err := h.writeDecided(ctx, id, func(st operator.State) ([]*eventsv1.Envelope, error) {
-		if st.GetMfa().GetEnabled() {
-			return nil, domain.Errorf(domain.KindFailedPrecondition, "the authenticator is already verified")
+		if st.GetMfa().GetEnabled() != on {
+			return nil, domain.Errorf(domain.KindFailedPrecondition, "%s", refusal)
 		}
-		m, err := h.checkOperatorCode(st, req.GetCode(), false)
+		m, err := h.checkOperatorCode(st, code, false)
 		if err != nil {
 			return nil, err
 		}
-		m.Enabled, m.TotpVerified, m.RecoveryCodeHashes = true, true, hashes
+		m.RecoveryCodeHashes = hashes
+		if set != nil {
+			set(m)
+		}
 		return operator.Decide(st, operator.SetMfa{Mfa: m, Now: h.log.Now()})
 	}); err != nil {
 		return nil, err
 	}
-	return &cairnv1.VerifyCurrentOperatorTotpResponse{RecoveryCodes: codes}, nil
+	return codes, nil
 }
 
 func (h *operatorsHandler) DeleteCurrentOperatorTotp(ctx context.Context, req *cairnv1.DeleteCurrentOperatorTotpRequest) (*cairnv1.DeleteCurrentOperatorTotpResponse, error) {
@@ -144,28 +160,8 @@ func (h *operatorsHandler) DeleteCurrentOperatorTotp(ctx context.Context, req *c
 }
 
 func (h *operatorsHandler) RegenerateCurrentOperatorRecoveryCodes(ctx context.Context, req *cairnv1.RegenerateCurrentOperatorRecoveryCodesRequest) (*cairnv1.RegenerateCurrentOperatorRecoveryCodesResponse, error) {
-	id, err := h.current(ctx)
+	codes, err := h.issueRecoveryCodes(ctx, req.GetCode(), true, "two-factor sign-in is not on for this account", nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.limit(ctx, operatorLimitKey, nil, h.limits.mfaUser, id); err != nil {
-		return nil, err
-	}
-	codes, hashes, err := mfa.NewRecoveryCodes(rand.Reader, 0)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := h.writeDecided(ctx, id, func(st operator.State) ([]*eventsv1.Envelope, error) {
-		if !st.GetMfa().GetEnabled() {
-			return nil, domain.Errorf(domain.KindFailedPrecondition, "two-factor sign-in is not on for this account")
-		}
-		m, err := h.checkOperatorCode(st, req.GetCode(), false)
-		if err != nil {
-			return nil, err
-		}
-		m.RecoveryCodeHashes = hashes
-		return operator.Decide(st, operator.SetMfa{Mfa: m, Now: h.log.Now()})
-	}); err != nil {
 		return nil, err
 	}
 	return &cairnv1.RegenerateCurrentOperatorRecoveryCodesResponse{RecoveryCodes: codes}, nil
