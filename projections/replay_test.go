@@ -173,18 +173,9 @@ func diffKV(a, b []KV) string {
 // marker; the next start resumes it from its checkpoint, applying only
 // what follows, and ends with the same read model.
 func TestInterruptedBulkRunResumes(t *testing.T) {
-	e := newEnv(t)
-	p, _ := e.newProjections()
 	const project = "docs"
-	e.createProject(project)
-	docStream(t, e, project, 402)
+	e, p, good := liveDocs(t, project, 402)
 	ps := streams.ProjectStream(project)
-	wait(t, p, ps, 402)
-	good, err := p.Snapshot(ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Close()
 
 	// What a bulk run leaves when stopped at 300: documents and checkpoint,
 	// no index entries (here some stale ones, as a build cut short
@@ -317,21 +308,12 @@ func withoutUsage(kvs []KV) []KV {
 // context ends; and otherwise writes exactly the entries the live
 // projector wrote.
 func TestBulkIndexBuildStops(t *testing.T) {
-	e := newEnv(t)
-	p, _ := e.newProjections()
 	const project = "docs"
-	e.createProject(project)
-	docStream(t, e, project, 2002) // 500 documents: two chunks and a bit
+	e, _, good := liveDocs(t, project, 2002) // 500 documents: two chunks and a bit
 	ps := streams.ProjectStream(project)
-	wait(t, p, ps, 2002)
-	good, err := p.Snapshot(ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Close()
 	sp := projectSpace(project)
 	c := docCollection(project)
-	p = New(e.db, e.store, Options{Logger: e.log})
+	p := New(e.db, e.store, Options{Logger: e.log})
 	defer p.Close()
 
 	if _, err := p.buildIndexesInBulk(context.Background(), sp); err != nil {
@@ -357,4 +339,23 @@ func TestBulkIndexBuildStops(t *testing.T) {
 	if !isFatal(err) || !strings.Contains(err.Error(), "doc0000400") {
 		t.Fatalf("build over a document it cannot decode = %v, want a fatal error naming it", err)
 	}
+}
+
+// liveDocs writes project's stream of n document events (docStream),
+// applies them live, and returns the environment, the closed projector
+// and the read model it left: what a bulk run must reproduce.
+func liveDocs(t *testing.T, project string, n int) (*env, *Projections, []KV) {
+	t.Helper()
+	e := newEnv(t)
+	p, _ := e.newProjections()
+	e.createProject(project)
+	docStream(t, e, project, n)
+	ps := streams.ProjectStream(project)
+	wait(t, p, ps, uint64(n))
+	good, err := p.Snapshot(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	return e, p, good
 }
