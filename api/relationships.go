@@ -654,28 +654,6 @@ func (h *databasesHandler) expandRelated(ctx context.Context, cl *coll, out *cai
 	return nil
 }
 
-// relationsInTransaction refuses staged writes to collections with
-// relationships, and deletes of documents others may relate to: a commit
-// decides each staged document on its own and could not keep
-// relationships equal.
-func (h *databasesHandler) relationsInTransaction(cl *coll, op *eventsv1.TransactionOperation) error {
-	if op.GetAction() == "read" {
-		return nil
-	}
-	related := len(cl.schema.Relationships()) > 0
-	if !related && op.GetAction() == string(database.DocDelete) {
-		in, err := h.inbound(cl.project, cl.c.GetDatabaseId())
-		if err != nil {
-			return err
-		}
-		related = len(in[cl.c.GetId()]) > 0
-	}
-	if !related {
-		return nil
-	}
-	return domain.Errorf(domain.KindFailedPrecondition, "collection %q has relationships; write its documents outside a transaction", cl.c.GetId())
-}
-
 // checkUnrelated refuses deleting collection id while another collection
 // has a relationship to it: delete those attributes first (a two-way
 // relationship's either side deletes both).

@@ -318,62 +318,11 @@ func (h *databasesHandler) CommitTransaction(ctx context.Context, req *cairnv1.C
 		done.Status, done.UpdatedAt = txCommitted, timestamppb.New(h.log.Now())
 		return []*eventsv1.Envelope{{Payload: &eventsv1.Envelope_TransactionCommitted{TransactionCommitted: &eventsv1.TransactionCommitted{Transaction: done}}}}, nil
 	}}}
-	colls := map[string]*coll{}
-	type target struct {
-		cl *coll
-		id string
+	docs, written, err := h.txDocumentChanges(ctx, project, ops)
+	if err != nil {
+		return nil, err
 	}
-	var written []target
-	// The version each read saw, and which documents are written.
-	reads, writes := map[string]uint64{}, map[string]bool{}
-	for _, op := range ops {
-		k := op.GetDatabaseId() + "/" + op.GetCollectionId() + "/" + op.GetDocumentId()
-		if op.GetAction() == "read" {
-			reads[k] = op.GetVersion()
-		} else {
-			writes[k] = true
-		}
-	}
-	for _, op := range ops {
-		ck := op.GetDatabaseId() + "/" + op.GetCollectionId()
-		cl, ok := colls[ck]
-		if !ok {
-			if cl, err = h.open(ctx, project, op.GetDatabaseId(), op.GetCollectionId()); err != nil {
-				return nil, err
-			}
-			colls[ck] = cl
-		}
-		if err := h.relationsInTransaction(cl, op); err != nil {
-			return nil, err
-		}
-		docKey := ck + "/" + op.GetDocumentId()
-		if op.GetAction() == "read" {
-			if writes[docKey] {
-				continue // checked with its write
-			}
-			version := op.GetVersion()
-			changes = append(changes, eventlog.Change{Agg: eventlog.DocumentAggregate(project, op.GetDatabaseId(), op.GetCollectionId(), op.GetDocumentId()),
-				Decide: func(last *eventsv1.Envelope, lastSeq uint64) ([]*eventsv1.Envelope, error) {
-					if database.CurrentDocument(cl.c, last, lastSeq).GetVersion() != version {
-						return nil, domain.Errorf(domain.KindConflict, "document %q changed since the transaction read it", op.GetDocumentId())
-					}
-					return nil, nil
-				}})
-			continue
-		}
-		cmd, err := h.opCommand(cl, op)
-		if err != nil {
-			return nil, err
-		}
-		version, read := reads[docKey]
-		changes = append(changes, h.change(cl, cmd, func(cur *eventsv1.Document) error {
-			if read && cur.GetVersion() != version {
-				return domain.Errorf(domain.KindConflict, "document %q changed since the transaction read it", cmd.ID)
-			}
-			return nil
-		}))
-		written = append(written, target{cl, cmd.ID})
-	}
+	changes = append(changes, docs...)
 	res, err := h.log.WriteAll(ctx, meta, changes)
 	if err != nil {
 		return nil, err
@@ -395,6 +344,170 @@ func (h *databasesHandler) CommitTransaction(ctx context.Context, req *cairnv1.C
 		out.Documents = append(out.Documents, doc)
 	}
 	return out, nil
+}
+
+// txTarget is a document a transaction writes.
+type txTarget struct {
+	cl *coll
+	id string
+}
+
+// txDocumentChanges turns a transaction's operations into the changes of
+// its commit. Writes are grouped by collection and each group's
+// relationships planned as one bulk write of that collection plans them:
+// links kept on both sides, cascades, checks of related documents. A
+// related document the transaction also writes, or that two groups both
+// change, is refused (a batch decides each document once, from the log,
+// so one of the two changes would be decided on a stale document). A
+// document the transaction only read is checked against the version
+// read, in the same decision as any change a relationship makes to it.
+func (h *databasesHandler) txDocumentChanges(ctx context.Context, project string, ops []*eventsv1.TransactionOperation) ([]eventlog.Change, []txTarget, error) {
+	type write struct {
+		cl      *coll
+		cmd     database.DocCommand
+		read    bool
+		version uint64
+	}
+	type readCheck struct {
+		agg     eventlog.Aggregate
+		id      string
+		version uint64
+		cl      *coll
+	}
+	colls := map[string]*coll{}
+	// The version each read saw, and which documents are written.
+	reads, writes := map[string]uint64{}, map[string]bool{}
+	for _, op := range ops {
+		k := op.GetDatabaseId() + "/" + op.GetCollectionId() + "/" + op.GetDocumentId()
+		if op.GetAction() == "read" {
+			reads[k] = op.GetVersion()
+		} else {
+			writes[k] = true
+		}
+	}
+	var (
+		ws         []write
+		groups     = map[*coll][]int{}
+		order      []*coll
+		readChecks = map[string]readCheck{} // by aggregate filter
+		readOrder  []string
+	)
+	for _, op := range ops {
+		ck := op.GetDatabaseId() + "/" + op.GetCollectionId()
+		cl, ok := colls[ck]
+		if !ok {
+			var err error
+			if cl, err = h.open(ctx, project, op.GetDatabaseId(), op.GetCollectionId()); err != nil {
+				return nil, nil, err
+			}
+			colls[ck] = cl
+		}
+		docKey := ck + "/" + op.GetDocumentId()
+		if op.GetAction() == "read" {
+			if writes[docKey] {
+				continue // checked with its write
+			}
+			agg := eventlog.DocumentAggregate(project, op.GetDatabaseId(), op.GetCollectionId(), op.GetDocumentId())
+			readChecks[agg.Filter] = readCheck{agg: agg, id: op.GetDocumentId(), version: op.GetVersion(), cl: cl}
+			readOrder = append(readOrder, agg.Filter)
+			continue
+		}
+		cmd, err := h.opCommand(cl, op)
+		if err != nil {
+			return nil, nil, err
+		}
+		version, read := reads[docKey]
+		if _, ok := groups[cl]; !ok {
+			order = append(order, cl)
+		}
+		groups[cl] = append(groups[cl], len(ws))
+		ws = append(ws, write{cl: cl, cmd: cmd, read: read, version: version})
+	}
+	var (
+		changes, related []eventlog.Change
+		written          []txTarget
+		owner            = map[string]txTarget{} // aggregate filter → the write
+	)
+	for _, cl := range order {
+		idx := groups[cl]
+		cmds := make([]database.DocCommand, len(idx))
+		for j, i := range idx {
+			cmds[j] = ws[i].cmd
+		}
+		rel, err := h.planRelations(ctx, cl, cmds)
+		if err != nil {
+			return nil, nil, err
+		}
+		for j, i := range idx {
+			w := ws[i]
+			var guard func(*eventsv1.Document) error
+			if rel != nil {
+				guard = rel.guards[j]
+			}
+			ch := h.change(cl, w.cmd, func(cur *eventsv1.Document) error {
+				if w.read && cur.GetVersion() != w.version {
+					return domain.Errorf(domain.KindConflict, "document %q changed since the transaction read it", w.cmd.ID)
+				}
+				if guard != nil {
+					return guard(cur)
+				}
+				return nil
+			})
+			changes = append(changes, ch)
+			owner[ch.Agg.Filter] = txTarget{cl, w.cmd.ID}
+			written = append(written, txTarget{cl, w.cmd.ID})
+		}
+		if rel != nil {
+			related = append(related, rel.changes...)
+		}
+	}
+	touched := map[string]bool{}
+	for _, ch := range related {
+		if w, ok := owner[ch.Agg.Filter]; ok {
+			return nil, nil, domain.Errorf(domain.KindFailedPrecondition, "document %q of collection %q is written by this transaction and related by another of its documents; commit them in separate transactions", w.id, w.cl.c.GetId())
+		}
+		if touched[ch.Agg.Filter] {
+			return nil, nil, domain.Errorf(domain.KindFailedPrecondition, "two of this transaction's documents change the same related document (%s) through their relationships; commit them in separate transactions", docOfFilter(ch.Agg.Filter))
+		}
+		touched[ch.Agg.Filter] = true
+		if rc, ok := readChecks[ch.Agg.Filter]; ok {
+			delete(readChecks, ch.Agg.Filter)
+			decide := ch.Decide
+			ch.Decide = func(last *eventsv1.Envelope, lastSeq uint64) ([]*eventsv1.Envelope, error) {
+				if database.CurrentDocument(rc.cl.c, last, lastSeq).GetVersion() != rc.version {
+					return nil, domain.Errorf(domain.KindConflict, "document %q changed since the transaction read it", rc.id)
+				}
+				return decide(last, lastSeq)
+			}
+		}
+		changes = append(changes, ch)
+	}
+	for _, f := range readOrder {
+		rc, ok := readChecks[f]
+		if !ok {
+			continue // checked with a related change
+		}
+		changes = append(changes, eventlog.Change{Agg: rc.agg,
+			Decide: func(last *eventsv1.Envelope, lastSeq uint64) ([]*eventsv1.Envelope, error) {
+				if database.CurrentDocument(rc.cl.c, last, lastSeq).GetVersion() != rc.version {
+					return nil, domain.Errorf(domain.KindConflict, "document %q changed since the transaction read it", rc.id)
+				}
+				return nil, nil
+			}})
+	}
+	return changes, written, nil
+}
+
+// docOfFilter names the document of a document aggregate's filter
+// (…collections.<c>.documents.<id>.*) for an error.
+func docOfFilter(f string) string {
+	t := strings.Split(f, ".")
+	for i := 0; i+3 < len(t); i++ {
+		if t[i] == "collections" && t[i+2] == "documents" {
+			return fmt.Sprintf("document %q of collection %q", t[i+3], t[i+1])
+		}
+	}
+	return f
 }
 
 func (h *databasesHandler) RollbackTransaction(ctx context.Context, req *cairnv1.RollbackTransactionRequest) (*cairnv1.RollbackTransactionResponse, error) {

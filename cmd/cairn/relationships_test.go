@@ -328,15 +328,6 @@ func TestRelationships(t *testing.T) {
 	if got := relIDs(r.must(r.get("authors", "a1"))["books"]); len(got) != 0 {
 		t.Fatalf("a1.books after delete: %v", got)
 	}
-	// Transactions do not write collections with relationships.
-	tx, err := dbs.CreateTransaction(k, &cairnv1.CreateTransactionRequest{ProjectId: p})
-	r.ok(err)
-	_, err = dbs.StageOperations(k, &cairnv1.StageOperationsRequest{ProjectId: p, TransactionId: tx.GetTransaction().GetId(), Operations: []*cairnv1.Operation{
-		{DatabaseId: "main", CollectionId: "authors", Action: &cairnv1.Operation_Delete{Delete: "a1"}}}})
-	r.ok(err)
-	_, err = dbs.CommitTransaction(k, &cairnv1.CommitTransactionRequest{ProjectId: p, TransactionId: tx.GetTransaction().GetId()})
-	wantError(t, err, connect.CodeFailedPrecondition, "has relationships")
-
 	// A collection others relate to is not deleted from under them.
 	_, err = dbs.DeleteCollection(k, &cairnv1.DeleteCollectionRequest{ProjectId: p, DatabaseId: "main", CollectionId: "tags"})
 	wantError(t, err, connect.CodeFailedPrecondition, `attribute "tags"`)
@@ -356,6 +347,146 @@ func TestRelationships(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestRelationshipsInTransactions commits transactions that write
+// collections with relationships: links kept on both sides, cascades,
+// a related document the transaction only read checked in the same
+// decision as its link, and the refusals (a related document the
+// transaction also writes) leaving nothing written. The read models then
+// rebuild equal to the incrementally built ones.
+func TestRelationshipsInTransactions(t *testing.T) {
+	dir := t.TempDir()
+	in := startInstance(t, dir)
+	ctx := context.Background()
+	const p = "txlib"
+	k, _ := as(ctx, newProjectWithKey(t, in, p, docScopes...))
+	dbs := in.databases()
+	r := relDB{t, k, dbs, p}
+	r.ok(second(dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: "main", Name: "Main"})))
+	anyRead := []string{`read("any")`}
+	r.coll("authors", anyRead, false, str("name"))
+	r.coll("books", anyRead, false, str("title"))
+	r.coll("publishers", anyRead, false, str("name"))
+	r.coll("essays", anyRead, false, str("title"))
+	r.ok(second(r.attr("authors", rel("books", "books", "oneToMany", "author", "cascade"))))
+	r.ok(second(r.attr("authors", rel("essays", "essays", "oneToMany", "author", "setNull"))))
+	r.ok(second(r.attr("books", rel("publisher", "publishers", "manyToOne", "", "setNull")))) // one-way
+	r.ok(r.create("authors", "a1", map[string]any{"name": "Ann"}))
+	r.ok(r.create("authors", "a2", map[string]any{"name": "Bo"}))
+	r.ok(r.create("publishers", "p1", map[string]any{"name": "Pub"}))
+
+	stage := func(ops ...*cairnv1.Operation) string {
+		t.Helper()
+		tx, err := dbs.CreateTransaction(k, &cairnv1.CreateTransactionRequest{ProjectId: p})
+		r.ok(err)
+		id := tx.GetTransaction().GetId()
+		if len(ops) > 0 {
+			r.ok(second(dbs.StageOperations(k, &cairnv1.StageOperationsRequest{ProjectId: p, TransactionId: id, Operations: ops})))
+		}
+		return id
+	}
+	commit := func(id string) (*cairnv1.CommitTransactionResponse, error) {
+		return dbs.CommitTransaction(k, &cairnv1.CommitTransactionRequest{ProjectId: p, TransactionId: id})
+	}
+	create := func(coll, id string, d map[string]any) *cairnv1.Operation {
+		return &cairnv1.Operation{DatabaseId: "main", CollectionId: coll, Action: &cairnv1.Operation_Create{Create: &cairnv1.DocumentInput{DocumentId: id, Data: data(t, d)}}}
+	}
+	update := func(coll, id string, d map[string]any) *cairnv1.Operation {
+		return &cairnv1.Operation{DatabaseId: "main", CollectionId: coll, Action: &cairnv1.Operation_Update{Update: &cairnv1.OperationUpdate{DocumentId: id, Data: data(t, d)}}}
+	}
+	del := func(coll, id string) *cairnv1.Operation {
+		return &cairnv1.Operation{DatabaseId: "main", CollectionId: coll, Action: &cairnv1.Operation_Delete{Delete: id}}
+	}
+	books := func(author string) []string {
+		t.Helper()
+		got := relIDs(r.must(r.get("authors", author))["books"])
+		slices.Sort(got)
+		return got
+	}
+
+	// Two books of a1 (one also relating to a publisher, one-way) and an
+	// unrelated update of a2, in one commit: a1 gains both ids.
+	res, err := commit(stage(create("books", "b1", map[string]any{"title": "One", "author": "a1", "publisher": "p1"}),
+		create("books", "b2", map[string]any{"title": "Two", "author": "a1"}),
+		update("authors", "a2", map[string]any{"name": "Bo2"})))
+	r.ok(err)
+	if len(res.GetDocuments()) != 3 {
+		t.Fatalf("commit answered %d documents", len(res.GetDocuments()))
+	}
+	if got := books("a1"); !slices.Equal(got, []string{"b1", "b2"}) {
+		t.Fatalf("a1.books after the commit: %v", got)
+	}
+	if b := r.must(r.get("books", "b1")); b["author"] != "a1" || b["publisher"] != "p1" {
+		t.Fatalf("b1: %v", b)
+	}
+
+	// A related document the transaction also writes is refused, whole.
+	_, err = commit(stage(create("books", "b3", map[string]any{"title": "Three", "author": "a2"}),
+		update("authors", "a2", map[string]any{"name": "Bo3"})))
+	wantError(t, err, connect.CodeFailedPrecondition, `document "a2" of collection "authors" is written by this transaction and related by another`)
+	// Also when the relationship only checks it exists (one-way) and the
+	// transaction deletes it.
+	_, err = commit(stage(create("books", "b3", map[string]any{"title": "Three", "publisher": "p1"}), del("publishers", "p1")))
+	wantError(t, err, connect.CodeFailedPrecondition, `document "p1" of collection "publishers" is written by this transaction`)
+	if _, err := r.get("books", "b3"); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("b3 after refused commits: %v", err)
+	}
+	if a2 := r.must(r.get("authors", "a2")); a2["name"] != "Bo2" || len(relIDs(a2["books"])) != 0 {
+		t.Fatalf("a2 after refused commits: %v", a2)
+	}
+	r.must(r.get("publishers", "p1"))
+
+	// A related document read in the transaction: its link and the check
+	// of the version read are one decision. Changed meanwhile → Aborted.
+	readIn := func(id string) string {
+		t.Helper()
+		tx := stage()
+		r.ok(second(dbs.GetDocument(k, &cairnv1.GetDocumentRequest{ProjectId: p, DatabaseId: "main", CollectionId: "authors", DocumentId: "a2", TransactionId: tx})))
+		r.ok(second(dbs.StageOperations(k, &cairnv1.StageOperationsRequest{ProjectId: p, TransactionId: tx,
+			Operations: []*cairnv1.Operation{create("books", id, map[string]any{"title": id, "author": "a2"})}})))
+		return tx
+	}
+	tx := readIn("b4")
+	r.ok(r.update("authors", "a2", map[string]any{"name": "Bo4"}))
+	_, err = commit(tx)
+	wantError(t, err, connect.CodeAborted, `document "a2" changed since the transaction read it`)
+	if got := books("a2"); len(got) != 0 {
+		t.Fatalf("a2.books after the aborted commit: %v", got)
+	}
+	r.ok(second(commit(readIn("b4"))))
+	if got := books("a2"); !slices.Equal(got, []string{"b4"}) {
+		t.Fatalf("a2.books: %v", got)
+	}
+
+	// Two deletes both reaching b1 (a1's cascade deletes it, p1's delete
+	// would unset its publisher) are refused, naming it; each alone
+	// commits, the cascade inside the commit's batch.
+	_, err = commit(stage(del("authors", "a1"), del("publishers", "p1")))
+	wantError(t, err, connect.CodeFailedPrecondition, `the same related document (document "b1" of collection "books")`)
+	r.ok(second(commit(stage(del("authors", "a1")))))
+	r.ok(second(commit(stage(del("publishers", "p1")))))
+	for _, id := range []string{"b1", "b2"} {
+		if _, err := r.get("books", id); connect.CodeOf(err) != connect.CodeNotFound {
+			t.Fatalf("%s after its author's cascade: %v", id, err)
+		}
+	}
+	// Documents of one collection are planned together, as in one bulk
+	// write: b4 unlinks a2 while b5 links it.
+	r.ok(second(commit(stage(create("books", "b5", map[string]any{"title": "Five", "author": "a2"}),
+		update("books", "b4", map[string]any{"author": nil})))))
+	if got := books("a2"); !slices.Equal(got, []string{"b5"}) {
+		t.Fatalf("a2.books after b5 and b4: %v", got)
+	}
+	// Documents of two collections both changing a2 are refused.
+	_, err = commit(stage(create("books", "b6", map[string]any{"title": "Six", "author": "a2"}),
+		create("essays", "e1", map[string]any{"title": "On", "author": "a2"})))
+	wantError(t, err, connect.CodeFailedPrecondition, `two of this transaction's documents change the same related document (document "a2" of collection "authors")`)
+
+	in.stop()
+	n := openStopped(t, dir)
+	defer n.close()
+	checkRebuild(t, n, p, "relationships in transactions")
+}
 
 // BenchmarkGetDocumentRelated measures GetDocument of a book (API key,
 // loopback, Connect binary) without a select, and with a select loading
