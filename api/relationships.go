@@ -138,8 +138,26 @@ func (h *databasesHandler) deleteRelationship(ctx context.Context, project, dbID
 // document's decision runs (its relationships must be as planned).
 type relPlan struct {
 	changes []eventlog.Change
+	kinds   []relKind // what each change is, for a transaction to combine plans
 	guards  []func(cur *eventsv1.Document) error
 }
+
+// relKind says what one change of a plan does to a related document.
+type relKind struct {
+	kind  relKindOf
+	cl, r *coll // the writing collection, the caller's view of the related one
+	ref   database.DocRef
+	via   string          // relCheck: the attribute relating it
+	links []database.Link // relLink
+}
+
+type relKindOf int
+
+const (
+	relCascade relKindOf = iota // deleted by a cascade
+	relCheck                    // must exist and be readable
+	relLink                     // its side of two-way relationships updated
+)
 
 // relatedColl is collection id opened for the caller, nil when hidden
 // from it; cache holds those opened for one request.
@@ -278,6 +296,7 @@ func (h *databasesHandler) planRelations(ctx context.Context, cl *coll, cmds []d
 			return evs, nil // already gone is fine
 		}
 		p.changes = append(p.changes, ch)
+		p.kinds = append(p.kinds, relKind{kind: relCascade, cl: cl, r: r, ref: ref})
 	}
 	for ref, via := range targets {
 		if _, ok := links[ref]; ok || written[ref] {
@@ -291,6 +310,7 @@ func (h *databasesHandler) planRelations(ctx context.Context, cl *coll, cmds []d
 			return nil, domain.FieldError("data."+via, "document %q of collection %q is deleted in this call", ref.ID, ref.Collection)
 		}
 		p.changes = append(p.changes, h.targetCheck(cl, r, ref, via))
+		p.kinds = append(p.kinds, relKind{kind: relCheck, cl: cl, r: r, ref: ref, via: via})
 	}
 	for _, ref := range linkOrder {
 		if deleted[ref] != nil || deleting[ref] {
@@ -305,6 +325,7 @@ func (h *databasesHandler) planRelations(ctx context.Context, cl *coll, cmds []d
 			return nil, err
 		}
 		p.changes = append(p.changes, h.linkChange(cl, r, ref, ls))
+		p.kinds = append(p.kinds, relKind{kind: relLink, cl: cl, r: r, ref: ref, links: ls})
 	}
 	return p, nil
 }

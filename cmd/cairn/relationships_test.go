@@ -349,11 +349,11 @@ func TestRelationships(t *testing.T) {
 func second[T any](_ T, err error) error { return err }
 
 // TestRelationshipsInTransactions commits transactions that write
-// collections with relationships: links kept on both sides, cascades,
-// a related document the transaction only read checked in the same
-// decision as its link, and the refusals (a related document the
-// transaction also writes) leaving nothing written. The read models then
-// rebuild equal to the incrementally built ones.
+// collections with relationships: links kept on both sides, a new order
+// and its new items in one commit, a related document the transaction
+// also writes or only read folded into one decision, cascades, and the
+// refusals leaving nothing written. The read models then rebuild equal
+// to the incrementally built ones.
 func TestRelationshipsInTransactions(t *testing.T) {
 	dir := t.TempDir()
 	in := startInstance(t, dir)
@@ -364,7 +364,7 @@ func TestRelationshipsInTransactions(t *testing.T) {
 	r := relDB{t, k, dbs, p}
 	r.ok(second(dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: "main", Name: "Main"})))
 	anyRead := []string{`read("any")`}
-	r.coll("authors", anyRead, false, str("name"))
+	r.coll("authors", anyRead, false, str("name"), &cairnv1.Attribute{Key: "count", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER})
 	r.coll("books", anyRead, false, str("title"))
 	r.coll("publishers", anyRead, false, str("name"))
 	r.coll("essays", anyRead, false, str("title"))
@@ -397,11 +397,19 @@ func TestRelationshipsInTransactions(t *testing.T) {
 	del := func(coll, id string) *cairnv1.Operation {
 		return &cairnv1.Operation{DatabaseId: "main", CollectionId: coll, Action: &cairnv1.Operation_Delete{Delete: id}}
 	}
-	books := func(author string) []string {
+	related := func(coll, id, attr string) []string {
 		t.Helper()
-		got := relIDs(r.must(r.get("authors", author))["books"])
+		got := relIDs(r.must(r.get(coll, id))[attr])
 		slices.Sort(got)
 		return got
+	}
+	gone := func(coll string, ids ...string) {
+		t.Helper()
+		for _, id := range ids {
+			if _, err := r.get(coll, id); connect.CodeOf(err) != connect.CodeNotFound {
+				t.Fatalf("%s/%s: want not found, got %v", coll, id, err)
+			}
+		}
 	}
 
 	// Two books of a1 (one also relating to a publisher, one-way) and an
@@ -413,28 +421,57 @@ func TestRelationshipsInTransactions(t *testing.T) {
 	if len(res.GetDocuments()) != 3 {
 		t.Fatalf("commit answered %d documents", len(res.GetDocuments()))
 	}
-	if got := books("a1"); !slices.Equal(got, []string{"b1", "b2"}) {
+	if got := related("authors", "a1", "books"); !slices.Equal(got, []string{"b1", "b2"}) {
 		t.Fatalf("a1.books after the commit: %v", got)
 	}
 	if b := r.must(r.get("books", "b1")); b["author"] != "a1" || b["publisher"] != "p1" {
 		t.Fatalf("b1: %v", b)
 	}
 
-	// A related document the transaction also writes is refused, whole.
-	_, err = commit(stage(create("books", "b3", map[string]any{"title": "Three", "author": "a2"}),
-		update("authors", "a2", map[string]any{"name": "Bo3"})))
-	wantError(t, err, connect.CodeFailedPrecondition, `document "a2" of collection "authors" is written by this transaction and related by another`)
-	// Also when the relationship only checks it exists (one-way) and the
-	// transaction deletes it.
-	_, err = commit(stage(create("books", "b3", map[string]any{"title": "Three", "publisher": "p1"}), del("publishers", "p1")))
-	wantError(t, err, connect.CodeFailedPrecondition, `document "p1" of collection "publishers" is written by this transaction`)
-	if _, err := r.get("books", "b3"); connect.CodeOf(err) != connect.CodeNotFound {
-		t.Fatalf("b3 after refused commits: %v", err)
+	// A new author, a new publisher and new books relating to both, in
+	// one commit: the author's side holds the books, and the commit's
+	// answer is what get returns.
+	res, err = commit(stage(create("authors", "a3", map[string]any{"name": "Cy"}), create("publishers", "p2", map[string]any{"name": "New"}),
+		create("books", "b3", map[string]any{"title": "Three", "author": "a3", "publisher": "p2"}),
+		create("books", "b4", map[string]any{"title": "Four", "author": "a3"})))
+	r.ok(err)
+	if got := related("authors", "a3", "books"); !slices.Equal(got, []string{"b3", "b4"}) {
+		t.Fatalf("a3.books: %v", got)
 	}
-	if a2 := r.must(r.get("authors", "a2")); a2["name"] != "Bo2" || len(relIDs(a2["books"])) != 0 {
-		t.Fatalf("a2 after refused commits: %v", a2)
+	for _, d := range res.GetDocuments() {
+		if d.GetId() == "a3" && !slices.Equal(relIDs(d.GetData().AsMap()["books"]), []string{"b3", "b4"}) {
+			t.Fatalf("a3 in the commit's answer: %v", d.GetData().AsMap())
+		}
 	}
+	if b := r.must(r.get("books", "b3")); b["author"] != "a3" || b["publisher"] != "p2" {
+		t.Fatalf("b3: %v", b)
+	}
+
+	// A related document the transaction updates: the link is merged
+	// into its update.
+	r.ok(second(commit(stage(create("books", "b5", map[string]any{"title": "Five", "author": "a2"}),
+		update("authors", "a2", map[string]any{"name": "Bo3"})))))
+	if a2 := r.must(r.get("authors", "a2")); a2["name"] != "Bo3" || !slices.Equal(relIDs(a2["books"]), []string{"b5"}) {
+		t.Fatalf("a2 after its update and b5's link: %v", a2)
+	}
+
+	// Refused, whole: relating to a document the transaction deletes, a
+	// cascade reaching a document it writes, a link to one it increments.
+	_, err = commit(stage(create("books", "b6", map[string]any{"title": "Six", "publisher": "p1"}), del("publishers", "p1")))
+	wantError(t, err, connect.CodeInvalidArgument, `data.publisher: related document "p1" not found in collection "publishers"`)
+	_, err = commit(stage(del("authors", "a1"), update("books", "b1", map[string]any{"title": "Kept"})))
+	wantError(t, err, connect.CodeFailedPrecondition, `document "b1" of collection "books" is written by this transaction and deleted by a cascade`)
+	_, err = commit(stage(create("books", "b6", map[string]any{"title": "Six", "author": "a2"}),
+		&cairnv1.Operation{DatabaseId: "main", CollectionId: "authors", Action: &cairnv1.Operation_Increment{Increment: &cairnv1.OperationIncrement{DocumentId: "a2", Attribute: "count", Delta: 1}}}))
+	wantError(t, err, connect.CodeFailedPrecondition, `document "a2" of collection "authors" is incremented by this transaction`)
+	gone("books", "b6")
 	r.must(r.get("publishers", "p1"))
+	if b1 := r.must(r.get("books", "b1")); b1["title"] != "One" {
+		t.Fatalf("b1 after refused commits: %v", b1)
+	}
+	if got := related("authors", "a2", "books"); !slices.Equal(got, []string{"b5"}) {
+		t.Fatalf("a2.books after refused commits: %v", got)
+	}
 
 	// A related document read in the transaction: its link and the check
 	// of the version read are one decision. Changed meanwhile → Aborted.
@@ -446,41 +483,33 @@ func TestRelationshipsInTransactions(t *testing.T) {
 			Operations: []*cairnv1.Operation{create("books", id, map[string]any{"title": id, "author": "a2"})}})))
 		return tx
 	}
-	tx := readIn("b4")
+	tx := readIn("b7")
 	r.ok(r.update("authors", "a2", map[string]any{"name": "Bo4"}))
 	_, err = commit(tx)
 	wantError(t, err, connect.CodeAborted, `document "a2" changed since the transaction read it`)
-	if got := books("a2"); len(got) != 0 {
-		t.Fatalf("a2.books after the aborted commit: %v", got)
-	}
-	r.ok(second(commit(readIn("b4"))))
-	if got := books("a2"); !slices.Equal(got, []string{"b4"}) {
+	gone("books", "b7")
+	r.ok(second(commit(readIn("b7"))))
+	if got := related("authors", "a2", "books"); !slices.Equal(got, []string{"b5", "b7"}) {
 		t.Fatalf("a2.books: %v", got)
 	}
 
-	// Two deletes both reaching b1 (a1's cascade deletes it, p1's delete
-	// would unset its publisher) are refused, naming it; each alone
-	// commits, the cascade inside the commit's batch.
-	_, err = commit(stage(del("authors", "a1"), del("publishers", "p1")))
-	wantError(t, err, connect.CodeFailedPrecondition, `the same related document (document "b1" of collection "books")`)
-	r.ok(second(commit(stage(del("authors", "a1")))))
-	r.ok(second(commit(stage(del("publishers", "p1")))))
-	for _, id := range []string{"b1", "b2"} {
-		if _, err := r.get("books", id); connect.CodeOf(err) != connect.CodeNotFound {
-			t.Fatalf("%s after its author's cascade: %v", id, err)
-		}
+	// Documents of two collections both changing a2, and of one
+	// collection linking and unlinking it, in one commit.
+	r.ok(second(commit(stage(create("books", "b8", map[string]any{"title": "Eight", "author": "a2"}),
+		update("books", "b7", map[string]any{"author": nil}),
+		create("essays", "e1", map[string]any{"title": "On", "author": "a2"})))))
+	if got := related("authors", "a2", "books"); !slices.Equal(got, []string{"b5", "b8"}) {
+		t.Fatalf("a2.books after b8 and b7: %v", got)
 	}
-	// Documents of one collection are planned together, as in one bulk
-	// write: b4 unlinks a2 while b5 links it.
-	r.ok(second(commit(stage(create("books", "b5", map[string]any{"title": "Five", "author": "a2"}),
-		update("books", "b4", map[string]any{"author": nil})))))
-	if got := books("a2"); !slices.Equal(got, []string{"b5"}) {
-		t.Fatalf("a2.books after b5 and b4: %v", got)
+	if got := related("authors", "a2", "essays"); !slices.Equal(got, []string{"e1"}) {
+		t.Fatalf("a2.essays: %v", got)
 	}
-	// Documents of two collections both changing a2 are refused.
-	_, err = commit(stage(create("books", "b6", map[string]any{"title": "Six", "author": "a2"}),
-		create("essays", "e1", map[string]any{"title": "On", "author": "a2"})))
-	wantError(t, err, connect.CodeFailedPrecondition, `two of this transaction's documents change the same related document (document "a2" of collection "authors")`)
+
+	// Two deletes reaching b1: a1's cascade deletes it, p1's delete would
+	// unset its publisher; the cascade wins, in the commit's batch.
+	r.ok(second(commit(stage(del("authors", "a1"), del("publishers", "p1")))))
+	gone("books", "b1", "b2")
+	gone("publishers", "p1")
 
 	in.stop()
 	n := openStopped(t, dir)
