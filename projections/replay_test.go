@@ -238,7 +238,7 @@ func TestBulkStateBounded(t *testing.T) {
 	txnDo := func(commit bool, fn func(txn *badger.Txn)) {
 		txn := e.db.NewTransaction(true)
 		defer txn.Discard()
-		b.begin()
+		b.begin(false)
 		fn(txn)
 		if commit {
 			if err := txn.Commit(); err != nil {
@@ -259,7 +259,7 @@ func TestBulkStateBounded(t *testing.T) {
 			k   []byte
 			seq uint64
 		}{{k1, 5}, {k2, 6}} {
-			b.wrote(kv.k, kv.seq)
+			b.wrote(kv.k, kv.seq, nil)
 			if err := txn.Set(kv.k, doc(kv.seq)); err != nil {
 				t.Fatal(err)
 			}
@@ -280,7 +280,7 @@ func TestBulkStateBounded(t *testing.T) {
 		want(txn, k2, 0, false)
 	})
 	txnDo(false, func(txn *badger.Txn) { // abandoned: never committed
-		b.wrote(k3, 9)
+		b.wrote(k3, 9, nil)
 		if err := txn.Set(k3, doc(9)); err != nil {
 			t.Fatal(err)
 		}
