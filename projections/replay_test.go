@@ -446,3 +446,55 @@ func TestBulkRunLosesItsWindow(t *testing.T) {
 		t.Fatalf("resumed run applied %d events from %v, want 101..402", len(seqs), seqs[:min(len(seqs), 1)])
 	}
 }
+
+// TestBulkRunStopsAtABadDocument: a rebuild stops at the first document
+// it cannot store, naming it, with every document before it written (the
+// window flushed) and its checkpoint just before it.
+func TestBulkRunStopsAtABadDocument(t *testing.T) {
+	const project = "docs"
+	e, _, good := liveDocs(t, project, 402)
+	ps := streams.ProjectStream(project)
+	ctx := context.Background()
+	c := docCollection(project)
+	at := timestamppb.New(time.Unix(1_700_000_000, 0))
+	bad := &eventsv1.Envelope{Id: "01DOCBENCHBAD", OccurredAt: at, Payload: &eventsv1.Envelope_DocumentUpdated{DocumentUpdated: &eventsv1.DocumentUpdated{
+		Document: &eventsv1.Document{Id: "doc0000001", ProjectId: project, DatabaseId: "main", CollectionId: c.Id, CollectionUid: c.Uid,
+			DataJson: "[1]", CreatedAt: at, UpdatedAt: at, SchemaVersion: 1}}}}
+	data, err := proto.Marshal(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Append(ctx, streams.Append{Stream: ps, Msgs: []streams.Msg{{
+		Subject: streams.ProjectSubject(project, "databases", "main", "collections", c.Id, "documents", "doc0000001", "update"), Data: data, MsgID: bad.Id}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	p := New(e.db, e.store, Options{Logger: e.log})
+	defer p.Close()
+	n, err := p.Rebuild(ctx, project)
+	if err == nil || !strings.Contains(err.Error(), "doc0000001") || !strings.Contains(err.Error(), "seq 403") {
+		t.Fatalf("Rebuild = %d, %v; want it to stop at doc0000001, seq 403", n, err)
+	}
+	sp := projectSpace(project)
+	if ck, err := p.loadCheckpoint(sp); err != nil || ck.Seq != 402 {
+		t.Fatalf("checkpoint %d (%v), want 402", ck.Seq, err)
+	}
+	got, err := p.Snapshot(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := func(kvs []KV) []KV {
+		var out []KV
+		for _, kv := range kvs {
+			if strings.HasPrefix(kv.Key, documentsPrefix(project, c.Uid)) {
+				out = append(out, kv)
+			}
+		}
+		return out
+	}
+	if want := docs(good); len(want) != 100 {
+		t.Fatalf("the live read model holds %d documents, want 100", len(want))
+	} else if d := diffKV(want, docs(got)); d != "" {
+		t.Fatalf("the documents before the bad one differ: %s", d)
+	}
+}
