@@ -75,6 +75,9 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 	case seq == 0:
 		seq = ev.msg.Seq
 	}
+	if d.raw != nil && sp.bulk.wroteRaw(key, seq, ev.msg.Seq, d.raw) {
+		return nil // the window's flush encodes and writes it, if it is the last
+	}
 	b, err := d.stored(seq, ev.msg.Seq)
 	if err != nil {
 		return fatal("encode document %s: %w", d.id, err)
@@ -153,12 +156,30 @@ type bulkState struct {
 }
 
 // stagedDoc is a document change: its sequence and stored state (val,
-// staged for the window), or its deletion.
+// or raw and version, staged for the window), or its deletion.
 type stagedDoc struct {
 	seq      uint64
 	deleted  bool
 	val      []byte // nil unless windowed
+	raw      *rawDoc
+	version  uint64
 	windowed bool
+}
+
+// stored is the document's stored state (not deleted).
+func (d stagedDoc) stored() []byte {
+	if d.raw != nil {
+		return d.raw.stored(d.seq, d.version)
+	}
+	return d.val
+}
+
+// size is about what the window holds for it.
+func (d stagedDoc) size() int {
+	if d.raw != nil {
+		return len(d.raw.enc) + len(d.raw.data)
+	}
+	return len(d.val)
 }
 
 // bulkDocsMax bounds bulkState (about 100 bytes a document).
@@ -193,7 +214,7 @@ func (b *bulkState) committed() {
 			b.full = true
 		}
 		if d.windowed {
-			b.windowBytes += len(d.val) - len(b.window[k].val)
+			b.windowBytes += d.size() - b.window[k].size()
 			b.window[k] = d
 		}
 	}
@@ -225,6 +246,16 @@ func (b *bulkState) wrote(key []byte, seq uint64, val []byte) bool {
 	}
 	b.pending[string(key)] = d
 	return b.windowed
+}
+
+// wroteRaw is wrote of a rawDoc's state with version, encoded only if
+// the flush writes it; it reports false outside the window.
+func (b *bulkState) wroteRaw(key []byte, seq, version uint64, raw *rawDoc) bool {
+	if !b.windowed {
+		return false
+	}
+	b.pending[string(key)] = stagedDoc{seq: seq, raw: raw, version: version, windowed: true}
+	return true
 }
 
 // deleted stages a document's deletion and reports whether the window
@@ -268,7 +299,7 @@ func (p *Projections) flushWindow(sp keyspace, seq uint64) error {
 		if d.deleted {
 			err = wb.Delete([]byte(k))
 		} else {
-			err = wb.Set([]byte(k), d.val)
+			err = wb.Set([]byte(k), d.stored())
 		}
 		if err != nil {
 			return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)

@@ -414,7 +414,7 @@ func TestBulkRunLosesItsWindow(t *testing.T) {
 		if half--; half < 0 {
 			break
 		}
-		setRaw(t, e.db, []byte(k), d.val)
+		setRaw(t, e.db, []byte(k), d.stored())
 	}
 	p.Close()
 	var mark []byte
