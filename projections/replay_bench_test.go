@@ -226,6 +226,9 @@ func BenchmarkApplyDocuments(b *testing.B) {
 		if err := p.settle(r); err != nil {
 			b.Fatal(err)
 		}
+		if err := p.flushWindow(sp, r.ck.Seq); err != nil {
+			b.Fatal(err)
+		}
 		if _, err := p.buildIndexesInBulk(ctx, sp); err != nil {
 			b.Fatal(err)
 		}
