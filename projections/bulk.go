@@ -146,6 +146,8 @@ type bulkState struct {
 	full    bool              // seqs stopped growing: what it lacks is read
 	pending map[string]stagedDoc
 
+	dropped bool // the run began with the keyspace dropped: no index entry to delete
+
 	windowed    bool // the open transaction stages its documents for the window
 	window      map[string]stagedDoc
 	windowBytes int
@@ -414,8 +416,10 @@ func jsonObject(data string) bool {
 // model's documents (from a drop or an empty one, maybe resumed).
 func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entries int, err error) {
 	// A build interrupted after some of its commits left entries of
-	// documents that may have changed since (a resumed catch-up).
-	for done := false; !done; {
+	// documents that may have changed since (a resumed catch-up). After a
+	// drop there are none, and iterating the drop's tombstones to find
+	// that cost a small project's rebuild more than its own writes.
+	for done := sp.bulk != nil && sp.bulk.dropped; !done; {
 		if done, err = p.deleteSome([]byte(pp(sp.project)+partIndexes), 10_000); err != nil {
 			return 0, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
 		}

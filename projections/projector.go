@@ -620,6 +620,9 @@ func (p *Projections) Rebuild(ctx context.Context, project string) (int, error) 
 	}
 	n, err := 0, p.drop(sp)
 	if err == nil {
+		if sp.bulk != nil {
+			sp.bulk.dropped = true
+		}
 		n, err = p.consume(ctx, sp, st, true, nil)
 	}
 	if err == nil && sp.bulk != nil {
