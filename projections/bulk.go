@@ -75,7 +75,7 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 	case seq == 0:
 		seq = ev.msg.Seq
 	}
-	if d.raw != nil && sp.bulk.wroteRaw(key, seq, ev.msg.Seq, d.raw) {
+	if d.raw != nil && sp.bulk.wroteRaw(key, seq, ev.msg.Seq, d.raw, len(ev.msg.Data)) {
 		return nil // the window's flush encodes and writes it, if it is the last
 	}
 	b, err := d.stored(seq, ev.msg.Seq)
@@ -165,6 +165,7 @@ type stagedDoc struct {
 	val      []byte // nil unless windowed
 	raw      *rawDoc
 	version  uint64
+	held     int // bytes raw keeps alive: its event's and its data's
 	windowed bool
 }
 
@@ -179,7 +180,7 @@ func (d stagedDoc) stored() []byte {
 // size is about what the window holds for it.
 func (d stagedDoc) size() int {
 	if d.raw != nil {
-		return len(d.raw.enc) + len(d.raw.data)
+		return d.held
 	}
 	return len(d.val)
 }
@@ -251,12 +252,13 @@ func (b *bulkState) wrote(key []byte, seq uint64, val []byte) bool {
 }
 
 // wroteRaw is wrote of a rawDoc's state with version, encoded only if
-// the flush writes it; it reports false outside the window.
-func (b *bulkState) wroteRaw(key []byte, seq, version uint64, raw *rawDoc) bool {
+// the flush writes it (raw points into its event, of eventSize bytes); it
+// reports false outside the window.
+func (b *bulkState) wroteRaw(key []byte, seq, version uint64, raw *rawDoc, eventSize int) bool {
 	if !b.windowed {
 		return false
 	}
-	b.pending[string(key)] = stagedDoc{seq: seq, raw: raw, version: version, windowed: true}
+	b.pending[string(key)] = stagedDoc{seq: seq, raw: raw, version: version, held: eventSize + len(raw.data), windowed: true}
 	return true
 }
 
