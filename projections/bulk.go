@@ -2,7 +2,9 @@ package projections
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/cairn-dev/cairn/domain/database"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/streams"
 )
 
 // Bulk index maintenance, for a rebuild (keyspace.bulk).
@@ -52,7 +55,9 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 		if err := addDocuments(txn, sp.project, ev, d.collUID, -1); err != nil {
 			return err
 		}
-		sp.bulk.deleted(key)
+		if sp.bulk.deleted(key) {
+			return nil // the window's flush deletes it
+		}
 		return txn.Delete(key)
 	}
 	if !had {
@@ -70,11 +75,16 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 	case seq == 0:
 		seq = ev.msg.Seq
 	}
+	if d.raw != nil && sp.bulk.wroteRaw(key, seq, ev.msg.Seq, d.raw, len(ev.msg.Data)) {
+		return nil // the window's flush encodes and writes it, if it is the last
+	}
 	b, err := d.stored(seq, ev.msg.Seq)
 	if err != nil {
 		return fatal("encode document %s: %w", d.id, err)
 	}
-	sp.bulk.wrote(key, seq)
+	if sp.bulk.wrote(key, seq, b) {
+		return nil // the window's flush writes it
+	}
 	return txn.Set(key, b)
 }
 
@@ -121,28 +131,79 @@ func (d bulkDoc) stored(seq, version uint64) ([]byte, error) {
 // document written (up to bulkDocsMax) a document it lacks does not exist.
 // Changes are staged per transaction and kept only once it committed.
 // A bulk consume is one goroutine: no locking.
+//
+// It also holds the window: the stored states of documents whose events
+// were committed (with their counters and the checkpoint) but that are not
+// written to Badger yet. A document stream updates the same documents
+// again and again, and Badger's write path (a memtable insert, a log
+// write, later a flush and compactions per version) was the largest part
+// of a rebuild; the window writes each document once per flush, in its
+// last state. See flushWindow for what a crash leaves and redoWindow for
+// how a resumed run makes up for it.
 type bulkState struct {
 	seqs    map[string]uint64 // document key → sequence, as committed
 	max     int               // bulkDocsMax; tests lower it
 	full    bool              // seqs stopped growing: what it lacks is read
 	pending map[string]stagedDoc
+
+	dropped bool // the run began with the keyspace dropped: no index entry to delete
+
+	windowed    bool // the open transaction stages its documents for the window
+	window      map[string]stagedDoc
+	windowBytes int
+	windowMax   int // windowMaxBytes; tests lower it
+	// flushed is the checkpoint up to which every document is in Badger;
+	// txnFlushed what it becomes once the open transaction commits.
+	flushed, txnFlushed uint64
 }
 
-// stagedDoc is a document change of the open transaction.
+// stagedDoc is a document change: its sequence and stored state (val,
+// or raw and version, staged for the window), or its deletion.
 type stagedDoc struct {
-	seq     uint64
-	deleted bool
+	seq      uint64
+	deleted  bool
+	val      []byte // nil unless windowed
+	raw      *rawDoc
+	version  uint64
+	held     int // bytes raw keeps alive: its event's and its data's
+	windowed bool
+}
+
+// stored is the document's stored state (not deleted).
+func (d stagedDoc) stored() []byte {
+	if d.raw != nil {
+		return d.raw.stored(d.seq, d.version)
+	}
+	return d.val
+}
+
+// size is about what the window holds for it.
+func (d stagedDoc) size() int {
+	if d.raw != nil {
+		return d.held
+	}
+	return len(d.val)
 }
 
 // bulkDocsMax bounds bulkState (about 100 bytes a document).
 const bulkDocsMax = 1 << 18
 
+// windowMaxBytes bounds the window's stored states: past it the next
+// transaction begins with a flush.
+const windowMaxBytes = 32 << 20
+
 func newBulkState() *bulkState {
-	return &bulkState{seqs: map[string]uint64{}, max: bulkDocsMax, pending: map[string]stagedDoc{}}
+	return &bulkState{seqs: map[string]uint64{}, max: bulkDocsMax, pending: map[string]stagedDoc{},
+		window: map[string]stagedDoc{}, windowMax: windowMaxBytes}
 }
 
 // begin starts a transaction: what an abandoned one staged is forgotten.
-func (b *bulkState) begin() { clear(b.pending) }
+// A windowed one stages its documents for the window.
+func (b *bulkState) begin(windowed bool) {
+	clear(b.pending)
+	b.windowed = windowed
+	b.txnFlushed = b.flushed
+}
 
 // committed keeps what the transaction staged.
 func (b *bulkState) committed() {
@@ -155,13 +216,21 @@ func (b *bulkState) committed() {
 		default:
 			b.full = true
 		}
+		if d.windowed {
+			b.windowBytes += d.size() - b.window[k].size()
+			b.window[k] = d
+		}
 	}
 	clear(b.pending)
+	b.flushed = b.txnFlushed
 }
 
 // lookup returns the sequence of the document stored at key, if any.
 func (b *bulkState) lookup(txn *badger.Txn, key []byte) (uint64, bool, error) {
 	if d, ok := b.pending[string(key)]; ok {
+		return d.seq, !d.deleted, nil
+	}
+	if d, ok := b.window[string(key)]; ok {
 		return d.seq, !d.deleted, nil
 	}
 	if seq, ok := b.seqs[string(key)]; ok || !b.full {
@@ -171,8 +240,163 @@ func (b *bulkState) lookup(txn *badger.Txn, key []byte) (uint64, bool, error) {
 	return h.seq, had, err
 }
 
-func (b *bulkState) wrote(key []byte, seq uint64) { b.pending[string(key)] = stagedDoc{seq: seq} }
-func (b *bulkState) deleted(key []byte)           { b.pending[string(key)] = stagedDoc{deleted: true} }
+// wrote stages a document's new state and reports whether the window
+// takes it (else the caller writes it).
+func (b *bulkState) wrote(key []byte, seq uint64, val []byte) bool {
+	d := stagedDoc{seq: seq, windowed: b.windowed}
+	if b.windowed {
+		d.val = val
+	}
+	b.pending[string(key)] = d
+	return b.windowed
+}
+
+// wroteRaw is wrote of a rawDoc's state with version, encoded only if
+// the flush writes it (raw points into its event, of eventSize bytes); it
+// reports false outside the window.
+func (b *bulkState) wroteRaw(key []byte, seq, version uint64, raw *rawDoc, eventSize int) bool {
+	if !b.windowed {
+		return false
+	}
+	b.pending[string(key)] = stagedDoc{seq: seq, raw: raw, version: version, held: eventSize + len(raw.data), windowed: true}
+	return true
+}
+
+// deleted stages a document's deletion and reports whether the window
+// takes it (else the caller deletes it).
+func (b *bulkState) deleted(key []byte) bool {
+	b.pending[string(key)] = stagedDoc{deleted: true, windowed: b.windowed}
+	return b.windowed
+}
+
+// isDocEvent reports whether ev is a document's create, update or delete:
+// the events whose writes a bulk run's window may hold. Every other event
+// is applied with the window flushed, since it may read documents.
+func isDocEvent(ev event) bool {
+	if ev.doc != nil {
+		return true
+	}
+	switch ev.env.GetPayload().(type) {
+	case *eventsv1.Envelope_DocumentCreated, *eventsv1.Envelope_DocumentUpdated, *eventsv1.Envelope_DocumentDeleted:
+		return true
+	}
+	return false
+}
+
+// flushWindow writes the window's documents and then, in the last of the
+// batch's commits, the keyspace's ixPendingKey with seq, the run's
+// checkpoint: from then on every document of the events up to it is in
+// Badger. Until then the marker holds an older sequence; a crash in
+// between leaves the counters and the checkpoint of later events written
+// and (some of) their documents not, which redoWindow makes up for.
+func (p *Projections) flushWindow(sp keyspace, seq uint64) error {
+	b := sp.bulk
+	if len(b.window) == 0 {
+		return nil
+	}
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	wb := p.db.NewWriteBatch()
+	defer wb.Cancel()
+	for k, d := range b.window {
+		var err error
+		if d.deleted {
+			err = wb.Delete([]byte(k))
+		} else {
+			err = wb.Set([]byte(k), d.stored())
+		}
+		if err != nil {
+			return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)
+		}
+	}
+	if err := wb.Set(sp.ixPendingKey(), flushedMark(seq)); err != nil {
+		return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)
+	}
+	clear(b.window)
+	b.windowBytes, b.flushed = 0, seq
+	return nil
+}
+
+// flushedMark is ixPendingKey's value: the sequence up to which every
+// document is written. An empty value (a build before the window) means
+// all of them.
+func flushedMark(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// readFlushedMark reads ixPendingKey's value; ok is false for an empty one.
+func readFlushedMark(v []byte) (seq uint64, ok bool) {
+	if len(v) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(v), true
+}
+
+// errRedone ends redoWindow's read.
+var errRedone = errors.New("redone")
+
+// redoWindow makes up for a window a bulk run lost (a crash before
+// flushWindow finished): it applies the document events after the marker's
+// sequence up to the checkpoint ck again, keeping only their documents
+// (their counters were committed with the checkpoint), and flushes them.
+// Only document events can be there: any other event flushes the window
+// before it is applied, and its transaction marks itself flushed.
+func (p *Projections) redoWindow(ctx context.Context, sp keyspace, ck uint64) error {
+	var mark []byte
+	err := p.get(sp.ixPendingKey(), func(v []byte) error { mark = append([]byte(nil), v...); return nil })
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("projections: read %s: %w", sp.ixPendingKey(), err)
+	}
+	from, ok := readFlushedMark(mark)
+	if !ok || from >= ck {
+		return nil
+	}
+	p.log.InfoContext(ctx, "resuming an interrupted bulk run: writing the documents it had not written", "stream", sp.stream, "from", from+1, "to", ck)
+	b := sp.bulk
+	next := from + 1
+	err = p.store.SubscribeWith(ctx, sp.stream, streams.SubscribeOptions{StartSeq: next, MaxBatch: bulkBatch}, func(batch []streams.StoredMsg) error {
+		for _, m := range batch {
+			if m.Seq != next {
+				return fatal("%s: expected sequence %d, got %d: %w", sp.stream, next, m.Seq, streams.ErrGap)
+			}
+			next++
+			env, doc, err := decodeBulk(m.Data)
+			if err != nil {
+				return fatal("%s seq %d: decode envelope: %w", sp.stream, m.Seq, err)
+			}
+			ev := event{msg: m, env: env, doc: doc}
+			if !isDocEvent(ev) {
+				return fatal("%s seq %d: an event other than a document's after the bulk run's last written documents (%d)", sp.stream, m.Seq, from)
+			}
+			// A transaction that is never committed: the counters it
+			// would change were committed with the checkpoint.
+			txn := p.db.NewTransaction(true)
+			p.colls.changed()
+			b.begin(true)
+			_, err = p.apply(ctx, txn, sp, ev)
+			txn.Discard()
+			if err != nil {
+				return err
+			}
+			b.committed()
+			if m.Seq >= ck {
+				return errRedone
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, errRedone) {
+		if err == nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("projections: write the documents of %s up to %d: %w", sp.stream, ck, err)
+	}
+	return p.flushWindow(sp, ck)
+}
 
 // jsonObject reports whether database.Schema.DecodeData accepts data:
 // empty, or a first JSON value that is an object (what follows it is not
@@ -194,8 +418,10 @@ func jsonObject(data string) bool {
 // model's documents (from a drop or an empty one, maybe resumed).
 func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entries int, err error) {
 	// A build interrupted after some of its commits left entries of
-	// documents that may have changed since (a resumed catch-up).
-	for done := false; !done; {
+	// documents that may have changed since (a resumed catch-up). After a
+	// drop there are none, and iterating the drop's tombstones to find
+	// that cost a small project's rebuild more than its own writes.
+	for done := sp.bulk != nil && sp.bulk.dropped; !done; {
 		if done, err = p.deleteSome([]byte(pp(sp.project)+partIndexes), 10_000); err != nil {
 			return 0, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
 		}

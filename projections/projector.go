@@ -162,6 +162,11 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		// Resumed, the documents written before are not in the bulkState:
 		// it reads what it lacks.
 		bulk.bulk.full = resume
+		if resume {
+			if err := p.redoWindow(ctx, bulk, ck.Seq); err != nil {
+				return 0, err
+			}
+		}
 		if applied, err = p.consume(ctx, bulk, st, true, nil); err != nil {
 			return applied, err
 		}
@@ -206,6 +211,11 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		return nil
 	})
 	serr := p.settle(r)
+	if serr == nil && sp.bulk != nil {
+		// What the run applied is in Badger before it ends, stopped by a
+		// bad event or not.
+		serr = p.flushWindow(sp, r.ck.Seq)
+	}
 	if errors.Is(err, errCaughtUp) {
 		err = nil
 	} else if err == nil && bounded {
@@ -342,15 +352,28 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	if err := p.settle(r); err != nil {
 		return 0, 0, err
 	}
+	windowed := false
+	if b := r.sp.bulk; b != nil {
+		// Document events go through the window; anything else is applied
+		// with the window flushed (before the transaction begins, so it
+		// reads the documents), in a transaction of its own kind.
+		windowed = isDocEvent(evs[0])
+		if !windowed || b.windowBytes >= b.windowMax {
+			if err := p.flushWindow(r.sp, r.ck.Seq); err != nil {
+				return 0, 0, err
+			}
+		}
+		b.begin(windowed)
+	}
 	txn := p.db.NewTransaction(true)
 	defer txn.Discard()
 	p.colls.changed() // entries checked in another transaction are checked again
-	if r.sp.bulk != nil {
-		r.sp.bulk.begin()
-	}
 	var eff effect
 	n := 0
 	for i, ev := range evs {
+		if windowed && i > 0 && !isDocEvent(ev) {
+			return 0, i, nil // commit the documents first
+		}
 		e, err := p.applyTraced(ctx, txn, r.sp, ev)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			if i == 0 {
@@ -391,9 +414,13 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 		}
 		return 0, 0, fmt.Errorf("projections: write checkpoint of %s: %w", r.sp.stream, err)
 	}
-	if r.sp.bulk != nil {
+	if b := r.sp.bulk; b != nil {
 		// With the checkpoint, so no crash can leave one without the other.
-		if err := txn.Set(r.sp.ixPendingKey(), nil); err != nil {
+		// A transaction outside the window has every document written.
+		if !windowed {
+			b.txnFlushed = ck.Seq
+		}
+		if err := txn.Set(r.sp.ixPendingKey(), flushedMark(b.txnFlushed)); err != nil {
 			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
 				return 0, n - 1, nil
 			}
@@ -593,6 +620,9 @@ func (p *Projections) Rebuild(ctx context.Context, project string) (int, error) 
 	}
 	n, err := 0, p.drop(sp)
 	if err == nil {
+		if sp.bulk != nil {
+			sp.bulk.dropped = true
+		}
 		n, err = p.consume(ctx, sp, st, true, nil)
 	}
 	if err == nil && sp.bulk != nil {

@@ -226,9 +226,54 @@ func BenchmarkApplyDocuments(b *testing.B) {
 		if err := p.settle(r); err != nil {
 			b.Fatal(err)
 		}
+		if err := p.flushWindow(sp, r.ck.Seq); err != nil {
+			b.Fatal(err)
+		}
 		if _, err := p.buildIndexesInBulk(ctx, sp); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkReplayProjects rebuilds four projects, each with a quarter of
+// BenchmarkReplayDocuments' stream, one after another and then the way
+// `cairn replay --all` does (RebuildAll: as many at once as there are
+// cores), in the same run, and reports both per event, by wall and CPU
+// time.
+func BenchmarkReplayProjects(b *testing.B) {
+	const projects = 4
+	events := max(replayEvents(b)/projects, 10)
+	e := newEnv(b)
+	p, _ := e.newProjections()
+	ids := make([]string, projects)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench%d", i)
+		e.createProject(ids[i])
+		docStream(b, e, ids[i], events)
+		wait(b, p, streams.ProjectStream(ids[i]), uint64(events))
+	}
+	ctx := context.Background()
+	var seq, par, seqCPU, parCPU time.Duration
+	for b.Loop() {
+		start, cpu := time.Now(), processCPU()
+		for _, id := range ids {
+			if n, err := p.Rebuild(ctx, id); err != nil || n != events {
+				b.Fatalf("Rebuild(%s) = %d, %v", id, n, err)
+			}
+		}
+		seq += time.Since(start)
+		seqCPU += processCPU() - cpu
+		start, cpu = time.Now(), processCPU()
+		if _, err := p.RebuildAll(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+		par += time.Since(start)
+		parCPU += processCPU() - cpu
+	}
+	total := float64(projects * events * b.N)
+	b.ReportMetric(total/seq.Seconds(), "one-by-one-events/s")
+	b.ReportMetric(total/par.Seconds(), "all-events/s")
+	b.ReportMetric(float64(seqCPU.Microseconds())/total, "one-by-one-cpu-µs/event")
+	b.ReportMetric(float64(parCPU.Microseconds())/total, "all-cpu-µs/event")
 }

@@ -238,7 +238,7 @@ func TestBulkStateBounded(t *testing.T) {
 	txnDo := func(commit bool, fn func(txn *badger.Txn)) {
 		txn := e.db.NewTransaction(true)
 		defer txn.Discard()
-		b.begin()
+		b.begin(false)
 		fn(txn)
 		if commit {
 			if err := txn.Commit(); err != nil {
@@ -259,7 +259,7 @@ func TestBulkStateBounded(t *testing.T) {
 			k   []byte
 			seq uint64
 		}{{k1, 5}, {k2, 6}} {
-			b.wrote(kv.k, kv.seq)
+			b.wrote(kv.k, kv.seq, nil)
 			if err := txn.Set(kv.k, doc(kv.seq)); err != nil {
 				t.Fatal(err)
 			}
@@ -280,7 +280,7 @@ func TestBulkStateBounded(t *testing.T) {
 		want(txn, k2, 0, false)
 	})
 	txnDo(false, func(txn *badger.Txn) { // abandoned: never committed
-		b.wrote(k3, 9)
+		b.wrote(k3, 9, nil)
 		if err := txn.Set(k3, doc(9)); err != nil {
 			t.Fatal(err)
 		}
@@ -358,4 +358,143 @@ func liveDocs(t *testing.T, project string, n int) (*env, *Projections, []KV) {
 	}
 	p.Close()
 	return e, p, good
+}
+
+// TestBulkRunLosesItsWindow: a bulk run killed with documents still in
+// its window (committed with their counters and checkpoint, not written),
+// some of them written by a flush cut short, is resumed by the next start:
+// it writes those documents again from the stream, without counting them
+// twice, and goes on. The read model, usage counters included, equals the
+// live projector's.
+func TestBulkRunLosesItsWindow(t *testing.T) {
+	const project = "docs"
+	e, _, good := liveDocs(t, project, 402)
+	ps := streams.ProjectStream(project)
+	ctx := context.Background()
+
+	// The killed run: the first 100 events (the documents' creates) in
+	// batches of 25, a flush whenever the window holds more than 4 KiB.
+	var msgs []streams.StoredMsg
+	stop := errors.New("done")
+	if err := e.store.Subscribe(ctx, ps, 1, 100, func(batch []streams.StoredMsg) error {
+		msgs = append(msgs, batch...)
+		if len(msgs) >= 100 {
+			return stop
+		}
+		return nil
+	}); !errors.Is(err, stop) {
+		t.Fatal(err)
+	}
+	info, err := e.store.StreamInfo(ctx, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(e.db, e.store, Options{Logger: e.log})
+	sp := projectSpace(project)
+	sp.bulk = newBulkState()
+	sp.bulk.windowMax = 4 << 10
+	if err := p.drop(sp); err != nil {
+		t.Fatal(err)
+	}
+	r := &run{sp: sp, st: newState(), created: info.Created}
+	for i := 0; i < 100; i += 25 {
+		if err := p.applyBatch(ctx, r, msgs[i:i+25]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.settle(r); err != nil {
+		t.Fatal(err)
+	}
+	if len(sp.bulk.window) == 0 || sp.bulk.flushed == 0 || sp.bulk.flushed >= 100 {
+		t.Fatalf("window of %d documents, flushed up to %d: the setup should leave a window after a flush", len(sp.bulk.window), sp.bulk.flushed)
+	}
+	// A flush cut short: half of the window written, the marker not moved.
+	half := len(sp.bulk.window) / 2
+	for k, d := range sp.bulk.window {
+		if half--; half < 0 {
+			break
+		}
+		setRaw(t, e.db, []byte(k), d.stored())
+	}
+	p.Close()
+	var mark []byte
+	if err := e.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(sp.ixPendingKey())
+		if err != nil {
+			return err
+		}
+		mark, err = it.ValueCopy(nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := readFlushedMark(mark); !ok || f != sp.bulk.flushed {
+		t.Fatalf("marker says %d (%v), want %d", f, ok, sp.bulk.flushed)
+	}
+
+	p, c := e.newProjections()
+	wait(t, p, ps, 402)
+	eventually(t, "ready", p.Ready)
+	got, err := p.Snapshot(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffKV(good, got); d != "" {
+		t.Fatalf("after resuming a bulk run that lost its window the read model differs: %s", d)
+	}
+	if seqs := c.of(ps); len(seqs) != 302 || seqs[0] != 101 {
+		t.Fatalf("resumed run applied %d events from %v, want 101..402", len(seqs), seqs[:min(len(seqs), 1)])
+	}
+}
+
+// TestBulkRunStopsAtABadDocument: a rebuild stops at the first document
+// it cannot store, naming it, with every document before it written (the
+// window flushed) and its checkpoint just before it.
+func TestBulkRunStopsAtABadDocument(t *testing.T) {
+	const project = "docs"
+	e, _, good := liveDocs(t, project, 402)
+	ps := streams.ProjectStream(project)
+	ctx := context.Background()
+	c := docCollection(project)
+	at := timestamppb.New(time.Unix(1_700_000_000, 0))
+	bad := &eventsv1.Envelope{Id: "01DOCBENCHBAD", OccurredAt: at, Payload: &eventsv1.Envelope_DocumentUpdated{DocumentUpdated: &eventsv1.DocumentUpdated{
+		Document: &eventsv1.Document{Id: "doc0000001", ProjectId: project, DatabaseId: "main", CollectionId: c.Id, CollectionUid: c.Uid,
+			DataJson: "[1]", CreatedAt: at, UpdatedAt: at, SchemaVersion: 1}}}}
+	data, err := proto.Marshal(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Append(ctx, streams.Append{Stream: ps, Msgs: []streams.Msg{{
+		Subject: streams.ProjectSubject(project, "databases", "main", "collections", c.Id, "documents", "doc0000001", "update"), Data: data, MsgID: bad.Id}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	p := New(e.db, e.store, Options{Logger: e.log})
+	defer p.Close()
+	n, err := p.Rebuild(ctx, project)
+	if err == nil || !strings.Contains(err.Error(), "doc0000001") || !strings.Contains(err.Error(), "seq 403") {
+		t.Fatalf("Rebuild = %d, %v; want it to stop at doc0000001, seq 403", n, err)
+	}
+	sp := projectSpace(project)
+	if ck, err := p.loadCheckpoint(sp); err != nil || ck.Seq != 402 {
+		t.Fatalf("checkpoint %d (%v), want 402", ck.Seq, err)
+	}
+	got, err := p.Snapshot(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := func(kvs []KV) []KV {
+		var out []KV
+		for _, kv := range kvs {
+			if strings.HasPrefix(kv.Key, documentsPrefix(project, c.Uid)) {
+				out = append(out, kv)
+			}
+		}
+		return out
+	}
+	if want := docs(good); len(want) != 100 {
+		t.Fatalf("the live read model holds %d documents, want 100", len(want))
+	} else if d := diffKV(want, docs(got)); d != "" {
+		t.Fatalf("the documents before the bad one differ: %s", d)
+	}
 }
