@@ -7,8 +7,8 @@
 // range requests, precompressed or on-the-fly compressed variants, cache
 // lifetimes by kind of file, the site's own header rules).
 //
-// It never touches the filesystem (large cached files live in anonymous
-// in-memory files, see memFile), and it never serves anything outside a
+// It never reads a file by name (large cached files are kept in unnamed
+// files, see cachedFile), and it never serves anything outside a
 // deployment's manifest: a request path is cleaned and then only ever used
 // as a key into a map built from the manifest, never as a file name.
 package sites
@@ -59,10 +59,13 @@ type ServerOptions struct {
 	// loaded for each request and not compressed on the fly. Default 4 MiB.
 	MaxCachedFile int64
 	// SendfileMin is the size from which a cached file is kept in an
-	// in-memory file and sent with sendfile rather than written from a
-	// byte slice (which costs a copy through user space); default 128 KiB,
-	// -1 never.
+	// unnamed file in FileDir and sent with sendfile rather than written
+	// from a byte slice (which costs a copy through user space); default
+	// 128 KiB, -1 never. Such files count in CacheBytes all the same.
 	SendfileMin int64
+	// FileDir is where those unnamed files are made; default
+	// os.TempDir() ($TMPDIR).
+	FileDir string
 	// IndexEntries bounds the path indexes kept for recently served
 	// deployments, counted in manifest entries; default 100,000.
 	IndexEntries int64
@@ -121,6 +124,9 @@ func NewServer(blobs Blobs, opts ServerOptions) *Server {
 	}
 	if opts.SendfileMin == 0 {
 		opts.SendfileMin = DefaultSendfileMin
+	}
+	if opts.FileDir == "" {
+		opts.FileDir = os.TempDir()
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -294,13 +300,13 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, set *eventsv1
 			return
 		}
 	}
-	// A large cached file is sent from its in-memory file by one handle of
-	// its own; one evicted since the lookup is served from its bytes.
+	// A large cached file is sent from its cachedFile by a handle of its
+	// own; one evicted since the lookup is served from its bytes.
 	var file *os.File
-	if data != nil && data.mem != nil {
+	if data != nil && data.kept != nil {
 		var err error
-		if file, err = data.mem.open(); err == nil {
-			defer data.mem.release(file)
+		if file, err = data.kept.open(); err == nil {
+			defer data.kept.release(file)
 		} else if data, err = s.loadBytes(r.Context(), x, f, enc); err != nil {
 			s.fail(w, r, x, f, err)
 			return
@@ -344,7 +350,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, set *eventsv1
 	// The common case, a plain full response: what ServeContent would send,
 	// written in one Write (ServeContent copies through a LimitedReader,
 	// which costs a 32 KiB copy loop on large files), or handed to the
-	// kernel (sendfile) from the in-memory file.
+	// kernel (sendfile) from the cachedFile.
 	if x.lastModified != nil {
 		h["Last-Modified"] = x.lastModified
 	}
@@ -355,7 +361,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, set *eventsv1
 		return
 	}
 	if file != nil {
-		_, _ = copyFile(w, file)
+		_, _ = copyFile(w, file, size)
 		return
 	}
 	_, _ = w.Write(data.bytes())
@@ -412,15 +418,15 @@ func (s *Server) content(ctx context.Context, x *index, f *fileEntry, enc encodi
 	return s.load(ctx, x, f)
 }
 
-// loadBytes is content with the bytes in hand (copied out of an in-memory
-// file): for the paths that need them.
+// loadBytes is content with the bytes in hand (copied out of a
+// cachedFile): for the paths that need them.
 func (s *Server) loadBytes(ctx context.Context, x *index, f *fileEntry, enc encoding) (*blob, error) {
 	b, err := s.content(ctx, x, f, enc)
-	if err != nil || b.mem == nil {
+	if err != nil || b.kept == nil {
 		return b, err
 	}
-	data, err := b.mem.readAll()
-	if errors.Is(err, errMemFileClosed) {
+	data, err := b.kept.readAll()
+	if errors.Is(err, errCachedFileClosed) {
 		// Evicted since the lookup: load it again.
 		return s.loadBytes(ctx, x, f, enc)
 	}
@@ -453,11 +459,11 @@ func (s *Server) load(ctx context.Context, x *index, f *fileEntry) (*blob, error
 		out := &blob{data: b}
 		if int64(len(b)) <= s.opts.MaxCachedFile {
 			if s.opts.SendfileMin >= 0 && int64(len(b)) >= s.opts.SendfileMin {
-				if m, err := newMemFile(b); err == nil {
-					// The cache holds the in-memory file instead of the
-					// bytes, so a large file is not held twice.
-					out = &blob{mem: m}
-				} else if s.shouldLog("memfd") {
+				if m, err := newCachedFile(s.opts.FileDir, b); err == nil {
+					// The cache holds the file instead of the bytes, so a
+					// large file is not held twice.
+					out = &blob{kept: m}
+				} else if s.shouldLog("cachedfile") {
 					s.log.Warn("sites: large files are served from memory by copying", "err", err)
 				}
 			}

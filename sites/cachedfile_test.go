@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +16,7 @@ import (
 )
 
 // sendfileFiles are siteFiles plus files large enough for any threshold,
-// one without a content type (sniffed from the in-memory file).
+// one without a content type (sniffed from the cachedFile).
 func sendfileFiles() map[string]tfile {
 	files := siteFiles()
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -31,7 +32,7 @@ func sendfileFiles() map[string]tfile {
 
 // TestServeSendfileAgrees serves the same requests over loopback HTTP from
 // a server that writes every file from its bytes and one that sends every
-// cached file from an in-memory file (sendfile), and wants the same status,
+// cached file from a cachedFile (sendfile), and wants the same status,
 // headers and body from both: the zero-copy path changes no behaviour
 // (ETags, ranges, conditions, encodings, sniffed types, HEAD, 404 pages).
 func TestServeSendfileAgrees(t *testing.T) {
@@ -40,8 +41,9 @@ func TestServeSendfileAgrees(t *testing.T) {
 	set := &eventsv1.SiteSettings{NotFoundPage: "404.html"}
 	var urls [2]string
 	var servers [2]*Server
+	dir := t.TempDir()
 	for i, min := range []int64{-1, 1} {
-		s := NewServer(b, ServerOptions{SendfileMin: min, Logger: quietLogger()})
+		s := NewServer(b, ServerOptions{SendfileMin: min, FileDir: dir, Logger: quietLogger()})
 		servers[i] = s
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.Serve(w, r, set, d, "", r.URL.Path)
@@ -116,8 +118,14 @@ func TestServeSendfileAgrees(t *testing.T) {
 	// The files really went the two ways.
 	for i, want := range []bool{false, true} {
 		c, ok := servers[i].blobs.get(servers[i].index(d).files["media/clip.bin"].key)
-		if !ok || (c.mem != nil) != want {
-			t.Errorf("server %d: cached %v, in a memfd %v; want %v", i, ok, ok && c.mem != nil, want)
+		if !ok || (c.kept != nil) != want {
+			t.Errorf("server %d: cached %v, in a file %v; want %v", i, ok, ok && c.kept != nil, want)
+		}
+		if ok && c.kept != nil {
+			// An unnamed file in FileDir, not the memfd fallback.
+			if l, err := os.Readlink(c.kept.path); err != nil || !strings.HasPrefix(l, dir+"/") {
+				t.Errorf("cached file is %q (%v), want an unnamed file in %s", l, err, dir)
+			}
 		}
 	}
 	_, h, body := do(urls[1]+"/media/sniffed", http.MethodGet, nil)
@@ -146,7 +154,7 @@ func headersEqual(a, b http.Header) bool {
 }
 
 // TestServeSendfileEviction serves many large files at once through a cache
-// that holds only a few, so in-memory files are dropped while responses
+// that holds only a few, so cachedFiles are dropped while responses
 // are using handles of them: every body must still be whole and right
 // (run with -race).
 func TestServeSendfileEviction(t *testing.T) {
