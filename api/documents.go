@@ -453,7 +453,7 @@ func (h *databasesHandler) GetDocument(ctx context.Context, req *cairnv1.GetDocu
 	if err != nil {
 		return nil, err
 	}
-	d, err := h.cachedDocument(req.GetProjectId(), cl.c, req.GetDocumentId())
+	d, err := h.reads.Document(req.GetProjectId(), cl.c, req.GetDocumentId())
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("document %q", req.GetDocumentId()))
 	}

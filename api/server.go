@@ -229,7 +229,6 @@ type Server struct {
 	webhookClient *http.Client
 	auth          *authenticator
 	metas         *metaCache
-	docs          *docCache // GetDocument's hot documents
 	masterKey     []byte
 	connected     func() bool
 	logger        *slog.Logger
@@ -333,7 +332,6 @@ func New(cfg Config) (http.Handler, error) {
 		s.connected = func() bool { return true }
 	}
 	s.metas = newMetaCache(cfg.Reads.MetaVersion)
-	s.docs = newDocCache(docCacheBytes)
 	s.auth = &authenticator{adminHash: hashToken(cfg.AdminKey), fnKeys: functionKeySecret(cfg.MasterKey), reads: cfg.Reads, metas: s.metas, now: s.now}
 	h, err := newHasher()
 	if err != nil {
