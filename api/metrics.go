@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect/v2"
@@ -42,7 +43,13 @@ type Metrics struct {
 	reg     *prometheus.Registry
 	rpcs    *prometheus.HistogramVec
 	appends *prometheus.HistogramVec
+	// rpcObservers holds rpcs' histogram per procedure and code (an
+	// rpcLabels → prometheus.Observer): WithLabelValues hashes both labels
+	// and looks them up on every call, ~3 µs of a get.
+	rpcObservers sync.Map
 }
+
+type rpcLabels struct{ procedure, code string }
 
 // NewMetrics registers the node's metrics.
 func NewMetrics(src MetricsSources) *Metrics {
@@ -96,9 +103,21 @@ func (m *Metrics) interceptor(next connect.ServerFunc) connect.ServerFunc {
 		if err != nil {
 			code = connect.CodeOf(err).String()
 		}
-		m.rpcs.WithLabelValues(spec.Procedure, code).Observe(time.Since(start).Seconds())
+		m.rpcObserver(spec.Procedure, code).Observe(time.Since(start).Seconds())
 		return err
 	}
+}
+
+// rpcObserver is rpcs' histogram for a procedure and a code. Procedures
+// and codes are finite sets, so the map is bounded.
+func (m *Metrics) rpcObserver(procedure, code string) prometheus.Observer {
+	k := rpcLabels{procedure, code}
+	if o, ok := m.rpcObservers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o := m.rpcs.WithLabelValues(procedure, code)
+	m.rpcObservers.Store(k, o)
+	return o
 }
 
 var (

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -108,6 +109,14 @@ type countingResponse struct {
 func (c *countingResponse) Write(b []byte) (int, error) {
 	n, err := c.ResponseWriter.Write(b)
 	c.n += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the connection's sendfile path for site files sent from
+// an in-memory file (sites.memFile) and counts them too.
+func (c *countingResponse) ReadFrom(src io.Reader) (int64, error) {
+	n, err := io.Copy(c.ResponseWriter, src)
+	c.n += n
 	return n, err
 }
 

@@ -11,11 +11,12 @@ import (
 // for concurrent use. The blob cache costs entries in bytes, the index cache
 // in manifest entries.
 type lru[K comparable, V any] struct {
-	mu    sync.Mutex
-	max   int64
-	size  int64
-	ll    list.List // of *lruEntry; front is the most recently used
-	items map[K]*list.Element
+	mu      sync.Mutex
+	evicted func(V) // called (under the lock) for a value the cache drops; may be nil
+	max     int64
+	size    int64
+	ll      list.List // of *lruEntry; front is the most recently used
+	items   map[K]*list.Element
 }
 
 type lruEntry[K comparable, V any] struct {
@@ -54,6 +55,9 @@ func (c *lru[K, V]) add(key K, val V, cost int64) {
 	if el, ok := c.items[key]; ok {
 		e := el.Value.(*lruEntry[K, V])
 		c.size += cost - e.cost
+		if c.evicted != nil && any(e.val) != any(val) {
+			c.evicted(e.val)
+		}
 		e.val, e.cost = val, cost
 		c.ll.MoveToFront(el)
 	} else {
@@ -66,6 +70,9 @@ func (c *lru[K, V]) add(key K, val V, cost int64) {
 		c.ll.Remove(el)
 		delete(c.items, e.key)
 		c.size -= e.cost
+		if c.evicted != nil {
+			c.evicted(e.val)
+		}
 	}
 }
 
@@ -85,7 +92,7 @@ type flight struct {
 
 type flightCall struct {
 	done chan struct{}
-	val  []byte
+	val  *blob
 	err  error
 }
 
@@ -98,7 +105,7 @@ const loadTimeout = time.Minute
 // callers. fn runs in its own goroutine with a context detached from any
 // one caller's cancellation (keeping its values); each caller waits until
 // the result is in or its own ctx is done.
-func (g *flight) do(ctx context.Context, key string, fn func(context.Context) ([]byte, error)) ([]byte, error) {
+func (g *flight) do(ctx context.Context, key string, fn func(context.Context) (*blob, error)) (*blob, error) {
 	g.mu.Lock()
 	c, ok := g.m[key]
 	if !ok {

@@ -28,6 +28,7 @@ import (
 
 var benchFiles = []struct{ name, path string }{
 	{"small-2KiB", "/assets/app.3f2a9c1b.js"},
+	{"medium-128KiB", "/assets/photo.9a8b7c6d.bin"},
 	{"large-1MiB", "/assets/video.5e6f7a8b.bin"},
 }
 
@@ -39,6 +40,7 @@ func benchContents() map[string][]byte {
 	}
 	return map[string][]byte{
 		"assets/app.3f2a9c1b.js":    []byte(big(2048, "export const x = () => 42;\n")),
+		"assets/photo.9a8b7c6d.bin": large[:128<<10],
 		"assets/video.5e6f7a8b.bin": large,
 	}
 }
@@ -136,14 +138,16 @@ func benchHTTP(b *testing.B, h http.Handler, path string) {
 	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
 }
 
-// BenchmarkServeVsFileServer calls Server.Serve and http.FileServer (the
-// same files, each behind its own loopback server) in turn, a chunk of
-// requests each, so both meet the same load from the rest of a shared
-// machine, and reports the process's CPU time per request of each
-// (cpu-ns/op, client included: the same requests and bytes for both) and
-// pct-of-fileserver, FileServer's CPU per request over Serve's: the
-// throughput ratio when the CPU is the limit. At or above 100, Serve
-// costs no more than FileServer.
+// BenchmarkServeVsFileServer calls http.FileServer, Server.Serve and
+// Server.Serve writing every file from its bytes (SendfileMin -1, the path
+// before large files were sent from in-memory files; "copy") (the same
+// files, each behind its own loopback server) in turn, a chunk of requests
+// each, so all meet the same load from the rest of a shared machine, and
+// reports the process's CPU time per request of each (cpu-ns/op, client
+// included: the same requests and bytes for all) and pct-of-fileserver
+// (copy-pct-of-fileserver), FileServer's CPU per request over Serve's: the
+// throughput ratio when the CPU is the limit. At or above 100, Serve costs
+// no more than FileServer.
 func BenchmarkServeVsFileServer(b *testing.B) {
 	blobs := newMemBlobs()
 	files := map[string]tfile{}
@@ -161,10 +165,14 @@ func BenchmarkServeVsFileServer(b *testing.B) {
 	d := deploy(blobs, "proj", "dep", files)
 	set := &eventsv1.SiteSettings{SpaFallback: true}
 	s := NewServer(blobs, ServerOptions{Logger: quietLogger()})
-	servers := [2]*httptest.Server{
+	copying := NewServer(blobs, ServerOptions{SendfileMin: -1, Logger: quietLogger()})
+	servers := [3]*httptest.Server{
 		httptest.NewServer(http.FileServer(http.Dir(dir))),
 		httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.Serve(w, r, set, d, "", r.URL.Path)
+		})),
+		httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			copying.Serve(w, r, set, d, "", r.URL.Path)
 		})),
 	}
 	for _, ts := range servers {
@@ -194,12 +202,12 @@ func BenchmarkServeVsFileServer(b *testing.B) {
 				}
 			}
 			const chunk = 8 * clients
-			var cpu [2]time.Duration
-			var calls [2]int
+			var cpu [3]time.Duration
+			var calls [3]int
 			b.ResetTimer()
-			for i := 0; calls[0]+calls[1] < b.N; i++ {
-				which := i % 2
-				n := min(chunk, b.N-calls[0]-calls[1])
+			for i := 0; calls[0]+calls[1]+calls[2] < b.N; i++ {
+				which := i % 3
+				n := min(chunk, b.N-calls[0]-calls[1]-calls[2])
 				url := servers[which].URL + f.path
 				var wg sync.WaitGroup
 				cpu0 := processCPU(b)
@@ -218,14 +226,17 @@ func BenchmarkServeVsFileServer(b *testing.B) {
 				calls[which] += n
 			}
 			b.StopTimer()
-			if calls[0] == 0 || calls[1] == 0 {
+			if calls[0] == 0 || calls[1] == 0 || calls[2] == 0 {
 				return
 			}
 			fsCPU := float64(cpu[0].Nanoseconds()) / float64(calls[0])
 			serveCPU := float64(cpu[1].Nanoseconds()) / float64(calls[1])
+			copyCPU := float64(cpu[2].Nanoseconds()) / float64(calls[2])
 			b.ReportMetric(fsCPU, "fileserver-cpu-ns/op")
 			b.ReportMetric(serveCPU, "serve-cpu-ns/op")
+			b.ReportMetric(copyCPU, "copy-cpu-ns/op")
 			b.ReportMetric(100*fsCPU/serveCPU, "pct-of-fileserver")
+			b.ReportMetric(100*fsCPU/copyCPU, "copy-pct-of-fileserver")
 		})
 	}
 }

@@ -90,28 +90,29 @@ func acceptQ(values []string) (br, gz float64) {
 
 // gzipped returns f's content gzipped, computed once and cached (it is only
 // asked for cacheable files); empty when gzip does not make it smaller.
-func (s *Server) gzipped(ctx context.Context, x *index, f *fileEntry) ([]byte, error) {
+func (s *Server) gzipped(ctx context.Context, x *index, f *fileEntry) (*blob, error) {
 	if b, ok := s.blobs.get(f.gzKey); ok {
 		return b, nil
 	}
-	return s.flight.do(ctx, f.gzKey, func(ctx context.Context) ([]byte, error) {
+	return s.flight.do(ctx, f.gzKey, func(ctx context.Context) (*blob, error) {
 		if b, ok := s.blobs.get(f.gzKey); ok {
 			return b, nil
 		}
-		data, err := s.load(ctx, x, f)
+		src, err := s.loadBytes(ctx, x, f, identity)
 		if err != nil {
 			return nil, err
 		}
+		data := src.data
 		var buf bytes.Buffer
 		buf.Grow(len(data)/3 + 64)
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 		_, _ = zw.Write(data)
 		_ = zw.Close()
-		z := []byte{}
+		z := &blob{data: []byte{}}
 		if buf.Len() < len(data) {
-			z = bytes.Clone(buf.Bytes())
+			z.data = bytes.Clone(buf.Bytes())
 		}
-		s.blobs.add(f.gzKey, z, int64(len(z))+blobOverhead)
+		s.blobs.add(f.gzKey, z, int64(len(z.data))+blobOverhead)
 		return z, nil
 	})
 }

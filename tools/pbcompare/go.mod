@@ -2,7 +2,10 @@ module github.com/cairn-dev/cairn/tools/pbcompare
 
 go 1.26.8
 
-require github.com/pocketbase/pocketbase v0.36.8
+require (
+	github.com/pocketbase/pocketbase v0.36.8
+	golang.org/x/sys v0.42.0
+)
 
 require (
 	github.com/asaskevich/govalidator v0.0.0-20230301143203-a9d515a09cc2 // indirect
@@ -29,7 +32,6 @@ require (
 	golang.org/x/net v0.52.0 // indirect
 	golang.org/x/oauth2 v0.36.0 // indirect
 	golang.org/x/sync v0.20.0 // indirect
-	golang.org/x/sys v0.42.0 // indirect
 	golang.org/x/text v0.35.0 // indirect
 	modernc.org/libc v1.70.0 // indirect
 	modernc.org/mathutil v1.7.1 // indirect

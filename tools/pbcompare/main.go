@@ -35,6 +35,7 @@ type config struct {
 	keep                         bool
 	heapProfile                  string
 	cpuProfile                   string
+	pin                          bool
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&c.baseBin, "base-bin", "", "also run this cairn binary (e.g. built from main), as cairn-base, before the checkout's: a baseline from the same run")
 	flag.StringVar(&c.baseArgs, "base-args", "", "extra flags for cairn-base's serve, space-separated; without -base-bin, cairn-base is the checkout's binary with these flags")
 	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU profiles of the two list loads to this prefix + -list.pb.gz / -cover.pb.gz (cairn-base's with -cairn-base in the name)")
+	flag.BoolVar(&c.pin, "pin", false, "run every server on CPU 0 and the load generator on CPU 1 (the issue's ceiling ladder): the throughput ratio then shows the servers, not the clients sharing their cores")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		log.Fatal(err)
@@ -91,10 +93,18 @@ func run(ctx context.Context, c config) error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build cairn: %w", err)
 	}
+	cpu := -1
+	if c.pin {
+		cpu = pinServerCPU
+		if err := pinSelf(pinLoadCPU); err != nil {
+			return err
+		}
+		log.Printf("load generator runs on CPU %s, servers on CPU %d", cpusAllowed(os.Getpid()), pinServerCPU)
+	}
 	var results []*result
-	targets := []target{newCairn("cairn", cairnBin, work, c.cairnArgs, c.cairnEnv), newPocketBase(self, work)}
+	targets := []target{newCairn("cairn", cairnBin, work, c.cairnArgs, c.cairnEnv, cpu), newPocketBase(self, work, cpu)}
 	if c.baseBin != "" || c.baseArgs != "" || c.baseEnv != "" {
-		targets = append([]target{newCairn("cairn-base", cmp.Or(c.baseBin, cairnBin), work, c.baseArgs, c.baseEnv)}, targets...)
+		targets = append([]target{newCairn("cairn-base", cmp.Or(c.baseBin, cairnBin), work, c.baseArgs, c.baseEnv, cpu)}, targets...)
 	}
 	for _, t := range targets {
 		if c.only != "" && !strings.HasPrefix(t.name(), c.only) {

@@ -389,8 +389,12 @@ func logMappings(name string, pid int) {
 }
 
 func printResults(w io.Writer, c config, rs []*result) {
-	fmt.Fprintf(w, "\n%d clients, HTTP/1.1 keep-alive, JSON; %d documents {title, n, tag}, %d tags (a list matches %d); reads for %s each; cpu = the server's CPU time per operation\n\n",
-		c.clients, c.docs, c.tags, c.docs/c.tags, c.duration)
+	pinned := ""
+	if c.pin {
+		pinned = fmt.Sprintf("; servers pinned to CPU %d, clients to CPU %d", pinServerCPU, pinLoadCPU)
+	}
+	fmt.Fprintf(w, "\n%d clients, HTTP/1.1 keep-alive, JSON; %d documents {title, n, tag}, %d tags (a list matches %d); reads for %s each; cpu = the server's CPU time per operation%s\n\n",
+		c.clients, c.docs, c.tags, c.docs/c.tags, c.duration, pinned)
 	// Ratios are against the last server run (PocketBase, unless -only).
 	var others []*result
 	if len(rs) > 1 {

@@ -43,6 +43,7 @@ type server struct {
 	base string
 	logf *os.File
 	env  []string // added to this process's environment
+	cpu  int      // the CPU it runs on (-pin), or -1 for any
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
@@ -72,8 +73,11 @@ func (s *server) run(ctx context.Context, logPath, health string, bin string, ar
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
 	s.cmd.Env = append(os.Environ(), s.env...)
-	if err := s.cmd.Start(); err != nil {
+	if err := startOn(s.cmd.Start, s.cpu); err != nil {
 		return err
+	}
+	if s.cpu >= 0 {
+		log.Printf("%s runs on CPU %s", filepath.Base(logPath), cpusAllowed(s.cmd.Process.Pid))
 	}
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		res, err := http.Get(s.base + health)
@@ -145,10 +149,11 @@ type cairn struct {
 
 // newCairn runs bin as the target called label (its data directory is
 // named after it), with extra flags for cairn serve.
-func newCairn(label, bin, work, extra, env string) *cairn {
+func newCairn(label, bin, work, extra, env string, cpu int) *cairn {
 	admin := make([]byte, 32)
 	_, _ = rand.Read(admin)
 	t := &cairn{label: label, bin: bin, dir: filepath.Join(work, label), admin: hex.EncodeToString(admin), extra: strings.Fields(extra), env: strings.Fields(env)}
+	t.cpu = cpu
 	t.pprof, _ = freeAddr()
 	return t
 }
@@ -364,8 +369,10 @@ type pocketBase struct {
 	self, dir, token string
 }
 
-func newPocketBase(self, work string) *pocketBase {
-	return &pocketBase{self: self, dir: filepath.Join(work, "pocketbase")}
+func newPocketBase(self, work string, cpu int) *pocketBase {
+	p := &pocketBase{self: self, dir: filepath.Join(work, "pocketbase")}
+	p.cpu = cpu
+	return p
 }
 
 func (p *pocketBase) name() string { return "pocketbase" }
