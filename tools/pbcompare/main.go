@@ -61,7 +61,7 @@ func main() {
 	flag.StringVar(&c.heapProfile, "heap-profile", "", "write Cairn's heap profile to this file when its memory is read (cairn-base's beside it, with -base)")
 	flag.StringVar(&c.baseBin, "base-bin", "", "also run this cairn binary (e.g. built from main), as cairn-base, before the checkout's: a baseline from the same run")
 	flag.StringVar(&c.baseArgs, "base-args", "", "extra flags for cairn-base's serve, space-separated; without -base-bin, cairn-base is the checkout's binary with these flags")
-	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU profiles of the two list loads to this prefix + -list.pb.gz / -cover.pb.gz (cairn-base's with -cairn-base in the name)")
+	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU and allocation profiles of the first -duration of the create load and of the two list loads to this prefix + -create.pb.gz / -create-allocs.pb.gz / -list.pb.gz / -cover.pb.gz … (cairn-base's with -cairn-base in the name)")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		log.Fatal(err)
