@@ -1,6 +1,7 @@
 package database
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -114,6 +115,31 @@ func BenchmarkEncodeData(b *testing.B) {
 			if _, err := EncodeData(data); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// FuzzEncodeDataByHand: for any JSON object (decoded as encoding/json
+// decodes it, plus its numbers as int64 where they fit), what
+// appendDataJSON writes is what encoding/json writes.
+func FuzzEncodeDataByHand(f *testing.F) {
+	for _, s := range []string{`{"title":"a","n":7919,"tag":"t1"}`, `{"a":[1,2.5,-3e-7,1e21,true,null,"é\u2028<&>"],"b":{"c":{}}}`, `{"":"\u0000"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var data map[string]any
+		if json.Unmarshal(in, &data) != nil {
+			return
+		}
+		for k, v := range data {
+			if x, ok := v.(float64); ok && x == math.Trunc(x) && math.Abs(x) < 1<<62 {
+				data[k] = int64(x)
+			}
+		}
+		want, err := encodeDataJSON(data)
+		got, ok := appendDataJSON(nil, data)
+		if ok && (err != nil || string(got) != want) {
+			t.Fatalf("%q: by hand %s, encoding/json %s (%v)", in, got, want, err)
 		}
 	})
 }
