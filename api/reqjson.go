@@ -161,15 +161,29 @@ func (r *jsonReader) strs() ([]string, bool) {
 
 var requestBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// unmarshalRequestJSON reads GetDocument's request by hand when it can
-// and leaves everything else to protojson (codec).
+// decodeByHand reads the requests that have a hand-written reader
+// (GetDocument's, CreateDocument's); false when protojson must.
+func decodeByHand(data []byte, msg any) bool {
+	switch m := msg.(type) {
+	case *cairnv1.GetDocumentRequest:
+		return decodeGetDocumentJSON(data, m)
+	case *cairnv1.CreateDocumentRequest:
+		return decodeCreateDocumentJSON(data, m)
+	}
+	return false
+}
+
+// unmarshalRequestJSON reads GetDocument's and CreateDocument's requests
+// by hand when it can and leaves everything else to protojson (codec).
 func unmarshalRequestJSON(ctx context.Context, codec interface {
 	UnmarshalRead(context.Context, io.Reader, any) error
 }, src io.Reader, msg any) error {
-	m, ok := msg.(*cairnv1.GetDocumentRequest)
-	if !ok {
+	switch msg.(type) {
+	case *cairnv1.GetDocumentRequest, *cairnv1.CreateDocumentRequest:
+	default:
 		return codec.UnmarshalRead(ctx, src, msg)
 	}
+	m := msg.(interface{ Reset() })
 	buf := requestBuffers.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= 64<<10 {
@@ -180,7 +194,7 @@ func unmarshalRequestJSON(ctx context.Context, codec interface {
 	if _, err := buf.ReadFrom(src); err != nil {
 		return err
 	}
-	if decodeGetDocumentJSON(buf.Bytes(), m) {
+	if decodeByHand(buf.Bytes(), msg) {
 		return nil
 	}
 	m.Reset()

@@ -147,8 +147,17 @@ func (s *Store) buildMsgs(a Append) ([]*nats.Msg, error) {
 		for k, v := range m.Header {
 			h[k] = append([]string(nil), v...)
 		}
-		h.Set(HeaderMsgID, id)
-		h.Set(hdrExpectedStream, a.Stream)
+		// The (at most four) headers set here share one backing array: one
+		// allocation instead of one per header. Each value's slice is capped
+		// at its length, so a later Add cannot overwrite the next.
+		vals := make([]string, 0, 4)
+		set := func(k, v string) {
+			vals = append(vals, v)
+			n := len(vals)
+			h[k] = vals[n-1 : n : n]
+		}
+		set(HeaderMsgID, id)
+		set(hdrExpectedStream, a.Stream)
 		// The aggregate's expectation goes on the first message; on commit the
 		// server checks every message's expectation against the stream
 		// before storing any of them.
@@ -160,8 +169,8 @@ func (s *Store) buildMsgs(a Append) ([]*nats.Msg, error) {
 			filter, seq = a.ExpectFilter, a.ExpectSeq
 		}
 		if filter != "" {
-			h.Set(hdrExpectedLastSubj, strconv.FormatUint(seq, 10))
-			h.Set(hdrExpectedSubjFilt, filter)
+			set(hdrExpectedLastSubj, strconv.FormatUint(seq, 10))
+			set(hdrExpectedSubjFilt, filter)
 		}
 		out[i] = &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
 		// Checked here, not left to the server, so the caller gets a sentinel

@@ -92,6 +92,15 @@ func IndexEvent(ix Index) *eventsv1.Index {
 // size is what MaxDocumentBytes limits (older events hold the escaped
 // form; both decode the same).
 func EncodeData(data map[string]any) (string, error) {
+	if b, ok := appendDataJSON(make([]byte, 0, 256), data); ok {
+		return string(b), nil
+	}
+	return encodeDataJSON(data)
+}
+
+// encodeDataJSON is EncodeData through encoding/json: the definition
+// appendDataJSON follows, and its path for what it does not know.
+func encodeDataJSON(data map[string]any) (string, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ type config struct {
 	only                         string
 	cairnArgs                    string
 	baseBin, baseArgs            string
+	baseAfter                    bool
 	cairnEnv, baseEnv            string
 	keep                         bool
 	heapProfile                  string
@@ -61,8 +63,9 @@ func main() {
 	flag.BoolVar(&c.keep, "keep", false, "keep the servers' data directories")
 	flag.StringVar(&c.heapProfile, "heap-profile", "", "write Cairn's heap profile to this file when its memory is read (cairn-base's beside it, with -base)")
 	flag.StringVar(&c.baseBin, "base-bin", "", "also run this cairn binary (e.g. built from main), as cairn-base, before the checkout's: a baseline from the same run")
+	flag.BoolVar(&c.baseAfter, "base-after", false, "run cairn-base after the checkout's cairn instead of before (two runs, one each way, show what the order itself does on a busy machine)")
 	flag.StringVar(&c.baseArgs, "base-args", "", "extra flags for cairn-base's serve, space-separated; without -base-bin, cairn-base is the checkout's binary with these flags")
-	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU profiles of the two list loads to this prefix + -list.pb.gz / -cover.pb.gz (cairn-base's with -cairn-base in the name)")
+	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU and allocation profiles of the first -duration of the create load and of the two list loads to this prefix + -create.pb.gz / -create-allocs.pb.gz / -list.pb.gz / -cover.pb.gz … (cairn-base's with -cairn-base in the name)")
 	flag.BoolVar(&c.pin, "pin", false, "run every server on CPU 0 and the load generator on CPU 1 (the issue's ceiling ladder): the throughput ratio then shows the servers, not the clients sharing their cores")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
@@ -104,7 +107,12 @@ func run(ctx context.Context, c config) error {
 	var results []*result
 	targets := []target{newCairn("cairn", cairnBin, work, c.cairnArgs, c.cairnEnv, cpu), newPocketBase(self, work, cpu)}
 	if c.baseBin != "" || c.baseArgs != "" || c.baseEnv != "" {
-		targets = append([]target{newCairn("cairn-base", cmp.Or(c.baseBin, cairnBin), work, c.baseArgs, c.baseEnv, cpu)}, targets...)
+		base := newCairn("cairn-base", cmp.Or(c.baseBin, cairnBin), work, c.baseArgs, c.baseEnv, cpu)
+		if c.baseAfter {
+			targets = slices.Insert(targets, 1, target(base))
+		} else {
+			targets = append([]target{base}, targets...)
+		}
 	}
 	for _, t := range targets {
 		if c.only != "" && !strings.HasPrefix(t.name(), c.only) {

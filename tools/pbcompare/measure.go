@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -149,12 +150,18 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	ids := make([]string, c.docs)
 	var err error
 	log.Printf("%s: creating %d documents with %d clients", t.name(), c.docs, c.clients)
+	// The create load is a count, not a time: its profiles cover its first
+	// -duration (make -docs large enough to outlast it).
+	stopCreate := profileCPU(ctx, t, c, "create")
 	if r.create, err = loadCPU(ctx, t.pid(), c.clients, c.docs, 0, func(hc *http.Client, i int) error {
 		id, err := t.create(ctx, hc, i, tag(i))
 		ids[i] = id
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("create: %w", err)
+	}
+	if err := stopCreate(); err != nil {
+		return nil, err
 	}
 	log.Printf("%s: get by id for %s", t.name(), c.duration)
 	if r.get, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
@@ -266,13 +273,18 @@ func profilePath(base, target, suffix string) string {
 func profileCPU(ctx context.Context, t target, c config, phase string) func() error {
 	cp, ok := t.(interface {
 		writeCPUProfile(context.Context, time.Duration, string) error
+		writeAllocProfile(context.Context, time.Duration, string) error
 	})
 	if !ok || c.cpuProfile == "" {
 		return func() error { return nil }
 	}
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- cp.writeCPUProfile(ctx, c.duration, profilePath(c.cpuProfile, t.name(), "-"+phase)) }()
-	return func() error { return <-done }
+	// The allocations over the same window, beside it.
+	go func() {
+		done <- cp.writeAllocProfile(ctx, c.duration, profilePath(c.cpuProfile, t.name(), "-"+phase+"-allocs"))
+	}()
+	return func() error { return errors.Join(<-done, <-done) }
 }
 
 // sampleRSS reads a process's resident set every 250 ms until the

@@ -222,6 +222,11 @@ func (c *cairn) writeCPUProfile(ctx context.Context, d time.Duration, path strin
 	return c.saveProfile(ctx, fmt.Sprintf("profile?seconds=%d", max(1, int(d.Seconds()))), path)
 }
 
+// writeAllocProfile saves the server's allocations over the next d to path.
+func (c *cairn) writeAllocProfile(ctx context.Context, d time.Duration, path string) error {
+	return c.saveProfile(ctx, fmt.Sprintf("allocs?seconds=%d", max(1, int(d.Seconds()))), path)
+}
+
 // saveProfile saves the pprof profile named what to path.
 func (c *cairn) saveProfile(ctx context.Context, what, path string) error {
 	if c.pprof == "" {
