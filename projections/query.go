@@ -48,7 +48,10 @@ type Explain struct {
 	DocsExamined    int64
 	DocsDenied      int64
 	SortedInMemory  bool
-	Plan            string
+	// RankingCached: the matches' order came from a cached ranking
+	// (rankings.go), not from a scan.
+	RankingCached bool
+	Plan          string
 }
 
 // QueryResult is one page of a query.
@@ -244,8 +247,11 @@ func (p *Projections) Query(project string, c *eventsv1.Collection, q *query.Que
 	res.Explain.IndexAttributes = pl.ix.Attributes
 	res.Explain.IndexFilters = pl.used
 	res.Explain.SortedInMemory = !pl.ordered
+	// Read before the snapshot: a ranking built from it is kept under a
+	// version no newer than its data (rankings.go).
+	version := p.state(projectSpace(project).stream).docVersion()
 	err = p.db.View(func(txn *badger.Txn) error {
-		r := &runner{p: p, txn: txn, project: project, c: c, schema: schema, q: q, opt: opt, pl: pl, res: &res}
+		r := &runner{p: p, txn: txn, project: project, c: c, schema: schema, q: q, opt: opt, pl: pl, res: &res, version: version}
 		return r.run()
 	})
 	res.Explain.Plan = describePlan(pl, &res.Explain)
@@ -264,6 +270,9 @@ func describePlan(pl plan, e *Explain) string {
 	order := "in index order"
 	if !pl.ordered {
 		order = "sorted in memory"
+		if e.RankingCached {
+			order += " (cached ranking)"
+		}
 	} else if pl.reverse {
 		order = "in reverse index order"
 	}
@@ -288,6 +297,8 @@ type runner struct {
 	// orderNames are the order attributes loadCarried decodes for an
 	// entry it need not test.
 	orderNames []string
+	// version is the project's read model version before txn began.
+	version uint64
 }
 
 // errScanLimit is the failure of a query that examined too much.
@@ -512,6 +523,9 @@ func (r *runner) run() error {
 		}
 	}
 	if !r.pl.ordered {
+		if done, err := r.runRanked(cursor, before); done || err != nil {
+			return err
+		}
 		return r.runSorted(cursor, before)
 	}
 	less := query.Less(q.Orders)
@@ -597,8 +611,13 @@ func sharesPrefix(pl plan, f map[string]any) bool {
 // boolean, whose encodings are equal exactly when Match finds the values
 // equal (floats are not: -0 equals 0; times and nulls are left to Match).
 func (r *runner) countsByIndex() bool {
+	return r.opt.Allow == nil && r.rangeIsExact()
+}
+
+// rangeIsExact is countsByIndex whatever the caller may read.
+func (r *runner) rangeIsExact() bool {
 	pl := r.pl
-	if r.opt.Allow != nil || pl.token != "" || pl.geo != nil || pl.lo != nil || pl.hi != nil || pl.ix.Type == database.IndexFulltext ||
+	if pl.token != "" || pl.geo != nil || pl.lo != nil || pl.hi != nil || pl.ix.Type == database.IndexFulltext ||
 		len(r.q.Filters) != len(pl.eq) {
 		return false
 	}
