@@ -16,8 +16,8 @@ import (
 
 	"github.com/cairn-dev/cairn/domain/database"
 	"github.com/cairn-dev/cairn/domain/database/query"
-	"github.com/cairn-dev/cairn/streams"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/streams"
 )
 
 // rankEnv is a running projector over a project with docCollection, whose
