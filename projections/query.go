@@ -299,6 +299,9 @@ type runner struct {
 	orderNames []string
 	// version is the project's read model version before txn began.
 	version uint64
+	// exact: the plan's range holds exactly the query's matches
+	// (rangeIsExact), so load caches the documents it reads.
+	exact bool
 }
 
 // errScanLimit is the failure of a query that examined too much.
@@ -332,13 +335,26 @@ func (r *runner) load(e entry) (*eventsv1.Document, map[string]any, bool, error)
 		return nil, nil, false, r.errScanLimit()
 	}
 	r.res.Explain.DocsExamined++
-	item, err := r.txn.Get(documentKey(r.project, r.c.GetUid(), e.id))
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("index %s points at document %s: %w", r.pl.ix.Key, e.id, err)
-	}
-	d := &eventsv1.Document{}
-	if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, d) }); err != nil {
-		return nil, nil, false, err
+	var d *eventsv1.Document
+	if r.exact {
+		// Every entry of the range is a match: its document is on the
+		// page (unless the caller may not read it), worth caching.
+		found, err := false, error(nil)
+		if d, found, err = r.readDoc(e.id); err == nil && !found {
+			err = fmt.Errorf("index %s points at document %s: %w", r.pl.ix.Key, e.id, badger.ErrKeyNotFound)
+		}
+		if err != nil {
+			return nil, nil, false, err
+		}
+	} else {
+		item, err := r.txn.Get(documentKey(r.project, r.c.GetUid(), e.id))
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("index %s points at document %s: %w", r.pl.ix.Key, e.id, err)
+		}
+		d = &eventsv1.Document{}
+		if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, d) }); err != nil {
+			return nil, nil, false, err
+		}
 	}
 	f, err := Fields(r.schema, d)
 	if err != nil {
@@ -522,6 +538,7 @@ func (r *runner) run() error {
 			r.cursorKey = ks[0]
 		}
 	}
+	r.exact = r.rangeIsExact()
 	if !r.pl.ordered {
 		if done, err := r.runRanked(cursor, before); done || err != nil {
 			return err
@@ -851,17 +868,19 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	}
 	for _, h := range hits[lo:hi] {
 		if h.d == nil {
-			h.d = &eventsv1.Document{}
 			if h.raw == nil {
-				found, err := getIn(r.txn, documentKey(r.project, r.c.GetUid(), h.id), h.d)
-				if err != nil {
+				var found bool
+				if h.d, found, err = r.readDoc(h.id); err != nil {
 					return err
 				}
 				if !found {
 					return fmt.Errorf("index %s points at document %s, which does not exist", r.pl.ix.Key, h.id)
 				}
-			} else if err := proto.Unmarshal(h.raw, h.d); err != nil {
-				return err
+			} else {
+				h.d = &eventsv1.Document{}
+				if err := proto.Unmarshal(h.raw, h.d); err != nil {
+					return err
+				}
 			}
 			if h.f, err = Fields(r.schema, h.d); err != nil {
 				return err

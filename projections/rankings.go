@@ -2,12 +2,16 @@ package projections
 
 import (
 	"container/list"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-dev/cairn/domain/database"
 	"github.com/cairn-dev/cairn/domain/database/query"
@@ -21,36 +25,46 @@ const DefaultRankingCacheBytes = 4 << 20
 // rankings caches, per index range and order, every match of a query that
 // no index orders, sorted: a repeated list over the same filter then reads
 // only its page's documents instead of scanning and decoding every match.
+// It also keeps the stored bytes of the documents such pages read, so a
+// repeated page (sorted in memory or in index order) reads no document
+// from Badger either. Both share one bound, the least recently used going
+// first.
 //
 // A ranking is keyed by the range's bytes, which begin with the project's
-// key prefix, and holds no document and no permission: the caller's read
-// filter is applied to it on every use. It is valid while the version of
-// its project's read model is the one read before the Badger snapshot it
-// was built from; the version moves on after every commit and before
-// waiters learn of it (state.broadcastLocked), so a read after a write
-// that returned never sees a ranking older than the write.
+// key prefix, as a document by its key; neither holds a permission: the
+// caller's read filter is applied on every use. An entry is valid while
+// the version of its project's read model is the one read before the
+// Badger snapshot it was read from; the version moves on after every
+// commit and before waiters learn of it (state.broadcastLocked), so a read
+// after a write that returned never sees an entry older than the write.
 //
 // A range is ranked only when it misses twice at the same version: under
 // a stream of writes, lists keep the cheaper top-k path.
 type rankings struct {
 	max  int64 // bytes; 0 caches nothing
 	mu   sync.Mutex
-	m    map[string]*list.Element // of *ranking
+	m    map[string]*list.Element // of *cached
 	lru  list.List                // front = most recently used
 	size int64
 	seen map[string]uint64 // the version at a range's first miss
 }
 
+// cached is one entry: a ranking, or a document's stored bytes.
+type cached struct {
+	key     string
+	version uint64
+	size    int64
+	rk      *ranking
+	doc     []byte
+}
+
 // ranking is one range's matches in query order: hit i is ids[i], seqs[i]
 // and the order values vals[i*k:(i+1)*k].
 type ranking struct {
-	key     string
-	version uint64
-	k       int
-	ids     []string
-	seqs    []uint64
-	vals    []any
-	size    int64
+	k    int
+	ids  []string
+	seqs []uint64
+	vals []any
 }
 
 func (rk *ranking) len() int { return len(rk.ids) }
@@ -62,21 +76,34 @@ func newRankings(max int64) *rankings {
 	return &rankings{max: max, m: map[string]*list.Element{}, seen: map[string]uint64{}}
 }
 
+func (c *rankings) on() bool { return c != nil && c.max > 0 }
+
+// lookupLocked returns the entry of key at version, dropping one of
+// another version.
+func (c *rankings) lookupLocked(key string, version uint64) *cached {
+	el := c.m[key]
+	if el == nil {
+		return nil
+	}
+	e := el.Value.(*cached)
+	if e.version != version {
+		c.removeLocked(el)
+		return nil
+	}
+	c.lru.MoveToFront(el)
+	return e
+}
+
 // get returns the ranking of key at version, or nil, and whether to build
 // one (the second miss at the same version).
 func (c *rankings) get(key string, version uint64) (*ranking, bool) {
-	if c == nil || c.max <= 0 {
+	if !c.on() {
 		return nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el := c.m[key]; el != nil {
-		rk := el.Value.(*ranking)
-		if rk.version == version {
-			c.lru.MoveToFront(el)
-			return rk, false
-		}
-		c.removeLocked(el)
+	if e := c.lookupLocked(key, version); e != nil {
+		return e.rk, false
 	}
 	if v, ok := c.seen[key]; ok && v == version {
 		return nil, true
@@ -88,32 +115,47 @@ func (c *rankings) get(key string, version uint64) (*ranking, bool) {
 	return nil, false
 }
 
-// put keeps rk, evicting the least recently used rankings over the bound;
-// one larger than a quarter of the bound is not kept.
-func (c *rankings) put(rk *ranking) {
-	if rk.size > c.max/4 {
+// getDoc returns the stored bytes of the document at key at version, or
+// nil; they must not be changed.
+func (c *rankings) getDoc(key []byte, version uint64) []byte {
+	if !c.on() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.lookupLocked(string(key), version); e != nil {
+		return e.doc
+	}
+	return nil
+}
+
+// put keeps e, evicting the least recently used entries over the bound; a
+// ranking larger than a quarter of the bound, or a document larger than
+// a 64th, is not kept.
+func (c *rankings) put(e *cached) {
+	if e.rk != nil && e.size > c.max/4 || e.rk == nil && e.size > c.max/64 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el := c.m[rk.key]; el != nil {
+	if el := c.m[e.key]; el != nil {
 		c.removeLocked(el)
 	}
-	c.m[rk.key] = c.lru.PushFront(rk)
-	c.size += rk.size
+	c.m[e.key] = c.lru.PushFront(e)
+	c.size += e.size
 	for c.size > c.max {
 		c.removeLocked(c.lru.Back())
 	}
 }
 
 func (c *rankings) removeLocked(el *list.Element) {
-	rk := el.Value.(*ranking)
+	e := el.Value.(*cached)
 	c.lru.Remove(el)
-	delete(c.m, rk.key)
-	c.size -= rk.size
+	delete(c.m, e.key)
+	c.size -= e.size
 }
 
-// Bytes returns the estimated size of the rankings kept.
+// Bytes returns the estimated size of the entries kept.
 func (c *rankings) Bytes() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -152,7 +194,7 @@ func (r *runner) rankingKey() (string, error) {
 // first when rankings asks to; it reports false when it did not answer (no
 // ranking, or one the caller's read filter would need to read in full).
 func (r *runner) runRanked(cursor map[string]any, before bool) (bool, error) {
-	if r.p.rankings == nil || r.p.rankings.max <= 0 || r.opt.Allow != nil && r.opt.Total {
+	if !r.p.rankings.on() || r.opt.Allow != nil && r.opt.Total {
 		return false, nil
 	}
 	key, err := r.rankingKey()
@@ -164,10 +206,11 @@ func (r *runner) runRanked(cursor map[string]any, before bool) (bool, error) {
 		return false, nil
 	}
 	if rk == nil {
-		if rk, err = r.rank(key); err != nil {
+		var size int64
+		if rk, size, err = r.rank(); err != nil {
 			return false, err
 		}
-		r.p.rankings.put(rk)
+		r.p.rankings.put(&cached{key: key, version: r.version, size: size, rk: rk})
 	} else if rk.len() > r.opt.MaxScan {
 		// As the scan would: the limit holds whether or not it is cached.
 		r.res.Explain.DocsExamined = int64(r.opt.MaxScan)
@@ -177,17 +220,18 @@ func (r *runner) runRanked(cursor map[string]any, before bool) (bool, error) {
 	return true, r.pageOf(rk, cursor, before)
 }
 
-// rank reads every entry of the range and sorts them in the query's order.
-func (r *runner) rank(key string) (*ranking, error) {
+// rank reads every entry of the range and sorts them in the query's
+// order; size is the ranking's estimated bytes.
+func (r *runner) rank() (rk *ranking, size int64, err error) {
 	orders := r.q.Orders
-	rk := &ranking{key: key, version: r.version, k: len(orders)}
+	rk = &ranking{k: len(orders)}
 	names := make([]string, len(orders))
 	for i, o := range orders {
 		names[i] = o.Attribute
 	}
 	var buf []byte
 	keep := func(a string) bool { return slices.Contains(names, a) }
-	err := r.scan(false, false, func(e entry) (bool, error) {
+	err = r.scan(false, false, func(e entry) (bool, error) {
 		if e.carry.covers(names) {
 			if err := r.examine(); err != nil {
 				return false, err
@@ -214,17 +258,17 @@ func (r *runner) rank(key string) (*ranking, error) {
 		return true, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	sort.Sort(byRank{rk, orders})
-	rk.size = int64(cap(rk.ids))*16 + int64(cap(rk.seqs))*8 + int64(cap(rk.vals))*16 + 200
+	size = int64(cap(rk.ids))*16 + int64(cap(rk.seqs))*8 + int64(cap(rk.vals))*16 + 200
 	for _, id := range rk.ids {
-		rk.size += int64(len(id))
+		size += int64(len(id))
 	}
 	for _, v := range rk.vals {
-		rk.size += boxedSize(v)
+		size += boxedSize(v)
 	}
-	return rk, nil
+	return rk, size, nil
 }
 
 // boxedSize estimates the bytes an order value holds beyond its interface.
@@ -343,8 +387,7 @@ func (r *runner) pageOf(rk *ranking, cursor map[string]any, before bool) error {
 
 // readHit reads the document of rk's hit i.
 func (r *runner) readHit(rk *ranking, i int) (*eventsv1.Document, map[string]any, error) {
-	d := &eventsv1.Document{}
-	found, err := getIn(r.txn, documentKey(r.project, r.c.GetUid(), rk.ids[i]), d)
+	d, found, err := r.readDoc(rk.ids[i])
 	if err != nil {
 		return nil, nil, err
 	}
@@ -353,4 +396,37 @@ func (r *runner) readHit(rk *ranking, i int) (*eventsv1.Document, map[string]any
 	}
 	f, err := Fields(r.schema, d)
 	return d, f, err
+}
+
+// readDoc reads the document id of the runner's collection, from the
+// cache when it holds it at the runner's version (and into it when not);
+// false when there is none.
+func (r *runner) readDoc(id string) (*eventsv1.Document, bool, error) {
+	key := documentKey(r.project, r.c.GetUid(), id)
+	raw := r.p.rankings.getDoc(key, r.version)
+	if raw == nil {
+		item, err := r.txn.Get(key)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("read document %s: %w", id, err)
+		}
+		if !r.p.rankings.on() {
+			d := &eventsv1.Document{}
+			if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, d) }); err != nil {
+				return nil, false, fatal("decode %s: %w", key, err)
+			}
+			return d, true, nil
+		}
+		if raw, err = item.ValueCopy(nil); err != nil {
+			return nil, false, fmt.Errorf("read document %s: %w", id, err)
+		}
+		r.p.rankings.put(&cached{key: string(key), version: r.version, size: int64(len(key)+len(raw)) + 100, doc: raw})
+	}
+	d := &eventsv1.Document{}
+	if err := proto.Unmarshal(raw, d); err != nil {
+		return nil, false, fatal("decode %s: %w", key, err)
+	}
+	return d, true, nil
 }

@@ -295,6 +295,17 @@ func TestRankingSeesWriteAtOnce(t *testing.T) {
 			t.Fatalf("after %s %s, cached: first = %s, want %s", s.verb, s.id, got, s.want)
 		}
 	}
+	// Only the page's document changes (its rank does not): the cached
+	// page document is not served either.
+	first(true)
+	re.put("update", "d48", map[string]any{"tag": "x", "n": 48, "title": "retitled"})
+	res, err := p.Query(re.project, re.c, q, QueryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Fields[0]["title"]; res.Docs[0].GetId() != "d48" || got != "retitled" {
+		t.Fatalf("after retitling d48: first %s titled %v", res.Docs[0].GetId(), got)
+	}
 }
 
 // TestRankingsPerProject: two projects whose collections have the same
