@@ -613,7 +613,7 @@ func TestQueriesAgreeWithReference(t *testing.T) {
 
 	var prevIDs []string
 	const nQueries = 300
-	invalid, empty, failed := 0, 0, 0
+	invalid, empty, failed, cachedRankings := 0, 0, 0, 0
 	plans := map[string]int{}
 	for qi := range nQueries {
 		req := &cairnv1.ListDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Limit: int32(1 + g.r.IntN(50)),
@@ -696,11 +696,35 @@ func TestQueriesAgreeWithReference(t *testing.T) {
 				desc, e.GetPlan(), e.GetIndex(), e.GetIndexAttributes(), e.GetIndexFilters(), e.GetKeysScanned(), e.GetDocumentsExamined(),
 				e.GetSortedInMemory(), res.GetTotal(), wantTotal, gotIDs, wantIDs)
 		}
+		// Asked twice more, the third answer from a cached ranking when the
+		// query can use one: the same page and total.
+		for again := range 2 {
+			res2, err := dbs.ListDocuments(k, req)
+			if err != nil {
+				t.Fatalf("%s, asked again: %v", desc, err)
+			}
+			var ids2 []string
+			for _, d := range res2.GetDocuments() {
+				ids2 = append(ids2, d.GetId())
+			}
+			if !slices.Equal(ids2, gotIDs) || res2.GetTotal() != res.GetTotal() {
+				failed++
+				t.Errorf("%s, asked again (%d, plan %q): got %v total %d, first %v total %d", desc, again+1, res2.GetExplain().GetPlan(),
+					ids2, res2.GetTotal(), gotIDs, res.GetTotal())
+			}
+			if strings.Contains(res2.GetExplain().GetPlan(), "(cached ranking)") {
+				cachedRankings++
+			}
+		}
 		if len(gotIDs) > 0 {
 			prevIDs = gotIDs
 		}
 	}
-	t.Logf("%d queries: %d invalid (rejected by both), %d with an empty page, %d failed; indexes used %v", nQueries, invalid, empty, failed, plans)
+	t.Logf("%d queries: %d invalid (rejected by both), %d with an empty page, %d failed, %d answers again from a cached ranking; indexes used %v",
+		nQueries, invalid, empty, failed, cachedRankings, plans)
+	if cachedRankings == 0 {
+		t.Errorf("no query asked again was answered from a cached ranking")
+	}
 	if invalid > nQueries/4 {
 		t.Errorf("%d of %d queries were invalid; the generator is too sloppy", invalid, nQueries)
 	}
