@@ -161,13 +161,19 @@ func (r *jsonReader) strs() ([]string, bool) {
 
 var requestBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// unmarshalRequestJSON reads GetDocument's request by hand when it can
-// and leaves everything else to protojson (codec).
+// unmarshalRequestJSON reads GetDocument's and ListDocuments' requests by
+// hand when it can and leaves everything else to protojson (codec).
 func unmarshalRequestJSON(ctx context.Context, codec interface {
 	UnmarshalRead(context.Context, io.Reader, any) error
 }, src io.Reader, msg any) error {
-	m, ok := msg.(*cairnv1.GetDocumentRequest)
-	if !ok {
+	var decode func([]byte) bool
+	var reset func()
+	switch m := msg.(type) {
+	case *cairnv1.GetDocumentRequest:
+		decode, reset = func(b []byte) bool { return decodeGetDocumentJSON(b, m) }, m.Reset
+	case *cairnv1.ListDocumentsRequest:
+		decode, reset = func(b []byte) bool { return decodeListDocumentsJSON(b, m) }, m.Reset
+	default:
 		return codec.UnmarshalRead(ctx, src, msg)
 	}
 	buf := requestBuffers.Get().(*bytes.Buffer)
@@ -180,9 +186,9 @@ func unmarshalRequestJSON(ctx context.Context, codec interface {
 	if _, err := buf.ReadFrom(src); err != nil {
 		return err
 	}
-	if decodeGetDocumentJSON(buf.Bytes(), m) {
+	if decode(buf.Bytes()) {
 		return nil
 	}
-	m.Reset()
+	reset()
 	return codec.UnmarshalRead(ctx, bytes.NewReader(buf.Bytes()), msg)
 }
