@@ -37,7 +37,7 @@ func TestQuickListRulesUnchanged(t *testing.T) {
 			"total": nil, "explain": nil,
 		}},
 		{&cairnv1.Filter{}, map[protoreflect.Name]*validatepb.FieldRules{
-			"op": {Type: &validatepb.FieldRules_Enum{Enum: &validatepb.EnumRules{DefinedOnly: proto.Bool(true), NotIn: []int32{0}}}},
+			"op":        {Type: &validatepb.FieldRules_Enum{Enum: &validatepb.EnumRules{DefinedOnly: proto.Bool(true), NotIn: []int32{0}}}},
 			"attribute": str(&validatepb.StringRules{MaxLen: proto.Uint64(64)}), "values": items(100), "filters": items(100),
 		}},
 		{&cairnv1.Order{}, map[protoreflect.Name]*validatepb.FieldRules{
