@@ -299,9 +299,10 @@ type runner struct {
 	orderNames []string
 	// version is the project's read model version before txn began.
 	version uint64
-	// exact: the plan's range holds exactly the query's matches
-	// (rangeIsExact), so load caches the documents it reads.
-	exact bool
+	// pageDocs: load is reading the page of a range that holds exactly
+	// the query's matches, so each document it reads is on the page
+	// (unless the caller may not read it): worth caching (readDoc).
+	pageDocs bool
 }
 
 // errScanLimit is the failure of a query that examined too much.
@@ -336,9 +337,7 @@ func (r *runner) load(e entry) (*eventsv1.Document, map[string]any, bool, error)
 	}
 	r.res.Explain.DocsExamined++
 	var d *eventsv1.Document
-	if r.exact {
-		// Every entry of the range is a match: its document is on the
-		// page (unless the caller may not read it), worth caching.
+	if r.pageDocs {
 		found, err := false, error(nil)
 		if d, found, err = r.readDoc(e.id); err == nil && !found {
 			err = fmt.Errorf("index %s points at document %s: %w", r.pl.ix.Key, e.id, badger.ErrKeyNotFound)
@@ -538,7 +537,6 @@ func (r *runner) run() error {
 			r.cursorKey = ks[0]
 		}
 	}
-	r.exact = r.rangeIsExact()
 	if !r.pl.ordered {
 		if done, err := r.runRanked(cursor, before); done || err != nil {
 			return err
@@ -552,6 +550,7 @@ func (r *runner) run() error {
 	count := int64(0)
 	full := false
 	byIndex := r.countsByIndex()
+	exact := r.rangeIsExact()
 	err := r.scan(r.pl.reverse != before, r.pl.reverse, func(e entry) (bool, error) {
 		if cursorDoc != nil && !full {
 			// Skip up to and including the cursor's place in this scan.
@@ -559,6 +558,7 @@ func (r *runner) run() error {
 				return true, nil
 			}
 		}
+		r.pageDocs = exact && !full && (cursor == nil || r.cursorKey != nil) // not a count, nor a scan up to the cursor
 		d, f, ok, err := r.load(e)
 		if err != nil || !ok {
 			return err == nil, err
