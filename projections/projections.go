@@ -73,9 +73,10 @@ type Options struct {
 	// keeps per webhook (the newest; the events stay in the log); default
 	// DefaultWebhookDeliveryRecords. A rebuild keeps the same ones.
 	WebhookDeliveryRecords int
-	// RankingCacheBytes bounds the cache of ranked index ranges that
-	// lists sorted in memory reuse (rankings.go); default
-	// DefaultRankingCacheBytes, negative caches nothing.
+	// RankingCacheBytes bounds the list cache: ranked index ranges that
+	// lists sorted in memory reuse, and their pages' stored documents
+	// (rankings.go); default DefaultRankingCacheBytes, negative caches
+	// nothing.
 	RankingCacheBytes int64
 }
 
