@@ -221,24 +221,6 @@ func (r *jsonReader) list(depth int) (*structpb.ListValue, bool) {
 	}
 }
 
-// word consumes the literal w, which must not run on into a letter or
-// digit.
-func (r *jsonReader) word(w string) bool {
-	end := r.i + len(w)
-	if end > len(r.b) || string(r.b[r.i:end]) != w {
-		return false
-	}
-	if end < len(r.b) && isWordByte(r.b[end]) {
-		return false
-	}
-	r.i = end
-	return true
-}
-
-func isWordByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c >= 0x80
-}
-
 // text reads a string: ASCII or valid UTF-8, without control characters,
 // with JSON's escapes except \u escapes of surrogates (pairs included).
 func (r *jsonReader) text() (string, bool) {
@@ -357,7 +339,7 @@ func (r *jsonReader) number() (float64, bool) {
 			return 0, false
 		}
 	}
-	if r.i < len(r.b) && isWordByte(r.b[r.i]) {
+	if !r.delimited() {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(string(r.b[start:r.i]), 64)

@@ -162,24 +162,28 @@ func (r *jsonReader) strs() ([]string, bool) {
 var requestBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // decodeByHand reads the requests that have a hand-written reader
-// (GetDocument's, CreateDocument's); false when protojson must.
+// (GetDocument's, CreateDocument's, ListDocuments'); false when protojson
+// must.
 func decodeByHand(data []byte, msg any) bool {
 	switch m := msg.(type) {
 	case *cairnv1.GetDocumentRequest:
 		return decodeGetDocumentJSON(data, m)
 	case *cairnv1.CreateDocumentRequest:
 		return decodeCreateDocumentJSON(data, m)
+	case *cairnv1.ListDocumentsRequest:
+		return decodeListDocumentsJSON(data, m)
 	}
 	return false
 }
 
-// unmarshalRequestJSON reads GetDocument's and CreateDocument's requests
-// by hand when it can and leaves everything else to protojson (codec).
+// unmarshalRequestJSON reads GetDocument's, CreateDocument's and
+// ListDocuments' requests by hand when it can and leaves everything else
+// to protojson (codec).
 func unmarshalRequestJSON(ctx context.Context, codec interface {
 	UnmarshalRead(context.Context, io.Reader, any) error
 }, src io.Reader, msg any) error {
 	switch msg.(type) {
-	case *cairnv1.GetDocumentRequest, *cairnv1.CreateDocumentRequest:
+	case *cairnv1.GetDocumentRequest, *cairnv1.CreateDocumentRequest, *cairnv1.ListDocumentsRequest:
 	default:
 		return codec.UnmarshalRead(ctx, src, msg)
 	}

@@ -73,6 +73,11 @@ type Options struct {
 	// keeps per webhook (the newest; the events stay in the log); default
 	// DefaultWebhookDeliveryRecords. A rebuild keeps the same ones.
 	WebhookDeliveryRecords int
+	// RankingCacheBytes bounds the list cache: ranked index ranges that
+	// lists sorted in memory reuse, and their pages' stored documents
+	// (rankings.go); default DefaultRankingCacheBytes, negative caches
+	// nothing.
+	RankingCacheBytes int64
 }
 
 // DefaultWebhookDeliveryRecords is Options.WebhookDeliveryRecords' default.
@@ -129,6 +134,8 @@ type Projections struct {
 	garbage atomic.Bool
 	// metaVersion is MetaVersion (metaversion.go).
 	metaVersion atomic.Uint64
+	// rankings caches ranked index ranges (rankings.go).
+	rankings *rankings
 
 	// Test hooks: onCommit sees every committed event's stream and
 	// sequence; muteNotify drops notifications (a lost one).
@@ -166,6 +173,9 @@ func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
 	if opts.WebhookDeliveryRecords <= 0 {
 		opts.WebhookDeliveryRecords = DefaultWebhookDeliveryRecords
 	}
+	if opts.RankingCacheBytes == 0 {
+		opts.RankingCacheBytes = DefaultRankingCacheBytes
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var tracer trace.Tracer
 	if opts.Tracer != nil {
@@ -175,6 +185,7 @@ func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
 		db: db, store: store, dup: opts.DuplicateWindow, batch: opts.Batch,
 		idle: opts.IdleAfter, sweep: opts.SweepEvery, tracer: tracer, bulkCatchUp: bulkCatchUpMin,
 		deliveryRecords: int64(opts.WebhookDeliveryRecords),
+		rankings:        newRankings(max(opts.RankingCacheBytes, 0)),
 		log:             opts.Logger.With("component", "projections"),
 		baseCtx:         ctx,
 		cancel:          cancel,
@@ -475,11 +486,16 @@ type state struct {
 	epoch    uint64 // bumped when the project is deleted
 	waiters  int    // WaitApplied calls waiting for more than applied
 	ch       chan struct{}
+	// version moves on with every change of state, each commit included
+	// (before waiters hear of it): what was read from the read model at
+	// one version may have changed at the next (docVersion).
+	version atomic.Uint64
 }
 
 func newState() *state { return &state{ch: make(chan struct{})} }
 
 func (s *state) broadcastLocked() {
+	s.version.Add(1)
 	close(s.ch)
 	s.ch = make(chan struct{})
 }
@@ -489,6 +505,10 @@ func (s *state) snapshot() (applied, epoch uint64, ch chan struct{}, err error) 
 	defer s.mu.Unlock()
 	return s.applied, s.epoch, s.ch, s.err
 }
+
+// docVersion is the read model's version: a ranking built from a Badger
+// snapshot opened after reading it is valid while it is unchanged.
+func (s *state) docVersion() uint64 { return s.version.Load() }
 
 // begin marks a (re)starting projector.
 func (s *state) begin() {

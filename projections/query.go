@@ -48,7 +48,10 @@ type Explain struct {
 	DocsExamined    int64
 	DocsDenied      int64
 	SortedInMemory  bool
-	Plan            string
+	// RankingCached: the matches' order came from a cached ranking
+	// (rankings.go), not from a scan.
+	RankingCached bool
+	Plan          string
 }
 
 // QueryResult is one page of a query.
@@ -244,8 +247,11 @@ func (p *Projections) Query(project string, c *eventsv1.Collection, q *query.Que
 	res.Explain.IndexAttributes = pl.ix.Attributes
 	res.Explain.IndexFilters = pl.used
 	res.Explain.SortedInMemory = !pl.ordered
+	// Read before the snapshot: a ranking built from it is kept under a
+	// version no newer than its data (rankings.go).
+	version := p.state(projectSpace(project).stream).docVersion()
 	err = p.db.View(func(txn *badger.Txn) error {
-		r := &runner{p: p, txn: txn, project: project, c: c, schema: schema, q: q, opt: opt, pl: pl, res: &res}
+		r := &runner{p: p, txn: txn, project: project, c: c, schema: schema, q: q, opt: opt, pl: pl, res: &res, version: version}
 		return r.run()
 	})
 	res.Explain.Plan = describePlan(pl, &res.Explain)
@@ -264,6 +270,9 @@ func describePlan(pl plan, e *Explain) string {
 	order := "in index order"
 	if !pl.ordered {
 		order = "sorted in memory"
+		if e.RankingCached {
+			order += " (cached ranking)"
+		}
 	} else if pl.reverse {
 		order = "in reverse index order"
 	}
@@ -288,6 +297,12 @@ type runner struct {
 	// orderNames are the order attributes loadCarried decodes for an
 	// entry it need not test.
 	orderNames []string
+	// version is the project's read model version before txn began.
+	version uint64
+	// pageDocs: load is reading the page of a range that holds exactly
+	// the query's matches, so each document it reads is on the page
+	// (unless the caller may not read it): worth caching (readDoc).
+	pageDocs bool
 }
 
 // errScanLimit is the failure of a query that examined too much.
@@ -321,13 +336,24 @@ func (r *runner) load(e entry) (*eventsv1.Document, map[string]any, bool, error)
 		return nil, nil, false, r.errScanLimit()
 	}
 	r.res.Explain.DocsExamined++
-	item, err := r.txn.Get(documentKey(r.project, r.c.GetUid(), e.id))
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("index %s points at document %s: %w", r.pl.ix.Key, e.id, err)
-	}
-	d := &eventsv1.Document{}
-	if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, d) }); err != nil {
-		return nil, nil, false, err
+	var d *eventsv1.Document
+	if r.pageDocs {
+		found, err := false, error(nil)
+		if d, found, err = r.readDoc(e.id); err == nil && !found {
+			err = fmt.Errorf("index %s points at document %s: %w", r.pl.ix.Key, e.id, badger.ErrKeyNotFound)
+		}
+		if err != nil {
+			return nil, nil, false, err
+		}
+	} else {
+		item, err := r.txn.Get(documentKey(r.project, r.c.GetUid(), e.id))
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("index %s points at document %s: %w", r.pl.ix.Key, e.id, err)
+		}
+		d = &eventsv1.Document{}
+		if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, d) }); err != nil {
+			return nil, nil, false, err
+		}
 	}
 	f, err := Fields(r.schema, d)
 	if err != nil {
@@ -512,6 +538,9 @@ func (r *runner) run() error {
 		}
 	}
 	if !r.pl.ordered {
+		if done, err := r.runRanked(cursor, before); done || err != nil {
+			return err
+		}
 		return r.runSorted(cursor, before)
 	}
 	less := query.Less(q.Orders)
@@ -521,6 +550,7 @@ func (r *runner) run() error {
 	count := int64(0)
 	full := false
 	byIndex := r.countsByIndex()
+	exact := r.rangeIsExact()
 	err := r.scan(r.pl.reverse != before, r.pl.reverse, func(e entry) (bool, error) {
 		if cursorDoc != nil && !full {
 			// Skip up to and including the cursor's place in this scan.
@@ -528,6 +558,7 @@ func (r *runner) run() error {
 				return true, nil
 			}
 		}
+		r.pageDocs = exact && !full && (cursor == nil || r.cursorKey != nil) // not a count, nor a scan up to the cursor
 		d, f, ok, err := r.load(e)
 		if err != nil || !ok {
 			return err == nil, err
@@ -597,8 +628,13 @@ func sharesPrefix(pl plan, f map[string]any) bool {
 // boolean, whose encodings are equal exactly when Match finds the values
 // equal (floats are not: -0 equals 0; times and nulls are left to Match).
 func (r *runner) countsByIndex() bool {
+	return r.opt.Allow == nil && r.rangeIsExact()
+}
+
+// rangeIsExact is countsByIndex whatever the caller may read.
+func (r *runner) rangeIsExact() bool {
 	pl := r.pl
-	if r.opt.Allow != nil || pl.token != "" || pl.geo != nil || pl.lo != nil || pl.hi != nil || pl.ix.Type == database.IndexFulltext ||
+	if pl.token != "" || pl.geo != nil || pl.lo != nil || pl.hi != nil || pl.ix.Type == database.IndexFulltext ||
 		len(r.q.Filters) != len(pl.eq) {
 		return false
 	}
@@ -832,17 +868,19 @@ func (r *runner) runSorted(cursor map[string]any, before bool) error {
 	}
 	for _, h := range hits[lo:hi] {
 		if h.d == nil {
-			h.d = &eventsv1.Document{}
 			if h.raw == nil {
-				found, err := getIn(r.txn, documentKey(r.project, r.c.GetUid(), h.id), h.d)
-				if err != nil {
+				var found bool
+				if h.d, found, err = r.readDoc(h.id); err != nil {
 					return err
 				}
 				if !found {
 					return fmt.Errorf("index %s points at document %s, which does not exist", r.pl.ix.Key, h.id)
 				}
-			} else if err := proto.Unmarshal(h.raw, h.d); err != nil {
-				return err
+			} else {
+				h.d = &eventsv1.Document{}
+				if err := proto.Unmarshal(h.raw, h.d); err != nil {
+					return err
+				}
 			}
 			if h.f, err = Fields(r.schema, h.d); err != nil {
 				return err

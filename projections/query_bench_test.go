@@ -206,7 +206,7 @@ func BenchmarkQuerySortedInMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, p := range []*Projections{p, bare} {
-		got, err := p.Query("bench", c, q, opt)
+		got, err := uncached(p, "bench", c, q, opt)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -218,6 +218,7 @@ func BenchmarkQuerySortedInMemory(b *testing.B) {
 	// bare is topk over index entries that carry nothing (read models
 	// written before carried members): every match's document is read.
 	b.Run("bare", func(b *testing.B) {
+		bare.rankings = nil // every call scans
 		b.ReportAllocs()
 		defer reportCPU(b)()
 		for b.Loop() {
@@ -235,7 +236,10 @@ func BenchmarkQuerySortedInMemory(b *testing.B) {
 			}
 		}
 	})
+	cache := p.rankings
 	b.Run("topk", func(b *testing.B) {
+		p.rankings = nil // every call scans
+		defer func() { p.rankings = cache }()
 		b.ReportAllocs()
 		defer reportCPU(b)()
 		for b.Loop() {
@@ -244,13 +248,35 @@ func BenchmarkQuerySortedInMemory(b *testing.B) {
 			}
 		}
 	})
+	// ranked: the range's matches ranked once (rankings.go), every call
+	// reads only the page's documents.
+	b.Run("ranked", func(b *testing.B) {
+		for range 2 {
+			if _, err := p.Query("bench", c, q, opt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		got, err := p.Query("bench", c, q, opt)
+		if err != nil || !got.Explain.RankingCached || !sameIDs(got.Docs, want.Docs) || got.Total != 2000 {
+			b.Fatalf("unexpected result: %+v, %v", got.Explain, err)
+		}
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			if _, err := p.Query("bench", c, q, opt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(p.rankings.Bytes()), "cache-bytes")
+	})
 }
 
 // BenchmarkQueryCovered is the page of BenchmarkQuerySortedInMemory (tag
 // = t3, 2,000 of 20,000 documents, by n descending, limit 25, with the
 // total) with an index on (tag, n desc) that yields the order: the scan
 // stops after the page, but counting the total examines every match.
-// "no-total" asks for no total.
+// "no-total" asks for no total; "no-total-uncached" is that without the
+// list cache (rankings.go), whose page documents "no-total" reads.
 func BenchmarkQueryCovered(b *testing.B) {
 	p, c := sortFixtureWith(b, 20_000, 10, 1_000_000, 1, []*eventsv1.Index{{Key: "by_tag_n", Type: string(database.IndexKey),
 		Attributes: []string{"tag", "n"}, Desc: []bool{false, true}, Status: string(database.StatusAvailable), Uid: "ixtagn"}})
@@ -259,12 +285,19 @@ func BenchmarkQueryCovered(b *testing.B) {
 	if _, err := querySortAll(p, c, q, QueryOptions{Total: true}); err == nil || !strings.Contains(err.Error(), "ordered") {
 		b.Fatalf("the plan is not ordered: %v", err)
 	}
-	for _, total := range []bool{true, false} {
-		name := "total"
-		if !total {
-			name = "no-total"
-		}
-		b.Run(name, func(b *testing.B) {
+	cache := p.rankings
+	for _, run := range []struct {
+		name         string
+		total, cache bool
+	}{{"total", true, true}, {"no-total", false, true}, {"no-total-uncached", false, false}} {
+		total := run.total
+		b.Run(run.name, func(b *testing.B) {
+			// uncached: every call reads its page's documents from Badger.
+			p.rankings = cache
+			if !run.cache {
+				p.rankings = nil
+			}
+			defer func() { p.rankings = cache }()
 			got, err := p.Query("bench", c, q, QueryOptions{Total: total})
 			if err != nil || got.Explain.SortedInMemory || len(got.Docs) != 25 || total && got.Total != 2000 {
 				b.Fatalf("unexpected result: %+v, %d docs, %v", got.Explain, len(got.Docs), err)
@@ -301,7 +334,9 @@ func sameIDs(a, b []*eventsv1.Document) bool {
 
 // TestSortedTopKAgreesWithSortAll compares runSorted (bounded heap) with
 // the read-all-then-sort path on random queries whose order no index gives:
-// pages, cursors both ways, offsets, no limit, totals and the scan limit.
+// pages, cursors both ways, offsets, no limit, totals and the scan limit
+// (a query asked again gets its answer from a cached ranking: the same
+// page, documents examined aside).
 func TestSortedTopKAgreesWithSortAll(t *testing.T) {
 	p, c := sortFixture(t, 400, 3, 15, 2)
 	r := rand.New(rand.NewPCG(5, 9))
@@ -356,7 +391,7 @@ func TestSortedTopKAgreesWithSortAll(t *testing.T) {
 			t.Fatalf("%s: plan %s is ordered", desc, got.Explain.Plan)
 		}
 		if !sameIDs(got.Docs, want.Docs) || len(got.Fields) != len(got.Docs) || got.Total != want.Total || got.TotalCapped != want.TotalCapped ||
-			got.Explain.DocsExamined != want.Explain.DocsExamined || got.Explain.DocsDenied != want.Explain.DocsDenied {
+			!got.Explain.RankingCached && (got.Explain.DocsExamined != want.Explain.DocsExamined || got.Explain.DocsDenied != want.Explain.DocsDenied) {
 			t.Fatalf("%s:\n got  %v total %d %+v\n want %v total %d %+v", desc, ids(got.Docs), got.Total, got.Explain, ids(want.Docs), want.Total, want.Explain)
 		}
 		for j := range got.Fields {

@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect/v2"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/cairn-dev/cairn/projections"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 	"github.com/cairn-dev/cairn/streams"
 )
@@ -84,7 +85,7 @@ func benchServer(b *testing.B) *server {
 		b.Fatal(err)
 	}
 	cfg := config{DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0", AdminKey: testAdminKey, Sync: defaultSync,
-		LogLevel: "warn", MaxRequestBytes: 1 << 20, SitesDomain: "localhost"}
+		LogLevel: "warn", MaxRequestBytes: 1 << 20, SitesDomain: "localhost", ListCache: projections.DefaultRankingCacheBytes}
 	srv, err := startBenchServer(context.Background(), &cfg, logger)
 	if err != nil {
 		b.Fatal(err)

@@ -613,7 +613,7 @@ func TestQueriesAgreeWithReference(t *testing.T) {
 
 	var prevIDs []string
 	const nQueries = 300
-	invalid, empty, failed := 0, 0, 0
+	invalid, empty, failed, cachedRankings := 0, 0, 0, 0
 	plans := map[string]int{}
 	for qi := range nQueries {
 		req := &cairnv1.ListDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Limit: int32(1 + g.r.IntN(50)),
@@ -696,11 +696,35 @@ func TestQueriesAgreeWithReference(t *testing.T) {
 				desc, e.GetPlan(), e.GetIndex(), e.GetIndexAttributes(), e.GetIndexFilters(), e.GetKeysScanned(), e.GetDocumentsExamined(),
 				e.GetSortedInMemory(), res.GetTotal(), wantTotal, gotIDs, wantIDs)
 		}
+		// Asked twice more, the third answer from a cached ranking when the
+		// query can use one: the same page and total.
+		for again := range 2 {
+			res2, err := dbs.ListDocuments(k, req)
+			if err != nil {
+				t.Fatalf("%s, asked again: %v", desc, err)
+			}
+			var ids2 []string
+			for _, d := range res2.GetDocuments() {
+				ids2 = append(ids2, d.GetId())
+			}
+			if !slices.Equal(ids2, gotIDs) || res2.GetTotal() != res.GetTotal() {
+				failed++
+				t.Errorf("%s, asked again (%d, plan %q): got %v total %d, first %v total %d", desc, again+1, res2.GetExplain().GetPlan(),
+					ids2, res2.GetTotal(), gotIDs, res.GetTotal())
+			}
+			if strings.Contains(res2.GetExplain().GetPlan(), "(cached ranking)") {
+				cachedRankings++
+			}
+		}
 		if len(gotIDs) > 0 {
 			prevIDs = gotIDs
 		}
 	}
-	t.Logf("%d queries: %d invalid (rejected by both), %d with an empty page, %d failed; indexes used %v", nQueries, invalid, empty, failed, plans)
+	t.Logf("%d queries: %d invalid (rejected by both), %d with an empty page, %d failed, %d answers again from a cached ranking; indexes used %v",
+		nQueries, invalid, empty, failed, cachedRankings, plans)
+	if cachedRankings == 0 {
+		t.Errorf("no query asked again was answered from a cached ranking")
+	}
 	if invalid > nQueries/4 {
 		t.Errorf("%d of %d queries were invalid; the generator is too sloppy", invalid, nQueries)
 	}
@@ -723,5 +747,113 @@ func waitIndexes(t testing.TB, dbs interface {
 			t.Fatalf("indexes not available: %v", li.GetIndexes())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestListCacheReadsItsWrites: through the API, a list answered from the
+// list cache (a ranking, and its page's documents) sees a write the moment
+// the write has answered — a new first, a changed page document, a delete
+// — and two projects with the same database, collection and document ids
+// each list only their own documents.
+func TestListCacheReadsItsWrites(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	dbs := in.databases()
+	const db, coll = "main", "items"
+	keys := map[string]context.Context{}
+	for _, p := range []string{"lca", "lcb"} {
+		secret := newProjectWithKey(t, in, p, "databases.write", "collections.write", "collections.read", "documents.read", "documents.write")
+		k, _ := as(ctx, secret)
+		keys[p] = k
+		if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: db, Name: "Main"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dbs.CreateCollection(k, &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Name: "Items"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []*cairnv1.Attribute{
+			{Key: "tag", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 32},
+			{Key: "n", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER},
+			{Key: "title", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 64},
+		} {
+			if _, err := dbs.CreateAttribute(k, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Attribute: a}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := dbs.CreateIndex(k, &cairnv1.CreateIndexRequest{ProjectId: p, DatabaseId: db, CollectionId: coll,
+			Index: &cairnv1.Index{Key: "by_tag", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"tag"}}}); err != nil {
+			t.Fatal(err)
+		}
+		waitIndexes(t, dbs, k, p, db, coll)
+		req := &cairnv1.CreateDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll}
+		for i := range 40 {
+			n := i
+			if p == "lcb" {
+				n = -i
+			}
+			data, _ := structpb.NewStruct(map[string]any{"tag": "x", "n": n, "title": p})
+			req.Documents = append(req.Documents, &cairnv1.DocumentInput{DocumentId: fmt.Sprintf("d%02d", i), Data: data})
+		}
+		if _, err := dbs.CreateDocuments(k, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(p string) (string, string) {
+		t.Helper()
+		res, err := dbs.ListDocuments(keys[p], &cairnv1.ListDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Limit: 3, Explain: true,
+			Filters: []*cairnv1.Filter{{Op: cairnv1.Operator_OPERATOR_EQUAL, Attribute: "tag", Values: []*structpb.Value{structpb.NewStringValue("x")}}},
+			Orders:  []*cairnv1.Order{{Attribute: "n", Desc: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []string
+		for _, d := range res.GetDocuments() {
+			if d.GetProjectId() != p {
+				t.Fatalf("project %s listed a document of project %s", p, d.GetProjectId())
+			}
+			page = append(page, d.GetId()+":"+d.GetData().GetFields()["title"].GetStringValue())
+		}
+		return strings.Join(page, " "), res.GetExplain().GetPlan()
+	}
+	warm := func(p, want string) {
+		t.Helper()
+		var got, plan string
+		for range 3 { // a miss, a miss that ranks, a cached answer
+			got, plan = list(p)
+		}
+		if got != want || !strings.Contains(plan, "(cached ranking)") {
+			t.Fatalf("%s: %s (%s), want %s from a cached ranking", p, got, plan, want)
+		}
+	}
+	warm("lca", "d39:lca d38:lca d37:lca")
+	warm("lcb", "d00:lcb d01:lcb d02:lcb")
+	set := func(p, id string, n int, title string) {
+		t.Helper()
+		data, _ := structpb.NewStruct(map[string]any{"n": n, "title": title})
+		if _, err := dbs.UpdateDocument(keys[p], &cairnv1.UpdateDocumentRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, DocumentId: id, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		what, want string
+		do         func()
+	}{
+		{"a new first", "d05:moved d39:lca d38:lca", func() { set("lca", "d05", 100, "moved") }},
+		{"a page document retitled", "d05:retitled d39:lca d38:lca", func() { set("lca", "d05", 100, "retitled") }},
+		{"the first deleted", "d39:lca d38:lca d37:lca", func() {
+			if _, err := dbs.DeleteDocument(keys["lca"], &cairnv1.DeleteDocumentRequest{ProjectId: "lca", DatabaseId: db, CollectionId: coll, DocumentId: "d05"}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		step.do()
+		if got, plan := list("lca"); got != step.want { // the very next list
+			t.Fatalf("after %s: %s (%s), want %s", step.what, got, plan, step.want)
+		}
+		warm("lca", step.want)
+		// The other project's cached list is its own, untouched.
+		if got, _ := list("lcb"); got != "d00:lcb d01:lcb d02:lcb" {
+			t.Fatalf("lcb after lca's write (%s): %s", step.what, got)
+		}
 	}
 }

@@ -1,0 +1,370 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cairn-dev/cairn/domain/database"
+	"github.com/cairn-dev/cairn/domain/database/query"
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/streams"
+)
+
+// rankEnv is a running projector over a project with docCollection, whose
+// documents the test writes through the event log.
+type rankEnv struct {
+	t       *testing.T
+	e       *env
+	p       *Projections
+	project string
+	c       *eventsv1.Collection
+	last    uint64
+}
+
+// newRankEnv creates project's collection, with its index on (tag, n
+// desc) when covering.
+func newRankEnv(t *testing.T, e *env, p *Projections, project string, covering bool) *rankEnv {
+	t.Helper()
+	e.createProject(project)
+	ps := streams.ProjectStream(project)
+	c := docCollection(project)
+	if !covering {
+		c.Indexes = c.Indexes[:1] // by_tag alone
+	}
+	e.appendEnv(ps, streams.ProjectSubject(project, "databases", "main", "create"), "", &eventsv1.Envelope{Payload: &eventsv1.Envelope_DatabaseCreated{
+		DatabaseCreated: &eventsv1.DatabaseCreated{Database: &eventsv1.Database{Id: "main", ProjectId: project, Name: "Main", Enabled: true, Uid: c.DatabaseUid}}}})
+	last := e.appendEnv(ps, streams.ProjectSubject(project, "databases", "main", "collections", c.Id, "create"), "", &eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionCreated{
+		CollectionCreated: &eventsv1.CollectionCreated{Collection: c}}})
+	wait(t, p, ps, last)
+	stored, err := p.Collection(project, "main", c.Id)
+	if err != nil || stored == nil {
+		t.Fatalf("collection: %v", err)
+	}
+	return &rankEnv{t: t, e: e, p: p, project: project, c: stored, last: last}
+}
+
+// put appends a document event (verb create, update or delete) and, like
+// a write's answer, returns once it is applied.
+func (re *rankEnv) put(verb, id string, data map[string]any) {
+	re.t.Helper()
+	raw, _ := json.Marshal(data)
+	at := timestamppb.New(time.Unix(1_800_000_000, 0))
+	d := &eventsv1.Document{Id: id, ProjectId: re.project, DatabaseId: "main", CollectionId: re.c.Id, CollectionUid: re.c.Uid,
+		DataJson: string(raw), CreatedAt: at, UpdatedAt: at, SchemaVersion: 1, Permissions: []string{`read("any")`}}
+	ev := &eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentUpdated{DocumentUpdated: &eventsv1.DocumentUpdated{Document: d}}}
+	switch verb {
+	case "create":
+		ev.Payload = &eventsv1.Envelope_DocumentCreated{DocumentCreated: &eventsv1.DocumentCreated{Document: d}}
+	case "delete":
+		ev.Payload = &eventsv1.Envelope_DocumentDeleted{DocumentDeleted: &eventsv1.DocumentDeleted{Document: d}}
+	}
+	ps := streams.ProjectStream(re.project)
+	re.last = re.e.appendEnv(ps, streams.ProjectSubject(re.project, "databases", "main", "collections", re.c.Id, "documents", id, verb), "", ev)
+	wait(re.t, re.p, ps, re.last)
+}
+
+// all returns the fields of every stored document.
+func (re *rankEnv) all() []map[string]any {
+	re.t.Helper()
+	kvs, err := re.p.Dump([]byte(documentsPrefix(re.project, re.c.Uid)))
+	if err != nil {
+		re.t.Fatal(err)
+	}
+	schema, err := re.p.Schema(re.c)
+	if err != nil {
+		re.t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, kv := range kvs {
+		d := &eventsv1.Document{}
+		if err := proto.Unmarshal(kv.Value, d); err != nil {
+			re.t.Fatal(err)
+		}
+		f, err := Fields(schema, d)
+		if err != nil {
+			re.t.Fatal(err)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// uncached is Query without the cache of rankings.
+func uncached(p *Projections, project string, c *eventsv1.Collection, q *query.Query, opt QueryOptions) (QueryResult, error) {
+	kept := p.rankings
+	p.rankings = nil
+	defer func() { p.rankings = kept }()
+	return p.Query(project, c, q, opt)
+}
+
+func pageIDs(docs []*eventsv1.Document) []string {
+	var ids []string
+	for _, d := range docs {
+		ids = append(ids, d.GetId())
+	}
+	return ids
+}
+
+// TestRankingsAgreeWithReference interleaves writes (creates, updates that
+// move a document within or out of its range, deletes) with random lists
+// sorted in memory, each asked three times (a miss, a miss that ranks the
+// range, a hit), and compares every answer with the same query without the
+// cache and with query.Run over every stored document: pages, cursors both
+// ways, offsets, totals, ties (n repeats, some missing), and a caller's
+// read filter applied to a ranking built without one.
+func TestRankingsAgreeWithReference(t *testing.T) {
+	e := newEnv(t)
+	p := New(e.db, e.store, Options{Logger: e.log})
+	t.Cleanup(func() { p.Close() })
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	re := newRankEnv(t, e, p, "rank", true)
+	r := rand.New(rand.NewPCG(19, 3))
+	doc := func() map[string]any {
+		d := map[string]any{"tag": fmt.Sprintf("t%d", r.IntN(4)), "title": fmt.Sprintf("title %d", r.IntN(50))}
+		if r.IntN(8) > 0 {
+			d["n"] = r.IntN(40) // ties
+		}
+		return d
+	}
+	var ids []string
+	for i := range 160 {
+		id := fmt.Sprintf("d%04d", i)
+		re.put("create", id, doc())
+		ids = append(ids, id)
+	}
+	// The read filter of a caller who may read only some documents.
+	allow := func(d *eventsv1.Document) bool { return d.GetId()[len(d.GetId())-1]%3 != 0 }
+	cachedAnswers, writes := 0, 0
+	for qi := range 400 {
+		switch r.IntN(4) {
+		case 0:
+			writes++
+			id := ids[r.IntN(len(ids))]
+			switch r.IntN(5) {
+			case 0:
+				re.put("delete", id, map[string]any{})
+				ids = slices.DeleteFunc(ids, func(s string) bool { return s == id })
+			case 1:
+				id = fmt.Sprintf("n%04d", qi)
+				re.put("create", id, doc())
+				ids = append(ids, id)
+			default:
+				re.put("update", id, doc())
+			}
+		}
+		q := &query.Query{Filters: []query.Filter{{Op: query.OpEqual, Attribute: "tag", Values: []any{fmt.Sprintf("t%d", r.IntN(4))}}},
+			Limit: r.IntN(30)}
+		if r.IntN(6) == 0 {
+			// Not exact: the range holds more than the matches.
+			q.Filters = append(q.Filters, query.Filter{Op: query.OpGreaterThan, Attribute: "n", Values: []any{int64(r.IntN(40))}})
+		}
+		q.Orders = []query.Order{{Attribute: pick1(r, "n", "title", database.AttrID, database.AttrCreatedAt, database.AttrSequence), Desc: r.IntN(2) == 0}}
+		if r.IntN(3) == 0 {
+			q.Orders = append(q.Orders, query.Order{Attribute: pick1(r, "n", "title", database.AttrSequence), Desc: r.IntN(2) == 0})
+		}
+		if r.IntN(3) == 0 {
+			q.Offset = r.IntN(20)
+		}
+		switch r.IntN(4) {
+		case 0:
+			q.CursorAfter = ids[r.IntN(len(ids))]
+		case 1:
+			q.CursorBefore = ids[r.IntN(len(ids))]
+		}
+		opt := QueryOptions{Total: r.IntN(2) == 0}
+		if r.IntN(4) == 0 {
+			opt = QueryOptions{Allow: allow}
+		}
+		desc := fmt.Sprintf("query %d: %+v orders %+v limit %d offset %d after %q before %q total %v allow %v",
+			qi, q.Filters, q.Orders, q.Limit, q.Offset, q.CursorAfter, q.CursorBefore, opt.Total, opt.Allow != nil)
+		want, werr := uncached(p, re.project, re.c, q, opt)
+		if werr == nil && opt.Allow == nil {
+			ref, err := query.Run(&query.Query{Filters: q.Filters, Orders: q.Orders, Limit: q.Limit, Offset: q.Offset,
+				CursorAfter: q.CursorAfter, CursorBefore: q.CursorBefore}, re.all())
+			if err != nil {
+				t.Fatalf("%s: reference: %v", desc, err)
+			}
+			var refIDs []string
+			for _, f := range ref {
+				refIDs = append(refIDs, f[database.AttrID].(string))
+			}
+			if got := pageIDs(want.Docs); !slices.Equal(got, refIDs) {
+				t.Fatalf("%s: without the cache\n got  %v\n want %v", desc, got, refIDs)
+			}
+		}
+		for try := range 3 {
+			got, err := p.Query(re.project, re.c, q, opt)
+			if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+				t.Fatalf("%s, try %d: error %v, without the cache %v", desc, try, err, werr)
+			}
+			if err != nil {
+				continue
+			}
+			if got.Explain.RankingCached {
+				cachedAnswers++
+			}
+			if !slices.Equal(pageIDs(got.Docs), pageIDs(want.Docs)) || got.Total != want.Total || got.TotalCapped != want.TotalCapped ||
+				!reflect.DeepEqual(got.Fields, want.Fields) {
+				t.Fatalf("%s, try %d (cached ranking %v):\n got  %v total %d\n want %v total %d", desc, try, got.Explain.RankingCached,
+					pageIDs(got.Docs), got.Total, pageIDs(want.Docs), want.Total)
+			}
+			if opt.Allow != nil {
+				for _, d := range got.Docs {
+					if !allow(d) {
+						t.Fatalf("%s: document %s is not the caller's to read", desc, d.GetId())
+					}
+				}
+			}
+		}
+	}
+	if cachedAnswers < 300 || writes < 50 {
+		t.Fatalf("%d answers came from a cached ranking, %d writes: the test does not exercise the cache", cachedAnswers, writes)
+	}
+	t.Logf("%d answers from cached rankings, %d writes, %d bytes cached", cachedAnswers, writes, p.rankings.Bytes())
+}
+
+func pick1(r *rand.Rand, from ...string) string { return from[r.IntN(len(from))] }
+
+// TestRankingSeesWriteAtOnce: a list ranked and cached sees a write that
+// returned (applied) on its very next call, whatever the write did to the
+// ranking: a new first, a first moved down, a first deleted.
+func TestRankingSeesWriteAtOnce(t *testing.T) {
+	e := newEnv(t)
+	p := New(e.db, e.store, Options{Logger: e.log})
+	t.Cleanup(func() { p.Close() })
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	re := newRankEnv(t, e, p, "ryw", false)
+	for i := range 50 {
+		re.put("create", fmt.Sprintf("d%02d", i), map[string]any{"tag": "x", "n": i, "title": "t"})
+	}
+	q := &query.Query{Filters: []query.Filter{{Op: query.OpEqual, Attribute: "tag", Values: []any{"x"}}},
+		Orders: []query.Order{{Attribute: "n", Desc: true}}, Limit: 3}
+	first := func(wantCached bool) string {
+		t.Helper()
+		var res QueryResult
+		var err error
+		for range 3 { // a miss, a miss that ranks, a hit
+			if res, err = p.Query(re.project, re.c, q, QueryOptions{Total: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if res.Explain.RankingCached != wantCached {
+			t.Fatalf("ranking cached %v, want %v (%s)", res.Explain.RankingCached, wantCached, res.Explain.Plan)
+		}
+		return res.Docs[0].GetId()
+	}
+	if got := first(true); got != "d49" {
+		t.Fatalf("first = %s, want d49", got)
+	}
+	steps := []struct {
+		verb, id string
+		data     map[string]any
+		want     string
+	}{
+		{"create", "top", map[string]any{"tag": "x", "n": 100}, "top"},
+		{"update", "top", map[string]any{"tag": "x", "n": -1}, "d49"},
+		{"update", "d10", map[string]any{"tag": "x", "n": 1000}, "d10"},
+		{"update", "d10", map[string]any{"tag": "y", "n": 1000}, "d49"},
+		{"delete", "d49", map[string]any{}, "d48"},
+	}
+	for _, s := range steps {
+		re.put(s.verb, s.id, s.data)
+		// The very next call, no retry.
+		res, err := p.Query(re.project, re.c, q, QueryOptions{Total: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Docs[0].GetId(); got != s.want {
+			t.Fatalf("after %s %s: first = %s, want %s", s.verb, s.id, got, s.want)
+		}
+		if got := first(true); got != s.want {
+			t.Fatalf("after %s %s, cached: first = %s, want %s", s.verb, s.id, got, s.want)
+		}
+	}
+	// Only the page's document changes (its rank does not): the cached
+	// page document is not served either.
+	first(true)
+	re.put("update", "d48", map[string]any{"tag": "x", "n": 48, "title": "retitled"})
+	res, err := p.Query(re.project, re.c, q, QueryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Fields[0]["title"]; res.Docs[0].GetId() != "d48" || got != "retitled" {
+		t.Fatalf("after retitling d48: first %s titled %v", res.Docs[0].GetId(), got)
+	}
+}
+
+// TestRankingsPerProject: two projects whose collections have the same
+// uid, ids and query each get their own documents from the cache, and a
+// rebuild of one (a dropped and replayed read model) is seen.
+func TestRankingsPerProject(t *testing.T) {
+	e := newEnv(t)
+	p := New(e.db, e.store, Options{Logger: e.log})
+	t.Cleanup(func() { p.Close() })
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := newRankEnv(t, e, p, "pa", false), newRankEnv(t, e, p, "pb", false)
+	if a.c.GetUid() != b.c.GetUid() {
+		t.Fatalf("the collections' uids differ (%s, %s): the test needs them equal", a.c.GetUid(), b.c.GetUid())
+	}
+	for i := range 30 {
+		a.put("create", fmt.Sprintf("d%02d", i), map[string]any{"tag": "x", "n": i, "title": "from a"})
+		b.put("create", fmt.Sprintf("d%02d", i), map[string]any{"tag": "x", "n": -i, "title": "from b"})
+	}
+	q := &query.Query{Filters: []query.Filter{{Op: query.OpEqual, Attribute: "tag", Values: []any{"x"}}},
+		Orders: []query.Order{{Attribute: "n", Desc: true}}, Limit: 5}
+	page := func(re *rankEnv) (string, QueryResult) {
+		t.Helper()
+		res, err := p.Query(re.project, re.c, q, QueryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var titles []string
+		for i, d := range res.Docs {
+			if d.GetProjectId() != re.project {
+				t.Fatalf("project %s got a document of project %s", re.project, d.GetProjectId())
+			}
+			titles = append(titles, fmt.Sprintf("%s:%v", d.GetId(), res.Fields[i]["title"]))
+		}
+		return strings.Join(titles, " "), res
+	}
+	for range 3 {
+		pa, ra := page(a)
+		pb, rb := page(b)
+		if pa != "d29:from a d28:from a d27:from a d26:from a d25:from a" || pb != "d00:from b d01:from b d02:from b d03:from b d04:from b" {
+			t.Fatalf("a: %s (cached %v)\nb: %s (cached %v)", pa, ra.Explain.RankingCached, pb, rb.Explain.RankingCached)
+		}
+	}
+	if _, ra := page(a); !ra.Explain.RankingCached {
+		t.Fatalf("a's page did not come from a ranking: %s", ra.Explain.Plan)
+	}
+	// A write to b leaves a's ranking in place and changes b's answer.
+	b.put("update", "d29", map[string]any{"tag": "x", "n": 500, "title": "moved"})
+	if pb, _ := page(b); !strings.HasPrefix(pb, "d29:moved ") {
+		t.Fatalf("b after its write: %s", pb)
+	}
+	if pa, _ := page(a); !strings.HasPrefix(pa, "d29:from a ") {
+		t.Fatalf("a after b's write: %s", pa)
+	}
+	if _, err := p.Rebuild(context.Background(), b.project); err != nil {
+		t.Fatal(err)
+	}
+	if pb, _ := page(b); !strings.HasPrefix(pb, "d29:moved ") {
+		t.Fatalf("b after its rebuild: %s", pb)
+	}
+}
