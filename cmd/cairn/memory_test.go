@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
@@ -115,4 +116,88 @@ func TestFollowMemoryLimit(t *testing.T) {
 		t.Fatalf("GC percent %d after the server stopped, want %d back", got, before)
 	}
 	debug.SetGCPercent(before)
+}
+
+// TestIdleCollection: a heap that stops allocating is collected once its
+// quiet spell reaches idleAfter (freeing what died, and the memory limit
+// follows the smaller live heap), once more at idleLate, and no more in
+// that spell; a busy heap is never collected by the follower, nor a quiet
+// one that allocated little since the last idle collection. The runtime
+// is the real one; only the collection is counted.
+func TestIdleCollection(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	collections := 0
+	f := &heapFollower{floor: 1 << 20, pct: 50, collect: func() { collections++; collectTwice() },
+		limitEvery: time.Hour, idleEvery: time.Second, idleAfter: 2 * time.Second, idleLate: 6 * time.Second,
+		idleAlloc: 1 << 20, idleGarbage: 8 << 20}
+	live := func() int64 {
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(s)
+		return int64(s[0].Value.Uint64())
+	}
+	// 32 MiB live at a collection, then garbage: what the runtime's own
+	// figures still count as live until the next one.
+	held := make([]byte, 32<<20)
+	for i := range held {
+		held[i] = byte(i)
+	}
+	runtime.GC()
+	before := live()
+	runtime.KeepAlive(held)
+	held = nil
+	f.setLimit()
+	busy := func(n int) {
+		for range n {
+			b := make([]byte, 2<<20)
+			runtime.KeepAlive(b)
+			f.tick()
+		}
+	}
+	quiet := func(n int) {
+		for range n {
+			f.tick()
+		}
+	}
+	busy(10)
+	if collections != 0 {
+		t.Fatalf("%d idle collections of a busy heap", collections)
+	}
+	quiet(1)
+	if collections != 0 {
+		t.Fatalf("collected after 1 s quiet, want 2 s")
+	}
+	quiet(1)
+	if collections != 1 {
+		t.Fatalf("%d collections after 2 s quiet, want 1", collections)
+	}
+	after := live()
+	if after > before-24<<20 {
+		t.Fatalf("live heap %d after the idle collection, %d before: the 32 MiB that died is still counted", after, before)
+	}
+	if got := debug.SetMemoryLimit(-1); got != max(1<<20, after*2) {
+		t.Fatalf("memory limit %d after the idle collection, want 2 × live %d", got, after)
+	}
+	quiet(3)
+	if collections != 1 {
+		t.Fatalf("%d collections after 5 s quiet, want 1", collections)
+	}
+	quiet(1)
+	if collections != 2 {
+		t.Fatalf("%d collections after 6 s quiet, want the late one too", collections)
+	}
+	quiet(20)
+	if collections != 2 {
+		t.Fatalf("%d collections in one quiet spell, want 2", collections)
+	}
+	// A little work, then quiet again: too little allocated to collect.
+	busy(1)
+	quiet(10)
+	if collections != 2 {
+		t.Fatalf("collected after only 2 MiB allocated since the last idle collection")
+	}
+	busy(5)
+	quiet(2)
+	if collections != 3 {
+		t.Fatalf("%d collections, want a third after 10 MiB more and a quiet spell", collections)
+	}
 }
