@@ -104,13 +104,13 @@ const memoryLimitEvery = 5 * time.Second
 // follows the smaller live heap and the scavenger returns what is free.
 // Background work outlives the requests by a few seconds (a memtable
 // flush, a compaction, JetStream's block cache, kept 10 s after a
-// stream's last write), so it collects once more at idleLate in the same
-// quiet spell. Under load the heap is never quiet, so this costs nothing
+// stream's last write), so it collects once more idleLate after that,
+// when the heap is quiet again. Under load the heap is never quiet, so this costs nothing
 // there.
 const (
 	idleEvery   = time.Second
 	idleAfter   = 2 * time.Second
-	idleLate    = 12 * time.Second
+	idleLate    = 10 * time.Second
 	idleAlloc   = 1 << 20
 	idleGarbage = 16 << 20
 )
@@ -168,7 +168,8 @@ type heapFollower struct {
 	samples                                    [3]metrics.Sample
 	lastAllocs, lastCycles                     uint64
 	quiet                                      time.Duration // how long the heap has been quiet
-	collected                                  int           // idle collections in this quiet spell
+	lateDue                                    bool          // the late collection is still to come
+	sinceIdle                                  time.Duration // since the last idle collection
 	idleAllocs                                 uint64        // bytes allocated before the last idle collection
 	sinceLimit                                 time.Duration
 }
@@ -225,20 +226,22 @@ func (f *heapFollower) tick() {
 	if cycles == f.lastCycles && allocs-f.lastAllocs < f.idleAlloc {
 		f.quiet += f.idleEvery
 	} else {
-		f.quiet, f.collected = 0, 0
+		f.quiet = 0
 	}
 	f.lastAllocs, f.lastCycles = allocs, cycles
 	f.sinceLimit += f.idleEvery
+	f.sinceIdle += f.idleEvery
 	// The runtime's own figures cannot tell what died since its last
 	// collection (a flushed memtable, a compaction's buffers): that
 	// collection may have come in the middle of the work. Hence a
-	// collection per quiet spell, and a late one for what background
-	// work still held at the first.
-	first := f.collected == 0 && f.quiet >= f.idleAfter && allocs-f.idleAllocs >= max(f.idleGarbage, live/4)
-	late := f.collected == 1 && f.quiet >= f.idleLate
+	// collection once the heap is quiet after enough work, and a late one
+	// for what background work still held at the first; a little work in
+	// between (a probe, a health check) does not put the late one off.
+	first := f.quiet >= f.idleAfter && allocs-f.idleAllocs >= max(f.idleGarbage, live/4)
+	late := !first && f.lateDue && f.quiet >= f.idleAfter && f.sinceIdle >= f.idleLate
 	if first || late {
 		f.collect()
-		f.collected++
+		f.lateDue, f.sinceIdle = first, 0
 		f.setLimit()
 		f.idleAllocs = f.lastAllocs
 		return

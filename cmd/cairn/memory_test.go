@@ -120,15 +120,16 @@ func TestFollowMemoryLimit(t *testing.T) {
 
 // TestIdleCollection: a heap that stops allocating is collected once its
 // quiet spell reaches idleAfter (freeing what died, and the memory limit
-// follows the smaller live heap), once more at idleLate, and no more in
-// that spell; a busy heap is never collected by the follower, nor a quiet
-// one that allocated little since the last idle collection. The runtime
-// is the real one; only the collection is counted.
+// follows the smaller live heap), once more idleLate later (a little work
+// in between does not put that off), and no more; a busy heap is never
+// collected by the follower, nor a quiet one that allocated little since
+// the last idle collection. The runtime is the real one; only the
+// collections are counted.
 func TestIdleCollection(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	collections := 0
 	f := &heapFollower{floor: 1 << 20, pct: 50, collect: func() { collections++; collectTwice() },
-		limitEvery: time.Hour, idleEvery: time.Second, idleAfter: 2 * time.Second, idleLate: 6 * time.Second,
+		limitEvery: time.Hour, idleEvery: time.Second, idleAfter: 2 * time.Second, idleLate: 4 * time.Second,
 		idleAlloc: 1 << 20, idleGarbage: 8 << 20}
 	live := func() int64 {
 		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
@@ -158,18 +159,18 @@ func TestIdleCollection(t *testing.T) {
 			f.tick()
 		}
 	}
+	want := func(n int, when string) {
+		t.Helper()
+		if collections != n {
+			t.Fatalf("%d idle collections %s, want %d", collections, when, n)
+		}
+	}
 	busy(10)
-	if collections != 0 {
-		t.Fatalf("%d idle collections of a busy heap", collections)
-	}
+	want(0, "of a busy heap")
 	quiet(1)
-	if collections != 0 {
-		t.Fatalf("collected after 1 s quiet, want 2 s")
-	}
+	want(0, "after 1 s quiet")
 	quiet(1)
-	if collections != 1 {
-		t.Fatalf("%d collections after 2 s quiet, want 1", collections)
-	}
+	want(1, "after 2 s quiet")
 	after := live()
 	if after > before-24<<20 {
 		t.Fatalf("live heap %d after the idle collection, %d before: the 32 MiB that died is still counted", after, before)
@@ -177,27 +178,19 @@ func TestIdleCollection(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != max(1<<20, after*2) {
 		t.Fatalf("memory limit %d after the idle collection, want 2 × live %d", got, after)
 	}
-	quiet(3)
-	if collections != 1 {
-		t.Fatalf("%d collections after 5 s quiet, want 1", collections)
-	}
+	quiet(2)
+	busy(1) // a probe
 	quiet(1)
-	if collections != 2 {
-		t.Fatalf("%d collections after 6 s quiet, want the late one too", collections)
-	}
+	want(1, "4 s after the first but 1 s quiet")
+	quiet(1)
+	want(2, "4 s after the first and 2 s quiet")
 	quiet(20)
-	if collections != 2 {
-		t.Fatalf("%d collections in one quiet spell, want 2", collections)
-	}
+	want(2, "in a long quiet spell")
 	// A little work, then quiet again: too little allocated to collect.
 	busy(1)
 	quiet(10)
-	if collections != 2 {
-		t.Fatalf("collected after only 2 MiB allocated since the last idle collection")
-	}
+	want(2, "after only 2 MiB allocated since the last idle collection")
 	busy(5)
 	quiet(2)
-	if collections != 3 {
-		t.Fatalf("%d collections, want a third after 10 MiB more and a quiet spell", collections)
-	}
+	want(3, "after 10 MiB more and a quiet spell")
 }
