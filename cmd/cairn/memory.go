@@ -104,7 +104,7 @@ const memoryLimitEvery = 5 * time.Second
 // follows the smaller live heap and the scavenger returns what is free.
 // A collection costs CPU in proportion to the live heap: about 40 ms with
 // Cairn's 50–70 MB after 60,000 documents (130 ms more CPU at rest for
-// the three), 75 ms in BenchmarkIdleCollection's pointer-heavier 60 MB.
+// the three), 80 ms in BenchmarkIdleCollection's pointer-heavier 60 MB.
 // Background work outlives the requests by a few seconds (a memtable
 // flush, a compaction, JetStream's block cache, kept 10 s after a
 // stream's last write), so it collects once more idleLate after that,
