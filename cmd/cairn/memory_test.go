@@ -205,7 +205,7 @@ func BenchmarkIdleCollection(b *testing.B) {
 	type node struct {
 		key  string
 		next *node
-		val  [4]uint64
+		val  [4]uint64 // the size of a small record
 	}
 	buffers := make([][]byte, 20)
 	for i := range buffers {
@@ -214,7 +214,7 @@ func BenchmarkIdleCollection(b *testing.B) {
 	index := make(map[int]*node, 400_000)
 	var prev *node
 	for i := range 400_000 {
-		n := &node{key: strconv.Itoa(i), next: prev}
+		n := &node{key: strconv.Itoa(i), next: prev, val: [4]uint64{uint64(i)}}
 		index[i], prev = n, n
 	}
 	runtime.GC()
