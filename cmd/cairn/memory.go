@@ -102,20 +102,23 @@ const memoryLimitEvery = 5 * time.Second
 // idleGarbage (and a quarter of the live heap) was allocated since the
 // last idle collection, the follower collects; the memory limit then
 // follows the smaller live heap and the scavenger returns what is free.
-// A collection costs CPU in proportion to the live heap: about 40 ms with
-// Cairn's 50–70 MB after 60,000 documents (130 ms more CPU at rest for
-// the three), 80 ms in BenchmarkIdleCollection's pointer-heavier 60 MB.
-// Background work outlives the requests by a few seconds (a memtable
-// flush, a compaction, JetStream's block cache, kept 10 s after a
-// stream's last write), so it collects once more idleLate after that,
-// when the heap is quiet again. Under load the heap is never quiet, so this costs nothing
-// there.
+// Background work outlives the requests by seconds (a memtable flush, a
+// compaction; JetStream keeps a stream's last block 10 s after its last
+// write; Badger hands back its idle table-builder buffers one per 2 s), so
+// it collects again idleLate later, when the heap is quiet again, and
+// again while such a late collection frees at least idleFreed. Under load
+// the heap is never quiet, so this costs nothing there. A collection
+// costs CPU in proportion to the live heap: about 40 ms with Cairn's
+// 50–70 MB after 60,000 documents (130 ms more CPU at rest for the first
+// and a late one), 80 ms in BenchmarkIdleCollection's pointer-heavier
+// 60 MB.
 const (
 	idleEvery   = time.Second
 	idleAfter   = 2 * time.Second
 	idleLate    = 10 * time.Second
 	idleAlloc   = 1 << 20
 	idleGarbage = 16 << 20
+	idleFreed   = 4 << 20
 )
 
 // followMemoryLimit sets the collector's GOGC to gcPercent (0 leaves the
@@ -143,7 +146,7 @@ func followMemoryLimit(ctx context.Context, floor int64, gcPercent int) {
 		pct = 100 // GOGC=off: the limit alone paces the collector
 	}
 	f := &heapFollower{floor: floor, pct: int64(pct), collect: runtime.GC,
-		limitEvery: memoryLimitEvery, idleEvery: idleEvery, idleAfter: idleAfter, idleLate: idleLate, idleAlloc: idleAlloc, idleGarbage: idleGarbage}
+		limitEvery: memoryLimitEvery, idleEvery: idleEvery, idleAfter: idleAfter, idleLate: idleLate, idleAlloc: idleAlloc, idleGarbage: idleGarbage, idleFreed: idleFreed}
 	f.setLimit()
 	go func() {
 		defer debug.SetMemoryLimit(math.MaxInt64)
@@ -162,7 +165,8 @@ type heapFollower struct {
 	samples                                    [3]metrics.Sample
 	lastAllocs, lastCycles                     uint64
 	quiet                                      time.Duration // how long the heap has been quiet
-	lateDue                                    bool          // the late collection is still to come
+	idleFreed                                  uint64
+	lateDue                                    bool          // a late collection is still to come
 	sinceIdle                                  time.Duration // since the last idle collection
 	idleAllocs                                 uint64        // bytes allocated before the last idle collection
 	sinceLimit                                 time.Duration
@@ -189,7 +193,7 @@ func (f *heapFollower) read() (live, allocs, cycles uint64) {
 
 // setLimit sets the memory limit from the live heap at the last
 // collection.
-func (f *heapFollower) setLimit() {
+func (f *heapFollower) setLimit() (live uint64) {
 	live, allocs, cycles := f.read()
 	f.lastAllocs, f.lastCycles = allocs, cycles
 	// Twice the collector's growth: the limit binds only where the live
@@ -199,6 +203,7 @@ func (f *heapFollower) setLimit() {
 	l := int64(live)
 	debug.SetMemoryLimit(max(f.floor, l+2*l*f.pct/100))
 	f.sinceLimit = 0
+	return live
 }
 
 func (f *heapFollower) run(ctx context.Context) {
@@ -241,8 +246,11 @@ func (f *heapFollower) tick() {
 			// expires) it only moved aside; a second collection frees it.
 			f.collect()
 		}
-		f.lateDue, f.sinceIdle = first, 0
-		f.setLimit()
+		after := f.setLimit()
+		// Badger hands back its idle table-builder buffers one per 2 s:
+		// while a late collection still frees that much, another follows.
+	f.lateDue = first || live > after && live-after >= f.idleFreed
+		f.sinceIdle = 0
 		f.idleAllocs = f.lastAllocs
 		return
 	}

@@ -121,17 +121,20 @@ func TestFollowMemoryLimit(t *testing.T) {
 
 // TestIdleCollection: a heap that stops allocating is collected when its
 // quiet spell reaches idleAfter (freeing what died, and the memory limit
-// follows the smaller live heap), once more idleLate later (a little work
-// in between does not put that off), and no more; a busy heap is never
+// follows the smaller live heap), again idleLate later (a little work in
+// between does not put that off), again while such a late one frees
+// idleFreed, and no more; a busy heap is never
 // collected by the follower, nor a quiet one that allocated little since
 // the last idle collection. The runtime is the real one; only the
 // collections are counted.
 func TestIdleCollection(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	collections := 0
-	f := &heapFollower{floor: 1 << 20, pct: 50, collect: func() { collections++; runtime.GC() },
+	// A floor above the test's heap: a limit at twice its live part would
+	// itself start collections (the freed 32 MiB is not yet returned).
+	f := &heapFollower{floor: 256 << 20, pct: 50, collect: func() { collections++; runtime.GC() },
 		limitEvery: time.Hour, idleEvery: time.Second, idleAfter: 2 * time.Second, idleLate: 4 * time.Second,
-		idleAlloc: 1 << 20, idleGarbage: 8 << 20}
+		idleAlloc: 1 << 20, idleGarbage: 8 << 20, idleFreed: 4 << 20}
 	live := func() int64 {
 		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		metrics.Read(s)
@@ -142,6 +145,10 @@ func TestIdleCollection(t *testing.T) {
 	held := make([]byte, 32<<20)
 	for i := range held {
 		held[i] = byte(i)
+	}
+	late := make([]byte, 16<<20) // still held at the first idle collection
+	for i := range late {
+		late[i] = byte(i)
 	}
 	runtime.GC()
 	before := live()
@@ -176,24 +183,33 @@ func TestIdleCollection(t *testing.T) {
 	if after > before-24<<20 {
 		t.Fatalf("live heap %d after the idle collection, %d before: the 32 MiB that died is still counted", after, before)
 	}
-	if got := debug.SetMemoryLimit(-1); got != max(1<<20, after*2) {
-		t.Fatalf("memory limit %d after the idle collection, want 2 × live %d", got, after)
+	if got := debug.SetMemoryLimit(-1); got != max(f.floor, after*2) {
+		t.Fatalf("memory limit %d after the idle collection, want max(floor, 2 × live %d)", got, after)
 	}
+	// Background work lets go of 16 MiB after the first collection: the
+	// late one frees it, so another late one follows; that one frees
+	// nothing, so no more.
+	runtime.KeepAlive(late)
+	late = nil
 	quiet(2)
 	busy(1) // a probe
 	quiet(1)
 	want(1, "4 s after the first but 1 s quiet")
 	quiet(1)
 	want(3, "4 s after the first and 2 s quiet (two collections)")
+	quiet(3)
+	want(3, "3 s after the late one")
+	quiet(1)
+	want(5, "4 s after a late one that freed 16 MiB")
 	quiet(20)
-	want(3, "in a long quiet spell")
+	want(5, "in a long quiet spell, after a late one that freed nothing")
 	// A little work, then quiet again: too little allocated to collect.
 	busy(1)
 	quiet(10)
-	want(3, "after only 2 MiB allocated since the last idle collection")
+	want(5, "after only 2 MiB allocated since the last idle collection")
 	busy(5)
 	quiet(2)
-	want(4, "after 10 MiB more and a quiet spell")
+	want(6, "after 10 MiB more and a quiet spell")
 }
 
 // BenchmarkIdleCollection: the CPU one collection costs
