@@ -249,7 +249,7 @@ func (f *heapFollower) tick() {
 		after := f.setLimit()
 		// Badger hands back its idle table-builder buffers one per 2 s:
 		// while a late collection still frees that much, another follows.
-	f.lateDue = first || live > after && live-after >= f.idleFreed
+		f.lateDue = first || live > after && live-after >= f.idleFreed
 		f.sinceIdle = 0
 		f.idleAllocs = f.lastAllocs
 		return
