@@ -161,23 +161,21 @@ type heapFollower struct {
 	floor, pct                                 int64
 	collect                                    func()
 	limitEvery, idleEvery, idleAfter, idleLate time.Duration
-	idleAlloc, idleGarbage                     uint64
+	idleAlloc, idleGarbage, idleFreed          uint64
 	samples                                    [3]metrics.Sample
 	lastAllocs, lastCycles                     uint64
 	quiet                                      time.Duration // how long the heap has been quiet
-	idleFreed                                  uint64
 	lateDue                                    bool          // a late collection is still to come
 	sinceIdle                                  time.Duration // since the last idle collection
 	idleAllocs                                 uint64        // bytes allocated before the last idle collection
 	sinceLimit                                 time.Duration
 }
 
-// heapFollower's samples, in this order.
-var heapMetrics = [...]string{"/gc/heap/live:bytes", "/gc/heap/allocs:bytes", "/gc/cycles/total:gc-cycles"}
-
+// read reads the live heap at the last collection, the bytes allocated
+// and the collections so far.
 func (f *heapFollower) read() (live, allocs, cycles uint64) {
 	if f.samples[0].Name == "" {
-		for i, n := range heapMetrics {
+		for i, n := range [...]string{"/gc/heap/live:bytes", "/gc/heap/allocs:bytes", "/gc/cycles/total:gc-cycles"} {
 			f.samples[i].Name = n
 		}
 	}
