@@ -233,7 +233,7 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	if getenv("GOMEMLIMIT") != "" {
 		memoryLimit = 0 // the operator set the runtime's own
 	}
-	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt64Default(getenv, "CAIRN_MEMORY_LIMIT", memoryLimit), "floor of the Go runtime's soft memory limit in bytes; the limit is the larger of it and the live heap grown by twice --gc-percent; 0 = off, the default when GOMEMLIMIT is set (CAIRN_MEMORY_LIMIT)")
+	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt64Default(getenv, "CAIRN_MEMORY_LIMIT", memoryLimit), "floor of the Go runtime's soft memory limit in bytes; the limit is the larger of it and the live heap grown by twice --gc-percent, and a heap quiet for 2 s is collected; 0 = off (both), the default when GOMEMLIMIT is set (CAIRN_MEMORY_LIMIT)")
 	gcPercent := defaultGCPercent
 	if getenv("GOGC") != "" {
 		gcPercent = 0 // the operator set the runtime's own

@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +117,133 @@ func TestFollowMemoryLimit(t *testing.T) {
 		t.Fatalf("GC percent %d after the server stopped, want %d back", got, before)
 	}
 	debug.SetGCPercent(before)
+}
+
+// TestIdleCollection: a heap that stops allocating is collected when its
+// quiet spell reaches idleAfter (freeing what died, and the memory limit
+// follows the smaller live heap), again idleLate later (a little work in
+// between does not put that off), again while such a late one frees
+// idleFreed, and no more; a busy heap is never
+// collected by the follower, nor a quiet one that allocated little since
+// the last idle collection. The runtime is the real one; only the
+// collections are counted.
+func TestIdleCollection(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	collections := 0
+	// A floor above the test's heap: a limit at twice its live part would
+	// itself start collections (the freed 32 MiB is not yet returned).
+	f := &heapFollower{floor: 256 << 20, pct: 50, collect: func() { collections++; runtime.GC() },
+		limitEvery: time.Hour, idleEvery: time.Second, idleAfter: 2 * time.Second, idleLate: 4 * time.Second,
+		idleAlloc: 1 << 20, idleGarbage: 8 << 20, idleFreed: 4 << 20}
+	live := func() int64 {
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(s)
+		return int64(s[0].Value.Uint64())
+	}
+	// 32 MiB live at a collection, then garbage: what the runtime's own
+	// figures still count as live until the next one.
+	held := make([]byte, 32<<20)
+	for i := range held {
+		held[i] = byte(i)
+	}
+	late := make([]byte, 16<<20) // still held at the first idle collection
+	for i := range late {
+		late[i] = byte(i)
+	}
+	runtime.GC()
+	before := live()
+	runtime.KeepAlive(held)
+	held = nil
+	f.setLimit()
+	busy := func(n int) {
+		for range n {
+			b := make([]byte, 2<<20)
+			runtime.KeepAlive(b)
+			f.tick()
+		}
+	}
+	quiet := func(n int) {
+		for range n {
+			f.tick()
+		}
+	}
+	want := func(n int, when string) {
+		t.Helper()
+		if collections != n {
+			t.Fatalf("%d idle collections %s, want %d", collections, when, n)
+		}
+	}
+	busy(10)
+	want(0, "of a busy heap")
+	quiet(1)
+	want(0, "after 1 s quiet")
+	quiet(1)
+	want(1, "after 2 s quiet")
+	after := live()
+	if after > before-24<<20 {
+		t.Fatalf("live heap %d after the idle collection, %d before: the 32 MiB that died is still counted", after, before)
+	}
+	if got := debug.SetMemoryLimit(-1); got != max(f.floor, after*2) {
+		t.Fatalf("memory limit %d after the idle collection, want max(floor, 2 × live %d)", got, after)
+	}
+	// Background work lets go of 16 MiB after the first collection: the
+	// late one frees it, so another late one follows; that one frees
+	// nothing, so no more.
+	runtime.KeepAlive(late)
+	late = nil
+	quiet(2)
+	busy(1) // a probe
+	quiet(1)
+	want(1, "4 s after the first but 1 s quiet")
+	quiet(1)
+	want(3, "4 s after the first and 2 s quiet (two collections)")
+	quiet(3)
+	want(3, "3 s after the late one")
+	quiet(1)
+	want(5, "4 s after a late one that freed 16 MiB")
+	quiet(20)
+	want(5, "in a long quiet spell, after a late one that freed nothing")
+	// A little work, then quiet again: too little allocated to collect.
+	busy(1)
+	quiet(10)
+	want(5, "after only 2 MiB allocated since the last idle collection")
+	busy(5)
+	quiet(2)
+	want(6, "after 10 MiB more and a quiet spell")
+}
+
+// BenchmarkIdleCollection: the CPU one collection costs
+// with a live heap shaped like Cairn's after 60,000 documents (about
+// 60 MB: a third in pointer-free buffers such as memtable arenas and
+// block caches, the rest in small objects with pointers, as in JetStream's
+// subject index and message ids).
+func BenchmarkIdleCollection(b *testing.B) {
+	type node struct {
+		key  string
+		next *node
+		val  [4]uint64 // the size of a small record
+	}
+	buffers := make([][]byte, 20)
+	for i := range buffers {
+		buffers[i] = make([]byte, 1<<20)
+	}
+	index := make(map[int]*node, 400_000)
+	var prev *node
+	for i := range 400_000 {
+		n := &node{key: strconv.Itoa(i), next: prev, val: [4]uint64{uint64(i)}}
+		index[i], prev = n, n
+	}
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	cpu := processCPU(b)
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(processCPU(b)-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(s[0].Value.Uint64())/(1<<20), "live-MiB")
+	runtime.KeepAlive(buffers)
+	runtime.KeepAlive(index)
 }

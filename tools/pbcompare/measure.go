@@ -41,7 +41,9 @@ type result struct {
 	name                     string
 	create, get, list, cover figure
 	rssKiB, hwmKiB           int
-	loadRSSKiB               int // mean while the documents after the read loads were created
+	loadRSSKiB               int           // mean while the documents after the read loads were created
+	lateRSSKiB               int           // mean lateAfter after the writes
+	restCPU                  time.Duration // the server's CPU time from the end of the writes to the late reading
 	rssDocs                  int
 }
 
@@ -217,6 +219,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 				return nil, fmt.Errorf("create for memory: %w", err)
 			}
 		}
+		rested, restCPU := time.Now(), cpuTime(t.pid())
 		time.Sleep(2 * time.Second) // let background work (compaction, checkpoints) settle
 		r.rssDocs = max(c.rssDocs, c.docs)
 		// One reading depends on whether the collector happened to run just
@@ -238,6 +241,28 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 		}
 		r.rssKiB = sum / rssSamples
 		log.Printf("%s RSS over %s: mean %d MiB, min %d, max %d", t.name(), rssEvery*(rssSamples-1), r.rssKiB/1024, lo/1024, hi/1024)
+		logMappings(t.name(), t.pid())
+		if ms, ok := t.(interface{ logMemStats(context.Context) error }); ok {
+			if err := ms.logMemStats(ctx); err != nil {
+				return nil, err
+			}
+		}
+		// A server at rest for longer: what its collector and scavenger
+		// (or SQLite's) hand back after the first seconds.
+		time.Sleep(time.Until(rested.Add(lateAfter)))
+		sum = 0
+		for i := range lateSamples {
+			if i > 0 {
+				time.Sleep(rssEvery)
+			}
+			rss, _, err := memory(t.pid(), false)
+			if err != nil {
+				return nil, err
+			}
+			sum += rss
+		}
+		r.lateRSSKiB, r.restCPU = sum/lateSamples, cpuTime(t.pid())-restCPU
+		log.Printf("%s RSS %s after the writes: mean %d MiB; CPU since the writes %s", t.name(), lateAfter, r.lateRSSKiB/1024, r.restCPU)
 		logMappings(t.name(), t.pid())
 		if ms, ok := t.(interface{ logMemStats(context.Context) error }); ok {
 			if err := ms.logMemStats(ctx); err != nil {
@@ -320,6 +345,9 @@ func sampleRSS(pid int) (stop func() int) {
 const (
 	rssSamples = 11
 	rssEvery   = 500 * time.Millisecond
+	// The later reading: lateSamples from lateAfter after the writes.
+	lateAfter   = 20 * time.Second
+	lateSamples = 5
 )
 
 // memory reads a process's resident set and its peak from /proc, in KiB,
@@ -444,6 +472,16 @@ func printResults(w io.Writer, c config, rs []*result) {
 		for _, r := range others {
 			if last.rssKiB > 0 {
 				fmt.Fprintf(w, "%-20s", fmt.Sprintf("%.2f×", float64(r.rssKiB)/float64(last.rssKiB)))
+			}
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%-34s", fmt.Sprintf("same, %s at rest (CPU)", lateAfter))
+		for _, r := range rs {
+			fmt.Fprintf(w, "%-38s", fmt.Sprintf("%d MiB (%s)", r.lateRSSKiB/1024, r.restCPU))
+		}
+		for _, r := range others {
+			if last.lateRSSKiB > 0 {
+				fmt.Fprintf(w, "%-20s", fmt.Sprintf("%.2f×", float64(r.lateRSSKiB)/float64(last.lateRSSKiB)))
 			}
 		}
 		fmt.Fprintln(w)
