@@ -197,3 +197,61 @@ func TestDeliveryBudget(t *testing.T) {
 		t.Fatalf("q's events waited for p's budget: q's last after %v, p's after %v", tookQ, tookP)
 	}
 }
+
+// TestResumeBehindABudget: a subscriber resuming while its project's feed
+// is held back by the delivery budget catches up from the log past the
+// feed's position; once it is direct (RunDirect), the feed's later
+// delivery of those same events must not repeat them. Every event arrives
+// once, in order.
+func TestResumeBehindABudget(t *testing.T) {
+	l := newTestLog(t, 1)
+	h := NewHub(t.Context(), l, applied, slog.New(slog.DiscardHandler), Limits{ProjectBudget: func(string) (int, int) { return 40, 1 }})
+	// A first subscriber starts the feed, which the budget then holds
+	// back: 60 events at 40 deliveries/s.
+	holder, err := h.Subscribe("p", []string{"documents"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = holder.Run(t.Context(), all, func(Delivery) error { return nil }) }()
+	const n = 60
+	l.addTo(t, "p", "c", n)
+	s, err := h.Subscribe("p", []string{"documents"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seqs []uint64
+	got := func(seq uint64) {
+		mu.Lock()
+		seqs = append(seqs, seq)
+		mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	go func() {
+		_ = s.RunDirect(ctx, all, func(d Delivery) error {
+			if d.Event != nil {
+				got(d.Event.Seq)
+			}
+			return nil
+		}, func(e *Event, _ uint64) bool { got(e.Seq); return true }, func() {})
+	}()
+	if pos := holder.feed.pos.Load(); pos >= n {
+		t.Fatalf("the feed is not behind (at %d of %d): the test shows nothing", pos, n)
+	}
+	// Until the feed has delivered everything (then any repeat is in).
+	for holder.feed.pos.Load() < n && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seqs) != n-1 {
+		t.Fatalf("%d deliveries of %d events after 1: %v", len(seqs), n-1, seqs)
+	}
+	for i, seq := range seqs {
+		if seq != uint64(i+2) {
+			t.Fatalf("delivery %d is sequence %d: lost, repeated or out of order (%v)", i, seq, seqs)
+		}
+	}
+}

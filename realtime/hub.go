@@ -578,6 +578,13 @@ func decode(project string, m streams.StoredMsg) (*Event, error) {
 // empty), without ever blocking the feed.
 func (s *Subscriber) push(e *Event, set uint64) {
 	if d := s.direct.Load(); d != nil {
+		// A resumed subscriber's catch-up may have read past the feed
+		// (one held back by its budget, or waiting for the read
+		// models): those events it has had. s.last is no longer written
+		// once the subscriber is direct.
+		if e.Seq <= s.last {
+			return
+		}
 		if !d.deliver(e, set) {
 			s.cutOff()
 		}
