@@ -25,10 +25,13 @@ import (
 // Budget defaults.
 const (
 	// DefaultDeliveryRatePerCore is a project's default realtime
-	// deliveries per second on a node, per core: about a third of what a
-	// core can write, so it binds only a project with thousands of
-	// subscribers of a busy collection.
-	DefaultDeliveryRatePerCore = 25_000
+	// deliveries per second on a node, per core: about what a core writes
+	// at saturation, so by default it binds only a project that would
+	// keep the node's fan-out saturated (at a quarter of this,
+	// BenchmarkRealtimeFanout's burst of 300 events to 1,000 subscribers
+	// waited for the budget). What keeps a core for other projects by
+	// default is the bound on fan-out workers.
+	DefaultDeliveryRatePerCore = 100_000
 	// defaultBurstSeconds is the default burst, in seconds of the rate.
 	defaultBurstSeconds = 2
 )
