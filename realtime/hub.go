@@ -371,7 +371,7 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			}
 		}
 	}()
-	unkicked := 0
+	unkicked, runCap := 0, fanOutRun
 	for fm := range msgs {
 		if fm.err != nil {
 			if ctx.Err() == nil {
@@ -380,8 +380,8 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			}
 			return
 		}
-		kick := len(msgs) == 0 || unkicked+1 >= fanOutRun
 		if fm.e == nil {
+			kick := len(msgs) == 0 || unkicked+1 >= runCap
 			f.pos.Store(fm.m.Seq)
 			if kick && unkicked > 0 {
 				unkicked = 0
@@ -400,6 +400,7 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			// a run is fanned out whole (its frames go to each socket in
 			// one write), and its debt makes the next run wait longer.
 			rate, burst := h.rates(f.project)
+			runCap = f.runCap(rate, burst)
 			if d := f.budget.wait(h.now(), rate, burst); d > 0 {
 				t := time.NewTimer(d)
 				select {
@@ -408,9 +409,9 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 					t.Stop()
 					return
 				}
-				kick = len(msgs) == 0 || unkicked+1 >= fanOutRun
 			}
 		}
+		kick := len(msgs) == 0 || unkicked+1 >= runCap
 		unkicked++
 		if kick {
 			unkicked = 0
@@ -419,6 +420,19 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			return
 		}
 	}
+}
+
+// runCap is the most events of one run: fanOutRun, or fewer when the
+// project has a budget, so that a run's deliveries stay within its burst
+// and the wait after it within the burst's worth of time.
+func (f *feed) runCap(rate, burst int) int {
+	if rate < 0 {
+		return fanOutRun
+	}
+	f.mu.Lock()
+	n := len(f.list)
+	f.mu.Unlock()
+	return max(1, min(fanOutRun, burst/max(n, 1)))
 }
 
 // appliedNow reports whether the read models have applied seq already.
