@@ -81,6 +81,9 @@ func BenchmarkFairness(b *testing.B) {
 		{"limits=none,fanout=unbounded", fairUnlimited, fairFanoutUnbounded},
 		{"limits=default,fanout=unbounded", nil, fairFanoutUnbounded},
 		{"limits=A-5000-deliveries", &cairnv1.ProjectLimits{RealtimeDeliveriesPerSecond: 5000}, nil},
+		// Held to 5,000 deliveries/s alone, A's writers take the CPU its
+		// fan-out left: both bounds together.
+		{"limits=A-4-at-once-5000-deliveries", &cairnv1.ProjectLimits{MaxConcurrentRequests: 4, RealtimeDeliveriesPerSecond: 5000}, nil},
 	} {
 		b.Run(tc.name, func(b *testing.B) { benchFairness(b, tc.name, tc.limits, dur, tc.serve...) })
 	}
