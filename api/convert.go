@@ -32,7 +32,8 @@ func projectOut(p *eventsv1.Project) *cairnv1.Project {
 	return &cairnv1.Project{Id: p.GetId(), Name: p.GetName(),
 		Limits: &cairnv1.ProjectLimits{MaxStreamBytes: p.GetLimits().GetMaxStreamBytes(), Replicas: p.GetLimits().GetReplicas(), MaxStorageBytes: p.GetLimits().GetMaxStorageBytes(),
 			RequestsPerSecond: p.GetLimits().GetRequestsPerSecond(), RequestBurst: p.GetLimits().GetRequestBurst(),
-			MaxConcurrentRequests: p.GetLimits().GetMaxConcurrentRequests()},
+			MaxConcurrentRequests:       p.GetLimits().GetMaxConcurrentRequests(),
+			RealtimeDeliveriesPerSecond: p.GetLimits().GetRealtimeDeliveriesPerSecond(), RealtimeDeliveryBurst: p.GetLimits().GetRealtimeDeliveryBurst()},
 		CreatedAt: p.GetCreatedAt(), UpdatedAt: p.GetUpdatedAt()}
 }
 

@@ -144,7 +144,8 @@ func (h *projectsHandler) DeleteProject(ctx context.Context, req *cairnv1.Delete
 
 func limitsIn(l *cairnv1.ProjectLimits) *eventsv1.ProjectLimits {
 	return &eventsv1.ProjectLimits{MaxStreamBytes: l.GetMaxStreamBytes(), Replicas: l.GetReplicas(), MaxStorageBytes: l.GetMaxStorageBytes(),
-		RequestsPerSecond: l.GetRequestsPerSecond(), RequestBurst: l.GetRequestBurst(), MaxConcurrentRequests: l.GetMaxConcurrentRequests()}
+		RequestsPerSecond: l.GetRequestsPerSecond(), RequestBurst: l.GetRequestBurst(), MaxConcurrentRequests: l.GetMaxConcurrentRequests(),
+		RealtimeDeliveriesPerSecond: l.GetRealtimeDeliveriesPerSecond(), RealtimeDeliveryBurst: l.GetRealtimeDeliveryBurst()}
 }
 
 func streamLimits(l *eventsv1.ProjectLimits) streams.Limits {

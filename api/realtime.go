@@ -487,3 +487,15 @@ func (h *realtimeHandler) Subscribe(ctx context.Context, req *cairnv1.SubscribeR
 	}
 	return err
 }
+
+// deliveryBudget is a project's own realtime delivery rate and burst, from
+// its limits (0: the node's). The hub asks before each run of events it
+// fans out, not per delivery.
+func (s *Server) deliveryBudget(project string) (rate, burst int) {
+	p, err := s.reads.Project(project)
+	if err != nil {
+		return 0, 0
+	}
+	l := p.GetLimits()
+	return int(l.GetRealtimeDeliveriesPerSecond()), int(l.GetRealtimeDeliveryBurst())
+}

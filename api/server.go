@@ -297,7 +297,9 @@ func New(cfg Config) (http.Handler, error) {
 		hubCtx, stopHub = context.WithCancel(hubCtx)
 		go func() { <-s.stopping; stopHub() }()
 	}
-	s.hub = realtime.NewHub(hubCtx, s.store, s.reads.WaitApplied, s.logger, cfg.Realtime)
+	rl := cfg.Realtime
+	rl.ProjectBudget = s.deliveryBudget
+	s.hub = realtime.NewHub(hubCtx, s.store, s.reads.WaitApplied, s.logger, rl)
 	if s.tracer != nil {
 		s.hub.WithTracer(s.tracer)
 	}

@@ -56,6 +56,21 @@ type Limits struct {
 	MaxPerProject int
 	// MaxChannels is the most channels of one subscription.
 	MaxChannels int
+	// DeliveryRate is the deliveries (an event to one subscriber) per
+	// second each project's feed may make on this node; a project over
+	// it gets its events later, never fewer. 0: DefaultDeliveryRatePerCore
+	// per core; < 0: no budget.
+	DeliveryRate int
+	// DeliveryBurst is the deliveries a project may make at once above
+	// its rate; 0: two seconds of the rate.
+	DeliveryBurst int
+	// FanoutWorkers bounds the goroutines fanning events out at once,
+	// across all projects of the node. 0: one fewer than the cores (at
+	// least one); < 0: no bound (each project's fan-out takes every core).
+	FanoutWorkers int
+	// ProjectBudget, when set, returns a project's own rate and burst
+	// (0: the node's); called before each fan-out, so it must be cheap.
+	ProjectBudget func(project string) (rate, burst int)
 }
 
 // Default limits.
@@ -74,6 +89,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxChannels <= 0 {
 		l.MaxChannels = DefaultMaxChannels
+	}
+	if l.DeliveryRate == 0 {
+		l.DeliveryRate = DefaultDeliveryRatePerCore * runtime.GOMAXPROCS(0)
 	}
 	return l
 }
@@ -95,6 +113,9 @@ type Hub struct {
 	lim     Limits
 	ctx     context.Context
 	tracer  trace.Tracer // nil: not tracing
+	// workers bounds the fan-out running at once (nil: no bound).
+	workers *workers
+	now     func() time.Time
 
 	mu    sync.Mutex
 	feeds map[string]*feed
@@ -148,7 +169,9 @@ func (cs *channelSet) matched(e *Event) uint64 {
 
 // NewHub returns a hub whose feeds live until ctx ends.
 func NewHub(ctx context.Context, src Source, applied func(context.Context, string, uint64) error, log *slog.Logger, lim Limits) *Hub {
-	return &Hub{src: src, applied: applied, log: log, lim: lim.withDefaults(), ctx: ctx, feeds: map[string]*feed{}, sets: map[string]*channelSet{}}
+	lim = lim.withDefaults()
+	return &Hub{src: src, applied: applied, log: log, lim: lim, ctx: ctx, feeds: map[string]*feed{}, sets: map[string]*channelSet{},
+		workers: newWorkers(lim.FanoutWorkers), now: time.Now}
 }
 
 // WithTracer traces each event's delivery to the subscribers as a child of
@@ -174,6 +197,8 @@ type feed struct {
 	// access counts events that may change permissions (teams,
 	// memberships, users), so subscribers know to resolve theirs again.
 	access atomic.Uint64
+	// budget is the project's deliveries (the feed's goroutine's).
+	budget budget
 }
 
 // directSink is a RunDirect subscriber's deliver and kick.
@@ -322,7 +347,8 @@ type feedMsg struct {
 // while they are, frames queue; once none are (or after fanOutRun events)
 // the subscribers' writers are kicked. One event alone is written at once;
 // a run of events arriving faster than they are fanned out goes to each
-// socket in one write.
+// socket in one write. A project over its delivery budget waits before a
+// run (budget.go), and each fan-out takes the node's fan-out workers.
 func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 	stream := streams.ProjectStream(f.project)
 	msgs := make(chan feedMsg, fanOutRun)
@@ -345,7 +371,7 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			}
 		}
 	}()
-	unkicked := 0
+	unkicked, runCap := 0, fanOutRun
 	for fm := range msgs {
 		if fm.err != nil {
 			if ctx.Err() == nil {
@@ -354,14 +380,12 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			}
 			return
 		}
-		kick := len(msgs) == 0 || unkicked+1 >= fanOutRun
 		if fm.e == nil {
+			kick := len(msgs) == 0 || unkicked+1 >= runCap
 			f.pos.Store(fm.m.Seq)
 			if kick && unkicked > 0 {
 				unkicked = 0
-				f.mu.Lock()
-				fanOut(f.list, nil, true)
-				f.mu.Unlock()
+				h.fan(ctx, f, nil, true)
 			}
 			continue
 		}
@@ -369,10 +393,25 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			// The read models lag behind this event: what is queued
 			// goes out now rather than after the wait.
 			unkicked = 0
-			f.mu.Lock()
-			fanOut(f.list, nil, true)
-			f.mu.Unlock()
+			h.fan(ctx, f, nil, true)
 		}
+		if unkicked == 0 {
+			// The project's budget, checked at the start of a run only:
+			// a run is fanned out whole (its frames go to each socket in
+			// one write), and its debt makes the next run wait longer.
+			rate, burst := h.rates(f.project)
+			runCap = f.runCap(rate, burst)
+			if d := f.budget.wait(h.now(), rate, burst); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+		}
+		kick := len(msgs) == 0 || unkicked+1 >= runCap
 		unkicked++
 		if kick {
 			unkicked = 0
@@ -381,6 +420,19 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			return
 		}
 	}
+}
+
+// runCap is the most events of one run: fanOutRun, or fewer when the
+// project has a budget, so that a run's deliveries stay within its burst
+// and the wait after it within the burst's worth of time.
+func (f *feed) runCap(rate, burst int) int {
+	if rate < 0 {
+		return fanOutRun
+	}
+	f.mu.Lock()
+	n := len(f.list)
+	f.mu.Unlock()
+	return max(1, min(fanOutRun, burst/max(n, 1)))
 }
 
 // appliedNow reports whether the read models have applied seq already.
@@ -417,15 +469,35 @@ func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.Sto
 	if e.Route.AccessChange {
 		f.access.Add(1)
 	}
-	f.mu.Lock()
-	f.pos.Store(e.Seq)
-	fanOut(f.list, e, kick)
-	n := len(f.list)
-	f.mu.Unlock()
+	n := h.fan(ctx, f, e, kick)
+	if n < 0 {
+		return false
+	}
+	f.budget.spend(n)
 	if span != nil {
-		span.SetAttributes(attribute.Int("cairn.subscribers", n))
+		span.SetAttributes(attribute.Int("cairn.deliveries", n))
 	}
 	return true
+}
+
+// fan is fanOut of the feed's subscribers on as many of the node's
+// fan-out workers as it gets, with the feed's position at e (nil: only
+// kick); it returns the deliveries made, -1 once ctx ended.
+func (h *Hub) fan(ctx context.Context, f *feed, e *Event, kick bool) int {
+	f.mu.Lock()
+	want := shares(len(f.list))
+	f.mu.Unlock()
+	got := h.workers.acquire(ctx, want)
+	if got == 0 {
+		return -1
+	}
+	defer h.workers.release(got)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e != nil {
+		f.pos.Store(e.Seq)
+	}
+	return fanOut(f.list, e, kick, min(got, shares(len(f.list))))
 }
 
 // fanOutShare is the fewest subscribers worth a goroutine of their own.
@@ -443,13 +515,23 @@ func yieldEvery(i int) {
 	}
 }
 
-// fanOut pushes e to subs, spread over the cores: a subscriber's share of
-// an event (its permission check, the write to its socket) does not wait
-// for the others'. Each subscriber is in one share, so its events stay in
-// order. kick: direct subscribers write what they queued (e nil: only
-// that), each right after its push, while its state is in the cache.
-func fanOut(subs []*Subscriber, e *Event, kick bool) {
+// shares is how many goroutines n subscribers are worth: one per core at
+// most, and none for fewer than fanOutShare subscribers.
+func shares(n int) int {
+	return max(1, min(runtime.GOMAXPROCS(0), n/fanOutShare))
+}
+
+// fanOut pushes e to subs in n shares, each on a goroutine: a
+// subscriber's share of an event (its permission check, the write to its
+// socket) does not wait for the others'. Each subscriber is in one share,
+// so its events stay in order. kick: direct subscribers write what they
+// queued (e nil: only that), each right after its push, while its state is
+// in the cache. It returns the deliveries (pushes) made.
+func fanOut(subs []*Subscriber, e *Event, kick bool, shares int) int {
+	var pushed atomic.Int64
 	share := func(subs []*Subscriber) {
+		n := 0
+		defer func() { pushed.Add(int64(n)) }()
 		// Most subscribers share their channels (Hub.channelSet): the
 		// last set's match is reused.
 		var last *channelSet
@@ -461,6 +543,7 @@ func fanOut(subs []*Subscriber, e *Event, kick bool) {
 				}
 				if set != 0 {
 					s.push(e, set)
+					n++
 				}
 			}
 			if kick {
@@ -471,10 +554,9 @@ func fanOut(subs []*Subscriber, e *Event, kick bool) {
 			yieldEvery(i)
 		}
 	}
-	shares := min(runtime.GOMAXPROCS(0), len(subs)/fanOutShare)
-	if shares <= 1 {
+	if shares <= 1 || len(subs) < 2 {
 		share(subs)
-		return
+		return int(pushed.Load())
 	}
 	size := (len(subs) + shares - 1) / shares
 	var wg sync.WaitGroup
@@ -483,6 +565,7 @@ func fanOut(subs []*Subscriber, e *Event, kick bool) {
 	}
 	share(subs[:size])
 	wg.Wait()
+	return int(pushed.Load())
 }
 
 func (h *Hub) closeAll(f *feed, err error) {
@@ -509,6 +592,13 @@ func decode(project string, m streams.StoredMsg) (*Event, error) {
 // empty), without ever blocking the feed.
 func (s *Subscriber) push(e *Event, set uint64) {
 	if d := s.direct.Load(); d != nil {
+		// A resumed subscriber's catch-up may have read past the feed
+		// (one held back by its budget, or waiting for the read
+		// models): those events it has had. s.last is no longer written
+		// once the subscriber is direct.
+		if e.Seq <= s.last {
+			return
+		}
 		if !d.deliver(e, set) {
 			s.cutOff()
 		}

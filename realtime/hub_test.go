@@ -244,7 +244,9 @@ func TestHubLimits(t *testing.T) {
 // changes its channels gets the new ones' events.
 func TestFanOutChannelSets(t *testing.T) {
 	l := newTestLog(t, 1)
-	h := NewHub(t.Context(), l, applied, slog.Default(), Limits{})
+	// No bound on the fan-out workers: the shares run on goroutines of
+	// their own even on a 2-core machine.
+	h := NewHub(t.Context(), l, applied, slog.Default(), Limits{FanoutWorkers: -1})
 	const a, b = "databases.db.collections.a.documents", "databases.db.collections.b.documents"
 	sets := [][]string{{a}, {b}, {a, b}, {b, a}, {a}, {a}, {b}}
 	const n = 4 * fanOutShare

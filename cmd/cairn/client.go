@@ -95,11 +95,14 @@ var (
 func projectsCmd(e *cliEnv) *cobra.Command {
 	var id, name string
 	var maxBytes int64
-	var rate, burst, inFlight int32
+	var rate, burst, inFlight, deliveries, deliveryBurst int32
 	// limits overlays the limit flags that are set on current (nil: none
 	// yet); nil when no flag is set.
+	anyLimit := func() bool {
+		return maxBytes >= 0 || rate >= 0 || burst >= 0 || inFlight >= 0 || deliveries >= 0 || deliveryBurst >= 0
+	}
 	limits := func(current *cairnv1.ProjectLimits) *cairnv1.ProjectLimits {
-		if maxBytes < 0 && rate < 0 && burst < 0 && inFlight < 0 {
+		if !anyLimit() {
 			return nil
 		}
 		l := proto.CloneOf(current)
@@ -118,6 +121,12 @@ func projectsCmd(e *cliEnv) *cobra.Command {
 		if inFlight >= 0 {
 			l.MaxConcurrentRequests = inFlight
 		}
+		if deliveries >= 0 {
+			l.RealtimeDeliveriesPerSecond = deliveries
+		}
+		if deliveryBurst >= 0 {
+			l.RealtimeDeliveryBurst = deliveryBurst
+		}
 		return l
 	}
 	projects := func(r *remote) cairnv1connect.ProjectsServiceClient {
@@ -131,6 +140,8 @@ func projectsCmd(e *cliEnv) *cobra.Command {
 			c.Flags().Int32Var(&rate, "requests-per-second", -1, "requests per second the project's callers may make on each node; 0 = the instance's --project-rate, -1 = the default (create) or unchanged (update)")
 			c.Flags().Int32Var(&burst, "request-burst", -1, "requests the project's callers may make at once above their rate; 0 = the instance's --project-burst, -1 = the default (create) or unchanged (update)")
 			c.Flags().Int32Var(&inFlight, "max-concurrent-requests", -1, "calls the project's callers may have running at once on each node (more wait in line); 0 = the instance's --project-concurrency, -1 = the default (create) or unchanged (update)")
+			c.Flags().Int32Var(&deliveries, "realtime-deliveries-per-second", -1, "realtime deliveries (an event to one subscriber) per second the project may make on each node (over it, events arrive later); 0 = the instance's --realtime-delivery-rate, -1 = the default (create) or unchanged (update)")
+			c.Flags().Int32Var(&deliveryBurst, "realtime-delivery-burst", -1, "realtime deliveries the project may make at once above its rate; 0 = two seconds of its rate, -1 = the default (create) or unchanged (update)")
 		}
 		return c
 	}
@@ -202,7 +213,7 @@ func projectsCmd(e *cliEnv) *cobra.Command {
 	update := withFlags(one("update ID", "Rename a project or change its limits (operator)", "  cairn projects update acme --name Acme --max-stream-bytes 0\n  cairn projects update acme --requests-per-second 500 --request-burst 1000",
 		func(ctx context.Context, r *remote, id string) error {
 			req := &cairnv1.UpdateProjectRequest{ProjectId: id}
-			if maxBytes >= 0 || rate >= 0 || burst >= 0 {
+			if anyLimit() {
 				// UpdateProject replaces all limits: keep those no flag names.
 				cur, err := projects(r).GetProject(r.ctx(ctx), &cairnv1.GetProjectRequest{ProjectId: id})
 				if err != nil {

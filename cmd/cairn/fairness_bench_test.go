@@ -47,6 +47,10 @@ import (
 // per-project rate and concurrency (16 calls at once), limits=A-4-at-once
 // lets A run 4 calls at once, limits=A-20 caps A at 20 requests/s (its
 // flood is then mostly refused, and its fan-out shrinks with its writes).
+// Each runs with the realtime fan-out's defaults (at most one fewer
+// fan-out workers than cores, a deliveries budget per project);
+// ",fanout=unbounded" is the fan-out without them (as before the budget),
+// and limits=A-5000-deliveries holds A to 5,000 deliveries/s.
 //
 //	go test ./cmd/cairn -run '^$' -bench Fairness -benchtime 1x
 //
@@ -65,15 +69,29 @@ func BenchmarkFairness(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
 		limits *cairnv1.ProjectLimits // A's
+		serve  []string
 	}{
-		{"limits=none", fairUnlimited},
-		{"limits=default", nil},
-		{"limits=A-4-at-once", &cairnv1.ProjectLimits{MaxConcurrentRequests: 4}},
-		{"limits=A-20", &cairnv1.ProjectLimits{RequestsPerSecond: 20, RequestBurst: 40}},
+		{"limits=none", fairUnlimited, nil},
+		{"limits=default", nil, nil},
+		{"limits=A-4-at-once", &cairnv1.ProjectLimits{MaxConcurrentRequests: 4}, nil},
+		{"limits=A-20", &cairnv1.ProjectLimits{RequestsPerSecond: 20, RequestBurst: 40}, nil},
+		// The realtime fan-out as it was before its budget (every core
+		// for one project's fan-out, no deliveries budget) beside the
+		// default, in the same run.
+		{"limits=none,fanout=unbounded", fairUnlimited, fairFanoutUnbounded},
+		{"limits=default,fanout=unbounded", nil, fairFanoutUnbounded},
+		{"limits=A-5000-deliveries", &cairnv1.ProjectLimits{RealtimeDeliveriesPerSecond: 5000}, nil},
+		// Held to 5,000 deliveries/s alone, A's writers take the CPU its
+		// fan-out left: both bounds together.
+		{"limits=A-4-at-once-5000-deliveries", &cairnv1.ProjectLimits{MaxConcurrentRequests: 4, RealtimeDeliveriesPerSecond: 5000}, nil},
 	} {
-		b.Run(tc.name, func(b *testing.B) { benchFairness(b, tc.name, tc.limits, dur) })
+		b.Run(tc.name, func(b *testing.B) { benchFairness(b, tc.name, tc.limits, dur, tc.serve...) })
 	}
 }
+
+// fairFanoutUnbounded are the serve flags of the fan-out without its
+// budget: no bound on fan-out workers, no deliveries budget.
+var fairFanoutUnbounded = []string{"--realtime-fanout-workers", "-1", "--realtime-delivery-rate", "-1"}
 
 // fairUnlimited is the highest rate a project may have: in effect no limit.
 var fairUnlimited = &cairnv1.ProjectLimits{RequestsPerSecond: 1_000_000, RequestBurst: 1_000_000, MaxConcurrentRequests: 100_000}
@@ -84,9 +102,9 @@ const (
 	fairReaders = 8
 )
 
-func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, dur time.Duration) {
+func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, dur time.Duration, serve ...string) {
 	// One address holds all the loads connections.
-	in := startInstance(b, b.TempDir(), "--log-level", "error", "--max-connections-per-address", "0")
+	in := startInstance(b, b.TempDir(), append([]string{"--log-level", "error", "--max-connections-per-address", "0"}, serve...)...)
 	keys := map[string]string{}
 	for _, p := range []string{"a", "b"} {
 		keys[p] = newProjectWithKey(b, in, p, rtScopes...)
@@ -191,7 +209,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		}
 	}
 	if dir := os.Getenv("CAIRN_FAIR_PROFILE"); dir != "" {
-		f, err := os.Create(fmt.Sprintf("%s-%s.cpu", dir, name[len("limits="):]))
+		f, err := os.Create(fmt.Sprintf("%s-%s.cpu", dir, strings.NewReplacer("limits=", "", ",", "-", "=", "-").Replace(name)))
 		if err != nil {
 			b.Fatal(err)
 		}

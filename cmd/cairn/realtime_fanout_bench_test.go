@@ -97,6 +97,9 @@ func BenchmarkRealtimeFanout(b *testing.B) {
 	// Cairn first: the bare broadcast sends the frames Cairn sent.
 	var frame []byte
 	b.Run("server=cairn", func(b *testing.B) { frame = benchFanout(b, cfg, "cairn", nil) })
+	// The fan-out without its budget (every core, no deliveries budget),
+	// as it was before: what the budget costs a project alone.
+	b.Run("server=cairn-unbounded", func(b *testing.B) { benchFanout(b, cfg, "cairn-unbounded", nil) })
 	if frame == nil {
 		// Run alone (-bench .../server=bare): a frame of the same shape.
 		frame = []byte(`{"event":{"sequence":"12","events":["databases.main.collections.posts.documents.d1.create","databases.*.collections.*.documents.*.create","databases.main.collections.posts.documents.d1"],"channels":["databases.main.collections.posts.documents"],"timestamp":"2026-01-01T00:00:00.000000000Z","kind":"EVENT_KIND_CREATE","payload":{"id":"d1","collectionId":"posts","databaseId":"main","projectId":"bench","createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","permissions":[],"sequence":"12","data":{"title":"0000000000000000000"}}}}`)
@@ -413,7 +416,7 @@ func benchFanout(b *testing.B, cfg fanoutConfig, mode string, frame []byte) []by
 	defer fs.close()
 	var target fanoutTarget
 	switch mode {
-	case "cairn":
+	case "cairn", "cairn-unbounded":
 		in := &instance{t: b, url: child.url}
 		in.client = connect.NewClient(connecthttp.NewTransport(h2cClient(), in.url))
 		const p = "bench"
@@ -639,9 +642,12 @@ func fanoutServerMain(mode string) error {
 		}()
 	}
 	switch mode {
-	case "cairn":
+	case "cairn", "cairn-unbounded":
 		args := []string{"serve", "--data-dir", os.Getenv("CAIRN_DATA_DIR"), "--http-addr", "127.0.0.1:0", "--log-level", "error",
 			"--max-connections-per-address", "0"}
+		if mode == "cairn-unbounded" {
+			args = append(args, fairFanoutUnbounded...)
+		}
 		return run(ctx, args, os.Stdout, os.Stderr, os.Getenv)
 	case "bare":
 		return serveBareBroadcast(ctx)

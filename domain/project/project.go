@@ -115,6 +115,10 @@ const MaxRequestRate = 1_000_000
 // MaxConcurrentRequests bounds a project's max_concurrent_requests.
 const MaxConcurrentRequests = 100_000
 
+// MaxDeliveryRate bounds a project's realtime_deliveries_per_second and
+// realtime_delivery_burst.
+const MaxDeliveryRate = 10_000_000
+
 func checkLimits(l *eventsv1.ProjectLimits) error {
 	if l.GetMaxStreamBytes() < 0 {
 		return domain.FieldError("limits.max_stream_bytes", "must not be negative")
@@ -130,6 +134,12 @@ func checkLimits(l *eventsv1.ProjectLimits) error {
 	}
 	if c := l.GetMaxConcurrentRequests(); c < 0 || c > MaxConcurrentRequests {
 		return domain.FieldError("limits.max_concurrent_requests", "must be between 0 (instance default) and %d", MaxConcurrentRequests)
+	}
+	if r := l.GetRealtimeDeliveriesPerSecond(); r < 0 || r > MaxDeliveryRate {
+		return domain.FieldError("limits.realtime_deliveries_per_second", "must be between 0 (instance default) and %d", MaxDeliveryRate)
+	}
+	if b := l.GetRealtimeDeliveryBurst(); b < 0 || b > MaxDeliveryRate {
+		return domain.FieldError("limits.realtime_delivery_burst", "must be between 0 (default) and %d", MaxDeliveryRate)
 	}
 	return nil
 }

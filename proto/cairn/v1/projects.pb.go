@@ -124,6 +124,15 @@ type ProjectLimits struct {
 	// (--project-concurrency). The operator key and functions' own calls
 	// are exempt.
 	MaxConcurrentRequests int32 `protobuf:"varint,20,opt,name=max_concurrent_requests,json=maxConcurrentRequests,proto3" json:"max_concurrent_requests,omitempty"`
+	// Realtime deliveries (one event to one subscriber) per second the
+	// project's subscribers may receive on each node; over it, events reach
+	// them later, never fewer. 0 means the instance default
+	// (--realtime-delivery-rate).
+	RealtimeDeliveriesPerSecond int32 `protobuf:"varint,30,opt,name=realtime_deliveries_per_second,json=realtimeDeliveriesPerSecond,proto3" json:"realtime_deliveries_per_second,omitempty"`
+	// Deliveries the project may make at once above that rate; 0 means two
+	// seconds of the project's rate, or the instance default when the
+	// project sets no rate (--realtime-delivery-burst).
+	RealtimeDeliveryBurst int32 `protobuf:"varint,31,opt,name=realtime_delivery_burst,json=realtimeDeliveryBurst,proto3" json:"realtime_delivery_burst,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -196,6 +205,20 @@ func (x *ProjectLimits) GetRequestBurst() int32 {
 func (x *ProjectLimits) GetMaxConcurrentRequests() int32 {
 	if x != nil {
 		return x.MaxConcurrentRequests
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetRealtimeDeliveriesPerSecond() int32 {
+	if x != nil {
+		return x.RealtimeDeliveriesPerSecond
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetRealtimeDeliveryBurst() int32 {
+	if x != nil {
+		return x.RealtimeDeliveryBurst
 	}
 	return 0
 }
@@ -968,14 +991,16 @@ const file_cairn_v1_projects_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xe2\x02\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xfb\x03\n" +
 	"\rProjectLimits\x128\n" +
 	"\x10max_stream_bytes\x18\x01 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\x80\x80\x80\x80 (\x00R\x0emaxStreamBytes\x12%\n" +
 	"\breplicas\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x00R\breplicas\x12<\n" +
 	"\x11max_storage_bytes\x18\x03 \x01(\x03B\x10\xbaH\r\"\v\x18\x80\x80\x80\x80\x80\x80\x80\x02(\x00R\x0fmaxStorageBytes\x12;\n" +
 	"\x13requests_per_second\x18\x04 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\x11requestsPerSecond\x120\n" +
 	"\rrequest_burst\x18\x05 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\frequestBurst\x12C\n" +
-	"\x17max_concurrent_requests\x18\x14 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x00R\x15maxConcurrentRequests\"\xb6\x01\n" +
+	"\x17max_concurrent_requests\x18\x14 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x00R\x15maxConcurrentRequests\x12Q\n" +
+	"\x1erealtime_deliveries_per_second\x18\x1e \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x1brealtimeDeliveriesPerSecond\x12D\n" +
+	"\x17realtime_delivery_burst\x18\x1f \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x15realtimeDeliveryBurst\"\xb6\x01\n" +
 	"\x14CreateProjectRequest\x12M\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB.\xbaH+r)2'^(|unique\\(\\)|[a-z0-9][a-z0-9-]{0,35})$R\tprojectId\x12\x1e\n" +

@@ -1812,6 +1812,11 @@ type ProjectLimits struct {
 	// Calls the project may have running at once on each node; 0 means the
 	// instance default.
 	MaxConcurrentRequests int32 `protobuf:"varint,20,opt,name=max_concurrent_requests,json=maxConcurrentRequests,proto3" json:"max_concurrent_requests,omitempty"`
+	// Realtime deliveries per second the project's subscribers may receive
+	// on each node; 0 means the instance default.
+	RealtimeDeliveriesPerSecond int32 `protobuf:"varint,30,opt,name=realtime_deliveries_per_second,json=realtimeDeliveriesPerSecond,proto3" json:"realtime_deliveries_per_second,omitempty"`
+	// Deliveries above that rate at once; 0 means the default.
+	RealtimeDeliveryBurst int32 `protobuf:"varint,31,opt,name=realtime_delivery_burst,json=realtimeDeliveryBurst,proto3" json:"realtime_delivery_burst,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -1884,6 +1889,20 @@ func (x *ProjectLimits) GetRequestBurst() int32 {
 func (x *ProjectLimits) GetMaxConcurrentRequests() int32 {
 	if x != nil {
 		return x.MaxConcurrentRequests
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetRealtimeDeliveriesPerSecond() int32 {
+	if x != nil {
+		return x.RealtimeDeliveriesPerSecond
+	}
+	return 0
+}
+
+func (x *ProjectLimits) GetRealtimeDeliveryBurst() int32 {
+	if x != nil {
+		return x.RealtimeDeliveryBurst
 	}
 	return 0
 }
@@ -3480,14 +3499,16 @@ const file_cairn_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8e\x02\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8b\x03\n" +
 	"\rProjectLimits\x12(\n" +
 	"\x10max_stream_bytes\x18\x01 \x01(\x03R\x0emaxStreamBytes\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12*\n" +
 	"\x11max_storage_bytes\x18\x03 \x01(\x03R\x0fmaxStorageBytes\x12.\n" +
 	"\x13requests_per_second\x18\x04 \x01(\x05R\x11requestsPerSecond\x12#\n" +
 	"\rrequest_burst\x18\x05 \x01(\x05R\frequestBurst\x126\n" +
-	"\x17max_concurrent_requests\x18\x14 \x01(\x05R\x15maxConcurrentRequests\"D\n" +
+	"\x17max_concurrent_requests\x18\x14 \x01(\x05R\x15maxConcurrentRequests\x12C\n" +
+	"\x1erealtime_deliveries_per_second\x18\x1e \x01(\x05R\x1brealtimeDeliveriesPerSecond\x126\n" +
+	"\x17realtime_delivery_burst\x18\x1f \x01(\x05R\x15realtimeDeliveryBurst\"D\n" +
 	"\x0eProjectCreated\x122\n" +
 	"\aproject\x18\x01 \x01(\v2\x18.cairn.events.v1.ProjectR\aproject\"D\n" +
 	"\x0eProjectUpdated\x122\n" +
