@@ -478,6 +478,10 @@ func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.Wri
 	}
 	indexes := allIndexes(schema)
 	keep := indexedAttributes(indexes)
+	prefixes := make([][]byte, len(indexes))
+	for i, ix := range indexes {
+		prefixes[i] = indexPrefix(sp.project, c.GetUid(), ix.UID)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	workers := runtime.GOMAXPROCS(0)
@@ -490,7 +494,7 @@ func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.Wri
 			defer wg.Done()
 			var out, scratch map[string]any // reused: one document at a time
 			for ch := range work {
-				ch.err = ch.entries(sp.project, c.GetUid(), schema, indexes, keep, &out, &scratch)
+				ch.err = ch.entries(schema, indexes, prefixes, keep, &out, &scratch)
 				close(ch.done)
 			}
 		}()
@@ -588,26 +592,33 @@ type entryChunk struct {
 }
 
 // entries works out the chunk's entries: applyDocument's, for the
-// documents as stored. out and scratch are the caller's maps to reuse.
-func (ch *entryChunk) entries(project, collUID string, schema *database.Schema, indexes []database.Index, keep func(string) bool, out, scratch *map[string]any) error {
+// documents as stored. prefixes are indexes' indexPrefix; out and scratch
+// are the caller's maps to reuse. The keys share one buffer: a key and a
+// slice per index and document were most of the build's allocations.
+func (ch *entryChunk) entries(schema *database.Schema, indexes []database.Index, prefixes [][]byte, keep func(string) bool, out, scratch *map[string]any) error {
 	if *scratch == nil {
 		*scratch = map[string]any{}
 	}
+	var buf []byte
+	var ends []int
 	for _, h := range ch.heads {
 		f, err := fieldsOfInto(schema, h, keep, *out, *scratch)
 		if err != nil {
 			return fatal("%w", err)
 		}
 		*out = f
-		keys, err := allIndexKeys(project, collUID, indexes, f, h.seq)
-		if err != nil {
-			return fatal("%w", err)
+		had := len(ends)
+		for i, ix := range indexes {
+			if buf, ends, err = appendIndexKeys(buf, ends, prefixes[i], ix, f, h.seq); err != nil {
+				return fatal("%w", err)
+			}
 		}
 		v := entryValue(h)
-		for _, k := range keys {
-			ch.keys, ch.vals = append(ch.keys, k), append(ch.vals, v)
+		for range len(ends) - had {
+			ch.vals = append(ch.vals, v)
 		}
 	}
+	ch.keys = splitKeys(buf, 0, ends, make([][]byte, 0, len(ends)))
 	ch.heads = nil
 	return nil
 }
