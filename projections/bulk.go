@@ -52,7 +52,7 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 		if !had {
 			return nil
 		}
-		if err := addDocuments(txn, sp.project, ev, d.collUID, -1); err != nil {
+		if err := sp.bulk.addDocuments(txn, sp.project, ev, d.collUID, -1); err != nil {
 			return err
 		}
 		if sp.bulk.deleted(key) {
@@ -61,7 +61,7 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 		return txn.Delete(key)
 	}
 	if !had {
-		if err := addDocuments(txn, sp.project, ev, d.collUID, 1); err != nil {
+		if err := sp.bulk.addDocuments(txn, sp.project, ev, d.collUID, 1); err != nil {
 			return err
 		}
 	}
@@ -155,7 +155,29 @@ type bulkState struct {
 	// flushed is the checkpoint up to which every document is in Badger;
 	// txnFlushed what it becomes once the open transaction commits.
 	flushed, txnFlushed uint64
+
+	// The open windowed transaction's changes to the live documents of
+	// collections and of days, written once at its end (writeCounts):
+	// read and written for every create and delete they were a tenth of
+	// a document event's own cost. Nothing in such a transaction reads
+	// them (it holds document events only).
+	collCounts []collCount
+	dayCounts  []dayCount
 }
+
+// collCount and dayCount are a change to a collection's and to a day's
+// live documents.
+type (
+	collCount struct {
+		collUID string
+		delta   int64
+	}
+	dayCount struct {
+		day   int64 // dayOf
+		ev    event // one of the day's, for dailyKey
+		delta int64
+	}
+)
 
 // stagedDoc is a document change: its sequence and stored state (val,
 // or raw and version, staged for the window), or its deletion.
@@ -203,6 +225,52 @@ func (b *bulkState) begin(windowed bool) {
 	clear(b.pending)
 	b.windowed = windowed
 	b.txnFlushed = b.flushed
+	b.collCounts, b.dayCounts = b.collCounts[:0], b.dayCounts[:0]
+}
+
+// addDocuments is addDocuments, kept for writeCounts in a windowed
+// transaction.
+func (b *bulkState) addDocuments(txn *badger.Txn, project string, ev event, collUID string, delta int64) error {
+	if !b.windowed {
+		return addDocuments(txn, project, ev, collUID, delta)
+	}
+	i := 0
+	for i < len(b.collCounts) && b.collCounts[i].collUID != collUID {
+		i++
+	}
+	if i == len(b.collCounts) {
+		b.collCounts = append(b.collCounts, collCount{collUID: collUID})
+	}
+	b.collCounts[i].delta += delta
+	day := dayOf(ev.msg.Time)
+	i = 0
+	for i < len(b.dayCounts) && b.dayCounts[i].day != day {
+		i++
+	}
+	if i == len(b.dayCounts) {
+		b.dayCounts = append(b.dayCounts, dayCount{day: day, ev: ev})
+	}
+	b.dayCounts[i].delta += delta
+	return nil
+}
+
+// writeCounts writes what addDocuments kept. A counter is written even
+// when its changes add up to nothing, as applying them one by one would
+// have (the key then exists, holding 0).
+func (b *bulkState) writeCounts(txn *badger.Txn, project string) error {
+	for _, c := range b.collCounts {
+		if err := setCounters(txn, docLiveKey(project, c.collUID), c.delta); err != nil {
+			return err
+		}
+	}
+	for _, c := range b.dayCounts {
+		all := make([]int64, dailyCounters)
+		all[dailyDocuments] = c.delta
+		if err := setCounters(txn, dailyKey(project, c.ev.msg.Time), all...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // committed keeps what the transaction staged.

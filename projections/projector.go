@@ -396,6 +396,14 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 		}
 		n = i + 1
 	}
+	if b := r.sp.bulk; b != nil && windowed {
+		if err := b.writeCounts(txn, r.sp.project); err != nil {
+			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+				return 0, n - 1, nil
+			}
+			return 0, 0, err
+		}
+	}
 	// Events per day are counted once per transaction, not per event: one
 	// write of the day's counters instead of one per event.
 	if r.sp.project != "" {
