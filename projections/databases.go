@@ -76,12 +76,20 @@ func databaseKey(project, id string) []byte { return []byte(databasesPrefix(proj
 func collectionsPrefix(project, db string) string {
 	return pp(project) + partCollections + db + "/"
 }
-func collectionKey(project, db, id string) []byte { return []byte(collectionsPrefix(project, db) + id) }
+func collectionKey(project, db, id string) []byte {
+	// One allocation rather than a string and its copy (once per event).
+	k := make([]byte, 0, len(projectPrefix)+len(project)+1+len(partCollections)+len(db)+1+len(id))
+	k = append(append(append(k, projectPrefix...), project...), '/')
+	return append(append(append(append(k, partCollections...), db...), '/'), id...)
+}
 func documentsPrefix(project, collUID string) string {
 	return pp(project) + partDocuments + collUID + "/"
 }
 func documentKey(project, collUID, id string) []byte {
-	return []byte(documentsPrefix(project, collUID) + id)
+	// One allocation rather than a string and its copy (once per event).
+	k := make([]byte, 0, len(projectPrefix)+len(project)+1+len(partDocuments)+len(collUID)+1+len(id))
+	k = append(append(append(k, projectPrefix...), project...), '/')
+	return append(append(append(append(k, partDocuments...), collUID...), '/'), id...)
 }
 func indexPrefix(project, collUID, ixUID string) []byte {
 	return []byte(pp(project) + partIndexes + collUID + "/" + ixUID + "/")

@@ -22,3 +22,16 @@ func TestDayOfIsTheUTCDate(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysAreTheirPrefixes: documentKey and collectionKey, built by hand
+// in one allocation, are their prefixes and the id (the layout).
+func TestKeysAreTheirPrefixes(t *testing.T) {
+	for _, c := range [][3]string{{"p1", "main", "doc-1"}, {"a-very-long-project-id-0123456789abc", "db_2", "x"}, {"p", "", ""}} {
+		if got, want := string(documentKey(c[0], c[1], c[2])), documentsPrefix(c[0], c[1])+c[2]; got != want {
+			t.Errorf("documentKey%q = %q, want %q", c, got, want)
+		}
+		if got, want := string(collectionKey(c[0], c[1], c[2])), collectionsPrefix(c[0], c[1])+c[2]; got != want {
+			t.Errorf("collectionKey%q = %q, want %q", c, got, want)
+		}
+	}
+}
