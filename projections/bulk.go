@@ -52,7 +52,7 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 		if !had {
 			return nil
 		}
-		if err := addDocuments(txn, sp.project, ev, d.collUID, -1); err != nil {
+		if err := sp.bulk.addDocuments(txn, sp.project, ev, d.collUID, -1); err != nil {
 			return err
 		}
 		if sp.bulk.deleted(key) {
@@ -61,7 +61,7 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 		return txn.Delete(key)
 	}
 	if !had {
-		if err := addDocuments(txn, sp.project, ev, d.collUID, 1); err != nil {
+		if err := sp.bulk.addDocuments(txn, sp.project, ev, d.collUID, 1); err != nil {
 			return err
 		}
 	}
@@ -155,7 +155,29 @@ type bulkState struct {
 	// flushed is the checkpoint up to which every document is in Badger;
 	// txnFlushed what it becomes once the open transaction commits.
 	flushed, txnFlushed uint64
+
+	// The open windowed transaction's changes to the live documents of
+	// collections and of days, written once at its end (writeCounts):
+	// read and written for every create and delete they were a tenth of
+	// a document event's own cost. Nothing in such a transaction reads
+	// them (it holds document events only).
+	collCounts []collCount
+	dayCounts  []dayCount
 }
+
+// collCount and dayCount are a change to a collection's and to a day's
+// live documents.
+type (
+	collCount struct {
+		collUID string
+		delta   int64
+	}
+	dayCount struct {
+		day   int64 // dayOf
+		ev    event // one of the day's, for dailyKey
+		delta int64
+	}
+)
 
 // stagedDoc is a document change: its sequence and stored state (val,
 // or raw and version, staged for the window), or its deletion.
@@ -203,6 +225,52 @@ func (b *bulkState) begin(windowed bool) {
 	clear(b.pending)
 	b.windowed = windowed
 	b.txnFlushed = b.flushed
+	b.collCounts, b.dayCounts = b.collCounts[:0], b.dayCounts[:0]
+}
+
+// addDocuments is addDocuments, kept for writeCounts in a windowed
+// transaction.
+func (b *bulkState) addDocuments(txn *badger.Txn, project string, ev event, collUID string, delta int64) error {
+	if !b.windowed {
+		return addDocuments(txn, project, ev, collUID, delta)
+	}
+	i := 0
+	for i < len(b.collCounts) && b.collCounts[i].collUID != collUID {
+		i++
+	}
+	if i == len(b.collCounts) {
+		b.collCounts = append(b.collCounts, collCount{collUID: collUID})
+	}
+	b.collCounts[i].delta += delta
+	day := dayOf(ev.msg.Time)
+	i = 0
+	for i < len(b.dayCounts) && b.dayCounts[i].day != day {
+		i++
+	}
+	if i == len(b.dayCounts) {
+		b.dayCounts = append(b.dayCounts, dayCount{day: day, ev: ev})
+	}
+	b.dayCounts[i].delta += delta
+	return nil
+}
+
+// writeCounts writes what addDocuments kept. A counter is written even
+// when its changes add up to nothing, as applying them one by one would
+// have (the key then exists, holding 0).
+func (b *bulkState) writeCounts(txn *badger.Txn, project string) error {
+	for _, c := range b.collCounts {
+		if err := setCounters(txn, docLiveKey(project, c.collUID), c.delta); err != nil {
+			return err
+		}
+	}
+	for _, c := range b.dayCounts {
+		all := make([]int64, dailyCounters)
+		all[dailyDocuments] = c.delta
+		if err := setCounters(txn, dailyKey(project, c.ev.msg.Time), all...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // committed keeps what the transaction staged.
@@ -478,6 +546,10 @@ func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.Wri
 	}
 	indexes := allIndexes(schema)
 	keep := indexedAttributes(indexes)
+	prefixes := make([][]byte, len(indexes))
+	for i, ix := range indexes {
+		prefixes[i] = indexPrefix(sp.project, c.GetUid(), ix.UID)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	workers := runtime.GOMAXPROCS(0)
@@ -490,7 +562,7 @@ func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.Wri
 			defer wg.Done()
 			var out, scratch map[string]any // reused: one document at a time
 			for ch := range work {
-				ch.err = ch.entries(sp.project, c.GetUid(), schema, indexes, keep, &out, &scratch)
+				ch.err = ch.entries(schema, indexes, prefixes, keep, &out, &scratch)
 				close(ch.done)
 			}
 		}()
@@ -588,26 +660,33 @@ type entryChunk struct {
 }
 
 // entries works out the chunk's entries: applyDocument's, for the
-// documents as stored. out and scratch are the caller's maps to reuse.
-func (ch *entryChunk) entries(project, collUID string, schema *database.Schema, indexes []database.Index, keep func(string) bool, out, scratch *map[string]any) error {
+// documents as stored. prefixes are indexes' indexPrefix; out and scratch
+// are the caller's maps to reuse. The keys share one buffer: a key and a
+// slice per index and document were most of the build's allocations.
+func (ch *entryChunk) entries(schema *database.Schema, indexes []database.Index, prefixes [][]byte, keep func(string) bool, out, scratch *map[string]any) error {
 	if *scratch == nil {
 		*scratch = map[string]any{}
 	}
+	var buf []byte
+	var ends []int
 	for _, h := range ch.heads {
 		f, err := fieldsOfInto(schema, h, keep, *out, *scratch)
 		if err != nil {
 			return fatal("%w", err)
 		}
 		*out = f
-		keys, err := allIndexKeys(project, collUID, indexes, f, h.seq)
-		if err != nil {
-			return fatal("%w", err)
+		had := len(ends)
+		for i, ix := range indexes {
+			if buf, ends, err = appendIndexKeys(buf, ends, prefixes[i], ix, f, h.seq); err != nil {
+				return fatal("%w", err)
+			}
 		}
 		v := entryValue(h)
-		for _, k := range keys {
-			ch.keys, ch.vals = append(ch.keys, k), append(ch.vals, v)
+		for range len(ends) - had {
+			ch.vals = append(ch.vals, v)
 		}
 	}
+	ch.keys = splitKeys(buf, 0, ends, make([][]byte, 0, len(ends)))
 	ch.heads = nil
 	return nil
 }

@@ -43,6 +43,11 @@ func addCounters(txn *badger.Txn, key []byte, deltas ...int64) error {
 	if zero {
 		return nil
 	}
+	return setCounters(txn, key, deltas...)
+}
+
+// setCounters is addCounters writing the key even when deltas are all 0.
+func setCounters(txn *badger.Txn, key []byte, deltas ...int64) error {
 	cur, err := readCounters(txn, key, len(deltas))
 	if err != nil {
 		return err

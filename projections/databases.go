@@ -76,12 +76,20 @@ func databaseKey(project, id string) []byte { return []byte(databasesPrefix(proj
 func collectionsPrefix(project, db string) string {
 	return pp(project) + partCollections + db + "/"
 }
-func collectionKey(project, db, id string) []byte { return []byte(collectionsPrefix(project, db) + id) }
+func collectionKey(project, db, id string) []byte {
+	// One allocation rather than a string and its copy (once per event).
+	k := make([]byte, 0, len(projectPrefix)+len(project)+1+len(partCollections)+len(db)+1+len(id))
+	k = append(append(append(k, projectPrefix...), project...), '/')
+	return append(append(append(append(k, partCollections...), db...), '/'), id...)
+}
 func documentsPrefix(project, collUID string) string {
 	return pp(project) + partDocuments + collUID + "/"
 }
 func documentKey(project, collUID, id string) []byte {
-	return []byte(documentsPrefix(project, collUID) + id)
+	// One allocation rather than a string and its copy (once per event).
+	k := make([]byte, 0, len(projectPrefix)+len(project)+1+len(partDocuments)+len(collUID)+1+len(id))
+	k = append(append(append(k, projectPrefix...), project...), '/')
+	return append(append(append(append(k, partDocuments...), collUID...), '/'), id...)
 }
 func indexPrefix(project, collUID, ixUID string) []byte {
 	return []byte(pp(project) + partIndexes + collUID + "/" + ixUID + "/")
@@ -429,32 +437,53 @@ const (
 
 // indexKeys returns the entry keys of one index for a document.
 func indexKeys(project, collUID string, ix database.Index, fields map[string]any, seq uint64) ([][]byte, error) {
-	prefix := indexPrefix(project, collUID, ix.UID)
+	buf, ends, err := appendIndexKeys(nil, nil, indexPrefix(project, collUID, ix.UID), ix, fields, seq)
+	if err != nil {
+		return nil, err
+	}
+	return splitKeys(buf, 0, ends, nil), nil
+}
+
+// appendIndexKeys appends one index's entry keys for a document (prefix
+// is indexPrefix's) to buf, one after another, and each one's end to
+// ends: a rebuild works out many documents' keys in one buffer.
+func appendIndexKeys(buf []byte, ends []int, prefix []byte, ix database.Index, fields map[string]any, seq uint64) ([]byte, []int, error) {
 	if ix.Type == database.IndexFulltext {
 		s, _ := fields[ix.Attributes[0]].(string)
-		toks := query.Tokens(s)
-		keys := make([][]byte, 0, len(toks))
-		for _, t := range toks {
-			k, err := indexkey.Append(bytes.Clone(prefix), t, false)
-			if err != nil {
-				return nil, err
+		for _, t := range query.Tokens(s) {
+			var err error
+			if buf, err = indexkey.Append(append(buf, prefix...), t, false); err != nil {
+				return buf, ends, err
 			}
-			keys = append(keys, indexkey.AppendSeq(k, seq))
+			buf = indexkey.AppendSeq(buf, seq)
+			ends = append(ends, len(buf))
 		}
-		return keys, nil
+		return buf, ends, nil
 	}
-	k := bytes.Clone(prefix)
+	buf = append(buf, prefix...)
 	for i, a := range ix.Attributes {
 		v, desc := fields[a], ix.Desc[i]
 		if cell, ok := geoKey(v); ok {
 			v, desc = cell, false // a point's entry is its cell (geo.go), always ascending
 		}
 		var err error
-		if k, err = indexkey.Append(k, v, desc); err != nil {
-			return nil, fmt.Errorf("index %s attribute %s: %w", ix.Key, a, err)
+		if buf, err = indexkey.Append(buf, v, desc); err != nil {
+			return buf, ends, fmt.Errorf("index %s attribute %s: %w", ix.Key, a, err)
 		}
 	}
-	return [][]byte{indexkey.AppendSeq(k, seq)}, nil
+	buf = indexkey.AppendSeq(buf, seq)
+	return buf, append(ends, len(buf)), nil
+}
+
+// splitKeys appends to keys the keys appendIndexKeys wrote in buf from
+// start, each with its capacity cut to its length so that nobody appends
+// into the next.
+func splitKeys(buf []byte, start int, ends []int, keys [][]byte) [][]byte {
+	for _, end := range ends {
+		keys = append(keys, buf[start:end:end])
+		start = end
+	}
+	return keys
 }
 
 // allIndexes is the collection's indexes the projection maintains: the

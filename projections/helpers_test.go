@@ -32,6 +32,17 @@ type env struct {
 	// memtable, when set, is Badger's memtable size: a small one makes
 	// its largest transaction small too (15% of it).
 	memtable int64
+	// serve, when set, opens Badger as `cairn serve` does by default.
+	serve bool
+}
+
+// serveBadgerOptions are cmd/cairn's default Badger settings
+// (cmd/cairn/memory.go: 16 MiB × 3 memtables, 32 MiB block cache, 16 MiB
+// index cache, 2 compactors), for benchmarks that should measure what a
+// node does rather than Badger's own defaults (64 MiB memtables).
+func serveBadgerOptions(o badger.Options) badger.Options {
+	return o.WithMemTableSize(16 << 20).WithNumMemtables(3).WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).WithNumCompactors(2)
 }
 
 func testLogger() *slog.Logger {
@@ -43,7 +54,18 @@ func testLogger() *slog.Logger {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), log: testLogger()}
+	return newEnvWith(t, &env{})
+}
+
+// newServeEnv is newEnv with Badger opened with serveBadgerOptions.
+func newServeEnv(t testing.TB) *env {
+	t.Helper()
+	return newEnvWith(t, &env{serve: true})
+}
+
+func newEnvWith(t testing.TB, e *env) *env {
+	t.Helper()
+	e.t, e.dir, e.log = t, t.TempDir(), testLogger()
 	e.openNATS()
 	e.openBadger()
 	t.Cleanup(func() {
@@ -85,6 +107,9 @@ func (e *env) restartNATS() {
 func (e *env) openBadger() {
 	e.t.Helper()
 	opts := badger.DefaultOptions(filepath.Join(e.dir, "badger")).WithSyncWrites(false).WithLogger(nil)
+	if e.serve {
+		opts = serveBadgerOptions(opts)
+	}
 	if e.memtable > 0 {
 		opts = opts.WithMemTableSize(e.memtable).WithValueThreshold(min(opts.ValueThreshold, e.memtable/10))
 	}

@@ -31,10 +31,7 @@ func BenchmarkApplyLiveMemory(b *testing.B) {
 		opts func(badger.Options) badger.Options
 	}{
 		{"badger-defaults", func(o badger.Options) badger.Options { return o }},
-		{"cairn-defaults", func(o badger.Options) badger.Options {
-			return o.WithMemTableSize(16 << 20).WithNumMemtables(3).WithBlockCacheSize(32 << 20).
-				WithIndexCacheSize(16 << 20).WithNumCompactors(2)
-		}},
+		{"cairn-defaults", serveBadgerOptions},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var took, cpu time.Duration

@@ -346,6 +346,23 @@ func (p *Projections) commitSome(ctx context.Context, r *run, evs []event) (int,
 	}
 }
 
+// docRunMin is the run of document events a bulk run's transaction of
+// other events ends before, so that they go through the window: a stream
+// begins with its database and collections, and one such event ahead of
+// a batch of documents kept all of them out of it.
+const docRunMin = 64
+
+// docRun reports whether evs begins with docRunMin document events (or
+// is shorter and holds only those).
+func docRun(evs []event) bool {
+	for i := range min(len(evs), docRunMin) {
+		if !isDocEvent(evs[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // tryCommit returns (applied, 0, err), or (0, k, nil) to be called again with
 // the first k events.
 func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, int, error) {
@@ -374,6 +391,9 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 		if windowed && i > 0 && !isDocEvent(ev) {
 			return 0, i, nil // commit the documents first
 		}
+		if r.sp.bulk != nil && !windowed && i > 0 && docRun(evs[i:]) {
+			return 0, i, nil // the documents that follow go through the window
+		}
 		e, err := p.applyTraced(ctx, txn, r.sp, ev)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			if i == 0 {
@@ -395,6 +415,14 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 			break
 		}
 		n = i + 1
+	}
+	if b := r.sp.bulk; b != nil && windowed {
+		if err := b.writeCounts(txn, r.sp.project); err != nil {
+			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+				return 0, n - 1, nil
+			}
+			return 0, 0, err
+		}
 	}
 	// Events per day are counted once per transaction, not per event: one
 	// write of the day's counters instead of one per event.

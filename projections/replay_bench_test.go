@@ -147,10 +147,12 @@ func orderedRead(tb testing.TB, e *env, stream string, events int) {
 // document-heavy stream, (a) the raw ordered read and (b) `cairn replay` of
 // the project (drop, then decode and apply every event into Badger),
 // reporting both rates and rebuild/read (issue 19 wants >= 0.5). Set
-// CAIRN_BENCH_REPLAY_EVENTS for a longer stream (e.g. 1000000).
+// CAIRN_BENCH_REPLAY_EVENTS for a longer stream (e.g. 1000000). Badger
+// is opened as `cairn serve` opens it (serveBadgerOptions): Badger's own
+// 64 MiB memtables made each rebuild's drop allocate and clear 64 MiB.
 func BenchmarkReplayDocuments(b *testing.B) {
 	events := replayEvents(b)
-	e := newEnv(b)
+	e := newServeEnv(b)
 	docStream(b, e, "bench", events)
 	p := New(e.db, e.store, Options{Logger: e.log})
 	defer p.Close()
@@ -190,7 +192,7 @@ func BenchmarkReplayDocuments(b *testing.B) {
 // alone.
 func BenchmarkApplyDocuments(b *testing.B) {
 	events := replayEvents(b)
-	e := newEnv(b)
+	e := newServeEnv(b)
 	docStream(b, e, "bench", events)
 	var msgs []streams.StoredMsg
 	stop := errors.New("done")
@@ -244,7 +246,7 @@ func BenchmarkApplyDocuments(b *testing.B) {
 func BenchmarkReplayProjects(b *testing.B) {
 	const projects = 4
 	events := max(replayEvents(b)/projects, 10)
-	e := newEnv(b)
+	e := newServeEnv(b)
 	p, _ := e.newProjections()
 	ids := make([]string, projects)
 	for i := range ids {

@@ -52,10 +52,15 @@ func addDaily(txn *badger.Txn, project string, ev event, first int, deltas ...in
 	return addCounters(txn, dailyKey(project, ev.msg.Time), all...)
 }
 
-// dayOf is t's UTC day, compared without formatting it (once per event).
-func dayOf(t time.Time) [3]int {
-	y, m, d := t.UTC().Date()
-	return [3]int{y, int(m), d}
+// dayOf is t's UTC day, compared without formatting it (once per event):
+// days since the Unix epoch (a UTC day is 86,400 Unix seconds).
+func dayOf(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s%86400 < 0 {
+		d--
+	}
+	return d
 }
 
 // countEvents adds evs to their days' event counts, one write per day.
