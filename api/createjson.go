@@ -348,24 +348,11 @@ func (r *jsonReader) number() (float64, bool) {
 
 // texts reads an array of text strings.
 func (r *jsonReader) texts() ([]string, bool) {
-	if !r.byte('[') {
-		return nil, false
-	}
 	var out []string
-	if r.byte(']') {
-		return out, true
-	}
-	for {
+	ok := r.array(func() bool {
 		s, ok := r.text()
-		if !ok {
-			return nil, false
-		}
 		out = append(out, s)
-		if r.byte(']') {
-			return out, true
-		}
-		if !r.byte(',') {
-			return nil, false
-		}
-	}
+		return ok
+	})
+	return out, ok
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cairn-dev/cairn/domain/database"
 	cairnv1 "github.com/cairn-dev/cairn/proto/cairn/v1"
 )
 
@@ -186,7 +186,7 @@ func appendValueJSON(b []byte, v *structpb.Value) ([]byte, bool) {
 	case *structpb.Value_NullValue:
 		return append(b, "null"...), true
 	case *structpb.Value_NumberValue:
-		return appendJSONFloat(b, k.NumberValue)
+		return database.AppendJSONFloat(b, k.NumberValue)
 	case *structpb.Value_StringValue:
 		return appendJSONString(b, k.StringValue)
 	case *structpb.Value_BoolValue:
@@ -208,28 +208,6 @@ func appendValueJSON(b []byte, v *structpb.Value) ([]byte, bool) {
 	}
 	// No kind (or a nil Value): protojson's error.
 	return b, false
-}
-
-// appendJSONFloat writes a number as protojson does (encoding/json's
-// format: exponent below 1e-6 and from 1e21); NaN and infinities are
-// protojson's error.
-func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return b, false
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// e-07 → e-7
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, true
 }
 
 // appendJSONString writes s quoted as protojson does: only '"', '\\' and

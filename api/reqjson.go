@@ -137,26 +137,13 @@ func (r *jsonReader) str() (string, bool) {
 
 // strs reads an array of such strings.
 func (r *jsonReader) strs() ([]string, bool) {
-	if !r.byte('[') {
-		return nil, false
-	}
 	var out []string
-	if r.byte(']') {
-		return out, true
-	}
-	for {
+	ok := r.array(func() bool {
 		s, ok := r.str()
-		if !ok {
-			return nil, false
-		}
 		out = append(out, s)
-		if r.byte(']') {
-			return out, true
-		}
-		if !r.byte(',') {
-			return nil, false
-		}
-	}
+		return ok
+	})
+	return out, ok
 }
 
 var requestBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}

@@ -63,7 +63,7 @@ func appendValueJSON(b []byte, v any, depth int) ([]byte, bool) {
 	case int:
 		return strconv.AppendInt(b, int64(x), 10), true
 	case float64:
-		return appendFloatJSON(b, x)
+		return AppendJSONFloat(b, x)
 	case time.Time:
 		return appendPlainString(b, x.UTC().Format(DatetimeLayout))
 	case []any:
@@ -84,11 +84,12 @@ func appendValueJSON(b []byte, v any, depth int) ([]byte, bool) {
 	return nil, false
 }
 
-// appendFloatJSON is encoding/json's float64 encoding; false for NaN and
-// the infinities, which it refuses.
-func appendFloatJSON(b []byte, f float64) ([]byte, bool) {
+// AppendJSONFloat is encoding/json's float64 encoding (protojson's too:
+// an exponent below 1e-6 and from 1e21); false, b unchanged, for NaN and
+// the infinities, which both refuse.
+func AppendJSONFloat(b []byte, f float64) ([]byte, bool) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return nil, false
+		return b, false
 	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
