@@ -91,33 +91,8 @@ func BenchmarkGetDocumentVsBare(b *testing.B) {
 	srv := benchServer(b)
 	cl := clients{client: benchConnect(srv.url)}
 	const p, db, coll = "bench", "main", "items"
-	op := authed(ctx, testAdminKey)
-	if _, err := cl.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: p, Name: p}); err != nil {
-		b.Fatal(err)
-	}
-	key, err := cl.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: p, Name: "server", Scopes: &cairnv1.Scopes{Scopes: []string{
-		"databases.write", "collections.write", "collections.read", "documents.read", "documents.write"}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	secret := key.GetSecret()
+	secret := benchTitleCollection(b, cl, p, db, coll, 200)
 	dbs := cl.databases()
-	k := authed(ctx, secret)
-	if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: db, Name: "Main"}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := dbs.CreateCollection(authed(ctx, secret), &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Name: coll}); err != nil {
-		b.Fatal(err)
-	}
-	for _, a := range []*cairnv1.Attribute{
-		{Key: "title", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 200},
-		{Key: "n", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER},
-		{Key: "tag", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 32},
-	} {
-		if _, err := dbs.CreateAttribute(authed(ctx, secret), &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Attribute: a}); err != nil {
-			b.Fatal(err)
-		}
-	}
 	if _, err := dbs.CreateIndex(authed(ctx, secret), &cairnv1.CreateIndexRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Index: &cairnv1.Index{
 		Key: "by_tag", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"tag"}}}); err != nil {
 		b.Fatal(err)
@@ -224,4 +199,40 @@ func BenchmarkGetDocumentVsBare(b *testing.B) {
 		})
 		b.Run("alternating-"+codec.name, func(b *testing.B) { alternate(b, codec.opts...) })
 	}
+}
+
+// benchTitleCollection creates project p with a server key, database db
+// and collection coll of {title (titleSize), n, tag} — pbcompare's
+// documents — for the document benchmarks, and returns the key's secret.
+func benchTitleCollection(b *testing.B, cl clients, p, db, coll string, titleSize int64) string {
+	b.Helper()
+	ctx := context.Background()
+	op := authed(ctx, testAdminKey)
+	if _, err := cl.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: p, Name: p}); err != nil {
+		b.Fatal(err)
+	}
+	key, err := cl.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: p, Name: "server", Scopes: &cairnv1.Scopes{Scopes: []string{
+		"databases.write", "collections.write", "collections.read", "documents.read", "documents.write"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	secret := key.GetSecret()
+	dbs := cl.databases()
+	k := authed(ctx, secret)
+	if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: db, Name: "Main"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := dbs.CreateCollection(k, &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Name: coll}); err != nil {
+		b.Fatal(err)
+	}
+	for _, a := range []*cairnv1.Attribute{
+		{Key: "title", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: titleSize},
+		{Key: "n", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER},
+		{Key: "tag", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 32},
+	} {
+		if _, err := dbs.CreateAttribute(k, &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Attribute: a}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return secret
 }

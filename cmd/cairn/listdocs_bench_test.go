@@ -37,32 +37,8 @@ func BenchmarkListDocumentsHTTP(b *testing.B) {
 	srv := benchServer(b)
 	cl := clients{client: benchConnect(srv.url)}
 	const p, db, coll, tags = "bench", "main", "posts", 10
-	op := authed(ctx, testAdminKey)
-	if _, err := cl.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: p, Name: p}); err != nil {
-		b.Fatal(err)
-	}
-	key, err := cl.keys().CreateKey(authed(ctx, testAdminKey), &cairnv1.CreateKeyRequest{ProjectId: p, Name: "server", Scopes: &cairnv1.Scopes{Scopes: []string{
-		"databases.write", "collections.write", "collections.read", "documents.read", "documents.write"}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	secret := key.GetSecret()
+	secret := benchTitleCollection(b, cl, p, db, coll, 256)
 	dbs := cl.databases()
-	if _, err := dbs.CreateDatabase(authed(ctx, secret), &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: db, Name: "Main"}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := dbs.CreateCollection(authed(ctx, secret), &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Name: coll}); err != nil {
-		b.Fatal(err)
-	}
-	for _, a := range []*cairnv1.Attribute{
-		{Key: "title", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 256},
-		{Key: "n", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER},
-		{Key: "tag", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 32},
-	} {
-		if _, err := dbs.CreateAttribute(authed(ctx, secret), &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Attribute: a}); err != nil {
-			b.Fatal(err)
-		}
-	}
 	index := func(ix *cairnv1.Index) {
 		if _, err := dbs.CreateIndex(authed(ctx, secret), &cairnv1.CreateIndexRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Index: ix}); err != nil {
 			b.Fatal(err)
