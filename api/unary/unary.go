@@ -17,6 +17,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -166,7 +167,27 @@ func (p *procedure) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mergeTrailer()
-	_ = t.errors.Write(w, r, err)
+	_ = t.errors.Write(w, r, scrub(err))
+}
+
+// scrub is what connecthttp lets a caller see of a handler's error: a
+// local *connect.Error whole; a remote one as a bare internal error; any
+// other as a bare unknown (canceled, deadline exceeded) error.
+func scrub(err error) error {
+	if ce, ok := errors.AsType[*connect.Error](err); ok && ce != nil {
+		if ce.IsRemote() {
+			return connect.NewError(connect.CodeInternal, "").WithCause(err)
+		}
+		return err
+	}
+	code := connect.CodeUnknown
+	switch {
+	case errors.Is(err, context.Canceled):
+		code = connect.CodeCanceled
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		code = connect.CodeDeadlineExceeded
+	}
+	return connect.NewError(code, "").WithCause(err)
 }
 
 // stream is one call's connect.ServerStream, as connecthttp's unary
