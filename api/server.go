@@ -408,6 +408,9 @@ func New(cfg Config) (http.Handler, error) {
 				rpc.exact[spec.Procedure] = fast.Handler(spec, h)
 			}
 		}
+		if s.metrics != nil {
+			s.metrics.countFastUnary(fast.Served)
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", http.MaxBytesHandler(rpc.ServeMux, rpc.maxBytes))

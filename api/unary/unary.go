@@ -20,6 +20,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect/v2"
@@ -74,7 +75,11 @@ type Transport struct {
 	maxBody     int64
 	errors      *connecthttp.ErrorWriter
 	buffers     sync.Pool
+	served      atomic.Uint64
 }
+
+// Served is how many calls the Transport has served (not handed on).
+func (t *Transport) Served() uint64 { return t.served.Load() }
 
 // New returns a Transport calling server.
 func New(server *connect.Server, opts Options) *Transport {
@@ -133,6 +138,7 @@ func (p *procedure) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fallback.ServeHTTP(w, r)
 		return
 	}
+	t.served.Add(1)
 	ctx := r.Context()
 	if timeout > 0 {
 		var cancel context.CancelFunc
