@@ -131,7 +131,7 @@ func (p *procedure) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case contentTypeJSON:
 		codec = t.json
 	}
-	timeout, timeoutOK := parseTimeout(first(h, headerTimeout))
+	timeout, hasTimeout, timeoutOK := parseTimeout(first(h, headerTimeout))
 	if codec == nil || r.Method != http.MethodPost || r.ContentLength < 0 || r.ContentLength > t.maxBody || !timeoutOK ||
 		len(h[headerContentEncoding]) > 1 || (first(h, headerContentEncoding) != "" && first(h, headerContentEncoding) != connect.CompressionNameIdentity) ||
 		(first(h, headerVersion) != "" && first(h, headerVersion) != "1") || r.URL.RawQuery != "" {
@@ -140,7 +140,7 @@ func (p *procedure) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	t.served.Add(1)
 	ctx := r.Context()
-	if timeout > 0 {
+	if hasTimeout { // 0 too: a call already out of time, as connecthttp makes it
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -312,23 +312,24 @@ func compress(c connect.Compressor, dst, src *bytes.Buffer) error {
 	return nil
 }
 
-// parseTimeout reads Connect-Timeout-Ms; ok is false for a value
-// connecthttp refuses (left to it, so the refusal is its own).
-func parseTimeout(v string) (time.Duration, bool) {
+// parseTimeout reads Connect-Timeout-Ms; ok is false for a value this
+// path leaves to connecthttp (a refusal, or a sign it accepts), so the
+// answer is its own.
+func parseTimeout(v string) (d time.Duration, present, ok bool) {
 	if v == "" {
-		return 0, true
+		return 0, false, true
 	}
 	if len(v) > 10 {
-		return 0, false
+		return 0, false, false
 	}
 	var ms int64
 	for i := 0; i < len(v); i++ {
 		if v[i] < '0' || v[i] > '9' {
-			return 0, false
+			return 0, false, false
 		}
 		ms = ms*10 + int64(v[i]-'0')
 	}
-	return time.Duration(ms) * time.Millisecond, true
+	return time.Duration(ms) * time.Millisecond, true, true
 }
 
 // readError is connecthttp's error for a request body that could not be

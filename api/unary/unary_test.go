@@ -189,6 +189,8 @@ func TestAgreesWithConnectHTTP(t *testing.T) {
 		{name: "accept gzip big", contentType: "application/json", header: with(map[string]string{"Accept-Encoding": "br, gzip"}), body: getJSON("big"), fast: true},
 		{name: "big identity", contentType: "application/proto", header: auth, body: get("big"), fast: true},
 		{name: "timeout", contentType: "application/json", header: with(map[string]string{"Connect-Timeout-Ms": "5000"}), body: getJSON("d1"), fast: true},
+		{name: "timeout zero", contentType: "application/json", header: with(map[string]string{"Connect-Timeout-Ms": "0"}), body: getJSON("deadline"), fast: true},
+		{name: "signed timeout", contentType: "application/json", header: with(map[string]string{"Connect-Timeout-Ms": "+5000"}), body: getJSON("d1")},
 		{name: "timeout expires", contentType: "application/json", header: with(map[string]string{"Connect-Timeout-Ms": "20"}), body: getJSON("deadline"), fast: true},
 		{name: "protocol version", contentType: "application/json", header: with(map[string]string{"Connect-Protocol-Version": "1"}), body: getJSON("d1"), fast: true},
 		{name: "identity encoding", contentType: "application/json", header: with(map[string]string{"Content-Encoding": "identity"}), body: getJSON("d1"), fast: true},
