@@ -217,9 +217,8 @@ func (s *stream) Receive(msg any) error {
 	s.received = true
 	data := s.t.buffers.Get().(*bytes.Buffer)
 	defer s.t.putBuffer(data)
-	n, err := data.ReadFrom(s.r.Body)
-	if err != nil {
-		return readError(s.ctx, err, n)
+	if _, err := data.ReadFrom(s.r.Body); err != nil {
+		return readError(s.ctx, err)
 	}
 	size := data.Len()
 	if err := s.codec.UnmarshalRead(s.ctx, data, msg); err != nil {
@@ -334,7 +333,7 @@ func parseTimeout(v string) (d time.Duration, present, ok bool) {
 
 // readError is connecthttp's error for a request body that could not be
 // read (a client gone, a body shorter than its Content-Length).
-func readError(ctx context.Context, err error, n int64) error {
+func readError(ctx context.Context, err error) error {
 	if ce, ok := errors.AsType[*connect.Error](err); ok {
 		return ce
 	}
@@ -344,7 +343,6 @@ func readError(ctx context.Context, err error, n int64) error {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err.Error()).WithCause(err)
 	}
-	_ = n
 	return connect.Errorf(connect.CodeUnknown, "read message: %s", err).WithCause(err)
 }
 
