@@ -259,6 +259,15 @@ func TestUnaryFastPathGeneratedClient(t *testing.T) {
 			t.Errorf("errors differ: lean %v, connecthttp %v", errs[0], errs[1])
 		}
 	}
+	// Over h2c (the harness's client) too.
+	before := counter(t, scrape(t, in), `cairn_rpc_fast_unary_total`)
+	k, _ = as(ctx, key)
+	if _, err := dbs.ListDocuments(k, &cairnv1.ListDocumentsRequest{ProjectId: "g", DatabaseId: "main", CollectionId: "items"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := counter(t, scrape(t, in), `cairn_rpc_fast_unary_total`) - before; got != 1 {
+		t.Errorf("an h2c ListDocuments: the lean path served %v calls, want 1", got)
+	}
 }
 
 // sortedHeader lists h's keys and values for comparison.
