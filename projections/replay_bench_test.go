@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -160,10 +161,13 @@ func BenchmarkReplayDocuments(b *testing.B) {
 	stream := streams.ProjectStream("bench")
 	var read, rebuild, readCPU, rebuildCPU time.Duration
 	for b.Loop() {
+		stopProfile := profilePhase(b, "read")
 		start, cpu := time.Now(), processCPU()
 		orderedRead(b, e, stream, events)
 		read += time.Since(start)
 		readCPU += processCPU() - cpu
+		stopProfile()
+		stopProfile = profilePhase(b, "rebuild")
 		start, cpu = time.Now(), processCPU()
 		n, err := p.Rebuild(ctx, "bench")
 		if err != nil || n != events {
@@ -171,6 +175,7 @@ func BenchmarkReplayDocuments(b *testing.B) {
 		}
 		rebuild += time.Since(start)
 		rebuildCPU += processCPU() - cpu
+		stopProfile()
 	}
 	total := float64(events * b.N)
 	readRate, rebuildRate := total/read.Seconds(), total/rebuild.Seconds()
@@ -185,6 +190,35 @@ func BenchmarkReplayDocuments(b *testing.B) {
 		b.ReportMetric(readCPU.Seconds()/rebuildCPU.Seconds(), "rebuild/read-cpu")
 	}
 }
+
+// profilePhase starts a CPU profile of one phase of a replay benchmark when
+// CAIRN_BENCH_REPLAY_PROFILE names a file prefix (the profile of the whole
+// benchmark is mostly the stream's set-up): <prefix>.<phase>.<n>.cpu, one
+// file per call. It returns what stops it.
+func profilePhase(tb testing.TB, phase string) func() {
+	prefix := os.Getenv("CAIRN_BENCH_REPLAY_PROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	profiles[phase]++
+	f, err := os.Create(fmt.Sprintf("%s.%s.%d.cpu", prefix, phase, profiles[phase]))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		tb.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// profiles counts profilePhase's files per phase (benchmarks run one at a
+// time).
+var profiles = map[string]int{}
 
 // BenchmarkApplyDocuments is BenchmarkReplayDocuments' rebuild without the
 // read: the same stream, held in memory, applied in rebuild batches into a
