@@ -512,34 +512,36 @@ func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entr
 	}
 	p.gate.RLock()
 	defer p.gate.RUnlock()
-	wb := p.db.NewWriteBatch()
-	defer wb.Cancel()
+	load, err := p.newSortedLoad(sp)
+	if err != nil {
+		return 0, err
+	}
 	for _, c := range colls {
-		n, err := p.buildCollectionIndexes(ctx, wb, sp, c)
+		n, err := p.buildCollectionIndexes(ctx, load, sp, c)
 		entries += n
 		if err != nil {
 			return entries, fmt.Errorf("projections: build indexes of %s collection %s/%s: %w", sp.stream, c.GetDatabaseId(), c.GetId(), err)
 		}
 	}
-	if err := wb.Delete(sp.ixPendingKey()); err != nil {
+	if err := load.finish(); err != nil {
 		return entries, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
 	}
-	// One batch: the marker goes in the last of its commits, so it outlives
-	// any entry a crash could lose.
-	if err := wb.Flush(); err != nil {
+	// After every entry is written, so that it outlives any a crash could
+	// lose.
+	if err := p.db.Update(func(txn *badger.Txn) error { return txn.Delete(sp.ixPendingKey()) }); err != nil {
 		return entries, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
 	}
 	return entries, nil
 }
 
-// buildCollectionIndexes adds the index entries of c's documents to wb.
+// buildCollectionIndexes adds the index entries of c's documents to load.
 // Working them out (decoding each document's indexed members, encoding the
 // keys and the carried values) was most of the build's own CPU, so it is
 // spread over the cores in chunks of documents: one goroutine reads the
 // documents, GOMAXPROCS work out entries, and this one adds them to wb in
 // document order, so the first document that cannot be indexed stops the
 // build, as it did when one goroutine did everything.
-func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.WriteBatch, sp keyspace, c *eventsv1.Collection) (int, error) {
+func (p *Projections) buildCollectionIndexes(ctx context.Context, load *sortedLoad, sp keyspace, c *eventsv1.Collection) (int, error) {
 	schema, err := p.schemas.get(c)
 	if err != nil {
 		return 0, fatal("%w", err)
@@ -589,7 +591,7 @@ func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.Wri
 			<-ch.done
 			err = ch.err
 			for i := 0; err == nil && i < len(ch.keys); i++ {
-				err = wb.Set(ch.keys[i], ch.vals[i])
+				err = load.set(ch.keys[i], ch.vals[i])
 			}
 			n += len(ch.keys)
 			if err != nil {
