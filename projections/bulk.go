@@ -351,8 +351,8 @@ func isDocEvent(ev event) bool {
 	return false
 }
 
-// flushWindow writes the window's documents and then, in the last of the
-// batch's commits, the keyspace's ixPendingKey with seq, the run's
+// flushWindow writes the window's documents (in key order: sortedLoad)
+// and then, once Badger has them, the keyspace's ixPendingKey with seq, the run's
 // checkpoint: from then on every document of the events up to it is in
 // Badger. Until then the marker holds an older sequence; a crash in
 // between leaves the counters and the checkpoint of later events written
@@ -364,23 +364,25 @@ func (p *Projections) flushWindow(sp keyspace, seq uint64) error {
 	}
 	p.gate.RLock()
 	defer p.gate.RUnlock()
-	wb := p.db.NewWriteBatch()
-	defer wb.Cancel()
+	load, err := p.newSortedLoad(sp)
+	if err != nil {
+		return err
+	}
 	for k, d := range b.window {
-		var err error
 		if d.deleted {
-			err = wb.Delete([]byte(k))
+			err = load.delete([]byte(k))
 		} else {
-			err = wb.Set([]byte(k), d.stored())
+			err = load.set([]byte(k), d.stored())
 		}
 		if err != nil {
 			return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)
 		}
 	}
-	if err := wb.Set(sp.ixPendingKey(), flushedMark(seq)); err != nil {
+	if err := load.finish(); err != nil {
 		return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)
 	}
-	if err := wb.Flush(); err != nil {
+	// After the documents, so that it outlives any a crash could lose.
+	if err := p.db.Update(func(txn *badger.Txn) error { return txn.Set(sp.ixPendingKey(), flushedMark(seq)) }); err != nil {
 		return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)
 	}
 	clear(b.window)
