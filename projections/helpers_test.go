@@ -32,6 +32,8 @@ type env struct {
 	// memtable, when set, is Badger's memtable size: a small one makes
 	// its largest transaction small too (15% of it).
 	memtable int64
+	// vlogFile, when set, is the size of Badger's value log files.
+	vlogFile int64
 	// serve, when set, opens Badger as `cairn serve` does by default.
 	serve bool
 }
@@ -109,6 +111,9 @@ func (e *env) openBadger() {
 	opts := badger.DefaultOptions(filepath.Join(e.dir, "badger")).WithSyncWrites(false).WithLogger(nil)
 	if e.serve {
 		opts = serveBadgerOptions(opts)
+	}
+	if e.vlogFile > 0 {
+		opts = opts.WithValueLogFileSize(e.vlogFile)
 	}
 	if e.memtable > 0 {
 		opts = opts.WithMemTableSize(e.memtable).WithValueThreshold(min(opts.ValueThreshold, e.memtable/10))
