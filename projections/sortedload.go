@@ -73,7 +73,8 @@ func (p *Projections) newSortedLoad(sp keyspace) (*sortedLoad, error) {
 	txn := p.db.NewTransaction(false)
 	version := txn.ReadTs()
 	txn.Discard()
-	return &sortedLoad{loader: p.db.NewKVLoader(sortedPending), version: version, runMax: sortedRunBytes}, nil
+	return &sortedLoad{loader: p.db.NewKVLoader(sortedPending), version: version, runMax: sortedRunBytes,
+		ents: make([]sortedEntry, 0, 1024)}, nil
 }
 
 // set adds key = val; the load keeps both.
@@ -98,20 +99,23 @@ func (l *sortedLoad) grew(n int) error {
 // run sorts what the load holds and hands it to Badger.
 func (l *sortedLoad) run() error {
 	slices.SortFunc(l.ents, func(a, b sortedEntry) int { return bytes.Compare(a.key, b.key) })
+	// One KV for all: Set copies what it keeps of it.
+	kv, tombstone := &pb.KV{Version: l.version}, []byte{bitDelete}
 	for i, e := range l.ents {
 		if i > 0 && bytes.Equal(e.key, l.ents[i-1].key) {
 			// Two entries of one key at one version: Badger would keep
 			// either. Nothing loads a key twice; if it did, that is a bug.
 			return fmt.Errorf("projections: sorted load: key %q twice", e.key)
 		}
-		kv := &pb.KV{Key: e.key, Value: e.val, Version: l.version}
+		kv.Key, kv.Value, kv.Meta = e.key, e.val, nil
 		if e.deleted {
-			kv.Meta = []byte{bitDelete}
+			kv.Meta = tombstone
 		}
 		if err := l.loader.Set(kv); err != nil {
 			return err
 		}
 	}
+	clear(l.ents) // what they point to may go
 	l.ents, l.bytes = l.ents[:0], 0
 	return nil
 }
