@@ -364,7 +364,7 @@ func (p *Projections) flushWindow(sp keyspace, seq uint64) error {
 	}
 	p.gate.RLock()
 	defer p.gate.RUnlock()
-	load, err := p.newSortedLoad(sp)
+	load, err := p.bulkWriter(sp)
 	if err != nil {
 		return err
 	}
@@ -514,7 +514,7 @@ func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entr
 	}
 	p.gate.RLock()
 	defer p.gate.RUnlock()
-	load, err := p.newSortedLoad(sp)
+	load, err := p.bulkWriter(sp)
 	if err != nil {
 		return 0, err
 	}
@@ -543,7 +543,7 @@ func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entr
 // documents, GOMAXPROCS work out entries, and this one adds them to wb in
 // document order, so the first document that cannot be indexed stops the
 // build, as it did when one goroutine did everything.
-func (p *Projections) buildCollectionIndexes(ctx context.Context, load *sortedLoad, sp keyspace, c *eventsv1.Collection) (int, error) {
+func (p *Projections) buildCollectionIndexes(ctx context.Context, load bulkWriter, sp keyspace, c *eventsv1.Collection) (int, error) {
 	schema, err := p.schemas.get(c)
 	if err != nil {
 		return 0, fatal("%w", err)

@@ -108,7 +108,21 @@ func (e *env) restartNATS() {
 
 func (e *env) openBadger() {
 	e.t.Helper()
-	opts := badger.DefaultOptions(filepath.Join(e.dir, "badger")).WithSyncWrites(false).WithLogger(nil)
+	e.db = e.badgerAt(filepath.Join(e.dir, "badger"))
+}
+
+// secondBadger opens another Badger beside e.db, with its options, closed
+// at the end of the test.
+func (e *env) secondBadger() *badger.DB {
+	e.t.Helper()
+	db := e.badgerAt(filepath.Join(e.dir, "badger2"))
+	e.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func (e *env) badgerAt(dir string) *badger.DB {
+	e.t.Helper()
+	opts := badger.DefaultOptions(dir).WithSyncWrites(false).WithLogger(nil)
 	if e.serve {
 		opts = serveBadgerOptions(opts)
 	}
@@ -122,7 +136,7 @@ func (e *env) openBadger() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.db = db
+	return db
 }
 
 func (e *env) reopenBadger() {

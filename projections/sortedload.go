@@ -40,6 +40,23 @@ type sortedEntry struct {
 	deleted  bool
 }
 
+// bulkWriter writes a bulk run's new keys: a sortedLoad. Keys and values
+// are the writer's until finish.
+type bulkWriter interface {
+	set(key, val []byte) error
+	delete(key []byte) error
+	finish() error
+}
+
+// bulkWriter begins a bulk run's writes into sp's keyspace (a sortedLoad
+// unless a benchmark says otherwise).
+func (p *Projections) bulkWriter(sp keyspace) (bulkWriter, error) {
+	if p.newBulkWriter != nil {
+		return p.newBulkWriter(sp)
+	}
+	return p.newSortedLoad(sp)
+}
+
 // sortedRunBytes bounds the entries a sortedLoad holds before it sorts
 // and sends them: about what a WriteBatch held.
 const sortedRunBytes = 16 << 20
