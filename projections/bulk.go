@@ -273,24 +273,32 @@ func (b *bulkState) writeCounts(txn *badger.Txn, project string) error {
 	return nil
 }
 
-// committed keeps what the transaction staged.
+// committed keeps what the transaction staged. A windowed document's
+// sequence goes to seqs when the window is flushed (lookup finds it in
+// the window until then): once per flush rather than once per event.
 func (b *bulkState) committed() {
 	for k, d := range b.pending {
-		switch _, ok := b.seqs[k]; {
-		case d.deleted:
-			delete(b.seqs, k)
-		case ok || len(b.seqs) < b.max:
-			b.seqs[k] = d.seq
-		default:
-			b.full = true
-		}
 		if d.windowed {
 			b.windowBytes += d.size() - b.window[k].size()
 			b.window[k] = d
+		} else {
+			b.keep(k, d)
 		}
 	}
 	clear(b.pending)
 	b.flushed = b.txnFlushed
+}
+
+// keep records a written document's sequence, or its deletion, in seqs.
+func (b *bulkState) keep(k string, d stagedDoc) {
+	switch _, ok := b.seqs[k]; {
+	case d.deleted:
+		delete(b.seqs, k)
+	case ok || len(b.seqs) < b.max:
+		b.seqs[k] = d.seq
+	default:
+		b.full = true
+	}
 }
 
 // lookup returns the sequence of the document stored at key, if any.
@@ -384,6 +392,9 @@ func (p *Projections) flushWindow(sp keyspace, seq uint64) error {
 	// After the documents, so that it outlives any a crash could lose.
 	if err := p.db.Update(func(txn *badger.Txn) error { return txn.Set(sp.ixPendingKey(), flushedMark(seq)) }); err != nil {
 		return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)
+	}
+	for k, d := range b.window {
+		b.keep(k, d)
 	}
 	clear(b.window)
 	b.windowBytes, b.flushed = 0, seq

@@ -662,3 +662,63 @@ func copySparse(from, to string, buf, zero []byte) error {
 	}
 	return out.Close()
 }
+
+// TestBulkRunWithSmallBounds: a bulk run whose window is flushed every few
+// documents and whose bulkState keeps the sequences of only 50 of the 100
+// documents (the rest read back from Badger) builds the live projector's
+// read model.
+func TestBulkRunWithSmallBounds(t *testing.T) {
+	const project = "docs"
+	e, _, good := liveDocs(t, project, 402)
+	ps := streams.ProjectStream(project)
+	ctx := context.Background()
+	var msgs []streams.StoredMsg
+	stop := errors.New("done")
+	if err := e.store.Subscribe(ctx, ps, 1, 100, func(batch []streams.StoredMsg) error {
+		msgs = append(msgs, batch...)
+		if len(msgs) >= 402 {
+			return stop
+		}
+		return nil
+	}); !errors.Is(err, stop) {
+		t.Fatal(err)
+	}
+	info, err := e.store.StreamInfo(ctx, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(e.db, e.store, Options{Logger: e.log})
+	defer p.Close()
+	sp := projectSpace(project)
+	sp.bulk = newBulkState()
+	sp.bulk.max, sp.bulk.windowMax = 50, 4<<10
+	if err := p.drop(sp); err != nil {
+		t.Fatal(err)
+	}
+	sp.bulk.dropped = true
+	r := &run{sp: sp, st: newState(), created: info.Created}
+	for i := 0; i < len(msgs); i += 25 {
+		if err := p.applyBatch(ctx, r, msgs[i:min(i+25, len(msgs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.settle(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.flushWindow(sp, r.ck.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if !sp.bulk.full || len(sp.bulk.seqs) != 50 {
+		t.Fatalf("bulkState full %v with %d sequences: the setup should fill it", sp.bulk.full, len(sp.bulk.seqs))
+	}
+	if _, err := p.buildIndexesInBulk(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Snapshot(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffKV(good, got); d != "" {
+		t.Fatalf("the bulk run's read model differs from the live projector's: %s", d)
+	}
+}
