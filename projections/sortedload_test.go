@@ -9,8 +9,9 @@ import (
 
 // TestSortedOrderIsKeyOrder: sortedOrder puts random keys in bytes.Compare's
 // order: keys sharing long prefixes, keys that are prefixes of others,
-// keys ending in zeros, keys shorter than the common prefix plus 16 bytes,
-// an empty key, runs of one.
+// keys ending in zeros, keys shorter than the common prefix plus 24 bytes,
+// an empty key, runs of one, keys that tie in their first 24 bytes after
+// the common prefix.
 func TestSortedOrderIsKeyOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 19))
 	alphabet := []byte{0, 1, 2, 'a', 'b', 0xff}
@@ -21,7 +22,7 @@ func TestSortedOrderIsKeyOrder(t *testing.T) {
 		ents := make([]sortedEntry, n)
 		for i := range ents {
 			k := append([]byte(nil), prefix...)
-			for range r.IntN(24) {
+			for range r.IntN(40) {
 				k = append(k, alphabet[r.IntN(len(alphabet))])
 			}
 			if i > 0 && r.IntN(5) == 0 { // a prefix of another, or it plus zeros
