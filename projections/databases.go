@@ -833,17 +833,31 @@ func docHeadIn(txn *badger.Txn, key []byte) (docHead, bool, error) {
 	return h, true, nil
 }
 
-// allIndexKeys returns a document's entry keys in every index of indexes.
+// allIndexKeys returns a document's entry keys in every index of indexes,
+// written one after another into one buffer (the live projector builds
+// them for every document event: one allocation for the keys instead of
+// a few per index).
 func allIndexKeys(project, collUID string, indexes []database.Index, fields map[string]any, seq uint64) ([][]byte, error) {
-	var out [][]byte
+	// The collection's part of every prefix once; each index appends its
+	// own ("<ixUID>/") after it, as indexPrefix spells it.
+	base := len(projectPrefix) + len(project) + 1 + len(partIndexes) + len(collUID) + 1
+	size := 0
 	for _, ix := range indexes {
-		ks, err := indexKeys(project, collUID, ix, fields, seq)
-		if err != nil {
+		size += 2 * (base + len(ix.UID) + 1 + 24) // room for a key or two; append grows it if not
+	}
+	buf := make([]byte, 0, size)
+	ends := make([]int, 0, len(indexes)+4)
+	prefix := make([]byte, 0, base+40)
+	prefix = append(append(append(append(append(append(prefix, projectPrefix...), project...), '/'), partIndexes...), collUID...), '/')
+	for _, ix := range indexes {
+		p := append(append(prefix[:base], ix.UID...), '/')
+		var err error
+		if buf, ends, err = appendIndexKeys(buf, ends, p, ix, fields, seq); err != nil {
 			return nil, err
 		}
-		out = append(out, ks...)
+		prefix = p[:base] // keep a grown backing array
 	}
-	return out, nil
+	return splitKeys(buf, 0, ends, make([][]byte, 0, len(ends))), nil
 }
 
 // containsKey reports whether keys holds k; a document has a handful of
