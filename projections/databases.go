@@ -734,7 +734,7 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 		if !had {
 			return nil
 		}
-		if err := addDocuments(txn, sp.project, ev, collUID, -1); err != nil {
+		if err := sp.addDocuments(txn, ev, collUID, -1); err != nil {
 			return err
 		}
 		for _, k := range oldKeys {
@@ -745,7 +745,7 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 		return txn.Delete(key)
 	}
 	if !had {
-		if err := addDocuments(txn, sp.project, ev, collUID, 1); err != nil {
+		if err := sp.addDocuments(txn, ev, collUID, 1); err != nil {
 			return err
 		}
 	}

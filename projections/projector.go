@@ -179,6 +179,9 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		st.advance(ck.Seq)
 	}
 	r := &run{sp: sp, st: st, ck: ck, created: info.Created, applied: applied}
+	if sp.project != "" && sp.bulk == nil {
+		r.sp.counts = &docCounts{}
+	}
 	if bounded && ck.Seq >= info.LastSeq {
 		return 0, nil
 	}
@@ -385,6 +388,10 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	txn := p.db.NewTransaction(true)
 	defer txn.Discard()
 	p.colls.changed() // entries checked in another transaction are checked again
+	counts := r.sp.counts
+	if counts != nil {
+		counts.reset() // an abandoned transaction's
+	}
 	var eff effect
 	n := 0
 	for i, ev := range evs {
@@ -394,7 +401,21 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 		if r.sp.bulk != nil && !windowed && i > 0 && docRun(evs[i:]) {
 			return 0, i, nil // the documents that follow go through the window
 		}
-		e, err := p.applyTraced(ctx, txn, r.sp, ev)
+		sp := r.sp
+		if counts != nil && !isDocEvent(ev) {
+			// Other events may read the counters as they stand: they see
+			// them written, and change them themselves.
+			if counts.pending() {
+				if err := counts.write(txn, sp.project); err != nil {
+					if errors.Is(err, badger.ErrTxnTooBig) {
+						return 0, i, nil
+					}
+					return 0, 0, err
+				}
+			}
+			sp.counts = nil
+		}
+		e, err := p.applyTraced(ctx, txn, sp, ev)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			if i == 0 {
 				return 0, 0, fatal("%s seq %d: one event exceeds a Badger transaction: %w", r.sp.stream, ev.msg.Seq, err)
@@ -418,6 +439,14 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	}
 	if b := r.sp.bulk; b != nil && windowed {
 		if err := b.writeCounts(txn, r.sp.project); err != nil {
+			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+				return 0, n - 1, nil
+			}
+			return 0, 0, err
+		}
+	}
+	if counts != nil && counts.pending() {
+		if err := counts.write(txn, r.sp.project); err != nil {
 			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
 				return 0, n - 1, nil
 			}

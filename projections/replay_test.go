@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"strings"
@@ -500,5 +501,59 @@ func TestBulkRunStopsAtABadDocument(t *testing.T) {
 		t.Fatalf("the live read model holds %d documents, want 100", len(want))
 	} else if d := diffKV(want, docs(got)); d != "" {
 		t.Fatalf("the documents before the bad one differ: %s", d)
+	}
+}
+
+// TestLiveCountsEqualOneByOne: the live projector keeps a transaction's
+// live-document counts and writes them once (docCounts); applied in
+// transactions of up to 64 events, with a collection's deletion (which
+// reads its count as it stands) among the documents, the read model is
+// the one of transactions of one event each, and a rebuild's.
+func TestLiveCountsEqualOneByOne(t *testing.T) {
+	e := newEnv(t)
+	const project = "counts"
+	e.createProject(project)
+	docStream(t, e, project, 62) // 15 documents: creates, updates, deletes
+	c := docCollection(project)
+	ps := streams.ProjectStream(project)
+	last := e.appendEnv(ps, streams.ProjectSubject(project, "databases", "main", "collections", c.Id, "delete"), "",
+		&eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionDeleted{CollectionDeleted: &eventsv1.CollectionDeleted{Collection: c}}})
+	snap := func(batch int) []KV {
+		db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		p := New(db, e.store, Options{Logger: e.log, Batch: batch})
+		p.bulkCatchUp = 1 << 40 // live from the start, in transactions of up to batch events
+		t.Cleanup(func() { p.Close() })
+		if err := p.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, p, ps, last)
+		kv, err := p.Snapshot(ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	}
+	one, many := snap(1), snap(64)
+	if d := diffKV(one, many); d != "" {
+		t.Fatalf("transactions of 64 events differ from one event each: %s", d)
+	}
+	daily := 0
+	for _, kv := range many {
+		if strings.HasPrefix(kv.Key, dailyPrefix(project)) {
+			daily++
+			if got := int64(binary.BigEndian.Uint64(kv.Value[8*dailyDocuments:])); got != 0 {
+				t.Errorf("%s: %d live documents after the collection's deletion, want 0", kv.Key, got)
+			}
+		}
+		if strings.HasPrefix(kv.Key, pp(project)+partDocLive) {
+			t.Errorf("%s left after the collection's deletion", kv.Key)
+		}
+	}
+	if daily == 0 {
+		t.Fatal("no daily counters")
 	}
 }
