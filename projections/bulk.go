@@ -88,12 +88,15 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 	return txn.Set(key, b)
 }
 
-// applyRawDocument is applyDocument of a bulk run's undecoded document.
+// applyRawDocument is applyDocument of an undecoded document.
 func (p *Projections) applyRawDocument(txn *badger.Txn, sp keyspace, ev event) error {
 	r := ev.doc
 	ce, key, err := p.documentIn(txn, sp, ev, r.projectID, r.databaseID, r.collectionID, r.collectionUID, r.id)
 	if err != nil || ce == nil {
 		return err
+	}
+	if sp.bulk == nil {
+		return p.putDocument(txn, sp, ev, ce, key, rawNew{r}, r.deleted)
 	}
 	return p.applyDocumentBulk(txn, sp, ev, key, bulkDoc{id: r.id, collUID: r.collectionUID, data: r.data, seq: r.seq, deleted: r.deleted, raw: r})
 }

@@ -314,11 +314,10 @@ func (p *Projections) applyBatch(ctx context.Context, r *run, batch []streams.St
 			doc *rawDoc
 			err error
 		)
-		if r.sp.bulk != nil {
-			env, doc, err = decodeBulk(m.Data)
-		} else {
-			env, err = decodeEnvelope(m.Data)
-		}
+		// A document event's document comes undecoded where its encoding
+		// allows (rawDoc): stored from the event's bytes, not decoded and
+		// marshalled again.
+		env, doc, err = decodeBulk(m.Data)
 		if err != nil {
 			bad = fatal("%s seq %d: decode envelope: %w", r.sp.stream, m.Seq, err)
 			break
