@@ -444,17 +444,18 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 			return 0, 0, err
 		}
 	}
-	if counts != nil && counts.pending() {
+	// Events per day are counted once per transaction, not per event: one
+	// write of the day's counters instead of one per event (live, with its
+	// documents').
+	if counts != nil {
+		counts.addEvents(evs[:n])
 		if err := counts.write(txn, r.sp.project); err != nil {
 			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
 				return 0, n - 1, nil
 			}
 			return 0, 0, err
 		}
-	}
-	// Events per day are counted once per transaction, not per event: one
-	// write of the day's counters instead of one per event.
-	if r.sp.project != "" {
+	} else if r.sp.project != "" {
 		if err := countEvents(txn, r.sp.project, evs[:n]); err != nil {
 			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
 				return 0, n - 1, nil

@@ -106,9 +106,10 @@ type (
 		delta   int64
 	}
 	dayCount struct {
-		day   int64 // dayOf
-		ev    event // one of the day's, for dailyKey
-		delta int64
+		day    int64 // dayOf
+		ev     event // one of the day's, for dailyKey
+		delta  int64
+		events int64 // the day's events, when counted here (addEvents)
 	}
 )
 
@@ -122,15 +123,28 @@ func (c *docCounts) add(ev event, collUID string, delta int64) {
 		c.colls = append(c.colls, collCount{collUID: collUID})
 	}
 	c.colls[i].delta += delta
+	c.days[c.day(ev)].delta += delta
+}
+
+// addEvents keeps countEvents' change, so that a day's counters are
+// written once for its documents and its events.
+func (c *docCounts) addEvents(evs []event) {
+	for _, ev := range evs {
+		c.days[c.day(ev)].events++
+	}
+}
+
+// day returns the index of ev's day in c.days, adding it.
+func (c *docCounts) day(ev event) int {
 	day := dayOf(ev.msg.Time)
-	i = 0
+	i := 0
 	for i < len(c.days) && c.days[i].day != day {
 		i++
 	}
 	if i == len(c.days) {
 		c.days = append(c.days, dayCount{day: day, ev: ev})
 	}
-	c.days[i].delta += delta
+	return i
 }
 
 func (c *docCounts) pending() bool { return len(c.colls) > 0 || len(c.days) > 0 }
@@ -149,7 +163,7 @@ func (c *docCounts) write(txn *badger.Txn, project string) error {
 	}
 	var all [dailyCounters]int64
 	for _, dc := range c.days {
-		all[dailyDocuments] = dc.delta
+		all[dailyEvents], all[dailyDocuments] = dc.events, dc.delta
 		if err := setCounters(txn, dailyKey(project, dc.ev.msg.Time), all[:]...); err != nil {
 			return err
 		}
