@@ -21,7 +21,10 @@ func marshal(m proto.Message) ([]byte, error) {
 // build, or an empty payload) stops the projector rather than be skipped.
 func (p *Projections) apply(ctx context.Context, txn *badger.Txn, sp keyspace, ev event) (effect, error) {
 	if ev.doc != nil {
-		return effect{}, p.applyRawDocument(txn, sp, ev)
+		if err := p.applyRawDocument(txn, sp, ev); err != nil {
+			return effect{}, err
+		}
+		return effect{}, p.indexIdempotency(txn, sp, ev)
 	}
 	var (
 		eff effect

@@ -88,12 +88,15 @@ func (p *Projections) applyDocumentBulk(txn *badger.Txn, sp keyspace, ev event, 
 	return txn.Set(key, b)
 }
 
-// applyRawDocument is applyDocument of a bulk run's undecoded document.
+// applyRawDocument is applyDocument of an undecoded document.
 func (p *Projections) applyRawDocument(txn *badger.Txn, sp keyspace, ev event) error {
 	r := ev.doc
 	ce, key, err := p.documentIn(txn, sp, ev, r.projectID, r.databaseID, r.collectionID, r.collectionUID, r.id)
 	if err != nil || ce == nil {
 		return err
+	}
+	if sp.bulk == nil {
+		return p.putDocument(txn, sp, ev, ce, key, rawNew{r}, r.deleted)
 	}
 	return p.applyDocumentBulk(txn, sp, ev, key, bulkDoc{id: r.id, collUID: r.collectionUID, data: r.data, seq: r.seq, deleted: r.deleted, raw: r})
 }
@@ -161,23 +164,8 @@ type bulkState struct {
 	// read and written for every create and delete they were a tenth of
 	// a document event's own cost. Nothing in such a transaction reads
 	// them (it holds document events only).
-	collCounts []collCount
-	dayCounts  []dayCount
+	counts docCounts
 }
-
-// collCount and dayCount are a change to a collection's and to a day's
-// live documents.
-type (
-	collCount struct {
-		collUID string
-		delta   int64
-	}
-	dayCount struct {
-		day   int64 // dayOf
-		ev    event // one of the day's, for dailyKey
-		delta int64
-	}
-)
 
 // stagedDoc is a document change: its sequence and stored state (val,
 // or raw and version, staged for the window), or its deletion.
@@ -225,7 +213,7 @@ func (b *bulkState) begin(windowed bool) {
 	clear(b.pending)
 	b.windowed = windowed
 	b.txnFlushed = b.flushed
-	b.collCounts, b.dayCounts = b.collCounts[:0], b.dayCounts[:0]
+	b.counts.reset()
 }
 
 // addDocuments is addDocuments, kept for writeCounts in a windowed
@@ -234,43 +222,13 @@ func (b *bulkState) addDocuments(txn *badger.Txn, project string, ev event, coll
 	if !b.windowed {
 		return addDocuments(txn, project, ev, collUID, delta)
 	}
-	i := 0
-	for i < len(b.collCounts) && b.collCounts[i].collUID != collUID {
-		i++
-	}
-	if i == len(b.collCounts) {
-		b.collCounts = append(b.collCounts, collCount{collUID: collUID})
-	}
-	b.collCounts[i].delta += delta
-	day := dayOf(ev.msg.Time)
-	i = 0
-	for i < len(b.dayCounts) && b.dayCounts[i].day != day {
-		i++
-	}
-	if i == len(b.dayCounts) {
-		b.dayCounts = append(b.dayCounts, dayCount{day: day, ev: ev})
-	}
-	b.dayCounts[i].delta += delta
+	b.counts.add(ev, collUID, delta)
 	return nil
 }
 
-// writeCounts writes what addDocuments kept. A counter is written even
-// when its changes add up to nothing, as applying them one by one would
-// have (the key then exists, holding 0).
+// writeCounts writes what addDocuments kept.
 func (b *bulkState) writeCounts(txn *badger.Txn, project string) error {
-	for _, c := range b.collCounts {
-		if err := setCounters(txn, docLiveKey(project, c.collUID), c.delta); err != nil {
-			return err
-		}
-	}
-	for _, c := range b.dayCounts {
-		all := make([]int64, dailyCounters)
-		all[dailyDocuments] = c.delta
-		if err := setCounters(txn, dailyKey(project, c.ev.msg.Time), all...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return b.counts.write(txn, project)
 }
 
 // committed keeps what the transaction staged. A windowed document's

@@ -712,10 +712,51 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 	if err != nil || ce == nil {
 		return err
 	}
-	collUID := ce.c.GetUid()
 	if sp.bulk != nil {
 		return p.applyDocumentBulk(txn, sp, ev, key, bulkDocOf(d, deleted))
 	}
+	return p.putDocument(txn, sp, ev, ce, key, decodedDoc{d}, deleted)
+}
+
+// newDocument is a document event's document, decoded or not (rawDoc).
+type newDocument interface {
+	// sequence is the event's document's sequence (0: none yet).
+	sequence() uint64
+	// state is its stored state with seq and version, and that state's head.
+	state(seq, version uint64) (docHead, []byte, error)
+}
+
+type decodedDoc struct{ d *eventsv1.Document }
+
+func (x decodedDoc) sequence() uint64 { return x.d.GetSequence() }
+
+func (x decodedDoc) state(seq, version uint64) (docHead, []byte, error) {
+	// Set on the event's own message and put back after, rather than
+	// cloned (a retried transaction applies the same event again).
+	d := x.d
+	was, wasVersion := d.GetSequence(), d.GetVersion()
+	defer func() { d.Sequence, d.Version = was, wasVersion }()
+	d.Sequence, d.Version = seq, version
+	b, err := marshal(d)
+	return headOf(d), b, err
+}
+
+// rawNew is a rawDoc as a newDocument: its stored state written from the
+// event's bytes (rawDoc.stored), its head read back from them.
+type rawNew struct{ r *rawDoc }
+
+func (x rawNew) sequence() uint64 { return x.r.seq }
+
+func (x rawNew) state(seq, version uint64) (docHead, []byte, error) {
+	b := x.r.stored(seq, version)
+	h, err := readHead(b)
+	return h, b, err
+}
+
+// putDocument is applyDocument's live part, for a decoded or a raw
+// document.
+func (p *Projections) putDocument(txn *badger.Txn, sp keyspace, ev event, ce *collEntry, key []byte, d newDocument, deleted bool) error {
+	collUID := ce.c.GetUid()
 	old, had, err := docHeadIn(txn, key)
 	if err != nil {
 		return err
@@ -734,7 +775,7 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 		if !had {
 			return nil
 		}
-		if err := addDocuments(txn, sp.project, ev, collUID, -1); err != nil {
+		if err := sp.addDocuments(txn, ev, collUID, -1); err != nil {
 			return err
 		}
 		for _, k := range oldKeys {
@@ -745,27 +786,28 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 		return txn.Delete(key)
 	}
 	if !had {
-		if err := addDocuments(txn, sp.project, ev, collUID, 1); err != nil {
+		if err := sp.addDocuments(txn, ev, collUID, 1); err != nil {
 			return err
 		}
 	}
 	// The stored state is the event's with the read model's sequence and
-	// version; set on the event's own message and put back after, rather
-	// than cloned (a retried transaction applies the same event again).
-	seq, version := d.GetSequence(), d.GetVersion()
-	defer func() { d.Sequence, d.Version = seq, version }()
-	d.Version = ev.msg.Seq
+	// version.
+	seq := d.sequence()
 	switch {
 	case had:
-		d.Sequence = old.seq
-	case d.GetSequence() == 0:
-		d.Sequence = ev.msg.Seq
+		seq = old.seq
+	case seq == 0:
+		seq = ev.msg.Seq
 	}
-	f, err := Fields(ce.schema, d)
+	head, b, err := d.state(seq, ev.msg.Seq)
+	if err != nil {
+		return fatal("encode document %s: %w", head.id, err)
+	}
+	f, err := fieldsOf(ce.schema, head)
 	if err != nil {
 		return fatal("%w", err)
 	}
-	newKeys, err := allIndexKeys(sp.project, collUID, ce.indexes, f, d.GetSequence())
+	newKeys, err := allIndexKeys(sp.project, collUID, ce.indexes, f, seq)
 	if err != nil {
 		return fatal("%w", err)
 	}
@@ -778,7 +820,7 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 	}
 	// An entry both states share is written again only when what it
 	// carries changed.
-	val := entryValue(headOf(d))
+	val := entryValue(head)
 	rewrite := !had || !bytes.Equal(entryValue(old), val)
 	for _, k := range newKeys {
 		if rewrite || !containsKey(oldKeys, k) {
@@ -786,10 +828,6 @@ func (p *Projections) applyDocument(txn *badger.Txn, sp keyspace, ev event, d *e
 				return err
 			}
 		}
-	}
-	b, err := marshal(d)
-	if err != nil {
-		return fatal("encode document %s: %w", d.GetId(), err)
 	}
 	return txn.Set(key, b)
 }
@@ -833,17 +871,31 @@ func docHeadIn(txn *badger.Txn, key []byte) (docHead, bool, error) {
 	return h, true, nil
 }
 
-// allIndexKeys returns a document's entry keys in every index of indexes.
+// allIndexKeys returns a document's entry keys in every index of indexes,
+// written one after another into one buffer (the live projector builds
+// them for every document event: one allocation for the keys instead of
+// a few per index).
 func allIndexKeys(project, collUID string, indexes []database.Index, fields map[string]any, seq uint64) ([][]byte, error) {
-	var out [][]byte
+	// The collection's part of every prefix once; each index appends its
+	// own ("<ixUID>/") after it, as indexPrefix spells it.
+	base := len(projectPrefix) + len(project) + 1 + len(partIndexes) + len(collUID) + 1
+	size := 0
 	for _, ix := range indexes {
-		ks, err := indexKeys(project, collUID, ix, fields, seq)
-		if err != nil {
+		size += 2 * (base + len(ix.UID) + 1 + 24) // room for a key or two; append grows it if not
+	}
+	buf := make([]byte, 0, size)
+	ends := make([]int, 0, len(indexes)+4)
+	prefix := make([]byte, 0, base+40)
+	prefix = append(append(append(append(append(append(prefix, projectPrefix...), project...), '/'), partIndexes...), collUID...), '/')
+	for _, ix := range indexes {
+		p := append(append(prefix[:base], ix.UID...), '/')
+		var err error
+		if buf, ends, err = appendIndexKeys(buf, ends, p, ix, fields, seq); err != nil {
 			return nil, err
 		}
-		out = append(out, ks...)
+		prefix = p[:base] // keep a grown backing array
 	}
-	return out, nil
+	return splitKeys(buf, 0, ends, make([][]byte, 0, len(ends))), nil
 }
 
 // containsKey reports whether keys holds k; a document has a handful of

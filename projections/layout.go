@@ -70,6 +70,10 @@ type keyspace struct {
 	// bulk, when set, applies documents without their index entries,
 	// which buildIndexesInBulk writes at the end (a rebuild; see bulk.go).
 	bulk *bulkState
+	// counts, when set, keeps a live run's changes to live-document
+	// counters while it applies document events (docCounts); tryCommit
+	// writes them before anything else and at the transaction's end.
+	counts *docCounts
 }
 
 func systemSpace() keyspace {

@@ -13,7 +13,7 @@ func (p *Projections) MetaVersion() uint64 { return p.metaVersion.Load() }
 // have changed a project, key, database or collection.
 func (p *Projections) noteCommitted(evs []event) {
 	for _, ev := range evs {
-		if !keepsMeta(ev.env) {
+		if ev.doc == nil && !keepsMeta(ev.env) { // an undecoded document event keeps it
 			p.metaVersion.Add(1)
 			return
 		}

@@ -380,7 +380,8 @@ func (p *Projections) stateLocked(stream string) *state {
 // ctx ends (its error is returned, wrapped), the projector stopped on an
 // error, or the project was deleted.
 func (p *Projections) WaitApplied(ctx context.Context, stream string, seq uint64) error {
-	if _, err := spaceOf(stream); err != nil {
+	if _, ok := streams.ProjectFromStream(stream); !ok && stream != streams.SystemStream {
+		_, err := spaceOf(stream) // its error
 		return err
 	}
 	st := p.state(stream)

@@ -187,6 +187,9 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		st.advance(ck.Seq)
 	}
 	r := &run{sp: sp, st: st, ck: ck, created: info.Created, applied: applied}
+	if sp.project != "" && sp.bulk == nil {
+		r.sp.counts = &docCounts{}
+	}
 	if bounded && ck.Seq >= info.LastSeq {
 		return 0, nil
 	}
@@ -319,11 +322,10 @@ func (p *Projections) applyBatch(ctx context.Context, r *run, batch []streams.St
 			doc *rawDoc
 			err error
 		)
-		if r.sp.bulk != nil {
-			env, doc, err = decodeBulk(m.Data)
-		} else {
-			env, err = decodeEnvelope(m.Data)
-		}
+		// A document event's document comes undecoded where its encoding
+		// allows (rawDoc): stored from the event's bytes, not decoded and
+		// marshalled again.
+		env, doc, err = decodeBulk(m.Data)
 		if err != nil {
 			bad = fatal("%s seq %d: decode envelope: %w", r.sp.stream, m.Seq, err)
 			break
@@ -393,6 +395,10 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	txn := p.db.NewTransaction(true)
 	defer txn.Discard()
 	p.colls.changed() // entries checked in another transaction are checked again
+	counts := r.sp.counts
+	if counts != nil {
+		counts.reset() // an abandoned transaction's
+	}
 	var eff effect
 	n := 0
 	for i, ev := range evs {
@@ -402,7 +408,21 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 		if r.sp.bulk != nil && !windowed && i > 0 && docRun(evs[i:]) {
 			return 0, i, nil // the documents that follow go through the window
 		}
-		e, err := p.applyTraced(ctx, txn, r.sp, ev)
+		sp := r.sp
+		if counts != nil && !isDocEvent(ev) {
+			// Other events may read the counters as they stand: they see
+			// them written, and change them themselves.
+			if counts.pending() {
+				if err := counts.write(txn, sp.project); err != nil {
+					if errors.Is(err, badger.ErrTxnTooBig) {
+						return 0, i, nil
+					}
+					return 0, 0, err
+				}
+			}
+			sp.counts = nil
+		}
+		e, err := p.applyTraced(ctx, txn, sp, ev)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			if i == 0 {
 				return 0, 0, fatal("%s seq %d: one event exceeds a Badger transaction: %w", r.sp.stream, ev.msg.Seq, err)
@@ -433,8 +453,17 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 		}
 	}
 	// Events per day are counted once per transaction, not per event: one
-	// write of the day's counters instead of one per event.
-	if r.sp.project != "" {
+	// write of the day's counters instead of one per event (live, with its
+	// documents').
+	if counts != nil {
+		counts.addEvents(evs[:n])
+		if err := counts.write(txn, r.sp.project); err != nil {
+			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+				return 0, n - 1, nil
+			}
+			return 0, 0, err
+		}
+	} else if r.sp.project != "" {
 		if err := countEvents(txn, r.sp.project, evs[:n]); err != nil {
 			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
 				return 0, n - 1, nil

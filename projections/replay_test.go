@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -720,5 +721,99 @@ func TestBulkRunWithSmallBounds(t *testing.T) {
 	}
 	if d := diffKV(good, got); d != "" {
 		t.Fatalf("the bulk run's read model differs from the live projector's: %s", d)
+	}
+}
+
+// TestLiveCountsEqualOneByOne: the live projector keeps a transaction's
+// live-document counts and writes them once (docCounts); applied in
+// transactions of up to 64 events, with a collection's deletion (which
+// reads its count as it stands) among the documents, the read model is
+// the one of transactions of one event each, and a rebuild's.
+func TestLiveCountsEqualOneByOne(t *testing.T) {
+	e := newEnv(t)
+	const project = "counts"
+	e.createProject(project)
+	docStream(t, e, project, 62) // 15 documents: creates, updates, deletes
+	c := docCollection(project)
+	ps := streams.ProjectStream(project)
+	last := e.appendEnv(ps, streams.ProjectSubject(project, "databases", "main", "collections", c.Id, "delete"), "",
+		&eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionDeleted{CollectionDeleted: &eventsv1.CollectionDeleted{Collection: c}}})
+	snap := func(batch int) []KV {
+		db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		p := New(db, e.store, Options{Logger: e.log, Batch: batch})
+		p.bulkCatchUp = 1 << 40 // live from the start, in transactions of up to batch events
+		t.Cleanup(func() { p.Close() })
+		if err := p.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, p, ps, last)
+		kv, err := p.Snapshot(ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	}
+	one, many := snap(1), snap(64)
+	if d := diffKV(one, many); d != "" {
+		t.Fatalf("transactions of 64 events differ from one event each: %s", d)
+	}
+	daily := 0
+	for _, kv := range many {
+		if strings.HasPrefix(kv.Key, dailyPrefix(project)) {
+			daily++
+			if got := int64(binary.BigEndian.Uint64(kv.Value[8*dailyDocuments:])); got != 0 {
+				t.Errorf("%s: %d live documents after the collection's deletion, want 0", kv.Key, got)
+			}
+		}
+		if strings.HasPrefix(kv.Key, pp(project)+partDocLive) {
+			t.Errorf("%s left after the collection's deletion", kv.Key)
+		}
+	}
+	if daily == 0 {
+		t.Fatal("no daily counters")
+	}
+}
+
+// TestIdempotentDocumentReplayEqualsIncremental: a document event sent
+// with an idempotency key is indexed by its key live and in a rebuild,
+// where its document is applied undecoded (rawDoc) in both.
+func TestIdempotentDocumentReplayEqualsIncremental(t *testing.T) {
+	e := newEnv(t)
+	p := New(e.db, e.store, Options{Logger: e.log})
+	t.Cleanup(func() { p.Close() })
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const project = "idem"
+	e.createProject(project)
+	docStream(t, e, project, 6)
+	c := docCollection(project)
+	ps := streams.ProjectStream(project)
+	at := timestamppb.New(time.Unix(1_800_000_000, 0))
+	d := &eventsv1.Document{Id: "keyed", ProjectId: project, DatabaseId: "main", CollectionId: c.Id, CollectionUid: c.Uid,
+		DataJson: `{"tag":"t1","n":1,"title":"keyed"}`, CreatedAt: at, UpdatedAt: at, SchemaVersion: 1}
+	last := e.appendEnv(ps, streams.ProjectSubject(project, "databases", "main", "collections", c.Id, "documents", d.Id, "create"),
+		idemMsgIDPrefix+"0123456789abcdef", &eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentCreated{DocumentCreated: &eventsv1.DocumentCreated{Document: d}}})
+	wait(t, p, ps, last)
+	if seq, ok, err := p.IdempotentSeq(ps, idemMsgIDPrefix+"0123456789abcdef"); err != nil || !ok || seq != last {
+		t.Fatalf("IdempotentSeq = %d, %v, %v; want %d", seq, ok, err, last)
+	}
+	incremental, err := p.Snapshot(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Rebuild(context.Background(), project); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, err := p.Snapshot(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffKV(incremental, rebuilt); d != "" {
+		t.Fatalf("rebuilt read model differs from the incremental one: %s", d)
 	}
 }

@@ -87,6 +87,101 @@ func addDocuments(txn *badger.Txn, project string, ev event, collUID string, del
 	return addDaily(txn, project, ev, dailyDocuments, delta)
 }
 
+// docCounts holds a transaction's changes to the live documents of
+// collections and of days, written once at its end (write) instead of
+// read and written for every create and delete: a rebuild's windowed
+// transactions and the live projector's runs of document events keep
+// them. Whatever reads those counters as they stand (a collection's
+// deletion) comes after a write.
+type docCounts struct {
+	colls []collCount
+	days  []dayCount
+}
+
+// collCount and dayCount are a change to a collection's and to a day's
+// live documents.
+type (
+	collCount struct {
+		collUID string
+		delta   int64
+	}
+	dayCount struct {
+		day    int64 // dayOf
+		ev     event // one of the day's, for dailyKey
+		delta  int64
+		events int64 // the day's events, when counted here (addEvents)
+	}
+)
+
+// add keeps addDocuments' change.
+func (c *docCounts) add(ev event, collUID string, delta int64) {
+	i := 0
+	for i < len(c.colls) && c.colls[i].collUID != collUID {
+		i++
+	}
+	if i == len(c.colls) {
+		c.colls = append(c.colls, collCount{collUID: collUID})
+	}
+	c.colls[i].delta += delta
+	c.days[c.day(ev)].delta += delta
+}
+
+// addEvents keeps countEvents' change, so that a day's counters are
+// written once for its documents and its events.
+func (c *docCounts) addEvents(evs []event) {
+	for _, ev := range evs {
+		c.days[c.day(ev)].events++
+	}
+}
+
+// day returns the index of ev's day in c.days, adding it.
+func (c *docCounts) day(ev event) int {
+	day := dayOf(ev.msg.Time)
+	i := 0
+	for i < len(c.days) && c.days[i].day != day {
+		i++
+	}
+	if i == len(c.days) {
+		c.days = append(c.days, dayCount{day: day, ev: ev})
+	}
+	return i
+}
+
+func (c *docCounts) pending() bool { return len(c.colls) > 0 || len(c.days) > 0 }
+
+// reset forgets what was kept (an abandoned transaction's, or written).
+func (c *docCounts) reset() { c.colls, c.days = c.colls[:0], c.days[:0] }
+
+// write writes what add kept and forgets it. A counter is written even
+// when its changes add up to nothing, as applying them one by one would
+// have (the key then exists, holding 0).
+func (c *docCounts) write(txn *badger.Txn, project string) error {
+	for _, cc := range c.colls {
+		if err := setCounters(txn, docLiveKey(project, cc.collUID), cc.delta); err != nil {
+			return err
+		}
+	}
+	var all [dailyCounters]int64
+	for _, dc := range c.days {
+		all[dailyEvents], all[dailyDocuments] = dc.events, dc.delta
+		if err := setCounters(txn, dailyKey(project, dc.ev.msg.Time), all[:]...); err != nil {
+			return err
+		}
+	}
+	c.reset()
+	return nil
+}
+
+// addDocuments is addDocuments, kept in sp.counts when the live run keeps
+// them.
+func (sp keyspace) addDocuments(txn *badger.Txn, ev event, collUID string, delta int64) error {
+	if sp.counts == nil {
+		return addDocuments(txn, sp.project, ev, collUID, delta)
+	}
+	sp.counts.add(ev, collUID, delta)
+	return nil
+}
+
 // dropDocuments takes a deleted collection's documents off ev's day.
 func dropDocuments(txn *badger.Txn, project string, ev event, collUID string) error {
 	c, err := readCounters(txn, docLiveKey(project, collUID), 1)

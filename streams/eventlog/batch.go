@@ -41,15 +41,17 @@ func (l *Log) WriteAll(ctx context.Context, meta Meta, changes []Change) (Result
 		return Result{}, errors.New("eventlog: WriteAll without changes")
 	}
 	stream := changes[0].Agg.Stream
-	seen := make(map[string]bool, len(changes))
-	for _, c := range changes {
-		if c.Agg.Stream != stream {
-			return Result{}, fmt.Errorf("eventlog: WriteAll across streams %s and %s", stream, c.Agg.Stream)
+	if len(changes) > 1 { // one change (a create, an update) needs no map
+		seen := make(map[string]bool, len(changes))
+		for _, c := range changes {
+			if c.Agg.Stream != stream {
+				return Result{}, fmt.Errorf("eventlog: WriteAll across streams %s and %s", stream, c.Agg.Stream)
+			}
+			if seen[c.Agg.Filter] {
+				return Result{}, fmt.Errorf("eventlog: WriteAll changes %s twice", c.Agg.Filter)
+			}
+			seen[c.Agg.Filter] = true
 		}
-		if seen[c.Agg.Filter] {
-			return Result{}, fmt.Errorf("eventlog: WriteAll changes %s twice", c.Agg.Filter)
-		}
-		seen[c.Agg.Filter] = true
 	}
 	msgID, own := "", true
 	if meta.IdempotencyKey != "" {

@@ -11,6 +11,9 @@ import (
 // Encode marshals an envelope deterministically, so that equal events store
 // equal bytes and rebuilt read models compare byte for byte.
 func Encode(env *eventsv1.Envelope) ([]byte, error) {
+	if b, ok := encodeDocumentCreated(env); ok {
+		return b, nil
+	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(env)
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", env.GetId(), err)
