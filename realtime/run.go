@@ -110,6 +110,10 @@ func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, se
 	}
 	sink.Kick()
 	s.direct.Store(&directSink{sink})
+	// The queue is done with (push takes the sink from now on, under the
+	// same lock): its buffer of pointers, a thousand per subscriber,
+	// would otherwise be scanned by every garbage collection.
+	s.live = nil
 	f.mu.Unlock()
 	select {
 	case <-ctx.Done():
