@@ -128,18 +128,11 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	go func() {
-		select {
-		case <-c.sub.Done():
-			// A slow consumer's queued frames still go out (each write
-			// within wsWriteTimeout), so the client learns why it was
-			// cut off; anything else ends the connection now.
-			if !errors.Is(c.sub.Err(), realtime.ErrSlowConsumer) {
-				cancel()
-			}
-		case <-ctx.Done():
-		}
-	}()
+	// No goroutine watches the subscription (one per connection, for
+	// every collection to scan): RunDirect returns once it is closed, its
+	// catch-up after the event it is at. A slow consumer's queued frames
+	// still go out (each write within wsWriteTimeout), so the client
+	// learns why it was cut off.
 	pres := s.newWSPresence(project, c, ww)
 	// Before the writer closes (deferred earlier): the leaves go out now.
 	defer pres.close()
