@@ -145,6 +145,9 @@ type rtClient struct {
 	project string
 	view    atomic.Pointer[rtView]
 	sub     *realtime.Subscriber
+	// ws is a WebSocket client's sink, beside what each delivery reads
+	// here: one allocation, not two, for the fan-out to reach per event.
+	ws wsLive
 
 	mu    sync.Mutex
 	subj  permission.Subject

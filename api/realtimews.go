@@ -142,7 +142,8 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	// and then writes the queue (ww.Kick). Usage counts what was queued.
 	metered := s.meter.Open(project)
 	defer metered.Close()
-	live := &wsLive{s: s, c: c, ww: ww, project: project}
+	live := &c.ws
+	live.s, live.c, live.ww, live.project = s, c, ww, project
 	defer live.meterNow()
 	err = c.sub.RunDirect(ctx, c.accept, func(d realtime.Delivery) error {
 		if d.Event == nil {

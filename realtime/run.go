@@ -109,7 +109,7 @@ func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, se
 		}
 	}
 	sink.Kick()
-	s.direct.Store(&directSink{sink})
+	s.sink = sink
 	// The queue is done with (push takes the sink from now on, under the
 	// same lock): its buffer of pointers, a thousand per subscriber,
 	// would otherwise be scanned by every garbage collection.
