@@ -63,11 +63,7 @@ func (s *Server) newWSPresence(project string, c *rtClient, ww *wsWriter) *wsPre
 			s.logger.Warn("presence: frame", "project", project, "err", err)
 			return true
 		}
-		if !ww.Send(wsTextFrame(b)) {
-			return false
-		}
-		ww.Kick()
-		return true
+		return ww.Send(wsTextFrame(b), true)
 	}}
 }
 

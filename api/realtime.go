@@ -64,6 +64,63 @@ type rtPrepared struct {
 	wsFrames sync.Map
 	// responses are its messages by matched channels (rtClient.response).
 	responses sync.Map
+	// last is the fan-out's last decision about the event: most
+	// subscribers in a row share their audience and channels, and then
+	// their decision and frame.
+	last struct {
+		sync.Mutex
+		rtDecision
+	}
+}
+
+// rtDecision is what subscribers of audience aud whose matched channels
+// are set receive of an event at access generation gen: frame, or nothing
+// (nil).
+type rtDecision struct {
+	aud   rtAudience
+	set   uint64
+	gen   uint64
+	frame []byte
+	valid bool
+}
+
+// rtAudience is what decides, besides its channels, whether a subscriber
+// receives an event: who it is to permissions (Server.subject) and the
+// kinds it asked for. Subscriptions with filters have none (shared false):
+// their decisions are their own.
+type rtAudience struct {
+	shared bool
+	kinds  uint8  // bit k: realtime.Kind k asked for; 0: all
+	who    string // subjectKey
+}
+
+// subjectKey names the permission subject Server.subject resolves p to:
+// principals with equal keys get equal subjects (in one project, at one
+// access generation).
+func subjectKey(p access.Principal) string {
+	switch p.Kind {
+	case access.Operator:
+		return "operator"
+	case access.APIKey, access.Member:
+		return "key"
+	case access.User:
+		return "user:" + p.ID
+	}
+	return "guest"
+}
+
+// audienceOf is v's audience.
+func audienceOf(v *rtView) rtAudience {
+	if len(v.filters) > 0 {
+		return rtAudience{}
+	}
+	a := rtAudience{shared: true, who: subjectKey(v.p)}
+	for k, on := range v.kinds {
+		if on {
+			a.kinds |= 1 << k
+		}
+	}
+	return a
 }
 
 // rtView is one subscriber's current subscription and credential; a
@@ -72,6 +129,14 @@ type rtView struct {
 	p       access.Principal
 	kinds   map[realtime.Kind]bool
 	filters []query.Filter
+	aud     rtAudience // audienceOf, set with withPrincipal
+}
+
+// withPrincipal is v for principal p.
+func (v rtView) withPrincipal(p access.Principal) *rtView {
+	v.p = p
+	v.aud = audienceOf(&v)
+	return &v
 }
 
 // rtClient decides, per event, what one subscriber receives.
@@ -80,6 +145,9 @@ type rtClient struct {
 	project string
 	view    atomic.Pointer[rtView]
 	sub     *realtime.Subscriber
+	// ws is a WebSocket client's sink, beside what each delivery reads
+	// here: one allocation, not two, for the fan-out to reach per event.
+	ws wsLive
 
 	mu    sync.Mutex
 	subj  permission.Subject
@@ -118,7 +186,7 @@ func newView(p access.Principal, req *cairnv1.SubscribeRequest, maxChannels int)
 			return nil, err
 		}
 	}
-	return v, nil
+	return v.withPrincipal(p), nil
 }
 
 // checkRealtimeFilters allows what realtime evaluates on one document:
@@ -130,7 +198,11 @@ func checkRealtimeFilters(fs []query.Filter) error {
 // subject returns the subscriber's permission subject, resolved again
 // after any event that may have changed it (a membership, a user's labels).
 func (c *rtClient) subject(v *rtView) (permission.Subject, error) {
-	gen := c.sub.AccessGeneration()
+	return c.subjectAt(v, c.sub.AccessGeneration())
+}
+
+// subjectAt is subject at access generation gen.
+func (c *rtClient) subjectAt(v *rtView, gen uint64) (permission.Subject, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.view0 == v && c.gen == gen && c.view0 != nil {
@@ -146,18 +218,58 @@ func (c *rtClient) subject(v *rtView) (permission.Subject, error) {
 
 // accept reports whether the subscriber may receive e now.
 func (c *rtClient) accept(e *realtime.Event) bool {
-	v := c.view.Load()
+	pr, _ := e.Prepared(c.s.prepareEvent).(*rtPrepared)
+	return c.acceptAt(e, pr, c.view.Load(), c.sub.AccessGeneration())
+}
+
+// liveFrame is e's frame for the subscriber, whose channels e matched as
+// set, or nil when it may not receive e. The fan-out calls it for every
+// subscriber in turn: a run of subscribers of one audience and set gets
+// the first one's decision (rtPrepared.last) without deciding again.
+func (c *rtClient) liveFrame(e *realtime.Event, set uint64) []byte {
+	pr, _ := e.Prepared(c.s.prepareEvent).(*rtPrepared)
+	if pr == nil {
+		return nil
+	}
+	v, gen := c.view.Load(), c.sub.AccessGeneration()
+	if v.aud.shared {
+		pr.last.Lock()
+		d := &pr.last.rtDecision
+		if d.valid && d.set == set && d.gen == gen && d.aud == v.aud {
+			f := d.frame
+			pr.last.Unlock()
+			return f
+		}
+		pr.last.Unlock()
+	}
+	var frame []byte
+	if c.acceptAt(e, pr, v, gen) {
+		var err error
+		if frame, err = c.wsFrame(e, set); err != nil {
+			c.s.logger.Warn("realtime: frame", "project", c.project, "err", err)
+		}
+	}
+	if v.aud.shared {
+		pr.last.Lock()
+		pr.last.rtDecision = rtDecision{aud: v.aud, set: set, gen: gen, frame: frame, valid: true}
+		pr.last.Unlock()
+	}
+	return frame
+}
+
+// acceptAt reports whether the subscriber, with view v at access
+// generation gen, may receive e (prepared as pr).
+func (c *rtClient) acceptAt(e *realtime.Event, pr *rtPrepared, v *rtView, gen uint64) bool {
 	if v.kinds != nil && !v.kinds[e.Route.Kind] {
 		return false
 	}
-	pr, _ := e.Prepared(c.s.prepareEvent).(*rtPrepared)
 	if pr == nil || pr.resource == rtNone {
 		return false
 	}
 	if len(v.filters) > 0 && pr.resource != rtDocument {
 		return false
 	}
-	subj, err := c.subject(v)
+	subj, err := c.subjectAt(v, gen)
 	if err != nil {
 		return false
 	}

@@ -128,18 +128,11 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	go func() {
-		select {
-		case <-c.sub.Done():
-			// A slow consumer's queued frames still go out (each write
-			// within wsWriteTimeout), so the client learns why it was
-			// cut off; anything else ends the connection now.
-			if !errors.Is(c.sub.Err(), realtime.ErrSlowConsumer) {
-				cancel()
-			}
-		case <-ctx.Done():
-		}
-	}()
+	// No goroutine watches the subscription (one per connection, for
+	// every collection to scan): RunDirect returns once it is closed, its
+	// catch-up after the event it is at. A slow consumer's queued frames
+	// still go out (each write within wsWriteTimeout), so the client
+	// learns why it was cut off.
 	pres := s.newWSPresence(project, c, ww)
 	// Before the writer closes (deferred earlier): the leaves go out now.
 	defer pres.close()
@@ -149,7 +142,8 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 	// and then writes the queue (ww.Kick). Usage counts what was queued.
 	metered := s.meter.Open(project)
 	defer metered.Close()
-	live := &wsLive{s: s, c: c, ww: ww, project: project}
+	live := &c.ws
+	live.s, live.c, live.ww, live.project = s, c, ww, project
 	defer live.meterNow()
 	err = c.sub.RunDirect(ctx, c.accept, func(d realtime.Delivery) error {
 		if d.Event == nil {
@@ -164,7 +158,7 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 		}
 		live.delivered.Add(1)
 		return nil
-	}, live.deliver, live.kick)
+	}, live)
 	if cause := c.sub.Err(); cause != nil {
 		err = cause
 	}
@@ -181,8 +175,8 @@ func (s *Server) serveRealtime(w http.ResponseWriter, r *http.Request) {
 }
 
 // wsLive takes a WebSocket subscriber's live events from the hub's fan-out
-// (Subscriber.RunDirect): what one delivery touches is in this struct, the
-// rtClient and the writer.
+// (Subscriber.RunDirect, as its realtime.Sink): what one delivery touches
+// is in this struct, the rtClient and the writer.
 type wsLive struct {
 	s       *Server
 	c       *rtClient
@@ -198,30 +192,36 @@ type wsLive struct {
 	meter     atomic.Bool // the next kick hands the count to the meter
 }
 
-// deliver queues e's frame if the subscriber may see it; false when its
-// queue is full.
-func (l *wsLive) deliver(e *realtime.Event, set uint64) bool {
-	if !l.c.accept(e) {
+// Deliver queues e's frame if the subscriber may see it, and with kick
+// writes what is queued; false when its queue is full.
+func (l *wsLive) Deliver(e *realtime.Event, set uint64, kick bool) bool {
+	b := l.c.liveFrame(e, set)
+	if b == nil {
+		if kick {
+			l.Kick()
+		}
 		return true
 	}
-	b, err := l.c.wsFrame(e, set)
-	if err != nil {
-		l.s.logger.Warn("realtime: frame", "project", l.project, "err", err)
-		return true
-	}
-	if !l.ww.Send(b) {
+	if !l.ww.Send(b, kick) {
 		return false
 	}
 	if t := e.Time.UnixNano(); l.delivered.Add(1) >= 64 || t-l.meteredAt.Load() > int64(time.Second) {
 		l.meteredAt.Store(t)
 		l.meter.Store(true)
 	}
+	if kick {
+		l.meterIfDue()
+	}
 	return true
 }
 
-// kick writes what deliver queued.
-func (l *wsLive) kick() {
+// Kick writes what Deliver queued.
+func (l *wsLive) Kick() {
 	l.ww.Kick()
+	l.meterIfDue()
+}
+
+func (l *wsLive) meterIfDue() {
 	if l.meter.Load() {
 		l.meter.Store(false)
 		l.meterNow()
@@ -303,9 +303,7 @@ func (s *Server) readRealtime(ctx context.Context, conn *websocket.Conn, c *rtCl
 				_ = write(rejected("authenticate: " + err.Error()))
 				continue
 			}
-			nv := *v
-			nv.p = p
-			c.view.Store(&nv)
+			c.view.Store(v.withPrincipal(p))
 			pres.recheck(ctx)
 		case *cairnv1.RealtimeClientMessage_PresenceJoin, *cairnv1.RealtimeClientMessage_PresenceLeave, *cairnv1.RealtimeClientMessage_PresenceWatch:
 			if s.presence == nil {

@@ -255,6 +255,7 @@ type Server struct {
 	systemMail    *mail.Config
 	maxBytes      int
 	stopping      <-chan struct{}
+	stopCtx       func() context.Context // canceled once stopping is closed
 	hijacked      *Hijacked
 	metrics       *Metrics
 	blobs         SiteBlobs
@@ -291,6 +292,15 @@ func New(cfg Config) (http.Handler, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	s.stopCtx = sync.OnceValue(func() context.Context {
+		// Started with the first stream; it ends when the server stops.
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-s.stopping
+			cancel()
+		}()
+		return ctx
+	})
 	public := s.publicURL
 	if public == "" {
 		public = "http://localhost"
@@ -501,18 +511,19 @@ func (h *Hijacked) Wait(ctx context.Context) error {
 }
 
 // streamContext returns ctx, also canceled when the server starts stopping.
+// One goroutine of the server's waits for stopping, not one per stream: a
+// node with thousands of realtime connections would otherwise hold as
+// many more goroutines for every collection to scan.
 func (s *Server) streamContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	if s.stopping != nil {
-		go func() {
-			select {
-			case <-s.stopping:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+	if s.stopping == nil {
+		return ctx, cancel
 	}
-	return ctx, cancel
+	stop := context.AfterFunc(s.stopCtx(), cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // connectServer registers every service behind the interceptors, outermost

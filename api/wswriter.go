@@ -49,18 +49,20 @@ var errWSClosed = errors.New("websocket connection closed")
 
 // wsWriter writes one connection's frames in order. The fan-out queues a
 // frame with Send, which never blocks, and once it has queued what it had
-// (one event, or a run of them arriving together) calls Kick: with the
-// socket idle, Kick writes the whole queue in one non-blocking writev from
-// the fan-out's goroutine, so an idle subscriber costs one system call per
-// run of events and no goroutine switch. What the socket does not take
-// stays queued for a goroutine per connection, which writes everything
+// (one event, or a run of them arriving together) kicks it (Send's kick, or
+// Kick): with the socket idle, the kick writes the whole queue in one
+// non-blocking write or writev from the fan-out's goroutine, so an idle
+// subscriber costs one system call per run of events and no goroutine
+// switch. What the socket does not take stays queued for the connection's
+// goroutine (started the first time it is needed), which writes everything
 // queued in one writev under one write deadline.
 type wsWriter struct {
-	// What a Send and a Kick touch comes first, and a short queue and its
+	// What a Send and a kick touch comes first, and a short queue and its
 	// iovec live in the struct: with a thousand sockets written once per
 	// event, each separate allocation is a cache miss per write.
 	mu      sync.Mutex
 	busy    bool     // the goroutine owns the socket's writes
+	started bool     // the goroutine runs
 	waiting int      // goroutines in changed.Wait
 	limit   int      // how many frames Send may leave queued; past it the subscriber is too far behind
 	queue   [][]byte // frames not written yet; the first from off on
@@ -68,13 +70,14 @@ type wsWriter struct {
 	queued  uint64
 	flushed uint64
 	err     error
-	raw     syscall.RawConn // nil: the goroutine does every write
-	// rawWrite as a func value, made once (a method value allocates).
-	rawWriteFn func(uintptr) bool
-	iov        []unix.Iovec // tryWrite's, reused
-	took       int          // bytes the last tryWrite's system call wrote
-	queue0     [4][]byte
-	iov0       [4]unix.Iovec
+	// fd is the socket's descriptor for the fan-out's non-blocking writes
+	// (-1: the goroutine does every write). It is written to only under
+	// mu and while err is nil, and the socket is closed only after err
+	// is set (close, writeQueued), so it never names another file.
+	fd     int
+	iov    []unix.Iovec // tryWrite's, reused
+	queue0 [4][]byte
+	iov0   [4]unix.Iovec
 
 	nc      net.Conn
 	timeout time.Duration
@@ -85,33 +88,42 @@ type wsWriter struct {
 }
 
 func newWSWriter(nc net.Conn, timeout time.Duration, limit int) *wsWriter {
-	w := &wsWriter{nc: nc, timeout: timeout, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &wsWriter{nc: nc, timeout: timeout, limit: limit, fd: -1, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	w.changed = sync.NewCond(&w.mu)
-	w.rawWriteFn = w.rawWrite
 	w.queue, w.iov = w.queue0[:0], w.iov0[:0]
 	if sc, ok := nc.(syscall.Conn); ok {
+		// The descriptor itself, not RawConn.Write: that locks and
+		// checks the runtime's poll descriptor, two more cache misses
+		// per write on an idle connection; our own lock and err do that
+		// job here.
 		if raw, err := sc.SyscallConn(); err == nil {
-			w.raw = raw
+			_ = raw.Control(func(fd uintptr) { w.fd = int(fd) })
 		}
 	}
-	go w.loop()
 	return w
 }
 
-// Send queues frame until the next Kick; false when the queue is full
-// (the frame is not queued). It never blocks. Frames after a failed write
-// are dropped: the connection is ending.
-func (w *wsWriter) Send(frame []byte) bool {
+// Send queues frame and, with kick, starts writing the queue (as Kick);
+// false when the queue is full (the frame is not queued). It never
+// blocks. Frames after a failed write are dropped: the connection is
+// ending.
+func (w *wsWriter) Send(frame []byte, kick bool) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return true
 	}
 	if len(w.queue) >= w.limit {
+		if kick {
+			w.kick()
+		}
 		return false
 	}
 	w.queued++
 	w.queue = append(w.queue, frame)
+	if kick {
+		w.kick()
+	}
 	return true
 }
 
@@ -158,13 +170,19 @@ func (w *wsWriter) kick() {
 	if w.busy || len(w.queue) == 0 || w.err != nil {
 		return
 	}
-	if w.raw != nil {
+	if w.fd >= 0 {
 		w.tryWrite()
 		if len(w.queue) == 0 {
 			return
 		}
 	}
 	w.busy = true
+	if !w.started {
+		// Most connections never need it: their socket takes every
+		// write at once.
+		w.started = true
+		go w.loop()
+	}
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -211,8 +229,8 @@ func (w *wsWriter) wait() {
 // first from off on, and returns how many bytes the socket took (w.mu
 // held). The system call is raw: the socket never blocks it, and the
 // runtime's bookkeeping for a call that may block is a sizeable part of
-// a small frame's write. The iovec array and the callback are the
-// writer's, so a write allocates nothing.
+// a small frame's write. The iovec array is the writer's, so a write
+// allocates nothing.
 func (w *wsWriter) writeNow(frames [][]byte, off int) int {
 	w.iov = w.iov[:0]
 	for i, f := range frames {
@@ -225,34 +243,27 @@ func (w *wsWriter) writeNow(frames [][]byte, off int) int {
 			w.iov = append(w.iov, v)
 		}
 	}
-	w.took = 0
-	if len(w.iov) > 0 {
-		_ = w.raw.Write(w.rawWriteFn)
-	}
-	clear(w.iov) // no pointers into frames once written
-	return w.took
-}
-
-// rawWrite is writeNow's callback for syscall.RawConn.Write.
-func (w *wsWriter) rawWrite(fd uintptr) bool {
-	for {
+	took := 0
+	for len(w.iov) > 0 {
 		var r uintptr
 		var errno syscall.Errno
 		if len(w.iov) == 1 {
-			r, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(w.iov[0].Base)), uintptr(w.iov[0].Len))
+			r, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, uintptr(w.fd), uintptr(unsafe.Pointer(w.iov[0].Base)), uintptr(w.iov[0].Len))
 		} else {
-			r, _, errno = syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+			r, _, errno = syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(w.fd), uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
 		}
 		if errno == 0 {
-			w.took += int(r)
+			took = int(r)
 		}
 		if errno != syscall.EINTR {
 			// Done either way: what is left stays queued for the
 			// goroutine, whose blocking write waits for room or reports
 			// the error.
-			return true
+			break
 		}
 	}
+	clear(w.iov) // no pointers into frames once written
+	return took
 }
 
 func (w *wsWriter) loop() {

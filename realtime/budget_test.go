@@ -234,7 +234,7 @@ func TestResumeBehindABudget(t *testing.T) {
 				got(d.Event.Seq)
 			}
 			return nil
-		}, func(e *Event, _ uint64) bool { got(e.Seq); return true }, func() {})
+		}, sinkFuncs{deliver: func(e *Event, _ uint64) bool { got(e.Seq); return true }})
 	}()
 	if pos := holder.feed.pos.Load(); pos >= n {
 		t.Fatalf("the feed is not behind (at %d of %d): the test shows nothing", pos, n)

@@ -201,10 +201,18 @@ type feed struct {
 	budget budget
 }
 
-// directSink is a RunDirect subscriber's deliver and kick.
-type directSink struct {
-	deliver func(*Event, uint64) bool
-	kick    func()
+// Sink takes a RunDirect subscriber's live events on the feed's fan-out
+// goroutines, one call at a time, in stream order. Neither method may
+// block.
+type Sink interface {
+	// Deliver decides about e, whose channels the subscriber's match as
+	// set (Subscriber.MatchedSet), and queues what to send; kick: then
+	// start writing what is queued, as Kick. false when the queue is
+	// full, which cuts the subscriber off as a slow consumer.
+	Deliver(e *Event, set uint64, kick bool) bool
+	// Kick starts writing what Deliver queued (after one event, or a run
+	// of them, that did not match the subscriber or was not kicked).
+	Kick()
 }
 
 // Subscriber is one subscription. Next yields what to send, in order.
@@ -214,9 +222,11 @@ type Subscriber struct {
 	project string
 	after   uint64
 	live    chan *Event
-	// direct, once set, takes live events on the feed's fan-out
-	// goroutines instead of live (RunDirect).
-	direct atomic.Pointer[directSink]
+	// sink, once set, takes live events on the feed's fan-out
+	// goroutines instead of live (RunDirect). Written and read only under
+	// the feed's lock (the fan-out holds it), so a plain field: one
+	// pointer fewer to follow per delivery than an atomic one.
+	sink Sink
 	// channels the subscriber listens to (set by SetChannels), interned.
 	channels atomic.Pointer[channelSet]
 	mu       sync.Mutex
@@ -542,13 +552,17 @@ func fanOut(subs []*Subscriber, e *Event, kick bool, shares int) int {
 					last, set = cs, cs.matched(e)
 				}
 				if set != 0 {
-					s.push(e, set)
+					// A direct subscriber's Deliver also kicks: one
+					// call, one visit of its state.
+					s.push(e, set, kick)
 					n++
+					yieldEvery(i)
+					continue
 				}
 			}
 			if kick {
-				if d := s.direct.Load(); d != nil {
-					d.kick()
+				if s.sink != nil {
+					s.sink.Kick()
 				}
 			}
 			yieldEvery(i)
@@ -589,17 +603,21 @@ func decode(project string, m streams.StoredMsg) (*Event, error) {
 }
 
 // push queues e, whose channels the subscriber's match as set (not
-// empty), without ever blocking the feed.
-func (s *Subscriber) push(e *Event, set uint64) {
-	if d := s.direct.Load(); d != nil {
+// empty), without ever blocking the feed; kick: a direct subscriber
+// writes what it queued.
+func (s *Subscriber) push(e *Event, set uint64, kick bool) {
+	if d := s.sink; d != nil {
 		// A resumed subscriber's catch-up may have read past the feed
 		// (one held back by its budget, or waiting for the read
 		// models): those events it has had. s.last is no longer written
 		// once the subscriber is direct.
 		if e.Seq <= s.last {
+			if kick {
+				d.Kick()
+			}
 			return
 		}
-		if !d.deliver(e, set) {
+		if !d.Deliver(e, set, kick) {
 			s.cutOff()
 		}
 		return

@@ -114,6 +114,26 @@ func collect(t *testing.T, s *Subscriber, accept func(*Event) bool, want int, sl
 
 func all(*Event) bool { return true }
 
+// sinkFuncs is a Sink of two functions (kick may be nil).
+type sinkFuncs struct {
+	deliver func(*Event, uint64) bool
+	kick    func()
+}
+
+func (f sinkFuncs) Deliver(e *Event, set uint64, kick bool) bool {
+	ok := f.deliver(e, set)
+	if kick {
+		f.Kick()
+	}
+	return ok
+}
+
+func (f sinkFuncs) Kick() {
+	if f.kick != nil {
+		f.kick()
+	}
+}
+
 // TestResumeResync: resuming from before the first stored sequence, or
 // from beyond the end, says so (never a silent hole), then delivers
 // from the first sequence there.
@@ -273,7 +293,7 @@ func TestFanOutChannelSets(t *testing.T) {
 					live <- struct{}{}
 				}
 				return nil
-			}, func(e *Event, set uint64) bool {
+			}, sinkFuncs{deliver: func(e *Event, set uint64) bool {
 				g.mu.Lock()
 				defer g.mu.Unlock()
 				for j, c := range e.Route.Channels {
@@ -282,7 +302,7 @@ func TestFanOutChannelSets(t *testing.T) {
 					}
 				}
 				return true
-			}, func() {})
+			}})
 		})
 	}
 	for range n {

@@ -82,20 +82,17 @@ func (s *Subscriber) start(ctx context.Context, accept func(*Event) bool, send f
 
 // RunDirect is Run for a subscriber whose live events need no goroutine of
 // its own: once live, the feed's fan-out hands each event whose channels
-// match to deliver, with the matched channels (MatchedSet), in stream
-// order, one at a time. deliver decides (as
-// accept) and queues what to send; it must not block, and returns false
-// when the subscriber's queue is full, which cuts it off as a slow
-// consumer. kick, called after one event or a run of them, starts writing
-// what deliver queued; it must not block either. What Run's send would do before (state, catch-up) it still
-// does on the caller's goroutine.
-func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, send func(Delivery) error, deliver func(e *Event, set uint64) bool, kick func()) error {
+// match to sink (Sink.Deliver), with the matched channels (MatchedSet), in
+// stream order, one at a time; a full queue cuts the subscriber off as a
+// slow consumer. What Run's send would do before (state, catch-up) it
+// still does on the caller's goroutine.
+func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, send func(Delivery) error, sink Sink) error {
 	defer s.Close(nil)
 	if err := s.start(ctx, accept, send); err != nil {
 		return err
 	}
 	// Under the feed's lock no event is being fanned out: what is queued
-	// goes first, then the feed calls deliver.
+	// goes first, then the feed calls sink.
 	f := s.feed
 	f.mu.Lock()
 	for drained := false; !drained; {
@@ -103,7 +100,7 @@ func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, se
 		case e := <-s.live:
 			if set := s.MatchedSet(e); e.Seq > s.last && set != 0 {
 				s.last = e.Seq
-				if !deliver(e, set) {
+				if !sink.Deliver(e, set, false) {
 					s.cutOff()
 				}
 			}
@@ -111,8 +108,12 @@ func (s *Subscriber) RunDirect(ctx context.Context, accept func(*Event) bool, se
 			drained = true
 		}
 	}
-	kick()
-	s.direct.Store(&directSink{deliver: deliver, kick: kick})
+	sink.Kick()
+	s.sink = sink
+	// The queue is done with (push takes the sink from now on, under the
+	// same lock): its buffer of pointers, a thousand per subscriber,
+	// would otherwise be scanned by every garbage collection.
+	s.live = nil
 	f.mu.Unlock()
 	select {
 	case <-ctx.Done():

@@ -42,6 +42,10 @@ const fanoutServerEnv = "CAIRN_FANOUT_SERVER"
 // phase alone, not the set-up) and its allocations to <prefix>.<mode>.allocs.
 const fanoutProfileEnv = "CAIRN_FANOUT_PROFILE"
 
+// fanoutBaseEnv names a test binary of this package built from another
+// commit, whose Cairn server runs beside this one (server=cairn-base).
+const fanoutBaseEnv = "CAIRN_FANOUT_BASE_EXE"
+
 // fanoutConfig is the benchmark's load; environment variables change it
 // (the defaults keep a run short).
 type fanoutConfig struct {
@@ -90,10 +94,16 @@ func fanoutConfigFromEnv(b *testing.B) fanoutConfig {
 //	  go test ./cmd/cairn -run '^$' -bench RealtimeFanout -benchtime=1x
 //
 // CAIRN_FANOUT_PROFILE=/tmp/fanout adds CPU and allocation profiles of each
-// server.
+// server. CAIRN_FANOUT_BASE_EXE names this benchmark's test binary built
+// from another commit (go test -c): its Cairn runs first as
+// server=cairn-base, so a change is measured beside its baseline in the
+// same run (with -count N the servers alternate).
 func BenchmarkRealtimeFanout(b *testing.B) {
 	cfg := fanoutConfigFromEnv(b)
 	b.Logf("%d subscribers, %d writes/s for %v, bursts of %d events", cfg.subs, cfg.rate, cfg.dur, cfg.burst)
+	if exe := os.Getenv(fanoutBaseEnv); exe != "" {
+		b.Run("server=cairn-base", func(b *testing.B) { benchFanoutExe(b, cfg, exe, "cairn", "cairn-base", nil) })
+	}
 	// Cairn first: the bare broadcast sends the frames Cairn sent.
 	var frame []byte
 	b.Run("server=cairn", func(b *testing.B) { frame = benchFanout(b, cfg, "cairn", nil) })
@@ -132,17 +142,19 @@ func (c *fanoutChild) command(b *testing.B, cmd string) {
 	}
 }
 
-func startFanoutChild(b *testing.B, mode, procs string) *fanoutChild {
+// startFanoutChild starts exe (a test binary of this package) as the
+// server mode; profiles are named after name.
+func startFanoutChild(b *testing.B, exe, mode, name, procs string) *fanoutChild {
 	b.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "CAIRN_NATS_") || strings.HasPrefix(kv, "GOMAXPROCS=")
 	})
 	cmd.Env = append(env, fanoutServerEnv+"="+mode, "CAIRN_ADMIN_KEY="+testAdminKey, "CAIRN_DATA_DIR="+b.TempDir())
+	if p := os.Getenv(fanoutProfileEnv); p != "" && name != mode {
+		// The child names its profiles after its mode.
+		cmd.Env = append(cmd.Env, fanoutProfileEnv+"="+p+"."+name)
+	}
 	if procs != "" {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+procs)
 	}
@@ -411,7 +423,16 @@ type fanoutTarget interface {
 // benchFanout measures one server; it returns the first event frame a
 // subscriber received.
 func benchFanout(b *testing.B, cfg fanoutConfig, mode string, frame []byte) []byte {
-	child := startFanoutChild(b, mode, cfg.procs)
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return benchFanoutExe(b, cfg, exe, mode, mode, frame)
+}
+
+// benchFanoutExe is benchFanout with the server run by exe.
+func benchFanoutExe(b *testing.B, cfg fanoutConfig, exe, mode, name string, frame []byte) []byte {
+	child := startFanoutChild(b, exe, mode, name, cfg.procs)
 	fs := &fanoutSubs{}
 	defer fs.close()
 	var target fanoutTarget

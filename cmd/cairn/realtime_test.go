@@ -1203,11 +1203,14 @@ func TestRealtimeCrossProject(t *testing.T) {
 }
 
 // TestRealtimeFanOutPermissions: enough WebSocket subscribers that the
-// fan-out splits them between goroutines, signed in as ann, as bob or
-// guests, while runs of documents (written in batches, so frames queue and
-// go out together) alternate who may read them: every socket gets exactly
-// the documents its caller may read, in order, though all share one
-// encoded frame per document.
+// fan-out splits them between goroutines, signed in as ann (two sessions),
+// as bob, guests or with the key (one set of key sockets asking for
+// deletes only), while runs of documents (written in batches, so frames
+// queue and go out together) alternate who may read them: every socket
+// gets exactly the documents its caller may read, in order, though all
+// share one encoded frame per document. The sockets open interleaved,
+// then in runs of one caller: the fan-out reuses a decision for the next
+// subscriber of the same audience (caller and kinds), never for another.
 func TestRealtimeFanOutPermissions(t *testing.T) {
 	in := startInstance(t, t.TempDir())
 	const p = "fanperm"
@@ -1226,15 +1229,31 @@ func TestRealtimeFanOutPermissions(t *testing.T) {
 		users[name] = s.GetSecret()
 		users[name+" id"] = s.GetSession().GetUserId()
 	}
-	const each = 50 // 150 sockets: at least two shares of the fan-out
+	again := signIn(t, in, p, "ann@example.com", "password of ann@example.com")
+	users["ann again"] = again.GetSecret()
+	users["key"], users["key, deletes"] = key, key
+	const each = 25 // 150 sockets: at least two shares of the fan-out
 	type sub struct {
 		who string
 		s   *rtStream
 	}
 	var subs []sub
-	for _, who := range []string{"ann", "bob", "guest"} {
-		for range each {
-			subs = append(subs, sub{who, in.socket(t, users[who], "project="+p+"&channels=documents")})
+	whos := []string{"ann", "bob", "ann again", "guest", "key", "key, deletes"}
+	open := func(who string) {
+		q := "project=" + p + "&channels=documents"
+		if who == "key, deletes" {
+			q += "&kinds=delete"
+		}
+		subs = append(subs, sub{who, in.socket(t, users[who], q)})
+	}
+	for range each / 2 {
+		for _, who := range whos {
+			open(who)
+		}
+	}
+	for _, who := range whos {
+		for range each - each/2 {
+			open(who)
 		}
 	}
 	for _, s := range subs {
@@ -1253,15 +1272,17 @@ func TestRealtimeFanOutPermissions(t *testing.T) {
 			case 0:
 				perm = `read("user:` + users["ann id"] + `")`
 				want["ann"] = append(want["ann"], id)
+				want["ann again"] = append(want["ann again"], id)
 			case 1:
 				perm = `read("user:` + users["bob id"] + `")`
 				want["bob"] = append(want["bob"], id)
 			default:
 				perm = `read("any")`
-				for _, who := range []string{"ann", "bob", "guest"} {
+				for _, who := range []string{"ann", "ann again", "bob", "guest"} {
 					want[who] = append(want[who], id)
 				}
 			}
+			want["key"] = append(want["key"], id)
 			docs[j] = &cairnv1.DocumentInput{DocumentId: id, Data: data(t, map[string]any{"title": id}), Permissions: &cairnv1.Permissions{Values: []string{perm}}}
 		}
 		if _, err := in.databases().CreateDocuments(k, &cairnv1.CreateDocumentsRequest{ProjectId: p, DatabaseId: "main", CollectionId: "notes", Documents: docs}); err != nil {
