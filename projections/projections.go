@@ -565,11 +565,14 @@ func (s *state) advanceDocs(seq uint64, colls []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.applied = seq
-	if s.colls == nil || len(s.colls) >= maxCollVersions {
+	if len(s.colls) >= maxCollVersions {
 		// A forgotten count would start again at zero: move every
 		// collection's version on with it.
-		s.colls = map[string]uint64{}
+		clear(s.colls)
 		s.version.Add(1)
+	}
+	if s.colls == nil {
+		s.colls = map[string]uint64{}
 	}
 	for _, c := range colls {
 		s.colls[c]++

@@ -253,7 +253,8 @@ func (r *runner) runPaged(key string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	docs, fields := make([]*eventsv1.Document, 0, len(ids)), make([]map[string]any, 0, len(ids))
+	var docs []*eventsv1.Document
+	var fields []map[string]any
 	for _, id := range ids {
 		d, found, err := r.readDoc(id)
 		if err != nil || !found {
