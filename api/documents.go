@@ -561,7 +561,8 @@ func (h *databasesHandler) ListDocuments(ctx context.Context, req *cairnv1.ListD
 		return nil, err
 	}
 	total := req.Total == nil || req.GetTotal()
-	res, err := h.reads.Query(req.GetProjectId(), cl.c, q, projections.QueryOptions{Allow: allow, MaxScan: h.cfg.MaxQueryScan, Total: total})
+	// Shared: docOut and expandRelated only read the documents.
+	res, err := h.reads.Query(req.GetProjectId(), cl.c, q, projections.QueryOptions{Allow: allow, MaxScan: h.cfg.MaxQueryScan, Total: total, Shared: true})
 	if err != nil {
 		return nil, err
 	}

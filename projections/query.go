@@ -37,6 +37,10 @@ type QueryOptions struct {
 	MaxScan int
 	// Total counts every match, up to TotalCap.
 	Total bool
+	// Shared: the caller only reads the documents and fields it is
+	// given, so they may be shared with other callers: a page kept in
+	// the list cache then keeps them decoded (rankings.go).
+	Shared bool
 }
 
 // Explain says how a query ran.
@@ -616,7 +620,7 @@ func (r *runner) run() error {
 	}
 	r.res.Docs, r.res.Fields = out, outF
 	if pageKey != "" {
-		r.keepPage(pageKey, out)
+		r.keepPage(pageKey, out, outF)
 	}
 	if r.opt.Total {
 		if cursor != nil || full && byIndex {

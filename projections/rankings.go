@@ -64,7 +64,12 @@ type cached struct {
 	rk      *ranking
 	page    []string
 	isPage  bool
-	doc     []byte
+	// A page kept for a caller with QueryOptions.Shared keeps its
+	// documents decoded, with the schema that decoded their fields.
+	docs   []*eventsv1.Document
+	fields []map[string]any
+	schema *database.Schema
+	doc    []byte
 }
 
 // ranking is one range's matches in query order: hit i is ids[i], seqs[i]
@@ -124,15 +129,15 @@ func (c *rankings) get(key string, version readVersion) (*ranking, bool) {
 	return nil, false
 }
 
-// getPage returns the ids of the page of key at version, and whether it
-// is kept.
-func (c *rankings) getPage(key string, version readVersion) ([]string, bool) {
+// getPage returns the page of key at version, or nil; it must not be
+// changed.
+func (c *rankings) getPage(key string, version readVersion) *cached {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.lookupLocked(key, version); e != nil && e.isPage {
-		return e.page, true
+		return e
 	}
-	return nil, false
+	return nil
 }
 
 // getDoc returns the stored bytes of the document at key at version, or
@@ -249,9 +254,17 @@ func (r *runner) pageKey(cursorID string, before bool) (string, error) {
 // false when there is none, or one of its documents is gone (a page kept
 // by a reader whose snapshot predates the version's last commit).
 func (r *runner) runPaged(key string) (bool, error) {
-	ids, ok := r.p.rankings.getPage(key, r.version)
-	if !ok {
+	e := r.p.rankings.getPage(key, r.version)
+	if e == nil {
 		return false, nil
+	}
+	ids := e.page
+	if r.opt.Shared && e.docs != nil && e.schema == r.schema {
+		// Decoded for a caller that only reads them, as this one does.
+		r.res.Docs, r.res.Fields = slices.Clone(e.docs), slices.Clone(e.fields)
+		r.res.Explain.DocsExamined += int64(len(ids))
+		r.res.Explain.PageCached = true
+		return true, nil
 	}
 	var docs []*eventsv1.Document
 	var fields []map[string]any
@@ -269,18 +282,31 @@ func (r *runner) runPaged(key string) (bool, error) {
 	r.res.Docs, r.res.Fields = docs, fields
 	r.res.Explain.DocsExamined += int64(len(ids))
 	r.res.Explain.PageCached = true
+	if r.opt.Shared {
+		r.keepPage(key, docs, fields)
+	}
 	return true, nil
 }
 
-// keepPage keeps the ids of docs, the page a scan answered, under key.
-func (r *runner) keepPage(key string, docs []*eventsv1.Document) {
+// keepPage keeps the ids of docs, the page a scan answered, under key,
+// and docs and fields themselves when the caller shares them.
+func (r *runner) keepPage(key string, docs []*eventsv1.Document, fields []map[string]any) {
 	ids := make([]string, len(docs))
 	size := int64(len(key)) + 100
 	for i, d := range docs {
 		ids[i] = d.GetId()
 		size += int64(len(ids[i])) + 16
 	}
-	r.p.rankings.put(&cached{key: key, version: r.version, size: size, page: ids, isPage: true})
+	e := &cached{key: key, version: r.version, page: ids, isPage: true}
+	if r.opt.Shared {
+		e.docs, e.fields, e.schema = slices.Clone(docs), slices.Clone(fields), r.schema
+		for _, d := range docs {
+			// A rough bound of a decoded document with its fields.
+			size += 4*int64(proto.Size(d)) + 512
+		}
+	}
+	e.size = size
+	r.p.rankings.put(e)
 }
 
 // runRanked answers the query from a cached ranking, ranking the range

@@ -439,7 +439,7 @@ func TestListCacheAgreesAcrossCollections(t *testing.T) {
 		return re.send("update", id, doc())
 	}
 	ps := streams.ProjectStream(a.project)
-	pageHits, rankHits, kept, writes, recreated := 0, 0, 0, 0, 0
+	pageHits, rankHits, kept, writes, recreated, attributes := 0, 0, 0, 0, 0, 0
 	var last [2]*query.Query
 	for round := range 500 {
 		written := -1 // the collection a write changed, 2 for both
@@ -460,6 +460,21 @@ func TestListCacheAgreesAcrossCollections(t *testing.T) {
 			c.Name = fmt.Sprintf("Items %d", round)
 			wait(t, p, ps, e.appendEnv(ps, streams.ProjectSubject(a.project, "databases", "main", "collections", c.Id, "update"), "",
 				&eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionUpdated{CollectionUpdated: &eventsv1.CollectionUpdated{Collection: c}}}))
+		case x == 7 && r.IntN(3) == 0:
+			// An attribute added to a: every document's fields gain its
+			// default, from the same stored bytes.
+			written, attributes = 2, attributes+1
+			c := proto.Clone(a.c).(*eventsv1.Collection)
+			c.Version++
+			c.Attributes = append(c.Attributes, &eventsv1.Attribute{Key: fmt.Sprintf("extra%d", round), Type: string(database.TypeString), Size: 16,
+				DefaultJson: fmt.Sprintf("%q", fmt.Sprint("default ", round)), Status: string(database.StatusAvailable), CreatedVersion: c.Version})
+			wait(t, p, ps, e.appendEnv(ps, streams.ProjectSubject(a.project, "databases", "main", "collections", c.Id, "attributes", "create"), "",
+				&eventsv1.Envelope{Payload: &eventsv1.Envelope_AttributeCreated{AttributeCreated: &eventsv1.AttributeCreated{Collection: c}}}))
+			stored, err := p.Collection(a.project, "main", a.c.Id)
+			if err != nil || len(stored.GetAttributes()) != len(c.Attributes) {
+				t.Fatalf("collection after its new attribute: %v, %v", stored, err)
+			}
+			a.c = stored
 		case x == 6 && r.IntN(8) == 0:
 			// b deleted with its documents and created again, empty.
 			written, recreated = 2, recreated+1
@@ -496,6 +511,10 @@ func TestListCacheAgreesAcrossCollections(t *testing.T) {
 		last[ci] = q
 		desc := fmt.Sprintf("round %d, collection %s: %+v orders %+v limit %d offset %d after %q before %q",
 			round, re.c.Id, q.Filters, q.Orders, q.Limit, q.Offset, q.CursorAfter, q.CursorBefore)
+		// Shared: a caller that only reads what it gets (pages keep
+		// their documents decoded for it).
+		opt := QueryOptions{Shared: r.IntN(2) == 0}
+		desc += fmt.Sprintf(" shared %v", opt.Shared)
 		want, werr := uncached(p, re.project, re.c, q, QueryOptions{})
 		if werr == nil {
 			ref, err := query.Run(&query.Query{Filters: q.Filters, Orders: q.Orders, Limit: q.Limit, Offset: q.Offset,
@@ -512,7 +531,7 @@ func TestListCacheAgreesAcrossCollections(t *testing.T) {
 			}
 		}
 		for try := range 3 {
-			got, err := p.Query(re.project, re.c, q, QueryOptions{})
+			got, err := p.Query(re.project, re.c, q, opt)
 			if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
 				t.Fatalf("%s, try %d: error %v, without the cache %v", desc, try, err, werr)
 			}
@@ -534,12 +553,12 @@ func TestListCacheAgreesAcrossCollections(t *testing.T) {
 			}
 		}
 	}
-	if pageHits < 300 || rankHits < 50 || kept < 20 || writes < 150 || recreated == 0 {
-		t.Fatalf("%d cached pages, %d cached rankings, %d kept across the other collection's write, %d writes, %d re-creations: the test does not exercise the cache",
-			pageHits, rankHits, kept, writes, recreated)
+	if pageHits < 300 || rankHits < 50 || kept < 20 || writes < 150 || recreated == 0 || attributes == 0 {
+		t.Fatalf("%d cached pages, %d cached rankings, %d kept across the other collection's write, %d writes, %d re-creations, %d new attributes: the test does not exercise the cache",
+			pageHits, rankHits, kept, writes, recreated, attributes)
 	}
-	t.Logf("%d answers from cached pages, %d from cached rankings (%d first calls kept across the other collection's write), %d writes, %d re-creations",
-		pageHits, rankHits, kept, writes, recreated)
+	t.Logf("%d answers from cached pages, %d from cached rankings (%d first calls kept across the other collection's write), %d writes, %d re-creations, %d new attributes",
+		pageHits, rankHits, kept, writes, recreated, attributes)
 }
 
 // TestDocCollections: a commit of document events (and transaction
