@@ -521,7 +521,7 @@ func (s *Server) connectServer() (*connect.Server, error) {
 	cairnv1connect.RegisterPasskeyServiceHandler(server, &passkeysHandler{Server: s})
 	cairnv1connect.RegisterUsersServiceHandler(server, &usersHandler{s})
 	cairnv1connect.RegisterTeamsServiceHandler(server, &teamsHandler{s})
-	cairnv1connect.RegisterDatabasesServiceHandler(server, &databasesHandler{Server: s})
+	cairnv1connect.RegisterDatabasesServiceHandler(server, &databasesHandler{Server: s, outs: newDocOuts()})
 	cairnv1connect.RegisterStorageServiceHandler(server, &storageHandler{Server: s})
 	cairnv1connect.RegisterRealtimeServiceHandler(server, &realtimeHandler{Server: s})
 	cairnv1connect.RegisterFunctionsServiceHandler(server, &functionsHandler{Server: s})

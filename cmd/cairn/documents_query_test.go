@@ -888,6 +888,7 @@ func TestListCacheAcrossCollections(t *testing.T) {
 	}
 	r.ok(r.create("owners", "o1", map[string]any{"name": "one", "pets": []any{"p15", "p16", "p17", "p18", "p19"}}))
 	r.ok(r.create("owners", "o2", map[string]any{"name": "two"}))
+	var lastDocs []*cairnv1.Document
 	list := func() (string, string) {
 		t.Helper()
 		res, err := dbs.ListDocuments(k, &cairnv1.ListDocumentsRequest{ProjectId: p, DatabaseId: "main", CollectionId: "pets", Limit: 3, Explain: true, Total: proto.Bool(false),
@@ -900,16 +901,25 @@ func TestListCacheAcrossCollections(t *testing.T) {
 		for _, d := range res.GetDocuments() {
 			page = append(page, fmt.Sprintf("%s:%v", d.GetId(), d.GetData().GetFields()["n"].GetNumberValue()))
 		}
+		lastDocs = res.GetDocuments()
 		return strings.Join(page, " "), res.GetExplain().GetPlan()
 	}
 	warm := func(want string) {
 		t.Helper()
 		var got, plan string
-		for range 2 { // a miss that keeps the page, a cached answer
+		var answers [][]*cairnv1.Document
+		for range 3 { // a miss that keeps the page, cached answers
 			got, plan = list()
+			answers = append(answers, lastDocs)
 		}
 		if got != want || !strings.Contains(plan, "(cached page)") {
 			t.Fatalf("%s (%s), want %s from a cached page", got, plan, want)
+		}
+		// The cached answers are the documents the miss answered, whole.
+		for _, a := range answers[1:] {
+			if !slices.EqualFunc(a, answers[0], func(x, y *cairnv1.Document) bool { return proto.Equal(x, y) }) {
+				t.Fatalf("a cached answer differs from the miss's:\n%v\n%v", a, answers[0])
+			}
 		}
 	}
 	warm("p19:19 p18:18 p17:17")
