@@ -85,6 +85,15 @@ func NewMetrics(src MetricsSources) *Metrics {
 	return m
 }
 
+// countFastUnary exports how many calls api/unary served (the rest of the
+// calls went through connecthttp). A second server on the same Metrics
+// keeps the first's reading.
+func (m *Metrics) countFastUnary(served func() uint64) {
+	_ = m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "cairn_rpc_fast_unary_total", Help: "Connect unary calls served by the lean unary path (api/unary).",
+	}, func() float64 { return float64(served()) }))
+}
+
 // ObserveAppend records one append of the write path.
 func (m *Metrics) ObserveAppend(d time.Duration, result string) {
 	m.appends.WithLabelValues(result).Observe(d.Seconds())

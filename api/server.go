@@ -30,6 +30,7 @@ import (
 	"github.com/cairn-dev/cairn/api/jwt"
 	"github.com/cairn-dev/cairn/api/oauth"
 	"github.com/cairn-dev/cairn/api/origins"
+	"github.com/cairn-dev/cairn/api/unary"
 	"github.com/cairn-dev/cairn/domain"
 	"github.com/cairn-dev/cairn/domain/access"
 	"github.com/cairn-dev/cairn/mail"
@@ -192,7 +193,21 @@ type Config struct {
 	// SystemMail is the instance's own SMTP server, for operator
 	// invitations; nil: invitation links are answered to the inviter.
 	SystemMail *mail.Config
+	// NoFastUnary serves every call through connecthttp, also the hot
+	// calls' plain requests api/unary answers otherwise (for comparison).
+	NoFastUnary bool
 }
+
+// fastUnaryProcedures are the calls whose plain requests api/unary serves.
+var fastUnaryProcedures = map[string]bool{
+	cairnv1connect.DatabasesServiceGetDocumentProcedure:    true,
+	cairnv1connect.DatabasesServiceListDocumentsProcedure:  true,
+	cairnv1connect.DatabasesServiceCreateDocumentProcedure: true,
+}
+
+// fastUnaryMaxBody is the largest request body api/unary serves; larger
+// ones (rare for these calls) meet connecthttp's limits and errors.
+const fastUnaryMaxBody = 256 << 10
 
 // DatabaseLimits are the document database's limits; zero means default.
 type DatabaseLimits struct {
@@ -376,9 +391,27 @@ func New(cfg Config) (http.Handler, error) {
 	// "projectId") then silently means "unset". Refuse it by name instead.
 	jsonCodec := connectproto.NewJSONCodec()
 	jsonCodec.UnmarshalOptions.DiscardUnknown = false
-	connecthttp.Mount(rpc, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(1024),
-		connecthttp.WithCompressors(newFastGzip()),
-		connecthttp.WithCodecs(sharedBinary{connectproto.NewBinaryCodec(), enc}, sharedJSON{jsonCodec, enc}))
+	codecs := []connect.Codec{sharedBinary{connectproto.NewBinaryCodec(), enc}, sharedJSON{jsonCodec, enc}}
+	// gzip at klauspost/compress's fastest level (gzip.go), named for the fast path too.
+	compressors := []connect.Compressor{newFastGzip()}
+	const compressMin = 1024
+	connecthttp.Mount(rpc, server, connecthttp.WithReadMaxBytes(s.maxBytes), connecthttp.WithCompressMinBytes(compressMin),
+		connecthttp.WithCodecs(codecs...), connecthttp.WithCompressors(compressors...))
+	if !cfg.NoFastUnary && s.tracer == nil {
+		// The hottest calls' plain requests skip connecthttp's per-call
+		// machinery (api/unary); the same interceptors and handlers answer.
+		// Not with tracing: otelconnect reads connecthttp's transport info.
+		fast := unary.New(server, unary.Options{Codecs: codecs, Compressors: compressors, CompressMinBytes: compressMin,
+			MaxBodyBytes: min(int64(s.maxBytes), fastUnaryMaxBody)})
+		for spec := range server.Specs() {
+			if h, ok := rpc.exact[spec.Procedure]; ok && fastUnaryProcedures[spec.Procedure] {
+				rpc.exact[spec.Procedure] = fast.Handler(spec, h)
+			}
+		}
+		if s.metrics != nil {
+			s.metrics.countFastUnary(fast.Served)
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", http.MaxBytesHandler(rpc.ServeMux, rpc.maxBytes))
 	mux.HandleFunc(oauthCallbackPath, s.oauthCallback)

@@ -63,14 +63,22 @@ func (e *sharedEncodings) encode(ctx context.Context, c connect.Codec, dst io.Wr
 }
 
 // sharedBinary and sharedJSON are Connect's protobuf codecs with shared
-// encodings of realtime events; sharedJSON writes document answers itself
-// (appendAnswerJSON).
+// encodings of realtime events; both write document answers themselves
+// (appendAnswerProto, appendAnswerJSON).
 type sharedBinary struct {
 	*connectproto.BinaryCodec
 	enc *sharedEncodings
 }
 
 func (c sharedBinary) MarshalWrite(ctx context.Context, dst io.Writer, msg any) error {
+	if buffered, ok := dst.(interface{ AvailableBuffer() []byte }); ok {
+		// Document answers are written by hand (docproto.go), as their
+		// JSON is.
+		if b, ok := appendAnswerProto(buffered.AvailableBuffer(), msg); ok {
+			_, err := dst.Write(b)
+			return err
+		}
+	}
 	return c.enc.encode(ctx, c.BinaryCodec, dst, msg)
 }
 

@@ -273,24 +273,32 @@ func (b *bulkState) writeCounts(txn *badger.Txn, project string) error {
 	return nil
 }
 
-// committed keeps what the transaction staged.
+// committed keeps what the transaction staged. A windowed document's
+// sequence goes to seqs when the window is flushed (lookup finds it in
+// the window until then): once per flush rather than once per event.
 func (b *bulkState) committed() {
 	for k, d := range b.pending {
-		switch _, ok := b.seqs[k]; {
-		case d.deleted:
-			delete(b.seqs, k)
-		case ok || len(b.seqs) < b.max:
-			b.seqs[k] = d.seq
-		default:
-			b.full = true
-		}
 		if d.windowed {
 			b.windowBytes += d.size() - b.window[k].size()
 			b.window[k] = d
+		} else {
+			b.keep(k, d)
 		}
 	}
 	clear(b.pending)
 	b.flushed = b.txnFlushed
+}
+
+// keep records a written document's sequence, or its deletion, in seqs.
+func (b *bulkState) keep(k string, d stagedDoc) {
+	switch _, ok := b.seqs[k]; {
+	case d.deleted:
+		delete(b.seqs, k)
+	case ok || len(b.seqs) < b.max:
+		b.seqs[k] = d.seq
+	default:
+		b.full = true
+	}
 }
 
 // lookup returns the sequence of the document stored at key, if any.
@@ -351,8 +359,8 @@ func isDocEvent(ev event) bool {
 	return false
 }
 
-// flushWindow writes the window's documents and then, in the last of the
-// batch's commits, the keyspace's ixPendingKey with seq, the run's
+// flushWindow writes the window's documents (in key order: sortedLoad)
+// and then, once Badger has them, the keyspace's ixPendingKey with seq, the run's
 // checkpoint: from then on every document of the events up to it is in
 // Badger. Until then the marker holds an older sequence; a crash in
 // between leaves the counters and the checkpoint of later events written
@@ -364,24 +372,29 @@ func (p *Projections) flushWindow(sp keyspace, seq uint64) error {
 	}
 	p.gate.RLock()
 	defer p.gate.RUnlock()
-	wb := p.db.NewWriteBatch()
-	defer wb.Cancel()
+	load, err := p.bulkWriter(sp)
+	if err != nil {
+		return err
+	}
 	for k, d := range b.window {
-		var err error
 		if d.deleted {
-			err = wb.Delete([]byte(k))
+			err = load.delete([]byte(k))
 		} else {
-			err = wb.Set([]byte(k), d.stored())
+			err = load.set([]byte(k), d.stored())
 		}
 		if err != nil {
 			return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)
 		}
 	}
-	if err := wb.Set(sp.ixPendingKey(), flushedMark(seq)); err != nil {
+	if err := load.finish(); err != nil {
 		return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)
 	}
-	if err := wb.Flush(); err != nil {
+	// After the documents, so that it outlives any a crash could lose.
+	if err := p.db.Update(func(txn *badger.Txn) error { return txn.Set(sp.ixPendingKey(), flushedMark(seq)) }); err != nil {
 		return fmt.Errorf("projections: write documents of %s up to %d: %w", sp.stream, seq, err)
+	}
+	for k, d := range b.window {
+		b.keep(k, d)
 	}
 	clear(b.window)
 	b.windowBytes, b.flushed = 0, seq
@@ -512,34 +525,36 @@ func (p *Projections) buildIndexesInBulk(ctx context.Context, sp keyspace) (entr
 	}
 	p.gate.RLock()
 	defer p.gate.RUnlock()
-	wb := p.db.NewWriteBatch()
-	defer wb.Cancel()
+	load, err := p.bulkWriter(sp)
+	if err != nil {
+		return 0, err
+	}
 	for _, c := range colls {
-		n, err := p.buildCollectionIndexes(ctx, wb, sp, c)
+		n, err := p.buildCollectionIndexes(ctx, load, sp, c)
 		entries += n
 		if err != nil {
 			return entries, fmt.Errorf("projections: build indexes of %s collection %s/%s: %w", sp.stream, c.GetDatabaseId(), c.GetId(), err)
 		}
 	}
-	if err := wb.Delete(sp.ixPendingKey()); err != nil {
+	if err := load.finish(); err != nil {
 		return entries, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
 	}
-	// One batch: the marker goes in the last of its commits, so it outlives
-	// any entry a crash could lose.
-	if err := wb.Flush(); err != nil {
+	// After every entry is written, so that it outlives any a crash could
+	// lose.
+	if err := p.db.Update(func(txn *badger.Txn) error { return txn.Delete(sp.ixPendingKey()) }); err != nil {
 		return entries, fmt.Errorf("projections: build indexes of %s: %w", sp.stream, err)
 	}
 	return entries, nil
 }
 
-// buildCollectionIndexes adds the index entries of c's documents to wb.
+// buildCollectionIndexes adds the index entries of c's documents to load.
 // Working them out (decoding each document's indexed members, encoding the
 // keys and the carried values) was most of the build's own CPU, so it is
 // spread over the cores in chunks of documents: one goroutine reads the
 // documents, GOMAXPROCS work out entries, and this one adds them to wb in
 // document order, so the first document that cannot be indexed stops the
 // build, as it did when one goroutine did everything.
-func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.WriteBatch, sp keyspace, c *eventsv1.Collection) (int, error) {
+func (p *Projections) buildCollectionIndexes(ctx context.Context, load bulkWriter, sp keyspace, c *eventsv1.Collection) (int, error) {
 	schema, err := p.schemas.get(c)
 	if err != nil {
 		return 0, fatal("%w", err)
@@ -589,7 +604,7 @@ func (p *Projections) buildCollectionIndexes(ctx context.Context, wb *badger.Wri
 			<-ch.done
 			err = ch.err
 			for i := 0; err == nil && i < len(ch.keys); i++ {
-				err = wb.Set(ch.keys[i], ch.vals[i])
+				err = load.set(ch.keys[i], ch.vals[i])
 			}
 			n += len(ch.keys)
 			if err != nil {

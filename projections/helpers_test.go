@@ -32,6 +32,8 @@ type env struct {
 	// memtable, when set, is Badger's memtable size: a small one makes
 	// its largest transaction small too (15% of it).
 	memtable int64
+	// vlogFile, when set, is the size of Badger's value log files.
+	vlogFile int64
 	// serve, when set, opens Badger as `cairn serve` does by default.
 	serve bool
 }
@@ -106,9 +108,26 @@ func (e *env) restartNATS() {
 
 func (e *env) openBadger() {
 	e.t.Helper()
-	opts := badger.DefaultOptions(filepath.Join(e.dir, "badger")).WithSyncWrites(false).WithLogger(nil)
+	e.db = e.badgerAt(filepath.Join(e.dir, "badger"))
+}
+
+// secondBadger opens another Badger beside e.db, with its options, closed
+// at the end of the test.
+func (e *env) secondBadger() *badger.DB {
+	e.t.Helper()
+	db := e.badgerAt(filepath.Join(e.dir, "badger2"))
+	e.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func (e *env) badgerAt(dir string) *badger.DB {
+	e.t.Helper()
+	opts := badger.DefaultOptions(dir).WithSyncWrites(false).WithLogger(nil)
 	if e.serve {
 		opts = serveBadgerOptions(opts)
+	}
+	if e.vlogFile > 0 {
+		opts = opts.WithValueLogFileSize(e.vlogFile)
 	}
 	if e.memtable > 0 {
 		opts = opts.WithMemTableSize(e.memtable).WithValueThreshold(min(opts.ValueThreshold, e.memtable/10))
@@ -117,7 +136,7 @@ func (e *env) openBadger() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.db = db
+	return db
 }
 
 func (e *env) reopenBadger() {

@@ -145,6 +145,9 @@ type Projections struct {
 	activations atomic.Int64
 	// bulkCatchUp is bulkCatchUpMin; tests lower it.
 	bulkCatchUp uint64
+	// newBulkWriter, when set (benchmarks: the unsorted path beside the
+	// sorted one), replaces newSortedLoad for a bulk run's writes.
+	newBulkWriter func(keyspace) (bulkWriter, error)
 	// onIndexChunk, when set (tests), runs after each committed chunk of an
 	// index build but the last; an error ends the build there.
 	onIndexChunk func(ctx context.Context, chunks int) error

@@ -152,7 +152,15 @@ func (p *Projections) consume(ctx context.Context, sp keyspace, st *state, bound
 		}
 		ck, resume = checkpoint{}, false
 	}
-	st.started(ck.Seq, info.LastSeq)
+	// A bulk run's read model, resumed or not, lacks its index entries
+	// until buildIndexesInBulk: nobody waiting for a sequence reads it
+	// before (the state advances after the build), even one its checkpoint
+	// has.
+	from := ck.Seq
+	if resume || sp.bulk != nil {
+		from = 0
+	}
+	st.started(from, info.LastSeq)
 	applied := 0
 	if pr != nil && sp.project != "" && (resume || ck.Seq == 0 && info.LastSeq >= p.bulkCatchUp) {
 		// A read model that starts from nothing (a new node, or one just

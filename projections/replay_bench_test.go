@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -144,47 +146,115 @@ func orderedRead(tb testing.TB, e *env, stream string, events int) {
 }
 
 // BenchmarkReplayDocuments measures, in the same run and over the same
-// document-heavy stream, (a) the raw ordered read and (b) `cairn replay` of
-// the project (drop, then decode and apply every event into Badger),
-// reporting both rates and rebuild/read (issue 19 wants >= 0.5). Set
-// CAIRN_BENCH_REPLAY_EVENTS for a longer stream (e.g. 1000000). Badger
-// is opened as `cairn serve` opens it (serveBadgerOptions): Badger's own
-// 64 MiB memtables made each rebuild's drop allocate and clear 64 MiB.
+// document-heavy stream, (a) the raw ordered read, (b) `cairn replay` of
+// the project (drop, then decode and apply every event into Badger) and
+// (c) the same with the bulk writes before sortedLoad (one WriteBatch,
+// unsorted: batchWriter) into a second Badger, reporting the rates and
+// rebuild/read (issue 19 wants >= 0.5); (b) and (c) take turns going
+// first. Set CAIRN_BENCH_REPLAY_EVENTS for a longer stream (e.g.
+// 1000000). Badger is opened as `cairn serve` opens it
+// (serveBadgerOptions): Badger's own 64 MiB memtables made each rebuild's
+// drop allocate and clear 64 MiB.
 func BenchmarkReplayDocuments(b *testing.B) {
 	events := replayEvents(b)
 	e := newServeEnv(b)
 	docStream(b, e, "bench", events)
 	p := New(e.db, e.store, Options{Logger: e.log})
 	defer p.Close()
+	unsorted := New(e.secondBadger(), e.store, Options{Logger: e.log})
+	defer unsorted.Close()
+	unsorted.newBulkWriter = newBatchWriter(unsorted)
 	ctx := context.Background()
 	stream := streams.ProjectStream("bench")
-	var read, rebuild, readCPU, rebuildCPU time.Duration
+	var read, readCPU time.Duration
+	var rebuild, rebuildCPU [2]time.Duration // sorted, unsorted
+	replayRuns++
 	for b.Loop() {
+		stopProfile := profilePhase(b, "read")
 		start, cpu := time.Now(), processCPU()
 		orderedRead(b, e, stream, events)
 		read += time.Since(start)
 		readCPU += processCPU() - cpu
-		start, cpu = time.Now(), processCPU()
-		n, err := p.Rebuild(ctx, "bench")
-		if err != nil || n != events {
-			b.Fatalf("Rebuild = %d, %v", n, err)
+		stopProfile()
+		for turn := range 2 {
+			which := (turn + replayRuns) % 2
+			name := [2]string{"rebuild", "rebuild-unsorted"}[which]
+			stopProfile = profilePhase(b, name)
+			start, cpu = time.Now(), processCPU()
+			n, err := [2]*Projections{p, unsorted}[which].Rebuild(ctx, "bench")
+			if err != nil || n != events {
+				b.Fatalf("%s = %d, %v", name, n, err)
+			}
+			rebuild[which] += time.Since(start)
+			rebuildCPU[which] += processCPU() - cpu
+			stopProfile()
 		}
-		rebuild += time.Since(start)
-		rebuildCPU += processCPU() - cpu
 	}
 	total := float64(events * b.N)
-	readRate, rebuildRate := total/read.Seconds(), total/rebuild.Seconds()
+	readRate := total / read.Seconds()
 	b.ReportMetric(readRate, "read-events/s")
-	b.ReportMetric(rebuildRate, "rebuild-events/s")
-	b.ReportMetric(rebuildRate/readRate, "rebuild/read")
-	// The same per CPU second of the whole process (NATS server included):
-	// steadier than wall time when other work shares the cores.
-	if readCPU > 0 && rebuildCPU > 0 {
+	for which, name := range [2]string{"rebuild", "unsorted"} {
+		rate := total / rebuild[which].Seconds()
+		b.ReportMetric(rate, name+"-events/s")
+		b.ReportMetric(rate/readRate, name+"/read")
+		// The same per CPU second of the whole process (NATS server
+		// included): steadier than wall time when other work shares the
+		// cores.
+		if readCPU > 0 && rebuildCPU[which] > 0 {
+			b.ReportMetric(float64(rebuildCPU[which].Microseconds())/total, name+"-cpu-µs/event")
+			b.ReportMetric(readCPU.Seconds()/rebuildCPU[which].Seconds(), name+"/read-cpu")
+		}
+	}
+	if readCPU > 0 {
 		b.ReportMetric(float64(readCPU.Microseconds())/total, "read-cpu-µs/event")
-		b.ReportMetric(float64(rebuildCPU.Microseconds())/total, "rebuild-cpu-µs/event")
-		b.ReportMetric(readCPU.Seconds()/rebuildCPU.Seconds(), "rebuild/read-cpu")
 	}
 }
+
+// replayRuns counts BenchmarkReplayDocuments' runs: with -count, the
+// sorted and the unsorted rebuild take turns going first.
+var replayRuns int
+
+// batchWriter is a bulk run's writes as they were before sortedLoad
+// (f0801d7): one WriteBatch, in the order its map keeps. The benchmarks
+// run it beside the sorted load.
+type batchWriter struct{ wb *badger.WriteBatch }
+
+func newBatchWriter(p *Projections) func(keyspace) (bulkWriter, error) {
+	return func(keyspace) (bulkWriter, error) { return batchWriter{p.db.NewWriteBatch()}, nil }
+}
+
+func (w batchWriter) set(k, v []byte) error { return w.wb.Set(k, v) }
+func (w batchWriter) delete(k []byte) error { return w.wb.Delete(k) }
+func (w batchWriter) finish() error         { return w.wb.Flush() }
+
+// profilePhase starts a CPU profile of one phase of a replay benchmark when
+// CAIRN_BENCH_REPLAY_PROFILE names a file prefix (the profile of the whole
+// benchmark is mostly the stream's set-up): <prefix>.<phase>.<n>.cpu, one
+// file per call. It returns what stops it.
+func profilePhase(tb testing.TB, phase string) func() {
+	prefix := os.Getenv("CAIRN_BENCH_REPLAY_PROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	profiles[phase]++
+	f, err := os.Create(fmt.Sprintf("%s.%s.%d.cpu", prefix, phase, profiles[phase]))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		tb.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// profiles counts profilePhase's files per phase (benchmarks run one at a
+// time).
+var profiles = map[string]int{}
 
 // BenchmarkApplyDocuments is BenchmarkReplayDocuments' rebuild without the
 // read: the same stream, held in memory, applied in rebuild batches into a

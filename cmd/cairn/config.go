@@ -59,6 +59,10 @@ type config struct {
 	TrustedProxies string
 	// NoAuthRateLimits turns the sign-in and token limits off.
 	NoAuthRateLimits bool
+	// NoFastUnary sends the hottest calls' plain Connect requests through
+	// connect-go instead of the lean unary path (api/unary); the zero
+	// value keeps the path on, as --fast-unary's default does.
+	NoFastUnary bool
 	// ProjectRate and ProjectBurst are each project's default request rate
 	// and burst per node (api.Config); a negative rate turns it off.
 	ProjectRate, ProjectBurst int
@@ -257,6 +261,9 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.SMTPSender, "smtp-sender", env("CAIRN_SMTP_SENDER", ""), "sender address of the instance's mail, required with --smtp-host (CAIRN_SMTP_SENDER)")
 	fs.StringVar(&c.SMTPSenderName, "smtp-sender-name", env("CAIRN_SMTP_SENDER_NAME", "Cairn"), "sender name of the instance's mail (CAIRN_SMTP_SENDER_NAME)")
 	fs.BoolVar(&c.NoAuthRateLimits, "no-auth-rate-limits", getenv("CAIRN_NO_AUTH_RATE_LIMITS") == "true", "turn off the sign-in, sign-up and token rate limits, for load tests (CAIRN_NO_AUTH_RATE_LIMITS=true)")
+	c.NoFastUnary = getenv("CAIRN_FAST_UNARY") == "false"
+	fs.Var(notBool{&c.NoFastUnary}, "fast-unary", "serve GetDocument, ListDocuments and CreateDocument's plain Connect requests on the lean unary path (same answers, less CPU); false = through connect-go's handler, as every other call (CAIRN_FAST_UNARY=false)")
+	fs.Lookup("fast-unary").NoOptDefVal = "true"
 	fs.IntVar(&c.ProjectRate, "project-rate", envInt(getenv, "CAIRN_PROJECT_RATE"), "requests per second each project's keys and sessions (and, apart, its guests) may make on this node, unless the project's limits set requests_per_second; 0 = 20000, -1 = no limit (CAIRN_PROJECT_RATE)")
 	fs.IntVar(&c.ProjectBurst, "project-burst", envInt(getenv, "CAIRN_PROJECT_BURST"), "requests a project's callers may make at once above --project-rate, unless the project's limits set request_burst; 0 = 40000 (CAIRN_PROJECT_BURST)")
 	fs.IntVar(&c.ProjectConcurrency, "project-concurrency", envInt(getenv, "CAIRN_PROJECT_CONCURRENCY"), "calls each project's keys and sessions (and, apart, its guests) may have running at once on this node, unless the project's limits set max_concurrent_requests; more wait in line (up to 10 s); 0 = 32 per core, at least 64, -1 = no bound (CAIRN_PROJECT_CONCURRENCY)")
@@ -264,6 +271,21 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 
 // hiddenString is a string flag whose value (a secret, possibly from the
 // environment) never appears as a default in -h.
+// notBool is a boolean flag stored as its negation, so that a config's
+// zero value means the flag's default, true.
+type notBool struct{ p *bool }
+
+func (b notBool) String() string { return strconv.FormatBool(b.p == nil || !*b.p) }
+func (b notBool) Type() string   { return "bool" }
+func (b notBool) Set(v string) error {
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	*b.p = !on
+	return nil
+}
+
 type hiddenString struct{ p *string }
 
 func (h hiddenString) String() string { return "" }

@@ -78,7 +78,7 @@ func reportOps(b *testing.B) {
 // 5000).
 // benchServer runs a node with its API on loopback, as bench does, until
 // the benchmark ends.
-func benchServer(b *testing.B) *server {
+func benchServer(b *testing.B, options ...func(*config)) *server {
 	b.Helper()
 	logger, err := newLogger(io.Discard, "warn", "")
 	if err != nil {
@@ -86,6 +86,9 @@ func benchServer(b *testing.B) *server {
 	}
 	cfg := config{DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0", AdminKey: testAdminKey, Sync: defaultSync,
 		LogLevel: "warn", MaxRequestBytes: 1 << 20, SitesDomain: "localhost", ListCache: projections.DefaultRankingCacheBytes}
+	for _, o := range options {
+		o(&cfg)
+	}
 	srv, err := startBenchServer(context.Background(), &cfg, logger)
 	if err != nil {
 		b.Fatal(err)

@@ -85,31 +85,44 @@ func h1Client(b *testing.B) *http.Client {
 // process, so the client's CPU is in both figures (the same for both: the
 // same request and response bytes). The alternating runs call both
 // servers in turn, chunk by chunk, and report both CPU times per call and
-// pct-of-bare from them: the figure to quote on a shared machine.
+// pct-of-bare from them: the figure to quote on a shared machine. They
+// also call a second Cairn server with --fast-unary=false (every call
+// through connect-go's handler, as before api/unary) in the same turns:
+// connecthttp-cpu-ns/op and connecthttp-pct-of-bare are the baseline of
+// the same run.
 func BenchmarkGetDocumentVsBare(b *testing.B) {
 	ctx := context.Background()
-	srv := benchServer(b)
-	cl := clients{client: benchConnect(srv.url)}
 	const p, db, coll = "bench", "main", "items"
-	secret := benchTitleCollection(b, cl, p, db, coll, 200)
-	dbs := cl.databases()
-	if _, err := dbs.CreateIndex(authed(ctx, secret), &cairnv1.CreateIndexRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Index: &cairnv1.Index{
-		Key: "by_tag", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"tag"}}}); err != nil {
-		b.Fatal(err)
-	}
-	waitIndexes(b, dbs, authed(ctx, secret), p, db, coll)
-	req := &cairnv1.CreateDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll}
-	for i := range 100 {
-		data, err := structpb.NewStruct(map[string]any{"title": "document number " + strconv.Itoa(i) + " of the get benchmark",
-			"n": i * 37 % 1000, "tag": "t" + strconv.Itoa(i%10)})
-		if err != nil {
+	// A server with its data and a key of it; the second server is the
+	// same with --fast-unary=false: its calls go through connect-go's
+	// handler, as every call did before api/unary.
+	setup := func(options ...func(*config)) (url, secret string) {
+		srv := benchServer(b, options...)
+		cl := clients{client: benchConnect(srv.url)}
+		secret = benchTitleCollection(b, cl, p, db, coll, 200)
+		dbs := cl.databases()
+		if _, err := dbs.CreateIndex(authed(ctx, secret), &cairnv1.CreateIndexRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, Index: &cairnv1.Index{
+			Key: "by_tag", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"tag"}}}); err != nil {
 			b.Fatal(err)
 		}
-		req.Documents = append(req.Documents, &cairnv1.DocumentInput{DocumentId: "d" + strconv.Itoa(i), Data: data})
+		waitIndexes(b, dbs, authed(ctx, secret), p, db, coll)
+		req := &cairnv1.CreateDocumentsRequest{ProjectId: p, DatabaseId: db, CollectionId: coll}
+		for i := range 100 {
+			data, err := structpb.NewStruct(map[string]any{"title": "document number " + strconv.Itoa(i) + " of the get benchmark",
+				"n": i * 37 % 1000, "tag": "t" + strconv.Itoa(i%10)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Documents = append(req.Documents, &cairnv1.DocumentInput{DocumentId: "d" + strconv.Itoa(i), Data: data})
+		}
+		if _, err := dbs.CreateDocuments(authed(ctx, secret), req); err != nil {
+			b.Fatal(err)
+		}
+		return srv.url, secret
 	}
-	if _, err := dbs.CreateDocuments(authed(ctx, secret), req); err != nil {
-		b.Fatal(err)
-	}
+	srvURL, secret := setup()
+	plainURL, plainSecret := setup(func(c *config) { c.NoFastUnary = true })
+	dbs := clients{client: benchConnect(srvURL)}.databases()
 	get := &cairnv1.GetDocumentRequest{ProjectId: p, DatabaseId: db, CollectionId: coll, DocumentId: "d42"}
 	want, err := dbs.GetDocument(authed(ctx, secret), get)
 	if err != nil {
@@ -149,21 +162,22 @@ func BenchmarkGetDocumentVsBare(b *testing.B) {
 		clientOf := func(url string) cairnv1connect.DatabasesServiceClient {
 			return cairnv1connect.NewDatabasesServiceClient(connect.NewClient(connecthttp.NewTransport(h1Client(b), url, opts...)))
 		}
-		servers := [2]cairnv1connect.DatabasesServiceClient{clientOf(bare), clientOf(srv.url)}
+		servers := [3]cairnv1connect.DatabasesServiceClient{clientOf(bare), clientOf(srvURL), clientOf(plainURL)}
+		secrets := [3]string{secret, secret, plainSecret}
 		const chunk = 4 * getDocBenchClients
-		var cpu [2]time.Duration
-		var calls [2]int
+		var cpu [3]time.Duration
+		var calls [3]int
 		b.ReportAllocs()
 		b.ResetTimer()
-		for i := 0; calls[0]+calls[1] < b.N; i++ {
-			which := i % 2
-			n := min(chunk, b.N-calls[0]-calls[1])
+		for i := 0; calls[0]+calls[1]+calls[2] < b.N; i++ {
+			which := i % 3
+			n := min(chunk, b.N-calls[0]-calls[1]-calls[2])
 			var wg sync.WaitGroup
 			cpu0 := processCPU(b)
 			for g := range getDocBenchClients {
 				wg.Go(func() {
 					for j := g; j < n; j += getDocBenchClients {
-						if _, err := servers[which].GetDocument(authed(ctx, secret), get); err != nil {
+						if _, err := servers[which].GetDocument(authed(ctx, secrets[which]), get); err != nil {
 							b.Errorf("GetDocument: %v", err)
 							return
 						}
@@ -175,14 +189,17 @@ func BenchmarkGetDocumentVsBare(b *testing.B) {
 			calls[which] += n
 		}
 		b.StopTimer()
-		if calls[0] == 0 || calls[1] == 0 {
+		if calls[0] == 0 || calls[1] == 0 || calls[2] == 0 {
 			return
 		}
 		bareCPU := float64(cpu[0].Nanoseconds()) / float64(calls[0])
 		cairnCPU := float64(cpu[1].Nanoseconds()) / float64(calls[1])
+		plainCPU := float64(cpu[2].Nanoseconds()) / float64(calls[2])
 		b.ReportMetric(bareCPU, "bare-cpu-ns/op")
 		b.ReportMetric(cairnCPU, "cairn-cpu-ns/op")
+		b.ReportMetric(plainCPU, "connecthttp-cpu-ns/op")
 		b.ReportMetric(100*bareCPU/cairnCPU, "pct-of-bare")
+		b.ReportMetric(100*bareCPU/plainCPU, "connecthttp-pct-of-bare")
 	}
 	for _, codec := range []struct {
 		name string
@@ -191,7 +208,7 @@ func BenchmarkGetDocumentVsBare(b *testing.B) {
 		var base figures
 		b.Run("bare-"+codec.name, func(b *testing.B) { base = run(b, bare, codec.opts...) })
 		b.Run("cairn-"+codec.name, func(b *testing.B) {
-			f := run(b, srv.url, codec.opts...)
+			f := run(b, srvURL, codec.opts...)
 			if base.ops > 0 && f.cpu > 0 {
 				b.ReportMetric(100*base.cpu/f.cpu, "pct-of-bare")
 				b.ReportMetric(100*f.ops/base.ops, "ops-pct-of-bare")

@@ -96,7 +96,7 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 	handler, err := api.New(api.Config{SystemMail: sysMail, PublicURL: cmp.Or(cfg.PublicURL, displayAddr(s.url)), Stopping: s.stopping, Hijacked: s.hijacked, Log: n.log, Reads: n.reads, Store: n.store,
 		AdminKey: cfg.AdminKey, MasterKey: mk, MaxRequestBytes: cfg.MaxRequestBytes, RequestLogLevel: cfg.requestLogLevel(), Tracer: n.tracerProvider(),
 		Connected: n.nc.IsConnected, Logger: logger, Metrics: n.metrics, Blobs: sites.NewObjectBlobs(n.store),
-		SitesDomain: cfg.SitesDomain, DNSResolver: cfg.DNSResolver, TrustedProxies: proxies, NoAuthRateLimits: cfg.NoAuthRateLimits,
+		SitesDomain: cfg.SitesDomain, DNSResolver: cfg.DNSResolver, TrustedProxies: proxies, NoAuthRateLimits: cfg.NoAuthRateLimits, NoFastUnary: cfg.NoFastUnary,
 		ProjectRate: cfg.ProjectRate, ProjectBurst: cfg.ProjectBurst, ProjectConcurrency: cfg.ProjectConcurrency,
 		Databases: api.DatabaseLimits{MaxQueryLimit: cfg.MaxQueryLimit, MaxQueryScan: cfg.MaxQueryScan, MaxBatchOperations: min(cfg.MaxBatchOperations, 900), MaxTransactionBytes: cfg.MaxTransactionBytes, MaxProjectTransactionBytes: cfg.MaxProjectTransactionBytes},
 		Storage:   api.StorageLimits{MaxFileSize: cfg.MaxFileSize, DefaultQuota: cfg.StorageQuota, UploadExpiry: cfg.UploadExpiry},
