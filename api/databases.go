@@ -10,4 +10,6 @@ import (
 type databasesHandler struct {
 	cairnv1connect.UnimplementedDatabasesServiceHandler
 	*Server
+	// outs, when set, keeps the answers of cached pages' documents.
+	outs *docOuts
 }

@@ -561,16 +561,28 @@ func (h *databasesHandler) ListDocuments(ctx context.Context, req *cairnv1.ListD
 		return nil, err
 	}
 	total := req.Total == nil || req.GetTotal()
-	res, err := h.reads.Query(req.GetProjectId(), cl.c, q, projections.QueryOptions{Allow: allow, MaxScan: h.cfg.MaxQueryScan, Total: total})
+	// Shared: docOut and expandRelated only read the documents.
+	res, err := h.reads.Query(req.GetProjectId(), cl.c, q, projections.QueryOptions{Allow: allow, MaxScan: h.cfg.MaxQueryScan, Total: total, Shared: true})
 	if err != nil {
 		return nil, err
 	}
-	out := &cairnv1.ListDocumentsResponse{}
+	out := &cairnv1.ListDocumentsResponse{Documents: make([]*cairnv1.Document, 0, len(res.Docs))}
 	colls, budget := map[string]*coll{}, maxSelectLoads
+	// A cached page's documents, answered whole, have answers kept.
+	kept := h.outs != nil && res.Explain.PageCached && len(q.Select) == 0 && len(rel) == 0
 	for i, d := range res.Docs {
+		if kept {
+			if doc := h.outs.get(d); doc != nil {
+				out.Documents = append(out.Documents, doc)
+				continue
+			}
+		}
 		doc, err := docOut(cl, d, res.Fields[i], q.Select)
 		if err != nil {
 			return nil, err
+		}
+		if kept {
+			h.outs.put(d, doc)
 		}
 		if err := h.expandRelated(ctx, cl, doc, nil, rel, []string{cl.c.GetId() + "/" + d.GetId()}, colls, &budget); err != nil {
 			return nil, err

@@ -1,6 +1,10 @@
 package projections
 
-import eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+import (
+	"slices"
+
+	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+)
 
 // MetaVersion changes whenever a project, an API key, a database or a
 // collection may have changed in the read models: after the commit of any
@@ -41,4 +45,32 @@ func keepsMeta(env *eventsv1.Envelope) bool {
 		return true
 	}
 	return false
+}
+
+// docCollections returns the collections (collKey) whose documents evs
+// change, and false when evs may change anything else a query reads
+// (a collection, an index, a project). Transaction events only record
+// staged operations: a commit's writes are document events of their own.
+func docCollections(evs []event) ([]string, bool) {
+	var out []string
+	for _, ev := range evs {
+		var d *eventsv1.Document
+		switch pl := ev.env.GetPayload().(type) {
+		case *eventsv1.Envelope_DocumentCreated:
+			d = pl.DocumentCreated.GetDocument()
+		case *eventsv1.Envelope_DocumentUpdated:
+			d = pl.DocumentUpdated.GetDocument()
+		case *eventsv1.Envelope_DocumentDeleted:
+			d = pl.DocumentDeleted.GetDocument()
+		case *eventsv1.Envelope_TransactionCreated, *eventsv1.Envelope_TransactionStaged, *eventsv1.Envelope_TransactionCommitted,
+			*eventsv1.Envelope_TransactionRolledBack:
+			continue
+		default:
+			return nil, false
+		}
+		if k := collKey(d.GetDatabaseId(), d.GetCollectionId()); !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out, true
 }

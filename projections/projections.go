@@ -491,15 +491,34 @@ type state struct {
 	waiters  int    // WaitApplied calls waiting for more than applied
 	ch       chan struct{}
 	// version moves on with every change of state, each commit included
-	// (before waiters hear of it): what was read from the read model at
-	// one version may have changed at the next (docVersion).
+	// (before waiters hear of it), except a commit of document events
+	// alone, which moves on the versions of their collections in colls
+	// instead: what was read from a collection at one docVersion may have
+	// changed at the next.
 	version atomic.Uint64
+	// colls counts the commits that changed each collection's documents
+	// ("database/collection"; collKey), under mu; emptied, with version
+	// moved on, past maxCollVersions.
+	colls map[string]uint64
 }
+
+// readVersion is a collection's read model version (state.docVersion).
+type readVersion struct{ base, coll uint64 }
+
+// maxCollVersions bounds state.colls.
+const maxCollVersions = 4096
+
+// collKey names a collection in state.colls.
+func collKey(database, collection string) string { return database + "/" + collection }
 
 func newState() *state { return &state{ch: make(chan struct{})} }
 
 func (s *state) broadcastLocked() {
 	s.version.Add(1)
+	s.notifyLocked()
+}
+
+func (s *state) notifyLocked() {
 	close(s.ch)
 	s.ch = make(chan struct{})
 }
@@ -510,9 +529,14 @@ func (s *state) snapshot() (applied, epoch uint64, ch chan struct{}, err error) 
 	return s.applied, s.epoch, s.ch, s.err
 }
 
-// docVersion is the read model's version: a ranking built from a Badger
-// snapshot opened after reading it is valid while it is unchanged.
-func (s *state) docVersion() uint64 { return s.version.Load() }
+// docVersion is the version of the documents of collection (collKey): a
+// ranking built from a Badger snapshot opened after reading it is valid
+// while it is unchanged.
+func (s *state) docVersion(collection string) readVersion {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return readVersion{s.version.Load(), s.colls[collection]}
+}
 
 // begin marks a (re)starting projector.
 func (s *state) begin() {
@@ -536,6 +560,28 @@ func (s *state) advance(seq uint64) {
 	defer s.mu.Unlock()
 	s.applied = seq
 	s.broadcastLocked()
+}
+
+// advanceDocs is advance after a commit that changed the documents of
+// colls (collKey) and nothing else a query reads: only their versions
+// move on, other collections' cached answers stay valid.
+func (s *state) advanceDocs(seq uint64, colls []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied = seq
+	if len(s.colls) >= maxCollVersions {
+		// A forgotten count would start again at zero: move every
+		// collection's version on with it.
+		clear(s.colls)
+		s.version.Add(1)
+	}
+	if s.colls == nil {
+		s.colls = map[string]uint64{}
+	}
+	for _, c := range colls {
+		s.colls[c]++
+	}
+	s.notifyLocked()
 }
 
 // rewind forgets the applied sequence: the read models were dropped.

@@ -526,7 +526,11 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	r.ck = ck
 	r.applied += n
 	if r.sp.bulk == nil {
-		r.st.advance(ck.Seq)
+		if colls, ok := docCollections(evs[:n]); ok {
+			r.st.advanceDocs(ck.Seq, colls)
+		} else {
+			r.st.advance(ck.Seq)
+		}
 	} else { // see bulk.go: the state advances once the indexes are built
 		r.sp.bulk.committed()
 	}

@@ -37,6 +37,10 @@ type QueryOptions struct {
 	MaxScan int
 	// Total counts every match, up to TotalCap.
 	Total bool
+	// Shared: the caller only reads the documents and fields it is
+	// given, so they may be shared with other callers: a page kept in
+	// the list cache then keeps them decoded (rankings.go).
+	Shared bool
 }
 
 // Explain says how a query ran.
@@ -51,7 +55,10 @@ type Explain struct {
 	// RankingCached: the matches' order came from a cached ranking
 	// (rankings.go), not from a scan.
 	RankingCached bool
-	Plan          string
+	// PageCached: the page's documents came from a cached page of a scan
+	// in index order (rankings.go).
+	PageCached bool
+	Plan       string
 }
 
 // QueryResult is one page of a query.
@@ -249,7 +256,7 @@ func (p *Projections) Query(project string, c *eventsv1.Collection, q *query.Que
 	res.Explain.SortedInMemory = !pl.ordered
 	// Read before the snapshot: a ranking built from it is kept under a
 	// version no newer than its data (rankings.go).
-	version := p.state(projectSpace(project).stream).docVersion()
+	version := p.state(projectSpace(project).stream).docVersion(collKey(c.GetDatabaseId(), c.GetId()))
 	err = p.db.View(func(txn *badger.Txn) error {
 		r := &runner{p: p, txn: txn, project: project, c: c, schema: schema, q: q, opt: opt, pl: pl, res: &res, version: version}
 		return r.run()
@@ -276,6 +283,9 @@ func describePlan(pl plan, e *Explain) string {
 	} else if pl.reverse {
 		order = "in reverse index order"
 	}
+	if e.PageCached {
+		order += " (cached page)"
+	}
 	return fmt.Sprintf("%s, %s; %d keys scanned, %d documents examined, %d denied", how, order, e.KeysScanned, e.DocsExamined, e.DocsDenied)
 }
 
@@ -297,8 +307,8 @@ type runner struct {
 	// orderNames are the order attributes loadCarried decodes for an
 	// entry it need not test.
 	orderNames []string
-	// version is the project's read model version before txn began.
-	version uint64
+	// version is the collection's read model version before txn began.
+	version readVersion
 	// pageDocs: load is reading the page of a range that holds exactly
 	// the query's matches, so each document it reads is on the page
 	// (unless the caller may not read it): worth caching (readDoc).
@@ -543,6 +553,15 @@ func (r *runner) run() error {
 		}
 		return r.runSorted(cursor, before)
 	}
+	pageKey, err := r.pageKey(cursorID, before)
+	if err != nil {
+		return err
+	}
+	if pageKey != "" {
+		if done, err := r.runPaged(pageKey); done || err != nil {
+			return err
+		}
+	}
 	less := query.Less(q.Orders)
 	skip := q.Offset
 	var out []*eventsv1.Document
@@ -551,7 +570,7 @@ func (r *runner) run() error {
 	full := false
 	byIndex := r.countsByIndex()
 	exact := r.rangeIsExact()
-	err := r.scan(r.pl.reverse != before, r.pl.reverse, func(e entry) (bool, error) {
+	err = r.scan(r.pl.reverse != before, r.pl.reverse, func(e entry) (bool, error) {
 		if cursorDoc != nil && !full {
 			// Skip up to and including the cursor's place in this scan.
 			if e.id == cursorDoc.GetId() {
@@ -600,6 +619,9 @@ func (r *runner) run() error {
 		slices.Reverse(outF)
 	}
 	r.res.Docs, r.res.Fields = out, outF
+	if pageKey != "" {
+		r.keepPage(pageKey, out, outF)
+	}
 	if r.opt.Total {
 		if cursor != nil || full && byIndex {
 			// The total counts every match, not those after the cursor.

@@ -28,16 +28,21 @@ const DefaultRankingCacheBytes = 4 << 20
 // only its page's documents instead of scanning and decoding every match.
 // It also keeps the stored bytes of the documents such pages read, so a
 // repeated page (sorted in memory or in index order) reads no document
-// from Badger either. Both share one bound, the least recently used going
-// first.
+// from Badger either, and the ids of a page a scan in index order
+// answered (pageKey), so a repeated list in index order scans no index
+// either. All share one bound, the least recently used going first.
 //
-// A ranking is keyed by the range's bytes, which begin with the project's
-// key prefix, as a document by its key; neither holds a permission: the
-// caller's read filter is applied on every use. An entry is valid while
-// the version of its project's read model is the one read before the
-// Badger snapshot it was read from; the version moves on after every
-// commit and before waiters learn of it (state.broadcastLocked), so a read
-// after a write that returned never sees an entry older than the write.
+// A ranking or page is keyed by the range's bytes, which begin with the
+// project's key prefix, as a document by its key; none holds a
+// permission: the caller's read filter is applied on every use of a
+// ranking, and a page is kept and used only by callers without one. An
+// entry is valid while the version of its collection's read model is the
+// one read before the Badger snapshot it was read from; that version
+// moves on after every commit that changes the collection's documents
+// (and the project's, for every other change of its read model) and
+// before waiters learn of it (state.advanceDocs, state.broadcastLocked),
+// so a read after a write that returned never sees an entry older than
+// the write.
 //
 // A range is ranked only when it misses twice at the same version: under
 // a stream of writes, lists keep the cheaper top-k path.
@@ -47,16 +52,24 @@ type rankings struct {
 	m    map[string]*list.Element // of *cached
 	lru  list.List                // front = most recently used
 	size int64
-	seen map[string]uint64 // the version at a range's first miss
+	seen map[string]readVersion // the version at a range's first miss
 }
 
-// cached is one entry: a ranking, or a document's stored bytes.
+// cached is one entry: a ranking, a page's document ids, or a
+// document's stored bytes.
 type cached struct {
 	key     string
-	version uint64
+	version readVersion
 	size    int64
 	rk      *ranking
-	doc     []byte
+	page    []string
+	isPage  bool
+	// A page kept for a caller with QueryOptions.Shared keeps its
+	// documents decoded, with the schema that decoded their fields.
+	docs   []*eventsv1.Document
+	fields []map[string]any
+	schema *database.Schema
+	doc    []byte
 }
 
 // ranking is one range's matches in query order: hit i is ids[i], seqs[i]
@@ -74,14 +87,14 @@ func (rk *ranking) len() int { return len(rk.ids) }
 const rankingSeenMax = 4096
 
 func newRankings(max int64) *rankings {
-	return &rankings{max: max, m: map[string]*list.Element{}, seen: map[string]uint64{}}
+	return &rankings{max: max, m: map[string]*list.Element{}, seen: map[string]readVersion{}}
 }
 
 func (c *rankings) on() bool { return c != nil && c.max > 0 }
 
 // lookupLocked returns the entry of key at version, dropping one of
 // another version.
-func (c *rankings) lookupLocked(key string, version uint64) *cached {
+func (c *rankings) lookupLocked(key string, version readVersion) *cached {
 	el := c.m[key]
 	if el == nil {
 		return nil
@@ -97,7 +110,7 @@ func (c *rankings) lookupLocked(key string, version uint64) *cached {
 
 // get returns the ranking of key at version, or nil, and whether to build
 // one (the second miss at the same version).
-func (c *rankings) get(key string, version uint64) (*ranking, bool) {
+func (c *rankings) get(key string, version readVersion) (*ranking, bool) {
 	if !c.on() {
 		return nil, false
 	}
@@ -116,15 +129,26 @@ func (c *rankings) get(key string, version uint64) (*ranking, bool) {
 	return nil, false
 }
 
+// getPage returns the page of key at version, or nil; it must not be
+// changed.
+func (c *rankings) getPage(key string, version readVersion) *cached {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.lookupLocked(key, version); e != nil && e.isPage {
+		return e
+	}
+	return nil
+}
+
 // getDoc returns the stored bytes of the document at key at version, or
 // nil; they must not be changed.
-func (c *rankings) getDoc(key []byte, version uint64) []byte {
+func (c *rankings) getDoc(key []byte, version readVersion) []byte {
 	if !c.on() {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.lookupLocked(string(key), version); e != nil {
+	if e := c.lookupLocked(string(key), version); e != nil && e.rk == nil && !e.isPage {
 		return e.doc
 	}
 	return nil
@@ -189,6 +213,100 @@ func (r *runner) rankingKey() (string, error) {
 		b.WriteString(o.Attribute)
 	}
 	return b.String(), nil
+}
+
+// maxPagedHits bounds offset + limit of a page kept by pageKey's queries.
+const maxPagedHits = 1000
+
+// pageKey names the page a query answered in index order asks for, or ""
+// when its page is not kept: only a range holding exactly the matches,
+// read without a read filter (nothing cached depends on who asks) and
+// without a total, from its start or from a cursor placed by its index
+// key, and a page of at most maxPagedHits.
+func (r *runner) pageKey(cursorID string, before bool) (string, error) {
+	q := r.q
+	if !r.p.rankings.on() || !r.pl.ordered || r.opt.Allow != nil || r.opt.Total || q.Limit <= 0 || q.Offset < 0 ||
+		q.Offset+q.Limit > min(maxPagedHits, r.opt.MaxScan) || cursorID != "" && r.cursorKey == nil || !r.rangeIsExact() {
+		return "", nil
+	}
+	prefix, from, to, err := r.scanRange()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("page")
+	for _, part := range [][]byte{prefix, from, to} {
+		b.WriteByte(0)
+		b.Write(part)
+	}
+	for _, o := range q.Orders {
+		b.WriteByte(0)
+		if o.Desc {
+			b.WriteByte('-')
+		}
+		b.WriteString(o.Attribute)
+	}
+	fmt.Fprintf(&b, "\x00%d\x00%d\x00%t\x00%s", q.Offset, q.Limit, before, cursorID)
+	return b.String(), nil
+}
+
+// runPaged answers the query from the page kept under key, reporting
+// false when there is none, or one of its documents is gone (a page kept
+// by a reader whose snapshot predates the version's last commit).
+func (r *runner) runPaged(key string) (bool, error) {
+	e := r.p.rankings.getPage(key, r.version)
+	if e == nil {
+		return false, nil
+	}
+	ids := e.page
+	if r.opt.Shared && e.docs != nil && e.schema == r.schema {
+		// Decoded for a caller that only reads them, as this one does.
+		r.res.Docs, r.res.Fields = slices.Clone(e.docs), slices.Clone(e.fields)
+		r.res.Explain.DocsExamined += int64(len(ids))
+		r.res.Explain.PageCached = true
+		return true, nil
+	}
+	var docs []*eventsv1.Document
+	var fields []map[string]any
+	for _, id := range ids {
+		d, found, err := r.readDoc(id)
+		if err != nil || !found {
+			return false, err
+		}
+		f, err := Fields(r.schema, d)
+		if err != nil {
+			return false, err
+		}
+		docs, fields = append(docs, d), append(fields, f)
+	}
+	r.res.Docs, r.res.Fields = docs, fields
+	r.res.Explain.DocsExamined += int64(len(ids))
+	r.res.Explain.PageCached = true
+	if r.opt.Shared {
+		r.keepPage(key, docs, fields)
+	}
+	return true, nil
+}
+
+// keepPage keeps the ids of docs, the page a scan answered, under key,
+// and docs and fields themselves when the caller shares them.
+func (r *runner) keepPage(key string, docs []*eventsv1.Document, fields []map[string]any) {
+	ids := make([]string, len(docs))
+	size := int64(len(key)) + 100
+	for i, d := range docs {
+		ids[i] = d.GetId()
+		size += int64(len(ids[i])) + 16
+	}
+	e := &cached{key: key, version: r.version, page: ids, isPage: true}
+	if r.opt.Shared {
+		e.docs, e.fields, e.schema = slices.Clone(docs), slices.Clone(fields), r.schema
+		for _, d := range docs {
+			// A rough bound of a decoded document with its fields.
+			size += 4*int64(proto.Size(d)) + 512
+		}
+	}
+	e.size = size
+	r.p.rankings.put(e)
 }
 
 // runRanked answers the query from a cached ranking, ranking the range

@@ -57,6 +57,12 @@ func newRankEnv(t *testing.T, e *env, p *Projections, project string, covering b
 // a write's answer, returns once it is applied.
 func (re *rankEnv) put(verb, id string, data map[string]any) {
 	re.t.Helper()
+	wait(re.t, re.p, streams.ProjectStream(re.project), re.send(verb, id, data))
+}
+
+// send is put without waiting: it returns the event's sequence.
+func (re *rankEnv) send(verb, id string, data map[string]any) uint64 {
+	re.t.Helper()
 	raw, _ := json.Marshal(data)
 	at := timestamppb.New(time.Unix(1_800_000_000, 0))
 	d := &eventsv1.Document{Id: id, ProjectId: re.project, DatabaseId: "main", CollectionId: re.c.Id, CollectionUid: re.c.Uid,
@@ -70,7 +76,24 @@ func (re *rankEnv) put(verb, id string, data map[string]any) {
 	}
 	ps := streams.ProjectStream(re.project)
 	re.last = re.e.appendEnv(ps, streams.ProjectSubject(re.project, "databases", "main", "collections", re.c.Id, "documents", id, verb), "", ev)
-	wait(re.t, re.p, ps, re.last)
+	return re.last
+}
+
+// sibling creates another collection like re's in re's project (with the
+// covering index), id and uid given.
+func (re *rankEnv) sibling(id, uid string) *rankEnv {
+	re.t.Helper()
+	c := docCollection(re.project)
+	c.Id, c.Uid = id, uid
+	ps := streams.ProjectStream(re.project)
+	last := re.e.appendEnv(ps, streams.ProjectSubject(re.project, "databases", "main", "collections", id, "create"), "", &eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionCreated{
+		CollectionCreated: &eventsv1.CollectionCreated{Collection: c}}})
+	wait(re.t, re.p, ps, last)
+	stored, err := re.p.Collection(re.project, "main", id)
+	if err != nil || stored == nil {
+		re.t.Fatalf("collection %s: %v", id, err)
+	}
+	return &rankEnv{t: re.t, e: re.e, p: re.p, project: re.project, c: stored, last: last}
 }
 
 // all returns the fields of every stored document.
@@ -366,5 +389,228 @@ func TestRankingsPerProject(t *testing.T) {
 	}
 	if pb, _ := page(b); !strings.HasPrefix(pb, "d29:moved ") {
 		t.Fatalf("b after its rebuild: %s", pb)
+	}
+}
+
+// TestListCacheAgreesAcrossCollections: lists of two collections of one
+// project — in index order (a cached page) and sorted in memory (a cached
+// ranking) — interleaved with writes to either, writes to both at once (a
+// transaction's or a cascade's events, committed together when the
+// projector takes them in one batch), an update of a collection and the
+// deletion and re-creation of one, each list asked three times and
+// compared with the same query without the cache and with query.Run. A
+// write to one collection must keep the other's cached answers (counted)
+// and never leave its own stale.
+func TestListCacheAgreesAcrossCollections(t *testing.T) {
+	e := newEnv(t)
+	p := New(e.db, e.store, Options{Logger: e.log})
+	t.Cleanup(func() { p.Close() })
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a := newRankEnv(t, e, p, "mix", true)
+	b := a.sibling("items2", "01COLLUIDB")
+	colls := []*rankEnv{a, b}
+	r := rand.New(rand.NewPCG(19, 5))
+	doc := func() map[string]any {
+		return map[string]any{"tag": fmt.Sprintf("t%d", r.IntN(3)), "title": fmt.Sprintf("title %d", r.IntN(50)), "n": r.IntN(60)}
+	}
+	ids := make([][]string, 2)
+	for ci, re := range colls {
+		for i := range 90 {
+			id := fmt.Sprintf("d%04d", i)
+			re.put("create", id, doc())
+			ids[ci] = append(ids[ci], id)
+		}
+	}
+	// write sends one random document event to collection ci.
+	write := func(ci, round int) uint64 {
+		re := colls[ci]
+		if len(ids[ci]) == 0 || r.IntN(5) == 0 {
+			id := fmt.Sprintf("n%04d", round)
+			ids[ci] = append(ids[ci], id)
+			return re.send("create", id, doc())
+		}
+		id := ids[ci][r.IntN(len(ids[ci]))]
+		if r.IntN(6) == 0 {
+			ids[ci] = slices.DeleteFunc(ids[ci], func(s string) bool { return s == id })
+			return re.send("delete", id, map[string]any{})
+		}
+		return re.send("update", id, doc())
+	}
+	ps := streams.ProjectStream(a.project)
+	pageHits, rankHits, kept, writes, recreated, attributes := 0, 0, 0, 0, 0, 0
+	var last [2]*query.Query
+	for round := range 500 {
+		written := -1 // the collection a write changed, 2 for both
+		switch x := r.IntN(12); {
+		case x < 4:
+			written = r.IntN(2)
+			wait(t, p, ps, write(written, round))
+		case x == 4:
+			// Both at once: the events are appended back to back and
+			// waited for together.
+			written = 2
+			write(0, round)
+			wait(t, p, ps, write(1, round))
+		case x == 5 && r.IntN(4) == 0:
+			// An update of b's collection (no document event).
+			written = 2
+			c := proto.Clone(b.c).(*eventsv1.Collection)
+			c.Name = fmt.Sprintf("Items %d", round)
+			wait(t, p, ps, e.appendEnv(ps, streams.ProjectSubject(a.project, "databases", "main", "collections", c.Id, "update"), "",
+				&eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionUpdated{CollectionUpdated: &eventsv1.CollectionUpdated{Collection: c}}}))
+		case x == 7 && r.IntN(3) == 0:
+			// An attribute added to a: every document's fields gain its
+			// default, from the same stored bytes.
+			written, attributes = 2, attributes+1
+			c := proto.Clone(a.c).(*eventsv1.Collection)
+			c.Version++
+			c.Attributes = append(c.Attributes, &eventsv1.Attribute{Key: fmt.Sprintf("extra%d", round), Type: string(database.TypeString), Size: 16,
+				DefaultJson: fmt.Sprintf("%q", fmt.Sprint("default ", round)), Status: string(database.StatusAvailable), CreatedVersion: c.Version})
+			wait(t, p, ps, e.appendEnv(ps, streams.ProjectSubject(a.project, "databases", "main", "collections", c.Id, "attributes", "create"), "",
+				&eventsv1.Envelope{Payload: &eventsv1.Envelope_AttributeCreated{AttributeCreated: &eventsv1.AttributeCreated{Collection: c}}}))
+			stored, err := p.Collection(a.project, "main", a.c.Id)
+			if err != nil || len(stored.GetAttributes()) != len(c.Attributes) {
+				t.Fatalf("collection after its new attribute: %v, %v", stored, err)
+			}
+			a.c = stored
+		case x == 6 && r.IntN(8) == 0:
+			// b deleted with its documents and created again, empty.
+			written, recreated = 2, recreated+1
+			wait(t, p, ps, e.appendEnv(ps, streams.ProjectSubject(a.project, "databases", "main", "collections", b.c.Id, "delete"), "",
+				&eventsv1.Envelope{Payload: &eventsv1.Envelope_CollectionDeleted{CollectionDeleted: &eventsv1.CollectionDeleted{Collection: b.c}}}))
+			b = a.sibling("items2", fmt.Sprintf("01COLLUIDB%d", round))
+			colls[1], ids[1], last[1] = b, nil, nil
+		}
+		if written >= 0 {
+			writes++
+		}
+		ci := r.IntN(2)
+		re := colls[ci]
+		q := &query.Query{Filters: []query.Filter{{Op: query.OpEqual, Attribute: "tag", Values: []any{fmt.Sprintf("t%d", r.IntN(3))}}},
+			Orders: []query.Order{{Attribute: "n", Desc: true}}, Limit: 1 + r.IntN(25)}
+		if r.IntN(4) == 0 {
+			q.Orders = []query.Order{{Attribute: pick1(r, "title", database.AttrID), Desc: r.IntN(2) == 0}}
+		}
+		if r.IntN(4) == 0 {
+			q.Offset = r.IntN(10)
+		}
+		if len(ids[ci]) > 0 && r.IntN(4) == 0 {
+			if r.IntN(2) == 0 {
+				q.CursorAfter = ids[ci][r.IntN(len(ids[ci]))]
+			} else {
+				q.CursorBefore = ids[ci][r.IntN(len(ids[ci]))]
+			}
+		}
+		// Half the time the collection's last list again (its cursor may
+		// since have been deleted: then both fail alike).
+		if last[ci] != nil && r.IntN(2) == 0 {
+			q = last[ci]
+		}
+		last[ci] = q
+		desc := fmt.Sprintf("round %d, collection %s: %+v orders %+v limit %d offset %d after %q before %q",
+			round, re.c.Id, q.Filters, q.Orders, q.Limit, q.Offset, q.CursorAfter, q.CursorBefore)
+		// Shared: a caller that only reads what it gets (pages keep
+		// their documents decoded for it).
+		opt := QueryOptions{Shared: r.IntN(2) == 0}
+		desc += fmt.Sprintf(" shared %v", opt.Shared)
+		want, werr := uncached(p, re.project, re.c, q, QueryOptions{})
+		if werr == nil {
+			ref, err := query.Run(&query.Query{Filters: q.Filters, Orders: q.Orders, Limit: q.Limit, Offset: q.Offset,
+				CursorAfter: q.CursorAfter, CursorBefore: q.CursorBefore}, re.all())
+			if err != nil {
+				t.Fatalf("%s: reference: %v", desc, err)
+			}
+			var refIDs []string
+			for _, f := range ref {
+				refIDs = append(refIDs, f[database.AttrID].(string))
+			}
+			if got := pageIDs(want.Docs); !slices.Equal(got, refIDs) {
+				t.Fatalf("%s: without the cache\n got  %v\n want %v", desc, got, refIDs)
+			}
+		}
+		for try := range 3 {
+			got, err := p.Query(re.project, re.c, q, opt)
+			if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+				t.Fatalf("%s, try %d: error %v, without the cache %v", desc, try, err, werr)
+			}
+			if err != nil {
+				continue
+			}
+			cached := got.Explain.PageCached || got.Explain.RankingCached
+			if got.Explain.PageCached {
+				pageHits++
+			}
+			if got.Explain.RankingCached {
+				rankHits++
+			}
+			if try == 0 && cached && written == 1-ci {
+				kept++ // served from what was cached before the other collection's write
+			}
+			if !slices.Equal(pageIDs(got.Docs), pageIDs(want.Docs)) || !reflect.DeepEqual(got.Fields, want.Fields) {
+				t.Fatalf("%s, try %d (%s):\n got  %v\n want %v", desc, try, got.Explain.Plan, pageIDs(got.Docs), pageIDs(want.Docs))
+			}
+		}
+	}
+	if pageHits < 300 || rankHits < 50 || kept < 20 || writes < 150 || recreated == 0 || attributes == 0 {
+		t.Fatalf("%d cached pages, %d cached rankings, %d kept across the other collection's write, %d writes, %d re-creations, %d new attributes: the test does not exercise the cache",
+			pageHits, rankHits, kept, writes, recreated, attributes)
+	}
+	t.Logf("%d answers from cached pages, %d from cached rankings (%d first calls kept across the other collection's write), %d writes, %d re-creations, %d new attributes",
+		pageHits, rankHits, kept, writes, recreated, attributes)
+}
+
+// TestDocCollections: a commit of document events (and transaction
+// bookkeeping) moves on the versions of exactly their collections, in
+// any number; anything else moves on every collection's, and another
+// collection's version stays.
+func TestDocCollections(t *testing.T) {
+	doc := func(coll string) *eventsv1.Document {
+		return &eventsv1.Document{Id: "d", DatabaseId: "main", CollectionId: coll}
+	}
+	ev := func(pl any) event {
+		env := &eventsv1.Envelope{}
+		switch pl := pl.(type) {
+		case *eventsv1.DocumentCreated:
+			env.Payload = &eventsv1.Envelope_DocumentCreated{DocumentCreated: pl}
+		case *eventsv1.DocumentUpdated:
+			env.Payload = &eventsv1.Envelope_DocumentUpdated{DocumentUpdated: pl}
+		case *eventsv1.DocumentDeleted:
+			env.Payload = &eventsv1.Envelope_DocumentDeleted{DocumentDeleted: pl}
+		case *eventsv1.TransactionCommitted:
+			env.Payload = &eventsv1.Envelope_TransactionCommitted{TransactionCommitted: pl}
+		case *eventsv1.CollectionUpdated:
+			env.Payload = &eventsv1.Envelope_CollectionUpdated{CollectionUpdated: pl}
+		}
+		return event{env: env}
+	}
+	for _, c := range []struct {
+		name  string
+		evs   []event
+		want  []string
+		wantK bool
+	}{
+		{"one collection", []event{ev(&eventsv1.DocumentCreated{Document: doc("a")}), ev(&eventsv1.DocumentUpdated{Document: doc("a")})}, []string{"main/a"}, true},
+		{"a transaction's writes to three", []event{ev(&eventsv1.DocumentUpdated{Document: doc("a")}), ev(&eventsv1.DocumentDeleted{Document: doc("b")}),
+			ev(&eventsv1.DocumentCreated{Document: doc("c")}), ev(&eventsv1.TransactionCommitted{})}, []string{"main/a", "main/b", "main/c"}, true},
+		{"a collection's update", []event{ev(&eventsv1.DocumentCreated{Document: doc("a")}), ev(&eventsv1.CollectionUpdated{})}, nil, false},
+		{"an undecoded payload", []event{{}}, nil, false},
+	} {
+		got, ok := docCollections(c.evs)
+		if ok != c.wantK || ok && !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v %v, want %v %v", c.name, got, ok, c.want, c.wantK)
+		}
+	}
+	s := newState()
+	a0, b0 := s.docVersion("main/a"), s.docVersion("main/b")
+	s.advanceDocs(1, []string{"main/a"})
+	if a1, b1 := s.docVersion("main/a"), s.docVersion("main/b"); a1 == a0 || b1 != b0 {
+		t.Fatalf("after a write to a: a %v → %v, b %v → %v", a0, a1, b0, b1)
+	}
+	b1 := s.docVersion("main/b")
+	s.advance(2)
+	if b2 := s.docVersion("main/b"); b2 == b1 {
+		t.Fatalf("after another change b's version stayed %v", b2)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect/v2"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/cairn-dev/cairn/domain/database"
@@ -855,5 +856,103 @@ func TestListCacheReadsItsWrites(t *testing.T) {
 		if got, _ := list("lcb"); got != "d00:lcb d01:lcb d02:lcb" {
 			t.Fatalf("lcb after lca's write (%s): %s", step.what, got)
 		}
+	}
+}
+
+// TestListCacheAcrossCollections: through the API, a list in index order
+// answered from the list cache (a kept page) keeps it across a write to
+// another collection of the project, and sees at once the writes that
+// reach its own collection from elsewhere: a cascade from a deleted
+// document of the other collection, and a transaction writing both.
+func TestListCacheAcrossCollections(t *testing.T) {
+	in := startInstance(t, t.TempDir())
+	ctx := context.Background()
+	const p = "lcx"
+	secret := newProjectWithKey(t, in, p, "databases.write", "collections.write", "collections.read", "documents.read", "documents.write")
+	k, _ := as(ctx, secret)
+	dbs := in.databases()
+	r := relDB{t: t, ctx: k, dbs: dbs, p: p}
+	if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: "main", Name: "Main"}); err != nil {
+		t.Fatal(err)
+	}
+	r.coll("pets", nil, false, str("tag"), &cairnv1.Attribute{Key: "n", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_INTEGER})
+	r.coll("owners", nil, false, str("name"))
+	r.ok(second(r.attr("owners", rel("pets", "pets", "oneToMany", "owner", "cascade"))))
+	if _, err := dbs.CreateIndex(k, &cairnv1.CreateIndexRequest{ProjectId: p, DatabaseId: "main", CollectionId: "pets",
+		Index: &cairnv1.Index{Key: "tag_n", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"tag", "n"}, Desc: []bool{false, true}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexes(t, dbs, k, p, "main", "pets")
+	for i := range 20 {
+		r.ok(r.create("pets", fmt.Sprintf("p%02d", i), map[string]any{"tag": "x", "n": i}))
+	}
+	r.ok(r.create("owners", "o1", map[string]any{"name": "one", "pets": []any{"p15", "p16", "p17", "p18", "p19"}}))
+	r.ok(r.create("owners", "o2", map[string]any{"name": "two"}))
+	var lastDocs []*cairnv1.Document
+	list := func() (string, string) {
+		t.Helper()
+		res, err := dbs.ListDocuments(k, &cairnv1.ListDocumentsRequest{ProjectId: p, DatabaseId: "main", CollectionId: "pets", Limit: 3, Explain: true, Total: proto.Bool(false),
+			Filters: []*cairnv1.Filter{{Op: cairnv1.Operator_OPERATOR_EQUAL, Attribute: "tag", Values: []*structpb.Value{structpb.NewStringValue("x")}}},
+			Orders:  []*cairnv1.Order{{Attribute: "n", Desc: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []string
+		for _, d := range res.GetDocuments() {
+			page = append(page, fmt.Sprintf("%s:%v", d.GetId(), d.GetData().GetFields()["n"].GetNumberValue()))
+		}
+		lastDocs = res.GetDocuments()
+		return strings.Join(page, " "), res.GetExplain().GetPlan()
+	}
+	warm := func(want string) {
+		t.Helper()
+		var got, plan string
+		var answers [][]*cairnv1.Document
+		for range 3 { // a miss that keeps the page, cached answers
+			got, plan = list()
+			answers = append(answers, lastDocs)
+		}
+		if got != want || !strings.Contains(plan, "(cached page)") {
+			t.Fatalf("%s (%s), want %s from a cached page", got, plan, want)
+		}
+		// The cached answers are the documents the miss answered, whole.
+		for _, a := range answers[1:] {
+			if !slices.EqualFunc(a, answers[0], func(x, y *cairnv1.Document) bool { return proto.Equal(x, y) }) {
+				t.Fatalf("a cached answer differs from the miss's:\n%v\n%v", a, answers[0])
+			}
+		}
+	}
+	warm("p19:19 p18:18 p17:17")
+	// A write to owners alone: pets' page is still the cached one.
+	r.ok(r.update("owners", "o2", map[string]any{"name": "renamed"}))
+	if got, plan := list(); got != "p19:19 p18:18 p17:17" || !strings.Contains(plan, "(cached page)") {
+		t.Fatalf("after a write to owners: %s (%s), want the cached page", got, plan)
+	}
+	// Deleting o1 cascades to its pets: the very next list is without them.
+	r.ok(r.del("owners", "o1"))
+	if got, plan := list(); got != "p14:14 p13:13 p12:12" {
+		t.Fatalf("after the cascade: %s (%s)", got, plan)
+	}
+	warm("p14:14 p13:13 p12:12")
+	// A transaction writing owners and pets.
+	tx, err := dbs.CreateTransaction(k, &cairnv1.CreateTransactionRequest{ProjectId: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := tx.GetTransaction().GetId()
+	if _, err := dbs.StageOperations(k, &cairnv1.StageOperationsRequest{ProjectId: p, TransactionId: id, Operations: []*cairnv1.Operation{
+		{DatabaseId: "main", CollectionId: "owners", Action: &cairnv1.Operation_Update{Update: &cairnv1.OperationUpdate{DocumentId: "o2", Data: data(t, map[string]any{"name": "again"})}}},
+		{DatabaseId: "main", CollectionId: "pets", Action: &cairnv1.Operation_Update{Update: &cairnv1.OperationUpdate{DocumentId: "p02", Data: data(t, map[string]any{"n": 100})}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := list(); got != "p14:14 p13:13 p12:12" {
+		t.Fatalf("a staged write is listed before the commit: %s", got)
+	}
+	if _, err := dbs.CommitTransaction(k, &cairnv1.CommitTransactionRequest{ProjectId: p, TransactionId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if got, plan := list(); got != "p02:100 p14:14 p13:13" {
+		t.Fatalf("after the transaction: %s (%s)", got, plan)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -23,8 +24,12 @@ import (
 // "uncovered" has an index on tag only (a sort in memory), "covered" adds
 // one on (tag, n desc). Each reports the process's CPU per call
 // (cpu-ns/op: server and client, which the machine's other load moves less
-// than wall time) and calls/s. CAIRN_LIST_DOCS sets the documents (default
-// 20000).
+// than wall time) and calls/s. "covered-writes-same" and
+// "covered-writes-other" run the covered list while another goroutine
+// writes about 100 documents a second to the same collection or to another
+// collection of the same project (a write-heavy project; the writes' CPU
+// is in cpu-ns/op too, writes/s says how many there were).
+// CAIRN_LIST_DOCS sets the documents (default 20000).
 func BenchmarkListDocumentsHTTP(b *testing.B) {
 	docs := 20_000
 	if v := os.Getenv("CAIRN_LIST_DOCS"); v != "" {
@@ -124,4 +129,56 @@ func BenchmarkListDocumentsHTTP(b *testing.B) {
 	b.Run("uncovered", run)
 	index(&cairnv1.Index{Key: "tag_n", Type: cairnv1.IndexType_INDEX_TYPE_KEY, Attributes: []string{"tag", "n"}, Desc: []bool{false, true}})
 	b.Run("covered", run)
+	const other = "other"
+	if _, err := dbs.CreateCollection(authed(ctx, secret), &cairnv1.CreateCollectionRequest{ProjectId: p, DatabaseId: db, CollectionId: other, Name: other}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := dbs.CreateAttribute(authed(ctx, secret), &cairnv1.CreateAttributeRequest{ProjectId: p, DatabaseId: db, CollectionId: other,
+		Attribute: &cairnv1.Attribute{Key: "title", Type: cairnv1.AttributeType_ATTRIBUTE_TYPE_STRING, Size: 256}}); err != nil {
+		b.Fatal(err)
+	}
+	writing := func(write func(i int) error) func(b *testing.B) {
+		return func(b *testing.B) {
+			stop, done := make(chan struct{}), make(chan int)
+			go func() {
+				t := time.NewTicker(10 * time.Millisecond)
+				defer t.Stop()
+				n := 0
+				for {
+					select {
+					case <-stop:
+						done <- n
+						return
+					case <-t.C:
+					}
+					if err := write(n); err != nil {
+						b.Errorf("write: %v", err)
+					}
+					n++
+				}
+			}()
+			run(b)
+			close(stop)
+			b.ReportMetric(float64(<-done)/b.Elapsed().Seconds(), "writes/s")
+		}
+	}
+	b.Run("covered-writes-same", writing(func(i int) error {
+		data, err := structpb.NewStruct(map[string]any{"title": "updated " + strconv.Itoa(i)})
+		if err != nil {
+			return err
+		}
+		// Documents of every tag, most of them on no first page.
+		_, err = dbs.UpdateDocument(authed(ctx, secret), &cairnv1.UpdateDocumentRequest{ProjectId: p, DatabaseId: db, CollectionId: coll,
+			DocumentId: "d" + strconv.Itoa(i*37%docs), Data: data})
+		return err
+	}))
+	b.Run("covered-writes-other", writing(func(i int) error {
+		data, err := structpb.NewStruct(map[string]any{"title": "other " + strconv.Itoa(i)})
+		if err != nil {
+			return err
+		}
+		_, err = dbs.CreateDocument(authed(ctx, secret), &cairnv1.CreateDocumentRequest{ProjectId: p, DatabaseId: db, CollectionId: other,
+			Document: &cairnv1.DocumentInput{DocumentId: "unique()", Data: data}})
+		return err
+	}))
 }
