@@ -33,12 +33,14 @@ func parseKeyToken(token string) (project, keyID string, ok bool) {
 	if !ok {
 		return "", "", false
 	}
-	parts := strings.Split(rest, "_")
 	// Key ids are generated ULIDs (no '_'); project ids never contain '_'.
-	if len(parts) != 3 || !domain.ValidProjectID(parts[0]) || !domain.ValidResourceID(parts[1]) || len(parts[2]) != 64 {
+	// Cut, not Split: no slice to allocate on every call.
+	project, rest, ok1 := strings.Cut(rest, "_")
+	keyID, secret, ok2 := strings.Cut(rest, "_")
+	if !ok1 || !ok2 || strings.Contains(secret, "_") || !domain.ValidProjectID(project) || !domain.ValidResourceID(keyID) || len(secret) != 64 {
 		return "", "", false
 	}
-	return parts[0], parts[1], true
+	return project, keyID, true
 }
 
 // sessionTokenPrefix starts every end-user session credential:
