@@ -461,7 +461,7 @@ func (s *Server) credential(ctx context.Context, info *connect.CallInfo, token, 
 			return access.Principal{}, err
 		}
 	}
-	return s.auth.authenticate("Bearer " + token)
+	return s.auth.authenticateToken(token)
 }
 
 // cookieValue returns the value of the named cookie in Cookie headers.
