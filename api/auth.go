@@ -33,12 +33,14 @@ func parseKeyToken(token string) (project, keyID string, ok bool) {
 	if !ok {
 		return "", "", false
 	}
-	parts := strings.Split(rest, "_")
 	// Key ids are generated ULIDs (no '_'); project ids never contain '_'.
-	if len(parts) != 3 || !domain.ValidProjectID(parts[0]) || !domain.ValidResourceID(parts[1]) || len(parts[2]) != 64 {
+	// Cut, not Split: no slice to allocate on every call.
+	project, rest, ok1 := strings.Cut(rest, "_")
+	keyID, secret, ok2 := strings.Cut(rest, "_")
+	if !ok1 || !ok2 || strings.Contains(secret, "_") || !domain.ValidProjectID(project) || !domain.ValidResourceID(keyID) || len(secret) != 64 {
 		return "", "", false
 	}
-	return parts[0], parts[1], true
+	return project, keyID, true
 }
 
 // sessionTokenPrefix starts every end-user session credential:
@@ -111,6 +113,15 @@ var errBadCredential = domain.Errorf(domain.KindUnauthenticated, "invalid creden
 func (a *authenticator) authenticate(header string) (access.Principal, error) {
 	token, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok || token == "" {
+		return access.Principal{}, domain.Errorf(domain.KindUnauthenticated, "missing credential: send Authorization: Bearer <key>")
+	}
+	return a.authenticateToken(token)
+}
+
+// authenticateToken is authenticate for the credential itself (the
+// Authorization header's value without "Bearer ").
+func (a *authenticator) authenticateToken(token string) (access.Principal, error) {
+	if token == "" {
 		return access.Principal{}, domain.Errorf(domain.KindUnauthenticated, "missing credential: send Authorization: Bearer <key>")
 	}
 	hash := hashToken(token)

@@ -473,9 +473,11 @@ func (h *databasesHandler) GetDocument(ctx context.Context, req *cairnv1.GetDocu
 	if err != nil {
 		return nil, err
 	}
-	budget := maxSelectLoads
-	if err := h.expandRelated(ctx, cl, out, nil, rel, []string{cl.c.GetId() + "/" + d.GetId()}, map[string]*coll{}, &budget); err != nil {
-		return nil, err
+	if len(rel) > 0 { // the path and the map are allocations a plain get need not make
+		budget := maxSelectLoads
+		if err := h.expandRelated(ctx, cl, out, nil, rel, []string{cl.c.GetId() + "/" + d.GetId()}, map[string]*coll{}, &budget); err != nil {
+			return nil, err
+		}
 	}
 	return &cairnv1.GetDocumentResponse{Document: out}, nil
 }

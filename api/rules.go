@@ -454,12 +454,14 @@ func (s *Server) credential(ctx context.Context, info *connect.CallInfo, token, 
 	if !ok {
 		project, _, ok = parseKeyToken(token)
 	}
-	if ok {
-		if err := s.waitMinSeq(ctx, info, streams.ProjectStream(project)); err != nil {
+	if v := info.RequestHeader().Get(headerMinSeq); ok && v != "" {
+		// The stream's name is built only when asked for: most calls
+		// send no Cairn-Min-Seq.
+		if err := s.waitSeq(ctx, v, headerMinSeq, streams.ProjectStream(project)); err != nil {
 			return access.Principal{}, err
 		}
 	}
-	return s.auth.authenticate("Bearer " + token)
+	return s.auth.authenticateToken(token)
 }
 
 // cookieValue returns the value of the named cookie in Cookie headers.

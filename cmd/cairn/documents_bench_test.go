@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -77,15 +78,33 @@ func reportOps(b *testing.B) {
 // CAIRN_BENCH_DOCS sets the documents preloaded for the reads (default
 // 5000).
 // benchServer runs a node with its API on loopback, as bench does, until
-// the benchmark ends.
+// the benchmark ends. It logs at warn; CAIRN_BENCH_LOG=info logs every
+// request's line into a file as serve does, CAIRN_BENCH_LOG=info-direct
+// the same with one write system call per line (as before lineWriter).
 func benchServer(b *testing.B, options ...func(*config)) *server {
 	b.Helper()
-	logger, err := newLogger(io.Discard, "warn", "")
+	level, out := "warn", io.Writer(io.Discard)
+	if v := os.Getenv("CAIRN_BENCH_LOG"); v != "" {
+		// info: the request line of every call, into a file as serve
+		// writes it (through a lineWriter); info-direct: one write each.
+		f, err := os.Create(filepath.Join(b.TempDir(), "log"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = f.Close() })
+		level, out = "info", f
+		if v != "info-direct" {
+			var closeLog func()
+			out, closeLog = logOutput(f)
+			b.Cleanup(closeLog)
+		}
+	}
+	logger, err := newLogger(out, level, "json")
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg := config{DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0", AdminKey: testAdminKey, Sync: defaultSync,
-		LogLevel: "warn", MaxRequestBytes: 1 << 20, SitesDomain: "localhost", ListCache: projections.DefaultRankingCacheBytes}
+		LogLevel: level, RequestLog: true, MaxRequestBytes: 1 << 20, SitesDomain: "localhost", ListCache: projections.DefaultRankingCacheBytes}
 	for _, o := range options {
 		o(&cfg)
 	}

@@ -74,7 +74,13 @@ lists them all.`,
 }
 
 func serve(ctx context.Context, cfg *config, fs *pflag.FlagSet, stdout, stderr io.Writer) error {
-	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	format := cfg.LogFormat
+	if format == "" && isTerminal(stderr) {
+		format = "text" // decided on the file itself: logOutput wraps it
+	}
+	out, closeLog := logOutput(stderr)
+	defer closeLog()
+	logger, err := newLogger(out, cfg.LogLevel, format)
 	if err != nil {
 		return err
 	}
