@@ -7,6 +7,7 @@ import (
 	"iter"
 	"log/slog"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -257,7 +258,9 @@ func (h *Hub) Subscribe(project string, channels []string, after uint64) (*Subsc
 		}
 		f.pos.Store(info.LastSeq)
 		h.feeds[project] = f
-		go h.run(ctx, f, info.LastSeq+1)
+		// Labelled with its project (its fan-out goroutines inherit
+		// it), so that a CPU profile splits the work by project.
+		go pprof.Do(ctx, pprof.Labels("project", project), func(ctx context.Context) { h.run(ctx, f, info.LastSeq+1) })
 	}
 	f.mu.Lock()
 	if len(f.subs) >= h.lim.MaxPerProject {

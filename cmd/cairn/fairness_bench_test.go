@@ -127,6 +127,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 	// what they saw to ph.
 	readB := func(ph *fairPhase, d time.Duration) {
 		sched0 := schedLatencies()
+		rt0 := readRuntimeCounters()
 		cpu0, err := procCPU(os.Getpid())
 		if err != nil {
 			b.Fatal(err)
@@ -163,6 +164,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		ph.elapsed += time.Since(t0)
 		ph.cpu += cpu1 - cpu0
 		ph.sched = ph.sched.add(schedLatencies().sub(sched0))
+		ph.rt = ph.rt.add(readRuntimeCounters().sub(rt0))
 	}
 
 	b.ResetTimer()
@@ -292,6 +294,7 @@ type fairPhase struct {
 	elapsed time.Duration
 	cpu     time.Duration // this process's: the server and B's readers
 	sched   schedHist
+	rt      runtimeCounters
 }
 
 // quantile is the q-quantile of the phase's latencies, in ms.
@@ -313,12 +316,41 @@ func (ph *fairPhase) report(b *testing.B, name, phase string) {
 	// The Go scheduler's wait (runnable → running) of every goroutine of
 	// this process (server and B's readers) during the phase.
 	b.ReportMetric(ph.sched.quantile(0.99)*1000, "sched-"+phase+"-p99-ms")
+	// Where else B's goroutines may wait: collections (their mark
+	// assists draft any allocating goroutine, B's included), and
+	// contended locks of this process.
+	secs := ph.elapsed.Seconds()
+	b.ReportMetric(float64(ph.rt.gcCycles)/secs, "gc-"+phase+"-cycles/s")
+	b.ReportMetric(ph.rt.gcCPU/secs, "gc-"+phase+"-cores")
+	b.ReportMetric(ph.rt.assistCPU/secs, "gc-assist-"+phase+"-cores")
+	b.ReportMetric(ph.rt.mutexWait*1000/secs, "mutex-wait-"+phase+"-ms/s")
 	if phase == "alone" && len(ph.lat) > 0 {
 		// Server and reader CPU together: A's writers are paused.
 		b.ReportMetric(float64(ph.cpu.Microseconds())/float64(len(ph.lat)), "B-alone-cpu-µs/op")
 	}
 	b.Logf("%s: B %s: %d calls in %v, p50 %.2f ms, p99 %.2f ms, %d failed, scheduler wait p99 %.2f ms, this process's CPU %v",
 		name, phase, len(ph.lat), ph.elapsed.Round(time.Millisecond), ph.quantile(0.5), ph.quantile(0.99), ph.failed, ph.sched.quantile(0.99)*1000, ph.cpu)
+}
+
+// runtimeCounters are cumulative runtime/metrics counters of this process.
+type runtimeCounters struct {
+	gcCycles                    uint64
+	gcCPU, assistCPU, mutexWait float64 // seconds
+}
+
+func readRuntimeCounters() runtimeCounters {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/gc/mark/assist:cpu-seconds"}, {Name: "/sync/mutex/wait/total:seconds"}}
+	metrics.Read(s)
+	return runtimeCounters{gcCycles: s[0].Value.Uint64(), gcCPU: s[1].Value.Float64(), assistCPU: s[2].Value.Float64(), mutexWait: s[3].Value.Float64()}
+}
+
+func (c runtimeCounters) sub(o runtimeCounters) runtimeCounters {
+	return runtimeCounters{c.gcCycles - o.gcCycles, c.gcCPU - o.gcCPU, c.assistCPU - o.assistCPU, c.mutexWait - o.mutexWait}
+}
+
+func (c runtimeCounters) add(o runtimeCounters) runtimeCounters {
+	return runtimeCounters{c.gcCycles + o.gcCycles, c.gcCPU + o.gcCPU, c.assistCPU + o.assistCPU, c.mutexWait + o.mutexWait}
 }
 
 // TestFairnessBurn is BenchmarkFairness's stand-in for A's clients: it
