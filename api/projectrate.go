@@ -153,3 +153,20 @@ func (r *projectRates) charge(ctx context.Context, project string, limits *event
 	ratelimit.SetRetryAfter(ctx, retry)
 	return ratelimit.Error(ratelimit.Rule{Name: name}, retry)
 }
+
+// othersRunning reports whether calls of projects other than project hold
+// slots on this node now: the realtime fan-out of a busy project then
+// leaves them a share of the CPU (realtime.Limits.OthersBusy). Calls that
+// take no slot (operators, functions, no bound) are not seen.
+func (r *projectRates) othersRunning(project string) bool {
+	if r == nil {
+		return false
+	}
+	total := r.slots.Running()
+	if total == 0 {
+		return false
+	}
+	k, _ := r.slots.InFlight(project + "\x00k")
+	g, _ := r.slots.InFlight(project + "\x00g")
+	return total > k+g
+}

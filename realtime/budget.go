@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"cmp"
 	"context"
 	"runtime"
 	"sync"
@@ -165,5 +166,42 @@ func (w *workers) release(n int) {
 		k := min(ww.want, w.free)
 		w.free -= k
 		ww.got <- k
+	}
+}
+
+// DefaultFanoutShare is Limits.FanoutShare's default: while other
+// projects' calls run, one project's fan-out takes at most half of its
+// worker's time. Go has no goroutine priorities, and a busy project's
+// fan-out (an event to 500 sockets is ~5 ms of CPU) otherwise takes a
+// core whole, so the other projects' calls share the remaining one with
+// everything else (BenchmarkFairness: A's fan-out was ~45 % of the
+// node's CPU under its flood; CPU profiles split by project label).
+const DefaultFanoutShare = 50
+
+// maxSharePause bounds one pause: a long fan-out (thousands of
+// subscribers) is not followed by a stall as long.
+const maxSharePause = 20 * time.Millisecond
+
+// share pauses project's feed after a fan-out that took took, while
+// other projects' calls run, so that its fan-out keeps to its share of
+// the worker's time (no worker is held meanwhile); false once ctx ended.
+// The events wait in the stream: subscribers get them later, all and in
+// order.
+func (h *Hub) share(ctx context.Context, project string, took time.Duration) bool {
+	pct := cmp.Or(h.lim.FanoutShare, DefaultFanoutShare)
+	if pct < 0 || pct >= 100 || h.lim.OthersBusy == nil || !h.lim.OthersBusy(project) {
+		return true
+	}
+	d := min(maxSharePause, took*time.Duration(100-pct)/time.Duration(pct))
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

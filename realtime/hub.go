@@ -72,6 +72,15 @@ type Limits struct {
 	// ProjectBudget, when set, returns a project's own rate and burst
 	// (0: the node's); called before each fan-out, so it must be cheap.
 	ProjectBudget func(project string) (rate, burst int)
+	// FanoutShare is the percentage of its fan-out worker's time one
+	// project's fan-out may take while OthersBusy says other projects'
+	// calls are running: after fanning out an event it pauses for the
+	// rest. 0: DefaultFanoutShare; 100 or more, or < 0: no pause.
+	FanoutShare int
+	// OthersBusy, when set, reports whether calls of projects other than
+	// project are running on the node; called after each fan-out, so it
+	// must be cheap.
+	OthersBusy func(project string) bool
 }
 
 // Default limits.
@@ -472,11 +481,15 @@ func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.Sto
 	if e.Route.AccessChange {
 		f.access.Add(1)
 	}
+	t0 := time.Now()
 	n := h.fan(ctx, f, e, kick)
 	if n < 0 {
 		return false
 	}
 	f.budget.spend(n)
+	if !h.share(ctx, f.project, time.Since(t0)) {
+		return false
+	}
 	if span != nil {
 		span.SetAttributes(attribute.Int("cairn.deliveries", n))
 	}

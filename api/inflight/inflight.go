@@ -41,6 +41,8 @@ type Limiter struct {
 	mu   sync.Mutex
 	keys map[string]*slots
 	idle int // keys with nothing running or waiting
+	// running counts the slots taken across all keys, read without mu.
+	running atomic.Int64
 }
 
 // slots is one key's: running requests and the queue of waiters, each
@@ -97,6 +99,7 @@ func (l *Limiter) Acquire(ctx context.Context, key string, limit int) (*Slot, er
 	}
 	if s.running < limit && len(s.waiting) == 0 {
 		s.running++
+		l.running.Add(1)
 		l.mu.Unlock()
 		return &Slot{l: l, s: s, limit: limit}, nil
 	}
@@ -155,6 +158,7 @@ func (l *Limiter) handOn(s *slots, limit int) {
 		return
 	}
 	s.running--
+	l.running.Add(-1)
 	if s.running == 0 && len(s.waiting) == 0 {
 		l.idle++
 	}
@@ -169,6 +173,10 @@ func (l *Limiter) InFlight(key string) (running, waiting int) {
 	}
 	return 0, 0
 }
+
+// Running returns the slots taken across all keys: cheap (no lock), for
+// asking often whether anyone else is busy.
+func (l *Limiter) Running() int { return int(l.running.Load()) }
 
 func removeChan(q []chan struct{}, ch chan struct{}) []chan struct{} {
 	for i, c := range q {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
@@ -50,7 +51,9 @@ import (
 // Each runs with the realtime fan-out's defaults (at most one fewer
 // fan-out workers than cores, a deliveries budget per project);
 // ",fanout=unbounded" is the fan-out without them (as before the budget),
-// and limits=A-5000-deliveries holds A to 5,000 deliveries/s.
+// and limits=A-5000-deliveries holds A to 5,000 deliveries/s;
+// ",share=off" is the fan-out that does not pause for other projects'
+// calls (--realtime-fanout-share 100).
 //
 //	go test ./cmd/cairn -run '^$' -bench Fairness -benchtime 1x
 //
@@ -73,6 +76,10 @@ func BenchmarkFairness(b *testing.B) {
 	}{
 		{"limits=none", fairUnlimited, nil},
 		{"limits=default", nil, nil},
+		// The fan-out without its share (it no longer pauses while other
+		// projects' calls run), beside the default in the same run.
+		{"limits=default,share=off", nil, fairShareOff},
+		{"limits=none,share=off", fairUnlimited, fairShareOff},
 		{"limits=A-4-at-once", &cairnv1.ProjectLimits{MaxConcurrentRequests: 4}, nil},
 		{"limits=A-20", &cairnv1.ProjectLimits{RequestsPerSecond: 20, RequestBurst: 40}, nil},
 		// The realtime fan-out as it was before its budget (every core
@@ -92,6 +99,10 @@ func BenchmarkFairness(b *testing.B) {
 // fairFanoutUnbounded are the serve flags of the fan-out without its
 // budget: no bound on fan-out workers, no deliveries budget.
 var fairFanoutUnbounded = []string{"--realtime-fanout-workers", "-1", "--realtime-delivery-rate", "-1"}
+
+// fairShareOff are the serve flags of the fan-out that never pauses for
+// other projects' calls.
+var fairShareOff = []string{"--realtime-fanout-share", "100"}
 
 // fairUnlimited is the highest rate a project may have: in effect no limit.
 var fairUnlimited = &cairnv1.ProjectLimits{RequestsPerSecond: 1_000_000, RequestBurst: 1_000_000, MaxConcurrentRequests: 100_000}
@@ -210,6 +221,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 			b.Fatal(err)
 		}
 	}
+	stopMutexProfile := func() {}
 	if dir := os.Getenv("CAIRN_FAIR_PROFILE"); dir != "" {
 		f, err := os.Create(fmt.Sprintf("%s-%s.cpu", dir, strings.NewReplacer("limits=", "", ",", "-", "=", "-").Replace(name)))
 		if err != nil {
@@ -220,6 +232,33 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		}
 		defer f.Close()
 		defer pprof.StopCPUProfile()
+		// And who holds the locks others wait for, in the same windows.
+		runtime.SetMutexProfileFraction(10)
+		if os.Getenv("CAIRN_FAIR_BLOCK") != "" {
+			runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+		}
+		stopMutexProfile = func() {
+			if runtime.SetMutexProfileFraction(0) == 0 {
+				return
+			}
+			if os.Getenv("CAIRN_FAIR_BLOCK") != "" {
+				runtime.SetBlockProfileRate(0)
+				if bf, err := os.Create(strings.TrimSuffix(f.Name(), ".cpu") + ".block"); err == nil {
+					_ = pprof.Lookup("block").WriteTo(bf, 0)
+					_ = bf.Close()
+				}
+			}
+			mf, err := os.Create(strings.TrimSuffix(f.Name(), ".cpu") + ".mutex")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer mf.Close()
+			if err := pprof.Lookup("mutex").WriteTo(mf, 0); err != nil {
+				b.Error(err)
+			}
+		}
+		defer stopMutexProfile()
 	}
 	// B alone and B under A's flood in alternating windows, so that the
 	// load of the rest of the machine, which swings by the second, weighs
@@ -251,6 +290,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		written, delivered, refused = written+w1-w0, delivered+d1-d0, refused+r1-r0
 	}
 	pprof.StopCPUProfile()
+	stopMutexProfile()
 	floodCores := floodCPU.Seconds() / flood.elapsed.Seconds()
 	alone.report(b, name, "alone")
 	flood.report(b, name, "flood")
