@@ -116,8 +116,8 @@ type config struct {
 	// and burst per project, fan-out workers per node; 0 = default, -1 =
 	// none.
 	RealtimeDeliveryRate, RealtimeDeliveryBurst, RealtimeFanoutWorkers, RealtimeFanoutShare int
-	PresenceTTL                                                        time.Duration
-	PresenceMaxMembers                                                 int
+	PresenceTTL                                                                             time.Duration
+	PresenceMaxMembers                                                                      int
 	// DNSResolver ("host:port") answers custom domains' TXT challenges;
 	// empty: the system resolver.
 	DNSResolver string
