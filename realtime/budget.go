@@ -182,20 +182,21 @@ const DefaultFanoutShare = 50
 // subscribers) is not followed by a stall as long.
 const maxSharePause = 20 * time.Millisecond
 
-// share pauses project's feed after a fan-out that took took, while
-// other projects' calls run, so that its fan-out keeps to its share of
-// the worker's time (no worker is held meanwhile); false once ctx ended.
-// The events wait in the stream: subscribers get them later, all and in
-// order.
-func (h *Hub) share(ctx context.Context, project string, took time.Duration) bool {
+// share pauses f's feed before its next run of events, while other
+// projects' calls run, for as long as its fan-out may not run to keep to
+// its share of the worker's time: its last run's fan-out took f.fanned.
+// No worker is held meanwhile, and the events that arrive wait in the
+// stream: the next run takes them together, and each socket gets them in
+// one write, so a project under contention also spends less CPU per
+// delivery. False once ctx ended.
+func (h *Hub) share(ctx context.Context, f *feed) bool {
+	took := f.fanned
+	f.fanned = 0
 	pct := cmp.Or(h.lim.FanoutShare, DefaultFanoutShare)
-	if pct < 0 || pct >= 100 || h.lim.OthersBusy == nil || !h.lim.OthersBusy(project) {
+	if took <= 0 || pct < 0 || pct >= 100 || h.lim.OthersBusy == nil || !h.lim.OthersBusy(f.project) {
 		return true
 	}
 	d := min(maxSharePause, took*time.Duration(100-pct)/time.Duration(pct))
-	if d <= 0 {
-		return true
-	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -209,6 +209,9 @@ type feed struct {
 	access atomic.Uint64
 	// budget is the project's deliveries (the feed's goroutine's).
 	budget budget
+	// fanned is the time the current run's fan-outs took so far (the
+	// feed's goroutine's): the next run pauses after it (Hub.share).
+	fanned time.Duration
 }
 
 // directSink is a RunDirect subscriber's deliver and kick.
@@ -397,7 +400,7 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			f.pos.Store(fm.m.Seq)
 			if kick && unkicked > 0 {
 				unkicked = 0
-				h.fan(ctx, f, nil, true)
+				h.kick(ctx, f)
 			}
 			continue
 		}
@@ -405,9 +408,12 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			// The read models lag behind this event: what is queued
 			// goes out now rather than after the wait.
 			unkicked = 0
-			h.fan(ctx, f, nil, true)
+			h.kick(ctx, f)
 		}
 		if unkicked == 0 {
+			if !h.share(ctx, f) {
+				return
+			}
 			// The project's budget, checked at the start of a run only:
 			// a run is fanned out whole (its frames go to each socket in
 			// one write), and its debt makes the next run wait longer.
@@ -432,6 +438,14 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			return
 		}
 	}
+}
+
+// kick has the feed's direct subscribers write what they queued; its time
+// counts towards the run's fan-out (Hub.share).
+func (h *Hub) kick(ctx context.Context, f *feed) {
+	t0 := time.Now()
+	h.fan(ctx, f, nil, true)
+	f.fanned += time.Since(t0)
 }
 
 // runCap is the most events of one run: fanOutRun, or fewer when the
@@ -486,10 +500,8 @@ func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.Sto
 	if n < 0 {
 		return false
 	}
+	f.fanned += time.Since(t0)
 	f.budget.spend(n)
-	if !h.share(ctx, f.project, time.Since(t0)) {
-		return false
-	}
 	if span != nil {
 		span.SetAttributes(attribute.Int("cairn.deliveries", n))
 	}

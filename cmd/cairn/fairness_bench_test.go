@@ -364,6 +364,8 @@ func (ph *fairPhase) report(b *testing.B, name, phase string) {
 	b.ReportMetric(ph.rt.gcCPU/secs, "gc-"+phase+"-cores")
 	b.ReportMetric(ph.rt.assistCPU/secs, "gc-assist-"+phase+"-cores")
 	b.ReportMetric(ph.rt.mutexWait*1000/secs, "mutex-wait-"+phase+"-ms/s")
+	// This process's CPU: the server's (both projects') and B's readers'.
+	b.ReportMetric(ph.cpu.Seconds()/secs, "cpu-"+phase+"-cores")
 	if phase == "alone" && len(ph.lat) > 0 {
 		// Server and reader CPU together: A's writers are paused.
 		b.ReportMetric(float64(ph.cpu.Microseconds())/float64(len(ph.lat)), "B-alone-cpu-µs/op")
