@@ -255,3 +255,120 @@ func TestResumeBehindABudget(t *testing.T) {
 		}
 	}
 }
+
+// TestSharePause: while other projects are busy, a feed whose last run's
+// fan-out took d pauses d·(100−share)/share before its next run (at most
+// maxSharePause); not when nobody else is busy, with the share off, or
+// after a run that fanned nothing out; and each run's time is counted
+// anew.
+func TestSharePause(t *testing.T) {
+	busy := true
+	for _, tc := range []struct {
+		name  string
+		share int
+		busy  bool
+		took  time.Duration
+		least time.Duration
+	}{
+		{"default share, others busy", 0, true, 30 * time.Millisecond, 15 * time.Millisecond}, // capped at 20 ms
+		{"a quarter", 25, true, 4 * time.Millisecond, 12 * time.Millisecond},
+		{"others idle", 0, false, 30 * time.Millisecond, 0},
+		{"share off", 100, true, 30 * time.Millisecond, 0},
+		{"no share", -1, true, 30 * time.Millisecond, 0},
+		{"nothing fanned out", 0, true, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &Hub{lim: Limits{FanoutShare: tc.share, OthersBusy: func(project string) bool {
+				if project != "p" {
+					t.Errorf("asked about %q", project)
+				}
+				return busy
+			}}}
+			busy = tc.busy
+			f := &feed{project: "p", fanned: tc.took}
+			t0 := time.Now()
+			if !h.share(t.Context(), f) {
+				t.Fatal("share ended early")
+			}
+			took := time.Since(t0)
+			if took < tc.least {
+				t.Fatalf("paused %v, want at least %v", took, tc.least)
+			}
+			if tc.least == 0 && took > 5*time.Millisecond {
+				t.Fatalf("paused %v, want no pause", took)
+			}
+			if tc.least > 0 && took > maxSharePause+time.Second {
+				t.Fatalf("paused %v, want at most about %v", took, maxSharePause)
+			}
+			if f.fanned != 0 {
+				t.Fatalf("the run's fan-out time %v was not reset", f.fanned)
+			}
+		})
+	}
+	// A pause ends with its context.
+	h := &Hub{lim: Limits{OthersBusy: func(string) bool { return true }}}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if h.share(ctx, &feed{project: "p", fanned: time.Hour}) {
+		t.Fatal("a pause outlived its context")
+	}
+}
+
+// TestShareKeepsEveryEvent: a project whose fan-out pauses for the other
+// projects' calls (always busy here, the smallest share) still delivers
+// every event to every subscriber, in order, and the other project's
+// feed does not wait for its pauses.
+func TestShareKeepsEveryEvent(t *testing.T) {
+	l := newTestLog(t, 1)
+	if _, err := l.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: streams.ProjectStream("q"), Subjects: []string{"cairn.q.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	const events = 300
+	var asked sync.Map
+	h := NewHub(t.Context(), l, applied, slog.New(slog.DiscardHandler), Limits{Buffer: 2 * events, FanoutShare: 1,
+		OthersBusy: func(project string) bool { asked.Store(project, true); return project == "p" }})
+	collect := func(project string, want int) chan []uint64 {
+		s, err := h.Subscribe(project, []string{"documents"}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make(chan []uint64, 1)
+		live := make(chan struct{})
+		go func() {
+			var seqs []uint64
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			_ = s.Run(ctx, all, func(d Delivery) error {
+				if d.State == StatusConnected {
+					close(live)
+				}
+				if d.Event != nil {
+					if seqs = append(seqs, d.Event.Seq); len(seqs) == want {
+						return context.Canceled
+					}
+				}
+				return nil
+			})
+			out <- seqs
+		}()
+		<-live
+		return out
+	}
+	p1, p2, q := collect("p", events), collect("p", events), collect("q", events)
+	l.addTo(t, "p", "c", events)
+	l.addTo(t, "q", "c", events)
+	for name, c := range map[string]chan []uint64{"p": p1, "p'": p2, "q": q} {
+		seqs := <-c
+		if len(seqs) != events {
+			t.Fatalf("%s: %d of %d events", name, len(seqs), events)
+		}
+		for i, seq := range seqs {
+			if seq != uint64(i+1) {
+				t.Fatalf("%s: event %d has sequence %d: lost, repeated or out of order", name, i, seq)
+			}
+		}
+	}
+	if _, ok := asked.Load("p"); !ok {
+		t.Fatal("p's feed never asked whether others were busy: its fan-out never kept to a share")
+	}
+}

@@ -163,3 +163,41 @@ func BenchmarkAcquire(b *testing.B) {
 		})
 	})
 }
+
+// TestRunningCountsEveryKey: Running is the slots taken across keys; a
+// slot handed to a waiter stays counted once, a released one is not, and
+// a waiter whose wait ends holds none.
+func TestRunningCountsEveryKey(t *testing.T) {
+	l := New(50*time.Millisecond, 10)
+	ctx := context.Background()
+	a1, _ := l.Acquire(ctx, "a", 1)
+	b1, _ := l.Acquire(ctx, "b", 2)
+	b2, _ := l.Acquire(ctx, "b", 2)
+	if n := l.Running(); n != 3 {
+		t.Fatalf("running %d, want 3", n)
+	}
+	// One of a's waiters gives up, the other is handed a's slot.
+	if _, err := l.Acquire(ctx, "a", 1); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a's second call: %v, want ErrBusy", err)
+	}
+	got := make(chan *Slot)
+	go func() {
+		s, err := l.Acquire(ctx, "a", 1)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- s
+	}()
+	waitFor(t, l, "a", 1, 1)
+	a1.Release()
+	a2 := <-got
+	if n := l.Running(); n != 3 {
+		t.Fatalf("running %d after a hand-on, want 3", n)
+	}
+	for _, s := range []*Slot{a2, b1, b2, b2} { // a second Release does nothing
+		s.Release()
+	}
+	if n := l.Running(); n != 0 {
+		t.Fatalf("running %d once all were released, want 0", n)
+	}
+}
