@@ -154,19 +154,16 @@ func (r *projectRates) charge(ctx context.Context, project string, limits *event
 	return ratelimit.Error(ratelimit.Rule{Name: name}, retry)
 }
 
-// othersRunning reports whether calls of projects other than project hold
-// slots on this node now: the realtime fan-out of a busy project then
-// leaves them a share of the CPU (realtime.Limits.OthersBusy). Calls that
-// take no slot (operators, functions, no bound) are not seen.
-func (r *projectRates) othersRunning(project string) bool {
+// othersCalls counts the calls of projects other than project that took a
+// slot on this node so far: the realtime fan-out of a busy project keeps
+// to a share of the CPU when it grew during its last run
+// (realtime.Limits.OthersCalls). Calls that take no slot (operators,
+// functions, no bound) are not counted.
+func (r *projectRates) othersCalls(project string) int64 {
 	if r == nil {
-		return false
+		return 0
 	}
-	total := r.slots.Running()
-	if total == 0 {
-		return false
-	}
-	k, _ := r.slots.InFlight(project + "\x00k")
-	g, _ := r.slots.InFlight(project + "\x00g")
-	return total > k+g
+	all, k := r.slots.Started(project + "\x00k")
+	_, g := r.slots.Started(project + "\x00g")
+	return all - k - g
 }

@@ -300,7 +300,7 @@ func New(cfg Config) (http.Handler, error) {
 	rl := cfg.Realtime
 	rl.ProjectBudget = s.deliveryBudget
 	// s.rates is made below; the hub asks only once it fans out.
-	rl.OthersBusy = func(project string) bool { return s.rates.othersRunning(project) }
+	rl.OthersCalls = func(project string) int64 { return s.rates.othersCalls(project) }
 	s.hub = realtime.NewHub(hubCtx, s.store, s.reads.WaitApplied, s.logger, rl)
 	if s.tracer != nil {
 		s.hub.WithTracer(s.tracer)

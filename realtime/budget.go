@@ -182,18 +182,24 @@ const DefaultFanoutShare = 50
 // subscribers) is not followed by a stall as long.
 const maxSharePause = 20 * time.Millisecond
 
-// share pauses f's feed before its next run of events, while other
-// projects' calls run, for as long as its fan-out may not run to keep to
-// its share of the worker's time: its last run's fan-out took f.fanned.
-// No worker is held meanwhile, and the events that arrive wait in the
-// stream: the next run takes them together, and each socket gets them in
-// one write, so a project under contention also spends less CPU per
-// delivery. False once ctx ended.
+// share pauses f's feed before its next run of events, if other
+// projects made calls during its last run, for as long as its fan-out may
+// not run to keep to its share of the worker's time: the last run's
+// fan-out took f.fanned. No worker is held meanwhile, and the events that
+// arrive wait in the stream: the next run takes them together, and each
+// socket gets them in one write, so a project under contention also
+// spends less CPU per delivery. False once ctx ended.
 func (h *Hub) share(ctx context.Context, f *feed) bool {
 	took := f.fanned
 	f.fanned = 0
 	pct := cmp.Or(h.lim.FanoutShare, DefaultFanoutShare)
-	if took <= 0 || pct < 0 || pct >= 100 || h.lim.OthersBusy == nil || !h.lim.OthersBusy(f.project) {
+	if pct < 0 || pct >= 100 || h.lim.OthersCalls == nil {
+		return true
+	}
+	others := h.lim.OthersCalls(f.project)
+	busy := others != f.others
+	f.others = others
+	if !busy || took <= 0 {
 		return true
 	}
 	d := min(maxSharePause, took*time.Duration(100-pct)/time.Duration(pct))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,13 +257,12 @@ func TestResumeBehindABudget(t *testing.T) {
 	}
 }
 
-// TestSharePause: while other projects are busy, a feed whose last run's
-// fan-out took d pauses d·(100−share)/share before its next run (at most
-// maxSharePause); not when nobody else is busy, with the share off, or
-// after a run that fanned nothing out; and each run's time is counted
-// anew.
+// TestSharePause: when other projects made calls during its last run, a
+// feed whose last run's fan-out took d pauses d·(100−share)/share before
+// its next run (at most maxSharePause); not when nobody else called, with
+// the share off, or after a run that fanned nothing out; and each run's
+// time is counted anew.
 func TestSharePause(t *testing.T) {
-	busy := true
 	for _, tc := range []struct {
 		name  string
 		share int
@@ -278,14 +278,17 @@ func TestSharePause(t *testing.T) {
 		{"nothing fanned out", 0, true, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := &Hub{lim: Limits{FanoutShare: tc.share, OthersBusy: func(project string) bool {
+			calls := int64(7)
+			h := &Hub{lim: Limits{FanoutShare: tc.share, OthersCalls: func(project string) int64 {
 				if project != "p" {
 					t.Errorf("asked about %q", project)
 				}
-				return busy
+				return calls
 			}}}
-			busy = tc.busy
-			f := &feed{project: "p", fanned: tc.took}
+			f := &feed{project: "p", fanned: tc.took, others: calls}
+			if tc.busy {
+				calls += 3
+			}
 			t0 := time.Now()
 			if !h.share(t.Context(), f) {
 				t.Fatal("share ended early")
@@ -306,7 +309,7 @@ func TestSharePause(t *testing.T) {
 		})
 	}
 	// A pause ends with its context.
-	h := &Hub{lim: Limits{OthersBusy: func(string) bool { return true }}}
+	h := &Hub{lim: Limits{OthersCalls: func(string) int64 { return 1 }}}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if h.share(ctx, &feed{project: "p", fanned: time.Hour}) {
@@ -315,7 +318,7 @@ func TestSharePause(t *testing.T) {
 }
 
 // TestShareKeepsEveryEvent: a project whose fan-out pauses for the other
-// projects' calls (always busy here, the smallest share) still delivers
+// projects' calls (a call during every run here, the smallest share) still delivers
 // every event to every subscriber, in order, and the other project's
 // feed does not wait for its pauses.
 func TestShareKeepsEveryEvent(t *testing.T) {
@@ -325,8 +328,15 @@ func TestShareKeepsEveryEvent(t *testing.T) {
 	}
 	const events = 300
 	var asked sync.Map
+	var calls atomic.Int64
 	h := NewHub(t.Context(), l, applied, slog.New(slog.DiscardHandler), Limits{Buffer: 2 * events, FanoutShare: 1,
-		OthersBusy: func(project string) bool { asked.Store(project, true); return project == "p" }})
+		OthersCalls: func(project string) int64 {
+			asked.Store(project, true)
+			if project == "p" {
+				return calls.Add(1)
+			}
+			return 0
+		}})
 	collect := func(project string, want int) chan []uint64 {
 		s, err := h.Subscribe(project, []string{"documents"}, 0)
 		if err != nil {

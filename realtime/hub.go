@@ -73,14 +73,14 @@ type Limits struct {
 	// (0: the node's); called before each fan-out, so it must be cheap.
 	ProjectBudget func(project string) (rate, burst int)
 	// FanoutShare is the percentage of its fan-out worker's time one
-	// project's fan-out may take while OthersBusy says other projects'
-	// calls are running: after fanning out an event it pauses for the
-	// rest. 0: DefaultFanoutShare; 100 or more, or < 0: no pause.
+	// project's fan-out may take while other projects make calls (as
+	// OthersCalls tells): after a run of events it pauses for the rest.
+	// 0: DefaultFanoutShare; 100 or more, or < 0: no pause.
 	FanoutShare int
-	// OthersBusy, when set, reports whether calls of projects other than
-	// project are running on the node; called after each fan-out, so it
-	// must be cheap.
-	OthersBusy func(project string) bool
+	// OthersCalls, when set, counts the calls projects other than project
+	// have made on the node so far; called before each run of events, so
+	// it must be cheap.
+	OthersCalls func(project string) int64
 }
 
 // Default limits.
@@ -209,9 +209,11 @@ type feed struct {
 	access atomic.Uint64
 	// budget is the project's deliveries (the feed's goroutine's).
 	budget budget
-	// fanned is the time the current run's fan-outs took so far (the
-	// feed's goroutine's): the next run pauses after it (Hub.share).
+	// fanned is the time the current run's fan-outs took so far, others
+	// the other projects' calls when it started (the feed's goroutine's):
+	// the next run may pause after it (Hub.share).
 	fanned time.Duration
+	others int64
 }
 
 // directSink is a RunDirect subscriber's deliver and kick.

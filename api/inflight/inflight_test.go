@@ -164,7 +164,8 @@ func BenchmarkAcquire(b *testing.B) {
 	})
 }
 
-// TestRunningCountsEveryKey: Running is the slots taken across keys; a
+// TestRunningCountsEveryKey: Running is the slots taken across keys (and
+// Started those ever taken); a
 // slot handed to a waiter stays counted once, a released one is not, and
 // a waiter whose wait ends holds none.
 func TestRunningCountsEveryKey(t *testing.T) {
@@ -199,5 +200,12 @@ func TestRunningCountsEveryKey(t *testing.T) {
 	}
 	if n := l.Running(); n != 0 {
 		t.Fatalf("running %d once all were released, want 0", n)
+	}
+	// Started counts every slot taken, the handed-on one too, but not
+	// the refused call's.
+	all, a := l.Started("a")
+	_, b := l.Started("b")
+	if all != 4 || a != 2 || b != 2 {
+		t.Fatalf("started %d (a %d, b %d), want 4 (2, 2)", all, a, b)
 	}
 }
