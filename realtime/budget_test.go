@@ -270,7 +270,8 @@ func TestSharePause(t *testing.T) {
 		took  time.Duration
 		least time.Duration
 	}{
-		{"default share, others busy", 0, true, 30 * time.Millisecond, 15 * time.Millisecond}, // capped at 20 ms
+		{"default share, others busy", 0, true, 30 * time.Millisecond, 25 * time.Millisecond},
+		{"capped", 0, true, time.Hour, maxSharePause * 9 / 10},
 		{"a quarter", 25, true, 4 * time.Millisecond, 12 * time.Millisecond},
 		{"others idle", 0, false, 30 * time.Millisecond, 0},
 		{"share off", 100, true, 30 * time.Millisecond, 0},
