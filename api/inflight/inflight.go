@@ -41,9 +41,8 @@ type Limiter struct {
 	mu   sync.Mutex
 	keys map[string]*slots
 	idle int // keys with nothing running or waiting
-	// running counts the slots taken across all keys, started the slots
-	// ever taken; both read without mu.
-	running, started atomic.Int64
+	// started counts the slots ever taken across all keys.
+	started atomic.Int64
 }
 
 // slots is one key's: running requests and the queue of waiters, each
@@ -102,7 +101,6 @@ func (l *Limiter) Acquire(ctx context.Context, key string, limit int) (*Slot, er
 	if s.running < limit && len(s.waiting) == 0 {
 		s.running++
 		s.started++
-		l.running.Add(1)
 		l.started.Add(1)
 		l.mu.Unlock()
 		return &Slot{l: l, s: s, limit: limit}, nil
@@ -164,7 +162,6 @@ func (l *Limiter) handOn(s *slots, limit int) {
 		return
 	}
 	s.running--
-	l.running.Add(-1)
 	if s.running == 0 && len(s.waiting) == 0 {
 		l.idle++
 	}
@@ -179,9 +176,6 @@ func (l *Limiter) InFlight(key string) (running, waiting int) {
 	}
 	return 0, 0
 }
-
-// Running returns the slots taken across all keys now: cheap (no lock).
-func (l *Limiter) Running() int { return int(l.running.Load()) }
 
 // Started returns the slots ever taken across all keys, and by key: a
 // caller that compares them with what it saw before learns whether other
