@@ -59,7 +59,10 @@ import (
 //
 // CAIRN_FAIR_DURATION sets each phase's total length (default 3s);
 // CAIRN_FAIR_PROFILE=/tmp/fair writes a CPU profile of the alternating
-// alone/flood windows.
+// alone/flood windows (its samples carry a project label: go tool pprof
+// -tags) and a mutex profile of the same windows; CAIRN_FAIR_BLOCK=1 adds
+// a block profile (who waited, and where). Each phase also reports this
+// process's cores, collections and their assists, and lock waits.
 func BenchmarkFairness(b *testing.B) {
 	dur := 3 * time.Second
 	if v := os.Getenv("CAIRN_FAIR_DURATION"); v != "" {
