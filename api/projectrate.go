@@ -153,3 +153,17 @@ func (r *projectRates) charge(ctx context.Context, project string, limits *event
 	ratelimit.SetRetryAfter(ctx, retry)
 	return ratelimit.Error(ratelimit.Rule{Name: name}, retry)
 }
+
+// othersCalls counts the calls of projects other than project that took a
+// slot on this node so far: the realtime fan-out of a busy project keeps
+// to a share of the CPU when it grew during its last run
+// (realtime.Limits.OthersCalls). Calls that take no slot (operators,
+// functions, no bound) are not counted.
+func (r *projectRates) othersCalls(project string) int64 {
+	if r == nil {
+		return 0
+	}
+	all, k := r.slots.Started(project + "\x00k")
+	_, g := r.slots.Started(project + "\x00g")
+	return all - k - g
+}

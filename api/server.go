@@ -324,6 +324,8 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	rl := cfg.Realtime
 	rl.ProjectBudget = s.deliveryBudget
+	// s.rates is made below; the hub asks only once it fans out.
+	rl.OthersCalls = func(project string) int64 { return s.rates.othersCalls(project) }
 	s.hub = realtime.NewHub(hubCtx, s.store, s.reads.WaitApplied, s.logger, rl)
 	if s.tracer != nil {
 		s.hub.WithTracer(s.tracer)

@@ -1,8 +1,10 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,7 +100,9 @@ func (p *Projections) activateLocked(pr *projector) {
 	pr.cancel, pr.done, pr.checked, pr.woken = cancel, done, true, false
 	pr.st.begin()
 	p.activations.Add(1)
-	go p.run(ctx, cancel, pr, done)
+	// Labelled with its project, so that a CPU profile splits the
+	// node's work by project (`go tool pprof -tagfocus project=<id>`).
+	go pprof.Do(ctx, pprof.Labels("project", cmp.Or(pr.sp.project, "_sys")), func(ctx context.Context) { p.run(ctx, cancel, pr, done) })
 }
 
 // wake activates the stream's projector if it is registered and parked.

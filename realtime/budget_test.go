@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,5 +254,132 @@ func TestResumeBehindABudget(t *testing.T) {
 		if seq != uint64(i+2) {
 			t.Fatalf("delivery %d is sequence %d: lost, repeated or out of order (%v)", i, seq, seqs)
 		}
+	}
+}
+
+// TestSharePause: when other projects made calls during its last run, a
+// feed whose last run's fan-out took d pauses d·(100−share)/share before
+// its next run (at most maxSharePause); not when nobody else called, with
+// the share off, or after a run that fanned nothing out; and each run's
+// time is counted anew.
+func TestSharePause(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		share int
+		busy  bool
+		took  time.Duration
+		least time.Duration
+	}{
+		{"default share, others busy", 0, true, 30 * time.Millisecond, 25 * time.Millisecond},
+		{"capped", 0, true, time.Hour, maxSharePause * 9 / 10},
+		{"a quarter", 25, true, 4 * time.Millisecond, 12 * time.Millisecond},
+		{"others idle", 0, false, 30 * time.Millisecond, 0},
+		{"share off", 100, true, 30 * time.Millisecond, 0},
+		{"no share", -1, true, 30 * time.Millisecond, 0},
+		{"nothing fanned out", 0, true, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := int64(7)
+			h := &Hub{lim: Limits{FanoutShare: tc.share, OthersCalls: func(project string) int64 {
+				if project != "p" {
+					t.Errorf("asked about %q", project)
+				}
+				return calls
+			}}}
+			f := &feed{project: "p", fanned: tc.took, others: calls}
+			if tc.busy {
+				calls += 3
+			}
+			t0 := time.Now()
+			if !h.share(t.Context(), f) {
+				t.Fatal("share ended early")
+			}
+			took := time.Since(t0)
+			if took < tc.least {
+				t.Fatalf("paused %v, want at least %v", took, tc.least)
+			}
+			if tc.least == 0 && took > 5*time.Millisecond {
+				t.Fatalf("paused %v, want no pause", took)
+			}
+			if tc.least > 0 && took > maxSharePause+time.Second {
+				t.Fatalf("paused %v, want at most about %v", took, maxSharePause)
+			}
+			if f.fanned != 0 {
+				t.Fatalf("the run's fan-out time %v was not reset", f.fanned)
+			}
+		})
+	}
+	// A pause ends with its context.
+	h := &Hub{lim: Limits{OthersCalls: func(string) int64 { return 1 }}}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if h.share(ctx, &feed{project: "p", fanned: time.Hour}) {
+		t.Fatal("a pause outlived its context")
+	}
+}
+
+// TestShareKeepsEveryEvent: a project whose fan-out pauses for the other
+// projects' calls (a call during every run here, the smallest share) still delivers
+// every event to every subscriber, in order, and the other project's
+// feed does not wait for its pauses.
+func TestShareKeepsEveryEvent(t *testing.T) {
+	l := newTestLog(t, 1)
+	if _, err := l.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: streams.ProjectStream("q"), Subjects: []string{"cairn.q.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	const events = 300
+	var asked sync.Map
+	var calls atomic.Int64
+	h := NewHub(t.Context(), l, applied, slog.New(slog.DiscardHandler), Limits{Buffer: 2 * events, FanoutShare: 1,
+		OthersCalls: func(project string) int64 {
+			asked.Store(project, true)
+			if project == "p" {
+				return calls.Add(1)
+			}
+			return 0
+		}})
+	collect := func(project string, want int) chan []uint64 {
+		s, err := h.Subscribe(project, []string{"documents"}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make(chan []uint64, 1)
+		live := make(chan struct{})
+		go func() {
+			var seqs []uint64
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			_ = s.Run(ctx, all, func(d Delivery) error {
+				if d.State == StatusConnected {
+					close(live)
+				}
+				if d.Event != nil {
+					if seqs = append(seqs, d.Event.Seq); len(seqs) == want {
+						return context.Canceled
+					}
+				}
+				return nil
+			})
+			out <- seqs
+		}()
+		<-live
+		return out
+	}
+	p1, p2, q := collect("p", events), collect("p", events), collect("q", events)
+	l.addTo(t, "p", "c", events)
+	l.addTo(t, "q", "c", events)
+	for name, c := range map[string]chan []uint64{"p": p1, "p'": p2, "q": q} {
+		seqs := <-c
+		if len(seqs) != events {
+			t.Fatalf("%s: %d of %d events", name, len(seqs), events)
+		}
+		for i, seq := range seqs {
+			if seq != uint64(i+1) {
+				t.Fatalf("%s: event %d has sequence %d: lost, repeated or out of order", name, i, seq)
+			}
+		}
+	}
+	if _, ok := asked.Load("p"); !ok {
+		t.Fatal("p's feed never asked whether others were busy: its fan-out never kept to a share")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"log/slog"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +72,15 @@ type Limits struct {
 	// ProjectBudget, when set, returns a project's own rate and burst
 	// (0: the node's); called before each fan-out, so it must be cheap.
 	ProjectBudget func(project string) (rate, burst int)
+	// FanoutShare is the percentage of its fan-out worker's time one
+	// project's fan-out may take while other projects make calls (as
+	// OthersCalls tells): after a run of events it pauses for the rest.
+	// 0: DefaultFanoutShare; 100 or more, or < 0: no pause.
+	FanoutShare int
+	// OthersCalls, when set, counts the calls projects other than project
+	// have made on the node so far; called before each run of events, so
+	// it must be cheap.
+	OthersCalls func(project string) int64
 }
 
 // Default limits.
@@ -199,6 +209,11 @@ type feed struct {
 	access atomic.Uint64
 	// budget is the project's deliveries (the feed's goroutine's).
 	budget budget
+	// fanned is the time the current run's fan-outs took so far, others
+	// the other projects' calls when it started (the feed's goroutine's):
+	// the next run may pause after it (Hub.share).
+	fanned time.Duration
+	others int64
 }
 
 // Sink takes a RunDirect subscriber's live events on the feed's fan-out
@@ -267,7 +282,9 @@ func (h *Hub) Subscribe(project string, channels []string, after uint64) (*Subsc
 		}
 		f.pos.Store(info.LastSeq)
 		h.feeds[project] = f
-		go h.run(ctx, f, info.LastSeq+1)
+		// Labelled with its project (its fan-out goroutines inherit
+		// it), so that a CPU profile splits the work by project.
+		go pprof.Do(ctx, pprof.Labels("project", project), func(ctx context.Context) { h.run(ctx, f, info.LastSeq+1) })
 	}
 	f.mu.Lock()
 	if len(f.subs) >= h.lim.MaxPerProject {
@@ -395,7 +412,7 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			f.pos.Store(fm.m.Seq)
 			if kick && unkicked > 0 {
 				unkicked = 0
-				h.fan(ctx, f, nil, true)
+				h.kick(ctx, f)
 			}
 			continue
 		}
@@ -403,9 +420,12 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			// The read models lag behind this event: what is queued
 			// goes out now rather than after the wait.
 			unkicked = 0
-			h.fan(ctx, f, nil, true)
+			h.kick(ctx, f)
 		}
 		if unkicked == 0 {
+			if !h.share(ctx, f) {
+				return
+			}
 			// The project's budget, checked at the start of a run only:
 			// a run is fanned out whole (its frames go to each socket in
 			// one write), and its debt makes the next run wait longer.
@@ -430,6 +450,14 @@ func (h *Hub) run(ctx context.Context, f *feed, start uint64) {
 			return
 		}
 	}
+}
+
+// kick has the feed's direct subscribers write what they queued; its time
+// counts towards the run's fan-out (Hub.share).
+func (h *Hub) kick(ctx context.Context, f *feed) {
+	t0 := time.Now()
+	h.fan(ctx, f, nil, true)
+	f.fanned += time.Since(t0)
 }
 
 // runCap is the most events of one run: fanOutRun, or fewer when the
@@ -479,10 +507,12 @@ func (h *Hub) deliver(ctx context.Context, f *feed, stream string, m streams.Sto
 	if e.Route.AccessChange {
 		f.access.Add(1)
 	}
+	t0 := time.Now()
 	n := h.fan(ctx, f, e, kick)
 	if n < 0 {
 		return false
 	}
+	f.fanned += time.Since(t0)
 	f.budget.spend(n)
 	if span != nil {
 		span.SetAttributes(attribute.Int("cairn.deliveries", n))

@@ -41,6 +41,8 @@ type Limiter struct {
 	mu   sync.Mutex
 	keys map[string]*slots
 	idle int // keys with nothing running or waiting
+	// started counts the slots ever taken across all keys.
+	started atomic.Int64
 }
 
 // slots is one key's: running requests and the queue of waiters, each
@@ -48,6 +50,7 @@ type Limiter struct {
 type slots struct {
 	running int
 	waiting []chan struct{}
+	started int64 // slots ever taken
 }
 
 // New returns a Limiter whose requests wait at most maxWait for a slot,
@@ -97,6 +100,8 @@ func (l *Limiter) Acquire(ctx context.Context, key string, limit int) (*Slot, er
 	}
 	if s.running < limit && len(s.waiting) == 0 {
 		s.running++
+		s.started++
+		l.started.Add(1)
 		l.mu.Unlock()
 		return &Slot{l: l, s: s, limit: limit}, nil
 	}
@@ -151,6 +156,8 @@ func (l *Limiter) handOn(s *slots, limit int) {
 	if len(s.waiting) > 0 && s.running <= limit {
 		ch := s.waiting[0]
 		s.waiting = s.waiting[1:]
+		s.started++
+		l.started.Add(1)
 		close(ch)
 		return
 	}
@@ -168,6 +175,19 @@ func (l *Limiter) InFlight(key string) (running, waiting int) {
 		return s.running, len(s.waiting)
 	}
 	return 0, 0
+}
+
+// Started returns the slots ever taken across all keys, and by key: a
+// caller that compares them with what it saw before learns whether other
+// keys were busy meanwhile, however short their calls. A forgotten idle
+// key starts again from 0.
+func (l *Limiter) Started(key string) (all, byKey int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.keys[key]; s != nil {
+		byKey = s.started
+	}
+	return l.started.Load(), byKey
 }
 
 func removeChan(q []chan struct{}, ch chan struct{}) []chan struct{} {

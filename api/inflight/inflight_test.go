@@ -163,3 +163,38 @@ func BenchmarkAcquire(b *testing.B) {
 		})
 	})
 }
+
+// TestStartedCountsEveryKey: Started counts the slots ever taken, across
+// keys and by key: a slot handed to a waiter once, a refused call's not.
+func TestStartedCountsEveryKey(t *testing.T) {
+	l := New(50*time.Millisecond, 10)
+	ctx := context.Background()
+	a1, _ := l.Acquire(ctx, "a", 1)
+	b1, _ := l.Acquire(ctx, "b", 2)
+	b2, _ := l.Acquire(ctx, "b", 2)
+	// One of a's waiters gives up, the other is handed a's slot.
+	if _, err := l.Acquire(ctx, "a", 1); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a's second call: %v, want ErrBusy", err)
+	}
+	got := make(chan *Slot)
+	go func() {
+		s, err := l.Acquire(ctx, "a", 1)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- s
+	}()
+	waitFor(t, l, "a", 1, 1)
+	a1.Release()
+	for _, s := range []*Slot{<-got, b1, b2, b2} { // a second Release does nothing
+		s.Release()
+	}
+	all, a := l.Started("a")
+	_, b := l.Started("b")
+	if all != 4 || a != 2 || b != 2 {
+		t.Fatalf("started %d (a %d, b %d), want 4 (2, 2)", all, a, b)
+	}
+	if all, c := l.Started("c"); all != 4 || c != 0 {
+		t.Fatalf("started %d (c %d), want 4 (0)", all, c)
+	}
+}

@@ -119,9 +119,9 @@ type config struct {
 	// Realtime fan-out budget (api.RealtimeLimits): deliveries per second
 	// and burst per project, fan-out workers per node; 0 = default, -1 =
 	// none.
-	RealtimeDeliveryRate, RealtimeDeliveryBurst, RealtimeFanoutWorkers int
-	PresenceTTL                                                        time.Duration
-	PresenceMaxMembers                                                 int
+	RealtimeDeliveryRate, RealtimeDeliveryBurst, RealtimeFanoutWorkers, RealtimeFanoutShare int
+	PresenceTTL                                                                             time.Duration
+	PresenceMaxMembers                                                                      int
 	// DNSResolver ("host:port") answers custom domains' TXT challenges;
 	// empty: the system resolver.
 	DNSResolver string
@@ -229,6 +229,7 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&c.RealtimeDeliveryRate, "realtime-delivery-rate", envInt(getenv, "CAIRN_REALTIME_DELIVERY_RATE"), "realtime deliveries (an event to one subscriber) per second each project may make on this node, unless its limits set realtime_deliveries_per_second; over it events reach subscribers later, never fewer; 0 = 100000 per core, -1 = no budget (CAIRN_REALTIME_DELIVERY_RATE)")
 	fs.IntVar(&c.RealtimeDeliveryBurst, "realtime-delivery-burst", envInt(getenv, "CAIRN_REALTIME_DELIVERY_BURST"), "realtime deliveries a project may make at once above its rate; 0 = two seconds of the rate (CAIRN_REALTIME_DELIVERY_BURST)")
 	fs.IntVar(&c.RealtimeFanoutWorkers, "realtime-fanout-workers", envInt(getenv, "CAIRN_REALTIME_FANOUT_WORKERS"), "goroutines fanning realtime events out at once on this node, taken in turn by projects; 0 = one fewer than the cores (at least 1), -1 = no bound (CAIRN_REALTIME_FANOUT_WORKERS)")
+	fs.IntVar(&c.RealtimeFanoutShare, "realtime-fanout-share", envInt(getenv, "CAIRN_REALTIME_FANOUT_SHARE"), "percent of a fan-out worker's time one project's realtime fan-out may take while other projects make calls (it pauses for the rest); 0 = 50, 100 = no pause (CAIRN_REALTIME_FANOUT_SHARE)")
 	fs.IntVar(&c.RealtimeMaxConnections, "realtime-max-connections", envInt(getenv, "CAIRN_REALTIME_MAX_CONNECTIONS"), "realtime subscriptions of one project on one node; 0 = 20000 (CAIRN_REALTIME_MAX_CONNECTIONS)")
 	fs.DurationVar(&c.PresenceTTL, "presence-ttl", envDuration(getenv, "CAIRN_PRESENCE_TTL", 30*time.Second), "how long a realtime presence member outlives a node that died without saying so; every node should use the same (CAIRN_PRESENCE_TTL)")
 	fs.IntVar(&c.PresenceMaxMembers, "presence-max-members", envInt(getenv, "CAIRN_PRESENCE_MAX_MEMBERS"), "realtime presence members of one channel, across all nodes; 0 = 1000 (CAIRN_PRESENCE_MAX_MEMBERS)")

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
@@ -50,13 +51,18 @@ import (
 // Each runs with the realtime fan-out's defaults (at most one fewer
 // fan-out workers than cores, a deliveries budget per project);
 // ",fanout=unbounded" is the fan-out without them (as before the budget),
-// and limits=A-5000-deliveries holds A to 5,000 deliveries/s.
+// and limits=A-5000-deliveries holds A to 5,000 deliveries/s;
+// ",share=off" is the fan-out that does not pause for other projects'
+// calls (--realtime-fanout-share 100).
 //
 //	go test ./cmd/cairn -run '^$' -bench Fairness -benchtime 1x
 //
 // CAIRN_FAIR_DURATION sets each phase's total length (default 3s);
 // CAIRN_FAIR_PROFILE=/tmp/fair writes a CPU profile of the alternating
-// alone/flood windows.
+// alone/flood windows (its samples carry a project label: go tool pprof
+// -tags) and a mutex profile of the same windows; CAIRN_FAIR_BLOCK=1 adds
+// a block profile (who waited, and where). Each phase also reports this
+// process's cores, collections and their assists, and lock waits.
 func BenchmarkFairness(b *testing.B) {
 	dur := 3 * time.Second
 	if v := os.Getenv("CAIRN_FAIR_DURATION"); v != "" {
@@ -73,6 +79,10 @@ func BenchmarkFairness(b *testing.B) {
 	}{
 		{"limits=none", fairUnlimited, nil},
 		{"limits=default", nil, nil},
+		// The fan-out without its share (it no longer pauses while other
+		// projects' calls run), beside the default in the same run.
+		{"limits=default,share=off", nil, fairShareOff},
+		{"limits=none,share=off", fairUnlimited, fairShareOff},
 		{"limits=A-4-at-once", &cairnv1.ProjectLimits{MaxConcurrentRequests: 4}, nil},
 		{"limits=A-20", &cairnv1.ProjectLimits{RequestsPerSecond: 20, RequestBurst: 40}, nil},
 		// The realtime fan-out as it was before its budget (every core
@@ -92,6 +102,10 @@ func BenchmarkFairness(b *testing.B) {
 // fairFanoutUnbounded are the serve flags of the fan-out without its
 // budget: no bound on fan-out workers, no deliveries budget.
 var fairFanoutUnbounded = []string{"--realtime-fanout-workers", "-1", "--realtime-delivery-rate", "-1"}
+
+// fairShareOff are the serve flags of the fan-out that never pauses for
+// other projects' calls.
+var fairShareOff = []string{"--realtime-fanout-share", "100"}
 
 // fairUnlimited is the highest rate a project may have: in effect no limit.
 var fairUnlimited = &cairnv1.ProjectLimits{RequestsPerSecond: 1_000_000, RequestBurst: 1_000_000, MaxConcurrentRequests: 100_000}
@@ -127,6 +141,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 	// what they saw to ph.
 	readB := func(ph *fairPhase, d time.Duration) {
 		sched0 := schedLatencies()
+		rt0 := readRuntimeCounters()
 		cpu0, err := procCPU(os.Getpid())
 		if err != nil {
 			b.Fatal(err)
@@ -163,6 +178,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		ph.elapsed += time.Since(t0)
 		ph.cpu += cpu1 - cpu0
 		ph.sched = ph.sched.add(schedLatencies().sub(sched0))
+		ph.rt = ph.rt.add(readRuntimeCounters().sub(rt0))
 	}
 
 	b.ResetTimer()
@@ -208,6 +224,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 			b.Fatal(err)
 		}
 	}
+	stopMutexProfile := func() {}
 	if dir := os.Getenv("CAIRN_FAIR_PROFILE"); dir != "" {
 		f, err := os.Create(fmt.Sprintf("%s-%s.cpu", dir, strings.NewReplacer("limits=", "", ",", "-", "=", "-").Replace(name)))
 		if err != nil {
@@ -218,6 +235,33 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		}
 		defer f.Close()
 		defer pprof.StopCPUProfile()
+		// And who holds the locks others wait for, in the same windows.
+		runtime.SetMutexProfileFraction(10)
+		if os.Getenv("CAIRN_FAIR_BLOCK") != "" {
+			runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+		}
+		stopMutexProfile = func() {
+			if runtime.SetMutexProfileFraction(0) == 0 {
+				return
+			}
+			if os.Getenv("CAIRN_FAIR_BLOCK") != "" {
+				runtime.SetBlockProfileRate(0)
+				if bf, err := os.Create(strings.TrimSuffix(f.Name(), ".cpu") + ".block"); err == nil {
+					_ = pprof.Lookup("block").WriteTo(bf, 0)
+					_ = bf.Close()
+				}
+			}
+			mf, err := os.Create(strings.TrimSuffix(f.Name(), ".cpu") + ".mutex")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer mf.Close()
+			if err := pprof.Lookup("mutex").WriteTo(mf, 0); err != nil {
+				b.Error(err)
+			}
+		}
+		defer stopMutexProfile()
 	}
 	// B alone and B under A's flood in alternating windows, so that the
 	// load of the rest of the machine, which swings by the second, weighs
@@ -249,6 +293,7 @@ func benchFairness(b *testing.B, name string, limitsA *cairnv1.ProjectLimits, du
 		written, delivered, refused = written+w1-w0, delivered+d1-d0, refused+r1-r0
 	}
 	pprof.StopCPUProfile()
+	stopMutexProfile()
 	floodCores := floodCPU.Seconds() / flood.elapsed.Seconds()
 	alone.report(b, name, "alone")
 	flood.report(b, name, "flood")
@@ -292,6 +337,7 @@ type fairPhase struct {
 	elapsed time.Duration
 	cpu     time.Duration // this process's: the server and B's readers
 	sched   schedHist
+	rt      runtimeCounters
 }
 
 // quantile is the q-quantile of the phase's latencies, in ms.
@@ -313,12 +359,43 @@ func (ph *fairPhase) report(b *testing.B, name, phase string) {
 	// The Go scheduler's wait (runnable → running) of every goroutine of
 	// this process (server and B's readers) during the phase.
 	b.ReportMetric(ph.sched.quantile(0.99)*1000, "sched-"+phase+"-p99-ms")
+	// Where else B's goroutines may wait: collections (their mark
+	// assists draft any allocating goroutine, B's included), and
+	// contended locks of this process.
+	secs := ph.elapsed.Seconds()
+	b.ReportMetric(float64(ph.rt.gcCycles)/secs, "gc-"+phase+"-cycles/s")
+	b.ReportMetric(ph.rt.gcCPU/secs, "gc-"+phase+"-cores")
+	b.ReportMetric(ph.rt.assistCPU/secs, "gc-assist-"+phase+"-cores")
+	b.ReportMetric(ph.rt.mutexWait*1000/secs, "mutex-wait-"+phase+"-ms/s")
+	// This process's CPU: the server's (both projects') and B's readers'.
+	b.ReportMetric(ph.cpu.Seconds()/secs, "cpu-"+phase+"-cores")
 	if phase == "alone" && len(ph.lat) > 0 {
 		// Server and reader CPU together: A's writers are paused.
 		b.ReportMetric(float64(ph.cpu.Microseconds())/float64(len(ph.lat)), "B-alone-cpu-µs/op")
 	}
 	b.Logf("%s: B %s: %d calls in %v, p50 %.2f ms, p99 %.2f ms, %d failed, scheduler wait p99 %.2f ms, this process's CPU %v",
 		name, phase, len(ph.lat), ph.elapsed.Round(time.Millisecond), ph.quantile(0.5), ph.quantile(0.99), ph.failed, ph.sched.quantile(0.99)*1000, ph.cpu)
+}
+
+// runtimeCounters are cumulative runtime/metrics counters of this process.
+type runtimeCounters struct {
+	gcCycles                    uint64
+	gcCPU, assistCPU, mutexWait float64 // seconds
+}
+
+func readRuntimeCounters() runtimeCounters {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/gc/mark/assist:cpu-seconds"}, {Name: "/sync/mutex/wait/total:seconds"}}
+	metrics.Read(s)
+	return runtimeCounters{gcCycles: s[0].Value.Uint64(), gcCPU: s[1].Value.Float64(), assistCPU: s[2].Value.Float64(), mutexWait: s[3].Value.Float64()}
+}
+
+func (c runtimeCounters) sub(o runtimeCounters) runtimeCounters {
+	return runtimeCounters{c.gcCycles - o.gcCycles, c.gcCPU - o.gcCPU, c.assistCPU - o.assistCPU, c.mutexWait - o.mutexWait}
+}
+
+func (c runtimeCounters) add(o runtimeCounters) runtimeCounters {
+	return runtimeCounters{c.gcCycles + o.gcCycles, c.gcCPU + o.gcCPU, c.assistCPU + o.assistCPU, c.mutexWait + o.mutexWait}
 }
 
 // TestFairnessBurn is BenchmarkFairness's stand-in for A's clients: it

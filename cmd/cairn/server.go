@@ -101,7 +101,7 @@ func startServerOn(ctx context.Context, cfg *config, logger *slog.Logger, ln net
 		Databases: api.DatabaseLimits{MaxQueryLimit: cfg.MaxQueryLimit, MaxQueryScan: cfg.MaxQueryScan, MaxBatchOperations: min(cfg.MaxBatchOperations, 900), MaxTransactionBytes: cfg.MaxTransactionBytes, MaxProjectTransactionBytes: cfg.MaxProjectTransactionBytes},
 		Storage:   api.StorageLimits{MaxFileSize: cfg.MaxFileSize, DefaultQuota: cfg.StorageQuota, UploadExpiry: cfg.UploadExpiry},
 		Realtime: api.RealtimeLimits{Buffer: cfg.RealtimeBuffer, MaxPerProject: cfg.RealtimeMaxConnections,
-			DeliveryRate: cfg.RealtimeDeliveryRate, DeliveryBurst: cfg.RealtimeDeliveryBurst, FanoutWorkers: cfg.RealtimeFanoutWorkers},
+			DeliveryRate: cfg.RealtimeDeliveryRate, DeliveryBurst: cfg.RealtimeDeliveryBurst, FanoutWorkers: cfg.RealtimeFanoutWorkers, FanoutShare: cfg.RealtimeFanoutShare},
 		Presence: api.PresenceOptions{TTL: cfg.PresenceTTL, PresenceLimits: realtime.PresenceLimits{MaxMembers: cfg.PresenceMaxMembers}},
 		Functions: api.FunctionLimits{MaxTimeout: cfg.MaxFunctionTimeout, MaxMemoryBytes: cfg.MaxFunctionMemory, MaxConcurrent: cfg.MaxFunctionConcurrency,
 			Retention: cfg.ExecutionRetention, RetentionSweep: cfg.ExecutionRetentionSweep},
