@@ -54,6 +54,13 @@ func keepsMeta(env *eventsv1.Envelope) bool {
 func docCollections(evs []event) ([]string, bool) {
 	var out []string
 	for _, ev := range evs {
+		if r := ev.doc; r != nil {
+			// Left undecoded (rawDoc): the envelope has no payload.
+			if k := collKey(r.databaseID, r.collectionID); !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+			continue
+		}
 		var d *eventsv1.Document
 		switch pl := ev.env.GetPayload().(type) {
 		case *eventsv1.Envelope_DocumentCreated:

@@ -596,6 +596,10 @@ func TestDocCollections(t *testing.T) {
 			ev(&eventsv1.DocumentCreated{Document: doc("c")}), ev(&eventsv1.TransactionCommitted{})}, []string{"main/a", "main/b", "main/c"}, true},
 		{"a collection's update", []event{ev(&eventsv1.DocumentCreated{Document: doc("a")}), ev(&eventsv1.CollectionUpdated{})}, nil, false},
 		{"an undecoded payload", []event{{}}, nil, false},
+		// The live projector leaves a document event's document undecoded
+		// (rawDoc) where it can: its envelope then has no payload.
+		{"raw documents", []event{{env: &eventsv1.Envelope{}, doc: &rawDoc{databaseID: "main", collectionID: "a"}},
+			{env: &eventsv1.Envelope{}, doc: &rawDoc{databaseID: "main", collectionID: "b"}}, ev(&eventsv1.DocumentDeleted{Document: doc("a")})}, []string{"main/a", "main/b"}, true},
 	} {
 		got, ok := docCollections(c.evs)
 		if ok != c.wantK || ok && !slices.Equal(got, c.want) {
