@@ -388,21 +388,7 @@ func TestBulkRunLosesItsWindow(t *testing.T) {
 
 	// The killed run: the first 100 events (the documents' creates) in
 	// batches of 25, a flush whenever the window holds more than 4 KiB.
-	var msgs []streams.StoredMsg
-	stop := errors.New("done")
-	if err := e.store.Subscribe(ctx, ps, 1, 100, func(batch []streams.StoredMsg) error {
-		msgs = append(msgs, batch...)
-		if len(msgs) >= 100 {
-			return stop
-		}
-		return nil
-	}); !errors.Is(err, stop) {
-		t.Fatal(err)
-	}
-	info, err := e.store.StreamInfo(ctx, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs, created := streamMsgs(t, e, ps, 100)
 	p := New(e.db, e.store, Options{Logger: e.log})
 	sp := projectSpace(project)
 	sp.bulk = newBulkState()
@@ -410,7 +396,7 @@ func TestBulkRunLosesItsWindow(t *testing.T) {
 	if err := p.drop(sp); err != nil {
 		t.Fatal(err)
 	}
-	r := &run{sp: sp, st: newState(), created: info.Created}
+	r := &run{sp: sp, st: newState(), created: created}
 	for i := 0; i < 100; i += 25 {
 		if err := p.applyBatch(ctx, r, msgs[i:i+25]); err != nil {
 			t.Fatal(err)
@@ -527,21 +513,7 @@ func TestBulkRunCrashesInItsSortedLoads(t *testing.T) {
 	ps := streams.ProjectStream(project)
 	ctx := context.Background()
 
-	var msgs []streams.StoredMsg
-	stop := errors.New("done")
-	if err := e.store.Subscribe(ctx, ps, 1, 100, func(batch []streams.StoredMsg) error {
-		msgs = append(msgs, batch...)
-		if len(msgs) >= 402 {
-			return stop
-		}
-		return nil
-	}); !errors.Is(err, stop) {
-		t.Fatal(err)
-	}
-	info, err := e.store.StreamInfo(ctx, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs, created := streamMsgs(t, e, ps, 402)
 	p := New(e.db, e.store, Options{Logger: e.log})
 	sp := projectSpace(project)
 	sp.bulk = newBulkState()
@@ -549,7 +521,7 @@ func TestBulkRunCrashesInItsSortedLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp.bulk.dropped = true
-	r := &run{sp: sp, st: newState(), created: info.Created}
+	r := &run{sp: sp, st: newState(), created: created}
 	for i := 0; i < len(msgs); i += 100 {
 		if err := p.applyBatch(ctx, r, msgs[i:min(i+100, len(msgs))]); err != nil {
 			t.Fatal(err)
@@ -673,21 +645,7 @@ func TestBulkRunWithSmallBounds(t *testing.T) {
 	e, _, good := liveDocs(t, project, 402)
 	ps := streams.ProjectStream(project)
 	ctx := context.Background()
-	var msgs []streams.StoredMsg
-	stop := errors.New("done")
-	if err := e.store.Subscribe(ctx, ps, 1, 100, func(batch []streams.StoredMsg) error {
-		msgs = append(msgs, batch...)
-		if len(msgs) >= 402 {
-			return stop
-		}
-		return nil
-	}); !errors.Is(err, stop) {
-		t.Fatal(err)
-	}
-	info, err := e.store.StreamInfo(ctx, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs, created := streamMsgs(t, e, ps, 402)
 	p := New(e.db, e.store, Options{Logger: e.log})
 	defer p.Close()
 	sp := projectSpace(project)
@@ -697,7 +655,7 @@ func TestBulkRunWithSmallBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp.bulk.dropped = true
-	r := &run{sp: sp, st: newState(), created: info.Created}
+	r := &run{sp: sp, st: newState(), created: created}
 	for i := 0; i < len(msgs); i += 25 {
 		if err := p.applyBatch(ctx, r, msgs[i:min(i+25, len(msgs))]); err != nil {
 			t.Fatal(err)
@@ -816,4 +774,27 @@ func TestIdempotentDocumentReplayEqualsIncremental(t *testing.T) {
 	if d := diffKV(incremental, rebuilt); d != "" {
 		t.Fatalf("rebuilt read model differs from the incremental one: %s", d)
 	}
+}
+
+// streamMsgs reads the first n messages of stream, and when the stream
+// was created (what a run's checkpoints record).
+func streamMsgs(t *testing.T, e *env, stream string, n int) ([]streams.StoredMsg, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	var msgs []streams.StoredMsg
+	stop := errors.New("done")
+	if err := e.store.Subscribe(ctx, stream, 1, 100, func(batch []streams.StoredMsg) error {
+		msgs = append(msgs, batch...)
+		if len(msgs) >= n {
+			return stop
+		}
+		return nil
+	}); !errors.Is(err, stop) {
+		t.Fatal(err)
+	}
+	info, err := e.store.StreamInfo(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs[:n], info.Created
 }
