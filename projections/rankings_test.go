@@ -214,18 +214,7 @@ func TestRankingsAgreeWithReference(t *testing.T) {
 			qi, q.Filters, q.Orders, q.Limit, q.Offset, q.CursorAfter, q.CursorBefore, opt.Total, opt.Allow != nil)
 		want, werr := uncached(p, re.project, re.c, q, opt)
 		if werr == nil && opt.Allow == nil {
-			ref, err := query.Run(&query.Query{Filters: q.Filters, Orders: q.Orders, Limit: q.Limit, Offset: q.Offset,
-				CursorAfter: q.CursorAfter, CursorBefore: q.CursorBefore}, re.all())
-			if err != nil {
-				t.Fatalf("%s: reference: %v", desc, err)
-			}
-			var refIDs []string
-			for _, f := range ref {
-				refIDs = append(refIDs, f[database.AttrID].(string))
-			}
-			if got := pageIDs(want.Docs); !slices.Equal(got, refIDs) {
-				t.Fatalf("%s: without the cache\n got  %v\n want %v", desc, got, refIDs)
-			}
+			checkReference(t, desc, re.all(), q, want.Docs)
 		}
 		for try := range 3 {
 			got, err := p.Query(re.project, re.c, q, opt)
@@ -517,18 +506,7 @@ func TestListCacheAgreesAcrossCollections(t *testing.T) {
 		desc += fmt.Sprintf(" shared %v", opt.Shared)
 		want, werr := uncached(p, re.project, re.c, q, QueryOptions{})
 		if werr == nil {
-			ref, err := query.Run(&query.Query{Filters: q.Filters, Orders: q.Orders, Limit: q.Limit, Offset: q.Offset,
-				CursorAfter: q.CursorAfter, CursorBefore: q.CursorBefore}, re.all())
-			if err != nil {
-				t.Fatalf("%s: reference: %v", desc, err)
-			}
-			var refIDs []string
-			for _, f := range ref {
-				refIDs = append(refIDs, f[database.AttrID].(string))
-			}
-			if got := pageIDs(want.Docs); !slices.Equal(got, refIDs) {
-				t.Fatalf("%s: without the cache\n got  %v\n want %v", desc, got, refIDs)
-			}
+			checkReference(t, desc, re.all(), q, want.Docs)
 		}
 		for try := range 3 {
 			got, err := p.Query(re.project, re.c, q, opt)
@@ -616,5 +594,23 @@ func TestDocCollections(t *testing.T) {
 	s.advance(2)
 	if b2 := s.docVersion("main/b"); b2 == b1 {
 		t.Fatalf("after another change b's version stayed %v", b2)
+	}
+}
+
+// checkReference fails t unless docs are the page the reference query
+// runner gives for q over all (the collection's documents).
+func checkReference(t *testing.T, desc string, all []map[string]any, q *query.Query, docs []*eventsv1.Document) {
+	t.Helper()
+	ref, err := query.Run(&query.Query{Filters: q.Filters, Orders: q.Orders, Limit: q.Limit, Offset: q.Offset,
+		CursorAfter: q.CursorAfter, CursorBefore: q.CursorBefore}, all)
+	if err != nil {
+		t.Fatalf("%s: reference: %v", desc, err)
+	}
+	var refIDs []string
+	for _, f := range ref {
+		refIDs = append(refIDs, f[database.AttrID].(string))
+	}
+	if got := pageIDs(docs); !slices.Equal(got, refIDs) {
+		t.Fatalf("%s: without the cache\n got  %v\n want %v", desc, got, refIDs)
 	}
 }
