@@ -517,22 +517,7 @@ func TestBulkRunCrashesInItsSortedLoads(t *testing.T) {
 	p := New(e.db, e.store, Options{Logger: e.log})
 	sp := projectSpace(project)
 	sp.bulk = newBulkState()
-	if err := p.drop(sp); err != nil {
-		t.Fatal(err)
-	}
-	sp.bulk.dropped = true
-	r := &run{sp: sp, st: newState(), created: created}
-	for i := 0; i < len(msgs); i += 100 {
-		if err := p.applyBatch(ctx, r, msgs[i:min(i+100, len(msgs))]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.settle(r); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.flushWindow(sp, r.ck.Seq); err != nil {
-		t.Fatal(err)
-	}
+	bulkApply(t, p, sp, msgs, created, 100)
 	// The index load cut short: runs of ~2 KiB sent as the build goes,
 	// what it still held at the end never sent, the marker not deleted.
 	c := &eventsv1.Collection{}
@@ -651,22 +636,7 @@ func TestBulkRunWithSmallBounds(t *testing.T) {
 	sp := projectSpace(project)
 	sp.bulk = newBulkState()
 	sp.bulk.max, sp.bulk.windowMax = 50, 4<<10
-	if err := p.drop(sp); err != nil {
-		t.Fatal(err)
-	}
-	sp.bulk.dropped = true
-	r := &run{sp: sp, st: newState(), created: created}
-	for i := 0; i < len(msgs); i += 25 {
-		if err := p.applyBatch(ctx, r, msgs[i:min(i+25, len(msgs))]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.settle(r); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.flushWindow(sp, r.ck.Seq); err != nil {
-		t.Fatal(err)
-	}
+	bulkApply(t, p, sp, msgs, created, 25)
 	if !sp.bulk.full || len(sp.bulk.seqs) != 50 {
 		t.Fatalf("bulkState full %v with %d sequences: the setup should fill it", sp.bulk.full, len(sp.bulk.seqs))
 	}
@@ -797,4 +767,26 @@ func streamMsgs(t *testing.T, e *env, stream string, n int) ([]streams.StoredMsg
 		t.Fatal(err)
 	}
 	return msgs[:n], info.Created
+}
+
+// bulkApply drops sp's read model and applies msgs to it as a bulk run
+// (sp.bulk set) in batches of batch, settled, its window flushed.
+func bulkApply(t *testing.T, p *Projections, sp keyspace, msgs []streams.StoredMsg, created time.Time, batch int) {
+	t.Helper()
+	if err := p.drop(sp); err != nil {
+		t.Fatal(err)
+	}
+	sp.bulk.dropped = true
+	r := &run{sp: sp, st: newState(), created: created}
+	for i := 0; i < len(msgs); i += batch {
+		if err := p.applyBatch(context.Background(), r, msgs[i:min(i+batch, len(msgs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.settle(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.flushWindow(sp, r.ck.Seq); err != nil {
+		t.Fatal(err)
+	}
 }
