@@ -89,7 +89,8 @@ func TestWorkersTakeTurns(t *testing.T) {
 func (l *testLog) addTo(t testing.TB, project, c string, n int) {
 	t.Helper()
 	for i := range n {
-		d := &eventsv1.Document{ProjectId: project, DatabaseId: "db", CollectionId: c, Id: fmt.Sprint("d", i)}
+		// Ids unique across calls: each event creates a new document.
+		d := &eventsv1.Document{ProjectId: project, DatabaseId: "db", CollectionId: c, Id: fmt.Sprint("d", time.Now().UnixNano(), "-", i)}
 		env := &eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentCreated{DocumentCreated: &eventsv1.DocumentCreated{Document: d}}}
 		subject, err := eventlog.Subject(env)
 		if err != nil {

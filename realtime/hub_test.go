@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"sync"
@@ -12,9 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
 	"github.com/cairn-dev/cairn/streams"
-	"github.com/cairn-dev/cairn/streams/eventlog"
 )
 
 // testLog is project "p"'s stream on a real embedded JetStream server. Its
@@ -64,24 +61,10 @@ func newTestLog(t *testing.T, first uint64) *testLog {
 	return l
 }
 
-// add appends n document events of collection c.
+// add appends n document events of collection c to project p's stream.
 func (l *testLog) add(t testing.TB, c string, n int) {
 	t.Helper()
-	for range n {
-		d := &eventsv1.Document{ProjectId: "p", DatabaseId: "db", CollectionId: c, Id: fmt.Sprint("d", time.Now().UnixNano())}
-		env := &eventsv1.Envelope{Payload: &eventsv1.Envelope_DocumentCreated{DocumentCreated: &eventsv1.DocumentCreated{Document: d}}}
-		subject, err := eventlog.Subject(env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := eventlog.Encode(env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.js.Publish(context.Background(), subject, b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	l.addTo(t, "p", c, n)
 }
 
 func applied(context.Context, string, uint64) error { return nil }
