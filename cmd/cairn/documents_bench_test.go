@@ -129,17 +129,8 @@ func BenchmarkDocuments(b *testing.B) {
 	cl := clients{client: benchConnect(srv.url)}
 
 	const p, db = "bench", "main"
-	op := authed(ctx, testAdminKey)
-	if _, err := cl.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: p, Name: p}); err != nil {
-		b.Fatal(err)
-	}
-	key, err := cl.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: p, Name: "server", Scopes: &cairnv1.Scopes{Scopes: []string{
-		"databases.write", "collections.write", "collections.read", "documents.read", "documents.write"}}})
-	if err != nil {
-		b.Fatal(err)
-	}
 	// A context carries one call's headers: a fresh one per call.
-	secret := key.GetSecret()
+	secret := benchProjectKey(b, cl, p)
 	kc := func() context.Context { return authed(ctx, secret) }
 	k := kc()
 	dbs := cl.databases()

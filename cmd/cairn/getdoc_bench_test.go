@@ -224,16 +224,7 @@ func BenchmarkGetDocumentVsBare(b *testing.B) {
 func benchTitleCollection(b *testing.B, cl clients, p, db, coll string, titleSize int64) string {
 	b.Helper()
 	ctx := context.Background()
-	op := authed(ctx, testAdminKey)
-	if _, err := cl.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: p, Name: p}); err != nil {
-		b.Fatal(err)
-	}
-	key, err := cl.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: p, Name: "server", Scopes: &cairnv1.Scopes{Scopes: []string{
-		"databases.write", "collections.write", "collections.read", "documents.read", "documents.write"}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	secret := key.GetSecret()
+	secret := benchProjectKey(b, cl, p)
 	dbs := cl.databases()
 	k := authed(ctx, secret)
 	if _, err := dbs.CreateDatabase(k, &cairnv1.CreateDatabaseRequest{ProjectId: p, DatabaseId: db, Name: "Main"}); err != nil {
@@ -252,4 +243,20 @@ func benchTitleCollection(b *testing.B, cl clients, p, db, coll string, titleSiz
 		}
 	}
 	return secret
+}
+
+// benchProjectKey creates project p with a server key that may write
+// databases, collections and documents, and returns the key's secret.
+func benchProjectKey(b *testing.B, cl clients, p string) string {
+	b.Helper()
+	op := authed(context.Background(), testAdminKey)
+	if _, err := cl.projects().CreateProject(op, &cairnv1.CreateProjectRequest{ProjectId: p, Name: p}); err != nil {
+		b.Fatal(err)
+	}
+	key, err := cl.keys().CreateKey(op, &cairnv1.CreateKeyRequest{ProjectId: p, Name: "server", Scopes: &cairnv1.Scopes{Scopes: []string{
+		"databases.write", "collections.write", "collections.read", "documents.read", "documents.write"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return key.GetSecret()
 }
