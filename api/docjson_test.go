@@ -35,26 +35,7 @@ func TestDocumentJSONKnowsEveryField(t *testing.T) {
 func TestDocumentJSONMatchesProtojson(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 1))
 	for i := range 3000 {
-		var msg proto.Message
-		switch i % 5 {
-		case 0:
-			msg = &cairnv1.GetDocumentResponse{Document: randomDocument(rng)}
-		case 1:
-			msg = &cairnv1.CreateDocumentResponse{Document: randomDocument(rng)}
-		case 2:
-			msg = &cairnv1.UpdateDocumentResponse{Document: randomDocument(rng)}
-		case 3:
-			msg = &cairnv1.GetDocumentResponse{}
-		default:
-			l := &cairnv1.ListDocumentsResponse{TotalCapped: rng.IntN(3) == 0}
-			for range rng.IntN(4) {
-				l.Documents = append(l.Documents, randomDocument(rng))
-			}
-			if rng.IntN(2) == 0 {
-				l.Total = proto.Int64(rng.Int64N(10000) - 10)
-			}
-			msg = l
-		}
+		msg := randomAnswer(rng, i%5)
 		want, err := protojson.Marshal(msg)
 		if err != nil {
 			t.Fatal(err)
@@ -247,4 +228,27 @@ func BenchmarkListJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// randomAnswer is a random document answer of kind 0 (get), 1 (create),
+// 2 (update), 3 (an empty get) or 4 and above (a list of up to three).
+func randomAnswer(rng *rand.Rand, kind int) proto.Message {
+	switch kind {
+	case 0:
+		return &cairnv1.GetDocumentResponse{Document: randomDocument(rng)}
+	case 1:
+		return &cairnv1.CreateDocumentResponse{Document: randomDocument(rng)}
+	case 2:
+		return &cairnv1.UpdateDocumentResponse{Document: randomDocument(rng)}
+	case 3:
+		return &cairnv1.GetDocumentResponse{}
+	}
+	l := &cairnv1.ListDocumentsResponse{TotalCapped: rng.IntN(3) == 0}
+	for range rng.IntN(4) {
+		l.Documents = append(l.Documents, randomDocument(rng))
+	}
+	if rng.IntN(2) == 0 {
+		l.Total = proto.Int64(rng.Int64N(10000) - 10)
+	}
+	return l
 }
