@@ -211,12 +211,7 @@ func TestInterruptedBulkRunResumes(t *testing.T) {
 	setRaw(t, e.db, sp.ixPendingKey(), nil)
 
 	p, c2 := e.newProjections()
-	wait(t, p, ps, 402)
-	eventually(t, "ready", p.Ready)
-	got, err := p.Snapshot(ps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := caughtUp(t, p, ps, 402)
 	// The setup rewinds the checkpoint under a read model of all 402
 	// events: documents are rewritten idempotently, but the usage counters
 	// (added per event, in the same transaction as the checkpoint in a real
@@ -433,12 +428,7 @@ func TestBulkRunLosesItsWindow(t *testing.T) {
 	}
 
 	p, c := e.newProjections()
-	wait(t, p, ps, 402)
-	eventually(t, "ready", p.Ready)
-	got, err := p.Snapshot(ps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := caughtUp(t, p, ps, 402)
 	if d := diffKV(good, got); d != "" {
 		t.Fatalf("after resuming a bulk run that lost its window the read model differs: %s", d)
 	}
@@ -552,12 +542,7 @@ func TestBulkRunCrashesInItsSortedLoads(t *testing.T) {
 
 	for round := range 2 {
 		p, _ := e.newProjections()
-		wait(t, p, ps, 402)
-		eventually(t, "ready", p.Ready)
-		got, err := p.Snapshot(ps)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := caughtUp(t, p, ps, 402)
 		if d := diffKV(good, got); d != "" {
 			t.Fatalf("round %d: after a bulk run killed in its index load the read model differs: %s", round, d)
 		}
@@ -789,4 +774,17 @@ func bulkApply(t *testing.T, p *Projections, sp keyspace, msgs []streams.StoredM
 	if err := p.flushWindow(sp, r.ck.Seq); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// caughtUp waits until p has applied n events of stream and is ready, and
+// returns the stream's read model.
+func caughtUp(t *testing.T, p *Projections, stream string, n uint64) []KV {
+	t.Helper()
+	wait(t, p, stream, n)
+	eventually(t, "ready", p.Ready)
+	got, err := p.Snapshot(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
