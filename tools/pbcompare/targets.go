@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -31,8 +32,9 @@ type target interface {
 	setup(ctx context.Context) error
 	create(ctx context.Context, hc *http.Client, i int, tag string) (id string, err error)
 	get(ctx context.Context, hc *http.Client, id string) error
-	// list asks for 25 documents with this tag, sorted by n descending.
-	list(ctx context.Context, hc *http.Client, tag string) error
+	// list asks for 25 documents with this tag, sorted by n descending,
+	// and, when check is set, decodes the answer and checks it holds 25.
+	list(ctx context.Context, hc *http.Client, tag string, check bool) error
 	// coverSort adds an index on (tag, n desc) and waits until it is used.
 	coverSort(ctx context.Context) error
 }
@@ -100,10 +102,13 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// call sends a JSON request and decodes a JSON answer into out (if not nil).
+// call sends a JSON request (in, or in's bytes if it is already []byte)
+// and decodes a JSON answer into out (if not nil).
 func call(ctx context.Context, hc *http.Client, method, u, token string, in, out any) error {
 	var body io.Reader
-	if in != nil {
+	if b, ok := in.([]byte); ok {
+		body = bytes.NewReader(b)
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
@@ -145,6 +150,24 @@ type cairn struct {
 	bin, dir, admin, key string
 	extra, env           []string
 	pprof                string // --pprof-addr: memory statistics and heap profiles
+	// bodies holds the read loads' requests, encoded once each: encoding a
+	// map per request cost the load generator more than some calls cost
+	// the server.
+	bodies sync.Map // string → []byte
+}
+
+// body is the JSON of the request build returns, encoded the first time
+// key is asked for.
+func (c *cairn) body(key string, build func() any) ([]byte, error) {
+	if b, ok := c.bodies.Load(key); ok {
+		return b.([]byte), nil
+	}
+	b, err := json.Marshal(build())
+	if err != nil {
+		return nil, err
+	}
+	c.bodies.Store(key, b)
+	return b, nil
 }
 
 // newCairn runs bin as the target called label (its data directory is
@@ -350,14 +373,27 @@ func (c *cairn) create(ctx context.Context, hc *http.Client, i int, tag string) 
 }
 
 func (c *cairn) get(ctx context.Context, hc *http.Client, id string) error {
-	return c.rpc(ctx, hc, "DatabasesService/GetDocument", c.key, with(c.ids(), "documentId", id), nil)
+	in, err := c.body("get "+id, func() any { return with(c.ids(), "documentId", id) })
+	if err != nil {
+		return err
+	}
+	return c.rpc(ctx, hc, "DatabasesService/GetDocument", c.key, in, nil)
 }
 
-func (c *cairn) list(ctx context.Context, hc *http.Client, tag string) error {
+func (c *cairn) list(ctx context.Context, hc *http.Client, tag string, check bool) error {
+	in, err := c.body("list "+tag, func() any {
+		return with(c.ids(),
+			"filters", []map[string]any{{"op": "OPERATOR_EQUAL", "attribute": "tag", "values": []string{tag}}},
+			"orders", []map[string]any{{"attribute": "n", "desc": true}}, "limit", 25, "total", false)
+	})
+	if err != nil {
+		return err
+	}
+	if !check {
+		return c.rpc(ctx, hc, "DatabasesService/ListDocuments", c.key, in, nil)
+	}
 	var out struct{ Documents []json.RawMessage }
-	err := c.rpc(ctx, hc, "DatabasesService/ListDocuments", c.key, with(c.ids(),
-		"filters", []map[string]any{{"op": "OPERATOR_EQUAL", "attribute": "tag", "values": []string{tag}}},
-		"orders", []map[string]any{{"attribute": "n", "desc": true}}, "limit", 25, "total", false), &out)
+	err = c.rpc(ctx, hc, "DatabasesService/ListDocuments", c.key, in, &out)
 	if err == nil && len(out.Documents) != 25 {
 		err = fmt.Errorf("list %s: %d documents, want 25", tag, len(out.Documents))
 	}
@@ -422,10 +458,14 @@ func (p *pocketBase) get(ctx context.Context, hc *http.Client, id string) error 
 	return call(ctx, hc, http.MethodGet, p.base+"/api/collections/posts/records/"+id, "", nil, nil)
 }
 
-func (p *pocketBase) list(ctx context.Context, hc *http.Client, tag string) error {
+func (p *pocketBase) list(ctx context.Context, hc *http.Client, tag string, check bool) error {
 	q := url.Values{"filter": {fmt.Sprintf("tag='%s'", tag)}, "sort": {"-n"}, "perPage": {"25"}, "skipTotal": {"1"}}
+	u := p.base + "/api/collections/posts/records?" + q.Encode()
+	if !check {
+		return call(ctx, hc, http.MethodGet, u, "", nil, nil)
+	}
 	var out struct{ Items []json.RawMessage }
-	err := call(ctx, hc, http.MethodGet, p.base+"/api/collections/posts/records?"+q.Encode(), "", nil, &out)
+	err := call(ctx, hc, http.MethodGet, u, "", nil, &out)
 	if err == nil && len(out.Items) != 25 {
 		err = fmt.Errorf("list %s: %d records, want 25", tag, len(out.Items))
 	}
