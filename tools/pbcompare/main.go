@@ -66,7 +66,7 @@ func main() {
 	flag.StringVar(&c.baseBin, "base-bin", "", "also run this cairn binary (e.g. built from main), as cairn-base, before the checkout's: a baseline from the same run")
 	flag.BoolVar(&c.baseAfter, "base-after", false, "run cairn-base after the checkout's cairn instead of before (two runs, one each way, show what the order itself does on a busy machine)")
 	flag.StringVar(&c.baseArgs, "base-args", "", "extra flags for cairn-base's serve, space-separated; without -base-bin, cairn-base is the checkout's binary with these flags")
-	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU and allocation profiles of the first -duration of the create load and of the two list loads to this prefix + -create.pb.gz / -create-allocs.pb.gz / -list.pb.gz / -cover.pb.gz … (cairn-base's with -cairn-base in the name)")
+	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU and allocation profiles of the first -duration of the create load, the get load and the two list loads to this prefix + -create.pb.gz / -create-allocs.pb.gz / -get.pb.gz / -list.pb.gz / -cover.pb.gz … (cairn-base's with -cairn-base in the name)")
 	flag.BoolVar(&c.pin, "pin", false, "run every server on CPU 0 and the load generator on CPU 1 (the issue's ceiling ladder): the throughput ratio then shows the servers, not the clients sharing their cores")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {

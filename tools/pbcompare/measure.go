@@ -177,9 +177,14 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 		return nil, err
 	}
 	log.Printf("%s: get by id for %s", t.name(), c.duration)
-	if r.get, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	stopGet := profileCPU(ctx, t, c, "get")
+	r.get, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.get(ctx, hc, ids[(i*7919)%len(ids)])
-	}); err != nil {
+	})
+	if err := stopGet(); err != nil {
+		return nil, err
+	}
+	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	log.Printf("%s: list (index on tag only) for %s", t.name(), c.duration)
