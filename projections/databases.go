@@ -17,6 +17,7 @@ import (
 	"github.com/cairn-dev/cairn/domain/database/query"
 	"github.com/cairn-dev/cairn/projections/indexkey"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
+	"github.com/cairn-dev/cairn/streams"
 )
 
 // Databases, applied from the project's stream:
@@ -959,10 +960,48 @@ func (p *Projections) ListCollections(project, db, after string, limit int) ([]*
 // Document returns a document of collection c; ErrNotFound if none.
 func (p *Projections) Document(project string, c *eventsv1.Collection, id string) (*eventsv1.Document, error) {
 	d := &eventsv1.Document{}
-	if err := p.getProto(project, id, documentKey(project, c.GetUid(), id), d); err != nil {
+	var err error
+	if p.docs.on() {
+		err = p.cachedDocument(project, c, id, d)
+	} else {
+		err = p.getProto(project, id, documentKey(project, c.GetUid(), id), d)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("document %s of collection %s: %w", id, c.GetId(), err)
 	}
 	return d, nil
+}
+
+// cachedDocument is Document through the document cache (doccache.go).
+func (p *Projections) cachedDocument(project string, c *eventsv1.Collection, id string, d *eventsv1.Document) error {
+	if err := streams.ValidateProject(project); err != nil {
+		return err
+	}
+	if id == "" || strings.Contains(id, "/") {
+		return ErrNotFound
+	}
+	stream, coll := projectSpace(project).stream, collKey(c.GetDatabaseId(), c.GetId())
+	// Read before the snapshot: bytes are kept under a version no newer
+	// than they are.
+	version := p.state(stream).docVersion(coll)
+	raw := p.docs.get(stream, coll, c.GetUid(), id, version)
+	if raw == nil {
+		err := p.get(documentKey(project, c.GetUid(), id), func(v []byte) error {
+			raw = bytes.Clone(v)
+			return nil
+		})
+		if errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("projections: %w", err)
+		}
+		p.docs.put(stream, coll, c.GetUid(), id, version, raw)
+	}
+	if err := proto.Unmarshal(raw, d); err != nil {
+		return fatal("decode document %s: %w", id, err)
+	}
+	return nil
 }
 
 // Schema returns the decoded schema of a collection as stored.

@@ -78,6 +78,10 @@ type Options struct {
 	// (rankings.go); default DefaultRankingCacheBytes, negative caches
 	// nothing.
 	RankingCacheBytes int64
+	// DocumentCacheBytes bounds the cache of documents read by id
+	// (doccache.go); default DefaultDocumentCacheBytes, negative caches
+	// nothing.
+	DocumentCacheBytes int64
 }
 
 // DefaultWebhookDeliveryRecords is Options.WebhookDeliveryRecords' default.
@@ -136,6 +140,8 @@ type Projections struct {
 	metaVersion atomic.Uint64
 	// rankings caches ranked index ranges (rankings.go).
 	rankings *rankings
+	// docs caches documents read by id (doccache.go).
+	docs *docCache
 
 	// Test hooks: onCommit sees every committed event's stream and
 	// sequence; muteNotify drops notifications (a lost one).
@@ -179,6 +185,9 @@ func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
 	if opts.RankingCacheBytes == 0 {
 		opts.RankingCacheBytes = DefaultRankingCacheBytes
 	}
+	if opts.DocumentCacheBytes == 0 {
+		opts.DocumentCacheBytes = DefaultDocumentCacheBytes
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var tracer trace.Tracer
 	if opts.Tracer != nil {
@@ -189,6 +198,7 @@ func New(db *badger.DB, store *streams.Store, opts Options) *Projections {
 		idle: opts.IdleAfter, sweep: opts.SweepEvery, tracer: tracer, bulkCatchUp: bulkCatchUpMin,
 		deliveryRecords: int64(opts.WebhookDeliveryRecords),
 		rankings:        newRankings(max(opts.RankingCacheBytes, 0)),
+		docs:            newDocCache(max(opts.DocumentCacheBytes, 0)),
 		log:             opts.Logger.With("component", "projections"),
 		baseCtx:         ctx,
 		cancel:          cancel,

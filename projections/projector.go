@@ -528,8 +528,10 @@ func (p *Projections) tryCommit(ctx context.Context, r *run, evs []event) (int, 
 	if r.sp.bulk == nil {
 		if colls, ok := docCollections(evs[:n]); ok {
 			r.st.advanceDocs(ck.Seq, colls)
+			p.docs.changed(r.sp.stream, colls, false)
 		} else {
 			r.st.advance(ck.Seq)
+			p.docs.changed(r.sp.stream, nil, true)
 		}
 	} else { // see bulk.go: the state advances once the indexes are built
 		r.sp.bulk.committed()

@@ -109,6 +109,9 @@ type config struct {
 	WebhookDeliveryRecords int
 	// ListCache bounds the cache of ranked index ranges in bytes; 0 = off.
 	ListCache int64
+	// DocumentCache bounds the cache of documents read by id in bytes;
+	// 0 = off.
+	DocumentCache int64
 	// SweepEvery is the storage sweeper's pause.
 	SweepEvery time.Duration
 	// SiteBlobGrace keeps unused site files this long before the sweeper
@@ -222,6 +225,7 @@ func (c *config) flags(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.IntVar(&c.WebhookPauseAfter, "webhook-pause-after", 0, "pause a webhook after this many failed delivery attempts in a row (its events wait until it is enabled again); 0 = never")
 	fs.IntVar(&c.WebhookDeliveryRecords, "webhook-delivery-records", projections.DefaultWebhookDeliveryRecords, "delivery records kept per webhook in the read model, the newest (every attempt stays in the event log)")
 	fs.Int64Var(&c.ListCache, "list-cache", envInt64Default(getenv, "CAIRN_LIST_CACHE", projections.DefaultRankingCacheBytes), "bytes of ranked matches (lists sorted in memory) and page documents kept for repeated lists, until the project's next write; 0 = off (CAIRN_LIST_CACHE)")
+	fs.Int64Var(&c.DocumentCache, "document-cache", envInt64Default(getenv, "CAIRN_DOCUMENT_CACHE", projections.DefaultDocumentCacheBytes), "bytes of documents read by id kept for the next reads, until the next write to their collection; 0 = off (CAIRN_DOCUMENT_CACHE)")
 	fs.DurationVar(&c.UsageFlushEvery, "usage-flush-every", 10*time.Second, "how often this node publishes its usage counters (egress, realtime) for GetProjectUsage; what a crash loses at most")
 	fs.DurationVar(&c.SweepEvery, "storage-sweep-every", 30*time.Second, "pause between sweeps that abandon expired uploads and delete the bytes of deleted files")
 	fs.DurationVar(&c.SiteBlobGrace, "site-file-grace", envDuration(getenv, "CAIRN_SITE_FILE_GRACE", time.Hour), "how long an uploaded site file no deployment uses (an interrupted or refused deploy, a deleted deployment) is kept before it is deleted (CAIRN_SITE_FILE_GRACE)")

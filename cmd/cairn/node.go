@@ -110,7 +110,8 @@ func openNode(ctx context.Context, cfg *config, logger *slog.Logger) (n *node, e
 		return nil, err
 	}
 	n.reads = projections.New(n.db, n.store, projections.Options{Logger: logger, Tracer: n.tracerProvider(),
-		WebhookDeliveryRecords: cfg.WebhookDeliveryRecords, RankingCacheBytes: cmp.Or(cfg.ListCache, -1)})
+		WebhookDeliveryRecords: cfg.WebhookDeliveryRecords, RankingCacheBytes: cmp.Or(cfg.ListCache, -1),
+		DocumentCacheBytes: cmp.Or(cfg.DocumentCache, -1)})
 	n.metrics = api.NewMetrics(api.MetricsSources{
 		NATSConnected:  n.nc.IsConnected,
 		NATSReconnects: func() uint64 { return n.nc.Stats().Reconnects },
