@@ -254,3 +254,49 @@ func asInt(v any) int64 {
 	}
 	return -1
 }
+
+// BenchmarkDocumentByID reads random documents of 20,000 by id (pbcompare's
+// get), through the document cache (warm) and straight from Badger.
+func BenchmarkDocumentByID(b *testing.B) {
+	e := newEnv(b)
+	p := New(e.db, e.store, Options{Logger: e.log})
+	b.Cleanup(func() { p.Close() })
+	if err := p.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	re := newRankEnv(b, e, p, "bench", false)
+	const docs = 20_000
+	for i := range docs {
+		re.send("create", fmt.Sprintf("d%d", i), map[string]any{"tag": fmt.Sprintf("t%d", i%10), "n": i * 7919 % 1_000_003,
+			"title": fmt.Sprintf("document number %d", i)})
+	}
+	wait(b, p, streams.ProjectStream(re.project), re.last)
+	read := func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				i += 7919
+				if _, err := p.Document(re.project, re.c, fmt.Sprintf("d%d", i%docs)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.Run("cache", func(b *testing.B) {
+		for i := range docs { // warm
+			if _, err := p.Document(re.project, re.c, fmt.Sprintf("d%d", i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ResetTimer()
+		read(b)
+	})
+	b.Run("badger", func(b *testing.B) {
+		kept := p.docs
+		p.docs = nil
+		defer func() { p.docs = kept }()
+		read(b)
+	})
+}

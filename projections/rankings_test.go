@@ -23,7 +23,7 @@ import (
 // rankEnv is a running projector over a project with docCollection, whose
 // documents the test writes through the event log.
 type rankEnv struct {
-	t       *testing.T
+	t       testing.TB
 	e       *env
 	p       *Projections
 	project string
@@ -33,7 +33,7 @@ type rankEnv struct {
 
 // newRankEnv creates project's collection, with its index on (tag, n
 // desc) when covering.
-func newRankEnv(t *testing.T, e *env, p *Projections, project string, covering bool) *rankEnv {
+func newRankEnv(t testing.TB, e *env, p *Projections, project string, covering bool) *rankEnv {
 	t.Helper()
 	e.createProject(project)
 	ps := streams.ProjectStream(project)
