@@ -34,6 +34,8 @@ type config struct {
 	cairnArgs                    string
 	baseBin, baseArgs            string
 	baseAfter                    bool
+	pbFirst                      bool
+	alternate                    bool
 	cairnEnv, baseEnv            string
 	keep                         bool
 	heapProfile                  string
@@ -65,6 +67,8 @@ func main() {
 	flag.StringVar(&c.heapProfile, "heap-profile", "", "write Cairn's heap profile to this file when its memory is read (cairn-base's beside it, with -base)")
 	flag.StringVar(&c.baseBin, "base-bin", "", "also run this cairn binary (e.g. built from main), as cairn-base, before the checkout's: a baseline from the same run")
 	flag.BoolVar(&c.baseAfter, "base-after", false, "run cairn-base after the checkout's cairn instead of before (two runs, one each way, show what the order itself does on a busy machine)")
+	flag.BoolVar(&c.pbFirst, "pb-first", false, "run PocketBase first instead of last: whichever server runs later in a run can lose 10–20 % on a busy machine, so compare both orders")
+	flag.BoolVar(&c.alternate, "alternate", false, "run every server at once and give them each load in turns (a chunk of creates, a 500 ms window of reads), the order rotating: the ratios then hold on a machine whose speed drifts; memory is still measured one server after the other")
 	flag.StringVar(&c.baseArgs, "base-args", "", "extra flags for cairn-base's serve, space-separated; without -base-bin, cairn-base is the checkout's binary with these flags")
 	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU and allocation profiles of the first -duration of the create load, the get load and the two list loads to this prefix + -create.pb.gz / -create-allocs.pb.gz / -get.pb.gz / -list.pb.gz / -cover.pb.gz … (cairn-base's with -cairn-base in the name)")
 	flag.BoolVar(&c.pin, "pin", false, "run every server on CPU 0 and the load generator on CPU 1 (the issue's ceiling ladder): the throughput ratio then shows the servers, not the clients sharing their cores")
@@ -132,6 +136,27 @@ func run(ctx context.Context, c config) error {
 		} else {
 			targets = append([]target{base}, targets...)
 		}
+	}
+	if c.pbFirst {
+		pb := targets[len(targets)-1]
+		targets = append([]target{pb}, targets[:len(targets)-1]...)
+	}
+	if c.alternate {
+		if c.cpuProfile != "" {
+			return fmt.Errorf("-cpu-profile profiles one server's loads: run it without -alternate")
+		}
+		var ts []target
+		for _, t := range targets {
+			if c.only == "" || strings.HasPrefix(t.name(), c.only) {
+				ts = append(ts, t)
+			}
+		}
+		rs, err := measureAlternating(ctx, ts, c)
+		if err != nil {
+			return err
+		}
+		printResults(os.Stdout, c, rs)
+		return nil
 	}
 	for _, t := range targets {
 		if c.only != "" && !strings.HasPrefix(t.name(), c.only) {

@@ -29,6 +29,24 @@ type figure struct {
 	// load: when it and the server share cores (or, pinned, when it fills
 	// its own), the throughput ratio shows it as much as the servers.
 	loadCPU time.Duration
+	lat     []time.Duration // every operation's latency, sorted
+}
+
+// merge adds g, another window of the same load, to f.
+func (f *figure) merge(g figure) {
+	f.ops += g.ops
+	f.elapsed += g.elapsed
+	f.cpu += g.cpu
+	f.loadCPU += g.loadCPU
+	f.lat = append(f.lat, g.lat...)
+	slices.Sort(f.lat)
+	f.percentiles()
+}
+
+func (f *figure) percentiles() {
+	if len(f.lat) > 0 {
+		f.p50, f.p99 = f.lat[len(f.lat)/2], f.lat[len(f.lat)*99/100]
+	}
 }
 
 func (f figure) cpuPerOp() time.Duration {
@@ -58,13 +76,24 @@ type result struct {
 	rssDocs                  int
 }
 
-// load runs fn from clients goroutines, each with its own keep-alive
-// connection, for n operations in all (n > 0) or for d. The first error
-// ends it.
-func load(ctx context.Context, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
+// newClient is an HTTP client with room for clients keep-alive
+// connections to one server; close closes them.
+func newClient(clients int) (hc *http.Client, close func()) {
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: time.Minute}
+	return &http.Client{Transport: tr, Timeout: time.Minute}, tr.CloseIdleConnections
+}
+
+// load runs fn from clients goroutines, each with its own keep-alive
+// connection (a new client's), for n operations in all (n > 0) or for d.
+// The first error ends it.
+func load(ctx context.Context, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
+	hc, closeClient := newClient(clients)
+	defer closeClient()
+	return loadWith(ctx, hc, clients, n, d, fn)
+}
+
+// loadWith is load through hc.
+func loadWith(ctx context.Context, hc *http.Client, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if n <= 0 {
@@ -115,9 +144,8 @@ func load(ctx context.Context, clients, n int, d time.Duration, fn func(hc *http
 		return f, first
 	}
 	slices.Sort(lat)
-	if len(lat) > 0 {
-		f.p50, f.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	}
+	f.lat = lat
+	f.percentiles()
 	return f, nil
 }
 
@@ -143,8 +171,15 @@ const clockTicks = 100
 
 // loadCPU is load that also records the server's CPU time during it.
 func loadCPU(ctx context.Context, pid, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
+	hc, closeClient := newClient(clients)
+	defer closeClient()
+	return loadCPUWith(ctx, hc, pid, clients, n, d, fn)
+}
+
+// loadCPUWith is loadCPU through hc.
+func loadCPUWith(ctx context.Context, hc *http.Client, pid, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
 	before, self := cpuTime(pid), cpuTime(os.Getpid())
-	f, err := load(ctx, clients, n, d, fn)
+	f, err := loadWith(ctx, hc, clients, n, d, fn)
 	f.cpu, f.loadCPU = cpuTime(pid)-before, cpuTime(os.Getpid())-self
 	return f, err
 }
@@ -212,6 +247,16 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list with a covering index: %w", err)
 	}
+	if err := measureMemory(ctx, t, c, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// measureMemory creates documents up to -rss-docs and reads t's resident
+// set after them (2–7 s, and 20 s), into r.
+func measureMemory(ctx context.Context, t target, c config, r *result) error {
+	tag := func(i int) string { return "t" + strconv.Itoa(i%c.tags) }
 	if more := c.rssDocs - c.docs; c.rssDocs > 0 {
 		if more > 0 {
 			log.Printf("%s: creating %d more documents", t.name(), more)
@@ -232,7 +277,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 			})
 			r.loadRSSKiB = stop()
 			if err != nil {
-				return nil, fmt.Errorf("create for memory: %w", err)
+				return fmt.Errorf("create for memory: %w", err)
 			}
 		}
 		rested, restCPU := time.Now(), cpuTime(t.pid())
@@ -247,7 +292,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 			}
 			rss, hwm, err := memory(t.pid(), i == 0)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			sum, r.hwmKiB = sum+rss, hwm
 			if i == 0 || rss < lo {
@@ -260,7 +305,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 		logMappings(t.name(), t.pid())
 		if ms, ok := t.(interface{ logMemStats(context.Context) error }); ok {
 			if err := ms.logMemStats(ctx); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		// A server at rest for longer: what its collector and scavenger
@@ -273,7 +318,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 			}
 			rss, _, err := memory(t.pid(), false)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			sum += rss
 		}
@@ -282,16 +327,16 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 		logMappings(t.name(), t.pid())
 		if ms, ok := t.(interface{ logMemStats(context.Context) error }); ok {
 			if err := ms.logMemStats(ctx); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if hp, ok := t.(heapProfiler); ok && c.heapProfile != "" {
 			if err := hp.writeHeapProfile(ctx, profilePath(c.heapProfile, t.name(), ""), true); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // heapProfiler is a target that can save its heap profile.
@@ -457,12 +502,17 @@ func printResults(w io.Writer, c config, rs []*result) {
 	}
 	fmt.Fprintf(w, "\n%d clients, HTTP/1.1 keep-alive, JSON; %d documents {title, n, tag}, %d tags (a list matches %d); reads for %s each; cpu = the server's CPU time per operation, load = the load generator's%s\n\n",
 		c.clients, c.docs, c.tags, c.docs/c.tags, c.duration, pinned)
-	// Ratios are against the last server run (PocketBase, unless -only).
-	var others []*result
-	if len(rs) > 1 {
-		others = rs[:len(rs)-1]
-	}
+	// Ratios are against PocketBase (or, with -only, the last server run).
 	last := rs[len(rs)-1]
+	if i := slices.IndexFunc(rs, func(r *result) bool { return r.name == "pocketbase" }); i >= 0 {
+		last = rs[i]
+	}
+	var others []*result
+	for _, r := range rs {
+		if r != last {
+			others = append(others, r)
+		}
+	}
 	fmt.Fprintf(w, "%-34s", "")
 	for _, r := range rs {
 		fmt.Fprintf(w, "%-48s", r.name)
