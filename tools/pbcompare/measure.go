@@ -569,3 +569,77 @@ func printResults(w io.Writer, c config, rs []*result) {
 		fmt.Fprintln(w)
 	}
 }
+
+// steadyLoad runs fn from clients goroutines through hc until stop, the
+// operations numbered from next on, and counts only what happens between
+// warm and warm+d after its start: operations completed then, the server's
+// (pid) and this process's CPU time then. It returns at warm+d without
+// waiting for the calls still in flight — they finish during whatever
+// comes next, which only a warm-up should follow — and a wait for them.
+// fn's i runs from next; an fn that sees i past its last operation returns
+// errDone, which ends that goroutine.
+func steadyLoad(ctx context.Context, hc *http.Client, pid, clients int, next *atomic.Int64, warm, d time.Duration, fn func(hc *http.Client, i int) error) (figure, func() error) {
+	var counting, stopped atomic.Bool
+	var mu sync.Mutex
+	var lat []time.Duration
+	var first error
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stopped.Load() && ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				t := time.Now()
+				err := fn(hc, i)
+				if errors.Is(err, errDone) {
+					return
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil && !stopped.Load() {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+				if counting.Load() {
+					mu.Lock()
+					lat = append(lat, time.Since(t))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	sleep := func(d time.Duration) {
+		select {
+		case <-allDone: // the last operation came before the end
+		case <-time.After(d):
+		}
+	}
+	sleep(warm)
+	mu.Lock()
+	lat = lat[:0]
+	counting.Store(true)
+	mu.Unlock()
+	start, cpu0, self0 := time.Now(), cpuTime(pid), cpuTime(os.Getpid())
+	sleep(d)
+	mu.Lock()
+	counting.Store(false)
+	f := figure{ops: len(lat), elapsed: time.Since(start), cpu: cpuTime(pid) - cpu0, loadCPU: cpuTime(os.Getpid()) - self0, lat: slices.Clone(lat)}
+	mu.Unlock()
+	stopped.Store(true)
+	slices.Sort(f.lat)
+	f.percentiles()
+	return f, func() error {
+		<-allDone
+		mu.Lock()
+		defer mu.Unlock()
+		return first
+	}
+}
+
+// errDone is what a steadyLoad operation past the last returns.
+var errDone = errors.New("no more operations")
