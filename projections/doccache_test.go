@@ -138,6 +138,37 @@ func TestDocumentCacheSeesWrites(t *testing.T) {
 	eventually(t, "the project's documents to go", func() bool { return re.title("b") == "" })
 }
 
+// TestDocumentCachePerProject: two projects whose collections have the
+// same id and uid and whose documents have the same ids each read their
+// own document from the cache, and a write in one keeps the other's.
+func TestDocumentCachePerProject(t *testing.T) {
+	e := newEnv(t)
+	p := New(e.db, e.store, Options{Logger: e.log})
+	t.Cleanup(func() { p.Close() })
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := newRankEnv(t, e, p, "pa", false), newRankEnv(t, e, p, "pb", false)
+	if a.c.GetUid() != b.c.GetUid() {
+		t.Fatalf("the collections' uids differ (%s, %s): the test needs them equal", a.c.GetUid(), b.c.GetUid())
+	}
+	a.put("create", "d", map[string]any{"tag": "x", "n": 1, "title": "from a"})
+	b.put("create", "d", map[string]any{"tag": "x", "n": 1, "title": "from b"})
+	for range 3 {
+		if ta, tb := a.title("d"), b.title("d"); ta != "from a" || tb != "from b" {
+			t.Fatalf("a read %q, b read %q", ta, tb)
+		}
+	}
+	held := p.docs.Bytes()
+	b.put("update", "d", map[string]any{"tag": "x", "n": 1, "title": "from b, again"})
+	if n := p.docs.Bytes(); n == 0 || n >= held {
+		t.Fatalf("%d bytes cached after b's write (%d before): a's document should stay, b's go", n, held)
+	}
+	if ta, tb := a.title("d"), b.title("d"); ta != "from a" || tb != "from b, again" {
+		t.Fatalf("after b's write: a read %q, b read %q", ta, tb)
+	}
+}
+
 // TestDocumentCacheReadsItsWrites: readers that read one document by id
 // in a loop while it is updated never see a version older than the last
 // update that returned — a reader that missed, read the old bytes, and
