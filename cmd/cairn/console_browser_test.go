@@ -90,6 +90,10 @@ func TestConsoleBrowser(t *testing.T) {
 	wait("collection listed", `document.querySelector('a[href="/console/p/shop/databases/main/orders"]') ? "yes" : ""`)
 	edgeShot(t, c, "3-databases")
 	step("open collection", chromedp.Click(chromedp.CSS(`a[href="/console/p/shop/databases/main/orders"]`)))
+	// Until the collection has loaded, a loading line above the tabs moves
+	// them when it goes: a click aimed before lands beside the tab (CI:
+	// "create attribute: context deadline exceeded", the tab never opened).
+	wait("collection loaded", `document.querySelector("#new-document") ? "yes" : ""`)
 	step("attributes", chromedp.Click(chromedp.CSS("#subtab-attributes")))
 	step("create attribute", chromedp.SendKeys(chromedp.CSS(`#create-attribute input[name=attributeKey]`), "title"),
 		setText(`#create-attribute input[name=attributeSize]`, "40"),
@@ -98,6 +102,9 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Errorf("the attributes table: %q", row)
 	}
 	edgeShot(t, c, "4-attributes")
+	// The "Building…" line above the tabs goes once the attribute is
+	// available, moving the tabs as the loading line did.
+	wait("attribute built", `document.querySelector("#building") ? "" : "yes"`)
 
 	// A document that breaks the schema: the API's message and field; then a good one.
 	step("documents", chromedp.Click(chromedp.CSS("#subtab-documents")), chromedp.Click(chromedp.CSS("#new-document")))
