@@ -64,7 +64,7 @@ func main() {
 	flag.StringVar(&c.cairnEnv, "cairn-env", "", "environment variables for cairn, space-separated (e.g. GOGC=50)")
 	flag.StringVar(&c.baseEnv, "base-env", "", "environment variables for cairn-base, space-separated")
 	flag.BoolVar(&c.keep, "keep", false, "keep the servers' data directories")
-	flag.StringVar(&c.heapProfile, "heap-profile", "", "write Cairn's heap profile to this file when its memory is read (cairn-base's beside it, with -base)")
+	flag.StringVar(&c.heapProfile, "heap-profile", "", "write Cairn's heap profile to this file when its memory is read at rest (collected first), -load halfway through the writes and -early after the 2–7 s reading (as of the last collection) beside it (cairn-base's too, with -base)")
 	flag.StringVar(&c.baseBin, "base-bin", "", "also run this cairn binary (e.g. built from main), as cairn-base, before the checkout's: a baseline from the same run")
 	flag.BoolVar(&c.baseAfter, "base-after", false, "run cairn-base after the checkout's cairn instead of before (two runs, one each way, show what the order itself does on a busy machine)")
 	flag.BoolVar(&c.pbFirst, "pb-first", false, "run PocketBase first instead of last: whichever server runs later in a run can lose 10–20 % on a busy machine, so compare both orders")

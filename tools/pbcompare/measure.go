@@ -308,6 +308,13 @@ func measureMemory(ctx context.Context, t target, c config, r *result) error {
 				return err
 			}
 		}
+		if hp, ok := t.(heapProfiler); ok && c.heapProfile != "" {
+			// What was live at the last collection before the end of
+			// that reading (no collection forced: the next one would move).
+			if err := hp.writeHeapProfile(ctx, profilePath(c.heapProfile, t.name(), "-early"), false); err != nil {
+				return err
+			}
+		}
 		// A server at rest for longer: what its collector and scavenger
 		// (or SQLite's) hand back after the first seconds.
 		time.Sleep(time.Until(rested.Add(lateAfter)))
