@@ -90,9 +90,10 @@ func TestConsoleBrowser(t *testing.T) {
 	wait("collection listed", `document.querySelector('a[href="/console/p/shop/databases/main/orders"]') ? "yes" : ""`)
 	edgeShot(t, c, "3-databases")
 	step("open collection", chromedp.Click(chromedp.CSS(`a[href="/console/p/shop/databases/main/orders"]`)))
-	// Until the collection has loaded, a loading line above the tabs moves
-	// them when it goes: a click aimed before lands beside the tab (CI:
-	// "create attribute: context deadline exceeded", the tab never opened).
+	// CI once failed here ("create attribute: context deadline exceeded":
+	// the tab never opened): a loading line then sat above the tabs and
+	// moved them under the click when it went. The tabs now come first;
+	// the test still uses them only once the collection has loaded.
 	wait("collection loaded", `document.querySelector("#new-document") ? "yes" : ""`)
 	step("attributes", chromedp.Click(chromedp.CSS("#subtab-attributes")))
 	step("create attribute", chromedp.SendKeys(chromedp.CSS(`#create-attribute input[name=attributeKey]`), "title"),
@@ -102,8 +103,7 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Errorf("the attributes table: %q", row)
 	}
 	edgeShot(t, c, "4-attributes")
-	// The "Building…" line above the tabs goes once the attribute is
-	// available, moving the tabs as the loading line did.
+	// Likewise once the attribute is built (its "Building…" line gone).
 	wait("attribute built", `document.querySelector("#building") ? "" : "yes"`)
 
 	// A document that breaks the schema: the API's message and field; then a good one.

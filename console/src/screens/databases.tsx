@@ -102,14 +102,16 @@ export function CollectionView({ project, db, coll }: { project: string; db: str
         <h2><Link to={`/p/${project}/databases`}>{db}</Link> / <span id="collection-id">{coll}</span></h2>
         <button type="button" class="danger small write" onClick={() => setDeleting(true)}>Delete collection</button>
       </div>
-      <Loading loading={c.loading && !c.data} />
-      <ErrorBox error={c.error} />
-      {building.length ? <p class="progress" id="building">Building {building.join(", ")}… (refreshing until done)</p> : null}
+      {/* The tabs come first: lines that come and go (loading, building)
+          below them never move them under a click. */}
       <nav class="subtabs">
         {(["documents", "attributes", "indexes", "permissions"] as const).map((t) => (
           <button type="button" key={t} id={"subtab-" + t} class={tab === t ? "tab active" : "tab"} onClick={() => setTab(t)}>{t}</button>
         ))}
       </nav>
+      <Loading loading={c.loading && !c.data} />
+      <ErrorBox error={c.error} />
+      {building.length ? <p class="progress" id="building">Building {building.join(", ")}… (refreshing until done)</p> : null}
       {tab === "attributes" ? <Attributes ids={ids} attrs={attrs} reload={c.reload} /> : null}
       {tab === "indexes" ? <Indexes ids={ids} attrs={attrs} indexes={c.data?.indexes ?? []} reload={c.reload} /> : null}
       {tab === "documents" && c.data ? <Documents ids={ids} attrs={attrs} /> : null}
