@@ -49,11 +49,7 @@ func mustSchema(re *rankEnv) *database.Schema {
 // change of the project's read model drops all its documents.
 func TestDocumentCacheSeesWrites(t *testing.T) {
 	e := newEnv(t)
-	p := New(e.db, e.store, Options{Logger: e.log})
-	t.Cleanup(func() { p.Close() })
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := e.newProjections()
 	re := newRankEnv(t, e, p, "dc", false)
 	other := re.sibling("others", "01OTHERUID")
 	re.put("create", "a", map[string]any{"tag": "x", "n": 1, "title": "first"})
@@ -143,11 +139,7 @@ func TestDocumentCacheSeesWrites(t *testing.T) {
 // own document from the cache, and a write in one keeps the other's.
 func TestDocumentCachePerProject(t *testing.T) {
 	e := newEnv(t)
-	p := New(e.db, e.store, Options{Logger: e.log})
-	t.Cleanup(func() { p.Close() })
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := e.newProjections()
 	a, b := newRankEnv(t, e, p, "pa", false), newRankEnv(t, e, p, "pb", false)
 	if a.c.GetUid() != b.c.GetUid() {
 		t.Fatalf("the collections' uids differ (%s, %s): the test needs them equal", a.c.GetUid(), b.c.GetUid())
@@ -175,11 +167,7 @@ func TestDocumentCachePerProject(t *testing.T) {
 // kept them after the write must not serve them to the next reader.
 func TestDocumentCacheReadsItsWrites(t *testing.T) {
 	e := newEnv(t)
-	p := New(e.db, e.store, Options{Logger: e.log})
-	t.Cleanup(func() { p.Close() })
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := e.newProjections()
 	re := newRankEnv(t, e, p, "ryw", false)
 	re.put("create", "d", map[string]any{"tag": "x", "n": 0, "title": "0"})
 	var done atomic.Int64 // the last n whose update returned
@@ -290,11 +278,7 @@ func asInt(v any) int64 {
 // get), through the document cache (warm) and straight from Badger.
 func BenchmarkDocumentByID(b *testing.B) {
 	e := newEnv(b)
-	p := New(e.db, e.store, Options{Logger: e.log})
-	b.Cleanup(func() { p.Close() })
-	if err := p.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	p, _ := e.newProjections()
 	re := newRankEnv(b, e, p, "bench", false)
 	const docs = 20_000
 	for i := range docs {

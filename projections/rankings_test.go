@@ -147,11 +147,7 @@ func pageIDs(docs []*eventsv1.Document) []string {
 // read filter applied to a ranking built without one.
 func TestRankingsAgreeWithReference(t *testing.T) {
 	e := newEnv(t)
-	p := New(e.db, e.store, Options{Logger: e.log})
-	t.Cleanup(func() { p.Close() })
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := e.newProjections()
 	re := newRankEnv(t, e, p, "rank", true)
 	r := rand.New(rand.NewPCG(19, 3))
 	doc := func() map[string]any {
@@ -254,11 +250,7 @@ func pick1(r *rand.Rand, from ...string) string { return from[r.IntN(len(from))]
 // ranking: a new first, a first moved down, a first deleted.
 func TestRankingSeesWriteAtOnce(t *testing.T) {
 	e := newEnv(t)
-	p := New(e.db, e.store, Options{Logger: e.log})
-	t.Cleanup(func() { p.Close() })
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := e.newProjections()
 	re := newRankEnv(t, e, p, "ryw", false)
 	for i := range 50 {
 		re.put("create", fmt.Sprintf("d%02d", i), map[string]any{"tag": "x", "n": i, "title": "t"})
@@ -325,11 +317,7 @@ func TestRankingSeesWriteAtOnce(t *testing.T) {
 // rebuild of one (a dropped and replayed read model) is seen.
 func TestRankingsPerProject(t *testing.T) {
 	e := newEnv(t)
-	p := New(e.db, e.store, Options{Logger: e.log})
-	t.Cleanup(func() { p.Close() })
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := e.newProjections()
 	a, b := newRankEnv(t, e, p, "pa", false), newRankEnv(t, e, p, "pb", false)
 	if a.c.GetUid() != b.c.GetUid() {
 		t.Fatalf("the collections' uids differ (%s, %s): the test needs them equal", a.c.GetUid(), b.c.GetUid())
@@ -392,11 +380,7 @@ func TestRankingsPerProject(t *testing.T) {
 // and never leave its own stale.
 func TestListCacheAgreesAcrossCollections(t *testing.T) {
 	e := newEnv(t)
-	p := New(e.db, e.store, Options{Logger: e.log})
-	t.Cleanup(func() { p.Close() })
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := e.newProjections()
 	a := newRankEnv(t, e, p, "mix", true)
 	b := a.sibling("items2", "01COLLUIDB")
 	colls := []*rankEnv{a, b}
