@@ -999,7 +999,7 @@ func (p *Projections) cachedDocument(project string, c *eventsv1.Collection, id 
 		p.docs.put(stream, coll, c.GetUid(), id, version, raw)
 	}
 	if err := proto.Unmarshal(raw, d); err != nil {
-		return fatal("decode document %s: %w", id, err)
+		return fmt.Errorf("projections: decode document %s: %w", id, err)
 	}
 	return nil
 }

@@ -123,6 +123,9 @@ func older(a, b readVersion) bool {
 // changed drops what a commit to stream changed: the documents of colls
 // (collKey), or, when all is set, every document of the stream.
 func (c *docCache) changed(stream string, colls []string, all bool) {
+	if !c.on() {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m := c.streams[stream]
