@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -13,8 +15,31 @@ import (
 // "<project>.<YYYY-MM-DD>.<node>". Its backing stream is "KV_cairn_usage".
 const UsageBucket = "cairn_usage"
 
-// Usage returns the usage bucket, creating it on first use.
+// Usage returns the usage bucket, creating it on first use. In a cluster
+// that has just formed, the bucket another node is creating may have no
+// leader yet to answer: a lookup that gets no answer is tried again for up
+// to usageOpenFor (CI: a second node's start failed with "open usage
+// bucket: context deadline exceeded" while the first created it).
 func (s *Store) Usage(ctx context.Context) (jetstream.KeyValue, error) {
+	giveUp := time.Now().Add(usageOpenFor)
+	for {
+		kv, err := s.openUsage(ctx)
+		if err == nil || !errors.Is(err, nats.ErrNoResponders) && !unavailable(err) || time.Now().After(giveUp) {
+			return kv, err
+		}
+		s.log.WarnContext(ctx, "usage bucket not answering yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("streams: open usage bucket: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// usageOpenFor bounds Usage's tries.
+const usageOpenFor = 30 * time.Second
+
+func (s *Store) openUsage(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := s.js.KeyValue(ctx, UsageBucket)
 	if err == nil {
 		return kv, nil
