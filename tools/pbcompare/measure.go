@@ -89,11 +89,6 @@ func newClient(clients int) (hc *http.Client, close func()) {
 func load(ctx context.Context, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
 	hc, closeClient := newClient(clients)
 	defer closeClient()
-	return loadWith(ctx, hc, clients, n, d, fn)
-}
-
-// loadWith is load through hc.
-func loadWith(ctx context.Context, hc *http.Client, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if n <= 0 {
@@ -171,15 +166,8 @@ const clockTicks = 100
 
 // loadCPU is load that also records the server's CPU time during it.
 func loadCPU(ctx context.Context, pid, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
-	hc, closeClient := newClient(clients)
-	defer closeClient()
-	return loadCPUWith(ctx, hc, pid, clients, n, d, fn)
-}
-
-// loadCPUWith is loadCPU through hc.
-func loadCPUWith(ctx context.Context, hc *http.Client, pid, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
 	before, self := cpuTime(pid), cpuTime(os.Getpid())
-	f, err := loadWith(ctx, hc, clients, n, d, fn)
+	f, err := load(ctx, clients, n, d, fn)
 	f.cpu, f.loadCPU = cpuTime(pid)-before, cpuTime(os.Getpid())-self
 	return f, err
 }
@@ -577,8 +565,8 @@ func printResults(w io.Writer, c config, rs []*result) {
 	}
 }
 
-// steadyLoad runs fn from clients goroutines through hc until stop, the
-// operations numbered from next on, and counts only what happens between
+// steadyLoad runs fn from clients goroutines through hc, the operations
+// numbered from next on, and counts only what happens between
 // warm and warm+d after its start: operations completed then, the server's
 // (pid) and this process's CPU time then. It returns at warm+d without
 // waiting for the calls still in flight — they finish during whatever
