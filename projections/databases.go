@@ -17,7 +17,6 @@ import (
 	"github.com/cairn-dev/cairn/domain/database/query"
 	"github.com/cairn-dev/cairn/projections/indexkey"
 	eventsv1 "github.com/cairn-dev/cairn/proto/cairn/events/v1"
-	"github.com/cairn-dev/cairn/streams"
 )
 
 // Databases, applied from the project's stream:
@@ -974,11 +973,8 @@ func (p *Projections) Document(project string, c *eventsv1.Collection, id string
 
 // cachedDocument is Document through the document cache (doccache.go).
 func (p *Projections) cachedDocument(project string, c *eventsv1.Collection, id string, d *eventsv1.Document) error {
-	if err := streams.ValidateProject(project); err != nil {
+	if err := checkRecordID(project, id); err != nil {
 		return err
-	}
-	if id == "" || strings.Contains(id, "/") {
-		return ErrNotFound
 	}
 	stream, coll := projectSpace(project).stream, collKey(c.GetDatabaseId(), c.GetId())
 	// Read before the snapshot: bytes are kept under a version no newer

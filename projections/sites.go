@@ -131,17 +131,26 @@ func (p *Projections) ListDeployments(project, site, after string, limit int) ([
 
 // getProto reads one read-model value of a project into m.
 func (p *Projections) getProto(project, id string, key []byte, m proto.Message) error {
-	if err := streams.ValidateProject(project); err != nil {
+	if err := checkRecordID(project, id); err != nil {
 		return err
-	}
-	if id == "" || strings.Contains(id, "/") {
-		return ErrNotFound
 	}
 	err := p.get(key, func(v []byte) error { return proto.Unmarshal(v, m) })
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("projections: %w", err)
 	}
 	return err
+}
+
+// checkRecordID refuses a project id that is not one and, as not found, a
+// record id that could reach into another key (empty, or with a "/").
+func checkRecordID(project, id string) error {
+	if err := streams.ValidateProject(project); err != nil {
+		return err
+	}
+	if id == "" || strings.Contains(id, "/") {
+		return ErrNotFound
+	}
+	return nil
 }
 
 func listProto[M proto.Message](p *Projections, prefix, after string, limit int, newM func() M) ([]M, error) {
