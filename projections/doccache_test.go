@@ -138,12 +138,7 @@ func TestDocumentCacheSeesWrites(t *testing.T) {
 // same id and uid and whose documents have the same ids each read their
 // own document from the cache, and a write in one keeps the other's.
 func TestDocumentCachePerProject(t *testing.T) {
-	e := newEnv(t)
-	p, _ := e.newProjections()
-	a, b := newRankEnv(t, e, p, "pa", false), newRankEnv(t, e, p, "pb", false)
-	if a.c.GetUid() != b.c.GetUid() {
-		t.Fatalf("the collections' uids differ (%s, %s): the test needs them equal", a.c.GetUid(), b.c.GetUid())
-	}
+	p, a, b := twoProjects(t)
 	a.put("create", "d", map[string]any{"tag": "x", "n": 1, "title": "from a"})
 	b.put("create", "d", map[string]any{"tag": "x", "n": 1, "title": "from b"})
 	for range 3 {

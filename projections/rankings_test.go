@@ -312,16 +312,24 @@ func TestRankingSeesWriteAtOnce(t *testing.T) {
 	}
 }
 
-// TestRankingsPerProject: two projects whose collections have the same
-// uid, ids and query each get their own documents from the cache, and a
-// rebuild of one (a dropped and replayed read model) is seen.
-func TestRankingsPerProject(t *testing.T) {
+// twoProjects starts projections over projects "pa" and "pb", each with
+// docCollection under the same id and uid.
+func twoProjects(t *testing.T) (*Projections, *rankEnv, *rankEnv) {
+	t.Helper()
 	e := newEnv(t)
 	p, _ := e.newProjections()
 	a, b := newRankEnv(t, e, p, "pa", false), newRankEnv(t, e, p, "pb", false)
 	if a.c.GetUid() != b.c.GetUid() {
 		t.Fatalf("the collections' uids differ (%s, %s): the test needs them equal", a.c.GetUid(), b.c.GetUid())
 	}
+	return p, a, b
+}
+
+// TestRankingsPerProject: two projects whose collections have the same
+// uid, ids and query each get their own documents from the cache, and a
+// rebuild of one (a dropped and replayed read model) is seen.
+func TestRankingsPerProject(t *testing.T) {
+	p, a, b := twoProjects(t)
 	for i := range 30 {
 		a.put("create", fmt.Sprintf("d%02d", i), map[string]any{"tag": "x", "n": i, "title": "from a"})
 		b.put("create", fmt.Sprintf("d%02d", i), map[string]any{"tag": "x", "n": -i, "title": "from b"})
