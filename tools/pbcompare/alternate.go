@@ -43,7 +43,7 @@ func measureAlternating(ctx context.Context, ts []target, c config) ([]*result, 
 			return nil, fmt.Errorf("%s: setup: %w", t.name(), err)
 		}
 		rs[i], ids[i] = &result{name: t.name()}, make([]string, c.docs)
-		hc, closeClient := newClient(c.clients)
+		hc, closeClient := newClient(c.clients, c.leanClient)
 		defer closeClient()
 		clients[i] = hc
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -41,6 +42,8 @@ type config struct {
 	heapProfile                  string
 	cpuProfile                   string
 	pin                          bool
+	leanClient                   bool
+	loadProfile                  string
 }
 
 func main() {
@@ -71,9 +74,24 @@ func main() {
 	flag.BoolVar(&c.alternate, "alternate", false, "run every server at once and give them each load in turns (1 s windows, reads after 0.5 s not counted), the order rotating: the ratios then hold on a machine whose speed drifts; memory is still measured one server after the other")
 	flag.StringVar(&c.baseArgs, "base-args", "", "extra flags for cairn-base's serve, space-separated; without -base-bin, cairn-base is the checkout's binary with these flags")
 	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU and allocation profiles of the first -duration of the create load, the get load and the two list loads to this prefix + -create.pb.gz / -create-allocs.pb.gz / -get.pb.gz / -list.pb.gz / -cover.pb.gz … (cairn-base's with -cairn-base in the name)")
+	flag.BoolVar(&c.leanClient, "lean-client", false, "drive the loads with a lean HTTP/1.1 client (one goroutine per connection, the request written by hand) instead of net/http's Transport, which costs about as much CPU per get as Cairn does: unpinned, the ratios then show the servers more than the generator")
 	flag.BoolVar(&c.pin, "pin", false, "run every server on CPU 0 and the load generator on CPU 1 (the issue's ceiling ladder): the throughput ratio then shows the servers, not the clients sharing their cores")
+	flag.StringVar(&c.loadProfile, "load-profile", "", "write the load generator's own CPU profile of the whole run to this file")
 	flag.Parse()
-	if err := run(context.Background(), c); err != nil {
+	stopProfile := func() {}
+	if c.loadProfile != "" {
+		f, err := os.Create(c.loadProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+	}
+	err := run(context.Background(), c)
+	stopProfile()
+	if err != nil {
 		log.Fatal(err)
 	}
 }

@@ -77,8 +77,13 @@ type result struct {
 }
 
 // newClient is an HTTP client with room for clients keep-alive
-// connections to one server; close closes them.
-func newClient(clients int) (hc *http.Client, close func()) {
+// connections to one server (net/http's, or with lean leanTransport);
+// close closes them.
+func newClient(clients int, lean bool) (hc *http.Client, close func()) {
+	if lean {
+		tr := newLeanTransport(clients)
+		return &http.Client{Transport: tr}, tr.closeIdle
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
 	return &http.Client{Transport: tr, Timeout: time.Minute}, tr.CloseIdleConnections
 }
@@ -86,8 +91,8 @@ func newClient(clients int) (hc *http.Client, close func()) {
 // load runs fn from clients goroutines, each with its own keep-alive
 // connection (a new client's), for n operations in all (n > 0) or for d.
 // The first error ends it.
-func load(ctx context.Context, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
-	hc, closeClient := newClient(clients)
+func load(ctx context.Context, clients int, lean bool, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
+	hc, closeClient := newClient(clients, lean)
 	defer closeClient()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -165,9 +170,9 @@ func cpuTime(pid int) time.Duration {
 const clockTicks = 100
 
 // loadCPU is load that also records the server's CPU time during it.
-func loadCPU(ctx context.Context, pid, clients, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
+func loadCPU(ctx context.Context, pid, clients int, lean bool, n int, d time.Duration, fn func(hc *http.Client, i int) error) (figure, error) {
 	before, self := cpuTime(pid), cpuTime(os.Getpid())
-	f, err := load(ctx, clients, n, d, fn)
+	f, err := load(ctx, clients, lean, n, d, fn)
 	f.cpu, f.loadCPU = cpuTime(pid)-before, cpuTime(os.Getpid())-self
 	return f, err
 }
@@ -189,7 +194,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	// The create load is a count, not a time: its profiles cover its first
 	// -duration (make -docs large enough to outlast it).
 	stopCreate := profileCPU(ctx, t, c, "create")
-	if r.create, err = loadCPU(ctx, t.pid(), c.clients, c.docs, 0, func(hc *http.Client, i int) error {
+	if r.create, err = loadCPU(ctx, t.pid(), c.clients, c.leanClient, c.docs, 0, func(hc *http.Client, i int) error {
 		id, err := t.create(ctx, hc, i, tag(i))
 		ids[i] = id
 		return err
@@ -201,7 +206,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	}
 	log.Printf("%s: get by id for %s", t.name(), c.duration)
 	stopGet := profileCPU(ctx, t, c, "get")
-	r.get, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	r.get, err = loadCPU(ctx, t.pid(), c.clients, c.leanClient, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.get(ctx, hc, ids[(i*7919)%len(ids)])
 	})
 	if err := stopGet(); err != nil {
@@ -212,7 +217,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	}
 	log.Printf("%s: list (index on tag only) for %s", t.name(), c.duration)
 	stop := profileCPU(ctx, t, c, "list")
-	r.list, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	r.list, err = loadCPU(ctx, t.pid(), c.clients, c.leanClient, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.list(ctx, hc, tag(i), i%checkEvery == 0)
 	})
 	if err := stop(); err != nil {
@@ -226,7 +231,7 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	}
 	log.Printf("%s: list (index on tag, n desc) for %s", t.name(), c.duration)
 	stop = profileCPU(ctx, t, c, "cover")
-	r.cover, err = loadCPU(ctx, t.pid(), c.clients, 0, c.duration, func(hc *http.Client, i int) error {
+	r.cover, err = loadCPU(ctx, t.pid(), c.clients, c.leanClient, 0, c.duration, func(hc *http.Client, i int) error {
 		return t.list(ctx, hc, tag(i), i%checkEvery == 0)
 	})
 	if err := stop(); err != nil {
@@ -259,7 +264,7 @@ func measureMemory(ctx context.Context, t target, c config, r *result) error {
 					}
 				}()
 			}
-			_, err := load(ctx, c.clients, more, 0, func(hc *http.Client, i int) error {
+			_, err := load(ctx, c.clients, c.leanClient, more, 0, func(hc *http.Client, i int) error {
 				_, err := t.create(ctx, hc, c.docs+i, tag(i))
 				return err
 			})
