@@ -19,6 +19,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
@@ -44,6 +45,7 @@ type config struct {
 	pin                          bool
 	leanClient                   bool
 	loadProfile                  string
+	floor                        bool
 }
 
 func main() {
@@ -52,6 +54,15 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "pocketbase" {
 		os.Args = append(os.Args[:1], os.Args[2:]...)
 		if err := pocketbase.New().Start(); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	// Re-executed as the design's floor (floor.go).
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		if err := runFloor(ctx, os.Args[2:]); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -76,6 +87,7 @@ func main() {
 	flag.StringVar(&c.cpuProfile, "cpu-profile", "", "write Cairn's CPU and allocation profiles of the first -duration of the create load, the get load and the two list loads to this prefix + -create.pb.gz / -create-allocs.pb.gz / -get.pb.gz / -list.pb.gz / -cover.pb.gz … (cairn-base's with -cairn-base in the name)")
 	flag.BoolVar(&c.leanClient, "lean-client", false, "drive the loads with a lean HTTP/1.1 client (one goroutine per connection, the request written by hand) instead of net/http's Transport, which costs about as much CPU per get as Cairn does: unpinned, the ratios then show the servers more than the generator")
 	flag.BoolVar(&c.pin, "pin", false, "run every server on CPU 0 and the load generator on CPU 1 (the issue's ceiling ladder): the throughput ratio then shows the servers, not the clients sharing their cores")
+	flag.BoolVar(&c.floor, "floor", false, "also run the design's floor (floor.go: HTTP, a JetStream append with its acknowledgement, a projector writing it to Badger, nothing else) for create and get: what any server built on Cairn's design card costs on this machine")
 	flag.StringVar(&c.loadProfile, "load-profile", "", "write the load generator's own CPU profile of the whole run to this file")
 	flag.Parse()
 	stopProfile := func() {}
@@ -147,6 +159,9 @@ func run(ctx context.Context, c config) error {
 	}
 	var results []*result
 	targets := []target{newCairn("cairn", cairnBin, work, c.cairnArgs, c.cairnEnv, cpu), newPocketBase(self, work, cpu)}
+	if c.floor {
+		targets = slices.Insert(targets, 1, target(newFloor(self, work, cpu)))
+	}
 	if c.baseBin != "" || c.baseArgs != "" || c.baseEnv != "" {
 		base := newCairn("cairn-base", cmp.Or(c.baseBin, cairnBin), work, c.baseArgs, c.baseEnv, cpu)
 		if c.baseAfter {

@@ -215,6 +215,9 @@ func measure(ctx context.Context, t target, c config) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
+	if !lists(t) {
+		return r, measureMemory(ctx, t, c, r)
+	}
 	log.Printf("%s: list (index on tag only) for %s", t.name(), c.duration)
 	stop := profileCPU(ctx, t, c, "list")
 	r.list, err = loadCPU(ctx, t.pid(), c.clients, c.leanClient, 0, c.duration, func(hc *http.Client, i int) error {
@@ -525,9 +528,17 @@ func printResults(w io.Writer, c config, rs []*result) {
 		fmt.Fprintf(w, "%-34s", label)
 		for _, r := range rs {
 			x := f(r)
+			if x.ops == 0 { // not measured (the floor's lists)
+				fmt.Fprintf(w, "%-48s", "–")
+				continue
+			}
 			fmt.Fprintf(w, "%-48s", fmt.Sprintf("%6.0f/s p99 %-9s cpu %s load %s", x.rate(), x.p99.Round(time.Millisecond), x.cpuPerOp().Round(time.Microsecond), x.loadCPUPerOp().Round(time.Microsecond)))
 		}
 		for _, r := range others {
+			if f(r).ops == 0 || f(last).ops == 0 {
+				fmt.Fprintf(w, "%-20s", "–")
+				continue
+			}
 			fmt.Fprintf(w, "%-20s", fmt.Sprintf("%.2f×", f(r).rate()/f(last).rate()))
 		}
 		fmt.Fprintln(w)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -476,4 +477,56 @@ func (p *pocketBase) coverSort(ctx context.Context) error {
 	return call(ctx, http.DefaultClient, http.MethodPatch, p.base+"/api/collections/posts", p.token, map[string]any{
 		"indexes": []string{"CREATE INDEX idx_posts_tag ON posts (tag)", "CREATE INDEX idx_posts_tag_n ON posts (tag, n DESC)"},
 	}, nil)
+}
+
+// floorServer runs the design's floor (floor.go: this binary, re-executed).
+type floorServer struct {
+	server
+	self, dir string
+}
+
+func newFloor(self, work string, cpu int) *floorServer {
+	f := &floorServer{self: self, dir: filepath.Join(work, "floor")}
+	f.cpu = cpu
+	return f
+}
+
+func (f *floorServer) name() string { return "floor" }
+
+// listless: the floor has no queries; the list loads skip it.
+func (f *floorServer) listless() {}
+
+func (f *floorServer) start(ctx context.Context) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	f.base = "http://" + addr
+	return f.run(ctx, f.dir+".log", "/health", f.self, "floor", "--http", addr, "--dir", f.dir)
+}
+
+func (f *floorServer) setup(context.Context) error { return nil }
+
+func (f *floorServer) create(ctx context.Context, hc *http.Client, i int, tag string) (string, error) {
+	id := fmt.Sprintf("d%d", i)
+	return id, call(ctx, hc, http.MethodPost, f.base+"/create?id="+id, "",
+		map[string]any{"title": fmt.Sprintf("document number %d", i), "n": i * 7919 % 1_000_003, "tag": tag}, nil)
+}
+
+func (f *floorServer) get(ctx context.Context, hc *http.Client, id string) error {
+	return call(ctx, hc, http.MethodGet, f.base+"/get?id="+id, "", nil, nil)
+}
+
+func (f *floorServer) list(context.Context, *http.Client, string, bool) error {
+	return errors.New("the floor has no lists")
+}
+
+func (f *floorServer) coverSort(context.Context) error { return nil }
+
+// listless marks a target without queries.
+type listless interface{ listless() }
+
+func lists(t target) bool {
+	_, ok := t.(listless)
+	return !ok
 }
