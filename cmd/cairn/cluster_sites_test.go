@@ -36,12 +36,22 @@ func clusterSitesBothNodes(t *testing.T, h *clusterHarness) {
 		}
 		// A new project stream may still be electing its leader: Unavailable
 		// is retried with the same Idempotency-Key, as a client would.
+		var created *connect.CallInfo
 		clusterRetry(t, "create site in "+p, func(attempt int) error {
 			op, info := as(context.Background(), testAdminKey)
 			info.RequestHeader().Set("Idempotency-Key", "site-"+p)
 			_, err := n1.sites().CreateSite(op, &cairnv1.CreateSiteRequest{ProjectId: p, SiteId: "web", Name: "Web"})
+			created = info
 			return err
 		})
+		// Node 2 is only eventually consistent with node 1: a client that
+		// goes on there names the write it needs (it deploys to this site on
+		// node 2 below; without the wait a loaded machine answered "site not
+		// found" there).
+		op, _ = minSeq(context.Background(), seqOf(t, created))
+		if _, err := n2.sites().GetSite(op, &cairnv1.GetSiteRequest{ProjectId: p, SiteId: "web"}); err != nil {
+			t.Fatalf("node 2: site %s/web after its creation on node 1: %v", p, err)
+		}
 	}
 
 	v1 := map[string]string{
