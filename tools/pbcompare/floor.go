@@ -211,7 +211,11 @@ func (f *floor) project(ctx context.Context, stream jetstream.Stream) error {
 			if err != nil {
 				return
 			}
-			msgs <- m
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	var batch []jetstream.Msg
