@@ -28,7 +28,8 @@ import (
 // send), waits for the acknowledgement, and answers once a projector
 // reading the stream in order has written the event to Badger (Cairn's
 // Badger settings, several events per transaction, a checkpoint in each):
-// the default sync mode's read-your-writes. Its get reads one Badger key.
+// Cairn's write contract, a write answered once applied on this node. Its
+// get reads one Badger key.
 // Nothing is decoded, validated, authorised or indexed. What Cairn costs
 // beyond it is Cairn's; what it costs against PocketBase bounds every
 // server built this way on this machine.
