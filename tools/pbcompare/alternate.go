@@ -101,8 +101,8 @@ func measureAlternating(ctx context.Context, ts []target, c config) ([]*result, 
 	reads := func(what string, into func(*result) *figure, fn func(i int, t target) func(*http.Client, int) error) error {
 		return turns(what, alternateWarmUp, into, fn, func(_ int, _ int64, counted time.Duration) bool { return counted >= c.duration })
 	}
-	// lists are reads that skip the targets without queries (the floor).
-	lists := func(what string, into func(*result) *figure, fn func(i int, t target) func(*http.Client, int) error) error {
+	// queries are reads that skip the targets without them (the floor).
+	queries := func(what string, into func(*result) *figure, fn func(i int, t target) func(*http.Client, int) error) error {
 		return turns(what, alternateWarmUp, into, fn, func(i int, _ int64, counted time.Duration) bool { return !lists(ts[i]) || counted >= c.duration })
 	}
 	if err := turns(fmt.Sprintf("creating %d documents", c.docs), 0, func(r *result) *figure { return &r.create }, func(i int, t target) func(*http.Client, int) error {
@@ -125,7 +125,7 @@ func measureAlternating(ctx context.Context, ts []target, c config) ([]*result, 
 	list := func(i int, t target) func(*http.Client, int) error {
 		return func(hc *http.Client, j int) error { return t.list(ctx, hc, tag(j), j%checkEvery == 0) }
 	}
-	if err := lists("list (index on tag only)", func(r *result) *figure { return &r.list }, list); err != nil {
+	if err := queries("list (index on tag only)", func(r *result) *figure { return &r.list }, list); err != nil {
 		return nil, err
 	}
 	for _, t := range ts {
@@ -133,7 +133,7 @@ func measureAlternating(ctx context.Context, ts []target, c config) ([]*result, 
 			return nil, fmt.Errorf("%s: covering index: %w", t.name(), err)
 		}
 	}
-	if err := lists("list (index on tag, n desc)", func(r *result) *figure { return &r.cover }, list); err != nil {
+	if err := queries("list (index on tag, n desc)", func(r *result) *figure { return &r.cover }, list); err != nil {
 		return nil, err
 	}
 	for i, t := range ts {
