@@ -4,7 +4,9 @@
 // filtered list sorted by a field no index covers and then one that does,
 // memory after many documents). Both servers run as child processes with
 // their defaults and are driven over HTTP/1.1 keep-alive with JSON, as a
-// browser or a server-side client would.
+// browser or a server-side client would. With -floor a third server, the
+// design card's own cost with none of Cairn's work (floor.go), runs beside
+// them for create and get.
 //
 // It is its own module so that PocketBase (and SQLite) never enter Cairn's
 // dependencies: run it with `cd tools/pbcompare && go run . [flags]`.
