@@ -136,10 +136,10 @@ func (f *floor) create(w http.ResponseWriter, r *http.Request) {
 	}
 	subject := floorSubjectPrefix + id
 	m := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
-		"Nats-Msg-Id":                                 {id},
-		"Nats-Expected-Stream":                        {floorStream},
-		"Nats-Expected-Last-Subject-Sequence":         {"0"},
-		"Nats-Expected-Last-Subject-Sequence-Subject": {subject},
+		jetstream.MsgIDHeader:                   {id},
+		jetstream.ExpectedStreamHeader:          {floorStream},
+		jetstream.ExpectedLastSubjSeqHeader:     {"0"},
+		jetstream.ExpectedLastSubjSeqSubjHeader: {subject},
 	}}
 	reply, err := f.nc.RequestMsg(m, 5*time.Second)
 	if err != nil {
@@ -150,8 +150,12 @@ func (f *floor) create(w http.ResponseWriter, r *http.Request) {
 		Seq   uint64
 		Error *struct{ Description string }
 	}
-	if err := json.Unmarshal(reply.Data, &ack); err != nil || ack.Error != nil || ack.Seq == 0 {
-		http.Error(w, fmt.Sprintf("append: %s", reply.Data), http.StatusConflict)
+	switch err := json.Unmarshal(reply.Data, &ack); {
+	case err != nil || (ack.Error == nil && ack.Seq == 0):
+		http.Error(w, fmt.Sprintf("append: an answer that is no acknowledgement: %s", reply.Data), http.StatusBadGateway)
+		return
+	case ack.Error != nil: // the expected sequence, a full stream…
+		http.Error(w, "append: "+ack.Error.Description, http.StatusConflict)
 		return
 	}
 	select {
