@@ -57,7 +57,7 @@ func (t *leanTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		lc.c.Close()
 		return nil, err
 	}
-	res.Body = &leanBody{body: res.Body, lc: lc, t: t}
+	res.Body = &leanBody{body: res.Body, lc: lc, t: t, closing: res.Close}
 	return res, nil
 }
 
@@ -102,12 +102,13 @@ func (lc *leanConn) roundTrip(req *http.Request) (*http.Response, error) {
 
 // leanBody gives its connection back once the answer was read to its end
 // (closes it otherwise: what is left of the answer would be read as the
-// next one).
+// next one), unless the server said it closes it (Connection: close).
 type leanBody struct {
-	body io.ReadCloser
-	lc   *leanConn
-	t    *leanTransport
-	eof  bool
+	body    io.ReadCloser
+	lc      *leanConn
+	t       *leanTransport
+	eof     bool
+	closing bool
 }
 
 func (b *leanBody) Read(p []byte) (int, error) {
@@ -125,7 +126,7 @@ func (b *leanBody) Close() error {
 	lc := b.lc
 	b.lc = nil
 	b.body.Close()
-	if !b.eof {
+	if !b.eof || b.closing {
 		return lc.c.Close()
 	}
 	select {

@@ -32,6 +32,9 @@ func TestLeanTransport(t *testing.T) {
 			}
 		case "/fail":
 			http.Error(w, "no such thing", http.StatusNotFound)
+		case "/close":
+			w.Header().Set("Connection", "close")
+			w.Write([]byte("bye"))
 		}
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -92,6 +95,18 @@ func TestLeanTransport(t *testing.T) {
 	}
 	if conns.Load() != before+1 {
 		t.Fatalf("after an unread answer: %d new connections, want 1", conns.Load()-before)
+	}
+
+	// An answer that closes its connection: the next call dials anew
+	// instead of writing to the closed one.
+	before = conns.Load()
+	for range 3 {
+		if err := call(ctx, hc, http.MethodGet, srv.URL+"/close", "", nil, nil); err != nil {
+			t.Fatalf("after Connection: close: %v", err)
+		}
+	}
+	if conns.Load() != before+3 {
+		t.Fatalf("three calls answered Connection: close opened %d connections, want 3", conns.Load()-before)
 	}
 
 	err = call(ctx, hc, http.MethodGet, srv.URL+"/fail", "", nil, nil)
